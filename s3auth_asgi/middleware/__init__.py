@@ -1,0 +1,1 @@
+"""The ASGI middlewares. They import no web framework."""

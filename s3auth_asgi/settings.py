@@ -1,0 +1,151 @@
+"""S3AuthSettings: every setting in one msgspec Struct, read from `S3AUTH_*` variables.
+
+Each field `name` is read from the variable `S3AUTH_NAME`; keyword arguments use the same
+names. Invalid configuration raises ConfigurationError naming the variable.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import msgspec
+
+from .errors import ConfigurationError
+
+ENV_PREFIX = "S3AUTH_"
+HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
+MIN_SECRET_LENGTH = 32
+
+
+def env_name(field: str) -> str:
+    return ENV_PREFIX + field.upper()
+
+
+class S3AuthSettings(msgspec.Struct, kw_only=True, frozen=True):
+    store_url: str = "memory://"
+    """Where all state lives: `s3://bucket/prefix`, `gs://…`, `az://…`, `file:///path`,
+    `memory://`. S3 endpoints and credentials come from obstore's `AWS_*` variables."""
+    secret_key: str = ""
+    """Signs access tokens (HS*) and refresh tokens; at least 32 characters."""
+    algorithm: str = "HS256"
+    access_token_expire_minutes: int = 30
+    refresh_token_expire_days: int = 7
+    issuer: str | None = None
+    audience: str | None = None
+    leeway_seconds: int = 5
+    """Clock-skew allowance when checking `exp`/`nbf`/`iat`."""
+    refresh_grace_seconds: int = 10
+    """How long the immediately previous refresh token still answers (with the current
+    pair) after a rotation, so that a client that lost the response is not logged out."""
+    password_policy: Literal["default", "nist"] = "default"
+    password_max_length: int = 128
+    argon2_memory_kib: int = 19456
+    argon2_time_cost: int = 2
+    argon2_parallelism: int = 1
+    hash_concurrency: int = 0
+    """How many password hashes may run at once (0: the number of CPUs)."""
+    name_reservation_seconds: int = 120
+    """After this, a username/email reserved by a registration that never finished is
+    free again."""
+    revocation_sync_seconds: float = 5.0
+    """Staleness bound of a process's revocation snapshot."""
+    revocation_skew_seconds: int = 10
+    """Clock skew tolerated between writers of revocation entries."""
+    enumeration_protection: bool = True
+    rate_limits: str = ""
+    """Named limits, `login=5/60,api=100/60` (requests per seconds)."""
+    trusted_proxies: list[str] = msgspec.field(default_factory=list)
+    trust_x_forwarded_for: bool = False
+    refresh_cookie: bool = False
+    """Browser mode: the refresh token travels in an HttpOnly cookie, not the body."""
+    max_body_bytes: int = 65536
+
+    def __post_init__(self) -> None:
+        if len(self.secret_key) < MIN_SECRET_LENGTH:
+            raise ConfigurationError(
+                f"{env_name('secret_key')} must be at least {MIN_SECRET_LENGTH} characters "
+                "(generate one with `s3auth gen-secret`)"
+            )
+        if self.algorithm not in HMAC_ALGORITHMS:
+            raise ConfigurationError(
+                f"{env_name('algorithm')} must be one of {', '.join(HMAC_ALGORITHMS)}"
+            )
+        positive = (
+            "access_token_expire_minutes",
+            "refresh_token_expire_days",
+            "argon2_memory_kib",
+            "argon2_time_cost",
+            "argon2_parallelism",
+            "max_body_bytes",
+        )
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise ConfigurationError(f"{env_name(name)} must be a positive number")
+        non_negative = (
+            "leeway_seconds",
+            "refresh_grace_seconds",
+            "hash_concurrency",
+            "name_reservation_seconds",
+            "revocation_sync_seconds",
+            "revocation_skew_seconds",
+        )
+        for name in non_negative:
+            if getattr(self, name) < 0:
+                raise ConfigurationError(f"{env_name(name)} must not be negative")
+        if self.password_max_length < 64:
+            raise ConfigurationError(f"{env_name('password_max_length')} must be at least 64")
+        if "://" not in self.store_url:
+            raise ConfigurationError(
+                f"{env_name('store_url')} must be a URL such as s3://bucket/prefix, "
+                "file:///path or memory://"
+            )
+
+    def __repr__(self) -> str:
+        shown = ", ".join(
+            f"{f}={'***' if f == 'secret_key' else repr(getattr(self, f))}"
+            for f in self.__struct_fields__
+        )
+        return f"S3AuthSettings({shown})"
+
+    @property
+    def access_token_seconds(self) -> int:
+        return self.access_token_expire_minutes * 60
+
+    @property
+    def refresh_token_seconds(self) -> int:
+        return self.refresh_token_expire_days * 86400
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, **overrides: Any
+    ) -> S3AuthSettings:
+        """Read every `S3AUTH_*` variable; keyword arguments win over the environment."""
+        env = os.environ if environ is None else environ
+        raw: dict[str, Any] = {}
+        for field in msgspec.structs.fields(cls):
+            value = env.get(env_name(field.name))
+            if value is None:
+                continue
+            if field.name == "trusted_proxies":
+                raw[field.name] = [p.strip() for p in value.split(",") if p.strip()]
+            elif value == "" and field.default is None:
+                raw[field.name] = None
+            else:
+                raw[field.name] = value
+        raw.update(overrides)
+        return _convert(raw, from_env=True)
+
+
+def _convert(raw: dict[str, Any], *, from_env: bool) -> S3AuthSettings:
+    try:
+        return msgspec.convert(raw, S3AuthSettings, strict=not from_env)
+    except msgspec.ValidationError as exc:
+        message = str(exc)
+        # msgspec names the field as `$.name`; turn that into the variable to fix.
+        for field in msgspec.structs.fields(S3AuthSettings):
+            marker = f"$.{field.name}"
+            if marker in message:
+                message = message.replace(marker, env_name(field.name))
+        raise ConfigurationError(message) from None

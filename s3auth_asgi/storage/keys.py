@@ -1,0 +1,98 @@
+"""The object layout: every key this package reads or writes is built here.
+
+    users/{user_id}.json                       the user record
+    index/username/{digest}                    {"user_id": ...}; its create IS uniqueness
+    index/email/{digest}
+    sessions/{user_id}/{session_id}.json       one refresh-token family
+    revocations/{written_ms:013d}.{kind}.{expires_s}.{subject}
+                                               empty body: the key says everything, so
+                                               readers and cleaners need only listings
+    ratelimit/{limit}/{key_digest}             shared limiter state
+
+Digests are SHA-256 of the normalised identifier, so a listing shows no names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Literal, NamedTuple
+
+USERS = "users/"
+USERNAME_INDEX = "index/username/"
+EMAIL_INDEX = "index/email/"
+SESSIONS = "sessions/"
+REVOCATIONS = "revocations/"
+RATELIMIT = "ratelimit/"
+
+RevocationKind = Literal["jti", "session", "user"]
+_KINDS: frozenset[str] = frozenset(("jti", "session", "user"))
+_SAFE_SUBJECT = re.compile(r"[A-Za-z0-9_-]{1,128}")
+
+
+def digest(value: str, *, domain: str) -> str:
+    """A fixed-length name for an identifier, separated by domain (username vs email)."""
+    return hashlib.sha256(f"s3auth:{domain}:{value}".encode()).hexdigest()
+
+
+def user(user_id: str) -> str:
+    return f"{USERS}{user_id}.json"
+
+
+def username_index(normalised_username: str) -> str:
+    return USERNAME_INDEX + digest(normalised_username, domain="username")
+
+
+def email_index(normalised_email: str) -> str:
+    return EMAIL_INDEX + digest(normalised_email, domain="email")
+
+
+def user_sessions(user_id: str) -> str:
+    return f"{SESSIONS}{user_id}/"
+
+
+def session(user_id: str, session_id: str) -> str:
+    return f"{SESSIONS}{user_id}/{session_id}.json"
+
+
+def session_id_from_key(key: str) -> str:
+    return key.rsplit("/", 1)[-1].removesuffix(".json")
+
+
+def revocation_subject(subject: str) -> str:
+    """Subjects go into keys verbatim when safe, hashed otherwise (both sides call this)."""
+    if _SAFE_SUBJECT.fullmatch(subject):
+        return subject
+    return "h" + hashlib.sha256(subject.encode("utf-8", "surrogatepass")).hexdigest()[:40]
+
+
+def revocation(written_ms: int, kind: RevocationKind, expires_s: int, subject: str) -> str:
+    return f"{REVOCATIONS}{written_ms:013d}.{kind}.{expires_s}.{revocation_subject(subject)}"
+
+
+def revocation_offset(written_ms: int) -> str:
+    """A listing offset: every revocation key written at or after `written_ms` sorts above."""
+    return f"{REVOCATIONS}{max(written_ms - 1, 0):013d}.~"
+
+
+class RevocationKey(NamedTuple):
+    written_ms: int
+    kind: RevocationKind
+    expires_s: int
+    subject: str
+
+
+def parse_revocation(key: str) -> RevocationKey | None:
+    """The fields of a revocation key, or None for a key that is not one of ours."""
+    name = key.rsplit("/", 1)[-1]
+    parts = name.split(".", 3)
+    if len(parts) != 4 or parts[1] not in _KINDS:
+        return None
+    written, kind, expires, subject = parts
+    if not (written.isdigit() and expires.isdigit()):
+        return None
+    return RevocationKey(int(written), kind, int(expires), subject)  # type: ignore[arg-type]
+
+
+def ratelimit(limit_name: str, key: str) -> str:
+    return f"{RATELIMIT}{limit_name}/{digest(key, domain='ratelimit')}"
