@@ -22,6 +22,10 @@ from .errors import (
     UserNotFoundError,
     WeakPasswordError,
 )
+from .blacklist import TokenBlacklist
+from .models import PublicUser, SessionInfo, TokenPair, User
+from .passwords import PasswordHasher, PasswordPolicy
+from .service import S3AuthService
 from .settings import S3AuthSettings
 from .storage import ObjectStore
 
@@ -38,15 +42,23 @@ __all__ = [
     "InvalidUsernameError",
     "NotFoundError",
     "ObjectStore",
+    "PasswordHasher",
+    "PasswordPolicy",
+    "PublicUser",
     "PermissionDeniedError",
     "RefreshTokenReuseError",
     "S3AuthError",
+    "S3AuthService",
     "S3AuthSettings",
     "S3ValidationError",
+    "SessionInfo",
     "SessionNotFoundError",
     "StoreUnavailableError",
+    "TokenBlacklist",
     "TokenExpiredError",
+    "TokenPair",
     "TokenRevokedError",
+    "User",
     "UserNotFoundError",
     "UsernameTakenError",
     "WeakPasswordError",

@@ -118,9 +118,7 @@ class S3AuthSettings(msgspec.Struct, kw_only=True, frozen=True):
         return self.refresh_token_expire_days * 86400
 
     @classmethod
-    def from_env(
-        cls, environ: Mapping[str, str] | None = None, **overrides: Any
-    ) -> S3AuthSettings:
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> S3AuthSettings:
         """Read every `S3AUTH_*` variable; keyword arguments win over the environment."""
         env = os.environ if environ is None else environ
         raw: dict[str, Any] = {}

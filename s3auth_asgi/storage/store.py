@@ -160,6 +160,19 @@ class ObjectStore:
                 raise StoreUnavailableError(f"DELETE failed: {type(exc).__name__}") from exc
         return len(batch)
 
+    async def list_page(
+        self, prefix: str, after: str | None, limit: int
+    ) -> tuple[list[ObjectInfo], bool]:
+        """Up to `limit` objects under `prefix` sorting after `after`, in key order, and
+        whether more follow. Local directories list unsorted, so those are sorted here."""
+        items: list[ObjectInfo] = []
+        async for info in self.list(prefix, after):
+            items.append(info)
+            if self._local is None and len(items) > limit:
+                break
+        items.sort(key=lambda info: info.key)
+        return items[:limit], len(items) > limit
+
     async def list(self, prefix: str, offset: str | None = None) -> AsyncIterator[ObjectInfo]:
         """Every object under `prefix` (after `offset`), paged to the end."""
         kwargs: dict[str, Any] = {"prefix": prefix, "chunk_size": PAGE_SIZE}

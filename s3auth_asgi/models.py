@@ -1,0 +1,111 @@
+"""The data shapes: msgspec Structs, validated where they enter, encoded in one place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+
+class User(msgspec.Struct, kw_only=True):
+    """A user record as stored at `users/{id}.json`."""
+
+    id: str
+    username: str
+    email: str
+    hashed_password: str
+    full_name: str | None = None
+    is_active: bool = True
+    is_admin: bool = False
+    scopes: list[str] = msgspec.field(default_factory=list)
+    created_at: int = 0
+    updated_at: int = 0
+
+    def public(self) -> PublicUser:
+        return PublicUser(
+            id=self.id,
+            username=self.username,
+            email=self.email,
+            full_name=self.full_name,
+            is_active=self.is_active,
+            is_admin=self.is_admin,
+            scopes=list(self.scopes),
+            created_at=self.created_at,
+            updated_at=self.updated_at,
+        )
+
+
+class PublicUser(msgspec.Struct, kw_only=True):
+    """A user as shown to clients: never the password hash."""
+
+    id: str
+    username: str
+    email: str
+    full_name: str | None
+    is_active: bool
+    is_admin: bool
+    scopes: list[str]
+    created_at: int
+    updated_at: int
+
+
+class IndexEntry(msgspec.Struct):
+    """`index/username/{digest}` and `index/email/{digest}`: the owner of a name."""
+
+    user_id: str
+
+
+class Session(msgspec.Struct, kw_only=True):
+    """One refresh-token family at `sessions/{user_id}/{id}.json`.
+
+    `generation` counts rotations; the refresh token of generation n is an HMAC over
+    (session, n, secret), so the server keeps no token. The claims copied here let a
+    refresh mint an access token without reading the user record.
+    """
+
+    id: str
+    user_id: str
+    secret: str
+    generation: int = 0
+    rotated_at: int = 0
+    device_info: str | None = None
+    ip_address: str | None = None
+    created_at: int
+    last_used_at: int
+    expires_at: int
+    username: str
+    is_admin: bool = False
+    scopes: list[str] = msgspec.field(default_factory=list)
+
+
+class SessionInfo(msgspec.Struct, kw_only=True):
+    """A session as shown to its owner: no secrets."""
+
+    id: str
+    device_info: str | None
+    ip_address: str | None
+    created_at: int
+    last_used_at: int
+    expires_at: int
+    current: bool = False
+
+    def __getitem__(self, name: str) -> Any:
+        return getattr(self, name)
+
+
+class TokenPair(msgspec.Struct, kw_only=True):
+    """The token response of RFC 6749 §5.1; also readable as a mapping, as in the guide."""
+
+    access_token: str
+    refresh_token: str
+    token_type: str = "bearer"
+    expires_in: int
+    refresh_expires_in: int
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self.__struct_fields__:
+            raise KeyError(name)
+        return getattr(self, name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return msgspec.structs.asdict(self)

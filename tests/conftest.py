@@ -1,0 +1,109 @@
+"""Shared fixtures: every storage test runs on memory://, a temporary file:// directory and a
+real S3 endpoint (moto's server on 127.0.0.1, started once per session)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from s3auth_asgi import S3AuthSettings
+from s3auth_asgi.storage import ObjectStore
+
+SECRET = "test-secret-key-that-is-long-enough-0123456789"
+BACKENDS = ("memory", "file", "s3")
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    # obstore's async API needs asyncio.
+    return "asyncio"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """A real S3 endpoint: moto's threaded server on a free loopback port."""
+    from moto.server import ThreadedMotoServer
+
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    saved = {k: os.environ.get(k) for k in _AWS_ENV}
+    os.environ.update(
+        AWS_ENDPOINT_URL=endpoint,
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",  # noqa: S105
+        AWS_REGION="us-east-1",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_ALLOW_HTTP="true",
+    )
+    try:
+        yield endpoint
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        server.stop()
+
+
+_AWS_ENV = (
+    "AWS_ENDPOINT_URL",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_ALLOW_HTTP",
+)
+
+
+def make_bucket(endpoint: str) -> str:
+    import boto3
+
+    name = f"s3auth-{uuid.uuid4().hex[:12]}"
+    boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",  # noqa: S106
+        region_name="us-east-1",
+    ).create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture(params=BACKENDS)
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty store URL on each of the three backends."""
+    if request.param == "memory":
+        return "memory://"
+    if request.param == "file":
+        return f"file://{tmp_path / 'store'}"
+    endpoint = request.getfixturevalue("moto_endpoint")
+    return f"s3://{make_bucket(endpoint)}/auth"
+
+
+@pytest.fixture
+def backend(store_url: str) -> str:
+    return store_url.split(":", 1)[0].replace("s3", "s3")
+
+
+@pytest.fixture
+def store(store_url: str) -> ObjectStore:
+    return ObjectStore.from_url(store_url)
+
+
+@pytest.fixture
+def settings(store_url: str) -> S3AuthSettings:
+    return S3AuthSettings(store_url=store_url, secret_key=SECRET)
