@@ -13,6 +13,7 @@ sync interval (plus the time of one LIST); one written through this object at on
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import time
 from collections.abc import Callable, Mapping
@@ -21,7 +22,7 @@ from typing import Any
 import anyio
 
 from .errors import S3ValidationError
-from .storage import ObjectStore, keys
+from .storage import ObjectStore, StoreConflict, keys
 from .tokens import session_created_ms
 
 
@@ -69,7 +70,7 @@ class TokenBlacklist:
         await self._write("session", session_id, int(self._clock()) + self.lookback_seconds)
 
     async def revoke_user(self, user_id: str, before_ms: int) -> None:
-        """Refuse every access token of the user's sessions created before `before_ms`."""
+        """Refuse every access token of the user's sessions created up to `before_ms`."""
         await self._write(
             "user", user_id, int(self._clock()) + self.lookback_seconds, written_ms=before_ms
         )
@@ -79,7 +80,10 @@ class TokenBlacklist:
     ) -> None:
         written_ms = written_ms or int(self._clock() * 1000)
         key = keys.revocation(written_ms, kind, expires_s, subject)
-        await self.store.create(key, {})
+        # The key is the whole entry: finding it already there means the same revocation
+        # was written in the same millisecond, which is success.
+        with contextlib.suppress(StoreConflict):
+            await self.store.create(key, {})
         self._record(key)
 
     # Reading -------------------------------------------------------------------------
@@ -104,7 +108,7 @@ class TokenBlacklist:
         sub = claims.get("sub")
         if isinstance(sub, str) and self._users:
             entry = self._users.get(keys.revocation_subject(sub))
-            if entry is not None and isinstance(sid, str) and session_created_ms(sid) < entry[0]:
+            if entry is not None and isinstance(sid, str) and session_created_ms(sid) <= entry[0]:
                 return "user"
         return None
 

@@ -144,7 +144,9 @@ class S3AuthService:
         try:
             await self.store.create(keys.user(user.id), user)
         except BaseException:
-            await self._release(username_key, email_key)
+            # The id is new, so deleting it cannot hit anybody else's user; it may have
+            # been written even if the response was lost.
+            await self._release(username_key, email_key, keys.user(user.id))
             raise
         return user
 
@@ -277,6 +279,7 @@ class S3AuthService:
     ) -> User:
         """Change a profile or an account's standing. Disabling an account or changing its
         privileges revokes its tokens, so the change holds at once."""
+        _require_id(user_id)
         changes: dict[str, Any] = {}
         if full_name is not UNSET:
             changes["full_name"] = _clean_text(full_name, "full_name", FULL_NAME_MAX)
@@ -485,8 +488,10 @@ class S3AuthService:
         raise TokenRevokedError("The session changed concurrently; log in again")
 
     async def _end_session(self, session: Session) -> None:
-        await self.store.delete(keys.session(session.user_id, session.id))
+        # Revocation first: if the delete then fails, the session's access tokens are
+        # already refused and a retry finds the session to delete.
         await self.blacklist.revoke_session(session.id)
+        await self.store.delete(keys.session(session.user_id, session.id))
 
     async def revoke_refresh_token(self, refresh_token: str) -> bool:
         """Log out one session (its access tokens too); False when it had already ended."""
@@ -515,17 +520,20 @@ class S3AuthService:
     async def revoke_all_user_tokens(self, user_id: str) -> int:
         """Log out everywhere: every session and every access token issued before now.
         Returns how many sessions were ended."""
+        _require_id(user_id)
         before_ms = int(self.clock() * 1000)
         session_keys = [info.key async for info in self.store.list(keys.user_sessions(user_id))]
+        await self.blacklist.revoke_user(user_id, before_ms)
         if session_keys:
             await self.store.delete_many(session_keys)
-        await self.blacklist.revoke_user(user_id, before_ms)
         return len(session_keys)
 
     async def get_user_active_sessions(
         self, user_id: str, current_session_id: str | None = None
     ) -> list[SessionInfo]:
         """The user's live sessions, newest first, without secrets."""
+        if not _is_id(user_id):
+            return []
         now = self._now()
         session_keys = [info.key async for info in self.store.list(keys.user_sessions(user_id))]
         found = await self._gather([self._get_or_none(k, Session) for k in session_keys])
@@ -548,7 +556,7 @@ class S3AuthService:
     async def cleanup_expired_tokens(self) -> int:
         """Delete expired sessions and revocation entries, deciding from listings alone
         (a session cannot outlive its last write plus the refresh lifetime)."""
-        now = dt.datetime.now(dt.UTC)
+        now = dt.datetime.fromtimestamp(self.clock(), dt.UTC)
         horizon = dt.timedelta(
             seconds=self.settings.refresh_token_seconds + self.settings.revocation_skew_seconds
         )
@@ -582,6 +590,11 @@ class S3AuthService:
             for i, call in enumerate(calls):
                 tg.start_soon(run, i, call)
         return results
+
+
+def _require_id(user_id: object) -> None:
+    if not _is_id(user_id):
+        raise UserNotFoundError()
 
 
 def _is_id(value: object) -> bool:

@@ -106,9 +106,11 @@ class RefreshToken(NamedTuple):
 class TokenCodec:
     """Signs and verifies access tokens; makes and checks refresh tokens."""
 
-    def __init__(self, settings: S3AuthSettings, *, clock: Clock = time.time) -> None:
+    def __init__(
+        self, settings: S3AuthSettings, *, clock: Clock = time.time, keys: KeySet | None = None
+    ) -> None:
         self.settings = settings
-        self.keys = KeySet.from_settings(settings)
+        self.keys = keys if keys is not None else KeySet.from_settings(settings)
         self._clock = clock
         self._refresh_key = hmac.new(
             settings.secret_key.encode(), b"s3auth refresh-token key v1", hashlib.sha256

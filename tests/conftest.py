@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from s3auth_asgi import S3AuthSettings
+from s3auth_asgi import S3AuthService, S3AuthSettings
 from s3auth_asgi.storage import ObjectStore
 
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
@@ -43,7 +43,7 @@ def moto_endpoint() -> Iterator[str]:
     os.environ.update(
         AWS_ENDPOINT_URL=endpoint,
         AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",  # noqa: S105
+        AWS_SECRET_ACCESS_KEY="testing",
         AWS_REGION="us-east-1",
         AWS_DEFAULT_REGION="us-east-1",
         AWS_ALLOW_HTTP="true",
@@ -77,7 +77,7 @@ def make_bucket(endpoint: str) -> str:
         "s3",
         endpoint_url=endpoint,
         aws_access_key_id="testing",
-        aws_secret_access_key="testing",  # noqa: S106
+        aws_secret_access_key="testing",
         region_name="us-east-1",
     ).create_bucket(Bucket=name)
     return name
@@ -96,7 +96,8 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def backend(store_url: str) -> str:
-    return store_url.split(":", 1)[0].replace("s3", "s3")
+    """`memory`, `file` or `s3`."""
+    return store_url.split(":", 1)[0]
 
 
 @pytest.fixture
@@ -104,6 +105,27 @@ def store(store_url: str) -> ObjectStore:
     return ObjectStore.from_url(store_url)
 
 
+# Cheap argon2 parameters keep the suite fast; the hashing tests use the defaults.
+FAST_HASHING = {"argon2_memory_kib": 1024, "argon2_time_cost": 1}
+
+
+def make_settings(store_url: str = "memory://", **overrides: object) -> S3AuthSettings:
+    values = {"store_url": store_url, "secret_key": SECRET, **FAST_HASHING, **overrides}
+    return S3AuthSettings(**values)  # type: ignore[arg-type]
+
+
 @pytest.fixture
 def settings(store_url: str) -> S3AuthSettings:
-    return S3AuthSettings(store_url=store_url, secret_key=SECRET)
+    return make_settings(store_url)
+
+
+def make_service(
+    store_url: str = "memory://", *, store: ObjectStore | None = None, **overrides: object
+) -> S3AuthService:
+    """A service over `store_url`; pass `store` to share one memory:// store."""
+    return S3AuthService(make_settings(store_url, **overrides), store=store)
+
+
+@pytest.fixture
+def service(store_url: str) -> S3AuthService:
+    return make_service(store_url)

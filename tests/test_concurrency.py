@@ -1,0 +1,152 @@
+"""Concurrent registrations and refreshes through separate service objects."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import anyio
+import pytest
+from conftest import make_service
+
+from s3auth_asgi import (
+    EmailTakenError,
+    RefreshTokenReuseError,
+    S3AuthService,
+    TokenPair,
+    UsernameTakenError,
+)
+from s3auth_asgi.storage import ObjectStore, keys
+
+pytestmark = pytest.mark.anyio
+PASSWORD = "SecurePass123!"
+
+
+def _services(store_url: str, count: int) -> list[S3AuthService]:
+    """Separate service objects; memory:// is per-object, so those share one store."""
+    shared = ObjectStore.from_url(store_url) if store_url == "memory://" else None
+    return [make_service(store_url, store=shared) for _ in range(count)]
+
+
+async def _register_all(
+    services: list[S3AuthService], same: str
+) -> tuple[list[str], list[Exception]]:
+    winners: list[str] = []
+    losers: list[Exception] = []
+
+    async def register(i: int, service: S3AuthService) -> None:
+        name = "contested" if same == "username" else f"user{i}"
+        email = "contested@example.com" if same == "email" else f"user{i}@example.com"
+        try:
+            winners.append((await service.create_user(name, email, PASSWORD)).id)
+        except (UsernameTakenError, EmailTakenError) as exc:
+            losers.append(exc)
+
+    async with anyio.create_task_group() as tg:
+        for i, service in enumerate(services):
+            tg.start_soon(register, i, service)
+    return winners, losers
+
+
+@pytest.mark.parametrize("same", ["username", "email"])
+async def test_fifty_concurrent_registrations_one_winner(
+    store_url: str, backend: str, same: str
+) -> None:
+    services = _services(store_url, 50)
+    winners, losers = await _register_all(services, same)
+    expected = UsernameTakenError if same == "username" else EmailTakenError
+    assert len(winners) + len(losers) == 50
+    assert all(isinstance(exc, expected) for exc in losers)
+    store = services[0].store
+    users = {keys.session_id_from_key(i.key) async for i in store.list(keys.USERS)}
+    if backend == "s3":
+        # moto's conditional PUT is not atomic under heavy interleaving: assert that
+        # nothing is half-made and the name resolves to one of the winners.
+        assert len(winners) >= 1
+        assert users == set(winners)
+    else:
+        assert len(winners) == 1
+        assert users == set(winners)
+    lookup = (
+        services[0].get_user_by_username("contested")
+        if same == "username"
+        else services[0].get_user_by_email("contested@example.com")
+    )
+    owner = await lookup
+    assert owner is not None and owner.id in winners
+
+
+_REGISTRAR = """
+import asyncio, json, sys, time
+sys.path.insert(0, sys.argv[3])
+from conftest import make_service
+from s3auth_asgi import UsernameTakenError
+
+async def main(url, start_at):
+    services = [make_service(url) for _ in range(10)]
+    while time.time() < start_at:
+        await asyncio.sleep(0.001)
+    async def one(i, s):
+        try:
+            await s.create_user("contested", f"p{sys.argv[4]}-{i}@example.com", "SecurePass123!")
+            return "won"
+        except UsernameTakenError:
+            return "taken"
+    print(json.dumps(await asyncio.gather(*(one(i, s) for i, s in enumerate(services)))))
+
+asyncio.run(main(sys.argv[1], float(sys.argv[2])))
+"""
+
+
+@pytest.mark.slow
+async def test_fifty_registrations_from_five_processes_on_file_store(tmp_path: Path) -> None:
+    url = f"file://{tmp_path / 'store'}"
+    start_at = time.time() + 3
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                _REGISTRAR,
+                url,
+                str(start_at),
+                str(Path(__file__).parent),
+                str(n),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(5)
+    ]
+    outcomes = [o for p in procs for o in json.loads(p.communicate(timeout=120)[0])]
+    assert sorted(outcomes) == ["taken"] * 49 + ["won"]
+    store = ObjectStore.from_url(url)
+    assert len([i async for i in store.list(keys.USERS)]) == 1
+
+
+async def test_twenty_concurrent_refreshes_one_rotation(store_url: str, backend: str) -> None:
+    services = _services(store_url, 20)
+    user = await services[0].create_user("refresher", "refresher@example.com", PASSWORD)
+    original = await services[0].create_token_pair(user)
+    answers: list[TokenPair] = []
+
+    async def refresh(service: S3AuthService) -> None:
+        answers.append(await service.refresh_access_token(original.refresh_token))
+
+    async with anyio.create_task_group() as tg:
+        for service in services:
+            tg.start_soon(refresh, service)
+    # Exactly one new refresh token: the losers of the race got the winner's result.
+    assert len({a.refresh_token for a in answers}) == 1
+    assert len(answers) == 20
+    (current,) = {a.refresh_token for a in answers}
+    sessions = await services[1].get_user_active_sessions(user.id)
+    assert len(sessions) == 1
+    newer = await services[2].refresh_access_token(current)
+    with pytest.raises(RefreshTokenReuseError):
+        await services[3].refresh_access_token(original.refresh_token)
+    assert await services[4].get_user_active_sessions(user.id) == []
+    assert newer.refresh_token != current

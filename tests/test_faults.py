@@ -1,0 +1,160 @@
+"""Fault injection: every store call of create_user, refresh and revoke fails in turn,
+before the request reaches the store or after (the write happened, the answer was lost).
+After each, the invariants hold: no user that logs in half-made, no name reserved
+forever, no session lost or duplicated."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from conftest import make_service
+
+from s3auth_asgi import S3AuthService, StoreUnavailableError, TokenRevokedError
+from s3auth_asgi.storage import ObjectStore, keys
+
+pytestmark = pytest.mark.anyio
+PASSWORD = "SecurePass123!"
+
+
+class FaultyStore:
+    """Delegates to a real store; the `fail_at`-th call raises, before or after it runs."""
+
+    def __init__(self, inner: ObjectStore) -> None:
+        self.inner = inner
+        self.requests = inner.requests
+        self.calls = 0
+        self.fail_at: int | None = None
+        self.after = False
+
+    def reset_counts(self) -> None:
+        self.inner.reset_counts()
+
+    async def _call(self, name: str, *args: Any) -> Any:
+        self.calls += 1
+        failing = self.calls == self.fail_at
+        if failing and not self.after:
+            raise StoreUnavailableError(f"injected fault before {name}")
+        result = await getattr(self.inner, name)(*args)
+        if failing:
+            raise StoreUnavailableError(f"injected fault after {name}")
+        return result
+
+    async def get(self, *args: Any) -> Any:
+        return await self._call("get", *args)
+
+    async def create(self, *args: Any) -> Any:
+        return await self._call("create", *args)
+
+    async def replace(self, *args: Any) -> Any:
+        return await self._call("replace", *args)
+
+    async def delete(self, *args: Any) -> Any:
+        return await self._call("delete", *args)
+
+    async def delete_many(self, *args: Any) -> Any:
+        return await self._call("delete_many", *args)
+
+    async def list(self, prefix: str, offset: str | None = None) -> Any:
+        self.calls += 1
+        failing = self.calls == self.fail_at
+        if failing and not self.after:
+            raise StoreUnavailableError("injected fault before list")
+        async for item in self.inner.list(prefix, offset):
+            yield item
+        if failing:
+            raise StoreUnavailableError("injected fault after list")
+
+    async def list_page(self, *args: Any) -> Any:
+        return await self._call("list_page", *args)
+
+
+def _faulty(store_url: str, **overrides: Any) -> tuple[S3AuthService, FaultyStore]:
+    faulty = FaultyStore(ObjectStore.from_url(store_url))
+    service = make_service(store_url, store=faulty, **overrides)  # type: ignore[arg-type]
+    return service, faulty
+
+
+@pytest.mark.parametrize("after", [False, True], ids=["before", "after"])
+@pytest.mark.parametrize("step", [1, 2, 3])
+async def test_create_user_faults(store_url: str, step: int, after: bool) -> None:
+    # A reservation older than 0 s counts as abandoned, so "not forever" is testable now.
+    service, faulty = _faulty(store_url, name_reservation_seconds=0)
+    faulty.fail_at, faulty.after = step, after
+    with pytest.raises(StoreUnavailableError):
+        await service.create_user("faulty", "faulty@example.com", PASSWORD)
+    faulty.fail_at = None
+    assert await service.authenticate_user("faulty", PASSWORD) is None
+    assert await service.authenticate_user("faulty@example.com", PASSWORD) is None
+    assert [i async for i in faulty.inner.list(keys.USERS)] == []
+    # Neither name stays reserved: the same registration now succeeds.
+    user = await service.create_user("faulty", "faulty@example.com", PASSWORD)
+    found = await service.authenticate_user("faulty", PASSWORD)
+    assert found is not None and found.id == user.id
+    assert len([i async for i in faulty.inner.list(keys.USERS)]) == 1
+
+
+async def test_abandoned_reservation_holds_until_its_time(store_url: str) -> None:
+    service, faulty = _faulty(store_url)
+    faulty.fail_at, faulty.after = 1, True  # the username index is written, then "lost"
+    with pytest.raises(StoreUnavailableError):
+        await service.create_user("held", "held@example.com", PASSWORD)
+    faulty.fail_at = None
+    from s3auth_asgi import UsernameTakenError
+
+    with pytest.raises(UsernameTakenError):
+        await service.create_user("held", "other@example.com", PASSWORD)
+
+
+@pytest.mark.parametrize("after", [False, True], ids=["before", "after"])
+@pytest.mark.parametrize("step", [1, 2])
+async def test_refresh_faults(store_url: str, step: int, after: bool) -> None:
+    service, faulty = _faulty(store_url)
+    user = await service.create_user("refresh", "refresh@example.com", PASSWORD)
+    pair = await service.create_token_pair(user)
+    faulty.calls, faulty.fail_at, faulty.after = 0, step, after
+    with pytest.raises(StoreUnavailableError):
+        await service.refresh_access_token(pair.refresh_token)
+    faulty.fail_at = None
+    # The client retries with the token it has: it works (a lost answer is covered by
+    # the grace window) and there is still exactly one session.
+    again = await service.refresh_access_token(pair.refresh_token)
+    service.decode_token(again.access_token)
+    assert len(await service.get_user_active_sessions(user.id)) == 1
+    await service.refresh_access_token(again.refresh_token)
+
+
+@pytest.mark.parametrize("after", [False, True], ids=["before", "after"])
+@pytest.mark.parametrize("step", [1, 2, 3])
+async def test_revoke_faults(store_url: str, step: int, after: bool) -> None:
+    service, faulty = _faulty(store_url)
+    user = await service.create_user("revoke", "revoke@example.com", PASSWORD)
+    pair = await service.create_token_pair(user)
+    faulty.calls, faulty.fail_at, faulty.after = 0, step, after
+    with pytest.raises(StoreUnavailableError):
+        await service.revoke_refresh_token(pair.refresh_token)
+    faulty.fail_at = None
+    # A retry finishes the logout, whatever state the failure left.
+    await service.revoke_refresh_token(pair.refresh_token)
+    assert await service.get_user_active_sessions(user.id) == []
+    with pytest.raises(TokenRevokedError):
+        service.decode_token(pair.access_token)
+    with pytest.raises(TokenRevokedError):
+        await service.refresh_access_token(pair.refresh_token)
+
+
+@pytest.mark.parametrize("after", [False, True], ids=["before", "after"])
+@pytest.mark.parametrize("step", [1, 2, 3])
+async def test_revoke_all_faults(store_url: str, step: int, after: bool) -> None:
+    service, faulty = _faulty(store_url)
+    user = await service.create_user("revokeall", "revokeall@example.com", PASSWORD)
+    pairs = [await service.create_token_pair(user) for _ in range(3)]
+    faulty.calls, faulty.fail_at, faulty.after = 0, step, after
+    with pytest.raises(StoreUnavailableError):
+        await service.revoke_all_user_tokens(user.id)
+    faulty.fail_at = None
+    await service.revoke_all_user_tokens(user.id)
+    assert await service.get_user_active_sessions(user.id) == []
+    for pair in pairs:
+        with pytest.raises(TokenRevokedError):
+            service.decode_token(pair.access_token)

@@ -1,0 +1,289 @@
+"""S3AuthService on every backend: behaviour and object-store request budgets."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from conftest import make_service
+
+from s3auth_asgi import (
+    EmailTakenError,
+    InvalidTokenError,
+    RefreshTokenReuseError,
+    S3AuthService,
+    S3ValidationError,
+    TokenRevokedError,
+    UsernameTakenError,
+    WeakPasswordError,
+)
+from s3auth_asgi.models import IndexEntry, User
+from s3auth_asgi.storage import keys
+
+pytestmark = pytest.mark.anyio
+PASSWORD = "SecurePass123!"
+
+
+async def test_register_login_refresh_logout(service: S3AuthService) -> None:
+    user = await service.create_user("john", "john@example.com", PASSWORD, "John Doe")
+    assert user.full_name == "John Doe" and user.hashed_password.startswith("$argon2id$")
+    assert await service.authenticate_user("john", "wrong-Password1") is None
+    found = await service.authenticate_user("JOHN@Example.com", PASSWORD)
+    assert found is not None and found.id == user.id
+    pair = await service.create_token_pair(found, device_info="Web Browser", ip_address="1.2.3.4")
+    assert pair["token_type"] == "bearer" and pair.expires_in == 1800
+    claims = service.decode_token(pair.access_token)
+    assert claims["sub"] == user.id and claims["preferred_username"] == "john"
+    sessions = await service.get_user_active_sessions(user.id, claims["sid"])
+    assert [(s.device_info, s.ip_address, s.current) for s in sessions] == [
+        ("Web Browser", "1.2.3.4", True)
+    ]
+    new = await service.refresh_access_token(pair.refresh_token)
+    assert new.refresh_token != pair.refresh_token
+    assert await service.revoke_refresh_token(new.refresh_token) is True
+    assert await service.get_user_active_sessions(user.id) == []
+    with pytest.raises(TokenRevokedError):
+        service.decode_token(new.access_token)
+    with pytest.raises(TokenRevokedError):
+        await service.refresh_access_token(new.refresh_token)
+    assert await service.revoke_refresh_token(new.refresh_token) is False
+
+
+async def test_login_costs_three_requests_whatever_the_user_count(service: S3AuthService) -> None:
+    """s3verless makes 1 + U requests per login; this makes 3 with 1 or 1,000 users."""
+    user = await service.create_user("target", "target@example.com", PASSWORD)
+    for population in (1, 1000):
+        await _add_users(service, population, user.hashed_password)
+        service.store.reset_counts()
+        found = await service.authenticate_user("target", PASSWORD)
+        assert found is not None
+        await service.create_token_pair(found)
+        assert dict(service.store.requests) == {"get": 2, "put": 1}
+        service.store.reset_counts()
+        assert await service.authenticate_user("user-0@example.com", PASSWORD) is not None
+        assert dict(service.store.requests) == {"get": 2}
+
+
+async def test_login_with_ten_thousand_users_still_three_requests() -> None:
+    service = make_service()
+    user = await service.create_user("target", "target@example.com", PASSWORD)
+    await _add_users(service, 10_000, user.hashed_password)
+    service.store.reset_counts()
+    found = await service.authenticate_user("target", PASSWORD)
+    assert found is not None
+    await service.create_token_pair(found)
+    assert sum(service.store.requests.values()) == 3
+
+
+async def _add_users(service: S3AuthService, count: int, hashed: str) -> None:
+    """Write user and index objects directly: hashing 10,000 passwords proves nothing."""
+    existing = sum([1 async for _ in service.store.list(keys.USERS)])
+    for i in range(existing - 1, existing - 1 + count):
+        user = User(
+            id=f"{i:032x}",
+            username=f"user-{i}",
+            email=f"user-{i}@example.com",
+            hashed_password=hashed,
+        )
+        await service.store.create(keys.user(user.id), user)
+        await service.store.create(keys.username_index(user.username), IndexEntry(user.id))
+        await service.store.create(keys.email_index(user.email), IndexEntry(user.id))
+
+
+async def test_request_budgets(service: S3AuthService) -> None:
+    service.store.reset_counts()
+    user = await service.create_user("budget", "budget@example.com", PASSWORD)
+    assert sum(service.store.requests.values()) <= 4
+    assert dict(service.store.requests) == {"put": 3}
+    pairs = [await service.create_token_pair(user) for _ in range(10)]
+    service.store.reset_counts()
+    await service.refresh_access_token(pairs[0].refresh_token)
+    assert dict(service.store.requests) == {"get": 1, "put": 1}
+    service.store.reset_counts()
+    assert await service.revoke_all_user_tokens(user.id) == 10
+    assert dict(service.store.requests) == {"list": 1, "delete": 1, "put": 1}
+    for pair in pairs:
+        with pytest.raises(TokenRevokedError):
+            service.decode_token(pair.access_token)
+
+
+async def test_uniqueness_is_case_and_unicode_insensitive(service: S3AuthService) -> None:
+    await service.create_user("alice", "alice@example.com", PASSWORD)
+    for name in ("ALICE", "Alice", "ａｌｉｃｅ", " alice "):
+        with pytest.raises(UsernameTakenError):
+            await service.create_user(name, f"{abs(hash(name))}@example.com", PASSWORD)
+    with pytest.raises(EmailTakenError):
+        await service.create_user("alice2", "ALICE@EXAMPLE.COM", PASSWORD)
+    # The failed email reservation released the username it had taken.
+    await service.create_user("alice2", "alice2@example.com", PASSWORD)
+    assert (await service.get_user_by_username("ＡＬＩＣＥ")) is not None
+
+
+@pytest.mark.parametrize(
+    "name", ["al\u200bice", "bob\x00", "car\u202eol", "a b c", "x@y", "ab", "n" * 65, ""]
+)
+async def test_invisible_and_malformed_usernames_are_refused(name: str) -> None:
+    service = make_service()
+    with pytest.raises(S3ValidationError) as info:
+        await service.create_user(name, "someone@example.com", PASSWORD)
+    assert info.value.code == "invalid_username"
+    assert sum(service.store.requests.values()) == 0
+
+
+async def test_password_policy_is_checked_before_anything_is_written() -> None:
+    service = make_service()
+    for weak in ("short1A", "alllowercase1", "ALLUPPERCASE1", "NoDigitsHere", "x" * 129 + "A1"):
+        with pytest.raises(WeakPasswordError):
+            await service.create_user("weak", "weak@example.com", weak)
+    assert sum(service.store.requests.values()) == 0
+    await service.create_user("unicode", "u@example.com", "ÄÖÜäöü1234")  # any letter counts
+
+
+async def test_refresh_reuse_revokes_the_session(service: S3AuthService) -> None:
+    user = await service.create_user("reuse", "reuse@example.com", PASSWORD)
+    first = await service.create_token_pair(user)
+    second = await service.refresh_access_token(first.refresh_token)
+    # Inside the grace window the previous token gets the current pair, no new one.
+    again = await service.refresh_access_token(first.refresh_token)
+    assert again.refresh_token == second.refresh_token
+    third = await service.refresh_access_token(second.refresh_token)
+    with pytest.raises(RefreshTokenReuseError):
+        await service.refresh_access_token(first.refresh_token)  # two rotations old
+    with pytest.raises(TokenRevokedError):
+        await service.refresh_access_token(third.refresh_token)
+    with pytest.raises(TokenRevokedError):
+        service.decode_token(third.access_token)
+
+
+async def test_previous_token_after_the_grace_window_is_reuse() -> None:
+    now = [1_800_000_000.0]
+    service = S3AuthService(make_service().settings, clock=lambda: now[0])
+    user = await service.create_user("grace", "grace@example.com", PASSWORD)
+    first = await service.create_token_pair(user)
+    await service.refresh_access_token(first.refresh_token)
+    now[0] += service.settings.refresh_grace_seconds + 1
+    with pytest.raises(RefreshTokenReuseError):
+        await service.refresh_access_token(first.refresh_token)
+
+
+async def test_forged_refresh_tokens_do_not_revoke(service: S3AuthService) -> None:
+    user = await service.create_user("forged", "forged@example.com", PASSWORD)
+    pair = await service.create_token_pair(user)
+    head, mac = pair.refresh_token.rsplit(".", 1)
+    forged = head + "." + ("A" if mac[0] != "A" else "B") + mac[1:]
+    with pytest.raises(InvalidTokenError) as info:
+        await service.refresh_access_token(forged)
+    assert info.value.code == "invalid_token"
+    older = pair.refresh_token.replace(".0.", ".7.", 1)
+    with pytest.raises(InvalidTokenError):
+        await service.refresh_access_token(older)
+    assert await service.refresh_access_token(pair.refresh_token)  # the session survived
+
+
+async def test_expired_session_is_refused_and_cleaned_up() -> None:
+    now = [1_800_000_000.0]
+    base = make_service()
+    service = S3AuthService(base.settings, store=base.store, clock=lambda: now[0])
+    user = await service.create_user("expiry", "expiry@example.com", PASSWORD)
+    pair = await service.create_token_pair(user)
+    now[0] += service.settings.refresh_token_seconds + 1
+    with pytest.raises(InvalidTokenError) as info:
+        await service.refresh_access_token(pair.refresh_token)
+    assert info.value.code == "token_expired"
+    assert await service.get_user_active_sessions(user.id) == []
+
+
+async def test_cleanup_decides_from_listings(service: S3AuthService) -> None:
+    user = await service.create_user("cleanup", "cleanup@example.com", PASSWORD)
+    pairs = [await service.create_token_pair(user) for _ in range(3)]
+    await service.revoke_refresh_token(pairs[0].refresh_token)
+    # Nothing has expired yet: cleanup deletes nothing and reads no object.
+    service.store.reset_counts()
+    assert await service.cleanup_expired_tokens() == 0
+    assert dict(service.store.requests) == {"list": 2}
+    # Seen from past the refresh lifetime, the two live sessions and the revocation
+    # entry have expired; still no GET.
+    settings = service.settings
+    later = S3AuthService(
+        settings,
+        store=service.store,
+        clock=lambda: (
+            service.clock() + settings.refresh_token_seconds + settings.revocation_skew_seconds + 60
+        ),
+    )
+    service.store.reset_counts()
+    assert await later.cleanup_expired_tokens() == 3
+    assert dict(service.store.requests) == {"list": 2, "delete": 2}
+    assert [i async for i in service.store.list(keys.SESSIONS)] == []
+    assert [i async for i in service.store.list(keys.REVOCATIONS)] == []
+
+
+async def test_many_sessions_cleanup_counts(backend: str, store_url: str) -> None:
+    if backend == "s3":
+        pytest.skip("2,000 PUTs to moto add nothing the memory and file runs do not show")
+    service = make_service(store_url)
+    user = await service.create_user("many", "many@example.com", PASSWORD)
+    count = 2100
+    for _ in range(count):
+        await service.create_token_pair(user)
+    service.store.reset_counts()
+    assert await service.revoke_all_user_tokens(user.id) == count
+    assert dict(service.store.requests) == {
+        "list": math.ceil(count / 1000),
+        "delete": math.ceil(count / 1000),
+        "put": 1,
+    }
+
+
+async def test_update_user_and_deactivation_revokes(service: S3AuthService) -> None:
+    user = await service.create_user("upd", "upd@example.com", PASSWORD)
+    pair = await service.create_token_pair(user)
+    updated = await service.update_user(user.id, full_name="New Name", email="new@example.com")
+    assert updated.full_name == "New Name" and updated.email == "new@example.com"
+    assert await service.get_user_by_email("upd@example.com") is None
+    assert (await service.get_user_by_email("NEW@example.com")) is not None
+    service.decode_token(pair.access_token)  # a profile change revokes nothing
+    await service.update_user(user.id, is_active=False)
+    with pytest.raises(TokenRevokedError):
+        service.decode_token(pair.access_token)
+    assert await service.authenticate_user("upd", PASSWORD) is None
+    with pytest.raises(TokenRevokedError):
+        await service.refresh_access_token(pair.refresh_token)
+
+
+async def test_change_password_revokes_everything_and_returns_a_new_pair(
+    service: S3AuthService,
+) -> None:
+    user = await service.create_user("pwd", "pw@example.com", PASSWORD)
+    old = await service.create_token_pair(user)
+    new = await service.change_password(user.id, PASSWORD, "BrandNewPass456")
+    with pytest.raises(TokenRevokedError):
+        service.decode_token(old.access_token)
+    assert service.decode_token(new.access_token)["sub"] == user.id
+    assert await service.authenticate_user("pwd", PASSWORD) is None
+    assert await service.authenticate_user("pwd", "BrandNewPass456") is not None
+
+
+async def test_delete_user_frees_the_names(service: S3AuthService) -> None:
+    user = await service.create_user("gone", "gone@example.com", PASSWORD)
+    await service.create_token_pair(user)
+    assert await service.delete_user(user.id) is True
+    assert await service.get_user_by_id(user.id) is None
+    assert await service.delete_user(user.id) is False
+    again = await service.create_user("gone", "gone@example.com", PASSWORD)
+    assert again.id != user.id
+
+
+async def test_list_users_pages_through_everyone(service: S3AuthService) -> None:
+    created = {
+        (await service.create_user(f"pager{i}", f"pager{i}@example.com", PASSWORD)).id
+        for i in range(7)
+    }
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page, cursor = await service.list_users(after=cursor, limit=3)
+        seen.extend(u.id for u in page)
+        if cursor is None:
+            break
+    assert seen == sorted(created)

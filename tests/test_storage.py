@@ -1,0 +1,127 @@
+"""The object-store layer on memory://, file:// and a real S3 endpoint."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from s3auth_asgi.storage import CorruptObjectError, ObjectStore, StoreConflict, keys
+
+pytestmark = pytest.mark.anyio
+
+
+class Counter(msgspec.Struct):
+    n: int
+
+
+async def test_create_get_replace_delete(store: ObjectStore) -> None:
+    etag = await store.create("t/a.json", Counter(1))
+    with pytest.raises(StoreConflict):
+        await store.create("t/a.json", Counter(2))
+    got = await store.get("t/a.json", Counter)
+    assert got is not None and got.value == Counter(1) and got.etag == etag
+    new_etag = await store.replace("t/a.json", Counter(2), etag)
+    assert new_etag != etag
+    with pytest.raises(StoreConflict):
+        await store.replace("t/a.json", Counter(3), etag)
+    got = await store.get("t/a.json", Counter)
+    assert got is not None and got.value == Counter(2)
+    await store.delete_many(["t/a.json", "t/never-written.json"])
+    assert await store.get("t/a.json", Counter) is None
+    with pytest.raises(StoreConflict):
+        await store.replace("t/a.json", Counter(4), new_etag)
+    assert dict(store.requests) == {"put": 5, "get": 3, "delete": 1}
+
+
+async def test_missing_and_corrupt_objects(store: ObjectStore) -> None:
+    assert await store.get("t/missing.json", Counter) is None
+    await store.create("t/bad.json", {"n": "not a number"})
+    with pytest.raises(CorruptObjectError) as info:
+        await store.get("t/bad.json", Counter)
+    assert info.value.code == "corrupt_object"
+
+
+async def test_list_pages_to_the_end_and_counts_pages(store: ObjectStore, backend: str) -> None:
+    total = 2345 if backend != "s3" else 1201
+    for i in range(total):
+        await store.create(f"p/{i:05d}", {})
+    await store.create("q/other", {})
+    store.reset_counts()
+    listed = [info.key async for info in store.list("p/")]
+    assert sorted(listed) == [f"p/{i:05d}" for i in range(total)]
+    assert store.requests["list"] == -(-total // 1000)
+    store.reset_counts()
+    after = [info.key async for info in store.list("p/", offset="p/01000")]
+    assert sorted(after) == [f"p/{i:05d}" for i in range(1001, total)]
+    store.reset_counts()
+    assert await store.delete_many(listed) == total
+    assert store.requests["delete"] == -(-total // 1000)
+    assert [info.key async for info in store.list("p/")] == []
+
+
+async def test_list_page_is_sorted_and_resumable(store: ObjectStore) -> None:
+    for i in (5, 1, 9, 3, 7):
+        await store.create(f"u/{i}", {})
+    page, more = await store.list_page("u/", None, 2)
+    assert [i.key for i in page] == ["u/1", "u/3"] and more
+    page, more = await store.list_page("u/", page[-1].key, 2)
+    assert [i.key for i in page] == ["u/5", "u/7"] and more
+    page, more = await store.list_page("u/", page[-1].key, 2)
+    assert [i.key for i in page] == ["u/9"] and not more
+
+
+def test_revocation_keys_round_trip_and_sort_by_time() -> None:
+    a = keys.revocation(1_700_000_000_000, "jti", 1_700_000_100, "abc")
+    b = keys.revocation(1_700_000_000_001, "user", 1_700_000_100, "u/../x")
+    assert a < b
+    assert keys.parse_revocation(a) == (1_700_000_000_000, "jti", 1_700_000_100, "abc")
+    parsed = keys.parse_revocation(b)
+    assert parsed is not None and parsed.subject == keys.revocation_subject("u/../x")
+    assert "/" not in parsed.subject
+    assert keys.revocation_offset(1_700_000_000_001) < b
+    assert keys.revocation_offset(1_700_000_000_001) > a
+    assert keys.parse_revocation("revocations/garbage") is None
+
+
+_REPLACER = """
+import asyncio, sys
+from s3auth_asgi.storage import ObjectStore, StoreConflict
+
+async def main(url, rounds):
+    store = ObjectStore.from_url(url)
+    wins = 0
+    for _ in range(rounds):
+        while True:
+            got = await store.get("counter.json", dict)
+            try:
+                await store.replace("counter.json", {"n": got.value["n"] + 1}, got.etag)
+                wins += 1
+                break
+            except StoreConflict:
+                continue
+    print(wins)
+
+asyncio.run(main(sys.argv[1], int(sys.argv[2])))
+"""
+
+
+@pytest.mark.slow
+async def test_file_replace_is_atomic_across_processes(tmp_path: Path) -> None:
+    """Read-increment-replace from four processes loses no increment."""
+    url = f"file://{tmp_path / 'store'}"
+    store = ObjectStore.from_url(url)
+    await store.create("counter.json", {"n": 0})
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _REPLACER, url, "40"], stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(4)
+    ]
+    wins = [int(p.communicate(timeout=120)[0]) for p in procs]
+    assert wins == [40, 40, 40, 40]
+    got = await store.get("counter.json", dict)
+    assert got is not None and got.value == {"n": 160}
