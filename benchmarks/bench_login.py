@@ -1,0 +1,85 @@
+"""Login cost against the user count: s3auth_asgi's direct-key lookup side by side with the
+scan that s3verless does (LIST every user object, GET each, compare names).
+
+Both run on the same store and the same password hasher, in the same process; the table
+shows object-store requests and median wall time per login, and the ratio.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import tempfile
+import time
+
+from s3auth_asgi import S3AuthService, S3AuthSettings
+from s3auth_asgi.models import IndexEntry, User
+from s3auth_asgi.storage import ObjectStore, keys
+
+PASSWORD = "SecurePass123!"
+SECRET = "benchmark-secret-key-that-is-long-enough-000"
+
+
+async def scan_login(service: S3AuthService, username: str, password: str) -> User | None:
+    """The peer: what s3verless does on every login (1 + U requests)."""
+    async for info in service.store.list(keys.USERS):
+        found = await service.store.get(info.key, User)
+        if found is not None and found.value.username == username:
+            ok, _ = await service.passwords.verify(password, found.value.hashed_password)
+            return found.value if ok else None
+    return None
+
+
+async def populate(service: S3AuthService, count: int, hashed: str) -> None:
+    for i in range(count):
+        user = User(
+            id=f"{i:032x}",
+            username=f"user-{i}",
+            email=f"user-{i}@example.com",
+            hashed_password=hashed,
+        )
+        await service.store.create(keys.user(user.id), user)
+        await service.store.create(keys.username_index(user.username), IndexEntry(user.id))
+
+
+async def measure(store_url: str, users: int, rounds: int) -> tuple[float, float, int, int]:
+    settings = S3AuthSettings(store_url=store_url, secret_key=SECRET)
+    service = S3AuthService(settings, store=ObjectStore.from_url(store_url))
+    hashed = await service.passwords.hash(PASSWORD)
+    await populate(service, users, hashed)
+    target = f"user-{users - 1}"  # the scan's worst case is the usual case at scale
+    ours: list[float] = []
+    theirs: list[float] = []
+    for _ in range(rounds):
+        service.store.reset_counts()
+        start = time.perf_counter()
+        assert await service.authenticate_user(target, PASSWORD) is not None
+        ours.append(time.perf_counter() - start)
+        our_requests = sum(service.store.requests.values())
+        service.store.reset_counts()
+        start = time.perf_counter()
+        assert await scan_login(service, target, PASSWORD) is not None
+        theirs.append(time.perf_counter() - start)
+        their_requests = sum(service.store.requests.values())
+    return statistics.median(ours), statistics.median(theirs), our_requests, their_requests
+
+
+def main() -> None:
+    print(
+        f"{'store':8} {'users':>6} {'ours req':>8} {'scan req':>8} "
+        f"{'ours ms':>8} {'scan ms':>8} {'scan/ours':>9}"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, url in (("memory", "memory://"), ("file", f"file://{tmp}/")):
+            for users in (10, 100, 1000):
+                ours, theirs, our_req, their_req = asyncio.run(
+                    measure(f"{url}{users}" if label == "file" else url, users, 5)
+                )
+                print(
+                    f"{label:8} {users:>6} {our_req:>8} {their_req:>8} "
+                    f"{ours * 1e3:>8.1f} {theirs * 1e3:>8.1f} {theirs / ours:>8.1f}x"
+                )
+
+
+if __name__ == "__main__":
+    main()
