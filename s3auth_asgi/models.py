@@ -77,6 +77,17 @@ class Session(msgspec.Struct, kw_only=True):
     is_admin: bool = False
     scopes: list[str] = msgspec.field(default_factory=list)
 
+    def info(self, current_session_id: str | None = None) -> SessionInfo:
+        return SessionInfo(
+            id=self.id,
+            device_info=self.device_info,
+            ip_address=self.ip_address,
+            created_at=self.created_at,
+            last_used_at=self.last_used_at,
+            expires_at=self.expires_at,
+            current=self.id == current_session_id,
+        )
+
 
 class SessionInfo(msgspec.Struct, kw_only=True):
     """A session as shown to its owner: no secrets."""

@@ -538,17 +538,9 @@ class S3AuthService:
         session_keys = [info.key async for info in self.store.list(keys.user_sessions(user_id))]
         found = await self._gather([self._get_or_none(k, Session) for k in session_keys])
         sessions = [
-            SessionInfo(
-                id=s.id,
-                device_info=s.device_info,
-                ip_address=s.ip_address,
-                created_at=s.created_at,
-                last_used_at=s.last_used_at,
-                expires_at=s.expires_at,
-                current=s.id == current_session_id,
-            )
+            item.value.info(current_session_id)
             for item in found
-            if item is not None and (s := item.value).expires_at > now
+            if item is not None and item.value.expires_at > now
         ]
         sessions.sort(key=lambda s: s.created_at, reverse=True)
         return sessions
