@@ -1,5 +1,6 @@
 """s3auth_asgi: authentication for any ASGI application, with all state in an object store."""
 
+from .blacklist import TokenBlacklist
 from .errors import (
     ConfigurationError,
     ConflictError,
@@ -22,9 +23,18 @@ from .errors import (
     UserNotFoundError,
     WeakPasswordError,
 )
-from .blacklist import TokenBlacklist
+from .middleware.ratelimit import RateLimitMiddleware
 from .models import PublicUser, SessionInfo, TokenPair, User
 from .passwords import PasswordHasher, PasswordPolicy
+from .ratelimit import (
+    MemoryRateLimitStore,
+    ObjectStoreRateLimitStore,
+    RateLimit,
+    RateLimiter,
+    RateLimitInfo,
+    RateLimitRule,
+    RateLimitStore,
+)
 from .service import S3AuthService
 from .settings import S3AuthSettings
 from .storage import ObjectStore
@@ -40,12 +50,20 @@ __all__ = [
     "InvalidEmailError",
     "InvalidTokenError",
     "InvalidUsernameError",
+    "MemoryRateLimitStore",
     "NotFoundError",
     "ObjectStore",
+    "ObjectStoreRateLimitStore",
     "PasswordHasher",
     "PasswordPolicy",
-    "PublicUser",
     "PermissionDeniedError",
+    "PublicUser",
+    "RateLimit",
+    "RateLimitInfo",
+    "RateLimitMiddleware",
+    "RateLimitRule",
+    "RateLimitStore",
+    "RateLimiter",
     "RefreshTokenReuseError",
     "S3AuthError",
     "S3AuthService",

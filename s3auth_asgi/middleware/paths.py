@@ -1,0 +1,234 @@
+"""Which requests need a token: path patterns and methods, matched so that encoded
+characters, dot segments and doubled slashes cannot talk a protected path into an
+excluded one.
+
+Patterns are matched against the path *relative to* `scope["root_path"]` — the path the
+application's own routes see (Starlette's `get_route_path`): an app mounted at `/api` with
+`--root-path /api` protects `/users*`, not `/api/users*`. `scope["path"]` is already
+percent-decoded by the server; the Host header and forwarding headers are never read.
+
+A pattern is either exact (`/health`) or a prefix ending in `*` (`/docs*` matches `/docs`,
+`/docs/` and `/docs/oauth2-redirect`; `/static/*` matches below `/static/` only).
+
+Three outcomes, strictest first: REQUIRED (a valid token, holding the pattern's scopes),
+OPTIONAL (a token is verified when present; anonymous otherwise) and SKIP (credentials are
+not looked at; the user is anonymous).
+
+Canonical paths are matched as they are. A path with `//`, `.` or `..` segments is matched
+both as sent and after resolving them, and the stricter outcome wins: the app may route
+either form. A path that cannot be read safely is always REQUIRED: one that percent-encodes
+`/`, `\\` or NUL in `raw_path`, contains `\\`, `%`, or a control character after decoding,
+does not start with `/`, or lies outside `root_path`.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from typing import Final
+
+from ..errors import ConfigurationError
+from ..types import Scope
+
+
+class Access(enum.IntEnum):
+    SKIP = 0
+    OPTIONAL = 1
+    REQUIRED = 2
+
+
+Decision = tuple[Access, tuple[str, ...]]
+"""The outcome and, for REQUIRED, the scopes the token must hold."""
+
+SKIP: Final[Decision] = (Access.SKIP, ())
+OPTIONAL: Final[Decision] = (Access.OPTIONAL, ())
+REQUIRED: Final[Decision] = (Access.REQUIRED, ())
+
+_ENCODED_SEPARATORS = (b"%2f", b"%5c", b"%00")
+_MEMO_SIZE = 2048
+
+
+class PathSet:
+    """Exact paths and prefixes; one set lookup and one `startswith` call per match."""
+
+    __slots__ = ("exact", "patterns", "prefixes")
+
+    def __init__(self, patterns: Iterable[str], setting: str) -> None:
+        self.patterns = tuple(patterns)
+        exact: set[str] = set()
+        prefixes: list[str] = []
+        for pattern in self.patterns:
+            check_pattern(pattern, setting)
+            if pattern.endswith("*"):
+                prefixes.append(pattern[:-1])
+            else:
+                exact.add(pattern)
+        self.exact = frozenset(exact)
+        self.prefixes = tuple(prefixes)
+
+    def matches(self, path: str) -> bool:
+        return path in self.exact or path.startswith(self.prefixes)
+
+
+def check_pattern(pattern: object, setting: str) -> None:
+    if not isinstance(pattern, str) or not pattern.startswith("/"):
+        raise ConfigurationError(f"{setting}: {pattern!r} must be a path starting with '/'")
+    body = pattern.removesuffix("*")
+    if "*" in body:
+        raise ConfigurationError(f"{setting}: {pattern!r}: '*' is allowed only at the end")
+    if is_suspicious(body) or normalise(body) != body:
+        raise ConfigurationError(
+            f"{setting}: {pattern!r} must be a normalised path (no '//', '.', '..', '%', '\\')"
+        )
+
+
+class PathRules:
+    """Decides, per request, whether a token is required, optional or not looked at."""
+
+    def __init__(
+        self,
+        protected: Iterable[str] | Mapping[str, Iterable[str]] = ("/*",),
+        exclude: Iterable[str] = (),
+        methods: Iterable[str] | None = None,
+    ) -> None:
+        if isinstance(protected, str) or isinstance(exclude, str):
+            raise ConfigurationError("protected and exclude take a list of patterns, not a str")
+        scoped = (
+            {p: _scope_tuple(s, p) for p, s in protected.items()}
+            if isinstance(protected, Mapping)
+            else dict.fromkeys(protected, ())
+        )
+        self.protected = PathSet(scoped, "protected")
+        self.exclude = PathSet(exclude, "exclude")
+        # Scopes per pattern, only when some pattern asks for any: the common case then
+        # needs no loop.
+        self._scoped: tuple[tuple[PathSet, tuple[str, ...]], ...] = tuple(
+            (PathSet((p,), "protected"), s) for p, s in scoped.items() if s
+        )
+        if methods is None:
+            self.methods: frozenset[str] | None = None
+        else:
+            if isinstance(methods, str):
+                raise ConfigurationError("methods takes a list of HTTP methods, not a str")
+            names = frozenset(methods)
+            if not all(isinstance(m, str) and m.isalpha() and m.isupper() for m in names):
+                raise ConfigurationError("methods must be upper-case HTTP method names")
+            self.methods = names
+        self._memo: dict[object, Decision] = {}
+
+    def decide(self, scope: Scope) -> Decision:
+        path = scope.get("path")
+        raw_path = scope.get("raw_path")
+        if (
+            type(path) is str
+            and not scope.get("root_path")
+            and (raw_path is None or b"%" not in raw_path)
+        ):
+            # Then the outcome depends on the path (and method) alone: remember it.
+            key = path if self.methods is None else (scope.get("method"), path)
+            decision = self._memo.get(key)
+            if decision is None:
+                if len(self._memo) >= _MEMO_SIZE:
+                    self._memo.clear()
+                decision = self._memo[key] = self._decide_uncached(scope)
+            return decision
+        return self._decide_uncached(scope)
+
+    def _decide_uncached(self, scope: Scope) -> Decision:
+        path = route_path(scope)
+        method = scope.get("method")  # None for WebSocket: the path alone decides
+        raw_path = scope.get("raw_path")
+        if (
+            path is None
+            or is_suspicious(path)
+            or (raw_path and b"%" in raw_path and _encodes_separator(raw_path))
+        ):
+            return self._strictest_protected(path or "/")
+        if "//" in path or "/." in path:
+            resolved = normalise(path)
+            if resolved != path:
+                return _stricter(self._decide(method, path), self._decide(method, resolved))
+        return self._decide(method, path)
+
+    def _decide(self, method: str | None, path: str) -> Decision:
+        if self.exclude.matches(path):
+            return SKIP
+        if not self.protected.matches(path):
+            return OPTIONAL
+        if method is not None and self.methods is not None and method not in self.methods:
+            return OPTIONAL
+        if not self._scoped:
+            return REQUIRED
+        return Access.REQUIRED, self._scopes_for(path)
+
+    def _strictest_protected(self, path: str) -> Decision:
+        if not self._scoped:
+            return REQUIRED
+        scopes = self._scopes_for(path) + self._scopes_for(normalise(path))
+        return Access.REQUIRED, tuple(dict.fromkeys(scopes))
+
+    def _scopes_for(self, path: str) -> tuple[str, ...]:
+        """The union, in configuration order, of the scopes of every matching pattern."""
+        found: dict[str, None] = {}
+        for patterns, scopes in self._scoped:
+            if patterns.matches(path):
+                found.update(dict.fromkeys(scopes))
+        return tuple(found)
+
+
+def route_path(scope: Scope) -> str | None:
+    """The path relative to `root_path`; None when the path lies outside it."""
+    path = scope.get("path")
+    if not isinstance(path, str):
+        return None
+    root_path = scope.get("root_path")
+    if not root_path:
+        return path or "/"
+    if not isinstance(root_path, str) or not path.startswith(root_path):
+        return None
+    if len(path) == len(root_path):
+        return "/"
+    return path[len(root_path) :] if path[len(root_path)] == "/" else None
+
+
+def is_suspicious(path: str) -> bool:
+    """True for a path the app may read differently from us."""
+    return not path.startswith("/") or not path.isprintable() or "\\" in path or "%" in path
+
+
+def _stricter(first: Decision, second: Decision) -> Decision:
+    if first[0] != second[0]:
+        return first if first[0] > second[0] else second
+    return first[0], tuple(dict.fromkeys(first[1] + second[1]))
+
+
+def _encodes_separator(raw_path: bytes) -> bool:
+    lowered = raw_path.lower()
+    return any(encoded in lowered for encoded in _ENCODED_SEPARATORS)
+
+
+def normalise(path: str) -> str:
+    """Resolve `.`/`..` segments and collapse empty ones (RFC 3986 §5.2.4, plus `//`)."""
+    segments: list[str] = []
+    for segment in path.split("/"):
+        if segment in ("", "."):
+            continue
+        if segment == "..":
+            if segments:
+                segments.pop()
+            continue
+        segments.append(segment)
+    resolved = "/" + "/".join(segments)
+    last = path.rsplit("/", 1)[-1]
+    if segments and (path.endswith("/") or last in (".", "..")):
+        resolved += "/"
+    return resolved
+
+
+def _scope_tuple(scopes: Iterable[str], pattern: str) -> tuple[str, ...]:
+    if isinstance(scopes, str):
+        scopes = (scopes,)
+    result = tuple(scopes)
+    if not all(isinstance(s, str) and s and " " not in s for s in result):
+        raise ConfigurationError(f"protected: the scopes of {pattern!r} must be strings")
+    return result

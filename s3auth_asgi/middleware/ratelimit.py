@@ -1,0 +1,161 @@
+"""RateLimitMiddleware: refuses requests over their limits before the app sees them.
+
+Pure ASGI: bodies are never read or buffered, `lifespan` and other scope types pass straight
+through, and it imports no web framework.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..errors import ConfigurationError, S3AuthError
+from ..ratelimit.limiter import RateLimiter, RateLimitInfo
+from ..ratelimit.rules import RateLimitRule
+from ..types import ASGIApp, Message, Receive, Scope, Send
+from .responses import (
+    PROBLEM_CONTENT_TYPE,
+    close_websocket,
+    problem_body,
+    problem_for,
+    send_problem,
+)
+
+RATE_LIMITED_CODE = "rate_limited"
+
+
+class RateLimitMiddleware:
+    """Checks every HTTP request and WebSocket handshake against the limits of the rules it
+    matches; refuses with 429 (problem+json, RateLimit headers, Retry-After) or, for a
+    WebSocket, with a close 1008 before accept (or a 429 where the server supports the
+    `websocket.http.response` extension).
+
+    Every matching rule counts, so a route can be under several limits; when several rules
+    name the same limit, the first one decides the cost. Admitted HTTP responses carry the
+    RateLimit headers too unless `send_headers=False`.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        limiter: RateLimiter,
+        rules: Sequence[RateLimitRule],
+        *,
+        send_headers: bool = True,
+    ) -> None:
+        if not isinstance(limiter, RateLimiter):
+            raise ConfigurationError("RateLimitMiddleware needs a RateLimiter")
+        if isinstance(rules, RateLimitRule) or not rules:
+            raise ConfigurationError("RateLimitMiddleware needs a non-empty list of rules")
+        for rule in rules:
+            if not isinstance(rule, RateLimitRule):
+                raise ConfigurationError(f"not a RateLimitRule: {rule!r}")
+            limit = limiter.limits.get(rule.limit)
+            if limit is None:
+                raise ConfigurationError(
+                    f"rule for {rule.path!r} names limit {rule.limit!r}, which the limiter "
+                    f"does not have (it has {sorted(limiter.limits)})"
+                )
+            if rule.cost > limit.max_requests:
+                raise ConfigurationError(
+                    f"rule for {rule.path!r} costs {rule.cost}, more than limit "
+                    f"{rule.limit!r} ever admits ({limit.max_requests})"
+                )
+        self.app = app
+        self.limiter = limiter
+        self.rules = tuple(rules)
+        self.send_headers = send_headers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        try:
+            infos = await self._check(scope)
+        except S3AuthError as error:  # the shared store is down: say so, never a 500
+            await self._refuse_on_error(scope, receive, send, error)
+            return
+        if any(not info.allowed for info in infos):
+            await self._refuse(scope, receive, send, infos)
+            return
+        if infos and self.send_headers and scope["type"] == "http":
+            send = self._sending_headers(send, infos)
+        await self.app(scope, receive, send)
+
+    async def _check(self, scope: Scope) -> list[RateLimitInfo]:
+        infos: list[RateLimitInfo] = []
+        counted: set[str] = set()
+        for rule in self.rules:
+            if rule.limit in counted or not rule.matches(scope):
+                continue
+            counted.add(rule.limit)
+            _, info = await self.limiter.is_rate_limited(scope, rule.limit, cost=rule.cost)
+            infos.append(info)
+        return infos
+
+    def _header_pairs(self, infos: list[RateLimitInfo]) -> list[tuple[bytes, bytes]]:
+        return [
+            (name.lower().encode("latin-1"), value.encode("latin-1"))
+            for name, value in self.limiter.header_items(infos)
+        ]
+
+    def _sending_headers(self, send: Send, infos: list[RateLimitInfo]) -> Send:
+        extra = self._header_pairs(infos)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = dict(message)
+                message["headers"] = [*message.get("headers", ()), *extra]
+            await send(message)
+
+        return send_with_headers
+
+    async def _refuse(
+        self, scope: Scope, receive: Receive, send: Send, infos: list[RateLimitInfo]
+    ) -> None:
+        refused = [info for info in infos if not info.allowed]
+        names = ", ".join(repr(info.limit_name) for info in refused)
+        wait = max(info.retry_after for info in refused)
+        body = problem_body(
+            429,
+            RATE_LIMITED_CODE,
+            "Too many requests",
+            f"Rate limit {names} exceeded; retry in {wait:.1f} s",
+        )
+        await self._send_error(scope, receive, send, 429, body, self._header_pairs(infos))
+
+    async def _refuse_on_error(
+        self, scope: Scope, receive: Receive, send: Send, error: S3AuthError
+    ) -> None:
+        status, body = problem_for(error)
+        await self._send_error(scope, receive, send, status, body, [])
+
+    async def _send_error(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        status: int,
+        body: bytes,
+        headers: list[tuple[bytes, bytes]],
+    ) -> None:
+        if scope["type"] == "http":
+            await send_problem(send, status, body, headers)
+            return
+        # A WebSocket is answered only once the server has delivered the handshake.
+        if (await receive())["type"] != "websocket.connect":
+            return
+        if "websocket.http.response" in (scope.get("extensions") or {}):
+            await send(
+                {
+                    "type": "websocket.http.response.start",
+                    "status": status,
+                    "headers": [
+                        (b"content-type", PROBLEM_CONTENT_TYPE.encode()),
+                        (b"content-length", str(len(body)).encode()),
+                        *headers,
+                    ],
+                }
+            )
+            await send({"type": "websocket.http.response.body", "body": body})
+        else:
+            await close_websocket(send, "rate limited" if status == 429 else "unavailable")

@@ -1,0 +1,26 @@
+"""Rate limiting: GCRA over named limits, keyed by client IP (proxy-aware), user or account,
+with state in memory or shared through the object store."""
+
+from .client_ip import ClientAddress, ClientIPResolver
+from .gcra import Decision, gcra
+from .limiter import RateLimiter, RateLimitInfo, request_scope
+from .policy import KeyFunction, RateLimit, parse_rate_limits
+from .rules import RateLimitRule
+from .stores import MemoryRateLimitStore, ObjectStoreRateLimitStore, RateLimitStore
+
+__all__ = [
+    "ClientAddress",
+    "ClientIPResolver",
+    "Decision",
+    "KeyFunction",
+    "MemoryRateLimitStore",
+    "ObjectStoreRateLimitStore",
+    "RateLimit",
+    "RateLimitInfo",
+    "RateLimitRule",
+    "RateLimitStore",
+    "RateLimiter",
+    "gcra",
+    "parse_rate_limits",
+    "request_scope",
+]

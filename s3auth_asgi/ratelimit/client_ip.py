@@ -1,0 +1,176 @@
+"""Which client sent a request: the socket peer, or what a trusted proxy says it saw.
+
+X-Forwarded-For (or RFC 7239 Forwarded) is written by whoever sent the request, so only the
+entries appended by proxies we trust mean anything. Walking the list from the right, each
+trusted proxy vouches for the entry to its left; the first address that is not a trusted
+proxy is the client. Everything further left is client-controlled and ignored.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from functools import lru_cache
+from typing import Literal, NamedTuple
+
+from ..errors import ConfigurationError
+from ..types import Scope
+
+ForwardedHeader = Literal["x-forwarded-for", "forwarded"]
+
+TRUSTED_PROXIES_VARIABLE = "S3AUTH_TRUSTED_PROXIES"
+TRUST_FORWARDED_VARIABLE = "S3AUTH_TRUST_X_FORWARDED_FOR"
+UNKNOWN_CLIENT_KEY = "ip:unknown"
+
+_Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+_IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class ClientAddress(NamedTuple):
+    ip: str
+    """The address as written canonically (IPv4-mapped IPv6 as IPv4)."""
+    key: str
+    """What requests from it are counted under: IPv6 grouped by its network prefix, since one
+    subscriber usually holds a whole /64 and can rotate through it at will."""
+    trusted: bool
+    """Whether it is one of the trusted proxies."""
+
+
+def parse_trusted_proxies(
+    proxies: Iterable[str], *, variable: str = TRUSTED_PROXIES_VARIABLE
+) -> tuple[_Network, ...]:
+    if isinstance(proxies, str):
+        proxies = proxies.split(",")
+    networks = []
+    for proxy in proxies:
+        text = proxy.strip() if isinstance(proxy, str) else proxy
+        if text == "":
+            continue
+        try:
+            networks.append(ipaddress.ip_network(text, strict=False))
+        except (ValueError, TypeError):
+            raise ConfigurationError(
+                f"{variable} (trusted_proxies): {proxy!r} is not an IP address or CIDR network"
+            ) from None
+    return tuple(networks)
+
+
+def _parse_ip(text: str) -> _IPAddress | None:
+    """An address as found in a header entry: bare, `v4:port`, `[v6]` or `[v6]:port`."""
+    text = text.strip().strip('"').strip()
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0:
+            return None
+        text = text[1:end]
+    elif text.count(":") == 1:
+        text = text.partition(":")[0]
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address):
+        mapped = address.ipv4_mapped
+        if mapped is not None:
+            return mapped
+    return address
+
+
+class ClientIPResolver:
+    """Resolves the client address of an ASGI scope. Nothing is trusted unless configured."""
+
+    def __init__(
+        self,
+        trusted_proxies: Iterable[str] = (),
+        *,
+        trust_x_forwarded_for: bool = False,
+        forwarded_header: ForwardedHeader = "x-forwarded-for",
+        ipv6_prefix_length: int = 64,
+        cache_size: int = 16384,
+    ) -> None:
+        if forwarded_header not in ("x-forwarded-for", "forwarded"):
+            raise ConfigurationError(
+                'forwarded_header must be "x-forwarded-for" or "forwarded" (RFC 7239)'
+            )
+        if not 1 <= ipv6_prefix_length <= 128:
+            raise ConfigurationError("ipv6_prefix_length must be between 1 and 128")
+        self.trusted_proxies = parse_trusted_proxies(trusted_proxies)
+        if trust_x_forwarded_for and not self.trusted_proxies:
+            raise ConfigurationError(
+                f"{TRUST_FORWARDED_VARIABLE} is set but {TRUSTED_PROXIES_VARIABLE} is empty: "
+                "name the proxies whose forwarding headers are to be believed"
+            )
+        # Only one header is ever read: a proxy that writes X-Forwarded-For usually passes a
+        # client's own Forwarded header through untouched, and the reverse.
+        self._header_name = forwarded_header.encode()
+        self._read_header = trust_x_forwarded_for
+        self._ipv6_shift = 128 - ipv6_prefix_length
+        self._ipv6_prefix_length = ipv6_prefix_length
+        # The same few addresses come back on almost every request; parsing one costs more
+        # than the whole rate-limit check.
+        self._classify = lru_cache(maxsize=cache_size)(self._classify_uncached)
+
+    def _classify_uncached(self, text: str) -> ClientAddress | None:
+        address = _parse_ip(text)
+        if address is None:
+            return None
+        trusted = any(address in network for network in self.trusted_proxies)
+        if isinstance(address, ipaddress.IPv4Address):
+            key = f"ip:{address}"
+        else:
+            prefix = int(address) >> self._ipv6_shift << self._ipv6_shift
+            key = f"ip:{ipaddress.IPv6Address(prefix)}/{self._ipv6_prefix_length}"
+        return ClientAddress(str(address), key, trusted)
+
+    def resolve(self, scope: Scope) -> ClientAddress | None:
+        """The client of this request, or None when the server did not say who the peer is."""
+        client = scope.get("client")
+        host = client[0] if client else None
+        if type(host) is not str:
+            return None
+        peer = self._classify(host)
+        if peer is None:
+            # Not an IP (a unix socket path, a test client's name): still one peer.
+            return ClientAddress(host, f"peer:{host[:200]}", False)
+        if peer.trusted and self._read_header:
+            return self._from_forwarded_chain(scope, peer)
+        return peer
+
+    def client_key(self, scope: Scope) -> str:
+        address = self.resolve(scope)
+        return UNKNOWN_CLIENT_KEY if address is None else address.key
+
+    def client_ip(self, scope: Scope) -> str | None:
+        address = self.resolve(scope)
+        return None if address is None else address.ip
+
+    def _from_forwarded_chain(self, scope: Scope, peer: ClientAddress) -> ClientAddress:
+        values = [
+            value.decode("latin-1")
+            for name, value in scope.get("headers") or ()
+            if name == self._header_name and isinstance(value, bytes | bytearray)
+        ]
+        if not values:
+            return peer
+        entries = ",".join(values).split(",")
+        vouched_for = peer
+        for entry in reversed(entries):
+            text = _forwarded_for(entry) if self._header_name == b"forwarded" else entry
+            address = self._classify(text) if text is not None else None
+            if address is None:
+                # A hop we trust wrote something that is not an address (or nothing):
+                # nothing left of it can be vouched for, so stop at the last trusted hop.
+                return vouched_for
+            if not address.trusted:
+                return address
+            vouched_for = address
+        return vouched_for
+
+
+def _forwarded_for(element: str) -> str | None:
+    """The `for=` value of one RFC 7239 forwarded-element, or None when it has none."""
+    for pair in element.split(";"):
+        name, sep, value = pair.partition("=")
+        if sep and name.strip().lower() == "for":
+            return value
+    return None

@@ -1,0 +1,60 @@
+"""The Generic Cell Rate Algorithm, as a pure function of (state, now, limit, cost).
+
+The whole state of a key is one number, its theoretical arrival time (TAT): the moment the
+key's allowance would be fully restored if no further request arrived. A request of cost `c`
+moves it `c` emission intervals (window / max_requests) later, and is admitted only if that
+leaves the TAT at most one window ahead of now. So a client can spend `max_requests` at once
+and then gets one more every emission interval: no counter resets at a window edge, hence no
+double burst there, and the wait for the next admission is known exactly.
+
+Where the state lives (a dict, an object store, Redis) is the stores' business.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from .policy import RateLimit
+
+TOLERANCE = 1e-6
+"""Seconds of slack in comparisons. Wall-clock timestamps (~1.8e9 s) carry rounding errors of
+a few 1e-7 s; without slack, a client that waits exactly `retry_after` could be refused."""
+
+
+class Decision(msgspec.Struct, frozen=True, gc=False):
+    """The outcome of one check of one key against one limit."""
+
+    allowed: bool
+    remaining: int
+    """How many more requests of cost 1 would be admitted right now."""
+    reset_after: float
+    """Seconds until one more unit of quota is available (0 when the allowance is full)."""
+    retry_after: float
+    """Seconds until this request, at the same cost, would be admitted (0 when it was)."""
+
+
+def gcra(tat: float | None, now: float, limit: RateLimit, cost: int = 1) -> tuple[float, Decision]:
+    """Check a request of `cost` at `now` against the key's state `tat` (None: never seen).
+
+    Returns the state to keep and the decision. A refused request leaves the state as it was
+    (the returned value is equivalent), so a client hammering while refused is not pushed
+    further out: the wait it is told is the wait it gets.
+    """
+    interval = limit.emission_interval
+    horizon = limit.window_seconds + TOLERANCE
+    start = tat if tat is not None and tat > now else now
+    new_tat = start + cost * interval
+    if new_tat - now <= horizon:
+        # Admitted. `room` is how many intervals of allowance are left, fractions included.
+        room = (horizon - new_tat + now) / interval
+        remaining = int(room)
+        if remaining >= limit.max_requests:
+            return new_tat, Decision(True, limit.max_requests, 0.0, 0.0)
+        reset_after = (remaining + 1 - room) * interval + TOLERANCE
+        return new_tat, Decision(True, remaining, reset_after, 0.0)
+    # Refused: the state stays as it was, and the wait is to when new_tat fits the window.
+    room = (horizon - start + now) / interval
+    # Negative room only when the clock went back (or another host's clock is ahead of ours).
+    remaining = int(room) if room > 0 else 0
+    reset_after = (remaining + 1 - room) * interval + TOLERANCE
+    return start, Decision(False, remaining, reset_after, new_tat - limit.window_seconds - now)

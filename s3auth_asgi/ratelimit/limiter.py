@@ -1,0 +1,231 @@
+"""RateLimiter: named limits, who is counted, where the state lives, and the response headers.
+
+limiter = RateLimiter(limits={"login": RateLimit(max_requests=5, window_seconds=60)},
+                      trusted_proxies=["10.0.0.0/8"], trust_x_forwarded_for=True)
+is_limited, info = await limiter.is_rate_limited(request, "login")
+headers = limiter.get_rate_limit_headers(info)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import msgspec
+
+from ..errors import ConfigurationError
+from ..settings import S3AuthSettings, env_name
+from ..types import Scope
+from .client_ip import ClientIPResolver, ForwardedHeader
+from .gcra import Decision
+from .identity import account_digest, user_identity
+from .policy import RateLimit, check_limit_name, parse_rate_limits
+from .stores import MemoryRateLimitStore, RateLimitStore
+
+MemoryCheck = Callable[[str, str, RateLimit, int], Decision]
+
+
+class RateLimitInfo(msgspec.Struct, frozen=True, gc=False):
+    """One check of one request against one named limit."""
+
+    limit_name: str
+    limit: RateLimit
+    key: str
+    """What the request was counted under (e.g. `ip:203.0.113.7`, `user:42`)."""
+    allowed: bool
+    remaining: int
+    """Requests of cost 1 still admitted right now."""
+    reset_after: float
+    """Seconds until one more request is admitted (0 when the allowance is full)."""
+    retry_after: float
+    """Seconds until this request would have been admitted (0 when it was)."""
+
+
+def request_scope(request: Any) -> Scope:
+    """The ASGI scope of a raw scope or of any framework's request object (`.scope`)."""
+    scope = getattr(request, "scope", None)
+    if isinstance(scope, Mapping):
+        return scope  # type: ignore[return-value]
+    if isinstance(request, Mapping):
+        return request  # type: ignore[return-value]
+    raise TypeError(
+        f"expected an ASGI scope or a request with a `scope` mapping, got {type(request)!r}"
+    )
+
+
+def _seconds(value: float) -> int:
+    """Header fields carry whole seconds; rounding up never invites a request too early."""
+    return math.ceil(value - 1e-9) if value > 0 else 0
+
+
+class RateLimiter:
+    """Checks requests against named limits.
+
+    `store` holds the state of every limit (default: a MemoryRateLimitStore of this
+    process); `stores` overrides it per limit, e.g. an ObjectStoreRateLimitStore for
+    "login" so that every process shares one count. `legacy_headers` adds
+    X-RateLimit-Limit/-Remaining/-Reset to the IETF fields.
+    """
+
+    def __init__(
+        self,
+        limits: Mapping[str, RateLimit],
+        *,
+        trusted_proxies: Iterable[str] = (),
+        trust_x_forwarded_for: bool = False,
+        forwarded_header: ForwardedHeader = "x-forwarded-for",
+        ipv6_prefix_length: int = 64,
+        store: RateLimitStore | None = None,
+        stores: Mapping[str, RateLimitStore] | None = None,
+        legacy_headers: bool = False,
+    ) -> None:
+        for name, limit in limits.items():
+            check_limit_name(name)
+            if not isinstance(limit, RateLimit):
+                raise ConfigurationError(f"limits[{name!r}] must be a RateLimit")
+        stores = dict(stores or {})
+        unknown = sorted(set(stores) - set(limits))
+        if unknown:
+            raise ConfigurationError(f"stores: no limit named {', '.join(map(repr, unknown))}")
+        self.limits: dict[str, RateLimit] = dict(limits)
+        self.store: RateLimitStore = store if store is not None else MemoryRateLimitStore()
+        self.stores: dict[str, RateLimitStore] = {
+            name: stores.get(name, self.store) for name in self.limits
+        }
+        # Everything a check needs, in one lookup. A memory check never waits, and a
+        # coroutine alone costs a sixth of a whole check: its synchronous core is called
+        # directly.
+        self._routes: dict[str, tuple[RateLimit, RateLimitStore, MemoryCheck | None]] = {}
+        for name, limit in self.limits.items():
+            limit_store = self.stores[name]
+            memory_check = (
+                limit_store.check if isinstance(limit_store, MemoryRateLimitStore) else None
+            )
+            self._routes[name] = (limit, limit_store, memory_check)
+        self.client_resolver = ClientIPResolver(
+            trusted_proxies,
+            trust_x_forwarded_for=trust_x_forwarded_for,
+            forwarded_header=forwarded_header,
+            ipv6_prefix_length=ipv6_prefix_length,
+        )
+        self.legacy_headers = legacy_headers
+
+    @classmethod
+    def from_settings(
+        cls, settings: S3AuthSettings, store: RateLimitStore | None = None, **options: Any
+    ) -> RateLimiter:
+        """Limits from S3AUTH_RATE_LIMITS, proxies from S3AUTH_TRUSTED_PROXIES and
+        S3AUTH_TRUST_X_FORWARDED_FOR; `options` as for the constructor (e.g. `stores=`)."""
+        if not isinstance(settings.rate_limits, str):
+            raise ConfigurationError(f"{env_name('rate_limits')} must be a string")
+        if not isinstance(settings.trust_x_forwarded_for, bool):
+            raise ConfigurationError(f"{env_name('trust_x_forwarded_for')} must be true or false")
+        if isinstance(settings.trusted_proxies, str) or not isinstance(
+            settings.trusted_proxies, list | tuple
+        ):
+            raise ConfigurationError(f"{env_name('trusted_proxies')} must be a list")
+        return cls(
+            parse_rate_limits(settings.rate_limits, variable=env_name("rate_limits")),
+            trusted_proxies=settings.trusted_proxies,
+            trust_x_forwarded_for=settings.trust_x_forwarded_for,
+            store=store,
+            **options,
+        )
+
+    async def is_rate_limited(
+        self,
+        request: Any,
+        limit_name: str,
+        *,
+        cost: int = 1,
+        account: str | None = None,
+        key: str | None = None,
+    ) -> tuple[bool, RateLimitInfo]:
+        """Count this request against `limit_name`; (True, info) when it must be refused.
+
+        `request` is a raw ASGI scope or a framework request (anything with `.scope`). The
+        request is counted under the limit's key (client IP by default); `account` narrows
+        that to IP + account (a login's username), `key` replaces it. `cost` is how many
+        requests this one counts as (0 reports without counting).
+        """
+        route = self._routes.get(limit_name)
+        if route is None:
+            raise KeyError(f"no rate limit named {limit_name!r}; known: {sorted(self.limits)}")
+        limit, store, memory_check = route
+        if not 0 <= cost <= limit.max_requests:
+            raise ValueError(f"cost must be between 0 and {limit.max_requests}, got {cost}")
+        scope = request if type(request) is dict else request_scope(request)
+        if key is not None:
+            counted_as = f"key:{key}"
+        elif account is not None:
+            counted_as = (
+                f"{self.client_resolver.client_key(scope)}|account:{account_digest(account)}"
+            )
+        elif limit.key == "ip":
+            counted_as = self.client_resolver.client_key(scope)
+        else:
+            counted_as = await self._key_by_strategy(scope, limit)
+        if memory_check is not None:
+            decision = memory_check(limit_name, counted_as, limit, cost)
+        else:
+            decision = await store.acquire(limit_name, counted_as, limit, cost)
+        info = RateLimitInfo(
+            limit_name,
+            limit,
+            counted_as,
+            decision.allowed,
+            decision.remaining,
+            decision.reset_after,
+            decision.retry_after,
+        )
+        return not decision.allowed, info
+
+    async def _key_by_strategy(self, scope: Scope, limit: RateLimit) -> str:
+        if limit.key == "user":
+            user_id = user_identity(scope)
+            if user_id is not None:
+                return f"user:{user_id}"
+        elif callable(limit.key):
+            custom = await limit.key(scope)
+            if custom is not None:
+                return f"key:{custom}"
+        return self.client_resolver.client_key(scope)
+
+    def get_rate_limit_headers(
+        self, info: RateLimitInfo | Iterable[RateLimitInfo]
+    ) -> dict[str, str]:
+        """The response headers for one check or for all the limits a request was under."""
+        return dict(self.header_items(info))
+
+    def header_items(self, info: RateLimitInfo | Iterable[RateLimitInfo]) -> list[tuple[str, str]]:
+        infos = [info] if isinstance(info, RateLimitInfo) else list(info)
+        if not infos:
+            return []
+        items = [
+            ("RateLimit-Policy", ", ".join(_policy_item(i) for i in infos)),
+            (
+                "RateLimit",
+                ", ".join(
+                    f'"{i.limit_name}";r={i.remaining};t={_seconds(i.reset_after)}' for i in infos
+                ),
+            ),
+        ]
+        refused = [i.retry_after for i in infos if not i.allowed]
+        if refused:
+            items.append(("Retry-After", str(max(_seconds(max(refused)), 1))))
+        if self.legacy_headers:
+            # One policy only fits the legacy fields: the one closest to refusing.
+            tightest = min(infos, key=lambda i: (i.remaining, -i.reset_after))
+            items += [
+                ("X-RateLimit-Limit", str(tightest.limit.max_requests)),
+                ("X-RateLimit-Remaining", str(tightest.remaining)),
+                ("X-RateLimit-Reset", str(_seconds(tightest.reset_after))),
+            ]
+        return items
+
+
+def _policy_item(info: RateLimitInfo) -> str:
+    return (
+        f'"{info.limit_name}";q={info.limit.max_requests};w={_seconds(info.limit.window_seconds)}'
+    )

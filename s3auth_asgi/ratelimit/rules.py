@@ -1,0 +1,61 @@
+"""RateLimitRule: which requests a named limit applies to, by path pattern and method."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection
+from dataclasses import dataclass, field
+
+from ..errors import ConfigurationError
+from ..middleware.paths import PathSet, normalise, route_path
+from ..types import Scope
+
+_METHOD = re.compile(r"[A-Z]+")
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitRule:
+    """Apply limit `limit` to requests whose path matches `path` (and method in `methods`).
+
+    `path` is written as BearerTokenMiddleware's patterns are: exact (`/auth/login`) or a
+    prefix ending in `*` (`/api/*` covers everything below `/api/`), matched against the
+    path the app's routes see (relative to `root_path`). A path with `//` or dot segments
+    matches when either its sent or its resolved form does, so `/api//x` or
+    `/public/../auth/login` cannot slip past a limit the app would still route to.
+    `methods=None` means every method; a WebSocket handshake is a GET. Each request counts
+    `cost` against the limit.
+    """
+
+    path: str
+    limit: str
+    methods: Collection[str] | None = None
+    cost: int = 1
+    _paths: PathSet = field(init=False, repr=False, compare=False)
+    _methods: frozenset[str] | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        paths = PathSet((self.path,), "RateLimitRule path")
+        methods = None
+        if self.methods is not None:
+            if isinstance(self.methods, str):
+                raise ConfigurationError("RateLimitRule methods must be a collection of names")
+            methods = frozenset(m.upper() for m in self.methods)
+            bad = sorted(m for m in methods if not _METHOD.fullmatch(m))
+            if bad or not methods:
+                raise ConfigurationError(f"RateLimitRule methods: invalid {bad or 'empty'}")
+        if isinstance(self.cost, bool) or not isinstance(self.cost, int) or self.cost < 0:
+            raise ConfigurationError("RateLimitRule cost must be a non-negative integer")
+        object.__setattr__(self, "_paths", paths)
+        object.__setattr__(self, "_methods", methods)
+
+    def matches(self, scope: Scope) -> bool:
+        if self._methods is not None:
+            method = scope.get("method", "GET") if scope["type"] == "http" else "GET"
+            if method not in self._methods:
+                return False
+        path = route_path(scope)
+        if path is None:  # outside root_path: not something this app routes
+            return False
+        if self._paths.matches(path):
+            return True
+        return ("//" in path or "/." in path) and self._paths.matches(normalise(path))

@@ -1,0 +1,152 @@
+"""Where limiter state lives. A store runs the algorithm against its own copy of the state,
+atomically per key, so every store gives the same answers; only sharing and cost differ.
+
+- MemoryRateLimitStore: one process, no I/O, a bounded number of keys (LRU).
+- ObjectStoreRateLimitStore: shared by every process on the bucket, one GET and one
+  conditional PUT per admitted request; for low-rate, sensitive limits (login, register).
+
+A Redis store would implement `acquire` as one Lua script running `gcra` server-side.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import time
+from collections.abc import Callable, Mapping
+from typing import Protocol, runtime_checkable
+
+import anyio
+import msgspec
+
+from ..storage import ObjectStore, StoreConflict, keys
+from .gcra import Decision, gcra
+from .policy import RateLimit
+
+Clock = Callable[[], float]
+
+
+@runtime_checkable
+class RateLimitStore(Protocol):
+    async def acquire(self, limit_name: str, key: str, limit: RateLimit, cost: int) -> Decision:
+        """Check a request of `cost` from `key` against `limit`, and count it if admitted."""
+        ...
+
+
+class MemoryRateLimitStore:
+    """Per-process state: a dict per limit from key to TAT, in least-recently-used order.
+
+    At most `max_keys` keys per limit. When a flood of new keys exceeds that, the least
+    recently seen sixteenth is dropped in one pass; a dropped key simply starts afresh, which
+    costs nothing for the (usual) keys whose allowance was already full again. Size
+    `max_keys` above the number of clients you expect within one window.
+
+    The clock is monotonic by default: the state never leaves the process, so wall-clock
+    steps (NTP) must not release or block anyone.
+    """
+
+    def __init__(self, *, max_keys: int = 100_000, clock: Clock = time.monotonic) -> None:
+        if max_keys < 1:
+            raise ValueError("max_keys must be at least 1")
+        self.max_keys = max_keys
+        self._evict_batch = max(1, max_keys // 16)
+        self._clock = clock
+        self._tats: dict[str, dict[str, float]] = {}
+
+    def __len__(self) -> int:
+        return sum(len(tats) for tats in self._tats.values())
+
+    def check(self, limit_name: str, key: str, limit: RateLimit, cost: int) -> Decision:
+        """`acquire` without the coroutine: nothing here waits."""
+        tats = self._tats.get(limit_name)
+        if tats is None:
+            tats = self._tats[limit_name] = {}
+        # Popping and re-inserting moves the key to the end: dicts keep insertion order,
+        # which makes the front of the dict the least recently used.
+        new_tat, decision = gcra(tats.pop(key, None), self._clock(), limit, cost)
+        tats[key] = new_tat
+        if len(tats) > self.max_keys:
+            self._evict(tats)
+        return decision
+
+    async def acquire(self, limit_name: str, key: str, limit: RateLimit, cost: int) -> Decision:
+        return self.check(limit_name, key, limit, cost)
+
+    def _evict(self, tats: dict[str, float]) -> None:
+        # One scan per batch rather than one per insert: after deletions the front of a dict
+        # is a run of empty slots that every `next(iter(...))` would walk again.
+        oldest = [key for key, _ in zip(tats, range(self._evict_batch), strict=False)]
+        for key in oldest:
+            del tats[key]
+
+
+class BucketState(msgspec.Struct, frozen=True):
+    """The stored state of one key: its theoretical arrival time, Unix seconds."""
+
+    tat: float
+
+
+class ObjectStoreRateLimitStore:
+    """State shared through the object store: `ratelimit/{limit}/{digest of key}`.
+
+    Read, decide, and write back with If-Match (If-None-Match for a new key); a process that
+    loses the race reads again, so concurrent processes together admit no more than the
+    limit. A refused request writes nothing: 1 GET. An admitted one: 1 GET + 1 PUT.
+
+    The clock is the wall clock: the state is compared against by other processes and hosts
+    (keep their clocks in sync; skew of a second shifts the limit by a second).
+    """
+
+    def __init__(
+        self, store: ObjectStore, *, clock: Clock = time.time, max_attempts: int = 8
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self.store = store
+        self._clock = clock
+        self._max_attempts = max_attempts
+
+    async def acquire(self, limit_name: str, key: str, limit: RateLimit, cost: int) -> Decision:
+        object_key = keys.ratelimit(limit_name, key)
+        for attempt in range(self._max_attempts):
+            current = await self.store.get(object_key, BucketState)
+            tat = current.value.tat if current is not None else None
+            new_tat, decision = gcra(tat, self._clock(), limit, cost)
+            if not decision.allowed or cost == 0:
+                return decision
+            try:
+                if current is None:
+                    await self.store.create(object_key, BucketState(new_tat))
+                else:
+                    await self.store.replace(object_key, BucketState(new_tat), current.etag)
+            except StoreConflict:
+                # Jitter, so that the processes that collided do not collide again.
+                await anyio.sleep(random.uniform(0, 0.002 * 2**attempt))  # noqa: S311
+                continue
+            return decision
+        # Still losing after every attempt: this key is under a burst from many processes at
+        # once. Refusing is the safe answer for the sensitive limits this store is for.
+        interval = limit.emission_interval
+        return Decision(False, 0, interval, interval)
+
+    async def delete_expired(
+        self, limits: Mapping[str, RateLimit], *, now: dt.datetime | None = None
+    ) -> int:
+        """Delete the state of keys whose allowance is full again; decided from the listing.
+
+        A state written at `last_modified` is at most one window ahead of that moment, so
+        once a window has passed it is the same as no state at all. Objects of limits not in
+        `limits` are left alone.
+        """
+        now = now or dt.datetime.now(dt.UTC)
+        expired = []
+        async for info in self.store.list(keys.RATELIMIT):
+            limit_name = info.key.removeprefix(keys.RATELIMIT).partition("/")[0]
+            limit = limits.get(limit_name)
+            if limit is None:
+                continue
+            if info.last_modified + dt.timedelta(seconds=limit.window_seconds) < now:
+                expired.append(info.key)
+        if expired:
+            await self.store.delete_many(expired)
+        return len(expired)

@@ -1,0 +1,213 @@
+"""Client IP behind proxies: only trusted hops are believed, IPv6 counts by /64, and no
+header content can make resolution fail."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from s3auth_asgi.errors import ConfigurationError
+from s3auth_asgi.ratelimit import ClientIPResolver, RateLimit, RateLimiter
+
+pytestmark = pytest.mark.anyio
+
+PROXY = "10.0.0.1"
+INNER_PROXY = "10.0.0.2"
+
+
+def scope(peer: str | None, headers: list[tuple[bytes, bytes]] | None = None) -> dict[str, object]:
+    return {
+        "type": "http",
+        "method": "GET",
+        "path": "/",
+        "headers": headers or [],
+        "client": None if peer is None else (peer, 40000),
+    }
+
+
+def xff(value: str) -> list[tuple[bytes, bytes]]:
+    return [(b"x-forwarded-for", value.encode("latin-1"))]
+
+
+BEHIND_TWO_PROXIES = ClientIPResolver([PROXY, INNER_PROXY], trust_x_forwarded_for=True)
+
+
+def test_nothing_is_trusted_by_default() -> None:
+    resolver = ClientIPResolver()
+    assert resolver.client_key(scope("198.51.100.7", xff("1.2.3.4"))) == "ip:198.51.100.7"
+    assert resolver.client_key(scope(PROXY, xff("1.2.3.4"))) == f"ip:{PROXY}"
+
+
+def test_proxies_are_not_believed_unless_forwarding_is_trusted() -> None:
+    resolver = ClientIPResolver([PROXY], trust_x_forwarded_for=False)
+    assert resolver.client_key(scope(PROXY, xff("1.2.3.4"))) == f"ip:{PROXY}"
+
+
+def test_spoofed_header_from_an_untrusted_peer_changes_nothing() -> None:
+    peer = "198.51.100.7"
+    for header in ("1.2.3.4", f"1.2.3.4, {PROXY}", PROXY, "garbage"):
+        assert BEHIND_TWO_PROXIES.client_key(scope(peer, xff(header))) == f"ip:{peer}"
+
+
+def test_trusted_chain_of_two_proxies() -> None:
+    # client → inner proxy (appends client) → outer proxy (appends inner) → app
+    chain = scope(PROXY, xff(f"203.0.113.9, {INNER_PROXY}"))
+    assert BEHIND_TWO_PROXIES.client_key(chain) == "ip:203.0.113.9"
+    assert BEHIND_TWO_PROXIES.client_ip(chain) == "203.0.113.9"
+    # Whatever the client wrote itself sits further left and is ignored.
+    spoofed = scope(PROXY, xff(f"1.1.1.1, 8.8.8.8, 203.0.113.9, {INNER_PROXY}"))
+    assert BEHIND_TWO_PROXIES.client_key(spoofed) == "ip:203.0.113.9"
+    # Several header lines are one list, in order.
+    split = scope(
+        PROXY, [(b"x-forwarded-for", b"1.1.1.1, 203.0.113.9"), (b"x-forwarded-for", b"10.0.0.2")]
+    )
+    assert BEHIND_TWO_PROXIES.client_key(split) == "ip:203.0.113.9"
+
+
+def test_trusted_proxies_may_be_networks() -> None:
+    resolver = ClientIPResolver(["10.0.0.0/8", "fd00::/8"], trust_x_forwarded_for=True)
+    assert resolver.client_key(scope("10.9.8.7", xff("203.0.113.9, 10.1.1.1"))) == (
+        "ip:203.0.113.9"
+    )
+    assert resolver.client_key(scope("fd00::1", xff("203.0.113.9"))) == "ip:203.0.113.9"
+
+
+def test_an_untrusted_peer_chain_stops_at_the_first_untrusted_hop() -> None:
+    # The inner hop is not a proxy we know: it is the client, whatever it claims.
+    resolver = ClientIPResolver([PROXY], trust_x_forwarded_for=True)
+    assert resolver.client_key(scope(PROXY, xff(f"203.0.113.9, {INNER_PROXY}"))) == (
+        f"ip:{INNER_PROXY}"
+    )
+
+
+def test_garbage_from_a_trusted_hop_stops_at_the_last_trusted_address() -> None:
+    for header in ("not-an-ip", "", " , ", "1.2.3.4, nonsense", "999.1.1.1", "[::1"):
+        key = BEHIND_TWO_PROXIES.client_key(scope(PROXY, xff(header)))
+        assert key == f"ip:{PROXY}", header
+    key = BEHIND_TWO_PROXIES.client_key(scope(PROXY, xff(f"nonsense, {INNER_PROXY}")))
+    assert key == f"ip:{INNER_PROXY}"
+
+
+def test_all_trusted_means_the_request_came_from_the_leftmost_proxy() -> None:
+    assert BEHIND_TWO_PROXIES.client_key(scope(PROXY, xff(INNER_PROXY))) == f"ip:{INNER_PROXY}"
+
+
+def test_ports_brackets_and_mapped_addresses() -> None:
+    assert BEHIND_TWO_PROXIES.client_key(scope(PROXY, xff("203.0.113.9:1234"))) == (
+        "ip:203.0.113.9"
+    )
+    assert BEHIND_TWO_PROXIES.client_key(scope(PROXY, xff("[2001:db8::1]:443"))) == (
+        "ip:2001:db8::/64"
+    )
+    assert ClientIPResolver().client_key(scope("::ffff:203.0.113.9")) == "ip:203.0.113.9"
+
+
+def test_rfc7239_forwarded_header() -> None:
+    resolver = ClientIPResolver(
+        [PROXY, INNER_PROXY], trust_x_forwarded_for=True, forwarded_header="forwarded"
+    )
+    header = [
+        (
+            b"forwarded",
+            b'for=1.1.1.1, for="[2001:db8:cafe::17]:4711";proto=https, for=10.0.0.2;by=x',
+        )
+    ]
+    assert resolver.client_key(scope(PROXY, header)) == "ip:2001:db8:cafe::/64"
+    assert resolver.client_ip(scope(PROXY, header)) == "2001:db8:cafe::17"
+    # Obfuscated and "unknown" identifiers are not addresses: stop at the trusted hop.
+    hidden = [(b"forwarded", b"for=_hidden, for=10.0.0.2")]
+    assert resolver.client_key(scope(PROXY, hidden)) == f"ip:{INNER_PROXY}"
+    # Only the configured header is read: an X-Forwarded-For passed through is ignored,
+    no_forwarded = [(b"x-forwarded-for", b"203.0.113.9")]
+    assert resolver.client_key(scope(PROXY, no_forwarded)) == f"ip:{PROXY}"
+    # and in X-Forwarded-For mode a client's own Forwarded header is ignored.
+    assert BEHIND_TWO_PROXIES.client_key(scope(PROXY, header)) == f"ip:{PROXY}"
+
+
+def test_missing_or_odd_peers() -> None:
+    resolver = ClientIPResolver()
+    assert resolver.client_key(scope(None)) == "ip:unknown"
+    assert resolver.client_key({"type": "http"}) == "ip:unknown"
+    assert resolver.client_key(scope("testclient")) == "peer:testclient"
+    assert resolver.client_ip(scope(None)) is None
+
+
+async def test_ipv6_rotation_within_a_64_counts_as_one_client() -> None:
+    limiter = RateLimiter(limits={"login": RateLimit(max_requests=5, window_seconds=60)})
+    network = ipaddress.IPv6Network("2001:db8:aaaa:bbbb::/64")
+    answers = [
+        (await limiter.is_rate_limited(scope(str(network[i * 7919 + 1])), "login"))[0]
+        for i in range(20)
+    ]
+    assert answers == [False] * 5 + [True] * 15
+    # The neighbouring /64 is someone else.
+    is_limited, info = await limiter.is_rate_limited(scope("2001:db8:aaaa:bbbc::1"), "login")
+    assert not is_limited
+    assert info.key == "ip:2001:db8:aaaa:bbbc::/64"
+
+
+async def test_ipv6_prefix_length_is_configurable() -> None:
+    limiter = RateLimiter(
+        limits={"login": RateLimit(max_requests=1, window_seconds=60)}, ipv6_prefix_length=128
+    )
+    assert not (await limiter.is_rate_limited(scope("2001:db8::1"), "login"))[0]
+    assert not (await limiter.is_rate_limited(scope("2001:db8::2"), "login"))[0]
+    assert (await limiter.is_rate_limited(scope("2001:db8::2"), "login"))[0]
+
+
+def test_trusted_proxies_as_one_comma_separated_string() -> None:
+    resolver = ClientIPResolver("10.0.0.1, 10.0.0.2", trust_x_forwarded_for=True)
+    assert [str(n) for n in resolver.trusted_proxies] == ["10.0.0.1/32", "10.0.0.2/32"]
+
+
+def test_bad_trusted_proxies_name_the_variable() -> None:
+    with pytest.raises(ConfigurationError, match=r"S3AUTH_TRUSTED_PROXIES.*'10\.0\.0\.300'"):
+        ClientIPResolver(["10.0.0.300"])
+    with pytest.raises(ConfigurationError, match="S3AUTH_TRUSTED_PROXIES is empty"):
+        ClientIPResolver([], trust_x_forwarded_for=True)
+    with pytest.raises(ConfigurationError, match="forwarded_header"):
+        ClientIPResolver(forwarded_header="x-real-ip")  # type: ignore[arg-type]
+
+
+header_values = st.one_of(
+    st.binary(max_size=200),
+    st.lists(
+        st.one_of(
+            st.ip_addresses().map(str),
+            st.sampled_from([PROXY, INNER_PROXY, "unknown", "_x", "[", "]", '"', ";", "for="]),
+            st.text(max_size=20),
+        ),
+        max_size=8,
+    ).map(lambda parts: ", ".join(parts).encode("utf-8", "surrogatepass")),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    values=st.lists(header_values, max_size=3),
+    name=st.sampled_from([b"x-forwarded-for", b"forwarded"]),
+    mode=st.sampled_from(["x-forwarded-for", "forwarded"]),
+    peer=st.sampled_from([PROXY, "198.51.100.7", "2001:db8::5"]),
+)
+async def test_arbitrary_header_bytes_never_raise(
+    values: list[bytes], name: bytes, mode: str, peer: str
+) -> None:
+    limiter = RateLimiter(
+        limits={"api": RateLimit(max_requests=3, window_seconds=60)},
+        trusted_proxies=[PROXY, INNER_PROXY],
+        trust_x_forwarded_for=True,
+        forwarded_header=mode,  # type: ignore[arg-type]
+    )
+    request = scope(peer, [(name, value) for value in values])
+    _, info = await limiter.is_rate_limited(request, "api")
+    assert info.allowed
+    assert info.key.startswith("ip:")
+    if peer != PROXY:
+        assert info.key == limiter.client_resolver.client_key(scope(peer))
+    else:
+        # Whatever the header said, the result is a real address.
+        address = info.key.removeprefix("ip:")
+        ipaddress.ip_network(address, strict=True)

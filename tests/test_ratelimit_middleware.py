@@ -1,0 +1,330 @@
+"""RateLimitMiddleware as pure ASGI: rules, 429 problem documents and headers, WebSockets,
+lifespan and body pass-through, and a store that is down."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+
+import httpx
+import pytest
+
+from s3auth_asgi.errors import ConfigurationError
+from s3auth_asgi.middleware.ratelimit import RateLimitMiddleware
+from s3auth_asgi.ratelimit import (
+    ObjectStoreRateLimitStore,
+    RateLimit,
+    RateLimiter,
+    RateLimitRule,
+)
+from s3auth_asgi.storage import ObjectStore
+from s3auth_asgi.types import Message, Receive, Scope, Send
+
+pytestmark = pytest.mark.anyio
+
+
+class RecordingApp:
+    """A raw ASGI app that answers 200 and remembers what reached it."""
+
+    def __init__(self) -> None:
+        self.scopes: list[Scope] = []
+        self.receives: list[Receive] = []
+        self.bodies: list[bytes] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.scopes.append(scope)
+        self.receives.append(receive)
+        if scope["type"] not in ("http", "websocket"):
+            return
+        if scope["type"] == "websocket":
+            await receive()
+            await send({"type": "websocket.accept"})
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        self.bodies.append(body)
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"x-app", b"yes")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+
+def make_limiter(**kwargs: object) -> RateLimiter:
+    return RateLimiter(
+        limits={"login": RateLimit(2, 60), "api": RateLimit(4, 60)},
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+RULES = [
+    RateLimitRule("/auth/login", "login", methods=["POST"]),
+    RateLimitRule("/api/*", "api"),
+    RateLimitRule("/auth/login", "api"),
+]
+
+
+def client_for(app: object, ip: str = "203.0.113.5") -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, client=(ip, 1234))  # type: ignore[arg-type]
+    return httpx.AsyncClient(transport=transport, base_url="http://test")
+
+
+async def test_refuses_with_problem_json_and_headers() -> None:
+    inner = RecordingApp()
+    app = RateLimitMiddleware(inner, make_limiter(), rules=RULES)
+    async with client_for(app) as client:
+        first = await client.post("/auth/login")
+        second = await client.post("/auth/login")
+        third = await client.post("/auth/login")
+    assert [first.status_code, second.status_code, third.status_code] == [200, 200, 429]
+    assert len(inner.scopes) == 2
+    # Admitted responses keep the app's headers and gain the rate-limit fields.
+    assert first.headers["x-app"] == "yes"
+    assert first.headers["ratelimit-policy"] == '"login";q=2;w=60, "api";q=4;w=60'
+    assert first.headers["ratelimit"] == '"login";r=1;t=30, "api";r=3;t=15'
+    assert third.headers["content-type"] == "application/problem+json"
+    assert third.headers["retry-after"] == "30"
+    assert third.headers["ratelimit"] == '"login";r=0;t=30, "api";r=1;t=15'
+    problem = third.json()
+    assert problem["status"] == 429
+    assert problem["code"] == "rate_limited"
+    assert "'login'" in problem["detail"]
+
+
+async def test_rules_match_paths_and_methods() -> None:
+    inner = RecordingApp()
+    app = RateLimitMiddleware(inner, make_limiter(), rules=RULES)
+    async with client_for(app) as client:
+        # GET /auth/login is not under "login" (POST only), but the last rule puts it under "api".
+        statuses = [(await client.get("/auth/login")).status_code for _ in range(5)]
+        assert statuses == [200] * 4 + [429]
+        # Paths no rule names are neither counted nor given headers.
+        other = await client.get("/health")
+        assert other.status_code == 200 and "ratelimit" not in other.headers
+        # The "api" limit is per client: another address still passes.
+    async with client_for(app, ip="198.51.100.9") as client:
+        assert (await client.get("/api/users/1")).status_code == 200
+
+
+async def test_odd_spellings_of_a_path_do_not_escape_its_limit() -> None:
+    inner = RecordingApp()
+    app = RateLimitMiddleware(inner, make_limiter(), rules=RULES)
+    odd = ("/auth//login", "/auth/./login", "/api/../auth/login", "//auth/login")
+    async with client_for(app) as client:
+        statuses = []
+        for path in ("/auth/login", "/auth/login", *odd):
+            request = client.build_request("POST", "http://test/")
+            request.url = request.url.copy_with(raw_path=path.encode())
+            statuses.append((path, (await client.send(request)).status_code))
+    assert statuses == [("/auth/login", 200)] * 2 + [(path, 429) for path in odd]
+    assert [scope["path"] for scope in inner.scopes] == ["/auth/login"] * 2
+
+
+async def test_patterns_are_relative_to_root_path() -> None:
+    app = RateLimitMiddleware(RecordingApp(), make_limiter(), rules=RULES)
+    mounted: Scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/prefix/auth/login",
+        "root_path": "/prefix",
+        "headers": [],
+        "client": ("203.0.113.5", 1),
+    }
+    statuses = []
+    for _ in range(3):
+        sent = await drive(app, dict(mounted), [{"type": "http.request", "body": b""}])
+        statuses.append(sent[0]["status"])
+    assert statuses == [200, 200, 429]
+    outside = {**mounted, "path": "/elsewhere/auth/login"}
+    assert (await drive(app, outside, [{"type": "http.request"}]))[0]["status"] == 200
+
+
+async def test_spoofed_forwarded_for_does_not_escape_the_limit() -> None:
+    limiter = make_limiter(trusted_proxies=["10.0.0.1"], trust_x_forwarded_for=True)
+    app = RateLimitMiddleware(RecordingApp(), limiter, rules=RULES)
+    async with client_for(app, ip="198.51.100.7") as client:
+        statuses = [
+            (
+                await client.post("/auth/login", headers={"x-forwarded-for": f"192.0.2.{i}"})
+            ).status_code
+            for i in range(4)
+        ]
+    assert statuses == [200, 200, 429, 429]
+    # Behind the trusted proxy, the forwarded address is the client; garbage is no 500.
+    async with client_for(app, ip="10.0.0.1") as client:
+        ok = await client.post("/auth/login", headers={"x-forwarded-for": "192.0.2.1"})
+        junk = await client.post("/auth/login", headers={"x-forwarded-for": "\x00;;,[::"})
+    assert ok.status_code == 200
+    assert junk.status_code == 200
+
+
+async def test_bodies_stream_through_untouched() -> None:
+    inner = RecordingApp()
+    app = RateLimitMiddleware(inner, make_limiter(), rules=RULES)
+
+    async def chunks():  # type: ignore[no-untyped-def]
+        for part in (b"a" * 10, b"b" * 10, b"c"):
+            yield part
+
+    async with client_for(app) as client:
+        response = await client.post("/api/upload", content=chunks())
+    assert response.status_code == 200
+    assert inner.bodies == [b"a" * 10 + b"b" * 10 + b"c"]
+
+
+async def drive(app: object, scope: Scope, incoming: list[Message]) -> list[Message]:
+    """Run a raw ASGI app with scripted incoming messages; return what it sent."""
+    sent: list[Message] = []
+    queue = list(incoming)
+
+    async def receive() -> Message:
+        return queue.pop(0) if queue else {"type": "websocket.disconnect", "code": 1000}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)  # type: ignore[operator]
+    return sent
+
+
+def websocket_scope(**extra: object) -> Scope:
+    scope: Scope = {
+        "type": "websocket",
+        "path": "/api/stream",
+        "headers": [],
+        "client": ("203.0.113.5", 1),
+        "subprotocols": [],
+    }
+    scope.update(extra)
+    return scope
+
+
+async def test_websocket_handshakes_are_limited_and_closed_before_accept() -> None:
+    inner = RecordingApp()
+    app = RateLimitMiddleware(inner, make_limiter(), rules=RULES)
+    connect = [{"type": "websocket.connect"}]
+    for _ in range(4):
+        sent = await drive(app, websocket_scope(), connect)
+        assert sent == [{"type": "websocket.accept"}]
+    sent = await drive(app, websocket_scope(), connect)
+    assert sent == [{"type": "websocket.close", "code": 1008, "reason": "rate limited"}]
+    assert len(inner.scopes) == 4
+
+
+async def test_websocket_denial_response_where_the_server_supports_it() -> None:
+    app = RateLimitMiddleware(RecordingApp(), make_limiter(), rules=RULES)
+    scope = websocket_scope(extensions={"websocket.http.response": {}})
+    for _ in range(4):
+        await drive(app, dict(scope), [{"type": "websocket.connect"}])
+    sent = await drive(app, dict(scope), [{"type": "websocket.connect"}])
+    assert sent[0]["type"] == "websocket.http.response.start"
+    assert sent[0]["status"] == 429
+    headers = dict(sent[0]["headers"])
+    assert headers[b"retry-after"] == b"15"
+    assert headers[b"ratelimit"] == b'"api";r=0;t=15'
+    assert json.loads(sent[1]["body"])["code"] == "rate_limited"
+
+
+async def test_lifespan_and_unknown_scopes_pass_straight_through() -> None:
+    inner = RecordingApp()
+    app = RateLimitMiddleware(inner, make_limiter(), rules=RULES)
+
+    async def receive() -> Message:
+        return {"type": "lifespan.startup"}
+
+    async def send(message: Message) -> None:
+        raise AssertionError("the middleware must not answer a lifespan scope")
+
+    for kind in ("lifespan", "webtransport"):
+        scope: Scope = {"type": kind}
+        await app(scope, receive, send)
+        assert inner.scopes[-1] is scope
+        assert inner.receives[-1] is receive
+
+
+async def test_the_app_gets_the_original_receive() -> None:
+    inner = RecordingApp()
+    app = RateLimitMiddleware(inner, make_limiter(), rules=RULES)
+    messages = [{"type": "http.request", "body": b"x", "more_body": False}]
+
+    async def receive() -> Message:
+        return messages.pop(0)
+
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope: Scope = {"type": "http", "method": "POST", "path": "/api/x", "headers": []}
+    await app(scope, receive, send)
+    assert inner.receives == [receive]  # not wrapped, so nothing is read ahead or buffered
+    assert sent[0]["status"] == 200
+
+
+async def test_a_store_that_is_down_is_a_503_not_a_500(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "x",
+        "AWS_REGION": "us-east-1",
+        "AWS_ALLOW_HTTP": "true",
+    }.items():
+        monkeypatch.setenv(name, os.environ.get(name, value))
+    unreachable = ObjectStore.from_url(
+        "s3://bucket/auth",
+        endpoint="http://127.0.0.1:9",
+        retry_config={
+            "max_retries": 0,
+            "backoff": {
+                "init_backoff": dt.timedelta(milliseconds=1),
+                "max_backoff": dt.timedelta(milliseconds=1),
+                "base": 2,
+            },
+            "retry_timeout": dt.timedelta(milliseconds=50),
+        },
+    )
+    limiter = make_limiter(stores={"login": ObjectStoreRateLimitStore(unreachable)})
+    app = RateLimitMiddleware(RecordingApp(), limiter, rules=RULES)
+    async with client_for(app) as client:
+        response = await client.post("/auth/login")
+    assert response.status_code == 503
+    assert response.json()["code"] == "store_unavailable"
+
+
+def test_configuration_is_checked_up_front() -> None:
+    limiter = make_limiter()
+    with pytest.raises(ConfigurationError, match="'nope'"):
+        RateLimitMiddleware(RecordingApp(), limiter, rules=[RateLimitRule("/x", "nope")])
+    with pytest.raises(ConfigurationError, match="non-empty"):
+        RateLimitMiddleware(RecordingApp(), limiter, rules=[])
+    with pytest.raises(ConfigurationError, match="more than"):
+        RateLimitMiddleware(RecordingApp(), limiter, rules=[RateLimitRule("/x", "login", cost=3)])
+    with pytest.raises(ConfigurationError, match="RateLimiter"):
+        RateLimitMiddleware(RecordingApp(), object(), rules=RULES)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="starting with '/'"):
+        RateLimitRule("auth/login", "login")
+    with pytest.raises(ConfigurationError, match="only at the end"):
+        RateLimitRule("/api/*/items", "api")
+    with pytest.raises(ConfigurationError, match="normalised"):
+        RateLimitRule("/api/../auth", "api")
+    with pytest.raises(ConfigurationError, match="methods"):
+        RateLimitRule("/x", "login", methods="POST")
+    with pytest.raises(ConfigurationError, match="methods"):
+        RateLimitRule("/x", "login", methods=["P OST"])
+
+
+async def test_rule_cost_and_headers_can_be_turned_off() -> None:
+    app = RateLimitMiddleware(
+        RecordingApp(),
+        make_limiter(),
+        rules=[RateLimitRule("/api/export", "api", cost=3), RateLimitRule("/api/*", "api")],
+        send_headers=False,
+    )
+    async with client_for(app) as client:
+        first = await client.get("/api/export")
+        second = await client.get("/api/export")
+        cheap = await client.get("/api/list")
+    assert [first.status_code, second.status_code, cheap.status_code] == [200, 429, 200]
+    assert "ratelimit" not in first.headers
+    assert second.headers["ratelimit"] == '"api";r=1;t=15'
