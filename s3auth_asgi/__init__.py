@@ -2,10 +2,12 @@
 
 from .blacklist import TokenBlacklist
 from .errors import (
+    AuthenticationRequiredError,
     ConfigurationError,
     ConflictError,
     EmailTakenError,
     InactiveUserError,
+    InsufficientScopeError,
     InvalidCredentialsError,
     InvalidEmailError,
     InvalidTokenError,
@@ -23,7 +25,17 @@ from .errors import (
     UserNotFoundError,
     WeakPasswordError,
 )
-from .middleware.ratelimit import RateLimitMiddleware
+from .middleware import (
+    AnonymousUser,
+    AuthenticatedUser,
+    BearerCredentials,
+    BearerTokenMiddleware,
+    BlacklistMiddleware,
+    RateLimitMiddleware,
+    auth_error_response,
+    current_user,
+    requires,
+)
 from .models import PublicUser, SessionInfo, TokenPair, User
 from .passwords import PasswordHasher, PasswordPolicy
 from .ratelimit import (
@@ -42,10 +54,17 @@ from .storage import ObjectStore
 __version__ = "0.1.0"
 
 __all__ = [
+    "AnonymousUser",
+    "AuthenticatedUser",
+    "AuthenticationRequiredError",
+    "BearerCredentials",
+    "BearerTokenMiddleware",
+    "BlacklistMiddleware",
     "ConfigurationError",
     "ConflictError",
     "EmailTakenError",
     "InactiveUserError",
+    "InsufficientScopeError",
     "InvalidCredentialsError",
     "InvalidEmailError",
     "InvalidTokenError",
@@ -81,4 +100,7 @@ __all__ = [
     "UsernameTakenError",
     "WeakPasswordError",
     "__version__",
+    "auth_error_response",
+    "current_user",
+    "requires",
 ]

@@ -100,10 +100,14 @@ class TokenBlacklist:
         Pure in-memory: call `sync_if_stale` (or `sync`) to refresh the snapshot.
         """
         jti = claims.get("jti")
-        if isinstance(jti, str) and keys.revocation_subject(jti) in self._jtis:
+        if self._jtis and isinstance(jti, str) and keys.revocation_subject(jti) in self._jtis:
             return "jti"
         sid = claims.get("sid")
-        if isinstance(sid, str) and keys.revocation_subject(sid) in self._sessions:
+        if (
+            self._sessions
+            and isinstance(sid, str)
+            and keys.revocation_subject(sid) in self._sessions
+        ):
             return "session"
         sub = claims.get("sub")
         if isinstance(sub, str) and self._users:
@@ -112,32 +116,47 @@ class TokenBlacklist:
                 return "user"
         return None
 
+    def user_revoked_up_to_ms(self, user_id: str) -> int:
+        """The latest logout-everywhere of the user known here, in ms (0: none)."""
+        entry = self._users.get(keys.revocation_subject(user_id))
+        return entry[0] if entry is not None else 0
+
     def is_stale(self) -> bool:
         return self._clock() - self._synced_at >= self.sync_seconds
 
+    def snapshot_age(self) -> float:
+        """Seconds since the last sync began (infinite before the first)."""
+        return self._clock() - self._synced_at
+
     async def sync_if_stale(self) -> None:
+        """Sync when stale; callers that queued behind a sync it just made do not repeat it."""
         if self.is_stale():
-            await self.sync()
+            async with self._sync_lock:
+                if self.is_stale():
+                    await self._sync_locked()
 
     async def sync(self) -> int:
         """Read revocations written since the last sync; returns how many were new."""
         async with self._sync_lock:
-            now = self._clock()
-            now_ms = int(now * 1000)
-            if self._cursor_ms is None:
-                start_ms = now_ms - self.lookback_seconds * 1000
-            else:
-                start_ms = self._cursor_ms - self.skew_ms
-            new = 0
-            async for info in self.store.list(keys.REVOCATIONS, keys.revocation_offset(start_ms)):
-                if info.key not in self._seen and self._record(info.key):
-                    new += 1
-            # An entry not listed by now was written with a clock more than the skew
-            # allowance behind ours; the next listing starts that far back.
-            self._cursor_ms = now_ms
-            self._synced_at = now
-            self._forget(now)
-            return new
+            return await self._sync_locked()
+
+    async def _sync_locked(self) -> int:
+        now = self._clock()
+        now_ms = int(now * 1000)
+        if self._cursor_ms is None:
+            start_ms = now_ms - self.lookback_seconds * 1000
+        else:
+            start_ms = self._cursor_ms - self.skew_ms
+        new = 0
+        async for info in self.store.list(keys.REVOCATIONS, keys.revocation_offset(start_ms)):
+            if info.key not in self._seen and self._record(info.key):
+                new += 1
+        # An entry not listed by now was written with a clock more than the skew
+        # allowance behind ours; the next listing starts that far back.
+        self._cursor_ms = now_ms
+        self._synced_at = now
+        self._forget(now)
+        return new
 
     def _record(self, key: str) -> bool:
         parsed = keys.parse_revocation(key)

@@ -6,6 +6,7 @@ on purpose; `S3ValidationError` marks bad input (the guide's two names).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import ClassVar
 
 
@@ -46,6 +47,13 @@ class RefreshTokenReuseError(TokenRevokedError):
     title = "An old refresh token was presented; the session has been revoked"
 
 
+class AuthenticationRequiredError(S3AuthError):
+    """No token was presented where one is required."""
+
+    code = "authentication_required"
+    title = "Authentication required"
+
+
 class InactiveUserError(S3AuthError):
     code = "inactive_user"
     title = "The account is disabled"
@@ -55,6 +63,14 @@ class PermissionDeniedError(S3AuthError):
     status = 403
     code = "insufficient_scope"
     title = "Insufficient permissions"
+
+
+class InsufficientScopeError(PermissionDeniedError):
+    """A valid token without the scopes the path or endpoint needs."""
+
+    def __init__(self, scopes: Iterable[str], detail: str | None = None) -> None:
+        self.scopes = tuple(scopes)
+        super().__init__(detail or f"This needs the scopes: {' '.join(self.scopes)}")
 
 
 class S3ValidationError(S3AuthError, ValueError):

@@ -111,7 +111,8 @@ class TokenCodec:
     ) -> None:
         self.settings = settings
         self.keys = keys if keys is not None else KeySet.from_settings(settings)
-        self._clock = clock
+        self.clock = clock
+        self._algorithms = [self.keys.current.algorithm]
         self._refresh_key = hmac.new(
             settings.secret_key.encode(), b"s3auth refresh-token key v1", hashlib.sha256
         ).digest()
@@ -127,7 +128,7 @@ class TokenCodec:
         if settings.audience:
             options["aud"] = {"essential": True, "value": settings.audience}
         self._registry = JWTClaimsRegistry(
-            now=lambda: int(self._clock()), leeway=settings.leeway_seconds, **options
+            now=lambda: int(self.clock()), leeway=settings.leeway_seconds, **options
         )
 
     def issue_access_token(
@@ -141,7 +142,7 @@ class TokenCodec:
         now: int | None = None,
     ) -> tuple[str, dict[str, Any]]:
         """The signed token and its claims."""
-        issued = int(self._clock()) if now is None else now
+        issued = int(self.clock()) if now is None else now
         claims: dict[str, Any] = {
             "sub": user_id,
             "iat": issued,
@@ -174,7 +175,8 @@ class TokenCodec:
         except (JoseError, ValueError, TypeError, KeyError, UnicodeError) as exc:
             raise InvalidTokenError(f"The token could not be verified ({_reason(exc)})") from None
         header = decoded.header
-        if str(header.get("typ", "")).lower() not in ACCESS_TOKEN_TYPES:
+        typ = header.get("typ")
+        if not isinstance(typ, str) or typ.lower() not in ACCESS_TOKEN_TYPES:
             raise InvalidTokenError("The token is not an access token")
         key = self.keys.get(header.get("kid"))
         if key is None or header.get("alg") != key.algorithm:
@@ -186,13 +188,13 @@ class TokenCodec:
             raise TokenExpiredError() from None
         except (JoseError, ValueError, TypeError) as exc:
             raise InvalidTokenError(f"The token's claims are invalid ({_reason(exc)})") from None
-        if not all(isinstance(claims.get(c), str) for c in ("sub", "jti", "sid")):
+        if not (
+            isinstance(claims.get("sub"), str)
+            and isinstance(claims.get("jti"), str)
+            and isinstance(claims.get("sid"), str)
+        ):
             raise InvalidTokenError("The token's claims are invalid")
         return claims
-
-    @property
-    def _algorithms(self) -> list[str]:
-        return [self.keys.current.algorithm]
 
     def _resolve_key(self, obj: Any) -> OctKey:
         key = self.keys.get(obj.headers().get("kid"))

@@ -7,4 +7,6 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+# Loose on purpose: Quart's and Litestar's apps type their scopes as TypedDicts, which a
+# MutableMapping parameter would refuse.
+ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]

@@ -7,7 +7,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from ..errors import ConfigurationError
-from ..middleware.paths import PathSet, normalise, route_path
+from ..paths import PathSet, normalise, route_path
 from ..types import Scope
 
 _METHOD = re.compile(r"[A-Z]+")

@@ -27,8 +27,8 @@ import enum
 from collections.abc import Iterable, Mapping
 from typing import Final
 
-from ..errors import ConfigurationError
-from ..types import Scope
+from .errors import ConfigurationError
+from .types import Scope
 
 
 class Access(enum.IntEnum):

@@ -1,0 +1,172 @@
+"""BearerTokenMiddleware: verifies the bearer token and puts the caller into the scope.
+
+    app = BlacklistMiddleware(app, auth)     # inner: refuses revoked tokens
+    app = BearerTokenMiddleware(app, auth, exclude=("/health", "/docs*", "/openapi.json"))
+
+Sets `scope["user"]` (AuthenticatedUser or AnonymousUser) and `scope["auth"]`
+(BearerCredentials: `.scopes`, `.claims`) the way Starlette's AuthenticationMiddleware
+does, so `request.user` and `request.auth` work unchanged in Starlette, FastAPI and Litestar,
+and `request.scope["user"]` in Quart. Which paths need a token: see `paths`; where the
+token is read from: see `credentials`; what a refusal looks like: see `challenge`.
+
+Pure ASGI: the body and the response pass through untouched (the `send` of a WebSocket is
+wrapped only to name the accepted subprotocol, see `credentials`), `lifespan` and other
+scope types go straight to the app.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+
+from ..errors import (
+    AuthenticationRequiredError,
+    InsufficientScopeError,
+    S3AuthError,
+    TokenExpiredError,
+)
+from ..paths import Access, PathRules
+from ..service import S3AuthService
+from ..tokens import TokenCodec
+from ..types import ASGIApp, Message, Receive, Scope, Send
+from .cache import VerifiedToken, VerifiedTokenCache
+from .challenge import Refusals
+from .credentials import authorization_token, take_subprotocol_token, websocket_token
+from .user import ANONYMOUS_CREDENTIALS, ANONYMOUS_USER, current_scope
+
+Clock = Callable[[], float]
+
+# Enum members as globals: `Access.SKIP` is an attribute lookup on every request.
+_SKIP = Access.SKIP
+_REQUIRED = Access.REQUIRED
+
+
+class BearerTokenMiddleware:
+    """Verify `Authorization: Bearer` access tokens; refuse with 401/403 where required.
+
+    `tokens`: the TokenCodec, or an S3AuthService (its `.tokens` and clock are used).
+    `protected`: path patterns that need a token, or a mapping of pattern to the scopes
+    the token must hold there. `exclude`: patterns where credentials are not looked at.
+    Elsewhere a token is optional: verified when present, anonymous when absent.
+    `methods`: if given, only these methods need a token on protected paths (the others
+    are optional there); WebSocket handshakes are decided by the path alone.
+    `realm`: of the `WWW-Authenticate` challenge. `websocket_subprotocol`,
+    `websocket_query_param`: where WebSocket handshakes may carry the token (None turns
+    either off). `cache_size`: verified tokens remembered (0: verify every request).
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        tokens: TokenCodec | S3AuthService,
+        *,
+        protected: Iterable[str] | Mapping[str, Iterable[str]] = ("/*",),
+        exclude: Iterable[str] = (),
+        methods: Iterable[str] | None = None,
+        realm: str = "api",
+        websocket_subprotocol: str | None = "bearer",
+        websocket_query_param: str | None = "access_token",
+        cache_size: int = 4096,
+        clock: Clock | None = None,
+    ) -> None:
+        if not callable(app):
+            raise TypeError("app must be an ASGI application")
+        if isinstance(tokens, S3AuthService):
+            codec, default_clock = tokens.tokens, tokens.clock
+        elif isinstance(tokens, TokenCodec):
+            codec, default_clock = tokens, tokens.clock
+        else:
+            raise TypeError("tokens must be a TokenCodec or an S3AuthService")
+        for name, value in (
+            ("websocket_subprotocol", websocket_subprotocol),
+            ("websocket_query_param", websocket_query_param),
+        ):
+            if value is not None and not (isinstance(value, str) and value.isidentifier()):
+                raise ValueError(f"{name} must be a simple name or None")
+        self.app = app
+        self.codec = codec
+        self.rules = PathRules(protected, exclude, methods)
+        self.refusals = Refusals(realm)
+        self.cache = VerifiedTokenCache(cache_size)
+        self.websocket_subprotocol = websocket_subprotocol
+        self.websocket_query_param = websocket_query_param
+        self._clock = clock or default_clock
+        self._leeway = codec.settings.leeway_seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            access, needed = self.rules.decide(scope)
+            if access is _SKIP:
+                scope["user"] = ANONYMOUS_USER
+                scope["auth"] = ANONYMOUS_CREDENTIALS
+            else:
+                try:
+                    self._authenticate(scope, access, needed, authorization_token(scope))
+                except S3AuthError as error:
+                    await self.refusals.refuse(scope, send, error)
+                    return
+        elif kind == "websocket":
+            try:
+                send = self._authenticate_websocket(scope, send)
+            except S3AuthError as error:
+                await self.refusals.refuse(scope, send, error)
+                return
+        else:
+            await self.app(scope, receive, send)
+            return
+        context = current_scope.set(scope)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            current_scope.reset(context)
+
+    def _authenticate(
+        self, scope: Scope, access: Access, needed: tuple[str, ...], token: bytes | None
+    ) -> None:
+        """Set the user and credentials, or raise the refusal."""
+        if token is None:
+            if access is _REQUIRED:
+                raise AuthenticationRequiredError()
+            scope["user"] = ANONYMOUS_USER
+            scope["auth"] = ANONYMOUS_CREDENTIALS
+            return
+        verified = self.verify(token)
+        if needed:
+            granted = verified.scopes
+            if not all(s in granted for s in needed):
+                raise InsufficientScopeError(needed)
+        scope["user"] = verified.user
+        scope["auth"] = verified
+
+    def _authenticate_websocket(self, scope: Scope, send: Send) -> Send:
+        offered = take_subprotocol_token(scope, self.websocket_subprotocol)
+        access, needed = self.rules.decide(scope)
+        if access is _SKIP:
+            scope["user"] = ANONYMOUS_USER
+            scope["auth"] = ANONYMOUS_CREDENTIALS
+        else:
+            token = websocket_token(scope, offered, self.websocket_query_param)
+            self._authenticate(scope, access, needed, token)
+        if offered is None:
+            return send
+        marker = self.websocket_subprotocol
+
+        async def send_naming_subprotocol(message: Message) -> None:
+            if message["type"] == "websocket.accept" and not message.get("subprotocol"):
+                message = {**message, "subprotocol": marker}
+            await send(message)
+
+        return send_naming_subprotocol
+
+    def verify(self, token: bytes) -> VerifiedToken:
+        """The verified token, from the cache when it was seen before; `exp` is checked
+        either way. Raises InvalidTokenError / TokenExpiredError."""
+        verified = self.cache.get(token)
+        if verified is None:
+            claims = self.codec.verify_access_token(token)
+            verified = VerifiedToken(claims, self._leeway)
+            self.cache.put(token, verified)
+        elif self._clock() >= verified.expires_from:
+            self.cache.discard(token)
+            raise TokenExpiredError()
+        return verified

@@ -1,0 +1,81 @@
+"""The verified-token cache: a token presented again is not verified again.
+
+Keyed by the exact token bytes, bounded, least recently used first out. An entry is the
+`scope["auth"]` object, holding the user built from the claims, so a cache hit allocates
+nothing, and the moment from which the token counts as expired, so `exp` is still checked
+on every request (revocation is checked by BlacklistMiddleware, also on every request).
+
+Only tokens that passed verification are stored: garbage cannot evict good entries faster
+than an attacker can obtain valid tokens. An entry outlives a key rotation until the
+token's `exp`; call `clear()` when a key must stop working at once.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from types import MappingProxyType
+from typing import Any
+
+from .user import AUTHENTICATED, AuthenticatedUser, BearerCredentials, token_scopes
+
+
+class VerifiedToken(BearerCredentials):
+    """The outcome of one successful verification: `scope["auth"]` for every request
+    presenting the token, with the user and the moment the token expires."""
+
+    __slots__ = ("expires_from", "user")
+
+    def __init__(self, claims: dict[str, Any], leeway_seconds: int) -> None:
+        # On every cache miss, so no super().__init__ call and no copy: the verifier's
+        # own fresh dict, behind a read-only view.
+        self.claims = view = MappingProxyType(claims)
+        scope = claims.get("scope")
+        if type(scope) is str:  # RFC 9068's space-separated string, as this package issues
+            granted = (AUTHENTICATED, *scope.split())
+        else:
+            granted = (AUTHENTICATED, *token_scopes(claims))
+        self.scopes = granted
+        self.user = AuthenticatedUser(view, granted)
+        # joserfc refuses once `exp <= int(now) - leeway`, i.e. from the first whole
+        # second at or after exp + leeway. Comparing `now >= expires_from` gives the same
+        # answer as verifying again (asserted in the tests, at the boundary).
+        exp = claims["exp"]
+        self.expires_from = (exp if type(exp) is int else math.ceil(exp)) + leeway_seconds
+
+
+class VerifiedTokenCache:
+    """A bounded LRU of verified tokens; `max_size=0` disables it."""
+
+    def __init__(self, max_size: int = 4096) -> None:
+        if isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 0:
+            raise ValueError("cache_size must be a whole number >= 0")
+        self.max_size = max_size
+        self._entries: OrderedDict[bytes, VerifiedToken] = OrderedDict()
+
+    def get(self, token: bytes) -> VerifiedToken | None:
+        entry = self._entries.get(token)
+        if entry is not None:
+            self._entries.move_to_end(token)
+        return entry
+
+    def put(self, token: bytes, entry: VerifiedToken) -> None:
+        if self.max_size == 0:
+            return
+        entries = self._entries
+        entries[token] = entry
+        entries.move_to_end(token)  # if it was there already
+        if len(entries) > self.max_size:
+            entries.popitem(last=False)
+
+    def discard(self, token: bytes) -> None:
+        self._entries.pop(token, None)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, token: object) -> bool:
+        return token in self._entries

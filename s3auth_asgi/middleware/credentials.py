@@ -1,0 +1,120 @@
+"""Finding the bearer token of a request.
+
+HTTP: only the `Authorization: Bearer <token>` header (RFC 6750 §2.1; the scheme is
+case-insensitive). Tokens in query strings or bodies of HTTP requests are not read: they
+end up in logs and caches.
+
+WebSocket: browsers cannot set headers on a WebSocket handshake, so two more places are
+read, in this order of preference, and a connection may use only one of the three:
+
+1. the `Authorization` header (non-browser clients);
+2. the subprotocol convention: the client offers the marker (default `bearer`) followed by
+   the token as the next subprotocol — `new WebSocket(url, ["bearer", token])`. Both are
+   removed from `scope["subprotocols"]` before the app sees it, and the marker is sent back
+   as the accepted subprotocol if the app accepts without choosing one, as browsers demand;
+3. a query parameter (default `access_token`): `wss://host/ws?access_token=<token>`. Query
+   strings are written to access logs: prefer the subprotocol.
+
+Another scheme (`Basic ...`) counts as no token. A token that is empty, contains spaces,
+exceeds 8 KiB, or is presented twice is refused as invalid.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+from ..errors import InvalidTokenError
+from ..tokens import MAX_TOKEN_BYTES
+from ..types import Scope
+
+_BEARER = b"bearer"
+
+
+def authorization_token(scope: Scope) -> bytes | None:
+    """The token of the `Authorization: Bearer` header, None when there is none."""
+    token: bytes | None = None
+    seen = False
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            if seen:
+                raise InvalidTokenError("More than one Authorization header")
+            seen = True
+            token = _bearer_credentials(value)
+    return token
+
+
+def _bearer_credentials(value: bytes) -> bytes | None:
+    if value.startswith(b"Bearer "):
+        # The usual spelling. Stray characters need no scan here: such a token fails
+        # verification (joserfc's base64url decoding is strict) and so is never cached.
+        token = value[7:]
+        if 0 < len(token) <= MAX_TOKEN_BYTES and token[0] != 32:
+            return token
+    scheme, _, token = value.strip().partition(b" ")
+    if scheme.lower() != _BEARER:
+        return None
+    token = token.strip(b" \t")
+    if not token:
+        raise InvalidTokenError("The Bearer token is empty")
+    if len(token) > MAX_TOKEN_BYTES:
+        raise InvalidTokenError("The token is too large")
+    if b" " in token or b"\t" in token:
+        raise InvalidTokenError("The Bearer token is malformed")
+    return token
+
+
+def take_subprotocol_token(scope: Scope, marker: str | None) -> bytes | None:
+    """The token offered after the marker subprotocol; removes both from the scope."""
+    offered = scope.get("subprotocols")
+    if not marker or not offered or marker not in offered:
+        return None
+    offered = list(offered)
+    at = offered.index(marker)
+    if at + 1 >= len(offered) or offered.count(marker) > 1:
+        raise InvalidTokenError("The bearer subprotocol must be followed by the token")
+    token = offered[at + 1]
+    scope["subprotocols"] = offered[:at] + offered[at + 2 :]
+    return _plain_token(token)
+
+
+def query_token(scope: Scope, parameter: str | None) -> bytes | None:
+    """The token in the query parameter, None when absent."""
+    query = scope.get("query_string")
+    if not parameter or not query or parameter.encode("latin-1") not in query:
+        return None
+    values = [
+        v for k, v in parse_qsl(query.decode("latin-1"), keep_blank_values=True) if k == parameter
+    ]
+    if not values:
+        return None
+    if len(values) > 1:
+        raise InvalidTokenError(f"More than one {parameter} parameter")
+    return _plain_token(values[0])
+
+
+def websocket_token(
+    scope: Scope, subprotocol_token: bytes | None, query_parameter: str | None
+) -> bytes | None:
+    """The one token of a WebSocket handshake, from whichever place carries it."""
+    found = [
+        token
+        for token in (
+            authorization_token(scope),
+            subprotocol_token,
+            query_token(scope, query_parameter),
+        )
+        if token is not None
+    ]
+    if len(found) > 1:
+        raise InvalidTokenError("The token was presented in more than one way")
+    return found[0] if found else None
+
+
+def _plain_token(token: object) -> bytes:
+    if not isinstance(token, str) or not token:
+        raise InvalidTokenError("The token is empty")
+    if len(token) > MAX_TOKEN_BYTES:
+        raise InvalidTokenError("The token is too large")
+    if not token.isascii() or not token.isprintable() or " " in token:
+        raise InvalidTokenError("The token is malformed")
+    return token.encode("ascii")

@@ -1,0 +1,109 @@
+"""`requires(*scopes)`: endpoint-level checks, for any framework.
+
+    @requires("items:write")                     # a decorator (sync or async endpoints)
+    Depends(requires("admin").dependency)        # a FastAPI dependency, returns the user
+    guards=[requires("admin").guard]             # a Litestar guard
+    user = requires("admin").check(request)      # inline; no argument: the current request
+
+Anonymous callers get AuthenticationRequiredError (401), callers without a scope
+InsufficientScopeError (403). Both are S3AuthError: register one exception handler that
+sends `auth_error_response(error)` (docs/frameworks show it for each framework).
+
+The connection is the first argument with a `scope` (Starlette's and Litestar's Request and
+WebSocket, Starlette endpoint classes) or an ASGI scope itself; without one, the connection
+BearerTokenMiddleware is handling (Quart views, FastAPI dependencies). Starlette's own
+`starlette.authentication.requires` works too, as `request.auth.scopes` is the same list.
+
+For a WebSocket, prefer scopes on the path (`protected={"/ws/admin*": ["admin"]}`): the
+middleware then closes with 1008 before the app runs.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any, ParamSpec, TypeVar
+
+from ..errors import AuthenticationRequiredError, InsufficientScopeError
+from ..types import Scope
+from .user import AuthenticatedUser, current_scope
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def requires(*scopes: str) -> ScopeRequirement:
+    """An authenticated caller holding every one of `scopes` (none: any authenticated)."""
+    return ScopeRequirement(scopes)
+
+
+class ScopeRequirement:
+    __slots__ = ("scopes",)
+
+    def __init__(self, scopes: tuple[str, ...]) -> None:
+        if not all(isinstance(s, str) and s and " " not in s for s in scopes):
+            raise ValueError("scopes must be non-empty strings without spaces")
+        self.scopes = scopes
+
+    def check(self, connection: object = None) -> AuthenticatedUser:
+        """The caller, if allowed; raises AuthenticationRequiredError/InsufficientScopeError."""
+        scope = _scope_of(connection) if connection is not None else current_scope.get()
+        if scope is None:
+            raise RuntimeError(
+                "requires(): no connection found; is BearerTokenMiddleware installed?"
+            )
+        if "user" not in scope:
+            raise RuntimeError("requires(): scope['user'] is not set; add BearerTokenMiddleware")
+        user = scope["user"]
+        if not isinstance(user, AuthenticatedUser):
+            raise AuthenticationRequiredError()
+        granted = getattr(scope.get("auth"), "scopes", ())
+        missing = [s for s in self.scopes if s not in granted]
+        if missing:
+            raise InsufficientScopeError(self.scopes)
+        return user
+
+    def dependency(self) -> AuthenticatedUser:
+        """Zero-argument form for FastAPI's `Depends`."""
+        return self.check()
+
+    def guard(self, connection: object, _handler: object = None) -> None:
+        """Litestar's guard signature: `(connection, route_handler)`."""
+        self.check(connection)
+
+    def __call__(self, endpoint: Callable[P, R]) -> Callable[P, R]:
+        if inspect.iscoroutinefunction(endpoint):
+
+            @functools.wraps(endpoint)
+            async def async_endpoint(*args: P.args, **kwargs: P.kwargs) -> Any:
+                self.check(_connection_in(args, kwargs))
+                return await endpoint(*args, **kwargs)
+
+            return async_endpoint  # type: ignore[return-value]
+
+        @functools.wraps(endpoint)
+        def sync_endpoint(*args: P.args, **kwargs: P.kwargs) -> R:
+            self.check(_connection_in(args, kwargs))
+            return endpoint(*args, **kwargs)
+
+        return sync_endpoint
+
+    def __repr__(self) -> str:
+        return f"requires{self.scopes!r}"
+
+
+def _scope_of(connection: object) -> Scope | None:
+    if isinstance(connection, Mapping) and connection.get("type") in ("http", "websocket"):
+        return connection  # type: ignore[return-value]
+    scope = getattr(connection, "scope", None)
+    if isinstance(scope, Mapping) and scope.get("type") in ("http", "websocket"):
+        return scope  # type: ignore[return-value]
+    return None
+
+
+def _connection_in(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> object:
+    for value in (*args, *kwargs.values()):
+        if _scope_of(value) is not None:
+            return value
+    return None

@@ -1,0 +1,344 @@
+"""BlacklistMiddleware: revoked tokens are refused from an in-process snapshot, with the
+object-store requests that costs counted: none per request, one LIST per sync."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import anyio
+import pytest
+from conftest import make_bucket, make_settings
+from test_middleware_support import (
+    Clock,
+    bearer,
+    call_http,
+    http_scope,
+    login,
+    make_clocked_service,
+    websocket_scope,
+    websocket_session,
+)
+
+from s3auth_asgi import S3AuthService
+from s3auth_asgi.middleware.bearer import BearerTokenMiddleware
+from s3auth_asgi.middleware.blacklist import BlacklistMiddleware
+
+pytestmark = pytest.mark.anyio
+
+
+async def ok_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] == "websocket":
+        await receive()
+        await send({"type": "websocket.accept"})
+        await receive()
+        await send({"type": "websocket.send", "text": "ok"})
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+def stack(service: S3AuthService, *, strict: bool = False) -> BearerTokenMiddleware:
+    return BearerTokenMiddleware(BlacklistMiddleware(ok_app, service, strict=strict), service)
+
+
+async def get(app: Any, token: str, path: str = "/api/items") -> Any:
+    return await call_http(app, http_scope(path, bearer(token)))
+
+
+async def until_synced(service: S3AuthService) -> None:
+    """Let the background sync started by a request finish."""
+    with anyio.fail_after(10):
+        while service.blacklist.is_stale():
+            await anyio.sleep(0.005)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def service(clock: Clock) -> S3AuthService:
+    return make_clocked_service(clock=clock)
+
+
+def requests(service: S3AuthService) -> int:
+    return sum(service.store.requests.values())
+
+
+async def test_a_logged_out_session_is_refused_at_once(service: S3AuthService) -> None:
+    _, pair = await login(service)
+    app = stack(service)
+    assert (await get(app, pair.access_token)).status == 200
+    await service.revoke_refresh_token(pair.refresh_token)
+    response = await get(app, pair.access_token)
+    assert response.status == 401
+    assert response.challenge == (
+        'Bearer realm="api", error="invalid_token", '
+        'error_description="The session has been logged out"'
+    )
+    assert response.json()["code"] == "token_revoked"
+
+
+async def test_a_blacklisted_jti_is_refused_and_the_guide_api_agrees(
+    service: S3AuthService,
+) -> None:
+    _, pair = await login(service)
+    _, other = await login(service, "bob")
+    claims = service.decode_token(pair.access_token)
+    app = stack(service)
+    await service.blacklist.add(claims["jti"], claims["exp"])
+    assert await service.blacklist.is_blacklisted(claims["jti"])
+    assert (await get(app, pair.access_token)).status == 401
+    assert (await get(app, other.access_token)).status == 200
+
+
+async def test_logout_everywhere_refuses_every_earlier_token(
+    service: S3AuthService, clock: Clock
+) -> None:
+    user, first = await login(service)
+    second = await service.create_token_pair(user)
+    app = stack(service)
+    assert (await get(app, first.access_token)).status == 200
+    clock.advance(0.01)
+    await service.revoke_all_user_tokens(user.id)
+    assert (await get(app, first.access_token)).status == 401
+    assert (await get(app, second.access_token)).status == 401
+    clock.advance(0.01)
+    later = await service.create_token_pair(user)  # a new login after it works
+    assert (await get(app, later.access_token)).status == 200
+
+
+async def test_password_change_and_deactivation_refuse_tokens(clock: Clock) -> None:
+    service = make_clocked_service(clock=clock)
+    alice = await service.create_user("alice", "alice@example.com", "Correct-Horse-42x")
+    bob = await service.create_user("bob", "bob@example.com", "Correct-Horse-42y")
+    alice_pair = await service.create_token_pair(alice)
+    bob_pair = await service.create_token_pair(bob)
+    app = stack(service)
+    assert (await get(app, alice_pair.access_token)).status == 200
+    clock.advance(0.01)
+    await service.set_password(alice.id, "Another-Horse-77z")
+    assert (await get(app, alice_pair.access_token)).status == 401
+    assert (await get(app, bob_pair.access_token)).status == 200
+    await service.update_user(bob.id, is_active=False)
+    assert (await get(app, bob_pair.access_token)).status == 401
+
+
+async def test_no_store_request_per_request_and_one_list_per_sync_interval(
+    service: S3AuthService, clock: Clock
+) -> None:
+    _, pair = await login(service)
+    app = stack(service)
+    service.store.reset_counts()
+    assert (await get(app, pair.access_token)).status == 200  # primes the snapshot
+    assert dict(service.store.requests) == {"list": 1}
+
+    service.store.reset_counts()
+    for _ in range(200):
+        assert (await get(app, pair.access_token)).status == 200
+    assert requests(service) == 0
+
+    # Stale: the next request starts one sync and does not wait for it.
+    clock.advance(service.blacklist.sync_seconds)
+    assert service.blacklist.is_stale()
+    assert (await get(app, pair.access_token)).status == 200
+    assert requests(service) == 0  # not awaited on the request path
+    for _ in range(50):  # requests while it runs start no other
+        assert (await get(app, pair.access_token)).status == 200
+    await until_synced(service)
+    assert dict(service.store.requests) == {"list": 1}
+    for _ in range(50):
+        await get(app, pair.access_token)
+    assert dict(service.store.requests) == {"list": 1}
+
+
+async def test_requests_during_a_running_sync_start_no_second_one(
+    store_url: str, clock: Clock
+) -> None:
+    service = make_clocked_service(store_url, clock=clock)
+    _, pair = await login(service)
+    app = stack(service)
+    await get(app, pair.access_token)
+    clock.advance(service.blacklist.sync_seconds)
+    service.store.reset_counts()
+    await get(app, pair.access_token)  # starts the sync
+    for _ in range(20):  # the LIST is under way now: these must not queue another
+        await anyio.sleep(0)
+        assert (await get(app, pair.access_token)).status == 200
+    await until_synced(service)
+    await anyio.sleep(0.1)  # time for a second sync, were one queued
+    assert dict(service.store.requests) == {"list": 1}
+
+
+async def test_anonymous_requests_cost_nothing(service: S3AuthService) -> None:
+    app = BearerTokenMiddleware(
+        BlacklistMiddleware(ok_app, service), service, protected=("/api/*",)
+    )
+    for _ in range(20):
+        assert (await call_http(app, http_scope("/public"))).status == 200
+    assert requests(service) == 0
+
+
+async def test_a_revoked_websocket_is_closed_with_1008(service: S3AuthService) -> None:
+    _, pair = await login(service)
+    app = stack(service)
+    assert (
+        await websocket_session(app, websocket_scope(headers=bearer(pair.access_token)))
+    ).accepted
+    await service.revoke_refresh_token(pair.refresh_token)
+    result = await websocket_session(app, websocket_scope(headers=bearer(pair.access_token)))
+    assert result.first == {"type": "websocket.close", "code": 1008, "reason": "token_revoked"}
+
+
+async def _two_instances(store_url: str, clock: Clock) -> tuple[S3AuthService, S3AuthService]:
+    first = make_clocked_service(store_url, clock=clock)
+    # memory:// stores are per object: share it; other URLs open their own store.
+    shared = first.store if store_url == "memory://" else None
+    second = make_clocked_service(store_url, clock=clock, store=shared)
+    return first, second
+
+
+async def test_a_revocation_by_another_instance_holds_within_the_sync_interval(
+    store_url: str, clock: Clock
+) -> None:
+    writer, reader = await _two_instances(store_url, clock)
+    _, pair = await login(writer)
+    app = stack(reader)
+    assert (await get(app, pair.access_token)).status == 200
+
+    await writer.revoke_refresh_token(pair.refresh_token)
+    reader.store.reset_counts()
+    # Inside the interval the reader's snapshot has not seen it: the documented bound.
+    clock.advance(reader.blacklist.sync_seconds / 2)
+    assert (await get(app, pair.access_token)).status == 200
+    # Past the interval one request starts the sync; once its LIST is done, refused.
+    clock.advance(reader.blacklist.sync_seconds / 2)
+    await get(app, pair.access_token)
+    await until_synced(reader)
+    response = await get(app, pair.access_token)
+    assert response.status == 401
+    assert response.json()["code"] == "token_revoked"
+    if store_url != "memory://":
+        assert dict(reader.store.requests) == {"list": 1}
+
+
+async def test_after_an_idle_spell_the_first_request_waits_for_a_sync(store_url: str) -> None:
+    """A snapshot twice the interval old is not answered from: the bound holds for a
+    process that had no traffic to trigger background syncs."""
+    interval = 0.05
+    writer = make_clocked_service(store_url, clock=Clock())
+    shared = writer.store if store_url == "memory://" else None
+    reader = S3AuthService(
+        make_settings(store_url, revocation_sync_seconds=interval), store=shared
+    )  # the real clock: the bound is about time passing
+    _, pair = await login(writer)
+    app = stack(reader)
+    assert (await get(app, pair.access_token)).status == 200
+    await writer.revoke_refresh_token(pair.refresh_token)
+    await anyio.sleep(2 * interval)  # idle
+    assert (await get(app, pair.access_token)).status == 401
+
+
+async def test_strict_mode_sees_another_instance_at_once(store_url: str, clock: Clock) -> None:
+    writer, reader = await _two_instances(store_url, clock)
+    _, pair = await login(writer)
+    app = stack(reader, strict=True)
+    assert (await get(app, pair.access_token)).status == 200
+    await writer.revoke_refresh_token(pair.refresh_token)
+    assert (await get(app, pair.access_token)).status == 401  # no clock change needed
+
+
+async def test_strict_mode_lists_once_per_request_and_shares_lists_under_load(
+    service: S3AuthService,
+) -> None:
+    _, pair = await login(service)
+    app = stack(service, strict=True)
+    service.store.reset_counts()
+    for _ in range(3):
+        assert (await get(app, pair.access_token)).status == 200
+    assert dict(service.store.requests) == {"list": 3}
+
+    service.store.reset_counts()
+    statuses: list[int] = []
+
+    async def one() -> None:
+        statuses.append((await get(app, pair.access_token)).status)
+
+    async with anyio.create_task_group() as group:
+        for _ in range(20):
+            group.start_soon(one)
+    assert statuses == [200] * 20
+    assert dict(service.store.requests) == {"list": 1}
+
+
+@pytest.fixture
+def unreachable_bucket(moto_endpoint: str) -> str:
+    make_bucket(moto_endpoint)  # the endpoint works; this bucket does not exist
+    return "s3://s3auth-no-such-bucket/auth"
+
+
+async def test_a_store_failure_is_503_in_strict_mode_and_logged_otherwise(
+    unreachable_bucket: str, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    healthy = make_clocked_service(clock=clock)
+    _, pair = await login(healthy)
+    broken = make_clocked_service(unreachable_bucket, clock=clock)
+    strict = stack(broken, strict=True)
+    response = await get(strict, pair.access_token)
+    assert response.status == 503
+    assert response.json()["code"] == "store_unavailable"
+    assert b"www-authenticate" not in response.headers  # not the client's credentials' fault
+    # Not strict, but the process never had a snapshot: no guessing either.
+    unprimed = stack(make_clocked_service(unreachable_bucket, clock=clock))
+    assert (await get(unprimed, pair.access_token)).status == 503
+
+    # Not strict: a snapshot that was synced keeps serving; the failure is logged.
+    lenient_service = make_clocked_service(unreachable_bucket, clock=clock)
+    lenient_service.blacklist.store = healthy.store
+    lenient = stack(lenient_service)
+    assert (await get(lenient, pair.access_token)).status == 200
+    lenient_service.blacklist.store = broken.store
+    clock.advance(lenient_service.blacklist.sync_seconds)
+    with caplog.at_level(logging.ERROR, logger="s3auth_asgi"):
+        assert (await get(lenient, pair.access_token)).status == 200
+        with anyio.fail_after(10):
+            while "revocation snapshot sync failed" not in caplog.text:
+                await anyio.sleep(0.01)
+        # The next attempt waits one interval: no LIST per request against a dead store.
+        broken.store.reset_counts()
+        for _ in range(20):
+            assert (await get(lenient, pair.access_token)).status == 200
+        assert sum(broken.store.requests.values()) == 0
+
+
+async def test_outside_bearer_token_middleware_it_refuses_to_run(service: S3AuthService) -> None:
+    misplaced = BlacklistMiddleware(BearerTokenMiddleware(ok_app, service), service)
+    with pytest.raises(RuntimeError, match="inside BearerTokenMiddleware"):
+        await call_http(misplaced, http_scope())
+
+
+async def test_lifespan_passes_through(service: S3AuthService) -> None:
+    seen: list[str] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        seen.append(scope["type"])
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "lifespan.startup"}
+
+    async def send(message: dict[str, Any]) -> None:
+        return None
+
+    await BlacklistMiddleware(app, service)({"type": "lifespan"}, receive, send)
+    assert seen == ["lifespan"]
+    assert requests(service) == 0
+
+
+def test_configuration_is_validated(service: S3AuthService) -> None:
+    with pytest.raises(TypeError):
+        BlacklistMiddleware(ok_app, object())  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        BlacklistMiddleware("app", service)  # type: ignore[arg-type]
+    assert BlacklistMiddleware(ok_app, service.blacklist).blacklist is service.blacklist

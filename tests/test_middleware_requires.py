@@ -1,0 +1,121 @@
+"""`requires(*scopes)`: the endpoint-level check, with or without a request argument."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from test_middleware_support import (
+    Clock,
+    bearer,
+    call_http,
+    http_scope,
+    login,
+    make_clocked_service,
+)
+
+from s3auth_asgi.errors import (
+    AuthenticationRequiredError,
+    InsufficientScopeError,
+    PermissionDeniedError,
+)
+from s3auth_asgi.middleware.bearer import BearerTokenMiddleware
+from s3auth_asgi.middleware.requires import requires
+from s3auth_asgi.middleware.user import (
+    ANONYMOUS_CREDENTIALS,
+    ANONYMOUS_USER,
+    AuthenticatedUser,
+    current_scope,
+)
+
+pytestmark = pytest.mark.anyio
+
+
+async def scope_of(scopes: list[str]) -> dict[str, Any]:
+    """The scope BearerTokenMiddleware hands to the app."""
+    service = make_clocked_service(clock=Clock())
+    _, pair = await login(service, scopes=scopes)
+    seen: dict[str, Any] = {}
+
+    async def keep(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        seen.update(scope)
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    headers = bearer(pair.access_token)
+    await call_http(BearerTokenMiddleware(keep, service), http_scope(headers=headers))
+    return seen
+
+
+async def test_check_returns_the_user_or_raises() -> None:
+    scope = await scope_of(["items:read", "items:write"])
+    assert isinstance(requires().check(scope), AuthenticatedUser)
+    assert requires("items:read", "items:write").check(scope) is scope["user"]
+    with pytest.raises(InsufficientScopeError) as refused:
+        requires("items:read", "admin").check(scope)
+    assert refused.value.scopes == ("items:read", "admin")
+    assert isinstance(refused.value, PermissionDeniedError)
+    assert refused.value.status == 403
+
+
+async def test_anonymous_callers_need_to_authenticate() -> None:
+    anonymous = {"type": "http", "user": ANONYMOUS_USER, "auth": ANONYMOUS_CREDENTIALS}
+    with pytest.raises(AuthenticationRequiredError) as refused:
+        requires().check(anonymous)
+    assert refused.value.status == 401
+
+
+def test_without_the_middleware_it_says_so() -> None:
+    with pytest.raises(RuntimeError, match="BearerTokenMiddleware"):
+        requires().check()
+    with pytest.raises(RuntimeError, match="BearerTokenMiddleware"):
+        requires().check({"type": "http"})
+
+
+async def test_the_decorator_finds_the_connection_in_any_argument() -> None:
+    scope = await scope_of(["admin"])
+    request = SimpleNamespace(scope=scope)
+
+    @requires("admin")
+    async def async_endpoint(request: Any) -> str:
+        return "async"
+
+    @requires("admin")
+    def sync_endpoint(self: Any, request: Any) -> str:
+        return "sync"
+
+    @requires("billing")
+    async def refused(request: Any) -> str:
+        raise AssertionError("not reached")
+
+    assert await async_endpoint(request) == "async"
+    assert sync_endpoint(object(), request=request) == "sync"
+    assert async_endpoint.__name__ == "async_endpoint"  # frameworks read the wrapped name
+    with pytest.raises(InsufficientScopeError):
+        await refused(request)
+
+
+async def test_without_a_request_argument_the_current_connection_is_used() -> None:
+    scope = await scope_of(["admin"])
+
+    @requires("admin")
+    async def view() -> str:
+        return "ok"
+
+    token = current_scope.set(scope)
+    try:
+        assert await view() == "ok"
+        assert requires("admin").dependency() is scope["user"]
+        requires("admin").guard(SimpleNamespace(scope=scope), None)
+    finally:
+        current_scope.reset(token)
+    with pytest.raises(RuntimeError):
+        await view()
+
+
+def test_scopes_are_validated() -> None:
+    with pytest.raises(ValueError):
+        requires("two words")
+    with pytest.raises(ValueError):
+        requires("")
