@@ -404,7 +404,9 @@ class S3AuthService:
         ip_address: str | None = None,
     ) -> TokenPair:
         """Open a session for the user and return its first access and refresh tokens."""
-        now_ms = int(self.clock() * 1000)
+        # A session must be younger than any logout-everywhere this process knows of,
+        # or its tokens would be refused from birth (same millisecond).
+        now_ms = max(int(self.clock() * 1000), self.blacklist.user_revoked_up_to_ms(user.id) + 1)
         now = now_ms // 1000
         session = Session(
             id=new_session_id(now_ms),
@@ -477,7 +479,7 @@ class S3AuthService:
                 return self._pair(rotated, now)
             if (
                 token.generation == session.generation - 1
-                and now - session.rotated_at <= self.settings.refresh_grace_seconds
+                and now - session.rotated_at < self.settings.refresh_grace_seconds
             ):
                 return self._pair(session, now)
             if token.generation < session.generation:
@@ -542,7 +544,7 @@ class S3AuthService:
             for item in found
             if item is not None and item.value.expires_at > now
         ]
-        sessions.sort(key=lambda s: s.created_at, reverse=True)
+        sessions.sort(key=lambda s: s.id, reverse=True)  # ids begin with their creation ms
         return sessions
 
     async def cleanup_expired_tokens(self) -> int:

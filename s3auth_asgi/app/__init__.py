@@ -1,0 +1,64 @@
+"""The mountable auth sub-app.
+
+from s3auth_asgi import S3AuthService
+from s3auth_asgi.app import create_auth_app
+
+auth_app = create_auth_app(S3AuthService())
+app = Starlette(routes=[Mount("/auth", app=auth_app)])   # or FastAPI's app.mount(...)
+"""
+
+from __future__ import annotations
+
+from .. import __version__
+from ..ratelimit import RateLimiter
+from ..service import S3AuthService
+from .application import AuthApp
+from .dispatch import PrefixDispatcher
+from .limits import DEFAULT_AUTH_LIMITS, AuthRateLimits, default_limiter
+
+__all__ = [
+    "DEFAULT_AUTH_LIMITS",
+    "AuthApp",
+    "PrefixDispatcher",
+    "create_auth_app",
+    "default_limiter",
+]
+
+DESCRIPTION = (
+    "Accounts, tokens and sessions, with all state in an object store. Errors are "
+    "`application/problem+json` (RFC 9457) with a stable `code`."
+)
+
+
+def create_auth_app(
+    service: S3AuthService,
+    *,
+    limiter: RateLimiter | None = None,
+    rate_limit: bool = True,
+    mount_path: str | None = None,
+    title: str = "s3auth",
+) -> AuthApp:
+    """The auth sub-app for `service`, ready to mount.
+
+    Login, register and password change are rate-limited per IP and per IP + account:
+    by `limiter` when given (under the names in DEFAULT_AUTH_LIMITS that it has), else by
+    `default_limiter(service.settings)`; `rate_limit=False` turns that off. Sessions record
+    the client address the limiter resolves (trusted proxies from the settings).
+
+    `mount_path`: where the app is mounted, for hosts that strip the prefix from the path
+    without setting `root_path` (Litestar's `asgi(..., is_mount=True)`).
+    """
+    if not rate_limit:
+        chosen = None
+    elif limiter is not None:
+        chosen = limiter
+    else:
+        chosen = default_limiter(service.settings)
+    return AuthApp(
+        service,
+        AuthRateLimits(chosen, service.settings),
+        mount_path=mount_path,
+        title=title,
+        version=__version__,
+        description=DESCRIPTION,
+    )

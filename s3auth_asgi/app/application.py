@@ -1,0 +1,147 @@
+"""AuthApp: the mountable auth sub-app, a plain ASGI application.
+
+Starlette does the path matching inside; what the host is written in does not matter. The
+mount point is taken from `root_path` (Starlette, FastAPI, uvicorn's --root-path, the
+PrefixDispatcher). Frameworks that strip the prefix from `path` without recording it in
+`root_path` (Litestar's ASGI mounts) are covered by `mount_path`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route, Router
+
+from ..errors import NotFoundError, S3AuthError
+from ..middleware.responses import problem_body
+from ..service import S3AuthService
+from ..types import Receive, Scope, Send
+from .errors import MethodNotAllowedError
+from .limits import AuthRateLimits
+from .openapi import OpenAPIDocument
+from .operations import Handler, Operation
+from .responses import JSON_CONTENT_TYPE, problem_response
+from .routes import AuthRoutes
+
+logger = logging.getLogger("s3auth_asgi.app")
+
+OPENAPI_PATH = "/openapi.json"
+
+
+class AuthApp:
+    """Register, login, refresh, logout, sessions, profile, password, admin, JWKS, OpenAPI.
+
+    Build it with `create_auth_app(service)` and mount it, e.g. at `/auth`.
+    """
+
+    def __init__(
+        self,
+        service: S3AuthService,
+        limits: AuthRateLimits,
+        *,
+        mount_path: str | None = None,
+        title: str = "s3auth",
+        version: str = "",
+        description: str = "",
+    ) -> None:
+        if mount_path is not None and (not mount_path.startswith("/") or mount_path == "/"):
+            raise ValueError("mount_path must be a path such as '/auth'")
+        self.service = service
+        self.mount_path = mount_path.rstrip("/") if mount_path else None
+        self.routes = AuthRoutes(service, limits)
+        self.operations: list[Operation] = self.routes.operations()
+        self.openapi = OpenAPIDocument(
+            self.operations, title=title, version=version, description=description
+        )
+        by_path: dict[str, list[Operation]] = defaultdict(list)
+        for op in self.operations:
+            by_path[op.path].append(op)
+        routes = [Route(path, _MethodDispatch(ops)) for path, ops in by_path.items()]
+        routes.append(Route(OPENAPI_PATH, _MethodDispatch([], get=self._openapi)))
+        self._router = Router(routes, redirect_slashes=False, default=_not_found)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            scope = self._normalised(scope)
+        await self._router(scope, receive, send)
+
+    def _normalised(self, scope: Scope) -> Scope:
+        """A child scope whose `root_path` is the mount point and whose route path carries
+        no trailing slash (Litestar adds one to every path it hands a mount)."""
+        child = dict(scope)
+        root_path: str = child.get("root_path") or ""
+        if self.mount_path is not None and not root_path.endswith(self.mount_path):
+            child["root_path"] = root_path + self.mount_path
+        route_path = _route_path(child)
+        if len(route_path) > 1 and route_path.endswith("/"):
+            child["path"] = child["path"][: len(child["path"]) - len(route_path)] + (
+                route_path.rstrip("/") or "/"
+            )
+        return child
+
+    async def _openapi(self, request: Request) -> Response:
+        body = self.openapi.encoded(request.scope.get("root_path", "") or "")
+        return Response(body, media_type=JSON_CONTENT_TYPE)
+
+
+class _MethodDispatch:
+    """The ASGI endpoint of one path: picks the handler by method, or answers 405.
+
+    (Starlette's own 405 raises into the host's exception handlers, which a Litestar or
+    Quart host does not have.)
+    """
+
+    def __init__(self, operations: Sequence[Operation], *, get: Handler | None = None) -> None:
+        self.handlers: dict[str, Handler] = {op.method: op.handler for op in operations}
+        if get is not None:
+            self.handlers["GET"] = get
+        if "GET" in self.handlers:
+            self.handlers["HEAD"] = self.handlers["GET"]
+        self.allow = ", ".join(sorted(self.handlers))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        handler = self.handlers.get(request.method)
+        if handler is None:
+            error = MethodNotAllowedError(f"Allowed: {self.allow}", headers=[("Allow", self.allow)])
+            response = problem_response(error)
+        else:
+            response = await _run(handler, request)
+        await response(scope, receive, send)
+
+
+async def _run(handler: Handler, request: Request) -> Response:
+    try:
+        return await handler(request)
+    except S3AuthError as error:
+        return problem_response(error)
+    except Exception:
+        # A bug, not bad input: logged with its traceback, answered without it.
+        logger.exception("unhandled error in %s %s", request.method, request.url.path)
+        return Response(
+            problem_body(500, "internal_error", "Internal server error"),
+            status_code=500,
+            media_type="application/problem+json",
+        )
+
+
+def _route_path(scope: Scope) -> str:
+    """The path below `root_path`, as Starlette's router matches it: `path` carries the
+    mount prefix by the ASGI convention, but some hosts hand over the remainder only."""
+    path: str = scope["path"]
+    root_path: str = scope.get("root_path") or ""
+    if root_path and path.startswith(root_path) and path[len(root_path) :][:1] in ("", "/"):
+        return path[len(root_path) :]
+    return path
+
+
+async def _not_found(scope: Scope, receive: Receive, send: Send) -> None:
+    if scope["type"] == "websocket":
+        await send({"type": "websocket.close", "code": 1000})
+        return
+    response = problem_response(NotFoundError("No such endpoint"))
+    await response(scope, receive, send)

@@ -1,0 +1,68 @@
+"""Who is calling: the one place the auth app checks a bearer token.
+
+Behind BearerTokenMiddleware the token's signature and lifetime have been checked already
+and its claims are in `scope["auth"]`; mounted without it, the token is verified here.
+Revocation is checked here either way (BlacklistMiddleware may not be installed), against
+the service's snapshot, synced when stale. So the app works with or without the
+middlewares, and the endpoints get the same `Caller`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+from starlette.requests import Request
+
+from ..errors import (
+    AuthenticationRequiredError,
+    InvalidTokenError,
+    PermissionDeniedError,
+    TokenRevokedError,
+)
+from ..middleware.user import BearerCredentials
+from ..service import S3AuthService
+
+
+class Caller(NamedTuple):
+    user_id: str
+    session_id: str
+    is_admin: bool
+    claims: Mapping[str, Any]
+
+
+def bearer_token(request: Request) -> str:
+    """The token of an `Authorization: Bearer <token>` header (RFC 6750 §2.1)."""
+    value = request.headers.get("authorization")
+    if not value:
+        raise AuthenticationRequiredError()
+    scheme, _, token = value.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise AuthenticationRequiredError("Send the access token as `Authorization: Bearer …`")
+    return token
+
+
+async def authenticate(request: Request, service: S3AuthService) -> Caller:
+    """The caller of a request that needs an access token; 401 problems otherwise."""
+    credentials = request.scope.get("auth")
+    if isinstance(credentials, BearerCredentials) and credentials.claims is not None:
+        claims: Mapping[str, Any] = credentials.claims
+        await service.blacklist.sync_if_stale()
+        if service.blacklist.revocation_reason(claims) is not None:
+            raise TokenRevokedError()
+    else:
+        token = bearer_token(request)
+        await service.blacklist.sync_if_stale()
+        claims = service.decode_token(token)
+    user_id, session_id = claims.get("sub"), claims.get("sid")
+    if not isinstance(user_id, str) or not isinstance(session_id, str):
+        raise InvalidTokenError("The token names no user or session")
+    return Caller(user_id, session_id, claims.get("adm") is True, claims)
+
+
+async def authenticate_admin(request: Request, service: S3AuthService) -> Caller:
+    caller = await authenticate(request, service)
+    if not caller.is_admin:
+        raise PermissionDeniedError("This endpoint is for administrators")
+    return caller

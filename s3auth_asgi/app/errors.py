@@ -1,0 +1,69 @@
+"""Errors of the HTTP layer: what only a web request can get wrong (its body, its method,
+its rate), in the same tree as the service's errors so one handler renders them all."""
+
+from __future__ import annotations
+
+from ..errors import ConflictError, InvalidCredentialsError, S3AuthError, S3ValidationError
+
+
+class MalformedBodyError(S3ValidationError):
+    status = 400
+    code = "malformed_body"
+    title = "The request body could not be read"
+
+
+class UnsupportedMediaTypeError(S3ValidationError):
+    status = 415
+    code = "unsupported_media_type"
+    title = "Unsupported content type"
+
+
+class BodyTooLargeError(S3ValidationError):
+    status = 413
+    code = "body_too_large"
+    title = "The request body is too large"
+
+
+class UnsupportedGrantTypeError(S3ValidationError):
+    """RFC 6749 §5.2 `unsupported_grant_type`."""
+
+    status = 400
+    code = "unsupported_grant_type"
+    title = "The grant type is not supported by this endpoint"
+
+
+class AccountExistsError(ConflictError):
+    """The one answer to a taken username or email when enumeration protection is on, so a
+    stranger cannot probe which names and addresses are registered."""
+
+    code = "account_exists"
+    title = "An account with this username or email address already exists"
+
+
+class WrongCurrentPasswordError(InvalidCredentialsError):
+    """403 rather than 401: the caller's token is fine, and a client that reacts to 401 by
+    logging out should not do so over a typo in a form."""
+
+    status = 403
+    code = "wrong_password"
+    title = "The current password is wrong"
+
+
+class ErrorWithHeaders(S3AuthError):
+    """An error whose response needs headers only the raiser knows."""
+
+    def __init__(self, detail: str | None = None, *, headers: list[tuple[str, str]]) -> None:
+        super().__init__(detail)
+        self.headers = headers
+
+
+class RateLimitedError(ErrorWithHeaders):
+    status = 429
+    code = "rate_limited"
+    title = "Too many requests"
+
+
+class MethodNotAllowedError(ErrorWithHeaders):
+    status = 405
+    code = "method_not_allowed"
+    title = "Method not allowed"

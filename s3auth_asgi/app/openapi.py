@@ -1,0 +1,194 @@
+"""The OpenAPI 3.1 document of the auth app, generated from its operations and the msgspec
+Structs they read and write (msgspec emits JSON Schema 2020-12, the dialect of OpenAPI 3.1).
+
+The paths in the document are relative to the mount point, which is only known per request
+(`root_path`), so the server URL and the OAuth2 token URL are filled in per mount point.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+
+from ..middleware.responses import PROBLEM_CONTENT_TYPE, Problem
+from .body import FORM_MEDIA_TYPE, JSON_MEDIA_TYPE
+from .operations import Operation
+
+REF_TEMPLATE = "#/components/schemas/{name}"
+_MAX_CACHED_MOUNTS = 16
+
+ERROR_DESCRIPTIONS = {
+    400: "The body could not be read (malformed JSON or form), or an unsupported grant type",
+    401: "No valid credentials: missing, invalid, expired or revoked token, or wrong password",
+    403: "Authenticated, but not allowed",
+    404: "No such resource",
+    409: "The username or email address is taken",
+    413: "The body is larger than the limit",
+    415: "The body's content type is not accepted",
+    422: "The body or query is well-formed but invalid: missing, mistyped or unknown fields, "
+    "or values the service refuses",
+    429: "Rate-limited; see Retry-After",
+    503: "The object store is unreachable; retry after Retry-After seconds",
+}
+
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before retrying",
+        "schema": {"type": "string"},
+    }
+}
+_ERROR_HEADERS: dict[int, dict[str, Any]] = {
+    401: {
+        "WWW-Authenticate": {
+            "description": "The Bearer challenge (RFC 6750)",
+            "schema": {"type": "string"},
+        }
+    },
+    429: _RETRY_AFTER,
+    503: _RETRY_AFTER,
+}
+
+
+class OpenAPIDocument:
+    """The document, encoded once per mount point."""
+
+    def __init__(
+        self, operations: Sequence[Operation], *, title: str, version: str, description: str
+    ) -> None:
+        self._template = build_document(
+            operations, title=title, version=version, description=description
+        )
+        self._encoded: dict[str, bytes] = {}
+
+    def for_mount(self, root_path: str) -> dict[str, Any]:
+        document = copy.deepcopy(self._template)
+        root = root_path.rstrip("/")
+        document["servers"] = [{"url": root or "/"}]
+        flows = document["components"]["securitySchemes"]["oauth2"]["flows"]
+        flows["password"]["tokenUrl"] = f"{root}/login"
+        flows["password"]["refreshUrl"] = f"{root}/refresh"
+        return document
+
+    def encoded(self, root_path: str) -> bytes:
+        body = self._encoded.get(root_path)
+        if body is None:
+            body = msgspec.json.encode(self.for_mount(root_path))
+            if len(self._encoded) < _MAX_CACHED_MOUNTS:
+                self._encoded[root_path] = body
+        return body
+
+
+def build_document(
+    operations: Sequence[Operation], *, title: str, version: str, description: str
+) -> dict[str, Any]:
+    types: list[Any] = [Problem]
+    for op in operations:
+        types += [t for t in (op.request, op.response) if t is not None and t not in types]
+    _, schemas = msgspec.json.schema_components(types, ref_template=REF_TEMPLATE)
+    paths: dict[str, dict[str, Any]] = {}
+    for op in operations:
+        paths.setdefault(op.path, {})[op.method.lower()] = _operation(op)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": version, "description": description},
+        "servers": [{"url": "/"}],
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                "oauth2": {
+                    "type": "oauth2",
+                    "flows": {
+                        "password": {"tokenUrl": "/login", "refreshUrl": "/refresh", "scopes": {}}
+                    },
+                },
+            },
+        },
+    }
+
+
+def _ref(type_: type[Any]) -> dict[str, str]:
+    return {"$ref": REF_TEMPLATE.format(name=type_.__name__)}
+
+
+def _operation(op: Operation) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "operationId": op.operation_id,
+        "summary": op.summary,
+        "tags": [op.tag],
+    }
+    if op.description:
+        document["description"] = op.description
+    parameters = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in op.path_parameters
+    ]
+    if op.query is not None:
+        parameters += _query_parameters(op.query)
+    if parameters:
+        document["parameters"] = parameters
+    if op.request is not None:
+        content = {JSON_MEDIA_TYPE: {"schema": _ref(op.request)}}
+        if op.form:
+            content[FORM_MEDIA_TYPE] = {"schema": _ref(op.request)}
+        document["requestBody"] = {"required": not op.body_optional, "content": content}
+    if op.access != "public":
+        security: list[dict[str, list[str]]] = [{"bearer": []}, {"oauth2": []}]
+        if op.access == "bearer_or_refresh_token":
+            security.append({})  # a refresh token in the body will do instead
+        document["security"] = security
+    document["responses"] = _responses(op)
+    return document
+
+
+def _query_parameters(query: type[Any]) -> list[dict[str, Any]]:
+    (_,), definitions = msgspec.json.schema_components([query], ref_template=REF_TEMPLATE)
+    schema = definitions[query.__name__]
+    required = set(schema.get("required", ()))
+    parameters = []
+    for name, property_schema in schema["properties"].items():
+        property_schema = dict(property_schema)
+        description = property_schema.pop("description", None)
+        parameter: dict[str, Any] = {
+            "name": name,
+            "in": "query",
+            "required": name in required,
+            "schema": property_schema,
+        }
+        if description:
+            parameter["description"] = description
+        parameters.append(parameter)
+    return parameters
+
+
+def _responses(op: Operation) -> dict[str, Any]:
+    responses: dict[str, Any] = {}
+    if op.response is None:
+        responses["204"] = {"description": "Done"}
+    else:
+        success: dict[str, Any] = {
+            "description": "Success",
+            "content": {JSON_MEDIA_TYPE: {"schema": _ref(op.response)}},
+        }
+        if op.token_response:
+            success["headers"] = {
+                "Cache-Control": {"description": "no-store", "schema": {"type": "string"}},
+                "Set-Cookie": {
+                    "description": "Browser mode only: the refresh token, HttpOnly",
+                    "schema": {"type": "string"},
+                },
+            }
+        responses[str(op.status)] = success
+    for status in op.error_statuses:
+        error: dict[str, Any] = {
+            "description": ERROR_DESCRIPTIONS[status],
+            "content": {PROBLEM_CONTENT_TYPE: {"schema": _ref(Problem)}},
+        }
+        if status in _ERROR_HEADERS:
+            error["headers"] = _ERROR_HEADERS[status]
+        responses[str(status)] = error
+    return responses

@@ -1,0 +1,155 @@
+"""The request and response bodies of the auth app, as msgspec Structs.
+
+Request bodies forbid unknown fields: a misspelt `pasword` is an error the client hears
+about, not a silently missing value. The OpenAPI document is generated from these classes,
+so their docstrings and `Meta` descriptions are the API reference.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from msgspec import UNSET, Meta, UnsetType
+
+from ..middleware.responses import Problem
+from ..models import PublicUser, SessionInfo
+
+__all__ = [
+    "AdminUserUpdate",
+    "ChangePasswordRequest",
+    "JsonWebKeySet",
+    "LoginRequest",
+    "LogoutRequest",
+    "Problem",
+    "PublicUser",
+    "RefreshRequest",
+    "RegisterRequest",
+    "SessionInfo",
+    "SessionList",
+    "SessionsEnded",
+    "TokenResponse",
+    "UpdateProfileRequest",
+    "UserListQuery",
+    "UserPage",
+]
+
+Username = Annotated[str, Meta(description="3-64 letters, digits, '.', '_' or '-'.")]
+Email = Annotated[str, Meta(description="An email address; unique, case-insensitively.")]
+Password = Annotated[
+    str, Meta(description="8+ characters with an upper-case letter, a lower-case one and a digit.")
+]
+FullName = Annotated[str, Meta(description="Shown to people; at most 200 characters.")]
+OAuthParameter = Annotated[
+    str | None, Meta(description="Accepted for OAuth2 client compatibility and ignored.")
+]
+RefreshToken = Annotated[
+    str | None,
+    Meta(description="The refresh token; in browser mode it comes from the cookie instead."),
+]
+
+
+class RegisterRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A new account."""
+
+    username: Username
+    email: Email
+    password: Password
+    full_name: FullName | None = None
+
+
+class LoginRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """OAuth2 resource-owner password credentials (RFC 6749 §4.3.2), as a form or JSON."""
+
+    username: Annotated[str, Meta(description="The username or the email address.")]
+    password: str
+    grant_type: Annotated[str | None, Meta(description='"password" when given.')] = None
+    scope: OAuthParameter = None
+    client_id: OAuthParameter = None
+    client_secret: OAuthParameter = None
+
+
+class RefreshRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A refresh token to exchange for a new pair (RFC 6749 §6)."""
+
+    refresh_token: RefreshToken = None
+    grant_type: Annotated[str | None, Meta(description='"refresh_token" when given.')] = None
+    scope: OAuthParameter = None
+    client_id: OAuthParameter = None
+    client_secret: OAuthParameter = None
+
+
+class LogoutRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Which session to end: the one of this refresh token, else the bearer token's."""
+
+    refresh_token: RefreshToken = None
+
+
+class UpdateProfileRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """The fields to change; absent fields stay as they are, `full_name: null` clears it."""
+
+    full_name: FullName | UnsetType | None = UNSET
+    email: Email | UnsetType = UNSET
+
+
+class ChangePasswordRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    current_password: str
+    new_password: Password
+
+
+class AdminUserUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """An administrator's change to an account. Disabling it or changing its privileges
+    ends its sessions at once."""
+
+    is_active: bool | UnsetType = UNSET
+    is_admin: bool | UnsetType = UNSET
+    full_name: FullName | UnsetType | None = UNSET
+    email: Email | UnsetType = UNSET
+    scopes: (
+        Annotated[list[str], Meta(description="OAuth2 scopes put into the user's tokens.")]
+        | UnsetType
+    ) = UNSET
+
+
+class UserListQuery(msgspec.Struct, kw_only=True):
+    """Query parameters of the user list (unknown parameters are ignored, as caches add
+    their own)."""
+
+    after: Annotated[str | None, Meta(description="The `next_cursor` of the previous page.")] = None
+    limit: Annotated[int, Meta(ge=1, le=1000, description="Users per page.")] = 50
+
+
+class TokenResponse(msgspec.Struct, kw_only=True):
+    """The token response of RFC 6749 §5.1 (sent with `Cache-Control: no-store`)."""
+
+    access_token: str
+    token_type: Annotated[str, Meta(description='Always "bearer".')]
+    expires_in: Annotated[int, Meta(description="Seconds the access token is valid.")]
+    refresh_token: (
+        Annotated[str, Meta(description="Absent in browser mode, where a cookie carries it.")]
+        | UnsetType
+    ) = UNSET
+    refresh_expires_in: Annotated[int, Meta(description="Seconds the session lasts unused.")]
+
+
+class SessionList(msgspec.Struct, kw_only=True):
+    """The caller's live sessions, newest first; `current` marks the one asking."""
+
+    sessions: list[SessionInfo]
+
+
+class SessionsEnded(msgspec.Struct, kw_only=True):
+    sessions_ended: Annotated[int, Meta(description="How many sessions were ended.")]
+
+
+class UserPage(msgspec.Struct, kw_only=True):
+    users: list[PublicUser]
+    next_cursor: Annotated[
+        str | None, Meta(description="Pass as `after` for the next page; null on the last.")
+    ]
+
+
+class JsonWebKeySet(msgspec.Struct, kw_only=True):
+    """RFC 7517 §5: the public keys access tokens can be verified with (none for HS*)."""
+
+    keys: list[dict[str, Any]]

@@ -1,0 +1,94 @@
+"""The demo application: the page at /, a protected /api/hello, the auth sub-app at /auth,
+wrapped in the three middlewares the way an application would use them."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from functools import cache
+from importlib import resources
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route
+
+from ..app import create_auth_app, default_limiter
+from ..middleware.bearer import BearerTokenMiddleware
+from ..middleware.blacklist import BlacklistMiddleware
+from ..middleware.ratelimit import RateLimitMiddleware
+from ..middleware.user import AuthenticatedUser
+from ..ratelimit import RateLimit, RateLimitRule
+from ..service import S3AuthService
+from ..types import ASGIApp
+
+AUTH_PREFIX = "/auth"
+API_LIMIT = RateLimit(max_requests=60, window_seconds=60)
+
+# The auth endpoints a browser calls without an access token, or with a stale one (the page
+# refreshes after a 401): the bearer middleware must not refuse them for that header.
+PUBLIC_PATHS = (
+    "/",
+    f"{AUTH_PREFIX}/register",
+    f"{AUTH_PREFIX}/login",
+    f"{AUTH_PREFIX}/refresh",
+    f"{AUTH_PREFIX}/openapi.json",
+    f"{AUTH_PREFIX}/.well-known/*",
+)
+
+
+@cache
+def page() -> tuple[bytes, str]:
+    """The page and its Content-Security-Policy: inline script and style are allowed by
+    their hashes only, and the page may talk to its own origin only."""
+    html = resources.files(__package__).joinpath("static/index.html").read_text("utf-8")
+    hashes = {
+        kind: " ".join(
+            f"'sha256-{base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()}'"
+            for body in re.findall(rf"<{kind}>(.*?)</{kind}>", html, flags=re.DOTALL)
+        )
+        for kind in ("script", "style")
+    }
+    policy = (
+        f"default-src 'none'; script-src {hashes['script']}; style-src {hashes['style']}; "
+        "connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'; "
+        "frame-ancestors 'none'"
+    )
+    return html.encode(), policy
+
+
+async def index(request: Request) -> Response:
+    body, policy = page()
+    return Response(
+        body,
+        media_type="text/html",
+        headers={
+            "Content-Security-Policy": policy,
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "no-referrer",
+        },
+    )
+
+
+async def hello(request: Request) -> Response:
+    """A protected endpoint: BearerTokenMiddleware has put the caller in the scope."""
+    user = request.scope["user"]
+    assert isinstance(user, AuthenticatedUser)  # /api/* requires a token
+    return JSONResponse({"message": f"Hello, {user.display_name}!", "user_id": user.id})
+
+
+def create_demo_app(service: S3AuthService) -> ASGIApp:
+    limiter = default_limiter(service.settings, extra={"api": API_LIMIT})
+    auth_app = create_auth_app(service, limiter=limiter, title="s3auth demo")
+    app: ASGIApp = Starlette(
+        routes=[
+            Route("/", index),
+            Route("/api/hello", hello),
+            Mount(AUTH_PREFIX, app=auth_app),
+        ]
+    )
+    app = BlacklistMiddleware(app, service)
+    app = BearerTokenMiddleware(app, service, protected=("/api/*",), exclude=PUBLIC_PATHS)
+    return RateLimitMiddleware(app, limiter, [RateLimitRule("/api/*", "api")])

@@ -1,0 +1,107 @@
+"""Browser mode (S3AUTH_REFRESH_COOKIE): the refresh token travels in an HttpOnly; Secure;
+SameSite=Strict cookie scoped to the refresh endpoint, never in a body."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from conftest import make_service
+from test_app import PASSWORD, assert_problem, bearer, client_for, mounted, register
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[httpx.AsyncClient]:
+    service = make_service(refresh_cookie=True, refresh_grace_seconds=0)
+    # https: httpx, like a browser, sends a Secure cookie over https only.
+    async with client_for(mounted(service), base_url="https://testserver") as client:
+        yield client
+
+
+def cookie_attributes(response: httpx.Response) -> tuple[str, set[str]]:
+    (header,) = response.headers.get_list("set-cookie")
+    value, *attributes = (part.strip() for part in header.split(";"))
+    return value, set(attributes)
+
+
+async def log_in(client: httpx.AsyncClient) -> httpx.Response:
+    await register(client, "alice")
+    response = await client.post("/auth/login", data={"username": "alice", "password": PASSWORD})
+    assert response.status_code == 200
+    return response
+
+
+async def test_login_sets_the_cookie_and_keeps_the_token_out_of_the_body(
+    browser: httpx.AsyncClient,
+) -> None:
+    response = await log_in(browser)
+    value, attributes = cookie_attributes(response)
+    name, _, token = value.partition("=")
+    assert name == "s3auth_refresh" and token.startswith("rt1.")
+    assert {"HttpOnly", "Secure", "SameSite=Strict", "Path=/auth/refresh"} <= attributes
+    assert "refresh_token" not in response.json()
+    assert token not in response.text
+
+
+async def test_refresh_reads_the_cookie_and_rotates_it(browser: httpx.AsyncClient) -> None:
+    first = cookie_attributes(await log_in(browser))[0]
+    response = await browser.post("/auth/refresh")
+    assert response.status_code == 200
+    second = cookie_attributes(response)[0]
+    assert second != first
+    assert "refresh_token" not in response.json()
+    assert (await browser.get("/auth/me", headers=bearer(response.json()))).status_code == 200
+
+
+async def test_the_cookie_goes_to_the_refresh_endpoint_only(browser: httpx.AsyncClient) -> None:
+    tokens = (await log_in(browser)).json()
+    sent: list[str] = []
+
+    async def record(request: httpx.Request) -> None:
+        sent.append(f"{request.url.path}:{request.headers.get('cookie', '')}")
+
+    browser.event_hooks["request"].append(record)
+    await browser.get("/auth/me", headers=bearer(tokens))
+    await browser.post("/auth/refresh")
+    assert sent[0] == "/auth/me:"
+    assert sent[1].startswith("/auth/refresh:s3auth_refresh=rt1.")
+
+
+async def test_a_refused_refresh_clears_the_cookie(browser: httpx.AsyncClient) -> None:
+    old = cookie_attributes(await log_in(browser))[0]
+    for _ in range(2):  # two rotations: the first cookie is now older than the grace token
+        assert (await browser.post("/auth/refresh")).status_code == 200
+    # Replaying the spent cookie is a reuse: refused, and the browser is told to drop it.
+    browser.cookies.clear()
+    replay = await browser.post("/auth/refresh", headers={"Cookie": old})
+    assert_problem(replay, 401, "refresh_token_reused")
+    value, attributes = cookie_attributes(replay)
+    assert value == "s3auth_refresh="
+    assert {"Max-Age=0", "Path=/auth/refresh"} <= attributes
+    assert_problem(await browser.post("/auth/refresh"), 401, "authentication_required")
+
+
+async def test_logout_clears_the_cookie(browser: httpx.AsyncClient) -> None:
+    tokens = (await log_in(browser)).json()
+    for path in ("/auth/logout", "/auth/logout-all"):
+        response = await browser.post(path, headers=bearer(tokens))
+        assert response.status_code in (200, 204)
+        assert "Max-Age=0" in cookie_attributes(response)[1]
+        tokens = (
+            await browser.post("/auth/login", data={"username": "alice", "password": PASSWORD})
+        ).json()
+
+
+async def test_password_change_sets_a_new_cookie(browser: httpx.AsyncClient) -> None:
+    tokens = (await log_in(browser)).json()
+    response = await browser.post(
+        "/auth/password",
+        json={"current_password": PASSWORD, "new_password": "Newer123!"},
+        headers=bearer(tokens),
+    )
+    assert response.status_code == 200
+    assert cookie_attributes(response)[0].startswith("s3auth_refresh=rt1.")
+    assert (await browser.post("/auth/refresh")).status_code == 200

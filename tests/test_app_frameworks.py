@@ -1,0 +1,188 @@
+"""The auth sub-app mounted in Starlette, FastAPI, Litestar and Quart hosts, at /auth, with
+and without a server root_path (uvicorn --root-path): routes, the OpenAPI server and token
+URLs, and the refresh cookie's path must all come out under the mount point."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from conftest import make_service
+from fastapi import Depends, FastAPI, HTTPException
+from fastapi.security import OAuth2PasswordBearer
+from litestar import Litestar, asgi
+from litestar import get as litestar_get
+from quart import Quart
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Mount, Route
+from test_app import PASSWORD, bearer, client_for, register
+
+from s3auth_asgi import S3AuthError, S3AuthService
+from s3auth_asgi.app import AuthApp, PrefixDispatcher, create_auth_app
+from s3auth_asgi.types import Receive, Scope, Send
+
+pytestmark = pytest.mark.anyio
+
+HOST_GREETING = "the host app"
+
+
+def starlette_host(auth: AuthApp) -> Any:
+    async def home(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(HOST_GREETING)
+
+    return Starlette(routes=[Route("/", home), Mount("/auth", app=auth)])
+
+
+def fastapi_host(auth: AuthApp) -> Any:
+    app = FastAPI()
+
+    @app.get("/", response_class=PlainTextResponse)
+    async def home() -> str:
+        return HOST_GREETING
+
+    app.mount("/auth", auth)
+    return app
+
+
+def litestar_host(auth: AuthApp) -> Any:
+    @litestar_get("/", media_type="text/plain")
+    async def home() -> str:
+        return HOST_GREETING
+
+    @asgi("/auth", is_mount=True, copy_scope=True)
+    async def auth_mount(scope: Scope, receive: Receive, send: Send) -> None:
+        await auth(scope, receive, send)
+
+    return Litestar(route_handlers=[home, auth_mount])
+
+
+def quart_host(auth: AuthApp) -> Any:
+    app = Quart(__name__)
+
+    @app.get("/")
+    async def home() -> str:
+        return HOST_GREETING
+
+    return PrefixDispatcher(app, {"/auth": auth})
+
+
+HOSTS: dict[str, Callable[[AuthApp], Any]] = {
+    "starlette": starlette_host,
+    "fastapi": fastapi_host,
+    "litestar": litestar_host,
+    "quart": quart_host,
+}
+
+
+def auth_app_for(host: str, service: S3AuthService) -> AuthApp:
+    # Litestar hands a mount the rest of the path and leaves root_path alone.
+    mount_path = "/auth" if host == "litestar" else None
+    return create_auth_app(service, rate_limit=False, mount_path=mount_path)
+
+
+@pytest.mark.parametrize("root_path", ["", "/api"])
+@pytest.mark.parametrize("host", sorted(HOSTS))
+async def test_mounted_under_a_prefix(host: str, root_path: str) -> None:
+    service = make_service(refresh_cookie=True)
+    app = HOSTS[host](auth_app_for(host, service))
+    prefix = f"{root_path}/auth"
+    async with client_for(app, base_url="https://testserver", root_path=root_path) as client:
+        home = await client.get(f"{root_path}/")
+        assert home.status_code == 200 and HOST_GREETING in home.text
+
+        await register(client, "alice", prefix=prefix)
+        login = await client.post(
+            f"{prefix}/login", data={"username": "alice", "password": PASSWORD}
+        )
+        assert login.status_code == 200, login.text
+        assert f"Path={prefix}/refresh;" in login.headers["set-cookie"]
+        tokens = login.json()
+
+        me = await client.get(f"{prefix}/me", headers=bearer(tokens))
+        assert me.json()["username"] == "alice"
+        sessions = await client.get(f"{prefix}/sessions/", headers=bearer(tokens))
+        assert sessions.json()["sessions"][0]["current"] is True
+        # The cookie reaches the refresh endpoint only if its path is the mounted one.
+        refreshed = await client.post(f"{prefix}/refresh")
+        assert refreshed.status_code == 200, refreshed.text
+
+        document = (await client.get(f"{prefix}/openapi.json")).json()
+        assert document["servers"] == [{"url": prefix}]
+        flow = document["components"]["securitySchemes"]["oauth2"]["flows"]["password"]
+        assert flow["tokenUrl"] == f"{prefix}/login"
+
+        missing = await client.get(f"{prefix}/no-such-thing")
+        assert missing.status_code == 404
+        assert missing.headers["content-type"] == "application/problem+json"
+
+
+async def test_fastapi_oauth2_password_bearer_uses_the_login_endpoint() -> None:
+    """The guide's FastAPI dependency, fed by the mounted app's token endpoint."""
+    service = make_service()
+    app = FastAPI()
+    app.mount("/auth", create_auth_app(service, rate_limit=False))
+    oauth2_scheme = OAuth2PasswordBearer(tokenUrl="auth/login")
+
+    async def current_user(token: str = Depends(oauth2_scheme)) -> dict[str, Any]:
+        try:
+            claims = service.decode_token(token)
+        except S3AuthError:
+            raise HTTPException(401, "Invalid credentials") from None
+        user = await service.get_user_by_id(claims["sub"])
+        if user is None or not user.is_active:
+            raise HTTPException(401, "Invalid credentials")
+        return {"username": user.username}
+
+    # The guide's style; FastAPI resolves annotations at run time, so no Annotated[...]
+    # over these local names.
+    @app.get("/profile")
+    async def profile(user: dict[str, Any] = Depends(current_user)) -> dict[str, Any]:  # noqa: B008
+        return user
+
+    async with client_for(app) as client:
+        await register(client, "alice")
+        # What Swagger UI's Authorize button sends to tokenUrl.
+        response = await client.post(
+            "/auth/login",
+            data={"grant_type": "password", "username": "alice", "password": PASSWORD,
+                  "scope": "", "client_id": "", "client_secret": ""},
+        )  # fmt: skip
+        assert response.status_code == 200
+        assert (await client.get("/profile")).status_code == 401
+        profile = await client.get("/profile", headers=bearer(response.json()))
+        assert profile.json() == {"username": "alice"}
+        document = app.openapi()
+        flows = document["components"]["securitySchemes"]["OAuth2PasswordBearer"]["flows"]
+        assert flows["password"]["tokenUrl"] == "auth/login"
+
+
+async def test_prefix_dispatcher_passes_everything_else_through() -> None:
+    seen: list[tuple[str, str]] = []
+
+    async def fallback(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append((scope["type"], scope.get("path", "")))
+        if scope["type"] == "http":
+            await send({"type": "http.response.start", "status": 204, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+
+    mounted: list[tuple[str, str]] = []
+
+    async def sub(scope: Scope, receive: Receive, send: Send) -> None:
+        mounted.append((scope["root_path"], scope["path"]))
+        await fallback(scope, receive, send)
+
+    dispatcher = PrefixDispatcher(fallback, {"/auth": sub, "/auth/admin": sub})
+    async with client_for(dispatcher) as client:
+        for path in ("/", "/authx", "/auth", "/auth/login", "/auth/admin/users"):
+            await client.get(path)
+    assert [p for _, p in seen] == ["/", "/authx", "/auth", "/auth/login", "/auth/admin/users"]
+    assert mounted == [
+        ("/auth", "/auth"),
+        ("/auth", "/auth/login"),
+        ("/auth/admin", "/auth/admin/users"),
+    ]
+    with pytest.raises(ValueError, match="must start"):
+        PrefixDispatcher(fallback, {"auth/": sub})

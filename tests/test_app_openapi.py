@@ -1,0 +1,153 @@
+"""The OpenAPI document: valid OpenAPI 3.1, true to the routes, and true to the responses —
+schemathesis generates requests from it (valid and invalid) and checks that no answer is a
+5xx or strays from the documented statuses, content types and schemas."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from typing import Any
+
+import anyio.from_thread
+import httpx
+import pytest
+import schemathesis
+from conftest import make_service
+from hypothesis import HealthCheck, settings
+from openapi_spec_validator import OpenAPIV31SpecValidator, validate
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
+from test_app import PASSWORD, client_for, mounted
+
+from s3auth_asgi.app import create_auth_app
+
+BASE_URL = "http://testserver/auth"
+DOCUMENT = create_auth_app(make_service(), rate_limit=False).openapi.for_mount("/auth")
+EXPECTED_OPERATIONS = {
+    ("post", "/register"),
+    ("post", "/login"),
+    ("post", "/refresh"),
+    ("post", "/logout"),
+    ("post", "/logout-all"),
+    ("get", "/sessions"),
+    ("delete", "/sessions/{session_id}"),
+    ("get", "/me"),
+    ("patch", "/me"),
+    ("post", "/password"),
+    ("get", "/admin/users"),
+    ("patch", "/admin/users/{user_id}"),
+    ("delete", "/admin/users/{user_id}"),
+    ("post", "/admin/users/{user_id}/revoke"),
+    ("get", "/.well-known/jwks.json"),
+}
+
+
+def test_the_document_is_valid_openapi_3_1() -> None:
+    assert DOCUMENT["openapi"] == "3.1.0"
+    validate(DOCUMENT, cls=OpenAPIV31SpecValidator)
+
+
+def test_the_document_lists_every_endpoint_and_the_security_schemes() -> None:
+    operations = {(m, p) for p, item in DOCUMENT["paths"].items() for m in item}
+    assert operations == EXPECTED_OPERATIONS
+    schemes = DOCUMENT["components"]["securitySchemes"]
+    assert schemes["bearer"] == {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    assert schemes["oauth2"]["flows"]["password"]["tokenUrl"] == "/auth/login"
+    login = DOCUMENT["paths"]["/login"]["post"]
+    assert set(login["requestBody"]["content"]) == {
+        "application/json",
+        "application/x-www-form-urlencoded",
+    }
+    assert "security" not in login
+    assert DOCUMENT["paths"]["/me"]["get"]["security"] == [{"bearer": []}, {"oauth2": []}]
+    schemas = DOCUMENT["components"]["schemas"]
+    assert schemas["RegisterRequest"]["additionalProperties"] is False
+    assert "hashed_password" not in schemas["PublicUser"]["properties"]
+
+
+@pytest.mark.anyio
+async def test_the_app_serves_the_document_for_its_mount_point() -> None:
+    async with client_for(mounted(make_service())) as client:
+        response = await client.get("/auth/openapi.json")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == DOCUMENT
+
+
+class Harness:
+    """The app, a memory store and an administrator, all living on one event loop that
+    the (synchronous) schemathesis tests reach through a portal."""
+
+    def __init__(self, portal: anyio.from_thread.BlockingPortal) -> None:
+        self.portal = portal
+        self.service = make_service()
+        # The app itself at /auth, as a server with --root-path /auth runs it: a host's
+        # router has limits of its own (Starlette's Mount does not match a path holding a
+        # newline, and answers such a request with a plain-text 404).
+        self.client = client_for(create_auth_app(self.service, rate_limit=False), root_path="/auth")
+        self.admin = portal.call(
+            functools.partial(
+                self.service.create_user, "root", "root@example.com", PASSWORD, is_admin=True
+            )
+        )
+
+    def fresh_token(self) -> str:
+        """A new session for every case: the previous case may have logged out."""
+        return self.portal.call(self._fresh_token)
+
+    async def _fresh_token(self) -> str:
+        admin = await self.service.get_user_by_id(self.admin.id)
+        if admin is None or not admin.is_active or not admin.is_admin:
+            self.admin = await self.service.create_user(
+                f"root{len(self.service.store.requests)}",
+                f"root{len(self.service.store.requests)}@example.com",
+                PASSWORD,
+                is_admin=True,
+            )
+            admin = self.admin
+        return (await self.service.create_token_pair(admin)).access_token
+
+    def send(self, kwargs: dict[str, Any]) -> httpx.Response:
+        return self.portal.call(self._send, kwargs)
+
+    async def _send(self, kwargs: dict[str, Any]) -> httpx.Response:
+        request: dict[str, Any] = {key: kwargs[key] for key in ("method", "url", "headers")}
+        request["params"] = kwargs.get("params")
+        if kwargs.get("cookies"):  # per-request cookies: only when the case has some
+            self.client.cookies = kwargs["cookies"]
+        if "json" in kwargs:
+            request["json"] = kwargs["json"]
+        if "data" in kwargs:
+            data = kwargs["data"]
+            request["content" if isinstance(data, str | bytes) else "data"] = data
+        return await self.client.request(**request)
+
+
+@pytest.fixture(scope="module")
+def harness() -> Iterator[Harness]:
+    with anyio.from_thread.start_blocking_portal("asyncio") as portal:
+        yield Harness(portal)
+
+
+schema = schemathesis.openapi.from_dict(DOCUMENT)
+
+
+@schema.parametrize()
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+def test_no_5xx_and_no_response_outside_the_document(case: Any, harness: Harness) -> None:
+    headers = {"Authorization": f"Bearer {harness.fresh_token()}"}
+    kwargs = case.as_transport_kwargs(base_url=BASE_URL, headers=headers)
+    response = harness.send(kwargs)
+    case.validate_response(
+        response,
+        checks=[
+            not_a_server_error,
+            status_code_conformance,
+            content_type_conformance,
+            response_schema_conformance,
+        ],
+    )

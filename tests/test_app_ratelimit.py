@@ -1,0 +1,151 @@
+"""Login, register and password change are rate-limited per IP and per IP + account by
+default, and sessions record the client address the limiter resolves."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from conftest import make_service
+from test_app import PASSWORD, assert_problem, bearer, client_for, login, mounted, register
+
+from s3auth_asgi.app import DEFAULT_AUTH_LIMITS
+from s3auth_asgi.ratelimit import RateLimit, RateLimiter
+
+pytestmark = pytest.mark.anyio
+
+
+async def attempt_login(client: httpx.AsyncClient, name: str, **headers: str) -> httpx.Response:
+    return await client.post(
+        "/auth/login", data={"username": name, "password": "Wrong123!"}, headers=headers
+    )
+
+
+async def test_login_is_limited_per_account_from_one_address_by_default() -> None:
+    service = make_service()
+    per_account = DEFAULT_AUTH_LIMITS["login_account"].max_requests
+    async with client_for(mounted(service, rate_limit=True)) as client:
+        await register(client, "alice")
+        statuses = [(await attempt_login(client, "alice")).status_code for _ in range(per_account)]
+        assert statuses == [401] * per_account
+        refused = await attempt_login(client, "alice")
+        body = assert_problem(refused, 429, "rate_limited")
+        assert "retry" in body["detail"]
+        assert int(refused.headers["retry-after"]) >= 1
+        assert '"login_account"' in refused.headers["ratelimit-policy"]
+        # The right password does not get through either: the account is being guessed at.
+        right = await client.post("/auth/login", data={"username": "alice", "password": PASSWORD})
+        assert right.status_code == 429
+        # Another account from the same address is still open.
+        assert (await attempt_login(client, "bob")).status_code == 401
+
+
+async def test_login_is_limited_per_address_across_accounts() -> None:
+    service = make_service()
+    per_ip = DEFAULT_AUTH_LIMITS["login"].max_requests
+    async with client_for(mounted(service, rate_limit=True)) as client:
+        for i in range(per_ip):
+            assert (await attempt_login(client, f"user{i}")).status_code == 401
+        refused = await attempt_login(client, "someone-new")
+        assert_problem(refused, 429, "rate_limited")
+        assert '"login"' in refused.headers["ratelimit-policy"]
+    async with client_for(mounted(service, rate_limit=True), peer=("192.0.2.1", 1)) as other:
+        assert (await attempt_login(other, "someone-new")).status_code == 401
+
+
+async def test_admitted_logins_carry_the_ratelimit_headers() -> None:
+    async with client_for(mounted(make_service(), rate_limit=True)) as client:
+        await register(client, "alice")
+        response = await client.post(
+            "/auth/login", data={"username": "alice", "password": PASSWORD}
+        )
+    assert response.status_code == 200
+    assert response.headers["ratelimit"].startswith('"login";r=')
+
+
+async def test_register_is_limited_per_address_and_account() -> None:
+    service = make_service()
+    per_account = DEFAULT_AUTH_LIMITS["register_account"].max_requests
+    async with client_for(mounted(service, rate_limit=True)) as client:
+        statuses = []
+        for _ in range(per_account + 1):
+            response = await client.post(
+                "/auth/register",
+                json={"username": "alice", "email": "a@example.com", "password": PASSWORD},
+            )
+            statuses.append(response.status_code)
+    assert statuses == [201] + [409] * (per_account - 1) + [429]
+
+
+async def test_limits_come_from_the_settings() -> None:
+    service = make_service(rate_limits="login_account=2/60")
+    async with client_for(mounted(service, rate_limit=True)) as client:
+        statuses = [(await attempt_login(client, "alice")).status_code for _ in range(3)]
+    assert statuses == [401, 401, 429]
+
+
+async def test_a_given_limiter_is_used_and_rate_limit_false_turns_limiting_off() -> None:
+    limiter = RateLimiter({"login": RateLimit(max_requests=1, window_seconds=60)})
+    async with client_for(mounted(make_service(), limiter=limiter, rate_limit=True)) as client:
+        statuses = [(await attempt_login(client, "alice")).status_code for _ in range(2)]
+        # This limiter has no register limits: registration is not limited by it.
+        for i in range(5):
+            await register(client, f"user{i}")
+    assert statuses == [401, 429]
+    async with client_for(mounted(make_service(), rate_limit=False)) as client:
+        statuses = [(await attempt_login(client, "alice")).status_code for _ in range(8)]
+    assert statuses == [401] * 8
+
+
+async def test_password_change_attempts_count_against_the_account() -> None:
+    service = make_service(rate_limits="login_account=3/60")
+    async with client_for(mounted(service, rate_limit=True)) as client:
+        await register(client, "alice")
+        tokens = await login(client, "alice")
+        statuses = []
+        for _ in range(4):
+            response = await client.post(
+                "/auth/password",
+                json={"current_password": "Guess123!", "new_password": "Newer123!"},
+                headers=bearer(tokens),
+            )
+            statuses.append(response.status_code)
+    assert statuses == [403, 403, 403, 429]
+
+
+async def sessions_of(client: httpx.AsyncClient, tokens: dict[str, Any]) -> list[dict[str, Any]]:
+    response = await client.get("/auth/sessions", headers=bearer(tokens))
+    sessions: list[dict[str, Any]] = response.json()["sessions"]
+    return sessions
+
+
+async def test_sessions_record_the_client_behind_a_trusted_proxy() -> None:
+    service = make_service(
+        trusted_proxies=["10.0.0.0/8"], trust_x_forwarded_for=True, rate_limits="login_account=2/60"
+    )
+    app = mounted(service, rate_limit=True)
+    async with client_for(app, peer=("10.1.2.3", 4000)) as proxied:
+        await register(proxied, "alice")
+        response = await proxied.post(
+            "/auth/login",
+            data={"username": "alice", "password": PASSWORD},
+            headers={"X-Forwarded-For": "198.51.100.1, 203.0.113.9"},
+        )
+        (session,) = await sessions_of(proxied, response.json())
+        assert session["ip_address"] == "203.0.113.9"
+        # Each forwarded client has its own allowance.
+        for _ in range(2):
+            await attempt_login(proxied, "alice", **{"X-Forwarded-For": "203.0.113.50"})
+        limited = await attempt_login(proxied, "alice", **{"X-Forwarded-For": "203.0.113.50"})
+        other = await attempt_login(proxied, "alice", **{"X-Forwarded-For": "203.0.113.51"})
+        assert (limited.status_code, other.status_code) == (429, 401)
+    # From an untrusted peer the header is the client's own claim, and ignored.
+    async with client_for(app, peer=("192.0.2.7", 4000)) as direct:
+        response = await direct.post(
+            "/auth/login",
+            data={"username": "alice", "password": PASSWORD},
+            headers={"X-Forwarded-For": "203.0.113.9"},
+        )
+        addresses = {s["ip_address"] for s in await sessions_of(direct, response.json())}
+        assert "192.0.2.7" in addresses

@@ -1,0 +1,335 @@
+"""The `s3auth` command, each subcommand against the file:// backend and moto's S3, plus
+`check` against stores that lack what the package relies on."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import anyio
+import obstore as obs
+import pytest
+from conftest import SECRET, make_bucket
+
+from s3auth_asgi import S3AuthService, S3AuthSettings, StoreUnavailableError, cli
+from s3auth_asgi.blacklist import TokenBlacklist
+from s3auth_asgi.storage import ObjectStore, encode
+
+PASSWORD = "Secret123!"
+
+
+class Run:
+    """One invocation of `s3auth`: exit code and what it printed."""
+
+    def __init__(self, *argv: str, stdin: str = "", open_store: Any = None) -> None:
+        out, err = io.StringIO(), io.StringIO()
+        saved = sys.stdin
+        sys.stdin = io.StringIO(stdin)
+        try:
+            options = {"open_store": open_store} if open_store else {}
+            self.code = cli.main(list(argv), stdout=out, stderr=err, **options)
+        finally:
+            sys.stdin = saved
+        self.out, self.err = out.getvalue(), err.getvalue()
+
+    def __repr__(self) -> str:
+        return f"exit {self.code}\n--- out\n{self.out}--- err\n{self.err}"
+
+
+@pytest.fixture(params=["file", "s3"])
+def cli_store_url(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """A store configured the way an operator would: S3AUTH_* in the environment."""
+    if request.param == "file":
+        url = f"file://{tmp_path / 'store'}"
+    else:
+        url = f"s3://{make_bucket(request.getfixturevalue('moto_endpoint'))}/auth"
+    monkeypatch.setenv("S3AUTH_STORE_URL", url)
+    monkeypatch.setenv("S3AUTH_SECRET_KEY", SECRET)
+    monkeypatch.setenv("S3AUTH_ARGON2_MEMORY_KIB", "1024")
+    monkeypatch.setenv("S3AUTH_ARGON2_TIME_COST", "1")
+    return url
+
+
+def service_for(url: str) -> S3AuthService:
+    return S3AuthService(S3AuthSettings(store_url=url, secret_key=SECRET))
+
+
+def authenticates(url: str, name: str, password: str = PASSWORD) -> bool:
+    async def check() -> bool:
+        return await service_for(url).authenticate_user(name, password) is not None
+
+    return anyio.run(check, backend="asyncio")
+
+
+# Usage and gen-secret ---------------------------------------------------------------------
+
+
+def test_usage_errors_exit_2() -> None:
+    for argv in ([], ["frobnicate"], ["user"], ["user", "create", "alice"], ["demo", "--port=x"]):
+        run = Run(*argv)
+        assert run.code == 2, (argv, run)
+        assert "usage:" in run.err
+
+
+def test_help_exits_0() -> None:
+    run = Run("--help")
+    assert run.code == 0
+    assert "gen-secret" in run.out and "cleanup" in run.out
+
+
+def test_gen_secret_prints_a_fresh_valid_key() -> None:
+    first, second = Run("gen-secret"), Run("gen-secret")
+    assert first.code == second.code == 0
+    key = first.out.strip()
+    assert re.fullmatch(r"[A-Za-z0-9_-]{64}", key)
+    assert key != second.out.strip()
+    S3AuthSettings(secret_key=key)  # accepted as a secret
+
+
+def test_the_console_script_runs() -> None:
+    script = Path(sys.executable).parent / "s3auth"
+    if not script.exists():
+        pytest.skip("the package is not installed with its console script")
+    result = subprocess.run(
+        [str(script), "gen-secret"], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert result.returncode == 0
+    assert len(result.stdout.strip()) == 64
+
+
+# check ------------------------------------------------------------------------------------
+
+
+def test_check_passes_on_a_good_store(cli_store_url: str) -> None:
+    run = Run("check")
+    assert run.code == 0, run
+    assert cli_store_url in run.out
+    for probe in ("reachable", "create-if-absent", "conditional update"):
+        assert re.search(rf"\[ok\]\s+{probe}", run.out), run
+    assert "All checks passed" in run.out
+    # The probe cleaned up after itself.
+    store = ObjectStore.from_url(cli_store_url)
+    assert anyio.run(lambda: _count(store, cli.PROBE_PREFIX), backend="asyncio") == 0
+
+
+async def _count(store: ObjectStore, prefix: str) -> int:
+    return len([info async for info in store.list(prefix)])
+
+
+def test_check_names_a_missing_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("S3AUTH_SECRET_KEY", raising=False)
+    run = Run("check")
+    assert run.code == 1
+    assert "[FAIL] configuration" in run.out
+    assert "S3AUTH_SECRET_KEY" in run.out
+
+
+def test_check_names_an_invalid_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("S3AUTH_SECRET_KEY", SECRET)
+    monkeypatch.setenv("S3AUTH_ACCESS_TOKEN_EXPIRE_MINUTES", "soon")
+    run = Run("check")
+    assert run.code == 1
+    assert "S3AUTH_ACCESS_TOKEN_EXPIRE_MINUTES" in run.out
+
+
+class UnconditionalStore(ObjectStore):
+    """An S3-compatible store of the kind that ignores If-None-Match and If-Match: every
+    write simply overwrites."""
+
+    async def create(self, key: str, value: Any) -> str:
+        result = await obs.put_async(self._inner, key, encode(value))
+        return result["e_tag"] or ""
+
+    async def replace(self, key: str, value: Any, etag: str) -> str:
+        return await self.create(key, value)
+
+
+class UnreachableStore(ObjectStore):
+    async def get(self, key: str, type_: Any) -> Any:
+        raise StoreUnavailableError("GET failed: ConnectError") from ConnectionRefusedError(
+            "connection refused by 192.0.2.1:9000"
+        )
+
+
+def test_check_reports_a_store_without_conditional_writes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("S3AUTH_SECRET_KEY", SECRET)
+    run = Run("check", open_store=lambda url: UnconditionalStore.from_url("memory://"))
+    assert run.code == 1, run
+    assert re.search(r"\[FAIL\] create-if-absent.*ignores If-None-Match", run.out), run
+    assert re.search(r"\[FAIL\] conditional update.*ignores If-Match", run.out), run
+    assert "2 problem(s)" in run.out
+
+
+def test_check_reports_an_unreachable_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("S3AUTH_SECRET_KEY", SECRET)
+    run = Run("check", open_store=lambda url: UnreachableStore.from_url("memory://"))
+    assert run.code == 1
+    assert re.search(r"\[FAIL\] reachable: cannot list or read", run.out), run
+    assert "connection refused by 192.0.2.1:9000" in run.out
+
+
+def test_check_reports_a_store_url_that_cannot_be_opened(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("S3AUTH_SECRET_KEY", SECRET)
+    monkeypatch.setenv("S3AUTH_STORE_URL", "nosuchscheme://bucket")
+    run = Run("check")
+    assert run.code == 1
+    assert "[FAIL] store" in run.out and "S3AUTH_STORE_URL" in run.out
+
+
+# user -------------------------------------------------------------------------------------
+
+
+def test_user_create_list_disable_enable(cli_store_url: str) -> None:
+    created = Run(
+        "user", "create", "alice", "--email", "alice@example.com", "--admin",
+        "--full-name", "Alice A.", "--password-stdin", stdin=PASSWORD + "\n",
+    )  # fmt: skip
+    assert created.code == 0, created
+    assert "created administrator alice <alice@example.com>" in created.out
+    assert PASSWORD not in created.out + created.err
+    assert Run("user", "create", "bob", "--email", "b@example.com", "--password-stdin",
+               stdin=PASSWORD).code == 0  # fmt: skip
+    assert authenticates(cli_store_url, "alice")
+
+    listing = Run("user", "list")
+    assert listing.code == 0
+    assert re.search(r"alice\s+alice@example.com\s+active, admin", listing.out), listing
+    assert re.search(r"bob\s+b@example.com\s+active$", listing.out, re.M), listing
+    assert "2 user(s)" in listing.out
+    as_json = [json.loads(line) for line in Run("user", "list", "--json").out.splitlines()]
+    assert {u["username"] for u in as_json} == {"alice", "bob"}
+    assert all("hashed_password" not in u for u in as_json)
+
+    assert Run("user", "disable", "alice@example.com").code == 0
+    assert not authenticates(cli_store_url, "alice")
+    assert "disabled" in Run("user", "list").out
+    alice_id = next(u["id"] for u in as_json if u["username"] == "alice")
+    enabled = Run("user", "enable", alice_id)
+    assert enabled.code == 0 and "alice enabled" in enabled.out
+    assert authenticates(cli_store_url, "alice")
+
+
+def test_user_list_pages_through_every_user(
+    cli_store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cli, "USER_PAGE", 2)
+    for i in range(5):
+        Run("user", "create", f"user{i}", "--email", f"u{i}@example.com", "--password-stdin",
+            stdin=PASSWORD)  # fmt: skip
+    listing = Run("user", "list")
+    assert "5 user(s)" in listing.out
+    assert all(f"user{i}" in listing.out for i in range(5))
+
+
+def test_user_create_reads_the_password_without_echo(
+    cli_store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prompts: list[str] = []
+
+    def fake_getpass(prompt: str = "") -> str:
+        prompts.append(prompt)
+        return PASSWORD
+
+    monkeypatch.setattr(cli.getpass, "getpass", fake_getpass)
+    run = Run("user", "create", "carol", "--email", "carol@example.com")
+    assert run.code == 0, run
+    assert prompts == ["Password: ", "Repeat the password: "]
+    assert authenticates(cli_store_url, "carol")
+
+
+def test_user_create_failures(cli_store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    answers = iter([PASSWORD, "Different123!"])
+    monkeypatch.setattr(cli.getpass, "getpass", lambda prompt="": next(answers))
+    mismatch = Run("user", "create", "dave", "--email", "dave@example.com")
+    assert mismatch.code == 1 and "do not match" in mismatch.err
+    weak = Run("user", "create", "dave", "--email", "d@example.com", "--password-stdin",
+               stdin="weak")  # fmt: skip
+    assert weak.code == 1 and "password" in weak.err.lower()
+    empty = Run("user", "create", "dave", "--email", "d@example.com", "--password-stdin")
+    assert empty.code == 1 and "empty" in empty.err
+    assert Run("user", "create", "erin", "--email", "e@example.com", "--password-stdin",
+               stdin=PASSWORD).code == 0  # fmt: skip
+    taken = Run("user", "create", "ERIN", "--email", "x@example.com", "--password-stdin",
+                stdin=PASSWORD)  # fmt: skip
+    assert taken.code == 1 and "taken" in taken.err
+    unknown = Run("user", "disable", "nobody")
+    assert unknown.code == 1 and "no user 'nobody'" in unknown.err
+
+
+# cleanup ----------------------------------------------------------------------------------
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_cleanup_deletes_expired_revocations_with_progress_and_summary(
+    cli_store_url: str,
+) -> None:
+    store = ObjectStore.from_url(cli_store_url)
+    long_ago = TokenBlacklist(store, clock=lambda: 1_000_000.0)
+    current = TokenBlacklist(store)
+
+    async def revoke() -> None:
+        for i in range(3):
+            await long_ago.revoke_session(f"old{i}")
+        await current.revoke_session("recent")
+
+    anyio.run(revoke, backend="asyncio")
+    terminal = FakeTerminal()
+    run_code = cli.main(["cleanup"], stdout=(out := io.StringIO()), stderr=terminal)
+    assert run_code == 0
+    summary = out.getvalue()
+    assert re.search(r"deleted 3 expired .* in \d+\.\d s \(\d+ list page\(s\), 1 delete", summary)
+    assert "\rcleaning up…" in terminal.getvalue()  # the live display, on a terminal
+    again = Run("cleanup")
+    assert again.code == 0 and "deleted 0" in again.out
+    assert again.err == ""  # not a terminal: no live display
+
+
+# --demo -----------------------------------------------------------------------------------
+
+
+def test_demo_flag_points_the_commands_at_the_demo_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("S3AUTH_STORE_URL", "S3AUTH_SECRET_KEY", "S3AUTH_REFRESH_COOKIE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    created = Run("--demo", "user", "create", "root", "--email", "root@example.com", "--admin",
+                  "--password-stdin", stdin=PASSWORD)  # fmt: skip
+    assert created.code == 0, created
+    assert (tmp_path / ".s3auth-demo" / "secret").exists()
+    assert "root" in Run("--demo", "user", "list").out
+    assert Run("--demo", "check").code == 0
+    # Without --demo the same command looks at S3AUTH_*, where there is no secret.
+    assert Run("user", "list").code == 1
+
+
+def test_demo_command_serves_the_demo_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import uvicorn
+
+    for name in ("S3AUTH_STORE_URL", "S3AUTH_SECRET_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    served: dict[str, Any] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: served.update(app=app, **options))
+    run = Run("demo", "--host", "127.0.0.2", "--port", "8123", "--dir", str(tmp_path / "d"))
+    assert run.code == 0, run
+    assert (served["host"], served["port"]) == ("127.0.0.2", 8123)
+    assert callable(served["app"])
+    assert "http://127.0.0.2:8123/" in run.out
+    assert "http://127.0.0.2:8123/auth/openapi.json" in run.out
+    assert f"file://{(tmp_path / 'd' / 'store').resolve()}" in run.out
+    assert (tmp_path / "d" / "secret").stat().st_mode & 0o777 == 0o600
