@@ -218,7 +218,7 @@ async def test_cleanup_decides_from_listings(service: S3AuthService) -> None:
     assert [i async for i in service.store.list(keys.REVOCATIONS)] == []
 
 
-async def test_many_sessions_cleanup_counts(backend: str, store_url: str) -> None:
+async def test_revoke_all_pages_through_many_sessions(backend: str, store_url: str) -> None:
     if backend == "s3":
         pytest.skip("2,000 PUTs to moto add nothing the memory and file runs do not show")
     service = make_service(store_url)
@@ -287,3 +287,26 @@ async def test_list_users_pages_through_everyone(service: S3AuthService) -> None
         if cursor is None:
             break
     assert seen == sorted(created)
+
+
+async def test_cleanup_of_many_sessions_counts(backend: str, store_url: str) -> None:
+    if backend == "s3":
+        pytest.skip("2,000 PUTs to moto add nothing the memory and file runs do not show")
+    service = make_service(store_url)
+    user = await service.create_user("sweep", "sweep@example.com", PASSWORD)
+    count = 2100
+    for _ in range(count):
+        await service.create_token_pair(user)
+    settings = service.settings
+    later = S3AuthService(
+        settings,
+        store=service.store,
+        clock=lambda: service.clock() + settings.refresh_token_seconds + 3600,
+    )
+    service.store.reset_counts()
+    assert await later.cleanup_expired_tokens() == count
+    # Sessions: one LIST and one batch DELETE per 1,000; revocations: one LIST.
+    assert dict(service.store.requests) == {
+        "list": math.ceil(count / 1000) + 1,
+        "delete": math.ceil(count / 1000),
+    }
