@@ -20,6 +20,7 @@ from ..errors import (
     PermissionDeniedError,
     TokenRevokedError,
 )
+from ..middleware.credentials import authorization_token
 from ..middleware.user import BearerCredentials
 from ..service import S3AuthService
 
@@ -32,15 +33,11 @@ class Caller(NamedTuple):
 
 
 def bearer_token(request: Request) -> str:
-    """The token of an `Authorization: Bearer <token>` header (RFC 6750 §2.1)."""
-    value = request.headers.get("authorization")
-    if not value:
-        raise AuthenticationRequiredError()
-    scheme, _, token = value.strip().partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
+    """The token of the `Authorization: Bearer` header, read as the middleware reads it."""
+    token = authorization_token(request.scope)
+    if token is None:
         raise AuthenticationRequiredError("Send the access token as `Authorization: Bearer …`")
-    return token
+    return token.decode("latin-1")
 
 
 async def authenticate(request: Request, service: S3AuthService) -> Caller:
