@@ -88,6 +88,9 @@ class KeySet:
         kid = b64url(hashlib.sha256(b"s3auth kid:" + secret).digest()[:12])
         return cls([SigningKey(kid, settings.algorithm, OctKey.import_key(secret))])
 
+    def __len__(self) -> int:
+        return len(self._by_kid)
+
     def get(self, kid: object) -> SigningKey | None:
         return self._by_kid.get(kid) if isinstance(kid, str) else None
 
@@ -113,6 +116,10 @@ class TokenCodec:
         self.keys = keys if keys is not None else KeySet.from_settings(settings)
         self.clock = clock
         self._algorithms = [self.keys.current.algorithm]
+        # With one key there is nothing to look up: verify with it, then check the kid.
+        self._key: OctKey | Callable[[Any], OctKey] = (
+            self.keys.current.key if len(self.keys) == 1 else self._resolve_key
+        )
         self._refresh_key = hmac.new(
             settings.secret_key.encode(), b"s3auth refresh-token key v1", hashlib.sha256
         ).digest()
@@ -169,7 +176,7 @@ class TokenCodec:
         if len(token) > MAX_TOKEN_BYTES:
             raise InvalidTokenError("The token is too large")
         try:
-            decoded = jwt.decode(token, self._resolve_key, algorithms=self._algorithms)
+            decoded = jwt.decode(token, self._key, algorithms=self._algorithms)
         except InvalidTokenError:
             raise
         except (JoseError, ValueError, TypeError, KeyError, UnicodeError) as exc:
