@@ -15,6 +15,7 @@ def main() -> int:
         if m.name.startswith("bench_")
     )
     wanted = set(sys.argv[1:])
+    sys.argv = sys.argv[:1]  # the modules parse their own options
     for name in names:
         if wanted and name not in wanted:
             continue
