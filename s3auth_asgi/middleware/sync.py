@@ -35,9 +35,6 @@ class SnapshotSyncer:
         self._running: asyncio.Task[None] | None = None
         self._next: asyncio.Task[None] | None = None
         self._retry_at = float("-inf")
-        # When the last successful sync run here began (monotonic clock). TokenBlacklist
-        # does not expose the age of its snapshot, so syncs run elsewhere are not counted.
-        self._synced_at = float("-inf")
         self.primed = False
 
     async def prime(self) -> None:
@@ -59,7 +56,7 @@ class SnapshotSyncer:
 
     def overdue(self) -> bool:
         """True when the snapshot is at least twice the sync interval old."""
-        return time.monotonic() - self._synced_at >= 2 * self.blacklist.sync_seconds
+        return self.blacklist.snapshot_age() >= 2 * self.blacklist.sync_seconds
 
     async def catch_up(self) -> None:
         """Wait for the sync under way, or start one and wait for it; unless the last
@@ -113,9 +110,7 @@ class SnapshotSyncer:
         self._running = this
         if self._next is this:
             self._next = None
-        started = time.monotonic()
         await self.blacklist.sync()
-        self._synced_at = started
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         if self._running is task:
