@@ -218,16 +218,24 @@ async def test_cleanup_decides_from_listings(service: S3AuthService) -> None:
     assert [i async for i in service.store.list(keys.REVOCATIONS)] == []
 
 
-async def test_revoke_all_pages_through_many_sessions(backend: str, store_url: str) -> None:
+MANY_SESSIONS = 2100
+
+
+async def _user_with_many_sessions(backend: str, store_url: str) -> tuple[S3AuthService, str]:
     if backend == "s3":
         pytest.skip("2,000 PUTs to moto add nothing the memory and file runs do not show")
     service = make_service(store_url)
     user = await service.create_user("many", "many@example.com", PASSWORD)
-    count = 2100
-    for _ in range(count):
+    for _ in range(MANY_SESSIONS):
         await service.create_token_pair(user)
     service.store.reset_counts()
-    assert await service.revoke_all_user_tokens(user.id) == count
+    return service, user.id
+
+
+async def test_revoke_all_pages_through_many_sessions(backend: str, store_url: str) -> None:
+    service, user_id = await _user_with_many_sessions(backend, store_url)
+    count = MANY_SESSIONS
+    assert await service.revoke_all_user_tokens(user_id) == count
     assert dict(service.store.requests) == {
         "list": math.ceil(count / 1000),
         "delete": math.ceil(count / 1000),
@@ -290,13 +298,8 @@ async def test_list_users_pages_through_everyone(service: S3AuthService) -> None
 
 
 async def test_cleanup_of_many_sessions_counts(backend: str, store_url: str) -> None:
-    if backend == "s3":
-        pytest.skip("2,000 PUTs to moto add nothing the memory and file runs do not show")
-    service = make_service(store_url)
-    user = await service.create_user("sweep", "sweep@example.com", PASSWORD)
-    count = 2100
-    for _ in range(count):
-        await service.create_token_pair(user)
+    service, _ = await _user_with_many_sessions(backend, store_url)
+    count = MANY_SESSIONS
     settings = service.settings
     later = S3AuthService(
         settings,
