@@ -63,7 +63,7 @@ FULL_NAME_MAX = 200
 DEVICE_INFO_MAX = 256
 IDENTIFIER_MAX = 320
 _UPDATE_ATTEMPTS = 5
-_SESSION_READ_CONCURRENCY = 16
+_READ_CONCURRENCY = 16
 
 
 class _Unset:
@@ -139,14 +139,14 @@ class S3AuthService:
         try:
             await self._reserve(email_key, user.id, EmailTakenError)
         except BaseException:
-            await self._release(username_key)
+            await self._delete_quietly(username_key)
             raise
         try:
             await self.store.create(keys.user(user.id), user)
         except BaseException:
             # The id is new, so deleting it cannot hit anybody else's user; it may have
             # been written even if the response was lost.
-            await self._release(username_key, email_key, keys.user(user.id))
+            await self._delete_quietly(username_key, email_key, keys.user(user.id))
             raise
         return user
 
@@ -165,7 +165,7 @@ class S3AuthService:
                 return
             except StoreConflict:
                 raise taken() from None
-        age = dt.datetime.now(dt.UTC) - current.last_modified
+        age = dt.datetime.fromtimestamp(self.clock(), dt.UTC) - current.last_modified
         if age.total_seconds() < self.settings.name_reservation_seconds:
             raise taken()
         try:
@@ -180,10 +180,11 @@ class S3AuthService:
             raise taken() from None
         logger.info("took over an index entry left by an unfinished registration: %s", key)
 
-    async def _release(self, *index_keys: str) -> None:
-        """Best effort: if this fails too, the reservation expires on its own."""
+    async def _delete_quietly(self, *object_keys: str) -> None:
+        """Best effort, for clean-ups after a failure: a reservation left behind expires
+        on its own, an expired session is swept by cleanup_expired_tokens."""
         with contextlib.suppress(S3AuthError):
-            await self.store.delete_many(index_keys)
+            await self.store.delete_many(object_keys)
 
     async def _get_or_none(self, key: str, type_: type[Any]) -> Versioned[Any] | None:
         """A GET where a corrupt object counts as absent (and is logged), so that one
@@ -252,19 +253,33 @@ class S3AuthService:
                 )
         return user
 
-    async def _update(self, user_id: str, change: Callable[[User], User]) -> User:
-        """Read-modify-write of a user record with If-Match, retried on conflict."""
+    async def _load_user(self, user_id: str) -> Versioned[User]:
+        """The user record with its ETag, for a read-modify-write; UserNotFoundError."""
+        _require_id(user_id)
+        current = await self._get_or_none(keys.user(user_id), User)
+        if current is None:
+            raise UserNotFoundError()
+        return current
+
+    async def _update(
+        self,
+        user_id: str,
+        change: Callable[[User], User],
+        current: Versioned[User] | None = None,
+    ) -> tuple[User, User]:
+        """Read-modify-write of a user record with If-Match, retried on conflict, starting
+        from `current` when the caller has just read it. Returns (before, after)."""
         for _ in range(_UPDATE_ATTEMPTS):
-            current = await self.store.get(keys.user(user_id), User)
             if current is None:
-                raise UserNotFoundError()
+                current = await self._load_user(user_id)
             updated = change(current.value)
             updated.updated_at = self._now()
             try:
                 await self.store.replace(keys.user(user_id), updated, current.etag)
             except StoreConflict:
+                current = None
                 continue
-            return updated
+            return current.value, updated
         raise ConflictError("The user was changed concurrently; try again")
 
     async def update_user(
@@ -279,7 +294,6 @@ class S3AuthService:
     ) -> User:
         """Change a profile or an account's standing. Disabling an account or changing its
         privileges revokes its tokens, so the change holds at once."""
-        _require_id(user_id)
         changes: dict[str, Any] = {}
         if full_name is not UNSET:
             changes["full_name"] = _clean_text(full_name, "full_name", FULL_NAME_MAX)
@@ -292,31 +306,25 @@ class S3AuthService:
             changes["scopes"] = _clean_scopes(scopes)
         new_email_key: str | None = None
         old_email_key: str | None = None
+        current: Versioned[User] | None = None
         if email is not UNSET:
             address = clean_email(email)
-            current = await self.get_user_by_id(user_id)
-            if current is None:
-                raise UserNotFoundError()
-            if fold(address) != fold(current.email):
+            current = await self._load_user(user_id)
+            if fold(address) != fold(current.value.email):
                 new_email_key = keys.email_index(fold(address))
-                old_email_key = keys.email_index(fold(current.email))
+                old_email_key = keys.email_index(fold(current.value.email))
                 await self._reserve(new_email_key, user_id, EmailTakenError)
             changes["email"] = address
-        before: list[User] = []
-
-        def apply(user: User) -> User:
-            before.append(user)
-            return msgspec.structs.replace(user, **changes)
-
         try:
-            updated = await self._update(user_id, apply)
+            previous, updated = await self._update(
+                user_id, lambda user: msgspec.structs.replace(user, **changes), current
+            )
         except BaseException:
             if new_email_key is not None:
-                await self._release(new_email_key)
+                await self._delete_quietly(new_email_key)
             raise
         if old_email_key is not None:
-            await self._release(old_email_key)
-        previous = before[-1]
+            await self._delete_quietly(old_email_key)
         if (
             (previous.is_active and not updated.is_active)
             or previous.is_admin != updated.is_admin
@@ -336,32 +344,29 @@ class S3AuthService:
     ) -> TokenPair:
         """Check the current password, set the new one, revoke every session (this one
         included) and return a fresh token pair for the caller."""
-        user = await self.get_user_by_id(user_id)
-        if user is None:
-            raise UserNotFoundError()
+        current = await self._load_user(user_id)
         if not isinstance(current_password, str):
             raise InvalidCredentialsError()
-        matches, _ = await self.passwords.verify(current_password, user.hashed_password)
+        matches, _ = await self.passwords.verify(current_password, current.value.hashed_password)
         if not matches:
             raise InvalidCredentialsError("The current password is wrong")
-        await self.set_password(user_id, new_password)
-        refreshed = await self.get_user_by_id(user_id)
-        if refreshed is None:
-            raise UserNotFoundError()
-        return await self.create_token_pair(
-            refreshed, device_info=device_info, ip_address=ip_address
-        )
+        user = await self._replace_password(current, new_password)
+        return await self.create_token_pair(user, device_info=device_info, ip_address=ip_address)
 
     async def set_password(self, user_id: str, new_password: str) -> None:
         """Set a password without the old one (an administrator's reset); revokes every
         session of the user."""
-        user = await self.get_user_by_id(user_id)
-        if user is None:
-            raise UserNotFoundError()
+        await self._replace_password(await self._load_user(user_id), new_password)
+
+    async def _replace_password(self, current: Versioned[User], new_password: str) -> User:
+        user = current.value
         self.password_policy.check(new_password, user.username, user.email)
         hashed = await self.passwords.hash(new_password)
-        await self._update(user_id, lambda u: msgspec.structs.replace(u, hashed_password=hashed))
-        await self.revoke_all_user_tokens(user_id)
+        _, updated = await self._update(
+            user.id, lambda u: msgspec.structs.replace(u, hashed_password=hashed), current
+        )
+        await self.revoke_all_user_tokens(user.id)
+        return updated
 
     async def delete_user(self, user_id: str) -> bool:
         """Delete the user, its names and its sessions; False when there was no user."""
@@ -392,7 +397,7 @@ class S3AuthService:
         page, more = await self.store.list_page(keys.USERS, offset, limit)
         found = await self._gather([self._get_or_none(info.key, User) for info in page])
         users = [item.value for item in found if item is not None]
-        cursor = keys.session_id_from_key(page[-1].key) if more and page else None
+        cursor = keys.id_from_key(page[-1].key) if more and page else None
         return users, cursor
 
     # Tokens and sessions -------------------------------------------------------------
@@ -459,10 +464,10 @@ class S3AuthService:
                 raise TokenRevokedError("The session has ended")
             session = found.value
             now = self._now()
-            if not self.tokens.refresh_mac_matches(token, token.generation, session.secret):
+            if not self.tokens.refresh_mac_matches(token, session.secret):
                 raise InvalidTokenError("The refresh token is not valid")
             if session.expires_at <= now:
-                await self._release(key)
+                await self._delete_quietly(key)
                 raise TokenExpiredError("The session has expired")
             if token.generation == session.generation:
                 rotated = msgspec.structs.replace(
@@ -503,7 +508,7 @@ class S3AuthService:
             return False
         session = found.value
         if token.generation > session.generation or not self.tokens.refresh_mac_matches(
-            token, token.generation, session.secret
+            token, session.secret
         ):
             raise InvalidTokenError("The refresh token is not valid")
         await self._end_session(session)
@@ -574,7 +579,7 @@ class S3AuthService:
     async def _gather(self, calls: list[Any]) -> list[Any]:
         """Run awaitables concurrently (bounded), keeping their order."""
         results: list[Any] = [None] * len(calls)
-        limiter = anyio.CapacityLimiter(_SESSION_READ_CONCURRENCY)
+        limiter = anyio.CapacityLimiter(_READ_CONCURRENCY)
 
         async def run(i: int, call: Any) -> None:
             async with limiter:

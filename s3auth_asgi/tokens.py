@@ -232,9 +232,9 @@ class TokenCodec:
         user_id, session_id, generation, mac = match.groups()
         return RefreshToken(user_id, session_id, int(generation), mac)
 
-    def refresh_mac_matches(self, token: RefreshToken, generation: int, secret: str) -> bool:
-        """Constant-time check of the token's MAC as if it were of `generation`."""
-        expected = self._refresh_mac(token.user_id, token.session_id, generation, secret)
+    def refresh_mac_matches(self, token: RefreshToken, secret: str) -> bool:
+        """Constant-time check of the token's MAC against its session's secret."""
+        expected = self._refresh_mac(token.user_id, token.session_id, token.generation, secret)
         return hmac.compare_digest(expected, token.mac)
 
 

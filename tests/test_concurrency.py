@@ -61,7 +61,7 @@ async def test_fifty_concurrent_registrations_one_winner(
     assert len(winners) + len(losers) == 50
     assert all(isinstance(exc, expected) for exc in losers)
     store = services[0].store
-    users = {keys.session_id_from_key(i.key) async for i in store.list(keys.USERS)}
+    users = {keys.id_from_key(i.key) async for i in store.list(keys.USERS)}
     if backend == "s3":
         # moto's conditional PUT is not atomic under heavy interleaving: assert that
         # nothing is half-made and the name resolves to one of the winners.

@@ -38,6 +38,7 @@ async def test_register_login_refresh_logout(service: S3AuthService) -> None:
     assert [(s.device_info, s.ip_address, s.current) for s in sessions] == [
         ("Web Browser", "1.2.3.4", True)
     ]
+    assert sessions[0]["device_info"] == "Web Browser"  # the guide reads them as mappings
     new = await service.refresh_access_token(pair.refresh_token)
     assert new.refresh_token != pair.refresh_token
     assert await service.revoke_refresh_token(new.refresh_token) is True
@@ -264,7 +265,10 @@ async def test_change_password_revokes_everything_and_returns_a_new_pair(
 ) -> None:
     user = await service.create_user("pwd", "pw@example.com", PASSWORD)
     old = await service.create_token_pair(user)
+    service.store.reset_counts()
     new = await service.change_password(user.id, PASSWORD, "BrandNewPass456")
+    # One read of the user; writes: the user, the revocation, the new session.
+    assert dict(service.store.requests) == {"get": 1, "put": 3, "list": 1, "delete": 1}
     with pytest.raises(TokenRevokedError):
         service.decode_token(old.access_token)
     assert service.decode_token(new.access_token)["sub"] == user.id

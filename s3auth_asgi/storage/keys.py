@@ -55,7 +55,8 @@ def session(user_id: str, session_id: str) -> str:
     return f"{SESSIONS}{user_id}/{session_id}.json"
 
 
-def session_id_from_key(key: str) -> str:
+def id_from_key(key: str) -> str:
+    """The id in a user or session key (`users/{id}.json`, `sessions/{user}/{id}.json`)."""
     return key.rsplit("/", 1)[-1].removesuffix(".json")
 
 
