@@ -63,6 +63,13 @@ class S3AuthSettings(msgspec.Struct, kw_only=True, frozen=True):
     max_body_bytes: int = 65536
 
     def __post_init__(self) -> None:
+        # Keyword arguments are not type-checked by msgspec; check them all here, so that
+        # `trust_x_forwarded_for="false"` fails at start-up instead of meaning true.
+        for field in msgspec.structs.fields(self):
+            try:
+                msgspec.convert(getattr(self, field.name), field.type)
+            except msgspec.ValidationError as exc:
+                raise ConfigurationError(f"{env_name(field.name)}: {exc}") from None
         if len(self.secret_key) < MIN_SECRET_LENGTH:
             raise ConfigurationError(
                 f"{env_name('secret_key')} must be at least {MIN_SECRET_LENGTH} characters "

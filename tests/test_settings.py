@@ -64,3 +64,13 @@ def test_bad_configuration_names_the_variable(env: dict[str, str], variable: str
 def test_secret_never_appears_in_repr() -> None:
     settings = S3AuthSettings(secret_key="do-not-print-this-secret-anywhere-0001")
     assert "do-not-print" not in repr(settings) and "do-not-print" not in str(settings)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("trust_x_forwarded_for", "false"), ("trusted_proxies", "10.0.0.1"), ("rate_limits", 5)],
+)
+def test_keyword_arguments_are_type_checked(field: str, value: object) -> None:
+    """A string "false" must not slip through as a truthy flag."""
+    with pytest.raises(ConfigurationError, match=f"S3AUTH_{field.upper()}"):
+        S3AuthSettings(secret_key=SECRET, **{field: value})  # type: ignore[arg-type]

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Literal
 
-from ..ratelimit import ClientIPResolver, RateLimit, RateLimiter, RateLimitInfo, parse_rate_limits
-from ..settings import S3AuthSettings, env_name
+from ..ratelimit import ClientIPResolver, RateLimit, RateLimiter, RateLimitInfo
+from ..settings import S3AuthSettings
 from ..types import Scope
 from .errors import RateLimitedError
 
@@ -39,12 +39,7 @@ def default_limiter(
 ) -> RateLimiter:
     """The default limits and `extra` ones, S3AUTH_RATE_LIMITS on top, proxies from the
     settings."""
-    configured = parse_rate_limits(settings.rate_limits, variable=env_name("rate_limits"))
-    return RateLimiter(
-        {**DEFAULT_AUTH_LIMITS, **(extra or {}), **configured},
-        trusted_proxies=settings.trusted_proxies,
-        trust_x_forwarded_for=settings.trust_x_forwarded_for,
-    )
+    return RateLimiter.from_settings(settings, defaults={**DEFAULT_AUTH_LIMITS, **(extra or {})})
 
 
 class AuthRateLimits:
@@ -77,9 +72,10 @@ class AuthRateLimits:
             limited, info = await limiter.is_rate_limited(scope, name, account=narrowed_to)
             infos.append(info)
             if limited:
+                headers = limiter.header_items(infos)
                 raise RateLimitedError(
-                    f"Too many attempts; retry in {max(info.retry_after, 1):.0f} s",
-                    headers=limiter.header_items(infos),
+                    f"Too many attempts; retry in {dict(headers)['Retry-After']} s",
+                    headers=headers,
                 )
         return infos
 

@@ -13,7 +13,6 @@ from ..ratelimit.limiter import RateLimiter, RateLimitInfo
 from ..ratelimit.rules import RateLimitRule
 from ..types import ASGIApp, Message, Receive, Scope, Send
 from .responses import (
-    PROBLEM_CONTENT_TYPE,
     close_websocket,
     problem_body,
     problem_for,
@@ -145,17 +144,6 @@ class RateLimitMiddleware:
         if (await receive())["type"] != "websocket.connect":
             return
         if "websocket.http.response" in (scope.get("extensions") or {}):
-            await send(
-                {
-                    "type": "websocket.http.response.start",
-                    "status": status,
-                    "headers": [
-                        (b"content-type", PROBLEM_CONTENT_TYPE.encode()),
-                        (b"content-length", str(len(body)).encode()),
-                        *headers,
-                    ],
-                }
-            )
-            await send({"type": "websocket.http.response.body", "body": body})
+            await send_problem(send, status, body, headers, prefix="websocket.http")
         else:
             await close_websocket(send, "rate limited" if status == 429 else "unavailable")

@@ -44,15 +44,19 @@ async def send_problem(
     status: int,
     body: bytes,
     headers: Iterable[tuple[bytes, bytes]] = (),
+    *,
+    prefix: str = "http",
 ) -> None:
+    """Send a problem response; `prefix="websocket.http"` denies a WebSocket handshake
+    with a real HTTP response (the ASGI `websocket.http.response` extension)."""
     raw_headers = [
         (b"content-type", PROBLEM_CONTENT_TYPE.encode()),
         (b"content-length", str(len(body)).encode()),
         (b"cache-control", b"no-store"),
         *headers,
     ]
-    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
-    await send({"type": "http.response.body", "body": body})
+    await send({"type": f"{prefix}.response.start", "status": status, "headers": raw_headers})
+    await send({"type": f"{prefix}.response.body", "body": body})
 
 
 async def close_websocket(send: Send, reason: str = "") -> None:

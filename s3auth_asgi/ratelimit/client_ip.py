@@ -14,12 +14,13 @@ from functools import lru_cache
 from typing import Literal, NamedTuple
 
 from ..errors import ConfigurationError
+from ..settings import env_name
 from ..types import Scope
 
 ForwardedHeader = Literal["x-forwarded-for", "forwarded"]
 
-TRUSTED_PROXIES_VARIABLE = "S3AUTH_TRUSTED_PROXIES"
-TRUST_FORWARDED_VARIABLE = "S3AUTH_TRUST_X_FORWARDED_FOR"
+TRUSTED_PROXIES_VARIABLE = env_name("trusted_proxies")
+TRUST_FORWARDED_VARIABLE = env_name("trust_x_forwarded_for")
 UNKNOWN_CLIENT_KEY = "ip:unknown"
 
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -36,9 +37,7 @@ class ClientAddress(NamedTuple):
     """Whether it is one of the trusted proxies."""
 
 
-def parse_trusted_proxies(
-    proxies: Iterable[str], *, variable: str = TRUSTED_PROXIES_VARIABLE
-) -> tuple[_Network, ...]:
+def parse_trusted_proxies(proxies: Iterable[str]) -> tuple[_Network, ...]:
     if isinstance(proxies, str):
         proxies = proxies.split(",")
     networks = []
@@ -50,7 +49,8 @@ def parse_trusted_proxies(
             networks.append(ipaddress.ip_network(text, strict=False))
         except (ValueError, TypeError):
             raise ConfigurationError(
-                f"{variable} (trusted_proxies): {proxy!r} is not an IP address or CIDR network"
+                f"{TRUSTED_PROXIES_VARIABLE} (trusted_proxies): {proxy!r} is not an IP address "
+                "or CIDR network"
             ) from None
     return tuple(networks)
 

@@ -4,10 +4,10 @@ account a login names."""
 from __future__ import annotations
 
 import hashlib
-import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
+from ..identifiers import fold
 from ..types import Scope
 
 _USER_ID_ATTRIBUTES = ("id", "user_id", "sub", "identity", "username")
@@ -47,5 +47,5 @@ def account_digest(account: str) -> str:
     Normalised as usernames are (NFKC, case-folded, trimmed), so "Alice" and "alice " share a
     bucket; hashed, so an attacker's 1 MB username costs 32 bytes of limiter memory.
     """
-    normalised = unicodedata.normalize("NFKC", account).casefold().strip()
+    normalised = fold(account.strip())
     return hashlib.sha256(normalised.encode("utf-8", "surrogatepass")).hexdigest()[:32]

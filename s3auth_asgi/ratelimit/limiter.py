@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 
 from ..errors import ConfigurationError
-from ..settings import S3AuthSettings, env_name
+from ..settings import S3AuthSettings
 from ..types import Scope
 from .client_ip import ClientIPResolver, ForwardedHeader
 from .gcra import Decision
@@ -113,20 +113,18 @@ class RateLimiter:
 
     @classmethod
     def from_settings(
-        cls, settings: S3AuthSettings, store: RateLimitStore | None = None, **options: Any
+        cls,
+        settings: S3AuthSettings,
+        store: RateLimitStore | None = None,
+        *,
+        defaults: Mapping[str, RateLimit] | None = None,
+        **options: Any,
     ) -> RateLimiter:
-        """Limits from S3AUTH_RATE_LIMITS, proxies from S3AUTH_TRUSTED_PROXIES and
-        S3AUTH_TRUST_X_FORWARDED_FOR; `options` as for the constructor (e.g. `stores=`)."""
-        if not isinstance(settings.rate_limits, str):
-            raise ConfigurationError(f"{env_name('rate_limits')} must be a string")
-        if not isinstance(settings.trust_x_forwarded_for, bool):
-            raise ConfigurationError(f"{env_name('trust_x_forwarded_for')} must be true or false")
-        if isinstance(settings.trusted_proxies, str) or not isinstance(
-            settings.trusted_proxies, list | tuple
-        ):
-            raise ConfigurationError(f"{env_name('trusted_proxies')} must be a list")
+        """Limits from S3AUTH_RATE_LIMITS (on top of `defaults`), proxies from
+        S3AUTH_TRUSTED_PROXIES and S3AUTH_TRUST_X_FORWARDED_FOR; `options` as for the
+        constructor (e.g. `stores=`)."""
         return cls(
-            parse_rate_limits(settings.rate_limits, variable=env_name("rate_limits")),
+            {**(defaults or {}), **parse_rate_limits(settings.rate_limits)},
             trusted_proxies=settings.trusted_proxies,
             trust_x_forwarded_for=settings.trust_x_forwarded_for,
             store=store,

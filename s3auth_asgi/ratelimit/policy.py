@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from ..errors import ConfigurationError
+from ..settings import env_name
 from ..types import Scope
 
 KeyFunction = Callable[[Scope], Awaitable[str | None]]
@@ -18,7 +19,7 @@ to the client IP)."""
 
 KeyStrategy = Literal["ip", "user"] | KeyFunction
 
-RATE_LIMITS_VARIABLE = "S3AUTH_RATE_LIMITS"
+RATE_LIMITS_VARIABLE = env_name("rate_limits")
 
 # Limit names travel in object keys and in structured-field strings of the RateLimit headers,
 # so they are kept to characters that need no escaping in either.
@@ -63,7 +64,7 @@ def check_limit_name(name: str, *, source: str = "limits") -> str:
     return name
 
 
-def parse_rate_limits(text: str, *, variable: str = RATE_LIMITS_VARIABLE) -> dict[str, RateLimit]:
+def parse_rate_limits(text: str) -> dict[str, RateLimit]:
     """`"login=5/60, api=100/60"` → {"login": RateLimit(5, 60), "api": RateLimit(100, 60)}."""
     limits: dict[str, RateLimit] = {}
     for item in text.split(","):
@@ -74,14 +75,14 @@ def parse_rate_limits(text: str, *, variable: str = RATE_LIMITS_VARIABLE) -> dic
         match = _RATE.fullmatch(rate)
         if not sep or match is None:
             raise ConfigurationError(
-                f"{variable}: {item.strip()!r} is not of the form name=requests/seconds "
-                "(e.g. login=5/60)"
+                f"{RATE_LIMITS_VARIABLE}: {item.strip()!r} is not of the form "
+                "name=requests/seconds (e.g. login=5/60)"
             )
-        check_limit_name(name, source=variable)
+        check_limit_name(name, source=RATE_LIMITS_VARIABLE)
         if name in limits:
-            raise ConfigurationError(f"{variable}: limit {name!r} is given twice")
+            raise ConfigurationError(f"{RATE_LIMITS_VARIABLE}: limit {name!r} is given twice")
         try:
             limits[name] = RateLimit(int(match[1]), float(match[2]))
         except ConfigurationError as exc:
-            raise ConfigurationError(f"{variable}: {name}: {exc.detail}") from None
+            raise ConfigurationError(f"{RATE_LIMITS_VARIABLE}: {name}: {exc.detail}") from None
     return limits

@@ -141,7 +141,7 @@ class ObjectStoreRateLimitStore:
         now = now or dt.datetime.now(dt.UTC)
         expired = []
         async for info in self.store.list(keys.RATELIMIT):
-            limit_name = info.key.removeprefix(keys.RATELIMIT).partition("/")[0]
+            limit_name = keys.ratelimit_limit_name(info.key)
             limit = limits.get(limit_name)
             if limit is None:
                 continue

@@ -97,3 +97,8 @@ def parse_revocation(key: str) -> RevocationKey | None:
 
 def ratelimit(limit_name: str, key: str) -> str:
     return f"{RATELIMIT}{limit_name}/{digest(key, domain='ratelimit')}"
+
+
+def ratelimit_limit_name(key: str) -> str:
+    """The limit a `ratelimit/…` key belongs to."""
+    return key.removeprefix(RATELIMIT).partition("/")[0]
