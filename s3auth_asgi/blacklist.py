@@ -21,9 +21,15 @@ from typing import Any
 
 import anyio
 
-from .errors import S3ValidationError
+from .errors import S3ValidationError, TokenRevokedError
 from .storage import ObjectStore, StoreConflict, keys
 from .tokens import session_created_ms
+
+_REVOKED_DETAILS = {
+    "jti": "The token has been revoked",
+    "session": "The session has been logged out",
+    "user": "The user's tokens have been revoked",
+}
 
 
 class TokenBlacklist:
@@ -120,6 +126,11 @@ class TokenBlacklist:
         """The latest logout-everywhere of the user known here, in ms (0: none)."""
         entry = self._users.get(keys.revocation_subject(user_id))
         return entry[0] if entry is not None else 0
+
+    def revoked_error(self, claims: Mapping[str, Any]) -> TokenRevokedError | None:
+        """The error to refuse these claims with, saying why; None when not revoked."""
+        reason = self.revocation_reason(claims)
+        return None if reason is None else TokenRevokedError(_REVOKED_DETAILS[reason])
 
     def is_stale(self) -> bool:
         return self._clock() - self._synced_at >= self.sync_seconds

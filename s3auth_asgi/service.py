@@ -23,7 +23,7 @@ import secrets
 import time
 import unicodedata
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeGuard
 
 import anyio
 import msgspec
@@ -219,7 +219,7 @@ class S3AuthService:
         return user if user is not None and fold(user.email) == normalised else None
 
     async def get_user_by_id(self, user_id: str) -> User | None:
-        if not _is_id(user_id):
+        if not is_id(user_id):
             return None
         found = await self._get_or_none(keys.user(user_id), User)
         return found.value if found is not None else None
@@ -391,7 +391,7 @@ class S3AuthService:
         """A page of users in id order and the cursor of the next page (None at the end)."""
         if not 1 <= limit <= 1000:
             raise S3ValidationError("limit must be between 1 and 1000")
-        if after is not None and not _is_id(after):
+        if after is not None and not is_id(after):
             raise S3ValidationError("The cursor is not valid")
         offset = keys.user(after) if after is not None else None
         page, more = await self.store.list_page(keys.USERS, offset, limit)
@@ -516,7 +516,7 @@ class S3AuthService:
 
     async def revoke_session(self, user_id: str, session_id: str) -> bool:
         """End one of a user's sessions by id (the sessions page's "sign out" button)."""
-        if not (_is_id(user_id) and _is_id(session_id)):
+        if not (is_id(user_id) and is_id(session_id)):
             raise SessionNotFoundError()
         found = await self._get_or_none(keys.session(user_id, session_id), Session)
         if found is None:
@@ -539,7 +539,7 @@ class S3AuthService:
         self, user_id: str, current_session_id: str | None = None
     ) -> list[SessionInfo]:
         """The user's live sessions, newest first, without secrets."""
-        if not _is_id(user_id):
+        if not is_id(user_id):
             return []
         now = self._now()
         session_keys = [info.key async for info in self.store.list(keys.user_sessions(user_id))]
@@ -572,8 +572,9 @@ class S3AuthService:
         """The claims of a valid, unrevoked access token (per this process's snapshot of
         revocations). Raises InvalidTokenError, TokenExpiredError or TokenRevokedError."""
         claims = self.tokens.verify_access_token(token)
-        if self.blacklist.revocation_reason(claims) is not None:
-            raise TokenRevokedError()
+        revoked = self.blacklist.revoked_error(claims)
+        if revoked is not None:
+            raise revoked
         return claims
 
     async def _gather(self, calls: list[Any]) -> list[Any]:
@@ -592,11 +593,12 @@ class S3AuthService:
 
 
 def _require_id(user_id: object) -> None:
-    if not _is_id(user_id):
+    if not is_id(user_id):
         raise UserNotFoundError()
 
 
-def _is_id(value: object) -> bool:
+def is_id(value: object) -> TypeGuard[str]:
+    """The shape of user and session ids (hex, 20-64 digits); nothing else can exist."""
     return (
         isinstance(value, str)
         and 20 <= len(value) <= 64

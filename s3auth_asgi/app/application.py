@@ -16,8 +16,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route, Router
 
+from .. import paths
 from ..errors import NotFoundError, S3AuthError
-from ..middleware.responses import problem_body
+from ..middleware.responses import PROBLEM_CONTENT_TYPE, problem_body
 from ..service import S3AuthService
 from ..types import Receive, Scope, Send
 from .errors import MethodNotAllowedError
@@ -76,7 +77,8 @@ class AuthApp:
         root_path: str = child.get("root_path") or ""
         if self.mount_path is not None and not root_path.endswith(self.mount_path):
             child["root_path"] = root_path + self.mount_path
-        route_path = _route_path(child)
+        # Some hosts hand over only the remainder below root_path: then `path` is it.
+        route_path = paths.route_path(child) or child["path"]
         if len(route_path) > 1 and route_path.endswith("/"):
             child["path"] = child["path"][: len(child["path"]) - len(route_path)] + (
                 route_path.rstrip("/") or "/"
@@ -125,18 +127,9 @@ async def _run(handler: Handler, request: Request) -> Response:
         return Response(
             problem_body(500, "internal_error", "Internal server error"),
             status_code=500,
-            media_type="application/problem+json",
+            media_type=PROBLEM_CONTENT_TYPE,
+            headers={"Cache-Control": "no-store"},
         )
-
-
-def _route_path(scope: Scope) -> str:
-    """The path below `root_path`, as Starlette's router matches it: `path` carries the
-    mount prefix by the ASGI convention, but some hosts hand over the remainder only."""
-    path: str = scope["path"]
-    root_path: str = scope.get("root_path") or ""
-    if root_path and path.startswith(root_path) and path[len(root_path) :][:1] in ("", "/"):
-        return path[len(root_path) :]
-    return path
 
 
 async def _not_found(scope: Scope, receive: Receive, send: Send) -> None:

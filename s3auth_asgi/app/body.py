@@ -42,7 +42,7 @@ class BodyReader:
     async def read(self, request: Request) -> bytes:
         declared = request.headers.get("content-length")
         if declared is not None:
-            if not declared.strip().isdigit():
+            if not declared.strip().isdecimal():
                 raise MalformedBodyError("The Content-Length header is not a number")
             # Refused before reading a byte: a liar is caught by the count below.
             if int(declared) > self.max_bytes:

@@ -18,9 +18,9 @@ from ..errors import (
     AuthenticationRequiredError,
     InvalidTokenError,
     PermissionDeniedError,
-    TokenRevokedError,
 )
 from ..middleware.credentials import authorization_token
+from ..middleware.sync import syncer_for
 from ..middleware.user import BearerCredentials
 from ..service import S3AuthService
 
@@ -29,7 +29,6 @@ class Caller(NamedTuple):
     user_id: str
     session_id: str
     is_admin: bool
-    claims: Mapping[str, Any]
 
 
 def bearer_token(request: Request) -> str:
@@ -42,20 +41,22 @@ def bearer_token(request: Request) -> str:
 
 async def authenticate(request: Request, service: S3AuthService) -> Caller:
     """The caller of a request that needs an access token; 401 problems otherwise."""
+    # Through the syncer BlacklistMiddleware uses, so a sync it has just scheduled is
+    # joined rather than run twice.
+    if service.blacklist.is_stale():
+        await syncer_for(service.blacklist).catch_up()
     credentials = request.scope.get("auth")
     if isinstance(credentials, BearerCredentials) and credentials.claims is not None:
         claims: Mapping[str, Any] = credentials.claims
-        await service.blacklist.sync_if_stale()
-        if service.blacklist.revocation_reason(claims) is not None:
-            raise TokenRevokedError()
+        revoked = service.blacklist.revoked_error(claims)
+        if revoked is not None:
+            raise revoked
     else:
-        token = bearer_token(request)
-        await service.blacklist.sync_if_stale()
-        claims = service.decode_token(token)
+        claims = service.decode_token(bearer_token(request))
     user_id, session_id = claims.get("sub"), claims.get("sid")
     if not isinstance(user_id, str) or not isinstance(session_id, str):
         raise InvalidTokenError("The token names no user or session")
-    return Caller(user_id, session_id, claims.get("adm") is True, claims)
+    return Caller(user_id, session_id, claims.get("adm") is True)
 
 
 async def authenticate_admin(request: Request, service: S3AuthService) -> Caller:

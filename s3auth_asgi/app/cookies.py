@@ -27,11 +27,7 @@ def set_refresh_cookie(response: Response, token: str, max_age: int, root_path: 
 
 
 def clear_refresh_cookie(response: Response, root_path: str) -> None:
-    response.headers.append(
-        "Set-Cookie",
-        f"{REFRESH_COOKIE}=; Path={refresh_cookie_path(root_path)}; "
-        "Max-Age=0; HttpOnly; Secure; SameSite=Strict",
-    )
+    set_refresh_cookie(response, "", 0, root_path)
 
 
 def read_refresh_cookie(request: Request) -> str | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from ..paths import route_path
 from ..types import ASGIApp, Receive, Scope, Send
 
 
@@ -27,8 +28,7 @@ class PrefixDispatcher:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket"):
             root_path: str = scope.get("root_path") or ""
-            path: str = scope["path"]
-            relative = path[len(root_path) :] if root_path and path.startswith(root_path) else path
+            relative = route_path(scope) or scope["path"]
             for prefix, app in self.mounts:
                 if relative == prefix or relative.startswith(prefix + "/"):
                     await app({**scope, "root_path": root_path + prefix}, receive, send)

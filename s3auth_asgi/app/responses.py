@@ -9,9 +9,8 @@ from typing import Any
 import msgspec
 from starlette.responses import Response
 
-from ..errors import InvalidCredentialsError, S3AuthError
-from ..middleware.challenge import challenge
-from ..middleware.responses import PROBLEM_CONTENT_TYPE, problem_for
+from ..errors import S3AuthError
+from ..middleware.challenge import auth_error_response
 from .errors import ErrorWithHeaders
 
 JSON_CONTENT_TYPE = "application/json"
@@ -43,21 +42,12 @@ def empty_response(headers: Iterable[tuple[str, str]] = ()) -> Response:
 
 
 def problem_response(error: S3AuthError) -> Response:
-    status, body = problem_for(error)
-    response = Response(body, status_code=status, media_type=PROBLEM_CONTENT_TYPE)
-    response.headers["Cache-Control"] = "no-store"
-    for name, value in error_headers(error):
-        response.headers.append(name, value)
+    """The middleware's answer to the same error, plus the headers the error carries."""
+    status, headers, body = auth_error_response(error, REALM)
+    response = Response(body, status_code=status, headers=headers)
+    if isinstance(error, ErrorWithHeaders):
+        for name, value in error.headers:
+            response.headers.append(name, value)
+    if status == 503:
+        response.headers["Retry-After"] = str(STORE_RETRY_AFTER_SECONDS)
     return response
-
-
-def error_headers(error: S3AuthError) -> list[tuple[str, str]]:
-    headers = list(error.headers) if isinstance(error, ErrorWithHeaders) else []
-    if isinstance(error, InvalidCredentialsError) and error.status == 401:
-        # A wrong password is no token error: the bare challenge (RFC 6750 §3).
-        headers.append(("WWW-Authenticate", challenge(REALM)))
-    elif error.status in (401, 403):
-        headers.append(("WWW-Authenticate", challenge(REALM, error)))
-    elif error.status == 503:
-        headers.append(("Retry-After", str(STORE_RETRY_AFTER_SECONDS)))
-    return headers

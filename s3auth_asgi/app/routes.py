@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import msgspec
@@ -21,7 +20,7 @@ from ..errors import (
     UserNotFoundError,
 )
 from ..models import PublicUser, TokenPair
-from ..service import S3AuthService
+from ..service import S3AuthService, is_id
 from .body import BodyReader, parse_query
 from .caller import authenticate, authenticate_admin
 from .cookies import clear_refresh_cookie, read_refresh_cookie, set_refresh_cookie
@@ -50,9 +49,6 @@ from .schemas import (
 )
 
 _NAME_TAKEN = (UsernameTakenError, EmailTakenError)
-_ID = re.compile(r"[0-9a-f]{20,64}")
-"""The shape of user and session ids; anything else cannot exist, and is a 404 without a
-request to the store."""
 
 NO_STORE = [("Cache-Control", "no-store"), ("Pragma", "no-cache")]
 
@@ -64,13 +60,13 @@ def _account_gone() -> InvalidTokenError:
 
 
 def _root_path(request: Request) -> str:
-    root: str = request.scope.get("root_path", "") or ""
-    return root
+    return request.scope.get("root_path") or ""
 
 
 def _path_id(request: Request, name: str, missing: type[S3AuthError]) -> str:
     value = request.path_params.get(name)
-    if not isinstance(value, str) or not _ID.fullmatch(value):
+    # An id of the wrong shape cannot exist: a 404 before the body is read.
+    if not is_id(value):
         raise missing()
     return value
 

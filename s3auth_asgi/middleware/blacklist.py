@@ -29,18 +29,12 @@ LIST. A store that cannot be reached then answers 503.
 from __future__ import annotations
 
 from ..blacklist import TokenBlacklist
-from ..errors import S3AuthError, TokenRevokedError
+from ..errors import S3AuthError
 from ..service import S3AuthService
 from ..types import ASGIApp, Receive, Scope, Send
 from .challenge import Refusals
 from .sync import syncer_for
 from .user import BearerCredentials
-
-_REASONS = {
-    "jti": "The token has been revoked",
-    "session": "The session has been logged out",
-    "user": "The user's tokens have been revoked",
-}
 
 
 class BlacklistMiddleware:
@@ -92,9 +86,8 @@ class BlacklistMiddleware:
                     await self.syncer.catch_up()
                 else:
                     self.syncer.refresh_in_background()
-            reason = self.blacklist.revocation_reason(claims)
-            if reason is not None:
-                revoked = TokenRevokedError(_REASONS.get(reason))
+            revoked = self.blacklist.revoked_error(claims)
+            if revoked is not None:
                 await self.refusals.refuse(scope, send, revoked)
                 return
         await self.app(scope, receive, send)

@@ -42,12 +42,15 @@ def _quoted(text: str) -> str:
 def challenge(realm: str, error: S3AuthError | None = None) -> str:
     """The `WWW-Authenticate` value for a refusal (None: no token was presented)."""
     parts = [f'Bearer realm="{realm}"']
+    # Only token errors carry an error code and description (RFC 6750 §3); a missing token
+    # or a wrong password gets the bare challenge.
     if isinstance(error, PermissionDeniedError):
         parts.append('error="insufficient_scope"')
     elif isinstance(error, InvalidTokenError):
         parts.append('error="invalid_token"')
-    if error is not None and not isinstance(error, AuthenticationRequiredError):
-        parts.append(f'error_description="{_quoted(error.detail)}"')
+    else:
+        return parts[0]
+    parts.append(f'error_description="{_quoted(error.detail)}"')
     if isinstance(error, InsufficientScopeError):
         parts.append(f'scope="{_quoted(" ".join(error.scopes))}"')
     return ", ".join(parts)
