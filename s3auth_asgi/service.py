@@ -195,28 +195,40 @@ class S3AuthService:
             logger.warning("ignoring a corrupt object: %s", key)
             return None
 
-    async def _user_via_index(self, index_key: str) -> User | None:
+    async def _user_via_index(self, identifier: str) -> Versioned[User] | None:
+        """The user an email or a username names (2 GETs), with its ETag."""
+        try:
+            if looks_like_email(identifier):
+                normalised = normalise_email(identifier)
+                index_key = keys.email_index(normalised)
+            else:
+                normalised = normalise_username(identifier)
+                index_key = keys.username_index(normalised)
+        except S3ValidationError:
+            return None
         index = await self._get_or_none(index_key, IndexEntry)
         if index is None:
             return None
         found = await self._get_or_none(keys.user(index.value.user_id), User)
-        return found.value if found is not None else None
+        if found is None:
+            return None
+        # An index taken over from an unfinished registration may still name a record
+        # that another writer finished late: only the owner of the name counts.
+        user = found.value
+        named = fold(user.email) if looks_like_email(identifier) else fold(user.username)
+        return found if named == normalised else None
 
     async def get_user_by_username(self, username: str) -> User | None:
-        try:
-            normalised = normalise_username(username)
-        except S3ValidationError:
+        if not isinstance(username, str) or looks_like_email(username):
             return None
-        user = await self._user_via_index(keys.username_index(normalised))
-        return user if user is not None and fold(user.username) == normalised else None
+        found = await self._user_via_index(username)
+        return found.value if found is not None else None
 
     async def get_user_by_email(self, email: str) -> User | None:
-        try:
-            normalised = normalise_email(email)
-        except S3ValidationError:
+        if not isinstance(email, str) or not looks_like_email(email):
             return None
-        user = await self._user_via_index(keys.email_index(normalised))
-        return user if user is not None and fold(user.email) == normalised else None
+        found = await self._user_via_index(email)
+        return found.value if found is not None else None
 
     async def get_user_by_id(self, user_id: str) -> User | None:
         if not is_id(user_id):
@@ -237,19 +249,17 @@ class S3AuthService:
             or len(password) > self.password_policy.max_length
         ):
             return None
-        if looks_like_email(username_or_email):
-            user = await self.get_user_by_email(username_or_email)
-        else:
-            user = await self.get_user_by_username(username_or_email)
+        found = await self._user_via_index(username_or_email)
+        user = found.value if found is not None else None
         matches, new_hash = await self.passwords.verify(
             password, user.hashed_password if user is not None else None
         )
-        if user is None or not matches or not user.is_active:
+        if found is None or user is None or not matches or not user.is_active:
             return None
         if new_hash is not None:
             with contextlib.suppress(S3AuthError):
                 await self._update(
-                    user.id, lambda u: msgspec.structs.replace(u, hashed_password=new_hash)
+                    user.id, lambda u: msgspec.structs.replace(u, hashed_password=new_hash), found
                 )
         return user
 
@@ -373,15 +383,13 @@ class S3AuthService:
         user = await self.get_user_by_id(user_id)
         if user is None:
             return False
-        await self.revoke_all_user_tokens(user_id)
         # The user object goes first: if the rest fails, the names are dangling
         # reservations that the next registration takes over.
-        await self.store.delete_many(
-            [
-                keys.user(user_id),
-                keys.username_index(fold(user.username)),
-                keys.email_index(fold(user.email)),
-            ]
+        await self._end_all_sessions(
+            user_id,
+            keys.user(user_id),
+            keys.username_index(fold(user.username)),
+            keys.email_index(fold(user.email)),
         )
         return True
 
@@ -527,12 +535,17 @@ class S3AuthService:
     async def revoke_all_user_tokens(self, user_id: str) -> int:
         """Log out everywhere: every session and every access token issued before now.
         Returns how many sessions were ended."""
+        return await self._end_all_sessions(user_id)
+
+    async def _end_all_sessions(self, user_id: str, *also_delete: str) -> int:
+        """Revoke, then delete every session (and `also_delete`) in batches. The revocation
+        is written first, with the time it is written, so readers of the revocation list
+        see it within the skew allowance and a failure later leaves the tokens refused."""
         _require_id(user_id)
-        before_ms = int(self.clock() * 1000)
+        await self.blacklist.revoke_user(user_id, int(self.clock() * 1000))
         session_keys = [info.key async for info in self.store.list(keys.user_sessions(user_id))]
-        await self.blacklist.revoke_user(user_id, before_ms)
-        if session_keys:
-            await self.store.delete_many(session_keys)
+        if session_keys or also_delete:
+            await self.store.delete_many([*also_delete, *session_keys])
         return len(session_keys)
 
     async def get_user_active_sessions(
