@@ -21,7 +21,7 @@ from typing import Any
 
 import anyio
 
-from .errors import S3ValidationError, TokenRevokedError
+from .errors import S3AuthError, S3ValidationError, TokenRevokedError
 from .storage import ObjectStore, StoreConflict, keys
 from .tokens import session_created_ms
 
@@ -55,6 +55,7 @@ class TokenBlacklist:
         self._seen: dict[str, int] = {}  # keys inside the overlap window -> written_ms
         self._cursor_ms: int | None = None  # the next sync lists from here, less skew
         self._synced_at = float("-inf")
+        self._failed_at = float("-inf")
         self._sync_lock = anyio.Lock()
 
     # Writing -------------------------------------------------------------------------
@@ -132,18 +133,29 @@ class TokenBlacklist:
         reason = self.revocation_reason(claims)
         return None if reason is None else TokenRevokedError(_REVOKED_DETAILS[reason])
 
-    def is_stale(self) -> bool:
-        return self._clock() - self._synced_at >= self.sync_seconds
-
     def snapshot_age(self) -> float:
-        """Seconds since the last sync began (infinite before the first)."""
+        """Seconds since the last successful sync began (infinite before the first)."""
         return self._clock() - self._synced_at
 
+    def has_snapshot(self) -> bool:
+        return self._synced_at > float("-inf")
+
+    def is_stale(self) -> bool:
+        return self.snapshot_age() >= self.sync_seconds
+
+    def _due(self) -> bool:
+        """Stale, and not inside the pause after a failed sync. The pause applies only
+        while there is a snapshot to serve from: an unreachable store is not asked again
+        on every call, and without a snapshot every call must try."""
+        if not self.is_stale():
+            return False
+        return not self.has_snapshot() or self._clock() - self._failed_at >= self.sync_seconds
+
     async def sync_if_stale(self) -> None:
-        """Sync when stale; callers that queued behind a sync it just made do not repeat it."""
-        if self.is_stale():
+        """Sync when due; callers that queued behind a sync it just made do not repeat it."""
+        if self._due():
             async with self._sync_lock:
-                if self.is_stale():
+                if self._due():
                     await self._sync_locked()
 
     async def sync(self) -> int:
@@ -159,9 +171,13 @@ class TokenBlacklist:
         else:
             start_ms = self._cursor_ms - self.skew_ms
         new = 0
-        async for info in self.store.list(keys.REVOCATIONS, keys.revocation_offset(start_ms)):
-            if info.key not in self._seen and self._record(info.key):
-                new += 1
+        try:
+            async for info in self.store.list(keys.REVOCATIONS, keys.revocation_offset(start_ms)):
+                if info.key not in self._seen and self._record(info.key):
+                    new += 1
+        except S3AuthError:
+            self._failed_at = now
+            raise
         # An entry not listed by now was written with a clock more than the skew
         # allowance behind ours; the next listing starts that far back.
         self._cursor_ms = now_ms

@@ -4,6 +4,7 @@ object-store requests that costs counted: none per request, one LIST per sync.""
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import anyio
@@ -301,6 +302,7 @@ async def test_a_store_failure_is_503_in_strict_mode_and_logged_otherwise(
     assert (await get(lenient, pair.access_token)).status == 200
     lenient_service.blacklist.store = broken.store
     clock.advance(lenient_service.blacklist.sync_seconds)
+    caplog.clear()  # the strict-mode failure above was logged already
     with caplog.at_level(logging.ERROR, logger="s3auth_asgi"):
         assert (await get(lenient, pair.access_token)).status == 200
         with anyio.fail_after(10):
@@ -310,7 +312,48 @@ async def test_a_store_failure_is_503_in_strict_mode_and_logged_otherwise(
         broken.store.reset_counts()
         for _ in range(20):
             assert (await get(lenient, pair.access_token)).status == 200
+            await anyio.sleep(0)  # let a background sync run, were one started
         assert sum(broken.store.requests.values()) == 0
+
+
+class SlowListingStore:
+    """A real store whose second listing takes `delay` seconds (after reading its page)."""
+
+    def __init__(self, inner: Any, delay: float) -> None:
+        self._inner = inner
+        self.delay = delay
+        self.listings = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def list(self, prefix: str, offset: str | None = None) -> Any:
+        self.listings += 1
+        items = [item async for item in self._inner.list(prefix, offset)]
+        if self.listings == 2:
+            await anyio.sleep(self.delay)
+        for item in items:
+            yield item
+
+
+async def test_the_two_interval_bound_holds_when_a_listing_is_slow() -> None:
+    """A request made more than twice the interval after a revocation is refused even
+    while a background sync that began before the revocation is still listing."""
+    interval = 0.05
+    writer = make_clocked_service(clock=time.time)
+    reader = S3AuthService(make_settings(revocation_sync_seconds=interval), store=writer.store)
+    slow = SlowListingStore(writer.store, delay=0.3)
+    reader.blacklist.store = slow  # type: ignore[assignment]
+    _, pair = await login(writer)
+    app = stack(reader)
+    assert (await get(app, pair.access_token)).status == 200  # the first snapshot
+    await anyio.sleep(interval * 1.2)
+    assert (await get(app, pair.access_token)).status == 200  # starts the slow sync
+    await anyio.sleep(0.01)
+    await writer.revoke_refresh_token(pair.refresh_token)
+    await anyio.sleep(2 * interval + 0.02)
+    assert (await get(app, pair.access_token)).status == 401
+    assert slow.listings == 3  # the request did not settle for the sync under way
 
 
 async def test_outside_bearer_token_middleware_it_refuses_to_run(service: S3AuthService) -> None:

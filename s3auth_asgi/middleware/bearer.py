@@ -16,7 +16,7 @@ scope types go straight to the app.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from ..errors import (
     AuthenticationRequiredError,
@@ -32,8 +32,6 @@ from .cache import VerifiedToken, VerifiedTokenCache
 from .challenge import Refusals
 from .credentials import authorization_token, take_subprotocol_token, websocket_token
 from .user import ANONYMOUS_CREDENTIALS, ANONYMOUS_USER, current_scope
-
-Clock = Callable[[], float]
 
 # Enum members as globals: `Access.SKIP` is an attribute lookup on every request.
 _SKIP = Access.SKIP
@@ -66,15 +64,11 @@ class BearerTokenMiddleware:
         websocket_subprotocol: str | None = "bearer",
         websocket_query_param: str | None = "access_token",
         cache_size: int = 4096,
-        clock: Clock | None = None,
     ) -> None:
         if not callable(app):
             raise TypeError("app must be an ASGI application")
-        if isinstance(tokens, S3AuthService):
-            codec, default_clock = tokens.tokens, tokens.clock
-        elif isinstance(tokens, TokenCodec):
-            codec, default_clock = tokens, tokens.clock
-        else:
+        codec = tokens.tokens if isinstance(tokens, S3AuthService) else tokens
+        if not isinstance(codec, TokenCodec):
             raise TypeError("tokens must be a TokenCodec or an S3AuthService")
         for name, value in (
             ("websocket_subprotocol", websocket_subprotocol),
@@ -89,7 +83,8 @@ class BearerTokenMiddleware:
         self.cache = VerifiedTokenCache(cache_size)
         self.websocket_subprotocol = websocket_subprotocol
         self.websocket_query_param = websocket_query_param
-        self._clock = clock or default_clock
+        # The codec's clock, so that a cache hit and a fresh verification agree on `exp`.
+        self._clock = codec.clock
         self._leeway = codec.settings.leeway_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

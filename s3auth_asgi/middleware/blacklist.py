@@ -75,17 +75,17 @@ class BlacklistMiddleware:
             return
         claims = auth.claims
         if claims is not None:
-            if self.strict or not self.syncer.primed:
-                try:
-                    await (self.syncer.fresh() if self.strict else self.syncer.prime())
-                except S3AuthError as error:
-                    await self.refusals.refuse(scope, send, error)
-                    return
-            elif self.blacklist.is_stale():
-                if self.syncer.overdue():
-                    await self.syncer.catch_up()
-                else:
-                    self.syncer.refresh_in_background()
+            try:
+                if self.strict:
+                    await self.syncer.fresh()
+                elif self.blacklist.is_stale():
+                    if self.syncer.overdue():
+                        await self.syncer.catch_up()
+                    else:
+                        self.syncer.refresh_in_background()
+            except S3AuthError as error:  # no snapshot to answer from, or strict mode
+                await self.refusals.refuse(scope, send, error)
+                return
             revoked = self.blacklist.revoked_error(claims)
             if revoked is not None:
                 await self.refusals.refuse(scope, send, revoked)

@@ -30,11 +30,7 @@ class VerifiedToken(BearerCredentials):
         # On every cache miss, so no super().__init__ call and no copy: the verifier's
         # own fresh dict, behind a read-only view.
         self.claims = view = MappingProxyType(claims)
-        scope = claims.get("scope")
-        if type(scope) is str:  # RFC 9068's space-separated string, as this package issues
-            granted = (AUTHENTICATED, *scope.split())
-        else:
-            granted = (AUTHENTICATED, *token_scopes(claims))
+        granted = (AUTHENTICATED, *token_scopes(claims))
         self.scopes = granted
         self.user = AuthenticatedUser(view, granted)
         # joserfc refuses once `exp <= int(now) - leeway`, i.e. from the first whole

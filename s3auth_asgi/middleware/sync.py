@@ -1,30 +1,31 @@
 """Keeping a process's revocation snapshot fresh without making requests wait for it.
 
-One `SnapshotSyncer` per `TokenBlacklist` (shared by every middleware that uses it), so a
-process makes at most one LIST at a time for it:
+One `SnapshotSyncer` per `TokenBlacklist` (shared by every middleware and the auth app that
+use it):
 
 - `refresh_in_background()` starts a sync and returns at once; requests keep being
-  answered from the current snapshot while it runs. After a failure (logged) the next
-  attempt waits one sync interval, so an unreachable store is not hammered.
+  answered from the current snapshot while it runs.
 - `overdue()` / `catch_up()`: a snapshot twice the sync interval old (a process that was
-  idle, or a store slower than the interval) is not answered from: the request waits for
-  the sync under way, or starts one. A failure is logged and the old snapshot used.
+  idle, or a store slower than the interval) is not answered from: the request waits until
+  a sync that saw what was there when it asked has finished. With no snapshot at all a
+  failure is raised (the caller answers 503); otherwise it is logged and the old snapshot
+  serves. `TokenBlacklist` pauses one interval after a failed sync, so an unreachable store
+  is not asked on every request.
 - `fresh()` waits for a sync that *started after* the call, so a revocation written before
   the request is seen. Callers arriving while a sync is running share the one that follows
   it: under load, strict mode costs one LIST per LIST-duration, not one per request.
 
-Needs asyncio (as obstore does); elsewhere it syncs inline.
+Needs asyncio, as obstore does.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import time
 import weakref
 
 from ..blacklist import TokenBlacklist
+from ..errors import S3AuthError
 
 logger = logging.getLogger("s3auth_asgi")
 
@@ -32,63 +33,38 @@ logger = logging.getLogger("s3auth_asgi")
 class SnapshotSyncer:
     def __init__(self, blacklist: TokenBlacklist) -> None:
         self.blacklist = blacklist
+        self._background: asyncio.Task[None] | None = None
         self._running: asyncio.Task[None] | None = None
         self._next: asyncio.Task[None] | None = None
-        self._retry_at = float("-inf")
-        self.primed = False
 
-    async def prime(self) -> None:
-        """The first check of a process waits for a first snapshot."""
-        if not self.primed:
-            if self.blacklist.is_stale():
-                await self.fresh()
-            self.primed = True
+    def overdue(self) -> bool:
+        """True when the snapshot is at least twice the sync interval old (or missing)."""
+        return self.blacklist.snapshot_age() >= 2 * self.blacklist.sync_seconds
+
+    async def catch_up(self) -> None:
+        """Return once the snapshot is fresh: callers queue on the blacklist's lock and
+        re-check, so a sync that began before the caller asked is followed by another."""
+        if not self.blacklist.has_snapshot():
+            await self.blacklist.sync_if_stale()
+            return
+        try:
+            await self.blacklist.sync_if_stale()
+        except S3AuthError as error:
+            logger.error("revocation snapshot sync failed: %r", error)
+
+    def refresh_in_background(self) -> None:
+        """Start `catch_up` in the background unless one is under way."""
+        loop = asyncio.get_running_loop()
+        task = self._background
+        if task is not None and not task.done() and task.get_loop() is loop:
+            return
+        # Kept in self._background: never only in the event loop's weak set of tasks.
+        self._background = loop.create_task(self.catch_up())
 
     async def fresh(self) -> None:
         """Return once a sync that started after this call has finished (or raise its
         error)."""
-        try:
-            task = self._schedule()
-        except RuntimeError:  # no asyncio loop running
-            await self.blacklist.sync()
-            return
-        await asyncio.shield(task)
-
-    def overdue(self) -> bool:
-        """True when the snapshot is at least twice the sync interval old."""
-        return self.blacklist.snapshot_age() >= 2 * self.blacklist.sync_seconds
-
-    async def catch_up(self) -> None:
-        """Wait for the sync under way, or start one and wait for it; unless the last
-        one failed just now. Failures are logged (by `_finished`), not raised."""
-        if time.monotonic() < self._retry_at:
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            await self.blacklist.sync_if_stale()
-            return
-        task = self._running
-        if task is None or task.done() or task.get_loop() is not loop:
-            task = self._schedule()
-        # A failure was logged by _finished; the old snapshot keeps serving.
-        with contextlib.suppress(Exception):
-            await asyncio.shield(task)
-
-    def refresh_in_background(self) -> None:
-        """Start a sync unless one is under way or the last one failed just now.
-
-        Called by every request while the snapshot is stale, until the sync finishes:
-        the "under way" answer is the cheap one."""
-        task = self._next or self._running
-        if task is not None and not task.done() and task.get_loop() is _running_loop():
-            return
-        if time.monotonic() < self._retry_at:
-            return
-        try:
-            self._schedule()
-        except RuntimeError:
-            logger.warning("revocation snapshot not refreshed: no asyncio event loop")
+        await asyncio.shield(self._schedule())
 
     def _schedule(self) -> asyncio.Task[None]:
         loop = asyncio.get_running_loop()
@@ -119,15 +95,7 @@ class SnapshotSyncer:
             return
         error = task.exception()  # retrieved here, so a failure is logged exactly once
         if error is not None:
-            self._retry_at = time.monotonic() + self.blacklist.sync_seconds
             logger.error("revocation snapshot sync failed: %r", error)
-
-
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
 
 
 _syncers: weakref.WeakKeyDictionary[TokenBlacklist, SnapshotSyncer] = weakref.WeakKeyDictionary()

@@ -188,6 +188,8 @@ class ObjectStore:
         except FileNotFoundError:
             pass
         except Exception as exc:
+            if pages == 0:
+                self._count("list")  # a failed request is a request too
             raise StoreUnavailableError(f"LIST {prefix} failed: {type(exc).__name__}") from exc
         if pages == 0:
             self._count("list")
