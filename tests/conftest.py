@@ -114,11 +114,6 @@ def make_settings(store_url: str = "memory://", **overrides: object) -> S3AuthSe
     return S3AuthSettings(**values)  # type: ignore[arg-type]
 
 
-@pytest.fixture
-def settings(store_url: str) -> S3AuthSettings:
-    return make_settings(store_url)
-
-
 def make_service(
     store_url: str = "memory://", *, store: ObjectStore | None = None, **overrides: object
 ) -> S3AuthService:

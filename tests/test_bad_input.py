@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import obstore
 import pytest
 from conftest import make_service
 from hypothesis import HealthCheck, given, settings
@@ -74,21 +75,16 @@ async def test_corrupt_objects_break_only_their_own_user(
     victim = await service.create_user("victim", "victim@example.com", PASSWORD)
     other = await service.create_user("other", "other@example.com", PASSWORD)
     pair = await service.create_token_pair(victim)
-    # Overwrite the victim's record and session with garbage and a wrong-shaped object.
+    (session_key,) = [i.key async for i in service.store.list(keys.user_sessions(victim.id))]
+    # Garbage in the victim's record, wrong shapes in its email index and its session.
     for key, value in (
         (keys.user(victim.id), b"\xff\xfe not json"),
-        (keys.username_index("other") + "-junk", b"{}"),
+        (keys.email_index("victim@example.com"), b"{}"),
+        (session_key, b'{"id": 5}'),
     ):
-        import obstore
-
         await obstore.put_async(service.store._inner, key, value)
-    session_key = next(
-        [i.key async for i in service.store.list(keys.user_sessions(victim.id))].__iter__()
-    )
-    import obstore
-
-    await obstore.put_async(service.store._inner, session_key, b'{"id": 5}')
     assert await service.authenticate_user("victim", PASSWORD) is None
+    assert await service.authenticate_user("victim@example.com", PASSWORD) is None
     assert await service.get_user_by_id(victim.id) is None
     with pytest.raises(S3AuthError) as info:
         await service.refresh_access_token(pair.refresh_token)

@@ -1,20 +1,29 @@
-"""Fault injection: every store call of create_user, refresh and revoke fails in turn,
-before the request reaches the store or after (the write happened, the answer was lost).
-After each, the invariants hold: no user that logs in half-made, no name reserved
+"""Fault injection: every store call of create_user, refresh, revoke and revoke-all fails
+in turn, before the request reaches the store or after (the write happened, the answer was
+lost). After each, the invariants hold: no user that logs in half-made, no name reserved
 forever, no session lost or duplicated."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
-from conftest import make_service
+from conftest import make_service, make_settings
 
-from s3auth_asgi import S3AuthService, StoreUnavailableError, TokenRevokedError
+from s3auth_asgi import (
+    S3AuthService,
+    StoreUnavailableError,
+    TokenPair,
+    TokenRevokedError,
+    User,
+    UsernameTakenError,
+)
 from s3auth_asgi.storage import ObjectStore, keys
 
 pytestmark = pytest.mark.anyio
 PASSWORD = "SecurePass123!"
+before_or_after = pytest.mark.parametrize("after", [False, True], ids=["before", "after"])
 
 
 class FaultyStore:
@@ -75,7 +84,7 @@ def _faulty(store_url: str, **overrides: Any) -> tuple[S3AuthService, FaultyStor
     return service, faulty
 
 
-@pytest.mark.parametrize("after", [False, True], ids=["before", "after"])
+@before_or_after
 @pytest.mark.parametrize("step", [1, 2, 3])
 async def test_create_user_faults(store_url: str, step: int, after: bool) -> None:
     # A reservation older than 0 s counts as abandoned, so "not forever" is testable now.
@@ -95,27 +104,42 @@ async def test_create_user_faults(store_url: str, step: int, after: bool) -> Non
 
 
 async def test_abandoned_reservation_holds_until_its_time(store_url: str) -> None:
-    service, faulty = _faulty(store_url)
+    now = [time.time()]
+    faulty = FaultyStore(ObjectStore.from_url(store_url))
+    service = S3AuthService(make_settings(store_url), store=faulty, clock=lambda: now[0])  # type: ignore[arg-type]
     faulty.fail_at, faulty.after = 1, True  # the username index is written, then "lost"
     with pytest.raises(StoreUnavailableError):
         await service.create_user("held", "held@example.com", PASSWORD)
     faulty.fail_at = None
-    from s3auth_asgi import UsernameTakenError
-
     with pytest.raises(UsernameTakenError):
         await service.create_user("held", "other@example.com", PASSWORD)
+    now[0] += service.settings.name_reservation_seconds + 1
+    taken_over = await service.create_user("held", "other@example.com", PASSWORD)
+    found = await service.authenticate_user("held", PASSWORD)
+    assert found is not None and found.id == taken_over.id
 
 
-@pytest.mark.parametrize("after", [False, True], ids=["before", "after"])
-@pytest.mark.parametrize("step", [1, 2])
-async def test_refresh_faults(store_url: str, step: int, after: bool) -> None:
+async def _fail_once(
+    store_url: str, step: int, after: bool, call: Any, sessions: int = 1
+) -> tuple[S3AuthService, User, list[TokenPair]]:
+    """A user with `sessions` sessions; then `call(service, user, pairs)` with the
+    `step`-th store call failing (before or after it runs)."""
     service, faulty = _faulty(store_url)
-    user = await service.create_user("refresh", "refresh@example.com", PASSWORD)
-    pair = await service.create_token_pair(user)
+    user = await service.create_user("faulty", "faulty@example.com", PASSWORD)
+    pairs = [await service.create_token_pair(user) for _ in range(sessions)]
     faulty.calls, faulty.fail_at, faulty.after = 0, step, after
     with pytest.raises(StoreUnavailableError):
-        await service.refresh_access_token(pair.refresh_token)
+        await call(service, user, pairs)
     faulty.fail_at = None
+    return service, user, pairs
+
+
+@before_or_after
+@pytest.mark.parametrize("step", [1, 2])
+async def test_refresh_faults(store_url: str, step: int, after: bool) -> None:
+    service, user, (pair,) = await _fail_once(
+        store_url, step, after, lambda s, u, p: s.refresh_access_token(p[0].refresh_token)
+    )
     # The client retries with the token it has: it works (a lost answer is covered by
     # the grace window) and there is still exactly one session.
     again = await service.refresh_access_token(pair.refresh_token)
@@ -124,16 +148,12 @@ async def test_refresh_faults(store_url: str, step: int, after: bool) -> None:
     await service.refresh_access_token(again.refresh_token)
 
 
-@pytest.mark.parametrize("after", [False, True], ids=["before", "after"])
+@before_or_after
 @pytest.mark.parametrize("step", [1, 2, 3])
 async def test_revoke_faults(store_url: str, step: int, after: bool) -> None:
-    service, faulty = _faulty(store_url)
-    user = await service.create_user("revoke", "revoke@example.com", PASSWORD)
-    pair = await service.create_token_pair(user)
-    faulty.calls, faulty.fail_at, faulty.after = 0, step, after
-    with pytest.raises(StoreUnavailableError):
-        await service.revoke_refresh_token(pair.refresh_token)
-    faulty.fail_at = None
+    service, user, (pair,) = await _fail_once(
+        store_url, step, after, lambda s, u, p: s.revoke_refresh_token(p[0].refresh_token)
+    )
     # A retry finishes the logout, whatever state the failure left.
     await service.revoke_refresh_token(pair.refresh_token)
     assert await service.get_user_active_sessions(user.id) == []
@@ -143,16 +163,12 @@ async def test_revoke_faults(store_url: str, step: int, after: bool) -> None:
         await service.refresh_access_token(pair.refresh_token)
 
 
-@pytest.mark.parametrize("after", [False, True], ids=["before", "after"])
+@before_or_after
 @pytest.mark.parametrize("step", [1, 2, 3])
 async def test_revoke_all_faults(store_url: str, step: int, after: bool) -> None:
-    service, faulty = _faulty(store_url)
-    user = await service.create_user("revokeall", "revokeall@example.com", PASSWORD)
-    pairs = [await service.create_token_pair(user) for _ in range(3)]
-    faulty.calls, faulty.fail_at, faulty.after = 0, step, after
-    with pytest.raises(StoreUnavailableError):
-        await service.revoke_all_user_tokens(user.id)
-    faulty.fail_at = None
+    service, user, pairs = await _fail_once(
+        store_url, step, after, lambda s, u, p: s.revoke_all_user_tokens(u.id), sessions=3
+    )
     await service.revoke_all_user_tokens(user.id)
     assert await service.get_user_active_sessions(user.id) == []
     for pair in pairs:

@@ -9,7 +9,7 @@ from s3auth_asgi import ConfigurationError, S3AuthSettings
 SECRET = "s" * 32
 
 
-def test_from_env_reads_every_variable() -> None:
+def test_from_env_reads_variables_of_every_type() -> None:
     settings = S3AuthSettings.from_env(
         {
             "S3AUTH_SECRET_KEY": SECRET,

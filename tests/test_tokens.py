@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SECRET, make_settings
+from conftest import make_settings
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from joserfc import jwt
@@ -141,10 +141,10 @@ def test_rfc7515_examples_are_refused() -> None:
     assert jwt.decode(a1["compact"], OctKey.import_key(a1["verification_jwk"]), ["HS256"])
     with pytest.raises(InvalidTokenError):
         c.verify_access_token(a1["compact"])
-    for name, example in examples.items():
+    assert len(examples) > 1
+    for example in examples.values():
         with pytest.raises(InvalidTokenError):
             c.verify_access_token(example["compact"])
-        assert name
 
 
 @needs_vectors
@@ -161,12 +161,14 @@ def test_wycheproof_jws_vectors_are_refused_or_invalid() -> None:
         for test in group["tests"]:
             if test["tcId"] in (367, 370):
                 continue  # known defects of this snapshot (see vectors/README.md)
-            with pytest.raises(InvalidTokenError):
+            with pytest.raises(InvalidTokenError) as info:
                 c.verify_access_token(test["jws"])
+            if private.get("kty") == "oct" and test["result"] == "invalid":
+                # Refused by verification itself, not only by the access-token checks.
+                assert "could not be verified" in str(info.value), test["tcId"]
             checked += 1
     assert checked > 300
 
 
 def test_errors_are_s3auth_errors() -> None:
     assert issubclass(InvalidTokenError, S3AuthError)
-    assert SECRET
