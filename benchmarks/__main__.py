@@ -15,13 +15,18 @@ def main() -> int:
         if m.name.startswith("bench_")
     )
     wanted = set(sys.argv[1:])
+    unknown = wanted - set(names)
+    if unknown:
+        print(f"no such benchmark: {', '.join(sorted(unknown))} (have: {', '.join(names)})")
+        return 2
     sys.argv = sys.argv[:1]  # the modules parse their own options
+    worst = 0
     for name in names:
         if wanted and name not in wanted:
             continue
         print(f"\n=== {name}", flush=True)
-        importlib.import_module(f"benchmarks.{name}").main()
-    return 0
+        worst = max(worst, importlib.import_module(f"benchmarks.{name}").main() or 0)
+    return worst  # non-zero when a benchmark missed its target
 
 
 if __name__ == "__main__":

@@ -9,9 +9,10 @@ Request budgets (object-store requests, asserted in the tests):
 Write order and repair. A user exists once `users/{id}.json` exists, and that object is
 written last, after both index objects that reserve its names. A crash before it leaves at
 most index objects pointing at a user that does not exist: they log nobody in, and after
-`name_reservation_seconds` (by the store's own clock) the next registration of that name
-takes the index over with a conditional replace. Sessions are single objects, rotated with
-If-Match, so a crash leaves either the old or the new generation, never both.
+`name_reservation_seconds` (the store's Last-Modified against the service clock) the next
+registration of that name takes the index over with a conditional replace. Sessions are
+single objects, rotated with If-Match, so a crash leaves either the old or the new
+generation, never both.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ import math
 import pytest
 from conftest import make_service, make_settings
 
+from benchmarks.bench_login import populate
 from s3auth_asgi import (
     EmailTakenError,
     InvalidTokenError,
@@ -17,7 +18,7 @@ from s3auth_asgi import (
     UsernameTakenError,
     WeakPasswordError,
 )
-from s3auth_asgi.models import IndexEntry, Session, User
+from s3auth_asgi.models import Session
 from s3auth_asgi.storage import keys
 
 pytestmark = pytest.mark.anyio
@@ -53,8 +54,8 @@ async def test_register_login_refresh_logout(service: S3AuthService) -> None:
 async def test_login_costs_three_requests_whatever_the_user_count(service: S3AuthService) -> None:
     """s3verless makes 1 + U requests per login; this makes 3 with 1 or 1,000 users."""
     user = await service.create_user("target", "target@example.com", PASSWORD)
-    for population in (1, 1000):
-        await _add_users(service, population, user.hashed_password)
+    for ids in (range(0, 1), range(1, 1001)):
+        await populate(service.store, ids, user.hashed_password)
         service.store.reset_counts()
         found = await service.authenticate_user("target", PASSWORD)
         assert found is not None
@@ -68,27 +69,12 @@ async def test_login_costs_three_requests_whatever_the_user_count(service: S3Aut
 async def test_login_with_ten_thousand_users_still_three_requests() -> None:
     service = make_service()
     user = await service.create_user("target", "target@example.com", PASSWORD)
-    await _add_users(service, 10_000, user.hashed_password)
+    await populate(service.store, range(10_000), user.hashed_password)
     service.store.reset_counts()
     found = await service.authenticate_user("target", PASSWORD)
     assert found is not None
     await service.create_token_pair(found)
     assert sum(service.store.requests.values()) == 3
-
-
-async def _add_users(service: S3AuthService, count: int, hashed: str) -> None:
-    """Write user and index objects directly: hashing 10,000 passwords proves nothing."""
-    existing = sum([1 async for _ in service.store.list(keys.USERS)])
-    for i in range(existing - 1, existing - 1 + count):
-        user = User(
-            id=f"{i:032x}",
-            username=f"user-{i}",
-            email=f"user-{i}@example.com",
-            hashed_password=hashed,
-        )
-        await service.store.create(keys.user(user.id), user)
-        await service.store.create(keys.username_index(user.username), IndexEntry(user.id))
-        await service.store.create(keys.email_index(user.email), IndexEntry(user.id))
 
 
 async def test_request_budgets(service: S3AuthService) -> None:
