@@ -50,7 +50,10 @@ from .schemas import (
 
 _NAME_TAKEN = (UsernameTakenError, EmailTakenError)
 
-NO_STORE = [("Cache-Control", "no-store"), ("Pragma", "no-cache")]
+PRIVATE = [("Cache-Control", "no-store")]
+"""For answers about an account: no cache keeps them."""
+NO_STORE = [*PRIVATE, ("Pragma", "no-cache")]
+"""For token responses, as RFC 6749 §5.1 asks."""
 
 
 def _account_gone() -> InvalidTokenError:
@@ -184,7 +187,7 @@ class AuthRoutes:
     async def sessions(self, request: Request) -> Response:
         caller = await authenticate(request, self.service)
         found = await self.service.get_user_active_sessions(caller.user_id, caller.session_id)
-        return json_response(SessionList(sessions=found), headers=NO_STORE[:1])
+        return json_response(SessionList(sessions=found), headers=PRIVATE)
 
     async def end_session(self, request: Request) -> Response:
         caller = await authenticate(request, self.service)
@@ -198,7 +201,7 @@ class AuthRoutes:
         user = await self.service.get_user_by_id(caller.user_id)
         if user is None:
             raise _account_gone()
-        return json_response(user.public(), headers=NO_STORE[:1])
+        return json_response(user.public(), headers=PRIVATE)
 
     async def update_me(self, request: Request) -> Response:
         caller = await authenticate(request, self.service)
@@ -209,7 +212,7 @@ class AuthRoutes:
             raise self._hide_which_exists(error) from None
         except UserNotFoundError:
             raise _account_gone() from None
-        return json_response(user.public(), headers=NO_STORE[:1])
+        return json_response(user.public(), headers=PRIVATE)
 
     async def change_password(self, request: Request) -> Response:
         caller = await authenticate(request, self.service)
@@ -235,14 +238,14 @@ class AuthRoutes:
         query = parse_query(request, UserListQuery)
         users, cursor = await self.service.list_users(after=query.after, limit=query.limit)
         page = UserPage(users=[u.public() for u in users], next_cursor=cursor)
-        return json_response(page, headers=NO_STORE[:1])
+        return json_response(page, headers=PRIVATE)
 
     async def update_user(self, request: Request) -> Response:
         await authenticate_admin(request, self.service)
         user_id = _path_id(request, "user_id", UserNotFoundError)
         data = await self.body.parse(request, AdminUserUpdate)
         user = await self.service.update_user(user_id, **_changes(data))
-        return json_response(user.public(), headers=NO_STORE[:1])
+        return json_response(user.public(), headers=PRIVATE)
 
     async def delete_user(self, request: Request) -> Response:
         await authenticate_admin(request, self.service)
