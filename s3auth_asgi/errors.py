@@ -1,7 +1,24 @@
 """The error tree. Every error carries its HTTP status and a stable machine-readable code.
 
-`S3AuthError` is the root, so `except S3AuthError` catches everything this package raises
-on purpose; `S3ValidationError` marks bad input (the guide's two names).
+    S3AuthError                      the neutral root: `except S3AuthError` catches all
+    ├── AuthenticationError          401: who is calling could not be established
+    │   ├── InvalidCredentialsError
+    │   ├── AuthenticationRequiredError
+    │   ├── InactiveUserError
+    │   └── InvalidTokenError → TokenExpiredError, TokenRevokedError → RefreshTokenReuseError
+    ├── PermissionDeniedError        403: the caller is known but may not do this
+    │   └── InsufficientScopeError
+    ├── S3ValidationError            422 (and 400/413/415): bad input, nothing was written
+    │   └── WeakPasswordError, InvalidUsernameError, InvalidEmailError
+    ├── ConflictError                409: the state does not allow it (a name is taken)
+    │   └── UsernameTakenError, EmailTakenError
+    ├── NotFoundError                404 → UserNotFoundError, SessionNotFoundError
+    ├── RateLimitedError             429, with Retry-After and RateLimit headers
+    ├── StoreUnavailableError        503: the object store failed; retry later
+    └── ConfigurationError           a setting or argument is wrong; raised at start-up
+
+`S3ValidationError` and `ConfigurationError` are also `ValueError`s, so code that catches
+the builtin keeps working.
 """
 
 from __future__ import annotations
@@ -11,23 +28,36 @@ from typing import ClassVar
 
 
 class S3AuthError(Exception):
-    """Authentication failed, or any other error raised by s3auth_asgi."""
+    """Any error raised by s3auth_asgi on purpose. `headers` are what its HTTP answer must
+    carry besides those its status implies (`problems` renders both)."""
 
-    status: ClassVar[int] = 401
-    code: ClassVar[str] = "authentication_failed"
-    title: ClassVar[str] = "Authentication failed"
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "error"
+    title: ClassVar[str] = "The request could not be completed"
 
-    def __init__(self, detail: str | None = None) -> None:
+    def __init__(self, detail: str | None = None, *, headers: Iterable[tuple[str, str]] = ()):
         self.detail = detail or self.title
+        self.headers = tuple(headers)
         super().__init__(self.detail)
 
 
-class InvalidCredentialsError(S3AuthError):
+# Authentication (401) ------------------------------------------------------------------
+
+
+class AuthenticationError(S3AuthError):
+    """Who is calling could not be established."""
+
+    status = 401
+    code = "authentication_failed"
+    title = "Authentication failed"
+
+
+class InvalidCredentialsError(AuthenticationError):
     code = "invalid_credentials"
     title = "Invalid username or password"
 
 
-class InvalidTokenError(S3AuthError):
+class InvalidTokenError(AuthenticationError):
     code = "invalid_token"
     title = "The token is invalid"
 
@@ -47,16 +77,19 @@ class RefreshTokenReuseError(TokenRevokedError):
     title = "An old refresh token was presented; the session has been revoked"
 
 
-class AuthenticationRequiredError(S3AuthError):
+class AuthenticationRequiredError(AuthenticationError):
     """No token was presented where one is required."""
 
     code = "authentication_required"
     title = "Authentication required"
 
 
-class InactiveUserError(S3AuthError):
+class InactiveUserError(AuthenticationError):
     code = "inactive_user"
     title = "The account is disabled"
+
+
+# Authorisation (403) -------------------------------------------------------------------
 
 
 class PermissionDeniedError(S3AuthError):
@@ -71,6 +104,9 @@ class InsufficientScopeError(PermissionDeniedError):
     def __init__(self, scopes: Iterable[str], detail: str | None = None) -> None:
         self.scopes = tuple(scopes)
         super().__init__(detail or f"This needs the scopes: {' '.join(self.scopes)}")
+
+
+# Bad input (4xx) -----------------------------------------------------------------------
 
 
 class S3ValidationError(S3AuthError, ValueError):
@@ -96,7 +132,10 @@ class InvalidEmailError(S3ValidationError):
     title = "The email address is not valid"
 
 
-class ConflictError(S3ValidationError):
+# State (409, 404, 429) -----------------------------------------------------------------
+
+
+class ConflictError(S3AuthError):
     status = 409
     code = "conflict"
     title = "The resource already exists"
@@ -128,6 +167,17 @@ class SessionNotFoundError(NotFoundError):
     title = "Session not found"
 
 
+class RateLimitedError(S3AuthError):
+    """Over a rate limit; `headers` carry Retry-After and the RateLimit fields."""
+
+    status = 429
+    code = "rate_limited"
+    title = "Too many requests"
+
+
+# The system ----------------------------------------------------------------------------
+
+
 class StoreUnavailableError(S3AuthError):
     """The object store could not be reached or answered with an error."""
 
@@ -137,7 +187,7 @@ class StoreUnavailableError(S3AuthError):
 
 
 class ConfigurationError(S3AuthError, ValueError):
-    """Invalid configuration; the message names the setting and its variable."""
+    """Invalid configuration; the message names the setting (and its variable)."""
 
     status = 500
     code = "configuration_error"

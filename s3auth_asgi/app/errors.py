@@ -49,21 +49,7 @@ class WrongCurrentPasswordError(InvalidCredentialsError):
     title = "The current password is wrong"
 
 
-class ErrorWithHeaders(S3AuthError):
-    """An error whose response needs headers only the raiser knows."""
-
-    def __init__(self, detail: str | None = None, *, headers: list[tuple[str, str]]) -> None:
-        super().__init__(detail)
-        self.headers = headers
-
-
-class RateLimitedError(ErrorWithHeaders):
-    status = 429
-    code = "rate_limited"
-    title = "Too many requests"
-
-
-class MethodNotAllowedError(ErrorWithHeaders):
+class MethodNotAllowedError(S3AuthError):
     status = 405
     code = "method_not_allowed"
     title = "Method not allowed"

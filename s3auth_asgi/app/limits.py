@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Literal
 
+from ..errors import RateLimitedError
 from ..ratelimit import ClientIPResolver, RateLimit, RateLimiter, RateLimitInfo
 from ..settings import S3AuthSettings
 from ..types import Scope
-from .errors import RateLimitedError
 
 Action = Literal["login", "register", "password"]
 

@@ -11,7 +11,6 @@ from starlette.responses import Response
 
 from ..errors import S3AuthError
 from ..middleware.challenge import auth_error_response
-from .errors import ErrorWithHeaders
 
 JSON_CONTENT_TYPE = "application/json"
 STORE_RETRY_AFTER_SECONDS = 5
@@ -45,9 +44,8 @@ def problem_response(error: S3AuthError) -> Response:
     """The middleware's answer to the same error, plus the headers the error carries."""
     status, headers, body = auth_error_response(error, REALM)
     response = Response(body, status_code=status, headers=headers)
-    if isinstance(error, ErrorWithHeaders):
-        for name, value in error.headers:
-            response.headers.append(name, value)
+    for name, value in error.headers:
+        response.headers.append(name, value)
     if status == 503:
         response.headers["Retry-After"] = str(STORE_RETRY_AFTER_SECONDS)
     return response

@@ -1,19 +1,14 @@
 """Storage: one bucket/prefix through obstore; see `keys` for the object layout."""
 
 from . import keys
-from .store import (
-    CorruptObjectError,
-    ObjectInfo,
-    ObjectStore,
-    StoreConflict,
-    Versioned,
-    encode,
-)
+from .base import CorruptObjectError, ObjectInfo, Store, StoreConflict, Versioned
+from .store import ObjectStore, encode
 
 __all__ = [
     "CorruptObjectError",
     "ObjectInfo",
     "ObjectStore",
+    "Store",
     "StoreConflict",
     "Versioned",
     "encode",

@@ -8,11 +8,9 @@ and benchmarks can assert on them.
 from __future__ import annotations
 
 import collections
-import datetime as dt
 from collections.abc import AsyncIterator, Iterable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 import anyio.to_thread
@@ -23,35 +21,13 @@ from obstore.store import LocalStore, MemoryStore
 from obstore.store import from_url as obstore_from_url
 
 from ..errors import ConfigurationError, StoreUnavailableError
+from .base import CorruptObjectError, ObjectInfo, StoreConflict, Versioned
 from .local import LocalConditionalWrites
 
 T = TypeVar("T")
 
 PAGE_SIZE = 1000
 _encoder = msgspec.json.Encoder()
-
-
-class StoreConflict(Exception):
-    """A conditional write lost: the object exists (create) or changed (replace)."""
-
-
-class CorruptObjectError(StoreUnavailableError):
-    code = "corrupt_object"
-    title = "A stored object could not be read"
-
-
-@dataclass(frozen=True, slots=True)
-class Versioned(Generic[T]):
-    value: T
-    etag: str
-    last_modified: dt.datetime
-
-
-@dataclass(frozen=True, slots=True)
-class ObjectInfo:
-    key: str
-    last_modified: dt.datetime
-    size: int
 
 
 def encode(value: Any) -> bytes:

@@ -1,0 +1,68 @@
+"""The storage contract: what the service, the revocation list and the rate-limit store ask
+of an object store, and the values it answers with.
+
+`ObjectStore` is the implementation; anything with the same methods (a wrapper that counts,
+delays or injects faults) can stand in for it. Correctness rests on two conditional writes
+that every backend offers: `create` (If-None-Match: *) and `replace` (If-Match: etag).
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
+
+from ..errors import StoreUnavailableError
+
+T = TypeVar("T")
+
+
+class StoreConflict(Exception):
+    """A conditional write lost: the object exists (create) or changed (replace)."""
+
+
+class CorruptObjectError(StoreUnavailableError):
+    code = "corrupt_object"
+    title = "A stored object could not be read"
+
+
+@dataclass(frozen=True, slots=True)
+class Versioned(Generic[T]):
+    value: T
+    etag: str
+    last_modified: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    key: str
+    last_modified: dt.datetime
+    size: int
+
+
+class Store(Protocol):
+    """Typed JSON objects under keys, with conditional writes. Every failure to reach the
+    store is a StoreUnavailableError; `requests` counts requests by kind (get, put, list,
+    delete)."""
+
+    requests: collections.Counter[str]
+
+    def reset_counts(self) -> None: ...
+
+    async def get(self, key: str, type_: type[T]) -> Versioned[T] | None: ...
+
+    async def create(self, key: str, value: Any) -> str: ...
+
+    async def replace(self, key: str, value: Any, etag: str) -> str: ...
+
+    async def delete(self, key: str) -> None: ...
+
+    async def delete_many(self, keys: Iterable[str]) -> int: ...
+
+    async def list_page(
+        self, prefix: str, after: str | None, limit: int
+    ) -> tuple[list[ObjectInfo], bool]: ...
+
+    def list(self, prefix: str, offset: str | None = None) -> AsyncIterator[ObjectInfo]: ...
