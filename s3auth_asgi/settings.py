@@ -7,6 +7,7 @@ names. Invalid configuration raises ConfigurationError naming the variable.
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -17,10 +18,19 @@ from .errors import ConfigurationError
 ENV_PREFIX = "S3AUTH_"
 HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
 MIN_SECRET_LENGTH = 32
+SECRET_KEY_BYTES = 48
+"""Random bytes in a generated secret key (384 bits). Being a multiple of 3, they encode to
+64 URL-safe characters without padding: a 64-byte key, as long as HS512's hash output, which
+RFC 7518 requires of an HMAC key."""
 
 
 def env_name(field: str) -> str:
     return ENV_PREFIX + field.upper()
+
+
+def new_secret_key() -> str:
+    """A random secret key from the OS's random source: 64 URL-safe characters."""
+    return secrets.token_urlsafe(SECRET_KEY_BYTES)
 
 
 class S3AuthSettings(msgspec.Struct, kw_only=True, frozen=True):

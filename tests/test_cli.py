@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import getpass
 import io
 import json
 import re
@@ -12,13 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import obstore as obs
 import pytest
 from conftest import SECRET, make_bucket
+from test_storage_probes import UnconditionalStore, UnreachableStore
 
-from s3auth_asgi import S3AuthService, S3AuthSettings, StoreUnavailableError, cli
+from s3auth_asgi import S3AuthService, S3AuthSettings, cli
 from s3auth_asgi.blacklist import TokenBlacklist
-from s3auth_asgi.storage import ObjectStore, encode
+from s3auth_asgi.cli import users
+from s3auth_asgi.demo.config import DEFAULT_DEMO_DIR
+from s3auth_asgi.storage import ObjectStore, keys
 
 PASSWORD = "Secret123!"
 
@@ -82,6 +85,9 @@ def test_help_exits_0() -> None:
     run = Run("--help")
     assert run.code == 0
     assert "gen-secret" in run.out and "cleanup" in run.out
+    # The parser spells the demo's directory out rather than import the demo to read it.
+    for text in (run.out, Run("demo", "--help").out):
+        assert f"(default: {DEFAULT_DEMO_DIR})" in " ".join(text.split())
 
 
 def test_gen_secret_prints_a_fresh_valid_key() -> None:
@@ -104,6 +110,30 @@ def test_the_console_script_runs() -> None:
     assert len(result.stdout.strip()) == 64
 
 
+def test_commands_without_the_demo_do_not_import_it() -> None:
+    program = (
+        "import sys\n"
+        "from s3auth_asgi.cli import main\n"
+        "assert main(['gen-secret']) == 0\n"
+        "assert main(['--help']) == 0\n"
+        "print(sorted(m for m in sys.modules if m.startswith('s3auth_asgi.demo')))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "[]"
+
+
+def test_python_dash_m_runs_the_command() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "s3auth_asgi.cli", "gen-secret"],
+        capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert re.fullmatch(r"[A-Za-z0-9_-]{64}", result.stdout.strip())
+
+
 # check ------------------------------------------------------------------------------------
 
 
@@ -116,7 +146,7 @@ def test_check_passes_on_a_good_store(cli_store_url: str) -> None:
     assert "All checks passed" in run.out
     # The probe cleaned up after itself.
     store = ObjectStore.from_url(cli_store_url)
-    assert anyio.run(lambda: _count(store, cli.PROBE_PREFIX), backend="asyncio") == 0
+    assert anyio.run(lambda: _count(store, keys.PROBES), backend="asyncio") == 0
 
 
 async def _count(store: ObjectStore, prefix: str) -> int:
@@ -137,25 +167,6 @@ def test_check_names_an_invalid_setting(monkeypatch: pytest.MonkeyPatch) -> None
     run = Run("check")
     assert run.code == 1
     assert "S3AUTH_ACCESS_TOKEN_EXPIRE_MINUTES" in run.out
-
-
-class UnconditionalStore(ObjectStore):
-    """An S3-compatible store of the kind that ignores If-None-Match and If-Match: every
-    write simply overwrites."""
-
-    async def create(self, key: str, value: Any) -> str:
-        result = await obs.put_async(self._inner, key, encode(value))
-        return result["e_tag"] or ""
-
-    async def replace(self, key: str, value: Any, etag: str) -> str:
-        return await self.create(key, value)
-
-
-class UnreachableStore(ObjectStore):
-    async def get(self, key: str, type_: Any) -> Any:
-        raise StoreUnavailableError("GET failed: ConnectError") from ConnectionRefusedError(
-            "connection refused by 192.0.2.1:9000"
-        )
 
 
 def test_check_reports_a_store_without_conditional_writes(
@@ -223,7 +234,7 @@ def test_user_create_list_disable_enable(cli_store_url: str) -> None:
 def test_user_list_pages_through_every_user(
     cli_store_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(cli, "USER_PAGE", 2)
+    monkeypatch.setattr(users, "USER_PAGE", 2)
     for i in range(5):
         Run("user", "create", f"user{i}", "--email", f"u{i}@example.com", "--password-stdin",
             stdin=PASSWORD)  # fmt: skip
@@ -241,7 +252,7 @@ def test_user_create_reads_the_password_without_echo(
         prompts.append(prompt)
         return PASSWORD
 
-    monkeypatch.setattr(cli.getpass, "getpass", fake_getpass)
+    monkeypatch.setattr(getpass, "getpass", fake_getpass)
     run = Run("user", "create", "carol", "--email", "carol@example.com")
     assert run.code == 0, run
     assert prompts == ["Password: ", "Repeat the password: "]
@@ -250,7 +261,7 @@ def test_user_create_reads_the_password_without_echo(
 
 def test_user_create_failures(cli_store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     answers = iter([PASSWORD, "Different123!"])
-    monkeypatch.setattr(cli.getpass, "getpass", lambda prompt="": next(answers))
+    monkeypatch.setattr(getpass, "getpass", lambda prompt="": next(answers))
     mismatch = Run("user", "create", "dave", "--email", "dave@example.com")
     assert mismatch.code == 1 and "do not match" in mismatch.err
     weak = Run("user", "create", "dave", "--email", "d@example.com", "--password-stdin",
@@ -316,6 +327,16 @@ def test_demo_flag_points_the_commands_at_the_demo_store(
     assert Run("--demo", "check").code == 0
     # Without --demo the same command looks at S3AUTH_*, where there is no secret.
     assert Run("user", "list").code == 1
+
+
+def test_demo_command_without_uvicorn_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # makes `import uvicorn` fail
+    run = Run("demo", "--dir", str(tmp_path / "d"))
+    assert run.code == 1
+    assert run.err == "s3auth: the demo needs uvicorn: pip install 's3auth_asgi[demo]'\n"
+    assert not (tmp_path / "d").exists()
 
 
 def test_demo_command_serves_the_demo_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,21 +8,15 @@ the same demo on S3, S3AUTH_SECRET_KEY replaces the generated key.
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..settings import S3AuthSettings, env_name
+from ..settings import S3AuthSettings, env_name, new_secret_key
 
 DEFAULT_DEMO_DIR = Path(".s3auth-demo")
 SECRET_FILE = "secret"
 STORE_DIR = "store"
-
-
-def new_secret() -> str:
-    """A random secret key: 64 URL-safe characters (384 bits)."""
-    return secrets.token_urlsafe(48)
 
 
 def read_or_create_secret(directory: Path) -> str:
@@ -34,7 +28,7 @@ def read_or_create_secret(directory: Path) -> str:
     except FileExistsError:
         return path.read_text(encoding="ascii").strip()
     with os.fdopen(descriptor, "w", encoding="ascii") as file:
-        file.write(new_secret() + "\n")
+        file.write(new_secret_key() + "\n")
     return path.read_text(encoding="ascii").strip()
 
 

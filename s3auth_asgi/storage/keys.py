@@ -8,6 +8,7 @@
                                                empty body: the key says everything, so
                                                readers and cleaners need only listings
     ratelimit/{limit}/{key_digest}             shared limiter state
+    _s3auth-check/{random}                     `s3auth check`'s probe, deleted after
 
 Digests are SHA-256 of the normalised identifier, so a listing shows no names.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import uuid
 from typing import Literal, NamedTuple
 
 USERS = "users/"
@@ -24,6 +26,7 @@ EMAIL_INDEX = "index/email/"
 SESSIONS = "sessions/"
 REVOCATIONS = "revocations/"
 RATELIMIT = "ratelimit/"
+PROBES = "_s3auth-check/"
 
 RevocationKind = Literal["jti", "session", "user"]
 _KINDS: frozenset[str] = frozenset(("jti", "session", "user"))
@@ -102,3 +105,8 @@ def ratelimit(limit_name: str, key: str) -> str:
 def ratelimit_limit_name(key: str) -> str:
     """The limit a `ratelimit/…` key belongs to."""
     return key.removeprefix(RATELIMIT).partition("/")[0]
+
+
+def probe() -> str:
+    """A fresh key for one run of the store probes."""
+    return f"{PROBES}{uuid.uuid4().hex}"

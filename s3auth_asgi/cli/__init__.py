@@ -1,0 +1,130 @@
+"""The `s3auth` command: run the demo, check a configuration, manage users, clean up.
+
+    s3auth demo [--host H] [--port P] [--dir D]   serve the demo (needs uvicorn)
+    s3auth check                                  validate the settings, probe the store
+    s3auth user create NAME --email E [--admin]   the password is read without echo
+    s3auth user list | disable ID | enable ID
+    s3auth cleanup                                delete expired sessions and revocations
+    s3auth gen-secret                             print a new S3AUTH_SECRET_KEY
+
+Settings come from the S3AUTH_* variables (and AWS_* for S3); `--demo` points the commands
+at the demo's store and secret instead. Exit codes: 0 done, 1 failed, 2 wrong usage.
+
+This module parses the command line and reports failures; each command is in a module of
+its own, and what they share (the arguments, streams, settings and store) in `context`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+from ..errors import ConfigurationError, S3AuthError
+from ..storage import ObjectStore
+from .check import run_check
+from .cleanup import run_cleanup
+from .context import FAILED, USAGE, CommandError, Context, OpenStore
+from .demo import run_demo
+from .secret import run_gen_secret
+from .users import run_user_create, run_user_list, run_user_toggle
+
+__all__ = ["build_parser", "main"]
+
+SHOWN_DEMO_DIR = ".s3auth-demo"
+"""`s3auth_asgi.demo.config.DEFAULT_DEMO_DIR` for the help text, spelled out because
+importing it would load the demo package for every command (a test keeps the two equal)."""
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+    open_store: OpenStore = ObjectStore.from_url,
+) -> int:
+    """Run one command; returns the exit code. `open_store` lets tests inject a store."""
+    out = stdout or sys.stdout
+    err = stderr or sys.stderr
+    parser = build_parser()
+    try:
+        # argparse writes usage and help to sys.stdout/sys.stderr itself.
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            args = parser.parse_args(argv)
+    except SystemExit as exit_:  # argparse has printed the usage already
+        return exit_.code if isinstance(exit_.code, int) else USAGE
+    context = Context(args, out, err, open_store)
+    try:
+        code: int = args.run(context)
+    except (ConfigurationError, CommandError) as exc:
+        print(f"s3auth: {exc}", file=err)
+        return FAILED
+    except S3AuthError as exc:
+        detail = f": {exc.detail}" if exc.detail != exc.title else ""
+        print(f"s3auth: {exc.title}{detail}", file=err)
+        return FAILED
+    except KeyboardInterrupt:
+        print("s3auth: interrupted", file=err)
+        return FAILED
+    return code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="s3auth",
+        description="Authentication with all state in an object store.",
+        epilog="Settings come from S3AUTH_* environment variables (AWS_* for S3).",
+    )
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="use the demo's store and secret (see --demo-dir) instead of S3AUTH_*",
+    )
+    parser.add_argument(
+        "--demo-dir",
+        default=None,
+        metavar="DIR",
+        help=f"the demo's directory (default: {SHOWN_DEMO_DIR})",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = commands.add_parser("demo", help="serve the demo app (http://127.0.0.1:8000/)")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8000)
+    demo.add_argument("--dir", default=None, help=f"state directory (default: {SHOWN_DEMO_DIR})")
+    demo.set_defaults(run=run_demo)
+
+    check = commands.add_parser("check", help="validate the configuration and probe the store")
+    check.set_defaults(run=run_check)
+
+    user = commands.add_parser("user", help="manage users")
+    user_commands = user.add_subparsers(dest="user_command", required=True, metavar="ACTION")
+    create = user_commands.add_parser("create", help="create a user (password read without echo)")
+    create.add_argument("username")
+    create.add_argument("--email", required=True)
+    create.add_argument("--full-name", default=None)
+    create.add_argument("--admin", action="store_true", help="make the user an administrator")
+    create.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of standard input (for scripts)",
+    )
+    create.set_defaults(run=run_user_create)
+    listing = user_commands.add_parser("list", help="list every user")
+    listing.add_argument("--json", action="store_true", help="one JSON object per line")
+    listing.set_defaults(run=run_user_list)
+    for name, active in (("disable", False), ("enable", True)):
+        toggle = user_commands.add_parser(
+            name, help=f"{name} an account ({'ends its sessions' if not active else 'again'})"
+        )
+        toggle.add_argument("user", help="user id, username or email")
+        toggle.set_defaults(run=run_user_toggle, active=active)
+
+    cleanup = commands.add_parser("cleanup", help="delete expired sessions and revocations")
+    cleanup.set_defaults(run=run_cleanup)
+
+    secret = commands.add_parser("gen-secret", help="print a new random S3AUTH_SECRET_KEY")
+    secret.set_defaults(run=run_gen_secret)
+    return parser

@@ -1,0 +1,52 @@
+"""`s3auth demo`: the demo app under uvicorn, on the state kept in the demo's directory."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..errors import ConfigurationError
+from ..settings import env_name
+from .context import OK, Context, demo_directory, demo_settings, settle
+
+
+def run_demo(ctx: Context) -> int:
+    try:
+        import uvicorn
+    except ImportError:
+        raise ConfigurationError(
+            "the demo needs uvicorn: pip install 's3auth_asgi[demo]'"
+        ) from None
+    from ..demo.app import create_demo_app
+
+    directory = demo_directory(ctx.args.dir or ctx.args.demo_dir)
+    settings = demo_settings(directory)
+    service = ctx.service(settings)
+    base = f"http://{url_host(ctx.args.host)}:{ctx.args.port}"
+    print(
+        f"s3auth demo\n"
+        f"  page:     {base}/\n"
+        f"  API:      {base}/auth/  (OpenAPI: {base}/auth/openapi.json)\n"
+        f"  store:    {settings.store_url}\n"
+        f"  secret:   {secret_origin(directory)}\n"
+        f"  Make yourself an administrator: s3auth --demo user create NAME --email E --admin\n",
+        file=ctx.out,
+        flush=True,
+    )
+    uvicorn.run(create_demo_app(service), host=ctx.args.host, port=ctx.args.port)
+    settle()
+    return OK
+
+
+def url_host(host: str) -> str:
+    """`host` as it goes in a URL: an IPv6 address between brackets."""
+    return f"[{host}]" if ":" in host else host
+
+
+def secret_origin(directory: Path) -> str:
+    """Where the demo's secret key comes from: the variable when set, else the file."""
+    from ..demo.config import SECRET_FILE
+
+    if os.environ.get(env_name("secret_key")):
+        return env_name("secret_key")
+    return str((directory / SECRET_FILE).resolve())
