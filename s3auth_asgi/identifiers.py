@@ -1,20 +1,43 @@
-"""Usernames and emails: validation and the normalised form that makes them unique.
+"""What names, emails, ids and free text may be.
 
+Usernames and emails: validation and the normalised form that makes them unique.
 `ALICE`, `alice` and fullwidth `ａｌｉｃｅ` are one name: NFKC, then casefold, then NFKC
 again (casefolding can leave a string unnormalised). Zero-width, control and other
 invisible characters are refused rather than stripped, so that what a user sees is what
 they typed.
+
+Ids: user and session ids are exactly 32 lowercase hex digits (`ID_PATTERN`), and every
+check of an id (`is_id`, the refresh-token format) is built from that one rule, so no
+parser accepts an id that no generator makes. A user id is 128 random bits; a session id
+is 12 hex digits of its creation time in milliseconds then 80 random bits, so sessions
+sort by age and "every session created before T" can be decided from the id alone.
+
+Free text (full name, device, IP address) is stored without control and format
+characters; scopes are short printable strings without spaces.
 """
 
 from __future__ import annotations
 
+import re
+import secrets
 import unicodedata
+from typing import TypeGuard
 
-from .errors import InvalidEmailError, InvalidUsernameError
+from .errors import InvalidEmailError, InvalidUsernameError, S3ValidationError, UserNotFoundError
 
 USERNAME_MIN = 3
 USERNAME_MAX = 64
 EMAIL_MAX = 254
+# Longer than any username or email: a login with more is refused before any request.
+IDENTIFIER_MAX = 320
+FULL_NAME_MAX = 200
+DEVICE_INFO_MAX = 256
+IP_ADDRESS_MAX = 64
+SCOPE_MAX = 64
+ID_HEX_DIGITS = 32
+ID_PATTERN = f"[0-9a-f]{{{ID_HEX_DIGITS}}}"
+_ID = re.compile(ID_PATTERN)
+_SESSION_TIME_DIGITS = 12
 _USERNAME_PUNCTUATION = frozenset("._-")
 # Letters, marks and numbers; everything else (controls, format characters such as
 # zero-width joiners, separators, symbols, private use, surrogates) is refused.
@@ -78,3 +101,74 @@ def _invisible(char: str) -> bool:
 
 def looks_like_email(identifier: str) -> bool:
     return "@" in identifier
+
+
+# Ids -------------------------------------------------------------------------------------
+
+
+def is_id(value: object) -> TypeGuard[str]:
+    """Whether `value` has the shape of a user or session id; nothing else can exist."""
+    return isinstance(value, str) and _ID.fullmatch(value) is not None
+
+
+def require_user_id(value: object) -> str:
+    """`value` as a user id; UserNotFoundError when it cannot be one, since no such user
+    can exist and asking the store would only cost a request."""
+    if not is_id(value):
+        raise UserNotFoundError()
+    return value
+
+
+def new_id() -> str:
+    """A user id: 128 random bits."""
+    return secrets.token_hex(ID_HEX_DIGITS // 2)
+
+
+def new_session_id(now_ms: int) -> str:
+    """A session id: its creation time, then 80 random bits.
+
+    A revocation of "every session of a user created before T" can then be checked
+    from the `sid` claim alone.
+    """
+    random_digits = ID_HEX_DIGITS - _SESSION_TIME_DIGITS
+    return f"{now_ms:0{_SESSION_TIME_DIGITS}x}{secrets.token_hex(random_digits // 2)}"
+
+
+def session_created_ms(session_id: str) -> int:
+    try:
+        return int(session_id[:_SESSION_TIME_DIGITS], 16)
+    except ValueError:
+        return 0
+
+
+# Free text -------------------------------------------------------------------------------
+
+
+def clean_text(value: object, field: str, max_length: int, *, truncate: bool = False) -> str | None:
+    """`value` without control, format and surrogate characters, trimmed; None when empty.
+    Too long is an S3ValidationError, or cut to `max_length` with `truncate` (for what a
+    client reports about itself, which should not fail a login)."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise S3ValidationError(f"{field} must be a string")
+    text = "".join(c for c in value if unicodedata.category(c) not in ("Cc", "Cf", "Cs"))
+    text = text.strip()
+    if len(text) > max_length:
+        if not truncate:
+            raise S3ValidationError(f"{field} must be at most {max_length} characters")
+        text = text[:max_length]
+    return text or None
+
+
+def clean_scopes(scopes: object) -> list[str]:
+    """Scopes as stored: sorted, without duplicates (they are joined with spaces into the
+    `scope` claim, hence no spaces in one)."""
+    if scopes is None:
+        return []
+    if not isinstance(scopes, list) or not all(
+        isinstance(s, str) and 0 < len(s) <= SCOPE_MAX and s.isprintable() and " " not in s
+        for s in scopes
+    ):
+        raise S3ValidationError("scopes must be a list of short strings without spaces")
+    return sorted(set(scopes))

@@ -105,7 +105,8 @@ class SessionInfo(msgspec.Struct, kw_only=True):
 
 
 class TokenPair(msgspec.Struct, kw_only=True):
-    """The token response of RFC 6749 §5.1; also readable as a mapping, as in the guide."""
+    """The token response of RFC 6749 §5.1; also readable as a mapping (`pair["access_token"]`),
+    as code written for s3verless reads it."""
 
     access_token: str
     refresh_token: str

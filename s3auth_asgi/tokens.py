@@ -26,41 +26,20 @@ from joserfc.errors import ExpiredTokenError, JoseError
 from joserfc.jwk import OctKey
 from joserfc.jwt import JWTClaimsRegistry
 
-from .errors import InvalidTokenError, TokenExpiredError
+from .errors import ConfigurationError, InvalidTokenError, TokenExpiredError
+from .identifiers import ID_PATTERN
 from .settings import S3AuthSettings
+from .types import Clock
+from .verifier import MAX_TOKEN_BYTES
 
-MAX_TOKEN_BYTES = 8192
 ACCESS_TOKEN_TYPES = frozenset(("at+jwt", "application/at+jwt"))
 _REFRESH = re.compile(
-    r"rt1\.([0-9a-f]{32})\.([0-9a-f]{32})\.(0|[1-9][0-9]{0,9})\.([A-Za-z0-9_-]{43})"
+    rf"rt1\.({ID_PATTERN})\.({ID_PATTERN})\.(0|[1-9][0-9]{{0,9}})\.([A-Za-z0-9_-]{{43}})"
 )
-
-Clock = Callable[[], float]
 
 
 def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def new_id() -> str:
-    """A 128-bit random identifier, hex."""
-    return secrets.token_hex(16)
-
-
-def new_session_id(now_ms: int) -> str:
-    """Time-ordered: 12 hex digits of milliseconds, then 80 random bits.
-
-    A revocation of "every session of a user created before T" can then be checked
-    from the `sid` claim alone.
-    """
-    return f"{now_ms:012x}{secrets.token_hex(10)}"
-
-
-def session_created_ms(session_id: str) -> int:
-    try:
-        return int(session_id[:12], 16)
-    except ValueError:
-        return 0
 
 
 class SigningKey(NamedTuple):
@@ -78,7 +57,7 @@ class KeySet:
 
     def __init__(self, keys: list[SigningKey]) -> None:
         if not keys:
-            raise ValueError("a key set needs at least one key")
+            raise ConfigurationError("a key set needs at least one key")
         self.current = keys[0]
         self._by_kid = {k.kid: k for k in keys}
 
@@ -137,6 +116,10 @@ class TokenCodec:
         self._registry = JWTClaimsRegistry(
             now=lambda: int(self.clock()), leeway=settings.leeway_seconds, **options
         )
+
+    @property
+    def leeway_seconds(self) -> int:
+        return self.settings.leeway_seconds
 
     def issue_access_token(
         self,

@@ -1,0 +1,309 @@
+"""Accounts: user records and their names, login, profile and password changes, deletion
+and listing.
+
+Request budgets (object-store requests, asserted in the tests):
+- create_user: 3 (two index creates, one user create);
+- authenticate_user: 2 (index GET, user GET), plus one conditional PUT when the password
+  hash is upgraded; with the session create that follows, a login costs 3.
+
+Write order. A user exists once `users/{id}.json` exists, and that object is written
+last, after both index objects that reserve its names (`name_index` says how a crash
+between them is repaired).
+
+Every change that must end the user's sessions (a disabled account, changed privileges, a
+new password, deletion) ends them through the sessions half (`sessions`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+
+from .errors import (
+    ConflictError,
+    EmailTakenError,
+    InvalidCredentialsError,
+    S3AuthError,
+    S3ValidationError,
+    UsernameTakenError,
+    UserNotFoundError,
+)
+from .identifiers import (
+    FULL_NAME_MAX,
+    IDENTIFIER_MAX,
+    clean_email,
+    clean_scopes,
+    clean_text,
+    clean_username,
+    fold,
+    is_id,
+    looks_like_email,
+    new_id,
+    require_user_id,
+)
+from .models import TokenPair, User
+from .name_index import NameIndex
+from .passwords import PasswordHasher, PasswordPolicy
+from .sessions import SessionOperations
+from .storage import StoreConflict, Versioned, keys
+from .storage.access import delete_quietly, gather, get_or_none
+
+_UPDATE_ATTEMPTS = 5
+
+
+class _Unset:
+    pass
+
+
+# "Leave unchanged", as opposed to None, which clears an optional field.
+UNSET: Any = _Unset()
+
+
+class AccountOperations(SessionOperations):
+    """Users and their names, passwords and standing. A half of `S3AuthService`, which sets
+    the attributes below; built on the sessions half, which ends sessions when an account
+    changes."""
+
+    passwords: PasswordHasher
+    password_policy: PasswordPolicy
+    names: NameIndex
+
+    async def create_user(
+        self,
+        username: str,
+        email: str,
+        password: str,
+        full_name: str | None = None,
+        *,
+        is_admin: bool = False,
+        scopes: list[str] | None = None,
+    ) -> User:
+        """Register a user. UsernameTakenError / EmailTakenError when a name is in use
+        (case- and Unicode-insensitively); S3ValidationError subclasses for bad input."""
+        name = clean_username(username)
+        address = clean_email(email)
+        self.password_policy.check(password, name, address)
+        full_name = clean_text(full_name, "full_name", FULL_NAME_MAX)
+        scopes = clean_scopes(scopes)
+        hashed = await self.passwords.hash(password)
+        now = self._now()
+        user = User(
+            id=new_id(),
+            username=name,
+            email=address,
+            hashed_password=hashed,
+            full_name=full_name,
+            is_admin=bool(is_admin),
+            scopes=scopes,
+            created_at=now,
+            updated_at=now,
+        )
+        username_key = keys.username_index(fold(name))
+        email_key = keys.email_index(fold(address))
+        await self.names.reserve(username_key, user.id, UsernameTakenError)
+        try:
+            await self.names.reserve(email_key, user.id, EmailTakenError)
+        except BaseException:
+            await delete_quietly(self.store, username_key)
+            raise
+        try:
+            await self.store.create(keys.user(user.id), user)
+        except BaseException:
+            # The id is new, so deleting it cannot hit anybody else's user; it may have
+            # been written even if the response was lost.
+            await delete_quietly(self.store, username_key, email_key, keys.user(user.id))
+            raise
+        return user
+
+    async def get_user_by_username(self, username: str) -> User | None:
+        if not isinstance(username, str) or looks_like_email(username):
+            return None
+        found = await self.names.find(username)
+        return found.value if found is not None else None
+
+    async def get_user_by_email(self, email: str) -> User | None:
+        if not isinstance(email, str) or not looks_like_email(email):
+            return None
+        found = await self.names.find(email)
+        return found.value if found is not None else None
+
+    async def get_user_by_id(self, user_id: str) -> User | None:
+        if not is_id(user_id):
+            return None
+        found = await get_or_none(self.store, keys.user(user_id), User)
+        return found.value if found is not None else None
+
+    async def authenticate_user(self, username_or_email: str, password: str) -> User | None:
+        """The user when the password matches and the account is active, else None.
+
+        Unknown user, wrong password and disabled account give the same answer and cost
+        one password verification each.
+        """
+        if (
+            not isinstance(username_or_email, str)
+            or not isinstance(password, str)
+            or len(username_or_email) > IDENTIFIER_MAX
+            or len(password) > self.password_policy.max_length
+        ):
+            return None
+        found = await self.names.find(username_or_email)
+        user = found.value if found is not None else None
+        matches, new_hash = await self.passwords.verify(
+            password, user.hashed_password if user is not None else None
+        )
+        if found is None or user is None or not matches or not user.is_active:
+            return None
+        if new_hash is not None:
+            with contextlib.suppress(S3AuthError):
+                await self._update(
+                    user.id, lambda u: msgspec.structs.replace(u, hashed_password=new_hash), found
+                )
+        return user
+
+    async def _load_user(self, user_id: str) -> Versioned[User]:
+        """The user record with its ETag, for a read-modify-write; UserNotFoundError."""
+        require_user_id(user_id)
+        current = await get_or_none(self.store, keys.user(user_id), User)
+        if current is None:
+            raise UserNotFoundError()
+        return current
+
+    async def _update(
+        self,
+        user_id: str,
+        change: Callable[[User], User],
+        current: Versioned[User] | None = None,
+    ) -> tuple[User, User]:
+        """Read-modify-write of a user record with If-Match, retried on conflict, starting
+        from `current` when the caller has just read it. Returns (before, after)."""
+        for _ in range(_UPDATE_ATTEMPTS):
+            if current is None:
+                current = await self._load_user(user_id)
+            updated = change(current.value)
+            updated.updated_at = self._now()
+            try:
+                await self.store.replace(keys.user(user_id), updated, current.etag)
+            except StoreConflict:
+                current = None
+                continue
+            return current.value, updated
+        raise ConflictError("The user was changed concurrently; try again")
+
+    async def update_user(
+        self,
+        user_id: str,
+        *,
+        full_name: str | None = UNSET,
+        email: str = UNSET,
+        is_active: bool = UNSET,
+        is_admin: bool = UNSET,
+        scopes: list[str] = UNSET,
+    ) -> User:
+        """Change a profile or an account's standing. Disabling an account or changing its
+        privileges revokes its tokens, so the change holds at once."""
+        changes: dict[str, Any] = {}
+        if full_name is not UNSET:
+            changes["full_name"] = clean_text(full_name, "full_name", FULL_NAME_MAX)
+        for flag, value in (("is_active", is_active), ("is_admin", is_admin)):
+            if value is not UNSET:
+                if not isinstance(value, bool):
+                    raise S3ValidationError(f"{flag} must be true or false")
+                changes[flag] = value
+        if scopes is not UNSET:
+            changes["scopes"] = clean_scopes(scopes)
+        new_email_key: str | None = None
+        old_email_key: str | None = None
+        current: Versioned[User] | None = None
+        if email is not UNSET:
+            address = clean_email(email)
+            current = await self._load_user(user_id)
+            if fold(address) != fold(current.value.email):
+                new_email_key = keys.email_index(fold(address))
+                old_email_key = keys.email_index(fold(current.value.email))
+                await self.names.reserve(new_email_key, user_id, EmailTakenError)
+            changes["email"] = address
+        try:
+            previous, updated = await self._update(
+                user_id, lambda user: msgspec.structs.replace(user, **changes), current
+            )
+        except BaseException:
+            if new_email_key is not None:
+                await delete_quietly(self.store, new_email_key)
+            raise
+        if old_email_key is not None:
+            await delete_quietly(self.store, old_email_key)
+        if (
+            (previous.is_active and not updated.is_active)
+            or previous.is_admin != updated.is_admin
+            or previous.scopes != updated.scopes
+        ):
+            await self.revoke_all_user_tokens(user_id)
+        return updated
+
+    async def change_password(
+        self,
+        user_id: str,
+        current_password: str,
+        new_password: str,
+        *,
+        device_info: str | None = None,
+        ip_address: str | None = None,
+    ) -> TokenPair:
+        """Check the current password, set the new one, revoke every session (this one
+        included) and return a fresh token pair for the caller."""
+        current = await self._load_user(user_id)
+        if not isinstance(current_password, str):
+            raise InvalidCredentialsError()
+        matches, _ = await self.passwords.verify(current_password, current.value.hashed_password)
+        if not matches:
+            raise InvalidCredentialsError("The current password is wrong")
+        user = await self._replace_password(current, new_password)
+        return await self.create_token_pair(user, device_info=device_info, ip_address=ip_address)
+
+    async def set_password(self, user_id: str, new_password: str) -> None:
+        """Set a password without the old one (an administrator's reset); revokes every
+        session of the user."""
+        await self._replace_password(await self._load_user(user_id), new_password)
+
+    async def _replace_password(self, current: Versioned[User], new_password: str) -> User:
+        user = current.value
+        self.password_policy.check(new_password, user.username, user.email)
+        hashed = await self.passwords.hash(new_password)
+        _, updated = await self._update(
+            user.id, lambda u: msgspec.structs.replace(u, hashed_password=hashed), current
+        )
+        await self.revoke_all_user_tokens(user.id)
+        return updated
+
+    async def delete_user(self, user_id: str) -> bool:
+        """Delete the user, its names and its sessions; False when there was no user."""
+        user = await self.get_user_by_id(user_id)
+        if user is None:
+            return False
+        # The user object goes first: if the rest fails, the names are dangling
+        # reservations that the next registration takes over.
+        await self._end_all_sessions(
+            user_id,
+            keys.user(user_id),
+            keys.username_index(fold(user.username)),
+            keys.email_index(fold(user.email)),
+        )
+        return True
+
+    async def list_users(
+        self, *, after: str | None = None, limit: int = 50
+    ) -> tuple[list[User], str | None]:
+        """A page of users in id order and the cursor of the next page (None at the end)."""
+        if not 1 <= limit <= 1000:
+            raise S3ValidationError("limit must be between 1 and 1000")
+        if after is not None and not is_id(after):
+            raise S3ValidationError("The cursor is not valid")
+        offset = keys.user(after) if after is not None else None
+        page, more = await self.store.list_page(keys.USERS, offset, limit)
+        found = await gather([get_or_none(self.store, info.key, User) for info in page])
+        users = [item.value for item in found if item is not None]
+        cursor = keys.id_from_key(page[-1].key) if more and page else None
+        return users, cursor

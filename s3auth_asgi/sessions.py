@@ -1,0 +1,235 @@
+"""Sessions: one object per login, `sessions/{user_id}/{session_id}.json`, holding a
+refresh-token family; the token pairs issued from it, their rotation, logging out and the
+sweep of expired sessions.
+
+Request budgets (object-store requests, asserted in the tests):
+- create_token_pair: 1 (session create);
+- refresh_access_token: 2 (session GET, conditional PUT);
+- revoke_all_user_tokens: 1 LIST + 1 batch DELETE per 1,000 sessions + 1 revocation create.
+
+A session is a single object, rotated with If-Match, so a crash leaves either the old or the
+new generation, never both.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+
+import msgspec
+
+from .blacklist import TokenBlacklist
+from .errors import (
+    InvalidTokenError,
+    RefreshTokenReuseError,
+    SessionNotFoundError,
+    TokenExpiredError,
+    TokenRevokedError,
+)
+from .identifiers import (
+    DEVICE_INFO_MAX,
+    IP_ADDRESS_MAX,
+    clean_text,
+    is_id,
+    new_session_id,
+    require_user_id,
+)
+from .models import PublicUser, Session, SessionInfo, TokenPair, User
+from .settings import S3AuthSettings
+from .storage import Store, StoreConflict, keys
+from .storage.access import delete_quietly, gather, get_or_none
+from .tokens import TokenCodec
+from .types import Clock
+
+logger = logging.getLogger("s3auth_asgi")
+
+_ROTATE_ATTEMPTS = 5
+
+
+class SessionOperations:
+    """Opens, rotates, lists and ends sessions; writes the revocations that make an ended
+    session's access tokens refused before they expire. A half of `S3AuthService`, which
+    sets the attributes below."""
+
+    store: Store
+    settings: S3AuthSettings
+    clock: Clock
+    tokens: TokenCodec
+    blacklist: TokenBlacklist
+
+    def _now(self) -> int:
+        return int(self.clock())
+
+    async def create_token_pair(
+        self,
+        user: User | PublicUser,
+        device_info: str | None = None,
+        ip_address: str | None = None,
+    ) -> TokenPair:
+        """Open a session for the user and return its first access and refresh tokens."""
+        # A session must be younger than any logout-everywhere this process knows of,
+        # or its tokens would be refused from birth (same millisecond).
+        now_ms = max(int(self.clock() * 1000), self.blacklist.user_revoked_up_to_ms(user.id) + 1)
+        now = now_ms // 1000
+        session = Session(
+            id=new_session_id(now_ms),
+            user_id=user.id,
+            secret=secrets.token_urlsafe(24),
+            device_info=clean_text(device_info, "device_info", DEVICE_INFO_MAX, truncate=True),
+            ip_address=clean_text(ip_address, "ip_address", IP_ADDRESS_MAX, truncate=True),
+            created_at=now,
+            rotated_at=now,
+            last_used_at=now,
+            expires_at=now + self.settings.refresh_token_seconds,
+            username=user.username,
+            is_admin=user.is_admin,
+            scopes=list(user.scopes),
+        )
+        await self.store.create(keys.session(user.id, session.id), session)
+        return self._pair(session, now)
+
+    def _pair(self, session: Session, now: int) -> TokenPair:
+        access, _ = self.tokens.issue_access_token(
+            user_id=session.user_id,
+            username=session.username,
+            session_id=session.id,
+            is_admin=session.is_admin,
+            scopes=session.scopes,
+            now=now,
+        )
+        refresh = self.tokens.make_refresh_token(
+            session.user_id, session.id, session.generation, session.secret
+        )
+        return TokenPair(
+            access_token=access,
+            refresh_token=refresh,
+            expires_in=self.settings.access_token_seconds,
+            refresh_expires_in=max(session.expires_at - now, 0),
+        )
+
+    async def refresh_access_token(self, refresh_token: str) -> TokenPair:
+        """Rotate: a new pair for the current refresh token, exactly once.
+
+        The immediately previous token, within `refresh_grace_seconds` of the rotation,
+        gets the current pair again (a client that lost the response stays logged in).
+        Any older token revokes the whole session: it has been stolen or replayed.
+        """
+        token = self.tokens.parse_refresh_token(refresh_token)
+        key = keys.session(token.user_id, token.session_id)
+        for _ in range(_ROTATE_ATTEMPTS):
+            found = await get_or_none(self.store, key, Session)
+            if found is None:
+                raise TokenRevokedError("The session has ended")
+            session = found.value
+            now = self._now()
+            if not self.tokens.refresh_mac_matches(token, session.secret):
+                raise InvalidTokenError("The refresh token is not valid")
+            if session.expires_at <= now:
+                await delete_quietly(self.store, key)
+                raise TokenExpiredError("The session has expired")
+            if token.generation == session.generation:
+                rotated = msgspec.structs.replace(
+                    session,
+                    generation=session.generation + 1,
+                    rotated_at=now,
+                    last_used_at=now,
+                    expires_at=now + self.settings.refresh_token_seconds,
+                )
+                try:
+                    await self.store.replace(key, rotated, found.etag)
+                except StoreConflict:
+                    continue  # another refresh won; read again to answer from its result
+                return self._pair(rotated, now)
+            if (
+                token.generation == session.generation - 1
+                and now - session.rotated_at < self.settings.refresh_grace_seconds
+            ):
+                return self._pair(session, now)
+            if token.generation < session.generation:
+                await self._end(session)
+                logger.warning("refresh token reuse; session %s revoked", session.id)
+                raise RefreshTokenReuseError()
+            raise InvalidTokenError("The refresh token is not valid")
+        raise TokenRevokedError("The session changed concurrently; log in again")
+
+    async def _end(self, session: Session) -> None:
+        # Revocation first: if the delete then fails, the session's access tokens are
+        # already refused and a retry finds the session to delete.
+        await self.blacklist.revoke_session(session.id)
+        await self.store.delete(keys.session(session.user_id, session.id))
+
+    async def revoke_refresh_token(self, refresh_token: str) -> bool:
+        """Log out one session (its access tokens too); False when it had already ended."""
+        token = self.tokens.parse_refresh_token(refresh_token)
+        key = keys.session(token.user_id, token.session_id)
+        found = await get_or_none(self.store, key, Session)
+        if found is None:
+            return False
+        session = found.value
+        if token.generation > session.generation or not self.tokens.refresh_mac_matches(
+            token, session.secret
+        ):
+            raise InvalidTokenError("The refresh token is not valid")
+        await self._end(session)
+        return True
+
+    async def revoke_session(self, user_id: str, session_id: str) -> bool:
+        """End one of a user's sessions by id (the sessions page's "sign out" button)."""
+        if not (is_id(user_id) and is_id(session_id)):
+            raise SessionNotFoundError()
+        found = await get_or_none(self.store, keys.session(user_id, session_id), Session)
+        if found is None:
+            return False
+        await self._end(found.value)
+        return True
+
+    async def revoke_all_user_tokens(self, user_id: str) -> int:
+        """Log out everywhere: every session and every access token issued before now.
+        Returns how many sessions were ended."""
+        return await self._end_all_sessions(user_id)
+
+    async def _end_all_sessions(self, user_id: str, *also_delete: str) -> int:
+        """The revocation is written first, with the time it is written, so readers of the
+        revocation list see it within the skew allowance and a failure later leaves the
+        tokens refused. Then every session, and `also_delete` (a deleted user's own
+        objects, which then cost no extra request), goes in batch DELETEs."""
+        require_user_id(user_id)
+        await self.blacklist.revoke_user(user_id, int(self.clock() * 1000))
+        session_keys = [info.key async for info in self.store.list(keys.user_sessions(user_id))]
+        if session_keys or also_delete:
+            await self.store.delete_many([*also_delete, *session_keys])
+        return len(session_keys)
+
+    async def get_user_active_sessions(
+        self, user_id: str, current_session_id: str | None = None
+    ) -> list[SessionInfo]:
+        """The user's live sessions, newest first, without secrets."""
+        if not is_id(user_id):
+            return []
+        now = self._now()
+        session_keys = [info.key async for info in self.store.list(keys.user_sessions(user_id))]
+        found = await gather([get_or_none(self.store, k, Session) for k in session_keys])
+        sessions = [
+            item.value.info(current_session_id)
+            for item in found
+            if item is not None and item.value.expires_at > now
+        ]
+        sessions.sort(key=lambda s: s.id, reverse=True)  # ids begin with their creation ms
+        return sessions
+
+    async def _cleanup_expired_sessions(self) -> int:
+        """Delete expired sessions, deciding from listings alone (a session cannot outlive
+        its last write plus the refresh lifetime); returns how many."""
+        now = dt.datetime.fromtimestamp(self.clock(), dt.UTC)
+        horizon = dt.timedelta(
+            seconds=self.settings.refresh_token_seconds + self.settings.revocation_skew_seconds
+        )
+        expired = [
+            info.key
+            async for info in self.store.list(keys.SESSIONS)
+            if info.last_modified + horizon < now
+        ]
+        if expired:
+            await self.store.delete_many(expired)
+        return len(expired)

@@ -1,0 +1,54 @@
+"""How accounts and sessions use the store beyond the bare `Store` contract: a read where a
+corrupt object counts as absent, bounded concurrent reads, and best-effort deletes for
+clean-up after a failure. Each costs exactly the requests of the calls it makes."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Awaitable, Sequence
+from typing import TypeVar
+
+import anyio
+
+from ..errors import S3AuthError
+from .base import CorruptObjectError, Store, Versioned
+
+T = TypeVar("T")
+
+logger = logging.getLogger("s3auth_asgi")
+
+# Bounded so that reading a page of 1,000 users does not open 1,000 requests at once.
+READ_CONCURRENCY = 16
+
+
+async def get_or_none(store: Store, key: str, type_: type[T]) -> Versioned[T] | None:
+    """A GET where a corrupt object counts as absent (and is logged), so that one
+    damaged object cannot break anybody else's request."""
+    try:
+        return await store.get(key, type_)
+    except CorruptObjectError:
+        logger.warning("ignoring a corrupt object: %s", key)
+        return None
+
+
+async def delete_quietly(store: Store, *object_keys: str) -> None:
+    """Best effort, for clean-ups after a failure: a reservation left behind expires
+    on its own, an expired session is swept by cleanup_expired_tokens."""
+    with contextlib.suppress(S3AuthError):
+        await store.delete_many(object_keys)
+
+
+async def gather(calls: Sequence[Awaitable[T]], *, limit: int = READ_CONCURRENCY) -> list[T]:
+    """Await `calls` concurrently, at most `limit` at a time, keeping their order."""
+    results: dict[int, T] = {}
+    limiter = anyio.CapacityLimiter(limit)
+
+    async def run(i: int, call: Awaitable[T]) -> None:
+        async with limiter:
+            results[i] = await call
+
+    async with anyio.create_task_group() as tg:
+        for i, call in enumerate(calls):
+            tg.start_soon(run, i, call)
+    return [results[i] for i in range(len(calls))]
