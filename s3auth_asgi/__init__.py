@@ -1,7 +1,17 @@
-"""s3auth_asgi: authentication for any ASGI application, with all state in an object store."""
+"""s3auth_asgi: authentication for any ASGI application, with all state in an object store.
 
-from .blacklist import TokenBlacklist
+Every public name is importable from here. Apart from the errors they are loaded on first
+use, so `import s3auth_asgi.middleware` (for a service that only verifies tokens) does not
+load the object-store library or the password hashers.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .errors import (
+    AuthenticationError,
     AuthenticationRequiredError,
     ConfigurationError,
     ConflictError,
@@ -14,6 +24,7 @@ from .errors import (
     InvalidUsernameError,
     NotFoundError,
     PermissionDeniedError,
+    RateLimitedError,
     RefreshTokenReuseError,
     S3AuthError,
     S3ValidationError,
@@ -25,37 +36,89 @@ from .errors import (
     UserNotFoundError,
     WeakPasswordError,
 )
-from .middleware import (
-    AnonymousUser,
-    AuthenticatedUser,
-    BearerCredentials,
-    BearerTokenMiddleware,
-    BlacklistMiddleware,
-    RateLimitMiddleware,
-    auth_error_response,
-    current_user,
-    requires,
-)
-from .models import PublicUser, SessionInfo, TokenPair, User
-from .passwords import PasswordHasher, PasswordPolicy
-from .ratelimit import (
-    MemoryRateLimitStore,
-    ObjectStoreRateLimitStore,
-    RateLimit,
-    RateLimiter,
-    RateLimitInfo,
-    RateLimitRule,
-    RateLimitStore,
-)
-from .service import S3AuthService
-from .settings import S3AuthSettings
-from .storage import ObjectStore
 
 __version__ = "0.1.0"
 
+if TYPE_CHECKING:
+    from .blacklist import TokenBlacklist
+    from .middleware import (
+        AnonymousUser,
+        AuthenticatedUser,
+        BearerCredentials,
+        BearerTokenMiddleware,
+        BlacklistMiddleware,
+        RateLimitMiddleware,
+        current_user,
+        requires,
+    )
+    from .models import PublicUser, SessionInfo, TokenPair, User
+    from .passwords import PasswordHasher, PasswordPolicy
+    from .problems import auth_error_response
+    from .ratelimit import (
+        MemoryRateLimitStore,
+        ObjectStoreRateLimitStore,
+        RateLimit,
+        RateLimiter,
+        RateLimitInfo,
+        RateLimitRule,
+        RateLimitStore,
+    )
+    from .service import S3AuthService
+    from .settings import S3AuthSettings
+    from .storage import ObjectStore, Store
+    from .verifier import AccessTokenVerifier, RevocationCheck
+
+_LAZY = {
+    "TokenBlacklist": "blacklist",
+    "AnonymousUser": "middleware",
+    "AuthenticatedUser": "middleware",
+    "BearerCredentials": "middleware",
+    "BearerTokenMiddleware": "middleware",
+    "BlacklistMiddleware": "middleware",
+    "RateLimitMiddleware": "middleware",
+    "current_user": "middleware",
+    "requires": "middleware",
+    "PublicUser": "models",
+    "SessionInfo": "models",
+    "TokenPair": "models",
+    "User": "models",
+    "PasswordHasher": "passwords",
+    "PasswordPolicy": "passwords",
+    "auth_error_response": "problems",
+    "MemoryRateLimitStore": "ratelimit",
+    "ObjectStoreRateLimitStore": "ratelimit",
+    "RateLimit": "ratelimit",
+    "RateLimitInfo": "ratelimit",
+    "RateLimitRule": "ratelimit",
+    "RateLimitStore": "ratelimit",
+    "RateLimiter": "ratelimit",
+    "S3AuthService": "service",
+    "S3AuthSettings": "settings",
+    "ObjectStore": "storage",
+    "Store": "storage",
+    "AccessTokenVerifier": "verifier",
+    "RevocationCheck": "verifier",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # looked up once
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
 __all__ = [
+    "AccessTokenVerifier",
     "AnonymousUser",
     "AuthenticatedUser",
+    "AuthenticationError",
     "AuthenticationRequiredError",
     "BearerCredentials",
     "BearerTokenMiddleware",
@@ -82,14 +145,17 @@ __all__ = [
     "RateLimitMiddleware",
     "RateLimitRule",
     "RateLimitStore",
+    "RateLimitedError",
     "RateLimiter",
     "RefreshTokenReuseError",
+    "RevocationCheck",
     "S3AuthError",
     "S3AuthService",
     "S3AuthSettings",
     "S3ValidationError",
     "SessionInfo",
     "SessionNotFoundError",
+    "Store",
     "StoreUnavailableError",
     "TokenBlacklist",
     "TokenExpiredError",

@@ -31,18 +31,18 @@ from .errors import ConfigurationError
 from .types import Scope
 
 
-class Access(enum.IntEnum):
+class PathAccess(enum.IntEnum):
     SKIP = 0
     OPTIONAL = 1
     REQUIRED = 2
 
 
-Decision = tuple[Access, tuple[str, ...]]
+PathDecision = tuple[PathAccess, tuple[str, ...]]
 """The outcome and, for REQUIRED, the scopes the token must hold."""
 
-SKIP: Final[Decision] = (Access.SKIP, ())
-OPTIONAL: Final[Decision] = (Access.OPTIONAL, ())
-REQUIRED: Final[Decision] = (Access.REQUIRED, ())
+SKIP: Final[PathDecision] = (PathAccess.SKIP, ())
+OPTIONAL: Final[PathDecision] = (PathAccess.OPTIONAL, ())
+REQUIRED: Final[PathDecision] = (PathAccess.REQUIRED, ())
 
 _ENCODED_SEPARATORS = (b"%2f", b"%5c", b"%00")
 _MEMO_SIZE = 2048
@@ -114,9 +114,9 @@ class PathRules:
             if not all(isinstance(m, str) and m.isalpha() and m.isupper() for m in names):
                 raise ConfigurationError("methods must be upper-case HTTP method names")
             self.methods = names
-        self._memo: dict[object, Decision] = {}
+        self._memo: dict[object, PathDecision] = {}
 
-    def decide(self, scope: Scope) -> Decision:
+    def decide(self, scope: Scope) -> PathDecision:
         path = scope.get("path")
         raw_path = scope.get("raw_path")
         if (
@@ -134,7 +134,7 @@ class PathRules:
             return decision
         return self._decide_uncached(scope)
 
-    def _decide_uncached(self, scope: Scope) -> Decision:
+    def _decide_uncached(self, scope: Scope) -> PathDecision:
         path = route_path(scope)
         method = scope.get("method")  # None for WebSocket: the path alone decides
         raw_path = scope.get("raw_path")
@@ -150,7 +150,7 @@ class PathRules:
                 return _stricter(self._decide(method, path), self._decide(method, resolved))
         return self._decide(method, path)
 
-    def _decide(self, method: str | None, path: str) -> Decision:
+    def _decide(self, method: str | None, path: str) -> PathDecision:
         if self.exclude.matches(path):
             return SKIP
         if not self.protected.matches(path):
@@ -159,13 +159,13 @@ class PathRules:
             return OPTIONAL
         if not self._scoped:
             return REQUIRED
-        return Access.REQUIRED, self._scopes_for(path)
+        return PathAccess.REQUIRED, self._scopes_for(path)
 
-    def _strictest_protected(self, path: str) -> Decision:
+    def _strictest_protected(self, path: str) -> PathDecision:
         if not self._scoped:
             return REQUIRED
         scopes = self._scopes_for(path) + self._scopes_for(normalise(path))
-        return Access.REQUIRED, tuple(dict.fromkeys(scopes))
+        return PathAccess.REQUIRED, tuple(dict.fromkeys(scopes))
 
     def _scopes_for(self, path: str) -> tuple[str, ...]:
         """The union, in configuration order, of the scopes of every matching pattern."""
@@ -196,7 +196,7 @@ def is_suspicious(path: str) -> bool:
     return not path.startswith("/") or not path.isprintable() or "\\" in path or "%" in path
 
 
-def _stricter(first: Decision, second: Decision) -> Decision:
+def _stricter(first: PathDecision, second: PathDecision) -> PathDecision:
     if first[0] != second[0]:
         return first if first[0] > second[0] else second
     return first[0], tuple(dict.fromkeys(first[1] + second[1]))

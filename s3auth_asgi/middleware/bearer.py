@@ -20,28 +20,28 @@ from collections.abc import Iterable, Mapping
 
 from ..errors import (
     AuthenticationRequiredError,
+    ConfigurationError,
     InsufficientScopeError,
     S3AuthError,
     TokenExpiredError,
 )
-from ..paths import Access, PathRules
-from ..service import S3AuthService
-from ..tokens import TokenCodec
-from ..types import ASGIApp, Message, Receive, Scope, Send
+from ..paths import PathAccess, PathRules
+from ..types import ASGIApp, Message, Receive, Scope, Send, checked_app
+from ..verifier import AccessTokenVerifier
 from .cache import VerifiedToken, VerifiedTokenCache
-from .challenge import Refusals
 from .credentials import authorization_token, take_subprotocol_token, websocket_token
+from .refusals import Refusals
 from .user import ANONYMOUS_CREDENTIALS, ANONYMOUS_USER, current_scope
 
-# Enum members as globals: `Access.SKIP` is an attribute lookup on every request.
-_SKIP = Access.SKIP
-_REQUIRED = Access.REQUIRED
+# Enum members as globals: `PathAccess.SKIP` is an attribute lookup on every request.
+_SKIP = PathAccess.SKIP
+_REQUIRED = PathAccess.REQUIRED
 
 
 class BearerTokenMiddleware:
     """Verify `Authorization: Bearer` access tokens; refuse with 401/403 where required.
 
-    `tokens`: the TokenCodec, or an S3AuthService (its `.tokens` and clock are used).
+    `tokens`: an AccessTokenVerifier — the S3AuthService or its TokenCodec.
     `protected`: path patterns that need a token, or a mapping of pattern to the scopes
     the token must hold there. `exclude`: patterns where credentials are not looked at.
     Elsewhere a token is optional: verified when present, anonymous when absent.
@@ -55,7 +55,7 @@ class BearerTokenMiddleware:
     def __init__(
         self,
         app: ASGIApp,
-        tokens: TokenCodec | S3AuthService,
+        tokens: AccessTokenVerifier,
         *,
         protected: Iterable[str] | Mapping[str, Iterable[str]] = ("/*",),
         exclude: Iterable[str] = (),
@@ -65,27 +65,27 @@ class BearerTokenMiddleware:
         websocket_query_param: str | None = "access_token",
         cache_size: int = 4096,
     ) -> None:
-        if not callable(app):
-            raise TypeError("app must be an ASGI application")
-        codec = tokens.tokens if isinstance(tokens, S3AuthService) else tokens
-        if not isinstance(codec, TokenCodec):
-            raise TypeError("tokens must be a TokenCodec or an S3AuthService")
+        if not isinstance(tokens, AccessTokenVerifier):
+            raise ConfigurationError(
+                "tokens must be an S3AuthService or a TokenCodec (an AccessTokenVerifier)"
+            )
         for name, value in (
             ("websocket_subprotocol", websocket_subprotocol),
             ("websocket_query_param", websocket_query_param),
         ):
             if value is not None and not (isinstance(value, str) and value.isidentifier()):
-                raise ValueError(f"{name} must be a simple name or None")
-        self.app = app
-        self.codec = codec
+                raise ConfigurationError(f"{name} must be a simple name or None")
+        self.app = checked_app(app)
+        self.verifier = tokens
         self.rules = PathRules(protected, exclude, methods)
         self.refusals = Refusals(realm)
         self.cache = VerifiedTokenCache(cache_size)
+        self._verify = tokens.verify_access_token
         self.websocket_subprotocol = websocket_subprotocol
         self.websocket_query_param = websocket_query_param
-        # The codec's clock, so that a cache hit and a fresh verification agree on `exp`.
-        self._clock = codec.clock
-        self._leeway = codec.settings.leeway_seconds
+        # The verifier's clock, so that a cache hit and a fresh verification agree on `exp`.
+        self._clock = tokens.clock
+        self._leeway = tokens.leeway_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -116,7 +116,7 @@ class BearerTokenMiddleware:
             current_scope.reset(context)
 
     def _authenticate(
-        self, scope: Scope, access: Access, needed: tuple[str, ...], token: bytes | None
+        self, scope: Scope, access: PathAccess, needed: tuple[str, ...], token: bytes | None
     ) -> None:
         """Set the user and credentials, or raise the refusal."""
         if token is None:
@@ -158,7 +158,7 @@ class BearerTokenMiddleware:
         either way. Raises InvalidTokenError / TokenExpiredError."""
         verified = self.cache.get(token)
         if verified is None:
-            claims = self.codec.verify_access_token(token)
+            claims = self._verify(token)
             verified = VerifiedToken(claims, self._leeway)
             self.cache.put(token, verified)
         elif self._clock() >= verified.expires_from:

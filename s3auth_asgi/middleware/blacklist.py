@@ -6,13 +6,11 @@ WebSocket: close 1008) a token whose `jti` was blacklisted, whose session (`sid`
 logged out, or whose user's epoch moved after the session began (logout everywhere,
 password change, deactivation, changed privileges).
 
-It checks the process's in-process snapshot of revocations (`TokenBlacklist`): no
-object-store request on the request path. When the snapshot is older than the blacklist's
-sync interval (`S3AUTH_REVOCATION_SYNC_SECONDS`, default 5 s), a request starts one sync in
-the background — one LIST of what is new — and is answered from the current snapshot
-without waiting. Requests wait only when there is no usable snapshot: the first
-authenticated request of a process, and one that finds the snapshot twice the interval old
-(the process was idle, or the store is slower than the interval).
+It checks the process's in-process snapshot of revocations: no object-store request on the
+request path. How fresh the snapshot must be, and when a request waits for a sync, is the
+one policy of `s3auth_asgi.freshness` (the auth app and `decode_token` follow it too): a
+stale snapshot is synced in the background, one twice the interval old
+(`S3AUTH_REVOCATION_SYNC_SECONDS`, default 5 s) or missing is waited for.
 
 Staleness bound: a revocation made through the same `TokenBlacklist` (the same
 S3AuthService) holds from the next request. One made by another process holds for every
@@ -28,36 +26,35 @@ LIST. A store that cannot be reached then answers 503.
 
 from __future__ import annotations
 
-from ..blacklist import TokenBlacklist
-from ..errors import S3AuthError
-from ..service import S3AuthService
-from ..types import ASGIApp, Receive, Scope, Send
-from .challenge import Refusals
-from .sync import syncer_for
+from ..errors import ConfigurationError, S3AuthError
+from ..types import ASGIApp, Receive, Scope, Send, checked_app
+from ..verifier import RevocationCheck
+from .refusals import Refusals
 from .user import BearerCredentials
 
 
 class BlacklistMiddleware:
-    """Refuse revoked access tokens, from a snapshot synced at most once per interval."""
+    """Refuse revoked access tokens, from a snapshot synced at most once per interval.
+
+    `blacklist`: a RevocationCheck — the S3AuthService or its TokenBlacklist.
+    """
 
     def __init__(
         self,
         app: ASGIApp,
-        blacklist: TokenBlacklist | S3AuthService,
+        blacklist: RevocationCheck,
         *,
         strict: bool = False,
         realm: str = "api",
     ) -> None:
-        if not callable(app):
-            raise TypeError("app must be an ASGI application")
-        if isinstance(blacklist, S3AuthService):
-            blacklist = blacklist.blacklist
-        if not isinstance(blacklist, TokenBlacklist):
-            raise TypeError("blacklist must be a TokenBlacklist or an S3AuthService")
-        self.app = app
+        if not isinstance(blacklist, RevocationCheck):
+            raise ConfigurationError(
+                "blacklist must be an S3AuthService or a TokenBlacklist "
+                "(anything with ensure_fresh and revoked_error)"
+            )
+        self.app = checked_app(app)
         self.blacklist = blacklist
         self.strict = bool(strict)
-        self.syncer = syncer_for(blacklist)
         self.refusals = Refusals(realm)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -76,13 +73,7 @@ class BlacklistMiddleware:
         claims = auth.claims
         if claims is not None:
             try:
-                if self.strict:
-                    await self.syncer.fresh()
-                elif self.blacklist.is_stale():
-                    if self.syncer.overdue():
-                        await self.syncer.catch_up()
-                    else:
-                        self.syncer.refresh_in_background()
+                await self.blacklist.ensure_fresh(strict=self.strict)
             except S3AuthError as error:  # no snapshot to answer from, or strict mode
                 await self.refusals.refuse(scope, send, error)
                 return

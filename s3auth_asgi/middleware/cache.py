@@ -17,6 +17,7 @@ from collections import OrderedDict
 from types import MappingProxyType
 from typing import Any
 
+from ..errors import ConfigurationError
 from .user import AUTHENTICATED, AuthenticatedUser, BearerCredentials, token_scopes
 
 
@@ -45,7 +46,7 @@ class VerifiedTokenCache:
 
     def __init__(self, max_size: int = 4096) -> None:
         if isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 0:
-            raise ValueError("cache_size must be a whole number >= 0")
+            raise ConfigurationError("cache_size must be a whole number >= 0")
         self.max_size = max_size
         self._entries: OrderedDict[bytes, VerifiedToken] = OrderedDict()
 

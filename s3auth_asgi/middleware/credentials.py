@@ -24,8 +24,8 @@ from __future__ import annotations
 from urllib.parse import parse_qsl
 
 from ..errors import InvalidTokenError
-from ..tokens import MAX_TOKEN_BYTES
 from ..types import Scope
+from ..verifier import MAX_TOKEN_BYTES
 
 _BEARER = b"bearer"
 
@@ -44,16 +44,19 @@ def authorization_token(scope: Scope) -> bytes | None:
 
 
 def _bearer_credentials(value: bytes) -> bytes | None:
+    """`Bearer 1*SP token68` (RFC 6750 §2.1), the field value's surrounding spaces and tabs
+    aside (RFC 9110 §5.5); any other character, a form feed included, stays in the token
+    and fails verification, whatever the spelling of the scheme."""
     if value.startswith(b"Bearer "):
         # The usual spelling. Stray characters need no scan here: such a token fails
         # verification (joserfc's base64url decoding is strict) and so is never cached.
         token = value[7:]
-        if 0 < len(token) <= MAX_TOKEN_BYTES and token[0] != 32:
+        if 0 < len(token) <= MAX_TOKEN_BYTES and token[0] != 32 and token[-1] not in (32, 9):
             return token
-    scheme, _, token = value.strip().partition(b" ")
+    scheme, _, token = value.strip(b" \t").partition(b" ")
     if scheme.lower() != _BEARER:
         return None
-    token = token.strip(b" \t")
+    token = token.lstrip(b" ")
     if not token:
         raise InvalidTokenError("The Bearer token is empty")
     if len(token) > MAX_TOKEN_BYTES:

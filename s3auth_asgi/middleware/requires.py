@@ -25,7 +25,7 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any, ParamSpec, TypeVar
 
-from ..errors import AuthenticationRequiredError, InsufficientScopeError
+from ..errors import AuthenticationRequiredError, ConfigurationError, InsufficientScopeError
 from ..types import Scope
 from .user import AuthenticatedUser, current_scope
 
@@ -43,7 +43,7 @@ class ScopeRequirement:
 
     def __init__(self, scopes: tuple[str, ...]) -> None:
         if not all(isinstance(s, str) and s and " " not in s for s in scopes):
-            raise ValueError("scopes must be non-empty strings without spaces")
+            raise ConfigurationError("scopes must be non-empty strings without spaces")
         self.scopes = scopes
 
     def check(self, connection: object = None) -> AuthenticatedUser:

@@ -13,17 +13,17 @@ from __future__ import annotations
 import datetime as dt
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Protocol, runtime_checkable
 
 import anyio
 import msgspec
 
-from ..storage import ObjectStore, StoreConflict, keys
+from ..errors import ConfigurationError
+from ..storage import Store, StoreConflict, keys
+from ..types import Clock
 from .gcra import Decision, gcra
 from .policy import RateLimit
-
-Clock = Callable[[], float]
 
 
 @runtime_checkable
@@ -47,7 +47,7 @@ class MemoryRateLimitStore:
 
     def __init__(self, *, max_keys: int = 100_000, clock: Clock = time.monotonic) -> None:
         if max_keys < 1:
-            raise ValueError("max_keys must be at least 1")
+            raise ConfigurationError("max_keys must be at least 1")
         self.max_keys = max_keys
         self._evict_batch = max(1, max_keys // 16)
         self._clock = clock
@@ -97,11 +97,9 @@ class ObjectStoreRateLimitStore:
     (keep their clocks in sync; skew of a second shifts the limit by a second).
     """
 
-    def __init__(
-        self, store: ObjectStore, *, clock: Clock = time.time, max_attempts: int = 8
-    ) -> None:
+    def __init__(self, store: Store, *, clock: Clock = time.time, max_attempts: int = 8) -> None:
         if max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
+            raise ConfigurationError("max_attempts must be at least 1")
         self.store = store
         self._clock = clock
         self._max_attempts = max_attempts

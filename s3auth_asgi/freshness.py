@@ -1,0 +1,173 @@
+"""SnapshotFreshness: when a process's revocation snapshot is fresh enough, and how to
+catch up when it is not. The one policy every reader follows (BlacklistMiddleware, the
+auth app, `S3AuthService.decode_token`, `TokenBlacklist.is_blacklisted`).
+
+With `interval` the sync interval and `age` the time since the last successful sync began:
+
+    age < interval              fresh: answer from the snapshot
+    interval <= age < 2·interval  stale: answer from the snapshot, sync in the background
+    age >= 2·interval, or none  overdue: wait for a sync that began after the call
+
+So a revocation written anywhere is seen by every request that starts more than twice the
+interval after it (and, under steady traffic, more than one interval plus one listing
+after it). A sync that fails is logged and the old snapshot keeps serving; the next try
+waits one interval, so an unreachable store is not asked on every request. With no
+snapshot at all there is nothing to answer from: the failure is raised (a 503).
+
+`strict` waits, on every call, for a sync that began after the call, so a revocation
+written before the request is seen. Callers arriving while a sync runs share the one that
+follows it: under load that costs one listing per listing-duration, not one per request.
+
+Needs asyncio, as obstore does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+
+from .errors import S3AuthError
+from .types import Clock
+
+logger = logging.getLogger("s3auth_asgi")
+
+
+class SnapshotFreshness:
+    """Owns the timing of syncs: `sync_once` lists what is new and updates the snapshot."""
+
+    def __init__(
+        self, sync_once: Callable[[], Awaitable[int]], *, interval: float, clock: Clock
+    ) -> None:
+        self.interval = interval
+        self._sync_once = sync_once
+        self._clock = clock
+        self._synced_at = float("-inf")  # when the last successful sync began
+        self._failed_at = float("-inf")
+        self._lock = anyio.Lock()
+        self._background: asyncio.Task[None] | None = None
+        self._running: asyncio.Task[int] | None = None
+        self._next: asyncio.Task[int] | None = None
+
+    # State ---------------------------------------------------------------------------
+
+    def age(self) -> float:
+        """Seconds since the last successful sync began (infinite before the first)."""
+        return self._clock() - self._synced_at
+
+    def has_snapshot(self) -> bool:
+        return self._synced_at > float("-inf")
+
+    def is_stale(self) -> bool:
+        return self.age() >= self.interval
+
+    def is_overdue(self) -> bool:
+        return self.age() >= 2 * self.interval
+
+    def _due(self) -> bool:
+        """Stale, and not inside the pause after a failed sync (a pause only while there
+        is a snapshot to serve from)."""
+        if not self.is_stale():
+            return False
+        return not self.has_snapshot() or self._clock() - self._failed_at >= self.interval
+
+    # The policy ----------------------------------------------------------------------
+
+    async def ensure(self, *, strict: bool = False) -> None:
+        """Return when the snapshot may be answered from (see the module docstring)."""
+        if strict:
+            await self.sync_started_after_now()
+        elif self.is_overdue():
+            await self._catch_up()
+        elif self.is_stale():
+            self.start_in_background()
+
+    def start_in_background_if_stale(self) -> None:
+        """The policy for callers that cannot wait: a stale snapshot starts a catch-up
+        in the background (unless one is under way); the caller answers from what there
+        is. Without a running event loop there is nothing to run it on."""
+        if self.is_stale():
+            self.start_in_background()
+
+    def start_in_background(self) -> None:
+        """Start a catch-up unless one is under way."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        task = self._background
+        if task is not None and not task.done() and task.get_loop() is loop:
+            return
+        # Kept in self._background: never only in the event loop's weak set of tasks.
+        self._background = loop.create_task(self._catch_up())
+        # Nobody awaits it: a failure (possible only without a snapshot) is logged here.
+        self._background.add_done_callback(_log_failure)
+
+    async def _catch_up(self) -> None:
+        """Sync when due. Callers queue on the lock and re-check, so one that queued
+        behind a sync that began after it asked does not repeat it."""
+        try:
+            if self._due():
+                async with self._lock:
+                    if self._due():
+                        await self._sync_locked()
+        except S3AuthError as error:
+            if not self.has_snapshot():
+                raise
+            logger.error("revocation snapshot sync failed: %r", error)
+
+    # Syncing -------------------------------------------------------------------------
+
+    async def sync(self) -> int:
+        """Sync now, whatever the age; returns how many entries were new."""
+        async with self._lock:
+            return await self._sync_locked()
+
+    async def _sync_locked(self) -> int:
+        started = self._clock()
+        try:
+            new = await self._sync_once()
+        except S3AuthError:
+            self._failed_at = started
+            raise
+        self._synced_at = started
+        return new
+
+    async def sync_started_after_now(self) -> None:
+        """Return once a sync that started after this call has finished (or raise its
+        error)."""
+        await asyncio.shield(self._schedule())
+
+    def _schedule(self) -> asyncio.Task[int]:
+        loop = asyncio.get_running_loop()
+        pending = self._next
+        if pending is None or pending.done() or pending.get_loop() is not loop:
+            running = self._running
+            if running is not None and (running.done() or running.get_loop() is not loop):
+                running = None
+            # Kept in self._next until it starts, then in self._running: never only in
+            # the event loop's weak set of tasks.
+            pending = self._next = loop.create_task(self._sync_after(running))
+            pending.add_done_callback(self._finished)
+        return pending
+
+    async def _sync_after(self, previous: asyncio.Task[int] | None) -> int:
+        if previous is not None:
+            await asyncio.wait((previous,))
+        if self._next is asyncio.current_task():
+            self._running, self._next = self._next, None
+        return await self.sync()
+
+    def _finished(self, task: asyncio.Task[int]) -> None:
+        if self._running is task:
+            self._running = None
+        _log_failure(task)
+
+
+def _log_failure(task: asyncio.Task[Any]) -> None:
+    """Retrieve a finished task's error, so it is logged exactly once, here."""
+    if not task.cancelled() and (error := task.exception()) is not None:
+        logger.error("revocation snapshot sync failed: %r", error)

@@ -1,0 +1,48 @@
+"""What the middlewares need from whoever checks tokens, as two small protocols.
+
+BearerTokenMiddleware needs an `AccessTokenVerifier`; BlacklistMiddleware a
+`RevocationCheck`. `S3AuthService` is both, `TokenCodec` is a verifier and `TokenBlacklist`
+a revocation check, and a service that only verifies (a public key, no store) can be a
+verifier of its own. Depending on these instead of the service keeps the middlewares free
+of storage and password hashing: importing them loads neither obstore nor a hasher.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol, runtime_checkable
+
+from .errors import TokenRevokedError
+from .types import Clock
+
+MAX_TOKEN_BYTES = 8192
+"""Longer tokens are refused unread: far above any token this package issues, far below
+what would make parsing one expensive."""
+
+
+@runtime_checkable
+class AccessTokenVerifier(Protocol):
+    """Checks an access token's signature and claims (not whether it was revoked)."""
+
+    @property
+    def clock(self) -> Clock:
+        """The clock `exp` is checked against, so a cached token expires in step."""
+
+    @property
+    def leeway_seconds(self) -> int:
+        """How long past `exp` a token is still accepted."""
+
+    def verify_access_token(self, token: str | bytes) -> dict[str, Any]:
+        """The claims of a valid token; InvalidTokenError or TokenExpiredError."""
+
+
+@runtime_checkable
+class RevocationCheck(Protocol):
+    """Knows which valid tokens have been revoked since they were issued."""
+
+    async def ensure_fresh(self, *, strict: bool = False) -> None:
+        """Bring what is known of revocations within the freshness bound; raise
+        StoreUnavailableError when nothing can be answered from."""
+
+    def revoked_error(self, claims: Mapping[str, Any]) -> TokenRevokedError | None:
+        """The refusal for revoked claims, or None."""

@@ -1,0 +1,190 @@
+"""One policy keeps every reader's revocation snapshot fresh: the middleware, the auth app,
+`decode_token` and `is_blacklisted` all go through the blacklist's `SnapshotFreshness`.
+
+A writer and a reader share one store; the reader's clock is moved by hand, so "stale"
+(one interval) and "overdue" (two) are exact. Request counts say who synced.
+"""
+
+from __future__ import annotations
+
+import anyio
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.routing import Mount
+from support import (  # noqa: F401 (clock_fixture registers the `clock` fixture)
+    Clock,
+    bearer,
+    call_http,
+    clock_fixture,
+    http_scope,
+    make_clocked_service,
+    ok_app,
+)
+
+from s3auth_asgi import (
+    BearerTokenMiddleware,
+    BlacklistMiddleware,
+    S3AuthService,
+    StoreUnavailableError,
+    TokenRevokedError,
+)
+from s3auth_asgi.app import create_auth_app
+from s3auth_asgi.storage import ObjectStore
+
+pytestmark = pytest.mark.anyio
+PASSWORD = "Correct-Horse-42x"
+
+
+async def _writer_and_reader(clock: Clock) -> tuple[S3AuthService, S3AuthService, str, str]:
+    """A writer that logs alice in, and a reader (own clock) with a fresh snapshot."""
+    store = ObjectStore.from_url("memory://")
+    writer = make_clocked_service(store=store, clock=Clock())
+    reader = make_clocked_service(store=store, clock=clock)
+    alice = await writer.create_user("alice", "alice@example.com", PASSWORD)
+    pair = await writer.create_token_pair(alice)
+    writer.clock.advance(0.01)  # type: ignore[attr-defined]
+    await reader.blacklist.sync()
+    return writer, reader, alice.id, pair.access_token
+
+
+def lists(service: S3AuthService) -> int:
+    return service.store.requests["list"]
+
+
+async def settled(service: S3AuthService) -> None:
+    with anyio.fail_after(10):
+        while service.blacklist.is_stale():
+            await anyio.sleep(0.005)
+
+
+async def test_decode_token_answers_at_once_and_syncs_in_the_background_when_stale(
+    clock: Clock,
+) -> None:
+    writer, reader, user_id, token = await _writer_and_reader(clock)
+    await writer.revoke_all_user_tokens(user_id)
+    reader.store.reset_counts()
+    assert reader.decode_token(token)["sub"] == user_id  # fresh: no request, not seen yet
+    assert lists(reader) == 0
+    clock.advance(reader.blacklist.sync_seconds)
+    assert reader.decode_token(token)["sub"] == user_id  # stale: answered from the snapshot
+    reader.decode_token(token)  # a second call starts no second sync
+    await settled(reader)
+    assert lists(reader) == 1
+    with pytest.raises(TokenRevokedError):
+        reader.decode_token(token)
+
+
+def test_decode_token_without_an_event_loop_answers_from_the_snapshot(clock: Clock) -> None:
+    async def prepare() -> tuple[S3AuthService, str]:
+        _, reader, _, token = await _writer_and_reader(clock)
+        return reader, token
+
+    reader, token = anyio.run(prepare)
+    clock.advance(10 * reader.blacklist.sync_seconds)
+    reader.store.reset_counts()
+    assert "sub" in reader.decode_token(token)
+    assert lists(reader) == 0
+
+
+async def test_is_blacklisted_waits_only_when_overdue(clock: Clock) -> None:
+    writer, reader, _, token = await _writer_and_reader(clock)
+    claims = writer.verify_access_token(token)  # decode_token would start a writer's sync
+    await writer.blacklist.add(claims["jti"], claims["exp"])
+    clock.advance(reader.blacklist.sync_seconds)
+    reader.store.reset_counts()
+    assert not await reader.blacklist.is_blacklisted(claims["jti"])  # stale: not waited for
+    await settled(reader)
+    assert lists(reader) == 1
+    assert await reader.blacklist.is_blacklisted(claims["jti"])
+    await writer.blacklist.add("another-jti", claims["exp"])
+    clock.advance(2 * reader.blacklist.sync_seconds)
+    assert await reader.blacklist.is_blacklisted("another-jti")  # overdue: waited for
+    assert lists(reader) == 2
+
+
+def _app_on(reader: S3AuthService) -> httpx.AsyncClient:
+    app = Starlette(routes=[Mount("/auth", app=create_auth_app(reader, rate_limit=False))])
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
+
+
+async def test_the_auth_app_follows_the_same_policy(clock: Clock) -> None:
+    writer, reader, user_id, token = await _writer_and_reader(clock)
+    await writer.revoke_all_user_tokens(user_id)
+    async with _app_on(reader) as client:
+        clock.advance(reader.blacklist.sync_seconds)
+        stale = await client.get("/auth/me", headers=bearer(token))
+        assert stale.status_code == 200  # within the bound: answered, sync started
+        await settled(reader)
+        refused = await client.get("/auth/me", headers=bearer(token))
+        assert refused.status_code == 401
+        assert refused.json()["code"] == "token_revoked"
+
+    writer2, reader2, user2, token2 = await _writer_and_reader(Clock())
+    await writer2.revoke_all_user_tokens(user2)
+    reader2.clock.advance(2 * reader2.blacklist.sync_seconds)  # type: ignore[attr-defined]
+    async with _app_on(reader2) as client:
+        overdue = await client.get("/auth/me", headers=bearer(token2))
+        assert overdue.status_code == 401  # past the bound: waited for the sync
+
+
+async def test_middleware_app_and_decode_token_share_one_sync(clock: Clock) -> None:
+    writer, reader, user_id, token = await _writer_and_reader(clock)
+    await writer.revoke_all_user_tokens(user_id)
+    stack = BearerTokenMiddleware(BlacklistMiddleware(ok_app, reader), reader)
+    clock.advance(2 * reader.blacklist.sync_seconds)
+    reader.store.reset_counts()
+    statuses: list[int] = []
+
+    async def through_middleware() -> None:
+        statuses.append((await call_http(stack, http_scope("/x", bearer(token)))).status)
+
+    async def through_app(client: httpx.AsyncClient) -> None:
+        statuses.append((await client.get("/auth/me", headers=bearer(token))).status_code)
+
+    async with _app_on(reader) as client, anyio.create_task_group() as tg:
+        for _ in range(5):
+            tg.start_soon(through_middleware)
+            tg.start_soon(through_app, client)
+    assert statuses == [401] * 10
+    assert lists(reader) == 1
+    with pytest.raises(TokenRevokedError):
+        reader.decode_token(token)
+    assert lists(reader) == 1
+
+
+async def test_without_any_snapshot_an_unreachable_store_is_a_refusal(clock: Clock) -> None:
+    _, reader, _, token = await _writer_and_reader(clock)
+    broken = make_clocked_service(store=_Unreachable(), clock=clock)
+    with pytest.raises(StoreUnavailableError):
+        await broken.ensure_fresh()
+    # With a snapshot, the old one keeps serving and the failure is only logged.
+    clock.advance(2 * reader.blacklist.sync_seconds)
+    reader.blacklist.store = _Unreachable()
+    await reader.ensure_fresh()
+    assert reader.decode_token(token)["sid"]
+
+
+class _Unreachable(ObjectStore):
+    def __init__(self) -> None:
+        super().__init__(None)
+
+    async def list(self, prefix: str, offset: str | None = None):  # type: ignore[override]
+        raise StoreUnavailableError("LIST failed")
+        yield  # pragma: no cover
+
+
+async def test_a_failed_background_sync_is_logged_once_and_raises_nowhere(
+    clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    _, _, _, token = await _writer_and_reader(clock)
+    broken = make_clocked_service(store=_Unreachable(), clock=clock)
+    assert broken.decode_token(token)["sid"]  # no snapshot, and it cannot wait
+    task = broken.blacklist.freshness._background
+    assert task is not None
+    with anyio.fail_after(5):
+        while not task.done():
+            await anyio.sleep(0.001)
+    failures = [r for r in caplog.records if "sync failed" in r.getMessage()]
+    assert len(failures) == 1
+    assert isinstance(task.exception(), StoreUnavailableError)  # retrieved by the callback
