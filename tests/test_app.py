@@ -14,6 +14,7 @@ from starlette.routing import Mount
 
 from s3auth_asgi import S3AuthService, StoreUnavailableError
 from s3auth_asgi.app import create_auth_app
+from s3auth_asgi.app.operations import Operation
 from s3auth_asgi.storage import ObjectStore
 
 pytestmark = pytest.mark.anyio
@@ -586,22 +587,67 @@ async def test_password_change_revokes_other_sessions_and_returns_new_tokens(
 # Admin ------------------------------------------------------------------------------------
 
 
-async def test_admin_endpoints_are_for_admins_only(client: httpx.AsyncClient) -> None:
+def _operations(access: tuple[str, ...]) -> list[Operation]:
+    """The table's operations with one of these accesses (from the app itself)."""
+    app = create_auth_app(make_service(), rate_limit=False)
+    return [op for op in app.operations if op.access in access]
+
+
+def _concrete(path: str, user_id: str) -> str:
+    # A real id where there is one, so a refusal cannot come from a 404.
+    return "/auth" + path.replace("{user_id}", user_id).replace("{session_id}", "0" * 32)
+
+
+@pytest.mark.parametrize(
+    "op",
+    _operations(("bearer", "admin", "bearer_or_refresh_token")),
+    ids=lambda op: op.operation_id,
+)
+async def test_every_operation_needing_a_token_refuses_an_anonymous_caller(
+    client: httpx.AsyncClient, op: Operation
+) -> None:
+    user = await register(client, "alice")
+    path = _concrete(op.path, user["id"])
+    anonymous = await client.request(op.method, path, json={} if op.request else None)
+    assert_problem(anonymous, 401, "authentication_required")
+    assert anonymous.headers["www-authenticate"] == 'Bearer realm="api"'
+    forged = await client.request(op.method, path, headers={"Authorization": "Bearer not.a.token"})
+    assert_problem(forged, 401, "invalid_token")
+
+
+@pytest.mark.parametrize("op", _operations(("admin",)), ids=lambda op: op.operation_id)
+async def test_every_admin_operation_refuses_a_caller_who_is_not_an_admin(
+    client: httpx.AsyncClient, op: Operation
+) -> None:
     user = await register(client, "alice")
     tokens = await login(client, "alice")
-    calls = [
-        ("GET", "/auth/admin/users", None),
-        ("PATCH", f"/auth/admin/users/{user['id']}", {"is_admin": True}),
-        ("DELETE", f"/auth/admin/users/{user['id']}", None),
-        ("POST", f"/auth/admin/users/{user['id']}/revoke", None),
-    ]
-    for method, path, body in calls:
-        anonymous = await client.request(method, path, json=body)
-        assert_problem(anonymous, 401, "authentication_required")
-        forbidden = await client.request(method, path, json=body, headers=bearer(tokens))
-        assert_problem(forbidden, 403, "insufficient_scope")
-        assert 'error="insufficient_scope"' in forbidden.headers["www-authenticate"]
-    assert (await client.get("/auth/me", headers=bearer(tokens))).json()["is_admin"] is False
+    path = _concrete(op.path, user["id"])
+    body = {"is_admin": True} if op.request else None
+    forbidden = await client.request(op.method, path, json=body, headers=bearer(tokens))
+    assert_problem(forbidden, 403, "insufficient_scope")
+    assert 'error="insufficient_scope"' in forbidden.headers["www-authenticate"]
+    me = await client.get("/auth/me", headers=bearer(tokens))
+    assert me.json()["is_admin"] is False  # nothing was changed either
+
+
+def test_the_table_declares_admin_access_for_every_admin_path() -> None:
+    declared = {op.path for op in _operations(("admin",))}
+    assert declared and all(path.startswith("/admin/") for path in declared)
+    assert not [op for op in _operations(("public", "bearer")) if op.path.startswith("/admin")]
+
+
+@pytest.mark.parametrize(
+    "op",
+    [op for op in _operations(("public", "bearer")) if op.token_response],
+    ids=lambda op: op.operation_id,
+)
+async def test_every_token_operation_answers_no_store_even_when_refused(
+    client: httpx.AsyncClient, op: Operation
+) -> None:
+    refused = await client.request(op.method, "/auth" + op.path, json={"x": 1})
+    assert refused.status_code >= 400
+    assert refused.headers["cache-control"] == "no-store"
+    assert refused.headers["pragma"] == "no-cache"
 
 
 async def test_admin_lists_users_a_page_at_a_time(

@@ -13,8 +13,8 @@ from .. import __version__
 from ..ratelimit import RateLimiter
 from ..service import S3AuthService
 from .application import AuthApp
-from .dispatch import PrefixDispatcher
 from .limits import DEFAULT_AUTH_LIMITS, AuthRateLimits, default_limiter
+from .prefix import PrefixDispatcher
 
 __all__ = [
     "DEFAULT_AUTH_LIMITS",

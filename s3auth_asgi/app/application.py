@@ -8,27 +8,24 @@ PrefixDispatcher). Frameworks that strip the prefix from `path` without recordin
 
 from __future__ import annotations
 
-import logging
 from collections import defaultdict
-from collections.abc import Sequence
 
-from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route, Router
 
 from .. import paths
-from ..errors import NotFoundError, S3AuthError
-from ..middleware.responses import PROBLEM_CONTENT_TYPE, problem_body
+from ..errors import ConfigurationError, NotFoundError
 from ..service import S3AuthService
 from ..types import Receive, Scope, Send
-from .errors import MethodNotAllowedError
+from .body import BodyReader
+from .caller import CallerCheck
+from .endpoint import Endpoint
 from .limits import AuthRateLimits
 from .openapi import OpenAPIDocument
-from .operations import Handler, Operation
+from .operations import Call, Operation
 from .responses import JSON_CONTENT_TYPE, problem_response
 from .routes import AuthRoutes
-
-logger = logging.getLogger("s3auth_asgi.app")
+from .table import operations_of
 
 OPENAPI_PATH = "/openapi.json"
 
@@ -50,19 +47,21 @@ class AuthApp:
         description: str = "",
     ) -> None:
         if mount_path is not None and (not mount_path.startswith("/") or mount_path == "/"):
-            raise ValueError("mount_path must be a path such as '/auth'")
+            raise ConfigurationError("mount_path must be a path such as '/auth'")
         self.service = service
         self.mount_path = mount_path.rstrip("/") if mount_path else None
         self.routes = AuthRoutes(service, limits)
-        self.operations: list[Operation] = self.routes.operations()
+        self.operations: list[Operation] = operations_of(self.routes)
         self.openapi = OpenAPIDocument(
             self.operations, title=title, version=version, description=description
         )
+        callers = CallerCheck(service, service)
+        body = BodyReader(service.settings.max_body_bytes)
         by_path: dict[str, list[Operation]] = defaultdict(list)
         for op in self.operations:
             by_path[op.path].append(op)
-        routes = [Route(path, _MethodDispatch(ops)) for path, ops in by_path.items()]
-        routes.append(Route(OPENAPI_PATH, _MethodDispatch([], get=self._openapi)))
+        routes = [Route(path, Endpoint(ops, callers, body)) for path, ops in by_path.items()]
+        routes.append(Route(OPENAPI_PATH, Endpoint([], callers, body, extra_get=self._openapi)))
         self._router = Router(routes, redirect_slashes=False, default=_not_found)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -85,51 +84,9 @@ class AuthApp:
             )
         return child
 
-    async def _openapi(self, request: Request) -> Response:
-        body = self.openapi.encoded(request.scope.get("root_path", "") or "")
+    async def _openapi(self, call: Call) -> Response:
+        body = self.openapi.encoded(call.request.scope.get("root_path", "") or "")
         return Response(body, media_type=JSON_CONTENT_TYPE)
-
-
-class _MethodDispatch:
-    """The ASGI endpoint of one path: picks the handler by method, or answers 405.
-
-    (Starlette's own 405 raises into the host's exception handlers, which a Litestar or
-    Quart host does not have.)
-    """
-
-    def __init__(self, operations: Sequence[Operation], *, get: Handler | None = None) -> None:
-        self.handlers: dict[str, Handler] = {op.method: op.handler for op in operations}
-        if get is not None:
-            self.handlers["GET"] = get
-        if "GET" in self.handlers:
-            self.handlers["HEAD"] = self.handlers["GET"]
-        self.allow = ", ".join(sorted(self.handlers))
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = Request(scope, receive)
-        handler = self.handlers.get(request.method)
-        if handler is None:
-            error = MethodNotAllowedError(f"Allowed: {self.allow}", headers=[("Allow", self.allow)])
-            response = problem_response(error)
-        else:
-            response = await _run(handler, request)
-        await response(scope, receive, send)
-
-
-async def _run(handler: Handler, request: Request) -> Response:
-    try:
-        return await handler(request)
-    except S3AuthError as error:
-        return problem_response(error)
-    except Exception:
-        # A bug, not bad input: logged with its traceback, answered without it.
-        logger.exception("unhandled error in %s %s", request.method, request.url.path)
-        return Response(
-            problem_body(500, "internal_error", "Internal server error"),
-            status_code=500,
-            media_type=PROBLEM_CONTENT_TYPE,
-            headers={"Cache-Control": "no-store"},
-        )
 
 
 async def _not_found(scope: Scope, receive: Receive, send: Send) -> None:

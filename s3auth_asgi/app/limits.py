@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Literal
 
-from ..errors import RateLimitedError
 from ..ratelimit import ClientIPResolver, RateLimit, RateLimiter, RateLimitInfo
 from ..settings import S3AuthSettings
 from ..types import Scope
@@ -72,11 +71,7 @@ class AuthRateLimits:
             limited, info = await limiter.is_rate_limited(scope, name, account=narrowed_to)
             infos.append(info)
             if limited:
-                headers = limiter.header_items(infos)
-                raise RateLimitedError(
-                    f"Too many attempts; retry in {dict(headers)['Retry-After']} s",
-                    headers=headers,
-                )
+                raise limiter.refusal(infos)
         return infos
 
     def headers(self, infos: list[RateLimitInfo]) -> list[tuple[str, str]]:

@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from ..middleware.responses import PROBLEM_CONTENT_TYPE, Problem
+from ..problems import PROBLEM_CONTENT_TYPE, Problem
 from .body import FORM_MEDIA_TYPE, JSON_MEDIA_TYPE
 from .operations import Operation
 

@@ -1,21 +1,49 @@
-"""Operation: one endpoint with everything both the router and the OpenAPI document need,
-so the two cannot drift apart."""
+"""Operation: one endpoint with everything the dispatcher and the OpenAPI document need, so
+what the document declares is what is enforced: `endpoint.Endpoint` authenticates from
+`access`, reads `request`/`query`, checks the ids in the path and marks `token_response`
+answers no-store before a handler runs; a handler receives the outcome as a `Call`."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-Handler = Callable[[Request], Awaitable[Response]]
+from ..errors import AuthenticationRequiredError
+
+if TYPE_CHECKING:
+    from .caller import Caller
 
 Access = Literal["public", "bearer", "bearer_or_refresh_token", "admin"]
-"""Who may call: anyone; the holder of an access token; the holder of an access or a refresh
-token; an administrator's access token."""
+"""Who may call: anyone; the holder of an access token; the holder of a refresh token in
+the body, or else of an access token; an administrator's access token."""
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One request, checked and read as its operation declares."""
+
+    request: Request
+    caller_or_none: Caller | None
+    """None for public operations, and for a refresh token in the body."""
+    body: Any = None
+    """The `request` Struct (its defaults for an empty optional body)."""
+    query: Any = None
+    path_ids: dict[str, str] = field(default_factory=dict)
+    """The path parameters, each a well-formed id."""
+
+    @property
+    def caller(self) -> Caller:
+        if self.caller_or_none is None:  # only where the access allows no token
+            raise AuthenticationRequiredError()
+        return self.caller_or_none
+
+
+Handler = Callable[[Call], Awaitable[Response]]
 
 _PATH_PARAMETER = re.compile(r"{([a-z_]+)}")
 

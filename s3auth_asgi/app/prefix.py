@@ -12,16 +12,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from ..errors import ConfigurationError
 from ..paths import route_path
-from ..types import ASGIApp, Receive, Scope, Send
+from ..types import ASGIApp, Receive, Scope, Send, checked_app
 
 
 class PrefixDispatcher:
     def __init__(self, app: ASGIApp, mounts: Mapping[str, ASGIApp]) -> None:
-        for prefix in mounts:
+        for prefix, mounted in mounts.items():
+            checked_app(mounted)
             if not prefix.startswith("/") or prefix.endswith("/"):
-                raise ValueError(f"mount prefix {prefix!r} must start and not end with '/'")
-        self.app = app
+                raise ConfigurationError(f"mount prefix {prefix!r} must start and not end with '/'")
+        self.app = checked_app(app)
         # Longest first, so "/auth/admin" wins over "/auth".
         self.mounts = sorted(mounts.items(), key=lambda item: len(item[0]), reverse=True)
 

@@ -1,5 +1,4 @@
-"""The auth app's responses: JSON through msgspec, and the one place where an error of this
-package becomes an RFC 9457 problem with the headers its status calls for."""
+"""The auth app's responses: JSON through msgspec, and problems as `problems` renders them."""
 
 from __future__ import annotations
 
@@ -10,16 +9,9 @@ import msgspec
 from starlette.responses import Response
 
 from ..errors import S3AuthError
-from ..middleware.challenge import auth_error_response
+from ..problems import RenderedProblem, render
 
 JSON_CONTENT_TYPE = "application/json"
-STORE_RETRY_AFTER_SECONDS = 5
-"""What a client is told to wait when the object store is down: long enough not to add to
-the load of a store that is struggling, short enough for a blip to go unnoticed."""
-
-REALM = "api"
-"""Of the `WWW-Authenticate` challenges; BearerTokenMiddleware's default, so a client sees
-one realm whether the middleware or the app refused it."""
 
 _encoder = msgspec.json.Encoder()
 
@@ -40,12 +32,13 @@ def empty_response(headers: Iterable[tuple[str, str]] = ()) -> Response:
     return response
 
 
-def problem_response(error: S3AuthError) -> Response:
-    """The middleware's answer to the same error, plus the headers the error carries."""
-    status, headers, body = auth_error_response(error, REALM)
-    response = Response(body, status_code=status, headers=headers)
-    for name, value in error.headers:
+def rendered_response(problem: RenderedProblem) -> Response:
+    response = Response(problem.body, status_code=problem.status)
+    for name, value in problem.headers:
         response.headers.append(name, value)
-    if status == 503:
-        response.headers["Retry-After"] = str(STORE_RETRY_AFTER_SECONDS)
     return response
+
+
+def problem_response(error: S3AuthError) -> Response:
+    """The same answer the middlewares give to the same error."""
+    return rendered_response(render(error))

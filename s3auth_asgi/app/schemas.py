@@ -12,8 +12,8 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from ..middleware.responses import Problem
 from ..models import PublicUser, SessionInfo
+from ..problems import Problem
 
 __all__ = [
     "AdminUserUpdate",
@@ -43,7 +43,7 @@ FullName = Annotated[str, Meta(description="Shown to people; at most 200 charact
 OAuthParameter = Annotated[
     str | None, Meta(description="Accepted for OAuth2 client compatibility and ignored.")
 ]
-RefreshToken = Annotated[
+RefreshTokenField = Annotated[
     str | None,
     Meta(description="The refresh token; in browser mode it comes from the cookie instead."),
 ]
@@ -72,7 +72,7 @@ class LoginRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 class RefreshRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """A refresh token to exchange for a new pair (RFC 6749 §6)."""
 
-    refresh_token: RefreshToken = None
+    refresh_token: RefreshTokenField = None
     grant_type: Annotated[str | None, Meta(description='"refresh_token" when given.')] = None
     scope: OAuthParameter = None
     client_id: OAuthParameter = None
@@ -82,7 +82,7 @@ class RefreshRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 class LogoutRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Which session to end: the one of this refresh token, else the bearer token's."""
 
-    refresh_token: RefreshToken = None
+    refresh_token: RefreshTokenField = None
 
 
 class UpdateProfileRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

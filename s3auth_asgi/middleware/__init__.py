@@ -1,8 +1,8 @@
 """The ASGI middlewares. They import no web framework."""
 
+from ..problems import auth_error_response
 from .bearer import BearerTokenMiddleware
 from .blacklist import BlacklistMiddleware
-from .challenge import auth_error_response
 from .ratelimit import RateLimitMiddleware
 from .requires import ScopeRequirement, requires
 from .user import AnonymousUser, AuthenticatedUser, BearerCredentials, current_user

@@ -9,17 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..errors import ConfigurationError, S3AuthError
+from ..problems import RenderedProblem, close_websocket, render, send_problem
 from ..ratelimit.limiter import RateLimiter, RateLimitInfo
 from ..ratelimit.rules import RateLimitRule
-from ..types import ASGIApp, Message, Receive, Scope, Send
-from .responses import (
-    close_websocket,
-    problem_body,
-    problem_for,
-    send_problem,
-)
-
-RATE_LIMITED_CODE = "rate_limited"
+from ..types import ASGIApp, Message, Receive, Scope, Send, checked_app
 
 
 class RateLimitMiddleware:
@@ -59,7 +52,7 @@ class RateLimitMiddleware:
                     f"rule for {rule.path!r} costs {rule.cost}, more than limit "
                     f"{rule.limit!r} ever admits ({limit.max_requests})"
                 )
-        self.app = app
+        self.app = checked_app(app)
         self.limiter = limiter
         self.rules = tuple(rules)
         self.send_headers = send_headers
@@ -70,11 +63,10 @@ class RateLimitMiddleware:
             return
         try:
             infos = await self._check(scope)
-        except S3AuthError as error:  # the shared store is down: say so, never a 500
-            await self._refuse_on_error(scope, receive, send, error)
-            return
-        if any(not info.allowed for info in infos):
-            await self._refuse(scope, receive, send, infos)
+            if any(not info.allowed for info in infos):
+                raise self.limiter.refusal(infos)
+        except S3AuthError as error:  # over a limit, or the shared store is down
+            await self._refuse(scope, receive, send, render(error))
             return
         if infos and self.send_headers and scope["type"] == "http":
             send = self._sending_headers(send, infos)
@@ -91,14 +83,11 @@ class RateLimitMiddleware:
             infos.append(info)
         return infos
 
-    def _header_pairs(self, infos: list[RateLimitInfo]) -> list[tuple[bytes, bytes]]:
-        return [
+    def _sending_headers(self, send: Send, infos: list[RateLimitInfo]) -> Send:
+        extra = [
             (name.lower().encode("latin-1"), value.encode("latin-1"))
             for name, value in self.limiter.header_items(infos)
         ]
-
-    def _sending_headers(self, send: Send, infos: list[RateLimitInfo]) -> Send:
-        extra = self._header_pairs(infos)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -109,41 +98,15 @@ class RateLimitMiddleware:
         return send_with_headers
 
     async def _refuse(
-        self, scope: Scope, receive: Receive, send: Send, infos: list[RateLimitInfo]
-    ) -> None:
-        refused = [info for info in infos if not info.allowed]
-        names = ", ".join(repr(info.limit_name) for info in refused)
-        wait = max(info.retry_after for info in refused)
-        body = problem_body(
-            429,
-            RATE_LIMITED_CODE,
-            "Too many requests",
-            f"Rate limit {names} exceeded; retry in {wait:.1f} s",
-        )
-        await self._send_error(scope, receive, send, 429, body, self._header_pairs(infos))
-
-    async def _refuse_on_error(
-        self, scope: Scope, receive: Receive, send: Send, error: S3AuthError
-    ) -> None:
-        status, body = problem_for(error)
-        await self._send_error(scope, receive, send, status, body, [])
-
-    async def _send_error(
-        self,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        status: int,
-        body: bytes,
-        headers: list[tuple[bytes, bytes]],
+        self, scope: Scope, receive: Receive, send: Send, problem: RenderedProblem
     ) -> None:
         if scope["type"] == "http":
-            await send_problem(send, status, body, headers)
+            await send_problem(send, problem)
             return
         # A WebSocket is answered only once the server has delivered the handshake.
         if (await receive())["type"] != "websocket.connect":
             return
         if "websocket.http.response" in (scope.get("extensions") or {}):
-            await send_problem(send, status, body, headers, prefix="websocket.http")
+            await send_problem(send, problem, prefix="websocket.http")
         else:
-            await close_websocket(send, "rate limited" if status == 429 else "unavailable")
+            await close_websocket(send, "rate limited" if problem.status == 429 else "unavailable")

@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, RateLimitedError
 from ..settings import S3AuthSettings
 from ..types import Scope
 from .client_ip import ClientIPResolver, ForwardedHeader
@@ -49,7 +49,7 @@ def request_scope(request: Any) -> Scope:
         return scope  # type: ignore[return-value]
     if isinstance(request, Mapping):
         return request  # type: ignore[return-value]
-    raise TypeError(
+    raise ConfigurationError(
         f"expected an ASGI scope or a request with a `scope` mapping, got {type(request)!r}"
     )
 
@@ -152,7 +152,7 @@ class RateLimiter:
             raise KeyError(f"no rate limit named {limit_name!r}; known: {sorted(self.limits)}")
         limit, store, memory_check = route
         if not 0 <= cost <= limit.max_requests:
-            raise ValueError(f"cost must be between 0 and {limit.max_requests}, got {cost}")
+            raise ConfigurationError(f"cost must be between 0 and {limit.max_requests}, got {cost}")
         scope = request if type(request) is dict else request_scope(request)
         if key is not None:
             counted_as = f"key:{key}"
@@ -195,6 +195,14 @@ class RateLimiter:
     ) -> dict[str, str]:
         """The response headers for one check or for all the limits a request was under."""
         return dict(self.header_items(info))
+
+    def refusal(self, infos: Iterable[RateLimitInfo]) -> RateLimitedError:
+        """The 429 for a request that some of these checks refused, with its headers."""
+        checks = list(infos)
+        headers = self.header_items(checks)
+        names = ", ".join(repr(i.limit_name) for i in checks if not i.allowed)
+        wait = dict(headers).get("Retry-After", "1")
+        return RateLimitedError(f"Rate limit {names} exceeded; retry in {wait} s", headers=headers)
 
     def header_items(self, info: RateLimitInfo | Iterable[RateLimitInfo]) -> list[tuple[str, str]]:
         infos = [info] if isinstance(info, RateLimitInfo) else list(info)

@@ -1,0 +1,121 @@
+"""Endpoint: the ASGI app of one path, running its operations as the table declares them.
+
+For each request, in this order:
+
+1. the operation, by method (405 with `Allow` otherwise; Starlette's own 405 raises into
+   the host's exception handlers, which a Litestar or Quart host does not have);
+2. the caller, from `access` (401 without a valid token, 403 for a non-administrator on
+   an admin operation); `bearer_or_refresh_token` reads the body first and needs an
+   access token only when the body holds no refresh token;
+3. the path parameters, each an id of the right shape (404 otherwise: nothing else can
+   exist, and the body is not read);
+4. the body (`request`) and the query (`query`): 400, 413, 415 or 422 when they are bad;
+5. the handler, given the outcome as a `Call`.
+
+Every answer of a `token_response` operation is marked no-store (RFC 6749 §5.1). Errors of
+this package become problems; anything else is a bug, logged and answered 500.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..errors import (
+    ConfigurationError,
+    NotFoundError,
+    S3AuthError,
+    SessionNotFoundError,
+    UserNotFoundError,
+)
+from ..identifiers import is_id
+from ..problems import internal_error
+from ..types import Receive, Scope, Send
+from .body import BodyReader, parse_query
+from .caller import CallerCheck
+from .errors import MethodNotAllowedError
+from .operations import Call, Handler, Operation
+from .responses import problem_response, rendered_response
+
+logger = logging.getLogger("s3auth_asgi.app")
+
+NO_STORE = (("Cache-Control", "no-store"), ("Pragma", "no-cache"))
+"""For token responses, as RFC 6749 §5.1 asks."""
+
+PATH_ID_ERRORS: dict[str, type[NotFoundError]] = {
+    "user_id": UserNotFoundError,
+    "session_id": SessionNotFoundError,
+}
+"""The 404 each path parameter answers with when no such id can exist."""
+
+
+class Endpoint:
+    """The operations of one path, by method; `extra_get` serves a GET outside the table
+    (the OpenAPI document)."""
+
+    def __init__(
+        self,
+        operations: Sequence[Operation],
+        callers: CallerCheck,
+        body: BodyReader,
+        *,
+        extra_get: Handler | None = None,
+    ) -> None:
+        for op in operations:
+            unknown = [name for name in op.path_parameters if name not in PATH_ID_ERRORS]
+            if unknown:
+                raise ConfigurationError(f"{op.operation_id}: no 404 is declared for {unknown}")
+        self.operations: dict[str, Operation] = {op.method: op for op in operations}
+        self.callers = callers
+        self.body = body
+        self.extra_get = extra_get
+        methods = set(self.operations) | ({"GET"} if extra_get is not None else set())
+        if "GET" in methods:
+            methods.add("HEAD")
+        self.allow = ", ".join(sorted(methods))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        method = "GET" if request.method == "HEAD" else request.method
+        op = self.operations.get(method)
+        try:
+            if op is not None:
+                response = await self._run(op, request)
+            elif method == "GET" and self.extra_get is not None:
+                response = await self.extra_get(Call(request, None))
+            else:
+                raise MethodNotAllowedError(
+                    f"Allowed: {self.allow}", headers=[("Allow", self.allow)]
+                )
+        except S3AuthError as error:
+            response = problem_response(error)
+        except Exception:
+            # A bug, not bad input: logged with its traceback, answered without it.
+            logger.exception("unhandled error in %s %s", request.method, request.url.path)
+            response = rendered_response(internal_error())
+        if op is not None and op.token_response:
+            for name, value in NO_STORE:
+                response.headers[name] = value
+        await response(scope, receive, send)
+
+    async def _run(self, op: Operation, request: Request) -> Response:
+        either = op.access == "bearer_or_refresh_token"
+        caller = None if either else await self.callers.resolve(request, op.access)
+        path_ids = {}
+        for name in op.path_parameters:
+            value = request.path_params.get(name)
+            if not is_id(value):
+                raise PATH_ID_ERRORS[name]()
+            path_ids[name] = value
+        body = None
+        if op.request is not None:
+            body = await self.body.parse(
+                request, op.request, form=op.form, optional=op.body_optional
+            )
+        if either and not getattr(body, "refresh_token", None):
+            caller = await self.callers.resolve(request, "bearer")
+        query = parse_query(request, op.query) if op.query is not None else None
+        return await op.handler(Call(request, caller, body, query, path_ids))

@@ -1,0 +1,144 @@
+"""Problems: how every error of this package is answered over HTTP, in one place.
+
+The body is an RFC 9457 `application/problem+json` document with the error's stable
+`code`; the headers are what its status calls for:
+
+- 401: `WWW-Authenticate: Bearer realm="…"` (RFC 6750 §3): a bare challenge when no token
+  was presented or a password was wrong, `error="invalid_token"` with an
+  `error_description` for a token that is malformed, expired or revoked;
+- 403: `error="insufficient_scope"`, and `scope="…"` when the scopes are known;
+- 429: `Retry-After` and the RateLimit fields, which the error carries;
+- 503: `Retry-After` (the store is down; retrying at once adds to its load);
+- every problem: `Cache-Control: no-store`.
+
+`render` builds that once; the middlewares send it as raw ASGI messages (`send_problem`),
+the auth app as a Starlette response, and a framework's exception handler through
+`auth_error_response`. A WebSocket is refused before accept with close code 1008.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import msgspec
+
+from .errors import (
+    ConfigurationError,
+    InsufficientScopeError,
+    InvalidTokenError,
+    PermissionDeniedError,
+    S3AuthError,
+)
+from .types import Send
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+DEFAULT_REALM = "api"
+"""Of the `WWW-Authenticate` challenges, unless a middleware is given another."""
+STORE_RETRY_AFTER_SECONDS = 5
+"""What a client is told to wait when the object store is down: long enough not to add to
+the load of a store that is struggling, short enough for a blip to go unnoticed."""
+
+# RFC 6750 §3: the characters allowed inside realm, error_description and scope values.
+_QUOTABLE = frozenset(chr(c) for c in range(0x20, 0x7F)) - {'"', "\\"}
+
+
+class Problem(msgspec.Struct, omit_defaults=True):
+    """An RFC 9457 problem document with the stable `code` of this package."""
+
+    title: str
+    status: int
+    code: str
+    detail: str | None = None
+    type: str = "about:blank"
+
+
+class RenderedProblem(NamedTuple):
+    status: int
+    headers: list[tuple[str, str]]
+    """Lower-case names, in the order they are sent."""
+    body: bytes
+
+
+_encoder = msgspec.json.Encoder()
+
+
+def check_realm(realm: object) -> str:
+    """The realm if it can be quoted in a challenge; ConfigurationError otherwise."""
+    if not isinstance(realm, str) or not realm or not set(realm) <= _QUOTABLE:
+        raise ConfigurationError("realm must be printable ASCII without quotes or backslashes")
+    return realm
+
+
+def _quoted(text: str) -> str:
+    return "".join(c if c in _QUOTABLE else "?" for c in text)[:200]
+
+
+def challenge(realm: str, error: S3AuthError | None = None) -> str:
+    """The `WWW-Authenticate` value for a refusal (None: no token was presented)."""
+    parts = [f'Bearer realm="{realm}"']
+    # Only token errors carry an error code and description (RFC 6750 §3); a missing token
+    # or a wrong password gets the bare challenge.
+    if isinstance(error, PermissionDeniedError):
+        parts.append('error="insufficient_scope"')
+    elif isinstance(error, InvalidTokenError):
+        parts.append('error="invalid_token"')
+    else:
+        return parts[0]
+    parts.append(f'error_description="{_quoted(error.detail)}"')
+    if isinstance(error, InsufficientScopeError):
+        parts.append(f'scope="{_quoted(" ".join(error.scopes))}"')
+    return ", ".join(parts)
+
+
+def problem_body(status: int, code: str, title: str, detail: str | None = None) -> bytes:
+    return _encoder.encode(Problem(title=title, status=status, code=code, detail=detail))
+
+
+def render(error: S3AuthError, realm: str = DEFAULT_REALM) -> RenderedProblem:
+    """Status, headers and body answering `error`; `realm` must have passed check_realm."""
+    status = error.status
+    detail = error.detail if error.detail != error.title else None
+    headers = [("content-type", PROBLEM_CONTENT_TYPE), ("cache-control", "no-store")]
+    if status in (401, 403):
+        headers.append(("www-authenticate", challenge(realm, error)))
+    carried = [(name.lower(), value) for name, value in error.headers]
+    if status == 503 and not any(name == "retry-after" for name, _ in carried):
+        headers.append(("retry-after", str(STORE_RETRY_AFTER_SECONDS)))
+    headers.extend(carried)
+    return RenderedProblem(status, headers, problem_body(status, error.code, error.title, detail))
+
+
+def internal_error() -> RenderedProblem:
+    """The answer to a bug: nothing about it but that it happened (the log has the rest)."""
+    return RenderedProblem(
+        500,
+        [("content-type", PROBLEM_CONTENT_TYPE), ("cache-control", "no-store")],
+        problem_body(500, "internal_error", "Internal server error"),
+    )
+
+
+def auth_error_response(
+    error: S3AuthError, realm: str = DEFAULT_REALM
+) -> tuple[int, dict[str, str], bytes]:
+    """Status, headers and problem+json body for an error of this package, for a
+    framework's exception handler (see docs/frameworks)."""
+    status, headers, body = render(error, check_realm(realm))
+    return status, dict(headers), body
+
+
+# Raw ASGI ------------------------------------------------------------------------------
+
+
+async def send_problem(send: Send, problem: RenderedProblem, *, prefix: str = "http") -> None:
+    """Send a problem response; `prefix="websocket.http"` denies a WebSocket handshake
+    with a real HTTP response (the ASGI `websocket.http.response` extension)."""
+    status, headers, body = problem
+    raw_headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
+    raw_headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": f"{prefix}.response.start", "status": status, "headers": raw_headers})
+    await send({"type": f"{prefix}.response.body", "body": body})
+
+
+async def close_websocket(send: Send, reason: str = "") -> None:
+    """Refuse a WebSocket before accept: close code 1008 (policy violation)."""
+    await send({"type": "websocket.close", "code": 1008, "reason": reason[:120]})

@@ -1,0 +1,93 @@
+"""The error tree: each branch means one kind of failure, and `problems` answers each error
+with the status, code and headers its class declares."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import s3auth_asgi.app.errors as app_errors
+import s3auth_asgi.errors as errors
+from s3auth_asgi.problems import PROBLEM_CONTENT_TYPE, STORE_RETRY_AFTER_SECONDS, render
+from s3auth_asgi.storage.base import CorruptObjectError
+
+
+def _all_errors() -> list[type[errors.S3AuthError]]:
+    found: list[type[errors.S3AuthError]] = []
+    todo = [errors.S3AuthError]
+    while todo:
+        cls = todo.pop()
+        found.append(cls)
+        todo.extend(cls.__subclasses__())
+    return [cls for cls in found if cls.__module__.startswith("s3auth_asgi")]
+
+
+BRANCHES = {
+    errors.AuthenticationError: 401,
+    errors.PermissionDeniedError: 403,
+    errors.ConflictError: 409,
+    errors.NotFoundError: 404,
+    errors.RateLimitedError: 429,
+    errors.StoreUnavailableError: 503,
+}
+
+
+def test_every_error_belongs_to_one_branch_and_keeps_its_status() -> None:
+    # The one documented exception: a wrong *current* password is a 403.
+    exceptions = {app_errors.WrongCurrentPasswordError}
+    for cls in _all_errors():
+        branches = [b for b in (*BRANCHES, errors.S3ValidationError) if issubclass(cls, b)]
+        if cls in (errors.S3AuthError, errors.ConfigurationError, app_errors.MethodNotAllowedError):
+            assert branches == [], cls
+            continue
+        assert len(branches) == 1, (cls, branches)
+        if branches[0] in BRANCHES and cls not in exceptions:
+            assert cls.status == BRANCHES[branches[0]], cls
+    assert {cls for cls in _all_errors() if cls.status == 403} >= exceptions
+
+
+def test_the_root_is_neutral_and_failures_of_the_system_are_not_authentication() -> None:
+    assert errors.S3AuthError.status == 500
+    for cls in (errors.StoreUnavailableError, errors.ConfigurationError, errors.ConflictError):
+        assert not issubclass(cls, errors.AuthenticationError)
+    assert not issubclass(errors.ConflictError, ValueError)
+    assert issubclass(errors.ConfigurationError, ValueError)
+    assert issubclass(errors.S3ValidationError, ValueError)
+
+
+def test_codes_are_unique_but_for_the_scope_pair() -> None:
+    codes: dict[str, list[str]] = {}
+    for cls in _all_errors():
+        codes.setdefault(cls.code, []).append(cls.__name__)
+    shared = {code: sorted(names) for code, names in codes.items() if len(names) > 1}
+    assert shared == {"insufficient_scope": ["InsufficientScopeError", "PermissionDeniedError"]}
+
+
+@pytest.mark.parametrize("cls", _all_errors(), ids=lambda cls: cls.__name__)
+def test_each_error_is_rendered_as_its_class_declares(cls: type[errors.S3AuthError]) -> None:
+    error = (
+        cls(["admin"])  # type: ignore[call-arg]
+        if issubclass(cls, errors.InsufficientScopeError)
+        else cls("why", headers=[("X-Extra", "1")])
+    )
+    status, headers, body = render(error)
+    names = [name for name, _ in headers]
+    assert status == cls.status
+    assert dict(headers)["content-type"] == PROBLEM_CONTENT_TYPE
+    assert dict(headers)["cache-control"] == "no-store"
+    assert len(names) == len(set(names))
+    document = json.loads(body)
+    assert document["status"] == cls.status and document["code"] == cls.code
+    assert ("www-authenticate" in names) == (status in (401, 403))
+    assert ("retry-after" in names) == (status == 503)
+    if not issubclass(cls, errors.InsufficientScopeError):
+        assert dict(headers)["x-extra"] == "1"
+        assert document["detail"] == "why"
+
+
+def test_a_503_keeps_the_retry_after_its_error_carries() -> None:
+    _, headers, _ = render(CorruptObjectError("x", headers=[("Retry-After", "30")]))
+    assert [value for name, value in headers if name == "retry-after"] == ["30"]
+    _, headers, _ = render(errors.StoreUnavailableError())
+    assert dict(headers)["retry-after"] == str(STORE_RETRY_AFTER_SECONDS)
