@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from s3auth_asgi import S3AuthService, S3AuthSettings
-from s3auth_asgi.storage import ObjectStore
+from s3auth_asgi.storage import ObjectStore, Store
 
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
 BACKENDS = ("memory", "file", "s3")
@@ -115,9 +115,9 @@ def make_settings(store_url: str = "memory://", **overrides: object) -> S3AuthSe
 
 
 def make_service(
-    store_url: str = "memory://", *, store: ObjectStore | None = None, **overrides: object
+    store_url: str = "memory://", *, store: Store | None = None, **overrides: object
 ) -> S3AuthService:
-    """A service over `store_url`; pass `store` to share one memory:// store."""
+    """A service over `store_url`; pass `store` to share one memory:// store, or a fake."""
     return S3AuthService(make_settings(store_url, **overrides), store=store)
 
 

@@ -6,10 +6,12 @@ forever, no session lost or duplicated."""
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
 import pytest
 from conftest import make_service, make_settings
+from support import StoreWrapper
 
 from s3auth_asgi import (
     S3AuthService,
@@ -19,68 +21,49 @@ from s3auth_asgi import (
     User,
     UsernameTakenError,
 )
-from s3auth_asgi.storage import ObjectStore, keys
+from s3auth_asgi.storage import ObjectInfo, ObjectStore, Store, keys
 
 pytestmark = pytest.mark.anyio
+R = TypeVar("R")
 PASSWORD = "SecurePass123!"
 before_or_after = pytest.mark.parametrize("after", [False, True], ids=["before", "after"])
 
 
-class FaultyStore:
+class FaultyStore(StoreWrapper):
     """Delegates to a real store; the `fail_at`-th call raises, before or after it runs."""
 
-    def __init__(self, inner: ObjectStore) -> None:
-        self.inner = inner
-        self.requests = inner.requests
+    def __init__(self, inner: Store) -> None:
+        super().__init__(inner)
         self.calls = 0
         self.fail_at: int | None = None
         self.after = False
 
-    def reset_counts(self) -> None:
-        self.inner.reset_counts()
-
-    async def _call(self, name: str, *args: Any) -> Any:
+    def _next_fails(self, name: str) -> bool:
+        """Counts a call; raises now if it is the one to fail before it runs."""
         self.calls += 1
         failing = self.calls == self.fail_at
         if failing and not self.after:
             raise StoreUnavailableError(f"injected fault before {name}")
-        result = await getattr(self.inner, name)(*args)
+        return failing
+
+    async def call(self, name: str, run: Callable[[], Awaitable[R]]) -> R:
+        failing = self._next_fails(name)
+        result = await run()
         if failing:
             raise StoreUnavailableError(f"injected fault after {name}")
         return result
 
-    async def get(self, *args: Any) -> Any:
-        return await self._call("get", *args)
-
-    async def create(self, *args: Any) -> Any:
-        return await self._call("create", *args)
-
-    async def replace(self, *args: Any) -> Any:
-        return await self._call("replace", *args)
-
-    async def delete(self, *args: Any) -> Any:
-        return await self._call("delete", *args)
-
-    async def delete_many(self, *args: Any) -> Any:
-        return await self._call("delete_many", *args)
-
-    async def list(self, prefix: str, offset: str | None = None) -> Any:
-        self.calls += 1
-        failing = self.calls == self.fail_at
-        if failing and not self.after:
-            raise StoreUnavailableError("injected fault before list")
+    async def list(self, prefix: str, offset: str | None = None) -> AsyncIterator[ObjectInfo]:
+        failing = self._next_fails("list")
         async for item in self.inner.list(prefix, offset):
             yield item
         if failing:
             raise StoreUnavailableError("injected fault after list")
 
-    async def list_page(self, *args: Any) -> Any:
-        return await self._call("list_page", *args)
-
 
 def _faulty(store_url: str, **overrides: Any) -> tuple[S3AuthService, FaultyStore]:
     faulty = FaultyStore(ObjectStore.from_url(store_url))
-    service = make_service(store_url, store=faulty, **overrides)  # type: ignore[arg-type]
+    service = make_service(store_url, store=faulty, **overrides)
     return service, faulty
 
 
@@ -106,7 +89,7 @@ async def test_create_user_faults(store_url: str, step: int, after: bool) -> Non
 async def test_abandoned_reservation_holds_until_its_time(store_url: str) -> None:
     now = [time.time()]
     faulty = FaultyStore(ObjectStore.from_url(store_url))
-    service = S3AuthService(make_settings(store_url), store=faulty, clock=lambda: now[0])  # type: ignore[arg-type]
+    service = S3AuthService(make_settings(store_url), store=faulty, clock=lambda: now[0])
     faulty.fail_at, faulty.after = 1, True  # the username index is written, then "lost"
     with pytest.raises(StoreUnavailableError):
         await service.create_user("held", "held@example.com", PASSWORD)

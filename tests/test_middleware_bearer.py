@@ -15,13 +15,17 @@ from joserfc import jwt
 from joserfc.errors import ExpiredTokenError
 from joserfc.jwk import ECKey, OctKey
 from joserfc.jwt import JWTClaimsRegistry
-from test_middleware_support import (
+from support import (  # noqa: F401 (the *_fixture names register fixtures here)
     Clock,
+    RecordingApp,
     bearer,
     call_http,
+    clock_fixture,
+    clocked_service_fixture,
     http_scope,
     login,
     make_clocked_service,
+    run_lifespan,
     websocket_scope,
     websocket_session,
 )
@@ -30,13 +34,13 @@ from s3auth_asgi import ConfigurationError, S3AuthService
 from s3auth_asgi.errors import PermissionDeniedError, TokenExpiredError
 from s3auth_asgi.middleware.bearer import BearerTokenMiddleware
 from s3auth_asgi.middleware.cache import VerifiedToken
-from s3auth_asgi.middleware.challenge import auth_error_response
 from s3auth_asgi.middleware.user import (
     AnonymousUser,
     AuthenticatedUser,
     BearerCredentials,
     current_user,
 )
+from s3auth_asgi.problems import auth_error_response
 from s3auth_asgi.tokens import TokenCodec
 
 pytestmark = pytest.mark.anyio
@@ -66,16 +70,6 @@ async def echo_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     }
     await send({"type": "http.response.start", "status": 200, "headers": []})
     await send({"type": "http.response.body", "body": json.dumps(body).encode()})
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def service(clock: Clock) -> S3AuthService:
-    return make_clocked_service(clock=clock)
 
 
 def sign(header: dict[str, Any], claims: dict[str, Any], key: Any = None) -> str:
@@ -114,15 +108,11 @@ async def test_a_valid_token_puts_the_user_and_credentials_into_the_scope(
 
 async def test_the_user_object_exposes_claims_read_only(service: S3AuthService) -> None:
     user, pair = await login(service)
-    seen: dict[str, Any] = {}
-
-    async def keep(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        seen.update(scope)
-        await echo_app(scope, receive, send)
-
+    inner = RecordingApp()
     await call_http(
-        BearerTokenMiddleware(keep, service), http_scope(headers=bearer(pair.access_token))
+        BearerTokenMiddleware(inner, service), http_scope(headers=bearer(pair.access_token))
     )
+    (seen,) = inner.scopes
     authenticated, credentials = seen["user"], seen["auth"]
     assert isinstance(authenticated, AuthenticatedUser)
     assert isinstance(credentials, BearerCredentials)
@@ -478,16 +468,8 @@ async def test_lifespan_and_other_scopes_pass_straight_through(service: S3AuthSe
         assert (await receive())["type"] == "lifespan.startup"
         await send({"type": "lifespan.startup.complete"})
 
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "lifespan.startup"}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
     scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}
-    await BearerTokenMiddleware(app, service)(scope, receive, send)
+    sent = await run_lifespan(BearerTokenMiddleware(app, service), dict(scope))
     assert seen == [scope]
     assert "user" not in seen[0]
     assert sent == [{"type": "lifespan.startup.complete"}]
@@ -656,13 +638,15 @@ async def test_websocket_path_scopes_close_with_1008(service: S3AuthService) -> 
 
 
 def test_configuration_is_validated(service: S3AuthService) -> None:
-    with pytest.raises(TypeError):
+    with pytest.raises(ConfigurationError, match="AccessTokenVerifier"):
         BearerTokenMiddleware(echo_app, "secret")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="realm"):
+    with pytest.raises(ConfigurationError, match="ASGI application"):
+        BearerTokenMiddleware("app", service)
+    with pytest.raises(ConfigurationError, match="realm"):
         BearerTokenMiddleware(echo_app, service, realm='a"b')
-    with pytest.raises(ValueError, match="cache_size"):
+    with pytest.raises(ConfigurationError, match="cache_size"):
         BearerTokenMiddleware(echo_app, service, cache_size=-1)
-    with pytest.raises(ValueError, match="websocket_query_param"):
+    with pytest.raises(ConfigurationError, match="websocket_query_param"):
         BearerTokenMiddleware(echo_app, service, websocket_query_param="a b")
     for bad in (["health"], ["/a*b"], ["/a/../b"], ["//a"], ["/a%2Fb"], "/health"):
         with pytest.raises(ConfigurationError):

@@ -5,38 +5,35 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
 import pytest
 from conftest import make_bucket, make_settings
-from test_middleware_support import (
+from support import (  # noqa: F401 (the *_fixture names register fixtures here)
     Clock,
+    RecordingApp,
+    StoreWrapper,
     bearer,
     call_http,
+    clock_fixture,
+    clocked_service_fixture,
     http_scope,
     login,
     make_clocked_service,
+    ok_app,
+    run_lifespan,
     websocket_scope,
     websocket_session,
 )
 
-from s3auth_asgi import S3AuthService
+from s3auth_asgi import ConfigurationError, S3AuthService
 from s3auth_asgi.middleware.bearer import BearerTokenMiddleware
 from s3auth_asgi.middleware.blacklist import BlacklistMiddleware
+from s3auth_asgi.storage import ObjectInfo, Store
 
 pytestmark = pytest.mark.anyio
-
-
-async def ok_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    if scope["type"] == "websocket":
-        await receive()
-        await send({"type": "websocket.accept"})
-        await receive()
-        await send({"type": "websocket.send", "text": "ok"})
-        return
-    await send({"type": "http.response.start", "status": 200, "headers": []})
-    await send({"type": "http.response.body", "body": b"ok"})
 
 
 def stack(service: S3AuthService, *, strict: bool = False) -> BearerTokenMiddleware:
@@ -52,16 +49,6 @@ async def until_synced(service: S3AuthService) -> None:
     with anyio.fail_after(10):
         while service.blacklist.is_stale():
             await anyio.sleep(0.005)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def service(clock: Clock) -> S3AuthService:
-    return make_clocked_service(clock=clock)
 
 
 def requests(service: S3AuthService) -> int:
@@ -316,20 +303,17 @@ async def test_a_store_failure_is_503_in_strict_mode_and_logged_otherwise(
         assert sum(broken.store.requests.values()) == 0
 
 
-class SlowListingStore:
+class SlowListingStore(StoreWrapper):
     """A real store whose second listing takes `delay` seconds (after reading its page)."""
 
-    def __init__(self, inner: Any, delay: float) -> None:
-        self._inner = inner
+    def __init__(self, inner: Store, delay: float) -> None:
+        super().__init__(inner)
         self.delay = delay
         self.listings = 0
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    async def list(self, prefix: str, offset: str | None = None) -> Any:
+    async def list(self, prefix: str, offset: str | None = None) -> AsyncIterator[ObjectInfo]:
         self.listings += 1
-        items = [item async for item in self._inner.list(prefix, offset)]
+        items = [item async for item in self.inner.list(prefix, offset)]
         if self.listings == 2:
             await anyio.sleep(self.delay)
         for item in items:
@@ -343,7 +327,7 @@ async def test_the_two_interval_bound_holds_when_a_listing_is_slow() -> None:
     writer = make_clocked_service(clock=time.time)
     reader = S3AuthService(make_settings(revocation_sync_seconds=interval), store=writer.store)
     slow = SlowListingStore(writer.store, delay=0.3)
-    reader.blacklist.store = slow  # type: ignore[assignment]
+    reader.blacklist.store = slow
     _, pair = await login(writer)
     app = stack(reader)
     assert (await get(app, pair.access_token)).status == 200  # the first snapshot
@@ -363,25 +347,18 @@ async def test_outside_bearer_token_middleware_it_refuses_to_run(service: S3Auth
 
 
 async def test_lifespan_passes_through(service: S3AuthService) -> None:
-    seen: list[str] = []
-
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        seen.append(scope["type"])
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "lifespan.startup"}
-
-    async def send(message: dict[str, Any]) -> None:
-        return None
-
-    await BlacklistMiddleware(app, service)({"type": "lifespan"}, receive, send)
-    assert seen == ["lifespan"]
+    inner = RecordingApp()
+    assert await run_lifespan(BlacklistMiddleware(inner, service)) == []
+    assert [scope["type"] for scope in inner.scopes] == ["lifespan"]
     assert requests(service) == 0
 
 
 def test_configuration_is_validated(service: S3AuthService) -> None:
-    with pytest.raises(TypeError):
+    with pytest.raises(ConfigurationError, match="ensure_fresh"):
         BlacklistMiddleware(ok_app, object())  # type: ignore[arg-type]
-    with pytest.raises(TypeError):
-        BlacklistMiddleware("app", service)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="ASGI application"):
+        BlacklistMiddleware("app", service)
+    with pytest.raises(ConfigurationError, match="ensure_fresh"):
+        BlacklistMiddleware(ok_app, service.tokens)  # type: ignore[arg-type]
     assert BlacklistMiddleware(ok_app, service.blacklist).blacklist is service.blacklist
+    assert BlacklistMiddleware(ok_app, service).blacklist is service

@@ -9,21 +9,20 @@ import types
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from test_middleware_support import websocket_scope, websocket_session
+from support import FRAMEWORKS, asgi_client, websocket_scope, websocket_session
 
 import s3auth_asgi
 from s3auth_asgi.middleware.bearer import BearerTokenMiddleware
 from s3auth_asgi.middleware.blacklist import BlacklistMiddleware
-from s3auth_asgi.middleware.challenge import auth_error_response
 from s3auth_asgi.middleware.requires import requires
 from s3auth_asgi.middleware.user import AnonymousUser, AuthenticatedUser, current_user
+from s3auth_asgi.problems import auth_error_response
 
 pytestmark = pytest.mark.anyio
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "frameworks"
-PAGES = ["starlette", "fastapi", "litestar", "quart"]
+PAGES = FRAMEWORKS  # a page for each framework the middleware is tested on
 
 # The names the pages import from the top-level package.
 PUBLIC_NAMES = {
@@ -61,8 +60,7 @@ def example_app(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
 
 @pytest.mark.parametrize("example_app", PAGES, indirect=True)
 async def test_the_example_runs_as_documented(example_app: Any) -> None:
-    transport = httpx.ASGITransport(app=example_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+    async with asgi_client(example_app) as http:
         registered = await http.post(
             "/auth/register",
             json={"username": "alice", "email": "alice@example.com", "password": "Secret123!"},

@@ -4,7 +4,7 @@ Each app has the same four routes — an optional `/public`, `/api/me` (any vali
 `/api/admin` (the `admin` scope, checked with `requires` the framework's way) and a
 WebSocket echo at `/ws/echo` — and each is shown anonymous, valid, expired, revoked and
 wrong-scope requests, and a WebSocket refused and accepted. HTTP goes through httpx's ASGI
-transport; WebSockets through the raw ASGI driver of test_middleware_support.
+transport; WebSockets through the raw ASGI driver of support.py.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import httpx
 import pytest
 from fastapi import Depends, FastAPI
 from fastapi import Request as FastAPIRequest
@@ -34,11 +33,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
-from test_middleware_support import (
+from support import (  # noqa: F401 (the *_fixture names register fixtures here)
     Clock,
+    asgi_client,
     bearer,
+    by_framework,
+    clock_fixture,
+    clocked_service_fixture,
+    framework_fixture,
     login,
-    make_clocked_service,
+    run_lifespan,
     websocket_scope,
     websocket_session,
 )
@@ -46,9 +50,9 @@ from test_middleware_support import (
 from s3auth_asgi import S3AuthError, S3AuthService
 from s3auth_asgi.middleware.bearer import BearerTokenMiddleware
 from s3auth_asgi.middleware.blacklist import BlacklistMiddleware
-from s3auth_asgi.middleware.challenge import auth_error_response
 from s3auth_asgi.middleware.requires import requires
 from s3auth_asgi.middleware.user import AuthenticatedUser
+from s3auth_asgi.problems import auth_error_response
 
 pytestmark = pytest.mark.anyio
 
@@ -229,27 +233,7 @@ def quart_app(service: S3AuthService) -> Any:
     return app
 
 
-FRAMEWORKS: dict[str, Callable[[S3AuthService], Any]] = {
-    "starlette": starlette_app,
-    "fastapi": fastapi_app,
-    "litestar": litestar_app,
-    "quart": quart_app,
-}
-
-
-@pytest.fixture(params=list(FRAMEWORKS))
-def framework(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def service(clock: Clock) -> S3AuthService:
-    return make_clocked_service(clock=clock)
+FRAMEWORKS = by_framework(starlette_app, fastapi_app, litestar_app, quart_app)
 
 
 @pytest.fixture
@@ -257,16 +241,12 @@ def app(framework: str, service: S3AuthService) -> Any:
     return FRAMEWORKS[framework](service)
 
 
-def client(app: Any) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
-
-
 def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
 async def test_anonymous(app: Any) -> None:
-    async with client(app) as http:
+    async with asgi_client(app) as http:
         public = await http.get("/public")
         assert public.status_code == 200
         assert public.json() == {"authenticated": False, "name": "", "identity": "", "scopes": []}
@@ -279,7 +259,7 @@ async def test_anonymous(app: Any) -> None:
 
 async def test_valid(app: Any, service: S3AuthService) -> None:
     user, pair = await login(service, "alice", scopes=["items:read"])
-    async with client(app) as http:
+    async with asgi_client(app) as http:
         me = await http.get("/api/me", headers=auth(pair.access_token))
         public = await http.get("/public", headers=auth(pair.access_token))
     assert me.status_code == 200
@@ -295,7 +275,7 @@ async def test_valid(app: Any, service: S3AuthService) -> None:
 
 async def test_expired(app: Any, service: S3AuthService, clock: Clock) -> None:
     _, pair = await login(service)
-    async with client(app) as http:
+    async with asgi_client(app) as http:
         assert (await http.get("/api/me", headers=auth(pair.access_token))).status_code == 200
         clock.advance(service.settings.access_token_seconds + service.settings.leeway_seconds)
         expired = await http.get("/api/me", headers=auth(pair.access_token))
@@ -308,7 +288,7 @@ async def test_expired(app: Any, service: S3AuthService, clock: Clock) -> None:
 
 async def test_revoked(app: Any, service: S3AuthService) -> None:
     _, pair = await login(service)
-    async with client(app) as http:
+    async with asgi_client(app) as http:
         assert (await http.get("/api/me", headers=auth(pair.access_token))).status_code == 200
         await service.revoke_refresh_token(pair.refresh_token)
         revoked = await http.get("/api/me", headers=auth(pair.access_token))
@@ -320,7 +300,7 @@ async def test_revoked(app: Any, service: S3AuthService) -> None:
 async def test_wrong_scope(app: Any, service: S3AuthService) -> None:
     _, reader = await login(service, "reader", scopes=["items:read"])
     _, admin = await login(service, "root", scopes=["admin"])
-    async with client(app) as http:
+    async with asgi_client(app) as http:
         refused = await http.get("/api/admin", headers=auth(reader.access_token))
         allowed = await http.get("/api/admin", headers=auth(admin.access_token))
     assert refused.status_code == 403
@@ -361,7 +341,7 @@ async def test_websocket_accepted(app: Any, service: S3AuthService) -> None:
 
 async def test_starlette_requires_works_unchanged(service: S3AuthService) -> None:
     _, pair = await login(service)
-    async with client(starlette_app(service)) as http:
+    async with asgi_client(starlette_app(service)) as http:
         allowed = await http.get("/api/starlette-requires", headers=auth(pair.access_token))
     assert allowed.json() == {"name": "alice"}
 
@@ -381,20 +361,12 @@ async def test_lifespan_reaches_the_framework(framework: str, service: S3AuthSer
         app.on_startup.append(lambda: started.append("up"))
     else:
         app.before_serving(_async(lambda: started.append("up")))
-    messages: list[dict[str, Any]] = []
-    inbox = [{"type": "lifespan.startup"}]
-
-    async def receive() -> dict[str, Any]:
-        if inbox:
-            return inbox.pop()
-        return {"type": "lifespan.shutdown"}
-
-    async def send(message: dict[str, Any]) -> None:
-        messages.append(message)
-
-    await app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, receive, send)
+    messages = await run_lifespan(app)
     assert started == ["up"]
-    assert messages[0]["type"] == "lifespan.startup.complete"
+    assert [m["type"] for m in messages] == [
+        "lifespan.startup.complete",
+        "lifespan.shutdown.complete",
+    ]
 
 
 def _async(function: Callable[[], Any]) -> Callable[[], Any]:

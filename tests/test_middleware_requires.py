@@ -6,8 +6,9 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from test_middleware_support import (
+from support import (
     Clock,
+    RecordingApp,
     bearer,
     call_http,
     http_scope,
@@ -36,16 +37,11 @@ async def scope_of(scopes: list[str]) -> dict[str, Any]:
     """The scope BearerTokenMiddleware hands to the app."""
     service = make_clocked_service(clock=Clock())
     _, pair = await login(service, scopes=scopes)
-    seen: dict[str, Any] = {}
-
-    async def keep(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        seen.update(scope)
-        await send({"type": "http.response.start", "status": 204, "headers": []})
-        await send({"type": "http.response.body", "body": b""})
-
+    inner = RecordingApp()
     headers = bearer(pair.access_token)
-    await call_http(BearerTokenMiddleware(keep, service), http_scope(headers=headers))
-    return seen
+    await call_http(BearerTokenMiddleware(inner, service), http_scope(headers=headers))
+    (seen,) = inner.scopes
+    return dict(seen)
 
 
 async def test_check_returns_the_user_or_raises() -> None:

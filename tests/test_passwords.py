@@ -6,7 +6,7 @@ import threading
 
 import anyio
 import pytest
-from conftest import make_service
+from conftest import make_service, make_settings
 from pwdlib.hashers.bcrypt import BcryptHasher
 
 from s3auth_asgi.models import User
@@ -18,13 +18,20 @@ PASSWORD = "SecurePass123!"
 
 
 class RecordingHasher(PasswordHasher):
-    """Records the thread and concurrency of every verification."""
+    """Records the thread and concurrency of every verification.
+
+    With `meet` set, every verification waits there until that many are in flight at
+    once (a `threading.Barrier`, so the overlap is forced, not left to the scheduler);
+    with `gate` set, it then waits until the test opens the gate.
+    """
 
     def __init__(self, **kwargs: int) -> None:
         super().__init__(**kwargs)
         self.threads: list[int] = []
         self.running = 0
         self.peak = 0
+        self.meet: threading.Barrier | None = None
+        self.gate: threading.Event | None = None
         self._lock = threading.Lock()
 
     def _safe_verify(self, password: str, hashed: str) -> tuple[bool, str | None]:
@@ -33,6 +40,10 @@ class RecordingHasher(PasswordHasher):
             self.peak = max(self.peak, self.running)
             self.threads.append(threading.get_ident())
         try:
+            if self.meet is not None:
+                self.meet.wait()  # BrokenBarrierError after its timeout: fewer got in
+            if self.gate is not None and not self.gate.wait(timeout=10):
+                raise AssertionError("the gate was never opened")
             return super()._safe_verify(password, hashed)
         finally:
             with self._lock:
@@ -44,16 +55,36 @@ async def test_default_parameters_are_owasp_argon2id() -> None:
     assert hashed.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
 
 
-async def test_verification_runs_off_the_loop_and_is_bounded() -> None:
-    hasher = RecordingHasher(memory_kib=1024, time_cost=1, concurrency=2)
+@pytest.mark.parametrize("bound", [1, 2, 3])
+async def test_verification_runs_off_the_loop_and_is_bounded(bound: int) -> None:
+    """`hash_concurrency` verifications run at once, in worker threads, and never more."""
+    hasher = RecordingHasher.from_settings(make_settings(hash_concurrency=bound))
+    assert isinstance(hasher, RecordingHasher)
     hashed = await hasher.hash(PASSWORD)
+    calls = 12  # a multiple of every bound: each group of `bound` meets in full
+    # Every verification waits until `bound` of them are in flight together, so reaching
+    # the bound is certain; a limiter that let fewer in breaks the barrier (after 5 s).
+    hasher.meet = threading.Barrier(bound, timeout=5)
+    hasher.gate = threading.Event()
     loop_thread = threading.get_ident()
     async with anyio.create_task_group() as tg:
-        for _ in range(12):
+        for _ in range(calls):
             tg.start_soon(hasher.verify, PASSWORD, hashed)
-    assert len(hasher.threads) == 12
+        try:
+            # The first `bound` calls are held at the gate; the others must be queued.
+            with anyio.move_on_after(5):
+                while hasher.running < bound:
+                    await anyio.sleep(0.001)
+            await anyio.wait_all_tasks_blocked()
+            await anyio.sleep(0.05)  # time for any call the limiter wrongly let through
+            held = (hasher.running, len(hasher.threads))
+        finally:
+            hasher.gate.set()  # never leave worker threads waiting behind a failure
+    assert held == (bound, bound)
+    assert hasher.running == 0
+    assert len(hasher.threads) == calls
     assert loop_thread not in hasher.threads
-    assert hasher.peak == 2
+    assert hasher.peak == bound
 
 
 async def test_unknown_user_costs_one_verification_like_a_wrong_password() -> None:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi import HTTPException as FastAPIHTTPException
@@ -20,6 +18,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+from support import asgi_client, by_framework, framework_fixture  # noqa: F401 (a fixture)
 
 from s3auth_asgi.middleware.ratelimit import RateLimitMiddleware
 from s3auth_asgi.ratelimit import RateLimit, RateLimiter, RateLimitRule
@@ -121,27 +120,12 @@ def quart_app(limiter: RateLimiter) -> Any:
     return app
 
 
-FRAMEWORKS: dict[str, Callable[[RateLimiter], Any]] = {
-    "starlette": starlette_app,
-    "fastapi": fastapi_app,
-    "litestar": litestar_app,
-    "quart": quart_app,
-}
-
-
-@pytest.fixture(params=sorted(FRAMEWORKS))
-def framework(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-def client_for(app: Any, ip: str) -> httpx.AsyncClient:
-    transport = httpx.ASGITransport(app=app, client=(ip, 4321))
-    return httpx.AsyncClient(transport=transport, base_url="http://test")
+FRAMEWORKS = by_framework(starlette_app, fastapi_app, litestar_app, quart_app)
 
 
 async def test_middleware_returns_429_with_headers(framework: str) -> None:
     app = FRAMEWORKS[framework](make_limiter())
-    async with client_for(app, "203.0.113.5") as client:
+    async with asgi_client(app, "203.0.113.5") as client:
         responses = [await client.get("/api/items") for _ in range(4)]
     assert [r.status_code for r in responses] == [200, 200, 200, 429]
     assert responses[0].json() == [1, 2]
@@ -157,7 +141,7 @@ async def test_middleware_returns_429_with_headers(framework: str) -> None:
 async def test_helper_inside_an_endpoint(framework: str) -> None:
     app = FRAMEWORKS[framework](make_limiter())
     forwarded = {"x-forwarded-for": "198.51.100.23"}
-    async with client_for(app, "10.0.0.1") as client:
+    async with asgi_client(app, "10.0.0.1") as client:
         responses = [await client.post("/auth/login", headers=forwarded) for _ in range(3)]
         other = await client.post("/auth/login", headers={"x-forwarded-for": "198.51.100.24"})
     assert [r.status_code for r in responses] == [200, 200, 429]

@@ -141,7 +141,7 @@ async def test_request_objects_and_scopes() -> None:
     limiter = RateLimiter(limits={"api": RateLimit(1, 60)})
     assert not (await limiter.is_rate_limited(RequestObject(request()), "api"))[0]
     assert (await limiter.is_rate_limited(request(), "api"))[0]
-    with pytest.raises(TypeError, match="scope"):
+    with pytest.raises(ConfigurationError, match="scope"):
         await limiter.is_rate_limited(object(), "api")
 
 

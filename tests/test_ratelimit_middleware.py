@@ -7,8 +7,8 @@ import datetime as dt
 import json
 import os
 
-import httpx
 import pytest
+from support import RecordingApp, asgi_client
 
 from s3auth_asgi.errors import ConfigurationError
 from s3auth_asgi.middleware.ratelimit import RateLimitMiddleware
@@ -19,37 +19,9 @@ from s3auth_asgi.ratelimit import (
     RateLimitRule,
 )
 from s3auth_asgi.storage import ObjectStore
-from s3auth_asgi.types import Message, Receive, Scope, Send
+from s3auth_asgi.types import Message, Scope
 
 pytestmark = pytest.mark.anyio
-
-
-class RecordingApp:
-    """A raw ASGI app that answers 200 and remembers what reached it."""
-
-    def __init__(self) -> None:
-        self.scopes: list[Scope] = []
-        self.receives: list[Receive] = []
-        self.bodies: list[bytes] = []
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        self.scopes.append(scope)
-        self.receives.append(receive)
-        if scope["type"] not in ("http", "websocket"):
-            return
-        if scope["type"] == "websocket":
-            await receive()
-            await send({"type": "websocket.accept"})
-            return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        self.bodies.append(body)
-        await send({"type": "http.response.start", "status": 200, "headers": [(b"x-app", b"yes")]})
-        await send({"type": "http.response.body", "body": b"ok"})
 
 
 def make_limiter(**kwargs: object) -> RateLimiter:
@@ -66,15 +38,10 @@ RULES = [
 ]
 
 
-def client_for(app: object, ip: str = "203.0.113.5") -> httpx.AsyncClient:
-    transport = httpx.ASGITransport(app=app, client=(ip, 1234))  # type: ignore[arg-type]
-    return httpx.AsyncClient(transport=transport, base_url="http://test")
-
-
 async def test_refuses_with_problem_json_and_headers() -> None:
     inner = RecordingApp()
     app = RateLimitMiddleware(inner, make_limiter(), rules=RULES)
-    async with client_for(app) as client:
+    async with asgi_client(app) as client:
         first = await client.post("/auth/login")
         second = await client.post("/auth/login")
         third = await client.post("/auth/login")
@@ -96,7 +63,7 @@ async def test_refuses_with_problem_json_and_headers() -> None:
 async def test_rules_match_paths_and_methods() -> None:
     inner = RecordingApp()
     app = RateLimitMiddleware(inner, make_limiter(), rules=RULES)
-    async with client_for(app) as client:
+    async with asgi_client(app) as client:
         # GET /auth/login is not under "login" (POST only), but the last rule puts it under "api".
         statuses = [(await client.get("/auth/login")).status_code for _ in range(5)]
         assert statuses == [200] * 4 + [429]
@@ -104,7 +71,7 @@ async def test_rules_match_paths_and_methods() -> None:
         other = await client.get("/health")
         assert other.status_code == 200 and "ratelimit" not in other.headers
         # The "api" limit is per client: another address still passes.
-    async with client_for(app, ip="198.51.100.9") as client:
+    async with asgi_client(app, ip="198.51.100.9") as client:
         assert (await client.get("/api/users/1")).status_code == 200
 
 
@@ -112,7 +79,7 @@ async def test_odd_spellings_of_a_path_do_not_escape_its_limit() -> None:
     inner = RecordingApp()
     app = RateLimitMiddleware(inner, make_limiter(), rules=RULES)
     odd = ("/auth//login", "/auth/./login", "/api/../auth/login", "//auth/login")
-    async with client_for(app) as client:
+    async with asgi_client(app) as client:
         statuses = []
         for path in ("/auth/login", "/auth/login", *odd):
             request = client.build_request("POST", "http://test/")
@@ -144,7 +111,7 @@ async def test_patterns_are_relative_to_root_path() -> None:
 async def test_spoofed_forwarded_for_does_not_escape_the_limit() -> None:
     limiter = make_limiter(trusted_proxies=["10.0.0.1"], trust_x_forwarded_for=True)
     app = RateLimitMiddleware(RecordingApp(), limiter, rules=RULES)
-    async with client_for(app, ip="198.51.100.7") as client:
+    async with asgi_client(app, ip="198.51.100.7") as client:
         statuses = [
             (
                 await client.post("/auth/login", headers={"x-forwarded-for": f"192.0.2.{i}"})
@@ -153,7 +120,7 @@ async def test_spoofed_forwarded_for_does_not_escape_the_limit() -> None:
         ]
     assert statuses == [200, 200, 429, 429]
     # Behind the trusted proxy, the forwarded address is the client; garbage is no 500.
-    async with client_for(app, ip="10.0.0.1") as client:
+    async with asgi_client(app, ip="10.0.0.1") as client:
         ok = await client.post("/auth/login", headers={"x-forwarded-for": "192.0.2.1"})
         junk = await client.post("/auth/login", headers={"x-forwarded-for": "\x00;;,[::"})
     assert ok.status_code == 200
@@ -168,7 +135,7 @@ async def test_bodies_stream_through_untouched() -> None:
         for part in (b"a" * 10, b"b" * 10, b"c"):
             yield part
 
-    async with client_for(app) as client:
+    async with asgi_client(app) as client:
         response = await client.post("/api/upload", content=chunks())
     assert response.status_code == 200
     assert inner.bodies == [b"a" * 10 + b"b" * 10 + b"c"]
@@ -286,7 +253,7 @@ async def test_a_store_that_is_down_is_a_503_not_a_500(monkeypatch: pytest.Monke
     )
     limiter = make_limiter(stores={"login": ObjectStoreRateLimitStore(unreachable)})
     app = RateLimitMiddleware(RecordingApp(), limiter, rules=RULES)
-    async with client_for(app) as client:
+    async with asgi_client(app) as client:
         response = await client.post("/auth/login")
     assert response.status_code == 503
     assert response.json()["code"] == "store_unavailable"
@@ -321,7 +288,7 @@ async def test_rule_cost_and_headers_can_be_turned_off() -> None:
         rules=[RateLimitRule("/api/export", "api", cost=3), RateLimitRule("/api/*", "api")],
         send_headers=False,
     )
-    async with client_for(app) as client:
+    async with asgi_client(app) as client:
         first = await client.get("/api/export")
         second = await client.get("/api/export")
         cheap = await client.get("/api/list")

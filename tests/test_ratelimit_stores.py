@@ -7,10 +7,13 @@ import datetime as dt
 import subprocess
 import sys
 import textwrap
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 import anyio
 import pytest
+from support import StoreWrapper
 
 from s3auth_asgi.ratelimit import (
     MemoryRateLimitStore,
@@ -19,11 +22,12 @@ from s3auth_asgi.ratelimit import (
     RateLimiter,
     RateLimitStore,
 )
-from s3auth_asgi.storage import ObjectStore, keys
+from s3auth_asgi.storage import ObjectStore, Store, Versioned, keys
 
 pytestmark = pytest.mark.anyio
 
 LOGIN = RateLimit(max_requests=5, window_seconds=60)
+T = TypeVar("T")
 
 
 def client(ip: str = "203.0.113.5") -> dict[str, object]:
@@ -110,30 +114,33 @@ async def test_state_is_one_object_per_key_under_the_ratelimit_prefix(store_url:
     assert "203.0.113" not in "".join(listed)  # a listing shows no addresses
 
 
+class RacingStore(StoreWrapper):
+    """Runs `race` once, right after the next GET has read the object."""
+
+    def __init__(self, inner: Store) -> None:
+        super().__init__(inner)
+        self.race: Callable[[], Awaitable[object]] | None = None
+
+    async def get(self, key: str, type_: type[T]) -> Versioned[T] | None:
+        current = await self.inner.get(key, type_)
+        race, self.race = self.race, None
+        if race is not None:
+            await race()
+        return current
+
+
 async def test_a_write_racing_ours_is_retried_not_lost(store_url: str) -> None:
     """Another process writes between our GET and PUT: our PUT loses, we re-read and count
     on top of its state, so neither admission is lost."""
     ours, theirs = open_twice(store_url)
     clock_now = 1_780_000_000.0
-    limit_store = ObjectStoreRateLimitStore(ours, clock=lambda: clock_now)
+    racing = RacingStore(ours)
+    limit_store = ObjectStoreRateLimitStore(racing, clock=lambda: clock_now)
     other = ObjectStoreRateLimitStore(theirs, clock=lambda: clock_now)
     await limit_store.acquire("login", "k", LOGIN, 1)
-    original_get = ours.get
-    raced = False
-
-    async def get_then_race(key: str, type_: type) -> object:  # type: ignore[type-arg]
-        nonlocal raced
-        current = await original_get(key, type_)
-        if not raced:
-            raced = True
-            await other.acquire("login", "k", LOGIN, 1)
-        return current
-
-    ours.get = get_then_race  # type: ignore[method-assign]
-    try:
-        decision = await limit_store.acquire("login", "k", LOGIN, 1)
-    finally:
-        del ours.get
+    racing.race = lambda: other.acquire("login", "k", LOGIN, 1)
+    decision = await limit_store.acquire("login", "k", LOGIN, 1)
+    assert racing.race is None  # the other write did come between our GET and PUT
     assert decision.allowed and decision.remaining == 2  # 3 of 5 counted: nothing lost
     # Ours: the first create, the If-Match PUT that lost, the retry (+ theirs when shared).
     assert ours.requests["put"] == (4 if ours is theirs else 3)
