@@ -1,12 +1,14 @@
 """TokenBlacklist: the revocation list in the store, this process's snapshot of it, and
 the snapshot's freshness.
 
-Revocations are objects whose keys say everything (see `storage.keys`): written time,
-kind (`jti`, `session`, `user`), until when the entry matters, and the subject. Keys sort
-by written time, so a sync lists only what is new, starting a little before the newest
-key it has seen (the overlap covers clock skew between writers); a cleaner decides from
-the listing alone. Checking a token against the snapshot (`revocations`) costs no request;
-a sync costs one LIST per 1,000 new entries; when to sync is `freshness`'s policy.
+Revocations are objects whose keys say what a reader needs (see `storage.keys`): written
+time, kind (`jti`, `session`, `user`), until when the entry matters, and the subject; a
+`user` entry's body names the sessions it ends. Keys sort by written time, so a sync lists
+only what was written since the previous one began, less the skew allowance
+(`S3AUTH_REVOCATION_SKEW_SECONDS`: entries from a writer whose clock is that far behind
+are still listed); a cleaner decides from the listing alone. Checking a token against the
+snapshot (`revocations`) costs no request; a sync costs one LIST per 1,000 keys listed and
+one GET per new `user` entry; when to sync is `freshness`'s policy.
 
 A revocation written through this object holds here at once; one written by another
 process within the bound `freshness` documents.
@@ -17,13 +19,15 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .errors import S3ValidationError, TokenRevokedError
 from .freshness import SnapshotFreshness
+from .models import EndedSessions
 from .revocations import RevocationReason, RevocationSnapshot
 from .storage import Store, StoreConflict, keys
+from .storage.access import gather, get_or_none
 from .types import Clock
 
 _REVOKED_DETAILS: dict[RevocationReason, str] = {
@@ -73,22 +77,21 @@ class TokenBlacklist:
         """Refuse every access token of a session from now on."""
         await self._write("session", session_id, int(self._clock()) + self.lookback_seconds)
 
-    async def revoke_user(self, user_id: str, before_ms: int) -> None:
-        """Refuse every access token of the user's sessions created up to `before_ms`."""
-        await self._write(
-            "user", user_id, int(self._clock()) + self.lookback_seconds, written_ms=before_ms
-        )
+    async def revoke_user(self, user_id: str, session_ids: Sequence[str]) -> None:
+        """Refuse every access token of these sessions of the user (all it had, listed by
+        the caller): one entry, whose body names them."""
+        ended = EndedSessions(sorted(session_ids))
+        await self._write("user", user_id, int(self._clock()) + self.lookback_seconds, ended)
 
     async def _write(
-        self, kind: keys.RevocationKind, subject: str, expires_s: int, written_ms: int = 0
+        self, kind: keys.RevocationKind, subject: str, expires_s: int, body: Any = None
     ) -> None:
-        written_ms = written_ms or int(self._clock() * 1000)
-        key = keys.revocation(written_ms, kind, expires_s, subject)
-        # The key is the whole entry: finding it already there means the same revocation
-        # was written in the same millisecond, which is success.
+        key = keys.revocation(int(self._clock() * 1000), kind, expires_s, subject)
+        # Finding the key already there means the same revocation was written in the same
+        # millisecond, which is success.
         with contextlib.suppress(StoreConflict):
-            await self.store.create(key, {})
-        self.snapshot.record(key)
+            await self.store.create(key, {} if body is None else body)
+        self.snapshot.record(key, body.sessions if isinstance(body, EndedSessions) else ())
 
     # Reading -----------------------------------------------------------------------
 
@@ -108,10 +111,6 @@ class TokenBlacklist:
         reason = self.snapshot.reason(claims)
         return None if reason is None else TokenRevokedError(_REVOKED_DETAILS[reason])
 
-    def user_revoked_up_to_ms(self, user_id: str) -> int:
-        """The latest logout-everywhere cut-off of the user known here, in ms (0: none)."""
-        return self.snapshot.user_cut_off_ms(user_id)
-
     def is_stale(self) -> bool:
         return self.freshness.is_stale()
 
@@ -120,24 +119,32 @@ class TokenBlacklist:
         return await self.freshness.sync()
 
     async def _list_new(self) -> int:
-        """One sync: list from the cursor (less the skew allowance) and take in new keys."""
+        """One sync: list from the cursor (less the skew allowance) and take in new keys;
+        a `user` entry's body (the sessions it ends) costs one GET."""
         now = self._clock()
         now_ms = int(now * 1000)
         start_ms = (
-            now_ms - self.lookback_seconds * 1000
+            now_ms - (self.lookback_seconds * 1000 + self.skew_ms)
             if self._cursor_ms is None
             else self._cursor_ms - self.skew_ms
         )
         snapshot = self.snapshot
-        new = 0
-        async for info in self.store.list(keys.REVOCATIONS, keys.revocation_offset(start_ms)):
-            if not snapshot.has_seen(info.key) and snapshot.record(info.key):
-                new += 1
+        new = [
+            info.key
+            async for info in self.store.list(keys.REVOCATIONS, keys.revocation_offset(start_ms))
+            if not snapshot.has_seen(info.key)
+        ]
+        users = [
+            key for key in new if (parsed := keys.parse_revocation(key)) and parsed.kind == "user"
+        ]
+        bodies = await gather([get_or_none(self.store, key, EndedSessions) for key in users])
+        ended = {key: body.value.sessions for key, body in zip(users, bodies, strict=True) if body}
+        recorded = sum(snapshot.record(key, ended.get(key, ())) for key in new)
         # An entry not listed by now was written with a clock more than the skew
         # allowance behind ours; the next listing starts that far back.
         self._cursor_ms = now_ms
-        snapshot.forget(now, now_ms - 2 * self.skew_ms)
-        return new
+        snapshot.forget(now - self.skew_ms / 1000, now_ms - 2 * self.skew_ms)
+        return recorded
 
     # Cleaning ------------------------------------------------------------------------
 

@@ -55,6 +55,12 @@ class IndexEntry(msgspec.Struct):
     user_id: str
 
 
+class EndedSessions(msgspec.Struct):
+    """The body of a `user` revocation entry: the sessions a logout-everywhere ended."""
+
+    sessions: list[str]
+
+
 class Session(msgspec.Struct, kw_only=True):
     """One refresh-token family at `sessions/{user_id}/{id}.json`.
 

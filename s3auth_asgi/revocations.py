@@ -1,95 +1,104 @@
 """RevocationSnapshot: what one process knows of the revocation list, held in memory.
 
-Pure state, no I/O: `TokenBlacklist` feeds it the keys it writes and lists, and every
+Pure state, no I/O: `TokenBlacklist` feeds it the entries it writes and lists, and every
 check of a token against it is a few dictionary lookups.
 
-The state model. A revocation key (see `storage.keys`) names its kind, subject, the time
-it was written and until when it matters:
+The state model. A revocation entry (see `storage.keys`) names its kind, its subject, the
+time it was written and until when it matters:
 
-- `jti` and `session` entries: subject → the latest "matters until" second seen;
-- `user` entries: subject → (cut-off ms, matters until): every session whose id says it
-  was created at or before the cut-off is refused;
-- `seen`: the keys inside the listing overlap (see `TokenBlacklist`), so a key listed twice
-  counts once.
+- `jti`: one access token, by its id;
+- `session`: every access token of one session (a logout);
+- `user`: every access token of the sessions listed in the entry's body — the sessions the
+  user had when the logout-everywhere was issued. Listing them, instead of cutting off by
+  creation time, is what makes the cut-off independent of every host's clock: a session
+  that existed is named, one created afterwards is not.
 
-An entry is forgotten once it no longer matters: its tokens have expired anyway.
+Each table maps a subject to the last second its entry matters. Forgetting happens in time
+order through a heap of (until, table, subject), so a sync that finds nothing new does no
+work proportional to what is known; `seen` (the keys inside the listing overlap) is
+pruned the same way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import heapq
+from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
-from .identifiers import session_created_ms
 from .storage import keys
 
 RevocationReason = Literal["jti", "session", "user"]
+_REASONS: tuple[RevocationReason, ...] = ("jti", "session", "user")
 
 
 class RevocationSnapshot:
-    """Revoked token ids, sessions and users, as known to this process."""
+    """Revoked token ids, sessions and users' sessions, as known to this process."""
 
-    __slots__ = ("_jtis", "_seen", "_sessions", "_users")
+    __slots__ = ("_expiries", "_seen", "_seen_order", "_tables")
 
     def __init__(self) -> None:
-        self._jtis: dict[str, int] = {}
-        self._sessions: dict[str, int] = {}
-        self._users: dict[str, tuple[int, int]] = {}  # user -> (cut-off ms, expires s)
-        self._seen: dict[str, int] = {}  # keys inside the listing overlap -> written ms
+        # reason -> subject -> last second the entry matters
+        self._tables: dict[RevocationReason, dict[str, int]] = {r: {} for r in _REASONS}
+        self._expiries: list[tuple[int, RevocationReason, str]] = []
+        self._seen: set[str] = set()
+        self._seen_order: list[tuple[int, str]] = []
+
+    def __len__(self) -> int:
+        return sum(len(table) for table in self._tables.values())
 
     def has_seen(self, key: str) -> bool:
         return key in self._seen
 
-    def record(self, key: str) -> bool:
-        """Take in one revocation key; False when it is not one."""
+    def record(self, key: str, ended_sessions: Iterable[str] = ()) -> bool:
+        """Take in one revocation key (with, for a `user` entry, the sessions its body
+        lists); False when the key is not one."""
         parsed = keys.parse_revocation(key)
         if parsed is None:
             return False
-        self._seen[key] = parsed.written_ms
-        subject, expires_s = parsed.subject, parsed.expires_s
-        if parsed.kind == "jti":
-            self._jtis[subject] = max(expires_s, self._jtis.get(subject, 0))
-        elif parsed.kind == "session":
-            self._sessions[subject] = max(expires_s, self._sessions.get(subject, 0))
+        if key not in self._seen:
+            self._seen.add(key)
+            heapq.heappush(self._seen_order, (parsed.written_ms, key))
+        if parsed.kind == "user":
+            for session_id in ended_sessions:
+                self._add("user", keys.revocation_subject(session_id), parsed.expires_s)
         else:
-            cut_off, expires = self._users.get(subject, (0, 0))
-            self._users[subject] = (max(cut_off, parsed.written_ms), max(expires, expires_s))
+            self._add(parsed.kind, parsed.subject, parsed.expires_s)
         return True
 
-    def forget(self, now: float, seen_floor_ms: int) -> None:
-        """Drop entries that can no longer matter, and seen keys below the overlap."""
-        for table in (self._jtis, self._sessions):
-            for subject in [s for s, expires in table.items() if expires < now]:
+    def _add(self, reason: RevocationReason, subject: str, until: int) -> None:
+        table = self._tables[reason]
+        if table.get(subject, -1) < until:
+            table[subject] = until
+            heapq.heappush(self._expiries, (until, reason, subject))
+
+    def forget(self, older_than_s: float, seen_floor_ms: int) -> None:
+        """Drop entries whose time ended before `older_than_s`, and seen keys written
+        before `seen_floor_ms`: each in time order, stopping at the first that stays."""
+        expiries = self._expiries
+        while expiries and expiries[0][0] < older_than_s:
+            until, reason, subject = heapq.heappop(expiries)
+            table = self._tables[reason]
+            if table.get(subject) == until:  # not extended by a later entry
                 del table[subject]
-        for subject in [s for s, (_, expires) in self._users.items() if expires < now]:
-            del self._users[subject]
-        for key in [k for k, written in self._seen.items() if written < seen_floor_ms]:
-            del self._seen[key]
+        order = self._seen_order
+        while order and order[0][0] < seen_floor_ms:
+            self._seen.discard(heapq.heappop(order)[1])
 
     def jti_revoked(self, jti: str, now: float) -> bool:
-        expires = self._jtis.get(keys.revocation_subject(jti))
-        return expires is not None and expires >= now
+        until = self._tables["jti"].get(keys.revocation_subject(jti))
+        return until is not None and until >= now
 
     def reason(self, claims: Mapping[str, Any]) -> RevocationReason | None:
         """Why these claims are refused, or None. Empty tables cost one truth test each."""
+        jtis, sessions, users = self._tables["jti"], self._tables["session"], self._tables["user"]
         jti = claims.get("jti")
-        if self._jtis and isinstance(jti, str) and keys.revocation_subject(jti) in self._jtis:
+        if jtis and isinstance(jti, str) and keys.revocation_subject(jti) in jtis:
             return "jti"
         sid = claims.get("sid")
-        if (
-            self._sessions
-            and isinstance(sid, str)
-            and keys.revocation_subject(sid) in self._sessions
-        ):
-            return "session"
-        sub = claims.get("sub")
-        if self._users and isinstance(sub, str) and isinstance(sid, str):
-            entry = self._users.get(keys.revocation_subject(sub))
-            if entry is not None and session_created_ms(sid) <= entry[0]:
+        if (sessions or users) and isinstance(sid, str):
+            subject = keys.revocation_subject(sid)
+            if subject in sessions:
+                return "session"
+            if subject in users:
                 return "user"
         return None
-
-    def user_cut_off_ms(self, user_id: str) -> int:
-        """The latest logout-everywhere cut-off of the user known here, in ms (0: none)."""
-        entry = self._users.get(keys.revocation_subject(user_id))
-        return entry[0] if entry is not None else 0

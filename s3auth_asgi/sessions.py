@@ -68,9 +68,7 @@ class SessionOperations:
         ip_address: str | None = None,
     ) -> TokenPair:
         """Open a session for the user and return its first access and refresh tokens."""
-        # A session must be younger than any logout-everywhere this process knows of,
-        # or its tokens would be refused from birth (same millisecond).
-        now_ms = max(int(self.clock() * 1000), self.blacklist.user_revoked_up_to_ms(user.id) + 1)
+        now_ms = int(self.clock() * 1000)
         now = now_ms // 1000
         session = Session(
             id=new_session_id(now_ms),
@@ -190,13 +188,16 @@ class SessionOperations:
         return await self._end_all_sessions(user_id)
 
     async def _end_all_sessions(self, user_id: str, *also_delete: str) -> int:
-        """The revocation is written first, with the time it is written, so readers of the
-        revocation list see it within the skew allowance and a failure later leaves the
-        tokens refused. Then every session, and `also_delete` (a deleted user's own
-        objects, which then cost no extra request), goes in batch DELETEs."""
+        """List the user's sessions, revoke exactly those (one entry naming them, so no
+        host's clock decides which sessions it covers, and a session opened afterwards is
+        not among them), then delete them and `also_delete` (a deleted user's own objects,
+        which then cost no extra request) in batch DELETEs. A failure after the revocation
+        leaves the tokens refused, and a retry finds the sessions to delete."""
         require_user_id(user_id)
-        await self.blacklist.revoke_user(user_id, int(self.clock() * 1000))
         session_keys = [info.key async for info in self.store.list(keys.user_sessions(user_id))]
+        if session_keys:
+            ended = [keys.id_from_key(key) for key in session_keys]
+            await self.blacklist.revoke_user(user_id, ended)
         if session_keys or also_delete:
             await self.store.delete_many([*also_delete, *session_keys])
         return len(session_keys)

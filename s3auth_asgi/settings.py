@@ -62,7 +62,10 @@ class S3AuthSettings(msgspec.Struct, kw_only=True, frozen=True):
     revocation_sync_seconds: float = 5.0
     """Staleness bound of a process's revocation snapshot."""
     revocation_skew_seconds: int = 10
-    """Clock skew tolerated between writers of revocation entries."""
+    """How far apart hosts' clocks may be for a revocation written on one to be seen on
+    another (each sync lists this far back again). At least `leeway_seconds`: clocks
+    further apart than that fail token verification anyway. Which sessions a
+    logout-everywhere ends depends on no clock."""
     enumeration_protection: bool = True
     rate_limits: str = ""
     """Named limits, `login=5/60,api=100/60` (requests per seconds)."""
@@ -113,6 +116,12 @@ class S3AuthSettings(msgspec.Struct, kw_only=True, frozen=True):
                 raise ConfigurationError(f"{env_name(name)} must not be negative")
         if self.password_max_length < 64:
             raise ConfigurationError(f"{env_name('password_max_length')} must be at least 64")
+        if self.revocation_skew_seconds < self.leeway_seconds:
+            raise ConfigurationError(
+                f"{env_name('revocation_skew_seconds')} must be at least "
+                f"{env_name('leeway_seconds')}: a revocation must be seen from any host "
+                "whose tokens are accepted"
+            )
         if "://" not in self.store_url:
             raise ConfigurationError(
                 f"{env_name('store_url')} must be a URL such as s3://bucket/prefix, "

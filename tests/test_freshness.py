@@ -20,6 +20,7 @@ from support import (  # noqa: F401 (clock_fixture registers the `clock` fixture
     http_scope,
     make_clocked_service,
     ok_app,
+    run_lifespan,
 )
 
 from s3auth_asgi import (
@@ -188,3 +189,30 @@ async def test_a_failed_background_sync_is_logged_once_and_raises_nowhere(
     failures = [r for r in caplog.records if "sync failed" in r.getMessage()]
     assert len(failures) == 1
     assert isinstance(task.exception(), StoreUnavailableError)  # retrieved by the callback
+
+
+async def test_the_first_snapshot_loads_at_startup_not_on_the_first_request(
+    clock: Clock,
+) -> None:
+    writer, reader, user_id, token = await _writer_and_reader(clock)
+    fresh = make_clocked_service(store=reader.store, clock=clock)
+    await writer.revoke_all_user_tokens(user_id)
+    stack = BearerTokenMiddleware(BlacklistMiddleware(Starlette(), fresh), fresh)
+    fresh.store.reset_counts()
+    sent = await run_lifespan(stack)
+    assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    assert lists(fresh) == 1 and fresh.blacklist.freshness.has_snapshot()
+    fresh.store.reset_counts()
+    refused = await call_http(stack, http_scope("/x", bearer(token)))
+    assert refused.status == 401 and refused.json()["code"] == "token_revoked"
+    assert sum(fresh.store.requests.values()) == 0  # the request waited for nothing
+
+
+async def test_an_unreachable_store_at_startup_is_logged_and_not_fatal(
+    clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    broken = make_clocked_service(store=_Unreachable(), clock=clock)
+    stack = BearerTokenMiddleware(BlacklistMiddleware(Starlette(), broken), broken)
+    sent = await run_lifespan(stack)
+    assert sent[0]["type"] == "lifespan.startup.complete"
+    assert any("no revocation snapshot at startup" in r.getMessage() for r in caplog.records)

@@ -52,6 +52,7 @@ def test_keyword_arguments_win_over_the_environment() -> None:
         ({"S3AUTH_PASSWORD_MAX_LENGTH": "32"}, "S3AUTH_PASSWORD_MAX_LENGTH"),
         ({"S3AUTH_TRUST_X_FORWARDED_FOR": "maybe"}, "S3AUTH_TRUST_X_FORWARDED_FOR"),
         ({"S3AUTH_STORE_URL": "bucket"}, "S3AUTH_STORE_URL"),
+        ({"S3AUTH_LEEWAY_SECONDS": "30"}, "S3AUTH_REVOCATION_SKEW_SECONDS"),
     ],
 )
 def test_bad_configuration_names_the_variable(env: dict[str, str], variable: str) -> None:

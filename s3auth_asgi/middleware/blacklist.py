@@ -19,6 +19,9 @@ steady traffic, more than the sync interval plus the duration of one LIST after 
 store cannot be reached, the error is logged, the last snapshot keeps being used and a new
 sync is tried once per interval: the bound holds while the store answers.
 
+Where the host runs the ASGI lifespan protocol, the first snapshot is loaded at startup, so
+the first request does not wait for it; without lifespan, the first request does.
+
 `strict=True` waits, on every authenticated request, for a sync that started after the
 request arrived, so revocations from anywhere hold at once; concurrent requests share one
 LIST. A store that cannot be reached then answers 503.
@@ -26,11 +29,15 @@ LIST. A store that cannot be reached then answers 503.
 
 from __future__ import annotations
 
+import logging
+
 from ..errors import ConfigurationError, S3AuthError
-from ..types import ASGIApp, Receive, Scope, Send, checked_app
+from ..types import ASGIApp, Message, Receive, Scope, Send, checked_app
 from ..verifier import RevocationCheck
 from .refusals import Refusals
 from .user import BearerCredentials
+
+logger = logging.getLogger("s3auth_asgi")
 
 
 class BlacklistMiddleware:
@@ -59,6 +66,8 @@ class BlacklistMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
+            if scope["type"] == "lifespan":
+                receive = self._loading_at_startup(receive)
             await self.app(scope, receive, send)
             return
         auth = scope.get("auth")
@@ -82,3 +91,19 @@ class BlacklistMiddleware:
                 await self.refusals.refuse(scope, send, revoked)
                 return
         await self.app(scope, receive, send)
+
+    def _loading_at_startup(self, receive: Receive) -> Receive:
+        """Load the first snapshot when the host starts the app, before it reports ready,
+        so the first request does not wait for it. A store that cannot be reached then is
+        logged, not fatal: requests try again (and answer 503 while there is none)."""
+
+        async def receive_after_loading() -> Message:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.blacklist.ensure_fresh()
+                except S3AuthError as error:
+                    logger.warning("no revocation snapshot at startup: %r", error)
+            return message
+
+        return receive_after_loading

@@ -4,9 +4,13 @@
     index/username/{digest}                    {"user_id": ...}; its create IS uniqueness
     index/email/{digest}
     sessions/{user_id}/{session_id}.json       one refresh-token family
-    revocations/{written_ms:013d}.{kind}.{expires_s}.{subject}
-                                               empty body: the key says everything, so
-                                               readers and cleaners need only listings
+    revocations/{hour:07d}/{written_ms:013d}.{kind}.{expires_s}.{subject}
+                                               the key says what readers and cleaners
+                                               need; only a `user` entry has a body (the
+                                               sessions it ends). `hour` is written_ms
+                                               // 3,600,000: a listing of what is new
+                                               reads one or two directories of a local
+                                               store, never the whole history
     ratelimit/{limit}/{key_digest}             shared limiter state
     _s3auth-check/{random}                     `s3auth check`'s probe, deleted after
 
@@ -70,13 +74,23 @@ def revocation_subject(subject: str) -> str:
     return "h" + hashlib.sha256(subject.encode("utf-8", "surrogatepass")).hexdigest()[:40]
 
 
+REVOCATION_SHARD_MS = 3_600_000
+
+
+def _revocation_shard(written_ms: int) -> str:
+    return f"{REVOCATIONS}{written_ms // REVOCATION_SHARD_MS:07d}/"
+
+
 def revocation(written_ms: int, kind: RevocationKind, expires_s: int, subject: str) -> str:
-    return f"{REVOCATIONS}{written_ms:013d}.{kind}.{expires_s}.{revocation_subject(subject)}"
+    name = f"{written_ms:013d}.{kind}.{expires_s}.{revocation_subject(subject)}"
+    return _revocation_shard(written_ms) + name
 
 
 def revocation_offset(written_ms: int) -> str:
-    """A listing offset: every revocation key written at or after `written_ms` sorts above."""
-    return f"{REVOCATIONS}{max(written_ms - 1, 0):013d}.~"
+    """A listing offset: every revocation key written at or after `written_ms` sorts above
+    (shards sort in time order, and so do the keys inside one)."""
+    written_ms = max(written_ms, 1)
+    return f"{_revocation_shard(written_ms)}{written_ms - 1:013d}.~"
 
 
 class RevocationKey(NamedTuple):

@@ -1,0 +1,128 @@
+"""Logout-everywhere ends exactly the sessions that existed when it was issued, whatever
+clock the hosts that opened them had, and no session opened after it.
+
+Hosts share one store; each has its own clock, a fixed offset from a common time that the
+test moves by hand. The revoking host is exact.
+"""
+
+from __future__ import annotations
+
+import pytest
+from support import make_clocked_service
+
+from s3auth_asgi import S3AuthService, TokenRevokedError
+from s3auth_asgi.storage import ObjectStore, Store
+
+pytestmark = pytest.mark.anyio
+PASSWORD = "Correct-Horse-42x"
+
+
+class SharedTime:
+    """The true time; every host reads it through its own offset."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class SkewedClock:
+    def __init__(self, time: SharedTime, offset: float) -> None:
+        self.time, self.offset = time, offset
+
+    def __call__(self) -> float:
+        return self.time.now + self.offset
+
+    def advance(self, seconds: float) -> None:  # the support helpers move clocks this way
+        self.time.advance(seconds)
+
+
+def host(store: Store, time: SharedTime, offset: float, **settings: object) -> S3AuthService:
+    return make_clocked_service(store=store, clock=SkewedClock(time, offset), **settings)  # type: ignore[arg-type]
+
+
+async def synced(*hosts: S3AuthService) -> None:
+    for service in hosts:
+        await service.blacklist.sync()
+
+
+@pytest.mark.parametrize("offset", [5.0, -5.0, 300.0, -300.0], ids=lambda o: f"{o:+.0f}s")
+async def test_sessions_opened_on_a_skewed_host_end_and_later_ones_live(offset: float) -> None:
+    # Tokens verify across hosts only within the leeway, and readers see entries only
+    # within the listing overlap: both must cover the skew. Which sessions an entry ends
+    # is decided by no clock.
+    allowance = int(abs(offset)) + 10
+    settings = {"revocation_skew_seconds": allowance, "leeway_seconds": allowance}
+    time, store = SharedTime(), ObjectStore.from_url("memory://")
+    revoker = host(store, time, 0.0, **settings)
+    skewed = host(store, time, offset, **settings)
+    exact = host(store, time, 0.0, **settings)
+    alice = await revoker.create_user("alice", "alice@example.com", PASSWORD)
+    await synced(revoker, skewed, exact)
+    before = [await skewed.create_token_pair(alice), await exact.create_token_pair(alice)]
+    time.advance(0.5)
+    ended = await revoker.revoke_all_user_tokens(alice.id)
+    assert ended == 2
+    time.advance(0.5)
+    after = await skewed.create_token_pair(alice)  # opened after the logout-everywhere
+    time.advance(1)
+    await synced(revoker, skewed, exact)
+    for reader in (revoker, skewed, exact):
+        for pair in before:
+            with pytest.raises(TokenRevokedError):
+                reader.decode_token(pair.access_token)
+        assert reader.decode_token(after.access_token)["sid"]
+
+
+async def test_a_session_opened_in_the_same_millisecond_after_the_revocation_lives() -> None:
+    time, store = SharedTime(), ObjectStore.from_url("memory://")
+    service = host(store, time, 0.0)
+    alice = await service.create_user("alice", "alice@example.com", PASSWORD)
+    old = await service.create_token_pair(alice)
+    await service.revoke_all_user_tokens(alice.id)  # the clock has not moved at all
+    new = await service.create_token_pair(alice)
+    with pytest.raises(TokenRevokedError):
+        service.decode_token(old.access_token)
+    assert service.decode_token(new.access_token)["sid"]
+    other = host(store, time, 0.0)
+    await synced(other)
+    with pytest.raises(TokenRevokedError):
+        other.decode_token(old.access_token)
+    assert other.decode_token(new.access_token)["sid"]
+
+
+async def test_a_revoker_whose_clock_is_off_is_still_seen_within_the_allowance() -> None:
+    time, store = SharedTime(), ObjectStore.from_url("memory://")
+    settings = {"revocation_skew_seconds": 310}
+    reader = host(store, time, 0.0, **settings)
+    alice = await reader.create_user("alice", "alice@example.com", PASSWORD)
+    pair = await reader.create_token_pair(alice)
+    await synced(reader)
+    time.advance(60)
+    await synced(reader)  # the reader's cursor is now well past the slow revoker's clock
+    slow = host(store, time, -300.0, **settings)
+    await slow.revoke_all_user_tokens(alice.id)
+    await synced(reader)
+    with pytest.raises(TokenRevokedError):
+        reader.decode_token(pair.access_token)
+
+
+async def test_a_logout_everywhere_costs_one_list_one_entry_and_one_delete() -> None:
+    time, store = SharedTime(), ObjectStore.from_url("memory://")
+    service, reader = host(store, time, 0.0), host(store, time, 0.0)
+    alice = await service.create_user("alice", "alice@example.com", PASSWORD)
+    pairs = [await service.create_token_pair(alice) for _ in range(10)]
+    await synced(reader)
+    store.reset_counts()
+    assert await service.revoke_all_user_tokens(alice.id) == 10
+    assert dict(store.requests) == {"list": 1, "put": 1, "delete": 1}
+    store.reset_counts()
+    await synced(reader)  # the entry's body, naming the sessions, costs one GET to read
+    assert dict(store.requests) == {"list": 1, "get": 1}
+    for pair in pairs:
+        with pytest.raises(TokenRevokedError):
+            reader.decode_token(pair.access_token)
+    store.reset_counts()
+    assert await service.revoke_all_user_tokens(alice.id) == 0  # nothing left to end
+    assert dict(store.requests) == {"list": 1}
