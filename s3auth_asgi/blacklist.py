@@ -137,8 +137,10 @@ class TokenBlacklist:
         users = [
             key for key in new if (parsed := keys.parse_revocation(key)) and parsed.kind == "user"
         ]
-        bodies = await gather([get_or_none(self.store, key, EndedSessions) for key in users])
-        ended = {key: body.value.sessions for key, body in zip(users, bodies, strict=True) if body}
+        ended: dict[str, list[str]] = {}
+        if users:
+            bodies = await gather([get_or_none(self.store, key, EndedSessions) for key in users])
+            ended = {k: body.value.sessions for k, body in zip(users, bodies, strict=True) if body}
         recorded = sum(snapshot.record(key, ended.get(key, ())) for key in new)
         # An entry not listed by now was written with a clock more than the skew
         # allowance behind ours; the next listing starts that far back.

@@ -9,6 +9,11 @@ from ..errors import ConfigurationError
 from ..settings import env_name
 from .context import OK, Context, demo_directory, demo_settings, settle
 
+PROXY_HEADERS = False
+"""uvicorn rewrites `scope["client"]` from X-Forwarded-For when a request comes from
+127.0.0.1 unless told not to; the rate limits would then count whatever address a client
+claims. The app's own trusted-proxy settings decide that instead."""
+
 
 def run_demo(ctx: Context) -> int:
     try:
@@ -33,7 +38,13 @@ def run_demo(ctx: Context) -> int:
         file=ctx.out,
         flush=True,
     )
-    uvicorn.run(create_demo_app(service), host=ctx.args.host, port=ctx.args.port)
+    uvicorn.run(
+        create_demo_app(service),
+        host=ctx.args.host,
+        port=ctx.args.port,
+        proxy_headers=PROXY_HEADERS,
+        server_header=False,
+    )
     settle()
     return OK
 

@@ -19,16 +19,17 @@ from pathlib import Path
 import obstore as obs
 from obstore.store import LocalStore
 
+from .local_listing import CONTROL_DIR
+
 _STRIPES = 64
-_CONTROL_DIR = ".s3auth"
 
 
 class LocalConditionalWrites:
     def __init__(self, store: LocalStore, root: Path) -> None:
         self._store = store
         self._root = root
-        self._locks = root / _CONTROL_DIR / "locks"
-        self._tmp = root / _CONTROL_DIR / "tmp"
+        self._locks = root / CONTROL_DIR / "locks"
+        self._tmp = root / CONTROL_DIR / "tmp"
         self._locks.mkdir(parents=True, exist_ok=True)
         self._tmp.mkdir(parents=True, exist_ok=True)
 

@@ -8,7 +8,7 @@ and benchmarks can assert on them.
 from __future__ import annotations
 
 import collections
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
@@ -23,6 +23,7 @@ from obstore.store import from_url as obstore_from_url
 from ..errors import ConfigurationError, StoreUnavailableError
 from .base import CorruptObjectError, ObjectInfo, StoreConflict, Versioned
 from .local import LocalConditionalWrites
+from .local_listing import list_local
 
 T = TypeVar("T")
 
@@ -40,6 +41,7 @@ class ObjectStore:
     def __init__(self, inner: Any, *, local_root: Path | None = None, url: str = "") -> None:
         self._inner = inner
         self._local = LocalConditionalWrites(inner, local_root) if local_root else None
+        self._local_root = local_root
         self._decoders: dict[Any, msgspec.json.Decoder[Any]] = {}
         self.url = url
         self.requests: collections.Counter[str] = collections.Counter()
@@ -151,16 +153,13 @@ class ObjectStore:
 
     async def list(self, prefix: str, offset: str | None = None) -> AsyncIterator[ObjectInfo]:
         """Every object under `prefix` (after `offset`), paged to the end."""
-        kwargs: dict[str, Any] = {"prefix": prefix, "chunk_size": PAGE_SIZE}
-        if offset is not None:
-            kwargs["offset"] = offset
         pages = 0
         try:
-            async for chunk in obs.list(self._inner, **kwargs):
+            async for chunk in self._pages(prefix, offset):
                 pages += 1
                 self._count("list")
-                for meta in chunk:
-                    yield ObjectInfo(meta["path"], meta["last_modified"], meta["size"])
+                for info in chunk:
+                    yield info
         except FileNotFoundError:
             pass
         except Exception as exc:
@@ -169,3 +168,17 @@ class ObjectStore:
             raise StoreUnavailableError(f"LIST {prefix} failed: {type(exc).__name__}") from exc
         if pages == 0:
             self._count("list")
+
+    async def _pages(self, prefix: str, offset: str | None) -> AsyncIterator[Sequence[ObjectInfo]]:
+        """Pages of up to 1,000 objects: what one LIST request returns. A local directory
+        is read by `list_local`, which skips what sorts before the offset."""
+        if self._local_root is not None:
+            found = await anyio.to_thread.run_sync(list_local, self._local_root, prefix, offset)
+            for start in range(0, len(found), PAGE_SIZE):
+                yield found[start : start + PAGE_SIZE]
+            return
+        kwargs: dict[str, Any] = {"prefix": prefix, "chunk_size": PAGE_SIZE}
+        if offset is not None:
+            kwargs["offset"] = offset
+        async for chunk in obs.list(self._inner, **kwargs):
+            yield [ObjectInfo(m["path"], m["last_modified"], m["size"]) for m in chunk]

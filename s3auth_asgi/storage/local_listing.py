@@ -1,0 +1,62 @@
+"""Listing a `file://` store without reading what sorts before the offset.
+
+obstore's local store walks the whole directory tree under a prefix and filters by the
+offset afterwards, so a revocation sync that wants the last few seconds read every entry
+ever written. Keys that sort in time order under dated directories (see `keys`) can be
+listed by descending only into the directories that can hold keys after the offset: one or
+two directories per sync, whatever the history.
+
+Same answers as obstore's listing (every object under the prefix whose key sorts after the
+offset; staging files of an unfinished write, named `…#n`, and the store's control
+directory left out), in key order. Blocking: call it from a worker thread.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from .base import ObjectInfo
+
+CONTROL_DIR = ".s3auth"
+"""Lock files and staging area of the conditional writes (`local`); never an object."""
+
+
+def list_local(root: Path, prefix: str, offset: str | None) -> list[ObjectInfo]:
+    """Objects under the directory `prefix` ("" or ending in "/", as obstore reads a
+    prefix: whole path segments) whose key sorts after `offset`, in key order."""
+    if prefix and not prefix.endswith("/"):
+        prefix += "/"
+    return list(_walk(root / prefix, prefix, offset))
+
+
+def _walk(path: Path, base: str, offset: str | None) -> Iterator[ObjectInfo]:
+    try:
+        # A directory's keys continue with "/", so that is where it sorts among names.
+        entries = sorted(os.scandir(path), key=_sort_name)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    for entry in entries:
+        name = entry.name
+        if "#" in name:
+            continue
+        key = base + name
+        if entry.is_dir(follow_symlinks=False):
+            if key == CONTROL_DIR or _all_before(key + "/", offset):
+                continue
+            yield from _walk(Path(entry.path), key + "/", offset)
+        elif offset is None or key > offset:
+            stat = entry.stat(follow_symlinks=False)
+            modified = dt.datetime.fromtimestamp(stat.st_mtime, dt.UTC)
+            yield ObjectInfo(key, modified, stat.st_size)
+
+
+def _sort_name(entry: os.DirEntry[str]) -> str:
+    return entry.name + "/" if entry.is_dir(follow_symlinks=False) else entry.name
+
+
+def _all_before(directory: str, offset: str | None) -> bool:
+    """Whether every key under `directory` (ending in "/") sorts at or before `offset`."""
+    return offset is not None and directory < offset and not offset.startswith(directory)
