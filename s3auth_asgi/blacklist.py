@@ -22,6 +22,8 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import anyio.lowlevel
+
 from .errors import S3ValidationError, TokenRevokedError
 from .freshness import SnapshotFreshness
 from .models import EndedSessions
@@ -30,6 +32,7 @@ from .storage import Store, StoreConflict, keys
 from .storage.access import gather, get_or_none
 from .types import Clock
 
+_RECORD_BATCH = 1000
 _REVOKED_DETAILS: dict[RevocationReason, str] = {
     "jti": "The token has been revoked",
     "session": "The session has been logged out",
@@ -141,7 +144,12 @@ class TokenBlacklist:
         if users:
             bodies = await gather([get_or_none(self.store, key, EndedSessions) for key in users])
             ended = {k: body.value.sessions for k, body in zip(users, bodies, strict=True) if body}
-        recorded = sum(snapshot.record(key, ended.get(key, ())) for key in new)
+        recorded = 0
+        for start in range(0, len(new), _RECORD_BATCH):
+            batch = new[start : start + _RECORD_BATCH]
+            recorded += sum(snapshot.record(key, ended.get(key, ())) for key in batch)
+            if start + _RECORD_BATCH < len(new):  # a first load: never hold the loop long
+                await anyio.lowlevel.checkpoint()
         # An entry not listed by now was written with a clock more than the skew
         # allowance behind ours; the next listing starts that far back.
         self._cursor_ms = now_ms

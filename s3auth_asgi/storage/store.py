@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
+import anyio.lowlevel
 import anyio.to_thread
 import msgspec
 import obstore as obs
@@ -176,6 +177,8 @@ class ObjectStore:
             found = await anyio.to_thread.run_sync(list_local, self._local_root, prefix, offset)
             for start in range(0, len(found), PAGE_SIZE):
                 yield found[start : start + PAGE_SIZE]
+                # A network page is awaited; a local one is not: let the loop breathe.
+                await anyio.lowlevel.checkpoint()
             return
         kwargs: dict[str, Any] = {"prefix": prefix, "chunk_size": PAGE_SIZE}
         if offset is not None:
