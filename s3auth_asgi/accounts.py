@@ -4,7 +4,9 @@ and listing.
 Request budgets (object-store requests, asserted in the tests):
 - create_user: 3 (two index creates, one user create);
 - authenticate_user: 2 (index GET, user GET), plus one conditional PUT when the password
-  hash is upgraded; with the session create that follows, a login costs 3.
+  hash is upgraded; with the session create that follows, a login costs 3. Its halves,
+  resolve_login (the index GET) and verify_login (the rest), let the auth app read the
+  account's limits in between.
 
 Write order. A user exists once `users/{id}.json` exists, and that object is written
 last, after both index objects that reserve its names (`name_index` says how a crash
@@ -45,7 +47,7 @@ from .identifiers import (
     require_user_id,
 )
 from .models import TokenPair, User
-from .name_index import NameIndex
+from .name_index import NameIndex, NameLookup
 from .passwords import PasswordHasher, PasswordPolicy
 from .sessions import SessionOperations
 from .storage import StoreConflict, Versioned, keys
@@ -142,14 +144,27 @@ class AccountOperations(SessionOperations):
         Unknown user, wrong password and disabled account give the same answer and cost
         one password verification each.
         """
-        if (
-            not isinstance(username_or_email, str)
-            or not isinstance(password, str)
-            or len(username_or_email) > IDENTIFIER_MAX
-            or len(password) > self.password_policy.max_length
-        ):
+        if not isinstance(username_or_email, str) or not self._plausible_password(password):
             return None
-        found = await self.names.find(username_or_email)
+        return await self.verify_login(await self.resolve_login(username_or_email), password)
+
+    def _plausible_password(self, password: object) -> bool:
+        return isinstance(password, str) and len(password) <= self.password_policy.max_length
+
+    async def resolve_login(self, username_or_email: str) -> NameLookup:
+        """The first half of authenticate_user: the index entry of the name (1 GET; none
+        for a name that cannot exist). Its `account_key` is the account the attempt is
+        against, for limits on failed attempts to read before the password is checked."""
+        if len(username_or_email) > IDENTIFIER_MAX:
+            return NameLookup(username_or_email, None, looks_like_email(username_or_email), None)
+        return await self.names.lookup(username_or_email)
+
+    async def verify_login(self, login: NameLookup, password: str) -> User | None:
+        """The second half: the user when the password matches and the account is active
+        (the user GET when the name is indexed, and one password verification)."""
+        if not self._plausible_password(password):
+            return None
+        found = await self.names.owner(login)
         user = found.value if found is not None else None
         matches, new_hash = await self.passwords.verify(
             password, user.hashed_password if user is not None else None

@@ -10,6 +10,7 @@ import os
 import secrets
 from collections.abc import Mapping
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -69,6 +70,10 @@ class S3AuthSettings(msgspec.Struct, kw_only=True, frozen=True):
     enumeration_protection: bool = True
     rate_limits: str = ""
     """Named limits, `login=5/60,api=100/60` (requests per seconds)."""
+    rate_limit_store: Literal["memory", "store"] | None = None
+    """Where the auth app counts logins, registrations and password changes: `memory` (each
+    process on its own) or `store` (the object store at store_url, shared by every process).
+    Unset: see `rate_limit_backend`."""
     trusted_proxies: list[str] = msgspec.field(default_factory=list)
     trust_x_forwarded_for: bool = False
     refresh_cookie: bool = False
@@ -134,6 +139,16 @@ class S3AuthSettings(msgspec.Struct, kw_only=True, frozen=True):
             for f in self.__struct_fields__
         )
         return f"S3AuthSettings({shown})"
+
+    @property
+    def rate_limit_backend(self) -> Literal["memory", "store"]:
+        """S3AUTH_RATE_LIMIT_STORE, or when unset: `store` wherever the auth state is shared
+        (file://, s3://, gs://, az://, any URL but memory://), since processes counting
+        apart multiply every limit by their number; `memory` on memory://, which no other
+        process can see anyway."""
+        if self.rate_limit_store is not None:
+            return self.rate_limit_store
+        return "memory" if urlsplit(self.store_url).scheme == "memory" else "store"
 
     @property
     def access_token_seconds(self) -> int:

@@ -42,6 +42,14 @@ def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
+def derive_key(secret_key: str, purpose: str) -> bytes:
+    """The key for one purpose (`refresh-token`, `device-cookie`), derived from the secret
+    key with HMAC-SHA256 as a PRF (HKDF-Expand's one-block case). Every MAC key comes from
+    here, so no two uses share a key and none is the secret itself."""
+    info = f"s3auth {purpose} key v1".encode()
+    return hmac.new(secret_key.encode(), info, hashlib.sha256).digest()
+
+
 class SigningKey(NamedTuple):
     kid: str
     algorithm: str
@@ -99,9 +107,7 @@ class TokenCodec:
         self._key: OctKey | Callable[[Any], OctKey] = (
             self.keys.current.key if len(self.keys) == 1 else self._resolve_key
         )
-        self._refresh_key = hmac.new(
-            settings.secret_key.encode(), b"s3auth refresh-token key v1", hashlib.sha256
-        ).digest()
+        self._refresh_key = derive_key(settings.secret_key, "refresh-token")
         options: dict[str, Any] = {
             "sub": {"essential": True},
             "jti": {"essential": True},

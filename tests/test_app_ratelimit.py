@@ -123,7 +123,7 @@ async def sessions_of(client: httpx.AsyncClient, tokens: dict[str, Any]) -> list
 
 async def test_sessions_record_the_client_behind_a_trusted_proxy() -> None:
     service = make_service(
-        trusted_proxies=["10.0.0.0/8"], trust_x_forwarded_for=True, rate_limits="login_account=2/60"
+        trusted_proxies=["10.0.0.0/8"], trust_x_forwarded_for=True, rate_limits="login=2/60"
     )
     app = mounted(service, rate_limit=True)
     async with client_for(app, peer=("10.1.2.3", 4000)) as proxied:
@@ -135,7 +135,7 @@ async def test_sessions_record_the_client_behind_a_trusted_proxy() -> None:
         )
         (session,) = await sessions_of(proxied, response.json())
         assert session["ip_address"] == "203.0.113.9"
-        # Each forwarded client has its own allowance.
+        # Each forwarded client has its own allowance of wrong passwords.
         for _ in range(2):
             await attempt_login(proxied, "alice", **{"X-Forwarded-For": "203.0.113.50"})
         limited = await attempt_login(proxied, "alice", **{"X-Forwarded-For": "203.0.113.50"})

@@ -14,6 +14,7 @@ from conftest import FAST_HASHING, SECRET
 from test_app import PASSWORD, assert_problem, bearer, client_for, register
 
 from s3auth_asgi import S3AuthService
+from s3auth_asgi.app import DEFAULT_AUTH_LIMITS
 from s3auth_asgi.demo.app import API_LIMIT, create_demo_app
 from s3auth_asgi.demo.config import demo_settings, read_or_create_secret
 
@@ -105,15 +106,30 @@ async def test_the_demo_app_wraps_the_auth_app_in_the_three_middlewares(tmp_path
 
 
 async def test_hammering_login_gets_429(tmp_path: Path) -> None:
+    per_account = DEFAULT_AUTH_LIMITS["login_account"].max_requests
     async with client_for(create_demo_app(demo_service(tmp_path))) as client:
         statuses = [
             (
                 await client.post("/auth/login", data={"username": "x", "password": "Wrong123!"})
             ).status_code
-            for _ in range(8)
+            for _ in range(per_account + 2)
         ]
-    assert statuses[0] == 401
-    assert statuses[-1] == 429
+    assert statuses == [401] * per_account + [429] * 2
+
+
+async def test_the_demo_counts_logins_in_its_store(tmp_path: Path) -> None:
+    """The demo runs on file://, so its login limits are shared (S3AUTH_RATE_LIMIT_STORE
+    defaults to store there): a second process on the same directory sees the count."""
+    per_account = DEFAULT_AUTH_LIMITS["login_account"].max_requests
+    wrong = {"username": "alice", "password": "Wrong123!"}
+    first, second = demo_service(tmp_path), demo_service(tmp_path)
+    assert first.settings.rate_limit_backend == "store"
+    async with client_for(create_demo_app(first)) as client:
+        for _ in range(per_account):
+            assert (await client.post("/auth/login", data=wrong)).status_code == 401
+    async with client_for(create_demo_app(second), peer=("192.0.2.9", 1)) as client:
+        assert_problem(await client.post("/auth/login", data=wrong), 429, "rate_limited")
+    assert [i.key async for i in first.store.list("ratelimit/")]
 
 
 async def test_the_api_limit_applies_to_api_paths(tmp_path: Path) -> None:

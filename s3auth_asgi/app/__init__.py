@@ -13,6 +13,7 @@ from .. import __version__
 from ..ratelimit import RateLimiter
 from ..service import S3AuthService
 from .application import AuthApp
+from .attempts import login_budgets
 from .limits import DEFAULT_AUTH_LIMITS, AuthRateLimits, default_limiter
 from .prefix import PrefixDispatcher
 
@@ -22,6 +23,7 @@ __all__ = [
     "PrefixDispatcher",
     "create_auth_app",
     "default_limiter",
+    "login_budgets",
 ]
 
 DESCRIPTION = (
@@ -40,10 +42,13 @@ def create_auth_app(
 ) -> AuthApp:
     """The auth sub-app for `service`, ready to mount.
 
-    Login, register and password change are rate-limited per IP and per IP + account:
-    by `limiter` when given (under the names in DEFAULT_AUTH_LIMITS that it has), else by
-    `default_limiter(service.settings)`; `rate_limit=False` turns that off. Sessions record
-    the client address the limiter resolves (trusted proxies from the settings).
+    Wrong passwords (login, password change) are limited per account, per client address
+    and per device cookie, registrations per address and per address + username: by
+    `limiter` when given (under the names in DEFAULT_AUTH_LIMITS that it has), else by
+    `default_limiter` with the service's store and clock, so that with
+    S3AUTH_RATE_LIMIT_STORE=store (the default on a shared store) every process counts
+    together; `rate_limit=False` turns that off. Sessions record the client address the
+    limiter resolves (trusted proxies from the settings).
 
     `mount_path`: where the app is mounted, for hosts that strip the prefix from the path
     without setting `root_path` (Litestar's `asgi(..., is_mount=True)`).
@@ -53,7 +58,7 @@ def create_auth_app(
     elif limiter is not None:
         chosen = limiter
     else:
-        chosen = default_limiter(service.settings)
+        chosen = default_limiter(service.settings, store=service.store, clock=service.clock)
     return AuthApp(
         service,
         AuthRateLimits(chosen, service.settings),

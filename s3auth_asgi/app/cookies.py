@@ -13,9 +13,14 @@ REFRESH_COOKIE = "s3auth_refresh"
 REFRESH_PATH = "/refresh"
 
 
+def endpoint_cookie_path(root_path: str, endpoint: str) -> str:
+    """An endpoint's path where the app is mounted (`/auth`, `/refresh` → `/auth/refresh`),
+    as a cookie's Path, so that the browser sends the cookie to that endpoint only."""
+    return quote(root_path.rstrip("/") + endpoint, safe="/-._~!$&'()*+,=:@")
+
+
 def refresh_cookie_path(root_path: str) -> str:
-    """The refresh endpoint's path where the app is mounted (`/auth` → `/auth/refresh`)."""
-    return quote(root_path.rstrip("/") + REFRESH_PATH, safe="/-._~!$&'()*+,=:@")
+    return endpoint_cookie_path(root_path, REFRESH_PATH)
 
 
 def set_refresh_cookie(response: Response, token: str, max_age: int, root_path: str) -> None:

@@ -1,52 +1,73 @@
-"""Rate limits of the endpoints that check passwords or create accounts.
+"""Rate limits of the endpoints that check passwords or create accounts, and where they are
+kept.
 
-Each such request is counted twice: per client IP (one address guessing at many accounts)
-and per client IP + account (one account guessed at from one address, under a tighter
-limit). The account part is the login name as typed, which the limiter hashes.
+Login and password change are limited on failures (`attempts`): per account from any
+address, per client address, and per device. Registration counts every attempt, per client
+address and per client address + username (which the limiter hashes).
+
+Where the counts live is S3AUTH_RATE_LIMIT_STORE (`S3AuthSettings.rate_limit_backend`): in
+the object store that holds the auth state, shared by every process, which is the default
+wherever that store is shared; or in each process's memory, where N processes give N times
+every limit.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
-from typing import Literal
 
-from ..ratelimit import ClientIPResolver, RateLimit, RateLimiter, RateLimitInfo
+from ..ratelimit import (
+    ClientIPResolver,
+    ObjectStoreRateLimitStore,
+    RateLimit,
+    RateLimiter,
+    RateLimitInfo,
+)
 from ..settings import S3AuthSettings
-from ..types import Scope
-
-Action = Literal["login", "register", "password"]
+from ..storage import ObjectStore, Store
+from ..types import Clock, Scope
+from .attempts import PasswordAttempts
 
 DEFAULT_AUTH_LIMITS: dict[str, RateLimit] = {
     "login": RateLimit(max_requests=20, window_seconds=60),
-    "login_account": RateLimit(max_requests=5, window_seconds=60),
+    "login_account": RateLimit(max_requests=10, window_seconds=900),
+    "login_account_daily": RateLimit(max_requests=100, window_seconds=86400),
+    "login_device": RateLimit(max_requests=5, window_seconds=900),
     "register": RateLimit(max_requests=10, window_seconds=600),
     "register_account": RateLimit(max_requests=3, window_seconds=600),
 }
-"""Overridden by the same names in S3AUTH_RATE_LIMITS (e.g. `login_account=10/60`)."""
-
-ACTION_LIMITS: dict[Action, tuple[str, str]] = {
-    "login": ("login", "login_account"),
-    "register": ("register", "register_account"),
-    # Guessing the current password with a stolen access token is guessing a password.
-    "password": ("login", "login_account"),
-}
-"""Per action: the limit counted per IP, and the one counted per IP + account."""
+"""Overridden by the same names in S3AUTH_RATE_LIMITS (e.g. `login_account=5/600`). The
+`login*` limits count wrong passwords: `login` per client address, `login_account` and
+`login_account_daily` per account, `login_device` per device cookie."""
 
 
 def default_limiter(
-    settings: S3AuthSettings, extra: Mapping[str, RateLimit] | None = None
+    settings: S3AuthSettings,
+    extra: Mapping[str, RateLimit] | None = None,
+    *,
+    store: Store | None = None,
+    clock: Clock = time.time,
 ) -> RateLimiter:
     """The default limits and `extra` ones, S3AUTH_RATE_LIMITS on top, proxies from the
-    settings."""
-    return RateLimiter.from_settings(settings, defaults={**DEFAULT_AUTH_LIMITS, **(extra or {})})
+    settings. The auth limits are kept where S3AUTH_RATE_LIMIT_STORE says: shared ones in
+    `store` (pass the service's; default: a new handle on S3AUTH_STORE_URL) on `clock`, a
+    wall clock; `extra` limits stay in memory, for they are usually high-rate."""
+    stores = {}
+    if settings.rate_limit_backend == "store":
+        state = store if store is not None else ObjectStore.from_url(settings.store_url)
+        shared = ObjectStoreRateLimitStore(state, clock=clock)
+        stores = dict.fromkeys(DEFAULT_AUTH_LIMITS, shared)
+    defaults = {**DEFAULT_AUTH_LIMITS, **(extra or {})}
+    return RateLimiter.from_settings(settings, defaults=defaults, stores=stores)
 
 
 class AuthRateLimits:
-    """Checks an action against its limits (those the limiter has; none without a limiter)
-    and resolves the client address that sessions record."""
+    """The limits of password attempts and registrations (those the limiter has; none
+    without a limiter), and the client address that sessions record."""
 
     def __init__(self, limiter: RateLimiter | None, settings: S3AuthSettings) -> None:
         self.limiter = limiter
+        self.attempts = PasswordAttempts(limiter)
         self._client_ip = (
             limiter.client_resolver
             if limiter is not None
@@ -58,14 +79,14 @@ class AuthRateLimits:
     def client_ip(self, scope: Scope) -> str | None:
         return self._client_ip.client_ip(scope)
 
-    async def check(self, scope: Scope, action: Action, account: str) -> list[RateLimitInfo]:
-        """The checks made, for the response headers; RateLimitedError when refused."""
+    async def check_registration(self, scope: Scope, username: str) -> list[RateLimitInfo]:
+        """Count a registration; the checks made, for the response headers, or
+        RateLimitedError when refused."""
         limiter = self.limiter
         if limiter is None:
             return []
-        per_ip, per_account = ACTION_LIMITS[action]
         infos: list[RateLimitInfo] = []
-        for name, narrowed_to in ((per_ip, None), (per_account, account)):
+        for name, narrowed_to in (("register", None), ("register_account", username)):
             if name not in limiter.limits:
                 continue
             limited, info = await limiter.is_rate_limited(scope, name, account=narrowed_to)

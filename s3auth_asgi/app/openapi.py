@@ -129,6 +129,16 @@ def _operation(op: Operation) -> dict[str, Any]:
     ]
     if op.query is not None:
         parameters += _query_parameters(op.query)
+    parameters += [
+        {
+            "name": name,
+            "in": "header",
+            "required": False,
+            "description": description,
+            "schema": {"type": "string"},
+        }
+        for name, description in op.headers
+    ]
     if parameters:
         document["parameters"] = parameters
     if op.request is not None:
@@ -178,7 +188,8 @@ def _responses(op: Operation) -> dict[str, Any]:
             success["headers"] = {
                 "Cache-Control": {"description": "no-store", "schema": {"type": "string"}},
                 "Set-Cookie": {
-                    "description": "Browser mode only: the refresh token, HttpOnly",
+                    "description": "Browser mode: the refresh token, HttpOnly. A login also "
+                    "sets `s3auth_device`, the device cookie (see the S3Auth-Device header)",
                     "schema": {"type": "string"},
                 },
             }

@@ -63,6 +63,8 @@ class Operation:
     """The body may also be an urlencoded form (the OAuth2 token endpoints)."""
     body_optional: bool = False
     query: type[Any] | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    """Optional request headers it reads, as (name, description)."""
     response: type[Any] | None = None
     """The success body Struct; None for 204 No Content."""
     status: int = 200

@@ -20,8 +20,10 @@ from ..errors import (
     UserNotFoundError,
 )
 from ..models import TokenPair
+from ..name_index import user_account_key
 from ..service import S3AuthService
 from .cookies import clear_refresh_cookie, read_refresh_cookie, set_refresh_cookie
+from .devices import DeviceCookies
 from .errors import (
     AccountExistsError,
     UnsupportedGrantTypeError,
@@ -79,6 +81,12 @@ class AuthRoutes:
         self.settings = service.settings
         self.limits = limits
         self.browser_mode = self.settings.refresh_cookie
+        # Device cookies only mean something where a device budget exists to count against.
+        self.devices = (
+            DeviceCookies(self.settings.secret_key, clock=service.clock)
+            if limits.attempts.uses_devices
+            else None
+        )
 
     # Helpers -------------------------------------------------------------------------
 
@@ -121,7 +129,7 @@ class AuthRoutes:
 
     async def register(self, call: Call) -> Response:
         data: RegisterRequest = call.body
-        infos = await self.limits.check(call.request.scope, "register", data.username)
+        infos = await self.limits.check_registration(call.request.scope, data.username)
         try:
             user = await self.service.create_user(
                 data.username, data.email, data.password, data.full_name
@@ -134,12 +142,26 @@ class AuthRoutes:
         data: LoginRequest = call.body
         if data.grant_type not in (None, "password"):
             raise UnsupportedGrantTypeError('Use grant_type "password" here')
-        infos = await self.limits.check(call.request.scope, "login", data.username)
-        user = await self.service.authenticate_user(data.username, data.password)
+        request = call.request
+        attempts = self.limits.attempts
+        # The index tells whose account this is; its limits are read before the password
+        # is checked, and charged only if it is wrong.
+        login = await self.service.resolve_login(data.username)
+        device = self.devices.presented(request, login.user_id) if self.devices else None
+        attempt = await attempts.begin(
+            request.scope, login.account_key, device.key if device is not None else None
+        )
+        user = await self.service.verify_login(login, data.password)
         if user is None:
-            raise InvalidCredentialsError()
-        pair = await self.service.create_token_pair(user, **self._session_origin(call.request))
-        return self._tokens(call.request, pair, self.limits.headers(infos))
+            charged = await attempts.failed(attempt)
+            raise InvalidCredentialsError(headers=self.limits.headers(charged))
+        pair = await self.service.create_token_pair(user, **self._session_origin(request))
+        response = self._tokens(
+            request, pair, self.limits.headers(attempts.infos(attempt.readings))
+        )
+        if self.devices is not None:
+            self.devices.issue(response, user.id, device, _root_path(request))
+        return response
 
     async def refresh(self, call: Call) -> Response:
         data: RefreshRequest = call.body
@@ -200,7 +222,12 @@ class AuthRoutes:
     async def change_password(self, call: Call) -> Response:
         data: ChangePasswordRequest = call.body
         caller = call.caller
-        infos = await self.limits.check(call.request.scope, "password", caller.user_id)
+        attempts = self.limits.attempts
+        # Guessing the current password with a stolen access token is guessing a password:
+        # it counts against the account's login budget.
+        attempt = await attempts.begin(
+            call.request.scope, user_account_key(caller.user_id), device_key=None
+        )
         try:
             pair = await self.service.change_password(
                 caller.user_id,
@@ -209,9 +236,11 @@ class AuthRoutes:
                 **self._session_origin(call.request),
             )
         except InvalidCredentialsError:
-            raise WrongCurrentPasswordError() from None
+            charged = await attempts.failed(attempt)
+            raise WrongCurrentPasswordError(headers=self.limits.headers(charged)) from None
         except UserNotFoundError:
             raise _account_gone() from None
+        infos = attempts.infos(attempt.readings)
         return self._tokens(call.request, pair, self.limits.headers(infos))
 
     # Administration ------------------------------------------------------------------

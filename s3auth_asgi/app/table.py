@@ -6,8 +6,16 @@ from __future__ import annotations
 
 from ..models import PublicUser
 from . import schemas
+from .devices import DEVICE_HEADER
 from .operations import Operation
 from .routes import AuthRoutes
+
+DEVICE_HEADER_DESCRIPTION = (
+    "The value of the `s3auth_device` cookie an earlier login of this account set, for "
+    "clients that keep no cookies: its wrong passwords then count against this device "
+    "only, so an attack on the account from elsewhere does not lock it out. Ignored when "
+    "not valid for the account."
+)
 
 
 def operations_of(routes: AuthRoutes) -> list[Operation]:
@@ -24,8 +32,8 @@ def operations_of(routes: AuthRoutes) -> list[Operation]:
             status=201,
             errors=(409, 429),
             description="Duplicate usernames and emails get one 409 that does not say "
-            "which exists (unless enumeration protection is off). Rate-limited per IP "
-            "and per IP + username.",
+            "which exists (unless enumeration protection is off). Rate-limited per "
+            "client address and per address + username.",
         ),
         Operation(
             method="POST",
@@ -36,13 +44,16 @@ def operations_of(routes: AuthRoutes) -> list[Operation]:
             tag="tokens",
             request=schemas.LoginRequest,
             form=True,
+            headers=((DEVICE_HEADER, DEVICE_HEADER_DESCRIPTION),),
             response=schemas.TokenResponse,
             token_response=True,
             errors=(401, 429),
             description="An OAuth2 password-grant form (what Swagger UI's Authorize "
             "button and OAuth2PasswordBearer send) or the same fields as JSON. Unknown "
-            "user and wrong password get the same 401. Rate-limited per IP and per IP + "
-            "account.",
+            "user and wrong password get the same 401. Wrong passwords are limited per "
+            "account (from any address) and per client address, or, for a client showing "
+            "a device cookie of the account, per device; a spent limit answers 429 even to "
+            "the right password. A successful login sets the `s3auth_device` cookie.",
         ),
         Operation(
             method="POST",
@@ -139,7 +150,8 @@ def operations_of(routes: AuthRoutes) -> list[Operation]:
             token_response=True,
             errors=(403, 429),
             description="Ends every session (the caller's too) and returns a new token "
-            "pair for the caller. A wrong current password is a 403.",
+            "pair for the caller. A wrong current password is a 403, and counts against "
+            "the account's and the address's login limits.",
         ),
         Operation(
             method="GET",

@@ -80,7 +80,11 @@ async def hello(request: Request) -> Response:
 
 
 def create_demo_app(service: S3AuthService) -> ASGIApp:
-    limiter = default_limiter(service.settings, extra={"api": API_LIMIT})
+    # The auth limits in the store (S3AUTH_RATE_LIMIT_STORE), shared by every process the
+    # demo runs in; the high-rate "api" limit in memory.
+    limiter = default_limiter(
+        service.settings, extra={"api": API_LIMIT}, store=service.store, clock=service.clock
+    )
     auth_app = create_auth_app(service, limiter=limiter, title="s3auth demo")
     app: ASGIApp = Starlette(
         routes=[

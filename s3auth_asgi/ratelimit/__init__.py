@@ -1,8 +1,10 @@
 """Rate limiting: GCRA over named limits, keyed by client IP (proxy-aware), user or account,
-with state in memory or shared through the object store."""
+with state in memory or shared through the object store; failure budgets for limits that
+count failed attempts only."""
 
+from .budget import FailureBudget, FailureStore, Reading
 from .client_ip import ClientAddress, ClientIPResolver
-from .gcra import Decision, gcra
+from .gcra import Decision, gcra, peek
 from .limiter import RateLimiter, RateLimitInfo, request_scope
 from .policy import KeyFunction, RateLimit, parse_rate_limits
 from .rules import RateLimitRule
@@ -12,6 +14,8 @@ __all__ = [
     "ClientAddress",
     "ClientIPResolver",
     "Decision",
+    "FailureBudget",
+    "FailureStore",
     "KeyFunction",
     "MemoryRateLimitStore",
     "ObjectStoreRateLimitStore",
@@ -20,7 +24,9 @@ __all__ = [
     "RateLimitRule",
     "RateLimitStore",
     "RateLimiter",
+    "Reading",
     "gcra",
     "parse_rate_limits",
+    "peek",
     "request_scope",
 ]

@@ -7,6 +7,13 @@ leaves the TAT at most one window ahead of now. So a client can spend `max_reque
 and then gets one more every emission interval: no counter resets at a window edge, hence no
 double burst there, and the wait for the next admission is known exactly.
 
+Two questions can be put to a state. `gcra` asks "admit this request, and count it?" and
+returns the state to keep. `peek` asks "would it be admitted?" and returns no state: it is
+for limits on failures (see `budget`), whose state is read before a password is checked and
+advanced (by `gcra`) only when the password turns out wrong. A TAT only ever moves later,
+by someone's admission, so a peek that refuses stays right until its retry_after; one that
+admits may be overtaken by a concurrent admission, which the later `gcra` then sees.
+
 Where the state lives (a dict, an object store, Redis) is the stores' business.
 """
 
@@ -58,3 +65,17 @@ def gcra(tat: float | None, now: float, limit: RateLimit, cost: int = 1) -> tupl
     remaining = int(room) if room > 0 else 0
     reset_after = (remaining + 1 - room) * interval + TOLERANCE
     return start, Decision(False, remaining, reset_after, new_tat - limit.window_seconds - now)
+
+
+def peek(tat: float | None, now: float, limit: RateLimit, cost: int = 1) -> Decision:
+    """What `gcra` would decide for a request of `cost` at `now`, without counting it.
+
+    `allowed` and `retry_after` are exactly gcra's; when admitted, `remaining` and
+    `reset_after` describe the allowance as it stands (this request not counted), so
+    `remaining` is gcra's plus `cost`. Pure: the state is the caller's to keep or not.
+    """
+    _, decision = gcra(tat, now, limit, cost)
+    if not decision.allowed:
+        return decision
+    # A request of cost 0 is always admitted and moves nothing: its decision is the standing.
+    return gcra(tat, now, limit, 0)[1]

@@ -5,6 +5,9 @@ atomically per key, so every store gives the same answers; only sharing and cost
 - ObjectStoreRateLimitStore: shared by every process on the bucket, one GET and one
   conditional PUT per admitted request; for low-rate, sensitive limits (login, register).
 
+Both also keep failure budgets (`budget`): `peek` reads (the object store: one GET) and
+`record` counts a failure (one conditional PUT on the version the peek read).
+
 A Redis store would implement `acquire` as one Lua script running `gcra` server-side.
 """
 
@@ -14,7 +17,7 @@ import datetime as dt
 import random
 import time
 from collections.abc import Mapping
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import anyio
 import msgspec
@@ -22,6 +25,7 @@ import msgspec
 from ..errors import ConfigurationError
 from ..storage import Store, StoreConflict, keys
 from ..types import Clock
+from .budget import FailureBudget, Reading, charge_budget, peek_budget
 from .gcra import Decision, gcra
 from .policy import RateLimit
 
@@ -52,9 +56,12 @@ class MemoryRateLimitStore:
         self._evict_batch = max(1, max_keys // 16)
         self._clock = clock
         self._tats: dict[str, dict[str, float]] = {}
+        self._budgets: dict[str, dict[str, dict[str, float]]] = {}
 
     def __len__(self) -> int:
-        return sum(len(tats) for tats in self._tats.values())
+        return sum(len(tats) for tats in self._tats.values()) + sum(
+            len(states) for states in self._budgets.values()
+        )
 
     def check(self, limit_name: str, key: str, limit: RateLimit, cost: int) -> Decision:
         """`acquire` without the coroutine: nothing here waits."""
@@ -72,7 +79,30 @@ class MemoryRateLimitStore:
     async def acquire(self, limit_name: str, key: str, limit: RateLimit, cost: int) -> Decision:
         return self.check(limit_name, key, limit, cost)
 
-    def _evict(self, tats: dict[str, float]) -> None:
+    async def peek(self, budget: FailureBudget, key: str) -> Reading:
+        states = self._budgets.get(budget.name, {})
+        tats = states.pop(key, None)
+        if tats is None:
+            tats = {}
+        else:
+            # A key under attack is peeked (and refused) far more than it is recorded: that
+            # is use too, or eviction would hand it a fresh allowance.
+            states[key] = tats
+        return Reading(budget, key, peek_budget(tats, self._clock(), budget), dict(tats))
+
+    async def record(self, reading: Reading, cost: int = 1) -> Reading:
+        # Decided on the state as it is now, not as the peek saw it: nothing here waits, so
+        # this read-decide-write is atomic, as the object store's conditional write is.
+        budget, key = reading.budget, reading.key
+        states = self._budgets.setdefault(budget.name, {})
+        tats = states.pop(key, {})
+        kept, decisions = charge_budget(tats, self._clock(), budget, cost)
+        states[key] = kept if kept is not None else tats
+        if len(states) > self.max_keys:
+            self._evict(states)
+        return Reading(budget, key, decisions, states[key])
+
+    def _evict(self, tats: dict[str, Any]) -> None:
         # One scan per batch rather than one per insert: after deletions the front of a dict
         # is a run of empty slots that every `next(iter(...))` would walk again.
         oldest = [key for key, _ in zip(tats, range(self._evict_batch), strict=False)]
@@ -84,6 +114,12 @@ class BucketState(msgspec.Struct, frozen=True):
     """The stored state of one key: its theoretical arrival time, Unix seconds."""
 
     tat: float
+
+
+class BudgetState(msgspec.Struct, frozen=True):
+    """The stored state of one key of a failure budget: a TAT per limit, Unix seconds."""
+
+    tats: dict[str, float]
 
 
 class ObjectStoreRateLimitStore:
@@ -127,14 +163,56 @@ class ObjectStoreRateLimitStore:
         interval = limit.emission_interval
         return Decision(False, 0, interval, interval)
 
+    async def peek(self, budget: FailureBudget, key: str) -> Reading:
+        """One GET; the reading keeps the ETag for `record`'s conditional write."""
+        tats, version = await self._read_budget(budget, key)
+        return Reading(budget, key, peek_budget(tats, self._clock(), budget), tats, version)
+
+    async def record(self, reading: Reading, cost: int = 1) -> Reading:
+        """One conditional PUT on the version the peek read; each lost race costs a GET
+        and a PUT more. A budget spent meanwhile comes back refused, writing nothing."""
+        budget, key = reading.budget, reading.key
+        object_key = keys.ratelimit_budget(budget.name, key)
+        tats, version = reading.tats, reading.version
+        for attempt in range(self._max_attempts):
+            kept, decisions = charge_budget(tats, self._clock(), budget, cost)
+            if kept is None:
+                return Reading(budget, key, decisions, tats, version)
+            try:
+                if version is None:
+                    etag = await self.store.create(object_key, BudgetState(kept))
+                else:
+                    etag = await self.store.replace(object_key, BudgetState(kept), version)
+            except StoreConflict:
+                await anyio.sleep(random.uniform(0, 0.002 * 2**attempt))  # noqa: S311
+                tats, version = await self._read_budget(budget, key)
+                continue
+            return Reading(budget, key, decisions, kept, etag)
+        # As in `acquire`: a key others keep winning is under a storm; count nothing, refuse,
+        # and suggest a retry after the shortest interval (the storm may well be over).
+        wait = min(limit.emission_interval for limit in budget.limits.values())
+        refused = tuple(Decision(False, 0, wait, wait) for _ in budget.limits)
+        return Reading(budget, key, refused, tats, version)
+
+    async def _read_budget(
+        self, budget: FailureBudget, key: str
+    ) -> tuple[dict[str, float], str | None]:
+        current = await self.store.get(keys.ratelimit_budget(budget.name, key), BudgetState)
+        if current is None:
+            return {}, None
+        return current.value.tats, current.etag
+
     async def delete_expired(
-        self, limits: Mapping[str, RateLimit], *, now: dt.datetime | None = None
+        self,
+        limits: Mapping[str, RateLimit | FailureBudget],
+        *,
+        now: dt.datetime | None = None,
     ) -> int:
         """Delete the state of keys whose allowance is full again; decided from the listing.
 
         A state written at `last_modified` is at most one window ahead of that moment, so
-        once a window has passed it is the same as no state at all. Objects of limits not in
-        `limits` are left alone.
+        once a window has passed it is the same as no state at all (for a failure budget,
+        its longest window). Objects of limits and budgets not in `limits` are left alone.
         """
         now = now or dt.datetime.now(dt.UTC)
         expired = []

@@ -4,14 +4,15 @@
     index/username/{digest}                    {"user_id": ...}; its create IS uniqueness
     index/email/{digest}
     sessions/{user_id}/{session_id}.json       one refresh-token family
-    revocations/{hour:07d}/{written_ms:013d}.{kind}.{expires_s}.{subject}
+    revocations/{shard:09d}/{written_ms:013d}.{kind}.{expires_s}.{subject}
                                                the key says what readers and cleaners
                                                need; only a `user` entry has a body (the
-                                               sessions it ends). `hour` is written_ms
-                                               // 3,600,000: a listing of what is new
-                                               reads one or two directories of a local
-                                               store, never the whole history
+                                               sessions it ends). `shard` is written_ms
+                                               // 10,000: a listing of what is new reads
+                                               the few ten-second directories it spans
+                                               on a local store, never the history
     ratelimit/{limit}/{key_digest}             shared limiter state
+    ratelimit/{budget}/{key_digest}            a failure budget's state (several limits)
     _s3auth-check/{random}                     `s3auth check`'s probe, deleted after
 
 Digests are SHA-256 of the normalised identifier, so a listing shows no names.
@@ -74,11 +75,11 @@ def revocation_subject(subject: str) -> str:
     return "h" + hashlib.sha256(subject.encode("utf-8", "surrogatepass")).hexdigest()[:40]
 
 
-REVOCATION_SHARD_MS = 3_600_000
+REVOCATION_SHARD_MS = 10_000
 
 
 def _revocation_shard(written_ms: int) -> str:
-    return f"{REVOCATIONS}{written_ms // REVOCATION_SHARD_MS:07d}/"
+    return f"{REVOCATIONS}{written_ms // REVOCATION_SHARD_MS:09d}/"
 
 
 def revocation(written_ms: int, kind: RevocationKind, expires_s: int, subject: str) -> str:
@@ -116,8 +117,14 @@ def ratelimit(limit_name: str, key: str) -> str:
     return f"{RATELIMIT}{limit_name}/{digest(key, domain='ratelimit')}"
 
 
+def ratelimit_budget(budget_name: str, key: str) -> str:
+    """A failure budget's state. Its digests are of their own domain, so a budget and a
+    limit of the same name never share an object (they store different shapes)."""
+    return f"{RATELIMIT}{budget_name}/{digest(key, domain='ratelimit-budget')}"
+
+
 def ratelimit_limit_name(key: str) -> str:
-    """The limit a `ratelimit/…` key belongs to."""
+    """The limit (or failure budget) a `ratelimit/…` key belongs to."""
     return key.removeprefix(RATELIMIT).partition("/")[0]
 
 

@@ -1,0 +1,114 @@
+"""Device cookies, OWASP's answer to lockouts by flooding: a browser that has logged in to
+an account holds a signed cookie that binds it to that account. Its attempts at that account
+are counted against a small budget of its own (`login_device`) instead of the account's
+shared one, so that whoever floods the account with wrong passwords from elsewhere does not
+lock its owner out.
+
+Value: `d1.{user_id}.{device_id}.{expires}.{mac}`: the account (its user id), a random
+device id (128 bits), the expiry in Unix seconds, and the HMAC-SHA256 of everything before
+it, base64url, keyed by a key derived from the secret key for this purpose alone
+(`tokens.derive_key`), compared in constant time. A value that does not parse, has expired,
+carries a wrong MAC or names another account than the one being logged in to is ignored:
+the attempt counts as one without a cookie. The store keeps nothing per device but the
+failure count; checking a value costs no request.
+
+The cookie `s3auth_device` is HttpOnly (page scripts never see it), Secure, SameSite=Strict
+and scoped to the login endpoint where the app is mounted; every successful login sets it
+again (the same device id, a new expiry). Clients without cookies send the same value in the
+`S3Auth-Device` request header.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import time
+from typing import NamedTuple
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..identifiers import ID_PATTERN, new_id
+from ..tokens import b64url, derive_key
+from ..types import Clock
+from .cookies import endpoint_cookie_path
+
+DEVICE_COOKIE = "s3auth_device"
+DEVICE_HEADER = "S3Auth-Device"
+LOGIN_PATH = "/login"
+DEVICE_LIFETIME_SECONDS = 365 * 86400
+"""How long a device is remembered after its last successful login (browsers keep a cookie
+400 days at most)."""
+
+_VALUE = re.compile(
+    rf"d1\.({ID_PATTERN})\.({ID_PATTERN})\.([1-9][0-9]{{0,11}})\.([A-Za-z0-9_-]{{43}})"
+)
+
+
+class Device(NamedTuple):
+    """A browser (or client) that has logged in to the account `user_id` before."""
+
+    user_id: str
+    device_id: str
+
+    @property
+    def key(self) -> str:
+        """What its failed attempts are counted under."""
+        return f"device:{self.user_id}:{self.device_id}"
+
+
+class DeviceCookies:
+    """Makes and checks device cookie values; reads them from requests, sets them on
+    responses."""
+
+    def __init__(
+        self,
+        secret_key: str,
+        *,
+        clock: Clock = time.time,
+        lifetime_seconds: int = DEVICE_LIFETIME_SECONDS,
+    ) -> None:
+        self._key = derive_key(secret_key, "device-cookie")
+        self._clock = clock
+        self.lifetime_seconds = lifetime_seconds
+
+    def _mac(self, signed_part: str) -> str:
+        return b64url(hmac.new(self._key, signed_part.encode(), hashlib.sha256).digest())
+
+    def sign(self, device: Device) -> str:
+        expires = int(self._clock()) + self.lifetime_seconds
+        signed_part = f"d1.{device.user_id}.{device.device_id}.{expires}"
+        return f"{signed_part}.{self._mac(signed_part)}"
+
+    def verify(self, value: str, user_id: str) -> Device | None:
+        """The device `value` names when it is genuine, unexpired and for `user_id`."""
+        match = _VALUE.fullmatch(value)
+        if match is None:
+            return None
+        owner, device_id, expires, mac = match.groups()
+        genuine = hmac.compare_digest(self._mac(value[: -len(mac) - 1]), mac)
+        if not genuine or owner != user_id or int(expires) < self._clock():
+            return None
+        return Device(owner, device_id)
+
+    def presented(self, request: Request, user_id: str | None) -> Device | None:
+        """The valid device of `user_id` the request shows (header first, then cookie);
+        None for no account, or no valid value for it."""
+        if user_id is None:
+            return None
+        for value in (request.headers.get(DEVICE_HEADER), request.cookies.get(DEVICE_COOKIE)):
+            device = self.verify(value, user_id) if value else None
+            if device is not None:
+                return device
+        return None
+
+    def issue(self, response: Response, user_id: str, known: Device | None, root_path: str) -> None:
+        """Set the cookie after a successful login: the device shown, or a new one."""
+        device = known if known is not None else Device(user_id, new_id())
+        response.headers.append(
+            "Set-Cookie",
+            f"{DEVICE_COOKIE}={self.sign(device)}; "
+            f"Path={endpoint_cookie_path(root_path, LOGIN_PATH)}; "
+            f"Max-Age={self.lifetime_seconds}; HttpOnly; Secure; SameSite=Strict",
+        )

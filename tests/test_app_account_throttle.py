@@ -1,0 +1,232 @@
+"""Wrong passwords are counted per account from any address (username and email alike, known
+and unknown names alike), and a device cookie keeps the owner's browser out of an attacker's
+flood."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from conftest import make_service
+from support import Clock, clock_fixture, make_clocked_service  # noqa: F401 (a fixture)
+from test_app import PASSWORD, assert_problem, client_for, mounted, register
+
+from s3auth_asgi import S3AuthService
+from s3auth_asgi.app import DEFAULT_AUTH_LIMITS, create_auth_app
+from s3auth_asgi.app.devices import DEVICE_COOKIE, DEVICE_HEADER, Device, DeviceCookies
+from s3auth_asgi.ratelimit import RateLimit, RateLimiter
+from s3auth_asgi.storage import ObjectStore
+
+pytestmark = pytest.mark.anyio
+
+PER_ACCOUNT = DEFAULT_AUTH_LIMITS["login_account"].max_requests
+PER_DEVICE = DEFAULT_AUTH_LIMITS["login_device"].max_requests
+WRONG = "Wrong123!"
+
+
+def shared_service(clock: Clock, **overrides: object) -> S3AuthService:
+    """A service whose limits are in its (memory://) store, as on a fleet."""
+    return make_clocked_service(
+        clock=clock, store=ObjectStore.from_url("memory://"), rate_limit_store="store", **overrides
+    )
+
+
+def from_address(service: S3AuthService, ip: str, *, https: bool = False) -> httpx.AsyncClient:
+    base_url = "https://testserver" if https else "http://testserver"
+    return client_for(mounted(service, rate_limit=True), peer=(ip, 4000), base_url=base_url)
+
+
+async def post_login(
+    client: httpx.AsyncClient, name: str, password: str = WRONG, **headers: str
+) -> httpx.Response:
+    return await client.post(
+        "/auth/login", data={"username": name, "password": password}, headers=headers
+    )
+
+
+async def flood(service: S3AuthService, name: str, attempts: int, first_ip: int = 1) -> list[int]:
+    """Wrong passwords for `name`, each from a new address."""
+    statuses = []
+    for i in range(attempts):
+        async with from_address(service, f"198.51.100.{first_ip + i}") as client:
+            statuses.append((await post_login(client, name)).status_code)
+    return statuses
+
+
+async def owner_device(service: S3AuthService, name: str = "alice") -> str:
+    """The device cookie value the owner's browser got at a successful login."""
+    async with from_address(service, "192.0.2.10", https=True) as browser:
+        response = await post_login(browser, name, PASSWORD)
+        assert response.status_code == 200
+        value = browser.cookies.get(DEVICE_COOKIE)
+    assert value
+    return value
+
+
+async def test_forty_addresses_get_ten_wrong_passwords_between_them(clock: Clock) -> None:
+    service = shared_service(clock)
+    async with from_address(service, "192.0.2.1") as client:
+        await register(client, "alice")
+    statuses = await flood(service, "alice", 40)
+    assert statuses == [401] * PER_ACCOUNT + [429] * (40 - PER_ACCOUNT)
+    # Nor does the right password get through from anywhere without a device cookie.
+    async with from_address(service, "203.0.113.77") as client:
+        refused = await post_login(client, "alice", PASSWORD)
+    assert_problem(refused, 429, "rate_limited")
+    assert int(refused.headers["retry-after"]) >= 1
+    assert '"login_account";q=10;w=900' in refused.headers["ratelimit-policy"]
+    # A full emission interval later, one more wrong password is heard.
+    clock.advance(DEFAULT_AUTH_LIMITS["login_account"].emission_interval)
+    assert await flood(service, "alice", 2, first_ip=100) == [401, 429]
+
+
+async def test_username_and_email_are_one_account(clock: Clock) -> None:
+    service = shared_service(clock)
+    async with from_address(service, "192.0.2.1") as client:
+        await register(client, "alice")
+    half = PER_ACCOUNT // 2
+    by_name = await flood(service, "ALICE", half)
+    by_email = await flood(service, "Alice@Example.com", PER_ACCOUNT - half, first_ip=50)
+    assert by_name + by_email == [401] * PER_ACCOUNT
+    assert await flood(service, "alice", 1, first_ip=90) == [429]
+    assert await flood(service, "alice@example.com", 1, first_ip=91) == [429]
+
+
+async def test_an_unknown_account_is_refused_exactly_like_a_known_one(clock: Clock) -> None:
+    service = shared_service(clock)
+    async with from_address(service, "192.0.2.1") as client:
+        await register(client, "alice")
+    answers = {}
+    for name in ("alice", "nobody"):
+        assert await flood(service, name, PER_ACCOUNT) == [401] * PER_ACCOUNT
+        async with from_address(service, "203.0.113.5") as client:
+            service.store.reset_counts()
+            response = await post_login(client, name)
+            answers[name] = (
+                response.status_code,
+                response.content,
+                sorted(response.headers.items()),
+                dict(service.store.requests),
+            )
+    assert answers["alice"] == answers["nobody"]
+    status, _, headers, requests = answers["nobody"]
+    assert status == 429 and dict(headers)["retry-after"]
+    assert requests == {"get": 2}
+
+
+async def test_names_that_cannot_exist_are_throttled_too(clock: Clock) -> None:
+    service = shared_service(clock)
+    for name in ("x", "a b", "\u200bzero-width", "n" * 400):
+        statuses = await flood(service, name, PER_ACCOUNT + 1)
+        assert statuses == [401] * PER_ACCOUNT + [429], name
+
+
+async def test_the_owner_logs_in_with_the_device_cookie_during_a_flood(clock: Clock) -> None:
+    service = shared_service(clock)
+    async with from_address(service, "192.0.2.1") as client:
+        await register(client, "alice")
+    device = await owner_device(service)
+    assert await flood(service, "alice", PER_ACCOUNT + 5) == [401] * PER_ACCOUNT + [429] * 5
+    async with from_address(service, "192.0.2.10") as owner:
+        # Without the cookie the owner is refused like everyone else...
+        assert_problem(await post_login(owner, "alice", PASSWORD), 429, "rate_limited")
+        # ...with it, logs in: the device's budget is read instead of the account's.
+        service.store.reset_counts()
+        response = await post_login(owner, "alice", PASSWORD, Cookie=f"{DEVICE_COOKIE}={device}")
+        assert response.status_code == 200
+        assert response.headers["ratelimit-policy"] == '"login_device";q=5;w=900'
+        assert dict(service.store.requests) == {"get": 3, "put": 1}  # index, device, user; session
+        # The same device is remembered, with a new expiry.
+        (again,) = response.headers.get_list("set-cookie")
+        assert again.startswith(f"{DEVICE_COOKIE}={device.rsplit('.', 2)[0]}.")
+
+
+async def test_wrong_passwords_with_a_device_count_against_that_device_only(clock: Clock) -> None:
+    service = shared_service(clock)
+    async with from_address(service, "192.0.2.1") as client:
+        await register(client, "alice")
+    device = await owner_device(service)
+    async with from_address(service, "192.0.2.10") as client:
+        shown = {DEVICE_HEADER: device}
+        service.store.reset_counts()
+        assert (await post_login(client, "alice", **shown)).status_code == 401
+        assert dict(service.store.requests) == {"get": 3, "put": 1}  # the device's PUT only
+        statuses = [(await post_login(client, "alice", **shown)).status_code for _ in range(5)]
+        assert statuses == [401] * (PER_DEVICE - 1) + [429]
+        service.store.reset_counts()
+        refused = await post_login(client, "alice", PASSWORD, **shown)
+        assert_problem(refused, 429, "rate_limited")
+        assert dict(service.store.requests) == {"get": 2}
+        assert '"login_device"' in refused.headers["ratelimit-policy"]
+    # The account's own budget was never touched.
+    assert await flood(service, "alice", PER_ACCOUNT + 1) == [401] * PER_ACCOUNT + [429]
+
+
+async def test_a_forged_expired_or_foreign_device_is_ignored(clock: Clock) -> None:
+    service = shared_service(clock)
+    async with from_address(service, "192.0.2.1") as client:
+        await register(client, "alice")
+        await register(client, "bob")
+    alice = await owner_device(service, "alice")
+    bob = await owner_device(service, "bob")
+    await flood(service, "alice", PER_ACCOUNT)
+    prefix, _, mac = alice.rpartition(".")
+    user_id, device_id = alice.split(".")[1:3]
+    other_key = DeviceCookies("another-secret-key-that-is-long-enough-0000", clock=clock)
+    forgeries = {
+        "flipped MAC": f"{prefix}.{mac[::-1]}",
+        "another account's": bob,
+        "another key's": other_key.sign(Device(user_id, device_id)),
+        "garbage": "d1.not-a-device",
+        "the refresh token's name": "rt1." + alice[3:],
+    }
+    async with from_address(service, "203.0.113.8") as client:
+        for label, value in forgeries.items():
+            for headers in ({DEVICE_HEADER: value}, {"Cookie": f"{DEVICE_COOKIE}={value}"}):
+                response = await post_login(client, "alice", PASSWORD, **headers)
+                assert response.status_code == 429, label
+        assert (await post_login(client, "alice", PASSWORD, **{DEVICE_HEADER: alice})).is_success
+    # A year on, the cookie has expired (and the account's budget refilled: spend it again).
+    clock.advance(DeviceCookies(service.settings.secret_key).lifetime_seconds + 1)
+    await flood(service, "alice", PER_ACCOUNT, first_ip=100)
+    async with from_address(service, "203.0.113.8") as client:
+        expired = await post_login(client, "alice", PASSWORD, **{DEVICE_HEADER: alice})
+    assert expired.status_code == 429
+
+
+@pytest.mark.parametrize(("root_path", "path"), [("", "/auth/login"), ("/api", "/api/auth/login")])
+async def test_the_device_cookie_is_locked_down(root_path: str, path: str) -> None:
+    service = make_service(rate_limit_store="store")
+    app = mounted(service, rate_limit=True)
+    async with client_for(app, base_url="https://testserver", root_path=root_path) as client:
+        await register(client, "alice", prefix=f"{root_path}/auth")
+        response = await client.post(
+            f"{root_path}/auth/login", data={"username": "alice", "password": PASSWORD}
+        )
+    (header,) = response.headers.get_list("set-cookie")
+    value, *attributes = (part.strip() for part in header.split(";"))
+    name, _, device = value.partition("=")
+    assert name == DEVICE_COOKIE and device.startswith("d1.")
+    assert {"HttpOnly", "Secure", "SameSite=Strict", f"Path={path}"} <= set(attributes)
+    assert "Max-Age=31536000" in attributes
+    assert device not in response.text  # never in a body a page script could read
+    user_id = device.split(".")[1]
+    assert DeviceCookies(service.settings.secret_key).verify(device, user_id) is not None
+
+
+async def test_no_device_cookie_without_a_device_limit() -> None:
+    limiter = RateLimiter({"login_account": RateLimit(5, 60)})
+    for options in ({"rate_limit": False}, {"rate_limit": True, "limiter": limiter}):
+        app = mounted(make_service(), **options)
+        async with client_for(app, base_url="https://testserver") as client:
+            await register(client, "alice")
+            response = await post_login(client, "alice", PASSWORD)
+        assert response.status_code == 200
+        assert not [c for c in response.headers.get_list("set-cookie") if DEVICE_COOKIE in c]
+
+
+def test_the_device_header_is_in_the_openapi_document() -> None:
+    document = create_auth_app(make_service(), rate_limit=False).openapi.for_mount("/auth")
+    parameters = document["paths"]["/login"]["post"]["parameters"]
+    (device,) = [p for p in parameters if p["name"] == DEVICE_HEADER]
+    assert device["in"] == "header" and device["required"] is False
+    assert "s3auth_device" in device["description"]
