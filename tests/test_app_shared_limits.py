@@ -229,10 +229,13 @@ async def test_request_counts_with_shared_limits(store_url: str, clock: Clock) -
         for _ in range(PER_ACCOUNT - 1):
             await post_login(client, "alice", WRONG)
             await post_login(client, "nobody", WRONG)
-        for name, password in (("alice", WRONG), ("alice", PASSWORD), ("nobody", WRONG)):
+        # A first refusal reads the index and the account's limits; then the refusal is
+        # remembered until the state would admit, and only the index is read.
+        expected = (("alice", WRONG, 2), ("alice", PASSWORD, 1), ("nobody", WRONG, 2))
+        for name, password, gets in expected:
             fleet.reset_counts()
             assert (await post_login(client, name, password)).status_code == 429
-            assert fleet.requests() == {"get": 2}
+            assert fleet.requests() == {"get": gets}
 
 
 async def test_a_refusal_by_the_address_reads_three_objects(store_url: str, clock: Clock) -> None:
@@ -245,6 +248,11 @@ async def test_a_refusal_by_the_address_reads_three_objects(store_url: str, cloc
     assert_problem(refused, 429, "rate_limited")
     assert '"login";q=3' in refused.headers["ratelimit-policy"]
     assert fleet.requests() == {"get": 3}  # index, account, address
+    async with fleet.client(0, "192.0.2.1") as client:
+        fleet.reset_counts()
+        again = await post_login(client, "someone-else-again", WRONG)
+    assert_problem(again, 429, "rate_limited")
+    assert fleet.requests() == {"get": 2}  # the address's refusal is remembered
 
 
 async def test_registration_counts_every_attempt_in_the_store(store_url: str, clock: Clock) -> None:

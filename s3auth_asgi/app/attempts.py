@@ -15,9 +15,10 @@ rather than 401, so no more wrong-password answers are ever given than the limit
 right password writes nothing.
 
 With the limits in the object store, on top of the index GET that tells the account: a
-refusal by the account 1 GET, by the address 2; a success 2 GETs (then the user GET and the
-session PUT); a failure 2 GETs and 2 conditional PUTs, each lost race a GET and a PUT more.
-With a device: 1 GET, and 1 PUT for a failure. Known and unknown accounts cost the same.
+refusal by the account 1 GET, by the address 2, each one less once the store remembers the
+refusal (`ObjectStoreRateLimitStore`); a success 2 GETs (then the user GET and the session
+PUT); a failure 2 GETs and 2 conditional PUTs, each lost race a GET and a PUT more. With a
+device: 1 GET, and 1 PUT for a failure. Known and unknown accounts cost the same.
 """
 
 from __future__ import annotations

@@ -129,6 +129,12 @@ class ObjectStoreRateLimitStore:
     loses the race reads again, so concurrent processes together admit no more than the
     limit. A refused request writes nothing: 1 GET. An admitted one: 1 GET + 1 PUT.
 
+    A refusal is remembered with the state it was decided on, and the same key is refused
+    from memory, with no request, until that state would admit. This is exact, not a guess:
+    a stored state only ever moves later (an admission writes a later TAT, a refusal writes
+    nothing, and a clean-up deletes only state that admits anyway), so whatever other
+    processes did since, the store would refuse too.
+
     The clock is the wall clock: the state is compared against by other processes and hosts
     (keep their clocks in sync; skew of a second shifts the limit by a second).
     """
@@ -139,14 +145,24 @@ class ObjectStoreRateLimitStore:
         self.store = store
         self._clock = clock
         self._max_attempts = max_attempts
+        self._refused = RefusalMemo()
 
     async def acquire(self, limit_name: str, key: str, limit: RateLimit, cost: int) -> Decision:
         object_key = keys.ratelimit(limit_name, key)
+        remembered = self._refused.get(object_key)
+        if remembered is not None:
+            _, decision = gcra(remembered[0], self._clock(), limit, cost)
+            if not decision.allowed:
+                return decision
+            self._refused.forget(object_key)
         for attempt in range(self._max_attempts):
             current = await self.store.get(object_key, BucketState)
             tat = current.value.tat if current is not None else None
             new_tat, decision = gcra(tat, self._clock(), limit, cost)
-            if not decision.allowed or cost == 0:
+            if not decision.allowed:
+                self._refused.remember(object_key, (tat, None))
+                return decision
+            if cost == 0:
                 return decision
             try:
                 if current is None:
@@ -164,9 +180,21 @@ class ObjectStoreRateLimitStore:
         return Decision(False, 0, interval, interval)
 
     async def peek(self, budget: FailureBudget, key: str) -> Reading:
-        """One GET; the reading keeps the ETag for `record`'s conditional write."""
+        """One GET (none while a refusal is remembered); the reading keeps the ETag for
+        `record`'s conditional write."""
+        object_key = keys.ratelimit_budget(budget.name, key)
+        remembered = self._refused.get(object_key)
+        if remembered is not None:
+            tats, version = remembered[1] or {}, None
+            decisions = peek_budget(tats, self._clock(), budget)
+            if not all(decision.allowed for decision in decisions):
+                return Reading(budget, key, decisions, tats, version)
+            self._refused.forget(object_key)
         tats, version = await self._read_budget(budget, key)
-        return Reading(budget, key, peek_budget(tats, self._clock(), budget), tats, version)
+        reading = Reading(budget, key, peek_budget(tats, self._clock(), budget), tats, version)
+        if not reading.allowed:
+            self._refused.remember(object_key, (None, tats))
+        return reading
 
     async def record(self, reading: Reading, cost: int = 1) -> Reading:
         """One conditional PUT on the version the peek read; each lost race costs a GET
@@ -177,6 +205,7 @@ class ObjectStoreRateLimitStore:
         for attempt in range(self._max_attempts):
             kept, decisions = charge_budget(tats, self._clock(), budget, cost)
             if kept is None:
+                self._refused.remember(object_key, (None, tats))
                 return Reading(budget, key, decisions, tats, version)
             try:
                 if version is None:
@@ -226,3 +255,26 @@ class ObjectStoreRateLimitStore:
         if expired:
             await self.store.delete_many(expired)
         return len(expired)
+
+
+class RefusalMemo:
+    """Refused keys and the state each refusal was decided on (a TAT for a limit, the TATs
+    for a failure budget), bounded: the oldest are dropped first, which only costs a GET."""
+
+    def __init__(self, max_keys: int = 100_000) -> None:
+        self.max_keys = max_keys
+        self._states: dict[str, tuple[float | None, Mapping[str, float] | None]] = {}
+
+    def get(self, object_key: str) -> tuple[float | None, Mapping[str, float] | None] | None:
+        return self._states.get(object_key)
+
+    def remember(
+        self, object_key: str, state: tuple[float | None, Mapping[str, float] | None]
+    ) -> None:
+        self._states.pop(object_key, None)
+        self._states[object_key] = state
+        if len(self._states) > self.max_keys:
+            del self._states[next(iter(self._states))]
+
+    def forget(self, object_key: str) -> None:
+        self._states.pop(object_key, None)
