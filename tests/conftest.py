@@ -1,5 +1,7 @@
-"""Shared fixtures: every storage test runs on memory://, a temporary file:// directory and a
-real S3 endpoint (moto's server on 127.0.0.1, started once per session)."""
+"""Shared fixtures: every storage test runs on memory://, a temporary file:// directory and
+two S3 endpoints on 127.0.0.1, each started once per session: moto's server (reached through
+the AWS_* variables) and SeaweedFS, a real S3-compatible server (reached through obstore
+options; see seaweedfs_server.py)."""
 
 from __future__ import annotations
 
@@ -10,12 +12,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import seaweedfs_server
 
 from s3auth_asgi import S3AuthService, S3AuthSettings
 from s3auth_asgi.storage import ObjectStore, Store
 
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
-BACKENDS = ("memory", "file", "s3")
+BACKENDS = ("memory", "file", "s3", "seaweedfs")
+"""`s3` is moto: fast, but its conditional writes are not atomic under load. `seaweedfs` is
+a real server whose conditional writes are."""
 
 
 @pytest.fixture(scope="session")
@@ -83,21 +88,44 @@ def make_bucket(endpoint: str) -> str:
     return name
 
 
+@pytest.fixture(scope="session")
+def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[seaweedfs_server.SeaweedFS]:
+    """SeaweedFS (`weed mini`) on free loopback ports in a temporary directory, for the whole
+    session; `ObjectStore.from_url` reaches the buckets made on it. Skipped only when the
+    binary cannot run on this machine; a server that does not start is an error."""
+    binary = seaweedfs_server.weed_binary()
+    reason = seaweedfs_server.unusable_reason(binary)
+    if reason is not None or binary is None:
+        pytest.skip(f"SeaweedFS: {reason}")
+    directory = tmp_path_factory.mktemp("seaweedfs")
+    with (
+        seaweedfs_server.running(binary, directory) as server,
+        seaweedfs_server.route_store_urls(server),
+    ):
+        yield server
+
+
 @pytest.fixture(params=BACKENDS)
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh, empty store URL on each of the three backends."""
+    """A fresh, empty store URL on each backend (a new bucket on the S3 servers)."""
     if request.param == "memory":
         return "memory://"
     if request.param == "file":
         return f"file://{tmp_path / 'store'}"
+    if request.param == "seaweedfs":
+        server: seaweedfs_server.SeaweedFS = request.getfixturevalue("seaweedfs")
+        return server.fresh_url()
     endpoint = request.getfixturevalue("moto_endpoint")
     return f"s3://{make_bucket(endpoint)}/auth"
 
 
 @pytest.fixture
-def backend(store_url: str) -> str:
-    """`memory`, `file` or `s3`."""
-    return store_url.split(":", 1)[0]
+def backend(request: pytest.FixtureRequest, store_url: str) -> str:
+    """`memory`, `file`, `s3` (moto) or `seaweedfs`: the `store_url` parameter, since both
+    S3 servers have s3:// URLs."""
+    callspec = getattr(request.node, "callspec", None)
+    param = callspec.params.get("store_url") if callspec is not None else None
+    return str(param) if param in BACKENDS else store_url.split(":", 1)[0]
 
 
 @pytest.fixture

@@ -71,6 +71,8 @@ def _start(store_url: str, tmp: Path, env: dict[str, str]) -> Iterator[Fleet]:
         "S3AUTH_ARGON2_MEMORY_KIB": "1024",
         "S3AUTH_ARGON2_TIME_COST": "1",
         "S3AUTH_REVOCATION_SYNC_SECONDS": str(SYNC_SECONDS),
+        # One client address registers every account of the module.
+        "S3AUTH_RATE_LIMITS": "register=1000/60,register_account=1000/60",
         "PYTHONPATH": str(Path(__file__).parent),
     }
     log = (tmp / "uvicorn.log").open("wb")
@@ -115,9 +117,18 @@ def _start(store_url: str, tmp: Path, env: dict[str, str]) -> Iterator[Fleet]:
         log.close()
 
 
-@pytest.fixture(params=["file"])
-def fleet(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Fleet]:
-    yield from _start(f"file://{tmp_path / 'store'}", tmp_path, {})
+@pytest.fixture(scope="module", params=["file", "seaweedfs"])
+def fleet(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Fleet]:
+    """The fleet on the embedded store and on a real S3 server (SeaweedFS), one per module:
+    each test uses accounts of its own."""
+    tmp_path = tmp_path_factory.mktemp("fleet")
+    if request.param == "file":
+        yield from _start(f"file://{tmp_path / 'store'}", tmp_path, {})
+        return
+    server = request.getfixturevalue("seaweedfs")
+    yield from _start(server.fresh_url(), tmp_path, server.env())
 
 
 def register(fleet: Fleet, name: str) -> httpx.Response:

@@ -1,4 +1,4 @@
-"""The object-store layer on memory://, file:// and a real S3 endpoint."""
+"""The object-store layer on memory://, file:// and two S3 servers (moto and SeaweedFS)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import msgspec
 import pytest
 
 from s3auth_asgi.storage import CorruptObjectError, ObjectStore, StoreConflict, keys
+from s3auth_asgi.storage.access import gather
 
 pytestmark = pytest.mark.anyio
 
@@ -47,9 +48,9 @@ async def test_missing_and_corrupt_objects(store: ObjectStore) -> None:
 
 
 async def test_list_pages_to_the_end_and_counts_pages(store: ObjectStore, backend: str) -> None:
-    total = 2345 if backend != "s3" else 1201
-    for i in range(total):
-        await store.create(f"p/{i:05d}", {})
+    # On the S3 servers, just past one page: every PUT is a round trip.
+    total = 2345 if backend in ("memory", "file") else 1201
+    await gather([store.create(f"p/{i:05d}", {}) for i in range(total)], limit=32)
     await store.create("q/other", {})
     store.reset_counts()
     listed = [info.key async for info in store.list("p/")]

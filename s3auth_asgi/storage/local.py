@@ -4,6 +4,10 @@ obstore's LocalStore creates atomically (If-None-Match) but has no If-Match upda
 fills the gap with OS file locks and atomic renames, so a replace is safe across threads and
 processes on one host. Deletes take the same lock, or a delete racing a replace could bring
 the object back. The functions here are blocking: call them from a worker thread.
+
+They raise what the file system says (an OSError such as PermissionError when the lock
+files cannot be opened, or obstore's error); `ObjectStore` turns every such failure into a
+StoreUnavailableError, as it does for its own requests.
 """
 
 from __future__ import annotations
@@ -53,11 +57,16 @@ class LocalConditionalWrites:
             if current["e_tag"] != etag:
                 return None
             tmp = self._tmp / secrets.token_hex(12)
-            with open(tmp, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self._root / key)
+            try:
+                with open(tmp, "wb") as fh:
+                    fh.write(data)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.replace(tmp, self._root / key)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    tmp.unlink(missing_ok=True)  # no half-written file left behind
+                raise
             return obs.head(self._store, key)["e_tag"]
 
     def delete(self, keys: list[str]) -> None:

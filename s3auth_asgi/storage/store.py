@@ -3,11 +3,20 @@
 Every method maps to object-store requests, counted by kind in `requests` (one per GET,
 PUT, per LIST page of up to 1,000 keys, per batch DELETE of up to 1,000 keys), so tests
 and benchmarks can assert on them.
+
+Every failure to reach the store, whatever the backend and the request (an OSError from a
+local directory or its lock files, a network or HTTP error from S3), is a
+StoreUnavailableError (503) whose detail says only whether reading or writing failed: it
+becomes the public problem detail, so it names no key, path or exception. The key and what
+the store said are logged to "s3auth_asgi.storage" at warning level, and the original
+exception is the error's `__cause__` (which `s3auth check` shows to the operator).
 """
 
 from __future__ import annotations
 
 import collections
+import errno
+import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -30,6 +39,33 @@ T = TypeVar("T")
 
 PAGE_SIZE = 1000
 _encoder = msgspec.json.Encoder()
+
+logger = logging.getLogger("s3auth_asgi.storage")
+
+READ_FAILED = "The store could not be read; try again later"
+WRITE_FAILED = "The store could not be written; try again later"
+OPEN_FAILED = "The store could not be opened; try again later"
+
+
+def _unavailable(request: str, key: str, exc: BaseException, detail: str) -> StoreUnavailableError:
+    """The error for a failed request, with a `detail` fit for anyone to read; the key and
+    the first line of what the store said (which carries no credentials) go to the log."""
+    lines = str(exc).strip().splitlines()
+    said = lines[0][:300] if lines else ""
+    logger.warning("store %s %s failed: %s: %s", request, key, type(exc).__name__, said)
+    return StoreUnavailableError(detail)
+
+
+def _described(keys: list[str]) -> str:
+    return keys[0] if len(keys) == 1 else f"{keys[0]} (and {len(keys) - 1} more)"
+
+
+def _list_directory(root: Path, prefix: str, offset: str | None) -> list[ObjectInfo]:
+    """`list_local`, except that a store directory replaced by something else is a failure
+    (list_local reads any path that is not a directory as one holding no objects)."""
+    if root.exists() and not root.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "The store directory is not one", str(root))
+    return list_local(root, prefix, offset)
 
 
 def encode(value: Any) -> bytes:
@@ -56,9 +92,13 @@ class ObjectStore:
             return cls(MemoryStore(), url=url)
         if scheme == "file":
             raw = unquote(url[len("file://") :])
-            root = Path(raw or ".").expanduser().resolve()
-            root.mkdir(parents=True, exist_ok=True)
-            return cls(LocalStore(root), local_root=root, url=url)
+            root = Path(raw or ".").expanduser()
+            try:
+                root = root.resolve()
+                root.mkdir(parents=True, exist_ok=True)
+                return cls(LocalStore(root), local_root=root, url=url)
+            except Exception as exc:  # OSError, or obstore's own error for the directory
+                raise _unavailable("OPEN", str(root), exc, OPEN_FAILED) from exc
         try:
             return cls(obstore_from_url(url, **options), url=url)
         except Exception as exc:
@@ -85,23 +125,25 @@ class ObjectStore:
         except FileNotFoundError:
             return None
         except Exception as exc:
-            raise StoreUnavailableError(f"GET {key} failed: {type(exc).__name__}") from exc
+            raise _unavailable("GET", key, exc, READ_FAILED) from exc
         meta = result.meta
         try:
             value = self._decoder(type_).decode(bytes(data))
         except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-            raise CorruptObjectError(f"{key} is not a valid {type_.__name__}") from exc
+            logger.warning("store object %s is not a valid %s: %s", key, type_.__name__, exc)
+            raise CorruptObjectError() from exc  # its title says it, without the key
         return Versioned(value, meta["e_tag"] or "", meta["last_modified"])
 
     async def create(self, key: str, value: Any) -> str:
         """Write only if absent (If-None-Match: *). Raises StoreConflict when it exists."""
         self._count("put")
+        data = encode(value)
         try:
-            result = await obs.put_async(self._inner, key, encode(value), mode="create")
+            result = await obs.put_async(self._inner, key, data, mode="create")
         except (AlreadyExistsError, PreconditionError) as exc:
             raise StoreConflict(key) from exc
         except Exception as exc:
-            raise StoreUnavailableError(f"PUT {key} failed: {type(exc).__name__}") from exc
+            raise _unavailable("PUT", key, exc, WRITE_FAILED) from exc
         return result["e_tag"] or ""
 
     async def replace(self, key: str, value: Any, etag: str) -> str:
@@ -109,7 +151,10 @@ class ObjectStore:
         self._count("put")
         data = encode(value)
         if self._local is not None:
-            new = await anyio.to_thread.run_sync(self._local.replace, key, data, etag)
+            try:
+                new = await anyio.to_thread.run_sync(self._local.replace, key, data, etag)
+            except Exception as exc:  # an OSError from the lock or temporary files too
+                raise _unavailable("PUT", key, exc, WRITE_FAILED) from exc
             if new is None:
                 raise StoreConflict(key)
             return new
@@ -118,7 +163,7 @@ class ObjectStore:
         except (AlreadyExistsError, PreconditionError, FileNotFoundError) as exc:
             raise StoreConflict(key) from exc
         except Exception as exc:
-            raise StoreUnavailableError(f"PUT {key} failed: {type(exc).__name__}") from exc
+            raise _unavailable("PUT", key, exc, WRITE_FAILED) from exc
         return result["e_tag"] or ""
 
     async def delete(self, key: str) -> None:
@@ -136,7 +181,7 @@ class ObjectStore:
                 else:
                     await obs.delete_async(self._inner, chunk)
             except Exception as exc:
-                raise StoreUnavailableError(f"DELETE failed: {type(exc).__name__}") from exc
+                raise _unavailable("DELETE", _described(chunk), exc, WRITE_FAILED) from exc
         return len(batch)
 
     async def list_page(
@@ -166,7 +211,7 @@ class ObjectStore:
         except Exception as exc:
             if pages == 0:
                 self._count("list")  # a failed request is a request too
-            raise StoreUnavailableError(f"LIST {prefix} failed: {type(exc).__name__}") from exc
+            raise _unavailable("LIST", prefix, exc, READ_FAILED) from exc
         if pages == 0:
             self._count("list")
 
@@ -174,7 +219,9 @@ class ObjectStore:
         """Pages of up to 1,000 objects: what one LIST request returns. A local directory
         is read by `list_local`, which skips what sorts before the offset."""
         if self._local_root is not None:
-            found = await anyio.to_thread.run_sync(list_local, self._local_root, prefix, offset)
+            found = await anyio.to_thread.run_sync(
+                _list_directory, self._local_root, prefix, offset
+            )
             for start in range(0, len(found), PAGE_SIZE):
                 yield found[start : start + PAGE_SIZE]
                 # A network page is awaited; a local one is not: let the loop breathe.
