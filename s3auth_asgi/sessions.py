@@ -115,6 +115,9 @@ class SessionOperations:
         """
         token = self.tokens.parse_refresh_token(refresh_token)
         key = keys.session(token.user_id, token.session_id)
+        # The grace window is measured from when the token was presented: a request that
+        # lost the race and waited on the store for the winner is not late for that.
+        presented = self._now()
         for _ in range(_ROTATE_ATTEMPTS):
             found = await get_or_none(self.store, key, Session)
             if found is None:
@@ -141,7 +144,7 @@ class SessionOperations:
                 return self._pair(rotated, now)
             if (
                 token.generation == session.generation - 1
-                and now - session.rotated_at < self.settings.refresh_grace_seconds
+                and presented - session.rotated_at < self.settings.refresh_grace_seconds
             ):
                 return self._pair(session, now)
             if token.generation < session.generation:

@@ -7,8 +7,10 @@ test moves by hand. The revoking host is exact.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
-from support import make_clocked_service
+from support import StoreWrapper, make_clocked_service
 
 from s3auth_asgi import S3AuthService, TokenRevokedError
 from s3auth_asgi.storage import ObjectStore, Store
@@ -126,3 +128,30 @@ async def test_a_logout_everywhere_costs_one_list_one_entry_and_one_delete() -> 
     store.reset_counts()
     assert await service.revoke_all_user_tokens(alice.id) == 0  # nothing left to end
     assert dict(store.requests) == {"list": 1}
+
+
+async def test_a_refresh_that_waited_on_the_store_for_the_winner_is_not_a_reuse() -> None:
+    """The loser of a rotation race that waits longer than the grace window for the store
+    (SeaweedFS polls its write lock once a second) still gets the winner's pair."""
+    time = SharedTime()
+    inner = ObjectStore.from_url("memory://")
+
+    class SlowLoser(StoreWrapper):
+        interfering = True
+
+        async def call(self, name: str, run: Any) -> Any:
+            if name == "replace" and self.interfering:
+                self.interfering = False
+                await winner.refresh_access_token(pair.refresh_token)  # wins the race
+                time.advance(winner.settings.refresh_grace_seconds + 5)  # the lock wait
+            return await run()
+
+    winner = host(inner, time, 0.0)
+    loser = host(SlowLoser(inner), time, 0.0)
+    alice = await winner.create_user("alice", "alice@example.com", PASSWORD)
+    pair = await winner.create_token_pair(alice)
+    answered = await loser.refresh_access_token(pair.refresh_token)
+    assert answered.refresh_token != pair.refresh_token
+    assert loser.decode_token(answered.access_token)["sub"] == alice.id
+    # The session lives on: the winner's token rotates again.
+    assert await winner.refresh_access_token(answered.refresh_token)

@@ -77,5 +77,9 @@ def peek(tat: float | None, now: float, limit: RateLimit, cost: int = 1) -> Deci
     _, decision = gcra(tat, now, limit, cost)
     if not decision.allowed:
         return decision
-    # A request of cost 0 is always admitted and moves nothing: its decision is the standing.
-    return gcra(tat, now, limit, 0)[1]
+    # A request of cost 0 is always admitted and moves nothing: its decision is the standing,
+    # but for `remaining`, taken from gcra's own count so that the two can never disagree
+    # by a rounding error at the edge of the tolerance.
+    standing = gcra(tat, now, limit, 0)[1]
+    remaining = min(decision.remaining + cost, limit.max_requests)
+    return Decision(True, remaining, standing.reset_after, 0.0)
