@@ -4,6 +4,8 @@ flood."""
 
 from __future__ import annotations
 
+import bisect
+
 import httpx
 import pytest
 from conftest import make_service
@@ -14,6 +16,7 @@ from s3auth_asgi import S3AuthService
 from s3auth_asgi.app import DEFAULT_AUTH_LIMITS, create_auth_app
 from s3auth_asgi.app.devices import DEVICE_COOKIE, DEVICE_HEADER, Device, DeviceCookies
 from s3auth_asgi.ratelimit import RateLimit, RateLimiter
+from s3auth_asgi.ratelimit.budget import FailureBudget, charge_budget, peek_budget
 from s3auth_asgi.storage import ObjectStore
 
 pytestmark = pytest.mark.anyio
@@ -73,7 +76,7 @@ async def test_forty_addresses_get_ten_wrong_passwords_between_them(clock: Clock
         refused = await post_login(client, "alice", PASSWORD)
     assert_problem(refused, 429, "rate_limited")
     assert int(refused.headers["retry-after"]) >= 1
-    assert '"login_account";q=10;w=900' in refused.headers["ratelimit-policy"]
+    assert '"login_account";q=5;w=900' in refused.headers["ratelimit-policy"]
     # A full emission interval later, one more wrong password is heard.
     clock.advance(DEFAULT_AUTH_LIMITS["login_account"].emission_interval)
     assert await flood(service, "alice", 2, first_ip=100) == [401, 429]
@@ -231,3 +234,26 @@ def test_the_device_header_is_in_the_openapi_document() -> None:
     (device,) = [p for p in parameters if p["name"] == DEVICE_HEADER]
     assert device["in"] == "header" and device["required"] is False
     assert "s3auth_device" in device["description"]
+
+
+def test_the_default_account_limits_bound_any_15_minutes_and_any_day() -> None:
+    """An attacker trying every 10 seconds for a day, every try a wrong password: no 15
+    minutes see more than 10 counted, no 24 hours more than 100 (the stated defaults)."""
+    budget = FailureBudget(
+        "login.account",
+        {name: DEFAULT_AUTH_LIMITS[name] for name in ("login_account", "login_account_daily")},
+    )
+    tats: dict[str, float] = {}
+    counted: list[float] = []
+    start = 1_800_000_000.0
+    for step in range(2 * 86400 // 10):
+        now = start + 10 * step
+        if all(d.allowed for d in peek_budget(tats, now, budget)):
+            kept, _ = charge_budget(tats, now, budget)
+            assert kept is not None
+            tats = kept
+            counted.append(now)
+    for window, most in ((900, 10), (86400, 100)):
+        worst = max(bisect.bisect_left(counted, t + window) - i for i, t in enumerate(counted))
+        assert worst <= most, (window, worst)
+    assert len(counted) > 100  # the limit is not a lockout: tries keep being heard

@@ -30,8 +30,11 @@ from .attempts import PasswordAttempts
 
 DEFAULT_AUTH_LIMITS: dict[str, RateLimit] = {
     "login": RateLimit(max_requests=20, window_seconds=60),
-    "login_account": RateLimit(max_requests=10, window_seconds=900),
-    "login_account_daily": RateLimit(max_requests=100, window_seconds=86400),
+    # GCRA admits `n` at once and then one every `w / n`: over any span of `w` that is at most
+    # 2n. These halves are what keep any 15 minutes to 10 wrong passwords per account, and
+    # any 24 hours to 100 (NIST SP 800-63B's cap on consecutive failures).
+    "login_account": RateLimit(max_requests=5, window_seconds=900),
+    "login_account_daily": RateLimit(max_requests=50, window_seconds=86400),
     "login_device": RateLimit(max_requests=5, window_seconds=900),
     "register": RateLimit(max_requests=10, window_seconds=600),
     "register_account": RateLimit(max_requests=3, window_seconds=600),

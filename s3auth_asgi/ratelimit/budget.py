@@ -3,7 +3,7 @@ attempt and charged after it, if it fails.
 
 A budget is a few named limits counted together under one key, with their state in one
 place (one object in the object store), so that reading a whole budget costs one read: an
-account's "10 per 15 minutes" and "100 per day" are one budget. The state is one TAT per
+account's 15-minute and daily limits are one budget. The state is one TAT per
 limit (`gcra` explains TATs); a key never seen has none.
 
 The protocol of a check:
