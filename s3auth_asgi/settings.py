@@ -76,6 +76,9 @@ class S3AuthSettings(msgspec.Struct, kw_only=True, frozen=True):
     Unset: see `rate_limit_backend`."""
     trusted_proxies: list[str] = msgspec.field(default_factory=list)
     trust_x_forwarded_for: bool = False
+    trust_all_proxies: bool = False
+    """Required to list a catch-all (`0.0.0.0/0`, `::/0`) in `trusted_proxies`: only when
+    every peer is a proxy you run (a platform load balancer), never by accident."""
     refresh_cookie: bool = False
     """Browser mode: the refresh token travels in an HttpOnly cookie, not the body."""
     max_body_bytes: int = 65536

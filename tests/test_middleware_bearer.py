@@ -535,7 +535,8 @@ async def test_a_websocket_without_a_token_is_closed_with_1008_before_accept(
 
 async def test_a_websocket_with_a_bad_token_is_closed_with_1008(service: S3AuthService) -> None:
     scope = websocket_scope(headers=[(b"authorization", b"Bearer x.y.z")])
-    result = await websocket_session(BearerTokenMiddleware(echo_app, service), scope)
+    app = BearerTokenMiddleware(echo_app, service, websocket_query_param="access_token")
+    result = await websocket_session(app, scope)
     assert result.first == {"type": "websocket.close", "code": 1008, "reason": "invalid_token"}
 
 
@@ -575,18 +576,25 @@ async def test_the_app_may_choose_its_own_subprotocol(service: S3AuthService) ->
     assert result.first == {"type": "websocket.accept", "subprotocol": "chat.v1"}
 
 
-async def test_a_websocket_token_in_the_query_parameter(service: S3AuthService) -> None:
+async def test_a_websocket_token_in_the_query_parameter_only_when_named(
+    service: S3AuthService,
+) -> None:
     _, pair = await login(service)
     query = f"room=1&access_token={pair.access_token}".encode()
-    result = await websocket_session(
-        BearerTokenMiddleware(echo_app, service), websocket_scope(query_string=query)
-    )
+    # Off by default: a token in a URL lands in proxy and access logs.
+    default = BearerTokenMiddleware(echo_app, service)
+    refused = await websocket_session(default, websocket_scope(query_string=query))
+    assert refused.first == {
+        "type": "websocket.close",
+        "code": 1008,
+        "reason": "authentication_required",
+    }
+    named = BearerTokenMiddleware(echo_app, service, websocket_query_param="access_token")
+    result = await websocket_session(named, websocket_scope(query_string=query))
     assert result.texts == ["alice:hello"]
     renamed = BearerTokenMiddleware(echo_app, service, websocket_query_param="jwt")
     refused = await websocket_session(renamed, websocket_scope(query_string=query))
     assert refused.first["code"] == 1008
-    off = BearerTokenMiddleware(echo_app, service, websocket_query_param=None)
-    assert not (await websocket_session(off, websocket_scope(query_string=query))).accepted
 
 
 async def test_http_never_reads_a_token_from_the_query_string(service: S3AuthService) -> None:
@@ -617,7 +625,8 @@ async def test_ambiguous_websocket_credentials_are_refused(
             query_string=f"access_token={token}&access_token={token}".encode()
         ),
     }[how]
-    result = await websocket_session(BearerTokenMiddleware(echo_app, service), scope)
+    app = BearerTokenMiddleware(echo_app, service, websocket_query_param="access_token")
+    result = await websocket_session(app, scope)
     assert result.first == {"type": "websocket.close", "code": 1008, "reason": "invalid_token"}
 
 

@@ -48,6 +48,7 @@ APP = BearerTokenMiddleware(
     SERVICE,
     protected={"/api/*": [], "/admin*": ["admin"], "/ws*": []},
     exclude=("/health", "/docs*"),
+    websocket_query_param="access_token",  # every way in, for the fuzzer
 )
 
 

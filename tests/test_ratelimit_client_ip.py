@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from s3auth_asgi.errors import ConfigurationError
 from s3auth_asgi.ratelimit import ClientIPResolver, RateLimit, RateLimiter
+from s3auth_asgi.settings import S3AuthSettings
 
 pytestmark = pytest.mark.anyio
 
@@ -211,3 +212,27 @@ async def test_arbitrary_header_bytes_never_raise(
         # Whatever the header said, the result is a real address.
         address = info.key.removeprefix("ip:")
         ipaddress.ip_network(address, strict=True)
+
+
+@pytest.mark.parametrize("catch_all", ["0.0.0.0/0", "::/0", "10.0.0.1, 0.0.0.0/0"])
+def test_a_catch_all_proxy_is_refused_unless_said_explicitly(
+    catch_all: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with pytest.raises(ConfigurationError, match="S3AUTH_TRUST_ALL_PROXIES"):
+        ClientIPResolver(catch_all, trust_x_forwarded_for=True)
+    env = {
+        "S3AUTH_SECRET_KEY": "s" * 8 + "-0123456789-abcdefghij-klmnopqrstuv",
+        "S3AUTH_TRUSTED_PROXIES": catch_all,
+        "S3AUTH_TRUST_X_FORWARDED_FOR": "true",
+    }
+    with pytest.raises(ConfigurationError, match="S3AUTH_TRUSTED_PROXIES"):
+        RateLimiter.from_settings(S3AuthSettings.from_env(env))
+    meant = S3AuthSettings.from_env({**env, "S3AUTH_TRUST_ALL_PROXIES": "true"})
+    resolver = RateLimiter.from_settings(meant).client_resolver
+    assert any("S3AUTH_TRUST_ALL_PROXIES=true" in r.getMessage() for r in caplog.records)
+    scope = {
+        "type": "http",
+        "client": ("2001:db8::7" if catch_all == "::/0" else "198.51.100.7", 1),
+        "headers": [(b"x-forwarded-for", b"203.0.113.9")],
+    }
+    assert resolver.client_ip(scope) == "203.0.113.9"  # as meant: every peer is believed

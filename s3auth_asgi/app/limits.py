@@ -75,7 +75,9 @@ class AuthRateLimits:
             limiter.client_resolver
             if limiter is not None
             else ClientIPResolver(
-                settings.trusted_proxies, trust_x_forwarded_for=settings.trust_x_forwarded_for
+                settings.trusted_proxies,
+                trust_x_forwarded_for=settings.trust_x_forwarded_for,
+                trust_all_proxies=settings.trust_all_proxies,
             )
         )
 

@@ -62,7 +62,7 @@ class BearerTokenMiddleware:
         methods: Iterable[str] | None = None,
         realm: str = "api",
         websocket_subprotocol: str | None = "bearer",
-        websocket_query_param: str | None = "access_token",
+        websocket_query_param: str | None = None,
         cache_size: int = 4096,
     ) -> None:
         if not isinstance(tokens, AccessTokenVerifier):

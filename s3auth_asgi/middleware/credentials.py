@@ -12,8 +12,9 @@ read, in this order of preference, and a connection may use only one of the thre
    the token as the next subprotocol — `new WebSocket(url, ["bearer", token])`. Both are
    removed from `scope["subprotocols"]` before the app sees it, and the marker is sent back
    as the accepted subprotocol if the app accepts without choosing one, as browsers demand;
-3. a query parameter (default `access_token`): `wss://host/ws?access_token=<token>`. Query
-   strings are written to access logs: prefer the subprotocol.
+3. a query parameter, only when one is named (`websocket_query_param="access_token"`:
+   `wss://host/ws?access_token=<token>`). Off by default: query strings are written to
+   proxy and access logs, and a token there outlives the connection. Prefer the subprotocol.
 
 Another scheme (`Basic ...`) counts as no token. A token that is empty, contains spaces,
 exceeds 8 KiB, or is presented twice is refused as invalid.

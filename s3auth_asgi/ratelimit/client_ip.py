@@ -9,6 +9,7 @@ proxy is the client. Everything further left is client-controlled and ignored.
 from __future__ import annotations
 
 import ipaddress
+import logging
 from collections.abc import Iterable
 from functools import lru_cache
 from typing import Literal, NamedTuple
@@ -19,7 +20,10 @@ from ..types import Scope
 
 ForwardedHeader = Literal["x-forwarded-for", "forwarded"]
 
+logger = logging.getLogger("s3auth_asgi")
+
 TRUSTED_PROXIES_VARIABLE = env_name("trusted_proxies")
+TRUST_ALL_PROXIES_VARIABLE = env_name("trust_all_proxies")
 TRUST_FORWARDED_VARIABLE = env_name("trust_x_forwarded_for")
 UNKNOWN_CLIENT_KEY = "ip:unknown"
 
@@ -87,6 +91,7 @@ class ClientIPResolver:
         forwarded_header: ForwardedHeader = "x-forwarded-for",
         ipv6_prefix_length: int = 64,
         cache_size: int = 16384,
+        trust_all_proxies: bool = False,
     ) -> None:
         if forwarded_header not in ("x-forwarded-for", "forwarded"):
             raise ConfigurationError(
@@ -95,6 +100,22 @@ class ClientIPResolver:
         if not 1 <= ipv6_prefix_length <= 128:
             raise ConfigurationError("ipv6_prefix_length must be between 1 and 128")
         self.trusted_proxies = parse_trusted_proxies(trusted_proxies)
+        catch_all = [str(n) for n in self.trusted_proxies if n.prefixlen == 0]
+        if catch_all and not trust_all_proxies:
+            # Every peer a proxy: every client picks its own address, and per-address
+            # limits and the addresses sessions record mean nothing.
+            raise ConfigurationError(
+                f"{TRUSTED_PROXIES_VARIABLE} holds {', '.join(catch_all)}, which trusts every "
+                f"peer to say who the client is; list your proxies' addresses, or set "
+                f"{TRUST_ALL_PROXIES_VARIABLE}=true if every peer really is a proxy you run "
+                "(a platform load balancer in front of every request)"
+            )
+        if catch_all:
+            logger.warning(
+                "%s=true: every peer's forwarding header is believed (%s)",
+                TRUST_ALL_PROXIES_VARIABLE,
+                ", ".join(catch_all),
+            )
         if trust_x_forwarded_for and not self.trusted_proxies:
             raise ConfigurationError(
                 f"{TRUST_FORWARDED_VARIABLE} is set but {TRUSTED_PROXIES_VARIABLE} is empty: "

@@ -74,6 +74,7 @@ class RateLimiter:
         *,
         trusted_proxies: Iterable[str] = (),
         trust_x_forwarded_for: bool = False,
+        trust_all_proxies: bool = False,
         forwarded_header: ForwardedHeader = "x-forwarded-for",
         ipv6_prefix_length: int = 64,
         store: RateLimitStore | None = None,
@@ -106,6 +107,7 @@ class RateLimiter:
         self.client_resolver = ClientIPResolver(
             trusted_proxies,
             trust_x_forwarded_for=trust_x_forwarded_for,
+            trust_all_proxies=trust_all_proxies,
             forwarded_header=forwarded_header,
             ipv6_prefix_length=ipv6_prefix_length,
         )
@@ -127,6 +129,7 @@ class RateLimiter:
             {**(defaults or {}), **parse_rate_limits(settings.rate_limits)},
             trusted_proxies=settings.trusted_proxies,
             trust_x_forwarded_for=settings.trust_x_forwarded_for,
+            trust_all_proxies=settings.trust_all_proxies,
             store=store,
             **options,
         )
