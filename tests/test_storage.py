@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 import subprocess
 import sys
 import time
@@ -131,3 +132,22 @@ async def test_file_replace_is_atomic_across_processes(tmp_path: Path) -> None:
     assert sum(conflicts) > 0  # the processes did race
     got = await store.get("counter.json", dict)
     assert got is not None and got.value == {"n": 160}
+
+
+async def test_a_file_store_keeps_what_it_creates_to_its_owner(tmp_path: Path) -> None:
+    root = tmp_path / "new" / "store"
+    store = ObjectStore.from_url(f"file://{root}")
+    assert stat.S_IMODE(root.stat().st_mode) == 0o700
+    etag = await store.create("users/a.json", {"v": 1})
+    assert stat.S_IMODE((root / "users/a.json").stat().st_mode) == 0o600
+    new_etag = await store.replace("users/a.json", {"v": 2}, etag)  # the mode change kept it
+    assert stat.S_IMODE((root / "users/a.json").stat().st_mode) == 0o600
+    assert new_etag != etag
+    control = root / ".s3auth"
+    assert {stat.S_IMODE(p.stat().st_mode) for p in (control / "locks", control / "tmp")} == {0o700}
+    # A directory that already exists is the operator's: its mode is left alone.
+    existing = tmp_path / "existing"
+    existing.mkdir(mode=0o755)
+    existing.chmod(0o755)
+    ObjectStore.from_url(f"file://{existing}")
+    assert stat.S_IMODE(existing.stat().st_mode) == 0o755

@@ -25,6 +25,11 @@ from obstore.store import LocalStore
 
 from .local_listing import CONTROL_DIR
 
+PRIVATE_DIRECTORY = 0o700
+PRIVATE_FILE = 0o600
+"""Modes of what a `file://` store creates: the owner's alone (it holds password hashes and
+session secrets)."""
+
 _STRIPES = 64
 
 
@@ -34,8 +39,8 @@ class LocalConditionalWrites:
         self._root = root
         self._locks = root / CONTROL_DIR / "locks"
         self._tmp = root / CONTROL_DIR / "tmp"
-        self._locks.mkdir(parents=True, exist_ok=True)
-        self._tmp.mkdir(parents=True, exist_ok=True)
+        self._locks.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIRECTORY)
+        self._tmp.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIRECTORY)
 
     @contextlib.contextmanager
     def _locked(self, key: str) -> Iterator[None]:
@@ -58,7 +63,9 @@ class LocalConditionalWrites:
                 return None
             tmp = self._tmp / secrets.token_hex(12)
             try:
-                with open(tmp, "wb") as fh:
+                # Owner-only from the start: the rename keeps the mode.
+                descriptor = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
+                with open(descriptor, "wb") as fh:
                     fh.write(data)
                     fh.flush()
                     os.fsync(fh.fileno())

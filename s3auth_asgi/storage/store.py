@@ -17,6 +17,7 @@ from __future__ import annotations
 import collections
 import errno
 import logging
+import os
 from collections.abc import AsyncIterator, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -32,7 +33,7 @@ from obstore.store import from_url as obstore_from_url
 
 from ..errors import ConfigurationError, StoreUnavailableError
 from .base import CorruptObjectError, ObjectInfo, StoreConflict, Versioned
-from .local import LocalConditionalWrites
+from .local import PRIVATE_DIRECTORY, PRIVATE_FILE, LocalConditionalWrites
 from .local_listing import list_local
 
 T = TypeVar("T")
@@ -95,7 +96,9 @@ class ObjectStore:
             root = Path(raw or ".").expanduser()
             try:
                 root = root.resolve()
-                root.mkdir(parents=True, exist_ok=True)
+                if not root.exists():
+                    # Owner-only: the store holds password hashes and session secrets.
+                    root.mkdir(parents=True, mode=PRIVATE_DIRECTORY)
                 return cls(LocalStore(root), local_root=root, url=url)
             except Exception as exc:  # OSError, or obstore's own error for the directory
                 raise _unavailable("OPEN", str(root), exc, OPEN_FAILED) from exc
@@ -140,6 +143,10 @@ class ObjectStore:
         data = encode(value)
         try:
             result = await obs.put_async(self._inner, key, data, mode="create")
+            if self._local_root is not None:
+                # obstore creates files with the process umask; a mode change leaves the
+                # ETag (inode, mtime, size) as it is.
+                os.chmod(self._local_root / key, PRIVATE_FILE)
         except (AlreadyExistsError, PreconditionError) as exc:
             raise StoreConflict(key) from exc
         except Exception as exc:
