@@ -64,9 +64,6 @@ class SnapshotFreshness:
     def is_stale(self) -> bool:
         return self.age() >= self.interval
 
-    def is_overdue(self) -> bool:
-        return self.age() >= 2 * self.interval
-
     def _due(self) -> bool:
         """Stale, and not inside the pause after a failed sync (a pause only while there
         is a snapshot to serve from)."""
@@ -80,9 +77,11 @@ class SnapshotFreshness:
         """Return when the snapshot may be answered from (see the module docstring)."""
         if strict:
             await self.sync_started_after_now()
-        elif self.is_overdue():
+            return
+        age = self.age()  # read once: this runs on every authenticated request
+        if age >= 2 * self.interval:
             await self._catch_up()
-        elif self.is_stale():
+        elif age >= self.interval:
             self.start_in_background()
 
     def start_in_background_if_stale(self) -> None:

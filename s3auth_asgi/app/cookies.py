@@ -1,6 +1,7 @@
-"""Browser mode: the refresh token in an HttpOnly cookie that only the refresh endpoint
-ever receives, so page scripts (and whatever is injected into them) never see it, and
-SameSite=Strict keeps other sites from spending it."""
+"""Cookies scoped to one endpoint: HttpOnly, Secure, SameSite=Strict, and a Path that only
+that endpoint matches. Browser mode keeps the refresh token in one that only the refresh
+endpoint ever receives, so page scripts (and whatever is injected into them) never see it
+and other sites cannot spend it; the device cookie (`devices`) reaches only the login."""
 
 from __future__ import annotations
 
@@ -19,15 +20,26 @@ def endpoint_cookie_path(root_path: str, endpoint: str) -> str:
     return quote(root_path.rstrip("/") + endpoint, safe="/-._~!$&'()*+,=:@")
 
 
-def refresh_cookie_path(root_path: str) -> str:
-    return endpoint_cookie_path(root_path, REFRESH_PATH)
+def set_endpoint_cookie(
+    response: Response, name: str, value: str, *, endpoint: str, root_path: str, max_age: int
+) -> None:
+    """A cookie only `endpoint` receives: HttpOnly (no page script reads it), Secure, and
+    SameSite=Strict (no other site's request carries it). `max_age` 0 deletes it."""
+    response.headers.append(
+        "Set-Cookie",
+        f"{name}={value}; Path={endpoint_cookie_path(root_path, endpoint)}; "
+        f"Max-Age={max(max_age, 0)}; HttpOnly; Secure; SameSite=Strict",
+    )
 
 
 def set_refresh_cookie(response: Response, token: str, max_age: int, root_path: str) -> None:
-    response.headers.append(
-        "Set-Cookie",
-        f"{REFRESH_COOKIE}={token}; Path={refresh_cookie_path(root_path)}; "
-        f"Max-Age={max(max_age, 0)}; HttpOnly; Secure; SameSite=Strict",
+    set_endpoint_cookie(
+        response,
+        REFRESH_COOKIE,
+        token,
+        endpoint=REFRESH_PATH,
+        root_path=root_path,
+        max_age=max_age,
     )
 
 

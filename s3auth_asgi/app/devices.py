@@ -32,7 +32,7 @@ from starlette.responses import Response
 from ..identifiers import ID_PATTERN, new_id
 from ..tokens import b64url, derive_key
 from ..types import Clock
-from .cookies import endpoint_cookie_path
+from .cookies import set_endpoint_cookie
 
 DEVICE_COOKIE = "s3auth_device"
 DEVICE_HEADER = "S3Auth-Device"
@@ -106,9 +106,11 @@ class DeviceCookies:
     def issue(self, response: Response, user_id: str, known: Device | None, root_path: str) -> None:
         """Set the cookie after a successful login: the device shown, or a new one."""
         device = known if known is not None else Device(user_id, new_id())
-        response.headers.append(
-            "Set-Cookie",
-            f"{DEVICE_COOKIE}={self.sign(device)}; "
-            f"Path={endpoint_cookie_path(root_path, LOGIN_PATH)}; "
-            f"Max-Age={self.lifetime_seconds}; HttpOnly; Secure; SameSite=Strict",
+        set_endpoint_cookie(
+            response,
+            DEVICE_COOKIE,
+            self.sign(device),
+            endpoint=LOGIN_PATH,
+            root_path=root_path,
+            max_age=self.lifetime_seconds,
         )

@@ -62,6 +62,9 @@ class BlacklistMiddleware:
         self.app = checked_app(app)
         self.blacklist = blacklist
         self.strict = bool(strict)
+        # Bound once: both run on every authenticated request.
+        self._ensure_fresh = blacklist.ensure_fresh
+        self._revoked_error = blacklist.revoked_error
         self.refusals = Refusals(realm)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -82,11 +85,11 @@ class BlacklistMiddleware:
         claims = auth.claims
         if claims is not None:
             try:
-                await self.blacklist.ensure_fresh(strict=self.strict)
+                await self._ensure_fresh(strict=self.strict)
             except S3AuthError as error:  # no snapshot to answer from, or strict mode
                 await self.refusals.refuse(scope, send, error)
                 return
-            revoked = self.blacklist.revoked_error(claims)
+            revoked = self._revoked_error(claims)
             if revoked is not None:
                 await self.refusals.refuse(scope, send, revoked)
                 return
