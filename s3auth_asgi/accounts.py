@@ -3,10 +3,11 @@ and listing.
 
 Request budgets (object-store requests, asserted in the tests):
 - create_user: 3 (two index creates, one user create);
-- authenticate_user: 2 (index GET, user GET), plus one conditional PUT when the password
-  hash is upgraded; with the session create that follows, a login costs 3. Its halves,
-  resolve_login (the index GET) and verify_login (the rest), let the auth app read the
-  account's limits in between.
+- authenticate_user: 2 (index GET, user GET — for a name that is nobody's, a GET of a user
+  that does not exist, so that the answer's cost says nothing), plus one conditional PUT
+  when the password hash is upgraded; with the session create that follows, a login
+  costs 3. Its halves, resolve_login (the index GET) and check_login (the rest), let the
+  auth app read the account's limits first and learn what a failure is charged to.
 
 Write order. A user exists once `users/{id}.json` exists, and that object is written
 last, after both index objects that reserve its names (`name_index` says how a crash
@@ -35,7 +36,6 @@ from .errors import (
 )
 from .identifiers import (
     FULL_NAME_MAX,
-    IDENTIFIER_MAX,
     clean_email,
     clean_scopes,
     clean_text,
@@ -47,7 +47,7 @@ from .identifiers import (
     require_user_id,
 )
 from .models import TokenPair, User
-from .name_index import NameIndex, NameLookup
+from .name_index import LoginCheck, NameIndex, NameLookup, parse_name
 from .passwords import PasswordHasher, PasswordPolicy
 from .sessions import SessionOperations
 from .storage import StoreConflict, Versioned, keys
@@ -141,42 +141,46 @@ class AccountOperations(SessionOperations):
     async def authenticate_user(self, username_or_email: str, password: str) -> User | None:
         """The user when the password matches and the account is active, else None.
 
-        Unknown user, wrong password and disabled account give the same answer and cost
-        one password verification each.
+        Unknown user, wrong password and disabled account give the same answer, make the
+        same store requests and cost one password verification each.
         """
         if not isinstance(username_or_email, str) or not self._plausible_password(password):
             return None
-        return await self.verify_login(await self.resolve_login(username_or_email), password)
+        login = await self.resolve_login(parse_name(username_or_email))
+        return (await self.check_login(login, password)).user
 
     def _plausible_password(self, password: object) -> bool:
         return isinstance(password, str) and len(password) <= self.password_policy.max_length
 
-    async def resolve_login(self, username_or_email: str) -> NameLookup:
-        """The first half of authenticate_user: the index entry of the name (1 GET; none
-        for a name that cannot exist). Its `account_key` is the account the attempt is
-        against, for limits on failed attempts to read before the password is checked."""
-        if len(username_or_email) > IDENTIFIER_MAX:
-            return NameLookup(username_or_email, None, looks_like_email(username_or_email), None)
-        return await self.names.lookup(username_or_email)
+    async def resolve_login(self, name: NameLookup) -> NameLookup:
+        """The first half of authenticate_user: the index entry of a name as
+        `name_index.parse_name` parsed it (1 GET; none for a name that cannot exist)."""
+        return await self.names.look_up(name)
 
-    async def verify_login(self, login: NameLookup, password: str) -> User | None:
-        """The second half: the user when the password matches and the account is active
-        (the user GET when the name is indexed, and one password verification)."""
+    async def check_login(self, login: NameLookup, password: str) -> LoginCheck:
+        """The second half: the user GET when the name is indexed (else a GET of a user
+        that does not exist, so that the requests are the same) and one password
+        verification."""
         if not self._plausible_password(password):
-            return None
-        found = await self.names.owner(login)
+            return LoginCheck(None, login.charged_accounts(None))
+        if login.index is None and login.normalised is not None:
+            found = None
+            await get_or_none(self.store, login.decoy_user_key, User)
+        else:
+            found = await self.names.owner(login)
         user = found.value if found is not None else None
         matches, new_hash = await self.passwords.verify(
             password, user.hashed_password if user is not None else None
         )
+        accounts = login.charged_accounts(user)
         if found is None or user is None or not matches or not user.is_active:
-            return None
+            return LoginCheck(None, accounts)
         if new_hash is not None:
             with contextlib.suppress(S3AuthError):
                 await self._update(
                     user.id, lambda u: msgspec.structs.replace(u, hashed_password=new_hash), found
                 )
-        return user
+        return LoginCheck(user, accounts)
 
     async def _load_user(self, user_id: str) -> Versioned[User]:
         """The user record with its ETag, for a read-modify-write; UserNotFoundError."""

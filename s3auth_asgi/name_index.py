@@ -10,13 +10,15 @@ next registration of that name takes the index over with a conditional replace.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import logging
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from .errors import ConflictError, S3ValidationError
-from .identifiers import fold, looks_like_email, normalise_email, normalise_username
+from .identifiers import IDENTIFIER_MAX, fold, looks_like_email, normalise_email, normalise_username
 from .models import IndexEntry, User
 from .storage import CorruptObjectError, Store, StoreConflict, Versioned, keys
 from .storage.access import get_or_none
@@ -25,21 +27,33 @@ from .types import Clock
 logger = logging.getLogger("s3auth_asgi")
 
 
-def user_account_key(user_id: str) -> str:
-    """What attempts at a user's password are counted under, whichever name was typed."""
-    return f"user:{user_id}"
+def account_keys(user: User) -> tuple[str, str]:
+    """The budgets failed attempts at a user's password are charged to: one per name (its
+    username's and its email's), each charged with every failure, so that whichever name
+    is typed, its budget has counted the failures made under both."""
+    return (
+        f"username:{unique_name(user, is_email=False)}",
+        f"email:{unique_name(user, is_email=True)}",
+    )
+
+
+def unique_name(user: User, *, is_email: bool) -> str:
+    """The unique form of one of a user's names, as its index object is keyed."""
+    return fold(user.email) if is_email else fold(user.username)
 
 
 @dataclass(frozen=True, slots=True)
 class NameLookup:
-    """What the index says of a name as typed at a login: the first half of finding its
-    user, and all that is needed to know which account an attempt is against."""
+    """A name as typed at a login, and what the index says of it: the first half of
+    finding its user. What a failed attempt is counted against follows from the name alone,
+    so limits can be read before anything is."""
 
     identifier: str
     normalised: str | None
     """The unique form of the name; None when it cannot be a username or an email."""
     is_email: bool
-    index: Versioned[IndexEntry] | None
+    index: Versioned[IndexEntry] | None = None
+    """The index entry, once read (`NameIndex.look_up`); None before, or when absent."""
 
     @property
     def user_id(self) -> str | None:
@@ -48,16 +62,50 @@ class NameLookup:
 
     @property
     def account_key(self) -> str:
-        """The user's id when the index names one, so that the username and the email of
-        an account are one account; else the normalised name (an unknown name is an account
+        """The budget of the name typed: the normalised name (an unknown name has one
         too, or probing for names would be free); a name that does not even normalise is
         known by a digest of what was typed."""
-        if self.user_id is not None:
-            return user_account_key(self.user_id)
         if self.normalised is not None:
             return f"{'email' if self.is_email else 'username'}:{self.normalised}"
         raw = self.identifier.encode("utf-8", "surrogatepass")
         return "raw:" + hashlib.sha256(raw).hexdigest()[:32]
+
+    def charged_accounts(self, owner: User | None) -> tuple[str, str]:
+        """The budgets a wrong password is charged to, the typed name's first: both names
+        of the account it belongs to; for a name that is nobody's, its own and a second one
+        of its own, so that the failure costs the same requests either way."""
+        if owner is None:
+            return (self.account_key, "decoy:" + self.account_key)
+        names = account_keys(owner)
+        return names if names[0] == self.account_key else (names[1], names[0])
+
+    @property
+    def decoy_user_key(self) -> str:
+        """A user object that does not exist, read for a name that is nobody's in place of
+        the user a known name leads to: the same requests either way."""
+        digest = hashlib.sha256(self.account_key.encode("utf-8", "surrogatepass"))
+        return keys.user(digest.hexdigest()[:32])
+
+
+class LoginCheck(NamedTuple):
+    """The outcome of a password checked against a name."""
+
+    user: User | None
+    """The user, when the password matches and the account is active."""
+    accounts: tuple[str, str]
+    """The budgets a failure is charged to (`NameLookup.charged_accounts`)."""
+
+
+def parse_name(identifier: str) -> NameLookup:
+    """A name as typed, before the index is read: its unique form, if it has one."""
+    is_email = looks_like_email(identifier)
+    if len(identifier) > IDENTIFIER_MAX:  # not worth normalising
+        return NameLookup(identifier, None, is_email)
+    try:
+        normalised = normalise_email(identifier) if is_email else normalise_username(identifier)
+    except S3ValidationError:
+        return NameLookup(identifier, None, is_email)
+    return NameLookup(identifier, normalised, is_email)
 
 
 class NameIndex:
@@ -104,18 +152,18 @@ class NameIndex:
 
     async def lookup(self, identifier: str) -> NameLookup:
         """The index entry of a name (1 GET; none for a name that cannot be one)."""
-        is_email = looks_like_email(identifier)
-        try:
-            if is_email:
-                normalised = normalise_email(identifier)
-                index_key = keys.email_index(normalised)
-            else:
-                normalised = normalise_username(identifier)
-                index_key = keys.username_index(normalised)
-        except S3ValidationError:
-            return NameLookup(identifier, None, is_email, None)
+        return await self.look_up(parse_name(identifier))
+
+    async def look_up(self, name: NameLookup) -> NameLookup:
+        """`name` with its index entry read (1 GET; none for a name that cannot be one)."""
+        if name.normalised is None:
+            return name
+        if name.is_email:
+            index_key = keys.email_index(name.normalised)
+        else:
+            index_key = keys.username_index(name.normalised)
         index = await get_or_none(self.store, index_key, IndexEntry)
-        return NameLookup(identifier, normalised, is_email, index)
+        return dataclasses.replace(name, index=index)
 
     async def owner(self, lookup: NameLookup) -> Versioned[User] | None:
         """The user a looked-up name belongs to, with its ETag (1 GET when indexed)."""
@@ -127,5 +175,5 @@ class NameIndex:
         # An index taken over from an unfinished registration may still name a record
         # that another writer finished late: only the owner of the name counts.
         user = found.value
-        named = fold(user.email) if lookup.is_email else fold(user.username)
+        named = unique_name(user, is_email=lookup.is_email)
         return found if named == lookup.normalised else None

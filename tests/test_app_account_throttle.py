@@ -24,6 +24,8 @@ pytestmark = pytest.mark.anyio
 PER_ACCOUNT = DEFAULT_AUTH_LIMITS["login_account"].max_requests
 PER_DEVICE = DEFAULT_AUTH_LIMITS["login_device"].max_requests
 WRONG = "Wrong123!"
+ALICE_NAMES = ("username:alice", "email:alice@example.com")
+"""The budgets of alice's two names, as `name_index.account_keys` gives them."""
 
 
 def shared_service(clock: Clock, **overrides: object) -> S3AuthService:
@@ -113,7 +115,7 @@ async def test_an_unknown_account_is_refused_exactly_like_a_known_one(clock: Clo
     assert answers["alice"] == answers["nobody"]
     status, _, headers, requests = answers["nobody"]
     assert status == 429 and dict(headers)["retry-after"]
-    assert requests == {"get": 2}
+    assert requests == {"get": 1}  # the name's budget: nothing says whose it is
 
 
 async def test_names_that_cannot_exist_are_throttled_too(clock: Clock) -> None:
@@ -137,7 +139,7 @@ async def test_the_owner_logs_in_with_the_device_cookie_during_a_flood(clock: Cl
         response = await post_login(owner, "alice", PASSWORD, Cookie=f"{DEVICE_COOKIE}={device}")
         assert response.status_code == 200
         assert response.headers["ratelimit-policy"] == '"login_device";q=5;w=900'
-        assert dict(service.store.requests) == {"get": 3, "put": 1}  # index, device, user; session
+        assert dict(service.store.requests) == {"get": 3, "put": 1}  # device, index, user; session
         # The same device is remembered, with a new expiry.
         (again,) = response.headers.get_list("set-cookie")
         assert again.startswith(f"{DEVICE_COOKIE}={device.rsplit('.', 2)[0]}.")
@@ -158,8 +160,8 @@ async def test_wrong_passwords_with_a_device_count_against_that_device_only(cloc
         service.store.reset_counts()
         refused = await post_login(client, "alice", PASSWORD, **shown)
         assert_problem(refused, 429, "rate_limited")
-        # The device's refusal just before is remembered: only the index is read.
-        assert dict(service.store.requests) == {"get": 1}
+        # The device's refusal just before is remembered: nothing is read.
+        assert dict(service.store.requests) == {}
         assert '"login_device"' in refused.headers["ratelimit-policy"]
     # The account's own budget was never touched.
     assert await flood(service, "alice", PER_ACCOUNT + 1) == [401] * PER_ACCOUNT + [429]
@@ -179,8 +181,8 @@ async def test_a_forged_expired_or_foreign_device_is_ignored(clock: Clock) -> No
     forgeries = {
         "flipped MAC": f"{prefix}.{mac[::-1]}",
         "another account's": bob,
-        "another key's": other_key.sign(Device(user_id, device_id)),
-        "garbage": "d1.not-a-device",
+        "another key's": other_key.sign(Device(user_id, device_id), ALICE_NAMES),
+        "garbage": "d2.not-a-device",
         "the refresh token's name": "rt1." + alice[3:],
     }
     async with from_address(service, "203.0.113.8") as client:
@@ -197,6 +199,22 @@ async def test_a_forged_expired_or_foreign_device_is_ignored(clock: Clock) -> No
     assert expired.status_code == 429
 
 
+async def test_a_name_that_changed_hands_gets_no_device(clock: Clock) -> None:
+    """A cookie names the account by its names; the index must name the same user."""
+    service = shared_service(clock)
+    async with from_address(service, "192.0.2.1") as client:
+        first = await register(client, "alice")
+    device = await owner_device(service)
+    assert await service.delete_user(first["id"])
+    async with from_address(service, "192.0.2.1") as client:
+        await register(client, "alice")  # someone else, under the same names
+    assert await flood(service, "alice", PER_ACCOUNT) == [401] * PER_ACCOUNT
+    async with from_address(service, "192.0.2.10") as client:
+        refused = await post_login(client, "alice", PASSWORD, **{DEVICE_HEADER: device})
+    assert_problem(refused, 429, "rate_limited")
+    assert '"login_account"' in refused.headers["ratelimit-policy"]
+
+
 @pytest.mark.parametrize(("root_path", "path"), [("", "/auth/login"), ("/api", "/api/auth/login")])
 async def test_the_device_cookie_is_locked_down(root_path: str, path: str) -> None:
     service = make_service(rate_limit_store="store")
@@ -209,12 +227,14 @@ async def test_the_device_cookie_is_locked_down(root_path: str, path: str) -> No
     (header,) = response.headers.get_list("set-cookie")
     value, *attributes = (part.strip() for part in header.split(";"))
     name, _, device = value.partition("=")
-    assert name == DEVICE_COOKIE and device.startswith("d1.")
+    assert name == DEVICE_COOKIE and device.startswith("d2.")
     assert {"HttpOnly", "Secure", "SameSite=Strict", f"Path={path}"} <= set(attributes)
     assert "Max-Age=31536000" in attributes
     assert device not in response.text  # never in a body a page script could read
-    user_id = device.split(".")[1]
-    assert DeviceCookies(service.settings.secret_key).verify(device, user_id) is not None
+    cookies = DeviceCookies(service.settings.secret_key)
+    for account_key in ALICE_NAMES:
+        assert cookies.verify(device, account_key) == (device.split(".")[1], device.split(".")[2])
+    assert cookies.verify(device, "username:bob") is None
 
 
 async def test_no_device_cookie_without_a_device_limit() -> None:

@@ -1,28 +1,33 @@
 """Password attempts (login, password change): limits on failures, read before a password is
 checked and charged only when it turns out wrong (the protocol is `ratelimit.budget`'s).
 
-- account (limits `login_account`, `login_account_daily`): the account, from any address:
-  the user id when the name typed is a user's (so its username and email are one account),
-  else the name as normalised (`NameLookup.account_key`);
+- account (limits `login_account`, `login_account_daily`): one budget per name — a username,
+  an email, or a name that is nobody's, as normalised (`NameLookup.account_key`). A wrong
+  password is charged to both names of the account (`NameLookup.charged_accounts`), so
+  each name's budget counts the failures made under either: the username and the email of
+  an account are one account, and yet the budget to read follows from the name typed,
+  before the index is read;
 - address (`login`): the client address, across accounts;
-- device (`login_device`): a device cookie valid for the account (`devices`).
+- device (`login_device`): a device cookie valid for the name typed (`devices`).
 
 An attempt with a valid device cookie is counted against its device alone; any other against
-the account and the address. Before the password is checked they are read in that order, and
+the account and the address. Before anything else is read they are read in that order, and
 the first that is spent refuses (429) without reading the rest. A wrong password charges
-each; if a charge finds its budget spent meanwhile by other processes, the answer is 429
-rather than 401, so no more wrong-password answers are ever given than the limits admit. A
-right password writes nothing.
+each, and the account's other name; if a charge finds its budget spent meanwhile by other
+processes, the answer is 429 rather than 401, so no more wrong-password answers are ever
+given than the limits admit. A right password writes nothing.
 
-With the limits in the object store, on top of the index GET that tells the account: a
-refusal by the account 1 GET, by the address 2, each one less once the store remembers the
-refusal (`ObjectStoreRateLimitStore`); a success 2 GETs (then the user GET and the session
-PUT); a failure 2 GETs and 2 conditional PUTs, each lost race a GET and a PUT more. With a
-device: 1 GET, and 1 PUT for a failure. Known and unknown accounts cost the same.
+With the limits in the object store: a refusal by the account 1 GET, by the address 2, each
+one less once the process remembers the refusal (`ObjectStoreRateLimitStore`); a success 2
+GETs (then the index GET, the user GET and the session PUT); a failure 3 GETs and 3
+conditional PUTs, each lost race a GET and a PUT more. With a device: 1 GET, and 1 PUT for
+a failure. Known and unknown names cost the same: an unknown name's second budget is one of
+its own (`decoy:`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..errors import ConfigurationError, RateLimitedError
@@ -46,6 +51,7 @@ class Attempt:
     """One password attempt: the budgets it counts against, as read before the check."""
 
     readings: list[tuple[FailureStore, Reading]] = field(default_factory=list)
+    by_device: bool = False
 
 
 def login_budgets(limiter: RateLimiter) -> dict[str, tuple[FailureStore, FailureBudget]]:
@@ -72,6 +78,10 @@ def login_budgets(limiter: RateLimiter) -> dict[str, tuple[FailureStore, Failure
     return budgets
 
 
+def _account(name_key: str) -> str:
+    return f"account:{name_key}"
+
+
 class PasswordAttempts:
     """Reads and charges the failure budgets of password attempts (none without a limiter)."""
 
@@ -85,12 +95,13 @@ class PasswordAttempts:
 
     async def begin(self, scope: Scope, account_key: str, device_key: str | None) -> Attempt:
         """Read the attempt's budgets; RateLimitedError when one is spent."""
-        if device_key is not None and self.uses_devices:
+        by_device = device_key is not None and self.uses_devices
+        if device_key is not None and by_device:
             plan = [("login.device", device_key)]
         else:
             client = self.limiter.client_resolver.client_key(scope) if self.limiter else ""
-            plan = [("login.account", f"account:{account_key}"), ("login.address", client)]
-        attempt = Attempt()
+            plan = [("login.account", _account(account_key)), ("login.address", client)]
+        attempt = Attempt(by_device=by_device)
         for name, key in plan:
             if name not in self.budgets:
                 continue
@@ -101,10 +112,22 @@ class PasswordAttempts:
                 raise self._refusal(attempt.readings)
         return attempt
 
-    async def failed(self, attempt: Attempt) -> list[RateLimitInfo]:
-        """Charge the failure to every budget of the attempt; the checks made, for the
-        headers, or RateLimitedError when one of them was spent meanwhile."""
+    async def failed(self, attempt: Attempt, accounts: Sequence[str] = ()) -> list[RateLimitInfo]:
+        """Charge the failure to every budget of the attempt and, unless a device carried
+        it, to the `accounts` it did not read (the account's other name); the checks made,
+        for the headers, or RateLimitedError when one of them was spent meanwhile."""
         charged = [(store, await store.record(reading)) for store, reading in attempt.readings]
+        others: list[tuple[FailureStore, Reading]] = []
+        if not attempt.by_device and "login.account" in self.budgets:
+            store, budget = self.budgets["login.account"]
+            read = {reading.key for _, reading in attempt.readings}
+            for key in map(_account, accounts):
+                if key not in read:
+                    others.append((store, await store.record(await store.peek(budget, key))))
+        spent = [item for item in others if not item[1].allowed][:1]
+        if spent:  # shown in place of the name typed, whose budget admitted
+            charged = [item for item in charged if item[1].budget.name != "login.account"]
+            raise self._refusal(charged + spent)
         if not all(reading.allowed for _, reading in charged):
             raise self._refusal(charged)
         return self.infos(charged)

@@ -4,13 +4,17 @@ are counted against a small budget of its own (`login_device`) instead of the ac
 shared one, so that whoever floods the account with wrong passwords from elsewhere does not
 lock its owner out.
 
-Value: `d1.{user_id}.{device_id}.{expires}.{mac}`: the account (its user id), a random
-device id (128 bits), the expiry in Unix seconds, and the HMAC-SHA256 of everything before
-it, base64url, keyed by a key derived from the secret key for this purpose alone
-(`tokens.derive_key`), compared in constant time. A value that does not parse, has expired,
-carries a wrong MAC or names another account than the one being logged in to is ignored:
-the attempt counts as one without a cookie. The store keeps nothing per device but the
-failure count; checking a value costs no request.
+Value: `d2.{user_id}.{device_id}.{expires}.{name}.{name}.{mac}`: the account (its user id),
+a random device id (128 bits), the expiry in Unix seconds, a tag for each of the account's
+names (username and email, as `name_index.account_keys` gives them: 128 bits of their
+HMAC-SHA256), and the HMAC-SHA256 of everything before it; base64url, keyed by a key derived
+from the secret key for this purpose alone (`tokens.derive_key`), compared in constant time.
+The tags let a login tell from the name typed, before the index is read, whether the cookie
+is for it; the login then checks that the index names the same user. A value that does not
+parse, has expired, carries a wrong MAC or is for another name is ignored: the attempt
+counts as one without a cookie. The store keeps nothing per device but the failure count;
+checking a value costs no request. A renamed account's cookie is for its old names until
+its next successful login sets it again.
 
 The cookie `s3auth_device` is HttpOnly (page scripts never see it), Secure, SameSite=Strict
 and scoped to the login endpoint where the app is mounted; every successful login sets it
@@ -30,6 +34,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..identifiers import ID_PATTERN, new_id
+from ..models import User
+from ..name_index import account_keys
 from ..tokens import b64url, derive_key
 from ..types import Clock
 from .cookies import set_endpoint_cookie
@@ -42,7 +48,8 @@ DEVICE_LIFETIME_SECONDS = 365 * 86400
 400 days at most)."""
 
 _VALUE = re.compile(
-    rf"d1\.({ID_PATTERN})\.({ID_PATTERN})\.([1-9][0-9]{{0,11}})\.([A-Za-z0-9_-]{{43}})"
+    rf"d2\.({ID_PATTERN})\.({ID_PATTERN})\.([1-9][0-9]{{0,11}})"
+    r"\.([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{43})"
 )
 
 
@@ -76,40 +83,46 @@ class DeviceCookies:
     def _mac(self, signed_part: str) -> str:
         return b64url(hmac.new(self._key, signed_part.encode(), hashlib.sha256).digest())
 
-    def sign(self, device: Device) -> str:
+    def _tag(self, account_key: str) -> str:
+        digest = hmac.new(self._key, b"name:" + account_key.encode(), hashlib.sha256).digest()
+        return b64url(digest[:16])
+
+    def sign(self, device: Device, account_keys: tuple[str, str]) -> str:
         expires = int(self._clock()) + self.lifetime_seconds
-        signed_part = f"d1.{device.user_id}.{device.device_id}.{expires}"
+        tags = ".".join(map(self._tag, account_keys))
+        signed_part = f"d2.{device.user_id}.{device.device_id}.{expires}.{tags}"
         return f"{signed_part}.{self._mac(signed_part)}"
 
-    def verify(self, value: str, user_id: str) -> Device | None:
-        """The device `value` names when it is genuine, unexpired and for `user_id`."""
+    def verify(self, value: str, account_key: str) -> Device | None:
+        """The device `value` names when it is genuine, unexpired and for the name whose
+        budget is `account_key`."""
         match = _VALUE.fullmatch(value)
         if match is None:
             return None
-        owner, device_id, expires, mac = match.groups()
+        owner, device_id, expires, *tags, mac = match.groups()
         genuine = hmac.compare_digest(self._mac(value[: -len(mac) - 1]), mac)
-        if not genuine or owner != user_id or int(expires) < self._clock():
+        tag = self._tag(account_key)
+        named = [hmac.compare_digest(tag, shown) for shown in tags]
+        if not genuine or not any(named) or int(expires) < self._clock():
             return None
         return Device(owner, device_id)
 
-    def presented(self, request: Request, user_id: str | None) -> Device | None:
-        """The valid device of `user_id` the request shows (header first, then cookie);
-        None for no account, or no valid value for it."""
-        if user_id is None:
-            return None
+    def presented(self, request: Request, account_key: str) -> Device | None:
+        """The valid device for the name typed that the request shows (header first, then
+        cookie); None when it shows none."""
         for value in (request.headers.get(DEVICE_HEADER), request.cookies.get(DEVICE_COOKIE)):
-            device = self.verify(value, user_id) if value else None
+            device = self.verify(value, account_key) if value else None
             if device is not None:
                 return device
         return None
 
-    def issue(self, response: Response, user_id: str, known: Device | None, root_path: str) -> None:
+    def issue(self, response: Response, user: User, known: Device | None, root_path: str) -> None:
         """Set the cookie after a successful login: the device shown, or a new one."""
-        device = known if known is not None else Device(user_id, new_id())
+        device = known if known is not None else Device(user.id, new_id())
         set_endpoint_cookie(
             response,
             DEVICE_COOKIE,
-            self.sign(device),
+            self.sign(device, account_keys(user)),
             endpoint=LOGIN_PATH,
             root_path=root_path,
             max_age=self.lifetime_seconds,

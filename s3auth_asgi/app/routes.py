@@ -20,7 +20,7 @@ from ..errors import (
     UserNotFoundError,
 )
 from ..models import TokenPair
-from ..name_index import user_account_key
+from ..name_index import account_keys, parse_name
 from ..service import S3AuthService
 from .cookies import clear_refresh_cookie, read_refresh_cookie, set_refresh_cookie
 from .devices import DeviceCookies
@@ -144,23 +144,28 @@ class AuthRoutes:
             raise UnsupportedGrantTypeError('Use grant_type "password" here')
         request = call.request
         attempts = self.limits.attempts
-        # The index tells whose account this is; its limits are read before the password
-        # is checked, and charged only if it is wrong.
-        login = await self.service.resolve_login(data.username)
-        device = self.devices.presented(request, login.user_id) if self.devices else None
+        # The limits follow from the name typed, so they are read before anything else;
+        # they are charged only if the password is wrong.
+        name = parse_name(data.username)
+        device = self.devices.presented(request, name.account_key) if self.devices else None
         attempt = await attempts.begin(
-            request.scope, login.account_key, device.key if device is not None else None
+            request.scope, name.account_key, device.key if device is not None else None
         )
-        user = await self.service.verify_login(login, data.password)
-        if user is None:
-            charged = await attempts.failed(attempt)
+        login = await self.service.resolve_login(name)
+        if device is not None and device.user_id != login.user_id:
+            # The name has changed hands since the cookie was set: no device of its owner.
+            device = None
+            attempt = await attempts.begin(request.scope, name.account_key, None)
+        check = await self.service.check_login(login, data.password)
+        if check.user is None:
+            charged = await attempts.failed(attempt, check.accounts)
             raise InvalidCredentialsError(headers=self.limits.headers(charged))
-        pair = await self.service.create_token_pair(user, **self._session_origin(request))
+        pair = await self.service.create_token_pair(check.user, **self._session_origin(request))
         response = self._tokens(
             request, pair, self.limits.headers(attempts.infos(attempt.readings))
         )
         if self.devices is not None:
-            self.devices.issue(response, user.id, device, _root_path(request))
+            self.devices.issue(response, check.user, device, _root_path(request))
         return response
 
     async def refresh(self, call: Call) -> Response:
@@ -224,10 +229,12 @@ class AuthRoutes:
         caller = call.caller
         attempts = self.limits.attempts
         # Guessing the current password with a stolen access token is guessing a password:
-        # it counts against the account's login budget.
-        attempt = await attempts.begin(
-            call.request.scope, user_account_key(caller.user_id), device_key=None
-        )
+        # it counts against the account's login budgets.
+        user = await self.service.get_user_by_id(caller.user_id)
+        if user is None:
+            raise _account_gone()
+        accounts = account_keys(user)
+        attempt = await attempts.begin(call.request.scope, accounts[0], device_key=None)
         try:
             pair = await self.service.change_password(
                 caller.user_id,
@@ -236,7 +243,7 @@ class AuthRoutes:
                 **self._session_origin(call.request),
             )
         except InvalidCredentialsError:
-            charged = await attempts.failed(attempt)
+            charged = await attempts.failed(attempt, accounts)
             raise WrongCurrentPasswordError(headers=self.limits.headers(charged)) from None
         except UserNotFoundError:
             raise _account_gone() from None
