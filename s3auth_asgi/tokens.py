@@ -1,8 +1,12 @@
 """Access tokens (JWT through joserfc) and opaque refresh tokens.
 
 Access token: header `typ: at+jwt` and `kid`; claims iss, sub, aud, iat, nbf, exp, jti,
-sid, scope, preferred_username, adm. Verification pins the algorithm to the key found by
-`kid`, requires exp/iat/sub/jti/sid, checks iss/aud when configured and checks `typ`.
+sid, scope, preferred_username, adm. Verification, in this order and whatever the
+algorithm: the header must be strict JOSE JSON asking for no extension (`jose_json`); the
+signature must verify with the key found by `kid`, under an algorithm pinned to that key;
+`typ` must be an access-token type; the claims must be strict JOSE JSON too, with exp/iat
+(and nbf when present) in whole seconds, exp no further after iat than the configured
+access-token lifetime plus leeway, sub/jti/sid strings, iss/aud as configured.
 
 Refresh token: `rt1.{user_id}.{session_id}.{generation}.{mac}`, where mac is an HMAC over
 the three fields and the session's own random secret, keyed by a key derived from the
@@ -18,16 +22,17 @@ import hmac
 import re
 import secrets
 import time
-from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from joserfc import jwt
 from joserfc.errors import ExpiredTokenError, JoseError
 from joserfc.jwk import OctKey
+from joserfc.jws import CompactSignature, JWSRegistry, validate_compact
 from joserfc.jwt import JWTClaimsRegistry
 
 from .errors import ConfigurationError, InvalidTokenError, TokenExpiredError
 from .identifiers import ID_PATTERN
+from .jose_json import base64url_decode, json_object, protected_header
 from .settings import S3AuthSettings
 from .types import Clock
 from .verifier import MAX_TOKEN_BYTES
@@ -102,11 +107,10 @@ class TokenCodec:
         self.settings = settings
         self.keys = keys if keys is not None else KeySet.from_settings(settings)
         self.clock = clock
-        self._algorithms = [self.keys.current.algorithm]
-        # With one key there is nothing to look up: verify with it, then check the kid.
-        self._key: OctKey | Callable[[Any], OctKey] = (
-            self.keys.current.key if len(self.keys) == 1 else self._resolve_key
-        )
+        # Built once: joserfc's own decode builds a registry on every call.
+        self._jws_registry = JWSRegistry(algorithms=[self.keys.current.algorithm])
+        # What we issue is exactly access_token_seconds long; the leeway is for clocks.
+        self._max_lifetime = settings.access_token_seconds + settings.leeway_seconds
         self._refresh_key = derive_key(settings.secret_key, "refresh-token")
         options: dict[str, Any] = {
             "sub": {"essential": True},
@@ -164,20 +168,15 @@ class TokenCodec:
             raise InvalidTokenError("The token must be a string")
         if len(token) > MAX_TOKEN_BYTES:
             raise InvalidTokenError("The token is too large")
-        try:
-            decoded = jwt.decode(token, self._key, algorithms=self._algorithms)
-        except InvalidTokenError:
-            raise
-        except (JoseError, ValueError, TypeError, KeyError, UnicodeError) as exc:
-            raise InvalidTokenError(f"The token could not be verified ({_reason(exc)})") from None
-        header = decoded.header
+        header, payload = self._verify_signature(token)
         typ = header.get("typ")
         if not isinstance(typ, str) or typ.lower() not in ACCESS_TOKEN_TYPES:
             raise InvalidTokenError("The token is not an access token")
         key = self.keys.get(header.get("kid"))
         if key is None or header.get("alg") != key.algorithm:
             raise InvalidTokenError("The token's algorithm does not match its key")
-        claims = decoded.claims
+        claims = json_object(payload)
+        self._check_times(claims)
         try:
             self._registry.validate(claims)
         except ExpiredTokenError:
@@ -192,11 +191,68 @@ class TokenCodec:
             raise InvalidTokenError("The token's claims are invalid")
         return claims
 
-    def _resolve_key(self, obj: Any) -> OctKey:
-        key = self.keys.get(obj.headers().get("kid"))
+    def _verify_signature(self, token: str | bytes) -> tuple[dict[str, Any], bytes]:
+        """The header and the payload octets of a compact JWS whose header is strict and
+        whose signature verifies; the payload is not read yet.
+
+        joserfc's own decoding reads the header with the lenient `json.loads`, which takes
+        a BOM, UTF-16 and duplicate names, so it is not used: `validate_compact` gets the
+        header `protected_header` read strictly, and checks its parameters, the algorithm
+        against the allowed one and the signature over the segments as received.
+        """
+        try:
+            raw = token.encode("ascii") if isinstance(token, str) else token
+        except UnicodeEncodeError:
+            raise InvalidTokenError("The token could not be verified (not ASCII)") from None
+        segments = raw.split(b".")
+        if len(segments) != 3:
+            raise InvalidTokenError("The token could not be verified (not a compact JWS)")
+        header_segment, payload_segment, signature_segment = segments
+        header = protected_header(header_segment)
+        signed = CompactSignature(header, base64url_decode(payload_segment))
+        signed.segments = {
+            "header": header_segment,
+            "payload": payload_segment,
+            "signature": signature_segment,
+        }
+        try:
+            self._jws_registry.validate_header_size(header_segment)
+            self._jws_registry.validate_signature_size(signature_segment)
+            valid = validate_compact(signed, self._key_for(header), registry=self._jws_registry)
+        except InvalidTokenError:
+            raise
+        except (JoseError, ValueError, TypeError, KeyError) as exc:
+            raise InvalidTokenError(f"The token could not be verified ({_reason(exc)})") from None
+        if not valid:
+            raise InvalidTokenError("The token could not be verified (bad_signature)")
+        return header, signed.payload
+
+    def _key_for(self, header: dict[str, Any]) -> OctKey:
+        # With one key there is nothing to look up: verify with it, then check the kid.
+        if len(self.keys) == 1:
+            return self.keys.current.key
+        key = self.keys.get(header.get("kid"))
         if key is None:
             raise InvalidTokenError("The token names an unknown key")
         return key.key
+
+    def _check_times(self, claims: dict[str, Any]) -> None:
+        """exp and iat present and nbf if present, all whole seconds (what we issue; a
+        float or a bool is a token we did not write), and exp no further after iat than an
+        access token lives. The moments themselves are the claims registry's to check."""
+        exp, iat = claims.get("exp"), claims.get("iat")
+        if not (type(exp) is int and type(iat) is int) or (
+            "nbf" in claims and type(claims["nbf"]) is not int
+        ):
+            raise InvalidTokenError(
+                "The token's claims are invalid (exp and iat are required, and exp, iat and "
+                "nbf must be whole seconds)"
+            )
+        if exp - iat > self._max_lifetime:
+            raise InvalidTokenError(
+                "The token's claims are invalid (exp is further after iat than an access "
+                "token lives)"
+            )
 
     # Refresh tokens -------------------------------------------------------------------
 

@@ -1,0 +1,109 @@
+"""Strict JOSE JSON: the header and claims of a compact JWS, read one way only.
+
+A recipient base64url-decodes the header and the payload and checks that each is "a UTF-8
+representation of a completely valid JSON object" (RFC 7515 §5.2); member names must be
+unique, and a parser may either refuse duplicates or keep the last one (RFC 7515 §4, RFC
+7519 §4). We refuse: when two parsers disagree on which of two `sub` members counts, a
+token one component checked means something else to the next. An object is accepted here
+only if it is
+
+- base64url without padding, in its one canonical spelling (joserfc's decoder);
+- UTF-8 without a byte-order mark (RFC 8259 §8.1, RFC 8725 §3.7): UTF-16 or UTF-32 text,
+  a BOM, invalid UTF-8 and lone surrogates are refused;
+- RFC 8259 JSON and nothing after it: no NaN or Infinity, no float beyond a double's range;
+- an object, with every member name unique at every depth.
+
+msgspec's decoder refuses all but the last, and keeps the last of duplicate names silently,
+as every Python JSON decoder does; so the last check is ours, made cheap for the tokens we
+see. Encoding the decoded object again gives back the input, byte for byte, for compact
+ASCII JSON without escapes — what this package and most JOSE libraries write — and a dict
+cannot hold a name twice, so an exact round trip proves there was no duplicate for the
+price of one encode. Any other input (whitespace, escapes, numbers written differently) is
+decoded a second time by the standard library, whose hook sees each object's member list
+before it becomes a dict. Whatever that second pass cannot read is refused too.
+
+`protected_header` adds the header rules that hold for every algorithm: no `crit`, since
+we implement no extension and an empty list is itself invalid (RFC 7515 §4.1.11), and no
+`b64`, whose unencoded payloads (RFC 7797) only exist with `crit`.
+
+Every refusal is an InvalidTokenError, so a malformed token is a 401, never a 500; that
+includes nesting too deep for either decoder, which both report with RecursionError.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import msgspec
+from joserfc.util import urlsafe_b64decode
+
+from .errors import InvalidTokenError
+
+_DECODER = msgspec.json.Decoder(dict[str, Any])
+_ENCODER = msgspec.json.Encoder()
+UNSUPPORTED_HEADER_PARAMETERS = ("crit", "b64")
+"""Header parameters that ask for an extension; we implement none, so their presence alone
+makes a token invalid, whatever their value."""
+
+
+class _DuplicateName(ValueError):
+    pass
+
+
+def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    members = dict(pairs)
+    if len(members) != len(pairs):
+        raise _DuplicateName
+    return members
+
+
+_PAIRS_DECODER = json.JSONDecoder(object_pairs_hook=_unique_members)
+
+
+def _refusal(reason: str) -> InvalidTokenError:
+    return InvalidTokenError(f"The token could not be verified ({reason})")
+
+
+def base64url_decode(segment: bytes) -> bytes:
+    """The octets of a base64url segment; InvalidTokenError if it is not canonical."""
+    try:
+        return urlsafe_b64decode(segment)
+    except ValueError:  # binascii.Error
+        raise _refusal("a segment is not base64url") from None
+
+
+def json_object(data: bytes) -> dict[str, Any]:
+    """The JSON object `data` holds, if it is strict JOSE JSON (see the module);
+    InvalidTokenError otherwise."""
+    try:
+        value = _DECODER.decode(data)
+    except msgspec.DecodeError:
+        raise _refusal("not a JSON object in UTF-8") from None
+    except RecursionError:  # msgspec raises it, not DecodeError, past its depth limit
+        raise _refusal("nested too deep") from None
+    if _ENCODER.encode(value) != data:
+        _check_names_are_unique(data)
+    return value
+
+
+def _check_names_are_unique(data: bytes) -> None:
+    """Refuse `data` (valid JSON in UTF-8) if an object in it names a member twice, or if
+    the standard library cannot read it (nesting too deep, an integer too long): what
+    cannot be checked is refused."""
+    try:
+        _PAIRS_DECODER.decode(data.decode("utf-8"))
+    except _DuplicateName:
+        raise _refusal("a member name occurs twice") from None
+    except (ValueError, RecursionError):
+        raise _refusal("its JSON could not be checked for duplicate names") from None
+
+
+def protected_header(segment: bytes) -> dict[str, Any]:
+    """The header of a compact JWS from its first segment; InvalidTokenError unless it is
+    strict JOSE JSON asking for no extension."""
+    header = json_object(base64url_decode(segment))
+    for name in UNSUPPORTED_HEADER_PARAMETERS:
+        if name in header:
+            raise _refusal(f"the header names {name!r}, an extension not supported")
+    return header
