@@ -2,7 +2,7 @@
 and listing.
 
 Request budgets (object-store requests, asserted in the tests):
-- create_user: 3 (two index creates, one user create);
+- create_user: 4 (three index creates: username, its skeleton, email; one user create);
 - authenticate_user: 2 (index GET, user GET — for a name that is nobody's, a GET of a user
   that does not exist, so that the answer's cost says nothing), plus one conditional PUT
   when the password hash is upgraded; with the session create that follows, a login
@@ -10,7 +10,7 @@ Request budgets (object-store requests, asserted in the tests):
   auth app read the account's limits first and learn what a failure is charged to.
 
 Write order. A user exists once `users/{id}.json` exists, and that object is written
-last, after both index objects that reserve its names (`name_index` says how a crash
+last, after the index objects that reserve its names (`name_index` says how a crash
 between them is repaired).
 
 Every change that must end the user's sessions (a disabled account, changed privileges, a
@@ -31,7 +31,6 @@ from .errors import (
     InvalidCredentialsError,
     S3AuthError,
     S3ValidationError,
-    UsernameTakenError,
     UserNotFoundError,
 )
 from .identifiers import (
@@ -45,6 +44,7 @@ from .identifiers import (
     looks_like_email,
     new_id,
     require_user_id,
+    username_skeleton,
 )
 from .models import TokenPair, User
 from .name_index import LoginCheck, NameIndex, NameLookup, parse_name
@@ -102,21 +102,15 @@ class AccountOperations(SessionOperations):
             scopes=scopes,
             created_at=now,
             updated_at=now,
+            username_skeleton=username_skeleton(name),
         )
-        username_key = keys.username_index(fold(name))
-        email_key = keys.email_index(fold(address))
-        await self.names.reserve(username_key, user.id, UsernameTakenError)
-        try:
-            await self.names.reserve(email_key, user.id, EmailTakenError)
-        except BaseException:
-            await delete_quietly(self.store, username_key)
-            raise
+        reserved = await self.names.reserve_names(user)
         try:
             await self.store.create(keys.user(user.id), user)
         except BaseException:
             # The id is new, so deleting it cannot hit anybody else's user; it may have
             # been written even if the response was lost.
-            await delete_quietly(self.store, username_key, email_key, keys.user(user.id))
+            await delete_quietly(self.store, *reserved, keys.user(user.id))
             raise
         return user
 
@@ -282,6 +276,12 @@ class AccountOperations(SessionOperations):
         user = await self._replace_password(current, new_password)
         return await self.create_token_pair(user, device_info=device_info, ip_address=ip_address)
 
+    async def confirm_password(self, user: User, password: str) -> None:
+        """InvalidCredentialsError unless `password` is the user's (one verification)."""
+        matches, _ = await self.passwords.verify(password, user.hashed_password)
+        if not matches:
+            raise InvalidCredentialsError("The current password is wrong")
+
     async def set_password(self, user_id: str, new_password: str) -> None:
         """Set a password without the old one (an administrator's reset); revokes every
         session of the user."""
@@ -304,12 +304,7 @@ class AccountOperations(SessionOperations):
             return False
         # The user object goes first: if the rest fails, the names are dangling
         # reservations that the next registration takes over.
-        await self._end_all_sessions(
-            user_id,
-            keys.user(user_id),
-            keys.username_index(fold(user.username)),
-            keys.email_index(fold(user.email)),
-        )
+        await self._end_all_sessions(user_id, keys.user(user_id), *self.names.name_keys(user))
         return True
 
     async def list_users(

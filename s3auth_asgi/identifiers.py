@@ -6,11 +6,25 @@ again (casefolding can leave a string unnormalised). Zero-width, control and oth
 invisible characters are refused rather than stripped, so that what a user sees is what
 they typed.
 
+A new username must also hold a letter or a digit (not `---`), be in one script as Unicode
+TR39's Moderately Restrictive profile allows (not `аdmin`, a Cyrillic а before Latin), and
+has a skeleton (`username_skeleton`) that is reserved beside it, so that `rnary` is taken
+once `mary` is (`confusables` says how). Those rules apply where a name is registered
+(`clean_username`), not where one is looked up (`normalise_username`): an account
+registered before them keeps signing in.
+
+An email address is checked and normalised by email-validator (syntax only: no DNS), and
+stored as it normalises it: the domain in its IDNA-normalised Unicode form, lower case; the
+local part NFC, its case kept. Its unique form is that, folded as names are: local parts
+are case-insensitive here, as most providers treat them, and a domain only differs from its
+casefold where IDNA2008 tells `ß` from `ss` (those then count as one address).
+
 Ids: user and session ids are exactly 32 lowercase hex digits (`ID_PATTERN`), and every
 check of an id (`is_id`, the refresh-token format) is built from that one rule, so no
 parser accepts an id that no generator makes. A user id is 128 random bits; a session id
 is 12 hex digits of its creation time in milliseconds then 80 random bits, so sessions
-sort by age and "every session created before T" can be decided from the id alone.
+sort by age (a listing gives them oldest first: the session cap ranks them so) and a
+session's age can be read from its id alone.
 
 Free text (full name, device, IP address) is stored without control and format
 characters; scopes are short printable strings without spaces.
@@ -49,7 +63,33 @@ def fold(value: str) -> str:
 
 
 def clean_username(raw: object) -> str:
-    """The username as stored (NFKC, trimmed); raises InvalidUsernameError."""
+    """A new username as stored (NFKC, trimmed); raises InvalidUsernameError."""
+    value = _username_form(raw)
+    if not any(unicodedata.category(char)[0] in "LN" for char in value):
+        raise InvalidUsernameError("The username must hold a letter or a digit")
+    # Imported here: ICU is a large library that only registrations need, and the
+    # middleware imports this module (for `fold`) on every worker.
+    from .confusables import moderately_restrictive
+
+    if not moderately_restrictive(value):
+        raise InvalidUsernameError(
+            "The username mixes scripts: it may add to Latin only Chinese, Japanese, Korean "
+            "or one other script, not Cyrillic or Greek"
+        )
+    return value
+
+
+def username_skeleton(username: str) -> str:
+    """What a username looks like, as reserved beside it so that no look-alike registers:
+    the TR39 skeleton of the name as it is shown, then folded, so that `Ian` (capital i)
+    and `lan` are one, and so are `B0B` and `bob`."""
+    from .confusables import skeleton  # see clean_username
+
+    return fold(skeleton(username))
+
+
+def _username_form(raw: object) -> str:
+    """The username as stored, by the rules every name has had to follow."""
     if not isinstance(raw, str):
         raise InvalidUsernameError("The username must be a string")
     value = unicodedata.normalize("NFKC", raw.strip())
@@ -68,31 +108,54 @@ def clean_username(raw: object) -> str:
 
 
 def normalise_username(raw: object) -> str:
-    """The unique form of a username (raises InvalidUsernameError)."""
-    return fold(clean_username(raw))
+    """The unique form of a username as typed (raises InvalidUsernameError): by the rules
+    of `_username_form` only, so that names registered before the others still sign in."""
+    return fold(_username_form(raw))
 
 
 def clean_email(raw: object) -> str:
-    """The email as stored (NFKC, trimmed, domain lower-cased); raises InvalidEmailError."""
+    """A new email address as stored: trimmed, then email-validator's normalised form;
+    raises InvalidEmailError with email-validator's reason."""
     if not isinstance(raw, str):
         raise InvalidEmailError("The email must be a string")
-    value = unicodedata.normalize("NFKC", raw.strip())
-    local, at, domain = value.rpartition("@")
-    if (
-        not at
-        or not local
-        or "." not in domain.strip(".")
-        or len(value) > EMAIL_MAX
-        or any(_invisible(c) or c.isspace() for c in value)
-        or "@" in local
-    ):
-        raise InvalidEmailError("The email address is not valid")
-    return f"{local}@{domain.lower()}"
+    value = raw.strip()
+    if len(value) > EMAIL_MAX:  # refused below too, but not worth parsing
+        raise InvalidEmailError("The email address is too long")
+    # Imported here: the middleware imports this module and needs no email parsing.
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        # Syntax only: deliverability would mean a DNS lookup at every registration.
+        return validate_email(value, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise InvalidEmailError(f"The email address is not valid: {exc}") from None
 
 
 def normalise_email(raw: object) -> str:
-    """The unique form of an email: NFKC and casefolded, local part included."""
-    return fold(clean_email(raw))
+    """The unique form of an email address as typed (raises InvalidEmailError).
+
+    An address email-validator refuses still has the form older versions gave it, if it
+    passed their rules, so that an account registered with one keeps signing in with it;
+    only the index can answer for such a form, and nothing new is indexed under one."""
+    try:
+        return fold(clean_email(raw))
+    except InvalidEmailError:
+        if not isinstance(raw, str) or not _earlier_email_rules(raw):
+            raise
+        return fold(raw.strip())
+
+
+def _earlier_email_rules(raw: str) -> bool:
+    """Whether the checks registrations made before email-validator accept `raw`."""
+    value = unicodedata.normalize("NFKC", raw.strip())
+    local, at, domain = value.rpartition("@")
+    return (
+        bool(at and local)
+        and "@" not in local
+        and "." in domain.strip(".")
+        and len(value) <= EMAIL_MAX
+        and not any(_invisible(c) or c.isspace() for c in value)
+    )
 
 
 def _invisible(char: str) -> bool:
@@ -125,11 +188,7 @@ def new_id() -> str:
 
 
 def new_session_id(now_ms: int) -> str:
-    """A session id: its creation time, then 80 random bits.
-
-    A revocation of "every session of a user created before T" can then be checked
-    from the `sid` claim alone.
-    """
+    """A session id: its creation time, then 80 random bits, so that ids sort by age."""
     random_digits = ID_HEX_DIGITS - _SESSION_TIME_DIGITS
     return f"{now_ms:0{_SESSION_TIME_DIGITS}x}{secrets.token_hex(random_digits // 2)}"
 

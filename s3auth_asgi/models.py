@@ -20,6 +20,10 @@ class User(msgspec.Struct, kw_only=True):
     scopes: list[str] = msgspec.field(default_factory=list)
     created_at: int = 0
     updated_at: int = 0
+    username_skeleton: str | None = None
+    """The skeleton reserved at `index/skeleton/…` with the username, kept so that what is
+    released is what was reserved even if the Unicode data changes; None in records
+    written before skeletons were reserved, which reserved none."""
 
     def public(self) -> PublicUser:
         return PublicUser(
@@ -50,7 +54,7 @@ class PublicUser(msgspec.Struct, kw_only=True):
 
 
 class IndexEntry(msgspec.Struct):
-    """`index/username/{digest}` and `index/email/{digest}`: the owner of a name."""
+    """`index/username/…`, `index/skeleton/…` and `index/email/…`: the owner of a name."""
 
     user_id: str
 
@@ -67,6 +71,10 @@ class Session(msgspec.Struct, kw_only=True):
     `generation` counts rotations; the refresh token of generation n is an HMAC over
     (session, n, secret), so the server keeps no token. The claims copied here let a
     refresh mint an access token without reading the user record.
+
+    Two lifetimes: `expires_at`, the idle one, moves with each rotation but never past
+    `absolute_expires_at`, which is set once at the login. Objects written before the
+    absolute lifetime existed have 0 there: see `absolute_expiry`.
     """
 
     id: str
@@ -79,18 +87,31 @@ class Session(msgspec.Struct, kw_only=True):
     created_at: int
     last_used_at: int
     expires_at: int
+    absolute_expires_at: int = 0
     username: str
     is_admin: bool = False
     scopes: list[str] = msgspec.field(default_factory=list)
 
-    def info(self, current_session_id: str | None = None) -> SessionInfo:
+    def absolute_expiry(self, lifetime_seconds: int) -> int:
+        """When the session ends however often it is refreshed: the earlier of the expiry
+        written at its login and its creation plus the configured absolute lifetime, so a
+        shortened lifetime applies to existing sessions and a lengthened one to new ones.
+        An object without the field (written before it existed) gets the configured one."""
+        configured = self.created_at + lifetime_seconds
+        return min(self.absolute_expires_at, configured) if self.absolute_expires_at else configured
+
+    def info(
+        self, current_session_id: str | None = None, *, absolute_expires_at: int
+    ) -> SessionInfo:
+        """As shown to its owner; `absolute_expires_at` is `absolute_expiry`'s answer."""
         return SessionInfo(
             id=self.id,
             device_info=self.device_info,
             ip_address=self.ip_address,
             created_at=self.created_at,
             last_used_at=self.last_used_at,
-            expires_at=self.expires_at,
+            expires_at=min(self.expires_at, absolute_expires_at),
+            absolute_expires_at=absolute_expires_at,
             current=self.id == current_session_id,
         )
 
@@ -104,6 +125,9 @@ class SessionInfo(msgspec.Struct, kw_only=True):
     created_at: int
     last_used_at: int
     expires_at: int
+    """When the session ends unless it is refreshed (the idle lifetime)."""
+    absolute_expires_at: int
+    """When it ends however often it is refreshed (the absolute lifetime)."""
     current: bool = False
 
     def __getitem__(self, name: str) -> Any:

@@ -1,8 +1,11 @@
 """The name index: `index/username/{digest}` and `index/email/{digest}` objects, each naming
 the user that owns a username or an email. Creating one (If-None-Match) is what makes a
 name unique; finding a user by name costs 2 GETs (index, user) however many users exist.
+Beside the username, `index/skeleton/{digest}` reserves what it looks like (its TR39
+skeleton, `identifiers.username_skeleton`), so that a look-alike of a name is taken too;
+it is never read at a login.
 
-Repair. Registration writes both index objects before the user object, so a crash leaves
+Repair. Registration writes its index objects before the user object, so a crash leaves
 at most index objects pointing at a user that does not exist: they log nobody in, and
 after `name_reservation_seconds` (the store's Last-Modified against the service clock) the
 next registration of that name takes the index over with a conditional replace.
@@ -17,11 +20,11 @@ import logging
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from .errors import ConflictError, S3ValidationError
+from .errors import ConflictError, EmailTakenError, S3ValidationError, UsernameTakenError
 from .identifiers import IDENTIFIER_MAX, fold, looks_like_email, normalise_email, normalise_username
 from .models import IndexEntry, User
 from .storage import CorruptObjectError, Store, StoreConflict, Versioned, keys
-from .storage.access import get_or_none
+from .storage.access import delete_quietly, get_or_none
 from .types import Clock
 
 logger = logging.getLogger("s3auth_asgi")
@@ -145,6 +148,40 @@ class NameIndex:
         except StoreConflict:
             raise taken() from None
         logger.info("took over an index entry left by an unfinished registration: %s", key)
+
+    async def reserve_names(self, user: User) -> list[str]:
+        """Reserve a new user's names, in order: its username, the username's skeleton (a
+        taken look is a taken username: same error), its email. On a refusal or a failure,
+        release what was reserved before it and raise; else return the keys, for the
+        caller to release if the user record cannot be written. An object whose write
+        failed is left alone: it may be somebody else's, and is taken over once abandoned."""
+        reserved: list[str] = []
+        try:
+            for key, taken in self._claims(user):
+                await self.reserve(key, user.id, taken)
+                reserved.append(key)
+        except BaseException:
+            if reserved:
+                await delete_quietly(self.store, *reserved)
+            raise
+        return reserved
+
+    @classmethod
+    def name_keys(cls, user: User) -> list[str]:
+        """The index objects that a user's names hold, to delete with the user."""
+        return [key for key, _ in cls._claims(user)]
+
+    @staticmethod
+    def _claims(user: User) -> list[tuple[str, type[ConflictError]]]:
+        claims: list[tuple[str, type[ConflictError]]] = [
+            (keys.username_index(unique_name(user, is_email=False)), UsernameTakenError)
+        ]
+        # None: a user registered before skeletons were reserved holds none, and another
+        # user may hold the skeleton of its name.
+        if user.username_skeleton is not None:
+            claims.append((keys.skeleton_index(user.username_skeleton), UsernameTakenError))
+        claims.append((keys.email_index(unique_name(user, is_email=True)), EmailTakenError))
+        return claims
 
     async def find(self, identifier: str) -> Versioned[User] | None:
         """The user an email or a username names (2 GETs), with its ETag."""

@@ -68,7 +68,7 @@ def _faulty(store_url: str, **overrides: Any) -> tuple[S3AuthService, FaultyStor
 
 
 @before_or_after
-@pytest.mark.parametrize("step", [1, 2, 3])
+@pytest.mark.parametrize("step", [1, 2, 3, 4])  # username, skeleton, email, user
 async def test_create_user_faults(store_url: str, step: int, after: bool) -> None:
     # A reservation older than 0 s counts as abandoned, so "not forever" is testable now.
     service, faulty = _faulty(store_url, name_reservation_seconds=0)
@@ -118,7 +118,7 @@ async def _fail_once(
 
 
 @before_or_after
-@pytest.mark.parametrize("step", [1, 2])
+@pytest.mark.parametrize("step", [1, 2, 3])  # the session GET, the cap's LIST, the PUT
 async def test_refresh_faults(store_url: str, step: int, after: bool) -> None:
     service, user, (pair,) = await _fail_once(
         store_url, step, after, lambda s, u, p: s.refresh_access_token(p[0].refresh_token)

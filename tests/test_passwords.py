@@ -118,6 +118,20 @@ async def test_bcrypt_hashes_verify_and_are_upgraded_on_login() -> None:
     assert await service.authenticate_user("legacy", PASSWORD) is not None
 
 
+async def test_a_bcrypt_hash_is_not_fooled_by_the_first_72_bytes() -> None:
+    """bcrypt reads 72 bytes at most: a longer password sharing them must not verify (bcrypt
+    4 truncated silently; the dependency asks for 5, which refuses)."""
+    service = make_service()
+    long_password = "Aa1" + "x" * 97  # 100 bytes
+    user = await service.create_user("legacy", "legacy@example.com", long_password)
+    found = await service.store.get(keys.user(user.id), User)
+    assert found is not None
+    found.value.hashed_password = BcryptHasher().hash(long_password[:72])
+    await service.store.replace(keys.user(user.id), found.value, found.etag)
+    assert await service.authenticate_user("legacy", long_password) is None
+    assert await service.authenticate_user("legacy", long_password[:72]) is not None
+
+
 async def test_changed_parameters_rehash_on_login() -> None:
     weak = make_service(argon2_memory_kib=1024, argon2_time_cost=1)
     await weak.create_user("rehash", "rehash@example.com", PASSWORD)

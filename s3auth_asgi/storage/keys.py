@@ -2,6 +2,8 @@
 
     users/{user_id}.json                       the user record
     index/username/{digest}                    {"user_id": ...}; its create IS uniqueness
+    index/skeleton/{digest}                    the same, for what the username looks
+                                               like (its TR39 skeleton): no look-alikes
     index/email/{digest}
     sessions/{user_id}/{session_id}.json       one refresh-token family
     revocations/{shard:09d}/{written_ms:013d}.{kind}.{expires_s}.{subject}
@@ -27,6 +29,7 @@ from typing import Literal, NamedTuple
 
 USERS = "users/"
 USERNAME_INDEX = "index/username/"
+SKELETON_INDEX = "index/skeleton/"
 EMAIL_INDEX = "index/email/"
 SESSIONS = "sessions/"
 REVOCATIONS = "revocations/"
@@ -39,7 +42,8 @@ _SAFE_SUBJECT = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
 
 def digest(value: str, *, domain: str) -> str:
-    """A fixed-length name for an identifier, separated by domain (username vs email)."""
+    """A fixed-length name for an identifier, separated by domain (username, skeleton,
+    email)."""
     return hashlib.sha256(f"s3auth:{domain}:{value}".encode()).hexdigest()
 
 
@@ -49,6 +53,11 @@ def user(user_id: str) -> str:
 
 def username_index(normalised_username: str) -> str:
     return USERNAME_INDEX + digest(normalised_username, domain="username")
+
+
+def skeleton_index(username_skeleton: str) -> str:
+    """The index object that reserves a username's look (`identifiers.username_skeleton`)."""
+    return SKELETON_INDEX + digest(username_skeleton, domain="skeleton")
 
 
 def email_index(normalised_email: str) -> str:

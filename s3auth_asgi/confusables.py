@@ -1,0 +1,110 @@
+"""Look-alike text, after Unicode Technical Standard #39 (Unicode Security Mechanisms), with
+ICU's data: what `identifiers` builds its username rules on.
+
+Two mechanisms, both pure functions of the text:
+
+- The restriction level (UTS #39 §5.2), here only the question "Moderately Restrictive or
+  better?". Each character has a set of scripts (its Script_Extensions; Common and
+  Inherited characters, such as digits, '.', '-' and combining accents, go with any
+  script). A text passes when one script covers every character; or when it is covered by
+  Latin + Han + Hiragana + Katakana, Latin + Han + Bopomofo or Latin + Han + Hangul (the
+  writing systems of Japanese, Chinese and Korean, §5.1's augmented script sets); or by
+  Latin and one other Recommended script (UAX #31 Table 4) that is neither Cyrillic nor
+  Greek, whose letters are the ones Latin ones are most confused with. So `admin` and
+  `админ` pass, `аdmin` (Cyrillic а, Latin dmin) does not, nor does Latin with a Limited
+  Use script such as Lisu, whose `ꓐ` is a Latin `B` to the eye.
+
+- The skeleton (§4): NFD, characters that are Default_Ignorable removed, each remaining one
+  replaced by its prototype in confusables.txt, NFD again. Two texts that look alike have
+  the same skeleton (`rn` and `m`, `0` and `O`, Latin `a` and Cyrillic `а`); a skeleton is
+  not meant to be shown, only compared.
+
+ICU (through PyICU, whose `icu` module the `pyicu-wheels` distribution ships with ICU
+itself) is the reference implementation of UTS #39 and carries the Unicode data it needs:
+the skeleton is ICU's own, and the restriction level is computed here from ICU's
+Script_Extensions and script usage data, since ICU's own restriction check does not ask
+whether the other script is Recommended. Nothing here is a hand-typed table but the
+three writing systems and the two excluded scripts, which are the standard's rule itself.
+
+The Unicode version is ICU's (`UNICODE_VERSION`): confusables.txt grows with it, so a
+skeleton computed by another version may differ. Whoever stores one keeps what was
+stored rather than recomputing it (the user record names the skeleton it reserved).
+
+Loading ICU maps a large shared library: `identifiers` imports this module only when a
+username is registered, never on the middleware's path.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+# PyICU ships no type information: everything from `icu` is Any, and converted here.
+import icu  # type: ignore[import-untyped]
+
+UNICODE_VERSION: str = str(icu.UNICODE_VERSION)
+
+_LATIN = int(icu.UScriptCode.LATIN)
+_HAN = int(icu.UScriptCode.HAN)
+_HIRAGANA = int(icu.UScriptCode.HIRAGANA)
+_KATAKANA = int(icu.UScriptCode.KATAKANA)
+_HANGUL = int(icu.UScriptCode.HANGUL)
+_BOPOMOFO = int(icu.UScriptCode.BOPOMOFO)
+# §5.1's writing systems, as ICU numbers them: Han with Bopomofo, Japanese, Korean.
+_HANB = int(icu.UScriptCode.HAN_WITH_BOPOMOFO)
+_JPAN = int(icu.UScriptCode.JAPANESE)
+_KORE = int(icu.UScriptCode.KOREAN)
+_WRITING_SYSTEMS = frozenset((_HANB, _JPAN, _KORE))
+_ANY_SCRIPT = frozenset((int(icu.UScriptCode.COMMON), int(icu.UScriptCode.INHERITED)))
+# §5.2: "Latin and any one other Recommended script, except Cyrillic, Greek".
+_NOT_BESIDE_LATIN = frozenset((int(icu.UScriptCode.CYRILLIC), int(icu.UScriptCode.GREEK)))
+_RECOMMENDED = int(icu.UScriptUsage.RECOMMENDED)
+
+# Thread-safe once configured (ICU's uspoof API promises it for skeletons and checks).
+_SPOOF_CHECKER = icu.SpoofChecker()
+
+
+def skeleton(text: str) -> str:
+    """The UTS #39 skeleton of `text` (case-sensitive, as §4 defines it)."""
+    return str(_SPOOF_CHECKER.getSkeleton(0, text))
+
+
+def moderately_restrictive(text: str) -> bool:
+    """Whether `text` is at UTS #39's Moderately Restrictive level or a stricter one
+    (ASCII, Single Script, Highly Restrictive)."""
+    if text.isascii():
+        return True
+    script_sets = [s for s in {_augmented(char) for char in text} if s is not None]
+    if not script_sets or frozenset.intersection(*script_sets):
+        return True  # one script (or writing system) covers every character
+    # §5.2: the characters Latin does not cover (there are some, or Latin would have
+    # covered them all above), resolved to the scripts they share.
+    others = frozenset.intersection(*[s for s in script_sets if _LATIN not in s])
+    if others & _WRITING_SYSTEMS:
+        return True  # Highly Restrictive: Latin with Japanese, Chinese or Korean
+    return any(
+        script not in _NOT_BESIDE_LATIN and _usage(script) == _RECOMMENDED for script in others
+    )
+
+
+@lru_cache(maxsize=4096)
+def _augmented(char: str) -> frozenset[int] | None:
+    """§5.1's augmented script set of a character; None for "any script" (Common and
+    Inherited characters)."""
+    scripts = {int(code) for code in icu.Script.getScriptExtensions(char)}
+    if scripts & _ANY_SCRIPT:
+        return None
+    if _HAN in scripts:
+        scripts |= _WRITING_SYSTEMS
+    if scripts & {_HIRAGANA, _KATAKANA}:
+        scripts.add(_JPAN)
+    if _HANGUL in scripts:
+        scripts.add(_KORE)
+    if _BOPOMOFO in scripts:
+        scripts.add(_HANB)
+    return frozenset(scripts)
+
+
+@lru_cache(maxsize=256)
+def _usage(script: int) -> int:
+    """UAX #31's usage of a script (Recommended, Limited Use, Excluded, ...)."""
+    return int(icu.Script(script).getUsage())
