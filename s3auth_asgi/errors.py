@@ -14,7 +14,8 @@
     │   └── UsernameTakenError, EmailTakenError
     ├── NotFoundError                404 → UserNotFoundError, SessionNotFoundError
     ├── RateLimitedError             429, with Retry-After and RateLimit headers
-    ├── StoreUnavailableError        503: the object store failed; retry later
+    ├── StoreUnavailableError        503: cannot answer now (the object store failed); retry
+    │   └── HashingBusyError         503: too many password checks waiting; retry shortly
     └── ConfigurationError           a setting or argument is wrong; raised at start-up
 
 `S3ValidationError` and `ConfigurationError` are also `ValueError`s, so code that catches
@@ -184,6 +185,28 @@ class StoreUnavailableError(S3AuthError):
     status = 503
     code = "store_unavailable"
     title = "The authentication store is unavailable"
+
+
+class HashingBusyError(StoreUnavailableError):
+    """Every password-hashing slot and every place in the queue behind them is taken, so
+    this login, registration or password change is refused at once instead of waiting
+    (see `passwords.PasswordHasher`). Under StoreUnavailableError because it is the same
+    promise to a client: nothing was done, try again later; `headers` carry Retry-After."""
+
+    code = "server_busy"
+    title = "Too many password checks are waiting; retry shortly"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        headers: Iterable[tuple[str, str]] = (),
+        retry_after: int = 1,
+    ) -> None:
+        carried = tuple(headers)
+        if not any(name.lower() == "retry-after" for name, _ in carried):
+            carried += (("Retry-After", str(retry_after)),)
+        super().__init__(detail, headers=carried)
 
 
 class ConfigurationError(S3AuthError, ValueError):

@@ -1,10 +1,24 @@
 """Password policy and hashing.
 
-Hashing is argon2id through pwdlib, in a worker thread (never on the event loop) behind a
-capacity limiter, so a burst of logins queues instead of starving the server. The default
-cost is OWASP's minimum for argon2id (19 MiB, t=2, p=1): about 19 ms per hash on one core
-of a 2-core x86-64 VM, a seventh of pwdlib's `recommended()`.
+Hashing is argon2id through pwdlib, in a worker thread (never on the event loop). The default
+cost is OWASP's minimum for argon2id (19 MiB, t=2, p=1): 19-40 ms per hash on one core of
+a 2-core x86-64 VM, a seventh of pwdlib's `recommended()`.
 bcrypt hashes from older systems still verify and are upgraded on the next login.
+
+Admission: every hash and verification (registration, login, the dummy verification of an
+unknown user, password change and reset) goes through one gate per hasher. At most
+`hash_concurrency` run at once (a capacity limiter, so the event loop keeps its CPU share
+for token-checked requests, which never hash); at most `hash_queue` more wait behind them.
+A request arriving when both are full is refused at once with HashingBusyError (503,
+Retry-After): it does not hash, and it does not wait. Without that bound a flood of logins
+grows the queue without limit and a legitimate login waits for all of it (21 s behind 60
+flooding addresses); with it, the longest wait is about (hash_queue / hash_concurrency + 1)
+hash times, and a refusal costs nothing but the store reads made before it (a login has
+read the name index and the user record when it reaches the hash; see docs/deployment.md).
+
+The count of admitted requests is kept on the event loop: the check and the increment have
+no `await` between them, so no lock is needed. Like the limiter, a hasher belongs to one
+event loop at a time.
 """
 
 from __future__ import annotations
@@ -12,8 +26,8 @@ from __future__ import annotations
 import os
 import secrets
 import unicodedata
-from functools import cache
-from importlib import resources
+from collections.abc import Callable
+from typing import TypeVar, TypeVarTuple
 
 import anyio
 import anyio.to_thread
@@ -22,9 +36,13 @@ from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 from pwdlib.hashers.bcrypt import BcryptHasher
 
-from .errors import WeakPasswordError
+from .errors import ConfigurationError, HashingBusyError, WeakPasswordError
 from .identifiers import fold
+from .secret_strength import common_passwords
 from .settings import S3AuthSettings
+
+T = TypeVar("T")
+Args = TypeVarTuple("Args")
 
 
 class PasswordPolicy(msgspec.Struct, kw_only=True, frozen=True):
@@ -96,16 +114,19 @@ class PasswordPolicy(msgspec.Struct, kw_only=True, frozen=True):
         return password
 
 
-@cache
-def common_passwords() -> frozenset[str]:
-    text = resources.files(__package__).joinpath("common_passwords.txt").read_text("utf-8")
-    return frozenset(
-        fold(line.strip()) for line in text.splitlines() if line.strip() and line[0] != "#"
-    )
+QUEUE_PER_HASH_SLOT = 16
+"""The default `hash_queue` per running hash. The longest wait is about
+(queue / concurrency + 1) × one hash: 17 × 19-40 ms = 0.3-0.7 s at the default cost, so a
+legitimate login admitted behind a full queue still answers within a second; a burst of 16
+logins per core (a deploy that logs every client in again) is absorbed without a refusal."""
+BUSY_RETRY_AFTER_SECONDS = 1
+"""Retry-After of a refusal: a full queue drains in well under a second at the default
+cost, and a smaller whole number of seconds does not exist."""
 
 
 class PasswordHasher:
-    """argon2id hashing off the event loop, with a bound on concurrent hashes."""
+    """argon2id hashing off the event loop, with a bound on running hashes and another on
+    the requests waiting for them (see the module docstring)."""
 
     def __init__(
         self,
@@ -114,6 +135,7 @@ class PasswordHasher:
         time_cost: int = 2,
         parallelism: int = 1,
         concurrency: int = 0,
+        queue: int = 0,
     ) -> None:
         self._hash = PasswordHash(
             (
@@ -121,7 +143,13 @@ class PasswordHasher:
                 BcryptHasher(),
             )
         )
-        self._limiter = anyio.CapacityLimiter(concurrency or os.cpu_count() or 1)
+        if concurrency < 0 or queue < 0:
+            raise ConfigurationError("concurrency and queue must not be negative (0: default)")
+        self.concurrency = concurrency or os.cpu_count() or 1
+        self.queue = queue or QUEUE_PER_HASH_SLOT * self.concurrency
+        self.admitted = 0
+        """Requests running or waiting now: at most concurrency + queue."""
+        self._limiter = anyio.CapacityLimiter(self.concurrency)
         self._dummy: str | None = None
 
     @classmethod
@@ -131,27 +159,53 @@ class PasswordHasher:
             time_cost=settings.argon2_time_cost,
             parallelism=settings.argon2_parallelism,
             concurrency=settings.hash_concurrency,
+            queue=settings.hash_queue,
         )
 
+    @property
+    def busy(self) -> bool:
+        """Whether a hash asked for now would be refused: lets a caller refuse before the
+        work that would precede the hash (a login's store reads). Advisory: the hash itself
+        is checked again."""
+        return self.admitted >= self.concurrency + self.queue
+
+    def ensure_room(self) -> None:
+        """HashingBusyError when a hash asked for now would be refused."""
+        if self.busy:
+            raise HashingBusyError(retry_after=BUSY_RETRY_AFTER_SECONDS)
+
     async def hash(self, password: str) -> str:
-        return await anyio.to_thread.run_sync(self._hash.hash, password, limiter=self._limiter)
+        return await self._run(self._hash.hash, password)
 
     async def verify(self, password: str, hashed: str | None) -> tuple[bool, str | None]:
         """(matches, new hash when the stored one should be upgraded).
 
         With no stored hash (unknown user) a dummy hash is verified, so an unknown user
-        costs the same time as a wrong password.
+        costs the same time as a wrong password, and takes the same place in the queue.
+        HashingBusyError when the queue is full.
         """
         if hashed is None:
-            if self._dummy is None:
-                self._dummy = await self.hash(secrets.token_urlsafe(24))
-            await anyio.to_thread.run_sync(
-                self._safe_verify, password, self._dummy, limiter=self._limiter
-            )
-            return False, None
-        return await anyio.to_thread.run_sync(
-            self._safe_verify, password, hashed, limiter=self._limiter
-        )
+            return await self._run(self._verify_unknown, password)
+        return await self._run(self._safe_verify, password, hashed)
+
+    async def _run(self, work: Callable[[str, *Args], T], password: str, *args: *Args) -> T:
+        # No await between the check and the increment: admission is atomic on the loop.
+        self.ensure_room()
+        self.admitted += 1
+        try:
+            return await anyio.to_thread.run_sync(work, password, *args, limiter=self._limiter)
+        finally:
+            # A cancelled waiter leaves at once; a cancelled hash is waited for by
+            # run_sync, so the count never drops below the threads really hashing.
+            self.admitted -= 1
+
+    def _verify_unknown(self, password: str) -> tuple[bool, str | None]:
+        if self._dummy is None:
+            # Made once, in the thread of the first unknown user's verification (two racing
+            # threads both make one, and either will do).
+            self._dummy = self._hash.hash(secrets.token_urlsafe(24))
+        self._safe_verify(password, self._dummy)
+        return False, None
 
     def _safe_verify(self, password: str, hashed: str) -> tuple[bool, str | None]:
         try:

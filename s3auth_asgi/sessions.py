@@ -2,9 +2,21 @@
 refresh-token family; the token pairs issued from it, their rotation, logging out and the
 sweep of expired sessions.
 
+Lifetimes (OWASP ASVS V7.3): a session ends when it has not been refreshed for the idle
+lifetime (`S3AUTH_REFRESH_TOKEN_EXPIRE_DAYS`), and at the latest the absolute lifetime
+(`S3AUTH_SESSION_ABSOLUTE_LIFETIME_DAYS`) after its login, however often it is refreshed:
+each rotation moves the idle expiry to now plus the idle lifetime but never past the
+absolute expiry, so no refresh token outlives it. A user's sessions are capped
+(`S3AUTH_MAX_SESSIONS_PER_USER`): only the newest live ones refresh; `session_cap` says
+how the cap is decided and why it is enforced at refresh time.
+
 Request budgets (object-store requests, asserted in the tests):
-- create_token_pair: 1 (session create);
-- refresh_access_token: 2 (session GET, conditional PUT);
+- create_token_pair: 1 (session create), the cap included;
+- refresh_access_token: 3 (session GET, LIST of the user's sessions — one per 1,000 —,
+  conditional PUT); when the LIST finds sessions beyond the cap, 1 revocation create and
+  1 batch DELETE more end them. The previous token within the grace window: 1 GET;
+- get_user_active_sessions: 1 LIST + 1 GET per session; 1 revocation create and 1 batch
+  DELETE more when it ends sessions beyond the cap;
 - revoke_all_user_tokens: 1 LIST + 1 batch DELETE per 1,000 sessions + 1 revocation create.
 
 A session is a single object, rotated with If-Match, so a crash leaves either the old or the
@@ -13,7 +25,6 @@ new generation, never both.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import secrets
 
@@ -36,6 +47,7 @@ from .identifiers import (
     require_user_id,
 )
 from .models import PublicUser, Session, SessionInfo, TokenPair, User
+from .session_cap import beyond_cap, listed_as_expired
 from .settings import S3AuthSettings
 from .storage import Store, StoreConflict, keys
 from .storage.access import delete_quietly, gather, get_or_none
@@ -70,6 +82,7 @@ class SessionOperations:
         """Open a session for the user and return its first access and refresh tokens."""
         now_ms = int(self.clock() * 1000)
         now = now_ms // 1000
+        absolute = now + self.settings.session_absolute_seconds
         session = Session(
             id=new_session_id(now_ms),
             user_id=user.id,
@@ -79,7 +92,8 @@ class SessionOperations:
             created_at=now,
             rotated_at=now,
             last_used_at=now,
-            expires_at=now + self.settings.refresh_token_seconds,
+            expires_at=min(now + self.settings.refresh_token_seconds, absolute),
+            absolute_expires_at=absolute,
             username=user.username,
             is_admin=user.is_admin,
             scopes=list(user.scopes),
@@ -103,21 +117,31 @@ class SessionOperations:
             access_token=access,
             refresh_token=refresh,
             expires_in=self.settings.access_token_seconds,
-            refresh_expires_in=max(session.expires_at - now, 0),
+            refresh_expires_in=max(self._expiry(session) - now, 0),
         )
+
+    def _expiry(self, session: Session) -> int:
+        """When the session ends: the idle expiry, or the absolute one when earlier."""
+        return min(session.expires_at, self._absolute(session))
+
+    def _absolute(self, session: Session) -> int:
+        return session.absolute_expiry(self.settings.session_absolute_seconds)
 
     async def refresh_access_token(self, refresh_token: str) -> TokenPair:
         """Rotate: a new pair for the current refresh token, exactly once.
 
         The immediately previous token, within `refresh_grace_seconds` of the rotation,
         gets the current pair again (a client that lost the response stays logged in).
-        Any older token revokes the whole session: it has been stolen or replayed.
+        Any older token revokes the whole session: it has been stolen or replayed. A
+        session past its idle or absolute expiry is refused (TokenExpiredError), and so is
+        one beyond the user's session cap (TokenRevokedError; see `session_cap`).
         """
         token = self.tokens.parse_refresh_token(refresh_token)
         key = keys.session(token.user_id, token.session_id)
         # The grace window is measured from when the token was presented: a request that
         # lost the race and waited on the store for the winner is not late for that.
         presented = self._now()
+        capped = False
         for _ in range(_ROTATE_ATTEMPTS):
             found = await get_or_none(self.store, key, Session)
             if found is None:
@@ -126,16 +150,30 @@ class SessionOperations:
             now = self._now()
             if not self.tokens.refresh_mac_matches(token, session.secret):
                 raise InvalidTokenError("The refresh token is not valid")
-            if session.expires_at <= now:
+            absolute = self._absolute(session)
+            if session.expires_at <= now or absolute <= now:
                 await delete_quietly(self.store, key)
-                raise TokenExpiredError("The session has expired")
+                raise TokenExpiredError(
+                    "The session has expired"
+                    if session.expires_at <= now
+                    else "The session has reached its maximum lifetime; log in again"
+                )
             if token.generation == session.generation:
+                if not capped:  # a rotation that lost a race has checked already
+                    _, ended = await self._end_sessions_beyond_cap(session.user_id, key)
+                    if key in ended:
+                        raise TokenRevokedError(
+                            "The session has ended: newer sessions of the account took its place"
+                        )
+                    capped = True
                 rotated = msgspec.structs.replace(
                     session,
                     generation=session.generation + 1,
                     rotated_at=now,
                     last_used_at=now,
-                    expires_at=now + self.settings.refresh_token_seconds,
+                    expires_at=min(now + self.settings.refresh_token_seconds, absolute),
+                    # Written down for objects from before the field, fixed from then on.
+                    absolute_expires_at=absolute,
                 )
                 try:
                     await self.store.replace(key, rotated, found.etag)
@@ -159,6 +197,27 @@ class SessionOperations:
         # already refused and a retry finds the session to delete.
         await self.blacklist.revoke_session(session.id)
         await self.store.delete(keys.session(session.user_id, session.id))
+
+    async def _end_sessions_beyond_cap(
+        self, user_id: str, own_key: str | None = None
+    ) -> tuple[list[str], set[str]]:
+        """List the user's sessions and end those beyond the cap (`session_cap`) as a
+        logout does: their access tokens are refused first, then the objects deleted.
+        Returns the other listed keys and the keys ended. One LIST per 1,000 sessions;
+        ending costs 1 revocation create (a `session` entry for one, else one `user` entry
+        naming them) and 1 batch DELETE per 1,000."""
+        listed = [info async for info in self.store.list(keys.user_sessions(user_id))]
+        now = self.clock()
+        ended = set(beyond_cap(listed, self.settings, now, own_key))
+        if ended:
+            ids = sorted(keys.id_from_key(key) for key in ended)
+            if len(ids) == 1:
+                await self.blacklist.revoke_session(ids[0])
+            else:
+                await self.blacklist.revoke_user(user_id, ids)
+            await self.store.delete_many(sorted(ended))
+            logger.info("session cap: ended %d session(s) of user %s", len(ids), user_id)
+        return [info.key for info in listed if info.key not in ended], ended
 
     async def revoke_refresh_token(self, refresh_token: str) -> bool:
         """Log out one session (its access tokens too); False when it had already ended."""
@@ -208,31 +267,30 @@ class SessionOperations:
     async def get_user_active_sessions(
         self, user_id: str, current_session_id: str | None = None
     ) -> list[SessionInfo]:
-        """The user's live sessions, newest first, without secrets."""
+        """The user's live sessions, newest first, without secrets. Sessions beyond the cap
+        are ended on the way (`_end_sessions_beyond_cap`): what is shown is what can refresh."""
         if not is_id(user_id):
             return []
         now = self._now()
-        session_keys = [info.key async for info in self.store.list(keys.user_sessions(user_id))]
+        session_keys, _ = await self._end_sessions_beyond_cap(user_id)
         found = await gather([get_or_none(self.store, k, Session) for k in session_keys])
         sessions = [
-            item.value.info(current_session_id)
+            item.value.info(current_session_id, absolute_expires_at=self._absolute(item.value))
             for item in found
-            if item is not None and item.value.expires_at > now
+            if item is not None and self._expiry(item.value) > now
         ]
         sessions.sort(key=lambda s: s.id, reverse=True)  # ids begin with their creation ms
         return sessions
 
     async def _cleanup_expired_sessions(self) -> int:
         """Delete expired sessions, deciding from listings alone (a session cannot outlive
-        its last write plus the refresh lifetime); returns how many."""
-        now = dt.datetime.fromtimestamp(self.clock(), dt.UTC)
-        horizon = dt.timedelta(
-            seconds=self.settings.refresh_token_seconds + self.settings.revocation_skew_seconds
-        )
+        its last write plus the idle lifetime, nor its creation plus the absolute one: see
+        `session_cap.listed_as_expired`); returns how many."""
+        now = self.clock()
         expired = [
             info.key
             async for info in self.store.list(keys.SESSIONS)
-            if info.last_modified + horizon < now
+            if listed_as_expired(info, self.settings, now)
         ]
         if expired:
             await self.store.delete_many(expired)

@@ -7,6 +7,7 @@ names. Invalid configuration raises ConfigurationError naming the variable.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -15,10 +16,13 @@ from urllib.parse import urlsplit
 import msgspec
 
 from .errors import ConfigurationError
+from .secret_strength import MIN_SECRET_BITS, estimate_bits
 
 ENV_PREFIX = "S3AUTH_"
 HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
 MIN_SECRET_LENGTH = 32
+LIST_FIELDS = ("trusted_proxies", "allowed_origins")
+"""Read from comma-separated variables."""
 SECRET_KEY_BYTES = 48
 """Random bytes in a generated secret key (384 bits). Being a multiple of 3, they encode to
 64 URL-safe characters without padding: a 64-byte key, as long as HS512's hash output, which
@@ -34,6 +38,26 @@ def new_secret_key() -> str:
     return secrets.token_urlsafe(SECRET_KEY_BYTES)
 
 
+DEFAULT_PORTS = {"http": 80, "https": 443}
+_ORIGIN = re.compile(
+    r"(https?)://([a-z0-9-]+(?:\.[a-z0-9-]+)*|\[[0-9a-f:.]+\])(?::([0-9]{1,5}))?",
+    re.IGNORECASE | re.ASCII,
+)
+
+
+def normalise_origin(value: str) -> str:
+    """`value` as browsers serialise an origin in the `Origin` header: `scheme://host[:port]`,
+    scheme and host in lower case, the scheme's default port dropped. ValueError saying why
+    for anything else: `*`, `null`, a path (even `/`), no scheme or one other than http and
+    https, user info, wildcards, a non-ASCII host (browsers send its `xn--` form)."""
+    match = _ORIGIN.fullmatch(value)
+    if match is None or int(match[3] or 0) > 65535:
+        raise ValueError(f"{value!r} is not an origin: http(s)://host[:port], without a path")
+    scheme, host = match[1].lower(), match[2].lower()
+    port = int(match[3]) if match[3] else DEFAULT_PORTS[scheme]
+    return f"{scheme}://{host}" if port == DEFAULT_PORTS[scheme] else f"{scheme}://{host}:{port}"
+
+
 class S3AuthSettings(msgspec.Struct, kw_only=True, frozen=True):
     store_url: str = "memory://"
     """Where all state lives: `s3://bucket/prefix`, `gs://…`, `az://…`, `file:///path`,
@@ -43,6 +67,13 @@ class S3AuthSettings(msgspec.Struct, kw_only=True, frozen=True):
     algorithm: str = "HS256"
     access_token_expire_minutes: int = 30
     refresh_token_expire_days: int = 7
+    """The idle lifetime: a session not refreshed for this long ends."""
+    session_absolute_lifetime_days: int = 30
+    """The absolute lifetime: a session ends this long after its login, however often it
+    is refreshed (then the user logs in again). At least `refresh_token_expire_days`."""
+    max_sessions_per_user: int = 100
+    """How many live sessions a user may have: only the newest this many can refresh, and
+    a refresh ends the older ones (see `sessions`)."""
     issuer: str | None = None
     audience: str | None = None
     leeway_seconds: int = 5
@@ -57,6 +88,10 @@ class S3AuthSettings(msgspec.Struct, kw_only=True, frozen=True):
     argon2_parallelism: int = 1
     hash_concurrency: int = 0
     """How many password hashes may run at once (0: the number of CPUs)."""
+    hash_queue: int = 0
+    """How many more may wait for one of those; past that a login, registration or
+    password change is refused at once with 503 `server_busy` and Retry-After (0: 16 per
+    running hash: under a second's wait at the default cost; see docs/deployment.md)."""
     name_reservation_seconds: int = 120
     """After this, a username/email reserved by a registration that never finished is
     free again."""
@@ -81,6 +116,10 @@ class S3AuthSettings(msgspec.Struct, kw_only=True, frozen=True):
     every peer is a proxy you run (a platform load balancer), never by accident."""
     refresh_cookie: bool = False
     """Browser mode: the refresh token travels in an HttpOnly cookie, not the body."""
+    allowed_origins: list[str] = msgspec.field(default_factory=list)
+    """Browser mode: origins besides the app's own whose pages may send it state-changing
+    requests (`https://app.example.com`; same site only, since the cookies are
+    SameSite=Strict). Comma-separated in the environment; see docs/security.md."""
     max_body_bytes: int = 65536
 
     def __post_init__(self) -> None:
@@ -96,6 +135,21 @@ class S3AuthSettings(msgspec.Struct, kw_only=True, frozen=True):
                 f"{env_name('secret_key')} must be at least {MIN_SECRET_LENGTH} characters "
                 "(generate one with `s3auth gen-secret`)"
             )
+        bits = estimate_bits(self.secret_key)
+        if bits < MIN_SECRET_BITS:
+            # The model (repeats, sequences, few distinct characters, common passwords) is
+            # in secret_strength; the estimate says how far off the secret is, not what it is.
+            raise ConfigurationError(
+                f"{env_name('secret_key')} is too easy to guess: about {bits:.0f} bits by "
+                f"our estimate, at least {MIN_SECRET_BITS} needed (it repeats itself, runs "
+                "through a sequence, uses few distinct characters or common passwords); "
+                "generate one with `s3auth gen-secret`"
+            )
+        for origin in self.allowed_origins:
+            try:
+                normalise_origin(origin)
+            except ValueError as exc:
+                raise ConfigurationError(f"{env_name('allowed_origins')}: {exc}") from None
         if self.algorithm not in HMAC_ALGORITHMS:
             raise ConfigurationError(
                 f"{env_name('algorithm')} must be one of {', '.join(HMAC_ALGORITHMS)}"
@@ -103,6 +157,8 @@ class S3AuthSettings(msgspec.Struct, kw_only=True, frozen=True):
         positive = (
             "access_token_expire_minutes",
             "refresh_token_expire_days",
+            "session_absolute_lifetime_days",
+            "max_sessions_per_user",
             "argon2_memory_kib",
             "argon2_time_cost",
             "argon2_parallelism",
@@ -115,6 +171,7 @@ class S3AuthSettings(msgspec.Struct, kw_only=True, frozen=True):
             "leeway_seconds",
             "refresh_grace_seconds",
             "hash_concurrency",
+            "hash_queue",
             "name_reservation_seconds",
             "revocation_sync_seconds",
             "revocation_skew_seconds",
@@ -122,6 +179,12 @@ class S3AuthSettings(msgspec.Struct, kw_only=True, frozen=True):
         for name in non_negative:
             if getattr(self, name) < 0:
                 raise ConfigurationError(f"{env_name(name)} must not be negative")
+        if self.session_absolute_lifetime_days < self.refresh_token_expire_days:
+            raise ConfigurationError(
+                f"{env_name('session_absolute_lifetime_days')} must be at least "
+                f"{env_name('refresh_token_expire_days')}: no session outlives its absolute "
+                "lifetime, so a longer idle one would never apply"
+            )
         if self.password_max_length < 64:
             raise ConfigurationError(f"{env_name('password_max_length')} must be at least 64")
         if self.revocation_skew_seconds < self.leeway_seconds:
@@ -159,7 +222,12 @@ class S3AuthSettings(msgspec.Struct, kw_only=True, frozen=True):
 
     @property
     def refresh_token_seconds(self) -> int:
+        """The idle lifetime of a session, in seconds."""
         return self.refresh_token_expire_days * 86400
+
+    @property
+    def session_absolute_seconds(self) -> int:
+        return self.session_absolute_lifetime_days * 86400
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> S3AuthSettings:
@@ -170,7 +238,7 @@ class S3AuthSettings(msgspec.Struct, kw_only=True, frozen=True):
             value = env.get(env_name(field.name))
             if value is None:
                 continue
-            if field.name == "trusted_proxies":
+            if field.name in LIST_FIELDS:
                 raw[field.name] = [p.strip() for p in value.split(",") if p.strip()]
             elif value == "" and field.default is None:
                 raw[field.name] = None

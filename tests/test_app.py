@@ -452,6 +452,7 @@ async def test_sessions_lists_own_sessions_marks_the_current_and_shows_no_secret
         "created_at",
         "last_used_at",
         "expires_at",
+        "absolute_expires_at",
         "current",
     }
     for secret in (phone["refresh_token"], laptop["refresh_token"]):
@@ -521,7 +522,7 @@ async def test_patch_me(client: httpx.AsyncClient) -> None:
     tokens = await login(client, "alice")
     renamed = await client.patch(
         "/auth/me",
-        json={"full_name": "Alice B.", "email": "ab@example.com"},
+        json={"full_name": "Alice B.", "email": "ab@example.com", "current_password": PASSWORD},
         headers=bearer(tokens),
     )
     assert renamed.status_code == 200
@@ -531,12 +532,16 @@ async def test_patch_me(client: httpx.AsyncClient) -> None:
     assert cleared.json()["full_name"] is None
     assert cleared.json()["email"] == "ab@example.com"  # untouched
     taken = await client.patch(
-        "/auth/me", json={"email": "bob@example.com"}, headers=bearer(tokens)
+        "/auth/me",
+        json={"email": "bob@example.com", "current_password": PASSWORD},
+        headers=bearer(tokens),
     )
     assert_problem(taken, 409, "account_exists")
     sneaky = await client.patch("/auth/me", json={"is_admin": True}, headers=bearer(tokens))
     assert "is_admin" in assert_problem(sneaky, 422, "validation_error")["detail"]
-    bad = await client.patch("/auth/me", json={"email": "nope"}, headers=bearer(tokens))
+    bad = await client.patch(
+        "/auth/me", json={"email": "nope", "current_password": PASSWORD}, headers=bearer(tokens)
+    )
     assert_problem(bad, 422, "invalid_email")
     assert (await client.patch("/auth/me", json={})).status_code == 401
 

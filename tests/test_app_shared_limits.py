@@ -16,6 +16,7 @@ from test_app import PASSWORD, assert_problem, bearer, client_for, login, mounte
 
 from s3auth_asgi import ConfigurationError, S3AuthService, S3AuthSettings
 from s3auth_asgi.app import DEFAULT_AUTH_LIMITS, create_auth_app, default_limiter
+from s3auth_asgi.app.limits import PER_PROCESS_LIMITS
 from s3auth_asgi.ratelimit import (
     MemoryRateLimitStore,
     ObjectStoreRateLimitStore,
@@ -80,8 +81,12 @@ def test_the_default_limiter_keeps_the_auth_limits_where_the_setting_says() -> N
         store=store,
     )
     for name in DEFAULT_AUTH_LIMITS:
-        assert isinstance(shared.stores[name], ObjectStoreRateLimitStore)
-        assert shared.stores[name].store is store  # type: ignore[attr-defined]
+        if name in PER_PROCESS_LIMITS:  # the token and profile limits: per process
+            assert isinstance(shared.stores[name], MemoryRateLimitStore), name
+        else:
+            assert isinstance(shared.stores[name], ObjectStoreRateLimitStore), name
+            assert shared.stores[name].store is store  # type: ignore[attr-defined]
+    assert set(PER_PROCESS_LIMITS) == {"token", "profile", "profile_account"}
     assert isinstance(shared.stores["api"], MemoryRateLimitStore)  # high-rate: per process
     apart = default_limiter(make_service().settings)
     assert all(isinstance(s, MemoryRateLimitStore) for s in apart.stores.values())
@@ -275,8 +280,9 @@ async def test_registration_counts_every_attempt_in_the_store(store_url: str, cl
     async with fleet.client(0, "192.0.2.1") as client:
         fleet.reset_counts()
         await register(client, "alice")
-    # Two index creates and the user create; a GET and a conditional PUT per limit.
-    assert fleet.requests() == {"get": 2, "put": 5}
+    # Three index creates (username, its skeleton, email) and the user create; a GET and a
+    # conditional PUT per limit.
+    assert fleet.requests() == {"get": 2, "put": 6}
 
 
 async def test_limits_in_memory_cost_no_requests(clock: Clock) -> None:

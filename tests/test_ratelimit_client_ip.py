@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipaddress
 
 import pytest
+from conftest import SECRET
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -221,7 +222,7 @@ def test_a_catch_all_proxy_is_refused_unless_said_explicitly(
     with pytest.raises(ConfigurationError, match="S3AUTH_TRUST_ALL_PROXIES"):
         ClientIPResolver(catch_all, trust_x_forwarded_for=True)
     env = {
-        "S3AUTH_SECRET_KEY": "s" * 8 + "-0123456789-abcdefghij-klmnopqrstuv",
+        "S3AUTH_SECRET_KEY": SECRET,
         "S3AUTH_TRUSTED_PROXIES": catch_all,
         "S3AUTH_TRUST_X_FORWARDED_FOR": "true",
     }

@@ -1,12 +1,20 @@
-"""S3AuthSettings from the environment: one clear error naming the variable."""
+"""S3AuthSettings from the environment: one clear error naming the variable. A secret key
+that is easy to guess is refused; an origin list holds origins only."""
 
 from __future__ import annotations
 
+import random
+import secrets
+
+import hypothesis
 import pytest
+from conftest import SECRET
+from hypothesis import given
+from hypothesis import strategies as st
 
-from s3auth_asgi import ConfigurationError, S3AuthSettings
-
-SECRET = "s" * 32
+from s3auth_asgi import ConfigurationError, S3AuthSettings, WeakPasswordError, passwords
+from s3auth_asgi.secret_strength import MIN_SECRET_BITS, common_passwords, estimate_bits
+from s3auth_asgi.settings import new_secret_key, normalise_origin
 
 
 def test_from_env_reads_variables_of_every_type() -> None:
@@ -53,6 +61,7 @@ def test_keyword_arguments_win_over_the_environment() -> None:
         ({"S3AUTH_TRUST_X_FORWARDED_FOR": "maybe"}, "S3AUTH_TRUST_X_FORWARDED_FOR"),
         ({"S3AUTH_STORE_URL": "bucket"}, "S3AUTH_STORE_URL"),
         ({"S3AUTH_LEEWAY_SECONDS": "30"}, "S3AUTH_REVOCATION_SKEW_SECONDS"),
+        ({"S3AUTH_ALLOWED_ORIGINS": "*"}, "S3AUTH_ALLOWED_ORIGINS"),
     ],
 )
 def test_bad_configuration_names_the_variable(env: dict[str, str], variable: str) -> None:
@@ -69,9 +78,153 @@ def test_secret_never_appears_in_repr() -> None:
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("trust_x_forwarded_for", "false"), ("trusted_proxies", "10.0.0.1"), ("rate_limits", 5)],
+    [
+        ("trust_x_forwarded_for", "false"),
+        ("trusted_proxies", "10.0.0.1"),
+        ("rate_limits", 5),
+        ("allowed_origins", "https://app.example.com"),
+    ],
 )
 def test_keyword_arguments_are_type_checked(field: str, value: object) -> None:
     """A string "false" must not slip through as a truthy flag."""
     with pytest.raises(ConfigurationError, match=f"S3AUTH_{field.upper()}"):
         S3AuthSettings(secret_key=SECRET, **{field: value})  # type: ignore[arg-type]
+
+
+# The secret key's strength (secret_strength) ---------------------------------------------
+
+WEAK_SECRETS = [
+    "a" * 32,
+    "s" * 32,
+    "password" * 4,
+    "PASSWORDpassword" * 2,
+    "changeme" * 4,
+    "0123456789" * 4,
+    "ab" * 16,
+    "abbabaabbaababbaabbabaabbaababba",  # two letters, in no repeating order
+    "qwertyuiop" + "1234567890" + "zyxwvutsrqponm",
+    "correcthorsebatterystaple1234567",
+]
+
+
+@pytest.mark.parametrize("weak", WEAK_SECRETS)
+def test_a_guessable_secret_is_refused_naming_the_variable_and_the_remedy(weak: str) -> None:
+    assert len(weak) >= 32  # refused for what it is made of, not for its length
+    with pytest.raises(ConfigurationError) as info:
+        S3AuthSettings.from_env({"S3AUTH_SECRET_KEY": weak})
+    message = str(info.value)
+    assert "S3AUTH_SECRET_KEY" in message and "s3auth gen-secret" in message
+    assert weak not in message
+    with pytest.raises(ConfigurationError, match="S3AUTH_SECRET_KEY"):
+        S3AuthSettings(secret_key=weak)
+
+
+@hypothesis.settings(deadline=None)  # a shared, loaded machine; the property is not about time
+@given(
+    st.one_of(
+        st.builds(new_secret_key),
+        st.builds(secrets.token_hex, st.integers(32, 64)),
+        st.builds(secrets.token_urlsafe, st.integers(32, 64)),
+    )
+)
+def test_random_secrets_always_pass(secret: str) -> None:
+    assert estimate_bits(secret) >= MIN_SECRET_BITS + 100
+    assert S3AuthSettings(secret_key=secret).secret_key == secret
+
+
+def test_thirty_two_random_hex_digits_almost_always_pass() -> None:
+    """128 random bits, exactly the bound and the shortest secret allowed: a coincidental
+    short repeat or run in random text saves less than its piece costs, so the estimate
+    stays above 128 but for about one in 2,500 (`000000`, `23456` at an end)."""
+    draws = random.Random(2024)  # the same draws every run: the test cannot flake
+    estimates = [estimate_bits(draws.randbytes(16).hex()) for _ in range(2500)]
+    assert sum(bits < MIN_SECRET_BITS for bits in estimates) <= 2
+    assert sum(estimates) / len(estimates) > MIN_SECRET_BITS + 5
+
+
+@hypothesis.settings(deadline=None)
+@given(st.text(min_size=1, max_size=8), st.integers(32, 64))
+def test_any_short_unit_repeated_is_refused(unit: str, length: int) -> None:
+    secret = (unit * length)[:length]
+    assert estimate_bits(secret) < MIN_SECRET_BITS
+    with pytest.raises(ConfigurationError, match="S3AUTH_SECRET_KEY"):
+        S3AuthSettings(secret_key=secret)
+
+
+@hypothesis.settings(deadline=None)
+@given(
+    st.lists(st.characters(), min_size=1, max_size=3, unique=True).flatmap(
+        lambda chars: st.text(st.sampled_from(chars), min_size=32, max_size=40)
+    )
+)
+def test_any_secret_of_three_distinct_characters_or_fewer_is_refused(secret: str) -> None:
+    assert estimate_bits(secret) < MIN_SECRET_BITS
+
+
+def test_structure_costs_bits_and_randomness_does_not() -> None:
+    random_part = secrets.token_urlsafe(24)  # 32 characters
+    assert estimate_bits(random_part + "password") > estimate_bits(random_part)
+    assert estimate_bits(random_part + random_part) < estimate_bits(random_part) + 20
+    assert estimate_bits("x" * 10_000) < 40  # long input is cut short, not slow
+
+
+def test_one_word_list_serves_the_password_policy_and_the_secret_check() -> None:
+    assert {"password", "changeme", "secret"} <= common_passwords()
+    nist = passwords.PasswordPolicy.nist()
+    for word in (w for w in common_passwords() if len(w) >= nist.min_length):
+        with pytest.raises(WeakPasswordError, match="too common"):
+            nist.check(word)
+
+
+# Allowed origins ------------------------------------------------------------------------
+
+
+def test_allowed_origins_are_read_comma_separated() -> None:
+    settings = S3AuthSettings.from_env(
+        {
+            "S3AUTH_SECRET_KEY": SECRET,
+            "S3AUTH_ALLOWED_ORIGINS": " https://App.Example.com:443, http://localhost:8000 ,",
+        }
+    )
+    assert settings.allowed_origins == ["https://App.Example.com:443", "http://localhost:8000"]
+    assert [normalise_origin(o) for o in settings.allowed_origins] == [
+        "https://app.example.com",
+        "http://localhost:8000",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("written", "origin"),
+    [
+        ("https://app.example.com", "https://app.example.com"),
+        ("HTTPS://APP.EXAMPLE.COM", "https://app.example.com"),
+        ("http://app.example.com:80", "http://app.example.com"),
+        ("https://app.example.com:8443", "https://app.example.com:8443"),
+        ("http://[::1]:8000", "http://[::1]:8000"),
+        ("http://127.0.0.1", "http://127.0.0.1"),
+    ],
+)
+def test_origins_are_normalised_as_browsers_send_them(written: str, origin: str) -> None:
+    assert normalise_origin(written) == origin
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "*",
+        "null",
+        "app.example.com",
+        "https://app.example.com/",
+        "https://app.example.com/login",
+        "https://app.example.com?x=1",
+        "ftp://app.example.com",
+        "https://user@app.example.com",
+        "https://*.example.com",
+        "https://app.example.com:99999",
+        "https://bücher.example",
+        "",
+    ],
+)
+def test_an_allowed_origin_that_is_not_an_origin_is_refused(bad: str) -> None:
+    with pytest.raises(ConfigurationError, match="S3AUTH_ALLOWED_ORIGINS"):
+        S3AuthSettings(secret_key=SECRET, allowed_origins=["https://ok.example.com", bad])

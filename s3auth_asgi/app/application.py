@@ -19,10 +19,11 @@ from ..service import S3AuthService
 from ..types import Receive, Scope, Send
 from .body import BodyReader
 from .caller import CallerCheck
-from .endpoint import Endpoint
+from .endpoint import Endpoint, RequestChecks
 from .limits import AuthRateLimits
 from .openapi import OpenAPIDocument
 from .operations import Call, Operation
+from .origins import OriginCheck
 from .responses import JSON_CONTENT_TYPE, problem_response
 from .routes import AuthRoutes
 from .table import operations_of
@@ -52,16 +53,26 @@ class AuthApp:
         self.mount_path = mount_path.rstrip("/") if mount_path else None
         self.routes = AuthRoutes(service, limits)
         self.operations: list[Operation] = operations_of(self.routes)
+        # One check for every endpoint, and the document declares what it enforces.
+        origins = OriginCheck(service.settings)
         self.openapi = OpenAPIDocument(
-            self.operations, title=title, version=version, description=description
+            self.operations,
+            title=title,
+            version=version,
+            description=description,
+            origins=origins,
         )
-        callers = CallerCheck(service, service)
-        body = BodyReader(service.settings.max_body_bytes)
+        checks = RequestChecks(
+            CallerCheck(service, service),
+            BodyReader(service.settings.max_body_bytes),
+            origins,
+            limits,
+        )
         by_path: dict[str, list[Operation]] = defaultdict(list)
         for op in self.operations:
             by_path[op.path].append(op)
-        routes = [Route(path, Endpoint(ops, callers, body)) for path, ops in by_path.items()]
-        routes.append(Route(OPENAPI_PATH, Endpoint([], callers, body, extra_get=self._openapi)))
+        routes = [Route(path, Endpoint(ops, checks)) for path, ops in by_path.items()]
+        routes.append(Route(OPENAPI_PATH, Endpoint([], checks, extra_get=self._openapi)))
         self._router = Router(routes, redirect_slashes=False, default=_not_found)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -45,6 +45,17 @@ read. A limiter without any of a budget's limits does without that budget."""
 _SHOWN_ORDER = ("login.address", "login.account", "login.device")
 """The order of the RateLimit header items: the address's first, as for every other limit."""
 
+_CHARGE_ORDER = ("login.account", "login.address", "login.device")
+"""The order failures are charged in (`PasswordAttempts.failed`)."""
+
+
+def _unique_by_budget(
+    readings: list[tuple[FailureStore, Reading]],
+) -> list[tuple[FailureStore, Reading]]:
+    """One reading per budget, the last given of each (a refusal shows the budget that
+    refused rather than the one that admitted before it)."""
+    return list({reading.budget.name: (store, reading) for store, reading in readings}.values())
+
 
 @dataclass
 class Attempt:
@@ -115,22 +126,31 @@ class PasswordAttempts:
     async def failed(self, attempt: Attempt, accounts: Sequence[str] = ()) -> list[RateLimitInfo]:
         """Charge the failure to every budget of the attempt and, unless a device carried
         it, to the `accounts` it did not read (the account's other name); the checks made,
-        for the headers, or RateLimitedError when one of them was spent meanwhile."""
-        charged = [(store, await store.record(reading)) for store, reading in attempt.readings]
-        others: list[tuple[FailureStore, Reading]] = []
+        for the headers, or RateLimitedError when one of them was spent meanwhile.
+
+        Every attempt charges in one order (the account's budgets by key, then the
+        address's) and stops at the first spent: the attempts that win a budget's last
+        places are then the only ones racing for the next, so concurrent failures are
+        answered 401 up to the limit instead of each winning one budget and losing the
+        other, and no budget is charged for an attempt another has refused."""
+        read = {reading.key: (store, reading) for store, reading in attempt.readings}
+        planned: dict[str, tuple[FailureStore, FailureBudget]] = {
+            reading.key: (store, reading.budget) for store, reading in attempt.readings
+        }
         if not attempt.by_device and "login.account" in self.budgets:
-            store, budget = self.budgets["login.account"]
-            read = {reading.key for _, reading in attempt.readings}
             for key in map(_account, accounts):
-                if key not in read:
-                    others.append((store, await store.record(await store.peek(budget, key))))
-        spent = [item for item in others if not item[1].allowed][:1]
-        if spent:  # shown in place of the name typed, whose budget admitted
-            charged = [item for item in charged if item[1].budget.name != "login.account"]
-            raise self._refusal(charged + spent)
-        if not all(reading.allowed for _, reading in charged):
-            raise self._refusal(charged)
-        return self.infos(charged)
+                planned.setdefault(key, self.budgets["login.account"])
+        order = sorted(planned, key=lambda key: (_CHARGE_ORDER.index(planned[key][1].name), key))
+        charged: list[tuple[FailureStore, Reading]] = []
+        for key in order:
+            store, budget = planned[key]
+            reading = read[key][1] if key in read else await store.peek(budget, key)
+            recorded = await store.record(reading)
+            charged.append((store, recorded))
+            if not recorded.allowed:
+                # Each budget as last seen: the one that refused in place of what it read.
+                raise self._refusal(_unique_by_budget([*attempt.readings, *charged]))
+        return self.infos([item for item in charged if item[1].key in read])
 
     def infos(self, readings: list[tuple[FailureStore, Reading]]) -> list[RateLimitInfo]:
         ordered = sorted(readings, key=lambda item: _SHOWN_ORDER.index(item[1].budget.name))

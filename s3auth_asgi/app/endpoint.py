@@ -4,22 +4,29 @@ For each request, in this order:
 
 1. the operation, by method (405 with `Allow` otherwise; Starlette's own 405 raises into
    the host's exception handlers, which a Litestar or Quart host does not have);
-2. the caller, from `access` (401 without a valid token, 403 for a non-administrator on
+2. in browser mode, for a state-changing method, where the request comes from (403
+   `cross_origin_request` when another site's page sent it; see `origins`): before
+   anything is read, and so before the store sees the request;
+3. the caller, from `access` (401 without a valid token, 403 for a non-administrator on
    an admin operation); `bearer_or_refresh_token` reads the body first and needs an
    access token only when the body holds no refresh token;
-3. the path parameters, each an id of the right shape (404 otherwise: nothing else can
+4. the path parameters, each an id of the right shape (404 otherwise: nothing else can
    exist, and the body is not read);
-4. the body (`request`) and the query (`query`): 400, 413, 415 or 422 when they are bad;
-5. the handler, given the outcome as a `Call`.
+5. the body (`request`) and the query (`query`): 400, 413, 415 or 422 when they are bad;
+6. the rate limits the operation declares (`limits`; 429), per address or per caller;
+7. the handler, given the outcome as a `Call`.
 
 Every answer of a `token_response` operation is marked no-store (RFC 6749 §5.1). Errors of
-this package become problems; anything else is a bug, logged and answered 500.
+this package become problems; anything else is a bug, logged and answered 500. An operation
+that declares an `event` emits one auth event per request, whatever its outcome
+(`events`).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -31,13 +38,17 @@ from ..errors import (
     SessionNotFoundError,
     UserNotFoundError,
 )
+from ..events import emit
 from ..identifiers import is_id
 from ..problems import internal_error
 from ..types import Receive, Scope, Send
 from .body import BodyReader, parse_query
 from .caller import CallerCheck
 from .errors import MethodNotAllowedError
+from .events import request_event
+from .limits import AuthRateLimits
 from .operations import Call, Handler, Operation
+from .origins import OriginCheck
 from .responses import problem_response, rendered_response
 
 logger = logging.getLogger("s3auth_asgi.app")
@@ -52,6 +63,16 @@ PATH_ID_ERRORS: dict[str, type[NotFoundError]] = {
 """The 404 each path parameter answers with when no such id can exist."""
 
 
+@dataclass(frozen=True, slots=True)
+class RequestChecks:
+    """What every endpoint of an app checks requests with."""
+
+    callers: CallerCheck
+    body: BodyReader
+    origins: OriginCheck
+    limits: AuthRateLimits
+
+
 class Endpoint:
     """The operations of one path, by method; `extra_get` serves a GET outside the table
     (the OpenAPI document)."""
@@ -59,8 +80,7 @@ class Endpoint:
     def __init__(
         self,
         operations: Sequence[Operation],
-        callers: CallerCheck,
-        body: BodyReader,
+        checks: RequestChecks,
         *,
         extra_get: Handler | None = None,
     ) -> None:
@@ -69,8 +89,11 @@ class Endpoint:
             if unknown:
                 raise ConfigurationError(f"{op.operation_id}: no 404 is declared for {unknown}")
         self.operations: dict[str, Operation] = {op.method: op for op in operations}
-        self.callers = callers
-        self.body = body
+        self.checks = checks
+        self.callers = checks.callers
+        self.body = checks.body
+        self.origins = checks.origins
+        self.limits = checks.limits
         self.extra_get = extra_get
         methods = set(self.operations) | ({"GET"} if extra_get is not None else set())
         if "GET" in methods:
@@ -81,9 +104,11 @@ class Endpoint:
         request = Request(scope, receive)
         method = "GET" if request.method == "HEAD" else request.method
         op = self.operations.get(method)
+        noted: dict[str, str] = {}
+        code: str | None = None
         try:
             if op is not None:
-                response = await self._run(op, request)
+                response = await self._run(op, request, noted)
             elif method == "GET" and self.extra_get is not None:
                 response = await self.extra_get(Call(request, None))
             else:
@@ -91,17 +116,24 @@ class Endpoint:
                     f"Allowed: {self.allow}", headers=[("Allow", self.allow)]
                 )
         except S3AuthError as error:
+            code = error.code
             response = problem_response(error)
         except Exception:
             # A bug, not bad input: logged with its traceback, answered without it.
             logger.exception("unhandled error in %s %s", request.method, request.url.path)
+            code = "internal_error"
             response = rendered_response(internal_error())
+        if op is not None and op.event is not None:
+            client = self.limits.client_ip(scope)
+            emit(request_event(op.event, response.status_code, code, noted, client))
         if op is not None and op.token_response:
             for name, value in NO_STORE:
                 response.headers[name] = value
         await response(scope, receive, send)
 
-    async def _run(self, op: Operation, request: Request) -> Response:
+    async def _run(self, op: Operation, request: Request, noted: dict[str, str]) -> Response:
+        if self.origins.applies_to(op.method):
+            self.origins.check(request.scope)
         either = op.access == "bearer_or_refresh_token"
         caller = None if either else await self.callers.resolve(request, op.access)
         path_ids = {}
@@ -118,4 +150,13 @@ class Endpoint:
         if either and not getattr(body, "refresh_token", None):
             caller = await self.callers.resolve(request, "bearer")
         query = parse_query(request, op.query) if op.query is not None else None
-        return await op.handler(Call(request, caller, body, query, path_ids))
+        if caller is not None:
+            noted.update(user_id=caller.user_id, session_id=caller.session_id)
+            if "user_id" in path_ids:  # an administrator acting on an account
+                noted.update(actor_id=caller.user_id, user_id=path_ids["user_id"])
+        caller_id = caller.user_id if caller is not None else None
+        infos = await self.limits.check_operation(request.scope, op.limits, caller_id)
+        response = await op.handler(Call(request, caller, body, query, path_ids, noted))
+        for name, value in self.limits.headers(infos):
+            response.headers.append(name, value)
+        return response

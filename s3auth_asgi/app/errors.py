@@ -40,6 +40,14 @@ class AccountExistsError(ConflictError):
     title = "An account with this username or email address already exists"
 
 
+class CurrentPasswordRequiredError(S3ValidationError):
+    """A change that needs the current password (the email address) came without it."""
+
+    status = 403
+    code = "current_password_required"
+    title = "This change needs the current password"
+
+
 class WrongCurrentPasswordError(InvalidCredentialsError):
     """403 rather than 401: the caller's token is fine, and a client that reacts to 401 by
     logging out should not do so over a typo in a form."""
@@ -53,3 +61,13 @@ class MethodNotAllowedError(S3AuthError):
     status = 405
     code = "method_not_allowed"
     title = "Method not allowed"
+
+
+class CrossOriginRequestError(S3AuthError):
+    """Browser mode: a state-changing request that a page of another origin made (see
+    `origins`). Outside the 403 branch of PermissionDeniedError: it is not about who is
+    calling, and its answer carries no `insufficient_scope` challenge."""
+
+    status = 403
+    code = "cross_origin_request"
+    title = "Cross-origin request refused"

@@ -1,14 +1,19 @@
-"""Rate limits of the endpoints that check passwords or create accounts, and where they are
-kept.
+"""Rate limits of the endpoints that check passwords, create accounts or take tokens, and
+where they are kept.
 
 Login and password change are limited on failures (`attempts`): per account from any
 address, per client address, and per device. Registration counts every attempt, per client
-address and per client address + username (which the limiter hashes).
+address and per client address + username (which the limiter hashes). The token endpoints
+(`token`) count every request per client address, and a profile change per address and per
+account (`profile`, `profile_account`): the operations table names the limits of each
+operation (`Operation.limits`), and `endpoint.Endpoint` counts them before the handler runs.
 
 Where the counts live is S3AUTH_RATE_LIMIT_STORE (`S3AuthSettings.rate_limit_backend`): in
 the object store that holds the auth state, shared by every process, which is the default
 wherever that store is shared; or in each process's memory, where N processes give N times
-every limit.
+every limit. The token and profile limits always stay in memory: a forged refresh token costs
+one store GET, which a per-process limit bounds well enough, and a refresh keeps its 2
+requests.
 """
 
 from __future__ import annotations
@@ -38,10 +43,21 @@ DEFAULT_AUTH_LIMITS: dict[str, RateLimit] = {
     "login_device": RateLimit(max_requests=5, window_seconds=900),
     "register": RateLimit(max_requests=10, window_seconds=600),
     "register_account": RateLimit(max_requests=3, window_seconds=600),
+    "token": RateLimit(max_requests=120, window_seconds=60),
+    "profile": RateLimit(max_requests=20, window_seconds=600),
+    "profile_account": RateLimit(max_requests=10, window_seconds=600),
 }
 """Overridden by the same names in S3AUTH_RATE_LIMITS (e.g. `login_account=5/600`). The
 `login*` limits count wrong passwords: `login` per client address, `login_account` and
-`login_account_daily` per account, `login_device` per device cookie."""
+`login_account_daily` per account, `login_device` per device cookie. The others count every
+request: `register` per address, `register_account` per address + username, `token`
+(refresh, logout) and `profile` per address, `profile_account` per account."""
+
+PER_PROCESS_LIMITS = ("token", "profile", "profile_account")
+"""Kept in each process's memory whatever S3AUTH_RATE_LIMIT_STORE says."""
+
+PER_ACCOUNT_LIMITS = ("profile_account",)
+"""Of the limits an operation declares, those counted per caller rather than per address."""
 
 
 def default_limiter(
@@ -59,7 +75,7 @@ def default_limiter(
     if settings.rate_limit_backend == "store":
         state = store if store is not None else ObjectStore.from_url(settings.store_url)
         shared = ObjectStoreRateLimitStore(state, clock=clock)
-        stores = dict.fromkeys(DEFAULT_AUTH_LIMITS, shared)
+        stores = {name: shared for name in DEFAULT_AUTH_LIMITS if name not in PER_PROCESS_LIMITS}
     defaults = {**DEFAULT_AUTH_LIMITS, **(extra or {})}
     return RateLimiter.from_settings(settings, defaults=defaults, stores=stores)
 
@@ -95,6 +111,27 @@ class AuthRateLimits:
             if name not in limiter.limits:
                 continue
             limited, info = await limiter.is_rate_limited(scope, name, account=narrowed_to)
+            infos.append(info)
+            if limited:
+                raise limiter.refusal(infos)
+        return infos
+
+    async def check_operation(
+        self, scope: Scope, limit_names: tuple[str, ...], caller_id: str | None
+    ) -> list[RateLimitInfo]:
+        """Count a request against the limits its operation declares (those the limiter
+        has): per caller for PER_ACCOUNT_LIMITS, else per client address. The checks made,
+        for the headers, or RateLimitedError at the first refusal."""
+        limiter = self.limiter
+        if limiter is None:
+            return []
+        infos: list[RateLimitInfo] = []
+        for name in limit_names:
+            if name not in limiter.limits:
+                continue
+            per_caller = name in PER_ACCOUNT_LIMITS and caller_id is not None
+            key = f"user:{caller_id}" if per_caller else None
+            limited, info = await limiter.is_rate_limited(scope, name, key=key)
             infos.append(info)
             if limited:
                 raise limiter.refusal(infos)

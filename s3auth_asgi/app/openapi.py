@@ -16,6 +16,7 @@ import msgspec
 from ..problems import PROBLEM_CONTENT_TYPE, Problem
 from .body import FORM_MEDIA_TYPE, JSON_MEDIA_TYPE
 from .operations import Operation
+from .origins import OriginCheck
 
 REF_TEMPLATE = "#/components/schemas/{name}"
 _MAX_CACHED_MOUNTS = 16
@@ -31,8 +32,13 @@ ERROR_DESCRIPTIONS = {
     422: "The body or query is well-formed but invalid: missing, mistyped or unknown fields, "
     "or values the service refuses",
     429: "Rate-limited; see Retry-After",
-    503: "The object store is unreachable; retry after Retry-After seconds",
+    503: "The object store is unreachable, or password hashing is at capacity; "
+    "retry after Retry-After seconds",
 }
+CROSS_ORIGIN_DESCRIPTION = (
+    "a state-changing request from another origin's page (browser mode: see "
+    "S3AUTH_ALLOWED_ORIGINS), code `cross_origin_request`"
+)
 
 _RETRY_AFTER = {
     "Retry-After": {
@@ -56,10 +62,16 @@ class OpenAPIDocument:
     """The document, encoded once per mount point."""
 
     def __init__(
-        self, operations: Sequence[Operation], *, title: str, version: str, description: str
+        self,
+        operations: Sequence[Operation],
+        *,
+        title: str,
+        version: str,
+        description: str,
+        origins: OriginCheck | None = None,
     ) -> None:
         self._template = build_document(
-            operations, title=title, version=version, description=description
+            operations, title=title, version=version, description=description, origins=origins
         )
         self._encoded: dict[str, bytes] = {}
 
@@ -82,15 +94,23 @@ class OpenAPIDocument:
 
 
 def build_document(
-    operations: Sequence[Operation], *, title: str, version: str, description: str
+    operations: Sequence[Operation],
+    *,
+    title: str,
+    version: str,
+    description: str,
+    origins: OriginCheck | None = None,
 ) -> dict[str, Any]:
+    """`origins`: the app's check of where requests come from; the operations it applies
+    to (browser mode, unsafe methods) list its 403."""
     types: list[Any] = [Problem]
     for op in operations:
         types += [t for t in (op.request, op.response) if t is not None and t not in types]
     _, schemas = msgspec.json.schema_components(types, ref_template=REF_TEMPLATE)
     paths: dict[str, dict[str, Any]] = {}
     for op in operations:
-        paths.setdefault(op.path, {})[op.method.lower()] = _operation(op)
+        cross_origin = origins is not None and origins.applies_to(op.method)
+        paths.setdefault(op.path, {})[op.method.lower()] = _operation(op, cross_origin)
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version, "description": description},
@@ -115,7 +135,7 @@ def _ref(type_: type[Any]) -> dict[str, str]:
     return {"$ref": REF_TEMPLATE.format(name=type_.__name__)}
 
 
-def _operation(op: Operation) -> dict[str, Any]:
+def _operation(op: Operation, cross_origin: bool) -> dict[str, Any]:
     document: dict[str, Any] = {
         "operationId": op.operation_id,
         "summary": op.summary,
@@ -151,7 +171,7 @@ def _operation(op: Operation) -> dict[str, Any]:
         if op.access == "bearer_or_refresh_token":
             security.append({})  # a refresh token in the body will do instead
         document["security"] = security
-    document["responses"] = _responses(op)
+    document["responses"] = _responses(op, cross_origin)
     return document
 
 
@@ -175,7 +195,7 @@ def _query_parameters(query: type[Any]) -> list[dict[str, Any]]:
     return parameters
 
 
-def _responses(op: Operation) -> dict[str, Any]:
+def _responses(op: Operation, cross_origin: bool) -> dict[str, Any]:
     responses: dict[str, Any] = {}
     if op.response is None:
         responses["204"] = {"description": "Done"}
@@ -194,9 +214,17 @@ def _responses(op: Operation) -> dict[str, Any]:
                 },
             }
         responses[str(op.status)] = success
-    for status in op.error_statuses:
+    statuses = op.error_statuses
+    for status in sorted({*statuses, 403} if cross_origin else statuses):
+        description = ERROR_DESCRIPTIONS[status]
+        if status == 403 and cross_origin:
+            description = (
+                f"{description}; or {CROSS_ORIGIN_DESCRIPTION}"
+                if status in statuses
+                else CROSS_ORIGIN_DESCRIPTION[0].upper() + CROSS_ORIGIN_DESCRIPTION[1:]
+            )
         error: dict[str, Any] = {
-            "description": ERROR_DESCRIPTIONS[status],
+            "description": description,
             "content": {PROBLEM_CONTENT_TYPE: {"schema": _ref(Problem)}},
         }
         if status in _ERROR_HEADERS:

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..errors import AuthenticationRequiredError
+from ..events import EventName
 
 if TYPE_CHECKING:
     from .caller import Caller
@@ -35,6 +36,9 @@ class Call:
     query: Any = None
     path_ids: dict[str, str] = field(default_factory=dict)
     """The path parameters, each a well-formed id."""
+    noted: dict[str, str] = field(default_factory=dict)
+    """What the operation's auth event names (`user_id`, `session_id`, `actor_id`): the
+    caller's, and what a handler adds (the account a login opened a session of)."""
 
     @property
     def caller(self) -> Caller:
@@ -70,8 +74,14 @@ class Operation:
     status: int = 200
     token_response: bool = False
     """Sends tokens: `Cache-Control: no-store`, and the refresh cookie in browser mode."""
+    event: EventName | None = None
+    """The auth event each request emits, whatever its outcome (`events`)."""
+    limits: tuple[str, ...] = ()
+    """The rate limits every request counts against (`limits.DEFAULT_AUTH_LIMITS` names),
+    counted after the caller and the body are checked, before the handler runs."""
     errors: tuple[int, ...] = ()
-    """Statuses beyond those implied by the body, the access and the path parameters."""
+    """Statuses beyond those implied by the body, the access, the path parameters and the
+    limits."""
     uses_store: bool = True
     description: str = ""
 
@@ -92,6 +102,8 @@ class Operation:
             statuses.add(403)
         if self.path_parameters:
             statuses.add(404)
+        if self.limits:
+            statuses.add(429)
         if self.uses_store:
             statuses.add(503)
         return sorted(statuses)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import msgspec
 from starlette.requests import Request
@@ -19,13 +20,15 @@ from ..errors import (
     UsernameTakenError,
     UserNotFoundError,
 )
-from ..models import TokenPair
+from ..models import TokenPair, User
 from ..name_index import account_keys, parse_name
+from ..ratelimit import RateLimitInfo
 from ..service import S3AuthService
 from .cookies import clear_refresh_cookie, read_refresh_cookie, set_refresh_cookie
 from .devices import DeviceCookies
 from .errors import (
     AccountExistsError,
+    CurrentPasswordRequiredError,
     UnsupportedGrantTypeError,
     WrongCurrentPasswordError,
 )
@@ -49,6 +52,7 @@ from .schemas import (
 )
 
 _NAME_TAKEN = (UsernameTakenError, EmailTakenError)
+T = TypeVar("T")
 
 PRIVATE = [("Cache-Control", "no-store")]
 """For answers about an account: no cache keeps them."""
@@ -120,6 +124,11 @@ class AuthRoutes:
             clear_refresh_cookie(response, _root_path(request))
         return response
 
+    def _note_session(self, call: Call, pair: TokenPair) -> None:
+        """Name the account and the session a pair belongs to in the request's event."""
+        claims = self.service.verify_access_token(pair.access_token)
+        call.noted.update(user_id=claims["sub"], session_id=claims["sid"])
+
     def _hide_which_exists(self, error: ConflictError) -> S3AuthError:
         if self.settings.enumeration_protection:
             return AccountExistsError()
@@ -136,6 +145,7 @@ class AuthRoutes:
             )
         except _NAME_TAKEN as error:
             raise self._hide_which_exists(error) from None
+        call.noted["user_id"] = user.id
         return json_response(user.public(), status=201, headers=self.limits.headers(infos))
 
     async def login(self, call: Call) -> Response:
@@ -144,6 +154,8 @@ class AuthRoutes:
             raise UnsupportedGrantTypeError('Use grant_type "password" here')
         request = call.request
         attempts = self.limits.attempts
+        # A login that could not hash now is refused before it reads anything.
+        self.service.passwords.ensure_room()
         # The limits follow from the name typed, so they are read before anything else;
         # they are charged only if the password is wrong.
         name = parse_name(data.username)
@@ -161,6 +173,7 @@ class AuthRoutes:
             charged = await attempts.failed(attempt, check.accounts)
             raise InvalidCredentialsError(headers=self.limits.headers(charged))
         pair = await self.service.create_token_pair(check.user, **self._session_origin(request))
+        self._note_session(call, pair)
         response = self._tokens(
             request, pair, self.limits.headers(attempts.infos(attempt.readings))
         )
@@ -183,6 +196,7 @@ class AuthRoutes:
                 raise
             # This cookie will never work again: have the browser forget it.
             return self._ended(request, problem_response(error))
+        self._note_session(call, pair)
         return self._tokens(request, pair)
 
     async def logout(self, call: Call) -> Response:
@@ -216,39 +230,59 @@ class AuthRoutes:
 
     async def update_me(self, call: Call) -> Response:
         data: UpdateProfileRequest = call.body
+        changes = _changes(data)
+        current_password = changes.pop("current_password", None)
+        infos: list[RateLimitInfo] = []
+        if "email" in changes:
+            # Whoever holds a stolen access token must not be able to move the account's
+            # mail, and with it every reset, to an address of theirs. The password is
+            # checked before the new address is tried, so a wrong one learns nothing of it.
+            if current_password is None:
+                raise CurrentPasswordRequiredError()
+            _, infos = await self._password_attempt(
+                call, lambda user: self.service.confirm_password(user, current_password)
+            )
         try:
-            user = await self.service.update_user(call.caller.user_id, **_changes(data))
+            user = await self.service.update_user(call.caller.user_id, **changes)
         except _NAME_TAKEN as error:
             raise self._hide_which_exists(error) from None
         except UserNotFoundError:
             raise _account_gone() from None
-        return json_response(user.public(), headers=PRIVATE)
+        return json_response(user.public(), headers=[*PRIVATE, *self.limits.headers(infos)])
 
     async def change_password(self, call: Call) -> Response:
         data: ChangePasswordRequest = call.body
-        caller = call.caller
+        pair, infos = await self._password_attempt(
+            call,
+            lambda user: self.service.change_password(
+                user.id,
+                data.current_password,
+                data.new_password,
+                **self._session_origin(call.request),
+            ),
+        )
+        return self._tokens(call.request, pair, self.limits.headers(infos))
+
+    async def _password_attempt(
+        self, call: Call, check: Callable[[User], Awaitable[T]]
+    ) -> tuple[T, list[RateLimitInfo]]:
+        """Run `check` of the caller's password (it raises InvalidCredentialsError when the
+        password is wrong) as a password attempt: guessing a password with a stolen access
+        token is guessing a password, and counts against the account's login budgets."""
         attempts = self.limits.attempts
-        # Guessing the current password with a stolen access token is guessing a password:
-        # it counts against the account's login budgets.
-        user = await self.service.get_user_by_id(caller.user_id)
+        user = await self.service.get_user_by_id(call.caller.user_id)
         if user is None:
             raise _account_gone()
         accounts = account_keys(user)
         attempt = await attempts.begin(call.request.scope, accounts[0], device_key=None)
         try:
-            pair = await self.service.change_password(
-                caller.user_id,
-                data.current_password,
-                data.new_password,
-                **self._session_origin(call.request),
-            )
+            result = await check(user)
         except InvalidCredentialsError:
             charged = await attempts.failed(attempt, accounts)
             raise WrongCurrentPasswordError(headers=self.limits.headers(charged)) from None
         except UserNotFoundError:
             raise _account_gone() from None
-        infos = attempts.infos(attempt.readings)
-        return self._tokens(call.request, pair, self.limits.headers(infos))
+        return result, attempts.infos(attempt.readings)
 
     # Administration ------------------------------------------------------------------
 

@@ -34,8 +34,21 @@ __all__ = [
     "UserPage",
 ]
 
-Username = Annotated[str, Meta(description="3-64 letters, digits, '.', '_' or '-'.")]
-Email = Annotated[str, Meta(description="An email address; unique, case-insensitively.")]
+Username = Annotated[
+    str,
+    Meta(
+        description="3-64 letters, digits, '.', '_' or '-', with a letter or a digit, in one "
+        "script (Unicode TR39's moderately restrictive profile); unique, and so is its look: "
+        "a name that looks like a taken one is taken."
+    ),
+]
+Email = Annotated[
+    str,
+    Meta(
+        description="An email address, syntax checked and normalised by email-validator; "
+        "unique, case-insensitively."
+    ),
+]
 Password = Annotated[
     str, Meta(description="8+ characters with an upper-case letter, a lower-case one and a digit.")
 ]
@@ -90,6 +103,8 @@ class UpdateProfileRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=T
 
     full_name: FullName | UnsetType | None = UNSET
     email: Email | UnsetType = UNSET
+    current_password: str | UnsetType = UNSET
+    """Required with `email`: a new address is where every reset goes."""
 
 
 class ChangePasswordRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -129,7 +144,13 @@ class TokenResponse(msgspec.Struct, kw_only=True):
         Annotated[str, Meta(description="Absent in browser mode, where a cookie carries it.")]
         | UnsetType
     ) = UNSET
-    refresh_expires_in: Annotated[int, Meta(description="Seconds the session lasts unused.")]
+    refresh_expires_in: Annotated[
+        int,
+        Meta(
+            description="Seconds the refresh token stays valid: the session's idle lifetime, "
+            "or what is left of its absolute lifetime when that is less."
+        ),
+    ]
 
 
 class SessionList(msgspec.Struct, kw_only=True):

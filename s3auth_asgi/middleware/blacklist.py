@@ -3,8 +3,8 @@
 Place it inside BearerTokenMiddleware, which verifies the token and puts its claims into
 `scope["auth"]`; this one then refuses (401 `invalid_token`, problem code `token_revoked`;
 WebSocket: close 1008) a token whose `jti` was blacklisted, whose session (`sid`) was
-logged out, or whose user's epoch moved after the session began (logout everywhere,
-password change, deactivation, changed privileges).
+logged out, or whose session a user entry names (logout everywhere, password change,
+deactivation, changed privileges, deletion).
 
 It checks the process's in-process snapshot of revocations: no object-store request on the
 request path. How fresh the snapshot must be, and when a request waits for a sync, is the

@@ -122,6 +122,13 @@ class BudgetState(msgspec.Struct, frozen=True):
     tats: dict[str, float]
 
 
+async def _back_off(attempt: int) -> None:
+    """Wait before re-reading a state whose conditional write lost a race: full jitter,
+    doubling from 5 ms (a store round trip is 1–20 ms; a shorter wait has the losers of a
+    race meet again at once)."""
+    await anyio.sleep(random.uniform(0, 0.005 * 2**attempt))  # noqa: S311
+
+
 class ObjectStoreRateLimitStore:
     """State shared through the object store: `ratelimit/{limit}/{digest of key}`.
 
@@ -171,7 +178,7 @@ class ObjectStoreRateLimitStore:
                     await self.store.replace(object_key, BucketState(new_tat), current.etag)
             except StoreConflict:
                 # Jitter, so that the processes that collided do not collide again.
-                await anyio.sleep(random.uniform(0, 0.002 * 2**attempt))  # noqa: S311
+                await _back_off(attempt)
                 continue
             return decision
         # Still losing after every attempt: this key is under a burst from many processes at
@@ -213,7 +220,7 @@ class ObjectStoreRateLimitStore:
                 else:
                     etag = await self.store.replace(object_key, BudgetState(kept), version)
             except StoreConflict:
-                await anyio.sleep(random.uniform(0, 0.002 * 2**attempt))  # noqa: S311
+                await _back_off(attempt)
                 tats, version = await self._read_budget(budget, key)
                 continue
             return Reading(budget, key, decisions, kept, etag)

@@ -1,0 +1,116 @@
+"""Cross-site request forgery: in browser mode, a state-changing request must come from a
+page of the app's own origin, or of an origin listed in S3AUTH_ALLOWED_ORIGINS.
+
+In browser mode (S3AUTH_REFRESH_COOKIE) the browser holds credentials the page does not
+send itself: the refresh cookie and the device cookie. Another site's page could make the
+browser post to `/refresh` or `/logout` with them, or post a login whose answer plants the
+attacker's session in the browser (login CSRF). The cookies are SameSite=Strict, which
+already keeps them off cross-site requests in current browsers; this check is the second,
+independent layer OWASP's CSRF cheat sheet asks for, and the one that stops login CSRF,
+where no cookie is needed at all.
+
+It applies to every operation whose method is unsafe (POST, PUT, PATCH, DELETE: what the
+table declares), whatever its access, and to none in API mode, where no cookie carries a
+credential. A request is decided by the headers browsers set and page scripts cannot:
+
+1. `Sec-Fetch-Site` (Fetch Metadata; every current browser): `same-origin` and `none` (the
+   user's own navigation) pass; `same-site` (a sibling such as app.example.com) passes
+   when its `Origin` is listed; `cross-site` and anything unknown are refused, whatever the
+   `Origin`.
+2. Else `Origin`: it must be the request's own origin (the scope's scheme and the `Host`
+   header, default ports dropped) or a listed one. `Origin: null` (sandboxed frames,
+   `data:` pages, some redirects) is refused.
+3. Neither header: allowed. Browsers send `Origin` on every cross-origin POST, PUT, PATCH
+   and DELETE, from forms and scripts alike, so a request without either comes from a
+   client that is not a browser (curl, a server, a mobile app), which has no victim's
+   cookies to abuse. `Referer` is not consulted: pages may withhold it (the demo's
+   `Referrer-Policy: no-referrer`), and it would decide nothing the two above do not.
+
+The own origin is computed from the request. Behind a proxy that rewrites `Host`, or that
+terminates TLS without the server restoring the scheme (uvicorn's `--proxy-headers` for a
+trusted proxy), it is not the origin the browser sees: list the public origin in
+S3AUTH_ALLOWED_ORIGINS. Browsers that send `Sec-Fetch-Site: same-origin` pass either way.
+"""
+
+from __future__ import annotations
+
+from ..settings import S3AuthSettings, env_name, normalise_origin
+from ..types import Scope
+from .errors import CrossOriginRequestError
+
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+"""The methods that change state (RFC 9110 §9.2.1: all but the safe ones)."""
+PASSING_FETCH_SITES = frozenset({"same-origin", "none"})
+
+
+class OriginCheck:
+    """Refuses, in browser mode, state-changing requests made by other sites' pages."""
+
+    def __init__(self, settings: S3AuthSettings) -> None:
+        self.enabled = settings.refresh_cookie
+        # Settings have validated each one; normalised, they compare as browsers send them.
+        self.allowed = frozenset(normalise_origin(o) for o in settings.allowed_origins)
+
+    def applies_to(self, method: str) -> bool:
+        """Whether requests with `method` are checked: what the OpenAPI document declares."""
+        return self.enabled and method in UNSAFE_METHODS
+
+    def check(self, scope: Scope) -> None:
+        """CrossOriginRequestError unless the request may come from where it says it does."""
+        fetch_site = _header(scope, b"sec-fetch-site")
+        origin = _header(scope, b"origin")
+        if fetch_site is not None:
+            site = fetch_site.lower()
+            if site in PASSING_FETCH_SITES:
+                return
+            if site != "same-site":
+                raise CrossOriginRequestError(
+                    f"Sec-Fetch-Site: {fetch_site[:20]}: a page of another site sent this"
+                )
+            if origin is None or not self._listed(origin):
+                raise CrossOriginRequestError(
+                    "Sec-Fetch-Site: same-site, from an origin not listed in "
+                    f"{env_name('allowed_origins')}"
+                )
+            return
+        if origin is None:
+            return
+        if self._listed(origin):
+            return
+        own = own_origin(scope)
+        if own is not None and _normalised(origin) == own:
+            return
+        raise CrossOriginRequestError(
+            f"Origin {origin[:100]!r} is neither this app's nor listed in "
+            f"{env_name('allowed_origins')}"
+        )
+
+    def _listed(self, origin: str) -> bool:
+        return _normalised(origin) in self.allowed
+
+
+def own_origin(scope: Scope) -> str | None:
+    """The origin the request was sent to: the scope's scheme and the `Host` header (the
+    server address without one). None when they do not make an origin."""
+    scheme = str(scope.get("scheme") or "http")
+    host = _header(scope, b"host")
+    if host is None:
+        server = scope.get("server")
+        if not server or server[1] is None:
+            return None
+        host = f"[{server[0]}]:{server[1]}" if ":" in server[0] else f"{server[0]}:{server[1]}"
+    return _normalised(f"{scheme}://{host}")
+
+
+def _normalised(origin: str) -> str | None:
+    try:
+        return normalise_origin(origin)
+    except ValueError:  # `null`, or garbage: no origin that could be allowed
+        return None
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    """The header's value. Sent twice, its values are joined with commas as HTTP combines
+    fields (RFC 9110 §5.3), which makes no valid origin or site: refused, not either one."""
+    values = [bytes(v).decode("latin-1").strip() for k, v in scope.get("headers", ()) if k == name]
+    return ", ".join(values) if values else None

@@ -1,0 +1,114 @@
+"""Auth events: one record per login, registration, refresh, logout, password or email
+change, and administrator action, for a log system to keep and alert on.
+
+An event is an `AuthEvent` Struct: what happened (`name`), how it ended (`outcome`: success;
+failure, with the problem code as `reason`; refused, by a rate limit), who (`user_id`, the
+account acted on; `actor_id`, the administrator acting, when it is another), which session,
+and from which client address. It never holds a password, a token, a hash or a name typed
+at a login (a mistyped password often lands in the username field): the account of a failed
+login is not known, and is not guessed at.
+
+`emit` writes an event as one record of the standard logger `s3auth_asgi.events`: INFO for
+successes, WARNING for failures and refusals, ERROR for a refresh token presented twice (a
+stolen token, or a client bug). The message reads `auth event login failure
+invalid_credentials`; the fields are on the record as `record.auth_event` (the Struct) and
+as flat attributes `event`, `outcome`, `reason`, `user_id`, `actor_id`, `session_id`,
+`client`, for formatters that take attributes (e.g. a JSON formatter). Route the logger
+where you keep security logs; nothing is emitted unless a handler or `logging` config
+takes INFO from it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Literal
+
+import msgspec
+
+from .types import Clock
+
+logger = logging.getLogger("s3auth_asgi.events")
+
+EventName = Literal[
+    "register",
+    "login",
+    "refresh",
+    "logout",
+    "logout_all",
+    "session_end",
+    "password_change",
+    "profile_change",
+    "admin_user_update",
+    "admin_user_delete",
+    "admin_user_revoke",
+]
+Outcome = Literal["success", "failure", "refused"]
+
+ALARMING_REASONS = frozenset({"refresh_token_reused"})
+"""Failures that mean an attack more often than a mistake: logged at ERROR."""
+
+
+class AuthEvent(msgspec.Struct, frozen=True, kw_only=True):
+    name: EventName
+    outcome: Outcome
+    at: float
+    """Unix seconds."""
+    reason: str | None = None
+    """The problem code of a failure or refusal (`errors.md`)."""
+    user_id: str | None = None
+    actor_id: str | None = None
+    session_id: str | None = None
+    client: str | None = None
+    """The client address, as the trusted-proxy rules resolve it."""
+
+
+def new_event(
+    name: EventName,
+    outcome: Outcome,
+    *,
+    reason: str | None = None,
+    user_id: str | None = None,
+    actor_id: str | None = None,
+    session_id: str | None = None,
+    client: str | None = None,
+    clock: Clock = time.time,
+) -> AuthEvent:
+    """An event; an actor who is the user acted on is not named twice."""
+    return AuthEvent(
+        name=name,
+        outcome=outcome,
+        at=clock(),
+        reason=reason,
+        user_id=user_id,
+        actor_id=actor_id if actor_id != user_id else None,
+        session_id=session_id,
+        client=client,
+    )
+
+
+def level_of(event: AuthEvent) -> int:
+    if event.outcome == "success":
+        return logging.INFO
+    if event.reason in ALARMING_REASONS:
+        return logging.ERROR
+    return logging.WARNING
+
+
+def emit(event: AuthEvent) -> None:
+    """Write `event` to the `s3auth_asgi.events` logger."""
+    level = level_of(event)
+    if not logger.isEnabledFor(level):
+        return
+    fields = {
+        "auth_event": event,
+        "event": event.name,
+        "outcome": event.outcome,
+        "reason": event.reason,
+        "user_id": event.user_id,
+        "actor_id": event.actor_id,
+        "session_id": event.session_id,
+        "client": event.client,
+    }
+    reason = f" {event.reason}" if event.reason else ""
+    logger.log(level, "auth event %s %s%s", event.name, event.outcome, reason, extra=fields)

@@ -1,0 +1,60 @@
+"""What a listing of sessions says on its own: which have expired, and which are beyond the
+per-user cap (`S3AUTH_MAX_SESSIONS_PER_USER`).
+
+Expired, from a listing: a session's object is rewritten at every rotation, and each
+rotation sets its idle expiry no later than that write plus the idle lifetime; its id
+begins with its creation time, and no session outlives that plus the absolute lifetime.
+So a listed session whose Last-Modified is older than the idle lifetime, or whose id is
+older than the absolute lifetime, has expired — give or take the clock skew allowance
+(`S3AUTH_REVOCATION_SKEW_SECONDS`) between the store's clock, the host that opened the
+session and this one. The allowance errs towards counting a session as live.
+
+The cap: only the newest `cap` live sessions of a user may refresh. Session ids sort by
+creation time (then by random bits), so the key order of a listing is the sessions' age
+order, and the same total order on every host whatever its clock. The cap is enforced when
+a session refreshes, not when one is opened: a login keeps its request budget (a LIST of the
+user's sessions there would add a request to every login), and a refresh, which already
+reads and writes the session, adds the one LIST. The guarantee that gives:
+
+- a session that is not among the newest `cap` live ones when it refreshes is refused and
+  ended (its access tokens too); any refresh that finds such sessions ends them all, so a
+  login beyond the cap ends the oldest session at the first refresh of any of the user's
+  sessions, and at the latest its access token expires (`S3AUTH_ACCESS_TOKEN_EXPIRE_MINUTES`)
+  without a refresh being possible;
+- the slack under races: a refresh whose LIST ran before a concurrent login's PUT landed
+  does not see that session, and may succeed once more while ranking `cap + 1`; its next
+  refresh is refused. Once the logins have landed, exactly the newest `cap` live sessions
+  can refresh, whichever hosts serve them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from .identifiers import session_created_ms
+from .settings import S3AuthSettings
+from .storage import ObjectInfo, keys
+
+
+def listed_as_expired(info: ObjectInfo, settings: S3AuthSettings, now: float) -> bool:
+    """Whether the listed session has expired, past any clock skew (see the module)."""
+    skew = settings.revocation_skew_seconds
+    written = info.last_modified.timestamp()
+    created = session_created_ms(keys.id_from_key(info.key)) / 1000
+    return (
+        written + settings.refresh_token_seconds + skew < now
+        or created + settings.session_absolute_seconds + skew < now
+    )
+
+
+def beyond_cap(
+    listed: Iterable[ObjectInfo], settings: S3AuthSettings, now: float, own_key: str | None = None
+) -> list[str]:
+    """The keys of the live listed sessions older than the newest `max_sessions_per_user`,
+    oldest first. `own_key`, the session being refreshed, is live and ranked whatever the
+    listing says of it: its object was just read."""
+    live = {info.key for info in listed if not listed_as_expired(info, settings, now)}
+    if own_key is not None:
+        live.add(own_key)
+    ranked = sorted(live)  # ids begin with their creation time: oldest first
+    return ranked[: max(len(ranked) - settings.max_sessions_per_user, 0)]

@@ -1,0 +1,157 @@
+"""Auth events: one record of the `s3auth_asgi.events` logger per request to an operation
+that declares an event, with stable fields, and never a password, a token or a hash."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+from conftest import make_service
+from test_app import PASSWORD, bearer, client_for, login, mounted, register
+
+from s3auth_asgi.app.table import operations_of
+from s3auth_asgi.events import AuthEvent, EventName
+
+pytestmark = pytest.mark.anyio
+
+FIELDS = ("event", "outcome", "reason", "user_id", "actor_id", "session_id", "client")
+
+
+def events(caplog: pytest.LogCaptureFixture) -> list[AuthEvent]:
+    found = [r for r in caplog.records if r.name == "s3auth_asgi.events"]
+    for record in found:  # the flat fields agree with the Struct
+        event: AuthEvent = record.auth_event  # type: ignore[attr-defined]
+        assert record.event == event.name  # type: ignore[attr-defined]
+        for field in FIELDS[1:]:
+            assert getattr(record, field) == getattr(event, field)
+    return [record.auth_event for record in found]  # type: ignore[attr-defined]
+
+
+def summary(event: AuthEvent) -> tuple[str, str, str | None]:
+    return (event.name, event.outcome, event.reason)
+
+
+async def test_a_session_from_registration_to_logout_is_recorded(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="s3auth_asgi.events")
+    service = make_service()
+    app = mounted(service, rate_limit=True)
+    async with client_for(app, peer=("192.0.2.7", 1)) as client:
+        user = await register(client, "alice")
+        wrong = await client.post("/auth/login", data={"username": "alice", "password": "Nope1!"})
+        assert wrong.status_code == 401
+        tokens = await login(client, "alice")
+        fresh = (
+            await client.post("/auth/refresh", data={"refresh_token": tokens["refresh_token"]})
+        ).json()
+        assert (await client.post("/auth/logout", headers=bearer(fresh))).status_code == 204
+    recorded = events(caplog)
+    assert [summary(e) for e in recorded] == [
+        ("register", "success", None),
+        ("login", "failure", "invalid_credentials"),
+        ("login", "success", None),
+        ("refresh", "success", None),
+        ("logout", "success", None),
+    ]
+    assert all(e.client == "192.0.2.7" for e in recorded)
+    register_event, failed, logged_in, refreshed, logged_out = recorded
+    assert register_event.user_id == user["id"]
+    # A failed login names no account: the name typed may be a mistyped password.
+    assert failed.user_id is None and failed.session_id is None
+    assert logged_in.user_id == user["id"] and logged_in.session_id
+    assert refreshed.session_id == logged_in.session_id == logged_out.session_id
+    assert logged_out.user_id == user["id"]
+
+
+async def test_reuse_is_an_error(caplog: pytest.LogCaptureFixture) -> None:
+    service = make_service(refresh_grace_seconds=0)
+    async with client_for(mounted(service)) as client:
+        await register(client, "alice")
+        tokens = await login(client, "alice")
+        spent = tokens["refresh_token"]
+        assert (await client.post("/auth/refresh", data={"refresh_token": spent})).is_success
+        caplog.set_level(logging.INFO, logger="s3auth_asgi.events")
+        caplog.clear()
+        reused = await client.post("/auth/refresh", data={"refresh_token": spent})
+        assert reused.status_code == 401
+    (record,) = [r for r in caplog.records if r.name == "s3auth_asgi.events"]
+    assert record.levelname == "ERROR"
+    assert summary(record.auth_event) == ("refresh", "failure", "refresh_token_reused")  # type: ignore[attr-defined]
+
+
+async def test_rate_limit_refusals_are_recorded_as_refused(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="s3auth_asgi.events")
+    service = make_service()
+    async with client_for(mounted(service, rate_limit=True)) as client:
+        for _ in range(6):
+            await client.post("/auth/login", data={"username": "bob", "password": "Nope1!"})
+    outcomes = [summary(e) for e in events(caplog)]
+    assert {r.levelname for r in caplog.records if r.name == "s3auth_asgi.events"} == {"WARNING"}
+    assert outcomes[-1] == ("login", "refused", "rate_limited")
+    assert outcomes.count(("login", "failure", "invalid_credentials")) == 5
+
+
+async def test_an_administrator_acting_is_named_as_the_actor(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    service = make_service()
+    root = await service.create_user("root", "root@example.com", PASSWORD, is_admin=True)
+    async with client_for(mounted(service)) as client:
+        alice = await register(client, "alice")
+        tokens = await login(client, "root")
+        caplog.set_level(logging.INFO, logger="s3auth_asgi.events")
+        caplog.clear()
+        response = await client.patch(
+            f"/auth/admin/users/{alice['id']}", json={"is_active": False}, headers=bearer(tokens)
+        )
+        assert response.status_code == 200
+    (event,) = events(caplog)
+    assert summary(event) == ("admin_user_update", "success", None)
+    assert event.user_id == alice["id"] and event.actor_id == root.id
+
+
+async def test_no_secret_reaches_the_log(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    service = make_service()
+    async with client_for(mounted(service, rate_limit=True)) as client:
+        await register(client, "alice")
+        await client.post("/auth/login", data={"username": PASSWORD, "password": "alice"})
+        tokens = await login(client, "alice")
+        await client.post("/auth/refresh", data={"refresh_token": tokens["refresh_token"]})
+        await client.post(
+            "/auth/password",
+            json={"current_password": PASSWORD, "new_password": "Another-horse-42"},
+            headers=bearer(tokens),
+        )
+    user = await service.get_user_by_username("alice")
+    assert user is not None
+    secrets = [
+        PASSWORD,
+        "Another-horse-42",
+        tokens["access_token"],
+        tokens["refresh_token"],
+        user.hashed_password,
+        service.settings.secret_key,
+    ]
+    logged: list[Any] = []
+    for record in caplog.records:
+        logged.append(record.getMessage())
+        logged.extend(str(value) for value in vars(record).values())
+    for secret in secrets:
+        assert not any(secret in text for text in logged)
+
+
+def test_every_state_changing_operation_declares_an_event() -> None:
+    service = make_service()
+    app = mounted(service)
+    auth_app: Any = app.routes[0].app  # type: ignore[attr-defined]
+    ops = operations_of(auth_app.routes)
+    declared: dict[str, EventName | None] = {op.operation_id: op.event for op in ops}
+    for op in ops:
+        if op.method != "GET":
+            assert op.event is not None, op.operation_id
+    assert declared["login"] == "login"

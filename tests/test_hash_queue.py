@@ -1,0 +1,288 @@
+"""The bounded hash queue: `hash_concurrency` hashes run, `hash_queue` more wait, and any
+more are refused at once with 503 `server_busy` and Retry-After, while requests that only
+check a token are answered throughout.
+
+Hashing here is real (pwdlib, argon2id at conftest's cheap parameters); what makes the
+queue fill is a gate in front of each verification that the test opens, so every
+assertion is about order (refused before any hash finished), never about wall time.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+from conftest import FAST_HASHING, make_service, make_settings
+from test_app import PASSWORD, assert_problem, bearer, client_for, login, mounted, register
+
+from s3auth_asgi import ConfigurationError, S3AuthSettings
+from s3auth_asgi.errors import HashingBusyError, StoreUnavailableError
+from s3auth_asgi.passwords import QUEUE_PER_HASH_SLOT, PasswordHasher
+from s3auth_asgi.problems import PROBLEM_CONTENT_TYPE, auth_error_response
+from s3auth_asgi.settings import new_secret_key
+
+pytestmark = pytest.mark.anyio
+SECRET = new_secret_key()
+BUSY = "busy"
+
+
+class GatedHasher(PasswordHasher):
+    """A real hasher whose verifications, once `gate` is set, wait in their worker thread
+    until the test opens it; `entered` counts the verifications that reached a thread."""
+
+    def __init__(self, **kwargs: int) -> None:
+        cheap = {
+            "memory_kib": FAST_HASHING["argon2_memory_kib"],
+            "time_cost": FAST_HASHING["argon2_time_cost"],
+        }
+        super().__init__(**{**cheap, **kwargs})
+        self.gate: threading.Event | None = None
+        self.entered = 0
+        self._lock = threading.Lock()
+
+    def _safe_verify(self, password: str, hashed: str) -> tuple[bool, str | None]:
+        with self._lock:
+            self.entered += 1
+        if self.gate is not None and not self.gate.wait(timeout=10):
+            raise AssertionError("the gate was never opened")
+        return super()._safe_verify(password, hashed)
+
+
+async def wait_until(condition: Callable[[], bool], what: str) -> None:
+    """Poll the loop until `condition()` holds; fail (not hang) after 10 s."""
+    with anyio.move_on_after(10):
+        while not condition():
+            await anyio.sleep(0.001)
+    assert condition(), what
+
+
+# Settings -------------------------------------------------------------------------------
+
+
+def test_hash_queue_is_read_from_its_variable() -> None:
+    assert make_settings().hash_queue == 0
+    env = {"S3AUTH_SECRET_KEY": SECRET, "S3AUTH_HASH_QUEUE": "7"}
+    assert S3AuthSettings.from_env(env).hash_queue == 7
+
+
+@pytest.mark.parametrize("value", ["-1", "many", "1.5"])
+def test_a_bad_hash_queue_names_its_variable(value: str) -> None:
+    env = {"S3AUTH_SECRET_KEY": SECRET, "S3AUTH_HASH_QUEUE": value}
+    with pytest.raises(ConfigurationError, match="S3AUTH_HASH_QUEUE"):
+        S3AuthSettings.from_env(env)
+
+
+@pytest.mark.parametrize("value", [-1, -100])
+def test_a_negative_hash_queue_argument_is_refused(value: int) -> None:
+    with pytest.raises(ConfigurationError, match="S3AUTH_HASH_QUEUE must not be negative"):
+        make_settings(hash_queue=value)
+
+
+@pytest.mark.parametrize(("concurrency", "queue"), [(-1, 0), (0, -1)])
+def test_a_hasher_built_by_hand_refuses_negative_bounds(concurrency: int, queue: int) -> None:
+    with pytest.raises(ConfigurationError, match="must not be negative"):
+        PasswordHasher(concurrency=concurrency, queue=queue)
+
+
+@pytest.mark.parametrize(("concurrency", "queue"), [(1, 0), (2, 0), (3, 5), (1, 1)])
+def test_the_default_queue_scales_with_the_running_hashes(concurrency: int, queue: int) -> None:
+    settings = make_settings(hash_concurrency=concurrency, hash_queue=queue)
+    hasher = PasswordHasher.from_settings(settings)
+    assert hasher.concurrency == concurrency
+    assert hasher.queue == (queue or QUEUE_PER_HASH_SLOT * concurrency)
+    assert PasswordHasher().queue == QUEUE_PER_HASH_SLOT * PasswordHasher().concurrency
+
+
+# The error ------------------------------------------------------------------------------
+
+
+def test_the_refusal_is_a_503_problem_with_retry_after() -> None:
+    error = HashingBusyError()
+    assert isinstance(error, StoreUnavailableError)  # "try again later", nothing was done
+    status, headers, body = auth_error_response(error)
+    assert status == 503
+    assert headers["content-type"] == PROBLEM_CONTENT_TYPE
+    assert headers["retry-after"] == "1"
+    assert b'"code":"server_busy"' in body
+    # A Retry-After given by the caller replaces the default, never doubles it.
+    _, headers, _ = auth_error_response(HashingBusyError(headers=[("Retry-After", "3")]))
+    assert headers["retry-after"] == "3"
+    assert dict(HashingBusyError(retry_after=2).headers) == {"Retry-After": "2"}
+
+
+# The hasher -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("concurrency", "queue", "calls"), [(1, 2, 8), (2, 3, 12)])
+async def test_exactly_concurrency_plus_queue_are_admitted_and_the_rest_refused_at_once(
+    concurrency: int, queue: int, calls: int
+) -> None:
+    hasher = GatedHasher(concurrency=concurrency, queue=queue)
+    hashed = await hasher.hash(PASSWORD)
+    hasher.gate = gate = threading.Event()
+    outcomes: list[object] = []
+
+    async def attempt() -> None:
+        try:
+            outcomes.append(await hasher.verify(PASSWORD, hashed))
+        except HashingBusyError as error:
+            outcomes.append((BUSY, dict(error.headers)))
+
+    admitted = concurrency + queue
+    async with anyio.create_task_group() as tg:
+        for _ in range(calls):
+            tg.start_soon(attempt)
+        try:
+            # Every refusal is answered while the gate still holds the first hashes: no
+            # refused call waited for a hash to finish.
+            await wait_until(lambda: len(outcomes) == calls - admitted, "refusals")
+            await wait_until(lambda: hasher.entered == concurrency, "the running hashes")
+            await anyio.wait_all_tasks_blocked()
+            assert outcomes == [(BUSY, {"Retry-After": "1"})] * (calls - admitted)
+            assert hasher.admitted == admitted and hasher.busy
+            assert hasher.entered == concurrency  # the others wait; the refused never hash
+        finally:
+            gate.set()
+    assert outcomes[calls - admitted :] == [(True, None)] * admitted
+    assert hasher.entered == admitted
+    assert hasher.admitted == 0 and not hasher.busy
+    assert await hasher.verify(PASSWORD, hashed) == (True, None)  # every place was freed
+
+
+async def test_hashing_and_unknown_users_take_places_in_the_same_queue() -> None:
+    """Registration (hash), login (verify) and the dummy verification of an unknown user
+    share one bound: each takes a place, and each is refused when none is left."""
+    hasher = GatedHasher(concurrency=1, queue=2)
+    hashed = await hasher.hash(PASSWORD)
+    hasher.gate = gate = threading.Event()
+    done: list[object] = []
+
+    async def run(call: Any) -> None:
+        done.append(await call())
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(run, lambda: hasher.verify(PASSWORD, hashed))  # runs, held at the gate
+        tg.start_soon(run, lambda: hasher.hash(PASSWORD))  # waits
+        tg.start_soon(run, lambda: hasher.verify(PASSWORD, None))  # waits (unknown user)
+        try:
+            await wait_until(lambda: hasher.entered == 1, "the running verification")
+            await anyio.wait_all_tasks_blocked()
+            for refused in (
+                hasher.hash(PASSWORD),
+                hasher.verify(PASSWORD, hashed),
+                hasher.verify(PASSWORD, None),
+            ):
+                with pytest.raises(HashingBusyError):
+                    await refused
+            assert done == [] and hasher.admitted == 3
+        finally:
+            gate.set()
+    assert len(done) == 3 and (True, None) in done and (False, None) in done
+    assert hasher.admitted == 0
+
+
+async def test_a_cancelled_waiter_gives_its_place_back() -> None:
+    hasher = GatedHasher(concurrency=1, queue=1)
+    hashed = await hasher.hash(PASSWORD)
+    hasher.gate = gate = threading.Event()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(hasher.verify, PASSWORD, hashed)
+        try:
+            await wait_until(lambda: hasher.entered == 1, "the running verification")
+            async with anyio.create_task_group() as waiters:
+                waiters.start_soon(hasher.verify, PASSWORD, hashed)
+                await wait_until(lambda: hasher.admitted == 2, "the waiter")
+                with pytest.raises(HashingBusyError):
+                    await hasher.verify(PASSWORD, hashed)
+                waiters.cancel_scope.cancel()
+            # Its place is free again while the first hash is still held at the gate.
+            assert hasher.admitted == 1 and hasher.entered == 1
+            tg.start_soon(hasher.verify, PASSWORD, hashed)
+            await wait_until(lambda: hasher.admitted == 2, "the next waiter")
+        finally:
+            gate.set()
+    assert hasher.admitted == 0 and hasher.entered == 2
+
+
+async def test_a_refused_registration_touches_no_store_and_a_refused_login_hashes_nothing() -> None:
+    service = make_service()
+    await service.create_user("known", "known@example.com", PASSWORD)
+    hasher = service.passwords = GatedHasher(concurrency=1, queue=1)
+    hasher.gate = gate = threading.Event()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(service.authenticate_user, "known", PASSWORD)
+        tg.start_soon(service.authenticate_user, "known", PASSWORD)
+        try:
+            await wait_until(lambda: (hasher.admitted, hasher.entered) == (2, 1), "both logins")
+            service.store.reset_counts()
+            with pytest.raises(HashingBusyError):
+                await service.create_user("new", "new@example.com", PASSWORD)
+            assert sum(service.store.requests.values()) == 0
+            with pytest.raises(HashingBusyError):
+                await service.authenticate_user("known", PASSWORD)
+            with pytest.raises(HashingBusyError):
+                await service.authenticate_user("nobody", PASSWORD)
+            # A login has read the name index (and the user) when it reaches the hash: it
+            # writes nothing, and its failure is not charged.
+            assert set(service.store.requests) <= {"get"}
+            assert hasher.entered == 1
+        finally:
+            gate.set()
+    assert await service.get_user_by_username("new") is None
+
+
+# Through the auth app -------------------------------------------------------------------
+
+
+async def test_a_login_flood_gets_503s_while_token_requests_are_answered() -> None:
+    service = make_service(hash_concurrency=1, hash_queue=2)
+    hasher = GatedHasher.from_settings(service.settings)
+    assert isinstance(hasher, GatedHasher) and (hasher.concurrency, hasher.queue) == (1, 2)
+    service.passwords = hasher
+    flood = 10
+    admitted = hasher.concurrency + hasher.queue
+    responses: list[tuple[bool, httpx.Response]] = []
+    async with client_for(mounted(service)) as client:
+        await register(client, "alice")
+        tokens = await login(client, "alice")
+        hasher.gate = gate = threading.Event()
+        before = hasher.entered
+
+        async def attempt(i: int) -> None:
+            right = i % 2 == 1
+            password = PASSWORD if right else "Wrong-password-1"
+            data = {"username": "alice", "password": password}
+            responses.append((right, await client.post("/auth/login", data=data)))
+
+        async with anyio.create_task_group() as tg:
+            for i in range(flood):
+                tg.start_soon(attempt, i)
+            try:
+                await wait_until(lambda: len(responses) == flood - admitted, "the refusals")
+                # The queue is full and its first hash is held: a token still works.
+                me = await client.get("/auth/me", headers=bearer(tokens))
+                assert me.status_code == 200 and me.json()["username"] == "alice"
+                assert hasher.admitted == admitted and hasher.entered == before + 1
+                # A login refused for a full queue reads nothing from the store.
+                service.store.reset_counts()
+                extra = await client.post(
+                    "/auth/login", data={"username": "alice", "password": "x"}
+                )
+                assert_problem(extra, 503, "server_busy")
+                assert dict(service.store.requests) == {}
+            finally:
+                gate.set()
+        # The next login, after the flood, is admitted again.
+        assert (await login(client, "alice"))["access_token"]
+    refused, answered = responses[: flood - admitted], responses[flood - admitted :]
+    for _, response in refused:
+        assert_problem(response, 503, "server_busy")
+        assert response.headers["retry-after"] == "1"
+        assert response.headers["cache-control"] == "no-store"
+    assert len(answered) == admitted
+    for right, response in answered:
+        assert response.status_code == (200 if right else 401), response.text
