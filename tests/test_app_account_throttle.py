@@ -228,7 +228,7 @@ async def test_the_device_cookie_is_locked_down(root_path: str, path: str) -> No
     value, *attributes = (part.strip() for part in header.split(";"))
     name, _, device = value.partition("=")
     assert name == DEVICE_COOKIE and device.startswith("d2.")
-    assert {"HttpOnly", "Secure", "SameSite=Strict", f"Path={path}"} <= set(attributes)
+    assert {"HttpOnly", "Secure", "SameSite=strict", f"Path={path}"} <= set(attributes)
     assert "Max-Age=31536000" in attributes
     assert device not in response.text  # never in a body a page script could read
     cookies = DeviceCookies(service.settings.secret_key)

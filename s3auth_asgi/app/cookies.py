@@ -5,6 +5,7 @@ and other sites cannot spend it; the device cookie (`devices`) reaches only the 
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import quote
 
 from starlette.requests import Request
@@ -25,11 +26,16 @@ def set_endpoint_cookie(
 ) -> None:
     """A cookie only `endpoint` receives: HttpOnly (no page script reads it), Secure, and
     SameSite=Strict (no other site's request carries it). `max_age` 0 deletes it."""
-    response.headers.append(
-        "Set-Cookie",
-        f"{name}={value}; Path={endpoint_cookie_path(root_path, endpoint)}; "
-        f"Max-Age={max(max_age, 0)}; HttpOnly; Secure; SameSite=Strict",
-    )
+    attributes: dict[str, Any] = {
+        "path": endpoint_cookie_path(root_path, endpoint),
+        "secure": True,
+        "httponly": True,
+        "samesite": "strict",
+    }
+    if max_age > 0:
+        response.set_cookie(name, value, max_age=max_age, **attributes)
+    else:
+        response.delete_cookie(name, **attributes)
 
 
 def set_refresh_cookie(response: Response, token: str, max_age: int, root_path: str) -> None:
