@@ -62,6 +62,10 @@ class S3AuthSettings(msgspec.Struct, kw_only=True, frozen=True):
     store_url: str = "memory://"
     """Where all state lives: `s3://bucket/prefix`, `gs://…`, `az://…`, `file:///path`,
     `memory://`. S3 endpoints and credentials come from obstore's `AWS_*` variables."""
+    store_create: bool = False
+    """For the `s3auth` command (as its `--create`): create a `file://` store's directory
+    with any missing parents. Off, the command refuses a store whose parent directory does
+    not exist, which is more often a typo than a new store."""
     secret_key: str = ""
     """Signs access tokens (HS*) and refresh tokens; at least 32 characters."""
     algorithm: str = "HS256"

@@ -1,5 +1,6 @@
 """The `s3auth` command, each subcommand against the file:// backend and moto's S3, plus
-`check` against stores that lack what the package relies on."""
+`check` against stores that lack what the package relies on. The exit code of each class of
+failure is `cli.failures`'s; test_cli_failures.py runs the failures as subprocesses."""
 
 from __future__ import annotations
 
@@ -19,20 +20,28 @@ from test_storage_probes import UnconditionalStore, UnreachableStore
 
 from s3auth_asgi import S3AuthService, S3AuthSettings, cli
 from s3auth_asgi.blacklist import TokenBlacklist
-from s3auth_asgi.cli import users
+from s3auth_asgi.cli import failures, users
 from s3auth_asgi.demo.config import DEFAULT_DEMO_DIR
 from s3auth_asgi.storage import ObjectStore, keys
 
 PASSWORD = "Secret123!"
 
 
-class Run:
-    """One invocation of `s3auth`: exit code and what it printed."""
+class FakeTerminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
 
-    def __init__(self, *argv: str, stdin: str = "", open_store: Any = None) -> None:
+
+class Run:
+    """One invocation of `s3auth`: exit code and what it printed. `terminal`: standard input
+    is a terminal (where a password may be asked for)."""
+
+    def __init__(
+        self, *argv: str, stdin: str = "", open_store: Any = None, terminal: bool = False
+    ) -> None:
         out, err = io.StringIO(), io.StringIO()
         saved = sys.stdin
-        sys.stdin = io.StringIO(stdin)
+        sys.stdin = FakeTerminal(stdin) if terminal else io.StringIO(stdin)
         try:
             options = {"open_store": open_store} if open_store else {}
             self.code = cli.main(list(argv), stdout=out, stderr=err, **options)
@@ -156,7 +165,7 @@ async def _count(store: ObjectStore, prefix: str) -> int:
 def test_check_names_a_missing_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("S3AUTH_SECRET_KEY", raising=False)
     run = Run("check")
-    assert run.code == 1
+    assert run.code == failures.CONFIGURATION
     assert "[FAIL] configuration" in run.out
     assert "S3AUTH_SECRET_KEY" in run.out
 
@@ -165,7 +174,7 @@ def test_check_names_an_invalid_setting(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("S3AUTH_SECRET_KEY", SECRET)
     monkeypatch.setenv("S3AUTH_ACCESS_TOKEN_EXPIRE_MINUTES", "soon")
     run = Run("check")
-    assert run.code == 1
+    assert run.code == failures.CONFIGURATION
     assert "S3AUTH_ACCESS_TOKEN_EXPIRE_MINUTES" in run.out
 
 
@@ -174,7 +183,7 @@ def test_check_reports_a_store_without_conditional_writes(
 ) -> None:
     monkeypatch.setenv("S3AUTH_SECRET_KEY", SECRET)
     run = Run("check", open_store=lambda url: UnconditionalStore.from_url("memory://"))
-    assert run.code == 1, run
+    assert run.code == failures.REFUSED, run
     assert re.search(r"\[FAIL\] create-if-absent.*ignores If-None-Match", run.out), run
     assert re.search(r"\[FAIL\] conditional update.*ignores If-Match", run.out), run
     assert "2 problem(s)" in run.out
@@ -183,9 +192,10 @@ def test_check_reports_a_store_without_conditional_writes(
 def test_check_reports_an_unreachable_store(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("S3AUTH_SECRET_KEY", SECRET)
     run = Run("check", open_store=lambda url: UnreachableStore.from_url("memory://"))
-    assert run.code == 1
+    assert run.code == failures.UNAVAILABLE
     assert re.search(r"\[FAIL\] reachable: cannot list or read", run.out), run
     assert "connection refused by 192.0.2.1:9000" in run.out
+    assert "check S3AUTH_STORE_URL" in run.out
 
 
 def test_check_reports_a_store_url_that_cannot_be_opened(
@@ -194,7 +204,7 @@ def test_check_reports_a_store_url_that_cannot_be_opened(
     monkeypatch.setenv("S3AUTH_SECRET_KEY", SECRET)
     monkeypatch.setenv("S3AUTH_STORE_URL", "nosuchscheme://bucket")
     run = Run("check")
-    assert run.code == 1
+    assert run.code == failures.CONFIGURATION
     assert "[FAIL] store" in run.out and "S3AUTH_STORE_URL" in run.out
 
 
@@ -218,7 +228,7 @@ def test_user_create_list_disable_enable(cli_store_url: str) -> None:
     assert re.search(r"alice\s+alice@example.com\s+active, admin", listing.out), listing
     assert re.search(r"bob\s+b@example.com\s+active$", listing.out, re.M), listing
     assert "2 user(s)" in listing.out
-    as_json = [json.loads(line) for line in Run("user", "list", "--json").out.splitlines()]
+    as_json = json.loads(Run("user", "list", "--json").out)  # one document
     assert {u["username"] for u in as_json} == {"alice", "bob"}
     assert all("hashed_password" not in u for u in as_json)
 
@@ -253,7 +263,7 @@ def test_user_create_reads_the_password_without_echo(
         return PASSWORD
 
     monkeypatch.setattr(getpass, "getpass", fake_getpass)
-    run = Run("user", "create", "carol", "--email", "carol@example.com")
+    run = Run("user", "create", "carol", "--email", "carol@example.com", terminal=True)
     assert run.code == 0, run
     assert prompts == ["Password: ", "Repeat the password: "]
     assert authenticates(cli_store_url, "carol")
@@ -262,28 +272,23 @@ def test_user_create_reads_the_password_without_echo(
 def test_user_create_failures(cli_store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     answers = iter([PASSWORD, "Different123!"])
     monkeypatch.setattr(getpass, "getpass", lambda prompt="": next(answers))
-    mismatch = Run("user", "create", "dave", "--email", "dave@example.com")
-    assert mismatch.code == 1 and "do not match" in mismatch.err
+    mismatch = Run("user", "create", "dave", "--email", "dave@example.com", terminal=True)
+    assert mismatch.code == failures.USAGE and "do not match" in mismatch.err
     weak = Run("user", "create", "dave", "--email", "d@example.com", "--password-stdin",
                stdin="weak")  # fmt: skip
-    assert weak.code == 1 and "password" in weak.err.lower()
+    assert weak.code == failures.USAGE and "password" in weak.err.lower()
     empty = Run("user", "create", "dave", "--email", "d@example.com", "--password-stdin")
-    assert empty.code == 1 and "empty" in empty.err
+    assert empty.code == failures.USAGE and "empty" in empty.err
     assert Run("user", "create", "erin", "--email", "e@example.com", "--password-stdin",
                stdin=PASSWORD).code == 0  # fmt: skip
     taken = Run("user", "create", "ERIN", "--email", "x@example.com", "--password-stdin",
                 stdin=PASSWORD)  # fmt: skip
-    assert taken.code == 1 and "taken" in taken.err
+    assert taken.code == failures.REFUSED and "taken" in taken.err
     unknown = Run("user", "disable", "nobody")
-    assert unknown.code == 1 and "no user 'nobody'" in unknown.err
+    assert unknown.code == failures.NOT_FOUND and "no user 'nobody'" in unknown.err
 
 
 # cleanup ----------------------------------------------------------------------------------
-
-
-class FakeTerminal(io.StringIO):
-    def isatty(self) -> bool:
-        return True
 
 
 def test_cleanup_deletes_expired_revocations_with_progress_and_summary(
@@ -326,7 +331,7 @@ def test_demo_flag_points_the_commands_at_the_demo_store(
     assert "root" in Run("--demo", "user", "list").out
     assert Run("--demo", "check").code == 0
     # Without --demo the same command looks at S3AUTH_*, where there is no secret.
-    assert Run("user", "list").code == 1
+    assert Run("user", "list").code == failures.CONFIGURATION
 
 
 def test_demo_command_without_uvicorn_says_what_to_install(
@@ -334,7 +339,7 @@ def test_demo_command_without_uvicorn_says_what_to_install(
 ) -> None:
     monkeypatch.setitem(sys.modules, "uvicorn", None)  # makes `import uvicorn` fail
     run = Run("demo", "--dir", str(tmp_path / "d"))
-    assert run.code == 1
+    assert run.code == failures.CONFIGURATION
     assert run.err == "s3auth: the demo needs uvicorn: pip install 's3auth_asgi[demo]'\n"
     assert not (tmp_path / "d").exists()
 

@@ -3,12 +3,13 @@
     s3auth demo [--host H] [--port P] [--dir D]   serve the demo (needs uvicorn)
     s3auth check                                  validate the settings, probe the store
     s3auth user create NAME --email E [--admin]   the password is read without echo
-    s3auth user list | disable ID | enable ID
+    s3auth user list [--json] | disable ID | enable ID
     s3auth cleanup                                delete expired sessions and revocations
     s3auth gen-secret                             print a new S3AUTH_SECRET_KEY
 
 Settings come from the S3AUTH_* variables (and AWS_* for S3); `--demo` points the commands
-at the demo's store and secret instead. Exit codes: 0 done, 1 failed, 2 wrong usage.
+at the demo's store and secret instead. A failure is one line on stderr and an exit code per
+class of failure (`failures`); `--debug` (or S3AUTH_DEBUG=1) adds the traceback.
 
 This module parses the command line and reports failures; each command is in a module of
 its own, and what they share (the arguments, streams, settings and store) in `context`.
@@ -18,16 +19,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from ..errors import ConfigurationError, S3AuthError
-from ..storage import ObjectStore
 from .check import run_check
 from .cleanup import run_cleanup
-from .context import FAILED, USAGE, CommandError, Context, OpenStore
+from .context import Context, OpenStore
 from .demo import run_demo
+from .failures import USAGE, library_logging, report
 from .secret import run_gen_secret
 from .users import run_user_create, run_user_list, run_user_toggle
 
@@ -36,6 +37,8 @@ __all__ = ["build_parser", "main"]
 SHOWN_DEMO_DIR = ".s3auth-demo"
 """`s3auth_asgi.demo.config.DEFAULT_DEMO_DIR` for the help text, spelled out because
 importing it would load the demo package for every command (a test keeps the two equal)."""
+DEBUG_VARIABLE = "S3AUTH_DEBUG"
+TRUE = ("1", "true", "yes", "on")
 
 
 def main(
@@ -43,7 +46,7 @@ def main(
     *,
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
-    open_store: OpenStore = ObjectStore.from_url,
+    open_store: OpenStore | None = None,
 ) -> int:
     """Run one command; returns the exit code. `open_store` lets tests inject a store."""
     out = stdout or sys.stdout
@@ -55,20 +58,27 @@ def main(
             args = parser.parse_args(argv)
     except SystemExit as exit_:  # argparse has printed the usage already
         return exit_.code if isinstance(exit_.code, int) else USAGE
+    debug = args.debug or os.environ.get(DEBUG_VARIABLE, "").lower() in TRUE
     context = Context(args, out, err, open_store)
     try:
-        code: int = args.run(context)
-    except (ConfigurationError, CommandError) as exc:
-        print(f"s3auth: {exc}", file=err)
-        return FAILED
-    except S3AuthError as exc:
-        detail = f": {exc.detail}" if exc.detail != exc.title else ""
-        print(f"s3auth: {exc.title}{detail}", file=err)
-        return FAILED
-    except KeyboardInterrupt:
-        print("s3auth: interrupted", file=err)
-        return FAILED
+        with library_logging(err, debug=debug):
+            code: int = args.run(context)
+    except (Exception, KeyboardInterrupt, BaseExceptionGroup) as exc:
+        # Every failure, expected or not: one line and an exit code (failures.classify).
+        code = report(exc, err, debug=debug, store_url=context.store_url)
+    if out is sys.stdout:
+        flush_stdout()
     return code
+
+
+def flush_stdout() -> None:
+    """Flush stdout now, so that a reader that went away (`s3auth user list | head -1`)
+    does not make the interpreter print an error at exit: stdout then goes to /dev/null."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,7 +98,20 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help=f"the demo's directory (default: {SHOWN_DEMO_DIR})",
     )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help=f"on a failure, show the traceback too (also {DEBUG_VARIABLE}=1)",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # Commands that open the store take --create.
+    store = argparse.ArgumentParser(add_help=False)
+    store.add_argument(
+        "--create",
+        action="store_true",
+        help="create a file:// store's directory even when its parent is missing "
+        "(also S3AUTH_STORE_CREATE=true)",
+    )
 
     demo = commands.add_parser("demo", help="serve the demo app (http://127.0.0.1:8000/)")
     demo.add_argument("--host", default="127.0.0.1")
@@ -96,12 +119,16 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--dir", default=None, help=f"state directory (default: {SHOWN_DEMO_DIR})")
     demo.set_defaults(run=run_demo)
 
-    check = commands.add_parser("check", help="validate the configuration and probe the store")
+    check = commands.add_parser(
+        "check", parents=[store], help="validate the configuration and probe the store"
+    )
     check.set_defaults(run=run_check)
 
     user = commands.add_parser("user", help="manage users")
     user_commands = user.add_subparsers(dest="user_command", required=True, metavar="ACTION")
-    create = user_commands.add_parser("create", help="create a user (password read without echo)")
+    create = user_commands.add_parser(
+        "create", parents=[store], help="create a user (password read without echo)"
+    )
     create.add_argument("username")
     create.add_argument("--email", required=True)
     create.add_argument("--full-name", default=None)
@@ -112,17 +139,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="read the password from the first line of standard input (for scripts)",
     )
     create.set_defaults(run=run_user_create)
-    listing = user_commands.add_parser("list", help="list every user")
-    listing.add_argument("--json", action="store_true", help="one JSON object per line")
+    listing = user_commands.add_parser("list", parents=[store], help="list every user")
+    listing.add_argument("--json", action="store_true", help="one JSON array of users")
     listing.set_defaults(run=run_user_list)
     for name, active in (("disable", False), ("enable", True)):
         toggle = user_commands.add_parser(
-            name, help=f"{name} an account ({'ends its sessions' if not active else 'again'})"
+            name,
+            parents=[store],
+            help=f"{name} an account ({'ends its sessions' if not active else 'again'})",
         )
         toggle.add_argument("user", help="user id, username or email")
         toggle.set_defaults(run=run_user_toggle, active=active)
 
-    cleanup = commands.add_parser("cleanup", help="delete expired sessions and revocations")
+    cleanup = commands.add_parser(
+        "cleanup", parents=[store], help="delete expired sessions and revocations"
+    )
     cleanup.set_defaults(run=run_cleanup)
 
     secret = commands.add_parser("gen-secret", help="print a new random S3AUTH_SECRET_KEY")

@@ -6,8 +6,10 @@ import os
 from pathlib import Path
 
 from ..errors import ConfigurationError
+from ..service import S3AuthService
 from ..settings import env_name
-from .context import OK, Context, demo_directory, demo_settings, settle
+from .context import Context, demo_directory, demo_settings, settle
+from .failures import OK
 
 PROXY_HEADERS = False
 """uvicorn rewrites `scope["client"]` from X-Forwarded-For when a request comes from
@@ -26,7 +28,8 @@ def run_demo(ctx: Context) -> int:
 
     directory = demo_directory(ctx.args.dir or ctx.args.demo_dir)
     settings = demo_settings(directory)
-    service = ctx.service(settings)
+    # The demo's own directory: created with its parents when missing.
+    service = S3AuthService(settings, store=ctx.store(settings, create=True))
     base = f"http://{url_host(ctx.args.host)}:{ctx.args.port}"
     print(
         f"s3auth demo\n"

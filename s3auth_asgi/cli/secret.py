@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from ..settings import new_secret_key
-from .context import OK, Context
+from .context import Context
+from .failures import OK
 
 
 def run_gen_secret(ctx: Context) -> int:

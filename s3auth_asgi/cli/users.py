@@ -7,11 +7,21 @@ import sys
 
 import msgspec
 
+from ..errors import UserNotFoundError
 from ..models import User
 from ..service import S3AuthService
-from .context import OK, CommandError, Context, run_async
+from .context import Context, run_async
+from .failures import OK, CommandError
+from .progress import Progress, is_terminal
 
 USER_PAGE = 200
+NO_TERMINAL = "no terminal to ask for the password: pass --password-stdin"
+
+
+def check_password_source(ctx: Context) -> None:
+    """Before anything is opened: a password can be asked for on a terminal only."""
+    if not ctx.args.password_stdin and not is_terminal(sys.stdin):
+        raise CommandError(NO_TERMINAL)
 
 
 def read_new_password(ctx: Context) -> str:
@@ -20,13 +30,18 @@ def read_new_password(ctx: Context) -> str:
         if not line:
             raise CommandError("--password-stdin: standard input is empty")
         return line.rstrip("\r\n")
-    password = getpass.getpass("Password: ")
-    if getpass.getpass("Repeat the password: ") != password:
-        raise CommandError("the passwords do not match")
+    try:
+        password = getpass.getpass("Password: ")
+        repeated = getpass.getpass("Repeat the password: ")
+    except EOFError:  # Ctrl-D at the prompt
+        raise CommandError("no password given") from None
+    if repeated != password:
+        raise CommandError("the passwords do not match; run the command again")
     return password
 
 
 def run_user_create(ctx: Context) -> int:
+    check_password_source(ctx)
     service = ctx.service()
     password = read_new_password(ctx)
 
@@ -46,28 +61,35 @@ def run_user_create(ctx: Context) -> int:
 
 
 def run_user_list(ctx: Context) -> int:
+    """A table, or with `--json` one JSON array of PublicUser objects (one per line, so
+    that a long listing is written as it is read)."""
     service = ctx.service()
+    as_json: bool = ctx.args.json
+    count = 0
+    progress = Progress(ctx.err, "listing users", lambda: f"{count} so far")
 
     async def listing() -> int:
-        after: str | None = None
-        count = 0
-        if not ctx.args.json:
-            print(f"{'ID':32}  {'USERNAME':20}  {'EMAIL':30}  STATUS", file=ctx.out)
+        nonlocal count
+        users, after = await service.list_users(limit=USER_PAGE)
+        progress.clear()
+        # The header once the store has answered: a failure leaves stdout empty.
+        print("[" if as_json else f"{'ID':32}  {'USERNAME':20}  {'EMAIL':30}  STATUS", file=ctx.out)
         while True:
-            users, after = await service.list_users(after=after, limit=USER_PAGE)
             for user in users:
-                count += 1
-                if ctx.args.json:
-                    print(msgspec.json.encode(user.public()).decode(), file=ctx.out)
+                if as_json:
+                    encoded = msgspec.json.encode(user.public()).decode()
+                    print(("," if count else "") + encoded, file=ctx.out)
                 else:
                     print(user_line(user), file=ctx.out)
+                count += 1
             if after is None:
                 break
-        if not ctx.args.json:
-            print(f"{count} user(s)", file=ctx.out)
+            users, after = await service.list_users(after=after, limit=USER_PAGE)
+            progress.clear()
+        print("]" if as_json else f"{count} user(s)", file=ctx.out)
         return OK
 
-    return run_async(listing)
+    return run_async(lambda: progress.show(listing))
 
 
 def user_line(user: User) -> str:
@@ -82,7 +104,7 @@ async def find_user(service: S3AuthService, identifier: str) -> User:
         or await service.get_user_by_username(identifier)
     )
     if user is None:
-        raise CommandError(f"no user {identifier!r} (give an id, a username or an email)")
+        raise UserNotFoundError(f"no user {identifier!r} (give an id, a username or an email)")
     return user
 
 

@@ -69,6 +69,36 @@ def _list_directory(root: Path, prefix: str, offset: str | None) -> list[ObjectI
     return list_local(root, prefix, offset)
 
 
+def local_path(url: str) -> Path:
+    """The directory of a `file://` URL, as given (unresolved): `file:///abs`, `file://./rel`,
+    `file://~/dir`."""
+    return Path(unquote(url[len("file://") :]) or ".").expanduser()
+
+
+OBSTORE_KINDS = ("s3", "gcs", "azure")
+"""What obstore may open for this package (`obstore.parse_scheme`): its plain HTTP store has
+no conditional writes, so every user and session would be at risk (`s3auth check`)."""
+SCHEMES_HINT = "s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, file:///path"
+
+
+def _check_scheme(url: str, scheme: str) -> None:
+    """ConfigurationError unless obstore reads `url` as S3, GCS or Azure (`s3a://`,
+    `abfs(s)://`, `https://…amazonaws.com/…` and the like included)."""
+    try:
+        kind: str | None = obs.parse_scheme(url)
+    except Exception:  # obstore's error for a URL it does not recognise
+        kind = None
+    if kind in OBSTORE_KINDS:
+        return
+    if kind == "http":
+        reason = "a plain http(s):// store has no conditional writes"
+        hint = f"use {SCHEMES_HINT} (for an S3-compatible server, s3:// and AWS_ENDPOINT_URL)"
+    else:
+        reason = f"the scheme {scheme}:// is not supported" if scheme else "no scheme"
+        hint = f"use {SCHEMES_HINT} or memory://"
+    raise ConfigurationError(f"S3AUTH_STORE_URL: {reason}; {hint}")
+
+
 def encode(value: Any) -> bytes:
     return _encoder.encode(value)
 
@@ -85,27 +115,42 @@ class ObjectStore:
         self.requests: collections.Counter[str] = collections.Counter()
 
     @classmethod
-    def from_url(cls, url: str, **options: Any) -> ObjectStore:
-        """`memory://`, `file:///path` (relative: `file://./dir`), or any obstore URL
-        (`s3://bucket/prefix`, `gs://…`, `az://…`) with obstore's own env variables."""
+    def from_url(cls, url: str, *, create_parents: bool = True, **options: Any) -> ObjectStore:
+        """`memory://`, `file:///path` (relative: `file://./dir`), or an obstore URL for S3,
+        Google Cloud Storage or Azure (`s3://bucket/prefix`, `gs://…`, `az://…`, `abfs://…`)
+        with obstore's own env variables. Any other scheme is a ConfigurationError, checked
+        before obstore is called. A missing `file://` directory is created (owner-only); with
+        `create_parents=False` only when its parent exists: otherwise ConfigurationError."""
         scheme = urlsplit(url).scheme
         if url == "memory://" or scheme == "memory":
             return cls(MemoryStore(), url=url)
         if scheme == "file":
-            raw = unquote(url[len("file://") :])
-            root = Path(raw or ".").expanduser()
+            root = local_path(url)
             try:
                 root = root.resolve()
                 if not root.exists():
+                    if not create_parents and not root.parent.exists():
+                        raise ConfigurationError(
+                            f"S3AUTH_STORE_URL: {root.parent}, the parent directory of the "
+                            "file:// store, does not exist: create it, or have it created "
+                            "with S3AUTH_STORE_CREATE=true (or the command's --create)"
+                        )
                     # Owner-only: the store holds password hashes and session secrets.
                     root.mkdir(parents=True, mode=PRIVATE_DIRECTORY)
                 return cls(LocalStore(root), local_root=root, url=url)
+            except ConfigurationError:
+                raise
             except Exception as exc:  # OSError, or obstore's own error for the directory
                 raise _unavailable("OPEN", str(root), exc, OPEN_FAILED) from exc
+        _check_scheme(url, scheme)
         try:
             return cls(obstore_from_url(url, **options), url=url)
         except Exception as exc:
-            raise ConfigurationError(f"S3AUTH_STORE_URL: cannot open {url!r}: {exc}") from None
+            # obstore's message goes on with a multi-line "Debug source:" dump.
+            said = str(exc).strip().splitlines()
+            raise ConfigurationError(
+                f"S3AUTH_STORE_URL: cannot open the {scheme}:// store: {said[0] if said else exc!r}"
+            ) from None
 
     def reset_counts(self) -> None:
         self.requests.clear()
