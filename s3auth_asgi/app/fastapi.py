@@ -1,0 +1,160 @@
+"""FastAPI: the auth app mounted, and documented in the host's OpenAPI, in one call.
+
+    app = FastAPI()
+    include_auth(app, service)       # /auth/register, /auth/login, ...; /docs shows them
+
+    @app.get("/items")
+    async def items(user: CurrentUser) -> ...
+
+    @app.get("/admin")
+    async def admin(user: Annotated[AuthenticatedUser, require_scopes("admin")]) -> ...
+
+`include_auth` mounts the auth app at `prefix`, answers S3AuthError with problem+json, and
+wraps `app.openapi` (FastAPI's own way of extending the document) so that the host's
+document gains the auth operations, their schemas and the password-flow security scheme
+(`host_document`). FastAPI regenerates its document when routes are added; the wrapper
+merges each new one.
+
+`CurrentUser` and `require_scopes(...)` are security dependencies on that scheme: FastAPI
+lists it, with the scopes, on the operations that use them, and Swagger UI's Authorize
+button, which logs in at the mounted `/login`, sends the token to those operations. They
+return the caller: the one BearerTokenMiddleware verified, or else the holder of the
+request's bearer token, verified by the service (`host_auth`).
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request, Security
+from fastapi.responses import Response
+from fastapi.security import OAuth2PasswordBearer, SecurityScopes
+
+from ..errors import ConfigurationError, S3AuthError
+from ..middleware.requires import requires
+from ..middleware.user import AuthenticatedUser
+from ..problems import auth_error_response
+from ..ratelimit import RateLimiter
+from ..service import S3AuthService
+from ..types import ASGIApp, Receive, Scope, Send
+from . import create_auth_app
+from .application import AuthApp
+from .host_auth import STATE_KEY, HostAuth
+from .host_document import SECURITY_SCHEME, merge_auth_document, served_below
+
+__all__ = ["CurrentUser", "include_auth", "require_scopes"]
+
+# Only FastAPI's view of the scheme: the dependency below reads the token itself, and
+# include_auth writes the mounted token URL into the document in place of this one.
+_password_bearer = OAuth2PasswordBearer(
+    tokenUrl="auth/login", scheme_name=SECURITY_SCHEME, auto_error=False
+)
+
+
+async def _current_user(
+    request: Request,
+    security_scopes: SecurityScopes,
+    _token: Annotated[str | None, Depends(_password_bearer)],
+) -> AuthenticatedUser:
+    host_auth = getattr(request.app.state, STATE_KEY, None)
+    if not isinstance(host_auth, HostAuth):
+        raise RuntimeError("CurrentUser and require_scopes need include_auth(app, service)")
+    return await host_auth.caller(request.scope, security_scopes.scopes)
+
+
+CurrentUser = Annotated[AuthenticatedUser, Security(_current_user)]
+"""The authenticated caller (401 without a valid, unrevoked token)."""
+
+
+def require_scopes(*scopes: str) -> Any:
+    """A dependency on a caller holding every one of `scopes` (403 otherwise), returning
+    it: `user: Annotated[AuthenticatedUser, require_scopes("admin")]`, or
+    `dependencies=[require_scopes("admin")]`."""
+    requires(*scopes)  # the same check of the names as everywhere else
+    return Security(_current_user, scopes=list(scopes))
+
+
+def include_auth(
+    app: FastAPI,
+    service: S3AuthService,
+    *,
+    prefix: str = "/auth",
+    limiter: RateLimiter | None = None,
+    rate_limit: bool = True,
+) -> AuthApp:
+    """Mount the auth app of `service` at `prefix` and merge its operations into `app`'s
+    OpenAPI document; returns the mounted app. `limiter` and `rate_limit`: as for
+    `create_auth_app`.
+
+    The token URL in the document is the mounted login endpoint below the request's root
+    path (uvicorn's `--root-path`), which FastAPI puts first in the servers, or else below
+    the first of `app.servers`. Call it after setting `app.openapi` to a function of your
+    own, if you do: it wraps whatever is there.
+    """
+    if not prefix.startswith("/") or prefix.endswith("/"):
+        raise ConfigurationError(f"prefix {prefix!r} must start and not end with '/'")
+    if isinstance(getattr(app.state, STATE_KEY, None), HostAuth):
+        raise ConfigurationError("include_auth was called on this app already")
+    auth_app = create_auth_app(service, limiter=limiter, rate_limit=rate_limit)
+    app.mount(prefix, auth_app)
+    setattr(app.state, STATE_KEY, HostAuth(service, service))
+    if S3AuthError not in app.exception_handlers:
+        app.add_exception_handler(S3AuthError, _problem_response)  # type: ignore[arg-type]
+    # FastAPI's documented extension point is replacing the method.
+    app.openapi = _DocumentWithAuth(app, auth_app, prefix)  # type: ignore[method-assign]
+    app.add_middleware(_RecordRootPath)
+    return auth_app
+
+
+class _DocumentWithAuth:
+    """`app.openapi`: FastAPI's document with the auth operations merged in. The result
+    is stored in `app.openapi_schema`, where FastAPI keeps its own, so that FastAPI hands
+    it back unchanged until its routes change."""
+
+    def __init__(self, app: FastAPI, auth_app: AuthApp, prefix: str) -> None:
+        self.app = app
+        self.generate = app.openapi
+        self.auth_document = auth_app.openapi.for_mount("")
+        self.prefix = prefix
+        self.merged: dict[str, Any] | None = None
+
+    def __call__(self) -> dict[str, Any]:
+        document = self.generate()
+        if document is not self.merged:
+            self.merged = merge_auth_document(document, self.auth_document, prefix=self.prefix)
+            self.app.openapi_schema = self.merged
+        merged = self.merged
+        # FastAPI puts the request's root path first in the servers after calling this;
+        # done here instead, so that the token URL can follow it.
+        root_path = _request_root_path.get()
+        servers = {server.get("url") for server in merged.get("servers", ())}
+        if root_path and self.app.root_path_in_servers and root_path not in servers:
+            return served_below(merged, root_path, self.prefix)
+        return merged
+
+
+_request_root_path: ContextVar[str] = ContextVar("s3auth_request_root_path", default="")
+
+
+class _RecordRootPath:
+    """Pure ASGI: keeps the request's root path where `_DocumentWithAuth`, which FastAPI
+    calls without the request, can read it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        token = _request_root_path.set((scope.get("root_path") or "").rstrip("/"))
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            _request_root_path.reset(token)
+
+
+async def _problem_response(request: Request, error: S3AuthError) -> Response:
+    status, headers, body = auth_error_response(error)
+    return Response(body, status_code=status, headers=headers)

@@ -1,0 +1,64 @@
+"""The caller of a host's route, for the FastAPI dependencies and the Litestar guards.
+
+Behind BearerTokenMiddleware the token was verified there and the caller is in
+`scope["auth"]`. Without it, or on a path it excludes, the `Authorization: Bearer` token is
+verified here, and the caller put into `scope["user"]` and `scope["auth"]` as the
+middleware would, so that `request.user` works in the endpoint. Revocation is checked here
+either way (BlacklistMiddleware may not be installed), as the auth app checks it, against
+the snapshot the one freshness policy keeps (`freshness`): an in-process lookup, with an
+object-store request only when the snapshot is missing or too old.
+
+The integrations keep one HostAuth in the host app's state under STATE_KEY, put there when
+the auth app is included, so that dependencies and guards, declared before the app exists,
+find the service of the app that runs them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..errors import AuthenticationRequiredError, InsufficientScopeError
+from ..middleware.cache import VerifiedToken
+from ..middleware.credentials import authorization_token
+from ..middleware.user import AuthenticatedUser
+from ..types import Scope
+from ..verifier import AccessTokenVerifier, RevocationCheck
+
+STATE_KEY = "s3auth"
+"""Where the HostAuth lives in the host app's state."""
+
+
+class HostAuth:
+    """Resolves the caller of a host request, holding the scopes a route requires."""
+
+    def __init__(self, verifier: AccessTokenVerifier, revocations: RevocationCheck) -> None:
+        self.verifier = verifier
+        self.revocations = revocations
+
+    async def caller(self, scope: Scope, scopes: Sequence[str] = ()) -> AuthenticatedUser:
+        """The authenticated caller holding every one of `scopes`. Raises
+        AuthenticationRequiredError or InvalidTokenError (401), TokenRevokedError (401),
+        InsufficientScopeError (403) or StoreUnavailableError (503)."""
+        credentials = scope.get("auth")
+        if isinstance(credentials, VerifiedToken):
+            verified, from_middleware = credentials, True
+        else:
+            verified, from_middleware = self._verify(scope), False
+        await self.revocations.ensure_fresh()
+        revoked = self.revocations.revoked_error(verified.user.claims)
+        if revoked is not None:
+            raise revoked
+        granted = verified.scopes
+        if not all(s in granted for s in scopes):
+            raise InsufficientScopeError(scopes)
+        if not from_middleware:
+            scope["user"] = verified.user
+            scope["auth"] = verified
+        return verified.user
+
+    def _verify(self, scope: Scope) -> VerifiedToken:
+        token = authorization_token(scope)
+        if token is None:
+            raise AuthenticationRequiredError()
+        claims = self.verifier.verify_access_token(token)
+        return VerifiedToken(claims, self.verifier.leeway_seconds)

@@ -1,0 +1,180 @@
+"""The auth app's operations in the host's OpenAPI document.
+
+The auth app documents itself at `{mount}/openapi.json`, but a host framework (FastAPI,
+Litestar) serves a document of its own, and its Swagger UI shows only what that one holds.
+`merge_auth_document` copies the auth operations into the host's document, under the
+mount prefix, with:
+
+- their component schemas; one whose name the host uses for a different schema is renamed
+  (`S3Auth` + name) and every `$ref` follows;
+- their operation ids prefixed (`auth_login`) and their tags grouped (`auth: tokens`),
+  since the host's own operations may use the same words;
+- one OAuth2 password-flow security scheme, SECURITY_SCHEME, in place of the auth
+  document's two (`bearer` and `oauth2` carry the same token). Its token URL is the mounted
+  login endpoint below the host's first server URL, so Swagger UI's Authorize button logs
+  in there and sends the token with every operation that lists the scheme: the auth
+  app's, and the host's that require it (with their scopes, declared in the flow).
+
+Documents are plain dicts (both frameworks produce one); the host's is not modified.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+SECURITY_SCHEME = "s3auth"
+"""The name of the password-flow scheme in the host's document."""
+
+OPERATION_ID_PREFIX = "auth_"
+TAG_PREFIX = "auth: "
+RENAMED_SCHEMA_PREFIX = "S3Auth"
+
+_SCHEMA_REF = "#/components/schemas/"
+_AUTH_OAUTH2 = "oauth2"
+_AUTH_BEARER = "bearer"  # an alternative spelling of the same token: not carried over
+SCOPE_DESCRIPTION = (
+    "Granted to an account by an administrator (its `scopes`); asking for it at login "
+    "changes nothing"
+)
+
+
+def password_scheme(mount_url: str, scopes: Iterable[str] = ()) -> dict[str, Any]:
+    """The security scheme: OAuth2's password flow at the auth app mounted at `mount_url`."""
+    return {
+        "type": "oauth2",
+        "description": "Log in with a username (or email address) and password; the "
+        "access token is then sent as `Authorization: Bearer …`.",
+        "flows": {
+            "password": {
+                "tokenUrl": f"{mount_url}/login",
+                "refreshUrl": f"{mount_url}/refresh",
+                "scopes": dict.fromkeys(sorted(scopes), SCOPE_DESCRIPTION),
+            }
+        },
+    }
+
+
+def merge_auth_document(
+    host: Mapping[str, Any], auth: Mapping[str, Any], *, prefix: str
+) -> dict[str, Any]:
+    """`host` with the operations of `auth` (the auth app's document) mounted at `prefix`.
+
+    An operation the host documents itself at the same path and method is left as it is.
+    """
+    merged = copy.deepcopy(dict(host))
+    components = merged.setdefault("components", {})
+    renames = _place_schemas(components.setdefault("schemas", {}), auth["components"]["schemas"])
+    paths = merged.setdefault("paths", {})
+    for path, item in auth["paths"].items():
+        target = paths.setdefault(prefix + path, {})
+        for method, operation in item.items():
+            if method not in target:
+                target[method] = _host_operation(operation, renames)
+    schemes = components.setdefault("securitySchemes", {})
+    mount_url = _first_server_url(merged) + prefix
+    schemes[SECURITY_SCHEME] = password_scheme(mount_url, _scopes_required(paths))
+    return merged
+
+
+def served_below(document: Mapping[str, Any], root_path: str, prefix: str) -> dict[str, Any]:
+    """A merged `document` as served below `root_path`, which comes first in its servers
+    (as FastAPI adds a request's root path), with the token URLs following it."""
+    served = dict(document)
+    served["servers"] = [{"url": root_path}, *document.get("servers", ())]
+    components = served["components"] = dict(document["components"])
+    schemes = components["securitySchemes"] = dict(components["securitySchemes"])
+    scopes = schemes[SECURITY_SCHEME]["flows"]["password"]["scopes"]
+    schemes[SECURITY_SCHEME] = password_scheme(root_path + prefix, scopes)
+    return served
+
+
+def _first_server_url(document: Mapping[str, Any]) -> str:
+    """Where the paths are below, and so the mount: Swagger UI resolves a token URL
+    against the server URL, and a relative one would replace its last segment. A
+    templated URL (`{scheme}://…`) cannot be used, as token URLs are not templated."""
+    servers = document.get("servers") or [{}]
+    url = str(servers[0].get("url", ""))
+    return "" if "{" in url else url.rstrip("/")
+
+
+def _host_operation(operation: Mapping[str, Any], renames: Mapping[str, str]) -> dict[str, Any]:
+    moved: dict[str, Any] = _with_refs(operation, renames)
+    moved["operationId"] = OPERATION_ID_PREFIX + moved["operationId"]
+    moved["tags"] = [TAG_PREFIX + tag for tag in moved.get("tags", ())]
+    if "security" in moved:
+        moved["security"] = _host_security(moved["security"])
+    return moved
+
+
+def _host_security(requirements: list[dict[str, list[str]]]) -> list[dict[str, list[str]]]:
+    """The auth document's alternatives, `bearer` or `oauth2` (or none), as the one scheme."""
+    result: list[dict[str, list[str]]] = []
+    for requirement in requirements:
+        if _AUTH_BEARER in requirement:
+            continue
+        renamed = {
+            SECURITY_SCHEME if name == _AUTH_OAUTH2 else name: scopes
+            for name, scopes in requirement.items()
+        }
+        if renamed not in result:
+            result.append(renamed)
+    return result
+
+
+def _place_schemas(host: dict[str, Any], auth: Mapping[str, Any]) -> dict[str, str]:
+    """Add the auth schemas to the host's; returns the name each got.
+
+    A name is kept when the host does not use it, or uses it for the very same schema
+    (as after an earlier merge). Renaming one schema changes the refs of those that point
+    to it, which may make them differ from the host's in turn: hence the loop.
+    """
+    renames = {name: name for name in auth}
+    changed = True
+    while changed:
+        changed = False
+        for name, schema in auth.items():
+            if renames[name] != name or name not in host:
+                continue
+            if host[name] != _with_refs(schema, renames):
+                renames[name] = _free_name(RENAMED_SCHEMA_PREFIX + name, host, renames)
+                changed = True
+    for name, schema in auth.items():
+        host.setdefault(renames[name], _with_refs(schema, renames))
+    return renames
+
+
+def _free_name(wanted: str, host: Mapping[str, Any], renames: Mapping[str, str]) -> str:
+    taken = {*host, *renames, *renames.values()}
+    name, counter = wanted, 1
+    while name in taken:
+        counter += 1
+        name = f"{wanted}{counter}"
+    return name
+
+
+def _with_refs(value: Any, renames: Mapping[str, str]) -> Any:
+    """A deep copy of `value` with its schema `$ref`s pointing at the renamed schemas."""
+    if isinstance(value, dict):
+        copied = {key: _with_refs(item, renames) for key, item in value.items()}
+        ref = copied.get("$ref")
+        if isinstance(ref, str) and ref.startswith(_SCHEMA_REF):
+            name = ref[len(_SCHEMA_REF) :]
+            copied["$ref"] = _SCHEMA_REF + renames.get(name, name)
+        return copied
+    if isinstance(value, list):
+        return [_with_refs(item, renames) for item in value]
+    return value
+
+
+def _scopes_required(paths: Mapping[str, Any]) -> set[str]:
+    """The scopes operations require of SECURITY_SCHEME, to be declared in its flow."""
+    found: set[str] = set()
+    for item in paths.values():
+        for operation in item.values():
+            if not isinstance(operation, dict):
+                continue  # a path item's `parameters`, `summary`, ...
+            for requirement in operation.get("security", ()):
+                found.update(requirement.get(SECURITY_SCHEME, ()))
+    return found

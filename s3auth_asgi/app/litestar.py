@@ -1,0 +1,195 @@
+"""Litestar: the auth app mounted, documented in the host's OpenAPI, and guards, as a plugin.
+
+    @get("/admin", guards=[requires_scopes("admin")])
+    async def admin(request: Request[AuthenticatedUser, BearerCredentials, State]) -> ...
+
+    app = Litestar([admin], plugins=[S3AuthPlugin(service)])   # /auth/register, ...
+
+The plugin, when the app is built:
+
+- mounts the auth app at `path`. Litestar routes a mount by rewriting `scope["path"]` to
+  what lies below it, with a slash added, in the scope the server passed in, which is the
+  one the server's access log reads (`POST /register/`). The mount puts the full path
+  back and hands the auth app the standard view (`root_path` ending at the mount);
+- answers S3AuthError with problem+json (unless the app has a handler for it);
+- adds the auth operations, their schemas and the password-flow security scheme to the
+  app's OpenAPI document (`host_document`), and lists the scheme, with the scopes, on the
+  operations whose handlers have a `requires_scopes` guard at any layer.
+
+Litestar assigns the generated paths and schemas after its config has built the document,
+so no config value can carry them. The plugin gives the app a copy of its OpenAPIConfig
+whose document merges them in when it is rendered (`to_schema`): every page under
+`/schema` shows them, JSON, YAML and Swagger UI alike, however the app is served.
+
+`requires_scopes(...)` guards take the caller that BearerTokenMiddleware verified, or else
+verify the request's bearer token through the service and put the caller into the scope,
+so `request.user` works either way (`host_auth`).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+from litestar import Request, Response, asgi
+from litestar.config.app import AppConfig
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
+from litestar.openapi.config import OpenAPIConfig
+from litestar.openapi.spec import OpenAPI
+from litestar.plugins import InitPlugin, ReceiveRoutePlugin
+from litestar.routes import BaseRoute, HTTPRoute
+
+from ..errors import ConfigurationError, S3AuthError
+from ..middleware.requires import requires
+from ..problems import auth_error_response
+from ..ratelimit import RateLimiter
+from ..service import S3AuthService
+from ..types import Receive, Scope, Send
+from . import create_auth_app
+from .host_auth import STATE_KEY, HostAuth
+from .host_document import SECURITY_SCHEME, merge_auth_document
+
+__all__ = ["S3AuthPlugin", "ScopesGuard", "requires_scopes"]
+
+Document = dict[str, Any]
+
+
+class ScopesGuard:
+    """A Litestar guard: the caller must be authenticated and hold every one of `scopes`
+    (401/403 problem otherwise). Needs S3AuthPlugin on the app."""
+
+    __slots__ = ("scopes",)
+
+    def __init__(self, scopes: tuple[str, ...]) -> None:
+        self.scopes = requires(*scopes).scopes  # the same check of the names as elsewhere
+
+    async def __call__(
+        self, connection: ASGIConnection[Any, Any, Any, Any], _handler: BaseRouteHandler
+    ) -> None:
+        host_auth = connection.app.state.get(STATE_KEY)
+        if not isinstance(host_auth, HostAuth):
+            raise RuntimeError("requires_scopes guards need S3AuthPlugin on the app")
+        await host_auth.caller(connection.scope, self.scopes)  # type: ignore[arg-type]
+
+    def __repr__(self) -> str:
+        return f"requires_scopes{self.scopes!r}"
+
+
+def requires_scopes(*scopes: str) -> ScopesGuard:
+    """A guard admitting an authenticated caller holding every one of `scopes` (none:
+    any authenticated caller)."""
+    return ScopesGuard(scopes)
+
+
+class S3AuthPlugin(InitPlugin, ReceiveRoutePlugin):
+    """Mounts the auth app of `service` at `path` and documents it in the app's OpenAPI.
+    `limiter` and `rate_limit`: as for `create_auth_app`. One plugin per app."""
+
+    def __init__(
+        self,
+        service: S3AuthService,
+        *,
+        path: str = "/auth",
+        limiter: RateLimiter | None = None,
+        rate_limit: bool = True,
+    ) -> None:
+        if not path.startswith("/") or path.endswith("/"):
+            raise ConfigurationError(f"path {path!r} must start and not end with '/'")
+        self.path = path
+        self.auth_app = create_auth_app(service, limiter=limiter, rate_limit=rate_limit)
+        self.host_auth = HostAuth(service, service)
+        self._routes: list[HTTPRoute] = []
+        self._in_use = False
+
+    def on_app_init(self, app_config: AppConfig) -> AppConfig:
+        # The routes it receives are one app's: their guards decide that app's document.
+        if self._in_use:
+            raise ConfigurationError("an S3AuthPlugin serves one app; make one per app")
+        self._in_use = True
+        # copy_scope=False: the mount must reach the server's scope to restore its path.
+        mount = asgi(self.path, is_mount=True, copy_scope=False)(self._mounted)
+        app_config.route_handlers.append(mount)
+        app_config.exception_handlers.setdefault(S3AuthError, _problem_response)
+        app_config.state[STATE_KEY] = self.host_auth
+        if app_config.openapi_config is not None:
+            app_config.openapi_config = _ConfigWithAuth.of(app_config.openapi_config, self)
+        return app_config
+
+    def receive_route(self, route: BaseRoute) -> None:
+        if isinstance(route, HTTPRoute):
+            self._routes.append(route)
+
+    async def _mounted(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            mount_point = (scope.get("root_path") or "") + self.path
+            # What Litestar left is the path below the mount, with a slash it added.
+            scope["path"] = mount_point + scope["path"].rstrip("/")
+            scope = {**scope, "root_path": mount_point}
+        await self.auth_app(scope, receive, send)
+
+    def extend_document(self, document: Document) -> Document:
+        """The app's rendered document with the guarded operations' security listed and
+        the auth operations merged in."""
+        self._list_guard_security(document)
+        return merge_auth_document(document, self.auth_app.openapi.for_mount(""), prefix=self.path)
+
+    def _list_guard_security(self, document: Document) -> None:
+        paths = document.get("paths", {})
+        for route in self._routes:
+            item = paths.get(route.path_format or "/")
+            if item is None:
+                continue  # not in the schema
+            for handler in route.route_handlers:
+                guards = [g for g in handler.resolve_guards() if isinstance(g, ScopesGuard)]
+                if not guards:
+                    continue
+                scopes = list(dict.fromkeys(s for guard in guards for s in guard.scopes))
+                for method in handler.http_methods:
+                    operation = item.get(method.lower())
+                    if operation is not None:
+                        operation.setdefault("security", [{SECURITY_SCHEME: scopes}])
+
+
+class _DocumentWithAuth(OpenAPI):
+    """Litestar's document, rendered with the plugin's additions."""
+
+    extend: Callable[[Document], Document]
+
+    def to_schema(self) -> Document:
+        return self.extend(super().to_schema())
+
+
+class _ConfigWithAuth(OpenAPIConfig):
+    """The host's OpenAPIConfig, building a _DocumentWithAuth."""
+
+    plugin: S3AuthPlugin
+
+    @classmethod
+    def of(cls, config: OpenAPIConfig, plugin: S3AuthPlugin) -> OpenAPIConfig:
+        # A copy turned into this class rather than a new instance: OpenAPIConfig's
+        # __post_init__ would run again on values it derived already (the render
+        # plugins, deprecated options), and a config may be shared by several apps.
+        extended = copy.copy(config)
+        extended.__class__ = cls
+        assert isinstance(extended, cls)
+        extended.plugin = plugin
+        return extended
+
+    def to_openapi_schema(self) -> OpenAPI:
+        built = super().to_openapi_schema()
+        document = _DocumentWithAuth(**{name: getattr(built, name) for name in _OPENAPI_FIELDS})
+        document.extend = self.plugin.extend_document
+        return document
+
+
+_OPENAPI_FIELDS = tuple(field.name for field in dataclasses.fields(OpenAPI))
+
+
+def _problem_response(request: Request[Any, Any, Any], error: Exception) -> Response[bytes]:
+    assert isinstance(error, S3AuthError)  # registered for S3AuthError only
+    status, headers, body = auth_error_response(error)
+    media_type = headers.pop("content-type")
+    return Response(body, status_code=status, headers=headers, media_type=media_type)

@@ -1,0 +1,342 @@
+"""FastAPI: `include_auth` mounts the auth app and merges it into the host's OpenAPI
+document; `CurrentUser` and `require_scopes` protect the host's routes.
+
+The document is fetched from the host's `/openapi.json` and validated, and the password
+flow is driven as Swagger UI drives it: read the scheme's tokenUrl from the document, POST
+the form there, send the access token to the operations that list the scheme.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import httpx
+import pytest
+from conftest import make_service
+from fastapi import FastAPI, Request
+from openapi_spec_validator import OpenAPIV31SpecValidator, validate
+from pydantic import BaseModel
+from test_app import PASSWORD, assert_problem, bearer, client_for, register
+
+from s3auth_asgi import (
+    AuthenticatedUser,
+    BearerTokenMiddleware,
+    BlacklistMiddleware,
+    ConfigurationError,
+    S3AuthService,
+)
+from s3auth_asgi.app import create_auth_app
+from s3auth_asgi.app.fastapi import CurrentUser, include_auth, require_scopes
+from s3auth_asgi.app.host_document import SECURITY_SCHEME, merge_auth_document
+
+pytestmark = pytest.mark.anyio
+
+AUTH_DOCUMENT = create_auth_app(make_service(), rate_limit=False).openapi.for_mount("")
+AUTH_OPERATIONS = {
+    (method, path) for path, item in AUTH_DOCUMENT["paths"].items() for method in item
+}
+
+
+# Helpers shared with test_app_litestar.py ---------------------------------------------------
+
+
+def operations(document: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {
+        (method, path): operation
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+    }
+
+
+def check_host_document(document: dict[str, Any], prefix: str = "/auth") -> None:
+    """Valid OpenAPI 3.1, with every auth operation under `prefix`, on the one scheme."""
+    validate(document, cls=OpenAPIV31SpecValidator)
+    found = operations(document)
+    assert {(m, prefix + p) for m, p in AUTH_OPERATIONS} <= set(found)
+    ids = [operation["operationId"] for operation in found.values()]
+    assert len(ids) == len(set(ids))
+    for (method, path), operation in found.items():
+        for requirement in operation.get("security", ()):
+            assert set(requirement) <= {SECURITY_SCHEME}, (method, path)
+        if path.startswith(prefix + "/"):
+            assert operation["operationId"].startswith("auth_")
+            assert all(tag.startswith("auth: ") for tag in operation["tags"])
+    me = found[("get", f"{prefix}/me")]
+    assert me["security"] == [{SECURITY_SCHEME: []}]
+    assert "security" not in found[("post", f"{prefix}/login")]
+    scheme = document["components"]["securitySchemes"][SECURITY_SCHEME]
+    assert scheme["type"] == "oauth2"
+
+
+async def swagger_login(
+    client: httpx.AsyncClient, document: dict[str, Any], username: str
+) -> dict[str, str]:
+    """What Swagger UI's Authorize button does with the password flow: POST the form to
+    the scheme's tokenUrl; then every call to an operation listing the scheme carries the
+    access token. Returns those headers."""
+    flow = document["components"]["securitySchemes"][SECURITY_SCHEME]["flows"]["password"]
+    response = await client.post(
+        flow["tokenUrl"],
+        data={"grant_type": "password", "username": username, "password": PASSWORD},
+        headers={"Accept": "application/json, text/plain, */*"},
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["token_type"] == "bearer"
+    return bearer(response.json())
+
+
+# The host ---------------------------------------------------------------------------------
+
+
+def host(service: S3AuthService, **fastapi_options: Any) -> FastAPI:
+    app = FastAPI(**fastapi_options)
+    include_auth(app, service, rate_limit=False)
+
+    @app.get("/health")
+    async def health() -> dict[str, bool]:
+        return {"ok": True}
+
+    @app.get("/items")
+    async def items(user: CurrentUser, request: Request) -> dict[str, Any]:
+        return {"user": user.username, "request_user": request.user.username}
+
+    @app.get("/admin")
+    async def admin(user: Annotated[AuthenticatedUser, require_scopes("admin")]) -> dict[str, str]:
+        return {"admin": user.username}
+
+    @app.post("/reports", dependencies=[require_scopes("reports", "write")])
+    async def reports() -> dict[str, bool]:
+        return {"written": True}
+
+    return app
+
+
+async def test_the_host_document_holds_the_auth_operations_and_the_scheme() -> None:
+    async with client_for(host(make_service())) as client:
+        document = (await client.get("/openapi.json")).json()
+        docs = await client.get("/docs")
+    check_host_document(document)
+    schemes = document["components"]["securitySchemes"]
+    assert set(schemes) == {SECURITY_SCHEME}  # FastAPI's placeholder was replaced
+    flow = schemes[SECURITY_SCHEME]["flows"]["password"]
+    assert flow["tokenUrl"] == "/auth/login" and flow["refreshUrl"] == "/auth/refresh"
+    assert set(flow["scopes"]) == {"admin", "reports", "write"}
+    found = operations(document)
+    assert found[("get", "/items")]["security"] == [{SECURITY_SCHEME: []}]
+    assert found[("get", "/admin")]["security"] == [{SECURITY_SCHEME: ["admin"]}]
+    assert found[("post", "/reports")]["security"] == [{SECURITY_SCHEME: ["reports", "write"]}]
+    assert "security" not in found[("get", "/health")]
+    assert found[("post", "/auth/logout")]["security"] == [{SECURITY_SCHEME: []}, {}]
+    schemas = document["components"]["schemas"]
+    assert {"RegisterRequest", "TokenResponse", "PublicUser", "Problem"} <= set(schemas)
+    assert docs.status_code == 200 and "/openapi.json" in docs.text
+
+
+async def test_swagger_ui_password_flow_reaches_the_host_routes() -> None:
+    service = make_service()
+    await service.create_user("root", "root@example.com", PASSWORD, scopes=["admin"])
+    async with client_for(host(service)) as client:
+        document = (await client.get("/openapi.json")).json()
+        register_path = next(
+            path for (_, path), op in operations(document).items()
+            if op["operationId"] == "auth_register"
+        )  # fmt: skip
+        await register(client, "alice", prefix=register_path.removesuffix("/register"))
+        alice = await swagger_login(client, document, "alice")
+        root = await swagger_login(client, document, "root")
+
+        items = await client.get("/items", headers=alice)
+        assert items.json() == {"user": "alice", "request_user": "alice"}
+        assert (await client.get("/admin", headers=root)).json() == {"admin": "root"}
+        me = await client.get("/auth/me", headers=alice)  # an auth operation, same token
+        assert me.json()["username"] == "alice"
+
+        refused = assert_problem(
+            await client.get("/admin", headers=alice), 403, "insufficient_scope"
+        )
+        assert refused["detail"] == "This needs the scopes: admin"
+        anonymous = await client.get("/items")
+        assert_problem(anonymous, 401, "authentication_required")
+        assert anonymous.headers["www-authenticate"] == 'Bearer realm="api"'
+        forged = {"Authorization": "Bearer not.a.token"}
+        assert_problem(await client.get("/items", headers=forged), 401, "invalid_token")
+        assert_problem(await client.post("/reports", headers=root), 403, "insufficient_scope")
+
+        await client.post("/auth/logout", headers=alice)
+        assert_problem(await client.get("/items", headers=alice), 401, "token_revoked")
+
+
+async def test_behind_the_middlewares_the_dependencies_take_their_caller() -> None:
+    service = make_service()
+    app = host(service)
+    seen: list[object] = []
+
+    @app.get("/whoami")
+    async def whoami(user: CurrentUser, request: Request) -> dict[str, bool]:
+        seen.append(request.scope["auth"])
+        return {"same": request.scope["auth"].user is user}
+
+    # Only BearerTokenMiddleware: the dependency still refuses revoked tokens.
+    app.add_middleware(
+        BearerTokenMiddleware,
+        tokens=service,
+        exclude=("/health", "/auth*", "/docs*", "/openapi.json"),
+    )
+    async with client_for(app) as client:
+        document = (await client.get("/openapi.json")).json()
+        await register(client, "alice")
+        alice = await swagger_login(client, document, "alice")
+        assert (await client.get("/whoami", headers=alice)).json() == {"same": True}
+        assert type(seen[0]).__name__ == "VerifiedToken"
+        assert_problem(await client.get("/items"), 401, "authentication_required")
+        await client.post("/auth/logout", headers=alice)
+        assert_problem(await client.get("/items", headers=alice), 401, "token_revoked")
+
+
+async def test_with_both_middlewares_a_revoked_token_is_refused_before_the_route() -> None:
+    service = make_service()
+    app = host(service)
+    app.add_middleware(BlacklistMiddleware, blacklist=service)
+    app.add_middleware(BearerTokenMiddleware, tokens=service, protected=("/items",))
+    async with client_for(app) as client:
+        document = (await client.get("/openapi.json")).json()
+        await register(client, "alice")
+        alice = await swagger_login(client, document, "alice")
+        assert (await client.get("/items", headers=alice)).status_code == 200
+        # /admin is not protected by the middleware: the dependency verifies the token.
+        assert_problem(await client.get("/admin", headers=alice), 403, "insufficient_scope")
+        await client.post("/auth/logout-all", headers=alice)
+        assert_problem(await client.get("/items", headers=alice), 401, "token_revoked")
+
+
+class PublicUser(BaseModel):
+    """The host's own model of that name, unlike the auth app's."""
+
+    nickname: str
+
+
+class Problem(BaseModel):
+    message: str
+
+
+async def test_schema_names_the_host_uses_are_renamed_in_the_auth_operations() -> None:
+    app = host(make_service())
+
+    @app.get("/people/{name}", responses={404: {"model": Problem}})
+    async def person(name: str) -> PublicUser:
+        return PublicUser(nickname=name)
+
+    async with client_for(app) as client:
+        document = (await client.get("/openapi.json")).json()
+    check_host_document(document)
+    schemas = document["components"]["schemas"]
+    assert set(schemas["PublicUser"]["properties"]) == {"nickname"}
+    assert "username" in schemas["S3AuthPublicUser"]["properties"]
+    assert "code" in schemas["S3AuthProblem"]["properties"]
+    found = operations(document)
+
+    def ref(operation: dict[str, Any], status: str, media_type: str) -> str:
+        schema: str = operation["responses"][status]["content"][media_type]["schema"]["$ref"]
+        return schema
+
+    assert ref(found[("get", "/people/{name}")], "200", "application/json").endswith("/PublicUser")
+    assert ref(found[("get", "/people/{name}")], "404", "application/json").endswith("/Problem")
+    me = found[("get", "/auth/me")]
+    assert ref(me, "200", "application/json") == "#/components/schemas/S3AuthPublicUser"
+    assert ref(me, "401", "application/problem+json") == "#/components/schemas/S3AuthProblem"
+    page = schemas["UserPage"]["properties"]["users"]["items"]["$ref"]
+    assert page == "#/components/schemas/S3AuthPublicUser"
+
+
+def test_a_schema_pointing_at_a_renamed_one_is_renamed_too() -> None:
+    auth_schemas = AUTH_DOCUMENT["components"]["schemas"]
+    host_document = {
+        "openapi": "3.1.0",
+        "info": {"title": "Host", "version": "1"},
+        "paths": {},
+        "components": {
+            "schemas": {
+                "PublicUser": {"type": "object", "properties": {"nickname": {"type": "string"}}},
+                # Equal to the auth app's, but its ref names the host's PublicUser.
+                "UserPage": auth_schemas["UserPage"],
+                "Problem": auth_schemas["Problem"],  # equal: shared
+            }
+        },
+    }
+    merged = merge_auth_document(host_document, AUTH_DOCUMENT, prefix="/auth")
+    validate(merged, cls=OpenAPIV31SpecValidator)
+    schemas = merged["components"]["schemas"]
+    assert schemas["UserPage"] == auth_schemas["UserPage"]
+    users = schemas["S3AuthUserPage"]["properties"]["users"]["items"]["$ref"]
+    assert users == "#/components/schemas/S3AuthPublicUser"
+    assert "S3AuthProblem" not in schemas
+    listing = merged["paths"]["/auth/admin/users"]["get"]["responses"]["200"]
+    assert listing["content"]["application/json"]["schema"]["$ref"].endswith("/S3AuthUserPage")
+    assert host_document["paths"] == {}  # the host's document is not modified
+
+
+async def test_the_merged_document_is_kept_until_the_routes_change() -> None:
+    app = host(make_service())
+    first = app.openapi()
+    assert app.openapi() is first and app.openapi_schema is first
+
+    @app.get("/later")
+    async def later() -> dict[str, bool]:
+        return {"ok": True}
+
+    second = app.openapi()
+    assert second is not first
+    assert ("get", "/later") in operations(second)
+    check_host_document(second)
+
+
+async def test_the_token_url_follows_the_root_path() -> None:
+    """uvicorn --root-path /api: FastAPI serves the document with /api as its server."""
+    app = host(make_service())
+    async with client_for(app, root_path="/api") as client:
+        document = (await client.get("/api/openapi.json")).json()
+        assert document["servers"] == [{"url": "/api"}]
+        flow = document["components"]["securitySchemes"][SECURITY_SCHEME]["flows"]["password"]
+        assert flow["tokenUrl"] == "/api/auth/login"
+        assert flow["refreshUrl"] == "/api/auth/refresh"
+        check_host_document(document)  # paths stay below the server URL
+        await register(client, "alice", prefix="/api/auth")
+        alice = await swagger_login(client, document, "alice")
+        assert (await client.get("/api/items", headers=alice)).status_code == 200
+    # Outside a request (or at the root) the document is FastAPI's own, unchanged.
+    assert "servers" not in app.openapi()
+    assert (
+        app.openapi()["components"]["securitySchemes"][SECURITY_SCHEME]["flows"]["password"][
+            "tokenUrl"
+        ]
+        == "/auth/login"
+    )
+
+
+async def test_the_token_url_follows_the_first_server_url() -> None:
+    app = host(make_service(), servers=[{"url": "https://api.example.com/v1/"}])
+    async with client_for(app) as client:
+        document = (await client.get("/openapi.json")).json()
+    flow = document["components"]["securitySchemes"][SECURITY_SCHEME]["flows"]["password"]
+    assert flow["tokenUrl"] == "https://api.example.com/v1/auth/login"
+
+
+async def test_misuse_is_refused() -> None:
+    app = FastAPI()
+    include_auth(app, make_service())
+    with pytest.raises(ConfigurationError, match="already"):
+        include_auth(app, make_service())
+    with pytest.raises(ConfigurationError, match="must start"):
+        include_auth(FastAPI(), make_service(), prefix="/auth/")
+    with pytest.raises(ConfigurationError):
+        require_scopes("two words")
+
+    bare = FastAPI()
+
+    @bare.get("/items")
+    async def items(user: CurrentUser) -> dict[str, str]:
+        return {"user": user.username}
+
+    async with client_for(bare) as client:
+        with pytest.raises(RuntimeError, match="include_auth"):
+            await client.get("/items")

@@ -1,0 +1,222 @@
+"""Litestar: S3AuthPlugin mounts the auth app, adds it to the app's OpenAPI document at
+`/schema/openapi.json`, and `requires_scopes` guards protect the host's routes.
+
+The document is fetched and validated, the password flow is driven as Swagger UI drives
+it, and the path the server's access log reads is checked the way uvicorn reads it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from conftest import make_service
+from litestar import Litestar, Request, Router, asgi, get, post
+from litestar.openapi.config import OpenAPIConfig
+from litestar.openapi.spec import Server
+from test_app import PASSWORD, assert_problem, client_for, register
+from test_app_fastapi import check_host_document, operations, swagger_login
+from uvicorn.protocols.utils import get_path_with_query_string
+
+from s3auth_asgi import (
+    BearerTokenMiddleware,
+    BlacklistMiddleware,
+    ConfigurationError,
+    S3AuthService,
+)
+from s3auth_asgi.app import create_auth_app
+from s3auth_asgi.app.host_document import SECURITY_SCHEME
+from s3auth_asgi.app.litestar import S3AuthPlugin, requires_scopes
+from s3auth_asgi.types import ASGIApp, Message, Receive, Scope, Send
+
+pytestmark = pytest.mark.anyio
+
+SCHEMA = "/schema/openapi.json"
+
+
+@get("/health")
+async def health() -> dict[str, bool]:
+    return {"ok": True}
+
+
+@get("/items", guards=[requires_scopes()])
+async def items(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    return {"user": request.user.username, "scopes": list(request.auth.scopes)}
+
+
+@get("/admin", guards=[requires_scopes("admin")])
+async def admin(request: Request[Any, Any, Any]) -> dict[str, str]:
+    return {"admin": request.user.username}
+
+
+@post("/reports", status_code=200)
+async def reports() -> dict[str, bool]:
+    return {"written": True}
+
+
+def host(service: S3AuthService, **litestar_options: Any) -> Litestar:
+    # A router's guard covers its handlers, and the document says so.
+    writers = Router("/w", route_handlers=[reports], guards=[requires_scopes("reports")])
+    return Litestar(
+        route_handlers=[health, items, admin, writers],
+        plugins=[S3AuthPlugin(service, rate_limit=False)],
+        **litestar_options,
+    )
+
+
+async def test_the_schema_holds_the_auth_operations_and_the_scheme() -> None:
+    async with client_for(host(make_service())) as client:
+        document = (await client.get(SCHEMA)).json()
+        swagger = await client.get("/schema/swagger")
+    check_host_document(document)
+    scheme = document["components"]["securitySchemes"][SECURITY_SCHEME]
+    flow = scheme["flows"]["password"]
+    assert flow["tokenUrl"] == "/auth/login" and set(flow["scopes"]) == {"admin", "reports"}
+    found = operations(document)
+    assert found[("get", "/items")]["security"] == [{SECURITY_SCHEME: []}]
+    assert found[("get", "/admin")]["security"] == [{SECURITY_SCHEME: ["admin"]}]
+    assert found[("post", "/w/reports")]["security"] == [{SECURITY_SCHEME: ["reports"]}]
+    assert "security" not in found[("get", "/health")]
+    # Swagger UI embeds the document it renders.
+    assert swagger.status_code == 200 and '"/auth/login"' in swagger.text
+
+
+async def test_swagger_ui_password_flow_reaches_the_guarded_routes() -> None:
+    service = make_service()
+    await service.create_user("root", "root@example.com", PASSWORD, scopes=["admin"])
+    async with client_for(host(service)) as client:
+        document = (await client.get(SCHEMA)).json()
+        await register(client, "alice")
+        alice = await swagger_login(client, document, "alice")
+        root = await swagger_login(client, document, "root")
+
+        # Without BearerTokenMiddleware, the guard verified the token and set request.user.
+        mine = await client.get("/items", headers=alice)
+        assert mine.json() == {"user": "alice", "scopes": ["authenticated"]}
+        assert (await client.get("/admin", headers=root)).json() == {"admin": "root"}
+        assert (await client.get("/auth/me", headers=alice)).json()["username"] == "alice"
+
+        assert_problem(await client.get("/admin", headers=alice), 403, "insufficient_scope")
+        assert_problem(await client.post("/w/reports", headers=root), 403, "insufficient_scope")
+        anonymous = await client.get("/items")
+        assert_problem(anonymous, 401, "authentication_required")
+        assert anonymous.headers["www-authenticate"] == 'Bearer realm="api"'
+        forged = {"Authorization": "Bearer not.a.token"}
+        assert_problem(await client.get("/items", headers=forged), 401, "invalid_token")
+        assert (await client.get("/health")).status_code == 200
+
+        await client.post("/auth/logout", headers=alice)
+        assert_problem(await client.get("/items", headers=alice), 401, "token_revoked")
+
+
+async def test_wrapped_in_the_middlewares_the_guards_take_their_caller() -> None:
+    service = make_service()
+    app = BearerTokenMiddleware(
+        BlacklistMiddleware(host(service), service),
+        service,
+        protected=("/items",),
+        exclude=("/auth*", "/schema*"),
+    )
+    async with client_for(app) as client:
+        document = (await client.get(SCHEMA)).json()
+        await register(client, "alice")
+        alice = await swagger_login(client, document, "alice")
+        assert (await client.get("/items", headers=alice)).json()["user"] == "alice"
+        assert_problem(await client.get("/items"), 401, "authentication_required")
+        assert_problem(await client.get("/admin", headers=alice), 403, "insufficient_scope")
+        await client.post("/auth/logout-all", headers=alice)
+        assert_problem(await client.get("/items", headers=alice), 401, "token_revoked")
+        assert_problem(await client.get("/admin", headers=alice), 401, "token_revoked")
+
+
+def access_log(app: ASGIApp, lines: list[str]) -> ASGIApp:
+    """What uvicorn's access log writes: the method and the path of the scope it passed
+    to the app, read when the response starts."""
+
+    async def logged(scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_and_log(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                path = get_path_with_query_string(scope)  # type: ignore[arg-type]
+                lines.append(f"{scope['method']} {path} {message['status']}")
+            await send(message)
+
+        await app(scope, receive, send_and_log)
+
+    return logged
+
+
+async def test_the_access_log_shows_the_path_that_was_requested() -> None:
+    lines: list[str] = []
+    async with client_for(access_log(host(make_service()), lines)) as client:
+        await register(client, "alice")
+        await client.get("/auth/openapi.json?v=1")
+        await client.get("/auth/no-such-thing")
+        await client.get("/items")
+    assert lines == [
+        "POST /auth/register 201",
+        "GET /auth/openapi.json?v=1 200",
+        "GET /auth/no-such-thing 404",
+        "GET /items 401",
+    ]
+
+
+async def test_the_check_sees_the_path_litestar_leaves_in_a_plain_mount() -> None:
+    # A plain mount shows what the plugin fixes, or the test above proves nothing.
+    auth_app = create_auth_app(make_service(), rate_limit=False, mount_path="/auth")
+
+    @asgi("/auth", is_mount=True, copy_scope=True)
+    async def auth_mount(scope: Scope, receive: Receive, send: Send) -> None:
+        await auth_app(scope, receive, send)
+
+    lines: list[str] = []
+    async with client_for(access_log(Litestar([auth_mount]), lines)) as client:
+        await register(client, "alice")
+    assert lines == ["POST /register/ 201"]
+
+
+async def test_below_a_root_path_the_mount_and_its_cookies_follow() -> None:
+    service = make_service(refresh_cookie=True)
+    lines: list[str] = []
+    app = access_log(host(service), lines)
+    async with client_for(app, base_url="https://testserver", root_path="/api") as client:
+        await register(client, "alice", prefix="/api/auth")
+        login = await client.post(
+            "/api/auth/login", data={"username": "alice", "password": PASSWORD}
+        )
+        assert "Path=/api/auth/refresh;" in login.headers["set-cookie"]
+        assert (await client.post("/api/auth/refresh")).status_code == 200
+        own = (await client.get("/api/auth/openapi.json")).json()
+        assert own["servers"] == [{"url": "/api/auth"}]
+    assert lines[0] == "POST /api/auth/register 201"
+
+
+async def test_the_token_url_follows_the_first_server_url() -> None:
+    config = OpenAPIConfig(title="Host", version="1", servers=[Server(url="/api")])
+    async with client_for(host(make_service(), openapi_config=config)) as client:
+        document = (await client.get(SCHEMA)).json()
+    assert document["info"]["title"] == "Host"
+    flow = document["components"]["securitySchemes"][SECURITY_SCHEME]["flows"]["password"]
+    assert flow["tokenUrl"] == "/api/auth/login"
+
+
+async def test_the_config_given_is_left_as_it_was() -> None:
+    # Litestar's default config is one object shared by every app.
+    with_plugin = host(make_service())
+    without = Litestar([health])
+    assert "/auth/login" in with_plugin.openapi_schema.to_schema()["paths"]
+    assert "/auth/login" not in without.openapi_schema.to_schema()["paths"]
+    assert type(without.openapi_config) is OpenAPIConfig
+
+
+async def test_misuse_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="must start"):
+        S3AuthPlugin(make_service(), path="auth")
+    plugin = S3AuthPlugin(make_service())
+    Litestar([health], plugins=[plugin])
+    with pytest.raises(ConfigurationError, match="one app"):
+        Litestar([health], plugins=[plugin])
+    with pytest.raises(ConfigurationError):
+        requires_scopes("two words")
+    async with client_for(Litestar([items])) as client:
+        response = await client.get("/items", headers={"Authorization": "Bearer x"})
+    assert response.status_code == 500  # a guard without the plugin is a setup error
