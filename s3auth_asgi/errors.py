@@ -36,6 +36,9 @@ class S3AuthError(Exception):
     code: ClassVar[str] = "error"
     title: ClassVar[str] = "The request could not be completed"
 
+    errors: tuple[str, ...] = ()
+    """Each problem found, when an error has found several (the body's `errors` member)."""
+
     def __init__(self, detail: str | None = None, *, headers: Iterable[tuple[str, str]] = ()):
         self.detail = detail or self.title
         self.headers = tuple(headers)
@@ -119,8 +122,25 @@ class S3ValidationError(S3AuthError, ValueError):
 
 
 class WeakPasswordError(S3ValidationError):
+    """`errors` names every rule the password breaks (the `errors` member of the problem
+    body); `detail` says them all in one text."""
+
     code = "weak_password"
     title = "The password does not meet the password policy"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        errors: Iterable[str] = (),
+        headers: Iterable[tuple[str, str]] = (),
+    ) -> None:
+        self.errors = tuple(errors) or ((detail,) if detail else ())
+        if detail is None and len(self.errors) == 1:
+            detail = self.errors[0]
+        elif detail is None and self.errors:
+            detail = " ".join(f"{error}." for error in self.errors)
+        super().__init__(detail, headers=headers)
 
 
 class InvalidUsernameError(S3ValidationError):

@@ -83,35 +83,43 @@ class PasswordPolicy(msgspec.Struct, kw_only=True, frozen=True):
         return preset(settings.password_max_length)
 
     def check(self, password: object, *identifiers: str) -> str:
-        """The password if it satisfies the policy; WeakPasswordError saying why if not.
+        """The password if it satisfies the policy; WeakPasswordError naming every rule it
+        breaks if not (`errors`, in the order of the policy's fields).
 
         Nothing is truncated: a password over max_length is refused, not cut.
         """
         if not isinstance(password, str):
             raise WeakPasswordError("The password must be a string")
+        broken = self._broken_rules(password, identifiers)
+        if broken:
+            raise WeakPasswordError(errors=broken)
+        return password
+
+    def _broken_rules(self, password: str, identifiers: tuple[str, ...]) -> list[str]:
+        """One sentence per rule `password` breaks (empty: none)."""
+        broken: list[str] = []
         length = len(password)
         if length < self.min_length:
-            raise WeakPasswordError(f"The password must be at least {self.min_length} characters")
+            broken.append(f"The password must be at least {self.min_length} characters")
         if length > self.max_length:
-            raise WeakPasswordError(f"The password must be at most {self.max_length} characters")
+            broken.append(f"The password must be at most {self.max_length} characters")
         if any(unicodedata.category(c) in ("Cc", "Cs") for c in password):
-            raise WeakPasswordError("The password must not contain control characters")
+            broken.append("The password must not contain control characters")
         if self.require_upper and not any(c.isupper() for c in password):
-            raise WeakPasswordError("The password needs an upper-case letter")
+            broken.append("The password needs an upper-case letter")
         if self.require_lower and not any(c.islower() for c in password):
-            raise WeakPasswordError("The password needs a lower-case letter")
+            broken.append("The password needs a lower-case letter")
         if self.require_digit and not any(c.isdigit() for c in password):
-            raise WeakPasswordError("The password needs a digit")
+            broken.append("The password needs a digit")
         folded = fold(password)
         if self.refuse_common and folded in common_passwords():
-            raise WeakPasswordError("The password is too common")
-        if self.refuse_identifiers:
-            for identifier in identifiers:
-                if identifier and (
-                    folded == fold(identifier) or folded == fold(identifier.split("@")[0])
-                ):
-                    raise WeakPasswordError("The password must not be the username or email")
-        return password
+            broken.append("The password is too common")
+        if self.refuse_identifiers and any(
+            identifier and (folded == fold(identifier) or folded == fold(identifier.split("@")[0]))
+            for identifier in identifiers
+        ):
+            broken.append("The password must not be the username or email")
+        return broken
 
 
 QUEUE_PER_HASH_SLOT = 16

@@ -18,6 +18,7 @@ the auth app as a Starlette response, and a framework's exception handler throug
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import msgspec
@@ -50,6 +51,8 @@ class Problem(msgspec.Struct, omit_defaults=True):
     code: str
     detail: str | None = None
     type: str = "about:blank"
+    errors: list[str] | None = None
+    """Each problem found, when several were (every rule a weak password breaks)."""
 
 
 class RenderedProblem(NamedTuple):
@@ -90,8 +93,17 @@ def challenge(realm: str, error: S3AuthError | None = None) -> str:
     return ", ".join(parts)
 
 
-def problem_body(status: int, code: str, title: str, detail: str | None = None) -> bytes:
-    return _encoder.encode(Problem(title=title, status=status, code=code, detail=detail))
+def problem_body(
+    status: int,
+    code: str,
+    title: str,
+    detail: str | None = None,
+    errors: Sequence[str] = (),
+) -> bytes:
+    problem = Problem(
+        title=title, status=status, code=code, detail=detail, errors=list(errors) or None
+    )
+    return _encoder.encode(problem)
 
 
 def render(error: S3AuthError, realm: str = DEFAULT_REALM) -> RenderedProblem:
@@ -105,7 +117,8 @@ def render(error: S3AuthError, realm: str = DEFAULT_REALM) -> RenderedProblem:
     if status == 503 and not any(name == "retry-after" for name, _ in carried):
         headers.append(("retry-after", str(STORE_RETRY_AFTER_SECONDS)))
     headers.extend(carried)
-    return RenderedProblem(status, headers, problem_body(status, error.code, error.title, detail))
+    body = problem_body(status, error.code, error.title, detail, error.errors)
+    return RenderedProblem(status, headers, body)
 
 
 def internal_error() -> RenderedProblem:

@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 from conftest import FAST_HASHING, SECRET
-from test_app import PASSWORD, assert_problem, bearer, client_for, register
+from test_app import PASSWORD, assert_problem, bearer, client_for, login, register
 
 from s3auth_asgi import S3AuthService
 from s3auth_asgi.app import DEFAULT_AUTH_LIMITS
 from s3auth_asgi.demo.app import API_LIMIT, create_demo_app
 from s3auth_asgi.demo.config import demo_settings, read_or_create_secret
+from s3auth_asgi.demo.devices import device_name
 
 pytestmark = pytest.mark.anyio
 
@@ -66,14 +67,28 @@ async def test_the_page_is_served_with_a_policy_that_admits_only_its_own_script(
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     html = response.text
-    for needed in ("register-form", "login-form", "sessions", "logout-all", "hammer", "fetch("):
+    for needed in (
+        "register-form",
+        "login-form",
+        "sessions",
+        "logout-all",
+        "hammer",
+        "admin-users",
+        "notice",
+        "fetch(",
+        "/api/sessions",
+    ):
         assert needed in html
-    assert not re.search(r"<(script|link|img)[^>]+(src|href)=[\"']?https?:", html)  # no CDN
+    assert not re.search(r"<(script|link|img)[^>]+(src|href)=", html)  # all inlined, no CDN
     policy = response.headers["content-security-policy"]
-    (script,) = re.findall(r"<script>(.*?)</script>", html, flags=re.DOTALL)
-    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
-    assert f"script-src 'sha256-{digest}'" in policy
+    # The script and the style sheet, inlined from demo.js and demo.css, by their hashes.
+    for kind in ("script", "style"):
+        (inlined,) = re.findall(rf"<{kind}>(.*?)</{kind}>", html, flags=re.DOTALL)
+        digest = base64.b64encode(hashlib.sha256(inlined.encode()).digest()).decode()
+        assert f"{kind}-src 'sha256-{digest}';" in policy
+    assert "'self'" not in policy.split("script-src")[1].split(";")[0]
     assert "connect-src 'self'" in policy and "default-src 'none'" in policy
+    assert not re.search(r"\son\w+=", html)  # no inline event handlers: the policy forbids them
 
 
 async def test_the_demo_app_wraps_the_auth_app_in_the_three_middlewares(tmp_path: Path) -> None:
@@ -154,3 +169,69 @@ async def test_a_restart_keeps_users_and_sessions(tmp_path: Path) -> None:
         assert me.json()["username"] == "alice"
         relogin = await client.post("/auth/login", data={"username": "alice", "password": PASSWORD})
         assert relogin.status_code == 200
+
+
+FIREFOX_ON_WINDOWS = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0"
+)
+
+
+@pytest.mark.parametrize(
+    ("user_agent", "shown"),
+    [
+        (FIREFOX_ON_WINDOWS, "Firefox on Windows"),
+        (
+            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "Chrome/126.0.0.0 Safari/537.36",
+            "Chrome on Linux",
+        ),
+        (
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+            "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
+            "Mobile Safari on iOS",
+        ),
+        ("python-httpx/0.28.1", "python-httpx"),
+        ("curl/8.5.0", "curl"),
+        ("x" * 500, "x" * 40),
+        ("", "Unknown device"),
+        ("   ", "Unknown device"),
+        (None, "Unknown device"),
+    ],
+)
+def test_a_device_is_named_as_a_person_reads_it(user_agent: str | None, shown: str) -> None:
+    assert device_name(user_agent) == shown
+
+
+async def test_the_sessions_endpoint_names_each_device(tmp_path: Path) -> None:
+    async with client_for(create_demo_app(demo_service(tmp_path)), base_url="https://t") as client:
+        assert_problem(await client.get("/api/sessions"), 401, "authentication_required")
+        await register(client, "alice")
+        here = await login(client, "alice", user_agent=FIREFOX_ON_WINDOWS)
+        await login(client, "alice", user_agent="curl/8.5.0")
+        response = await client.get("/api/sessions", headers=bearer(here))
+        assert response.status_code == 200
+        assert response.headers["cache-control"] == "no-store"
+        listed = response.json()["sessions"]
+        # What /auth/sessions lists, in its order, each with the device named.
+        auth = (await client.get("/auth/sessions", headers=bearer(here))).json()["sessions"]
+        assert [{k: v for k, v in s.items() if k != "device"} for s in listed] == auth
+        assert [(s["device"], s["device_info"], s["current"]) for s in listed] == [
+            ("curl", "curl/8.5.0", False),
+            ("Firefox on Windows", FIREFOX_ON_WINDOWS, True),
+        ]
+
+
+async def test_a_weak_password_is_refused_with_every_rule_it_breaks(tmp_path: Path) -> None:
+    """The page lists them beside the password field, from the problem's `errors`."""
+    async with client_for(create_demo_app(demo_service(tmp_path))) as client:
+        response = await client.post(
+            "/auth/register",
+            json={"username": "alice", "email": "alice@example.com", "password": "secret"},
+        )
+    problem = assert_problem(response, 422, "weak_password")
+    assert problem["errors"] == [
+        "The password must be at least 8 characters",
+        "The password needs an upper-case letter",
+        "The password needs a digit",
+    ]
+    assert all(rule in problem["detail"] for rule in problem["errors"])

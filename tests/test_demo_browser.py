@@ -1,15 +1,29 @@
 """The demo page in a real browser: headless Chromium (Debian's `chromium` package) driven
-by Playwright against the demo app served by uvicorn on a free loopback port."""
+by Playwright against the demo app served by uvicorn on a free loopback port.
+
+The admin test takes a screenshot of the page (in its temporary directory); with
+S3AUTH_UPDATE_SCREENSHOT=1 it also writes it to docs/images/demo.png, the picture the README
+and docs/cli.md show (optimised by `optipng` when it is installed):
+
+    S3AUTH_UPDATE_SCREENSHOT=1 .venv/bin/python -m pytest tests/test_demo_browser.py -k admin
+"""
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import anyio
+import httpx
 import pytest
 import uvicorn
 from conftest import FAST_HASHING
@@ -32,6 +46,52 @@ if not Path(CHROMIUM).exists():
 
 PASSWORD = "Secret123!"
 TIMEOUT_MS = 10_000
+VIEWPORT = {"width": 1200, "height": 800}
+SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "images" / "demo.png"
+UPDATE_SCREENSHOT = os.environ.get("S3AUTH_UPDATE_SCREENSHOT") == "1"
+
+FIREFOX_ON_WINDOWS = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0"
+)
+# A User-Agent of the kind that used to stretch the sessions table over five lines.
+LONG_USER_AGENT = (
+    "Mozilla/5.0 (Linux; Android 14; SM-S928B Build/UP1A.231005.007; wv) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Version/4.0 Chrome/126.0.6478.122 Mobile Safari/537.36 "
+    "[FB_IAB/FB4A;FBAV/470.0.0.43.109;FBBV/612345678;FBDM/{density=3.0,width=1440,height=3088};"
+    "FBLC/en_GB;FBRV/0;FBCR/Vodafone;FBMF/samsung;FBBD/samsung;FBPN/com.facebook.katana;]"
+)
+
+
+@dataclass
+class Demo:
+    url: str
+    directory: Path
+    environ: dict[str, str]
+
+    def create_users(self, *names: str, admin: bool = False) -> None:
+        """Accounts made the way `s3auth --demo user create` makes them: by a service of
+        its own on the demo's store (in a thread: Playwright's loop runs in this one)."""
+        service = S3AuthService(demo_settings(self.directory, self.environ))
+
+        async def create() -> None:
+            for name in names:
+                await service.create_user(name, f"{name}@example.com", PASSWORD, is_admin=admin)
+
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pool.submit(anyio.run, create).result()
+
+    def log_in_elsewhere(self, username: str, user_agent: str) -> dict[str, str]:
+        """A session of `username` on another device: its Authorization header."""
+        response = httpx.post(
+            self.url + "/auth/login",
+            data={"username": username, "password": PASSWORD},
+            headers={"User-Agent": user_agent},
+        )
+        assert response.status_code == 200, response.text
+        return {"Authorization": "Bearer " + response.json()["access_token"]}
+
+    def api_status(self, headers: dict[str, str]) -> int:
+        return httpx.get(self.url + "/api/hello", headers=headers).status_code
 
 
 def _free_port() -> int:
@@ -41,9 +101,10 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def demo_url(tmp_path: Path) -> Iterator[str]:
+def demo(tmp_path: Path) -> Iterator[Demo]:
     environ = {f"S3AUTH_{k.upper()}": str(v) for k, v in FAST_HASHING.items()}
-    service = S3AuthService(demo_settings(tmp_path / ".s3auth-demo", environ))
+    directory = tmp_path / ".s3auth-demo"
+    service = S3AuthService(demo_settings(directory, environ))
     port = _free_port()
     server = uvicorn.Server(
         uvicorn.Config(create_demo_app(service), host="127.0.0.1", port=port, log_level="warning")
@@ -56,70 +117,253 @@ def demo_url(tmp_path: Path) -> Iterator[str]:
             pytest.fail("the demo server did not start")
         time.sleep(0.02)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield Demo(f"http://127.0.0.1:{port}", directory, environ)
     finally:
         server.should_exit = True
         thread.join(timeout=10)
 
 
-def test_register_log_in_see_sessions_and_log_out(demo_url: str) -> None:
-    expect = sync_api.expect
+@pytest.fixture
+def page(demo: Demo) -> Iterator[Any]:
+    """A page on the demo that fails the test if its Content-Security-Policy blocks
+    anything, or if the page's script throws."""
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
         )
         try:
-            page = browser.new_page()
+            # Chromium's own User-Agent, without the "Headless" a person never sees.
+            major = browser.version.split(".")[0]
+            user_agent = (
+                "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+                f"Chrome/{major}.0.0.0 Safari/537.36"
+            )
+            page = browser.new_page(viewport=VIEWPORT, user_agent=user_agent)
             page.set_default_timeout(TIMEOUT_MS)
-            blocked: list[str] = []
+            sync_api.expect.set_options(timeout=TIMEOUT_MS)
+            troubles: list[str] = []
             page.on(
                 "console",
                 lambda message: (
-                    blocked.append(message.text)
+                    troubles.append(message.text)
                     if "Content Security Policy" in message.text
                     else None
                 ),
             )
-            page.goto(demo_url + "/")
-
-            page.fill("#register-username", "alice")
-            page.fill("#register-email", "alice@example.com")
-            page.fill("#register-password", PASSWORD)
-            page.click("#register-form button[type=submit]")
-            expect(page.locator("#register-result")).to_contain_text("Registered alice")
-
-            page.fill("#login-password", PASSWORD)  # the username was filled in for us
-            page.click("#login-form button[type=submit]")
-            expect(page.locator("#profile-username")).to_have_text("alice")
-            expect(page.locator("#profile-email")).to_have_text("alice@example.com")
-            rows = page.locator("#sessions tr")
-            expect(rows).to_have_count(1)
-            expect(rows.first).to_contain_text("this session")
-            expect(rows.first).to_contain_text("127.0.0.1")
-
-            # A reload forgets the access token; the HttpOnly refresh cookie brings it back.
-            page.reload()
-            expect(page.locator("#profile-username")).to_have_text("alice")
-
-            page.click("#call-api")
-            expect(page.locator("#api-result")).to_have_text("Hello, alice!")
-
-            page.click("#logout")
-            expect(page.locator("#signed-out")).to_be_visible()
-            expect(page.locator("#signed-in")).to_be_hidden()
-            expect(page.locator("#log")).to_contain_text("POST /auth/logout → 204")
-            page.reload()  # the session is over: the cookie no longer signs anyone in
-            page.wait_for_load_state("networkidle")
-            expect(page.locator("#signed-out")).to_be_visible()
-
-            page.fill("#login-username", "alice")
-            page.click("#hammer")
-            expect(page.locator("#hammer-results li")).to_have_count(12)
-            statuses = page.locator("#hammer-results li").evaluate_all(
-                "items => items.map(item => item.dataset.status)"
-            )
-            assert statuses[0] == "401"
-            assert statuses[-1] == "429"
-            assert blocked == []
+            page.on("pageerror", lambda error: troubles.append(str(error)))
+            page.goto(demo.url + "/")
+            yield page
+            assert troubles == []
         finally:
             browser.close()
+
+
+def log_in(page: Any, username: str) -> None:
+    page.fill("#login-username", username)
+    page.fill("#login-password", PASSWORD)
+    page.click("#login-form button[type=submit]")
+    sync_api.expect(page.locator("#notice")).to_contain_text(f"Logged in as {username}")
+
+
+def assert_fits(page: Any, selector: str) -> None:
+    """Nothing in the card is wider than the card."""
+    widths = page.locator(selector).evaluate(
+        "card => ({scroll: card.scrollWidth, client: card.clientWidth,"
+        " table: card.querySelector('table').scrollWidth})"
+    )
+    assert widths["scroll"] <= widths["client"], widths
+    assert widths["table"] <= widths["client"], widths
+
+
+def test_register_log_in_see_sessions_and_log_out(demo: Demo, page: Any) -> None:
+    expect = sync_api.expect
+
+    # A weak password: every rule it breaks, beside the password field.
+    page.fill("#register-username", "alice")
+    page.fill("#register-email", "alice@example.com")
+    page.fill("#register-password", "secret")
+    page.click("#register-form button[type=submit]")
+    password_error = page.locator("#register-password-error")
+    expect(password_error).to_be_visible()
+    expect(password_error.locator("li")).to_have_text(
+        [
+            "The password must be at least 8 characters",
+            "The password needs an upper-case letter",
+            "The password needs a digit",
+        ]
+    )
+    expect(page.locator("#register-password")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#register-username")).not_to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#register-result")).to_have_text(
+        "The password does not meet the password policy"
+    )
+    # An email the server refuses: beside the email field, the password error gone.
+    page.fill("#register-email", "alice@")
+    page.fill("#register-password", PASSWORD)
+    expect(password_error).to_be_hidden()  # typing clears a field's error
+    page.click("#register-form button[type=submit]")
+    expect(page.locator("#register-email-error")).to_contain_text("not valid")
+    expect(page.locator("#register-email")).to_have_attribute("aria-invalid", "true")
+    expect(password_error).to_be_hidden()
+
+    page.fill("#register-email", "alice@example.com")
+    page.click("#register-form button[type=submit]")
+    expect(page.locator("#register-result")).to_contain_text("Registered alice")
+    expect(page.locator("#register-email-error")).to_be_hidden()
+
+    # A wrong password: said under the form.
+    page.fill("#login-password", "Wrong1234")  # the username was filled in for us
+    page.click("#login-form button[type=submit]")
+    expect(page.locator("#login-result")).to_contain_text("Invalid username or password")
+    expect(page.locator("#signed-in")).to_be_hidden()
+
+    log_in(page, "alice")
+    expect(page.locator("#profile-username")).to_have_text("alice")
+    expect(page.locator("#profile-email")).to_have_text("alice@example.com")
+    # Not an administrator: no admin panel, and a word on how to get one.
+    expect(page.locator("#admin")).to_be_hidden()
+    expect(page.locator("#admin-hint")).to_contain_text("--admin")
+    rows = page.locator("#sessions tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("this session")
+    expect(rows.first).to_contain_text("127.0.0.1")
+
+    # Two more devices. A reload forgets the access token; the HttpOnly refresh cookie
+    # brings it back, and the table lists all three.
+    firefox = demo.log_in_elsewhere("alice", FIREFOX_ON_WINDOWS)
+    demo.log_in_elsewhere("alice", LONG_USER_AGENT)
+    page.reload()
+    expect(page.locator("#profile-username")).to_have_text("alice")
+    expect(rows).to_have_count(3)
+    devices = page.locator("#sessions .device")
+    own_user_agent = page.evaluate("navigator.userAgent")
+    current = page.locator("#sessions tr", has_text="this session").locator(".device")
+    expect(current).to_have_text("Chrome on Linux")
+    expect(current).to_have_attribute("title", own_user_agent)
+    other = page.locator("#sessions .device", has_text="Firefox on Windows")
+    expect(other).to_have_attribute("title", FIREFOX_ON_WINDOWS)
+    names = devices.all_inner_texts()
+    assert all(" on " in name for name in names), names
+    assert "Chrome Mobile WebView on Android" in names or "Facebook on Android" in names, names
+    # One line per device, and the table keeps to its card, at the screenshot's size and
+    # on a phone.
+    assert devices.evaluate_all("spans => spans.every(s => s.getClientRects().length === 1)")
+    assert_fits(page, "#sessions-card")
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert_fits(page, "#sessions-card")
+    page.set_viewport_size(VIEWPORT)
+
+    # Revoking the Firefox session: confirmed, and its token stops working.
+    assert demo.api_status(firefox) == 200
+    page.locator("#sessions tr", has_text="Firefox on Windows").locator("button.revoke").click()
+    expect(page.locator("#notice")).to_contain_text("Session revoked: Firefox on Windows")
+    expect(rows).to_have_count(2)
+    assert demo.api_status(firefox) == 401
+
+    page.click("#call-api")
+    expect(page.locator("#api-result")).to_have_text("Hello, alice!")
+
+    page.click("#logout")
+    expect(page.locator("#notice")).to_contain_text("Logged out")
+    expect(page.locator("#signed-out")).to_be_visible()
+    expect(page.locator("#signed-in")).to_be_hidden()
+    expect(page.locator("#log")).to_contain_text("POST /auth/logout → 204")
+    page.reload()  # the session is over: the cookie no longer signs anyone in
+    page.wait_for_load_state("networkidle")
+    expect(page.locator("#signed-out")).to_be_visible()
+
+    page.fill("#login-username", "alice")
+    page.click("#hammer")
+    expect(page.locator("#hammer-results li")).to_have_count(12)
+    statuses = page.locator("#hammer-results li").evaluate_all(
+        "items => items.map(item => item.dataset.status)"
+    )
+    assert statuses[0] == "401"
+    assert statuses[-1] == "429"
+
+
+def test_an_admin_ends_sessions_and_disables_an_account(
+    demo: Demo, page: Any, tmp_path: Path
+) -> None:
+    expect = sync_api.expect
+    demo.create_users("root", admin=True)
+    demo.create_users("bob", "carol", "dave", "erin", "frank")
+    demo.log_in_elsewhere("root", FIREFOX_ON_WINDOWS)
+
+    log_in(page, "root")
+    admin = page.locator("#admin")
+    expect(admin).to_be_visible()
+    expect(page.locator("#admin-hint")).to_be_hidden()
+    expect(page.locator("#sessions tr")).to_have_count(2)
+    assert_fits(page, "#sessions-card")
+    assert_fits(page, "#admin")
+
+    # Six accounts, five to a page, in the order of their (random) ids. An admin does not
+    # lock themselves out from here.
+    users = page.locator("#admin-users tr")
+    listed = "rows => rows.map(row => row.dataset.username)"
+    own_toggle = page.locator("#admin-users tr[data-username=root] button.toggle")
+    expect(users).to_have_count(5)
+    expect(page.locator("#admin-previous")).to_be_disabled()
+    first_page = users.evaluate_all(listed)
+    page.click("#admin-next")
+    expect(users).to_have_count(1)
+    expect(page.locator("#admin-next")).to_be_disabled()
+    assert sorted(first_page + users.evaluate_all(listed)) == sorted(
+        ["root", "bob", "carol", "dave", "erin", "frank"]
+    )
+    if "root" not in first_page:
+        expect(own_toggle).to_be_disabled()
+    page.click("#admin-previous")
+    expect(users).to_have_count(5)
+    if "root" in first_page:
+        expect(own_toggle).to_be_disabled()
+
+    name, bystander = [n for n in first_page if n != "root"][:2]
+    target = demo.log_in_elsewhere(name, FIREFOX_ON_WINDOWS)
+    row = page.locator(f"#admin-users tr[data-username={name}]")
+    dialog = page.locator("#confirm")
+
+    # Ending someone's sessions asks first, then says what it did.
+    row.locator("button.end-sessions").click()
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text(f"End every session of {name}?")
+    page.click("#confirm-ok")
+    expect(dialog).to_be_hidden()
+    expect(page.locator("#notice")).to_contain_text(f"Revoked 1 session of {name}")
+    assert demo.api_status(target) == 401
+    target = demo.log_in_elsewhere(name, FIREFOX_ON_WINDOWS)
+
+    # A cancelled disable changes nothing.
+    other = page.locator(f"#admin-users tr[data-username={bystander}]")
+    other.locator("button.toggle").click()
+    page.click("#confirm-cancel")
+    expect(dialog).to_be_hidden()
+    expect(other.locator("button.toggle")).to_have_text("Disable")
+    expect(page.locator("#log")).not_to_contain_text("PATCH")
+
+    # Disabling: confirmed; the account is logged out and cannot log in.
+    row.locator("button.toggle").click()
+    expect(dialog).to_contain_text(f"Disable {name}?")
+    page.click("#confirm-ok")
+    expect(page.locator("#notice")).to_contain_text(f"{name} is disabled and logged out everywhere")
+    expect(row.locator("td .status").last).to_have_text("disabled")
+    expect(row.locator("button.toggle")).to_have_text("Enable")
+    assert demo.api_status(target) == 401
+    refused = httpx.post(demo.url + "/auth/login", data={"username": name, "password": PASSWORD})
+    assert refused.status_code == 401
+
+    page.evaluate("window.scrollTo(0, 0)")
+    shot = tmp_path / "demo.png"
+    page.screenshot(path=shot)
+    assert shot.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    if UPDATE_SCREENSHOT:
+        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shot, SCREENSHOT)
+        if optipng := shutil.which("optipng"):
+            subprocess.run([optipng, "-quiet", "-o5", "-strip", "all", str(SCREENSHOT)], check=True)
+
+    row.locator("button.toggle").click()  # enabling asks nothing
+    expect(page.locator("#notice")).to_contain_text(f"{name} is enabled again")
+    expect(row.locator("button.toggle")).to_have_text("Disable")
+    demo.log_in_elsewhere(name, FIREFOX_ON_WINDOWS)

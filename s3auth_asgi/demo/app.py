@@ -1,5 +1,5 @@
-"""The demo application: the page at /, a protected /api/hello, the auth sub-app at /auth,
-wrapped in the three middlewares the way an application would use them."""
+"""The demo application: the page at /, a protected /api/hello and /api/sessions, the auth
+sub-app at /auth, wrapped in the three middlewares the way an application would use them."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import hashlib
 import re
 from functools import cache
 from importlib import resources
+from typing import Any
 
+import msgspec
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -22,6 +24,7 @@ from ..middleware.user import AuthenticatedUser
 from ..ratelimit import RateLimit, RateLimitRule
 from ..service import S3AuthService
 from ..types import ASGIApp
+from .devices import device_name
 
 AUTH_PREFIX = "/auth"
 API_LIMIT = RateLimit(max_requests=60, window_seconds=60)
@@ -38,11 +41,30 @@ PUBLIC_PATHS = (
 )
 
 
+# The page's style sheet and script are kept beside it and inlined when it is served, so
+# that the policy can admit exactly them, by their hashes.
+INLINED = {
+    '<link rel="stylesheet" href="demo.css">': ("style", "demo.css"),
+    '<script src="demo.js"></script>': ("script", "demo.js"),
+}
+
+
+def _static(name: str) -> str:
+    return resources.files(__package__).joinpath("static", name).read_text("utf-8")
+
+
 @cache
 def page() -> tuple[bytes, str]:
     """The page and its Content-Security-Policy: inline script and style are allowed by
     their hashes only, and the page may talk to its own origin only."""
-    html = resources.files(__package__).joinpath("static/index.html").read_text("utf-8")
+    html = _static("index.html")
+    for marker, (kind, name) in INLINED.items():
+        if html.count(marker) != 1:
+            raise RuntimeError(f"static/index.html must refer to {name} once, as {marker}")
+        inlined = _static(name)
+        if f"</{kind}" in inlined.lower():
+            raise RuntimeError(f"{name} must not hold </{kind}>: it is inlined")
+        html = html.replace(marker, f"<{kind}>\n{inlined}</{kind}>")
     hashes = {
         kind: " ".join(
             f"'sha256-{base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()}'"
@@ -79,6 +101,22 @@ async def hello(request: Request) -> Response:
     return JSONResponse({"message": f"Hello, {user.display_name}!", "user_id": user.id})
 
 
+def sessions_endpoint(service: S3AuthService) -> Route:
+    async def sessions(request: Request) -> Response:
+        """The caller's sessions as /auth/sessions lists them, each with `device`: its
+        User-Agent as a person reads it ("Chrome on Linux"); `device_info` keeps the raw one."""
+        user = request.scope["user"]
+        assert isinstance(user, AuthenticatedUser)  # /api/* requires a token
+        found = await service.get_user_active_sessions(user.id, user.session_id)
+        listed: list[dict[str, Any]] = [
+            msgspec.to_builtins(session) | {"device": device_name(session.device_info)}
+            for session in found
+        ]
+        return JSONResponse({"sessions": listed}, headers={"Cache-Control": "no-store"})
+
+    return Route("/api/sessions", sessions)
+
+
 def create_demo_app(service: S3AuthService) -> ASGIApp:
     # The auth limits in the store (S3AUTH_RATE_LIMIT_STORE), shared by every process the
     # demo runs in; the high-rate "api" limit in memory.
@@ -90,6 +128,7 @@ def create_demo_app(service: S3AuthService) -> ASGIApp:
         routes=[
             Route("/", index),
             Route("/api/hello", hello),
+            sessions_endpoint(service),
             Mount(AUTH_PREFIX, app=auth_app),
         ]
     )

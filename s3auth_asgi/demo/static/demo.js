@@ -1,0 +1,523 @@
+"use strict";
+// The access token lives in this variable only. The refresh token is, in browser mode, an
+// HttpOnly cookie this script cannot read; otherwise it is kept here too.
+let accessToken = null;
+let refreshToken = null;
+let me = null; // the profile of who is logged in, from GET /auth/me
+
+const ADMIN_PAGE_SIZE = 5;
+const NOTICE_SECONDS = 8;
+
+const $ = (id) => document.getElementById(id);
+
+function element(tag, { className, text, title } = {}, ...children) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  if (title) node.title = title;
+  node.append(...children);
+  return node;
+}
+
+function plural(count, noun) {
+  return `${count} ${noun}${count === 1 ? "" : "s"}`;
+}
+
+function formatTime(seconds, options = { dateStyle: "short", timeStyle: "short" }) {
+  return new Date(seconds * 1000).toLocaleString([], options);
+}
+
+// The API log ---------------------------------------------------------------------------
+
+function logCall(method, path, status, body) {
+  const line = document.createElement("div");
+  const head = document.createElement("span");
+  head.className = "status-" + String(status)[0] + (status === 429 ? " limited" : "");
+  head.textContent = `${new Date().toLocaleTimeString()}  ${method} ${path} → ${status}`;
+  line.append(head);
+  if (body !== null && body !== "") {
+    line.append("\n" + (typeof body === "string" ? body : JSON.stringify(body, null, 2)));
+  }
+  $("log").prepend(line);
+}
+
+async function call(method, path, { json, auth = false, retry = true, quiet = false } = {}) {
+  const headers = {};
+  if (json !== undefined) headers["Content-Type"] = "application/json";
+  if (auth && accessToken) headers["Authorization"] = "Bearer " + accessToken;
+  const response = await fetch(path, {
+    method,
+    headers,
+    body: json === undefined ? undefined : JSON.stringify(json),
+    credentials: "same-origin",
+  });
+  const text = await response.text();
+  let body = text;
+  try { body = text ? JSON.parse(text) : null; } catch (error) { /* not JSON */ }
+  if (!quiet) logCall(method, path, response.status, body);
+  // An expired access token: refresh once and try again.
+  if (response.status === 401 && auth && retry && await refreshTokens()) {
+    return call(method, path, { json, auth, retry: false });
+  }
+  return { status: response.status, body, headers: response.headers };
+}
+
+// What a problem+json answer says, in one line: its title and detail, and how long to wait.
+function problemText(body, headers) {
+  let text = String(body);
+  if (body && typeof body === "object" && body.title) {
+    text = body.detail ? `${body.title}: ${body.detail}` : body.title;
+  }
+  const retry = headers && headers.get("Retry-After");
+  return retry ? `${text} (try again in ${retry} s)` : text;
+}
+
+// Confirmations -------------------------------------------------------------------------
+
+// A visible "done" (or "failed") in the corner, for what changes who is logged in.
+let noticeTimer = null;
+function notify(text, kind = "ok") {
+  const notice = $("notice");
+  $("notice-text").textContent = text;
+  notice.className = kind === "error" ? "notice error" : "notice";
+  notice.setAttribute("role", kind === "error" ? "alert" : "status");
+  notice.hidden = false;
+  clearTimeout(noticeTimer);
+  noticeTimer = setTimeout(() => { notice.hidden = true; }, NOTICE_SECONDS * 1000);
+}
+
+$("notice-close").addEventListener("click", () => { $("notice").hidden = true; });
+
+// Asks before something that cannot be undone from here; resolves to true for "go ahead".
+function confirmAction(question, confirmLabel) {
+  const dialog = $("confirm");
+  $("confirm-text").textContent = question;
+  $("confirm-ok").textContent = confirmLabel;
+  dialog.returnValue = "";
+  return new Promise((resolve) => {
+    dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true });
+    dialog.showModal();
+    $("confirm-cancel").focus();
+  });
+}
+
+$("confirm-ok").addEventListener("click", () => $("confirm").close("ok"));
+$("confirm-cancel").addEventListener("click", () => $("confirm").close("cancel"));
+
+// Errors beside the field they concern --------------------------------------------------
+
+// The field a problem is about, by its code, or by the member a validation error names.
+const FIELD_OF_CODE = {
+  weak_password: "password",
+  invalid_username: "username",
+  username_taken: "username",
+  invalid_email: "email",
+  email_taken: "email",
+};
+
+function problemField(body, form) {
+  if (!body || typeof body !== "object") return null;
+  const byCode = FIELD_OF_CODE[body.code];
+  if (byCode) return byCode;
+  const detail = body.detail || "";
+  // msgspec names the member: "… - at `$.email`", "Object missing required field `email`";
+  // the package's own checks begin with it: "full_name must be at most 200 characters".
+  const match = /`\$\.(\w+)`|field `(\w+)`|^(\w+) must/.exec(detail);
+  const name = match && (match[1] || match[2] || match[3]);
+  return name && form.elements.namedItem(name) ? name : null;
+}
+
+function fieldErrorBox(input) {
+  return $(input.getAttribute("aria-describedby"));
+}
+
+function clearFieldError(input) {
+  input.removeAttribute("aria-invalid");
+  const box = fieldErrorBox(input);
+  box.replaceChildren();
+  box.hidden = true;
+}
+
+function clearFormErrors(form, resultId) {
+  for (const input of form.querySelectorAll("input")) clearFieldError(input);
+  showResult(resultId, "");
+}
+
+// Shows `messages` under the field: one as a sentence, several as a list.
+function showFieldError(form, name, messages) {
+  const input = form.elements.namedItem(name);
+  input.setAttribute("aria-invalid", "true");
+  const box = fieldErrorBox(input);
+  if (messages.length === 1) {
+    box.textContent = messages[0];
+  } else {
+    box.replaceChildren(element("ul", {}, ...messages.map((text) => element("li", { text }))));
+  }
+  box.hidden = false;
+}
+
+function showResult(id, text, kind = "ok") {
+  const result = $(id);
+  result.textContent = text;
+  result.className = "result " + (text ? kind : "");
+}
+
+// Required fields left empty are named before anything is sent.
+function missingFields(form) {
+  let missing = false;
+  for (const input of form.querySelectorAll("input[required]")) {
+    if (!input.value.trim()) {
+      showFieldError(form, input.name, ["Fill this in"]);
+      missing = true;
+    }
+  }
+  return missing;
+}
+
+// Shows a refusal: beside its field when it concerns one (every rule a weak password
+// breaks, from the problem's `errors`), the title under the form.
+function showProblem(form, resultId, result) {
+  const body = result.body;
+  const field = problemField(body, form);
+  if (field) {
+    const messages = Array.isArray(body.errors) && body.errors.length
+      ? body.errors
+      : [body.detail || body.title];
+    showFieldError(form, field, messages);
+    showResult(resultId, body.title, "error");
+  } else {
+    showResult(resultId, problemText(body, result.headers), "error");
+  }
+}
+
+for (const form of [$("register-form"), $("login-form")]) {
+  form.addEventListener("input", (event) => {
+    if (event.target.matches("input[aria-invalid]")) clearFieldError(event.target);
+  });
+}
+
+// Tokens and the signed-in view ---------------------------------------------------------
+
+function keepTokens(body) {
+  accessToken = body.access_token;
+  refreshToken = body.refresh_token || null;
+}
+
+async function refreshTokens(quiet = false) {
+  const result = await call("POST", "/auth/refresh",
+                            { json: refreshToken ? { refresh_token: refreshToken } : {}, quiet });
+  if (result.status === 200) {
+    keepTokens(result.body);
+    return true;
+  }
+  accessToken = refreshToken = null;
+  return false;
+}
+
+function showSignedIn(signedIn) {
+  $("signed-in").hidden = !signedIn;
+  $("signed-out").hidden = signedIn;
+}
+
+function signedOut() {
+  accessToken = refreshToken = null;
+  me = null;
+  $("admin").hidden = true;
+  $("admin-users").replaceChildren();
+  $("sessions").replaceChildren();
+  showResult("api-result", "");
+  showSignedIn(false);
+}
+
+async function loadProfile() {
+  const result = await call("GET", "/auth/me", { auth: true });
+  if (result.status !== 200) { signedOut(); return false; }
+  me = result.body;
+  $("profile-username").textContent = me.username;
+  $("profile-email").textContent = me.email;
+  $("profile-full-name").textContent = me.full_name || "—";
+  $("profile-admin").textContent = me.is_admin ? "yes" : "no";
+  $("profile-id").textContent = me.id;
+  $("admin-hint").hidden = me.is_admin;
+  $("admin").hidden = !me.is_admin;
+  showSignedIn(true);
+  await loadSessions();
+  if (me.is_admin) {
+    adminPages.splice(1);
+    await loadAdminUsers(0);
+  }
+  return true;
+}
+
+// Sessions ------------------------------------------------------------------------------
+
+async function loadSessions() {
+  // The demo's /api/sessions: /auth/sessions, with `device` read from each User-Agent.
+  const result = await call("GET", "/api/sessions", { auth: true });
+  const rows = $("sessions");
+  rows.replaceChildren();
+  if (result.status !== 200) return;
+  for (const session of result.body.sessions) {
+    const row = element("tr");
+    row.dataset.sessionId = session.id;
+    const name = element("span", {
+      className: "device",
+      text: session.device,
+      title: session.device_info || "No User-Agent was sent",
+    });
+    const detail = element("span", { className: "sub" });
+    if (session.current) {
+      detail.append(element("span", { className: "tag", text: "this session" }), " ");
+    }
+    detail.append("last used " + formatTime(session.last_used_at, { timeStyle: "short" }),
+                  element("span", { className: "narrow-only", text: " · " + session.ip_address }));
+    const device = element("td", {}, name, detail);
+    const address = element("td", {
+      className: "optional",
+      text: session.ip_address || "—",
+      title: session.ip_address,
+    });
+    const started = element("td", {
+      className: "optional",
+      text: formatTime(session.created_at),
+      title: `Started ${formatTime(session.created_at, { dateStyle: "full", timeStyle: "long" })}`
+        + `; ends ${formatTime(session.expires_at, { dateStyle: "full", timeStyle: "long" })}`
+        + " unless refreshed",
+    });
+    const revoke = element("button", { className: "secondary small revoke", text: "Revoke" });
+    revoke.type = "button";
+    revoke.addEventListener("click", () => revokeSession(session));
+    row.append(device, address, started, element("td", { className: "action" }, revoke));
+    rows.append(row);
+  }
+}
+
+async function revokeSession(session) {
+  const path = "/auth/sessions/" + encodeURIComponent(session.id);
+  const result = await call("DELETE", path, { auth: true });
+  if (result.status !== 204) {
+    notify("The session was not ended: " + problemText(result.body, result.headers), "error");
+    await loadSessions();
+  } else if (session.current) {
+    signedOut();
+    notify("This session was revoked: you are logged out.");
+  } else {
+    notify(`Session revoked: ${session.device}, from ${session.ip_address || "an unknown address"}.`);
+    await loadSessions();
+  }
+}
+
+// Administration ------------------------------------------------------------------------
+
+// adminPages[i] is the cursor (`after`) that page i starts after: null for the first.
+const adminPages = [null];
+let adminPage = 0;
+
+async function loadAdminUsers(pageIndex = adminPage) {
+  const query = new URLSearchParams({ limit: String(ADMIN_PAGE_SIZE) });
+  if (adminPages[pageIndex]) query.set("after", adminPages[pageIndex]);
+  const result = await call("GET", "/auth/admin/users?" + query, { auth: true });
+  if (result.status !== 200) {
+    notify("The users could not be listed: " + problemText(result.body, result.headers), "error");
+    return;
+  }
+  adminPage = pageIndex;
+  adminPages.splice(pageIndex + 1, adminPages.length, result.body.next_cursor);
+  const rows = $("admin-users");
+  rows.replaceChildren();
+  for (const user of result.body.users) rows.append(adminRow(user));
+  $("admin-page").textContent = `Page ${pageIndex + 1}`;
+  $("admin-previous").disabled = pageIndex === 0;
+  $("admin-next").disabled = !result.body.next_cursor;
+}
+
+function adminRow(user) {
+  const itself = me && user.id === me.id;
+  const row = element("tr", { className: user.is_active ? "" : "inactive" });
+  row.dataset.userId = user.id;
+  row.dataset.username = user.username;
+  const name = element("td", { title: user.full_name || user.username },
+                       element("span", { text: user.username }));
+  if (user.is_admin) name.append(" ", element("span", { className: "tag admin", text: "admin" }));
+  if (itself) name.append(" ", element("span", { className: "tag", text: "you" }));
+  const statusTag = () => element("span", {
+    className: "tag status " + (user.is_active ? "active" : "disabled"),
+    text: user.is_active ? "active" : "disabled",
+  });
+  // A narrow card has no status column: a disabled account says so by its name.
+  if (!user.is_active) name.append(element("span", { className: "narrow-only" }, " ", statusTag()));
+  const toggle = element("button", {
+    className: user.is_active ? "secondary danger small toggle" : "secondary small toggle",
+    text: user.is_active ? "Disable" : "Enable",
+  });
+  const endSessions = element("button", {
+    className: "secondary small end-sessions",
+    text: "End sessions",
+  });
+  for (const button of [toggle, endSessions]) {
+    button.type = "button";
+    if (itself) {
+      button.disabled = true;
+      button.title = "Your own account: use Log out / Log out everywhere";
+    }
+  }
+  toggle.addEventListener("click", () => setActive(user, !user.is_active));
+  endSessions.addEventListener("click", () => endUserSessions(user));
+  row.append(
+    name,
+    element("td", { className: "optional", text: user.email, title: user.email }),
+    element("td", { className: "optional" }, statusTag()),
+    element("td", { className: "optional", text: formatTime(user.created_at) }),
+    element("td", { className: "action" }, toggle, endSessions),
+  );
+  return row;
+}
+
+async function setActive(user, active) {
+  if (!active && !await confirmAction(
+    `Disable ${user.username}? Every session of theirs ends now, and they cannot log in `
+    + "until the account is enabled again.", "Disable")) return;
+  const result = await call("PATCH", "/auth/admin/users/" + encodeURIComponent(user.id),
+                            { json: { is_active: active }, auth: true });
+  if (result.status === 200) {
+    notify(active
+      ? `${user.username} is enabled again.`
+      : `${user.username} is disabled and logged out everywhere.`);
+  } else {
+    notify(`${user.username} was not changed: ` + problemText(result.body, result.headers), "error");
+  }
+  await loadAdminUsers();
+}
+
+async function endUserSessions(user) {
+  if (!await confirmAction(
+    `End every session of ${user.username}? They will have to log in again.`,
+    "End sessions")) return;
+  const path = "/auth/admin/users/" + encodeURIComponent(user.id) + "/revoke";
+  const result = await call("POST", path, { auth: true });
+  if (result.status === 200) {
+    notify(`Revoked ${plural(result.body.sessions_ended, "session")} of ${user.username}.`);
+  } else {
+    notify(`The sessions of ${user.username} were not ended: `
+           + problemText(result.body, result.headers), "error");
+  }
+}
+
+$("admin-previous").addEventListener("click", () => loadAdminUsers(adminPage - 1));
+$("admin-next").addEventListener("click", () => loadAdminUsers(adminPage + 1));
+
+// Forms and buttons ---------------------------------------------------------------------
+
+$("register-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  clearFormErrors(form, "register-result");
+  if (missingFields(form)) return;
+  const data = new FormData(form);
+  const json = {
+    username: data.get("username"),
+    email: data.get("email"),
+    password: data.get("password"),
+  };
+  if (data.get("full_name")) json.full_name = data.get("full_name");
+  const result = await call("POST", "/auth/register", { json });
+  if (result.status !== 201) { showProblem(form, "register-result", result); return; }
+  showResult("register-result", `Registered ${result.body.username}. Log in now.`);
+  form.reset();
+  $("login-username").value = result.body.username;
+  $("login-password").focus();
+});
+
+$("login-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  clearFormErrors(form, "login-result");
+  if (missingFields(form)) return;
+  const data = new FormData(form);
+  // The OAuth2 password grant, exactly as Swagger UI and OAuth2 clients send it.
+  const body = new URLSearchParams({
+    grant_type: "password",
+    username: data.get("username"),
+    password: data.get("password"),
+  });
+  const response = await fetch("/auth/login", { method: "POST", body, credentials: "same-origin" });
+  let answer = null;
+  try { answer = await response.json(); } catch (error) { /* not JSON */ }
+  logCall("POST", "/auth/login", response.status, response.ok ? "(tokens)" : answer);
+  if (!response.ok) {
+    showProblem(form, "login-result", { body: answer, headers: response.headers });
+    if (response.status === 401) $("login-password").setAttribute("aria-invalid", "true");
+    return;
+  }
+  keepTokens(answer);
+  $("login-password").value = "";
+  if (await loadProfile()) notify(`Logged in as ${me.username}.`);
+});
+
+$("hammer").addEventListener("click", async () => {
+  const list = $("hammer-results");
+  list.replaceChildren();
+  const username = $("login-username").value || "someone";
+  for (let attempt = 1; attempt <= 12; attempt++) {
+    const response = await fetch("/auth/login", {
+      method: "POST",
+      body: new URLSearchParams({ username, password: "wrong-password-" + attempt }),
+    });
+    const item = document.createElement("li");
+    item.className = "status-4" + (response.status === 429 ? " limited" : "");
+    const retry = response.headers.get("Retry-After");
+    item.textContent = response.status + (retry ? ` (Retry-After: ${retry} s)` : "");
+    item.dataset.status = String(response.status);
+    list.append(item);
+  }
+  logCall("POST", "/auth/login", "×12", "see the rate-limiting panel");
+});
+
+$("call-api").addEventListener("click", async () => {
+  const result = await call("GET", "/api/hello", { auth: true });
+  if (result.status === 200) {
+    showResult("api-result", result.body.message);
+  } else {
+    showResult("api-result", problemText(result.body, result.headers), "error");
+  }
+});
+
+$("refresh").addEventListener("click", async () => {
+  if (await refreshTokens()) {
+    notify("Tokens refreshed: a new access token, and a new refresh token in the cookie.");
+    await loadSessions();
+  } else {
+    signedOut();
+    notify("The session has ended: log in again.", "error");
+  }
+});
+
+$("logout").addEventListener("click", async () => {
+  const result = await call("POST", "/auth/logout",
+                            { json: refreshToken ? { refresh_token: refreshToken } : undefined,
+                              auth: true });
+  const name = me ? me.username : "";
+  signedOut();
+  if (result.status === 204) {
+    notify(name ? `Logged out ${name}.` : "Logged out.");
+  } else {
+    notify("Logged out here; the server said: " + problemText(result.body, result.headers), "error");
+  }
+});
+
+$("logout-all").addEventListener("click", async () => {
+  if (!await confirmAction("Log out everywhere? Every session of this account ends, on every "
+                           + "device.", "Log out everywhere")) return;
+  const result = await call("POST", "/auth/logout-all", { auth: true });
+  signedOut();
+  if (result.status === 200) {
+    notify(`Logged out everywhere: ${plural(result.body.sessions_ended, "session")} ended.`);
+  } else {
+    notify("Logged out here; the server said: " + problemText(result.body, result.headers), "error");
+  }
+});
+
+// Back after a reload: in browser mode the refresh cookie still holds the session.
+(async () => {
+  if (await refreshTokens(true)) await loadProfile();
+})();
