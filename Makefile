@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-test
 DEMO_STAMP := $(VENV)/.installed-demo
 
-.PHONY: test demo bench lint typecheck install browser clean
+.PHONY: test demo bench lint typecheck install browser docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,7 +36,12 @@ browser:
 			>/dev/null) || echo "chromium could not be installed; the browser test will skip"; \
 	fi
 
-test: lint typecheck browser
+# The documentation site, into site/ (open site/index.html). Strict: a broken link or anchor,
+# a page missing from the nav or a docstring that does not render fails it. No network needed.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
+test: lint typecheck browser docs
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
@@ -46,4 +51,4 @@ demo: $(DEMO_STAMP)
 	$(BIN)/s3auth demo
 
 clean:
-	rm -rf $(VENV) .s3auth-demo
+	rm -rf $(VENV) .s3auth-demo site
