@@ -11,13 +11,8 @@ A block preceded by `<!-- fragment: why -->` (on the line before its fence, blan
 allowed) is not run: it is deliberately incomplete, e.g. a method body shown alone. The reason
 must be given; `test_fragment_says_why` lists the fragments and fails on one without it.
 
-A block that runs to its end and whose interpreter then dies of SIGABRT while exiting is
-marked xfail, with the reason, rather than passed or failed: a known library bug on Python
-3.11 (obstore answers each request from a tokio thread, which can re-enter Python after the
-script's `asyncio.run` has returned; when that thread finds the interpreter finalizing it is
-ended with pthread_exit, which aborts through Rust frames). The `s3auth` command guards
-against it (`cli/context.py`, `Handoffs`); a script using the library directly has no public
-way to. Remove the clause once the library settles obstore's threads itself.
+A block that runs to its end and whose interpreter then dies while exiting fails like any
+other: the library waits for obstore's threads at exit (`storage.handoffs`).
 
 The selected blocks run concurrently, one subprocess per CPU at a time, when the first case
 asks for its outcome; each case then checks its own block's.
@@ -27,7 +22,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
 import textwrap
@@ -198,11 +192,6 @@ def test_snippet_runs(block: Block, outcomes: dict[Block, Outcome]) -> None:
             f"{block.id}: still running after {TIMEOUT_SECONDS:.0f} s (does it start a "
             f"server outside `if __name__ == '__main__':`?)\n{outcome.stderr}",
             pytrace=False,
-        )
-    if outcome.returncode == -signal.SIGABRT and FINISHED in outcome.stderr:
-        pytest.xfail(
-            f"{block.id} ran to its end, then the interpreter aborted while exiting (SIGABRT): "
-            "obstore's thread re-entering Python during finalization, a library bug"
         )
     if outcome.returncode != 0:
         pytest.fail(

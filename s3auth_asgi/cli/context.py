@@ -4,27 +4,22 @@ they select, and a way to run the store's async API to completion."""
 from __future__ import annotations
 
 import argparse
-import asyncio
-import threading
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO, TypeVar
+from typing import TYPE_CHECKING, TextIO, TypeVar
 
 import anyio
 
 from ..service import S3AuthService
 from ..settings import S3AuthSettings
+from ..storage.handoffs import HANDOFFS
 
 if TYPE_CHECKING:
     from ..storage import ObjectStore
 
 T = TypeVar("T")
 OpenStore = Callable[[str], "ObjectStore"]
-
-SETTLE_GRACE_SECONDS = 0.005
-SETTLE_LIMIT_SECONDS = 2.0
 
 
 @dataclass
@@ -81,62 +76,14 @@ def demo_settings(directory: Path) -> S3AuthSettings:
 
 def run_async(function: Callable[[], Awaitable[T]]) -> T:
     """`function()` to completion on asyncio (obstore's async API needs it); then, even when
-    it failed, wait until obstore's threads have handed every answer back (`Handoffs`)."""
-    handoffs = Handoffs()
-
-    async def watched() -> T:
-        handoffs.watch(asyncio.get_running_loop())
-        return await function()
-
+    it failed, wait until obstore's threads have handed every answer back
+    (`storage.handoffs`), so that the process never exits under one of them."""
     try:
-        return anyio.run(watched, backend="asyncio")
+        return anyio.run(function, backend="asyncio")
     finally:
-        handoffs.settle()
-
-
-class Handoffs:
-    """Counts the threads inside the loop's `call_soon_threadsafe`, so that the process
-    does not shut down while one is.
-
-    obstore answers an awaited request from a thread of its own (tokio's, through
-    pyo3-async-runtimes): that thread calls the loop's `call_soon_threadsafe`, whose wake-up
-    write releases the GIL. The loop can then run the answer, finish the command and start
-    shutting the interpreter down before that thread takes the GIL back. Python 3.11 ends a
-    thread that asks for the GIL during finalization with pthread_exit, whose unwinding
-    through Rust frames aborts the process: SIGABRT, exit 134, 2 runs in 3 of `user list` on
-    an unreachable store, whose failed listing is the last request. The thread enters
-    `call_soon_threadsafe` before the loop can see the answer, so once the loop is done the
-    count only falls; `settle` waits for 0 (bounded, should a thread never come back).
-    """
-
-    def __init__(self) -> None:
-        self.inside = 0
-        self._lock = threading.Lock()
-
-    def watch(self, loop: asyncio.AbstractEventLoop) -> None:
-        original = loop.call_soon_threadsafe
-
-        def call_soon_threadsafe(
-            callback: Callable[..., object], *args: object, context: Any = None
-        ) -> asyncio.Handle:
-            with self._lock:
-                self.inside += 1
-            try:
-                return original(callback, *args, context=context)
-            finally:
-                with self._lock:
-                    self.inside -= 1
-
-        loop.call_soon_threadsafe = call_soon_threadsafe  # type: ignore[method-assign]
-
-    def settle(self) -> None:
-        settle()
-        deadline = time.monotonic() + SETTLE_LIMIT_SECONDS
-        while self.inside and time.monotonic() < deadline:
-            time.sleep(0.001)
+        HANDOFFS.settle()
 
 
 def settle() -> None:
-    """A moment for obstore's threads to finish with Python after the last use of a store
-    (one woken by a cancelled request takes the GIL once more), before the process exits."""
-    time.sleep(SETTLE_GRACE_SECONDS)
+    """Wait for obstore's hand-offs after the last use of a store (`storage.handoffs`)."""
+    HANDOFFS.settle()

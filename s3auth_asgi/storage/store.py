@@ -33,6 +33,7 @@ from obstore.store import from_url as obstore_from_url
 
 from ..errors import ConfigurationError, StoreUnavailableError
 from .base import CorruptObjectError, ObjectInfo, StoreConflict, Versioned
+from .handoffs import watch_running_loop
 from .local import PRIVATE_DIRECTORY, PRIVATE_FILE, LocalConditionalWrites
 from .local_listing import list_local
 
@@ -156,6 +157,8 @@ class ObjectStore:
         self.requests.clear()
 
     def _count(self, kind: str, n: int = 1) -> None:
+        # Every request starts here: its answer comes back through obstore's thread.
+        watch_running_loop()
         self.requests[kind] += n
 
     def _decoder(self, type_: Any) -> msgspec.json.Decoder[Any]:
