@@ -1,5 +1,6 @@
-"""The middleware example of the docs/frameworks pages runs as written: register and log in through the
-mounted auth app, then anonymous, valid, wrong-scope, WebSocket and logged-out requests."""
+"""The middleware example of the docs/frameworks pages runs as written: register and log in
+through the mounted auth app, then anonymous, valid, wrong-scope, WebSocket and logged-out
+requests."""
 
 from __future__ import annotations
 
