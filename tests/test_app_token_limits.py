@@ -95,8 +95,30 @@ async def test_profile_changes_are_limited_per_account_from_any_address() -> Non
     assert user is not None and user.full_name == "Alice 1"  # the refused change was not made
 
 
+async def test_logouts_are_limited_per_account_from_any_address() -> None:
+    """With the caller known (a bearer token), logout counts against its account too; a
+    refresh token in the body names no caller, so only its address counts."""
+    service = make_service()
+    limiter = RateLimiter({"token": RateLimit(100, 60), "token_account": RateLimit(2, 60)})
+    app = mounted(service, rate_limit=True, limiter=limiter)
+    async with client_for(app) as client:
+        await register(client, "alice")
+        sessions = [await login(client, "alice") for _ in range(4)]
+    statuses = []
+    for i, tokens in enumerate(sessions[:3]):
+        async with client_for(app, peer=(f"198.51.100.{i + 1}", 1)) as client:
+            statuses.append((await client.post("/auth/logout", headers=bearer(tokens))).status_code)
+    assert statuses == [204, 204, 429]
+    async with client_for(app, peer=("198.51.100.9", 1)) as client:
+        by_body = await client.post(
+            "/auth/logout", data={"refresh_token": sessions[3]["refresh_token"]}
+        )
+    assert by_body.status_code == 204
+
+
 async def test_the_token_and_profile_limits_are_in_the_defaults() -> None:
     assert DEFAULT_AUTH_LIMITS["token"] == RateLimit(120, 60)
+    assert DEFAULT_AUTH_LIMITS["token_account"] == RateLimit(30, 60)
     assert DEFAULT_AUTH_LIMITS["profile"] == RateLimit(20, 600)
     assert DEFAULT_AUTH_LIMITS["profile_account"] == RateLimit(10, 600)
 

@@ -44,6 +44,7 @@ DEFAULT_AUTH_LIMITS: dict[str, RateLimit] = {
     "register": RateLimit(max_requests=10, window_seconds=600),
     "register_account": RateLimit(max_requests=3, window_seconds=600),
     "token": RateLimit(max_requests=120, window_seconds=60),
+    "token_account": RateLimit(max_requests=30, window_seconds=60),
     "profile": RateLimit(max_requests=20, window_seconds=600),
     "profile_account": RateLimit(max_requests=10, window_seconds=600),
 }
@@ -51,13 +52,15 @@ DEFAULT_AUTH_LIMITS: dict[str, RateLimit] = {
 `login*` limits count wrong passwords: `login` per client address, `login_account` and
 `login_account_daily` per account, `login_device` per device cookie. The others count every
 request: `register` per address, `register_account` per address + username, `token`
-(refresh, logout) and `profile` per address, `profile_account` per account."""
+(refresh, logout) and `profile` per address, `token_account` (logout) and `profile_account`
+per account."""
 
-PER_PROCESS_LIMITS = ("token", "profile", "profile_account")
+PER_PROCESS_LIMITS = ("token", "token_account", "profile", "profile_account")
 """Kept in each process's memory whatever S3AUTH_RATE_LIMIT_STORE says."""
 
-PER_ACCOUNT_LIMITS = ("profile_account",)
-"""Of the limits an operation declares, those counted per caller rather than per address."""
+PER_ACCOUNT_LIMITS = ("token_account", "profile_account")
+"""Of the limits an operation declares, those counted per caller rather than per address;
+a request without a caller (a refresh token in the body) is not counted against them."""
 
 
 def default_limiter(
@@ -127,9 +130,9 @@ class AuthRateLimits:
             return []
         infos: list[RateLimitInfo] = []
         for name in limit_names:
-            if name not in limiter.limits:
+            per_caller = name in PER_ACCOUNT_LIMITS
+            if name not in limiter.limits or (per_caller and caller_id is None):
                 continue
-            per_caller = name in PER_ACCOUNT_LIMITS and caller_id is not None
             key = f"user:{caller_id}" if per_caller else None
             limited, info = await limiter.is_rate_limited(scope, name, key=key)
             infos.append(info)

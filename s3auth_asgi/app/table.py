@@ -87,7 +87,7 @@ def operations_of(routes: AuthRoutes) -> list[Operation]:
             request=schemas.LogoutRequest,
             form=True,
             body_optional=True,
-            limits=("token",),
+            limits=("token", "token_account"),
             description="Ends the session of the refresh token in the body, or else of "
             "the bearer token; its access tokens stop working too.",
         ),
@@ -101,7 +101,7 @@ def operations_of(routes: AuthRoutes) -> list[Operation]:
             tag="tokens",
             access="bearer",
             response=schemas.SessionsEnded,
-            limits=("token",),
+            limits=("token", "token_account"),
             description="Every session of the caller, and every access token issued before now.",
         ),
         Operation(
