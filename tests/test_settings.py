@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import secrets
+from pathlib import Path
 
 import hypothesis
 import pytest
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 
 from s3auth_asgi import ConfigurationError, S3AuthSettings, WeakPasswordError, passwords
 from s3auth_asgi.secret_strength import MIN_SECRET_BITS, common_passwords, estimate_bits
-from s3auth_asgi.settings import new_secret_key, normalise_origin
+from s3auth_asgi.settings import env_name, new_secret_key, normalise_origin
 
 
 def test_from_env_reads_variables_of_every_type() -> None:
@@ -228,3 +229,13 @@ def test_origins_are_normalised_as_browsers_send_them(written: str, origin: str)
 def test_an_allowed_origin_that_is_not_an_origin_is_refused(bad: str) -> None:
     with pytest.raises(ConfigurationError, match="S3AUTH_ALLOWED_ORIGINS"):
         S3AuthSettings(secret_key=SECRET, allowed_origins=["https://ok.example.com", bad])
+
+
+def test_every_setting_is_in_the_readme_table() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    missing = [
+        env_name(field)
+        for field in S3AuthSettings.__struct_fields__
+        if f"`{env_name(field)}`" not in readme
+    ]
+    assert missing == []
