@@ -14,7 +14,9 @@ last, after the index objects that reserve its names (`name_index` says how a cr
 between them is repaired).
 
 Every change that must end the user's sessions (a disabled account, changed privileges, a
-new password, deletion) ends them through the sessions half (`sessions`).
+new password, deletion) writes a new session generation in its user-record write and ends
+them through the sessions half (`sessions`), so that a login racing the change cannot keep
+its session either (`session_generation`).
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from .identifiers import (
 from .models import TokenPair, User
 from .name_index import LoginCheck, NameIndex, NameLookup, parse_name
 from .passwords import PasswordHasher, PasswordPolicy
+from .session_generation import next_generation
 from .sessions import SessionOperations
 from .storage import StoreConflict, Versioned, keys
 from .storage.access import delete_quietly, gather, get_or_none
@@ -238,22 +241,27 @@ class AccountOperations(SessionOperations):
                 old_email_key = keys.email_index(fold(current.value.email))
                 await self.names.reserve(new_email_key, user_id, EmailTakenError)
             changes["email"] = address
+
+        def change(user: User) -> User:
+            updated = msgspec.structs.replace(user, **changes)
+            if (
+                (user.is_active and not updated.is_active)
+                or user.is_admin != updated.is_admin
+                or user.scopes != updated.scopes
+            ):
+                updated.session_generation = next_generation(user.session_generation)
+            return updated
+
         try:
-            previous, updated = await self._update(
-                user_id, lambda user: msgspec.structs.replace(user, **changes), current
-            )
+            previous, updated = await self._update(user_id, change, current)
         except BaseException:
             if new_email_key is not None:
                 await delete_quietly(self.store, new_email_key)
             raise
         if old_email_key is not None:
             await delete_quietly(self.store, old_email_key)
-        if (
-            (previous.is_active and not updated.is_active)
-            or previous.is_admin != updated.is_admin
-            or previous.scopes != updated.scopes
-        ):
-            await self.revoke_all_user_tokens(user_id)
+        if updated.session_generation != previous.session_generation:
+            await self._end_all_sessions(user_id, generation=updated.session_generation)
         return updated
 
     async def change_password(
@@ -292,9 +300,13 @@ class AccountOperations(SessionOperations):
         self.password_policy.check(new_password, user.username, user.email)
         hashed = await self.passwords.hash(new_password)
         _, updated = await self._update(
-            user.id, lambda u: msgspec.structs.replace(u, hashed_password=hashed), current
+            user.id,
+            lambda u: msgspec.structs.replace(
+                u, hashed_password=hashed, session_generation=next_generation(u.session_generation)
+            ),
+            current,
         )
-        await self.revoke_all_user_tokens(user.id)
+        await self._end_all_sessions(user.id, generation=updated.session_generation)
         return updated
 
     async def delete_user(self, user_id: str) -> bool:
@@ -304,7 +316,12 @@ class AccountOperations(SessionOperations):
             return False
         # The user object goes first: if the rest fails, the names are dangling
         # reservations that the next registration takes over.
-        await self._end_all_sessions(user_id, keys.user(user_id), *self.names.name_keys(user))
+        await self._end_all_sessions(
+            user_id,
+            keys.user(user_id),
+            *self.names.name_keys(user),
+            generation=keys.DELETED_GENERATION,
+        )
         return True
 
     async def list_users(

@@ -24,6 +24,10 @@ class User(msgspec.Struct, kw_only=True):
     """The skeleton reserved at `index/skeleton/…` with the username, kept so that what is
     released is what was reserved even if the Unicode data changes; None in records
     written before skeletons were reserved, which reserved none."""
+    session_generation: str = ""
+    """Renewed by every change that must end the user's sessions (`session_generation`);
+    a session opened with an older one may not refresh once the change's marker exists.
+    Empty in records written before generations existed."""
 
     def public(self) -> PublicUser:
         return PublicUser(
@@ -65,6 +69,13 @@ class EndedSessions(msgspec.Struct):
     sessions: list[str]
 
 
+class GenerationMarker(msgspec.Struct):
+    """The body of `sessions/{user_id}/~generation.{generation}`: what its key says (the
+    key is what readers use; the body is for whoever looks at the store)."""
+
+    generation: str
+
+
 class Session(msgspec.Struct, kw_only=True):
     """One refresh-token family at `sessions/{user_id}/{id}.json`.
 
@@ -91,6 +102,11 @@ class Session(msgspec.Struct, kw_only=True):
     username: str
     is_admin: bool = False
     scopes: list[str] = msgspec.field(default_factory=list)
+    user_generation: str | None = ""
+    """The user's `session_generation` when the session was opened (not to be confused
+    with `generation`, the rotation count); empty in objects written before it existed,
+    which count as older than any marker; None when opened from a `PublicUser`, which has
+    no generation: such a session is not checked against the markers."""
 
     def absolute_expiry(self, lifetime_seconds: int) -> int:
         """When the session ends however often it is refreshed: the earlier of the expiry

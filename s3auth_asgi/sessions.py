@@ -8,16 +8,22 @@ lifetime (`S3AUTH_REFRESH_TOKEN_EXPIRE_DAYS`), and at the latest the absolute li
 each rotation moves the idle expiry to now plus the idle lifetime but never past the
 absolute expiry, so no refresh token outlives it. A user's sessions are capped
 (`S3AUTH_MAX_SESSIONS_PER_USER`): only the newest live ones refresh; `session_cap` says
-how the cap is decided and why it is enforced at refresh time.
+how the cap is decided and why it is enforced at refresh time. A session opened before
+a change that ended the user's sessions, but written after they were listed, is refused
+at its next refresh (`session_generation`).
 
 Request budgets (object-store requests, asserted in the tests):
 - create_token_pair: 1 (session create), the cap included;
 - refresh_access_token: 3 (session GET, LIST of the user's sessions — one per 1,000 —,
-  conditional PUT); when the LIST finds sessions beyond the cap, 1 revocation create and
-  1 batch DELETE more end them. The previous token within the grace window: 1 GET;
+  conditional PUT); when the LIST finds sessions beyond the cap, or a generation marker
+  newer than the session, 1 revocation create and 1 (batch) DELETE more end them. The
+  previous token within the grace window: 1 GET;
 - get_user_active_sessions: 1 LIST + 1 GET per session; 1 revocation create and 1 batch
   DELETE more when it ends sessions beyond the cap;
-- revoke_all_user_tokens: 1 LIST + 1 batch DELETE per 1,000 sessions + 1 revocation create.
+- revoke_all_user_tokens: 1 LIST + 1 batch DELETE per 1,000 sessions + 1 revocation create;
+  ended by an account change (`_end_all_sessions` with a generation), 1 PUT more (the
+  generation marker; the superseded one goes in the batch DELETE, which then happens even
+  when there is no session).
 
 A session is a single object, rotated with If-Match, so a crash leaves either the old or the
 new generation, never both.
@@ -27,6 +33,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from typing import NamedTuple
 
 import msgspec
 
@@ -47,7 +54,15 @@ from .identifiers import (
     require_user_id,
 )
 from .models import PublicUser, Session, SessionInfo, TokenPair, User
-from .session_cap import beyond_cap, listed_as_expired
+from .session_cap import beyond_cap
+from .session_generation import (
+    markers_older_than,
+    newest_marker,
+    predates,
+    sessions_only,
+    sweepable,
+    write_marker,
+)
 from .settings import S3AuthSettings
 from .storage import Store, StoreConflict, keys
 from .storage.access import delete_quietly, gather, get_or_none
@@ -57,6 +72,15 @@ from .types import Clock
 logger = logging.getLogger("s3auth_asgi")
 
 _ROTATE_ATTEMPTS = 5
+
+
+class _Listing(NamedTuple):
+    """What `_end_sessions_beyond_cap` found: the sessions it left, those it ended, and the
+    generation of the newest marker (`session_generation`), if any."""
+
+    others: list[str]
+    ended: set[str]
+    newest_marker: str | None
 
 
 class SessionOperations:
@@ -97,6 +121,7 @@ class SessionOperations:
             username=user.username,
             is_admin=user.is_admin,
             scopes=list(user.scopes),
+            user_generation=user.session_generation if isinstance(user, User) else None,
         )
         await self.store.create(keys.session(user.id, session.id), session)
         return self._pair(session, now)
@@ -134,7 +159,8 @@ class SessionOperations:
         gets the current pair again (a client that lost the response stays logged in).
         Any older token revokes the whole session: it has been stolen or replayed. A
         session past its idle or absolute expiry is refused (TokenExpiredError), and so is
-        one beyond the user's session cap (TokenRevokedError; see `session_cap`).
+        one beyond the user's session cap (TokenRevokedError; see `session_cap`), and one
+        opened before the account's last change (TokenRevokedError; `session_generation`).
         """
         token = self.tokens.parse_refresh_token(refresh_token)
         key = keys.session(token.user_id, token.session_id)
@@ -160,11 +186,17 @@ class SessionOperations:
                 )
             if token.generation == session.generation:
                 if not capped:  # a rotation that lost a race has checked already
-                    _, ended = await self._end_sessions_beyond_cap(session.user_id, key)
-                    if key in ended:
+                    listing = await self._end_sessions_beyond_cap(session.user_id, key)
+                    if key in listing.ended:
                         raise TokenRevokedError(
                             "The session has ended: newer sessions of the account took its place"
                         )
+                    if session.user_generation is not None and predates(
+                        session.user_generation, listing.newest_marker
+                    ):
+                        await self._end(session)
+                        logger.info("session %s predates its account's change; ended", session.id)
+                        raise TokenRevokedError("The session has ended: the account changed")
                     capped = True
                 rotated = msgspec.structs.replace(
                     session,
@@ -198,15 +230,15 @@ class SessionOperations:
         await self.blacklist.revoke_session(session.id)
         await self.store.delete(keys.session(session.user_id, session.id))
 
-    async def _end_sessions_beyond_cap(
-        self, user_id: str, own_key: str | None = None
-    ) -> tuple[list[str], set[str]]:
+    async def _end_sessions_beyond_cap(self, user_id: str, own_key: str | None = None) -> _Listing:
         """List the user's sessions and end those beyond the cap (`session_cap`) as a
         logout does: their access tokens are refused first, then the objects deleted.
-        Returns the other listed keys and the keys ended. One LIST per 1,000 sessions;
+        Returns the other listed sessions, those ended and the newest generation marker
+        (markers are not sessions: never ranked, returned or ended). One LIST per 1,000;
         ending costs 1 revocation create (a `session` entry for one, else one `user` entry
         naming them) and 1 batch DELETE per 1,000."""
-        listed = [info async for info in self.store.list(keys.user_sessions(user_id))]
+        everything = [info async for info in self.store.list(keys.user_sessions(user_id))]
+        listed = sessions_only(everything)
         now = self.clock()
         ended = set(beyond_cap(listed, self.settings, now, own_key))
         if ended:
@@ -217,7 +249,8 @@ class SessionOperations:
                 await self.blacklist.revoke_user(user_id, ids)
             await self.store.delete_many(sorted(ended))
             logger.info("session cap: ended %d session(s) of user %s", len(ids), user_id)
-        return [info.key for info in listed if info.key not in ended], ended
+        others = [info.key for info in listed if info.key not in ended]
+        return _Listing(others, ended, newest_marker(everything))
 
     async def revoke_refresh_token(self, refresh_token: str) -> bool:
         """Log out one session (its access tokens too); False when it had already ended."""
@@ -249,19 +282,33 @@ class SessionOperations:
         Returns how many sessions were ended."""
         return await self._end_all_sessions(user_id)
 
-    async def _end_all_sessions(self, user_id: str, *also_delete: str) -> int:
+    async def _end_all_sessions(
+        self, user_id: str, *also_delete: str, generation: str | None = None
+    ) -> int:
         """List the user's sessions, revoke exactly those (one entry naming them, so no
         host's clock decides which sessions it covers, and a session opened afterwards is
         not among them), then delete them and `also_delete` (a deleted user's own objects,
         which then cost no extra request) in batch DELETEs. A failure after the revocation
-        leaves the tokens refused, and a retry finds the sessions to delete."""
+        leaves the tokens refused, and a retry finds the sessions to delete.
+
+        `generation`, after an account change that wrote it to the user record: its marker
+        is written before the LIST, and the markers it supersedes are deleted with the
+        sessions; for a deleted user (`keys.DELETED_GENERATION`) the marker is written
+        after the DELETE (`session_generation` says why)."""
         require_user_id(user_id)
-        session_keys = [info.key async for info in self.store.list(keys.user_sessions(user_id))]
+        deleting = generation == keys.DELETED_GENERATION
+        if generation is not None and not deleting:
+            await write_marker(self.store, user_id, generation)
+        listed = [info async for info in self.store.list(keys.user_sessions(user_id))]
+        session_keys = [info.key for info in sessions_only(listed)]
+        superseded = markers_older_than(listed, generation) if generation is not None else []
         if session_keys:
             ended = [keys.id_from_key(key) for key in session_keys]
             await self.blacklist.revoke_user(user_id, ended)
-        if session_keys or also_delete:
-            await self.store.delete_many([*also_delete, *session_keys])
+        if session_keys or also_delete or superseded:
+            await self.store.delete_many([*also_delete, *session_keys, *superseded])
+        if deleting:
+            await write_marker(self.store, user_id, keys.DELETED_GENERATION)
         return len(session_keys)
 
     async def get_user_active_sessions(
@@ -272,7 +319,7 @@ class SessionOperations:
         if not is_id(user_id):
             return []
         now = self._now()
-        session_keys, _ = await self._end_sessions_beyond_cap(user_id)
+        session_keys = (await self._end_sessions_beyond_cap(user_id)).others
         found = await gather([get_or_none(self.store, k, Session) for k in session_keys])
         sessions = [
             item.value.info(current_session_id, absolute_expires_at=self._absolute(item.value))
@@ -285,12 +332,13 @@ class SessionOperations:
     async def _cleanup_expired_sessions(self) -> int:
         """Delete expired sessions, deciding from listings alone (a session cannot outlive
         its last write plus the idle lifetime, nor its creation plus the absolute one: see
-        `session_cap.listed_as_expired`); returns how many."""
+        `session_cap.listed_as_expired`), and generation markers too old to stop any
+        (`session_generation.sweepable`); returns how many."""
         now = self.clock()
         expired = [
             info.key
             async for info in self.store.list(keys.SESSIONS)
-            if listed_as_expired(info, self.settings, now)
+            if sweepable(info, self.settings, now)
         ]
         if expired:
             await self.store.delete_many(expired)

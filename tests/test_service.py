@@ -258,8 +258,9 @@ async def test_change_password_revokes_everything_and_returns_a_new_pair(
     old = await service.create_token_pair(user)
     service.store.reset_counts()
     new = await service.change_password(user.id, PASSWORD, "BrandNewPass456")
-    # One read of the user; writes: the user, the revocation, the new session.
-    assert dict(service.store.requests) == {"get": 1, "put": 3, "list": 1, "delete": 1}
+    # One read of the user; writes: the user, the generation marker, the revocation, the
+    # new session.
+    assert dict(service.store.requests) == {"get": 1, "put": 4, "list": 1, "delete": 1}
     with pytest.raises(TokenRevokedError):
         service.decode_token(old.access_token)
     assert service.decode_token(new.access_token)["sub"] == user.id
@@ -272,10 +273,12 @@ async def test_delete_user_frees_the_names(service: S3AuthService) -> None:
     await service.create_token_pair(user)
     service.store.reset_counts()
     assert await service.delete_user(user.id) is True
-    # The session, the record and both names go in one batch DELETE.
-    assert dict(service.store.requests) == {"get": 1, "put": 1, "list": 1, "delete": 1}
+    # The session, the record and both names go in one batch DELETE; then the `deleted`
+    # generation marker.
+    assert dict(service.store.requests) == {"get": 1, "put": 2, "list": 1, "delete": 1}
     assert await service.get_user_by_id(user.id) is None
-    assert [i async for i in service.store.list(keys.SESSIONS)] == []
+    listed = [i.key async for i in service.store.list(keys.SESSIONS)]
+    assert listed == [keys.generation_marker(user.id, keys.DELETED_GENERATION)]
     assert [i async for i in service.store.list("index/")] == []
     assert await service.delete_user(user.id) is False
     again = await service.create_user("gone", "gone@example.com", PASSWORD)

@@ -6,6 +6,12 @@
                                                like (its TR39 skeleton): no look-alikes
     index/email/{digest}
     sessions/{user_id}/{session_id}.json       one refresh-token family
+    sessions/{user_id}/~generation.{generation}
+                                               a session-generation marker: sessions of
+                                               older generations may not refresh
+                                               (`session_generation`); `~` sorts after
+                                               every session id, and the name has no
+                                               `.json`, so no session key is one
     revocations/{shard:09d}/{written_ms:013d}.{kind}.{expires_s}.{subject}
                                                the key says what readers and cleaners
                                                need; only a `user` entry has a body (the
@@ -70,6 +76,22 @@ def user_sessions(user_id: str) -> str:
 
 def session(user_id: str, session_id: str) -> str:
     return f"{SESSIONS}{user_id}/{session_id}.json"
+
+
+GENERATION_MARKER = "~generation."
+DELETED_GENERATION = "deleted"
+"""The generation of a deleted user's marker: no session has it."""
+
+
+def generation_marker(user_id: str, generation: str) -> str:
+    return f"{SESSIONS}{user_id}/{GENERATION_MARKER}{generation}"
+
+
+def marker_generation(key: str) -> str | None:
+    """The generation a `sessions/{user}/~generation.{generation}` key names; None for
+    any other key (a session's)."""
+    name = key.rsplit("/", 1)[-1]
+    return name.removeprefix(GENERATION_MARKER) if name.startswith(GENERATION_MARKER) else None
 
 
 def id_from_key(key: str) -> str:

@@ -1,0 +1,113 @@
+"""Session generations: why a login that raced an account change cannot keep refreshing.
+
+The race. A login reads the user record (active, the old password hash), and only then
+writes its session. An administrator who disables the account, changes its password or
+privileges, or deletes it in between lists the user's sessions to end them before that
+session exists, so the revocation cannot name it; and a refresh reads only the session,
+never the user record. Without more, the late session would refresh until its absolute
+lifetime.
+
+The model. Every change that must end the user's sessions writes a new
+`User.session_generation` in the same user-record write it makes anyway; a session records
+the generation of the user record its login read (`Session.user_generation`). The change
+then writes a marker, `sessions/{user_id}/~generation.{generation}`, BEFORE it lists the
+sessions it ends. A session written before the marker was written before that listing, so
+it is named and deleted as before; a session written after it is seen, by every refresh,
+with the marker: the refresh LISTs the user's sessions for the cap anyway, and the marker
+is in that listing. A refresh whose session is of an older generation than the newest
+marker ends the session (its access tokens too) and is refused: login and refresh cost no
+extra request. Older markers are deleted in the change's batch DELETE.
+
+Generations are ordered without any clock: one is an 8-hex-digit counter (the previous
+generation's plus one, computed in the If-Match read-modify-write of the user record, so
+the last write holds the highest) followed by random bits. Two concurrent changes thus
+agree on which marker is the newest whatever order their markers land in, and a session
+opened after a change whose marker is not written yet (a higher generation than any
+marker) is not refused. A session without the field ("") is older than any marker.
+
+Deletion writes `~generation.deleted`, which outranks every generation, after the user's
+objects are gone (so a crash before it never leaves a live user whose sessions cannot
+refresh). The remaining window: a late session whose refresh LISTs between the deletion's
+listing and that marker refreshes once more; its next refresh is refused.
+
+What is not covered: the late session's access token, issued by the login and never
+refreshed, is named by no revocation, and lives out its lifetime
+(`S3AUTH_ACCESS_TOKEN_EXPIRE_MINUTES`). A logout-everywhere without an account change
+(`revoke_all_user_tokens`) writes no generation, so a login racing it may survive it.
+
+Markers expire: no session outlives its creation plus the absolute lifetime, and the late
+sessions a marker stops are opened about when it is written, so a marker older than the
+absolute lifetime (plus the clock-skew allowance) stops nothing and the sweep deletes it,
+judging from the listing's Last-Modified.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+from collections.abc import Iterable
+
+from .models import GenerationMarker
+from .session_cap import listed_as_expired
+from .settings import S3AuthSettings
+from .storage import ObjectInfo, Store, StoreConflict, keys
+
+_COUNTER_DIGITS = 8
+
+
+def next_generation(previous: str) -> str:
+    """A new generation, ranked above `previous` (a counter, then random bits)."""
+    try:
+        counter = int(previous[:_COUNTER_DIGITS], 16) if previous else 0
+    except ValueError:
+        counter = 0
+    return f"{counter + 1:0{_COUNTER_DIGITS}x}{secrets.token_hex(12)}"
+
+
+def _rank(generation: str) -> tuple[bool, str]:
+    return generation == keys.DELETED_GENERATION, generation
+
+
+def newest_marker(listed: Iterable[ObjectInfo]) -> str | None:
+    """The generation of the newest marker among listed keys; None when there is none."""
+    generations = [g for info in listed if (g := keys.marker_generation(info.key)) is not None]
+    return max(generations, key=_rank) if generations else None
+
+
+def predates(session_generation: str, newest: str | None) -> bool:
+    """Whether a session of `session_generation` was opened before the change that wrote
+    the newest marker (and so may not refresh)."""
+    return newest is not None and _rank(session_generation) < _rank(newest)
+
+
+def sessions_only(listed: Iterable[ObjectInfo]) -> list[ObjectInfo]:
+    """The listed sessions, without the markers."""
+    return [info for info in listed if keys.marker_generation(info.key) is None]
+
+
+def markers_older_than(listed: Iterable[ObjectInfo], generation: str) -> list[str]:
+    """The keys of the listed markers that `generation`'s marker supersedes."""
+    return [
+        info.key
+        for info in listed
+        if (g := keys.marker_generation(info.key)) is not None and _rank(g) < _rank(generation)
+    ]
+
+
+def sweepable(info: ObjectInfo, settings: S3AuthSettings, now: float) -> bool:
+    """Whether the sweep may delete a listed object under `sessions/`: a session that has
+    expired (`session_cap.listed_as_expired`), or a marker too old to stop any session
+    (see the module)."""
+    if keys.marker_generation(info.key) is None:
+        return listed_as_expired(info, settings, now)
+    written = info.last_modified.timestamp()
+    return written + settings.session_absolute_seconds + settings.revocation_skew_seconds < now
+
+
+async def write_marker(store: Store, user_id: str, generation: str) -> None:
+    """Write the marker of `generation` (1 PUT). Already there: the same change was
+    retried, which is success."""
+    with contextlib.suppress(StoreConflict):
+        await store.create(
+            keys.generation_marker(user_id, generation), GenerationMarker(generation)
+        )

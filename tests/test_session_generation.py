@@ -1,0 +1,357 @@
+"""Session generations: a login that raced an account change cannot keep refreshing.
+
+The race, made deterministic: a login passes its password check on one host and is held
+just before it writes its session; another host disables the account (or changes its
+password or privileges, or deletes it) and ends its sessions; then the login writes its
+session, which that revocation could not name. Its refresh must fail, and cost nothing more
+than a refresh did before; see `s3auth_asgi.session_generation`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+import msgspec
+import pytest
+from conftest import make_service
+from support import StoreWrapper
+
+from s3auth_asgi import S3AuthService, TokenPair, TokenRevokedError
+from s3auth_asgi.models import Session, User
+from s3auth_asgi.session_generation import (
+    newest_marker,
+    next_generation,
+    predates,
+    sweepable,
+)
+from s3auth_asgi.storage import ObjectInfo, ObjectStore, Store, keys
+
+pytestmark = pytest.mark.anyio
+on_backends = pytest.mark.parametrize("store_url", ["memory", "file", "s3"], indirect=True)
+PASSWORD = "SecurePass123!"
+NEW_PASSWORD = "BrandNewPass456"
+
+# What each change cost before generations: the user GET and PUT (change_password: and
+# the caller's new session), then the revocation's LIST, `user` entry and batch DELETE.
+# Each now costs one PUT more: the generation marker.
+BEFORE = {"get": 1, "put": 2, "list": 1, "delete": 1}
+AFTER = {**BEFORE, "put": 3}
+LOGIN = {"get": 2, "put": 1}  # index, user; session
+REFRESH = {"get": 1, "list": 1, "put": 1}  # session; the cap's LIST; rotation
+REFUSED = {"get": 1, "list": 1, "put": 1, "delete": 1}  # ... `session` entry; DELETE
+
+
+class PausedLogin(StoreWrapper):
+    """Holds the first session PUT until `release` is set (`reached` says it is held)."""
+
+    def __init__(self, inner: Store) -> None:
+        super().__init__(inner)
+        self.reached = anyio.Event()
+        self.release = anyio.Event()
+
+    async def create(self, key: str, value: Any) -> str:
+        if key.startswith(keys.SESSIONS) and not self.reached.is_set():
+            self.reached.set()
+            await self.release.wait()
+        return await super().create(key, value)
+
+
+class Race:
+    """Two hosts on one store: `login_host` logs in through `PausedLogin`; `admin` makes
+    the change."""
+
+    def __init__(self, store_url: str) -> None:
+        self.store = ObjectStore.from_url(store_url)
+        self.gate = PausedLogin(self.store)
+        self.login_host = make_service(store_url, store=self.gate)
+        self.admin = make_service(store_url, store=self.store)
+
+    async def run(
+        self, user: User, change: Callable[[S3AuthService], Awaitable[object]]
+    ) -> tuple[TokenPair, dict[str, int]]:
+        """The late login's pair, and what the change cost."""
+        late: list[TokenPair] = []
+
+        async def log_in() -> None:
+            found = await self.login_host.authenticate_user(user.username, PASSWORD)
+            assert found is not None  # the password check passed before the change
+            late.append(await self.login_host.create_token_pair(found))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(log_in)
+            await self.gate.reached.wait()
+            self.store.reset_counts()
+            await change(self.admin)
+            cost = dict(self.store.requests)
+            self.gate.release.set()
+        return late[0], cost
+
+    async def assert_refused(self, late: TokenPair) -> None:
+        sid = self.admin.tokens.verify_access_token(late.access_token)["sid"]
+        user_id = self.admin.tokens.verify_access_token(late.access_token)["sub"]
+        assert await self.store.get(keys.session(user_id, sid), Session) is not None
+        # The caveat: the login's own access token, named by no revocation, is accepted
+        # until it expires or its session tries to refresh.
+        await self.admin.ensure_fresh()  # so that decoding starts no background sync
+        self.admin.decode_token(late.access_token)
+        self.store.reset_counts()
+        with pytest.raises(TokenRevokedError) as info:
+            await self.admin.refresh_access_token(late.refresh_token)
+        assert info.value.code == "token_revoked"
+        assert dict(self.store.requests) == REFUSED
+        assert await self.store.get(keys.session(user_id, sid), Session) is None
+        with pytest.raises(TokenRevokedError):
+            self.admin.decode_token(late.access_token)
+        with pytest.raises(TokenRevokedError):  # and stays refused
+            await self.admin.refresh_access_token(late.refresh_token)
+
+    async def assert_fresh_login_works(self, user: User, password: str = PASSWORD) -> TokenPair:
+        self.store.reset_counts()
+        found = await self.admin.authenticate_user(user.username, password)
+        assert found is not None
+        pair = await self.admin.create_token_pair(found)
+        assert dict(self.store.requests) == LOGIN
+        self.store.reset_counts()
+        pair = await self.admin.refresh_access_token(pair.refresh_token)
+        assert dict(self.store.requests) == REFRESH
+        return pair
+
+
+async def _setup(store_url: str) -> tuple[Race, User, TokenPair]:
+    race = Race(store_url)
+    user = await race.admin.create_user("victim", "victim@example.com", PASSWORD)
+    existing = await race.admin.create_token_pair(user)  # ended by the change, as before
+    return race, user, existing
+
+
+async def _markers(store: Store, user_id: str) -> list[str]:
+    return [
+        g
+        async for info in store.list(keys.user_sessions(user_id))
+        if (g := keys.marker_generation(info.key)) is not None
+    ]
+
+
+@on_backends
+async def test_a_login_racing_a_disable_cannot_refresh(store_url: str) -> None:
+    race, user, existing = await _setup(store_url)
+    late, cost = await race.run(user, lambda admin: admin.update_user(user.id, is_active=False))
+    assert cost == AFTER
+    with pytest.raises(TokenRevokedError):
+        await race.admin.refresh_access_token(existing.refresh_token)
+    await race.assert_refused(late)
+    assert await race.admin.authenticate_user("victim", PASSWORD) is None
+    # Enabling the account again keeps the generation: later logins refresh.
+    await race.admin.update_user(user.id, is_active=True)
+    await race.assert_fresh_login_works(user)
+
+
+@on_backends
+@pytest.mark.parametrize("change", ["is_admin", "scopes"])
+async def test_a_login_racing_a_privilege_change_cannot_refresh(
+    store_url: str, change: str
+) -> None:
+    race, user, _ = await _setup(store_url)
+    changes: dict[str, Any] = {"is_admin": True} if change == "is_admin" else {"scopes": ["x"]}
+    late, cost = await race.run(user, lambda admin: admin.update_user(user.id, **changes))
+    assert cost == AFTER
+    old = race.admin.decode_token(late.access_token)  # the old privileges
+    assert old["adm"] is False and old["scope"] == ""
+    await race.assert_refused(late)
+    pair = await race.assert_fresh_login_works(user)
+    claims = race.admin.decode_token(pair.access_token)
+    assert claims["adm"] is True if change == "is_admin" else claims["scope"] == "x"
+
+
+@on_backends
+async def test_a_login_racing_a_password_reset_cannot_refresh(store_url: str) -> None:
+    race, user, _ = await _setup(store_url)
+    late, cost = await race.run(user, lambda admin: admin.set_password(user.id, NEW_PASSWORD))
+    assert cost == AFTER
+    await race.assert_refused(late)
+    assert await race.admin.authenticate_user("victim", PASSWORD) is None
+    await race.assert_fresh_login_works(user, NEW_PASSWORD)
+
+
+@on_backends
+async def test_a_login_racing_a_password_change_cannot_refresh(store_url: str) -> None:
+    race, user, _ = await _setup(store_url)
+    mine: list[TokenPair] = []
+
+    async def change(admin: S3AuthService) -> None:
+        mine.append(await admin.change_password(user.id, PASSWORD, NEW_PASSWORD))
+
+    late, cost = await race.run(user, change)
+    assert cost == {**AFTER, "put": 4}  # and the caller's new session
+    await race.assert_refused(late)
+    # The session change_password opened for its caller is of the new generation.
+    race.store.reset_counts()
+    await race.admin.refresh_access_token(mine[0].refresh_token)
+    assert dict(race.store.requests) == REFRESH
+    await race.assert_fresh_login_works(user, NEW_PASSWORD)
+
+
+@on_backends
+async def test_a_login_racing_a_deletion_cannot_refresh(store_url: str) -> None:
+    race, user, _ = await _setup(store_url)
+    late, cost = await race.run(user, lambda admin: admin.delete_user(user.id))
+    # The `deleted` marker is written after the batch DELETE: before it, a GET of the user.
+    assert cost == {"get": 1, "put": 2, "list": 1, "delete": 1}
+    assert await race.admin.get_user_by_id(user.id) is None
+    await race.assert_refused(late)
+    assert await _markers(race.store, user.id) == [keys.DELETED_GENERATION]
+
+
+@on_backends
+async def test_a_later_change_replaces_the_marker_in_the_same_batch(store_url: str) -> None:
+    service = make_service(store_url)
+    user = await service.create_user("twice", "twice@example.com", PASSWORD)
+    await service.set_password(user.id, NEW_PASSWORD)
+    first = await _markers(service.store, user.id)
+    assert len(first) == 1
+    await service.create_token_pair(await _user(service, user.id))
+    service.store.reset_counts()
+    await service.update_user(user.id, is_admin=True)
+    # The superseded marker goes in the sessions' batch DELETE: no extra request.
+    assert dict(service.store.requests) == AFTER
+    second = await _markers(service.store, user.id)
+    assert len(second) == 1 and second[0] > first[0]
+    assert second[0] == (await _user(service, user.id)).session_generation
+    # Without sessions, the superseded marker costs the DELETE alone.
+    service.store.reset_counts()
+    await service.update_user(user.id, is_active=False)
+    assert dict(service.store.requests) == {"get": 1, "put": 2, "list": 1, "delete": 1}
+    assert len(await _markers(service.store, user.id)) == 1
+
+
+async def _user(service: S3AuthService, user_id: str) -> User:
+    found = await service.get_user_by_id(user_id)
+    assert found is not None
+    return found
+
+
+@on_backends
+async def test_logout_everywhere_writes_no_marker(store_url: str) -> None:
+    service = make_service(store_url)
+    user = await service.create_user("every", "every@example.com", PASSWORD)
+    await service.set_password(user.id, NEW_PASSWORD)
+    marker = await _markers(service.store, user.id)
+    pairs = [await service.create_token_pair(await _user(service, user.id)) for _ in range(3)]
+    service.store.reset_counts()
+    assert await service.revoke_all_user_tokens(user.id) == 3  # the marker is no session
+    assert dict(service.store.requests) == {"list": 1, "put": 1, "delete": 1}
+    assert await _markers(service.store, user.id) == marker
+    assert (await _user(service, user.id)).session_generation == marker[0]
+    for pair in pairs:
+        with pytest.raises(TokenRevokedError):
+            await service.refresh_access_token(pair.refresh_token)
+
+
+@on_backends
+async def test_the_cap_and_the_sessions_page_ignore_markers(store_url: str) -> None:
+    service = make_service(store_url, max_sessions_per_user=3)
+    user = await service.create_user("capped", "capped@example.com", PASSWORD)
+    await service.update_user(user.id, scopes=["a"])
+    assert len(await _markers(service.store, user.id)) == 1
+    current = await _user(service, user.id)
+    pairs = [await service.create_token_pair(current) for _ in range(3)]
+    sessions = await service.get_user_active_sessions(user.id)
+    assert len(sessions) == 3
+    # Three sessions and a marker: the oldest session is within the cap of three.
+    await service.refresh_access_token(pairs[0].refresh_token)
+    assert len(await service.get_user_active_sessions(user.id)) == 3
+
+
+@on_backends
+async def test_old_records_keep_working_without_a_marker(store_url: str) -> None:
+    service = make_service(store_url)
+    created = await service.create_user("old", "old@example.com", PASSWORD)
+    await _strip(service.store, keys.user(created.id), "session_generation")
+    user = await service.authenticate_user("old", PASSWORD)
+    assert user is not None and user.session_generation == ""
+    pair = await service.create_token_pair(user)
+    sid = service.decode_token(pair.access_token)["sid"]
+    await _strip(service.store, keys.session(user.id, sid), "user_generation")
+    pair = await service.refresh_access_token(pair.refresh_token)
+    pair = await service.refresh_access_token(pair.refresh_token)
+    # Once a change has written a marker, a session without the field is older than it.
+    await service.update_user(user.id, is_admin=True)
+    stale = await service.create_token_pair(user)  # the record read before the change
+    sid = service.decode_token(stale.access_token)["sid"]
+    await _strip(service.store, keys.session(user.id, sid), "user_generation")
+    with pytest.raises(TokenRevokedError):
+        await service.refresh_access_token(stale.refresh_token)
+
+
+async def _strip(store: Store, key: str, field: str) -> None:
+    found = await store.get(key, dict[str, Any])
+    if found is None:
+        return
+    value = dict(found.value)
+    value.pop(field, None)
+    await store.replace(key, value, found.etag)
+    assert field not in msgspec.json.decode(await _raw(store, key))
+
+
+async def _raw(store: Store, key: str) -> bytes:
+    found = await store.get(key, msgspec.Raw)
+    assert found is not None
+    return bytes(found.value)
+
+
+@on_backends
+async def test_a_session_opened_from_a_public_user_is_not_checked(store_url: str) -> None:
+    service = make_service(store_url)
+    user = await service.create_user("public", "public@example.com", PASSWORD)
+    await service.set_password(user.id, NEW_PASSWORD)
+    pair = await service.create_token_pair(user.public())  # no generation to compare
+    await service.refresh_access_token(pair.refresh_token)
+
+
+@on_backends
+async def test_the_sweep_keeps_markers_for_the_absolute_lifetime(store_url: str) -> None:
+    service = make_service(store_url)
+    user = await service.create_user("swept", "swept@example.com", PASSWORD)
+    await service.set_password(user.id, NEW_PASSWORD)
+    assert await service.cleanup_expired_tokens() == 0  # a marker is not an expired session
+    assert len(await _markers(service.store, user.id)) == 1
+    settings = service.settings
+    skipped = settings.session_absolute_seconds + settings.revocation_skew_seconds + 60
+    later = S3AuthService(settings, store=service.store, clock=lambda: service.clock() + skipped)
+    assert await later.cleanup_expired_tokens() >= 1
+    assert await _markers(service.store, user.id) == []
+
+
+# The order of generations, without a store ------------------------------------------
+
+NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+
+
+def _listed(*generations: str) -> list[ObjectInfo]:
+    return [ObjectInfo(keys.generation_marker("u" * 32, g), NOW, 20) for g in generations]
+
+
+async def test_generations_rank_by_counter_whatever_order_their_markers_land_in() -> None:
+    first = next_generation("")
+    second = next_generation(first)
+    third = next_generation(second)
+    assert first[:8] == "00000001" and third[:8] == "00000003" and len(third) == 32
+    # Two concurrent changes: the record holds the later one, whose marker may land first.
+    assert newest_marker(_listed(third, second)) == third
+    assert newest_marker(_listed(second, keys.DELETED_GENERATION, third)) == "deleted"
+    assert newest_marker([]) is None
+    assert predates("", first) and predates(second, third) and not predates(third, third)
+    # A session opened after a change whose marker is not written yet is not refused.
+    assert not predates(third, second)
+    assert predates(third, keys.DELETED_GENERATION)
+    assert not predates("", None)
+
+
+async def test_the_sweep_tells_markers_from_sessions() -> None:
+    settings = make_service().settings
+    marker = _listed(next_generation(""))[0]
+    assert not sweepable(marker, settings, NOW.timestamp() + 86400)
+    assert sweepable(marker, settings, NOW.timestamp() + settings.session_absolute_seconds + 86400)
