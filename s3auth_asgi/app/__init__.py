@@ -4,7 +4,11 @@ from s3auth_asgi import S3AuthService
 from s3auth_asgi.app import create_auth_app
 
 auth_app = create_auth_app(S3AuthService())
-app = Starlette(routes=[Mount("/auth", app=auth_app)])   # or FastAPI's app.mount(...)
+app = Starlette(routes=[Mount("/auth", app=auth_app)])
+
+FastAPI and Litestar hosts use `s3auth_asgi.app.fastapi.include_auth` and
+`s3auth_asgi.app.litestar.S3AuthPlugin` instead, which also put the auth operations into the
+host's own OpenAPI document (this package imports neither framework).
 """
 
 from __future__ import annotations
