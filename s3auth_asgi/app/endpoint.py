@@ -89,7 +89,6 @@ class Endpoint:
             if unknown:
                 raise ConfigurationError(f"{op.operation_id}: no 404 is declared for {unknown}")
         self.operations: dict[str, Operation] = {op.method: op for op in operations}
-        self.checks = checks
         self.callers = checks.callers
         self.body = checks.body
         self.origins = checks.origins
