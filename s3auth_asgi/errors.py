@@ -66,6 +66,11 @@ class InvalidTokenError(AuthenticationError):
     title = "The token is invalid"
 
 
+class UnknownSigningKeyError(InvalidTokenError):
+    """The token names a key (`kid`) this process does not know: invalid, unless the key
+    set has changed since it was read (a verifier may read it again and retry once)."""
+
+
 class TokenExpiredError(InvalidTokenError):
     code = "token_expired"
     title = "The token has expired"

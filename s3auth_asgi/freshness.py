@@ -1,6 +1,7 @@
-"""SnapshotFreshness: when a process's revocation snapshot is fresh enough, and how to
-catch up when it is not. The one policy every reader follows (BlacklistMiddleware, the
-auth app, `S3AuthService.decode_token`, `TokenBlacklist.is_blacklisted`).
+"""SnapshotFreshness: when a process's snapshot of shared state is fresh enough, and how to
+catch up when it is not. The one policy every reader of revocations follows
+(BlacklistMiddleware, the auth app, `S3AuthService.decode_token`,
+`TokenBlacklist.is_blacklisted`), and the key ring's for the signing keys.
 
 With `interval` the sync interval and `age` the time since the last successful sync began:
 
@@ -40,9 +41,15 @@ class SnapshotFreshness:
     """Owns the timing of syncs: `sync_once` lists what is new and updates the snapshot."""
 
     def __init__(
-        self, sync_once: Callable[[], Awaitable[int]], *, interval: float, clock: Clock
+        self,
+        sync_once: Callable[[], Awaitable[int]],
+        *,
+        interval: float,
+        clock: Clock,
+        name: str = "revocation snapshot",
     ) -> None:
         self.interval = interval
+        self.name = name
         self._sync_once = sync_once
         self._clock = clock
         self._synced_at = float("-inf")  # when the last successful sync began
@@ -80,7 +87,7 @@ class SnapshotFreshness:
             return
         age = self.age()  # read once: this runs on every authenticated request
         if age >= 2 * self.interval:
-            await self._catch_up()
+            await self.catch_up()
         elif age >= self.interval:
             self.start_in_background()
 
@@ -101,11 +108,11 @@ class SnapshotFreshness:
         if task is not None and not task.done() and task.get_loop() is loop:
             return
         # Kept in self._background: never only in the event loop's weak set of tasks.
-        self._background = loop.create_task(self._catch_up())
+        self._background = loop.create_task(self.catch_up())
         # Nobody awaits it: a failure (possible only without a snapshot) is logged here.
-        self._background.add_done_callback(_log_failure)
+        self._background.add_done_callback(self._log_failure)
 
-    async def _catch_up(self) -> None:
+    async def catch_up(self) -> None:
         """Sync when due. Callers queue on the lock and re-check, so one that queued
         behind a sync that began after it asked does not repeat it."""
         try:
@@ -116,7 +123,7 @@ class SnapshotFreshness:
         except S3AuthError as error:
             if not self.has_snapshot():
                 raise
-            logger.error("revocation snapshot sync failed: %r", error)
+            logger.error("%s sync failed: %r", self.name, error)
 
     # Syncing -------------------------------------------------------------------------
 
@@ -163,10 +170,9 @@ class SnapshotFreshness:
     def _finished(self, task: asyncio.Task[int]) -> None:
         if self._running is task:
             self._running = None
-        _log_failure(task)
+        self._log_failure(task)
 
-
-def _log_failure(task: asyncio.Task[Any]) -> None:
-    """Retrieve a finished task's error, so it is logged exactly once, here."""
-    if not task.cancelled() and (error := task.exception()) is not None:
-        logger.error("revocation snapshot sync failed: %r", error)
+    def _log_failure(self, task: asyncio.Task[Any]) -> None:
+        """Retrieve a finished task's error, so it is logged exactly once, here."""
+        if not task.cancelled() and (error := task.exception()) is not None:
+            logger.error("%s sync failed: %r", self.name, error)

@@ -32,6 +32,7 @@ includes nesting too deep for either decoder, which both report with RecursionEr
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -63,6 +64,11 @@ _PAIRS_DECODER = json.JSONDecoder(object_pairs_hook=_unique_members)
 
 def _refusal(reason: str) -> InvalidTokenError:
     return InvalidTokenError(f"The token could not be verified ({reason})")
+
+
+def b64url(data: bytes) -> str:
+    """base64url without padding, as every JOSE segment and this package's MACs are."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def base64url_decode(segment: bytes) -> bytes:

@@ -18,6 +18,7 @@ from typing import Any
 from .accounts import AccountOperations
 from .blacklist import TokenBlacklist
 from .errors import TokenRevokedError
+from .keys.keyset import KeySet
 from .name_index import NameIndex
 from .passwords import PasswordHasher, PasswordPolicy
 from .settings import S3AuthSettings
@@ -47,7 +48,7 @@ class S3AuthService(AccountOperations):
         self.settings = settings if settings is not None else S3AuthSettings.from_env()
         self.store = store if store is not None else ObjectStore.from_url(self.settings.store_url)
         self.clock = clock
-        self.tokens = TokenCodec(self.settings, clock=clock)
+        self.tokens = TokenCodec(self.settings, clock=clock, store=self.store)
         self.passwords = PasswordHasher.from_settings(self.settings)
         self.password_policy = password_policy or PasswordPolicy.from_settings(self.settings)
         self.names = NameIndex(
@@ -78,8 +79,22 @@ class S3AuthService(AccountOperations):
         return self.tokens.verify_access_token(token)
 
     async def ensure_fresh(self, *, strict: bool = False) -> None:
-        """Bring this process's snapshot of revocations within the freshness bound."""
+        """Bring this process's snapshots of revocations, and of the signing keys when the
+        store keeps them, within their freshness bounds."""
         await self.blacklist.ensure_fresh(strict=strict)
+        if self.tokens.ring is not None:
+            await self.tokens.ring.ensure_fresh()
+
+    async def read_keys_again(self) -> bool:
+        """After a token named an unknown key: read the stored keys again, at most once per
+        S3AUTH_KEY_SYNC_SECONDS. True when the key set changed (verify again)."""
+        return await self.tokens.read_keys_again()
+
+    async def published_keys(self) -> KeySet:
+        """The key set whose public keys the JWKS publishes, read first when due."""
+        if self.tokens.ring is not None:
+            await self.tokens.ring.ensure_fresh()
+        return self.tokens.key_set()
 
     def revoked_error(self, claims: Mapping[str, Any]) -> TokenRevokedError | None:
         return self.blacklist.revoked_error(claims)

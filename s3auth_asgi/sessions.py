@@ -124,10 +124,11 @@ class SessionOperations:
             user_generation=user.session_generation if isinstance(user, User) else None,
         )
         await self.store.create(keys.session(user.id, session.id), session)
-        return self._pair(session, now)
+        return await self._pair(session, now)
 
-    def _pair(self, session: Session, now: int) -> TokenPair:
+    async def _pair(self, session: Session, now: int) -> TokenPair:
         access, _ = self.tokens.issue_access_token(
+            key=await self.tokens.signing_key(),
             user_id=session.user_id,
             username=session.username,
             session_id=session.id,
@@ -211,12 +212,12 @@ class SessionOperations:
                     await self.store.replace(key, rotated, found.etag)
                 except StoreConflict:
                     continue  # another refresh won; read again to answer from its result
-                return self._pair(rotated, now)
+                return await self._pair(rotated, now)
             if (
                 token.generation == session.generation - 1
                 and presented - session.rotated_at < self.settings.refresh_grace_seconds
             ):
-                return self._pair(session, now)
+                return await self._pair(session, now)
             if token.generation < session.generation:
                 await self._end(session)
                 logger.warning("refresh token reuse; session %s revoked", session.id)

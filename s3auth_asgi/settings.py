@@ -16,12 +16,13 @@ from urllib.parse import urlsplit
 import msgspec
 
 from .errors import ConfigurationError
+from .keys.names import ALGORITHMS, is_symmetric
 from .secret_strength import MIN_SECRET_BITS, estimate_bits
 
 ENV_PREFIX = "S3AUTH_"
-HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
 MIN_SECRET_LENGTH = 32
 LIST_FIELDS = ("trusted_proxies", "allowed_origins")
+SECRET_FIELDS = frozenset(("secret_key", "signing_key", "key_encryption_key"))
 """Read from comma-separated variables."""
 SECRET_KEY_BYTES = 48
 """Random bytes in a generated secret key (384 bits). Being a multiple of 3, they encode to
@@ -67,8 +68,31 @@ class S3AuthSettings(msgspec.Struct, kw_only=True, frozen=True):
     with any missing parents. Off, the command refuses a store whose parent directory does
     not exist, which is more often a typo than a new store."""
     secret_key: str = ""
-    """Signs access tokens (HS*) and refresh tokens; at least 32 characters."""
+    """Signs refresh tokens and device cookies, and access tokens with HS*; at least 32
+    characters."""
     algorithm: str = "HS256"
+    """HS256/384/512 (keyed by the secret key), or ES256, EdDSA, Ed25519 or RS256 (a key
+    pair: published as JWKS, see docs/keys.md). EdDSA and Ed25519 sign alike with an
+    Ed25519 key; the name is the one tokens carry (EdDSA for verifiers before RFC 9864)."""
+    signing_key: str = ""
+    """The private key (PEM or JWK) for an asymmetric algorithm; or `signing_key_file`.
+    Neither set: keys are made and kept in the store, and rotated with `s3auth keys`."""
+    signing_key_file: str = ""
+    verification_keys_file: str = ""
+    """Public keys that verify but never sign (a JWKS, or PEM blocks): a key being rotated
+    in or out when the signing key comes from the environment."""
+    key_encryption_key: str = ""
+    """Seals the private keys kept in the store (AES-256-GCM); at least 32 characters."""
+    key_publish_seconds: int = 3600
+    """A key kept in the store is published this long before it signs."""
+    key_sync_seconds: float = 60.0
+    """How often a process reads the stored keys again (and at most how often a token
+    naming an unknown key makes it read them)."""
+    jwks_max_age_seconds: int = 300
+    """The JWKS response's Cache-Control max-age; below the publish delay."""
+    jwks_publish_url: str = ""
+    """Also write the JWKS to this object (`s3://bucket/jwks.json`, `file:///srv/www/…`)
+    when keys change, for a CDN or a static site; outside the store, which is private."""
     access_token_expire_minutes: int = 30
     refresh_token_expire_days: int = 7
     """The idle lifetime: a session not refreshed for this long ends."""
@@ -154,10 +178,11 @@ class S3AuthSettings(msgspec.Struct, kw_only=True, frozen=True):
                 normalise_origin(origin)
             except ValueError as exc:
                 raise ConfigurationError(f"{env_name('allowed_origins')}: {exc}") from None
-        if self.algorithm not in HMAC_ALGORITHMS:
+        if self.algorithm not in ALGORITHMS:
             raise ConfigurationError(
-                f"{env_name('algorithm')} must be one of {', '.join(HMAC_ALGORITHMS)}"
+                f"{env_name('algorithm')} must be one of {', '.join(ALGORITHMS)}"
             )
+        self._check_keys()
         positive = (
             "access_token_expire_minutes",
             "refresh_token_expire_days",
@@ -167,6 +192,9 @@ class S3AuthSettings(msgspec.Struct, kw_only=True, frozen=True):
             "argon2_time_cost",
             "argon2_parallelism",
             "max_body_bytes",
+            "key_publish_seconds",
+            "key_sync_seconds",
+            "jwks_max_age_seconds",
         )
         for name in positive:
             if getattr(self, name) <= 0:
@@ -203,9 +231,34 @@ class S3AuthSettings(msgspec.Struct, kw_only=True, frozen=True):
                 "file:///path or memory://"
             )
 
+    def _check_keys(self) -> None:
+        if self.key_publish_seconds <= self.jwks_max_age_seconds + self.key_sync_seconds:
+            raise ConfigurationError(
+                f"{env_name('key_publish_seconds')} must be longer than "
+                f"{env_name('jwks_max_age_seconds')} plus {env_name('key_sync_seconds')}: a "
+                "key must be known to every verifier before it signs"
+            )
+        if self.key_encryption_key and len(self.key_encryption_key) < MIN_SECRET_LENGTH:
+            raise ConfigurationError(
+                f"{env_name('key_encryption_key')} must be at least {MIN_SECRET_LENGTH} "
+                "characters (generate one with `s3auth gen-secret`)"
+            )
+        given = self.signing_key or self.signing_key_file or self.verification_keys_file
+        if given and is_symmetric(self.algorithm):
+            raise ConfigurationError(
+                f"{env_name('signing_key')} and the key files are for ES256, EdDSA, Ed25519 "
+                f"or RS256; {self.algorithm} is keyed by {env_name('secret_key')}"
+            )
+        inside = self.store_url.rstrip("/") + "/"
+        if self.jwks_publish_url and self.jwks_publish_url.startswith(inside):
+            raise ConfigurationError(
+                f"{env_name('jwks_publish_url')} must be outside the store: everything in "
+                "it is private"
+            )
+
     def __repr__(self) -> str:
         shown = ", ".join(
-            f"{f}={'***' if f == 'secret_key' else repr(getattr(self, f))}"
+            f"{f}={'***' if f in SECRET_FIELDS else repr(getattr(self, f))}"
             for f in self.__struct_fields__
         )
         return f"S3AuthSettings({shown})"

@@ -2,8 +2,9 @@
 
 BearerTokenMiddleware needs an `AccessTokenVerifier`; BlacklistMiddleware a
 `RevocationCheck`. `S3AuthService` is both, `TokenCodec` is a verifier and `TokenBlacklist`
-a revocation check, and a service that only verifies (a public key, no store) can be a
-verifier of its own. Depending on these instead of the service keeps the middlewares free
+a revocation check, and `JwksVerifier` verifies with public keys alone (no store). A
+verifier that is also a `KeyReader` reads its keys again when a token names one it does
+not know. Depending on these instead of the service keeps the middlewares free
 of storage and password hashing: importing them loads neither obstore nor a hasher.
 """
 
@@ -46,3 +47,12 @@ class RevocationCheck(Protocol):
 
     def revoked_error(self, claims: Mapping[str, Any]) -> TokenRevokedError | None:
         """The refusal for revoked claims, or None."""
+
+
+@runtime_checkable
+class KeyReader(Protocol):
+    """A verifier whose keys can change (rotation): it reads them again on request."""
+
+    async def read_keys_again(self) -> bool:
+        """Read the keys again, unless that was done within the verifier's own interval;
+        True when they changed, so that a token naming an unknown key is worth a retry."""

@@ -237,7 +237,7 @@ def _claims(service: S3AuthService, **changes: Any) -> dict[str, Any]:
 
 
 def _header(service: S3AuthService, **changes: Any) -> dict[str, Any]:
-    header = {"alg": "HS256", "typ": "at+jwt", "kid": service.tokens.keys.current.kid}
+    header = {"alg": "HS256", "typ": "at+jwt", "kid": service.tokens.key_set().signing_key(0).kid}
     header.update(changes)
     return {k: v for k, v in header.items() if v is not None}
 

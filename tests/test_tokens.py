@@ -15,7 +15,8 @@ from joserfc import jwt
 from joserfc.jwk import OctKey
 
 from s3auth_asgi import InvalidTokenError, S3AuthError, TokenExpiredError
-from s3auth_asgi.tokens import KeySet, SigningKey, TokenCodec
+from s3auth_asgi.keys.keyset import KeyEntry, KeySet
+from s3auth_asgi.tokens import TokenCodec
 
 # The public JOSE vectors sit in shared/, beside the project root.
 VECTORS = Path(__file__).resolve().parents[1].parent / "shared" / "vectors"
@@ -32,10 +33,10 @@ def issue(c: TokenCodec, **claims: Any) -> str:
     )
     if not claims:
         return token
-    decoded = jwt.decode(token, c.keys.current.key, algorithms=["HS256"])
+    decoded = jwt.decode(token, c.key_set().signing_key(0).key, algorithms=["HS256"])
     header = {**decoded.header, **claims.pop("header", {})}
     body = {**decoded.claims, **claims}
-    return jwt.encode(header, body, c.keys.current.key, algorithms=["HS256", "HS512"])
+    return jwt.encode(header, body, c.key_set().signing_key(0).key, algorithms=["HS256", "HS512"])
 
 
 def test_round_trip_and_claims() -> None:
@@ -128,7 +129,7 @@ def test_refresh_token_round_trip(
 
 def _codec_with(jwk: dict[str, Any], kid: str | None = None) -> TokenCodec:
     key = OctKey.import_key(jwk)
-    keys = KeySet([SigningKey(kid or jwk.get("kid", "k"), "HS256", key)])
+    keys = KeySet([KeyEntry(kid or jwk.get("kid", "k"), "HS256", key)])
     return TokenCodec(make_settings(), keys=keys)
 
 
@@ -165,7 +166,10 @@ def test_wycheproof_jws_vectors_are_refused_or_invalid() -> None:
                 c.verify_access_token(test["jws"])
             if private.get("kty") == "oct" and test["result"] == "invalid":
                 # Refused by verification itself, not only by the access-token checks.
-                assert "could not be verified" in str(info.value), test["tcId"]
+                assert any(
+                    reason in str(info.value)
+                    for reason in ("could not be verified", "unknown key", "does not match")
+                ), test["tcId"]
             checked += 1
     assert checked > 300
 

@@ -46,11 +46,13 @@ from support import asgi_client, bearer, call_http, http_scope
 
 from s3auth_asgi import InvalidTokenError, TokenExpiredError
 from s3auth_asgi.jose_json import json_object
+from s3auth_asgi.keys.keyset import KeyEntry, KeySet
+from s3auth_asgi.keys.ring import hmac_entry
 from s3auth_asgi.middleware.bearer import BearerTokenMiddleware
-from s3auth_asgi.tokens import KeySet, SigningKey, TokenCodec
+from s3auth_asgi.tokens import TokenCodec
 
 SETTINGS = make_settings()
-KID = KeySet.from_settings(SETTINGS).current.kid
+KID = hmac_entry(SETTINGS).kid
 MAX_LIFETIME = SETTINGS.access_token_seconds + SETTINGS.leeway_seconds
 CODEC = TokenCodec(SETTINGS)
 SERVICE = make_service()
@@ -363,8 +365,8 @@ def test_with_several_keys_the_kid_picks_one_and_the_checks_still_hold() -> None
     other = b"another-secret-key-that-is-long-enough-987654"
     keys = KeySet(
         [
-            SigningKey("one", "HS256", OctKey.import_key(SECRET.encode())),
-            SigningKey("two", "HS256", OctKey.import_key(other)),
+            KeyEntry("one", "HS256", OctKey.import_key(SECRET.encode())),
+            KeyEntry("two", "HS256", OctKey.import_key(other)),
         ]
     )
     codec = TokenCodec(SETTINGS, keys=keys)
@@ -384,7 +386,7 @@ def test_the_checks_hold_for_an_asymmetric_key_too() -> None:
     """KeySet holds HMAC keys today; an ES256 key slipped in shows that no strict check
     depends on the algorithm: the same defects are refused, signed with ECDSA."""
     key = ECKey.generate_key("P-256")
-    codec = TokenCodec(SETTINGS, keys=KeySet([SigningKey("ec", "ES256", cast(Any, key))]))
+    codec = TokenCodec(SETTINGS, keys=KeySet([KeyEntry("ec", "ES256", cast(Any, key))]))
     es256 = JWSRegistry.algorithms["ES256"]
 
     def forge_es256(header_octets: bytes, payload: bytes) -> str:

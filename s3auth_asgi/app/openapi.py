@@ -213,6 +213,12 @@ def _responses(op: Operation, cross_origin: bool) -> dict[str, Any]:
                     "schema": {"type": "string"},
                 },
             }
+        if op.cacheable:
+            success["headers"] = {
+                "Cache-Control": {"description": "public, max-age", "schema": {"type": "string"}},
+                "ETag": {"description": "The document's version", "schema": {"type": "string"}},
+            }
+            responses["304"] = {"description": "Not modified: the copy named is current"}
         responses[str(op.status)] = success
     statuses = op.error_statuses
     for status in sorted({*statuses, 403} if cross_origin else statuses):

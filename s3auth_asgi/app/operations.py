@@ -83,6 +83,8 @@ class Operation:
     """Statuses beyond those implied by the body, the access, the path parameters and the
     limits."""
     uses_store: bool = True
+    cacheable: bool = False
+    """Answers with Cache-Control and an ETag, and 304 to an If-None-Match naming it."""
     description: str = ""
 
     @property

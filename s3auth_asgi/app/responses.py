@@ -25,11 +25,22 @@ def json_response(
     return response
 
 
-def empty_response(headers: Iterable[tuple[str, str]] = ()) -> Response:
-    response = Response(status_code=204)
+def empty_response(headers: Iterable[tuple[str, str]] = (), status: int = 204) -> Response:
+    response = Response(status_code=status)
     for name, header in headers:
         response.headers.append(name, header)
     return response
+
+
+def not_modified(if_none_match: str | None, etag: str) -> bool:
+    """Whether an If-None-Match header names `etag` (weakly compared, RFC 9110 §13.1.2)."""
+    if not if_none_match:
+        return False
+    if if_none_match.strip() == "*":
+        return True
+    return any(
+        candidate.strip().removeprefix("W/") == etag for candidate in if_none_match.split(",")
+    )
 
 
 def rendered_response(problem: RenderedProblem) -> Response:

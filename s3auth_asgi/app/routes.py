@@ -34,7 +34,7 @@ from .errors import (
 )
 from .limits import AuthRateLimits
 from .operations import Call
-from .responses import empty_response, json_response, problem_response
+from .responses import empty_response, json_response, not_modified, problem_response
 from .schemas import (
     AdminUserUpdate,
     ChangePasswordRequest,
@@ -314,5 +314,12 @@ class AuthRoutes:
     # Keys ----------------------------------------------------------------------------
 
     async def jwks(self, call: Call) -> Response:
-        keys = JsonWebKeySet(keys=self.service.tokens.keys.jwks()["keys"])
-        return json_response(keys, headers=[("Cache-Control", "public, max-age=300")])
+        keys = await self.service.published_keys()
+        now = self.service.clock()
+        headers = [
+            ("Cache-Control", f"public, max-age={self.settings.jwks_max_age_seconds}"),
+            ("ETag", f'"{keys.fingerprint(now)}"'),
+        ]
+        if not_modified(call.request.headers.get("if-none-match"), headers[1][1]):
+            return empty_response(headers, status=304)
+        return json_response(JsonWebKeySet(keys=keys.jwks(now)["keys"]), headers=headers)

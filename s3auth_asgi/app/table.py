@@ -221,7 +221,15 @@ def operations_of(routes: AuthRoutes) -> list[Operation]:
             summary="Public keys for verifying access tokens",
             tag="keys",
             response=schemas.JsonWebKeySet,
-            uses_store=False,
-            description="RFC 7517. Empty with HS256, whose key must stay secret.",
+            headers=(("If-None-Match", "The ETag of a copy held: 304 if it is current"),),
+            cacheable=True,
+            description=(
+                "RFC 7517: the public keys of ES256, EdDSA/Ed25519 and RS256 tokens, by kid, "
+                "including keys published before they sign and keys that stopped signing "
+                "but whose tokens may still be valid. Empty with HS*, whose key must stay "
+                "secret. Cacheable for S3AUTH_JWKS_MAX_AGE_SECONDS, less than a key is "
+                "published before it signs; the same document can also be written to "
+                "S3AUTH_JWKS_PUBLISH_URL."
+            ),
         ),
     ]

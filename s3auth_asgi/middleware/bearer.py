@@ -24,10 +24,11 @@ from ..errors import (
     InsufficientScopeError,
     S3AuthError,
     TokenExpiredError,
+    UnknownSigningKeyError,
 )
 from ..paths import PathAccess, PathRules
 from ..types import ASGIApp, Message, Receive, Scope, Send, checked_app
-from ..verifier import AccessTokenVerifier
+from ..verifier import AccessTokenVerifier, KeyReader
 from .cache import VerifiedToken, VerifiedTokenCache
 from .credentials import authorization_token, take_subprotocol_token, websocket_token
 from .refusals import Refusals
@@ -41,7 +42,10 @@ _REQUIRED = PathAccess.REQUIRED
 class BearerTokenMiddleware:
     """Verify `Authorization: Bearer` access tokens; refuse with 401/403 where required.
 
-    `tokens`: an AccessTokenVerifier — the S3AuthService or its TokenCodec.
+    `tokens`: an AccessTokenVerifier — the S3AuthService, its TokenCodec, or a
+    JwksVerifier (public keys only). One that is also a KeyReader is asked to read its
+    keys again when a token names a key it does not know, then the token is verified once
+    more.
     `protected`: path patterns that need a token, or a mapping of pattern to the scopes
     the token must hold there. `exclude`: patterns where credentials are not looked at.
     Elsewhere a token is optional: verified when present, anonymous when absent.
@@ -81,6 +85,7 @@ class BearerTokenMiddleware:
         self.refusals = Refusals(realm)
         self.cache = VerifiedTokenCache(cache_size)
         self._verify = tokens.verify_access_token
+        self._keys_reader = tokens if isinstance(tokens, KeyReader) else None
         self.websocket_subprotocol = websocket_subprotocol
         self.websocket_query_param = websocket_query_param
         # The verifier's clock, so that a cache hit and a fresh verification agree on `exp`.
@@ -96,13 +101,19 @@ class BearerTokenMiddleware:
                 scope["auth"] = ANONYMOUS_CREDENTIALS
             else:
                 try:
-                    self._authenticate(scope, access, needed, authorization_token(scope))
+                    token = authorization_token(scope)
+                    try:
+                        self._authenticate(scope, access, needed, token)
+                    except UnknownSigningKeyError:
+                        if not await self._read_keys_again():
+                            raise
+                        self._authenticate(scope, access, needed, token)
                 except S3AuthError as error:
                     await self.refusals.refuse(scope, send, error)
                     return
         elif kind == "websocket":
             try:
-                send = self._authenticate_websocket(scope, send)
+                send = await self._authenticate_websocket(scope, send)
             except S3AuthError as error:
                 await self.refusals.refuse(scope, send, error)
                 return
@@ -133,7 +144,12 @@ class BearerTokenMiddleware:
         scope["user"] = verified.user
         scope["auth"] = verified
 
-    def _authenticate_websocket(self, scope: Scope, send: Send) -> Send:
+    async def _read_keys_again(self) -> bool:
+        """Whether the verifier read its keys again and they changed: then a token naming
+        an unknown key is verified once more. The verifier limits how often it reads."""
+        return self._keys_reader is not None and await self._keys_reader.read_keys_again()
+
+    async def _authenticate_websocket(self, scope: Scope, send: Send) -> Send:
         offered = take_subprotocol_token(scope, self.websocket_subprotocol)
         access, needed = self.rules.decide(scope)
         if access is _SKIP:
@@ -141,7 +157,12 @@ class BearerTokenMiddleware:
             scope["auth"] = ANONYMOUS_CREDENTIALS
         else:
             token = websocket_token(scope, offered, self.websocket_query_param)
-            self._authenticate(scope, access, needed, token)
+            try:
+                self._authenticate(scope, access, needed, token)
+            except UnknownSigningKeyError:
+                if not await self._read_keys_again():
+                    raise
+                self._authenticate(scope, access, needed, token)
         if offered is None:
             return send
         marker = self.websocket_subprotocol

@@ -21,6 +21,8 @@
                                                on a local store, never the history
     ratelimit/{limit}/{key_digest}             shared limiter state
     ratelimit/{budget}/{key_digest}            a failure budget's state (several limits)
+    keys/signing.json                          the signing keys, when the store keeps
+                                               them (`keys.stored`): private, like all
     _s3auth-check/{random}                     `s3auth check`'s probe, deleted after
 
 Digests are SHA-256 of the normalised identifier, so a listing shows no names.
@@ -41,6 +43,7 @@ SESSIONS = "sessions/"
 REVOCATIONS = "revocations/"
 RATELIMIT = "ratelimit/"
 PROBES = "_s3auth-check/"
+SIGNING_KEYS = "keys/signing.json"
 
 RevocationKind = Literal["jti", "session", "user"]
 _KINDS: frozenset[str] = frozenset(("jti", "session", "user"))

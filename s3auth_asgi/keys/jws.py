@@ -1,0 +1,65 @@
+"""Verify a compact JWS against a key set: strict header, key by kid, algorithm by key.
+
+In this order, each step refusing with InvalidTokenError: three base64url segments; a
+protected header that is strict JOSE JSON asking for no extension (`jose_json`); a `kid`
+naming a live key of the set (UnknownSigningKeyError otherwise — the one refusal a
+verifier may answer by reading its keys again); an `alg` the key is pinned to; the
+signature, over the segments as received. The payload is returned unread.
+
+Nothing in the header chooses where keys come from: `jku`, `x5u`, `jwk` and `x5c` are
+never read, so no request is made and no key is trusted because a token says so.
+
+joserfc's own decoding reads the header with the lenient `json.loads` (a BOM, UTF-16 and
+duplicate names pass), so it is not used: `validate_compact` gets the strict header and
+checks the parameters, the algorithm against the key's and the signature.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from joserfc.errors import JoseError
+from joserfc.jws import CompactSignature, validate_compact
+
+from ..errors import InvalidTokenError, UnknownSigningKeyError
+from ..jose_json import base64url_decode, protected_header
+from .keyset import KeySet
+
+
+def verify_compact(token: str | bytes, keys: KeySet, now: float) -> tuple[dict[str, Any], bytes]:
+    """The header and the payload octets of a compact JWS signed by a key of `keys`."""
+    try:
+        raw = token.encode("ascii") if isinstance(token, str) else token
+    except UnicodeEncodeError:
+        raise InvalidTokenError("The token could not be verified (not ASCII)") from None
+    segments = raw.split(b".")
+    if len(segments) != 3:
+        raise InvalidTokenError("The token could not be verified (not a compact JWS)")
+    header_segment, payload_segment, signature_segment = segments
+    header = protected_header(header_segment)
+    entry = keys.get(header.get("kid"), now)
+    if entry is None:
+        raise UnknownSigningKeyError("The token names an unknown key")
+    if header.get("alg") not in entry.accepted:
+        raise InvalidTokenError("The token's algorithm does not match its key")
+    signed = CompactSignature(header, base64url_decode(payload_segment))
+    signed.segments = {
+        "header": header_segment,
+        "payload": payload_segment,
+        "signature": signature_segment,
+    }
+    try:
+        entry.registry.validate_header_size(header_segment)
+        entry.registry.validate_signature_size(signature_segment)
+        valid = validate_compact(signed, entry.key, registry=entry.registry)
+    except (JoseError, ValueError, TypeError, KeyError) as exc:
+        raise InvalidTokenError(f"The token could not be verified ({reason(exc)})") from None
+    if not valid:
+        raise InvalidTokenError("The token could not be verified (bad_signature)")
+    return header, signed.payload
+
+
+def reason(exc: Exception) -> str:
+    """A short name for why joserfc refused, fit for a problem detail."""
+    error = getattr(exc, "error", None)
+    return str(error) if error else type(exc).__name__

@@ -1,0 +1,180 @@
+"""KeyRing: where a service's signing keys come from, and the key set it uses now.
+
+    S3AUTH_ALGORITHM   keys                          rotation
+    HS256/384/512      one, derived from the secret  a new S3AUTH_SECRET_KEY
+    asymmetric, with   S3AUTH_SIGNING_KEY(_FILE),    by the operator, through
+    a key given        S3AUTH_VERIFICATION_KEYS_FILE the two variables
+    asymmetric, none   kept in the store             `s3auth keys rotate/retire`
+    given              (`keys.stored`), made at
+                       first start
+
+A key set read from the store is a snapshot that follows the revocation snapshot's
+freshness policy (`freshness`) with `S3AUTH_KEY_SYNC_SECONDS` as its interval, so every
+process sees a rotation within one interval; a token naming an unknown key makes the ring
+read again, at most once per interval however many such tokens arrive. Keys are published
+longer before they sign than that (settings refuse otherwise), so in practice no token
+ever names a key its verifier has not read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+
+from joserfc.jwk import OctKey
+
+from ..errors import ConfigurationError, UnknownSigningKeyError
+from ..freshness import SnapshotFreshness
+from ..jose_json import b64url
+from ..settings import S3AuthSettings, env_name
+from ..storage.base import Store
+from ..types import Clock
+from .keyset import KeyEntry, KeySet, entry_for
+from .material import import_key, public_only, read_key_text
+from .names import ASYMMETRIC_ALGORITHMS, UnusableKeyError, is_symmetric
+from .publish import publish_jwks
+from .stored import KeyStore
+
+_PEM_BLOCK = re.compile(r"-----BEGIN [A-Z ]+-----.+?-----END [A-Z ]+-----", re.DOTALL)
+
+
+class KeyRing:
+    def __init__(self, settings: S3AuthSettings, store: Store | None, *, clock: Clock) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.stored: KeyStore | None = None
+        self.freshness: SnapshotFreshness | None = None
+        self._keys: KeySet | None = None
+        self._published = ""
+        if is_symmetric(settings.algorithm):
+            self.source = "secret"
+            self._keys = KeySet([hmac_entry(settings)])
+            return
+        signing = read_key_text(
+            env_name("signing_key"), settings.signing_key, settings.signing_key_file
+        )
+        if signing is not None:
+            self.source = "environment"
+            self._keys = environment_keys(settings, signing)
+            return
+        if settings.verification_keys_file:
+            raise ConfigurationError(
+                f"{env_name('verification_keys_file')} needs {env_name('signing_key')}: "
+                "keys kept in the store are rotated with `s3auth keys`"
+            )
+        if store is None:
+            raise ConfigurationError(
+                f"{settings.algorithm} keys kept in the store need a store; or set "
+                f"{env_name('signing_key')}"
+            )
+        self.source = "store"
+        self.stored = KeyStore(store, encryption_key=settings.key_encryption_key)
+        self.freshness = SnapshotFreshness(
+            self._read_store, interval=settings.key_sync_seconds, clock=clock, name="signing keys"
+        )
+
+    def key_set(self) -> KeySet:
+        """The keys to verify with now. Before the store was first read: none, and a read
+        starts in the background."""
+        keys = self._keys
+        if keys is None:
+            if self.freshness is not None:
+                self.freshness.start_in_background()
+            raise UnknownSigningKeyError("The signing keys have not been read yet")
+        return keys
+
+    async def signing_key(self) -> KeyEntry:
+        await self.ensure_fresh()
+        return self.key_set().signing_key(self.clock())
+
+    async def ensure_fresh(self) -> None:
+        if self.freshness is not None:
+            await self.freshness.ensure()
+
+    async def read_again(self) -> bool:
+        """After a token named an unknown key: read the stored keys unless they were read
+        within the last interval (by `catch_up`'s rule). True when the set changed."""
+        if self.freshness is None:
+            return False
+        before = self._keys
+        await self.freshness.catch_up()
+        return self._keys is not before
+
+    async def sync(self) -> None:
+        """Read the stored keys now (after `s3auth keys rotate`, in tests)."""
+        if self.freshness is not None:
+            await self.freshness.sync()
+
+    async def _read_store(self) -> int:
+        assert self.stored is not None  # only the store source syncs
+        stored = await self.stored.read_or_create(self.settings.algorithm, self.clock())
+        keys = self.stored.key_set(stored)
+        self._keys = keys
+        await self._publish(keys)
+        return len(keys)
+
+    async def _publish(self, keys: KeySet) -> None:
+        url = self.settings.jwks_publish_url
+        if not url:
+            return
+        fingerprint = keys.fingerprint(self.clock())
+        if fingerprint != self._published:
+            await publish_jwks(url, keys.jwks(self.clock()), self.settings.jwks_max_age_seconds)
+            self._published = fingerprint
+
+
+def hmac_entry(settings: S3AuthSettings) -> KeyEntry:
+    secret = settings.secret_key.encode()
+    kid = b64url(hashlib.sha256(b"s3auth kid:" + secret).digest()[:12])
+    return KeyEntry(kid, settings.algorithm, OctKey.import_key(secret))
+
+
+def environment_keys(settings: S3AuthSettings, signing_text: str) -> KeySet:
+    """The signing key from S3AUTH_SIGNING_KEY(_FILE) and the verification keys from
+    S3AUTH_VERIFICATION_KEYS_FILE; ConfigurationError names the variable at fault."""
+    variable = env_name("signing_key")
+    try:
+        key, kid = import_key(settings.algorithm, signing_text)
+    except UnusableKeyError as exc:
+        raise ConfigurationError(f"{variable}: {exc}") from None
+    if not key.is_private:
+        raise ConfigurationError(f"{variable}: a public key cannot sign; give the private key")
+    entries = [entry_for(settings.algorithm, key, kid=kid)]
+    if settings.verification_keys_file:
+        variable = env_name("verification_keys_file")
+        try:
+            text = read_key_text(variable, "", settings.verification_keys_file) or ""
+            entries += verification_entries(text)
+        except UnusableKeyError as exc:
+            raise ConfigurationError(f"{variable}: {exc}") from None
+    try:
+        return KeySet(entries)
+    except UnusableKeyError as exc:
+        raise ConfigurationError(f"{env_name('verification_keys_file')}: {exc}") from None
+
+
+def verification_entries(text: str) -> list[KeyEntry]:
+    """Public keys from a JWKS document or from PEM blocks (each pinned to the algorithm
+    this package uses for its type)."""
+    if text.lstrip().startswith("{"):
+        try:
+            document = json.loads(text)
+        except ValueError:
+            raise UnusableKeyError("the file is neither a JWKS nor PEM blocks") from None
+        return list(KeySet.from_jwks(document).entries)
+    blocks = _PEM_BLOCK.findall(text)
+    if not blocks:
+        raise UnusableKeyError("the file is neither a JWKS nor PEM blocks")
+    entries = []
+    for block in blocks:
+        for algorithm in ASYMMETRIC_ALGORITHMS:
+            try:
+                key, _ = import_key(algorithm, block)
+            except UnusableKeyError:
+                continue
+            entries.append(entry_for(algorithm, public_only(key)))
+            break
+        else:
+            raise UnusableKeyError("a PEM block is not a usable ES256, Ed25519 or RS256 key")
+    return entries

@@ -1,0 +1,155 @@
+"""Signing keys kept in the store: one object, changed only by conditional writes.
+
+    keys/signing.json    StoredKeySet: every key with its times; private parts sealed
+                         when S3AUTH_KEY_ENCRYPTION_KEY is set
+
+The object is private like the rest of the store; what anyone may read is the JWKS built
+from it. The first process to find no object creates it (If-None-Match: a race of first
+starts leaves one key set, whose key every process then uses). `rotate` and `retire` read,
+change and replace it under If-Match, again on a conflict, so two administrators rotating
+at once add two keys, never lose one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from ..errors import ConfigurationError
+from ..storage import keys as layout
+from ..storage.base import Store, StoreConflict
+from .algorithms import generate_key
+from .keyset import KeyEntry, KeySet
+from .material import import_key, private_jwk, thumbprint
+from .sealing import seal, unseal
+
+MAX_ATTEMPTS = 5
+
+
+class StoredKey(msgspec.Struct, kw_only=True, frozen=True):
+    kid: str
+    alg: str
+    created_at: float
+    activates_at: float
+    retires_at: float | None = None
+    jwk: dict[str, Any] | None = None
+    """The private JWK, when keys are not sealed."""
+    sealed: str | None = None
+
+
+class StoredKeySet(msgspec.Struct, kw_only=True, frozen=True):
+    keys: list[StoredKey]
+
+
+class KeyStore:
+    """The stored key set of one store. `encryption_key` seals new keys and opens sealed
+    ones; keys stored unsealed stay readable without it."""
+
+    def __init__(self, store: Store, *, encryption_key: str = "") -> None:
+        self.store = store
+        self.encryption_key = encryption_key
+
+    async def read(self) -> tuple[StoredKeySet, str] | None:
+        found = await self.store.get(layout.SIGNING_KEYS, StoredKeySet)
+        return None if found is None else (found.value, found.etag)
+
+    async def read_or_create(self, algorithm: str, now: float) -> StoredKeySet:
+        """The stored key set, made with one key that signs at once if there is none."""
+        found = await self.read()
+        if found is not None:
+            return found[0]
+        first = StoredKeySet(keys=[self._new_key(algorithm, now, activates_at=now)])
+        try:
+            await self.store.create(layout.SIGNING_KEYS, first)
+        except StoreConflict:
+            again = await self.read()
+            if again is None:  # pragma: no cover - created, then deleted at once
+                raise ConfigurationError("the stored key set vanished while being made") from None
+            return again[0]
+        return first
+
+    async def rotate(self, algorithm: str, now: float, publish_seconds: float) -> StoredKey:
+        """Add a key that is published now and signs `publish_seconds` from now."""
+        new = self._new_key(algorithm, now, activates_at=now + publish_seconds)
+        await self._change(lambda keys: [*keys, new], now)
+        return new
+
+    async def retire(self, kid: str, now: float, *, after: float, immediately: bool) -> float:
+        """Stop publishing and accepting `kid`: `after` seconds after it stopped signing (the
+        lifetime of its last token plus leeway), or now with `immediately`. Returns when."""
+        when = now
+
+        def change(keys: list[StoredKey]) -> list[StoredKey]:
+            nonlocal when
+            target = next((k for k in keys if k.kid == kid), None)
+            if target is None:
+                raise ConfigurationError(f"no stored signing key has the kid {kid!r}")
+            superseded = min(
+                (k.activates_at for k in keys if k.activates_at > target.activates_at),
+                default=None,
+            )
+            if superseded is None or superseded > now:
+                raise ConfigurationError(
+                    f"{kid} is the key that signs: rotate first, and retire it once the next "
+                    "key signs"
+                )
+            when = now if immediately else max(now, superseded + after)
+            return [msgspec.structs.replace(k, retires_at=when) if k is target else k for k in keys]
+
+        await self._change(change, now)
+        return when
+
+    async def _change(self, change: Any, now: float) -> None:
+        for _ in range(MAX_ATTEMPTS):
+            found = await self.read()
+            if found is None:
+                raise ConfigurationError("the store has no signing keys yet: start the service")
+            stored, etag = found
+            keys = [k for k in change(stored.keys) if k.retires_at is None or k.retires_at > now]
+            try:
+                await self.store.replace(layout.SIGNING_KEYS, StoredKeySet(keys=keys), etag)
+                return
+            except StoreConflict:
+                continue
+        raise ConfigurationError("the stored key set kept changing; try again")
+
+    def _new_key(self, algorithm: str, now: float, *, activates_at: float) -> StoredKey:
+        key = generate_key(algorithm)
+        kid = thumbprint(key)
+        jwk = private_jwk(key)
+        if self.encryption_key:
+            return StoredKey(
+                kid=kid,
+                alg=algorithm,
+                created_at=now,
+                activates_at=activates_at,
+                sealed=seal(jwk, kid=kid, encryption_key=self.encryption_key),
+            )
+        return StoredKey(kid=kid, alg=algorithm, created_at=now, activates_at=activates_at, jwk=jwk)
+
+    def key_set(self, stored: StoredKeySet) -> KeySet:
+        """The key set the stored keys make: each key opened, checked and pinned to its
+        algorithm."""
+        return KeySet(self._entry(k) for k in stored.keys)
+
+    def _entry(self, stored: StoredKey) -> KeyEntry:
+        if stored.sealed is not None:
+            if not self.encryption_key:
+                raise ConfigurationError(
+                    "the stored signing keys are sealed: set S3AUTH_KEY_ENCRYPTION_KEY to "
+                    "the key they were sealed with"
+                )
+            jwk = unseal(stored.sealed, kid=stored.kid, encryption_key=self.encryption_key)
+        elif stored.jwk is not None:
+            jwk = stored.jwk
+        else:
+            raise ConfigurationError(f"the stored signing key {stored.kid} has no key material")
+        key, _ = import_key(stored.alg, jwk)
+        return KeyEntry(
+            stored.kid,
+            stored.alg,
+            key,
+            activates_at=stored.activates_at,
+            retires_at=stored.retires_at,
+        )
