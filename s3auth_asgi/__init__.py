@@ -41,6 +41,7 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from .blacklist import TokenBlacklist
+    from .keys.remote import JwksVerifier
     from .middleware import (
         AnonymousUser,
         AuthenticatedUser,
@@ -70,6 +71,7 @@ if TYPE_CHECKING:
 
 _LAZY = {
     "TokenBlacklist": "blacklist",
+    "JwksVerifier": "keys.remote",
     "AnonymousUser": "middleware",
     "AuthenticatedUser": "middleware",
     "BearerCredentials": "middleware",
@@ -132,6 +134,7 @@ __all__ = [
     "InvalidEmailError",
     "InvalidTokenError",
     "InvalidUsernameError",
+    "JwksVerifier",
     "MemoryRateLimitStore",
     "NotFoundError",
     "ObjectStore",

@@ -81,9 +81,10 @@ class KeySet:
         if len({is_symmetric(entry.algorithm) for entry in self.entries}) > 1:
             raise UnusableKeyError("a key set holds HMAC keys or public keys, not both")
         self.symmetric = is_symmetric(self.entries[0].algorithm)
-        self._signers = sorted(
-            (e for e in self.entries if e.can_sign), key=lambda e: e.activates_at, reverse=True
-        )
+        # Newest activation first; of keys activating together, the one listed last (added
+        # last) first.
+        signers = [e for e in reversed(self.entries) if e.can_sign]
+        self._signers = sorted(signers, key=lambda e: e.activates_at, reverse=True)
 
     def __len__(self) -> int:
         return len(self._by_kid)

@@ -11,6 +11,7 @@ without loading a cryptography library.
 
 from __future__ import annotations
 
+import warnings
 from typing import NamedTuple
 
 from ..errors import ConfigurationError
@@ -37,6 +38,11 @@ ASYMMETRIC_ALGORITHMS = ("ES256", "EdDSA", "Ed25519", "RS256")
 ED25519_NAMES = frozenset(("EdDSA", "Ed25519"))
 """RFC 8037 named the algorithm `EdDSA` (the curve chosen by the key); RFC 9864 added the
 fully specified `Ed25519`. Tokens carry the configured name; either verifies."""
+
+# RFC 9864 deprecates the name, not the signature: with an Ed25519 key pinned by kid, an
+# `EdDSA` token is the same algorithm, chosen by the operator for verifiers that know no
+# other name. joserfc warns on every such token; the choice is documented instead.
+warnings.filterwarnings("ignore", message="EdDSA is deprecated via RFC 9864")
 
 
 class UnusableKeyError(ConfigurationError):

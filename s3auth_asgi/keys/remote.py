@@ -1,0 +1,211 @@
+"""JwksVerifier: verify access tokens with the public keys of a JWKS, and nothing else.
+
+For a service that holds no secret and no store: another Python service behind the same
+auth, a worker, a gateway plug-in. It reads the JWKS from a URL (`https://auth.example.com
+/auth/.well-known/jwks.json`) or a file, and checks tokens exactly as the issuing service
+does (`AccessTokenCheck`). Importing it loads neither the object-store library nor a
+password hasher.
+
+When the keys are read:
+
+- at the first token, or ahead of it with `await verifier.load()` (in a lifespan);
+- in the background once the copy is older than `refresh_seconds` (the answer of the
+  request that noticed is not delayed);
+- when a token names a key the copy lacks, at most once per `min_refresh_seconds`
+  however many such tokens arrive: random kids cost one fetch per interval, not one each.
+  The middleware then verifies the token once more.
+
+A failed read keeps the copy there is (logged); with no copy at all, tokens are refused
+with 503 `store_unavailable`, not taken for invalid. Revocation is not checked: without the
+store, a revoked token is accepted until it expires (the access-token lifetime bounds it);
+add BlacklistMiddleware over the store where that is too long.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.to_thread
+
+from ..access_check import AccessTokenCheck
+from ..errors import ConfigurationError, StoreUnavailableError, UnknownSigningKeyError
+from ..types import Clock
+from .keyset import KeySet
+from .names import UnusableKeyError
+
+logger = logging.getLogger("s3auth_asgi.keys")
+
+MAX_JWKS_BYTES = 65536
+
+
+class KeysUnavailableError(StoreUnavailableError):
+    title = "The keys that verify tokens could not be read; try again later"
+
+
+class JwksVerifier:
+    """An AccessTokenVerifier and KeyReader over a JWKS `source`: an http(s) URL or a file
+    path. `issuer`, `audience`, `access_token_seconds` and `leeway_seconds` must match the
+    issuing service's settings (its S3AUTH_ISSUER, S3AUTH_AUDIENCE, lifetime and leeway)."""
+
+    def __init__(
+        self,
+        source: str | Path,
+        *,
+        issuer: str | None = None,
+        audience: str | None = None,
+        access_token_seconds: int = 1800,
+        leeway_seconds: int = 5,
+        refresh_seconds: float = 300.0,
+        min_refresh_seconds: float = 30.0,
+        timeout_seconds: float = 5.0,
+        clock: Clock = time.time,
+    ) -> None:
+        text = str(source)
+        if text.startswith(("http://", "https://")):
+            self._url: str | None = text
+            self._path: Path | None = None
+        elif "://" in text:
+            raise ConfigurationError("a JWKS source is an http(s):// URL or a file path")
+        else:
+            self._url, self._path = None, Path(text)
+        if not 0 < min_refresh_seconds <= refresh_seconds:
+            raise ConfigurationError("0 < min_refresh_seconds <= refresh_seconds, please")
+        self.refresh_seconds = refresh_seconds
+        self.min_refresh_seconds = min_refresh_seconds
+        self.timeout_seconds = timeout_seconds
+        self._clock = clock
+        self._leeway = leeway_seconds
+        self._keys: KeySet | None = None
+        self._etag: str | None = None
+        self._read_at = float("-inf")  # when the last read began, successful or not
+        self._loaded_at = float("-inf")
+        self._failed = False  # the last read failed, and there are no keys
+        self._lock = anyio.Lock()
+        self._background: asyncio.Task[bool] | None = None
+        self.fetches = 0
+        self._check = AccessTokenCheck(
+            self.key_set,
+            clock=clock,
+            max_lifetime=access_token_seconds,
+            leeway=leeway_seconds,
+            issuer=issuer,
+            audience=audience,
+        )
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    @property
+    def leeway_seconds(self) -> int:
+        return self._leeway
+
+    def verify_access_token(self, token: str | bytes) -> dict[str, Any]:
+        return self._check.verify(token)
+
+    def key_set(self) -> KeySet:
+        keys = self._keys
+        if keys is None:
+            if self._failed:
+                self._refresh_in_background()
+                raise KeysUnavailableError()
+            raise UnknownSigningKeyError("The verification keys have not been read yet")
+        if self._clock() - self._loaded_at >= self.refresh_seconds:
+            self._refresh_in_background()
+        return keys
+
+    async def load(self) -> None:
+        """Read the keys now; raise KeysUnavailableError if that fails."""
+        async with self._lock:
+            await self._read()
+        if self._keys is None:
+            raise KeysUnavailableError()
+
+    async def read_keys_again(self) -> bool:
+        """A KeyReader: read the JWKS unless it was read within `min_refresh_seconds`
+        (callers arriving meanwhile share that read). True when the keys changed, or when
+        there are none to verify with: verifying again then answers 503, not 401."""
+        before = self._keys
+        async with self._lock:
+            if self._clock() - self._read_at >= self.min_refresh_seconds:
+                await self._read()
+        return self._keys is not before or self._keys is None
+
+    def _refresh_in_background(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        task = self._background
+        if task is None or task.done():
+            # Kept in self._background, never only in the loop's weak set of tasks.
+            self._background = loop.create_task(self.read_keys_again())
+
+    async def _read(self) -> None:
+        self._read_at = self._clock()
+        self.fetches += 1
+        try:
+            document = await anyio.to_thread.run_sync(self._fetch)
+            if document is not None:  # None: not modified
+                self._keys = KeySet.from_jwks(document)
+            self._loaded_at = self._read_at
+            self._failed = False
+        except (OSError, ValueError, UnusableKeyError) as exc:
+            self._failed = self._keys is None
+            logger.warning("reading the JWKS failed: %s: %s", type(exc).__name__, exc)
+
+    def _fetch(self) -> object | None:
+        if self._path is not None:
+            with self._path.open("rb") as file:
+                return _document(file.read(MAX_JWKS_BYTES + 1))
+        assert self._url is not None
+        # The scheme is http(s), checked in __init__.
+        request = urllib.request.Request(self._url, headers={"Accept": "application/json"})  # noqa: S310
+        if self._etag is not None and self._keys is not None:
+            request.add_header("If-None-Match", self._etag)
+        try:
+            with _OPENER.open(request, timeout=self.timeout_seconds) as response:
+                body = response.read(MAX_JWKS_BYTES + 1)
+                etag = response.headers.get("ETag")
+        except urllib.error.HTTPError as error:
+            if error.code == 304:
+                return None
+            raise
+        document = _document(body)
+        self._etag = etag
+        return document
+
+
+def _document(body: bytes) -> object:
+    if len(body) > MAX_JWKS_BYTES:
+        raise ValueError("the JWKS is larger than a key set can be")
+    document: object = json.loads(body)
+    return document
+
+
+class _HttpRedirectsOnly(urllib.request.HTTPRedirectHandler):
+    """A redirect may lead to another http(s) URL only (urllib would follow ftp:// too)."""
+
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: Any,
+        code: int,
+        msg: str,
+        headers: Any,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        if not newurl.startswith(("http://", "https://")):
+            return None
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_OPENER = urllib.request.build_opener(_HttpRedirectsOnly)
