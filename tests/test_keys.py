@@ -88,10 +88,16 @@ async def test_each_algorithm_signs_with_a_published_key(algorithm: str) -> None
     assert header["kid"] == b64(hashlib.sha256(canonical).digest())
 
 
-async def test_the_first_start_of_two_instances_leaves_one_key() -> None:
-    store = ObjectStore.from_url("memory://")
+async def test_the_first_start_of_two_instances_leaves_one_key(store_url: str) -> None:
+    """On every backend: two instances starting together on one store make one key set,
+    and each verifies what the other signs."""
     clock = Clock()
-    one, two = (keyed_service("ES256", clock=clock, store=store) for _ in range(2))
+    memory = ObjectStore.from_url(store_url)  # memory:// is one process's: share it
+
+    def store() -> ObjectStore:
+        return memory if store_url == "memory://" else ObjectStore.from_url(store_url)
+
+    one, two = (keyed_service("ES256", clock=clock, store=store()) for _ in range(2))
     import anyio
 
     async with anyio.create_task_group() as group:
