@@ -426,3 +426,13 @@ def _kid(token: str) -> str:
 def test_settings_refuse_a_publish_delay_shorter_than_what_verifiers_cache() -> None:
     with pytest.raises(ConfigurationError, match="S3AUTH_KEY_PUBLISH_SECONDS"):
         make_settings(algorithm="ES256", key_publish_seconds=300, jwks_max_age_seconds=300)
+
+
+async def test_the_openapi_document_declares_the_cache_headers_and_304() -> None:
+    service = keyed_service("ES256", clock=Clock())
+    async with asgi_client(create_auth_app(service)) as client:
+        document = (await client.get("/openapi.json")).json()
+    operation = document["paths"]["/.well-known/jwks.json"]["get"]
+    assert set(operation["responses"]["200"]["headers"]) == {"Cache-Control", "ETag"}
+    assert "304" in operation["responses"] and "503" in operation["responses"]
+    assert [p["name"] for p in operation["parameters"]] == ["If-None-Match"]
