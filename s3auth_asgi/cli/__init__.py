@@ -1,9 +1,11 @@
-"""The `s3auth` command: run the demo, check a configuration, manage users, clean up.
+"""The `s3auth` command: run the demo, check a configuration, manage users and keys, clean up.
 
     s3auth demo [--host H] [--port P] [--dir D]   serve the demo (needs uvicorn)
     s3auth check                                  validate the settings, probe the store
     s3auth user create NAME --email E [--admin]   the password is read without echo
     s3auth user list [--json] | disable ID | enable ID
+    s3auth keys list [--json] | rotate [--now] | retire KID [--now]
+    s3auth keys generate --algorithm A [--public] print a new private key (or its public key)
     s3auth cleanup                                delete expired sessions and revocations
     s3auth gen-secret                             print a new S3AUTH_SECRET_KEY
 
@@ -29,6 +31,7 @@ from .cleanup import run_cleanup
 from .context import Context, OpenStore
 from .demo import run_demo
 from .failures import USAGE, library_logging, report
+from .keys import add_keys_commands
 from .secret import run_gen_secret
 from .users import run_user_create, run_user_list, run_user_toggle
 
@@ -150,6 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
         )
         toggle.add_argument("user", help="user id, username or email")
         toggle.set_defaults(run=run_user_toggle, active=active)
+
+    add_keys_commands(commands, store)
 
     cleanup = commands.add_parser(
         "cleanup", parents=[store], help="delete expired sessions and revocations"

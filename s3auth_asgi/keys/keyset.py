@@ -10,8 +10,8 @@ caches the JWKS for less than that knows it before the first token it signs — 
 that stopped signing stays until its last token has expired. A key set is immutable; the
 key ring replaces it whole when the stored one changes.
 
-The signing key is the newest key whose `activates_at` has passed: each process decides it
-from the clock alone, with no write at the moment of rotation.
+The signing key is the newest key whose `activates_at` has passed (`ranking`): each process
+decides it from the clock alone, with no write at the moment of rotation.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from ..errors import ConfigurationError
 from .algorithms import Key
 from .material import has_private_part, import_key, public_jwk, thumbprint
 from .names import UnusableKeyError, accepted_names, algorithm_for, is_symmetric
+from .ranking import signer
 
 
 class KeyEntry:
@@ -81,10 +82,7 @@ class KeySet:
         if len({is_symmetric(entry.algorithm) for entry in self.entries}) > 1:
             raise UnusableKeyError("a key set holds HMAC keys or public keys, not both")
         self.symmetric = is_symmetric(self.entries[0].algorithm)
-        # Newest activation first; of keys activating together, the one listed last (added
-        # last) first.
-        signers = [e for e in reversed(self.entries) if e.can_sign]
-        self._signers = sorted(signers, key=lambda e: e.activates_at, reverse=True)
+        self._signers = [e for e in self.entries if e.can_sign]
 
     def __len__(self) -> int:
         return len(self._by_kid)
@@ -94,11 +92,11 @@ class KeySet:
         return entry if entry is not None and entry.live_at(now) else None
 
     def signing_key(self, now: float) -> KeyEntry:
-        """The newest key that may sign at `now`."""
-        for entry in self._signers:
-            if entry.activates_at <= now and entry.live_at(now):
-                return entry
-        raise ConfigurationError("no signing key is active: see `s3auth keys list`")
+        """The key that signs at `now` (`ranking.signer`)."""
+        entry = signer(self._signers, now)
+        if entry is None:
+            raise ConfigurationError("no signing key is active: see `s3auth keys list`")
+        return entry
 
     def jwks(self, now: float) -> dict[str, list[dict[str, Any]]]:
         """The published public keys (none for HMAC keys, which must stay secret)."""

@@ -22,6 +22,7 @@ from ..storage.base import Store, StoreConflict
 from .algorithms import generate_key
 from .keyset import KeyEntry, KeySet
 from .material import import_key, private_jwk, thumbprint
+from .ranking import superseded_at
 from .sealing import seal, unseal
 
 MAX_ATTEMPTS = 5
@@ -70,14 +71,17 @@ class KeyStore:
         return first
 
     async def rotate(self, algorithm: str, now: float, publish_seconds: float) -> StoredKey:
-        """Add a key that is published now and signs `publish_seconds` from now."""
+        """Add a key that is published now and signs `publish_seconds` from now (0: at
+        once, when the signing key leaked; verifiers learn it from the first token naming
+        it, each within its reread interval)."""
         new = self._new_key(algorithm, now, activates_at=now + publish_seconds)
         await self._change(lambda keys: [*keys, new], now)
         return new
 
     async def retire(self, kid: str, now: float, *, after: float, immediately: bool) -> float:
         """Stop publishing and accepting `kid`: `after` seconds after it stopped signing (the
-        lifetime of its last token plus leeway), or now with `immediately`. Returns when."""
+        lifetime of its last token plus leeway), or now with `immediately` or when it never
+        signed. The key that signs is refused. Returns when."""
         when = now
 
         def change(keys: list[StoredKey]) -> list[StoredKey]:
@@ -85,16 +89,17 @@ class KeyStore:
             target = next((k for k in keys if k.kid == kid), None)
             if target is None:
                 raise ConfigurationError(f"no stored signing key has the kid {kid!r}")
-            superseded = min(
-                (k.activates_at for k in keys if k.activates_at > target.activates_at),
-                default=None,
-            )
-            if superseded is None or superseded > now:
+            superseded = superseded_at(keys, target)
+            if target.activates_at > now:
+                # It has not signed yet (a rotation undone): nothing verifies with it.
+                when = now
+            elif superseded is None or superseded > now:
                 raise ConfigurationError(
                     f"{kid} is the key that signs: rotate first, and retire it once the next "
                     "key signs"
                 )
-            when = now if immediately else max(now, superseded + after)
+            else:
+                when = now if immediately else max(now, superseded + after)
             return [msgspec.structs.replace(k, retires_at=when) if k is target else k for k in keys]
 
         await self._change(change, now)

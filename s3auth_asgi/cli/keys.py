@@ -1,0 +1,345 @@
+"""`s3auth keys list | rotate | retire | generate`: the signing keys the settings describe.
+
+Where the keys come from (`keys.ring`: `secret`, `environment` or `store`) decides what
+can be done with them: only keys kept in the store are rotated and retired here; the
+others are rotated through the variables that hold them, which `rotate` explains.
+
+A stored key is, at the moment the command runs: `next` (published, signs from its
+activates_at), `signing`, `verifying` (stopped signing, still published), `retiring`
+(published until its retires_at) or `retired` (past it: accepted nowhere, dropped from the
+store at the next change). `rotate` and `retire` write the JWKS to S3AUTH_JWKS_PUBLISH_URL
+afterwards, so the published document changes with the command and not a sync later.
+
+`generate`, which reads no settings, is in `keygen`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import StoreUnavailableError
+from ..keys.keyset import KeySet
+from ..keys.names import ASYMMETRIC_ALGORITHMS, is_symmetric
+from ..keys.publish import publish_jwks
+from ..keys.ranking import signer, superseded_at
+from ..keys.ring import KeyRing
+from ..keys.stored import KeyStore, StoredKey
+from ..settings import S3AuthSettings
+from ..types import Clock
+from .context import Context, run_async
+from .failures import NOT_FOUND, OK, REFUSED, UNAVAILABLE, CommandError, describe_cause, shown_url
+from .keygen import run_keys_generate
+
+CLOCK: Clock = time.time
+"""The moment the commands act at (read when a command starts)."""
+
+SECRET_ROTATION = (
+    "{algorithm} tokens are signed with a key derived from S3AUTH_SECRET_KEY, not one "
+    "`s3auth keys {command}` manages: rotate it by setting a new S3AUTH_SECRET_KEY (`s3auth "
+    "gen-secret`) on every process at once; every token issued before then stops verifying "
+    "(refresh tokens too), so every user logs in again"
+)
+ENVIRONMENT_ROTATION = (
+    "the signing key comes from S3AUTH_SIGNING_KEY(_FILE), so it is rotated there, not "
+    "with `s3auth keys {command}`: make a key (`s3auth keys generate --algorithm "
+    "{algorithm} > new.pem`) and add its public key (`s3auth keys generate --public < "
+    "new.pem`) to S3AUTH_VERIFICATION_KEYS_FILE on every process; wait longer than "
+    "S3AUTH_JWKS_MAX_AGE_SECONDS ({max_age} s), so that every verifier knows it; then point "
+    "S3AUTH_SIGNING_KEY_FILE at new.pem and, in S3AUTH_VERIFICATION_KEYS_FILE, replace the "
+    "new public key with the old one; remove the old one after {lifetime} s (the access-token "
+    "lifetime plus S3AUTH_LEEWAY_SECONDS), when the last token it signed has expired"
+)
+NO_KEYS_YET = "the store holds no signing keys yet: the service makes the first when it starts"
+
+
+@dataclass(frozen=True)
+class KeyRow:
+    kid: str
+    algorithm: str
+    state: str
+    source: str
+    activates_at: float | None = None
+    retires_at: float | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "kid": self.kid,
+            "algorithm": self.algorithm,
+            "state": self.state,
+            "activates_at": iso(self.activates_at),
+            "retires_at": iso(self.retires_at),
+            "source": self.source,
+        }
+
+    def line(self) -> str:
+        return table_line(*(value or "-" for value in self.as_json().values()))
+
+
+def table_line(*columns: str) -> str:
+    kid, algorithm, state, activates, retires, source = columns
+    return f"{kid:43}  {algorithm:9}  {state:9}  {activates:20}  {retires:20}  {source}"
+
+
+HEADER = table_line("KID", "ALGORITHM", "STATE", "ACTIVATES AT", "RETIRES AT", "SOURCE")
+
+
+def iso(moment: float | None) -> str | None:
+    """`moment` in ISO 8601, UTC, to the second: `2026-12-02T03:28:02Z`."""
+    if moment is None:
+        return None
+    return dt.datetime.fromtimestamp(moment, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def key_ring(ctx: Context, settings: S3AuthSettings) -> KeyRing:
+    """The key ring the settings describe. The store is opened only when it holds the keys
+    (the ring's own rule): listing an HMAC key needs no store."""
+    if is_symmetric(settings.algorithm) or settings.signing_key or settings.signing_key_file:
+        return KeyRing(settings, None, clock=CLOCK)
+    return KeyRing(settings, ctx.store(settings), clock=CLOCK)
+
+
+# list -------------------------------------------------------------------------------------
+
+
+def run_keys_list(ctx: Context) -> int:
+    """A table, or with `--json` one JSON array of keys (kid, algorithm, state,
+    activates_at, retires_at, source)."""
+    settings = ctx.settings()
+    ring = key_ring(ctx, settings)
+    now = CLOCK()
+    stored = ring.stored
+    if stored is None:
+        rows = fixed_rows(ring.key_set(), ring.source, now)
+    else:
+        found = run_async(stored.read)
+        rows = [] if found is None else stored_rows(found[0].keys, now)
+    if ctx.args.json:
+        print(json.dumps([row.as_json() for row in rows], indent=1), file=ctx.out)
+    elif not rows:
+        print(NO_KEYS_YET, file=ctx.out)
+    else:
+        print("\n".join([HEADER, *(row.line() for row in rows)]), file=ctx.out)
+        print(f"{len(rows)} key(s) at {iso(now)}", file=ctx.out)
+    return OK
+
+
+def fixed_rows(keys: KeySet, source: str, now: float) -> list[KeyRow]:
+    """The keys of the secret or the environment: one signs, the others verify; their
+    times are the operator's, not recorded anywhere."""
+    signing = keys.signing_key(now).kid
+    return [
+        KeyRow(e.kid, e.algorithm, "signing" if e.kid == signing else "verifying", source)
+        for e in keys.entries
+    ]
+
+
+def stored_rows(keys: list[StoredKey], now: float) -> list[KeyRow]:
+    signing = signing_kid(keys, now)
+    return [
+        KeyRow(k.kid, k.alg, state_of(k, signing, now), "store", k.activates_at, k.retires_at)
+        for k in sorted(keys, key=lambda k: k.activates_at)
+    ]
+
+
+def signing_kid(keys: list[StoredKey], now: float) -> str | None:
+    """The kid `KeySet.signing_key` picks, by the same rule (`ranking.signer`)."""
+    key = signer(keys, now)
+    return key.kid if key is not None else None
+
+
+def state_of(key: StoredKey, signing: str | None, now: float) -> str:
+    if key.kid == signing:
+        return "signing"
+    if key.retires_at is not None:
+        return "retiring" if now < key.retires_at else "retired"
+    return "next" if key.activates_at > now else "verifying"
+
+
+# rotate and retire ------------------------------------------------------------------------
+
+
+def stored_keys(ring: KeyRing, settings: S3AuthSettings, command: str) -> KeyStore:
+    """The key store, when the keys are kept there; otherwise how to rotate them instead."""
+    if ring.stored is not None:
+        return ring.stored
+    template = SECRET_ROTATION if ring.source == "secret" else ENVIRONMENT_ROTATION
+    raise CommandError(
+        template.format(
+            command=command,
+            algorithm=settings.algorithm,
+            max_age=settings.jwks_max_age_seconds,
+            lifetime=settings.access_token_seconds + settings.leeway_seconds,
+        )
+    )
+
+
+async def current_keys(stored: KeyStore) -> tuple[list[StoredKey], KeySet]:
+    """The stored keys, and the key set they make: each opened and checked, so that a
+    key-encryption key that does not open them (or none, for sealed keys) fails before
+    anything is written."""
+    found = await stored.read()
+    if found is None:
+        raise CommandError(NO_KEYS_YET, REFUSED)
+    return found[0].keys, stored.key_set(found[0])
+
+
+def run_keys_rotate(ctx: Context) -> int:
+    settings = ctx.settings()
+    stored = stored_keys(key_ring(ctx, settings), settings, "rotate")
+    now = CLOCK()
+
+    delay = 0 if ctx.args.now else settings.key_publish_seconds
+
+    async def rotate() -> int:
+        await current_keys(stored)
+        new = await stored.rotate(settings.algorithm, now, delay)
+        when = (
+            "signs from now" if not delay else f"signs from {iso(new.activates_at)} (in {delay} s)"
+        )
+        print(f"added key {new.kid} ({new.alg}): published now, {when}", file=ctx.out)
+        await publish(ctx, settings, stored, now)
+        return OK
+
+    return run_async(rotate)
+
+
+def run_keys_retire(ctx: Context) -> int:
+    settings = ctx.settings()
+    stored = stored_keys(key_ring(ctx, settings), settings, "retire")
+    kid: str = ctx.args.kid
+    immediately: bool = ctx.args.now
+    now = CLOCK()
+
+    async def retire() -> int:
+        check_retirable((await current_keys(stored))[0], kid, now)
+        # Its last token was signed when the next key took over; it lives this long.
+        after = settings.access_token_seconds + settings.leeway_seconds
+        when = await stored.retire(kid, now, after=after, immediately=immediately)
+        if when <= now:
+            print(f"retired {kid}: tokens it signed no longer verify", file=ctx.out)
+        else:
+            print(
+                f"{kid} retires at {iso(when)}: until then it is published and the tokens "
+                "it signed verify",
+                file=ctx.out,
+            )
+        await publish(ctx, settings, stored, now)
+        return OK
+
+    return run_async(retire)
+
+
+def check_retirable(keys: list[StoredKey], kid: str, now: float) -> None:
+    """KeyStore.retire's own rule, checked first so that each refusal has its exit code
+    and says what to do (the store checks again under its conditional write)."""
+    target = next((k for k in keys if k.kid == kid), None)
+    if target is None:
+        raise CommandError(f"no stored signing key has the kid {kid!r}", NOT_FOUND)
+    successor = superseded_at(keys, target)
+    if target.activates_at > now:
+        return  # it never signed: retired at once
+    if successor is None:
+        raise CommandError(
+            f"{kid} is the key that signs: run `s3auth keys rotate`, and retire it once the "
+            "new key signs",
+            REFUSED,
+        )
+    if successor > now:
+        raise CommandError(
+            f"{kid} signs until {iso(successor)}, when the next key takes over: retire it "
+            "after that",
+            REFUSED,
+        )
+
+
+async def publish(ctx: Context, settings: S3AuthSettings, stored: KeyStore, now: float) -> None:
+    """Write the JWKS the stored keys make now to S3AUTH_JWKS_PUBLISH_URL, when it is set."""
+    url = settings.jwks_publish_url
+    if not url:
+        return
+    jwks = (await current_keys(stored))[1].jwks(now)
+    try:
+        await publish_jwks(url, jwks, settings.jwks_max_age_seconds)
+    except StoreUnavailableError as exc:
+        cause = describe_cause(exc.__cause__)
+        raise CommandError(
+            f"the keys changed, but the JWKS could not be written to {shown_url(url)}"
+            f"{f' ({cause})' if cause else ''}: the service writes it when it next reads the "
+            "keys, or run the command again",
+            UNAVAILABLE,
+        ) from exc
+    print(f"published the JWKS ({len(jwks['keys'])} keys) to {shown_url(url)}", file=ctx.out)
+
+
+# the command line -------------------------------------------------------------------------
+
+
+class KidParser(argparse.ArgumentParser):
+    """Takes an argument that starts with `-` for a positional one unless it names one of
+    its options: a kid is base64url, and one in 64 starts with `-`."""
+
+    def _parse_optional(self, arg_string: str) -> Any:
+        name = arg_string.split("=", 1)[0]
+        if not any(option.startswith(name) for option in self._option_string_actions):
+            return None
+        return super()._parse_optional(arg_string)
+
+
+def add_keys_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], store: argparse.ArgumentParser
+) -> None:
+    """`s3auth keys …`; `store`: the options of commands that open the store."""
+    keys = commands.add_parser("keys", help="list, rotate and retire the signing keys")
+    actions: argparse._SubParsersAction[Any] = keys.add_subparsers(
+        dest="keys_command", required=True, metavar="ACTION", parser_class=KidParser
+    )
+    listing = actions.add_parser(
+        "list", parents=[store], help="every key: its kid, algorithm, state, times and source"
+    )
+    listing.add_argument("--json", action="store_true", help="one JSON array of keys")
+    listing.set_defaults(run=run_keys_list)
+    rotate = actions.add_parser(
+        "rotate",
+        parents=[store],
+        help="add a stored key, published now, that signs after S3AUTH_KEY_PUBLISH_SECONDS",
+    )
+    rotate.add_argument(
+        "--now",
+        action="store_true",
+        help="sign with it at once, when the signing key leaked (then retire the old key "
+        "--now); verifiers that have not read it yet each reread the keys at the first "
+        "token naming it, at most once per their interval",
+    )
+    rotate.set_defaults(run=run_keys_rotate)
+    retire = actions.add_parser(
+        "retire",
+        parents=[store],
+        help="stop publishing a stored key once the last token it signed has expired",
+    )
+    retire.add_argument("kid", help="the key's kid (see `s3auth keys list`)")
+    retire.add_argument(
+        "--now",
+        action="store_true",
+        help="drop it at once, for a key that leaked: the tokens it signed stop verifying "
+        "(their clients refresh to get new ones)",
+    )
+    retire.set_defaults(run=run_keys_retire)
+    generate = actions.add_parser(
+        "generate",
+        help="print a new private key (PEM, PKCS#8) for S3AUTH_SIGNING_KEY_FILE",
+    )
+    generate.add_argument(
+        "--algorithm", choices=ASYMMETRIC_ALGORITHMS, help="with --public: judge the key for it"
+    )
+    generate.add_argument(
+        "--public",
+        action="store_true",
+        help="instead, read a private key on standard input and print its public key "
+        "(PEM), for S3AUTH_VERIFICATION_KEYS_FILE",
+    )
+    generate.set_defaults(run=run_keys_generate)
