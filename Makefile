@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-test
 DEMO_STAMP := $(VENV)/.installed-demo
 
-.PHONY: test demo bench lint typecheck install browser docs clean
+.PHONY: test demo bench lint typecheck install browser azurite docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,12 +36,35 @@ browser:
 			>/dev/null) || echo "chromium could not be installed; the browser test will skip"; \
 	fi
 
+# Azurite, the Azure storage emulator the storage tests run against: an npm package, pinned to
+# the last release that runs on Node.js older than 22 (Debian's is 18), installed into
+# .venv/node. Without npm, as root with apt, Debian's nodejs and npm are installed first.
+# Where it cannot be installed, the Azure tests are skipped with their reason.
+AZURITE_VERSION := 3.35.0
+AZURITE := $(VENV)/node/.installed-azurite-$(AZURITE_VERSION)
+
+$(AZURITE): | $(BIN)/python
+	@if ! command -v npm >/dev/null && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing nodejs and npm for the Azure storage tests"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm \
+			>/dev/null) || echo "nodejs could not be installed; the Azure tests will skip"; \
+	fi
+	@if command -v npm >/dev/null; then \
+		(npm install --prefix $(VENV)/node --no-audit --no-fund --loglevel=error --save-exact \
+			azurite@$(AZURITE_VERSION) >/dev/null && touch $@) \
+			|| echo "Azurite could not be installed; the Azure tests will skip"; \
+	else \
+		echo "no npm: the Azure tests will skip"; \
+	fi
+
+azurite: $(AZURITE)
+
 # The documentation site, into site/ (open site/index.html). Strict: a broken link or anchor,
 # a page missing from the nav or a docstring that does not render fails it. No network needed.
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
-test: lint typecheck browser docs
+test: lint typecheck browser azurite docs
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

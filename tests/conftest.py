@@ -1,7 +1,11 @@
 """Shared fixtures: every storage test runs on memory://, a temporary file:// directory and
 two S3 endpoints on 127.0.0.1, each started once per session: moto's server (reached through
 the AWS_* variables) and SeaweedFS, a real S3-compatible server (reached through obstore
-options; see seaweedfs_server.py)."""
+options; see seaweedfs_server.py).
+
+The contract tests of the store, the service and the races (`on_every_store`) also run on
+Azure Blob Storage (Azurite, azurite_server.py) and Google Cloud Storage (fake-gcs-server
+behind a translating proxy, gcs_server.py), each started once per session on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -11,6 +15,8 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import azurite_server
+import gcs_server
 import pytest
 import seaweedfs_server
 
@@ -21,6 +27,9 @@ SECRET = "test-secret-key-that-is-long-enough-0123456789"
 BACKENDS = ("memory", "file", "s3", "seaweedfs")
 """`s3` is moto: fast, but its conditional writes are not atomic under load. `seaweedfs` is
 a real server whose conditional writes are."""
+EVERY_STORE = (*BACKENDS, "azure", "gcs")
+"""Every store the package supports: the contract tests run on each."""
+on_every_store = pytest.mark.parametrize("store_url", EVERY_STORE, indirect=True)
 
 
 @pytest.fixture(scope="session")
@@ -105,9 +114,31 @@ def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[seaweedfs_se
         yield server
 
 
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[azurite_server.Azurite]:
+    """Azurite's blob service for the whole session, `az://` URLs reaching it. Skipped only
+    when Node.js or Azurite is not installed; an emulator that does not start is an error."""
+    command, reason = azurite_server.executable()
+    if command is None:
+        pytest.skip(f"Azure (Azurite): {reason}")
+    with azurite_server.running(command, tmp_path_factory.mktemp("azurite")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def fake_gcs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[gcs_server.FakeGCS]:
+    """fake-gcs-server and its proxy for the whole session, `gs://` URLs reaching them.
+    Skipped only when the binary is not there for this machine."""
+    binary, reason = gcs_server.binary()
+    if binary is None:
+        pytest.skip(f"GCS (fake-gcs-server): {reason}")
+    with gcs_server.running(binary, tmp_path_factory.mktemp("fake-gcs")) as server:
+        yield server
+
+
 @pytest.fixture(params=BACKENDS)
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh, empty store URL on each backend (a new bucket on the S3 servers)."""
+    """A fresh, empty store URL on each backend (a new bucket or container on the servers)."""
     if request.param == "memory":
         return "memory://"
     if request.param == "file":
@@ -115,17 +146,23 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "seaweedfs":
         server: seaweedfs_server.SeaweedFS = request.getfixturevalue("seaweedfs")
         return server.fresh_url()
+    if request.param == "azure":
+        emulator: azurite_server.Azurite = request.getfixturevalue("azurite")
+        return emulator.fresh_url()
+    if request.param == "gcs":
+        fake: gcs_server.FakeGCS = request.getfixturevalue("fake_gcs")
+        return fake.fresh_url()
     endpoint = request.getfixturevalue("moto_endpoint")
     return f"s3://{make_bucket(endpoint)}/auth"
 
 
 @pytest.fixture
 def backend(request: pytest.FixtureRequest, store_url: str) -> str:
-    """`memory`, `file`, `s3` (moto) or `seaweedfs`: the `store_url` parameter, since both
-    S3 servers have s3:// URLs."""
+    """`memory`, `file`, `s3` (moto), `seaweedfs`, `azure` or `gcs`: the `store_url`
+    parameter, since both S3 servers have s3:// URLs."""
     callspec = getattr(request.node, "callspec", None)
     param = callspec.params.get("store_url") if callspec is not None else None
-    return str(param) if param in BACKENDS else store_url.split(":", 1)[0]
+    return str(param) if param in EVERY_STORE else store_url.split(":", 1)[0]
 
 
 @pytest.fixture

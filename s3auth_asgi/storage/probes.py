@@ -6,8 +6,10 @@ Every write that must not be lost or doubled is one of two conditional writes:
   an email is claimed by creating its index object, so on a store that overwrites instead,
   two people could register the same name;
 - conditional replace, `If-Match: <etag>`: written only if the object still has the ETag it
-  was read with. Refresh-token rotation and profile changes are read-modify-write cycles;
-  on a store that accepts a stale ETag, two at once overwrite each other without an error.
+  was read with (on GCS, `x-goog-if-generation-match` with its generation; the version
+  token holds whichever the backend uses, see `versions`). Refresh-token rotation and
+  profile changes are read-modify-write cycles; on a store that accepts a stale version,
+  two at once overwrite each other without an error.
 
 Some S3-compatible stores reject these headers, which is loud; others accept and ignore
 them, which stays silent until two writers race. So a probe does not ask whether a header
@@ -26,15 +28,12 @@ from dataclasses import dataclass
 from ..errors import S3AuthError
 from . import keys
 from .base import Store, StoreConflict
+from .versions import never_issued
 
 REACHABLE = "reachable"
 CREATE_IF_ABSENT = "create-if-absent (If-None-Match: *)"
 CONDITIONAL_UPDATE = "conditional update (If-Match)"
 DELETE = "delete"
-
-NEVER_ISSUED_ETAG = '"s3auth-check-stale"'
-"""Besides an ETag the store issued for an earlier version, one it never issued: a store
-that ignores If-Match for ETags it does not know must be caught too."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +65,7 @@ async def probe_store(store: Store) -> list[Probe]:
 
 
 async def _probe_reachable(store: Store, key: str) -> tuple[Probe, str | None]:
-    """The probe, and the ETag of the probe object when it could be written."""
+    """The probe, and the version token of the probe object when it could be written."""
     started = time.perf_counter()
     try:
         await store.list_page(keys.USERS, None, 1)
@@ -98,7 +97,10 @@ async def _probe_create_if_absent(store: Store, key: str) -> Probe:
 
 
 async def _probe_if_match(store: Store, key: str, stale_etag: str) -> Probe:
-    """A replace with the current ETag must succeed, and one with a stale ETag must not."""
+    """A replace with the current version must succeed, and one with a stale version must
+    not: one the store issued for an earlier write, and one it never issued (of the form its
+    own take, so that on GCS it is a generation), since a store that ignores conditions on
+    versions it does not know must be caught too."""
     try:
         current = await store.get(key, dict)
         if current is None:
@@ -108,7 +110,7 @@ async def _probe_if_match(store: Store, key: str, stale_etag: str) -> Probe:
         return Probe(CONDITIONAL_UPDATE, False, "an update with the current ETag was refused")
     except S3AuthError as exc:
         return _unsupported(CONDITIONAL_UPDATE, exc)
-    for etag in (stale_etag, NEVER_ISSUED_ETAG):
+    for etag in (stale_etag, never_issued(stale_etag)):
         # A store whose ETags do not follow the content may hand the old one out again;
         # that ETag is then current, and a write with it rightly succeeds.
         if etag == fresh_etag:
