@@ -24,6 +24,7 @@ from conftest import SECRET
 from test_cli import Run
 
 from s3auth_asgi import S3AuthSettings, cli
+from s3auth_asgi.cli import check as cli_check
 from s3auth_asgi.cli import failures
 from s3auth_asgi.cli import keys as cli_keys
 from s3auth_asgi.errors import InvalidTokenError, UnknownSigningKeyError
@@ -348,3 +349,26 @@ def test_the_keys_commands_are_in_the_help() -> None:
     help_text = " ".join(Run("keys", "retire", "--help").out.split())
     assert "tokens it signed stop verifying" in help_text
     assert all(a in Run("keys", "--help").out for a in ("list", "rotate", "retire", "generate"))
+
+
+def test_check_reports_whether_the_signing_keys_open(
+    stored_keys: Keys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`s3auth check` opens the keys as a service would, and writes none."""
+    monkeypatch.setattr(cli_check, "CLOCK", stored_keys.clock)
+    fresh = stored_keys.run("check")
+    assert fresh.code == 0 and "[ok]   signing keys: none yet" in fresh.out, fresh
+    assert stored_keys.stored() == []
+    monkeypatch.setenv(
+        "S3AUTH_KEY_ENCRYPTION_KEY", "key-encryption-key-that-is-long-enough-0123456789"
+    )
+    stored_keys.codec()
+    (sealed,) = stored_keys.stored()
+    opened = stored_keys.run("check")
+    assert opened.code == 0, opened
+    assert f"[ok]   signing keys: 1 from store, ES256 {sealed.kid} signs" in opened.out
+    monkeypatch.delenv("S3AUTH_KEY_ENCRYPTION_KEY")
+    shut = stored_keys.run("check")
+    assert shut.code == failures.CONFIGURATION, shut
+    assert "[FAIL] signing keys: the stored signing keys are sealed" in shut.out
+    assert "All checks passed" not in shut.out

@@ -6,16 +6,23 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from ..errors import ConfigurationError, StoreUnavailableError
+from ..keys.ring import KeyRing
+from ..settings import S3AuthSettings
 from ..storage import keys
+from ..storage.base import Store
 from ..storage.local_listing import CONTROL_DIR
 from ..storage.probes import REACHABLE, Probe, probe_store
+from ..types import Clock
 from .context import Context, run_async
 from .failures import CONFIGURATION, OK, REFUSED, STORE_HINT, UNAVAILABLE, unavailable_message
+
+CLOCK: Clock = time.time
 
 
 def run_check(ctx: Context) -> int:
@@ -54,8 +61,35 @@ def run_check(ctx: Context) -> int:
     if failed:
         print(f"{failed} problem(s): this store cannot hold s3auth's state safely.", file=ctx.out)
         return REFUSED
+    keys_probe = run_async(lambda: probe_keys(settings, store))
+    print(report_line(keys_probe), file=ctx.out)
+    if not keys_probe.passed:
+        return CONFIGURATION
     print("All checks passed.", file=ctx.out)
     return OK
+
+
+async def probe_keys(settings: S3AuthSettings, store: Store) -> Probe:
+    """The signing keys load: the key given in the environment is usable, or the keys kept
+    in the store open (sealed ones with S3AUTH_KEY_ENCRYPTION_KEY). Writes nothing: a store
+    without keys yet gets its first at the service's start."""
+    try:
+        ring = KeyRing(settings, store, clock=CLOCK)
+        if ring.stored is None:
+            keys = ring.key_set()
+        else:
+            found = await ring.stored.read()
+            if found is None:
+                return Probe("signing keys", True, "none yet: the service makes the first")
+            keys = ring.stored.key_set(found[0])
+        signing = keys.signing_key(CLOCK())
+    except ConfigurationError as exc:
+        return Probe("signing keys", False, str(exc))
+    return Probe(
+        "signing keys",
+        True,
+        f"{len(keys)} from {ring.source}, {signing.algorithm} {signing.kid} signs",
+    )
 
 
 def report_line(probe: Probe) -> str:
