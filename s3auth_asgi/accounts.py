@@ -51,10 +51,12 @@ from .identifiers import (
 from .models import TokenPair, User
 from .name_index import LoginCheck, NameIndex, NameLookup, parse_name
 from .passwords import PasswordHasher, PasswordPolicy
+from .privileges import admin_from_input, is_administrator, stored_scopes
+from .profile_fields import ProfileFields
 from .session_generation import next_generation
 from .sessions import SessionOperations
 from .storage import StoreConflict, Versioned, keys
-from .storage.access import delete_quietly, gather, get_or_none
+from .storage.access import delete_quietly, get_or_none
 
 _UPDATE_ATTEMPTS = 5
 
@@ -75,6 +77,7 @@ class AccountOperations(SessionOperations):
     passwords: PasswordHasher
     password_policy: PasswordPolicy
     names: NameIndex
+    profile_fields: ProfileFields
 
     async def create_user(
         self,
@@ -85,14 +88,19 @@ class AccountOperations(SessionOperations):
         *,
         is_admin: bool = False,
         scopes: list[str] | None = None,
+        email_verified: bool = False,
+        profile: dict[str, Any] | None = None,
     ) -> User:
         """Register a user. UsernameTakenError / EmailTakenError when a name is in use
-        (case- and Unicode-insensitively); S3ValidationError subclasses for bad input."""
+        (case- and Unicode-insensitively); S3ValidationError subclasses for bad input.
+        `profile`: the application's own fields (`profile_fields`), validated here."""
         name = clean_username(username)
         address = clean_email(email)
         self.password_policy.check(password, name, address)
         full_name = clean_text(full_name, "full_name", FULL_NAME_MAX)
         scopes = clean_scopes(scopes)
+        admin = admin_from_input(bool(is_admin) or None, scopes)
+        profile = self.profile_fields.clean(profile)
         hashed = await self.passwords.hash(password)
         now = self._now()
         user = User(
@@ -101,11 +109,13 @@ class AccountOperations(SessionOperations):
             email=address,
             hashed_password=hashed,
             full_name=full_name,
-            is_admin=bool(is_admin),
-            scopes=scopes,
+            is_admin=bool(admin),
+            scopes=stored_scopes(scopes),
             created_at=now,
             updated_at=now,
             username_skeleton=username_skeleton(name),
+            email_verified=bool(email_verified),
+            profile=profile,
         )
         reserved = await self.names.reserve_names(user)
         try:
@@ -217,19 +227,28 @@ class AccountOperations(SessionOperations):
         is_active: bool = UNSET,
         is_admin: bool = UNSET,
         scopes: list[str] = UNSET,
+        email_verified: bool = UNSET,
+        profile: dict[str, Any] = UNSET,
     ) -> User:
         """Change a profile or an account's standing. Disabling an account or changing its
-        privileges revokes its tokens, so the change holds at once."""
+        privileges revokes its tokens, so the change holds at once. A new email address
+        is unverified, unless `email_verified` says otherwise."""
         changes: dict[str, Any] = {}
         if full_name is not UNSET:
             changes["full_name"] = clean_text(full_name, "full_name", FULL_NAME_MAX)
-        for flag, value in (("is_active", is_active), ("is_admin", is_admin)):
+        if profile is not UNSET:
+            changes["profile"] = self.profile_fields.clean(profile, partial=True)
+        for flag, value in (("is_active", is_active), ("email_verified", email_verified)):
             if value is not UNSET:
                 if not isinstance(value, bool):
                     raise S3ValidationError(f"{flag} must be true or false")
                 changes[flag] = value
-        if scopes is not UNSET:
-            changes["scopes"] = clean_scopes(scopes)
+        given_scopes = clean_scopes(scopes) if scopes is not UNSET else None
+        if given_scopes is not None:
+            changes["scopes"] = stored_scopes(given_scopes)
+        admin = admin_from_input(None if is_admin is UNSET else is_admin, given_scopes)
+        if admin is not None:
+            changes["is_admin"] = admin
         new_email_key: str | None = None
         old_email_key: str | None = None
         current: Versioned[User] | None = None
@@ -240,14 +259,18 @@ class AccountOperations(SessionOperations):
                 new_email_key = keys.email_index(fold(address))
                 old_email_key = keys.email_index(fold(current.value.email))
                 await self.names.reserve(new_email_key, user_id, EmailTakenError)
+                changes.setdefault("email_verified", False)
             changes["email"] = address
 
         def change(user: User) -> User:
             updated = msgspec.structs.replace(user, **changes)
+            if "profile" in changes:  # a PATCH: the fields given replace theirs only
+                updated.profile = self.profile_fields.merge(user.profile, changes["profile"])
             if (
                 (user.is_active and not updated.is_active)
-                or user.is_admin != updated.is_admin
-                or user.scopes != updated.scopes
+                or is_administrator(user.is_admin, user.scopes)
+                != is_administrator(updated.is_admin, updated.scopes)
+                or stored_scopes(user.scopes) != stored_scopes(updated.scopes)
             ):
                 updated.session_generation = next_generation(user.session_generation)
             return updated
@@ -308,33 +331,3 @@ class AccountOperations(SessionOperations):
         )
         await self._end_all_sessions(user.id, generation=updated.session_generation)
         return updated
-
-    async def delete_user(self, user_id: str) -> bool:
-        """Delete the user, its names and its sessions; False when there was no user."""
-        user = await self.get_user_by_id(user_id)
-        if user is None:
-            return False
-        # The user object goes first: if the rest fails, the names are dangling
-        # reservations that the next registration takes over.
-        await self._end_all_sessions(
-            user_id,
-            keys.user(user_id),
-            *self.names.name_keys(user),
-            generation=keys.DELETED_GENERATION,
-        )
-        return True
-
-    async def list_users(
-        self, *, after: str | None = None, limit: int = 50
-    ) -> tuple[list[User], str | None]:
-        """A page of users in id order and the cursor of the next page (None at the end)."""
-        if not 1 <= limit <= 1000:
-            raise S3ValidationError("limit must be between 1 and 1000")
-        if after is not None and not is_id(after):
-            raise S3ValidationError("The cursor is not valid")
-        offset = keys.user(after) if after is not None else None
-        page, more = await self.store.list_page(keys.USERS, offset, limit)
-        found = await gather([get_or_none(self.store, info.key, User) for info in page])
-        users = [item.value for item in found if item is not None]
-        cursor = keys.id_from_key(page[-1].key) if more and page else None
-        return users, cursor

@@ -42,6 +42,13 @@ EventName = Literal[
     "admin_user_update",
     "admin_user_delete",
     "admin_user_revoke",
+    "password_reset_request",
+    "password_reset",
+    "email_verification_request",
+    "email_verify",
+    "admin_user_create",
+    "admin_password_set",
+    "admin_session_end",
 ]
 Outcome = Literal["success", "failure", "refused"]
 

@@ -6,6 +6,8 @@ from typing import Any
 
 import msgspec
 
+from .privileges import is_administrator, stored_scopes
+
 
 class User(msgspec.Struct, kw_only=True):
     """A user record as stored at `users/{id}.json`."""
@@ -28,6 +30,10 @@ class User(msgspec.Struct, kw_only=True):
     """Renewed by every change that must end the user's sessions (`session_generation`);
     a session opened with an older one may not refresh once the change's marker exists.
     Empty in records written before generations existed."""
+    email_verified: bool = False
+    """Set by a verification (or reset) link mailed to `email`; cleared when it changes."""
+    profile: dict[str, Any] | None = None
+    """The application's own fields (`profile_fields`), as validated."""
 
     def public(self) -> PublicUser:
         return PublicUser(
@@ -36,10 +42,12 @@ class User(msgspec.Struct, kw_only=True):
             email=self.email,
             full_name=self.full_name,
             is_active=self.is_active,
-            is_admin=self.is_admin,
-            scopes=list(self.scopes),
+            is_admin=is_administrator(self.is_admin, self.scopes),
+            scopes=stored_scopes(self.scopes),
             created_at=self.created_at,
             updated_at=self.updated_at,
+            email_verified=self.email_verified,
+            profile=self.profile,
         )
 
 
@@ -53,8 +61,27 @@ class PublicUser(msgspec.Struct, kw_only=True):
     is_active: bool
     is_admin: bool
     scopes: list[str]
+    """Its own scopes; its tokens also grant `admin` when `is_admin` (`privileges`)."""
     created_at: int
     updated_at: int
+    email_verified: bool = False
+    profile: dict[str, Any] | None = None
+    """The application's own fields, when it declares some."""
+
+
+class AccountToken(msgspec.Struct, kw_only=True):
+    """`account-tokens/{purpose}/{token_id}`: a mailed token (`account_tokens`), by a keyed
+    hash of the token only. `user_id` is empty in the decoy written for an unknown name."""
+
+    purpose: str
+    user_id: str
+    digest: str
+    email: str
+    """The address it was mailed to, folded: it works only while that is the account's."""
+    user_generation: str
+    """The account's session generation when it was issued (a reset spends it)."""
+    created_at: int
+    expires_at: int
 
 
 class IndexEntry(msgspec.Struct):
@@ -102,6 +129,9 @@ class Session(msgspec.Struct, kw_only=True):
     username: str
     is_admin: bool = False
     scopes: list[str] = msgspec.field(default_factory=list)
+    claims: dict[str, Any] = msgspec.field(default_factory=dict)
+    """The application's claims (`Hooks.token_claims`), computed at the login: every
+    access token of the session, refreshed ones too, carries them."""
     user_generation: str | None = ""
     """The user's `session_generation` when the session was opened (not to be confused
     with `generation`, the rotation count); empty in objects written before it existed,

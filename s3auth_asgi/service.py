@@ -15,26 +15,37 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from .accounts import AccountOperations
+from .account_tokens import PREFIXES, AccountTokens, Purpose
+from .audit import AuditTrail
 from .blacklist import TokenBlacklist
 from .errors import TokenRevokedError
+from .hooks import Hooks
 from .keys.keyset import KeySet
+from .mail import MailDelivery, Mailer, MailTemplates, mailer_from_settings
 from .name_index import NameIndex
 from .passwords import PasswordHasher, PasswordPolicy
+from .profile_fields import ProfileFields
+from .recovery import RecoveryOperations
+from .session_listing import SessionListing
 from .settings import S3AuthSettings
 from .storage import ObjectStore, Store
 from .tokens import TokenCodec
 from .types import Clock
 
 
-class S3AuthService(AccountOperations):
+class S3AuthService(RecoveryOperations, SessionListing):
     """The engine behind the middleware and the auth app; usable from any async code.
 
     Accounts: create_user, get_user_by_username / _by_email / _by_id, authenticate_user,
     update_user, change_password, set_password, delete_user, list_users. Sessions:
     create_token_pair, refresh_access_token, revoke_refresh_token, revoke_session,
     revoke_all_user_tokens, get_user_active_sessions. Tokens: decode_token, and the
-    `AccessTokenVerifier` and `RevocationCheck` protocols the middlewares take.
+    `AccessTokenVerifier` and `RevocationCheck` protocols the middlewares take. Mail
+    (`recovery`): request_password_reset, reset_password, send_email_verification,
+    request_email_verification, verify_email; `audit`: each user's security events.
+
+    `mailer` (default: from the S3AUTH_SMTP_* / S3AUTH_MAIL_OUTBOX settings),
+    `mail_templates`, `hooks` and `profile_fields`: see `mail`, `hooks`, `profile_fields`.
     """
 
     def __init__(
@@ -44,6 +55,10 @@ class S3AuthService(AccountOperations):
         store: Store | None = None,
         password_policy: PasswordPolicy | None = None,
         clock: Clock = time.time,
+        mailer: Mailer | None = None,
+        mail_templates: MailTemplates | None = None,
+        hooks: Hooks | None = None,
+        profile_fields: ProfileFields | type[Any] | Mapping[str, Any] | None = None,
     ) -> None:
         self.settings = settings if settings is not None else S3AuthSettings.from_env()
         self.store = store if store is not None else ObjectStore.from_url(self.settings.store_url)
@@ -61,11 +76,32 @@ class S3AuthService(AccountOperations):
             skew_seconds=self.settings.revocation_skew_seconds,
             clock=clock,
         )
+        self.hooks = hooks if hooks is not None else Hooks()
+        self.profile_fields = (
+            profile_fields
+            if isinstance(profile_fields, ProfileFields)
+            else ProfileFields(profile_fields)
+        )
+        self.account_tokens = AccountTokens(self.store, self.settings.secret_key, clock=clock)
+        self.mail = MailDelivery(
+            mailer if mailer is not None else mailer_from_settings(self.settings),
+            mail_templates,
+            self.settings.public_url,
+        )
+        self.audit = AuditTrail(
+            self.store, clock=clock, retention_seconds=self.settings.audit_retention_days * 86400
+        )
 
     async def cleanup_expired_tokens(self) -> int:
-        """Delete expired sessions and revocation entries, deciding from listings alone;
-        returns how many objects were deleted."""
-        return await self._cleanup_expired_sessions() + await self.blacklist.cleanup()
+        """Delete expired sessions, revocation entries, mailed tokens and audit events past
+        their retention, deciding from listings alone; returns how many were deleted."""
+        lifetimes: dict[Purpose, int] = {p: self._lifetime(p) for p in PREFIXES}
+        return (
+            await self._cleanup_expired_sessions()
+            + await self.blacklist.cleanup()
+            + await self.account_tokens.cleanup(lifetimes)
+            + await self.audit.cleanup()
+        )
 
     # Verifying tokens: an AccessTokenVerifier and a RevocationCheck -------------------
 
@@ -106,7 +142,9 @@ class S3AuthService(AccountOperations):
         Synchronous, so it cannot wait for the store: it answers from this process's
         snapshot of revocations and, when that is stale and an event loop is running,
         starts a sync in the background (the freshness policy's non-waiting half). Async
-        code that must honour the staleness bound awaits `ensure_fresh()` first.
+        code that must honour the staleness bound awaits `ensure_fresh()` first, which also
+        reads signing keys kept in the store: before they were first read, every token is
+        refused here as naming an unknown key.
         """
         claims = self.tokens.verify_access_token(token)
         self.blacklist.freshness.start_in_background_if_stale()

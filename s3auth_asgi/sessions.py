@@ -45,6 +45,7 @@ from .errors import (
     TokenExpiredError,
     TokenRevokedError,
 )
+from .hooks import Hooks
 from .identifiers import (
     DEVICE_INFO_MAX,
     IP_ADDRESS_MAX,
@@ -53,19 +54,19 @@ from .identifiers import (
     new_session_id,
     require_user_id,
 )
-from .models import PublicUser, Session, SessionInfo, TokenPair, User
+from .models import PublicUser, Session, TokenPair, User
+from .privileges import granted_scopes, is_administrator
 from .session_cap import beyond_cap
 from .session_generation import (
     markers_older_than,
     newest_marker,
     predates,
     sessions_only,
-    sweepable,
     write_marker,
 )
 from .settings import S3AuthSettings
 from .storage import Store, StoreConflict, keys
-from .storage.access import delete_quietly, gather, get_or_none
+from .storage.access import delete_quietly, get_or_none
 from .tokens import TokenCodec
 from .types import Clock
 
@@ -93,6 +94,7 @@ class SessionOperations:
     clock: Clock
     tokens: TokenCodec
     blacklist: TokenBlacklist
+    hooks: Hooks
 
     def _now(self) -> int:
         return int(self.clock())
@@ -119,9 +121,10 @@ class SessionOperations:
             expires_at=min(now + self.settings.refresh_token_seconds, absolute),
             absolute_expires_at=absolute,
             username=user.username,
-            is_admin=user.is_admin,
-            scopes=list(user.scopes),
+            is_admin=is_administrator(user.is_admin, user.scopes),
+            scopes=granted_scopes(user.is_admin, user.scopes),
             user_generation=user.session_generation if isinstance(user, User) else None,
+            claims=await self.hooks.claims_for(user) if isinstance(user, User) else {},
         )
         await self.store.create(keys.session(user.id, session.id), session)
         return await self._pair(session, now)
@@ -132,9 +135,11 @@ class SessionOperations:
             user_id=session.user_id,
             username=session.username,
             session_id=session.id,
-            is_admin=session.is_admin,
-            scopes=session.scopes,
+            # Sessions opened before the admin rule (`privileges`) get it at their refresh.
+            is_admin=is_administrator(session.is_admin, session.scopes),
+            scopes=granted_scopes(session.is_admin, session.scopes),
             now=now,
+            extra_claims=session.claims,
         )
         refresh = self.tokens.make_refresh_token(
             session.user_id, session.id, session.generation, session.secret
@@ -311,36 +316,3 @@ class SessionOperations:
         if deleting:
             await write_marker(self.store, user_id, keys.DELETED_GENERATION)
         return len(session_keys)
-
-    async def get_user_active_sessions(
-        self, user_id: str, current_session_id: str | None = None
-    ) -> list[SessionInfo]:
-        """The user's live sessions, newest first, without secrets. Sessions beyond the cap
-        are ended on the way (`_end_sessions_beyond_cap`): what is shown is what can refresh."""
-        if not is_id(user_id):
-            return []
-        now = self._now()
-        session_keys = (await self._end_sessions_beyond_cap(user_id)).others
-        found = await gather([get_or_none(self.store, k, Session) for k in session_keys])
-        sessions = [
-            item.value.info(current_session_id, absolute_expires_at=self._absolute(item.value))
-            for item in found
-            if item is not None and self._expiry(item.value) > now
-        ]
-        sessions.sort(key=lambda s: s.id, reverse=True)  # ids begin with their creation ms
-        return sessions
-
-    async def _cleanup_expired_sessions(self) -> int:
-        """Delete expired sessions, deciding from listings alone (a session cannot outlive
-        its last write plus the idle lifetime, nor its creation plus the absolute one: see
-        `session_cap.listed_as_expired`), and generation markers too old to stop any
-        (`session_generation.sweepable`); returns how many."""
-        now = self.clock()
-        expired = [
-            info.key
-            async for info in self.store.list(keys.SESSIONS)
-            if sweepable(info, self.settings, now)
-        ]
-        if expired:
-            await self.store.delete_many(expired)
-        return len(expired)

@@ -17,12 +17,13 @@ import msgspec
 
 from .errors import ConfigurationError
 from .keys.names import ALGORITHMS, is_symmetric
+from .lifecycle_settings import check_lifecycle_settings
 from .secret_strength import MIN_SECRET_BITS, estimate_bits
 
 ENV_PREFIX = "S3AUTH_"
 MIN_SECRET_LENGTH = 32
 LIST_FIELDS = ("trusted_proxies", "allowed_origins")
-SECRET_FIELDS = frozenset(("secret_key", "signing_key", "key_encryption_key"))
+SECRET_FIELDS = frozenset(("secret_key", "signing_key", "key_encryption_key", "smtp_password"))
 """Read from comma-separated variables."""
 SECRET_KEY_BYTES = 48
 """Random bytes in a generated secret key (384 bits). Being a multiple of 3, they encode to
@@ -149,6 +150,23 @@ class S3AuthSettings(msgspec.Struct, kw_only=True, frozen=True):
     requests (`https://app.example.com`; same site only, since the cookies are
     SameSite=Strict). Comma-separated in the environment; see docs/security.md."""
     max_body_bytes: int = 65536
+    # Mail and the account lifecycle (docs/accounts.md; checked in `lifecycle_settings`).
+    public_url: str = ""
+    """The front end mailed links point at: `{public_url}/reset-password#token=…`."""
+    mail_from: str = ""
+    mail_outbox: str = ""
+    """A directory where messages are written instead of sent (development)."""
+    smtp_host: str = ""
+    smtp_port: int = 0
+    """0: 465 with `tls`, 587 otherwise."""
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_timeout_seconds: float = 10.0
+    password_reset_minutes: int = 30
+    email_verification_hours: int = 48
+    require_verified_email: bool = False
+    audit_retention_days: int = 90
 
     def __post_init__(self) -> None:
         # Keyword arguments are not type-checked by msgspec; check them all here, so that
@@ -183,6 +201,7 @@ class S3AuthSettings(msgspec.Struct, kw_only=True, frozen=True):
                 f"{env_name('algorithm')} must be one of {', '.join(ALGORITHMS)}"
             )
         self._check_keys()
+        check_lifecycle_settings(self, env_name)
         positive = (
             "access_token_expire_minutes",
             "refresh_token_expire_days",

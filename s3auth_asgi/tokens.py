@@ -18,7 +18,7 @@ import hmac
 import re
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from joserfc import jwt
@@ -118,11 +118,14 @@ class TokenCodec:
         scopes: list[str],
         now: int | None = None,
         key: KeyEntry | None = None,
+        extra_claims: Mapping[str, Any] | None = None,
     ) -> tuple[str, dict[str, Any]]:
         """The signed token and its claims. `key`: from `signing_key()`; by default the
-        signing key of the key set as last read."""
+        signing key of the key set as last read. `extra_claims`: the application's
+        (`hooks`); the claims set here win over them."""
         issued = int(self.clock()) if now is None else now
         claims: dict[str, Any] = {
+            **(extra_claims or {}),
             "sub": user_id,
             "iat": issued,
             "nbf": issued,

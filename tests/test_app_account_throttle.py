@@ -139,7 +139,8 @@ async def test_the_owner_logs_in_with_the_device_cookie_during_a_flood(clock: Cl
         response = await post_login(owner, "alice", PASSWORD, Cookie=f"{DEVICE_COOKIE}={device}")
         assert response.status_code == 200
         assert response.headers["ratelimit-policy"] == '"login_device";q=5;w=900'
-        assert dict(service.store.requests) == {"get": 3, "put": 1}  # device, index, user; session
+        # device, index, user; session, and the login's audit event after the answer
+        assert dict(service.store.requests) == {"get": 3, "put": 2}
         # The same device is remembered, with a new expiry.
         (again,) = response.headers.get_list("set-cookie")
         assert again.startswith(f"{DEVICE_COOKIE}={device.rsplit('.', 2)[0]}.")
@@ -154,7 +155,8 @@ async def test_wrong_passwords_with_a_device_count_against_that_device_only(cloc
         shown = {DEVICE_HEADER: device}
         service.store.reset_counts()
         assert (await post_login(client, "alice", **shown)).status_code == 401
-        assert dict(service.store.requests) == {"get": 3, "put": 1}  # the device's PUT only
+        # the device's PUT, and the failure's audit event
+        assert dict(service.store.requests) == {"get": 3, "put": 2}
         statuses = [(await post_login(client, "alice", **shown)).status_code for _ in range(5)]
         assert statuses == [401] * (PER_DEVICE - 1) + [429]
         service.store.reset_counts()

@@ -4,11 +4,13 @@ URLs, and the refresh cookie's path must all come out under the mount point."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import make_service
+from conftest import make_service, make_settings
 from fastapi import Depends, FastAPI, HTTPException
 from fastapi.security import OAuth2PasswordBearer
 from litestar import Litestar, asgi
@@ -18,10 +20,11 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
-from test_app import PASSWORD, bearer, client_for, register
+from test_app import PASSWORD, bearer, client_for, login, register
 
 from s3auth_asgi import S3AuthError, S3AuthService
 from s3auth_asgi.app import AuthApp, PrefixDispatcher, create_auth_app
+from s3auth_asgi.mail import FileMailer
 from s3auth_asgi.types import Receive, Scope, Send
 
 pytestmark = pytest.mark.anyio
@@ -186,3 +189,61 @@ async def test_prefix_dispatcher_passes_everything_else_through() -> None:
     ]
     with pytest.raises(ValueError, match="must start"):
         PrefixDispatcher(fallback, {"auth/": sub})
+
+
+@pytest.mark.parametrize("host", sorted(HOSTS))
+async def test_the_account_lifecycle_in_every_mount(host: str, tmp_path: Path) -> None:
+    outbox = FileMailer(tmp_path)
+    service = S3AuthService(make_settings(), mailer=outbox)
+    await service.create_user("root", "root@example.com", PASSWORD, is_admin=True)
+    app = HOSTS[host](auth_app_for(host, service))
+
+    async def mailed(kind: str) -> str:
+        await service.mail.drain()
+        found = re.search(
+            r"#token=(\S+)", next(m for m in outbox.messages() if m.kind == kind).text
+        )
+        assert found is not None
+        return found[1]
+
+    async with client_for(app) as client:
+        alice = await register(client, "alice")
+        verified = await client.post(
+            "/auth/email/verify", json={"token": await mailed("email_verification")}
+        )
+        assert verified.status_code == 204, verified.text
+        assert (
+            await client.post("/auth/password/forgot", json={"username": "alice"})
+        ).status_code == 202
+        reset = await client.post(
+            "/auth/password/reset",
+            json={"token": await mailed("password_reset"), "new_password": "Brand-new-pass-7"},
+        )
+        assert reset.status_code == 204, reset.text
+        resend = await client.post("/auth/email/verify/resend", json={"username": "alice"})
+        assert resend.status_code == 202
+        tokens = await login(client, "alice", "Brand-new-pass-7")
+        events = await client.get("/auth/me/events", headers=bearer(tokens))
+        assert [e["event"]["name"] for e in events.json()["events"]][:2] == [
+            "login",
+            "password_reset",
+        ]
+
+        root = await login(client, "root")
+        created = await client.post(
+            "/auth/admin/users",
+            json={"username": "bob", "email": "bob@example.com", "password": PASSWORD},
+            headers=bearer(root),
+        )
+        assert created.status_code == 201, created.text
+        for path in ("", "/sessions", "/events"):
+            answer = await client.get(
+                f"/auth/admin/users/{alice['id']}{path}", headers=bearer(root)
+            )
+            assert answer.status_code == 200, (path, answer.text)
+        password = await client.post(
+            f"/auth/admin/users/{alice['id']}/password",
+            json={"new_password": PASSWORD},
+            headers=bearer(root),
+        )
+        assert password.status_code == 204

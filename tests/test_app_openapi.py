@@ -43,6 +43,17 @@ EXPECTED_OPERATIONS = {
     ("delete", "/admin/users/{user_id}"),
     ("post", "/admin/users/{user_id}/revoke"),
     ("get", "/.well-known/jwks.json"),
+    ("post", "/password/forgot"),
+    ("post", "/password/reset"),
+    ("post", "/email/verify"),
+    ("post", "/email/verify/resend"),
+    ("get", "/me/events"),
+    ("post", "/admin/users"),
+    ("get", "/admin/users/{user_id}"),
+    ("post", "/admin/users/{user_id}/password"),
+    ("get", "/admin/users/{user_id}/sessions"),
+    ("delete", "/admin/users/{user_id}/sessions/{session_id}"),
+    ("get", "/admin/users/{user_id}/events"),
 }
 
 
@@ -64,6 +75,12 @@ def test_the_document_lists_every_endpoint_and_the_security_schemes() -> None:
     }
     assert "security" not in login
     assert DOCUMENT["paths"]["/me"]["get"]["security"] == [{"bearer": []}, {"oauth2": []}]
+    # The admin operations need the admin scope, which administrators' tokens grant.
+    admin = [{"bearer": ["admin"]}, {"oauth2": ["admin"]}]
+    for path, item in DOCUMENT["paths"].items():
+        for method, operation in item.items():
+            assert (operation.get("security") == admin) == path.startswith("/admin"), (method, path)
+    assert "admin" in schemes["oauth2"]["flows"]["password"]["scopes"]
     schemas = DOCUMENT["components"]["schemas"]
     assert schemas["RegisterRequest"]["additionalProperties"] is False
     assert "hashed_password" not in schemas["PublicUser"]["properties"]

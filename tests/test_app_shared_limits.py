@@ -229,16 +229,18 @@ async def test_request_counts_with_shared_limits(store_url: str, clock: Clock) -
         await register(client, "alice")
         fleet.reset_counts()
         assert (await post_login(client, "alice", PASSWORD)).status_code == 200
-        assert fleet.requests() == {"get": 4, "put": 1}
+        # ...and the audit event, after the answer (a PUT for every login, failed or not)
+        assert fleet.requests() == {"get": 4, "put": 2}
 
         fleet.reset_counts()
         assert (await post_login(client, "alice", WRONG)).status_code == 401
-        assert fleet.requests() == {"get": 5, "put": 3}
+        assert fleet.requests() == {"get": 5, "put": 4}
 
-        # An unknown name costs the same: a user GET that finds nothing, a second budget.
+        # An unknown name costs the same: a user GET that finds nothing, a second budget,
+        # an audit event in a decoy trail.
         fleet.reset_counts()
         assert (await post_login(client, "nobody", WRONG)).status_code == 401
-        assert fleet.requests() == {"get": 5, "put": 3}
+        assert fleet.requests() == {"get": 5, "put": 4}
 
         for i in range(PER_ACCOUNT - 1):
             await post_login(client, NAMES[i % 2], WRONG)
@@ -281,8 +283,8 @@ async def test_registration_counts_every_attempt_in_the_store(store_url: str, cl
         fleet.reset_counts()
         await register(client, "alice")
     # Three index creates (username, its skeleton, email) and the user create; a GET and a
-    # conditional PUT per limit.
-    assert fleet.requests() == {"get": 2, "put": 6}
+    # conditional PUT per limit; the audit event.
+    assert fleet.requests() == {"get": 2, "put": 7}
 
 
 async def test_limits_in_memory_cost_no_requests(clock: Clock) -> None:
@@ -291,10 +293,10 @@ async def test_limits_in_memory_cost_no_requests(clock: Clock) -> None:
         await register(client, "alice")
         service.store.reset_counts()
         assert (await post_login(client, "alice", PASSWORD)).status_code == 200
-        assert dict(service.store.requests) == {"get": 2, "put": 1}
+        assert dict(service.store.requests) == {"get": 2, "put": 2}  # session, audit event
         service.store.reset_counts()
         assert (await post_login(client, "alice", WRONG)).status_code == 401
-        assert dict(service.store.requests) == {"get": 2}
+        assert dict(service.store.requests) == {"get": 2, "put": 1}  # the audit event
         for _ in range(PER_ACCOUNT - 1):
             await post_login(client, "alice", WRONG)
         service.store.reset_counts()

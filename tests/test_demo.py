@@ -235,3 +235,28 @@ async def test_a_weak_password_is_refused_with_every_rule_it_breaks(tmp_path: Pa
         "The password needs a digit",
     ]
     assert all(rule in problem["detail"] for rule in problem["errors"])
+
+
+async def test_the_demo_mails_to_an_outbox_its_page_shows(tmp_path: Path) -> None:
+    service = demo_service(tmp_path)
+    assert service.settings.mail_outbox == str(tmp_path.resolve() / "outbox")
+    app = create_demo_app(service)
+    async with client_for(app, base_url="https://testserver") as client:
+        await register(client, "alice")
+        forgot = await client.post("/auth/password/forgot", json={"username": "alice"})
+        assert forgot.status_code == 202
+        await service.mail.drain()
+        outbox = (await client.get("/demo/outbox")).json()["messages"]
+        assert [m["kind"] for m in outbox] == ["password_reset", "email_verification"]
+        link = re.search(r"(/reset-password)#token=(\S+)", outbox[0]["text"])
+        assert link is not None
+        page = await client.get(link[1])  # the link leads to the page, which reads the token
+        assert page.status_code == 200 and "reset-form" in page.text
+        reset = await client.post(
+            "/auth/password/reset", json={"token": link[2], "new_password": "Brand-new-pass-7"}
+        )
+        assert reset.status_code == 204
+        await login(client, "alice", "Brand-new-pass-7")
+    configured = demo_settings(tmp_path, {"S3AUTH_SMTP_HOST": "mail.example.com",
+                                          "S3AUTH_MAIL_FROM": "a@example.com"})  # fmt: skip
+    assert configured.mail_outbox == ""

@@ -367,3 +367,30 @@ def test_an_admin_ends_sessions_and_disables_an_account(
     expect(page.locator("#notice")).to_contain_text(f"{name} is enabled again")
     expect(row.locator("button.toggle")).to_have_text("Disable")
     demo.log_in_elsewhere(name, FIREFOX_ON_WINDOWS)
+
+
+def test_forgot_password_reset_from_the_outbox_and_log_in(demo: Demo, page: Any) -> None:
+    expect = sync_api.expect
+    demo.create_users("alice")
+    page.fill("#forgot-username", "alice@example.com")
+    page.click("#forgot-form button[type=submit]")
+    expect(page.locator("#forgot-result")).to_contain_text("Check your inbox")
+    mail = page.locator("#outbox li", has_text="Reset your password")
+    expect(mail).to_contain_text("to alice@example.com")
+    # The link in the mail leads back to the page, at the reset form.
+    mail.locator("a").click()
+    expect(page.locator("#reset-card")).to_be_visible()
+    page.fill("#reset-password", "weak")
+    page.click("#reset-form button[type=submit]")
+    expect(page.locator("#reset-password-error")).to_contain_text("at least 8 characters")
+    page.fill("#reset-password", "Brand-new-pass-7")
+    page.click("#reset-form button[type=submit]")
+    expect(page.locator("#notice")).to_contain_text("Password changed")
+    expect(page.locator("#reset-card")).to_be_hidden()
+    assert page.evaluate("location.pathname + location.hash") == "/"
+
+    page.fill("#login-username", "alice")
+    page.fill("#login-password", "Brand-new-pass-7")
+    page.click("#login-form button[type=submit]")
+    expect(page.locator("#notice")).to_contain_text("Logged in as alice")
+    expect(page.locator("#profile-verified")).to_have_text("yes")  # the reset link proved it

@@ -9,6 +9,8 @@ import pytest
 
 import s3auth_asgi.app.errors as app_errors
 import s3auth_asgi.errors as errors
+from s3auth_asgi.keys.names import UnusableKeyError
+from s3auth_asgi.keys.remote import KeysUnavailableError  # noqa: F401 - among the errors
 from s3auth_asgi.problems import PROBLEM_CONTENT_TYPE, STORE_RETRY_AFTER_SECONDS, render
 from s3auth_asgi.storage.base import CorruptObjectError
 
@@ -41,8 +43,10 @@ def test_every_error_belongs_to_one_branch_and_keeps_its_status() -> None:
         outside = (
             errors.S3AuthError,
             errors.ConfigurationError,
+            UnusableKeyError,
             app_errors.MethodNotAllowedError,
             app_errors.CrossOriginRequestError,  # 403, but not about the caller
+            app_errors.EmailNotVerifiedError,  # 403 at a login: no scope would help
         )
         if cls in outside:
             assert branches == [], cls
@@ -67,7 +71,12 @@ def test_codes_are_unique_but_for_the_scope_pair() -> None:
     for cls in _all_errors():
         codes.setdefault(cls.code, []).append(cls.__name__)
     shared = {code: sorted(names) for code, names in codes.items() if len(names) > 1}
-    assert shared == {"insufficient_scope": ["InsufficientScopeError", "PermissionDeniedError"]}
+    # An unknown kid is an invalid token to the client; its class only lets a verifier whose
+    # keys change read them again and retry.
+    assert shared == {
+        "insufficient_scope": ["InsufficientScopeError", "PermissionDeniedError"],
+        "invalid_token": ["InvalidTokenError", "UnknownSigningKeyError"],
+    }
 
 
 @pytest.mark.parametrize("cls", _all_errors(), ids=lambda cls: cls.__name__)

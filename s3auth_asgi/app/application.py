@@ -20,6 +20,7 @@ from ..types import Receive, Scope, Send
 from .body import BodyReader
 from .caller import CallerCheck
 from .endpoint import Endpoint, RequestChecks
+from .lifecycle_routes import LifecycleRoutes
 from .limits import AuthRateLimits
 from .openapi import OpenAPIDocument
 from .operations import Call, Operation
@@ -52,7 +53,8 @@ class AuthApp:
         self.service = service
         self.mount_path = mount_path.rstrip("/") if mount_path else None
         self.routes = AuthRoutes(service, limits)
-        self.operations: list[Operation] = operations_of(self.routes)
+        lifecycle = LifecycleRoutes(self.routes)
+        self.operations: list[Operation] = operations_of(self.routes, lifecycle)
         # One check for every endpoint, and the document declares what it enforces.
         origins = OriginCheck(service.settings)
         self.openapi = OpenAPIDocument(
@@ -61,12 +63,14 @@ class AuthApp:
             version=version,
             description=description,
             origins=origins,
+            profile=service.profile_fields.schema(),
         )
         checks = RequestChecks(
             CallerCheck(service, service),
             BodyReader(service.settings.max_body_bytes),
             origins,
             limits,
+            after=lifecycle.after,
         )
         by_path: dict[str, list[Operation]] = defaultdict(list)
         for op in self.operations:

@@ -17,7 +17,8 @@ from starlette.requests import Request
 
 from ..errors import AuthenticationRequiredError, InvalidTokenError, PermissionDeniedError
 from ..middleware.credentials import authorization_token
-from ..middleware.user import BearerCredentials
+from ..middleware.user import BearerCredentials, token_scopes
+from ..privileges import ADMIN_SCOPE
 from ..verifier import AccessTokenVerifier, RevocationCheck
 from .operations import Access
 
@@ -62,4 +63,7 @@ class CallerCheck:
         user_id, session_id = claims.get("sub"), claims.get("sid")
         if not isinstance(user_id, str) or not isinstance(session_id, str):
             raise InvalidTokenError("The token names no user or session")
-        return Caller(user_id, session_id, claims.get("adm") is True)
+        # The one rule (`privileges`): the flag and the scope go together in every token
+        # this package mints; either one makes an administrator.
+        admin = claims.get("adm") is True or ADMIN_SCOPE in token_scopes(claims)
+        return Caller(user_id, session_id, admin)

@@ -25,7 +25,7 @@ that declares an `event` emits one auth event per request, whatever its outcome
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from starlette.requests import Request
@@ -38,14 +38,14 @@ from ..errors import (
     SessionNotFoundError,
     UserNotFoundError,
 )
-from ..events import emit
+from ..events import AuthEvent, emit
 from ..identifiers import is_id
 from ..problems import internal_error
 from ..types import Receive, Scope, Send
 from .body import BodyReader, parse_query
 from .caller import CallerCheck
 from .errors import MethodNotAllowedError
-from .events import request_event
+from .events import decoy_of, request_event, with_account
 from .limits import AuthRateLimits
 from .operations import Call, Handler, Operation
 from .origins import OriginCheck
@@ -71,6 +71,8 @@ class RequestChecks:
     body: BodyReader
     origins: OriginCheck
     limits: AuthRateLimits
+    after: Callable[[AuthEvent, AuthEvent | None], Awaitable[None]] | None = None
+    """Runs with each request's event once the answer is sent (the audit trail, hooks)."""
 
 
 class Endpoint:
@@ -93,6 +95,7 @@ class Endpoint:
         self.body = checks.body
         self.origins = checks.origins
         self.limits = checks.limits
+        self.after = checks.after
         self.extra_get = extra_get
         methods = set(self.operations) | ({"GET"} if extra_get is not None else set())
         if "GET" in methods:
@@ -122,13 +125,17 @@ class Endpoint:
             logger.exception("unhandled error in %s %s", request.method, request.url.path)
             code = "internal_error"
             response = rendered_response(internal_error())
+        event = None
         if op is not None and op.event is not None:
             client = self.limits.client_ip(scope)
-            emit(request_event(op.event, response.status_code, code, noted, client))
+            event = request_event(op.event, response.status_code, code, noted, client)
+            emit(event)
         if op is not None and op.token_response:
             for name, value in NO_STORE:
                 response.headers[name] = value
         await response(scope, receive, send)
+        if event is not None and self.after is not None:
+            await self.after(with_account(event, noted), decoy_of(event, noted))
 
     async def _run(self, op: Operation, request: Request, noted: dict[str, str]) -> Response:
         if self.origins.applies_to(op.method):

@@ -3,7 +3,12 @@ its rate), in the same tree as the service's errors so one handler renders them 
 
 from __future__ import annotations
 
-from ..errors import ConflictError, InvalidCredentialsError, S3AuthError, S3ValidationError
+from ..errors import (
+    ConflictError,
+    InvalidCredentialsError,
+    S3AuthError,
+    S3ValidationError,
+)
 
 
 class MalformedBodyError(S3ValidationError):
@@ -46,6 +51,17 @@ class CurrentPasswordRequiredError(S3ValidationError):
     status = 403
     code = "current_password_required"
     title = "This change needs the current password"
+
+
+class EmailNotVerifiedError(S3AuthError):
+    """S3AUTH_REQUIRE_VERIFIED_EMAIL: the password was right, the address is not verified
+    yet (`POST /email/verify/resend` mails a new link). Only the holder of the password
+    hears it, so it tells nobody else that the account exists. Not a PermissionDeniedError:
+    no scope would help, so no `insufficient_scope` challenge."""
+
+    status = 403
+    code = "email_not_verified"
+    title = "The email address of this account is not verified yet"
 
 
 class WrongCurrentPasswordError(InvalidCredentialsError):

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import msgspec
+
 from ..events import AuthEvent, EventName, Outcome, new_event
 
 
@@ -32,3 +34,20 @@ def request_event(
         session_id=noted.get("session_id"),
         client=client,
     )
+
+
+def with_account(event: AuthEvent, noted: Mapping[str, str]) -> AuthEvent:
+    """The event as the audit trail and the hooks see it: a failed login names the account
+    whose name was typed (`account_id`, when it is one), which the event log does not."""
+    account = noted.get("account_id")
+    if event.user_id is None and account is not None and not noted.get("decoy"):
+        return msgspec.structs.replace(event, user_id=account)
+    return event
+
+
+def decoy_of(event: AuthEvent, noted: Mapping[str, str]) -> AuthEvent | None:
+    """For a failed login under a name that is nobody's: the same event in a decoy trail,
+    written so that the failure costs the store what an account's would."""
+    if event.user_id is None and noted.get("decoy") and "account_id" in noted:
+        return msgspec.structs.replace(event, user_id=noted["account_id"])
+    return None

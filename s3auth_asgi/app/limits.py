@@ -47,13 +47,17 @@ DEFAULT_AUTH_LIMITS: dict[str, RateLimit] = {
     "token_account": RateLimit(max_requests=30, window_seconds=60),
     "profile": RateLimit(max_requests=20, window_seconds=600),
     "profile_account": RateLimit(max_requests=10, window_seconds=600),
+    "recovery": RateLimit(max_requests=10, window_seconds=900),
+    "recovery_account": RateLimit(max_requests=3, window_seconds=900),
 }
 """Overridden by the same names in S3AUTH_RATE_LIMITS (e.g. `login_account=5/600`). The
 `login*` limits count wrong passwords: `login` per client address, `login_account` and
 `login_account_daily` per account, `login_device` per device cookie. The others count every
 request: `register` per address, `register_account` per address + username, `token`
-(refresh, logout) and `profile` per address, `token_account` (logout) and `profile_account`
-per account."""
+(refresh, logout, the use of a mailed token) and `profile` per address, `token_account`
+(logout) and `profile_account` per account, `recovery` (a reset or verification mail asked
+for) per address and `recovery_account` per name asked about, whether it is an account's or
+not."""
 
 PER_PROCESS_LIMITS = ("token", "token_account", "profile", "profile_account")
 """Kept in each process's memory whatever S3AUTH_RATE_LIMIT_STORE says."""
@@ -106,14 +110,25 @@ class AuthRateLimits:
     async def check_registration(self, scope: Scope, username: str) -> list[RateLimitInfo]:
         """Count a registration; the checks made, for the response headers, or
         RateLimitedError when refused."""
+        return await self.check_named(
+            scope, (("register", None, None), ("register_account", username, None))
+        )
+
+    async def check_named(
+        self, scope: Scope, checks: tuple[tuple[str, str | None, str | None], ...]
+    ) -> list[RateLimitInfo]:
+        """Count a request against each (limit, narrowed_to, key) the limiter has: per
+        client address; per address + `narrowed_to` when given; per `key` from any address
+        when given (the limiter hashes both). The checks made, for the headers, or
+        RateLimitedError at the first refusal."""
         limiter = self.limiter
         if limiter is None:
             return []
         infos: list[RateLimitInfo] = []
-        for name, narrowed_to in (("register", None), ("register_account", username)):
+        for name, narrowed_to, key in checks:
             if name not in limiter.limits:
                 continue
-            limited, info = await limiter.is_rate_limited(scope, name, account=narrowed_to)
+            limited, info = await limiter.is_rate_limited(scope, name, account=narrowed_to, key=key)
             infos.append(info)
             if limited:
                 raise limiter.refusal(infos)

@@ -13,12 +13,16 @@ from typing import Any
 
 import msgspec
 
+from ..privileges import ADMIN_SCOPE
 from ..problems import PROBLEM_CONTENT_TYPE, Problem
 from .body import FORM_MEDIA_TYPE, JSON_MEDIA_TYPE
 from .operations import Operation
 from .origins import OriginCheck
 
 REF_TEMPLATE = "#/components/schemas/{name}"
+ADMIN_SCOPE_DESCRIPTION = (
+    "Granted to administrators (`is_admin`) and only to them; the admin operations need it"
+)
 _MAX_CACHED_MOUNTS = 16
 
 ERROR_DESCRIPTIONS = {
@@ -69,10 +73,13 @@ class OpenAPIDocument:
         version: str,
         description: str,
         origins: OriginCheck | None = None,
+        profile: tuple[dict[str, Any], dict[str, Any]] | None = None,
     ) -> None:
         self._template = build_document(
             operations, title=title, version=version, description=description, origins=origins
         )
+        if profile is not None:
+            declare_profile(self._template, *profile)
         self._encoded: dict[str, bytes] = {}
 
     def for_mount(self, root_path: str) -> dict[str, Any]:
@@ -123,12 +130,41 @@ def build_document(
                 "oauth2": {
                     "type": "oauth2",
                     "flows": {
-                        "password": {"tokenUrl": "/login", "refreshUrl": "/refresh", "scopes": {}}
+                        "password": {
+                            "tokenUrl": "/login",
+                            "refreshUrl": "/refresh",
+                            "scopes": {ADMIN_SCOPE: ADMIN_SCOPE_DESCRIPTION},
+                        }
                     },
                 },
             },
         },
     }
+
+
+PROFILE_READERS = ("PublicUser", "RegisterRequest", "AdminUserCreate")
+PROFILE_CHANGES = ("UpdateProfileRequest", "AdminUserUpdate")
+
+
+def declare_profile(
+    document: dict[str, Any], reference: dict[str, Any], definitions: dict[str, Any]
+) -> None:
+    """Put the application's profile fields (`profile_fields`: its schema's reference and
+    definitions) in place of the generic `profile` object; a change (PATCH) needs none of
+    them, so it refers to a copy without `required`."""
+    schemas = document["components"]["schemas"]
+    schemas.update(definitions)
+    name = reference["$ref"].rsplit("/", 1)[-1]
+    change = {k: v for k, v in definitions[name].items() if k != "required"}
+    schemas[f"{name}Change"] = change
+    for schema_name, target in [
+        *((n, reference) for n in PROFILE_READERS),
+        *((n, {"$ref": REF_TEMPLATE.format(name=f"{name}Change")}) for n in PROFILE_CHANGES),
+    ]:
+        properties = schemas.get(schema_name, {}).get("properties", {})
+        if "profile" in properties:
+            nullable = schema_name in PROFILE_READERS
+            properties["profile"] = {"anyOf": [target, {"type": "null"}]} if nullable else target
 
 
 def _ref(type_: type[Any]) -> dict[str, str]:
@@ -167,7 +203,8 @@ def _operation(op: Operation, cross_origin: bool) -> dict[str, Any]:
             content[FORM_MEDIA_TYPE] = {"schema": _ref(op.request)}
         document["requestBody"] = {"required": not op.body_optional, "content": content}
     if op.access != "public":
-        security: list[dict[str, list[str]]] = [{"bearer": []}, {"oauth2": []}]
+        needed = [ADMIN_SCOPE] if op.access == "admin" else []
+        security: list[dict[str, list[str]]] = [{"bearer": needed}, {"oauth2": needed}]
         if op.access == "bearer_or_refresh_token":
             security.append({})  # a refresh token in the body will do instead
         document["security"] = security

@@ -20,15 +20,18 @@ from ..errors import (
     UsernameTakenError,
     UserNotFoundError,
 )
+from ..hooks import Registration
 from ..models import TokenPair, User
 from ..name_index import account_keys, parse_name
 from ..ratelimit import RateLimitInfo
 from ..service import S3AuthService
+from ..storage import keys
 from .cookies import clear_refresh_cookie, read_refresh_cookie, set_refresh_cookie
 from .devices import DeviceCookies
 from .errors import (
     AccountExistsError,
     CurrentPasswordRequiredError,
+    EmailNotVerifiedError,
     UnsupportedGrantTypeError,
     WrongCurrentPasswordError,
 )
@@ -141,13 +144,24 @@ class AuthRoutes:
     async def register(self, call: Call) -> Response:
         data: RegisterRequest = call.body
         infos = await self.limits.check_registration(call.request.scope, data.username)
+        client = self.limits.client_ip(call.request.scope)
+        await self.service.hooks.check_registration(
+            Registration(
+                username=data.username,
+                email=data.email,
+                full_name=data.full_name,
+                profile=data.profile,
+                client=client,
+            )
+        )
         try:
             user = await self.service.create_user(
-                data.username, data.email, data.password, data.full_name
+                data.username, data.email, data.password, data.full_name, profile=data.profile
             )
         except _NAME_TAKEN as error:
             raise self._hide_which_exists(error) from None
         call.noted["user_id"] = user.id
+        await self.service.send_email_verification(user)
         return json_response(user.public(), status=201, headers=self.limits.headers(infos))
 
     async def login(self, call: Call) -> Response:
@@ -171,9 +185,15 @@ class AuthRoutes:
             device = None
             attempt = await attempts.begin(request.scope, name.account_key, None)
         check = await self.service.check_login(login, data.password)
+        # For the audit trail, not the log: the account of the name typed, or for a name
+        # that is nobody's a decoy trail, so that a failure costs the same either way.
+        call.noted["account_id"] = login.user_id or keys.id_from_key(login.decoy_user_key)
+        call.noted["decoy"] = "" if login.user_id else "yes"
         if check.user is None:
             charged = await attempts.failed(attempt, check.accounts)
             raise InvalidCredentialsError(headers=self.limits.headers(charged))
+        if self.settings.require_verified_email and not check.user.email_verified:
+            raise EmailNotVerifiedError()
         pair = await self.service.create_token_pair(check.user, **self._session_origin(request))
         self._note_session(call, pair)
         response = self._tokens(
@@ -250,6 +270,7 @@ class AuthRoutes:
             raise self._hide_which_exists(error) from None
         except UserNotFoundError:
             raise _account_gone() from None
+        await self.service.send_email_verification(user)  # a new address, not yet verified
         return json_response(user.public(), headers=[*PRIVATE, *self.limits.headers(infos)])
 
     async def change_password(self, call: Call) -> Response:
@@ -290,13 +311,17 @@ class AuthRoutes:
 
     async def list_users(self, call: Call) -> Response:
         query: UserListQuery = call.query
-        users, cursor = await self.service.list_users(after=query.after, limit=query.limit)
+        users, cursor = await self.service.list_users(
+            after=query.after, limit=query.limit, search=query.search
+        )
         page = UserPage(users=[u.public() for u in users], next_cursor=cursor)
         return json_response(page, headers=PRIVATE)
 
     async def update_user(self, call: Call) -> Response:
         data: AdminUserUpdate = call.body
         user = await self.service.update_user(call.path_ids["user_id"], **_changes(data))
+        if data.email is not msgspec.UNSET:
+            await self.service.send_email_verification(user)
         return json_response(user.public(), headers=PRIVATE)
 
     async def delete_user(self, call: Call) -> Response:

@@ -53,6 +53,10 @@ Password = Annotated[
     str, Meta(description="8+ characters with an upper-case letter, a lower-case one and a digit.")
 ]
 FullName = Annotated[str, Meta(description="Shown to people; at most 200 characters.")]
+Profile = Annotated[
+    dict[str, Any],
+    Meta(description="The application's own fields, as it declares them (`profile_fields`)."),
+]
 OAuthParameter = Annotated[
     str | None, Meta(description="Accepted for OAuth2 client compatibility and ignored.")
 ]
@@ -69,6 +73,7 @@ class RegisterRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     email: Email
     password: Password
     full_name: FullName | None = None
+    profile: Profile | None = None
 
 
 class LoginRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -105,6 +110,12 @@ class UpdateProfileRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=T
     email: Email | UnsetType = UNSET
     current_password: str | UnsetType = UNSET
     """Required with `email`: a new address is where every reset goes."""
+    profile: (
+        Annotated[
+            dict[str, Any], Meta(description="Fields to change; the others stay as they are.")
+        ]
+        | UnsetType
+    ) = UNSET
 
 
 class ChangePasswordRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -121,7 +132,18 @@ class AdminUserUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     full_name: FullName | UnsetType | None = UNSET
     email: Email | UnsetType = UNSET
     scopes: (
-        Annotated[list[str], Meta(description="OAuth2 scopes put into the user's tokens.")]
+        Annotated[
+            list[str],
+            Meta(
+                description="OAuth2 scopes put into the user's tokens; `admin` among them "
+                "makes the user an administrator (is_admin), whose tokens grant it."
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
+    email_verified: bool | UnsetType = UNSET
+    profile: (
+        Annotated[dict[str, Any], Meta(description="Fields to change; the others stay.")]
         | UnsetType
     ) = UNSET
 
@@ -132,6 +154,19 @@ class UserListQuery(msgspec.Struct, kw_only=True):
 
     after: Annotated[str | None, Meta(description="The `next_cursor` of the previous page.")] = None
     limit: Annotated[int, Meta(ge=1, le=1000, description="Users per page.")] = 50
+    search: (
+        Annotated[
+            str,
+            Meta(
+                min_length=1,
+                max_length=100,
+                description="Only the users of the page whose id, username, email or full name "
+                "contain this (case-insensitively): a page may hold fewer, even none, while "
+                "`next_cursor` goes on.",
+            ),
+        ]
+        | None
+    ) = None
 
 
 class TokenResponse(msgspec.Struct, kw_only=True):

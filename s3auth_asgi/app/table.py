@@ -7,6 +7,8 @@ from __future__ import annotations
 from ..models import PublicUser
 from . import schemas
 from .devices import DEVICE_HEADER
+from .lifecycle_routes import LifecycleRoutes
+from .lifecycle_table import lifecycle_operations
 from .operations import Operation
 from .routes import AuthRoutes
 
@@ -18,7 +20,16 @@ DEVICE_HEADER_DESCRIPTION = (
 )
 
 
-def operations_of(routes: AuthRoutes) -> list[Operation]:
+def operations_of(routes: AuthRoutes, lifecycle: LifecycleRoutes | None = None) -> list[Operation]:
+    """Every operation; `lifecycle`: the handlers of `lifecycle_table`'s rows (by default
+    new ones on `routes`)."""
+    return [
+        *_account_operations(routes),
+        *lifecycle_operations(lifecycle or LifecycleRoutes(routes)),
+    ]
+
+
+def _account_operations(routes: AuthRoutes) -> list[Operation]:
     return [
         Operation(
             method="POST",
@@ -49,13 +60,16 @@ def operations_of(routes: AuthRoutes) -> list[Operation]:
             headers=((DEVICE_HEADER, DEVICE_HEADER_DESCRIPTION),),
             response=schemas.TokenResponse,
             token_response=True,
-            errors=(401, 429),
+            # 403 `email_not_verified` only where a verified address is required.
+            errors=(401, 403, 429) if routes.settings.require_verified_email else (401, 429),
             description="An OAuth2 password-grant form (what Swagger UI's Authorize "
             "button and OAuth2PasswordBearer send) or the same fields as JSON. Unknown "
             "user and wrong password get the same 401. Wrong passwords are limited per "
             "account (from any address) and per client address, or, for a client showing "
             "a device cookie of the account, per device; a spent limit answers 429 even to "
-            "the right password. A successful login sets the `s3auth_device` cookie.",
+            "the right password. A successful login sets the `s3auth_device` cookie. With "
+            "S3AUTH_REQUIRE_VERIFIED_EMAIL, the right password of an account whose address "
+            "is not verified is 403 `email_not_verified`.",
         ),
         Operation(
             method="POST",
@@ -185,7 +199,7 @@ def operations_of(routes: AuthRoutes) -> list[Operation]:
             handler=routes.update_user,
             operation_id="update_user",
             event="admin_user_update",
-            summary="Change an account (enable, disable, admin flag)",
+            summary="Change an account (enable, disable, admin flag, scopes, profile)",
             tag="admin",
             access="admin",
             request=schemas.AdminUserUpdate,

@@ -3,7 +3,9 @@
     s3auth demo [--host H] [--port P] [--dir D]   serve the demo (needs uvicorn)
     s3auth check                                  validate the settings, probe the store
     s3auth user create NAME --email E [--admin]   the password is read without echo
-    s3auth user list [--json] | disable ID | enable ID
+    s3auth user list [--json] [--search S] | disable ID | enable ID | delete ID
+    s3auth user set-password ID | scopes ID [--add S..] [--remove S..] | promote ID
+    s3auth user demote ID | sessions ID [--json] | revoke ID [--session SID]
     s3auth keys list [--json] | rotate [--now] | retire KID [--now]
     s3auth keys generate --algorithm A [--public] print a new private key (or its public key)
     s3auth cleanup                                delete expired sessions and revocations
@@ -33,7 +35,7 @@ from .demo import run_demo
 from .failures import USAGE, library_logging, report
 from .keys import add_keys_commands
 from .secret import run_gen_secret
-from .users import run_user_create, run_user_list, run_user_toggle
+from .users import add_user_commands
 
 __all__ = ["build_parser", "main"]
 
@@ -127,32 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.set_defaults(run=run_check)
 
-    user = commands.add_parser("user", help="manage users")
-    user_commands = user.add_subparsers(dest="user_command", required=True, metavar="ACTION")
-    create = user_commands.add_parser(
-        "create", parents=[store], help="create a user (password read without echo)"
-    )
-    create.add_argument("username")
-    create.add_argument("--email", required=True)
-    create.add_argument("--full-name", default=None)
-    create.add_argument("--admin", action="store_true", help="make the user an administrator")
-    create.add_argument(
-        "--password-stdin",
-        action="store_true",
-        help="read the password from the first line of standard input (for scripts)",
-    )
-    create.set_defaults(run=run_user_create)
-    listing = user_commands.add_parser("list", parents=[store], help="list every user")
-    listing.add_argument("--json", action="store_true", help="one JSON array of users")
-    listing.set_defaults(run=run_user_list)
-    for name, active in (("disable", False), ("enable", True)):
-        toggle = user_commands.add_parser(
-            name,
-            parents=[store],
-            help=f"{name} an account ({'ends its sessions' if not active else 'again'})",
-        )
-        toggle.add_argument("user", help="user id, username or email")
-        toggle.set_defaults(run=run_user_toggle, active=active)
+    add_user_commands(commands, store)
 
     add_keys_commands(commands, store)
 

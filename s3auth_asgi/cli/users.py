@@ -1,9 +1,12 @@
-"""`s3auth user create | list | disable | enable`."""
+"""`s3auth user create | list | disable | enable` and the parser of every `user` action
+(the administrator's tools are in `user_admin`)."""
 
 from __future__ import annotations
 
+import argparse
 import getpass
 import sys
+from typing import Any
 
 import msgspec
 
@@ -52,6 +55,7 @@ def run_user_create(ctx: Context) -> int:
             password,
             ctx.args.full_name,
             is_admin=ctx.args.admin,
+            email_verified=ctx.args.verified,
         )
         role = "administrator" if user.is_admin else "user"
         print(f"created {role} {user.username} <{user.email}> id={user.id}", file=ctx.out)
@@ -62,15 +66,17 @@ def run_user_create(ctx: Context) -> int:
 
 def run_user_list(ctx: Context) -> int:
     """A table, or with `--json` one JSON array of PublicUser objects (one per line, so
-    that a long listing is written as it is read)."""
+    that a long listing is written as it is read); `--search` keeps the users whose id,
+    username, email or full name contain it."""
     service = ctx.service()
     as_json: bool = ctx.args.json
+    search: str | None = ctx.args.search
     count = 0
     progress = Progress(ctx.err, "listing users", lambda: f"{count} so far")
 
     async def listing() -> int:
         nonlocal count
-        users, after = await service.list_users(limit=USER_PAGE)
+        users, after = await service.list_users(limit=USER_PAGE, search=search)
         progress.clear()
         # The header once the store has answered: a failure leaves stdout empty.
         print("[" if as_json else f"{'ID':32}  {'USERNAME':20}  {'EMAIL':30}  STATUS", file=ctx.out)
@@ -84,7 +90,7 @@ def run_user_list(ctx: Context) -> int:
                 count += 1
             if after is None:
                 break
-            users, after = await service.list_users(after=after, limit=USER_PAGE)
+            users, after = await service.list_users(after=after, limit=USER_PAGE, search=search)
             progress.clear()
         print("]" if as_json else f"{count} user(s)", file=ctx.out)
         return OK
@@ -120,3 +126,68 @@ def run_user_toggle(ctx: Context) -> int:
         return OK
 
     return run_async(toggle)
+
+
+def add_user_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    store: argparse.ArgumentParser,
+) -> None:
+    """`s3auth user ACTION`; `store`: the parent parser of commands that open the store."""
+    from . import user_admin
+
+    user = commands.add_parser("user", help="manage users")
+    actions = user.add_subparsers(dest="user_command", required=True, metavar="ACTION")
+
+    def action(name: str, run: Any, help_: str, **defaults: Any) -> argparse.ArgumentParser:
+        parser = actions.add_parser(name, parents=[store], help=help_)
+        parser.set_defaults(run=run, **defaults)
+        return parser
+
+    def who(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("user", help="user id, username or email")
+
+    def password_stdin(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--password-stdin",
+            action="store_true",
+            help="read the password from the first line of standard input (for scripts)",
+        )
+
+    create = action("create", run_user_create, "create a user (password read without echo)")
+    create.add_argument("username")
+    create.add_argument("--email", required=True)
+    create.add_argument("--full-name", default=None)
+    create.add_argument(
+        "--admin", action="store_true", help="an administrator: its tokens grant `admin`"
+    )
+    create.add_argument("--verified", action="store_true", help="the email address is verified")
+    password_stdin(create)
+    listing = action("list", run_user_list, "list every user")
+    listing.add_argument("--json", action="store_true", help="one JSON array of users")
+    listing.add_argument("--search", default=None, help="only users whose names contain this")
+    for name, active in (("disable", False), ("enable", True)):
+        state = "ends its sessions" if not active else "again"
+        who(action(name, run_user_toggle, f"{name} an account ({state})", active=active))
+    delete = action("delete", user_admin.run_user_delete, "delete a user and its sessions")
+    who(delete)
+    delete.add_argument("--yes", action="store_true", help="no need to give the id to confirm")
+    set_password = action(
+        "set-password", user_admin.run_user_set_password, "set a password (ends its sessions)"
+    )
+    who(set_password)
+    password_stdin(set_password)
+    scopes = action("scopes", user_admin.run_user_scopes, "show or change a user's scopes")
+    who(scopes)
+    scopes.add_argument("--add", nargs="+", metavar="SCOPE", help="grant these scopes")
+    scopes.add_argument("--remove", nargs="+", metavar="SCOPE", help="take these away")
+    for name, admin, summary in (
+        ("promote", True, "make the user an administrator (grants the admin scope)"),
+        ("demote", False, "make an administrator an ordinary user (takes the admin scope)"),
+    ):
+        who(action(name, user_admin.run_user_promote, summary, admin=admin))
+    sessions = action("sessions", user_admin.run_user_sessions, "list a user's sessions")
+    who(sessions)
+    sessions.add_argument("--json", action="store_true", help="a JSON array")
+    revoke = action("revoke", user_admin.run_user_revoke, "end a user's sessions")
+    who(revoke)
+    revoke.add_argument("--session", default=None, help="end only this session")

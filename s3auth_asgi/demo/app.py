@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from ..app import create_auth_app, default_limiter
+from ..mail import FileMailer
 from ..middleware.bearer import BearerTokenMiddleware
 from ..middleware.blacklist import BlacklistMiddleware
 from ..middleware.ratelimit import RateLimitMiddleware
@@ -33,6 +34,12 @@ API_LIMIT = RateLimit(max_requests=60, window_seconds=60)
 # refreshes after a 401): the bearer middleware must not refuse them for that header.
 PUBLIC_PATHS = (
     "/",
+    "/reset-password",
+    "/verify-email",
+    "/demo/outbox",
+    f"{AUTH_PREFIX}/password/forgot",
+    f"{AUTH_PREFIX}/password/reset",
+    f"{AUTH_PREFIX}/email/*",
     f"{AUTH_PREFIX}/register",
     f"{AUTH_PREFIX}/login",
     f"{AUTH_PREFIX}/refresh",
@@ -117,6 +124,19 @@ def sessions_endpoint(service: S3AuthService) -> Route:
     return Route("/api/sessions", sessions)
 
 
+def outbox_endpoint(service: S3AuthService) -> Route:
+    async def outbox(request: Request) -> Response:
+        """The newest mails the demo "sent": its outbox (`FileMailer`), for the page to
+        show in place of a mailbox. Anyone who can open the page can read them, reset
+        links included: a demo's convenience, never a production setup."""
+        mailer = service.mail.mailer
+        found = mailer.messages() if isinstance(mailer, FileMailer) else []
+        listed = [msgspec.to_builtins(message) for message in found]
+        return JSONResponse({"messages": listed}, headers={"Cache-Control": "no-store"})
+
+    return Route("/demo/outbox", outbox)
+
+
 def create_demo_app(service: S3AuthService) -> ASGIApp:
     # The auth limits in the store (S3AUTH_RATE_LIMIT_STORE), shared by every process the
     # demo runs in; the high-rate "api" limit in memory.
@@ -127,6 +147,11 @@ def create_demo_app(service: S3AuthService) -> ASGIApp:
     app: ASGIApp = Starlette(
         routes=[
             Route("/", index),
+            # Where the mailed links lead (`MailTemplates`): the same page, which reads
+            # the token from the fragment.
+            Route("/reset-password", index),
+            Route("/verify-email", index),
+            outbox_endpoint(service),
             Route("/api/hello", hello),
             sessions_endpoint(service),
             Mount(AUTH_PREFIX, app=auth_app),

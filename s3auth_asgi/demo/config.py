@@ -1,5 +1,6 @@
 """Where the demo keeps its state: a directory (default ./.s3auth-demo) holding the
-file:// store and a generated secret key, so restarts keep users and their tokens.
+file:// store, a generated secret key, so restarts keep users and their tokens, and the
+outbox its mails are written to (the page shows them: there is no mail server).
 
 Every S3AUTH_* variable still applies and wins: S3AUTH_STORE_URL=s3://bucket/prefix runs
 the same demo on S3, S3AUTH_SECRET_KEY replaces the generated key.
@@ -17,6 +18,8 @@ from ..settings import S3AuthSettings, env_name, new_secret_key
 DEFAULT_DEMO_DIR = Path(".s3auth-demo")
 SECRET_FILE = "secret"
 STORE_DIR = "store"
+OUTBOX_DIR = "outbox"
+DEMO_SENDER = "s3auth-demo@example.com"
 
 
 def read_or_create_secret(directory: Path) -> str:
@@ -46,4 +49,8 @@ def demo_settings(
         defaults["secret_key"] = read_or_create_secret(directory)
     if env.get(env_name("refresh_cookie")) is None:
         defaults["refresh_cookie"] = True
+    # No mail server: the mails go to an outbox the page shows.
+    if not env.get(env_name("smtp_host")) and not env.get(env_name("mail_outbox")):
+        defaults["mail_outbox"] = str(directory / OUTBOX_DIR)
+        defaults.setdefault("mail_from", env.get(env_name("mail_from")) or DEMO_SENDER)
     return S3AuthSettings.from_env(env, **defaults)

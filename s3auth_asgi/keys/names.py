@@ -48,6 +48,8 @@ warnings.filterwarnings("ignore", message="EdDSA is deprecated via RFC 9864")
 class UnusableKeyError(ConfigurationError):
     """The key cannot be used for the algorithm (wrong type, curve or size, or weak)."""
 
+    code = "unusable_key"
+
 
 def accepted_names(algorithm: str) -> frozenset[str]:
     """The `alg` values a token signed by a key of `algorithm` may carry."""

@@ -16,7 +16,7 @@ When the keys are read:
   The middleware then verifies the token once more.
 
 A failed read keeps the copy there is (logged); with no copy at all, tokens are refused
-with 503 `store_unavailable`, not taken for invalid. Revocation is not checked: without the
+with 503 `keys_unavailable`, not taken for invalid. Revocation is not checked: without the
 store, a revoked token is accepted until it expires (the access-token lifetime bounds it);
 add BlacklistMiddleware over the store where that is too long.
 """
@@ -47,6 +47,7 @@ MAX_JWKS_BYTES = 65536
 
 
 class KeysUnavailableError(StoreUnavailableError):
+    code = "keys_unavailable"
     title = "The keys that verify tokens could not be read; try again later"
 
 

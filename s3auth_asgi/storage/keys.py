@@ -21,6 +21,13 @@
                                                on a local store, never the history
     ratelimit/{limit}/{key_digest}             shared limiter state
     ratelimit/{budget}/{key_digest}            a failure budget's state (several limits)
+    account-tokens/{purpose}/{token_id}        a password-reset or email-verification
+                                               token (`account_tokens`): a keyed hash of
+                                               its secret, never the secret; `purpose` is
+                                               `password-reset` or `email-verification`
+    audit/{user_id}/{age:013d}.{random}        one security event of a user (`audit`);
+                                               `age` is AUDIT_EPOCH_MS minus the time
+                                               written, so a listing gives the newest first
     keys/signing.json                          the signing keys, when the store keeps
                                                them (`keys.stored`): private, like all
     _s3auth-check/{random}                     `s3auth check`'s probe, deleted after
@@ -43,6 +50,10 @@ SESSIONS = "sessions/"
 REVOCATIONS = "revocations/"
 RATELIMIT = "ratelimit/"
 PROBES = "_s3auth-check/"
+ACCOUNT_TOKENS = "account-tokens/"
+AUDIT = "audit/"
+AUDIT_EPOCH_MS = 10**13
+"""Past any time written (the year 2286), so every audit key's age is positive."""
 SIGNING_KEYS = "keys/signing.json"
 
 RevocationKind = Literal["jti", "session", "user"]
@@ -145,6 +156,26 @@ def parse_revocation(key: str) -> RevocationKey | None:
     if not (written.isdigit() and expires.isdigit()):
         return None
     return RevocationKey(int(written), kind, int(expires), subject)  # type: ignore[arg-type]
+
+
+def account_token(purpose: str, token_id: str) -> str:
+    return f"{ACCOUNT_TOKENS}{purpose}/{token_id}"
+
+
+def user_audit(user_id: str) -> str:
+    return f"{AUDIT}{user_id}/"
+
+
+def audit_event(user_id: str, written_ms: int, suffix: str) -> str:
+    """The key of an event written at `written_ms`; `suffix` (random) keeps two events of
+    one millisecond apart."""
+    return f"{user_audit(user_id)}{AUDIT_EPOCH_MS - written_ms:013d}.{suffix}"
+
+
+def audit_written_ms(key: str) -> int | None:
+    """When the event at an `audit/…` key was written; None for a key that is not one."""
+    age = key.rsplit("/", 1)[-1].partition(".")[0]
+    return AUDIT_EPOCH_MS - int(age) if age.isdigit() else None
 
 
 def ratelimit(limit_name: str, key: str) -> str:

@@ -190,7 +190,7 @@ function showProblem(form, resultId, result) {
   }
 }
 
-for (const form of [$("register-form"), $("login-form")]) {
+for (const form of [$("register-form"), $("login-form"), $("forgot-form"), $("reset-form")]) {
   form.addEventListener("input", (event) => {
     if (event.target.matches("input[aria-invalid]")) clearFieldError(event.target);
   });
@@ -235,6 +235,7 @@ async function loadProfile() {
   me = result.body;
   $("profile-username").textContent = me.username;
   $("profile-email").textContent = me.email;
+  $("profile-verified").textContent = me.email_verified ? "yes" : "not yet: see the outbox";
   $("profile-full-name").textContent = me.full_name || "—";
   $("profile-admin").textContent = me.is_admin ? "yes" : "no";
   $("profile-id").textContent = me.id;
@@ -517,7 +518,106 @@ $("logout-all").addEventListener("click", async () => {
   }
 });
 
+// Mail: the outbox, and where its links lead -------------------------------------------
+
+// The token of a mailed link, from the fragment (browsers send fragments to no server).
+function linkToken() {
+  const match = /^#token=([A-Za-z0-9._-]+)$/.exec(location.hash);
+  return match ? match[1] : null;
+}
+
+function leaveLink() {
+  history.replaceState(null, "", "/");
+}
+
+// A message's text, its links made clickable.
+function messageText(text) {
+  const pre = element("pre");
+  for (const part of text.split(/(\S*#token=[A-Za-z0-9._-]+)/)) {
+    if (part.includes("#token=")) {
+      const link = element("a", { text: part });
+      link.href = part;
+      pre.append(link);
+    } else {
+      pre.append(part);
+    }
+  }
+  return pre;
+}
+
+async function loadOutbox() {
+  const result = await call("GET", "/demo/outbox", { quiet: true });
+  const list = $("outbox");
+  list.replaceChildren();
+  if (result.status !== 200) return;
+  for (const message of result.body.messages) {
+    const time = formatTime(message.sent_at, { timeStyle: "medium" });
+    list.append(element("li", { className: "message" },
+      element("strong", { text: message.subject }), ` to ${message.to}, ${time}`,
+      messageText(message.text)));
+  }
+  if (!result.body.messages.length) list.append(element("li", { text: "Empty." }));
+}
+
+$("outbox-refresh").addEventListener("click", loadOutbox);
+
+$("forgot-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  clearFormErrors(form, "forgot-result");
+  if (missingFields(form)) return;
+  const username = new FormData(form).get("username");
+  const result = await call("POST", "/auth/password/forgot", { json: { username } });
+  if (result.status !== 202) { showProblem(form, "forgot-result", result); return; }
+  // The same answer whether the account exists: only its owner's inbox tells.
+  showResult("forgot-result", "Check your inbox: in this demo, the outbox below.");
+  await loadOutbox();
+});
+
+$("reset-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  clearFormErrors(form, "reset-result");
+  if (missingFields(form)) return;
+  const json = { token: linkToken(), new_password: new FormData(form).get("new_password") };
+  const result = await call("POST", "/auth/password/reset", { json });
+  if (result.status === 422 && result.body && result.body.code === "weak_password") {
+    showFieldError(form, "new_password", result.body.errors || [result.body.detail]);
+    showResult("reset-result", result.body.title, "error");
+    return;
+  }
+  if (result.status !== 204) {
+    showResult("reset-result", problemText(result.body, result.headers), "error");
+    return;
+  }
+  form.reset();
+  $("reset-card").hidden = true;
+  leaveLink();
+  signedOut();
+  notify("Password changed, and every session ended. Log in with the new password.");
+  $("login-password").focus();
+});
+
+async function verifyEmail(token) {
+  const result = await call("POST", "/auth/email/verify", { json: { token } });
+  leaveLink();
+  if (result.status === 204) {
+    notify("Email address verified.");
+    if (me) await loadProfile();
+  } else {
+    notify("Not verified: " + problemText(result.body, result.headers), "error");
+  }
+}
+
 // Back after a reload: in browser mode the refresh cookie still holds the session.
 (async () => {
   if (await refreshTokens(true)) await loadProfile();
+  const token = linkToken();
+  if (location.pathname === "/reset-password" && token) {
+    $("reset-card").hidden = false;
+    $("reset-password").focus();
+  } else if (location.pathname === "/verify-email" && token) {
+    await verifyEmail(token);
+  }
+  await loadOutbox();
 })();

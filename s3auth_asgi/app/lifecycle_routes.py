@@ -1,0 +1,151 @@
+"""The endpoints of the account lifecycle (password reset, email verification, the audit
+trail) and the administrators' account tools, and what runs after every request that
+emits an auth event: its record in the audit trail and the application's hooks."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.responses import Response
+
+from ..errors import S3AuthError, SessionNotFoundError, UserNotFoundError
+from ..events import AuthEvent
+from ..models import User
+from ..name_index import parse_name
+from ..ratelimit import RateLimitInfo
+from .lifecycle_schemas import (
+    Accepted,
+    AdminSessionList,
+    AdminSetPassword,
+    AdminUserCreate,
+    EventPage,
+    EventsQuery,
+    ForgotPasswordRequest,
+    ResendVerificationRequest,
+    ResetPasswordRequest,
+    VerifyEmailRequest,
+)
+from .operations import Call
+from .responses import empty_response, json_response
+from .routes import PRIVATE, AuthRoutes
+
+logger = logging.getLogger("s3auth_asgi.app")
+
+RESET_ACCEPTED = "If the name is an account's, a message with a reset link is on its way."
+VERIFY_ACCEPTED = (
+    "If the name is an account's whose address is not verified yet, a message with a "
+    "verification link is on its way."
+)
+
+
+class LifecycleRoutes:
+    """The handlers, sharing the service, the limits and the helpers of `AuthRoutes`."""
+
+    def __init__(self, routes: AuthRoutes) -> None:
+        self.routes = routes
+        self.service = routes.service
+        self.limits = routes.limits
+
+    async def after(self, event: AuthEvent, decoy: AuthEvent | None = None) -> None:
+        """Keep `event` in its user's trail (`decoy`, for a name that is nobody's, in a
+        trail of nobody's: `events.decoy_of`) and run the hooks; neither can fail the
+        request, whose answer has been sent already."""
+        try:
+            await self.service.audit.record(decoy or event)
+        except S3AuthError as error:
+            logger.warning("audit event %s not kept: %s", event.name, error.code)
+        await self.service.hooks.dispatch(event)
+
+    # Mailed tokens -------------------------------------------------------------------
+
+    async def _recovery_limits(self, call: Call, name: str) -> list[RateLimitInfo]:
+        # Per address, and per name asked about from any address: an account's or not,
+        # the same count, so the limit tells nothing either.
+        per_name = f"recovery:{parse_name(name).account_key}"
+        return await self.limits.check_named(
+            call.request.scope, (("recovery", None, None), ("recovery_account", None, per_name))
+        )
+
+    async def forgot_password(self, call: Call) -> Response:
+        data: ForgotPasswordRequest = call.body
+        infos = await self._recovery_limits(call, data.username)
+        await self.service.request_password_reset(data.username)
+        body = Accepted(detail=RESET_ACCEPTED)
+        return json_response(body, status=202, headers=self.limits.headers(infos))
+
+    async def reset_password(self, call: Call) -> Response:
+        data: ResetPasswordRequest = call.body
+        user = await self.service.reset_password(data.token, data.new_password)
+        call.noted["user_id"] = user.id
+        return empty_response(PRIVATE)
+
+    async def verify_email(self, call: Call) -> Response:
+        data: VerifyEmailRequest = call.body
+        user = await self.service.verify_email(data.token)
+        call.noted["user_id"] = user.id
+        return empty_response(PRIVATE)
+
+    async def resend_verification(self, call: Call) -> Response:
+        data: ResendVerificationRequest = call.body
+        infos = await self._recovery_limits(call, data.username)
+        await self.service.request_email_verification(data.username)
+        body = Accepted(detail=VERIFY_ACCEPTED)
+        return json_response(body, status=202, headers=self.limits.headers(infos))
+
+    # The audit trail -----------------------------------------------------------------
+
+    async def _events(self, user_id: str, query: EventsQuery) -> Response:
+        events, cursor = await self.service.audit.page(
+            user_id, after=query.after, limit=query.limit
+        )
+        return json_response(EventPage(events=events, next_cursor=cursor), headers=PRIVATE)
+
+    async def my_events(self, call: Call) -> Response:
+        return await self._events(call.caller.user_id, call.query)
+
+    async def user_events(self, call: Call) -> Response:
+        return await self._events(call.path_ids["user_id"], call.query)
+
+    # Administration ------------------------------------------------------------------
+
+    async def _user(self, call: Call) -> User:
+        user = await self.service.get_user_by_id(call.path_ids["user_id"])
+        if user is None:
+            raise UserNotFoundError()
+        return user
+
+    async def create_user(self, call: Call) -> Response:
+        data: AdminUserCreate = call.body
+        user = await self.service.create_user(
+            data.username,
+            data.email,
+            data.password,
+            data.full_name,
+            is_admin=data.is_admin,
+            scopes=data.scopes,
+            email_verified=data.email_verified,
+            profile=data.profile,
+        )
+        call.noted["user_id"] = user.id
+        await self.service.send_email_verification(user)
+        return json_response(user.public(), status=201, headers=PRIVATE)
+
+    async def get_user(self, call: Call) -> Response:
+        return json_response((await self._user(call)).public(), headers=PRIVATE)
+
+    async def set_password(self, call: Call) -> Response:
+        data: AdminSetPassword = call.body
+        await self.service.set_password(call.path_ids["user_id"], data.new_password)
+        return empty_response()
+
+    async def user_sessions(self, call: Call) -> Response:
+        user = await self._user(call)
+        found = await self.service.get_user_active_sessions(user.id)
+        return json_response(AdminSessionList(sessions=found), headers=PRIVATE)
+
+    async def end_user_session(self, call: Call) -> Response:
+        ids = call.path_ids
+        call.noted["session_id"] = ids["session_id"]
+        if not await self.service.revoke_session(ids["user_id"], ids["session_id"]):
+            raise SessionNotFoundError()
+        return empty_response()

@@ -1,0 +1,90 @@
+"""The request and response bodies of the account-lifecycle endpoints (password reset,
+email verification, the audit trail) and of the administrators' account tools."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+from msgspec import Meta
+
+from ..audit import AuditEntry
+from ..models import SessionInfo
+from .schemas import Email, FullName, Password, Profile, Username
+
+MailedToken = Annotated[
+    str, Meta(description="The token from the mailed link (after `#token=`).", max_length=256)
+]
+AnyName = Annotated[
+    str, Meta(description="The username or the email address.", min_length=1, max_length=320)
+]
+
+
+class ForgotPasswordRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Whose password to reset."""
+
+    username: AnyName
+
+
+class ResetPasswordRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    token: MailedToken
+    new_password: Password
+
+
+class VerifyEmailRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    token: MailedToken
+
+
+class ResendVerificationRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Whose address to verify."""
+
+    username: AnyName
+
+
+class Accepted(msgspec.Struct, kw_only=True):
+    """The one answer, whether or not the name is an account's."""
+
+    detail: str
+
+
+class EventsQuery(msgspec.Struct, kw_only=True):
+    """Query parameters of an audit-trail page (unknown parameters are ignored)."""
+
+    after: Annotated[str | None, Meta(description="The `next_cursor` of the previous page.")] = None
+    limit: Annotated[int, Meta(ge=1, le=200, description="Events per page.")] = 50
+
+
+class EventPage(msgspec.Struct, kw_only=True):
+    """Security events of one account, newest first."""
+
+    events: list[AuditEntry]
+    next_cursor: Annotated[
+        str | None, Meta(description="Pass as `after` for the next page; null on the last.")
+    ]
+
+
+class AdminUserCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A new account made by an administrator."""
+
+    username: Username
+    email: Email
+    password: Password
+    full_name: FullName | None = None
+    is_admin: bool = False
+    scopes: list[str] = msgspec.field(default_factory=list)
+    email_verified: Annotated[
+        bool, Meta(description="The administrator vouches for the address.")
+    ] = False
+    profile: Profile | None = None
+
+
+class AdminSetPassword(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A password set without the old one: every session of the account ends."""
+
+    new_password: Password
+
+
+class AdminSessionList(msgspec.Struct, kw_only=True):
+    """An account's live sessions, newest first."""
+
+    sessions: list[SessionInfo]

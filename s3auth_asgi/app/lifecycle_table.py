@@ -1,0 +1,165 @@
+"""The operations of the account lifecycle and of the administrators' account tools: rows
+of the auth app's table (`table`), handled by `lifecycle_routes`."""
+
+from __future__ import annotations
+
+from ..models import PublicUser
+from . import lifecycle_schemas as schemas
+from .lifecycle_routes import LifecycleRoutes
+from .operations import Operation
+
+NO_ENUMERATION = (
+    "The same 202 answer, after the same work and the same store requests, whether or not "
+    "the name is an account's: nothing here tells who has an account. The message is sent "
+    "in the background. Rate-limited per client address (`recovery`) and per name asked "
+    "about, from any address (`recovery_account`)."
+)
+MAILED_TOKEN = (
+    "The token works once, for its purpose only, until it expires; a wrong, spent, "
+    "expired or foreign token is one 400 `invalid_account_token`."
+)
+
+
+def lifecycle_operations(routes: LifecycleRoutes) -> list[Operation]:
+    return [
+        Operation(
+            method="POST",
+            path="/password/forgot",
+            handler=routes.forgot_password,
+            operation_id="forgot_password",
+            event="password_reset_request",
+            summary="Mail a password-reset link",
+            tag="recovery",
+            request=schemas.ForgotPasswordRequest,
+            response=schemas.Accepted,
+            status=202,
+            errors=(429,),
+            description="To the address of the active account the username or email names "
+            "(valid for S3AUTH_PASSWORD_RESET_MINUTES). " + NO_ENUMERATION,
+        ),
+        Operation(
+            method="POST",
+            path="/password/reset",
+            handler=routes.reset_password,
+            operation_id="reset_password",
+            event="password_reset",
+            summary="Set a new password with a mailed token",
+            tag="recovery",
+            request=schemas.ResetPasswordRequest,
+            limits=("token",),
+            description="Ends every session of the account, its access tokens too, and "
+            "marks its address verified. A password the policy refuses (422 "
+            "`weak_password`) leaves the token unspent. " + MAILED_TOKEN,
+        ),
+        Operation(
+            method="POST",
+            path="/email/verify",
+            handler=routes.verify_email,
+            operation_id="verify_email",
+            event="email_verify",
+            summary="Verify an email address with a mailed token",
+            tag="recovery",
+            request=schemas.VerifyEmailRequest,
+            limits=("token",),
+            description="Works while the address is still the account's. " + MAILED_TOKEN,
+        ),
+        Operation(
+            method="POST",
+            path="/email/verify/resend",
+            handler=routes.resend_verification,
+            operation_id="resend_verification",
+            event="email_verification_request",
+            summary="Mail a new verification link",
+            tag="recovery",
+            request=schemas.ResendVerificationRequest,
+            response=schemas.Accepted,
+            status=202,
+            errors=(429,),
+            description="For an account whose address is not verified yet; public, since "
+            "with S3AUTH_REQUIRE_VERIFIED_EMAIL such an account cannot log in. " + NO_ENUMERATION,
+        ),
+        Operation(
+            method="GET",
+            path="/me/events",
+            handler=routes.my_events,
+            operation_id="list_my_events",
+            summary="The caller's security events",
+            tag="account",
+            access="bearer",
+            query=schemas.EventsQuery,
+            response=schemas.EventPage,
+            description="Logins (failed ones too), logouts, password and email changes, "
+            "ended sessions and administrators' actions on the account, newest first, kept "
+            "for S3AUTH_AUDIT_RETENTION_DAYS.",
+        ),
+        Operation(
+            method="POST",
+            path="/admin/users",
+            handler=routes.create_user,
+            operation_id="create_user",
+            event="admin_user_create",
+            summary="Create an account",
+            tag="admin",
+            access="admin",
+            request=schemas.AdminUserCreate,
+            response=PublicUser,
+            status=201,
+            errors=(409,),
+            description="A verification link is mailed unless `email_verified` is set. "
+            "`admin` among the scopes is `is_admin`.",
+        ),
+        Operation(
+            method="GET",
+            path="/admin/users/{user_id}",
+            handler=routes.get_user,
+            operation_id="get_user",
+            summary="One account",
+            tag="admin",
+            access="admin",
+            response=PublicUser,
+        ),
+        Operation(
+            method="POST",
+            path="/admin/users/{user_id}/password",
+            handler=routes.set_password,
+            operation_id="set_user_password",
+            event="admin_password_set",
+            summary="Set an account's password",
+            tag="admin",
+            access="admin",
+            request=schemas.AdminSetPassword,
+            description="Without the old one; every session of the account ends.",
+        ),
+        Operation(
+            method="GET",
+            path="/admin/users/{user_id}/sessions",
+            handler=routes.user_sessions,
+            operation_id="list_user_sessions",
+            summary="An account's sessions",
+            tag="admin",
+            access="admin",
+            response=schemas.AdminSessionList,
+        ),
+        Operation(
+            method="DELETE",
+            path="/admin/users/{user_id}/sessions/{session_id}",
+            handler=routes.end_user_session,
+            operation_id="end_user_session",
+            event="admin_session_end",
+            summary="End one session of an account",
+            tag="admin",
+            access="admin",
+        ),
+        Operation(
+            method="GET",
+            path="/admin/users/{user_id}/events",
+            handler=routes.user_events,
+            operation_id="list_user_events",
+            summary="An account's security events",
+            tag="admin",
+            access="admin",
+            query=schemas.EventsQuery,
+            response=schemas.EventPage,
+            description="As `GET /me/events` shows them to the account.",
+        ),
+    ]

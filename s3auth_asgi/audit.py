@@ -1,0 +1,124 @@
+"""The audit trail: each user's security events, kept in the store for the user and the
+administrators to read (`GET /auth/me/events`, `GET /auth/admin/users/{id}/events`).
+
+One object per event, `audit/{user_id}/{age}.{random}` (`storage.keys`), written with one
+create and no read: nothing is ever rewritten, so concurrent events cannot lose each other
+and an event costs 1 PUT. `age` counts down with time, so a listing, which is in key
+order, gives the newest first, and a page is a LIST from a cursor plus a GET per event.
+The sweep (`cleanup_expired_tokens`) deletes events older than S3AUTH_AUDIT_RETENTION_DAYS,
+judging from the keys alone; 0 keeps none (and the sweep deletes what is left).
+
+Kept: the events in AUDITED that name a user, whatever their outcome (a refused password
+change is worth knowing about). A failed login is kept for the account whose name was
+typed; under a name that is nobody's, in a decoy trail (of the user id that name's decoy
+reads, which no user has), so that the failure costs the store the same either way. An
+event holds what the event log holds (`events`): never a password, a token or a hash.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+import msgspec
+
+from .errors import S3ValidationError
+from .events import AuthEvent, EventName
+from .identifiers import is_id
+from .storage import Store, keys
+from .storage.access import gather, get_or_none
+from .types import Clock
+
+AUDITED: frozenset[EventName] = frozenset(
+    (
+        "register",
+        "login",
+        "logout",
+        "logout_all",
+        "session_end",
+        "password_change",
+        "password_reset",
+        "email_verify",
+        "profile_change",
+        "admin_user_create",
+        "admin_user_update",
+        "admin_user_delete",
+        "admin_user_revoke",
+        "admin_password_set",
+        "admin_session_end",
+    )
+)
+"""A deleted user's trail stays until the retention has passed: it is the record of what
+happened to the account, deletion included, and an administrator can still read it."""
+_CURSOR_MAX = 64
+
+
+class AuditEntry(msgspec.Struct, frozen=True, kw_only=True):
+    """An event as listed: the event, and its id (the cursor of the next page)."""
+
+    id: str
+    event: AuthEvent
+
+
+class AuditTrail:
+    def __init__(self, store: Store, *, clock: Clock, retention_seconds: int) -> None:
+        self.store = store
+        self.clock = clock
+        self.retention_seconds = retention_seconds
+
+    def keeps(self, event: AuthEvent) -> bool:
+        """Whether `event` goes into a trail: never with a retention of 0 (the trail is
+        off, and a login costs no request for it)."""
+        return (
+            self.retention_seconds > 0
+            and event.user_id is not None
+            and is_id(event.user_id)
+            and event.name in AUDITED
+        )
+
+    async def record(self, event: AuthEvent) -> bool:
+        """Append `event` to its user's trail (1 PUT) if it is kept; whether it was."""
+        if not self.keeps(event):
+            return False
+        assert event.user_id is not None
+        written_ms = int(event.at * 1000)
+        key = keys.audit_event(event.user_id, written_ms, secrets.token_hex(6))
+        await self.store.create(key, event)
+        return True
+
+    async def page(
+        self, user_id: str, *, after: str | None = None, limit: int = 50
+    ) -> tuple[list[AuditEntry], str | None]:
+        """A page of the user's events, newest first, and the cursor of the next (None at
+        the end): 1 LIST and 1 GET per event."""
+        if not 1 <= limit <= 200:
+            raise S3ValidationError("limit must be between 1 and 200")
+        if after is not None and not _valid_cursor(after):
+            raise S3ValidationError("The cursor is not valid")
+        prefix = keys.user_audit(user_id)
+        offset = prefix + after if after is not None else None
+        listed, more = await self.store.list_page(prefix, offset, limit)
+        found = await gather([get_or_none(self.store, info.key, AuthEvent) for info in listed])
+        entries = [
+            AuditEntry(id=info.key.removeprefix(prefix), event=item.value)
+            for info, item in zip(listed, found, strict=True)
+            if item is not None
+        ]
+        cursor = listed[-1].key.removeprefix(prefix) if more and listed else None
+        return entries, cursor
+
+    async def cleanup(self) -> int:
+        """Delete the events older than the retention; returns how many."""
+        oldest_kept_ms = (self.clock() - self.retention_seconds) * 1000
+        expired = [
+            info.key
+            async for info in self.store.list(keys.AUDIT)
+            if (written := keys.audit_written_ms(info.key)) is not None and written < oldest_kept_ms
+        ]
+        if expired:
+            await self.store.delete_many(expired)
+        return len(expired)
+
+
+def _valid_cursor(cursor: str) -> bool:
+    age, _, suffix = cursor.partition(".")
+    return len(cursor) <= _CURSOR_MAX and age.isdigit() and suffix.isalnum()

@@ -1,0 +1,130 @@
+"""`s3auth user delete | set-password | scopes | promote | demote | sessions | revoke`: the
+administrator's account tools. Each action is kept in the user's audit trail (`audit`),
+as the admin endpoints' are, with `cli` as the client."""
+
+from __future__ import annotations
+
+import msgspec
+
+from ..events import EventName, new_event
+from ..privileges import granted_scopes
+from ..service import S3AuthService
+from .context import Context, run_async
+from .failures import OK, CommandError
+from .users import check_password_source, find_user, read_new_password
+
+
+async def _noted(service: S3AuthService, name: EventName, user_id: str) -> None:
+    await service.audit.record(
+        new_event(name, "success", user_id=user_id, client="cli", clock=service.clock)
+    )
+
+
+def run_user_delete(ctx: Context) -> int:
+    service = ctx.service()
+
+    async def delete() -> int:
+        user = await find_user(service, ctx.args.user)
+        if not ctx.args.yes and ctx.args.user != user.id:
+            raise CommandError(
+                f"deleting {user.username} <{user.email}>: pass --yes, or give its id {user.id}"
+            )
+        await service.delete_user(user.id)
+        await _noted(service, "admin_user_delete", user.id)
+        print(f"deleted {user.username} (its sessions have ended)", file=ctx.out)
+        return OK
+
+    return run_async(delete)
+
+
+def run_user_set_password(ctx: Context) -> int:
+    check_password_source(ctx)
+    service = ctx.service()
+    password = read_new_password(ctx)
+
+    async def set_password() -> int:
+        user = await find_user(service, ctx.args.user)
+        await service.set_password(user.id, password)
+        await _noted(service, "admin_password_set", user.id)
+        print(f"password of {user.username} set (its sessions have ended)", file=ctx.out)
+        return OK
+
+    return run_async(set_password)
+
+
+def run_user_scopes(ctx: Context) -> int:
+    """Without options, print the scopes; `--add`/`--remove` change them (`admin` among them
+    is `is_admin`: the one rule of `privileges`)."""
+    service = ctx.service()
+    added: list[str] = ctx.args.add or []
+    removed: list[str] = ctx.args.remove or []
+
+    async def scopes() -> int:
+        user = await find_user(service, ctx.args.user)
+        if added or removed:
+            current = set(granted_scopes(user.is_admin, user.scopes))
+            wanted = sorted((current | set(added)) - set(removed))
+            user = await service.update_user(user.id, scopes=wanted, is_admin="admin" in wanted)
+            await _noted(service, "admin_user_update", user.id)
+        print(" ".join(granted_scopes(user.is_admin, user.scopes)) or "(none)", file=ctx.out)
+        return OK
+
+    return run_async(scopes)
+
+
+def run_user_promote(ctx: Context) -> int:
+    service = ctx.service()
+    admin: bool = ctx.args.admin
+
+    async def promote() -> int:
+        user = await find_user(service, ctx.args.user)
+        updated = await service.update_user(user.id, is_admin=admin)
+        if updated.is_admin != user.is_admin:
+            await _noted(service, "admin_user_update", user.id)
+        role = "an administrator" if admin else "not an administrator"
+        print(f"{updated.username} is {role} (its sessions have ended)", file=ctx.out)
+        return OK
+
+    return run_async(promote)
+
+
+def run_user_sessions(ctx: Context) -> int:
+    service = ctx.service()
+
+    async def sessions() -> int:
+        user = await find_user(service, ctx.args.user)
+        found = await service.get_user_active_sessions(user.id)
+        if ctx.args.json:
+            print(msgspec.json.encode(found).decode(), file=ctx.out)
+            return OK
+        print(f"{'SESSION':32}  {'LAST USED':10}  {'ADDRESS':15}  DEVICE", file=ctx.out)
+        for session in found:
+            print(
+                f"{session.id:32}  {session.last_used_at:<10}  {session.ip_address or '-':15}  "
+                f"{session.device_info or '-'}",
+                file=ctx.out,
+            )
+        print(f"{len(found)} session(s)", file=ctx.out)
+        return OK
+
+    return run_async(sessions)
+
+
+def run_user_revoke(ctx: Context) -> int:
+    service = ctx.service()
+    session_id: str | None = ctx.args.session
+
+    async def revoke() -> int:
+        user = await find_user(service, ctx.args.user)
+        if session_id is not None:
+            if not await service.revoke_session(user.id, session_id):
+                raise CommandError(f"{user.username} has no session {session_id}")
+            await _noted(service, "admin_session_end", user.id)
+            print(f"ended session {session_id} of {user.username}", file=ctx.out)
+            return OK
+        ended = await service.revoke_all_user_tokens(user.id)
+        await _noted(service, "admin_user_revoke", user.id)
+        print(f"ended {ended} session(s) of {user.username}", file=ctx.out)
+        return OK
+
+    return run_async(revoke)

@@ -1,0 +1,189 @@
+"""Hooks: the application's own async code, run at points of the account lifecycle.
+
+    hooks = Hooks()
+
+    @hooks.on("after_register")
+    async def welcome(event: AuthEvent) -> None: ...
+
+    @hooks.before_register
+    async def invited_only(registration: Registration) -> None:
+        if not await invitations.exists(registration.email):
+            raise S3ValidationError("Registration is by invitation")
+
+    @hooks.token_claims
+    async def tenant(user: User) -> Mapping[str, Any]:
+        return {"tenant": user.profile["tenant"]}
+
+    auth = S3AuthService(settings, hooks=hooks)
+
+Event hooks receive the `AuthEvent` the event log gets, once the answer has been sent:
+`after_register`, `after_login`, `login_failed`, `after_password_reset`,
+`after_email_verified`, `session_revoked`, `user_updated`, `user_deleted` (`HOOK_OF_EVENT`
+says which events run which). They see the account of a failed login as `user_id` when the
+name typed is an account's (the event log does not name it). A hook that raises is logged
+and that is all: the operation has happened and stays done, and the other hooks still run.
+
+`before_register` runs before anything is written and may refuse the registration by
+raising S3ValidationError (or any error of this package), which is the answer; any other
+exception refuses it too, as 503 `hook_failed`, logged: an invitation check that crashed
+must not let everybody in.
+
+`token_claims` adds claims to the access tokens of a session: it runs when the session is
+opened (a login, a password change), and every token of the session carries the claims,
+refreshed ones too (a refresh reads no user record). Reserved claims (`RESERVED_CLAIMS`)
+cannot be set; a hook that fails, returns one of them or more than MAX_CLAIMS_BYTES is
+logged and its claims are left out.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Literal
+
+import msgspec
+
+from .errors import S3AuthError, StoreUnavailableError
+from .events import AuthEvent, EventName
+from .models import User
+
+logger = logging.getLogger("s3auth_asgi.hooks")
+
+HookName = Literal[
+    "after_register",
+    "after_login",
+    "login_failed",
+    "after_password_reset",
+    "after_email_verified",
+    "session_revoked",
+    "user_updated",
+    "user_deleted",
+]
+EventHook = Callable[[AuthEvent], Awaitable[None]]
+
+HOOK_OF_EVENT: dict[EventName, HookName] = {
+    "register": "after_register",
+    "admin_user_create": "after_register",
+    "login": "after_login",
+    "password_reset": "after_password_reset",
+    "email_verify": "after_email_verified",
+    "logout": "session_revoked",
+    "logout_all": "session_revoked",
+    "session_end": "session_revoked",
+    "admin_user_revoke": "session_revoked",
+    "admin_session_end": "session_revoked",
+    "profile_change": "user_updated",
+    "password_change": "user_updated",
+    "admin_user_update": "user_updated",
+    "admin_password_set": "user_updated",
+    "admin_user_delete": "user_deleted",
+}
+"""The hook a successful event runs; a failed login runs `login_failed`."""
+
+RESERVED_CLAIMS = frozenset(
+    ("iss", "sub", "aud", "exp", "nbf", "iat", "jti", "sid", "scope", "preferred_username",
+     "adm", "typ", "kid", "alg", "cnf", "client_id", "auth_time", "acr", "amr")
+)  # fmt: skip
+MAX_CLAIMS_BYTES = 2048
+
+
+class Registration(msgspec.Struct, frozen=True, kw_only=True):
+    """What `before_register` hooks see of a registration, as given."""
+
+    username: str
+    email: str
+    full_name: str | None = None
+    profile: dict[str, Any] | None = None
+    client: str | None = None
+    """The client address, when it came through the auth app."""
+
+
+class HookFailedError(StoreUnavailableError):
+    """A `before_register` hook crashed: the registration cannot be decided now."""
+
+    code = "hook_failed"
+    title = "The request could not be completed now; try again later"
+
+
+class Hooks:
+    """The hooks an application registers; empty by default."""
+
+    def __init__(self) -> None:
+        self._event_hooks: dict[HookName, list[EventHook]] = defaultdict(list)
+        self._registration: list[Callable[[Registration], Awaitable[None]]] = []
+        self._claims: list[Callable[[User], Awaitable[Mapping[str, Any]]]] = []
+
+    def on(self, name: HookName) -> Callable[[EventHook], EventHook]:
+        """A decorator registering an event hook under `name`."""
+        if name not in HookName.__args__:  # type: ignore[attr-defined]
+            raise ValueError(f"no hook {name!r}; one of {', '.join(HookName.__args__)}")  # type: ignore[attr-defined]
+
+        def register(hook: EventHook) -> EventHook:
+            self._event_hooks[name].append(hook)
+            return hook
+
+        return register
+
+    def before_register(
+        self, hook: Callable[[Registration], Awaitable[None]]
+    ) -> Callable[[Registration], Awaitable[None]]:
+        self._registration.append(hook)
+        return hook
+
+    def token_claims(
+        self, hook: Callable[[User], Awaitable[Mapping[str, Any]]]
+    ) -> Callable[[User], Awaitable[Mapping[str, Any]]]:
+        self._claims.append(hook)
+        return hook
+
+    async def check_registration(self, registration: Registration) -> None:
+        for hook in self._registration:
+            try:
+                await hook(registration)
+            except S3AuthError:
+                raise
+            except Exception:
+                logger.exception("before_register hook %s failed", _name(hook))
+                raise HookFailedError() from None
+
+    def hook_of(self, event: AuthEvent) -> HookName | None:
+        if event.outcome == "success":
+            return HOOK_OF_EVENT.get(event.name)
+        if event.name == "login" and event.outcome == "failure":
+            return "login_failed"
+        return None
+
+    async def dispatch(self, event: AuthEvent) -> None:
+        """Run the hooks of `event`; a failure is logged and the others still run."""
+        name = self.hook_of(event)
+        for hook in self._event_hooks.get(name, ()) if name is not None else ():
+            try:
+                await hook(event)
+            except Exception:
+                logger.exception("%s hook %s failed", name, _name(hook))
+
+    async def claims_for(self, user: User) -> dict[str, Any]:
+        """The extra claims of a new session of `user` (empty without hooks)."""
+        claims: dict[str, Any] = {}
+        for hook in self._claims:
+            try:
+                given = dict(await hook(user))
+                size = len(msgspec.json.encode(given))
+            except Exception:
+                logger.exception("token_claims hook %s failed", _name(hook))
+                continue
+            reserved = sorted(set(given) & RESERVED_CLAIMS)
+            if reserved or size > MAX_CLAIMS_BYTES:
+                logger.error(
+                    "token_claims hook %s: claims left out (%s)",
+                    _name(hook),
+                    f"reserved: {', '.join(reserved)}" if reserved else f"{size} bytes",
+                )
+                continue
+            claims.update(given)
+        return claims
+
+
+def _name(hook: object) -> str:
+    return getattr(hook, "__qualname__", repr(hook))

@@ -1,0 +1,46 @@
+"""The checks of the mail and account-lifecycle settings (S3AUTH_PUBLIC_URL, S3AUTH_MAIL_*,
+S3AUTH_SMTP_*, the token lifetimes, the audit retention), kept apart from `settings` so
+that module stays one screenful of fields. Each failure names the variable to fix."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from .errors import ConfigurationError
+
+
+def check_lifecycle_settings(settings: Any, env_name: Callable[[str], str]) -> None:
+    """ConfigurationError for the first setting that cannot work."""
+    for name in ("password_reset_minutes", "email_verification_hours", "smtp_timeout_seconds"):
+        if getattr(settings, name) <= 0:
+            raise ConfigurationError(f"{env_name(name)} must be a positive number")
+    if settings.audit_retention_days < 0:
+        raise ConfigurationError(f"{env_name('audit_retention_days')} must not be negative")
+    if not 0 <= settings.smtp_port <= 65535:
+        raise ConfigurationError(f"{env_name('smtp_port')} must be a port number (0: default)")
+    if settings.public_url:
+        parts = urlsplit(settings.public_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigurationError(
+                f"{env_name('public_url')} must be an http(s) URL such as "
+                "https://app.example.com (the links in mails start with it)"
+            )
+        if parts.query or parts.fragment:
+            raise ConfigurationError(f"{env_name('public_url')} must have no query or fragment")
+    sends = settings.smtp_host or settings.mail_outbox
+    if sends and "@" not in settings.mail_from:
+        raise ConfigurationError(
+            f"{env_name('mail_from')} must be the sender's address (no-reply@example.com) "
+            "when mail is sent"
+        )
+    if bool(settings.smtp_username) != bool(settings.smtp_password):
+        raise ConfigurationError(
+            f"{env_name('smtp_username')} and {env_name('smtp_password')} go together"
+        )
+    if settings.smtp_password and settings.smtp_security == "none":
+        raise ConfigurationError(
+            f"{env_name('smtp_password')} would travel in clear text: set "
+            f"{env_name('smtp_security')} to starttls or tls"
+        )

@@ -1,0 +1,97 @@
+"""MailDelivery: composes the lifecycle's messages from the templates and sends them in the
+background.
+
+Why in the background: an answer that waited for the mail server would take longer for an
+account that exists than for one that does not (no mail is sent), and would fail when the
+server does. So a request schedules its message and answers; the sending task logs a
+failure (which message kind failed and why; never the message, which holds a token, nor
+its address) and that is all. `drain()` waits for what is being sent (tests, shutdown).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from ..settings import S3AuthSettings
+from .message import Mailer, Message, MessageKind
+from .outbox import FileMailer
+from .smtp import SMTPMailer
+from .templates import MailTemplates, lifetime_text, render
+
+logger = logging.getLogger("s3auth_asgi.mail")
+
+
+def mailer_from_settings(settings: S3AuthSettings) -> Mailer | None:
+    """SMTP when S3AUTH_SMTP_HOST is set, else the outbox directory when
+    S3AUTH_MAIL_OUTBOX is, else None (nothing is sent)."""
+    if settings.smtp_host:
+        return SMTPMailer.from_settings(settings)
+    if settings.mail_outbox:
+        return FileMailer(settings.mail_outbox)
+    return None
+
+
+class MailDelivery:
+    def __init__(
+        self, mailer: Mailer | None, templates: MailTemplates | None, public_url: str
+    ) -> None:
+        self.mailer = mailer
+        self.templates = templates or MailTemplates()
+        self.public_url = public_url.rstrip("/")
+        self._sending: set[asyncio.Task[None]] = set()
+
+    @property
+    def enabled(self) -> bool:
+        return self.mailer is not None
+
+    def link(self, kind: MessageKind, token: str) -> str:
+        path = self.templates.reset_path if kind == "password_reset" else self.templates.verify_path
+        return f"{self.public_url}{path}#token={token}"
+
+    def compose(
+        self, kind: MessageKind, *, to: str, username: str, token: str, lifetime_seconds: int
+    ) -> Message:
+        template = (
+            self.templates.password_reset
+            if kind == "password_reset"
+            else self.templates.email_verification
+        )
+        subject, text = render(
+            template,
+            {
+                "username": username,
+                "email": to,
+                "link": self.link(kind, token),
+                "token": token,
+                "lifetime": lifetime_text(lifetime_seconds),
+            },
+        )
+        return Message(to=to, subject=subject, text=text, kind=kind)
+
+    def send_later(self, message: Message) -> None:
+        """Start sending `message`; returns at once."""
+        if self.mailer is None:
+            logger.warning("no mailer is configured: a %s message was not sent", message.kind)
+            return
+        task = asyncio.get_running_loop().create_task(self._send(self.mailer, message))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _send(self, mailer: Mailer, message: Message) -> None:
+        try:
+            await mailer.send(message)
+        except Exception as exc:  # a mail server's failure must not surface anywhere else
+            # The type and the SMTP code only: the text of a refusal may quote the address.
+            code = getattr(exc, "smtp_code", None)
+            logger.error(
+                "sending a %s message failed: %s%s",
+                message.kind,
+                type(exc).__name__,
+                f" (SMTP {code})" if code else "",
+            )
+
+    async def drain(self) -> None:
+        """Wait until every message started has been sent (or has failed)."""
+        while self._sending:
+            await asyncio.gather(*list(self._sending), return_exceptions=True)

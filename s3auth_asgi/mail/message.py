@@ -1,0 +1,27 @@
+"""A message, and the protocol every mailer follows."""
+
+from __future__ import annotations
+
+from typing import Literal, Protocol, runtime_checkable
+
+import msgspec
+
+MessageKind = Literal["password_reset", "email_verification"]
+
+
+class Message(msgspec.Struct, frozen=True, kw_only=True):
+    """One plain-text message to one recipient. `kind` says which flow sent it, for a
+    mailer that treats them apart (templates of its own, a provider's tags)."""
+
+    to: str
+    subject: str
+    text: str
+    kind: MessageKind
+
+
+@runtime_checkable
+class Mailer(Protocol):
+    """Sends a message, or raises. Called in the background: a failure is logged (without
+    the message, which holds a token) and does not reach the request that caused it."""
+
+    async def send(self, message: Message) -> None: ...

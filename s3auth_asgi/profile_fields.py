@@ -1,0 +1,136 @@
+"""The application's own user fields: a `profile` object on each user, declared by the
+application as a msgspec Struct or as a JSON-Schema-shaped dict, validated on every write
+(registration, `PATCH /me`, `update_user`), capped in size, and shown in the OpenAPI
+document in place of the generic object.
+
+    class Profile(msgspec.Struct, forbid_unknown_fields=True):
+        company: Annotated[str, msgspec.Meta(max_length=100)]
+        newsletter: bool = False
+
+    auth = S3AuthService(settings, profile_fields=Profile)
+
+A dict declares the same with the JSON Schema keywords `type` (string, integer, number,
+boolean), `properties`, `required`, `enum`, `minLength`, `maxLength`, `pattern`, `minimum`,
+`maximum` and `description`; it is turned into a Struct once, so both are validated alike.
+Undeclared fields are refused. A change (`partial`) replaces the fields it names and keeps
+the others, and the result is validated as a whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from .errors import ConfigurationError, S3ValidationError
+
+DEFAULT_MAX_BYTES = 4096
+"""The largest profile, as JSON: it is in every read of the user record."""
+
+_TYPES: dict[str, Any] = {"string": str, "integer": int, "number": float, "boolean": bool}
+_CONSTRAINTS = {
+    "minLength": "min_length",
+    "maxLength": "max_length",
+    "pattern": "pattern",
+    "minimum": "ge",
+    "maximum": "le",
+    "description": "description",
+}
+_KNOWN = {"type", "enum", "default", *_CONSTRAINTS}
+
+
+class ProfileFields:
+    """The declared fields (none by default: then a profile is refused)."""
+
+    def __init__(
+        self,
+        declared: type[msgspec.Struct] | Mapping[str, Any] | None = None,
+        *,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+    ) -> None:
+        if declared is None or isinstance(declared, type):
+            self.struct = declared
+        else:
+            self.struct = struct_from_schema(declared)
+        if self.struct is not None and not issubclass(self.struct, msgspec.Struct):
+            raise ConfigurationError("profile_fields must be a msgspec Struct or a JSON Schema")
+        self.max_bytes = max_bytes
+
+    @property
+    def declared(self) -> bool:
+        return self.struct is not None
+
+    def clean(self, value: object, *, partial: bool = False) -> dict[str, Any] | None:
+        """`value` as stored; S3ValidationError naming what is wrong. `partial`: a change,
+        checked whole once merged (`merge`)."""
+        if value is None and not partial:
+            return self._validated({}) if self.struct is not None else None
+        if self.struct is None:
+            raise S3ValidationError("profile: this application declares no profile fields")
+        if not isinstance(value, dict):
+            raise S3ValidationError("profile must be an object")
+        return self._validated(value) if not partial else self._sized(dict(value))
+
+    def merge(self, current: dict[str, Any] | None, change: dict[str, Any] | None) -> Any:
+        """The stored profile with `change`'s fields replaced, validated whole."""
+        if change is None:
+            return self.clean(None)
+        return self._validated({**(current or {}), **change})
+
+    def _validated(self, value: dict[str, Any]) -> dict[str, Any]:
+        assert self.struct is not None
+        try:
+            parsed = msgspec.convert(value, self.struct)
+        except msgspec.ValidationError as exc:
+            raise S3ValidationError(f"profile: {exc}") from None
+        result: dict[str, Any] = msgspec.to_builtins(parsed)
+        return self._sized(result)
+
+    def _sized(self, value: dict[str, Any]) -> dict[str, Any]:
+        try:
+            size = len(msgspec.json.encode(value))
+        except (TypeError, msgspec.EncodeError):
+            raise S3ValidationError("profile must hold JSON values") from None
+        if size > self.max_bytes:
+            raise S3ValidationError(f"profile is larger than {self.max_bytes} bytes as JSON")
+        return value
+
+    def schema(self) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """The profile's JSON Schema and the definitions it refers to (`#/components/schemas/`),
+        for the OpenAPI document; None when no fields are declared."""
+        if self.struct is None:
+            return None
+        (reference,), definitions = msgspec.json.schema_components(
+            [self.struct], ref_template="#/components/schemas/{name}"
+        )
+        return reference, definitions
+
+
+def struct_from_schema(schema: Mapping[str, Any], name: str = "Profile") -> type[msgspec.Struct]:
+    """A Struct validating what the JSON-Schema-shaped `schema` (an object of flat fields)
+    admits; ConfigurationError for what it cannot express."""
+    if schema.get("type", "object") != "object" or not isinstance(schema.get("properties"), dict):
+        raise ConfigurationError("profile_fields: a JSON Schema of type object with properties")
+    required = set(schema.get("required", ()))
+    fields: list[tuple[str, Any] | tuple[str, Any, Any]] = []
+    for field, spec in schema["properties"].items():
+        unknown = set(spec) - _KNOWN
+        if unknown:
+            raise ConfigurationError(f"profile_fields.{field}: unsupported {sorted(unknown)}")
+        if "enum" in spec:
+            base: Any = Literal.__getitem__(tuple(spec["enum"]))
+        elif spec.get("type") in _TYPES:
+            base = _TYPES[spec["type"]]
+        else:
+            raise ConfigurationError(f"profile_fields.{field}: type must be one of {list(_TYPES)}")
+        meta = {_CONSTRAINTS[k]: v for k, v in spec.items() if k in _CONSTRAINTS}
+        annotated = Annotated[base, msgspec.Meta(**meta)] if meta else base
+        if field in required:
+            fields.append((field, annotated))
+        else:
+            fields.append((field, annotated | None, spec.get("default")))
+    struct: type[msgspec.Struct] = msgspec.defstruct(
+        name, fields, kw_only=True, forbid_unknown_fields=True
+    )
+    return struct

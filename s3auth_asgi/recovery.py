@@ -1,0 +1,160 @@
+"""Password reset and email verification: the flows that reach a user through the mail.
+
+    request_password_reset(name)     mail a reset link to the account, if there is one
+    reset_password(token, password)  set the password, end every session, spend the token
+    send_email_verification(user)    mail a verification link to the user's address
+    request_email_verification(name) the same, by name, for a user who is not logged in
+    verify_email(token)              mark the address verified, spend the token
+
+No enumeration: the two `request_*` answer nothing, and cost the same whether the name is
+an account's, nobody's, a disabled account's or (for a verification) an already verified
+one's: the index GET, a user GET (of a user that does not exist, for a name that is
+nobody's) and one token PUT (a decoy, where nothing is mailed: `account_tokens`). The
+mail is sent in the background (`mail.delivery`), so it adds no time either.
+
+Request budgets: request_password_reset and request_email_verification 3 (fewer for a
+name that cannot be one); send_email_verification 1; reset_password 6: token GET, user GET,
+user PUT (If-Match: the write that spends the token), generation-marker PUT, LIST of the
+sessions, batch DELETE (the sessions, the token, superseded markers), and a revocation
+create when there were sessions; verify_email 4: token GET, user GET, user PUT, DELETE.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from .account_tokens import AccountTokens, InvalidAccountTokenError, Purpose
+from .errors import UserNotFoundError
+from .identifiers import fold
+from .mail import MailDelivery
+from .mail.message import MessageKind
+from .models import AccountToken, User
+from .name_index import parse_name
+from .session_generation import next_generation
+from .storage.access import delete_quietly, get_or_none
+from .user_directory import UserDirectory
+
+_KINDS: dict[Purpose, MessageKind] = {
+    "password-reset": "password_reset",
+    "email-verification": "email_verification",
+}
+
+
+def _still_bound(record: AccountToken, user: User, *, reset: bool) -> None:
+    """InvalidAccountTokenError unless the account is as the token was issued for: the
+    same address and, for a reset, the same session generation and still active; for a
+    verification, not yet verified."""
+    if fold(user.email) != record.email:
+        raise InvalidAccountTokenError()
+    if reset and (user.session_generation != record.user_generation or not user.is_active):
+        raise InvalidAccountTokenError()
+    if not reset and user.email_verified:
+        raise InvalidAccountTokenError()
+
+
+class RecoveryOperations(UserDirectory):
+    """A part of `S3AuthService`, which sets the attributes below."""
+
+    account_tokens: AccountTokens
+    mail: MailDelivery
+
+    def _lifetime(self, purpose: Purpose) -> int:
+        if purpose == "password-reset":
+            return self.settings.password_reset_minutes * 60
+        return self.settings.email_verification_hours * 3600
+
+    async def _account_named(self, name: object) -> User | None:
+        """The active account `name` (a username or an email) names: the index GET and a
+        user GET, whether or not there is one (see the module)."""
+        if not isinstance(name, str):
+            return None
+        login = await self.resolve_login(parse_name(name))
+        if login.index is None and login.normalised is not None:
+            await get_or_none(self.store, login.decoy_user_key, User)
+            return None
+        found = await self.names.owner(login)
+        user = found.value if found is not None else None
+        return user if user is not None and user.is_active else None
+
+    async def _mail_token(self, purpose: Purpose, user: User | None) -> None:
+        """Issue a token (a decoy for None) and, for a user, mail it in the background."""
+        lifetime = self._lifetime(purpose)
+        token = await self.account_tokens.issue(purpose, user, lifetime)
+        if user is not None:
+            message = self.mail.compose(
+                _KINDS[purpose],
+                to=user.email,
+                username=user.username,
+                token=token,
+                lifetime_seconds=lifetime,
+            )
+            self.mail.send_later(message)
+
+    async def request_password_reset(self, name: object) -> None:
+        """Mail a reset link to the active account `name` names; nothing otherwise, at
+        the same cost."""
+        await self._mail_token("password-reset", await self._account_named(name))
+
+    async def reset_password(self, token: object, new_password: str) -> User:
+        """Set the password of the token's account (the policy applies: a refused
+        password leaves the token unspent), end all its sessions and spend the token (and
+        every other reset token of the account). The address is verified by it, too.
+        InvalidAccountTokenError for a token that cannot be used."""
+        key, record = await self.account_tokens.redeem("password-reset", token)
+        try:
+            current = await self._load_user(record.user_id)
+        except UserNotFoundError:
+            raise InvalidAccountTokenError() from None
+        user = current.value
+        _still_bound(record, user, reset=True)
+        self.password_policy.check(new_password, user.username, user.email)
+        hashed = await self.passwords.hash(new_password)
+
+        def change(stored: User) -> User:
+            # Checked again on every attempt: a concurrent use of this token, or of
+            # another of the account, made the write this one lost to.
+            _still_bound(record, stored, reset=True)
+            return msgspec.structs.replace(
+                stored,
+                hashed_password=hashed,
+                session_generation=next_generation(stored.session_generation),
+                email_verified=True,
+            )
+
+        try:
+            _, updated = await self._update(user.id, change, current)
+        except UserNotFoundError:
+            raise InvalidAccountTokenError() from None
+        await self._end_all_sessions(user.id, key, generation=updated.session_generation)
+        return updated
+
+    async def send_email_verification(self, user: User) -> bool:
+        """Mail a verification link to the user's address (1 PUT); False, and nothing
+        done, when it is verified already or no mailer is configured."""
+        if user.email_verified or not self.mail.enabled:
+            return False
+        await self._mail_token("email-verification", user)
+        return True
+
+    async def request_email_verification(self, name: object) -> None:
+        """Mail a verification link to the account `name` names, unless it is verified
+        already; nothing otherwise, at the same cost."""
+        user = await self._account_named(name)
+        pending = user if user is not None and not user.email_verified else None
+        await self._mail_token("email-verification", pending)
+
+    async def verify_email(self, token: object) -> User:
+        """Mark the token's address verified, if it is still the account's, and spend the
+        token. InvalidAccountTokenError for a token that cannot be used."""
+        key, record = await self.account_tokens.redeem("email-verification", token)
+
+        def change(stored: User) -> User:
+            _still_bound(record, stored, reset=False)
+            return msgspec.structs.replace(stored, email_verified=True)
+
+        try:
+            _, updated = await self._update(record.user_id, change)
+        except UserNotFoundError:
+            raise InvalidAccountTokenError() from None
+        await delete_quietly(self.store, key)
+        return updated

@@ -1,0 +1,49 @@
+"""Listing a user's sessions, and sweeping the expired ones: the reading half of
+`sessions` (request budgets there).
+"""
+
+from __future__ import annotations
+
+from .identifiers import is_id
+from .models import Session, SessionInfo
+from .session_generation import sweepable
+from .sessions import SessionOperations
+from .storage import keys
+from .storage.access import gather, get_or_none
+
+
+class SessionListing(SessionOperations):
+    """A part of `S3AuthService`."""
+
+    async def get_user_active_sessions(
+        self, user_id: str, current_session_id: str | None = None
+    ) -> list[SessionInfo]:
+        """The user's live sessions, newest first, without secrets. Sessions beyond the cap
+        are ended on the way (`_end_sessions_beyond_cap`): what is shown is what can refresh."""
+        if not is_id(user_id):
+            return []
+        now = self._now()
+        session_keys = (await self._end_sessions_beyond_cap(user_id)).others
+        found = await gather([get_or_none(self.store, k, Session) for k in session_keys])
+        sessions = [
+            item.value.info(current_session_id, absolute_expires_at=self._absolute(item.value))
+            for item in found
+            if item is not None and self._expiry(item.value) > now
+        ]
+        sessions.sort(key=lambda s: s.id, reverse=True)  # ids begin with their creation ms
+        return sessions
+
+    async def _cleanup_expired_sessions(self) -> int:
+        """Delete expired sessions, deciding from listings alone (a session cannot outlive
+        its last write plus the idle lifetime, nor its creation plus the absolute one: see
+        `session_cap.listed_as_expired`), and generation markers too old to stop any
+        (`session_generation.sweepable`); returns how many."""
+        now = self.clock()
+        expired = [
+            info.key
+            async for info in self.store.list(keys.SESSIONS)
+            if sweepable(info, self.settings, now)
+        ]
+        if expired:
+            await self.store.delete_many(expired)
+        return len(expired)

@@ -1,0 +1,68 @@
+"""The user directory: listing and searching users a page at a time, and deleting one.
+
+Request budgets: list_users, 1 LIST and 1 GET per user of the page (16 at a time);
+search_users the same per page scanned (a search filters the page it reads, so each call
+costs what one page costs, and the caller follows `next_cursor`); delete_user, 1 GET, 1
+LIST of the user's sessions, 1 revocation create when it has sessions, 1 batch DELETE and
+1 PUT (the generation marker: `session_generation`).
+"""
+
+from __future__ import annotations
+
+from .accounts import AccountOperations
+from .errors import S3ValidationError
+from .identifiers import fold, is_id
+from .models import User
+from .storage import keys
+from .storage.access import gather, get_or_none
+
+SEARCH_MAX = 100
+
+
+def matches(user: User, search: str) -> bool:
+    """Whether `search` (folded) is in the user's id, username, email or full name."""
+    needle = fold(search)
+    return any(
+        needle in fold(value)
+        for value in (user.id, user.username, user.email, user.full_name or "")
+    )
+
+
+class UserDirectory(AccountOperations):
+    """Listing, searching and deleting users. A part of `S3AuthService`."""
+
+    async def delete_user(self, user_id: str) -> bool:
+        """Delete the user, its names and its sessions; False when there was no user."""
+        user = await self.get_user_by_id(user_id)
+        if user is None:
+            return False
+        # The user object goes first: if the rest fails, the names are dangling
+        # reservations that the next registration takes over.
+        await self._end_all_sessions(
+            user_id,
+            keys.user(user_id),
+            *self.names.name_keys(user),
+            generation=keys.DELETED_GENERATION,
+        )
+        return True
+
+    async def list_users(
+        self, *, after: str | None = None, limit: int = 50, search: str | None = None
+    ) -> tuple[list[User], str | None]:
+        """A page of users in id order and the cursor of the next page (None at the end).
+        With `search`, only the users of the page that match (`matches`): fewer than
+        `limit`, maybe none, while the cursor is not None."""
+        if not 1 <= limit <= 1000:
+            raise S3ValidationError("limit must be between 1 and 1000")
+        if after is not None and not is_id(after):
+            raise S3ValidationError("The cursor is not valid")
+        if search is not None and not (isinstance(search, str) and 0 < len(search) <= SEARCH_MAX):
+            raise S3ValidationError(f"search must be 1 to {SEARCH_MAX} characters")
+        offset = keys.user(after) if after is not None else None
+        page, more = await self.store.list_page(keys.USERS, offset, limit)
+        found = await gather([get_or_none(self.store, info.key, User) for info in page])
+        users = [item.value for item in found if item is not None]
+        if search is not None:
+            users = [user for user in users if matches(user, search)]
+        cursor = keys.id_from_key(page[-1].key) if more and page else None
+        return users, cursor

@@ -1,0 +1,158 @@
+"""One rule for administrators: `is_admin` and the `admin` scope go together in the record,
+the tokens, `requires("admin")`, the admin endpoints and the CLI; and the CLI's account
+tools."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import anyio
+import pytest
+from conftest import SECRET, make_service
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route
+from test_app import PASSWORD, bearer, client_for, login
+from test_cli import Run
+
+from s3auth_asgi import (
+    BearerTokenMiddleware,
+    S3AuthError,
+    S3ValidationError,
+    auth_error_response,
+    requires,
+)
+from s3auth_asgi.app import create_auth_app
+from s3auth_asgi.service import S3AuthService
+from s3auth_asgi.storage import ObjectStore
+
+SCOPES = st.lists(st.sampled_from(["admin", "read", "write"]), unique=True)
+
+
+@settings(max_examples=30, deadline=None)
+@given(is_admin=st.booleans(), scopes=SCOPES)
+def test_the_flag_and_the_scope_agree_everywhere(is_admin: bool, scopes: list[str]) -> None:
+    service = make_service()
+
+    async def check() -> None:
+        user = await service.create_user(
+            "someone", "someone@example.com", PASSWORD, is_admin=is_admin, scopes=scopes
+        )
+        admin = is_admin or "admin" in scopes
+        public = user.public()
+        assert public.is_admin is admin and "admin" not in public.scopes
+        claims = service.decode_token((await service.create_token_pair(user)).access_token)
+        assert claims["adm"] is admin
+        assert ("admin" in claims["scope"].split()) is admin
+        refreshed = await service.refresh_access_token(
+            (await service.create_token_pair(user)).refresh_token
+        )
+        assert ("admin" in service.decode_token(refreshed.access_token)["scope"].split()) is admin
+        if "admin" in scopes:
+            with pytest.raises(S3ValidationError):
+                await service.update_user(user.id, scopes=scopes, is_admin=False)
+
+    anyio.run(check)
+
+
+def host(service: S3AuthService) -> Any:
+    @requires("admin")
+    async def console(request: Request) -> JSONResponse:
+        return JSONResponse({"admin": request.user.is_admin})
+
+    async def refused(request: Request, error: Exception) -> Response:
+        assert isinstance(error, S3AuthError)
+        status, headers, body = auth_error_response(error)
+        return Response(body, status_code=status, headers=headers)
+
+    app = Starlette(
+        routes=[
+            Route("/console", console),
+            Mount("/auth", app=create_auth_app(service, rate_limit=False)),
+        ],
+        exception_handlers={S3AuthError: refused},
+    )
+    return BearerTokenMiddleware(app, tokens=service, exclude=("/auth*",))
+
+
+@pytest.mark.anyio
+async def test_a_user_created_with_admin_passes_requires_admin(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("S3AUTH_SECRET_KEY", SECRET)
+    monkeypatch.setenv("S3AUTH_ARGON2_MEMORY_KIB", "1024")
+    monkeypatch.setenv("S3AUTH_ARGON2_TIME_COST", "1")
+    store = ObjectStore.from_url("memory://")
+    # The command runs its own event loop: in a thread of its own.
+    run = await anyio.to_thread.run_sync(
+        lambda: Run(
+            "user",
+            "create",
+            "root",
+            "--email=root@example.com",
+            "--admin",
+            "--password-stdin",
+            stdin=f"{PASSWORD}\n",
+            open_store=lambda url: store,
+        )
+    )
+    assert run.code == 0, run
+    service = make_service(store=store)
+    await service.create_user("plain", "plain@example.com", PASSWORD)
+    async with client_for(host(service)) as client:
+        root = await login(client, "root")
+        allowed = await client.get("/console", headers=bearer(root))
+        assert allowed.status_code == 200 and allowed.json() == {"admin": True}
+        users = await client.get("/auth/admin/users", headers=bearer(root))
+        assert users.status_code == 200
+        plain = await login(client, "plain")
+        assert (await client.get("/console", headers=bearer(plain))).status_code == 403
+        assert (await client.get("/auth/admin/users", headers=bearer(plain))).status_code == 403
+
+
+def test_the_cli_account_tools(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("S3AUTH_SECRET_KEY", SECRET)
+    monkeypatch.setenv("S3AUTH_ARGON2_MEMORY_KIB", "1024")
+    monkeypatch.setenv("S3AUTH_ARGON2_TIME_COST", "1")
+    store = ObjectStore.from_url("memory://")
+    service = make_service(store=store)
+
+    def run(*argv: str, stdin: str = "") -> Run:
+        result = Run(*argv, stdin=stdin, open_store=lambda url: store)
+        assert result.code == 0, result
+        return result
+
+    async def setup() -> str:
+        user = await service.create_user("alice", "alice@example.com", PASSWORD)
+        await service.create_user("bob", "bob@example.com", PASSWORD)
+        await service.create_token_pair(user, device_info="curl/8")
+        return user.id
+
+    alice = anyio.run(setup)
+    assert run("user", "scopes", "alice", "--add", "read", "write").out == "read write\n"
+    assert run("user", "promote", "alice").out.startswith("alice is an administrator")
+    assert run("user", "scopes", "alice").out == "admin read write\n"
+    assert run("user", "scopes", "alice", "--remove", "admin", "write").out == "read\n"
+    listed = json.loads(run("user", "list", "--json", "--search", "ALICE@").out)
+    assert [u["username"] for u in listed] == ["alice"] and listed[0]["scopes"] == ["read"]
+    sessions = run("user", "sessions", "alice", "--json").out
+    assert json.loads(sessions) == []  # the privilege change ended the session
+    run("user", "set-password", "alice", "--password-stdin", stdin="Brand-new-pass-7\n")
+    assert run("user", "revoke", "alice").out == "ended 0 session(s) of alice\n"
+
+    async def check() -> None:
+        assert await service.authenticate_user("alice", "Brand-new-pass-7") is not None
+        events, _ = await service.audit.page(alice)
+        assert [e.event.name for e in events][:2] == ["admin_user_revoke", "admin_password_set"]
+        assert all(e.event.client == "cli" for e in events)
+
+    anyio.run(check)
+    refused = Run("user", "delete", "bob", open_store=lambda url: store)
+    assert refused.code != 0 and "--yes" in refused.err
+    run("user", "delete", "bob", "--yes")
+    run("user", "demote", "alice")
+    assert "bob" not in run("user", "list").out

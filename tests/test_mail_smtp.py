@@ -1,0 +1,137 @@
+"""Mail through a real SMTP server (aiosmtpd on 127.0.0.1): the auth app mails a reset link,
+the test reads the message the server received and follows it to a new password; STARTTLS
+with credentials; a server that refuses is logged and breaks nothing; the outbox mailer."""
+
+from __future__ import annotations
+
+import logging
+import stat
+from pathlib import Path
+
+import anyio
+import pytest
+from conftest import make_settings
+from mail_support import link_in, smtp_server, token_in
+from test_app import PASSWORD, assert_problem, bearer, client_for, login, mounted, register
+
+from s3auth_asgi import S3AuthService
+from s3auth_asgi.mail import FileMailer, Message, SMTPMailer
+from s3auth_asgi.settings import S3AuthSettings
+
+pytestmark = pytest.mark.anyio
+
+NEW_PASSWORD = "Brand-new-pass-7"
+FRONT_END = "https://app.example.com"
+
+
+async def test_a_reset_link_mailed_over_smtp_sets_a_new_password() -> None:
+    with smtp_server() as server:
+        settings = make_settings(
+            smtp_host=server.host,
+            smtp_port=server.port,
+            smtp_security="none",
+            mail_from="auth@example.com",
+            public_url=FRONT_END,
+        )
+        service = S3AuthService(settings)
+        async with client_for(mounted(service)) as client:
+            await register(client, "alice")
+            old = await login(client, "alice")
+            forgot = await client.post("/auth/password/forgot", json={"username": "alice"})
+            assert forgot.status_code == 202
+            await service.mail.drain()
+            verification, reset = server.inbox.wait_for(2)
+
+            # The verification link mailed at registration verifies the address.
+            assert link_in(verification).startswith(f"{FRONT_END}/verify-email#token=ev1.")
+            verified = await client.post(
+                "/auth/email/verify", json={"token": token_in(verification)}
+            )
+            assert verified.status_code == 204, verified.text
+            assert (await client.get("/auth/me", headers=bearer(old))).json()["email_verified"]
+
+            assert reset["To"] == "alice@example.com"
+            assert reset["From"] == "auth@example.com"
+            assert reset["Subject"] == "Reset your password"
+            assert reset["Auto-Submitted"] == "auto-generated"
+            assert link_in(reset).startswith(f"{FRONT_END}/reset-password#token=pr1.")
+            token = token_in(reset)
+            done = await client.post(
+                "/auth/password/reset", json={"token": token, "new_password": NEW_PASSWORD}
+            )
+            assert done.status_code == 204, done.text
+
+            await login(client, "alice", NEW_PASSWORD)
+            refused = await client.post(
+                "/auth/login", data={"username": "alice", "password": PASSWORD}
+            )
+            assert_problem(refused, 401, "invalid_credentials")
+            # Every session ended: the old refresh token and the old access token.
+            stale = await client.post("/auth/refresh", json={"refresh_token": old["refresh_token"]})
+            assert stale.status_code == 401
+            assert (await client.get("/auth/me", headers=bearer(old))).status_code == 401
+            again = await client.post(
+                "/auth/password/reset", json={"token": token, "new_password": "Other-pass-77"}
+            )
+            assert_problem(again, 400, "invalid_account_token")
+
+
+async def test_starttls_and_credentials(tmp_path: Path) -> None:
+    with smtp_server(tls_directory=tmp_path, credentials=("mailer", "s3cret-pass")) as server:
+        mailer = SMTPMailer(
+            server.host,
+            port=server.port,
+            sender="auth@example.com",
+            security="starttls",
+            username="mailer",
+            password="s3cret-pass",
+            ssl_context=server.client_context,
+        )
+        await mailer.send(
+            Message(to="bob@example.com", subject="Hi", text="body #token=x", kind="password_reset")
+        )
+        (received,) = server.inbox.wait_for(1)
+        assert received["To"] == "bob@example.com"
+        assert server.inbox.logins == ["mailer"]
+        assert "s3cret-pass" not in repr(mailer)
+
+
+async def test_a_failed_delivery_is_logged_without_the_message(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with smtp_server() as server:
+        port = server.port  # a port where nothing listens once the server has stopped
+    mailer = SMTPMailer("127.0.0.1", port=port, sender="auth@example.com", security="none")
+    service = S3AuthService(make_settings(public_url=FRONT_END), mailer=mailer)
+    await service.create_user("carol", "carol@example.com", PASSWORD)
+    with caplog.at_level(logging.INFO):
+        await service.request_password_reset("carol")  # answers although sending fails
+        await service.mail.drain()
+    failures = [r for r in caplog.records if r.name == "s3auth_asgi.mail"]
+    assert len(failures) == 1
+    assert failures[0].getMessage() == (
+        "sending a password_reset message failed: ConnectionRefusedError"
+    )
+    logged = " ".join(r.getMessage() for r in caplog.records)
+    assert "carol@example.com" not in logged and "pr1." not in logged
+
+
+async def test_the_outbox_mailer_keeps_private_files(tmp_path: Path) -> None:
+    outbox = tmp_path / "outbox"
+    settings = S3AuthSettings(
+        **{**_plain(make_settings()), "mail_outbox": str(outbox), "mail_from": "a@example.com"}
+    )
+    service = S3AuthService(settings)
+    assert isinstance(service.mail.mailer, FileMailer)
+    await service.create_user("dave", "dave@example.com", PASSWORD)
+    await service.request_password_reset("dave@example.com")
+    await service.mail.drain()
+    (message,) = service.mail.mailer.messages()
+    assert message.to == "dave@example.com" and message.kind == "password_reset"
+    assert stat.S_IMODE(outbox.stat().st_mode) == 0o700
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in outbox.iterdir())
+    await anyio.sleep(0)
+
+
+def _plain(settings: S3AuthSettings) -> dict[str, object]:
+    return {name: getattr(settings, name) for name in settings.__struct_fields__}

@@ -1,0 +1,116 @@
+"""The application's own profile fields (a Struct or a JSON-Schema-shaped dict: validated on
+registration and PATCH /me, capped, in the OpenAPI document) and its own access-token
+claims (a hook; kept through refreshes; reserved claims are not the hook's to set)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+import msgspec
+import pytest
+from conftest import make_settings
+from test_app import PASSWORD, assert_problem, bearer, client_for, login, mounted
+
+from s3auth_asgi import S3AuthService
+from s3auth_asgi.hooks import Hooks
+from s3auth_asgi.models import User
+
+pytestmark = pytest.mark.anyio
+
+
+class Profile(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    company: Annotated[str, msgspec.Meta(max_length=40)]
+    seats: Annotated[int, msgspec.Meta(ge=1)] = 1
+
+
+AS_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "company": {"type": "string", "maxLength": 40},
+        "seats": {"type": "integer", "minimum": 1, "default": 1},
+    },
+    "required": ["company"],
+}
+
+
+@pytest.mark.parametrize("declared", [Profile, AS_SCHEMA], ids=["struct", "schema"])
+async def test_profile_fields_are_validated_stored_and_documented(declared: Any) -> None:
+    service = S3AuthService(make_settings(), profile_fields=declared)
+    async with client_for(mounted(service)) as client:
+
+        async def register(name: str, profile: Any) -> Any:
+            return await client.post(
+                "/auth/register",
+                json={"username": name, "email": f"{name}@example.com", "password": PASSWORD,
+                      "profile": profile},
+            )  # fmt: skip
+
+        for bad in ({}, {"company": 7}, {"company": "x" * 41}, {"company": "a", "extra": 1}, []):
+            assert_problem(await register("bad", bad), 422, "validation_error")
+        assert await service.get_user_by_username("bad") is None  # nothing half-written
+        created = await register("alice", {"company": "Acme"})
+        assert created.status_code == 201, created.text
+        assert created.json()["profile"] == {"company": "Acme", "seats": 1}
+        tokens = await login(client, "alice")
+        changed = await client.patch(
+            "/auth/me", json={"profile": {"seats": 3}}, headers=bearer(tokens)
+        )
+        assert changed.json()["profile"] == {"company": "Acme", "seats": 3}
+        refused = await client.patch(
+            "/auth/me", json={"profile": {"seats": 0}}, headers=bearer(tokens)
+        )
+        assert_problem(refused, 422, "validation_error")
+        me = (await client.get("/auth/me", headers=bearer(tokens))).json()
+        assert me["profile"] == {"company": "Acme", "seats": 3}
+
+        document = (await client.get("/auth/openapi.json")).json()
+        schemas = document["components"]["schemas"]
+        (name,) = [n for n in schemas if n.startswith("Profile") and not n.endswith("Change")]
+        assert schemas[name]["required"] == ["company"]
+        assert schemas["RegisterRequest"]["properties"]["profile"]["anyOf"][0] == {
+            "$ref": f"#/components/schemas/{name}"
+        }
+        assert "required" not in schemas[f"{name}Change"]
+
+
+async def test_profiles_are_refused_when_none_are_declared_and_capped() -> None:
+    service = S3AuthService(make_settings())
+    with pytest.raises(ValueError, match="declares no profile"):
+        await service.create_user("ann", "a@example.com", PASSWORD, profile={"x": 1})
+    open_profile = {"type": "object", "properties": {"note": {"type": "string"}}}
+    capped = S3AuthService(make_settings(), profile_fields=open_profile)
+    with pytest.raises(ValueError, match="larger than 4096 bytes"):
+        await capped.create_user("bea", "b@example.com", PASSWORD, profile={"note": "n" * 5000})
+
+
+async def test_a_claims_hook_adds_claims_that_refreshes_keep(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    hooks = Hooks()
+
+    @hooks.token_claims
+    async def tenant(user: User) -> Mapping[str, Any]:
+        return {"tenant": f"t-{user.username}", "roles": ["editor"]}
+
+    @hooks.token_claims
+    async def greedy(user: User) -> Mapping[str, Any]:
+        return {"sub": "someone-else", "adm": True}
+
+    @hooks.token_claims
+    async def broken(user: User) -> Mapping[str, Any]:
+        raise RuntimeError("the tenant service is down")
+
+    service = S3AuthService(make_settings(), hooks=hooks)
+    user = await service.create_user("alice", "alice@example.com", PASSWORD)
+    with caplog.at_level(logging.ERROR, logger="s3auth_asgi.hooks"):
+        pair = await service.create_token_pair(user)
+    claims = service.decode_token(pair.access_token)
+    assert claims["tenant"] == "t-alice" and claims["roles"] == ["editor"]
+    assert claims["sub"] == user.id and claims["adm"] is False
+    assert "reserved: adm, sub" in caplog.text and "tenant service is down" in caplog.text
+    refreshed = service.decode_token(
+        (await service.refresh_access_token(pair.refresh_token)).access_token
+    )
+    assert refreshed["tenant"] == "t-alice"
