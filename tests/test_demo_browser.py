@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
-import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,8 +22,8 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-import uvicorn
 from conftest import FAST_HASHING
+from support import serving
 
 from s3auth_asgi import S3AuthService
 from s3auth_asgi.demo.app import create_demo_app
@@ -94,33 +91,13 @@ class Demo:
         return httpx.get(self.url + "/api/hello", headers=headers).status_code
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def demo(tmp_path: Path) -> Iterator[Demo]:
     environ = {f"S3AUTH_{k.upper()}": str(v) for k, v in FAST_HASHING.items()}
     directory = tmp_path / ".s3auth-demo"
     service = S3AuthService(demo_settings(directory, environ))
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_demo_app(service), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("the demo server did not start")
-        time.sleep(0.02)
-    try:
-        yield Demo(f"http://127.0.0.1:{port}", directory, environ)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serving(create_demo_app(service)) as url:
+        yield Demo(url, directory, environ)
 
 
 @pytest.fixture

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import json
 import secrets
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,13 +18,12 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-import uvicorn
 from cryptography.hazmat.primitives import serialization
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
-from support import make_clocked_service, user_record
+from support import free_port, make_clocked_service, serving, user_record
 
 from s3auth_asgi import BearerTokenMiddleware, JwksVerifier, S3AuthService
 from s3auth_asgi.app import create_auth_app
@@ -46,12 +43,6 @@ class AuthServer:
     jwks_requests: list[float]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def serve(service: S3AuthService) -> Iterator[AuthServer]:
     requests: list[float] = []
     app = create_auth_app(service)
@@ -61,22 +52,8 @@ def serve(service: S3AuthService) -> Iterator[AuthServer]:
             requests.append(time.monotonic())
         await app(scope, receive, send)
 
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(counting, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("the auth server did not start")
-        time.sleep(0.02)
-    try:
-        yield AuthServer(f"http://127.0.0.1:{port}", service, requests)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serving(counting) as url:
+        yield AuthServer(url, service, requests)
 
 
 def keyed(algorithm: str, **overrides: Any) -> S3AuthService:
@@ -231,7 +208,7 @@ async def test_a_verify_only_service_reads_a_jwks_file(tmp_path: Path) -> None:
 async def test_an_unreachable_jwks_is_a_503_not_a_401() -> None:
     service = keyed("ES256")
     token = await token_of(service)
-    verifier = JwksVerifier(f"http://127.0.0.1:{_free_port()}/jwks.json", timeout_seconds=1)
+    verifier = JwksVerifier(f"http://127.0.0.1:{free_port()}/jwks.json", timeout_seconds=1)
     transport = httpx.ASGITransport(app=verify_only_app(verifier))
     async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
         answer = await client.get("/whoami", headers={"Authorization": f"Bearer {token}"})

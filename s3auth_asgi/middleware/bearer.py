@@ -104,10 +104,8 @@ class BearerTokenMiddleware:
                     token = authorization_token(scope)
                     try:
                         self._authenticate(scope, access, needed, token)
-                    except UnknownSigningKeyError:
-                        if not await self._read_keys_again():
-                            raise
-                        self._authenticate(scope, access, needed, token)
+                    except UnknownSigningKeyError as unknown:
+                        await self._retry_with_keys_read_again(unknown, scope, token)
                 except S3AuthError as error:
                     await self.refusals.refuse(scope, send, error)
                     return
@@ -144,10 +142,17 @@ class BearerTokenMiddleware:
         scope["user"] = verified.user
         scope["auth"] = verified
 
-    async def _read_keys_again(self) -> bool:
-        """Whether the verifier read its keys again and they changed: then a token naming
-        an unknown key is verified once more. The verifier limits how often it reads."""
-        return self._keys_reader is not None and await self._keys_reader.read_keys_again()
+    async def _retry_with_keys_read_again(
+        self, unknown: UnknownSigningKeyError, scope: Scope, token: bytes | None
+    ) -> None:
+        """A token named a key the verifier does not know: if the verifier reads its keys
+        again and they changed, authenticate once more; otherwise the refusal stands. The
+        verifier limits how often it reads."""
+        reader = self._keys_reader
+        if reader is None or not await reader.read_keys_again():
+            raise unknown
+        access, needed = self.rules.decide(scope)
+        self._authenticate(scope, access, needed, token)
 
     async def _authenticate_websocket(self, scope: Scope, send: Send) -> Send:
         offered = take_subprotocol_token(scope, self.websocket_subprotocol)
@@ -159,10 +164,8 @@ class BearerTokenMiddleware:
             token = websocket_token(scope, offered, self.websocket_query_param)
             try:
                 self._authenticate(scope, access, needed, token)
-            except UnknownSigningKeyError:
-                if not await self._read_keys_again():
-                    raise
-                self._authenticate(scope, access, needed, token)
+            except UnknownSigningKeyError as unknown:
+                await self._retry_with_keys_read_again(unknown, scope, token)
         if offered is None:
             return send
         marker = self.websocket_subprotocol
