@@ -42,7 +42,9 @@ if not Path(CHROMIUM).exists():
     )
 
 PASSWORD = "Secret123!"
-TIMEOUT_MS = 10_000
+# A loaded 2-core machine can take seconds to hash a password and answer; the assertions are
+# about what the page shows, not how soon.
+TIMEOUT_MS = 20_000
 VIEWPORT = {"width": 1200, "height": 800}
 SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "images" / "demo.png"
 UPDATE_SCREENSHOT = os.environ.get("S3AUTH_UPDATE_SCREENSHOT") == "1"
