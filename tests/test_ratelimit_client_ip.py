@@ -237,3 +237,41 @@ def test_a_catch_all_proxy_is_refused_unless_said_explicitly(
         "headers": [(b"x-forwarded-for", b"203.0.113.9")],
     }
     assert resolver.client_ip(scope) == "203.0.113.9"  # as meant: every peer is believed
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.one_of(
+        st.ip_addresses(v=4).map(str),
+        st.integers(0, 2**32 - 1).map(
+            lambda n: ".".join(str(n >> s & 255) for s in (24, 16, 8, 0))
+        ),
+        st.from_regex(r"[0-9.x ]{1,18}", fullmatch=True),
+        st.text(max_size=20),
+    ),
+    proxies=st.sampled_from([(), ("10.0.0.0/8",), ("203.0.113.7", "fd00::/8"), ("0.0.0.0/1",)]),
+)
+def test_the_dotted_quad_shortcut_answers_as_the_full_parse(
+    text: str, proxies: tuple[str, ...]
+) -> None:
+    """Plain dotted quads skip `ipaddress`; whatever the text, the answer is the same, so
+    which path a text takes can never change who it is counted as."""
+    resolver = ClientIPResolver(proxies, trust_x_forwarded_for=bool(proxies))
+    quick = resolver._dotted_quad(text)
+    full = resolver._classify_uncached(text)
+    if quick is not None:
+        assert quick == full
+    else:  # not a canonical dotted quad: the full parse does not count it as one either
+        assert full is None or full.key != f"ip:{text}"
+
+
+def test_past_the_memo_every_client_is_still_resolved_alike() -> None:
+    resolver = ClientIPResolver(["10.0.0.1"], trust_x_forwarded_for=True, cache_size=8)
+    addresses = [f"198.51.100.{i}" for i in range(40)] + [f"2001:db8:{i:x}::1" for i in range(40)]
+    for _ in range(3):
+        for address in addresses:
+            expected = ClientIPResolver()._classify_uncached(address)
+            assert expected is not None
+            assert resolver.client_key(scope(address)) == expected.key
+            assert resolver.client_key(scope(PROXY, xff(address))) == expected.key
+    assert len(resolver._memo) <= 8

@@ -23,7 +23,7 @@ from .identity import account_digest, user_identity
 from .policy import RateLimit, check_limit_name, parse_rate_limits
 from .stores import MemoryRateLimitStore, RateLimitStore
 
-MemoryCheck = Callable[[str, str, RateLimit, int], Decision]
+MemoryCheck = Callable[[str, RateLimit, int], Decision]
 
 
 class RateLimitInfo(msgspec.Struct, frozen=True, gc=False):
@@ -54,7 +54,7 @@ def request_scope(request: Any) -> Scope:
     )
 
 
-def _seconds(value: float) -> int:
+def whole_seconds(value: float) -> int:
     """Header fields carry whole seconds; rounding up never invites a request too early."""
     return math.ceil(value - 1e-9) if value > 0 else 0
 
@@ -97,13 +97,13 @@ class RateLimiter:
         # Everything a check needs, in one lookup. A memory check never waits, and a
         # coroutine alone costs a sixth of a whole check: its synchronous core is called
         # directly.
-        self._routes: dict[str, tuple[RateLimit, RateLimitStore, MemoryCheck | None]] = {}
+        self._routes: dict[str, tuple[RateLimit, RateLimitStore, MemoryCheck | None, bool]] = {}
         for name, limit in self.limits.items():
             limit_store = self.stores[name]
             memory_check = (
-                limit_store.check if isinstance(limit_store, MemoryRateLimitStore) else None
+                limit_store.checker(name) if isinstance(limit_store, MemoryRateLimitStore) else None
             )
-            self._routes[name] = (limit, limit_store, memory_check)
+            self._routes[name] = (limit, limit_store, memory_check, limit.key == "ip")
         self.client_resolver = ClientIPResolver(
             trusted_proxies,
             trust_x_forwarded_for=trust_x_forwarded_for,
@@ -153,22 +153,23 @@ class RateLimiter:
         route = self._routes.get(limit_name)
         if route is None:
             raise KeyError(f"no rate limit named {limit_name!r}; known: {sorted(self.limits)}")
-        limit, store, memory_check = route
-        if not 0 <= cost <= limit.max_requests:
+        limit, store, memory_check, by_ip = route
+        # A cost of 1 is always in range (max_requests >= 1): the usual call skips the test.
+        if cost != 1 and not 0 <= cost <= limit.max_requests:
             raise ConfigurationError(f"cost must be between 0 and {limit.max_requests}, got {cost}")
         scope = request if type(request) is dict else request_scope(request)
-        if key is not None:
+        if by_ip and key is None and account is None:
+            counted_as = self.client_resolver.client_key(scope)
+        elif key is not None:
             counted_as = f"key:{key}"
         elif account is not None:
             counted_as = (
                 f"{self.client_resolver.client_key(scope)}|account:{account_digest(account)}"
             )
-        elif limit.key == "ip":
-            counted_as = self.client_resolver.client_key(scope)
         else:
             counted_as = await self._key_by_strategy(scope, limit)
         if memory_check is not None:
-            decision = memory_check(limit_name, counted_as, limit, cost)
+            decision = memory_check(counted_as, limit, cost)
         else:
             decision = await store.acquire(limit_name, counted_as, limit, cost)
         info = RateLimitInfo(
@@ -216,25 +217,25 @@ class RateLimiter:
             (
                 "RateLimit",
                 ", ".join(
-                    f'"{i.limit_name}";r={i.remaining};t={_seconds(i.reset_after)}' for i in infos
+                    f'"{i.limit_name}";r={i.remaining};t={whole_seconds(i.reset_after)}'
+                    for i in infos
                 ),
             ),
         ]
         refused = [i.retry_after for i in infos if not i.allowed]
         if refused:
-            items.append(("Retry-After", str(max(_seconds(max(refused)), 1))))
+            items.append(("Retry-After", str(max(whole_seconds(max(refused)), 1))))
         if self.legacy_headers:
             # One policy only fits the legacy fields: the one closest to refusing.
             tightest = min(infos, key=lambda i: (i.remaining, -i.reset_after))
             items += [
                 ("X-RateLimit-Limit", str(tightest.limit.max_requests)),
                 ("X-RateLimit-Remaining", str(tightest.remaining)),
-                ("X-RateLimit-Reset", str(_seconds(tightest.reset_after))),
+                ("X-RateLimit-Reset", str(whole_seconds(tightest.reset_after))),
             ]
         return items
 
 
 def _policy_item(info: RateLimitInfo) -> str:
-    return (
-        f'"{info.limit_name}";q={info.limit.max_requests};w={_seconds(info.limit.window_seconds)}'
-    )
+    window = whole_seconds(info.limit.window_seconds)
+    return f'"{info.limit_name}";q={info.limit.max_requests};w={window}'
