@@ -1,32 +1,124 @@
-"""`python -m benchmarks`: run every benchmark module in turn."""
+"""`python -m benchmarks [--smoke] [--out DIR] [bench_x ...]`: every benchmark module in turn.
+
+A full run writes `benchmarks/results/latest.json`, the chart `docs/images/benchmarks.png`
+and the results table of docs/benchmarks.md, and exits non-zero when a target was missed.
+`--smoke` runs every module at tiny sizes in seconds, judges nothing and writes only under
+`--out` (when given): it checks that the harness and every bench still run.
+"""
 
 from __future__ import annotations
 
+import argparse
+import datetime as dt
 import importlib
+import json
+import os
 import pkgutil
+import platform
+import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
+
+from benchmarks.harness import Bench
+
+HERE = Path(__file__).parent
+ROOT = HERE.parent
+RESULTS = HERE / "results" / "latest.json"
+CHART = ROOT / "docs" / "images" / "benchmarks.png"
+DOC = ROOT / "docs" / "benchmarks.md"
 
 
-def main() -> int:
-    names = sorted(
-        m.name
-        for m in pkgutil.iter_modules([str(Path(__file__).parent)])
-        if m.name.startswith("bench_")
-    )
-    wanted = set(sys.argv[1:])
-    unknown = wanted - set(names)
+def module_names() -> list[str]:
+    return sorted(m.name for m in pkgutil.iter_modules([str(HERE)]) if m.name.startswith("bench_"))
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
+    ).stdout.strip()
+    return {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "cpu": model,
+        "cpus": os.cpu_count(),
+        "load_average_at_start": os.getloadavg(),
+        "commit": commit,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="*", help="bench modules to run (default: all)")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, no targets judged")
+    parser.add_argument("--out", type=Path, help="where the JSON and chart go")
+    args = parser.parse_args(argv)
+    names = module_names()
+    unknown = set(args.names) - set(names)
     if unknown:
         print(f"no such benchmark: {', '.join(sorted(unknown))} (have: {', '.join(names)})")
         return 2
-    sys.argv = sys.argv[:1]  # the modules parse their own options
-    worst = 0
+    bench = Bench(smoke=args.smoke)
+    started, info = time.perf_counter(), machine()
+    info["date"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    failed: list[str] = []
     for name in names:
-        if wanted and name not in wanted:
+        if args.names and name not in args.names:
             continue
         print(f"\n=== {name}", flush=True)
-        worst = max(worst, importlib.import_module(f"benchmarks.{name}").main() or 0)
-    return worst  # non-zero when a benchmark missed its target
+        module = importlib.import_module(f"benchmarks.{name}")
+        try:
+            module.run(bench)
+        except Exception as exc:  # one broken bench must not hide the others' results
+            if args.smoke:
+                raise
+            failed.append(f"{name}: {type(exc).__name__}: {exc}")
+            print(f"  FAILED: {failed[-1]}", flush=True)
+    info["load_average_at_end"] = os.getloadavg()
+    info["seconds"] = round(time.perf_counter() - started, 1)
+    report = {"machine": info, "smoke": args.smoke, "errors": failed, **bench.as_json()}
+    if args.out is not None or not args.smoke:
+        write(report, args.out, partial=bool(args.names))
+    missed = bench.missed
+    print(f"\n{len(missed)} target(s) missed, {len(failed)} bench(es) failed; {info['seconds']} s")
+    for row in missed:
+        print(f"  MISSED {row.section}: {row.name} = {row.median:.3g} {row.unit} ({row.target})")
+    return 1 if missed or failed else 0
+
+
+def write(report: dict[str, Any], out: Path | None, *, partial: bool) -> None:
+    from benchmarks.chart import draw
+    from benchmarks.doc_table import update_doc
+
+    results, chart = (out / "latest.json", out / "benchmarks.png") if out else (RESULTS, CHART)
+    if partial and out is None:
+        # A run of some modules updates their sections and keeps the others'.
+        report = merged(report, results)
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
+    draw(report, chart)
+    if out is None:
+        update_doc(report, DOC)
+    print(f"\nwrote {results}, {chart}" + ("" if out else f" and {DOC}"))
+
+
+def merged(report: dict[str, Any], previous_path: Path) -> dict[str, Any]:
+    try:
+        previous = json.loads(previous_path.read_text())
+    except (OSError, ValueError):
+        return report
+    fresh = {section["key"] for section in report["sections"]}
+    kept = [s for s in previous.get("sections", []) if s["key"] not in fresh]
+    return {**report, "sections": kept + report["sections"]}
 
 
 if __name__ == "__main__":

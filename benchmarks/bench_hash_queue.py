@@ -50,6 +50,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
+from benchmarks.harness import Bench, at_most
 from s3auth_asgi import S3AuthService, S3AuthSettings
 from s3auth_asgi.app import create_auth_app
 from s3auth_asgi.middleware.bearer import BearerTokenMiddleware
@@ -57,6 +58,7 @@ from s3auth_asgi.middleware.blacklist import BlacklistMiddleware
 from s3auth_asgi.passwords import PasswordHasher
 from s3auth_asgi.settings import new_secret_key
 
+TITLE = "A login flood against the bounded hash queue"
 PASSWORD = "Bench-Password-123"
 UNBOUNDED = 10**9
 PROBE_INTERVAL = 0.005
@@ -219,7 +221,7 @@ def line(label: str, values: list[float], idle: float | None = None) -> str:
     return f"{label:34} {len(values):>6} {p50 * 1e3:>9.1f} {p99 * 1e3:>9.1f} {ratio}"
 
 
-async def run(logins: int, overload: float) -> bool:
+async def flood_run(logins: int, overload: float) -> dict[str, tuple[float, float, str]]:
     rate = await capacity()
     default = PasswordHasher()
     print(
@@ -271,23 +273,41 @@ async def run(logins: int, overload: float) -> bool:
         f"attempt unbounded/bounded {attempt_ratio:.0f}x; authenticated p99 "
         f"bounded/unbounded {p99_ratio:.2f}x"
     )
-    checks = {
-        f"admitted login waits <= {TARGET_WAIT_RATIO:g}x the bound's {worst_wait:.2f} s": max(
-            bounded.admitted, default=0
-        )
-        <= TARGET_WAIT_RATIO * worst_wait,
-        f"refusal p99 < one hash ({one_hash * 1e3:.0f} ms)": percentile(bounded.refused, 0.99)
-        < one_hash,
-        f"authenticated p99 within {TARGET_P99_RATIO:g}x of unbounded": p99_ratio
-        <= TARGET_P99_RATIO,
-    }
     print(
         f"legitimate users with a token within {GIVE_UP_SECONDS:g} s: bounded "
         f"{len(bounded.to_token)}/{logins}, unbounded {len(unbounded.to_token)}/{logins}"
     )
-    for name, met in checks.items():
-        print(f"{'met ' if met else 'MISSED'} {name}")
-    return all(checks.values())
+    # (figure, target, unit): each judged as "at most"
+    return {
+        "admitted login's longest wait / the bound's worst wait": (
+            max(bounded.admitted, default=0) / worst_wait,
+            TARGET_WAIT_RATIO,
+            "x",
+        ),
+        "refusal p99 / one hash time": (
+            percentile(bounded.refused, 0.99) / one_hash,
+            1.0,
+            "x",
+        ),
+        "authenticated p99, bounded / unbounded flood": (p99_ratio, TARGET_P99_RATIO, "x"),
+    }
+
+
+def run(bench: Bench) -> None:
+    section = bench.section(
+        "hash_queue",
+        "A login flood against the bounded hash queue",
+        "one process, httpx ASGITransport; open-loop flood of unknown-user logins at 3x the "
+        "measured hashing capacity, 3 legitimate logins a second apart; wall-clock latencies "
+        "(this is about waiting, not CPU)",
+    )
+    if bench.smoke:
+        section.skip("not in the smoke run: a flood takes tens of seconds")
+        return
+    # A warning per refused or failed login would measure the log, not the queue.
+    logging.getLogger("s3auth_asgi").setLevel(logging.ERROR)
+    for name, (figure, target, unit) in asyncio.run(flood_run(3, 3.0)).items():
+        section.row(name, figure, unit, at_most(target))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -296,9 +316,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--logins", type=int, default=3, help="legitimate logins, 1 a second")
     parser.add_argument("--overload", type=float, default=3.0, help="flood / hashing capacity")
     args = parser.parse_args(argv)
-    # A warning per refused or failed login would measure the log, not the queue.
     logging.getLogger("s3auth_asgi").setLevel(logging.ERROR)
-    return 0 if asyncio.run(run(2 if args.quick else args.logins, args.overload)) else 1
+    checks = asyncio.run(flood_run(2 if args.quick else args.logins, args.overload))
+    missed = [name for name, (figure, target, _) in checks.items() if figure > target]
+    for name, (figure, target, unit) in checks.items():
+        print(f"{'MISSED' if figure > target else 'met   '} {name}: {figure:.2f}{unit} <= {target}")
+    return 1 if missed else 0
 
 
 if __name__ == "__main__":

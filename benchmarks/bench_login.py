@@ -9,14 +9,15 @@ shows object-store requests and median wall time per login, and the ratio.
 from __future__ import annotations
 
 import asyncio
-import statistics
 import tempfile
 import time
 
+from benchmarks.harness import Bench, Stats, at_most, standalone
 from s3auth_asgi import S3AuthService, S3AuthSettings
 from s3auth_asgi.models import IndexEntry, User
 from s3auth_asgi.storage import ObjectStore, keys
 
+TITLE = "Login cost against the number of users"
 PASSWORD = "SecurePass123!"
 SECRET = "benchmark-secret-key-that-is-long-enough-000"
 
@@ -50,7 +51,9 @@ async def populate(store: ObjectStore, ids: range, hashed: str) -> None:
         await store.create(keys.email_index(user.email), IndexEntry(user.id))
 
 
-async def measure(store_url: str, users: int, rounds: int) -> tuple[float, float, int, int]:
+async def measure(
+    store_url: str, users: int, rounds: int
+) -> tuple[list[float], list[float], int, int]:
     settings = S3AuthSettings(store_url=store_url, secret_key=SECRET)
     service = S3AuthService(settings, store=ObjectStore.from_url(store_url))
     hashed = await service.passwords.hash(PASSWORD)
@@ -73,25 +76,57 @@ async def measure(store_url: str, users: int, rounds: int) -> tuple[float, float
         await service.create_token_pair(user)
         theirs.append(time.perf_counter() - start)
         their_requests = sum(service.store.requests.values())
-    return statistics.median(ours), statistics.median(theirs), our_requests, their_requests
+    return ours, theirs, our_requests, their_requests
 
 
-def main() -> None:
-    print(
-        f"{'store':8} {'users':>6} {'ours req':>8} {'scan req':>8} "
-        f"{'ours ms':>8} {'scan ms':>8} {'scan/ours':>9}"
+def run(bench: Bench) -> None:
+    section = bench.section(
+        "login",
+        "Login cost against the number of users (in process)",
+        "authenticate + token pair, object-store requests and wall ms per login, medians "
+        "over rounds, ours and the scan alternating; the scan re-creates what s3verless does "
+        "on our store (the real s3verless is measured in its own section)",
     )
+    counts = (3, 5) if bench.smoke else (10, 100, 1000)
+    rounds = bench.rounds(15, smoke=1)
     with tempfile.TemporaryDirectory() as tmp:
         for label, url in (("memory", "memory://"), ("file", f"file://{tmp}/")):
-            for users in (10, 100, 1000):
+            if bench.smoke and label == "file":
+                continue
+            first: tuple[float, int] | None = None
+            for users in counts:
                 ours, theirs, our_req, their_req = asyncio.run(
-                    measure(f"{url}{users}" if label == "file" else url, users, 5)
+                    measure(f"{url}{users}" if label == "file" else url, users, rounds)
                 )
-                print(
-                    f"{label:8} {users:>6} {our_req:>8} {their_req:>8} "
-                    f"{ours * 1e3:>8.1f} {theirs * 1e3:>8.1f} {theirs / ours:>8.1f}x"
+                mine = Stats.of(t * 1e3 for t in ours)
+                first = first or (mine.median, our_req)
+                last = users == counts[-1]
+                section.row(
+                    f"{label}, {users:,} users: ours, requests",
+                    our_req,
+                    "req",
+                    at_most(first[1]) if last else None,
                 )
+                section.row(f"{label}, {users:,} users: scan, requests", their_req, "req")
+                section.row(f"{label}, {users:,} users: ours", mine, "ms")
+                section.row(
+                    f"{label}, {users:,} users: scan", Stats.of(t * 1e3 for t in theirs), "ms"
+                )
+                if last:
+                    section.row(
+                        f"{label}: ours at {users:,} users / at {counts[0]} users",
+                        mine.median / first[0],
+                        "x",
+                        # Flat, not equal: an argon2 hash is most of a login, and its wall
+                        # time on a shared machine varies by half from round to round; the
+                        # scan grows tenfold over the same range.
+                        at_most(2.0),
+                    )
+
+
+def main() -> int:
+    return standalone(run)
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

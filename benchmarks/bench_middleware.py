@@ -1,11 +1,10 @@
 """Overhead of BearerTokenMiddleware + BlacklistMiddleware, side by side in one run.
 
-    python -m benchmarks.bench_middleware [--quick]
+    python -m benchmarks.bench_middleware [--smoke]
 
 Every variant is an ASGI app called directly with a pre-built scope and no-op
-receive/send, in the same event loop, interleaved round by round so that drift (CPU
-frequency, other load) hits all of them alike. A round times a batch of calls with
-`perf_counter_ns`; the figures are medians over rounds, per call.
+receive/send, interleaved round by round so that drift (CPU frequency, other load) hits all
+of them alike (benchmarks.harness); the figures are CPU time per call, medians over rounds.
 
 - bare: the app alone — the baseline subtracted from the others;
 - s3auth (token reused): our two middlewares, the same token every request;
@@ -15,17 +14,14 @@ frequency, other load) hits all of them alike. A round times a batch of calls wi
 - first-seen tokens: our stack with a new token each request (cache misses, evictions)
   vs. the bare joserfc `jwt.decode` + `JWTClaimsRegistry.validate` of the same tokens.
 
-Targets (issue): reused-token overhead <= 10 µs median, >= 5x less than starlette+joserfc;
-first-seen within 1.3x of bare joserfc.
+Targets: reused-token overhead <= 10 µs, >= 5x less than starlette+joserfc; with the cache
+off, no more than starlette+joserfc doing the same work (<= 1.0x); first-seen within 1.3x
+of bare joserfc.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import gc
-import statistics
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -42,10 +38,12 @@ from starlette.authentication import (
 from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import HTTPConnection
 
+from benchmarks.harness import Bench, Runner, at_least, at_most, interleave, standalone
 from s3auth_asgi import S3AuthService, S3AuthSettings
 from s3auth_asgi.middleware.bearer import BearerTokenMiddleware
 from s3auth_asgi.middleware.blacklist import BlacklistMiddleware
 
+TITLE = "Bearer + blacklist middlewares against Starlette AuthenticationMiddleware + joserfc"
 SECRET = "benchmark-secret-key-that-is-long-enough-0123456789"
 HEADERS = [
     (b"host", b"api.example.com"),
@@ -112,38 +110,6 @@ class JoserfcBackend(AuthenticationBackend):
         return AuthCredentials(["authenticated", *scopes]), SimpleUser(decoded.claims["sub"])
 
 
-async def time_rounds(
-    variants: dict[str, Call], rounds: int, batch: int
-) -> dict[str, tuple[float, float]]:
-    """Median (wall, CPU) nanoseconds per call of each variant, interleaved round by round
-    in a rotating order. CPU time (`process_time_ns`) leaves out the time this process
-    spends descheduled on a shared machine; both are reported."""
-    names = list(variants)
-    wall: dict[str, list[float]] = {name: [] for name in names}
-    cpu: dict[str, list[float]] = {name: [] for name in names}
-    for call in variants.values():  # warm up
-        for _ in range(batch):
-            await call()
-    gc.collect()
-    gc.disable()
-    try:
-        for round_number in range(rounds):
-            shift = round_number % len(names)
-            for name in names[shift:] + names[:shift]:
-                call = variants[name]
-                cpu_start = time.process_time_ns()
-                start = time.perf_counter_ns()
-                for _ in range(batch):
-                    await call()
-                wall[name].append((time.perf_counter_ns() - start) / batch)
-                cpu[name].append((time.process_time_ns() - cpu_start) / batch)
-            # Let background work (a snapshot sync) run, as a server's loop would.
-            await asyncio.sleep(0)
-    finally:
-        gc.enable()
-    return {name: (statistics.median(wall[name]), statistics.median(cpu[name])) for name in names}
-
-
 async def build_service() -> tuple[S3AuthService, list[str]]:
     settings = S3AuthSettings(secret_key=SECRET, store_url="memory://")
     service = S3AuthService(settings)
@@ -167,45 +133,83 @@ def issue_tokens(service: S3AuthService, count: int) -> list[str]:
     ]
 
 
-async def run(quick: bool) -> dict[str, tuple[float, float]]:
-    rounds, batch = (40, 200) if quick else (200, 500)
-    service, (token,) = await build_service()
+def looped(call: Call) -> Runner:
+    async def run(n: int) -> None:
+        for _ in range(n):
+            await call()
 
+    return run
+
+
+def caller(app: Any, scope: dict[str, Any]) -> Call:
+    async def call() -> None:
+        await app(scope, receive, send)
+
+    return call
+
+
+def run(bench: Bench) -> None:
+    service, (token,) = asyncio.run(build_service())
     exclude = ("/health", "/docs*", "/openapi.json")  # a typical configuration
     ours = BearerTokenMiddleware(BlacklistMiddleware(bare_app, service), service, exclude=exclude)
-    ours_uncached = BearerTokenMiddleware(
+    uncached = BearerTokenMiddleware(
         BlacklistMiddleware(bare_app, service), service, exclude=exclude, cache_size=0
     )
     starlette = AuthenticationMiddleware(bare_app, backend=JoserfcBackend(SECRET))
-
-    def caller(app: Any, scope: dict[str, Any]) -> Call:
-        async def call() -> None:
-            await app(scope, receive, send)
-
-        return call
-
-    await ours(http_scope(token), receive, send)  # the first request primes the snapshot
-    before = sum(service.store.requests.values())
-    reused = await time_rounds(
-        {
-            "bare": caller(bare_app, http_scope(token)),
-            "s3auth": caller(ours, http_scope(token)),
-            "s3auth_no_cache": caller(ours_uncached, http_scope(token)),
-            "starlette_joserfc": caller(starlette, http_scope(token)),
-        },
-        rounds,
-        batch,
+    reused_calls = {
+        "bare": caller(bare_app, http_scope(token)),
+        "s3auth": caller(ours, http_scope(token)),
+        "s3auth_no_cache": caller(uncached, http_scope(token)),
+        "starlette_joserfc": caller(starlette, http_scope(token)),
+    }
+    # The first request of each loads the revocation snapshot, on the loop it then runs on.
+    samples = interleave(
+        {name: looped(call) for name, call in reused_calls.items()},
+        rounds=bench.rounds(21),
+        batch=bench.size(2_000, smoke=50),
+        prepare=reused_calls,
     )
-    requests = sum(service.store.requests.values()) - before
-    print(f"object-store requests during {rounds * batch * 3} authenticated calls: {requests}")
+    us = 1e-3
+    section = bench.section(
+        "middleware",
+        "Token middlewares: the same token every request",
+        "CPU µs per request over the bare ASGI app (taken off round by round), interleaved "
+        "rounds; starlette+joserfc is AuthenticationMiddleware with a backend that decodes "
+        "with joserfc and validates the claims (sub, exp, jti essential) every request",
+    )
+    section.row(
+        "s3auth overhead, token reused", samples.minus("s3auth", "bare", us), "µs", at_most(10)
+    )
+    section.row("starlette+joserfc overhead", samples.minus("starlette_joserfc", "bare", us), "µs")
+    section.row(
+        "starlette+joserfc / s3auth overhead",
+        samples.ratio("starlette_joserfc", "s3auth", "bare"),
+        "x",
+        at_least(5),
+    )
+    section.row("s3auth overhead, cache off", samples.minus("s3auth_no_cache", "bare", us), "µs")
+    section.row(
+        "s3auth cache off / starlette+joserfc overhead",
+        samples.ratio("s3auth_no_cache", "starlette_joserfc", "bare"),
+        "x",
+        at_most(1.0),
+    )
+    first_seen_rows(bench, service, token, ours, exclude)
 
-    # First-seen tokens, a new one per call. "Cache full": cycling through more tokens than
-    # the LRU holds, so every call misses and evicts (the worst case). "Cache with room":
-    # a cache large enough for every token of the run, so calls miss without evicting.
-    # A server builds each scope anew, so one scope is reused and only its Authorization
-    # header changes: both sides touch one new token per call.
-    first_seen_batch = batch // 5
-    calls = (rounds + 1) * first_seen_batch  # rounds + the warm-up batch
+
+def first_seen_rows(
+    bench: Bench, service: S3AuthService, token: str, ours: Any, exclude: tuple[str, ...]
+) -> None:
+    """A new token each request. "Cache full": more tokens than the LRU holds, so every call
+    misses and evicts (the worst case); "cache with room": every call misses, none evicts.
+    A server builds each scope anew, so one scope is reused and only its Authorization
+    header changes: both sides touch one new token per call."""
+    rounds, batch = bench.rounds(21), bench.size(400, smoke=20)
+    calls = (rounds + 1) * batch
+    if bench.smoke:  # a small cache, so that few tokens fill it
+        ours = BearerTokenMiddleware(
+            BlacklistMiddleware(bare_app, service), service, exclude=exclude, cache_size=16
+        )
     fresh_tokens = issue_tokens(service, max(2 * ours.cache.max_size, calls) + 1)
     authorizations = [(b"authorization", f"Bearer {t}".encode()) for t in fresh_tokens]
     roomy = BearerTokenMiddleware(
@@ -220,88 +224,59 @@ async def run(quick: bool) -> dict[str, tuple[float, float]]:
         iat={"essential": True},
     )
 
-    def first_seen(app: Any) -> Call:
+    def first_seen(app: Any) -> Runner:
         scope = http_scope(token)
         headers = scope["headers"]
         position = 0
 
-        async def call() -> None:
+        async def run(n: int) -> None:
             nonlocal position
-            position = (position + 1) % len(authorizations)
-            headers[-1] = authorizations[position]
-            await app(scope, receive, send)
+            for _ in range(n):
+                position = (position + 1) % len(authorizations)
+                headers[-1] = authorizations[position]
+                await app(scope, receive, send)
 
-        return call
+        return run
 
     position = 0
 
-    async def joserfc_first_seen() -> None:
+    def joserfc_first_seen(n: int) -> None:
         nonlocal position
-        position = (position + 1) % len(fresh_tokens)
-        registry.validate(jwt.decode(fresh_tokens[position], key, algorithms=["HS256"]).claims)
+        for _ in range(n):
+            position = (position + 1) % len(fresh_tokens)
+            registry.validate(jwt.decode(fresh_tokens[position], key, algorithms=["HS256"]).claims)
 
-    await roomy(http_scope(token), receive, send)
-    seen = await time_rounds(
+    samples = interleave(
         {
-            "s3auth_first_seen_cache_full": first_seen(ours),
-            "s3auth_first_seen_cache_with_room": first_seen(roomy),
-            "joserfc_decode_validate": joserfc_first_seen,
+            "cache_full": first_seen(ours),
+            "cache_with_room": first_seen(roomy),
+            "joserfc": joserfc_first_seen,
         },
-        rounds,
-        first_seen_batch,
+        rounds=rounds,
+        batch=batch,
+        prepare={
+            "cache_full": caller(ours, http_scope(token)),
+            "cache_with_room": caller(roomy, http_scope(token)),
+        },
     )
-    return {**reused, **seen}
-
-
-def figures(result: dict[str, float]) -> dict[str, float]:
-    bare = result["bare"]
-    overhead = result["s3auth"] - bare
-    return {
-        "overhead_us": overhead / 1000,
-        "overhead_no_cache_us": (result["s3auth_no_cache"] - bare) / 1000,
-        "starlette_overhead_us": (result["starlette_joserfc"] - bare) / 1000,
-        "starlette_ratio": (result["starlette_joserfc"] - bare) / overhead,
-        "first_seen_ratio": result["s3auth_first_seen_cache_full"]
-        / result["joserfc_decode_validate"],
-        "first_seen_room_ratio": result["s3auth_first_seen_cache_with_room"]
-        / result["joserfc_decode_validate"],
-    }
-
-
-def report(result: dict[str, tuple[float, float]]) -> dict[str, float]:
-    """Print both clocks; the targets are judged on CPU time."""
-    wall = figures({name: w for name, (w, _) in result.items()})
-    cpu = figures({name: c for name, (_, c) in result.items()})
-    print(f"python {sys.version.split()[0]}; medians per request, ns      wall        cpu")
-    for name, (w, c) in result.items():
-        print(f"  {name:40s} {w:10.0f} {c:10.0f}")
-    print()
-    rows = (
-        ("overhead, token reused (µs)", "overhead_us", "target <= 10"),
-        ("overhead, cache disabled (µs)", "overhead_no_cache_us", ""),
-        ("starlette+joserfc overhead (µs)", "starlette_overhead_us", ""),
-        ("starlette+joserfc / s3auth overhead", "starlette_ratio", "target >= 5"),
-        ("first-seen / bare joserfc, cache full", "first_seen_ratio", "target <= 1.3"),
-        ("first-seen / bare joserfc, cache with room", "first_seen_room_ratio", ""),
+    section = bench.section(
+        "first_seen",
+        "Token middlewares: a new token every request",
+        "CPU µs per request, interleaved rounds: our two middlewares with a token never seen "
+        "before, against the bare joserfc decode + claims validation of the same tokens",
     )
-    for label, key, target in rows:
-        print(f"  {label:40s} {wall[key]:10.2f} {cpu[key]:10.2f}   {target}")
-    return cpu
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer rounds")
-    args = parser.parse_args(argv)
-    figures = report(asyncio.run(run(args.quick)))
-    met = (
-        figures["overhead_us"] <= 10
-        and figures["starlette_ratio"] >= 5
-        and figures["first_seen_ratio"] <= 1.3
+    section.row("s3auth, cache full", samples.stats("cache_full", 1e-3), "µs")
+    section.row("s3auth, cache with room", samples.stats("cache_with_room", 1e-3), "µs")
+    section.row("bare joserfc decode + validate", samples.stats("joserfc", 1e-3), "µs")
+    section.row(
+        "cache full / bare joserfc", samples.ratio("cache_full", "joserfc"), "x", at_most(1.3)
     )
-    print("\n  all targets met" if met else "\n  TARGETS MISSED")
-    return 0 if met else 1
+    section.row("cache with room / bare joserfc", samples.ratio("cache_with_room", "joserfc"), "x")
+
+
+def main() -> int:
+    return standalone(run)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

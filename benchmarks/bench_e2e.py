@@ -1,0 +1,153 @@
+"""End to end: uvicorn (uvloop, httptools) on 127.0.0.1 under `wrk`, the bare app against our
+token middlewares (alone, and behind RateLimitMiddleware) and against Starlette's
+AuthenticationMiddleware + joserfc (benchmarks.e2e_app).
+
+    python -m benchmarks.bench_e2e [--smoke]
+
+The four servers run at once, one process each, on their own ports; the rounds are
+interleaved (each round runs wrk against each server in turn, the order rotating), so
+load from elsewhere falls on all three alike. Every request carries the same valid bearer
+token. Reported: requests per second and wrk's p50/p99 latency, medians over the rounds,
+and the req/s ratios round by round. Needs the `wrk` command (Debian's package; `make bench`
+installs it when it can); without it the section is skipped, saying so.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from benchmarks.bench_middleware import SECRET
+from benchmarks.harness import Bench, Stats, at_least, standalone
+from s3auth_asgi import S3AuthService, S3AuthSettings
+
+TITLE = "End to end: uvicorn + wrk, bare app against auth middlewares"
+TARGET_RATIO = 0.9
+ROOT = Path(__file__).resolve().parent.parent
+VARIANTS = ("bare", "ours", "ours_limited", "starlette")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def token() -> str:
+    service = S3AuthService(S3AuthSettings(secret_key=SECRET, store_url="memory://"))
+    return service.tokens.issue_access_token(
+        user_id="0" * 32,
+        username="bench",
+        session_id=f"{int(time.time() * 1000):012x}{0:020x}",
+        is_admin=False,
+        scopes=["items:read"],
+    )[0]
+
+
+def serve(variant: str, port: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "S3AUTH_BENCH_VARIANT": variant, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "uvicorn", "--factory", "benchmarks.e2e_app:create"]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop"]
+    command += ["--http", "httptools", "--no-access-log", "--log-level", "warning"]
+    return subprocess.Popen(command, env=env, cwd=ROOT)
+
+
+def wait_until_up(port: int, deadline: float = 20.0) -> None:
+    until = time.monotonic() + deadline
+    while time.monotonic() < until:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"the server on port {port} did not start")
+
+
+def wrk(port: int, bearer: str, seconds: int) -> tuple[float, float, float]:
+    """(requests/s, p50 ms, p99 ms) of one wrk run: one thread, 16 connections."""
+    out = subprocess.run(
+        [
+            *("wrk", "-t1", "-c16", f"-d{seconds}s", "--latency"),
+            *("-H", f"Authorization: Bearer {bearer}", f"http://127.0.0.1:{port}/api/item"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    if re.search(r"Non-2xx or 3xx responses", out):
+        raise RuntimeError(f"non-2xx answers from port {port}:\n{out}")
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])  # type: ignore[index]
+    return rate, latency(out, "50%"), latency(out, "99%")
+
+
+def latency(out: str, percentile: str) -> float:
+    value, unit = re.search(rf"{percentile}\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
+
+
+def run(bench: Bench) -> None:
+    section = bench.section(
+        "e2e",
+        "End to end: uvicorn (uvloop, httptools) under wrk",
+        "four servers on 127.0.0.1, one process each; ours is BearerTokenMiddleware + "
+        "BlacklistMiddleware (the same work as Starlette's), ours + RateLimitMiddleware adds "
+        "the limiter; wrk with 1 thread and 16 connections, "
+        "interleaved rounds, the same valid bearer token on every request; req/s and "
+        "latency medians over the rounds, ratios round by round",
+    )
+    if bench.smoke:
+        section.skip("not in the smoke run: it starts servers and runs wrk for a minute")
+        return
+    if shutil.which("wrk") is None:
+        section.skip("no `wrk` command (Debian package wrk; `make bench` installs it as root)")
+        return
+    try:
+        import httptools  # noqa: F401
+        import uvloop  # noqa: F401
+    except ImportError as exc:
+        section.skip(f"{exc.name} is not installed (the bench extra has it)")
+        return
+    rounds, seconds = bench.rounds(7), 3
+    bearer = token()
+    ports = {variant: free_port() for variant in VARIANTS}
+    servers = [serve(variant, port) for variant, port in ports.items()]
+    try:
+        for port in ports.values():
+            wait_until_up(port)
+            wrk(port, bearer, 1)  # warm up
+        figures: dict[str, list[tuple[float, float, float]]] = {v: [] for v in VARIANTS}
+        for round_number in range(rounds):
+            shift = round_number % len(VARIANTS)
+            for variant in VARIANTS[shift:] + VARIANTS[:shift]:
+                figures[variant].append(wrk(ports[variant], bearer, seconds))
+    finally:
+        for server in servers:
+            server.terminate()
+        for server in servers:
+            server.wait(timeout=10)
+    for variant in VARIANTS:
+        section.row(f"{variant}: requests/s", Stats.of(f[0] for f in figures[variant]), "req/s")
+        section.row(f"{variant}: p50 latency", Stats.of(f[1] for f in figures[variant]), "ms")
+        section.row(f"{variant}: p99 latency", Stats.of(f[2] for f in figures[variant]), "ms")
+
+    def ratio(name: str, other: str) -> Stats:
+        pairs = zip(figures[name], figures[other], strict=True)
+        return Stats.of(a[0] / b[0] for a, b in pairs)
+
+    section.row("ours / bare, requests/s", ratio("ours", "bare"), "x", at_least(TARGET_RATIO))
+    section.row("ours + RateLimitMiddleware / bare, requests/s", ratio("ours_limited", "bare"), "x")
+    section.row("starlette+joserfc / bare, requests/s", ratio("starlette", "bare"), "x")
+    section.row("ours / starlette+joserfc, requests/s", ratio("ours", "starlette"), "x")
+
+
+def main() -> int:
+    return standalone(run)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,112 @@
+"""What RateLimitMiddleware adds to a request, at 1 and at 100,000 distinct clients.
+
+    python -m benchmarks.bench_ratelimit_middleware [--smoke]
+
+An ASGI app that answers every request (start and body) is called directly, alone and
+behind RateLimitMiddleware with one rule over every path (100 requests a minute per
+client address, RateLimit headers on), the clients taking turns in a shuffled order; both
+walk the same scopes. The figure is the CPU time the middleware adds per request, round
+by round.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from benchmarks.bench_ratelimit import client_addresses
+from benchmarks.harness import Bench, Runner, at_most, interleave, standalone
+from s3auth_asgi.middleware.ratelimit import RateLimitMiddleware
+from s3auth_asgi.ratelimit import MemoryRateLimitStore, RateLimit, RateLimiter, RateLimitRule
+
+TITLE = "RateLimitMiddleware: added CPU per request"
+TARGET_ADDED_US = 3.0
+ADMITS_ALL = 10**9
+"""A limit no client reaches here: the figure is the cost of an admitted request."""
+
+START = {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]}
+BODY = {"type": "http.response.body", "body": b"ok"}
+
+
+async def app(scope: Any, receive: Any, send: Any) -> None:
+    await send(START)
+    await send(BODY)
+
+
+async def receive() -> dict[str, Any]:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+async def send(message: Any) -> None:
+    return None
+
+
+def http_scope(address: str) -> dict[str, Any]:
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/api/items",
+        "raw_path": b"/api/items",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"host", b"api.example.com")],
+        "client": (address, 40000),
+        "server": ("127.0.0.1", 8000),
+    }
+
+
+def runners(count: int) -> dict[str, Runner]:
+    addresses = client_addresses(count)
+    random.Random(count).shuffle(addresses)
+    scopes = [http_scope(address) for address in addresses]
+    limiter = RateLimiter(
+        limits={"api": RateLimit(ADMITS_ALL, 60)},
+        store=MemoryRateLimitStore(max_keys=max(100_000, 2 * count)),
+    )
+    limited = RateLimitMiddleware(app, limiter, [RateLimitRule("/*", "api")])
+    positions = {"bare": 0, "middleware": 0}
+
+    def runner(name: str, target: Any) -> Runner:
+        async def run(n: int) -> None:
+            position = positions[name]
+            for _ in range(n):
+                position = (position + 1) % count
+                await target(scopes[position], receive, send)
+            positions[name] = position
+
+        return run
+
+    return {"bare": runner("bare", app), "middleware": runner("middleware", limited)}
+
+
+def run(bench: Bench) -> None:
+    section = bench.section(
+        "ratelimit_middleware",
+        "RateLimitMiddleware: CPU added per request",
+        "an app answering every request, alone and behind the middleware (one rule, "
+        "100/min per address, headers on), interleaved rounds; added = middleware − bare, "
+        "round by round",
+    )
+    for count in (1, 1_000) if bench.smoke else (1, 100_000):
+        samples = interleave(
+            runners(count), rounds=bench.rounds(), batch=bench.size(10_000, smoke=200)
+        )
+        target = at_most(TARGET_ADDED_US) if count >= 100_000 else None
+        section.row(f"{count:,} clients: bare app", samples.stats("bare", 1e-3), "µs")
+        section.row(
+            f"{count:,} clients: added by RateLimitMiddleware",
+            samples.minus("middleware", "bare", 1e-3),
+            "µs",
+            target,
+        )
+
+
+def main() -> int:
+    return standalone(run)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

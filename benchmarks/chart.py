@@ -1,0 +1,101 @@
+"""The chart of a benchmark report: every target as how far its median is from it, and the
+limiter's cost per check against the number of clients."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # no screen needed
+import matplotlib.pyplot as plt
+
+
+def margin(value: float, op: str, target: float) -> float:
+    """How many times over its target a figure is, as "better" reads: 1 is exactly met,
+    above 1 met with room, below 1 missed."""
+    if op == ">=":
+        return value / target if target else float("inf")
+    return target / value if value > 0 else float("inf")
+
+
+def draw(report: dict[str, Any], path: Path) -> None:
+    targeted = [
+        row
+        for section in report["sections"]
+        for row in section["rows"]
+        if row["target"] is not None
+    ]
+    scaling = _scaling(report)
+    panels = 1 + (scaling is not None)
+    height = max(4.0, 0.32 * len(targeted) + 1.5)
+    fig, axes = plt.subplots(
+        panels,
+        1,
+        figsize=(11, height + (4.5 if scaling else 0)),
+        squeeze=False,
+        gridspec_kw={"height_ratios": [height] + ([4.5] if scaling else [])},
+    )
+    _targets(axes[0][0], targeted, report)
+    if scaling is not None:
+        _draw_scaling(axes[1][0], scaling)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _targets(ax: Any, rows: list[dict[str, Any]], report: dict[str, Any]) -> None:
+    labels, values, lows, highs, colours = [], [], [], [], []
+    for row in rows:
+        op, target = row["target"].split()
+        value = margin(row["median"], op, float(target))
+        a, b = margin(row["p25"], op, float(target)), margin(row["p75"], op, float(target))
+        labels.append(f"{row['section']}: {row['name']} ({row['target']} {row['unit']})")
+        values.append(min(value, 50.0))
+        lows.append(max(0.0, min(value, 50.0) - min(a, b, 50.0)))
+        highs.append(max(0.0, min(max(a, b), 50.0) - min(value, 50.0)))
+        met = row["met"]
+        colours.append("#9e9e9e" if met is None else ("#2e7d32" if met else "#c62828"))
+    positions = range(len(rows))
+    ax.barh(list(positions), values, xerr=[lows, highs], color=colours, capsize=2)
+    ax.axvline(1.0, color="black", linewidth=1)
+    ax.set_xscale("log")
+    ax.set_yticks(list(positions), labels, fontsize=7)
+    ax.invert_yaxis()
+    machine = report["machine"]
+    ax.set_title(
+        f"Targets: median / target (1 = just met; green met, red missed; bars p25–p75)\n"
+        f"{machine.get('date', '')}, Python {machine.get('python', '')}, "
+        f"{machine.get('cpus', '?')} CPUs, {machine.get('cpu', '')}",
+        fontsize=9,
+    )
+
+
+def _scaling(report: dict[str, Any]) -> dict[str, dict[int, float]] | None:
+    section = next((s for s in report["sections"] if s["key"] == "ratelimit"), None)
+    if section is None:
+        return None
+    lines: dict[str, dict[int, float]] = {}
+    for row in section["rows"]:
+        match = re.fullmatch(r"([\d,]+) clients, (\S+): (ours|limits)", row["name"])
+        if match:
+            count = int(match[1].replace(",", ""))
+            lines.setdefault(f"{match[3]}, {match[2]}", {})[count] = row["median"]
+    return lines or None
+
+
+def _draw_scaling(ax: Any, lines: dict[str, dict[int, float]]) -> None:
+    for name, points in sorted(lines.items()):
+        counts = sorted(points)
+        style = "-" if name.startswith("ours") else "--"
+        ax.plot(counts, [points[c] for c in counts], style, marker="o", label=name)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("distinct clients")
+    ax.set_ylabel("CPU µs per check (median)")
+    ax.set_title("Rate limiter: cost per check against the number of clients", fontsize=9)
+    ax.legend(fontsize=8)
+    ax.grid(True, which="both", alpha=0.3)

@@ -1,0 +1,60 @@
+"""The apps `bench_e2e` serves with uvicorn: one JSON route, bare or behind authentication.
+
+    S3AUTH_BENCH_VARIANT=ours uvicorn --factory benchmarks.e2e_app:create
+
+- bare: the route alone;
+- ours: BearerTokenMiddleware + BlacklistMiddleware over memory://, the same work as
+  Starlette's AuthenticationMiddleware below;
+- ours_limited: the same behind RateLimitMiddleware (a limit per client address no
+  benchmark reaches, headers on);
+- starlette: Starlette's AuthenticationMiddleware with the joserfc backend of
+  bench_middleware (decode and validate every request).
+"""
+
+from __future__ import annotations
+
+import os
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.authentication import AuthenticationMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from benchmarks.bench_middleware import SECRET, JoserfcBackend
+from s3auth_asgi import S3AuthService, S3AuthSettings
+from s3auth_asgi.middleware.bearer import BearerTokenMiddleware
+from s3auth_asgi.middleware.blacklist import BlacklistMiddleware
+from s3auth_asgi.middleware.ratelimit import RateLimitMiddleware
+from s3auth_asgi.ratelimit import RateLimit, RateLimiter, RateLimitRule
+
+VARIANTS = ("bare", "ours", "ours_limited", "starlette")
+
+
+async def item(request: Request) -> JSONResponse:
+    return JSONResponse({"item": 42})
+
+
+def service() -> S3AuthService:
+    return S3AuthService(S3AuthSettings(secret_key=SECRET, store_url="memory://"))
+
+
+def create() -> Starlette:
+    variant = os.environ.get("S3AUTH_BENCH_VARIANT", "bare")
+    middleware: list[Middleware] = []
+    if variant in ("ours", "ours_limited"):
+        auth = service()
+        middleware = [
+            Middleware(BearerTokenMiddleware, tokens=auth),
+            Middleware(BlacklistMiddleware, blacklist=auth),
+        ]
+        if variant == "ours_limited":
+            limiter = RateLimiter(limits={"api": RateLimit(10**9, 60)})
+            rules = [RateLimitRule("/*", "api")]
+            middleware.insert(0, Middleware(RateLimitMiddleware, limiter=limiter, rules=rules))
+    elif variant == "starlette":
+        middleware = [Middleware(AuthenticationMiddleware, backend=JoserfcBackend(SECRET))]
+    elif variant != "bare":
+        raise SystemExit(f"S3AUTH_BENCH_VARIANT must be one of {VARIANTS}")
+    return Starlette(routes=[Route("/api/item", item)], middleware=middleware)
