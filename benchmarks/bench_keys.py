@@ -34,6 +34,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
+from benchmarks.bench_middleware import bare_app, http_scope, receive, send
 from benchmarks.harness import Bench, Runner, Samples, at_most, interleave, standalone
 from s3auth_asgi import S3AuthSettings
 from s3auth_asgi.access_check import ACCESS_TOKEN_TYPES
@@ -53,12 +54,6 @@ TARGET_VERIFY = 1.2
 TARGET_FIRST_SEEN = 1.2
 TARGET_REUSED_US = 10.0
 US = 1e-3
-HEADERS = [
-    (b"host", b"api.example.com"),
-    (b"user-agent", b"bench/1.0"),
-    (b"accept", b"application/json"),
-    (b"connection", b"keep-alive"),
-]
 
 
 def clock() -> float:
@@ -144,28 +139,6 @@ def verification(bench: Bench, algorithms: dict[str, Algorithm]) -> None:
 
 
 # ASGI -------------------------------------------------------------------------------------
-
-
-async def bare_app(scope: Any, receive: Any, send: Any) -> None:
-    return None
-
-
-async def receive() -> dict[str, Any]:
-    return {"type": "http.request", "body": b"", "more_body": False}
-
-
-async def send(message: Any) -> None:
-    return None
-
-
-def http_scope(token: str) -> dict[str, Any]:
-    return {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
-        "scheme": "https", "path": "/api/items/42", "raw_path": b"/api/items/42",
-        "root_path": "", "query_string": b"", "client": ("10.0.0.1", 51234),
-        "server": ("10.0.0.2", 443),
-        "headers": [*HEADERS, (b"authorization", f"Bearer {token}".encode())],
-    }  # fmt: skip
 
 
 class JoserfcMiddleware:
