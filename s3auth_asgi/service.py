@@ -118,8 +118,9 @@ class S3AuthService(RecoveryOperations, SessionListing):
         """Bring this process's snapshots of revocations, and of the signing keys when the
         store keeps them, within their freshness bounds."""
         await self.blacklist.ensure_fresh(strict=strict)
-        if self.tokens.ring is not None:
-            await self.tokens.ring.ensure_fresh()
+        ring = self.tokens.ring
+        if ring is not None and ring.active:
+            await ring.ensure_fresh()
 
     async def read_keys_again(self) -> bool:
         """After a token named an unknown key: read the stored keys again, at most once per
@@ -128,8 +129,9 @@ class S3AuthService(RecoveryOperations, SessionListing):
 
     async def published_keys(self) -> KeySet:
         """The key set whose public keys the JWKS publishes, read first when due."""
-        if self.tokens.ring is not None:
-            await self.tokens.ring.ensure_fresh()
+        ring = self.tokens.ring
+        if ring is not None and ring.active:
+            await ring.ensure_fresh()
         return self.tokens.key_set()
 
     def revoked_error(self, claims: Mapping[str, Any]) -> TokenRevokedError | None:

@@ -83,7 +83,7 @@ class TokenCodec:
         self._refresh_key = derive_key(settings.secret_key, "refresh-token")
         self._check = AccessTokenCheck(
             self.key_set,
-            clock=lambda: self.clock(),
+            clock=clock,
             max_lifetime=settings.access_token_seconds,
             leeway=settings.leeway_seconds,
             issuer=settings.issuer,

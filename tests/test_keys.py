@@ -355,6 +355,21 @@ async def test_the_jwks_is_published_to_a_file(tmp_path: Path) -> None:
     assert target.stat().st_mode & 0o777 == 0o644
 
 
+async def test_keys_from_the_environment_are_published_too(tmp_path: Path) -> None:
+    pem, _ = _pem("ES256")
+    target = tmp_path / "jwks.json"
+    service = keyed_service(
+        "ES256", clock=Clock(), signing_key=pem, jwks_publish_url=f"file://{target}"
+    )
+    assert not target.exists()
+    await access_token(service)  # a login's first signing
+    keys = await service.published_keys()
+    assert json.loads(target.read_text()) == keys.jwks(0)
+    target.unlink()
+    await service.ensure_fresh()  # once: the keys cannot change without a restart
+    assert not target.exists()
+
+
 # Algorithm confusion -----------------------------------------------------------------
 
 

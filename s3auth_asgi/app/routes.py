@@ -21,6 +21,7 @@ from ..errors import (
     UserNotFoundError,
 )
 from ..hooks import Registration
+from ..keys.keyset import jwks_fingerprint
 from ..models import TokenPair, User
 from ..name_index import account_keys, parse_name
 from ..ratelimit import RateLimitInfo
@@ -340,11 +341,12 @@ class AuthRoutes:
 
     async def jwks(self, call: Call) -> Response:
         keys = await self.service.published_keys()
-        now = self.service.clock()
+        document = keys.jwks(self.service.clock())
+        etag = f'"{jwks_fingerprint(document)}"'
         headers = [
             ("Cache-Control", f"public, max-age={self.settings.jwks_max_age_seconds}"),
-            ("ETag", f'"{keys.fingerprint(now)}"'),
+            ("ETag", etag),
         ]
-        if not_modified(call.request.headers.get("if-none-match"), headers[1][1]):
+        if not_modified(call.request.headers.get("if-none-match"), etag):
             return empty_response(headers, status=304)
-        return json_response(JsonWebKeySet(keys=keys.jwks(now)["keys"]), headers=headers)
+        return json_response(JsonWebKeySet(keys=document["keys"]), headers=headers)

@@ -135,10 +135,16 @@ class KeySet:
             raise UnusableKeyError("the JWKS has no key this package can verify with")
         return cls(entries)
 
-    def fingerprint(self, now: float) -> str:
-        """A short hash of what `jwks(now)` publishes: the JWKS response's ETag."""
-        text = json.dumps(self.jwks(now), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+def jwks_bytes(document: dict[str, Any]) -> bytes:
+    """A JWKS as it is served and published: compact JSON with sorted members, so that
+    equal key sets give equal bytes in every process."""
+    return json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
+
+
+def jwks_fingerprint(document: dict[str, Any]) -> str:
+    """A short hash of a JWKS: its ETag, the same in every process."""
+    return hashlib.sha256(jwks_bytes(document)).hexdigest()[:32]
 
 
 _DEFAULT_ALGORITHM: dict[tuple[object, object], str] = {
@@ -146,6 +152,8 @@ _DEFAULT_ALGORITHM: dict[tuple[object, object], str] = {
     ("OKP", "Ed25519"): "EdDSA",
     ("RSA", None): "RS256",
 }
+DEFAULT_ALGORITHMS = tuple(_DEFAULT_ALGORITHM.values())
+"""The algorithm a public key without `alg` is pinned to, one per key type."""
 
 
 def _algorithm_of(jwk: dict[str, Any]) -> str:

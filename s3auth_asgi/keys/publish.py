@@ -9,7 +9,6 @@ keys only, built by `KeySet.jwks`.
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from pathlib import Path
@@ -19,12 +18,9 @@ from urllib.parse import unquote, urlsplit
 import anyio.to_thread
 
 from ..errors import ConfigurationError, StoreUnavailableError
+from .keyset import jwks_bytes
 
 JWKS_MEDIA_TYPE = "application/jwk-set+json"
-
-
-def jwks_bytes(jwks: dict[str, Any]) -> bytes:
-    return json.dumps(jwks, separators=(",", ":"), sort_keys=True).encode()
 
 
 async def publish_jwks(url: str, jwks: dict[str, Any], max_age: int) -> None:

@@ -30,9 +30,9 @@ from ..jose_json import b64url
 from ..settings import S3AuthSettings, env_name
 from ..storage.base import Store
 from ..types import Clock
-from .keyset import KeyEntry, KeySet, entry_for
+from .keyset import DEFAULT_ALGORITHMS, KeyEntry, KeySet, entry_for, jwks_fingerprint
 from .material import import_key, public_only, read_key_text
-from .names import ASYMMETRIC_ALGORITHMS, UnusableKeyError, is_symmetric
+from .names import UnusableKeyError, is_symmetric
 from .publish import publish_jwks
 from .stored import KeyStore
 
@@ -47,6 +47,10 @@ class KeyRing:
         self.freshness: SnapshotFreshness | None = None
         self._keys: KeySet | None = None
         self._published = ""
+        self.active = bool(settings.jwks_publish_url)
+        """Whether `ensure_fresh` has anything to do: reading stored keys, or writing the
+        JWKS to S3AUTH_JWKS_PUBLISH_URL not yet written. Per request, callers check this
+        instead of awaiting a call that does nothing."""
         if is_symmetric(settings.algorithm):
             self.source = "secret"
             self._keys = KeySet([hmac_entry(settings)])
@@ -69,6 +73,7 @@ class KeyRing:
                 f"{env_name('signing_key')}"
             )
         self.source = "store"
+        self.active = True
         self.stored = KeyStore(store, encryption_key=settings.key_encryption_key)
         self.freshness = SnapshotFreshness(
             self._read_store, interval=settings.key_sync_seconds, clock=clock, name="signing keys"
@@ -85,12 +90,18 @@ class KeyRing:
         return keys
 
     async def signing_key(self) -> KeyEntry:
-        await self.ensure_fresh()
+        if self.active:
+            await self.ensure_fresh()
         return self.key_set().signing_key(self.clock())
 
     async def ensure_fresh(self) -> None:
+        """Read the stored keys when due (each read publishes what changed); keys fixed at
+        start are published once."""
         if self.freshness is not None:
             await self.freshness.ensure()
+        elif self._keys is not None and self.active:
+            await self._publish(self._keys)
+            self.active = False
 
     async def read_again(self) -> bool:
         """After a token named an unknown key: read the stored keys unless they were read
@@ -118,9 +129,10 @@ class KeyRing:
         url = self.settings.jwks_publish_url
         if not url:
             return
-        fingerprint = keys.fingerprint(self.clock())
+        document = keys.jwks(self.clock())
+        fingerprint = jwks_fingerprint(document)
         if fingerprint != self._published:
-            await publish_jwks(url, keys.jwks(self.clock()), self.settings.jwks_max_age_seconds)
+            await publish_jwks(url, document, self.settings.jwks_max_age_seconds)
             self._published = fingerprint
 
 
@@ -168,7 +180,7 @@ def verification_entries(text: str) -> list[KeyEntry]:
         raise UnusableKeyError("the file is neither a JWKS nor PEM blocks")
     entries = []
     for block in blocks:
-        for algorithm in ASYMMETRIC_ALGORITHMS:
+        for algorithm in DEFAULT_ALGORITHMS:
             try:
                 key, _ = import_key(algorithm, block)
             except UnusableKeyError:
