@@ -256,6 +256,10 @@ async def test_the_demo_mails_to_an_outbox_its_page_shows(tmp_path: Path) -> Non
             "/auth/password/reset", json={"token": link[2], "new_password": "Brand-new-pass-7"}
         )
         assert reset.status_code == 204
+    # Served on another interface, the outbox is this machine's alone: it holds reset links.
+    remote = client_for(app, base_url="https://testserver", peer=("203.0.113.9", 40000))
+    async with remote as client:
+        assert (await client.get("/demo/outbox")).status_code == 404
         await login(client, "alice", "Brand-new-pass-7")
     configured = demo_settings(tmp_path, {"S3AUTH_SMTP_HOST": "mail.example.com",
                                           "S3AUTH_MAIL_FROM": "a@example.com"})  # fmt: skip

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import ipaddress
 import re
 from functools import cache
 from importlib import resources
@@ -127,14 +128,23 @@ def sessions_endpoint(service: S3AuthService) -> Route:
 def outbox_endpoint(service: S3AuthService) -> Route:
     async def outbox(request: Request) -> Response:
         """The newest mails the demo "sent": its outbox (`FileMailer`), for the page to
-        show in place of a mailbox. Anyone who can open the page can read them, reset
-        links included: a demo's convenience, never a production setup."""
+        show in place of a mailbox. They hold reset links, so only this machine may read
+        them: a demo served on another interface (`--host 0.0.0.0`) answers others 404."""
+        if not _from_this_machine(request):
+            return JSONResponse({"detail": "Not Found"}, status_code=404)
         mailer = service.mail.mailer
         found = mailer.messages() if isinstance(mailer, FileMailer) else []
         listed = [msgspec.to_builtins(message) for message in found]
         return JSONResponse({"messages": listed}, headers={"Cache-Control": "no-store"})
 
     return Route("/demo/outbox", outbox)
+
+
+def _from_this_machine(request: Request) -> bool:
+    try:
+        return request.client is not None and ipaddress.ip_address(request.client.host).is_loopback
+    except ValueError:
+        return False
 
 
 def create_demo_app(service: S3AuthService) -> ASGIApp:
