@@ -342,11 +342,8 @@ class AuthRoutes:
     async def jwks(self, call: Call) -> Response:
         keys = await self.service.published_keys()
         document = keys.jwks(self.service.clock())
-        etag = f'"{jwks_fingerprint(document)}"'
-        headers = [
-            ("Cache-Control", f"public, max-age={self.settings.jwks_max_age_seconds}"),
-            ("ETag", etag),
-        ]
+        etag, max_age = f'"{jwks_fingerprint(document)}"', self.settings.jwks_max_age_seconds
+        headers = [("Cache-Control", f"public, max-age={max_age}"), ("ETag", etag)]
         if not_modified(call.request.headers.get("if-none-match"), etag):
             return empty_response(headers, status=304)
         return json_response(JsonWebKeySet(keys=document["keys"]), headers=headers)
