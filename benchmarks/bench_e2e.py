@@ -6,10 +6,12 @@ AuthenticationMiddleware + joserfc (benchmarks.e2e_app).
 
 The four servers run at once, one process each, on their own ports; the rounds are
 interleaved (each round runs wrk against each server in turn, the order rotating), so
-load from elsewhere falls on all three alike. Every request carries the same valid bearer
+load from elsewhere falls on all of them alike. Every request carries the same valid bearer
 token. Reported: requests per second and wrk's p50/p99 latency, medians over the rounds,
-and the req/s ratios round by round. Needs the `wrk` command (Debian's package; `make bench`
-installs it when it can); without it the section is skipped, saying so.
+the req/s ratios round by round, and the server's own CPU time per request (from /proc,
+where there is one), which the machine's other load disturbs far less than req/s. Needs
+the `wrk` command (Debian's package; `make bench` installs it when it can); without it the
+section is skipped, saying so.
 """
 
 from __future__ import annotations
@@ -90,15 +92,25 @@ def latency(out: str, percentile: str) -> float:
     return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process so far; None where /proc cannot tell."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run(bench: Bench) -> None:
     section = bench.section(
         "e2e",
         "End to end: uvicorn (uvloop, httptools) under wrk",
         "four servers on 127.0.0.1, one process each; ours is BearerTokenMiddleware + "
         "BlacklistMiddleware (the same work as Starlette's), ours + RateLimitMiddleware adds "
-        "the limiter; wrk with 1 thread and 16 connections, "
+        "the limiter; 2-second runs of wrk with 1 thread and 16 connections, "
         "interleaved rounds, the same valid bearer token on every request; req/s and "
-        "latency medians over the rounds, ratios round by round",
+        "latency medians over the rounds, ratios round by round; server CPU per request "
+        "from /proc",
     )
     if bench.smoke:
         section.skip("not in the smoke run: it starts servers and runs wrk for a minute")
@@ -112,7 +124,7 @@ def run(bench: Bench) -> None:
     except ImportError as exc:
         section.skip(f"{exc.name} is not installed (the bench extra has it)")
         return
-    rounds, seconds = bench.rounds(7), 3
+    rounds, seconds = bench.rounds(15), 2
     bearer = token()
     ports = {variant: free_port() for variant in VARIANTS}
     servers = [serve(variant, port) for variant, port in ports.items()]
@@ -121,10 +133,17 @@ def run(bench: Bench) -> None:
             wait_until_up(port)
             wrk(port, bearer, 1)  # warm up
         figures: dict[str, list[tuple[float, float, float]]] = {v: [] for v in VARIANTS}
+        cpu: dict[str, list[float]] = {v: [] for v in VARIANTS}
+        pids = dict(zip(VARIANTS, (server.pid for server in servers), strict=True))
         for round_number in range(rounds):
             shift = round_number % len(VARIANTS)
             for variant in VARIANTS[shift:] + VARIANTS[:shift]:
+                before = cpu_seconds(pids[variant])
                 figures[variant].append(wrk(ports[variant], bearer, seconds))
+                after = cpu_seconds(pids[variant])
+                if before is not None and after is not None:
+                    served = figures[variant][-1][0] * seconds
+                    cpu[variant].append((after - before) / served * 1e6)
     finally:
         for server in servers:
             server.terminate()
@@ -134,6 +153,8 @@ def run(bench: Bench) -> None:
         section.row(f"{variant}: requests/s", Stats.of(f[0] for f in figures[variant]), "req/s")
         section.row(f"{variant}: p50 latency", Stats.of(f[1] for f in figures[variant]), "ms")
         section.row(f"{variant}: p99 latency", Stats.of(f[2] for f in figures[variant]), "ms")
+        if cpu[variant]:
+            section.row(f"{variant}: server CPU per request", Stats.of(cpu[variant]), "µs")
 
     def ratio(name: str, other: str) -> Stats:
         pairs = zip(figures[name], figures[other], strict=True)

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from s3auth_asgi.errors import ConfigurationError
-from s3auth_asgi.ratelimit import ClientIPResolver, RateLimit, RateLimiter
+from s3auth_asgi.ratelimit import ClientIPResolver, RateLimit, RateLimiter, client_ip
 from s3auth_asgi.settings import S3AuthSettings
 
 pytestmark = pytest.mark.anyio
@@ -263,6 +263,46 @@ def test_the_dotted_quad_shortcut_answers_as_the_full_parse(
         assert quick == full
     else:  # not a canonical dotted quad: the full parse does not count it as one either
         assert full is None or full.key != f"ip:{text}"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    text=st.one_of(
+        st.ip_addresses(v=4).map(str),
+        st.from_regex(r"[0-9.]{1,16}", fullmatch=True),
+        st.text(max_size=20),
+    )
+)
+def test_where_inet_pton_is_loose_writing_back_keeps_the_canonical_forms(text: str) -> None:
+    """The two ways of telling a canonical dotted quad give one answer: a platform whose
+    `inet_pton` takes more than canonical forms counts nobody differently."""
+    strict = client_ip._canonical_quad(text)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(client_ip, "_INET_PTON_IS_STRICT", False)
+        assert client_ip._canonical_quad(text) == strict
+    if strict is not None:
+        assert str(ipaddress.IPv4Address(strict)) == text
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    host=st.one_of(
+        st.ip_addresses().map(str),
+        st.sampled_from(["10.1.2.3", "198.51.100.7", "::ffff:10.1.2.3", "010.1.2.3"]),
+        st.from_regex(r"[0-9.:a-f]{1,20}", fullmatch=True),
+    ),
+    forwarded=st.sampled_from([b"", b"203.0.113.9", b"garbage"]),
+    proxies=st.sampled_from([(), ("10.0.0.0/8",), ("198.51.100.0/24", "fd00::/8")]),
+)
+def test_the_client_key_shortcut_answers_as_resolve(
+    host: str, forwarded: bytes, proxies: tuple[str, ...]
+) -> None:
+    resolver = ClientIPResolver(proxies, trust_x_forwarded_for=bool(proxies))
+    request = scope(host, xff(forwarded.decode()) if forwarded else None)
+    resolved = resolver.resolve(request)
+    expected = "ip:unknown" if resolved is None else resolved.key
+    for _ in range(2):  # from the parse, then from the memo
+        assert resolver.client_key(request) == expected
 
 
 def test_past_the_memo_every_client_is_still_resolved_alike() -> None:

@@ -8,6 +8,8 @@ import json
 import os
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from support import RecordingApp, asgi_client
 
 from s3auth_asgi.errors import ConfigurationError
@@ -295,3 +297,38 @@ async def test_rule_cost_and_headers_can_be_turned_off() -> None:
     assert [first.status_code, second.status_code, cheap.status_code] == [200, 429, 200]
     assert "ratelimit" not in first.headers
     assert second.headers["ratelimit"] == '"api";r=1;t=15'
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    requests=st.lists(
+        st.tuples(
+            st.sampled_from(["http", "websocket"]),
+            st.sampled_from(["GET", "POST", "DELETE"]),
+            st.sampled_from(["/auth/login", "/api/x", "/api//x", "/app/api/x", "/", "/auth"]),
+            st.sampled_from(["", "/app"]),
+        ),
+        max_size=30,
+    )
+)
+def test_remembered_matches_are_the_rules_own(
+    requests: list[tuple[str, str, str, str]],
+) -> None:
+    """Each kind, method and path is matched once and remembered; the answer is the one
+    the rules give the request itself, whatever came before it."""
+    app = RateLimitMiddleware(RecordingApp(), make_limiter(), rules=RULES)
+    for kind, method, path, root_path in requests:
+        request: Scope = {"type": kind, "method": method, "path": path, "root_path": root_path}
+        expected: dict[str, int] = {}
+        for rule in RULES:
+            if rule.limit not in expected and rule.matches(request):
+                expected[rule.limit] = rule.cost
+        assert app._counted_against(request) == tuple(expected.items())
+
+
+def test_the_memo_of_matches_is_bounded() -> None:
+    app = RateLimitMiddleware(RecordingApp(), make_limiter(), rules=RULES)
+    for i in range(10_000):
+        counted = app._counted_against({"type": "http", "method": "GET", "path": f"/api/{i}"})
+        assert counted == (("api", 1),)
+        assert len(app._counted) <= 4096

@@ -14,6 +14,13 @@ from ..ratelimit.limiter import RateLimiter, RateLimitInfo, whole_seconds
 from ..ratelimit.rules import RateLimitRule
 from ..types import ASGIApp, Message, Receive, Scope, Send, checked_app
 
+Counted = tuple[tuple[str, int], ...]
+"""(limit name, cost) for each limit a request counts against."""
+
+_MEMO_SIZE = 4096
+"""Kinds of request remembered; the memo is emptied when full (paths are the client's to
+choose, so there is no bound on them)."""
+
 
 class RateLimitMiddleware:
     """Checks every HTTP request and WebSocket handshake against the limits of the rules it
@@ -56,15 +63,22 @@ class RateLimitMiddleware:
         self.limiter = limiter
         self.rules = tuple(rules)
         self.send_headers = send_headers
-        self._policies: dict[str, bytes] = {}
-        """The RateLimit-Policy field of each limit, which never changes."""
+        self._is_rate_limited = limiter.is_rate_limited
+        self._fields: dict[str, tuple[bytes, bytes]] = {}
+        """The RateLimit-Policy field of each limit and the limit's name as the fields
+        write it, neither of which ever changes."""
+        self._counted: dict[tuple[object, ...], Counted] = {}
+        """What requests of one kind, method and path count against: rules are matched once
+        per such request, not on every one."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
+        infos: list[RateLimitInfo] = []
         try:
-            infos = await self._check(scope)
+            for limit_name, cost in self._counted_against(scope):
+                infos.append((await self._is_rate_limited(scope, limit_name, cost=cost))[1])
             for info in infos:
                 if not info.allowed:
                     raise self.limiter.refusal(infos)
@@ -75,20 +89,31 @@ class RateLimitMiddleware:
             send = self._sending_headers(send, infos)
         await self.app(scope, receive, send)
 
-    async def _check(self, scope: Scope) -> list[RateLimitInfo]:
-        infos: list[RateLimitInfo] = []
-        counted: set[str] = set()
+    def _counted_against(self, scope: Scope) -> Counted:
+        """The limits this request counts against, each with its cost: every matching rule's
+        limit, the first such rule deciding the cost."""
+        what = (scope["type"], scope.get("method"), scope.get("path"), scope.get("root_path"))
+        try:
+            counted = self._counted.get(what)
+        except TypeError:  # a path or root_path that is no string: nothing is remembered
+            return self._match(scope)
+        if counted is None:
+            if len(self._counted) >= _MEMO_SIZE:
+                self._counted.clear()
+            counted = self._counted[what] = self._match(scope)
+        return counted
+
+    def _match(self, scope: Scope) -> Counted:
+        counted: dict[str, int] = {}
         for rule in self.rules:
-            if rule.limit in counted or not rule.matches(scope):
-                continue
-            counted.add(rule.limit)
-            _, info = await self.limiter.is_rate_limited(scope, rule.limit, cost=rule.cost)
-            infos.append(info)
-        return infos
+            if rule.limit not in counted and rule.matches(scope):
+                counted[rule.limit] = rule.cost
+        return tuple(counted.items())
 
     def _sending_headers(self, send: Send, infos: list[RateLimitInfo]) -> Send:
-        extra = self._admitted_headers(infos) if len(infos) == 1 else None
-        if extra is None:
+        if len(infos) == 1 and infos[0].allowed and not self.limiter.legacy_headers:
+            extra = self._admitted_headers(infos[0])
+        else:
             extra = [
                 (name.lower().encode("latin-1"), value.encode("latin-1"))
                 for name, value in self.limiter.header_items(infos)
@@ -96,25 +121,20 @@ class RateLimitMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message = dict(message)
-                message["headers"] = [*message.get("headers", ()), *extra]
+                message = {**message, "headers": [*message.get("headers", ()), *extra]}
             await send(message)
 
         return send_with_headers
 
-    def _admitted_headers(self, infos: list[RateLimitInfo]) -> list[tuple[bytes, bytes]] | None:
+    def _admitted_headers(self, info: RateLimitInfo) -> list[tuple[bytes, bytes]]:
         """The headers of a request admitted under one limit, the usual case, written as
         bytes directly: the same fields `RateLimiter.header_items` gives, at a fraction of
-        the cost of building them as text first. None for any other case."""
-        (info,) = infos
-        if not info.allowed or self.limiter.legacy_headers:
-            return None
-        policy = self._policies.get(info.limit_name)
-        if policy is None:
-            policy = self._policies[info.limit_name] = dict(self.limiter.header_items(infos))[
-                "RateLimit-Policy"
-            ].encode("latin-1")
-        name = policy[: policy.index(b";")]
+        the cost of building them as text first."""
+        fields = self._fields.get(info.limit_name)
+        if fields is None:
+            policy = dict(self.limiter.header_items(info))["RateLimit-Policy"].encode("latin-1")
+            fields = self._fields[info.limit_name] = (policy, policy[: policy.index(b";")])
+        policy, name = fields
         value = b"%b;r=%d;t=%d" % (name, info.remaining, whole_seconds(info.reset_after))
         return [(b"ratelimit-policy", policy), (b"ratelimit", value)]
 

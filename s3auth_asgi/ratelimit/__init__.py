@@ -6,9 +6,10 @@ from .budget import FailureBudget, FailureStore, Reading
 from .client_ip import ClientAddress, ClientIPResolver
 from .gcra import Decision, gcra, peek
 from .limiter import RateLimiter, RateLimitInfo, request_scope
+from .memory import MemoryRateLimitStore
 from .policy import KeyFunction, RateLimit, parse_rate_limits
 from .rules import RateLimitRule
-from .stores import MemoryRateLimitStore, ObjectStoreRateLimitStore, RateLimitStore
+from .stores import ObjectStoreRateLimitStore, RateLimitStore
 
 __all__ = [
     "ClientAddress",

@@ -86,6 +86,36 @@ def _parse_ip(text: str) -> _IPAddress | None:
 
 _new_address = tuple.__new__
 
+
+def _inet_pton_is_strict() -> bool:
+    """Whether this platform's `inet_pton` takes canonical dotted quads only (glibc's, the
+    BSDs' and macOS's refuse leading zeros, short forms and trailing dots)."""
+    for loose in ("01.2.3.4", "1.2.3", "1.2.3.4.", "1.2.3.256", " 1.2.3.4"):
+        try:
+            socket.inet_pton(socket.AF_INET, loose)
+        except (OSError, ValueError):
+            continue
+        return False
+    return True
+
+
+_INET_PTON_IS_STRICT: Final = _inet_pton_is_strict()
+
+
+def _canonical_quad(text: str) -> bytes | None:
+    """The four bytes of an IPv4 address written canonically; None for any other text.
+    Where `inet_pton` is strict (checked at import) it alone decides, at a third of the
+    cost of parsing and writing back; elsewhere the result is written back and compared,
+    which keeps exactly the canonical forms."""
+    try:
+        packed = socket.inet_pton(socket.AF_INET, text)
+    except (OSError, ValueError):
+        return None
+    if not _INET_PTON_IS_STRICT and socket.inet_ntoa(packed) != text:
+        return None
+    return packed
+
+
 _NOT_AN_ADDRESS: Final = ClientAddress("", "", False)
 """What the memo holds for a text that is no address, since None means "not seen"."""
 
@@ -144,6 +174,8 @@ class ClientIPResolver:
         # redo, so a full memo is emptied to make room for it: a clear costs nothing per
         # request, where keeping LRU order costs on every miss.
         self._memo: dict[str, ClientAddress] = {}
+        self._own_keys: dict[str, str] = {}
+        """Peers written as plain dotted quads that count as themselves, and their keys."""
         self._memo_size = cache_size
         self._trusted_ipv4 = tuple(
             (int(network.network_address), int(network.netmask))
@@ -170,23 +202,19 @@ class ClientIPResolver:
     def _dotted_quad(self, text: str) -> ClientAddress | None:
         """The full parse's answer for an IPv4 address written canonically, which is what a
         server reports for almost every IPv4 peer, without building an IPv4Address; None
-        for anything else. `inet_aton` accepts forms `ipaddress` refuses (octal, "1.2",
-        trailing junk): writing the result back and comparing keeps exactly the canonical
-        ones."""
-        try:
-            packed = socket.inet_aton(text)
-        except (OSError, ValueError):
+        for anything else."""
+        packed = _canonical_quad(text)
+        if packed is None:
             return None
-        if socket.inet_ntoa(packed) != text:
-            return None
-        trusted = False
-        if self._trusted_ipv4:
-            # An IPv4 address is never inside an IPv6 network, as `ipaddress` has it.
-            number = int.from_bytes(packed, "big")
-            trusted = any(number & mask == net for net, mask in self._trusted_ipv4)
+        trusted = self._is_trusted_ipv4(packed) if self._trusted_ipv4 else False
         # tuple.__new__ directly: a NamedTuple's own constructor is a Python-level call
         # that would cost a third of this whole parse.
         return _new_address(ClientAddress, (text, "ip:" + text, trusted))
+
+    def _is_trusted_ipv4(self, packed: bytes) -> bool:
+        # An IPv4 address is never inside an IPv6 network, as `ipaddress` has it.
+        number = int.from_bytes(packed, "big")
+        return any(number & mask == net for net, mask in self._trusted_ipv4)
 
     def _classify_uncached(self, text: str) -> ClientAddress | None:
         address = _parse_ip(text)
@@ -215,20 +243,23 @@ class ClientIPResolver:
         return peer
 
     def client_key(self, scope: Scope) -> str:
-        # Every rate-limit check asks this. A peer that is no proxy to look behind, known
-        # or written as a plain dotted quad, is answered without the calls `resolve` makes.
+        # Every rate-limit check asks this. A peer written as a plain dotted quad, and no
+        # proxy to look behind, counts as itself: answered from a memo of such peers, or
+        # from one strict parse, without the calls `resolve` makes.
         client = scope.get("client")
-        if client:
-            host = client[0]
-            if type(host) is str:
-                memo = self._memo
-                found = memo.get(host)
-                if found is None:
-                    found = self._dotted_quad(host)
-                    if found is not None and len(memo) < self._memo_size:
-                        memo[host] = found
-                if found is not None and found is not _NOT_AN_ADDRESS and not found.trusted:
-                    return found.key
+        host = client[0] if client else None
+        if type(host) is str:
+            key = self._own_keys.get(host)
+            if key is not None:
+                return key
+            packed = _canonical_quad(host)
+            if packed is not None and not (
+                self._read_header and self._trusted_ipv4 and self._is_trusted_ipv4(packed)
+            ):
+                key = "ip:" + host
+                if len(self._own_keys) < self._memo_size:
+                    self._own_keys[host] = key
+                return key
         address = self.resolve(scope)
         return UNKNOWN_CLIENT_KEY if address is None else address.key
 

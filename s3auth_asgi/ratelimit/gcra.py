@@ -40,6 +40,41 @@ class Decision(msgspec.Struct, frozen=True, gc=False):
     """Seconds until this request, at the same cost, would be admitted (0 when it was)."""
 
 
+Step = tuple[float, bool, int, float, float]
+"""(state to keep, allowed, remaining, reset_after, retry_after): a Decision's fields as a
+plain tuple, for the in-memory store, which checks a request in about a microsecond and
+would spend a tenth of that building a Decision no caller keeps."""
+
+
+def gcra_step(
+    tat: float | None, now: float, interval: float, window: float, max_requests: int, cost: int
+) -> Step:
+    """The algorithm itself: `gcra` with the limit taken apart (`interval` its emission
+    interval, `window` its window in seconds), for callers that check one limit many times
+    and take the limit apart once."""
+    horizon = window + TOLERANCE
+    start = tat if tat is not None and tat > now else now
+    new_tat = start + cost * interval
+    if new_tat - now <= horizon:
+        # Admitted. `room` is how many intervals of allowance are left, fractions included.
+        room = (horizon - new_tat + now) / interval
+        remaining = int(room)
+        if remaining >= max_requests:
+            return new_tat, True, max_requests, 0.0, 0.0
+        return new_tat, True, remaining, (remaining + 1 - room) * interval + TOLERANCE, 0.0
+    # Refused: the state stays as it was, and the wait is to when new_tat fits the window.
+    retry_after = new_tat - window - now
+    if cost == 1:
+        # Less than one unit is left, so none remains, and the next unit is this request's:
+        # reset_after is retry_after (the general formula below, simplified).
+        return start, False, 0, retry_after, retry_after
+    room = (horizon - start + now) / interval
+    # Negative room only when the clock went back (or another host's clock is ahead of ours).
+    remaining = int(room) if room > 0 else 0
+    reset_after = (remaining + 1 - room) * interval + TOLERANCE
+    return start, False, remaining, reset_after, retry_after
+
+
 def gcra(tat: float | None, now: float, limit: RateLimit, cost: int = 1) -> tuple[float, Decision]:
     """Check a request of `cost` at `now` against the key's state `tat` (None: never seen).
 
@@ -47,24 +82,15 @@ def gcra(tat: float | None, now: float, limit: RateLimit, cost: int = 1) -> tupl
     (the returned value is equivalent), so a client hammering while refused is not pushed
     further out: the wait it is told is the wait it gets.
     """
-    interval = limit.emission_interval
-    horizon = limit.window_seconds + TOLERANCE
-    start = tat if tat is not None and tat > now else now
-    new_tat = start + cost * interval
-    if new_tat - now <= horizon:
-        # Admitted. `room` is how many intervals of allowance are left, fractions included.
-        room = (horizon - new_tat + now) / interval
-        remaining = int(room)
-        if remaining >= limit.max_requests:
-            return new_tat, Decision(True, limit.max_requests, 0.0, 0.0)
-        reset_after = (remaining + 1 - room) * interval + TOLERANCE
-        return new_tat, Decision(True, remaining, reset_after, 0.0)
-    # Refused: the state stays as it was, and the wait is to when new_tat fits the window.
-    room = (horizon - start + now) / interval
-    # Negative room only when the clock went back (or another host's clock is ahead of ours).
-    remaining = int(room) if room > 0 else 0
-    reset_after = (remaining + 1 - room) * interval + TOLERANCE
-    return start, Decision(False, remaining, reset_after, new_tat - limit.window_seconds - now)
+    new_tat, allowed, remaining, reset_after, retry_after = gcra_step(
+        tat,
+        now,
+        limit.emission_interval,
+        limit.window_seconds,
+        limit.max_requests,
+        cost,
+    )
+    return new_tat, Decision(allowed, remaining, reset_after, retry_after)
 
 
 def peek(tat: float | None, now: float, limit: RateLimit, cost: int = 1) -> Decision:

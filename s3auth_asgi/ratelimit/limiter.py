@@ -9,7 +9,7 @@ headers = limiter.get_rate_limit_headers(info)
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import msgspec
@@ -18,12 +18,10 @@ from ..errors import ConfigurationError, RateLimitedError
 from ..settings import S3AuthSettings
 from ..types import Scope
 from .client_ip import ClientIPResolver, ForwardedHeader
-from .gcra import Decision
 from .identity import account_digest, user_identity
+from .memory import MemoryCheck, MemoryRateLimitStore
 from .policy import RateLimit, check_limit_name, parse_rate_limits
-from .stores import MemoryRateLimitStore, RateLimitStore
-
-MemoryCheck = Callable[[str, RateLimit, int], Decision]
+from .stores import RateLimitStore
 
 
 class RateLimitInfo(msgspec.Struct, frozen=True, gc=False):
@@ -101,7 +99,9 @@ class RateLimiter:
         for name, limit in self.limits.items():
             limit_store = self.stores[name]
             memory_check = (
-                limit_store.checker(name) if isinstance(limit_store, MemoryRateLimitStore) else None
+                limit_store.checker(name, limit)
+                if isinstance(limit_store, MemoryRateLimitStore)
+                else None
             )
             self._routes[name] = (limit, limit_store, memory_check, limit.key == "ip")
         self.client_resolver = ClientIPResolver(
@@ -112,6 +112,7 @@ class RateLimiter:
             ipv6_prefix_length=ipv6_prefix_length,
         )
         self.legacy_headers = legacy_headers
+        self._client_key = self.client_resolver.client_key
 
     @classmethod
     def from_settings(
@@ -159,7 +160,7 @@ class RateLimiter:
             raise ConfigurationError(f"cost must be between 0 and {limit.max_requests}, got {cost}")
         scope = request if type(request) is dict else request_scope(request)
         if by_ip and key is None and account is None:
-            counted_as = self.client_resolver.client_key(scope)
+            counted_as = self._client_key(scope)
         elif key is not None:
             counted_as = f"key:{key}"
         elif account is not None:
@@ -169,9 +170,12 @@ class RateLimiter:
         else:
             counted_as = await self._key_by_strategy(scope, limit)
         if memory_check is not None:
-            decision = memory_check(counted_as, limit, cost)
-        else:
-            decision = await store.acquire(limit_name, counted_as, limit, cost)
+            _, allowed, remaining, reset_after, retry_after = memory_check(counted_as, cost)
+            info = RateLimitInfo(
+                limit_name, limit, counted_as, allowed, remaining, reset_after, retry_after
+            )
+            return not allowed, info
+        decision = await store.acquire(limit_name, counted_as, limit, cost)
         info = RateLimitInfo(
             limit_name,
             limit,

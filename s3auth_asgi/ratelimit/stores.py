@@ -1,7 +1,7 @@
 """Where limiter state lives. A store runs the algorithm against its own copy of the state,
 atomically per key, so every store gives the same answers; only sharing and cost differ.
 
-- MemoryRateLimitStore: one process, no I/O, a bounded number of keys (LRU).
+- MemoryRateLimitStore (`memory`): one process, no I/O, a bounded number of keys.
 - ObjectStoreRateLimitStore: shared by every process on the bucket, one GET and one
   conditional PUT per admitted request; for low-rate, sensitive limits (login, register).
 
@@ -16,8 +16,8 @@ from __future__ import annotations
 import datetime as dt
 import random
 import time
-from collections.abc import Callable, Mapping
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Mapping
+from typing import Protocol, runtime_checkable
 
 import anyio
 import msgspec
@@ -35,95 +35,6 @@ class RateLimitStore(Protocol):
     async def acquire(self, limit_name: str, key: str, limit: RateLimit, cost: int) -> Decision:
         """Check a request of `cost` from `key` against `limit`, and count it if admitted."""
         ...
-
-
-class MemoryRateLimitStore:
-    """Per-process state: a dict per limit from key to TAT, in least-recently-used order.
-
-    At most `max_keys` keys per limit. When a flood of new keys exceeds that, the least
-    recently seen sixteenth is dropped in one pass; a dropped key simply starts afresh, which
-    costs nothing for the (usual) keys whose allowance was already full again. Size
-    `max_keys` above the number of clients you expect within one window.
-
-    The clock is monotonic by default: the state never leaves the process, so wall-clock
-    steps (NTP) must not release or block anyone.
-    """
-
-    def __init__(self, *, max_keys: int = 100_000, clock: Clock = time.monotonic) -> None:
-        if max_keys < 1:
-            raise ConfigurationError("max_keys must be at least 1")
-        self.max_keys = max_keys
-        self._evict_batch = max(1, max_keys // 16)
-        self._clock = clock
-        self._tats: dict[str, dict[str, float]] = {}
-        self._budgets: dict[str, dict[str, dict[str, float]]] = {}
-        self._checkers: dict[str, Callable[[str, RateLimit, int], Decision]] = {}
-
-    def __len__(self) -> int:
-        return sum(len(tats) for tats in self._tats.values()) + sum(
-            len(states) for states in self._budgets.values()
-        )
-
-    def check(self, limit_name: str, key: str, limit: RateLimit, cost: int) -> Decision:
-        """`acquire` without the coroutine: nothing here waits."""
-        check = self._checkers.get(limit_name)
-        if check is None:
-            check = self.checker(limit_name)
-        return check(key, limit, cost)
-
-    def checker(self, limit_name: str) -> Callable[[str, RateLimit, int], Decision]:
-        """`check` for one limit, its table and clock bound once: what RateLimiter calls on
-        every request, where each attribute lookup saved is a measurable share."""
-        known = self._checkers.get(limit_name)
-        if known is not None:
-            return known
-        tats = self._tats.setdefault(limit_name, {})
-        clock, evict = self._clock, self._evict
-
-        def check(key: str, limit: RateLimit, cost: int) -> Decision:
-            # Popping and re-inserting moves the key to the end: dicts keep insertion
-            # order, which makes the front of the dict the least recently used.
-            new_tat, decision = gcra(tats.pop(key, None), clock(), limit, cost)
-            tats[key] = new_tat
-            if len(tats) > self.max_keys:
-                evict(tats)
-            return decision
-
-        self._checkers[limit_name] = check
-        return check
-
-    async def acquire(self, limit_name: str, key: str, limit: RateLimit, cost: int) -> Decision:
-        return self.check(limit_name, key, limit, cost)
-
-    async def peek(self, budget: FailureBudget, key: str) -> Reading:
-        states = self._budgets.get(budget.name, {})
-        tats = states.pop(key, None)
-        if tats is None:
-            tats = {}
-        else:
-            # A key under attack is peeked (and refused) far more than it is recorded: that
-            # is use too, or eviction would hand it a fresh allowance.
-            states[key] = tats
-        return Reading(budget, key, peek_budget(tats, self._clock(), budget), dict(tats))
-
-    async def record(self, reading: Reading, cost: int = 1) -> Reading:
-        # Decided on the state as it is now, not as the peek saw it: nothing here waits, so
-        # this read-decide-write is atomic, as the object store's conditional write is.
-        budget, key = reading.budget, reading.key
-        states = self._budgets.setdefault(budget.name, {})
-        tats = states.pop(key, {})
-        kept, decisions = charge_budget(tats, self._clock(), budget, cost)
-        states[key] = kept if kept is not None else tats
-        if len(states) > self.max_keys:
-            self._evict(states)
-        return Reading(budget, key, decisions, states[key])
-
-    def _evict(self, tats: dict[str, Any]) -> None:
-        # One scan per batch rather than one per insert: after deletions the front of a dict
-        # is a run of empty slots that every `next(iter(...))` would walk again.
-        oldest = [key for key, _ in zip(tats, range(self._evict_batch), strict=False)]
-        for key in oldest:
-            del tats[key]
 
 
 class BucketState(msgspec.Struct, frozen=True):

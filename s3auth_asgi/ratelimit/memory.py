@@ -1,0 +1,128 @@
+"""MemoryRateLimitStore: limiter state of one process, no I/O, a bounded number of keys.
+
+Per limit, one dict from key to TAT (see `gcra`). A check is one lookup and one store,
+whatever the number of keys: an admission overwrites the TAT where it stands, and only a
+refusal moves its key to the back of the dict (dicts keep insertion order), so a client
+hammering while refused stays the most recently used.
+
+When a new key finds the dict full, room is made in one pass, at least a sixteenth of
+`max_keys` at a time so that the pass is paid once per that many new keys:
+
+1. every key whose TAT has passed goes: its allowance is full again, which is exactly
+   what a key never seen gets, so dropping it changes no answer;
+2. if that frees too little (more clients within one window than `max_keys`), keys go
+   from the front: first seen longest ago and not refused since. Such a key starts afresh,
+   with its whole burst: size `max_keys` above the number of clients expected within one
+   window.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from itertools import islice
+from typing import Any
+
+from ..errors import ConfigurationError
+from ..types import Clock
+from .budget import FailureBudget, Reading, charge_budget, peek_budget
+from .gcra import Decision, Step, gcra_step
+from .policy import RateLimit
+
+MemoryCheck = Callable[[str, int], Step]
+"""Check `key` at `cost` against one limit, counting it if admitted."""
+
+
+class MemoryRateLimitStore:
+    """Per-process state, at most `max_keys` keys per limit (see the module docstring).
+
+    The clock is monotonic by default: the state never leaves the process, so wall-clock
+    steps (NTP) must not release or block anyone.
+    """
+
+    def __init__(self, *, max_keys: int = 100_000, clock: Clock = time.monotonic) -> None:
+        if isinstance(max_keys, bool) or not isinstance(max_keys, int) or max_keys < 1:
+            raise ConfigurationError("max_keys must be a whole number, at least 1")
+        self.max_keys = max_keys
+        self._room_batch = max(1, max_keys // 16)
+        self._clock = clock
+        self._tats: dict[str, dict[str, float]] = {}
+        self._budgets: dict[str, dict[str, dict[str, float]]] = {}
+        self._checkers: dict[tuple[str, RateLimit], MemoryCheck] = {}
+
+    def __len__(self) -> int:
+        return sum(len(tats) for tats in self._tats.values()) + sum(
+            len(states) for states in self._budgets.values()
+        )
+
+    def check(self, limit_name: str, key: str, limit: RateLimit, cost: int) -> Decision:
+        """`acquire` without the coroutine: nothing here waits."""
+        _, allowed, remaining, reset_after, retry_after = self.checker(limit_name, limit)(key, cost)
+        return Decision(allowed, remaining, reset_after, retry_after)
+
+    async def acquire(self, limit_name: str, key: str, limit: RateLimit, cost: int) -> Decision:
+        return self.check(limit_name, key, limit, cost)
+
+    def checker(self, limit_name: str, limit: RateLimit) -> MemoryCheck:
+        """The check of one limit, its table, clock and figures bound once: what
+        RateLimiter calls on every request, where each lookup saved is a measurable share."""
+        known = self._checkers.get((limit_name, limit))
+        if known is not None:
+            return known
+        tats = self._tats.setdefault(limit_name, {})
+        clock, step, make_room = self._clock, gcra_step, self._make_room
+        interval, window, most = limit.emission_interval, limit.window_seconds, limit.max_requests
+        max_keys = self.max_keys
+
+        def check(key: str, cost: int) -> Step:
+            now = clock()
+            tat = tats.get(key)
+            result = step(tat, now, interval, window, most, cost)
+            if result[1]:
+                if tat is None and len(tats) >= max_keys:
+                    make_room(tats, now)
+                tats[key] = result[0]
+            else:
+                # Refused (so known): to the back, the most recently used.
+                tats[key] = tats.pop(key)
+            return result
+
+        self._checkers[(limit_name, limit)] = check
+        return check
+
+    async def peek(self, budget: FailureBudget, key: str) -> Reading:
+        states = self._budgets.get(budget.name, {})
+        tats = states.pop(key, None)
+        if tats is None:
+            tats = {}
+        else:
+            # A key under attack is peeked (and refused) far more than it is recorded: that
+            # is use too, or eviction would hand it a fresh allowance.
+            states[key] = tats
+        return Reading(budget, key, peek_budget(tats, self._clock(), budget), dict(tats))
+
+    async def record(self, reading: Reading, cost: int = 1) -> Reading:
+        # Decided on the state as it is now, not as the peek saw it: nothing here waits, so
+        # this read-decide-write is atomic, as the object store's conditional write is.
+        budget, key = reading.budget, reading.key
+        states = self._budgets.setdefault(budget.name, {})
+        tats = states.pop(key, {})
+        kept, decisions = charge_budget(tats, self._clock(), budget, cost)
+        states[key] = kept if kept is not None else tats
+        if len(states) > self.max_keys:
+            self._drop_front(states, self._room_batch)
+        return Reading(budget, key, decisions, states[key])
+
+    def _make_room(self, tats: dict[str, float], now: float) -> None:
+        spent = [key for key, tat in tats.items() if tat <= now]
+        for key in spent:
+            del tats[key]
+        if len(spent) < self._room_batch:
+            self._drop_front(tats, self._room_batch - len(spent))
+
+    @staticmethod
+    def _drop_front(states: dict[str, Any], count: int) -> None:
+        # One scan per batch rather than one per insert: after deletions the front of a dict
+        # is a run of empty slots that every `next(iter(...))` would walk again.
+        for key in list(islice(states, count)):
+            del states[key]

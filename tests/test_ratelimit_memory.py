@@ -1,0 +1,91 @@
+"""The in-memory store's table: a check touches one key, and room is made first from keys
+whose allowance is full again, which changes no answer."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from s3auth_asgi.ratelimit import MemoryRateLimitStore, RateLimit
+from s3auth_asgi.ratelimit.gcra import gcra
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_spent_keys_make_room_before_any_key_in_debt() -> None:
+    clock = Clock()
+    store = MemoryRateLimitStore(max_keys=100, clock=clock)
+    limit = RateLimit(max_requests=2, window_seconds=60)
+    assert store.check("api", "early", limit, 2).allowed  # its whole burst: in debt 60 s
+    for i in range(99):
+        assert store.check("api", f"once-{i}", limit, 1).allowed  # in debt 30 s
+    clock.now = 31.0  # every one-off's allowance is full again; early's is not
+    for i in range(50):
+        assert store.check("api", f"new-{i}", limit, 1).allowed
+    # `early` was seen first of all, yet it is the one-offs that made room.
+    assert len(store) == 51
+    assert not store.check("api", "early", limit, 2).allowed
+
+
+def test_without_spent_keys_the_front_goes_and_a_refusal_moves_a_key_back() -> None:
+    store = MemoryRateLimitStore(max_keys=32, clock=lambda: 0.0)
+    limit = RateLimit(max_requests=1, window_seconds=60)
+    for i in range(32):
+        assert store.check("api", f"k{i}", limit, 1).allowed
+    assert not store.check("api", "k0", limit, 1).allowed  # refused: to the back
+    assert store.check("api", "new", limit, 1).allowed  # full: the front two (32 / 16) go
+    assert len(store) == 31
+    assert not store.check("api", "k0", limit, 1).allowed  # kept
+    assert not store.check("api", "k3", limit, 1).allowed  # kept
+    assert store.check("api", "k1", limit, 1).allowed  # forgotten: starts afresh
+
+
+def test_an_admission_overwrites_in_place() -> None:
+    store = MemoryRateLimitStore(clock=lambda: 0.0)
+    limit = RateLimit(max_requests=5, window_seconds=60)
+    for key in ("a", "b", "c"):
+        store.check("api", key, limit, 1)
+    store.check("api", "a", limit, 1)
+    assert list(store._tats["api"]) == ["a", "b", "c"]
+    assert store._tats["api"]["a"] == 24.0  # two intervals of 12 s
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    steps=st.lists(st.tuples(st.integers(0, 40), st.floats(0, 4), st.integers(1, 3)), max_size=200),
+    most=st.integers(1, 4),
+)
+def test_making_room_from_spent_keys_changes_no_answer(
+    steps: list[tuple[int, float, int]], most: int
+) -> None:
+    """Against an unbounded table run through `gcra` itself: the bounded store answers
+    alike until the first time it had to drop a key still in debt (the front)."""
+    clock = Clock()
+    store = MemoryRateLimitStore(max_keys=16, clock=clock)
+    limit = RateLimit(max_requests=most, window_seconds=1.0)
+    forced: list[int] = []
+    drop_front = store._drop_front
+
+    def recording_drop_front(states: dict[str, object], count: int) -> None:
+        forced.append(count)
+        drop_front(states, count)
+
+    store._drop_front = recording_drop_front  # type: ignore[method-assign]
+    reference: dict[str, float] = {}
+    for client, advance, cost in steps:
+        clock.now += advance
+        key = f"c{client}"
+        cost = min(cost, most)
+        new_tat, expected = gcra(reference.get(key), clock.now, limit, cost)
+        reference[key] = new_tat
+        answer = store.check("api", key, limit, cost)
+        if forced:
+            return
+        assert answer == expected
+        assert len(store) <= 16
