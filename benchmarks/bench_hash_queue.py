@@ -50,7 +50,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
-from benchmarks.harness import Bench, at_most
+from benchmarks.harness import Bench, Target, at_least, at_most
 from s3auth_asgi import S3AuthService, S3AuthSettings
 from s3auth_asgi.app import create_auth_app
 from s3auth_asgi.middleware.bearer import BearerTokenMiddleware
@@ -221,7 +221,7 @@ def line(label: str, values: list[float], idle: float | None = None) -> str:
     return f"{label:34} {len(values):>6} {p50 * 1e3:>9.1f} {p99 * 1e3:>9.1f} {ratio}"
 
 
-async def flood_run(logins: int, overload: float) -> dict[str, tuple[float, float, str]]:
+async def flood_run(logins: int, overload: float) -> dict[str, tuple[float, Target, str]]:
     rate = await capacity()
     default = PasswordHasher()
     print(
@@ -277,19 +277,30 @@ async def flood_run(logins: int, overload: float) -> dict[str, tuple[float, floa
         f"legitimate users with a token within {GIVE_UP_SECONDS:g} s: bounded "
         f"{len(bounded.to_token)}/{logins}, unbounded {len(unbounded.to_token)}/{logins}"
     )
-    # (figure, target, unit): each judged as "at most"
+    # (figure, target, unit)
     return {
+        # The wait below is judged on the attempts admitted: with none, it would hold
+        # vacuously, so it needs one.
+        "legitimate login attempts admitted, bounded queue": (
+            len(bounded.admitted),
+            at_least(1),
+            "n",
+        ),
         "admitted login's longest wait / the bound's worst wait": (
             max(bounded.admitted, default=0) / worst_wait,
-            TARGET_WAIT_RATIO,
+            at_most(TARGET_WAIT_RATIO),
             "x",
         ),
         "refusal p99 / one hash time": (
             percentile(bounded.refused, 0.99) / one_hash,
-            1.0,
+            at_most(1.0),
             "x",
         ),
-        "authenticated p99, bounded / unbounded flood": (p99_ratio, TARGET_P99_RATIO, "x"),
+        "authenticated p99, bounded / unbounded flood": (
+            p99_ratio,
+            at_most(TARGET_P99_RATIO),
+            "x",
+        ),
     }
 
 
@@ -307,7 +318,7 @@ def run(bench: Bench) -> None:
     # A warning per refused or failed login would measure the log, not the queue.
     logging.getLogger("s3auth_asgi").setLevel(logging.ERROR)
     for name, (figure, target, unit) in asyncio.run(flood_run(3, 3.0)).items():
-        section.row(name, figure, unit, at_most(target))
+        section.row(name, figure, unit, target)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -318,9 +329,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.getLogger("s3auth_asgi").setLevel(logging.ERROR)
     checks = asyncio.run(flood_run(2 if args.quick else args.logins, args.overload))
-    missed = [name for name, (figure, target, _) in checks.items() if figure > target]
+    missed = [name for name, (figure, target, _) in checks.items() if not target.met(figure)]
     for name, (figure, target, unit) in checks.items():
-        print(f"{'MISSED' if figure > target else 'met   '} {name}: {figure:.2f}{unit} <= {target}")
+        verdict = "met   " if target.met(figure) else "MISSED"
+        print(f"{verdict} {name}: {figure:.2f}{unit} {target}")
     return 1 if missed else 0
 
 

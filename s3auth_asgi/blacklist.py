@@ -115,6 +115,7 @@ class TokenBlacklist:
         return None if reason is None else TokenRevokedError(_REVOKED_DETAILS[reason])
 
     def is_stale(self) -> bool:
+        """Whether `ensure_fresh` has anything to do now (a sync to wait for or to start)."""
         return self.freshness.is_stale()
 
     async def sync(self) -> int:

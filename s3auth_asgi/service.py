@@ -134,6 +134,12 @@ class S3AuthService(RecoveryOperations, SessionListing):
             await ring.ensure_fresh()
         return self.tokens.key_set()
 
+    def is_stale(self) -> bool:
+        """Whether `ensure_fresh` has anything to do now (a sync to wait for or to start):
+        asked first, it spares a fresh snapshot's reader an await."""
+        ring = self.tokens.ring
+        return self.blacklist.is_stale() or (ring is not None and ring.is_stale())
+
     def revoked_error(self, claims: Mapping[str, Any]) -> TokenRevokedError | None:
         return self.blacklist.revoked_error(claims)
 

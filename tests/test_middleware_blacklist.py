@@ -142,6 +142,37 @@ async def test_no_store_request_per_request_and_one_list_per_sync_interval(
     assert dict(service.store.requests) == {"list": 1}
 
 
+async def test_a_fresh_snapshot_is_answered_without_awaiting_anything(
+    service: S3AuthService, clock: Clock
+) -> None:
+    """`is_stale()` is asked first: only a stale snapshot costs the request an await, and
+    then exactly one (which starts the sync in the background)."""
+    _, pair = await login(service)
+    awaited: list[bool] = []
+    ensure_fresh = service.ensure_fresh
+
+    async def counting_ensure_fresh(*, strict: bool = False) -> None:
+        awaited.append(strict)
+        await ensure_fresh(strict=strict)
+
+    service.ensure_fresh = counting_ensure_fresh  # type: ignore[method-assign]
+    app = stack(service)
+    assert (await get(app, pair.access_token)).status == 200  # no snapshot yet: waited for
+    assert awaited == [False]
+    for _ in range(20):
+        assert (await get(app, pair.access_token)).status == 200
+    assert awaited == [False]
+    clock.advance(service.blacklist.sync_seconds)
+    assert (await get(app, pair.access_token)).status == 200
+    assert awaited == [False, False]
+    await until_synced(service)
+    assert (await get(app, pair.access_token)).status == 200
+    assert awaited == [False, False]
+    strict = stack(service, strict=True)
+    assert (await get(strict, pair.access_token)).status == 200
+    assert awaited == [False, False, True]
+
+
 async def test_requests_during_a_running_sync_start_no_second_one(
     store_url: str, clock: Clock
 ) -> None:

@@ -94,6 +94,10 @@ class KeyRing:
             await self.ensure_fresh()
         return self.key_set().signing_key(self.clock())
 
+    def is_stale(self) -> bool:
+        """Whether `ensure_fresh` has anything to do now."""
+        return self.active and (self.freshness is None or self.freshness.is_stale())
+
     async def ensure_fresh(self) -> None:
         """Read the stored keys when due (each read publishes what changed); keys fixed at
         start are published once."""

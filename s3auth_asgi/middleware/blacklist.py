@@ -30,6 +30,7 @@ LIST. A store that cannot be reached then answers 503.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from ..errors import ConfigurationError, S3AuthError
 from ..types import ASGIApp, Message, Receive, Scope, Send, checked_app
@@ -43,7 +44,9 @@ logger = logging.getLogger("s3auth_asgi")
 class BlacklistMiddleware:
     """Refuse revoked access tokens, from a snapshot synced at most once per interval.
 
-    `blacklist`: a RevocationCheck — the S3AuthService or its TokenBlacklist.
+    `blacklist`: a RevocationCheck — the S3AuthService or its TokenBlacklist. One that
+    also has `is_stale()` (both do) is asked that first, and awaited only when it has a
+    sync to wait for or to start.
     """
 
     def __init__(
@@ -62,9 +65,11 @@ class BlacklistMiddleware:
         self.app = checked_app(app)
         self.blacklist = blacklist
         self.strict = bool(strict)
-        # Bound once: both run on every authenticated request.
+        # Bound once: they run on every authenticated request. A check that can say when it
+        # has nothing to do is asked first: most requests then await nothing.
         self._ensure_fresh = blacklist.ensure_fresh
         self._revoked_error = blacklist.revoked_error
+        self._is_stale: Callable[[], bool] | None = getattr(blacklist, "is_stale", None)
         self.refusals = Refusals(realm)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -85,7 +90,8 @@ class BlacklistMiddleware:
         claims = auth.claims
         if claims is not None:
             try:
-                await self._ensure_fresh(strict=self.strict)
+                if self.strict or self._is_stale is None or self._is_stale():
+                    await self._ensure_fresh(strict=self.strict)
             except S3AuthError as error:  # no snapshot to answer from, or strict mode
                 await self.refusals.refuse(scope, send, error)
                 return
