@@ -158,6 +158,38 @@ async def test_file_replace_is_atomic_across_processes(tmp_path: Path) -> None:
     assert got is not None and got.value == {"n": 160}
 
 
+async def test_a_new_file_store_opened_by_two_processes_at_once_opens_for_both(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Workers starting together on a new file:// store: each sees no directory, and one
+    creates it before the other gets to. The later one opens the store all the same."""
+    root = tmp_path / "store"
+    exists = Path.exists
+
+    def created_by_another_process_after_this_check(path: Path) -> bool:
+        answer = exists(path)
+        if path == root and not answer:
+            root.mkdir(mode=0o700)  # the other process, between the check and the mkdir
+        return answer
+
+    monkeypatch.setattr(Path, "exists", created_by_another_process_after_this_check)
+    store = ObjectStore.from_url(f"file://{root}")
+    monkeypatch.undo()
+    await store.create("a.json", {"v": 1})
+    assert (root / "a.json").is_file()
+    # And for real: processes racing to open one new store all succeed.
+    racing = tmp_path / "raced" / "store"
+    code = (
+        "import sys; from s3auth_asgi.storage import ObjectStore; "
+        f"ObjectStore.from_url({f'file://{racing}'!r}); print('opened')"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+        for _ in range(6)
+    ]
+    assert [p.communicate(timeout=120)[0].strip() for p in procs] == ["opened"] * 6
+
+
 async def test_a_file_store_keeps_what_it_creates_to_its_owner(tmp_path: Path) -> None:
     root = tmp_path / "new" / "store"
     store = ObjectStore.from_url(f"file://{root}")

@@ -141,7 +141,9 @@ class ObjectStore:
                             "with S3AUTH_STORE_CREATE=true (or the command's --create)"
                         )
                     # Owner-only: the store holds password hashes and session secrets.
-                    root.mkdir(parents=True, mode=PRIVATE_DIRECTORY)
+                    # exist_ok: another process opening the same new store (workers
+                    # starting together) may create it between the check and here.
+                    root.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIRECTORY)
                 return cls(LocalStore(root), local_root=root, url=url)
             except ConfigurationError:
                 raise
