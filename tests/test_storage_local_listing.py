@@ -96,3 +96,27 @@ def test_a_sync_reads_one_shard_of_a_long_history(
         f"{199 * hour + 4:013d}",
     ]
     assert len(scanned) == 2  # revocations/ and the one shard that can hold newer keys
+
+
+def test_an_object_deleted_while_its_directory_is_listed_is_left_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A delete landing between reading a directory and looking at one of its files (a
+    session ended by another process while this one lists the user's sessions) leaves
+    that object out, as a listing a moment later would; the listing does not fail."""
+    for name in ("a", "b", "c"):
+        (tmp_path / "sessions").mkdir(exist_ok=True)
+        (tmp_path / "sessions" / name).write_bytes(b"{}")
+    scandir = os.scandir
+
+    def scandir_then_another_process_deletes_b(path: str) -> list[os.DirEntry[str]]:
+        with scandir(path) as entries:
+            read = list(entries)
+        (tmp_path / "sessions" / "b").unlink(missing_ok=True)
+        return read
+
+    monkeypatch.setattr(local_listing.os, "scandir", scandir_then_another_process_deletes_b)
+    assert [info.key for info in list_local(tmp_path, "sessions/", None)] == [
+        "sessions/a",
+        "sessions/c",
+    ]

@@ -48,7 +48,11 @@ def _walk(path: Path, base: str, offset: str | None) -> Iterator[ObjectInfo]:
                 continue
             yield from _walk(Path(entry.path), key + "/", offset)
         elif offset is None or key > offset:
-            stat = entry.stat(follow_symlinks=False)
+            try:
+                stat = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                # Deleted since the directory was read: as a listing a moment later says.
+                continue
             modified = dt.datetime.fromtimestamp(stat.st_mtime, dt.UTC)
             yield ObjectInfo(key, modified, stat.st_size)
 
