@@ -545,11 +545,14 @@ function messageText(text) {
   return pre;
 }
 
+let outboxCount = 0;
+
 async function loadOutbox() {
   const result = await call("GET", "/demo/outbox", { quiet: true });
   const list = $("outbox");
   list.replaceChildren();
-  if (result.status !== 200) return;
+  if (result.status !== 200) return outboxCount;
+  outboxCount = result.body.messages.length;
   for (const message of result.body.messages) {
     const time = formatTime(message.sent_at, { timeStyle: "medium" });
     list.append(element("li", { className: "message" },
@@ -557,6 +560,16 @@ async function loadOutbox() {
       messageText(message.text)));
   }
   if (!result.body.messages.length) list.append(element("li", { text: "Empty." }));
+  return outboxCount;
+}
+
+// A mail goes out after the answer (so that the answer takes as long for any name): look
+// again, for up to ten seconds, until one more message than before is there.
+async function loadOutboxUntilNew(before) {
+  for (let look = 0; look < 40; look++) {
+    if (await loadOutbox() > before) return;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
 }
 
 $("outbox-refresh").addEventListener("click", loadOutbox);
@@ -567,11 +580,12 @@ $("forgot-form").addEventListener("submit", async (event) => {
   clearFormErrors(form, "forgot-result");
   if (missingFields(form)) return;
   const username = new FormData(form).get("username");
+  const before = await loadOutbox();
   const result = await call("POST", "/auth/password/forgot", { json: { username } });
   if (result.status !== 202) { showProblem(form, "forgot-result", result); return; }
   // The same answer whether the account exists: only its owner's inbox tells.
   showResult("forgot-result", "Check your inbox: in this demo, the outbox below.");
-  await loadOutbox();
+  await loadOutboxUntilNew(before);
 });
 
 $("reset-form").addEventListener("submit", async (event) => {
