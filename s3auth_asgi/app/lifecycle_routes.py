@@ -5,6 +5,7 @@ emits an auth event: its record in the audit trail and the application's hooks."
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from starlette.responses import Response
 
@@ -66,12 +67,20 @@ class LifecycleRoutes:
             call.request.scope, (("recovery", None, None), ("recovery_account", None, per_name))
         )
 
+    async def _accepted(
+        self, call: Call, name: str, request: Callable[[str], Awaitable[object]], detail: str
+    ) -> Response:
+        """A mail asked for by name: counted, sent (or not), and the same 202 either way."""
+        infos = await self._recovery_limits(call, name)
+        await request(name)
+        body = Accepted(detail=detail)
+        return json_response(body, status=202, headers=self.limits.headers(infos))
+
     async def forgot_password(self, call: Call) -> Response:
         data: ForgotPasswordRequest = call.body
-        infos = await self._recovery_limits(call, data.username)
-        await self.service.request_password_reset(data.username)
-        body = Accepted(detail=RESET_ACCEPTED)
-        return json_response(body, status=202, headers=self.limits.headers(infos))
+        return await self._accepted(
+            call, data.username, self.service.request_password_reset, RESET_ACCEPTED
+        )
 
     async def reset_password(self, call: Call) -> Response:
         data: ResetPasswordRequest = call.body
@@ -87,10 +96,9 @@ class LifecycleRoutes:
 
     async def resend_verification(self, call: Call) -> Response:
         data: ResendVerificationRequest = call.body
-        infos = await self._recovery_limits(call, data.username)
-        await self.service.request_email_verification(data.username)
-        body = Accepted(detail=VERIFY_ACCEPTED)
-        return json_response(body, status=202, headers=self.limits.headers(infos))
+        return await self._accepted(
+            call, data.username, self.service.request_email_verification, VERIFY_ACCEPTED
+        )
 
     # The audit trail -----------------------------------------------------------------
 

@@ -42,8 +42,8 @@ class Decision(msgspec.Struct, frozen=True, gc=False):
 
 Step = tuple[float, bool, int, float, float]
 """(state to keep, allowed, remaining, reset_after, retry_after): a Decision's fields as a
-plain tuple, for the in-memory store, which checks a request in about a microsecond and
-would spend a tenth of that building a Decision no caller keeps."""
+plain tuple, for the in-memory store, whose caller builds a RateLimitInfo from them and
+would only throw a Decision away."""
 
 
 def gcra_step(
