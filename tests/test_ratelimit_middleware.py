@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import os
 
+import anyio
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -15,6 +16,7 @@ from support import RecordingApp, asgi_client
 from s3auth_asgi.errors import ConfigurationError
 from s3auth_asgi.middleware.ratelimit import RateLimitMiddleware
 from s3auth_asgi.ratelimit import (
+    MemoryRateLimitStore,
     ObjectStoreRateLimitStore,
     RateLimit,
     RateLimiter,
@@ -323,12 +325,118 @@ def test_remembered_matches_are_the_rules_own(
         for rule in RULES:
             if rule.limit not in expected and rule.matches(request):
                 expected[rule.limit] = rule.cost
-        assert app._counted_against(request) == tuple(expected.items())
+        assert app._counted_against(request)[0] == tuple(expected.items())
 
 
 def test_the_memo_of_matches_is_bounded() -> None:
     app = RateLimitMiddleware(RecordingApp(), make_limiter(), rules=RULES)
     for i in range(10_000):
-        counted = app._counted_against({"type": "http", "method": "GET", "path": f"/api/{i}"})
+        counted, _ = app._counted_against({"type": "http", "method": "GET", "path": f"/api/{i}"})
         assert counted == (("api", 1),)
         assert len(app._counted) <= 4096
+
+
+class ManualClock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def answer(
+    app: RateLimitMiddleware, method: str, path: str, ip: str
+) -> tuple[int, dict[str, str]]:
+    """Status and rate-limit headers of one raw ASGI request."""
+    started: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            started.append(message)
+
+    scope: Scope = {
+        "type": "http",
+        "method": method,
+        "path": path,
+        "root_path": "",
+        "headers": [],
+        "client": (ip, 5000),
+    }
+    await app(scope, receive, send)
+    headers = {
+        name.decode(): value.decode()
+        for name, value in started[0]["headers"]
+        if name.startswith((b"ratelimit", b"retry-after", b"x-ratelimit"))
+    }
+    return started[0]["status"], headers
+
+
+@pytest.mark.parametrize("legacy_headers", [False, True])
+@settings(max_examples=60, deadline=None)
+@given(
+    requests=st.lists(
+        st.tuples(
+            st.sampled_from(["GET", "POST"]),
+            st.sampled_from(["/auth/login", "/api/x", "/api/export", "/health"]),
+            st.sampled_from(["192.0.2.1", "192.0.2.2", "2001:db8::1"]),
+            st.sampled_from([0.0, 0.0, 0.5, 7.0, 31.0]),
+        ),
+        max_size=40,
+    )
+)
+def test_limits_kept_in_memory_answer_as_any_store_does(
+    legacy_headers: bool, requests: list[tuple[str, str, str, float]]
+) -> None:
+    """Limits kept in process memory are checked without a coroutine or a RateLimitInfo per
+    request, and their headers are remembered; every status and header is still the one
+    the limiter's own checks and header fields give, here over an object store on the
+    same clock."""
+    rules = [RateLimitRule("/api/export", "api", cost=3), *RULES]
+    clock = ManualClock()
+    local = RateLimitMiddleware(
+        RecordingApp(),
+        make_limiter(store=MemoryRateLimitStore(clock=clock), legacy_headers=legacy_headers),
+        rules=rules,
+    )
+    shared = ObjectStoreRateLimitStore(ObjectStore.from_url("memory://"), clock=clock)
+    reference = make_limiter(store=shared, legacy_headers=legacy_headers)
+
+    async def expected(method: str, path: str, ip: str) -> tuple[int, dict[str, str]]:
+        scope: Scope = {"type": "http", "method": method, "path": path, "client": (ip, 5000)}
+        costs: dict[str, int] = {}
+        for rule in rules:
+            if rule.limit not in costs and rule.matches(scope):
+                costs[rule.limit] = rule.cost
+        infos = [
+            (await reference.is_rate_limited(scope, name, cost=cost))[1]
+            for name, cost in costs.items()
+        ]
+        headers = {name.lower(): value for name, value in reference.header_items(infos)}
+        return (200 if all(info.allowed for info in infos) else 429), headers
+
+    async def run() -> None:
+        for method, path, ip, wait in requests:
+            clock.now += wait
+            assert await answer(local, method, path, ip) == await expected(method, path, ip)
+        assert all(found[1] is not None for found in local._counted.values())
+
+    anyio.run(run)
+
+
+async def test_remembered_headers_are_bounded() -> None:
+    app = RateLimitMiddleware(
+        RecordingApp(),
+        RateLimiter(
+            limits={"api": RateLimit(100_000, 60)},
+            store=MemoryRateLimitStore(clock=ManualClock()),
+        ),
+        rules=[RateLimitRule("/*", "api")],
+    )
+    for i in range(5_000):
+        status, headers = await answer(app, "GET", "/", "192.0.2.1")
+        assert status == 200
+        assert headers["ratelimit"].startswith(f'"api";r={100_000 - 1 - i};')
+    assert len(app._answers) <= 4096

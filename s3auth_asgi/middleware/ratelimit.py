@@ -6,16 +6,20 @@ through, and it imports no web framework.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 
 from ..errors import ConfigurationError, S3AuthError
 from ..problems import RenderedProblem, close_websocket, render, send_problem
 from ..ratelimit.limiter import RateLimiter, RateLimitInfo, whole_seconds
+from ..ratelimit.memory import MemoryCheck
 from ..ratelimit.rules import RateLimitRule
 from ..types import ASGIApp, Message, Receive, Scope, Send, checked_app
 
 Counted = tuple[tuple[str, int], ...]
 """(limit name, cost) for each limit a request counts against."""
+LocalChecks = tuple[tuple[str, MemoryCheck, int], ...]
+"""The same with each limit's synchronous check (`RateLimiter.local_check`)."""
+Headers = Sequence[tuple[bytes, bytes]]
 
 _MEMO_SIZE = 4096
 """Kinds of request remembered; the memo is emptied when full (paths are the client's to
@@ -64,10 +68,13 @@ class RateLimitMiddleware:
         self.rules = tuple(rules)
         self.send_headers = send_headers
         self._is_rate_limited = limiter.is_rate_limited
-        self._fields: dict[str, tuple[bytes, bytes]] = {}
-        """The RateLimit-Policy field of each limit and the limit's name as the fields
-        write it, neither of which ever changes."""
-        self._counted: dict[tuple[object, ...], Counted] = {}
+        self._client_key = limiter.client_resolver.client_key
+        self._one_field = send_headers and not limiter.legacy_headers
+        self._answers: dict[tuple[str, int, int], Headers] = {}
+        """The headers of an admission under one limit, by limit, remaining and reset."""
+        self._policies: dict[str, bytes] = {}
+        """The RateLimit-Policy field of each limit, which never changes."""
+        self._counted: dict[tuple[object, ...], tuple[Counted, LocalChecks | None]] = {}
         """What requests of one kind, method and path count against: rules are matched once
         per such request, not on every one."""
 
@@ -75,68 +82,106 @@ class RateLimitMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        infos: list[RateLimitInfo] = []
+        counted, local = self._counted_against(scope)
         try:
-            for limit_name, cost in self._counted_against(scope):
-                infos.append((await self._is_rate_limited(scope, limit_name, cost=cost))[1])
-            for info in infos:
-                if not info.allowed:
-                    raise self.limiter.refusal(infos)
+            if local is not None:
+                headers = self._admit_locally(scope, local)
+            else:
+                headers = await self._admit(scope, counted)
         except S3AuthError as error:  # over a limit, or the shared store is down
             await self._refuse(scope, receive, send, render(error))
             return
-        if infos and self.send_headers and scope["type"] == "http":
-            send = self._sending_headers(send, infos)
+        if headers and scope["type"] == "http":
+            send = _sending(send, headers)
         await self.app(scope, receive, send)
 
-    def _counted_against(self, scope: Scope) -> Counted:
-        """The limits this request counts against, each with its cost: every matching rule's
-        limit, the first such rule deciding the cost."""
+    def _admit_locally(self, scope: Scope, local: LocalChecks) -> Headers:
+        """`_admit` for limits kept in this process's memory: nothing waits, so neither
+        does this, and a RateLimitInfo is made only for what needs one."""
+        key = self._client_key(scope)
+        if len(local) == 1:
+            name, check, cost = local[0]
+            step = check(key, cost)
+            if step[1] and self._one_field:
+                return self._admitted_headers(name, step[2], step[3])
+            return self._verdict([self.limiter.info(name, key, step)])
+        return self._verdict(
+            [self.limiter.info(name, key, check(key, cost)) for name, check, cost in local]
+        )
+
+    async def _admit(self, scope: Scope, counted: Counted) -> Headers:
+        """Counts the request against every limit of `counted`; the headers of its answer
+        when all admit it, else raises the refusal."""
+        infos = [
+            (await self._is_rate_limited(scope, limit_name, cost=cost))[1]
+            for limit_name, cost in counted
+        ]
+        return self._verdict(infos)
+
+    def _verdict(self, infos: list[RateLimitInfo]) -> Headers:
+        for info in infos:
+            if not info.allowed:
+                raise self.limiter.refusal(infos)
+        if not infos or not self.send_headers:
+            return ()
+        if len(infos) == 1 and self._one_field:
+            return self._admitted_headers(
+                infos[0].limit_name, infos[0].remaining, infos[0].reset_after
+            )
+        return [
+            (name.lower().encode("latin-1"), value.encode("latin-1"))
+            for name, value in self.limiter.header_items(infos)
+        ]
+
+    def _counted_against(self, scope: Scope) -> tuple[Counted, LocalChecks | None]:
+        """The limits this request counts against, each with its cost (every matching
+        rule's limit, the first such rule deciding the cost), and their synchronous checks
+        when every one of them has one."""
         what = (scope["type"], scope.get("method"), scope.get("path"), scope.get("root_path"))
         try:
-            counted = self._counted.get(what)
+            found = self._counted.get(what)
         except TypeError:  # a path or root_path that is no string: nothing is remembered
             return self._match(scope)
-        if counted is None:
+        if found is None:
             if len(self._counted) >= _MEMO_SIZE:
                 self._counted.clear()
-            counted = self._counted[what] = self._match(scope)
-        return counted
+            found = self._counted[what] = self._match(scope)
+        return found
 
-    def _match(self, scope: Scope) -> Counted:
+    def _match(self, scope: Scope) -> tuple[Counted, LocalChecks | None]:
         counted: dict[str, int] = {}
         for rule in self.rules:
             if rule.limit not in counted and rule.matches(scope):
                 counted[rule.limit] = rule.cost
-        return tuple(counted.items())
+        local = []
+        for limit_name, cost in counted.items():
+            check = self.limiter.local_check(limit_name)
+            if check is None:
+                return tuple(counted.items()), None
+            local.append((limit_name, check, cost))
+        return tuple(counted.items()), tuple(local)
 
-    def _sending_headers(self, send: Send, infos: list[RateLimitInfo]) -> Send:
-        if len(infos) == 1 and infos[0].allowed and not self.limiter.legacy_headers:
-            extra = self._admitted_headers(infos[0])
-        else:
-            extra = [
-                (name.lower().encode("latin-1"), value.encode("latin-1"))
-                for name, value in self.limiter.header_items(infos)
-            ]
+    def _admitted_headers(self, limit_name: str, remaining: int, reset_after: float) -> Headers:
+        """The headers of a request admitted under one limit, the usual case: the fields
+        `RateLimiter.header_items` gives, written as bytes directly. Most answers repeat (a
+        client with its allowance full, or one request into it), so each is remembered."""
+        answer = (limit_name, remaining, whole_seconds(reset_after))
+        headers = self._answers.get(answer)
+        if headers is None:
+            if len(self._answers) >= _MEMO_SIZE:
+                self._answers.clear()
+            headers = self._answers[answer] = self._write_admitted(*answer)
+        return headers
 
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", ()), *extra]}
-            await send(message)
-
-        return send_with_headers
-
-    def _admitted_headers(self, info: RateLimitInfo) -> list[tuple[bytes, bytes]]:
-        """The headers of a request admitted under one limit, the usual case, written as
-        bytes directly: the same fields `RateLimiter.header_items` gives, at a fraction of
-        the cost of building them as text first."""
-        fields = self._fields.get(info.limit_name)
-        if fields is None:
-            policy = dict(self.limiter.header_items(info))["RateLimit-Policy"].encode("latin-1")
-            fields = self._fields[info.limit_name] = (policy, policy[: policy.index(b";")])
-        policy, name = fields
-        value = b"%b;r=%d;t=%d" % (name, info.remaining, whole_seconds(info.reset_after))
-        return [(b"ratelimit-policy", policy), (b"ratelimit", value)]
+    def _write_admitted(self, limit_name: str, remaining: int, reset_seconds: int) -> Headers:
+        policy = self._policies.get(limit_name)
+        if policy is None:
+            info = self.limiter.info(limit_name, "", (0.0, True, 0, 0.0, 0.0))
+            field = dict(self.limiter.header_items(info))["RateLimit-Policy"]
+            policy = self._policies[limit_name] = field.encode("latin-1")
+        name = policy[: policy.index(b";")]
+        value = b"%b;r=%d;t=%d" % (name, remaining, reset_seconds)
+        return ((b"ratelimit-policy", policy), (b"ratelimit", value))
 
     async def _refuse(
         self, scope: Scope, receive: Receive, send: Send, problem: RenderedProblem
@@ -151,3 +196,16 @@ class RateLimitMiddleware:
             await send_problem(send, problem, prefix="websocket.http")
         else:
             await close_websocket(send, "rate limited" if problem.status == 429 else "unavailable")
+
+
+def _sending(send: Send, headers: Headers) -> Send:
+    """`send`, with `headers` added to the response's start. A plain function handing back
+    `send`'s own awaitable: one coroutine less for every message of the response."""
+
+    def send_with_headers(message: Message) -> Awaitable[None]:
+        if message["type"] == "http.response.start":
+            message = message.copy()
+            message["headers"] = [*message.get("headers", ()), *headers]
+        return send(message)
+
+    return send_with_headers

@@ -19,6 +19,7 @@ from ..settings import S3AuthSettings
 from ..types import Scope
 from .client_ip import ClientIPResolver, ForwardedHeader
 from .identity import account_digest, user_identity
+from .gcra import Step
 from .memory import MemoryCheck, MemoryRateLimitStore
 from .policy import RateLimit, check_limit_name, parse_rate_limits
 from .stores import RateLimitStore
@@ -186,6 +187,20 @@ class RateLimiter:
             decision.retry_after,
         )
         return not decision.allowed, info
+
+    def local_check(self, limit_name: str) -> MemoryCheck | None:
+        """The synchronous check of `limit_name`, given `client_resolver.client_key(scope)`
+        and a cost, when the limit is counted by client address and kept in this process's
+        memory; None otherwise. For callers that check every request (RateLimitMiddleware):
+        no coroutine, and a RateLimitInfo (`info`) only when one is needed."""
+        _, _, memory_check, by_ip = self._routes[limit_name]
+        return memory_check if by_ip else None
+
+    def info(self, limit_name: str, key: str, step: Step) -> RateLimitInfo:
+        """The RateLimitInfo of a `local_check` of `key`."""
+        _, allowed, remaining, reset_after, retry_after = step
+        limit = self.limits[limit_name]
+        return RateLimitInfo(limit_name, limit, key, allowed, remaining, reset_after, retry_after)
 
     async def _key_by_strategy(self, scope: Scope, limit: RateLimit) -> str:
         if limit.key == "user":
