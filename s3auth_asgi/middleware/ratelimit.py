@@ -204,7 +204,7 @@ def _sending(send: Send, headers: Headers) -> Send:
 
     def send_with_headers(message: Message) -> Awaitable[None]:
         if message["type"] == "http.response.start":
-            message = message.copy()
+            message = dict(message)
             message["headers"] = [*message.get("headers", ()), *headers]
         return send(message)
 

@@ -18,8 +18,8 @@ from ..errors import ConfigurationError, RateLimitedError
 from ..settings import S3AuthSettings
 from ..types import Scope
 from .client_ip import ClientIPResolver, ForwardedHeader
-from .identity import account_digest, user_identity
 from .gcra import Step
+from .identity import account_digest, user_identity
 from .memory import MemoryCheck, MemoryRateLimitStore
 from .policy import RateLimit, check_limit_name, parse_rate_limits
 from .stores import RateLimitStore
