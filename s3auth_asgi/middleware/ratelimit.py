@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Sequence
 
 from ..errors import ConfigurationError, S3AuthError
 from ..problems import RenderedProblem, close_websocket, render, send_problem
-from ..ratelimit.limiter import RateLimiter, RateLimitInfo, whole_seconds
+from ..ratelimit.limiter import RateLimiter, RateLimitInfo, policy_item, whole_seconds
 from ..ratelimit.memory import MemoryCheck
 from ..ratelimit.rules import RateLimitRule
 from ..types import ASGIApp, Message, Receive, Scope, Send, checked_app
@@ -72,8 +72,10 @@ class RateLimitMiddleware:
         self._one_field = send_headers and not limiter.legacy_headers
         self._answers: dict[tuple[str, int, int], Headers] = {}
         """The headers of an admission under one limit, by limit, remaining and reset."""
-        self._policies: dict[str, bytes] = {}
-        """The RateLimit-Policy field of each limit, which never changes."""
+        self._policies = {
+            name: policy_item(name, limit).encode("latin-1")
+            for name, limit in limiter.limits.items()
+        }
         self._counted: dict[tuple[object, ...], tuple[Counted, LocalChecks | None]] = {}
         """What requests of one kind, method and path count against: rules are matched once
         per such request, not on every one."""
@@ -174,11 +176,7 @@ class RateLimitMiddleware:
         return headers
 
     def _write_admitted(self, limit_name: str, remaining: int, reset_seconds: int) -> Headers:
-        policy = self._policies.get(limit_name)
-        if policy is None:
-            info = self.limiter.info(limit_name, "", (0.0, True, 0, 0.0, 0.0))
-            field = dict(self.limiter.header_items(info))["RateLimit-Policy"]
-            policy = self._policies[limit_name] = field.encode("latin-1")
+        policy = self._policies[limit_name]
         name = policy[: policy.index(b";")]
         value = b"%b;r=%d;t=%d" % (name, remaining, reset_seconds)
         return ((b"ratelimit-policy", policy), (b"ratelimit", value))

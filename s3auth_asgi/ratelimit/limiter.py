@@ -232,7 +232,7 @@ class RateLimiter:
         if not infos:
             return []
         items = [
-            ("RateLimit-Policy", ", ".join(_policy_item(i) for i in infos)),
+            ("RateLimit-Policy", ", ".join(policy_item(i.limit_name, i.limit) for i in infos)),
             (
                 "RateLimit",
                 ", ".join(
@@ -255,6 +255,6 @@ class RateLimiter:
         return items
 
 
-def _policy_item(info: RateLimitInfo) -> str:
-    window = whole_seconds(info.limit.window_seconds)
-    return f'"{info.limit_name}";q={info.limit.max_requests};w={window}'
+def policy_item(limit_name: str, limit: RateLimit) -> str:
+    """The limit's item of the RateLimit-Policy field, which never changes."""
+    return f'"{limit_name}";q={limit.max_requests};w={whole_seconds(limit.window_seconds)}'
