@@ -91,9 +91,10 @@ def run(bench: Bench) -> None:
     section = bench.section(
         "ratelimit_middleware",
         "RateLimitMiddleware: CPU added per request",
-        "an app answering every request, alone and behind the middleware (one rule, "
-        "100/min per address, headers on), interleaved rounds; added = middleware − bare, "
-        "round by round",
+        "an app answering every request, alone and behind the middleware (one rule, a "
+        "limit per address that no client reaches, headers on), each request's scope built "
+        "just before the call as a server does, interleaved rounds; added = middleware − "
+        "bare, round by round",
     )
     for count in (1, 1_000) if bench.smoke else (1, 100_000):
         samples = interleave(
