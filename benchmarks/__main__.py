@@ -112,13 +112,21 @@ def write(report: dict[str, Any], out: Path | None, *, partial: bool) -> None:
 
 
 def merged(report: dict[str, Any], previous_path: Path) -> dict[str, Any]:
+    """The previous full run with the sections of this partial run in their places. The
+    run described at the top stays the full one; each section run again says when."""
     try:
         previous = json.loads(previous_path.read_text())
     except (OSError, ValueError):
         return report
-    fresh = {section["key"] for section in report["sections"]}
-    kept = [s for s in previous.get("sections", []) if s["key"] not in fresh]
-    return {**report, "sections": kept + report["sections"]}
+    machine = report["machine"]
+    again = {"date": machine["date"], "commit": machine["commit"]}
+    fresh = {section["key"]: {**section, "run_again": again} for section in report["sections"]}
+    sections = [fresh.pop(s["key"], s) for s in previous.get("sections", [])]
+    return {
+        **previous,
+        "sections": sections + list(fresh.values()),
+        "errors": [*previous.get("errors", []), *report.get("errors", [])],
+    }
 
 
 if __name__ == "__main__":

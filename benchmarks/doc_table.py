@@ -25,6 +25,9 @@ def render(report: dict[str, Any]) -> str:
         lines += [f"- **Failed to run**: {error}", ""]
     for section in report["sections"]:
         lines += [f"### {section['title']}", "", f"*{section['method']}*", ""]
+        again = section.get("run_again")
+        if again:
+            lines += [f"Run again alone on {again['date']}, commit {again['commit']}.", ""]
         if section["skipped"]:
             lines += [f"Skipped: {section['skipped']}", ""]
             continue

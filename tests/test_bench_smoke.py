@@ -35,3 +35,45 @@ def test_every_bench_runs_in_the_smoke_mode(tmp_path: Path) -> None:
     assert all(row["met"] is None for row in rows)  # targets shown, never judged
     assert any(row["target"] for row in rows)
     assert (tmp_path / "benchmarks.png").stat().st_size > 10_000
+
+
+def test_a_partial_run_replaces_its_sections_and_keeps_the_full_runs_description(
+    tmp_path: Path,
+) -> None:
+    from benchmarks.__main__ import merged
+    from benchmarks.doc_table import render
+
+    def section(key: str, median: float) -> dict[str, object]:
+        row = {"name": "figure", "median": median, "p25": median, "p75": median, "n": 1}
+        row |= {"unit": "µs", "target": "", "met": None}
+        return {
+            "key": key,
+            "title": key,
+            "method": "m",
+            "skipped": None,
+            "rows": [row],
+            "notes": [],
+        }
+
+    def machine(date: str, commit: str) -> dict[str, object]:
+        return {
+            "date": date,
+            "commit": commit,
+            "python": "3.11",
+            "cpus": 2,
+            "cpu": "x",
+            "platform": "linux",
+            "seconds": 800 if commit == "full" else 3,
+        }
+
+    full = {"machine": machine("day 1", "full"), "sections": [section("a", 1), section("b", 2)]}
+    previous = tmp_path / "latest.json"
+    previous.write_text(json.dumps(full))
+    partial = {"machine": machine("day 2", "later"), "sections": [section("a", 5)]}
+    report = merged(partial, previous)
+    assert report["machine"]["commit"] == "full"
+    assert [(s["key"], s["rows"][0]["median"]) for s in report["sections"]] == [("a", 5), ("b", 2)]
+    page = render(report)
+    assert page.startswith("Run of day 1:") and "800 s in all" in page
+    assert page.count("Run again alone on day 2, commit later.") == 1
+    assert page.index("Run again alone") < page.index("### b")
