@@ -16,8 +16,8 @@ section is skipped, saying so.
 Where the machine has two CPUs or more, the servers run on one and wrk on another
 (`sched_setaffinity`), as a load test keeps its load generator off the server's CPU: the
 servers' figures are then their own work, not how the scheduler happened to share two CPUs
-between wrk and them, and the ratio's quartiles lie within about 5% of its median instead
-of 15%.
+between wrk and them, and the ratio's quartiles lie within a few per cent of its median
+instead of 15%.
 """
 
 from __future__ import annotations

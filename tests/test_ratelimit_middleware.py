@@ -440,3 +440,19 @@ async def test_remembered_headers_are_bounded() -> None:
         assert status == 200
         assert headers["ratelimit"].startswith(f'"api";r={100_000 - 1 - i};')
     assert len(app._answers) <= 4096
+
+
+async def test_a_path_no_rule_names_is_not_told_apart_by_client() -> None:
+    app = RateLimitMiddleware(RecordingApp(), make_limiter(), rules=RULES)
+    resolved: list[Scope] = []
+    client_key = app._client_key
+
+    def counting(scope: Scope) -> str:
+        resolved.append(scope)
+        return client_key(scope)
+
+    app._client_key = counting
+    assert (await answer(app, "GET", "/health", "192.0.2.1"))[0] == 200
+    assert resolved == []
+    assert (await answer(app, "GET", "/api/x", "192.0.2.1"))[0] == 200
+    assert len(resolved) == 1

@@ -100,6 +100,8 @@ class RateLimitMiddleware:
     def _admit_locally(self, scope: Scope, local: LocalChecks) -> Headers:
         """`_admit` for limits kept in this process's memory: nothing waits, so neither
         does this, and a RateLimitInfo is made only for what needs one."""
+        if not local:  # no rule names this path: no client to tell apart
+            return ()
         key = self._client_key(scope)
         if len(local) == 1:
             name, check, cost = local[0]
