@@ -34,6 +34,13 @@ def xff(value: str) -> list[tuple[bytes, bytes]]:
     return [(b"x-forwarded-for", value.encode("latin-1"))]
 
 
+def is_ipv4(text: str) -> bool:
+    try:
+        return ipaddress.ip_address(text).version == 4
+    except ValueError:
+        return False
+
+
 BEHIND_TWO_PROXIES = ClientIPResolver([PROXY, INNER_PROXY], trust_x_forwarded_for=True)
 
 
@@ -303,6 +310,45 @@ def test_the_client_key_shortcut_answers_as_resolve(
     expected = "ip:unknown" if resolved is None else resolved.key
     for _ in range(2):  # from the parse, then from the memo
         assert resolver.client_key(request) == expected
+        compact = resolver.compact_key(request)
+        assert client_ip.full_client_key(compact) == expected
+        # Compact exactly when the client is one IPv4 address: then it is that address.
+        if resolved is not None and is_ipv4(resolved.ip) and expected == f"ip:{resolved.ip}":
+            assert compact == resolved.ip
+        else:
+            assert compact == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    first=st.one_of(st.ip_addresses().map(str), st.from_regex(r"[0-9.:a-z]{1,12}", fullmatch=True)),
+    second=st.one_of(
+        st.ip_addresses().map(str), st.from_regex(r"[0-9.:a-z]{1,12}", fullmatch=True)
+    ),
+)
+def test_compact_keys_are_one_to_one_with_client_keys(first: str, second: str) -> None:
+    resolver = ClientIPResolver()
+    keys = [resolver.client_key(scope(host)) for host in (first, second)]
+    compact = [resolver.compact_key(scope(host)) for host in (first, second)]
+    assert (keys[0] == keys[1]) == (compact[0] == compact[1])
+
+
+async def test_a_client_is_counted_once_whether_direct_or_behind_a_trusted_proxy() -> None:
+    # In memory the count is keyed by the compact form, which the shortcut for a direct
+    # peer and the full parse behind a proxy must both reach.
+    limiter = RateLimiter(
+        limits={"api": RateLimit(max_requests=2, window_seconds=60)},
+        trusted_proxies=[PROXY],
+        trust_x_forwarded_for=True,
+    )
+    client = "203.0.113.9"
+    answers = [
+        await limiter.is_rate_limited(scope(client), "api"),
+        await limiter.is_rate_limited(scope(PROXY, xff(client)), "api"),
+        await limiter.is_rate_limited(scope(f"::ffff:{client}"), "api"),
+    ]
+    assert [refused for refused, _ in answers] == [False, False, True]
+    assert {info.key for _, info in answers} == {f"ip:{client}"}
 
 
 def test_past_the_memo_every_client_is_still_resolved_alike() -> None:
@@ -315,3 +361,12 @@ def test_past_the_memo_every_client_is_still_resolved_alike() -> None:
             assert resolver.client_key(scope(address)) == expected.key
             assert resolver.client_key(scope(PROXY, xff(address))) == expected.key
     assert len(resolver._memo) <= 8
+
+
+def test_past_the_own_hosts_memo_every_peer_is_still_its_own_key() -> None:
+    resolver = ClientIPResolver()
+    hosts = [f"198.51.{i >> 8}.{i & 255}" for i in range(2_000)]
+    for _ in range(2):
+        assert [resolver.compact_key(scope(host)) for host in hosts] == hosts
+        assert [resolver.client_key(scope(host)) for host in hosts] == [f"ip:{h}" for h in hosts]
+    assert len(resolver._own_hosts) == client_ip._OWN_HOSTS_SIZE

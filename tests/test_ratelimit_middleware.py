@@ -445,13 +445,13 @@ async def test_remembered_headers_are_bounded() -> None:
 async def test_a_path_no_rule_names_is_not_told_apart_by_client() -> None:
     app = RateLimitMiddleware(RecordingApp(), make_limiter(), rules=RULES)
     resolved: list[Scope] = []
-    client_key = app._client_key
+    compact_key = app._compact_key
 
     def counting(scope: Scope) -> str:
         resolved.append(scope)
-        return client_key(scope)
+        return compact_key(scope)
 
-    app._client_key = counting
+    app._compact_key = counting
     assert (await answer(app, "GET", "/health", "192.0.2.1"))[0] == 200
     assert resolved == []
     assert (await answer(app, "GET", "/api/x", "192.0.2.1"))[0] == 200

@@ -68,7 +68,7 @@ class RateLimitMiddleware:
         self.rules = tuple(rules)
         self.send_headers = send_headers
         self._is_rate_limited = limiter.is_rate_limited
-        self._client_key = limiter.client_resolver.client_key
+        self._compact_key = limiter.client_resolver.compact_key
         self._one_field = send_headers and not limiter.legacy_headers
         self._answers: dict[tuple[str, int, int], Headers] = {}
         """The headers of an admission under one limit, by limit, remaining and reset."""
@@ -102,7 +102,7 @@ class RateLimitMiddleware:
         does this, and a RateLimitInfo is made only for what needs one."""
         if not local:  # no rule names this path: no client to tell apart
             return ()
-        key = self._client_key(scope)
+        key = self._compact_key(scope)
         if len(local) == 1:
             name, check, cost = local[0]
             step = check(key, cost)
