@@ -4,7 +4,7 @@ AuthenticationMiddleware + joserfc (benchmarks.e2e_app).
 
     python -m benchmarks.bench_e2e [--smoke]
 
-The four servers run at once, one process each, on their own ports; the rounds are
+The five servers run at once, one process each, on their own ports; the rounds are
 interleaved (each round runs wrk against each server in turn, the order rotating), so
 load from elsewhere falls on all of them alike. Every request carries the same valid bearer
 token. Reported: requests per second and wrk's p50/p99 latency, medians over the rounds,
@@ -12,6 +12,11 @@ the req/s ratios round by round, and the server's own CPU time per request (from
 where there is one), which the machine's other load disturbs far less than req/s. Needs
 the `wrk` command (Debian's package; `make bench` installs it when it can); without it the
 section is skipped, saying so.
+
+A fifth server puts in front of the same app the least an authentication middleware does
+(`e2e_app.LeastAuthentication`: an anonymous caller into the scope and the current-scope
+context variable, no header read): its ratio is the floor that any such middleware starts
+from on this machine.
 
 Where the machine has two CPUs or more, the servers run on one and wrk on another
 (`sched_setaffinity`), as a load test keeps its load generator off the server's CPU: the
@@ -33,13 +38,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks.bench_middleware import SECRET
+from benchmarks.e2e_app import VARIANTS
 from benchmarks.harness import Bench, Stats, at_least, standalone
 from s3auth_asgi import S3AuthService, S3AuthSettings
 
 TITLE = "End to end: uvicorn + wrk, bare app against auth middlewares"
 TARGET_RATIO = 0.9
 ROOT = Path(__file__).resolve().parent.parent
-VARIANTS = ("bare", "ours", "ours_limited", "starlette")
 
 
 def free_port() -> int:
@@ -133,10 +138,11 @@ def run(bench: Bench) -> None:
     section = bench.section(
         "e2e",
         "End to end: uvicorn (uvloop, httptools) under wrk",
-        "four servers on 127.0.0.1, one process each, on one CPU and wrk on another; ours "
+        "five servers on 127.0.0.1, one process each, on one CPU and wrk on another; ours "
         "is BearerTokenMiddleware + "
         "BlacklistMiddleware (the same work as Starlette's), ours + RateLimitMiddleware adds "
-        "the limiter; 2-second runs of wrk with 1 thread and 16 connections, "
+        "the limiter, floor is a middleware that only sets an anonymous user and the "
+        "current-scope context variable; 2-second runs of wrk with 1 thread and 16 connections, "
         "interleaved rounds, the same valid bearer token on every request; req/s and "
         "latency medians over the rounds, ratios round by round; server CPU per request "
         "from /proc",
@@ -197,6 +203,7 @@ def run(bench: Bench) -> None:
     section.row("ours + RateLimitMiddleware / bare, requests/s", ratio("ours_limited", "bare"), "x")
     section.row("starlette+joserfc / bare, requests/s", ratio("starlette", "bare"), "x")
     section.row("ours / starlette+joserfc, requests/s", ratio("ours", "starlette"), "x")
+    section.row("floor / bare, requests/s", ratio("floor", "bare"), "x")
 
 
 def main() -> int:
