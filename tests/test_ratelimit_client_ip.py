@@ -310,8 +310,9 @@ def test_the_client_key_shortcut_answers_as_resolve(
     expected = "ip:unknown" if resolved is None else resolved.key
     for _ in range(2):  # from the parse, then from the memo
         assert resolver.client_key(request) == expected
-        compact = resolver.compact_key(request)
-        assert client_ip.full_client_key(compact) == expected
+        compact, full = resolver.client_keys(request)
+        assert full == expected
+        assert (compact if ":" in compact else f"ip:{compact}") == expected
         # Compact exactly when the client is one IPv4 address: then it is that address.
         if resolved is not None and is_ipv4(resolved.ip) and expected == f"ip:{resolved.ip}":
             assert compact == resolved.ip
@@ -329,7 +330,7 @@ def test_the_client_key_shortcut_answers_as_resolve(
 def test_compact_keys_are_one_to_one_with_client_keys(first: str, second: str) -> None:
     resolver = ClientIPResolver()
     keys = [resolver.client_key(scope(host)) for host in (first, second)]
-    compact = [resolver.compact_key(scope(host)) for host in (first, second)]
+    compact = [resolver.client_keys(scope(host))[0] for host in (first, second)]
     assert (keys[0] == keys[1]) == (compact[0] == compact[1])
 
 
@@ -367,6 +368,6 @@ def test_past_the_own_hosts_memo_every_peer_is_still_its_own_key() -> None:
     resolver = ClientIPResolver()
     hosts = [f"198.51.{i >> 8}.{i & 255}" for i in range(2_000)]
     for _ in range(2):
-        assert [resolver.compact_key(scope(host)) for host in hosts] == hosts
+        assert [resolver.client_keys(scope(host))[0] for host in hosts] == hosts
         assert [resolver.client_key(scope(host)) for host in hosts] == [f"ip:{h}" for h in hosts]
     assert len(resolver._own_hosts) == client_ip._OWN_HOSTS_SIZE

@@ -445,13 +445,13 @@ async def test_remembered_headers_are_bounded() -> None:
 async def test_a_path_no_rule_names_is_not_told_apart_by_client() -> None:
     app = RateLimitMiddleware(RecordingApp(), make_limiter(), rules=RULES)
     resolved: list[Scope] = []
-    compact_key = app._compact_key
+    client_keys = app._client_keys
 
-    def counting(scope: Scope) -> str:
+    def counting(scope: Scope) -> tuple[str, str]:
         resolved.append(scope)
-        return compact_key(scope)
+        return client_keys(scope)
 
-    app._compact_key = counting
+    app._client_keys = counting
     assert (await answer(app, "GET", "/health", "192.0.2.1"))[0] == 200
     assert resolved == []
     assert (await answer(app, "GET", "/api/x", "192.0.2.1"))[0] == 200

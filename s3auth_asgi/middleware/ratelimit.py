@@ -68,7 +68,7 @@ class RateLimitMiddleware:
         self.rules = tuple(rules)
         self.send_headers = send_headers
         self._is_rate_limited = limiter.is_rate_limited
-        self._compact_key = limiter.client_resolver.compact_key
+        self._client_keys = limiter.client_resolver.client_keys
         self._one_field = send_headers and not limiter.legacy_headers
         self._answers: dict[tuple[str, int, int], Headers] = {}
         """The headers of an admission under one limit, by limit, remaining and reset."""
@@ -102,15 +102,15 @@ class RateLimitMiddleware:
         does this, and a RateLimitInfo is made only for what needs one."""
         if not local:  # no rule names this path: no client to tell apart
             return ()
-        key = self._compact_key(scope)
+        compact, key = self._client_keys(scope)
         if len(local) == 1:
             name, check, cost = local[0]
-            step = check(key, cost)
+            step = check(compact, cost)
             if step[1] and self._one_field:
                 return self._admitted_headers(name, step[2], step[3])
             return self._verdict([self.limiter.info(name, key, step)])
         return self._verdict(
-            [self.limiter.info(name, key, check(key, cost)) for name, check, cost in local]
+            [self.limiter.info(name, key, check(compact, cost)) for name, check, cost in local]
         )
 
     async def _admit(self, scope: Scope, counted: Counted) -> Headers:

@@ -117,10 +117,13 @@ def _canonical_quad(text: str) -> bytes | None:
 
 
 _OWN_HOSTS_SIZE = 512
-"""Peers remembered as counting as themselves: few enough that the set stays in the CPU's
-caches, where a lookup is a quarter of the strict parse. A set of a million is a memory
+"""Peers remembered as counting as themselves: few enough that the memo stays in the CPU's
+caches, where a lookup is a quarter of the strict parse. A memo of a million is a memory
 access per lookup, which costs more than parsing again (measured: 0.15 µs a check at a
 million clients), so the first to come keep their place and the rest are parsed."""
+
+ClientKeys = tuple[str, str]
+"""(compact key, client key): see `ClientIPResolver.client_keys`."""
 
 _NOT_AN_ADDRESS: Final = ClientAddress("", "", False)
 """What the memo holds for a text that is no address, since None means "not seen"."""
@@ -180,8 +183,8 @@ class ClientIPResolver:
         # redo, so a full memo is emptied to make room for it: a clear costs nothing per
         # request, where keeping LRU order costs on every miss.
         self._memo: dict[str, ClientAddress] = {}
-        self._own_hosts: set[str] = set()
-        """Peers written as plain dotted quads that count as themselves."""
+        self._own_hosts: dict[str, ClientKeys] = {}
+        """Peers written as plain dotted quads that count as themselves, and their keys."""
         self._memo_size = cache_size
         self._trusted_ipv4 = tuple(
             (int(network.network_address), int(network.netmask))
@@ -251,31 +254,38 @@ class ClientIPResolver:
     def client_key(self, scope: Scope) -> str:
         """What requests of this scope's client are counted under: `ip:` and the address
         (`ip:` and the network for IPv6), `peer:` and the name for a peer that is no IP."""
-        return full_client_key(self.compact_key(scope))
+        return self.client_keys(scope)[1]
 
-    def compact_key(self, scope: Scope) -> str:
-        """`client_key` without its `ip:` when the client is one IPv4 address, for tables
-        that key by it on every request (the in-memory rate limits). A peer written as a
-        plain dotted quad with no proxy to look behind, what a server reports for almost
-        every IPv4 request, is then the very string the server gave: a check by it builds
-        and hashes no other, and a table of a million clients costs no second lookup to map
-        it. One to one with `client_key`: every other key is written `kind:value`."""
+    def client_keys(self, scope: Scope) -> ClientKeys:
+        """The compact key and the `client_key` of this scope's client.
+
+        The compact key is `client_key` without its `ip:` when the client is one IPv4
+        address, for tables that key by it on every request (the in-memory rate limits). A
+        peer written as a plain dotted quad with no proxy to look behind, what a server
+        reports for almost every IPv4 request, is then the very string the server gave: a
+        check by it builds and hashes no other, and a table of a million clients costs no
+        second lookup to map it. One to one with `client_key`: every other key is written
+        `kind:value`."""
         client = scope.get("client")
         host = client[0] if client else None
         if type(host) is str:
-            if host in self._own_hosts:
-                return host
+            known = self._own_hosts.get(host)
+            if known is not None:
+                return known
             packed = _canonical_quad(host)
             if packed is not None and not (
                 self._read_header and self._trusted_ipv4 and self._is_trusted_ipv4(packed)
             ):
+                keys = (host, "ip:" + host)
                 if len(self._own_hosts) < _OWN_HOSTS_SIZE:
-                    self._own_hosts.add(host)
-                return host
+                    self._own_hosts[host] = keys
+                return keys
         address = self.resolve(scope)
         if address is None:
-            return UNKNOWN_CLIENT_KEY
-        return address.ip if address.key == "ip:" + address.ip else address.key
+            return UNKNOWN_CLIENT_KEY, UNKNOWN_CLIENT_KEY
+        if address.key == "ip:" + address.ip:
+            return address.ip, address.key
+        return address.key, address.key
 
     def client_ip(self, scope: Scope) -> str | None:
         address = self.resolve(scope)
@@ -302,11 +312,6 @@ class ClientIPResolver:
                 return address
             vouched_for = address
         return vouched_for
-
-
-def full_client_key(compact_key: str) -> str:
-    """The `client_key` of a `compact_key`."""
-    return compact_key if ":" in compact_key else "ip:" + compact_key
 
 
 def _forwarded_for(element: str) -> str | None:

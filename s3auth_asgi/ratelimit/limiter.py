@@ -17,7 +17,7 @@ import msgspec
 from ..errors import ConfigurationError, RateLimitedError
 from ..settings import S3AuthSettings
 from ..types import Scope
-from .client_ip import ClientIPResolver, ForwardedHeader, full_client_key
+from .client_ip import ClientIPResolver, ForwardedHeader
 from .gcra import Step
 from .identity import account_digest, user_identity
 from .memory import MemoryCheck, MemoryRateLimitStore
@@ -113,7 +113,7 @@ class RateLimiter:
             ipv6_prefix_length=ipv6_prefix_length,
         )
         self.legacy_headers = legacy_headers
-        self._compact_key = self.client_resolver.compact_key
+        self._client_keys = self.client_resolver.client_keys
 
     @classmethod
     def from_settings(
@@ -161,9 +161,8 @@ class RateLimiter:
             raise ConfigurationError(f"cost must be between 0 and {limit.max_requests}, got {cost}")
         scope = request if type(request) is dict else request_scope(request)
         if by_ip and key is None and account is None:
-            # Kept in memory, the count is keyed by the compact form (see `compact_key`).
-            table_key = self._compact_key(scope)
-            counted_as = full_client_key(table_key)
+            # Kept in memory, the count is keyed by the compact form (see `client_keys`).
+            table_key, counted_as = self._client_keys(scope)
         elif key is not None:
             counted_as = table_key = f"key:{key}"
         elif account is not None:
@@ -191,18 +190,18 @@ class RateLimiter:
         return not decision.allowed, info
 
     def local_check(self, limit_name: str) -> MemoryCheck | None:
-        """The synchronous check of `limit_name`, given `client_resolver.compact_key(scope)`
-        and a cost, when the limit is counted by client address and kept in this process's
-        memory; None otherwise. For callers that check every request (RateLimitMiddleware):
-        no coroutine, and a RateLimitInfo (`info`) only when one is needed."""
+        """The synchronous check of `limit_name`, given the compact key of
+        `client_resolver.client_keys(scope)` and a cost, when the limit is counted by client
+        address and kept in this process's memory; None otherwise. For callers that check
+        every request (RateLimitMiddleware): no coroutine, and a RateLimitInfo (`info`) only
+        when one is needed."""
         _, _, memory_check, by_ip = self._routes[limit_name]
         return memory_check if by_ip else None
 
-    def info(self, limit_name: str, compact_key: str, step: Step) -> RateLimitInfo:
-        """The RateLimitInfo of a `local_check` of `compact_key`."""
+    def info(self, limit_name: str, key: str, step: Step) -> RateLimitInfo:
+        """The RateLimitInfo of a `local_check` of the client whose `client_key` is `key`."""
         _, allowed, remaining, reset_after, retry_after = step
         limit = self.limits[limit_name]
-        key = full_client_key(compact_key)
         return RateLimitInfo(limit_name, limit, key, allowed, remaining, reset_after, retry_after)
 
     async def _key_by_strategy(self, scope: Scope, limit: RateLimit) -> str:
