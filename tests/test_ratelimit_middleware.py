@@ -456,3 +456,21 @@ async def test_a_path_no_rule_names_is_not_told_apart_by_client() -> None:
     assert resolved == []
     assert (await answer(app, "GET", "/api/x", "192.0.2.1"))[0] == 200
     assert len(resolved) == 1
+
+
+async def test_the_middleware_and_a_direct_check_count_one_client_alike() -> None:
+    # Both key an in-memory limit by the client's compact key: a route that also checks
+    # the limit itself spends the same allowance as the middleware, from any path of the
+    # resolver (a plain peer, and the same address written as IPv4-mapped IPv6).
+    limiter = make_limiter()
+    app = RateLimitMiddleware(RecordingApp(), limiter, rules=RULES)
+    client = "192.0.2.7"
+    assert (await answer(app, "GET", "/api/a", client))[0] == 200
+    refused, info = await limiter.is_rate_limited({"client": (client, 1)}, "api")
+    assert (refused, info.remaining, info.key) == (False, 2, f"ip:{client}")
+    assert (await answer(app, "GET", "/api/b", f"::ffff:{client}"))[0] == 200
+    refused, info = await limiter.is_rate_limited({"client": (f"::ffff:{client}", 1)}, "api")
+    assert (refused, info.remaining) == (False, 0)
+    status, headers = await answer(app, "GET", "/api/c", client)
+    assert status == 429
+    assert headers["ratelimit"].startswith('"api";r=0;')
