@@ -1,5 +1,6 @@
 """The in-memory limiter against the `limits` library's moving window (aio, MemoryStorage), at
-1 to 1,000,000 distinct clients; then the memory one key holds.
+1 to 1,000,000 distinct IPv4 clients and 100,000 IPv6 clients (each in a /64 of its own, so
+that every one is a key of its own for both); then the memory one key holds.
 
     python -m benchmarks.bench_ratelimit [--smoke]
 
@@ -38,7 +39,13 @@ TARGET_BYTES_PER_KEY = 150
 CLIENT_COUNTS = (1, 10_000, 100_000, 1_000_000)
 
 
-def client_addresses(count: int) -> list[str]:
+IPV6_CLIENTS = 100_000
+
+
+def client_addresses(count: int, version: int = 4) -> list[str]:
+    """`count` distinct clients: IPv4 addresses, or IPv6 addresses in as many /64s."""
+    if version == 6:
+        return [f"2001:db8:{i >> 16:x}:{i & 0xFFFF:x}::1" for i in range(count)]
     return [f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}" for i in range(count)]
 
 
@@ -67,8 +74,8 @@ def cycle(items: list[Any]) -> Callable[[], Any]:
 class Contenders:
     """Ours and theirs, filled with `count` clients, with runners for both modes."""
 
-    def __init__(self, count: int, *, background: bool) -> None:
-        addresses = client_addresses(count)
+    def __init__(self, count: int, *, background: bool, version: int = 4) -> None:
+        addresses = client_addresses(count, version)
         random.Random(count).shuffle(addresses)
         self.scopes = [scope_for(address) for address in addresses]
         # As its docstring asks: max_keys above the clients expected within a window.
@@ -140,12 +147,13 @@ def compare(bench: Bench) -> dict[str, Samples]:
         "events, one thread hop per key) is counted as its cost, as a server would pay it",
     )
     counts = (1, 2_000) if bench.smoke else CLIENT_COUNTS
+    cases = [(count, 4) for count in counts] + [(bench.size(IPV6_CLIENTS, smoke=2_000), 6)]
     results: dict[str, Samples] = {}
-    for count in counts:
+    for count, version in cases:
         for turn in (False, True):
             # Fresh stores for each mode, filled on the loop each contender then runs on:
             # limits' locks belong to the loop that first waited on them.
-            contenders = Contenders(count, background=turn)
+            contenders = Contenders(count, background=turn, version=version)
             fill = {"ours": contenders.fill_ours, "limits": contenders.fill_limits}
             mode = "server-like" if turn else "tight"
             batch = bench.size(4_000 if turn else 20_000, smoke=200)
@@ -155,9 +163,10 @@ def compare(bench: Bench) -> dict[str, Samples]:
                 batch=batch,
                 prepare=fill,
             )
-            results[f"{count}/{mode}"] = samples
+            family = " IPv6" if version == 6 else ""
+            results[f"{count}{family.strip().lower()}/{mode}"] = samples
             base = "turn" if turn else None
-            label = f"{count:,} clients, {mode}"
+            label = f"{count:,}{family} clients, {mode}"
             us = 1e-3
             ours = samples.minus("ours", base, us) if base else samples.stats("ours", us)
             theirs = samples.minus("limits", base, us) if base else samples.stats("limits", us)

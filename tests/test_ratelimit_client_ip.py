@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from s3auth_asgi.errors import ConfigurationError
-from s3auth_asgi.ratelimit import ClientIPResolver, RateLimit, RateLimiter, client_ip
+from s3auth_asgi.ratelimit import ClientIPResolver, RateLimit, RateLimiter, address_text, client_ip
 from s3auth_asgi.settings import S3AuthSettings
 
 pytestmark = pytest.mark.anyio
@@ -272,6 +272,49 @@ def test_the_dotted_quad_shortcut_answers_as_the_full_parse(
         assert full is None or full.key != f"ip:{text}"
 
 
+@settings(max_examples=400, deadline=None)
+@given(
+    text=st.one_of(
+        st.ip_addresses(v=6).map(str),
+        st.ip_addresses(v=6).map(lambda a: a.exploded.upper()),
+        st.ip_addresses(v=6).map(lambda a: f"::ffff:{a.exploded[-9:]}"),
+        st.from_regex(r"[0-9a-fA-F:.%]{1,41}", fullmatch=True),
+        st.sampled_from(["::1", "::", "::ffff:1.2.3.4", "::1.2.3.4", "fe80::1%eth0", "1::"]),
+    ),
+    proxies=st.sampled_from([(), ("fd00::/8",), ("2001:db8::/32", "10.0.0.0/8"), ("::/1",)]),
+    prefix=st.sampled_from([1, 48, 56, 64, 72, 80, 96, 127, 128]),
+)
+def test_the_ipv6_shortcut_answers_as_the_full_parse(
+    text: str, proxies: tuple[str, ...], prefix: int
+) -> None:
+    """Most IPv6 addresses skip `ipaddress` too, with the same answer, whatever the text,
+    the trusted networks and the prefix that groups them."""
+    resolver = ClientIPResolver(
+        proxies,
+        trust_x_forwarded_for=bool(proxies),
+        trust_all_proxies=True,
+        ipv6_prefix_length=prefix,
+    )
+    quick = resolver._plain_ipv6(text)
+    full = resolver._classify_uncached(text)
+    if quick is not None:
+        assert quick == full
+    else:  # left to the full parse: no IPv6 `inet_pton` reads (a zone, a port), or 80 bits 0
+        address = full and ipaddress.ip_address(full.ip)
+        if isinstance(address, ipaddress.IPv6Address) and address.scope_id is None:
+            assert int(address) >> 48 == 0
+
+
+def test_where_the_platform_writes_ipv6_otherwise_the_full_parse_answers() -> None:
+    resolver = ClientIPResolver()
+    text = "2001:db8:1:2::3"
+    assert resolver._plain_ipv6(text) == resolver._classify_uncached(text)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(address_text, "IPV6_WRITTEN_AS_IPADDRESS_DOES", False)
+        assert resolver._plain_ipv6(text) is None
+        assert resolver.client_key(scope(text)) == "ip:2001:db8:1:2::/64"
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     text=st.one_of(
@@ -283,10 +326,10 @@ def test_the_dotted_quad_shortcut_answers_as_the_full_parse(
 def test_where_inet_pton_is_loose_writing_back_keeps_the_canonical_forms(text: str) -> None:
     """The two ways of telling a canonical dotted quad give one answer: a platform whose
     `inet_pton` takes more than canonical forms counts nobody differently."""
-    strict = client_ip._canonical_quad(text)
+    strict = address_text.canonical_quad(text)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(client_ip, "_INET_PTON_IS_STRICT", False)
-        assert client_ip._canonical_quad(text) == strict
+        patch.setattr(address_text, "INET_PTON_IS_STRICT", False)
+        assert address_text.canonical_quad(text) == strict
     if strict is not None:
         assert str(ipaddress.IPv4Address(strict)) == text
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import socket
 from collections.abc import Iterable
 from typing import Final, Literal, NamedTuple
 
 from ..errors import ConfigurationError
 from ..settings import env_name
 from ..types import Scope
+from .address_text import canonical_quad, ipv6_text, plain_ipv6
 
 ForwardedHeader = Literal["x-forwarded-for", "forwarded"]
 
@@ -87,35 +87,6 @@ def _parse_ip(text: str) -> _IPAddress | None:
 _new_address = tuple.__new__
 
 
-def _inet_pton_is_strict() -> bool:
-    """Whether this platform's `inet_pton` takes canonical dotted quads only (glibc's, the
-    BSDs' and macOS's refuse leading zeros, short forms and trailing dots)."""
-    for loose in ("01.2.3.4", "1.2.3", "1.2.3.4.", "1.2.3.256", " 1.2.3.4"):
-        try:
-            socket.inet_pton(socket.AF_INET, loose)
-        except (OSError, ValueError):
-            continue
-        return False
-    return True
-
-
-_INET_PTON_IS_STRICT: Final = _inet_pton_is_strict()
-
-
-def _canonical_quad(text: str) -> bytes | None:
-    """The four bytes of an IPv4 address written canonically; None for any other text.
-    Where `inet_pton` is strict (checked at import) it alone decides, at a third of the
-    cost of parsing and writing back; elsewhere the result is written back and compared,
-    which keeps exactly the canonical forms."""
-    try:
-        packed = socket.inet_pton(socket.AF_INET, text)
-    except (OSError, ValueError):
-        return None
-    if not _INET_PTON_IS_STRICT and socket.inet_ntoa(packed) != text:
-        return None
-    return packed
-
-
 _OWN_HOSTS_SIZE = 512
 """Peers remembered as counting as themselves: few enough that the memo stays in the CPU's
 caches, where a lookup is a quarter of the strict parse. A memo of a million is a memory
@@ -177,11 +148,12 @@ class ClientIPResolver:
         self._ipv6_shift = 128 - ipv6_prefix_length
         self._ipv6_prefix_length = ipv6_prefix_length
         # The same few addresses come back on almost every request, and a dict lookup is a
-        # tenth of even the fast parse. What the fast parse gives is remembered only while
-        # there is room: past that, inserting into a large table costs more than parsing
-        # again. What the full parse gives (IPv6, ports, names) costs ten times more to
-        # redo, so a full memo is emptied to make room for it: a clear costs nothing per
-        # request, where keeping LRU order costs on every miss.
+        # tenth of even the fast parse (`address_text`: dotted quads and most IPv6). What
+        # the fast parse gives is remembered only while there is room: past that, inserting
+        # into a large table costs more than parsing again. What the full parse gives
+        # (ports, brackets, names, IPv4-mapped forms) costs ten times more to redo, so a
+        # full memo is emptied to make room for it: a clear costs nothing per request,
+        # where keeping LRU order costs on every miss.
         self._memo: dict[str, ClientAddress] = {}
         self._own_hosts: dict[str, ClientKeys] = {}
         """Peers written as plain dotted quads that count as themselves, and their keys."""
@@ -191,12 +163,17 @@ class ClientIPResolver:
             for network in self.trusted_proxies
             if network.version == 4
         )
+        self._trusted_ipv6 = tuple(
+            (int(network.network_address), int(network.netmask))
+            for network in self.trusted_proxies
+            if network.version == 6
+        )
 
     def _classify(self, text: str) -> ClientAddress | None:
         memo = self._memo
         found = memo.get(text)
         if found is None:
-            found = self._dotted_quad(text)
+            found = self._dotted_quad(text) or self._plain_ipv6(text)
             if found is not None:
                 if len(memo) < self._memo_size:
                     memo[text] = found
@@ -212,13 +189,27 @@ class ClientIPResolver:
         """The full parse's answer for an IPv4 address written canonically, which is what a
         server reports for almost every IPv4 peer, without building an IPv4Address; None
         for anything else."""
-        packed = _canonical_quad(text)
+        packed = canonical_quad(text)
         if packed is None:
             return None
         trusted = self._is_trusted_ipv4(packed) if self._trusted_ipv4 else False
         # tuple.__new__ directly: a NamedTuple's own constructor is a Python-level call
         # that would cost a third of this whole parse.
         return _new_address(ClientAddress, (text, "ip:" + text, trusted))
+
+    def _plain_ipv6(self, text: str) -> ClientAddress | None:
+        """The full parse's answer for an IPv6 address that `plain_ipv6` takes, written
+        back without `ipaddress`; None for anything else."""
+        number = plain_ipv6(text)
+        if number is None:
+            return None
+        trusted = self._is_trusted_ipv6(number) if self._trusted_ipv6 else False
+        network = number >> self._ipv6_shift << self._ipv6_shift
+        key = f"ip:{ipv6_text(network)}/{self._ipv6_prefix_length}"
+        return _new_address(ClientAddress, (ipv6_text(number), key, trusted))
+
+    def _is_trusted_ipv6(self, number: int) -> bool:
+        return any(number & mask == net for net, mask in self._trusted_ipv6)
 
     def _is_trusted_ipv4(self, packed: bytes) -> bool:
         # An IPv4 address is never inside an IPv6 network, as `ipaddress` has it.
@@ -272,7 +263,7 @@ class ClientIPResolver:
             known = self._own_hosts.get(host)
             if known is not None:
                 return known
-            packed = _canonical_quad(host)
+            packed = canonical_quad(host)
             if packed is not None and not (
                 self._read_header and self._trusted_ipv4 and self._is_trusted_ipv4(packed)
             ):
