@@ -160,18 +160,21 @@ async def test_the_access_log_shows_the_path_that_was_requested() -> None:
     ]
 
 
-async def test_the_check_sees_the_path_litestar_leaves_in_a_plain_mount() -> None:
-    # A plain mount shows what the plugin fixes, or the test above proves nothing.
+async def test_a_plain_mount_hands_the_app_the_path_below_it() -> None:
+    # What the plugin undoes, or the test above proves nothing: a plain mount hands the
+    # mounted app the path below the mount, with a slash Litestar adds. Before Litestar
+    # 2.25 the server's own scope was rewritten so too, and its access log showed it.
     auth_app = create_auth_app(make_service(), rate_limit=False, mount_path="/auth")
+    seen: list[str] = []
 
     @asgi("/auth", is_mount=True, copy_scope=True)
     async def auth_mount(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append(scope["path"])
         await auth_app(scope, receive, send)
 
-    lines: list[str] = []
-    async with client_for(access_log(Litestar([auth_mount]), lines)) as client:
+    async with client_for(Litestar([auth_mount])) as client:
         await register(client, "alice")
-    assert lines == ["POST /register/ 201"]
+    assert seen == ["/register/"]
 
 
 async def test_below_a_root_path_the_mount_and_its_cookies_follow() -> None:
