@@ -173,7 +173,7 @@ class ClientIPResolver:
         memo = self._memo
         found = memo.get(text)
         if found is None:
-            found = self._dotted_quad(text) or self._plain_ipv6(text)
+            found = self._plain_ipv6(text) if ":" in text else self._dotted_quad(text)
             if found is not None:
                 if len(memo) < self._memo_size:
                     memo[text] = found
