@@ -2,7 +2,7 @@
 
 Every rate-limit check starts from the peer's address as text. `ipaddress` takes 5-15 µs to
 parse and write back an IPv6 address, which past any memo of addresses is most of a check;
-`inet_pton` and `inet_ntop` take a twentieth of that. They are used only where they give
+`inet_pton` and `inet_ntop` take a tenth of that. They are used only where they give
 exactly what `ipaddress` gives, which is checked once at import on this platform:
 
 - an IPv4 address only when written canonically (the text is then its own canonical form);
