@@ -363,17 +363,31 @@ def test_the_client_key_shortcut_answers_as_resolve(
             assert compact == expected
 
 
-@settings(max_examples=300, deadline=None)
-@given(
-    first=st.one_of(st.ip_addresses().map(str), st.from_regex(r"[0-9.:a-z]{1,12}", fullmatch=True)),
-    second=st.one_of(
-        st.ip_addresses().map(str), st.from_regex(r"[0-9.:a-z]{1,12}", fullmatch=True)
-    ),
+host_text = st.one_of(
+    st.ip_addresses().map(str), st.from_regex(r"[0-9.:a-z]{1,12}", fullmatch=True)
 )
-def test_compact_keys_are_one_to_one_with_client_keys(first: str, second: str) -> None:
+
+
+@st.composite
+def host_pairs(draw: st.DrawFn) -> tuple[str, str]:
+    """Two hosts: unrelated, or one client written twice (IPv6 upper-case and in full, IPv4
+    mapped into IPv6), or two IPv6 addresses in one /64, which count as one client."""
+    first = draw(host_text)
+    address = draw(st.ip_addresses())
+    if isinstance(address, ipaddress.IPv6Address):
+        neighbour = ipaddress.IPv6Address(int(address) ^ draw(st.integers(1, 2**64 - 1)))
+        pairs = [(str(address), address.exploded.upper()), (str(address), str(neighbour))]
+    else:
+        pairs = [(str(address), f"::ffff:{address}")]
+    return draw(st.sampled_from([(first, draw(host_text)), *pairs]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(pair=host_pairs())
+def test_compact_keys_are_one_to_one_with_client_keys(pair: tuple[str, str]) -> None:
     resolver = ClientIPResolver()
-    keys = [resolver.client_key(scope(host)) for host in (first, second)]
-    compact = [resolver.client_keys(scope(host))[0] for host in (first, second)]
+    keys = [resolver.client_key(scope(host)) for host in pair]
+    compact = [resolver.client_keys(scope(host))[0] for host in pair]
     assert (keys[0] == keys[1]) == (compact[0] == compact[1])
 
 
