@@ -27,6 +27,7 @@ import base64
 import hashlib
 import hmac
 import json
+import string
 import time
 from collections.abc import Callable
 from typing import Any, cast
@@ -38,6 +39,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from joserfc.jwk import ECKey, OctKey
 from joserfc.jws import JWSRegistry
+from joserfc.util import urlsafe_b64decode
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -45,7 +47,7 @@ from starlette.routing import Route
 from support import asgi_client, bearer, call_http, http_scope
 
 from s3auth_asgi import InvalidTokenError, TokenExpiredError
-from s3auth_asgi.jose_json import json_object
+from s3auth_asgi.jose_json import base64url_decode, json_object
 from s3auth_asgi.keys.keyset import KeyEntry, KeySet
 from s3auth_asgi.keys.ring import hmac_entry
 from s3auth_asgi.middleware.bearer import BearerTokenMiddleware
@@ -463,6 +465,47 @@ def with_a_name_twice(draw: st.DrawFn) -> tuple[str, str]:
     if where == "header":
         return forge(draw(spelt(members)), compact(claim_members(t))), where
     return forge(compact(header_members()), draw(spelt(members))), where
+
+
+URL_SAFE = string.ascii_letters + string.digits + "-_"
+
+
+def decoded_both_ways(raw: bytes) -> tuple[bytes | None, bytes | None]:
+    """(our decoding, joserfc's), None for a refusal."""
+    try:
+        ours: bytes | None = base64url_decode(raw)
+    except InvalidTokenError:
+        ours = None
+    try:
+        joserfcs: bytes | None = urlsafe_b64decode(raw)
+    except ValueError:
+        joserfcs = None
+    return ours, joserfcs
+
+
+@settings(max_examples=500)
+@given(
+    segment=st.one_of(
+        st.text(URL_SAFE, max_size=12),
+        st.text(URL_SAFE + "+/= \n.*\x00\xe9", max_size=12),
+        st.binary(max_size=9).map(lambda raw: base64.urlsafe_b64encode(raw).rstrip(b"=").decode()),
+    )
+)
+def test_segments_decode_as_joserfc_decodes_them(segment: str) -> None:
+    """Our base64url decoder refuses what joserfc's strict one refuses (padding, "+", "/",
+    other characters, bits set past the data) and reads the rest the same."""
+    ours, joserfcs = decoded_both_ways(segment.encode())
+    assert ours == joserfcs
+
+
+def test_every_short_tail_decodes_as_joserfc_decodes_it() -> None:
+    """A segment one or two characters short of a quantum is canonical only if its last
+    character sets no bit past the data: every such tail, tried against joserfc."""
+    for prefix in ("", "A", "AAAA", "AAAAA"):
+        for first in URL_SAFE + "=":
+            for last in URL_SAFE + "=":
+                ours, joserfcs = decoded_both_ways((prefix + first + last).encode())
+                assert ours == joserfcs, prefix + first + last
 
 
 @settings(max_examples=200, deadline=None)
