@@ -4,19 +4,22 @@ AuthenticationMiddleware + joserfc (benchmarks.e2e_app).
 
     python -m benchmarks.bench_e2e [--smoke]
 
-The five servers run at once, one process each, on their own ports; the rounds are
+The six servers run at once, one process each, on their own ports; the rounds are
 interleaved (each round runs wrk against each server in turn, the order rotating), so
 load from elsewhere falls on all of them alike. Every request carries the same valid bearer
 token. Reported: requests per second and wrk's p50/p99 latency, medians over the rounds,
 the req/s ratios round by round, and the server's own CPU time per request (from /proc,
-where there is one), which the machine's other load disturbs far less than req/s. Needs
+where there is one, with the part spent in the kernel), which the machine's other load
+disturbs far less than req/s. Needs
 the `wrk` command (Debian's package; `make bench` installs it when it can); without it the
 section is skipped, saying so.
 
-A fifth server puts in front of the same app the least an authentication middleware does
-(`e2e_app.LeastAuthentication`: an anonymous caller into the scope and the current-scope
-context variable, no header read): its ratio is the floor that any such middleware starts
-from on this machine.
+Two more servers are controls. The floor puts in front of the same app the least an
+authentication middleware does (`e2e_app.LeastAuthentication`: an anonymous caller into the
+scope and the current-scope context variable, no header read): its ratio is where any such
+middleware starts from on this machine. The work server adds to the floor a loop of a known
+cost (`e2e_app.FixedWork`, 2 µs of CPU timed in process): its ratio is what a middleware of
+that cost gets here, whatever it does, to read ours against.
 
 Where the machine has two CPUs or more, the servers run on one and wrk on another
 (`sched_setaffinity`), as a load test keeps its load generator off the server's CPU: the
@@ -38,7 +41,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks.bench_middleware import SECRET
-from benchmarks.e2e_app import VARIANTS
+from benchmarks.e2e_app import VARIANTS, WORK_MICROSECONDS
 from benchmarks.harness import Bench, Stats, at_least, standalone
 from s3auth_asgi import S3AuthService, S3AuthSettings
 
@@ -125,27 +128,29 @@ def latency(out: str, percentile: str) -> float:
     return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
 
 
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of a process so far; None where /proc cannot tell."""
+def cpu_seconds(pid: int) -> tuple[float, float] | None:
+    """(user, system) CPU time of a process so far; None where /proc cannot tell."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
 
 
 def run(bench: Bench) -> None:
     section = bench.section(
         "e2e",
         "End to end: uvicorn (uvloop, httptools) under wrk",
-        "five servers on 127.0.0.1, one process each, on one CPU and wrk on another; ours "
+        "six servers on 127.0.0.1, one process each, on one CPU and wrk on another; ours "
         "is BearerTokenMiddleware + "
         "BlacklistMiddleware (the same work as Starlette's), ours + RateLimitMiddleware adds "
         "the limiter, floor is a middleware that only sets an anonymous user and the "
-        "current-scope context variable; 2-second runs of wrk with 1 thread and 16 connections, "
+        "current-scope context variable, work adds to it a loop of 2 µs of CPU (timed in "
+        "process); 2-second runs of wrk with 1 thread and 16 connections, "
         "interleaved rounds, the same valid bearer token on every request; req/s and "
-        "latency medians over the rounds, ratios round by round; server CPU per request "
-        "from /proc",
+        "latency medians over the rounds, ratios round by round; server CPU per request, "
+        "and the part of it in the kernel, from /proc",
     )
     if bench.smoke:
         section.skip("not in the smoke run: it starts servers and runs wrk for a minute")
@@ -172,7 +177,7 @@ def run(bench: Bench) -> None:
             wait_until_up(port)
             wrk(port, bearer, 1, wrk_cpus)  # warm up
         figures: dict[str, list[tuple[float, float, float]]] = {v: [] for v in VARIANTS}
-        cpu: dict[str, list[float]] = {v: [] for v in VARIANTS}
+        cpu: dict[str, list[tuple[float, float]]] = {v: [] for v in VARIANTS}
         pids = dict(zip(VARIANTS, (server.pid for server in servers), strict=True))
         for round_number in range(rounds):
             shift = round_number % len(VARIANTS)
@@ -182,7 +187,12 @@ def run(bench: Bench) -> None:
                 after = cpu_seconds(pids[variant])
                 if before is not None and after is not None:
                     served = figures[variant][-1][0] * seconds
-                    cpu[variant].append((after - before) / served * 1e6)
+                    cpu[variant].append(
+                        (
+                            (after[0] - before[0]) / served * 1e6,
+                            (after[1] - before[1]) / served * 1e6,
+                        )
+                    )
     finally:
         for server in servers:
             server.terminate()
@@ -193,7 +203,10 @@ def run(bench: Bench) -> None:
         section.row(f"{variant}: p50 latency", Stats.of(f[1] for f in figures[variant]), "ms")
         section.row(f"{variant}: p99 latency", Stats.of(f[2] for f in figures[variant]), "ms")
         if cpu[variant]:
-            section.row(f"{variant}: server CPU per request", Stats.of(cpu[variant]), "µs")
+            total = Stats.of(user + system for user, system in cpu[variant])
+            section.row(f"{variant}: server CPU per request", total, "µs")
+            system = Stats.of(system for _, system in cpu[variant])
+            section.row(f"{variant}: of which in the kernel", system, "µs")
 
     def ratio(name: str, other: str) -> Stats:
         pairs = zip(figures[name], figures[other], strict=True)
@@ -204,6 +217,7 @@ def run(bench: Bench) -> None:
     section.row("starlette+joserfc / bare, requests/s", ratio("starlette", "bare"), "x")
     section.row("ours / starlette+joserfc, requests/s", ratio("ours", "starlette"), "x")
     section.row("floor / bare, requests/s", ratio("floor", "bare"), "x")
+    section.row(f"work ({WORK_MICROSECONDS:g} µs) / bare, requests/s", ratio("work", "bare"), "x")
 
 
 def main() -> int:

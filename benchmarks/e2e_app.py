@@ -10,12 +10,17 @@
 - starlette: Starlette's AuthenticationMiddleware with the joserfc backend of
   bench_middleware (decode and validate every request);
 - floor: `LeastAuthentication`, the least an authentication middleware does (below): what
-  any of them costs here before it reads a header.
+  any of them costs here before it reads a header;
+- work: the floor plus `FixedWork`, a loop that costs a set number of microseconds of CPU in
+  process (`S3AUTH_BENCH_WORK_US`, default 2): what any middleware doing that much work,
+  whatever the work, gets under load on this machine.
 """
 
 from __future__ import annotations
 
 import os
+import statistics
+import time
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -33,7 +38,8 @@ from s3auth_asgi.middleware.user import ANONYMOUS_CREDENTIALS, ANONYMOUS_USER, c
 from s3auth_asgi.ratelimit import RateLimit, RateLimiter, RateLimitRule
 from s3auth_asgi.types import ASGIApp, Receive, Scope, Send
 
-VARIANTS = ("bare", "ours", "ours_limited", "starlette", "floor")
+VARIANTS = ("bare", "ours", "ours_limited", "starlette", "floor", "work")
+WORK_MICROSECONDS = 2.0
 
 
 class LeastAuthentication:
@@ -51,6 +57,42 @@ class LeastAuthentication:
             await self.app(scope, receive, send)
         finally:
             current_scope.reset(context)
+
+
+def spin(rounds: int) -> int:
+    total = 0
+    for number in range(rounds):
+        total += number
+    return total
+
+
+def rounds_for(microseconds: float) -> int:
+    """How many rounds make a call of `spin` take `microseconds` of CPU here, timed in
+    process (a call's own cost, then the cost of each round)."""
+    empty = statistics.median(_call_cost(0) for _ in range(7))
+    per_round = (statistics.median(_call_cost(200) for _ in range(7)) - empty) / 200
+    return max(1, round((microseconds * 1e-6 - empty) / per_round))
+
+
+def _call_cost(rounds: int, calls: int = 2_000) -> float:
+    started = time.process_time()
+    for _ in range(calls):
+        spin(rounds)
+    return (time.process_time() - started) / calls
+
+
+class FixedWork:
+    """Spends a set amount of CPU on every HTTP request, then calls the app: a middleware
+    whose cost is known, to tell what a cost of that size does to requests per second."""
+
+    def __init__(self, app: ASGIApp, microseconds: float) -> None:
+        self.app = app
+        self.rounds = rounds_for(microseconds)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            spin(self.rounds)
+        await self.app(scope, receive, send)
 
 
 async def item(request: Request) -> JSONResponse:
@@ -78,6 +120,12 @@ def create() -> Starlette:
         middleware = [Middleware(AuthenticationMiddleware, backend=JoserfcBackend(SECRET))]
     elif variant == "floor":
         middleware = [Middleware(LeastAuthentication)]
+    elif variant == "work":
+        microseconds = float(os.environ.get("S3AUTH_BENCH_WORK_US", WORK_MICROSECONDS))
+        middleware = [
+            Middleware(LeastAuthentication),
+            Middleware(FixedWork, microseconds=microseconds),
+        ]
     elif variant != "bare":
         raise SystemExit(f"S3AUTH_BENCH_VARIANT must be one of {VARIANTS}")
     return Starlette(routes=[Route("/api/item", item)], middleware=middleware)
