@@ -4,6 +4,11 @@ A full run writes `benchmarks/results/latest.json`, the chart `docs/images/bench
 and the results table of docs/benchmarks.md, and exits non-zero when a target was missed.
 `--smoke` runs every module at tiny sizes in seconds, judges nothing and writes only under
 `--out` (when given): it checks that the harness and every bench still run.
+
+Each module runs in a fresh interpreter of its own (`--sections-to`), so that none is
+measured on the heap another left behind: after the limiter's million keys are freed, the
+memory they held is scattered among the allocator's pools, and what the next bench
+allocates lands among them.
 """
 
 from __future__ import annotations
@@ -17,7 +22,9 @@ import pkgutil
 import platform
 import subprocess
 import sys
+import tempfile
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +68,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("names", nargs="*", help="bench modules to run (default: all)")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, no targets judged")
     parser.add_argument("--out", type=Path, help="where the JSON and chart go")
+    parser.add_argument("--sections-to", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.sections_to is not None:
+        return run_here(args.names, args.smoke, args.sections_to)
     names = module_names()
     unknown = set(args.names) - set(names)
     if unknown:
@@ -75,13 +85,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.names and name not in args.names:
             continue
         print(f"\n=== {name}", flush=True)
-        module = importlib.import_module(f"benchmarks.{name}")
-        try:
-            module.run(bench)
-        except Exception as exc:  # one broken bench must not hide the others' results
-            if args.smoke:
-                raise
-            failed.append(f"{name}: {type(exc).__name__}: {exc}")
+        # One broken bench must not hide the others' results.
+        error = run_apart(name, bench)
+        if error is not None:
+            failed.append(f"{name}: {error}")
             print(f"  FAILED: {failed[-1]}", flush=True)
     info["load_average_at_end"] = os.getloadavg()
     info["seconds"] = round(time.perf_counter() - started, 1)
@@ -93,6 +100,35 @@ def main(argv: list[str] | None = None) -> int:
     for row in missed:
         print(f"  MISSED {row.section}: {row.name} = {row.median:.3g} {row.unit} ({row.target})")
     return 1 if missed or failed else 0
+
+
+def run_apart(name: str, bench: Bench) -> str | None:
+    """Run one bench module in a fresh interpreter and take its sections into `bench`; the
+    error that stopped it, if one did."""
+    with tempfile.TemporaryDirectory() as folder:
+        sections = Path(folder) / "sections.json"
+        command = [sys.executable, "-m", "benchmarks", name, "--sections-to", str(sections)]
+        done = subprocess.run([*command, *(["--smoke"] if bench.smoke else [])], cwd=ROOT)
+        try:
+            report = json.loads(sections.read_text())
+        except (OSError, ValueError):
+            return f"it exited with status {done.returncode} and reported nothing"
+    bench.add_from_json(report)
+    return report["error"]
+
+
+def run_here(names: list[str], smoke: bool, sections_to: Path) -> int:
+    """The child's part of `run_apart`: one module, its sections written as JSON."""
+    (name,) = names
+    bench = Bench(smoke=smoke)
+    error = None
+    try:
+        importlib.import_module(f"benchmarks.{name}").run(bench)
+    except Exception as exc:
+        traceback.print_exc()
+        error = f"{type(exc).__name__}: {exc}"
+    sections_to.write_text(json.dumps({**bench.as_json(), "error": error}, ensure_ascii=False))
+    return 0 if error is None else 1
 
 
 def write(report: dict[str, Any], out: Path | None, *, partial: bool) -> None:

@@ -270,6 +270,14 @@ class Bench:
     def missed(self) -> list[Row]:
         return [row for section in self.sections for row in section.rows if row.met is False]
 
+    def add_from_json(self, report: dict[str, Any]) -> None:
+        """Take the sections a bench run in another process reported (`as_json`)."""
+        for s in report["sections"]:
+            rows = [Row(**row) for row in s["rows"]]
+            section = Section(s["key"], s["title"], s["method"], self.smoke, rows, s["skipped"])
+            section.notes = list(s["notes"])
+            self.sections.append(section)
+
     def as_json(self) -> dict[str, Any]:
         return {
             "sections": [
