@@ -5,10 +5,9 @@ and the results table of docs/benchmarks.md, and exits non-zero when a target wa
 `--smoke` runs every module at tiny sizes in seconds, judges nothing and writes only under
 `--out` (when given): it checks that the harness and every bench still run.
 
-Each module runs in a fresh interpreter of its own (`--sections-to`), so that none is
-measured on the heap another left behind: after the limiter's million keys are freed, the
-memory they held is scattered among the allocator's pools, and what the next bench
-allocates lands among them.
+Each module runs in a fresh interpreter of its own (`--sections-to`), so that its figures
+cannot depend on what ran before it (a heap another filled, threads or servers another
+left running) and a crash stops only that module.
 """
 
 from __future__ import annotations
