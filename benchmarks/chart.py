@@ -12,6 +12,15 @@ import matplotlib
 matplotlib.use("Agg")  # no screen needed
 import matplotlib.pyplot as plt
 
+SHOWN = (0.02, 50.0)
+"""The margins drawn, the others clipped to them: a log scale has no room for 0 (a count
+target missed outright, which must still show as a red bar) or for infinity (a target of no
+requests, met)."""
+
+
+def shown(margin: float) -> float:
+    return min(max(margin, SHOWN[0]), SHOWN[1])
+
 
 def margin(value: float, op: str, target: float) -> float:
     """How many times over its target a figure is, as "better" reads: 1 is exactly met,
@@ -54,9 +63,9 @@ def _targets(ax: Any, rows: list[dict[str, Any]], report: dict[str, Any]) -> Non
         value = margin(row["median"], op, float(target))
         a, b = margin(row["p25"], op, float(target)), margin(row["p75"], op, float(target))
         labels.append(f"{row['section']}: {row['name']} ({row['target']} {row['unit']})")
-        values.append(min(value, 50.0))
-        lows.append(max(0.0, min(value, 50.0) - min(a, b, 50.0)))
-        highs.append(max(0.0, min(max(a, b), 50.0) - min(value, 50.0)))
+        values.append(shown(value))
+        lows.append(max(0.0, shown(value) - shown(min(a, b))))
+        highs.append(max(0.0, shown(max(a, b)) - shown(value)))
         met = row["met"]
         colours.append("#9e9e9e" if met is None else ("#2e7d32" if met else "#c62828"))
     positions = range(len(rows))

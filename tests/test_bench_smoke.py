@@ -77,3 +77,14 @@ def test_a_partial_run_replaces_its_sections_and_keeps_the_full_runs_description
     assert page.startswith("Run of day 1:") and "800 s in all" in page
     assert page.count("Run again alone on day 2, commit later.") == 1
     assert page.index("Run again alone") < page.index("### b")
+
+
+def test_a_target_missed_outright_is_still_drawn() -> None:
+    """A log scale cannot draw 0: a count target missed with nothing (no legitimate login
+    admitted) or a target of no requests missed would vanish from the chart."""
+    from benchmarks.chart import SHOWN, margin, shown
+
+    assert shown(margin(0, ">=", 1)) == SHOWN[0] > 0
+    assert shown(margin(3, "<=", 0)) == SHOWN[0]
+    assert shown(margin(0, "<=", 0)) == SHOWN[1]  # no requests, as asked: met
+    assert shown(margin(2, ">=", 1)) == 2
