@@ -274,9 +274,11 @@ class Bench:
         """Take the sections a bench run in another process reported (`as_json`)."""
         for s in report["sections"]:
             rows = [Row(**row) for row in s["rows"]]
-            section = Section(s["key"], s["title"], s["method"], self.smoke, rows, s["skipped"])
-            section.notes = list(s["notes"])
-            self.sections.append(section)
+            self.sections.append(
+                Section(
+                    s["key"], s["title"], s["method"], self.smoke, rows, s["skipped"], s["notes"]
+                )
+            )
 
     def as_json(self) -> dict[str, Any]:
         return {

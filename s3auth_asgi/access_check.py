@@ -38,7 +38,6 @@ class AccessTokenCheck:
     ) -> None:
         self._keys = keys
         self.clock = clock
-        self.leeway = leeway
         # What is issued lives exactly max_lifetime; the leeway is for clocks.
         self._claims = AccessClaims(
             leeway=leeway, max_span=max_lifetime + leeway, issuer=issuer, audience=audience

@@ -193,7 +193,9 @@ class ClientIPResolver:
         packed = canonical_quad(text)
         if packed is None:
             return None
-        trusted = _within(int.from_bytes(packed, "big"), self._trusted_ipv4)
+        trusted = bool(self._trusted_ipv4) and _within(
+            int.from_bytes(packed, "big"), self._trusted_ipv4
+        )
         # tuple.__new__ directly: a NamedTuple's own constructor is a Python-level call
         # that would cost a third of this whole parse.
         return _new_address(ClientAddress, (text, "ip:" + text, trusted))
