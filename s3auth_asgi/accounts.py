@@ -164,10 +164,13 @@ class AccountOperations(SessionOperations):
         `name_index.parse_name` parsed it (1 GET; none for a name that cannot exist)."""
         return await self.names.look_up(name)
 
-    async def check_login(self, login: NameLookup, password: str) -> LoginCheck:
+    async def check_login(
+        self, login: NameLookup, password: str, *, known_device: bool = False
+    ) -> LoginCheck:
         """The second half: the user GET when the name is indexed (else a GET of a user
         that does not exist, so that the requests are the same) and one password
-        verification."""
+        verification. `known_device`: the login showed a valid device cookie of the
+        name's owner, so it may take the hash places kept for those."""
         if not self._plausible_password(password):
             return LoginCheck(None, login.charged_accounts(None))
         if login.index is None and login.normalised is not None:
@@ -177,7 +180,9 @@ class AccountOperations(SessionOperations):
             found = await self.names.owner(login)
         user = found.value if found is not None else None
         matches, new_hash = await self.passwords.verify(
-            password, user.hashed_password if user is not None else None
+            password,
+            user.hashed_password if user is not None else None,
+            known_device=known_device,
         )
         accounts = login.charged_accounts(user)
         if found is None or user is None or not matches or not user.is_active:

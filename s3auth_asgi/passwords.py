@@ -16,6 +16,14 @@ flooding addresses); with it, the longest wait is about (hash_queue / hash_concu
 hash times, and a refusal costs nothing but the store reads made before it (a login has
 read the name index and the user record when it reaches the hash; see docs/deployment.md).
 
+The bound caps the wait, not the odds: under a flood a freed place goes to whichever request
+comes next. So `hash_device_queue` more places are kept for logins that show a valid device
+cookie for the name typed (`app.devices`), which a flood without one cannot take: such a
+login takes a shared place while one is free, else one of those. The owner of an account,
+on a browser that logged in to it before, gets in during a flood of unknown names; a
+stolen cookie gives its thief those places for one account, within that device's own
+failure limit.
+
 The count of admitted requests is kept on the event loop: the check and the increment have
 no `await` between them, so no lock is needed. Like the limiter, a hasher belongs to one
 event loop at a time.
@@ -127,6 +135,11 @@ QUEUE_PER_HASH_SLOT = 16
 (queue / concurrency + 1) × one hash: 17 × 19-40 ms = 0.3-0.7 s at the default cost, so a
 legitimate login admitted behind a full queue still answers within a second; a burst of 16
 logins per core (a deploy that logs every client in again) is absorbed without a refusal."""
+DEVICE_QUEUE_PER_HASH_SLOT = 4
+"""The default `hash_device_queue` per running hash: places kept for logins from a known
+device. A flood fills the shared queue, so these are what such a login waits in: the
+longest wait grows to about ((queue + device_queue) / concurrency + 1) × one hash, 0.4-0.8 s
+at the default cost."""
 BUSY_RETRY_AFTER_SECONDS = 1
 """Retry-After of a refusal: a full queue drains in well under a second at the default
 cost, and a smaller whole number of seconds does not exist."""
@@ -144,6 +157,7 @@ class PasswordHasher:
         parallelism: int = 1,
         concurrency: int = 0,
         queue: int = 0,
+        device_queue: int = 0,
     ) -> None:
         self._hash = PasswordHash(
             (
@@ -151,12 +165,18 @@ class PasswordHasher:
                 BcryptHasher(),
             )
         )
-        if concurrency < 0 or queue < 0:
-            raise ConfigurationError("concurrency and queue must not be negative (0: default)")
+        if concurrency < 0 or queue < 0 or device_queue < 0:
+            raise ConfigurationError(
+                "concurrency, queue and device_queue must not be negative (0: default)"
+            )
         self.concurrency = concurrency or os.cpu_count() or 1
         self.queue = queue or QUEUE_PER_HASH_SLOT * self.concurrency
+        self.device_queue = device_queue or DEVICE_QUEUE_PER_HASH_SLOT * self.concurrency
         self.admitted = 0
-        """Requests running or waiting now: at most concurrency + queue."""
+        """Requests running or waiting now in the shared places: at most concurrency + queue."""
+        self.admitted_by_device = 0
+        """Requests waiting (or running) now in the places kept for known devices: at most
+        device_queue."""
         self._limiter = anyio.CapacityLimiter(self.concurrency)
         self._dummy: str | None = None
 
@@ -168,44 +188,62 @@ class PasswordHasher:
             parallelism=settings.argon2_parallelism,
             concurrency=settings.hash_concurrency,
             queue=settings.hash_queue,
+            device_queue=settings.hash_device_queue,
         )
 
     @property
     def busy(self) -> bool:
-        """Whether a hash asked for now would be refused: lets a caller refuse before the
-        work that would precede the hash (a login's store reads). Advisory: the hash itself
-        is checked again."""
+        """Whether the shared places are full, so that a hash asked for now without a known
+        device would be refused: lets a caller refuse before the work that would precede
+        the hash (a login's store reads). Advisory: the hash itself is checked again."""
         return self.admitted >= self.concurrency + self.queue
 
-    def ensure_room(self) -> None:
-        """HashingBusyError when a hash asked for now would be refused."""
-        if self.busy:
+    def ensure_room(self, *, known_device: bool = False) -> None:
+        """HashingBusyError when a hash asked for now would be refused; `known_device`: for
+        a login showing a valid device cookie, which may take a place kept for those."""
+        if self.busy and not (known_device and self.admitted_by_device < self.device_queue):
             raise HashingBusyError(retry_after=BUSY_RETRY_AFTER_SECONDS)
 
     async def hash(self, password: str) -> str:
         return await self._run(self._hash.hash, password)
 
-    async def verify(self, password: str, hashed: str | None) -> tuple[bool, str | None]:
+    async def verify(
+        self, password: str, hashed: str | None, *, known_device: bool = False
+    ) -> tuple[bool, str | None]:
         """(matches, new hash when the stored one should be upgraded).
 
         With no stored hash (unknown user) a dummy hash is verified, so an unknown user
         costs the same time as a wrong password, and takes the same place in the queue.
-        HashingBusyError when the queue is full.
+        HashingBusyError when the queue is full (for `known_device`, the places kept for
+        known devices too).
         """
         if hashed is None:
-            return await self._run(self._verify_unknown, password)
-        return await self._run(self._safe_verify, password, hashed)
+            return await self._run(self._verify_unknown, password, known_device=known_device)
+        return await self._run(self._safe_verify, password, hashed, known_device=known_device)
 
-    async def _run(self, work: Callable[[str, *Args], T], password: str, *args: *Args) -> T:
+    async def _run(
+        self,
+        work: Callable[[str, *Args], T],
+        password: str,
+        *args: *Args,
+        known_device: bool = False,
+    ) -> T:
         # No await between the check and the increment: admission is atomic on the loop.
-        self.ensure_room()
-        self.admitted += 1
+        self.ensure_room(known_device=known_device)
+        kept_place = self.busy  # then ensure_room let it into a place kept for devices
+        if kept_place:
+            self.admitted_by_device += 1
+        else:
+            self.admitted += 1
         try:
             return await anyio.to_thread.run_sync(work, password, *args, limiter=self._limiter)
         finally:
             # A cancelled waiter leaves at once; a cancelled hash is waited for by
             # run_sync, so the count never drops below the threads really hashing.
-            self.admitted -= 1
+            if kept_place:
+                self.admitted_by_device -= 1
+            else:
+                self.admitted -= 1
 
     def _verify_unknown(self, password: str) -> tuple[bool, str | None]:
         if self._dummy is None:

@@ -121,6 +121,9 @@ class S3AuthSettings(msgspec.Struct, kw_only=True, frozen=True):
     """How many more may wait for one of those; past that a login, registration or
     password change is refused at once with 503 `server_busy` and Retry-After (0: 16 per
     running hash: under a second's wait at the default cost; see docs/deployment.md)."""
+    hash_device_queue: int = 0
+    """How many more places are kept for logins showing a valid device cookie, which a flood
+    without one cannot fill (0: 4 per running hash)."""
     name_reservation_seconds: int = 120
     """After this, a username/email reserved by a registration that never finished is
     free again."""
@@ -223,6 +226,7 @@ class S3AuthSettings(msgspec.Struct, kw_only=True, frozen=True):
             "refresh_grace_seconds",
             "hash_concurrency",
             "hash_queue",
+            "hash_device_queue",
             "name_reservation_seconds",
             "revocation_sync_seconds",
             "revocation_skew_seconds",

@@ -239,15 +239,24 @@ async def test_the_device_cookie_is_locked_down(root_path: str, path: str) -> No
     assert cookies.verify(device, "username:bob") is None
 
 
-async def test_no_device_cookie_without_a_device_limit() -> None:
+async def test_without_a_device_limit_the_cookie_is_set_and_its_failures_count_as_any() -> None:
+    """The cookie also keeps hash places for its owner (tests/test_hash_queue.py), so it is
+    set whatever the limits; without a device budget it spares nobody the account's."""
     limiter = RateLimiter({"login_account": RateLimit(5, 60)})
     for options in ({"rate_limit": False}, {"rate_limit": True, "limiter": limiter}):
         app = mounted(make_service(), **options)
         async with client_for(app, base_url="https://testserver") as client:
             await register(client, "alice")
             response = await post_login(client, "alice", PASSWORD)
-        assert response.status_code == 200
-        assert not [c for c in response.headers.get_list("set-cookie") if DEVICE_COOKIE in c]
+            assert response.status_code == 200
+            (cookie,) = response.headers.get_list("set-cookie")
+            assert cookie.startswith(f"{DEVICE_COOKIE}=d2.")
+            device = cookie.split(";")[0].split("=", 1)[1]
+            statuses = [
+                (await post_login(client, "alice", **{DEVICE_HEADER: device})).status_code
+                for _ in range(6)
+            ]
+        assert statuses == ([401] * 6 if options["rate_limit"] is False else [401] * 5 + [429])
 
 
 def test_the_device_header_is_in_the_openapi_document() -> None:

@@ -22,7 +22,12 @@ async def browser() -> AsyncIterator[httpx.AsyncClient]:
 
 
 def cookie_attributes(response: httpx.Response) -> tuple[str, set[str]]:
-    (header,) = response.headers.get_list("set-cookie")
+    """The refresh cookie a response sets (a login also sets the device cookie)."""
+    (header,) = [
+        header
+        for header in response.headers.get_list("set-cookie")
+        if header.startswith("s3auth_refresh=")
+    ]
     value, *attributes = (part.strip() for part in header.split(";"))
     return value, set(attributes)
 

@@ -17,11 +17,14 @@ import anyio
 import httpx
 import pytest
 from conftest import FAST_HASHING, make_service, make_settings
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_app import PASSWORD, assert_problem, bearer, client_for, login, mounted, register
 
 from s3auth_asgi import ConfigurationError, S3AuthSettings
+from s3auth_asgi.app.devices import DEVICE_COOKIE, DEVICE_HEADER
 from s3auth_asgi.errors import HashingBusyError, StoreUnavailableError
-from s3auth_asgi.passwords import QUEUE_PER_HASH_SLOT, PasswordHasher
+from s3auth_asgi.passwords import DEVICE_QUEUE_PER_HASH_SLOT, QUEUE_PER_HASH_SLOT, PasswordHasher
 from s3auth_asgi.problems import PROBLEM_CONTENT_TYPE, auth_error_response
 from s3auth_asgi.settings import new_secret_key
 
@@ -63,38 +66,51 @@ async def wait_until(condition: Callable[[], bool], what: str) -> None:
 # Settings -------------------------------------------------------------------------------
 
 
-def test_hash_queue_is_read_from_its_variable() -> None:
-    assert make_settings().hash_queue == 0
-    env = {"S3AUTH_SECRET_KEY": SECRET, "S3AUTH_HASH_QUEUE": "7"}
-    assert S3AuthSettings.from_env(env).hash_queue == 7
+@pytest.mark.parametrize("field", ["hash_queue", "hash_device_queue"])
+def test_each_queue_is_read_from_its_variable(field: str) -> None:
+    assert getattr(make_settings(), field) == 0
+    env = {"S3AUTH_SECRET_KEY": SECRET, f"S3AUTH_{field.upper()}": "7"}
+    assert getattr(S3AuthSettings.from_env(env), field) == 7
 
 
+@pytest.mark.parametrize("variable", ["S3AUTH_HASH_QUEUE", "S3AUTH_HASH_DEVICE_QUEUE"])
 @pytest.mark.parametrize("value", ["-1", "many", "1.5"])
-def test_a_bad_hash_queue_names_its_variable(value: str) -> None:
-    env = {"S3AUTH_SECRET_KEY": SECRET, "S3AUTH_HASH_QUEUE": value}
-    with pytest.raises(ConfigurationError, match="S3AUTH_HASH_QUEUE"):
+def test_a_bad_queue_names_its_variable(variable: str, value: str) -> None:
+    env = {"S3AUTH_SECRET_KEY": SECRET, variable: value}
+    with pytest.raises(ConfigurationError, match=variable):
         S3AuthSettings.from_env(env)
 
 
+@pytest.mark.parametrize("field", ["hash_queue", "hash_device_queue"])
 @pytest.mark.parametrize("value", [-1, -100])
-def test_a_negative_hash_queue_argument_is_refused(value: int) -> None:
-    with pytest.raises(ConfigurationError, match="S3AUTH_HASH_QUEUE must not be negative"):
-        make_settings(hash_queue=value)
+def test_a_negative_queue_argument_is_refused(field: str, value: int) -> None:
+    with pytest.raises(ConfigurationError, match=f"S3AUTH_{field.upper()} must not be negative"):
+        make_settings(**{field: value})
 
 
-@pytest.mark.parametrize(("concurrency", "queue"), [(-1, 0), (0, -1)])
-def test_a_hasher_built_by_hand_refuses_negative_bounds(concurrency: int, queue: int) -> None:
+@pytest.mark.parametrize("bounds", [(-1, 0, 0), (0, -1, 0), (0, 0, -1)])
+def test_a_hasher_built_by_hand_refuses_negative_bounds(bounds: tuple[int, int, int]) -> None:
+    concurrency, queue, device_queue = bounds
     with pytest.raises(ConfigurationError, match="must not be negative"):
-        PasswordHasher(concurrency=concurrency, queue=queue)
+        PasswordHasher(concurrency=concurrency, queue=queue, device_queue=device_queue)
 
 
-@pytest.mark.parametrize(("concurrency", "queue"), [(1, 0), (2, 0), (3, 5), (1, 1)])
-def test_the_default_queue_scales_with_the_running_hashes(concurrency: int, queue: int) -> None:
-    settings = make_settings(hash_concurrency=concurrency, hash_queue=queue)
+@pytest.mark.parametrize(
+    ("concurrency", "queue", "device_queue"), [(1, 0, 0), (2, 0, 0), (3, 5, 2), (1, 1, 0)]
+)
+def test_the_default_queues_scale_with_the_running_hashes(
+    concurrency: int, queue: int, device_queue: int
+) -> None:
+    settings = make_settings(
+        hash_concurrency=concurrency, hash_queue=queue, hash_device_queue=device_queue
+    )
     hasher = PasswordHasher.from_settings(settings)
     assert hasher.concurrency == concurrency
     assert hasher.queue == (queue or QUEUE_PER_HASH_SLOT * concurrency)
-    assert PasswordHasher().queue == QUEUE_PER_HASH_SLOT * PasswordHasher().concurrency
+    assert hasher.device_queue == (device_queue or DEVICE_QUEUE_PER_HASH_SLOT * concurrency)
+    default = PasswordHasher()
+    assert default.queue == QUEUE_PER_HASH_SLOT * default.concurrency
+    assert default.device_queue == DEVICE_QUEUE_PER_HASH_SLOT * default.concurrency
 
 
 # The error ------------------------------------------------------------------------------
@@ -208,6 +224,53 @@ async def test_a_cancelled_waiter_gives_its_place_back() -> None:
     assert hasher.admitted == 0 and hasher.entered == 2
 
 
+@given(
+    arrivals=st.lists(st.booleans(), min_size=1, max_size=12),
+    bounds=st.tuples(st.integers(1, 2), st.integers(1, 3), st.integers(1, 3)),
+)
+@settings(max_examples=30, deadline=None)
+def test_places_kept_for_known_devices_are_taken_only_when_the_shared_ones_are_full(
+    arrivals: list[bool], bounds: tuple[int, int, int]
+) -> None:
+    """Arrivals (True: showing a known device) while every hash is held: each is admitted
+    or refused at once as the two bounds say, and every admitted one then verifies."""
+    concurrency, queue, device_queue = bounds
+
+    async def scenario() -> None:
+        hasher = GatedHasher(concurrency=concurrency, queue=queue, device_queue=device_queue)
+        hashed = await hasher.hash(PASSWORD)
+        hasher.gate = gate = threading.Event()
+        shared = kept = refused = 0
+        outcomes: list[object] = []
+
+        async def attempt(known_device: bool) -> None:
+            try:
+                outcomes.append(await hasher.verify(PASSWORD, hashed, known_device=known_device))
+            except HashingBusyError:
+                outcomes.append(BUSY)
+
+        async with anyio.create_task_group() as tg:
+            try:
+                for known_device in arrivals:
+                    if shared < concurrency + queue:
+                        shared += 1
+                    elif known_device and kept < device_queue:
+                        kept += 1
+                    else:
+                        refused += 1
+                    tg.start_soon(attempt, known_device)
+                    await anyio.wait_all_tasks_blocked()
+                    assert (hasher.admitted, hasher.admitted_by_device) == (shared, kept)
+                    assert outcomes == [BUSY] * refused
+                assert hasher.entered == min(concurrency, shared + kept)
+            finally:
+                gate.set()
+        assert outcomes == [BUSY] * refused + [(True, None)] * (shared + kept)
+        assert (hasher.admitted, hasher.admitted_by_device) == (0, 0)
+
+    anyio.run(scenario)
+
+
 async def test_a_refused_registration_touches_no_store_and_a_refused_login_hashes_nothing() -> None:
     service = make_service()
     await service.create_user("known", "known@example.com", PASSWORD)
@@ -286,3 +349,50 @@ async def test_a_login_flood_gets_503s_while_token_requests_are_answered() -> No
     assert len(answered) == admitted
     for right, response in answered:
         assert response.status_code == (200 if right else 401), response.text
+
+
+async def test_the_owner_on_a_known_device_logs_in_while_a_flood_is_refused() -> None:
+    """The shared places full of a flood of unknown names: the owner's login without the
+    device cookie is refused like the flood's, with it admitted into a kept place; a cookie
+    of another account, or a forged one, counts as none."""
+    service = make_service(hash_concurrency=1, hash_queue=1, hash_device_queue=1)
+    hasher = service.passwords = GatedHasher.from_settings(service.settings)
+    assert isinstance(hasher, GatedHasher)
+    async with client_for(mounted(service), base_url="https://testserver") as client:
+        devices: dict[str, str] = {}
+        for name in ("alice", "bob"):
+            await register(client, name)
+            await login(client, name)
+            devices[name] = client.cookies.get(DEVICE_COOKIE, path="/auth/login") or ""
+            client.cookies.clear()
+        alice, bob = devices["alice"], devices["bob"]
+        assert alice and bob and alice != bob
+        hasher.gate = gate = threading.Event()
+        answers: dict[str, httpx.Response] = {}
+
+        async def attempt(label: str, name: str, device: str | None = None) -> None:
+            data = {"username": name, "password": PASSWORD}
+            headers = {DEVICE_HEADER: device} if device else {}
+            answers[label] = await client.post("/auth/login", data=data, headers=headers)
+
+        async with anyio.create_task_group() as tg:
+            try:
+                for i in range(2):  # the flood takes the shared places
+                    tg.start_soon(attempt, f"flood {i}", f"flood{i}")
+                await wait_until(lambda: hasher.admitted == 2, "the flood")
+                service.store.reset_counts()
+                forged = alice[:-4] + ("AAAA" if not alice.endswith("AAAA") else "BBBB")
+                for label, device in (("none", None), ("bob's", bob), ("forged", forged)):
+                    await attempt(label, "alice", device)
+                    assert_problem(answers[label], 503, "server_busy")
+                assert dict(service.store.requests) == {}  # refused before any read
+                tg.start_soon(attempt, "owner", "alice", alice)
+                await wait_until(lambda: hasher.admitted_by_device == 1, "the owner")
+                # The kept places are bounded too.
+                await attempt("owner again", "alice", alice)
+                assert_problem(answers["owner again"], 503, "server_busy")
+            finally:
+                gate.set()
+    assert answers["owner"].status_code == 200, answers["owner"].text
+    assert [answers[f"flood {i}"].status_code for i in range(2)] == [401, 401]
+    assert (hasher.admitted, hasher.admitted_by_device) == (0, 0)

@@ -89,12 +89,9 @@ class AuthRoutes:
         self.settings = service.settings
         self.limits = limits
         self.browser_mode = self.settings.refresh_cookie
-        # Device cookies only mean something where a device budget exists to count against.
-        self.devices = (
-            DeviceCookies(self.settings.secret_key, clock=service.clock)
-            if limits.attempts.uses_devices
-            else None
-        )
+        # A device cookie selects the device's failure budget, where one exists, and the
+        # hash places kept for known devices, which always exist.
+        self.devices = DeviceCookies(self.settings.secret_key, clock=service.clock)
 
     # Helpers -------------------------------------------------------------------------
 
@@ -171,12 +168,12 @@ class AuthRoutes:
             raise UnsupportedGrantTypeError('Use grant_type "password" here')
         request = call.request
         attempts = self.limits.attempts
+        name = parse_name(data.username)
+        device = self.devices.presented(request, name.account_key)
         # A login that could not hash now is refused before it reads anything.
-        self.service.passwords.ensure_room()
+        self.service.passwords.ensure_room(known_device=device is not None)
         # The limits follow from the name typed, so they are read before anything else;
         # they are charged only if the password is wrong.
-        name = parse_name(data.username)
-        device = self.devices.presented(request, name.account_key) if self.devices else None
         attempt = await attempts.begin(
             request.scope, name.account_key, device.key if device is not None else None
         )
@@ -185,7 +182,9 @@ class AuthRoutes:
             # The name has changed hands since the cookie was set: no device of its owner.
             device = None
             attempt = await attempts.begin(request.scope, name.account_key, None)
-        check = await self.service.check_login(login, data.password)
+        check = await self.service.check_login(
+            login, data.password, known_device=device is not None
+        )
         # For the audit trail, not the log: the account of the name typed, or for a name
         # that is nobody's a decoy trail, so that a failure costs the same either way.
         call.noted["account_id"] = login.user_id or keys.id_from_key(login.decoy_user_key)
@@ -200,8 +199,7 @@ class AuthRoutes:
         response = self._tokens(
             request, pair, self.limits.headers(attempts.infos(attempt.readings))
         )
-        if self.devices is not None:
-            self.devices.issue(response, check.user, device, _root_path(request))
+        self.devices.issue(response, check.user, device, _root_path(request))
         return response
 
     async def refresh(self, call: Call) -> Response:

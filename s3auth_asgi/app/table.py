@@ -15,8 +15,9 @@ from .routes import AuthRoutes
 DEVICE_HEADER_DESCRIPTION = (
     "The value of the `s3auth_device` cookie an earlier login of this account set, for "
     "clients that keep no cookies: its wrong passwords then count against this device "
-    "only, so an attack on the account from elsewhere does not lock it out. Ignored when "
-    "not valid for the account."
+    "only (where a device limit is set), and it may wait in the password-hashing places "
+    "kept for known devices, so an attack on the account, or a flood of logins, from "
+    "elsewhere does not lock it out. Ignored when not valid for the account."
 )
 
 
@@ -67,7 +68,8 @@ def _account_operations(routes: AuthRoutes) -> list[Operation]:
             "user and wrong password get the same 401. Wrong passwords are limited per "
             "account (from any address) and per client address, or, for a client showing "
             "a device cookie of the account, per device; a spent limit answers 429 even to "
-            "the right password. A successful login sets the `s3auth_device` cookie. With "
+            "the right password. A successful login sets the `s3auth_device` cookie, which "
+            "also lets a later login wait in hash places kept for known devices. With "
             "S3AUTH_REQUIRE_VERIFIED_EMAIL, the right password of an account whose address "
             "is not verified is 403 `email_not_verified`.",
         ),
