@@ -11,9 +11,9 @@
   bench_middleware (decode and validate every request);
 - floor: `LeastAuthentication`, the least an authentication middleware does (below): what
   any of them costs here before it reads a header;
-- work: the floor plus `FixedWork`, a loop that costs a set number of microseconds of CPU in
-  process (`S3AUTH_BENCH_WORK_US`, default 2): what any middleware doing that much work,
-  whatever the work, gets under load on this machine.
+- work_0.5, work_2: the floor plus `FixedWork`, a loop that costs 0.5 or 2 microseconds of
+  CPU in process: what any middleware doing that much work, whatever the work, gets under
+  load on this machine.
 """
 
 from __future__ import annotations
@@ -38,8 +38,15 @@ from s3auth_asgi.middleware.user import ANONYMOUS_CREDENTIALS, ANONYMOUS_USER, c
 from s3auth_asgi.ratelimit import RateLimit, RateLimiter, RateLimitRule
 from s3auth_asgi.types import ASGIApp, Receive, Scope, Send
 
-VARIANTS = ("bare", "ours", "ours_limited", "starlette", "floor", "work")
-WORK_MICROSECONDS = 2.0
+WORK_MICROSECONDS = (0.5, 2.0)
+VARIANTS = (
+    "bare",
+    "ours",
+    "ours_limited",
+    "starlette",
+    "floor",
+    *(f"work_{microseconds:g}" for microseconds in WORK_MICROSECONDS),
+)
 
 
 class LeastAuthentication:
@@ -120,11 +127,10 @@ def create() -> Starlette:
         middleware = [Middleware(AuthenticationMiddleware, backend=JoserfcBackend(SECRET))]
     elif variant == "floor":
         middleware = [Middleware(LeastAuthentication)]
-    elif variant == "work":
-        microseconds = float(os.environ.get("S3AUTH_BENCH_WORK_US", WORK_MICROSECONDS))
+    elif variant.startswith("work_") and variant in VARIANTS:
         middleware = [
             Middleware(LeastAuthentication),
-            Middleware(FixedWork, microseconds=microseconds),
+            Middleware(FixedWork, microseconds=float(variant.removeprefix("work_"))),
         ]
     elif variant != "bare":
         raise SystemExit(f"S3AUTH_BENCH_VARIANT must be one of {VARIANTS}")
