@@ -64,6 +64,8 @@ class Figures:
     new: Logins = field(default_factory=Logins)
     flood: Counter[int] = field(default_factory=Counter)
     """Answers to the flood's logins by status (those still waiting at the end are cut)."""
+    flood_refused: list[float] = field(default_factory=list)
+    """Seconds per flood login answered 503."""
     seconds: float = 0.0
     """How long the flood lasted."""
 
@@ -137,7 +139,10 @@ async def legitimate_login(
 
 async def flood_login(client: httpx.AsyncClient, i: int, figures: Figures) -> None:
     data = {"username": f"flood-{i}", "password": "Wrong-password-1"}
+    start = time.perf_counter()
     response = await client.post("/auth/login", data=data)
+    if response.status_code == 503:
+        figures.flood_refused.append(time.perf_counter() - start)
     figures.flood[response.status_code] += 1
 
 
