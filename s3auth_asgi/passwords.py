@@ -21,8 +21,8 @@ comes next. So `hash_device_queue` more places are kept for logins that show a v
 cookie for the name typed (`app.devices`), which a flood without one cannot take: such a
 login takes a shared place while one is free, else one of those. The owner of an account,
 on a browser that logged in to it before, gets in during a flood of unknown names; a
-stolen cookie gives its thief those places for one account, within that device's own
-failure limit.
+stolen cookie gives its thief those places for one account only, each attempt counted by
+the login limits as the owner's are.
 
 The count of admitted requests is kept on the event loop: the check and the increment have
 no `await` between them, so no lock is needed. Like the limiter, a hasher belongs to one
