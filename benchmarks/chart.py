@@ -4,6 +4,7 @@ limiter's cost per check against the number of clients."""
 from __future__ import annotations
 
 import re
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,9 @@ import matplotlib
 matplotlib.use("Agg")  # no screen needed
 import matplotlib.pyplot as plt
 
+LABEL_WIDTH = 56
+"""Characters per line of a target's label: longer ones wrap rather than run off the left
+edge of the figure (the target, joined by a no-break space, stays on one line)."""
 SHOWN = (0.02, 50.0)
 """The margins drawn, the others clipped to them: a log scale has no room for 0 (a count
 target missed outright, which must still show as a red bar) or for infinity (a target of no
@@ -20,6 +24,11 @@ requests, met)."""
 
 def shown(margin: float) -> float:
     return min(max(margin, SHOWN[0]), SHOWN[1])
+
+
+def label(row: dict[str, Any]) -> str:
+    target = f"({row['target']} {row['unit']})".replace(" ", "\u00a0")  # a no-break space
+    return textwrap.fill(f"{row['section']}: {row['name']} {target}", LABEL_WIDTH)
 
 
 def margin(value: float, op: str, target: float) -> float:
@@ -45,12 +54,12 @@ def draw(report: dict[str, Any], path: Path) -> None:
         1,
         figsize=(11, height + (4.5 if scaling else 0)),
         squeeze=False,
+        layout="constrained",  # fits the longest label, where tight_layout clipped one
         gridspec_kw={"height_ratios": [height] + ([4.5] if scaling else [])},
     )
     _targets(axes[0][0], targeted, report)
     if scaling is not None:
         _draw_scaling(axes[1][0], scaling)
-    fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -62,7 +71,7 @@ def _targets(ax: Any, rows: list[dict[str, Any]], report: dict[str, Any]) -> Non
         op, target = row["target"].split()
         value = margin(row["median"], op, float(target))
         a, b = margin(row["p25"], op, float(target)), margin(row["p75"], op, float(target))
-        labels.append(f"{row['section']}: {row['name']} ({row['target']} {row['unit']})")
+        labels.append(label(row))
         values.append(shown(value))
         lows.append(max(0.0, shown(value) - shown(min(a, b))))
         highs.append(max(0.0, shown(max(a, b)) - shown(value)))

@@ -88,3 +88,15 @@ def test_a_target_missed_outright_is_still_drawn() -> None:
     assert shown(margin(3, "<=", 0)) == SHOWN[0]
     assert shown(margin(0, "<=", 0)) == SHOWN[1]  # no requests, as asked: met
     assert shown(margin(2, ">=", 1)) == 2
+
+
+def test_a_long_target_label_wraps_and_keeps_every_word() -> None:
+    from benchmarks.chart import LABEL_WIDTH, label
+
+    row = {"section": "hash_queue", "unit": "n", "target": ">= 3"}
+    row["name"] = "returning users (device cookie) admitted at the first attempt, bounded queue"
+    wrapped = label(row)
+    lines = wrapped.split("\n")
+    assert len(lines) == 2 and all(len(line) <= LABEL_WIDTH for line in lines)
+    assert wrapped.split() == f"hash_queue: {row['name']} (>= 3 n)".split()
+    assert "\n" not in label({**row, "name": "cache off"})
