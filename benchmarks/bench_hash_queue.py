@@ -137,7 +137,7 @@ async def flood_run(logins: int, overload: float) -> dict[str, tuple[float, Targ
         if kind.admitted
     ]
     p99_ratio = ratio(percentile(bounded.probes, 0.99), percentile(unbounded.probes, 0.99))
-    # Every refusal, the flood's too: a p99 of thousands, not the slowest of a score.
+    # Every refusal, the flood's too: a p99 of a thousand or more, not the slowest of a score.
     refused = bounded.returning.refused + bounded.new.refused + bounded.flood_refused
     print(line("refused, legitimate and flood", refused))
     print(f"\nauthenticated p99 bounded/unbounded {p99_ratio:.2f}x")
