@@ -20,9 +20,11 @@ The bound caps the wait, not the odds: under a flood a freed place goes to which
 comes next. So `hash_device_queue` more places are kept for logins that show a valid device
 cookie for the name typed (`app.devices`), which a flood without one cannot take: such a
 login takes a shared place while one is free, else one of those. The owner of an account,
-on a browser that logged in to it before, gets in during a flood of unknown names; a
-stolen cookie gives its thief those places for one account only, each attempt counted by
-the login limits as the owner's are.
+on a browser that logged in to it before, gets in during a flood of unknown names while
+fewer than `hash_device_queue` such logins wait at once. The kept places are shared by
+every account's devices: a stolen cookie lets its thief fill them, putting the other
+owners back to the flood's odds, for as long as the login limits let its attempts
+through.
 
 The count of admitted requests is kept on the event loop: the check and the increment have
 no `await` between them, so no lock is needed. Like the limiter, a hasher belongs to one
