@@ -165,12 +165,12 @@ class AccountOperations(SessionOperations):
         return await self.names.look_up(name)
 
     async def check_login(
-        self, login: NameLookup, password: str, *, known_device: bool = False
+        self, login: NameLookup, password: str, *, device_owner: str | None = None
     ) -> LoginCheck:
         """The second half: the user GET when the name is indexed (else a GET of a user
         that does not exist, so that the requests are the same) and one password
-        verification. `known_device`: the login showed a valid device cookie of the
-        name's owner, so it may take the hash places kept for those."""
+        verification. `device_owner`: the name's owner, when the login showed a valid
+        device cookie of theirs, so that it may take the hash places kept for those."""
         if not self._plausible_password(password):
             return LoginCheck(None, login.charged_accounts(None))
         if login.index is None and login.normalised is not None:
@@ -182,7 +182,7 @@ class AccountOperations(SessionOperations):
         matches, new_hash = await self.passwords.verify(
             password,
             user.hashed_password if user is not None else None,
-            known_device=known_device,
+            device_owner=device_owner,
         )
         accounts = login.charged_accounts(user)
         if found is None or user is None or not matches or not user.is_active:

@@ -21,10 +21,9 @@ comes next. So `hash_device_queue` more places are kept for logins that show a v
 cookie for the name typed (`app.devices`), which a flood without one cannot take: such a
 login takes a shared place while one is free, else one of those. The owner of an account,
 on a browser that logged in to it before, gets in during a flood of unknown names while
-fewer than `hash_device_queue` such logins wait at once. The kept places are shared by
-every account's devices: a stolen cookie lets its thief fill them, putting the other
-owners back to the flood's odds, for as long as the login limits let its attempts
-through.
+fewer than `hash_device_queue` such logins wait at once. One account's devices hold at most
+a quarter of the kept places (at least one): a cookie stolen from one account lets its
+thief take that account's share, not the places of every other account's owner.
 
 The count of admitted requests is kept on the event loop: the check and the increment have
 no `await` between them, so no lock is needed. Like the limiter, a hasher belongs to one
@@ -142,6 +141,11 @@ DEVICE_QUEUE_PER_HASH_SLOT = 4
 device. A flood fills the shared queue, so these are what such a login waits in: the
 longest wait grows to about ((queue + device_queue) / concurrency + 1) × one hash, 0.4-0.8 s
 at the default cost."""
+KEPT_PLACES_SHARE_PER_ACCOUNT = 4
+"""One account's devices hold at most 1/4 of the kept places (at least one). An owner logs in
+from one device at a time, so a share is room enough; a thief with one stolen cookie, who
+can fire logins in parallel, fills that share and leaves the rest to other accounts (with
+the default places, it takes cookies of four accounts to fill them)."""
 BUSY_RETRY_AFTER_SECONDS = 1
 """Retry-After of a refusal: a full queue drains in well under a second at the default
 cost, and a smaller whole number of seconds does not exist."""
@@ -176,9 +180,14 @@ class PasswordHasher:
         self.device_queue = device_queue or DEVICE_QUEUE_PER_HASH_SLOT * self.concurrency
         self.admitted = 0
         """Requests running or waiting now in the shared places: at most concurrency + queue."""
+        self.device_queue_per_account = max(1, self.device_queue // KEPT_PLACES_SHARE_PER_ACCOUNT)
         self.admitted_by_device = 0
         """Requests waiting (or running) now in the places kept for known devices: at most
         device_queue."""
+        self.kept_by_account: dict[str, int] = {}
+        """Of those, how many each account's devices hold: at most device_queue_per_account
+        each; an account holding none has no entry, so this stays as small as the kept
+        places."""
         self._limiter = anyio.CapacityLimiter(self.concurrency)
         self._dummy: str | None = None
 
@@ -200,52 +209,68 @@ class PasswordHasher:
         the hash (a login's store reads). Advisory: the hash itself is checked again."""
         return self.admitted >= self.concurrency + self.queue
 
-    def ensure_room(self, *, known_device: bool = False) -> None:
-        """HashingBusyError when a hash asked for now would be refused; `known_device`: for
-        a login showing a valid device cookie, which may take a place kept for those."""
-        if self.busy and not (known_device and self.admitted_by_device < self.device_queue):
+    def ensure_room(self, *, device_owner: str | None = None) -> None:
+        """HashingBusyError when a hash asked for now would be refused; `device_owner`: the
+        account of the valid device cookie a login showed, which may take a place kept for
+        those."""
+        if self.busy and not self._kept_place_free(device_owner):
             raise HashingBusyError(retry_after=BUSY_RETRY_AFTER_SECONDS)
+
+    def _kept_place_free(self, device_owner: str | None) -> bool:
+        return (
+            device_owner is not None
+            and self.admitted_by_device < self.device_queue
+            and self.kept_by_account.get(device_owner, 0) < self.device_queue_per_account
+        )
 
     async def hash(self, password: str) -> str:
         return await self._run(self._hash.hash, password)
 
     async def verify(
-        self, password: str, hashed: str | None, *, known_device: bool = False
+        self, password: str, hashed: str | None, *, device_owner: str | None = None
     ) -> tuple[bool, str | None]:
         """(matches, new hash when the stored one should be upgraded).
 
         With no stored hash (unknown user) a dummy hash is verified, so an unknown user
         costs the same time as a wrong password, and takes the same place in the queue.
-        HashingBusyError when the queue is full (for `known_device`, the places kept for
-        known devices too).
+        HashingBusyError when the queue is full (for a `device_owner`, its account's share of
+        the places kept for known devices too).
         """
         if hashed is None:
-            return await self._run(self._verify_unknown, password, known_device=known_device)
-        return await self._run(self._safe_verify, password, hashed, known_device=known_device)
+            return await self._run(self._verify_unknown, password, device_owner=device_owner)
+        return await self._run(self._safe_verify, password, hashed, device_owner=device_owner)
 
     async def _run(
         self,
         work: Callable[[str, *Args], T],
         password: str,
         *args: *Args,
-        known_device: bool = False,
+        device_owner: str | None = None,
     ) -> T:
         # No await between the check and the increment: admission is atomic on the loop.
-        self.ensure_room(known_device=known_device)
-        kept_place = self.busy  # then ensure_room let it into a place kept for devices
-        if kept_place:
-            self.admitted_by_device += 1
-        else:
+        self.ensure_room(device_owner=device_owner)
+        # When the shared places are full, ensure_room let it into a kept place.
+        kept_for = device_owner if self.busy else None
+        if kept_for is None:
             self.admitted += 1
+        else:
+            self.admitted_by_device += 1
+            self.kept_by_account[kept_for] = self.kept_by_account.get(kept_for, 0) + 1
         try:
             return await anyio.to_thread.run_sync(work, password, *args, limiter=self._limiter)
         finally:
             # A cancelled waiter leaves at once; a cancelled hash is waited for by
             # run_sync, so the count never drops below the threads really hashing.
-            if kept_place:
-                self.admitted_by_device -= 1
-            else:
+            if kept_for is None:
                 self.admitted -= 1
+            else:
+                self.admitted_by_device -= 1
+                self._leave_kept_place(kept_for)
+
+    def _leave_kept_place(self, account: str) -> None:
+        held = self.kept_by_account.pop(account) - 1
+        if held:
+            self.kept_by_account[account] = held
 
     def _verify_unknown(self, password: str) -> tuple[bool, str | None]:
         if self._dummy is None:

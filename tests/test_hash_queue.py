@@ -24,7 +24,12 @@ from test_app import PASSWORD, assert_problem, bearer, client_for, login, mounte
 from s3auth_asgi import ConfigurationError, S3AuthSettings
 from s3auth_asgi.app.devices import DEVICE_COOKIE, DEVICE_HEADER
 from s3auth_asgi.errors import HashingBusyError, StoreUnavailableError
-from s3auth_asgi.passwords import DEVICE_QUEUE_PER_HASH_SLOT, QUEUE_PER_HASH_SLOT, PasswordHasher
+from s3auth_asgi.passwords import (
+    DEVICE_QUEUE_PER_HASH_SLOT,
+    KEPT_PLACES_SHARE_PER_ACCOUNT,
+    QUEUE_PER_HASH_SLOT,
+    PasswordHasher,
+)
 from s3auth_asgi.problems import PROBLEM_CONTENT_TYPE, auth_error_response
 from s3auth_asgi.settings import new_secret_key
 
@@ -225,48 +230,60 @@ async def test_a_cancelled_waiter_gives_its_place_back() -> None:
 
 
 @given(
-    arrivals=st.lists(st.booleans(), min_size=1, max_size=12),
-    bounds=st.tuples(st.integers(1, 2), st.integers(1, 3), st.integers(1, 3)),
+    arrivals=st.lists(st.none() | st.integers(0, 2), min_size=1, max_size=14),
+    bounds=st.tuples(st.integers(1, 2), st.integers(1, 3), st.integers(1, 9)),
 )
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=40, deadline=None)
 def test_places_kept_for_known_devices_are_taken_only_when_the_shared_ones_are_full(
-    arrivals: list[bool], bounds: tuple[int, int, int]
+    arrivals: list[int | None], bounds: tuple[int, int, int]
 ) -> None:
-    """Arrivals (True: showing a known device) while every hash is held: each is admitted
-    or refused at once as the two bounds say, and every admitted one then verifies."""
+    """Arrivals (None: no device; a number: showing a device of that account) while every
+    hash is held: each is admitted or refused at once as the shared bound, the kept bound
+    and the account's share of it say, and every admitted one then verifies."""
     concurrency, queue, device_queue = bounds
+    share = max(1, device_queue // KEPT_PLACES_SHARE_PER_ACCOUNT)
 
     async def scenario() -> None:
         hasher = GatedHasher(concurrency=concurrency, queue=queue, device_queue=device_queue)
+        assert hasher.device_queue_per_account == share
         hashed = await hasher.hash(PASSWORD)
         hasher.gate = gate = threading.Event()
-        shared = kept = refused = 0
+        shared = refused = 0
+        kept: dict[str, int] = {}
         outcomes: list[object] = []
 
-        async def attempt(known_device: bool) -> None:
+        async def attempt(owner: str | None) -> None:
             try:
-                outcomes.append(await hasher.verify(PASSWORD, hashed, known_device=known_device))
+                outcomes.append(await hasher.verify(PASSWORD, hashed, device_owner=owner))
             except HashingBusyError:
                 outcomes.append(BUSY)
 
         async with anyio.create_task_group() as tg:
             try:
-                for known_device in arrivals:
+                for account in arrivals:
+                    owner = None if account is None else f"user{account}"
                     if shared < concurrency + queue:
                         shared += 1
-                    elif known_device and kept < device_queue:
-                        kept += 1
+                    elif (
+                        owner is not None
+                        and sum(kept.values()) < device_queue
+                        and kept.get(owner, 0) < share
+                    ):
+                        kept[owner] = kept.get(owner, 0) + 1
                     else:
                         refused += 1
-                    tg.start_soon(attempt, known_device)
+                    tg.start_soon(attempt, owner)
                     await anyio.wait_all_tasks_blocked()
-                    assert (hasher.admitted, hasher.admitted_by_device) == (shared, kept)
+                    assert hasher.admitted == shared
+                    assert hasher.admitted_by_device == sum(kept.values())
+                    assert hasher.kept_by_account == kept
                     assert outcomes == [BUSY] * refused
-                assert hasher.entered == min(concurrency, shared + kept)
+                assert hasher.entered == min(concurrency, shared + sum(kept.values()))
             finally:
                 gate.set()
-        assert outcomes == [BUSY] * refused + [(True, None)] * (shared + kept)
-        assert (hasher.admitted, hasher.admitted_by_device) == (0, 0)
+        admitted = shared + sum(kept.values())
+        assert outcomes == [BUSY] * refused + [(True, None)] * admitted
+        assert (hasher.admitted, hasher.admitted_by_device, hasher.kept_by_account) == (0, 0, {})
 
     anyio.run(scenario)
 
@@ -354,19 +371,22 @@ async def test_a_login_flood_gets_503s_while_token_requests_are_answered() -> No
 async def test_the_owner_on_a_known_device_logs_in_while_a_flood_is_refused() -> None:
     """The shared places full of a flood of unknown names: the owner's login without the
     device cookie is refused like the flood's, with it admitted into a kept place; a cookie
-    of another account, or a forged one, counts as none."""
-    service = make_service(hash_concurrency=1, hash_queue=1, hash_device_queue=1)
+    of another account, or a forged one, counts as none. One account's devices hold only
+    its share of the kept places, so a thief firing a stolen cookie in parallel leaves the
+    rest to other owners; the kept places are bounded too."""
+    service = make_service(hash_concurrency=1, hash_queue=1, hash_device_queue=2)
     hasher = service.passwords = GatedHasher.from_settings(service.settings)
     assert isinstance(hasher, GatedHasher)
+    assert hasher.device_queue_per_account == 1
     async with client_for(mounted(service), base_url="https://testserver") as client:
         devices: dict[str, str] = {}
-        for name in ("alice", "bob"):
+        for name in ("alice", "bob", "carol"):
             await register(client, name)
             await login(client, name)
             devices[name] = client.cookies.get(DEVICE_COOKIE, path="/auth/login") or ""
             client.cookies.clear()
-        alice, bob = devices["alice"], devices["bob"]
-        assert alice and bob and alice != bob
+        alice, bob, carol = devices["alice"], devices["bob"], devices["carol"]
+        assert alice and bob and carol and len({alice, bob, carol}) == 3
         hasher.gate = gate = threading.Event()
         answers: dict[str, httpx.Response] = {}
 
@@ -374,6 +394,9 @@ async def test_the_owner_on_a_known_device_logs_in_while_a_flood_is_refused() ->
             data = {"username": name, "password": PASSWORD}
             headers = {DEVICE_HEADER: device} if device else {}
             answers[label] = await client.post("/auth/login", data=data, headers=headers)
+
+        def refused(label: str) -> None:
+            assert_problem(answers[label], 503, "server_busy")
 
         async with anyio.create_task_group() as tg:
             try:
@@ -384,15 +407,21 @@ async def test_the_owner_on_a_known_device_logs_in_while_a_flood_is_refused() ->
                 forged = alice[:-4] + ("AAAA" if not alice.endswith("AAAA") else "BBBB")
                 for label, device in (("none", None), ("bob's", bob), ("forged", forged)):
                     await attempt(label, "alice", device)
-                    assert_problem(answers[label], 503, "server_busy")
+                    refused(label)
                 assert dict(service.store.requests) == {}  # refused before any read
                 tg.start_soon(attempt, "owner", "alice", alice)
                 await wait_until(lambda: hasher.admitted_by_device == 1, "the owner")
-                # The kept places are bounded too.
-                await attempt("owner again", "alice", alice)
-                assert_problem(answers["owner again"], 503, "server_busy")
+                await attempt("alice's cookie again", "alice", alice)
+                refused("alice's cookie again")  # her account's share is taken
+                tg.start_soon(attempt, "bob", "bob", bob)
+                await wait_until(lambda: hasher.admitted_by_device == 2, "bob")
+                owners = [cookie.split(".")[1] for cookie in (alice, bob)]  # d2.{user id}.…
+                assert hasher.kept_by_account == dict.fromkeys(owners, 1)
+                await attempt("carol", "carol", carol)
+                refused("carol")  # every kept place is taken
             finally:
                 gate.set()
     assert answers["owner"].status_code == 200, answers["owner"].text
+    assert answers["bob"].status_code == 200, answers["bob"].text
     assert [answers[f"flood {i}"].status_code for i in range(2)] == [401, 401]
-    assert (hasher.admitted, hasher.admitted_by_device) == (0, 0)
+    assert (hasher.admitted, hasher.admitted_by_device, hasher.kept_by_account) == (0, 0, {})

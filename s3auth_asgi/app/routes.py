@@ -171,7 +171,7 @@ class AuthRoutes:
         name = parse_name(data.username)
         device = self.devices.presented(request, name.account_key)
         # A login that could not hash now is refused before it reads anything.
-        self.service.passwords.ensure_room(known_device=device is not None)
+        self.service.passwords.ensure_room(device_owner=device.user_id if device else None)
         # The limits follow from the name typed, so they are read before anything else;
         # they are charged only if the password is wrong.
         attempt = await attempts.begin(
@@ -183,7 +183,7 @@ class AuthRoutes:
             device = None
             attempt = await attempts.begin(request.scope, name.account_key, None)
         check = await self.service.check_login(
-            login, data.password, known_device=device is not None
+            login, data.password, device_owner=device.user_id if device else None
         )
         # For the audit trail, not the log: the account of the name typed, or for a name
         # that is nobody's a decoy trail, so that a failure costs the same either way.
