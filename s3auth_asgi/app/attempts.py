@@ -17,6 +17,15 @@ each, and the account's other name; if a charge finds its budget spent meanwhile
 processes, the answer is 429 rather than 401, so no more wrong-password answers are ever
 given than the limits admit. A right password writes nothing.
 
+Guesses sent at once: a budget read as admitting r more failures admits at most r attempts
+being checked at once in this app (those between `begin` and `end`); the next is refused
+(429, Retry-After: 1, they are answered within a hash time) before it reads the user or
+hashes. Without that, every attempt of a burst reads the budget before the first is
+charged, and a burst as large as the hashing queue learns the answer to each of its
+guesses, a right password included, whatever the limit. Attempts being checked are known to
+this process only: on a fleet a burst split across P processes gets at most P × r answers
+before the charges land, where the charges then hold it.
+
 With the limits in the object store: a refusal by the account 1 GET, by the address 2, each
 one less once the process remembers the refusal (`ObjectStoreRateLimitStore`); a success 2
 GETs (then the index GET, the user GET and the session PUT); a failure 3 GETs and 3
@@ -28,10 +37,11 @@ its own (`decoy:`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..errors import ConfigurationError, RateLimitedError
 from ..ratelimit import FailureBudget, FailureStore, RateLimiter, RateLimitInfo, Reading
+from ..ratelimit.gcra import Decision
 from ..types import Scope
 
 BUDGET_LIMITS: dict[str, tuple[str, ...]] = {
@@ -57,12 +67,33 @@ def _unique_by_budget(
     return list({reading.budget.name: (store, reading) for store, reading in readings}.values())
 
 
+CHECKING_RETRY_AFTER_SECONDS = 1.0
+"""Retry-After of an attempt refused because those being checked hold what is left of a
+budget: they are answered within a hash time, well under a second at the default cost."""
+
+
 @dataclass
 class Attempt:
     """One password attempt: the budgets it counts against, as read before the check."""
 
     readings: list[tuple[FailureStore, Reading]] = field(default_factory=list)
     by_device: bool = False
+    held: list[str] = field(default_factory=list)
+    """The budget keys it is counted as being checked under, until `end`."""
+
+
+def _room(reading: Reading) -> int:
+    """How many more failures the budget admits, as read."""
+    return min(decision.remaining for decision in reading.decisions)
+
+
+def _taken(reading: Reading) -> Reading:
+    """The reading as a refusal: what it admits is held by attempts being checked."""
+    refused = tuple(
+        Decision(False, 0, decision.reset_after, CHECKING_RETRY_AFTER_SECONDS)
+        for decision in reading.decisions
+    )
+    return replace(reading, decisions=refused)
 
 
 def login_budgets(limiter: RateLimiter) -> dict[str, tuple[FailureStore, FailureBudget]]:
@@ -99,13 +130,18 @@ class PasswordAttempts:
     def __init__(self, limiter: RateLimiter | None) -> None:
         self.limiter = limiter
         self.budgets = login_budgets(limiter) if limiter is not None else {}
+        self.checking: dict[str, int] = {}
+        """Per budget key, the attempts being checked now (between `begin` and `end`); a key
+        with none has no entry."""
 
     @property
     def uses_devices(self) -> bool:
         return "login.device" in self.budgets
 
     async def begin(self, scope: Scope, account_key: str, device_key: str | None) -> Attempt:
-        """Read the attempt's budgets; RateLimitedError when one is spent."""
+        """Read the attempt's budgets; RateLimitedError when one is spent, or held by the
+        attempts being checked. The attempt is then counted as being checked until `end`,
+        which the caller must reach whatever happens."""
         by_device = device_key is not None and self.uses_devices
         if device_key is not None and by_device:
             plan = [("login.device", device_key)]
@@ -113,15 +149,33 @@ class PasswordAttempts:
             client = self.limiter.client_resolver.client_key(scope) if self.limiter else ""
             plan = [("login.account", _account(account_key)), ("login.address", client)]
         attempt = Attempt(by_device=by_device)
-        for name, key in plan:
-            if name not in self.budgets:
-                continue
-            store, budget = self.budgets[name]
-            reading = await store.peek(budget, key)
-            attempt.readings.append((store, reading))
-            if not reading.allowed:
-                raise self._refusal(attempt.readings)
+        try:
+            for name, key in plan:
+                if name not in self.budgets:
+                    continue
+                store, budget = self.budgets[name]
+                reading = await store.peek(budget, key)
+                # No await from here to the count: the room read is the room taken.
+                checking = self.checking.get(key, 0)
+                if reading.allowed and checking >= _room(reading):
+                    reading = _taken(reading)
+                attempt.readings.append((store, reading))
+                if not reading.allowed:
+                    raise self._refusal(attempt.readings)
+                self.checking[key] = checking + 1
+                attempt.held.append(key)
+        except BaseException:
+            self.end(attempt)
+            raise
         return attempt
+
+    def end(self, attempt: Attempt) -> None:
+        """The attempt is answered: it no longer holds room in its budgets. Idempotent."""
+        for key in attempt.held:
+            left = self.checking.pop(key) - 1
+            if left:
+                self.checking[key] = left
+        attempt.held.clear()
 
     async def failed(self, attempt: Attempt, accounts: Sequence[str] = ()) -> list[RateLimitInfo]:
         """Charge the failure to every budget of the attempt and, unless a device carried

@@ -177,21 +177,25 @@ class AuthRoutes:
         attempt = await attempts.begin(
             request.scope, name.account_key, device.key if device is not None else None
         )
-        login = await self.service.resolve_login(name)
-        if device is not None and device.user_id != login.user_id:
-            # The name has changed hands since the cookie was set: no device of its owner.
-            device = None
-            attempt = await attempts.begin(request.scope, name.account_key, None)
-        check = await self.service.check_login(
-            login, data.password, device_owner=device.user_id if device else None
-        )
-        # For the audit trail, not the log: the account of the name typed, or for a name
-        # that is nobody's a decoy trail, so that a failure costs the same either way.
-        call.noted["account_id"] = login.user_id or keys.id_from_key(login.decoy_user_key)
-        call.noted["decoy"] = "" if login.user_id else "yes"
-        if check.user is None:
-            charged = await attempts.failed(attempt, check.accounts)
-            raise InvalidCredentialsError(headers=self.limits.headers(charged))
+        try:
+            login = await self.service.resolve_login(name)
+            if device is not None and device.user_id != login.user_id:
+                # The name has changed hands since the cookie was set: no device of its owner.
+                device = None
+                attempts.end(attempt)
+                attempt = await attempts.begin(request.scope, name.account_key, None)
+            check = await self.service.check_login(
+                login, data.password, device_owner=device.user_id if device else None
+            )
+            # For the audit trail, not the log: the account of the name typed, or for a name
+            # that is nobody's a decoy trail, so that a failure costs the same either way.
+            call.noted["account_id"] = login.user_id or keys.id_from_key(login.decoy_user_key)
+            call.noted["decoy"] = "" if login.user_id else "yes"
+            if check.user is None:
+                charged = await attempts.failed(attempt, check.accounts)
+                raise InvalidCredentialsError(headers=self.limits.headers(charged))
+        finally:
+            attempts.end(attempt)
         if self.settings.require_verified_email and not check.user.email_verified:
             raise EmailNotVerifiedError()
         pair = await self.service.create_token_pair(check.user, **self._session_origin(request))
@@ -304,6 +308,8 @@ class AuthRoutes:
             raise WrongCurrentPasswordError(headers=self.limits.headers(charged)) from None
         except UserNotFoundError:
             raise _account_gone() from None
+        finally:
+            attempts.end(attempt)
         return result, attempts.infos(attempt.readings)
 
     # Administration ------------------------------------------------------------------

@@ -68,7 +68,8 @@ def _account_operations(routes: AuthRoutes) -> list[Operation]:
             "user and wrong password get the same 401. Wrong passwords are limited per "
             "account (from any address) and per client address, or, for a client showing "
             "a device cookie of the account, per device; a spent limit answers 429 even to "
-            "the right password. A successful login sets the `s3auth_device` cookie, which "
+            "the right password, and so does one whose rest the attempts being checked at "
+            "once could spend. A successful login sets the `s3auth_device` cookie, which "
             "also lets a later login wait in hash places kept for known devices. With "
             "S3AUTH_REQUIRE_VERIFIED_EMAIL, the right password of an account whose address "
             "is not verified is 403 `email_not_verified`.",
