@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import msgspec
 from starlette.requests import Request
@@ -53,6 +53,7 @@ from .schemas import (
     UpdateProfileRequest,
     UserListQuery,
     UserPage,
+    fields_set,
 )
 
 _NAME_TAKEN = (UsernameTakenError, EmailTakenError)
@@ -70,15 +71,6 @@ def _account_gone() -> InvalidTokenError:
 
 def _root_path(request: Request) -> str:
     return request.scope.get("root_path") or ""
-
-
-def _changes(update: msgspec.Struct) -> dict[str, Any]:
-    """The fields a PATCH body sets (msgspec leaves the others UNSET)."""
-    return {
-        name: value
-        for name in update.__struct_fields__
-        if (value := getattr(update, name)) is not msgspec.UNSET
-    }
 
 
 class AuthRoutes:
@@ -255,7 +247,7 @@ class AuthRoutes:
 
     async def update_me(self, call: Call) -> Response:
         data: UpdateProfileRequest = call.body
-        changes = _changes(data)
+        changes = fields_set(data)
         current_password = changes.pop("current_password", None)
         infos: list[RateLimitInfo] = []
         if "email" in changes:
@@ -324,7 +316,7 @@ class AuthRoutes:
 
     async def update_user(self, call: Call) -> Response:
         data: AdminUserUpdate = call.body
-        user = await self.service.update_user(call.path_ids["user_id"], **_changes(data))
+        user = await self.service.update_user(call.path_ids["user_id"], **fields_set(data))
         if data.email is not msgspec.UNSET:
             await self.service.send_email_verification(user)
         return json_response(user.public(), headers=PRIVATE)

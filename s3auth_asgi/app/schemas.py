@@ -103,6 +103,15 @@ class LogoutRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     refresh_token: RefreshTokenField = None
 
 
+def fields_set(update: msgspec.Struct) -> dict[str, Any]:
+    """The fields a PATCH body sets (msgspec leaves the others UNSET)."""
+    return {
+        name: value
+        for name in update.__struct_fields__
+        if (value := getattr(update, name)) is not UNSET
+    }
+
+
 class UpdateProfileRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """The fields to change; absent fields stay as they are, `full_name: null` clears it."""
 
