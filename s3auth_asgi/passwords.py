@@ -181,12 +181,10 @@ class PasswordHasher:
         self.admitted = 0
         """Requests running or waiting now in the shared places: at most concurrency + queue."""
         self.device_queue_per_account = max(1, self.device_queue // KEPT_PLACES_SHARE_PER_ACCOUNT)
-        self.admitted_by_device = 0
-        """Requests waiting (or running) now in the places kept for known devices: at most
-        device_queue."""
         self.kept_by_account: dict[str, int] = {}
-        """Of those, how many each account's devices hold: at most device_queue_per_account
-        each; an account holding none has no entry, so this stays as small as the kept
+        """Requests waiting (or running) now in the places kept for known devices, per
+        account whose devices hold them: at most device_queue_per_account each, device_queue
+        in all; an account holding none has no entry, so this stays as small as the kept
         places."""
         self._limiter = anyio.CapacityLimiter(self.concurrency)
         self._dummy: str | None = None
@@ -201,6 +199,11 @@ class PasswordHasher:
             queue=settings.hash_queue,
             device_queue=settings.hash_device_queue,
         )
+
+    @property
+    def admitted_by_device(self) -> int:
+        """Requests waiting (or running) now in the places kept for known devices."""
+        return sum(self.kept_by_account.values())
 
     @property
     def busy(self) -> bool:
@@ -254,7 +257,6 @@ class PasswordHasher:
         if kept_for is None:
             self.admitted += 1
         else:
-            self.admitted_by_device += 1
             self.kept_by_account[kept_for] = self.kept_by_account.get(kept_for, 0) + 1
         try:
             return await anyio.to_thread.run_sync(work, password, *args, limiter=self._limiter)
@@ -264,7 +266,6 @@ class PasswordHasher:
             if kept_for is None:
                 self.admitted -= 1
             else:
-                self.admitted_by_device -= 1
                 self._leave_kept_place(kept_for)
 
     def _leave_kept_place(self, account: str) -> None:

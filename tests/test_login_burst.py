@@ -95,7 +95,7 @@ def attempts_of(app: AuthApp) -> PasswordAttempts:
     return app.routes.limits.attempts
 
 
-async def test_the_attempts_of_two_names_are_held_apart() -> None:
+async def test_the_attempts_on_two_accounts_are_held_apart() -> None:
     """Room held by a burst on one account is not taken from another account."""
     service, hasher = gated_service()
     app = create_auth_app(service)

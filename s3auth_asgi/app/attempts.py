@@ -19,10 +19,10 @@ given than the limits admit. A right password writes nothing.
 
 Guesses sent at once: a budget read as admitting r more failures admits at most r attempts
 being checked at once in this app (those between `begin` and `end`); the next is refused
-(429, Retry-After: 1, they are answered within a hash time) before it reads the user or
-hashes. Without that, every attempt of a burst reads the budget before the first is
-charged, and a burst as large as the hashing queue learns the answer to each of its
-guesses, a right password included, whatever the limit. Attempts being checked are known to
+(429, Retry-After: 1: they are answered within the hash queue's longest wait) before it
+reads the user or hashes. Without that, every attempt of a burst reads the budget before
+the first is charged, and a burst as large as the hashing queue learns the answer to each
+of its guesses, a right password included, whatever the limit. Attempts being checked are known to
 this process only: on a fleet a burst split across P processes gets at most P × r answers
 before the charges land, where the charges then hold it.
 
@@ -69,7 +69,8 @@ def _unique_by_budget(
 
 CHECKING_RETRY_AFTER_SECONDS = 1.0
 """Retry-After of an attempt refused because those being checked hold what is left of a
-budget: they are answered within a hash time, well under a second at the default cost."""
+budget: they are answered within the hash queue's longest wait, under a second as the
+queue is sized (`passwords`)."""
 
 
 @dataclass
