@@ -95,6 +95,46 @@ def attempts_of(app: AuthApp) -> PasswordAttempts:
     return app.routes.limits.attempts
 
 
+async def test_on_two_processes_a_burst_gets_at_most_twice_the_limit_answered() -> None:
+    """What is being checked is known to its own process only: two instances on one store
+    each admit what is left of the budget, and no more; the charges then hold the wrong
+    answers to the limit."""
+    store = ObjectStore.from_url("memory://")
+    fleet = [gated_service(store) for _ in range(2)]
+    apps = [create_auth_app(service) for service, _ in fleet]
+    hashers = [hasher for _, hasher in fleet]
+    async with client_for(apps[0]) as client:
+        await register(client, "alice", prefix="")
+    answers: dict[int, int] = {}
+
+    async def guess(i: int) -> None:
+        async with client_for(apps[i % 2], peer=(f"198.51.100.{i + 1}", 4000)) as client:
+            data = {"username": "alice", "password": WRONG}
+            answers[i] = (await client.post("/login", data=data)).status_code
+
+    burst = PER_ACCOUNT * 3
+    for hasher in hashers:
+        hasher.gate = threading.Event()
+    async with anyio.create_task_group() as tasks:
+        try:
+            for i in range(burst):
+                tasks.start_soon(guess, i)
+            await wait_until(
+                lambda: len(answers) + sum(hasher.admitted for hasher in hashers) == burst,
+                "every guess answered or hashing",
+            )
+            assert [hasher.admitted for hasher in hashers] == [PER_ACCOUNT, PER_ACCOUNT]
+            assert sorted(answers.values()) == [429] * (burst - 2 * PER_ACCOUNT)
+        finally:
+            for hasher in hashers:
+                assert hasher.gate is not None
+                hasher.gate.set()
+    statuses = list(answers.values())
+    assert statuses.count(401) == PER_ACCOUNT
+    assert statuses.count(429) == burst - PER_ACCOUNT
+    assert [attempts_of(app).checking for app in apps] == [{}, {}]
+
+
 async def test_the_attempts_on_two_accounts_are_held_apart() -> None:
     """Room held by a burst on one account is not taken from another account."""
     service, hasher = gated_service()
