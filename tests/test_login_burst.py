@@ -163,6 +163,41 @@ async def test_the_attempts_on_two_accounts_are_held_apart() -> None:
     assert attempts_of(app).checking == {}
 
 
+async def test_more_logins_at_once_from_one_address_than_its_budget_wait_a_second() -> None:
+    """The address's budget counts what is being checked too: one address (a classroom
+    behind one NAT) logging in to more accounts at once than it has wrong tries left gets
+    429 for the extra ones, which then succeed once the others are answered."""
+    per_address = DEFAULT_AUTH_LIMITS["login"].max_requests
+    service, hasher = gated_service()
+    app = create_auth_app(service)
+    names = [f"pupil{i}" for i in range(per_address + 1)]
+    for i, name in enumerate(names):
+        async with client_for(app, peer=(f"192.0.2.{i + 1}", 4000)) as client:
+            await register(client, name, prefix="")
+    answers: dict[str, httpx.Response] = {}
+
+    async def log_in(name: str) -> None:
+        async with client_for(app, peer=("203.0.113.7", 4000)) as client:
+            data = {"username": name, "password": PASSWORD}
+            answers[name] = await client.post("/login", data=data)
+
+    hasher.gate = gate = threading.Event()
+    async with anyio.create_task_group() as tasks:
+        try:
+            for name in names[:-1]:
+                tasks.start_soon(log_in, name)
+            await wait_until(lambda: hasher.admitted == per_address, "the class")
+            await log_in(names[-1])
+            assert_problem(answers[names[-1]], 429, "rate_limited")
+            assert answers[names[-1]].headers["retry-after"] == "1"
+        finally:
+            gate.set()
+    assert [answers[name].status_code for name in names[:-1]] == [200] * per_address
+    await log_in(names[-1])
+    assert answers[names[-1]].status_code == 200, answers[names[-1]].text
+    assert attempts_of(app).checking == {}
+
+
 async def test_a_refusal_for_a_busy_hash_queue_gives_back_its_room() -> None:
     service, hasher = gated_service(hash_queue=1)
     app = create_auth_app(service)
@@ -193,7 +228,7 @@ async def test_a_refusal_for_a_busy_hash_queue_gives_back_its_room() -> None:
 @pytest.mark.parametrize("fault", range(1, 9))
 async def test_a_store_fault_anywhere_in_a_login_gives_back_its_room(fault: int) -> None:
     """The `fault`-th store request of a wrong-password login fails (a peek, a read of
-    the name or the user, a charge): whatever the answer, the attempt holds nothing after,
+    the name or the user, a charge): the answer is 503, the attempt holds nothing after,
     and the next login is answered as the budget says."""
     faulty = FaultyStore(ObjectStore.from_url("memory://"))
     service, _ = gated_service(faulty)
@@ -203,7 +238,8 @@ async def test_a_store_fault_anywhere_in_a_login_gives_back_its_room(fault: int)
         faulty.calls, faulty.fail_at = 0, fault
         data = {"username": "alice", "password": WRONG}
         response = await client.post("/login", data=data)
-        assert response.status_code in (401, 503), response.text
+        assert faulty.calls >= fault  # the fault was injected
+        assert response.status_code == 503, response.text
         assert attempts_of(app).checking == {}
         faulty.fail_at = None
         assert (await login(client, "alice", prefix=""))["access_token"]
