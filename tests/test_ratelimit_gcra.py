@@ -17,7 +17,7 @@ from s3auth_asgi.ratelimit import (
     gcra,
     parse_rate_limits,
 )
-from s3auth_asgi.ratelimit.gcra import TOLERANCE
+from s3auth_asgi.ratelimit.gcra import TOLERANCE, full_allowance, gcra_step
 
 pytestmark = pytest.mark.anyio
 
@@ -227,6 +227,30 @@ def test_gcra_is_pure() -> None:
     assert (state, decision.allowed, decision.remaining) == (110.0, True, 0)
     kept, refused = gcra(state, 101.0, limit)
     assert (kept, refused.allowed, refused.retry_after) == (110.0, False, 4.0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    most=st.integers(1, 10_000),
+    window=st.floats(1e-3, 86_400 * 7, allow_nan=False),
+    cost_share=st.floats(0, 1),
+    now=st.floats(0, 4e9, allow_nan=False),
+    behind=st.one_of(st.none(), st.floats(0, 1e6, allow_nan=False)),
+)
+def test_a_full_allowance_is_answered_alike_at_every_now(
+    most: int, window: float, cost_share: float, now: float, behind: float | None
+) -> None:
+    """Bit for bit: what the in-memory store answers from `full_allowance` without running
+    the algorithm is what the algorithm answers, for a key never seen or whose TAT passed."""
+    limit = RateLimit(max_requests=most, window_seconds=window)
+    interval = limit.emission_interval
+    cost = max(1, round(cost_share * most))
+    tat = None if behind is None else now - behind
+    answer = gcra_step(tat, now, interval, window, most, cost)
+    assert answer == (now + cost * interval, *full_allowance(interval, window, most, cost))
+    assert answer[1] is True
+    # More only where the tolerance is worth a request (an interval under a microsecond).
+    assert most - cost <= answer[2] <= most
 
 
 def test_parse_rate_limits() -> None:

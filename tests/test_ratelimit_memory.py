@@ -1,13 +1,15 @@
-"""The in-memory store's table: a check touches one key, and room is made first from keys
-whose allowance is full again, which changes no answer."""
+"""The in-memory store's table: a check touches one key, room is made first from keys
+whose allowance is full again, which changes no answer, and a full allowance is answered
+without the algorithm, as the algorithm would."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from s3auth_asgi.ratelimit import MemoryRateLimitStore, RateLimit
-from s3auth_asgi.ratelimit.gcra import gcra
+from s3auth_asgi.ratelimit import MemoryRateLimitStore, RateLimit, memory
+from s3auth_asgi.ratelimit.gcra import Step, gcra, gcra_step
 
 
 class Clock:
@@ -89,3 +91,39 @@ def test_making_room_from_spent_keys_changes_no_answer(
             return
         assert answer == expected
         assert len(store) <= 16
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    origin=st.sampled_from([0.0, 12_345.678, 1_780_000_000.0]),
+    steps=st.lists(st.tuples(st.integers(0, 5), st.floats(0, 2), st.integers(1, 3)), max_size=80),
+)
+def test_a_full_allowance_skips_the_algorithm_and_answers_as_it_would(
+    origin: float, steps: list[tuple[int, float, int]]
+) -> None:
+    """A check of cost 1 on a key never seen or whose TAT passed is answered without
+    running the algorithm, exactly as the algorithm answers; every other check runs it."""
+    clock = Clock()
+    clock.now = origin
+    limit = RateLimit(max_requests=3, window_seconds=1.0)
+    ran: list[str] = []
+
+    def counted_step(tat: float | None, now: float, *rest: float) -> Step:
+        ran.append("step")
+        return gcra_step(tat, now, *rest)  # type: ignore[arg-type]
+
+    store = MemoryRateLimitStore(clock=clock)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(memory, "gcra_step", counted_step)
+        reference: dict[str, float] = {}
+        for client, advance, cost in steps:
+            clock.now += advance
+            key = f"c{client}"
+            tat = reference.get(key)
+            new_tat, expected = gcra(tat, clock.now, limit, cost)
+            reference[key] = new_tat
+            before = len(ran)
+            assert store.check("api", key, limit, cost) == expected
+            full = tat is None or tat <= clock.now
+            assert len(ran) - before == (0 if cost == 1 and full else 1)
+            assert store._tats["api"][key] == new_tat

@@ -20,7 +20,9 @@ import ipaddress
 import socket
 from typing import Final
 
+_AF_INET: Final = socket.AF_INET
 _AF_INET6: Final = socket.AF_INET6
+_inet_pton: Final = socket.inet_pton
 _LOW_80_BITS_ZERO: Final = bytes(10)
 
 
@@ -45,7 +47,7 @@ def canonical_quad(text: str) -> bytes | None:
     cost of parsing and writing back; elsewhere the result is written back and compared,
     which keeps exactly the canonical forms."""
     try:
-        packed = socket.inet_pton(socket.AF_INET, text)
+        packed = _inet_pton(_AF_INET, text)
     except (OSError, ValueError):
         return None
     if not INET_PTON_IS_STRICT and socket.inet_ntoa(packed) != text:
@@ -87,7 +89,7 @@ def plain_ipv6(text: str) -> int | None:
     if not IPV6_WRITTEN_AS_IPADDRESS_DOES:
         return None
     try:
-        packed = socket.inet_pton(_AF_INET6, text)
+        packed = _inet_pton(_AF_INET6, text)
     except (OSError, ValueError):
         return None
     if packed[:10] == _LOW_80_BITS_ZERO:

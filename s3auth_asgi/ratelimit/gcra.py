@@ -5,7 +5,9 @@ key's allowance would be fully restored if no further request arrived. A request
 moves it `c` emission intervals (window / max_requests) later, and is admitted only if that
 leaves the TAT at most one window ahead of now. So a client can spend `max_requests` at once
 and then gets one more every emission interval: no counter resets at a window edge, hence no
-double burst there, and the wait for the next admission is known exactly.
+double burst there, and the wait for the next admission is known exactly. The answer
+depends on the time only through the key's debt, how far its TAT is ahead of now: every key
+whose TAT has passed, like a key never seen, gets the same answer (`full_allowance`).
 
 Two questions can be put to a state. `gcra` asks "admit this request, and count it?" and
 returns the state to keep. `peek` asks "would it be admitted?" and returns no state: it is
@@ -53,26 +55,49 @@ def gcra_step(
     interval, `window` its window in seconds), for callers that check one limit many times
     and take the limit apart once."""
     horizon = window + TOLERANCE
-    start = tat if tat is not None and tat > now else now
-    new_tat = start + cost * interval
-    if new_tat - now <= horizon:
+    # The answer depends on `now` only through `debt`, how far the TAT is ahead of it: a
+    # full allowance (debt 0) gets the same answer at every `now` (see `full_allowance`).
+    if tat is not None and tat > now:
+        start, debt = tat, tat - now
+    else:
+        start, debt = now, 0.0
+    spend = cost * interval
+    ahead = debt + spend
+    if ahead <= horizon:
         # Admitted. `room` is how many intervals of allowance are left, fractions included.
-        room = (horizon - new_tat + now) / interval
+        room = (horizon - ahead) / interval
         remaining = int(room)
+        new_tat = start + spend
         if remaining >= max_requests:
             return new_tat, True, max_requests, 0.0, 0.0
         return new_tat, True, remaining, (remaining + 1 - room) * interval + TOLERANCE, 0.0
-    # Refused: the state stays as it was, and the wait is to when new_tat fits the window.
-    retry_after = new_tat - window - now
+    # Refused: the state stays as it was, and the wait is to when the TAT fits the window.
+    retry_after = ahead - window
     if cost == 1:
         # Less than one unit is left, so none remains, and the next unit is this request's:
         # reset_after is retry_after (the general formula below, simplified).
         return start, False, 0, retry_after, retry_after
-    room = (horizon - start + now) / interval
+    room = (horizon - debt) / interval
     # Negative room only when the clock went back (or another host's clock is ahead of ours).
     remaining = int(room) if room > 0 else 0
     reset_after = (remaining + 1 - room) * interval + TOLERANCE
     return start, False, remaining, reset_after, retry_after
+
+
+FullAllowance = tuple[bool, int, float, float]
+"""(allowed, remaining, reset_after, retry_after): the answer `full_allowance` gives."""
+
+
+def full_allowance(interval: float, window: float, max_requests: int, cost: int) -> FullAllowance:
+    """What `gcra_step` answers, but for the state, for a key whose allowance is full (never
+    seen, or its TAT passed): the same at every `now`, and the state it keeps is
+    `now + cost * interval`. Most checks find a full allowance (a client asking less often
+    than once per emission interval always does), so a caller that checks one limit many
+    times can take this answer once and skip the algorithm on them."""
+    _, allowed, remaining, reset_after, retry_after = gcra_step(
+        None, 0.0, interval, window, max_requests, cost
+    )
+    return allowed, remaining, reset_after, retry_after
 
 
 def gcra(tat: float | None, now: float, limit: RateLimit, cost: int = 1) -> tuple[float, Decision]:

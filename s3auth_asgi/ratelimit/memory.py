@@ -3,7 +3,10 @@
 Per limit, one dict from key to TAT (see `gcra`). A check is one lookup and one store,
 whatever the number of keys: an admission overwrites the TAT where it stands, and only a
 refusal moves its key to the back of the dict (dicts keep insertion order), so a client
-hammering while refused stays the most recently used.
+hammering while refused stays the most recently used. A check of cost 1 on a key whose
+allowance is full (never seen, or its TAT passed: a client asking less often than once
+per emission interval) runs no arithmetic but one addition: its answer is the same every
+time (`gcra.full_allowance`), bit for bit what the algorithm would give.
 
 When a new key finds the dict full, room is made in one pass, at least a sixteenth of
 `max_keys` at a time so that the pass is paid once per that many new keys:
@@ -26,7 +29,7 @@ from typing import Any
 from ..errors import ConfigurationError
 from ..types import Clock
 from .budget import FailureBudget, Reading, charge_budget, peek_budget
-from .gcra import Decision, Step, gcra_step
+from .gcra import Decision, Step, full_allowance, gcra_step
 from .policy import RateLimit
 
 MemoryCheck = Callable[[str, int], Step]
@@ -73,11 +76,18 @@ class MemoryRateLimitStore:
         clock, step, make_room = self._clock, gcra_step, self._make_room
         interval, window, most = limit.emission_interval, limit.window_seconds, limit.max_requests
         max_keys = self.max_keys
+        # A check of cost 1 that finds the allowance full, the usual one, always gets the
+        # same answer but for the state (`full_allowance`): taken once here, it spares such
+        # a check the algorithm, an eighth to a fifth of the whole public call.
+        allowed, remaining, reset_after, retry_after = full_allowance(interval, window, most, 1)
 
         def check(key: str, cost: int) -> Step:
             now = clock()
             tat = tats.get(key)
-            result = step(tat, now, interval, window, most, cost)
+            if cost == 1 and (tat is None or tat <= now):
+                result: Step = (now + interval, allowed, remaining, reset_after, retry_after)
+            else:
+                result = step(tat, now, interval, window, most, cost)
             if result[1]:
                 if tat is None and len(tats) >= max_keys:
                     make_room(tats, now)
