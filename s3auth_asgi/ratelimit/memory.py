@@ -84,7 +84,7 @@ class MemoryRateLimitStore:
         def check(key: str, cost: int) -> Step:
             now = clock()
             tat = tats.get(key)
-            if cost == 1 and (tat is None or tat <= now):
+            if (tat is None or tat <= now) and cost == 1:
                 result: Step = (now + interval, allowed, remaining, reset_after, retry_after)
             else:
                 result = step(tat, now, interval, window, most, cost)
