@@ -68,7 +68,7 @@ def gcra_step(
     if ahead <= horizon:
         # Admitted. `room` is how many intervals of allowance are left, fractions included.
         room = (horizon - ahead) / interval
-        # `trunc` is `int` for a float, at a third of the cost of the type call.
+        # `trunc` is `int` for a float, at less than half the cost of the type call.
         remaining = trunc(room)
         new_tat = start + spend
         if remaining >= max_requests:
