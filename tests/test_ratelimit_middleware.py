@@ -445,13 +445,17 @@ async def test_remembered_headers_are_bounded() -> None:
 async def test_a_path_no_rule_names_is_not_told_apart_by_client() -> None:
     app = RateLimitMiddleware(RecordingApp(), make_limiter(), rules=RULES)
     resolved: list[Scope] = []
-    client_keys = app._client_keys
+    client_keys, compact_key = app._client_keys, app._compact_key
 
-    def counting(scope: Scope) -> tuple[str, str]:
+    def counting_keys(scope: Scope) -> tuple[str, str]:
         resolved.append(scope)
         return client_keys(scope)
 
-    app._client_keys = counting
+    def counting_compact(scope: Scope) -> str:
+        resolved.append(scope)
+        return compact_key(scope)
+
+    app._client_keys, app._compact_key = counting_keys, counting_compact
     assert (await answer(app, "GET", "/health", "192.0.2.1"))[0] == 200
     assert resolved == []
     assert (await answer(app, "GET", "/api/x", "192.0.2.1"))[0] == 200
@@ -474,3 +478,38 @@ async def test_the_middleware_and_a_direct_check_count_one_client_alike() -> Non
     status, headers = await answer(app, "GET", "/api/c", client)
     assert status == 429
     assert headers["ratelimit"].startswith('"api";r=0;')
+
+
+async def test_an_admission_that_finds_the_allowance_full_takes_headers_written_once() -> None:
+    """Its answer is the same every time at a rule's cost: its headers are written when the
+    rule is matched, and only other admissions go through the remembered headers."""
+    clock = ManualClock()
+    limiter = RateLimiter(limits={"api": RateLimit(4, 60)}, store=MemoryRateLimitStore(clock=clock))
+    rules = [RateLimitRule("/export", "api", cost=3), RateLimitRule("/*", "api")]
+    app = RateLimitMiddleware(RecordingApp(), limiter, rules=rules)
+    for path in ("/x", "/export"):  # the rules matched, each full answer written
+        assert (await answer(app, "GET", path, "192.0.2.1"))[0] == 200
+    written: list[tuple[object, ...]] = []
+    remembered = app._admitted_headers
+
+    def counting(*args: object) -> object:
+        written.append(args)
+        return remembered(*args)  # type: ignore[arg-type]
+
+    app._admitted_headers = counting  # type: ignore[method-assign,assignment]
+
+    async def ratelimit_field(path: str, ip: str) -> str:
+        status, headers = await answer(app, "GET", path, ip)
+        assert status == 200
+        return headers["ratelimit"]
+
+    assert await ratelimit_field("/x", "192.0.2.2") == '"api";r=3;t=15'
+    assert await ratelimit_field("/export", "192.0.2.3") == '"api";r=1;t=15'
+    assert written == []
+    # In debt: the remembered headers, then full again once the window has passed.
+    assert await ratelimit_field("/x", "192.0.2.2") == '"api";r=2;t=15'
+    assert len(written) == 1
+    clock.now += 60
+    assert await ratelimit_field("/x", "192.0.2.2") == '"api";r=3;t=15'
+    assert await ratelimit_field("/export", "192.0.2.3") == '"api";r=1;t=15'
+    assert len(written) == 1

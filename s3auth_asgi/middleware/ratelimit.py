@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Sequence
 
 from ..errors import ConfigurationError, S3AuthError
 from ..problems import RenderedProblem, close_websocket, render, send_problem
+from ..ratelimit.gcra import full_allowance
 from ..ratelimit.limiter import RateLimiter, RateLimitInfo, policy_item, whole_seconds
 from ..ratelimit.memory import MemoryCheck
 from ..ratelimit.rules import RateLimitRule
@@ -17,9 +18,12 @@ from ..types import ASGIApp, Message, Receive, Scope, Send, checked_app
 
 Counted = tuple[tuple[str, int], ...]
 """(limit name, cost) for each limit a request counts against."""
-LocalChecks = tuple[tuple[str, MemoryCheck, int], ...]
-"""The same with each limit's synchronous check (`RateLimiter.local_check`)."""
 Headers = Sequence[tuple[bytes, bytes]]
+FullAnswer = tuple[int, float, Headers]
+"""(remaining, reset_after, headers) of an admission that found the allowance full."""
+LocalChecks = tuple[tuple[str, MemoryCheck, int, FullAnswer], ...]
+"""The same with each limit's synchronous check (`RateLimiter.local_check`) and the answer
+of a check at that cost that finds the allowance full."""
 
 _MEMO_SIZE = 4096
 """Kinds of request remembered; the memo is emptied when full (paths are the client's to
@@ -68,7 +72,9 @@ class RateLimitMiddleware:
         self.rules = tuple(rules)
         self.send_headers = send_headers
         self._is_rate_limited = limiter.is_rate_limited
-        self._client_keys = limiter.client_resolver.client_keys
+        resolver = limiter.client_resolver
+        self._client_keys = resolver.client_keys
+        self._compact_key, self._client_key = resolver.compact_key, resolver.client_key
         self._one_field = send_headers and not limiter.legacy_headers
         self._answers: dict[tuple[str, int, int], Headers] = {}
         """The headers of an admission under one limit, by limit, remaining and reset."""
@@ -102,15 +108,19 @@ class RateLimitMiddleware:
         does this, and a RateLimitInfo is made only for what needs one."""
         if not local:  # no rule names this path: no client to tell apart
             return ()
-        compact, key = self._client_keys(scope)
         if len(local) == 1:
-            name, check, cost = local[0]
-            step = check(compact, cost)
+            name, check, cost, (full_remaining, full_reset, full_headers) = local[0]
+            step = check(self._compact_key(scope), cost)
             if step[1] and self._one_field:
+                # The usual answer, the allowance found full, is the same every time.
+                if step[2] == full_remaining and step[3] == full_reset:
+                    return full_headers
                 return self._admitted_headers(name, step[2], step[3])
+            key = self._client_key(scope)
             return self._verdict([self.limiter.info(name, key, step)])
+        compact, key = self._client_keys(scope)
         return self._verdict(
-            [self.limiter.info(name, key, check(compact, cost)) for name, check, cost in local]
+            [self.limiter.info(name, key, check(compact, cost)) for name, check, cost, _ in local]
         )
 
     async def _admit(self, scope: Scope, counted: Counted) -> Headers:
@@ -162,7 +172,16 @@ class RateLimitMiddleware:
             check = self.limiter.local_check(limit_name)
             if check is None:
                 return tuple(counted.items()), None
-            local.append((limit_name, check, cost))
+            limit = self.limiter.limits[limit_name]
+            _, remaining, reset_after, _ = full_allowance(
+                limit.emission_interval, limit.window_seconds, limit.max_requests, cost
+            )
+            full = (
+                remaining,
+                reset_after,
+                self._admitted_headers(limit_name, remaining, reset_after),
+            )
+            local.append((limit_name, check, cost, full))
         return tuple(counted.items()), tuple(local)
 
     def _admitted_headers(self, limit_name: str, remaining: int, reset_after: float) -> Headers:
