@@ -445,17 +445,13 @@ async def test_remembered_headers_are_bounded() -> None:
 async def test_a_path_no_rule_names_is_not_told_apart_by_client() -> None:
     app = RateLimitMiddleware(RecordingApp(), make_limiter(), rules=RULES)
     resolved: list[Scope] = []
-    client_keys, compact_key = app._client_keys, app._compact_key
+    client_keys = app._client_keys
 
-    def counting_keys(scope: Scope) -> tuple[str, str]:
+    def counting(scope: Scope) -> tuple[str, str]:
         resolved.append(scope)
         return client_keys(scope)
 
-    def counting_compact(scope: Scope) -> str:
-        resolved.append(scope)
-        return compact_key(scope)
-
-    app._client_keys, app._compact_key = counting_keys, counting_compact
+    app._client_keys = counting
     assert (await answer(app, "GET", "/health", "192.0.2.1"))[0] == 200
     assert resolved == []
     assert (await answer(app, "GET", "/api/x", "192.0.2.1"))[0] == 200
@@ -513,30 +509,3 @@ async def test_an_admission_that_finds_the_allowance_full_takes_headers_written_
     assert await ratelimit_field("/x", "192.0.2.2") == '"api";r=3;t=15'
     assert await ratelimit_field("/export", "192.0.2.3") == '"api";r=1;t=15'
     assert len(written) == 1
-
-
-@pytest.mark.parametrize("send_headers", [True, False])
-async def test_an_admission_resolves_the_client_once(send_headers: bool) -> None:
-    app = RateLimitMiddleware(
-        RecordingApp(),
-        make_limiter(),
-        rules=[RateLimitRule("/*", "login")],
-        send_headers=send_headers,
-    )
-    resolved: list[str] = []
-    for name in ("_client_keys", "_compact_key", "_client_key"):
-        original = getattr(app, name)
-
-        def counting(scope: Scope, name: str = name, original: object = original) -> object:
-            resolved.append(name)
-            return original(scope)  # type: ignore[operator]
-
-        setattr(app, name, counting)
-    admitted = ["_compact_key"] if send_headers else ["_client_keys"]
-    for _ in range(2):
-        assert (await answer(app, "GET", "/x", "192.0.2.1"))[0] == 200
-        assert resolved == admitted
-        resolved.clear()
-    # A refusal names the client by its full key as well.
-    assert (await answer(app, "GET", "/x", "192.0.2.1"))[0] == 429
-    assert resolved == (["_compact_key", "_client_key"] if send_headers else ["_client_keys"])

@@ -72,9 +72,7 @@ class RateLimitMiddleware:
         self.rules = tuple(rules)
         self.send_headers = send_headers
         self._is_rate_limited = limiter.is_rate_limited
-        resolver = limiter.client_resolver
-        self._client_keys = resolver.client_keys
-        self._compact_key, self._client_key = resolver.compact_key, resolver.client_key
+        self._client_keys = limiter.client_resolver.client_keys
         self._one_field = send_headers and not limiter.legacy_headers
         self._answers: dict[tuple[str, int, int], Headers] = {}
         """The headers of an admission under one limit, by limit, remaining and reset."""
@@ -108,17 +106,16 @@ class RateLimitMiddleware:
         does this, and a RateLimitInfo is made only for what needs one."""
         if not local:  # no rule names this path: no client to tell apart
             return ()
-        if len(local) == 1 and self._one_field:
-            name, check, cost, (full_remaining, full_reset, full_headers) = local[0]
-            # An admission needs the compact key alone; a refusal reads the full one too.
-            step = check(self._compact_key(scope), cost)
-            if not step[1]:
-                return self._verdict([self.limiter.info(name, self._client_key(scope), step)])
-            # The usual answer, the allowance found full, is the same every time.
-            if step[2] == full_remaining and step[3] == full_reset:
-                return full_headers
-            return self._admitted_headers(name, step[2], step[3])
         compact, key = self._client_keys(scope)
+        if len(local) == 1:
+            name, check, cost, (full_remaining, full_reset, full_headers) = local[0]
+            step = check(compact, cost)
+            if step[1] and self._one_field:
+                # The usual answer, the allowance found full, is the same every time.
+                if step[2] == full_remaining and step[3] == full_reset:
+                    return full_headers
+                return self._admitted_headers(name, step[2], step[3])
+            return self._verdict([self.limiter.info(name, key, step)])
         return self._verdict(
             [self.limiter.info(name, key, check(compact, cost)) for name, check, cost, _ in local]
         )

@@ -258,7 +258,12 @@ class ClientIPResolver:
             known = self._own_hosts.get(host)
             if known is not None:
                 return known
-            if self._counts_as_itself(host):
+            packed = canonical_quad(host)
+            if packed is not None and not (
+                self._read_header
+                and self._trusted_ipv4
+                and _within(int.from_bytes(packed, "big"), self._trusted_ipv4)
+            ):
                 keys = (host, "ip:" + host)
                 if len(self._own_hosts) < _OWN_HOSTS_SIZE:
                     self._own_hosts[host] = keys
@@ -269,31 +274,6 @@ class ClientIPResolver:
         if address.key == "ip:" + address.ip:
             return address.ip, address.key
         return address.key, address.key
-
-    def compact_key(self, scope: Scope) -> str:
-        """`client_keys(scope)[0]` alone, for a caller that needs nothing more to count a
-        request (RateLimitMiddleware admitting it): a plain peer past the memo then costs
-        no `ip:` string."""
-        client = scope.get("client")
-        host = client[0] if client else None
-        if type(host) is str:
-            if host in self._own_hosts:
-                return host
-            if self._counts_as_itself(host):
-                if len(self._own_hosts) < _OWN_HOSTS_SIZE:
-                    self._own_hosts[host] = (host, "ip:" + host)
-                return host
-        return self.client_keys(scope)[0]
-
-    def _counts_as_itself(self, host: str) -> bool:
-        """Whether the peer `host` is its own compact key: a dotted quad written canonically,
-        with no proxy to look behind."""
-        packed = canonical_quad(host)
-        return packed is not None and not (
-            self._read_header
-            and self._trusted_ipv4
-            and _within(int.from_bytes(packed, "big"), self._trusted_ipv4)
-        )
 
     def client_ip(self, scope: Scope) -> str | None:
         address = self.resolve(scope)
