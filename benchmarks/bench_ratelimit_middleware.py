@@ -1,4 +1,5 @@
-"""What RateLimitMiddleware adds to a request, at 1 and at 100,000 distinct clients.
+"""What RateLimitMiddleware adds to a request, at 1 and at 100,000 distinct clients, and at
+100,000 clients that each come back in debt.
 
     python -m benchmarks.bench_ratelimit_middleware [--smoke]
 
@@ -17,10 +18,11 @@ server would find cold, the limiter's state of that many clients, and not a tabl
 from __future__ import annotations
 
 import random
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from benchmarks.bench_ratelimit import client_addresses
-from benchmarks.harness import Bench, Runner, at_most, interleave, standalone
+from benchmarks.harness import Bench, at_most, interleave, standalone
 from s3auth_asgi.middleware.ratelimit import RateLimitMiddleware
 from s3auth_asgi.ratelimit import MemoryRateLimitStore, RateLimit, RateLimiter, RateLimitRule
 
@@ -28,6 +30,14 @@ TITLE = "RateLimitMiddleware: added CPU per request"
 TARGET_ADDED_US = 3.0
 ADMITS_ALL = 10**9
 """A limit no client reaches here: the figure is the cost of an admitted request."""
+IN_DEBT = (1_000, 3600)
+"""A limit whose emission interval (3.6 s) is longer than a client's turn, after a first
+request from each: every timed request is admitted in debt, so that the algorithm and the
+remembered header fields are measured too, where the cases above only ever find the
+allowance full (whose answer is written once per rule)."""
+
+Batch = Callable[[int], Awaitable[None]]
+"""A runner of this bench: `n` requests, awaited."""
 
 START = {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]}
 BODY = {"type": "http.response.body", "body": b"ok"}
@@ -63,18 +73,18 @@ def http_scope(address: str) -> dict[str, Any]:
     }
 
 
-def runners(count: int) -> dict[str, Runner]:
+def runners(count: int, limit: tuple[int, int] = (ADMITS_ALL, 60)) -> dict[str, Batch]:
     addresses = client_addresses(count)
     random.Random(count).shuffle(addresses)
     template = http_scope("")
     limiter = RateLimiter(
-        limits={"api": RateLimit(ADMITS_ALL, 60)},
+        limits={"api": RateLimit(*limit)},
         store=MemoryRateLimitStore(max_keys=max(100_000, 2 * count)),
     )
     limited = RateLimitMiddleware(app, limiter, [RateLimitRule("/*", "api")])
     positions = {"bare": 0, "middleware": 0}
 
-    def runner(name: str, target: Any) -> Runner:
+    def runner(name: str, target: Any) -> Batch:
         async def run(n: int) -> None:
             position = positions[name]
             for _ in range(n):
@@ -87,6 +97,15 @@ def runners(count: int) -> dict[str, Runner]:
     return {"bare": runner("bare", app), "middleware": runner("middleware", limited)}
 
 
+def every_client_once(count: int, target: Batch) -> Callable[[], Awaitable[None]]:
+    """A first request from each client, before the rounds: the ones timed come back."""
+
+    async def fill() -> None:
+        await target(count)
+
+    return fill
+
+
 def run(bench: Bench) -> None:
     section = bench.section(
         "ratelimit_middleware",
@@ -96,14 +115,22 @@ def run(bench: Bench) -> None:
         "just before the call as a server does, interleaved rounds; added = middleware − "
         "bare, round by round",
     )
-    for count in (1, 1_000) if bench.smoke else (1, 100_000):
+    many = bench.size(100_000, smoke=1_000)
+    for count, limit, state in ((1, None, ""), (many, None, ""), (many, IN_DEBT, " in debt")):
+        contenders = runners(count, limit) if limit else runners(count)
         samples = interleave(
-            runners(count), rounds=bench.rounds(), batch=bench.size(10_000, smoke=200)
+            contenders,
+            rounds=bench.rounds(),
+            batch=bench.size(10_000, smoke=200),
+            prepare={"middleware": every_client_once(count, contenders["middleware"])}
+            if limit
+            else None,
         )
         target = at_most(TARGET_ADDED_US) if count >= 100_000 else None
-        section.row(f"{count:,} clients: bare app", samples.stats("bare", 1e-3), "µs")
+        label = f"{count:,} clients{state}"
+        section.row(f"{label}: bare app", samples.stats("bare", 1e-3), "µs")
         section.row(
-            f"{count:,} clients: added by RateLimitMiddleware",
+            f"{label}: added by RateLimitMiddleware",
             samples.minus("middleware", "bare", 1e-3),
             "µs",
             target,
