@@ -111,7 +111,9 @@ def run(bench: Bench) -> None:
         "ratelimit_middleware",
         "RateLimitMiddleware: CPU added per request",
         "an app answering every request, alone and behind the middleware (one rule, a "
-        "limit per address that no client reaches, headers on), each request's scope built "
+        "limit per address, headers on: one that no client reaches, so that every request "
+        "finds the allowance full, or in debt: 1,000 an hour, every client seen once "
+        "before the rounds), each request's scope built "
         "just before the call as a server does, interleaved rounds; added = middleware − "
         "bare, round by round",
     )
