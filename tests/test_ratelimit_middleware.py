@@ -509,3 +509,24 @@ async def test_an_admission_that_finds_the_allowance_full_takes_headers_written_
     assert await ratelimit_field("/x", "192.0.2.2") == '"api";r=3;t=15'
     assert await ratelimit_field("/export", "192.0.2.3") == '"api";r=1;t=15'
     assert len(written) == 1
+
+
+@pytest.mark.parametrize("send_headers", [True, False])
+async def test_every_answer_resolves_the_client_once(send_headers: bool) -> None:
+    app = RateLimitMiddleware(
+        RecordingApp(),
+        make_limiter(),
+        rules=[RateLimitRule("/*", "login")],
+        send_headers=send_headers,
+    )
+    resolved: list[Scope] = []
+    client_keys = app._client_keys
+
+    def counting(scope: Scope) -> tuple[str, str]:
+        resolved.append(scope)
+        return client_keys(scope)
+
+    app._client_keys = counting
+    statuses = [(await answer(app, "GET", "/x", "192.0.2.1"))[0] for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    assert len(resolved) == 3
