@@ -4,7 +4,9 @@ that declares an event, with stable fields, and never a password, a token or a h
 from __future__ import annotations
 
 import logging
-from typing import Any
+import re
+from pathlib import Path
+from typing import Any, get_args
 
 import pytest
 from conftest import make_service
@@ -155,3 +157,21 @@ def test_every_state_changing_operation_declares_an_event() -> None:
         if op.method != "GET":
             assert op.event is not None, op.operation_id
     assert declared["login"] == "login"
+
+
+def documented_events() -> dict[str, str]:
+    """Each event name of the security page's table, with the text of its row."""
+    page = (Path(__file__).parent.parent / "docs" / "security.md").read_text()
+    table = page.split("| `event` | operation |", 1)[1].split("\n\n", 1)[0]
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    return {name: row for row in rows for name in re.findall(r"`([a-z_]+)`", row.split(" | ")[0])}
+
+
+def test_the_security_page_lists_every_event_with_its_operations() -> None:
+    documented = documented_events()
+    assert sorted(documented) == sorted(get_args(EventName))
+    auth_app: Any = mounted(make_service()).routes[0].app  # type: ignore[attr-defined]
+    for op in operations_of(auth_app.routes):
+        if op.event is not None:
+            row = documented[op.event]
+            assert op.method in row and f"{op.path}`" in row, (op.event, op.method, op.path)

@@ -194,7 +194,6 @@ async def test_tokens_are_bound_to_purpose_account_state_and_time(tmp_path: Path
     clock.advance(1801)
     with pytest.raises(InvalidAccountTokenError):
         await service.reset_password(late, NEW_PASSWORD)
-    # Expired tokens go with the sweep, judged from the listing's time.
     # Expired tokens go with the sweep, judged from the listing's time and the purpose's
     # lifetime: the two reset tokens after 30 minutes, the verification after 48 hours.
     hour = S3AuthService(make_settings(), store=service.store, clock=lambda: time.time() + 3600)
