@@ -94,6 +94,10 @@ class AuthenticationRequiredError(AuthenticationError):
 
 
 class InactiveUserError(AuthenticationError):
+    """Never raised by the package: a login to a disabled account is answered as a wrong
+    password, so that nobody learns the account exists. For code that refuses a caller it
+    finds disabled."""
+
     code = "inactive_user"
     title = "The account is disabled"
 

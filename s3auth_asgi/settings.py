@@ -161,7 +161,7 @@ class S3AuthSettings(msgspec.Struct, kw_only=True, frozen=True):
     """A directory where messages are written instead of sent (development)."""
     smtp_host: str = ""
     smtp_port: int = 0
-    """0: 465 with `tls`, 587 otherwise."""
+    """0: 587 with `starttls`, 465 with `tls`, 25 with `none`."""
     smtp_security: Literal["starttls", "tls", "none"] = "starttls"
     smtp_username: str = ""
     smtp_password: str = ""

@@ -4,11 +4,15 @@ with the status, code and headers its class declares."""
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 
 import s3auth_asgi.app.errors as app_errors
 import s3auth_asgi.errors as errors
+from s3auth_asgi.account_tokens import InvalidAccountTokenError  # noqa: F401 - among them
+from s3auth_asgi.hooks import HookFailedError  # noqa: F401 - among the errors
 from s3auth_asgi.keys.names import UnusableKeyError
 from s3auth_asgi.keys.remote import KeysUnavailableError  # noqa: F401 - among the errors
 from s3auth_asgi.problems import PROBLEM_CONTENT_TYPE, STORE_RETRY_AFTER_SECONDS, render
@@ -106,3 +110,43 @@ def test_a_503_keeps_the_retry_after_its_error_carries() -> None:
     assert [value for name, value in headers if name == "retry-after"] == ["30"]
     _, headers, _ = render(errors.StoreUnavailableError())
     assert dict(headers)["retry-after"] == str(STORE_RETRY_AFTER_SECONDS)
+
+
+def test_the_errors_page_draws_every_error_with_its_status_and_code() -> None:
+    page = (Path(__file__).resolve().parent.parent / "docs" / "errors.md").read_text()
+    tree = page.split("```")[1].splitlines()
+    for cls in _all_errors():
+        (line,) = [line for line in tree if re.search(rf"\b{cls.__name__}\b", line)]
+        drawn = [word for word in line.split(cls.__name__, 1)[1].split() if word != "(ValueError)"]
+        if drawn[0].isdigit():
+            assert int(drawn[0]) == cls.status, line
+            drawn = drawn[1:]
+        else:  # the configuration errors: raised at start-up, never answered
+            assert issubclass(cls, errors.ConfigurationError), line
+        assert drawn[0] == cls.code, line
+    assert len(_all_errors()) >= 40  # every module with errors was imported
+
+
+NOT_ANSWERED_BY_THE_AUTH_APP = {
+    "error": "the neutral root",
+    "authentication_failed": "a branch",
+    "inactive_user": "never raised: a disabled account is answered as invalid_credentials",
+    "keys_unavailable": "JwksVerifier's, which the auth app does not use",
+    "configuration_error": "raised at start-up",
+    "unusable_key": "raised at start-up",
+}
+
+
+def test_the_endpoints_page_lists_every_code_the_auth_app_answers() -> None:
+    page = (Path(__file__).resolve().parent.parent / "docs" / "endpoints.md").read_text()
+    table = page.split("| status | codes | when |", 1)[1].split("\n\n", 1)[0]
+    listed: dict[str, int] = {}
+    for row in table.splitlines()[2:]:
+        status, codes = row.strip().strip("|").split("|")[:2]
+        listed.update(dict.fromkeys(re.findall(r"`([a-z_]+)`", codes), int(status)))
+    answered = {
+        cls.code: cls.status
+        for cls in _all_errors()
+        if cls.code not in NOT_ANSWERED_BY_THE_AUTH_APP
+    }
+    assert listed == answered

@@ -138,3 +138,13 @@ async def test_the_outbox_mailer_keeps_private_files(tmp_path: Path) -> None:
 
 def _plain(settings: S3AuthSettings) -> dict[str, object]:
     return {name: getattr(settings, name) for name in settings.__struct_fields__}
+
+
+@pytest.mark.parametrize(("security", "port"), [("starttls", 587), ("tls", 465), ("none", 25)])
+def test_port_zero_is_the_securitys_own_port(security: str, port: int) -> None:
+    settings = make_settings(smtp_host="mail.example.com", smtp_security=security,
+                             mail_from="auth@example.com")  # fmt: skip
+    assert SMTPMailer.from_settings(settings).port == port
+    chosen = make_settings(smtp_host="mail.example.com", smtp_port=2525, smtp_security=security,
+                           mail_from="auth@example.com")  # fmt: skip
+    assert SMTPMailer.from_settings(chosen).port == 2525

@@ -334,7 +334,10 @@ def add_keys_commands(
         help="print a new private key (PEM, PKCS#8) for S3AUTH_SIGNING_KEY_FILE",
     )
     generate.add_argument(
-        "--algorithm", choices=ASYMMETRIC_ALGORITHMS, help="with --public: judge the key for it"
+        "--algorithm",
+        choices=ASYMMETRIC_ALGORITHMS,
+        help="the algorithm of the key to make (required); with --public, the one to judge "
+        "the key read for (optional)",
     )
     generate.add_argument(
         "--public",
