@@ -33,6 +33,7 @@ from .errors import (
     InvalidCredentialsError,
     S3AuthError,
     S3ValidationError,
+    StoreUnavailableError,
     UserNotFoundError,
 )
 from .identifiers import (
@@ -59,6 +60,7 @@ from .storage import StoreConflict, Versioned, keys
 from .storage.access import delete_quietly, get_or_none
 
 _UPDATE_ATTEMPTS = 5
+CHANGED_CONCURRENTLY = "The user was changed concurrently; try again"
 
 
 class _Unset:
@@ -221,7 +223,7 @@ class AccountOperations(SessionOperations):
                 current = None
                 continue
             return current.value, updated
-        raise ConflictError("The user was changed concurrently; try again")
+        raise ConflictError(CHANGED_CONCURRENTLY)
 
     async def update_user(
         self,
@@ -257,9 +259,11 @@ class AccountOperations(SessionOperations):
         new_email_key: str | None = None
         old_email_key: str | None = None
         current: Versioned[User] | None = None
+        replaced_email: str | None = None
         if email is not UNSET:
             address = clean_email(email)
             current = await self._load_user(user_id)
+            replaced_email = fold(current.value.email)
             if fold(address) != fold(current.value.email):
                 new_email_key = keys.email_index(fold(address))
                 old_email_key = keys.email_index(fold(current.value.email))
@@ -268,6 +272,11 @@ class AccountOperations(SessionOperations):
             changes["email"] = address
 
         def change(user: User) -> User:
+            if replaced_email is not None and fold(user.email) != replaced_email:
+                # Another change of the address landed first: the index entries this one
+                # reserved and would free are not the record's any more. Applied on top,
+                # it would leave the other address's entry naming this user for ever.
+                raise ConflictError(CHANGED_CONCURRENTLY)
             updated = msgspec.structs.replace(user, **changes)
             if "profile" in changes:  # a PATCH: the fields given replace theirs only
                 updated.profile = self.profile_fields.merge(user.profile, changes["profile"])
@@ -282,8 +291,11 @@ class AccountOperations(SessionOperations):
 
         try:
             previous, updated = await self._update(user_id, change, current)
-        except BaseException:
-            if new_email_key is not None:
+        except S3AuthError as error:
+            # Released only when the record is known not to name the new address: after a
+            # store failure the write may have landed. An entry left behind whose user
+            # does not hold it is taken over once abandoned (`NameIndex.reserve`).
+            if new_email_key is not None and not isinstance(error, StoreUnavailableError):
                 await delete_quietly(self.store, new_email_key)
             raise
         if old_email_key is not None:

@@ -5,10 +5,12 @@ Beside the username, `index/skeleton/{digest}` reserves what it looks like (its 
 skeleton, `identifiers.username_skeleton`), so that a look-alike of a name is taken too;
 it is never read at a login.
 
-Repair. Registration writes its index objects before the user object, so a crash leaves
-at most index objects pointing at a user that does not exist: they log nobody in, and
-after `name_reservation_seconds` (the store's Last-Modified against the service clock) the
-next registration of that name takes the index over with a conditional replace.
+Repair. Registration writes its index objects before the user object, and an email change
+the new address's before the user object's new version, so a crash (or a lost answer)
+leaves at most index objects naming a user that does not hold that name: a user that does
+not exist, or one whose address is another. They log nobody in (`owner` checks), and after
+`name_reservation_seconds` (the store's Last-Modified against the service clock) the next
+claim of that name takes the index over with a conditional replace.
 """
 
 from __future__ import annotations
@@ -120,7 +122,8 @@ class NameIndex:
         self.reservation_seconds = reservation_seconds
 
     async def reserve(self, key: str, user_id: str, taken: type[ConflictError]) -> None:
-        """Create the index object; take over one whose registration never finished."""
+        """Create the index object; take over one whose registration or change of address
+        never finished (its user does not hold the name)."""
         entry = IndexEntry(user_id)
         try:
             await self.store.create(key, entry)
@@ -141,13 +144,13 @@ class NameIndex:
             owner = await self.store.get(keys.user(current.value.user_id), User)
         except CorruptObjectError:
             raise taken() from None
-        if owner is not None:
+        if owner is not None and key in self.name_keys(owner.value):
             raise taken()
         try:
             await self.store.replace(key, entry, current.etag)
         except StoreConflict:
             raise taken() from None
-        logger.info("took over an index entry left by an unfinished registration: %s", key)
+        logger.info("took over an index entry left by an unfinished name claim: %s", key)
 
     async def reserve_names(self, user: User) -> list[str]:
         """Reserve a new user's names, in order: its username, the username's skeleton (a

@@ -125,8 +125,8 @@ class S3AuthSettings(msgspec.Struct, kw_only=True, frozen=True):
     """How many more places are kept for logins showing a valid device cookie, which a flood
     without one cannot fill (0: 4 per running hash)."""
     name_reservation_seconds: int = 120
-    """After this, a username/email reserved by a registration that never finished is
-    free again."""
+    """After this, a username/email reserved by a registration or a change of address that
+    never finished is free again."""
     revocation_sync_seconds: float = 5.0
     """Staleness bound of a process's revocation snapshot."""
     revocation_skew_seconds: int = 10

@@ -13,12 +13,14 @@ import pytest
 from conftest import make_service, on_every_store
 
 from s3auth_asgi import (
+    ConflictError,
     EmailTakenError,
     RefreshTokenReuseError,
     S3AuthService,
     TokenPair,
     UsernameTakenError,
 )
+from s3auth_asgi.identifiers import fold
 from s3auth_asgi.storage import ObjectStore, keys
 
 pytestmark = pytest.mark.anyio
@@ -169,3 +171,42 @@ async def test_twenty_concurrent_refreshes_one_rotation(store_url: str, backend:
         await services[3].refresh_access_token(original.refresh_token)
     assert await services[4].get_user_active_sessions(user.id) == []
     assert newer.refresh_token != current
+
+
+@pytest.mark.parametrize("store_url", ["memory", "file", "azure"], indirect=True)
+async def test_concurrent_email_changes_keep_one_address_and_free_the_others(
+    store_url: str,
+) -> None:
+    services = _services(store_url, 8)
+    user = await services[0].create_user("mover", "mover@example.com", PASSWORD)
+    # One of them only changes the address's case, which keeps its index entry.
+    wanted = ["Mover@example.com", *(f"moved{i}@example.com" for i in range(len(services) - 1))]
+    changed: list[str] = []
+    refused: list[Exception] = []
+
+    async def move(service: S3AuthService, address: str) -> None:
+        try:
+            changed.append((await service.update_user(user.id, email=address)).email)
+        except ConflictError as exc:
+            refused.append(exc)
+
+    async with anyio.create_task_group() as tg:
+        for service, address in zip(services, wanted, strict=True):
+            tg.start_soon(move, service, address)
+    assert len(changed) + len(refused) == len(services)
+    assert all(type(exc) is ConflictError for exc in refused)  # "changed concurrently"
+    # A change that read the record after another landed replaces it, in turn: the last
+    # of them is what is stored.
+    assert changed
+    stored = await services[1].get_user_by_id(user.id)
+    assert stored is not None and stored.email in changed
+    owner = await services[2].get_user_by_email(stored.email)
+    assert owner is not None and owner.id == user.id
+    # Every other address, the first included, is free again: no index entry is left behind.
+    store = services[0].store
+    indexed = {info.key async for info in store.list(keys.EMAIL_INDEX)}
+    assert indexed == {keys.email_index(fold(stored.email))}
+    free = {fold(address): address for address in ["mover@example.com", *wanted]}
+    del free[fold(stored.email)]
+    for i, address in enumerate(free.values()):
+        await services[3].create_user(f"taker{i}", address, PASSWORD)

@@ -14,6 +14,7 @@ from conftest import make_service, make_settings
 from support import StoreWrapper
 
 from s3auth_asgi import (
+    EmailTakenError,
     S3AuthService,
     StoreUnavailableError,
     TokenPair,
@@ -100,6 +101,36 @@ async def test_abandoned_reservation_holds_until_its_time(store_url: str) -> Non
     taken_over = await service.create_user("held", "other@example.com", PASSWORD)
     found = await service.authenticate_user("held", PASSWORD)
     assert found is not None and found.id == taken_over.id
+
+
+@before_or_after
+@pytest.mark.parametrize("step", [1, 2, 3, 4])  # user GET, new index, user PUT, old index
+async def test_email_change_faults(store_url: str, step: int, after: bool) -> None:
+    now = [time.time()]
+    faulty = FaultyStore(ObjectStore.from_url(store_url))
+    service = S3AuthService(make_settings(store_url), store=faulty, clock=lambda: now[0])
+    user = await service.create_user("mover", "old@example.com", PASSWORD)
+    faulty.calls, faulty.fail_at, faulty.after = 0, step, after
+    if step < 4:
+        with pytest.raises(StoreUnavailableError):
+            await service.update_user(user.id, email="new@example.com")
+    else:  # the user holds its new address: freeing the old one is a clean-up
+        await service.update_user(user.id, email="new@example.com")
+    assert faulty.calls >= step  # the fault was met
+    faulty.fail_at = None
+    stored = await service.get_user_by_id(user.id)
+    assert stored is not None
+    (other,) = {"old@example.com", "new@example.com"} - {stored.email}
+    # The address the account holds is its own: it logs in by it, nobody can take it.
+    found = await service.authenticate_user(stored.email, PASSWORD)
+    assert found is not None and found.id == user.id
+    with pytest.raises(EmailTakenError):
+        await service.create_user("thief", stored.email, PASSWORD)
+    # The other is free, at once or once its entry counts as abandoned.
+    now[0] += service.settings.name_reservation_seconds + 1
+    taker = await service.create_user("taker", other, PASSWORD)
+    found = await service.authenticate_user(other, PASSWORD)
+    assert found is not None and found.id == taker.id
 
 
 async def _fail_once(
