@@ -14,13 +14,12 @@ only if it is
 - an object, with every member name unique at every depth.
 
 msgspec's decoder refuses all but the last, and keeps the last of duplicate names silently,
-as every Python JSON decoder does; so the last check is ours, made cheap for the tokens we
-see. Encoding the decoded object again gives back the input, byte for byte, for compact
-ASCII JSON without escapes — what this package and most JOSE libraries write — and a dict
-cannot hold a name twice, so an exact round trip proves there was no duplicate for the
-price of one encode. Any other input (whitespace, escapes, numbers written differently) is
-decoded a second time by the standard library, whose hook sees each object's member list
-before it becomes a dict. Whatever that second pass cannot read is refused too.
+as every Python JSON decoder does; so the last check is ours (`json_names`), made cheap for
+the tokens we see. Encoding the decoded object again gives back the input, byte for byte,
+for compact ASCII JSON without escapes — what this package and most JOSE libraries write —
+and a dict cannot hold a name twice, so an exact round trip proves there was no duplicate
+for the price of one encode. Any other input (whitespace, escapes, numbers written
+differently) is checked by `json_names`, and whatever it cannot read is refused too.
 
 `protected_header` adds the header rules that hold for every algorithm: no `crit`, since
 we implement no extension and an empty list is itself invalid (RFC 7515 §4.1.11), and no
@@ -34,32 +33,18 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from typing import Any
 
 import msgspec
 
 from .errors import InvalidTokenError
+from .json_names import RepeatedName, check_unique_names
 
 _DECODER = msgspec.json.Decoder(dict[str, Any])
 _ENCODER = msgspec.json.Encoder()
 UNSUPPORTED_HEADER_PARAMETERS = ("crit", "b64")
 """Header parameters that ask for an extension; we implement none, so their presence alone
 makes a token invalid, whatever their value."""
-
-
-class _DuplicateName(ValueError):
-    pass
-
-
-def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    members = dict(pairs)
-    if len(members) != len(pairs):
-        raise _DuplicateName
-    return members
-
-
-_PAIRS_DECODER = json.JSONDecoder(object_pairs_hook=_unique_members)
 
 
 def _refusal(reason: str) -> InvalidTokenError:
@@ -111,10 +96,10 @@ def _check_names_are_unique(data: bytes) -> None:
     the standard library cannot read it (nesting too deep, an integer too long): what
     cannot be checked is refused."""
     try:
-        _PAIRS_DECODER.decode(data.decode("utf-8"))
-    except _DuplicateName:
+        check_unique_names(data)
+    except RepeatedName:
         raise _refusal("a member name occurs twice") from None
-    except (ValueError, RecursionError):
+    except ValueError:
         raise _refusal("its JSON could not be checked for duplicate names") from None
 
 

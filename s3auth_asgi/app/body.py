@@ -1,6 +1,11 @@
 """Reading request bodies and query strings into Structs, with a clear 4xx for every way
 they can be wrong: too large (413), an unsupported content type (415), unreadable JSON or
-form encoding (400), missing, mistyped or unknown fields (422). Never a 500.
+form encoding and a field given twice (400), missing, mistyped or unknown fields (422).
+Never a 500.
+
+A field given twice is refused, in JSON (at any depth), forms and query strings alike:
+decoders keep the last, and a proxy or firewall in front that reads the first would see
+another user, password or flag than the app does.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import msgspec
 from starlette.requests import ClientDisconnect, Request
 
 from ..errors import S3ValidationError
+from ..json_names import RepeatedName, check_unique_names
 from .errors import BodyTooLargeError, MalformedBodyError, UnsupportedMediaTypeError
 
 T = TypeVar("T")
@@ -91,6 +97,12 @@ class BodyReader:
             raise S3ValidationError(f"Invalid request body: {exc}") from None
         except msgspec.DecodeError as exc:
             raise MalformedBodyError(f"The request body is not valid JSON: {exc}") from None
+        try:
+            check_unique_names(body)
+        except RepeatedName as exc:
+            raise MalformedBodyError(f"The request body gives a field twice: {exc}") from None
+        except ValueError as exc:
+            raise MalformedBodyError(f"The request body could not be read: {exc}") from None
         return value
 
 
@@ -104,16 +116,21 @@ def decode_form(body: bytes, type_: type[T]) -> T:
         raise MalformedBodyError(
             f"The form is not valid UTF-8 {FORM_MEDIA_TYPE} (at most {MAX_FORM_FIELDS} fields)"
         ) from None
-    fields: dict[str, str] = {}
-    for name, value in pairs:
-        if name in fields:
-            raise MalformedBodyError(f"The form field {name!r} is given more than once")
-        fields[name] = value
-    return convert(fields, type_, "Invalid form")
+    return convert(unique_fields(pairs, "form field"), type_, "Invalid form")
 
 
 def parse_query(request: Request, type_: type[T]) -> T:
-    return convert(dict(request.query_params), type_, "Invalid query parameter")
+    fields = unique_fields(request.query_params.multi_items(), "query parameter")
+    return convert(fields, type_, "Invalid query parameter")
+
+
+def unique_fields(pairs: list[tuple[str, str]], what: str) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for name, value in pairs:
+        if name in fields:
+            raise MalformedBodyError(f"The {what} {name!r} is given more than once")
+        fields[name] = value
+    return fields
 
 
 def convert(fields: dict[str, str], type_: type[T], context: str) -> T:

@@ -26,7 +26,8 @@ ADMIN_SCOPE_DESCRIPTION = (
 _MAX_CACHED_MOUNTS = 16
 
 ERROR_DESCRIPTIONS = {
-    400: "The body could not be read (malformed JSON or form), or an unsupported grant type",
+    400: "The body could not be read (malformed JSON or form), a field or query parameter "
+    "is given twice, or an unsupported grant type",
     401: "No valid credentials: missing, invalid, expired or revoked token, or wrong password",
     403: "Authenticated, but not allowed",
     404: "No such resource",

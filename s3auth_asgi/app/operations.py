@@ -97,7 +97,7 @@ class Operation:
         if self.request is not None:
             statuses |= {400, 413, 415, 422}
         if self.query is not None:
-            statuses.add(422)
+            statuses |= {400, 422}  # 400: a parameter given twice
         if self.access != "public":
             statuses.add(401)
         if self.access == "admin":
