@@ -118,6 +118,34 @@ async def test_an_unknown_account_is_refused_exactly_like_a_known_one(clock: Clo
     assert requests == {"get": 1}  # the name's budget: nothing says whose it is
 
 
+async def test_the_answers_do_not_tell_whether_two_names_are_one_account(clock: Clock) -> None:
+    # A failure is charged to both names of an account, where a name that is nobody's has
+    # a budget of its own: an answer that showed the account's count would tell whoever
+    # fails under a username, then an email, whether they are one account's.
+    service = shared_service(clock)
+    async with from_address(service, "192.0.2.1") as client:
+        await register(client, "alice")
+    answers = {}
+    for pair, ip in ((("alice", "alice@example.com"), "203.0.113.5"),
+                     (("nobody", "nobody@example.com"), "203.0.113.6")):  # fmt: skip
+        async with from_address(service, ip) as client:
+            answers[pair[0]] = [
+                (response.status_code, response.content, sorted(response.headers.items()))
+                for response in [await post_login(client, name) for name in pair]
+            ]
+    assert answers["alice"] == answers["nobody"]
+    assert [status for status, _, _ in answers["alice"]] == [401, 401]
+    shown = dict(answers["alice"][1][2])
+    assert shown["ratelimit"].startswith('"login";r=18;')  # the address's count, alone
+    assert "login_account" not in shown["ratelimit-policy"]
+    # Once the account's budget is spent, the refusal names it: it says when to come back.
+    await flood(service, "alice", PER_ACCOUNT - 2, first_ip=20)
+    async with from_address(service, "203.0.113.7") as client:
+        refused = await post_login(client, "alice@example.com")
+    assert_problem(refused, 429, "rate_limited")
+    assert '"login_account";r=0;' in refused.headers["ratelimit"]
+
+
 async def test_names_that_cannot_exist_are_throttled_too(clock: Clock) -> None:
     service = shared_service(clock)
     for name in ("x", "a b", "\u200bzero-width", "n" * 400):

@@ -205,7 +205,15 @@ class PasswordAttempts:
             if not recorded.allowed:
                 # Each budget as last seen: the one that refused in place of what it read.
                 raise self._refusal(_unique_by_budget([*attempt.readings, *charged]))
-        return self.infos([item for item in charged if item[1].key in read])
+        return self.shown([item for item in charged if item[1].key in read])
+
+    def shown(self, readings: list[tuple[FailureStore, Reading]]) -> list[RateLimitInfo]:
+        """The checks that the headers of an answer admitting the attempt (200, 401) show:
+        all but the account's. Its budget is shared by the account's two names, so its count
+        would tell whoever fails under a username and then an email whether both are one
+        account's; a name that is nobody's has a budget of its own. A refusal (429) shows
+        it, as it must to say when to come back."""
+        return self.infos([item for item in readings if item[1].budget.name != "login.account"])
 
     def infos(self, readings: list[tuple[FailureStore, Reading]]) -> list[RateLimitInfo]:
         ordered = sorted(readings, key=lambda item: _SHOWN_ORDER.index(item[1].budget.name))

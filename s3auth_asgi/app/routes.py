@@ -193,7 +193,7 @@ class AuthRoutes:
         pair = await self.service.create_token_pair(check.user, **self._session_origin(request))
         self._note_session(call, pair)
         response = self._tokens(
-            request, pair, self.limits.headers(attempts.infos(attempt.readings))
+            request, pair, self.limits.headers(attempts.shown(attempt.readings))
         )
         self.devices.issue(response, check.user, device, _root_path(request))
         return response
@@ -302,7 +302,7 @@ class AuthRoutes:
             raise _account_gone() from None
         finally:
             attempts.end(attempt)
-        return result, attempts.infos(attempt.readings)
+        return result, attempts.shown(attempt.readings)
 
     # Administration ------------------------------------------------------------------
 
