@@ -67,12 +67,14 @@ class AuditTrail:
 
     def keeps(self, event: AuthEvent) -> bool:
         """Whether `event` goes into a trail: never with a retention of 0 (the trail is
-        off, and a login costs no request for it)."""
+        off, and a login costs no request for it), nor for an operation that found no such
+        user (an administrator's mistyped id would start a trail of nobody's)."""
         return (
             self.retention_seconds > 0
             and event.user_id is not None
             and is_id(event.user_id)
             and event.name in AUDITED
+            and event.reason != "user_not_found"
         )
 
     async def record(self, event: AuthEvent) -> bool:

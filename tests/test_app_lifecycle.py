@@ -150,6 +150,35 @@ async def test_the_audit_trail_newest_first_for_the_user_and_admins(tmp_path: Pa
     assert [i async for i in service.store.list(keys.AUDIT)] == []
 
 
+async def test_an_id_that_is_nobodys_gets_404_and_starts_no_trail(tmp_path: Path) -> None:
+    service = service_with(tmp_path)
+    async with client_for(mounted(service)) as client:
+        root = bearer(await admin_tokens(service, client))
+        nobody = "0" * 32
+        before = [info.key async for info in service.store.list(keys.AUDIT)]
+        for method, path, body in [
+            ("PATCH", "", {"full_name": "X"}),
+            ("DELETE", "", None),
+            ("POST", "/password", {"new_password": NEW_PASSWORD}),
+            ("POST", "/revoke", None),
+            ("DELETE", f"/sessions/{'1' * 32}", None),
+            ("GET", "/events", None),
+        ]:
+            response = await client.request(
+                method, f"/auth/admin/users/{nobody}{path}", json=body, headers=root
+            )
+            assert response.status_code == 404, (method, path, response.text)
+        assert [info.key async for info in service.store.list(keys.AUDIT)] == before
+        # A deleted user's trail is still there to read, its deletion included.
+        alice = await register(client, "alice")
+        deleted = await client.delete(f"/auth/admin/users/{alice['id']}", headers=root)
+        assert deleted.status_code == 204
+        trail = await client.get(f"/auth/admin/users/{alice['id']}/events", headers=root)
+        assert trail.status_code == 200
+        names = [e["event"]["name"] for e in trail.json()["events"]]
+        assert names == ["admin_user_delete", "register"]
+
+
 async def test_hooks_run_fail_alone_and_can_refuse_a_registration(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

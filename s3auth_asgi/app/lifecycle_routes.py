@@ -102,17 +102,23 @@ class LifecycleRoutes:
 
     # The audit trail -----------------------------------------------------------------
 
-    async def _events(self, user_id: str, query: EventsQuery) -> Response:
+    async def _event_page(self, user_id: str, query: EventsQuery) -> EventPage:
         events, cursor = await self.service.audit.page(
             user_id, after=query.after, limit=query.limit
         )
-        return json_response(EventPage(events=events, next_cursor=cursor), headers=PRIVATE)
+        return EventPage(events=events, next_cursor=cursor)
 
     async def my_events(self, call: Call) -> Response:
-        return await self._events(call.caller.user_id, call.query)
+        page = await self._event_page(call.caller.user_id, call.query)
+        return json_response(page, headers=PRIVATE)
 
     async def user_events(self, call: Call) -> Response:
-        return await self._events(call.path_ids["user_id"], call.query)
+        user_id = call.path_ids["user_id"]
+        page = await self._event_page(user_id, call.query)
+        # A deleted user's trail is still shown; an id with neither trail nor user is a 404.
+        if not page.events and await self.service.get_user_by_id(user_id) is None:
+            raise UserNotFoundError()
+        return json_response(page, headers=PRIVATE)
 
     # Administration ------------------------------------------------------------------
 
@@ -154,6 +160,7 @@ class LifecycleRoutes:
     async def end_user_session(self, call: Call) -> Response:
         ids = call.path_ids
         call.noted["session_id"] = ids["session_id"]
-        if not await self.service.revoke_session(ids["user_id"], ids["session_id"]):
+        user = await self._user(call)
+        if not await self.service.revoke_session(user.id, ids["session_id"]):
             raise SessionNotFoundError()
         return empty_response()
