@@ -42,3 +42,19 @@ def test_the_docs_cite_tests() -> None:
 def test_every_cited_test_exists(page: str, file: str, name: str) -> None:
     assert (ROOT / "tests" / file).is_file(), f"{page} cites tests/{file}, which does not exist"
     assert name in functions_of(file), f"{page} cites tests/{file}::{name}, which does not exist"
+
+
+def test_the_reference_page_says_where_each_name_is_imported_from() -> None:
+    import importlib
+
+    import s3auth_asgi
+
+    page = (ROOT / "docs" / "reference.md").read_text()
+    intro = page.split("## ", 1)[0]
+    for path in re.findall(r"^::: (\S+)", page, re.MULTILINE):
+        module, name = path.rsplit(".", 1)
+        if isinstance(getattr(importlib.import_module(module), name), type(s3auth_asgi)):
+            continue  # a module shown whole: its own import
+        if not hasattr(s3auth_asgi, name):
+            # Not from the package: the introduction names it and where it is.
+            assert f"`{name}`" in intro and f"`{module}`" in intro, path
