@@ -22,7 +22,6 @@ its session either (`session_generation`).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -34,7 +33,6 @@ from .errors import (
     S3AuthError,
     S3ValidationError,
     StoreUnavailableError,
-    UserNotFoundError,
 )
 from .identifiers import (
     FULL_NAME_MAX,
@@ -46,7 +44,6 @@ from .identifiers import (
     is_id,
     looks_like_email,
     new_id,
-    require_user_id,
     username_skeleton,
 )
 from .models import TokenPair, User
@@ -55,12 +52,9 @@ from .passwords import PasswordHasher, PasswordPolicy
 from .privileges import admin_from_input, is_administrator, stored_scopes
 from .profile_fields import ProfileFields
 from .session_generation import next_generation
-from .sessions import SessionOperations
-from .storage import StoreConflict, Versioned, keys
+from .storage import Versioned, keys
 from .storage.access import delete_quietly, get_or_none
-
-_UPDATE_ATTEMPTS = 5
-CHANGED_CONCURRENTLY = "The user was changed concurrently; try again"
+from .user_records import CHANGED_CONCURRENTLY, UserRecords, if_password_unchanged
 
 
 class _Unset:
@@ -71,7 +65,7 @@ class _Unset:
 UNSET: Any = _Unset()
 
 
-class AccountOperations(SessionOperations):
+class AccountOperations(UserRecords):
     """Users and their names, passwords and standing. A half of `S3AuthService`, which sets
     the attributes below; built on the sessions half, which ends sessions when an account
     changes."""
@@ -190,40 +184,12 @@ class AccountOperations(SessionOperations):
         if found is None or user is None or not matches or not user.is_active:
             return LoginCheck(None, accounts)
         if new_hash is not None:
+            upgrade = if_password_unchanged(
+                user, lambda u: msgspec.structs.replace(u, hashed_password=new_hash)
+            )
             with contextlib.suppress(S3AuthError):
-                await self._update(
-                    user.id, lambda u: msgspec.structs.replace(u, hashed_password=new_hash), found
-                )
+                await self._update(user.id, upgrade, found)
         return LoginCheck(user, accounts)
-
-    async def _load_user(self, user_id: str) -> Versioned[User]:
-        """The user record with its ETag, for a read-modify-write; UserNotFoundError."""
-        require_user_id(user_id)
-        current = await get_or_none(self.store, keys.user(user_id), User)
-        if current is None:
-            raise UserNotFoundError()
-        return current
-
-    async def _update(
-        self,
-        user_id: str,
-        change: Callable[[User], User],
-        current: Versioned[User] | None = None,
-    ) -> tuple[User, User]:
-        """Read-modify-write of a user record with If-Match, retried on conflict, starting
-        from `current` when the caller has just read it. Returns (before, after)."""
-        for _ in range(_UPDATE_ATTEMPTS):
-            if current is None:
-                current = await self._load_user(user_id)
-            updated = change(current.value)
-            updated.updated_at = self._now()
-            try:
-                await self.store.replace(keys.user(user_id), updated, current.etag)
-            except StoreConflict:
-                current = None
-                continue
-            return current.value, updated
-        raise ConflictError(CHANGED_CONCURRENTLY)
 
     async def update_user(
         self,
@@ -321,7 +287,7 @@ class AccountOperations(SessionOperations):
         matches, _ = await self.passwords.verify(current_password, current.value.hashed_password)
         if not matches:
             raise InvalidCredentialsError("The current password is wrong")
-        user = await self._replace_password(current, new_password)
+        user = await self._replace_password(current, new_password, checked=True)
         return await self.create_token_pair(user, device_info=device_info, ip_address=ip_address)
 
     async def confirm_password(self, user: User, password: str) -> None:
@@ -335,16 +301,23 @@ class AccountOperations(SessionOperations):
         session of the user."""
         await self._replace_password(await self._load_user(user_id), new_password)
 
-    async def _replace_password(self, current: Versioned[User], new_password: str) -> User:
+    async def _replace_password(
+        self, current: Versioned[User], new_password: str, *, checked: bool = False
+    ) -> User:
+        """Set the password and end every session; `checked`: the current password was
+        verified on `current`, and must still be the record's."""
         user = current.value
         self.password_policy.check(new_password, user.username, user.email)
         hashed = await self.passwords.hash(new_password)
+
+        def change(stored: User) -> User:
+            generation = next_generation(stored.session_generation)
+            return msgspec.structs.replace(
+                stored, hashed_password=hashed, session_generation=generation
+            )
+
         _, updated = await self._update(
-            user.id,
-            lambda u: msgspec.structs.replace(
-                u, hashed_password=hashed, session_generation=next_generation(u.session_generation)
-            ),
-            current,
+            user.id, if_password_unchanged(user, change) if checked else change, current
         )
         await self._end_all_sessions(user.id, generation=updated.session_generation)
         return updated

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import anyio
 import pytest
 from conftest import make_service, make_settings
 from pwdlib.hashers.bcrypt import BcryptHasher
+from support import StoreWrapper
 
+from s3auth_asgi import ConflictError
 from s3auth_asgi.models import User
 from s3auth_asgi.passwords import PasswordHasher
-from s3auth_asgi.storage import keys
+from s3auth_asgi.storage import ObjectStore, Store, keys
 
 pytestmark = pytest.mark.anyio
 PASSWORD = "SecurePass123!"
+NEW_PASSWORD = "Brand-new-pass-7"
 
 
 class RecordingHasher(PasswordHasher):
@@ -149,3 +154,51 @@ async def test_damaged_hash_is_a_failed_login() -> None:
     found.value.hashed_password = "$argon2id$garbage"
     await service.store.replace(keys.user(user.id), found.value, found.etag)
     assert await service.authenticate_user("damaged", PASSWORD) is None
+
+
+class RacedUserWrite(StoreWrapper):
+    """Runs `meanwhile` just before the first replace of a user record goes to the store, as
+    another process's write that lands between this one's read and its write."""
+
+    def __init__(self, inner: Store, meanwhile: Callable[[], Awaitable[object]]) -> None:
+        super().__init__(inner)
+        self.meanwhile: Callable[[], Awaitable[object]] | None = meanwhile
+
+    async def replace(self, key: str, value: Any, etag: str) -> str:
+        if self.meanwhile is not None and key.startswith(keys.USERS):
+            meanwhile, self.meanwhile = self.meanwhile, None
+            await meanwhile()
+        return await super().replace(key, value, etag)
+
+
+async def test_an_upgrade_racing_a_password_change_never_brings_the_old_password_back() -> None:
+    shared = ObjectStore.from_url("memory://")
+    other = make_service(store=shared)
+    user = await other.create_user("legacy", "legacy@example.com", PASSWORD)
+    found = await shared.get(keys.user(user.id), User)
+    assert found is not None
+    found.value.hashed_password = BcryptHasher().hash(PASSWORD)
+    await shared.replace(keys.user(user.id), found.value, found.etag)
+    # The login verifies the old password and upgrades its hash; the owner's new password
+    # lands between the login's read and its write.
+    raced = RacedUserWrite(shared, lambda: other.set_password(user.id, NEW_PASSWORD))
+    logged_in = await make_service(store=raced).authenticate_user("legacy", PASSWORD)
+    assert logged_in is not None  # the password was right when it was checked
+    assert raced.meanwhile is None  # the race happened
+    assert await other.authenticate_user("legacy", NEW_PASSWORD) is not None
+    assert await other.authenticate_user("legacy", PASSWORD) is None
+
+
+async def test_two_changes_from_one_current_password_do_not_both_land() -> None:
+    shared = ObjectStore.from_url("memory://")
+    other = make_service(store=shared)
+    user = await other.create_user("owner", "owner@example.com", PASSWORD)
+    # Both checked the same current password; the other's change lands first.
+    raced = RacedUserWrite(
+        shared, lambda: other.change_password(user.id, PASSWORD, "Theirs-pass-77")
+    )
+    with pytest.raises(ConflictError):
+        await make_service(store=raced).change_password(user.id, PASSWORD, NEW_PASSWORD)
+    assert raced.meanwhile is None
+    assert await other.authenticate_user("owner", "Theirs-pass-77") is not None
+    assert await other.authenticate_user("owner", NEW_PASSWORD) is None

@@ -1,0 +1,72 @@
+"""Changing a user record: read, change, write back with If-Match, and again on a conflict.
+
+The change is a function of the record as it stands, so a retry applies it to whatever a
+concurrent writer left; what it must not do is carry over a decision made on the first
+read that the concurrent write has made wrong. Two such decisions exist, and each change
+that made one checks it again on every attempt, raising ConflictError when it no longer
+holds:
+
+- a password checked against the record (a login upgrading the hash of the password it
+  verified, a password change that verified the current one): `if_password_unchanged`;
+- the address a change of email reserved the new address against (`accounts`), and the
+  account state a mailed token was issued for (`recovery`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .errors import ConflictError, UserNotFoundError
+from .identifiers import require_user_id
+from .models import User
+from .sessions import SessionOperations
+from .storage import StoreConflict, Versioned, keys
+from .storage.access import get_or_none
+
+UPDATE_ATTEMPTS = 5
+CHANGED_CONCURRENTLY = "The user was changed concurrently; try again"
+
+Change = Callable[[User], User]
+
+
+def if_password_unchanged(checked: User, change: Change) -> Change:
+    """`change`, refused if the record's password is no longer the one checked on
+    `checked`: applied over a concurrent change of password, it would act on the old one
+    (an upgraded hash of it written back, a change its holder could not make now)."""
+
+    def guarded(stored: User) -> User:
+        if stored.hashed_password != checked.hashed_password:
+            raise ConflictError(CHANGED_CONCURRENTLY)
+        return change(stored)
+
+    return guarded
+
+
+class UserRecords(SessionOperations):
+    """Reading a user record for a change, and writing the change back."""
+
+    async def _load_user(self, user_id: str) -> Versioned[User]:
+        """The user record with its ETag, for a read-modify-write; UserNotFoundError."""
+        require_user_id(user_id)
+        current = await get_or_none(self.store, keys.user(user_id), User)
+        if current is None:
+            raise UserNotFoundError()
+        return current
+
+    async def _update(
+        self, user_id: str, change: Change, current: Versioned[User] | None = None
+    ) -> tuple[User, User]:
+        """Read-modify-write of a user record with If-Match, retried on conflict, starting
+        from `current` when the caller has just read it. Returns (before, after)."""
+        for _ in range(UPDATE_ATTEMPTS):
+            if current is None:
+                current = await self._load_user(user_id)
+            updated = change(current.value)
+            updated.updated_at = self._now()
+            try:
+                await self.store.replace(keys.user(user_id), updated, current.etag)
+            except StoreConflict:
+                current = None
+                continue
+            return current.value, updated
+        raise ConflictError(CHANGED_CONCURRENTLY)
