@@ -54,7 +54,7 @@ from .profile_fields import ProfileFields
 from .session_generation import next_generation
 from .storage import Versioned, keys
 from .storage.access import delete_quietly, get_or_none
-from .user_records import CHANGED_CONCURRENTLY, UserRecords, if_password_unchanged
+from .user_records import CHANGED_CONCURRENTLY, Change, UserRecords, if_password_unchanged
 
 
 class _Unset:
@@ -202,10 +202,13 @@ class AccountOperations(UserRecords):
         scopes: list[str] = UNSET,
         email_verified: bool = UNSET,
         profile: dict[str, Any] = UNSET,
+        password_checked_on: User | None = None,
     ) -> User:
         """Change a profile or an account's standing. Disabling an account or changing its
         privileges revokes its tokens, so the change holds at once. A new email address
-        is unverified, unless `email_verified` says otherwise."""
+        is unverified, unless `email_verified` says otherwise. `password_checked_on`: the
+        record the caller's password was checked against (`confirm_password`), for a change
+        that needs it; ConflictError if the password has changed since."""
         changes: dict[str, Any] = {}
         if full_name is not UNSET:
             changes["full_name"] = clean_text(full_name, "full_name", FULL_NAME_MAX)
@@ -255,8 +258,11 @@ class AccountOperations(UserRecords):
                 updated.session_generation = next_generation(user.session_generation)
             return updated
 
+        applied: Change = change
+        if password_checked_on is not None:
+            applied = if_password_unchanged(password_checked_on, change)
         try:
-            previous, updated = await self._update(user_id, change, current)
+            previous, updated = await self._update(user_id, applied, current)
         except S3AuthError as error:
             # Released only when the record is known not to name the new address: after a
             # store failure the write may have landed. An entry left behind whose user
@@ -290,11 +296,13 @@ class AccountOperations(UserRecords):
         user = await self._replace_password(current, new_password, checked=True)
         return await self.create_token_pair(user, device_info=device_info, ip_address=ip_address)
 
-    async def confirm_password(self, user: User, password: str) -> None:
-        """InvalidCredentialsError unless `password` is the user's (one verification)."""
+    async def confirm_password(self, user: User, password: str) -> User:
+        """`user`, once `password` is found to be its (one verification);
+        InvalidCredentialsError otherwise."""
         matches, _ = await self.passwords.verify(password, user.hashed_password)
         if not matches:
             raise InvalidCredentialsError("The current password is wrong")
+        return user
 
     async def set_password(self, user_id: str, new_password: str) -> None:
         """Set a password without the old one (an administrator's reset); revokes every

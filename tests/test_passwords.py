@@ -11,6 +11,7 @@ import pytest
 from conftest import make_service, make_settings
 from pwdlib.hashers.bcrypt import BcryptHasher
 from support import StoreWrapper
+from test_app import assert_problem, bearer, client_for, login, mounted
 
 from s3auth_asgi import ConflictError
 from s3auth_asgi.models import User
@@ -202,3 +203,26 @@ async def test_two_changes_from_one_current_password_do_not_both_land() -> None:
     assert raced.meanwhile is None
     assert await other.authenticate_user("owner", "Theirs-pass-77") is not None
     assert await other.authenticate_user("owner", NEW_PASSWORD) is None
+
+
+async def test_a_new_email_checked_against_a_password_changed_meanwhile_is_refused() -> None:
+    shared = ObjectStore.from_url("memory://")
+    other = make_service(store=shared)
+    user = await other.create_user("owner", "owner@example.com", PASSWORD)
+    raced = RacedUserWrite(
+        shared, lambda: other.change_password(user.id, PASSWORD, "Theirs-pass-77")
+    )
+    service = make_service(store=raced)
+    async with client_for(mounted(service)) as client:
+        tokens = await login(client, "owner", PASSWORD)
+        moved = await client.patch(
+            "/auth/me",
+            json={"email": "elsewhere@example.com", "current_password": PASSWORD},
+            headers=bearer(tokens),
+        )
+    assert_problem(moved, 409, "conflict")
+    assert raced.meanwhile is None
+    stored = await other.get_user_by_id(user.id)
+    assert stored is not None and stored.email == "owner@example.com"
+    # The address it reserved is free again.
+    await other.create_user("someone", "elsewhere@example.com", PASSWORD)

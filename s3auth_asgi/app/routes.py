@@ -256,9 +256,10 @@ class AuthRoutes:
             # checked before the new address is tried, so a wrong one learns nothing of it.
             if current_password is None:
                 raise CurrentPasswordRequiredError()
-            _, infos = await self._password_attempt(
+            checked, infos = await self._password_attempt(
                 call, lambda user: self.service.confirm_password(user, current_password)
             )
+            changes["password_checked_on"] = checked
         try:
             user = await self.service.update_user(call.caller.user_id, **changes)
         except _NAME_TAKEN as error:
