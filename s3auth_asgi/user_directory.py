@@ -4,7 +4,8 @@ Request budgets: list_users, 1 LIST and 1 GET per user of the page (16 at a time
 search_users the same per page scanned (a search filters the page it reads, so each call
 costs what one page costs, and the caller follows `next_cursor`); delete_user, 1 GET, 1
 LIST of the user's sessions, 1 revocation create when it has sessions, 1 batch DELETE and
-1 PUT (the generation marker: `session_generation`).
+1 PUT (the generation marker: `session_generation`); of an id with no user, 1 GET and 1
+LIST.
 """
 
 from __future__ import annotations
@@ -32,9 +33,13 @@ class UserDirectory(AccountOperations):
     """Listing, searching and deleting users. A part of `S3AuthService`."""
 
     async def delete_user(self, user_id: str) -> bool:
-        """Delete the user, its names and its sessions; False when there was no user."""
+        """Delete the user, its names and its sessions; False when there was no user. A
+        deletion that failed after the user object went (its answer lost, say) is finished:
+        sessions left of a user that is gone are ended, and the deletion's marker written."""
         user = await self.get_user_by_id(user_id)
         if user is None:
+            if is_id(user_id) and [_ async for _ in self.store.list(keys.user_sessions(user_id))]:
+                await self._end_all_sessions(user_id, generation=keys.DELETED_GENERATION)
             return False
         # The user object goes first: if the rest fails, the names are dangling
         # reservations that the next registration takes over.

@@ -10,6 +10,13 @@ holds:
   verified, a password change that verified the current one): `if_password_unchanged`;
 - the address a change of email reserved the new address against (`accounts`), and the
   account state a mailed token was issued for (`recovery`).
+
+A change that ends the user's sessions writes the new generation in the record, then its
+marker (`session_generation`). If the marker's write fails, or the record's answer is lost
+and the caller retries (to find nothing left to change), the old sessions could refresh on.
+So every read of a record for a change writes the marker of the generation it finds, if
+it is missing (1 conditional PUT): the retry, or the next change of the account, finishes
+the job, and the old sessions are refused at their next refresh.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from collections.abc import Callable
 from .errors import ConflictError, UserNotFoundError
 from .identifiers import require_user_id
 from .models import User
+from .session_generation import write_marker
 from .sessions import SessionOperations
 from .storage import StoreConflict, Versioned, keys
 from .storage.access import get_or_none
@@ -46,11 +54,14 @@ class UserRecords(SessionOperations):
     """Reading a user record for a change, and writing the change back."""
 
     async def _load_user(self, user_id: str) -> Versioned[User]:
-        """The user record with its ETag, for a read-modify-write; UserNotFoundError."""
+        """The user record with its ETag, for a read-modify-write, its generation's marker
+        written if it was not (see the module); UserNotFoundError."""
         require_user_id(user_id)
         current = await get_or_none(self.store, keys.user(user_id), User)
         if current is None:
             raise UserNotFoundError()
+        if current.value.session_generation:
+            await write_marker(self.store, user_id, current.value.session_generation)
         return current
 
     async def _update(

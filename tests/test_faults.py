@@ -6,7 +6,7 @@ forever, no session lost or duplicated."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 import pytest
@@ -22,6 +22,7 @@ from s3auth_asgi import (
     User,
     UsernameTakenError,
 )
+from s3auth_asgi.account_tokens import InvalidAccountTokenError
 from s3auth_asgi.storage import ObjectInfo, ObjectStore, Store, keys
 
 pytestmark = pytest.mark.anyio
@@ -188,3 +189,101 @@ async def test_revoke_all_faults(store_url: str, step: int, after: bool) -> None
     for pair in pairs:
         with pytest.raises(TokenRevokedError):
             service.decode_token(pair.access_token)
+
+
+class FailFirst(StoreWrapper):
+    """The first request `name` whose key contains `part` fails, before it is sent or after
+    it landed (its answer lost)."""
+
+    def __init__(self, inner: Store, name: str, part: str, *, after: bool) -> None:
+        super().__init__(inner)
+        self.target: tuple[str, str] | None = (name, part)
+        self.after = after
+
+    async def _maybe_fail(self, name: str, key: str, run: Callable[[], Awaitable[R]]) -> R:
+        if self.target is None or self.target[0] != name or self.target[1] not in key:
+            return await run()
+        self.target = None
+        if not self.after:
+            raise StoreUnavailableError(f"injected fault before {name}")
+        await run()
+        raise StoreUnavailableError(f"injected fault after {name}")
+
+    async def create(self, key: str, value: Any) -> str:
+        return await self._maybe_fail("create", key, lambda: self.inner.create(key, value))
+
+    async def replace(self, key: str, value: Any, etag: str) -> str:
+        return await self._maybe_fail("replace", key, lambda: self.inner.replace(key, value, etag))
+
+    async def delete_many(self, keys: Iterable[str]) -> int:
+        batch = list(keys)
+        return await self._maybe_fail(
+            "delete_many", " ".join(batch), lambda: self.inner.delete_many(batch)
+        )
+
+
+# Where a change that ends sessions can fail half-way: its marker's write, or the answer of
+# its user-record write (landed, then lost).
+HALF_DONE = pytest.mark.parametrize(
+    ("name", "part", "after"),
+    [("create", "~generation.", False), ("replace", "users/", True)],
+    ids=["marker lost", "answer lost"],
+)
+
+
+async def _half_done(
+    name: str, part: str, after: bool, change: Callable[[S3AuthService, User], Awaitable[Any]]
+) -> tuple[S3AuthService, S3AuthService, TokenPair, Any]:
+    """A user with a session (the thief's), then `change` failing half-way once; returns the
+    failing service, a healthy one on the same store, the thief's pair and the user."""
+    shared = ObjectStore.from_url("memory://")
+    healthy = make_service(store=shared)
+    user = await healthy.create_user("victim", "victim@example.com", PASSWORD)
+    thief = await healthy.create_token_pair(user)
+    failing = make_service(store=FailFirst(shared, name, part, after=after))
+    with pytest.raises(StoreUnavailableError):
+        await change(failing, user)
+    return failing, healthy, thief, user
+
+
+@HALF_DONE
+async def test_an_account_change_that_failed_half_way_ends_the_sessions_on_retry(
+    name: str, part: str, after: bool
+) -> None:
+    failing, healthy, thief, user = await _half_done(
+        name, part, after, lambda s, u: s.update_user(u.id, is_active=False, is_admin=False)
+    )
+    await failing.update_user(user.id, is_active=False, is_admin=False)  # the retry
+    with pytest.raises(TokenRevokedError):
+        await healthy.refresh_access_token(thief.refresh_token)
+
+
+@HALF_DONE
+async def test_a_password_reset_that_failed_half_way_ends_the_sessions_on_retry(
+    name: str, part: str, after: bool
+) -> None:
+    tokens: list[str] = []
+
+    async def reset(service: S3AuthService, user: User) -> None:
+        tokens.append(await service.account_tokens.issue("password-reset", user, 1800))
+        await service.reset_password(tokens[0], "Brand-new-pass-7")
+
+    failing, healthy, thief, _ = await _half_done(name, part, after, reset)
+    # The reset landed both ways, so the owner's second try finds the link spent; reading
+    # the account for it finishes ending the sessions.
+    with pytest.raises(InvalidAccountTokenError):
+        await failing.reset_password(tokens[0], "Brand-new-pass-7")
+    with pytest.raises(TokenRevokedError):
+        await healthy.refresh_access_token(thief.refresh_token)
+
+
+async def test_a_deletion_whose_answer_was_lost_is_finished_by_its_retry() -> None:
+    failing, healthy, _, user = await _half_done(
+        "delete_many", "users/", True, lambda s, u: s.delete_user(u.id)
+    )
+    # A login that read the user before the deletion writes its session after it.
+    late = await healthy.create_token_pair(user)
+    assert await failing.delete_user(user.id) is False  # the retry: no user any more
+    with pytest.raises(TokenRevokedError):
+        await healthy.refresh_access_token(late.refresh_token)
+    assert await failing.delete_user("0" * 32) is False  # nobody's: nothing to finish

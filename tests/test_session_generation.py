@@ -39,6 +39,9 @@ NEW_PASSWORD = "BrandNewPass456"
 # Each now costs one PUT more: the generation marker.
 BEFORE = {"get": 1, "put": 2, "list": 1, "delete": 1}
 AFTER = {**BEFORE, "put": 3}
+# A change of a user whose sessions a change ended before costs one PUT more: the marker of
+# the generation it reads, written if missing (`user_records`), a create that finds it.
+AFTER_A_CHANGE = {**AFTER, "put": 4}
 LOGIN = {"get": 2, "put": 1}  # index, user; session
 REFRESH = {"get": 1, "list": 1, "put": 1}  # session; the cap's LIST; rotation
 REFUSED = {"get": 1, "list": 1, "put": 1, "delete": 1}  # ... `session` entry; DELETE
@@ -216,14 +219,14 @@ async def test_a_later_change_replaces_the_marker_in_the_same_batch(store_url: s
     service.store.reset_counts()
     await service.update_user(user.id, is_admin=True)
     # The superseded marker goes in the sessions' batch DELETE: no extra request.
-    assert dict(service.store.requests) == AFTER
+    assert dict(service.store.requests) == AFTER_A_CHANGE
     second = await _markers(service.store, user.id)
     assert len(second) == 1 and second[0] > first[0]
     assert second[0] == (await _user(service, user.id)).session_generation
     # Without sessions, the superseded marker costs the DELETE alone.
     service.store.reset_counts()
     await service.update_user(user.id, is_active=False)
-    assert dict(service.store.requests) == {"get": 1, "put": 2, "list": 1, "delete": 1}
+    assert dict(service.store.requests) == {"get": 1, "put": 3, "list": 1, "delete": 1}
     assert len(await _markers(service.store, user.id)) == 1
 
 
