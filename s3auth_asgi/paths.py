@@ -14,11 +14,18 @@ Three outcomes, strictest first: REQUIRED (a valid token, holding the pattern's 
 OPTIONAL (a token is verified when present; anonymous otherwise) and SKIP (credentials are
 not looked at; the user is anonymous).
 
-Canonical paths are matched as they are. A path with `//`, `.` or `..` segments is matched
-both as sent and after resolving them, and the stricter outcome wins: the app may route
-either form. A path that cannot be read safely is always REQUIRED: one that percent-encodes
-`/`, `\\` or NUL in `raw_path`, contains `\\`, `%`, or a control character after decoding,
-does not start with `/`, or lies outside `root_path`.
+Frameworks do not all route a path the same way, so a path is matched in every form one
+of them may route it as (`route_forms`), and the strictest outcome wins: as sent (relative
+to `root_path`; as a whole when it lies outside `root_path`, as Starlette then routes it),
+with `//`, `.` and `..` segments resolved, and without its trailing slashes (Litestar
+strips them); an absolute-form target (`http://host/admin`, which some servers pass on as
+the path) also by its path. A path that cannot be read safely is always REQUIRED, with the
+scopes of every form: one that percent-encodes `/`, `\\` or NUL in `raw_path`, contains `\\`,
+`%`, or a control character after decoding, or does not start with `/`.
+
+Methods are compared in upper case (some servers pass them on as sent, and frameworks
+upper-case them), and HEAD counts as GET where GET is listed: frameworks answer HEAD with
+the GET handler.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping
 from typing import Final
+from urllib.parse import urlsplit
 
 from .errors import ConfigurationError
 from .types import Scope
@@ -125,7 +133,7 @@ class PathRules:
             and (raw_path is None or b"%" not in raw_path)
         ):
             # Then the outcome depends on the path (and method) alone: remember it.
-            key = path if self.methods is None else (scope.get("method"), path)
+            key = path if self.methods is None else (request_method(scope), path)
             decision = self._memo.get(key)
             if decision is None:
                 if len(self._memo) >= _MEMO_SIZE:
@@ -135,36 +143,35 @@ class PathRules:
         return self._decide_uncached(scope)
 
     def _decide_uncached(self, scope: Scope) -> PathDecision:
-        path = route_path(scope)
-        method = scope.get("method")  # None for WebSocket: the path alone decides
+        forms = route_forms(scope)
+        method = request_method(scope)  # None for WebSocket: the path alone decides
         raw_path = scope.get("raw_path")
         if (
-            path is None
-            or is_suspicious(path)
-            or (raw_path and b"%" in raw_path and _encodes_separator(raw_path))
+            not forms
+            or is_suspicious(forms[0])
+            or (isinstance(raw_path, bytes) and b"%" in raw_path and _encodes_separator(raw_path))
         ):
-            return self._strictest_protected(path or "/")
-        if "//" in path or "/." in path:
-            resolved = normalise(path)
-            if resolved != path:
-                return _stricter(self._decide(method, path), self._decide(method, resolved))
-        return self._decide(method, path)
+            return self._strictest_protected(forms or ("/",))
+        decision = self._decide(method, forms[0])
+        for form in forms[1:]:
+            decision = _stricter(decision, self._decide(method, form))
+        return decision
 
     def _decide(self, method: str | None, path: str) -> PathDecision:
         if self.exclude.matches(path):
             return SKIP
         if not self.protected.matches(path):
             return OPTIONAL
-        if method is not None and self.methods is not None and method not in self.methods:
+        if method is not None and self.methods is not None and not listed(method, self.methods):
             return OPTIONAL
         if not self._scoped:
             return REQUIRED
         return PathAccess.REQUIRED, self._scopes_for(path)
 
-    def _strictest_protected(self, path: str) -> PathDecision:
+    def _strictest_protected(self, forms: tuple[str, ...]) -> PathDecision:
         if not self._scoped:
             return REQUIRED
-        scopes = self._scopes_for(path) + self._scopes_for(normalise(path))
+        scopes = [scope for form in forms for scope in self._scopes_for(form)]
         return PathAccess.REQUIRED, tuple(dict.fromkeys(scopes))
 
     def _scopes_for(self, path: str) -> tuple[str, ...]:
@@ -174,6 +181,36 @@ class PathRules:
             if patterns.matches(path):
                 found.update(dict.fromkeys(scopes))
         return tuple(found)
+
+
+def request_method(scope: Scope) -> str | None:
+    """The request's method in upper case; None when there is none (a WebSocket)."""
+    method = scope.get("method")
+    return method.upper() if isinstance(method, str) else None
+
+
+def listed(method: str, methods: frozenset[str]) -> bool:
+    """Whether `methods` covers `method` (upper case): HEAD is covered by GET."""
+    return method in methods or (method == "HEAD" and "GET" in methods)
+
+
+def route_forms(scope: Scope) -> tuple[str, ...]:
+    """Every form of the request's path that a framework may route it as, the path the
+    app's routes see first (see the module); none when the scope has no path."""
+    path = scope.get("path")
+    if not isinstance(path, str):
+        return ()
+    forms = [route_path(scope) or path or "/"]
+    if not forms[0].startswith("/"):
+        # An absolute-form target (RFC 9112 §3.2.2), passed on by some servers as the path.
+        target = urlsplit(forms[0]).path if "://" in forms[0] else ""
+        if target.startswith("/"):
+            forms.append(target)
+    for form in list(forms):
+        if form.startswith("/"):
+            resolved = normalise(form)
+            forms += [resolved, resolved.rstrip("/") or "/"]
+    return tuple(dict.fromkeys(forms))
 
 
 def route_path(scope: Scope) -> str | None:

@@ -7,7 +7,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from ..errors import ConfigurationError
-from ..paths import PathSet, normalise, route_path
+from ..paths import PathSet, listed, request_method, route_forms
 from ..types import Scope
 
 _METHOD = re.compile(r"[A-Z]+")
@@ -18,12 +18,13 @@ class RateLimitRule:
     """Apply limit `limit` to requests whose path matches `path` (and method in `methods`).
 
     `path` is written as BearerTokenMiddleware's patterns are: exact (`/auth/login`) or a
-    prefix ending in `*` (`/api/*` covers everything below `/api/`), matched against the
-    path the app's routes see (relative to `root_path`). A path with `//` or dot segments
-    matches when either its sent or its resolved form does, so `/api//x` or
-    `/public/../auth/login` cannot slip past a limit the app would still route to.
-    `methods=None` means every method; a WebSocket handshake is a GET. Each request counts
-    `cost` against the limit.
+    prefix ending in `*` (`/api/*` covers everything below `/api/`), matched against every
+    form of the path a framework may route it as (`paths.route_forms`: relative to
+    `root_path`, with `//` and dot segments resolved, without trailing slashes, an
+    absolute-form target by its path), so `/api//x`, `/public/../auth/login` or
+    `/auth/login/` cannot slip past a limit the app would still route to. `methods=None`
+    means every method (compared in upper case; HEAD is counted where GET is); a WebSocket
+    handshake is a GET. Each request counts `cost` against the limit.
     """
 
     path: str
@@ -50,12 +51,7 @@ class RateLimitRule:
 
     def matches(self, scope: Scope) -> bool:
         if self._methods is not None:
-            method = scope.get("method", "GET") if scope["type"] == "http" else "GET"
-            if method not in self._methods:
+            method = (request_method(scope) or "GET") if scope["type"] == "http" else "GET"
+            if not listed(method, self._methods):
                 return False
-        path = route_path(scope)
-        if path is None:  # outside root_path: not something this app routes
-            return False
-        if self._paths.matches(path):
-            return True
-        return ("//" in path or "/." in path) and self._paths.matches(normalise(path))
+        return any(self._paths.matches(form) for form in route_forms(scope))
