@@ -8,9 +8,11 @@ it is never read at a login.
 Repair. Registration writes its index objects before the user object, and an email change
 the new address's before the user object's new version, so a crash (or a lost answer)
 leaves at most index objects naming a user that does not hold that name: a user that does
-not exist, or one whose address is another. They log nobody in (`owner` checks), and after
-`name_reservation_seconds` (the store's Last-Modified against the service clock) the next
-claim of that name takes the index over with a conditional replace.
+not exist, or one whose address is another. They log nobody in (`owner` checks), and once
+both the entry and that user's record are `name_reservation_seconds` old (the store's
+Last-Modified against the service clock: a change of address deletes the old entry just
+after its record write, and must not find a new owner's there) the next claim of that name
+takes the index over with a conditional replace.
 """
 
 from __future__ import annotations
@@ -137,14 +139,19 @@ class NameIndex:
                 return
             except StoreConflict:
                 raise taken() from None
-        age = dt.datetime.fromtimestamp(self.clock(), dt.UTC) - current.last_modified
-        if age.total_seconds() < self.reservation_seconds:
+        now = dt.datetime.fromtimestamp(self.clock(), dt.UTC)
+        if (now - current.last_modified).total_seconds() < self.reservation_seconds:
             raise taken()
         try:
             owner = await self.store.get(keys.user(current.value.user_id), User)
         except CorruptObjectError:
             raise taken() from None
-        if owner is not None and key in self.name_keys(owner.value):
+        if owner is not None and (
+            key in self.name_keys(owner.value)
+            # A user that has just let the name go (a change of address) deletes the entry
+            # next: taken over before, the entry that deletion removes would be the new one.
+            or (now - owner.last_modified).total_seconds() < self.reservation_seconds
+        ):
             raise taken()
         try:
             await self.store.replace(key, entry, current.etag)

@@ -130,7 +130,7 @@ class PathRules:
         if (
             type(path) is str
             and not scope.get("root_path")
-            and (raw_path is None or b"%" not in raw_path)
+            and (raw_path is None or (isinstance(raw_path, bytes) and b"%" not in raw_path))
         ):
             # Then the outcome depends on the path (and method) alone: remember it.
             key = path if self.methods is None else (request_method(scope), path)
