@@ -22,6 +22,7 @@ its session either (`session_generation`).
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
 from typing import Any
 
 import msgspec
@@ -54,7 +55,7 @@ from .profile_fields import ProfileFields
 from .session_generation import next_generation
 from .storage import Versioned, keys
 from .storage.access import delete_quietly, get_or_none
-from .user_records import CHANGED_CONCURRENTLY, Change, UserRecords, if_password_unchanged
+from .user_records import CHANGED_CONCURRENTLY, Change, UserRecords, if_fields_are, password_of
 
 
 class _Unset:
@@ -184,8 +185,8 @@ class AccountOperations(UserRecords):
         if found is None or user is None or not matches or not user.is_active:
             return LoginCheck(None, accounts)
         if new_hash is not None:
-            upgrade = if_password_unchanged(
-                user, lambda u: msgspec.structs.replace(u, hashed_password=new_hash)
+            upgrade = if_fields_are(
+                password_of(user), lambda u: msgspec.structs.replace(u, hashed_password=new_hash)
             )
             with contextlib.suppress(S3AuthError):
                 await self._update(user.id, upgrade, found)
@@ -202,13 +203,14 @@ class AccountOperations(UserRecords):
         scopes: list[str] = UNSET,
         email_verified: bool = UNSET,
         profile: dict[str, Any] = UNSET,
-        password_checked_on: User | None = None,
+        expect: Mapping[str, Any] | None = None,
     ) -> User:
         """Change a profile or an account's standing. Disabling an account or changing its
         privileges revokes its tokens, so the change holds at once. A new email address
-        is unverified, unless `email_verified` says otherwise. `password_checked_on`: the
-        record the caller's password was checked against (`confirm_password`), for a change
-        that needs it; ConflictError if the password has changed since."""
+        is unverified, unless `email_verified` says otherwise. `expect`: fields of the record
+        and the values the change was decided on (`user_records.password_of` the record
+        `confirm_password` checked, the scopes a list was computed from); ConflictError if
+        any has changed since."""
         changes: dict[str, Any] = {}
         if full_name is not UNSET:
             changes["full_name"] = clean_text(full_name, "full_name", FULL_NAME_MAX)
@@ -259,8 +261,8 @@ class AccountOperations(UserRecords):
             return updated
 
         applied: Change = change
-        if password_checked_on is not None:
-            applied = if_password_unchanged(password_checked_on, change)
+        if expect is not None:
+            applied = if_fields_are(expect, change)
         try:
             previous, updated = await self._update(user_id, applied, current)
         except S3AuthError as error:
@@ -325,7 +327,7 @@ class AccountOperations(UserRecords):
             )
 
         _, updated = await self._update(
-            user.id, if_password_unchanged(user, change) if checked else change, current
+            user.id, if_fields_are(password_of(user), change) if checked else change, current
         )
         await self._end_all_sessions(user.id, generation=updated.session_generation)
         return updated

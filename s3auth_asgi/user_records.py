@@ -7,9 +7,13 @@ that made one checks it again on every attempt, raising ConflictError when it no
 holds:
 
 - a password checked against the record (a login upgrading the hash of the password it
-  verified, a password change that verified the current one): `if_password_unchanged`;
+  verified, a password change that verified the current one);
+- what a change was computed from (the scopes an administrator adds to or removes from);
 - the address a change of email reserved the new address against (`accounts`), and the
   account state a mailed token was issued for (`recovery`).
+
+`if_fields_are` serves the first two: the change applies only while the named fields of the
+record hold the values it was decided on.
 
 A change that ends the user's sessions writes the new generation in the record, then its
 marker (`session_generation`). If the marker's write fails, or the record's answer is lost
@@ -21,7 +25,8 @@ the job, and the old sessions are refused at their next refresh.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from .errors import ConflictError, UserNotFoundError
 from .identifiers import require_user_id
@@ -37,17 +42,23 @@ CHANGED_CONCURRENTLY = "The user was changed concurrently; try again"
 Change = Callable[[User], User]
 
 
-def if_password_unchanged(checked: User, change: Change) -> Change:
-    """`change`, refused if the record's password is no longer the one checked on
-    `checked`: applied over a concurrent change of password, it would act on the old one
-    (an upgraded hash of it written back, a change its holder could not make now)."""
+def if_fields_are(expected: Mapping[str, Any], change: Change) -> Change:
+    """`change`, refused (ConflictError) unless the record's fields named in `expected`
+    hold those values: applied over a concurrent change of them, it would act on what is
+    no longer there (an upgraded hash of an old password written back, scopes added to a
+    list another administrator has since cut)."""
 
     def guarded(stored: User) -> User:
-        if stored.hashed_password != checked.hashed_password:
+        if any(getattr(stored, name) != value for name, value in expected.items()):
             raise ConflictError(CHANGED_CONCURRENTLY)
         return change(stored)
 
     return guarded
+
+
+def password_of(user: User) -> dict[str, Any]:
+    """What `if_fields_are` expects of a change decided on a password checked on `user`."""
+    return {"hashed_password": user.hashed_password}
 
 
 class UserRecords(SessionOperations):

@@ -30,7 +30,7 @@ from conftest import make_settings
 from s3auth_asgi import S3AuthService, TokenPair
 from s3auth_asgi.identifiers import new_id
 from s3auth_asgi.models import User
-from s3auth_asgi.storage import ObjectInfo, Store, Versioned
+from s3auth_asgi.storage import ObjectInfo, Store, Versioned, keys
 from s3auth_asgi.types import Message, Receive, Scope, Send
 
 T = TypeVar("T")
@@ -375,3 +375,18 @@ def serving(app: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+class RacedUserWrite(StoreWrapper):
+    """Runs `meanwhile` just before the first replace of a user record goes to the store, as
+    another process's write that lands between this one's read and its write."""
+
+    def __init__(self, inner: Store, meanwhile: Callable[[], Awaitable[object]]) -> None:
+        super().__init__(inner)
+        self.meanwhile: Callable[[], Awaitable[object]] | None = meanwhile
+
+    async def replace(self, key: str, value: Any, etag: str) -> str:
+        if self.meanwhile is not None and key.startswith(keys.USERS):
+            meanwhile, self.meanwhile = self.meanwhile, None
+            await meanwhile()
+        return await super().replace(key, value, etag)

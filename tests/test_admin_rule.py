@@ -16,6 +16,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
+from support import RacedUserWrite
 from test_app import PASSWORD, bearer, client_for, login
 from test_cli import Run
 
@@ -156,3 +157,24 @@ def test_the_cli_account_tools(monkeypatch: pytest.MonkeyPatch) -> None:
     run("user", "delete", "bob", "--yes")
     run("user", "demote", "alice")
     assert "bob" not in run("user", "list").out
+
+
+def test_cli_scopes_are_changed_on_what_the_record_holds(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("S3AUTH_SECRET_KEY", SECRET)
+    monkeypatch.setenv("S3AUTH_ARGON2_MEMORY_KIB", "1024")
+    monkeypatch.setenv("S3AUTH_ARGON2_TIME_COST", "1")
+    store = ObjectStore.from_url("memory://")
+    other = make_service(store=store)  # another administrator, on another instance
+    alice = anyio.run(
+        lambda: other.create_user(
+            "alice", "a@example.com", PASSWORD, is_admin=True, scopes=["read"]
+        )
+    )
+    # The other administrator's demotion lands between the command's read and its write.
+    raced = RacedUserWrite(store, lambda: other.update_user(alice.id, is_admin=False))
+    run = Run("user", "scopes", "alice", "--add", "billing", open_store=lambda url: raced)
+    assert run.code == 0, run
+    assert raced.meanwhile is None  # the race happened
+    assert run.out == "billing read\n"  # added to what the demotion left
+    after = anyio.run(other.get_user_by_id, alice.id)
+    assert after is not None and not after.is_admin and after.scopes == ["billing", "read"]

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Awaitable, Callable
-from typing import Any
 
 import anyio
 import pytest
 from conftest import make_service, make_settings
 from pwdlib.hashers.bcrypt import BcryptHasher
-from support import StoreWrapper
+from support import RacedUserWrite
 from test_app import assert_problem, bearer, client_for, login, mounted
 
 from s3auth_asgi import ConflictError
 from s3auth_asgi.models import User
 from s3auth_asgi.passwords import PasswordHasher
-from s3auth_asgi.storage import ObjectStore, Store, keys
+from s3auth_asgi.storage import ObjectStore, keys
 
 pytestmark = pytest.mark.anyio
 PASSWORD = "SecurePass123!"
@@ -155,21 +153,6 @@ async def test_damaged_hash_is_a_failed_login() -> None:
     found.value.hashed_password = "$argon2id$garbage"
     await service.store.replace(keys.user(user.id), found.value, found.etag)
     assert await service.authenticate_user("damaged", PASSWORD) is None
-
-
-class RacedUserWrite(StoreWrapper):
-    """Runs `meanwhile` just before the first replace of a user record goes to the store, as
-    another process's write that lands between this one's read and its write."""
-
-    def __init__(self, inner: Store, meanwhile: Callable[[], Awaitable[object]]) -> None:
-        super().__init__(inner)
-        self.meanwhile: Callable[[], Awaitable[object]] | None = meanwhile
-
-    async def replace(self, key: str, value: Any, etag: str) -> str:
-        if self.meanwhile is not None and key.startswith(keys.USERS):
-            meanwhile, self.meanwhile = self.meanwhile, None
-            await meanwhile()
-        return await super().replace(key, value, etag)
 
 
 async def test_an_upgrade_racing_a_password_change_never_brings_the_old_password_back() -> None:

@@ -27,6 +27,7 @@ from ..name_index import account_keys, parse_name
 from ..ratelimit import RateLimitInfo
 from ..service import S3AuthService
 from ..storage import keys
+from ..user_records import password_of
 from .cookies import clear_refresh_cookie, read_refresh_cookie, set_refresh_cookie
 from .devices import DeviceCookies
 from .errors import (
@@ -259,7 +260,7 @@ class AuthRoutes:
             checked, infos = await self._password_attempt(
                 call, lambda user: self.service.confirm_password(user, current_password)
             )
-            changes["password_checked_on"] = checked
+            changes["expect"] = password_of(checked)
         try:
             user = await self.service.update_user(call.caller.user_id, **changes)
         except _NAME_TAKEN as error:

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import msgspec
 
+from ..errors import ConflictError
 from ..events import EventName, new_event
 from ..privileges import granted_scopes
 from ..service import S3AuthService
+from ..user_records import UPDATE_ATTEMPTS
 from .context import Context, run_async
 from .failures import OK, CommandError
 from .users import check_password_source, find_user, read_new_password
@@ -62,9 +64,21 @@ def run_user_scopes(ctx: Context) -> int:
     async def scopes() -> int:
         user = await find_user(service, ctx.args.user)
         if added or removed:
-            current = set(granted_scopes(user.is_admin, user.scopes))
-            wanted = sorted((current | set(added)) - set(removed))
-            user = await service.update_user(user.id, scopes=wanted, is_admin="admin" in wanted)
+            for attempt in range(UPDATE_ATTEMPTS):
+                # Computed from the scopes read, and written only while they are still
+                # the record's: another administrator's change in between is read again.
+                current = set(granted_scopes(user.is_admin, user.scopes))
+                wanted = sorted((current | set(added)) - set(removed))
+                read = {"is_admin": user.is_admin, "scopes": user.scopes}
+                try:
+                    user = await service.update_user(
+                        user.id, scopes=wanted, is_admin="admin" in wanted, expect=read
+                    )
+                    break
+                except ConflictError:
+                    if attempt == UPDATE_ATTEMPTS - 1:
+                        raise
+                    user = await find_user(service, user.id)
             await _noted(service, "admin_user_update", user.id)
         print(" ".join(granted_scopes(user.is_admin, user.scopes)) or "(none)", file=ctx.out)
         return OK
