@@ -16,7 +16,6 @@ process within the bound `freshness` documents.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import time
 from collections.abc import Mapping, Sequence
@@ -31,6 +30,8 @@ from .revocations import RevocationReason, RevocationSnapshot
 from .storage import Store, StoreConflict, keys
 from .storage.access import gather, get_or_none
 from .types import Clock
+
+_SAME_MS_ATTEMPTS = 8
 
 _RECORD_BATCH = 1000
 _REVOKED_DETAILS: dict[RevocationReason, str] = {
@@ -89,12 +90,25 @@ class TokenBlacklist:
     async def _write(
         self, kind: keys.RevocationKind, subject: str, expires_s: int, body: Any = None
     ) -> None:
-        key = keys.revocation(int(self._clock() * 1000), kind, expires_s, subject)
-        # Finding the key already there means the same revocation was written in the same
-        # millisecond, which is success.
-        with contextlib.suppress(StoreConflict):
-            await self.store.create(key, {} if body is None else body)
+        written_ms = int(self._clock() * 1000)
+        for _ in range(_SAME_MS_ATTEMPTS):
+            key = keys.revocation(written_ms, kind, expires_s, subject)
+            try:
+                await self.store.create(key, {} if body is None else body)
+                break
+            except StoreConflict:
+                # The key says all of an entry without a body: finding it there means the
+                # same revocation was written in the same millisecond, which is success. A
+                # `user` entry's body names sessions, and another one, with other sessions,
+                # may have taken the millisecond: ours then goes in the next.
+                if body is None or await self._holds(key, body):
+                    break
+                written_ms += 1
         self.snapshot.record(key, body.sessions if isinstance(body, EndedSessions) else ())
+
+    async def _holds(self, key: str, body: EndedSessions) -> bool:
+        found = await get_or_none(self.store, key, EndedSessions)
+        return found is not None and found.value == body
 
     # Reading -----------------------------------------------------------------------
 

@@ -31,7 +31,7 @@ from support import (  # noqa: F401 (the *_fixture names register fixtures here)
 from s3auth_asgi import ConfigurationError, S3AuthService
 from s3auth_asgi.middleware.bearer import BearerTokenMiddleware
 from s3auth_asgi.middleware.blacklist import BlacklistMiddleware
-from s3auth_asgi.storage import ObjectInfo, Store
+from s3auth_asgi.storage import ObjectInfo, ObjectStore, Store, keys
 
 pytestmark = pytest.mark.anyio
 
@@ -393,3 +393,22 @@ def test_configuration_is_validated(service: S3AuthService) -> None:
         BlacklistMiddleware(ok_app, service.tokens)  # type: ignore[arg-type]
     assert BlacklistMiddleware(ok_app, service.blacklist).blacklist is service.blacklist
     assert BlacklistMiddleware(ok_app, service).blacklist is service
+
+
+async def test_two_logouts_everywhere_in_one_millisecond_are_both_kept() -> None:
+    # Instances whose clocks read the same millisecond, and a login landing between two
+    # logouts everywhere: each names other sessions, and both must reach every instance.
+    clock = Clock()
+    store = ObjectStore.from_url("memory://")
+    first, second, third = (make_clocked_service(clock=clock, store=store) for _ in range(3))
+    user, _ = await login(first)
+    assert await first.revoke_all_user_tokens(user.id) == 1
+    late = await third.create_token_pair(user)
+    assert await second.revoke_all_user_tokens(user.id) == 1
+    entries = [info.key async for info in store.list(keys.REVOCATIONS)]
+    assert len(entries) == 2  # one the millisecond after the other
+    fresh = make_clocked_service(clock=clock, store=store)
+    for service in (first, third, fresh):
+        await service.blacklist.sync()
+        claims = service.verify_access_token(late.access_token)
+        assert service.blacklist.revoked_error(claims) is not None
