@@ -7,7 +7,7 @@ import datetime as dt
 import subprocess
 import sys
 import textwrap
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import TypeVar
 
@@ -22,7 +22,7 @@ from s3auth_asgi.ratelimit import (
     RateLimiter,
     RateLimitStore,
 )
-from s3auth_asgi.storage import ObjectStore, Store, Versioned, keys
+from s3auth_asgi.storage import ObjectInfo, ObjectStore, Store, Versioned, keys
 
 pytestmark = pytest.mark.anyio
 
@@ -220,3 +220,33 @@ def test_memory_store_keeps_limits_apart() -> None:
     assert store.check("login", "ip:1.2.3.4", limit, 1).allowed
     assert store.check("api", "ip:1.2.3.4", limit, 1).allowed
     assert not store.check("login", "ip:1.2.3.4", limit, 1).allowed
+
+
+async def test_delete_expired_deletes_each_page_as_it_is_listed() -> None:
+    # A store has no conditional DELETE: the longer between listing a state and deleting
+    # it, the likelier a client's new state is deleted with it. Each page goes at once.
+    store = ObjectStore.from_url("memory://")
+    limits = {"login": LOGIN}
+    limiter = RateLimiter(limits=limits, store=ObjectStoreRateLimitStore(store))
+    for i in range(1500):
+        scope = {"type": "http", "client": (f"10.0.{i >> 8}.{i & 255}", 1), "headers": []}
+        await limiter.is_rate_limited(scope, "login")
+    order: list[str] = []
+
+    class Watched(StoreWrapper):
+        async def delete_many(self, batch: Iterable[str]) -> int:
+            keys_ = list(batch)
+            order.append(f"delete {len(keys_)}")
+            return await self.inner.delete_many(keys_)
+
+        async def list(self, prefix: str, offset: str | None = None) -> AsyncIterator[ObjectInfo]:
+            async for info in self.inner.list(prefix, offset):
+                order.append("listed")
+                yield info
+
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=120)
+    cleaner = ObjectStoreRateLimitStore(Watched(store))
+    assert await cleaner.delete_expired(limits, now=later) == 1500
+    # The first thousand go before the last five hundred are listed.
+    assert order.index("delete 1000") == 1000 and order[-1] == "delete 500"
+    assert [info async for info in store.list(keys.RATELIMIT)] == []

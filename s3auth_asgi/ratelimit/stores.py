@@ -24,6 +24,7 @@ import msgspec
 
 from ..errors import ConfigurationError
 from ..storage import Store, StoreConflict, keys
+from ..storage.store import PAGE_SIZE as _DELETE_BATCH
 from ..types import Clock
 from .budget import FailureBudget, Reading, charge_budget, peek_budget
 from .gcra import Decision, gcra
@@ -66,8 +67,9 @@ class ObjectStoreRateLimitStore:
     A refusal is remembered with the state it was decided on, and the same key is refused
     from memory, with no request, until that state would admit. This is exact, not a guess:
     a stored state only ever moves later (an admission writes a later TAT, a refusal writes
-    nothing, and a clean-up deletes only state that admits anyway), so whatever other
-    processes did since, the store would refuse too.
+    nothing, and a clean-up deletes only state that admitted when it was listed: see
+    `delete_expired` for the one exception), so whatever other processes did since, the
+    store would refuse too.
 
     The clock is the wall clock: the state is compared against by other processes and hosts
     (keep their clocks in sync; skew of a second shifts the limit by a second).
@@ -176,9 +178,15 @@ class ObjectStoreRateLimitStore:
         A state written at `last_modified` is at most one window ahead of that moment, so
         once a window has passed it is the same as no state at all (for a failure budget,
         its longest window). Objects of limits and budgets not in `limits` are left alone.
+
+        A store has no conditional DELETE: a client that comes back between the listing of
+        its expired state and the DELETE has its new state deleted, and its next requests
+        are counted afresh. So each page of the listing is deleted as soon as it is read,
+        which keeps that window to one LIST and one DELETE, not the whole listing's time.
         """
         now = now or dt.datetime.now(dt.UTC)
-        expired = []
+        deleted = 0
+        expired: list[str] = []
         async for info in self.store.list(keys.RATELIMIT):
             limit_name = keys.ratelimit_limit_name(info.key)
             limit = limits.get(limit_name)
@@ -186,9 +194,17 @@ class ObjectStoreRateLimitStore:
                 continue
             if info.last_modified + dt.timedelta(seconds=limit.window_seconds) < now:
                 expired.append(info.key)
-        if expired:
-            await self.store.delete_many(expired)
-        return len(expired)
+            if len(expired) >= _DELETE_BATCH:
+                deleted += await self._delete(expired)
+        return deleted + await self._delete(expired)
+
+    async def _delete(self, batch: list[str]) -> int:
+        """Delete `batch` and empty it; how many there were."""
+        count = len(batch)
+        if batch:
+            await self.store.delete_many(batch)
+            batch.clear()
+        return count
 
 
 class RefusalMemo:
