@@ -412,3 +412,39 @@ async def test_two_logouts_everywhere_in_one_millisecond_are_both_kept() -> None
         await service.blacklist.sync()
         claims = service.verify_access_token(late.access_token)
         assert service.blacklist.revoked_error(claims) is not None
+
+
+class HeldRevocation(StoreWrapper):
+    """Holds the next revocation's PUT in flight until released (slow, or being retried)."""
+
+    def __init__(self, inner: Store) -> None:
+        super().__init__(inner)
+        self.armed = False
+        self.released = anyio.Event()
+
+    async def create(self, key: str, value: Any) -> str:
+        if self.armed and key.startswith(keys.REVOCATIONS):
+            self.armed = False
+            await self.released.wait()
+        return await self.inner.create(key, value)
+
+
+async def test_a_revocation_that_lands_late_is_seen_by_instances_that_synced_meanwhile() -> None:
+    clock = Clock()
+    store = ObjectStore.from_url("memory://")
+    held = HeldRevocation(store)
+    writer = make_clocked_service(clock=clock, store=held)
+    reader = make_clocked_service(clock=clock, store=store)
+    _, pair = await login(writer)
+    await reader.blacklist.sync()
+    held.armed = True
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(writer.revoke_refresh_token, pair.refresh_token)
+        await anyio.sleep(0.05)  # the key's time is fixed; the PUT has not landed
+        clock.advance(reader.blacklist.skew_ms / 1000 + 1)
+        await reader.blacklist.sync()  # the reader syncs while it is in flight
+        held.released.set()
+    clock.advance(1)
+    await reader.blacklist.sync()
+    claims = reader.verify_access_token(pair.access_token)
+    assert reader.blacklist.revoked_error(claims) is not None
