@@ -13,23 +13,31 @@ cannot be checked, and is refused too.
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Iterable
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 class RepeatedName(ValueError):
-    """An object of the document names a member twice."""
+    """An object of the document (or a form, a query string) names a member twice."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"the name {name!r} occurs twice in one object")
+        self.name = name
 
 
-def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    members: dict[str, Any] = {}
+def unique_members(pairs: Iterable[tuple[str, T]]) -> dict[str, T]:
+    """The pairs as a dict; RepeatedName if a name occurs twice."""
+    members: dict[str, T] = {}
     for name, value in pairs:
         if name in members:
-            raise RepeatedName(f"the name {name!r} occurs twice in one object")
+            raise RepeatedName(name)
         members[name] = value
     return members
 
 
-_PAIRS_DECODER = json.JSONDecoder(object_pairs_hook=_unique_members)
+_PAIRS_DECODER = json.JSONDecoder(object_pairs_hook=unique_members)
 
 
 def check_unique_names(data: bytes) -> None:

@@ -17,7 +17,7 @@ import msgspec
 from starlette.requests import ClientDisconnect, Request
 
 from ..errors import S3ValidationError
-from ..json_names import RepeatedName, check_unique_names
+from ..json_names import RepeatedName, check_unique_names, unique_members
 from .errors import BodyTooLargeError, MalformedBodyError, UnsupportedMediaTypeError
 
 T = TypeVar("T")
@@ -125,12 +125,10 @@ def parse_query(request: Request, type_: type[T]) -> T:
 
 
 def unique_fields(pairs: list[tuple[str, str]], what: str) -> dict[str, str]:
-    fields: dict[str, str] = {}
-    for name, value in pairs:
-        if name in fields:
-            raise MalformedBodyError(f"The {what} {name!r} is given more than once")
-        fields[name] = value
-    return fields
+    try:
+        return unique_members(pairs)
+    except RepeatedName as repeated:
+        raise MalformedBodyError(f"The {what} {repeated.name!r} is given more than once") from None
 
 
 def convert(fields: dict[str, str], type_: type[T], context: str) -> T:
