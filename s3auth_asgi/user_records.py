@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .errors import ConflictError, UserNotFoundError
+from .errors import ConfigurationError, ConflictError, UserNotFoundError
 from .identifiers import require_user_id
 from .models import User
 from .session_generation import write_marker
@@ -47,6 +47,9 @@ def if_fields_are(expected: Mapping[str, Any], change: Change) -> Change:
     hold those values: applied over a concurrent change of them, it would act on what is
     no longer there (an upgraded hash of an old password written back, scopes added to a
     list another administrator has since cut)."""
+    unknown = sorted(set(expected) - set(User.__struct_fields__))
+    if unknown:
+        raise ConfigurationError(f"expect: a user record has no field {', '.join(unknown)}")
 
     def guarded(stored: User) -> User:
         if any(getattr(stored, name) != value for name, value in expected.items()):

@@ -11,6 +11,8 @@ from conftest import make_service, make_settings, on_every_store
 
 from benchmarks.bench_login import populate
 from s3auth_asgi import (
+    ConfigurationError,
+    ConflictError,
     EmailTakenError,
     InvalidTokenError,
     RefreshTokenReuseError,
@@ -335,3 +337,14 @@ async def test_cleanup_of_many_sessions_counts(backend: str, store_url: str) -> 
         "list": math.ceil(count / 1000) + 3,
         "delete": math.ceil(count / 1000),
     }
+
+
+async def test_update_expects_only_fields_a_user_record_has() -> None:
+    service = make_service()
+    user = await service.create_user("expecting", "expecting@example.com", PASSWORD)
+    with pytest.raises(ConfigurationError, match="no field nope"):
+        await service.update_user(user.id, full_name="X", expect={"nope": 1})
+    with pytest.raises(ConflictError):  # the value read is not the record's
+        await service.update_user(user.id, full_name="X", expect={"full_name": "Y"})
+    changed = await service.update_user(user.id, full_name="X", expect={"full_name": None})
+    assert changed.full_name == "X"
