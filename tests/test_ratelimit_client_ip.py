@@ -114,6 +114,25 @@ def test_ports_brackets_and_mapped_addresses() -> None:
     assert ClientIPResolver().client_key(scope("::ffff:203.0.113.9")) == "ip:203.0.113.9"
 
 
+def test_behind_nat64_each_ipv4_client_is_its_own() -> None:
+    # Behind a NAT64 gateway every IPv4 client arrives in 64:ff9b::/96, one /64: grouped by
+    # that, all of them would share one count.
+    resolver = ClientIPResolver()
+    assert resolver.client_key(scope("64:ff9b::cb00:7109")) == "ip:203.0.113.9"
+    assert resolver.client_key(scope("64:ff9b::203.0.113.10")) == "ip:203.0.113.10"
+    assert resolver.client_keys(scope("64:ff9b::cb00:7109")) == resolver.client_keys(
+        scope("203.0.113.9")
+    )
+    assert resolver.client_ip(scope("64:ff9b::cb00:7109")) == "203.0.113.9"
+    # Only the well-known prefix: another /96 is IPv6 as usual.
+    assert resolver.client_key(scope("64:ff9c::cb00:7109")) == "ip:64:ff9c::/64"
+    # And its IPv4 form is what trusted IPv4 networks are matched against.
+    trusting = ClientIPResolver(["203.0.113.0/24"], trust_x_forwarded_for=True)
+    assert trusting.client_key(scope("64:ff9b::cb00:7109", xff("198.51.100.7"))) == (
+        "ip:198.51.100.7"
+    )
+
+
 def test_rfc7239_forwarded_header() -> None:
     resolver = ClientIPResolver(
         [PROXY, INNER_PROXY], trust_x_forwarded_for=True, forwarded_header="forwarded"

@@ -97,6 +97,21 @@ def plain_ipv6(text: str) -> int | None:
     return int.from_bytes(packed, "big")
 
 
+_NAT64_PREFIX: Final = 0x0064_FF9B_0000_0000_0000_0000
+"""64:ff9b::/96 (RFC 6052), shifted right by the 32 bits of the IPv4 address it embeds."""
+
+
+def nat64_ipv4(number: int) -> int | None:
+    """The IPv4 address that an IPv6 address of the well-known NAT64 prefix embeds: behind
+    a NAT64 gateway every IPv4 client arrives in that one /64, and is still one client of
+    its own. None for any other address."""
+    return number & 0xFFFF_FFFF if number >> 32 == _NAT64_PREFIX else None
+
+
+def ipv4_text(number: int) -> str:
+    return socket.inet_ntoa(number.to_bytes(4, "big"))
+
+
 def ipv6_text(number: int) -> str:
     """An IPv6 address (a number from `plain_ipv6`, or a network of one) as `ipaddress`
     writes it. Such a network is `::` or keeps a nonzero group among its first five, so no

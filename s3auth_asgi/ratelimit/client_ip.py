@@ -16,7 +16,7 @@ from typing import Final, Literal, NamedTuple
 from ..errors import ConfigurationError
 from ..settings import env_name
 from ..types import Scope
-from .address_text import canonical_quad, ipv6_text, plain_ipv6
+from .address_text import canonical_quad, ipv4_text, ipv6_text, nat64_ipv4, plain_ipv6
 
 ForwardedHeader = Literal["x-forwarded-for", "forwarded"]
 
@@ -81,6 +81,9 @@ def _parse_ip(text: str) -> _IPAddress | None:
         mapped = address.ipv4_mapped
         if mapped is not None:
             return mapped
+        embedded = nat64_ipv4(int(address))
+        if embedded is not None:
+            return ipaddress.IPv4Address(embedded)
     return address
 
 
@@ -193,9 +196,11 @@ class ClientIPResolver:
         packed = canonical_quad(text)
         if packed is None:
             return None
-        trusted = bool(self._trusted_ipv4) and _within(
-            int.from_bytes(packed, "big"), self._trusted_ipv4
-        )
+        return self._ipv4(text, int.from_bytes(packed, "big"))
+
+    def _ipv4(self, text: str, number: int) -> ClientAddress:
+        """The answer for the IPv4 address `number`, written canonically as `text`."""
+        trusted = bool(self._trusted_ipv4) and _within(number, self._trusted_ipv4)
         # tuple.__new__ directly: a NamedTuple's own constructor is a Python-level call
         # that would cost a third of this whole parse.
         return _new_address(ClientAddress, (text, "ip:" + text, trusted))
@@ -206,6 +211,9 @@ class ClientIPResolver:
         number = plain_ipv6(text)
         if number is None:
             return None
+        embedded = nat64_ipv4(number)
+        if embedded is not None:
+            return self._ipv4(ipv4_text(embedded), embedded)
         trusted = _within(number, self._trusted_ipv6)
         network = number >> self._ipv6_shift << self._ipv6_shift
         key = f"ip:{ipv6_text(network)}/{self._ipv6_prefix_length}"
