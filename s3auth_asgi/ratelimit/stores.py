@@ -24,11 +24,14 @@ import msgspec
 
 from ..errors import ConfigurationError
 from ..storage import Store, StoreConflict, keys
-from ..storage.store import PAGE_SIZE as _DELETE_BATCH
+from ..storage.batching import S3
 from ..types import Clock
 from .budget import FailureBudget, Reading, charge_budget, peek_budget
 from .gcra import Decision, gcra
 from .policy import RateLimit
+
+_DELETE_BATCH = S3.delete_batch
+"""Expired states deleted at a time: a page of an S3 listing, in one DELETE request."""
 
 
 @runtime_checkable
