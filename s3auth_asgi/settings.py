@@ -6,6 +6,7 @@ names. Invalid configuration raises ConfigurationError naming the variable.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import secrets
@@ -126,7 +127,9 @@ class S3AuthSettings(msgspec.Struct, kw_only=True, frozen=True):
     without one cannot fill (0: 4 per running hash)."""
     name_reservation_seconds: int = 120
     """After this, a username/email reserved by a registration or a change of address that
-    never finished is free again."""
+    never finished is free again. Keep it well above the longest a store request can take
+    (retries included): a registration still writing its user record when its names are
+    taken over loses them."""
     revocation_sync_seconds: float = 5.0
     """Staleness bound of a process's revocation snapshot."""
     revocation_skew_seconds: int = 10
@@ -175,10 +178,14 @@ class S3AuthSettings(msgspec.Struct, kw_only=True, frozen=True):
         # Keyword arguments are not type-checked by msgspec; check them all here, so that
         # `trust_x_forwarded_for="false"` fails at start-up instead of meaning true.
         for field in msgspec.structs.fields(self):
+            value = getattr(self, field.name)
             try:
-                msgspec.convert(getattr(self, field.name), field.type)
+                msgspec.convert(value, field.type)
             except msgspec.ValidationError as exc:
                 raise ConfigurationError(f"{env_name(field.name)}: {exc}") from None
+            # NaN compares false with everything, so every range check below would pass it.
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigurationError(f"{env_name(field.name)} must be a finite number")
         if len(self.secret_key) < MIN_SECRET_LENGTH:
             raise ConfigurationError(
                 f"{env_name('secret_key')} must be at least {MIN_SECRET_LENGTH} characters "

@@ -316,3 +316,26 @@ def test_the_default_account_limits_bound_any_15_minutes_and_any_day() -> None:
         worst = max(bisect.bisect_left(counted, t + window) - i for i, t in enumerate(counted))
         assert worst <= most, (window, worst)
     assert len(counted) > 100  # the limit is not a lockout: tries keep being heard
+
+
+async def test_a_login_another_site_made_sets_no_device_cookie(clock: Clock) -> None:
+    # API mode checks no origin, but a login CSRF (into an account of the attacker's) would
+    # replace the owner's device cookie, and with it the owner's way in during a flood.
+    service = shared_service(clock)
+    async with from_address(service, "192.0.2.1", https=True) as client:
+        await register(client, "mallory")
+        cross_site = await post_login(
+            client,
+            "mallory",
+            PASSWORD,
+            Origin="https://evil.example",
+            **{"Sec-Fetch-Site": "cross-site"},
+        )
+        assert cross_site.status_code == 200  # answered: API mode refuses nothing
+        assert DEVICE_COOKIE not in cross_site.headers.get("set-cookie", "")
+        other_origin = await post_login(client, "mallory", PASSWORD, Origin="https://evil.example")
+        assert DEVICE_COOKIE not in other_origin.headers.get("set-cookie", "")
+        for headers in ({"Sec-Fetch-Site": "same-origin"}, {}):  # the app's page; curl
+            own = await post_login(client, "mallory", PASSWORD, **headers)
+            assert own.status_code == 200
+            assert DEVICE_COOKIE in own.headers["set-cookie"], headers

@@ -8,6 +8,7 @@ import secrets
 from pathlib import Path
 
 import hypothesis
+import msgspec
 import pytest
 from conftest import SECRET
 from hypothesis import given
@@ -246,3 +247,22 @@ def test_every_setting_is_in_the_readme_table() -> None:
         if f"`{env_name(field)}`" not in readme
     ]
     assert missing == []
+
+
+FLOAT_SETTINGS = [f.name for f in msgspec.structs.fields(S3AuthSettings) if f.type is float]
+
+
+@pytest.mark.parametrize("name", FLOAT_SETTINGS)
+@pytest.mark.parametrize("text", ["nan", "inf", "-inf", "NaN"])
+def test_no_float_setting_takes_a_number_that_is_not_finite(name: str, text: str) -> None:
+    # NaN compares false with everything: `sync <= 0` would pass it, and a snapshot that
+    # is never older than NaN seconds would never sync.
+    variable = env_name(name)
+    with pytest.raises(ConfigurationError, match=f"{variable} must be a finite number"):
+        S3AuthSettings.from_env({"S3AUTH_SECRET_KEY": new_secret_key(), variable: text})
+
+
+def test_the_float_settings_are_found() -> None:
+    assert {"revocation_sync_seconds", "key_sync_seconds", "smtp_timeout_seconds"} <= set(
+        FLOAT_SETTINGS
+    )

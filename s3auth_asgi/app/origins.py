@@ -11,7 +11,12 @@ where no cookie is needed at all.
 
 It applies to every operation whose method is unsafe (POST, PUT, PATCH, DELETE: what the
 table declares), whatever its access, and to none in API mode, where no cookie carries a
-credential. A request is decided by the headers browsers set and page scripts cannot:
+credential. But for one: the device cookie, set by every login. A login that another
+site's page made in the owner's browser (login CSRF, into an account of the attacker's)
+would replace the owner's, and with it the owner's way in during a flood; so in API mode a
+login that this check would refuse is answered, but sets no device cookie.
+
+A request is decided by the headers browsers set and page scripts cannot:
 
 1. `Sec-Fetch-Site` (Fetch Metadata; every current browser): `same-origin` and `none` (the
    user's own navigation) pass; `same-site` (a sibling such as app.example.com) passes
@@ -57,30 +62,36 @@ class OriginCheck:
 
     def check(self, scope: Scope) -> None:
         """CrossOriginRequestError unless the request may come from where it says it does."""
+        refusal = self.refusal(scope)
+        if refusal is not None:
+            raise refusal
+
+    def refusal(self, scope: Scope) -> CrossOriginRequestError | None:
+        """What `check` raises for this request, in either mode; None when it passes. In
+        API mode the login asks it too, before it sets the device cookie: a login made by
+        another site's page must not replace the owner's (see the module)."""
         fetch_site = _header(scope, b"sec-fetch-site")
         origin = _header(scope, b"origin")
         if fetch_site is not None:
             site = fetch_site.lower()
             if site in PASSING_FETCH_SITES:
-                return
+                return None
             if site != "same-site":
-                raise CrossOriginRequestError(
+                return CrossOriginRequestError(
                     f"Sec-Fetch-Site: {fetch_site[:20]}: a page of another site sent this"
                 )
             if origin is None or not self._listed(origin):
-                raise CrossOriginRequestError(
+                return CrossOriginRequestError(
                     "Sec-Fetch-Site: same-site, from an origin not listed in "
                     f"{env_name('allowed_origins')}"
                 )
-            return
-        if origin is None:
-            return
-        if self._listed(origin):
-            return
+            return None
+        if origin is None or self._listed(origin):
+            return None
         own = own_origin(scope)
         if own is not None and _normalised(origin) == own:
-            return
-        raise CrossOriginRequestError(
+            return None
+        return CrossOriginRequestError(
             f"Origin {origin[:100]!r} is neither this app's nor listed in "
             f"{env_name('allowed_origins')}"
         )

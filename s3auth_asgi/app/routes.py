@@ -39,6 +39,7 @@ from .errors import (
 )
 from .limits import AuthRateLimits
 from .operations import Call
+from .origins import OriginCheck
 from .responses import empty_response, json_response, not_modified, problem_response
 from .schemas import (
     AdminUserUpdate,
@@ -85,6 +86,7 @@ class AuthRoutes:
         # A device cookie selects the device's failure budget, where one exists, and the
         # hash places kept for known devices, which always exist.
         self.devices = DeviceCookies(self.settings.secret_key, clock=service.clock)
+        self.origins = OriginCheck(self.settings)
 
     # Helpers -------------------------------------------------------------------------
 
@@ -196,7 +198,8 @@ class AuthRoutes:
         response = self._tokens(
             request, pair, self.limits.headers(attempts.shown(attempt.readings))
         )
-        self.devices.issue(response, check.user, device, _root_path(request))
+        if self.origins.refusal(request.scope) is None:  # another site's page: see `origins`
+            self.devices.issue(response, check.user, device, _root_path(request))
         return response
 
     async def refresh(self, call: Call) -> Response:
