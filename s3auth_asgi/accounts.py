@@ -22,7 +22,7 @@ its session either (`session_generation`).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import msgspec
@@ -162,12 +162,19 @@ class AccountOperations(UserRecords):
         return await self.names.look_up(name)
 
     async def check_login(
-        self, login: NameLookup, password: str, *, device_owner: str | None = None
+        self,
+        login: NameLookup,
+        password: str,
+        *,
+        device_owner: str | None = None,
+        device_current: Callable[[User], bool] | None = None,
     ) -> LoginCheck:
         """The second half: the user GET when the name is indexed (else a GET of a user
         that does not exist, so that the requests are the same) and one password
         verification. `device_owner`: the name's owner, when the login showed a valid
-        device cookie of theirs, so that it may take the hash places kept for those."""
+        device cookie of theirs, so that it may take the hash places kept for those;
+        `device_current`: whether that device still holds for the record read. If not, the
+        password is not checked (`LoginCheck.stale_device`)."""
         if not self._plausible_password(password):
             return LoginCheck(None, login.charged_accounts(None))
         if login.index is None and login.normalised is not None:
@@ -176,6 +183,8 @@ class AccountOperations(UserRecords):
         else:
             found = await self.names.owner(login)
         user = found.value if found is not None else None
+        if user is not None and device_current is not None and not device_current(user):
+            return LoginCheck(None, login.charged_accounts(user), stale_device=True)
         matches, new_hash = await self.passwords.verify(
             password,
             user.hashed_password if user is not None else None,

@@ -101,6 +101,9 @@ class LoginCheck(NamedTuple):
     """The user, when the password matches and the account is active."""
     accounts: tuple[str, str]
     """The budgets a failure is charged to (`NameLookup.charged_accounts`)."""
+    stale_device: bool = False
+    """The password was not checked: the device the login showed predates a change that
+    ended the account's sessions, so the attempt must be counted as one without it."""
 
 
 def parse_name(identifier: str) -> NameLookup:

@@ -57,10 +57,12 @@ async def flood(service: S3AuthService, name: str, attempts: int, first_ip: int 
     return statuses
 
 
-async def owner_device(service: S3AuthService, name: str = "alice") -> str:
+async def owner_device(
+    service: S3AuthService, name: str = "alice", password: str = PASSWORD
+) -> str:
     """The device cookie value the owner's browser got at a successful login."""
     async with from_address(service, "192.0.2.10", https=True) as browser:
-        response = await post_login(browser, name, PASSWORD)
+        response = await post_login(browser, name, password)
         assert response.status_code == 200
         value = browser.cookies.get(DEVICE_COOKIE)
     assert value
@@ -207,12 +209,14 @@ async def test_a_forged_expired_or_foreign_device_is_ignored(clock: Clock) -> No
     await flood(service, "alice", PER_ACCOUNT)
     prefix, _, mac = alice.rpartition(".")
     user_id, device_id = alice.split(".")[1:3]
+    alice_record = await service.get_user_by_id(user_id)
+    assert alice_record is not None
     other_key = DeviceCookies("another-secret-key-that-is-long-enough-0000", clock=clock)
     forgeries = {
         "flipped MAC": f"{prefix}.{mac[::-1]}",
         "another account's": bob,
-        "another key's": other_key.sign(Device(user_id, device_id), ALICE_NAMES),
-        "garbage": "d2.not-a-device",
+        "another key's": other_key.sign(Device(user_id, device_id), alice_record),
+        "garbage": "d3.not-a-device",
         "the refresh token's name": "rt1." + alice[3:],
     }
     async with from_address(service, "203.0.113.8") as client:
@@ -257,13 +261,17 @@ async def test_the_device_cookie_is_locked_down(root_path: str, path: str) -> No
     (header,) = response.headers.get_list("set-cookie")
     value, *attributes = (part.strip() for part in header.split(";"))
     name, _, device = value.partition("=")
-    assert name == DEVICE_COOKIE and device.startswith("d2.")
+    assert name == DEVICE_COOKIE and device.startswith("d3.")
     assert {"HttpOnly", "Secure", "SameSite=strict", f"Path={path}"} <= set(attributes)
     assert "Max-Age=31536000" in attributes
     assert device not in response.text  # never in a body a page script could read
     cookies = DeviceCookies(service.settings.secret_key)
+    alice = await service.get_user_by_username("alice")
+    assert alice is not None
     for account_key in ALICE_NAMES:
-        assert cookies.verify(device, account_key) == (device.split(".")[1], device.split(".")[2])
+        shown = cookies.verify(device, account_key)
+        assert shown is not None and shown[:2] == (alice.id, device.split(".")[2])
+        assert cookies.current(shown, alice)  # issued under the account's generation
     assert cookies.verify(device, "username:bob") is None
 
 
@@ -278,7 +286,7 @@ async def test_without_a_device_limit_the_cookie_is_set_and_its_failures_count_a
             response = await post_login(client, "alice", PASSWORD)
             assert response.status_code == 200
             (cookie,) = response.headers.get_list("set-cookie")
-            assert cookie.startswith(f"{DEVICE_COOKIE}=d2.")
+            assert cookie.startswith(f"{DEVICE_COOKIE}=d3.")
             device = cookie.split(";")[0].split("=", 1)[1]
             statuses = [
                 (await post_login(client, "alice", **{DEVICE_HEADER: device})).status_code
@@ -339,3 +347,30 @@ async def test_a_login_another_site_made_sets_no_device_cookie(clock: Clock) -> 
             own = await post_login(client, "mallory", PASSWORD, **headers)
             assert own.status_code == 200
             assert DEVICE_COOKIE in own.headers["set-cookie"], headers
+
+
+async def test_devices_from_before_a_new_password_get_no_budget_of_their_own(clock: Clock) -> None:
+    # Whoever knew the old password could log in as often as they liked, a new device each
+    # time: were those devices still good, each would bring its own budget of guesses at
+    # the new one, beyond the account's.
+    service = shared_service(clock)
+    async with from_address(service, "192.0.2.1") as client:
+        owner = await register(client, "alice")
+    stolen = [await owner_device(service) for _ in range(4)]
+    await service.change_password(owner["id"], PASSWORD, "Brand-new-pass-7")
+    statuses = []
+    for i, device in enumerate(stolen):
+        async with from_address(service, f"198.51.100.{i + 1}") as client:
+            for _ in range(3):
+                response = await post_login(client, "alice", WRONG, **{DEVICE_HEADER: device})
+                statuses.append(response.status_code)
+    # Counted against the account, as if shown no device: its budget, then refusals.
+    assert statuses == [401] * PER_ACCOUNT + [429] * (12 - PER_ACCOUNT)
+    # Once the budget refills, the owner's login with the new password sets a device
+    # cookie that holds again through a flood.
+    clock.advance(DEFAULT_AUTH_LIMITS["login_account_daily"].window_seconds)
+    fresh = await owner_device(service, password="Brand-new-pass-7")
+    await flood(service, "alice", PER_ACCOUNT, first_ip=50)
+    async with from_address(service, "203.0.113.9") as client:
+        kept = await post_login(client, "alice", "Brand-new-pass-7", **{DEVICE_HEADER: fresh})
+    assert kept.status_code == 200

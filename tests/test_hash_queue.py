@@ -415,7 +415,7 @@ async def test_the_owner_on_a_known_device_logs_in_while_a_flood_is_refused() ->
                 refused("alice's cookie again")  # her account's share is taken
                 tg.start_soon(attempt, "bob", "bob", bob)
                 await wait_until(lambda: hasher.admitted_by_device == 2, "bob")
-                owners = [cookie.split(".")[1] for cookie in (alice, bob)]  # d2.{user id}.…
+                owners = [cookie.split(".")[1] for cookie in (alice, bob)]  # d3.{user id}.…
                 assert hasher.kept_by_account == dict.fromkeys(owners, 1)
                 await attempt("carol", "carol", carol)
                 refused("carol")  # every kept place is taken

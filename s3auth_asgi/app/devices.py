@@ -4,15 +4,22 @@ are counted against a small budget of its own (`login_device`) instead of the ac
 shared one, so that whoever floods the account with wrong passwords from elsewhere does not
 lock its owner out.
 
-Value: `d2.{user_id}.{device_id}.{expires}.{name}.{name}.{mac}`: the account (its user id),
-a random device id (128 bits), the expiry in Unix seconds, a tag for each of the account's
-names (username and email, as `name_index.account_keys` gives them: 128 bits of their
-HMAC-SHA256), and the HMAC-SHA256 of everything before it; base64url, keyed by a key derived
-from the secret key for this purpose alone (`tokens.derive_key`), compared in constant time.
-The tags let a login tell from the name typed, before the index is read, whether the cookie
-is for it; the login then checks that the index names the same user. A value that does not
-parse, has expired, carries a wrong MAC or is for another name is ignored: the attempt
-counts as one without a cookie. The store keeps nothing per device but the failure count;
+Value: `d3.{user_id}.{device_id}.{expires}.{name}.{name}.{generation}.{mac}`: the account
+(its user id), a random device id (128 bits), the expiry in Unix seconds, a tag for each of
+the account's names (username and email, as `name_index.account_keys` gives them: 128 bits
+of their HMAC-SHA256), a tag of the account's session generation when it was issued, and
+the HMAC-SHA256 of everything before it; base64url, keyed by a key derived from the secret
+key for this purpose alone (`tokens.derive_key`), compared in constant time. The name tags
+let a login tell from the name typed, before the index is read, whether the cookie is for
+it; the login then checks that the index names the same user, and, once the user record is
+read and before the password is, that the account's session generation is still the one
+the cookie was issued under. A password change or reset (and every other change that ends
+the account's sessions) so ends its device cookies too: whoever logged in with the old
+password, as often as they liked, gets no device budgets to guess the new one with.
+
+A value that does not parse, has expired, carries a wrong MAC or is for another name is
+ignored, and so is one of an older session generation: the attempt counts as one without
+a cookie. The store keeps nothing per device but the failure count;
 checking a value costs no request. A renamed account's cookie is for its old names until
 its next successful login sets it again.
 
@@ -48,8 +55,8 @@ DEVICE_LIFETIME_SECONDS = 365 * 86400
 400 days at most)."""
 
 _VALUE = re.compile(
-    rf"d2\.({ID_PATTERN})\.({ID_PATTERN})\.([1-9][0-9]{{0,11}})"
-    r"\.([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{43})"
+    rf"d3\.({ID_PATTERN})\.({ID_PATTERN})\.([1-9][0-9]{{0,11}})"
+    r"\.([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{43})"
 )
 
 
@@ -58,6 +65,8 @@ class Device(NamedTuple):
 
     user_id: str
     device_id: str
+    generation: str = ""
+    """The tag of the account's session generation the cookie was issued under."""
 
     @property
     def key(self) -> str:
@@ -83,15 +92,21 @@ class DeviceCookies:
     def _mac(self, signed_part: str) -> str:
         return b64url(hmac.new(self._key, signed_part.encode(), hashlib.sha256).digest())
 
-    def _tag(self, account_key: str) -> str:
-        digest = hmac.new(self._key, b"name:" + account_key.encode(), hashlib.sha256).digest()
+    def _tag(self, text: str, kind: bytes = b"name:") -> str:
+        digest = hmac.new(self._key, kind + text.encode(), hashlib.sha256).digest()
         return b64url(digest[:16])
 
-    def sign(self, device: Device, account_keys: tuple[str, str]) -> str:
+    def sign(self, device: Device, user: User) -> str:
         expires = int(self._clock()) + self.lifetime_seconds
-        tags = ".".join(map(self._tag, account_keys))
-        signed_part = f"d2.{device.user_id}.{device.device_id}.{expires}.{tags}"
+        tags = ".".join(map(self._tag, account_keys(user)))
+        generation = self._tag(user.session_generation, b"generation:")
+        signed_part = f"d3.{device.user_id}.{device.device_id}.{expires}.{tags}.{generation}"
         return f"{signed_part}.{self._mac(signed_part)}"
+
+    def current(self, device: Device, user: User) -> bool:
+        """Whether `user`'s sessions have not been ended since `device` was issued."""
+        expected = self._tag(user.session_generation, b"generation:")
+        return hmac.compare_digest(expected, device.generation)
 
     def verify(self, value: str, account_key: str) -> Device | None:
         """The device `value` names when it is genuine, unexpired and for the name whose
@@ -99,13 +114,13 @@ class DeviceCookies:
         match = _VALUE.fullmatch(value)
         if match is None:
             return None
-        owner, device_id, expires, *tags, mac = match.groups()
+        owner, device_id, expires, *tags, generation, mac = match.groups()
         genuine = hmac.compare_digest(self._mac(value[: -len(mac) - 1]), mac)
         tag = self._tag(account_key)
         named = [hmac.compare_digest(tag, shown) for shown in tags]
         if not genuine or not any(named) or int(expires) < self._clock():
             return None
-        return Device(owner, device_id)
+        return Device(owner, device_id, generation)
 
     def presented(self, request: Request, account_key: str) -> Device | None:
         """The valid device for the name typed that the request shows (header first, then
@@ -122,7 +137,7 @@ class DeviceCookies:
         set_endpoint_cookie(
             response,
             DEVICE_COOKIE,
-            self.sign(device, account_keys(user)),
+            self.sign(device, user),
             endpoint=LOGIN_PATH,
             root_path=root_path,
             max_age=self.lifetime_seconds,

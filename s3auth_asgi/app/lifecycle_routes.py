@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
+import msgspec
 from starlette.responses import Response
 
 from ..errors import S3AuthError, SessionNotFoundError, UserNotFoundError
@@ -29,6 +30,7 @@ from .lifecycle_schemas import (
 from .operations import Call
 from .responses import empty_response, json_response
 from .routes import PRIVATE, AuthRoutes
+from .schemas import AdminUserUpdate, SessionsEnded, UserListQuery, UserPage, fields_set
 
 logger = logging.getLogger("s3auth_asgi.app")
 
@@ -121,6 +123,33 @@ class LifecycleRoutes:
         return json_response(page, headers=PRIVATE)
 
     # Administration ------------------------------------------------------------------
+
+    async def list_users(self, call: Call) -> Response:
+        query: UserListQuery = call.query
+        users, cursor = await self.service.list_users(
+            after=query.after, limit=query.limit, search=query.search
+        )
+        page = UserPage(users=[u.public() for u in users], next_cursor=cursor)
+        return json_response(page, headers=PRIVATE)
+
+    async def update_user(self, call: Call) -> Response:
+        data: AdminUserUpdate = call.body
+        user = await self.service.update_user(call.path_ids["user_id"], **fields_set(data))
+        if data.email is not msgspec.UNSET:
+            await self.service.send_email_verification(user)
+        return json_response(user.public(), headers=PRIVATE)
+
+    async def delete_user(self, call: Call) -> Response:
+        if not await self.service.delete_user(call.path_ids["user_id"]):
+            raise UserNotFoundError()
+        return empty_response()
+
+    async def revoke_user(self, call: Call) -> Response:
+        user_id = call.path_ids["user_id"]
+        if await self.service.get_user_by_id(user_id) is None:
+            raise UserNotFoundError()
+        ended = await self.service.revoke_all_user_tokens(user_id)
+        return json_response(SessionsEnded(sessions_ended=ended))
 
     async def _user(self, call: Call) -> User:
         user = await self.service.get_user_by_id(call.path_ids["user_id"])

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TypeVar
 
-import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -42,7 +42,6 @@ from .operations import Call
 from .origins import OriginCheck
 from .responses import empty_response, json_response, not_modified, problem_response
 from .schemas import (
-    AdminUserUpdate,
     ChangePasswordRequest,
     JsonWebKeySet,
     LoginRequest,
@@ -53,8 +52,6 @@ from .schemas import (
     SessionsEnded,
     TokenResponse,
     UpdateProfileRequest,
-    UserListQuery,
-    UserPage,
     fields_set,
 )
 
@@ -180,8 +177,18 @@ class AuthRoutes:
                 attempts.end(attempt)
                 attempt = await attempts.begin(request.scope, name.account_key, None)
             check = await self.service.check_login(
-                login, data.password, device_owner=device.user_id if device else None
+                login,
+                data.password,
+                device_owner=device.user_id if device else None,
+                device_current=partial(self.devices.current, device) if device else None,
             )
+            if check.stale_device:
+                # Issued before the account's sessions were last ended (a new password):
+                # counted as an attempt without it, the password not checked yet.
+                device = None
+                attempts.end(attempt)
+                attempt = await attempts.begin(request.scope, name.account_key, None)
+                check = await self.service.check_login(login, data.password)
             # For the audit trail, not the log: the account of the name typed, or for a name
             # that is nobody's a decoy trail, so that a failure costs the same either way.
             call.noted["account_id"] = login.user_id or keys.id_from_key(login.decoy_user_key)
@@ -308,35 +315,6 @@ class AuthRoutes:
         finally:
             attempts.end(attempt)
         return result, attempts.shown(attempt.readings)
-
-    # Administration ------------------------------------------------------------------
-
-    async def list_users(self, call: Call) -> Response:
-        query: UserListQuery = call.query
-        users, cursor = await self.service.list_users(
-            after=query.after, limit=query.limit, search=query.search
-        )
-        page = UserPage(users=[u.public() for u in users], next_cursor=cursor)
-        return json_response(page, headers=PRIVATE)
-
-    async def update_user(self, call: Call) -> Response:
-        data: AdminUserUpdate = call.body
-        user = await self.service.update_user(call.path_ids["user_id"], **fields_set(data))
-        if data.email is not msgspec.UNSET:
-            await self.service.send_email_verification(user)
-        return json_response(user.public(), headers=PRIVATE)
-
-    async def delete_user(self, call: Call) -> Response:
-        if not await self.service.delete_user(call.path_ids["user_id"]):
-            raise UserNotFoundError()
-        return empty_response()
-
-    async def revoke_user(self, call: Call) -> Response:
-        user_id = call.path_ids["user_id"]
-        if await self.service.get_user_by_id(user_id) is None:
-            raise UserNotFoundError()
-        ended = await self.service.revoke_all_user_tokens(user_id)
-        return json_response(SessionsEnded(sessions_ended=ended))
 
     # Keys ----------------------------------------------------------------------------
 

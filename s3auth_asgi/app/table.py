@@ -24,13 +24,11 @@ DEVICE_HEADER_DESCRIPTION = (
 def operations_of(routes: AuthRoutes, lifecycle: LifecycleRoutes | None = None) -> list[Operation]:
     """Every operation; `lifecycle`: the handlers of `lifecycle_table`'s rows (by default
     new ones on `routes`)."""
-    return [
-        *_account_operations(routes),
-        *lifecycle_operations(lifecycle or LifecycleRoutes(routes)),
-    ]
+    lifecycle = lifecycle or LifecycleRoutes(routes)
+    return [*_account_operations(routes, lifecycle), *lifecycle_operations(lifecycle)]
 
 
-def _account_operations(routes: AuthRoutes) -> list[Operation]:
+def _account_operations(routes: AuthRoutes, admin: LifecycleRoutes) -> list[Operation]:
     return [
         Operation(
             method="POST",
@@ -188,7 +186,7 @@ def _account_operations(routes: AuthRoutes) -> list[Operation]:
         Operation(
             method="GET",
             path="/admin/users",
-            handler=routes.list_users,
+            handler=admin.list_users,
             operation_id="list_users",
             summary="List users, a page at a time",
             tag="admin",
@@ -199,7 +197,7 @@ def _account_operations(routes: AuthRoutes) -> list[Operation]:
         Operation(
             method="PATCH",
             path="/admin/users/{user_id}",
-            handler=routes.update_user,
+            handler=admin.update_user,
             operation_id="update_user",
             event="admin_user_update",
             summary="Change an account (enable, disable, admin flag, scopes, profile)",
@@ -212,7 +210,7 @@ def _account_operations(routes: AuthRoutes) -> list[Operation]:
         Operation(
             method="DELETE",
             path="/admin/users/{user_id}",
-            handler=routes.delete_user,
+            handler=admin.delete_user,
             operation_id="delete_user",
             event="admin_user_delete",
             summary="Delete an account and its sessions",
@@ -222,7 +220,7 @@ def _account_operations(routes: AuthRoutes) -> list[Operation]:
         Operation(
             method="POST",
             path="/admin/users/{user_id}/revoke",
-            handler=routes.revoke_user,
+            handler=admin.revoke_user,
             operation_id="revoke_user",
             event="admin_user_revoke",
             summary="End every session of an account",
