@@ -10,9 +10,16 @@ from urllib.parse import urlsplit
 
 from .errors import ConfigurationError
 
+MAX_REFRESH_GRACE_SECONDS = 300
+
 
 def check_lifecycle_settings(settings: Any, env_name: Callable[[str], str]) -> None:
     """ConfigurationError for the first setting that cannot work."""
+    if settings.refresh_grace_seconds > MAX_REFRESH_GRACE_SECONDS:
+        raise ConfigurationError(
+            f"{env_name('refresh_grace_seconds')} must be at most {MAX_REFRESH_GRACE_SECONDS}: "
+            "within it a replayed refresh token is not detected as reuse"
+        )
     for name in ("password_reset_minutes", "email_verification_hours", "smtp_timeout_seconds"):
         if getattr(settings, name) <= 0:
             raise ConfigurationError(f"{env_name(name)} must be a positive number")

@@ -9,6 +9,16 @@ import msgspec
 from .privileges import is_administrator, stored_scopes
 
 
+def repr_without_secrets(value: msgspec.Struct, *secrets: str) -> str:
+    """`value`'s repr with the fields named in `secrets` hidden: an object logged by
+    mistake (`logger.debug("%r", user)`) must not put a hash or a token in the log."""
+    shown = ", ".join(
+        f"{name}=<hidden>" if name in secrets else f"{name}={getattr(value, name)!r}"
+        for name in value.__struct_fields__
+    )
+    return f"{type(value).__name__}({shown})"
+
+
 class User(msgspec.Struct, kw_only=True):
     """A user record as stored at `users/{id}.json`."""
 
@@ -49,6 +59,9 @@ class User(msgspec.Struct, kw_only=True):
             email_verified=self.email_verified,
             profile=self.profile,
         )
+
+    def __repr__(self) -> str:
+        return repr_without_secrets(self, "hashed_password")
 
 
 class PublicUser(msgspec.Struct, kw_only=True):
@@ -161,6 +174,9 @@ class Session(msgspec.Struct, kw_only=True):
             current=self.id == current_session_id,
         )
 
+    def __repr__(self) -> str:
+        return repr_without_secrets(self, "secret")
+
 
 class SessionInfo(msgspec.Struct, kw_only=True):
     """A session as shown to its owner: no secrets."""
@@ -197,3 +213,6 @@ class TokenPair(msgspec.Struct, kw_only=True):
 
     def to_dict(self) -> dict[str, Any]:
         return msgspec.structs.asdict(self)
+
+    def __repr__(self) -> str:
+        return repr_without_secrets(self, "access_token", "refresh_token")

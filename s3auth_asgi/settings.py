@@ -110,7 +110,8 @@ class S3AuthSettings(msgspec.Struct, kw_only=True, frozen=True):
     """Clock-skew allowance when checking `exp`/`nbf`/`iat`."""
     refresh_grace_seconds: int = 10
     """How long the immediately previous refresh token still answers (with the current
-    pair) after a rotation, so that a client that lost the response is not logged out."""
+    pair) after a rotation, so that a client that lost the response is not logged out. At
+    most 300: within it a stolen previous token is not detected as reused."""
     password_policy: Literal["default", "nist"] = "default"
     password_max_length: int = 128
     argon2_memory_kib: int = 19456

@@ -10,6 +10,7 @@ import secrets
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ from support import free_port, make_clocked_service, serving, user_record
 from s3auth_asgi import BearerTokenMiddleware, JwksVerifier, S3AuthService
 from s3auth_asgi.app import create_auth_app
 from s3auth_asgi.keys.algorithms import generate_key
+from s3auth_asgi.keys.remote import _HttpRedirectsOnly
 from s3auth_asgi.keys.stored import KeyStore
 from s3auth_asgi.storage import ObjectStore
 
@@ -225,3 +227,24 @@ def test_the_verify_only_service_loads_no_store_and_no_hasher() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == []
+
+
+@pytest.mark.parametrize(
+    ("start", "to", "followed"),
+    [
+        ("https://keys.example/jwks.json", "https://cdn.example/jwks.json", True),
+        ("http://keys.example/jwks.json", "https://keys.example/jwks.json", True),
+        ("https://keys.example/jwks.json", "http://keys.example/jwks.json", False),
+        ("https://keys.example/jwks.json", "ftp://keys.example/jwks.json", False),
+    ],
+)
+def test_a_jwks_fetch_follows_no_redirect_to_clear_text(
+    start: str, to: str, followed: bool
+) -> None:
+    # Keys fetched over TLS handed over in clear could be swapped by anyone on the path.
+    handler = _HttpRedirectsOnly()
+    request = urllib.request.Request(start)  # noqa: S310 - built, never opened
+    redirected = handler.redirect_request(request, None, 302, "Found", {}, to)
+    assert (redirected is not None) == followed
+    if redirected is not None:
+        assert redirected.full_url == to

@@ -348,3 +348,22 @@ async def test_update_expects_only_fields_a_user_record_has() -> None:
         await service.update_user(user.id, full_name="X", expect={"full_name": "Y"})
     changed = await service.update_user(user.id, full_name="X", expect={"full_name": None})
     assert changed.full_name == "X"
+
+
+async def test_no_secret_shows_in_a_repr() -> None:
+    # An object logged by mistake (`logger.debug("%r", user)`) must not log a hash or token.
+    service = make_service()
+    user = await service.create_user("shown", "shown@example.com", PASSWORD)
+    pair = await service.create_token_pair(user)
+    (info,) = [i async for i in service.store.list(keys.SESSIONS)]
+    stored = await service.store.get(info.key, Session)
+    assert stored is not None
+    for value, secrets in [
+        (user, [user.hashed_password]),
+        (pair, [pair.access_token, pair.refresh_token]),
+        (stored.value, [stored.value.secret]),
+    ]:
+        for text in (repr(value), str(value), f"{value}"):
+            assert "<hidden>" in text
+            assert not any(secret in text for secret in secrets), type(value)
+    assert "shown@example.com" in repr(user)  # what is not secret still shows

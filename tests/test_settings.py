@@ -266,3 +266,11 @@ def test_the_float_settings_are_found() -> None:
     assert {"revocation_sync_seconds", "key_sync_seconds", "smtp_timeout_seconds"} <= set(
         FLOAT_SETTINGS
     )
+
+
+def test_the_refresh_grace_is_bounded() -> None:
+    # Within the grace a replayed previous refresh token is answered, not caught as reuse.
+    env = {"S3AUTH_SECRET_KEY": new_secret_key(), "S3AUTH_REFRESH_GRACE_SECONDS": "300"}
+    assert S3AuthSettings.from_env(env).refresh_grace_seconds == 300
+    with pytest.raises(ConfigurationError, match="S3AUTH_REFRESH_GRACE_SECONDS must be at most"):
+        S3AuthSettings.from_env({**env, "S3AUTH_REFRESH_GRACE_SECONDS": "301"})

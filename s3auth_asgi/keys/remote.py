@@ -193,7 +193,9 @@ def _document(body: bytes) -> object:
 
 
 class _HttpRedirectsOnly(urllib.request.HTTPRedirectHandler):
-    """A redirect may lead to another http(s) URL only (urllib would follow ftp:// too)."""
+    """A redirect may lead to another http(s) URL only (urllib would follow ftp:// too),
+    and never from https to http: keys fetched over TLS must not be handed over in clear,
+    where anyone on the path could swap them."""
 
     def redirect_request(
         self,
@@ -205,6 +207,8 @@ class _HttpRedirectsOnly(urllib.request.HTTPRedirectHandler):
         newurl: str,
     ) -> urllib.request.Request | None:
         if not newurl.startswith(("http://", "https://")):
+            return None
+        if req.full_url.startswith("https://") and not newurl.startswith("https://"):
             return None
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
