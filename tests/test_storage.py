@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import stat
 import subprocess
 import sys
@@ -207,3 +208,30 @@ async def test_a_file_store_keeps_what_it_creates_to_its_owner(tmp_path: Path) -
     existing.chmod(0o755)
     ObjectStore.from_url(f"file://{existing}")
     assert stat.S_IMODE(existing.stat().st_mode) == 0o755
+
+
+async def test_a_file_store_version_is_its_content_not_inode_mtime_and_size(
+    tmp_path: Path,
+) -> None:
+    # obstore's local ETag is (inode, mtime, size). A replace frees the old inode and the next
+    # often gets it back; on a file system with coarse timestamps a later version of the same
+    # size then carries an earlier version's ETag, and a writer holding that stale ETag
+    # wins. Here the collision is made by hand: other bytes in the same inode, of the same
+    # size, the modification time put back.
+    store = ObjectStore.from_url(f"file://{tmp_path / 'store'}")
+    stale = await store.create("k/one.json", {"n": 1})
+    path = tmp_path / "store" / "k" / "one.json"
+    before = path.stat()
+    with open(path, "r+b") as file:  # the same inode, the same size
+        file.write(b'{"n":2}')
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert path.stat().st_ino == before.st_ino and path.stat().st_size == before.st_size
+    with pytest.raises(StoreConflict):
+        await store.replace("k/one.json", {"n": 3}, stale)
+    current = await store.get("k/one.json", dict)
+    assert current is not None and current.value == {"n": 2}
+    # A metadata change alone (the content as it was) leaves the version as it was.
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns + 10**9))
+    again = await store.get("k/one.json", dict)
+    assert again is not None and again.etag == current.etag
+    assert await store.replace("k/one.json", {"n": 4}, current.etag)

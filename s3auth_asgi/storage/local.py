@@ -5,6 +5,14 @@ fills the gap with OS file locks and atomic renames, so a replace is safe across
 processes on one host. Deletes take the same lock, or a delete racing a replace could bring
 the object back. The functions here are blocking: call them from a worker thread.
 
+A `file://` object's version token is a digest of its bytes (`content_token`), not obstore's
+local ETag. That one is the inode, the modification time and the size: a replace renames a
+new file over the key and frees the old inode, the next one often gets it back, and on a
+file system whose timestamps are coarse (or a kernel whose clock ticks every few
+milliseconds) a third version of the same size can carry the first's ETag, so a writer
+holding that stale ETag would win. A digest differs whenever the content does; where it
+does not, a change decided on that content is decided on what is there.
+
 They raise what the file system says (an OSError such as PermissionError when the lock
 files cannot be opened, or obstore's error); `ObjectStore` turns every such failure into a
 StoreUnavailableError, as it does for its own requests.
@@ -15,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import hmac
 import os
 import secrets
 from collections.abc import Iterator
@@ -31,6 +40,11 @@ PRIVATE_FILE = 0o600
 session secrets)."""
 
 _STRIPES = 64
+
+
+def content_token(data: bytes) -> str:
+    """The version token of a `file://` object holding `data` (see the module)."""
+    return hashlib.sha256(data).hexdigest()
 
 
 class LocalConditionalWrites:
@@ -52,14 +66,15 @@ class LocalConditionalWrites:
         finally:
             os.close(fd)  # closing the descriptor releases the lock
 
-    def replace(self, key: str, data: bytes, etag: str) -> str | None:
-        """Write `data` if the object's current ETag is `etag`; None when it is not."""
+    def replace(self, key: str, data: bytes, token: str) -> str | None:
+        """Write `data` if the object's content is still what `token` was made of; its new
+        token, or None when it is not."""
         with self._locked(key):
             try:
-                current = obs.head(self._store, key)
+                current = bytes(obs.get(self._store, key).bytes())
             except FileNotFoundError:
                 return None
-            if current["e_tag"] != etag:
+            if not hmac.compare_digest(content_token(current), token):
                 return None
             tmp = self._tmp / secrets.token_hex(12)
             try:
@@ -74,7 +89,7 @@ class LocalConditionalWrites:
                 with contextlib.suppress(OSError):
                     tmp.unlink(missing_ok=True)  # no half-written file left behind
                 raise
-            return obs.head(self._store, key)["e_tag"]
+            return content_token(data)
 
     def delete(self, keys: list[str]) -> None:
         for key in keys:

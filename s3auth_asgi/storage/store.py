@@ -37,7 +37,7 @@ from . import versions
 from .base import CorruptObjectError, ObjectInfo, StoreConflict, Versioned
 from .batching import batching_of
 from .handoffs import watch_running_loop
-from .local import PRIVATE_DIRECTORY, PRIVATE_FILE, LocalConditionalWrites
+from .local import PRIVATE_DIRECTORY, PRIVATE_FILE, LocalConditionalWrites, content_token
 from .local_listing import list_local
 
 T = TypeVar("T")
@@ -190,7 +190,10 @@ class ObjectStore:
         except (msgspec.DecodeError, UnicodeDecodeError) as exc:
             logger.warning("store object %s is not a valid %s: %s", key, type_.__name__, exc)
             raise CorruptObjectError() from exc  # its title says it, without the key
-        token = versions.encode(meta["e_tag"], meta["version"])
+        if self._local is not None:
+            token = content_token(bytes(data))
+        else:
+            token = versions.encode(meta["e_tag"], meta["version"])
         return Versioned(value, token, meta["last_modified"])
 
     async def create(self, key: str, value: Any) -> str:
@@ -208,6 +211,8 @@ class ObjectStore:
             raise StoreConflict(key) from exc
         except Exception as exc:
             raise _unavailable("PUT", key, exc, WRITE_FAILED) from exc
+        if self._local is not None:
+            return content_token(data)
         return versions.encode(result["e_tag"], result["version"])
 
     async def replace(self, key: str, value: Any, etag: str) -> str:
