@@ -359,3 +359,27 @@ def test_demo_command_serves_the_demo_app(tmp_path: Path, monkeypatch: pytest.Mo
     assert "http://127.0.0.2:8123/auth/openapi.json" in run.out
     assert f"file://{(tmp_path / 'd' / 'store').resolve()}" in run.out
     assert (tmp_path / "d" / "secret").stat().st_mode & 0o777 == 0o600
+
+
+def test_commands_refuse_a_store_that_ends_with_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    # An unset S3AUTH_STORE_URL means memory://: a user "created" there, or a store "checked",
+    # is gone when the command exits.
+    monkeypatch.setenv("S3AUTH_SECRET_KEY", SECRET)
+    monkeypatch.delenv("S3AUTH_STORE_URL", raising=False)
+    created = Run(
+        "user", "create", "root", "--email", "root@example.com", "--password-stdin",
+        stdin="Secret-Pass-123\n",
+    )  # fmt: skip
+    assert created.code == failures.CONFIGURATION, created
+    assert "S3AUTH_STORE_URL is memory://" in created.err
+    checked = Run("check")
+    assert checked.code == failures.CONFIGURATION, checked
+    assert "[FAIL] store" in checked.out and "memory://" in checked.out
+
+
+def test_check_prints_no_credentials_of_the_store_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("S3AUTH_SECRET_KEY", SECRET)
+    monkeypatch.setenv("S3AUTH_STORE_URL", "memory://key:PASSWORD-LEAK@host/auth?sig=SIG-LEAK")
+    run = Run("check")
+    assert "[ok]   configuration: store memory://host/auth," in run.out
+    assert "LEAK" not in run.out + run.err, run

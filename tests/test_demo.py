@@ -241,7 +241,7 @@ async def test_the_demo_mails_to_an_outbox_its_page_shows(tmp_path: Path) -> Non
     service = demo_service(tmp_path)
     assert service.settings.mail_outbox == str(tmp_path.resolve() / "outbox")
     app = create_demo_app(service)
-    async with client_for(app, base_url="https://testserver") as client:
+    async with client_for(app, base_url="https://localhost") as client:
         await register(client, "alice")
         forgot = await client.post("/auth/password/forgot", json={"username": "alice"})
         assert forgot.status_code == 202
@@ -261,6 +261,14 @@ async def test_the_demo_mails_to_an_outbox_its_page_shows(tmp_path: Path) -> Non
     async with remote as client:
         assert (await client.get("/demo/outbox")).status_code == 404
         await login(client, "alice", "Brand-new-pass-7")
+    # A page of another site whose name it made resolve to 127.0.0.1 (DNS rebinding) is
+    # read by the browser as that site's: it sends that name as Host.
+    for host in ("attacker.example", "127.0.0.1.attacker.example"):
+        async with client_for(app, base_url=f"http://{host}:8000") as rebound:
+            assert (await rebound.get("/demo/outbox")).status_code == 404, host
+    for host in ("127.0.0.1:8000", "[::1]:8000", "localhost:8000"):
+        async with client_for(app, base_url=f"http://{host}") as local:
+            assert (await local.get("/demo/outbox")).status_code == 200, host
     configured = demo_settings(tmp_path, {"S3AUTH_SMTP_HOST": "mail.example.com",
                                           "S3AUTH_MAIL_FROM": "a@example.com"})  # fmt: skip
     assert configured.mail_outbox == ""

@@ -20,7 +20,15 @@ from ..storage.local_listing import CONTROL_DIR
 from ..storage.probes import REACHABLE, Probe, probe_store
 from ..types import Clock
 from .context import Context, run_async
-from .failures import CONFIGURATION, OK, REFUSED, STORE_HINT, UNAVAILABLE, unavailable_message
+from .failures import (
+    CONFIGURATION,
+    OK,
+    REFUSED,
+    STORE_HINT,
+    UNAVAILABLE,
+    shown_url,
+    unavailable_message,
+)
 
 CLOCK: Clock = time.time
 
@@ -32,7 +40,7 @@ def run_check(ctx: Context) -> int:
         print(report_line(Probe("configuration", False, str(exc))), file=ctx.out)
         return CONFIGURATION
     summary = (
-        f"store {settings.store_url}, {settings.algorithm}, access tokens "
+        f"store {shown_url(settings.store_url)}, {settings.algorithm}, access tokens "
         f"{settings.access_token_expire_minutes} min, sessions "
         f"{settings.refresh_token_expire_days} d"
     )

@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, TextIO, TypeVar
 
 import anyio
 
+from ..errors import ConfigurationError
 from ..service import S3AuthService
-from ..settings import S3AuthSettings
+from ..settings import S3AuthSettings, env_name
 from ..storage.handoffs import HANDOFFS
 
 if TYPE_CHECKING:
@@ -45,6 +46,14 @@ class Context:
         self.store_url = settings.store_url
         if self.open_store is not None:
             return self.open_store(settings.store_url)
+        if settings.store_url.startswith("memory://"):
+            # Also what an unset S3AUTH_STORE_URL means: a store that ends with the command,
+            # which would report a user created, or a store checked, for nothing.
+            raise ConfigurationError(
+                f"{env_name('store_url')} is memory://, the default when it is not set: a "
+                "command's store would vanish when it exits; set it to the store your app "
+                "uses (or pass --demo)"
+            )
         from ..storage import ObjectStore
 
         create = (

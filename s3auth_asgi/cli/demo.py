@@ -9,7 +9,7 @@ from ..errors import ConfigurationError
 from ..service import S3AuthService
 from ..settings import env_name
 from .context import Context, demo_directory, demo_settings, settle
-from .failures import OK
+from .failures import OK, shown_url
 
 PROXY_HEADERS = False
 """uvicorn rewrites `scope["client"]` from X-Forwarded-For when a request comes from
@@ -35,7 +35,7 @@ def run_demo(ctx: Context) -> int:
         f"s3auth demo\n"
         f"  page:     {base}/\n"
         f"  API:      {base}/auth/  (OpenAPI: {base}/auth/openapi.json)\n"
-        f"  store:    {settings.store_url}\n"
+        f"  store:    {shown_url(settings.store_url)}\n"
         f"  secret:   {secret_origin(directory)}\n"
         f"  Make yourself an administrator: s3auth --demo user create NAME --email E --admin\n",
         file=ctx.out,

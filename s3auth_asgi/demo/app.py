@@ -129,7 +129,10 @@ def outbox_endpoint(service: S3AuthService) -> Route:
     async def outbox(request: Request) -> Response:
         """The newest mails the demo "sent": its outbox (`FileMailer`), for the page to
         show in place of a mailbox. They hold reset links, so only this machine may read
-        them: a demo served on another interface (`--host 0.0.0.0`) answers others 404."""
+        them: a demo served on another interface (`--host 0.0.0.0`) answers others 404,
+        and so does a request whose Host is not a loopback address or `localhost` (a page
+        of another site that had its name resolve to 127.0.0.1, DNS rebinding, is read by
+        the browser as that site's, and could otherwise read the links)."""
         if not _from_this_machine(request):
             return JSONResponse({"detail": "Not Found"}, status_code=404)
         mailer = service.mail.mailer
@@ -141,8 +144,18 @@ def outbox_endpoint(service: S3AuthService) -> Route:
 
 
 def _from_this_machine(request: Request) -> bool:
+    return (
+        request.client is not None
+        and _is_loopback(request.client.host)
+        and _is_loopback(request.url.hostname or "")
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
     try:
-        return request.client is not None and ipaddress.ip_address(request.client.host).is_loopback
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
 
