@@ -206,8 +206,20 @@ async def test_a_file_store_keeps_what_it_creates_to_its_owner(tmp_path: Path) -
     existing = tmp_path / "existing"
     existing.mkdir(mode=0o755)
     existing.chmod(0o755)
-    ObjectStore.from_url(f"file://{existing}")
+    inside = ObjectStore.from_url(f"file://{existing}")
     assert stat.S_IMODE(existing.stat().st_mode) == 0o755
+    # What the store makes in it is the owner's alone, whatever the process umask: the
+    # directories an object needs, and the object from its first byte.
+    previous = os.umask(0o022)
+    try:
+        await inside.create("sessions/u1/s1.json", {"secret": "x"})
+    finally:
+        os.umask(previous)
+    for made in (existing / "sessions", existing / "sessions/u1"):
+        assert stat.S_IMODE(made.stat().st_mode) == 0o700, made
+    assert stat.S_IMODE((existing / "sessions/u1/s1.json").stat().st_mode) == 0o600
+    assert stat.S_IMODE((root / "users").stat().st_mode) == 0o700
+    assert list((existing / ".s3auth" / "tmp").iterdir()) == []  # no staging file left
 
 
 async def test_a_file_store_version_is_its_content_not_inode_mtime_and_size(

@@ -66,6 +66,46 @@ class LocalConditionalWrites:
         finally:
             os.close(fd)  # closing the descriptor releases the lock
 
+    def create(self, key: str, data: bytes) -> str | None:
+        """Write `data` if there is no object at `key`; its token, or None when there is.
+        The file is owner-only from its first byte, and so is every directory made for it:
+        obstore's own create writes with the process umask and leaves its staging file so
+        if killed, readable by anyone until a chmod that may never come."""
+        path = self._root / key
+        self._make_directories(path.parent)
+        tmp = self._written(data)
+        try:
+            os.link(tmp, path)  # fails if the name exists: create-if-absent, atomically
+        except FileExistsError:
+            return None
+        finally:
+            tmp.unlink(missing_ok=True)
+        return content_token(data)
+
+    def _make_directories(self, directory: Path) -> None:
+        missing = []
+        while not directory.exists() and directory != self._root:
+            missing.append(directory)
+            directory = directory.parent
+        for path in reversed(missing):
+            with contextlib.suppress(FileExistsError):  # made by another writer meanwhile
+                path.mkdir(mode=PRIVATE_DIRECTORY)
+
+    def _written(self, data: bytes) -> Path:
+        """A new owner-only temporary file holding `data`, synced to disk."""
+        tmp = self._tmp / secrets.token_hex(12)
+        try:
+            descriptor = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
+            with open(descriptor, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+        except BaseException:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)  # no half-written file left behind
+            raise
+        return tmp
+
     def replace(self, key: str, data: bytes, token: str) -> str | None:
         """Write `data` if the object's content is still what `token` was made of; its new
         token, or None when it is not."""
@@ -76,18 +116,12 @@ class LocalConditionalWrites:
                 return None
             if not hmac.compare_digest(content_token(current), token):
                 return None
-            tmp = self._tmp / secrets.token_hex(12)
+            tmp = self._written(data)  # owner-only from the start: the rename keeps the mode
             try:
-                # Owner-only from the start: the rename keeps the mode.
-                descriptor = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
-                with open(descriptor, "wb") as fh:
-                    fh.write(data)
-                    fh.flush()
-                    os.fsync(fh.fileno())
                 os.replace(tmp, self._root / key)
             except BaseException:
                 with contextlib.suppress(OSError):
-                    tmp.unlink(missing_ok=True)  # no half-written file left behind
+                    tmp.unlink(missing_ok=True)
                 raise
             return content_token(data)
 

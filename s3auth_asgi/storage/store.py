@@ -18,7 +18,6 @@ from __future__ import annotations
 import collections
 import errno
 import logging
-import os
 from collections.abc import AsyncIterator, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -37,7 +36,7 @@ from . import versions
 from .base import CorruptObjectError, ObjectInfo, StoreConflict, Versioned
 from .batching import batching_of
 from .handoffs import watch_running_loop
-from .local import PRIVATE_DIRECTORY, PRIVATE_FILE, LocalConditionalWrites, content_token
+from .local import PRIVATE_DIRECTORY, LocalConditionalWrites, content_token
 from .local_listing import list_local
 
 T = TypeVar("T")
@@ -201,18 +200,20 @@ class ObjectStore:
         StoreConflict when it exists; returns the new version token."""
         self._count("put")
         data = encode(value)
+        if self._local is not None:
+            try:
+                created = await anyio.to_thread.run_sync(self._local.create, key, data)
+            except Exception as exc:
+                raise _unavailable("PUT", key, exc, WRITE_FAILED) from exc
+            if created is None:
+                raise StoreConflict(key)
+            return created
         try:
             result = await obs.put_async(self._inner, key, data, mode="create")
-            if self._local_root is not None:
-                # obstore creates files with the process umask; a mode change leaves the
-                # ETag (inode, mtime, size) as it is.
-                os.chmod(self._local_root / key, PRIVATE_FILE)
         except (AlreadyExistsError, PreconditionError) as exc:
             raise StoreConflict(key) from exc
         except Exception as exc:
             raise _unavailable("PUT", key, exc, WRITE_FAILED) from exc
-        if self._local is not None:
-            return content_token(data)
         return versions.encode(result["e_tag"], result["version"])
 
     async def replace(self, key: str, value: Any, etag: str) -> str:
