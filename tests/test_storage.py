@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import anyio
 import msgspec
 import pytest
 from conftest import on_every_store
@@ -247,3 +248,34 @@ async def test_a_file_store_version_is_its_content_not_inode_mtime_and_size(
     again = await store.get("k/one.json", dict)
     assert again is not None and again.etag == current.etag
     assert await store.replace("k/one.json", {"n": 4}, current.etag)
+
+
+async def test_a_file_store_removes_the_directories_deletes_leave_empty(tmp_path: Path) -> None:
+    # A listing walks every directory under its prefix: one left for every past revocation
+    # shard would make each revocation sync cost the whole history.
+    root = tmp_path / "store"
+    store = ObjectStore.from_url(f"file://{root}")
+    old = [keys.revocation(i, "session", 10**10, f"s{i}") for i in range(3)]
+    new = keys.revocation(keys.REVOCATION_SHARD_MS * 5, "session", 10**10, "later")
+    for key in [*old, new]:
+        await store.create(key, {})
+    shards = sorted(p.name for p in (root / "revocations").iterdir())
+    assert len(shards) == 2
+    await store.delete_many(old)
+    assert [p.name for p in (root / "revocations").iterdir()] == [shards[1]]
+    await store.delete(new)
+    assert not (root / "revocations").exists()
+    await store.create(new, {})  # made again on demand
+    assert [info.key async for info in store.list(keys.REVOCATIONS)] == [new]
+
+    # Creates racing deletes that empty the same directory: every create lands.
+    async def churn(worker: int) -> None:
+        for i in range(60):
+            key = f"race/{worker}-{i}.json"
+            await store.create(key, {"i": i})
+            await store.delete(key)
+
+    async with anyio.create_task_group() as tasks:
+        for worker in range(4):
+            tasks.start_soon(churn, worker)
+    assert [info async for info in store.list("race/")] == []

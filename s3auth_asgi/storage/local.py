@@ -40,6 +40,7 @@ PRIVATE_FILE = 0o600
 session secrets)."""
 
 _STRIPES = 64
+_LINK_ATTEMPTS = 8
 
 
 def content_token(data: bytes) -> str:
@@ -72,15 +73,20 @@ class LocalConditionalWrites:
         obstore's own create writes with the process umask and leaves its staging file so
         if killed, readable by anyone until a chmod that may never come."""
         path = self._root / key
-        self._make_directories(path.parent)
         tmp = self._written(data)
         try:
-            os.link(tmp, path)  # fails if the name exists: create-if-absent, atomically
-        except FileExistsError:
-            return None
+            for _ in range(_LINK_ATTEMPTS):
+                self._make_directories(path.parent)
+                try:
+                    os.link(tmp, path)  # fails if the name exists: create-if-absent, atomically
+                except FileExistsError:
+                    return None
+                except FileNotFoundError:
+                    continue  # a delete removed the directory, empty, meanwhile: make it again
+                return content_token(data)
+            raise FileNotFoundError(path.parent)
         finally:
             tmp.unlink(missing_ok=True)
-        return content_token(data)
 
     def _make_directories(self, directory: Path) -> None:
         missing = []
@@ -126,6 +132,18 @@ class LocalConditionalWrites:
             return content_token(data)
 
     def delete(self, keys: list[str]) -> None:
+        """Delete the objects, and the directories they leave empty: a listing walks every
+        directory under its prefix, so one left for every past revocation shard, session
+        holder or audit trail would make each sync cost the whole history again."""
         for key in keys:
             with self._locked(key), contextlib.suppress(FileNotFoundError):
                 obs.delete(self._store, key)
+            self._remove_empty_directories((self._root / key).parent)
+
+    def _remove_empty_directories(self, directory: Path) -> None:
+        while directory != self._root and self._root in directory.parents:
+            try:
+                directory.rmdir()
+            except OSError:  # not empty (or gone): what is above it is not empty either
+                return
+            directory = directory.parent
