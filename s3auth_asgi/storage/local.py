@@ -73,7 +73,7 @@ class LocalConditionalWrites:
         obstore's own create writes with the process umask and leaves its staging file so
         if killed, readable by anyone until a chmod that may never come."""
         path = self._root / key
-        tmp = self._written(data)
+        tmp = self._written(data, durable=False)  # as obstore's own create: no fsync
         try:
             for _ in range(_LINK_ATTEMPTS):
                 self._make_directories(path.parent)
@@ -97,15 +97,16 @@ class LocalConditionalWrites:
             with contextlib.suppress(FileExistsError):  # made by another writer meanwhile
                 path.mkdir(mode=PRIVATE_DIRECTORY)
 
-    def _written(self, data: bytes) -> Path:
-        """A new owner-only temporary file holding `data`, synced to disk."""
+    def _written(self, data: bytes, *, durable: bool = True) -> Path:
+        """A new owner-only temporary file holding `data` (synced to disk if `durable`)."""
         tmp = self._tmp / secrets.token_hex(12)
         try:
             descriptor = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
             with open(descriptor, "wb") as fh:
                 fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
+                if durable:
+                    fh.flush()
+                    os.fsync(fh.fileno())
         except BaseException:
             with contextlib.suppress(OSError):
                 tmp.unlink(missing_ok=True)  # no half-written file left behind
