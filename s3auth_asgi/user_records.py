@@ -2,9 +2,8 @@
 
 The change is a function of the record as it stands, so a retry applies it to whatever a
 concurrent writer left; what it must not do is carry over a decision made on the first
-read that the concurrent write has made wrong. Two such decisions exist, and each change
-that made one checks it again on every attempt, raising ConflictError when it no longer
-holds:
+read that the concurrent write has made wrong. Such decisions are checked again on every
+attempt, and the change raises ConflictError when one no longer holds:
 
 - a password checked against the record (a login upgrading the hash of the password it
   verified, a password change that verified the current one);
