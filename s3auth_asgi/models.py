@@ -132,7 +132,9 @@ class Session(msgspec.Struct, kw_only=True):
     user_id: str
     secret: str
     generation: int = 0
-    rotated_at: int = 0
+    rotated_at: float = 0
+    """When the last rotation was written, to the sub-second: the refresh grace is measured
+    from it, and whole seconds would make a 10 s grace anything from 9 to 11."""
     device_info: str | None = None
     ip_address: str | None = None
     created_at: int

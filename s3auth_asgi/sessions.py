@@ -172,7 +172,7 @@ class SessionOperations:
         key = keys.session(token.user_id, token.session_id)
         # The grace window is measured from when the token was presented: a request that
         # lost the race and waited on the store for the winner is not late for that.
-        presented = self._now()
+        presented = self.clock()
         capped = False
         for _ in range(_ROTATE_ATTEMPTS):
             found = await get_or_none(self.store, key, Session)
@@ -207,7 +207,7 @@ class SessionOperations:
                 rotated = msgspec.structs.replace(
                     session,
                     generation=session.generation + 1,
-                    rotated_at=now,
+                    rotated_at=self.clock(),
                     last_used_at=now,
                     expires_at=min(now + self.settings.refresh_token_seconds, absolute),
                     # Written down for objects from before the field, fixed from then on.

@@ -169,6 +169,24 @@ async def test_previous_token_after_the_grace_window_is_reuse() -> None:
         await service.refresh_access_token(first.refresh_token)
 
 
+@pytest.mark.parametrize("fraction", [0.01, 0.5, 0.99])
+async def test_the_grace_window_is_its_length_to_the_sub_second(fraction: float) -> None:
+    # Whole seconds made a 10 s grace anything from 9 to 11: a rotation at x.99 and a retry
+    # 9.5 s later was taken for reuse, and the whole session ended.
+    now = [1_800_000_000.0 + fraction]
+    service = S3AuthService(make_settings(), clock=lambda: now[0])
+    user = await service.create_user("grace", "grace@example.com", PASSWORD)
+    first = await service.create_token_pair(user)
+    second = await service.refresh_access_token(first.refresh_token)
+    grace = service.settings.refresh_grace_seconds
+    now[0] += grace - 0.05
+    again = await service.refresh_access_token(first.refresh_token)
+    assert again.refresh_token == second.refresh_token
+    now[0] += 0.1  # now past the grace: a replay
+    with pytest.raises(RefreshTokenReuseError):
+        await service.refresh_access_token(first.refresh_token)
+
+
 @on_every_store
 async def test_forged_refresh_tokens_do_not_revoke(service: S3AuthService) -> None:
     user = await service.create_user("forged", "forged@example.com", PASSWORD)
