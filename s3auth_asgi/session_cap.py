@@ -7,7 +7,10 @@ begins with its creation time, and no session outlives that plus the absolute li
 So a listed session whose Last-Modified is older than the idle lifetime, or whose id is
 older than the absolute lifetime, has expired — give or take the clock skew allowance
 (`S3AUTH_REVOCATION_SKEW_SECONDS`) between the store's clock, the host that opened the
-session and this one. The allowance errs towards counting a session as live.
+session and this one. The sweep errs towards counting a session as live (it must not
+delete one that can still refresh); the cap errs towards counting it as expired (a session
+that may have expired must not push a live one out), which at worst lets one more session
+refresh for the allowance.
 
 The cap: only the newest `cap` live sessions of a user may refresh. Session ids sort by
 creation time (then by random bits), so the key order of a listing is the sessions' age
@@ -36,9 +39,12 @@ from .settings import S3AuthSettings
 from .storage import ObjectInfo, keys
 
 
-def listed_as_expired(info: ObjectInfo, settings: S3AuthSettings, now: float) -> bool:
-    """Whether the listed session has expired, past any clock skew (see the module)."""
-    skew = settings.revocation_skew_seconds
+def listed_as_expired(
+    info: ObjectInfo, settings: S3AuthSettings, now: float, *, surely: bool = True
+) -> bool:
+    """Whether the listed session has expired (see the module): `surely`, past any clock
+    skew (the sweep's question); otherwise, maybe, within the skew (the cap's)."""
+    skew = settings.revocation_skew_seconds if surely else -settings.revocation_skew_seconds
     written = info.last_modified.timestamp()
     created = session_created_ms(keys.id_from_key(info.key)) / 1000
     return (
@@ -53,7 +59,9 @@ def beyond_cap(
     """The keys of the live listed sessions older than the newest `max_sessions_per_user`,
     oldest first. `own_key`, the session being refreshed, is live and ranked whatever the
     listing says of it: its object was just read."""
-    live = {info.key for info in listed if not listed_as_expired(info, settings, now)}
+    live = {
+        info.key for info in listed if not listed_as_expired(info, settings, now, surely=False)
+    }
     if own_key is not None:
         live.add(own_key)
     ranked = sorted(live)  # ids begin with their creation time: oldest first

@@ -13,10 +13,12 @@ an ended session is unusable everywhere).
 
 from __future__ import annotations
 
+import datetime as dt
+
 import anyio
 import msgspec
 import pytest
-from conftest import SECRET
+from conftest import SECRET, make_settings
 from support import (  # noqa: F401 (clock_fixture registers the `clock` fixture)
     Clock,
     clock_fixture,
@@ -35,7 +37,8 @@ from s3auth_asgi import (
 )
 from s3auth_asgi.identifiers import new_session_id
 from s3auth_asgi.models import Session, User
-from s3auth_asgi.storage import ObjectStore, keys
+from s3auth_asgi.session_cap import beyond_cap, listed_as_expired
+from s3auth_asgi.storage import ObjectInfo, ObjectStore, keys
 
 pytestmark = pytest.mark.anyio
 DAY = 86400
@@ -403,3 +406,22 @@ def test_session_objects_without_the_absolute_expiry_decode() -> None:
     session = msgspec.json.decode(encoded, type=Session)
     assert session.absolute_expires_at == 0  # unknown: the reader applies the setting
     assert session.absolute_expiry(30 * DAY) == 1 + 30 * DAY
+
+
+def test_the_cap_does_not_count_a_session_that_may_have_expired() -> None:
+    # The sweep keeps a session while it may still refresh (the skew allowance towards
+    # live); the cap must not let such a session push a live one out (towards expired).
+    settings = make_settings(max_sessions_per_user=2)
+    now = 1_800_000_000.0
+
+    def listed(created: float, written: float) -> ObjectInfo:
+        key = keys.session("u" * 32, new_session_id(int(created * 1000)))
+        return ObjectInfo(key, dt.datetime.fromtimestamp(written, dt.UTC), 100)
+
+    idle = settings.refresh_token_seconds
+    lapsed = listed(now - idle - 100, now - idle - 5)  # idle expiry passed 5 s ago
+    older, newer = listed(now - 50, now - 1), listed(now - 10, now - 1)
+    assert not listed_as_expired(lapsed, settings, now)  # the sweep keeps it, within skew
+    assert beyond_cap([lapsed, older, newer], settings, now) == []  # and it pushes none out
+    third = listed(now - 5, now - 1)
+    assert beyond_cap([lapsed, older, newer, third], settings, now) == [older.key]
