@@ -73,8 +73,9 @@ class TokenBlacklist:
             raise S3ValidationError(
                 "expires_at is further away than the longest access-token lifetime"
             )
-        if expires_s <= now:
-            return  # an expired token is refused anyway
+        if expires_s + self.skew_ms / 1000 <= now:
+            # Refused anyway: past its exp and any leeway (which the skew allowance covers).
+            return
         await self._write("jti", jti, expires_s)
 
     async def revoke_session(self, session_id: str) -> None:
@@ -132,7 +133,9 @@ class TokenBlacklist:
     async def is_blacklisted(self, jti: str) -> bool:
         """Whether the access token with this `jti` was revoked (snapshot freshened first)."""
         await self.ensure_fresh()
-        return self.snapshot.jti_revoked(jti, self._clock())
+        # Judged as of the skew allowance ago: a token within its leeway past `exp` is
+        # still accepted, so its revocation still holds.
+        return self.snapshot.jti_revoked(jti, self._clock() - self.skew_ms / 1000)
 
     async def ensure_fresh(self, *, strict: bool = False) -> None:
         """Bring the snapshot within the freshness bound (`freshness`); StoreUnavailable

@@ -28,7 +28,7 @@ from support import (  # noqa: F401 (the *_fixture names register fixtures here)
     websocket_session,
 )
 
-from s3auth_asgi import ConfigurationError, S3AuthService
+from s3auth_asgi import ConfigurationError, S3AuthService, TokenRevokedError
 from s3auth_asgi.middleware.bearer import BearerTokenMiddleware
 from s3auth_asgi.middleware.blacklist import BlacklistMiddleware
 from s3auth_asgi.storage import ObjectInfo, ObjectStore, Store, keys
@@ -448,3 +448,18 @@ async def test_a_revocation_that_lands_late_is_seen_by_instances_that_synced_mea
     await reader.blacklist.sync()
     claims = reader.verify_access_token(pair.access_token)
     assert reader.blacklist.revoked_error(claims) is not None
+
+
+async def test_a_jti_revoked_within_its_leeway_stays_revoked() -> None:
+    # A token is accepted until `exp` plus the leeway: revoked in that span, it must be
+    # refused, and the guide's `is_blacklisted` must say so.
+    clock = Clock()
+    service = make_clocked_service(clock=clock)
+    _, pair = await login(service)
+    claims = service.verify_access_token(pair.access_token)
+    clock.advance(claims["exp"] - clock() + service.settings.leeway_seconds - 1)
+    assert service.decode_token(pair.access_token)  # still accepted, within the leeway
+    await service.blacklist.add(claims["jti"], claims["exp"])
+    assert await service.blacklist.is_blacklisted(claims["jti"])
+    with pytest.raises(TokenRevokedError):
+        service.decode_token(pair.access_token)
