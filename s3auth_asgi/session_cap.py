@@ -59,9 +59,7 @@ def beyond_cap(
     """The keys of the live listed sessions older than the newest `max_sessions_per_user`,
     oldest first. `own_key`, the session being refreshed, is live and ranked whatever the
     listing says of it: its object was just read."""
-    live = {
-        info.key for info in listed if not listed_as_expired(info, settings, now, surely=False)
-    }
+    live = {info.key for info in listed if not listed_as_expired(info, settings, now, surely=False)}
     if own_key is not None:
         live.add(own_key)
     ranked = sorted(live)  # ids begin with their creation time: oldest first
