@@ -28,7 +28,6 @@ from typing import Any
 import msgspec
 
 from .errors import (
-    ConflictError,
     EmailTakenError,
     InvalidCredentialsError,
     S3AuthError,
@@ -55,7 +54,7 @@ from .profile_fields import ProfileFields
 from .session_generation import next_generation
 from .storage import Versioned, keys
 from .storage.access import delete_quietly, get_or_none
-from .user_records import CHANGED_CONCURRENTLY, Change, UserRecords, if_fields_are, password_of
+from .user_records import UserRecords, if_fields_are, password_of
 
 
 class _Unset:
@@ -239,11 +238,14 @@ class AccountOperations(UserRecords):
         new_email_key: str | None = None
         old_email_key: str | None = None
         current: Versioned[User] | None = None
-        replaced_email: str | None = None
+        expected: dict[str, Any] = dict(expect or {})
         if email is not UNSET:
             address = clean_email(email)
             current = await self._load_user(user_id)
-            replaced_email = fold(current.value.email)
+            # Applied only to the address it read: over another change of it, the index
+            # entries this one reserved and would free are not the record's any more, and
+            # the other address's entry would go on naming this user for ever.
+            expected["email"] = current.value.email
             if fold(address) != fold(current.value.email):
                 new_email_key = keys.email_index(fold(address))
                 old_email_key = keys.email_index(fold(current.value.email))
@@ -252,11 +254,6 @@ class AccountOperations(UserRecords):
             changes["email"] = address
 
         def change(user: User) -> User:
-            if replaced_email is not None and fold(user.email) != replaced_email:
-                # Another change of the address landed first: the index entries this one
-                # reserved and would free are not the record's any more. Applied on top,
-                # it would leave the other address's entry naming this user for ever.
-                raise ConflictError(CHANGED_CONCURRENTLY)
             updated = msgspec.structs.replace(user, **changes)
             if "profile" in changes:  # a PATCH: the fields given replace theirs only
                 updated.profile = self.profile_fields.merge(user.profile, changes["profile"])
@@ -269,10 +266,8 @@ class AccountOperations(UserRecords):
                 updated.session_generation = next_generation(user.session_generation)
             return updated
 
-        applied: Change = change
-        if expect is not None:
-            applied = if_fields_are(expect, change)
         try:
+            applied = if_fields_are(expected, change) if expected else change
             previous, updated = await self._update(user_id, applied, current)
         except S3AuthError as error:
             # Released only when the record is known not to name the new address: after a

@@ -38,8 +38,10 @@ class UserDirectory(AccountOperations):
         sessions left of a user that is gone are ended, and the deletion's marker written."""
         user = await self.get_user_by_id(user_id)
         if user is None:
-            if is_id(user_id) and [_ async for _ in self.store.list(keys.user_sessions(user_id))]:
-                await self._end_all_sessions(user_id, generation=keys.DELETED_GENERATION)
+            if is_id(user_id):
+                left, _ = await self.store.list_page(keys.user_sessions(user_id), None, 1)
+                if left:
+                    await self._end_all_sessions(user_id, generation=keys.DELETED_GENERATION)
             return False
         # The user object goes first: if the rest fails, the names are dangling
         # reservations that the next registration takes over.

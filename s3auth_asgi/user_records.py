@@ -11,8 +11,8 @@ attempt, and the change raises ConflictError when one no longer holds:
 - the address a change of email reserved the new address against (`accounts`), and the
   account state a mailed token was issued for (`recovery`).
 
-`if_fields_are` serves the first two: the change applies only while the named fields of the
-record hold the values it was decided on.
+`if_fields_are` serves the first three: the change applies only while the named fields of
+the record hold the values it was decided on.
 
 A change that ends the user's sessions writes the new generation in the record, then its
 marker (`session_generation`). If the marker's write fails, or the record's answer is lost
@@ -66,14 +66,14 @@ def password_of(user: User) -> dict[str, Any]:
 class UserRecords(SessionOperations):
     """Reading a user record for a change, and writing the change back."""
 
-    async def _load_user(self, user_id: str) -> Versioned[User]:
+    async def _load_user(self, user_id: str, *, marker: bool = True) -> Versioned[User]:
         """The user record with its ETag, for a read-modify-write, its generation's marker
-        written if it was not (see the module); UserNotFoundError."""
+        written if it was not (see the module; `marker=False` skips it); UserNotFoundError."""
         require_user_id(user_id)
         current = await get_or_none(self.store, keys.user(user_id), User)
         if current is None:
             raise UserNotFoundError()
-        if current.value.session_generation:
+        if marker and current.value.session_generation:
             await write_marker(self.store, user_id, current.value.session_generation)
         return current
 
@@ -82,9 +82,10 @@ class UserRecords(SessionOperations):
     ) -> tuple[User, User]:
         """Read-modify-write of a user record with If-Match, retried on conflict, starting
         from `current` when the caller has just read it. Returns (before, after)."""
-        for _ in range(UPDATE_ATTEMPTS):
+        for attempt in range(UPDATE_ATTEMPTS):
             if current is None:
-                current = await self._load_user(user_id)
+                # The generation's marker needs writing once per change, not per retry.
+                current = await self._load_user(user_id, marker=attempt == 0)
             updated = change(current.value)
             updated.updated_at = self._now()
             try:

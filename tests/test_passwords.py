@@ -11,7 +11,7 @@ from pwdlib.hashers.bcrypt import BcryptHasher
 from support import RacedUserWrite
 from test_app import assert_problem, bearer, client_for, login, mounted
 
-from s3auth_asgi import ConflictError
+from s3auth_asgi import ConflictError, S3AuthService
 from s3auth_asgi.models import User
 from s3auth_asgi.passwords import PasswordHasher
 from s3auth_asgi.storage import ObjectStore, keys
@@ -173,14 +173,21 @@ async def test_an_upgrade_racing_a_password_change_never_brings_the_old_password
     assert await other.authenticate_user("legacy", PASSWORD) is None
 
 
-async def test_two_changes_from_one_current_password_do_not_both_land() -> None:
+async def owner_and_a_rival_change() -> tuple[S3AuthService, User, RacedUserWrite]:
+    """A user, a second instance, and a store on which the second instance's password
+    change lands between the first instance's read of the user and its write."""
     shared = ObjectStore.from_url("memory://")
     other = make_service(store=shared)
     user = await other.create_user("owner", "owner@example.com", PASSWORD)
-    # Both checked the same current password; the other's change lands first.
     raced = RacedUserWrite(
         shared, lambda: other.change_password(user.id, PASSWORD, "Theirs-pass-77")
     )
+    return other, user, raced
+
+
+async def test_two_changes_from_one_current_password_do_not_both_land() -> None:
+    # Both checked the same current password; the other's change lands first.
+    other, user, raced = await owner_and_a_rival_change()
     with pytest.raises(ConflictError):
         await make_service(store=raced).change_password(user.id, PASSWORD, NEW_PASSWORD)
     assert raced.meanwhile is None
@@ -189,12 +196,7 @@ async def test_two_changes_from_one_current_password_do_not_both_land() -> None:
 
 
 async def test_a_new_email_checked_against_a_password_changed_meanwhile_is_refused() -> None:
-    shared = ObjectStore.from_url("memory://")
-    other = make_service(store=shared)
-    user = await other.create_user("owner", "owner@example.com", PASSWORD)
-    raced = RacedUserWrite(
-        shared, lambda: other.change_password(user.id, PASSWORD, "Theirs-pass-77")
-    )
+    other, user, raced = await owner_and_a_rival_change()
     service = make_service(store=raced)
     async with client_for(mounted(service)) as client:
         tokens = await login(client, "owner", PASSWORD)
