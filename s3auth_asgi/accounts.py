@@ -2,7 +2,8 @@
 and listing.
 
 Request budgets (object-store requests, asserted in the tests):
-- create_user: 4 (three index creates: username, its skeleton, email; one user create);
+- create_user: 4 (three index creates: username, its skeleton, email; one user create),
+  and a GET of each index object when it took longer than a reservation (`name_index`);
 - authenticate_user: 2 (index GET, user GET — for a name that is nobody's, a GET of a user
   that does not exist, so that the answer's cost says nothing), plus one conditional PUT
   when the password hash is upgraded; with the session create that follows, a login
@@ -113,14 +114,7 @@ class AccountOperations(UserRecords):
             email_verified=bool(email_verified),
             profile=profile,
         )
-        reserved = await self.names.reserve_names(user)
-        try:
-            await self.store.create(keys.user(user.id), user)
-        except BaseException:
-            # The id is new, so deleting it cannot hit anybody else's user; it may have
-            # been written even if the response was lost.
-            await delete_quietly(self.store, *reserved, keys.user(user.id))
-            raise
+        await self.names.register(user)
         return user
 
     async def get_user_by_username(self, username: str) -> User | None:
@@ -236,6 +230,7 @@ class AccountOperations(UserRecords):
         if admin is not None:
             changes["is_admin"] = admin
         new_email_key: str | None = None
+        claim = self.names.start_claim()
         old_email_key: str | None = None
         current: Versioned[User] | None = None
         expected: dict[str, Any] = dict(expect or {})
@@ -276,6 +271,9 @@ class AccountOperations(UserRecords):
             if new_email_key is not None and not isinstance(error, StoreUnavailableError):
                 await delete_quietly(self.store, new_email_key)
             raise
+        if new_email_key is not None and not await self.names.held([new_email_key], user_id, claim):
+            await self._undo(user_id, previous, updated, [*changes, "session_generation"])
+            raise EmailTakenError()
         if old_email_key is not None:
             await delete_quietly(self.store, old_email_key)
         if updated.session_generation != previous.session_generation:

@@ -13,6 +13,15 @@ both the entry and that user's record are `name_reservation_seconds` old (the st
 Last-Modified against the service clock: a change of address deletes the old entry just
 after its record write, and must not find a new owner's there) the next claim of that name
 takes the index over with a conditional replace.
+
+A slow claim. The takeover is judged by the entry's age, so a claim whose own record write
+is still under way after a reservation's time may have lost a name meanwhile, and its write
+then lands on a name another user holds. So a claim that took that long (less the clock
+skew allowance, `S3AUTH_REVOCATION_SKEW_SECONDS`: another host's clock may run that far
+ahead) reads its entries back once its record is written (`ClaimTimer`, `NameIndex.held`)
+and gives way if one names another user. Once its record is written no entry of its names
+can be taken over, so that one read settles it, whatever the reservation time is; a prompt
+claim reads nothing.
 """
 
 from __future__ import annotations
@@ -21,14 +30,21 @@ import dataclasses
 import datetime as dt
 import hashlib
 import logging
+import time
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from .errors import ConflictError, EmailTakenError, S3ValidationError, UsernameTakenError
+from .errors import (
+    ConflictError,
+    EmailTakenError,
+    S3AuthError,
+    S3ValidationError,
+    UsernameTakenError,
+)
 from .identifiers import IDENTIFIER_MAX, fold, looks_like_email, normalise_email, normalise_username
 from .models import IndexEntry, User
 from .storage import CorruptObjectError, Store, StoreConflict, Versioned, keys
-from .storage.access import delete_quietly, get_or_none
+from .storage.access import delete_quietly, gather, get_or_none
 from .types import Clock
 
 logger = logging.getLogger("s3auth_asgi")
@@ -118,13 +134,66 @@ def parse_name(identifier: str) -> NameLookup:
     return NameLookup(identifier, normalised, is_email)
 
 
+@dataclass(frozen=True, slots=True)
+class ClaimTimer:
+    """When a claim began, by the service clock (which takeovers are judged by) and by the
+    monotonic one (which no clock step moves back)."""
+
+    wall: float
+    monotonic: float
+
+
 class NameIndex:
     """Reserves names for users and finds users by name."""
 
-    def __init__(self, store: Store, *, clock: Clock, reservation_seconds: float) -> None:
+    def __init__(
+        self, store: Store, *, clock: Clock, reservation_seconds: float, skew_seconds: float = 0
+    ) -> None:
         self.store = store
         self.clock = clock
         self.reservation_seconds = reservation_seconds
+        self.skew_seconds = skew_seconds
+
+    def start_claim(self) -> ClaimTimer:
+        return ClaimTimer(self.clock(), time.monotonic())
+
+    async def held(self, reserved: list[str], user_id: str, started: ClaimTimer) -> list[str]:
+        """Those of `reserved` that still name `user_id`: all of them, without a request,
+        unless the claim begun at `started` has lasted long enough for another to take one
+        over (see the module); then one GET each."""
+        elapsed = max(self.clock() - started.wall, time.monotonic() - started.monotonic)
+        if elapsed < self.reservation_seconds - self.skew_seconds:
+            return reserved
+        entries = await gather([get_or_none(self.store, k, IndexEntry) for k in reserved])
+        return [
+            key
+            for key, entry in zip(reserved, entries, strict=True)
+            if entry is not None and entry.value.user_id == user_id
+        ]
+
+    async def register(self, user: User) -> None:
+        """Reserve a new user's names, then write its record; raise the taken error of a
+        name lost to another claim meanwhile, with nothing of this one left behind."""
+        started = self.start_claim()
+        reserved = await self.reserve_names(user)
+        record = keys.user(user.id)
+        try:
+            await self.store.create(record, user)
+            held = await self.held(reserved, user.id, started)
+        except BaseException:
+            # The id is new, so deleting it cannot hit anybody else's user; it may have
+            # been written even if the response was lost. An entry that cannot be shown
+            # to be this claim's any more is left to expire.
+            try:
+                ours = await self.held(reserved, user.id, started)
+            except S3AuthError:
+                ours = []
+            await delete_quietly(self.store, *ours, record)
+            raise
+        if len(held) < len(reserved):
+            await delete_quietly(self.store, record, *held)
+            lost = next(key for key in reserved if key not in held)
+            raise dict(self._claims(user))[lost]()
 
     async def reserve(self, key: str, user_id: str, taken: type[ConflictError]) -> None:
         """Create the index object; take over one whose registration or change of address

@@ -67,7 +67,10 @@ class S3AuthService(RecoveryOperations, SessionListing):
         self.passwords = PasswordHasher.from_settings(self.settings)
         self.password_policy = password_policy or PasswordPolicy.from_settings(self.settings)
         self.names = NameIndex(
-            self.store, clock=clock, reservation_seconds=self.settings.name_reservation_seconds
+            self.store,
+            clock=clock,
+            reservation_seconds=self.settings.name_reservation_seconds,
+            skew_seconds=self.settings.revocation_skew_seconds,
         )
         self.blacklist = TokenBlacklist(
             self.store,

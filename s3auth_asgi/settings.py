@@ -128,9 +128,9 @@ class S3AuthSettings(msgspec.Struct, kw_only=True, frozen=True):
     without one cannot fill (0: 4 per running hash)."""
     name_reservation_seconds: int = 120
     """After this, a username/email reserved by a registration or a change of address that
-    never finished is free again. Keep it well above the longest a store request can take
-    (retries included): a registration still writing its user record when its names are
-    taken over loses them."""
+    never finished is free again. A claim slower than this, less the skew allowance, reads
+    its names back once its record is written (one GET each), and gives way if one was
+    taken over meanwhile."""
     revocation_sync_seconds: float = 5.0
     """Staleness bound of a process's revocation snapshot."""
     revocation_skew_seconds: int = 10

@@ -27,6 +27,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import msgspec
+
 from .errors import ConfigurationError, ConflictError, UserNotFoundError
 from .identifiers import require_user_id
 from .models import User
@@ -95,3 +97,12 @@ class UserRecords(SessionOperations):
                 continue
             return current.value, updated
         raise ConflictError(CHANGED_CONCURRENTLY)
+
+    async def _undo(self, user_id: str, before: User, after: User, fields: list[str]) -> None:
+        """Put `fields` back as they were `before` the change that wrote `after`, unless
+        another change of them has landed since (ConflictError)."""
+        written = {name: getattr(after, name) for name in fields}
+        restored = {name: getattr(before, name) for name in fields}
+        await self._update(
+            user_id, if_fields_are(written, lambda user: msgspec.structs.replace(user, **restored))
+        )
