@@ -56,7 +56,7 @@ from .identifiers import (
 )
 from .models import PublicUser, Session, TokenPair, User
 from .privileges import granted_scopes, is_administrator
-from .session_cap import beyond_cap
+from .session_cap import beyond_cap, listed_as_expired
 from .session_generation import (
     markers_older_than,
     newest_marker,
@@ -285,7 +285,8 @@ class SessionOperations:
 
     async def revoke_all_user_tokens(self, user_id: str) -> int:
         """Log out everywhere: every session and every access token issued before now.
-        Returns how many sessions were ended."""
+        Returns how many sessions were ended: not those the listing shows had expired
+        already, which are deleted all the same."""
         return await self._end_all_sessions(user_id)
 
     async def _end_all_sessions(
@@ -315,4 +316,7 @@ class SessionOperations:
             await self.store.delete_many([*also_delete, *session_keys, *superseded])
         if deleting:
             await write_marker(self.store, user_id, keys.DELETED_GENERATION)
-        return len(session_keys)
+        now = self.clock()
+        return sum(
+            not listed_as_expired(info, self.settings, now) for info in sessions_only(listed)
+        )

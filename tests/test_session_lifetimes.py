@@ -14,6 +14,9 @@ an ended session is unusable everywhere).
 from __future__ import annotations
 
 import datetime as dt
+import os
+import time
+from pathlib import Path
 
 import anyio
 import msgspec
@@ -425,3 +428,18 @@ def test_the_cap_does_not_count_a_session_that_may_have_expired() -> None:
     assert beyond_cap([lapsed, older, newer], settings, now) == []  # and it pushes none out
     third = listed(now - 5, now - 1)
     assert beyond_cap([lapsed, older, newer, third], settings, now) == [older.key]
+
+
+async def test_logging_out_everywhere_counts_the_sessions_it_ended(tmp_path: Path) -> None:
+    """A session idle past its lifetime that the sweep has not deleted yet was ended
+    already: logging out everywhere deletes it, and does not count it."""
+    service = make_clocked_service(f"file://{tmp_path}", clock=time.time)
+    user = user_record()
+    await service.create_token_pair(user)
+    (abandoned,), _ = await service.store.list_page(keys.user_sessions(user.id), None, 9)
+    idle = service.settings.refresh_token_seconds + service.settings.revocation_skew_seconds
+    written = time.time() - idle - 60
+    os.utime(tmp_path / abandoned.key, (written, written))
+    await service.create_token_pair(user)
+    assert await service.revoke_all_user_tokens(user.id) == 1
+    assert [i async for i in service.store.list(keys.user_sessions(user.id))] == []
