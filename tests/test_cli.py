@@ -16,6 +16,7 @@ from typing import Any
 import anyio
 import pytest
 from conftest import SECRET, make_bucket
+from test_faults import FaultyStore
 from test_storage_probes import UnconditionalStore, UnreachableStore
 
 from s3auth_asgi import S3AuthService, S3AuthSettings, cli
@@ -251,6 +252,36 @@ def test_user_list_pages_through_every_user(
     listing = Run("user", "list")
     assert "5 user(s)" in listing.out
     assert all(f"user{i}" in listing.out for i in range(5))
+
+
+def test_user_list_prints_no_json_when_a_later_page_fails(
+    cli_store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(users, "USER_PAGE", 2)
+    for i in range(5):
+        Run("user", "create", f"user{i}", "--email", f"u{i}@example.com", "--password-stdin",
+            stdin=PASSWORD)  # fmt: skip
+    whole = Run("user", "list", "--json")
+    assert whole.code == 0 and len(json.loads(whole.out)) == 5, whole
+    assert len(whole.out.splitlines()) == 7  # `[`, a user a line, `]`
+
+    def second_page_fails(url: str) -> FaultyStore:
+        faulty = FaultyStore(ObjectStore.from_url(url))
+        faulty.fail_at = 4  # the first page's LIST and its 2 GETs, then the second LIST
+        opened.append(faulty)
+        return faulty
+
+    opened: list[FaultyStore] = []
+    as_json = Run("user", "list", "--json", open_store=second_page_fails)
+    table = Run("user", "list", open_store=second_page_fails)
+    for run, store in zip((as_json, table), opened, strict=True):
+        assert run.code == failures.UNAVAILABLE, run
+        assert run.err.startswith("s3auth: ") and len(run.err.splitlines()) == 1, run
+        assert (store.requests["list"], store.requests["get"]) == (1, 2)
+    assert as_json.out == ""  # never a prefix a script could take for the whole array
+    # A person reads the table as it comes: the first page, and no count of a whole.
+    assert table.out.splitlines()[0].startswith("ID ") and len(table.out.splitlines()) == 3
+    assert "user(s)" not in table.out
 
 
 def test_user_create_reads_the_password_without_echo(

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +32,7 @@ from ..settings import S3AuthSettings
 from ..types import Clock
 from .context import Context, run_async
 from .failures import NOT_FOUND, OK, REFUSED, UNAVAILABLE, CommandError, describe_cause, shown_url
+from .json_array import JsonArray
 from .keygen import run_keys_generate
 
 CLOCK: Clock = time.time
@@ -119,7 +119,7 @@ def run_keys_list(ctx: Context) -> int:
         found = run_async(stored.read)
         rows = [] if found is None else stored_rows(found[0].keys, now)
     if ctx.args.json:
-        print(json.dumps([row.as_json() for row in rows], indent=1), file=ctx.out)
+        JsonArray(row.as_json() for row in rows).write(ctx.out)
     elif not rows:
         print(NO_KEYS_YET, file=ctx.out)
     else:

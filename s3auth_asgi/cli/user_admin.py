@@ -4,8 +4,6 @@ as the admin endpoints' are, with `cli` as the client."""
 
 from __future__ import annotations
 
-import msgspec
-
 from ..errors import ConflictError
 from ..events import EventName, new_event
 from ..privileges import granted_scopes
@@ -13,6 +11,7 @@ from ..service import S3AuthService
 from ..user_records import UPDATE_ATTEMPTS
 from .context import Context, run_async
 from .failures import OK, CommandError
+from .json_array import JsonArray
 from .users import check_password_source, find_user, read_new_password
 
 
@@ -109,7 +108,7 @@ def run_user_sessions(ctx: Context) -> int:
         user = await find_user(service, ctx.args.user)
         found = await service.get_user_active_sessions(user.id)
         if ctx.args.json:
-            print(msgspec.json.encode(found).decode(), file=ctx.out)
+            JsonArray(found).write(ctx.out)
             return OK
         print(f"{'SESSION':32}  {'LAST USED':10}  {'ADDRESS':15}  DEVICE", file=ctx.out)
         for session in found:

@@ -8,13 +8,12 @@ import getpass
 import sys
 from typing import Any
 
-import msgspec
-
 from ..errors import UserNotFoundError
 from ..models import User
 from ..service import S3AuthService
 from .context import Context, run_async
 from .failures import OK, CommandError
+from .json_array import JsonArray
 from .progress import Progress, is_terminal
 
 USER_PAGE = 200
@@ -65,9 +64,9 @@ def run_user_create(ctx: Context) -> int:
 
 
 def run_user_list(ctx: Context) -> int:
-    """A table, or with `--json` one JSON array of PublicUser objects (one per line, so
-    that a long listing is written as it is read); `--search` keeps the users whose id,
-    username, email or full name contain it."""
+    """A table, written page by page as the store answers; or with `--json` one JSON array
+    of PublicUser objects, written once every page is read (`JsonArray`: all or nothing).
+    `--search` keeps the users whose id, username, email or full name contain it."""
     service = ctx.service()
     as_json: bool = ctx.args.json
     search: str | None = ctx.args.search
@@ -76,23 +75,27 @@ def run_user_list(ctx: Context) -> int:
 
     async def listing() -> int:
         nonlocal count
+        listed = JsonArray()
         users, after = await service.list_users(limit=USER_PAGE, search=search)
         progress.clear()
-        # The header once the store has answered: a failure leaves stdout empty.
-        print("[" if as_json else f"{'ID':32}  {'USERNAME':20}  {'EMAIL':30}  STATUS", file=ctx.out)
+        if not as_json:
+            # The header once the store has answered: a failure leaves stdout empty.
+            print(f"{'ID':32}  {'USERNAME':20}  {'EMAIL':30}  STATUS", file=ctx.out)
         while True:
-            for user in users:
-                if as_json:
-                    encoded = msgspec.json.encode(user.public()).decode()
-                    print(("," if count else "") + encoded, file=ctx.out)
-                else:
+            if as_json:
+                listed.extend(user.public() for user in users)
+            else:
+                for user in users:
                     print(user_line(user), file=ctx.out)
-                count += 1
+            count += len(users)
             if after is None:
                 break
             users, after = await service.list_users(after=after, limit=USER_PAGE, search=search)
             progress.clear()
-        print("]" if as_json else f"{count} user(s)", file=ctx.out)
+        if as_json:
+            listed.write(ctx.out)
+        else:
+            print(f"{count} user(s)", file=ctx.out)
         return OK
 
     return run_async(lambda: progress.show(listing))
