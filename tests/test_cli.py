@@ -10,19 +10,23 @@ import json
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
 from conftest import SECRET, make_bucket
+from test_app import PASSWORD as APP_PASSWORD
+from test_app import client_for, mounted, register
 from test_faults import FaultyStore
 from test_storage_probes import UnconditionalStore, UnreachableStore
 
 from s3auth_asgi import S3AuthService, S3AuthSettings, cli
 from s3auth_asgi.blacklist import TokenBlacklist
-from s3auth_asgi.cli import failures, users
+from s3auth_asgi.cli import cleanup, failures, users
 from s3auth_asgi.demo.config import DEFAULT_DEMO_DIR
+from s3auth_asgi.ratelimit import ObjectStoreRateLimitStore, RateLimit
 from s3auth_asgi.storage import ObjectStore, keys
 
 PASSWORD = "Secret123!"
@@ -344,6 +348,61 @@ def test_cleanup_deletes_expired_revocations_with_progress_and_summary(
     again = Run("cleanup")
     assert again.code == 0 and "deleted 0" in again.out
     assert again.err == ""  # not a terminal: no live display
+
+
+def limit_objects(store: ObjectStore) -> dict[str, int]:
+    """How many objects each limit (or budget) has under `ratelimit/`."""
+
+    async def listing() -> list[str]:
+        return [info.key async for info in store.list(keys.RATELIMIT)]
+
+    names = [keys.ratelimit_limit_name(key) for key in anyio.run(listing, backend="asyncio")]
+    return {name: names.count(name) for name in sorted(set(names))}
+
+
+def test_cleanup_deletes_the_auth_apps_expired_rate_limit_objects(
+    cli_store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = ObjectStore.from_url(cli_store_url)
+    service = S3AuthService(S3AuthSettings.from_env(), store=store)
+
+    async def traffic() -> None:
+        async with client_for(mounted(service, rate_limit=True)) as client:
+            await register(client, "alice")
+            wrong = {"username": "alice", "password": APP_PASSWORD + "x"}
+            assert (await client.post("/auth/login", data=wrong)).status_code == 401
+        # A limit of the host's own RateLimitMiddleware, kept in the same store.
+        await ObjectStoreRateLimitStore(store).acquire("api", "client", RateLimit(10, 60), 1)
+
+    anyio.run(traffic, backend="asyncio")
+    written = {  # a failure is charged to both names of the account
+        "api": 1, "login.account": 2, "login.address": 1, "register": 1, "register_account": 1,
+    }  # fmt: skip
+    assert limit_objects(store) == written
+    started = time.time()
+
+    def cleanup_at(seconds_later: float) -> tuple[int, ...]:
+        """Sessions and revocations deleted, rate-limit objects deleted, LISTs, DELETEs."""
+        monkeypatch.setattr(cleanup, "CLOCK", lambda: started + seconds_later)
+        run = Run("cleanup")
+        said = re.fullmatch(
+            r"deleted (\d+) expired session\(s\) and revocation entries, (\d+) expired "
+            r"rate-limit object\(s\) in \d+\.\d s \((\d+) list page\(s\), (\d+) delete "
+            r"batch\(es\)\)\n",
+            run.out,
+        )
+        assert run.code == 0 and run.err == "" and said, run
+        return tuple(int(number) for number in said.groups())
+
+    # Past the 60 s window of `login` (the address's budget), within register's 600 s.
+    assert cleanup_at(120) == (0, 1, 5, 1)
+    assert limit_objects(store) == {k: n for k, n in written.items() if k != "login.address"}
+    assert cleanup_at(700) == (0, 2, 5, 1)
+    # The account's budget keeps its longest window, a day.
+    assert limit_objects(store) == {"api": 1, "login.account": 2}
+    assert cleanup_at(86400 + 60) == (0, 2, 5, 1)
+    # The host's own limit is not the command's to judge: its window is the host's.
+    assert limit_objects(store) == {"api": 1}
 
 
 # --demo -----------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from ..ratelimit import RateLimiter
 from ..service import S3AuthService
 from .application import AuthApp
 from .attempts import login_budgets
-from .limits import DEFAULT_AUTH_LIMITS, AuthRateLimits, default_limiter
+from .limits import DEFAULT_AUTH_LIMITS, AuthRateLimits, default_limiter, stored_auth_limits
 from .prefix import PrefixDispatcher
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "create_auth_app",
     "default_limiter",
     "login_budgets",
+    "stored_auth_limits",
 ]
 
 DESCRIPTION = (

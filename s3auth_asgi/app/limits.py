@@ -23,6 +23,7 @@ from collections.abc import Mapping
 
 from ..ratelimit import (
     ClientIPResolver,
+    FailureBudget,
     ObjectStoreRateLimitStore,
     RateLimit,
     RateLimiter,
@@ -31,7 +32,7 @@ from ..ratelimit import (
 from ..settings import S3AuthSettings
 from ..storage import ObjectStore, Store
 from ..types import Clock, Scope
-from .attempts import PasswordAttempts
+from .attempts import PasswordAttempts, login_budgets
 
 DEFAULT_AUTH_LIMITS: dict[str, RateLimit] = {
     "login": RateLimit(max_requests=20, window_seconds=60),
@@ -62,6 +63,9 @@ not."""
 PER_PROCESS_LIMITS = ("token", "token_account", "profile", "profile_account")
 """Kept in each process's memory whatever S3AUTH_RATE_LIMIT_STORE says."""
 
+SHARED_LIMITS = tuple(name for name in DEFAULT_AUTH_LIMITS if name not in PER_PROCESS_LIMITS)
+"""Kept in the object store, under `ratelimit/`, when S3AUTH_RATE_LIMIT_STORE is `store`."""
+
 PER_ACCOUNT_LIMITS = ("token_account", "profile_account")
 """Of the limits an operation declares, those counted per caller rather than per address;
 a request without a caller (a refresh token in the body) is not counted against them."""
@@ -82,9 +86,26 @@ def default_limiter(
     if settings.rate_limit_backend == "store":
         state = store if store is not None else ObjectStore.from_url(settings.store_url)
         shared = ObjectStoreRateLimitStore(state, clock=clock)
-        stores = {name: shared for name in DEFAULT_AUTH_LIMITS if name not in PER_PROCESS_LIMITS}
+        stores = dict.fromkeys(SHARED_LIMITS, shared)
     defaults = {**DEFAULT_AUTH_LIMITS, **(extra or {})}
     return RateLimiter.from_settings(settings, defaults=defaults, stores=stores)
+
+
+def stored_auth_limits(limiter: RateLimiter) -> dict[str, RateLimit | FailureBudget]:
+    """The limits and login budgets whose state the auth app keeps under `ratelimit/`, by
+    the name their objects are stored under, with the windows `limiter` gives them (with
+    `default_limiter`: the defaults, S3AUTH_RATE_LIMITS on top). What
+    `ObjectStoreRateLimitStore.delete_expired` needs to judge the app's objects, and no
+    other name: a host's own limits have windows only the host knows."""
+    budgets = login_budgets(limiter)
+    in_budgets = {name for _, budget in budgets.values() for name in budget.limits}
+    limits: dict[str, RateLimit | FailureBudget] = {
+        name: limiter.limits[name]
+        for name in SHARED_LIMITS
+        if name in limiter.limits and name not in in_budgets
+    }
+    limits.update((name, budget) for name, (_, budget) in budgets.items())
+    return limits
 
 
 class AuthRateLimits:

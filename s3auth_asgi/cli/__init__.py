@@ -8,7 +8,8 @@
     s3auth user demote ID | sessions ID [--json] | revoke ID [--session SID]
     s3auth keys list [--json] | rotate [--now] | retire KID [--now]
     s3auth keys generate --algorithm A [--public] print a new private key (or its public key)
-    s3auth cleanup                                delete expired sessions and revocations
+    s3auth cleanup                                delete expired sessions, revocations and
+                                                  the auth app's expired rate-limit state
     s3auth gen-secret                             print a new S3AUTH_SECRET_KEY
 
 Settings come from the S3AUTH_* variables (and AWS_* for S3); `--demo` points the commands
@@ -134,7 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_keys_commands(commands, store)
 
     cleanup = commands.add_parser(
-        "cleanup", parents=[store], help="delete expired sessions and revocations"
+        "cleanup",
+        parents=[store],
+        help="delete expired sessions, revocations and the auth app's rate-limit state",
     )
     cleanup.set_defaults(run=run_cleanup)
 

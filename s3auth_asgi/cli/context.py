@@ -4,6 +4,7 @@ they select, and a way to run the store's async API to completion."""
 from __future__ import annotations
 
 import argparse
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ from ..errors import ConfigurationError
 from ..service import S3AuthService
 from ..settings import S3AuthSettings, env_name
 from ..storage.handoffs import HANDOFFS
+from ..types import Clock
 
 if TYPE_CHECKING:
     from ..storage import ObjectStore
@@ -61,10 +63,12 @@ class Context:
         )
         return ObjectStore.from_url(settings.store_url, create_parents=create)
 
-    def service(self, settings: S3AuthSettings | None = None) -> S3AuthService:
+    def service(
+        self, settings: S3AuthSettings | None = None, *, clock: Clock = time.time
+    ) -> S3AuthService:
         """A service on `settings` (by default those the command line selects)."""
         settings = settings or self.settings()
-        return S3AuthService(settings, store=self.store(settings))
+        return S3AuthService(settings, store=self.store(settings), clock=clock)
 
 
 # The demo package is imported only when a command uses it: the others, `gen-secret` above
