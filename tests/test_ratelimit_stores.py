@@ -7,6 +7,7 @@ import datetime as dt
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import TypeVar
@@ -158,6 +159,9 @@ async def test_delete_expired_removes_only_full_allowances(store_url: str) -> No
     assert await cleaner.delete_expired(limits, now=later) == 1
     remaining = [info.key async for info in store.list(keys.RATELIMIT)]
     assert remaining == [keys.ratelimit("register", "ip:203.0.113.5")]
+    # Without `now`, the store's own clock decides, as it does for every check.
+    hours_later = ObjectStoreRateLimitStore(store, clock=lambda: time.time() + 7200)
+    assert await hours_later.delete_expired(limits) == 1
 
 
 async def test_object_store_limits_across_processes(tmp_path: Path) -> None:

@@ -187,7 +187,7 @@ class ObjectStoreRateLimitStore:
         are counted afresh. So each page of the listing is deleted as soon as it is read,
         which keeps that window to one LIST and one DELETE, not the whole listing's time.
         """
-        now = now or dt.datetime.now(dt.UTC)
+        now = now or dt.datetime.fromtimestamp(self._clock(), dt.UTC)
         deleted = 0
         expired: list[str] = []
         async for info in self.store.list(keys.RATELIMIT):
