@@ -20,7 +20,12 @@ from conftest import SECRET, make_bucket
 from test_app import PASSWORD as APP_PASSWORD
 from test_app import client_for, mounted, register
 from test_faults import FaultyStore
-from test_storage_probes import UnconditionalStore, UnreachableStore
+from test_storage_probes import (
+    FailsDuringProbe,
+    NoIfMatchStore,
+    UnconditionalStore,
+    UnreachableStore,
+)
 
 from s3auth_asgi import S3AuthService, S3AuthSettings, cli
 from s3auth_asgi.blacklist import TokenBlacklist
@@ -201,6 +206,53 @@ def test_check_reports_an_unreachable_store(monkeypatch: pytest.MonkeyPatch) -> 
     assert re.search(r"\[FAIL\] reachable: cannot list or read", run.out), run
     assert "connection refused by 192.0.2.1:9000" in run.out
     assert "check S3AUTH_STORE_URL" in run.out
+
+
+@pytest.fixture(params=["memory", "file"])
+def probed_url(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """The URL of a store that `check` opens through `open_store`."""
+    url = "memory://" if request.param == "memory" else f"file://{tmp_path / 'store'}"
+    monkeypatch.setenv("S3AUTH_STORE_URL", url)
+    monkeypatch.setenv("S3AUTH_SECRET_KEY", SECRET)
+    return url
+
+
+def test_check_passes_a_store_that_lost_one_answer(probed_url: str) -> None:
+    # The update with the current ETag landed, its answer did not: a second try would be
+    # refused, as the ETag is no longer current.
+    store = FailsDuringProbe(ObjectStore.from_url(probed_url), "replace", 1, after=True)
+    run = Run("check", open_store=lambda url: store)
+    assert run.code == failures.OK, run
+    assert "All checks passed" in run.out
+    assert dict(store.requests) == {"list": 1, "get": 3, "put": 5, "delete": 1}
+
+
+def test_check_reports_a_store_that_goes_down_during_it_as_unavailable(probed_url: str) -> None:
+    store = FailsDuringProbe(ObjectStore.from_url(probed_url), "replace", 1, down=True)
+    run = Run("check", open_store=lambda url: store)
+    assert run.code == failures.UNAVAILABLE, run
+    assert re.search(
+        r"\[FAIL\] conditional update \(If-Match\): not tested, the store failed during it: "
+        r"replace failed: ServiceUnavailable \(RuntimeError: 503 Service Unavailable\), and "
+        r"a plain read after it failed too\n",
+        run.out,
+    ), run
+    assert re.search(r"\[FAIL\] delete: cannot delete", run.out), run
+    assert run.out.endswith(
+        f"The store failed during the check: {failures.STORE_HINT}; then run `s3auth check` "
+        "again.\n"
+    ), run
+    assert "not supported" not in run.out and "problem(s)" not in run.out, run
+    assert dict(store.requests) == {"list": 1, "get": 3, "put": 3, "delete": 1}
+
+
+def test_check_reports_a_store_that_refuses_if_match_every_time(probed_url: str) -> None:
+    run = Run("check", open_store=lambda url: NoIfMatchStore.from_url(url))
+    assert run.code == failures.REFUSED, run
+    assert re.search(r"\[FAIL\] conditional update \(If-Match\): not supported: ", run.out)
+    assert "1 problem(s): this store cannot hold s3auth's state safely." in run.out
 
 
 def test_check_reports_a_store_url_that_cannot_be_opened(

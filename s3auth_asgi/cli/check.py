@@ -65,10 +65,18 @@ def run_check(ctx: Context) -> int:
     if any(probe.name == REACHABLE and not probe.passed for probe in probes):
         print(f"The store could not be reached: {STORE_HINT}.", file=ctx.out)
         return UNAVAILABLE
-    failed = sum(not probe.passed for probe in probes)
+    # What the store was seen to lack outweighs what could not be tested: a second run would
+    # find it again.
+    failed = sum(not probe.passed and not probe.store_failed for probe in probes)
     if failed:
         print(f"{failed} problem(s): this store cannot hold s3auth's state safely.", file=ctx.out)
         return REFUSED
+    if any(probe.store_failed for probe in probes):
+        print(
+            f"The store failed during the check: {STORE_HINT}; then run `s3auth check` again.",
+            file=ctx.out,
+        )
+        return UNAVAILABLE
     keys_probe = run_async(lambda: probe_keys(settings, store))
     print(report_line(keys_probe), file=ctx.out)
     if not keys_probe.passed:
