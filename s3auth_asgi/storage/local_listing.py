@@ -8,7 +8,8 @@ two directories per sync, whatever the history.
 
 Same answers as obstore's listing (every object under the prefix whose key sorts after the
 offset; staging files of an unfinished write, named `…#n`, and the store's control
-directory left out), in key order. Blocking: call it from a worker thread.
+directory left out), in key order. Any other name with a "#" is an object like the rest.
+Blocking: call it from a worker thread.
 """
 
 from __future__ import annotations
@@ -22,6 +23,14 @@ from .base import ObjectInfo
 
 CONTROL_DIR = ".s3auth"
 """Lock files and staging area of the conditional writes (`local`); never an object."""
+
+
+def is_staging_name(name: str) -> bool:
+    """Whether a file name is one obstore's local store gives the staging file of a write
+    (`name#digits`, the digits after the first "#"): it lists no such file, and refuses
+    to read one."""
+    _, hash_sign, suffix = name.partition("#")
+    return bool(hash_sign) and suffix.isascii() and suffix.isdigit()
 
 
 def list_local(root: Path, prefix: str, offset: str | None) -> list[ObjectInfo]:
@@ -39,14 +48,13 @@ def _walk(path: Path, base: str, offset: str | None) -> Iterator[ObjectInfo]:
     except (FileNotFoundError, NotADirectoryError):
         return
     for entry in entries:
-        name = entry.name
-        if "#" in name:
-            continue
-        key = base + name
+        key = base + entry.name
         if entry.is_dir(follow_symlinks=False):
             if key == CONTROL_DIR or _all_before(key + "/", offset):
                 continue
             yield from _walk(Path(entry.path), key + "/", offset)
+        elif is_staging_name(entry.name):
+            continue
         elif offset is None or key > offset:
             try:
                 stat = entry.stat(follow_symlinks=False)
