@@ -1,7 +1,13 @@
 """What a store key may be, the same on every store: keys with `#`, `%`, `?`, spaces or
-non-ASCII characters are objects like any other."""
+non-ASCII characters are objects like any other, and a key that is not a plain relative
+path (a leading `/`, `.` or `..` segments, a backslash, a control character) is refused
+before any request, so that on `file://` nothing is written outside the store's directory.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Awaitable
+from pathlib import Path
 
 import pytest
 from conftest import on_every_store
@@ -55,6 +61,78 @@ async def test_keys_with_special_characters_are_objects_like_any_other(
     requests = {"get": len(keys), "list": 1}
     requests["delete"] = len(keys) if backend == "gcs" else 1
     assert dict(store.requests) == requests
+
+
+def refused_keys(tmp_path: Path) -> list[str]:
+    """Keys that are not plain relative paths. Those that would leave a `file://` store's
+    directory point into `tmp_path`, beside it, so that a store that followed them writes
+    nowhere but there."""
+    return [
+        f"{tmp_path}/absolute.json",
+        "../escaped.json",
+        "users/../../climbed.json",
+        "users/./here.json",
+        "./here.json",
+        "users\\back.json",
+        "users/nul\x00.json",
+        "users/bell\x07.json",
+        "users//empty.json",
+        "users/",
+        "",
+        "users/staged#1",
+        ".s3auth/locks/00.lock",
+    ]
+
+
+def outside_the_store(tmp_path: Path) -> list[Path]:
+    return sorted(p for p in tmp_path.rglob("*") if "store" not in p.relative_to(tmp_path).parts)
+
+
+@on_every_store
+async def test_a_key_that_is_not_a_plain_relative_path_is_refused_before_any_request(
+    store: ObjectStore, tmp_path: Path
+) -> None:
+    await store.create("users/kept.json", {"n": 1})
+    etag = await store.create("users/other.json", {"n": 1})
+    store.reset_counts()
+    for key in refused_keys(tmp_path):
+        calls: dict[str, Awaitable[object]] = {
+            "create": store.create(key, {"n": 2}),
+            "get": store.get(key, dict),
+            "replace": store.replace(key, {"n": 2}, etag),
+            "delete": store.delete(key),
+            # One bad key in a batch: none of it is deleted.
+            "delete_many": store.delete_many(["users/kept.json", key]),
+        }
+        for name, call in calls.items():
+            with pytest.raises(ValueError, match="store key") as info:
+                await call
+            assert repr(key) in str(info.value), (name, key)
+    for prefix in (f"{tmp_path}/", "../", "users/../../", ".s3auth/", "users\\", "a//b/"):
+        with pytest.raises(ValueError, match="store prefix"):
+            [info async for info in store.list(prefix)]
+        with pytest.raises(ValueError, match="store prefix"):
+            await store.list_page(prefix, None, 10)
+    assert dict(store.requests) == {}
+    assert outside_the_store(tmp_path) == []
+    listed = [info.key async for info in store.list("")]
+    assert listed == ["users/kept.json", "users/other.json"]
+    got = await store.get("users/other.json", dict)
+    assert got is not None and got.value == {"n": 1} and got.etag == etag
+
+
+async def test_a_file_store_follows_no_key_out_of_its_directory(tmp_path: Path) -> None:
+    """The same refusals, looked at from the file system: nothing lands outside the
+    store's directory, and nothing in it but the object written with a good key."""
+    root = tmp_path / "store"
+    store = ObjectStore.from_url(f"file://{root}")
+    for key in refused_keys(tmp_path):
+        with pytest.raises(ValueError):
+            await store.create(key, {"n": 1})
+    await store.create("users/a.json", {"n": 1})
+    assert outside_the_store(tmp_path) == []
+    written = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+    assert [p for p in written if not p.startswith(".s3auth/locks/")] == ["users/a.json"]
 
 
 # Names that users choose reach no key but through a digest (`keys`); these register, are

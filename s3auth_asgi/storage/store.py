@@ -11,6 +11,9 @@ StoreUnavailableError (503) whose detail says only whether reading or writing fa
 becomes the public problem detail, so it names no key, path or exception. The key and what
 the store said are logged to "s3auth_asgi.storage" at warning level, and the original
 exception is the error's `__cause__` (which `s3auth check` shows to the operator).
+
+A key or prefix that is not a plain relative path (`key_rules`) is a ValueError before any
+request, and is not counted: it is the caller's error, not the store's.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from . import versions
 from .base import CorruptObjectError, ObjectInfo, StoreConflict, Versioned
 from .batching import batching_of
 from .handoffs import watch_running_loop
+from .key_rules import check_key, check_keys, check_prefix
 from .local import PRIVATE_DIRECTORY, LocalConditionalWrites, content_token
 from .local_listing import list_local
 
@@ -175,6 +179,7 @@ class ObjectStore:
     async def get(self, key: str, type_: type[T]) -> Versioned[T] | None:
         """The object decoded as `type_`, with its version token; None when it does not
         exist."""
+        check_key(key)
         self._count("get")
         try:
             result = await obs.get_async(self._inner, key)
@@ -198,6 +203,7 @@ class ObjectStore:
     async def create(self, key: str, value: Any) -> str:
         """Write only if absent (If-None-Match: *, on GCS generation 0). Raises
         StoreConflict when it exists; returns the new version token."""
+        check_key(key)
         self._count("put")
         data = encode(value)
         if self._local is not None:
@@ -219,6 +225,7 @@ class ObjectStore:
     async def replace(self, key: str, value: Any, etag: str) -> str:
         """Write only if the object is still at the version token `etag` (If-Match, on GCS
         the generation). StoreConflict otherwise; returns the new version token."""
+        check_key(key)
         self._count("put")
         data = encode(value)
         if self._local is not None:
@@ -243,7 +250,7 @@ class ObjectStore:
     async def delete_many(self, keys: Iterable[str]) -> int:
         """Delete in as few requests as the backend takes (`batching`); missing keys are not
         an error."""
-        batch = list(keys)
+        batch = check_keys(keys)
         if self._local is not None:
             for start in range(0, len(batch), PAGE_SIZE):
                 chunk = batch[start : start + PAGE_SIZE]
@@ -301,6 +308,7 @@ class ObjectStore:
 
     async def list(self, prefix: str, offset: str | None = None) -> AsyncIterator[ObjectInfo]:
         """Every object under `prefix` (after `offset`), paged to the end."""
+        check_prefix(prefix)
         pages = 0
         try:
             async for chunk in self._pages(prefix, offset):

@@ -1,0 +1,67 @@
+"""What an object key (or a listing prefix) may be: the same rule on every store.
+
+A key is a relative path: segments joined by "/", none empty, "." or "..", and no
+backslash or control character anywhere. Of other keys, obstore quietly takes some for
+another (`/a` and `a/` for `a`) and refuses others only as a request fails, which read as
+the store's failure; and a `file://` store joined them to its directory, so that `../x` or
+`/etc/x` were written outside it. Two more names belong to a `file://` store's machinery,
+and no store takes them, so that a key means the same on every store: the control
+directory (`local_listing.CONTROL_DIR`) as a first segment, and an object name of obstore's
+staging files (`name#digits`), which it neither reads nor lists.
+
+The keys this package builds hold no name a user chose but through a digest (`keys`), so a
+refused key is a caller's error, never a store's: ValueError, before any request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from .local_listing import CONTROL_DIR, is_staging_name
+
+
+def check_key(key: str) -> str:
+    """`key`, when it may name an object; ValueError saying why not otherwise."""
+    problem = _path_problem(key) or _staging_problem(key)
+    if problem:
+        raise ValueError(f"store key {key!r}: {problem}")
+    return key
+
+
+def check_keys(keys: Iterable[str]) -> list[str]:
+    """The keys, all checked before any is used (a batch refused whole)."""
+    return [check_key(key) for key in keys]
+
+
+def check_prefix(prefix: str) -> str:
+    """`prefix`, when it may be listed: "" (everything), or a key's directory, with or
+    without its final "/"; ValueError saying why not otherwise."""
+    problem = _path_problem(prefix.removesuffix("/") or prefix) if prefix else None
+    if problem:
+        raise ValueError(f"store prefix {prefix!r}: {problem}")
+    return prefix
+
+
+def _path_problem(path: str) -> str | None:
+    if not path:
+        return "it is empty"
+    if path.startswith("/"):
+        return "it starts with '/': a key is relative to the store"
+    if "\\" in path:
+        return "a backslash is not allowed"
+    if any(ord(char) < 0x20 or char == "\x7f" for char in path):
+        return "a control character is not allowed"
+    segments = path.split("/")
+    if "" in segments:
+        return "an empty segment ('//', or a final '/') is not allowed"
+    if "." in segments or ".." in segments:
+        return "a '.' or '..' segment is not allowed"
+    if segments[0] == CONTROL_DIR:
+        return f"{CONTROL_DIR}/ is the store's own"
+    return None
+
+
+def _staging_problem(key: str) -> str | None:
+    if is_staging_name(key.rsplit("/", 1)[-1]):
+        return "a name ending in '#' and digits is a staging file's on a file:// store"
+    return None
