@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import os
+import secrets
+import signal
 import stat
 import subprocess
 import sys
@@ -18,6 +20,7 @@ from conftest import on_every_store
 from s3auth_asgi.storage import CorruptObjectError, ObjectStore, StoreConflict, keys, versions
 from s3auth_asgi.storage.access import gather
 from s3auth_asgi.storage.batching import AZURE, GCS, S3
+from s3auth_asgi.storage.local import STALE_STAGING_SECONDS
 
 pytestmark = pytest.mark.anyio
 
@@ -279,3 +282,49 @@ async def test_a_file_store_removes_the_directories_deletes_leave_empty(tmp_path
         for worker in range(4):
             tasks.start_soon(churn, worker)
     assert [info async for info in store.list("race/")] == []
+
+
+_KILLED_BEFORE_LINKING = """
+import asyncio, os, signal, sys
+from s3auth_asgi.storage import ObjectStore
+
+def killed(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+store = ObjectStore.from_url(sys.argv[1])
+os.link = killed  # the staging file is written: the process dies before it becomes the object
+asyncio.run(store.create("users/killed.json", {"secret": "x"}))
+"""
+
+
+async def test_a_staging_file_left_by_a_killed_writer_is_never_listed_and_swept_once_stale(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "store"
+    url = f"file://{root}"
+    store = ObjectStore.from_url(url)
+    await store.create("users/kept.json", {"n": 1})
+    killed = subprocess.run([sys.executable, "-c", _KILLED_BEFORE_LINKING, url], timeout=120)
+    assert killed.returncode == -signal.SIGKILL
+    staging = root / ".s3auth" / "tmp"
+    [left] = list(staging.iterdir())
+    assert left.read_bytes() == b'{"secret":"x"}'
+    assert stat.S_IMODE(left.stat().st_mode) == 0o600
+    assert await store.get("users/killed.json", dict) is None
+    assert [info.key async for info in store.list("")] == ["users/kept.json"]
+    # Opening the store sweeps: not a file that may still be a writer's in flight...
+    in_flight = staging / secrets.token_hex(12)
+    in_flight.write_bytes(b"{}")
+    ObjectStore.from_url(url)
+    assert sorted(staging.iterdir()) == sorted((left, in_flight))
+    # ...but one older than any write takes, and nothing else.
+    old = time.time() - STALE_STAGING_SECONDS - 1
+    os.utime(left, (old, old))
+    (staging / "not-a-staging-name").write_bytes(b"")
+    os.utime(staging / "not-a-staging-name", (old, old))
+    reopened = ObjectStore.from_url(url)
+    assert sorted(p.name for p in staging.iterdir()) == sorted(
+        (in_flight.name, "not-a-staging-name")
+    )
+    assert [info.key async for info in reopened.list("")] == ["users/kept.json"]
+    assert dict(reopened.requests) == {"list": 1}

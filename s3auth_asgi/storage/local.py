@@ -13,6 +13,13 @@ milliseconds) a third version of the same size can carry the first's ETag, so a 
 holding that stale ETag would win. A digest differs whenever the content does; where it
 does not, a change decided on that content is decided on what is there.
 
+A write stages its bytes in a file of the control directory (`tmp/`), owner-only from
+its first byte, then links or renames it to the key. A process killed in between leaves
+that file behind: opening the store removes those older than `STALE_STAGING_SECONDS`, a
+time no write takes, so a writer in flight in another process keeps its own. (Were one
+removed all the same, its write would fail, never land half-made.) The control directory is
+no key's (`key_rules`), so no listing shows them.
+
 They raise what the file system says (an OSError such as PermissionError when the lock
 files cannot be opened, or obstore's error); `ObjectStore` turns every such failure into a
 StoreUnavailableError, as it does for its own requests.
@@ -25,7 +32,9 @@ import fcntl
 import hashlib
 import hmac
 import os
+import re
 import secrets
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,6 +50,11 @@ session secrets)."""
 
 _STRIPES = 64
 _LINK_ATTEMPTS = 8
+_STAGING_BYTES = 12
+_STAGING_NAME = re.compile(f"[0-9a-f]{{{2 * _STAGING_BYTES}}}")
+STALE_STAGING_SECONDS = 3600
+"""When a staging file is taken for one a killed process left: a write holds its own for
+milliseconds (one small file written, and synced for a replace)."""
 
 
 def content_token(data: bytes) -> str:
@@ -56,6 +70,19 @@ class LocalConditionalWrites:
         self._tmp = root / CONTROL_DIR / "tmp"
         self._locks.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIRECTORY)
         self._tmp.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIRECTORY)
+        self._remove_stale_staging()
+
+    def _remove_stale_staging(self) -> None:
+        stale_before = time.time() - STALE_STAGING_SECONDS
+        with os.scandir(self._tmp) as entries:
+            for entry in entries:
+                if not _STAGING_NAME.fullmatch(entry.name):
+                    continue  # not a file this module names: not its to remove
+                # Gone already (another process swept it), or not this process's to
+                # remove: a file left is only space, and no reason to refuse the store.
+                with contextlib.suppress(OSError):
+                    if entry.stat(follow_symlinks=False).st_mtime < stale_before:
+                        os.unlink(entry.path)
 
     @contextlib.contextmanager
     def _locked(self, key: str) -> Iterator[None]:
@@ -99,7 +126,7 @@ class LocalConditionalWrites:
 
     def _written(self, data: bytes, *, durable: bool = True) -> Path:
         """A new owner-only temporary file holding `data` (synced to disk if `durable`)."""
-        tmp = self._tmp / secrets.token_hex(12)
+        tmp = self._tmp / secrets.token_hex(_STAGING_BYTES)
         try:
             descriptor = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
             with open(descriptor, "wb") as fh:
