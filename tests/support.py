@@ -5,7 +5,9 @@
 - raw ASGI: scope builders, clients that keep every message for HTTP, WebSocket and
   lifespan, and fake apps (`ok_app`, `RecordingApp`);
 - an httpx client over any ASGI app, and the `framework` fixture with `by_framework`;
-- `StoreWrapper`, a `Store` that forwards to a real one, for fakes that delay or fail.
+- `StoreWrapper`, a `Store` that forwards to a real one, for fakes that delay or fail;
+- hosts whose clocks differ (`SharedTime`, `SkewedClock`, `skewed_host`) and a store whose
+  Last-Modified follows the shared time (`StoreClock`).
 
 Test modules import from here as they do from conftest: `from support import ...`.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import datetime as dt
 import json
 import socket
 import threading
@@ -59,6 +62,35 @@ def make_clocked_service(
     **overrides: Any,
 ) -> S3AuthService:
     return S3AuthService(make_settings(store_url, **overrides), store=store, clock=clock or Clock())
+
+
+class SharedTime:
+    """The true time; every host reads it through its own offset."""
+
+    def __init__(self) -> None:
+        # From the real time, which memory:// stamps Last-Modified with: a listing tells
+        # expired sessions by it, as it does on a host whose clock is right. A whole
+        # second, as `StoreClock` stamps.
+        self.now = float(int(time.time()))
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class SkewedClock:
+    def __init__(self, time: SharedTime, offset: float) -> None:
+        self.time, self.offset = time, offset
+
+    def __call__(self) -> float:
+        return self.time.now + self.offset
+
+    def advance(self, seconds: float) -> None:  # the helpers here move clocks this way
+        self.time.advance(seconds)
+
+
+def skewed_host(store: Store, time: SharedTime, offset: float, **overrides: Any) -> S3AuthService:
+    """A host on `store` whose clock is `offset` seconds off the shared time."""
+    return make_clocked_service(store=store, clock=SkewedClock(time, offset), **overrides)
 
 
 @pytest.fixture(name="clock")
@@ -346,6 +378,34 @@ class StoreWrapper:
 
     def list(self, prefix: str, offset: str | None = None) -> AsyncIterator[ObjectInfo]:
         return self.inner.list(prefix, offset)
+
+
+class StoreClock(StoreWrapper):
+    """`inner`, whose listings give each object the Last-Modified that `clock` said when it
+    was last written, in whole seconds as S3 gives it: a store on the shared time."""
+
+    def __init__(self, inner: Store, clock: Callable[[], float]) -> None:
+        super().__init__(inner)
+        self.clock = clock
+        self.written: dict[str, dt.datetime] = {}
+
+    def _stamp(self, key: str) -> None:
+        self.written[key] = dt.datetime.fromtimestamp(int(self.clock()), dt.UTC)
+
+    async def create(self, key: str, value: Any) -> str:
+        etag = await super().create(key, value)
+        self._stamp(key)
+        return etag
+
+    async def replace(self, key: str, value: Any, etag: str) -> str:
+        new_etag = await super().replace(key, value, etag)
+        self._stamp(key)
+        return new_etag
+
+    async def list(self, prefix: str, offset: str | None = None) -> AsyncIterator[ObjectInfo]:
+        async for info in self.inner.list(prefix, offset):
+            written = self.written.get(info.key, info.last_modified)
+            yield ObjectInfo(info.key, written, info.size)
 
 
 def free_port() -> int:

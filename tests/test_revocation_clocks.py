@@ -7,44 +7,16 @@ test moves by hand. The revoking host is exact.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
-from support import StoreWrapper, make_clocked_service
+from support import SharedTime, StoreWrapper, skewed_host
 
 from s3auth_asgi import S3AuthService, TokenRevokedError
-from s3auth_asgi.storage import ObjectStore, Store
+from s3auth_asgi.storage import ObjectStore
 
 pytestmark = pytest.mark.anyio
 PASSWORD = "Correct-Horse-42x"
-
-
-class SharedTime:
-    """The true time; every host reads it through its own offset."""
-
-    def __init__(self) -> None:
-        # From the real time, which the store stamps Last-Modified with: a listing tells
-        # expired sessions by it, as it does on a host whose clock is right.
-        self.now = time.time()
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-class SkewedClock:
-    def __init__(self, time: SharedTime, offset: float) -> None:
-        self.time, self.offset = time, offset
-
-    def __call__(self) -> float:
-        return self.time.now + self.offset
-
-    def advance(self, seconds: float) -> None:  # the support helpers move clocks this way
-        self.time.advance(seconds)
-
-
-def host(store: Store, time: SharedTime, offset: float, **settings: object) -> S3AuthService:
-    return make_clocked_service(store=store, clock=SkewedClock(time, offset), **settings)  # type: ignore[arg-type]
 
 
 async def synced(*hosts: S3AuthService) -> None:
@@ -60,9 +32,9 @@ async def test_sessions_opened_on_a_skewed_host_end_and_later_ones_live(offset: 
     allowance = int(abs(offset)) + 10
     settings = {"revocation_skew_seconds": allowance, "leeway_seconds": allowance}
     time, store = SharedTime(), ObjectStore.from_url("memory://")
-    revoker = host(store, time, 0.0, **settings)
-    skewed = host(store, time, offset, **settings)
-    exact = host(store, time, 0.0, **settings)
+    revoker = skewed_host(store, time, 0.0, **settings)
+    skewed = skewed_host(store, time, offset, **settings)
+    exact = skewed_host(store, time, 0.0, **settings)
     alice = await revoker.create_user("alice", "alice@example.com", PASSWORD)
     await synced(revoker, skewed, exact)
     before = [await skewed.create_token_pair(alice), await exact.create_token_pair(alice)]
@@ -82,7 +54,7 @@ async def test_sessions_opened_on_a_skewed_host_end_and_later_ones_live(offset: 
 
 async def test_a_session_opened_in_the_same_millisecond_after_the_revocation_lives() -> None:
     time, store = SharedTime(), ObjectStore.from_url("memory://")
-    service = host(store, time, 0.0)
+    service = skewed_host(store, time, 0.0)
     alice = await service.create_user("alice", "alice@example.com", PASSWORD)
     old = await service.create_token_pair(alice)
     await service.revoke_all_user_tokens(alice.id)  # the clock has not moved at all
@@ -90,7 +62,7 @@ async def test_a_session_opened_in_the_same_millisecond_after_the_revocation_liv
     with pytest.raises(TokenRevokedError):
         service.decode_token(old.access_token)
     assert service.decode_token(new.access_token)["sid"]
-    other = host(store, time, 0.0)
+    other = skewed_host(store, time, 0.0)
     await synced(other)
     with pytest.raises(TokenRevokedError):
         other.decode_token(old.access_token)
@@ -100,13 +72,13 @@ async def test_a_session_opened_in_the_same_millisecond_after_the_revocation_liv
 async def test_a_revoker_whose_clock_is_off_is_still_seen_within_the_allowance() -> None:
     time, store = SharedTime(), ObjectStore.from_url("memory://")
     settings = {"revocation_skew_seconds": 310}
-    reader = host(store, time, 0.0, **settings)
+    reader = skewed_host(store, time, 0.0, **settings)
     alice = await reader.create_user("alice", "alice@example.com", PASSWORD)
     pair = await reader.create_token_pair(alice)
     await synced(reader)
     time.advance(60)
     await synced(reader)  # the reader's cursor is now well past the slow revoker's clock
-    slow = host(store, time, -300.0, **settings)
+    slow = skewed_host(store, time, -300.0, **settings)
     await slow.revoke_all_user_tokens(alice.id)
     await synced(reader)
     with pytest.raises(TokenRevokedError):
@@ -115,7 +87,7 @@ async def test_a_revoker_whose_clock_is_off_is_still_seen_within_the_allowance()
 
 async def test_a_logout_everywhere_costs_one_list_one_entry_and_one_delete() -> None:
     time, store = SharedTime(), ObjectStore.from_url("memory://")
-    service, reader = host(store, time, 0.0), host(store, time, 0.0)
+    service, reader = skewed_host(store, time, 0.0), skewed_host(store, time, 0.0)
     alice = await service.create_user("alice", "alice@example.com", PASSWORD)
     pairs = [await service.create_token_pair(alice) for _ in range(10)]
     await synced(reader)
@@ -149,8 +121,8 @@ async def test_a_refresh_that_waited_on_the_store_for_the_winner_is_not_a_reuse(
                 time.advance(winner.settings.refresh_grace_seconds + 5)  # the lock wait
             return await run()
 
-    winner = host(inner, time, 0.0)
-    loser = host(SlowLoser(inner), time, 0.0)
+    winner = skewed_host(inner, time, 0.0)
+    loser = skewed_host(SlowLoser(inner), time, 0.0)
     alice = await winner.create_user("alice", "alice@example.com", PASSWORD)
     pair = await winner.create_token_pair(alice)
     answered = await loser.refresh_access_token(pair.refresh_token)
