@@ -19,8 +19,16 @@ every other of the account. The object is deleted afterwards, in the same reques
 
 Unknown names. Asking for a token for a name that is nobody's writes a decoy (an object
 of no user, whose secret is thrown away) so that the request costs what it costs for an
-account: the same index GET, a user GET, and this PUT. Decoys and expired tokens are
-deleted by `cleanup_expired_tokens`, judging from the listing alone.
+account: the same index GET, a user GET, and this PUT.
+
+Expiry. A token works until the earlier of the expiry written at its issue and its issue
+plus the lifetime configured today (`S3AUTH_PASSWORD_RESET_MINUTES`,
+`S3AUTH_EMAIL_VERIFICATION_HOURS`), by the clock of the host that redeems it: a shortened
+lifetime applies to tokens already mailed. The sweep (`cleanup_expired_tokens`) deletes
+tokens and decoys from the listing alone, once their Last-Modified plus today's lifetime
+is more than the clock-skew allowance (`S3AUTH_REVOCATION_SKEW_SECONDS`) past, as it does
+sessions (`session_cap`): no host whose clock is within the allowance would still accept
+one it deletes, and one it keeps past its expiry every host refuses.
 
 Request budgets: issue, 1 PUT; redeem, 1 GET (none for a malformed token).
 """
@@ -36,13 +44,15 @@ from typing import Literal
 from .errors import S3ValidationError
 from .identifiers import ID_PATTERN, fold, new_id
 from .models import AccountToken, User
-from .storage import Store, keys
+from .settings import S3AuthSettings
+from .storage import ObjectInfo, Store, keys
 from .storage.access import get_or_none
 from .tokens import derive_key
 from .types import Clock
 
 Purpose = Literal["password-reset", "email-verification"]
 PREFIXES: dict[Purpose, str] = {"password-reset": "pr1", "email-verification": "ev1"}
+_PURPOSES: dict[str, Purpose] = {purpose: purpose for purpose in PREFIXES}  # by key folder
 _TOKEN = re.compile(rf"(pr1|ev1)\.({ID_PATTERN})\.([A-Za-z0-9_-]{{43}})")
 _SECRET_BYTES = 32
 
@@ -57,18 +67,26 @@ class InvalidAccountTokenError(S3ValidationError):
 
 
 class AccountTokens:
-    """Issues and redeems account tokens in `store`."""
+    """Issues, redeems and sweeps account tokens in `store`, for the lifetimes and the
+    clock-skew allowance of `settings`."""
 
-    def __init__(self, store: Store, secret_key: str, *, clock: Clock) -> None:
+    def __init__(self, store: Store, settings: S3AuthSettings, *, clock: Clock) -> None:
         self.store = store
+        self.settings = settings
         self.clock = clock
-        self._key = derive_key(secret_key, "account-token")
+        self._key = derive_key(settings.secret_key, "account-token")
+
+    def lifetime(self, purpose: Purpose) -> int:
+        """The configured lifetime of tokens of `purpose`, in seconds."""
+        if purpose == "password-reset":
+            return self.settings.password_reset_minutes * 60
+        return self.settings.email_verification_hours * 3600
 
     def _digest(self, purpose: Purpose, token_id: str, secret: str) -> str:
         message = f"{purpose}.{token_id}.{secret}".encode()
         return hmac.new(self._key, message, hashlib.sha256).hexdigest()
 
-    async def issue(self, purpose: Purpose, user: User | None, lifetime_seconds: int) -> str:
+    async def issue(self, purpose: Purpose, user: User | None) -> str:
         """A new token for `user` (1 PUT); for None, a decoy at the same cost, whose token
         is returned but works for nobody."""
         token_id = new_id()
@@ -81,7 +99,7 @@ class AccountTokens:
             email=fold(user.email) if user is not None else "",
             user_generation=user.session_generation if user is not None else "",
             created_at=now,
-            expires_at=now + lifetime_seconds,
+            expires_at=now + self.lifetime(purpose),
         )
         await self.store.create(keys.account_token(purpose, token_id), record)
         return f"{PREFIXES[purpose]}.{token_id}.{secret}"
@@ -102,21 +120,28 @@ class AccountTokens:
             or not hmac.compare_digest(record.digest, expected)
             or record.purpose != purpose
             or not record.user_id
-            or record.expires_at <= self.clock()
+            or record.expiry(self.lifetime(purpose)) <= self.clock()
         ):
             raise InvalidAccountTokenError()
         return key, record
 
-    async def cleanup(self, lifetimes: dict[Purpose, int]) -> int:
-        """Delete the tokens (and decoys) older than their purpose's lifetime, judging
-        from the listing's Last-Modified; returns how many."""
+    async def cleanup(self) -> int:
+        """Delete the tokens (and decoys) that have surely expired on every host, judging
+        from the listing alone (see the module); returns how many."""
         now = self.clock()
-        expired = []
-        async for info in self.store.list(keys.ACCOUNT_TOKENS):
-            purpose = info.key.removeprefix(keys.ACCOUNT_TOKENS).partition("/")[0]
-            lifetime = lifetimes.get(purpose)  # type: ignore[call-overload]
-            if lifetime is not None and info.last_modified.timestamp() + lifetime < now:
-                expired.append(info.key)
+        expired = [
+            info.key
+            async for info in self.store.list(keys.ACCOUNT_TOKENS)
+            if self._surely_expired(info, now)
+        ]
         if expired:
             await self.store.delete_many(expired)
         return len(expired)
+
+    def _surely_expired(self, info: ObjectInfo, now: float) -> bool:
+        folder = info.key.removeprefix(keys.ACCOUNT_TOKENS).partition("/")[0]
+        purpose = _PURPOSES.get(folder)
+        if purpose is None:  # not a token's key: not ours to delete
+            return False
+        written = info.last_modified.timestamp()
+        return written + self.lifetime(purpose) + self.settings.revocation_skew_seconds < now

@@ -96,6 +96,12 @@ class AccountToken(msgspec.Struct, kw_only=True):
     created_at: int
     expires_at: int
 
+    def expiry(self, lifetime_seconds: int) -> int:
+        """When the token stops working: the earlier of the expiry written at its issue and
+        its issue plus the configured lifetime, so a shortened lifetime applies to tokens
+        already mailed (as the sweep, which judges by today's lifetime, does)."""
+        return min(self.expires_at, self.created_at + lifetime_seconds)
+
 
 class IndexEntry(msgspec.Struct):
     """`index/username/…`, `index/skeleton/…` and `index/email/…`: the owner of a name."""

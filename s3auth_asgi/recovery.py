@@ -58,11 +58,6 @@ class RecoveryOperations(UserDirectory):
     account_tokens: AccountTokens
     mail: MailDelivery
 
-    def _lifetime(self, purpose: Purpose) -> int:
-        if purpose == "password-reset":
-            return self.settings.password_reset_minutes * 60
-        return self.settings.email_verification_hours * 3600
-
     async def _account_named(self, name: object) -> User | None:
         """The active account `name` (a username or an email) names: the index GET and a
         user GET, whether or not there is one (see the module)."""
@@ -78,15 +73,14 @@ class RecoveryOperations(UserDirectory):
 
     async def _mail_token(self, purpose: Purpose, user: User | None) -> None:
         """Issue a token (a decoy for None) and, for a user, mail it in the background."""
-        lifetime = self._lifetime(purpose)
-        token = await self.account_tokens.issue(purpose, user, lifetime)
+        token = await self.account_tokens.issue(purpose, user)
         if user is not None:
             message = self.mail.compose(
                 _KINDS[purpose],
                 to=user.email,
                 username=user.username,
                 token=token,
-                lifetime_seconds=lifetime,
+                lifetime_seconds=self.account_tokens.lifetime(purpose),
             )
             self.mail.send_later(message)
 

@@ -15,7 +15,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from .account_tokens import PREFIXES, AccountTokens, Purpose
+from .account_tokens import AccountTokens
 from .audit import AuditTrail
 from .blacklist import TokenBlacklist
 from .errors import TokenRevokedError
@@ -85,7 +85,7 @@ class S3AuthService(RecoveryOperations, SessionListing):
             if isinstance(profile_fields, ProfileFields)
             else ProfileFields(profile_fields)
         )
-        self.account_tokens = AccountTokens(self.store, self.settings.secret_key, clock=clock)
+        self.account_tokens = AccountTokens(self.store, self.settings, clock=clock)
         self.mail = MailDelivery(
             mailer if mailer is not None else mailer_from_settings(self.settings),
             mail_templates,
@@ -98,11 +98,10 @@ class S3AuthService(RecoveryOperations, SessionListing):
     async def cleanup_expired_tokens(self) -> int:
         """Delete expired sessions, revocation entries, mailed tokens and audit events past
         their retention, deciding from listings alone; returns how many were deleted."""
-        lifetimes: dict[Purpose, int] = {p: self._lifetime(p) for p in PREFIXES}
         return (
             await self._cleanup_expired_sessions()
             + await self.blacklist.cleanup()
-            + await self.account_tokens.cleanup(lifetimes)
+            + await self.account_tokens.cleanup()
             + await self.audit.cleanup()
         )
 

@@ -266,7 +266,7 @@ async def test_a_password_reset_that_failed_half_way_ends_the_sessions_on_retry(
     tokens: list[str] = []
 
     async def reset(service: S3AuthService, user: User) -> None:
-        tokens.append(await service.account_tokens.issue("password-reset", user, 1800))
+        tokens.append(await service.account_tokens.issue("password-reset", user))
         await service.reset_password(tokens[0], "Brand-new-pass-7")
 
     failing, healthy, thief, _ = await _half_done(name, part, after, reset)

@@ -137,8 +137,8 @@ def _services(store_url: str, count: int) -> list[S3AuthService]:
 async def test_concurrent_uses_of_a_token_one_succeeds(store_url: str) -> None:
     services = _services(store_url, 8)
     user = await services[0].create_user("raced", "raced@example.com", PASSWORD)
-    first = await services[0].account_tokens.issue("password-reset", user, 600)
-    other = await services[0].account_tokens.issue("password-reset", user, 600)
+    first = await services[0].account_tokens.issue("password-reset", user)
+    other = await services[0].account_tokens.issue("password-reset", user)
     outcomes: list[str] = []
 
     async def use(i: int, service: S3AuthService) -> None:
@@ -164,8 +164,8 @@ async def test_tokens_are_bound_to_purpose_account_state_and_time(tmp_path: Path
     clock = Clock()
     service = S3AuthService(make_settings(), clock=clock)
     user = await service.create_user("alice", "alice@example.com", PASSWORD)
-    reset = await service.account_tokens.issue("password-reset", user, 1800)
-    verify = await service.account_tokens.issue("email-verification", user, 1800)
+    reset = await service.account_tokens.issue("password-reset", user)
+    verify = await service.account_tokens.issue("email-verification", user)
     with pytest.raises(InvalidAccountTokenError):
         await service.verify_email(reset)
     with pytest.raises(InvalidAccountTokenError):
@@ -190,14 +190,14 @@ async def test_tokens_are_bound_to_purpose_account_state_and_time(tmp_path: Path
         await service.verify_email(verify)
     moved = await service.get_user_by_id(user.id)
     assert moved is not None and not moved.email_verified
-    late = await service.account_tokens.issue("password-reset", moved, 1800)
+    late = await service.account_tokens.issue("password-reset", moved)
     clock.advance(1801)
     with pytest.raises(InvalidAccountTokenError):
         await service.reset_password(late, NEW_PASSWORD)
     # Expired tokens go with the sweep, judged from the listing's time and the purpose's
     # lifetime: the two reset tokens after 30 minutes, the verification after 48 hours.
     hour = S3AuthService(make_settings(), store=service.store, clock=lambda: time.time() + 3600)
-    assert await hour.account_tokens.cleanup({"password-reset": 1800}) == 2
+    assert await hour.account_tokens.cleanup() == 2
     later = S3AuthService(
         make_settings(), store=service.store, clock=lambda: time.time() + 49 * 3600
     )

@@ -1,0 +1,198 @@
+"""The sweep (`cleanup_expired_tokens`) deletes a mailed token only once no host
+would still accept it, whatever the hosts' clocks within the skew allowance
+(`S3AUTH_REVOCATION_SKEW_SECONDS`) and across a change of a lifetime setting; what it keeps
+past its expiry, every host refuses, so whether the sweep has run changes no answer.
+
+Hosts share one store whose Last-Modified follows the shared time (`StoreClock`); each host
+reads that time through its own offset, and the host that writes an object is exact. The
+sweep judges from the listing and today's lifetimes; a host judges from the object and
+today's lifetimes, the shorter of those and the ones the object was written under.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from support import RacedUserWrite, SharedTime, StoreClock, skewed_host, user_record
+
+from s3auth_asgi import S3AuthService
+from s3auth_asgi.account_tokens import InvalidAccountTokenError, Purpose
+from s3auth_asgi.models import User
+from s3auth_asgi.storage import ObjectStore, keys
+
+pytestmark = pytest.mark.anyio
+DAY = 86400
+SKEW = 10  # the default allowance
+RESET = 1800  # the default S3AUTH_PASSWORD_RESET_MINUTES, in seconds
+PASSWORD = "Correct-Horse-42x"
+NEW_PASSWORD = "Brand-new-pass-7"
+
+
+def shared_store() -> tuple[SharedTime, StoreClock]:
+    time = SharedTime()
+    return time, StoreClock(ObjectStore.from_url("memory://"), lambda: time.now)
+
+
+async def listed(store: StoreClock, prefix: str) -> list[str]:
+    return [info.key async for info in store.list(prefix)]
+
+
+async def mailed(host: S3AuthService, purpose: Purpose, user: User) -> str:
+    """A token `host` issues (for its configured lifetime), as if it mailed it."""
+    return await host.account_tokens.issue(purpose, user)
+
+
+# Mailed tokens across clocks ----------------------------------------------------------------
+
+
+async def test_a_mailed_token_is_kept_while_a_host_whose_clock_is_behind_accepts_it() -> None:
+    time, store = shared_store()
+    issuer = skewed_host(store, time, 0.0)
+    user = await issuer.create_user("alice", "alice@example.com", PASSWORD)
+    token = await mailed(issuer, "password-reset", user)
+    time.advance(RESET - 3)  # 3 s left by the store's and the issuer's clock
+    ahead, behind = skewed_host(store, time, 5.0), skewed_host(store, time, -4.0)
+    assert await ahead.cleanup_expired_tokens() == 0  # 2 s past it by its own clock
+    await behind.reset_password(token, NEW_PASSWORD)  # 7 s left by its clock
+    assert await issuer.authenticate_user("alice", NEW_PASSWORD) is not None
+    assert await listed(store, keys.ACCOUNT_TOKENS) == []  # spent, and deleted by its use
+
+
+async def test_the_sweep_deletes_a_mailed_token_the_allowance_after_its_expiry() -> None:
+    time, store = shared_store()
+    issuer = skewed_host(store, time, 0.0)
+    await mailed(issuer, "password-reset", user_record())
+    await mailed(issuer, "email-verification", user_record())  # 48 hours
+    time.advance(RESET + SKEW)
+    sweeper = skewed_host(store, time, 0.0)
+    assert await sweeper.cleanup_expired_tokens() == 0
+    time.advance(1)
+    store.reset_counts()
+    assert await sweeper.cleanup_expired_tokens() == 1
+    # One LIST each of sessions, revocations, mailed tokens and events; one DELETE.
+    assert dict(store.requests) == {"list": 4, "delete": 1}
+    assert [key.split("/")[1] for key in await listed(store, keys.ACCOUNT_TOKENS)] == [
+        "email-verification"
+    ]
+
+
+async def test_a_host_further_behind_than_the_allowance_is_refused_cleanly() -> None:
+    """Clocks further apart than the allowance: the token is gone before the late host's
+    clock says it expires, and that host gives the answer of an expired token, having
+    written nothing."""
+    time, store = shared_store()
+    issuer = skewed_host(store, time, 0.0)
+    user = await issuer.create_user("alice", "alice@example.com", PASSWORD)
+    pair = await issuer.create_token_pair(user)
+    token = await mailed(issuer, "password-reset", user)
+    time.advance(RESET + SKEW + 1)
+    assert await skewed_host(store, time, 0.0).cleanup_expired_tokens() == 1
+    late = skewed_host(store, time, -(SKEW + 60))  # by its clock, 49 s left
+    store.reset_counts()
+    with pytest.raises(InvalidAccountTokenError):
+        await late.reset_password(token, NEW_PASSWORD)
+    assert dict(store.requests) == {"get": 1}  # the token's GET; nothing written
+    assert await issuer.authenticate_user("alice", PASSWORD) is not None
+    assert await issuer.refresh_access_token(pair.refresh_token)  # the session lives on
+
+
+async def test_a_token_swept_while_it_is_being_used_is_used_once() -> None:
+    """A sweeper whose clock is past the allowance deletes the token between its GET and
+    the write that spends it: the use completes, and the token works no more."""
+    time, store = shared_store()
+    issuer = skewed_host(store, time, 0.0)
+    user = await issuer.create_user("alice", "alice@example.com", PASSWORD)
+    token = await mailed(issuer, "password-reset", user)
+    time.advance(RESET - 1)
+    swept: list[int] = []
+
+    async def sweep() -> None:
+        swept.append(await skewed_host(store, time, SKEW + 5).cleanup_expired_tokens())
+
+    raced = skewed_host(RacedUserWrite(store, sweep), time, 0.0)
+    await raced.reset_password(token, NEW_PASSWORD)
+    assert swept == [1]
+    assert await issuer.authenticate_user("alice", NEW_PASSWORD) is not None
+    with pytest.raises(InvalidAccountTokenError):
+        await issuer.reset_password(token, "Another-pass-8")
+    assert await listed(store, keys.ACCOUNT_TOKENS) == []
+
+
+# Mailed tokens across a change of lifetime --------------------------------------------------
+
+
+async def test_a_shortened_link_lifetime_applies_to_links_already_mailed() -> None:
+    time, store = shared_store()
+    before = skewed_host(store, time, 0.0, password_reset_minutes=60)
+    token = await mailed(before, "password-reset", user_record())
+    time.advance(20 * 60)
+    after = skewed_host(store, time, 0.0, password_reset_minutes=15)
+    with pytest.raises(InvalidAccountTokenError):  # 20 minutes old: past today's 15
+        await after.account_tokens.redeem("password-reset", token)
+    assert await after.cleanup_expired_tokens() == 1
+
+
+async def test_a_lengthened_link_lifetime_leaves_links_already_mailed_their_own() -> None:
+    time, store = shared_store()
+    before = skewed_host(store, time, 0.0, password_reset_minutes=15)
+    token = await mailed(before, "password-reset", user_record())
+    time.advance(20 * 60)
+    after = skewed_host(store, time, 0.0, password_reset_minutes=60)
+    assert await after.cleanup_expired_tokens() == 0  # kept: today's 60 minutes
+    with pytest.raises(InvalidAccountTokenError):  # refused: it was mailed for 15
+        await after.account_tokens.redeem("password-reset", token)
+
+
+# The invariant, across clocks and lifetime changes ------------------------------------------
+
+_ANY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# A reading host's offset, and how far the sweeper's clock is from it: up to the allowance
+# ahead (further behind is harmless).
+_READER = st.floats(-SKEW, SKEW)
+_SWEEPER_AHEAD = st.floats(-3 * SKEW, SKEW)
+_NEAR = st.floats(-2.5 * SKEW, 2.5 * SKEW)  # around each expiry
+
+
+_LIFETIME_SETTINGS: dict[Purpose, tuple[str, int]] = {
+    "password-reset": ("password_reset_minutes", 60),
+    "email-verification": ("email_verification_hours", 3600),
+}
+
+
+@_ANY
+@given(
+    purpose=st.sampled_from(list(_LIFETIME_SETTINGS)),
+    lifetime=st.tuples(st.integers(1, 60), st.integers(1, 60)),  # when mailed, today
+    anchor=st.sampled_from([0, 1]),
+    near=_NEAR,
+    reader=_READER,
+    sweeper_ahead=_SWEEPER_AHEAD,
+)
+async def test_the_sweep_deletes_no_mailed_token_a_host_would_still_accept(
+    purpose: Purpose,
+    lifetime: tuple[int, int],
+    anchor: int,
+    near: float,
+    reader: float,
+    sweeper_ahead: float,
+) -> None:
+    name, unit = _LIFETIME_SETTINGS[purpose]
+    time, store = shared_store()
+    writer = skewed_host(store, time, 0.0, **{name: lifetime[0]})
+    token = await mailed(writer, purpose, user_record())
+    time.advance(max(lifetime[anchor] * unit + near, 0))
+    sweeper = skewed_host(store, time, reader + sweeper_ahead, **{name: lifetime[1]})
+    host = skewed_host(store, time, reader, **{name: lifetime[1]})
+
+    async def accepted() -> bool:
+        try:
+            await host.account_tokens.redeem(purpose, token)
+        except InvalidAccountTokenError:
+            return False
+        return True
+
+    before = await accepted()
+    swept = await sweeper.cleanup_expired_tokens()
+    assert not (swept and before)
+    assert await accepted() == (before and not swept)  # a kept token: the same answer
