@@ -159,6 +159,14 @@ class Session(msgspec.Struct, kw_only=True):
     which count as older than any marker; None when opened from a `PublicUser`, which has
     no generation: such a session is not checked against the markers."""
 
+    def idle_expiry(self, lifetime_seconds: int) -> int:
+        """When the session ends unless it is refreshed: the earlier of the expiry its last
+        write set and that write plus the configured idle lifetime, so a shortened lifetime
+        applies to existing sessions (as the sweep, which judges by the listing's
+        Last-Modified and today's lifetime, does) and a lengthened one from their next
+        refresh."""
+        return min(self.expires_at, self.last_used_at + lifetime_seconds)
+
     def absolute_expiry(self, lifetime_seconds: int) -> int:
         """When the session ends however often it is refreshed: the earlier of the expiry
         written at its login and its creation plus the configured absolute lifetime, so a
@@ -168,16 +176,17 @@ class Session(msgspec.Struct, kw_only=True):
         return min(self.absolute_expires_at, configured) if self.absolute_expires_at else configured
 
     def info(
-        self, current_session_id: str | None = None, *, absolute_expires_at: int
+        self, current_session_id: str | None = None, *, expires_at: int, absolute_expires_at: int
     ) -> SessionInfo:
-        """As shown to its owner; `absolute_expires_at` is `absolute_expiry`'s answer."""
+        """As shown to its owner; `expires_at` is the earlier of `idle_expiry`'s and
+        `absolute_expiry`'s answers, `absolute_expires_at` the latter."""
         return SessionInfo(
             id=self.id,
             device_info=self.device_info,
             ip_address=self.ip_address,
             created_at=self.created_at,
             last_used_at=self.last_used_at,
-            expires_at=min(self.expires_at, absolute_expires_at),
+            expires_at=expires_at,
             absolute_expires_at=absolute_expires_at,
             current=self.id == current_session_id,
         )

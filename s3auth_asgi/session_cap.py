@@ -1,11 +1,13 @@
 """What a listing of sessions says on its own: which have expired, and which are beyond the
 per-user cap (`S3AUTH_MAX_SESSIONS_PER_USER`).
 
-Expired, from a listing: a session's object is rewritten at every rotation, and each
-rotation sets its idle expiry no later than that write plus the idle lifetime; its id
-begins with its creation time, and no session outlives that plus the absolute lifetime.
-So a listed session whose Last-Modified is older than the idle lifetime, or whose id is
-older than the absolute lifetime, has expired — give or take the clock skew allowance
+Expired, from a listing: a session's object is rewritten at every rotation, and no session
+refreshes past that write plus the idle lifetime; its id begins with its creation time, and
+no session outlives that plus the absolute lifetime. Both are the lifetimes configured
+today, which a refresh applies too (`Session.idle_expiry`, `absolute_expiry`), so the
+sweep and every host agree after an operator shortens one. So a listed session whose
+Last-Modified is older than the idle lifetime, or whose id is older than the absolute
+lifetime, has expired — give or take the clock skew allowance
 (`S3AUTH_REVOCATION_SKEW_SECONDS`) between the store's clock, the host that opened the
 session and this one. The sweep errs towards counting a session as live (it must not
 delete one that can still refresh); the cap errs towards counting it as expired (a session

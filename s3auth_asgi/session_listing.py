@@ -26,7 +26,11 @@ class SessionListing(SessionOperations):
         session_keys = (await self._end_sessions_beyond_cap(user_id)).others
         found = await gather([get_or_none(self.store, k, Session) for k in session_keys])
         sessions = [
-            item.value.info(current_session_id, absolute_expires_at=self._absolute(item.value))
+            item.value.info(
+                current_session_id,
+                expires_at=self._expiry(item.value),
+                absolute_expires_at=self._absolute(item.value),
+            )
             for item in found
             if item is not None and self._expiry(item.value) > now
         ]

@@ -6,11 +6,14 @@ Lifetimes (OWASP ASVS V7.3): a session ends when it has not been refreshed for t
 lifetime (`S3AUTH_REFRESH_TOKEN_EXPIRE_DAYS`), and at the latest the absolute lifetime
 (`S3AUTH_SESSION_ABSOLUTE_LIFETIME_DAYS`) after its login, however often it is refreshed:
 each rotation moves the idle expiry to now plus the idle lifetime but never past the
-absolute expiry, so no refresh token outlives it. A user's sessions are capped
-(`S3AUTH_MAX_SESSIONS_PER_USER`): only the newest live ones refresh; `session_cap` says
-how the cap is decided and why it is enforced at refresh time. A session opened before
-a change that ended the user's sessions, but written after they were listed, is refused
-at its next refresh (`session_generation`).
+absolute expiry, so no refresh token outlives it. Each is the earlier of the expiry written
+in the session and the one today's setting gives (`Session.idle_expiry`, `absolute_expiry`):
+a shortened lifetime ends existing sessions, as the sweep, judging by today's settings,
+deletes them; a lengthened idle one applies from a session's next refresh, a lengthened
+absolute one to new sessions. A user's sessions are capped (`S3AUTH_MAX_SESSIONS_PER_USER`):
+only the newest live ones refresh; `session_cap` says how the cap is decided and why it is
+enforced at refresh time. A session opened before a change that ended the user's sessions,
+but written after they were listed, is refused at its next refresh (`session_generation`).
 
 Request budgets (object-store requests, asserted in the tests):
 - create_token_pair: 1 (session create), the cap included;
@@ -153,7 +156,10 @@ class SessionOperations:
 
     def _expiry(self, session: Session) -> int:
         """When the session ends: the idle expiry, or the absolute one when earlier."""
-        return min(session.expires_at, self._absolute(session))
+        return min(self._idle(session), self._absolute(session))
+
+    def _idle(self, session: Session) -> int:
+        return session.idle_expiry(self.settings.refresh_token_seconds)
 
     def _absolute(self, session: Session) -> int:
         return session.absolute_expiry(self.settings.session_absolute_seconds)
@@ -182,12 +188,12 @@ class SessionOperations:
             now = self._now()
             if not self.tokens.refresh_mac_matches(token, session.secret):
                 raise InvalidTokenError("The refresh token is not valid")
-            absolute = self._absolute(session)
-            if session.expires_at <= now or absolute <= now:
+            idle, absolute = self._idle(session), self._absolute(session)
+            if idle <= now or absolute <= now:
                 await delete_quietly(self.store, key)
                 raise TokenExpiredError(
                     "The session has expired"
-                    if session.expires_at <= now
+                    if idle <= now
                     else "The session has reached its maximum lifetime; log in again"
                 )
             if token.generation == session.generation:

@@ -1,12 +1,12 @@
-"""The sweep (`cleanup_expired_tokens`) deletes a mailed token only once no host
+"""The sweep (`cleanup_expired_tokens`) deletes a session or a mailed token only once no host
 would still accept it, whatever the hosts' clocks within the skew allowance
 (`S3AUTH_REVOCATION_SKEW_SECONDS`) and across a change of a lifetime setting; what it keeps
 past its expiry, every host refuses, so whether the sweep has run changes no answer.
 
 Hosts share one store whose Last-Modified follows the shared time (`StoreClock`); each host
-reads that time through its own offset, and the host that writes an object is exact. The
-sweep judges from the listing and today's lifetimes; a host judges from the object and
-today's lifetimes, the shorter of those and the ones the object was written under.
+reads that time through its own offset, and the host that writes an object is exact. A
+host judges by the earlier of the expiry written in the object and the one today's
+lifetimes give it; the sweep, from the listing, by today's lifetimes plus the allowance.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support import RacedUserWrite, SharedTime, StoreClock, skewed_host, user_record
+from support import RacedUserWrite, SharedTime, StoreClock, login, skewed_host, user_record
 
-from s3auth_asgi import S3AuthService
+from s3auth_asgi import S3AuthService, TokenExpiredError
 from s3auth_asgi.account_tokens import InvalidAccountTokenError, Purpose
 from s3auth_asgi.models import User
 from s3auth_asgi.storage import ObjectStore, keys
@@ -144,6 +144,44 @@ async def test_a_lengthened_link_lifetime_leaves_links_already_mailed_their_own(
         await after.account_tokens.redeem("password-reset", token)
 
 
+# Sessions across a change of lifetime -------------------------------------------------------
+
+
+async def test_a_shortened_idle_lifetime_applies_to_existing_sessions() -> None:
+    time, store = shared_store()
+    before = skewed_host(store, time, 0.0, refresh_token_expire_days=7)
+    user, pair = await login(before)
+    time.advance(3 * DAY)
+    (session,) = await before.get_user_active_sessions(user.id)  # as the old setting says
+    assert session.expires_at == int(time.now) + 4 * DAY
+    after = skewed_host(store, time, 0.0, refresh_token_expire_days=1)
+    assert await after.get_user_active_sessions(user.id) == []
+    with pytest.raises(TokenExpiredError):  # unused for 3 days: past today's 1
+        await after.refresh_access_token(pair.refresh_token)
+
+
+async def test_a_shortened_idle_lifetime_is_the_sweeps_too() -> None:
+    time, store = shared_store()
+    before = skewed_host(store, time, 0.0, refresh_token_expire_days=7)
+    await login(before)
+    time.advance(DAY + SKEW + 1)
+    after = skewed_host(store, time, 0.0, refresh_token_expire_days=1)
+    assert await after.cleanup_expired_tokens() == 1
+    assert await listed(store, keys.SESSIONS) == []
+
+
+async def test_a_lengthened_idle_lifetime_leaves_existing_sessions_their_own() -> None:
+    time, store = shared_store()
+    before = skewed_host(store, time, 0.0, refresh_token_expire_days=1)
+    user, pair = await login(before)
+    time.advance(2 * DAY)
+    after = skewed_host(store, time, 0.0, refresh_token_expire_days=7)
+    assert await after.cleanup_expired_tokens() == 0  # kept: today's 7 days
+    assert await after.get_user_active_sessions(user.id) == []
+    with pytest.raises(TokenExpiredError):  # refused: it was written for 1
+        await after.refresh_access_token(pair.refresh_token)
+
+
 # The invariant, across clocks and lifetime changes ------------------------------------------
 
 _ANY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -152,6 +190,59 @@ _ANY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCh
 _READER = st.floats(-SKEW, SKEW)
 _SWEEPER_AHEAD = st.floats(-3 * SKEW, SKEW)
 _NEAR = st.floats(-2.5 * SKEW, 2.5 * SKEW)  # around each expiry
+
+
+@_ANY
+@given(
+    idle=st.tuples(st.integers(1, 7), st.integers(1, 7)),  # days: when written, today
+    absolute=st.tuples(st.integers(7, 30), st.integers(7, 30)),
+    refreshed_on_day=st.integers(0, 6),
+    anchor=st.sampled_from(["idle before", "idle today", "absolute before", "absolute today"]),
+    near=_NEAR,
+    reader=_READER,
+    sweeper_ahead=_SWEEPER_AHEAD,
+)
+async def test_the_sweep_deletes_no_session_a_host_would_still_refresh(
+    idle: tuple[int, int],
+    absolute: tuple[int, int],
+    refreshed_on_day: int,
+    anchor: str,
+    near: float,
+    reader: float,
+    sweeper_ahead: float,
+) -> None:
+    time, store = shared_store()
+    lifetimes = [
+        {"refresh_token_expire_days": i, "session_absolute_lifetime_days": a}
+        for i, a in zip(idle, absolute, strict=True)
+    ]
+    writer = skewed_host(store, time, 0.0, **lifetimes[0])
+    _, pair = await login(writer)
+    refreshed = min(refreshed_on_day, idle[0] - 1) * DAY
+    if refreshed:
+        time.advance(refreshed)
+        pair = await writer.refresh_access_token(pair.refresh_token)
+    expiries = {
+        "idle before": refreshed + idle[0] * DAY,
+        "idle today": refreshed + idle[1] * DAY,
+        "absolute before": absolute[0] * DAY,
+        "absolute today": absolute[1] * DAY,
+    }
+    time.advance(max(expiries[anchor] + near - refreshed, 0))
+    sweeper = skewed_host(store, time, reader + sweeper_ahead, **lifetimes[1])
+    host = skewed_host(store, time, reader, **lifetimes[1])
+    (key,) = await listed(store, keys.SESSIONS)
+    body = await store.get(key, dict)  # type: ignore[type-abstract]
+    assert body is not None
+    swept = await sweeper.cleanup_expired_tokens()
+    if swept:  # put it back: would the host have refreshed it?
+        await store.create(key, body.value)
+    try:
+        await host.refresh_access_token(pair.refresh_token)
+        accepted = True
+    except TokenExpiredError:
+        accepted = False
+    assert not (swept and accepted)
 
 
 _LIFETIME_SETTINGS: dict[Purpose, tuple[str, int]] = {
