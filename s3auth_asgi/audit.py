@@ -13,11 +13,17 @@ change is worth knowing about). A failed login is kept for the account whose nam
 typed; under a name that is nobody's, in a decoy trail (of the user id that name's decoy
 reads, which no user has), so that the failure costs the store the same either way. An
 event holds what the event log holds (`events`): never a password, a token or a hash.
+
+The administrators read a trail as it is kept. Its owner reads it through `owner_view`: an
+administrator's action on the account says so (`by_administrator`) and shows neither who
+(`actor_id`) nor the session or address it came from, which are the administrator's and
+not the owner's to know; the owner's own events keep the owner's session and address.
 """
 
 from __future__ import annotations
 
 import secrets
+from typing import Annotated
 
 import msgspec
 
@@ -49,6 +55,17 @@ AUDITED: frozenset[EventName] = frozenset(
 )
 """A deleted user's trail stays until the retention has passed: it is the record of what
 happened to the account, deletion included, and an administrator can still read it."""
+BY_ADMINISTRATORS: frozenset[EventName] = frozenset(
+    (
+        "admin_user_create",
+        "admin_user_update",
+        "admin_user_delete",
+        "admin_user_revoke",
+        "admin_password_set",
+        "admin_session_end",
+    )
+)
+"""The events of the administrators' tools (the admin endpoints and the CLI)."""
 _CURSOR_MAX = 64
 
 
@@ -57,6 +74,37 @@ class AuditEntry(msgspec.Struct, frozen=True, kw_only=True):
 
     id: str
     event: AuthEvent
+
+
+class OwnerEvent(AuthEvent, frozen=True, kw_only=True):
+    """An event as the account's owner reads it. An administrator's action shows neither
+    the administrator nor their session or address: `session_id` and `client` are null."""
+
+    actor_id: None = None
+    by_administrator: Annotated[
+        bool, msgspec.Meta(description="Whether an administrator did this to the account.")
+    ]
+
+
+class OwnerAuditEntry(msgspec.Struct, frozen=True, kw_only=True):
+    """An event as its owner reads it, and its id (the cursor of the next page)."""
+
+    id: str
+    event: OwnerEvent
+
+
+def owner_view(entry: AuditEntry) -> OwnerAuditEntry:
+    """`entry` as the account's owner may read it."""
+    event = entry.event
+    # By the name, not by `actor_id`: the CLI names no actor, and an administrator acting
+    # on their own account reads the full record in the administrators' view.
+    by_administrator = event.name in BY_ADMINISTRATORS
+    shown = msgspec.structs.asdict(event) | {"actor_id": None}
+    if by_administrator:
+        shown.update(session_id=None, client=None)
+    return OwnerAuditEntry(
+        id=entry.id, event=OwnerEvent(**shown, by_administrator=by_administrator)
+    )
 
 
 class AuditTrail:

@@ -86,6 +86,29 @@ def test_the_document_lists_every_endpoint_and_the_security_schemes() -> None:
     assert "hashed_password" not in schemas["PublicUser"]["properties"]
 
 
+def _event_schema(path: str) -> dict[str, Any]:
+    """The schema of one event in the page `GET path` answers with."""
+    schemas = DOCUMENT["components"]["schemas"]
+
+    def named(reference: dict[str, str]) -> dict[str, Any]:
+        found: dict[str, Any] = schemas[reference["$ref"].rpartition("/")[2]]
+        return found
+
+    answer = DOCUMENT["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]
+    entry = named(named(answer["schema"])["properties"]["events"]["items"])
+    return named(entry["properties"]["event"])
+
+
+def test_the_owners_trail_is_documented_as_the_owner_reads_it() -> None:
+    owner = _event_schema("/me/events")
+    assert owner["properties"]["by_administrator"]["type"] == "boolean"
+    assert "by_administrator" in owner["required"]
+    assert owner["properties"]["actor_id"] == {"type": "null", "default": None}
+    admins = _event_schema("/admin/users/{user_id}/events")
+    assert "by_administrator" not in admins["properties"]
+    assert admins["properties"]["actor_id"]["anyOf"] == [{"type": "string"}, {"type": "null"}]
+
+
 @pytest.mark.anyio
 async def test_the_app_serves_the_document_for_its_mount_point() -> None:
     async with client_for(mounted(make_service())) as client:

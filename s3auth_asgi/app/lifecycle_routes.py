@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 import msgspec
 from starlette.responses import Response
 
+from ..audit import owner_view
 from ..errors import S3AuthError, SessionNotFoundError, UserNotFoundError
 from ..events import AuthEvent
 from ..models import User
@@ -23,6 +24,7 @@ from .lifecycle_schemas import (
     EventPage,
     EventsQuery,
     ForgotPasswordRequest,
+    OwnerEventPage,
     ResendVerificationRequest,
     ResetPasswordRequest,
     VerifyEmailRequest,
@@ -112,7 +114,10 @@ class LifecycleRoutes:
 
     async def my_events(self, call: Call) -> Response:
         page = await self._event_page(call.caller.user_id, call.query)
-        return json_response(page, headers=PRIVATE)
+        shown = OwnerEventPage(
+            events=[owner_view(entry) for entry in page.events], next_cursor=page.next_cursor
+        )
+        return json_response(shown, headers=PRIVATE)
 
     async def user_events(self, call: Call) -> Response:
         user_id = call.path_ids["user_id"]

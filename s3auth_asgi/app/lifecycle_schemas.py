@@ -8,7 +8,7 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta
 
-from ..audit import AuditEntry
+from ..audit import AuditEntry, OwnerAuditEntry
 from ..models import SessionInfo
 from .schemas import Email, FullName, Password, Profile, Username
 
@@ -54,13 +54,23 @@ class EventsQuery(msgspec.Struct, kw_only=True):
     limit: Annotated[int, Meta(ge=1, le=200, description="Events per page.")] = 50
 
 
+NextCursor = Annotated[
+    str | None, Meta(description="Pass as `after` for the next page; null on the last.")
+]
+
+
 class EventPage(msgspec.Struct, kw_only=True):
     """Security events of one account, newest first."""
 
     events: list[AuditEntry]
-    next_cursor: Annotated[
-        str | None, Meta(description="Pass as `after` for the next page; null on the last.")
-    ]
+    next_cursor: NextCursor
+
+
+class OwnerEventPage(msgspec.Struct, kw_only=True):
+    """Security events of the caller's account, newest first, as its owner reads them."""
+
+    events: list[OwnerAuditEntry]
+    next_cursor: NextCursor
 
 
 class AdminUserCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -87,10 +87,12 @@ def lifecycle_operations(routes: LifecycleRoutes) -> list[Operation]:
             tag="account",
             access="bearer",
             query=schemas.EventsQuery,
-            response=schemas.EventPage,
+            response=schemas.OwnerEventPage,
             description="Logins (failed ones too), logouts, password and email changes, "
             "ended sessions and administrators' actions on the account, newest first, kept "
-            "for S3AUTH_AUDIT_RETENTION_DAYS.",
+            "for S3AUTH_AUDIT_RETENTION_DAYS. An administrator's action is marked "
+            "`by_administrator` and shows no `actor_id`, `session_id` or `client`: those are "
+            "the administrator's.",
         ),
         Operation(
             method="POST",
@@ -160,6 +162,8 @@ def lifecycle_operations(routes: LifecycleRoutes) -> list[Operation]:
             access="admin",
             query=schemas.EventsQuery,
             response=schemas.EventPage,
-            description="As `GET /me/events` shows them to the account.",
+            description="As they are kept: an administrator's action names the administrator "
+            "(`actor_id`) and the session and address it came from, which `GET /me/events` "
+            "does not show the account.",
         ),
     ]

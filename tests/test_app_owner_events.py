@@ -1,0 +1,78 @@
+"""The audit trail as its owner reads it (`GET /me/events`): an administrator's action on
+the account is shown as one, without the administrator's id, session or address, which
+the administrators' view (`GET /admin/users/{id}/events`) and the event log keep; the
+owner's own events keep the owner's session and address."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from conftest import make_service
+from test_app import bearer, client_for, login, mounted, register
+
+from s3auth_asgi import S3AuthService
+from s3auth_asgi.app import create_auth_app
+from s3auth_asgi.audit import BY_ADMINISTRATORS
+
+pytestmark = pytest.mark.anyio
+
+ADMIN_PEER = ("198.51.100.7", 40001)
+OWNER_PEER = ("203.0.113.9", 40002)
+
+
+async def trail(client: httpx.AsyncClient, path: str, tokens: dict[str, Any]) -> list[Any]:
+    response = await client.get(f"/auth{path}", headers=bearer(tokens))
+    assert response.status_code == 200, response.text
+    return [entry["event"] for entry in response.json()["events"]]
+
+
+def sid(service: S3AuthService, tokens: dict[str, Any]) -> str:
+    session: str = service.decode_token(tokens["access_token"])["sid"]
+    return session
+
+
+async def test_the_owner_is_told_an_administrator_acted_but_not_who_or_from_where() -> None:
+    service = make_service()
+    app = mounted(service)
+    root = await service.create_user("root", "root@example.com", "Secret123!", is_admin=True)
+    async with client_for(app, peer=ADMIN_PEER) as admin, client_for(app, peer=OWNER_PEER) as own:
+        root_tokens = await login(admin, "root")
+        alice = await register(own, "alice")
+        alice_tokens = await login(own, "alice")
+        changed = await admin.patch(
+            f"/auth/admin/users/{alice['id']}",
+            json={"full_name": "Alice A."},
+            headers=bearer(root_tokens),
+        )
+        assert changed.status_code == 200
+        update, logged_in, registered = await trail(own, "/me/events", alice_tokens)
+        assert update == {
+            "name": "admin_user_update",
+            "outcome": "success",
+            "at": update["at"],
+            "reason": None,
+            "user_id": alice["id"],
+            "actor_id": None,
+            "session_id": None,
+            "client": None,
+            "by_administrator": True,
+        }
+        # What the owner did keeps the owner's session and address: "was this login me?"
+        assert logged_in["name"] == "login" and logged_in["by_administrator"] is False
+        assert logged_in["session_id"] == sid(service, alice_tokens)
+        assert logged_in["client"] == OWNER_PEER[0] and logged_in["actor_id"] is None
+        assert registered["name"] == "register" and registered["client"] == OWNER_PEER[0]
+        # The administrators' view of the same trail names the administrator in full.
+        admin_update = (await trail(admin, f"/admin/users/{alice['id']}/events", root_tokens))[0]
+        assert "by_administrator" not in admin_update
+        assert admin_update["actor_id"] == root.id
+        assert admin_update["session_id"] == sid(service, root_tokens)
+        assert admin_update["client"] == ADMIN_PEER[0]
+
+
+def test_the_events_shown_as_an_administrators_are_those_of_the_admin_operations() -> None:
+    for op in create_auth_app(make_service()).operations:
+        if op.event is not None:
+            assert (op.event in BY_ADMINISTRATORS) == (op.access == "admin"), op.operation_id
