@@ -72,6 +72,31 @@ async def test_the_owner_is_told_an_administrator_acted_but_not_who_or_from_wher
         assert admin_update["client"] == ADMIN_PEER[0]
 
 
+async def test_an_account_an_administrator_made_names_the_administrator_to_admins_only() -> None:
+    service = make_service()
+    app = mounted(service)
+    root = await service.create_user("root", "root@example.com", "Secret123!", is_admin=True)
+    async with client_for(app, peer=ADMIN_PEER) as admin, client_for(app, peer=OWNER_PEER) as own:
+        root_tokens = await login(admin, "root")
+        made = await admin.post(
+            "/auth/admin/users",
+            json={"username": "bob", "email": "bob@example.com", "password": "Secret123!"},
+            headers=bearer(root_tokens),
+        )
+        assert made.status_code == 201
+        bob_id = made.json()["id"]
+        bob_tokens = await login(own, "bob")
+        logged_in, created = await trail(own, "/me/events", bob_tokens)
+        assert logged_in["client"] == OWNER_PEER[0] and logged_in["by_administrator"] is False
+        assert created["name"] == "admin_user_create" and created["by_administrator"] is True
+        assert (created["actor_id"], created["session_id"], created["client"]) == (None,) * 3
+        admin_created = (await trail(admin, f"/admin/users/{bob_id}/events", root_tokens))[1]
+        assert admin_created["name"] == "admin_user_create"
+        assert admin_created["user_id"] == bob_id and admin_created["actor_id"] == root.id
+        assert admin_created["session_id"] == sid(service, root_tokens)
+        assert admin_created["client"] == ADMIN_PEER[0]
+
+
 def test_the_events_shown_as_an_administrators_are_those_of_the_admin_operations() -> None:
     for op in create_auth_app(make_service()).operations:
         if op.event is not None:

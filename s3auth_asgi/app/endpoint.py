@@ -158,8 +158,10 @@ class Endpoint:
         query = parse_query(request, op.query) if op.query is not None else None
         if caller is not None:
             noted.update(user_id=caller.user_id, session_id=caller.session_id)
-            if "user_id" in path_ids:  # an administrator acting on an account
-                noted.update(actor_id=caller.user_id, user_id=path_ids["user_id"])
+            if op.access == "admin":
+                # The account acted on is the path's, or one the handler notes (a new one).
+                account = path_ids.get("user_id", caller.user_id)
+                noted.update(actor_id=caller.user_id, user_id=account)
         caller_id = caller.user_id if caller is not None else None
         infos = await self.limits.check_operation(request.scope, op.limits, caller_id)
         response = await op.handler(Call(request, caller, body, query, path_ids, noted))
