@@ -141,7 +141,7 @@ class LifecycleRoutes:
         data: AdminUserUpdate = call.body
         user = await self.service.update_user(call.path_ids["user_id"], **fields_set(data))
         if data.email is not msgspec.UNSET:
-            await self.service.send_email_verification(user)
+            await self.routes.mail_verification_link(user)
         return json_response(user.public(), headers=PRIVATE)
 
     async def delete_user(self, call: Call) -> Response:
@@ -175,7 +175,7 @@ class LifecycleRoutes:
             profile=data.profile,
         )
         call.noted["user_id"] = user.id
-        await self.service.send_email_verification(user)
+        await self.routes.mail_verification_link(user)
         return json_response(user.public(), status=201, headers=PRIVATE)
 
     async def get_user(self, call: Call) -> Response:

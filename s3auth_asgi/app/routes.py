@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import TypeVar
@@ -17,6 +18,7 @@ from ..errors import (
     InvalidTokenError,
     S3AuthError,
     SessionNotFoundError,
+    StoreUnavailableError,
     UsernameTakenError,
     UserNotFoundError,
 )
@@ -54,6 +56,8 @@ from .schemas import (
     UpdateProfileRequest,
     fields_set,
 )
+
+logger = logging.getLogger("s3auth_asgi.app")
 
 _NAME_TAKEN = (UsernameTakenError, EmailTakenError)
 T = TypeVar("T")
@@ -129,6 +133,16 @@ class AuthRoutes:
             return AccountExistsError()
         return error
 
+    async def mail_verification_link(self, user: User) -> None:
+        """Mail a link to the address a change has just given `user`. The change is
+        committed, so a store failure here costs the link, not the answer: an error would
+        tell the client that a change which landed had not (its retry then refused as a
+        conflict). The user can ask for another link (`/email/verify/resend`)."""
+        try:
+            await self.service.send_email_verification(user)
+        except StoreUnavailableError as error:
+            logger.warning("no verification link for user %s: %s", user.id, error.code)
+
     # Accounts and tokens -------------------------------------------------------------
 
     async def register(self, call: Call) -> Response:
@@ -151,7 +165,7 @@ class AuthRoutes:
         except _NAME_TAKEN as error:
             raise self._hide_which_exists(error) from None
         call.noted["user_id"] = user.id
-        await self.service.send_email_verification(user)
+        await self.mail_verification_link(user)
         return json_response(user.public(), status=201, headers=self.limits.headers(infos))
 
     async def login(self, call: Call) -> Response:
@@ -277,7 +291,7 @@ class AuthRoutes:
             raise self._hide_which_exists(error) from None
         except UserNotFoundError:
             raise _account_gone() from None
-        await self.service.send_email_verification(user)  # a new address, not yet verified
+        await self.mail_verification_link(user)  # a new address, not yet verified
         return json_response(user.public(), headers=[*PRIVATE, *self.limits.headers(infos)])
 
     async def change_password(self, call: Call) -> Response:
