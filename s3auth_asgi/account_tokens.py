@@ -13,9 +13,11 @@ verification token's object) and the purpose in the hashed message.
 Single use. A token is spent by the user-record write its use makes, which is conditional
 (If-Match): a reset writes a new session generation, a verification marks the address
 verified, and a token works only while the record is as it was issued for (the same
-generation; the same address, unverified). Of two concurrent uses exactly one write lands;
-the other reads the record again and finds it moved on. Spending one reset token spends
-every other of the account. The object is deleted afterwards, in the same request.
+generation; the same address, unverified; and for both the same `User.email_changes`, so
+that an address changed to another and back does not revive the links mailed to it). Of
+two concurrent uses exactly one write lands; the other reads the record again and finds it
+moved on. Spending one reset token spends every other of the account. The object is
+deleted afterwards, in the same request.
 
 Unknown names. Asking for a token for a name that is nobody's writes a decoy (an object
 of no user, whose secret is thrown away) so that the request costs what it costs for an
@@ -98,6 +100,7 @@ class AccountTokens:
             digest=self._digest(purpose, token_id, secret),
             email=fold(user.email) if user is not None else "",
             user_generation=user.session_generation if user is not None else "",
+            email_changes=user.email_changes if user is not None else 0,
             created_at=now,
             expires_at=now + self.lifetime(purpose),
         )

@@ -250,6 +250,8 @@ class AccountOperations(UserRecords):
 
         def change(user: User) -> User:
             updated = msgspec.structs.replace(user, **changes)
+            if fold(updated.email) != fold(user.email):  # the links mailed so far die
+                updated.email_changes = user.email_changes + 1
             if "profile" in changes:  # a PATCH: the fields given replace theirs only
                 updated.profile = self.profile_fields.merge(user.profile, changes["profile"])
             if (

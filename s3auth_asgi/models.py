@@ -42,6 +42,11 @@ class User(msgspec.Struct, kw_only=True):
     Empty in records written before generations existed."""
     email_verified: bool = False
     """Set by a verification (or reset) link mailed to `email`; cleared when it changes."""
+    email_changes: int = 0
+    """How many times `email` has changed to another address. A mailed link works only
+    while it is what it was when the link was issued, so that an address given up and
+    taken back does not bring the old links back. 0 in records written before it was
+    counted."""
     profile: dict[str, Any] | None = None
     """The application's own fields (`profile_fields`), as validated."""
 
@@ -93,6 +98,9 @@ class AccountToken(msgspec.Struct, kw_only=True):
     """The address it was mailed to, folded: it works only while that is the account's."""
     user_generation: str
     """The account's session generation when it was issued (a reset spends it)."""
+    email_changes: int = 0
+    """The account's `User.email_changes` when it was issued (0 in tokens issued before
+    they were counted)."""
     created_at: int
     expires_at: int
 

@@ -42,9 +42,9 @@ _KINDS: dict[Purpose, MessageKind] = {
 
 def _still_bound(record: AccountToken, user: User, *, reset: bool) -> None:
     """InvalidAccountTokenError unless the account is as the token was issued for: the
-    same address and, for a reset, the same session generation and still active; for a
-    verification, not yet verified."""
-    if fold(user.email) != record.email:
+    same address, never changed since (not even to another and back) and, for a reset,
+    the same session generation and still active; for a verification, not yet verified."""
+    if fold(user.email) != record.email or user.email_changes != record.email_changes:
         raise InvalidAccountTokenError()
     if reset and (user.session_generation != record.user_generation or not user.is_active):
         raise InvalidAccountTokenError()

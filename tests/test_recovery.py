@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from support import Clock, StoreWrapper
 
 from s3auth_asgi import S3AuthService, WeakPasswordError
-from s3auth_asgi.account_tokens import InvalidAccountTokenError
+from s3auth_asgi.account_tokens import InvalidAccountTokenError, Purpose
 from s3auth_asgi.mail import FileMailer, Message
 from s3auth_asgi.storage import ObjectStore, Store, keys
 
@@ -203,6 +203,59 @@ async def test_tokens_are_bound_to_purpose_account_state_and_time(tmp_path: Path
     )
     assert await later.cleanup_expired_tokens() == 1
     assert [i async for i in service.store.list(keys.ACCOUNT_TOKENS)] == []
+
+
+async def _usable(service: S3AuthService, purpose: Purpose, token: str) -> bool:
+    try:
+        if purpose == "password-reset":
+            await service.reset_password(token, NEW_PASSWORD)
+        else:
+            await service.verify_email(token)
+    except InvalidAccountTokenError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("purpose", ["password-reset", "email-verification"])
+async def test_a_token_stays_dead_when_its_address_comes_back(purpose: Purpose) -> None:
+    service = S3AuthService(make_settings())
+    user = await service.create_user("alice", "alice@example.com", PASSWORD)
+    gone = await service.account_tokens.issue(purpose, user)
+    await service.update_user(user.id, email="alice@elsewhere.example")
+    await service.update_user(user.id, email="alice@example.com")
+    back = await service.get_user_by_id(user.id)
+    assert back is not None and back.email == "alice@example.com" and not back.email_verified
+    assert not await _usable(service, purpose, gone)
+    # The same mailbox written otherwise is no change of address: its token still works.
+    fresh = await service.account_tokens.issue(purpose, back)
+    await service.update_user(user.id, email="Alice@Example.COM")
+    assert await _usable(service, purpose, fresh)
+
+    # A user record and a token stored before either counted the changes of address.
+    other = await service.create_user("bob", "bob@example.com", PASSWORD)
+    token = await service.account_tokens.issue(purpose, other)
+    for key in [
+        keys.user(other.id),
+        *[i.key async for i in service.store.list(keys.ACCOUNT_TOKENS)],
+    ]:
+        found = await service.store.get(key, dict)  # type: ignore[type-abstract]
+        assert found is not None
+        found.value.pop("email_changes", None)
+        await service.store.replace(key, found.value, found.etag)
+    assert await _usable(service, purpose, token)
+
+
+async def test_a_reset_token_dies_with_a_new_password() -> None:
+    service = S3AuthService(make_settings())
+    user = await service.create_user("alice", "alice@example.com", PASSWORD)
+    changed = await service.account_tokens.issue("password-reset", user)
+    await service.change_password(user.id, PASSWORD, "Changed-pass-99")
+    assert not await _usable(service, "password-reset", changed)
+    current = await service.get_user_by_id(user.id)
+    assert current is not None
+    set_by_admin = await service.account_tokens.issue("password-reset", current)
+    await service.set_password(user.id, "Set-by-admin-77")
+    assert not await _usable(service, "password-reset", set_by_admin)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
