@@ -128,6 +128,31 @@ async def test_request_budgets_of_reset_and_verify(tmp_path: Path) -> None:
     assert dict(service.store.requests) == {"get": 2, "put": 3, "list": 1, "delete": 1}
 
 
+async def test_a_record_with_a_session_generation_costs_its_marker_put_more(
+    tmp_path: Path,
+) -> None:
+    # Every read of a record for a change writes its generation's marker, if missing
+    # (`user_records`): one conditional PUT more, once the password has ever changed.
+    service = S3AuthService(make_settings(), mailer=FileMailer(tmp_path))
+    user = await service.create_user("alice", "alice@example.com", PASSWORD)
+    await service.change_password(user.id, PASSWORD, "Changed-pass-99")  # and one session
+    changed = await service.get_user_by_id(user.id)
+    assert changed is not None and changed.session_generation
+    await service.request_password_reset("alice")
+    assert await service.send_email_verification(changed)
+    await service.mail.drain()
+    verify, reset = sorted(service.mail.mailer.messages(), key=lambda m: m.kind)  # type: ignore[union-attr]
+
+    service.store.reset_counts()
+    await service.verify_email(token_of(verify))  # type: ignore[arg-type]
+    assert dict(service.store.requests) == {"get": 2, "put": 2, "delete": 1}
+    service.store.reset_counts()
+    await service.reset_password(token_of(reset), NEW_PASSWORD)  # type: ignore[arg-type]
+    # token GET, user GET, marker PUT (of the generation read), user PUT, marker PUT (of
+    # the new one), LIST, revocation PUT, batch DELETE
+    assert dict(service.store.requests) == {"get": 2, "put": 4, "list": 1, "delete": 1}
+
+
 def _services(store_url: str, count: int) -> list[S3AuthService]:
     shared = ObjectStore.from_url(store_url) if store_url == "memory://" else None
     return [S3AuthService(make_settings(store_url), store=shared) for _ in range(count)]
