@@ -6,11 +6,14 @@
     request_email_verification(name) the same, by name, for a user who is not logged in
     verify_email(token)              mark the address verified, spend the token
 
-No enumeration: the two `request_*` answer nothing, and cost the same whether the name is
-an account's, nobody's, a disabled account's or (for a verification) an already verified
-one's: the index GET, a user GET (of a user that does not exist, for a name that is
-nobody's) and one token PUT (a decoy, where nothing is mailed: `account_tokens`). The
-mail is sent in the background (`mail.delivery`), so it adds no time either.
+No enumeration: the two `request_*` answer nothing, and make the same requests whether the
+name is an account's, nobody's, a disabled account's or (for a verification) an already
+verified one's: the index GET, a user GET (of a user that does not exist, for a name that
+is nobody's) and one token PUT (a decoy, where nothing is mailed: `account_tokens`). The
+mail is sent in the background (`mail.delivery`), so it adds no time either. Not quite the
+same time: a found object is read whole and a missing one is not, so an account's name
+(two objects found) takes a fraction of a millisecond longer; the per-name rate limit
+leaves few tries to measure that with.
 
 Request budgets: request_password_reset and request_email_verification 3 (fewer for a
 name that cannot be one); send_email_verification 1; reset_password 6: token GET, user GET,
