@@ -18,6 +18,7 @@ from test_app_lifecycle import mailed_token, service_with
 from s3auth_asgi import S3AuthService, StoreUnavailableError
 from s3auth_asgi.events import AuthEvent
 from s3auth_asgi.hooks import Hooks
+from s3auth_asgi.mail import FileMailer
 from s3auth_asgi.storage import ObjectStore, Store, keys
 
 pytestmark = pytest.mark.anyio
@@ -118,3 +119,23 @@ async def test_a_link_the_store_fails_to_keep_fails_no_change(
     for name in ("alice", "bob"):
         user = await service.get_user_by_username(name)
         assert user is not None and user.email_verified
+
+
+async def test_a_profile_change_without_a_new_address_mails_no_link(tmp_path: Path) -> None:
+    """Only a new address is mailed a link: an unverified account that edits its name gets
+    no mail and costs no token write, however often it does."""
+    service = service_with(tmp_path)
+    async with client_for(mounted(service)) as client:
+        await register(client, "alice")
+        tokens = await login(client, "alice")
+        await service.mail.drain()
+        assert isinstance(service.mail.mailer, FileMailer)
+        before = len(service.mail.mailer.messages())
+        for name in ("Alice", "Alice A."):
+            edited = await client.patch(
+                "/auth/me", json={"full_name": name}, headers=bearer(tokens)
+            )
+            assert edited.status_code == 200, edited.text
+        await service.mail.drain()
+        assert len(service.mail.mailer.messages()) == before
+        assert len([i async for i in service.store.list(keys.ACCOUNT_TOKENS)]) == 1

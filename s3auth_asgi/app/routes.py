@@ -291,7 +291,8 @@ class AuthRoutes:
             raise self._hide_which_exists(error) from None
         except UserNotFoundError:
             raise _account_gone() from None
-        await self.mail_verification_link(user)  # a new address, not yet verified
+        if "email" in changes:  # a new address, not yet verified
+            await self.mail_verification_link(user)
         return json_response(user.public(), headers=[*PRIVATE, *self.limits.headers(infos)])
 
     async def change_password(self, call: Call) -> Response:
