@@ -1,13 +1,17 @@
 """A real SMTP server for the mail tests: aiosmtpd on a free 127.0.0.1 port, in its own
 thread, keeping every message it accepts; optionally with STARTTLS (a self-signed
-certificate made here) and AUTH. Also the recipients' side: reading a message and
-following the token in its link.
+certificate made here), AUTH, SMTPUTF8, or slow to accept a message. Servers that do not
+work: one that accepts connections and never says a word (`silent_server`), one that
+trickles its greeting a byte at a time (`trickling_server`). Also the recipients' side:
+reading a message and following the token in its link.
 
 Test modules import from here as they do from conftest: `from mail_support import ...`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import email
 import email.policy
@@ -24,6 +28,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import anyio
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from cryptography import x509
@@ -40,14 +45,20 @@ class Inbox:
     """What the server accepted, in order, and who logged in."""
 
     messages: list[EmailMessage] = field(default_factory=list)
+    recipients: list[list[str]] = field(default_factory=list)
+    """The envelope's recipients (RCPT TO) of each message."""
     logins: list[str] = field(default_factory=list)
     arrived: threading.Condition = field(default_factory=threading.Condition)
+    delay: float = 0.0
+    """Seconds the server takes before it accepts a message."""
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        await asyncio.sleep(self.delay)
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         assert isinstance(message, EmailMessage)
         with self.arrived:
             self.messages.append(message)
+            self.recipients.append(list(envelope.rcpt_tos))
             self.arrived.notify_all()
         return "250 OK"
 
@@ -114,12 +125,17 @@ def self_signed(directory: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
 
 @contextmanager
 def smtp_server(
-    *, tls_directory: Path | None = None, credentials: tuple[str, str] | None = None
+    *,
+    tls_directory: Path | None = None,
+    credentials: tuple[str, str] | None = None,
+    smtputf8: bool = False,
+    delay: float = 0.0,
 ) -> Iterator[SMTPServer]:
     """A running server; with `tls_directory`, STARTTLS is required (a certificate is made
-    there); with `credentials`, AUTH is too and only those pass."""
-    inbox = Inbox()
-    options: dict[str, Any] = {}
+    there); with `credentials`, AUTH is too and only those pass; `smtputf8` offers SMTPUTF8
+    (addresses that are not ASCII); `delay`: seconds it takes to accept each message."""
+    inbox = Inbox(delay=delay)
+    options: dict[str, Any] = {"enable_SMTPUTF8": smtputf8}
     client_context = None
     if tls_directory is not None:
         server_context, client_context = self_signed(tls_directory)
@@ -148,6 +164,94 @@ def smtp_server(
         yield SMTPServer(HOST, controller.port, inbox, client_context)
     finally:
         controller.stop()
+
+
+class SilentServer:
+    """Accepts connections on 127.0.0.1 and never answers: a dead relay, a tarpit. Closing
+    it closes every connection it holds, which ends the clients' waits at once."""
+
+    def __init__(self) -> None:
+        self.host = HOST
+        self._listener = socket.create_server((HOST, 0), backlog=512)
+        self.port = int(self._listener.getsockname()[1])
+        self.connections: list[socket.socket] = []
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self._listener.accept()
+            except OSError:
+                return  # closed
+            with self._lock:
+                self.connections.append(connection)
+
+    async def wait_for(self, count: int, timeout: float = 10.0) -> None:
+        """Until `count` clients have connected. Polls: waiting in a thread would take one
+        from the limiter whose use the tests count."""
+        with anyio.fail_after(timeout):
+            while len(self.connections) < count:
+                await anyio.sleep(0.01)
+
+    def close(self) -> None:
+        _stop_listening(self._listener)
+        with self._lock:
+            for connection in self.connections:
+                connection.close()
+
+
+@contextmanager
+def silent_server() -> Iterator[SilentServer]:
+    server = SilentServer()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@dataclass
+class TricklingServer:
+    host: str
+    port: int
+    cut_off: threading.Event
+    """Set when the client ended the connection before the greeting was complete."""
+
+
+@contextmanager
+def trickling_server(*, every: float = 0.1, count: int = 100) -> Iterator[TricklingServer]:
+    """A server that sends its greeting one byte every `every` seconds, `count` bytes
+    before the end of the line: each byte comes well within any per-read timeout, the
+    whole line takes `every * count` seconds."""
+    listener = socket.create_server((HOST, 0))
+    cut_off = threading.Event()
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            connection, _ = listener.accept()
+            with connection:
+                try:
+                    for _ in range(count):
+                        time.sleep(every)
+                        connection.sendall(b"2")
+                    connection.sendall(b"20 late\r\n")
+                except OSError:
+                    cut_off.set()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield TricklingServer(HOST, int(listener.getsockname()[1]), cut_off)
+    finally:
+        _stop_listening(listener)
+
+
+def _stop_listening(listener: socket.socket) -> None:
+    """Close a listening socket whose accept() another thread is blocked in: a plain close
+    would leave it listening, held by that call, until the next connection."""
+    with contextlib.suppress(OSError):
+        listener.shutdown(socket.SHUT_RDWR)
+    listener.close()
 
 
 def token_in(message: EmailMessage) -> str:

@@ -2,10 +2,11 @@
 and how.
 
 A `Mailer` is anything with `async def send(self, message: Message) -> None`. Two are
-built in: `SMTPMailer` (S3AUTH_SMTP_*: STARTTLS or TLS, credentials; sending runs in a
-worker thread, never on the event loop) and `FileMailer` (S3AUTH_MAIL_OUTBOX: each message
-written to a directory, for development). `mailer_from_settings` picks one from the
-settings; pass your own to `S3AuthService(mailer=...)`.
+built in: `SMTPMailer` (S3AUTH_SMTP_*: STARTTLS or TLS, credentials; sending runs on a few
+worker threads of its own, never on the event loop nor on the host's threads) and
+`FileMailer` (S3AUTH_MAIL_OUTBOX: each message written to a directory, for development).
+`mailer_from_settings` picks one from the settings; pass your own to
+`S3AuthService(mailer=...)`.
 
 The texts are `MailTemplates`, replaceable; their links start with S3AUTH_PUBLIC_URL.
 `MailDelivery` composes messages and sends them in the background, so that an answer never
@@ -15,7 +16,7 @@ waits for, or tells anything by, a mail server.
 from __future__ import annotations
 
 from .delivery import MailDelivery, mailer_from_settings
-from .message import Mailer, Message
+from .message import Mailer, MailFailure, Message
 from .outbox import FileMailer
 from .smtp import SMTPMailer
 from .templates import MailTemplate, MailTemplates
@@ -23,6 +24,7 @@ from .templates import MailTemplate, MailTemplates
 __all__ = [
     "FileMailer",
     "MailDelivery",
+    "MailFailure",
     "MailTemplate",
     "MailTemplates",
     "Mailer",

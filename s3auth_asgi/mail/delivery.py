@@ -6,6 +6,10 @@ account that exists than for one that does not (no mail is sent), and would fail
 server does. So a request schedules its message and answers; the sending task logs a
 failure (which message kind failed and why; never the message, which holds a token, nor
 its address) and that is all. `drain()` waits for what is being sent (tests, shutdown).
+
+At most MAX_PENDING messages are being sent or waiting for a mailer's thread: past that a
+new one is dropped, with a warning, and the answer is the same as ever. A mail server that
+is down would otherwise gather a task for every request that mails until it came back.
 """
 
 from __future__ import annotations
@@ -14,12 +18,16 @@ import asyncio
 import logging
 
 from ..settings import S3AuthSettings
-from .message import Mailer, Message, MessageKind
+from .message import Mailer, MailFailure, Message, MessageKind
 from .outbox import FileMailer
 from .smtp import SMTPMailer
 from .templates import MailTemplates, lifetime_text, render
 
 logger = logging.getLogger("s3auth_asgi.mail")
+
+MAX_PENDING = 100
+"""Messages being sent or waiting at most: more than a mail server that answers lets pile
+up, little memory (a task and a message each)."""
 
 
 def mailer_from_settings(settings: S3AuthSettings) -> Mailer | None:
@@ -44,6 +52,11 @@ class MailDelivery:
     @property
     def enabled(self) -> bool:
         return self.mailer is not None
+
+    @property
+    def pending(self) -> int:
+        """Messages being sent or waiting to be."""
+        return len(self._sending)
 
     def link(self, kind: MessageKind, token: str) -> str:
         path = self.templates.reset_path if kind == "password_reset" else self.templates.verify_path
@@ -74,6 +87,13 @@ class MailDelivery:
         if self.mailer is None:
             logger.warning("no mailer is configured: a %s message was not sent", message.kind)
             return
+        if len(self._sending) >= MAX_PENDING:
+            logger.warning(
+                "%d messages are waiting to be sent already: a %s message was dropped",
+                MAX_PENDING,
+                message.kind,
+            )
+            return
         task = asyncio.get_running_loop().create_task(self._send(self.mailer, message))
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
@@ -81,6 +101,8 @@ class MailDelivery:
     async def _send(self, mailer: Mailer, message: Message) -> None:
         try:
             await mailer.send(message)
+        except MailFailure as exc:  # says why in words that quote nothing of the message
+            logger.error("sending a %s message failed: %s", message.kind, exc)
         except Exception as exc:  # a mail server's failure must not surface anywhere else
             # The type and the SMTP code only: the text of a refusal may quote the address.
             code = getattr(exc, "smtp_code", None)

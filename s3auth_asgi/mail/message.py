@@ -9,6 +9,11 @@ import msgspec
 MessageKind = Literal["password_reset", "email_verification"]
 
 
+class MailFailure(Exception):
+    """A send that failed for a reason worth logging as it is: its text names neither the
+    message's address nor its token (other exceptions are logged by their type only)."""
+
+
 class Message(msgspec.Struct, frozen=True, kw_only=True):
     """One plain-text message to one recipient. `kind` says which flow sent it, for a
     mailer that treats them apart (templates of its own, a provider's tags)."""

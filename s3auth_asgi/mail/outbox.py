@@ -13,10 +13,10 @@ import secrets
 import time
 from pathlib import Path
 
-import anyio
 import msgspec
 
 from .message import Message
+from .threads import MailThreads
 
 
 class StoredMessage(msgspec.Struct, frozen=True, kw_only=True):
@@ -32,12 +32,13 @@ class FileMailer:
         self.directory = Path(directory)
         self.keep = keep
         """At most this many messages are kept: the oldest go first."""
+        self.threads = MailThreads()
 
     def __repr__(self) -> str:
         return f"FileMailer({str(self.directory)!r})"
 
     async def send(self, message: Message) -> None:
-        await anyio.to_thread.run_sync(self._write, message)
+        await self.threads.run(lambda: self._write(message))
 
     def _write(self, message: Message) -> None:
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -1,7 +1,12 @@
 """SMTPMailer: sends through an SMTP server with the standard library's `smtplib`, in a
-worker thread (`anyio.to_thread`), so that a slow server never holds up the event loop.
-One connection per message: resets and verifications are rare, and a connection kept
-open would need keeping alive.
+worker thread of its own (`MailThreads`: at most 4 at once), so that a slow server never
+holds up the event loop nor the host's threads. One connection per message: resets and
+verifications are rare, and a connection kept open would need keeping alive.
+
+`timeout` bounds the whole exchange, not only each read: a server that trickles its
+answers a byte at a time would hold a thread for as long as it liked under smtplib's
+per-read timeout. Past it, the event loop shuts the connection's socket down, which wakes
+the thread from any read or write at once, and the send fails.
 
 Security (S3AUTH_SMTP_SECURITY): `starttls` (port 587 by default) upgrades the connection
 before anything else is said, and fails if the server cannot; `tls` (465) speaks TLS from
@@ -11,17 +16,18 @@ the system's trust store unless a `ssl_context` is given.
 
 from __future__ import annotations
 
+import contextlib
 import smtplib
+import socket
 import ssl
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Literal
 
-import anyio
-
 from ..errors import ConfigurationError
 from ..settings import S3AuthSettings
-from .message import Message
+from .message import MailFailure, Message
+from .threads import MailThreads
 
 Security = Literal["starttls", "tls", "none"]
 DEFAULT_PORTS: dict[str, int] = {"starttls": 587, "tls": 465, "none": 25}
@@ -49,7 +55,9 @@ class SMTPMailer:
         self.username = username
         self._password = password
         self.timeout = timeout
+        """Seconds the whole exchange with the server may take, and each read within it."""
         self.ssl_context = ssl_context
+        self.threads = MailThreads()
 
     @classmethod
     def from_settings(cls, settings: S3AuthSettings) -> SMTPMailer:
@@ -79,18 +87,69 @@ class SMTPMailer:
 
     async def send(self, message: Message) -> None:
         mail = self.email(message)
-        await anyio.to_thread.run_sync(self._send, mail)
+        connection = _Connection()
+        try:
+            await self.threads.run(
+                lambda: self._send(mail, connection),
+                deadline=self.timeout,
+                abort=connection.cut_off,
+            )
+        except Exception as error:
+            if connection.was_cut_off:
+                raise MailFailure(
+                    f"the SMTP exchange took longer than {self.timeout:g} s"
+                ) from error
+            raise
 
-    def _send(self, mail: EmailMessage) -> None:
+    def _send(self, mail: EmailMessage, connection: _Connection) -> None:
         context = self.ssl_context or ssl.create_default_context()
         client: smtplib.SMTP
         if self.security == "tls":
-            client = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
+            client = smtplib.SMTP_SSL(timeout=self.timeout, context=context)
         else:
-            client = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
-        with client:
+            client = smtplib.SMTP(timeout=self.timeout)
+        # Connected here rather than by the constructor, which would read the greeting
+        # before the client could be cut off; the TLS layer checks the certificate against
+        # `_host`, which only the constructor sets.
+        client._host = self.host  # type: ignore[attr-defined]
+        connection.client = client
+        try:
+            client.connect(self.host, self.port)
+            connection.check()  # cut off while it connected, before it had a socket
             if self.security == "starttls":
                 client.starttls(context=context)
+                connection.check()  # the handshake runs on a socket being replaced
             if self.username:
                 client.login(self.username, self._password)
             client.send_message(mail)
+        except BaseException:
+            # No QUIT: a server that failed once would be waited for once more.
+            client.close()
+            raise
+        with contextlib.suppress(smtplib.SMTPException, OSError):
+            client.quit()  # the message is accepted: how the goodbye goes does not matter
+        client.close()
+
+
+class _Connection:
+    """One send's SMTP client, seen from both sides: the worker thread talks through it,
+    the event loop cuts it off at the deadline. Shutting a socket down wakes a thread
+    blocked on it; a client that has no socket yet (connecting) or is swapping it (the
+    STARTTLS handshake) finds `was_cut_off` set at its next `check`."""
+
+    def __init__(self) -> None:
+        self.client: smtplib.SMTP | None = None
+        self.was_cut_off = False
+
+    def cut_off(self) -> None:
+        self.was_cut_off = True  # before the socket is read: see `check`
+        sock = getattr(self.client, "sock", None)
+        if isinstance(sock, socket.socket):
+            with contextlib.suppress(OSError):  # closed already, or never connected
+                # socket.socket's own: an SSLSocket's would unwrap the TLS layer under
+                # the thread's feet instead of ending the connection.
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+    def check(self) -> None:
+        if self.was_cut_off:
+            raise TimeoutError("cut off at the deadline")

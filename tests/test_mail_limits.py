@@ -1,0 +1,117 @@
+"""A mail server that stalls costs the host nothing but the mail: sends run on at most 4
+threads of their own (never anyio's default limiter, which the host's sync endpoints and
+the local store share), each send ends at the SMTP timeout however the server trickles,
+and at most 100 messages wait. Against real sockets on 127.0.0.1: a server that never
+answers, one that trickles its greeting."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.to_thread
+import pytest
+from conftest import make_settings
+from mail_support import silent_server, trickling_server
+from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse
+from starlette.routing import Mount, Route
+from test_app import PASSWORD, client_for, mounted
+
+from s3auth_asgi import S3AuthService
+from s3auth_asgi.app import create_auth_app
+from s3auth_asgi.mail import Message, SMTPMailer
+
+pytestmark = pytest.mark.anyio
+
+FRONT_END = "https://app.example.com"
+SENDER = "auth@example.com"
+
+
+def sync_page(request: Any) -> PlainTextResponse:
+    """A host's ordinary sync endpoint: Starlette runs it on anyio's default limiter."""
+    return PlainTextResponse("ok")
+
+
+def reset(to: str = "alice@example.com") -> Message:
+    return Message(to=to, subject="s", text="t #token=pr1.secret", kind="password_reset")
+
+
+def mail_logs(caplog: pytest.LogCaptureFixture) -> list[tuple[int, str]]:
+    return [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "s3auth_asgi.mail"]
+
+
+async def test_a_silent_mail_server_leaves_the_hosts_threads_alone(tmp_path: Path) -> None:
+    with silent_server() as dead:
+        settings = make_settings(
+            f"file://{tmp_path}",  # whose writes run on anyio's default threads
+            smtp_host=dead.host,
+            smtp_port=dead.port,
+            smtp_security="none",
+            smtp_timeout_seconds=60,
+            mail_from=SENDER,
+            public_url=FRONT_END,
+        )
+        service = S3AuthService(settings)
+        await service.create_user("alice", "alice@example.com", PASSWORD, email_verified=True)
+        auth = create_auth_app(service, rate_limit=False)
+        host = Starlette(routes=[Route("/page", sync_page), Mount("/auth", app=auth)])
+        for number in range(45):  # more than anyio's 40 default threads
+            service.mail.send_later(reset(f"user{number}@example.com"))
+        await dead.wait_for(4)
+        # 45 mails in flight and the server says nothing: 4 of them hold a thread each,
+        # none of them one of anyio's default threads.
+        assert anyio.to_thread.current_default_thread_limiter().borrowed_tokens == 0
+        async with client_for(host) as client:
+            page = await client.get("/page")
+            assert (page.status_code, page.text) == (200, "ok")
+            logged_in = await client.post(
+                "/auth/login",
+                data={"grant_type": "password", "username": "alice", "password": PASSWORD},
+            )
+            assert logged_in.status_code == 200, logged_in.text
+            forgot = await client.post("/auth/password/forgot", json={"username": "alice"})
+            assert forgot.status_code == 202
+        assert len(dead.connections) == 4
+        dead.close()  # every send fails at once now: refused, or cut off
+        await service.mail.drain()
+
+
+async def test_a_trickling_server_is_cut_off_at_the_timeout() -> None:
+    # A byte every 0.1 s is within any per-read timeout: only a deadline for the whole
+    # exchange stops it before the 10 s the greeting takes.
+    with trickling_server(every=0.1, count=100) as slow:
+        mailer = SMTPMailer(slow.host, port=slow.port, sender=SENDER, security="none", timeout=1)
+        with pytest.raises(Exception) as raised:
+            await mailer.send(reset())
+        assert str(raised.value) == "the SMTP exchange took longer than 1 s"
+        assert slow.cut_off.wait(5)
+
+
+async def test_past_100_waiting_messages_one_is_dropped_and_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with silent_server() as dead:
+        mailer = SMTPMailer(dead.host, port=dead.port, sender=SENDER, security="none")
+        service = S3AuthService(make_settings(public_url=FRONT_END), mailer=mailer)
+        await service.create_user("alice", "alice@example.com", PASSWORD, email_verified=True)
+        for _ in range(100):
+            service.mail.send_later(reset())
+        with caplog.at_level(logging.INFO):
+            async with client_for(mounted(service)) as client:
+                known = await client.post("/auth/password/forgot", json={"username": "alice"})
+                unknown = await client.post("/auth/password/forgot", json={"username": "nobody"})
+        # The same answer as for a name with no account: nothing tells the mail was lost.
+        assert (known.status_code, known.content) == (unknown.status_code, unknown.content)
+        assert known.status_code == 202
+        assert mail_logs(caplog) == [
+            (
+                logging.WARNING,
+                "100 messages are waiting to be sent already: a password_reset message was dropped",
+            )
+        ]
+        assert "alice@example.com" not in caplog.text and "pr1." not in caplog.text
+        dead.close()
+        await service.mail.drain()
