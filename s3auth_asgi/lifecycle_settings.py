@@ -36,6 +36,12 @@ def check_lifecycle_settings(settings: Any, env_name: Callable[[str], str]) -> N
             )
         if parts.query or parts.fragment:
             raise ConfigurationError(f"{env_name('public_url')} must have no query or fragment")
+    if settings.smtp_host and not settings.public_url:
+        # The development outbox may do without: the page that shows it opens relative links.
+        raise ConfigurationError(
+            f"{env_name('public_url')} must be set when {env_name('smtp_host')} is: the links "
+            "in the mails start with it (https://app.example.com)"
+        )
     sends = settings.smtp_host or settings.mail_outbox
     if sends and "@" not in settings.mail_from:
         raise ConfigurationError(

@@ -270,5 +270,6 @@ async def test_the_demo_mails_to_an_outbox_its_page_shows(tmp_path: Path) -> Non
         async with client_for(app, base_url=f"http://{host}") as local:
             assert (await local.get("/demo/outbox")).status_code == 200, host
     configured = demo_settings(tmp_path, {"S3AUTH_SMTP_HOST": "mail.example.com",
-                                          "S3AUTH_MAIL_FROM": "a@example.com"})  # fmt: skip
+                                          "S3AUTH_MAIL_FROM": "a@example.com",
+                                          "S3AUTH_PUBLIC_URL": "https://demo.example"})  # fmt: skip
     assert configured.mail_outbox == ""

@@ -14,7 +14,7 @@ from conftest import make_settings
 from mail_support import link_in, smtp_server, token_in
 from test_app import PASSWORD, assert_problem, bearer, client_for, login, mounted, register
 
-from s3auth_asgi import S3AuthService
+from s3auth_asgi import ConfigurationError, S3AuthService
 from s3auth_asgi.mail import FileMailer, Message, SMTPMailer
 from s3auth_asgi.settings import S3AuthSettings
 
@@ -143,8 +143,28 @@ def _plain(settings: S3AuthSettings) -> dict[str, object]:
 @pytest.mark.parametrize(("security", "port"), [("starttls", 587), ("tls", 465), ("none", 25)])
 def test_port_zero_is_the_securitys_own_port(security: str, port: int) -> None:
     settings = make_settings(smtp_host="mail.example.com", smtp_security=security,
-                             mail_from="auth@example.com")  # fmt: skip
+                             mail_from="auth@example.com", public_url=FRONT_END)  # fmt: skip
     assert SMTPMailer.from_settings(settings).port == port
     chosen = make_settings(smtp_host="mail.example.com", smtp_port=2525, smtp_security=security,
-                           mail_from="auth@example.com")  # fmt: skip
+                           mail_from="auth@example.com", public_url=FRONT_END)  # fmt: skip
     assert SMTPMailer.from_settings(chosen).port == 2525
+
+
+def test_smtp_without_the_public_url_is_refused_naming_it(tmp_path: Path) -> None:
+    # The links would be relative (`/reset-password#token=...`): no mail reader opens them.
+    with pytest.raises(ConfigurationError) as refused:
+        make_settings(smtp_host="mail.example.com", mail_from="auth@example.com")
+    assert str(refused.value) == (
+        "S3AUTH_PUBLIC_URL must be set when S3AUTH_SMTP_HOST is: the links in the mails start "
+        "with it (https://app.example.com)"
+    )
+    environ = {
+        "S3AUTH_SECRET_KEY": make_settings().secret_key,
+        "S3AUTH_SMTP_HOST": "mail.example.com",
+        "S3AUTH_MAIL_FROM": "auth@example.com",
+    }
+    with pytest.raises(ConfigurationError, match=r"^S3AUTH_PUBLIC_URL must be set"):
+        S3AuthSettings.from_env(environ)
+    # The development outbox keeps relative links, which the page showing them opens.
+    outbox = make_settings(mail_outbox=str(tmp_path), mail_from="auth@example.com")
+    assert outbox.public_url == ""
