@@ -52,8 +52,19 @@ def check_lifecycle_settings(settings: Any, env_name: Callable[[str], str]) -> N
         raise ConfigurationError(
             f"{env_name('smtp_username')} and {env_name('smtp_password')} go together"
         )
-    if settings.smtp_password and settings.smtp_security == "none":
+    check_smtp_credentials(
+        settings.smtp_security, settings.smtp_username, settings.smtp_password, env_name
+    )
+
+
+def check_smtp_credentials(
+    security: str, username: str, password: str, name: Callable[[str], str]
+) -> None:
+    """ConfigurationError for credentials that would travel in clear text. `name` says what
+    to call the `smtp_*` fields: the variables in the settings, the arguments of
+    SMTPMailer."""
+    if (username or password) and security == "none":
         raise ConfigurationError(
-            f"{env_name('smtp_password')} would travel in clear text: set "
-            f"{env_name('smtp_security')} to starttls or tls"
+            f"the credentials ({name('smtp_username')}, {name('smtp_password')}) would travel "
+            f"in clear text over {name('smtp_security')}=none: use starttls or tls"
         )

@@ -168,3 +168,40 @@ def test_smtp_without_the_public_url_is_refused_naming_it(tmp_path: Path) -> Non
     # The development outbox keeps relative links, which the page showing them opens.
     outbox = make_settings(mail_outbox=str(tmp_path), mail_from="auth@example.com")
     assert outbox.public_url == ""
+
+
+@pytest.mark.parametrize(
+    "credentials",
+    [{"username": "mailer", "password": "s3cret-pass"}, {"username": "mailer"}],
+)
+def test_credentials_never_go_over_security_none(credentials: dict[str, str]) -> None:
+    with pytest.raises(ConfigurationError) as refused:
+        SMTPMailer("127.0.0.1", sender="auth@example.com", security="none", **credentials)
+    assert str(refused.value) == (
+        "the credentials (username, password) would travel in clear text over security=none: "
+        "use starttls or tls"
+    )
+    with pytest.raises(ConfigurationError) as refused:
+        make_settings(smtp_host="127.0.0.1", smtp_security="none", smtp_username="mailer",
+                      smtp_password="s3cret-pass", mail_from="auth@example.com",
+                      public_url=FRONT_END)  # fmt: skip
+    assert str(refused.value) == (
+        "the credentials (S3AUTH_SMTP_USERNAME, S3AUTH_SMTP_PASSWORD) would travel in clear "
+        "text over S3AUTH_SMTP_SECURITY=none: use starttls or tls"
+    )
+
+
+def test_security_none_to_another_machine_is_warned_about(caplog: pytest.LogCaptureFixture) -> None:
+    # Allowed, for a relay on a private network; but the links cross it in clear text.
+    with caplog.at_level(logging.INFO):
+        for host in ("127.0.0.1", "localhost", "::1", "[::1]"):
+            SMTPMailer(host, sender="auth@example.com", security="none")
+        SMTPMailer("mail.example.com", sender="auth@example.com", security="starttls")
+        SMTPMailer("relay.internal", sender="auth@example.com", security="none")
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (
+            logging.WARNING,
+            "SMTP to relay.internal:25 is not encrypted (security none, meant for a relay on "
+            "this machine): the mails, and the links in them, cross the network in clear text",
+        )
+    ]

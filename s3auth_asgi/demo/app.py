@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import ipaddress
 import re
 from functools import cache
 from importlib import resources
@@ -18,6 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from ..app import create_auth_app, default_limiter
+from ..hosts import is_loopback
 from ..mail import FileMailer
 from ..middleware.bearer import BearerTokenMiddleware
 from ..middleware.blacklist import BlacklistMiddleware
@@ -146,18 +146,9 @@ def outbox_endpoint(service: S3AuthService) -> Route:
 def _from_this_machine(request: Request) -> bool:
     return (
         request.client is not None
-        and _is_loopback(request.client.host)
-        and _is_loopback(request.url.hostname or "")
+        and is_loopback(request.client.host)
+        and is_loopback(request.url.hostname or "")
     )
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def create_demo_app(service: S3AuthService) -> ASGIApp:

@@ -11,12 +11,15 @@ the thread from any read or write at once, and the send fails.
 Security (S3AUTH_SMTP_SECURITY): `starttls` (port 587 by default) upgrades the connection
 before anything else is said, and fails if the server cannot; `tls` (465) speaks TLS from
 the first byte; `none` is for a relay on the same host. Certificates are verified against
-the system's trust store unless a `ssl_context` is given.
+the system's trust store unless a `ssl_context` is given. Credentials are refused over
+`none`. `none` to another host is allowed, with a warning: a relay on a private network is
+a setup of its own, which refusing would break, but the links cross it in clear text.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import smtplib
 import socket
 import ssl
@@ -25,12 +28,16 @@ from email.utils import formatdate, make_msgid
 from typing import Literal
 
 from ..errors import ConfigurationError
+from ..hosts import is_loopback
+from ..lifecycle_settings import check_smtp_credentials
 from ..settings import S3AuthSettings
 from .message import MailFailure, Message
 from .threads import MailThreads
 
 Security = Literal["starttls", "tls", "none"]
 DEFAULT_PORTS: dict[str, int] = {"starttls": 587, "tls": 465, "none": 25}
+
+logger = logging.getLogger("s3auth_asgi.mail")
 
 
 class SMTPMailer:
@@ -48,6 +55,7 @@ class SMTPMailer:
     ) -> None:
         if not host or "@" not in sender:
             raise ConfigurationError("SMTPMailer needs a host and a sender address")
+        check_smtp_credentials(security, username, password, _argument_name)
         self.host = host
         self.port = port or DEFAULT_PORTS[security]
         self.sender = sender
@@ -58,6 +66,13 @@ class SMTPMailer:
         """Seconds the whole exchange with the server may take, and each read within it."""
         self.ssl_context = ssl_context
         self.threads = MailThreads()
+        if security == "none" and not is_loopback(host):
+            logger.warning(
+                "SMTP to %s:%d is not encrypted (security none, meant for a relay on this "
+                "machine): the mails, and the links in them, cross the network in clear text",
+                host,
+                self.port,
+            )
 
     @classmethod
     def from_settings(cls, settings: S3AuthSettings) -> SMTPMailer:
@@ -129,6 +144,10 @@ class SMTPMailer:
         with contextlib.suppress(smtplib.SMTPException, OSError):
             client.quit()  # the message is accepted: how the goodbye goes does not matter
         client.close()
+
+
+def _argument_name(field: str) -> str:
+    return field.removeprefix("smtp_")
 
 
 class _Connection:
