@@ -1,12 +1,17 @@
 """A mail server that stalls costs the host nothing but the mail: sends run on at most 4
 threads of their own (never anyio's default limiter, which the host's sync endpoints and
 the local store share), each send ends at the SMTP timeout however the server trickles,
-and at most 100 messages wait. Against real sockets on 127.0.0.1: a server that never
-answers, one that trickles its greeting."""
+at most 100 messages wait, and at shutdown the ones still in flight get a few seconds, then
+are logged: the auth app served alone, the FastAPI and Litestar integrations and the demo
+each see to it in their lifespan. Against real sockets on 127.0.0.1: a server that never
+answers, one that trickles its greeting, aiosmtpd."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -14,20 +19,27 @@ import anyio
 import anyio.to_thread
 import pytest
 from conftest import make_settings
-from mail_support import silent_server, trickling_server
+from fastapi import FastAPI
+from litestar import Litestar
+from mail_support import silent_server, smtp_server, trickling_server
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
+from support import run_lifespan
 from test_app import PASSWORD, client_for, mounted
 
 from s3auth_asgi import S3AuthService
 from s3auth_asgi.app import create_auth_app
+from s3auth_asgi.app.fastapi import include_auth
+from s3auth_asgi.app.litestar import S3AuthPlugin
+from s3auth_asgi.demo.app import create_demo_app
 from s3auth_asgi.mail import Message, SMTPMailer
 
 pytestmark = pytest.mark.anyio
 
 FRONT_END = "https://app.example.com"
 SENDER = "auth@example.com"
+STARTED_AND_STOPPED = ["lifespan.startup.complete", "lifespan.shutdown.complete"]
 
 
 def sync_page(request: Any) -> PlainTextResponse:
@@ -115,3 +127,96 @@ async def test_past_100_waiting_messages_one_is_dropped_and_logged(
         assert "alice@example.com" not in caplog.text and "pr1." not in caplog.text
         dead.close()
         await service.mail.drain()
+
+
+def fastapi_host(service: S3AuthService) -> Any:
+    app = FastAPI()
+    include_auth(app, service)
+    return app
+
+
+HOSTS: dict[str, Callable[[S3AuthService], Any]] = {
+    "alone": create_auth_app,
+    "fastapi": fastapi_host,
+    "litestar": lambda service: Litestar([], plugins=[S3AuthPlugin(service)]),
+    "demo": create_demo_app,
+}
+
+
+@pytest.mark.parametrize("host", HOSTS)
+async def test_at_shutdown_the_mail_in_flight_is_waited_for(host: str) -> None:
+    # The server takes half a second to accept: a shutdown that did not wait would have
+    # ended long before.
+    with smtp_server(delay=0.5) as server:
+        mailer = SMTPMailer(server.host, port=server.port, sender=SENDER, security="none")
+        service = S3AuthService(make_settings(public_url=FRONT_END), mailer=mailer)
+        app = HOSTS[host](service)
+        await service.create_user("alice", "alice@example.com", PASSWORD)
+        await service.request_password_reset("alice")
+        assert [m["type"] for m in await run_lifespan(app)] == STARTED_AND_STOPPED
+        assert len(server.inbox.messages) == 1
+        assert service.mail.pending == 0
+
+
+async def test_the_hosts_own_lifespan_still_runs_around_it() -> None:
+    ran: list[str] = []
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        ran.append("startup")
+        yield
+        ran.append("shutdown")
+
+    with smtp_server(delay=0.5) as server:
+        mailer = SMTPMailer(server.host, port=server.port, sender=SENDER, security="none")
+        service = S3AuthService(make_settings(public_url=FRONT_END), mailer=mailer)
+        app = FastAPI(lifespan=lifespan)
+        include_auth(app, service)
+        await service.create_user("alice", "alice@example.com", PASSWORD)
+        await service.request_password_reset("alice")
+        assert [m["type"] for m in await run_lifespan(app)] == STARTED_AND_STOPPED
+        assert ran == ["startup", "shutdown"]
+        assert len(server.inbox.messages) == 1
+
+
+async def test_at_shutdown_mail_still_in_flight_is_logged_as_lost(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with silent_server() as dead:
+        mailer = SMTPMailer(dead.host, port=dead.port, sender=SENDER, security="none", timeout=60)
+        service = S3AuthService(make_settings(public_url=FRONT_END), mailer=mailer)
+        alice = await service.create_user("alice", "alice@example.com", PASSWORD)
+        await service.request_password_reset("alice")
+        await service.request_password_reset("alice")
+        await service.send_email_verification(alice)
+        with caplog.at_level(logging.INFO):
+            sent = await run_lifespan(create_auth_app(service))
+        assert [m["type"] for m in sent] == STARTED_AND_STOPPED
+        assert mail_logs(caplog) == [
+            (
+                logging.WARNING,
+                "3 messages were still being sent at shutdown and are lost: "
+                "2 password_reset, 1 email_verification",
+            )
+        ]
+        assert "alice@example.com" not in caplog.text
+        assert service.mail.pending == 0  # cancelled, each cutting its connection
+
+
+def test_mail_cancelled_as_the_event_loop_ends_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # No lifespan waited for it: the loop's end cancels the sending task.
+    with silent_server() as dead:
+
+        async def serve_and_stop() -> None:
+            mailer = SMTPMailer(dead.host, port=dead.port, sender=SENDER, security="none")
+            service = S3AuthService(make_settings(public_url=FRONT_END), mailer=mailer)
+            service.mail.send_later(reset())
+            await dead.wait_for(1)
+
+        with caplog.at_level(logging.INFO):
+            asyncio.run(serve_and_stop())
+    assert mail_logs(caplog) == [
+        (logging.WARNING, "a password_reset message was not sent: its sending was cancelled")
+    ]

@@ -9,11 +9,11 @@
     @app.get("/admin")
     async def admin(user: Annotated[AuthenticatedUser, require_scopes("admin")]) -> ...
 
-`include_auth` mounts the auth app at `prefix`, answers S3AuthError with problem+json, and
-wraps `app.openapi` (FastAPI's own way of extending the document) so that the host's
-document gains the auth operations, their schemas and the password-flow security scheme
-(`host_document`). FastAPI regenerates its document when routes are added; the wrapper
-merges each new one.
+`include_auth` mounts the auth app at `prefix`, answers S3AuthError with problem+json,
+closes the service's mail at the app's shutdown (`lifespan`), and wraps `app.openapi`
+(FastAPI's own way of extending the document) so that the host's document gains the auth
+operations, their schemas and the password-flow security scheme (`host_document`). FastAPI
+regenerates its document when routes are added; the wrapper merges each new one.
 
 `CurrentUser` and `require_scopes(...)` are security dependencies on that scheme: FastAPI
 lists it, with the scopes, on the operations that use them, and Swagger UI's Authorize
@@ -42,6 +42,7 @@ from . import create_auth_app
 from .application import AuthApp
 from .host_auth import STATE_KEY, HostAuth
 from .host_document import SECURITY_SCHEME, merge_auth_document, served_below
+from .lifespan import closing_mail
 
 __all__ = ["CurrentUser", "include_auth", "require_scopes"]
 
@@ -104,6 +105,8 @@ def include_auth(
     # FastAPI's documented extension point is replacing the method.
     app.openapi = _DocumentWithAuth(app, auth_app, prefix)  # type: ignore[method-assign]
     app.add_middleware(_RecordRootPath)
+    # The mounted app hears no lifespan: the host's closes its mail.
+    app.router.lifespan_context = closing_mail(service, app.router.lifespan_context)
     return auth_app
 
 

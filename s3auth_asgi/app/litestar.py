@@ -12,6 +12,7 @@ The plugin, when the app is built:
   one the server's access log reads (`POST /register/`). The mount puts the full path
   back and hands the auth app the standard view (`root_path` ending at the mount);
 - answers S3AuthError with problem+json (unless the app has a handler for it);
+- closes the service's mail at the app's shutdown (`lifespan`);
 - adds the auth operations, their schemas and the password-flow security scheme to the
   app's OpenAPI document (`host_document`), and lists the scheme, with the scopes, on the
   operations whose handlers have a `requires_scopes` guard at any layer.
@@ -51,6 +52,7 @@ from ..types import Receive, Scope, Send
 from . import create_auth_app
 from .host_auth import STATE_KEY, HostAuth
 from .host_document import SECURITY_SCHEME, merge_auth_document
+from .lifespan import closing_mail
 
 __all__ = ["S3AuthPlugin", "ScopesGuard", "requires_scopes"]
 
@@ -99,6 +101,7 @@ class S3AuthPlugin(InitPlugin, ReceiveRoutePlugin):
         if not path.startswith("/") or path.endswith("/"):
             raise ConfigurationError(f"path {path!r} must start and not end with '/'")
         self.path = path
+        self.service = service
         self.auth_app = create_auth_app(service, limiter=limiter, rate_limit=rate_limit)
         self.host_auth = HostAuth(service, service)
         self._routes: list[HTTPRoute] = []
@@ -113,6 +116,7 @@ class S3AuthPlugin(InitPlugin, ReceiveRoutePlugin):
         mount = asgi(self.path, is_mount=True, copy_scope=False)(self._mounted)
         app_config.route_handlers.append(mount)
         app_config.exception_handlers.setdefault(S3AuthError, _problem_response)
+        app_config.lifespan.append(closing_mail(self.service))
         app_config.state[STATE_KEY] = self.host_auth
         if app_config.openapi_config is not None:
             app_config.openapi_config = _ConfigWithAuth.of(app_config.openapi_config, self)

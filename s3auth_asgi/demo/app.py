@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from ..app import create_auth_app, default_limiter
+from ..app.lifespan import closing_mail
 from ..hosts import is_loopback
 from ..mail import FileMailer
 from ..middleware.bearer import BearerTokenMiddleware
@@ -169,7 +170,8 @@ def create_demo_app(service: S3AuthService) -> ASGIApp:
             Route("/api/hello", hello),
             sessions_endpoint(service),
             Mount(AUTH_PREFIX, app=auth_app),
-        ]
+        ],
+        lifespan=closing_mail(service),
     )
     app = BlacklistMiddleware(app, service)
     app = BearerTokenMiddleware(app, service, protected=("/api/*",), exclude=PUBLIC_PATHS)

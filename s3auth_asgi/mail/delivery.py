@@ -5,7 +5,10 @@ Why in the background: an answer that waited for the mail server would take long
 account that exists than for one that does not (no mail is sent), and would fail when the
 server does. So a request schedules its message and answers; the sending task logs a
 failure (which message kind failed and why; never the message, which holds a token, nor
-its address) and that is all. `drain()` waits for what is being sent (tests, shutdown).
+its address) and that is all. `drain()` waits for what is being sent (tests); `close()`
+is for shutdown: it gives what is being sent CLOSE_SECONDS, then cancels the rest and logs
+how many messages of each kind are lost. A send cancelled otherwise (the event loop ending
+with no lifespan to close it) is logged on its own.
 
 At most MAX_PENDING messages are being sent or waiting for a mailer's thread: past that a
 new one is dropped, with a warning, and the answer is the same as ever. A mail server that
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 
 from ..settings import S3AuthSettings
 from .message import Mailer, MailFailure, Message, MessageKind
@@ -28,6 +32,9 @@ logger = logging.getLogger("s3auth_asgi.mail")
 MAX_PENDING = 100
 """Messages being sent or waiting at most: more than a mail server that answers lets pile
 up, little memory (a task and a message each)."""
+CLOSE_SECONDS = 5.0
+"""How long a shutdown waits for the mail being sent: what a server that answers needs,
+well within the grace a process manager gives before it kills."""
 
 
 def mailer_from_settings(settings: S3AuthSettings) -> Mailer | None:
@@ -47,7 +54,7 @@ class MailDelivery:
         self.mailer = mailer
         self.templates = templates or MailTemplates()
         self.public_url = public_url.rstrip("/")
-        self._sending: set[asyncio.Task[None]] = set()
+        self._sending: dict[asyncio.Task[None], MessageKind] = {}
 
     @property
     def enabled(self) -> bool:
@@ -95,12 +102,19 @@ class MailDelivery:
             )
             return
         task = asyncio.get_running_loop().create_task(self._send(self.mailer, message))
-        self._sending.add(task)
-        task.add_done_callback(self._sending.discard)
+        self._sending[task] = message.kind
+        task.add_done_callback(self._forget)
+
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        self._sending.pop(task, None)
 
     async def _send(self, mailer: Mailer, message: Message) -> None:
         try:
             await mailer.send(message)
+        except asyncio.CancelledError:
+            if asyncio.current_task() in self._sending:  # else `close` counted it
+                logger.warning("a %s message was not sent: its sending was cancelled", message.kind)
+            raise
         except MailFailure as exc:  # says why in words that quote nothing of the message
             logger.error("sending a %s message failed: %s", message.kind, exc)
         except Exception as exc:  # a mail server's failure must not surface anywhere else
@@ -117,3 +131,22 @@ class MailDelivery:
         """Wait until every message started has been sent (or has failed)."""
         while self._sending:
             await asyncio.gather(*list(self._sending), return_exceptions=True)
+
+    async def close(self) -> None:
+        """At shutdown: wait up to CLOSE_SECONDS for the messages being sent, then cancel
+        the rest (each ends its connection) and log how many of each kind are lost."""
+        if self._sending:
+            await asyncio.wait(list(self._sending), timeout=CLOSE_SECONDS)
+        lost = {task: kind for task, kind in self._sending.items() if not task.done()}
+        if not lost:
+            return
+        counts = Counter(lost.values()).most_common()
+        logger.warning(
+            "%d messages were still being sent at shutdown and are lost: %s",
+            len(lost),
+            ", ".join(f"{count} {kind}" for kind, count in counts),
+        )
+        for task in lost:
+            del self._sending[task]
+            task.cancel()
+        await asyncio.gather(*lost, return_exceptions=True)
