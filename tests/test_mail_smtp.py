@@ -15,6 +15,7 @@ from mail_support import link_in, smtp_server, token_in
 from test_app import PASSWORD, assert_problem, bearer, client_for, login, mounted, register
 
 from s3auth_asgi import ConfigurationError, S3AuthService
+from s3auth_asgi.identifiers import clean_email
 from s3auth_asgi.mail import FileMailer, Message, SMTPMailer
 from s3auth_asgi.settings import S3AuthSettings
 
@@ -204,4 +205,39 @@ def test_security_none_to_another_machine_is_warned_about(caplog: pytest.LogCapt
             "SMTP to relay.internal:25 is not encrypted (security none, meant for a relay on "
             "this machine): the mails, and the links in them, cross the network in clear text",
         )
+    ]
+
+
+def unicode_reset(to: str) -> Message:
+    return Message(to=clean_email(to), subject="Hi", text="t #token=pr1.x", kind="password_reset")
+
+
+async def test_a_unicode_domain_goes_as_punycode_where_smtputf8_is_not_offered() -> None:
+    with smtp_server() as server:  # offers no SMTPUTF8
+        mailer = SMTPMailer(server.host, port=server.port, sender="auth@bücher.example",
+                            security="none")  # fmt: skip
+        await mailer.send(unicode_reset("user@Bücher.de"))
+        (received,) = server.inbox.wait_for(1)
+        assert server.inbox.recipients == [["user@xn--bcher-kva.de"]]
+        assert received["To"] == "user@xn--bcher-kva.de"
+        assert received["From"] == "auth@xn--bcher-kva.example"
+        assert received["Message-ID"].endswith("@xn--bcher-kva.example>")
+
+
+async def test_a_unicode_local_part_needs_smtputf8_and_the_log_says_so(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with smtp_server() as plain, smtp_server(smtputf8=True) as international:
+        for server in (plain, international):
+            mailer = SMTPMailer(server.host, port=server.port, sender="auth@example.com",
+                                security="none")  # fmt: skip
+            service = S3AuthService(make_settings(public_url=FRONT_END), mailer=mailer)
+            with caplog.at_level(logging.INFO):
+                service.mail.send_later(unicode_reset("jörg@bücher.de"))
+                await service.mail.drain()
+        assert international.inbox.recipients == [["jörg@bücher.de"]]
+        assert plain.inbox.messages == []
+    assert [r.getMessage() for r in caplog.records if r.name == "s3auth_asgi.mail"] == [
+        "sending a password_reset message failed: the mail server does not offer SMTPUTF8, "
+        "which an address that is not ASCII before its @ needs"
     ]

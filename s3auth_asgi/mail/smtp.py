@@ -14,6 +14,11 @@ the first byte; `none` is for a relay on the same host. Certificates are verifie
 the system's trust store unless a `ssl_context` is given. Credentials are refused over
 `none`. `none` to another host is allowed, with a warning: a relay on a private network is
 a setup of its own, which refusing would break, but the links cross it in clear text.
+
+Addresses: a domain that is not ASCII (`bücher.de`) is sent in its ASCII form
+(`xn--bcher-kva.de`), which every server takes. A local part that is not ASCII (`jörg@`)
+has no such form: it needs a server that offers SMTPUTF8, and without one the send fails
+saying so (`MailFailure`).
 """
 
 from __future__ import annotations
@@ -58,7 +63,7 @@ class SMTPMailer:
         check_smtp_credentials(security, username, password, _argument_name)
         self.host = host
         self.port = port or DEFAULT_PORTS[security]
-        self.sender = sender
+        self.sender = ascii_domain(sender)
         self.security = security
         self.username = username
         self._password = password
@@ -92,7 +97,7 @@ class SMTPMailer:
     def email(self, message: Message) -> EmailMessage:
         mail = EmailMessage()
         mail["From"] = self.sender
-        mail["To"] = message.to
+        mail["To"] = ascii_domain(message.to)
         mail["Subject"] = message.subject
         mail["Date"] = formatdate(localtime=False)
         mail["Message-ID"] = make_msgid(domain=self.sender.rpartition("@")[2])
@@ -136,7 +141,13 @@ class SMTPMailer:
                 connection.check()  # the handshake runs on a socket being replaced
             if self.username:
                 client.login(self.username, self._password)
-            client.send_message(mail)
+            try:
+                client.send_message(mail)
+            except smtplib.SMTPNotSupportedError as error:  # what send_message says of it
+                raise MailFailure(
+                    "the mail server does not offer SMTPUTF8, which an address that is not "
+                    "ASCII before its @ needs"
+                ) from error
         except BaseException:
             # No QUIT: a server that failed once would be waited for once more.
             client.close()
@@ -144,6 +155,19 @@ class SMTPMailer:
         with contextlib.suppress(smtplib.SMTPException, OSError):
             client.quit()  # the message is accepted: how the goodbye goes does not matter
         client.close()
+
+
+def ascii_domain(address: str) -> str:
+    """`address` with its domain in its ASCII (IDNA) form; as it is when its local part is
+    not ASCII, or it is no address email-validator takes."""
+    # Imported here, as where addresses are checked: loading it takes a fifth of a second.
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        ascii_form = validate_email(address, check_deliverability=False).ascii_email
+    except EmailNotValidError:
+        return address
+    return ascii_form or address
 
 
 def _argument_name(field: str) -> str:
