@@ -3,6 +3,10 @@ they can be wrong: too large (413), an unsupported content type (415), unreadabl
 form encoding and a field given twice (400), missing, mistyped or unknown fields (422).
 Never a 500.
 
+A body nested deeper than `MAX_JSON_DEPTH` is refused (400) before it is decoded: no request
+of this app needs more than a few levels, and a decoder walking thousands of them runs out
+of stack.
+
 A field given twice is refused, in JSON (at any depth), forms and query strings alike:
 decoders keep the last, and a proxy or firewall in front that reads the first would see
 another user, password or flag than the app does.
@@ -10,6 +14,7 @@ another user, password or flag than the app does.
 
 from __future__ import annotations
 
+import re
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
@@ -25,6 +30,16 @@ T = TypeVar("T")
 JSON_MEDIA_TYPE = "application/json"
 FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
 MAX_FORM_FIELDS = 32
+MAX_JSON_DEPTH = 32
+"""The deepest nesting of arrays and objects in a JSON body, the body itself being the first
+level: far above what any request, its profile included, needs, far below where a decoder's
+recursion gives out."""
+
+# A JSON string, whose brackets are text; an escape is skipped whole, so an escaped quote
+# does not end it. An unterminated string runs to the end: a decoder stops there, and a
+# closing quote that must match cannot make the search go back and rescan (quadratic time).
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"?', re.DOTALL)
+_NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[]{}")))
 
 
 def media_type(content_type: str | None) -> str | None:
@@ -88,6 +103,10 @@ class BodyReader:
         raise UnsupportedMediaTypeError(f"Send {accepted} ({sent})")
 
     def decode_json(self, body: bytes, type_: type[T]) -> T:
+        if nesting_depth(body) > MAX_JSON_DEPTH:
+            raise MalformedBodyError(
+                f"The request body is nested more than {MAX_JSON_DEPTH} levels deep"
+            )
         decoder = self._decoders.get(type_)
         if decoder is None:
             decoder = self._decoders[type_] = msgspec.json.Decoder(type_)
@@ -104,6 +123,20 @@ class BodyReader:
         except ValueError as exc:
             raise MalformedBodyError(f"The request body could not be read: {exc}") from None
         return value
+
+
+def nesting_depth(document: bytes) -> int:
+    """How deep arrays and objects nest in `document`, 0 for a scalar. Exact for valid JSON;
+    for invalid JSON, exact up to the first error, which is as far as a decoder gets."""
+    brackets = _JSON_STRING.sub(b"", document).translate(None, _NOT_BRACKETS)
+    depth = deepest = 0
+    for bracket in brackets:
+        if bracket in b"[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest
 
 
 def decode_form(body: bytes, type_: type[T]) -> T:

@@ -1,0 +1,116 @@
+"""Bodies and headers built to break the reader rather than to say anything: nesting deep
+enough to exhaust a decoder's recursion, a Content-Length too long to be a number. Each is
+a 400 `malformed_body` that reads and writes nothing, never a 500."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from test_app import PASSWORD, assert_problem, bearer, client_for, login, mounted, register
+from test_app_lifecycle import admin_tokens, service_with
+
+from s3auth_asgi.app.body import MAX_JSON_DEPTH, nesting_depth
+
+pytestmark = pytest.mark.anyio
+JSON = {"Content-Type": "application/json"}
+
+
+def nested_profile(depth: int, fields: str = "") -> bytes:
+    """A JSON object whose `profile` puts the innermost value `depth` levels deep (the body
+    itself is the first level), after `fields`."""
+    inner = '{"a":' * (depth - 2) + "1" + "}" * (depth - 2)
+    return ("{" + fields + '"profile":{"p":' + inner + "}}").encode()
+
+
+def test_the_bound_is_the_documented_one() -> None:
+    assert MAX_JSON_DEPTH == 32
+
+
+@pytest.mark.parametrize("depth", [MAX_JSON_DEPTH + 1, 1000, 5000])
+async def test_a_body_nested_too_deep_is_refused_and_writes_nothing(
+    tmp_path: Path, depth: int
+) -> None:
+    service = service_with(tmp_path)
+    async with client_for(mounted(service)) as client:
+        root = await admin_tokens(service, client)
+        alice = await register(client, "alice")
+        tokens = await login(client, "alice")
+        account = f'"username":"mallory","email":"m@example.com","password":"{PASSWORD}",'
+        requests = [
+            ("POST", "/auth/register", nested_profile(depth, account), {}),
+            ("PATCH", "/auth/me", nested_profile(depth), bearer(tokens)),
+            ("POST", "/auth/admin/users", nested_profile(depth, account), bearer(root)),
+            ("PATCH", f"/auth/admin/users/{alice['id']}", nested_profile(depth), bearer(root)),
+            # Arrays count alike, and so does nesting in a field that is not an object.
+            ("POST", "/auth/login", b'{"username":' + b"[" * depth + b"]" * depth + b"}", {}),
+        ]
+        before = sorted([info.key async for info in service.store.list("")])
+        service.store.reset_counts()
+        for method, path, body, headers in requests:
+            response = await client.request(method, path, content=body, headers={**JSON, **headers})
+            problem = assert_problem(response, 400, "malformed_body")
+            assert f"nested more than {MAX_JSON_DEPTH} levels" in problem["detail"], path
+        # Refused before any read or write of the store (a LIST may sync the revocations).
+        assert set(service.store.requests) <= {"list"}
+        assert sorted([info.key async for info in service.store.list("")]) == before
+        assert await service.get_user_by_username("mallory") is None
+
+
+async def test_nesting_up_to_the_bound_is_read(tmp_path: Path) -> None:
+    """At the bound the body is decoded and judged on its fields: no profile fields are
+    declared, so the profile is what is wrong."""
+    service = service_with(tmp_path)
+    async with client_for(mounted(service)) as client:
+        await register(client, "alice")
+        tokens = await login(client, "alice")
+        body = nested_profile(MAX_JSON_DEPTH)
+        # Brackets inside strings are text, not nesting.
+        quoted = b'{"full_name":"' + b"[{" * 200 + b'","profile":{"p":1}}'
+        for content in (body, quoted):
+            response = await client.patch(
+                "/auth/me", content=content, headers={**JSON, **bearer(tokens)}
+            )
+            assert_problem(response, 422, "validation_error")
+
+
+# Strings rich in what a scanner could mistake for structure.
+tricky_text = st.text(st.sampled_from('[]{}"\\/ a\n\u00e9\U0001f600'), max_size=6)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | tricky_text,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(tricky_text, inner, max_size=3),
+    max_leaves=20,
+)
+
+
+def depth_of(value: Any) -> int:
+    if isinstance(value, list):
+        return 1 + max(map(depth_of, value), default=0)
+    if isinstance(value, dict):
+        return 1 + max(map(depth_of, value.values()), default=0)
+    return 0
+
+
+@given(json_values, st.booleans())
+def test_nesting_depth_is_the_depth_of_the_value(value: Any, spaced: bool) -> None:
+    # Brackets, quotes and backslashes in names and strings are text, escaped or not.
+    text = json.dumps(value, ensure_ascii=spaced, indent=1 if spaced else None)
+    assert nesting_depth(text.encode()) == depth_of(value)
+
+
+async def test_a_string_that_never_ends_is_scanned_once(tmp_path: Path) -> None:
+    """Escaped quotes up to the size limit and no closing one: read in one pass (a search
+    that went back for the closing quote from each quote took half a minute here)."""
+    service = service_with(tmp_path)
+    body = b'{"username":"' + b'\\"' * 32_000
+    async with client_for(mounted(service)) as client:
+        started = time.perf_counter()
+        response = await client.post("/auth/login", content=body, headers=JSON)
+        elapsed = time.perf_counter() - started
+    assert_problem(response, 400, "malformed_body")
+    assert elapsed < 2
