@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -114,3 +115,32 @@ async def test_a_string_that_never_ends_is_scanned_once(tmp_path: Path) -> None:
         elapsed = time.perf_counter() - started
     assert_problem(response, 400, "malformed_body")
     assert elapsed < 2
+
+
+@pytest.mark.parametrize(
+    ("declared", "status", "code"),
+    [
+        # More digits than Python turns into an int by default: still a number, and too big.
+        ("1" * 4301, 413, "body_too_large"),
+        ("9" * 100_000, 413, "body_too_large"),
+        ("65537", 413, "body_too_large"),
+        # Leading zeros change nothing: this one says 2, as the body is.
+        ("0" * 5000 + "2", 422, "validation_error"),
+        ("+2", 400, "malformed_body"),
+        ("2, 2", 400, "malformed_body"),
+        ("", 400, "malformed_body"),
+        ("\u00b2", 400, "malformed_body"),  # a digit, but not a decimal one
+    ],
+)
+async def test_a_content_length_is_read_as_a_number_of_any_length(
+    tmp_path: Path, declared: str, status: int, code: str
+) -> None:
+    service = service_with(tmp_path)
+    async with client_for(mounted(service)) as client:
+        request = client.build_request("POST", "/auth/login", content=b"{}", headers=JSON)
+        raw = [(k, v) for k, v in request.headers.raw if k.lower() != b"content-length"]
+        request.headers = httpx.Headers([*raw, (b"content-length", declared.encode("latin-1"))])
+        service.store.reset_counts()
+        response = await client.send(request)
+    assert_problem(response, status, code)
+    assert service.store.requests == {}

@@ -62,12 +62,9 @@ class BodyReader:
 
     async def read(self, request: Request) -> bytes:
         declared = request.headers.get("content-length")
-        if declared is not None:
-            if not declared.strip().isdecimal():
-                raise MalformedBodyError("The Content-Length header is not a number")
-            # Refused before reading a byte: a liar is caught by the count below.
-            if int(declared) > self.max_bytes:
-                raise self._too_large()
+        # Refused before reading a byte: a liar is caught by the count below.
+        if declared is not None and self._declares_too_much(declared):
+            raise self._too_large()
         chunks: list[bytes] = []
         size = 0
         try:
@@ -79,6 +76,16 @@ class BodyReader:
         except ClientDisconnect:
             raise MalformedBodyError("The client disconnected before sending the body") from None
         return b"".join(chunks)
+
+    def _declares_too_much(self, content_length: str) -> bool:
+        """Whether a Content-Length header says more than `max_bytes`; MalformedBodyError if
+        it is not a number. It may have any number of digits (RFC 9110 §8.6), and `int`
+        refuses thousands of them, so a long one is compared by its length."""
+        digits = content_length.strip()
+        if not (digits.isascii() and digits.isdecimal()):
+            raise MalformedBodyError("The Content-Length header is not a number")
+        significant = digits.lstrip("0") or "0"
+        return len(significant) > len(str(self.max_bytes)) or int(significant) > self.max_bytes
 
     def _too_large(self) -> BodyTooLargeError:
         return BodyTooLargeError(f"The request body must be at most {self.max_bytes} bytes")
