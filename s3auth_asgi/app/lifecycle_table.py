@@ -6,7 +6,7 @@ from __future__ import annotations
 from ..models import PublicUser
 from . import lifecycle_schemas as schemas
 from .lifecycle_routes import LifecycleRoutes
-from .operations import Operation
+from .operations import LOST_TO_A_CONCURRENT_CHANGE, Operation
 
 NO_ENUMERATION = (
     "The same 202 answer, after the same work and the same store requests, whether or not "
@@ -47,9 +47,11 @@ def lifecycle_operations(routes: LifecycleRoutes) -> list[Operation]:
             tag="recovery",
             request=schemas.ResetPasswordRequest,
             limits=("token",),
+            errors=(409,),
             description="Ends every session of the account, its access tokens too, and "
             "marks its address verified. A password the policy refuses (422 "
-            "`weak_password`) leaves the token unspent. " + MAILED_TOKEN,
+            f"`weak_password`) leaves the token unspent. {MAILED_TOKEN} "
+            + LOST_TO_A_CONCURRENT_CHANGE,
         ),
         Operation(
             method="POST",
@@ -61,7 +63,9 @@ def lifecycle_operations(routes: LifecycleRoutes) -> list[Operation]:
             tag="recovery",
             request=schemas.VerifyEmailRequest,
             limits=("token",),
-            description="Works while the address is still the account's. " + MAILED_TOKEN,
+            errors=(409,),
+            description=f"Works while the address is still the account's. {MAILED_TOKEN} "
+            + LOST_TO_A_CONCURRENT_CHANGE,
         ),
         Operation(
             method="POST",
@@ -130,7 +134,9 @@ def lifecycle_operations(routes: LifecycleRoutes) -> list[Operation]:
             tag="admin",
             access="admin",
             request=schemas.AdminSetPassword,
-            description="Without the old one; every session of the account ends.",
+            errors=(409,),
+            description="Without the old one; every session of the account ends. "
+            + LOST_TO_A_CONCURRENT_CHANGE,
         ),
         Operation(
             method="GET",

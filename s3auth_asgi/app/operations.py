@@ -50,6 +50,11 @@ class Call:
 Handler = Callable[[Call], Awaitable[Response]]
 
 _PATH_PARAMETER = re.compile(r"{([a-z_]+)}")
+LOST_TO_A_CONCURRENT_CHANGE = (
+    "A concurrent change of the account that this one loses to (one that makes what it "
+    "checked untrue, or wins the write every time) is 409 `conflict`: nothing is changed."
+)
+"""Said of every operation that writes an account record: it declares 409 for it."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from . import schemas
 from .devices import DEVICE_HEADER
 from .lifecycle_routes import LifecycleRoutes
 from .lifecycle_table import lifecycle_operations
-from .operations import Operation
+from .operations import LOST_TO_A_CONCURRENT_CHANGE, Operation
 from .routes import AuthRoutes
 
 DEVICE_HEADER_DESCRIPTION = (
@@ -164,7 +164,8 @@ def _account_operations(routes: AuthRoutes, admin: LifecycleRoutes) -> list[Oper
             errors=(403, 409),
             description="A new `email` needs `current_password`: 403 "
             "`current_password_required` without it, 403 `wrong_password` when it is wrong "
-            "(counted against the account's and the address's login limits).",
+            "(counted against the account's and the address's login limits). A taken email "
+            "is 409 `account_exists`. " + LOST_TO_A_CONCURRENT_CHANGE,
         ),
         Operation(
             method="POST",
@@ -178,10 +179,10 @@ def _account_operations(routes: AuthRoutes, admin: LifecycleRoutes) -> list[Oper
             request=schemas.ChangePasswordRequest,
             response=schemas.TokenResponse,
             token_response=True,
-            errors=(403, 429),
+            errors=(403, 409, 429),
             description="Ends every session (the caller's too) and returns a new token "
             "pair for the caller. A wrong current password is a 403, and counts against "
-            "the account's and the address's login limits.",
+            "the account's and the address's login limits. " + LOST_TO_A_CONCURRENT_CHANGE,
         ),
         Operation(
             method="GET",
@@ -206,6 +207,7 @@ def _account_operations(routes: AuthRoutes, admin: LifecycleRoutes) -> list[Oper
             request=schemas.AdminUserUpdate,
             response=PublicUser,
             errors=(409,),
+            description="A taken email is 409 `account_exists`. " + LOST_TO_A_CONCURRENT_CHANGE,
         ),
         Operation(
             method="DELETE",
