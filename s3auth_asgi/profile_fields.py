@@ -12,18 +12,22 @@ document in place of the generic object.
 A dict declares the same with the JSON Schema keywords `type` (string, integer, number,
 boolean), `properties`, `required`, `enum`, `minLength`, `maxLength`, `pattern`, `minimum`,
 `maximum` and `description`; it is turned into a Struct once, so both are validated alike.
+A `pattern` is checked as the published schema's readers check it, as ECMA-262 does
+(`schema_patterns`); a Struct's `Meta(pattern=...)` is msgspec's, Python's `re.search`.
 Undeclared fields are refused. A change (`partial`) replaces the fields it names and keeps
 the others, and the result is validated as a whole.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 import msgspec
 
 from .errors import ConfigurationError, S3ValidationError
+from .schema_patterns import python_pattern
 
 DEFAULT_MAX_BYTES = 4096
 """The largest profile, as JSON: it is in every read of the user record."""
@@ -32,12 +36,11 @@ _TYPES: dict[str, Any] = {"string": str, "integer": int, "number": float, "boole
 _CONSTRAINTS = {
     "minLength": "min_length",
     "maxLength": "max_length",
-    "pattern": "pattern",
     "minimum": "ge",
     "maximum": "le",
     "description": "description",
 }
-_KNOWN = {"type", "enum", "default", *_CONSTRAINTS}
+_KNOWN = {"type", "enum", "default", "pattern", *_CONSTRAINTS}
 
 
 class ProfileFields:
@@ -49,10 +52,13 @@ class ProfileFields:
         *,
         max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
+        self.patterns: dict[str, tuple[str, re.Pattern[str]]] = {}
+        """Each field's declared pattern and the Python one that means the same."""
         if declared is None or isinstance(declared, type):
             self.struct = declared
         else:
             self.struct = struct_from_schema(declared)
+            self.patterns = declared_patterns(declared)
         if self.struct is not None and not issubclass(self.struct, msgspec.Struct):
             raise ConfigurationError("profile_fields must be a msgspec Struct or a JSON Schema")
         self.max_bytes = max_bytes
@@ -85,6 +91,12 @@ class ProfileFields:
         except msgspec.ValidationError as exc:
             raise S3ValidationError(f"profile: {exc}") from None
         result: dict[str, Any] = msgspec.to_builtins(parsed)
+        for field, (declared, pattern) in self.patterns.items():
+            text = result.get(field)
+            if isinstance(text, str) and pattern.search(text) is None:
+                raise S3ValidationError(
+                    f"profile: Expected `str` matching regex {declared!r} - at `$.{field}`"
+                )
         return self._sized(result)
 
     def _sized(self, value: dict[str, Any]) -> dict[str, Any]:
@@ -125,6 +137,11 @@ def struct_from_schema(schema: Mapping[str, Any], name: str = "Profile") -> type
         else:
             raise ConfigurationError(f"profile_fields.{field}: type must be one of {list(_TYPES)}")
         meta = {_CONSTRAINTS[k]: v for k, v in spec.items() if k in _CONSTRAINTS}
+        if "pattern" in spec:
+            if base is not str:
+                raise ConfigurationError(f"profile_fields.{field}: a pattern needs type string")
+            # Published as declared, checked by `ProfileFields` as it is read there.
+            meta["extra_json_schema"] = {"pattern": spec["pattern"]}
         annotated = Annotated[base, msgspec.Meta(**meta)] if meta else base
         if field in required:
             fields.append((field, annotated))
@@ -134,3 +151,20 @@ def struct_from_schema(schema: Mapping[str, Any], name: str = "Profile") -> type
         name, fields, kw_only=True, forbid_unknown_fields=True
     )
     return struct
+
+
+def declared_patterns(schema: Mapping[str, Any]) -> dict[str, tuple[str, re.Pattern[str]]]:
+    """Each field's `pattern`, and the Python pattern that finds what ECMA-262 finds with
+    it; ConfigurationError for one that has no such translation."""
+    patterns = {}
+    for field, spec in schema["properties"].items():
+        declared = spec.get("pattern")
+        if declared is None:
+            continue
+        if not isinstance(declared, str):
+            raise ConfigurationError(f"profile_fields.{field}: a pattern is a string")
+        try:
+            patterns[field] = (declared, re.compile(python_pattern(declared)))
+        except ConfigurationError as error:
+            raise ConfigurationError(f"profile_fields.{field}: {error}") from None
+    return patterns

@@ -5,15 +5,17 @@ claims (a hook; kept through refreshes; reserved claims are not the hook's to se
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from typing import Annotated, Any
 
 import msgspec
 import pytest
 from conftest import make_settings
-from test_app import PASSWORD, assert_problem, bearer, client_for, login, mounted
+from test_app import PASSWORD, assert_problem, bearer, client_for, login, mounted, register
 
 from s3auth_asgi import S3AuthService
+from s3auth_asgi.errors import ConfigurationError
 from s3auth_asgi.hooks import Hooks
 from s3auth_asgi.models import User
 
@@ -114,3 +116,49 @@ async def test_a_claims_hook_adds_claims_that_refreshes_keep(
         (await service.refresh_access_token(pair.refresh_token)).access_token
     )
     assert refreshed["tenant"] == "t-alice"
+
+
+async def test_a_declared_pattern_refuses_what_the_published_schema_refuses() -> None:
+    """The OpenAPI document's readers take a pattern as ECMA-262 does, where `$` is the end
+    of the text; Python's `$` also matches before a final newline, so `"abc\\n"` passed
+    `^[a-z]*$` here while every validator of the document refused it."""
+    declared = {"type": "object", "properties": {"nick": {"type": "string", "pattern": "^[a-z]*$"}}}
+    service = S3AuthService(make_settings(), profile_fields=declared)
+    async with client_for(mounted(service)) as client:
+        await register(client, "alice")
+        tokens = await login(client, "alice")
+
+        async def set_nick(nick: str) -> Any:
+            return await client.patch(
+                "/auth/me", json={"profile": {"nick": nick}}, headers=bearer(tokens)
+            )
+
+        for refused in ("abc\n", "ab\nc", "ABC", "\u0430bc"):  # the last: a Cyrillic a
+            problem = assert_problem(await set_nick(refused), 422, "validation_error")
+            assert "'^[a-z]*$'" in problem["detail"] and "$.nick" in problem["detail"]
+        assert (await set_nick("abc")).json()["profile"] == {"nick": "abc"}
+        document = (await client.get("/auth/openapi.json")).json()
+    (nick,) = [
+        schema["properties"]["nick"]
+        for name, schema in document["components"]["schemas"].items()
+        if name.startswith("Profile") and not name.endswith("Change")
+    ]
+    assert {"type": "string", "pattern": "^[a-z]*$"} in nick["anyOf"]
+    stored = await service.get_user_by_username("alice")
+    assert stored is not None and stored.profile == {"nick": "abc"}
+
+
+@pytest.mark.parametrize(
+    ("spec", "refusal"),
+    [
+        ({"type": "string", "pattern": "(?i)^[a-z]+$"}, "profile_fields.nick: pattern '(?i)"),
+        ({"type": "string", "pattern": 7}, "profile_fields.nick: a pattern is a string"),
+        ({"type": "integer", "pattern": "^1$"}, "profile_fields.nick: a pattern needs type string"),
+    ],
+)
+def test_a_pattern_that_cannot_be_checked_as_published_is_refused_at_once(
+    spec: dict[str, Any], refusal: str
+) -> None:
+    declared = {"type": "object", "properties": {"nick": spec}}
+    with pytest.raises(ConfigurationError, match=re.escape(refusal)):
+        S3AuthService(make_settings(), profile_fields=declared)
