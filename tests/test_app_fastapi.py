@@ -27,7 +27,8 @@ from s3auth_asgi import (
 )
 from s3auth_asgi.app import create_auth_app
 from s3auth_asgi.app.fastapi import CurrentUser, include_auth, require_scopes
-from s3auth_asgi.app.host_document import SECURITY_SCHEME, merge_auth_document
+from s3auth_asgi.app.host_document import SCOPE_DESCRIPTION, SECURITY_SCHEME, merge_auth_document
+from s3auth_asgi.app.openapi import ADMIN_SCOPE_DESCRIPTION
 
 pytestmark = pytest.mark.anyio
 
@@ -311,6 +312,22 @@ async def test_the_token_url_follows_the_root_path() -> None:
         ]
         == "/auth/login"
     )
+
+
+async def test_the_admin_scope_is_described_as_administration() -> None:
+    # `admin` makes an account an administrator; the host's scopes are ordinary grants.
+    app = host(make_service())
+    async with client_for(app) as client:
+        at_root = (await client.get("/openapi.json")).json()
+    async with client_for(app, root_path="/api") as client:
+        below_root_path = (await client.get("/api/openapi.json")).json()
+    for document in (at_root, below_root_path):
+        flow = document["components"]["securitySchemes"][SECURITY_SCHEME]["flows"]["password"]
+        assert flow["scopes"] == {
+            "admin": ADMIN_SCOPE_DESCRIPTION,
+            "reports": SCOPE_DESCRIPTION,
+            "write": SCOPE_DESCRIPTION,
+        }
 
 
 async def test_the_token_url_follows_the_first_server_url() -> None:

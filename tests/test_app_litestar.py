@@ -25,8 +25,9 @@ from s3auth_asgi import (
     S3AuthService,
 )
 from s3auth_asgi.app import create_auth_app
-from s3auth_asgi.app.host_document import SECURITY_SCHEME
+from s3auth_asgi.app.host_document import SCOPE_DESCRIPTION, SECURITY_SCHEME
 from s3auth_asgi.app.litestar import S3AuthPlugin, requires_scopes
+from s3auth_asgi.app.openapi import ADMIN_SCOPE_DESCRIPTION
 from s3auth_asgi.types import ASGIApp, Message, Receive, Scope, Send
 
 pytestmark = pytest.mark.anyio
@@ -71,7 +72,8 @@ async def test_the_schema_holds_the_auth_operations_and_the_scheme() -> None:
     check_host_document(document)
     scheme = document["components"]["securitySchemes"][SECURITY_SCHEME]
     flow = scheme["flows"]["password"]
-    assert flow["tokenUrl"] == "/auth/login" and set(flow["scopes"]) == {"admin", "reports"}
+    assert flow["tokenUrl"] == "/auth/login"
+    assert flow["scopes"] == {"admin": ADMIN_SCOPE_DESCRIPTION, "reports": SCOPE_DESCRIPTION}
     found = operations(document)
     assert found[("get", "/items")]["security"] == [{SECURITY_SCHEME: []}]
     assert found[("get", "/admin")]["security"] == [{SECURITY_SCHEME: ["admin"]}]

@@ -13,7 +13,9 @@ mount prefix, with:
   document's two (`bearer` and `oauth2` carry the same token). Its token URL is the mounted
   login endpoint below the host's first server URL, so Swagger UI's Authorize button logs
   in there and sends the token with every operation that lists the scheme: the auth
-  app's, and the host's that require it (with their scopes, declared in the flow).
+  app's, and the host's that require it (with their scopes, declared in the flow). A scope
+  the auth document describes keeps its description (`admin`: administrators); the
+  others are ordinary grants, SCOPE_DESCRIPTION.
 
 Documents are plain dicts (both frameworks produce one); the host's is not modified.
 """
@@ -21,7 +23,7 @@ Documents are plain dicts (both frameworks produce one); the host's is not modif
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 SECURITY_SCHEME = "s3auth"
@@ -40,8 +42,9 @@ SCOPE_DESCRIPTION = (
 )
 
 
-def password_scheme(mount_url: str, scopes: Iterable[str] = ()) -> dict[str, Any]:
-    """The security scheme: OAuth2's password flow at the auth app mounted at `mount_url`."""
+def password_scheme(mount_url: str, scopes: Mapping[str, str]) -> dict[str, Any]:
+    """The security scheme: OAuth2's password flow at the auth app mounted at `mount_url`,
+    declaring `scopes` (name: description)."""
     return {
         "type": "oauth2",
         "description": "Log in with a username (or email address) and password; the "
@@ -50,7 +53,7 @@ def password_scheme(mount_url: str, scopes: Iterable[str] = ()) -> dict[str, Any
             "password": {
                 "tokenUrl": f"{mount_url}/login",
                 "refreshUrl": f"{mount_url}/refresh",
-                "scopes": dict.fromkeys(sorted(scopes), SCOPE_DESCRIPTION),
+                "scopes": dict(sorted(scopes.items())),
             }
         },
     }
@@ -74,7 +77,12 @@ def merge_auth_document(
                 target[method] = _host_operation(operation, renames)
     schemes = components.setdefault("securitySchemes", {})
     mount_url = _first_server_url(merged) + prefix
-    schemes[SECURITY_SCHEME] = password_scheme(mount_url, _scopes_required(paths))
+    described = auth["components"]["securitySchemes"][_AUTH_OAUTH2]["flows"]["password"]
+    scopes = {
+        scope: described["scopes"].get(scope, SCOPE_DESCRIPTION)
+        for scope in _scopes_required(paths)
+    }
+    schemes[SECURITY_SCHEME] = password_scheme(mount_url, scopes)
     return merged
 
 
