@@ -1,6 +1,6 @@
 """The middleware example of the docs/frameworks pages runs as written: register and log in
 through the mounted auth app, then anonymous, valid, wrong-scope, WebSocket and logged-out
-requests."""
+requests; and the FastAPI and Litestar pages' walkthrough grants a scope as they say."""
 
 from __future__ import annotations
 
@@ -57,9 +57,8 @@ def documented_items(page: str) -> Any:
     return json.loads(match.group(1))
 
 
-@pytest.fixture
-def example_app(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Any:
-    page = request.param
+def load_example(page: str, monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
+    """The first example of the page, run as a module on a memory store."""
     for name, value in PUBLIC_NAMES.items():
         assert getattr(s3auth_asgi, name) is value, name  # the docs import the top level
     monkeypatch.setenv("S3AUTH_SECRET_KEY", "docs-example-secret-key-0123456789abcdef")
@@ -69,7 +68,12 @@ def example_app(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
     module = types.ModuleType(f"docs_example_{page}")
     monkeypatch.setitem(sys.modules, module.__name__, module)  # Litestar reads its globals
     exec(compile(example_code(page), f"docs/frameworks/{page}.md", "exec"), module.__dict__)  # noqa: S102
-    return module.app
+    return module
+
+
+@pytest.fixture
+def example_app(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Any:
+    return load_example(request.param, monkeypatch).app
 
 
 @pytest.mark.parametrize("example_app", PAGES, indirect=True)
@@ -109,3 +113,37 @@ async def test_the_example_runs_as_documented(
         revoked = await http.get("/items", headers=auth)
         assert revoked.status_code == 401
         assert revoked.json()["code"] == "token_revoked"
+
+
+@pytest.mark.parametrize("page", ["fastapi", "litestar"])
+async def test_the_walkthrough_grants_an_ordinary_scope(
+    page: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The integration pages' steps: `/reports` refuses alice until an administrator grants
+    her the `reports` scope, which does not make her one."""
+    example = load_example(page, monkeypatch)
+    await example.auth.create_user("root", "root@example.com", "Secret123!", is_admin=True)
+    async with asgi_client(example.app) as http:
+
+        async def login(name: str) -> dict[str, str]:
+            form = {"username": name, "password": "Secret123!"}
+            response = await http.post("/auth/login", data=form)
+            assert response.status_code == 200, response.text
+            return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+        account = {"username": "alice", "email": "alice@example.com", "password": "Secret123!"}
+        alice_id = (await http.post("/auth/register", json=account)).json()["id"]
+        alice = await login("alice")
+        refused = await http.get("/reports", headers=alice)
+        assert refused.status_code == 403 and refused.json()["code"] == "insufficient_scope"
+        granted = await http.patch(
+            f"/auth/admin/users/{alice_id}",
+            json={"scopes": ["reports"]},
+            headers=await login("root"),
+        )
+        assert granted.status_code == 200, granted.text
+        assert granted.json()["is_admin"] is False
+        alice = await login("alice")
+        reports = await http.get("/reports", headers=alice)
+        assert reports.json() == {"reports_for": "alice", "user_id": alice_id}
+        assert (await http.get("/auth/admin/users", headers=alice)).status_code == 403
