@@ -189,6 +189,16 @@ def request_method(scope: Scope) -> str | None:
     return method.upper() if isinstance(method, str) else None
 
 
+def is_cors_preflight(scope: Scope) -> bool:
+    """Whether the request is a CORS preflight (the Fetch standard's CORS-preflight
+    request): OPTIONS with `Origin` and `Access-Control-Request-Method`. Browsers send it
+    without credentials, for the framework's CORS layer to answer."""
+    if request_method(scope) != "OPTIONS":
+        return False
+    names = {name for name, _ in scope.get("headers", ())}
+    return b"origin" in names and b"access-control-request-method" in names
+
+
 def listed(method: str, methods: frozenset[str]) -> bool:
     """Whether `methods` covers `method` (upper case): HEAD is covered by GET."""
     return method in methods or (method == "HEAD" and "GET" in methods)

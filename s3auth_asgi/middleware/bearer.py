@@ -26,7 +26,7 @@ from ..errors import (
     TokenExpiredError,
     UnknownSigningKeyError,
 )
-from ..paths import PathAccess, PathRules
+from ..paths import PathAccess, PathRules, is_cors_preflight
 from ..types import ASGIApp, Message, Receive, Scope, Send, checked_app
 from ..verifier import AccessTokenVerifier, KeyReader
 from .cache import VerifiedToken, VerifiedTokenCache
@@ -51,6 +51,9 @@ class BearerTokenMiddleware:
     Elsewhere a token is optional: verified when present, anonymous when absent.
     `methods`: if given, only these methods need a token on protected paths (the others
     are optional there); WebSocket handshakes are decided by the path alone.
+    `anonymous_preflight`: a CORS preflight (`paths.is_cors_preflight`) without a token
+    passes anonymously where one would be required, since browsers send it without
+    credentials and the CORS layer inside must answer it; False requires one of it too.
     `realm`: of the `WWW-Authenticate` challenge. `websocket_subprotocol`,
     `websocket_query_param`: where WebSocket handshakes may carry the token (None turns
     either off). `cache_size`: verified tokens remembered (0: verify every request).
@@ -64,6 +67,7 @@ class BearerTokenMiddleware:
         protected: Iterable[str] | Mapping[str, Iterable[str]] = ("/*",),
         exclude: Iterable[str] = (),
         methods: Iterable[str] | None = None,
+        anonymous_preflight: bool = True,
         realm: str = "api",
         websocket_subprotocol: str | None = "bearer",
         websocket_query_param: str | None = None,
@@ -82,6 +86,7 @@ class BearerTokenMiddleware:
         self.app = checked_app(app)
         self.verifier = tokens
         self.rules = PathRules(protected, exclude, methods)
+        self.anonymous_preflight = bool(anonymous_preflight)
         self.refusals = Refusals(realm)
         self.cache = VerifiedTokenCache(cache_size)
         self._verify = tokens.verify_access_token
@@ -129,7 +134,8 @@ class BearerTokenMiddleware:
     ) -> None:
         """Set the user and credentials, or raise the refusal."""
         if token is None:
-            if access is _REQUIRED:
+            # Looked at only where a refusal would follow: no cost to other requests.
+            if access is _REQUIRED and not (self.anonymous_preflight and is_cors_preflight(scope)):
                 raise AuthenticationRequiredError()
             scope["user"] = ANONYMOUS_USER
             scope["auth"] = ANONYMOUS_CREDENTIALS
