@@ -8,12 +8,14 @@ the form there, send the access token to the operations that list the scheme.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
 import pytest
 from conftest import make_service
 from fastapi import FastAPI, Request
+from fastapi.staticfiles import StaticFiles
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 from pydantic import BaseModel
 from test_app import PASSWORD, assert_problem, bearer, client_for, register
@@ -336,6 +338,37 @@ async def test_the_token_url_follows_the_first_server_url() -> None:
         document = (await client.get("/openapi.json")).json()
     flow = document["components"]["securitySchemes"][SECURITY_SCHEME]["flows"]["password"]
     assert flow["tokenUrl"] == "https://api.example.com/v1/auth/login"
+
+
+async def test_a_host_route_under_the_prefix_answers_and_the_document_agrees(
+    tmp_path: Path,
+) -> None:
+    # Declared after include_auth, as in Litestar: the host's path wins, every method of it.
+    app = host(make_service())
+
+    @app.get("/auth/callback")
+    async def callback() -> dict[str, str]:
+        return {"host": "callback"}
+
+    @app.get("/auth/me")
+    async def me() -> dict[str, str]:
+        return {"host": "me"}
+
+    # Another mount is not a host route: it keeps its place in the order.
+    (tmp_path / "index.html").write_text("static")
+    app.mount("/", StaticFiles(directory=tmp_path, html=True))
+    async with client_for(app) as client:
+        document = (await client.get("/openapi.json")).json()
+        assert (await client.get("/auth/callback")).json() == {"host": "callback"}
+        assert (await client.get("/auth/me")).json() == {"host": "me"}
+        assert (await client.patch("/auth/me", json={"full_name": "A"})).status_code == 405
+        await register(client, "alice")  # the auth app answers the rest of the prefix
+        assert (await client.get("/")).text == "static"
+    found = operations(document)
+    assert found[("get", "/auth/callback")]["operationId"] == "callback_auth_callback_get"
+    assert found[("get", "/auth/me")]["operationId"] == "me_auth_me_get"
+    assert set(document["paths"]["/auth/me"]) == {"get"}  # PATCH /auth/me: 405, not listed
+    assert ("post", "/auth/register") in found
 
 
 async def test_misuse_is_refused() -> None:

@@ -213,6 +213,31 @@ async def test_the_config_given_is_left_as_it_was() -> None:
     assert type(without.openapi_config) is OpenAPIConfig
 
 
+@get("/auth/callback")
+async def host_callback() -> dict[str, str]:
+    return {"host": "callback"}
+
+
+@get("/auth/me")
+async def host_me() -> dict[str, str]:
+    return {"host": "me"}
+
+
+async def test_a_host_route_under_the_path_answers_and_the_document_agrees() -> None:
+    app = Litestar([host_callback, host_me], plugins=[S3AuthPlugin(make_service())])
+    async with client_for(app) as client:
+        document = (await client.get(SCHEMA)).json()
+        assert (await client.get("/auth/callback")).json() == {"host": "callback"}
+        assert (await client.get("/auth/me")).json() == {"host": "me"}
+        assert (await client.patch("/auth/me", json={"full_name": "A"})).status_code == 405
+        await register(client, "alice")  # the auth app answers the rest of the path
+    found = operations(document)
+    assert found[("get", "/auth/callback")]["operationId"] == "AuthCallbackHostCallback"
+    assert found[("get", "/auth/me")]["operationId"] == "AuthMeHostMe"
+    assert set(document["paths"]["/auth/me"]) == {"get"}  # PATCH /auth/me: 405, not listed
+    assert ("post", "/auth/register") in found
+
+
 async def test_misuse_is_refused() -> None:
     with pytest.raises(ConfigurationError, match="must start"):
         S3AuthPlugin(make_service(), path="auth")

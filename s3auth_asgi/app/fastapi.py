@@ -9,7 +9,8 @@
     @app.get("/admin")
     async def admin(user: Annotated[AuthenticatedUser, require_scopes("admin")]) -> ...
 
-`include_auth` mounts the auth app at `prefix`, answers S3AuthError with problem+json,
+`include_auth` mounts the auth app at `prefix` behind the host's own routes (`_AuthMount`),
+answers S3AuthError with problem+json,
 closes the service's mail at the app's shutdown (`lifespan`), and wraps `app.openapi`
 (FastAPI's own way of extending the document) so that the host's document gains the auth
 operations, their schemas and the password-flow security scheme (`host_document`). FastAPI
@@ -30,6 +31,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Request, Security
 from fastapi.responses import Response
 from fastapi.security import OAuth2PasswordBearer, SecurityScopes
+from starlette.routing import Match, Mount, Route, Router, WebSocketRoute
 
 from ..errors import ConfigurationError, S3AuthError
 from ..middleware.requires import requires
@@ -98,7 +100,7 @@ def include_auth(
     if isinstance(getattr(app.state, STATE_KEY, None), HostAuth):
         raise ConfigurationError("include_auth was called on this app already")
     auth_app = create_auth_app(service, limiter=limiter, rate_limit=rate_limit)
-    app.mount(prefix, auth_app)
+    app.router.routes.append(_AuthMount(prefix, auth_app, app.router))
     setattr(app.state, STATE_KEY, HostAuth(service, service))
     if S3AuthError not in app.exception_handlers:
         app.add_exception_handler(S3AuthError, _problem_response)  # type: ignore[arg-type]
@@ -108,6 +110,27 @@ def include_auth(
     # The mounted app hears no lifespan: the host's closes its mail.
     app.router.lifespan_context = closing_mail(service, app.router.lifespan_context)
     return auth_app
+
+
+class _AuthMount(Mount):
+    """The auth app's Mount, matching only what no route of the host matches: a route the
+    host declares under the prefix, before or after `include_auth`, answers its path
+    (another method of it gets 405), as in Litestar, and the merged document, which lists
+    the host's operations there in place of the auth app's, agrees. Other mounts and hosts
+    keep their place in the order: one at `/` would otherwise take the whole prefix."""
+
+    def __init__(self, path: str, app: ASGIApp, router: Router) -> None:
+        super().__init__(path, app=app)
+        self.router = router
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child_scope = super().matches(scope)
+        if match is not Match.NONE and any(
+            isinstance(route, Route | WebSocketRoute) and route.matches(scope)[0] is not Match.NONE
+            for route in self.router.routes
+        ):
+            return Match.NONE, {}
+        return match, child_scope
 
 
 class _DocumentWithAuth:

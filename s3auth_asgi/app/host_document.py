@@ -64,17 +64,19 @@ def merge_auth_document(
 ) -> dict[str, Any]:
     """`host` with the operations of `auth` (the auth app's document) mounted at `prefix`.
 
-    An operation the host documents itself at the same path and method is left as it is.
+    At a path the host documents itself, the auth app's operations are left out: the
+    host's route answers that path, every method of it (Litestar's routing, and FastAPI's
+    under `include_auth`), so another method gets 405, not the auth app.
     """
     merged = copy.deepcopy(dict(host))
     components = merged.setdefault("components", {})
     renames = _place_schemas(components.setdefault("schemas", {}), auth["components"]["schemas"])
     paths = merged.setdefault("paths", {})
     for path, item in auth["paths"].items():
-        target = paths.setdefault(prefix + path, {})
-        for method, operation in item.items():
-            if method not in target:
-                target[method] = _host_operation(operation, renames)
+        if prefix + path not in paths:
+            paths[prefix + path] = {
+                method: _host_operation(operation, renames) for method, operation in item.items()
+            }
     schemes = components.setdefault("securitySchemes", {})
     mount_url = _first_server_url(merged) + prefix
     described = auth["components"]["securitySchemes"][_AUTH_OAUTH2]["flows"]["password"]
