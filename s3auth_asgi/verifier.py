@@ -10,11 +10,14 @@ of storage and password hashing: importing them loads neither obstore nor a hash
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
-from .errors import TokenRevokedError
+from .errors import S3AuthError, TokenRevokedError
 from .types import Clock
+
+logger = logging.getLogger("s3auth_asgi")
 
 MAX_TOKEN_BYTES = 8192
 """Longer tokens are refused unread: far above any token this package issues, far below
@@ -47,6 +50,16 @@ class RevocationCheck(Protocol):
 
     def revoked_error(self, claims: Mapping[str, Any]) -> TokenRevokedError | None:
         """The refusal for revoked claims, or None."""
+
+
+async def load_at_startup(revocations: RevocationCheck) -> None:
+    """Load the first snapshot when the app starts, so the first request does not wait for
+    it. A store that cannot be reached then is logged, not fatal: requests try again (and
+    answer 503 while there is no snapshot)."""
+    try:
+        await revocations.ensure_fresh()
+    except S3AuthError as error:
+        logger.warning("no revocation snapshot at startup: %r", error)
 
 
 @runtime_checkable

@@ -7,9 +7,14 @@ A writer and a reader share one store; the reader's clock is moved by hand, so "
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import anyio
 import httpx
 import pytest
+from fastapi import FastAPI
+from litestar import Litestar, get
 from starlette.applications import Starlette
 from starlette.routing import Mount
 from support import (  # noqa: F401 (clock_fixture registers the `clock` fixture)
@@ -31,6 +36,8 @@ from s3auth_asgi import (
     TokenRevokedError,
 )
 from s3auth_asgi.app import create_auth_app
+from s3auth_asgi.app.fastapi import CurrentUser, include_auth
+from s3auth_asgi.app.litestar import S3AuthPlugin, requires_scopes
 from s3auth_asgi.storage import ObjectStore
 
 pytestmark = pytest.mark.anyio
@@ -215,4 +222,62 @@ async def test_an_unreachable_store_at_startup_is_logged_and_not_fatal(
     stack = BearerTokenMiddleware(BlacklistMiddleware(Starlette(), broken), broken)
     sent = await run_lifespan(stack)
     assert sent[0]["type"] == "lifespan.startup.complete"
+    assert any("no revocation snapshot at startup" in r.getMessage() for r in caplog.records)
+
+
+def fastapi_host(service: S3AuthService) -> FastAPI:
+    app = FastAPI()
+    include_auth(app, service)
+
+    @app.get("/items")
+    async def items(user: CurrentUser) -> dict[str, str]:
+        return {"user": user.username}
+
+    return app
+
+
+@get("/items", guards=[requires_scopes()])
+async def litestar_items() -> dict[str, bool]:
+    return {"ok": True}
+
+
+def litestar_host(service: S3AuthService) -> Litestar:
+    # Litestar's own logging config would take the log records from pytest's handler.
+    return Litestar([litestar_items], plugins=[S3AuthPlugin(service)], logging_config=None)
+
+
+INTEGRATIONS: dict[str, tuple[Callable[[S3AuthService], Any], str]] = {
+    "include_auth": (fastapi_host, "/items"),
+    "S3AuthPlugin": (litestar_host, "/items"),
+    "the auth app alone": (create_auth_app, "/me"),
+}
+
+
+@pytest.mark.parametrize("integration", INTEGRATIONS)
+async def test_the_integrations_load_the_first_snapshot_at_startup(
+    integration: str, clock: Clock
+) -> None:
+    # No BlacklistMiddleware: the dependency or guard checks revocation itself.
+    writer, reader, user_id, token = await _writer_and_reader(clock)
+    fresh = make_clocked_service(store=reader.store, clock=clock)
+    await writer.revoke_all_user_tokens(user_id)
+    build, path = INTEGRATIONS[integration]
+    app = build(fresh)
+    fresh.store.reset_counts()
+    sent = await run_lifespan(app)
+    assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    assert lists(fresh) == 1 and fresh.blacklist.freshness.has_snapshot()
+    fresh.store.reset_counts()
+    refused = await call_http(app, http_scope(path, bearer(token)))
+    assert refused.status == 401 and refused.json()["code"] == "token_revoked"
+    assert sum(fresh.store.requests.values()) == 0  # the request waited for nothing
+
+
+@pytest.mark.parametrize("integration", INTEGRATIONS)
+async def test_the_integrations_start_with_the_store_unreachable(
+    integration: str, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    broken = make_clocked_service(store=_Unreachable(), clock=clock)
+    sent = await run_lifespan(INTEGRATIONS[integration][0](broken))
+    assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
     assert any("no revocation snapshot at startup" in r.getMessage() for r in caplog.records)

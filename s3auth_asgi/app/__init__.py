@@ -6,14 +6,15 @@ from s3auth_asgi.app import create_auth_app
 auth_app = create_auth_app(S3AuthService())
 app = Starlette(routes=[Mount("/auth", app=auth_app)])
 
-A host's router keeps the lifespan to itself: give it `closing_mail(service)`
-(`Starlette(..., lifespan=closing_mail(service))`), so that mail still being sent at
-shutdown is waited for, a few seconds, and what is lost is logged.
+A host's router keeps the lifespan to itself: give it `auth_lifespan(service)`
+(`Starlette(..., lifespan=auth_lifespan(service))`), so that the revocation snapshot is
+loaded at startup and mail still being sent at shutdown is waited for, a few seconds, and
+what is lost is logged.
 
 FastAPI and Litestar hosts use `s3auth_asgi.app.fastapi.include_auth` and
 `s3auth_asgi.app.litestar.S3AuthPlugin` instead, which also put the auth operations into the
-host's own OpenAPI document (this package imports neither framework), and close the mail
-in the host's lifespan.
+host's own OpenAPI document (this package imports neither framework), and do the same in
+the host's lifespan.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from ..ratelimit import RateLimiter
 from ..service import S3AuthService
 from .application import AuthApp
 from .attempts import login_budgets
-from .lifespan import closing_mail
+from .lifespan import auth_lifespan
 from .limits import DEFAULT_AUTH_LIMITS, AuthRateLimits, default_limiter, stored_auth_limits
 from .prefix import PrefixDispatcher
 
@@ -31,7 +32,7 @@ __all__ = [
     "DEFAULT_AUTH_LIMITS",
     "AuthApp",
     "PrefixDispatcher",
-    "closing_mail",
+    "auth_lifespan",
     "create_auth_app",
     "default_limiter",
     "login_budgets",

@@ -21,7 +21,7 @@ from .body import BodyReader
 from .caller import CallerCheck
 from .endpoint import Endpoint, RequestChecks
 from .lifecycle_routes import LifecycleRoutes
-from .lifespan import closing_mail
+from .lifespan import auth_lifespan
 from .limits import AuthRateLimits
 from .openapi import OpenAPIDocument
 from .operations import Call, Operation
@@ -78,9 +78,10 @@ class AuthApp:
             by_path[op.path].append(op)
         routes = [Route(path, Endpoint(ops, checks)) for path, ops in by_path.items()]
         routes.append(Route(OPENAPI_PATH, Endpoint([], checks, extra_get=self._openapi)))
-        # Served alone, it hears the lifespan: its mail in flight is not lost at shutdown.
+        # Served alone, it hears the lifespan: the first request does not wait for the
+        # revocation snapshot, and mail in flight is not lost at shutdown.
         self._router = Router(
-            routes, redirect_slashes=False, default=_not_found, lifespan=closing_mail(service)
+            routes, redirect_slashes=False, default=_not_found, lifespan=auth_lifespan(service)
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

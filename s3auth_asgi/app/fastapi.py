@@ -11,7 +11,8 @@
 
 `include_auth` mounts the auth app at `prefix` behind the host's own routes (`_AuthMount`),
 answers S3AuthError with problem+json,
-closes the service's mail at the app's shutdown (`lifespan`), and wraps `app.openapi`
+loads the service's revocation snapshot at the app's startup and closes its mail at
+shutdown (`lifespan`), and wraps `app.openapi`
 (FastAPI's own way of extending the document) so that the host's document gains the auth
 operations, their schemas and the password-flow security scheme (`host_document`). FastAPI
 regenerates its document when routes are added; the wrapper merges each new one.
@@ -44,7 +45,7 @@ from . import create_auth_app
 from .application import AuthApp
 from .host_auth import STATE_KEY, HostAuth
 from .host_document import SECURITY_SCHEME, merge_auth_document, served_below
-from .lifespan import closing_mail
+from .lifespan import auth_lifespan
 
 __all__ = ["CurrentUser", "include_auth", "require_scopes"]
 
@@ -107,8 +108,8 @@ def include_auth(
     # FastAPI's documented extension point is replacing the method.
     app.openapi = _DocumentWithAuth(app, auth_app, prefix)  # type: ignore[method-assign]
     app.add_middleware(_RecordRootPath)
-    # The mounted app hears no lifespan: the host's closes its mail.
-    app.router.lifespan_context = closing_mail(service, app.router.lifespan_context)
+    # The mounted app hears no lifespan: the host's does its part.
+    app.router.lifespan_context = auth_lifespan(service, app.router.lifespan_context)
     return auth_app
 
 

@@ -1,11 +1,14 @@
-"""The auth app's part in a lifespan: at shutdown, the mail still being sent gets a few
-seconds, and what is lost is logged (`MailDelivery.close`), instead of vanishing with the
-process.
+"""The auth app's part in a lifespan. At startup, the service's first snapshot of
+revocations (and its stored signing keys) is loaded, so the first request does not wait
+for it; a store that cannot be reached then is logged, not fatal (`load_at_startup`). At
+shutdown, the mail still being sent gets a few seconds, and what is lost is logged
+(`MailDelivery.close`), instead of vanishing with the process.
 
 A host's router answers the lifespan itself and never passes it to what it mounts, so the
-auth app served alone closes the mail in its own lifespan, and `include_auth` (FastAPI),
+auth app served alone runs this in its own lifespan, and `include_auth` (FastAPI),
 `S3AuthPlugin` (Litestar) and the demo wrap their host's. A Starlette host passes
-`lifespan=closing_mail(service)`; any other calls `await service.mail.close()` in its own.
+`lifespan=auth_lifespan(service)`; any other calls `await service.mail.close()` at
+shutdown in its own (BlacklistMiddleware loads the snapshot at startup).
 """
 
 from __future__ import annotations
@@ -15,26 +18,30 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from ..service import S3AuthService
+from ..verifier import load_at_startup
 
 Lifespan = Callable[[Any], AbstractAsyncContextManager[Any]]
 
 
-def closing_mail(service: S3AuthService, lifespan: Lifespan | None = None) -> Lifespan:
-    """`lifespan` (none: one that does nothing), closing the mail of `service` at shutdown
+def auth_lifespan(service: S3AuthService, lifespan: Lifespan | None = None) -> Lifespan:
+    """`lifespan` (none: one that does nothing) with the part of `service`: its first
+    revocation snapshot loaded once `lifespan` has started, its mail closed at shutdown
     while what `lifespan` set up is still there."""
 
     @asynccontextmanager
-    async def lifespan_closing_mail(app: Any) -> AsyncIterator[Any]:
+    async def lifespan_with_auth(app: Any) -> AsyncIterator[Any]:
         if lifespan is None:
+            await load_at_startup(service)
             try:
                 yield None
             finally:
                 await service.mail.close()
             return
         async with lifespan(app) as state:
+            await load_at_startup(service)
             try:
                 yield state
             finally:
                 await service.mail.close()
 
-    return lifespan_closing_mail
+    return lifespan_with_auth

@@ -12,7 +12,8 @@ The plugin, when the app is built:
   one the server's access log reads (`POST /register/`). The mount puts the full path
   back and hands the auth app the standard view (`root_path` ending at the mount);
 - answers S3AuthError with problem+json (unless the app has a handler for it);
-- closes the service's mail at the app's shutdown (`lifespan`);
+- loads the service's revocation snapshot at the app's startup and closes its mail at
+  shutdown (`lifespan`);
 - adds the auth operations, their schemas and the password-flow security scheme to the
   app's OpenAPI document (`host_document`), and lists the scheme, with the scopes, on the
   operations whose handlers have a `requires_scopes` guard at any layer.
@@ -52,7 +53,7 @@ from ..types import Receive, Scope, Send
 from . import create_auth_app
 from .host_auth import STATE_KEY, HostAuth
 from .host_document import SECURITY_SCHEME, merge_auth_document
-from .lifespan import closing_mail
+from .lifespan import auth_lifespan
 
 __all__ = ["S3AuthPlugin", "ScopesGuard", "requires_scopes"]
 
@@ -116,7 +117,7 @@ class S3AuthPlugin(InitPlugin, ReceiveRoutePlugin):
         mount = asgi(self.path, is_mount=True, copy_scope=False)(self._mounted)
         app_config.route_handlers.append(mount)
         app_config.exception_handlers.setdefault(S3AuthError, _problem_response)
-        app_config.lifespan.append(closing_mail(self.service))
+        app_config.lifespan.append(auth_lifespan(self.service))
         app_config.state[STATE_KEY] = self.host_auth
         if app_config.openapi_config is not None:
             app_config.openapi_config = _ConfigWithAuth.of(app_config.openapi_config, self)

@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from ..app import create_auth_app, default_limiter
-from ..app.lifespan import closing_mail
+from ..app.lifespan import auth_lifespan
 from ..hosts import is_loopback
 from ..mail import FileMailer
 from ..middleware.bearer import BearerTokenMiddleware
@@ -171,7 +171,7 @@ def create_demo_app(service: S3AuthService) -> ASGIApp:
             sessions_endpoint(service),
             Mount(AUTH_PREFIX, app=auth_app),
         ],
-        lifespan=closing_mail(service),
+        lifespan=auth_lifespan(service),
     )
     app = BlacklistMiddleware(app, service)
     app = BearerTokenMiddleware(app, service, protected=("/api/*",), exclude=PUBLIC_PATHS)

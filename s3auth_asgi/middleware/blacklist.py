@@ -29,16 +29,13 @@ LIST. A store that cannot be reached then answers 503.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 
 from ..errors import ConfigurationError, S3AuthError
 from ..types import ASGIApp, Message, Receive, Scope, Send, checked_app
-from ..verifier import RevocationCheck
+from ..verifier import RevocationCheck, load_at_startup
 from .refusals import Refusals
 from .user import BearerCredentials
-
-logger = logging.getLogger("s3auth_asgi")
 
 
 class BlacklistMiddleware:
@@ -102,17 +99,13 @@ class BlacklistMiddleware:
         await self.app(scope, receive, send)
 
     def _loading_at_startup(self, receive: Receive) -> Receive:
-        """Load the first snapshot when the host starts the app, before it reports ready,
-        so the first request does not wait for it. A store that cannot be reached then is
-        logged, not fatal: requests try again (and answer 503 while there is none)."""
+        """Load the first snapshot when the host starts the app, before it reports ready
+        (`load_at_startup`)."""
 
         async def receive_after_loading() -> Message:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                try:
-                    await self.blacklist.ensure_fresh()
-                except S3AuthError as error:
-                    logger.warning("no revocation snapshot at startup: %r", error)
+                await load_at_startup(self.blacklist)
             return message
 
         return receive_after_loading
