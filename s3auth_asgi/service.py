@@ -145,6 +145,13 @@ class S3AuthService(RecoveryOperations, SessionListing):
     def revoked_error(self, claims: Mapping[str, Any]) -> TokenRevokedError | None:
         return self.blacklist.revoked_error(claims)
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> S3AuthService:
+        """The service itself. It is the process's one handle on the store, its snapshot of
+        revocations, its caches and its mail: a copy would keep its own, and see the
+        original's logouts only a sync later. Litestar copies a Router, with the arguments
+        of its middleware, when registering it."""
+        return self
+
     def decode_token(self, token: str) -> dict[str, Any]:
         """The claims of a valid, unrevoked access token. Raises InvalidTokenError,
         TokenExpiredError or TokenRevokedError.

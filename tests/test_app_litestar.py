@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from conftest import make_service
 from litestar import Litestar, Request, Router, asgi, get, post
+from litestar.middleware import DefineMiddleware
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.spec import Server
 from test_app import PASSWORD, assert_problem, client_for, register
@@ -213,6 +214,11 @@ async def test_the_config_given_is_left_as_it_was() -> None:
     assert type(without.openapi_config) is OpenAPIConfig
 
 
+@get("/register")
+async def host_register() -> dict[str, str]:
+    return {"host": "register"}
+
+
 @get("/auth/callback")
 async def host_callback() -> dict[str, str]:
     return {"host": "callback"}
@@ -236,6 +242,49 @@ async def test_a_host_route_under_the_path_answers_and_the_document_agrees() -> 
     assert found[("get", "/auth/me")]["operationId"] == "AuthMeHostMe"
     assert set(document["paths"]["/auth/me"]) == {"get"}  # PATCH /auth/me: 405, not listed
     assert ("post", "/auth/register") in found
+
+
+async def test_the_middlewares_on_a_router_leave_the_mount_alone() -> None:
+    # Litestar copies a Router, and the arguments of its middleware, when registering it:
+    # the copy of the service must be the service, sharing its snapshot.
+    service = make_service()
+    middleware = [
+        DefineMiddleware(BearerTokenMiddleware, tokens=service),
+        DefineMiddleware(BlacklistMiddleware, blacklist=service),
+    ]
+    api = Router("/", route_handlers=[items, host_register], middleware=middleware)
+    app = Litestar([api], plugins=[S3AuthPlugin(service, rate_limit=False)])
+    async with client_for(app) as client:
+        await register(client, "alice")  # the mount has no middleware: no token needed
+        alice = await swagger_login(client, (await client.get(SCHEMA)).json(), "alice")
+        assert (await client.get("/items", headers=alice)).json()["user"] == "alice"
+        assert_problem(await client.get("/items"), 401, "authentication_required")
+        assert_problem(await client.get("/register"), 401, "authentication_required")
+        await client.post("/auth/logout", headers=alice)
+        assert_problem(await client.get("/items", headers=alice), 401, "token_revoked")
+
+
+@pytest.mark.parametrize(
+    ("exclude", "registers"), [(("/register/",), False), (("/register*",), True)]
+)
+async def test_on_the_app_the_middleware_sees_the_mount_from_below(
+    exclude: tuple[str, ...], registers: bool
+) -> None:
+    # Why the pages put Litestar's middleware list on a Router: on the app it runs for the
+    # mount too, with the path below it, which is matched without its slash as well.
+    service = make_service()
+    app = Litestar(
+        [health, host_register],
+        plugins=[S3AuthPlugin(service, rate_limit=False)],
+        middleware=[DefineMiddleware(BearerTokenMiddleware, tokens=service, exclude=exclude)],
+    )
+    async with client_for(app) as client:
+        account = {"username": "alice", "email": "alice@example.com", "password": PASSWORD}
+        registered = await client.post("/auth/register", json=account)
+        assert registered.status_code == (201 if registers else 401)
+        # The exclusion that lets the auth app through opens the host's routes as well.
+        host_route = await client.get("/register")
+        assert host_route.status_code == (200 if registers else 401)
 
 
 async def test_misuse_is_refused() -> None:
