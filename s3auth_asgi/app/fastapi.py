@@ -10,12 +10,11 @@
     async def admin(user: Annotated[AuthenticatedUser, require_scopes("admin")]) -> ...
 
 `include_auth` mounts the auth app at `prefix` behind the host's own routes (`_AuthMount`),
-answers S3AuthError with problem+json,
-loads the service's revocation snapshot at the app's startup and closes its mail at
-shutdown (`lifespan`), and wraps `app.openapi`
-(FastAPI's own way of extending the document) so that the host's document gains the auth
-operations, their schemas and the password-flow security scheme (`host_document`). FastAPI
-regenerates its document when routes are added; the wrapper merges each new one.
+answers S3AuthError with problem+json, loads the service's revocation snapshot at the app's
+startup and closes its mail at shutdown (`lifespan`), and wraps `app.openapi` (FastAPI's
+own way of extending the document) so that the host's document gains the auth operations,
+their schemas and the password-flow security scheme (`host_document`). FastAPI regenerates
+its document when routes are added; the wrapper merges each new one.
 
 `CurrentUser` and `require_scopes(...)` are security dependencies on that scheme: FastAPI
 lists it, with the scopes, on the operations that use them, and Swagger UI's Authorize
