@@ -23,7 +23,7 @@ not the owner's to know; the owner's own events keep the owner's session and add
 from __future__ import annotations
 
 import secrets
-from typing import Annotated
+from typing import Annotated, get_args
 
 import msgspec
 
@@ -56,16 +56,10 @@ AUDITED: frozenset[EventName] = frozenset(
 """A deleted user's trail stays until the retention has passed: it is the record of what
 happened to the account, deletion included, and an administrator can still read it."""
 BY_ADMINISTRATORS: frozenset[EventName] = frozenset(
-    (
-        "admin_user_create",
-        "admin_user_update",
-        "admin_user_delete",
-        "admin_user_revoke",
-        "admin_password_set",
-        "admin_session_end",
-    )
+    name for name in get_args(EventName) if name.startswith("admin_")
 )
-"""The events of the administrators' tools (the admin endpoints and the CLI)."""
+"""The events of the administrators' tools (the admin endpoints and the CLI): their names
+say so."""
 _CURSOR_MAX = 64
 
 
