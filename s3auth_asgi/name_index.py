@@ -19,13 +19,18 @@ is still under way after a reservation's time may have lost a name meanwhile, an
 then lands on a name another user holds. So a claim that took that long (less the clock
 skew allowance, `S3AUTH_REVOCATION_SKEW_SECONDS`: another host's clock may run that far
 ahead) reads its entries back once its record is written (`ClaimTimer`, `NameIndex.held`)
-and gives way if one names another user. Once its record is written no entry of its names
-can be taken over, so that one read settles it, whatever the reservation time is; a prompt
-claim reads nothing.
+and gives way if one names another user. A takeover, for its part, reads the record of the
+user it judged to have abandoned the entry once more after its replace has landed: the
+claim writes its record then reads its entry, the takeover writes the entry then reads the
+record, so one of them at least sees the other's write. The claim gives way; the takeover
+puts the entry back as it found it and gives way. So whatever the reservation time is, one
+user per name holds, unless a takeover itself stalls a reservation's time between its
+write and its read; a prompt claim reads nothing back.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
@@ -226,10 +231,25 @@ class NameIndex:
         ):
             raise taken()
         try:
-            await self.store.replace(key, entry, current.etag)
+            etag = await self.store.replace(key, entry, current.etag)
         except StoreConflict:
             raise taken() from None
+        # Its user's record was read before the replace, and a slow claim may have written
+        # it since, then read the entry back before the replace landed (see the module).
+        if await self._holds(key, current.value.user_id):
+            with contextlib.suppress(StoreConflict, S3AuthError):
+                await self.store.replace(key, current.value, etag)
+            raise taken()
         logger.info("took over an index entry left by an unfinished name claim: %s", key)
+
+    async def _holds(self, key: str, user_id: str) -> bool:
+        """Whether the user's record holds the name of `key` (1 GET); a corrupt one is
+        taken to."""
+        try:
+            owner = await self.store.get(keys.user(user_id), User)
+        except CorruptObjectError:
+            return True
+        return owner is not None and key in self.name_keys(owner.value)
 
     async def reserve_names(self, user: User) -> list[str]:
         """Reserve a new user's names, in order: its username, the username's skeleton (a

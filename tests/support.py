@@ -5,7 +5,9 @@
 - raw ASGI: scope builders, clients that keep every message for HTTP, WebSocket and
   lifespan, and fake apps (`ok_app`, `RecordingApp`);
 - an httpx client over any ASGI app, and the `framework` fixture with `by_framework`;
-- `StoreWrapper`, a `Store` that forwards to a real one, for fakes that delay or fail;
+- `StoreWrapper`, a `Store` that forwards to a real one, for fakes that delay or fail, and
+  two that run another process's work in the middle of a change (`RacedUserWrite`,
+  `AfterRequest`);
 - hosts whose clocks differ (`SharedTime`, `SkewedClock`, `skewed_host`) and a store whose
   Last-Modified follows the shared time (`StoreClock`).
 
@@ -450,3 +452,35 @@ class RacedUserWrite(StoreWrapper):
             meanwhile, self.meanwhile = self.meanwhile, None
             await meanwhile()
         return await super().replace(key, value, etag)
+
+
+class AfterRequest(StoreWrapper):
+    """Runs `meanwhile` once, when the first `get` or `replace` (`request`) of a key under
+    `prefix` has been answered: another process's work between this request and the next."""
+
+    def __init__(
+        self,
+        inner: Store,
+        request: str,
+        prefix: str,
+        meanwhile: Callable[[], Awaitable[object]],
+    ) -> None:
+        super().__init__(inner)
+        self.request = request
+        self.prefix = prefix
+        self.meanwhile: Callable[[], Awaitable[object]] | None = meanwhile
+
+    async def _after(self, request: str, key: str) -> None:
+        if self.meanwhile is not None and request == self.request and key.startswith(self.prefix):
+            meanwhile, self.meanwhile = self.meanwhile, None
+            await meanwhile()
+
+    async def get(self, key: str, type_: type[T]) -> Versioned[T] | None:
+        found = await self.inner.get(key, type_)
+        await self._after("get", key)
+        return found
+
+    async def replace(self, key: str, value: Any, etag: str) -> str:
+        written = await self.inner.replace(key, value, etag)
+        await self._after("replace", key)
+        return written

@@ -8,11 +8,13 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import anyio
 import pytest
 from conftest import make_settings
-from support import StoreWrapper
+from support import AfterRequest, StoreWrapper
 
 from s3auth_asgi import EmailTakenError, S3AuthService, StoreUnavailableError, UsernameTakenError
+from s3auth_asgi.models import IndexEntry
 from s3auth_asgi.storage import ObjectStore, Store, keys
 
 pytestmark = pytest.mark.anyio
@@ -151,3 +153,41 @@ async def test_an_address_change_that_lost_the_address_meanwhile_gives_way() -> 
     for address in ("old@example.com", "new@example.com"):
         with pytest.raises(EmailTakenError):
             await other.create_user("thief", address, PASSWORD)
+
+
+async def test_a_takeover_that_judged_a_slow_claim_abandoned_gives_the_name_back() -> None:
+    # Another claim reads the slow claim's entry (old by then) and its record (not written
+    # yet); the slow claim then writes its record and reads its entries back, finding them
+    # its own, before the other claim's replace lands.
+    owner_read, slow_done = anyio.Event(), anyio.Event()
+    refused: list[UsernameTakenError] = []
+
+    async def paused() -> None:
+        owner_read.set()
+        await slow_done.wait()
+
+    async def late_claim() -> None:
+        store = AfterRequest(other.store, "get", keys.USERS, paused)
+        late = S3AuthService(other.settings, store=store, clock=lambda: now[0])
+        with pytest.raises(UsernameTakenError) as taken:
+            await late.create_user("alice", "late@example.com", PASSWORD)
+        refused.append(taken.value)
+
+    async with anyio.create_task_group() as tg:
+
+        async def meanwhile() -> None:
+            now[0] += RESERVATION + 1
+            tg.start_soon(late_claim)
+            await owner_read.wait()
+
+        slow, other, now, _ = _services(lambda: meanwhile())
+        alice = await slow.create_user("alice", "a@example.com", PASSWORD)
+        slow_done.set()
+    assert len(refused) == 1
+    for key in other.names.name_keys(alice):
+        entry = await other.store.get(key, IndexEntry)
+        assert entry is not None and entry.value.user_id == alice.id
+    found = await other.authenticate_user("alice", PASSWORD)
+    assert found is not None and found.id == alice.id
+    with pytest.raises(UsernameTakenError):
+        await other.create_user("alice", "c@example.com", PASSWORD)
