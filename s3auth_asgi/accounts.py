@@ -3,7 +3,11 @@ and listing.
 
 Request budgets (object-store requests, asserted in the tests):
 - create_user: 4 (three index creates: username, its skeleton, email; one user create),
-  and a GET of each index object when it took longer than a reservation (`name_index`);
+  and a GET of each index object when it took longer than a reservation; a name let go
+  before costs 2 more (a failed create, a GET, a replace), an abandoned one 4 more (two
+  GETs of the user that left it too: `name_claims`);
+- update_user to a new address: 5 (user GET; GET of the old address's entry, the version
+  to release, as `name_claims` says why; the new one's create; user PUT; the release);
 - authenticate_user: 2 (index GET, user GET — for a name that is nobody's, a GET of a user
   that does not exist, so that the answer's cost says nothing), plus one conditional PUT
   when the password hash is upgraded; with the session create that follows, a login
@@ -11,7 +15,7 @@ Request budgets (object-store requests, asserted in the tests):
   auth app read the account's limits first and learn what a failure is charged to.
 
 Write order. A user exists once `users/{id}.json` exists, and that object is written
-last, after the index objects that reserve its names (`name_index` says how a crash
+last, after the index objects that reserve its names (`name_claims` says how a crash
 between them is repaired).
 
 Every change that must end the user's sessions (a disabled account, changed privileges, a
@@ -48,13 +52,14 @@ from .identifiers import (
     username_skeleton,
 )
 from .models import TokenPair, User
+from .name_claims import Claim
 from .name_index import LoginCheck, NameIndex, NameLookup, parse_name
 from .passwords import PasswordHasher, PasswordPolicy
 from .privileges import admin_from_input, is_administrator, stored_scopes
 from .profile_fields import ProfileFields
 from .session_generation import next_generation
 from .storage import Versioned, keys
-from .storage.access import delete_quietly, get_or_none
+from .storage.access import get_or_none
 from .user_records import UserRecords, if_fields_are, password_of
 
 
@@ -229,9 +234,9 @@ class AccountOperations(UserRecords):
         admin = admin_from_input(None if is_admin is UNSET else is_admin, given_scopes)
         if admin is not None:
             changes["is_admin"] = admin
-        new_email_key: str | None = None
-        claim = self.names.start_claim()
-        old_email_key: str | None = None
+        started = self.names.start_claim()
+        new_claim: Claim | None = None
+        old_claim: Claim | None = None
         current: Versioned[User] | None = None
         expected: dict[str, Any] = dict(expect or {})
         if email is not UNSET:
@@ -242,9 +247,12 @@ class AccountOperations(UserRecords):
             # the other address's entry would go on naming this user for ever.
             expected["email"] = current.value.email
             if fold(address) != fold(current.value.email):
-                new_email_key = keys.email_index(fold(address))
-                old_email_key = keys.email_index(fold(current.value.email))
-                await self.names.reserve(new_email_key, user_id, EmailTakenError)
+                # The old address's entry as the record holds it, read before the record
+                # lets it go: the version to release (`name_claims`).
+                old_key = keys.email_index(fold(current.value.email))
+                old_claim = await self.names.holding(old_key, user_id)
+                new_key = keys.email_index(fold(address))
+                new_claim = await self.names.reserve(new_key, user_id, EmailTakenError)
                 changes.setdefault("email_verified", False)
             changes["email"] = address
 
@@ -269,15 +277,15 @@ class AccountOperations(UserRecords):
         except S3AuthError as error:
             # Released only when the record is known not to name the new address: after a
             # store failure the write may have landed. An entry left behind whose user
-            # does not hold it is taken over once abandoned (`NameIndex.reserve`).
-            if new_email_key is not None and not isinstance(error, StoreUnavailableError):
-                await delete_quietly(self.store, new_email_key)
+            # does not hold it is taken over once abandoned (`NameClaims.reserve`).
+            if new_claim is not None and not isinstance(error, StoreUnavailableError):
+                await self.names.release([new_claim])
             raise
-        if new_email_key is not None and not await self.names.held([new_email_key], user_id, claim):
+        if new_claim is not None and not await self.names.held([new_claim], started):
             await self._undo(user_id, previous, updated, [*changes, "session_generation"])
             raise EmailTakenError()
-        if old_email_key is not None:
-            await delete_quietly(self.store, old_email_key)
+        if old_claim is not None:
+            await self.names.release([old_claim])
         if updated.session_generation != previous.session_generation:
             await self._end_all_sessions(user_id, generation=updated.session_generation)
         return updated

@@ -111,10 +111,16 @@ class AccountToken(msgspec.Struct, kw_only=True):
         return min(self.expires_at, self.created_at + lifetime_seconds)
 
 
-class IndexEntry(msgspec.Struct):
-    """`index/username/…`, `index/skeleton/…` and `index/email/…`: the owner of a name."""
+class IndexEntry(msgspec.Struct, omit_defaults=True):
+    """`index/username/…`, `index/skeleton/…` and `index/email/…`: the owner of a name
+    (`name_claims` says how an entry is claimed and let go)."""
 
     user_id: str
+    claim: str = ""
+    """Random, new with every claim, so that two claims of a name by one user are two
+    versions that a release can tell apart. Empty in entries written before."""
+    released: bool = False
+    """The name was let go: the entry names nobody, and the next claim takes it over."""
 
 
 class EndedSessions(msgspec.Struct):

@@ -5,54 +5,24 @@ Beside the username, `index/skeleton/{digest}` reserves what it looks like (its 
 skeleton, `identifiers.username_skeleton`), so that a look-alike of a name is taken too;
 it is never read at a login.
 
-Repair. Registration writes its index objects before the user object, and an email change
-the new address's before the user object's new version, so a crash (or a lost answer)
-leaves at most index objects naming a user that does not hold that name: a user that does
-not exist, or one whose address is another. They log nobody in (`owner` checks), and once
-both the entry and that user's record are `name_reservation_seconds` old (the store's
-Last-Modified against the service clock: a change of address deletes the old entry just
-after its record write, and must not find a new owner's there) the next claim of that name
-takes the index over with a conditional replace.
-
-A slow claim. The takeover is judged by the entry's age, so a claim whose own record write
-is still under way after a reservation's time may have lost a name meanwhile, and its write
-then lands on a name another user holds. So a claim that took that long (less the clock
-skew allowance, `S3AUTH_REVOCATION_SKEW_SECONDS`: another host's clock may run that far
-ahead) reads its entries back once its record is written (`ClaimTimer`, `NameIndex.held`)
-and gives way if one names another user. A takeover, for its part, reads the record of the
-user it judged to have abandoned the entry once more after its replace has landed: the
-claim writes its record then reads its entry, the takeover writes the entry then reads the
-record, so one of them at least sees the other's write. The claim gives way; the takeover
-puts the entry back as it found it and gives way. So whatever the reservation time is, one
-user per name holds, unless a takeover itself stalls a reservation's time between its
-write and its read; a prompt claim reads nothing back.
+How an entry is claimed, repaired when a claim never finished, and let go, so that one
+user per name holds under any interleaving: `name_claims`. An entry that was let go names
+nobody: a look-up treats it as absent.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import datetime as dt
 import hashlib
-import logging
-import time
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from .errors import (
-    ConflictError,
-    EmailTakenError,
-    S3AuthError,
-    S3ValidationError,
-    UsernameTakenError,
-)
-from .identifiers import IDENTIFIER_MAX, fold, looks_like_email, normalise_email, normalise_username
+from .errors import S3AuthError, S3ValidationError
+from .identifiers import IDENTIFIER_MAX, looks_like_email, normalise_email, normalise_username
 from .models import IndexEntry, User
-from .storage import CorruptObjectError, Store, StoreConflict, Versioned, keys
-from .storage.access import delete_quietly, gather, get_or_none
-from .types import Clock
-
-logger = logging.getLogger("s3auth_asgi")
+from .name_claims import Claim, NameClaims, unique_name
+from .storage import Versioned, keys
+from .storage.access import get_or_none
 
 
 def account_keys(user: User) -> tuple[str, str]:
@@ -63,11 +33,6 @@ def account_keys(user: User) -> tuple[str, str]:
         f"username:{unique_name(user, is_email=False)}",
         f"email:{unique_name(user, is_email=True)}",
     )
-
-
-def unique_name(user: User, *, is_email: bool) -> str:
-    """The unique form of one of a user's names, as its index object is keyed."""
-    return fold(user.email) if is_email else fold(user.username)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,151 +104,36 @@ def parse_name(identifier: str) -> NameLookup:
     return NameLookup(identifier, normalised, is_email)
 
 
-@dataclass(frozen=True, slots=True)
-class ClaimTimer:
-    """When a claim began, by the service clock (which takeovers are judged by) and by the
-    monotonic one (which no clock step moves back)."""
-
-    wall: float
-    monotonic: float
-
-
-class NameIndex:
+class NameIndex(NameClaims):
     """Reserves names for users and finds users by name."""
-
-    def __init__(
-        self, store: Store, *, clock: Clock, reservation_seconds: float, skew_seconds: float = 0
-    ) -> None:
-        self.store = store
-        self.clock = clock
-        self.reservation_seconds = reservation_seconds
-        self.skew_seconds = skew_seconds
-
-    def start_claim(self) -> ClaimTimer:
-        return ClaimTimer(self.clock(), time.monotonic())
-
-    async def held(self, reserved: list[str], user_id: str, started: ClaimTimer) -> list[str]:
-        """Those of `reserved` that still name `user_id`: all of them, without a request,
-        unless the claim begun at `started` has lasted long enough for another to take one
-        over (see the module); then one GET each."""
-        elapsed = max(self.clock() - started.wall, time.monotonic() - started.monotonic)
-        if elapsed < self.reservation_seconds - self.skew_seconds:
-            return reserved
-        entries = await gather([get_or_none(self.store, k, IndexEntry) for k in reserved])
-        return [
-            key
-            for key, entry in zip(reserved, entries, strict=True)
-            if entry is not None and entry.value.user_id == user_id
-        ]
 
     async def register(self, user: User) -> None:
         """Reserve a new user's names, then write its record; raise the taken error of a
         name lost to another claim meanwhile, with nothing of this one left behind."""
         started = self.start_claim()
-        reserved = await self.reserve_names(user)
-        record = keys.user(user.id)
+        claims = await self.reserve_names(user)
         try:
-            await self.store.create(record, user)
-            held = await self.held(reserved, user.id, started)
+            await self.store.create(keys.user(user.id), user)
+            held = await self.held(claims, started)
         except BaseException:
-            # The id is new, so deleting it cannot hit anybody else's user; it may have
-            # been written even if the response was lost. An entry that cannot be shown
-            # to be this claim's any more is left to expire.
-            try:
-                ours = await self.held(reserved, user.id, started)
-            except S3AuthError:
-                ours = []
-            await delete_quietly(self.store, *ours, record)
+            await self._withdraw(user, claims)
             raise
-        if len(held) < len(reserved):
-            await delete_quietly(self.store, record, *held)
-            lost = next(key for key in reserved if key not in held)
+        if len(held) < len(claims):
+            await self._withdraw(user, held)
+            lost = next(claim.key for claim in claims if claim not in held)
             raise dict(self._claims(user))[lost]()
 
-    async def reserve(self, key: str, user_id: str, taken: type[ConflictError]) -> None:
-        """Create the index object; take over one whose registration or change of address
-        never finished (its user does not hold the name)."""
-        entry = IndexEntry(user_id)
+    async def _withdraw(self, user: User, claims: list[Claim]) -> None:
+        """Delete a registration's record, then release its names: a name must not be free
+        while a record may hold it, so if the record cannot be deleted they stay (the user
+        may exist; if not, they are taken over once abandoned). The id is new, so deleting
+        the record cannot hit anybody else's user; it may have been written even if the
+        answer was lost."""
         try:
-            await self.store.create(key, entry)
+            await self.store.delete(keys.user(user.id))
+        except S3AuthError:
             return
-        except StoreConflict:
-            pass
-        current = await get_or_none(self.store, key, IndexEntry)
-        if current is None:
-            try:
-                await self.store.create(key, entry)
-                return
-            except StoreConflict:
-                raise taken() from None
-        now = dt.datetime.fromtimestamp(self.clock(), dt.UTC)
-        if (now - current.last_modified).total_seconds() < self.reservation_seconds:
-            raise taken()
-        try:
-            owner = await self.store.get(keys.user(current.value.user_id), User)
-        except CorruptObjectError:
-            raise taken() from None
-        if owner is not None and (
-            key in self.name_keys(owner.value)
-            # A user that has just let the name go (a change of address) deletes the entry
-            # next: taken over before, the entry that deletion removes would be the new one.
-            or (now - owner.last_modified).total_seconds() < self.reservation_seconds
-        ):
-            raise taken()
-        try:
-            etag = await self.store.replace(key, entry, current.etag)
-        except StoreConflict:
-            raise taken() from None
-        # Its user's record was read before the replace, and a slow claim may have written
-        # it since, then read the entry back before the replace landed (see the module).
-        if await self._holds(key, current.value.user_id):
-            with contextlib.suppress(StoreConflict, S3AuthError):
-                await self.store.replace(key, current.value, etag)
-            raise taken()
-        logger.info("took over an index entry left by an unfinished name claim: %s", key)
-
-    async def _holds(self, key: str, user_id: str) -> bool:
-        """Whether the user's record holds the name of `key` (1 GET); a corrupt one is
-        taken to."""
-        try:
-            owner = await self.store.get(keys.user(user_id), User)
-        except CorruptObjectError:
-            return True
-        return owner is not None and key in self.name_keys(owner.value)
-
-    async def reserve_names(self, user: User) -> list[str]:
-        """Reserve a new user's names, in order: its username, the username's skeleton (a
-        taken look is a taken username: same error), its email. On a refusal or a failure,
-        release what was reserved before it and raise; else return the keys, for the
-        caller to release if the user record cannot be written. An object whose write
-        failed is left alone: it may be somebody else's, and is taken over once abandoned."""
-        reserved: list[str] = []
-        try:
-            for key, taken in self._claims(user):
-                await self.reserve(key, user.id, taken)
-                reserved.append(key)
-        except BaseException:
-            if reserved:
-                await delete_quietly(self.store, *reserved)
-            raise
-        return reserved
-
-    @classmethod
-    def name_keys(cls, user: User) -> list[str]:
-        """The index objects that a user's names hold, to delete with the user."""
-        return [key for key, _ in cls._claims(user)]
-
-    @staticmethod
-    def _claims(user: User) -> list[tuple[str, type[ConflictError]]]:
-        claims: list[tuple[str, type[ConflictError]]] = [
-            (keys.username_index(unique_name(user, is_email=False)), UsernameTakenError)
-        ]
-        # None: a user registered before skeletons were reserved holds none, and another
-        # user may hold the skeleton of its name.
-        if user.username_skeleton is not None:
-            claims.append((keys.skeleton_index(user.username_skeleton), UsernameTakenError))
-        claims.append((keys.email_index(unique_name(user, is_email=True)), EmailTakenError))
-        return claims
+        await self.release(claims)
 
     async def find(self, identifier: str) -> Versioned[User] | None:
         """The user an email or a username names (2 GETs), with its ETag."""
@@ -302,6 +152,8 @@ class NameIndex:
         else:
             index_key = keys.username_index(name.normalised)
         index = await get_or_none(self.store, index_key, IndexEntry)
+        if index is not None and index.value.released:
+            index = None
         return dataclasses.replace(name, index=index)
 
     async def owner(self, lookup: NameLookup) -> Versioned[User] | None:

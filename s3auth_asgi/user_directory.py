@@ -4,8 +4,10 @@ Request budgets: list_users, 1 LIST and 1 GET per user of the page (16 at a time
 search_users the same per page scanned (a search filters the page it reads, so each call
 costs what one page costs, and the caller follows `next_cursor`); delete_user, 1 GET, 1
 LIST of the user's sessions, 1 revocation create when it has sessions, 1 batch DELETE and
-1 PUT (the generation marker: `session_generation`); of an id with no user, 1 GET and 1
-LIST.
+1 PUT (the generation marker: `session_generation`), then 1 GET and 1 conditional PUT per
+name (3: username, skeleton, email) to release its index entries, which a DELETE could
+not do without the risk of removing the entry of whoever registered the name meanwhile
+(`name_claims`); of an id with no user, 1 GET and 1 LIST.
 """
 
 from __future__ import annotations
@@ -43,14 +45,13 @@ class UserDirectory(AccountOperations):
                 if left:
                     await self._end_all_sessions(user_id, generation=keys.DELETED_GENERATION)
             return False
-        # The user object goes first: if the rest fails, the names are dangling
-        # reservations that the next registration takes over.
+        # The user object goes first, and its names are released after it (only then can
+        # no record hold them). If the rest fails, the names are dangling reservations
+        # that the next registration takes over.
         await self._end_all_sessions(
-            user_id,
-            keys.user(user_id),
-            *self.names.name_keys(user),
-            generation=keys.DELETED_GENERATION,
+            user_id, keys.user(user_id), generation=keys.DELETED_GENERATION
         )
+        await self.names.release_names(user)
         return True
 
     async def list_users(

@@ -9,7 +9,8 @@
   two that run another process's work in the middle of a change (`RacedUserWrite`,
   `AfterRequest`);
 - hosts whose clocks differ (`SharedTime`, `SkewedClock`, `skewed_host`) and a store whose
-  Last-Modified follows the shared time (`StoreClock`).
+  Last-Modified follows the shared time (`StoreClock`);
+- `held_index_keys`: the index entries that name a user (not the released ones).
 
 Test modules import from here as they do from conftest: `from support import ...`.
 """
@@ -34,7 +35,7 @@ from conftest import make_settings
 
 from s3auth_asgi import S3AuthService, TokenPair
 from s3auth_asgi.identifiers import new_id
-from s3auth_asgi.models import User
+from s3auth_asgi.models import IndexEntry, User
 from s3auth_asgi.storage import ObjectInfo, Store, Versioned, keys
 from s3auth_asgi.types import Message, Receive, Scope, Send
 
@@ -408,6 +409,17 @@ class StoreClock(StoreWrapper):
         async for info in self.inner.list(prefix, offset):
             written = self.written.get(info.key, info.last_modified)
             yield ObjectInfo(info.key, written, info.size)
+
+
+async def held_index_keys(store: Store, prefix: str = "index/") -> list[str]:
+    """The keys of the index entries under `prefix` that name a user, in key order: a name
+    let go leaves a released entry behind (`name_claims`), which holds nothing."""
+    held = []
+    async for info in store.list(prefix):
+        entry = await store.get(info.key, IndexEntry)
+        if entry is not None and not entry.value.released:
+            held.append(info.key)
+    return sorted(held)
 
 
 def free_port() -> int:

@@ -7,6 +7,7 @@ import pytest
 from conftest import make_service
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support import held_index_keys
 
 from s3auth_asgi import EmailTakenError, InvalidEmailError, S3AuthService, User
 from s3auth_asgi.identifiers import clean_email, fold, new_id, normalise_email
@@ -101,7 +102,7 @@ async def test_an_address_registered_before_still_signs_in(service: S3AuthServic
     with pytest.raises(InvalidEmailError):
         await service.create_user("new", address, PASSWORD)
     moved = await service.update_user(old.id, email="old.style@example.com")
-    assert [i.key async for i in service.store.list(keys.EMAIL_INDEX)] == [
+    assert await held_index_keys(service.store, keys.EMAIL_INDEX) == [
         keys.email_index("old.style@example.com")
     ]
     assert moved.email == "old.style@example.com"

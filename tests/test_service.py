@@ -8,6 +8,7 @@ import math
 
 import pytest
 from conftest import make_service, make_settings, on_every_store
+from support import held_index_keys
 
 from benchmarks.bench_login import populate
 from s3auth_asgi import (
@@ -272,8 +273,12 @@ async def test_revoke_all_pages_through_many_sessions(backend: str, store_url: s
 async def test_update_user_and_deactivation_revokes(service: S3AuthService) -> None:
     user = await service.create_user("upd", "upd@example.com", PASSWORD)
     pair = await service.create_token_pair(user)
+    service.store.reset_counts()
     updated = await service.update_user(user.id, full_name="New Name", email="new@example.com")
     assert updated.full_name == "New Name" and updated.email == "new@example.com"
+    # The user and the old address's entry read; the new address's entry, the user and the
+    # old entry's release written.
+    assert dict(service.store.requests) == {"get": 2, "put": 3}
     assert await service.get_user_by_email("upd@example.com") is None
     assert (await service.get_user_by_email("NEW@example.com")) is not None
     service.decode_token(pair.access_token)  # a profile change revokes nothing
@@ -309,17 +314,20 @@ async def test_delete_user_frees_the_names(service: S3AuthService, backend: str)
     await service.create_token_pair(user)
     service.store.reset_counts()
     assert await service.delete_user(user.id) is True
-    # The session, the record and both names go in one batch DELETE; then the `deleted`
-    # generation marker.
-    deletes = 5 if backend == "gcs" else 1
-    assert dict(service.store.requests) == {"get": 1, "put": 2, "list": 1, "delete": deletes}
+    # The session and the record go in one batch DELETE; then the `deleted` generation
+    # marker; then each of the three names is read and released (a GET and a PUT each).
+    deletes = 2 if backend == "gcs" else 1
+    assert dict(service.store.requests) == {"get": 4, "put": 5, "list": 1, "delete": deletes}
     assert await service.get_user_by_id(user.id) is None
     listed = [i.key async for i in service.store.list(keys.SESSIONS)]
     assert listed == [keys.generation_marker(user.id, keys.DELETED_GENERATION)]
-    assert [i async for i in service.store.list("index/")] == []
+    assert await held_index_keys(service.store) == []
     assert await service.delete_user(user.id) is False
+    service.store.reset_counts()
     again = await service.create_user("gone", "gone@example.com", PASSWORD)
     assert again.id != user.id
+    # Each released entry is taken over: the create that lost, a GET, an If-Match replace.
+    assert dict(service.store.requests) == {"put": 7, "get": 3}
 
 
 @on_every_store

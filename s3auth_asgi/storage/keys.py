@@ -1,7 +1,8 @@
 """The object layout: every key this package reads or writes is built here.
 
     users/{user_id}.json                       the user record
-    index/username/{digest}                    {"user_id": ...}; its create IS uniqueness
+    index/username/{digest}                    {"user_id": ..., "claim": ...}; its create
+                                               IS uniqueness; released, never deleted
     index/skeleton/{digest}                    the same, for what the username looks
                                                like (its TR39 skeleton): no look-alikes
     index/email/{digest}

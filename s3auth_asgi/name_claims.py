@@ -1,0 +1,240 @@
+"""Claiming a name's index entry (`name_index`) for a user, and letting it go.
+
+The model. A claim creates the entry (If-None-Match), or replaces (If-Match) one that is
+free: released, or abandoned by a claim that never finished. A name is let go by replacing
+its entry, again with If-Match, with a released one (`IndexEntry.released`). Nothing
+deletes an entry, so every change of one is conditioned on the version it was decided on,
+and none can undo a change that it has not seen.
+
+Repair. Registration writes its index entries before the user object, and an email change
+the new address's before the user object's new version, so a crash (or a lost answer)
+leaves at most entries naming a user that does not hold that name: a user that does not
+exist, or one whose address is another. They log nobody in (`NameIndex.owner` checks), and
+once the entry is `name_reservation_seconds` old (the store's Last-Modified against the
+service clock) the next claim of that name takes it over.
+
+A slow claim. The takeover is judged by the entry's age, so a claim whose own record write
+is still under way after a reservation's time may have lost a name meanwhile, and its write
+then lands on a name another user holds. So a claim that took that long (less the clock
+skew allowance, `S3AUTH_REVOCATION_SKEW_SECONDS`: another host's clock may run that far
+ahead) reads its entries back once its record is written (`ClaimTimer`, `held`) and gives
+way if one is not as it wrote it. A takeover, for its part, reads the record of the user
+it judged to have abandoned the entry once more after its replace has landed: the claim
+writes its record then reads its entry, the takeover writes the entry then reads the
+record, so one of them at least sees the other's write. The claim gives way; the takeover
+puts the entry back as it found it and gives way. So whatever the reservation time is, one
+user per name holds, unless a takeover itself stalls a reservation's time between its
+write and its read; a prompt claim reads nothing back.
+
+Release. A release is conditioned on the version its user held: the one its claim wrote,
+or one read while its record held the name; and it is made only once no record can hold
+that version any more. A registration that gives way deletes its record first; a change of
+address reads the old entry before writing the new address into the record, and releases
+it after; a deletion reads the entries after deleting the record (the id is never used
+again, so whatever version names it then is nobody's). If the entry has changed since
+(taken over as abandoned, or released and claimed again), the release fails and the entry
+is left to its new claim. A DELETE cannot be conditioned so on every store: it removes
+whatever is there when it lands. A deletion that read the address a concurrent change was
+letting go would remove the entry of whoever registered that address in between, and a
+second account could then register it too. Each claim writes a random `IndexEntry.claim`,
+because on S3 and `file://` a version is a digest of the content: when a user takes an
+address back while an earlier change is still letting it go, the new claim's entry must
+differ from the one that change read.
+
+Cost. A released entry stays: one object per name ever let go, which the next claim of the
+name takes over at once (a failed create, a GET and a replace: 2 requests more than a name
+never used). Deleting old ones later would bring the race back: a claim of the name between
+a sweep's listing and its DELETE would lose its entry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import secrets
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import msgspec
+
+from .errors import ConflictError, EmailTakenError, S3AuthError, UsernameTakenError
+from .identifiers import fold
+from .models import IndexEntry, User
+from .storage import CorruptObjectError, Store, StoreConflict, Versioned, keys
+from .storage.access import gather, get_or_none
+from .types import Clock
+
+logger = logging.getLogger("s3auth_asgi")
+
+CLAIM_BYTES = 8
+
+
+def unique_name(user: User, *, is_email: bool) -> str:
+    """The unique form of one of a user's names, as its index entry is keyed."""
+    return fold(user.email) if is_email else fold(user.username)
+
+
+class Claim(NamedTuple):
+    """An entry as a claim wrote it, or as read while its user held the name: what a
+    release is conditioned on."""
+
+    key: str
+    entry: IndexEntry
+    etag: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimTimer:
+    """When a claim began, by the service clock (which takeovers are judged by) and by the
+    monotonic one (which no clock step moves back)."""
+
+    wall: float
+    monotonic: float
+
+
+class NameClaims:
+    """Claims and releases of index entries. A part of `NameIndex`, which knows which
+    entries a user's names are."""
+
+    def __init__(
+        self, store: Store, *, clock: Clock, reservation_seconds: float, skew_seconds: float = 0
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.reservation_seconds = reservation_seconds
+        self.skew_seconds = skew_seconds
+
+    def start_claim(self) -> ClaimTimer:
+        return ClaimTimer(self.clock(), time.monotonic())
+
+    async def held(self, claims: list[Claim], started: ClaimTimer) -> list[Claim]:
+        """Those of `claims` whose entries are still as they wrote them: all of them,
+        without a request, unless the claim begun at `started` has lasted long enough for
+        another to take one over (see the module); then one GET each."""
+        elapsed = max(self.clock() - started.wall, time.monotonic() - started.monotonic)
+        if elapsed < self.reservation_seconds - self.skew_seconds:
+            return claims
+        entries = await gather([get_or_none(self.store, c.key, IndexEntry) for c in claims])
+        return [
+            claim
+            for claim, entry in zip(claims, entries, strict=True)
+            if entry is not None and entry.value == claim.entry
+        ]
+
+    async def reserve(self, key: str, user_id: str, taken: type[ConflictError]) -> Claim:
+        """Claim the entry for `user_id`: create it, or take over one that is free (released,
+        or abandoned by a claim that never finished); `taken` if it is not."""
+        entry = IndexEntry(user_id, claim=secrets.token_hex(CLAIM_BYTES))
+        try:
+            return Claim(key, entry, await self.store.create(key, entry))
+        except StoreConflict:
+            pass
+        current = await get_or_none(self.store, key, IndexEntry)
+        if current is None:  # corrupt, or deleted meanwhile (as earlier releases did)
+            try:
+                return Claim(key, entry, await self.store.create(key, entry))
+            except StoreConflict:
+                raise taken() from None
+        previous = current.value
+        free = previous.released or (
+            self._old(current) and not await self._holds(key, previous.user_id)
+        )
+        if not free:
+            raise taken()
+        try:
+            etag = await self.store.replace(key, entry, current.etag)
+        except StoreConflict:
+            raise taken() from None
+        if previous.released:
+            return Claim(key, entry, etag)
+        # Its user's record was read before the replace, and a slow claim may have written
+        # it since, then read the entry back before the replace landed (see the module).
+        if await self._holds(key, previous.user_id):
+            with contextlib.suppress(StoreConflict, S3AuthError):
+                await self.store.replace(key, previous, etag)
+            raise taken()
+        logger.info("took over an index entry left by an unfinished name claim: %s", key)
+        return Claim(key, entry, etag)
+
+    def _old(self, entry: Versioned[IndexEntry]) -> bool:
+        """Whether an entry was written a reservation's time ago or more."""
+        now = dt.datetime.fromtimestamp(self.clock(), dt.UTC)
+        return (now - entry.last_modified).total_seconds() >= self.reservation_seconds
+
+    async def _holds(self, key: str, user_id: str) -> bool:
+        """Whether the user's record holds the name of `key` (1 GET); a corrupt one is
+        taken to."""
+        try:
+            owner = await self.store.get(keys.user(user_id), User)
+        except CorruptObjectError:
+            return True
+        return owner is not None and key in self.name_keys(owner.value)
+
+    @classmethod
+    def name_keys(cls, user: User) -> list[str]:
+        """The entries that a user's names hold."""
+        return [key for key, _ in cls._claims(user)]
+
+    @staticmethod
+    def _claims(user: User) -> list[tuple[str, type[ConflictError]]]:
+        claims: list[tuple[str, type[ConflictError]]] = [
+            (keys.username_index(unique_name(user, is_email=False)), UsernameTakenError)
+        ]
+        # None: a user registered before skeletons were reserved holds none, and another
+        # user may hold the skeleton of its name.
+        if user.username_skeleton is not None:
+            claims.append((keys.skeleton_index(user.username_skeleton), UsernameTakenError))
+        claims.append((keys.email_index(unique_name(user, is_email=True)), EmailTakenError))
+        return claims
+
+    async def reserve_names(self, user: User) -> list[Claim]:
+        """Claim a new user's names, in order: its username, the username's skeleton (a
+        taken look is a taken username: same error), its email. On a refusal or a failure,
+        release those claimed before it and raise. An entry whose write failed is left
+        alone: it may be somebody else's, and is taken over once abandoned."""
+        claims: list[Claim] = []
+        try:
+            for key, taken in self._claims(user):
+                claims.append(await self.reserve(key, user.id, taken))
+        except BaseException:
+            await self.release(claims)
+            raise
+        return claims
+
+    async def holding(self, key: str, user_id: str) -> Claim | None:
+        """The entry of `key` as a claim of `user_id`'s, to release once its record no
+        longer holds the name; None when it names nobody or another (1 GET)."""
+        found = await get_or_none(self.store, key, IndexEntry)
+        if found is None or found.value.released or found.value.user_id != user_id:
+            return None
+        return Claim(key, found.value, found.etag)
+
+    async def release(self, claims: Iterable[Claim]) -> None:
+        """Let the names of `claims` go, each only if its entry is still the claim's version
+        (1 conditional PUT each, at once). Best effort, as clean-ups are: an entry left
+        naming a user that does not hold its name is taken over once abandoned."""
+        await gather([self._release(claim) for claim in claims])
+
+    async def release_names(self, user: User) -> None:
+        """Once `user`'s record is deleted: release the entries of its names that still
+        name it, whichever version (no record can hold one any more). 1 GET and 1
+        conditional PUT per name, at once; best effort, as `release`."""
+
+        async def release_if_held(key: str) -> None:
+            try:
+                claim = await self.holding(key, user.id)
+            except S3AuthError:
+                return
+            if claim is not None:
+                await self._release(claim)
+
+        await gather([release_if_held(key) for key in self.name_keys(user)])
+
+    async def _release(self, claim: Claim) -> None:
+        released = msgspec.structs.replace(claim.entry, released=True)
+        # A conflict: claimed again meanwhile, not this claim's to let go.
+        with contextlib.suppress(StoreConflict, S3AuthError):
+            await self.store.replace(claim.key, released, claim.etag)
