@@ -28,10 +28,12 @@ import pytest
 from conftest import make_service
 from starlette.applications import Starlette
 from starlette.routing import Mount
+from support import StoreWrapper
 
 from s3auth_asgi import S3AuthService, StoreUnavailableError
 from s3auth_asgi.app import create_auth_app
 from s3auth_asgi.storage import ObjectStore
+from s3auth_asgi.storage.access import gather, get_or_none
 from s3auth_asgi.storage.base import CorruptObjectError
 from s3auth_asgi.storage.store import OPEN_FAILED, READ_FAILED, WRITE_FAILED
 
@@ -310,3 +312,21 @@ async def test_refresh_and_logout_answer_503_when_the_lock_files_cannot_be_opene
             response = await http.post(f"/auth/{name}", json=refresh)
             assert_unavailable(name, response, str(tmp_path))
     assert_logged(caplog, "sessions/")
+
+
+async def test_a_failure_among_concurrent_reads_is_the_store_error_itself() -> None:
+    """Reads made side by side (a user's sessions, a page of users) fail as one read
+    does: with the StoreUnavailableError callers and the app handle, not a group."""
+
+    class SecondReadFails(StoreWrapper):
+        reads = 0
+
+        async def get(self, key: str, type_: type[Any]) -> Any:
+            self.reads += 1
+            if self.reads == 2:
+                raise StoreUnavailableError("injected: the second read failed")
+            return await self.inner.get(key, type_)
+
+    store = SecondReadFails(ObjectStore.from_url("memory://"))
+    with pytest.raises(StoreUnavailableError):
+        await gather([get_or_none(store, f"users/{i}.json", dict) for i in range(3)])

@@ -48,7 +48,17 @@ async def gather(calls: Sequence[Awaitable[T]], *, limit: int = READ_CONCURRENCY
         async with limiter:
             results[i] = await call
 
-    async with anyio.create_task_group() as tg:
-        for i, call in enumerate(calls):
-            tg.start_soon(run, i, call)
+    try:
+        async with anyio.create_task_group() as tg:
+            for i, call in enumerate(calls):
+                tg.start_soon(run, i, call)
+    except BaseExceptionGroup as group:
+        # Callers handle the error of one request (a StoreUnavailableError is a 503), as
+        # they would had the requests been made one after another.
+        raise _first_of(group) from None
     return [results[i] for i in range(len(calls))]
+
+
+def _first_of(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    first = group.exceptions[0]
+    return _first_of(first) if isinstance(first, BaseExceptionGroup) else first
