@@ -254,6 +254,7 @@ class AccountOperations(UserRecords):
                 new_key = keys.email_index(fold(address))
                 new_claim = await self.names.reserve(new_key, user_id, EmailTakenError)
                 changes.setdefault("email_verified", False)
+                changes["releasing_email"] = current.value.email
             changes["email"] = address
 
         def change(user: User) -> User:

@@ -47,6 +47,10 @@ class User(msgspec.Struct, kw_only=True):
     while it is what it was when the link was issued, so that an address given up and
     taken back does not bring the old links back. 0 in records written before it was
     counted."""
+    releasing_email: str = ""
+    """The address the last change of address let go. Until that change has released its
+    entry, the entry is still this user's (`name_claims`): a change that loses its new
+    address puts this one back. Empty in records written before."""
     profile: dict[str, Any] | None = None
     """The application's own fields (`profile_fields`), as validated."""
 

@@ -26,6 +26,12 @@ puts the entry back as it found it and gives way. So whatever the reservation ti
 user per name holds, unless a takeover itself stalls a reservation's time between its
 write and its read; a prompt claim reads nothing back.
 
+A change of address that gives way puts its old address back in the record. While the
+record held the new one, the old address's entry named a user whose record did not hold
+it, and looked abandoned once old; so the record names the address it is letting go
+(`User.releasing_email`), which counts as held until a reservation's time after the record
+write, and the undo puts back an address nobody could take meanwhile.
+
 Release. A release is conditioned on the version its user held: the one its claim wrote,
 or one read while its record held the name; and it is made only once no record can hold
 that version any more. A registration that gives way deletes its record first; a change of
@@ -159,8 +165,8 @@ class NameClaims:
         logger.info("took over an index entry left by an unfinished name claim: %s", key)
         return Claim(key, entry, etag)
 
-    def _old(self, entry: Versioned[IndexEntry]) -> bool:
-        """Whether an entry was written a reservation's time ago or more."""
+    def _old(self, entry: Versioned[IndexEntry] | Versioned[User]) -> bool:
+        """Whether an object was written a reservation's time ago or more."""
         now = dt.datetime.fromtimestamp(self.clock(), dt.UTC)
         return (now - entry.last_modified).total_seconds() >= self.reservation_seconds
 
@@ -171,7 +177,15 @@ class NameClaims:
             owner = await self.store.get(keys.user(user_id), User)
         except CorruptObjectError:
             return True
-        return owner is not None and key in self.name_keys(owner.value)
+        if owner is None:
+            return False
+        user = owner.value
+        if key in self.name_keys(user):
+            return True
+        # An address a change is letting go stays its user's while that change may still
+        # be under way (it may put the address back); a release makes it free at once.
+        letting_go = user.releasing_email and key == keys.email_index(fold(user.releasing_email))
+        return bool(letting_go) and not self._old(owner)
 
     @classmethod
     def name_keys(cls, user: User) -> list[str]:

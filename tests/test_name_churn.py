@@ -4,9 +4,11 @@ request. Whatever the interleaving, once they are done one user per name holds: 
 user's names are its own, and no two live users share one.
 
 The clock does not leap here (`JUMP` 0): with leaps past a reservation, claims under way
-look abandoned and are taken over, and one run in many has ended with a live user's entry
-naming another, an interleaving not yet explained. The takeovers' own interleavings are
-tested one by one in `test_slow_claims` and `test_name_release`."""
+look abandoned and are taken over, and one run in many ended with a live user's entry
+naming another. That interleaving (a change of address undone after its old address was
+taken over) is fixed and tested in `test_slow_claims`; until a long seeded search shows
+no other, the takeovers are tested one interleaving at a time there and in
+`test_name_release`."""
 
 from __future__ import annotations
 

@@ -4,20 +4,22 @@ and give way, whatever `S3AUTH_NAME_RESERVATION_SECONDS` is. One user per name, 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import pytest
 from conftest import make_settings
-from support import AfterRequest, StoreWrapper
+from support import AfterRequest, StoreClock, StoreWrapper
 
 from s3auth_asgi import EmailTakenError, S3AuthService, StoreUnavailableError, UsernameTakenError
 from s3auth_asgi.models import IndexEntry
-from s3auth_asgi.storage import ObjectStore, Store, keys
+from s3auth_asgi.storage import ObjectStore, Store, Versioned, keys
 
 pytestmark = pytest.mark.anyio
+T = TypeVar("T")
 PASSWORD = "SecurePass123!"
 RESERVATION = 120
 
@@ -191,3 +193,66 @@ async def test_a_takeover_that_judged_a_slow_claim_abandoned_gives_the_name_back
     assert found is not None and found.id == alice.id
     with pytest.raises(UsernameTakenError):
         await other.create_user("alice", "c@example.com", PASSWORD)
+
+
+class SlowRecordReplace(StoreWrapper):
+    """`before` runs just before the first user-record replace goes out, `after` once it
+    has been answered: another instance's work while a slow change of address is under way."""
+
+    def __init__(self, inner: Store) -> None:
+        super().__init__(inner)
+        self.before: Callable[[], Awaitable[object]] | None = None
+        self.after: Callable[[], Awaitable[object]] | None = None
+
+    async def replace(self, key: str, value: Any, etag: str) -> str:
+        record = key.startswith(keys.USERS)
+        if record and self.before is not None:
+            before, self.before = self.before, None
+            await before()
+        written = await self.inner.replace(key, value, etag)
+        if record and self.after is not None:
+            after, self.after = self.after, None
+            await after()
+        return written
+
+
+class ReadsOnTheClock(StoreClock):
+    """Reads, too, give an object the Last-Modified of the shared clock at its write."""
+
+    async def get(self, key: str, type_: type[T]) -> Versioned[T] | None:
+        found = await self.inner.get(key, type_)
+        if found is None or key not in self.written:
+            return found
+        return dataclasses.replace(found, last_modified=self.written[key])
+
+
+async def test_an_undone_change_of_address_keeps_its_old_address() -> None:
+    """The change loses its new address and puts the old one back in the record; while
+    the record held the new one, the old address's entry must not have looked free."""
+    now = [time.time()]
+    shared = ReadsOnTheClock(ObjectStore.from_url("memory://"), lambda: now[0])
+    slow_store = SlowRecordReplace(shared)
+    settings = make_settings(name_reservation_seconds=RESERVATION)
+    slow = S3AuthService(settings, store=slow_store, clock=lambda: now[0])
+    other = S3AuthService(settings, store=shared, clock=lambda: now[0])
+    alice = await other.create_user("alice", "a@example.com", PASSWORD)
+    refused: list[type[Exception]] = []
+
+    async def before() -> None:  # alice's entry for b is written; her record still says a
+        now[0] += RESERVATION + 1  # the change stalls: both her entries look abandoned
+        await other.create_user("bob", "b@example.com", PASSWORD)
+
+    async def after() -> None:  # alice's record says b, and it is letting a go
+        try:
+            await other.create_user("carol", "a@example.com", PASSWORD)
+        except EmailTakenError as error:
+            refused.append(type(error))
+
+    slow_store.before, slow_store.after = before, after
+    with pytest.raises(EmailTakenError):  # b was lost to bob: the change is undone
+        await slow.update_user(alice.id, email="b@example.com")
+    assert refused == [EmailTakenError]
+    kept = await other.get_user_by_id(alice.id)
+    assert kept is not None and kept.email == "a@example.com"
+    found = await other.authenticate_user("a@example.com", PASSWORD)
+    assert found is not None and found.id == alice.id
