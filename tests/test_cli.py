@@ -298,13 +298,18 @@ def test_user_create_list_disable_enable(cli_store_url: str) -> None:
     assert authenticates(cli_store_url, "alice")
 
 
-def test_user_list_pages_through_every_user(
-    cli_store_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def create_users_paged_by_two(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Five users, listed two to a page."""
     monkeypatch.setattr(users, "USER_PAGE", 2)
     for i in range(5):
         Run("user", "create", f"user{i}", "--email", f"u{i}@example.com", "--password-stdin",
             stdin=PASSWORD)  # fmt: skip
+
+
+def test_user_list_pages_through_every_user(
+    cli_store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    create_users_paged_by_two(monkeypatch)
     listing = Run("user", "list")
     assert "5 user(s)" in listing.out
     assert all(f"user{i}" in listing.out for i in range(5))
@@ -313,10 +318,7 @@ def test_user_list_pages_through_every_user(
 def test_user_list_prints_no_json_when_a_later_page_fails(
     cli_store_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(users, "USER_PAGE", 2)
-    for i in range(5):
-        Run("user", "create", f"user{i}", "--email", f"u{i}@example.com", "--password-stdin",
-            stdin=PASSWORD)  # fmt: skip
+    create_users_paged_by_two(monkeypatch)
     whole = Run("user", "list", "--json")
     assert whole.code == 0 and len(json.loads(whole.out)) == 5, whole
     assert len(whole.out.splitlines()) == 7  # `[`, a user a line, `]`
