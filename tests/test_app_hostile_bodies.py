@@ -1,6 +1,6 @@
 """Bodies and headers built to break the reader rather than to say anything: nesting deep
-enough to exhaust a decoder's recursion, a Content-Length too long to be a number. Each is
-a 400 `malformed_body` that reads and writes nothing, never a 500."""
+enough to exhaust a decoder's recursion, a Content-Length too long to be a number or given
+twice. Each is a 400 `malformed_body` that reads and writes nothing, never a 500."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from support import call_http, http_scope
 from test_app import PASSWORD, assert_problem, bearer, client_for, login, mounted, register
 from test_app_lifecycle import admin_tokens, service_with
 
@@ -144,3 +145,34 @@ async def test_a_content_length_is_read_as_a_number_of_any_length(
         response = await client.send(request)
     assert_problem(response, status, code)
     assert service.store.requests == {}
+
+
+@pytest.mark.parametrize(
+    "lengths",
+    [
+        ("real", "65537"),  # the first is the body's: read alone, it passes
+        ("65537", "real"),
+        ("1", "real"),
+        ("real", "real"),  # the same value twice is refused too, as one may be
+    ],
+)
+async def test_a_content_length_given_twice_is_refused_and_writes_nothing(
+    tmp_path: Path, lengths: tuple[str, str]
+) -> None:
+    # Through raw ASGI: an HTTP client would merge the two headers or refuse to send them.
+    service = service_with(tmp_path)
+    body = json.dumps(
+        {"username": "mallory", "email": "m@example.com", "password": PASSWORD}
+    ).encode()
+    declared = [str(len(body)) if length == "real" else length for length in lengths]
+    headers = [(b"content-type", b"application/json")]
+    headers += [(b"content-length", length.encode()) for length in declared]
+    app = mounted(service)
+    service.store.reset_counts()
+    response = await call_http(app, http_scope("/auth/register", headers, method="POST"), body)
+    assert response.status == 400
+    assert response.headers[b"content-type"] == b"application/problem+json"
+    assert response.json()["code"] == "malformed_body"
+    assert response.json()["detail"] == "The Content-Length header is given more than once"
+    assert service.store.requests == {}
+    assert await service.get_user_by_username("mallory") is None

@@ -1,7 +1,7 @@
 """Reading request bodies and query strings into Structs, with a clear 4xx for every way
 they can be wrong: too large (413), an unsupported content type (415), unreadable JSON or
-form encoding and a field given twice (400), missing, mistyped or unknown fields (422).
-Never a 500.
+form encoding, a Content-Length given twice and a field given twice (400), missing,
+mistyped or unknown fields (422). Never a 500.
 
 A body nested deeper than `MAX_JSON_DEPTH` is refused (400) before it is decoded: no request
 of this app needs more than a few levels, and a decoder walking thousands of them runs out
@@ -61,7 +61,7 @@ class BodyReader:
         self._decoders: dict[Any, msgspec.json.Decoder[Any]] = {}
 
     async def read(self, request: Request) -> bytes:
-        declared = request.headers.get("content-length")
+        declared = declared_length(request)
         # Refused before reading a byte: a liar is caught by the count below.
         if declared is not None and self._declares_too_much(declared):
             raise self._too_large()
@@ -130,6 +130,17 @@ class BodyReader:
         except ValueError as exc:
             raise MalformedBodyError(f"The request body could not be read: {exc}") from None
         return value
+
+
+def declared_length(request: Request) -> str | None:
+    """The one Content-Length header's value, None when there is none. Two that differ
+    make the message invalid (RFC 9112 §6.3): a server or proxy in front that went by the
+    other would have framed another body than this one. Two that agree are refused as
+    well, which RFC 9110 §8.6 allows, as `2, 2` in one header is: one rule, no merging."""
+    values = request.headers.getlist("content-length")
+    if len(values) > 1:
+        raise MalformedBodyError("The Content-Length header is given more than once")
+    return values[0] if values else None
 
 
 def nesting_depth(document: bytes) -> int:
