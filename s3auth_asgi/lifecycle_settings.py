@@ -36,11 +36,9 @@ def check_lifecycle_settings(settings: Any, env_name: Callable[[str], str]) -> N
             )
         if parts.query or parts.fragment:
             raise ConfigurationError(f"{env_name('public_url')} must have no query or fragment")
-    if settings.smtp_host and not settings.public_url:
-        # The development outbox may do without: the page that shows it opens relative links.
-        raise ConfigurationError(
-            f"{env_name('public_url')} must be set when {env_name('smtp_host')} is: the links "
-            "in the mails start with it (https://app.example.com)"
+    if settings.smtp_host:
+        require_public_url(
+            settings.public_url, setting=env_name("public_url"), when=f"{env_name('smtp_host')} is"
         )
     sends = settings.smtp_host or settings.mail_outbox
     if sends and "@" not in settings.mail_from:
@@ -55,6 +53,18 @@ def check_lifecycle_settings(settings: Any, env_name: Callable[[str], str]) -> N
     check_smtp_credentials(
         settings.smtp_security, settings.smtp_username, settings.smtp_password, env_name
     )
+
+
+def require_public_url(public_url: str, *, setting: str, when: str) -> None:
+    """ConfigurationError when mails that reach an inbox would carry relative links
+    (`/reset-password#token=…`), which no mail reader can open. `setting` names the public
+    URL, `when` says what sends such mails. Only the development outbox does without: the
+    page that shows it opens relative links."""
+    if not public_url:
+        raise ConfigurationError(
+            f"{setting} must be set when {when}: the links in the mails start with it "
+            "(https://app.example.com)"
+        )
 
 
 def check_smtp_credentials(

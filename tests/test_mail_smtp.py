@@ -16,7 +16,7 @@ from test_app import PASSWORD, assert_problem, bearer, client_for, login, mounte
 
 from s3auth_asgi import ConfigurationError, S3AuthService
 from s3auth_asgi.identifiers import clean_email
-from s3auth_asgi.mail import FileMailer, Message, SMTPMailer
+from s3auth_asgi.mail import FileMailer, Mailer, Message, SMTPMailer
 from s3auth_asgi.settings import S3AuthSettings
 
 pytestmark = pytest.mark.anyio
@@ -169,6 +169,35 @@ def test_smtp_without_the_public_url_is_refused_naming_it(tmp_path: Path) -> Non
     # The development outbox keeps relative links, which the page showing them opens.
     outbox = make_settings(mail_outbox=str(tmp_path), mail_from="auth@example.com")
     assert outbox.public_url == ""
+
+
+class Courier:
+    """A mailer of the host's own (a provider's API, say): its mails reach inboxes."""
+
+    async def send(self, message: Message) -> None:
+        raise AssertionError("nothing is sent here")
+
+
+@pytest.mark.parametrize("mailer", [SMTPMailer("mail.example.com", sender="auth@example.com"),
+                                    Courier()], ids=["smtp", "own"])  # fmt: skip
+def test_a_mailer_given_in_code_without_the_public_url_is_refused(mailer: Mailer) -> None:
+    # The same rule as for S3AUTH_SMTP_HOST: the links would be relative, and dead.
+    with pytest.raises(ConfigurationError) as refused:
+        S3AuthService(make_settings(), mailer=mailer)
+    assert str(refused.value) == (
+        f"S3AUTH_PUBLIC_URL (public_url in the settings) must be set when a mailer is given "
+        f"({type(mailer).__name__}): the links in the mails start with it "
+        "(https://app.example.com)"
+    )
+    service = S3AuthService(make_settings(public_url=FRONT_END), mailer=mailer)
+    link = service.mail.link("password_reset", "pr1.x")
+    assert link == f"{FRONT_END}/reset-password#token=pr1.x"
+
+
+def test_the_outbox_given_in_code_may_do_without_the_public_url(tmp_path: Path) -> None:
+    # As with S3AUTH_MAIL_OUTBOX: the page that shows the outbox opens relative links.
+    service = S3AuthService(make_settings(), mailer=FileMailer(tmp_path))
+    assert service.mail.link("password_reset", "pr1.x") == "/reset-password#token=pr1.x"
 
 
 @pytest.mark.parametrize(

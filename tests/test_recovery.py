@@ -87,7 +87,9 @@ ASKED = ("known", "known@example.com", "nobody", "nobody@example.com", "off", "s
 async def test_asking_costs_the_same_whoever_is_asked_about(flow: str) -> None:
     store = KindLog(ObjectStore.from_url("memory://"))
     mailer = HeldMailer()
-    service = S3AuthService(make_settings(), store=store, mailer=mailer)
+    service = S3AuthService(
+        make_settings(public_url="https://app.example.com"), store=store, mailer=mailer
+    )
     await accounts(service)
     seen = {}
     for name in ASKED:

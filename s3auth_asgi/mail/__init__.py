@@ -8,7 +8,8 @@ worker threads of its own, never on the event loop nor on the host's threads) an
 `mailer_from_settings` picks one from the settings; pass your own to
 `S3AuthService(mailer=...)`.
 
-The texts are `MailTemplates`, replaceable; their links start with S3AUTH_PUBLIC_URL.
+The texts are `MailTemplates`, replaceable; their links start with S3AUTH_PUBLIC_URL,
+which every mailer but `FileMailer` requires, whether chosen by the settings or passed.
 `MailDelivery` composes messages and sends them in the background, so that an answer never
 waits for, or tells anything by, a mail server.
 """

@@ -21,7 +21,8 @@ import asyncio
 import logging
 from collections import Counter
 
-from ..settings import S3AuthSettings
+from ..lifecycle_settings import require_public_url
+from ..settings import S3AuthSettings, env_name
 from .message import Mailer, MailFailure, Message, MessageKind
 from .outbox import FileMailer
 from .smtp import SMTPMailer
@@ -48,9 +49,18 @@ def mailer_from_settings(settings: S3AuthSettings) -> Mailer | None:
 
 
 class MailDelivery:
+    """Refuses a mailer whose mails reach an inbox without `public_url`, however it was
+    chosen: its links would be relative. Only the development outbox does without."""
+
     def __init__(
         self, mailer: Mailer | None, templates: MailTemplates | None, public_url: str
     ) -> None:
+        if mailer is not None and not isinstance(mailer, FileMailer):
+            require_public_url(
+                public_url,
+                setting=f"{env_name('public_url')} (public_url in the settings)",
+                when=f"a mailer is given ({type(mailer).__name__})",
+            )
         self.mailer = mailer
         self.templates = templates or MailTemplates()
         self.public_url = public_url.rstrip("/")
