@@ -9,8 +9,10 @@ The plugin, when the app is built:
 
 - mounts the auth app at `path`. Litestar routes a mount by rewriting `scope["path"]` to
   what lies below it, with a slash added, in the scope the server passed in, which is the
-  one the server's access log reads (`POST /register/`). The mount puts the full path
-  back and hands the auth app the standard view (`root_path` ending at the mount);
+  one the server's access log reads (`POST /register/`), and only then runs the app's
+  middleware. The mount puts the full path back before that middleware, which thus sees
+  the path the client sent, and hands the auth app the standard view (`root_path` ending
+  at the mount);
 - answers S3AuthError with problem+json (unless the app has a handler for it);
 - loads the service's revocation snapshot at the app's startup and closes its mail at
   shutdown (`lifespan`);
@@ -35,21 +37,23 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-from litestar import Request, Response, asgi
+from litestar import Request, Response
 from litestar.config.app import AppConfig
 from litestar.connection import ASGIConnection
+from litestar.handlers.asgi_handlers import ASGIRouteHandler
 from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.spec import OpenAPI
 from litestar.plugins import InitPlugin, ReceiveRoutePlugin
 from litestar.routes import BaseRoute, HTTPRoute
+from litestar.types import Middleware
 
 from ..errors import ConfigurationError, S3AuthError
 from ..middleware.requires import requires
 from ..problems import auth_error_response
 from ..ratelimit import RateLimiter
 from ..service import S3AuthService
-from ..types import Receive, Scope, Send
+from ..types import ASGIApp, Receive, Scope, Send
 from . import create_auth_app
 from .host_auth import STATE_KEY, HostAuth
 from .host_document import SECURITY_SCHEME, merge_auth_document
@@ -114,7 +118,8 @@ class S3AuthPlugin(InitPlugin, ReceiveRoutePlugin):
             raise ConfigurationError("an S3AuthPlugin serves one app; make one per app")
         self._in_use = True
         # copy_scope=False: the mount must reach the server's scope to restore its path.
-        mount = asgi(self.path, is_mount=True, copy_scope=False)(self._mounted)
+        mount = _AuthMount(self.path, is_mount=True, copy_scope=False)(self._mounted)
+        mount.restore_path = self._restoring_path
         app_config.route_handlers.append(mount)
         app_config.exception_handlers.setdefault(S3AuthError, _problem_response)
         app_config.lifespan.append(auth_lifespan(self.service))
@@ -127,13 +132,22 @@ class S3AuthPlugin(InitPlugin, ReceiveRoutePlugin):
         if isinstance(route, HTTPRoute):
             self._routes.append(route)
 
-    async def _mounted(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] in ("http", "websocket"):
-            mount_point = (scope.get("root_path") or "") + self.path
+    def _mount_point(self, scope: Scope) -> str:
+        return (scope.get("root_path") or "") + self.path
+
+    def _restoring_path(self, app: ASGIApp) -> ASGIApp:
+        """`app`, the mount's middleware and the mount, given the full path in the server's
+        scope."""
+
+        async def restored(scope: Scope, receive: Receive, send: Send) -> None:
             # What Litestar left is the path below the mount, with a slash it added.
-            scope["path"] = mount_point + scope["path"].rstrip("/")
-            scope = {**scope, "root_path": mount_point}
-        await self.auth_app(scope, receive, send)
+            scope["path"] = self._mount_point(scope) + scope["path"].rstrip("/")
+            await app(scope, receive, send)
+
+        return restored
+
+    async def _mounted(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.auth_app({**scope, "root_path": self._mount_point(scope)}, receive, send)
 
     def extend_document(self, document: Document) -> Document:
         """The app's rendered document with the guarded operations' security listed and
@@ -156,6 +170,18 @@ class S3AuthPlugin(InitPlugin, ReceiveRoutePlugin):
                     operation = item.get(method.lower())
                     if operation is not None:
                         operation.setdefault("security", [{SECURITY_SCHEME: scopes}])
+
+
+class _AuthMount(ASGIRouteHandler):
+    """The plugin's mount, whose middleware runs once its path has been restored."""
+
+    __slots__ = ("restore_path",)
+
+    restore_path: Callable[[ASGIApp], ASGIApp]
+
+    def resolve_middleware(self) -> list[Middleware]:
+        # Litestar wraps the mount in the list's entries in order: the last one outermost.
+        return [*super().resolve_middleware(), self.restore_path]
 
 
 class _DocumentWithAuth(OpenAPI):
