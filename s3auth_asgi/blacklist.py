@@ -27,6 +27,7 @@ from .errors import S3ValidationError, TokenRevokedError
 from .freshness import SnapshotFreshness
 from .models import EndedSessions
 from .revocations import RevocationReason, RevocationSnapshot
+from .shared_on_copy import SharedOnCopy
 from .storage import Store, StoreConflict, keys
 from .storage.access import gather, get_or_none
 from .types import Clock
@@ -41,7 +42,7 @@ _REVOKED_DETAILS: dict[RevocationReason, str] = {
 }
 
 
-class TokenBlacklist:
+class TokenBlacklist(SharedOnCopy):
     """Revoked token ids, sessions and users: `add` / `is_blacklisted` for single access
     tokens, and the session and user revocations that logout and logout-everywhere write."""
 

@@ -28,12 +28,13 @@ from .profile_fields import ProfileFields
 from .recovery import RecoveryOperations
 from .session_listing import SessionListing
 from .settings import S3AuthSettings
+from .shared_on_copy import SharedOnCopy
 from .storage import ObjectStore, Store
 from .tokens import TokenCodec
 from .types import Clock
 
 
-class S3AuthService(RecoveryOperations, SessionListing):
+class S3AuthService(RecoveryOperations, SessionListing, SharedOnCopy):
     """The engine behind the middleware and the auth app; usable from any async code.
 
     Accounts: create_user, get_user_by_username / _by_email / _by_id, authenticate_user,
@@ -144,13 +145,6 @@ class S3AuthService(RecoveryOperations, SessionListing):
 
     def revoked_error(self, claims: Mapping[str, Any]) -> TokenRevokedError | None:
         return self.blacklist.revoked_error(claims)
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> S3AuthService:
-        """The service itself. It is the process's one handle on the store, its snapshot of
-        revocations, its caches and its mail: a copy would keep its own, and see the
-        original's logouts only a sync later. Litestar copies a Router, with the arguments
-        of its middleware, when registering it."""
-        return self
 
     def decode_token(self, token: str) -> dict[str, Any]:
         """The claims of a valid, unrevoked access token. Raises InvalidTokenError,

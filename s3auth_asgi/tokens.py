@@ -30,6 +30,7 @@ from .jose_json import b64url
 from .keys.keyset import KeyEntry, KeySet
 from .keys.ring import KeyRing
 from .settings import S3AuthSettings
+from .shared_on_copy import SharedOnCopy
 from .storage.base import Store
 from .types import Clock
 
@@ -55,7 +56,7 @@ class RefreshToken(NamedTuple):
     mac: str
 
 
-class TokenCodec:
+class TokenCodec(SharedOnCopy):
     """Signs and verifies access tokens; makes and checks refresh tokens.
 
     `keys`: a KeyRing, or a fixed KeySet; by default the ring the settings describe (a

@@ -266,6 +266,27 @@ async def test_the_middlewares_on_a_router_leave_the_mount_alone() -> None:
         assert_problem(await client.get("/items", headers=alice), 401, "token_revoked")
 
 
+async def test_a_router_copies_as_one_the_blacklist_and_the_codec_it_is_given() -> None:
+    # The parts rather than the service: a blacklist holding the store and a codec whose
+    # signing keys live there. The Router's copies must be the very objects, or the
+    # middleware would see the auth app's logout only a sync later.
+    service = make_service(algorithm="ES256")
+    assert service.tokens.ring is not None and service.tokens.ring.source == "store"
+    middleware = [
+        DefineMiddleware(BearerTokenMiddleware, tokens=service.tokens),
+        DefineMiddleware(BlacklistMiddleware, blacklist=service.blacklist),
+    ]
+    api = Router("/", route_handlers=[items], middleware=middleware)
+    app = Litestar([api], plugins=[S3AuthPlugin(service, rate_limit=False)])
+    async with client_for(app) as client:
+        await register(client, "alice")
+        alice = await swagger_login(client, (await client.get(SCHEMA)).json(), "alice")
+        assert (await client.get("/items", headers=alice)).json()["user"] == "alice"
+        assert_problem(await client.get("/items"), 401, "authentication_required")
+        await client.post("/auth/logout", headers=alice)
+        assert_problem(await client.get("/items", headers=alice), 401, "token_revoked")
+
+
 @pytest.mark.parametrize("root_path", ["", "/api"])
 async def test_on_the_app_a_rate_limit_rule_names_the_mount_by_its_full_path(
     root_path: str,

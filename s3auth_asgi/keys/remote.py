@@ -37,6 +37,7 @@ import anyio.to_thread
 
 from ..access_check import AccessTokenCheck
 from ..errors import ConfigurationError, StoreUnavailableError, UnknownSigningKeyError
+from ..shared_on_copy import SharedOnCopy
 from ..types import Clock
 from .keyset import KeySet
 from .names import UnusableKeyError
@@ -51,7 +52,7 @@ class KeysUnavailableError(StoreUnavailableError):
     title = "The keys that verify tokens could not be read; try again later"
 
 
-class JwksVerifier:
+class JwksVerifier(SharedOnCopy):
     """An AccessTokenVerifier and KeyReader over a JWKS `source`: an http(s) URL or a file
     path. `issuer`, `audience`, `access_token_seconds` and `leeway_seconds` must match the
     issuing service's settings (its S3AUTH_ISSUER, S3AUTH_AUDIENCE, lifetime and leeway)."""

@@ -16,6 +16,7 @@ import msgspec
 
 from ..errors import ConfigurationError, RateLimitedError
 from ..settings import S3AuthSettings
+from ..shared_on_copy import SharedOnCopy
 from ..types import Scope
 from .client_ip import ClientIPResolver, ForwardedHeader
 from .gcra import Step
@@ -58,7 +59,7 @@ def whole_seconds(value: float) -> int:
     return math.ceil(value - 1e-9) if value > 0 else 0
 
 
-class RateLimiter:
+class RateLimiter(SharedOnCopy):
     """Checks requests against named limits.
 
     `store` holds the state of every limit (default: a MemoryRateLimitStore of this
