@@ -53,6 +53,10 @@ class User(msgspec.Struct, kw_only=True):
     address puts this one back. Empty in records written before."""
     profile: dict[str, Any] | None = None
     """The application's own fields (`profile_fields`), as validated."""
+    deleting: bool = False
+    """Set by a deletion's If-Match write just before it deletes the record
+    (`user_directory`): the names it lets go are the ones this version holds, so no
+    change applies to the record from then on, as to a deleted one."""
 
     def public(self) -> PublicUser:
         return PublicUser(

@@ -36,7 +36,10 @@ Release. A release is conditioned on the version its user held: the one its clai
 or one read while its record held the name; and it is made only once no record can hold
 that version any more. A registration that gives way deletes its record first; a change of
 address reads the old entry before writing the new address into the record, and releases
-it after; a deletion reads the entries after deleting the record (the id is never used
+it after. A deletion first closes the record (an If-Match write after which no change
+applies to it: `user_records`), so that it lets go the names of the version it closed,
+whatever change of address landed after its first read; once the record is deleted, it
+reads their entries and that of the address the last change let go (the id is never used
 again, so whatever version names it then is nobody's). If the entry has changed since
 (taken over as abandoned, or released and claimed again), the release fails and the entry
 is left to its new claim. A DELETE cannot be conditioned so on every store: it removes
@@ -184,13 +187,17 @@ class NameClaims:
             return True
         # An address a change is letting go stays its user's while that change may still
         # be under way (it may put the address back); a release makes it free at once.
-        letting_go = user.releasing_email and key == keys.email_index(fold(user.releasing_email))
-        return bool(letting_go) and not self._old(owner)
+        return key == self.releasing_key(user) and not self._old(owner)
 
     @classmethod
     def name_keys(cls, user: User) -> list[str]:
         """The entries that a user's names hold."""
         return [key for key, _ in cls._claims(user)]
+
+    @staticmethod
+    def releasing_key(user: User) -> str | None:
+        """The entry of the address the user's last change of address let go, if any."""
+        return keys.email_index(fold(user.releasing_email)) if user.releasing_email else None
 
     @staticmethod
     def _claims(user: User) -> list[tuple[str, type[ConflictError]]]:
@@ -233,9 +240,11 @@ class NameClaims:
         await gather([self._release(claim) for claim in claims])
 
     async def release_names(self, user: User) -> None:
-        """Once `user`'s record is deleted: release the entries of its names that still
-        name it, whichever version (no record can hold one any more). 1 GET and 1
-        conditional PUT per name, at once; best effort, as `release`."""
+        """Once `user`'s record is deleted: release the entries that still name it,
+        whichever version (no record can hold one any more), of its names and of the
+        address its last change of address let go (that change may not have released it
+        yet). 1 GET per entry and 1 conditional PUT per entry still naming it, at once;
+        best effort, as `release`."""
 
         async def release_if_held(key: str) -> None:
             try:
@@ -245,7 +254,11 @@ class NameClaims:
             if claim is not None:
                 await self._release(claim)
 
-        await gather([release_if_held(key) for key in self.name_keys(user)])
+        names = self.name_keys(user)
+        releasing = self.releasing_key(user)
+        if releasing is not None and releasing not in names:
+            names.append(releasing)
+        await gather([release_if_held(key) for key in names])
 
     async def _release(self, claim: Claim) -> None:
         released = msgspec.structs.replace(claim.entry, released=True)

@@ -2,12 +2,15 @@
 
 Request budgets: list_users, 1 LIST and 1 GET per user of the page (16 at a time);
 search_users the same per page scanned (a search filters the page it reads, so each call
-costs what one page costs, and the caller follows `next_cursor`); delete_user, 1 GET, 1
-LIST of the user's sessions, 1 revocation create when it has sessions, 1 batch DELETE and
-1 PUT (the generation marker: `session_generation`), then 1 GET and 1 conditional PUT per
-name (3: username, skeleton, email) to release its index entries, which a DELETE could
-not do without the risk of removing the entry of whoever registered the name meanwhile
-(`name_claims`); of an id with no user, 1 GET and 1 LIST.
+costs what one page costs, and the caller follows `next_cursor`); delete_user, 1 GET and 1
+conditional PUT (closing the record, `user_records`; a GET and a PUT more per change that
+lands meanwhile), 1 LIST of the user's sessions, 1 revocation create when it has sessions,
+1 batch DELETE and 1 PUT (the generation marker: `session_generation`), then 1 GET and 1
+conditional PUT per name (3: username, skeleton, email) to release its index entries,
+which a DELETE could not do without the risk of removing the entry of whoever registered
+the name meanwhile (`name_claims`), and 1 GET more (and the PUT, if it still names the
+user) of the address its last change of address let go, if it changed one; of an id with
+no user, 1 GET and 1 LIST.
 """
 
 from __future__ import annotations
@@ -38,14 +41,17 @@ class UserDirectory(AccountOperations):
         """Delete the user, its names and its sessions; False when there was no user. A
         deletion that failed after the user object went (its answer lost, say) is finished:
         sessions left of a user that is gone are ended, and the deletion's marker written."""
-        user = await self.get_user_by_id(user_id)
-        if user is None:
-            if is_id(user_id):
-                left, _ = await self.store.list_page(keys.user_sessions(user_id), None, 1)
-                if left:
-                    await self._end_all_sessions(user_id, generation=keys.DELETED_GENERATION)
+        if not is_id(user_id):
             return False
-        # The user object goes first, and its names are released after it (only then can
+        # Closed first: the names to let go are then the ones the closed version holds,
+        # whatever change of address lands meanwhile (`user_records`).
+        user = await self._close(user_id)
+        if user is None:
+            left, _ = await self.store.list_page(keys.user_sessions(user_id), None, 1)
+            if left:
+                await self._end_all_sessions(user_id, generation=keys.DELETED_GENERATION)
+            return False
+        # The user object goes next, and its names are released after it (only then can
         # no record hold them). If the rest fails, the names are dangling reservations
         # that the next registration takes over.
         await self._end_all_sessions(

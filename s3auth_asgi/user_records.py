@@ -14,6 +14,13 @@ attempt, and the change raises ConflictError when one no longer holds:
 `if_fields_are` serves the first three: the change applies only while the named fields of
 the record hold the values it was decided on.
 
+A deletion closes the record first (`User.deleting`), with If-Match like any change, and
+lets go the names of the version it closed. A change that lands before the closing write
+is seen by it (its conflict makes it read the record again); one that comes after finds
+the record closed and is refused as if it were gone (UserNotFoundError). Otherwise a
+change of address landing between a deletion's read and its DELETE would leave the new
+address's index entry naming a deleted user.
+
 A change that ends the user's sessions writes the new generation in the record, then its
 marker (`session_generation`). If the marker's write fails, or the record's answer is lost
 and the caller retries (to find nothing left to change), the old sessions could refresh on.
@@ -65,16 +72,26 @@ def password_of(user: User) -> dict[str, Any]:
     return {"hashed_password": user.hashed_password}
 
 
+def _open(found: Versioned[User] | None) -> Versioned[User]:
+    """A record a change may apply to; UserNotFoundError when it is gone or closed."""
+    if found is None or found.value.deleting:
+        raise UserNotFoundError()
+    return found
+
+
+def _closing(user: User) -> User:
+    return msgspec.structs.replace(user, deleting=True)
+
+
 class UserRecords(SessionOperations):
     """Reading a user record for a change, and writing the change back."""
 
     async def _load_user(self, user_id: str, *, marker: bool = True) -> Versioned[User]:
         """The user record with its ETag, for a read-modify-write, its generation's marker
-        written if it was not (see the module; `marker=False` skips it); UserNotFoundError."""
+        written if it was not (see the module; `marker=False` skips it); UserNotFoundError,
+        for a closed record too."""
         require_user_id(user_id)
-        current = await get_or_none(self.store, keys.user(user_id), User)
-        if current is None:
-            raise UserNotFoundError()
+        current = _open(await get_or_none(self.store, keys.user(user_id), User))
         if marker and current.value.session_generation:
             await write_marker(self.store, user_id, current.value.session_generation)
         return current
@@ -88,7 +105,7 @@ class UserRecords(SessionOperations):
             if current is None:
                 # The generation's marker needs writing once per change, not per retry.
                 current = await self._load_user(user_id, marker=attempt == 0)
-            updated = change(current.value)
+            updated = change(_open(current).value)
             updated.updated_at = self._now()
             try:
                 await self.store.replace(keys.user(user_id), updated, current.etag)
@@ -97,6 +114,20 @@ class UserRecords(SessionOperations):
                 continue
             return current.value, updated
         raise ConflictError(CHANGED_CONCURRENTLY)
+
+    async def _close(self, user_id: str) -> User | None:
+        """Close the record for its deletion (see the module) and return it as closed: 1
+        GET and 1 PUT, and a GET and a PUT more per change that lands meanwhile. A record
+        closed already (a deletion retried) as it is; None when there is none."""
+        found = await get_or_none(self.store, keys.user(user_id), User)
+        if found is None or found.value.deleting:
+            return found.value if found is not None else None
+        try:
+            _, closed = await self._update(user_id, _closing, found)
+        except UserNotFoundError:  # another deletion closed or deleted it meanwhile
+            found = await get_or_none(self.store, keys.user(user_id), User)
+            return found.value if found is not None else None
+        return closed
 
     async def _undo(self, user_id: str, before: User, after: User, fields: list[str]) -> None:
         """Put `fields` back as they were `before` the change that wrote `after`, unless

@@ -21,6 +21,7 @@ from s3auth_asgi import (
     TokenRevokedError,
     User,
     UsernameTakenError,
+    UserNotFoundError,
 )
 from s3auth_asgi.account_tokens import InvalidAccountTokenError
 from s3auth_asgi.storage import ObjectInfo, ObjectStore, Store, keys
@@ -288,3 +289,26 @@ async def test_a_deletion_whose_answer_was_lost_is_finished_by_its_retry() -> No
     with pytest.raises(TokenRevokedError):
         await healthy.refresh_access_token(late.refresh_token)
     assert await failing.delete_user("0" * 32) is False  # nobody's: nothing to finish
+
+
+@pytest.mark.parametrize(
+    "name", ["replace", "delete_many"], ids=["closing answer lost", "delete failed"]
+)
+async def test_a_deletion_that_failed_with_the_record_closed_is_finished_by_its_retry(
+    name: str,
+) -> None:
+    failing, healthy, _, user = await _half_done(
+        name, "users/", name == "replace", lambda s, u: s.delete_user(u.id)
+    )
+    # The record is closed and still there: no change applies to it, and it holds its
+    # names until the deletion lets them go.
+    with pytest.raises(UserNotFoundError):
+        await healthy.update_user(user.id, email="elsewhere@example.com")
+    with pytest.raises(EmailTakenError):
+        await healthy.create_user("other", "victim@example.com", PASSWORD)
+    failing.store.reset_counts()
+    assert await failing.delete_user(user.id) is True  # the retry, which closes nothing
+    # The record GET; LIST, revocation, batch DELETE, marker; a GET and a PUT per name.
+    assert dict(failing.store.requests) == {"get": 4, "put": 5, "list": 1, "delete": 1}
+    assert await healthy.get_user_by_id(user.id) is None
+    assert await healthy.create_user("victim", "victim@example.com", PASSWORD)

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import anyio
 import pytest
 from conftest import make_settings
-from support import AfterRequest, RacedUserWrite, StoreWrapper
+from support import AfterRequest, RacedUserWrite, StoreWrapper, held_index_keys
 
 from s3auth_asgi import (
     EmailTakenError,
@@ -143,6 +143,60 @@ async def test_a_deletion_that_read_an_old_address_leaves_its_new_owner_alone(
     deleting = hosts.on(AfterRequest(hosts.store, "get", keys.USERS, meanwhile))
     assert await deleting.delete_user(vic.id) is True
     await hosts.assert_holds(won[0])
+
+
+async def test_a_deletion_that_read_an_old_address_lets_the_new_one_go(store_url: str) -> None:
+    # The change of address lands between the deletion's read of the record and its
+    # DELETE: the new address must be let go too, or it stays blocked by a deleted user.
+    hosts = Hosts(store_url)
+    vic = await hosts.other.create_user("vic", "vic@example.com", PASSWORD)
+
+    async def meanwhile() -> None:
+        await hosts.other.update_user(vic.id, email="vic-new@example.com")
+        hosts.store.reset_counts()
+
+    deleting = hosts.on(AfterRequest(hosts.store, "get", keys.USERS, meanwhile))
+    assert await deleting.delete_user(vic.id) is True
+    # After its read: the If-Match write that closes the record, refused, the record read
+    # again and closed; the LIST, batch DELETE and `deleted` marker; a GET and a PUT per
+    # name of the record it closed (its new address's among them), and a GET of the old
+    # address's entry, which the change had let go already.
+    assert dict(hosts.store.requests) == {"put": 6, "get": 5, "list": 1, "delete": 1}
+    assert await held_index_keys(hosts.store) == []
+    assert await hosts.other.create_user("win", "vic-new@example.com", PASSWORD)
+
+
+async def test_a_change_of_address_landing_on_a_closed_record_is_refused(store_url: str) -> None:
+    # The change reads the record and reserves its new address; the deletion closes the
+    # record; the change's write, refused, reads the record again: it must not apply to
+    # the closed one, whose names are the ones the deletion lets go.
+    hosts = Hosts(store_url)
+    vic = await hosts.other.create_user("vic", "vic@example.com", PASSWORD)
+    reserved, closed, refused = anyio.Event(), anyio.Event(), anyio.Event()
+
+    async def change_paused() -> None:
+        reserved.set()
+        await closed.wait()
+
+    async def deletion_paused() -> None:
+        closed.set()
+        await refused.wait()
+
+    changing = hosts.on(RacedUserWrite(hosts.store, change_paused))
+    deleting = hosts.on(AfterRequest(hosts.store, "replace", keys.USERS, deletion_paused))
+
+    async def change() -> None:
+        with pytest.raises(UserNotFoundError):
+            await changing.update_user(vic.id, email="vic-new@example.com")
+        refused.set()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(change)
+        await reserved.wait()
+        assert await deleting.delete_user(vic.id) is True
+    assert await held_index_keys(hosts.store) == []
+    for address in ("vic@example.com", "vic-new@example.com"):
+        assert await hosts.other.create_user(address.partition("@")[0], address, PASSWORD)
 
 
 async def test_a_failed_registration_leaves_a_name_taken_over_meanwhile_alone(

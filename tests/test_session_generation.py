@@ -201,9 +201,9 @@ async def test_a_login_racing_a_password_change_cannot_refresh(store_url: str) -
 async def test_a_login_racing_a_deletion_cannot_refresh(store_url: str) -> None:
     race, user, _ = await _setup(store_url)
     late, cost = await race.run(user, lambda admin: admin.delete_user(user.id))
-    # The `deleted` marker is written after the batch DELETE: before it, a GET of the user;
-    # after it, a GET and a PUT releasing each of the three names.
-    assert cost == {"get": 4, "put": 5, "list": 1, "delete": 1}
+    # The `deleted` marker is written after the batch DELETE: before it, a GET of the user
+    # and the PUT closing it; after it, a GET and a PUT releasing each of the three names.
+    assert cost == {"get": 4, "put": 6, "list": 1, "delete": 1}
     assert await race.admin.get_user_by_id(user.id) is None
     await race.assert_refused(late)
     assert await _markers(race.store, user.id) == [keys.DELETED_GENERATION]

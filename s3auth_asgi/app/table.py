@@ -218,6 +218,8 @@ def _account_operations(routes: AuthRoutes, admin: LifecycleRoutes) -> list[Oper
             summary="Delete an account and its sessions",
             tag="admin",
             access="admin",
+            errors=(409,),
+            description=LOST_TO_A_CONCURRENT_CHANGE,
         ),
         Operation(
             method="POST",
