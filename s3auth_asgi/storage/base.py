@@ -45,8 +45,8 @@ class ObjectInfo:
 class Store(Protocol):
     """Typed JSON objects under keys, with conditional writes. Every failure to reach the
     store is a StoreUnavailableError, and a key that is not a plain relative path
-    (`key_rules`) a ValueError; `requests` counts requests by kind (get, put, list,
-    delete)."""
+    (`key_rules`) a ValueError, which no listing yields; `requests` counts requests by
+    kind (get, put, list, delete)."""
 
     requests: collections.Counter[str]
 

@@ -11,18 +11,27 @@ staging files (`name#digits`), which it neither reads nor lists.
 
 The keys this package builds hold no name a user chose but through a digest (`keys`), so a
 refused key is a caller's error, never a store's: ValueError, before any request.
+
+A listing may still find such a key: an object other software wrote into one of the
+package's prefixes (obstore lists a name with a backslash or a staging file's name on S3
+or in memory, and a `file://` directory may hold any file name). None of this package's
+objects has one, and every request for it would be refused, so a listing leaves it out
+(`ForeignKeys`): a sweep or a user list goes on as if it were not there.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 
 from .local_listing import CONTROL_DIR, is_staging_name
 
+logger = logging.getLogger("s3auth_asgi.storage")
+
 
 def check_key(key: str) -> str:
     """`key`, when it may name an object; ValueError saying why not otherwise."""
-    problem = _path_problem(key) or _staging_problem(key)
+    problem = _key_problem(key)
     if problem:
         raise ValueError(f"store key {key!r}: {problem}")
     return key
@@ -40,6 +49,32 @@ def check_prefix(prefix: str) -> str:
     if problem:
         raise ValueError(f"store prefix {prefix!r}: {problem}")
     return prefix
+
+
+class ForeignKeys:
+    """The keys a store's listings found that no request may name (see the module): each
+    is logged once, at warning level, up to `REMEMBERED` of them."""
+
+    REMEMBERED = 1000
+
+    def __init__(self) -> None:
+        self._logged: set[str] = set()
+
+    def left_out(self, key: str) -> bool:
+        """Whether a listing leaves `key` out."""
+        problem = _key_problem(key)
+        if problem is None:
+            return False
+        if key not in self._logged and len(self._logged) < self.REMEMBERED:
+            self._logged.add(key)
+            logger.warning(
+                "store listing: %r left out, no key of this package's: %s", key[:300], problem
+            )
+        return True
+
+
+def _key_problem(key: str) -> str | None:
+    return _path_problem(key) or _staging_problem(key)
 
 
 def _path_problem(path: str) -> str | None:

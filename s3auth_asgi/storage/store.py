@@ -13,7 +13,8 @@ the store said are logged to "s3auth_asgi.storage" at warning level, and the ori
 exception is the error's `__cause__` (which `s3auth check` shows to the operator).
 
 A key or prefix that is not a plain relative path (`key_rules`) is a ValueError before any
-request, and is not counted: it is the caller's error, not the store's.
+request, and is not counted: it is the caller's error, not the store's. A listing leaves
+such keys out (another tool's objects), logging each once.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from . import versions
 from .base import CorruptObjectError, ObjectInfo, StoreConflict, Versioned
 from .batching import batching_of
 from .handoffs import watch_running_loop
-from .key_rules import check_key, check_keys, check_prefix
+from .key_rules import ForeignKeys, check_key, check_keys, check_prefix
 from .local import PRIVATE_DIRECTORY, LocalConditionalWrites, content_token
 from .local_listing import list_local
 
@@ -119,6 +120,7 @@ class ObjectStore:
         self._local_root = local_root
         self._batching = batching_of(inner)
         self._decoders: dict[Any, msgspec.json.Decoder[Any]] = {}
+        self._foreign = ForeignKeys()
         self.url = url
         self.requests: collections.Counter[str] = collections.Counter()
 
@@ -307,7 +309,8 @@ class ObjectStore:
         return items[:limit], len(items) > limit
 
     async def list(self, prefix: str, offset: str | None = None) -> AsyncIterator[ObjectInfo]:
-        """Every object under `prefix` (after `offset`), paged to the end."""
+        """Every object under `prefix` (after `offset`) that a key may name, paged to the
+        end."""
         check_prefix(prefix)
         pages = 0
         try:
@@ -315,7 +318,8 @@ class ObjectStore:
                 pages += 1
                 self._count("list")
                 for info in chunk:
-                    yield info
+                    if not self._foreign.left_out(info.key):
+                        yield info
         except FileNotFoundError:
             pass
         except Exception as exc:

@@ -1,0 +1,122 @@
+"""Objects in the package's prefixes whose keys none of its own could be (other software's,
+with a backslash in the name, or a staging file's `#` and digits) are left out of every
+listing, so that the user list, session lists, logging out everywhere and the sweeps of
+`s3auth cleanup` go on as if they were not there; reading or writing such a key is still
+refused."""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+
+import anyio
+import obstore
+import pytest
+from conftest import SECRET, make_settings
+
+from s3auth_asgi import S3AuthService, cli
+from s3auth_asgi.cli import cleanup
+from s3auth_asgi.storage import ObjectStore, keys
+
+pytestmark = pytest.mark.anyio
+on_three = pytest.mark.parametrize("store_url", ["memory", "file", "s3"], indirect=True)
+PASSWORD = "SecurePass123!"
+DAY = 86400
+
+
+async def put_foreign(store: ObjectStore, backend: str, directory: str) -> list[str]:
+    """Objects other software wrote under `directory`, straight through obstore (past the
+    key rules): a name with a backslash, and where obstore writes one (not on `file://`), a
+    staging file's name. Their keys, sorted."""
+    names = ["a\\b.json"] if backend == "file" else ["a\\b.json", "x#1"]
+    written = sorted(directory + name for name in names)
+    for key in written:
+        await obstore.put_async(store._inner, key, b"{}")
+    return written
+
+
+def foreign_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        record.getMessage()
+        for record in caplog.records
+        if record.name == "s3auth_asgi.storage" and "left out" in record.getMessage()
+    ]
+
+
+@on_three
+async def test_a_listing_leaves_out_keys_no_request_could_name(
+    store_url: str, backend: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, "s3auth_asgi.storage")
+    store = ObjectStore.from_url(store_url)
+    await store.create("users/ours.json", {})
+    foreign = await put_foreign(store, backend, keys.USERS)
+    store.reset_counts()
+    for _ in range(2):
+        assert [info.key async for info in store.list(keys.USERS)] == ["users/ours.json"]
+        page, more = await store.list_page(keys.USERS, None, 1)
+        assert [info.key for info in page] == ["users/ours.json"] and not more
+    assert dict(store.requests) == {"list": 4}
+    # Each key is logged once, however often it is listed.
+    warned = foreign_warnings(caplog)
+    assert len(warned) == len(foreign)
+    for key, message in zip(foreign, sorted(warned), strict=True):
+        assert repr(key) in message and store_url not in message
+    for key in foreign:
+        with pytest.raises(ValueError):
+            await store.get(key, dict)
+        with pytest.raises(ValueError):
+            await store.create(key, {})
+        with pytest.raises(ValueError):
+            await store.delete(key)
+    assert dict(store.requests) == {"list": 4}
+
+
+@on_three
+async def test_accounts_sessions_and_sweeps_go_on_past_foreign_objects(
+    store_url: str, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = [time.time()]
+    service = S3AuthService(make_settings(store_url), clock=lambda: now[0])
+    store = service.store
+    alice = await service.create_user("alice", "alice@example.com", PASSWORD)
+    await service.create_token_pair(alice)
+    foreign = [
+        key
+        for directory in (
+            keys.USERS,
+            keys.user_sessions(alice.id),
+            keys.user_audit(alice.id),
+            keys.account_token("password-reset", ""),
+            f"{keys.RATELIMIT}login.account/",
+        )
+        for key in await put_foreign(store, backend, directory)
+    ]
+    store.reset_counts()
+    users, cursor = await service.list_users()
+    assert [user.id for user in users] == [alice.id] and cursor is None
+    assert dict(store.requests) == {"list": 1, "get": 1}
+    assert len(await service.get_user_active_sessions(alice.id)) == 1
+    assert await service.audit.page(alice.id) == ([], None)
+    store.reset_counts()
+    assert await service.revoke_all_user_tokens(alice.id) == 1
+    # The LIST, the revocation naming the one session, the batch DELETE of it.
+    assert dict(store.requests) == {"list": 1, "put": 1, "delete": 1}
+    await service.create_token_pair(alice)
+
+    # `s3auth cleanup` runs its own event loop: in a thread of its own, on this store, a
+    # year on, when all of ours has expired.
+    monkeypatch.setenv("S3AUTH_SECRET_KEY", SECRET)
+    monkeypatch.setattr(cleanup, "CLOCK", lambda: now[0] + 365 * DAY)
+    out, err = io.StringIO(), io.StringIO()
+    code = await anyio.to_thread.run_sync(
+        lambda: cli.main(["cleanup"], stdout=out, stderr=err, open_store=lambda _: store)
+    )
+    assert code == 0, err.getvalue()
+    assert out.getvalue().startswith("deleted 2 expired session(s) and revocation entries")
+    assert [info.key async for info in store.list(keys.SESSIONS)] == []
+    assert await service.delete_user(alice.id) is True
+    # Other software's objects are left as they were.
+    for key in foreign:
+        assert bytes(await (await obstore.get_async(store._inner, key)).bytes_async()) == b"{}"
