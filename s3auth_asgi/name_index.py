@@ -161,7 +161,8 @@ class NameIndex(NameClaims):
         if lookup.index is None:
             return None
         found = await get_or_none(self.store, keys.user(lookup.index.value.user_id), User)
-        if found is None:
+        if found is None or found.value.deleting:
+            # A record closed by a deletion that has not finished belongs to nobody.
             return None
         # An index taken over from an unfinished registration may still name a record
         # that another writer finished late: only the owner of the name counts.

@@ -306,6 +306,8 @@ async def test_a_deletion_that_failed_with_the_record_closed_is_finished_by_its_
         await healthy.update_user(user.id, email="elsewhere@example.com")
     with pytest.raises(EmailTakenError):
         await healthy.create_user("other", "victim@example.com", PASSWORD)
+    # Nor does it log anyone in: the account is on its way out.
+    assert await healthy.authenticate_user("victim", PASSWORD) is None
     failing.store.reset_counts()
     assert await failing.delete_user(user.id) is True  # the retry, which closes nothing
     # The record GET; LIST, revocation, batch DELETE, marker; a GET and a PUT per name.
