@@ -6,9 +6,13 @@ time, kind (`jti`, `session`, `user`), until when the entry matters, and the sub
 `user` entry's body names the sessions it ends. Keys sort by written time, so a sync lists
 only what was written since the previous one began, less the skew allowance
 (`S3AUTH_REVOCATION_SKEW_SECONDS`: entries from a writer whose clock is that far behind
-are still listed); a cleaner decides from the listing alone. Checking a token against the
-snapshot (`revocations`) costs no request; a sync costs one LIST per 1,000 keys listed and
-one GET per new `user` entry; when to sync is `freshness`'s policy.
+are still listed). A process's first sync lists every entry and keeps those whose end has
+not passed: how long an entry matters is the lifetime of the tokens it refuses, which the
+writer knew and a reader may not, so no age is too old to look at. The sweep (`cleanup`)
+deletes the others, deciding from the listing alone, which keeps that listing to the
+entries that matter and those that ended since the last sweep. Checking a token against
+the snapshot (`revocations`) costs no request; a sync costs one LIST per 1,000 keys listed
+and one GET per new `user` entry still live; when to sync is `freshness`'s policy.
 
 A revocation written through this object holds here at once; one written by another
 process within the bound `freshness` documents.
@@ -44,7 +48,12 @@ _REVOKED_DETAILS: dict[RevocationReason, str] = {
 
 class TokenBlacklist(SharedOnCopy):
     """Revoked token ids, sessions and users: `add` / `is_blacklisted` for single access
-    tokens, and the session and user revocations that logout and logout-everywhere write."""
+    tokens, and the session and user revocations that logout and logout-everywhere write.
+
+    `lookback_seconds` matters only for writing: the longest an access token lives, plus
+    the leeway (`S3AuthService` passes its settings'). A session or user revocation
+    written here holds that long, and `add` refuses an `expires_at` further away. Reading
+    needs no lifetime: every entry says until when it matters."""
 
     def __init__(
         self,
@@ -158,24 +167,30 @@ class TokenBlacklist(SharedOnCopy):
         return await self.freshness.sync()
 
     async def _list_new(self) -> int:
-        """One sync: list from the cursor (less the skew allowance) and take in new keys;
-        a `user` entry's body (the sessions it ends) costs one GET."""
+        """One sync: list from the cursor (less the skew allowance), or everything the
+        first time, and take in new keys whose end has not passed; a `user` entry's body
+        (the sessions it ends) costs one GET."""
         now = self._clock()
         now_ms = int(now * 1000)
-        start_ms = (
-            now_ms - (self.lookback_seconds * 1000 + self.skew_ms)
+        offset = (
+            None
             if self._cursor_ms is None
-            else self._cursor_ms - self.skew_ms
+            else keys.revocation_offset(self._cursor_ms - self.skew_ms)
         )
+        # An entry matters the skew allowance past its end: that covers the leeway within
+        # which a token past its `exp` is still accepted.
+        live_from = now - self.skew_ms / 1000
         snapshot = self.snapshot
-        new = [
-            info.key
-            async for info in self.store.list(keys.REVOCATIONS, keys.revocation_offset(start_ms))
+        # Keys seen before cost one set lookup; only a new one is parsed.
+        fresh = [
+            (info.key, entry)
+            async for info in self.store.list(keys.REVOCATIONS, offset)
             if not snapshot.has_seen(info.key)
+            and (entry := keys.parse_revocation(info.key)) is not None
+            and entry.expires_s >= live_from
         ]
-        users = [
-            key for key in new if (parsed := keys.parse_revocation(key)) and parsed.kind == "user"
-        ]
+        new = [key for key, _ in fresh]
+        users = [key for key, entry in fresh if entry.kind == "user"]
         ended: dict[str, list[str]] = {}
         if users:
             bodies = await gather([get_or_none(self.store, key, EndedSessions) for key in users])
