@@ -112,6 +112,10 @@ class S3AuthService(RecoveryOperations, SessionListing, SharedOnCopy):
     def leeway_seconds(self) -> int:
         return self.settings.leeway_seconds
 
+    @property
+    def reverify_seconds(self) -> float | None:
+        return self.tokens.reverify_seconds
+
     def verify_access_token(self, token: str | bytes) -> dict[str, Any]:
         """The claims of a validly signed, unexpired access token; revocation is not
         checked (see `decode_token`). InvalidTokenError or TokenExpiredError."""

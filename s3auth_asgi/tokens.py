@@ -99,6 +99,14 @@ class TokenCodec(SharedOnCopy):
     def leeway_seconds(self) -> int:
         return self.settings.leeway_seconds
 
+    @property
+    def reverify_seconds(self) -> float | None:
+        """How often the keys are read again: S3AUTH_KEY_SYNC_SECONDS when the store keeps
+        them; None when they are fixed while the process runs (a secret, the environment,
+        a KeySet given in code)."""
+        ring = self.ring
+        return self.settings.key_sync_seconds if ring and ring.source == "store" else None
+
     async def read_keys_again(self) -> bool:
         """A KeyReader: read the stored keys again (see `KeyRing.read_again`)."""
         return self.ring is not None and await self.ring.read_again()

@@ -4,17 +4,21 @@ BearerTokenMiddleware needs an `AccessTokenVerifier`; BlacklistMiddleware a
 `RevocationCheck`. `S3AuthService` is both, `TokenCodec` is a verifier and `TokenBlacklist`
 a revocation check, and `JwksVerifier` verifies with public keys alone (no store). A
 verifier that is also a `KeyReader` reads its keys again when a token names one it does
-not know. Depending on these instead of the service keeps the middlewares free
-of storage and password hashing: importing them loads neither obstore nor a hasher.
+not know. One whose keys change while it runs says how often it reads them
+(`reverify_seconds`): a verification remembered longer might stand on a key since retired,
+so the verified-token cache holds one no longer (`reverify_bound`). Depending on these
+instead of the service keeps the middlewares free of storage and password hashing:
+importing them loads neither obstore nor a hasher.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
-from .errors import S3AuthError, TokenRevokedError
+from .errors import ConfigurationError, S3AuthError, TokenRevokedError
 from .types import Clock
 
 logger = logging.getLogger("s3auth_asgi")
@@ -38,6 +42,19 @@ class AccessTokenVerifier(Protocol):
 
     def verify_access_token(self, token: str | bytes) -> dict[str, Any]:
         """The claims of a valid token; InvalidTokenError or TokenExpiredError."""
+
+
+def reverify_bound(verifier: AccessTokenVerifier) -> float:
+    """How long a verification by `verifier` stands before the token is verified again:
+    its `reverify_seconds`, or forever (until `exp`) when it has none or says None, its
+    keys being fixed while it runs. Optional, so a verifier written elsewhere still
+    passes for an AccessTokenVerifier."""
+    seconds = getattr(verifier, "reverify_seconds", None)
+    if seconds is None:
+        return math.inf
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not seconds > 0:
+        raise ConfigurationError("a verifier's reverify_seconds must be a number > 0, or None")
+    return float(seconds)
 
 
 @runtime_checkable

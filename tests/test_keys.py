@@ -13,7 +13,16 @@ from typing import Any
 import pytest
 from conftest import make_settings
 from cryptography.hazmat.primitives import serialization
-from support import Clock, asgi_client, make_clocked_service, user_record
+from support import (
+    Clock,
+    asgi_client,
+    bearer,
+    call_http,
+    http_scope,
+    make_clocked_service,
+    ok_app,
+    user_record,
+)
 
 from s3auth_asgi import ConfigurationError, InvalidTokenError, S3AuthService
 from s3auth_asgi.app import create_auth_app
@@ -21,6 +30,7 @@ from s3auth_asgi.errors import UnknownSigningKeyError
 from s3auth_asgi.keys.algorithms import check_key, generate_key, has_roca_fingerprint
 from s3auth_asgi.keys.names import ASYMMETRIC_ALGORITHMS, UnusableKeyError
 from s3auth_asgi.keys.stored import KeyStore
+from s3auth_asgi.middleware.bearer import BearerTokenMiddleware
 from s3auth_asgi.storage import ObjectStore
 from s3auth_asgi.storage import keys as layout
 
@@ -162,6 +172,36 @@ async def test_rotation_publishes_first_signs_later_and_retires_after_the_last_t
     with pytest.raises(UnknownSigningKeyError):
         verifier.verify_access_token(old_token)
     assert [k["kid"] for k in (await verifier.published_keys()).jwks(clock())["keys"]] == [new.kid]
+
+
+async def test_a_cached_token_of_a_retired_key_is_refused_within_one_key_sync_interval() -> None:
+    # A leaked key: rotated and retired at once on another instance. Its token, verified
+    # and cached here before, is served from the cache no longer than the interval at
+    # which this process reads its keys again; then it is verified again, and refused.
+    clock = Clock()
+    store = ObjectStore.from_url("memory://")
+    service = keyed_service("ES256", clock=clock, store=store)
+    operator = keyed_service("ES256", clock=clock, store=store)
+    token = await access_token(service)
+    app = BearerTokenMiddleware(ok_app, service.tokens)
+    assert (await call_http(app, http_scope(headers=bearer(token)))).status == 200
+    verified_at = clock()
+    ring = operator.tokens.ring
+    assert ring is not None and ring.stored is not None
+    await ring.stored.rotate("ES256", clock(), 0)
+    clock.advance(1)
+    await ring.stored.retire(_kid(token), clock(), after=0, immediately=True)
+    clock.advance(1)
+    await service.tokens.ring.sync()  # type: ignore[union-attr]  # this process has read them
+    store.reset_counts()
+
+    clock.now = verified_at + SYNC - 0.001
+    assert (await call_http(app, http_scope(headers=bearer(token)))).status == 200
+    assert sum(store.requests.values()) == 0  # from the cache
+    clock.now = verified_at + SYNC
+    refused = await call_http(app, http_scope(headers=bearer(token)))
+    assert refused.status == 401 and refused.json()["code"] == "invalid_token"
+    assert len(app.cache) == 0
 
 
 async def test_the_signing_key_cannot_be_retired_and_two_rotations_both_land() -> None:

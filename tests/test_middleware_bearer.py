@@ -32,6 +32,7 @@ from support import (  # noqa: F401 (the *_fixture names register fixtures here)
 
 from s3auth_asgi import ConfigurationError, S3AuthService
 from s3auth_asgi.errors import PermissionDeniedError, TokenExpiredError
+from s3auth_asgi.keys.remote import JwksVerifier
 from s3auth_asgi.middleware.bearer import BearerTokenMiddleware
 from s3auth_asgi.middleware.cache import VerifiedToken
 from s3auth_asgi.middleware.user import (
@@ -418,6 +419,57 @@ async def test_a_cached_token_expires_exactly_when_verification_would_refuse_it(
             assert response.json()["code"] == "token_expired"
             assert len(app.cache) == 0  # the expired entry is dropped
     assert outcomes == [200, 200, 401, 401, 401, 401, 401, 401]
+
+
+async def test_a_cached_verification_stands_one_key_sync_interval_then_is_redone(
+    clock: Clock,
+) -> None:
+    # Keys kept in the store are read again every S3AUTH_KEY_SYNC_SECONDS: a verification
+    # stands that long, then the token is verified again (not refused as expired), and
+    # its own expiry still ends it, without a verification.
+    service = make_clocked_service(clock=clock, algorithm="ES256", key_sync_seconds=60)
+    codec = CountingCodec(service.settings, clock=clock, keys=service.tokens.ring)
+    _, pair = await login(service)
+    app = BearerTokenMiddleware(echo_app, codec)
+    expires_from = codec.verify_access_token(pair.access_token)["exp"] + codec.leeway_seconds
+    codec.verifications = 0
+
+    async def status() -> int:
+        return (await call_http(app, http_scope(headers=bearer(pair.access_token)))).status
+
+    start = clock.now
+    assert await status() == 200
+    clock.now = start + 59.999
+    assert await status() == 200
+    assert codec.verifications == 1
+    clock.now = start + 60
+    assert await status() == 200
+    assert codec.verifications == 2
+    clock.now = expires_from - 30  # the next bound would pass the token's expiry
+    assert await status() == 200
+    assert codec.verifications == 3
+    clock.now = expires_from
+    response = await call_http(app, http_scope(headers=bearer(pair.access_token)))
+    assert response.status == 401 and response.json()["code"] == "token_expired"
+    assert codec.verifications == 3  # refused from the entry, as before
+
+
+def test_how_long_a_verification_stands_follows_where_the_keys_come_from(
+    service: S3AuthService, clock: Clock
+) -> None:
+    stored = make_clocked_service(clock=clock, algorithm="ES256", key_sync_seconds=45)
+    assert stored.reverify_seconds == stored.tokens.reverify_seconds == 45
+    assert service.reverify_seconds is None  # HS256: a key derived from the secret
+    fixed = TokenCodec(service.settings, clock=clock, keys=service.tokens.key_set())
+    assert fixed.reverify_seconds is None
+    jwks = JwksVerifier("jwks.json", refresh_seconds=120, min_refresh_seconds=10)
+    assert jwks.reverify_seconds == 120
+
+    class ZeroInterval(TokenCodec):
+        reverify_seconds = 0
+
+    with pytest.raises(ConfigurationError, match="reverify_seconds"):
+        BearerTokenMiddleware(echo_app, ZeroInterval(service.settings, clock=clock))
 
 
 @given(

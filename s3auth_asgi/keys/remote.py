@@ -110,6 +110,12 @@ class JwksVerifier(SharedOnCopy):
     def leeway_seconds(self) -> int:
         return self._leeway
 
+    @property
+    def reverify_seconds(self) -> float:
+        """The copy of the keys is read again once this old: a key dropped from the JWKS
+        stops verifying tokens the middleware has cached within it."""
+        return self.refresh_seconds
+
     def verify_access_token(self, token: str | bytes) -> dict[str, Any]:
         return self._check.verify(token)
 

@@ -28,7 +28,7 @@ from ..errors import (
 )
 from ..paths import PathAccess, PathRules, is_cors_preflight
 from ..types import ASGIApp, Message, Receive, Scope, Send, checked_app
-from ..verifier import AccessTokenVerifier, KeyReader
+from ..verifier import AccessTokenVerifier, KeyReader, reverify_bound
 from .cache import VerifiedToken, VerifiedTokenCache
 from .credentials import authorization_token, take_subprotocol_token, websocket_token
 from .refusals import Refusals
@@ -45,7 +45,8 @@ class BearerTokenMiddleware:
     `tokens`: an AccessTokenVerifier — the S3AuthService, its TokenCodec, or a
     JwksVerifier (public keys only). One that is also a KeyReader is asked to read its
     keys again when a token names a key it does not know, then the token is verified once
-    more.
+    more. One whose keys change while it runs says how often it reads them
+    (`reverify_seconds`): a cached verification stands no longer (see `cache`).
     `protected`: path patterns that need a token, or a mapping of pattern to the scopes
     the token must hold there. `exclude`: patterns where credentials are not looked at.
     Elsewhere a token is optional: verified when present, anonymous when absent.
@@ -96,6 +97,7 @@ class BearerTokenMiddleware:
         # The verifier's clock, so that a cache hit and a fresh verification agree on `exp`.
         self._clock = tokens.clock
         self._leeway = tokens.leeway_seconds
+        self._stands_for = reverify_bound(tokens)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -184,14 +186,22 @@ class BearerTokenMiddleware:
         return send_naming_subprotocol
 
     def verify(self, token: bytes) -> VerifiedToken:
-        """The verified token, from the cache when it was seen before; `exp` is checked
-        either way. Raises InvalidTokenError / TokenExpiredError."""
+        """The verified token, from the cache when it was seen before and its verification
+        still stands; `exp` is checked either way. Raises InvalidTokenError /
+        TokenExpiredError."""
         verified = self.cache.get(token)
         if verified is None:
-            claims = self._verify(token)
-            verified = VerifiedToken(claims, self._leeway)
-            self.cache.put(token, verified)
-        elif self._clock() >= verified.expires_from:
+            verified = self._verify_and_remember(token)
+        elif self._clock() >= verified.recheck_from:
             self.cache.discard(token)
-            raise TokenExpiredError()
+            if self._clock() >= verified.expires_from:
+                raise TokenExpiredError()
+            # Unexpired: the keys it was verified with may have changed since.
+            verified = self._verify_and_remember(token)
+        return verified
+
+    def _verify_and_remember(self, token: bytes) -> VerifiedToken:
+        claims = self._verify(token)
+        verified = VerifiedToken(claims, self._leeway, self._clock() + self._stands_for)
+        self.cache.put(token, verified)
         return verified

@@ -2,12 +2,19 @@
 
 Keyed by the exact token bytes, bounded, least recently used first out. An entry is the
 `scope["auth"]` object, holding the user built from the claims, so a cache hit allocates
-nothing, and the moment from which the token counts as expired, so `exp` is still checked
-on every request (revocation is checked by BlacklistMiddleware, also on every request).
+nothing, and the moment from which it must be looked at again (`recheck_from`), so `exp`
+is still checked on every request (revocation is checked by BlacklistMiddleware, also on
+every request).
+
+That moment is the token's expiry, or sooner when the verifier's keys can change while it
+runs: the verification stands as long as the keys it used may go unread
+(`verifier.reverify_bound`), then the token is verified again: a token whose key was
+retired is accepted from the cache at most that long after the process read the keys that
+drop it. A hit compares the clock with one number either way; the bound costs a miss a
+clock read.
 
 Only tokens that passed verification are stored: garbage cannot evict good entries faster
-than an attacker can obtain valid tokens. An entry outlives a key rotation until the
-token's `exp`; call `clear()` when a key must stop working at once.
+than an attacker can obtain valid tokens. `clear()` drops every entry at once.
 """
 
 from __future__ import annotations
@@ -23,11 +30,15 @@ from .user import AUTHENTICATED, AuthenticatedUser, BearerCredentials, token_sco
 
 class VerifiedToken(BearerCredentials):
     """The outcome of one successful verification: `scope["auth"]` for every request
-    presenting the token, with the user and the moment the token expires."""
+    presenting the token, with the user, the moment the token expires (`expires_from`)
+    and the one from which the verification no longer stands (`recheck_from`: no later
+    than `stands_until`)."""
 
-    __slots__ = ("expires_from", "user")
+    __slots__ = ("expires_from", "recheck_from", "user")
 
-    def __init__(self, claims: dict[str, Any], leeway_seconds: int) -> None:
+    def __init__(
+        self, claims: dict[str, Any], leeway_seconds: int, stands_until: float = math.inf
+    ) -> None:
         # On every cache miss, so no super().__init__ call and no copy: the verifier's
         # own fresh dict, behind a read-only view.
         self.claims = view = MappingProxyType(claims)
@@ -39,6 +50,7 @@ class VerifiedToken(BearerCredentials):
         # answer as verifying again (asserted in the tests, at the boundary).
         exp = claims["exp"]
         self.expires_from = (exp if type(exp) is int else math.ceil(exp)) + leeway_seconds
+        self.recheck_from = min(self.expires_from, stands_until)
 
 
 class VerifiedTokenCache:
