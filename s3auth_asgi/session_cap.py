@@ -1,5 +1,5 @@
 """What a listing of sessions says on its own: which have expired, and which are beyond the
-per-user cap (`S3AUTH_MAX_SESSIONS_PER_USER`).
+per-user cap (`S3AUTH_MAX_SESSIONS_PER_USER`) once those that cannot be used are known.
 
 Expired, from a listing: a session's object is rewritten at every rotation, and no session
 refreshes past that write plus the idle lifetime; its id begins with its creation time, and
@@ -12,29 +12,36 @@ lifetime, has expired — give or take the clock skew allowance
 session and this one. The sweep errs towards counting a session as live (it must not
 delete one that can still refresh); the cap errs towards counting it as expired (a session
 that may have expired must not push a live one out), which at worst lets one more session
-refresh for the allowance.
+refresh for the allowance. The converse does not hold: after an operator lengthens a
+lifetime, a session that expired under the old one (its written expiry) looks live here,
+and so does a session its account's generation refuses (`session_generation`); only the
+object tells, which is why `session_rules` reads the sessions a listing ranks when it
+shows more than the cap.
 
-The cap: only the newest `cap` live sessions of a user may refresh. Session ids sort by
-creation time (then by random bits), so the key order of a listing is the sessions' age
-order, and the same total order on every host whatever its clock. The cap is enforced when
-a session refreshes, not when one is opened: a login keeps its request budget (a LIST of the
-user's sessions there would add a request to every login), and a refresh, which already
-reads and writes the session, adds the one LIST. The guarantee that gives:
+The cap: only the newest `cap` sessions of a user that can be used (`session_rules`) may
+refresh. Session ids sort by creation time (then by random bits), so the key order of a
+listing is the sessions' age order, and the same total order on every host whatever its
+clock. The cap is enforced when a session refreshes, not when one is opened: a login keeps
+its request budget (a LIST of the user's sessions there would add a request to every
+login), and a refresh, which already reads and writes the session, adds the one LIST; when
+that shows more live sessions than the cap, 1 GET per other one of them, after which those
+beyond the cap and those that cannot be used are ended, so the next listing is within the
+cap and reads nothing (`session_rules`). The guarantee that gives:
 
-- a session that is not among the newest `cap` live ones when it refreshes is refused and
+- a session that is not among the newest `cap` usable ones when it refreshes is refused and
   ended (its access tokens too); any refresh that finds such sessions ends them all, so a
   login beyond the cap ends the oldest session at the first refresh of any of the user's
   sessions, and at the latest its access token expires (`S3AUTH_ACCESS_TOKEN_EXPIRE_MINUTES`)
   without a refresh being possible;
 - the slack under races: a refresh whose LIST ran before a concurrent login's PUT landed
   does not see that session, and may succeed once more while ranking `cap + 1`; its next
-  refresh is refused. Once the logins have landed, exactly the newest `cap` live sessions
-  can refresh, whichever hosts serve them.
+  refresh is refused. Once the logins have landed, exactly the newest `cap` usable
+  sessions can refresh, whichever hosts serve them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 from .identifiers import session_created_ms
 from .settings import S3AuthSettings
@@ -55,14 +62,26 @@ def listed_as_expired(
     )
 
 
-def beyond_cap(
+def counted(
     listed: Iterable[ObjectInfo], settings: S3AuthSettings, now: float, own_key: str | None = None
 ) -> list[str]:
-    """The keys of the live listed sessions older than the newest `max_sessions_per_user`,
-    oldest first. `own_key`, the session being refreshed, is live and ranked whatever the
-    listing says of it: its object was just read."""
+    """The keys of the listed sessions that may be live by the listing alone (towards
+    expired: see the module), oldest first. `own_key`, the session being refreshed, is
+    among them whatever the listing says of it: its object was just read."""
     live = {info.key for info in listed if not listed_as_expired(info, settings, now, surely=False)}
     if own_key is not None:
         live.add(own_key)
-    ranked = sorted(live)  # ids begin with their creation time: oldest first
+    return sorted(live)  # ids begin with their creation time: oldest first
+
+
+def beyond_cap(
+    listed: Iterable[ObjectInfo],
+    settings: S3AuthSettings,
+    now: float,
+    own_key: str | None = None,
+    unusable: Collection[str] = (),
+) -> list[str]:
+    """The keys of the `counted` sessions older than the newest `max_sessions_per_user`,
+    oldest first, not ranking those known to be `unusable` (`session_rules`)."""
+    ranked = [key for key in counted(listed, settings, now, own_key) if key not in unusable]
     return ranked[: max(len(ranked) - settings.max_sessions_per_user, 0)]

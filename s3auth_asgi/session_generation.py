@@ -16,7 +16,8 @@ it is named and deleted as before; a session written after it is seen, by every 
 with the marker: the refresh LISTs the user's sessions for the cap anyway, and the marker
 is in that listing. A refresh whose session is of an older generation than the newest
 marker ends the session (its access tokens too) and is refused: login and refresh cost no
-extra request. Older markers are deleted in the change's batch DELETE.
+extra request. Until then it neither counts against the cap nor is shown on the sessions
+page (`session_rules`). Older markers are deleted in the change's batch DELETE.
 
 Generations are ordered without any clock: one is an 8-hex-digit counter (the previous
 generation's plus one, computed in the If-Match read-modify-write of the user record, so

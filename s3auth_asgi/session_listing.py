@@ -5,11 +5,10 @@
 from __future__ import annotations
 
 from .identifiers import is_id
-from .models import Session, SessionInfo
+from .models import SessionInfo
 from .session_generation import sweepable
 from .sessions import SessionOperations
 from .storage import keys
-from .storage.access import gather, get_or_none
 
 
 class SessionListing(SessionOperations):
@@ -18,21 +17,20 @@ class SessionListing(SessionOperations):
     async def get_user_active_sessions(
         self, user_id: str, current_session_id: str | None = None
     ) -> list[SessionInfo]:
-        """The user's live sessions, newest first, without secrets. Sessions beyond the cap
-        are ended on the way (`_end_sessions_beyond_cap`): what is shown is what can refresh."""
+        """The user's sessions that can be used (`session_rules`), newest first, without
+        secrets. Sessions beyond the cap are ended on the way (`_end_sessions_beyond_cap`):
+        what is shown is what can refresh."""
         if not is_id(user_id):
             return []
         now = self._now()
-        session_keys = (await self._end_sessions_beyond_cap(user_id)).others
-        found = await gather([get_or_none(self.store, k, Session) for k in session_keys])
+        listing = await self._end_sessions_beyond_cap(user_id, now, read_all=True)
         sessions = [
-            item.value.info(
+            session.info(
                 current_session_id,
-                expires_at=self._expiry(item.value),
-                absolute_expires_at=self._absolute(item.value),
+                expires_at=self._expiry(session),
+                absolute_expires_at=self._absolute(session),
             )
-            for item in found
-            if item is not None and self._expiry(item.value) > now
+            for session in listing.kept
         ]
         sessions.sort(key=lambda s: s.id, reverse=True)  # ids begin with their creation ms
         return sessions

@@ -10,19 +10,22 @@ absolute expiry, so no refresh token outlives it. Each is the earlier of the exp
 in the session and the one today's setting gives (`Session.idle_expiry`, `absolute_expiry`):
 a shortened lifetime ends existing sessions, as the sweep, judging by today's settings,
 deletes them; a lengthened idle one applies from a session's next refresh, a lengthened
-absolute one to new sessions. A user's sessions are capped (`S3AUTH_MAX_SESSIONS_PER_USER`):
-only the newest live ones refresh; `session_cap` says how the cap is decided and why it is
-enforced at refresh time. A session opened before a change that ended the user's sessions,
-but written after they were listed, is refused at its next refresh (`session_generation`).
+absolute one to new sessions. A session opened before a change that ended the user's
+sessions, but written after they were listed, is refused at its next refresh
+(`session_generation`). A user's sessions are capped (`S3AUTH_MAX_SESSIONS_PER_USER`): only
+the newest that can be used refresh; `session_rules` holds the one rule of what can be
+used, which a refresh, the cap and the sessions page apply alike, and `session_cap` says
+how the cap is decided and why it is enforced at refresh time.
 
 Request budgets (object-store requests, asserted in the tests):
 - create_token_pair: 1 (session create), the cap included;
 - refresh_access_token: 3 (session GET, LIST of the user's sessions — one per 1,000 —,
-  conditional PUT); when the LIST finds sessions beyond the cap, or a generation marker
-  newer than the session, 1 revocation create and 1 (batch) DELETE more end them. The
-  previous token within the grace window: 1 GET;
+  conditional PUT); when the LIST shows more live sessions than the cap, 1 GET per other
+  one of them; when it finds sessions beyond the cap or, over it, unusable ones, or a
+  generation marker newer than the session, 1 revocation create and 1 (batch) DELETE more
+  end them. The previous token within the grace window: 1 GET;
 - get_user_active_sessions: 1 LIST + 1 GET per session; 1 revocation create and 1 batch
-  DELETE more when it ends sessions beyond the cap;
+  DELETE more when it ends sessions (beyond the cap, or unusable ones over it);
 - revoke_all_user_tokens: 1 LIST + 1 batch DELETE per 1,000 sessions + 1 revocation create;
   ended by an account change (`_end_all_sessions` with a generation), 1 PUT more (the
   generation marker; the superseded one goes in the batch DELETE, which then happens even
@@ -36,7 +39,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-from typing import NamedTuple
 
 import msgspec
 
@@ -59,14 +61,9 @@ from .identifiers import (
 )
 from .models import PublicUser, Session, TokenPair, User
 from .privileges import granted_scopes, is_administrator
-from .session_cap import beyond_cap, listed_as_expired
-from .session_generation import (
-    markers_older_than,
-    newest_marker,
-    predates,
-    sessions_only,
-    write_marker,
-)
+from .session_cap import listed_as_expired
+from .session_generation import markers_older_than, sessions_only, write_marker
+from .session_rules import SessionRules
 from .settings import S3AuthSettings
 from .storage import Store, StoreConflict, keys
 from .storage.access import delete_quietly, get_or_none
@@ -78,16 +75,7 @@ logger = logging.getLogger("s3auth_asgi")
 _ROTATE_ATTEMPTS = 5
 
 
-class _Listing(NamedTuple):
-    """What `_end_sessions_beyond_cap` found: the sessions it left, those it ended, and the
-    generation of the newest marker (`session_generation`), if any."""
-
-    others: list[str]
-    ended: set[str]
-    newest_marker: str | None
-
-
-class SessionOperations:
+class SessionOperations(SessionRules):
     """Opens, rotates, lists and ends sessions; writes the revocations that make an ended
     session's access tokens refused before they expire. A half of `S3AuthService`, which
     sets the attributes below."""
@@ -98,9 +86,6 @@ class SessionOperations:
     tokens: TokenCodec
     blacklist: TokenBlacklist
     hooks: Hooks
-
-    def _now(self) -> int:
-        return int(self.clock())
 
     async def create_token_pair(
         self,
@@ -154,16 +139,6 @@ class SessionOperations:
             refresh_expires_in=max(self._expiry(session) - now, 0),
         )
 
-    def _expiry(self, session: Session) -> int:
-        """When the session ends: the idle expiry, or the absolute one when earlier."""
-        return min(self._idle(session), self._absolute(session))
-
-    def _idle(self, session: Session) -> int:
-        return session.idle_expiry(self.settings.refresh_token_seconds)
-
-    def _absolute(self, session: Session) -> int:
-        return session.absolute_expiry(self.settings.session_absolute_seconds)
-
     async def refresh_access_token(self, refresh_token: str) -> TokenPair:
         """Rotate: a new pair for the current refresh token, exactly once.
 
@@ -188,25 +163,23 @@ class SessionOperations:
             now = self._now()
             if not self.tokens.refresh_mac_matches(token, session.secret):
                 raise InvalidTokenError("The refresh token is not valid")
-            idle, absolute = self._idle(session), self._absolute(session)
-            if idle <= now or absolute <= now:
+            if not self._usable(session, None, now):  # expired: the LIST cannot change that
                 await delete_quietly(self.store, key)
                 raise TokenExpiredError(
                     "The session has expired"
-                    if idle <= now
+                    if self._idle(session) <= now
                     else "The session has reached its maximum lifetime; log in again"
                 )
+            absolute = self._absolute(session)
             if token.generation == session.generation:
                 if not capped:  # a rotation that lost a race has checked already
-                    listing = await self._end_sessions_beyond_cap(session.user_id, key)
+                    listing = await self._end_sessions_beyond_cap(session.user_id, now, session)
                     if key in listing.ended:
-                        raise TokenRevokedError(
-                            "The session has ended: newer sessions of the account took its place"
-                        )
-                    if session.user_generation is not None and predates(
-                        session.user_generation, listing.newest_marker
-                    ):
-                        await self._end(session)
+                        if self._usable(session, listing.newest_marker, now):
+                            raise TokenRevokedError(
+                                "The session has ended: newer sessions of the account took its "
+                                "place"
+                            )
                         logger.info("session %s predates its account's change; ended", session.id)
                         raise TokenRevokedError("The session has ended: the account changed")
                     capped = True
@@ -241,28 +214,6 @@ class SessionOperations:
         # already refused and a retry finds the session to delete.
         await self.blacklist.revoke_session(session.id)
         await self.store.delete(keys.session(session.user_id, session.id))
-
-    async def _end_sessions_beyond_cap(self, user_id: str, own_key: str | None = None) -> _Listing:
-        """List the user's sessions and end those beyond the cap (`session_cap`) as a
-        logout does: their access tokens are refused first, then the objects deleted.
-        Returns the other listed sessions, those ended and the newest generation marker
-        (markers are not sessions: never ranked, returned or ended). One LIST per 1,000;
-        ending costs 1 revocation create (a `session` entry for one, else one `user` entry
-        naming them) and 1 batch DELETE per 1,000."""
-        everything = [info async for info in self.store.list(keys.user_sessions(user_id))]
-        listed = sessions_only(everything)
-        now = self.clock()
-        ended = set(beyond_cap(listed, self.settings, now, own_key))
-        if ended:
-            ids = sorted(keys.id_from_key(key) for key in ended)
-            if len(ids) == 1:
-                await self.blacklist.revoke_session(ids[0])
-            else:
-                await self.blacklist.revoke_user(user_id, ids)
-            await self.store.delete_many(sorted(ended))
-            logger.info("session cap: ended %d session(s) of user %s", len(ids), user_id)
-        others = [info.key for info in listed if info.key not in ended]
-        return _Listing(others, ended, newest_marker(everything))
 
     async def revoke_refresh_token(self, refresh_token: str) -> bool:
         """Log out one session (its access tokens too); False when it had already ended."""

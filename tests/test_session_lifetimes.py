@@ -24,9 +24,12 @@ import pytest
 from conftest import SECRET, make_settings
 from support import (  # noqa: F401 (clock_fixture registers the `clock` fixture)
     Clock,
+    SharedTime,
+    StoreClock,
     clock_fixture,
     login,
     make_clocked_service,
+    skewed_host,
     user_record,
 )
 
@@ -41,10 +44,11 @@ from s3auth_asgi import (
 from s3auth_asgi.identifiers import new_session_id
 from s3auth_asgi.models import Session, User
 from s3auth_asgi.session_cap import beyond_cap, listed_as_expired
-from s3auth_asgi.storage import ObjectInfo, ObjectStore, keys
+from s3auth_asgi.storage import ObjectInfo, ObjectStore, Store, keys
 
 pytestmark = pytest.mark.anyio
 DAY = 86400
+PASSWORD = "Correct-Horse-42x"
 
 
 def sid(service: S3AuthService, pair: TokenPair) -> str:
@@ -212,7 +216,9 @@ async def test_the_login_beyond_the_cap_ends_the_oldest_session(clock: Clock) ->
     with pytest.raises(TokenRevokedError) as info:
         await service.refresh_access_token(oldest.refresh_token)
     assert info.value.code == "token_revoked"
-    assert dict(store.requests) == {"get": 1, "list": 1, "put": 1, "delete": 1}
+    # The LIST shows more sessions than the cap: the three others are read, to tell which
+    # can still be used.
+    assert dict(store.requests) == {"get": 4, "list": 1, "put": 1, "delete": 1}
     with pytest.raises(TokenRevokedError):
         service.decode_token(oldest.access_token)
     elsewhere.decode_token(oldest.access_token)  # until its snapshot syncs
@@ -241,7 +247,9 @@ async def test_a_refresh_within_the_cap_ends_the_sessions_beyond_it(clock: Clock
     await reader.blacklist.sync()
     store.reset_counts()
     await service.refresh_access_token(pairs[-1].refresh_token)
-    assert dict(store.requests) == {"get": 1, "list": 1, "put": 2, "delete": 1}
+    # The session, the LIST, the four others (more than the cap: each read to tell which
+    # can still be used), the revocation entry, the rotation, the DELETE.
+    assert dict(store.requests) == {"get": 5, "list": 1, "put": 2, "delete": 1}
     assert len([i async for i in store.list(keys.user_sessions(user.id))]) == 2
     await reader.blacklist.sync()
     for pair in pairs[:3]:
@@ -358,6 +366,105 @@ async def test_the_cap_holds_across_instances_and_races(store_url: str) -> None:
     assert {s for s, ok in answers.items() if ok} == set(every[-cap:])
     listed = [i async for i in services[0].store.list(keys.user_sessions(user.id))]
     assert len(listed) == cap
+
+
+# What the cap counts: the sessions that can still be used ---------------------------------
+
+
+async def late_login_among_others(clock: Clock) -> tuple[S3AuthService, User, list[TokenPair]]:
+    """Three sessions of one account, a second apart, under a cap of two: the oldest and
+    the newest opened after a change of the account that ended its sessions, and between
+    them one whose login read the account before that change and wrote its session after
+    (`session_generation`), which no refresh accepts."""
+    service = make_clocked_service(clock=clock, max_sessions_per_user=2)
+    created = await service.create_user("alice", "alice@example.com", PASSWORD)
+    stale = await service.authenticate_user("alice", PASSWORD)  # the late login's read
+    assert stale is not None
+    await service.update_user(created.id, scopes=["reports"])  # ends the account's sessions
+    current = await service.get_user_by_id(created.id)
+    assert current is not None
+    pairs = []
+    for user in (current, stale, current):
+        pairs.append(await service.create_token_pair(user))
+        clock.advance(1)
+    service.store.reset_counts()
+    return service, created, pairs
+
+
+async def test_a_late_login_does_not_count_against_the_cap(clock: Clock) -> None:
+    service, user, (oldest, late, newest) = await late_login_among_others(clock)
+    store = service.store
+    oldest = await service.refresh_access_token(oldest.refresh_token)
+    # More sessions listed than the cap: the other two are read, and the late one, which
+    # cannot refresh, is ended (its `session` entry, a DELETE) instead of the oldest.
+    assert dict(store.requests) == {"get": 3, "list": 1, "put": 2, "delete": 1}
+    await service.ensure_fresh()  # so that decoding starts no background sync
+    with pytest.raises(TokenRevokedError):
+        service.decode_token(late.access_token)
+    with pytest.raises(TokenRevokedError):
+        await service.refresh_access_token(late.refresh_token)
+    store.reset_counts()  # within the cap again: nothing more is read
+    newest = await service.refresh_access_token(newest.refresh_token)
+    assert dict(store.requests) == {"get": 1, "list": 1, "put": 1}
+    shown = await service.get_user_active_sessions(user.id)
+    assert [s.id for s in shown] == [sid(service, newest), sid(service, oldest)]
+
+
+async def test_the_sessions_page_neither_shows_nor_counts_a_late_login(clock: Clock) -> None:
+    service, user, (oldest, late, newest) = await late_login_among_others(clock)
+    shown = await service.get_user_active_sessions(user.id)
+    assert [s.id for s in shown] == [sid(service, newest), sid(service, oldest)]
+    # Each session read; the late one ended: its `session` entry, a DELETE.
+    assert dict(service.store.requests) == {"list": 1, "get": 3, "put": 1, "delete": 1}
+    with pytest.raises(TokenRevokedError):
+        service.decode_token(late.access_token)
+    await service.refresh_access_token(oldest.refresh_token)
+
+
+async def test_a_late_login_within_the_cap_is_not_shown(clock: Clock) -> None:
+    service, user, (oldest, late, newest) = await late_login_among_others(clock)
+    await service.revoke_refresh_token(newest.refresh_token)
+    service.store.reset_counts()
+    shown = await service.get_user_active_sessions(user.id)
+    assert [s.id for s in shown] == [sid(service, oldest)]
+    assert dict(service.store.requests) == {"list": 1, "get": 2}  # nothing ended
+    with pytest.raises(TokenRevokedError):  # its own refresh ends it
+        await service.refresh_access_token(late.refresh_token)
+
+
+async def test_a_session_past_its_written_expiry_does_not_count_after_a_longer_idle_lifetime() -> (
+    None
+):
+    """A lengthened idle lifetime applies from a session's next refresh: one that expired
+    under the old setting stays expired, though its listing, judged by today's, looks
+    live. It must not push a session that can refresh out of the cap."""
+    time = SharedTime()
+    store = StoreClock(ObjectStore.from_url("memory://"), lambda: time.now)
+    before = skewed_host(store, time, 0.0, refresh_token_expire_days=1, max_sessions_per_user=2)
+    user = user_record()
+    kept = await before.create_token_pair(user)
+    time.advance(1)
+    lapsed = await before.create_token_pair(user)  # never refreshed
+    time.advance(DAY // 2)
+    kept = await before.refresh_access_token(kept.refresh_token)
+    time.advance(DAY * 7 // 10)  # the lapsed one has expired; the kept one has not
+    after = skewed_host(store, time, 0.0, refresh_token_expire_days=7, max_sessions_per_user=2)
+    newest = await after.create_token_pair(user)
+    store.reset_counts()
+    kept = await after.refresh_access_token(kept.refresh_token)
+    # The lapsed session, read as three are listed, is ended rather than the kept one.
+    assert dict(store.requests) == {"get": 3, "list": 1, "put": 2, "delete": 1}
+    assert await listed(store, keys.user_sessions(user.id)) == sorted(
+        keys.session(user.id, sid(after, p)) for p in (kept, newest)
+    )
+    with pytest.raises(TokenRevokedError):
+        await after.refresh_access_token(lapsed.refresh_token)
+    shown = await after.get_user_active_sessions(user.id)
+    assert [s.id for s in shown] == [sid(after, newest), sid(after, kept)]
+
+
+async def listed(store: Store, prefix: str) -> list[str]:
+    return [info.key async for info in store.list(prefix)]
 
 
 # Settings ---------------------------------------------------------------------------------

@@ -1,0 +1,121 @@
+"""Which sessions can still be used, and the per-user cap over them: the one rule that a
+refresh, the cap and the sessions page all apply.
+
+A session can be used while it is before its idle and its absolute expiry (each the earlier
+of the one written in it and the one today's setting gives: `Session.idle_expiry`,
+`absolute_expiry`) and was not opened before the account's last change that ended its
+sessions (`session_generation`). Only such sessions refresh, are shown, and count against
+`S3AUTH_MAX_SESSIONS_PER_USER`.
+
+A listing alone does not tell it: the written expiry and the generation are in the object.
+A listing that shows no more live sessions than the cap needs no more (none of them can be
+beyond it). One that shows more (`session_cap.counted`) has its sessions read, 1 GET each,
+and then every one of them that cannot be used is ended with those beyond the cap, so the
+next listing is within the cap again and reads nothing: a session that expired under a
+shorter idle lifetime than today's, which the listing, judged by today's, takes for live;
+a login that raced an account change.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import NamedTuple
+
+from .blacklist import TokenBlacklist
+from .models import Session
+from .session_cap import beyond_cap, counted
+from .session_generation import newest_marker, predates, sessions_only
+from .settings import S3AuthSettings
+from .storage import Store, keys
+from .storage.access import gather, get_or_none
+from .types import Clock
+
+logger = logging.getLogger("s3auth_asgi")
+
+
+class CapListing(NamedTuple):
+    """What `_end_sessions_beyond_cap` found: the sessions it read that can be used and
+    were not ended, the keys of those it ended, and the generation of the newest marker
+    (`session_generation`), if any."""
+
+    kept: list[Session]
+    ended: set[str]
+    newest_marker: str | None
+
+
+class SessionRules:
+    """The usability rule and the cap, for `SessionOperations`, which sets the attributes."""
+
+    store: Store
+    settings: S3AuthSettings
+    clock: Clock
+    blacklist: TokenBlacklist
+
+    def _now(self) -> int:
+        return int(self.clock())
+
+    def _expiry(self, session: Session) -> int:
+        """When the session ends: the idle expiry, or the absolute one when earlier."""
+        return min(self._idle(session), self._absolute(session))
+
+    def _idle(self, session: Session) -> int:
+        return session.idle_expiry(self.settings.refresh_token_seconds)
+
+    def _absolute(self, session: Session) -> int:
+        return session.absolute_expiry(self.settings.session_absolute_seconds)
+
+    def _usable(self, session: Session, newest: str | None, now: float) -> bool:
+        """Whether the session can still be used (the module's rule); `newest`, the newest
+        generation marker of its user (None: none, or not known yet, when only the
+        expiries decide)."""
+        opened_before_a_change = session.user_generation is not None and predates(
+            session.user_generation, newest
+        )
+        return self._expiry(session) > now and not opened_before_a_change
+
+    async def _end_sessions_beyond_cap(
+        self, user_id: str, now: float, own: Session | None = None, *, read_all: bool = False
+    ) -> CapListing:
+        """List the user's sessions and end, as a logout does (their access tokens refused
+        first, then the objects deleted), those beyond the cap and, when the listing shows
+        more than the cap, those that cannot be used (see the module). `own`, the session
+        being refreshed, was just read: it is judged like the others, and ended if it
+        cannot be used. `read_all`: read every listed session, not only when over the cap
+        (the sessions page shows them). Markers are not sessions: never ranked, read or
+        ended. One LIST per 1,000; 1 GET per session read; ending costs 1 revocation
+        create (a `session` entry for one, else one `user` entry naming them) and 1 batch
+        DELETE per 1,000."""
+        everything = [info async for info in self.store.list(keys.user_sessions(user_id))]
+        listed = sessions_only(everything)
+        newest = newest_marker(everything)
+        own_key = keys.session(user_id, own.id) if own is not None else None
+        candidates = counted(listed, self.settings, now, own_key)
+        over = len(candidates) > self.settings.max_sessions_per_user
+        wanted = [info.key for info in listed] if read_all else candidates if over else []
+        to_read = [key for key in wanted if key != own_key]
+        found = await gather([get_or_none(self.store, key, Session) for key in to_read])
+        read = {
+            key: item.value for key, item in zip(to_read, found, strict=True) if item is not None
+        }
+        if own is not None:
+            read[keys.session(user_id, own.id)] = own
+        usable = {key for key, session in read.items() if self._usable(session, newest, now)}
+        if over:
+            excluded = [key for key in candidates if key not in usable]  # or gone meanwhile
+            beyond = beyond_cap(listed, self.settings, now, own_key, excluded)
+            ended = {*beyond, *(key for key in excluded if key in read)}
+        else:
+            ended = {own_key} if own_key is not None and own_key not in usable else set()
+        if ended:
+            await self._end_listed(user_id, ended)
+        kept = [session for key, session in read.items() if key in usable and key not in ended]
+        return CapListing(kept, ended, newest)
+
+    async def _end_listed(self, user_id: str, ended: set[str]) -> None:
+        ids = sorted(keys.id_from_key(key) for key in ended)
+        if len(ids) == 1:
+            await self.blacklist.revoke_session(ids[0])
+        else:
+            await self.blacklist.revoke_user(user_id, ids)
+        await self.store.delete_many(sorted(ended))
+        logger.info("ended %d session(s) of user %s: beyond the cap or unusable", len(ids), user_id)
