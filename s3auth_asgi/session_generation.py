@@ -33,7 +33,9 @@ listing and that marker refreshes once more; its next refresh is refused.
 
 What is not covered: the late session's access token, issued by the login and never
 refreshed, is named by no revocation, and lives out its lifetime
-(`S3AUTH_ACCESS_TOKEN_EXPIRE_MINUTES`). A logout-everywhere without an account change
+(`S3AUTH_ACCESS_TOKEN_EXPIRE_MINUTES`) wherever the token alone is checked. After a
+deletion, the auth app's endpoints refuse it all the same: they read the caller's user
+record (`app.caller`), which is gone. A logout-everywhere without an account change
 (`revoke_all_user_tokens`) writes no generation, so a login racing it may survive it.
 
 Markers expire: no session outlives its creation plus the absolute lifetime, and the late

@@ -741,6 +741,84 @@ async def test_admin_revokes_every_session_of_a_user(
     assert_problem(missing, 404, "user_not_found")
 
 
+# The account of a token, deleted ------------------------------------------------------------
+
+ACCOUNT_ROUTES = [
+    ("GET", "/auth/me", None),
+    ("GET", "/auth/sessions", None),
+    ("GET", "/auth/me/events", None),
+    ("POST", "/auth/logout-all", None),
+    ("DELETE", "/auth/sessions/" + "0" * 32, None),
+    ("PATCH", "/auth/me", {"full_name": "Alice"}),
+    ("POST", "/auth/password", {"current_password": PASSWORD, "new_password": "Newer123!x"}),
+]
+
+
+async def late_login(service: S3AuthService, name: str) -> dict[str, Any]:
+    """The tokens of a login that passed its password check, then lost the race with the
+    deletion of its account: its session is written after the deletion listed the
+    account's sessions, so no revocation names its access token (`session_generation`)."""
+    found = await service.authenticate_user(name, PASSWORD)
+    assert found is not None
+    assert await service.delete_user(found.id)
+    pair = await service.create_token_pair(found)
+    await service.ensure_fresh()  # the revocations of the deletion, synced
+    return {"access_token": pair.access_token}
+
+
+@pytest.mark.parametrize(("method", "path", "body"), ACCOUNT_ROUTES)
+async def test_every_account_route_refuses_a_token_whose_account_was_deleted(
+    auth_service: S3AuthService, client: httpx.AsyncClient, method: str, path: str, body: Any
+) -> None:
+    await register(client, "alice")
+    tokens = await late_login(auth_service, "alice")
+    auth_service.store.reset_counts()
+    response = await client.request(method, path, json=body, headers=bearer(tokens))
+    assert_problem(response, 401, "invalid_token")
+    assert response.json()["detail"] == "The account of this token no longer exists"
+    # The user record, and nothing else; the refusal's auth event, where the route has one.
+    audited = path in ("/auth/logout-all", "/auth/password") or method in ("PATCH", "DELETE")
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    assert dict(auth_service.store.requests) == {"get": 1, **({"put": 1} if audited else {})}
+
+
+async def test_an_administrator_deleted_meanwhile_is_refused(
+    auth_service: S3AuthService, client: httpx.AsyncClient
+) -> None:
+    await auth_service.create_user("root", "root@example.com", PASSWORD, is_admin=True)
+    tokens = await late_login(auth_service, "root")
+    auth_service.store.reset_counts()
+    response = await client.get("/auth/admin/users", headers=bearer(tokens))
+    assert_problem(response, 401, "invalid_token")
+    assert dict(auth_service.store.requests) == {"get": 1}
+
+
+async def test_reading_the_callers_account_costs_one_get_where_nothing_read_it(
+    auth_service: S3AuthService, client: httpx.AsyncClient
+) -> None:
+    """The account routes that did not read the caller's user record read it once; those
+    that did (`/me`, `PATCH /me`, `/password`) cost what they did."""
+    await register(client, "alice")
+    costs = {}
+    for method, path, body in ACCOUNT_ROUTES:
+        tokens = await login(client, "alice")  # a session of its own for each
+        await auth_service.ensure_fresh()  # the revocations, synced
+        auth_service.store.reset_counts()
+        response = await client.request(method, path, json=body, headers=bearer(tokens))
+        assert response.status_code in (200, 404), response.text  # 404: no such session
+        costs[f"{method} {path}"] = dict(auth_service.store.requests)
+    user = {"get": 1}  # the caller's record, read by the dispatcher
+    assert costs == {
+        "GET /auth/me": user,  # as before: it was the handler's read
+        "GET /auth/sessions": {"list": 1, "get": 1 + 2},  # the two sessions so far
+        "GET /auth/me/events": {"list": 1, "get": 1 + 4},  # register and three logins
+        "POST /auth/logout-all": {**user, "list": 1, "put": 2, "delete": 1},  # + audit
+        f"DELETE /auth/sessions/{'0' * 32}": {"get": 1 + 1, "put": 1},  # the session; audit
+        "PATCH /auth/me": {"get": 1, "put": 2},  # as before: the update's read; audit
+        "POST /auth/password": {"get": 2, "put": 5, "list": 1, "delete": 1},  # as before
+    }
+
+
 # Keys, routing ----------------------------------------------------------------------------
 
 

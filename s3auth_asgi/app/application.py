@@ -67,7 +67,7 @@ class AuthApp:
             profile=service.profile_fields.schema(),
         )
         checks = RequestChecks(
-            CallerCheck(service, service),
+            CallerCheck(service, service, service),
             BodyReader(service.settings.max_body_bytes),
             origins,
             limits,

@@ -6,18 +6,25 @@ and its claims are in `scope["auth"]`; mounted without it, the token is verified
 Revocation is checked here either way (BlacklistMiddleware may not be installed), against
 the snapshot brought within the freshness bound by the one policy (`freshness`). So the
 app works with or without the middlewares, and every endpoint gets the same `Caller`.
+
+Then the caller's account is read (`Operation.reads_account`): a login that passed its
+password check as its account was being deleted writes its session after the deletion
+listed the sessions, so no revocation names its access token (`session_generation`), and
+only the user record shows that the account is gone. One GET, which the operations that
+read the record anyway do not repeat.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from starlette.requests import Request
 
 from ..errors import AuthenticationRequiredError, InvalidTokenError, PermissionDeniedError
 from ..middleware.credentials import authorization_token
 from ..middleware.user import BearerCredentials, token_scopes
+from ..models import User
 from ..privileges import ADMIN_SCOPE
 from ..verifier import AccessTokenVerifier, RevocationCheck
 from .operations import Access
@@ -27,14 +34,30 @@ class Caller(NamedTuple):
     user_id: str
     session_id: str
     is_admin: bool
+    account: User | None = None
+    """The caller's user record, where the operation reads it (`Operation.reads_account`)."""
+
+
+class Accounts(Protocol):
+    async def get_user_by_id(self, user_id: str) -> User | None: ...
+
+
+def account_gone() -> InvalidTokenError:
+    """A valid token whose account has gone (deleted as its login ran, or a deletion cut
+    short): it can do nothing, so it is as good as invalid, and the client's answer to
+    that, logging in again, is right."""
+    return InvalidTokenError("The account of this token no longer exists")
 
 
 class CallerCheck:
     """Resolves the caller of a request for an operation's declared access."""
 
-    def __init__(self, verifier: AccessTokenVerifier, revocations: RevocationCheck) -> None:
+    def __init__(
+        self, verifier: AccessTokenVerifier, revocations: RevocationCheck, accounts: Accounts
+    ) -> None:
         self.verifier = verifier
         self.revocations = revocations
+        self.accounts = accounts
 
     async def resolve(self, request: Request, access: Access) -> Caller | None:
         """None for a public operation; the caller otherwise, or a 401/403 problem."""
@@ -44,6 +67,13 @@ class CallerCheck:
         if access == "admin" and not caller.is_admin:
             raise PermissionDeniedError("This endpoint is for administrators")
         return caller
+
+    async def with_account(self, caller: Caller) -> Caller:
+        """The caller with its user record (1 GET); a 401 problem when the account is gone."""
+        account = await self.accounts.get_user_by_id(caller.user_id)
+        if account is None:
+            raise account_gone()
+        return caller._replace(account=account)
 
     async def _authenticate(self, request: Request) -> Caller:
         credentials = request.scope.get("auth")

@@ -13,8 +13,11 @@ For each request, in this order:
 4. the path parameters, each an id of the right shape (404 otherwise: nothing else can
    exist, and the body is not read);
 5. the body (`request`) and the query (`query`): 400, 413, 415 or 422 when they are bad;
-6. the rate limits the operation declares (`limits`; 429), per address or per caller;
-7. the handler, given the outcome as a `Call`.
+6. the caller's user record, unless the operation reads it itself (`reads_account`; 401
+   when the account is gone: see `caller`): after the input, which bad input then costs
+   no read;
+7. the rate limits the operation declares (`limits`; 429), per address or per caller;
+8. the handler, given the outcome as a `Call`.
 
 Every answer of a `token_response` operation is marked no-store (RFC 6749 §5.1). Errors of
 this package become problems; anything else is a bug, logged and answered 500. An operation
@@ -162,6 +165,8 @@ class Endpoint:
                 # The account acted on is the path's, or one the handler notes (a new one).
                 account = path_ids.get("user_id", caller.user_id)
                 noted.update(actor_id=caller.user_id, user_id=account)
+            if op.reads_account:  # noted first: a refusal is the caller's event too
+                caller = await self.callers.with_account(caller)
         caller_id = caller.user_id if caller is not None else None
         infos = await self.limits.check_operation(request.scope, op.limits, caller_id)
         response = await op.handler(Call(request, caller, body, query, path_ids, noted))

@@ -17,6 +17,7 @@ from ..errors import AuthenticationRequiredError
 from ..events import EventName
 
 if TYPE_CHECKING:
+    from ..models import User
     from .caller import Caller
 
 Access = Literal["public", "bearer", "bearer_or_refresh_token", "admin"]
@@ -46,6 +47,14 @@ class Call:
             raise AuthenticationRequiredError()
         return self.caller_or_none
 
+    @property
+    def account(self) -> User:
+        """The caller's user record, read before the handler (`Operation.reads_account`)."""
+        account = self.caller.account
+        if account is None:  # only where the operation does not read it
+            raise AuthenticationRequiredError()
+        return account
+
 
 Handler = Callable[[Call], Awaitable[Response]]
 
@@ -66,6 +75,11 @@ class Operation:
     summary: str
     tag: str
     access: Access = "public"
+    reads_account: bool = True
+    """With a caller: its user record is read before the handler runs (`Call.account`),
+    and a token whose account is gone answers 401 `invalid_token` (`caller`). False where
+    the handler's own read of the record answers the same, or where no account is needed
+    (ending the caller's own session)."""
     request: type[Any] | None = None
     """The body Struct, as JSON."""
     form: bool = False

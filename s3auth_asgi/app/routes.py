@@ -15,7 +15,6 @@ from ..errors import (
     ConflictError,
     EmailTakenError,
     InvalidCredentialsError,
-    InvalidTokenError,
     S3AuthError,
     SessionNotFoundError,
     StoreUnavailableError,
@@ -30,6 +29,7 @@ from ..ratelimit import RateLimitInfo
 from ..service import S3AuthService
 from ..storage import keys
 from ..user_records import password_of
+from .caller import account_gone
 from .cookies import clear_refresh_cookie, read_refresh_cookie, set_refresh_cookie
 from .devices import DeviceCookies
 from .errors import (
@@ -64,12 +64,6 @@ T = TypeVar("T")
 
 PRIVATE = [("Cache-Control", "no-store")]
 """For answers about an account: no cache keeps them."""
-
-
-def _account_gone() -> InvalidTokenError:
-    """A valid token whose user has gone (a deletion cut short): it can do nothing, so it
-    is as good as invalid, and the client's answer to that, logging in again, is right."""
-    return InvalidTokenError("The account of this token no longer exists")
 
 
 def _root_path(request: Request) -> str:
@@ -265,10 +259,7 @@ class AuthRoutes:
         return empty_response()
 
     async def me(self, call: Call) -> Response:
-        user = await self.service.get_user_by_id(call.caller.user_id)
-        if user is None:
-            raise _account_gone()
-        return json_response(user.public(), headers=PRIVATE)
+        return json_response(call.account.public(), headers=PRIVATE)
 
     async def update_me(self, call: Call) -> Response:
         data: UpdateProfileRequest = call.body
@@ -290,7 +281,7 @@ class AuthRoutes:
         except _NAME_TAKEN as error:
             raise self._hide_which_exists(error) from None
         except UserNotFoundError:
-            raise _account_gone() from None
+            raise account_gone() from None
         if "email" in changes:  # a new address, not yet verified
             await self.mail_verification_link(user)
         return json_response(user.public(), headers=[*PRIVATE, *self.limits.headers(infos)])
@@ -317,7 +308,7 @@ class AuthRoutes:
         attempts = self.limits.attempts
         user = await self.service.get_user_by_id(call.caller.user_id)
         if user is None:
-            raise _account_gone()
+            raise account_gone()
         accounts = account_keys(user)
         attempt = await attempts.begin(call.request.scope, accounts[0], device_key=None)
         try:
@@ -326,7 +317,7 @@ class AuthRoutes:
             charged = await attempts.failed(attempt, accounts)
             raise WrongCurrentPasswordError(headers=self.limits.headers(charged)) from None
         except UserNotFoundError:
-            raise _account_gone() from None
+            raise account_gone() from None
         finally:
             attempts.end(attempt)
         return result, attempts.shown(attempt.readings)

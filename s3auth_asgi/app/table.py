@@ -99,6 +99,7 @@ def _account_operations(routes: AuthRoutes, admin: LifecycleRoutes) -> list[Oper
             summary="End this session",
             tag="tokens",
             access="bearer_or_refresh_token",
+            reads_account=False,  # ending one's own session needs no account
             request=schemas.LogoutRequest,
             form=True,
             body_optional=True,
@@ -158,6 +159,7 @@ def _account_operations(routes: AuthRoutes, admin: LifecycleRoutes) -> list[Oper
             summary="Change the caller's profile",
             tag="account",
             access="bearer",
+            reads_account=False,  # the update reads the record (and answers the same)
             request=schemas.UpdateProfileRequest,
             response=PublicUser,
             limits=("profile", "profile_account"),
@@ -176,6 +178,7 @@ def _account_operations(routes: AuthRoutes, admin: LifecycleRoutes) -> list[Oper
             summary="Change the caller's password",
             tag="account",
             access="bearer",
+            reads_account=False,  # the change reads the record (and answers the same)
             request=schemas.ChangePasswordRequest,
             response=schemas.TokenResponse,
             token_response=True,
