@@ -34,9 +34,10 @@ listing and that marker refreshes once more; its next refresh is refused.
 What is not covered: the late session's access token, issued by the login and never
 refreshed, is named by no revocation, and lives out its lifetime
 (`S3AUTH_ACCESS_TOKEN_EXPIRE_MINUTES`) wherever the token alone is checked. After a
-deletion, the auth app's endpoints refuse it all the same: they read the caller's user
-record (`app.caller`), which is gone. A logout-everywhere without an account change
-(`revoke_all_user_tokens`) writes no generation, so a login racing it may survive it.
+deletion or a disabling, the auth app's endpoints refuse it all the same, and after a
+demotion its admin endpoints: they read the caller's user record (`app.caller`). A
+logout-everywhere without an account change (`revoke_all_user_tokens`) writes no
+generation, so a login racing it may survive it.
 
 Markers expire: no session outlives its creation plus the absolute lifetime, and the late
 sessions a marker stops are opened about when it is written, so a marker older than the

@@ -3,7 +3,7 @@ app mounted at /auth in a Starlette host (other hosts: test_app_frameworks.py)."
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -754,13 +754,21 @@ ACCOUNT_ROUTES = [
 ]
 
 
-async def late_login(service: S3AuthService, name: str) -> dict[str, Any]:
-    """The tokens of a login that passed its password check, then lost the race with the
-    deletion of its account: its session is written after the deletion listed the
-    account's sessions, so no revocation names its access token (`session_generation`)."""
+async def late_login(
+    service: S3AuthService,
+    name: str,
+    change: Callable[[S3AuthService, str], Awaitable[object]] | None = None,
+) -> dict[str, Any]:
+    """The tokens of a login that passed its password check, then lost the race with a
+    change of its account (by default, its deletion): its session is written after the
+    change listed the account's sessions, so no revocation names its access token
+    (`session_generation`)."""
     found = await service.authenticate_user(name, PASSWORD)
     assert found is not None
-    assert await service.delete_user(found.id)
+    if change is None:
+        assert await service.delete_user(found.id)
+    else:
+        await change(service, found.id)
     pair = await service.create_token_pair(found)
     await service.ensure_fresh()  # the revocations of the deletion, synced
     return {"access_token": pair.access_token}
@@ -791,6 +799,46 @@ async def test_an_administrator_deleted_meanwhile_is_refused(
     response = await client.get("/auth/admin/users", headers=bearer(tokens))
     assert_problem(response, 401, "invalid_token")
     assert dict(auth_service.store.requests) == {"get": 1}
+
+
+async def _disable(service: S3AuthService, user_id: str) -> object:
+    return await service.update_user(user_id, is_active=False)
+
+
+async def _demote(service: S3AuthService, user_id: str) -> object:
+    return await service.update_user(user_id, is_admin=False, scopes=[])
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    # Not those that read the record themselves (`PATCH /me`, `/password`).
+    [route for route in ACCOUNT_ROUTES if route[0] == "GET" or route[2] is None],
+)
+async def test_a_token_whose_account_was_disabled_as_its_login_ran_is_refused(
+    auth_service: S3AuthService, client: httpx.AsyncClient, method: str, path: str, body: Any
+) -> None:
+    await register(client, "alice")
+    tokens = await late_login(auth_service, "alice", _disable)
+    auth_service.store.reset_counts()
+    response = await client.request(method, path, json=body, headers=bearer(tokens))
+    assert_problem(response, 401, "invalid_token")
+    assert response.json()["detail"] == "The account of this token is disabled"
+    audited = path == "/auth/logout-all" or method == "DELETE"
+    assert dict(auth_service.store.requests) == {"get": 1, **({"put": 1} if audited else {})}
+
+
+async def test_an_administrator_demoted_as_the_login_ran_is_refused_admin_endpoints(
+    auth_service: S3AuthService, client: httpx.AsyncClient
+) -> None:
+    """The token still says administrator; the record, read anyway, says otherwise."""
+    await auth_service.create_user("root", "root@example.com", PASSWORD, is_admin=True)
+    tokens = await late_login(auth_service, "root", _demote)
+    auth_service.store.reset_counts()
+    response = await client.get("/auth/admin/users", headers=bearer(tokens))
+    assert_problem(response, 403, "insufficient_scope")
+    assert dict(auth_service.store.requests) == {"get": 1}
+    # What an ordinary account may do, it still may.
+    assert (await client.get("/auth/me", headers=bearer(tokens))).status_code == 200
 
 
 async def test_reading_the_callers_account_costs_one_get_where_nothing_read_it(

@@ -8,10 +8,10 @@ the snapshot brought within the freshness bound by the one policy (`freshness`).
 app works with or without the middlewares, and every endpoint gets the same `Caller`.
 
 Then the caller's account is read (`Operation.reads_account`): a login that passed its
-password check as its account was being deleted writes its session after the deletion
-listed the sessions, so no revocation names its access token (`session_generation`), and
-only the user record shows that the account is gone. One GET, which the operations that
-read the record anyway do not repeat.
+password check as its account was being deleted, disabled or stripped of administration
+writes its session after the change listed the sessions, so no revocation names its access
+token (`session_generation`), and only the user record shows the change. One GET, which
+the operations that read the record anyway do not repeat.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from ..errors import AuthenticationRequiredError, InvalidTokenError, PermissionD
 from ..middleware.credentials import authorization_token
 from ..middleware.user import BearerCredentials, token_scopes
 from ..models import User
-from ..privileges import ADMIN_SCOPE
+from ..privileges import ADMIN_SCOPE, is_administrator
 from ..verifier import AccessTokenVerifier, RevocationCheck
 from .operations import Access
 
@@ -68,11 +68,18 @@ class CallerCheck:
             raise PermissionDeniedError("This endpoint is for administrators")
         return caller
 
-    async def with_account(self, caller: Caller) -> Caller:
-        """The caller with its user record (1 GET); a 401 problem when the account is gone."""
+    async def with_account(self, caller: Caller, access: Access) -> Caller:
+        """The caller with its user record (1 GET). Where the token and the record disagree
+        the record wins, the token being as old as the login that may have raced a change:
+        a 401 problem when the account is gone or disabled, a 403 when an administrator's
+        token outlived the power for an operation that needs it."""
         account = await self.accounts.get_user_by_id(caller.user_id)
         if account is None:
             raise account_gone()
+        if not account.is_active:
+            raise InvalidTokenError("The account of this token is disabled")
+        if access == "admin" and not is_administrator(account.is_admin, account.scopes):
+            raise PermissionDeniedError("This endpoint is for administrators")
         return caller._replace(account=account)
 
     async def _authenticate(self, request: Request) -> Caller:

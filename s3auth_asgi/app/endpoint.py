@@ -166,7 +166,7 @@ class Endpoint:
                 account = path_ids.get("user_id", caller.user_id)
                 noted.update(actor_id=caller.user_id, user_id=account)
             if op.reads_account:  # noted first: a refusal is the caller's event too
-                caller = await self.callers.with_account(caller)
+                caller = await self.callers.with_account(caller, op.access)
         caller_id = caller.user_id if caller is not None else None
         infos = await self.limits.check_operation(request.scope, op.limits, caller_id)
         response = await op.handler(Call(request, caller, body, query, path_ids, noted))
