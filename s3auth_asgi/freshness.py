@@ -13,7 +13,8 @@ So a revocation written anywhere is seen by every request that starts more than 
 interval after it (and, under steady traffic, more than one interval plus one listing
 after it). A sync that fails is logged and the old snapshot keeps serving; the next try
 waits one interval, so an unreachable store is not asked on every request. With no
-snapshot at all there is nothing to answer from: the failure is raised (a 503).
+snapshot at all there is nothing to answer from: the failure is raised (a 503), to every
+caller that was waiting for that sync, which none of them repeats.
 
 `strict` waits, on every call, for a sync that began after the call, so a revocation
 written before the request is seen. Callers arriving while a sync runs share the one that
@@ -54,6 +55,8 @@ class SnapshotFreshness:
         self._clock = clock
         self._synced_at = float("-inf")  # when the last successful sync began
         self._failed_at = float("-inf")
+        self._ended = 0  # syncs that succeeded or failed, so a waiter knows one ended
+        self._failure: S3AuthError | None = None  # the last one's, if it failed
         self._lock = anyio.Lock()
         self._background: asyncio.Task[None] | None = None
         self._running: asyncio.Task[int] | None = None
@@ -114,10 +117,15 @@ class SnapshotFreshness:
 
     async def catch_up(self) -> None:
         """Sync when due. Callers queue on the lock and re-check, so one that queued
-        behind a sync that began after it asked does not repeat it."""
+        behind a sync that began after it asked does not repeat it. Behind a sync that
+        failed with no snapshot to answer from, a caller takes that failure rather than
+        trying again: callers arriving together cost one attempt, and wait for one."""
         try:
             if self._due():
+                ended = self._ended
                 async with self._lock:
+                    if self._ended != ended and self._failure and not self.has_snapshot():
+                        raise self._failure
                     if self._due():
                         await self._sync_locked()
         except S3AuthError as error:
@@ -136,10 +144,12 @@ class SnapshotFreshness:
         started = self._clock()
         try:
             new = await self._sync_once()
-        except S3AuthError:
-            self._failed_at = started
+        except S3AuthError as error:
+            self._failed_at, self._failure = started, error
+            self._ended += 1
             raise
-        self._synced_at = started
+        self._synced_at, self._failure = started, None
+        self._ended += 1
         return new
 
     async def sync_started_after_now(self) -> None:

@@ -19,6 +19,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 from support import (  # noqa: F401 (clock_fixture registers the `clock` fixture)
     Clock,
+    StoreWrapper,
     bearer,
     call_http,
     clock_fixture,
@@ -180,6 +181,47 @@ class _Unreachable(ObjectStore):
     async def list(self, prefix: str, offset: str | None = None):  # type: ignore[override]
         raise StoreUnavailableError("LIST failed")
         yield  # pragma: no cover
+
+
+DOWN_SECONDS = 0.2
+
+
+class _SlowlyDown(StoreWrapper):
+    """Every listing reaches the store and fails `DOWN_SECONDS` later, its answer lost: a
+    store timing out."""
+
+    async def list(self, prefix: str, offset: str | None = None):  # type: ignore[override]
+        async for _ in self.inner.list(prefix, offset):
+            pass
+        await anyio.sleep(DOWN_SECONDS)
+        raise StoreUnavailableError("LIST timed out")
+        yield  # pragma: no cover
+
+
+async def test_requests_arriving_during_a_failing_first_sync_share_its_failure(
+    clock: Clock,
+) -> None:
+    _, _, _, token = await _writer_and_reader(clock)
+    inner = ObjectStore.from_url("memory://")
+    broken = make_clocked_service(store=_SlowlyDown(inner), clock=clock)
+    stack = BearerTokenMiddleware(BlacklistMiddleware(ok_app, broken), broken)
+    statuses: list[int] = []
+    waits: list[float] = []
+
+    async def request() -> None:
+        started = anyio.current_time()
+        statuses.append((await call_http(stack, http_scope("/x", bearer(token)))).status)
+        waits.append(anyio.current_time() - started)
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(10):
+            tg.start_soon(request)
+    assert statuses == [503] * 10
+    assert inner.requests["list"] == 1  # one sync attempt, not one per request
+    assert max(waits) < 2 * DOWN_SECONDS  # that one failure, not each one's before it
+    # A request after the failure tries again: without a snapshot there is no pause.
+    assert (await call_http(stack, http_scope("/x", bearer(token)))).status == 503
+    assert inner.requests["list"] == 2
 
 
 async def test_a_failed_background_sync_is_logged_once_and_raises_nowhere(
