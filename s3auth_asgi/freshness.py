@@ -96,9 +96,10 @@ class SnapshotFreshness:
 
     def start_in_background_if_stale(self) -> None:
         """The policy for callers that cannot wait: a stale snapshot starts a catch-up
-        in the background (unless one is under way); the caller answers from what there
-        is. Without a running event loop there is nothing to run it on."""
-        if self.is_stale():
+        in the background (unless one is under way, or a failed one is pausing); the caller
+        answers from what there is. Without a running event loop there is nothing to run
+        it on. Called on every token verified: a fresh snapshot costs one clock reading."""
+        if self._due():
             self.start_in_background()
 
     def start_in_background(self) -> None:

@@ -10,7 +10,8 @@
 
 A key set read from the store is a snapshot that follows the revocation snapshot's
 freshness policy (`freshness`) with `S3AUTH_KEY_SYNC_SECONDS` as its interval, so every
-process sees a rotation within one interval; a token naming an unknown key makes the ring
+process sees a rotation within one interval, whether it signs tokens, publishes the JWKS or
+only verifies (`key_set` starts the read); a token naming an unknown key makes the ring
 read again, at most once per interval however many such tokens arrive. Keys are published
 longer before they sign than that (settings refuse otherwise), so in practice no token
 ever names a key its verifier has not read.
@@ -80,12 +81,14 @@ class KeyRing:
         )
 
     def key_set(self) -> KeySet:
-        """The keys to verify with now. Before the store was first read: none, and a read
-        starts in the background."""
+        """The keys to verify with now. Stored keys that are stale are read again in the
+        background while the caller verifies with those it has: a process that only
+        verifies tokens asks for keys nowhere else, and must see a retired key go within
+        about one interval. Before the store was first read: none."""
+        if self.freshness is not None:
+            self.freshness.start_in_background_if_stale()  # when fresh: one clock reading
         keys = self._keys
         if keys is None:
-            if self.freshness is not None:
-                self.freshness.start_in_background()
             raise UnknownSigningKeyError("The signing keys have not been read yet")
         return keys
 
