@@ -263,11 +263,12 @@ class S3AuthSettings(msgspec.Struct, kw_only=True, frozen=True):
             )
 
     def _check_keys(self) -> None:
-        if self.key_publish_seconds <= self.jwks_max_age_seconds + self.key_sync_seconds:
+        # A JWKS is answered from keys read up to two syncs ago, then cached for max-age.
+        if self.key_publish_seconds <= self.jwks_max_age_seconds + 2 * self.key_sync_seconds:
             raise ConfigurationError(
                 f"{env_name('key_publish_seconds')} must be longer than "
-                f"{env_name('jwks_max_age_seconds')} plus {env_name('key_sync_seconds')}: a "
-                "key must be known to every verifier before it signs"
+                f"{env_name('jwks_max_age_seconds')} plus twice {env_name('key_sync_seconds')}"
+                ": a key must be known to every verifier before it signs"
             )
         if self.key_encryption_key and len(self.key_encryption_key) < MIN_SECRET_LENGTH:
             raise ConfigurationError(

@@ -36,7 +36,7 @@ from s3auth_asgi.storage import keys as layout
 
 pytestmark = pytest.mark.anyio
 
-PUBLISH = 400  # S3AUTH_KEY_PUBLISH_SECONDS in these tests: > max-age 300 + sync 60
+PUBLISH = 500  # S3AUTH_KEY_PUBLISH_SECONDS in these tests: > max-age 300 + twice sync 60
 SYNC = 60
 
 
@@ -481,6 +481,12 @@ def _kid(token: str) -> str:
 def test_settings_refuse_a_publish_delay_shorter_than_what_verifiers_cache() -> None:
     with pytest.raises(ConfigurationError, match="S3AUTH_KEY_PUBLISH_SECONDS"):
         make_settings(algorithm="ES256", key_publish_seconds=300, jwks_max_age_seconds=300)
+    # A process answers the JWKS from a key snapshot up to two sync intervals old, and a
+    # verifier keeps what it was answered for max-age: the delay must outlast both.
+    times = {"jwks_max_age_seconds": 300, "key_sync_seconds": 60}
+    with pytest.raises(ConfigurationError, match="twice S3AUTH_KEY_SYNC_SECONDS"):
+        make_settings(algorithm="ES256", key_publish_seconds=300 + 2 * 60, **times)
+    assert make_settings(algorithm="ES256", key_publish_seconds=300 + 2 * 60 + 1, **times)
 
 
 async def test_the_openapi_document_declares_the_cache_headers_and_304() -> None:

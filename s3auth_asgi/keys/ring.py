@@ -13,8 +13,9 @@ freshness policy (`freshness`) with `S3AUTH_KEY_SYNC_SECONDS` as its interval, s
 process sees a rotation within one interval, whether it signs tokens, publishes the JWKS or
 only verifies (`key_set` starts the read); a token naming an unknown key makes the ring
 read again, at most once per interval however many such tokens arrive. Keys are published
-longer before they sign than that (settings refuse otherwise), so in practice no token
-ever names a key its verifier has not read.
+longer before they sign than a verifier can keep a JWKS served from a key set two intervals
+old (settings refuse otherwise), so in practice no token ever names a key its verifier has
+not read.
 """
 
 from __future__ import annotations
