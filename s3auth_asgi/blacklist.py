@@ -34,7 +34,7 @@ from .revocations import RevocationReason, RevocationSnapshot
 from .shared_on_copy import SharedOnCopy
 from .storage import Store, StoreConflict, keys
 from .storage.access import gather, get_or_none
-from .types import Clock
+from .types import Clock, elapsed_clock
 
 _SAME_MS_ATTEMPTS = 8
 
@@ -63,15 +63,23 @@ class TokenBlacklist(SharedOnCopy):
         sync_seconds: float = 5.0,
         skew_seconds: int = 10,
         clock: Clock = time.time,
+        monotonic: Clock | None = None,
     ) -> None:
+        """`clock` stamps and judges revocations; `monotonic` measures the time between
+        syncs, `types.elapsed_clock(clock)` unless given."""
         self.store = store
         self.lookback_seconds = lookback_seconds
         self.sync_seconds = sync_seconds
         self.skew_ms = skew_seconds * 1000
         self._clock = clock
+        self._monotonic = elapsed_clock(clock) if monotonic is None else monotonic
         self.snapshot = RevocationSnapshot()
-        self.freshness = SnapshotFreshness(self._list_new, interval=sync_seconds, clock=clock)
-        self._cursor_ms: int | None = None  # the next sync lists from here, less skew
+        self.freshness = SnapshotFreshness(
+            self._list_new, interval=sync_seconds, clock=self._monotonic
+        )
+        # The next sync lists from here (less skew): when the last one began, by `clock`
+        # and by `monotonic`.
+        self._cursor: tuple[int, float] | None = None
 
     # Writing -------------------------------------------------------------------------
 
@@ -170,13 +178,16 @@ class TokenBlacklist(SharedOnCopy):
         """One sync: list from the cursor (less the skew allowance), or everything the
         first time, and take in new keys whose end has not passed; a `user` entry's body
         (the sessions it ends) costs one GET."""
-        now = self._clock()
+        now, elapsed = self._clock(), self._monotonic()
         now_ms = int(now * 1000)
-        offset = (
-            None
-            if self._cursor_ms is None
-            else keys.revocation_offset(self._cursor_ms - self.skew_ms)
-        )
+        if self._cursor is None:
+            offset = None
+        else:
+            cursor_ms, then = self._cursor
+            # A clock stepped back since left the cursor ahead of every key written from
+            # now on: list from when the last sync began by the clock as it reads now.
+            start_ms = min(cursor_ms, now_ms - int((elapsed - then) * 1000))
+            offset = keys.revocation_offset(start_ms - self.skew_ms)
         # An entry matters the skew allowance past its end: that covers the leeway within
         # which a token past its `exp` is still accepted.
         live_from = now - self.skew_ms / 1000
@@ -203,7 +214,7 @@ class TokenBlacklist(SharedOnCopy):
                 await anyio.lowlevel.checkpoint()
         # An entry not listed by now was written with a clock more than the skew
         # allowance behind ours; the next listing starts that far back.
-        self._cursor_ms = now_ms
+        self._cursor = (now_ms, elapsed)
         snapshot.forget(now - self.skew_ms / 1000, now_ms - 2 * self.skew_ms)
         return recorded
 

@@ -3,7 +3,8 @@ catch up when it is not. The one policy every reader of revocations follows
 (BlacklistMiddleware, the auth app, `S3AuthService.decode_token`,
 `TokenBlacklist.is_blacklisted`), and the key ring's for the signing keys.
 
-With `interval` the sync interval and `age` the time since the last successful sync began:
+With `interval` the sync interval and `age` the time since the last successful sync began,
+on a clock no step of the host's clock moves (`types.elapsed_clock`):
 
     age < interval              fresh: answer from the snapshot
     interval <= age < 2·interval  stale: answer from the snapshot, sync in the background
@@ -39,7 +40,8 @@ logger = logging.getLogger("s3auth_asgi")
 
 
 class SnapshotFreshness:
-    """Owns the timing of syncs: `sync_once` lists what is new and updates the snapshot."""
+    """Owns the timing of syncs: `sync_once` lists what is new and updates the snapshot;
+    `clock` measures ages and pauses (the owner's `types.elapsed_clock`)."""
 
     def __init__(
         self,

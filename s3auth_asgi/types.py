@@ -1,5 +1,6 @@
 """ASGI types shared by every module that speaks ASGI (no framework imports)."""
 
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -15,6 +16,14 @@ ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
 
 Clock = Callable[[], float]
 """Seconds since the epoch, as `time.time`; injected so tests can move time."""
+
+
+def elapsed_clock(clock: Clock) -> Clock:
+    """What measures time passing (a snapshot's age, a pause) for a process whose clock is
+    `clock`: `time.monotonic` for the real `time.time`, since a step of the host's clock
+    (NTP correcting a host that booted ahead) would stretch or skip an interval; a clock
+    given in its place (a test's, moved by hand) measures it as well."""
+    return time.monotonic if clock is time.time else clock
 
 
 def checked_app(app: object) -> ASGIApp:

@@ -7,16 +7,19 @@ test moves by hand. The revoking host is exact.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
-from support import SharedTime, StoreWrapper, skewed_host
+from support import SharedTime, SkewedClock, StoreWrapper, skewed_host
 
-from s3auth_asgi import S3AuthService, TokenRevokedError
+from s3auth_asgi import S3AuthService, TokenBlacklist, TokenRevokedError
 from s3auth_asgi.storage import ObjectStore
+from s3auth_asgi.types import elapsed_clock
 
 pytestmark = pytest.mark.anyio
 PASSWORD = "Correct-Horse-42x"
+SESSION = "sessionBBBBBBBBBBBBBBB"
 
 
 async def synced(*hosts: S3AuthService) -> None:
@@ -83,6 +86,32 @@ async def test_a_revoker_whose_clock_is_off_is_still_seen_within_the_allowance()
     await synced(reader)
     with pytest.raises(TokenRevokedError):
         reader.decode_token(pair.access_token)
+
+
+async def test_a_clock_stepped_back_delays_no_sync_and_loses_no_revocation() -> None:
+    """A host that booted with its clock an hour ahead syncs, then NTP steps its clock back
+    to the true time: a revocation written after that is seen within the usual bound, not
+    an hour later."""
+    true_time, store = SharedTime(), ObjectStore.from_url("memory://")
+    host = SkewedClock(true_time, 3600.0)
+    # Its monotonic clock, which no step moves: the true time's pace.
+    reader = TokenBlacklist(store, clock=host, monotonic=lambda: true_time.now)
+    writer = TokenBlacklist(store, clock=SkewedClock(true_time, 0.0))
+    await reader.ensure_fresh()
+    host.offset = 0.0
+    await writer.revoke_session(SESSION)
+    true_time.advance(2 * reader.sync_seconds)
+    store.reset_counts()
+    await reader.ensure_fresh()  # overdue by the time that really passed: waited for
+    assert reader.revoked_error({"jti": "j", "sid": SESSION}) is not None
+    assert dict(store.requests) == {"list": 1}
+
+
+def test_snapshot_ages_are_measured_on_the_monotonic_clock() -> None:
+    # A clock given in code (a test's) moves snapshot ages itself.
+    assert elapsed_clock(time.time) is time.monotonic
+    clock = SkewedClock(SharedTime(), 0.0)
+    assert elapsed_clock(clock) is clock
 
 
 async def test_a_logout_everywhere_costs_one_list_one_entry_and_one_delete() -> None:

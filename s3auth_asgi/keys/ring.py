@@ -31,7 +31,7 @@ from ..freshness import SnapshotFreshness
 from ..jose_json import b64url
 from ..settings import S3AuthSettings, env_name
 from ..storage.base import Store
-from ..types import Clock
+from ..types import Clock, elapsed_clock
 from .keyset import DEFAULT_ALGORITHMS, KeyEntry, KeySet, entry_for, jwks_fingerprint
 from .material import import_key, public_only, read_key_text
 from .names import UnusableKeyError, is_symmetric
@@ -78,7 +78,10 @@ class KeyRing:
         self.active = True
         self.stored = KeyStore(store, encryption_key=settings.key_encryption_key)
         self.freshness = SnapshotFreshness(
-            self._read_store, interval=settings.key_sync_seconds, clock=clock, name="signing keys"
+            self._read_store,
+            interval=settings.key_sync_seconds,
+            clock=elapsed_clock(clock),
+            name="signing keys",
         )
 
     def key_set(self) -> KeySet:
