@@ -1,5 +1,6 @@
 """Stored signing keys reach every process within their sync interval, whatever the process
-does with them: one that only verifies tokens reads them again too.
+does with them: one that only verifies tokens reads them again too, and one whose JWKS
+cannot be written to S3AUTH_JWKS_PUBLISH_URL still reads them and signs.
 
 Processes share one memory:// store and one clock moved by hand; request counts say who
 read what.
@@ -8,6 +9,9 @@ read what.
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +19,7 @@ from support import Clock, bearer, call_http, http_scope, make_clocked_service, 
 
 from s3auth_asgi import BearerTokenMiddleware, BlacklistMiddleware, S3AuthService
 from s3auth_asgi.errors import UnknownSigningKeyError
+from s3auth_asgi.keys.algorithms import generate_key
 from s3auth_asgi.keys.keyset import KeyEntry
 from s3auth_asgi.keys.stored import KeyStore
 from s3auth_asgi.storage import ObjectStore
@@ -125,3 +130,81 @@ async def test_fresh_keys_cost_a_verification_no_request_and_no_task() -> None:
     for _ in range(100):
         assert service.verify_access_token(token)
     assert sum(store.requests.values()) == 0 and ring.freshness._background is None
+
+
+# A JWKS that cannot be published -----------------------------------------------------
+
+
+def unwritable(tmp_path: Path) -> str:
+    """A publish URL under a plain file: every write fails, as on a volume gone away."""
+    (tmp_path / "a-file").write_text("")
+    return f"file://{tmp_path}/a-file/jwks.json"
+
+
+async def test_a_jwks_that_cannot_be_published_leaves_the_keys_read_and_signing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock, store = Clock(), ObjectStore.from_url("memory://")
+    service = keyed(store, clock, jwks_publish_url=unwritable(tmp_path))
+    first = await service.tokens.signing_key()  # the first start: nothing else can sign
+    assert service.verify_access_token(forged(service, first, 0))
+    assert store.requests["get"] == 1
+    failures = publish_failures(caplog)
+    assert len(failures) == 1 and failures[0].levelno == logging.ERROR
+    assert str(tmp_path) not in failures[0].getMessage()
+
+    # Within the interval nothing is tried again; the next read tries the publish again.
+    assert (await service.tokens.signing_key()).kid == first.kid
+    assert store.requests["get"] == 1 and len(publish_failures(caplog)) == 1
+    clock.advance(2 * SYNC)
+    assert (await service.tokens.signing_key()).kid == first.kid
+    assert store.requests["get"] == 2 and len(publish_failures(caplog)) == 2
+
+
+def publish_failures(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if "JWKS" in r.getMessage()]
+
+
+async def test_a_key_from_the_environment_signs_while_its_jwks_cannot_be_published(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    pem = generate_key("ES256").as_pem(private=True).decode()
+    clock, store = Clock(), ObjectStore.from_url("memory://")
+    service = keyed(store, clock, signing_key=pem, jwks_publish_url=unwritable(tmp_path))
+    key = await service.tokens.signing_key()
+    assert service.verify_access_token(forged(service, key, 0))
+    for _ in range(5):  # requests within the interval try no write
+        await service.ensure_fresh()
+    assert len(publish_failures(caplog)) == 1 and service.is_stale()
+    clock.advance(SYNC)
+    (tmp_path / "a-file").unlink()
+    await service.ensure_fresh()
+    assert not service.is_stale()  # written: nothing left to do
+    assert len(publish_failures(caplog)) == 1
+    assert [k["kid"] for k in _published(tmp_path / "a-file" / "jwks.json")] == [key.kid]
+
+
+async def test_a_new_key_signs_only_once_published_and_the_current_one_signs_meanwhile(
+    tmp_path: Path,
+) -> None:
+    clock, store = Clock(), ObjectStore.from_url("memory://")
+    target = tmp_path / "www" / "jwks.json"
+    service = keyed(store, clock, jwks_publish_url=f"file://{target}")
+    current = await service.tokens.signing_key()
+    assert [k["kid"] for k in _published(target)] == [current.kid]
+
+    target.parent.rename(tmp_path / "gone")
+    (tmp_path / "www").write_text("")  # the publish target can no longer be written
+    new = await KeyStore(store).rotate("ES256", clock(), PUBLISH)
+    clock.advance(PUBLISH)
+    assert (await service.tokens.signing_key()).kid == current.kid  # read, not published
+
+    (tmp_path / "www").unlink()
+    clock.advance(2 * SYNC)
+    assert (await service.tokens.signing_key()).kid == new.kid  # published: it signs
+    assert [k["kid"] for k in _published(target)] == [current.kid, new.kid]
+
+
+def _published(target: Path) -> list[dict[str, Any]]:
+    keys: list[dict[str, Any]] = json.loads(target.read_text())["keys"]
+    return keys

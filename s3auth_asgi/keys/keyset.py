@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from typing import Any
 
 from joserfc.jws import JWSRegistry
@@ -91,9 +91,16 @@ class KeySet:
         entry = self._by_kid.get(kid) if isinstance(kid, str) else None
         return entry if entry is not None and entry.live_at(now) else None
 
-    def signing_key(self, now: float) -> KeyEntry:
-        """The key that signs at `now` (`ranking.signer`)."""
-        entry = signer(self._signers, now)
+    def signing_key(self, now: float, *, published: Container[str] | None = None) -> KeyEntry:
+        """The key that signs at `now` (`ranking.signer`). With `published`, the kids
+        known to be in a JWKS written out: a key not among them signs only when none of
+        them can, so a new key waits for its publication and the key it replaces signs
+        meanwhile."""
+        entry = None
+        if published is not None:
+            entry = signer([e for e in self._signers if e.kid in published], now)
+        if entry is None:
+            entry = signer(self._signers, now)
         if entry is None:
             raise ConfigurationError("no signing key is active: see `s3auth keys list`")
         return entry

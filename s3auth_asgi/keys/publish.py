@@ -9,6 +9,7 @@ keys only, built by `KeySet.jwks`.
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -18,9 +19,55 @@ from urllib.parse import unquote, urlsplit
 import anyio.to_thread
 
 from ..errors import ConfigurationError, StoreUnavailableError
-from .keyset import jwks_bytes
+from ..settings import env_name
+from ..types import Clock, elapsed_clock
+from .keyset import KeySet, jwks_bytes, jwks_fingerprint
 
 JWKS_MEDIA_TYPE = "application/jwk-set+json"
+logger = logging.getLogger("s3auth_asgi")
+
+
+class JwksPublication:
+    """What one process has written to `url`: the JWKS of its keys, again whenever the
+    document changes. A write that fails is logged and tried again once `retry_seconds`
+    have passed, and never costs the keys: they were read, they verify and sign. `kids`
+    names the keys of the last document written; a key not among them has not been
+    published by this process."""
+
+    def __init__(self, url: str, *, max_age: int, retry_seconds: float, clock: Clock) -> None:
+        self.url = url
+        self.max_age = max_age
+        self.retry_seconds = retry_seconds
+        self.kids: frozenset[str] = frozenset()
+        self._clock = clock
+        self._elapsed = elapsed_clock(clock)
+        self._written = ""  # the fingerprint of the document last written
+        self._failed_at = float("-inf")
+
+    async def publish(self, keys: KeySet) -> bool:
+        """Whether `url` holds the JWKS of `keys`, written now or before (False, without a
+        try, within `retry_seconds` of a failed one)."""
+        if self._elapsed() - self._failed_at < self.retry_seconds:
+            return False
+        document = keys.jwks(self._clock())
+        fingerprint = jwks_fingerprint(document)
+        if fingerprint == self._written:
+            return True
+        try:
+            await publish_jwks(self.url, document, self.max_age)
+        except StoreUnavailableError as error:
+            self._failed_at = self._elapsed()
+            # The variable, not its value: a URL may carry credentials.
+            logger.error(
+                "the JWKS could not be written to %s, tried again in %g s: %r",
+                env_name("jwks_publish_url"),
+                self.retry_seconds,
+                error,
+            )
+            return False
+        self._written = fingerprint
+        self.kids = frozenset(key["kid"] for key in document["keys"])
+        return True
 
 
 async def publish_jwks(url: str, jwks: dict[str, Any], max_age: int) -> None:

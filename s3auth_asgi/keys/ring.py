@@ -32,10 +32,10 @@ from ..jose_json import b64url
 from ..settings import S3AuthSettings, env_name
 from ..storage.base import Store
 from ..types import Clock, elapsed_clock
-from .keyset import DEFAULT_ALGORITHMS, KeyEntry, KeySet, entry_for, jwks_fingerprint
+from .keyset import DEFAULT_ALGORITHMS, KeyEntry, KeySet, entry_for
 from .material import import_key, public_only, read_key_text
 from .names import UnusableKeyError, is_symmetric
-from .publish import publish_jwks
+from .publish import JwksPublication
 from .stored import KeyStore
 
 _PEM_BLOCK = re.compile(r"-----BEGIN [A-Z ]+-----.+?-----END [A-Z ]+-----", re.DOTALL)
@@ -48,8 +48,17 @@ class KeyRing:
         self.stored: KeyStore | None = None
         self.freshness: SnapshotFreshness | None = None
         self._keys: KeySet | None = None
-        self._published = ""
-        self.active = bool(settings.jwks_publish_url)
+        self.publication = (
+            JwksPublication(
+                settings.jwks_publish_url,
+                max_age=settings.jwks_max_age_seconds,
+                retry_seconds=settings.key_sync_seconds,
+                clock=clock,
+            )
+            if settings.jwks_publish_url
+            else None
+        )
+        self.active = self.publication is not None
         """Whether `ensure_fresh` has anything to do: reading stored keys, or writing the
         JWKS to S3AUTH_JWKS_PUBLISH_URL not yet written. Per request, callers check this
         instead of awaiting a call that does nothing."""
@@ -97,9 +106,14 @@ class KeyRing:
         return keys
 
     async def signing_key(self) -> KeyEntry:
+        """The key that signs now. With S3AUTH_JWKS_PUBLISH_URL, a key this process has
+        not written there yet signs only when no key it has written can: verifiers that
+        read the JWKS there must know a key before it signs."""
         if self.active:
             await self.ensure_fresh()
-        return self.key_set().signing_key(self.clock())
+        publication = self.publication
+        published = None if publication is None else publication.kids
+        return self.key_set().signing_key(self.clock(), published=published)
 
     def is_stale(self) -> bool:
         """Whether `ensure_fresh` has anything to do now."""
@@ -107,12 +121,11 @@ class KeyRing:
 
     async def ensure_fresh(self) -> None:
         """Read the stored keys when due (each read publishes what changed); keys fixed at
-        start are published once."""
+        start are published once written (`JwksPublication` paces the tries)."""
         if self.freshness is not None:
             await self.freshness.ensure()
-        elif self._keys is not None and self.active:
-            await self._publish(self._keys)
-            self.active = False
+        elif self._keys is not None and self.publication is not None and self.active:
+            self.active = not await self.publication.publish(self._keys)
 
     async def read_again(self) -> bool:
         """After a token named an unknown key: read the stored keys unless they were read
@@ -133,18 +146,9 @@ class KeyRing:
         stored = await self.stored.read_or_create(self.settings.algorithm, self.clock())
         keys = self.stored.key_set(stored)
         self._keys = keys
-        await self._publish(keys)
+        if self.publication is not None:
+            await self.publication.publish(keys)  # a failure is logged, the keys kept
         return len(keys)
-
-    async def _publish(self, keys: KeySet) -> None:
-        url = self.settings.jwks_publish_url
-        if not url:
-            return
-        document = keys.jwks(self.clock())
-        fingerprint = jwks_fingerprint(document)
-        if fingerprint != self._published:
-            await publish_jwks(url, document, self.settings.jwks_max_age_seconds)
-            self._published = fingerprint
 
 
 def hmac_entry(settings: S3AuthSettings) -> KeyEntry:
