@@ -374,3 +374,36 @@ async def test_devices_from_before_a_new_password_get_no_budget_of_their_own(clo
     async with from_address(service, "203.0.113.9") as client:
         kept = await post_login(client, "alice", "Brand-new-pass-7", **{DEVICE_HEADER: fresh})
     assert kept.status_code == 200
+
+
+async def test_a_device_cookie_tossed_beside_the_owners_does_not_lock_the_owner_out(
+    clock: Clock,
+) -> None:
+    # Another host of the site can set a cookie of the same name for the whole domain and
+    # the login's path (cookie tossing), which the browser sends beside the owner's: the
+    # owner's must still be found, whatever the order, and the other one must not count.
+    service = shared_service(clock)
+    async with from_address(service, "192.0.2.1") as client:
+        await register(client, "alice")
+        await register(client, "mallory")
+    device = await owner_device(service)
+    tossed = await owner_device(service, "mallory")
+    assert await flood(service, "alice", PER_ACCOUNT) == [401] * PER_ACCOUNT
+    sent = {
+        "the owner's, then a tossed one": f"{DEVICE_COOKIE}={device}; {DEVICE_COOKIE}={tossed}",
+        "a tossed one first": f"{DEVICE_COOKIE}={tossed}; {DEVICE_COOKIE}={device}",
+        "a broken one tossed": f"{DEVICE_COOKIE}={device}; {DEVICE_COOKIE}=d3.garbage",
+    }
+    async with from_address(service, "192.0.2.10") as owner:
+        for label, cookie in sent.items():
+            service.store.reset_counts()
+            response = await post_login(owner, "alice", PASSWORD, Cookie=cookie)
+            assert response.status_code == 200, label
+            assert response.headers["ratelimit-policy"] == '"login_device";q=5;w=900', label
+            # device, index, user; session, and the login's audit event after the answer
+            assert dict(service.store.requests) == {"get": 3, "put": 2}, label
+            (again,) = response.headers.get_list("set-cookie")
+            assert again.startswith(f"{DEVICE_COOKIE}={device.rsplit('.', 2)[0]}."), label
+        # Only the tossed ones: a device of another account's counts as none.
+        refused = await post_login(owner, "alice", PASSWORD, Cookie=f"{DEVICE_COOKIE}={tossed}")
+        assert_problem(refused, 429, "rate_limited")

@@ -110,3 +110,44 @@ async def test_password_change_sets_a_new_cookie(browser: httpx.AsyncClient) -> 
     assert response.status_code == 200
     assert cookie_attributes(response)[0].startswith("s3auth_refresh=rt1.")
     assert (await browser.post("/auth/refresh")).status_code == 200
+
+
+async def test_a_refresh_cookie_sent_twice_is_refused_and_kept() -> None:
+    # Another host of the site (`evil.example.com` beside `auth.example.com`) can set a
+    # cookie of the same name for the whole domain and the same path (cookie tossing): the
+    # browser then sends both, and nothing in the request says which is the host's own.
+    # Using either would put the page in the planter's session, or, for a value that fails,
+    # have the 401 clear the owner's cookie; so neither is used and nothing is cleared.
+    service = make_service(refresh_cookie=True)
+    async with client_for(mounted(service), base_url="https://testserver") as client:
+        await register(client, "mallory")
+        await log_in(client)
+        alice = client.cookies["s3auth_refresh"]
+        await client.post("/auth/login", data={"username": "mallory", "password": PASSWORD})
+        mallory = client.cookies["s3auth_refresh"]
+        client.cookies.clear()
+        sent = {
+            "the owner's, then a tossed one": [f"s3auth_refresh={alice}; s3auth_refresh={mallory}"],
+            "a tossed one first": [f"s3auth_refresh={mallory}; s3auth_refresh={alice}"],
+            "a broken one tossed": [f"s3auth_refresh={alice}; s3auth_refresh=rt1.garbage"],
+            "the same value twice": [f's3auth_refresh={alice};s3auth_refresh="{alice}"'],
+            # HTTP/2 may send each cookie in a field of its own.
+            "in two Cookie fields": [f"s3auth_refresh={alice}", f"s3auth_refresh={mallory}"],
+        }
+        for label, fields in sent.items():
+            service.store.reset_counts()
+            response = await client.post(
+                "/auth/refresh", headers=[("Cookie", field) for field in fields]
+            )
+            problem = assert_problem(response, 400, "repeated_cookie")
+            assert "s3auth_refresh" in problem["detail"], label
+            assert "set-cookie" not in response.headers, label
+            assert dict(service.store.requests) == {}, label
+        # Neither token was spent: each alone still refreshes its own account's session.
+        for token, name in ((alice, "alice"), (mallory, "mallory")):
+            response = await client.post(
+                "/auth/refresh", headers={"Cookie": f"s3auth_refresh={token}"}
+            )
+            assert response.status_code == 200
+            me = await client.get("/auth/me", headers=bearer(response.json()))
+            assert me.json()["username"] == name

@@ -1,7 +1,13 @@
 """Cookies scoped to one endpoint: HttpOnly, Secure, SameSite=Strict, and a Path that only
 that endpoint matches. Browser mode keeps the refresh token in one that only the refresh
 endpoint ever receives, so page scripts (and whatever is injected into them) never see it
-and other sites cannot spend it; the device cookie (`devices`) reaches only the login."""
+and other sites cannot spend it; the device cookie (`devices`) reaches only the login.
+
+Another host of the same site can still set a cookie of either name for the whole domain
+and the same path (cookie tossing), which the browser then sends beside the host's own: so
+cookies are read with every value they are sent with (`cookie_values`), never as a mapping
+that keeps one of them.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,8 @@ from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import Response
+
+from .errors import RepeatedCookieError
 
 REFRESH_COOKIE = "s3auth_refresh"
 REFRESH_PATH = "/refresh"
@@ -53,5 +61,32 @@ def clear_refresh_cookie(response: Response, root_path: str) -> None:
     set_refresh_cookie(response, "", 0, root_path)
 
 
+def cookie_values(request: Request, name: str) -> list[str]:
+    """Every value the request's Cookie fields (HTTP/2 may send one field per cookie) give
+    `name`, in the order they are sent. `request.cookies` keeps the last of a repeated
+    name: a cookie tossed in beside the host's own would be taken for it."""
+    values = []
+    for field in request.headers.getlist("cookie"):
+        for pair in field.split(";"):
+            key, equals, value = pair.partition("=")
+            if equals and key.strip() == name:
+                values.append(_unquoted(value.strip()))
+    return values
+
+
+def _unquoted(value: str) -> str:
+    # RFC 6265 §4.1.1: a value may be enclosed in double quotes, which are not part of it
+    # (and no cookie-octet is a quote or a backslash, so nothing inside is escaped).
+    return value[1:-1] if len(value) >= 2 and value[0] == value[-1] == '"' else value
+
+
 def read_refresh_cookie(request: Request) -> str | None:
-    return request.cookies.get(REFRESH_COOKIE) or None
+    """The refresh token in the cookie; RepeatedCookieError when the cookie is sent more
+    than once, since either of the tokens may be a session someone else planted."""
+    values = cookie_values(request, REFRESH_COOKIE)
+    if len(values) > 1:
+        raise RepeatedCookieError(
+            f"The {REFRESH_COOKIE} cookie is sent {len(values)} times (another host of this "
+            "site may have set one): none is used. Clearing this site's cookies ends it."
+        )
+    return (values[0] or None) if values else None

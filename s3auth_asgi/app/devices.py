@@ -45,7 +45,7 @@ from ..models import User
 from ..name_index import account_keys
 from ..tokens import b64url, derive_key
 from ..types import Clock
-from .cookies import set_endpoint_cookie
+from .cookies import cookie_values, set_endpoint_cookie
 
 DEVICE_COOKIE = "s3auth_device"
 DEVICE_HEADER = "S3Auth-Device"
@@ -124,8 +124,12 @@ class DeviceCookies:
 
     def presented(self, request: Request, account_key: str) -> Device | None:
         """The valid device for the name typed that the request shows (header first, then
-        cookie); None when it shows none."""
-        for value in (request.headers.get(DEVICE_HEADER), request.cookies.get(DEVICE_COOKIE)):
+        each cookie of the name, in the order sent); None when it shows none. A cookie that
+        another host of the site tossed in beside the owner's is valid for this account
+        only if whoever planted it has logged in to the account, so each is tried: taking
+        any one of them would let a junk cookie hide the owner's."""
+        shown = [request.headers.get(DEVICE_HEADER), *cookie_values(request, DEVICE_COOKIE)]
+        for value in shown:
             device = self.verify(value, account_key) if value else None
             if device is not None:
                 return device

@@ -17,6 +17,16 @@ class MalformedBodyError(S3ValidationError):
     title = "The request body could not be read"
 
 
+class RepeatedCookieError(S3ValidationError):
+    """A credential cookie the request sends more than once: another host of the site may
+    have set one of that name for the whole domain (cookie tossing), and nothing in the
+    request tells which is this host's, so neither is used, and neither is cleared."""
+
+    status = 400
+    code = "repeated_cookie"
+    title = "A cookie is sent more than once"
+
+
 class UnsupportedMediaTypeError(S3ValidationError):
     status = 415
     code = "unsupported_media_type"

@@ -88,7 +88,10 @@ def _account_operations(routes: AuthRoutes, admin: LifecycleRoutes) -> list[Oper
             limits=("token",),
             errors=(401,),
             description="Rotates: the refresh token sent is spent, a new one comes back. "
-            "Presenting a spent one again ends the session (reuse detection).",
+            "Presenting a spent one again ends the session (reuse detection). In browser "
+            "mode the token is the `s3auth_refresh` cookie's; a request sending that cookie "
+            "more than once (one another host of the site set) is 400 `repeated_cookie`, "
+            "and neither is used nor cleared.",
         ),
         Operation(
             method="POST",
