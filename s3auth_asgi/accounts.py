@@ -88,20 +88,21 @@ class AccountOperations(UserRecords):
         password: str,
         full_name: str | None = None,
         *,
-        is_admin: bool = False,
+        is_admin: bool | None = None,
         scopes: list[str] | None = None,
         email_verified: bool = False,
         profile: dict[str, Any] | None = None,
     ) -> User:
         """Register a user. UsernameTakenError / EmailTakenError when a name is in use
         (case- and Unicode-insensitively); S3ValidationError subclasses for bad input.
-        `profile`: the application's own fields (`profile_fields`), validated here."""
+        `is_admin`: None leaves it to `scopes` (`privileges.admin_from_input`); `profile`:
+        the application's own fields (`profile_fields`), validated here."""
         name = clean_username(username)
         address = clean_email(email)
         self.password_policy.check(password, name, address)
         full_name = clean_text(full_name, "full_name", FULL_NAME_MAX)
         scopes = clean_scopes(scopes)
-        admin = admin_from_input(bool(is_admin) or None, scopes)
+        admin = admin_from_input(is_admin, scopes)
         profile = self.profile_fields.clean(profile)
         hashed = await self.passwords.hash(password)
         now = self._now()

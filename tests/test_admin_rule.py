@@ -16,8 +16,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
-from support import RacedUserWrite
-from test_app import PASSWORD, bearer, client_for, login
+from support import RacedUserWrite, make_clocked_service
+from test_app import PASSWORD, assert_problem, bearer, client_for, login, mounted
 from test_cli import Run
 
 from s3auth_asgi import (
@@ -40,6 +40,13 @@ def test_the_flag_and_the_scope_agree_everywhere(is_admin: bool, scopes: list[st
     service = make_service()
 
     async def check() -> None:
+        if "admin" in scopes and not is_admin:  # an explicit false contradicts the scope
+            with pytest.raises(S3ValidationError):
+                await service.create_user(
+                    "someone", "someone@example.com", PASSWORD, is_admin=is_admin, scopes=scopes
+                )
+            assert await service.get_user_by_username("someone") is None
+            return
         user = await service.create_user(
             "someone", "someone@example.com", PASSWORD, is_admin=is_admin, scopes=scopes
         )
@@ -58,6 +65,47 @@ def test_the_flag_and_the_scope_agree_everywhere(is_admin: bool, scopes: list[st
                 await service.update_user(user.id, scopes=scopes, is_admin=False)
 
     anyio.run(check)
+
+
+@pytest.mark.anyio
+async def test_the_admin_create_endpoint_refuses_what_patch_refuses() -> None:
+    service = make_clocked_service()  # a still clock: the revocations are read once
+    async with client_for(mounted(service)) as client:
+        await service.create_user("root", "root@example.com", PASSWORD, is_admin=True)
+        root = bearer(await login(client, "root"))
+        assert (await client.get("/auth/me", headers=root)).status_code == 200
+        new = {"email": "carol@example.com", "password": PASSWORD}
+        service.store.reset_counts()
+        refused = await client.post(
+            "/auth/admin/users",
+            json={"username": "carol", **new, "is_admin": False, "scopes": ["admin"]},
+            headers=root,
+        )
+        problem = assert_problem(refused, 422, "validation_error")
+        assert "is_admin" in problem["detail"]
+        # Refused before a name is reserved: the one write is the root's audit event.
+        assert dict(service.store.requests) == {"put": 1}
+        assert await service.get_user_by_username("carol") is None
+        created = {}
+        for name, asked in {
+            "scope-only": {"scopes": ["admin", "read"]},
+            "flag-and-scope": {"is_admin": True, "scopes": ["admin"]},
+            "flag-false": {"is_admin": False, "scopes": ["read"]},
+            "neither": {},
+        }.items():
+            answer = await client.post(
+                "/auth/admin/users",
+                json={"username": name, **new, "email": f"{name}@example.com", **asked},
+                headers=root,
+            )
+            assert answer.status_code == 201, answer.text
+            created[name] = (answer.json()["is_admin"], answer.json()["scopes"])
+        assert created == {
+            "scope-only": (True, ["read"]),
+            "flag-and-scope": (True, []),
+            "flag-false": (False, ["read"]),
+            "neither": (False, []),
+        }
 
 
 def host(service: S3AuthService) -> Any:

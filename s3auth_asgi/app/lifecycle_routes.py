@@ -169,7 +169,7 @@ class LifecycleRoutes:
             data.email,
             data.password,
             data.full_name,
-            is_admin=data.is_admin,
+            is_admin=None if data.is_admin is msgspec.UNSET else data.is_admin,
             scopes=data.scopes,
             email_verified=data.email_verified,
             profile=data.profile,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import msgspec
-from msgspec import Meta
+from msgspec import UNSET, Meta, UnsetType
 
 from ..audit import AuditEntry, OwnerAuditEntry
 from ..models import SessionInfo
@@ -80,7 +80,10 @@ class AdminUserCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     email: Email
     password: Password
     full_name: FullName | None = None
-    is_admin: bool = False
+    is_admin: Annotated[
+        bool | UnsetType,
+        Meta(description="Absent: an administrator exactly when `admin` is among the scopes."),
+    ] = UNSET
     scopes: list[str] = msgspec.field(default_factory=list)
     email_verified: Annotated[
         bool, Meta(description="The administrator vouches for the address.")

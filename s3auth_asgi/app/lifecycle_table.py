@@ -112,7 +112,8 @@ def lifecycle_operations(routes: LifecycleRoutes) -> list[Operation]:
             status=201,
             errors=(409,),
             description="A verification link is mailed unless `email_verified` is set. "
-            "`admin` among the scopes is `is_admin`.",
+            '`admin` among the scopes is `is_admin`; beside `"is_admin": false` it is a '
+            "422.",
         ),
         Operation(
             method="GET",
