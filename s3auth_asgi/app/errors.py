@@ -55,6 +55,15 @@ class AccountExistsError(ConflictError):
     title = "An account with this username or email address already exists"
 
 
+class OwnAccountError(ConflictError):
+    """An administrator's admin call that would take their own administration away
+    (demote, disable or delete their own account): with no other administrator, nobody
+    could give it back through the API. Another administrator, or the CLI, does it."""
+
+    code = "own_account"
+    title = "Administrators cannot demote, disable or delete their own account"
+
+
 class CurrentPasswordRequiredError(S3ValidationError):
     """A change that needs the current password (the email address) came without it."""
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import msgspec
 from starlette.responses import Response
@@ -15,7 +16,9 @@ from ..errors import S3AuthError, SessionNotFoundError, UserNotFoundError
 from ..events import AuthEvent
 from ..models import User
 from ..name_index import parse_name
+from ..privileges import ADMIN_SCOPE, admin_from_input
 from ..ratelimit import RateLimitInfo
+from .errors import OwnAccountError
 from .lifecycle_schemas import (
     Accepted,
     AdminSessionList,
@@ -40,6 +43,10 @@ RESET_ACCEPTED = "If the name is an account's, a message with a reset link is on
 VERIFY_ACCEPTED = (
     "If the name is an account's whose address is not verified yet, a message with a "
     "verification link is on its way."
+)
+OWN_ACCOUNT = (
+    "This would end your own administration: another administrator, or the command line "
+    "(`s3auth user demote`, `disable`, `delete`), can do it."
 )
 
 
@@ -137,14 +144,35 @@ class LifecycleRoutes:
         page = UserPage(users=[u.public() for u in users], next_cursor=cursor)
         return json_response(page, headers=PRIVATE)
 
+    async def _keep_own_administration(self, call: Call, changes: dict[str, Any]) -> None:
+        """Refuse a change of the caller's own account that ends their administration. Not
+        a check that some administrator remains, which would need a listing and race: a
+        guard against locking oneself out by accident, which leaves the change to another
+        administrator or the CLI."""
+        if call.path_ids["user_id"] != call.caller.user_id:
+            return
+        asked = admin_from_input(changes.get("is_admin"), changes.get("scopes"))
+        ends = asked is False or changes.get("is_active") is False
+        if not ends and asked is None and "scopes" in changes:
+            # A record from before the one rule may make an administrator by its scopes
+            # alone, which new scopes without `admin` would replace.
+            user = await self.service.get_user_by_id(call.caller.user_id)
+            ends = user is not None and not user.is_admin and ADMIN_SCOPE in user.scopes
+        if ends:
+            raise OwnAccountError(OWN_ACCOUNT)
+
     async def update_user(self, call: Call) -> Response:
         data: AdminUserUpdate = call.body
-        user = await self.service.update_user(call.path_ids["user_id"], **fields_set(data))
+        changes = fields_set(data)
+        await self._keep_own_administration(call, changes)
+        user = await self.service.update_user(call.path_ids["user_id"], **changes)
         if data.email is not msgspec.UNSET:
             await self.routes.mail_verification_link(user)
         return json_response(user.public(), headers=PRIVATE)
 
     async def delete_user(self, call: Call) -> Response:
+        if call.path_ids["user_id"] == call.caller.user_id:
+            raise OwnAccountError(OWN_ACCOUNT)
         if not await self.service.delete_user(call.path_ids["user_id"]):
             raise UserNotFoundError()
         return empty_response()

@@ -20,6 +20,12 @@ DEVICE_HEADER_DESCRIPTION = (
     "elsewhere does not lock it out. Ignored when not valid for the account."
 )
 
+OWN_ACCOUNT_REFUSED = (
+    "An administrator's own account cannot lose its administration here (`is_admin: "
+    "false`, `is_active: false`, a deletion): 409 `own_account`, so that no administrator "
+    "locks themself out by accident; another administrator, or the CLI, does it."
+)
+
 
 def operations_of(routes: AuthRoutes, lifecycle: LifecycleRoutes | None = None) -> list[Operation]:
     """Every operation; `lifecycle`: the handlers of `lifecycle_table`'s rows (by default
@@ -213,7 +219,10 @@ def _account_operations(routes: AuthRoutes, admin: LifecycleRoutes) -> list[Oper
             request=schemas.AdminUserUpdate,
             response=PublicUser,
             errors=(409,),
-            description="A taken email is 409 `account_exists`. " + LOST_TO_A_CONCURRENT_CHANGE,
+            description="A taken email is 409 `account_exists`. "
+            + OWN_ACCOUNT_REFUSED
+            + " "
+            + LOST_TO_A_CONCURRENT_CHANGE,
         ),
         Operation(
             method="DELETE",
@@ -225,7 +234,7 @@ def _account_operations(routes: AuthRoutes, admin: LifecycleRoutes) -> list[Oper
             tag="admin",
             access="admin",
             errors=(409,),
-            description=LOST_TO_A_CONCURRENT_CHANGE,
+            description=OWN_ACCOUNT_REFUSED + " " + LOST_TO_A_CONCURRENT_CHANGE,
         ),
         Operation(
             method="POST",
