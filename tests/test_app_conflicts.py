@@ -22,9 +22,23 @@ from s3auth_asgi.storage import ObjectStore, Store, StoreConflict, keys
 pytestmark = pytest.mark.anyio
 
 
-def declared_statuses(service: S3AuthService, method: str, path: str) -> set[int]:
+def declared_operation(service: S3AuthService, method: str, path: str) -> dict[str, Any]:
     document = create_auth_app(service, rate_limit=False).openapi.for_mount("/auth")
-    return {int(status) for status in document["paths"][path][method.lower()]["responses"]}
+    operation: dict[str, Any] = document["paths"][path][method.lower()]
+    return operation
+
+
+def declared_statuses(service: S3AuthService, method: str, path: str) -> set[int]:
+    return {int(status) for status in declared_operation(service, method, path)["responses"]}
+
+
+def declared_conflicts(service: S3AuthService, method: str, path: str) -> set[str]:
+    """The codes the operation's 409 may carry, as its problem schema lists them."""
+    conflict = declared_operation(service, method, path)["responses"]["409"]
+    schema = conflict["content"]["application/problem+json"]["schema"]
+    (code,) = [part["properties"]["code"] for part in schema["allOf"] if "properties" in part]
+    assert all(f"`{name}`" in conflict["description"] for name in code["enum"])
+    return set(code["enum"])
 
 
 class HeldWrites(StoreWrapper):
@@ -117,7 +131,7 @@ async def test_every_change_of_an_account_declares_the_409_it_answers_when_it_ke
         for method, path, body, headers in changes:
             answer = await client.request(method, f"/auth{path}", json=body, headers=headers)
             assert_problem(answer, 409, "conflict")
-            if 409 not in declared_statuses(losing, method, template.get(path, path)):
+            if "conflict" not in declared_conflicts(losing, method, template.get(path, path)):
                 undeclared.append(f"{method} {template.get(path, path)}")
     assert undeclared == []
     # Nothing changed: the account is as it was.
@@ -125,3 +139,41 @@ async def test_every_change_of_an_account_declares_the_409_it_answers_when_it_ke
     assert stored is not None
     assert (stored.full_name, stored.email, stored.scopes) == (None, "alice@example.com", [])
     assert stored.email_verified is False
+
+
+@pytest.mark.parametrize("protection", [True, False])
+async def test_the_admin_endpoints_say_which_name_is_taken_and_declare_it(
+    tmp_path: Path, protection: bool
+) -> None:
+    # Administrators can list every account, so hiding which name is taken would hide
+    # nothing from them: their answers name it, with enumeration protection on or off.
+    service = S3AuthService(
+        make_settings(enumeration_protection=protection), mailer=FileMailer(tmp_path)
+    )
+    taken = {"username": "alice", "email": "alice@example.com", "password": PASSWORD}
+    async with client_for(mounted(service)) as client:
+        root = bearer(await admin_tokens(service, client))
+        root_id = (await client.get("/auth/me", headers=root)).json()["id"]
+        await register(client, "alice")
+        bob = await register(client, "bob")
+        answers = [
+            ("POST", "/admin/users", {**taken, "email": "new@example.com"}, "username_taken"),
+            ("POST", "/admin/users", {**taken, "username": "newbie"}, "email_taken"),
+            ("PATCH", f"/admin/users/{bob['id']}", {"email": "alice@example.com"}, "email_taken"),
+            ("PATCH", f"/admin/users/{root_id}", {"is_admin": False}, "own_account"),
+            ("DELETE", f"/admin/users/{root_id}", None, "own_account"),
+        ]
+        for method, path, body, code in answers:
+            answer = await client.request(method, f"/auth{path}", json=body, headers=root)
+            assert_problem(answer, 409, code)
+        # Registration hides which, unless told not to.
+        hidden = await client.post("/auth/register", json=taken)
+        assert_problem(hidden, 409, "account_exists" if protection else "username_taken")
+    user = "/admin/users/{user_id}"
+    assert declared_conflicts(service, "POST", "/admin/users") == {"username_taken", "email_taken"}
+    assert declared_conflicts(service, "PATCH", user) == {"email_taken", "conflict", "own_account"}
+    assert declared_conflicts(service, "DELETE", user) == {"own_account"}
+    names = {"account_exists"} if protection else {"username_taken", "email_taken"}
+    assert declared_conflicts(service, "POST", "/register") == names
+    for method, path in (("POST", "/admin/users"), ("PATCH", user)):
+        assert "account_exists" not in str(declared_operation(service, method, path)), method

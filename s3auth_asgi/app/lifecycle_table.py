@@ -3,10 +3,11 @@ of the auth app's table (`table`), handled by `lifecycle_routes`."""
 
 from __future__ import annotations
 
+from ..errors import ConflictError, EmailTakenError, UsernameTakenError
 from ..models import PublicUser
 from . import lifecycle_schemas as schemas
 from .lifecycle_routes import LifecycleRoutes
-from .operations import LOST_TO_A_CONCURRENT_CHANGE, Operation
+from .operations import ADMINS_SEE_NAMES, LOST_TO_A_CONCURRENT_CHANGE, Operation
 
 NO_ENUMERATION = (
     "The same 202 answer, after the same work and the same store requests, whether or not "
@@ -47,7 +48,7 @@ def lifecycle_operations(routes: LifecycleRoutes) -> list[Operation]:
             tag="recovery",
             request=schemas.ResetPasswordRequest,
             limits=("token",),
-            errors=(409,),
+            conflicts=(ConflictError,),
             description="Ends every session of the account, its access tokens too, and "
             "marks its address verified. A password the policy refuses (422 "
             f"`weak_password`) leaves the token unspent. {MAILED_TOKEN} "
@@ -63,7 +64,7 @@ def lifecycle_operations(routes: LifecycleRoutes) -> list[Operation]:
             tag="recovery",
             request=schemas.VerifyEmailRequest,
             limits=("token",),
-            errors=(409,),
+            conflicts=(ConflictError,),
             description=f"Works while the address is still the account's. {MAILED_TOKEN} "
             + LOST_TO_A_CONCURRENT_CHANGE,
         ),
@@ -110,10 +111,11 @@ def lifecycle_operations(routes: LifecycleRoutes) -> list[Operation]:
             request=schemas.AdminUserCreate,
             response=PublicUser,
             status=201,
-            errors=(409,),
+            conflicts=(UsernameTakenError, EmailTakenError),
             description="A verification link is mailed unless `email_verified` is set. "
             '`admin` among the scopes is `is_admin`; beside `"is_admin": false` it is a '
-            "422.",
+            "422. A taken username or email is 409 `username_taken` or `email_taken`. "
+            + ADMINS_SEE_NAMES,
         ),
         Operation(
             method="GET",
@@ -135,7 +137,7 @@ def lifecycle_operations(routes: LifecycleRoutes) -> list[Operation]:
             tag="admin",
             access="admin",
             request=schemas.AdminSetPassword,
-            errors=(409,),
+            conflicts=(ConflictError,),
             description="Without the old one; every session of the account ends. "
             + LOST_TO_A_CONCURRENT_CHANGE,
         ),

@@ -31,7 +31,7 @@ ERROR_DESCRIPTIONS = {
     401: "No valid credentials: missing, invalid, expired or revoked token, or wrong password",
     403: "Authenticated, but not allowed",
     404: "No such resource",
-    409: "The username or email address is taken",
+    409: "The request conflicts with the state of an account",
     413: "The body is larger than the limit",
     415: "The body's content type is not accepted",
     422: "The body or query is well-formed but invalid: missing, mistyped or unknown fields, "
@@ -40,6 +40,14 @@ ERROR_DESCRIPTIONS = {
     503: "The object store is unreachable, or password hashing is at capacity; "
     "retry after Retry-After seconds",
 }
+CONFLICT_DESCRIPTIONS = {
+    "account_exists": "the username or email address is taken (one answer for both)",
+    "username_taken": "the username is taken",
+    "email_taken": "the email address is taken",
+    "conflict": "a concurrent change of the account came first (nothing is changed)",
+    "own_account": "an administrator's own account would lose its administration",
+}
+"""What each code of a 409 (`Operation.conflicts`) means."""
 CROSS_ORIGIN_DESCRIPTION = (
     "a state-changing request from another origin's page (browser mode: see "
     "S3AUTH_ALLOWED_ORIGINS), code `cross_origin_request`"
@@ -267,9 +275,16 @@ def _responses(op: Operation, cross_origin: bool) -> dict[str, Any]:
                 if status in statuses
                 else CROSS_ORIGIN_DESCRIPTION[0].upper() + CROSS_ORIGIN_DESCRIPTION[1:]
             )
+        schema: dict[str, Any] = _ref(Problem)
+        if status == 409 and op.conflicts:
+            codes = [conflict.code for conflict in op.conflicts]
+            description = "A conflict, by `code`: " + "; ".join(
+                f"`{code}`, {CONFLICT_DESCRIPTIONS[code]}" for code in codes
+            )
+            schema = {"allOf": [schema, {"properties": {"code": {"enum": codes}}}]}
         error: dict[str, Any] = {
             "description": description,
-            "content": {PROBLEM_CONTENT_TYPE: {"schema": _ref(Problem)}},
+            "content": {PROBLEM_CONTENT_TYPE: {"schema": schema}},
         }
         if status in _ERROR_HEADERS:
             error["headers"] = _ERROR_HEADERS[status]

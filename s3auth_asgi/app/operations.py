@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..errors import AuthenticationRequiredError
+from ..errors import AuthenticationRequiredError, ConflictError
 from ..events import EventName
 
 if TYPE_CHECKING:
@@ -63,7 +63,12 @@ LOST_TO_A_CONCURRENT_CHANGE = (
     "A concurrent change of the account that this one loses to (one that makes what it "
     "checked untrue, or wins the write every time) is 409 `conflict`: nothing is changed."
 )
-"""Said of every operation that writes an account record: it declares 409 for it."""
+"""Said of every operation that writes an account record: it declares `conflict` for it."""
+ADMINS_SEE_NAMES = (
+    "Whatever the enumeration protection: administrators can list every account, so "
+    "naming what is taken hides nothing from them."
+)
+"""Said of the admin operations that answer `username_taken` and `email_taken`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,8 +104,10 @@ class Operation:
     """The rate limits every request counts against (`limits.DEFAULT_AUTH_LIMITS` names),
     counted after the caller and the body are checked, before the handler runs."""
     errors: tuple[int, ...] = ()
-    """Statuses beyond those implied by the body, the access, the path parameters and the
-    limits."""
+    """Statuses beyond those implied by the body, the access, the path parameters, the
+    limits and the conflicts."""
+    conflicts: tuple[type[ConflictError], ...] = ()
+    """The 409s it answers: the OpenAPI document declares their codes."""
     uses_store: bool = True
     cacheable: bool = False
     """Answers with Cache-Control and an ETag, and 304 to an If-None-Match naming it."""
@@ -112,7 +119,7 @@ class Operation:
 
     @property
     def error_statuses(self) -> list[int]:
-        statuses = set(self.errors)
+        statuses = set(self.errors) | ({409} if self.conflicts else set())
         if self.request is not None:
             statuses |= {400, 413, 415, 422}
         if self.query is not None:

@@ -4,12 +4,14 @@ generated from it, so adding an endpoint is adding a row here and a handler in `
 
 from __future__ import annotations
 
+from ..errors import ConflictError, EmailTakenError, UsernameTakenError
 from ..models import PublicUser
 from . import schemas
 from .devices import DEVICE_HEADER
+from .errors import AccountExistsError, OwnAccountError
 from .lifecycle_routes import LifecycleRoutes
 from .lifecycle_table import lifecycle_operations
-from .operations import LOST_TO_A_CONCURRENT_CHANGE, Operation
+from .operations import ADMINS_SEE_NAMES, LOST_TO_A_CONCURRENT_CHANGE, Operation
 from .routes import AuthRoutes
 
 DEVICE_HEADER_DESCRIPTION = (
@@ -25,6 +27,12 @@ OWN_ACCOUNT_REFUSED = (
     "false`, `is_active: false`, a deletion): 409 `own_account`, so that no administrator "
     "locks themself out by accident; another administrator, or the CLI, does it."
 )
+
+
+def _taken(routes: AuthRoutes, *taken: type[ConflictError]) -> tuple[type[ConflictError], ...]:
+    """The 409s a taken name gets where the answer may hide which one it is (as
+    `AuthRoutes` decides: one `account_exists` under enumeration protection)."""
+    return (AccountExistsError,) if routes.settings.enumeration_protection else taken
 
 
 def operations_of(routes: AuthRoutes, lifecycle: LifecycleRoutes | None = None) -> list[Operation]:
@@ -47,7 +55,8 @@ def _account_operations(routes: AuthRoutes, admin: LifecycleRoutes) -> list[Oper
             request=schemas.RegisterRequest,
             response=PublicUser,
             status=201,
-            errors=(409, 429),
+            errors=(429,),
+            conflicts=_taken(routes, UsernameTakenError, EmailTakenError),
             description="Duplicate usernames and emails get one 409 that does not say "
             "which exists (unless enumeration protection is off). Rate-limited per "
             "client address and per address + username.",
@@ -172,11 +181,13 @@ def _account_operations(routes: AuthRoutes, admin: LifecycleRoutes) -> list[Oper
             request=schemas.UpdateProfileRequest,
             response=PublicUser,
             limits=("profile", "profile_account"),
-            errors=(403, 409),
+            errors=(403,),
+            conflicts=(*_taken(routes, EmailTakenError), ConflictError),
             description="A new `email` needs `current_password`: 403 "
             "`current_password_required` without it, 403 `wrong_password` when it is wrong "
             "(counted against the account's and the address's login limits). A taken email "
-            "is 409 `account_exists`. " + LOST_TO_A_CONCURRENT_CHANGE,
+            "is a 409 (`account_exists` with enumeration protection on, as at "
+            "registration). " + LOST_TO_A_CONCURRENT_CHANGE,
         ),
         Operation(
             method="POST",
@@ -191,7 +202,8 @@ def _account_operations(routes: AuthRoutes, admin: LifecycleRoutes) -> list[Oper
             request=schemas.ChangePasswordRequest,
             response=schemas.TokenResponse,
             token_response=True,
-            errors=(403, 409, 429),
+            errors=(403, 429),
+            conflicts=(ConflictError,),
             description="Ends every session (the caller's too) and returns a new token "
             "pair for the caller. A wrong current password is a 403, and counts against "
             "the account's and the address's login limits. " + LOST_TO_A_CONCURRENT_CHANGE,
@@ -218,8 +230,8 @@ def _account_operations(routes: AuthRoutes, admin: LifecycleRoutes) -> list[Oper
             access="admin",
             request=schemas.AdminUserUpdate,
             response=PublicUser,
-            errors=(409,),
-            description="A taken email is 409 `account_exists`. "
+            conflicts=(EmailTakenError, ConflictError, OwnAccountError),
+            description=f"A taken email is 409 `email_taken`. {ADMINS_SEE_NAMES} "
             + OWN_ACCOUNT_REFUSED
             + " "
             + LOST_TO_A_CONCURRENT_CHANGE,
@@ -233,7 +245,7 @@ def _account_operations(routes: AuthRoutes, admin: LifecycleRoutes) -> list[Oper
             summary="Delete an account and its sessions",
             tag="admin",
             access="admin",
-            errors=(409,),
+            conflicts=(OwnAccountError, ConflictError),
             description=OWN_ACCOUNT_REFUSED + " " + LOST_TO_A_CONCURRENT_CHANGE,
         ),
         Operation(
