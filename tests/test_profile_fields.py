@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import logging
 import re
+import runpy
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Annotated, Any
 
 import msgspec
 import pytest
 from conftest import make_settings
 from test_app import PASSWORD, assert_problem, bearer, client_for, login, mounted, register
+from test_docs_snippets import BLOCKS
 
 from s3auth_asgi import S3AuthService
 from s3auth_asgi.errors import ConfigurationError
@@ -162,3 +165,52 @@ def test_a_pattern_that_cannot_be_checked_as_published_is_refused_at_once(
     declared = {"type": "object", "properties": {"nick": spec}}
     with pytest.raises(ConfigurationError, match=re.escape(refusal)):
         S3AuthService(make_settings(), profile_fields=declared)
+
+
+def documented_claims_hook(directory: Path) -> Hooks:
+    """The `token_claims` hook that docs/accounts.md shows beside the profile fields."""
+    (block,) = [
+        b for b in BLOCKS if b.document == "docs/accounts.md" and "@hooks.token_claims" in b.code
+    ]
+    script = directory / "claims_hook.py"
+    script.write_text(block.code)
+    hooks: Hooks = runpy.run_path(str(script))["hooks"]
+    return hooks
+
+
+async def test_the_documented_claims_hook_takes_no_tenant_from_the_profile(
+    tmp_path: Path,
+) -> None:
+    # A user changes their own profile at PATCH /me, without their password: a claim that
+    # follows it must not be one an application decides access on. The documented tenant
+    # follows what only administrators set.
+    service = S3AuthService(
+        make_settings(), profile_fields=Profile, hooks=documented_claims_hook(tmp_path)
+    )
+    async with client_for(mounted(service)) as client:
+        await service.create_user(
+            "root", "root@example.com", PASSWORD, is_admin=True, profile={"company": "Ops"}
+        )
+        root = bearer(await login(client, "root"))
+        alice = await register(client, "alice", profile={"company": "Acme"})
+        granted = await client.patch(
+            f"/auth/admin/users/{alice['id']}", json={"scopes": ["tenant:acme"]}, headers=root
+        )
+        assert granted.status_code == 200
+
+        async def claims() -> dict[str, Any]:
+            return service.decode_token((await login(client, "alice"))["access_token"])
+
+        assert (await claims())["tenant"] == "acme"
+        moved = await client.patch(
+            "/auth/me",
+            json={"profile": {"company": "Victim Corp"}},
+            headers=bearer(await login(client, "alice")),
+        )
+        assert moved.status_code == 200
+        assert (await claims())["tenant"] == "acme"
+        regranted = await client.patch(
+            f"/auth/admin/users/{alice['id']}", json={"scopes": ["tenant:globex"]}, headers=root
+        )
+        assert regranted.status_code == 200
+        assert (await claims())["tenant"] == "globex"
