@@ -83,8 +83,9 @@ async def test_the_admin_create_endpoint_refuses_what_patch_refuses() -> None:
         )
         problem = assert_problem(refused, 422, "validation_error")
         assert "is_admin" in problem["detail"]
-        # Refused before a name is reserved: the one write is the root's audit event.
-        assert dict(service.store.requests) == {"put": 1}
+        # Refused before a name is reserved: the root's record, which every admin call
+        # reads, and the root's audit event.
+        assert dict(service.store.requests) == {"get": 1, "put": 1}
         assert await service.get_user_by_username("carol") is None
         created = {}
         for name, asked in {

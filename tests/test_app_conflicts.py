@@ -172,7 +172,7 @@ async def test_the_admin_endpoints_say_which_name_is_taken_and_declare_it(
     user = "/admin/users/{user_id}"
     assert declared_conflicts(service, "POST", "/admin/users") == {"username_taken", "email_taken"}
     assert declared_conflicts(service, "PATCH", user) == {"email_taken", "conflict", "own_account"}
-    assert declared_conflicts(service, "DELETE", user) == {"own_account"}
+    assert declared_conflicts(service, "DELETE", user) == {"own_account", "conflict"}
     names = {"account_exists"} if protection else {"username_taken", "email_taken"}
     assert declared_conflicts(service, "POST", "/register") == names
     for method, path in (("POST", "/admin/users"), ("PATCH", user)):

@@ -155,8 +155,8 @@ class LifecycleRoutes:
         ends = asked is False or changes.get("is_active") is False
         if not ends and asked is None and "scopes" in changes:
             # A record from before the one rule may make an administrator by its scopes
-            # alone, which new scopes without `admin` would replace.
-            user = await self.service.get_user_by_id(call.caller.user_id)
+            # alone, which new scopes without `admin` would replace. The dispatcher read it.
+            user = call.caller.account
             ends = user is not None and not user.is_admin and ADMIN_SCOPE in user.scopes
         if ends:
             raise OwnAccountError(OWN_ACCOUNT)
