@@ -2,7 +2,7 @@
 
 Access token: header `typ: at+jwt` and `kid`; claims iss, sub, aud, iat, nbf, exp, jti,
 sid, scope, preferred_username, adm. Signed by the key ring's signing key (`keys.ring`:
-an HMAC key derived from the secret key, or a key pair); verified by `AccessTokenCheck`
+for HS*, the secret key itself; or a key pair); verified by `AccessTokenCheck`
 with the key the token's `kid` names, under the algorithm pinned to that key.
 
 Refresh token: `rt1.{user_id}.{session_id}.{generation}.{mac}`, where mac is an HMAC over
@@ -42,9 +42,10 @@ _REFRESH = re.compile(
 
 
 def derive_key(secret_key: str, purpose: str) -> bytes:
-    """The key for one purpose (`refresh-token`, `device-cookie`), derived from the secret
-    key with HMAC-SHA256 as a PRF (HKDF-Expand's one-block case). Every MAC key comes from
-    here, so no two uses share a key and none is the secret itself."""
+    """The key for one purpose (`refresh-token`, `account-token`, `device-cookie`), derived
+    from the secret key with HMAC-SHA256 as a PRF (HKDF-Expand's one-block case), so no two
+    of these uses share a key nor any with the HS* access-token key. That key is not
+    derived: it is the secret key itself (`keys.ring.hmac_entry`)."""
     info = f"s3auth {purpose} key v1".encode()
     return hmac.new(secret_key.encode(), info, hashlib.sha256).digest()
 

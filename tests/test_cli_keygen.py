@@ -1,5 +1,5 @@
 """`s3auth keys generate`, and the `keys` commands on keys that are not kept in the store:
-the HMAC key derived from the secret, and keys given in the environment. Keys kept in the
+the HMAC key (the secret itself), and keys given in the environment. Keys kept in the
 store: test_cli_keys.py."""
 
 from __future__ import annotations

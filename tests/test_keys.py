@@ -31,6 +31,7 @@ from s3auth_asgi.keys.algorithms import check_key, generate_key, has_roca_finger
 from s3auth_asgi.keys.names import ASYMMETRIC_ALGORITHMS, UnusableKeyError
 from s3auth_asgi.keys.stored import KeyStore
 from s3auth_asgi.middleware.bearer import BearerTokenMiddleware
+from s3auth_asgi.settings import new_secret_key
 from s3auth_asgi.storage import ObjectStore
 from s3auth_asgi.storage import keys as layout
 
@@ -123,6 +124,22 @@ async def test_hmac_publishes_nothing_and_reads_no_store() -> None:
     await access_token(service)
     assert (await service.published_keys()).jwks(0) == {"keys": []}
     assert service.store.requests["get"] == 0  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("algorithm", "length"), [("HS384", 48), ("HS512", 64)])
+async def test_an_hmac_secret_shorter_than_the_hash_is_refused_at_start(
+    algorithm: str, length: int
+) -> None:
+    # The secret itself is the HMAC key: it must be as long as the hash (RFC 7518, 3.2).
+    secret = new_secret_key()
+    with pytest.raises(ConfigurationError) as refused:
+        keyed_service(algorithm, clock=Clock(), secret_key=secret[: length - 1])
+    assert str(refused.value) == (
+        f"S3AUTH_SECRET_KEY: {algorithm} needs a key of at least {length} bytes: the secret "
+        f"key is the {algorithm} key (`s3auth gen-secret` makes one of 64)"
+    )
+    service = keyed_service(algorithm, clock=Clock(), secret_key=secret[:length])
+    assert service.verify_access_token(await access_token(service))["preferred_username"]
 
 
 # Rotation ----------------------------------------------------------------------------

@@ -39,7 +39,7 @@ CLOCK: Clock = time.time
 """The moment the commands act at (read when a command starts)."""
 
 SECRET_ROTATION = (
-    "{algorithm} tokens are signed with a key derived from S3AUTH_SECRET_KEY, not one "
+    "{algorithm} tokens are signed with S3AUTH_SECRET_KEY itself, not a key "
     "`s3auth keys {command}` manages: rotate it by setting a new S3AUTH_SECRET_KEY (`s3auth "
     "gen-secret`) on every process at once; every token issued before then stops verifying "
     "(refresh tokens too), so every user logs in again"

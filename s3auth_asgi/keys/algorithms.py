@@ -94,4 +94,4 @@ def generate_key(algorithm_name: str) -> Key:
         return OKPKey.import_key(ed25519.Ed25519PrivateKey.generate())
     if algorithm.kty == "RSA":
         return RSAKey.import_key(rsa.generate_private_key(65537, 3072))
-    raise UnusableKeyError("HMAC keys are derived from S3AUTH_SECRET_KEY, not generated")
+    raise UnusableKeyError("the HMAC key is S3AUTH_SECRET_KEY itself, not generated")

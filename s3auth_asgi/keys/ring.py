@@ -32,6 +32,7 @@ from ..jose_json import b64url
 from ..settings import S3AuthSettings, env_name
 from ..storage.base import Store
 from ..types import Clock, elapsed_clock
+from .algorithms import check_key
 from .keyset import DEFAULT_ALGORITHMS, KeyEntry, KeySet, entry_for
 from .material import import_key, public_only, read_key_text
 from .names import UnusableKeyError, is_symmetric
@@ -152,9 +153,20 @@ class KeyRing:
 
 
 def hmac_entry(settings: S3AuthSettings) -> KeyEntry:
+    """The HS* key: the secret key's bytes themselves, as any JWT library given the same
+    secret expects; only the kid is derived from it. A secret shorter than the algorithm's
+    hash is a ConfigurationError naming the variable."""
     secret = settings.secret_key.encode()
+    key = OctKey.import_key(secret)
+    try:
+        check_key(settings.algorithm, key)
+    except UnusableKeyError as exc:
+        raise ConfigurationError(
+            f"{env_name('secret_key')}: {exc}: the secret key is the {settings.algorithm} key "
+            "(`s3auth gen-secret` makes one of 64)"
+        ) from None
     kid = b64url(hashlib.sha256(b"s3auth kid:" + secret).digest()[:12])
-    return KeyEntry(kid, settings.algorithm, OctKey.import_key(secret))
+    return KeyEntry(kid, settings.algorithm, key)
 
 
 def environment_keys(settings: S3AuthSettings, signing_text: str) -> KeySet:
