@@ -15,10 +15,13 @@ When the keys are read:
   however many such tokens arrive: random kids cost one fetch per interval, not one each.
   The middleware then verifies the token once more.
 
-A failed read keeps the copy there is (logged); with no copy at all, tokens are refused
-with 503 `keys_unavailable`, not taken for invalid. Revocation is not checked: without the
-store, a revoked token is accepted until it expires (the access-token lifetime bounds it);
-add BlacklistMiddleware over the store where that is too long.
+A read fails whatever goes wrong in it: the connection, the HTTP answer, the JSON or the
+keys in it. A failed read keeps the copy there is (logged); with no copy at all, tokens
+are refused with 503 `keys_unavailable`, never taken for invalid.
+
+Revocation is not checked: without the store, a revoked token is accepted until it expires
+(the access-token lifetime bounds it); add BlacklistMiddleware over the store where that
+is too long.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import anyio
 import anyio.to_thread
@@ -40,7 +43,6 @@ from ..errors import ConfigurationError, StoreUnavailableError, UnknownSigningKe
 from ..shared_on_copy import SharedOnCopy
 from ..types import Clock
 from .keyset import KeySet
-from .names import UnusableKeyError
 
 logger = logging.getLogger("s3auth_asgi.keys")
 
@@ -161,35 +163,46 @@ class JwksVerifier(SharedOnCopy):
         self._read_at = self._clock()
         self.fetches += 1
         try:
-            document = await anyio.to_thread.run_sync(self._fetch)
-            if document is not None:  # None: not modified
-                self._keys = KeySet.from_jwks(document)
-            self._loaded_at = self._read_at
-            self._failed = False
-        except (OSError, ValueError, UnusableKeyError) as exc:
+            answer = await anyio.to_thread.run_sync(self._fetch)
+            # No document: not modified, an answer only to the ETag of the keys there are.
+            keys = self._keys if answer.document is None else KeySet.from_jwks(answer.document)
+        except Exception as exc:
+            # Whatever failed (transport, HTTP, JSON, keys), the read failed: with no keys
+            # to keep, tokens get 503 keys_unavailable, never a 500 or a 401.
             self._failed = self._keys is None
-            logger.warning("reading the JWKS failed: %s: %s", type(exc).__name__, exc)
+            logger.warning("reading the JWKS failed: %s: %.200r", type(exc).__name__, str(exc))
+            return
+        self._keys = keys
+        # Only a document taken: a refused one's ETag would make its 304 count as a load.
+        self._etag = answer.etag
+        self._loaded_at = self._read_at
+        self._failed = False
 
-    def _fetch(self) -> object | None:
+    def _fetch(self) -> JwksAnswer:
         if self._path is not None:
             with self._path.open("rb") as file:
-                return _document(file.read(MAX_JWKS_BYTES + 1))
+                return JwksAnswer(_document(file.read(MAX_JWKS_BYTES + 1)), None)
         assert self._url is not None
         # The scheme is http(s), checked in __init__.
         request = urllib.request.Request(self._url, headers={"Accept": "application/json"})  # noqa: S310
-        if self._etag is not None and self._keys is not None:
-            request.add_header("If-None-Match", self._etag)
+        etag = self._etag if self._keys is not None else None
+        if etag is not None:
+            request.add_header("If-None-Match", etag)
         try:
             with _OPENER.open(request, timeout=self.timeout_seconds) as response:
                 body = response.read(MAX_JWKS_BYTES + 1)
-                etag = response.headers.get("ETag")
+                answered_etag = response.headers.get("ETag")
         except urllib.error.HTTPError as error:
-            if error.code == 304:
-                return None
+            if error.code == 304 and etag is not None:
+                return JwksAnswer(None, etag)
             raise
-        document = _document(body)
-        self._etag = etag
-        return document
+        return JwksAnswer(_document(body), answered_etag)
+
+
+class JwksAnswer(NamedTuple):
+    document: object | None
+    """The parsed JSON; None when the server answered 304 Not Modified."""
+    etag: str | None
 
 
 def _document(body: bytes) -> object:

@@ -1,0 +1,188 @@
+"""JwksVerifier against a JWKS server that breaks HTTP on purpose: a raw socket server on
+127.0.0.1 writes each answer byte for byte. Whatever goes wrong in a read (transport,
+protocol, parse) is a failed read: 503 `keys_unavailable` while there is no copy of the
+keys, never an exception out of the middleware; and the ETag of a refused document is never
+sent back."""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+from support import bearer, call_http, http_scope, ok_app
+
+from s3auth_asgi import BearerTokenMiddleware, S3AuthSettings
+from s3auth_asgi.keys.algorithms import generate_key
+from s3auth_asgi.keys.keyset import KeyEntry, KeySet
+from s3auth_asgi.keys.material import private_jwk
+from s3auth_asgi.keys.remote import JwksVerifier, KeysUnavailableError
+from s3auth_asgi.tokens import TokenCodec
+
+pytestmark = pytest.mark.anyio
+
+KEY = generate_key("EdDSA")
+KEYS = KeySet([KeyEntry("k1", "EdDSA", KEY)])
+JWKS = json.dumps(KEYS.jwks(0)).encode()
+
+
+class RawHttpServer:
+    """Answers each request on 127.0.0.1 with whatever `answer` writes to the socket."""
+
+    def __init__(self, answer: Callable[[RawHttpServer, socket.socket, bytes], None]) -> None:
+        self.answer = answer
+        self.requests: list[bytes] = []
+        self.dropped: list[float] = []
+        """When the client went away while the answer was being written (monotonic)."""
+        self.closed = threading.Event()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.05)
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}/jwks.json"
+        self._threads = [threading.Thread(target=self._accept, daemon=True)]
+        self._threads[0].start()
+
+    def _accept(self) -> None:
+        while not self.closed.is_set():
+            try:
+                connection, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            thread = threading.Thread(target=self._serve, args=(connection,), daemon=True)
+            self._threads.append(thread)
+            thread.start()
+
+    def _serve(self, connection: socket.socket) -> None:
+        with connection:
+            request = b""
+            while b"\r\n\r\n" not in request:
+                chunk = connection.recv(4096)
+                if not chunk:
+                    return
+                request += chunk
+            self.requests.append(request)
+            try:
+                self.answer(self, connection, request)
+            except OSError:
+                self.dropped.append(time.monotonic())
+
+    def if_none_match(self) -> list[str | None]:
+        """The If-None-Match header of each request, in order."""
+        found: list[str | None] = []
+        for request in self.requests:
+            lines = request.decode().split("\r\n")
+            values = [v for n, _, v in (x.partition(":") for x in lines) if n == "If-None-Match"]
+            found.append(values[0].strip() if values else None)
+        return found
+
+    def close(self) -> None:
+        self.closed.set()
+        for thread in list(self._threads):
+            thread.join(timeout=5)
+        self._listener.close()
+
+
+@pytest.fixture
+def jwks_server() -> Iterator[Callable[..., RawHttpServer]]:
+    servers: list[RawHttpServer] = []
+
+    def start(answer: Callable[[RawHttpServer, socket.socket, bytes], None]) -> RawHttpServer:
+        servers.append(RawHttpServer(answer))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+def sending(response: bytes) -> Callable[[RawHttpServer, socket.socket, bytes], None]:
+    def answer(server: RawHttpServer, connection: socket.socket, request: bytes) -> None:
+        connection.sendall(response)
+
+    return answer
+
+
+def ok(body: bytes, *headers: str) -> bytes:
+    head = "".join(f"{h}\r\n" for h in (*headers, f"Content-Length: {len(body)}"))
+    return f"HTTP/1.1 200 OK\r\n{head}\r\n".encode() + body
+
+
+def token() -> str:
+    settings = S3AuthSettings(secret_key="Zq7#vL2pXw9!mRt4Kd8@Hs3^Nb6&Yc1*", algorithm="EdDSA")
+    issued, _ = TokenCodec(settings, keys=KEYS).issue_access_token(
+        user_id="u", username="u", session_id="s", is_admin=False, scopes=[]
+    )
+    return issued
+
+
+# A failed read is a 503 ------------------------------------------------------------------
+
+BROKEN_ANSWERS = {
+    "a 404": b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+    "a bad status line": b"HTTP/1.1 2OO OK\r\n\r\n{}",
+    "101 headers": b"HTTP/1.1 200 OK\r\n" + b"X-A: b\r\n" * 101 + b"\r\n{}",
+    "a broken chunk": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+    "no answer at all": b"",
+    "a short body": ok(JWKS)[:-20],
+    "deeply nested JSON": ok(b"[" * 20000 + b"]" * 20000),
+    "a body over the cap": ok(b" " * 65537),
+    "not a JWKS": ok(b'{"keys": 5}'),
+}
+
+
+@pytest.mark.parametrize("answer", BROKEN_ANSWERS.values(), ids=BROKEN_ANSWERS.keys())
+async def test_any_failed_read_is_keys_unavailable_never_an_exception(
+    jwks_server: Callable[..., RawHttpServer], answer: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = jwks_server(sending(answer))
+    with pytest.raises(KeysUnavailableError):
+        await JwksVerifier(server.url, timeout_seconds=2).load()
+
+    verifier = JwksVerifier(server.url, timeout_seconds=2)
+    app = BearerTokenMiddleware(ok_app, verifier)
+    answers = [await call_http(app, http_scope(headers=bearer(token()))) for _ in range(2)]
+    assert [(a.status, a.json()["code"]) for a in answers] == [(503, "keys_unavailable")] * 2
+    # The second request shares the first one's read: one fetch each verifier.
+    assert (verifier.fetches, len(server.requests)) == (1, 2)
+    failures = [r for r in caplog.records if r.getMessage().startswith("reading the JWKS failed")]
+    assert len(failures) == 2
+
+
+# The ETag of a refused document -------------------------------------------------------------
+
+
+async def test_the_etag_of_a_refused_jwks_is_not_sent_back(
+    jwks_server: Callable[..., RawHttpServer], caplog: pytest.LogCaptureFixture
+) -> None:
+    leaked = json.dumps({"keys": [{**private_jwk(KEY), "kid": "k2", "alg": "EdDSA"}]}).encode()
+    served = {"document": JWKS, "etag": '"A"'}
+
+    def answer(server: RawHttpServer, connection: socket.socket, request: bytes) -> None:
+        if server.if_none_match()[-1] == served["etag"]:
+            connection.sendall(
+                f"HTTP/1.1 304 Not Modified\r\nETag: {served['etag']}\r\n\r\n".encode()
+            )
+            return
+        connection.sendall(ok(served["document"], f"ETag: {served['etag']}"))
+
+    server = jwks_server(answer)
+    now = [1000.0]
+    verifier = JwksVerifier(
+        server.url, clock=lambda: now[0], min_refresh_seconds=1, refresh_seconds=10
+    )
+    await verifier.load()
+    served.update(document=leaked, etag='"B"')
+    caplog.set_level(logging.WARNING, "s3auth_asgi.keys")
+    for _ in range(2):
+        now[0] += 2
+        assert not await verifier.read_keys_again()
+    # Each read fetched the refused document again, and said so; the copy is the first one.
+    assert server.if_none_match() == [None, '"A"', '"A"']
+    refusals = [r.getMessage() for r in caplog.records]
+    assert refusals == ["reading the JWKS failed: UnusableKeyError: " + repr(
+        "the JWKS holds secret key material: refusing it"
+    )] * 2  # fmt: skip
+    assert [e.kid for e in verifier.key_set().entries] == ["k1"]
