@@ -29,7 +29,7 @@ from support import free_port, make_clocked_service, serving, user_record
 from s3auth_asgi import BearerTokenMiddleware, JwksVerifier, S3AuthService
 from s3auth_asgi.app import create_auth_app
 from s3auth_asgi.keys.algorithms import generate_key
-from s3auth_asgi.keys.remote import _HttpRedirectsOnly
+from s3auth_asgi.keys.jwks_fetch import _HttpRedirectsOnly
 from s3auth_asgi.keys.stored import KeyStore
 from s3auth_asgi.storage import ObjectStore
 

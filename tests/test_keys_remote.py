@@ -1,8 +1,8 @@
 """JwksVerifier against a JWKS server that breaks HTTP on purpose: a raw socket server on
 127.0.0.1 writes each answer byte for byte. Whatever goes wrong in a read (transport,
 protocol, parse) is a failed read: 503 `keys_unavailable` while there is no copy of the
-keys, never an exception out of the middleware; and the ETag of a refused document is never
-sent back."""
+keys, never an exception out of the middleware. A read ends at one deadline however slowly
+the server answers, and the ETag of a refused document is never sent back."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
+import anyio
 import pytest
 from support import bearer, call_http, http_scope, ok_app
 
@@ -30,11 +31,17 @@ KEYS = KeySet([KeyEntry("k1", "EdDSA", KEY)])
 JWKS = json.dumps(KEYS.jwks(0)).encode()
 
 
-class RawHttpServer:
-    """Answers each request on 127.0.0.1 with whatever `answer` writes to the socket."""
+Answer = Callable[["RawHttpServer", socket.socket, bytes], None]
 
-    def __init__(self, answer: Callable[[RawHttpServer, socket.socket, bytes], None]) -> None:
+
+class RawHttpServer:
+    """Answers each request on 127.0.0.1 with whatever `answer` writes to the socket;
+    `first`: at once, without reading a request (a TLS client waits for the server's
+    handshake)."""
+
+    def __init__(self, answer: Answer, *, first: bool = False) -> None:
         self.answer = answer
+        self.first = first
         self.requests: list[bytes] = []
         self.dropped: list[float] = []
         """When the client went away while the answer was being written (monotonic)."""
@@ -58,7 +65,7 @@ class RawHttpServer:
     def _serve(self, connection: socket.socket) -> None:
         with connection:
             request = b""
-            while b"\r\n\r\n" not in request:
+            while not self.first and b"\r\n\r\n" not in request:
                 chunk = connection.recv(4096)
                 if not chunk:
                     return
@@ -89,8 +96,8 @@ class RawHttpServer:
 def jwks_server() -> Iterator[Callable[..., RawHttpServer]]:
     servers: list[RawHttpServer] = []
 
-    def start(answer: Callable[[RawHttpServer, socket.socket, bytes], None]) -> RawHttpServer:
-        servers.append(RawHttpServer(answer))
+    def start(answer: Answer, *, first: bool = False) -> RawHttpServer:
+        servers.append(RawHttpServer(answer, first=first))
         return servers[-1]
 
     yield start
@@ -98,7 +105,7 @@ def jwks_server() -> Iterator[Callable[..., RawHttpServer]]:
         server.close()
 
 
-def sending(response: bytes) -> Callable[[RawHttpServer, socket.socket, bytes], None]:
+def sending(response: bytes) -> Answer:
     def answer(server: RawHttpServer, connection: socket.socket, request: bytes) -> None:
         connection.sendall(response)
 
@@ -149,6 +156,67 @@ async def test_any_failed_read_is_keys_unavailable_never_an_exception(
     assert (verifier.fetches, len(server.requests)) == (1, 2)
     failures = [r for r in caplog.records if r.getMessage().startswith("reading the JWKS failed")]
     assert len(failures) == 2
+
+
+# One deadline for a whole read -------------------------------------------------------------
+
+TIMEOUT = 1.0
+SLOW = ok(JWKS, "Content-Type: application/json")
+HEAD = SLOW.index(b"\r\n\r\n") + 4
+# The header of a TLS handshake record of 16 KiB, which the client reads to its end.
+HANDSHAKE = b"\x16\x03\x03\x40\x00" + b"\x02" * 0x4000
+
+
+def dripping(response: bytes, steady: int) -> Answer:
+    """Sends the first `steady` bytes of `response` at once, then one byte every 0.2 s
+    (each socket read waits far less than the timeout), for 5 timeouts at most."""
+
+    def answer(server: RawHttpServer, connection: socket.socket, request: bytes) -> None:
+        connection.sendall(response[:steady])
+        for byte in response[steady : steady + int(5 * TIMEOUT / 0.2)]:
+            if server.closed.wait(0.2):
+                return
+            connection.sendall(bytes([byte]))
+
+    return answer
+
+
+@pytest.mark.parametrize(
+    ("scheme", "response", "steady"),
+    [("http", SLOW, 0), ("http", SLOW, HEAD), ("https", HANDSHAKE, 0)],
+    ids=["status line and headers", "body", "TLS handshake"],
+)
+async def test_a_read_ends_at_one_deadline_and_queued_callers_share_it(
+    jwks_server: Callable[..., RawHttpServer], scheme: str, response: bytes, steady: int
+) -> None:
+    server = jwks_server(dripping(response, steady), first=scheme == "https")
+    verifier = JwksVerifier(server.url.replace("http:", f"{scheme}:"), timeout_seconds=TIMEOUT)
+    waited: list[float] = []
+
+    async def unknown_kid() -> None:
+        # What the middleware does for a token naming a key it lacks, while load() reads.
+        await anyio.sleep(0.1)
+        began = time.monotonic()
+        assert await verifier.read_keys_again()  # no keys: verify again, and answer 503
+        waited.append(time.monotonic() - began)
+
+    async def load() -> None:
+        with pytest.raises(KeysUnavailableError):
+            await verifier.load()
+        waited.insert(0, time.monotonic() - began)
+
+    began = time.monotonic()
+    async with anyio.create_task_group() as group:
+        group.start_soon(load)
+        for _ in range(5):
+            group.start_soon(unknown_kid)
+    assert len(waited) == 6 and max(waited) < 2 * TIMEOUT, waited
+    assert (verifier.fetches, len(server.requests)) == (1, 1)
+    # The connection was closed at the deadline, not left to a thread reading on.
+    deadline = time.monotonic() + 2 * TIMEOUT
+    while not server.dropped and time.monotonic() < deadline:
+        await anyio.sleep(0.05)
+    assert server.dropped and server.dropped[0] - began < 2 * TIMEOUT
 
 
 # The ETag of a refused document -------------------------------------------------------------

@@ -16,8 +16,9 @@ When the keys are read:
   The middleware then verifies the token once more.
 
 A read fails whatever goes wrong in it: the connection, the HTTP answer, the JSON or the
-keys in it. A failed read keeps the copy there is (logged); with no copy at all, tokens
-are refused with 503 `keys_unavailable`, never taken for invalid.
+keys in it, or no whole answer within `timeout_seconds` (one deadline for the read,
+however slowly the server sends). A failed read keeps the copy there is (logged); with no
+copy at all, tokens are refused with 503 `keys_unavailable`, never taken for invalid.
 
 Revocation is not checked: without the store, a revoked token is accepted until it expires
 (the access-token lifetime bounds it); add BlacklistMiddleware over the store where that
@@ -27,13 +28,10 @@ is too long.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import anyio
 import anyio.to_thread
@@ -42,11 +40,10 @@ from ..access_check import AccessTokenCheck
 from ..errors import ConfigurationError, StoreUnavailableError, UnknownSigningKeyError
 from ..shared_on_copy import SharedOnCopy
 from ..types import Clock
+from .jwks_fetch import MAX_JWKS_BYTES, JwksAnswer, fetch_jwks, parse_jwks
 from .keyset import KeySet
 
 logger = logging.getLogger("s3auth_asgi.keys")
-
-MAX_JWKS_BYTES = 65536
 
 
 class KeysUnavailableError(StoreUnavailableError):
@@ -57,7 +54,8 @@ class KeysUnavailableError(StoreUnavailableError):
 class JwksVerifier(SharedOnCopy):
     """An AccessTokenVerifier and KeyReader over a JWKS `source`: an http(s) URL or a file
     path. `issuer`, `audience`, `access_token_seconds` and `leeway_seconds` must match the
-    issuing service's settings (its S3AUTH_ISSUER, S3AUTH_AUDIENCE, lifetime and leeway)."""
+    issuing service's settings (its S3AUTH_ISSUER, S3AUTH_AUDIENCE, lifetime and leeway).
+    `timeout_seconds` bounds a whole read of a URL, from connecting to the body's end."""
 
     def __init__(
         self,
@@ -163,7 +161,7 @@ class JwksVerifier(SharedOnCopy):
         self._read_at = self._clock()
         self.fetches += 1
         try:
-            answer = await anyio.to_thread.run_sync(self._fetch)
+            answer = await self._fetch()
             # No document: not modified, an answer only to the ETag of the keys there are.
             keys = self._keys if answer.document is None else KeySet.from_jwks(answer.document)
         except Exception as exc:
@@ -178,59 +176,14 @@ class JwksVerifier(SharedOnCopy):
         self._loaded_at = self._read_at
         self._failed = False
 
-    def _fetch(self) -> JwksAnswer:
+    async def _fetch(self) -> JwksAnswer:
         if self._path is not None:
-            with self._path.open("rb") as file:
-                return JwksAnswer(_document(file.read(MAX_JWKS_BYTES + 1)), None)
+            return JwksAnswer(await anyio.to_thread.run_sync(_read_file, self._path), None)
         assert self._url is not None
-        # The scheme is http(s), checked in __init__.
-        request = urllib.request.Request(self._url, headers={"Accept": "application/json"})  # noqa: S310
         etag = self._etag if self._keys is not None else None
-        if etag is not None:
-            request.add_header("If-None-Match", etag)
-        try:
-            with _OPENER.open(request, timeout=self.timeout_seconds) as response:
-                body = response.read(MAX_JWKS_BYTES + 1)
-                answered_etag = response.headers.get("ETag")
-        except urllib.error.HTTPError as error:
-            if error.code == 304 and etag is not None:
-                return JwksAnswer(None, etag)
-            raise
-        return JwksAnswer(_document(body), answered_etag)
+        return await fetch_jwks(self._url, etag=etag, seconds=self.timeout_seconds)
 
 
-class JwksAnswer(NamedTuple):
-    document: object | None
-    """The parsed JSON; None when the server answered 304 Not Modified."""
-    etag: str | None
-
-
-def _document(body: bytes) -> object:
-    if len(body) > MAX_JWKS_BYTES:
-        raise ValueError("the JWKS is larger than a key set can be")
-    document: object = json.loads(body)
-    return document
-
-
-class _HttpRedirectsOnly(urllib.request.HTTPRedirectHandler):
-    """A redirect may lead to another http(s) URL only (urllib would follow ftp:// too),
-    and never from https to http: keys fetched over TLS must not be handed over in clear,
-    where anyone on the path could swap them."""
-
-    def redirect_request(
-        self,
-        req: urllib.request.Request,
-        fp: Any,
-        code: int,
-        msg: str,
-        headers: Any,
-        newurl: str,
-    ) -> urllib.request.Request | None:
-        if not newurl.startswith(("http://", "https://")):
-            return None
-        if req.full_url.startswith("https://") and not newurl.startswith("https://"):
-            return None
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
-
-
-_OPENER = urllib.request.build_opener(_HttpRedirectsOnly)
+def _read_file(path: Path) -> object:
+    with path.open("rb") as file:
+        return parse_jwks(file.read(MAX_JWKS_BYTES + 1))
