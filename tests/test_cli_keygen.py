@@ -47,9 +47,9 @@ def test_an_hmac_key_is_listed_without_material_and_without_a_store() -> None:
     assert listed.code == 0, listed
     kid = hmac_entry(S3AuthSettings(secret_key=SECRET)).kid
     assert json.loads(listed.out) == [{"kid": kid, "algorithm": "HS256", "state": "signing",
-        "activates_at": None, "retires_at": None, "source": "secret"}]  # fmt: skip
+        "activates_at": None, "retires_at": None, "source": "secret", "sealed": None}]  # fmt: skip
     table = Run("keys", "list", open_store=no_store)
-    assert table.out.splitlines()[1].split() == [kid, "HS256", "signing", "-", "-", "secret"]
+    assert table.out.splitlines()[1].split() == [kid, "HS256", "signing", "-", "-", "secret", "-"]
     assert SECRET not in listed.out + table.out
 
 

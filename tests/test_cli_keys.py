@@ -149,7 +149,7 @@ def test_rotate_adds_a_key_that_signs_after_the_publish_delay(stored_keys: Keys)
         (first.kid, "signing", iso(T0)),
         (new.kid, "next", iso(signs_at)),
     ]
-    assert re.search(rf"^{re.escape(new.kid)}\s+ES256\s+next\s+{iso(signs_at)}\s+-\s+store$",
+    assert re.search(rf"^{re.escape(new.kid)}\s+ES256\s+next\s+{iso(signs_at)}\s+-\s+store\s+no$",
                      stored_keys.run("keys", "list").out, re.M)  # fmt: skip
     stored_keys.clock.now = signs_at - 1
     anyio.run(codec.ring.sync, backend="asyncio")  # type: ignore[union-attr]
@@ -289,6 +289,19 @@ def test_sealed_keys_are_rotated_only_with_their_encryption_key(
     monkeypatch.setenv("S3AUTH_KEY_ENCRYPTION_KEY", "k" * 12 + "-sealing-key-for-the-tests-0123")
     assert stored_keys.run("keys", "rotate").code == 0
     assert [(k.jwk, k.sealed is not None) for k in stored_keys.stored()] == [(None, True)] * 2
+
+
+def test_the_listing_shows_which_keys_are_sealed(
+    stored_keys: Keys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stored_keys.codec()  # the first key, made before an encryption key was set
+    monkeypatch.setenv("S3AUTH_KEY_ENCRYPTION_KEY", "k" * 12 + "-sealing-key-for-the-tests-0123")
+    stored_keys.clock.now = T0 + 10
+    assert stored_keys.run("keys", "rotate").code == 0
+    listed = stored_keys.listing()
+    assert [(k["state"], k["sealed"]) for k in listed] == [("signing", False), ("next", True)]
+    table = stored_keys.run("keys", "list").out.splitlines()
+    assert [line.split()[-1] for line in table[:3]] == ["SEALED", "no", "yes"]
 
 
 class RacingStore:

@@ -7,6 +7,7 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -354,6 +355,39 @@ async def test_stored_keys_are_sealed_with_the_key_encryption_key() -> None:
         wrong = keyed_service("ES256", clock=Clock(), store=store, key_encryption_key=other)
         with pytest.raises(ConfigurationError, match="S3AUTH_KEY_ENCRYPTION_KEY"):
             await wrong.published_keys()
+
+
+async def test_a_key_stored_before_the_encryption_key_is_reported_until_retired(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store, clock = ObjectStore.from_url("memory://"), Clock()
+    await keyed_service("ES256", clock=clock, store=store).published_keys()
+    (clear,) = json.loads(_read_raw(store))["keys"]
+    kek = "key-encryption-key-that-is-long-enough-0123456789"
+
+    caplog.set_level(logging.WARNING, "s3auth_asgi.keys")
+    service = keyed_service("ES256", clock=clock, store=store, key_encryption_key=kek)
+    await access_token(service)
+    ring = service.tokens.ring
+    assert ring is not None
+    await ring.sync()  # a second read of the keys: no second warning
+    assert [r.getMessage() for r in caplog.records] == [
+        f"the stored signing key {clear['kid']} is not sealed, though "
+        "S3AUTH_KEY_ENCRYPTION_KEY is set: its private part is in clear in the store. Rotate "
+        "(`s3auth keys rotate`), and retire it once its last token has expired"
+    ]
+    assert clear["jwk"]["d"] not in caplog.text
+
+    # What the warning says to do leaves no private part in clear.
+    keys = KeyStore(store, encryption_key=kek)
+    new = await keys.rotate("ES256", clock(), PUBLISH)
+    clock.advance(PUBLISH + 1800 + 5)
+    await keys.retire(clear["kid"], clock(), after=1800 + 5, immediately=False)
+    assert [k["kid"] for k in json.loads(_read_raw(store))["keys"]] == [new.kid]
+    assert b'"d"' not in _read_raw(store)
+    caplog.clear()
+    await access_token(keyed_service("ES256", clock=clock, store=store, key_encryption_key=kek))
+    assert caplog.records == []
 
 
 def _read_raw(store: ObjectStore) -> bytes:

@@ -4,11 +4,9 @@ Where the keys come from (`keys.ring`: `secret`, `environment` or `store`) decid
 can be done with them: only keys kept in the store are rotated and retired here; the
 others are rotated through the variables that hold them, which `rotate` explains.
 
-A stored key is, at the moment the command runs: `next` (published, signs from its
-activates_at), `signing`, `verifying` (stopped signing, still published), `retiring`
-(published until its retires_at) or `retired` (past it: accepted nowhere, dropped from the
-store at the next change). `rotate` and `retire` write the JWKS to S3AUTH_JWKS_PUBLISH_URL
-afterwards, so the published document changes with the command and not a sync later.
+`list` shows each key's state and whether it is sealed (`key_rows`). `rotate` and
+`retire` write the JWKS to S3AUTH_JWKS_PUBLISH_URL afterwards, so the published document
+changes with the command and not a sync later.
 
 `generate`, which reads no settings, is in `keygen`.
 """
@@ -16,16 +14,14 @@ afterwards, so the published document changes with the command and not a sync la
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from ..errors import StoreUnavailableError
 from ..keys.keyset import KeySet
 from ..keys.names import ASYMMETRIC_ALGORITHMS, is_symmetric
 from ..keys.publish import publish_jwks
-from ..keys.ranking import signer, superseded_at
+from ..keys.ranking import superseded_at
 from ..keys.ring import KeyRing
 from ..keys.stored import KeyStore, StoredKey
 from ..settings import S3AuthSettings
@@ -33,6 +29,7 @@ from ..types import Clock
 from .context import Context, run_async
 from .failures import NOT_FOUND, OK, REFUSED, UNAVAILABLE, CommandError, describe_cause, shown_url
 from .json_array import JsonArray
+from .key_rows import HEADER, fixed_rows, iso, stored_rows
 from .keygen import run_keys_generate
 
 CLOCK: Clock = time.time
@@ -57,44 +54,6 @@ ENVIRONMENT_ROTATION = (
 NO_KEYS_YET = "the store holds no signing keys yet: the service makes the first when it starts"
 
 
-@dataclass(frozen=True)
-class KeyRow:
-    kid: str
-    algorithm: str
-    state: str
-    source: str
-    activates_at: float | None = None
-    retires_at: float | None = None
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "kid": self.kid,
-            "algorithm": self.algorithm,
-            "state": self.state,
-            "activates_at": iso(self.activates_at),
-            "retires_at": iso(self.retires_at),
-            "source": self.source,
-        }
-
-    def line(self) -> str:
-        return table_line(*(value or "-" for value in self.as_json().values()))
-
-
-def table_line(*columns: str) -> str:
-    kid, algorithm, state, activates, retires, source = columns
-    return f"{kid:43}  {algorithm:9}  {state:9}  {activates:20}  {retires:20}  {source}"
-
-
-HEADER = table_line("KID", "ALGORITHM", "STATE", "ACTIVATES AT", "RETIRES AT", "SOURCE")
-
-
-def iso(moment: float | None) -> str | None:
-    """`moment` in ISO 8601, UTC, to the second: `2026-12-02T03:28:02Z`."""
-    if moment is None:
-        return None
-    return dt.datetime.fromtimestamp(moment, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def key_ring(ctx: Context, settings: S3AuthSettings) -> KeyRing:
     """The key ring the settings describe. The store is opened only when it holds the keys
     (the ring's own rule): listing an HMAC key needs no store."""
@@ -108,7 +67,7 @@ def key_ring(ctx: Context, settings: S3AuthSettings) -> KeyRing:
 
 def run_keys_list(ctx: Context) -> int:
     """A table, or with `--json` one JSON array of keys (kid, algorithm, state,
-    activates_at, retires_at, source)."""
+    activates_at, retires_at, source, sealed)."""
     settings = ctx.settings()
     ring = key_ring(ctx, settings)
     now = CLOCK()
@@ -126,38 +85,6 @@ def run_keys_list(ctx: Context) -> int:
         print("\n".join([HEADER, *(row.line() for row in rows)]), file=ctx.out)
         print(f"{len(rows)} key(s) at {iso(now)}", file=ctx.out)
     return OK
-
-
-def fixed_rows(keys: KeySet, source: str, now: float) -> list[KeyRow]:
-    """The keys of the secret or the environment: one signs, the others verify; their
-    times are the operator's, not recorded anywhere."""
-    signing = keys.signing_key(now).kid
-    return [
-        KeyRow(e.kid, e.algorithm, "signing" if e.kid == signing else "verifying", source)
-        for e in keys.entries
-    ]
-
-
-def stored_rows(keys: list[StoredKey], now: float) -> list[KeyRow]:
-    signing = signing_kid(keys, now)
-    return [
-        KeyRow(k.kid, k.alg, state_of(k, signing, now), "store", k.activates_at, k.retires_at)
-        for k in sorted(keys, key=lambda k: k.activates_at)
-    ]
-
-
-def signing_kid(keys: list[StoredKey], now: float) -> str | None:
-    """The kid `KeySet.signing_key` picks, by the same rule (`ranking.signer`)."""
-    key = signer(keys, now)
-    return key.kid if key is not None else None
-
-
-def state_of(key: StoredKey, signing: str | None, now: float) -> str:
-    if key.kid == signing:
-        return "signing"
-    if key.retires_at is not None:
-        return "retiring" if now < key.retires_at else "retired"
-    return "next" if key.activates_at > now else "verifying"
 
 
 # rotate and retire ------------------------------------------------------------------------

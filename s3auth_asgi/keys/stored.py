@@ -1,7 +1,7 @@
 """Signing keys kept in the store: one object, changed only by conditional writes.
 
     keys/signing.json    StoredKeySet: every key with its times; private parts sealed
-                         when S3AUTH_KEY_ENCRYPTION_KEY is set
+                         when S3AUTH_KEY_ENCRYPTION_KEY was set as the key was made
 
 The object is private like the rest of the store; what anyone may read is the JWKS built
 from it. The first process to find no object creates it (If-None-Match: a race of first
@@ -12,6 +12,7 @@ at once add two keys, never lose one.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import msgspec
@@ -24,6 +25,8 @@ from .keyset import KeyEntry, KeySet
 from .material import import_key, private_jwk, thumbprint
 from .ranking import superseded_at
 from .sealing import seal, unseal
+
+logger = logging.getLogger("s3auth_asgi.keys")
 
 MAX_ATTEMPTS = 5
 
@@ -45,11 +48,12 @@ class StoredKeySet(msgspec.Struct, kw_only=True, frozen=True):
 
 class KeyStore:
     """The stored key set of one store. `encryption_key` seals new keys and opens sealed
-    ones; keys stored unsealed stay readable without it."""
+    ones; keys stored unsealed stay readable without it (a warning says so, once a key)."""
 
     def __init__(self, store: Store, *, encryption_key: str = "") -> None:
         self.store = store
         self.encryption_key = encryption_key
+        self._reported: set[str] = set()
 
     async def read(self) -> tuple[StoredKeySet, str] | None:
         found = await self.store.get(layout.SIGNING_KEYS, StoredKeySet)
@@ -148,6 +152,8 @@ class KeyStore:
             jwk = unseal(stored.sealed, kid=stored.kid, encryption_key=self.encryption_key)
         elif stored.jwk is not None:
             jwk = stored.jwk
+            if self.encryption_key:
+                self._report_unsealed(stored.kid)
         else:
             raise ConfigurationError(f"the stored signing key {stored.kid} has no key material")
         key, _ = import_key(stored.alg, jwk)
@@ -157,4 +163,17 @@ class KeyStore:
             key,
             activates_at=stored.activates_at,
             retires_at=stored.retires_at,
+        )
+
+    def _report_unsealed(self, kid: str) -> None:
+        # A key made before S3AUTH_KEY_ENCRYPTION_KEY was set is never sealed after: only a
+        # rotation replaces it. Said once per key and process, not at every read.
+        if kid in self._reported:
+            return
+        self._reported.add(kid)
+        logger.warning(
+            "the stored signing key %s is not sealed, though S3AUTH_KEY_ENCRYPTION_KEY is "
+            "set: its private part is in clear in the store. Rotate (`s3auth keys rotate`), "
+            "and retire it once its last token has expired",
+            kid,
         )
