@@ -1,7 +1,7 @@
 """KeyRing: where a service's signing keys come from, and the key set it uses now.
 
     S3AUTH_ALGORITHM   keys                          rotation
-    HS256/384/512      one, derived from the secret  a new S3AUTH_SECRET_KEY
+    HS256/384/512      one: the secret itself        a new S3AUTH_SECRET_KEY
     asymmetric, with   S3AUTH_SIGNING_KEY(_FILE),    by the operator, through
     a key given        S3AUTH_VERIFICATION_KEYS_FILE the two variables
     asymmetric, none   kept in the store             `s3auth keys rotate/retire`
