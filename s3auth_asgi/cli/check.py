@@ -126,12 +126,12 @@ class LocalFootprint:
     def before(cls, url: str) -> LocalFootprint | None:
         if urlsplit(url).scheme != "file":
             return None
-        from ..storage.store import local_path
+        from ..storage.urls import local_path
 
         try:
             root = local_path(url).resolve()
-        except (OSError, RuntimeError):
-            return None
+        except (ConfigurationError, OSError, RuntimeError):
+            return None  # opening the store says what is wrong with it
         return cls(root, root.is_dir(), (root / CONTROL_DIR).is_dir())
 
     def remove_new(self) -> None:

@@ -25,7 +25,7 @@ import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 import anyio.lowlevel
 import anyio.to_thread
@@ -43,6 +43,7 @@ from .handoffs import watch_running_loop
 from .key_rules import ForeignKeys, check_key, check_keys, check_prefix
 from .local import PRIVATE_DIRECTORY, LocalConditionalWrites, content_token
 from .local_listing import list_local
+from .urls import check_scheme, local_path
 
 T = TypeVar("T")
 
@@ -77,36 +78,6 @@ def _list_directory(root: Path, prefix: str, offset: str | None) -> list[ObjectI
     return list_local(root, prefix, offset)
 
 
-def local_path(url: str) -> Path:
-    """The directory of a `file://` URL, as given (unresolved): `file:///abs`, `file://./rel`,
-    `file://~/dir`."""
-    return Path(unquote(url[len("file://") :]) or ".").expanduser()
-
-
-OBSTORE_KINDS = ("s3", "gcs", "azure")
-"""What obstore may open for this package (`obstore.parse_scheme`): its plain HTTP store has
-no conditional writes, so every user and session would be at risk (`s3auth check`)."""
-SCHEMES_HINT = "s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, file:///path"
-
-
-def _check_scheme(url: str, scheme: str) -> None:
-    """ConfigurationError unless obstore reads `url` as S3, GCS or Azure (`s3a://`,
-    `abfs(s)://`, `https://…amazonaws.com/…` and the like included)."""
-    try:
-        kind: str | None = obs.parse_scheme(url)
-    except Exception:  # obstore's error for a URL it does not recognise
-        kind = None
-    if kind in OBSTORE_KINDS:
-        return
-    if kind == "http":
-        reason = "a plain http(s):// store has no conditional writes"
-        hint = f"use {SCHEMES_HINT} (for an S3-compatible server, s3:// and AWS_ENDPOINT_URL)"
-    else:
-        reason = f"the scheme {scheme}:// is not supported" if scheme else "no scheme"
-        hint = f"use {SCHEMES_HINT} or memory://"
-    raise ConfigurationError(f"S3AUTH_STORE_URL: {reason}; {hint}")
-
-
 def encode(value: Any) -> bytes:
     return _encoder.encode(value)
 
@@ -126,10 +97,11 @@ class ObjectStore:
 
     @classmethod
     def from_url(cls, url: str, *, create_parents: bool = True, **options: Any) -> ObjectStore:
-        """`memory://`, `file:///path` (relative: `file://./dir`), or an obstore URL for S3,
-        Google Cloud Storage or Azure (`s3://bucket/prefix`, `gs://…`, `az://…`, `abfs://…`)
-        with obstore's own env variables. Any other scheme is a ConfigurationError, checked
-        before obstore is called. A missing `file://` directory is created (owner-only); with
+        """`memory://`, `file:///path` (relative: `file://./dir`; see `urls.local_path`), or
+        an obstore URL for S3, Google Cloud Storage or Azure (`s3://bucket/prefix`, `gs://…`,
+        `az://…`, `abfs://…`) with obstore's own env variables. Any other scheme, or a URL
+        naming no directory or bucket, is a ConfigurationError, checked before obstore is
+        called. A missing `file://` directory is created (owner-only); with
         `create_parents=False` only when its parent exists: otherwise ConfigurationError."""
         scheme = urlsplit(url).scheme
         if url == "memory://" or scheme == "memory":
@@ -154,7 +126,7 @@ class ObjectStore:
                 raise
             except Exception as exc:  # OSError, or obstore's own error for the directory
                 raise _unavailable("OPEN", str(root), exc, OPEN_FAILED) from exc
-        _check_scheme(url, scheme)
+        check_scheme(url, scheme)
         try:
             return cls(obstore_from_url(url, **options), url=url)
         except Exception as exc:

@@ -1,0 +1,71 @@
+"""What a store URL names, decided before anything is opened: the directory of a `file://`
+URL, and whether obstore reads any other URL as S3, GCS or Azure.
+
+A `file://` URL names a directory on this machine. `file://` alone is what
+`file://$AUTH_DIR` becomes with AUTH_DIR unset, and read as the current directory it put the
+store beside the application's files; `file://localhost/srv/auth` (RFC 8089's spelling of
+`file:///srv/auth`) read as `./localhost/srv/auth` put it where nobody looked. So the host
+part must be empty or `localhost`, except for the relative forms the store has always
+taken: a first segment starting with a dot (`file://./dir`, `file://.auth`) is under the
+current directory, one starting with `~` under a home directory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import unquote
+
+import obstore as obs
+
+from ..errors import ConfigurationError
+
+STORE_URL = "S3AUTH_STORE_URL"
+FILE_FORMS = "file:///absolute/path or file://./relative/path"
+
+
+def local_path(url: str) -> Path:
+    """The directory of a `file://` URL, as given (unresolved): `file:///abs` (and
+    `file://localhost/abs`), `file://./rel`, `file://~/dir`. ConfigurationError for a URL
+    naming no directory but `/`, or naming another host."""
+    rest = url[len("file://") :]
+    host, slash, path = rest.partition("/")
+    if host.startswith((".", "~")):
+        named = rest
+    elif host.lower() in ("", "localhost"):
+        named = slash + path
+    else:
+        raise ConfigurationError(
+            f"{STORE_URL}: a file:// store is a directory on this machine, and "
+            f"{host[:100]!r} is read as a host; use {FILE_FORMS}"
+        )
+    named = unquote(named)
+    if not named.strip("/"):
+        raise ConfigurationError(
+            f"{STORE_URL}: {url[:100]!r} names no directory (is a variable in it unset?); "
+            f"use {FILE_FORMS}"
+        )
+    return Path(named).expanduser()
+
+
+OBSTORE_KINDS = ("s3", "gcs", "azure")
+"""What obstore may open for this package (`obstore.parse_scheme`): its plain HTTP store has
+no conditional writes, so every user and session would be at risk (`s3auth check`)."""
+SCHEMES_HINT = "s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, file:///path"
+
+
+def check_scheme(url: str, scheme: str) -> None:
+    """ConfigurationError unless obstore reads `url` as S3, GCS or Azure (`s3a://`,
+    `abfs(s)://`, `https://…amazonaws.com/…` and the like included)."""
+    try:
+        kind: str | None = obs.parse_scheme(url)
+    except Exception:  # obstore's error for a URL it does not recognise
+        kind = None
+    if kind in OBSTORE_KINDS:
+        return
+    if kind == "http":
+        reason = "a plain http(s):// store has no conditional writes"
+        hint = f"use {SCHEMES_HINT} (for an S3-compatible server, s3:// and AWS_ENDPOINT_URL)"
+    else:
+        reason = f"the scheme {scheme}:// is not supported" if scheme else "no scheme"
+        hint = f"use {SCHEMES_HINT} or memory://"
+    raise ConfigurationError(f"{STORE_URL}: {reason}; {hint}")

@@ -1,0 +1,117 @@
+"""What a store URL names, checked before anything is opened or written.
+
+A `file://` URL names a directory on this machine: `file:///abs` or RFC 8089's
+`file://localhost/abs`, or one relative to the current directory (`file://./dir`, any first
+segment starting with a dot) or to the home directory (`file://~/dir`). A URL left with no
+directory (`file://$DIR` with DIR unset) or naming another host is refused: it used to
+become the current directory, or a directory named after the host inside it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import SECRET
+
+from s3auth_asgi import ConfigurationError
+from s3auth_asgi.cli import failures
+from s3auth_asgi.storage import ObjectStore
+
+pytestmark = pytest.mark.anyio
+PROJECT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty current directory, where no store may appear unless one is named there."""
+    directory = tmp_path / "cwd"
+    directory.mkdir()
+    monkeypatch.chdir(directory)
+    return directory
+
+
+def files_under(directory: Path) -> list[str]:
+    return sorted(str(path.relative_to(directory)) for path in directory.rglob("*"))
+
+
+@pytest.mark.parametrize("url", ["file://", "file:///", "file://localhost", "file://localhost/"])
+async def test_a_file_url_naming_no_directory_is_refused(cwd: Path, url: str) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        ObjectStore.from_url(url)
+    message = str(info.value)
+    assert message.startswith("S3AUTH_STORE_URL: ")
+    assert "names no directory" in message and "file://./" in message
+    assert files_under(cwd) == []
+
+
+@pytest.mark.parametrize("host", ["localhost", "LocalHost"])
+async def test_file_localhost_is_an_absolute_path(cwd: Path, tmp_path: Path, host: str) -> None:
+    root = tmp_path / "absolute" / "store"
+    store = ObjectStore.from_url(f"file://{host}{root}")
+    await store.create("users/a.json", {"n": 1})
+    assert (root / "users" / "a.json").is_file()
+    got = await ObjectStore.from_url(f"file://{root}").get("users/a.json", dict)
+    assert got is not None and got.value == {"n": 1}
+    assert files_under(cwd) == []
+
+
+async def test_a_file_url_naming_another_host_is_refused(cwd: Path) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        ObjectStore.from_url("file://fileserver/srv/auth")
+    message = str(info.value)
+    assert message.startswith("S3AUTH_STORE_URL: ")
+    assert "'fileserver'" in message and "file://./" in message
+    assert files_under(cwd) == []
+
+
+@pytest.mark.parametrize(
+    ("url", "directory"),
+    [
+        ("file://./.auth", ".auth"),
+        ("file://./data/auth", "data/auth"),
+        ("file://.auth", ".auth"),
+        ("file://.", "."),
+    ],
+)
+async def test_the_relative_forms_are_under_the_current_directory(
+    cwd: Path, url: str, directory: str
+) -> None:
+    store = ObjectStore.from_url(url)
+    await store.create("users/a.json", {"n": 1})
+    assert (cwd / directory / "users" / "a.json").is_file()
+
+
+async def test_a_tilde_is_the_home_directory(
+    cwd: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    store = ObjectStore.from_url("file://~/auth")
+    await store.create("users/a.json", {"n": 1})
+    assert (home / "auth" / "users" / "a.json").is_file()
+    assert files_under(cwd) == []
+
+
+def test_the_command_refuses_an_empty_file_url_and_writes_nothing(cwd: Path) -> None:
+    """The command line as run with `S3AUTH_STORE_URL=file://$AUTH_DIR`, AUTH_DIR unset."""
+    (cwd / "app.py").write_text("print('my app')\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("S3AUTH_", "AWS_"))}
+    env.update(S3AUTH_SECRET_KEY=SECRET, S3AUTH_STORE_URL="file://")
+    # Run elsewhere than the project's root, the command imports this package from there.
+    env["PYTHONPATH"] = os.pathsep.join([str(PROJECT), *filter(None, [env.get("PYTHONPATH")])])
+    commands = (["check"], ["user", "create", "alice", "--email", "a@example.com",
+                            "--password-stdin"])  # fmt: skip
+    for argv in commands:
+        run = subprocess.run(
+            [sys.executable, "-m", "s3auth_asgi.cli", *argv], input="Abcdefgh1234!\n",
+            env=env, cwd=cwd, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert run.returncode == failures.CONFIGURATION, (argv, run)
+        assert "S3AUTH_STORE_URL" in run.stdout + run.stderr, (argv, run)
+        assert "Traceback" not in run.stderr, (argv, run)
+    assert files_under(cwd) == ["app.py"]
