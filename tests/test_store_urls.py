@@ -4,7 +4,8 @@ A `file://` URL names a directory on this machine: `file:///abs` or RFC 8089's
 `file://localhost/abs`, or one relative to the current directory (`file://./dir`, any first
 segment starting with a dot) or to the home directory (`file://~/dir`). A URL left with no
 directory (`file://$DIR` with DIR unset) or naming another host is refused: it used to
-become the current directory, or a directory named after the host inside it.
+become the current directory, or a directory named after the host inside it. An object
+store URL with no bucket or container says that one is needed.
 """
 
 from __future__ import annotations
@@ -115,3 +116,27 @@ def test_the_command_refuses_an_empty_file_url_and_writes_nothing(cwd: Path) -> 
         assert "S3AUTH_STORE_URL" in run.stdout + run.stderr, (argv, run)
         assert "Traceback" not in run.stderr, (argv, run)
     assert files_under(cwd) == ["app.py"]
+
+
+@pytest.mark.parametrize(
+    ("url", "named"),
+    [
+        ("s3://", "s3:// names no bucket; use s3://bucket/prefix"),
+        ("s3:///auth", "s3:// names no bucket; use s3://bucket/prefix"),
+        ("s3a://", "s3a:// names no bucket; use s3a://bucket/prefix"),
+        ("gs://", "gs:// names no bucket; use gs://bucket/prefix"),
+        ("az://", "az:// names no container; use az://container/prefix"),
+        ("abfss://", "abfss:// names no container"),
+    ],
+)
+def test_an_object_store_url_without_a_bucket_says_one_is_needed(url: str, named: str) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        ObjectStore.from_url(url)
+    assert str(info.value).startswith(f"S3AUTH_STORE_URL: {named}")
+    assert "not supported" not in str(info.value)
+
+
+def test_an_unknown_scheme_is_still_not_supported() -> None:
+    with pytest.raises(ConfigurationError) as info:
+        ObjectStore.from_url("ftp://host/auth")
+    assert str(info.value).startswith("S3AUTH_STORE_URL: the scheme ftp:// is not supported")

@@ -13,7 +13,7 @@ current directory, one starting with `~` under a home directory.
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 import obstore as obs
 
@@ -51,20 +51,30 @@ OBSTORE_KINDS = ("s3", "gcs", "azure")
 """What obstore may open for this package (`obstore.parse_scheme`): its plain HTTP store has
 no conditional writes, so every user and session would be at risk (`s3auth check`)."""
 SCHEMES_HINT = "s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, file:///path"
+HOLDERS = {
+    **dict.fromkeys(("s3", "s3a", "gs"), "bucket"),
+    **dict.fromkeys(("az", "adl", "azure", "abfs", "abfss"), "container"),
+}
+"""What the host part of each obstore scheme names, which obstore cannot do without."""
 
 
 def check_scheme(url: str, scheme: str) -> None:
     """ConfigurationError unless obstore reads `url` as S3, GCS or Azure (`s3a://`,
-    `abfs(s)://`, `https://…amazonaws.com/…` and the like included)."""
+    `abfs(s)://`, `https://…amazonaws.com/…` and the like included); for a scheme of
+    theirs with no bucket or container (`s3://`), one saying that it needs one."""
     try:
         kind: str | None = obs.parse_scheme(url)
     except Exception:  # obstore's error for a URL it does not recognise
         kind = None
     if kind in OBSTORE_KINDS:
         return
+    holder = HOLDERS.get(scheme)
     if kind == "http":
         reason = "a plain http(s):// store has no conditional writes"
         hint = f"use {SCHEMES_HINT} (for an S3-compatible server, s3:// and AWS_ENDPOINT_URL)"
+    elif kind is None and holder and not urlsplit(url).hostname:
+        reason = f"{scheme}:// names no {holder}"
+        hint = f"use {scheme}://{holder}/prefix (the {holder} must exist)"
     else:
         reason = f"the scheme {scheme}:// is not supported" if scheme else "no scheme"
         hint = f"use {SCHEMES_HINT} or memory://"
