@@ -17,6 +17,10 @@ killed. What it stands in for, and what it leaves to fake-gcs-server:
   from its JSON listing and answered as GCS's XML listing, in pages of at most 1,000 keys
   (GCS's page size), the continuation token being the last key of the page.
 
+A 404 for a bucket that does not exist is answered as GCS answers it, `NoSuchBucket`, and
+for an object that does not exist `NoSuchKey` (fake-gcs-server's 404s do not tell them
+apart, so the proxy asks it for the bucket).
+
 It counts the requests it serves per bucket and kind (`GET /_proxy/requests?bucket=NAME`:
 get, put, delete, list), so a test can compare them with what `ObjectStore` counted. No
 tests here.
@@ -104,6 +108,10 @@ class Handler(BaseHTTPRequestHandler):
         xml = f"<?xml version='1.0' encoding='UTF-8'?><Error><Code>{code}</Code></Error>"
         self._answer(status, xml.encode(), {"Content-Type": "application/xml"})
 
+    def _not_found(self, bucket: str) -> None:
+        status, _, _ = self._upstream("GET", f"/storage/v1/b/{quote(bucket, safe='')}")
+        self._error(404, "NoSuchBucket" if status == 404 else "NoSuchKey")
+
     def do_PUT(self) -> None:
         bucket, name, _ = self._target()
         self.server.count(bucket, "put")
@@ -129,6 +137,8 @@ class Handler(BaseHTTPRequestHandler):
         )
         if status == 412:
             return self._error(412, "PreconditionFailed")
+        if status == 404:
+            return self._not_found(bucket)
         if status != 200:
             return self._answer(status, answer)
         written = json.loads(answer)
@@ -147,7 +157,7 @@ class Handler(BaseHTTPRequestHandler):
         path = f"/download/storage/v1/b/{quote(bucket, safe='')}/o/{quote(name, safe='')}"
         status, headers, body = self._upstream(self.command, path)
         if status == 404:
-            return self._error(404, "NoSuchKey")
+            return self._not_found(bucket)
         kept = ("ETag", "Last-Modified", "X-Goog-Generation", "Content-Type")
         self._answer(status, body, {key: headers[key] for key in kept if key in headers})
 
@@ -159,7 +169,7 @@ class Handler(BaseHTTPRequestHandler):
         path = f"/storage/v1/b/{quote(bucket, safe='')}/o/{quote(name, safe='')}"
         status, _, body = self._upstream("DELETE", path)
         if status == 404:
-            return self._error(404, "NoSuchKey")
+            return self._not_found(bucket)
         self._answer(204 if status in (200, 204) else status, b"" if status < 300 else body)
 
     def _list(self, bucket: str, query: dict[str, list[str]]) -> None:
@@ -176,6 +186,8 @@ class Handler(BaseHTTPRequestHandler):
         page_token = ""
         while True:  # all of it: this proxy pages the answer itself
             status, _, body = self._upstream("GET", upstream + page_token)
+            if status == 404:
+                return self._not_found(bucket)
             if status != 200:
                 return self._answer(status, body)
             answer = json.loads(body)

@@ -7,10 +7,12 @@ keeps what the backend conditions a replace on (`versions`).
 
 Every failure to reach the store, whatever the backend and the request (an OSError from a
 local directory or its lock files, a network or HTTP error from S3), is a
-StoreUnavailableError (503) whose detail says only whether reading or writing failed: it
-becomes the public problem detail, so it names no key, path or exception. The key and what
-the store said are logged to "s3auth_asgi.storage" at warning level, and the original
-exception is the error's `__cause__` (which `s3auth check` shows to the operator).
+StoreUnavailableError (503) whose detail says only whether reading or writing failed, and
+that the bucket does not exist when so (`unavailable`): it becomes the public problem
+detail, so it names no key, path or exception. The key and what the store said are logged
+to "s3auth_asgi.storage" at warning level, and the original exception is the error's
+`__cause__` (which `s3auth check` shows to the operator). A missing object is None (or for
+a conditional write, StoreConflict), but a missing bucket is never taken for one.
 
 A key or prefix that is not a plain relative path (`key_rules`) is a ValueError before any
 request, and is not counted: it is the caller's error, not the store's. A listing leaves
@@ -43,6 +45,14 @@ from .handoffs import watch_running_loop
 from .key_rules import ForeignKeys, check_key, check_keys, check_prefix
 from .local import PRIVATE_DIRECTORY, LocalConditionalWrites, content_token
 from .local_listing import list_local
+from .unavailable import (
+    OPEN_FAILED,
+    READ_FAILED,
+    WRITE_FAILED,
+    described,
+    missing_holder,
+    unavailable,
+)
 from .urls import check_scheme, local_path
 
 T = TypeVar("T")
@@ -52,22 +62,14 @@ _encoder = msgspec.json.Encoder()
 
 logger = logging.getLogger("s3auth_asgi.storage")
 
-READ_FAILED = "The store could not be read; try again later"
-WRITE_FAILED = "The store could not be written; try again later"
-OPEN_FAILED = "The store could not be opened; try again later"
 
-
-def _unavailable(request: str, key: str, exc: BaseException, detail: str) -> StoreUnavailableError:
-    """The error for a failed request, with a `detail` fit for anyone to read; the key and
-    the first line of what the store said (which carries no credentials) go to the log."""
-    lines = str(exc).strip().splitlines()
-    said = lines[0][:300] if lines else ""
-    logger.warning("store %s %s failed: %s: %s", request, key, type(exc).__name__, said)
-    return StoreUnavailableError(detail)
-
-
-def _described(keys: list[str]) -> str:
-    return keys[0] if len(keys) == 1 else f"{keys[0]} (and {len(keys) - 1} more)"
+def _refused(key: str, exc: BaseException) -> Exception:
+    """A conditional write the store refused: StoreConflict, unless the refusal is a bucket
+    that does not exist (a conditional PUT there is a 404, which obstore may report as a
+    failed precondition)."""
+    if missing_holder(exc) is None:
+        return StoreConflict(key)
+    return unavailable("PUT", key, exc, WRITE_FAILED)
 
 
 def _list_directory(root: Path, prefix: str, offset: str | None) -> list[ObjectInfo]:
@@ -125,7 +127,7 @@ class ObjectStore:
             except ConfigurationError:
                 raise
             except Exception as exc:  # OSError, or obstore's own error for the directory
-                raise _unavailable("OPEN", str(root), exc, OPEN_FAILED) from exc
+                raise unavailable("OPEN", str(root), exc, OPEN_FAILED) from exc
         check_scheme(url, scheme)
         try:
             return cls(obstore_from_url(url, **options), url=url)
@@ -158,10 +160,10 @@ class ObjectStore:
         try:
             result = await obs.get_async(self._inner, key)
             data = await result.bytes_async()
-        except FileNotFoundError:
-            return None
         except Exception as exc:
-            raise _unavailable("GET", key, exc, READ_FAILED) from exc
+            if isinstance(exc, FileNotFoundError) and missing_holder(exc) is None:
+                return None
+            raise unavailable("GET", key, exc, READ_FAILED) from exc
         meta = result.meta
         try:
             value = self._decoder(type_).decode(bytes(data))
@@ -184,16 +186,16 @@ class ObjectStore:
             try:
                 created = await anyio.to_thread.run_sync(self._local.create, key, data)
             except Exception as exc:
-                raise _unavailable("PUT", key, exc, WRITE_FAILED) from exc
+                raise unavailable("PUT", key, exc, WRITE_FAILED) from exc
             if created is None:
                 raise StoreConflict(key)
             return created
         try:
             result = await obs.put_async(self._inner, key, data, mode="create")
         except (AlreadyExistsError, PreconditionError) as exc:
-            raise StoreConflict(key) from exc
+            raise _refused(key, exc) from exc
         except Exception as exc:
-            raise _unavailable("PUT", key, exc, WRITE_FAILED) from exc
+            raise unavailable("PUT", key, exc, WRITE_FAILED) from exc
         return versions.encode(result["e_tag"], result["version"])
 
     async def replace(self, key: str, value: Any, etag: str) -> str:
@@ -206,16 +208,16 @@ class ObjectStore:
             try:
                 new = await anyio.to_thread.run_sync(self._local.replace, key, data, etag)
             except Exception as exc:  # an OSError from the lock or temporary files too
-                raise _unavailable("PUT", key, exc, WRITE_FAILED) from exc
+                raise unavailable("PUT", key, exc, WRITE_FAILED) from exc
             if new is None:
                 raise StoreConflict(key)
             return new
         try:
             result = await obs.put_async(self._inner, key, data, mode=versions.put_mode(etag))
         except (AlreadyExistsError, PreconditionError, FileNotFoundError) as exc:
-            raise StoreConflict(key) from exc
+            raise _refused(key, exc) from exc
         except Exception as exc:
-            raise _unavailable("PUT", key, exc, WRITE_FAILED) from exc
+            raise unavailable("PUT", key, exc, WRITE_FAILED) from exc
         return versions.encode(result["e_tag"], result["version"])
 
     async def delete(self, key: str) -> None:
@@ -232,7 +234,7 @@ class ObjectStore:
                 try:
                     await anyio.to_thread.run_sync(self._local.delete, chunk)
                 except Exception as exc:
-                    raise _unavailable("DELETE", _described(chunk), exc, WRITE_FAILED) from exc
+                    raise unavailable("DELETE", described(chunk), exc, WRITE_FAILED) from exc
             return len(batch)
         size = self._batching.delete_batch
         chunks = [batch[start : start + size] for start in range(0, len(batch), size)]
@@ -246,14 +248,14 @@ class ObjectStore:
                 self._count("delete")
                 try:
                     await obs.delete_async(self._inner, chunk)
-                except FileNotFoundError:
+                except Exception as exc:
                     # GCS answers 404 for a key that is not there, and Azure's batch names
                     # it after deleting the others: gone either way, as on S3. (Behind
                     # that 404 only a per-blob refusal could hide, a lease or a legal hold,
                     # neither of which this package sets; access is decided per batch.)
-                    pass
-                except Exception as exc:
-                    failure = _unavailable("DELETE", _described(chunk), exc, WRITE_FAILED)
+                    if isinstance(exc, FileNotFoundError) and missing_holder(exc) is None:
+                        return
+                    failure = unavailable("DELETE", described(chunk), exc, WRITE_FAILED)
                     failure.__cause__ = exc
                     failures.append(failure)
 
@@ -292,12 +294,12 @@ class ObjectStore:
                 for info in chunk:
                     if not self._foreign.left_out(info.key):
                         yield info
-        except FileNotFoundError:
-            pass
         except Exception as exc:
             if pages == 0:
                 self._count("list")  # a failed request is a request too
-            raise _unavailable("LIST", prefix, exc, READ_FAILED) from exc
+            if isinstance(exc, FileNotFoundError) and missing_holder(exc) is None:
+                return
+            raise unavailable("LIST", prefix, exc, READ_FAILED) from exc
         if pages == 0:
             self._count("list")
 
