@@ -6,12 +6,13 @@ again (casefolding can leave a string unnormalised). Zero-width, control and oth
 invisible characters are refused rather than stripped, so that what a user sees is what
 they typed.
 
-A new username must also hold a letter or a digit (not `---`), be in one script as Unicode
-TR39's Moderately Restrictive profile allows (not `аdmin`, a Cyrillic а before Latin), and
-has a skeleton (`username_skeleton`) that is reserved beside it, so that `rnary` is taken
-once `mary` is (`confusables` says how). Those rules apply where a name is registered
-(`clean_username`), not where one is looked up (`normalise_username`): an account
-registered before them keeps signing in.
+A new username must also hold a letter or a digit (not `---`), not fold to the shape of an
+id (`0123…ABCDEF`: a tool that takes an account by id or by name would read it as another
+account's id), be in one script as Unicode TR39's Moderately Restrictive profile allows
+(not `аdmin`, a Cyrillic а before Latin), and has a skeleton (`username_skeleton`) that
+is reserved beside it, so that `rnary` is taken once `mary` is (`confusables` says how).
+Those rules apply where a name is registered (`clean_username`), not where one is looked
+up (`normalise_username`): an account registered before them keeps signing in.
 
 An email address is checked and normalised by email-validator (syntax only: no DNS), and
 stored as it normalises it: the domain in its IDNA-normalised Unicode form, lower case; the
@@ -67,6 +68,11 @@ def clean_username(raw: object) -> str:
     value = _username_form(raw)
     if not any(unicodedata.category(char)[0] in "LN" for char in value):
         raise InvalidUsernameError("The username must hold a letter or a digit")
+    if is_id(fold(value)):
+        # Tools that take an account by id or by name would read it as another's id.
+        raise InvalidUsernameError(
+            f"The username must not look like an account id ({ID_HEX_DIGITS} hexadecimal digits)"
+        )
     # Imported here: ICU is a large library that only registrations need, and the
     # middleware imports this module (for `fold`) on every worker.
     from .confusables import moderately_restrictive

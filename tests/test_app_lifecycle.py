@@ -237,6 +237,26 @@ async def test_hooks_run_fail_alone_and_can_refuse_a_registration(
         assert await service.get_user_by_username("crash") is None
 
 
+async def test_a_username_shaped_like_an_id_is_refused_everywhere_names_are_made(
+    tmp_path: Path,
+) -> None:
+    # An id-shaped name would let an account stand for another's id wherever a tool takes
+    # either (`s3auth user delete ID`); in any case or width it folds to one.
+    service = service_with(tmp_path)
+    async with client_for(mounted(service)) as client:
+        root = await admin_tokens(service, client)
+        root_user = await service.get_user_by_username("root")
+        assert root_user is not None
+        for name in (root_user.id, "0123456789ABCDEF0123456789abcdef", "０" * 32):
+            body = {"username": name, "email": "x@example.com", "password": PASSWORD}
+            registered = await client.post("/auth/register", json=body)
+            assert "id" in assert_problem(registered, 422, "invalid_username")["detail"]
+            created = await client.post("/auth/admin/users", json=body, headers=bearer(root))
+            assert_problem(created, 422, "invalid_username")
+        # One hex digit more or less is a name like any other.
+        assert (await register(client, "0123456789abcdef0123456789abcde"))["username"]
+
+
 async def test_admin_tools(tmp_path: Path) -> None:
     service = service_with(tmp_path)
     async with client_for(mounted(service)) as client:

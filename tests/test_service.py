@@ -123,8 +123,12 @@ async def test_uniqueness_is_case_and_unicode_insensitive(service: S3AuthService
 
 
 @pytest.mark.parametrize(
-    "name", ["al\u200bice", "bob\x00", "car\u202eol", "a b c", "x@y", "ab", "n" * 65, ""]
-)
+    "name",
+    [
+        "al\u200bice", "bob\x00", "car\u202eol", "a b c", "x@y", "ab", "n" * 65, "",
+        "0123456789abcdef0123456789abcdef", " 0123456789ABCDEF0123456789ABCDEF",  # an id's shape
+    ],
+)  # fmt: skip
 async def test_invisible_and_malformed_usernames_are_refused(name: str) -> None:
     service = make_service()
     with pytest.raises(S3ValidationError) as info:
