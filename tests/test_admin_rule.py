@@ -19,6 +19,7 @@ from starlette.routing import Mount, Route
 from support import RacedUserWrite, make_clocked_service
 from test_app import PASSWORD, assert_problem, bearer, client_for, login, mounted
 from test_cli import Run
+from test_names_confusable import legacy_user
 
 from s3auth_asgi import (
     BearerTokenMiddleware,
@@ -28,6 +29,7 @@ from s3auth_asgi import (
     requires,
 )
 from s3auth_asgi.app import create_auth_app
+from s3auth_asgi.cli import failures
 from s3auth_asgi.service import S3AuthService
 from s3auth_asgi.storage import ObjectStore
 
@@ -206,6 +208,59 @@ def test_the_cli_account_tools(monkeypatch: pytest.MonkeyPatch) -> None:
     run("user", "delete", "bob", "--yes")
     run("user", "demote", "alice")
     assert "bob" not in run("user", "list").out
+
+
+def test_an_id_that_is_also_anothers_username_is_refused_until_told_which(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Accounts made before such names were refused may hold one: the command must not pick
+    # the id's owner on its own (nor take the id as `delete`'s confirmation).
+    monkeypatch.setenv("S3AUTH_SECRET_KEY", SECRET)
+    store = ObjectStore.from_url("memory://")
+    service = make_service(store=store)
+
+    async def setup() -> tuple[str, str]:
+        root = await service.create_user("root", "root@example.com", PASSWORD, is_admin=True)
+        other = await legacy_user(service, root.id, "mallory@example.com")
+        return root.id, other.id
+
+    root_id, other_id = anyio.run(setup)
+
+    def run(*argv: str) -> Run:
+        return Run("user", *argv, stdin="Brand-new-pass-7\n", open_store=lambda url: store)
+
+    said = (
+        f"s3auth: {root_id} is the id of root <root@example.com> and the username of "
+        f"another account <mallory@example.com> (id {other_id}): pass --id or --username "
+        "to say which\n"
+    )
+    for action in (["delete"], ["delete", "--yes"], ["disable"], ["enable"], ["promote"],
+                   ["demote"], ["scopes"], ["scopes", "--add", "x"], ["sessions"], ["revoke"],
+                   ["set-password", "--password-stdin"]):  # fmt: skip
+        refused = run(action[0], root_id, *action[1:])
+        assert (refused.code, refused.out, refused.err) == (failures.USAGE, "", said), action
+    root = anyio.run(service.get_user_by_id, root_id)
+    assert root is not None and root.is_admin and root.is_active
+    assert anyio.run(service.authenticate_user, "root", PASSWORD) is not None
+
+    assert run("sessions", root_id, "--id").out == "SESSION" + " " * 27 + (
+        "LAST USED   ADDRESS          DEVICE\n0 session(s)\n"
+    )
+    assert (
+        run("disable", root_id, "--username").out
+        == f"{root_id} disabled (its sessions have ended)\n"
+    )
+    assert run("disable", root_id, "--id", "--username").code == failures.USAGE  # one or the other
+    assert run("disable", "root", "--id").code == failures.NOT_FOUND
+    unconfirmed = run("delete", root_id, "--username")  # a name, not the id: confirm
+    assert unconfirmed.code == failures.USAGE and "pass --yes" in unconfirmed.err
+    assert (
+        run("delete", root_id, "--username", "--yes").out
+        == f"deleted {root_id} (its sessions have ended)\n"
+    )
+    assert anyio.run(service.get_user_by_id, other_id) is None
+    assert run("sessions", root_id).code == failures.OK  # only an id now
+    assert anyio.run(service.get_user_by_id, root_id) is not None
 
 
 def test_cli_scopes_are_changed_on_what_the_record_holds(monkeypatch: pytest.MonkeyPatch) -> None:

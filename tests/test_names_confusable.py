@@ -217,7 +217,7 @@ async def test_registration_costs_one_more_put_and_login_nothing_more() -> None:
 # Accounts registered before these rules -----------------------------------------------
 
 
-async def _legacy_user(service: S3AuthService, username: str, email: str) -> User:
+async def legacy_user(service: S3AuthService, username: str, email: str) -> User:
     """A user as an older version wrote it: no skeleton reserved, none recorded, and names
     the rules now refuse."""
     model = await register(service, "template")
@@ -235,7 +235,7 @@ async def _legacy_user(service: S3AuthService, username: str, email: str) -> Use
 
 
 async def test_accounts_from_before_keep_working(service: S3AuthService) -> None:
-    old = await _legacy_user(service, "---", "dashes@example.com")
+    old = await legacy_user(service, "---", "dashes@example.com")
     found = await service.authenticate_user("---", PASSWORD)
     assert found is not None and found.id == old.id and found.username_skeleton is None
     with pytest.raises(InvalidUsernameError):
@@ -247,7 +247,7 @@ async def test_deleting_an_old_account_leaves_a_look_alikes_skeleton(
 ) -> None:
     # Until a migration reserves the skeletons of older accounts, a look-alike of one can
     # register; deleting the older account must not free the newer one's skeleton.
-    old = await _legacy_user(service, "mary", "mary@example.com")
+    old = await legacy_user(service, "mary", "mary@example.com")
     await register(service, "rnary")
     await service.delete_user(old.id)
     skeleton_key = keys.skeleton_index("rnary")

@@ -25,7 +25,7 @@ def run_user_delete(ctx: Context) -> int:
     service = ctx.service()
 
     async def delete() -> int:
-        user = await find_user(service, ctx.args.user)
+        user = await find_user(service, ctx.args.user, ctx.args.given_as)
         if not ctx.args.yes and ctx.args.user != user.id:
             raise CommandError(
                 f"deleting {user.username} <{user.email}>: pass --yes, or give its id {user.id}"
@@ -44,7 +44,7 @@ def run_user_set_password(ctx: Context) -> int:
     password = read_new_password(ctx)
 
     async def set_password() -> int:
-        user = await find_user(service, ctx.args.user)
+        user = await find_user(service, ctx.args.user, ctx.args.given_as)
         await service.set_password(user.id, password)
         await _noted(service, "admin_password_set", user.id)
         print(f"password of {user.username} set (its sessions have ended)", file=ctx.out)
@@ -61,7 +61,7 @@ def run_user_scopes(ctx: Context) -> int:
     removed: list[str] = ctx.args.remove or []
 
     async def scopes() -> int:
-        user = await find_user(service, ctx.args.user)
+        user = await find_user(service, ctx.args.user, ctx.args.given_as)
         if added or removed:
             for attempt in range(UPDATE_ATTEMPTS):
                 # Computed from the scopes read, and written only while they are still
@@ -77,7 +77,7 @@ def run_user_scopes(ctx: Context) -> int:
                 except ConflictError:
                     if attempt == UPDATE_ATTEMPTS - 1:
                         raise
-                    user = await find_user(service, user.id)
+                    user = await find_user(service, user.id, "id")
             await _noted(service, "admin_user_update", user.id)
         print(" ".join(granted_scopes(user.is_admin, user.scopes)) or "(none)", file=ctx.out)
         return OK
@@ -90,7 +90,7 @@ def run_user_promote(ctx: Context) -> int:
     admin: bool = ctx.args.admin
 
     async def promote() -> int:
-        user = await find_user(service, ctx.args.user)
+        user = await find_user(service, ctx.args.user, ctx.args.given_as)
         updated = await service.update_user(user.id, is_admin=admin)
         if updated.is_admin != user.is_admin:
             await _noted(service, "admin_user_update", user.id)
@@ -105,7 +105,7 @@ def run_user_sessions(ctx: Context) -> int:
     service = ctx.service()
 
     async def sessions() -> int:
-        user = await find_user(service, ctx.args.user)
+        user = await find_user(service, ctx.args.user, ctx.args.given_as)
         found = await service.get_user_active_sessions(user.id)
         if ctx.args.json:
             JsonArray(found).write(ctx.out)
@@ -128,7 +128,7 @@ def run_user_revoke(ctx: Context) -> int:
     session_id: str | None = ctx.args.session
 
     async def revoke() -> int:
-        user = await find_user(service, ctx.args.user)
+        user = await find_user(service, ctx.args.user, ctx.args.given_as)
         if session_id is not None:
             if not await service.revoke_session(user.id, session_id):
                 raise CommandError(f"{user.username} has no session {session_id}")

@@ -106,12 +106,26 @@ def user_line(user: User) -> str:
     return f"{user.id:32}  {user.username:20}  {user.email:30}  {status}"
 
 
-async def find_user(service: S3AuthService, identifier: str) -> User:
-    user = (
-        await service.get_user_by_id(identifier)
-        or await service.get_user_by_email(identifier)
-        or await service.get_user_by_username(identifier)
-    )
+async def find_user(service: S3AuthService, identifier: str, given_as: str | None = None) -> User:
+    """The user `identifier` names: its id, username or email, or only the one `given_as`
+    says (`id`, `username`). An id that is also another account's username (one made before
+    such names were refused) is refused: which of the two is meant is the operator's call."""
+    if given_as == "id":
+        user = await service.get_user_by_id(identifier)
+    elif given_as == "username":
+        user = await service.get_user_by_username(identifier)
+    else:
+        by_id = await service.get_user_by_id(identifier)
+        # One of these two asks the store: an email has an @, a username none.
+        by_name = await service.get_user_by_email(identifier)
+        by_name = by_name or await service.get_user_by_username(identifier)
+        if by_id is not None and by_name is not None and by_id.id != by_name.id:
+            raise CommandError(
+                f"{identifier} is the id of {by_id.username} <{by_id.email}> and the username "
+                f"of another account <{by_name.email}> (id {by_name.id}): pass --id or "
+                "--username to say which"
+            )
+        user = by_id or by_name
     if user is None:
         raise UserNotFoundError(f"no user {identifier!r} (give an id, a username or an email)")
     return user
@@ -122,7 +136,7 @@ def run_user_toggle(ctx: Context) -> int:
     active: bool = ctx.args.active
 
     async def toggle() -> int:
-        user = await find_user(service, ctx.args.user)
+        user = await find_user(service, ctx.args.user, ctx.args.given_as)
         updated = await service.update_user(user.id, is_active=active)
         state = "enabled" if updated.is_active else "disabled (its sessions have ended)"
         print(f"{updated.username} {state}", file=ctx.out)
@@ -148,6 +162,15 @@ def add_user_commands(
 
     def who(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("user", help="user id, username or email")
+        given_as = parser.add_mutually_exclusive_group()
+        for kind in ("id", "username"):
+            given_as.add_argument(
+                f"--{kind}",
+                dest="given_as",
+                action="store_const",
+                const=kind,
+                help=f"USER is {'an id' if kind == 'id' else 'a username'}, nothing else",
+            )
 
     def password_stdin(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
