@@ -35,6 +35,11 @@ from s3auth_asgi.ratelimit import ObjectStoreRateLimitStore, RateLimit
 from s3auth_asgi.storage import ObjectStore, keys
 
 PASSWORD = "Secret123!"
+MEMORY_REFUSED = (
+    "S3AUTH_STORE_URL is a memory:// store (also what an unset S3AUTH_STORE_URL means), "
+    "which would vanish when the command exits: set it to the store your app uses, or use "
+    "--demo"
+)
 
 
 class FakeTerminal(io.StringIO):
@@ -505,20 +510,26 @@ def test_demo_command_serves_the_demo_app(tmp_path: Path, monkeypatch: pytest.Mo
     assert (tmp_path / "d" / "secret").stat().st_mode & 0o777 == 0o600
 
 
-def test_commands_refuse_a_store_that_ends_with_them(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("url", [None, "memory://", "MEMORY://", "Memory://auth"])
+def test_commands_refuse_a_store_that_ends_with_them(
+    url: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # An unset S3AUTH_STORE_URL means memory://: a user "created" there, or a store "checked",
-    # is gone when the command exits.
+    # is gone when the command exits. A scheme is the same in any case.
     monkeypatch.setenv("S3AUTH_SECRET_KEY", SECRET)
-    monkeypatch.delenv("S3AUTH_STORE_URL", raising=False)
+    if url is None:
+        monkeypatch.delenv("S3AUTH_STORE_URL", raising=False)
+    else:
+        monkeypatch.setenv("S3AUTH_STORE_URL", url)
     created = Run(
         "user", "create", "root", "--email", "root@example.com", "--password-stdin",
         stdin="Secret-Pass-123\n",
     )  # fmt: skip
-    assert created.code == failures.CONFIGURATION, created
-    assert "S3AUTH_STORE_URL is memory://" in created.err
+    assert (created.code, created.out) == (failures.CONFIGURATION, ""), created
+    assert created.err == f"s3auth: {MEMORY_REFUSED}\n"
     checked = Run("check")
     assert checked.code == failures.CONFIGURATION, checked
-    assert "[FAIL] store" in checked.out and "memory://" in checked.out
+    assert f"[FAIL] store: {MEMORY_REFUSED}\n" in checked.out
 
 
 def test_check_prints_no_credentials_of_the_store_url(monkeypatch: pytest.MonkeyPatch) -> None:

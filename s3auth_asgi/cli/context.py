@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO, TypeVar
+from urllib.parse import urlsplit
 
 import anyio
 
@@ -48,13 +49,13 @@ class Context:
         self.store_url = settings.store_url
         if self.open_store is not None:
             return self.open_store(settings.store_url)
-        if settings.store_url.startswith("memory://"):
-            # Also what an unset S3AUTH_STORE_URL means: a store that ends with the command,
-            # which would report a user created, or a store checked, for nothing.
+        if is_memory(settings.store_url):
+            # A store that ends with the command would report a user created, or a store
+            # checked, for nothing.
             raise ConfigurationError(
-                f"{env_name('store_url')} is memory://, the default when it is not set: a "
-                "command's store would vanish when it exits; set it to the store your app "
-                "uses (or pass --demo)"
+                f"{env_name('store_url')} is a memory:// store (also what an unset "
+                f"{env_name('store_url')} means), which would vanish when the command exits: "
+                "set it to the store your app uses, or use --demo"
             )
         from ..storage import ObjectStore
 
@@ -69,6 +70,15 @@ class Context:
         """A service on `settings` (by default those the command line selects)."""
         settings = settings or self.settings()
         return S3AuthService(settings, store=self.store(settings), clock=clock)
+
+
+def is_memory(url: str) -> bool:
+    """Whether `url` opens an in-process store: its scheme parsed as `ObjectStore.from_url`
+    parses it, in any case (`MEMORY://` too)."""
+    try:
+        return urlsplit(url).scheme == "memory"
+    except ValueError:  # not a URL: opening it says so
+        return False
 
 
 # The demo package is imported only when a command uses it: the others, `gen-secret` above
