@@ -329,6 +329,30 @@ def test_a_bad_key_is_one_configuration_error_naming_the_variable(
     assert "AAAA" not in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("field", "variable"),
+    [
+        ("signing_key_file", "S3AUTH_SIGNING_KEY_FILE"),
+        ("verification_keys_file", "S3AUTH_VERIFICATION_KEYS_FILE"),
+    ],
+)
+def test_a_key_file_that_cannot_be_used_is_named_once_with_the_reason(
+    field: str, variable: str, tmp_path: Path
+) -> None:
+    signing, _ = _pem("ES256")
+    given = {} if field == "signing_key_file" else {"signing_key": signing}
+    large = tmp_path / "large.pem"
+    large.write_text("-" * 16385)
+    for path, reason in (
+        (tmp_path / "missing.pem", "the file could not be read (FileNotFoundError)"),
+        (tmp_path, f"{tmp_path} is a directory, not a key file"),
+        (large, "the file is too large for a key"),
+    ):
+        with pytest.raises(ConfigurationError) as info:
+            keyed_service("ES256", clock=Clock(), **given, **{field: str(path)})
+        assert str(info.value) == f"{variable}: {reason}"
+
+
 def test_a_public_key_cannot_sign_and_a_wrong_type_is_named() -> None:
     _, public = _pem("ES256")
     with pytest.raises(ConfigurationError, match="S3AUTH_SIGNING_KEY: a public key cannot sign"):

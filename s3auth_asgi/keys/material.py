@@ -115,20 +115,34 @@ def is_private(key: Key) -> bool:
 
 
 def read_key_text(variable: str, inline: str, file: str) -> str | None:
-    """The text of a key given inline or as a file; ConfigurationError names the variable
-    that is wrong (both set, a file that cannot be read)."""
+    """The text of a key given inline (`variable`) or as a file (`variable`_FILE); an
+    UnusableKeyError names the variable that is wrong (both set, a file that cannot be read)."""
     if inline and file:
         raise UnusableKeyError(f"set {variable} or {variable}_FILE, not both")
     if inline:
         return inline
     if not file:
         return None
+    return read_key_file(f"{variable}_FILE", file)
+
+
+def read_key_file(variable: str, file: str) -> str:
+    """The text of the key file `variable` names; UnusableKeyError says what is wrong with it,
+    starting with `variable`. Read up to one byte past the limit rather than judged by its
+    size, which a pipe (`<(…)`) does not report."""
+    path = Path(file).expanduser()
     try:
-        path = Path(file).expanduser()
-        if path.stat().st_size > MAX_KEY_TEXT:
-            raise UnusableKeyError(f"{variable}_FILE: the file is too large for a key")
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_KEY_TEXT + 1)
+    except IsADirectoryError:
+        raise UnusableKeyError(f"{variable}: {path} is a directory, not a key file") from None
+    except OSError as exc:
         raise UnusableKeyError(
-            f"{variable}_FILE: the file could not be read ({type(exc).__name__})"
+            f"{variable}: the file could not be read ({type(exc).__name__})"
         ) from None
+    if len(data) > MAX_KEY_TEXT:
+        raise UnusableKeyError(f"{variable}: the file is too large for a key")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UnusableKeyError(f"{variable}: the file is not UTF-8 text") from None

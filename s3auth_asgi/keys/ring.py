@@ -34,7 +34,7 @@ from ..storage.base import Store
 from ..types import Clock, elapsed_clock
 from .algorithms import check_key
 from .keyset import DEFAULT_ALGORITHMS, KeyEntry, KeySet, entry_for
-from .material import import_key, public_only, read_key_text
+from .material import import_key, public_only, read_key_file, read_key_text
 from .names import UnusableKeyError, is_symmetric
 from .publish import JwksPublication
 from .stored import KeyStore
@@ -182,8 +182,8 @@ def environment_keys(settings: S3AuthSettings, signing_text: str) -> KeySet:
     entries = [entry_for(settings.algorithm, key, kid=kid)]
     if settings.verification_keys_file:
         variable = env_name("verification_keys_file")
+        text = read_key_file(variable, settings.verification_keys_file)  # names the variable
         try:
-            text = read_key_text(variable, "", settings.verification_keys_file) or ""
             entries += verification_entries(text)
         except UnusableKeyError as exc:
             raise ConfigurationError(f"{variable}: {exc}") from None
