@@ -195,6 +195,11 @@ def test_the_cli_account_tools(monkeypatch: pytest.MonkeyPatch) -> None:
     assert json.loads(sessions) == []  # the privilege change ended the session
     run("user", "set-password", "alice", "--password-stdin", stdin="Brand-new-pass-7\n")
     assert run("user", "revoke", "alice").out == "ended 0 session(s) of alice\n"
+    unknown = Run("user", "revoke", "alice", "--session", "0" * 32, open_store=lambda url: store)
+    assert (unknown.code, unknown.err) == (
+        failures.NOT_FOUND,
+        f"s3auth: alice has no session {'0' * 32}\n",
+    )
 
     async def check() -> None:
         assert await service.authenticate_user("alice", "Brand-new-pass-7") is not None

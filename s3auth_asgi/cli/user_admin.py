@@ -4,7 +4,7 @@ as the admin endpoints' are, with `cli` as the client."""
 
 from __future__ import annotations
 
-from ..errors import ConflictError
+from ..errors import ConflictError, SessionNotFoundError
 from ..events import EventName, new_event
 from ..privileges import granted_scopes
 from ..service import S3AuthService
@@ -131,7 +131,7 @@ def run_user_revoke(ctx: Context) -> int:
         user = await find_user(service, ctx.args.user, ctx.args.given_as)
         if session_id is not None:
             if not await service.revoke_session(user.id, session_id):
-                raise CommandError(f"{user.username} has no session {session_id}")
+                raise SessionNotFoundError(f"{user.username} has no session {session_id}")
             await _noted(service, "admin_session_end", user.id)
             print(f"ended session {session_id} of {user.username}", file=ctx.out)
             return OK
