@@ -21,8 +21,6 @@ from s3auth_asgi.demo.devices import device_name
 
 pytestmark = pytest.mark.anyio
 
-CLEAN_ENV: dict[str, str] = {}
-
 
 def demo_service(directory: Path, **env: str) -> S3AuthService:
     environ = {f"S3AUTH_{k.upper()}": str(v) for k, v in FAST_HASHING.items()} | env
@@ -40,23 +38,35 @@ def test_the_secret_is_created_once_private_and_kept(tmp_path: Path) -> None:
     assert read_or_create_secret(tmp_path / "other") != first
 
 
-def test_demo_settings_use_the_directory_unless_configured(tmp_path: Path) -> None:
-    settings = demo_settings(tmp_path, CLEAN_ENV)
-    assert settings.store_url == f"file://{tmp_path.resolve() / 'store'}"
-    assert settings.secret_key == (tmp_path / "secret").read_text().strip()
-    assert settings.refresh_cookie is True
-    configured = demo_settings(
-        tmp_path / "unused",
-        {
-            "S3AUTH_STORE_URL": "s3://bucket/demo",
-            "S3AUTH_SECRET_KEY": SECRET,
-            "S3AUTH_REFRESH_COOKIE": "false",
-        },
-    )
-    assert configured.store_url == "s3://bucket/demo"
-    assert configured.secret_key == SECRET
-    assert configured.refresh_cookie is False
-    assert not (tmp_path / "unused" / "secret").exists()
+def test_the_store_secret_and_keys_are_the_directorys_whatever_the_environment(
+    tmp_path: Path,
+) -> None:
+    # An operator's shell may hold the production settings: the demo must not use them.
+    environ = {
+        "S3AUTH_STORE_URL": f"file://{tmp_path / 'production'}",
+        "S3AUTH_SECRET_KEY": SECRET,
+        "S3AUTH_ALGORITHM": "ES256",
+        "S3AUTH_SIGNING_KEY_FILE": str(tmp_path / "signing.pem"),
+        "S3AUTH_VERIFICATION_KEYS_FILE": str(tmp_path / "old.pem"),
+        "S3AUTH_KEY_ENCRYPTION_KEY": SECRET,
+        "S3AUTH_JWKS_PUBLISH_URL": f"file://{tmp_path / 'www' / 'jwks.json'}",
+        "S3AUTH_REFRESH_COOKIE": "false",
+        "S3AUTH_ARGON2_MEMORY_KIB": "1024",
+    }
+    settings = demo_settings(tmp_path / "demo", environ)
+    assert settings.store_url == f"file://{(tmp_path / 'demo' / 'store').resolve()}"
+    assert settings.secret_key == (tmp_path / "demo" / "secret").read_text().strip()
+    assert settings.algorithm == "HS256"
+    assert settings.signing_key == settings.signing_key_file == ""
+    assert settings.verification_keys_file == settings.key_encryption_key == ""
+    assert settings.jwks_publish_url == ""
+    # The rest is the environment's to tune; the demo defaults to browser mode.
+    assert settings.refresh_cookie is False and settings.argon2_memory_kib == 1024
+    assert demo_settings(tmp_path / "demo", {}).refresh_cookie is True
+    # A store chosen for the demo (`--demo-store`) keeps the directory's secret.
+    elsewhere = demo_settings(tmp_path / "demo", environ, store_url="s3://bucket/demo")
+    assert elsewhere.store_url == "s3://bucket/demo"
+    assert elsewhere.secret_key == settings.secret_key
 
 
 async def test_the_page_is_served_with_a_policy_that_admits_only_its_own_script(

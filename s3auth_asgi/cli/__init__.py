@@ -12,8 +12,9 @@
                                                   the auth app's expired rate-limit state
     s3auth gen-secret                             print a new S3AUTH_SECRET_KEY
 
-Settings come from the S3AUTH_* variables (and AWS_* for S3); `--demo` points the commands
-at the demo's store and secret instead. A failure is one line on stderr and an exit code per
+Settings come from the S3AUTH_* variables (and AWS_* for S3); `--demo` (or `--demo-dir`,
+`--demo-store`) points the commands at the demo's store, secret and keys, whatever the
+variables say. A failure is one line on stderr and an exit code per
 class of failure (`failures`); `--debug` (or S3AUTH_DEBUG=1) adds the traceback.
 
 This module parses the command line and reports failures; each command is in a module of
@@ -96,13 +97,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--demo",
         action="store_true",
-        help="use the demo's store and secret (see --demo-dir) instead of S3AUTH_*",
+        help="use the demo's store, secret and keys (see --demo-dir), whatever S3AUTH_* says",
     )
     parser.add_argument(
         "--demo-dir",
         default=None,
         metavar="DIR",
-        help=f"the demo's directory (default: {SHOWN_DEMO_DIR})",
+        help=f"the demo's directory (default: {SHOWN_DEMO_DIR}); implies --demo",
+    )
+    parser.add_argument(
+        "--demo-store",
+        default=None,
+        metavar="URL",
+        help="the demo's store instead of DIR/store (s3://bucket/prefix, ...); implies --demo",
     )
     parser.add_argument(
         "--debug",

@@ -36,15 +36,22 @@ class Context:
     store_url: str | None = None
     """The URL of the store the command opened, for messages about it."""
 
+    @property
+    def demo(self) -> bool:
+        """Whether the command runs on the demo's state: `--demo`, or either option that
+        says where the demo's state is (never the S3AUTH_* store: the operator meant the
+        demo)."""
+        return bool(self.args.demo or self.args.demo_dir or self.args.demo_store)
+
     def settings(self) -> S3AuthSettings:
-        if self.args.demo:
-            return demo_settings(demo_directory(self.args.demo_dir))
+        if self.demo:
+            return demo_settings(demo_directory(self.args.demo_dir), self.args.demo_store)
         return S3AuthSettings.from_env()
 
     def store(self, settings: S3AuthSettings, *, create: bool = False) -> ObjectStore:
         """The store at `settings.store_url`. A `file://` one whose parent directory is
-        missing is created only with `--create`, S3AUTH_STORE_CREATE, or for the demo
-        (`--demo`, or `create` from the demo command); otherwise that is a
+        missing is created only with `--create`, S3AUTH_STORE_CREATE, or for the demo's
+        own directory (`--demo`, or `create` from the demo command); otherwise that is a
         ConfigurationError."""
         self.store_url = settings.store_url
         if self.open_store is not None:
@@ -59,8 +66,12 @@ class Context:
             )
         from ..storage import ObjectStore
 
+        in_demo_directory = self.demo and not self.args.demo_store
         create = (
-            create or self.args.demo or getattr(self.args, "create", False) or settings.store_create
+            create
+            or in_demo_directory
+            or getattr(self.args, "create", False)
+            or settings.store_create
         )
         return ObjectStore.from_url(settings.store_url, create_parents=create)
 
@@ -91,10 +102,10 @@ def demo_directory(option: str | None) -> Path:
     return Path(option) if option else DEFAULT_DEMO_DIR
 
 
-def demo_settings(directory: Path) -> S3AuthSettings:
+def demo_settings(directory: Path, store_url: str | None) -> S3AuthSettings:
     from ..demo import config
 
-    return config.demo_settings(directory)
+    return config.demo_settings(directory, store_url=store_url)
 
 
 def run_async(function: Callable[[], Awaitable[T]]) -> T:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
+import shlex
 from pathlib import Path
 
 from ..errors import ConfigurationError
 from ..service import S3AuthService
-from ..settings import env_name
 from .context import Context, demo_directory, demo_settings, settle
 from .failures import OK, shown_url
 
@@ -25,19 +24,22 @@ def run_demo(ctx: Context) -> int:
             "the demo needs uvicorn: pip install 's3auth_asgi[demo]'"
         ) from None
     from ..demo.app import create_demo_app
+    from ..demo.config import SECRET_FILE
 
-    directory = demo_directory(ctx.args.dir or ctx.args.demo_dir)
-    settings = demo_settings(directory)
+    given_directory: str | None = ctx.args.dir or ctx.args.demo_dir
+    store_url: str | None = ctx.args.demo_store
+    directory = demo_directory(given_directory)
+    settings = demo_settings(directory, store_url)
     # The demo's own directory: created with its parents when missing.
-    service = S3AuthService(settings, store=ctx.store(settings, create=True))
+    service = S3AuthService(settings, store=ctx.store(settings, create=store_url is None))
     base = f"http://{url_host(ctx.args.host)}:{ctx.args.port}"
     print(
         f"s3auth demo\n"
         f"  page:     {base}/\n"
         f"  API:      {base}/auth/  (OpenAPI: {base}/auth/openapi.json)\n"
         f"  store:    {shown_url(settings.store_url)}\n"
-        f"  secret:   {secret_origin(directory)}\n"
-        f"  Make yourself an administrator: s3auth --demo user create NAME --email E --admin\n",
+        f"  secret:   {(directory / SECRET_FILE).resolve()}\n"
+        f"  Make yourself an administrator: {admin_hint(given_directory, store_url)}\n",
         file=ctx.out,
         flush=True,
     )
@@ -57,10 +59,13 @@ def url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def secret_origin(directory: Path) -> str:
-    """Where the demo's secret key comes from: the variable when set, else the file."""
-    from ..demo.config import SECRET_FILE
-
-    if os.environ.get(env_name("secret_key")):
-        return env_name("secret_key")
-    return str((directory / SECRET_FILE).resolve())
+def admin_hint(directory: str | None, store_url: str | None) -> str:
+    """The command that makes an administrator of this demo, to run as printed: with the
+    demo's directory and store when they are not the defaults (a store URL that carries
+    credentials is not printed: `URL` stands for it)."""
+    options = ["--demo"]
+    if directory:
+        options += ["--demo-dir", str(Path(directory).resolve())]
+    if store_url:
+        options += ["--demo-store", store_url if shown_url(store_url) == store_url else "URL"]
+    return shlex.join(["s3auth", *options, "user", "create", "NAME", "--email", "E", "--admin"])

@@ -12,7 +12,7 @@ from ..errors import UserNotFoundError
 from ..models import User
 from ..service import S3AuthService
 from .context import Context, run_async
-from .failures import OK, CommandError
+from .failures import OK, CommandError, shown_url
 from .json_array import JsonArray
 from .progress import Progress, is_terminal
 
@@ -57,7 +57,10 @@ def run_user_create(ctx: Context) -> int:
             email_verified=ctx.args.verified,
         )
         role = "administrator" if user.is_admin else "user"
-        print(f"created {role} {user.username} <{user.email}> id={user.id}", file=ctx.out)
+        where = shown_url(ctx.store_url or "")  # which store, with --demo and without
+        print(
+            f"created {role} {user.username} <{user.email}> id={user.id} in {where}", file=ctx.out
+        )
         return OK
 
     return run_async(create)

@@ -2,8 +2,11 @@
 file:// store, a generated secret key, so restarts keep users and their tokens, and the
 outbox its mails are written to (the page shows them: there is no mail server).
 
-Every S3AUTH_* variable still applies and wins: S3AUTH_STORE_URL=s3://bucket/prefix runs
-the same demo on S3, S3AUTH_SECRET_KEY replaces the generated key.
+The store, the secret and the signing keys are the demo's own whatever the S3AUTH_*
+variables say: a shell that holds a service's settings (its store, secret, keys) must not
+point the demo, or `s3auth --demo user create … --admin`, at that service. The store may
+be chosen explicitly (`s3auth --demo-store s3://bucket/prefix`); every other S3AUTH_*
+variable still applies (hashing cost, lifetimes, SMTP, the refresh cookie).
 """
 
 from __future__ import annotations
@@ -20,6 +23,15 @@ SECRET_FILE = "secret"
 STORE_DIR = "store"
 OUTBOX_DIR = "outbox"
 DEMO_SENDER = "s3auth-demo@example.com"
+DEMO_KEYS: dict[str, Any] = {
+    "algorithm": "HS256",
+    "signing_key": "",
+    "signing_key_file": "",
+    "verification_keys_file": "",
+    "key_encryption_key": "",
+    "jwks_publish_url": "",
+}
+"""The demo's tokens are signed with its own secret, and it publishes no keys anywhere."""
 
 
 def read_or_create_secret(directory: Path) -> str:
@@ -36,21 +48,25 @@ def read_or_create_secret(directory: Path) -> str:
 
 
 def demo_settings(
-    directory: Path = DEFAULT_DEMO_DIR, environ: Mapping[str, str] | None = None
+    directory: Path = DEFAULT_DEMO_DIR,
+    environ: Mapping[str, str] | None = None,
+    *,
+    store_url: str | None = None,
 ) -> S3AuthSettings:
-    """The demo's settings: S3AUTH_* variables, else the store and secret in `directory`,
-    and browser mode (the refresh token in an HttpOnly cookie) unless configured."""
+    """The demo's settings: the store in `directory` (or `store_url`), the secret there and
+    no other keys, whatever the environment says; browser mode (the refresh token in an
+    HttpOnly cookie) unless configured; the rest from the S3AUTH_* variables."""
     env = os.environ if environ is None else environ
     directory = directory.resolve()
-    defaults: dict[str, Any] = {}
-    if not env.get(env_name("store_url")):
-        defaults["store_url"] = f"file://{directory / STORE_DIR}"
-    if not env.get(env_name("secret_key")):
-        defaults["secret_key"] = read_or_create_secret(directory)
+    own: dict[str, Any] = {
+        "store_url": store_url or f"file://{directory / STORE_DIR}",
+        "secret_key": read_or_create_secret(directory),
+        **DEMO_KEYS,
+    }
     if env.get(env_name("refresh_cookie")) is None:
-        defaults["refresh_cookie"] = True
+        own["refresh_cookie"] = True
     # No mail server: the mails go to an outbox the page shows.
     if not env.get(env_name("smtp_host")) and not env.get(env_name("mail_outbox")):
-        defaults["mail_outbox"] = str(directory / OUTBOX_DIR)
-        defaults.setdefault("mail_from", env.get(env_name("mail_from")) or DEMO_SENDER)
-    return S3AuthSettings.from_env(env, **defaults)
+        own["mail_outbox"] = str(directory / OUTBOX_DIR)
+        own["mail_from"] = env.get(env_name("mail_from")) or DEMO_SENDER
+    return S3AuthSettings.from_env(env, **own)

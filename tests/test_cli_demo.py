@@ -1,0 +1,117 @@
+"""The demo's state is the demo's own: `s3auth --demo …` (or `--demo-dir`) and `s3auth demo`
+use the store, secret and keys of the demo's directory whatever S3AUTH_* says, so that an
+operator whose shell holds the production settings does not make the demo's administrator
+there; and what `s3auth demo` prints can be run as printed."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from conftest import FAST_HASHING
+from test_cli import PASSWORD, Run
+from test_cli_failures import environment, s3auth
+
+from s3auth_asgi import S3AuthService
+from s3auth_asgi.cli import failures
+from s3auth_asgi.demo.config import demo_settings
+from s3auth_asgi.settings import new_secret_key
+
+FAST_ENV = {f"S3AUTH_{k.upper()}": str(v) for k, v in FAST_HASHING.items()}
+
+
+def production(tmp_path: Path) -> dict[str, str]:
+    """What an operator's shell holds for the real service: its store, secret and keys."""
+    return {
+        "S3AUTH_STORE_URL": f"file://{tmp_path / 'production'}",
+        "S3AUTH_SECRET_KEY": new_secret_key(),
+        "S3AUTH_ALGORITHM": "ES256",
+        "S3AUTH_SIGNING_KEY_FILE": str(tmp_path / "production-signing.pem"),
+        "S3AUTH_KEY_ENCRYPTION_KEY": new_secret_key(),
+        "S3AUTH_JWKS_PUBLISH_URL": f"file://{tmp_path / 'www' / 'jwks.json'}",
+    }
+
+
+def demo_users(directory: Path) -> list[str]:
+    service = S3AuthService(demo_settings(directory, FAST_ENV))
+
+    async def names() -> list[str]:
+        users, _ = await service.list_users()
+        return [user.username for user in users]
+
+    return anyio.run(names, backend="asyncio")
+
+
+def test_demo_commands_never_reach_the_store_or_keys_of_the_environment(tmp_path: Path) -> None:
+    env = environment(**production(tmp_path))
+    demo = tmp_path / "demo"
+    created = s3auth(
+        "--demo", "--demo-dir", str(demo), "user", "create", "root",
+        "--email", "root@example.com", "--admin", "--password-stdin",
+        env=env, stdin=PASSWORD + "\n",
+    )  # fmt: skip
+    assert (created.code, created.err) == (failures.OK, ""), created
+    store = f"file://{(demo / 'store').resolve()}"
+    assert created.out.startswith("created administrator root <root@example.com> id=")
+    assert created.out.endswith(f" in {store}\n")
+    assert not (tmp_path / "production").exists()
+    assert not (tmp_path / "www").exists()
+    assert demo_users(demo) == ["root"]  # under the demo's own secret
+    # --demo-dir alone is the demo too: it never means the environment's store.
+    checked = s3auth("--demo-dir", str(demo), "check", env=env)
+    assert checked.code == failures.OK, checked
+    assert f"[ok]   configuration: store {store}, HS256," in checked.out
+    assert not (tmp_path / "production").exists()
+
+
+@pytest.fixture
+def served(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """What `s3auth demo` would hand uvicorn, which is not started."""
+    import uvicorn
+
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: seen.update(app=app, **options))
+    return seen
+
+
+def test_the_demo_command_serves_its_own_store_and_prints_a_hint_that_works(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, served: dict[str, Any]
+) -> None:
+    for name, value in (production(tmp_path) | FAST_ENV).items():
+        monkeypatch.setenv(name, value)
+    demo = tmp_path / "my demo"
+    run = Run("demo", "--dir", str(demo), "--port", "8123")
+    assert run.code == 0, run
+    assert served["port"] == 8123
+    assert f"  store:    file://{(demo / 'store').resolve()}\n" in run.out
+    assert f"  secret:   {(demo / 'secret').resolve()}\n" in run.out
+    hint = f"s3auth --demo --demo-dir {shlex.quote(str(demo.resolve()))} user create NAME"
+    assert f"  Make yourself an administrator: {hint} --email E --admin\n" in run.out
+    assert not (tmp_path / "production").exists()
+    # The hint, run as printed (from anywhere), makes the administrator of that demo.
+    argv = [*shlex.split(hint)[1:4], "user", "create", "root", "--email", "r@example.com"]
+    made = Run(*argv, "--admin", "--password-stdin", stdin=PASSWORD)
+    assert made.code == 0, made
+    assert demo_users(demo) == ["root"]
+
+
+def test_the_demo_on_a_store_of_its_own_choosing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, served: dict[str, Any]
+) -> None:
+    for name, value in FAST_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)
+    store = f"file://{tmp_path / 'elsewhere'}"
+    run = Run("--demo-store", store, "demo")
+    assert run.code == 0, run
+    assert f"  store:    {store}\n" in run.out
+    hint = f"s3auth --demo --demo-store {store} user create NAME --email E --admin"
+    assert hint in run.out
+    made = Run("--demo", "--demo-store", store, "user", "create", "root", "--email",
+               "r@example.com", "--password-stdin", stdin=PASSWORD)  # fmt: skip
+    assert made.code == 0, made
+    assert made.out.endswith(f" in {store}\n")
+    assert (tmp_path / "elsewhere").is_dir() and (tmp_path / ".s3auth-demo" / "secret").exists()
