@@ -115,3 +115,13 @@ def test_the_demo_on_a_store_of_its_own_choosing(
     assert made.code == 0, made
     assert made.out.endswith(f" in {store}\n")
     assert (tmp_path / "elsewhere").is_dir() and (tmp_path / ".s3auth-demo" / "secret").exists()
+
+
+@pytest.mark.parametrize("port", ["0", "65536", "99999", "-1"])
+def test_a_port_out_of_range_is_a_usage_error(
+    port: str, tmp_path: Path, served: dict[str, Any]
+) -> None:
+    run = Run("demo", "--dir", str(tmp_path / "demo"), "--port", port)
+    assert run.code == failures.USAGE, run
+    assert f"argument --port: {port} is not a port: give 1 to 65535" in run.err
+    assert served == {} and not (tmp_path / "demo").exists()

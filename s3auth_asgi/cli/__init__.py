@@ -33,7 +33,7 @@ from typing import TextIO
 from .check import run_check
 from .cleanup import run_cleanup
 from .context import Context, OpenStore
-from .demo import run_demo
+from .demo import port_number, run_demo
 from .failures import USAGE, library_logging, report
 from .keys import add_keys_commands
 from .secret import run_gen_secret
@@ -128,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="serve the demo app (http://127.0.0.1:8000/)")
     demo.add_argument("--host", default="127.0.0.1")
-    demo.add_argument("--port", type=int, default=8000)
+    demo.add_argument("--port", type=port_number, default=8000)
     demo.add_argument("--dir", default=None, help=f"state directory (default: {SHOWN_DEMO_DIR})")
     demo.set_defaults(run=run_demo)
 

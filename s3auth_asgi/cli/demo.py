@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import shlex
 from pathlib import Path
 
@@ -14,6 +15,7 @@ PROXY_HEADERS = False
 """uvicorn rewrites `scope["client"]` from X-Forwarded-For when a request comes from
 127.0.0.1 unless told not to; the rate limits would then count whatever address a client
 claims. The app's own trusted-proxy settings decide that instead."""
+MAX_PORT = 65535
 
 
 def run_demo(ctx: Context) -> int:
@@ -69,3 +71,15 @@ def admin_hint(directory: str | None, store_url: str | None) -> str:
     if store_url:
         options += ["--demo-store", store_url if shown_url(store_url) == store_url else "URL"]
     return shlex.join(["s3auth", *options, "user", "create", "NAME", "--email", "E", "--admin"])
+
+
+def port_number(text: str) -> int:
+    """A TCP port to listen on: 1 to 65535 (uvicorn would take others and listen elsewhere
+    than the address it prints)."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= MAX_PORT:
+        raise argparse.ArgumentTypeError(f"{text} is not a port: give 1 to {MAX_PORT}")
+    return port
