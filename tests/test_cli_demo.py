@@ -125,3 +125,15 @@ def test_a_port_out_of_range_is_a_usage_error(
     assert run.code == failures.USAGE, run
     assert f"argument --port: {port} is not a port: give 1 to 65535" in run.err
     assert served == {} and not (tmp_path / "demo").exists()
+
+
+def test_an_empty_secret_file_says_what_to_do(tmp_path: Path) -> None:
+    demo = tmp_path / "demo"
+    demo.mkdir()
+    (demo / "secret").write_text("")
+    run = Run("--demo-dir", str(demo), "user", "list")
+    assert run.code == failures.CONFIGURATION, run
+    assert run.err == (
+        f"s3auth: the demo's secret file {(demo / 'secret').resolve()} is empty or damaged: "
+        "delete it and a new one is made (the demo's sessions then end)\n"
+    )

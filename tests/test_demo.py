@@ -15,6 +15,7 @@ from test_app import PASSWORD, assert_problem, bearer, client_for, login, regist
 
 from s3auth_asgi import S3AuthService
 from s3auth_asgi.app import DEFAULT_AUTH_LIMITS
+from s3auth_asgi.demo import config
 from s3auth_asgi.demo.app import API_LIMIT, create_demo_app
 from s3auth_asgi.demo.config import demo_settings, read_or_create_secret
 from s3auth_asgi.demo.devices import device_name
@@ -36,6 +37,28 @@ def test_the_secret_is_created_once_private_and_kept(tmp_path: Path) -> None:
     assert stat.S_IMODE(directory.stat().st_mode) == 0o700
     assert read_or_create_secret(directory) == first
     assert read_or_create_secret(tmp_path / "other") != first
+
+
+def test_a_secret_another_process_makes_meanwhile_is_the_one_both_keep(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two first starts at once: the second reads the file while the first is making its
+    # secret. It must read a whole secret, never an empty or half-written file.
+    directory = tmp_path / "demo"
+    meanwhile: list[str] = []
+    make = config.new_secret_key
+
+    def racing() -> str:
+        if not meanwhile:
+            meanwhile.append("")  # the other process's turn comes once
+            meanwhile[0] = read_or_create_secret(directory)
+        return make()
+
+    monkeypatch.setattr(config, "new_secret_key", racing)
+    kept = read_or_create_secret(directory)
+    assert len(kept) >= 32 and meanwhile == [kept]
+    assert (directory / "secret").read_text() == kept + "\n"
+    assert [path.name for path in directory.iterdir()] == ["secret"]
 
 
 def test_the_store_secret_and_keys_are_the_directorys_whatever_the_environment(

@@ -40,7 +40,7 @@ BROKEN_PIPE = 141
 DEBUG_HINT = "run with --debug for the traceback"
 STORE_HINT = "check S3AUTH_STORE_URL, the store's AWS_*/GOOGLE_*/AZURE_* variables and the network"
 LOGGER = "s3auth_asgi"
-REMEDIES = (" must ", "use ", "create it", "gen-secret", "pip install")
+REMEDIES = (" must ", "use ", "create it", "delete it", "gen-secret", "pip install")
 """Words by which a ConfigurationError's message already says what to do."""
 CAUSE_CHARS = 240
 

@@ -11,12 +11,15 @@ variable still applies (hashing cost, lifetimes, SMTP, the refresh cookie).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..settings import S3AuthSettings, env_name, new_secret_key
+from ..errors import ConfigurationError
+from ..settings import MIN_SECRET_LENGTH, S3AuthSettings, env_name, new_secret_key
 
 DEFAULT_DEMO_DIR = Path(".s3auth-demo")
 SECRET_FILE = "secret"
@@ -35,16 +38,38 @@ DEMO_KEYS: dict[str, Any] = {
 
 
 def read_or_create_secret(directory: Path) -> str:
-    """The secret kept in `directory/secret`, created (mode 0600) on first use."""
+    """The secret kept in `directory/secret`, created (mode 0600) on first use; a
+    ConfigurationError when the file holds no usable secret."""
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = directory / SECRET_FILE
+    if not path.exists():
+        _create_secret(path)
     try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text(encoding="ascii").strip()
-    with os.fdopen(descriptor, "w", encoding="ascii") as file:
-        file.write(new_secret_key() + "\n")
-    return path.read_text(encoding="ascii").strip()
+        secret = path.read_text(encoding="ascii").strip()
+    except UnicodeDecodeError:
+        secret = ""
+    if len(secret) < MIN_SECRET_LENGTH:
+        raise ConfigurationError(
+            f"the demo's secret file {path.resolve()} is empty or damaged: delete it and a "
+            "new one is made (the demo's sessions then end)"
+        )
+    return secret
+
+
+def _create_secret(path: Path) -> None:
+    """Write a new secret under a name of its own, then link it into place: a process that
+    starts meanwhile finds no file or a whole one, never a half-written one, and of two
+    first starts the first link wins and both read its secret."""
+    secret = new_secret_key()
+    draft = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
+    descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(descriptor, "w", encoding="ascii") as file:
+            file.write(secret + "\n")
+        with contextlib.suppress(FileExistsError):
+            os.link(draft, path)
+    finally:
+        draft.unlink()
 
 
 def demo_settings(
