@@ -1,14 +1,13 @@
 """S3AuthSettings: every setting in one msgspec Struct, read from `S3AUTH_*` variables.
 
-Each field `name` is read from the variable `S3AUTH_NAME`; keyword arguments use the same
-names. Invalid configuration raises ConfigurationError naming the variable.
+Each field is read from the variable named `S3AUTH_` and the field's name in upper case;
+keyword arguments use the fields' names. Invalid configuration raises ConfigurationError
+naming the variable (`settings_checks`).
 """
 
 from __future__ import annotations
 
-import math
 import os
-import re
 import secrets
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -17,48 +16,22 @@ from urllib.parse import urlsplit
 import msgspec
 
 from .errors import ConfigurationError
-from .keys.names import ALGORITHMS, is_symmetric
-from .lifecycle_settings import check_lifecycle_settings
-from .secret_strength import MIN_SECRET_BITS, estimate_bits
+from .settings_checks import check_settings
+from .settings_checks import normalise_origin as normalise_origin
+from .settings_env import env_name as env_name
 
-ENV_PREFIX = "S3AUTH_"
-MIN_SECRET_LENGTH = 32
 LIST_FIELDS = ("trusted_proxies", "allowed_origins")
-SECRET_FIELDS = frozenset(("secret_key", "signing_key", "key_encryption_key", "smtp_password"))
 """Read from comma-separated variables."""
+SECRET_FIELDS = frozenset(("secret_key", "signing_key", "key_encryption_key", "smtp_password"))
 SECRET_KEY_BYTES = 48
 """Random bytes in a generated secret key (384 bits). Being a multiple of 3, they encode to
 64 URL-safe characters without padding: a 64-byte key, as long as HS512's hash output, which
 RFC 7518 requires of an HMAC key."""
 
 
-def env_name(field: str) -> str:
-    return ENV_PREFIX + field.upper()
-
-
 def new_secret_key() -> str:
     """A random secret key from the OS's random source: 64 URL-safe characters."""
     return secrets.token_urlsafe(SECRET_KEY_BYTES)
-
-
-DEFAULT_PORTS = {"http": 80, "https": 443}
-_ORIGIN = re.compile(
-    r"(https?)://([a-z0-9-]+(?:\.[a-z0-9-]+)*|\[[0-9a-f:.]+\])(?::([0-9]{1,5}))?",
-    re.IGNORECASE | re.ASCII,
-)
-
-
-def normalise_origin(value: str) -> str:
-    """`value` as browsers serialise an origin in the `Origin` header: `scheme://host[:port]`,
-    scheme and host in lower case, the scheme's default port dropped. ValueError saying why
-    for anything else: `*`, `null`, a path (even `/`), no scheme or one other than http and
-    https, user info, wildcards, a non-ASCII host (browsers send its `xn--` form)."""
-    match = _ORIGIN.fullmatch(value)
-    if match is None or int(match[3] or 0) > 65535:
-        raise ValueError(f"{value!r} is not an origin: http(s)://host[:port], without a path")
-    scheme, host = match[1].lower(), match[2].lower()
-    port = int(match[3]) if match[3] else DEFAULT_PORTS[scheme]
-    return f"{scheme}://{host}" if port == DEFAULT_PORTS[scheme] else f"{scheme}://{host}:{port}"
 
 
 class S3AuthSettings(msgspec.Struct, kw_only=True, frozen=True):
@@ -71,7 +44,7 @@ class S3AuthSettings(msgspec.Struct, kw_only=True, frozen=True):
     not exist, which is more often a typo than a new store."""
     secret_key: str = ""
     """Signs refresh tokens and device cookies, and access tokens with HS*; at least 32
-    characters."""
+    characters, hard to guess (`secret_strength`)."""
     algorithm: str = "HS256"
     """HS256/384/512 (keyed by the secret key), or ES256, EdDSA, Ed25519 or RS256 (a key
     pair: published as JWKS, see docs/keys.md). EdDSA and Ed25519 sign alike with an
@@ -115,6 +88,8 @@ class S3AuthSettings(msgspec.Struct, kw_only=True, frozen=True):
     password_policy: Literal["default", "nist"] = "default"
     password_max_length: int = 128
     argon2_memory_kib: int = 19456
+    """At least 8 KiB per lane of `argon2_parallelism`; each of the three within argon2's
+    own bounds (`settings_checks`)."""
     argon2_time_cost: int = 2
     argon2_parallelism: int = 1
     hash_concurrency: int = 0
@@ -176,117 +151,7 @@ class S3AuthSettings(msgspec.Struct, kw_only=True, frozen=True):
     audit_retention_days: int = 90
 
     def __post_init__(self) -> None:
-        # Keyword arguments are not type-checked by msgspec; check them all here, so that
-        # `trust_x_forwarded_for="false"` fails at start-up instead of meaning true.
-        for field in msgspec.structs.fields(self):
-            value = getattr(self, field.name)
-            try:
-                msgspec.convert(value, field.type)
-            except msgspec.ValidationError as exc:
-                raise ConfigurationError(f"{env_name(field.name)}: {exc}") from None
-            # NaN compares false with everything, so every range check below would pass it.
-            if isinstance(value, float) and not math.isfinite(value):
-                raise ConfigurationError(f"{env_name(field.name)} must be a finite number")
-        if len(self.secret_key) < MIN_SECRET_LENGTH:
-            raise ConfigurationError(
-                f"{env_name('secret_key')} must be at least {MIN_SECRET_LENGTH} characters "
-                "(generate one with `s3auth gen-secret`)"
-            )
-        bits = estimate_bits(self.secret_key)
-        if bits < MIN_SECRET_BITS:
-            # The model (repeats, sequences, few distinct characters, common passwords) is
-            # in secret_strength; the estimate says how far off the secret is, not what it is.
-            raise ConfigurationError(
-                f"{env_name('secret_key')} is too easy to guess: about {bits:.0f} bits by "
-                f"our estimate, at least {MIN_SECRET_BITS} needed (it repeats itself, runs "
-                "through a sequence, uses few distinct characters or common passwords); "
-                "generate one with `s3auth gen-secret`"
-            )
-        for origin in self.allowed_origins:
-            try:
-                normalise_origin(origin)
-            except ValueError as exc:
-                raise ConfigurationError(f"{env_name('allowed_origins')}: {exc}") from None
-        if self.algorithm not in ALGORITHMS:
-            raise ConfigurationError(
-                f"{env_name('algorithm')} must be one of {', '.join(ALGORITHMS)}"
-            )
-        self._check_keys()
-        check_lifecycle_settings(self, env_name)
-        positive = (
-            "access_token_expire_minutes",
-            "refresh_token_expire_days",
-            "session_absolute_lifetime_days",
-            "max_sessions_per_user",
-            "argon2_memory_kib",
-            "argon2_time_cost",
-            "argon2_parallelism",
-            "max_body_bytes",
-            "key_publish_seconds",
-            "key_sync_seconds",
-            "jwks_max_age_seconds",
-        )
-        for name in positive:
-            if getattr(self, name) <= 0:
-                raise ConfigurationError(f"{env_name(name)} must be a positive number")
-        non_negative = (
-            "leeway_seconds",
-            "refresh_grace_seconds",
-            "hash_concurrency",
-            "hash_queue",
-            "hash_device_queue",
-            "name_reservation_seconds",
-            "revocation_sync_seconds",
-            "revocation_skew_seconds",
-        )
-        for name in non_negative:
-            if getattr(self, name) < 0:
-                raise ConfigurationError(f"{env_name(name)} must not be negative")
-        if self.session_absolute_lifetime_days < self.refresh_token_expire_days:
-            raise ConfigurationError(
-                f"{env_name('session_absolute_lifetime_days')} must be at least "
-                f"{env_name('refresh_token_expire_days')}: no session outlives its absolute "
-                "lifetime, so a longer idle one would never apply"
-            )
-        if self.password_max_length < 64:
-            raise ConfigurationError(f"{env_name('password_max_length')} must be at least 64")
-        if self.revocation_skew_seconds < self.leeway_seconds:
-            raise ConfigurationError(
-                f"{env_name('revocation_skew_seconds')} must be at least "
-                f"{env_name('leeway_seconds')}: a revocation must be seen from any host "
-                "whose tokens are accepted"
-            )
-        if "://" not in self.store_url:
-            raise ConfigurationError(
-                f"{env_name('store_url')} must be a URL such as s3://bucket/prefix, "
-                "file:///path or memory://"
-            )
-
-    def _check_keys(self) -> None:
-        # A JWKS is answered from keys read up to two syncs ago, then cached for max-age.
-        if self.key_publish_seconds <= self.jwks_max_age_seconds + 2 * self.key_sync_seconds:
-            raise ConfigurationError(
-                f"{env_name('key_publish_seconds')} must be longer than "
-                f"{env_name('jwks_max_age_seconds')} plus twice {env_name('key_sync_seconds')}"
-                ": a key must be known to every verifier before it signs"
-            )
-        if self.key_encryption_key and len(self.key_encryption_key) < MIN_SECRET_LENGTH:
-            raise ConfigurationError(
-                f"{env_name('key_encryption_key')} must be at least {MIN_SECRET_LENGTH} "
-                "characters (generate one with `s3auth gen-secret`)"
-            )
-        given = self.signing_key or self.signing_key_file or self.verification_keys_file
-        if given and is_symmetric(self.algorithm):
-            raise ConfigurationError(
-                f"{env_name('signing_key')} and the key files are for ES256, EdDSA, Ed25519 "
-                f"or RS256; {self.algorithm} is keyed by {env_name('secret_key')}"
-            )
-        inside = self.store_url.rstrip("/") + "/"
-        if self.jwks_publish_url and self.jwks_publish_url.startswith(inside):
-            raise ConfigurationError(
-                f"{env_name('jwks_publish_url')} must be outside the store: everything in "
-                "it is private"
-            )
+        check_settings(self)
 
     def __repr__(self) -> str:
         shown = ", ".join(

@@ -63,6 +63,34 @@ def parse_trusted_proxies(proxies: Iterable[str]) -> tuple[_Network, ...]:
     return tuple(networks)
 
 
+def check_proxy_settings(
+    proxies: Iterable[str], *, trust_x_forwarded_for: bool, trust_all_proxies: bool
+) -> tuple[_Network, ...]:
+    """The trusted networks; ConfigurationError naming the variable when they, with the two
+    switches, would not work: the settings are checked by this when they are made."""
+    networks = parse_trusted_proxies(proxies)
+    catch_all = _catch_all(networks)
+    if catch_all and not trust_all_proxies:
+        # Every peer a proxy: every client picks its own address, and per-address limits
+        # and the addresses sessions record mean nothing.
+        raise ConfigurationError(
+            f"{TRUSTED_PROXIES_VARIABLE} holds {', '.join(catch_all)}, which trusts every "
+            f"peer to say who the client is; list your proxies' addresses, or set "
+            f"{TRUST_ALL_PROXIES_VARIABLE}=true if every peer really is a proxy you run "
+            "(a platform load balancer in front of every request)"
+        )
+    if trust_x_forwarded_for and not networks:
+        raise ConfigurationError(
+            f"{TRUST_FORWARDED_VARIABLE} is set but {TRUSTED_PROXIES_VARIABLE} is empty: "
+            "name the proxies whose forwarding headers are to be believed"
+        )
+    return networks
+
+
+def _catch_all(networks: tuple[_Network, ...]) -> list[str]:
+    return [str(network) for network in networks if network.prefixlen == 0]
+
+
 def _parse_ip(text: str) -> _IPAddress | None:
     """An address as found in a header entry: bare, `v4:port`, `[v6]` or `[v6]:port`."""
     text = text.strip().strip('"').strip()
@@ -123,27 +151,17 @@ class ClientIPResolver:
             )
         if not 1 <= ipv6_prefix_length <= 128:
             raise ConfigurationError("ipv6_prefix_length must be between 1 and 128")
-        self.trusted_proxies = parse_trusted_proxies(trusted_proxies)
-        catch_all = [str(n) for n in self.trusted_proxies if n.prefixlen == 0]
-        if catch_all and not trust_all_proxies:
-            # Every peer a proxy: every client picks its own address, and per-address
-            # limits and the addresses sessions record mean nothing.
-            raise ConfigurationError(
-                f"{TRUSTED_PROXIES_VARIABLE} holds {', '.join(catch_all)}, which trusts every "
-                f"peer to say who the client is; list your proxies' addresses, or set "
-                f"{TRUST_ALL_PROXIES_VARIABLE}=true if every peer really is a proxy you run "
-                "(a platform load balancer in front of every request)"
-            )
+        self.trusted_proxies = check_proxy_settings(
+            trusted_proxies,
+            trust_x_forwarded_for=trust_x_forwarded_for,
+            trust_all_proxies=trust_all_proxies,
+        )
+        catch_all = _catch_all(self.trusted_proxies)
         if catch_all:
             logger.warning(
                 "%s=true: every peer's forwarding header is believed (%s)",
                 TRUST_ALL_PROXIES_VARIABLE,
                 ", ".join(catch_all),
-            )
-        if trust_x_forwarded_for and not self.trusted_proxies:
-            raise ConfigurationError(
-                f"{TRUST_FORWARDED_VARIABLE} is set but {TRUSTED_PROXIES_VARIABLE} is empty: "
-                "name the proxies whose forwarding headers are to be believed"
             )
         # Only one header is ever read: a proxy that writes X-Forwarded-For usually passes a
         # client's own Forwarded header through untouched, and the reverse.

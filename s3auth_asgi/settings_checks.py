@@ -1,0 +1,218 @@
+"""The checks S3AuthSettings makes when it is made, each failure a ConfigurationError naming
+the variable to fix: each value's type and range, the secrets, the keys, argon2's cost, and
+what must agree. A value parsed where it is used (the rate limits, the trusted proxies) is
+checked by that very parser, so that settings made here never stop the app at start or fail
+at the first hash, and `s3auth check` says so.
+The mail and account-lifecycle settings are checked in `lifecycle_settings`."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+import msgspec
+
+from .errors import ConfigurationError
+from .keys.names import ALGORITHMS, is_symmetric
+from .lifecycle_settings import check_lifecycle_settings
+from .secret_strength import MIN_SECRET_BITS, estimate_bits
+from .settings_env import env_name
+
+MIN_SECRET_LENGTH = 32
+
+# argon2's own bounds, as its reference implementation (which argon2-cffi binds) has them:
+# every count is a 32-bit unsigned integer, the lanes at most 2^24 - 1, and the memory at
+# least two blocks of 1 KiB for each of the four slices of each lane. Outside them the first
+# hash fails ("Memory cost is too small", OverflowError). No lower ceiling is set on memory:
+# RFC 9106's first recommended setting takes 2 GiB a hash, and what a host can spare is its
+# operator's call (docs/deployment.md).
+ARGON2_MAX_VALUE = 2**32 - 1
+ARGON2_MAX_PARALLELISM = 2**24 - 1
+ARGON2_MIN_MEMORY_PER_LANE = 8
+"""KiB."""
+
+POSITIVE = (
+    "access_token_expire_minutes",
+    "refresh_token_expire_days",
+    "session_absolute_lifetime_days",
+    "max_sessions_per_user",
+    "argon2_memory_kib",
+    "argon2_time_cost",
+    "argon2_parallelism",
+    "max_body_bytes",
+    "key_publish_seconds",
+    "key_sync_seconds",
+    "jwks_max_age_seconds",
+)
+NON_NEGATIVE = (
+    "leeway_seconds",
+    "refresh_grace_seconds",
+    "hash_concurrency",
+    "hash_queue",
+    "hash_device_queue",
+    "name_reservation_seconds",
+    "revocation_sync_seconds",
+    "revocation_skew_seconds",
+)
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+_ORIGIN = re.compile(
+    r"(https?)://([a-z0-9-]+(?:\.[a-z0-9-]+)*|\[[0-9a-f:.]+\])(?::([0-9]{1,5}))?",
+    re.IGNORECASE | re.ASCII,
+)
+
+
+def normalise_origin(value: str) -> str:
+    """`value` as browsers serialise an origin in the `Origin` header: `scheme://host[:port]`,
+    scheme and host in lower case, the scheme's default port dropped. ValueError saying why
+    for anything else: `*`, `null`, a path (even `/`), no scheme or one other than http and
+    https, user info, wildcards, a non-ASCII host (browsers send its `xn--` form)."""
+    match = _ORIGIN.fullmatch(value)
+    if match is None or int(match[3] or 0) > 65535:
+        raise ValueError(f"{value!r} is not an origin: http(s)://host[:port], without a path")
+    scheme, host = match[1].lower(), match[2].lower()
+    port = int(match[3]) if match[3] else DEFAULT_PORTS[scheme]
+    return f"{scheme}://{host}" if port == DEFAULT_PORTS[scheme] else f"{scheme}://{host}:{port}"
+
+
+def check_settings(settings: Any) -> None:
+    """ConfigurationError for the first setting of `settings` (an S3AuthSettings) that
+    cannot work."""
+    check_types(settings)
+    check_secret_key(settings.secret_key)
+    for origin in settings.allowed_origins:
+        try:
+            normalise_origin(origin)
+        except ValueError as exc:
+            raise ConfigurationError(f"{env_name('allowed_origins')}: {exc}") from None
+    if settings.algorithm not in ALGORITHMS:
+        raise ConfigurationError(f"{env_name('algorithm')} must be one of {', '.join(ALGORITHMS)}")
+    check_keys(settings)
+    check_lifecycle_settings(settings, env_name)
+    check_ranges(settings)
+    check_argon2(settings.argon2_memory_kib, settings.argon2_time_cost, settings.argon2_parallelism)
+    if "://" not in settings.store_url:
+        raise ConfigurationError(
+            f"{env_name('store_url')} must be a URL such as s3://bucket/prefix, "
+            "file:///path or memory://"
+        )
+    check_rate_limiting(settings)
+
+
+def check_types(settings: Any) -> None:
+    # Keyword arguments are not type-checked by msgspec; check them all here, so that
+    # `trust_x_forwarded_for="false"` fails at start-up instead of meaning true.
+    for field in msgspec.structs.fields(settings):
+        value = getattr(settings, field.name)
+        try:
+            msgspec.convert(value, field.type)
+        except msgspec.ValidationError as exc:
+            raise ConfigurationError(f"{env_name(field.name)}: {exc}") from None
+        # NaN compares false with everything, so every range check would pass it.
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigurationError(f"{env_name(field.name)} must be a finite number")
+
+
+def check_secret_key(secret: str) -> None:
+    variable = env_name("secret_key")
+    if len(secret) < MIN_SECRET_LENGTH:
+        raise ConfigurationError(
+            f"{variable} must be at least {MIN_SECRET_LENGTH} characters "
+            "(generate one with `s3auth gen-secret`)"
+        )
+    bits = estimate_bits(secret)
+    if bits < MIN_SECRET_BITS:
+        # The model (repeats, sequences, few distinct characters, common passwords) is in
+        # secret_strength; the estimate says how far off the secret is, not what it is.
+        raise ConfigurationError(
+            f"{variable} is too easy to guess: about {bits:.0f} bits by our estimate, at "
+            f"least {MIN_SECRET_BITS} needed (it repeats itself, runs through a sequence, uses "
+            "few distinct characters or common passwords); generate one with "
+            "`s3auth gen-secret`"
+        )
+
+
+def check_keys(settings: Any) -> None:
+    # A JWKS is answered from keys read up to two syncs ago, then cached for max-age.
+    if (
+        settings.key_publish_seconds
+        <= settings.jwks_max_age_seconds + 2 * settings.key_sync_seconds
+    ):
+        raise ConfigurationError(
+            f"{env_name('key_publish_seconds')} must be longer than "
+            f"{env_name('jwks_max_age_seconds')} plus twice {env_name('key_sync_seconds')}"
+            ": a key must be known to every verifier before it signs"
+        )
+    if settings.key_encryption_key and len(settings.key_encryption_key) < MIN_SECRET_LENGTH:
+        raise ConfigurationError(
+            f"{env_name('key_encryption_key')} must be at least {MIN_SECRET_LENGTH} "
+            "characters (generate one with `s3auth gen-secret`)"
+        )
+    given = settings.signing_key or settings.signing_key_file or settings.verification_keys_file
+    if given and is_symmetric(settings.algorithm):
+        raise ConfigurationError(
+            f"{env_name('signing_key')} and the key files are for ES256, EdDSA, Ed25519 "
+            f"or RS256; {settings.algorithm} is keyed by {env_name('secret_key')}"
+        )
+    inside = settings.store_url.rstrip("/") + "/"
+    if settings.jwks_publish_url and settings.jwks_publish_url.startswith(inside):
+        raise ConfigurationError(
+            f"{env_name('jwks_publish_url')} must be outside the store: everything in it is private"
+        )
+
+
+def check_ranges(settings: Any) -> None:
+    for name in POSITIVE:
+        if getattr(settings, name) <= 0:
+            raise ConfigurationError(f"{env_name(name)} must be a positive number")
+    for name in NON_NEGATIVE:
+        if getattr(settings, name) < 0:
+            raise ConfigurationError(f"{env_name(name)} must not be negative")
+    if settings.session_absolute_lifetime_days < settings.refresh_token_expire_days:
+        raise ConfigurationError(
+            f"{env_name('session_absolute_lifetime_days')} must be at least "
+            f"{env_name('refresh_token_expire_days')}: no session outlives its absolute "
+            "lifetime, so a longer idle one would never apply"
+        )
+    if settings.password_max_length < 64:
+        raise ConfigurationError(f"{env_name('password_max_length')} must be at least 64")
+    if settings.revocation_skew_seconds < settings.leeway_seconds:
+        raise ConfigurationError(
+            f"{env_name('revocation_skew_seconds')} must be at least "
+            f"{env_name('leeway_seconds')}: a revocation must be seen from any host "
+            "whose tokens are accepted"
+        )
+
+
+def check_argon2(memory_kib: int, time_cost: int, parallelism: int) -> None:
+    """argon2's bounds (above); the positive check comes first."""
+    for field, value, most in (
+        ("argon2_memory_kib", memory_kib, ARGON2_MAX_VALUE),
+        ("argon2_time_cost", time_cost, ARGON2_MAX_VALUE),
+        ("argon2_parallelism", parallelism, ARGON2_MAX_PARALLELISM),
+    ):
+        if value > most:
+            raise ConfigurationError(f"{env_name(field)} must be at most {most}")
+    least = ARGON2_MIN_MEMORY_PER_LANE * parallelism
+    if memory_kib < least:
+        raise ConfigurationError(
+            f"{env_name('argon2_memory_kib')} must be at least {least} KiB: argon2 needs "
+            f"{ARGON2_MIN_MEMORY_PER_LANE} KiB for each lane of "
+            f"{env_name('argon2_parallelism')} ({parallelism})"
+        )
+
+
+def check_rate_limiting(settings: Any) -> None:
+    """The limits and proxies, by the parsers the rate limiter and the client address use."""
+    # Imported here: the rate-limiting package reads the variables' names from `settings`,
+    # which imports this module.
+    from .ratelimit.client_ip import check_proxy_settings
+    from .ratelimit.policy import parse_rate_limits
+
+    check_proxy_settings(
+        settings.trusted_proxies,
+        trust_x_forwarded_for=settings.trust_x_forwarded_for,
+        trust_all_proxies=settings.trust_all_proxies,
+    )
+    parse_rate_limits(settings.rate_limits)

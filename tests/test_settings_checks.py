@@ -1,0 +1,148 @@
+"""Settings that would stop the app at start, or fail at the first password hash, are refused
+when the settings are made, by the same parsers the app uses: the rate limits, the trusted
+proxies, argon2's own bounds."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+from argon2.exceptions import HashingError
+from argon2.low_level import Type, hash_secret
+from conftest import SECRET
+
+from s3auth_asgi import ConfigurationError, S3AuthSettings
+from s3auth_asgi.passwords import PasswordHasher
+from s3auth_asgi.ratelimit import ClientIPResolver, parse_rate_limits
+from s3auth_asgi.settings_checks import (
+    ARGON2_MAX_PARALLELISM,
+    ARGON2_MAX_VALUE,
+    ARGON2_MIN_MEMORY_PER_LANE,
+)
+
+
+def made(**env: str) -> S3AuthSettings:
+    return S3AuthSettings.from_env({"S3AUTH_SECRET_KEY": SECRET, **env})
+
+
+def refusal(**env: str) -> str:
+    with pytest.raises(ConfigurationError) as info:
+        made(**env)
+    return str(info.value)
+
+
+# The rate limits and the proxies: the app's own parsers ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"S3AUTH_TRUSTED_PROXIES": "not-an-ip"}, "S3AUTH_TRUSTED_PROXIES"),
+        ({"S3AUTH_TRUSTED_PROXIES": "10.0.0.1,10.0.0.300"}, "S3AUTH_TRUSTED_PROXIES"),
+        ({"S3AUTH_TRUSTED_PROXIES": "0.0.0.0/0"}, "S3AUTH_TRUST_ALL_PROXIES"),
+        ({"S3AUTH_TRUSTED_PROXIES": "10.0.0.1,::/0"}, "S3AUTH_TRUST_ALL_PROXIES"),
+        ({"S3AUTH_TRUST_X_FORWARDED_FOR": "true"}, "S3AUTH_TRUSTED_PROXIES"),
+        ({"S3AUTH_RATE_LIMITS": "login=abc"}, "S3AUTH_RATE_LIMITS"),
+        ({"S3AUTH_RATE_LIMITS": "login=0/60"}, "S3AUTH_RATE_LIMITS"),
+        ({"S3AUTH_RATE_LIMITS": "login=5/60,login=6/60"}, "S3AUTH_RATE_LIMITS"),
+        ({"S3AUTH_RATE_LIMITS": "log in=5/60"}, "S3AUTH_RATE_LIMITS"),
+    ],
+)
+def test_what_the_app_would_refuse_at_start_is_refused_when_made(
+    env: dict[str, str], variable: str
+) -> None:
+    message = refusal(**env)
+    assert variable in message
+    # The very message the app's start gives: one parser decides both.
+    with pytest.raises(ConfigurationError) as at_start:
+        ClientIPResolver(
+            [p for p in env.get("S3AUTH_TRUSTED_PROXIES", "").split(",") if p],
+            trust_x_forwarded_for=env.get("S3AUTH_TRUST_X_FORWARDED_FOR") == "true",
+        )
+        parse_rate_limits(env.get("S3AUTH_RATE_LIMITS", ""))
+    assert str(at_start.value) == message
+
+
+def test_the_keyword_arguments_are_checked_alike() -> None:
+    with pytest.raises(ConfigurationError, match="S3AUTH_TRUSTED_PROXIES"):
+        S3AuthSettings(secret_key=SECRET, trusted_proxies=["proxy.internal"])
+    with pytest.raises(ConfigurationError, match="S3AUTH_RATE_LIMITS"):
+        S3AuthSettings(secret_key=SECRET, rate_limits="login=5")
+
+
+def test_proxy_and_limit_settings_the_app_takes_are_taken() -> None:
+    settings = made(
+        S3AUTH_TRUSTED_PROXIES="10.0.0.1, 10.1.0.0/16, ::1",
+        S3AUTH_TRUST_X_FORWARDED_FOR="true",
+        S3AUTH_RATE_LIMITS="login=5/60, api=100/0.5",
+    )
+    assert settings.trusted_proxies == ["10.0.0.1", "10.1.0.0/16", "::1"]
+    everyone = made(S3AUTH_TRUSTED_PROXIES="0.0.0.0/0,::/0", S3AUTH_TRUST_ALL_PROXIES="true")
+    assert everyone.trust_all_proxies
+
+
+# argon2's bounds ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("env", "variable", "says"),
+    [
+        ({"S3AUTH_ARGON2_MEMORY_KIB": "1"}, "S3AUTH_ARGON2_MEMORY_KIB", "at least 8 KiB"),
+        ({"S3AUTH_ARGON2_MEMORY_KIB": "7"}, "S3AUTH_ARGON2_MEMORY_KIB", "at least 8 KiB"),
+        (
+            {"S3AUTH_ARGON2_PARALLELISM": "100000"},
+            "S3AUTH_ARGON2_MEMORY_KIB",
+            "at least 800000 KiB",
+        ),
+        (
+            {"S3AUTH_ARGON2_MEMORY_KIB": "99999999999999"},
+            "S3AUTH_ARGON2_MEMORY_KIB",
+            "at most 4294967295",
+        ),
+        (
+            {"S3AUTH_ARGON2_TIME_COST": "4294967296"},
+            "S3AUTH_ARGON2_TIME_COST",
+            "at most 4294967295",
+        ),
+        (
+            {"S3AUTH_ARGON2_PARALLELISM": "16777216", "S3AUTH_ARGON2_MEMORY_KIB": "4294967295"},
+            "S3AUTH_ARGON2_PARALLELISM",
+            "at most 16777215",
+        ),
+        ({"S3AUTH_ARGON2_PARALLELISM": "0"}, "S3AUTH_ARGON2_PARALLELISM", "positive"),
+        ({"S3AUTH_ARGON2_TIME_COST": "0"}, "S3AUTH_ARGON2_TIME_COST", "positive"),
+    ],
+)
+def test_a_hash_cost_argon2_cannot_run_is_refused(
+    env: dict[str, str], variable: str, says: str
+) -> None:
+    message = refusal(**env)
+    assert variable in message and says in message, message
+
+
+@pytest.mark.parametrize("parallelism", [1, 3, 8])
+def test_the_memory_bound_is_argon2s_own(parallelism: int) -> None:
+    """One KiB less than the least the settings take, argon2 refuses; at it, it hashes."""
+    least = ARGON2_MIN_MEMORY_PER_LANE * parallelism
+    with pytest.raises(HashingError, match="Memory cost is too small"):
+        hash_secret(b"pw", b"s" * 16, 1, least - 1, parallelism, 32, Type.ID)
+    with pytest.raises(ConfigurationError, match="S3AUTH_ARGON2_MEMORY_KIB"):
+        S3AuthSettings(
+            secret_key=SECRET, argon2_memory_kib=least - 1, argon2_parallelism=parallelism
+        )
+    settings = S3AuthSettings(
+        secret_key=SECRET, argon2_memory_kib=least, argon2_parallelism=parallelism,
+        argon2_time_cost=1,
+    )  # fmt: skip
+    hasher = PasswordHasher.from_settings(settings)
+    hashed = anyio.run(hasher.hash, "Secret123!", backend="asyncio")
+    assert hashed.startswith(f"$argon2id$v=19$m={least},t=1,p={parallelism}$")
+
+
+def test_the_upper_bounds_are_argon2s_own() -> None:
+    bindings = pytest.importorskip("_argon2_cffi_bindings")
+    assert ARGON2_MAX_VALUE == bindings.lib.ARGON2_MAX_MEMORY == bindings.lib.ARGON2_MAX_TIME
+    assert ARGON2_MAX_PARALLELISM == bindings.lib.ARGON2_MAX_LANES
+    assert ARGON2_MAX_PARALLELISM == bindings.lib.ARGON2_MAX_THREADS
+    assert ARGON2_MIN_MEMORY_PER_LANE == 2 * bindings.lib.ARGON2_SYNC_POINTS
+    with pytest.raises(OverflowError):
+        hash_secret(b"pw", b"s" * 16, ARGON2_MAX_VALUE + 1, 8, 1, 32, Type.ID)
