@@ -44,7 +44,7 @@ class S3AuthSettings(msgspec.Struct, kw_only=True, frozen=True):
     not exist, which is more often a typo than a new store."""
     secret_key: str = ""
     """Signs refresh tokens and device cookies, and access tokens with HS*; at least 32
-    characters, hard to guess (`secret_strength`)."""
+    characters, hard to guess (`secret_strength`), without surrounding whitespace."""
     algorithm: str = "HS256"
     """HS256/384/512 (keyed by the secret key), or ES256, EdDSA, Ed25519 or RS256 (a key
     pair: published as JWKS, see docs/keys.md). EdDSA and Ed25519 sign alike with an
@@ -57,7 +57,8 @@ class S3AuthSettings(msgspec.Struct, kw_only=True, frozen=True):
     """Public keys that verify but never sign (a JWKS, or PEM blocks): a key being rotated
     in or out when the signing key comes from the environment."""
     key_encryption_key: str = ""
-    """Seals the private keys kept in the store (AES-256-GCM); at least 32 characters."""
+    """Seals the private keys kept in the store (AES-256-GCM); held to the secret key's
+    rules."""
     key_publish_seconds: int = 3600
     """A key kept in the store is published this long before it signs."""
     key_sync_seconds: float = 60.0

@@ -80,7 +80,9 @@ def check_settings(settings: Any) -> None:
     """ConfigurationError for the first setting of `settings` (an S3AuthSettings) that
     cannot work."""
     check_types(settings)
-    check_secret_key(settings.secret_key)
+    check_secret("secret_key", settings.secret_key)
+    if settings.key_encryption_key:
+        check_secret("key_encryption_key", settings.key_encryption_key)
     for origin in settings.allowed_origins:
         try:
             normalise_origin(origin)
@@ -114,8 +116,20 @@ def check_types(settings: Any) -> None:
             raise ConfigurationError(f"{env_name(field.name)} must be a finite number")
 
 
-def check_secret_key(secret: str) -> None:
-    variable = env_name("secret_key")
+def check_secret(field: str, secret: str) -> None:
+    """The rules of a secret that keys are made of (the secret key, the key-encryption key):
+    no surrounding whitespace, at least MIN_SECRET_LENGTH characters, and at least
+    MIN_SECRET_BITS by `secret_strength`'s estimate. No message shows the secret."""
+    variable = env_name(field)
+    if secret != secret.strip():
+        # Part of the key, so hosts given the same secret with and without it (a trailing
+        # newline from a secret file on one of them) would not verify each other's tokens
+        # or open each other's sealed keys. Refused rather than stripped: a process of an
+        # earlier release still uses it whole.
+        raise ConfigurationError(
+            f"{variable} begins or ends with whitespace (a newline from the file it was read "
+            "from?), which would be part of the key: remove it"
+        )
     if len(secret) < MIN_SECRET_LENGTH:
         raise ConfigurationError(
             f"{variable} must be at least {MIN_SECRET_LENGTH} characters "
@@ -143,11 +157,6 @@ def check_keys(settings: Any) -> None:
             f"{env_name('key_publish_seconds')} must be longer than "
             f"{env_name('jwks_max_age_seconds')} plus twice {env_name('key_sync_seconds')}"
             ": a key must be known to every verifier before it signs"
-        )
-    if settings.key_encryption_key and len(settings.key_encryption_key) < MIN_SECRET_LENGTH:
-        raise ConfigurationError(
-            f"{env_name('key_encryption_key')} must be at least {MIN_SECRET_LENGTH} "
-            "characters (generate one with `s3auth gen-secret`)"
         )
     given = settings.signing_key or settings.signing_key_file or settings.verification_keys_file
     if given and is_symmetric(settings.algorithm):

@@ -1,6 +1,7 @@
 """Settings that would stop the app at start, or fail at the first password hash, are refused
 when the settings are made, by the same parsers the app uses: the rate limits, the trusted
-proxies, argon2's own bounds."""
+proxies, argon2's own bounds. The key-encryption key is held to the secret key's strength,
+and neither may carry surrounding whitespace."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ import pytest
 from argon2.exceptions import HashingError
 from argon2.low_level import Type, hash_secret
 from conftest import SECRET
+from test_settings import WEAK_SECRETS
 
 from s3auth_asgi import ConfigurationError, S3AuthSettings
 from s3auth_asgi.passwords import PasswordHasher
 from s3auth_asgi.ratelimit import ClientIPResolver, parse_rate_limits
+from s3auth_asgi.settings import new_secret_key
 from s3auth_asgi.settings_checks import (
     ARGON2_MAX_PARALLELISM,
     ARGON2_MAX_VALUE,
@@ -146,3 +149,38 @@ def test_the_upper_bounds_are_argon2s_own() -> None:
     assert ARGON2_MIN_MEMORY_PER_LANE == 2 * bindings.lib.ARGON2_SYNC_POINTS
     with pytest.raises(OverflowError):
         hash_secret(b"pw", b"s" * 16, ARGON2_MAX_VALUE + 1, 8, 1, 32, Type.ID)
+
+
+# The key-encryption key: as strong as the secret key -------------------------------------
+
+
+@pytest.mark.parametrize("weak", WEAK_SECRETS)
+def test_a_guessable_key_encryption_key_is_refused(weak: str) -> None:
+    message = refusal(S3AUTH_KEY_ENCRYPTION_KEY=weak)
+    assert "S3AUTH_KEY_ENCRYPTION_KEY is too easy to guess" in message
+    assert "s3auth gen-secret" in message and weak not in message
+    with pytest.raises(ConfigurationError, match="S3AUTH_KEY_ENCRYPTION_KEY"):
+        S3AuthSettings(secret_key=SECRET, key_encryption_key=weak)
+
+
+def test_a_generated_key_encryption_key_is_taken() -> None:
+    key = new_secret_key()
+    assert made(S3AUTH_KEY_ENCRYPTION_KEY=key).key_encryption_key == key
+    assert made(S3AUTH_KEY_ENCRYPTION_KEY="").key_encryption_key == ""  # none: keys unsealed
+
+
+# Whitespace around a secret ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("variable", ["S3AUTH_SECRET_KEY", "S3AUTH_KEY_ENCRYPTION_KEY"])
+@pytest.mark.parametrize("padded", ["{}\n", "{}\r\n", " {}", "{} ", "\t{}"])
+def test_a_secret_with_surrounding_whitespace_is_refused(variable: str, padded: str) -> None:
+    """The whitespace would be part of the key: hosts given the same secret without it (a
+    trailing newline from a secret file on one only) could not verify each other's tokens
+    or open each other's sealed keys."""
+    key = new_secret_key()
+    with pytest.raises(ConfigurationError) as info:
+        S3AuthSettings.from_env({"S3AUTH_SECRET_KEY": SECRET, variable: padded.format(key)})
+    message = str(info.value)
+    assert f"{variable} begins or ends with whitespace" in message, message
+    assert key not in message
