@@ -2,7 +2,8 @@
 
 Each field is read from the variable named `S3AUTH_` and the field's name in upper case;
 keyword arguments use the fields' names. Invalid configuration raises ConfigurationError
-naming the variable (`settings_checks`).
+naming the variable (`settings_checks`), and so does an `S3AUTH_*` variable that names no
+setting (`settings_env`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import msgspec
 from .errors import ConfigurationError
 from .settings_checks import check_settings
 from .settings_checks import normalise_origin as normalise_origin
+from .settings_env import check_keywords, check_variable_names
 from .settings_env import env_name as env_name
 
 LIST_FIELDS = ("trusted_proxies", "allowed_origins")
@@ -186,8 +188,12 @@ class S3AuthSettings(msgspec.Struct, kw_only=True, frozen=True):
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> S3AuthSettings:
-        """Read every `S3AUTH_*` variable; keyword arguments win over the environment."""
+        """Read every `S3AUTH_*` variable; keyword arguments win over the environment. A
+        variable that names no setting is a ConfigurationError, a keyword argument that
+        names no field a TypeError, as the constructor's."""
+        check_keywords(overrides, cls.__struct_fields__)
         env = os.environ if environ is None else environ
+        check_variable_names(env, cls.__struct_fields__)
         raw: dict[str, Any] = {}
         for field in msgspec.structs.fields(cls):
             value = env.get(env_name(field.name))

@@ -30,6 +30,7 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
+from ..settings_env import DEBUG_VARIABLE
 from .check import run_check
 from .cleanup import run_cleanup
 from .context import Context, OpenStore
@@ -44,7 +45,6 @@ __all__ = ["build_parser", "main"]
 SHOWN_DEMO_DIR = ".s3auth-demo"
 """`s3auth_asgi.demo.config.DEFAULT_DEMO_DIR` for the help text, spelled out because
 importing it would load the demo package for every command (a test keeps the two equal)."""
-DEBUG_VARIABLE = "S3AUTH_DEBUG"
 TRUE = ("1", "true", "yes", "on")
 
 
