@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import msgspec
 
+from .hidden_fields import HidesSecrets
 from .privileges import is_administrator, stored_scopes
 
 
-def repr_without_secrets(value: msgspec.Struct, *secrets: str) -> str:
-    """`value`'s repr with the fields named in `secrets` hidden: an object logged by
-    mistake (`logger.debug("%r", user)`) must not put a hash or a token in the log."""
-    shown = ", ".join(
-        f"{name}=<hidden>" if name in secrets else f"{name}={getattr(value, name)!r}"
-        for name in value.__struct_fields__
-    )
-    return f"{type(value).__name__}({shown})"
-
-
-class User(msgspec.Struct, kw_only=True):
+class User(HidesSecrets, msgspec.Struct, kw_only=True):
     """A user record as stored at `users/{id}.json`."""
+
+    secret_fields: ClassVar[frozenset[str]] = frozenset(("hashed_password",))
 
     id: str
     username: str
@@ -72,9 +65,6 @@ class User(msgspec.Struct, kw_only=True):
             email_verified=self.email_verified,
             profile=self.profile,
         )
-
-    def __repr__(self) -> str:
-        return repr_without_secrets(self, "hashed_password")
 
 
 class PublicUser(msgspec.Struct, kw_only=True):
@@ -144,7 +134,7 @@ class GenerationMarker(msgspec.Struct):
     generation: str
 
 
-class Session(msgspec.Struct, kw_only=True):
+class Session(HidesSecrets, msgspec.Struct, kw_only=True):
     """One refresh-token family at `sessions/{user_id}/{id}.json`.
 
     `generation` counts rotations; the refresh token of generation n is an HMAC over
@@ -155,6 +145,8 @@ class Session(msgspec.Struct, kw_only=True):
     `absolute_expires_at`, which is set once at the login. Objects written before the
     absolute lifetime existed have 0 there: see `absolute_expiry`.
     """
+
+    secret_fields: ClassVar[frozenset[str]] = frozenset(("secret",))
 
     id: str
     user_id: str
@@ -213,9 +205,6 @@ class Session(msgspec.Struct, kw_only=True):
             current=self.id == current_session_id,
         )
 
-    def __repr__(self) -> str:
-        return repr_without_secrets(self, "secret")
-
 
 class SessionInfo(msgspec.Struct, kw_only=True):
     """A session as shown to its owner: no secrets."""
@@ -235,9 +224,11 @@ class SessionInfo(msgspec.Struct, kw_only=True):
         return getattr(self, name)
 
 
-class TokenPair(msgspec.Struct, kw_only=True):
+class TokenPair(HidesSecrets, msgspec.Struct, kw_only=True):
     """The token response of RFC 6749 §5.1; also readable as a mapping (`pair["access_token"]`),
     as code written for s3verless reads it."""
+
+    secret_fields: ClassVar[frozenset[str]] = frozenset(("access_token", "refresh_token"))
 
     access_token: str
     refresh_token: str
@@ -252,6 +243,3 @@ class TokenPair(msgspec.Struct, kw_only=True):
 
     def to_dict(self) -> dict[str, Any]:
         return msgspec.structs.asdict(self)
-
-    def __repr__(self) -> str:
-        return repr_without_secrets(self, "access_token", "refresh_token")

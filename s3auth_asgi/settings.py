@@ -11,12 +11,13 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 import msgspec
 
 from .errors import ConfigurationError
+from .hidden_fields import HidesSecrets
 from .settings_checks import check_settings
 from .settings_checks import normalise_origin as normalise_origin
 from .settings_env import check_keywords, check_variable_names
@@ -24,7 +25,6 @@ from .settings_env import env_name as env_name
 
 LIST_FIELDS = ("trusted_proxies", "allowed_origins")
 """Read from comma-separated variables."""
-SECRET_FIELDS = frozenset(("secret_key", "signing_key", "key_encryption_key", "smtp_password"))
 SECRET_KEY_BYTES = 48
 """Random bytes in a generated secret key (384 bits). Being a multiple of 3, they encode to
 64 URL-safe characters without padding: a 64-byte key, as long as HS512's hash output, which
@@ -36,7 +36,12 @@ def new_secret_key() -> str:
     return secrets.token_urlsafe(SECRET_KEY_BYTES)
 
 
-class S3AuthSettings(msgspec.Struct, kw_only=True, frozen=True):
+class S3AuthSettings(HidesSecrets, msgspec.Struct, kw_only=True, frozen=True):
+    secret_fields: ClassVar[frozenset[str]] = frozenset(
+        ("secret_key", "signing_key", "key_encryption_key", "smtp_password")
+    )
+    """Shown as `<hidden>` (`hidden_fields`)."""
+
     store_url: str = "memory://"
     """Where all state lives: `s3://bucket/prefix`, `gs://…`, `az://…`, `file:///path`,
     `memory://`. S3 endpoints and credentials come from obstore's `AWS_*` variables."""
@@ -155,13 +160,6 @@ class S3AuthSettings(msgspec.Struct, kw_only=True, frozen=True):
 
     def __post_init__(self) -> None:
         check_settings(self)
-
-    def __repr__(self) -> str:
-        shown = ", ".join(
-            f"{f}={'***' if f in SECRET_FIELDS else repr(getattr(self, f))}"
-            for f in self.__struct_fields__
-        )
-        return f"S3AuthSettings({shown})"
 
     @property
     def rate_limit_backend(self) -> Literal["memory", "store"]:

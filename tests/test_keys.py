@@ -24,13 +24,14 @@ from support import (
     ok_app,
     user_record,
 )
+from test_service import pretty_reprs
 
 from s3auth_asgi import ConfigurationError, InvalidTokenError, S3AuthService
 from s3auth_asgi.app import create_auth_app
 from s3auth_asgi.errors import UnknownSigningKeyError
 from s3auth_asgi.keys.algorithms import check_key, generate_key, has_roca_fingerprint
 from s3auth_asgi.keys.names import ASYMMETRIC_ALGORITHMS, UnusableKeyError
-from s3auth_asgi.keys.stored import KeyStore
+from s3auth_asgi.keys.stored import KeyStore, StoredKey
 from s3auth_asgi.middleware.bearer import BearerTokenMiddleware
 from s3auth_asgi.settings import new_secret_key
 from s3auth_asgi.storage import ObjectStore
@@ -363,6 +364,15 @@ def test_a_public_key_cannot_sign_and_a_wrong_type_is_named() -> None:
 
 
 # Sealing -----------------------------------------------------------------------------
+
+
+def test_a_stored_private_key_shows_in_no_rendering() -> None:
+    """A key stored before an encryption key was set holds its private part in clear."""
+    key = StoredKey(
+        kid="k1", alg="ES256", created_at=0, activates_at=0, jwk={"kty": "EC", "d": "PRIVATE"}
+    )
+    for text in (repr(key), str(key), *pretty_reprs(key)):
+        assert "jwk=<hidden>" in text and "PRIVATE" not in text, text
 
 
 async def test_stored_keys_are_sealed_with_the_key_encryption_key() -> None:

@@ -394,7 +394,19 @@ async def test_no_secret_shows_in_a_repr() -> None:
         (pair, [pair.access_token, pair.refresh_token]),
         (stored.value, [stored.value.secret]),
     ]:
-        for text in (repr(value), str(value), f"{value}"):
+        for text in (repr(value), str(value), f"{value}", *pretty_reprs(value)):
             assert "<hidden>" in text
             assert not any(secret in text for secret in secrets), type(value)
     assert "shown@example.com" in repr(user)  # what is not secret still shows
+
+
+def pretty_reprs(value: object) -> list[str]:
+    """What rich's pretty printer shows of `value` (as the REPL with rich, a debugger or a
+    rich log handler would), on one line and folded; nothing when rich is not installed."""
+    try:
+        from rich.pretty import pretty_repr
+    except ImportError:
+        return []
+    wide = pretty_repr(value, max_width=10_000)
+    assert wide == repr(value)  # the same fields, hidden alike
+    return [wide, pretty_repr(value, max_width=20)]

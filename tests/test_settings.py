@@ -85,6 +85,26 @@ def test_secret_never_appears_in_repr() -> None:
     assert "do-not-print" not in repr(settings) and "do-not-print" not in str(settings)
 
 
+def test_no_secret_setting_appears_in_richs_rendering() -> None:
+    """rich (installed with litestar) asks `__rich_repr__` for the fields, not `__repr__`:
+    the REPL with rich, a debugger or a rich log handler shows what it answers."""
+    pretty = pytest.importorskip("rich.pretty")
+    secrets = {
+        "secret_key": new_secret_key(),
+        "key_encryption_key": new_secret_key(),
+        "smtp_password": "smtp-password-not-to-show",
+        "signing_key": "-----BEGIN PRIVATE KEY-----not-to-show",
+    }
+    settings = S3AuthSettings(
+        **secrets, algorithm="ES256", smtp_host="mail.example.com", smtp_username="user",
+        public_url="https://app.example.com", mail_from="no-reply@example.com",
+    )  # fmt: skip
+    for shown in (pretty.pretty_repr(settings), pretty.pretty_repr(settings, max_width=10_000)):
+        assert not [name for name, value in secrets.items() if value in shown], shown
+        assert "secret_key=<hidden>" in shown and "smtp_password=<hidden>" in shown
+    assert pretty.pretty_repr(settings, max_width=10_000) == repr(settings)
+
+
 @pytest.mark.parametrize(
     ("field", "value"),
     [

@@ -13,11 +13,12 @@ at once add two keys, never lose one.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, ClassVar
 
 import msgspec
 
 from ..errors import ConfigurationError
+from ..hidden_fields import HidesSecrets
 from ..storage import keys as layout
 from ..storage.base import Store, StoreConflict
 from .algorithms import generate_key
@@ -31,7 +32,9 @@ logger = logging.getLogger("s3auth_asgi.keys")
 MAX_ATTEMPTS = 5
 
 
-class StoredKey(msgspec.Struct, kw_only=True, frozen=True):
+class StoredKey(HidesSecrets, msgspec.Struct, kw_only=True, frozen=True):
+    secret_fields: ClassVar[frozenset[str]] = frozenset(("jwk",))
+
     kid: str
     alg: str
     created_at: float
