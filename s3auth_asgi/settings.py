@@ -74,8 +74,9 @@ class S3AuthSettings(HidesSecrets, msgspec.Struct, kw_only=True, frozen=True):
     jwks_max_age_seconds: int = 300
     """The JWKS response's Cache-Control max-age; below the publish delay."""
     jwks_publish_url: str = ""
-    """Also write the JWKS to this object (`s3://bucket/jwks.json`, `file:///srv/www/…`)
-    when keys change, for a CDN or a static site; outside the store, which is private."""
+    """Also write the JWKS to this object (`s3://bucket/jwks.json`, `gs://…`, `az://…`,
+    `file:///srv/www/…`) when keys change, for a CDN or a static site; outside the store,
+    which is private."""
     access_token_expire_minutes: int = 30
     refresh_token_expire_days: int = 7
     """The idle lifetime: a session not refreshed for this long ends."""

@@ -1,8 +1,8 @@
 """The checks S3AuthSettings makes when it is made, each failure a ConfigurationError naming
 the variable to fix: each value's type and range, the secrets, the keys, argon2's cost, and
-what must agree. A value parsed where it is used (the rate limits, the trusted proxies) is
-checked by that very parser, so that settings made here never stop the app at start or fail
-at the first hash, and `s3auth check` says so.
+what must agree. A value parsed where it is used (the rate limits, the trusted proxies, the
+JWKS publication target) is checked by that very parser, so that settings made here never
+stop the app at start or fail at the first hash or key change, and `s3auth check` says so.
 The mail and account-lifecycle settings are checked in `lifecycle_settings`."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -100,6 +101,8 @@ def check_settings(settings: Any) -> None:
             "file:///path or memory://"
         )
     check_rate_limiting(settings)
+    if settings.jwks_publish_url:
+        check_jwks_publish_url(settings.jwks_publish_url, settings.store_url)
 
 
 def check_types(settings: Any) -> None:
@@ -164,11 +167,6 @@ def check_keys(settings: Any) -> None:
             f"{env_name('signing_key')} and the key files are for ES256, EdDSA, Ed25519 "
             f"or RS256; {settings.algorithm} is keyed by {env_name('secret_key')}"
         )
-    inside = settings.store_url.rstrip("/") + "/"
-    if settings.jwks_publish_url and settings.jwks_publish_url.startswith(inside):
-        raise ConfigurationError(
-            f"{env_name('jwks_publish_url')} must be outside the store: everything in it is private"
-        )
 
 
 def check_ranges(settings: Any) -> None:
@@ -225,3 +223,23 @@ def check_rate_limiting(settings: Any) -> None:
         trust_all_proxies=settings.trust_all_proxies,
     )
     parse_rate_limits(settings.rate_limits)
+
+
+def check_jwks_publish_url(url: str, store_url: str) -> None:
+    """A URL the JWKS can be written to (the writer's own rule), outside the store: inside,
+    it would be private, and a directory store is compared by where its path leads."""
+    from .keys.publish import check_publish_url  # it reads the variable's name from `settings`
+
+    check_publish_url(url)
+    inside = url.startswith(store_url.rstrip("/") + "/")
+    if not inside and urlsplit(url).scheme == urlsplit(store_url).scheme == "file":
+        from .storage.store import local_path
+
+        try:
+            inside = local_path(url).resolve().is_relative_to(local_path(store_url).resolve())
+        except (OSError, RuntimeError):  # a symlink loop: the writer will fail on it anyway
+            inside = False
+    if inside:
+        raise ConfigurationError(
+            f"{env_name('jwks_publish_url')} must be outside the store: everything in it is private"
+        )

@@ -269,8 +269,49 @@ def test_a_jwks_that_cannot_be_written_is_reported_after_the_change(
     rotate = stored_keys.run("keys", "rotate")
     assert rotate.code == failures.UNAVAILABLE, rotate
     assert "the keys changed, but the JWKS could not be written to file://" in rotate.err
+    # Running `rotate` again would add another key: the advice is to publish.
+    assert "write it with `s3auth keys publish`" in rotate.err
+    assert "run the command again" not in rotate.err
     assert rotate.out.startswith("added key ")
     assert len(stored_keys.stored()) == 2
+    (tmp_path / "a-file").unlink()
+    published = stored_keys.run("keys", "publish")
+    assert published.code == 0, published
+    assert published.out == f"published the JWKS (2 keys) to file://{tmp_path}/a-file/jwks.json\n"
+    written = json.loads((tmp_path / "a-file" / "jwks.json").read_text())["keys"]
+    assert {k["kid"] for k in written} == {k.kid for k in stored_keys.stored()}
+    assert len(stored_keys.stored()) == 2  # publishing changed no key
+
+
+def test_a_jwks_target_naming_no_object_is_refused_before_a_key_is_added(
+    stored_keys: Keys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stored_keys.codec()
+    for url in ("not-a-url", "s3://public-bucket", "memory://jwks", "https://host/jwks.json"):
+        monkeypatch.setenv("S3AUTH_JWKS_PUBLISH_URL", url)
+        for command in ("rotate", "publish"):
+            run = stored_keys.run("keys", command)
+            assert run.code == failures.CONFIGURATION, run
+            assert run.out == "" and run.err.startswith("s3auth: S3AUTH_JWKS_PUBLISH_URL "), run
+    assert len(stored_keys.stored()) == 1
+
+
+def test_publish_needs_a_target(stored_keys: Keys) -> None:
+    stored_keys.codec()
+    run = stored_keys.run("keys", "publish")
+    assert run.code == failures.CONFIGURATION, run
+    assert "S3AUTH_JWKS_PUBLISH_URL is not set" in run.err
+
+
+def test_publish_writes_the_keys_the_settings_describe_wherever_they_come_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HS* keys are secret: their JWKS is empty, as the endpoint's."""
+    jwks = tmp_path / "jwks.json"
+    monkeypatch.setenv("S3AUTH_JWKS_PUBLISH_URL", f"file://{jwks}")
+    run = Run("keys", "publish")
+    assert run.code == 0, run
+    assert json.loads(jwks.read_text()) == {"keys": []}
 
 
 def test_sealed_keys_are_rotated_only_with_their_encryption_key(

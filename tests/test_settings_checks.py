@@ -1,9 +1,12 @@
-"""Settings that would stop the app at start, or fail at the first password hash, are refused
-when the settings are made, by the same parsers the app uses: the rate limits, the trusted
-proxies, argon2's own bounds. The key-encryption key is held to the secret key's strength,
-and neither may carry surrounding whitespace."""
+"""Settings that would stop the app at start, or fail at the first password hash or the first
+key change, are refused when the settings are made, by the same parsers the app uses: the
+rate limits, the trusted proxies, argon2's own bounds, the JWKS publication target. The
+key-encryption key is held to the secret key's strength, and neither may carry surrounding
+whitespace."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import anyio
 import pytest
@@ -13,6 +16,7 @@ from conftest import SECRET
 from test_settings import WEAK_SECRETS
 
 from s3auth_asgi import ConfigurationError, S3AuthSettings
+from s3auth_asgi.keys.publish import publish_jwks
 from s3auth_asgi.passwords import PasswordHasher
 from s3auth_asgi.ratelimit import ClientIPResolver, parse_rate_limits
 from s3auth_asgi.settings import new_secret_key
@@ -184,3 +188,65 @@ def test_a_secret_with_surrounding_whitespace_is_refused(variable: str, padded: 
     message = str(info.value)
     assert f"{variable} begins or ends with whitespace" in message, message
     assert key not in message
+
+
+# The JWKS publication target ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("not-a-url", "s3://, gs://, az:// or file://"),
+        ("ftp://host/jwks.json", "s3://, gs://, az:// or file://"),
+        ("memory://jwks", "s3://, gs://, az:// or file://"),
+        ("https://example.com/jwks.json", "s3://, gs://, az:// or file://"),
+        ("s3://public-bucket", "must name an object"),
+        ("s3://public-bucket/", "must name an object"),
+        ("gs://public-bucket", "must name an object"),
+        ("file:///srv/www/", "must name a file"),
+        ("file://", "must name a file"),
+        ("file:///", "must name a file"),
+    ],
+)
+def test_a_jwks_target_that_cannot_be_written_is_refused(url: str, says: str) -> None:
+    message = refusal(S3AUTH_JWKS_PUBLISH_URL=url)
+    assert message.startswith("S3AUTH_JWKS_PUBLISH_URL") and says in message, message
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "s3://public-bucket/.well-known/jwks.json",
+        "s3://public-bucket/jwks.json",
+        "https://public-bucket.s3.amazonaws.com/jwks.json",
+        "gs://public-bucket/jwks.json",
+        "az://container/jwks.json",
+        "file:///srv/www/.well-known/jwks.json",
+        "file://./www/jwks.json",
+    ],
+)
+def test_a_jwks_target_naming_an_object_is_taken(url: str) -> None:
+    assert made(S3AUTH_JWKS_PUBLISH_URL=url).jwks_publish_url == url
+
+
+def test_publishing_applies_the_same_rule() -> None:
+    """What the settings refuse is what the writer refuses, by one function."""
+    jwks: dict[str, list[object]] = {"keys": []}
+    with pytest.raises(ConfigurationError) as writing:
+        anyio.run(publish_jwks, "s3://public-bucket", jwks, 60, backend="asyncio")
+    assert str(writing.value) == refusal(S3AUTH_JWKS_PUBLISH_URL="s3://public-bucket")
+
+
+def test_a_jwks_target_inside_a_directory_store_is_refused_however_it_is_spelt(
+    tmp_path: Path,
+) -> None:
+    store = tmp_path / "store"
+    for url in (
+        f"file://{store}/keys/jwks.json",
+        f"file://{tmp_path}/www/../store/jwks.json",
+        f"file://{tmp_path}/./store/jwks.json",
+    ):
+        message = refusal(S3AUTH_STORE_URL=f"file://{store}", S3AUTH_JWKS_PUBLISH_URL=url)
+        assert "S3AUTH_JWKS_PUBLISH_URL must be outside the store" in message, url
+    beside = f"file://{tmp_path}/store-www/jwks.json"
+    assert made(S3AUTH_STORE_URL=f"file://{store}", S3AUTH_JWKS_PUBLISH_URL=beside)

@@ -1,4 +1,5 @@
-"""`s3auth keys list | rotate | retire | generate`: the signing keys the settings describe.
+"""`s3auth keys list | rotate | retire | publish | generate`: the signing keys the settings
+describe.
 
 Where the keys come from (`keys.ring`: `secret`, `environment` or `store`) decides what
 can be done with them: only keys kept in the store are rotated and retired here; the
@@ -6,7 +7,8 @@ others are rotated through the variables that hold them, which `rotate` explains
 
 `list` shows each key's state and whether it is sealed (`key_rows`). `rotate` and
 `retire` write the JWKS to S3AUTH_JWKS_PUBLISH_URL afterwards, so the published document
-changes with the command and not a sync later.
+changes with the command and not a sync later; `publish` writes it alone, when that write
+failed.
 
 `generate`, which reads no settings, is in `keygen`.
 """
@@ -24,10 +26,19 @@ from ..keys.publish import publish_jwks
 from ..keys.ranking import superseded_at
 from ..keys.ring import KeyRing
 from ..keys.stored import KeyStore, StoredKey
-from ..settings import S3AuthSettings
+from ..settings import S3AuthSettings, env_name
 from ..types import Clock
 from .context import Context, run_async
-from .failures import NOT_FOUND, OK, REFUSED, UNAVAILABLE, CommandError, describe_cause, shown_url
+from .failures import (
+    CONFIGURATION,
+    NOT_FOUND,
+    OK,
+    REFUSED,
+    UNAVAILABLE,
+    CommandError,
+    describe_cause,
+    shown_url,
+)
 from .json_array import JsonArray
 from .key_rows import HEADER, fixed_rows, iso, stored_rows
 from .keygen import run_keys_generate
@@ -129,7 +140,7 @@ def run_keys_rotate(ctx: Context) -> int:
             "signs from now" if not delay else f"signs from {iso(new.activates_at)} (in {delay} s)"
         )
         print(f"added key {new.kid} ({new.alg}): published now, {when}", file=ctx.out)
-        await publish(ctx, settings, stored, now)
+        await publish_changed(ctx, settings, stored, now)
         return OK
 
     return run_async(rotate)
@@ -155,7 +166,7 @@ def run_keys_retire(ctx: Context) -> int:
                 "it signed verify",
                 file=ctx.out,
             )
-        await publish(ctx, settings, stored, now)
+        await publish_changed(ctx, settings, stored, now)
         return OK
 
     return run_async(retire)
@@ -184,20 +195,55 @@ def check_retirable(keys: list[StoredKey], kid: str, now: float) -> None:
         )
 
 
-async def publish(ctx: Context, settings: S3AuthSettings, stored: KeyStore, now: float) -> None:
-    """Write the JWKS the stored keys make now to S3AUTH_JWKS_PUBLISH_URL, when it is set."""
+def run_keys_publish(ctx: Context) -> int:
+    """Write the JWKS of the keys the settings describe to S3AUTH_JWKS_PUBLISH_URL, changing
+    no key: after a `rotate` or `retire` whose write failed, once the target is repaired."""
+    settings = ctx.settings()
+    if not settings.jwks_publish_url:
+        raise CommandError(
+            f"{env_name('jwks_publish_url')} is not set: there is no JWKS to write (the "
+            "service answers it at /auth/.well-known/jwks.json)",
+            CONFIGURATION,
+        )
+    ring = key_ring(ctx, settings)
+    now = CLOCK()
+
+    async def write() -> int:
+        keys = ring.key_set() if ring.stored is None else (await current_keys(ring.stored))[1]
+        await publish(ctx, settings, keys, now, changed=False)
+        return OK
+
+    return run_async(write)
+
+
+async def publish_changed(
+    ctx: Context, settings: S3AuthSettings, stored: KeyStore, now: float
+) -> None:
+    """After a change: the JWKS the stored keys make now, written to S3AUTH_JWKS_PUBLISH_URL
+    when it is set."""
+    if settings.jwks_publish_url:
+        await publish(ctx, settings, (await current_keys(stored))[1], now, changed=True)
+
+
+async def publish(
+    ctx: Context, settings: S3AuthSettings, keys: KeySet, now: float, *, changed: bool
+) -> None:
+    """Write the JWKS `keys` make now to S3AUTH_JWKS_PUBLISH_URL. `changed`: the command
+    changed the keys, which stays done whether or not the JWKS is written."""
     url = settings.jwks_publish_url
-    if not url:
-        return
-    jwks = (await current_keys(stored))[1].jwks(now)
+    jwks = keys.jwks(now)
     try:
         await publish_jwks(url, jwks, settings.jwks_max_age_seconds)
     except StoreUnavailableError as exc:
         cause = describe_cause(exc.__cause__)
+        where = f"{shown_url(url)}{f' ({cause})' if cause else ''}"
+        # Running `rotate` again would add yet another key: publishing is what is left.
         raise CommandError(
-            f"the keys changed, but the JWKS could not be written to {shown_url(url)}"
-            f"{f' ({cause})' if cause else ''}: the service writes it when it next reads the "
-            "keys, or run the command again",
+            f"the keys changed, but the JWKS could not be written to {where}: write it with "
+            "`s3auth keys publish` once the target is repaired (a running service also "
+            "writes it when it next reads the keys)"
+            if changed
+            else f"the JWKS could not be written to {where}; repair the target and try again",
             UNAVAILABLE,
         ) from exc
     print(f"published the JWKS ({len(jwks['keys'])} keys) to {shown_url(url)}", file=ctx.out)
@@ -256,6 +302,12 @@ def add_keys_commands(
         "(their clients refresh to get new ones)",
     )
     retire.set_defaults(run=run_keys_retire)
+    publish_command = actions.add_parser(
+        "publish",
+        parents=[store],
+        help="write the JWKS to S3AUTH_JWKS_PUBLISH_URL again, changing no key",
+    )
+    publish_command.set_defaults(run=run_keys_publish)
     generate = actions.add_parser(
         "generate",
         help="print a new private key (PEM, PKCS#8) for S3AUTH_SIGNING_KEY_FILE",

@@ -14,7 +14,7 @@ import os
 import tempfile
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 import anyio.to_thread
 
@@ -70,18 +70,53 @@ class JwksPublication:
         return True
 
 
+def check_publish_url(url: str) -> None:
+    """ConfigurationError naming the variable unless `url` names an object this module can
+    write: a file (`file://`, read as the store's own `file://` URLs are), or an object in
+    a store obstore opens as S3, GCS or Azure, the kinds the store may be. The settings are
+    checked by this when they are made, so that a key change never ends with a JWKS that
+    cannot be written for the form of its URL. The message names no URL, which may carry
+    credentials."""
+    from ..storage.store import OBSTORE_KINDS, local_path
+
+    variable = env_name("jwks_publish_url")
+    if urlsplit(url).scheme == "file":
+        if url.endswith("/") or not local_path(url).name:
+            raise ConfigurationError(
+                f"{variable} must name a file, not a directory "
+                "(file:///srv/www/.well-known/jwks.json)"
+            )
+        return
+    import obstore
+
+    try:
+        kind: str | None = obstore.parse_scheme(url)
+    except Exception:  # obstore's error for a URL it does not recognise
+        kind = None
+    if kind not in OBSTORE_KINDS:
+        raise ConfigurationError(
+            f"{variable} must be an s3://, gs://, az:// or file:// URL naming the object to "
+            "write (s3://public-bucket/.well-known/jwks.json)"
+        )
+    directory, _, name = url.rpartition("/")
+    if not name or "://" not in directory:
+        raise ConfigurationError(
+            f"{variable} must name an object, not a bucket (s3://public-bucket/jwks.json)"
+        )
+
+
 async def publish_jwks(url: str, jwks: dict[str, Any], max_age: int) -> None:
+    check_publish_url(url)
     data = jwks_bytes(jwks)
-    parts = urlsplit(url)
-    if parts.scheme == "file":
-        await anyio.to_thread.run_sync(_write_file, unquote(url[len("file://") :]), data)
+    if urlsplit(url).scheme == "file":
+        from ..storage.store import local_path
+
+        await anyio.to_thread.run_sync(_write_file, local_path(url), data)
         return
     import obstore
     from obstore.store import from_url
 
     directory, _, name = url.rpartition("/")
-    if not name or "://" not in directory:
-        raise ConfigurationError("S3AUTH_JWKS_PUBLISH_URL must name an object, not a bucket")
     try:
         store = from_url(directory)
         await obstore.put_async(
@@ -97,8 +132,7 @@ async def publish_jwks(url: str, jwks: dict[str, Any], max_age: int) -> None:
         raise StoreUnavailableError("The JWKS could not be published") from exc
 
 
-def _write_file(name: str, data: bytes) -> None:
-    path = Path(name).expanduser()
+def _write_file(path: Path, data: bytes) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".jwks-")
