@@ -233,10 +233,11 @@ def check_jwks_publish_url(url: str, store_url: str) -> None:
     check_publish_url(url)
     inside = url.startswith(store_url.rstrip("/") + "/")
     if not inside and urlsplit(url).scheme == urlsplit(store_url).scheme == "file":
-        from .storage.store import local_path
+        from .storage.urls import local_path
 
         try:
-            inside = local_path(url).resolve().is_relative_to(local_path(store_url).resolve())
+            published = local_path(url, env_name("jwks_publish_url")).resolve()
+            inside = published.is_relative_to(local_path(store_url).resolve())
         except (OSError, RuntimeError):  # a symlink loop: the writer will fail on it anyway
             inside = False
     if inside:

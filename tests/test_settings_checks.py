@@ -6,6 +6,7 @@ whitespace."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import anyio
@@ -206,6 +207,7 @@ def test_a_secret_with_surrounding_whitespace_is_refused(variable: str, padded: 
         ("file:///srv/www/", "must name a file"),
         ("file://", "must name a file"),
         ("file:///", "must name a file"),
+        ("file://www.example.com/jwks.json", "is read as a host"),
     ],
 )
 def test_a_jwks_target_that_cannot_be_written_is_refused(url: str, says: str) -> None:
@@ -235,6 +237,16 @@ def test_publishing_applies_the_same_rule() -> None:
     with pytest.raises(ConfigurationError) as writing:
         anyio.run(publish_jwks, "s3://public-bucket", jwks, 60, backend="asyncio")
     assert str(writing.value) == refusal(S3AUTH_JWKS_PUBLISH_URL="s3://public-bucket")
+
+
+def test_a_jwks_file_url_is_read_as_the_stores_are(tmp_path: Path) -> None:
+    """`file://localhost/abs` is `/abs` (RFC 8089), for the JWKS as for the store."""
+    target = tmp_path / "www" / "jwks.json"
+    target.parent.mkdir()
+    url = f"file://localhost{target}"
+    assert made(S3AUTH_JWKS_PUBLISH_URL=url).jwks_publish_url == url
+    anyio.run(publish_jwks, url, {"keys": []}, 60, backend="asyncio")
+    assert json.loads(target.read_bytes()) == {"keys": []}
 
 
 def test_a_jwks_target_inside_a_directory_store_is_refused_however_it_is_spelt(

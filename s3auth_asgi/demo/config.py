@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigurationError
-from ..settings import MIN_SECRET_LENGTH, S3AuthSettings, env_name, new_secret_key
+from ..settings import S3AuthSettings, env_name, new_secret_key
+from ..settings_checks import MIN_SECRET_LENGTH
 
 DEFAULT_DEMO_DIR = Path(".s3auth-demo")
 SECRET_FILE = "secret"

@@ -77,11 +77,11 @@ def check_publish_url(url: str) -> None:
     checked by this when they are made, so that a key change never ends with a JWKS that
     cannot be written for the form of its URL. The message names no URL, which may carry
     credentials."""
-    from ..storage.store import OBSTORE_KINDS, local_path
+    from ..storage.urls import OBSTORE_KINDS, local_path
 
     variable = env_name("jwks_publish_url")
     if urlsplit(url).scheme == "file":
-        if url.endswith("/") or not local_path(url).name:
+        if url.endswith("/") or not local_path(url, variable).name:
             raise ConfigurationError(
                 f"{variable} must name a file, not a directory "
                 "(file:///srv/www/.well-known/jwks.json)"
@@ -109,9 +109,10 @@ async def publish_jwks(url: str, jwks: dict[str, Any], max_age: int) -> None:
     check_publish_url(url)
     data = jwks_bytes(jwks)
     if urlsplit(url).scheme == "file":
-        from ..storage.store import local_path
+        from ..storage.urls import local_path
 
-        await anyio.to_thread.run_sync(_write_file, local_path(url), data)
+        path = local_path(url, env_name("jwks_publish_url"))
+        await anyio.to_thread.run_sync(_write_file, path, data)
         return
     import obstore
     from obstore.store import from_url

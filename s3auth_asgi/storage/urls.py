@@ -23,10 +23,10 @@ STORE_URL = "S3AUTH_STORE_URL"
 FILE_FORMS = "file:///absolute/path or file://./relative/path"
 
 
-def local_path(url: str) -> Path:
-    """The directory of a `file://` URL, as given (unresolved): `file:///abs` (and
-    `file://localhost/abs`), `file://./rel`, `file://~/dir`. ConfigurationError for a URL
-    naming no directory but `/`, or naming another host."""
+def local_path(url: str, variable: str = STORE_URL) -> Path:
+    """The path of a `file://` URL, as given (unresolved): `file:///abs` (and
+    `file://localhost/abs`), `file://./rel`, `file://~/dir`. ConfigurationError naming
+    `variable` for a URL naming nothing but `/`, or naming another host."""
     rest = url[len("file://") :]
     host, slash, path = rest.partition("/")
     if host.startswith((".", "~")):
@@ -35,13 +35,13 @@ def local_path(url: str) -> Path:
         named = slash + path
     else:
         raise ConfigurationError(
-            f"{STORE_URL}: a file:// store is a directory on this machine, and "
+            f"{variable}: a file:// URL is a path on this machine, and "
             f"{host[:100]!r} is read as a host; use {FILE_FORMS}"
         )
     named = unquote(named)
     if not named.strip("/"):
         raise ConfigurationError(
-            f"{STORE_URL}: {url[:100]!r} names no directory (is a variable in it unset?); "
+            f"{variable}: {url[:100]!r} names no directory (is a variable in it unset?); "
             f"use {FILE_FORMS}"
         )
     return Path(named).expanduser()
