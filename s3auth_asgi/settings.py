@@ -130,6 +130,8 @@ class S3AuthSettings(HidesSecrets, msgspec.Struct, kw_only=True, frozen=True):
     process on its own) or `store` (the object store at store_url, shared by every process).
     Unset: see `rate_limit_backend`."""
     trusted_proxies: list[str] = msgspec.field(default_factory=list)
+    """Proxies whose forwarding header says who the client is: addresses, networks, and
+    `unix` for one on a unix socket (a connection with no peer address)."""
     trust_x_forwarded_for: bool = False
     trust_all_proxies: bool = False
     """Required to list a catch-all (`0.0.0.0/0`, `::/0`) in `trusted_proxies`: only when

@@ -214,8 +214,8 @@ def check_rate_limiting(settings: Any) -> None:
     """The limits and proxies, by the parsers the rate limiter and the client address use."""
     # Imported here: the rate-limiting package reads the variables' names from `settings`,
     # which imports this module.
-    from .ratelimit.client_ip import check_proxy_settings
     from .ratelimit.policy import parse_rate_limits
+    from .ratelimit.trusted_proxies import check_proxy_settings
 
     check_proxy_settings(
         settings.trusted_proxies,

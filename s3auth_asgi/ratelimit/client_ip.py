@@ -14,20 +14,22 @@ from collections.abc import Iterable
 from typing import Final, Literal, NamedTuple
 
 from ..errors import ConfigurationError
-from ..settings import env_name
 from ..types import Scope
 from .address_text import canonical_quad, ipv4_text, ipv6_text, nat64_ipv4, plain_ipv6
+from .trusted_proxies import (
+    TRUST_ALL_PROXIES_VARIABLE,
+    TRUSTED_PROXIES_VARIABLE,
+    UNIX_PROXY,
+    catch_all_networks,
+    check_proxy_settings,
+)
 
 ForwardedHeader = Literal["x-forwarded-for", "forwarded"]
 
 logger = logging.getLogger("s3auth_asgi")
 
-TRUSTED_PROXIES_VARIABLE = env_name("trusted_proxies")
-TRUST_ALL_PROXIES_VARIABLE = env_name("trust_all_proxies")
-TRUST_FORWARDED_VARIABLE = env_name("trust_x_forwarded_for")
 UNKNOWN_CLIENT_KEY = "ip:unknown"
 
-_Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 _IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 _MEMO_TEXT_LIMIT = 64
@@ -43,52 +45,6 @@ class ClientAddress(NamedTuple):
     subscriber usually holds a whole /64 and can rotate through it at will."""
     trusted: bool
     """Whether it is one of the trusted proxies."""
-
-
-def parse_trusted_proxies(proxies: Iterable[str]) -> tuple[_Network, ...]:
-    if isinstance(proxies, str):
-        proxies = proxies.split(",")
-    networks = []
-    for proxy in proxies:
-        text = proxy.strip() if isinstance(proxy, str) else proxy
-        if text == "":
-            continue
-        try:
-            networks.append(ipaddress.ip_network(text, strict=False))
-        except (ValueError, TypeError):
-            raise ConfigurationError(
-                f"{TRUSTED_PROXIES_VARIABLE} (trusted_proxies): {proxy!r} is not an IP address "
-                "or CIDR network"
-            ) from None
-    return tuple(networks)
-
-
-def check_proxy_settings(
-    proxies: Iterable[str], *, trust_x_forwarded_for: bool, trust_all_proxies: bool
-) -> tuple[_Network, ...]:
-    """The trusted networks; ConfigurationError naming the variable when they, with the two
-    switches, would not work: the settings are checked by this when they are made."""
-    networks = parse_trusted_proxies(proxies)
-    catch_all = _catch_all(networks)
-    if catch_all and not trust_all_proxies:
-        # Every peer a proxy: every client picks its own address, and per-address limits
-        # and the addresses sessions record mean nothing.
-        raise ConfigurationError(
-            f"{TRUSTED_PROXIES_VARIABLE} holds {', '.join(catch_all)}, which trusts every "
-            f"peer to say who the client is; list your proxies' addresses, or set "
-            f"{TRUST_ALL_PROXIES_VARIABLE}=true if every peer really is a proxy you run "
-            "(a platform load balancer in front of every request)"
-        )
-    if trust_x_forwarded_for and not networks:
-        raise ConfigurationError(
-            f"{TRUST_FORWARDED_VARIABLE} is set but {TRUSTED_PROXIES_VARIABLE} is empty: "
-            "name the proxies whose forwarding headers are to be believed"
-        )
-    return networks
-
-
-def _catch_all(networks: tuple[_Network, ...]) -> list[str]:
-    return [str(network) for network in networks if network.prefixlen == 0]
 
 
 def _parse_ip(text: str) -> _IPAddress | None:
@@ -151,12 +107,15 @@ class ClientIPResolver:
             )
         if not 1 <= ipv6_prefix_length <= 128:
             raise ConfigurationError("ipv6_prefix_length must be between 1 and 128")
-        self.trusted_proxies = check_proxy_settings(
+        trusted = check_proxy_settings(
             trusted_proxies,
             trust_x_forwarded_for=trust_x_forwarded_for,
             trust_all_proxies=trust_all_proxies,
         )
-        catch_all = _catch_all(self.trusted_proxies)
+        self.trusted_proxies = trusted.networks
+        self._trust_no_peer = trusted.unix
+        self._warned_no_peer = False
+        catch_all = catch_all_networks(self.trusted_proxies)
         if catch_all:
             logger.warning(
                 "%s=true: every peer's forwarding header is believed (%s)",
@@ -250,11 +209,11 @@ class ClientIPResolver:
         return ClientAddress(str(address), key, trusted)
 
     def resolve(self, scope: Scope) -> ClientAddress | None:
-        """The client of this request, or None when the server did not say who the peer is."""
+        """The client of this request, or None when no one said who it is."""
         client = scope.get("client")
         host = client[0] if client else None
         if type(host) is not str:
-            return None
+            return self._without_peer(scope)
         peer = self._classify(host)
         if peer is None:
             # Not an IP (a unix socket path, a test client's name): still one peer.
@@ -262,6 +221,23 @@ class ClientIPResolver:
         if peer.trusted and self._read_header:
             return self._from_forwarded_chain(scope, peer)
         return peer
+
+    def _without_peer(self, scope: Scope) -> ClientAddress | None:
+        """The client of a request that came with no peer address (a unix socket)."""
+        if not self._read_header:
+            return None
+        if self._trust_no_peer:
+            return self._from_forwarded_chain(scope, None)
+        if not self._warned_no_peer:
+            self._warned_no_peer = True
+            logger.warning(
+                "a request came with no peer address (a proxy on a unix socket?): its "
+                "forwarding header is not read, and all such requests count as one client; "
+                "add %r to %s if that proxy is yours",
+                UNIX_PROXY,
+                TRUSTED_PROXIES_VARIABLE,
+            )
+        return None
 
     def client_key(self, scope: Scope) -> str:
         """What requests of this scope's client are counted under: `ip:` and the address
@@ -305,7 +281,10 @@ class ClientIPResolver:
         address = self.resolve(scope)
         return None if address is None else address.ip
 
-    def _from_forwarded_chain(self, scope: Scope, peer: ClientAddress) -> ClientAddress:
+    def _from_forwarded_chain(
+        self, scope: Scope, peer: ClientAddress | None
+    ) -> ClientAddress | None:
+        """The client `peer` (None: a trusted proxy with no address) vouches for."""
         values = [
             value.decode("latin-1")
             for name, value in scope.get("headers") or ()

@@ -1,0 +1,79 @@
+"""The trusted proxies setting: the networks whose peers may say who the client is, and
+`unix`, a proxy that connects over a unix socket.
+
+Servers report no peer address for a unix-socket connection (the ASGI scope's `client` is
+None), so no network can name such a proxy; `unix` trusts every connection without one.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from typing import NamedTuple
+
+from ..errors import ConfigurationError
+from ..settings import env_name
+
+TRUSTED_PROXIES_VARIABLE = env_name("trusted_proxies")
+TRUST_ALL_PROXIES_VARIABLE = env_name("trust_all_proxies")
+TRUST_FORWARDED_VARIABLE = env_name("trust_x_forwarded_for")
+UNIX_PROXY = "unix"
+"""The entry that trusts connections with no peer address."""
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class TrustedProxies(NamedTuple):
+    networks: tuple[Network, ...]
+    unix: bool
+    """Whether a connection with no peer address is a trusted proxy."""
+
+
+def parse_trusted_proxies(proxies: Iterable[str]) -> TrustedProxies:
+    if isinstance(proxies, str):
+        proxies = proxies.split(",")
+    networks = []
+    unix = False
+    for proxy in proxies:
+        text = proxy.strip() if isinstance(proxy, str) else proxy
+        if text == "":
+            continue
+        if text == UNIX_PROXY:
+            unix = True
+            continue
+        try:
+            networks.append(ipaddress.ip_network(text, strict=False))
+        except (ValueError, TypeError):
+            raise ConfigurationError(
+                f"{TRUSTED_PROXIES_VARIABLE} (trusted_proxies): {proxy!r} is not an IP address, "
+                f"a CIDR network or {UNIX_PROXY!r} (a proxy on a unix socket)"
+            ) from None
+    return TrustedProxies(tuple(networks), unix)
+
+
+def check_proxy_settings(
+    proxies: Iterable[str], *, trust_x_forwarded_for: bool, trust_all_proxies: bool
+) -> TrustedProxies:
+    """The trusted proxies; ConfigurationError naming the variable when they, with the two
+    switches, would not work: the settings are checked by this when they are made."""
+    trusted = parse_trusted_proxies(proxies)
+    catch_all = catch_all_networks(trusted.networks)
+    if catch_all and not trust_all_proxies:
+        # Every peer a proxy: every client picks its own address, and per-address limits
+        # and the addresses sessions record mean nothing.
+        raise ConfigurationError(
+            f"{TRUSTED_PROXIES_VARIABLE} holds {', '.join(catch_all)}, which trusts every "
+            f"peer to say who the client is; list your proxies' addresses, or set "
+            f"{TRUST_ALL_PROXIES_VARIABLE}=true if every peer really is a proxy you run "
+            "(a platform load balancer in front of every request)"
+        )
+    if trust_x_forwarded_for and not trusted.networks and not trusted.unix:
+        raise ConfigurationError(
+            f"{TRUST_FORWARDED_VARIABLE} is set but {TRUSTED_PROXIES_VARIABLE} is empty: "
+            "name the proxies whose forwarding headers are to be believed"
+        )
+    return trusted
+
+
+def catch_all_networks(networks: tuple[Network, ...]) -> list[str]:
+    return [str(network) for network in networks if network.prefixlen == 0]
