@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from s3auth_asgi.ratelimit import MemoryRateLimitStore, RateLimit, memory
+from s3auth_asgi.ratelimit import FailureBudget, MemoryRateLimitStore, RateLimit, memory
 from s3auth_asgi.ratelimit.gcra import Step, gcra, gcra_step
 
 
@@ -33,6 +33,32 @@ def test_spent_keys_make_room_before_any_key_in_debt() -> None:
     # `early` was seen first of all, yet it is the one-offs that made room.
     assert len(store) == 51
     assert not store.check("api", "early", limit, 2).allowed
+
+
+@pytest.mark.anyio
+async def test_spent_budgets_make_room_before_any_budget_in_debt() -> None:
+    clock = Clock()
+    store = MemoryRateLimitStore(max_keys=16, clock=clock)
+    budget = FailureBudget(
+        "login.account",
+        {"short": RateLimit(5, 900), "daily": RateLimit(50, 86400)},
+    )
+    for _ in range(50):  # the victim's daily budget spent
+        reading = await store.peek(budget, "account:victim")
+        assert reading.allowed
+        await store.record(reading)
+        clock.now += 180
+    spent = await store.peek(budget, "account:victim")
+    assert spent.decisions[1].remaining == 5  # of 50
+    # One failure on another name at a time, each state spent before the next comes
+    # (a failure's debt on the daily limit is 1728 s): never more than one is live.
+    for i in range(17):
+        await store.record(await store.peek(budget, f"account:n{i}"))
+        clock.now += 1730
+    after = await store.peek(budget, "account:victim")
+    assert after.tats == spent.tats  # kept, not handed a fresh budget
+    assert after.decisions[1].remaining == 22  # what 17 × 1730 s gave back, not all 50
+    assert len(store) == 3  # the victim and the two failures since the spent ones went
 
 
 def test_without_spent_keys_the_front_goes_and_a_refusal_moves_a_key_back() -> None:

@@ -9,10 +9,11 @@ per emission interval) runs no arithmetic but one addition: its answer is the sa
 time (`gcra.full_allowance`), bit for bit what the algorithm would give.
 
 When a new key finds the dict full, room is made in one pass, at least a sixteenth of
-`max_keys` at a time so that the pass is paid once per that many new keys:
+`max_keys` at a time so that the pass is paid once per that many new keys (a failure
+budget's table alike, its state one TAT per limit):
 
-1. every key whose TAT has passed goes: its allowance is full again, which is exactly
-   what a key never seen gets, so dropping it changes no answer;
+1. every key whose TAT has passed goes (a budget's: every TAT of it): its allowance is full
+   again, which is exactly what a key never seen gets, so dropping it changes no answer;
 2. if that frees too little (more clients within one window than `max_keys`), keys go
    from the front: first seen longest ago and not refused since. Such a key starts afresh,
    with its whole burst: size `max_keys` above the number of clients expected within one
@@ -117,18 +118,26 @@ class MemoryRateLimitStore:
         budget, key = reading.budget, reading.key
         states = self._budgets.setdefault(budget.name, {})
         tats = states.pop(key, {})
-        kept, decisions = charge_budget(tats, self._clock(), budget, cost)
-        states[key] = kept if kept is not None else tats
-        if len(states) > self.max_keys:
-            self._drop_front(states, self._room_batch)
-        return Reading(budget, key, decisions, states[key])
+        now = self._clock()
+        kept, decisions = charge_budget(tats, now, budget, cost)
+        if len(states) >= self.max_keys:
+            spent = [
+                other for other, state in states.items() if max(state.values(), default=now) <= now
+            ]
+            self._drop(states, spent)
+        states[key] = state = kept if kept is not None else tats
+        return Reading(budget, key, decisions, state)
 
     def _make_room(self, tats: dict[str, float], now: float) -> None:
-        spent = [key for key, tat in tats.items() if tat <= now]
+        self._drop(tats, [key for key, tat in tats.items() if tat <= now])
+
+    def _drop(self, table: dict[str, Any], spent: list[str]) -> None:
+        """Makes room: the `spent` keys (whose allowance is full again) go, and keys from
+        the front too if that is less than a batch."""
         for key in spent:
-            del tats[key]
+            del table[key]
         if len(spent) < self._room_batch:
-            self._drop_front(tats, self._room_batch - len(spent))
+            self._drop_front(table, self._room_batch - len(spent))
 
     @staticmethod
     def _drop_front(states: dict[str, Any], count: int) -> None:
