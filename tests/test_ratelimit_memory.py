@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from s3auth_asgi.errors import ConfigurationError
 from s3auth_asgi.ratelimit import FailureBudget, MemoryRateLimitStore, RateLimit, memory
 from s3auth_asgi.ratelimit.gcra import Step, gcra, gcra_step
 
@@ -153,3 +154,16 @@ def test_a_full_allowance_skips_the_algorithm_and_answers_as_it_would(
             full = tat is None or tat <= clock.now
             assert len(ran) - before == (0 if cost == 1 and full else 1)
             assert store._tats["api"][key] == new_tat
+
+
+@pytest.mark.anyio
+async def test_a_cost_above_the_limit_is_a_configuration_error_not_a_crash() -> None:
+    store = MemoryRateLimitStore()
+    limit = RateLimit(max_requests=5, window_seconds=60)
+    for cost in (6, -1):
+        with pytest.raises(ConfigurationError, match=f"cost must be between 0 and 5, got {cost}"):
+            await store.acquire("api", "new", limit, cost)
+        with pytest.raises(ConfigurationError, match="cost must be between 0 and 5"):
+            store.check("api", "new", limit, cost)
+    assert len(store) == 0
+    assert (await store.acquire("api", "new", limit, 5)).allowed

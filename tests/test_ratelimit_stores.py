@@ -16,6 +16,7 @@ import anyio
 import pytest
 from support import StoreWrapper
 
+from s3auth_asgi.errors import ConfigurationError
 from s3auth_asgi.ratelimit import (
     MemoryRateLimitStore,
     ObjectStoreRateLimitStore,
@@ -83,6 +84,17 @@ async def test_concurrent_limiters_admit_no_more_than_the_limit(store_url: str) 
     assert 1 <= admitted <= LOGIN.max_requests
     _, info = await limiters[0].is_rate_limited(client(), "login", cost=0)
     assert info.remaining == LOGIN.max_requests - admitted
+
+
+async def test_a_cost_above_the_limit_is_refused_before_any_request(store_url: str) -> None:
+    store = ObjectStore.from_url(store_url)
+    shared = ObjectStoreRateLimitStore(store)
+    store.reset_counts()
+    for cost in (6, -1):
+        with pytest.raises(ConfigurationError, match=f"cost must be between 0 and 5, got {cost}"):
+            await shared.acquire("login", "k", LOGIN, cost)
+    assert dict(store.requests) == {}
+    assert (await shared.acquire("login", "k", LOGIN, 5)).allowed
 
 
 async def test_one_check_costs_one_get_and_one_conditional_put(store_url: str) -> None:

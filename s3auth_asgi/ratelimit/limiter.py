@@ -22,7 +22,7 @@ from .client_ip import ClientIPResolver, ForwardedHeader
 from .gcra import Step
 from .identity import account_digest, user_identity
 from .memory import MemoryCheck, MemoryRateLimitStore
-from .policy import RateLimit, check_limit_name, parse_rate_limits
+from .policy import RateLimit, check_cost, check_limit_name, parse_rate_limits
 from .stores import RateLimitStore
 
 
@@ -158,8 +158,8 @@ class RateLimiter(SharedOnCopy):
             raise KeyError(f"no rate limit named {limit_name!r}; known: {sorted(self.limits)}")
         limit, store, memory_check, by_ip = route
         # A cost of 1 is always in range (max_requests >= 1): the usual call skips the test.
-        if cost != 1 and not 0 <= cost <= limit.max_requests:
-            raise ConfigurationError(f"cost must be between 0 and {limit.max_requests}, got {cost}")
+        if cost != 1:
+            check_cost(limit, cost)
         scope = request if type(request) is dict else request_scope(request)
         if by_ip and key is None and account is None:
             # Kept in memory, the count is keyed by the compact form (see `client_keys`).

@@ -31,7 +31,7 @@ from ..errors import ConfigurationError
 from ..types import Clock
 from .budget import FailureBudget, Reading, charge_budget, peek_budget
 from .gcra import Decision, Step, full_allowance, gcra_step
-from .policy import RateLimit
+from .policy import RateLimit, check_cost
 
 MemoryCheck = Callable[[str, int], Step]
 """Check `key` at `cost` against one limit, counting it if admitted."""
@@ -61,6 +61,7 @@ class MemoryRateLimitStore:
 
     def check(self, limit_name: str, key: str, limit: RateLimit, cost: int) -> Decision:
         """`acquire` without the coroutine: nothing here waits."""
+        check_cost(limit, cost)
         _, allowed, remaining, reset_after, retry_after = self.checker(limit_name, limit)(key, cost)
         return Decision(allowed, remaining, reset_after, retry_after)
 

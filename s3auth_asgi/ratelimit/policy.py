@@ -56,6 +56,12 @@ class RateLimit:
         object.__setattr__(self, "emission_interval", self.window_seconds / self.max_requests)
 
 
+def check_cost(limit: RateLimit, cost: int) -> None:
+    """A request's cost must fit the burst: a larger one could never be admitted."""
+    if not 0 <= cost <= limit.max_requests:
+        raise ConfigurationError(f"cost must be between 0 and {limit.max_requests}, got {cost}")
+
+
 def check_limit_name(name: str, *, source: str = "limits") -> str:
     if not isinstance(name, str) or not _LIMIT_NAME.fullmatch(name):
         raise ConfigurationError(

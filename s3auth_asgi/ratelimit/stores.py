@@ -28,7 +28,7 @@ from ..storage.batching import S3
 from ..types import Clock
 from .budget import FailureBudget, Reading, charge_budget, peek_budget
 from .gcra import Decision, gcra
-from .policy import RateLimit
+from .policy import RateLimit, check_cost
 
 _DELETE_BATCH = S3.delete_batch
 """Expired states deleted at a time: a page of an S3 listing, in one DELETE request."""
@@ -87,6 +87,7 @@ class ObjectStoreRateLimitStore:
         self._refused = RefusalMemo()
 
     async def acquire(self, limit_name: str, key: str, limit: RateLimit, cost: int) -> Decision:
+        check_cost(limit, cost)
         object_key = keys.ratelimit(limit_name, key)
         remembered = self._refused.get(object_key)
         if remembered is not None:
