@@ -23,7 +23,9 @@ login takes a shared place while one is free, else one of those. The owner of an
 on a browser that logged in to it before, gets in during a flood of unknown names while
 fewer than `hash_device_queue` such logins wait at once. One account's devices hold at most
 a quarter of the kept places (at least one): a cookie stolen from one account lets its
-thief take that account's share, not the places of every other account's owner.
+thief take that account's share, not the places of every other account's owner. That bounds
+one account, not several: a right password counts against no limit, so whoever logs in
+to four accounts of their own in parallel, each with its device cookie, fills them all.
 
 The count of admitted requests is kept on the event loop: the check and the increment have
 no `await` between them, so no lock is needed. Like the limiter, a hasher belongs to one
@@ -144,8 +146,9 @@ at the default cost."""
 KEPT_PLACES_SHARE_PER_ACCOUNT = 4
 """One account's devices hold at most 1/4 of the kept places (at least one). An owner logs in
 from one device at a time, so a share is room enough; a thief with one stolen cookie, who
-can fire logins in parallel, fills that share and leaves the rest to other accounts (with
-the default places, it takes cookies of four accounts to fill them)."""
+can fire logins in parallel, fills that share and leaves the rest to other accounts. Logins
+with the right password are not limited, so the holder of four accounts (a quarter each)
+can keep them all busy: the share stops a stolen cookie, not such an owner."""
 BUSY_RETRY_AFTER_SECONDS = 1
 """Retry-After of a refusal: a full queue drains in well under a second at the default
 cost, and a smaller whole number of seconds does not exist."""

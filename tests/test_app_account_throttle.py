@@ -176,6 +176,22 @@ async def test_the_owner_logs_in_with_the_device_cookie_during_a_flood(clock: Cl
         assert again.startswith(f"{DEVICE_COOKIE}={device.rsplit('.', 2)[0]}.")
 
 
+async def test_right_passwords_count_against_no_limit(clock: Clock) -> None:
+    """What bounds the hash places kept for known devices: not the login limits, since a
+    holder of accounts logs in to them as often as they like (docs/deployment.md)."""
+    service = shared_service(clock)
+    async with from_address(service, "192.0.2.1") as client:
+        await register(client, "alice")
+    device = await owner_device(service)
+    async with from_address(service, "192.0.2.10") as client:
+        for shown in ({DEVICE_HEADER: device}, {}):
+            statuses = [
+                (await post_login(client, "alice", PASSWORD, **shown)).status_code
+                for _ in range(3 * PER_ACCOUNT)
+            ]
+            assert statuses == [200] * (3 * PER_ACCOUNT)
+
+
 async def test_wrong_passwords_with_a_device_count_against_that_device_only(clock: Clock) -> None:
     service = shared_service(clock)
     async with from_address(service, "192.0.2.1") as client:
