@@ -175,7 +175,7 @@ class AccountOperations(UserRecords):
         `device_current`: whether that device still holds for the record read. If not, the
         password is not checked (`LoginCheck.stale_device`)."""
         if not self._plausible_password(password):
-            return LoginCheck(None, login.charged_accounts(None))
+            return LoginCheck(None)
         if login.index is None and login.normalised is not None:
             found = None
             await get_or_none(self.store, login.decoy_user_key, User)
@@ -183,22 +183,21 @@ class AccountOperations(UserRecords):
             found = await self.names.owner(login)
         user = found.value if found is not None else None
         if user is not None and device_current is not None and not device_current(user):
-            return LoginCheck(None, login.charged_accounts(user), stale_device=True)
+            return LoginCheck(None, stale_device=True)
         matches, new_hash = await self.passwords.verify(
             password,
             user.hashed_password if user is not None else None,
             device_owner=device_owner,
         )
-        accounts = login.charged_accounts(user)
         if found is None or user is None or not matches or not user.is_active:
-            return LoginCheck(None, accounts)
+            return LoginCheck(None)
         if new_hash is not None:
             upgrade = if_fields_are(
                 password_of(user), lambda u: msgspec.structs.replace(u, hashed_password=new_hash)
             )
             with contextlib.suppress(S3AuthError):
                 await self._update(user.id, upgrade, found)
-        return LoginCheck(user, accounts)
+        return LoginCheck(user)
 
     async def update_user(
         self,

@@ -26,9 +26,8 @@ from .storage.access import get_or_none
 
 
 def account_keys(user: User) -> tuple[str, str]:
-    """The budgets failed attempts at a user's password are charged to: one per name (its
-    username's and its email's), each charged with every failure, so that whichever name
-    is typed, its budget has counted the failures made under both."""
+    """A user's two names, username and email, as a login that types them knows them
+    (`NameLookup.account_key`)."""
     return (
         f"username:{unique_name(user, is_email=False)}",
         f"email:{unique_name(user, is_email=True)}",
@@ -63,15 +62,6 @@ class NameLookup:
         raw = self.identifier.encode("utf-8", "surrogatepass")
         return "raw:" + hashlib.sha256(raw).hexdigest()[:32]
 
-    def charged_accounts(self, owner: User | None) -> tuple[str, str]:
-        """The budgets a wrong password is charged to, the typed name's first: both names
-        of the account it belongs to; for a name that is nobody's, its own and a second one
-        of its own, so that the failure costs the same requests either way."""
-        if owner is None:
-            return (self.account_key, "decoy:" + self.account_key)
-        names = account_keys(owner)
-        return names if names[0] == self.account_key else (names[1], names[0])
-
     @property
     def decoy_user_key(self) -> str:
         """A user object that does not exist, read for a name that is nobody's in place of
@@ -85,8 +75,6 @@ class LoginCheck(NamedTuple):
 
     user: User | None
     """The user, when the password matches and the account is active."""
-    accounts: tuple[str, str]
-    """The budgets a failure is charged to (`NameLookup.charged_accounts`)."""
     stale_device: bool = False
     """The password was not checked: the device the login showed predates a change that
     ended the account's sessions, so the attempt must be counted as one without it."""

@@ -25,7 +25,7 @@ PER_ACCOUNT = DEFAULT_AUTH_LIMITS["login_account"].max_requests
 PER_DEVICE = DEFAULT_AUTH_LIMITS["login_device"].max_requests
 WRONG = "Wrong123!"
 ALICE_NAMES = ("username:alice", "email:alice@example.com")
-"""The budgets of alice's two names, as `name_index.account_keys` gives them."""
+"""alice's two names as `name_index.account_keys` gives them: her device cookie's tags."""
 
 
 def shared_service(clock: Clock, **overrides: object) -> S3AuthService:
@@ -117,12 +117,14 @@ async def test_an_unknown_account_is_refused_exactly_like_a_known_one(clock: Clo
     assert answers["alice"] == answers["nobody"]
     status, _, headers, requests = answers["nobody"]
     assert status == 429 and dict(headers)["retry-after"]
-    assert requests == {"get": 1}  # the name's budget: nothing says whose it is
+    # The name's index entry, then the budget it leads to (the account's, or for a name
+    # that is nobody's, the name's own): the same requests either way.
+    assert requests == {"get": 2}
 
 
 async def test_the_answers_do_not_tell_whether_two_names_are_one_account(clock: Clock) -> None:
-    # A failure is charged to both names of an account, where a name that is nobody's has
-    # a budget of its own: an answer that showed the account's count would tell whoever
+    # An account's two names share its budget, where a name that is nobody's has a budget
+    # of its own: an answer that showed the account's count would tell whoever
     # fails under a username, then an email, whether they are one account's.
     service = shared_service(clock)
     async with from_address(service, "192.0.2.1") as client:
@@ -208,8 +210,8 @@ async def test_wrong_passwords_with_a_device_count_against_that_device_only(cloc
         service.store.reset_counts()
         refused = await post_login(client, "alice", PASSWORD, **shown)
         assert_problem(refused, 429, "rate_limited")
-        # The device's refusal just before is remembered: nothing is read.
-        assert dict(service.store.requests) == {}
+        # The device's refusal just before is remembered: only the name's index is read.
+        assert dict(service.store.requests) == {"get": 1}
         assert '"login_device"' in refused.headers["ratelimit-policy"]
     # The account's own budget was never touched.
     assert await flood(service, "alice", PER_ACCOUNT + 1) == [401] * PER_ACCOUNT + [429]

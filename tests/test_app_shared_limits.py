@@ -221,9 +221,9 @@ async def test_a_password_change_and_logins_share_the_account_budget(
 
 async def test_request_counts_with_shared_limits(store_url: str, clock: Clock) -> None:
     """On top of the login's own requests (index GET, user GET, session PUT): the limits of
-    the name typed and of the address are read (2 GETs) before anything else, and charged
-    only for a wrong password (2 conditional PUTs), with the account's other name (a GET
-    and a PUT). A refusal reads no more than the limits: nothing about the account."""
+    the account the index names and of the address are read (2 GETs) before the user is,
+    and charged only for a wrong password (2 conditional PUTs). A refusal reads the index
+    and the limits, nothing more."""
     fleet = Fleet(store_url, clock)
     async with fleet.client(0, "192.0.2.1") as client:
         await register(client, "alice")
@@ -234,33 +234,34 @@ async def test_request_counts_with_shared_limits(store_url: str, clock: Clock) -
 
         fleet.reset_counts()
         assert (await post_login(client, "alice", WRONG)).status_code == 401
-        assert fleet.requests() == {"get": 5, "put": 4}
+        assert fleet.requests() == {"get": 4, "put": 3}
 
-        # An unknown name costs the same: a user GET that finds nothing, a second budget,
-        # an audit event in a decoy trail.
+        # An unknown name costs the same: a budget of its own, a user GET that finds
+        # nothing, an audit event in a decoy trail.
         fleet.reset_counts()
         assert (await post_login(client, "nobody", WRONG)).status_code == 401
-        assert fleet.requests() == {"get": 5, "put": 4}
+        assert fleet.requests() == {"get": 4, "put": 3}
 
         for i in range(PER_ACCOUNT - 1):
             await post_login(client, NAMES[i % 2], WRONG)
             await post_login(client, "nobody", WRONG)
-        # A first refusal reads the name's limits alone; then the refusal is remembered
-        # until the state would admit, and nothing is read.
+        # A first refusal reads the name's index and the account's limits; then the
+        # refusal is remembered until the state would admit, and only the index is read,
+        # under either of the account's names.
         expected = (
-            ("alice", WRONG, 1),
+            ("alice", WRONG, 2),
             ("alice@example.com", PASSWORD, 1),
-            ("alice", PASSWORD, 0),
+            ("alice", PASSWORD, 1),
+            ("nobody", WRONG, 2),
             ("nobody", WRONG, 1),
-            ("nobody", WRONG, 0),
         )
         for name, password, gets in expected:
             fleet.reset_counts()
             assert (await post_login(client, name, password)).status_code == 429
-            assert fleet.requests() == ({"get": gets} if gets else {})
+            assert fleet.requests() == {"get": gets}
 
 
-async def test_a_refusal_by_the_address_reads_two_objects(store_url: str, clock: Clock) -> None:
+async def test_a_refusal_by_the_address_reads_three_objects(store_url: str, clock: Clock) -> None:
     fleet = Fleet(store_url, clock, rate_limits="login=3/60")
     async with fleet.client(0, "192.0.2.1") as client:
         for i in range(3):
@@ -269,12 +270,12 @@ async def test_a_refusal_by_the_address_reads_two_objects(store_url: str, clock:
         refused = await post_login(client, "someone-else", WRONG)
     assert_problem(refused, 429, "rate_limited")
     assert '"login";q=3' in refused.headers["ratelimit-policy"]
-    assert fleet.requests() == {"get": 2}  # the name's limits, the address's
+    assert fleet.requests() == {"get": 3}  # the name's index, its limits, the address's
     async with fleet.client(0, "192.0.2.1") as client:
         fleet.reset_counts()
         again = await post_login(client, "someone-else-again", WRONG)
     assert_problem(again, 429, "rate_limited")
-    assert fleet.requests() == {"get": 1}  # the address's refusal is remembered
+    assert fleet.requests() == {"get": 2}  # the address's refusal is remembered
 
 
 async def test_registration_counts_every_attempt_in_the_store(store_url: str, clock: Clock) -> None:
@@ -301,4 +302,4 @@ async def test_limits_in_memory_cost_no_requests(clock: Clock) -> None:
             await post_login(client, "alice", WRONG)
         service.store.reset_counts()
         assert (await post_login(client, "alice", WRONG)).status_code == 429
-        assert dict(service.store.requests) == {}
+        assert dict(service.store.requests) == {"get": 1}  # the name's index entry

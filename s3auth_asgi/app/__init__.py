@@ -74,7 +74,7 @@ def create_auth_app(
         chosen = default_limiter(service.settings, store=service.store, clock=service.clock)
     return AuthApp(
         service,
-        AuthRateLimits(chosen, service.settings),
+        AuthRateLimits(chosen, service.settings, service.clock),
         mount_path=mount_path,
         title=title,
         version=__version__,

@@ -1,48 +1,53 @@
 """Password attempts (login, password change): limits on failures, read before a password is
 checked and charged only when it turns out wrong (the protocol is `ratelimit.budget`'s).
 
-- account (limits `login_account`, `login_account_daily`): one budget per name — a username,
-  an email, or a name that is nobody's, as normalised (`NameLookup.account_key`). A wrong
-  password is charged to both names of the account (`NameLookup.charged_accounts`), so
-  each name's budget counts the failures made under either: the username and the email of
-  an account are one account, and yet the budget to read follows from the name typed,
-  before the index is read;
+- account (limits `login_account`, `login_account_daily`): one budget per account, keyed by
+  its user id, whichever of its names is typed (`login_account`); a name that is nobody's
+  has a budget of its own, keyed by the name as normalised (`NameLookup.account_key`);
 - address (`login`): the client address, across accounts;
 - device (`login_device`): a device cookie valid for the name typed (`devices`).
 
 An attempt with a valid device cookie is counted against its device alone; any other against
-the account and the address. Before anything else is read they are read in that order, and
-the first that is spent refuses (429) without reading the rest. A wrong password charges
-each, and the account's other name; if a charge finds its budget spent meanwhile by other
-processes, the answer is 429 rather than 401, so no more wrong-password answers are ever
-given than the limits admit. A right password writes nothing.
+the account and the address. They are read once the name's index entry is (it says whose
+the account is), in that order, and the first that is spent refuses (429) without reading
+the rest. So every budget a failure would be charged to has admitted it before the password
+is hashed. A wrong password charges each of them, every one even when one of them was spent
+meanwhile by other processes; then the answer is 429 rather than 401, so no more
+wrong-password answers are ever given than the limits admit. A right password writes
+nothing.
+
+A charge that fails (the store fails the write) leaves a failure that was not counted,
+while a right password, which writes nothing, would still be let in: the answer is 503, and
+this process then refuses the budget's key for its shortest emission interval (the time
+the budget takes to admit one failure more), without reading it (`HeldKeys`). Guessing
+while the limits cannot be written is so held to the limits' steady rate.
 
 Guesses sent at once: a budget read as admitting r more failures admits at most r attempts
 being checked at once in this app (those between `begin` and `end`); the next is refused
 (429, Retry-After: 1: they are answered within the hash queue's longest wait) before it
 reads the user or hashes. Without that, every attempt of a burst reads the budget before
 the first is charged, and a burst as large as the hashing queue learns the answer to each
-of its guesses, a right password included, whatever the limit. Attempts being checked are known to
-this process only: on a fleet a burst split across P processes gets at most P × r answers
-before the charges land, where the charges then hold it.
+of its guesses, a right password included, whatever the limit. Attempts being checked are
+known to this process only: on a fleet a burst split across P processes gets at most P × r
+answers before the charges land, where the charges then hold it.
 
-With the limits in the object store: a refusal by the account 1 GET, by the address 2, each
-one less once the process remembers the refusal (`ObjectStoreRateLimitStore`); a success 2
-GETs (then the index GET, the user GET and the session PUT); a failure 3 GETs and 3
-conditional PUTs, each lost race a GET and a PUT more. With a device: 1 GET, and 1 PUT for
-a failure. Known and unknown names cost the same: an unknown name's second budget is one of
-its own (`decoy:`).
+With the limits in the object store, after the index GET: a refusal by the account 1 GET,
+by the address 2, each one less once the process remembers the refusal
+(`ObjectStoreRateLimitStore`); a success 2 GETs (then the user GET and the session PUT); a
+failure 2 GETs and 2 conditional PUTs, each lost race a GET and a PUT more. With a device:
+1 GET, and 1 PUT for a failure. Known and unknown names cost the same.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
 from dataclasses import dataclass, field, replace
 
 from ..errors import ConfigurationError, RateLimitedError
+from ..name_index import NameLookup
 from ..ratelimit import FailureBudget, FailureStore, RateLimiter, RateLimitInfo, Reading
 from ..ratelimit.gcra import Decision
-from ..types import Scope
+from ..types import Clock, Scope
 
 BUDGET_LIMITS: dict[str, tuple[str, ...]] = {
     "login.account": ("login_account", "login_account_daily"),
@@ -54,9 +59,6 @@ read. A limiter without any of a budget's limits does without that budget."""
 
 _SHOWN_ORDER = ("login.address", "login.account", "login.device")
 """The order of the RateLimit header items: the address's first, as for every other limit."""
-
-_CHARGE_ORDER = ("login.account", "login.address", "login.device")
-"""The order failures are charged in (`PasswordAttempts.failed`)."""
 
 
 def _unique_by_budget(
@@ -97,6 +99,39 @@ def _taken(reading: Reading) -> Reading:
     return replace(reading, decisions=refused)
 
 
+def _held(budget: FailureBudget, key: str, wait: float) -> Reading:
+    """A refusal of `key` for `wait` seconds, decided without reading its state."""
+    return Reading(budget, key, tuple(Decision(False, 0, wait, wait) for _ in budget.limits), {})
+
+
+class HeldKeys:
+    """Budget keys whose last charge failed, each refused by this process until a time.
+    Bounded: past `max_keys`, the oldest hold is dropped first."""
+
+    def __init__(self, clock: Clock, max_keys: int = 10_000) -> None:
+        self._clock = clock
+        self.max_keys = max_keys
+        self._until: dict[tuple[str, str], float] = {}
+
+    def hold(self, budget: FailureBudget, key: str) -> None:
+        wait = min(limit.emission_interval for limit in budget.limits.values())
+        self._until.pop((budget.name, key), None)
+        self._until[budget.name, key] = self._clock() + wait
+        if len(self._until) > self.max_keys:
+            del self._until[next(iter(self._until))]
+
+    def left(self, budget: FailureBudget, key: str) -> float:
+        """How long `key` is still held; 0 when it is not."""
+        until = self._until.get((budget.name, key))
+        if until is None:
+            return 0.0
+        wait = until - self._clock()
+        if wait <= 0:
+            del self._until[budget.name, key]
+            return 0.0
+        return wait
+
+
 def login_budgets(limiter: RateLimiter) -> dict[str, tuple[FailureStore, FailureBudget]]:
     """The budgets the limiter has limits for, each with the store that keeps it."""
     budgets: dict[str, tuple[FailureStore, FailureBudget]] = {}
@@ -121,15 +156,27 @@ def login_budgets(limiter: RateLimiter) -> dict[str, tuple[FailureStore, Failure
     return budgets
 
 
-def _account(name_key: str) -> str:
-    return f"account:{name_key}"
+def login_account(login: NameLookup) -> str:
+    """The account a login's failure is counted against: the owner's the index names,
+    whichever of its names was typed; for a name that is nobody's, that name's own."""
+    return owner_account(login.user_id) if login.user_id is not None else login.account_key
+
+
+def owner_account(user_id: str) -> str:
+    """The account of a user, by id: no name normalises to `user:` (`NameLookup`)."""
+    return f"user:{user_id}"
+
+
+def _account(account: str) -> str:
+    return f"account:{account}"
 
 
 class PasswordAttempts:
     """Reads and charges the failure budgets of password attempts (none without a limiter)."""
 
-    def __init__(self, limiter: RateLimiter | None) -> None:
+    def __init__(self, limiter: RateLimiter | None, clock: Clock = time.time) -> None:
         self.limiter = limiter
+        self.held = HeldKeys(clock)
         self.budgets = login_budgets(limiter) if limiter is not None else {}
         self.checking: dict[str, int] = {}
         """Per budget key, the attempts being checked now (between `begin` and `end`); a key
@@ -139,23 +186,25 @@ class PasswordAttempts:
     def uses_devices(self) -> bool:
         return "login.device" in self.budgets
 
-    async def begin(self, scope: Scope, account_key: str, device_key: str | None) -> Attempt:
-        """Read the attempt's budgets; RateLimitedError when one is spent, or held by the
-        attempts being checked. The attempt is then counted as being checked until `end`,
-        which the caller must reach whatever happens."""
+    async def begin(self, scope: Scope, account: str, device_key: str | None) -> Attempt:
+        """Read the attempt's budgets (`account`: `login_account`'s or `owner_account`'s);
+        RateLimitedError when one is spent, or held by the attempts being checked or by a
+        failed charge. The attempt is then counted as being checked until `end`, which the
+        caller must reach whatever happens."""
         by_device = device_key is not None and self.uses_devices
         if device_key is not None and by_device:
             plan = [("login.device", device_key)]
         else:
             client = self.limiter.client_resolver.client_key(scope) if self.limiter else ""
-            plan = [("login.account", _account(account_key)), ("login.address", client)]
+            plan = [("login.account", _account(account)), ("login.address", client)]
         attempt = Attempt(by_device=by_device)
         try:
             for name, key in plan:
                 if name not in self.budgets:
                     continue
                 store, budget = self.budgets[name]
-                reading = await store.peek(budget, key)
+                held = self.held.left(budget, key)
+                reading = _held(budget, key, held) if held else await store.peek(budget, key)
                 # No await from here to the count: the room read is the room taken.
                 checking = self.checking.get(key, 0)
                 if reading.allowed and checking >= _room(reading):
@@ -178,34 +227,29 @@ class PasswordAttempts:
                 self.checking[key] = left
         attempt.held.clear()
 
-    async def failed(self, attempt: Attempt, accounts: Sequence[str] = ()) -> list[RateLimitInfo]:
-        """Charge the failure to every budget of the attempt and, unless a device carried
-        it, to the `accounts` it did not read (the account's other name); the checks made,
-        for the headers, or RateLimitedError when one of them was spent meanwhile.
+    async def failed(self, attempt: Attempt) -> list[RateLimitInfo]:
+        """Charge the failure to every budget of the attempt; the checks made, for the
+        headers, or RateLimitedError when one of them was spent meanwhile.
 
-        Every attempt charges in one order (the account's budgets by key, then the
-        address's) and stops at the first spent: the attempts that win a budget's last
-        places are then the only ones racing for the next, so concurrent failures are
-        answered 401 up to the limit instead of each winning one budget and losing the
-        other, and no budget is charged for an attempt another has refused."""
-        read = {reading.key: (store, reading) for store, reading in attempt.readings}
-        planned: dict[str, tuple[FailureStore, FailureBudget]] = {
-            reading.key: (store, reading.budget) for store, reading in attempt.readings
-        }
-        if not attempt.by_device and "login.account" in self.budgets:
-            for key in map(_account, accounts):
-                planned.setdefault(key, self.budgets["login.account"])
-        order = sorted(planned, key=lambda key: (_CHARGE_ORDER.index(planned[key][1].name), key))
+        Every budget is charged, even after one refused: the failure was checked, and each
+        budget it belongs to must count it. A charge that raises (the store failed) holds
+        its key in this process (`HeldKeys`), and the error is raised once all are made."""
         charged: list[tuple[FailureStore, Reading]] = []
-        for key in order:
-            store, budget = planned[key]
-            reading = read[key][1] if key in read else await store.peek(budget, key)
-            recorded = await store.record(reading)
+        lost: Exception | None = None
+        for store, reading in attempt.readings:
+            try:
+                recorded = await store.record(reading)
+            except Exception as error:
+                self.held.hold(reading.budget, reading.key)
+                lost = lost or error
+                continue
             charged.append((store, recorded))
-            if not recorded.allowed:
-                # Each budget as last seen: the one that refused in place of what it read.
-                raise self._refusal(_unique_by_budget([*attempt.readings, *charged]))
-        return self.shown([item for item in charged if item[1].key in read])
+        if lost is not None:
+            raise lost
+        if not all(recorded.allowed for _, recorded in charged):
+            # Each budget as last seen: the one that refused in place of what it read.
+            raise self._refusal(_unique_by_budget([*attempt.readings, *charged]))
+        return self.shown(charged)
 
     def shown(self, readings: list[tuple[FailureStore, Reading]]) -> list[RateLimitInfo]:
         """The checks that the headers of an answer admitting the attempt (200, 401) show:

@@ -112,9 +112,11 @@ class AuthRateLimits:
     """The limits of password attempts and registrations (those the limiter has; none
     without a limiter), and the client address that sessions record."""
 
-    def __init__(self, limiter: RateLimiter | None, settings: S3AuthSettings) -> None:
+    def __init__(
+        self, limiter: RateLimiter | None, settings: S3AuthSettings, clock: Clock = time.time
+    ) -> None:
         self.limiter = limiter
-        self.attempts = PasswordAttempts(limiter)
+        self.attempts = PasswordAttempts(limiter, clock)
         self._client_ip = (
             limiter.client_resolver
             if limiter is not None

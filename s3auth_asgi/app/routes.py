@@ -24,11 +24,12 @@ from ..errors import (
 from ..hooks import Registration
 from ..keys.keyset import jwks_fingerprint
 from ..models import TokenPair, User
-from ..name_index import account_keys, parse_name
+from ..name_index import parse_name
 from ..ratelimit import RateLimitInfo
 from ..service import S3AuthService
 from ..storage import keys
 from ..user_records import password_of
+from .attempts import login_account, owner_account
 from .caller import account_gone
 from .cookies import clear_refresh_cookie, read_refresh_cookie, set_refresh_cookie
 from .devices import DeviceCookies
@@ -172,18 +173,17 @@ class AuthRoutes:
         device = self.devices.presented(request, name.account_key)
         # A login that could not hash now is refused before it reads anything.
         self.service.passwords.ensure_room(device_owner=device.user_id if device else None)
-        # The limits follow from the name typed, so they are read before anything else;
-        # they are charged only if the password is wrong.
+        # Whose the account is decides which budget a failure is charged to: every budget
+        # it would be charged to is read before the password is hashed.
+        login = await self.service.resolve_login(name)
+        if device is not None and device.user_id != login.user_id:
+            # The name has changed hands since the cookie was set: no device of its owner.
+            device = None
+        account = login_account(login)
         attempt = await attempts.begin(
-            request.scope, name.account_key, device.key if device is not None else None
+            request.scope, account, device.key if device is not None else None
         )
         try:
-            login = await self.service.resolve_login(name)
-            if device is not None and device.user_id != login.user_id:
-                # The name has changed hands since the cookie was set: no device of its owner.
-                device = None
-                attempts.end(attempt)
-                attempt = await attempts.begin(request.scope, name.account_key, None)
             check = await self.service.check_login(
                 login,
                 data.password,
@@ -195,14 +195,14 @@ class AuthRoutes:
                 # counted as an attempt without it, the password not checked yet.
                 device = None
                 attempts.end(attempt)
-                attempt = await attempts.begin(request.scope, name.account_key, None)
+                attempt = await attempts.begin(request.scope, account, None)
                 check = await self.service.check_login(login, data.password)
             # For the audit trail, not the log: the account of the name typed, or for a name
             # that is nobody's a decoy trail, so that a failure costs the same either way.
             call.noted["account_id"] = login.user_id or keys.id_from_key(login.decoy_user_key)
             call.noted["decoy"] = "" if login.user_id else "yes"
             if check.user is None:
-                charged = await attempts.failed(attempt, check.accounts)
+                charged = await attempts.failed(attempt)
                 raise InvalidCredentialsError(headers=self.limits.headers(charged))
         finally:
             attempts.end(attempt)
@@ -309,12 +309,11 @@ class AuthRoutes:
         user = await self.service.get_user_by_id(call.caller.user_id)
         if user is None:
             raise account_gone()
-        accounts = account_keys(user)
-        attempt = await attempts.begin(call.request.scope, accounts[0], device_key=None)
+        attempt = await attempts.begin(call.request.scope, owner_account(user.id), None)
         try:
             result = await check(user)
         except InvalidCredentialsError:
-            charged = await attempts.failed(attempt, accounts)
+            charged = await attempts.failed(attempt)
             raise WrongCurrentPasswordError(headers=self.limits.headers(charged)) from None
         except UserNotFoundError:
             raise account_gone() from None
