@@ -16,7 +16,9 @@ from test_hash_queue import wait_until
 from test_login_burst import WRONG, gated_service
 
 from s3auth_asgi.app import DEFAULT_AUTH_LIMITS, AuthApp, create_auth_app
+from s3auth_asgi.app.attempts import HeldKeys
 from s3auth_asgi.errors import StoreUnavailableError
+from s3auth_asgi.ratelimit import FailureBudget
 from s3auth_asgi.storage import ObjectStore, keys
 
 pytestmark = pytest.mark.anyio
@@ -188,3 +190,15 @@ async def test_a_burst_split_between_the_two_names_is_held_to_the_limit() -> Non
             gate.set()
     assert [answers[i] for i in range(n)] == [401] * PER_ACCOUNT + [429] * PER_ACCOUNT
     assert app.routes.limits.attempts.checking == {}
+
+
+def test_held_keys_are_bounded_and_expire() -> None:
+    clock = Clock()
+    held = HeldKeys(clock, max_keys=2)
+    limits = {n: DEFAULT_AUTH_LIMITS[n] for n in ("login_account", "login_account_daily")}
+    budget = FailureBudget("login.account", limits)
+    for key in ("a", "b", "c"):
+        held.hold(budget, key)
+    assert [held.left(budget, key) for key in "abc"] == [0.0, ACCOUNT_INTERVAL, ACCOUNT_INTERVAL]
+    clock.advance(ACCOUNT_INTERVAL)
+    assert [held.left(budget, key) for key in "bc"] == [0.0, 0.0]
