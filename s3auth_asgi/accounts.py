@@ -1,5 +1,5 @@
-"""Accounts: user records and their names, login, profile and password changes, deletion
-and listing.
+"""Accounts: user records and their names, login and profile changes (password changes:
+`password_changes`; deletion and listing: `user_directory`).
 
 Request budgets (object-store requests, asserted in the tests):
 - create_user: 4 (three index creates: username, its skeleton, email; one user create),
@@ -34,7 +34,6 @@ import msgspec
 
 from .errors import (
     EmailTakenError,
-    InvalidCredentialsError,
     S3AuthError,
     S3ValidationError,
     StoreUnavailableError,
@@ -51,16 +50,17 @@ from .identifiers import (
     new_id,
     username_skeleton,
 )
-from .models import TokenPair, User
+from .models import User
 from .name_claims import Claim
 from .name_index import LoginCheck, NameIndex, NameLookup, parse_name
+from .password_changes import PasswordChanges
 from .passwords import PasswordHasher, PasswordPolicy
 from .privileges import admin_from_input, is_administrator, stored_scopes
 from .profile_fields import ProfileFields
 from .session_generation import next_generation
 from .storage import Versioned, keys
 from .storage.access import get_or_none
-from .user_records import UserRecords, if_fields_are, password_of
+from .user_records import if_fields_are, password_of
 
 
 class _Unset:
@@ -71,7 +71,7 @@ class _Unset:
 UNSET: Any = _Unset()
 
 
-class AccountOperations(UserRecords):
+class AccountOperations(PasswordChanges):
     """Users and their names, passwords and standing. A half of `S3AuthService`, which sets
     the attributes below; built on the sessions half, which ends sessions when an account
     changes."""
@@ -289,58 +289,4 @@ class AccountOperations(UserRecords):
             await self.names.release([old_claim])
         if updated.session_generation != previous.session_generation:
             await self._end_all_sessions(user_id, generation=updated.session_generation)
-        return updated
-
-    async def change_password(
-        self,
-        user_id: str,
-        current_password: str,
-        new_password: str,
-        *,
-        device_info: str | None = None,
-        ip_address: str | None = None,
-    ) -> TokenPair:
-        """Check the current password, set the new one, revoke every session (this one
-        included) and return a fresh token pair for the caller."""
-        current = await self._load_user(user_id)
-        if not isinstance(current_password, str):
-            raise InvalidCredentialsError()
-        matches, _ = await self.passwords.verify(current_password, current.value.hashed_password)
-        if not matches:
-            raise InvalidCredentialsError("The current password is wrong")
-        user = await self._replace_password(current, new_password, checked=True)
-        return await self.create_token_pair(user, device_info=device_info, ip_address=ip_address)
-
-    async def confirm_password(self, user: User, password: str) -> User:
-        """`user`, once `password` is found to be its (one verification);
-        InvalidCredentialsError otherwise."""
-        matches, _ = await self.passwords.verify(password, user.hashed_password)
-        if not matches:
-            raise InvalidCredentialsError("The current password is wrong")
-        return user
-
-    async def set_password(self, user_id: str, new_password: str) -> None:
-        """Set a password without the old one (an administrator's reset); revokes every
-        session of the user."""
-        await self._replace_password(await self._load_user(user_id), new_password)
-
-    async def _replace_password(
-        self, current: Versioned[User], new_password: str, *, checked: bool = False
-    ) -> User:
-        """Set the password and end every session; `checked`: the current password was
-        verified on `current`, and must still be the record's."""
-        user = current.value
-        self.password_policy.check(new_password, user.username, user.email)
-        hashed = await self.passwords.hash(new_password)
-
-        def change(stored: User) -> User:
-            generation = next_generation(stored.session_generation)
-            return msgspec.structs.replace(
-                stored, hashed_password=hashed, session_generation=generation
-            )
-
-        _, updated = await self._update(
-            user.id, if_fields_are(password_of(user), change) if checked else change, current
-        )
-        await self._end_all_sessions(user.id, generation=updated.session_generation)
         return updated

@@ -1,0 +1,77 @@
+"""Password changes: the user's own, which checks the current password first, and an
+administrator's, which does not. Either writes a new session generation with the new hash
+and ends every session of the user (`session_generation`).
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from .errors import InvalidCredentialsError
+from .models import TokenPair, User
+from .passwords import PasswordHasher, PasswordPolicy
+from .session_generation import next_generation
+from .storage import Versioned
+from .user_records import UserRecords, if_fields_are, password_of
+
+
+class PasswordChanges(UserRecords):
+    """Changing and confirming a user's password. A part of `S3AuthService`, which sets the
+    attributes below."""
+
+    passwords: PasswordHasher
+    password_policy: PasswordPolicy
+
+    async def change_password(
+        self,
+        user_id: str,
+        current_password: str,
+        new_password: str,
+        *,
+        device_info: str | None = None,
+        ip_address: str | None = None,
+    ) -> TokenPair:
+        """Check the current password, set the new one, revoke every session (this one
+        included) and return a fresh token pair for the caller."""
+        current = await self._load_user(user_id)
+        if not isinstance(current_password, str):
+            raise InvalidCredentialsError()
+        matches, _ = await self.passwords.verify(current_password, current.value.hashed_password)
+        if not matches:
+            raise InvalidCredentialsError("The current password is wrong")
+        user = await self._replace_password(current, new_password, checked=True)
+        return await self.create_token_pair(user, device_info=device_info, ip_address=ip_address)
+
+    async def confirm_password(self, user: User, password: str) -> User:
+        """`user`, once `password` is found to be its (one verification);
+        InvalidCredentialsError otherwise."""
+        matches, _ = await self.passwords.verify(password, user.hashed_password)
+        if not matches:
+            raise InvalidCredentialsError("The current password is wrong")
+        return user
+
+    async def set_password(self, user_id: str, new_password: str) -> None:
+        """Set a password without the old one (an administrator's reset); revokes every
+        session of the user."""
+        await self._replace_password(await self._load_user(user_id), new_password)
+
+    async def _replace_password(
+        self, current: Versioned[User], new_password: str, *, checked: bool = False
+    ) -> User:
+        """Set the password and end every session; `checked`: the current password was
+        verified on `current`, and must still be the record's."""
+        user = current.value
+        self.password_policy.check(new_password, user.username, user.email)
+        hashed = await self.passwords.hash(new_password)
+
+        def change(stored: User) -> User:
+            generation = next_generation(stored.session_generation)
+            return msgspec.structs.replace(
+                stored, hashed_password=hashed, session_generation=generation
+            )
+
+        _, updated = await self._update(
+            user.id, if_fields_are(password_of(user), change) if checked else change, current
+        )
+        await self._end_all_sessions(user.id, generation=updated.session_generation)
+        return updated
