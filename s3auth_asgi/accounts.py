@@ -211,13 +211,16 @@ class AccountOperations(PasswordChanges):
         email_verified: bool = UNSET,
         profile: dict[str, Any] = UNSET,
         expect: Mapping[str, Any] | None = None,
+        require: Callable[[User], object] | None = None,
     ) -> User:
         """Change a profile or an account's standing. Disabling an account or changing its
         privileges revokes its tokens, so the change holds at once. A new email address
         is unverified, unless `email_verified` says otherwise. `expect`: fields of the record
         and the values the change was decided on (`user_records.password_of` the record
         `confirm_password` checked, the scopes a list was computed from); ConflictError if
-        any has changed since."""
+        any has changed since. `require`: called with the record every attempt would
+        change; what it raises refuses the change (the auth app's check that the caller's
+        own account may still act, which a concurrent disabling makes untrue)."""
         changes: dict[str, Any] = {}
         if full_name is not UNSET:
             changes["full_name"] = clean_text(full_name, "full_name", FULL_NAME_MAX)
@@ -258,6 +261,8 @@ class AccountOperations(PasswordChanges):
             changes["email"] = address
 
         def change(user: User) -> User:
+            if require is not None:
+                require(user)
             updated = msgspec.structs.replace(user, **changes)
             if fold(updated.email) != fold(user.email):  # the links mailed so far die
                 updated.email_changes = user.email_changes + 1

@@ -5,6 +5,8 @@ and ends every session of the user (`session_generation`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import msgspec
 
 from .errors import InvalidCredentialsError
@@ -30,16 +32,19 @@ class PasswordChanges(UserRecords):
         *,
         device_info: str | None = None,
         ip_address: str | None = None,
+        require: Callable[[User], object] | None = None,
     ) -> TokenPair:
         """Check the current password, set the new one, revoke every session (this one
-        included) and return a fresh token pair for the caller."""
+        included) and return a fresh token pair for the caller. `require`: as
+        `update_user`'s; a change that went ahead on a disabled account would open a
+        session of the newest generation, which outlives the disabling."""
         current = await self._load_user(user_id)
         if not isinstance(current_password, str):
             raise InvalidCredentialsError()
         matches, _ = await self.passwords.verify(current_password, current.value.hashed_password)
         if not matches:
             raise InvalidCredentialsError("The current password is wrong")
-        user = await self._replace_password(current, new_password, checked=True)
+        user = await self._replace_password(current, new_password, checked=True, require=require)
         return await self.create_token_pair(user, device_info=device_info, ip_address=ip_address)
 
     async def confirm_password(self, user: User, password: str) -> User:
@@ -56,15 +61,23 @@ class PasswordChanges(UserRecords):
         await self._replace_password(await self._load_user(user_id), new_password)
 
     async def _replace_password(
-        self, current: Versioned[User], new_password: str, *, checked: bool = False
+        self,
+        current: Versioned[User],
+        new_password: str,
+        *,
+        checked: bool = False,
+        require: Callable[[User], object] | None = None,
     ) -> User:
         """Set the password and end every session; `checked`: the current password was
-        verified on `current`, and must still be the record's."""
+        verified on `current`, and must still be the record's; `require`: as
+        `update_user`'s."""
         user = current.value
         self.password_policy.check(new_password, user.username, user.email)
         hashed = await self.passwords.hash(new_password)
 
         def change(stored: User) -> User:
+            if require is not None:
+                require(stored)
             generation = next_generation(stored.session_generation)
             return msgspec.structs.replace(
                 stored, hashed_password=hashed, session_generation=generation

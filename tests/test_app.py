@@ -7,15 +7,17 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 from conftest import make_service
 from starlette.applications import Starlette
 from starlette.routing import Mount
+from support import RacedUserWrite
 
-from s3auth_asgi import S3AuthService, StoreUnavailableError
+from s3auth_asgi import S3AuthService, StoreUnavailableError, User
 from s3auth_asgi.app import create_auth_app
 from s3auth_asgi.app.operations import Operation
-from s3auth_asgi.storage import ObjectStore
+from s3auth_asgi.storage import ObjectStore, keys
 
 pytestmark = pytest.mark.anyio
 
@@ -749,9 +751,32 @@ ACCOUNT_ROUTES = [
     ("GET", "/auth/me/events", None),
     ("POST", "/auth/logout-all", None),
     ("DELETE", "/auth/sessions/" + "0" * 32, None),
-    ("PATCH", "/auth/me", {"full_name": "Alice"}),
-    ("POST", "/auth/password", {"current_password": PASSWORD, "new_password": "Newer123!x"}),
+    PROFILE_CHANGE := ("PATCH", "/auth/me", {"full_name": "Alice"}),
+    PASSWORD_CHANGE := (
+        "POST",
+        "/auth/password",
+        {"current_password": PASSWORD, "new_password": "Newer123!x"},
+    ),
 ]
+EMAIL_CHANGE = ("PATCH", "/auth/me", {"email": "new@example.com", "current_password": PASSWORD})
+"""`PATCH /me` to a new address, which reads the record to check the password first."""
+REFUSING_ROUTES = [*ACCOUNT_ROUTES, EMAIL_CHANGE]
+
+
+def audited(method: str, path: str) -> bool:
+    """Whether the route has an auth event: its PUT follows a refusal too."""
+    return path in ("/auth/logout-all", "/auth/password") or method in ("PATCH", "DELETE")
+
+
+def test_the_routes_that_read_the_record_themselves_are_these() -> None:
+    """The dispatcher reads the caller's record for every operation but these, which must
+    refuse the account's standing themselves (tested below); `logout` needs no account."""
+    skipping = {
+        op.operation_id
+        for op in _operations(("bearer", "bearer_or_refresh_token", "admin"))
+        if not op.reads_account
+    }
+    assert skipping == {"logout", "update_me", "change_password"}
 
 
 async def late_login(
@@ -774,7 +799,7 @@ async def late_login(
     return {"access_token": pair.access_token}
 
 
-@pytest.mark.parametrize(("method", "path", "body"), ACCOUNT_ROUTES)
+@pytest.mark.parametrize(("method", "path", "body"), REFUSING_ROUTES)
 async def test_every_account_route_refuses_a_token_whose_account_was_deleted(
     auth_service: S3AuthService, client: httpx.AsyncClient, method: str, path: str, body: Any
 ) -> None:
@@ -785,9 +810,9 @@ async def test_every_account_route_refuses_a_token_whose_account_was_deleted(
     assert_problem(response, 401, "invalid_token")
     assert response.json()["detail"] == "The account of this token no longer exists"
     # The user record, and nothing else; the refusal's auth event, where the route has one.
-    audited = path in ("/auth/logout-all", "/auth/password") or method in ("PATCH", "DELETE")
     assert response.headers["www-authenticate"].startswith("Bearer")
-    assert dict(auth_service.store.requests) == {"get": 1, **({"put": 1} if audited else {})}
+    event = {"put": 1} if audited(method, path) else {}
+    assert dict(auth_service.store.requests) == {"get": 1, **event}
 
 
 async def test_an_administrator_deleted_meanwhile_is_refused(
@@ -809,22 +834,82 @@ async def _demote(service: S3AuthService, user_id: str) -> object:
     return await service.update_user(user_id, is_admin=False, scopes=[])
 
 
-@pytest.mark.parametrize(
-    ("method", "path", "body"),
-    # Not those that read the record themselves (`PATCH /me`, `/password`).
-    [route for route in ACCOUNT_ROUTES if route[0] == "GET" or route[2] is None],
-)
+@pytest.mark.parametrize(("method", "path", "body"), REFUSING_ROUTES)
 async def test_a_token_whose_account_was_disabled_as_its_login_ran_is_refused(
     auth_service: S3AuthService, client: httpx.AsyncClient, method: str, path: str, body: Any
 ) -> None:
-    await register(client, "alice")
+    user = await register(client, "alice")
     tokens = await late_login(auth_service, "alice", _disable)
+    before = await auth_service.get_user_by_id(user["id"])
     auth_service.store.reset_counts()
     response = await client.request(method, path, json=body, headers=bearer(tokens))
     assert_problem(response, 401, "invalid_token")
     assert response.json()["detail"] == "The account of this token is disabled"
-    audited = path == "/auth/logout-all" or method == "DELETE"
-    assert dict(auth_service.store.requests) == {"get": 1, **({"put": 1} if audited else {})}
+    # The record the route reads anyway, or the dispatcher's read of it; the profile
+    # update's read for a change also writes the generation's marker if it is missing
+    # (`user_records`), a conditional PUT that finds it here. Nothing else is written.
+    puts = audited(method, path) + ((method, path, body) == PROFILE_CHANGE)
+    assert dict(auth_service.store.requests) == {"get": 1, **({"put": puts} if puts else {})}
+    assert await auth_service.get_user_by_id(user["id"]) == before
+    assert await auth_service.get_user_active_sessions(user["id"]) == []
+
+
+async def _close(service: S3AuthService, user_id: str) -> None:
+    """Close the record as a deletion's first write does, and leave it: a deletion cut
+    short there, before it ended the account's sessions."""
+    found = await service.store.get(keys.user(user_id), User)
+    assert found is not None
+    closed = msgspec.structs.replace(found.value, deleting=True)
+    await service.store.replace(keys.user(user_id), closed, found.etag)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"), [*REFUSING_ROUTES, ("GET", "/auth/admin/users", None)]
+)
+async def test_every_account_route_refuses_a_token_whose_account_a_deletion_closed(
+    auth_service: S3AuthService, client: httpx.AsyncClient, method: str, path: str, body: Any
+) -> None:
+    root = await auth_service.create_user("alice", "alice@example.com", PASSWORD, is_admin=True)
+    tokens = await login(client, "alice")
+    await _close(auth_service, root.id)
+    await auth_service.ensure_fresh()  # the revocation list synced: its LIST is no refusal's
+    auth_service.store.reset_counts()
+    response = await client.request(method, path, json=body, headers=bearer(tokens))
+    assert_problem(response, 401, "invalid_token")
+    assert response.json()["detail"] == "The account of this token no longer exists"
+    event = {"put": 1} if audited(method, path) else {}
+    assert dict(auth_service.store.requests) == {"get": 1, **event}
+
+
+@pytest.mark.parametrize(
+    "route",
+    [PROFILE_CHANGE, EMAIL_CHANGE, PASSWORD_CHANGE],
+    ids=["profile", "email", "password"],
+)
+async def test_a_change_of_ones_own_account_loses_to_its_disabling_meanwhile(
+    route: tuple[str, str, dict[str, Any]],
+) -> None:
+    """Disabled between the change's read of the record and its write: the retry reads
+    the record again, and refuses as the first read would have. A password change that
+    went ahead would open a session of the generation that outlives the disabling."""
+    shared = ObjectStore.from_url("memory://")
+    other = make_service(store=shared)
+    user = await other.create_user("alice", "alice@example.com", PASSWORD)
+    raced = RacedUserWrite(shared, lambda: other.update_user(user.id, is_active=False))
+    method, path, body = route
+    async with client_for(mounted(make_service(store=raced))) as client:
+        tokens = await login(client, "alice")
+        response = await client.request(method, path, json=body, headers=bearer(tokens))
+    assert raced.meanwhile is None  # the race happened
+    assert_problem(response, 401, "invalid_token")
+    assert response.json()["detail"] == "The account of this token is disabled"
+    now = await other.get_user_by_id(user.id)
+    assert now is not None and not now.is_active
+    assert (now.full_name, now.email) == (user.full_name, user.email)
+    assert now.hashed_password == user.hashed_password
+    assert await other.get_user_active_sessions(user.id) == []
+    assert await other.get_user_by_email("new@example.com") is None
+    await other.create_user("bob", "new@example.com", PASSWORD)  # the address is free
 
 
 async def test_an_administrator_demoted_as_the_login_ran_is_refused_admin_endpoints(

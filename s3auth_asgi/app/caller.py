@@ -10,8 +10,10 @@ app works with or without the middlewares, and every endpoint gets the same `Cal
 Then the caller's account is read (`Operation.reads_account`): a login that passed its
 password check as its account was being deleted, disabled or stripped of administration
 writes its session after the change listed the sessions, so no revocation names its access
-token (`session_generation`), and only the user record shows the change. One GET, which
-the operations that read the record anyway do not repeat.
+token (`session_generation`), and only the user record shows the change; a deletion cut
+short after closing the record has ended no session yet. One GET, which the operations
+that read the record anyway do not repeat: they judge theirs by the same rule
+(`usable_account`).
 """
 
 from __future__ import annotations
@@ -49,6 +51,21 @@ def account_gone() -> InvalidTokenError:
     return InvalidTokenError("The account of this token no longer exists")
 
 
+def usable_account(account: User | None, access: Access = "bearer") -> User:
+    """The caller's user record, if it lets the caller's token act. Where the token and
+    the record disagree the record wins, the token being as old as the login that may have
+    raced a change: a 401 problem when the account is gone (or closed by its deletion) or
+    disabled, a 403 when an administrator's token outlived the power for an operation
+    that needs it."""
+    if account is None or account.deleting:
+        raise account_gone()
+    if not account.is_active:
+        raise InvalidTokenError("The account of this token is disabled")
+    if access == "admin" and not is_administrator(account.is_admin, account.scopes):
+        raise PermissionDeniedError("This endpoint is for administrators")
+    return account
+
+
 class CallerCheck:
     """Resolves the caller of a request for an operation's declared access."""
 
@@ -69,18 +86,10 @@ class CallerCheck:
         return caller
 
     async def with_account(self, caller: Caller, access: Access) -> Caller:
-        """The caller with its user record (1 GET). Where the token and the record disagree
-        the record wins, the token being as old as the login that may have raced a change:
-        a 401 problem when the account is gone or disabled, a 403 when an administrator's
-        token outlived the power for an operation that needs it."""
+        """The caller with its user record (1 GET), if the record lets it act
+        (`usable_account`)."""
         account = await self.accounts.get_user_by_id(caller.user_id)
-        if account is None:
-            raise account_gone()
-        if not account.is_active:
-            raise InvalidTokenError("The account of this token is disabled")
-        if access == "admin" and not is_administrator(account.is_admin, account.scopes):
-            raise PermissionDeniedError("This endpoint is for administrators")
-        return caller._replace(account=account)
+        return caller._replace(account=usable_account(account, access))
 
     async def _authenticate(self, request: Request) -> Caller:
         credentials = request.scope.get("auth")

@@ -14,8 +14,8 @@ For each request, in this order:
    exist, and the body is not read);
 5. the body (`request`) and the query (`query`): 400, 413, 415 or 422 when they are bad;
 6. the caller's user record, unless the operation reads it itself (`reads_account`; 401
-   when the account is gone: see `caller`): after the input, which bad input then costs
-   no read;
+   when the account is gone or disabled: see `caller`): after the input, which bad input
+   then costs no read;
 7. the rate limits the operation declares (`limits`; 429), per address or per caller;
 8. the handler, given the outcome as a `Call`.
 

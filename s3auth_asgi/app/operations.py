@@ -82,9 +82,9 @@ class Operation:
     access: Access = "public"
     reads_account: bool = True
     """With a caller: its user record is read before the handler runs (`Call.account`),
-    and a token whose account is gone answers 401 `invalid_token` (`caller`). False where
-    the handler's own read of the record answers the same, or where no account is needed
-    (ending the caller's own session)."""
+    and a token whose account is gone, closed or disabled answers 401 `invalid_token`
+    (`caller.usable_account`). False where the handler judges the record it reads itself
+    by that rule, or where no account is needed (ending the caller's own session)."""
     request: type[Any] | None = None
     """The body Struct, as JSON."""
     form: bool = False

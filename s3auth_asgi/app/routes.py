@@ -30,7 +30,7 @@ from ..service import S3AuthService
 from ..storage import keys
 from ..user_records import password_of
 from .attempts import login_account, owner_account
-from .caller import account_gone
+from .caller import account_gone, usable_account
 from .cookies import clear_refresh_cookie, read_refresh_cookie, set_refresh_cookie
 from .devices import DeviceCookies
 from .errors import (
@@ -277,7 +277,9 @@ class AuthRoutes:
             )
             changes["expect"] = password_of(checked)
         try:
-            user = await self.service.update_user(call.caller.user_id, **changes)
+            user = await self.service.update_user(
+                call.caller.user_id, **changes, require=usable_account
+            )
         except _NAME_TAKEN as error:
             raise self._hide_which_exists(error) from None
         except UserNotFoundError:
@@ -294,6 +296,7 @@ class AuthRoutes:
                 user.id,
                 data.current_password,
                 data.new_password,
+                require=usable_account,
                 **self._session_origin(call.request),
             ),
         )
@@ -304,11 +307,10 @@ class AuthRoutes:
     ) -> tuple[T, list[RateLimitInfo]]:
         """Run `check` of the caller's password (it raises InvalidCredentialsError when the
         password is wrong) as a password attempt: guessing a password with a stolen access
-        token is guessing a password, and counts against the account's login budgets."""
+        token is guessing a password, and counts against the account's login budgets. The
+        record read for it is the caller's: an account that may not act is refused here."""
         attempts = self.limits.attempts
-        user = await self.service.get_user_by_id(call.caller.user_id)
-        if user is None:
-            raise account_gone()
+        user = usable_account(await self.service.get_user_by_id(call.caller.user_id))
         attempt = await attempts.begin(call.request.scope, owner_account(user.id), None)
         try:
             result = await check(user)

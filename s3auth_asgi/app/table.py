@@ -177,7 +177,7 @@ def _account_operations(routes: AuthRoutes, admin: LifecycleRoutes) -> list[Oper
             summary="Change the caller's profile",
             tag="account",
             access="bearer",
-            reads_account=False,  # the update reads the record (and answers the same)
+            reads_account=False,  # the update reads the record, and judges it the same
             request=schemas.UpdateProfileRequest,
             response=PublicUser,
             limits=("profile", "profile_account"),
@@ -198,7 +198,7 @@ def _account_operations(routes: AuthRoutes, admin: LifecycleRoutes) -> list[Oper
             summary="Change the caller's password",
             tag="account",
             access="bearer",
-            reads_account=False,  # the change reads the record (and answers the same)
+            reads_account=False,  # the change reads the record, and judges it the same
             request=schemas.ChangePasswordRequest,
             response=schemas.TokenResponse,
             token_response=True,
