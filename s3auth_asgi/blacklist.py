@@ -27,10 +27,11 @@ from typing import Any
 
 import anyio.lowlevel
 
-from .errors import S3ValidationError, TokenRevokedError
+from .errors import ConfigurationError, S3ValidationError, TokenRevokedError
 from .freshness import SnapshotFreshness
 from .models import EndedSessions
 from .revocations import RevocationReason, RevocationSnapshot
+from .settings import S3AuthSettings
 from .shared_on_copy import SharedOnCopy
 from .storage import Store, StoreConflict, keys
 from .storage.access import gather, get_or_none
@@ -50,16 +51,20 @@ class TokenBlacklist(SharedOnCopy):
     """Revoked token ids, sessions and users: `add` / `is_blacklisted` for single access
     tokens, and the session and user revocations that logout and logout-everywhere write.
 
-    `lookback_seconds` matters only for writing: the longest an access token lives, plus
-    the leeway (`S3AuthService` passes its settings'). A session or user revocation
-    written here holds that long, and `add` refuses an `expires_at` further away. Reading
-    needs no lifetime: every entry says until when it matters."""
+    `lookback_seconds` matters only for writing: the longest an access token of the issuer
+    is accepted, its lifetime plus the leeway (the settings' `access_token_accepted_seconds`,
+    which `from_settings` and `S3AuthService` pass). A session or user revocation written
+    here holds that long, and `add` refuses an `expires_at` further away. None: read from
+    the `S3AUTH_*` variables at the first write, as `S3AuthService()` reads its settings;
+    where they cannot be read, writing is refused (ConfigurationError) rather than done
+    under a lifetime that may be shorter than the issuer's. Reading and cleaning need no
+    lifetime: every entry says until when it matters."""
 
     def __init__(
         self,
         store: Store,
         *,
-        lookback_seconds: int = 1800 + 60,
+        lookback_seconds: int | None = None,
         sync_seconds: float = 5.0,
         skew_seconds: int = 10,
         clock: Clock = time.time,
@@ -81,13 +86,42 @@ class TokenBlacklist(SharedOnCopy):
         # and by `monotonic`.
         self._cursor: tuple[int, float] | None = None
 
+    @classmethod
+    def from_settings(
+        cls, store: Store, settings: S3AuthSettings, *, clock: Clock = time.time
+    ) -> TokenBlacklist:
+        """The revocation list of a host whose tokens `settings` issue or verify: their
+        lifetime, sync interval and skew allowance."""
+        return cls(
+            store,
+            lookback_seconds=settings.access_token_accepted_seconds,
+            sync_seconds=settings.revocation_sync_seconds,
+            skew_seconds=settings.revocation_skew_seconds,
+            clock=clock,
+        )
+
+    def _lifetime(self) -> int:
+        """`lookback_seconds`, read from the environment the first time when not given."""
+        if self.lookback_seconds is None:
+            try:
+                settings = S3AuthSettings.from_env()
+            except ConfigurationError as exc:
+                raise ConfigurationError(
+                    "writing a revocation needs the access-token lifetime, and the S3AUTH_* "
+                    f"settings cannot be read ({exc}): make the TokenBlacklist with "
+                    "TokenBlacklist.from_settings(store, settings), or give lookback_seconds"
+                ) from None
+            self.lookback_seconds = settings.access_token_accepted_seconds
+        return self.lookback_seconds
+
     # Writing -------------------------------------------------------------------------
 
     async def add(self, jti: str, expires_at: int | float | dt.datetime) -> None:
         """Revoke one access token by its `jti` until `expires_at` (its `exp`)."""
         expires_s = _epoch_seconds(expires_at)
+        lifetime = self._lifetime()
         now = self._clock()
-        if expires_s > now + self.lookback_seconds:
+        if expires_s > now + lifetime:
             raise S3ValidationError(
                 "expires_at is further away than the longest access-token lifetime"
             )
@@ -98,13 +132,13 @@ class TokenBlacklist(SharedOnCopy):
 
     async def revoke_session(self, session_id: str) -> None:
         """Refuse every access token of a session from now on."""
-        await self._write("session", session_id, int(self._clock()) + self.lookback_seconds)
+        await self._write("session", session_id, int(self._clock()) + self._lifetime())
 
     async def revoke_user(self, user_id: str, session_ids: Sequence[str]) -> None:
         """Refuse every access token of these sessions of the user (all it had, listed by
         the caller): one entry, whose body names them."""
         ended = EndedSessions(sorted(session_ids))
-        await self._write("user", user_id, int(self._clock()) + self.lookback_seconds, ended)
+        await self._write("user", user_id, int(self._clock()) + self._lifetime(), ended)
 
     async def _write(
         self, kind: keys.RevocationKind, subject: str, expires_s: int, body: Any = None

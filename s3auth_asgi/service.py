@@ -73,13 +73,7 @@ class S3AuthService(RecoveryOperations, SessionListing, SharedOnCopy):
             reservation_seconds=self.settings.name_reservation_seconds,
             skew_seconds=self.settings.revocation_skew_seconds,
         )
-        self.blacklist = TokenBlacklist(
-            self.store,
-            lookback_seconds=self.settings.access_token_seconds + self.settings.leeway_seconds,
-            sync_seconds=self.settings.revocation_sync_seconds,
-            skew_seconds=self.settings.revocation_skew_seconds,
-            clock=clock,
-        )
+        self.blacklist = TokenBlacklist.from_settings(self.store, self.settings, clock=clock)
         self.hooks = hooks if hooks is not None else Hooks()
         self.profile_fields = (
             profile_fields

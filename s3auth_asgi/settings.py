@@ -179,6 +179,12 @@ class S3AuthSettings(HidesSecrets, msgspec.Struct, kw_only=True, frozen=True):
         return self.access_token_expire_minutes * 60
 
     @property
+    def access_token_accepted_seconds(self) -> int:
+        """The longest an access token is accepted after it is issued: its lifetime plus the
+        leeway. A logout's revocation holds this long, so it outlives every token it ends."""
+        return self.access_token_seconds + self.leeway_seconds
+
+    @property
     def refresh_token_seconds(self) -> int:
         """The idle lifetime of a session, in seconds."""
         return self.refresh_token_expire_days * 86400

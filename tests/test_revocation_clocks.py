@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 import pytest
+from conftest import make_settings
 from support import SharedTime, SkewedClock, StoreWrapper, skewed_host
 
 from s3auth_asgi import S3AuthService, TokenBlacklist, TokenRevokedError
@@ -96,7 +97,7 @@ async def test_a_clock_stepped_back_delays_no_sync_and_loses_no_revocation() -> 
     host = SkewedClock(true_time, 3600.0)
     # Its monotonic clock, which no step moves: the true time's pace.
     reader = TokenBlacklist(store, clock=host, monotonic=lambda: true_time.now)
-    writer = TokenBlacklist(store, clock=SkewedClock(true_time, 0.0))
+    writer = TokenBlacklist.from_settings(store, make_settings(), clock=SkewedClock(true_time, 0.0))
     await reader.ensure_fresh()
     host.offset = 0.0
     await writer.revoke_session(SESSION)
