@@ -85,9 +85,11 @@ class PublicUser(msgspec.Struct, kw_only=True):
     """The application's own fields, when it declares some."""
 
 
-class AccountToken(msgspec.Struct, kw_only=True):
+class AccountToken(HidesSecrets, msgspec.Struct, kw_only=True):
     """`account-tokens/{purpose}/{token_id}`: a mailed token (`account_tokens`), by a keyed
     hash of the token only. `user_id` is empty in the decoy written for an unknown name."""
+
+    secret_fields: ClassVar[frozenset[str]] = frozenset(("digest",))
 
     purpose: str
     user_id: str

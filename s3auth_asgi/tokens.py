@@ -25,6 +25,7 @@ from joserfc import jwt
 
 from .access_check import ACCESS_TOKEN_TYPES, AccessTokenCheck
 from .errors import InvalidTokenError
+from .hidden_fields import fields_repr, shown_fields
 from .identifiers import ID_PATTERN
 from .jose_json import b64url
 from .keys.keyset import KeyEntry, KeySet
@@ -55,6 +56,13 @@ class RefreshToken(NamedTuple):
     session_id: str
     generation: int
     mac: str
+    """What makes the token work: shown as `<hidden>` (`hidden_fields`)."""
+
+    def __rich_repr__(self) -> list[tuple[str, Any]]:
+        return shown_fields(self, self._fields, secret=("mac",))
+
+    def __repr__(self) -> str:
+        return fields_repr(self, self.__rich_repr__())
 
 
 class TokenCodec(SharedOnCopy):

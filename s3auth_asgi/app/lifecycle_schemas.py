@@ -1,14 +1,16 @@
 """The request and response bodies of the account-lifecycle endpoints (password reset,
-email verification, the audit trail) and of the administrators' account tools."""
+email verification, the audit trail) and of the administrators' account tools. Their
+passwords and tokens show as `<hidden>` when a body is printed (`hidden_fields`)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from ..audit import AuditEntry, OwnerAuditEntry
+from ..hidden_fields import HidesSecrets
 from ..models import SessionInfo
 from .schemas import Email, FullName, Password, Profile, Username
 
@@ -26,12 +28,16 @@ class ForgotPasswordRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=
     username: AnyName
 
 
-class ResetPasswordRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class ResetPasswordRequest(HidesSecrets, msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    secret_fields: ClassVar[frozenset[str]] = frozenset(("token", "new_password"))
+
     token: MailedToken
     new_password: Password
 
 
-class VerifyEmailRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class VerifyEmailRequest(HidesSecrets, msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    secret_fields: ClassVar[frozenset[str]] = frozenset(("token",))
+
     token: MailedToken
 
 
@@ -73,8 +79,10 @@ class OwnerEventPage(msgspec.Struct, kw_only=True):
     next_cursor: NextCursor
 
 
-class AdminUserCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class AdminUserCreate(HidesSecrets, msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """A new account made by an administrator."""
+
+    secret_fields: ClassVar[frozenset[str]] = frozenset(("password",))
 
     username: Username
     email: Email
@@ -91,8 +99,10 @@ class AdminUserCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     profile: Profile | None = None
 
 
-class AdminSetPassword(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class AdminSetPassword(HidesSecrets, msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """A password set without the old one: every session of the account ends."""
+
+    secret_fields: ClassVar[frozenset[str]] = frozenset(("new_password",))
 
     new_password: Password
 

@@ -2,16 +2,19 @@
 
 Request bodies forbid unknown fields: a misspelt `pasword` is an error the client hears
 about, not a silently missing value. The OpenAPI document is generated from these classes,
-so their docstrings and `Meta` descriptions are the API reference.
+so their docstrings and `Meta` descriptions are the API reference. A password, a token or a
+client secret shows as `<hidden>` when a body is printed (`hidden_fields`), and is encoded
+as it is.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
+from ..hidden_fields import HidesSecrets
 from ..models import PublicUser, SessionInfo
 from ..problems import Problem
 
@@ -66,8 +69,10 @@ RefreshTokenField = Annotated[
 ]
 
 
-class RegisterRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class RegisterRequest(HidesSecrets, msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """A new account."""
+
+    secret_fields: ClassVar[frozenset[str]] = frozenset(("password",))
 
     username: Username
     email: Email
@@ -76,8 +81,10 @@ class RegisterRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     profile: Profile | None = None
 
 
-class LoginRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class LoginRequest(HidesSecrets, msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """OAuth2 resource-owner password credentials (RFC 6749 §4.3.2), as a form or JSON."""
+
+    secret_fields: ClassVar[frozenset[str]] = frozenset(("password", "client_secret"))
 
     username: Annotated[str, Meta(description="The username or the email address.")]
     password: str
@@ -87,8 +94,10 @@ class LoginRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     client_secret: OAuthParameter = None
 
 
-class RefreshRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class RefreshRequest(HidesSecrets, msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """A refresh token to exchange for a new pair (RFC 6749 §6)."""
+
+    secret_fields: ClassVar[frozenset[str]] = frozenset(("refresh_token", "client_secret"))
 
     refresh_token: RefreshTokenField = None
     grant_type: Annotated[str | None, Meta(description='"refresh_token" when given.')] = None
@@ -97,8 +106,10 @@ class RefreshRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     client_secret: OAuthParameter = None
 
 
-class LogoutRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class LogoutRequest(HidesSecrets, msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Which session to end: the one of this refresh token, else the bearer token's."""
+
+    secret_fields: ClassVar[frozenset[str]] = frozenset(("refresh_token",))
 
     refresh_token: RefreshTokenField = None
 
@@ -112,8 +123,10 @@ def fields_set(update: msgspec.Struct) -> dict[str, Any]:
     }
 
 
-class UpdateProfileRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class UpdateProfileRequest(HidesSecrets, msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """The fields to change; absent fields stay as they are, `full_name: null` clears it."""
+
+    secret_fields: ClassVar[frozenset[str]] = frozenset(("current_password",))
 
     full_name: FullName | UnsetType | None = UNSET
     email: Email | UnsetType = UNSET
@@ -127,7 +140,9 @@ class UpdateProfileRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=T
     ) = UNSET
 
 
-class ChangePasswordRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class ChangePasswordRequest(HidesSecrets, msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    secret_fields: ClassVar[frozenset[str]] = frozenset(("current_password", "new_password"))
+
     current_password: str
     new_password: Password
 
@@ -178,8 +193,10 @@ class UserListQuery(msgspec.Struct, kw_only=True):
     ) = None
 
 
-class TokenResponse(msgspec.Struct, kw_only=True):
+class TokenResponse(HidesSecrets, msgspec.Struct, kw_only=True):
     """The token response of RFC 6749 §5.1 (sent with `Cache-Control: no-store`)."""
+
+    secret_fields: ClassVar[frozenset[str]] = frozenset(("access_token", "refresh_token"))
 
     access_token: str
     token_type: Annotated[str, Meta(description='Always "bearer".')]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal, Protocol, runtime_checkable
+from typing import ClassVar, Literal, Protocol, runtime_checkable
 
 import msgspec
+
+from ..hidden_fields import HidesSecrets
 
 MessageKind = Literal["password_reset", "email_verification"]
 
@@ -14,9 +16,12 @@ class MailFailure(Exception):
     message's address nor its token (other exceptions are logged by their type only)."""
 
 
-class Message(msgspec.Struct, frozen=True, kw_only=True):
+class Message(HidesSecrets, msgspec.Struct, frozen=True, kw_only=True):
     """One plain-text message to one recipient. `kind` says which flow sent it, for a
-    mailer that treats them apart (templates of its own, a provider's tags)."""
+    mailer that treats them apart (templates of its own, a provider's tags). Its text,
+    which holds the mailed link's token, shows as `<hidden>` when it is printed."""
+
+    secret_fields: ClassVar[frozenset[str]] = frozenset(("text",))
 
     to: str
     subject: str

@@ -12,14 +12,18 @@ import os
 import secrets
 import time
 from pathlib import Path
+from typing import ClassVar
 
 import msgspec
 
+from ..hidden_fields import HidesSecrets
 from .message import Message
 from .threads import MailThreads
 
 
-class StoredMessage(msgspec.Struct, frozen=True, kw_only=True):
+class StoredMessage(HidesSecrets, msgspec.Struct, frozen=True, kw_only=True):
+    secret_fields: ClassVar[frozenset[str]] = Message.secret_fields
+
     to: str
     subject: str
     text: str
