@@ -24,7 +24,8 @@ FAST_ENV = {f"S3AUTH_{k.upper()}": str(v) for k, v in FAST_HASHING.items()}
 
 
 def production(tmp_path: Path) -> dict[str, str]:
-    """What an operator's shell holds for the real service: its store, secret and keys."""
+    """What an operator's shell holds for the real service: its store, secret, keys and
+    mail server."""
     return {
         "S3AUTH_STORE_URL": f"file://{tmp_path / 'production'}",
         "S3AUTH_SECRET_KEY": new_secret_key(),
@@ -32,6 +33,11 @@ def production(tmp_path: Path) -> dict[str, str]:
         "S3AUTH_SIGNING_KEY_FILE": str(tmp_path / "production-signing.pem"),
         "S3AUTH_KEY_ENCRYPTION_KEY": new_secret_key(),
         "S3AUTH_JWKS_PUBLISH_URL": f"file://{tmp_path / 'www' / 'jwks.json'}",
+        "S3AUTH_SMTP_HOST": "smtp.production.example",
+        "S3AUTH_SMTP_USERNAME": "production-mailer",
+        "S3AUTH_SMTP_PASSWORD": "production-smtp-password",
+        "S3AUTH_MAIL_FROM": "no-reply@production.example",
+        "S3AUTH_PUBLIC_URL": "https://app.production.example",
     }
 
 
@@ -88,6 +94,8 @@ def test_the_demo_command_serves_its_own_store_and_prints_a_hint_that_works(
     assert served["port"] == 8123
     assert f"  store:    file://{(demo / 'store').resolve()}\n" in run.out
     assert f"  secret:   {(demo / 'secret').resolve()}\n" in run.out
+    outbox = (demo / "outbox").resolve()
+    assert f"  mail:     written to {outbox}, shown on the page; none is sent\n" in run.out
     hint = f"s3auth --demo --demo-dir {shlex.quote(str(demo.resolve()))} user create NAME"
     assert f"  Make yourself an administrator: {hint} --email E --admin\n" in run.out
     assert not (tmp_path / "production").exists()

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import FAST_HASHING, SECRET
+from mail_support import smtp_server
 from test_app import PASSWORD, assert_problem, bearer, client_for, login, register
 
 from s3auth_asgi import S3AuthService
@@ -302,7 +303,43 @@ async def test_the_demo_mails_to_an_outbox_its_page_shows(tmp_path: Path) -> Non
     for host in ("127.0.0.1:8000", "[::1]:8000", "localhost:8000"):
         async with client_for(app, base_url=f"http://{host}") as local:
             assert (await local.get("/demo/outbox")).status_code == 200, host
-    configured = demo_settings(tmp_path, {"S3AUTH_SMTP_HOST": "mail.example.com",
-                                          "S3AUTH_MAIL_FROM": "a@example.com",
-                                          "S3AUTH_PUBLIC_URL": "https://demo.example"})  # fmt: skip
-    assert configured.mail_outbox == ""
+
+
+def test_the_mail_settings_are_the_demos_whatever_the_environment(tmp_path: Path) -> None:
+    # A shell set up for a service holds its mail server: the demo must not send through it.
+    environ = {
+        "S3AUTH_SMTP_HOST": "smtp.production.example",
+        "S3AUTH_SMTP_PORT": "587",
+        "S3AUTH_SMTP_USERNAME": "production-mailer",
+        "S3AUTH_SMTP_PASSWORD": "production-smtp-password",
+        "S3AUTH_MAIL_FROM": "no-reply@production.example",
+        "S3AUTH_MAIL_OUTBOX": str(tmp_path / "production-outbox"),
+        "S3AUTH_PUBLIC_URL": "https://app.production.example",
+    }
+    settings = demo_settings(tmp_path / "demo", environ)
+    assert settings.mail_outbox == str((tmp_path / "demo" / "outbox").resolve())
+    assert settings.mail_from == config.DEMO_SENDER
+    assert settings.smtp_host == settings.smtp_username == settings.smtp_password == ""
+    assert settings.smtp_port == 0
+    assert settings.public_url == ""  # the links lead to the demo's page, not the service's
+
+
+async def test_the_demo_sends_no_mail_through_the_environments_server(tmp_path: Path) -> None:
+    with smtp_server() as server:
+        service = demo_service(
+            tmp_path / "demo",
+            S3AUTH_SMTP_HOST=server.host,
+            S3AUTH_SMTP_PORT=str(server.port),
+            S3AUTH_SMTP_SECURITY="none",
+            S3AUTH_MAIL_FROM="no-reply@production.example",
+            S3AUTH_PUBLIC_URL="https://app.production.example",
+        )
+        async with client_for(create_demo_app(service), base_url="https://localhost") as client:
+            await register(client, "alice")
+            forgot = await client.post("/auth/password/forgot", json={"username": "alice"})
+            assert forgot.status_code == 202
+            await service.mail.drain()
+            outbox = (await client.get("/demo/outbox")).json()["messages"]
+    assert server.inbox.messages == []
+    assert [m["kind"] for m in outbox] == ["password_reset", "email_verification"]
+    assert outbox[0]["text"].count("\n/reset-password#token=") == 1

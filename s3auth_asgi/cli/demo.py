@@ -41,6 +41,7 @@ def run_demo(ctx: Context) -> int:
         f"  API:      {base}/auth/  (OpenAPI: {base}/auth/openapi.json)\n"
         f"  store:    {shown_url(settings.store_url)}\n"
         f"  secret:   {(directory / SECRET_FILE).resolve()}\n"
+        f"  mail:     written to {settings.mail_outbox}, shown on the page; none is sent\n"
         f"  Make yourself an administrator: {admin_hint(given_directory, store_url)}\n",
         file=ctx.out,
         flush=True,

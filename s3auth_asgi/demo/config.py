@@ -2,11 +2,12 @@
 file:// store, a generated secret key, so restarts keep users and their tokens, and the
 outbox its mails are written to (the page shows them: there is no mail server).
 
-The store, the secret and the signing keys are the demo's own whatever the S3AUTH_*
-variables say: a shell that holds a service's settings (its store, secret, keys) must not
-point the demo, or `s3auth --demo user create … --admin`, at that service. The store may
-be chosen explicitly (`s3auth --demo-store s3://bucket/prefix`); every other S3AUTH_*
-variable still applies (hashing cost, lifetimes, SMTP, the refresh cookie).
+The store, the secret, the signing keys and the mail settings are the demo's own whatever
+the S3AUTH_* variables say: a shell that holds a service's settings (its store, secret,
+keys, mail server) must not point the demo, or `s3auth --demo user create … --admin`, at
+that service, nor make a demo send real mail. The store may be chosen explicitly
+(`s3auth --demo-store s3://bucket/prefix`); every other S3AUTH_* variable still applies
+(hashing cost, lifetimes, the refresh cookie).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from ..errors import ConfigurationError
 from ..settings import S3AuthSettings, env_name, new_secret_key
@@ -36,6 +39,18 @@ DEMO_KEYS: dict[str, Any] = {
     "jwks_publish_url": "",
 }
 """The demo's tokens are signed with its own secret, and it publishes no keys anywhere."""
+DEMO_MAIL: dict[str, Any] = {
+    **{
+        field.name: field.default
+        for field in msgspec.structs.fields(S3AuthSettings)
+        if field.name.startswith("smtp_")
+    },
+    "mail_from": DEMO_SENDER,
+    "public_url": "",
+}
+"""The demo sends no mail (every `smtp_*` setting is the default, no server): it writes it
+to the outbox in its directory, with links relative to its own page (which opens them),
+not to the front end the environment names."""
 
 
 def read_or_create_secret(directory: Path) -> str:
@@ -79,20 +94,19 @@ def demo_settings(
     *,
     store_url: str | None = None,
 ) -> S3AuthSettings:
-    """The demo's settings: the store in `directory` (or `store_url`), the secret there and
-    no other keys, whatever the environment says; browser mode (the refresh token in an
-    HttpOnly cookie) unless configured; the rest from the S3AUTH_* variables."""
+    """The demo's settings: the store in `directory` (or `store_url`), the secret and the
+    mail outbox there, no other keys and no mail server, whatever the environment says;
+    browser mode (the refresh token in an HttpOnly cookie) unless configured; the rest from
+    the S3AUTH_* variables."""
     env = os.environ if environ is None else environ
     directory = directory.resolve()
     own: dict[str, Any] = {
         "store_url": store_url or f"file://{directory / STORE_DIR}",
         "secret_key": read_or_create_secret(directory),
+        "mail_outbox": str(directory / OUTBOX_DIR),
         **DEMO_KEYS,
+        **DEMO_MAIL,
     }
     if env.get(env_name("refresh_cookie")) is None:
         own["refresh_cookie"] = True
-    # No mail server: the mails go to an outbox the page shows.
-    if not env.get(env_name("smtp_host")) and not env.get(env_name("mail_outbox")):
-        own["mail_outbox"] = str(directory / OUTBOX_DIR)
-        own["mail_from"] = env.get(env_name("mail_from")) or DEMO_SENDER
     return S3AuthSettings.from_env(env, **own)
