@@ -22,10 +22,9 @@ cookie for the name typed (`app.devices`), which a flood without one cannot take
 login takes a shared place while one is free, else one of those. The owner of an account,
 on a browser that logged in to it before, gets in during a flood of unknown names while
 fewer than `hash_device_queue` such logins wait at once. One account's devices hold at most
-a quarter of the kept places (at least one): a cookie stolen from one account lets its
-thief take that account's share, not the places of every other account's owner. That bounds
-one account, not several: a right password counts against no limit, so whoever logs in
-to four accounts of their own in parallel, each with its device cookie, fills them all.
+a quarter of the kept places, and take one at most six times in a row, then once a
+minute, so that neither a stolen cookie nor the holder of a few accounts logging in to them
+over and over keeps the others' owners out (`kept_places`).
 
 The count of admitted requests is kept on the event loop: the check and the increment have
 no `await` between them, so no lock is needed. Like the limiter, a hasher belongs to one
@@ -36,6 +35,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 import unicodedata
 from collections.abc import Callable
 from typing import TypeVar, TypeVarTuple
@@ -49,8 +49,10 @@ from pwdlib.hashers.bcrypt import BcryptHasher
 
 from .errors import ConfigurationError, HashingBusyError, WeakPasswordError
 from .identifiers import fold
+from .kept_places import KeptPlaces
 from .secret_strength import common_passwords
 from .settings import S3AuthSettings
+from .types import Clock
 
 T = TypeVar("T")
 Args = TypeVarTuple("Args")
@@ -143,12 +145,6 @@ DEVICE_QUEUE_PER_HASH_SLOT = 4
 device. A flood fills the shared queue, so these are what such a login waits in: the
 longest wait grows to about ((queue + device_queue) / concurrency + 1) × one hash, 0.4-0.8 s
 at the default cost."""
-KEPT_PLACES_SHARE_PER_ACCOUNT = 4
-"""One account's devices hold at most 1/4 of the kept places (at least one). An owner logs in
-from one device at a time, so a share is room enough; a thief with one stolen cookie, who
-can fire logins in parallel, fills that share and leaves the rest to other accounts. Logins
-with the right password are not limited, so the holder of four accounts (a quarter each)
-can keep them all busy: the share stops a stolen cookie, not such an owner."""
 BUSY_RETRY_AFTER_SECONDS = 1
 """Retry-After of a refusal: a full queue drains in well under a second at the default
 cost, and a smaller whole number of seconds does not exist."""
@@ -167,6 +163,7 @@ class PasswordHasher:
         concurrency: int = 0,
         queue: int = 0,
         device_queue: int = 0,
+        clock: Clock = time.monotonic,
     ) -> None:
         self._hash = PasswordHash(
             (
@@ -183,17 +180,17 @@ class PasswordHasher:
         self.device_queue = device_queue or DEVICE_QUEUE_PER_HASH_SLOT * self.concurrency
         self.admitted = 0
         """Requests running or waiting now in the shared places: at most concurrency + queue."""
-        self.device_queue_per_account = max(1, self.device_queue // KEPT_PLACES_SHARE_PER_ACCOUNT)
-        self.kept_by_account: dict[str, int] = {}
-        """Requests waiting (or running) now in the places kept for known devices, per
-        account whose devices hold them: at most device_queue_per_account each, device_queue
-        in all; an account holding none has no entry, so this stays as small as the kept
-        places."""
+        self.kept = KeptPlaces(self.device_queue, clock=clock)
+        """The places kept for known devices, and who may take them."""
         self._limiter = anyio.CapacityLimiter(self.concurrency)
         self._dummy: str | None = None
 
     @classmethod
-    def from_settings(cls, settings: S3AuthSettings) -> PasswordHasher:
+    def from_settings(
+        cls, settings: S3AuthSettings, *, clock: Clock = time.monotonic
+    ) -> PasswordHasher:
+        """`clock` times how often an account takes a kept place: one no step of the
+        host's clock moves."""
         return cls(
             memory_kib=settings.argon2_memory_kib,
             time_cost=settings.argon2_time_cost,
@@ -201,12 +198,13 @@ class PasswordHasher:
             concurrency=settings.hash_concurrency,
             queue=settings.hash_queue,
             device_queue=settings.hash_device_queue,
+            clock=clock,
         )
 
     @property
     def admitted_by_device(self) -> int:
         """Requests waiting (or running) now in the places kept for known devices."""
-        return sum(self.kept_by_account.values())
+        return self.kept.taken
 
     @property
     def busy(self) -> bool:
@@ -218,16 +216,9 @@ class PasswordHasher:
     def ensure_room(self, *, device_owner: str | None = None) -> None:
         """HashingBusyError when a hash asked for now would be refused; `device_owner`: the
         account of the valid device cookie a login showed, which may take a place kept for
-        those."""
-        if self.busy and not self._kept_place_free(device_owner):
+        those. Counts nothing."""
+        if self.busy and (device_owner is None or not self.kept.free_for(device_owner)):
             raise HashingBusyError(retry_after=BUSY_RETRY_AFTER_SECONDS)
-
-    def _kept_place_free(self, device_owner: str | None) -> bool:
-        return (
-            device_owner is not None
-            and self.admitted_by_device < self.device_queue
-            and self.kept_by_account.get(device_owner, 0) < self.device_queue_per_account
-        )
 
     async def hash(self, password: str) -> str:
         return await self._run(self._hash.hash, password)
@@ -239,8 +230,8 @@ class PasswordHasher:
 
         With no stored hash (unknown user) a dummy hash is verified, so an unknown user
         costs the same time as a wrong password, and takes the same place in the queue.
-        HashingBusyError when the queue is full (for a `device_owner`, its account's share of
-        the places kept for known devices too).
+        HashingBusyError when the queue is full (for a `device_owner`, the places kept for
+        known devices too, or its account's share or budget of them).
         """
         if hashed is None:
             return await self._run(self._verify_unknown, password, device_owner=device_owner)
@@ -253,14 +244,14 @@ class PasswordHasher:
         *args: *Args,
         device_owner: str | None = None,
     ) -> T:
-        # No await between the check and the increment: admission is atomic on the loop.
-        self.ensure_room(device_owner=device_owner)
-        # When the shared places are full, ensure_room let it into a kept place.
-        kept_for = device_owner if self.busy else None
-        if kept_for is None:
+        # No await between the check and the count: admission is atomic on the loop.
+        kept_for: str | None = None
+        if not self.busy:
             self.admitted += 1
+        elif device_owner is not None and self.kept.take(device_owner):
+            kept_for = device_owner
         else:
-            self.kept_by_account[kept_for] = self.kept_by_account.get(kept_for, 0) + 1
+            raise HashingBusyError(retry_after=BUSY_RETRY_AFTER_SECONDS)
         try:
             return await anyio.to_thread.run_sync(work, password, *args, limiter=self._limiter)
         finally:
@@ -269,12 +260,7 @@ class PasswordHasher:
             if kept_for is None:
                 self.admitted -= 1
             else:
-                self._leave_kept_place(kept_for)
-
-    def _leave_kept_place(self, account: str) -> None:
-        held = self.kept_by_account.pop(account) - 1
-        if held:
-            self.kept_by_account[account] = held
+                self.kept.leave(kept_for)
 
     def _verify_unknown(self, password: str) -> tuple[bool, str | None]:
         if self._dummy is None:

@@ -31,7 +31,7 @@ from .settings import S3AuthSettings
 from .shared_on_copy import SharedOnCopy
 from .storage import ObjectStore, Store
 from .tokens import TokenCodec
-from .types import Clock
+from .types import Clock, elapsed_clock
 
 
 class S3AuthService(RecoveryOperations, SessionListing, SharedOnCopy):
@@ -65,7 +65,7 @@ class S3AuthService(RecoveryOperations, SessionListing, SharedOnCopy):
         self.store = store if store is not None else ObjectStore.from_url(self.settings.store_url)
         self.clock = clock
         self.tokens = TokenCodec(self.settings, clock=clock, store=self.store)
-        self.passwords = PasswordHasher.from_settings(self.settings)
+        self.passwords = PasswordHasher.from_settings(self.settings, clock=elapsed_clock(clock))
         self.password_policy = password_policy or PasswordPolicy.from_settings(self.settings)
         self.names = NameIndex(
             self.store,

@@ -179,8 +179,9 @@ async def test_the_owner_logs_in_with_the_device_cookie_during_a_flood(clock: Cl
 
 
 async def test_right_passwords_count_against_no_limit(clock: Clock) -> None:
-    """What bounds the hash places kept for known devices: not the login limits, since a
-    holder of accounts logs in to them as often as they like (docs/deployment.md)."""
+    """A holder of accounts logs in to them as often as they like: what bounds how often
+    those logins take the hash places kept for known devices is not the login limits but
+    a budget of the hasher's own (tests/test_kept_places.py)."""
     service = shared_service(clock)
     async with from_address(service, "192.0.2.1") as client:
         await register(client, "alice")

@@ -24,12 +24,8 @@ from test_app import PASSWORD, assert_problem, bearer, client_for, login, mounte
 from s3auth_asgi import ConfigurationError, S3AuthSettings
 from s3auth_asgi.app.devices import DEVICE_COOKIE, DEVICE_HEADER
 from s3auth_asgi.errors import HashingBusyError, StoreUnavailableError
-from s3auth_asgi.passwords import (
-    DEVICE_QUEUE_PER_HASH_SLOT,
-    KEPT_PLACES_SHARE_PER_ACCOUNT,
-    QUEUE_PER_HASH_SLOT,
-    PasswordHasher,
-)
+from s3auth_asgi.kept_places import KEPT_PLACES_SHARE_PER_ACCOUNT
+from s3auth_asgi.passwords import DEVICE_QUEUE_PER_HASH_SLOT, QUEUE_PER_HASH_SLOT, PasswordHasher
 from s3auth_asgi.problems import PROBLEM_CONTENT_TYPE, auth_error_response
 from s3auth_asgi.settings import new_secret_key
 
@@ -42,7 +38,7 @@ class GatedHasher(PasswordHasher):
     """A real hasher whose verifications, once `gate` is set, wait in their worker thread
     until the test opens it; `entered` counts the verifications that reached a thread."""
 
-    def __init__(self, **kwargs: int) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         cheap = {
             "memory_kib": FAST_HASHING["argon2_memory_kib"],
             "time_cost": FAST_HASHING["argon2_time_cost"],
@@ -245,7 +241,7 @@ def test_places_kept_for_known_devices_are_taken_only_when_the_shared_ones_are_f
 
     async def scenario() -> None:
         hasher = GatedHasher(concurrency=concurrency, queue=queue, device_queue=device_queue)
-        assert hasher.device_queue_per_account == share
+        assert hasher.kept.per_account == share
         hashed = await hasher.hash(PASSWORD)
         hasher.gate = gate = threading.Event()
         shared = refused = 0
@@ -276,14 +272,14 @@ def test_places_kept_for_known_devices_are_taken_only_when_the_shared_ones_are_f
                     await anyio.wait_all_tasks_blocked()
                     assert hasher.admitted == shared
                     assert hasher.admitted_by_device == sum(kept.values())
-                    assert hasher.kept_by_account == kept
+                    assert hasher.kept.held == kept
                     assert outcomes == [BUSY] * refused
                 assert hasher.entered == min(concurrency, shared + sum(kept.values()))
             finally:
                 gate.set()
         admitted = shared + sum(kept.values())
         assert outcomes == [BUSY] * refused + [(True, None)] * admitted
-        assert (hasher.admitted, hasher.admitted_by_device, hasher.kept_by_account) == (0, 0, {})
+        assert (hasher.admitted, hasher.admitted_by_device, hasher.kept.held) == (0, 0, {})
 
     anyio.run(scenario)
 
@@ -377,7 +373,7 @@ async def test_the_owner_on_a_known_device_logs_in_while_a_flood_is_refused() ->
     service = make_service(hash_concurrency=1, hash_queue=1, hash_device_queue=2)
     hasher = service.passwords = GatedHasher.from_settings(service.settings)
     assert isinstance(hasher, GatedHasher)
-    assert hasher.device_queue_per_account == 1
+    assert hasher.kept.per_account == 1
     async with client_for(mounted(service), base_url="https://testserver") as client:
         devices: dict[str, str] = {}
         for name in ("alice", "bob", "carol"):
@@ -416,7 +412,7 @@ async def test_the_owner_on_a_known_device_logs_in_while_a_flood_is_refused() ->
                 tg.start_soon(attempt, "bob", "bob", bob)
                 await wait_until(lambda: hasher.admitted_by_device == 2, "bob")
                 owners = [cookie.split(".")[1] for cookie in (alice, bob)]  # d3.{user id}.…
-                assert hasher.kept_by_account == dict.fromkeys(owners, 1)
+                assert hasher.kept.held == dict.fromkeys(owners, 1)
                 await attempt("carol", "carol", carol)
                 refused("carol")  # every kept place is taken
             finally:
@@ -424,4 +420,4 @@ async def test_the_owner_on_a_known_device_logs_in_while_a_flood_is_refused() ->
     assert answers["owner"].status_code == 200, answers["owner"].text
     assert answers["bob"].status_code == 200, answers["bob"].text
     assert [answers[f"flood {i}"].status_code for i in range(2)] == [401, 401]
-    assert (hasher.admitted, hasher.admitted_by_device, hasher.kept_by_account) == (0, 0, {})
+    assert (hasher.admitted, hasher.admitted_by_device, hasher.kept.held) == (0, 0, {})
