@@ -419,7 +419,7 @@ def limit_objects(store: ObjectStore) -> dict[str, int]:
     return {name: names.count(name) for name in sorted(set(names))}
 
 
-def test_cleanup_deletes_the_auth_apps_expired_rate_limit_objects(
+def test_cleanup_deletes_expired_rate_limit_objects_the_hosts_too(
     cli_store_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = ObjectStore.from_url(cli_store_url)
@@ -430,38 +430,45 @@ def test_cleanup_deletes_the_auth_apps_expired_rate_limit_objects(
             await register(client, "alice")
             wrong = {"username": "alice", "password": APP_PASSWORD + "x"}
             assert (await client.post("/auth/login", data=wrong)).status_code == 401
-        # A limit of the host's own RateLimitMiddleware, kept in the same store.
-        await ObjectStoreRateLimitStore(store).acquire("api", "client", RateLimit(10, 60), 1)
+        # Limits of the host's own RateLimitMiddleware, kept in the same store: one whose
+        # client has its allowance back 6 s on, one whose client owes it for an hour.
+        host = ObjectStoreRateLimitStore(store)
+        await host.acquire("api", "client", RateLimit(10, 60), 1)
+        await host.acquire("reports", "client", RateLimit(1, 3600), 1)
 
     anyio.run(traffic, backend="asyncio")
     written = {  # a failure is charged to the account's one budget and the address's
         "api": 1, "login.account": 1, "login.address": 1, "register": 1, "register_account": 1,
+        "reports": 1,
     }  # fmt: skip
     assert limit_objects(store) == written
     started = time.time()
 
     def cleanup_at(seconds_later: float) -> tuple[int, ...]:
-        """Sessions and revocations deleted, rate-limit objects deleted, LISTs, DELETEs."""
+        """Sessions and revocations deleted, rate-limit objects deleted, LISTs, DELETEs,
+        GETs."""
         monkeypatch.setattr(cleanup, "CLOCK", lambda: started + seconds_later)
         run = Run("cleanup")
         said = re.fullmatch(
             r"deleted (\d+) expired session\(s\) and revocation entries, (\d+) expired "
             r"rate-limit object\(s\) in \d+\.\d s \((\d+) list page\(s\), (\d+) delete "
-            r"batch\(es\)\)\n",
+            r"batch\(es\), (\d+) object read\(s\)\)\n",
             run.out,
         )
         assert run.code == 0 and run.err == "" and said, run
         return tuple(int(number) for number in said.groups())
 
-    # Past the 60 s window of `login` (the address's budget), within register's 600 s.
-    assert cleanup_at(120) == (0, 1, 5, 1)
-    assert limit_objects(store) == {k: n for k, n in written.items() if k != "login.address"}
-    assert cleanup_at(700) == (0, 2, 5, 1)
-    # The account's budget keeps its longest window, a day.
-    assert limit_objects(store) == {"api": 1, "login.account": 1}
-    assert cleanup_at(86400 + 60) == (0, 1, 5, 1)
-    # The host's own limit is not the command's to judge: its window is the host's.
-    assert limit_objects(store) == {"api": 1}
+    # Past the 60 s window of `login` (the address's budget), within register's 600 s:
+    # decided from the listing. The host's limits, whose windows the command cannot know,
+    # are read (a GET each): `api`'s client has its allowance back, `reports`' owes.
+    assert cleanup_at(120) == (0, 2, 5, 1, 2)
+    gone = ("login.address", "api")
+    assert limit_objects(store) == {k: n for k, n in written.items() if k not in gone}
+    assert cleanup_at(700) == (0, 2, 5, 1, 1)
+    assert limit_objects(store) == {"login.account": 1, "reports": 1}
+    # The account's budget keeps its longest window, a day; `reports` was owed an hour.
+    assert cleanup_at(86400 + 60) == (0, 2, 5, 1, 1)
+    assert limit_objects(store) == {}
 
 
 # --demo -----------------------------------------------------------------------------------

@@ -95,8 +95,9 @@ def stored_auth_limits(limiter: RateLimiter) -> dict[str, RateLimit | FailureBud
     """The limits and login budgets whose state the auth app keeps under `ratelimit/`, by
     the name their objects are stored under, with the windows `limiter` gives them (with
     `default_limiter`: the defaults, S3AUTH_RATE_LIMITS on top). What
-    `ObjectStoreRateLimitStore.delete_expired` needs to judge the app's objects, and no
-    other name: a host's own limits have windows only the host knows."""
+    `ObjectStoreRateLimitStore.delete_expired` needs to judge the app's objects from the
+    listing, and no other name: a host's own limits have windows only the host knows (their
+    objects are read instead)."""
     budgets = login_budgets(limiter)
     in_budgets = {name for _, budget in budgets.values() for name in budget.limits}
     limits: dict[str, RateLimit | FailureBudget] = {

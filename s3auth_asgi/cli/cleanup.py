@@ -1,5 +1,5 @@
-"""`s3auth cleanup`: delete expired sessions, revocations and the auth app's expired
-rate-limit objects, showing the requests made."""
+"""`s3auth cleanup`: delete expired sessions, revocations and rate-limit objects whose state
+has passed, showing the requests made."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from .context import Context, run_async
 from .failures import OK
 from .progress import Progress
 
-PROGRESS_KINDS = ("list", "delete")
+PROGRESS_KINDS = ("list", "delete", "get")
 CLOCK: Clock = time.time
 """The moment the command acts at: what has expired is decided against it."""
 
@@ -42,10 +42,11 @@ def run_cleanup(ctx: Context) -> int:
 
 
 async def delete_expired_limits(service: S3AuthService) -> int:
-    """Delete the objects of the auth app's limits (`stored_auth_limits`, with the windows
-    the settings give them) whose window has passed at the service's clock; how many.
-    Looked for whatever S3AUTH_RATE_LIMIT_STORE says now: objects kept while it said
-    `store` are garbage all the same. Other limits' objects are left alone."""
+    """Delete the rate-limit objects whose state has passed at the service's clock; how
+    many. The auth app's limits (`stored_auth_limits`) are judged from the listing by the
+    windows the settings give them, looked for whatever S3AUTH_RATE_LIMIT_STORE says now
+    (objects kept while it said `store` are garbage all the same); any other limit's
+    objects (the host's own) are read, their windows being the host code's."""
     # The app package (and the framework it loads) for this command only.
     from ..app.limits import default_limiter, stored_auth_limits
 
@@ -56,7 +57,8 @@ async def delete_expired_limits(service: S3AuthService) -> int:
 
 
 class RequestCount:
-    """The LIST pages and DELETE batches `store` has been asked for since this was made."""
+    """The LIST pages, DELETE batches and GETs `store` has been asked for since this was
+    made."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -69,4 +71,7 @@ class RequestCount:
 
     def describe(self) -> str:
         counts = self.counts()
-        return f"{counts['list']} list page(s), {counts['delete']} delete batch(es)"
+        return (
+            f"{counts['list']} list page(s), {counts['delete']} delete batch(es), "
+            f"{counts['get']} object read(s)"
+        )

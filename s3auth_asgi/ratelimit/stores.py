@@ -24,14 +24,11 @@ import msgspec
 
 from ..errors import ConfigurationError
 from ..storage import Store, StoreConflict, keys
-from ..storage.batching import S3
 from ..types import Clock
+from . import sweep
 from .budget import FailureBudget, Reading, charge_budget, peek_budget
 from .gcra import Decision, gcra
 from .policy import RateLimit, check_cost
-
-_DELETE_BATCH = S3.delete_batch
-"""Expired states deleted at a time: a page of an S3 listing, in one DELETE request."""
 
 
 @runtime_checkable
@@ -70,9 +67,9 @@ class ObjectStoreRateLimitStore:
     A refusal is remembered with the state it was decided on, and the same key is refused
     from memory, with no request, until that state would admit. This is exact, not a guess:
     a stored state only ever moves later (an admission writes a later TAT, a refusal writes
-    nothing, and a clean-up deletes only state that admitted when it was listed: see
-    `delete_expired` for the one exception), so whatever other processes did since, the
-    store would refuse too.
+    nothing, and a clean-up deletes only state that admitted when it was listed or read:
+    see `sweep` for the one exception), so whatever other processes did since, the store
+    would refuse too.
 
     The clock is the wall clock: the state is compared against by other processes and hosts
     (keep their clocks in sync; skew of a second shifts the limit by a second).
@@ -177,38 +174,13 @@ class ObjectStoreRateLimitStore:
         *,
         now: dt.datetime | None = None,
     ) -> int:
-        """Delete the state of keys whose allowance is full again; decided from the listing.
-
-        A state written at `last_modified` is at most one window ahead of that moment, so
-        once a window has passed it is the same as no state at all (for a failure budget,
-        its longest window). Objects of limits and budgets not in `limits` are left alone.
-
-        A store has no conditional DELETE: a client that comes back between the listing of
-        its expired state and the DELETE has its new state deleted, and its next requests
-        are counted afresh. So each page of the listing is deleted as soon as it is read,
-        which keeps that window to one LIST and one DELETE, not the whole listing's time.
+        """Delete the state of every key, of any limit or budget, whose allowance is full
+        again at `now` (default: this store's clock); how many. Those of `limits` are
+        judged from the listing by their windows, at no request per object; any other is
+        read (one GET), and deleted only when every time it holds has passed. See `sweep`.
         """
         now = now or dt.datetime.fromtimestamp(self._clock(), dt.UTC)
-        deleted = 0
-        expired: list[str] = []
-        async for info in self.store.list(keys.RATELIMIT):
-            limit_name = keys.ratelimit_limit_name(info.key)
-            limit = limits.get(limit_name)
-            if limit is None:
-                continue
-            if info.last_modified + dt.timedelta(seconds=limit.window_seconds) < now:
-                expired.append(info.key)
-            if len(expired) >= _DELETE_BATCH:
-                deleted += await self._delete(expired)
-        return deleted + await self._delete(expired)
-
-    async def _delete(self, batch: list[str]) -> int:
-        """Delete `batch` and empty it; how many there were."""
-        count = len(batch)
-        if batch:
-            await self.store.delete_many(batch)
-            batch.clear()
-        return count
+        return await sweep.delete_expired(self.store, limits, now)
 
 
 class RefusalMemo:

@@ -194,6 +194,16 @@ def ratelimit_limit_name(key: str) -> str:
     return key.removeprefix(RATELIMIT).partition("/")[0]
 
 
+_DIGEST = re.compile(r"[0-9a-f]{64}")
+
+
+def is_ratelimit_state(key: str) -> bool:
+    """Whether `key` is one a limiter's state may have, `ratelimit/{limit}/{digest}`,
+    whatever the limit: not, say, a note other software left under the prefix."""
+    name, _, rest = key.removeprefix(RATELIMIT).partition("/")
+    return key.startswith(RATELIMIT) and bool(name) and _DIGEST.fullmatch(rest) is not None
+
+
 def probe() -> str:
     """A fresh key for one run of the store probes."""
     return f"{PROBES}{uuid.uuid4().hex}"

@@ -1,0 +1,95 @@
+"""The sweep of `ratelimit/`: deleting the stored state of keys whose allowance is full again.
+
+Such a state answers exactly as no state at all (`gcra.full_allowance`), so deleting it
+changes no answer, as the in-memory store's eviction of passed keys changes none. Whose
+state has passed is told two ways:
+
+- for a limit or failure budget the caller names, with its window, from the listing alone:
+  a state written at `last_modified` is at most one window ahead of that moment (for a
+  budget, its longest window), so once that window has passed, so has the state;
+- for any other (a host's own limits, whose windows only the host's code knows), by reading
+  the state (one GET): a limit's time, or every one of a budget's, at or before now.
+  What is no state of ours (a key of another shape, a body that is not a state) is left.
+
+A store has no conditional DELETE (obstore sends none, to any backend): a client that comes
+back between the reading of its passed state (by listing or GET) and the DELETE has its new
+state deleted, and its next requests are counted afresh. So the objects are deleted a batch
+at a time, as soon as a batch is decided, which keeps that window to the LIST and GETs of
+one batch and its DELETE, not the whole sweep's time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+
+import msgspec
+
+from ..storage import Store, keys
+from ..storage.access import gather, get_or_none
+from ..storage.batching import S3
+from .budget import FailureBudget
+from .policy import RateLimit
+
+BATCH = S3.delete_batch
+"""Objects decided before they are deleted, in one DELETE request on S3: a page of an S3
+listing, and at most as many GETs."""
+
+
+class StoredTimes(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A stored state read without knowing its limit: a limit's time (`tat`, as
+    `stores.BucketState`) or a failure budget's (`tats`, as `stores.BudgetState`)."""
+
+    tat: float | None = None
+    tats: dict[str, float] | None = None
+
+    def passed(self, now: float) -> bool:
+        """Whether every time it holds is at or before `now`; False for what holds neither
+        or both, which is no state of ours."""
+        if self.tats is None:
+            return self.tat is not None and self.tat <= now
+        return self.tat is None and all(tat <= now for tat in self.tats.values())
+
+
+async def delete_expired(
+    store: Store, limits: Mapping[str, RateLimit | FailureBudget], now: dt.datetime
+) -> int:
+    """Delete every state under `ratelimit/` that has passed at `now` (see the module); how
+    many. `limits`' objects are judged from the listing, any other's read."""
+    moment = now.timestamp()
+    deleted = 0
+    expired: list[str] = []
+    unread: list[str] = []
+    async for info in store.list(keys.RATELIMIT):
+        limit = limits.get(keys.ratelimit_limit_name(info.key))
+        if limit is not None:
+            if info.last_modified + dt.timedelta(seconds=limit.window_seconds) < now:
+                expired.append(info.key)
+        elif keys.is_ratelimit_state(info.key):
+            unread.append(info.key)
+        if len(unread) >= BATCH:
+            expired += await _passed(store, unread, moment)
+        if len(expired) >= BATCH:
+            deleted += await _delete(store, expired)
+    expired += await _passed(store, unread, moment)
+    return deleted + await _delete(store, expired)
+
+
+async def _passed(store: Store, batch: list[str], now: float) -> list[str]:
+    """Read the states at `batch` and empty it; the keys of those that have passed (one
+    gone meanwhile, or no state of ours, is not among them)."""
+    found = await gather([get_or_none(store, key, StoredTimes) for key in batch])
+    passed = [
+        key for key, state in zip(batch, found, strict=True) if state and state.value.passed(now)
+    ]
+    batch.clear()
+    return passed
+
+
+async def _delete(store: Store, batch: list[str]) -> int:
+    """Delete `batch` and empty it; how many there were."""
+    count = len(batch)
+    if batch:
+        await store.delete_many(batch)
+        batch.clear()
+    return count

@@ -1,0 +1,127 @@
+"""The sweep of `ratelimit/` (`ObjectStoreRateLimitStore.delete_expired`): objects of the
+limits it is given are judged by their windows from the listing alone; objects of any other
+limit or failure budget (a host's own, kept in the same store) are read, and deleted only
+when every time they hold has passed, so that no answer changes. What is not a state of
+this package's is left as it was. On memory://, file:// and moto's S3."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+
+import obstore
+import pytest
+
+from s3auth_asgi.ratelimit import FailureBudget, ObjectStoreRateLimitStore, RateLimit
+from s3auth_asgi.storage import ObjectStore, keys
+
+pytestmark = pytest.mark.anyio
+on_three = pytest.mark.parametrize("store_url", ["memory", "file", "s3"], indirect=True)
+
+LOGIN = RateLimit(max_requests=5, window_seconds=60)
+APP_LIMITS = {"login": LOGIN}
+"""What the sweep is told of: the auth app's limits, not the host's."""
+REPORTS = RateLimit(max_requests=2, window_seconds=600)  # one more every 300 s
+REPORT_FAILURES = FailureBudget(
+    "reports.failures",
+    {"reports_failed": RateLimit(3, 900), "reports_failed_hourly": RateLimit(6, 3600)},
+)  # one more every 300 s and every 600 s
+
+
+def at(seconds: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(seconds, dt.UTC)
+
+
+async def listed(store: ObjectStore) -> list[str]:
+    return sorted([info.key async for info in store.list(keys.RATELIMIT)])
+
+
+async def answers(store: ObjectStore, now: float) -> list[object]:
+    """What a fresh process would answer for every host key at `now`, counting nothing."""
+    fresh = ObjectStoreRateLimitStore(store, clock=lambda: now)
+    found: list[object] = []
+    for key in ("early", "late", "never"):
+        found.append(await fresh.acquire("reports", key, REPORTS, 0))
+        found.append((await fresh.peek(REPORT_FAILURES, key)).decisions)
+    return found
+
+
+@on_three
+async def test_a_hosts_limits_are_swept_once_their_state_has_passed(store_url: str) -> None:
+    store = ObjectStore.from_url(store_url)
+    started = time.time()
+    now = [started]
+    host = ObjectStoreRateLimitStore(store, clock=lambda: now[0])
+    # "early": one request, one failure at the start (TATs +300; +300 and +600).
+    assert (await host.acquire("reports", "early", REPORTS, 1)).allowed
+    assert (await host.record(await host.peek(REPORT_FAILURES, "early"))).allowed
+    # "late": two requests and a failure 200 s in (TATs +800; +500 and +800).
+    now[0] = started + 200
+    for _ in range(2):
+        assert (await host.acquire("reports", "late", REPORTS, 1)).allowed
+    assert (await host.record(await host.peek(REPORT_FAILURES, "late"))).allowed
+    # And a state of the app's own limit, judged from the listing by its 60 s window.
+    await ObjectStoreRateLimitStore(store).acquire("login", "ip:203.0.113.5", LOGIN, 1)
+    written = await listed(store)
+    assert len(written) == 5
+
+    # 650 s in, "early" has its whole allowance back in both; "late" owes in both (its
+    # budget in one limit only: a budget goes when every one of its times has passed).
+    cleaned_at = started + 650
+    before = await answers(store, cleaned_at)
+    store.reset_counts()
+    cleaner = ObjectStoreRateLimitStore(store)
+    assert await cleaner.delete_expired(APP_LIMITS, now=at(cleaned_at)) == 3
+    # One LIST page; a GET of each of the host's four objects, none of the app's; one
+    # DELETE batch.
+    assert dict(store.requests) == {"list": 1, "get": 4, "delete": 1}
+    assert await listed(store) == sorted(
+        [keys.ratelimit("reports", "late"), keys.ratelimit_budget(REPORT_FAILURES.name, "late")]
+    )
+    assert await answers(store, cleaned_at) == before
+
+    # Once the last time has passed, nothing is left, and nothing is read twice.
+    store.reset_counts()
+    assert await cleaner.delete_expired(APP_LIMITS, now=at(started + 801)) == 2
+    assert dict(store.requests) == {"list": 1, "get": 2, "delete": 1}
+    assert await listed(store) == []
+
+
+@on_three
+async def test_what_is_no_state_of_ours_is_left_under_the_prefix(
+    store_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, "s3auth_asgi")
+    store = ObjectStore.from_url(store_url)
+    digest = "0" * 64
+    # Keys a state of ours may have, with what is no state: a long past time in a field
+    # of its own, or of the wrong type, or not JSON at all.
+    shaped = {
+        f"{keys.RATELIMIT}reports/{digest}": "no state",
+        f"{keys.RATELIMIT}other/{digest}": {"tat": 1.0, "owner": "someone"},
+        f"{keys.RATELIMIT}budget/{digest}": {"tats": {"a": "yesterday"}},
+        f"{keys.RATELIMIT}empty/{digest}": {},
+        f"{keys.RATELIMIT}both/{digest}": {"tat": 1.0, "tats": {"a": 1.0}},
+    }
+    # Keys none of ours has, holding a time long past: never read.
+    unshaped = {
+        f"{keys.RATELIMIT}README": {"tat": 1.0},
+        f"{keys.RATELIMIT}reports/notes.json": {"tat": 1.0},
+        f"{keys.RATELIMIT}{digest}": {"tat": 1.0},
+        f"{keys.RATELIMIT}reports/{'2' * 64}/deeper": {"tat": 1.0},
+        f"{keys.RATELIMIT}reports/{'A' * 64}": {"tat": 1.0},
+    }
+    for key, value in {**shaped, **unshaped}.items():
+        await store.create(key, value)
+    garbage = f"{keys.RATELIMIT}raw/{'1' * 64}"
+    await obstore.put_async(store._inner, garbage, b"\x00\xff not json")
+    store.reset_counts()
+    far_future = at(time.time() + 10 * 365 * 86400)
+    assert await ObjectStoreRateLimitStore(store).delete_expired({}, now=far_future) == 0
+    assert dict(store.requests) == {"list": 1, "get": len(shaped) + 1}
+    assert await listed(store) == sorted([*shaped, *unshaped, garbage])
+    # Logged: what does not decode as a state (`{}` and both fields at once do, and are
+    # no state all the same).
+    ignored = [r.getMessage() for r in caplog.records if "corrupt" in r.getMessage()]
+    assert len(ignored) == 4
