@@ -33,7 +33,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping
 from typing import Final
-from urllib.parse import urlsplit
+from urllib.parse import unquote_to_bytes, urlsplit
 
 from .errors import ConfigurationError
 from .types import Scope
@@ -221,6 +221,22 @@ def route_forms(scope: Scope) -> tuple[str, ...]:
             resolved = normalise(form)
             forms += [resolved, resolved.rstrip("/") or "/"]
     return tuple(dict.fromkeys(forms))
+
+
+def received_forms(scope: Scope) -> tuple[str, ...]:
+    """`route_forms`, and those of the path as the server received it (`raw_path`,
+    percent-decoded), when that differs: a framework may route into a mount by rewriting
+    `path` to what lies below it and record the mount nowhere else (Litestar's `is_mount`,
+    before the app's middleware list runs), leaving `raw_path` as it was."""
+    forms = route_forms(scope)
+    raw_path = scope.get("raw_path")
+    if not isinstance(raw_path, bytes):
+        return forms
+    received = unquote_to_bytes(raw_path).decode("utf-8", "replace")
+    if received == scope.get("path"):
+        return forms
+    as_received = route_forms({"path": received, "root_path": scope.get("root_path")})
+    return tuple(dict.fromkeys(forms + as_received))
 
 
 def route_path(scope: Scope) -> str | None:

@@ -8,7 +8,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi import HTTPException as FastAPIHTTPException
 from fastapi import Request as FastAPIRequest
-from litestar import Litestar, get, post
+from litestar import Litestar, asgi, get, post
 from litestar import Request as LitestarRequest
 from litestar.exceptions import HTTPException as LitestarHTTPException
 from litestar.middleware import DefineMiddleware
@@ -17,11 +17,12 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 from support import asgi_client, by_framework, framework_fixture  # noqa: F401 (a fixture)
 
 from s3auth_asgi.middleware.ratelimit import RateLimitMiddleware
 from s3auth_asgi.ratelimit import RateLimit, RateLimiter, RateLimitRule
+from s3auth_asgi.types import Receive, Scope, Send
 
 pytestmark = pytest.mark.anyio
 
@@ -177,3 +178,70 @@ def test_websocket_handshakes_are_refused_in_starlette() -> None:
     assert refused.value.status_code == 429
     assert refused.value.headers["retry-after"] == "20"
     assert refused.value.json()["code"] == "rate_limited"
+
+
+# Mounts ----------------------------------------------------------------------------------
+
+
+async def path_below(scope: Scope, receive: Receive, send: Send) -> None:
+    """A mounted ASGI app answering with the path it was handed."""
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": scope["path"].encode()})
+
+
+async def test_a_rule_names_a_path_under_a_hosts_litestar_mount_as_requested() -> None:
+    # Litestar routes into a mount by rewriting `path` to what lies below it, and runs the
+    # app's middleware list after that, recording the mount nowhere but in `raw_path`,
+    # which it leaves as the server received it.
+    @asgi("/reports", is_mount=True, copy_scope=True)
+    async def reports(scope: Scope, receive: Receive, send: Send) -> None:
+        await path_below(scope, receive, send)
+
+    rules = [RateLimitRule("/reports/weekly summary", "login"), RateLimitRule("/reports/*", "api")]
+    app = Litestar(
+        route_handlers=[reports],
+        middleware=[DefineMiddleware(RateLimitMiddleware, limiter=make_limiter(), rules=rules)],
+    )
+    async with asgi_client(app) as client:
+        daily = [await client.get("/reports/daily") for _ in range(4)]
+        weekly = await client.get("/reports/weekly%20summary")
+    assert daily[0].text == "/daily/"  # what the mount, and the middleware, are handed
+    assert [r.status_code for r in daily] == [200, 200, 200, 429]
+    assert daily[0].headers["ratelimit"] == '"api";r=2;t=20'
+    # The exact rule too, on the decoded path; the prefix rule refuses, its budget spent.
+    assert weekly.status_code == 429
+    assert weekly.headers["ratelimit-policy"] == '"login";q=2;w=60, "api";q=3;w=60'
+
+
+async def test_rules_in_and_around_a_starlette_mount() -> None:
+    # Starlette's middleware around the app runs before routing, on the path as sent; an
+    # app inside a Mount gets the whole path with `root_path` ending at the mount, and its
+    # own rules name its paths below it, as every mounted ASGI app's do.
+    limiter = make_limiter()
+    inner = RateLimitMiddleware(path_below, limiter, [RateLimitRule("/daily", "login")])
+    app = Starlette(routes=[Mount("/reports", app=inner)])
+    app.add_middleware(RateLimitMiddleware, limiter=limiter, rules=RULES_AROUND_MOUNT)
+    async with asgi_client(app) as client:
+        daily = [await client.get("/reports/daily") for _ in range(3)]
+    assert daily[0].text == "/reports/daily"
+    assert [r.status_code for r in daily] == [200, 200, 429]
+    # Both counted each request: the app's answer carries the fields of both.
+    assert [r.headers.get_list("ratelimit") for r in daily] == [
+        ['"login";r=1;t=30', '"api";r=2;t=20'],
+        ['"login";r=0;t=30', '"api";r=1;t=20'],
+        ['"login";r=0;t=30', '"api";r=0;t=20'],
+    ]
+    assert (await limiter.is_rate_limited(client_scope(), "api"))[0]
+
+
+RULES_AROUND_MOUNT = [RateLimitRule("/reports/*", "api")]
+
+
+def client_scope() -> dict[str, Any]:
+    return {
+        "type": "http",
+        "method": "GET",
+        "path": "/",
+        "headers": [],
+        "client": ("203.0.113.5", 1),
+    }

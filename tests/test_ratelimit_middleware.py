@@ -112,6 +112,37 @@ async def test_patterns_are_relative_to_root_path() -> None:
     assert (await drive(app, outside, [{"type": "http.request"}]))[0]["status"] == 200
 
 
+@pytest.mark.parametrize(
+    ("root_path", "raw_path"),
+    [
+        ("", b"/api/reports/daily"),
+        ("/app", b"/app/api/reports/daily"),  # uvicorn: `raw_path` holds `root_path`
+        ("/app", b"/api/reports/daily"),  # hypercorn: it does not
+        ("", b"/api/reports/caf%C3%A9"),  # percent-encoded, decoded as the server does
+    ],
+)
+async def test_a_path_rewritten_by_routing_is_matched_as_received(
+    root_path: str, raw_path: bytes
+) -> None:
+    # A framework that routed into a mount at /api/reports before the middleware ran,
+    # rewriting `path` to what lies below the mount and recording the mount nowhere else.
+    app = RateLimitMiddleware(RecordingApp(), make_limiter(), rules=RULES)
+    routed: Scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/daily/",
+        "root_path": root_path,
+        "raw_path": raw_path,
+        "headers": [],
+        "client": ("203.0.113.5", 1),
+    }
+    statuses = []
+    for _ in range(5):
+        sent = await drive(app, dict(routed), [{"type": "http.request", "body": b""}])
+        statuses.append(sent[0]["status"])
+    assert statuses == [200] * 4 + [429]  # under `/api/*`
+
+
 async def test_spoofed_forwarded_for_does_not_escape_the_limit() -> None:
     limiter = make_limiter(trusted_proxies=["10.0.0.1"], trust_x_forwarded_for=True)
     app = RateLimitMiddleware(RecordingApp(), limiter, rules=RULES)
@@ -309,18 +340,22 @@ async def test_rule_cost_and_headers_can_be_turned_off() -> None:
             st.sampled_from(["GET", "POST", "DELETE"]),
             st.sampled_from(["/auth/login", "/api/x", "/api//x", "/app/api/x", "/", "/auth"]),
             st.sampled_from(["", "/app"]),
+            st.sampled_from([None, b"/auth/login", b"/app/api/x", b"/x/"]),
         ),
         max_size=30,
     )
 )
 def test_remembered_matches_are_the_rules_own(
-    requests: list[tuple[str, str, str, str]],
+    requests: list[tuple[str, str, str, str, bytes | None]],
 ) -> None:
-    """Each kind, method and path is matched once and remembered; the answer is the one
-    the rules give the request itself, whatever came before it."""
+    """Each kind, method and path (as routed and as received) is matched once and
+    remembered; the answer is the one the rules give the request itself, whatever came
+    before it."""
     app = RateLimitMiddleware(RecordingApp(), make_limiter(), rules=RULES)
-    for kind, method, path, root_path in requests:
+    for kind, method, path, root_path, raw_path in requests:
         request: Scope = {"type": kind, "method": method, "path": path, "root_path": root_path}
+        if raw_path is not None:
+            request["raw_path"] = raw_path
         expected: dict[str, int] = {}
         for rule in RULES:
             if rule.limit not in expected and rule.matches(request):

@@ -148,10 +148,16 @@ class RateLimitMiddleware:
         """The limits this request counts against, each with its cost (every matching
         rule's limit, the first such rule deciding the cost), and their synchronous checks
         when every one of them has one."""
-        what = (scope["type"], scope.get("method"), scope.get("path"), scope.get("root_path"))
+        what = (
+            scope["type"],
+            scope.get("method"),
+            scope.get("path"),
+            scope.get("root_path"),
+            scope.get("raw_path"),
+        )
         try:
             found = self._counted.get(what)
-        except TypeError:  # a path or root_path that is no string: nothing is remembered
+        except TypeError:  # a path that is no string (or bytes): nothing is remembered
             return self._match(scope)
         if found is None:
             if len(self._counted) >= _MEMO_SIZE:

@@ -7,7 +7,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from ..errors import ConfigurationError
-from ..paths import PathSet, listed, request_method, route_forms
+from ..paths import PathSet, listed, received_forms, request_method
 from ..types import Scope
 
 _METHOD = re.compile(r"[A-Z]+")
@@ -21,8 +21,11 @@ class RateLimitRule:
     prefix ending in `*` (`/api/*` covers everything below `/api/`), matched against every
     form of the path a framework may route it as (`paths.route_forms`: relative to
     `root_path`, with `//` and dot segments resolved, without trailing slashes, an
-    absolute-form target by its path), so `/api//x`, `/public/../auth/login` or
-    `/auth/login/` cannot slip past a limit the app would still route to. `methods=None`
+    absolute-form target by its path), and in those of the path the server received
+    (`paths.received_forms`: a path under a Litestar mount, which Litestar hands the app's
+    middleware list as the path below the mount, is still matched as requested), so
+    `/api//x`, `/public/../auth/login` or `/auth/login/` cannot slip past a limit the app
+    would still route to. `methods=None`
     means every method (compared in upper case; HEAD is counted where GET is); a WebSocket
     handshake is a GET. Each request counts `cost` against the limit.
     """
@@ -54,4 +57,4 @@ class RateLimitRule:
             method = (request_method(scope) or "GET") if scope["type"] == "http" else "GET"
             if not listed(method, self._methods):
                 return False
-        return any(self._paths.matches(form) for form in route_forms(scope))
+        return any(self._paths.matches(form) for form in received_forms(scope))
