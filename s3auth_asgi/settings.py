@@ -9,6 +9,7 @@ setting (`settings_env`).
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
@@ -22,6 +23,7 @@ from .settings_checks import check_settings
 from .settings_checks import normalise_origin as normalise_origin
 from .settings_env import check_keywords, check_variable_names
 from .settings_env import env_name as env_name
+from .settings_ranges import RANGES, out_of_range
 
 LIST_FIELDS = ("trusted_proxies", "allowed_origins")
 """Read from comma-separated variables."""
@@ -221,6 +223,9 @@ def _convert(raw: dict[str, Any], *, from_env: bool) -> S3AuthSettings:
         return msgspec.convert(raw, S3AuthSettings, strict=not from_env)
     except msgspec.ValidationError as exc:
         message = str(exc)
+        failed = re.search(r"at `\$\.(\w+)`$", message)
+        if failed and failed[1] in RANGES:  # "1e23", "nan": say what a number may be
+            raise out_of_range(failed[1], raw[failed[1]]) from None
         # msgspec names the field as `$.name`; turn that into the variable to fix.
         for field in msgspec.structs.fields(S3AuthSettings):
             marker = f"$.{field.name}"

@@ -1,13 +1,13 @@
 """The checks S3AuthSettings makes when it is made, each failure a ConfigurationError naming
-the variable to fix: each value's type and range, the secrets, the keys, argon2's cost, and
-what must agree. A value parsed where it is used (the rate limits, the trusted proxies, the
-JWKS publication target) is checked by that very parser, so that settings made here never
-stop the app at start or fail at the first hash or key change, and `s3auth check` says so.
-The mail and account-lifecycle settings are checked in `lifecycle_settings`."""
+the variable to fix: each value's type and range (`settings_ranges`), the secrets, the keys,
+argon2's cost, and what must agree. A value parsed where it is used (the rate limits, the
+trusted proxies, the JWKS publication target) is checked by that very parser, so that
+settings made here never stop the app at start or fail at the first hash or key change, and
+`s3auth check` says so. The mail and account-lifecycle settings are checked in
+`lifecycle_settings`."""
 
 from __future__ import annotations
 
-import math
 import re
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,43 +19,9 @@ from .keys.names import ALGORITHMS, is_symmetric
 from .lifecycle_settings import check_lifecycle_settings
 from .secret_strength import MIN_SECRET_BITS, estimate_bits
 from .settings_env import env_name
+from .settings_ranges import ARGON2_MIN_MEMORY_PER_LANE, RANGES, check_range, out_of_range
 
 MIN_SECRET_LENGTH = 32
-
-# argon2's own bounds, as its reference implementation (which argon2-cffi binds) has them:
-# every count is a 32-bit unsigned integer, the lanes at most 2^24 - 1, and the memory at
-# least two blocks of 1 KiB for each of the four slices of each lane. Outside them the first
-# hash fails ("Memory cost is too small", OverflowError). No lower ceiling is set on memory:
-# RFC 9106's first recommended setting takes 2 GiB a hash, and what a host can spare is its
-# operator's call (docs/deployment.md).
-ARGON2_MAX_VALUE = 2**32 - 1
-ARGON2_MAX_PARALLELISM = 2**24 - 1
-ARGON2_MIN_MEMORY_PER_LANE = 8
-"""KiB."""
-
-POSITIVE = (
-    "access_token_expire_minutes",
-    "refresh_token_expire_days",
-    "session_absolute_lifetime_days",
-    "max_sessions_per_user",
-    "argon2_memory_kib",
-    "argon2_time_cost",
-    "argon2_parallelism",
-    "max_body_bytes",
-    "key_publish_seconds",
-    "key_sync_seconds",
-    "jwks_max_age_seconds",
-)
-NON_NEGATIVE = (
-    "leeway_seconds",
-    "refresh_grace_seconds",
-    "hash_concurrency",
-    "hash_queue",
-    "hash_device_queue",
-    "name_reservation_seconds",
-    "revocation_sync_seconds",
-    "revocation_skew_seconds",
-)
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 _ORIGIN = re.compile(
@@ -94,7 +60,7 @@ def check_settings(settings: Any) -> None:
     check_keys(settings)
     check_lifecycle_settings(settings, env_name)
     check_ranges(settings)
-    check_argon2(settings.argon2_memory_kib, settings.argon2_time_cost, settings.argon2_parallelism)
+    check_argon2(settings.argon2_memory_kib, settings.argon2_parallelism)
     if "://" not in settings.store_url:
         raise ConfigurationError(
             f"{env_name('store_url')} must be a URL such as s3://bucket/prefix, "
@@ -106,17 +72,19 @@ def check_settings(settings: Any) -> None:
 
 
 def check_types(settings: Any) -> None:
-    # Keyword arguments are not type-checked by msgspec; check them all here, so that
-    # `trust_x_forwarded_for="false"` fails at start-up instead of meaning true.
+    """Each value's type, and a number's range. Keyword arguments are not type-checked by
+    msgspec; check them all here, so that `trust_x_forwarded_for="false"` fails at start-up
+    instead of meaning true."""
     for field in msgspec.structs.fields(settings):
         value = getattr(settings, field.name)
         try:
             msgspec.convert(value, field.type)
         except msgspec.ValidationError as exc:
+            if field.name in RANGES:
+                raise out_of_range(field.name, value) from None
             raise ConfigurationError(f"{env_name(field.name)}: {exc}") from None
-        # NaN compares false with everything, so every range check would pass it.
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ConfigurationError(f"{env_name(field.name)} must be a finite number")
+        if field.name in RANGES:
+            check_range(field.name, value)
 
 
 def check_secret(field: str, secret: str) -> None:
@@ -170,20 +138,13 @@ def check_keys(settings: Any) -> None:
 
 
 def check_ranges(settings: Any) -> None:
-    for name in POSITIVE:
-        if getattr(settings, name) <= 0:
-            raise ConfigurationError(f"{env_name(name)} must be a positive number")
-    for name in NON_NEGATIVE:
-        if getattr(settings, name) < 0:
-            raise ConfigurationError(f"{env_name(name)} must not be negative")
+    """The ranges that depend on another setting; each one's own is checked with its type."""
     if settings.session_absolute_lifetime_days < settings.refresh_token_expire_days:
         raise ConfigurationError(
             f"{env_name('session_absolute_lifetime_days')} must be at least "
             f"{env_name('refresh_token_expire_days')}: no session outlives its absolute "
             "lifetime, so a longer idle one would never apply"
         )
-    if settings.password_max_length < 64:
-        raise ConfigurationError(f"{env_name('password_max_length')} must be at least 64")
     if settings.revocation_skew_seconds < settings.leeway_seconds:
         raise ConfigurationError(
             f"{env_name('revocation_skew_seconds')} must be at least "
@@ -192,15 +153,8 @@ def check_ranges(settings: Any) -> None:
         )
 
 
-def check_argon2(memory_kib: int, time_cost: int, parallelism: int) -> None:
-    """argon2's bounds (above); the positive check comes first."""
-    for field, value, most in (
-        ("argon2_memory_kib", memory_kib, ARGON2_MAX_VALUE),
-        ("argon2_time_cost", time_cost, ARGON2_MAX_VALUE),
-        ("argon2_parallelism", parallelism, ARGON2_MAX_PARALLELISM),
-    ):
-        if value > most:
-            raise ConfigurationError(f"{env_name(field)} must be at most {most}")
+def check_argon2(memory_kib: int, parallelism: int) -> None:
+    """argon2's least memory for `parallelism` lanes; each one's own bounds are in RANGES."""
     least = ARGON2_MIN_MEMORY_PER_LANE * parallelism
     if memory_kib < least:
         raise ConfigurationError(

@@ -85,7 +85,7 @@ def test_a_bad_queue_names_its_variable(variable: str, value: str) -> None:
 @pytest.mark.parametrize("field", ["hash_queue", "hash_device_queue"])
 @pytest.mark.parametrize("value", [-1, -100])
 def test_a_negative_queue_argument_is_refused(field: str, value: int) -> None:
-    with pytest.raises(ConfigurationError, match=f"S3AUTH_{field.upper()} must not be negative"):
+    with pytest.raises(ConfigurationError, match=f"S3AUTH_{field.upper()} must be .* from 0 to"):
         make_settings(**{field: value})
 
 
