@@ -56,13 +56,20 @@ def check_keywords(overrides: Mapping[str, Any], fields: Iterable[str]) -> None:
     names = list(fields)
     for name in overrides:
         if name not in names:
-            close = difflib.get_close_matches(name, names, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            close = closest(name, names)
+            hint = f" (did you mean {close!r}?)" if close else ""
             raise TypeError(f"from_env() got an unexpected keyword argument {name!r}{hint}")
+
+
+def closest(name: str, known: Iterable[str], *, cutoff: float = 0.6) -> str | None:
+    """The name in `known` most like `name`, when one is at least `cutoff` alike by difflib's
+    ratio (twice the characters in common over both lengths): a did-you-mean suggestion."""
+    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=cutoff)
+    return close[0] if close else None
 
 
 def _hint(name: str, known: Iterable[str]) -> str:
     # Compared without the prefix every name shares, which would make any two look alike.
     rest = name.upper().removeprefix(ENV_PREFIX)
-    close = difflib.get_close_matches(rest, sorted(k.removeprefix(ENV_PREFIX) for k in known), n=1)
-    return f" (did you mean {ENV_PREFIX}{close[0]}?)" if close else ""
+    close = closest(rest, (k.removeprefix(ENV_PREFIX) for k in known))
+    return f" (did you mean {ENV_PREFIX}{close}?)" if close else ""

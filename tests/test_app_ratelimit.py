@@ -3,6 +3,7 @@ default, and sessions record the client address the limiter resolves."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import httpx
@@ -10,7 +11,7 @@ import pytest
 from conftest import make_service
 from test_app import PASSWORD, assert_problem, bearer, client_for, login, mounted, register
 
-from s3auth_asgi.app import DEFAULT_AUTH_LIMITS
+from s3auth_asgi.app import DEFAULT_AUTH_LIMITS, create_auth_app, default_limiter
 from s3auth_asgi.ratelimit import RateLimit, RateLimiter
 
 pytestmark = pytest.mark.anyio
@@ -150,3 +151,34 @@ async def test_sessions_record_the_client_behind_a_trusted_proxy() -> None:
         )
         addresses = {s["ip_address"] for s in await sessions_of(direct, response.json())}
         assert "192.0.2.7" in addresses
+
+
+# A limit name one typo away from the app's own ---------------------------------------------
+
+
+def test_a_limit_name_close_to_the_apps_own_is_warned_of_at_build(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """`logn=5/60` configures a limit no endpoint counts, while the operator believes logins
+    are limited: a custom name is legitimate (a host may count its own requests under it),
+    so it is taken, and a warning names it with the name it is most like."""
+    service = make_service(rate_limits="logn=5/60,login_acount=3/900,api=100/60,register=5/60")
+    with caplog.at_level(logging.WARNING, logger="s3auth_asgi"):
+        create_auth_app(service)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [
+        "S3AUTH_RATE_LIMITS: 'logn' names none of the limits defined in code (did you "
+        "mean 'login'?): only a call that names 'logn' is limited by it",
+        "S3AUTH_RATE_LIMITS: 'login_acount' names none of the limits defined in code (did "
+        "you mean 'login_account'?): only a call that names 'login_acount' is limited by it",
+    ]
+
+
+def test_a_name_the_host_defines_is_no_misspelling(caplog: pytest.LogCaptureFixture) -> None:
+    service = make_service(rate_limits="tokens=5/60,api=100/60,Login=5/60")
+    with caplog.at_level(logging.WARNING, logger="s3auth_asgi"):
+        default_limiter(service.settings, extra={"tokens": RateLimit(10, 60)})
+    assert [r.getMessage() for r in caplog.records] == [
+        "S3AUTH_RATE_LIMITS: 'Login' names none of the limits defined in code (did you "
+        "mean 'login'?): only a call that names 'Login' is limited by it",
+    ]

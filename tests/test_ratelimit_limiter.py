@@ -3,6 +3,8 @@ headers, and configuration from S3AUTH_* variables."""
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from starlette.authentication import SimpleUser
 
@@ -192,6 +194,26 @@ def test_from_settings_reads_the_variables() -> None:
     per_limit = RateLimiter.from_settings(settings, stores={"login": shared})
     assert per_limit.stores["login"] is shared
     assert per_limit.stores["api"] is per_limit.store
+
+
+def test_a_configured_name_close_to_a_default_is_taken_and_warned_of(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Any name may be configured (the host counts its own requests under it); one a typo
+    away from a default is most likely that default misspelt, which then goes unchanged."""
+    settings = S3AuthSettings.from_env(
+        {"S3AUTH_SECRET_KEY": SECRET, "S3AUTH_RATE_LIMITS": "uplaod=5/60,api=10/60,app=1/1"}
+    )
+    defaults = {"upload": RateLimit(10, 60), "api": RateLimit(100, 60)}
+    with caplog.at_level(logging.WARNING, logger="s3auth_asgi"):
+        limiter = RateLimiter.from_settings(settings, defaults=defaults)
+        RateLimiter.from_settings(settings)  # nothing defined in code: nothing to be like
+    assert limiter.limits["uplaod"] == RateLimit(5, 60)
+    assert limiter.limits["upload"] == RateLimit(10, 60)  # the default, unchanged
+    assert [r.getMessage() for r in caplog.records] == [
+        "S3AUTH_RATE_LIMITS: 'uplaod' names none of the limits defined in code (did you mean "
+        "'upload'?): only a call that names 'uplaod' is limited by it"
+    ]  # `app` is not `api` misspelt: too short to tell
 
 
 def test_bad_configuration_names_the_variable() -> None:

@@ -22,7 +22,13 @@ from .client_ip import ClientIPResolver, ForwardedHeader
 from .gcra import Step
 from .identity import account_digest, user_identity
 from .memory import MemoryCheck, MemoryRateLimitStore
-from .policy import RateLimit, check_cost, check_limit_name, parse_rate_limits
+from .policy import (
+    RateLimit,
+    check_cost,
+    check_limit_name,
+    parse_rate_limits,
+    warn_of_misspelt_names,
+)
 from .stores import RateLimitStore
 
 
@@ -127,9 +133,12 @@ class RateLimiter(SharedOnCopy):
     ) -> RateLimiter:
         """Limits from S3AUTH_RATE_LIMITS (on top of `defaults`), proxies from
         S3AUTH_TRUSTED_PROXIES and S3AUTH_TRUST_X_FORWARDED_FOR; `options` as for the
-        constructor (e.g. `stores=`)."""
+        constructor (e.g. `stores=`). A configured name that looks like one of `defaults`
+        misspelt is logged as a warning (`warn_of_misspelt_names`)."""
+        configured = parse_rate_limits(settings.rate_limits)
+        warn_of_misspelt_names(configured, defaults or {})
         return cls(
-            {**(defaults or {}), **parse_rate_limits(settings.rate_limits)},
+            {**(defaults or {}), **configured},
             trusted_proxies=settings.trusted_proxies,
             trust_x_forwarded_for=settings.trust_x_forwarded_for,
             trust_all_proxies=settings.trust_all_proxies,

@@ -1,16 +1,19 @@
 """RateLimit: one named policy (how many requests per how many seconds, keyed by what), and
-the parser for `S3AUTH_RATE_LIMITS` ("login=5/60,api=100/60")."""
+the parser for `S3AUTH_RATE_LIMITS` ("login=5/60,api=100/60"), with the warning for a name
+there that looks like a misspelt one of the limits defined in code."""
 
 from __future__ import annotations
 
+import logging
 import math
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
 from ..errors import ConfigurationError
 from ..settings import env_name
+from ..settings_env import closest
 from ..types import Scope
 
 KeyFunction = Callable[[Scope], Awaitable[str | None]]
@@ -20,6 +23,12 @@ to the client IP)."""
 KeyStrategy = Literal["ip", "user"] | KeyFunction
 
 RATE_LIMITS_VARIABLE = env_name("rate_limits")
+MISSPELLING_LIKENESS = 0.8
+"""How alike (difflib's ratio, case aside) a configured name must be to one defined in code to
+be taken for its misspelling: `logn` and `login` are 0.89, `uplaod` and `upload` 0.83; `app`
+and `api`, at 0.67, are as likely two names."""
+
+logger = logging.getLogger("s3auth_asgi")
 
 # Limit names travel in object keys and in structured-field strings of the RateLimit headers,
 # so they are kept to characters that need no escaping in either.
@@ -92,3 +101,24 @@ def parse_rate_limits(text: str) -> dict[str, RateLimit]:
         except ConfigurationError as exc:
             raise ConfigurationError(f"{RATE_LIMITS_VARIABLE}: {name}: {exc.detail}") from None
     return limits
+
+
+def warn_of_misspelt_names(configured: Iterable[str], defined: Collection[str]) -> None:
+    """A warning for each `configured` name (from S3AUTH_RATE_LIMITS) that is none of the
+    `defined` ones but looks like one misspelt. Such a name is taken, not refused: a host may
+    count its own requests under any name, so it may be meant; but `logn=5/60` leaves the
+    login limit as it was while its operator believes it changed."""
+    by_folded = {name.casefold(): name for name in defined}
+    for name in configured:
+        if name in defined:
+            continue
+        close = closest(name.casefold(), by_folded, cutoff=MISSPELLING_LIKENESS)
+        if close is not None:
+            logger.warning(
+                "%s: %r names none of the limits defined in code (did you mean %r?): only a "
+                "call that names %r is limited by it",
+                RATE_LIMITS_VARIABLE,
+                name,
+                by_folded[close],
+                name,
+            )
