@@ -21,7 +21,8 @@ between them is repaired).
 Every change that must end the user's sessions (a disabled account, changed privileges, a
 new password, deletion) writes a new session generation in its user-record write and ends
 them through the sessions half (`sessions`), so that a login racing the change cannot keep
-its session either (`session_generation`).
+its session either (`session_generation`). A new password ends them before that write too
+(`user_records`).
 """
 
 from __future__ import annotations

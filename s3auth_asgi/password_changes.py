@@ -83,8 +83,6 @@ class PasswordChanges(UserRecords):
                 stored, hashed_password=hashed, session_generation=generation
             )
 
-        _, updated = await self._update(
+        return await self._update_ending_sessions(
             user.id, if_fields_are(password_of(user), change) if checked else change, current
         )
-        await self._end_all_sessions(user.id, generation=updated.session_generation)
-        return updated

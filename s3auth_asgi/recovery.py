@@ -16,14 +16,16 @@ same time: a found object is read whole and a missing one is not, so an account'
 leaves few tries to measure that with.
 
 Request budgets: request_password_reset and request_email_verification 3 (fewer for a
-name that cannot be one); send_email_verification 1; reset_password 6: token GET, user GET,
-user PUT (If-Match: the write that spends the token), generation-marker PUT, LIST of the
-sessions, batch DELETE (the sessions, the token, superseded markers), and a revocation
-create when there were sessions; verify_email 4: token GET, user GET, user PUT, DELETE.
-Both 1 PUT more for a record that has a session generation (once its password has changed,
-or it has been disabled or had its privileges changed): the read of the record writes that
-generation's marker if it is missing (`user_records`). So a reset costs 6 to 8, a
-verification 4 or 5.
+name that cannot be one); send_email_verification 1; reset_password 7: token GET, user GET,
+LIST of the sessions (with a revocation create and a batch DELETE when there are any: they
+end before the new password is written, `user_records`), user PUT (If-Match: the write that
+spends the token), generation-marker PUT, LIST of the sessions again, batch DELETE (the
+token, superseded markers, and the sessions a login wrote meanwhile, with a revocation
+create for those); verify_email 4: token GET, user GET, user PUT, DELETE. Both 1 PUT more
+for a record that has a session generation (once its password has changed, or it has been
+disabled or had its privileges changed): the read of the record writes that generation's
+marker if it is missing (`user_records`). So a reset costs 7 to 10 (a revocation more for
+sessions written meanwhile), a verification 4 or 5.
 """
 
 from __future__ import annotations
@@ -100,7 +102,8 @@ class RecoveryOperations(UserDirectory):
         """Set the password of the token's account (the policy applies: a refused
         password leaves the token unspent), end all its sessions and spend the token (and
         every other reset token of the account). The address is verified by it, too.
-        InvalidAccountTokenError for a token that cannot be used."""
+        InvalidAccountTokenError for a token that cannot be used. The sessions end first:
+        a failure before the password is written leaves the token unspent, to try again."""
         key, record = await self.account_tokens.redeem("password-reset", token)
         try:
             current = await self._load_user(record.user_id)
@@ -123,11 +126,9 @@ class RecoveryOperations(UserDirectory):
             )
 
         try:
-            _, updated = await self._update(user.id, change, current)
+            return await self._update_ending_sessions(user.id, change, current, key)
         except UserNotFoundError:
             raise InvalidAccountTokenError() from None
-        await self._end_all_sessions(user.id, key, generation=updated.session_generation)
-        return updated
 
     async def send_email_verification(self, user: User) -> bool:
         """Mail a verification link to the user's address (1 PUT); False, and nothing

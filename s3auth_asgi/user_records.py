@@ -27,6 +27,20 @@ and the caller retries (to find nothing left to change), the old sessions could 
 So every read of a record for a change writes the marker of the generation it finds, if
 it is missing (1 conditional PUT): the retry, or the next change of the account, finishes
 the job, and the old sessions are refused at their next refresh.
+
+A new password must leave no earlier session in use, its access tokens included, and the
+owner's retry cannot finish the revocation of one that has landed: the reset link is
+spent, the current password is no longer the one the owner gives. So a new password ends the
+sessions first (LIST, revocation, batch DELETE), then writes the record, then its marker,
+and lists the sessions again for those that a login with the old password wrote meanwhile
+(a revocation and a batch DELETE for them). A failure before the record's write leaves
+the old password and the link unspent, the sessions perhaps ended already (no harm: their
+owner is replacing the password), and the same request tried again makes the change. A
+failure after it can leave only a session that such a login wrote after the first
+listing: refused at its refresh by the marker (written by the change or, if that write
+failed, by the next read of the record for a change, the link's retry included), its
+access token accepted for at most its lifetime, as with a login that races any change
+ending the sessions (`session_generation`).
 """
 
 from __future__ import annotations
@@ -114,6 +128,17 @@ class UserRecords(SessionOperations):
                 continue
             return current.value, updated
         raise ConflictError(CHANGED_CONCURRENTLY)
+
+    async def _update_ending_sessions(
+        self, user_id: str, change: Change, current: Versioned[User], *also_delete: str
+    ) -> User:
+        """`_update` for a change that gives the record a new session generation and must
+        leave no earlier session in use once it lands: a new password (see the module).
+        `also_delete` goes in the last batch DELETE. Returns the record as written."""
+        await self._end_all_sessions(user_id)
+        _, updated = await self._update(user_id, change, current)
+        await self._end_all_sessions(user_id, *also_delete, generation=updated.session_generation)
+        return updated
 
     async def _close(self, user_id: str) -> User | None:
         """Close the record for its deletion (see the module) and return it as closed: 1

@@ -302,9 +302,9 @@ async def test_change_password_revokes_everything_and_returns_a_new_pair(
     old = await service.create_token_pair(user)
     service.store.reset_counts()
     new = await service.change_password(user.id, PASSWORD, "BrandNewPass456")
-    # One read of the user; writes: the user, the generation marker, the revocation, the
-    # new session.
-    assert dict(service.store.requests) == {"get": 1, "put": 4, "list": 1, "delete": 1}
+    # One read of the user; the sessions listed, revoked and deleted; writes: the user, the
+    # generation marker; the sessions listed again (none); the new session.
+    assert dict(service.store.requests) == {"get": 1, "put": 4, "list": 2, "delete": 1}
     with pytest.raises(TokenRevokedError):
         service.decode_token(old.access_token)
     assert service.decode_token(new.access_token)["sub"] == user.id
