@@ -13,7 +13,8 @@ The body is an RFC 9457 `application/problem+json` document with the error's sta
 
 `render` builds that once; the middlewares send it as raw ASGI messages (`send_problem`),
 the auth app as a Starlette response, and a framework's exception handler through
-`auth_error_response`. A WebSocket is refused before accept with close code 1008.
+`auth_error_response`. A WebSocket handshake is refused with the same response where the
+server can send one, else with close code 1008 before accept (`refuse_websocket`).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from .errors import (
     PermissionDeniedError,
     S3AuthError,
 )
-from .types import Send
+from .types import Receive, Scope, Send
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 DEFAULT_REALM = "api"
@@ -152,6 +153,17 @@ async def send_problem(send: Send, problem: RenderedProblem, *, prefix: str = "h
     await send({"type": f"{prefix}.response.body", "body": body})
 
 
-async def close_websocket(send: Send, reason: str = "") -> None:
-    """Refuse a WebSocket before accept: close code 1008 (policy violation)."""
-    await send({"type": "websocket.close", "code": 1008, "reason": reason[:120]})
+async def refuse_websocket(
+    scope: Scope, receive: Receive, send: Send, problem: RenderedProblem, code: str
+) -> None:
+    """Refuse a WebSocket handshake once the server has delivered it: with the problem
+    response where the server offers the `websocket.http.response` extension, so that the
+    client sees the status, the challenge and the body; else with close code 1008 (policy
+    violation) before accept, the reason `code`. A close before accept never reaches the
+    client as such: servers answer the handshake with a bare 403."""
+    if (await receive())["type"] != "websocket.connect":
+        return  # the client left before the handshake was delivered: nobody to answer
+    if "websocket.http.response" in (scope.get("extensions") or {}):
+        await send_problem(send, problem, prefix="websocket.http")
+    else:
+        await send({"type": "websocket.close", "code": 1008, "reason": code[:120]})

@@ -211,7 +211,7 @@ async def test_websocket_handshakes_are_limited_and_closed_before_accept() -> No
         sent = await drive(app, websocket_scope(), connect)
         assert sent == [{"type": "websocket.accept"}]
     sent = await drive(app, websocket_scope(), connect)
-    assert sent == [{"type": "websocket.close", "code": 1008, "reason": "rate limited"}]
+    assert sent == [{"type": "websocket.close", "code": 1008, "reason": "rate_limited"}]
     assert len(inner.scopes) == 4
 
 

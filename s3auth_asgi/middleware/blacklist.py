@@ -2,9 +2,9 @@
 
 Place it inside BearerTokenMiddleware, which verifies the token and puts its claims into
 `scope["auth"]`; this one then refuses (401 `invalid_token`, problem code `token_revoked`;
-WebSocket: close 1008) a token whose `jti` was blacklisted, whose session (`sid`) was
-logged out, or whose session a user entry names (logout everywhere, password change,
-deactivation, changed privileges, deletion).
+a WebSocket handshake as `Refusals` does) a token whose `jti` was blacklisted, whose
+session (`sid`) was logged out, or whose session a user entry names (logout everywhere,
+password change, deactivation, changed privileges, deletion).
 
 It checks the process's in-process snapshot of revocations: no object-store request on the
 request path. How fresh the snapshot must be, and when a request waits for a sync, is the
@@ -90,11 +90,11 @@ class BlacklistMiddleware:
                 if self.strict or self._is_stale is None or self._is_stale():
                     await self._ensure_fresh(strict=self.strict)
             except S3AuthError as error:  # no snapshot to answer from, or strict mode
-                await self.refusals.refuse(scope, send, error)
+                await self.refusals.refuse(scope, receive, send, error)
                 return
             revoked = self._revoked_error(claims)
             if revoked is not None:
-                await self.refusals.refuse(scope, send, revoked)
+                await self.refusals.refuse(scope, receive, send, revoked)
                 return
         await self.app(scope, receive, send)
 

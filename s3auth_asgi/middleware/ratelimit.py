@@ -9,12 +9,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Sequence
 
 from ..errors import ConfigurationError, S3AuthError
-from ..problems import RenderedProblem, close_websocket, render, send_problem
+from ..problems import DEFAULT_REALM
 from ..ratelimit.gcra import full_allowance
 from ..ratelimit.limiter import RateLimiter, RateLimitInfo, policy_item, whole_seconds
 from ..ratelimit.memory import MemoryCheck
 from ..ratelimit.rules import RateLimitRule
 from ..types import ASGIApp, Message, Receive, Scope, Send, checked_app
+from .refusals import Refusals
 
 Counted = tuple[tuple[str, int], ...]
 """(limit name, cost) for each limit a request counts against."""
@@ -32,9 +33,9 @@ choose, so there is no bound on them)."""
 
 class RateLimitMiddleware:
     """Checks every HTTP request and WebSocket handshake against the limits of the rules it
-    matches; refuses with 429 (problem+json, RateLimit headers, Retry-After) or, for a
-    WebSocket, with a close 1008 before accept (or a 429 where the server supports the
-    `websocket.http.response` extension).
+    matches; refuses with 429 (problem+json, RateLimit headers, Retry-After), a WebSocket
+    handshake too where the server supports the `websocket.http.response` extension, else
+    with a close 1008 before accept (`refuse_websocket`).
 
     Every matching rule counts, so a route can be under several limits; when several rules
     name the same limit, the first one decides the cost. Admitted HTTP responses carry the
@@ -71,6 +72,7 @@ class RateLimitMiddleware:
         self.limiter = limiter
         self.rules = tuple(rules)
         self.send_headers = send_headers
+        self.refusals = Refusals(DEFAULT_REALM)
         self._is_rate_limited = limiter.is_rate_limited
         self._client_keys = limiter.client_resolver.client_keys
         self._one_field = send_headers and not limiter.legacy_headers
@@ -95,7 +97,7 @@ class RateLimitMiddleware:
             else:
                 headers = await self._admit(scope, counted)
         except S3AuthError as error:  # over a limit, or the shared store is down
-            await self._refuse(scope, receive, send, render(error))
+            await self.refusals.refuse(scope, receive, send, error)
             return
         if headers and scope["type"] == "http":
             send = _sending(send, headers)
@@ -204,20 +206,6 @@ class RateLimitMiddleware:
         name = policy[: policy.index(b";")]
         value = b"%b;r=%d;t=%d" % (name, remaining, reset_seconds)
         return ((b"ratelimit-policy", policy), (b"ratelimit", value))
-
-    async def _refuse(
-        self, scope: Scope, receive: Receive, send: Send, problem: RenderedProblem
-    ) -> None:
-        if scope["type"] == "http":
-            await send_problem(send, problem)
-            return
-        # A WebSocket is answered only once the server has delivered the handshake.
-        if (await receive())["type"] != "websocket.connect":
-            return
-        if "websocket.http.response" in (scope.get("extensions") or {}):
-            await send_problem(send, problem, prefix="websocket.http")
-        else:
-            await close_websocket(send, "rate limited" if problem.status == 429 else "unavailable")
 
 
 def _sending(send: Send, headers: Headers) -> Send:

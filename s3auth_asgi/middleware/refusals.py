@@ -1,15 +1,16 @@
 """Refusals: how a middleware turns an error into its answer, rendered by `problems`.
 
 An HTTP request gets the problem response (401 and 403 with their `WWW-Authenticate`
-challenge); a WebSocket handshake is closed with 1008 before it is accepted. The answer to
-a missing token, the most common refusal, is rendered once.
+challenge); a WebSocket handshake gets the same response where the server can send one,
+else a close 1008 before accept (`refuse_websocket`). The answer to a missing token, the
+most common refusal, is rendered once.
 """
 
 from __future__ import annotations
 
 from ..errors import AuthenticationRequiredError, S3AuthError
-from ..problems import check_realm, close_websocket, render, send_problem
-from ..types import Scope, Send
+from ..problems import check_realm, refuse_websocket, render, send_problem
+from ..types import Receive, Scope, Send
 
 
 class Refusals:
@@ -19,10 +20,12 @@ class Refusals:
         self.realm = check_realm(realm)
         self._missing = render(AuthenticationRequiredError(), self.realm)
 
-    async def refuse(self, scope: Scope, send: Send, error: S3AuthError) -> None:
-        if scope["type"] == "websocket":
-            await close_websocket(send, error.code)
-        elif type(error) is AuthenticationRequiredError and error.detail == error.title:
-            await send_problem(send, self._missing)
+    async def refuse(self, scope: Scope, receive: Receive, send: Send, error: S3AuthError) -> None:
+        if type(error) is AuthenticationRequiredError and error.detail == error.title:
+            problem = self._missing
         else:
-            await send_problem(send, render(error, self.realm))
+            problem = render(error, self.realm)
+        if scope["type"] == "websocket":
+            await refuse_websocket(scope, receive, send, problem, error.code)
+        else:
+            await send_problem(send, problem)

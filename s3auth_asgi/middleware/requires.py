@@ -15,7 +15,7 @@ BearerTokenMiddleware is handling (Quart views, FastAPI dependencies). Starlette
 `starlette.authentication.requires` works too, as `request.auth.scopes` is the same list.
 
 For a WebSocket, prefer scopes on the path (`protected={"/ws/admin*": ["admin"]}`): the
-middleware then closes with 1008 before the app runs.
+middleware then refuses the handshake before the app runs (`refuse_websocket`).
 """
 
 from __future__ import annotations
