@@ -14,10 +14,13 @@ from typing import Annotated, Any
 import httpx
 import pytest
 from conftest import make_service
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, WebSocket
 from fastapi.staticfiles import StaticFiles
+from fastapi.testclient import TestClient
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 from pydantic import BaseModel
+from starlette.testclient import WebSocketDenialResponse
+from support import login, websocket_scope, websocket_session
 from test_app import PASSWORD, assert_problem, bearer, client_for, register
 
 from s3auth_asgi import (
@@ -210,6 +213,74 @@ async def test_with_both_middlewares_a_revoked_token_is_refused_before_the_route
         assert_problem(await client.get("/admin", headers=alice), 403, "insufficient_scope")
         await client.post("/auth/logout-all", headers=alice)
         assert_problem(await client.get("/items", headers=alice), 401, "token_revoked")
+
+
+# WebSocket routes ---------------------------------------------------------------------------
+
+
+def websocket_host(service: S3AuthService) -> FastAPI:
+    app = FastAPI()
+    include_auth(app, service, rate_limit=False)
+
+    @app.websocket("/ws")
+    async def chat(websocket: WebSocket, user: CurrentUser) -> None:
+        await websocket.accept()
+        await websocket.send_text(f"{user.username} {websocket.user.username}")
+        await websocket.close()
+
+    @app.websocket("/ws/admin")
+    async def admin(
+        websocket: WebSocket, user: Annotated[AuthenticatedUser, require_scopes("admin")]
+    ) -> None:
+        await websocket.accept()
+        await websocket.close()
+
+    return app
+
+
+def test_websocket_routes_take_the_caller_and_deny_others_with_their_problem() -> None:
+    service = make_service()
+    with TestClient(websocket_host(service)) as client:
+        _, pair = client.portal.call(login, service)
+        token = {"Authorization": f"Bearer {pair.access_token}"}
+        with client.websocket_connect("/ws", headers=token) as websocket:
+            assert websocket.receive_text() == "alice alice"
+        # Starlette's test client offers the websocket.http.response extension: the
+        # refusal is the HTTP problem response, challenge and all.
+        with pytest.raises(WebSocketDenialResponse) as anonymous, client.websocket_connect("/ws"):
+            pass
+        with (
+            pytest.raises(WebSocketDenialResponse) as not_admin,
+            client.websocket_connect("/ws/admin", headers=token),
+        ):
+            pass
+        client.portal.call(service.revoke_refresh_token, pair.refresh_token)
+        with (
+            pytest.raises(WebSocketDenialResponse) as revoked,
+            client.websocket_connect("/ws", headers=token),
+        ):
+            pass
+    assert_problem(anonymous.value, 401, "authentication_required")
+    assert anonymous.value.headers["www-authenticate"] == 'Bearer realm="api"'
+    assert_problem(not_admin.value, 403, "insufficient_scope")
+    assert not_admin.value.headers["www-authenticate"].endswith('scope="admin"')
+    assert_problem(revoked.value, 401, "token_revoked")
+
+
+async def test_without_the_extension_a_websocket_route_closes_with_1008_and_the_code() -> None:
+    service = make_service()
+    app = websocket_host(service)
+    anonymous = await websocket_session(app, websocket_scope("/ws"))
+    assert anonymous.sent == [
+        {"type": "websocket.close", "code": 1008, "reason": "authentication_required"}
+    ]
+    _, pair = await login(service)
+    headers = [(b"authorization", f"Bearer {pair.access_token}".encode())]
+    assert (await websocket_session(app, websocket_scope("/ws", headers))).texts == ["alice alice"]
+    not_admin = await websocket_session(app, websocket_scope("/ws/admin", headers))
+    assert not_admin.sent == [
+        {"type": "websocket.close", "code": 1008, "reason": "insufficient_scope"}
+    ]
 
 
 class PublicUser(BaseModel):

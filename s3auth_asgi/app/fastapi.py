@@ -20,7 +20,8 @@ its document when routes are added; the wrapper merges each new one.
 lists it, with the scopes, on the operations that use them, and Swagger UI's Authorize
 button, which logs in at the mounted `/login`, sends the token to those operations. They
 return the caller: the one BearerTokenMiddleware verified, or else the holder of the
-request's bearer token, verified by the service (`host_auth`).
+request's bearer token, verified by the service (`host_auth`). On WebSocket routes too,
+whose refusals are answered as the middlewares answer them (`refuse_websocket`).
 """
 
 from __future__ import annotations
@@ -28,15 +29,16 @@ from __future__ import annotations
 from contextvars import ContextVar
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Request, Security
+from fastapi import Depends, FastAPI, Security, WebSocket
 from fastapi.responses import Response
 from fastapi.security import OAuth2PasswordBearer, SecurityScopes
+from starlette.requests import HTTPConnection
 from starlette.routing import Match, Mount, Route, Router, WebSocketRoute
 
 from ..errors import ConfigurationError, S3AuthError
 from ..middleware.requires import requires
 from ..middleware.user import AuthenticatedUser
-from ..problems import auth_error_response
+from ..problems import auth_error_response, refuse_websocket, render
 from ..ratelimit import RateLimiter
 from ..service import S3AuthService
 from ..types import ASGIApp, Receive, Scope, Send
@@ -56,14 +58,14 @@ _password_bearer = OAuth2PasswordBearer(
 
 
 async def _current_user(
-    request: Request,
+    connection: HTTPConnection,  # FastAPI fills a Request only on HTTP routes
     security_scopes: SecurityScopes,
     _token: Annotated[str | None, Depends(_password_bearer)],
 ) -> AuthenticatedUser:
-    host_auth = getattr(request.app.state, STATE_KEY, None)
+    host_auth = getattr(connection.app.state, STATE_KEY, None)
     if not isinstance(host_auth, HostAuth):
         raise RuntimeError("CurrentUser and require_scopes need include_auth(app, service)")
-    return await host_auth.caller(request.scope, security_scopes.scopes)
+    return await host_auth.caller(connection.scope, security_scopes.scopes)
 
 
 CurrentUser = Annotated[AuthenticatedUser, Security(_current_user)]
@@ -181,6 +183,12 @@ class _RecordRootPath:
             _request_root_path.reset(token)
 
 
-async def _problem_response(request: Request, error: S3AuthError) -> Response:
+async def _problem_response(connection: HTTPConnection, error: S3AuthError) -> Response | None:
+    if isinstance(connection, WebSocket):
+        # A Response would go out as a denial even where the server can send none.
+        await refuse_websocket(
+            connection.scope, connection.receive, connection.send, render(error), error.code
+        )
+        return None
     status, headers, body = auth_error_response(error)
     return Response(body, status_code=status, headers=headers)
