@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 from conftest import make_service
-from litestar import Litestar, Request, Router, asgi, get, post
+from litestar import Litestar, Request, Router, WebSocket, asgi, get, post, websocket
 from litestar.middleware import DefineMiddleware
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.spec import Server
+from support import login, websocket_scope, websocket_session
 from test_app import PASSWORD, assert_problem, client_for, register
 from test_app_fastapi import check_host_document, operations, swagger_login
 from uvicorn.protocols.utils import get_path_with_query_string
@@ -132,6 +133,35 @@ async def test_wrapped_in_the_middlewares_the_guards_take_their_caller() -> None
         await client.post("/auth/logout-all", headers=alice)
         assert_problem(await client.get("/items", headers=alice), 401, "token_revoked")
         assert_problem(await client.get("/admin", headers=alice), 401, "token_revoked")
+
+
+@websocket("/ws", guards=[requires_scopes()])
+async def chat(socket: WebSocket[Any, Any, Any]) -> None:
+    await socket.accept()
+    await socket.send_text(socket.user.username)
+    await socket.close()
+
+
+@websocket("/ws/admin", guards=[requires_scopes("admin")])
+async def admin_chat(socket: WebSocket[Any, Any, Any]) -> None:
+    await socket.accept()
+    await socket.close()
+
+
+async def test_a_guard_refuses_a_websocket_with_1008_and_the_problem_code() -> None:
+    service = make_service()
+    app = Litestar([chat, admin_chat], plugins=[S3AuthPlugin(service, rate_limit=False)])
+    _, pair = await login(service)
+    headers = [(b"authorization", f"Bearer {pair.access_token}".encode())]
+    assert (await websocket_session(app, websocket_scope("/ws", headers))).texts == ["alice"]
+    refusals = {
+        "authentication_required": websocket_scope("/ws"),
+        "invalid_token": websocket_scope("/ws", [(b"authorization", b"Bearer x.y.z")]),
+        "insufficient_scope": websocket_scope("/ws/admin", headers),
+    }
+    for code, scope in refusals.items():
+        refused = await websocket_session(app, scope)
+        assert refused.sent == [{"type": "websocket.close", "code": 1008, "reason": code}]
 
 
 def access_log(app: ASGIApp, lines: list[str]) -> ASGIApp:

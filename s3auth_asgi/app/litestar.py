@@ -40,12 +40,15 @@ from typing import Any
 from litestar import Request, Response
 from litestar.config.app import AppConfig
 from litestar.connection import ASGIConnection
+from litestar.enums import ScopeType
+from litestar.exceptions import WebSocketException
 from litestar.handlers.asgi_handlers import ASGIRouteHandler
 from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.spec import OpenAPI
 from litestar.plugins import InitPlugin, ReceiveRoutePlugin
 from litestar.routes import BaseRoute, HTTPRoute
+from litestar.status_codes import WS_1008_POLICY_VIOLATION
 from litestar.types import Middleware
 
 from ..errors import ConfigurationError, S3AuthError
@@ -66,7 +69,8 @@ Document = dict[str, Any]
 
 class ScopesGuard:
     """A Litestar guard: the caller must be authenticated and hold every one of `scopes`
-    (401/403 problem otherwise). Needs S3AuthPlugin on the app."""
+    (401/403 problem otherwise; a WebSocket handshake: close 1008 before accept, the reason
+    the problem code). Needs S3AuthPlugin on the app."""
 
     __slots__ = ("scopes",)
 
@@ -79,7 +83,14 @@ class ScopesGuard:
         host_auth = connection.app.state.get(STATE_KEY)
         if not isinstance(host_auth, HostAuth):
             raise RuntimeError("requires_scopes guards need S3AuthPlugin on the app")
-        await host_auth.caller(connection.scope, self.scopes)  # type: ignore[arg-type]
+        try:
+            await host_auth.caller(connection.scope, self.scopes)  # type: ignore[arg-type]
+        except S3AuthError as error:
+            if connection.scope["type"] != ScopeType.WEBSOCKET:
+                raise
+            # Litestar closes a WebSocket with 4500 for any other exception, and lets a
+            # guard send no response of its own.
+            raise WebSocketException(detail=error.code, code=WS_1008_POLICY_VIOLATION) from error
 
     def __repr__(self) -> str:
         return f"requires_scopes{self.scopes!r}"
