@@ -211,6 +211,39 @@ async def test_a_revoked_websocket_is_closed_with_1008(service: S3AuthService) -
     assert result.first == {"type": "websocket.close", "code": 1008, "reason": "token_revoked"}
 
 
+async def test_only_the_handshake_is_checked_an_open_websocket_outlives_a_logout(
+    service: S3AuthService,
+) -> None:
+    # The documented limit, and what an app that must close such sockets reads instead.
+    user, pair = await login(service)
+    incoming, inbox = anyio.create_memory_object_stream[dict[str, Any]](4)
+    answers, outbox = anyio.create_memory_object_stream[dict[str, Any]](4)
+    seen: list[Any] = []
+
+    async def chat(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        seen.append(scope["auth"])
+        await receive()
+        await send({"type": "websocket.accept"})
+        while (await receive())["type"] == "websocket.receive":
+            await send({"type": "websocket.send", "text": f"{scope['user'].username}: ok"})
+
+    app = BearerTokenMiddleware(BlacklistMiddleware(chat, service), service)
+    scope = websocket_scope(headers=bearer(pair.access_token))
+    async with anyio.create_task_group() as tasks, incoming, outbox:
+        tasks.start_soon(app, scope, inbox.receive, answers.send)
+        await incoming.send({"type": "websocket.connect"})
+        assert await outbox.receive() == {"type": "websocket.accept"}
+        await service.revoke_all_user_tokens(user.id)
+        await incoming.send({"type": "websocket.receive", "text": "after logout everywhere"})
+        assert await outbox.receive() == {"type": "websocket.send", "text": "alice: ok"}
+        await incoming.send({"type": "websocket.disconnect", "code": 1000})
+    claims = seen[0].claims
+    assert claims["exp"] == service.verify_access_token(pair.access_token)["exp"]
+    assert isinstance(service.revoked_error(claims), TokenRevokedError)
+    again = await websocket_session(app, websocket_scope(headers=bearer(pair.access_token)))
+    assert again.first == {"type": "websocket.close", "code": 1008, "reason": "token_revoked"}
+
+
 async def _two_instances(store_url: str, clock: Clock) -> tuple[S3AuthService, S3AuthService]:
     first = make_clocked_service(store_url, clock=clock)
     # memory:// stores are per object: share it; other URLs open their own store.
