@@ -467,8 +467,9 @@ class RacedUserWrite(StoreWrapper):
 
 
 class AfterRequest(StoreWrapper):
-    """Runs `meanwhile` once, when the first `get` or `replace` (`request`) of a key under
-    `prefix` has been answered: another process's work between this request and the next."""
+    """Runs `meanwhile` once, when the first `get`, `create` or `replace` (`request`) of a
+    key under `prefix` has been answered: another process's work between this request and
+    the next."""
 
     def __init__(
         self,
@@ -491,6 +492,11 @@ class AfterRequest(StoreWrapper):
         found = await self.inner.get(key, type_)
         await self._after("get", key)
         return found
+
+    async def create(self, key: str, value: Any) -> str:
+        written = await self.inner.create(key, value)
+        await self._after("create", key)
+        return written
 
     async def replace(self, key: str, value: Any, etag: str) -> str:
         written = await self.inner.replace(key, value, etag)
