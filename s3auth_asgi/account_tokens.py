@@ -1,8 +1,9 @@
-"""Account tokens: the single-use, short-lived tokens mailed for a password reset or an
-email verification.
+"""Account tokens: the single-use, short-lived tokens mailed for a password reset, an
+email verification or a change of address.
 
-Token: `pr1.{token_id}.{secret}` (password reset) or `ev1.{token_id}.{secret}` (email
-verification), the secret 256 random bits. Object: `account-tokens/{purpose}/{token_id}`
+Token: `pr1.{token_id}.{secret}` (password reset), `ev1.{token_id}.{secret}` (email
+verification) or `ec1.{token_id}.{secret}` (a new address, `email_changes`), the secret 256
+random bits. Object: `account-tokens/{purpose}/{token_id}`
 (`models.AccountToken`), holding an HMAC-SHA256 of the purpose, the id and the secret under
 a key derived from the secret key for account tokens alone, never the token: a copy of the
 store cannot be turned into a working link. Checked in constant time.
@@ -12,9 +13,11 @@ verification token's object) and the purpose in the hashed message.
 
 Single use. A token is spent by the user-record write its use makes, which is conditional
 (If-Match): a reset writes a new session generation, a verification marks the address
-verified, and a token works only while the record is as it was issued for (the same
-generation; the same address, unverified; and for both the same `User.email_changes`, so
-that an address changed to another and back does not revive the links mailed to it). Of
+verified, a change of address moves to the new one, and a token works only while the
+record is as it was issued for (`recovery.still_bound`: the same generation; the same
+address, unverified; the same new address asked for, by the latest request; and for all
+the same `User.email_changes`, so that an address changed to another and back does not
+revive the links mailed to it). Of
 two concurrent uses exactly one write lands; the other reads the record again and finds it
 moved on. Spending one reset token spends every other of the account. The object is
 deleted afterwards, in the same request.
@@ -52,10 +55,15 @@ from .storage.access import get_or_none
 from .tokens import derive_key
 from .types import Clock
 
-Purpose = Literal["password-reset", "email-verification"]
-PREFIXES: dict[Purpose, str] = {"password-reset": "pr1", "email-verification": "ev1"}
+Purpose = Literal["password-reset", "email-verification", "email-change"]
+PREFIXES: dict[Purpose, str] = {
+    "password-reset": "pr1",
+    "email-verification": "ev1",
+    "email-change": "ec1",
+}
 _PURPOSES: dict[str, Purpose] = {purpose: purpose for purpose in PREFIXES}  # by key folder
-_TOKEN = re.compile(rf"(pr1|ev1)\.({ID_PATTERN})\.([A-Za-z0-9_-]{{43}})")
+_BY_PREFIX: dict[str, Purpose] = {prefix: purpose for purpose, prefix in PREFIXES.items()}
+_TOKEN = re.compile(rf"(pr1|ev1|ec1)\.({ID_PATTERN})\.([A-Za-z0-9_-]{{43}})")
 _SECRET_BYTES = 32
 
 
@@ -66,6 +74,13 @@ class InvalidAccountTokenError(S3ValidationError):
     status = 400
     code = "invalid_account_token"
     title = "The link is invalid, has been used, or has expired"
+
+
+def purpose_of(token: object) -> Purpose | None:
+    """The purpose a token's prefix names; None for what is no token. Says nothing of
+    whether it works (`AccountTokens.redeem`)."""
+    match = _TOKEN.fullmatch(token) if isinstance(token, str) else None
+    return _BY_PREFIX[match[1]] if match is not None else None
 
 
 class AccountTokens:
@@ -79,7 +94,8 @@ class AccountTokens:
         self._key = derive_key(settings.secret_key, "account-token")
 
     def lifetime(self, purpose: Purpose) -> int:
-        """The configured lifetime of tokens of `purpose`, in seconds."""
+        """The configured lifetime of tokens of `purpose`, in seconds (a change of address
+        is an email verification, of the new address)."""
         if purpose == "password-reset":
             return self.settings.password_reset_minutes * 60
         return self.settings.email_verification_hours * 3600
@@ -89,18 +105,23 @@ class AccountTokens:
         return hmac.new(self._key, message, hashlib.sha256).hexdigest()
 
     async def issue(self, purpose: Purpose, user: User | None) -> str:
-        """A new token for `user` (1 PUT); for None, a decoy at the same cost, whose token
-        is returned but works for nobody."""
+        """A new token for `user` (1 PUT), bound to its address (to the new address it
+        asked for, for a change of address); for None, a decoy at the same cost, whose
+        token is returned but works for nobody."""
         token_id = new_id()
         secret = secrets.token_urlsafe(_SECRET_BYTES)
         now = int(self.clock())
+        address = (
+            "" if user is None else user.pending_email if purpose == "email-change" else user.email
+        )
         record = AccountToken(
             purpose=purpose,
             user_id=user.id if user is not None else "",
             digest=self._digest(purpose, token_id, secret),
-            email=fold(user.email) if user is not None else "",
+            email=fold(address),
             user_generation=user.session_generation if user is not None else "",
             email_changes=user.email_changes if user is not None else 0,
+            email_request=user.email_requests if user is not None else 0,
             created_at=now,
             expires_at=now + self.lifetime(purpose),
         )

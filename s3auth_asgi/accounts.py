@@ -1,5 +1,6 @@
 """Accounts: user records and their names, login and profile changes (password changes:
-`password_changes`; deletion and listing: `user_directory`).
+`password_changes`; a user's own new address: `email_changes`; deletion and listing:
+`user_directory`).
 
 Request budgets (object-store requests, asserted in the tests):
 - create_user: 4 (three index creates: username, its skeleton, email; one user create),
@@ -216,12 +217,38 @@ class AccountOperations(PasswordChanges):
     ) -> User:
         """Change a profile or an account's standing. Disabling an account or changing its
         privileges revokes its tokens, so the change holds at once. A new email address
-        is unverified, unless `email_verified` says otherwise. `expect`: fields of the record
-        and the values the change was decided on (`user_records.password_of` the record
-        `confirm_password` checked, the scopes a list was computed from); ConflictError if
-        any has changed since. `require`: called with the record every attempt would
-        change; what it raises refuses the change (the auth app's check that the caller's
-        own account may still act, which a concurrent disabling makes untrue)."""
+        applies at once (a user's own goes through `request_email_change`) and is
+        unverified, unless `email_verified` says otherwise; a new address the user asked
+        for is withdrawn. `expect`: fields of the record and the values the change was
+        decided on (`user_records.password_of` the record `confirm_password` checked, the
+        scopes a list was computed from); ConflictError if any has changed since.
+        `require`: called with the record every attempt would change; what it raises
+        refuses the change (the auth app's check that the caller's own account may still
+        act, which a concurrent disabling makes untrue)."""
+        changes = self._checked_changes(
+            full_name=full_name,
+            is_active=is_active,
+            email_verified=email_verified,
+            scopes=scopes,
+            is_admin=is_admin,
+            profile=profile,
+        )
+        _, updated = await self._change_user(
+            user_id, changes, email, expect=expect, require=require
+        )
+        return updated
+
+    def _checked_changes(
+        self,
+        *,
+        full_name: str | None = UNSET,
+        is_active: bool = UNSET,
+        email_verified: bool = UNSET,
+        scopes: list[str] = UNSET,
+        is_admin: bool = UNSET,
+        profile: dict[str, Any] = UNSET,
+    ) -> dict[str, Any]:
+        """The fields of a change as they will be written; S3ValidationError for bad input."""
         changes: dict[str, Any] = {}
         if full_name is not UNSET:
             changes["full_name"] = clean_text(full_name, "full_name", FULL_NAME_MAX)
@@ -238,14 +265,28 @@ class AccountOperations(PasswordChanges):
         admin = admin_from_input(None if is_admin is UNSET else is_admin, given_scopes)
         if admin is not None:
             changes["is_admin"] = admin
+        return changes
+
+    async def _change_user(
+        self,
+        user_id: str,
+        changes: dict[str, Any],
+        email: str = UNSET,
+        *,
+        expect: Mapping[str, Any] | None = None,
+        require: Callable[[User], object] | None = None,
+        current: Versioned[User] | None = None,
+    ) -> tuple[User, User]:
+        """Write `changes` (as `_checked_changes` made them; `pending_email`, a new address
+        asked for, counts a request) and a new `email`, claiming its index entry; `current`:
+        the record, when the caller has just read it. Returns (before, after)."""
         started = self.names.start_claim()
         new_claim: Claim | None = None
         old_claim: Claim | None = None
-        current: Versioned[User] | None = None
         expected: dict[str, Any] = dict(expect or {})
         if email is not UNSET:
             address = clean_email(email)
-            current = await self._load_user(user_id)
+            current = current or await self._load_user(user_id)
             # Applied only to the address it read: over another change of it, the index
             # entries this one reserved and would free are not the record's any more, and
             # the other address's entry would go on naming this user for ever.
@@ -267,6 +308,9 @@ class AccountOperations(PasswordChanges):
             updated = msgspec.structs.replace(user, **changes)
             if fold(updated.email) != fold(user.email):  # the links mailed so far die
                 updated.email_changes = user.email_changes + 1
+                updated.pending_email = ""
+            if "pending_email" in changes:  # the links of earlier requests die
+                updated.email_requests = user.email_requests + 1
             if "profile" in changes:  # a PATCH: the fields given replace theirs only
                 updated.profile = self.profile_fields.merge(user.profile, changes["profile"])
             if (
@@ -295,4 +339,4 @@ class AccountOperations(PasswordChanges):
             await self.names.release([old_claim])
         if updated.session_generation != previous.session_generation:
             await self._end_all_sessions(user_id, generation=updated.session_generation)
-        return updated
+        return previous, updated

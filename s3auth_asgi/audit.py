@@ -44,6 +44,8 @@ AUDITED: frozenset[EventName] = frozenset(
         "password_change",
         "password_reset",
         "email_verify",
+        "email_change_request",
+        "email_change",
         "profile_change",
         "admin_user_create",
         "admin_user_update",

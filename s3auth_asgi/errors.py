@@ -162,6 +162,16 @@ class InvalidEmailError(S3ValidationError):
     title = "The email address is not valid"
 
 
+class EmailChangeUnavailableError(S3ValidationError):
+    """A user's own change of address where a verified address is required and no mailer
+    is configured: the new address could never be confirmed, and applied unconfirmed it
+    would lock the owner out. An administrator can change it."""
+
+    status = 403
+    code = "email_change_unavailable"
+    title = "The email address cannot be changed here: no link can confirm a new one"
+
+
 # State (409, 404, 429) -----------------------------------------------------------------
 
 

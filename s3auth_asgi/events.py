@@ -4,25 +4,26 @@ change, and administrator action, for a log system to keep and alert on.
 An event is an `AuthEvent` Struct: what happened (`name`), how it ended (`outcome`: success;
 failure, with the problem code as `reason`; refused, by a rate limit), who (`user_id`, the
 account acted on; `actor_id`, the administrator acting, when it is another), which session,
-and from which client address. It never holds a password, a token, a hash or a name typed
-at a login (a mistyped password often lands in the username field): the account of a failed
-login is not known, and is not guessed at.
+and from which client address; a change of address, the address it had before
+(`previous_email`), to put back if the change was not the owner's. It never holds a
+password, a token, a hash or a name typed at a login (a mistyped password often lands in
+the username field): the account of a failed login is not known, and is not guessed at.
 
 `emit` writes an event as one record of the standard logger `s3auth_asgi.events`: INFO for
 successes, WARNING for failures and refusals, ERROR for a refresh token presented twice (a
 stolen token, or a client bug). The message reads `auth event login failure
 invalid_credentials`; the fields are on the record as `record.auth_event` (the Struct) and
 as flat attributes `event`, `outcome`, `reason`, `user_id`, `actor_id`, `session_id`,
-`client`, for formatters that take attributes (e.g. a JSON formatter). Route the logger
-where you keep security logs; nothing is emitted unless a handler or `logging` config
-takes INFO from it.
+`client`, `previous_email`, for formatters that take attributes (e.g. a JSON formatter).
+Route the logger where you keep security logs; nothing is emitted unless a handler or
+`logging` config takes INFO from it.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from typing import Literal
+from typing import Literal, get_args
 
 import msgspec
 
@@ -46,6 +47,8 @@ EventName = Literal[
     "password_reset",
     "email_verification_request",
     "email_verify",
+    "email_change_request",
+    "email_change",
     "admin_user_create",
     "admin_password_set",
     "admin_session_end",
@@ -68,6 +71,12 @@ class AuthEvent(msgspec.Struct, frozen=True, kw_only=True):
     session_id: str | None = None
     client: str | None = None
     """The client address, as the trusted-proxy rules resolve it."""
+    previous_email: str | None = None
+    """Of a change of address (`email_change_request`, `email_change`): the account's
+    address before it."""
+
+
+EVENT_NAMES: frozenset[str] = frozenset(get_args(EventName))
 
 
 def new_event(
@@ -79,6 +88,7 @@ def new_event(
     actor_id: str | None = None,
     session_id: str | None = None,
     client: str | None = None,
+    previous_email: str | None = None,
     clock: Clock = time.time,
 ) -> AuthEvent:
     """An event; an actor who is the user acted on is not named twice."""
@@ -91,6 +101,7 @@ def new_event(
         actor_id=actor_id if actor_id != user_id else None,
         session_id=session_id,
         client=client,
+        previous_email=previous_email,
     )
 
 
@@ -116,6 +127,7 @@ def emit(event: AuthEvent) -> None:
         "actor_id": event.actor_id,
         "session_id": event.session_id,
         "client": event.client,
+        "previous_email": event.previous_email,
     }
     reason = f" {event.reason}" if event.reason else ""
     logger.log(level, "auth event %s %s%s", event.name, event.outcome, reason, extra=fields)

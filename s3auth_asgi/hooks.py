@@ -74,6 +74,8 @@ HOOK_OF_EVENT: dict[EventName, HookName] = {
     "admin_user_revoke": "session_revoked",
     "admin_session_end": "session_revoked",
     "profile_change": "user_updated",
+    "email_change_request": "user_updated",
+    "email_change": "user_updated",
     "password_change": "user_updated",
     "admin_user_update": "user_updated",
     "admin_password_set": "user_updated",

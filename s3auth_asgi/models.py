@@ -34,7 +34,15 @@ class User(HidesSecrets, msgspec.Struct, kw_only=True):
     a session opened with an older one may not refresh once the change's marker exists.
     Empty in records written before generations existed."""
     email_verified: bool = False
-    """Set by a verification (or reset) link mailed to `email`; cleared when it changes."""
+    """Set by a verification (or reset) link mailed to `email`; cleared when it changes
+    without one (an administrator's change)."""
+    pending_email: str = ""
+    """A new address the user asked for, which becomes `email` once a link mailed to it
+    is opened (`email_changes`); until then the account keeps `email` for everything.
+    Empty when none is waiting, and in records written before."""
+    email_requests: int = 0
+    """How many new addresses have been asked for: a link mailed for one works only while
+    no later request has been made. 0 in records written before."""
     email_changes: int = 0
     """How many times `email` has changed to another address. A mailed link works only
     while it is what it was when the link was issued, so that an address given up and
@@ -63,6 +71,7 @@ class User(HidesSecrets, msgspec.Struct, kw_only=True):
             created_at=self.created_at,
             updated_at=self.updated_at,
             email_verified=self.email_verified,
+            pending_email=self.pending_email or None,
             profile=self.profile,
         )
 
@@ -81,6 +90,9 @@ class PublicUser(msgspec.Struct, kw_only=True):
     created_at: int
     updated_at: int
     email_verified: bool = False
+    pending_email: str | None = None
+    """A new address asked for, not yet confirmed by the link mailed to it: `email` stays
+    the account's until then."""
     profile: dict[str, Any] | None = None
     """The application's own fields, when it declares some."""
 
@@ -95,12 +107,15 @@ class AccountToken(HidesSecrets, msgspec.Struct, kw_only=True):
     user_id: str
     digest: str
     email: str
-    """The address it was mailed to, folded: it works only while that is the account's."""
+    """The address it was mailed to, folded: it works only while that is the account's
+    (for a change of address, the address asked for)."""
     user_generation: str
     """The account's session generation when it was issued (a reset spends it)."""
     email_changes: int = 0
     """The account's `User.email_changes` when it was issued (0 in tokens issued before
     they were counted)."""
+    email_request: int = 0
+    """For a change of address: the account's `User.email_requests` when it was issued."""
     created_at: int
     expires_at: int
 

@@ -1,6 +1,7 @@
 """Password changes: the user's own, which checks the current password first, and an
 administrator's, which does not. Either writes a new session generation with the new hash
-and ends every session of the user (`session_generation`).
+and ends every session of the user (`session_generation`), and withdraws a new address
+waiting for its link (`email_changes`).
 """
 
 from __future__ import annotations
@@ -79,8 +80,10 @@ class PasswordChanges(UserRecords):
             if require is not None:
                 require(stored)
             generation = next_generation(stored.session_generation)
+            # A new address asked for waits no more: its link, bound to the generation,
+            # died with the old password (`email_changes`).
             return msgspec.structs.replace(
-                stored, hashed_password=hashed, session_generation=generation
+                stored, hashed_password=hashed, session_generation=generation, pending_email=""
             )
 
         return await self._update_ending_sessions(

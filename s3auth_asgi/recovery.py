@@ -49,15 +49,23 @@ _KINDS: dict[Purpose, MessageKind] = {
 }
 
 
-def _still_bound(record: AccountToken, user: User, *, reset: bool) -> None:
+def still_bound(record: AccountToken, user: User, purpose: Purpose) -> None:
     """InvalidAccountTokenError unless the account is as the token was issued for: the
-    same address, never changed since (not even to another and back) and, for a reset,
-    the same session generation and still active; for a verification, not yet verified."""
-    if fold(user.email) != record.email or user.email_changes != record.email_changes:
+    same address, never changed since (not even to another and back); for a change of
+    address, the same new address asked for, by the latest request; for a reset or a
+    change of address, the same session generation (no new password since) and still
+    active; for a verification, not yet verified."""
+    changing = purpose == "email-change"
+    address = user.pending_email if changing else user.email
+    if fold(address) != record.email or user.email_changes != record.email_changes:
         raise InvalidAccountTokenError()
-    if reset and (user.session_generation != record.user_generation or not user.is_active):
+    if changing and (not address or user.email_requests != record.email_request):
         raise InvalidAccountTokenError()
-    if not reset and user.email_verified:
+    if purpose != "email-verification" and (
+        user.session_generation != record.user_generation or not user.is_active
+    ):
+        raise InvalidAccountTokenError()
+    if purpose == "email-verification" and user.email_verified:
         raise InvalidAccountTokenError()
 
 
@@ -101,7 +109,8 @@ class RecoveryOperations(UserDirectory):
     async def reset_password(self, token: object, new_password: str) -> User:
         """Set the password of the token's account (the policy applies: a refused
         password leaves the token unspent), end all its sessions and spend the token (and
-        every other reset token of the account). The address is verified by it, too.
+        every other reset token of the account). The address is verified by it, too, and
+        a new address waiting for its link is withdrawn (`email_changes`).
         InvalidAccountTokenError for a token that cannot be used. The sessions end first:
         a failure before the password is written leaves the token unspent, to try again."""
         key, record = await self.account_tokens.redeem("password-reset", token)
@@ -110,19 +119,20 @@ class RecoveryOperations(UserDirectory):
         except UserNotFoundError:
             raise InvalidAccountTokenError() from None
         user = current.value
-        _still_bound(record, user, reset=True)
+        still_bound(record, user, "password-reset")
         self.password_policy.check(new_password, user.username, user.email)
         hashed = await self.passwords.hash(new_password)
 
         def change(stored: User) -> User:
             # Checked again on every attempt: a concurrent use of this token, or of
             # another of the account, made the write this one lost to.
-            _still_bound(record, stored, reset=True)
+            still_bound(record, stored, "password-reset")
             return msgspec.structs.replace(
                 stored,
                 hashed_password=hashed,
                 session_generation=next_generation(stored.session_generation),
                 email_verified=True,
+                pending_email="",  # its link died with the old password: see `email_changes`
             )
 
         try:
@@ -151,7 +161,7 @@ class RecoveryOperations(UserDirectory):
         key, record = await self.account_tokens.redeem("email-verification", token)
 
         def change(stored: User) -> User:
-            _still_bound(record, stored, reset=False)
+            still_bound(record, stored, "email-verification")
             return msgspec.structs.replace(stored, email_verified=True)
 
         try:

@@ -18,6 +18,7 @@ from typing import Any
 from .account_tokens import AccountTokens
 from .audit import AuditTrail
 from .blacklist import TokenBlacklist
+from .email_changes import EmailChanges
 from .errors import TokenRevokedError
 from .hooks import Hooks
 from .keys.keyset import KeySet
@@ -25,7 +26,6 @@ from .mail import MailDelivery, Mailer, MailTemplates, mailer_from_settings
 from .name_index import NameIndex
 from .passwords import PasswordHasher, PasswordPolicy
 from .profile_fields import ProfileFields
-from .recovery import RecoveryOperations
 from .session_listing import SessionListing
 from .settings import S3AuthSettings
 from .shared_on_copy import SharedOnCopy
@@ -34,7 +34,7 @@ from .tokens import TokenCodec
 from .types import Clock, elapsed_clock
 
 
-class S3AuthService(RecoveryOperations, SessionListing, SharedOnCopy):
+class S3AuthService(EmailChanges, SessionListing, SharedOnCopy):
     """The engine behind the middleware and the auth app; usable from any async code.
 
     Accounts: create_user, get_user_by_username / _by_email / _by_id, authenticate_user,
@@ -43,7 +43,9 @@ class S3AuthService(RecoveryOperations, SessionListing, SharedOnCopy):
     revoke_all_user_tokens, get_user_active_sessions. Tokens: decode_token, and the
     `AccessTokenVerifier` and `RevocationCheck` protocols the middlewares take. Mail
     (`recovery`): request_password_reset, reset_password, send_email_verification,
-    request_email_verification, verify_email; `audit`: each user's security events.
+    request_email_verification, verify_email; a user's own change of address
+    (`email_changes`): request_email_change, confirm_email_change; `audit`: each user's
+    security events.
 
     `mailer` (default: from the S3AUTH_SMTP_* / S3AUTH_MAIL_OUTBOX settings),
     `mail_templates`, `hooks` and `profile_fields`: see `mail`, `hooks`, `profile_fields`.

@@ -101,14 +101,16 @@ async def test_a_verified_address_can_be_required(tmp_path: Path) -> None:
         tokens = await login(client, "alice")
         me = (await client.get("/auth/me", headers=bearer(tokens))).json()
         assert me["email_verified"] is True
-        # A new address is unverified, and a link to it is mailed.
+        # A new address waits for the link mailed to it; the verified one stays.
         changed = await client.patch(
             "/auth/me",
             json={"email": "alice@new.example", "current_password": PASSWORD},
             headers=bearer(tokens),
         )
-        assert changed.json()["email_verified"] is False
-        assert await mailed_token(service, "email_verification", "alice@new.example")
+        assert changed.json()["email_verified"] is True
+        assert changed.json()["pending_email"] == "alice@new.example"
+        assert await mailed_token(service, "email_change", "alice@new.example")
+        assert (await login(client, "alice"))["access_token"]
 
 
 async def test_the_audit_trail_newest_first_for_the_user_and_admins(tmp_path: Path) -> None:

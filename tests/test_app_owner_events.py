@@ -57,6 +57,7 @@ async def test_the_owner_is_told_an_administrator_acted_but_not_who_or_from_wher
             "actor_id": None,
             "session_id": None,
             "client": None,
+            "previous_email": None,
             "by_administrator": True,
         }
         # What the owner did keeps the owner's session and address: "was this login me?"

@@ -1,8 +1,9 @@
 """The verification link the auth app mails after a change of address (a registration, a
-new email by the user or an administrator, an account an administrator creates): the
-change is committed first, so a store that fails the link's token write afterwards costs
-the link, not the answer. The request answers as the change did, its hooks run and its
-event is a success; the user asks for a new link with `/email/verify/resend`."""
+new email by an administrator, an account an administrator creates): the change is
+committed first, so a store that fails the link's token write afterwards costs the link,
+not the answer. The request answers as the change did, its hooks run and its event is a
+success; the user asks for a new link with `/email/verify/resend`. (A user's own new
+address waits for its link, which is made first: `test_email_change`.)"""
 
 from __future__ import annotations
 
@@ -76,29 +77,20 @@ async def test_a_link_the_store_fails_to_keep_fails_no_change(
             )
             assert created.status_code == 201, created.text
             bob = created.json()
-            tokens = await login(client, "alice")
-            moved = await client.patch(
-                "/auth/me",
-                json={"email": "alice@new.example", "current_password": PASSWORD},
-                headers=bearer(tokens),
-            )
-            assert moved.status_code == 200, moved.text
+            await login(client, "alice")
             changed = await client.patch(
                 f"/auth/admin/users/{bob['id']}", json={"email": "bob@new.example"}, headers=admin
             )
             assert changed.status_code == 200, changed.text
         assert alice["email"] == "alice@example.com" and not alice["email_verified"]
         assert bob["username"] == "bob" and not bob["email_verified"]
-        assert moved.json()["email"] == "alice@new.example" and not moved.json()["email_verified"]
         assert changed.json()["email"] == "bob@new.example"
         assert seen == [
             ("register", alice["id"], "success"),
             ("admin_user_create", bob["id"], "success"),
-            ("profile_change", alice["id"], "success"),
             ("admin_user_update", bob["id"], "success"),
         ]
         assert await trail(service, alice["id"]) == [
-            ("profile_change", "success"),
             ("login", "success"),
             ("register", "success"),
         ]
@@ -109,12 +101,12 @@ async def test_a_link_the_store_fails_to_keep_fails_no_change(
         warnings = [r.getMessage() for r in caplog.records if r.name == "s3auth_asgi.app"]
         assert warnings == [
             f"no verification link for user {user_id}: store_unavailable"
-            for user_id in (alice["id"], bob["id"], alice["id"], bob["id"])
+            for user_id in (alice["id"], bob["id"], bob["id"])
         ]
         assert [info.key async for info in store.list(keys.ACCOUNT_TOKENS)] == []
         # The store is back: a link asked for again arrives and verifies the address.
         store.failing = False
-        await resend_and_verify(service, client, "alice", "alice@new.example")
+        await resend_and_verify(service, client, "alice", "alice@example.com")
         await resend_and_verify(service, client, "bob", "bob@new.example")
     for name in ("alice", "bob"):
         user = await service.get_user_by_username(name)

@@ -1,14 +1,16 @@
 """The auth event of one request to the auth app, from what the endpoint saw: the operation's
-declared event, the answer's status and problem code, the caller (or what a handler noted),
-and the client address."""
+declared event (or the one its handler noted as `event`: a change of address is told apart
+from other changes of a profile, and from a verification), the answer's status and problem
+code, the caller (or what a handler noted), and the client address."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import cast
 
 import msgspec
 
-from ..events import AuthEvent, EventName, Outcome, new_event
+from ..events import EVENT_NAMES, AuthEvent, EventName, Outcome, new_event
 
 
 def outcome_of(status: int) -> Outcome:
@@ -25,6 +27,9 @@ def request_event(
     client: str | None,
 ) -> AuthEvent:
     outcome = outcome_of(status)
+    noted_name = noted.get("event")
+    if noted_name in EVENT_NAMES:
+        name = cast(EventName, noted_name)
     return new_event(
         name,
         outcome,
@@ -33,6 +38,7 @@ def request_event(
         actor_id=noted.get("actor_id"),
         session_id=noted.get("session_id"),
         client=client,
+        previous_email=noted.get("previous_email"),
     )
 
 

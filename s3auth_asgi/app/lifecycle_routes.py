@@ -11,6 +11,7 @@ from typing import Any
 import msgspec
 from starlette.responses import Response
 
+from ..account_tokens import purpose_of
 from ..audit import owner_view
 from ..errors import S3AuthError, SessionNotFoundError, UserNotFoundError
 from ..events import AuthEvent
@@ -101,8 +102,13 @@ class LifecycleRoutes:
 
     async def verify_email(self, call: Call) -> Response:
         data: VerifyEmailRequest = call.body
-        user = await self.service.verify_email(data.token)
-        call.noted["user_id"] = user.id
+        if purpose_of(data.token) == "email-change":  # the link mailed to a new address
+            call.noted["event"] = "email_change"
+            change = await self.service.confirm_email_change(data.token)
+            call.noted.update(user_id=change.user.id, previous_email=change.previous_email)
+        else:
+            user = await self.service.verify_email(data.token)
+            call.noted["user_id"] = user.id
         return empty_response(PRIVATE)
 
     async def resend_verification(self, call: Call) -> Response:

@@ -64,9 +64,13 @@ def lifecycle_operations(routes: LifecycleRoutes) -> list[Operation]:
             tag="recovery",
             request=schemas.VerifyEmailRequest,
             limits=("token",),
-            conflicts=(ConflictError,),
-            description=f"Works while the address is still the account's. {MAILED_TOKEN} "
-            + LOST_TO_A_CONCURRENT_CHANGE,
+            conflicts=(EmailTakenError, ConflictError),
+            description="Works while the address is still the account's. The token of "
+            "the link mailed to a new address the user asked for (`ec1.…`) moves the "
+            "account to that address, verified, and lets the old one go; it works only for "
+            "the latest address asked for and while the password is the same (event "
+            "`email_change`). An address that is somebody else's by then is 409 "
+            f"`email_taken`, and nothing changes. {MAILED_TOKEN} " + LOST_TO_A_CONCURRENT_CHANGE,
         ),
         Operation(
             method="POST",

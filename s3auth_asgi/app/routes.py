@@ -266,7 +266,9 @@ class AuthRoutes:
         changes = fields_set(data)
         current_password = changes.pop("current_password", None)
         infos: list[RateLimitInfo] = []
+        user_id = call.caller.user_id
         if "email" in changes:
+            call.noted["event"] = "email_change_request"
             # Whoever holds a stolen access token must not be able to move the account's
             # mail, and with it every reset, to an address of theirs. The password is
             # checked before the new address is tried, so a wrong one learns nothing of it.
@@ -277,15 +279,20 @@ class AuthRoutes:
             )
             changes["expect"] = password_of(checked)
         try:
-            user = await self.service.update_user(
-                call.caller.user_id, **changes, require=usable_account
-            )
+            if "email" in changes:  # it waits for the link mailed to it (`email_changes`)
+                change = await self.service.request_email_change(
+                    user_id, **changes, require=usable_account
+                )
+                user = change.user
+                call.noted["previous_email"] = change.previous_email
+                if change.completed:  # no mailer: applied at once
+                    call.noted["event"] = "email_change"
+            else:
+                user = await self.service.update_user(user_id, **changes, require=usable_account)
         except _NAME_TAKEN as error:
             raise self._hide_which_exists(error) from None
         except UserNotFoundError:
             raise account_gone() from None
-        if "email" in changes:  # a new address, not yet verified
-            await self.mail_verification_link(user)
         return json_response(user.public(), headers=[*PRIVATE, *self.limits.headers(infos)])
 
     async def change_password(self, call: Call) -> Response:

@@ -130,6 +130,7 @@ class UpdateProfileRequest(HidesSecrets, msgspec.Struct, forbid_unknown_fields=T
 
     full_name: FullName | UnsetType | None = UNSET
     email: Email | UnsetType = UNSET
+    """A new address waits (`pending_email`) until the link mailed to it is opened."""
     current_password: str | UnsetType = UNSET
     """Required with `email`: a new address is where every reset goes."""
     profile: (

@@ -185,9 +185,15 @@ def _account_operations(routes: AuthRoutes, admin: LifecycleRoutes) -> list[Oper
             conflicts=(*_taken(routes, EmailTakenError), ConflictError),
             description="A new `email` needs `current_password`: 403 "
             "`current_password_required` without it, 403 `wrong_password` when it is wrong "
-            "(counted against the account's and the address's login limits). A taken email "
-            "is a 409 (`account_exists` with enumeration protection on, as at "
-            "registration). " + LOST_TO_A_CONCURRENT_CHANGE,
+            "(counted against the account's and the address's login limits). With a mailer, "
+            "the new address waits (`pending_email`) until the link mailed to it is opened "
+            "(`POST /email/verify`); the account keeps its address, verified or not, for "
+            "logins, resets and mail until then, and that address is told of the request. "
+            "The address the account has withdraws a request. Without a mailer it applies "
+            "at once, unverified, or is 403 `email_change_unavailable` where a verified "
+            "address is required. Event `email_change_request` (`email_change` when applied "
+            "at once). An email that is taken is a 409 (`account_exists` with enumeration "
+            "protection on, as at registration). " + LOST_TO_A_CONCURRENT_CHANGE,
         ),
         Operation(
             method="POST",

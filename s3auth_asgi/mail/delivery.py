@@ -80,23 +80,25 @@ class MailDelivery:
         return f"{self.public_url}{path}#token={token}"
 
     def compose(
-        self, kind: MessageKind, *, to: str, username: str, token: str, lifetime_seconds: int
+        self,
+        kind: MessageKind,
+        *,
+        to: str,
+        username: str,
+        token: str = "",
+        lifetime_seconds: int = 0,
+        new_email: str = "",
     ) -> Message:
-        template = (
-            self.templates.password_reset
-            if kind == "password_reset"
-            else self.templates.email_verification
-        )
-        subject, text = render(
-            template,
-            {
-                "username": username,
-                "email": to,
-                "link": self.link(kind, token),
-                "token": token,
-                "lifetime": lifetime_text(lifetime_seconds),
-            },
-        )
+        """The message of `kind` to `to`; with `token`, its link (the notice of a change
+        of address has none, and names `new_email`)."""
+        values = {"username": username, "email": to, "new_email": new_email}
+        if token:
+            values.update(
+                link=self.link(kind, token),
+                token=token,
+                lifetime=lifetime_text(lifetime_seconds),
+            )
+        subject, text = render(getattr(self.templates, kind), values)
         return Message(to=to, subject=subject, text=text, kind=kind)
 
     def send_later(self, message: Message) -> None:

@@ -8,7 +8,7 @@ import msgspec
 
 from ..hidden_fields import HidesSecrets
 
-MessageKind = Literal["password_reset", "email_verification"]
+MessageKind = Literal["password_reset", "email_verification", "email_change", "email_change_notice"]
 
 
 class MailFailure(Exception):

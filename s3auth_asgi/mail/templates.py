@@ -1,5 +1,7 @@
-"""The texts of the mails, as `string.Template`s: `$username`, `$email`, `$link`, `$token`
-and `$lifetime` (e.g. "30 minutes") are filled in. Replace any of them:
+"""The texts of the mails, as `string.Template`s: `$username`, `$email` (the address the
+mail goes to), `$link`, `$token` and `$lifetime` (e.g. "30 minutes") are filled in, and
+`$new_email` in the notice of a change of address, which holds no link. Replace any of
+them:
 
     templates = MailTemplates(
         password_reset=MailTemplate("Your password", "Hi $username, go to $link"),
@@ -9,7 +11,7 @@ and `$lifetime` (e.g. "30 minutes") are filled in. Replace any of them:
 The links are `{S3AUTH_PUBLIC_URL}{path}#token={token}`: the token goes in the fragment,
 which browsers send to no server, so it stays out of access logs and Referer headers;
 the front end at that path reads it and POSTs it to /auth/password/reset or
-/auth/email/verify.
+/auth/email/verify (which takes the link that confirms a new address too).
 """
 
 from __future__ import annotations
@@ -39,11 +41,33 @@ VERIFY = MailTemplate(
     "It works once, for $lifetime. If you did not create an account, ignore this message.\n",
 )
 
+CHANGE = MailTemplate(
+    "Confirm your new email address",
+    "Hello $username,\n\n"
+    "please confirm that $email is to be the address of your account by opening this "
+    "link:\n\n$link\n\n"
+    "It works once, for $lifetime. Until it is opened, your account keeps its current "
+    "address. If you did not ask for this, ignore this message.\n",
+)
+CHANGE_NOTICE = MailTemplate(
+    "A new email address was asked for",
+    "Hello $username,\n\n"
+    "someone signed in to your account, with its password, asked to change its email "
+    "address to $new_email. The change happens only once a link mailed to that address "
+    "is opened; until then your account keeps this address.\n\n"
+    "If it was not you, change your password now (or reset it from this address): a new "
+    "password cancels the change, and whoever asked for it knows your password.\n",
+)
+
 
 @dataclass(frozen=True, slots=True)
 class MailTemplates:
     password_reset: MailTemplate = RESET
     email_verification: MailTemplate = VERIFY
+    email_change: MailTemplate = CHANGE
+    """To a new address the user asked for: its link confirms it (`verify_path`)."""
+    email_change_notice: MailTemplate = CHANGE_NOTICE
+    """To the address the account has, when a new one is asked for: no link."""
     reset_path: str = "/reset-password"
     """Where the front end takes a new password (after S3AUTH_PUBLIC_URL)."""
     verify_path: str = "/verify-email"

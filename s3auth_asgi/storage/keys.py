@@ -22,10 +22,11 @@
                                                on a local store, never the history
     ratelimit/{limit}/{key_digest}             shared limiter state
     ratelimit/{budget}/{key_digest}            a failure budget's state (several limits)
-    account-tokens/{purpose}/{token_id}        a password-reset or email-verification
-                                               token (`account_tokens`): a keyed hash of
-                                               its secret, never the secret; `purpose` is
-                                               `password-reset` or `email-verification`
+    account-tokens/{purpose}/{token_id}        a password-reset, email-verification or
+                                               email-change token (`account_tokens`): a
+                                               keyed hash of its secret, never the secret;
+                                               `purpose` is `password-reset`,
+                                               `email-verification` or `email-change`
     audit/{user_id}/{age:013d}.{random}        one security event of a user (`audit`);
                                                `age` is AUDIT_EPOCH_MS minus the time
                                                written, so a listing gives the newest first

@@ -1,0 +1,169 @@
+"""A user's own change of address: asked for with the password, confirmed by a link mailed
+to the new address.
+
+    request_email_change(user_id, email)  the new address waits; links to it and a notice
+                                          to the address the account has
+    confirm_email_change(token)           the account moves to the new address
+
+Why it waits. An address applied at once would, on a typo, release the old address and
+mail every later reset to one nobody reads, and with a verified address required lock the
+owner out; and whoever holds a session and the password would move the account's mail,
+and every reset with it, to an address of theirs without the owner hearing of it. So the
+new address is kept beside the account's (`User.pending_email`), which stays the account's
+for logins, resets and mail, verified or not, until a link mailed to the new address is
+opened; and the address the account has is told of the request (a notice with no link),
+so its owner can change the password, which withdraws the request.
+
+The link is an account token (`account_tokens`, purpose `email-change`): an HMAC of it
+stored, single use, expiring with the verification links. It works only while the record
+is as it was issued for (`recovery.still_bound`): the same new address, by the latest
+request (`User.email_requests`, counted by every request, so an address asked for again
+does not revive the earlier link), the same address, the same session generation (a new
+password ends it) and an active account.
+
+Names. The request reserves nothing: a reservation would let anyone with an account hold
+addresses that are not theirs, for as long as they like. It is told at once of an address
+that is somebody else's (a look-up, which decides nothing), and the new address's index
+entry is claimed when the link is opened, as an administrator's change of address claims
+it (`accounts`, `name_claims`): the claim, the record's If-Match write, the old entry's
+release. A claim that loses (the address was taken meanwhile, or a use of the same link
+at once claimed it first) is 409 `email_taken` and writes nothing; the request still
+waits, and its link works if the address is freed before it expires.
+
+Without a mailer no link can be sent: the change applies at once, unverified, as an
+administrator's does, unless a verified address is required (`require_verified_email`),
+where that would lock the owner out: refused (`EmailChangeUnavailableError`).
+
+Request budgets: request_email_change 4 (the record GET, the new address's index GET and,
+when it is indexed, its user GET; the link's token PUT; the record PUT), 2 for the address
+the account has (the GET and the PUT), and without a mailer what `update_user` costs;
+confirm_email_change 7 (token GET, record GET, the old address's index GET, the new one's
+create, the record PUT, the release, the token DELETE). Both 1 PUT more for a record that
+has a session generation (`user_records`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import msgspec
+
+from .account_tokens import InvalidAccountTokenError
+from .accounts import UNSET
+from .errors import EmailChangeUnavailableError, EmailTakenError, UserNotFoundError
+from .identifiers import clean_email, fold
+from .models import User
+from .recovery import RecoveryOperations, still_bound
+from .storage.access import delete_quietly
+
+_BINDING = ("email", "email_changes", "email_requests", "session_generation")
+"""What a link for a new address is bound to besides the address (`recovery.still_bound`):
+a request writes only over the record its link was made for."""
+
+
+@dataclass(frozen=True, slots=True)
+class EmailChange:
+    """The outcome of a change of address, asked for or confirmed."""
+
+    user: User
+    """The record as written."""
+    previous_email: str
+    """The account's address before the change."""
+
+    @property
+    def completed(self) -> bool:
+        """Whether the account moved to another address (else the new one waits, or none
+        was asked for)."""
+        return fold(self.user.email) != fold(self.previous_email)
+
+
+class EmailChanges(RecoveryOperations):
+    """A part of `S3AuthService`."""
+
+    async def request_email_change(
+        self,
+        user_id: str,
+        email: str,
+        *,
+        full_name: str | None = UNSET,
+        profile: dict[str, Any] = UNSET,
+        expect: Mapping[str, Any] | None = None,
+        require: Callable[[User], object] | None = None,
+    ) -> EmailChange:
+        """Ask for `email` as the user's address (see the module): a link is mailed to it
+        and a notice to the address the account keeps meanwhile. The address it has (in
+        any case: a change of case applies at once) withdraws a request. `full_name`,
+        `profile`: changed in the same write, as by `update_user`; `expect`, `require`: as
+        `update_user`'s. EmailTakenError for an address that is somebody else's."""
+        address = clean_email(email)
+        changes = self._checked_changes(full_name=full_name, profile=profile)
+        current = await self._load_user(user_id)
+        kept = current.value.email
+        if fold(address) == fold(kept) or not self.mail.enabled:
+            if fold(address) != fold(kept) and self.settings.require_verified_email:
+                raise EmailChangeUnavailableError()
+            # At once: the address it has, or with no link to send, a new one, unverified,
+            # as an administrator's change.
+            changes["pending_email"] = ""
+            before, after = await self._change_user(
+                user_id, changes, address, expect=expect, require=require, current=current
+            )
+            return EmailChange(after, before.email)
+        holder = await self.get_user_by_email(address)
+        if holder is not None and holder.id != user_id:
+            raise EmailTakenError()
+        user = current.value
+        # The link first, for the record as this request will write it; the write then
+        # lands only on the record the link was made for. A link the store fails to keep
+        # fails the request with nothing written, and one whose record write is refused
+        # works for nobody: its secret was never mailed.
+        asked = msgspec.structs.replace(
+            user, pending_email=address, email_requests=user.email_requests + 1
+        )
+        token = await self.account_tokens.issue("email-change", asked)
+        changes["pending_email"] = address
+        expected = {**(expect or {}), **{name: getattr(user, name) for name in _BINDING}}
+        before, after = await self._change_user(
+            user_id, changes, expect=expected, require=require, current=current
+        )
+        lifetime = self.account_tokens.lifetime("email-change")
+        name = after.username
+        mail = self.mail
+        mail.send_later(
+            mail.compose(
+                "email_change", to=address, username=name, token=token, lifetime_seconds=lifetime
+            )
+        )
+        mail.send_later(
+            mail.compose("email_change_notice", to=before.email, username=name, new_email=address)
+        )
+        return EmailChange(after, before.email)
+
+    async def confirm_email_change(self, token: object) -> EmailChange:
+        """Move the token's account to the new address it was mailed to, now verified,
+        and spend the token (see the module). InvalidAccountTokenError for a token that
+        cannot be used; EmailTakenError, with nothing written, when the address is
+        somebody else's by now."""
+        key, record = await self.account_tokens.redeem("email-change", token)
+        try:
+            current = await self._load_user(record.user_id)
+        except UserNotFoundError:
+            raise InvalidAccountTokenError() from None
+        still_bound(record, current.value, "email-change")
+        try:
+            before, after = await self._change_user(
+                record.user_id,
+                {"email_verified": True},
+                current.value.pending_email,
+                # Checked again on every attempt: a concurrent use of the link, a newer
+                # request or a new password made the write this one lost to.
+                require=partial(still_bound, record, purpose="email-change"),
+                current=current,
+            )
+        except UserNotFoundError:
+            raise InvalidAccountTokenError() from None
+        await delete_quietly(self.store, key)
+        return EmailChange(after, before.email)
