@@ -97,6 +97,22 @@ async def test_a_cost_above_the_limit_is_refused_before_any_request(store_url: s
     assert (await shared.acquire("login", "k", LOGIN, 5)).allowed
 
 
+async def test_a_limit_name_no_limiter_accepts_is_refused_before_any_request(
+    store_url: str,
+) -> None:
+    # A name with a "/" would store `ratelimit/api/v1/{digest}`, a key no limit's state
+    # has: the sweep would never delete it.
+    store = ObjectStore.from_url(store_url)
+    shared = ObjectStoreRateLimitStore(store)
+    store.reset_counts()
+    for name in ("api/v1", "", "x" * 65, "log in"):
+        with pytest.raises(ConfigurationError, match=f"limit name {name!r} must be 1-64"):
+            await shared.acquire(name, "k", LOGIN, 1)
+    assert dict(store.requests) == {}
+    assert [info async for info in store.list(keys.RATELIMIT)] == []
+    assert (await shared.acquire("x" * 64, "k", LOGIN, 1)).allowed
+
+
 async def test_one_check_costs_one_get_and_one_conditional_put(store_url: str) -> None:
     store = ObjectStore.from_url(store_url)
     limiter = shared_limiter(store)

@@ -28,7 +28,7 @@ from ..types import Clock
 from . import sweep
 from .budget import FailureBudget, Reading, charge_budget, peek_budget
 from .gcra import Decision, gcra
-from .policy import RateLimit, check_cost
+from .policy import RateLimit, check_cost, check_limit_name
 
 
 @runtime_checkable
@@ -84,6 +84,10 @@ class ObjectStoreRateLimitStore:
         self._refused = RefusalMemo()
 
     async def acquire(self, limit_name: str, key: str, limit: RateLimit, cost: int) -> Decision:
+        # The name is a segment of the object key: one with a "/" (say) would give a key of
+        # no state's shape, which the sweep leaves for good. A budget's name is checked
+        # when the budget is made.
+        check_limit_name(limit_name, source="ObjectStoreRateLimitStore")
         check_cost(limit, cost)
         object_key = keys.ratelimit(limit_name, key)
         remembered = self._refused.get(object_key)
