@@ -16,7 +16,7 @@ from test_app import PASSWORD, assert_problem, bearer, client_for, login, mounte
 
 from s3auth_asgi import ConfigurationError, S3AuthService, S3AuthSettings
 from s3auth_asgi.app import DEFAULT_AUTH_LIMITS, create_auth_app, default_limiter
-from s3auth_asgi.app.limits import PER_PROCESS_LIMITS
+from s3auth_asgi.auth_limits import PER_PROCESS_LIMITS
 from s3auth_asgi.ratelimit import (
     MemoryRateLimitStore,
     ObjectStoreRateLimitStore,

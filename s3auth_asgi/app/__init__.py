@@ -20,12 +20,13 @@ the host's lifespan.
 from __future__ import annotations
 
 from .. import __version__
+from ..auth_limits import DEFAULT_AUTH_LIMITS
 from ..ratelimit import RateLimiter
 from ..service import S3AuthService
 from .application import AuthApp
 from .attempts import login_budgets
 from .lifespan import auth_lifespan
-from .limits import DEFAULT_AUTH_LIMITS, AuthRateLimits, default_limiter, stored_auth_limits
+from .limits import AuthRateLimits, default_limiter, stored_auth_limits
 from .prefix import PrefixDispatcher
 
 __all__ = [

@@ -43,19 +43,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 
+from ..auth_limits import failure_budgets
 from ..errors import ConfigurationError, RateLimitedError
 from ..name_index import NameLookup
 from ..ratelimit import FailureBudget, FailureStore, RateLimiter, RateLimitInfo, Reading
 from ..ratelimit.gcra import Decision
 from ..types import Clock, Scope
-
-BUDGET_LIMITS: dict[str, tuple[str, ...]] = {
-    "login.account": ("login_account", "login_account_daily"),
-    "login.address": ("login",),
-    "login.device": ("login_device",),
-}
-"""Each budget (the name its state is stored under) and its limits, in the order they are
-read. A limiter without any of a budget's limits does without that budget."""
 
 _SHOWN_ORDER = ("login.address", "login.account", "login.device")
 """The order of the RateLimit header items: the address's first, as for every other limit."""
@@ -135,23 +128,19 @@ class HeldKeys:
 def login_budgets(limiter: RateLimiter) -> dict[str, tuple[FailureStore, FailureBudget]]:
     """The budgets the limiter has limits for, each with the store that keeps it."""
     budgets: dict[str, tuple[FailureStore, FailureBudget]] = {}
-    for name, limit_names in BUDGET_LIMITS.items():
-        present = [n for n in limit_names if n in limiter.limits]
-        if not present:
-            continue
-        stores = {id(limiter.stores[n]): limiter.stores[n] for n in present}
+    for name, budget in failure_budgets(limiter.limits).items():
+        stores = {id(limiter.stores[n]): limiter.stores[n] for n in budget.limits}
         if len(stores) > 1:
             raise ConfigurationError(
-                f"limits {', '.join(map(repr, present))} are kept together, one state per "
-                "account: give them the same store"
+                f"limits {', '.join(map(repr, budget.limits))} are kept together, one state "
+                "per account: give them the same store"
             )
         (store,) = stores.values()
         if not isinstance(store, FailureStore):
             raise ConfigurationError(
-                f"limit {present[0]!r}: its store {type(store).__name__} cannot peek and "
-                "record (ratelimit.FailureStore), which limits on failed attempts need"
+                f"limit {next(iter(budget.limits))!r}: its store {type(store).__name__} cannot "
+                "peek and record (ratelimit.FailureStore), which limits on failed attempts need"
             )
-        budget = FailureBudget(name, {n: limiter.limits[n] for n in present})
         budgets[name] = (store, budget)
     return budgets
 

@@ -7,6 +7,7 @@ address and per client address + username (which the limiter hashes). The token 
 (`token`) count every request per client address, and a profile change per address and per
 account (`profile`, `profile_account`): the operations table names the limits of each
 operation (`Operation.limits`), and `endpoint.Endpoint` counts them before the handler runs.
+The limits' names and default rates are `auth_limits`'.
 
 Where the counts live is S3AUTH_RATE_LIMIT_STORE (`S3AuthSettings.rate_limit_backend`): in
 the object store that holds the auth state, shared by every process, which is the default
@@ -21,6 +22,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 
+from ..auth_limits import DEFAULT_AUTH_LIMITS, SHARED_LIMITS, stored_limits
 from ..ratelimit import (
     ClientIPResolver,
     FailureBudget,
@@ -32,39 +34,7 @@ from ..ratelimit import (
 from ..settings import S3AuthSettings
 from ..storage import ObjectStore, Store
 from ..types import Clock, Scope
-from .attempts import PasswordAttempts, login_budgets
-
-DEFAULT_AUTH_LIMITS: dict[str, RateLimit] = {
-    "login": RateLimit(max_requests=20, window_seconds=60),
-    # GCRA admits `n` at once and then one every `w / n`: over any span of `w` that is at most
-    # 2n. These halves are what keep any 15 minutes to 10 wrong passwords per account, and
-    # any 24 hours to 100 (NIST SP 800-63B's cap on consecutive failures).
-    "login_account": RateLimit(max_requests=5, window_seconds=900),
-    "login_account_daily": RateLimit(max_requests=50, window_seconds=86400),
-    "login_device": RateLimit(max_requests=5, window_seconds=900),
-    "register": RateLimit(max_requests=10, window_seconds=600),
-    "register_account": RateLimit(max_requests=3, window_seconds=600),
-    "token": RateLimit(max_requests=120, window_seconds=60),
-    "token_account": RateLimit(max_requests=30, window_seconds=60),
-    "profile": RateLimit(max_requests=20, window_seconds=600),
-    "profile_account": RateLimit(max_requests=10, window_seconds=600),
-    "recovery": RateLimit(max_requests=10, window_seconds=900),
-    "recovery_account": RateLimit(max_requests=3, window_seconds=900),
-}
-"""Overridden by the same names in S3AUTH_RATE_LIMITS (e.g. `login_account=5/600`). The
-`login*` limits count wrong passwords: `login` per client address, `login_account` and
-`login_account_daily` per account, `login_device` per device cookie. The others count every
-request: `register` per address, `register_account` per address + username, `token`
-(refresh, logout, the use of a mailed token) and `profile` per address, `token_account`
-(logout) and `profile_account` per account, `recovery` (a reset or verification mail asked
-for) per address and `recovery_account` per name asked about, whether it is an account's or
-not."""
-
-PER_PROCESS_LIMITS = ("token", "token_account", "profile", "profile_account")
-"""Kept in each process's memory whatever S3AUTH_RATE_LIMIT_STORE says."""
-
-SHARED_LIMITS = tuple(name for name in DEFAULT_AUTH_LIMITS if name not in PER_PROCESS_LIMITS)
-"""Kept in the object store, under `ratelimit/`, when S3AUTH_RATE_LIMIT_STORE is `store`."""
+from .attempts import PasswordAttempts
 
 PER_ACCOUNT_LIMITS = ("token_account", "profile_account")
 """Of the limits an operation declares, those counted per caller rather than per address;
@@ -98,15 +68,7 @@ def stored_auth_limits(limiter: RateLimiter) -> dict[str, RateLimit | FailureBud
     `ObjectStoreRateLimitStore.delete_expired` needs to judge the app's objects from the
     listing, and no other name: a host's own limits have windows only the host knows (their
     objects are read instead)."""
-    budgets = login_budgets(limiter)
-    in_budgets = {name for _, budget in budgets.values() for name in budget.limits}
-    limits: dict[str, RateLimit | FailureBudget] = {
-        name: limiter.limits[name]
-        for name in SHARED_LIMITS
-        if name in limiter.limits and name not in in_budgets
-    }
-    limits.update((name, budget) for name, (_, budget) in budgets.items())
-    return limits
+    return stored_limits(limiter.limits)
 
 
 class AuthRateLimits:

@@ -101,7 +101,7 @@ class Operation:
     event: EventName | None = None
     """The auth event each request emits, whatever its outcome (`events`)."""
     limits: tuple[str, ...] = ()
-    """The rate limits every request counts against (`limits.DEFAULT_AUTH_LIMITS` names),
+    """The rate limits every request counts against (`auth_limits.DEFAULT_AUTH_LIMITS` names),
     counted after the caller and the body are checked, before the handler runs."""
     errors: tuple[int, ...] = ()
     """Statuses beyond those implied by the body, the access, the path parameters, the
