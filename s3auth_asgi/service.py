@@ -17,6 +17,7 @@ from typing import Any
 
 from .account_tokens import AccountTokens
 from .audit import AuditTrail
+from .auth_limits import default_stored_limits
 from .blacklist import TokenBlacklist
 from .email_changes import EmailChanges
 from .errors import TokenRevokedError
@@ -26,6 +27,7 @@ from .mail import MailDelivery, Mailer, MailTemplates, mailer_from_settings
 from .name_index import NameIndex
 from .passwords import PasswordHasher, PasswordPolicy
 from .profile_fields import ProfileFields
+from .ratelimit import FailureBudget, ObjectStoreRateLimitStore, RateLimit
 from .session_listing import SessionListing
 from .settings import S3AuthSettings
 from .shared_on_copy import SharedOnCopy
@@ -92,14 +94,31 @@ class S3AuthService(EmailChanges, SessionListing, SharedOnCopy):
             self.store, clock=clock, retention_seconds=self.settings.audit_retention_days * 86400
         )
 
-    async def cleanup_expired_tokens(self) -> int:
-        """Delete expired sessions, revocation entries, mailed tokens and audit events past
-        their retention, deciding from listings alone; returns how many were deleted."""
+    async def cleanup_expired_tokens(
+        self, *, rate_limits: Mapping[str, RateLimit | FailureBudget] | None = None
+    ) -> int:
+        """Delete expired sessions, revocation entries and mailed tokens, audit events past
+        their retention, and rate-limit objects whose state has passed; returns how many
+        were deleted. Decided from listings alone, but for the rate-limit objects of limits
+        not in `rate_limits` (a host's own, whose windows only its code knows): each of
+        those is read, one GET (`ObjectStoreRateLimitStore.delete_expired`).
+
+        `rate_limits`: the limits and budgets, by the name their objects are stored under,
+        judged from the listing by their windows. By default the auth app's as it has them
+        by default (`auth_limits.default_stored_limits`: S3AUTH_RATE_LIMITS on top of the
+        defaults), whatever S3AUTH_RATE_LIMIT_STORE says now: objects kept while it said
+        `store` are garbage all the same. An app given its own limiter passes
+        `app.stored_auth_limits(limiter)`, for a window shorter than the app's would delete
+        state that still counts."""
+        if rate_limits is None:
+            rate_limits = default_stored_limits(self.settings)
+        rate_limit_state = ObjectStoreRateLimitStore(self.store, clock=self.clock)
         return (
             await self._cleanup_expired_sessions()
             + await self.blacklist.cleanup()
             + await self.account_tokens.cleanup()
             + await self.audit.cleanup()
+            + await rate_limit_state.delete_expired(rate_limits)
         )
 
     # Verifying tokens: an AccessTokenVerifier and a RevocationCheck -------------------

@@ -2,7 +2,9 @@
 limits it is given are judged by their windows from the listing alone; objects of any other
 limit or failure budget (a host's own, kept in the same store) are read, and deleted only
 when every time they hold has passed, so that no answer changes. What is not a state of
-this package's is left as it was. On memory://, file:// and moto's S3."""
+this package's is left as it was. On memory://, file:// and moto's S3. And the service's
+clean-up (`cleanup_expired_tokens`) sweeps them, judging the auth app's own by its
+limits' windows."""
 
 from __future__ import annotations
 
@@ -12,12 +14,17 @@ import time
 
 import obstore
 import pytest
+from conftest import make_settings
+from test_app import PASSWORD, client_for, mounted, register
 
-from s3auth_asgi.ratelimit import FailureBudget, ObjectStoreRateLimitStore, RateLimit
+from s3auth_asgi import S3AuthService
+from s3auth_asgi.app import stored_auth_limits
+from s3auth_asgi.ratelimit import FailureBudget, ObjectStoreRateLimitStore, RateLimit, RateLimiter
 from s3auth_asgi.storage import ObjectStore, keys
 
 pytestmark = pytest.mark.anyio
 on_three = pytest.mark.parametrize("store_url", ["memory", "file", "s3"], indirect=True)
+on_local = pytest.mark.parametrize("store_url", ["memory", "file"], indirect=True)
 
 LOGIN = RateLimit(max_requests=5, window_seconds=60)
 APP_LIMITS = {"login": LOGIN}
@@ -125,3 +132,64 @@ async def test_what_is_no_state_of_ours_is_left_under_the_prefix(
     # no state all the same).
     ignored = [r.getMessage() for r in caplog.records if "corrupt" in r.getMessage()]
     assert len(ignored) == 4
+
+
+@on_local
+async def test_the_services_cleanup_sweeps_the_apps_and_the_hosts_limits(store_url: str) -> None:
+    started = time.time()
+    now = [started]
+    settings = make_settings(store_url, rate_limit_store="store")
+    service = S3AuthService(settings, clock=lambda: now[0])
+    async with client_for(mounted(service, rate_limit=True)) as client:
+        await register(client, "alice")
+        wrong = {"username": "alice", "password": PASSWORD + "x"}
+        assert (await client.post("/auth/login", data=wrong)).status_code == 401
+    # And a limit of the host's own, kept in the same store, whose client owes an hour.
+    host = ObjectStoreRateLimitStore(service.store, clock=lambda: now[0])
+    assert (await host.acquire("reports", "client", RateLimit(1, 3600), 1)).allowed
+    app_objects = {  # a failure is charged to the account's one budget and the address's
+        "login.account": 1, "login.address": 1, "register": 1, "register_account": 1,
+    }  # fmt: skip
+    assert counted(await listed(service.store)) == {**app_objects, "reports": 1}
+
+    # Within every window: nothing goes. The app's objects are judged from the listing;
+    # the host's, whose window only the host's code knows, is read. Sessions, revocations,
+    # mailed tokens, audit events and rate-limit objects: a LIST each.
+    service.store.reset_counts()
+    assert await service.cleanup_expired_tokens() == 0
+    assert dict(service.store.requests) == {"list": 5, "get": 1}
+
+    # A day and a minute on, past the longest window (the account's budget's, a day).
+    now[0] = started + 86400 + 60
+    service.store.reset_counts()
+    assert await service.cleanup_expired_tokens() == len(app_objects) + 1
+    assert dict(service.store.requests) == {"list": 5, "get": 1, "delete": 1}
+    assert await listed(service.store) == []
+
+
+@on_local
+async def test_the_cleanup_is_given_the_windows_of_an_apps_own_limiter(store_url: str) -> None:
+    started = time.time()
+    now = [started]
+    service = S3AuthService(make_settings(store_url), clock=lambda: now[0])
+    shared = ObjectStoreRateLimitStore(service.store, clock=lambda: now[0])
+    limiter = RateLimiter({"register": RateLimit(10, 7200)}, store=shared)
+    async with client_for(mounted(service, rate_limit=True, limiter=limiter)) as client:
+        await register(client, "alice")
+    # Past the default window of `register` (600 s), within this limiter's: the client owes
+    # 720 s. Judged by the windows given, from the listing, it stays.
+    now[0] = started + 700
+    stored = stored_auth_limits(limiter)
+    service.store.reset_counts()
+    assert await service.cleanup_expired_tokens(rate_limits=stored) == 0
+    assert dict(service.store.requests) == {"list": 5}
+    assert counted(await listed(service.store)) == {"register": 1}
+    now[0] = started + 7200 + 60
+    assert await service.cleanup_expired_tokens(rate_limits=stored) == 1
+    assert await listed(service.store) == []
+
+
+def counted(listing: list[str]) -> dict[str, int]:
+    """How many objects each limit (or budget) has in `listing`."""
+    names = [keys.ratelimit_limit_name(key) for key in listing]
+    return {name: names.count(name) for name in sorted(set(names))}

@@ -114,7 +114,7 @@ async def test_accounts_sessions_and_sweeps_go_on_past_foreign_objects(
         lambda: cli.main(["cleanup"], stdout=out, stderr=err, open_store=lambda _: store)
     )
     assert code == 0, err.getvalue()
-    assert out.getvalue().startswith("deleted 2 expired session(s) and revocation entries")
+    assert out.getvalue().startswith("deleted 2 expired object(s)")
     assert [info.key async for info in store.list(keys.SESSIONS)] == []
     assert await service.delete_user(alice.id) is True
     # Other software's objects are left as they were.

@@ -229,8 +229,8 @@ async def test_cleanup_decides_from_listings(service: S3AuthService, backend: st
     # Nothing has expired yet: cleanup deletes nothing and reads no object.
     service.store.reset_counts()
     assert await service.cleanup_expired_tokens() == 0
-    # sessions, revocations, mailed tokens, audit events: a LIST each
-    assert dict(service.store.requests) == {"list": 4}
+    # sessions, revocations, mailed tokens, audit events, rate-limit objects: a LIST each
+    assert dict(service.store.requests) == {"list": 5}
     # Seen from past the refresh lifetime, the two live sessions and the revocation
     # entry have expired; still no GET.
     settings = service.settings
@@ -243,7 +243,7 @@ async def test_cleanup_decides_from_listings(service: S3AuthService, backend: st
     )
     service.store.reset_counts()
     assert await later.cleanup_expired_tokens() == 3
-    assert dict(service.store.requests) == {"list": 4, "delete": 3 if backend == "gcs" else 2}
+    assert dict(service.store.requests) == {"list": 5, "delete": 3 if backend == "gcs" else 2}
     assert [i async for i in service.store.list(keys.SESSIONS)] == []
     assert [i async for i in service.store.list(keys.REVOCATIONS)] == []
 
@@ -362,10 +362,10 @@ async def test_cleanup_of_many_sessions_counts(backend: str, store_url: str) -> 
     )
     service.store.reset_counts()
     assert await later.cleanup_expired_tokens() == count
-    # Sessions: one LIST and one batch DELETE per 1,000; revocations, mailed tokens and
-    # audit events: one LIST each.
+    # Sessions: one LIST and one batch DELETE per 1,000; revocations, mailed tokens, audit
+    # events and rate-limit objects: one LIST each.
     assert dict(service.store.requests) == {
-        "list": math.ceil(count / 1000) + 3,
+        "list": math.ceil(count / 1000) + 4,
         "delete": math.ceil(count / 1000),
     }
 
