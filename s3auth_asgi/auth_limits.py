@@ -26,7 +26,9 @@ DEFAULT_AUTH_LIMITS: dict[str, RateLimit] = {
     "profile": RateLimit(max_requests=20, window_seconds=600),
     "profile_account": RateLimit(max_requests=10, window_seconds=600),
     "recovery": RateLimit(max_requests=10, window_seconds=900),
+    # Over either of these two the answer is the same 202 and no mail goes (`mail_admitted`).
     "recovery_account": RateLimit(max_requests=3, window_seconds=900),
+    "recovery_inbox": RateLimit(max_requests=10, window_seconds=3600),
 }
 """Overridden by the same names in S3AUTH_RATE_LIMITS (e.g. `login_account=5/600`). The
 `login*` limits count wrong passwords: `login` per client address, `login_account` and
@@ -34,8 +36,8 @@ DEFAULT_AUTH_LIMITS: dict[str, RateLimit] = {
 request: `register` per address, `register_account` per address + username, `token`
 (refresh, logout, the use of a mailed token) and `profile` per address, `token_account`
 (logout) and `profile_account` per account, `recovery` (a reset or verification mail asked
-for) per address and `recovery_account` per name asked about, whether it is an account's or
-not."""
+for) per address; `recovery_account` per account and address, and `recovery_inbox` per
+account from any address, for each kind of mail apart (`mail_admitted`)."""
 
 PER_PROCESS_LIMITS = ("token", "token_account", "profile", "profile_account")
 """Kept in each process's memory whatever S3AUTH_RATE_LIMIT_STORE says."""

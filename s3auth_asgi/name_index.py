@@ -25,6 +25,12 @@ from .storage import Versioned, keys
 from .storage.access import get_or_none
 
 
+def owner_account(user_id: str) -> str:
+    """What is counted against an account, by its user id, whichever of its names is
+    typed: no name normalises to `user:` (`NameLookup.account_key`)."""
+    return f"user:{user_id}"
+
+
 def account_keys(user: User) -> tuple[str, str]:
     """A user's two names, username and email, as a login that types them knows them
     (`NameLookup.account_key`)."""
@@ -61,6 +67,13 @@ class NameLookup:
             return f"{'email' if self.is_email else 'username'}:{self.normalised}"
         raw = self.identifier.encode("utf-8", "surrogatepass")
         return "raw:" + hashlib.sha256(raw).hexdigest()[:32]
+
+    @property
+    def owner_key(self) -> str:
+        """What is counted against the account the name leads to, once the index is read:
+        the owner's (`owner_account`), whichever of its names was typed; for a name that is
+        nobody's, that name's own (`account_key`), read at the same cost."""
+        return owner_account(self.user_id) if self.user_id is not None else self.account_key
 
     @property
     def decoy_user_key(self) -> str:

@@ -12,23 +12,26 @@ verified one's: the index GET, a user GET (of a user that does not exist, for a 
 is nobody's) and one token PUT (a decoy, where nothing is mailed: `account_tokens`). The
 mail is sent in the background (`mail.delivery`), so it adds no time either. Not quite the
 same time: a found object is read whole and a missing one is not, so an account's name
-(two objects found) takes a fraction of a millisecond longer; the per-name rate limit
-leaves few tries to measure that with.
+(two objects found) takes a fraction of a millisecond longer; the per-account rate limits
+leave few tries to measure that with. A caller's `admit` (`Admit`), its limits per
+account, is asked about whoever the name leads to, an account or not.
 
 Request budgets: request_password_reset and request_email_verification 3 (fewer for a
-name that cannot be one); send_email_verification 1; reset_password 7: token GET, user GET,
-LIST of the sessions (with a revocation create and a batch DELETE when there are any: they
-end before the new password is written, `user_records`), user PUT (If-Match: the write that
-spends the token), generation-marker PUT, LIST of the sessions again, batch DELETE (the
-token, superseded markers, and the sessions a login wrote meanwhile, with a revocation
-create for those); verify_email 4: token GET, user GET, user PUT, DELETE. Both 1 PUT more
-for a record that has a session generation (once its password has changed, or it has been
-disabled or had its privileges changed): the read of the record writes that generation's
-marker if it is missing (`user_records`). So a reset costs 7 to 10 (a revocation more for
-sessions written meanwhile), a verification 4 or 5.
+name that cannot be one), and what `admit` makes; send_email_verification 1; reset_password
+7: token GET, user GET, LIST of the sessions (with a revocation create and a batch DELETE
+when there are any: they end before the new password is written, `user_records`), user PUT
+(If-Match: the write that spends the token), generation-marker PUT, LIST of the sessions
+again, batch DELETE (the token, superseded markers, and the sessions a login wrote
+meanwhile, with a revocation create for those); verify_email 4: token GET, user GET, user
+PUT, DELETE. Both 1 PUT more for a record that has a session generation (once its password
+has changed, or it has been disabled or had its privileges changed): the read of the record
+writes that generation's marker if it is missing (`user_records`). So a reset costs 7 to
+10 (a revocation more for sessions written meanwhile), a verification 4 or 5.
 """
 
 from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
 
 import msgspec
 
@@ -42,6 +45,13 @@ from .name_index import parse_name
 from .session_generation import next_generation
 from .storage.access import delete_quietly, get_or_none
 from .user_directory import UserDirectory
+
+Admit = Callable[[str], Awaitable[bool]]
+"""Asked, once the name is resolved, whether a mail to the account it leads to may go
+(`NameLookup.owner_key`: the owner's whichever name was asked about, or for a name that is
+nobody's, that name's own); when not, nothing is mailed and a decoy token is issued, as for
+a name that is nobody's. The caller's limits per account (the auth app's `recovery_account`
+and `recovery_inbox`)."""
 
 _KINDS: dict[Purpose, MessageKind] = {
     "password-reset": "password_reset",
@@ -75,18 +85,27 @@ class RecoveryOperations(UserDirectory):
     account_tokens: AccountTokens
     mail: MailDelivery
 
-    async def _account_named(self, name: object) -> User | None:
-        """The active account `name` (a username or an email) names: the index GET and a
-        user GET, whether or not there is one (see the module)."""
+    async def _account_named(self, name: object) -> tuple[str | None, User | None]:
+        """The account `name` (a username or an email) leads to (`NameLookup.owner_key`)
+        and its user, when it is active: the index GET and a user GET, whether or not there
+        is one (see the module)."""
         if not isinstance(name, str):
-            return None
+            return None, None
         login = await self.resolve_login(parse_name(name))
         if login.index is None and login.normalised is not None:
             await get_or_none(self.store, login.decoy_user_key, User)
-            return None
+            return login.owner_key, None
         found = await self.names.owner(login)
         user = found.value if found is not None else None
-        return user if user is not None and user.is_active else None
+        return login.owner_key, user if user is not None and user.is_active else None
+
+    @staticmethod
+    async def _admitted(user: User | None, account: str | None, admit: Admit | None) -> User | None:
+        """`user`, unless `admit` refuses a mail to `account`. It is asked whether or not
+        there is a user to mail, so that what it costs tells nothing either."""
+        if admit is None or account is None:
+            return user
+        return user if await admit(account) else None
 
     async def _mail_token(self, purpose: Purpose, user: User | None) -> None:
         """Issue a token (a decoy for None) and, for a user, mail it in the background."""
@@ -101,10 +120,11 @@ class RecoveryOperations(UserDirectory):
             )
             self.mail.send_later(message)
 
-    async def request_password_reset(self, name: object) -> None:
+    async def request_password_reset(self, name: object, *, admit: Admit | None = None) -> None:
         """Mail a reset link to the active account `name` names; nothing otherwise, at
-        the same cost."""
-        await self._mail_token("password-reset", await self._account_named(name))
+        the same cost. `admit`: see `Admit`."""
+        account, user = await self._account_named(name)
+        await self._mail_token("password-reset", await self._admitted(user, account, admit))
 
     async def reset_password(self, token: object, new_password: str) -> User:
         """Set the password of the token's account (the policy applies: a refused
@@ -148,12 +168,12 @@ class RecoveryOperations(UserDirectory):
         await self._mail_token("email-verification", user)
         return True
 
-    async def request_email_verification(self, name: object) -> None:
+    async def request_email_verification(self, name: object, *, admit: Admit | None = None) -> None:
         """Mail a verification link to the account `name` names, unless it is verified
-        already; nothing otherwise, at the same cost."""
-        user = await self._account_named(name)
+        already; nothing otherwise, at the same cost. `admit`: see `Admit`."""
+        account, user = await self._account_named(name)
         pending = user if user is not None and not user.email_verified else None
-        await self._mail_token("email-verification", pending)
+        await self._mail_token("email-verification", await self._admitted(pending, account, admit))
 
     async def verify_email(self, token: object) -> User:
         """Mark the token's address verified, if it is still the account's, and spend the

@@ -1,6 +1,6 @@
 """The account lifecycle through the auth app: password reset and email verification
-(no enumeration at the HTTP level, their limits, a login that needs a verified address),
-the audit trail, hooks, and the administrators' account tools."""
+(no enumeration at the HTTP level, a login that needs a verified address; their limits are
+`test_recovery_limits`'), the audit trail, hooks, and the administrators' account tools."""
 
 from __future__ import annotations
 
@@ -67,18 +67,6 @@ async def test_forgot_answers_alike_for_anyone(tmp_path: Path) -> None:
         }
         bad = await client.post("/auth/password/forgot", json={"username": 7})
         assert_problem(bad, 422, "validation_error")
-
-
-async def test_forgot_is_limited_per_name(tmp_path: Path) -> None:
-    service = service_with(tmp_path)
-    async with client_for(mounted(service, rate_limit=True)) as client:
-        for _ in range(3):
-            ok = await client.post("/auth/password/forgot", json={"username": "someone"})
-            assert ok.status_code == 202
-        refused = await client.post("/auth/password/forgot", json={"username": "someone"})
-        assert_problem(refused, 429, "rate_limited")
-        other = await client.post("/auth/password/forgot", json={"username": "another"})
-        assert other.status_code == 202
 
 
 async def test_a_verified_address_can_be_required(tmp_path: Path) -> None:

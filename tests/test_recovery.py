@@ -112,6 +112,41 @@ async def test_asking_costs_the_same_whoever_is_asked_about(flow: str) -> None:
         assert receivers == ["known@example.com"] * 2
 
 
+@pytest.mark.parametrize("flow", ["request_password_reset", "request_email_verification"])
+async def test_admit_decides_by_account_and_a_refusal_costs_the_same(flow: str) -> None:
+    store = KindLog(ObjectStore.from_url("memory://"))
+    mailer = HeldMailer()
+    mailer.released.set()
+    service = S3AuthService(
+        make_settings(public_url="https://app.example.com"), store=store, mailer=mailer
+    )
+    await accounts(service)
+    ids = {name: (await service.get_user_by_username(name)).id for name in ("known", "off", "sure")}  # type: ignore[union-attr]
+    asked: list[str] = []
+
+    async def refuse(account: str) -> bool:
+        asked.append(account)
+        return False
+
+    purpose = "password-reset" if "reset" in flow else "email-verification"
+    for name in ASKED:
+        store.log.clear()
+        assert await getattr(service, flow)(name, admit=refuse) is None
+        index = "index/email" if "@" in name else "index/username"
+        assert store.log == [f"get {index}", "get users", f"create account-tokens/{purpose}"]
+    await service.mail.drain()
+    assert mailer.sent == []
+    # An account's two names are one account; a name that is nobody's is its own.
+    assert asked == [
+        f"user:{ids['known']}",
+        f"user:{ids['known']}",
+        "username:nobody",
+        "email:nobody@example.com",
+        f"user:{ids['off']}",
+        f"user:{ids['sure']}",
+    ]
+
+
 async def test_request_budgets_of_reset_and_verify(tmp_path: Path) -> None:
     service = S3AuthService(make_settings(), mailer=FileMailer(tmp_path))
     user = await service.create_user("alice", "alice@example.com", PASSWORD)

@@ -2,8 +2,8 @@
 checked and charged only when it turns out wrong (the protocol is `ratelimit.budget`'s).
 
 - account (limits `login_account`, `login_account_daily`): one budget per account, keyed by
-  its user id, whichever of its names is typed (`login_account`); a name that is nobody's
-  has a budget of its own, keyed by the name as normalised (`NameLookup.account_key`);
+  its user id, whichever of its names is typed, and a name that is nobody's has a budget of
+  its own, keyed by the name as normalised (`NameLookup.owner_key`);
 - address (`login`): the client address, across accounts;
 - device (`login_device`): a device cookie valid for the name typed (`devices`).
 
@@ -45,7 +45,6 @@ from dataclasses import dataclass, field, replace
 
 from ..auth_limits import failure_budgets
 from ..errors import ConfigurationError, RateLimitedError
-from ..name_index import NameLookup
 from ..ratelimit import FailureBudget, FailureStore, RateLimiter, RateLimitInfo, Reading
 from ..ratelimit.gcra import Decision
 from ..types import Clock, Scope
@@ -145,17 +144,6 @@ def login_budgets(limiter: RateLimiter) -> dict[str, tuple[FailureStore, Failure
     return budgets
 
 
-def login_account(login: NameLookup) -> str:
-    """The account a login's failure is counted against: the owner's the index names,
-    whichever of its names was typed; for a name that is nobody's, that name's own."""
-    return owner_account(login.user_id) if login.user_id is not None else login.account_key
-
-
-def owner_account(user_id: str) -> str:
-    """The account of a user, by id: no name normalises to `user:` (`NameLookup`)."""
-    return f"user:{user_id}"
-
-
 def _account(account: str) -> str:
     return f"account:{account}"
 
@@ -176,10 +164,10 @@ class PasswordAttempts:
         return "login.device" in self.budgets
 
     async def begin(self, scope: Scope, account: str, device_key: str | None) -> Attempt:
-        """Read the attempt's budgets (`account`: `login_account`'s or `owner_account`'s);
-        RateLimitedError when one is spent, or held by the attempts being checked or by a
-        failed charge. The attempt is then counted as being checked until `end`, which the
-        caller must reach whatever happens."""
+        """Read the attempt's budgets (`account`: `NameLookup.owner_key`, or
+        `name_index.owner_account`); RateLimitedError when one is spent, or held by the
+        attempts being checked or by a failed charge. The attempt is then counted as being
+        checked until `end`, which the caller must reach whatever happens."""
         by_device = device_key is not None and self.uses_devices
         if device_key is not None and by_device:
             plan = [("login.device", device_key)]

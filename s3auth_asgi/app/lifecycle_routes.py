@@ -5,20 +5,18 @@ emits an auth event: its record in the audit trail and the application's hooks."
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 from starlette.responses import Response
 
-from ..account_tokens import purpose_of
+from ..account_tokens import Purpose, purpose_of
 from ..audit import owner_view
 from ..errors import S3AuthError, SessionNotFoundError, UserNotFoundError
 from ..events import AuthEvent
 from ..models import User
-from ..name_index import parse_name
 from ..privileges import ADMIN_SCOPE, admin_from_input
-from ..ratelimit import RateLimitInfo
+from ..recovery import Admit
 from .errors import OwnAccountError
 from .lifecycle_schemas import (
     Accepted,
@@ -51,6 +49,12 @@ OWN_ACCOUNT = (
 )
 
 
+class RecoveryRequest(Protocol):
+    """`S3AuthService.request_password_reset` or `request_email_verification`."""
+
+    async def __call__(self, name: object, *, admit: Admit | None = None) -> None: ...
+
+
 class LifecycleRoutes:
     """The handlers, sharing the service, the limits and the helpers of `AuthRoutes`."""
 
@@ -71,27 +75,30 @@ class LifecycleRoutes:
 
     # Mailed tokens -------------------------------------------------------------------
 
-    async def _recovery_limits(self, call: Call, name: str) -> list[RateLimitInfo]:
-        # Per address, and per name asked about from any address: an account's or not,
-        # the same count, so the limit tells nothing either.
-        per_name = f"recovery:{parse_name(name).account_key}"
-        return await self.limits.check_named(
-            call.request.scope, (("recovery", None, None), ("recovery_account", None, per_name))
-        )
-
     async def _accepted(
-        self, call: Call, name: str, request: Callable[[str], Awaitable[object]], detail: str
+        self, call: Call, name: str, request: RecoveryRequest, purpose: Purpose, detail: str
     ) -> Response:
-        """A mail asked for by name: counted, sent (or not), and the same 202 either way."""
-        infos = await self._recovery_limits(call, name)
-        await request(name)
+        """A mail asked for by name: counted, sent (or not), and the same 202 either way.
+        Only the caller's own address is refused (429) and shown in the headers; the
+        account's budgets decide quietly whether the mail goes (`AuthRateLimits.mail_admitted`)."""
+        scope = call.request.scope
+        infos = await self.limits.check_named(scope, (("recovery", None, None),))
+
+        async def admit(account: str) -> bool:
+            return await self.limits.mail_admitted(scope, purpose, account)
+
+        await request(name, admit=admit)
         body = Accepted(detail=detail)
         return json_response(body, status=202, headers=self.limits.headers(infos))
 
     async def forgot_password(self, call: Call) -> Response:
         data: ForgotPasswordRequest = call.body
         return await self._accepted(
-            call, data.username, self.service.request_password_reset, RESET_ACCEPTED
+            call,
+            data.username,
+            self.service.request_password_reset,
+            "password-reset",
+            RESET_ACCEPTED,
         )
 
     async def reset_password(self, call: Call) -> Response:
@@ -114,7 +121,11 @@ class LifecycleRoutes:
     async def resend_verification(self, call: Call) -> Response:
         data: ResendVerificationRequest = call.body
         return await self._accepted(
-            call, data.username, self.service.request_email_verification, VERIFY_ACCEPTED
+            call,
+            data.username,
+            self.service.request_email_verification,
+            "email-verification",
+            VERIFY_ACCEPTED,
         )
 
     # The audit trail -----------------------------------------------------------------

@@ -12,8 +12,10 @@ from .operations import ADMINS_SEE_NAMES, LOST_TO_A_CONCURRENT_CHANGE, Operation
 NO_ENUMERATION = (
     "The same 202 answer, after the same work and the same store requests, whether or not "
     "the name is an account's: nothing here tells who has an account. The message is sent "
-    "in the background. Rate-limited per client address (`recovery`) and per name asked "
-    "about, from any address (`recovery_account`)."
+    "in the background. Rate-limited per client address (`recovery`: a 429). Per account, "
+    "whichever of its names is asked about, per address (`recovery_account`) and from any "
+    "address (`recovery_inbox`), past which the answer is the same 202 and nothing is "
+    "mailed: others asking cannot get the owner refused, nor learn how often anyone asked."
 )
 MAILED_TOKEN = (
     "The token works once, for its purpose only, until it expires; a wrong, spent, "

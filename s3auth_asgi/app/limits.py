@@ -22,6 +22,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 
+from ..account_tokens import Purpose
 from ..auth_limits import DEFAULT_AUTH_LIMITS, SHARED_LIMITS, stored_limits
 from ..ratelimit import (
     ClientIPResolver,
@@ -107,18 +108,46 @@ class AuthRateLimits:
         client address; per address + `narrowed_to` when given; per `key` from any address
         when given (the limiter hashes both). The checks made, for the headers, or
         RateLimitedError at the first refusal."""
+        infos, admitted = await self._count(scope, checks)
+        if not admitted:
+            assert self.limiter is not None  # only a limiter refuses
+            raise self.limiter.refusal(infos)
+        return infos
+
+    async def mail_admitted(self, scope: Scope, purpose: Purpose, account: str) -> bool:
+        """Whether a mail of `purpose` asked for by name may go to `account`
+        (`NameLookup.owner_key`), counted per account and client address
+        (`recovery_account`), then per account from any address (`recovery_inbox`).
+
+        Not a 429: the caller is answered as if it went. A 429 would tell whoever asked
+        under a username and then an email that they are one account's, and would refuse
+        the owner for what others asked. A budget refuses only within its emission interval
+        of what it last admitted (5 and 6 minutes by default), so whenever one refuses, a
+        mail went to the account (one that can get it) within the sum of the two, which a
+        link outlives: keeping them spent sends the owner links, it does not keep them
+        away. Each kind of mail has budgets of its own, so that asking for one the account
+        would not get (a link to an address verified already) spends nothing of the
+        other's."""
+        key = f"{purpose}:{account}"
+        checks = (("recovery_account", key, None), ("recovery_inbox", None, f"recovery:{key}"))
+        return (await self._count(scope, checks))[1]
+
+    async def _count(
+        self, scope: Scope, checks: tuple[tuple[str, str | None, str | None], ...]
+    ) -> tuple[list[RateLimitInfo], bool]:
+        """`check_named`'s counts, up to the first refusal, and whether all admitted."""
         limiter = self.limiter
-        if limiter is None:
-            return []
         infos: list[RateLimitInfo] = []
+        if limiter is None:
+            return infos, True
         for name, narrowed_to, key in checks:
             if name not in limiter.limits:
                 continue
             limited, info = await limiter.is_rate_limited(scope, name, account=narrowed_to, key=key)
             infos.append(info)
             if limited:
-                raise limiter.refusal(infos)
-        return infos
+                return infos, False
+        return infos, True
 
     async def check_operation(
         self, scope: Scope, limit_names: tuple[str, ...], caller_id: str | None

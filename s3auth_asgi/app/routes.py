@@ -24,12 +24,11 @@ from ..errors import (
 from ..hooks import Registration
 from ..keys.keyset import jwks_fingerprint
 from ..models import TokenPair, User
-from ..name_index import parse_name
+from ..name_index import owner_account, parse_name
 from ..ratelimit import RateLimitInfo
 from ..service import S3AuthService
 from ..storage import keys
 from ..user_records import password_of
-from .attempts import login_account, owner_account
 from .caller import account_gone, usable_account
 from .cookies import clear_refresh_cookie, read_refresh_cookie, set_refresh_cookie
 from .devices import DeviceCookies
@@ -179,7 +178,7 @@ class AuthRoutes:
         if device is not None and device.user_id != login.user_id:
             # The name has changed hands since the cookie was set: no device of its owner.
             device = None
-        account = login_account(login)
+        account = login.owner_key
         attempt = await attempts.begin(
             request.scope, account, device.key if device is not None else None
         )
