@@ -1,10 +1,10 @@
 """The texts of the mails, as `string.Template`s: `$username`, `$email` (the address the
 mail goes to), `$link`, `$token` and `$lifetime` (e.g. "30 minutes") are filled in, and
-`$new_email` in the notice of a change of address, which holds no link. Replace any of
-them:
+`$new_email` in the notice of a change of address, which holds no link (the defaults use
+no `$username`: see RESET). Replace any of them:
 
     templates = MailTemplates(
-        password_reset=MailTemplate("Your password", "Hi $username, go to $link"),
+        password_reset=MailTemplate("Your password", "Open $link within $lifetime."),
     )
     auth = S3AuthService(settings, mail_templates=templates)
 
@@ -26,9 +26,12 @@ class MailTemplate(NamedTuple):
     text: str
 
 
+# The defaults name no username: a username is what a registrant typed, and the address it
+# goes to need not be theirs (registration verifies nothing), so a stranger's inbox would
+# get their words from this sender. Templates of one's own may still use `$username`.
 RESET = MailTemplate(
     "Reset your password",
-    "Hello $username,\n\n"
+    "Hello,\n\n"
     "someone (we hope you) asked to reset the password of your account. To choose a new "
     "one, open this link:\n\n$link\n\n"
     "It works once, for $lifetime. If you did not ask for it, ignore this message: your "
@@ -36,14 +39,14 @@ RESET = MailTemplate(
 )
 VERIFY = MailTemplate(
     "Confirm your email address",
-    "Hello $username,\n\n"
+    "Hello,\n\n"
     "please confirm that $email is your address by opening this link:\n\n$link\n\n"
     "It works once, for $lifetime. If you did not create an account, ignore this message.\n",
 )
 
 CHANGE = MailTemplate(
     "Confirm your new email address",
-    "Hello $username,\n\n"
+    "Hello,\n\n"
     "please confirm that $email is to be the address of your account by opening this "
     "link:\n\n$link\n\n"
     "It works once, for $lifetime. Until it is opened, your account keeps its current "
@@ -51,7 +54,7 @@ CHANGE = MailTemplate(
 )
 CHANGE_NOTICE = MailTemplate(
     "A new email address was asked for",
-    "Hello $username,\n\n"
+    "Hello,\n\n"
     "someone signed in to your account, with its password, asked to change its email "
     "address to $new_email. The change happens only once a link mailed to that address "
     "is opened; until then your account keeps this address.\n\n"
