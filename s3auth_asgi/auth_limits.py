@@ -25,6 +25,7 @@ DEFAULT_AUTH_LIMITS: dict[str, RateLimit] = {
     "token_account": RateLimit(max_requests=30, window_seconds=60),
     "profile": RateLimit(max_requests=20, window_seconds=600),
     "profile_account": RateLimit(max_requests=10, window_seconds=600),
+    "events_account": RateLimit(max_requests=20, window_seconds=600),
     "recovery": RateLimit(max_requests=10, window_seconds=900),
     # Over either of these two the answer is the same 202 and no mail goes (`mail_admitted`).
     "recovery_account": RateLimit(max_requests=3, window_seconds=900),
@@ -35,11 +36,12 @@ DEFAULT_AUTH_LIMITS: dict[str, RateLimit] = {
 `login_account_daily` per account, `login_device` per device cookie. The others count every
 request: `register` per address, `register_account` per address + username, `token`
 (refresh, logout, the use of a mailed token) and `profile` per address, `token_account`
-(logout) and `profile_account` per account, `recovery` (a reset or verification mail asked
-for) per address; `recovery_account` per account and address, and `recovery_inbox` per
+(logout), `profile_account` and `events_account` (a page of one's audit trail, up to 201
+store requests) per account, `recovery` (a reset or verification mail asked for) per
+address; `recovery_account` per account and address, and `recovery_inbox` per
 account from any address, for each kind of mail apart (`mail_admitted`)."""
 
-PER_PROCESS_LIMITS = ("token", "token_account", "profile", "profile_account")
+PER_PROCESS_LIMITS = ("token", "token_account", "profile", "profile_account", "events_account")
 """Kept in each process's memory whatever S3AUTH_RATE_LIMIT_STORE says."""
 
 SHARED_LIMITS = tuple(name for name in DEFAULT_AUTH_LIMITS if name not in PER_PROCESS_LIMITS)

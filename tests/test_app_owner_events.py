@@ -1,7 +1,8 @@
 """The audit trail as its owner reads it (`GET /me/events`): an administrator's action on
 the account is shown as one, without the administrator's id, session or address, which
 the administrators' view (`GET /admin/users/{id}/events`) and the event log keep; the
-owner's own events keep the owner's session and address."""
+owner's own events keep the owner's session and address. Reading it is limited per
+account."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from conftest import make_service
 from test_app import bearer, client_for, login, mounted, register
 
 from s3auth_asgi import S3AuthService
-from s3auth_asgi.app import create_auth_app
+from s3auth_asgi.app import DEFAULT_AUTH_LIMITS, create_auth_app
 from s3auth_asgi.audit import BY_ADMINISTRATORS
 
 pytestmark = pytest.mark.anyio
@@ -102,3 +103,24 @@ def test_the_events_shown_as_an_administrators_are_those_of_the_admin_operations
     for op in create_auth_app(make_service()).operations:
         if op.event is not None:
             assert (op.event in BY_ADMINISTRATORS) == (op.access == "admin"), op.operation_id
+
+
+async def test_reading_ones_trail_is_limited_per_account_from_any_address() -> None:
+    # A page of 200 events costs a LIST and 200 GETs: a token holder may not ask for one
+    # page after another without end, however many addresses they ask from.
+    service = make_service()
+    app = mounted(service, rate_limit=True)
+    per_account = DEFAULT_AUTH_LIMITS["events_account"].max_requests
+    async with client_for(app, peer=OWNER_PEER) as client:
+        await register(client, "alice")
+        tokens = await login(client, "alice")
+    statuses = []
+    for i in range(per_account + 1):
+        async with client_for(app, peer=(f"192.0.2.{i + 1}", 1)) as client:
+            service.store.reset_counts()
+            page = await client.get("/auth/me/events?limit=200", headers=bearer(tokens))
+            statuses.append(page.status_code)
+    assert statuses == [200] * per_account + [429]
+    assert page.headers["ratelimit-policy"] == '"events_account";q=20;w=600'
+    assert int(page.headers["retry-after"]) >= 1
+    assert "list" not in service.store.requests  # refused before the trail is read

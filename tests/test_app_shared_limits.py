@@ -81,12 +81,18 @@ def test_the_default_limiter_keeps_the_auth_limits_where_the_setting_says() -> N
         store=store,
     )
     for name in DEFAULT_AUTH_LIMITS:
-        if name in PER_PROCESS_LIMITS:  # the token and profile limits: per process
+        if name in PER_PROCESS_LIMITS:  # the token, profile and events limits: per process
             assert isinstance(shared.stores[name], MemoryRateLimitStore), name
         else:
             assert isinstance(shared.stores[name], ObjectStoreRateLimitStore), name
             assert shared.stores[name].store is store  # type: ignore[attr-defined]
-    assert set(PER_PROCESS_LIMITS) == {"token", "token_account", "profile", "profile_account"}
+    assert set(PER_PROCESS_LIMITS) == {
+        "token",
+        "token_account",
+        "profile",
+        "profile_account",
+        "events_account",
+    }
     assert isinstance(shared.stores["api"], MemoryRateLimitStore)  # high-rate: per process
     apart = default_limiter(make_service().settings)
     assert all(isinstance(s, MemoryRateLimitStore) for s in apart.stores.values())

@@ -4,17 +4,18 @@ where they are kept.
 Login and password change are limited on failures (`attempts`): per account from any
 address, per client address, and per device. Registration counts every attempt, per client
 address and per client address + username (which the limiter hashes). The token endpoints
-(`token`) count every request per client address, and a profile change per address and per
-account (`profile`, `profile_account`): the operations table names the limits of each
-operation (`Operation.limits`), and `endpoint.Endpoint` counts them before the handler runs.
+(`token`) count every request per client address, a profile change per address and per
+account (`profile`, `profile_account`), and a page of one's audit trail per account
+(`events_account`): the operations table names the limits of each operation
+(`Operation.limits`), and `endpoint.Endpoint` counts them before the handler runs.
 The limits' names and default rates are `auth_limits`'.
 
 Where the counts live is S3AUTH_RATE_LIMIT_STORE (`S3AuthSettings.rate_limit_backend`): in
 the object store that holds the auth state, shared by every process, which is the default
 wherever that store is shared; or in each process's memory, where N processes give N times
-every limit. The token and profile limits always stay in memory: a forged refresh token costs
-one store GET, which a per-process limit bounds well enough, and a refresh keeps its 2
-requests.
+every limit. The token, profile and events limits always stay in memory: a forged refresh
+token costs one store GET, which a per-process limit bounds well enough, and a refresh keeps
+its 2 requests.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from ..storage import ObjectStore, Store
 from ..types import Clock, Scope
 from .attempts import PasswordAttempts
 
-PER_ACCOUNT_LIMITS = ("token_account", "profile_account")
+PER_ACCOUNT_LIMITS = ("token_account", "profile_account", "events_account")
 """Of the limits an operation declares, those counted per caller rather than per address;
 a request without a caller (a refresh token in the body) is not counted against them."""
 
