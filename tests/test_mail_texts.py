@@ -1,5 +1,6 @@
 """What the mails say: the default texts carry nothing a registrant chose to an address no
-one has verified, and templates of one's own still get every value."""
+one has verified, templates of one's own still get every value, and a link's path cannot
+take it off the front end's host."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 from test_app import PASSWORD, client_for, mounted
 from test_app_lifecycle import service_with
 
+from s3auth_asgi import ConfigurationError
 from s3auth_asgi.mail import FileMailer, MailDelivery, MailTemplate, MailTemplates
 
 pytestmark = pytest.mark.anyio
@@ -48,3 +50,35 @@ def test_a_template_of_ones_own_still_gets_the_username() -> None:
     )  # fmt: skip
     assert message.subject == "Hi alice"
     assert message.text == "alice: https://app.example.com/verify-email#token=ev1.x.y"
+
+
+@pytest.mark.parametrize("field", ["reset_path", "verify_path"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        ".evil.example/r",  # https://app.example.com.evil.example/r
+        "@evil.example/r",  # https://app.example.com@evil.example/r
+        ":8443/r",
+        "reset",
+        "",
+        "//evil.example/r",  # another host wherever the public URL is empty
+        "/\\evil.example/r",  # the same to a browser
+        "/r#",  # a fragment before the token's
+        "/r x",
+        "/r\n",
+    ],
+)
+def test_a_path_that_could_leave_the_front_end_is_refused(field: str, path: str) -> None:
+    with pytest.raises(ConfigurationError, match=f"MailTemplates.{field}"):
+        MailTemplates(**{field: path})  # type: ignore[arg-type]
+
+
+def test_a_path_on_the_front_end_makes_the_link() -> None:
+    templates = MailTemplates(reset_path="/account/new-password?step=2", verify_path="/v")
+    delivery = MailDelivery(None, templates, "https://app.example.com/")
+    assert delivery.link("password_reset", "pr1.x.y") == (
+        "https://app.example.com/account/new-password?step=2#token=pr1.x.y"
+    )
+    assert delivery.link("email_verification", "ev1.x.y") == (
+        "https://app.example.com/v#token=ev1.x.y"
+    )

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from string import Template
 from typing import NamedTuple
 
+from ..errors import ConfigurationError
+
 
 class MailTemplate(NamedTuple):
     subject: str
@@ -74,6 +76,31 @@ class MailTemplates:
     reset_path: str = "/reset-password"
     """Where the front end takes a new password (after S3AUTH_PUBLIC_URL)."""
     verify_path: str = "/verify-email"
+
+    def __post_init__(self) -> None:
+        for field in ("reset_path", "verify_path"):
+            _check_link_path(field, getattr(self, field))
+
+
+def _check_link_path(field: str, path: object) -> None:
+    """ConfigurationError unless `path` is a path on the front end's host. The link is the
+    public URL and the path, joined as text: `.evil.example/r` or `@evil.example/r` would
+    move the token to another host, `//host` does so where the public URL is empty (the
+    outbox), and a browser reads `/\\host` as `//host`. A `#` would put the token in
+    another fragment than the page reads, and whitespace breaks a link in a plain-text
+    mail."""
+    if (
+        not isinstance(path, str)
+        or not path.startswith("/")
+        or path[1:2] in ("/", "\\")
+        or "#" in path
+        or any(char.isspace() or not char.isprintable() for char in path)
+    ):
+        raise ConfigurationError(
+            f"MailTemplates.{field} must be a path on the front end (after "
+            f"S3AUTH_PUBLIC_URL): one '/' first, then no '#', space or control character; "
+            f"got {path!r}"
+        )
 
 
 def render(template: MailTemplate, values: dict[str, str]) -> MailTemplate:
