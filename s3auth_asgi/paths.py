@@ -7,8 +7,11 @@ application's own routes see (Starlette's `get_route_path`): an app mounted at `
 `--root-path /api` protects `/users*`, not `/api/users*`. `scope["path"]` is already
 percent-decoded by the server; the Host header and forwarding headers are never read.
 
-A pattern is either exact (`/health`) or a prefix ending in `*` (`/docs*` matches `/docs`,
-`/docs/` and `/docs/oauth2-redirect`; `/static/*` matches below `/static/` only).
+A pattern is either exact (`/health`) or a prefix ending in `*` (`/admin*` matches `/admin`,
+`/admin/users` and `/administrators`; `/static/*` matches below `/static/` only). An
+exclusion's prefix must end at a segment, with `/*`: `/auth*` would also skip `/authors`,
+a route of the app's own, so it is refused, and `("/auth", "/auth/*")` says what was meant.
+A protected prefix may end anywhere: covering more paths than meant is the safe direction.
 
 Three outcomes, strictest first: REQUIRED (a valid token, holding the pattern's scopes),
 OPTIONAL (a token is verified when present; anonymous otherwise) and SKIP (credentials are
@@ -61,12 +64,16 @@ class PathSet:
 
     __slots__ = ("exact", "patterns", "prefixes")
 
-    def __init__(self, patterns: Iterable[str], setting: str) -> None:
+    def __init__(
+        self, patterns: Iterable[str], setting: str, *, prefixes_end_at_segment: bool = False
+    ) -> None:
         self.patterns = tuple(patterns)
         exact: set[str] = set()
         prefixes: list[str] = []
         for pattern in self.patterns:
             check_pattern(pattern, setting)
+            if prefixes_end_at_segment:
+                check_segment_prefix(pattern, setting)
             if pattern.endswith("*"):
                 prefixes.append(pattern[:-1])
             else:
@@ -90,6 +97,17 @@ def check_pattern(pattern: object, setting: str) -> None:
         )
 
 
+def check_segment_prefix(pattern: str, setting: str) -> None:
+    """Refuse a prefix whose `*` follows a name: it would take in longer names too."""
+    if pattern.endswith("*") and not pattern.endswith("/*"):
+        stem = pattern[:-1]
+        raise ConfigurationError(
+            f"{setting}: {pattern!r} would also exclude every path that merely starts with "
+            f"{stem!r}, such as {stem + 'x'!r}; write {stem!r}, {stem + '/*'!r} for {stem!r} "
+            "and what lies below it"
+        )
+
+
 class PathRules:
     """Decides, per request, whether a token is required, optional or not looked at."""
 
@@ -107,7 +125,8 @@ class PathRules:
             else dict.fromkeys(protected, ())
         )
         self.protected = PathSet(scoped, "protected")
-        self.exclude = PathSet(exclude, "exclude")
+        # Skipping more than meant would leave a route open: exclusions end at a segment.
+        self.exclude = PathSet(exclude, "exclude", prefixes_end_at_segment=True)
         # Scopes per pattern, only when some pattern asks for any: the common case then
         # needs no loop.
         self._scoped: tuple[tuple[PathSet, tuple[str, ...]], ...] = tuple(

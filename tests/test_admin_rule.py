@@ -128,7 +128,7 @@ def host(service: S3AuthService) -> Any:
         ],
         exception_handlers={S3AuthError: refused},
     )
-    return BearerTokenMiddleware(app, tokens=service, exclude=("/auth*",))
+    return BearerTokenMiddleware(app, tokens=service, exclude=("/auth", "/auth/*"))
 
 
 @pytest.mark.anyio

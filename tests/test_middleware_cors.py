@@ -53,7 +53,9 @@ def fastapi_app(service: S3AuthService, *, cors_outermost: bool, **options: Any)
     if not cors_outermost:
         app.add_middleware(CORSMiddleware, **cors)
     app.add_middleware(BlacklistMiddleware, blacklist=service)
-    app.add_middleware(BearerTokenMiddleware, tokens=service, exclude=("/auth*",), **options)
+    app.add_middleware(
+        BearerTokenMiddleware, tokens=service, exclude=("/auth", "/auth/*"), **options
+    )
     if cors_outermost:
         app.add_middleware(CORSMiddleware, **cors)
     return app
@@ -74,8 +76,9 @@ def litestar_wrapped(service: S3AuthService, **options: Any) -> Any:
         plugins=[S3AuthPlugin(service, rate_limit=False)],
         cors_config=LITESTAR_CORS,
     )
+    exclude = ("/auth", "/auth/*", "/schema", "/schema/*")
     return BearerTokenMiddleware(
-        BlacklistMiddleware(app, service), service, exclude=("/auth*", "/schema*"), **options
+        BlacklistMiddleware(app, service), service, exclude=exclude, **options
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -17,10 +18,12 @@ from support import (
     ok_app,
 )
 
+from s3auth_asgi.errors import ConfigurationError
 from s3auth_asgi.middleware.bearer import BearerTokenMiddleware
 from s3auth_asgi.paths import PathAccess, PathRules, normalise
+from s3auth_asgi.ratelimit import RateLimitRule
 
-RULES = PathRules(exclude=("/health", "/docs*", "/static/*"))
+RULES = PathRules(exclude=("/health", "/docs", "/docs/*", "/static/*"))
 
 
 def decide(
@@ -39,7 +42,7 @@ def decide(
         ("/docs", PathAccess.SKIP),
         ("/docs/", PathAccess.SKIP),
         ("/docs/oauth2-redirect", PathAccess.SKIP),
-        ("/docsearch", PathAccess.SKIP),  # "/docs*" is a plain prefix
+        ("/docsearch", PathAccess.REQUIRED),  # an exclusion ends at a segment
         ("/static/app.js", PathAccess.SKIP),
         ("/static", PathAccess.REQUIRED),  # "/static/*" needs the slash
         ("/api/items", PathAccess.REQUIRED),
@@ -49,6 +52,30 @@ def decide(
 )
 def test_patterns(path: str, expected: PathAccess) -> None:
     assert decide(path) == expected
+
+
+@pytest.mark.parametrize("pattern", ["/auth*", "/docs*", "/schema*", "/api/v1*"])
+def test_an_exclusion_that_would_skip_a_longer_name_is_refused(pattern: str) -> None:
+    # "/auth*" skipped "/authors" too: a host route left open by an exclusion meant for
+    # the auth app. The refusal names the pattern that means what was meant.
+    stem = pattern.removesuffix("*")
+    with pytest.raises(ConfigurationError, match=re.escape(f"{stem!r}, '{stem}/*'")):
+        PathRules(exclude=("/health", pattern))
+    with pytest.raises(ConfigurationError, match="exclude"):
+        BearerTokenMiddleware(ok_app, make_clocked_service(clock=Clock()), exclude=[pattern])
+
+
+def test_prefixes_that_end_at_a_segment_and_protected_prefixes_stay_allowed() -> None:
+    rules = PathRules(protected={"/*": [], "/admin*": ["admin"]}, exclude=("/auth", "/auth/*"))
+    assert rules.decide(http_scope("/auth"))[0] == PathAccess.SKIP
+    assert rules.decide(http_scope("/auth/"))[0] == PathAccess.SKIP
+    assert rules.decide(http_scope("/auth/login"))[0] == PathAccess.SKIP
+    assert rules.decide(http_scope("/authors"))[0] == PathAccess.REQUIRED
+    assert rules.decide(http_scope("/auth.json"))[0] == PathAccess.REQUIRED
+    # Protecting or limiting more than meant is the safe direction: a bare prefix stays.
+    assert rules.decide(http_scope("/administrators")) == (PathAccess.REQUIRED, ("admin",))
+    assert RateLimitRule("/api*", "api").matches(http_scope("/apis"))
+    assert PathRules(exclude=("/*",)).decide(http_scope("/anything"))[0] == PathAccess.SKIP
 
 
 @pytest.mark.parametrize(
@@ -182,8 +209,8 @@ def test_nothing_that_normalises_to_a_protected_path_is_skipped(path: str) -> No
     """If the app could read the path as one outside the exclusions, it needs a token."""
     if RULES.decide(http_scope(path))[0] == PathAccess.SKIP:
         resolved = normalise(path)
-        assert resolved.startswith(("/docs", "/static/")) or resolved == "/health"
-        assert path.startswith(("/docs", "/static/")) or path == "/health"
+        assert resolved in ("/health", "/docs") or resolved.startswith(("/docs/", "/static/"))
+        assert path in ("/health", "/docs") or path.startswith(("/docs/", "/static/"))
 
 
 # Through the middleware --------------------------------------------------------------
@@ -193,7 +220,7 @@ def test_nothing_that_normalises_to_a_protected_path_is_skipped(path: str) -> No
 async def test_crafted_paths_are_refused_by_the_middleware() -> None:
     service = make_clocked_service(clock=Clock())
     _, pair = await login(service)
-    app = BearerTokenMiddleware(ok_app, service, exclude=("/health", "/docs*"))
+    app = BearerTokenMiddleware(ok_app, service, exclude=("/health", "/docs", "/docs/*"))
     crafted = [
         http_scope("/health/../admin"),
         http_scope("/docs/../admin/users"),

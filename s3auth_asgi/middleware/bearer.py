@@ -1,7 +1,8 @@
 """BearerTokenMiddleware: verifies the bearer token and puts the caller into the scope.
 
+    public = ("/health", "/docs", "/docs/*", "/openapi.json")
     app = BlacklistMiddleware(app, auth)     # inner: refuses revoked tokens
-    app = BearerTokenMiddleware(app, auth, exclude=("/health", "/docs*", "/openapi.json"))
+    app = BearerTokenMiddleware(app, auth, exclude=public)
 
 Sets `scope["user"]` (AuthenticatedUser or AnonymousUser) and `scope["auth"]`
 (BearerCredentials: `.scopes`, `.claims`) the way Starlette's AuthenticationMiddleware
@@ -48,7 +49,8 @@ class BearerTokenMiddleware:
     more. One whose keys change while it runs says how often it reads them
     (`reverify_seconds`): a cached verification stands no longer (see `cache`).
     `protected`: path patterns that need a token, or a mapping of pattern to the scopes
-    the token must hold there. `exclude`: patterns where credentials are not looked at.
+    the token must hold there. `exclude`: patterns where credentials are not looked at; a
+    prefix there ends at a segment (`/docs/*`, see `paths`).
     Elsewhere a token is optional: verified when present, anonymous when absent.
     `methods`: if given, only these methods need a token on protected paths (the others
     are optional there); WebSocket handshakes are decided by the path alone.
