@@ -25,6 +25,7 @@ from s3auth_asgi import (
     BlacklistMiddleware,
     ConfigurationError,
     S3AuthService,
+    requires,
 )
 from s3auth_asgi.app import create_auth_app
 from s3auth_asgi.app.host_document import SCOPE_DESCRIPTION, SECURITY_SCHEME
@@ -359,6 +360,27 @@ async def test_on_the_app_the_middleware_sees_the_mount_by_its_full_path(
         assert registered.status_code == (201 if registers else 401)
         host_route = await client.get("/register")
         assert host_route.status_code == (401 if registers else 200)
+
+
+async def test_guards_on_the_app_leave_the_auth_app_to_its_own_checks() -> None:
+    # Litestar resolves the app's guards for every handler, the plugin's mount included:
+    # taken there, an app-wide requires_scopes() would refuse register and login to all.
+    service = make_service()
+    app = Litestar(
+        [health, items],
+        guards=[requires_scopes(), requires("authenticated").guard],
+        plugins=[S3AuthPlugin(service, rate_limit=False)],
+    )
+    async with client_for(app) as client:
+        await register(client, "alice")
+        form = {"grant_type": "password", "username": "alice", "password": PASSWORD}
+        logged_in = await client.post("/auth/login", data=form)
+        assert logged_in.status_code == 200
+        alice = {"Authorization": f"Bearer {logged_in.json()['access_token']}"}
+        assert (await client.get("/auth/me", headers=alice)).json()["username"] == "alice"
+        assert (await client.get("/items", headers=alice)).json()["user"] == "alice"
+        assert_problem(await client.get("/health"), 401, "authentication_required")
+        assert_problem(await client.get("/auth/me"), 401, "authentication_required")
 
 
 async def test_misuse_is_refused() -> None:

@@ -7,12 +7,12 @@
 
 The plugin, when the app is built:
 
-- mounts the auth app at `path`. Litestar routes a mount by rewriting `scope["path"]` to
-  what lies below it, with a slash added, in the scope the server passed in, which is the
-  one the server's access log reads (`POST /register/`), and only then runs the app's
-  middleware. The mount puts the full path back before that middleware, which thus sees
-  the path the client sent, and hands the auth app the standard view (`root_path` ending
-  at the mount);
+- mounts the auth app at `path`, with none of the app's guards: the auth app checks its
+  own tokens. Litestar routes a mount by rewriting `scope["path"]` to what lies below it,
+  with a slash added, in the scope the server passed in, which is the one the server's
+  access log reads (`POST /register/`), and only then runs the app's middleware. The
+  mount puts the full path back before that middleware, which thus sees the path the
+  client sent, and hands the auth app the standard view (`root_path` ending at the mount);
 - answers S3AuthError with problem+json (unless the app has a handler for it);
 - loads the service's revocation snapshot at the app's startup and closes its mail at
   shutdown (`lifespan`);
@@ -49,7 +49,7 @@ from litestar.openapi.spec import OpenAPI
 from litestar.plugins import InitPlugin, ReceiveRoutePlugin
 from litestar.routes import BaseRoute, HTTPRoute
 from litestar.status_codes import WS_1008_POLICY_VIOLATION
-from litestar.types import Middleware
+from litestar.types import Guard, Middleware
 
 from ..errors import ConfigurationError, S3AuthError
 from ..middleware.requires import requires
@@ -184,11 +184,17 @@ class S3AuthPlugin(InitPlugin, ReceiveRoutePlugin):
 
 
 class _AuthMount(ASGIRouteHandler):
-    """The plugin's mount, whose middleware runs once its path has been restored."""
+    """The plugin's mount, whose middleware runs once its path has been restored, and
+    which no guard of the app's layers applies to."""
 
     __slots__ = ("restore_path",)
 
     restore_path: Callable[[ASGIApp], ASGIApp]
+
+    def resolve_guards(self) -> list[Guard]:
+        # The auth app decides who may call each of its operations; a guard requiring a
+        # token, taken here from the app's layer, would refuse register and login to all.
+        return []
 
     def resolve_middleware(self) -> list[Middleware]:
         # Litestar wraps the mount in the list's entries in order: the last one outermost.
