@@ -21,7 +21,7 @@ from schemathesis.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from test_app import PASSWORD, client_for, mounted
+from test_app import PASSWORD, bearer, client_for, login, mounted, register
 
 from s3auth_asgi.app import create_auth_app
 
@@ -116,6 +116,27 @@ async def test_the_app_serves_the_document_for_its_mount_point() -> None:
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
     assert response.json() == DOCUMENT
+
+
+@pytest.mark.anyio
+async def test_each_error_declares_the_headers_it_is_sent_with() -> None:
+    # Every refusal with 401 or 403 carries a Bearer challenge; a 429 or 503 says when
+    # to retry.
+    sent_with = {"401": "WWW-Authenticate", "403": "WWW-Authenticate", "429": "Retry-After"}
+    sent_with["503"] = "Retry-After"
+    for path, item in DOCUMENT["paths"].items():
+        for method, operation in item.items():
+            for status, response in operation["responses"].items():
+                if status in sent_with:
+                    assert sent_with[status] in response.get("headers", {}), (method, path, status)
+    service = make_service()
+    async with client_for(mounted(service)) as client:
+        await register(client, "alice")
+        refused = await client.get(
+            "/auth/admin/users", headers=bearer(await login(client, "alice"))
+        )
+    assert refused.status_code == 403
+    assert 'error="insufficient_scope"' in refused.headers["www-authenticate"]
 
 
 class Harness:

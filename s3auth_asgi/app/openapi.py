@@ -66,6 +66,13 @@ _ERROR_HEADERS: dict[int, dict[str, Any]] = {
             "schema": {"type": "string"},
         }
     },
+    403: {
+        "WWW-Authenticate": {
+            "description": 'The Bearer challenge (RFC 6750), `error="insufficient_scope"` '
+            "when the caller lacks a permission or scope",
+            "schema": {"type": "string"},
+        }
+    },
     429: _RETRY_AFTER,
     503: _RETRY_AFTER,
 }
