@@ -33,7 +33,8 @@ from s3auth_asgi import (
 from s3auth_asgi.app import create_auth_app
 from s3auth_asgi.app.fastapi import CurrentUser, include_auth, require_scopes
 from s3auth_asgi.app.host_document import SCOPE_DESCRIPTION, SECURITY_SCHEME, merge_auth_document
-from s3auth_asgi.app.openapi import ADMIN_SCOPE_DESCRIPTION
+from s3auth_asgi.app.openapi import ADMIN_SCOPE_DESCRIPTION, ERROR_DESCRIPTIONS
+from s3auth_asgi.problems import PROBLEM_CONTENT_TYPE
 
 pytestmark = pytest.mark.anyio
 
@@ -136,6 +137,57 @@ async def test_the_host_document_holds_the_auth_operations_and_the_scheme() -> N
     schemas = document["components"]["schemas"]
     assert {"RegisterRequest", "TokenResponse", "PublicUser", "Problem"} <= set(schemas)
     assert docs.status_code == 200 and "/openapi.json" in docs.text
+
+
+def check_declared_refusals(
+    document: dict[str, Any], refusing: dict[tuple[str, str], set[str]], problem: str = "Problem"
+) -> None:
+    """Each operation of `refusing` declares those problem answers as the auth document
+    declares them, with the `problem` schema; the other host operations declare none."""
+    schema = {"$ref": f"#/components/schemas/{problem}"}
+    for key, operation in operations(document).items():
+        if key[1].startswith("/auth/"):
+            continue
+        responses = operation["responses"]
+        for status in ("401", "403", "503"):
+            if status not in refusing.get(key, set()):
+                assert status not in responses, (key, status)
+                continue
+            declared = responses[status]
+            assert declared["description"] == ERROR_DESCRIPTIONS[int(status)], (key, status)
+            assert declared["content"] == {PROBLEM_CONTENT_TYPE: {"schema": schema}}
+            header = "Retry-After" if status == "503" else "WWW-Authenticate"
+            assert set(declared["headers"]) == {header}
+
+
+async def test_the_host_operations_on_the_scheme_declare_its_refusals() -> None:
+    service = make_service()
+    app = host(service)
+    await service.create_user("alice", "alice@example.com", PASSWORD)
+
+    @app.get("/own", responses={401: {"description": "Log in first"}})
+    async def own(user: CurrentUser) -> dict[str, str]:
+        return {"user": user.username}
+
+    async with client_for(app) as client:
+        document = (await client.get("/openapi.json")).json()
+        alice = await swagger_login(client, document, "alice")
+        assert_problem(await client.get("/items"), 401, "authentication_required")
+        assert_problem(await client.get("/admin", headers=alice), 403, "insufficient_scope")
+    check_host_document(document)
+    found = operations(document)
+    # A response the host declares itself is its own; the missing ones are added.
+    assert found[("get", "/own")]["responses"]["401"] == {"description": "Log in first"}
+    del found[("get", "/own")]["responses"]["401"]
+    check_declared_refusals(
+        document,
+        {
+            ("get", "/items"): {"401", "503"},
+            ("get", "/own"): {"503"},
+            ("get", "/admin"): {"401", "403", "503"},
+            ("post", "/reports"): {"401", "403", "503"},
+        },
+    )
 
 
 async def test_swagger_ui_password_flow_reaches_the_host_routes() -> None:
@@ -320,6 +372,10 @@ async def test_schema_names_the_host_uses_are_renamed_in_the_auth_operations() -
     assert ref(me, "401", "application/problem+json") == "#/components/schemas/S3AuthProblem"
     page = schemas["UserPage"]["properties"]["users"]["items"]["$ref"]
     assert page == "#/components/schemas/S3AuthPublicUser"
+    # The host's operations on the scheme refuse with the auth app's Problem too.
+    assert ref(found[("get", "/items")], "401", "application/problem+json") == (
+        "#/components/schemas/S3AuthProblem"
+    )
 
 
 def test_a_schema_pointing_at_a_renamed_one_is_renamed_too() -> None:

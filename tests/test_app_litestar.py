@@ -17,7 +17,12 @@ from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.spec import Server
 from support import login, websocket_scope, websocket_session
 from test_app import PASSWORD, assert_problem, client_for, register
-from test_app_fastapi import check_host_document, operations, swagger_login
+from test_app_fastapi import (
+    check_declared_refusals,
+    check_host_document,
+    operations,
+    swagger_login,
+)
 from uvicorn.protocols.utils import get_path_with_query_string
 
 from s3auth_asgi import (
@@ -84,6 +89,14 @@ async def test_the_schema_holds_the_auth_operations_and_the_scheme() -> None:
     assert found[("get", "/admin")]["security"] == [{SECURITY_SCHEME: ["admin"]}]
     assert found[("post", "/w/reports")]["security"] == [{SECURITY_SCHEME: ["reports"]}]
     assert "security" not in found[("get", "/health")]
+    check_declared_refusals(
+        document,
+        {
+            ("get", "/items"): {"401", "503"},
+            ("get", "/admin"): {"401", "403", "503"},
+            ("post", "/w/reports"): {"401", "403", "503"},
+        },
+    )
     # Swagger UI embeds the document it renders.
     assert swagger.status_code == 200 and '"/auth/login"' in swagger.text
 

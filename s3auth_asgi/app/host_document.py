@@ -15,7 +15,9 @@ mount prefix, with:
   in there and sends the token with every operation that lists the scheme: the auth
   app's, and the host's that require it (with their scopes, declared in the flow). A scope
   the auth document describes keeps its description (`admin`: administrators); the
-  others are ordinary grants, SCOPE_DESCRIPTION.
+  others are ordinary grants, SCOPE_DESCRIPTION;
+- on the host's operations that require the scheme, the problem answers its check gives
+  (401, 503; 403 where scopes are required), unless the host declares that status itself.
 
 Documents are plain dicts (both frameworks produce one); the host's is not modified.
 """
@@ -23,8 +25,11 @@ Documents are plain dicts (both frameworks produce one); the host's is not modif
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
+
+from ..problems import Problem
+from .openapi import error_response
 
 SECURITY_SCHEME = "s3auth"
 """The name of the password-flow scheme in the host's document."""
@@ -72,6 +77,7 @@ def merge_auth_document(
     components = merged.setdefault("components", {})
     renames = _place_schemas(components.setdefault("schemas", {}), auth["components"]["schemas"])
     paths = merged.setdefault("paths", {})
+    _declare_refusals(paths, {"$ref": _SCHEMA_REF + renames[Problem.__name__]})
     for path, item in auth["paths"].items():
         if prefix + path not in paths:
             paths[prefix + path] = {
@@ -178,13 +184,34 @@ def _with_refs(value: Any, renames: Mapping[str, str]) -> Any:
     return value
 
 
+def _declare_refusals(paths: Mapping[str, Any], problem: dict[str, str]) -> None:
+    """Add to the host's operations that require SECURITY_SCHEME the problem answers its
+    check gives (`host_auth`): 401, 503 and, where scopes are required, 403; a status the
+    host declares for itself is left as it is."""
+    for operation in _operations(paths):
+        requirements = [r for r in operation.get("security", ()) if SECURITY_SCHEME in r]
+        if not requirements:
+            continue
+        statuses = [401, 503]
+        if any(requirement[SECURITY_SCHEME] for requirement in requirements):
+            statuses.append(403)
+        responses = operation.setdefault("responses", {})
+        for status in sorted(statuses):
+            if str(status) not in responses:
+                responses[str(status)] = error_response(status, problem)
+
+
 def _scopes_required(paths: Mapping[str, Any]) -> set[str]:
     """The scopes operations require of SECURITY_SCHEME, to be declared in its flow."""
     found: set[str] = set()
+    for operation in _operations(paths):
+        for requirement in operation.get("security", ()):
+            found.update(requirement.get(SECURITY_SCHEME, ()))
+    return found
+
+
+def _operations(paths: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
     for item in paths.values():
         for operation in item.values():
-            if not isinstance(operation, dict):
-                continue  # a path item's `parameters`, `summary`, ...
-            for requirement in operation.get("security", ()):
-                found.update(requirement.get(SECURITY_SCHEME, ()))
-    return found
+            if isinstance(operation, dict):  # not a path item's `parameters`, `summary`, ...
+                yield operation

@@ -289,11 +289,20 @@ def _responses(op: Operation, cross_origin: bool) -> dict[str, Any]:
                 f"`{code}`, {CONFLICT_DESCRIPTIONS[code]}" for code in codes
             )
             schema = {"allOf": [schema, {"properties": {"code": {"enum": codes}}}]}
-        error: dict[str, Any] = {
-            "description": description,
-            "content": {PROBLEM_CONTENT_TYPE: {"schema": schema}},
-        }
-        if status in _ERROR_HEADERS:
-            error["headers"] = _ERROR_HEADERS[status]
-        responses[str(status)] = error
+        responses[str(status)] = error_response(status, schema, description)
     return responses
+
+
+def error_response(
+    status: int, schema: dict[str, Any], description: str | None = None
+) -> dict[str, Any]:
+    """The response object of a problem answer with `status`: `schema` under the problem
+    media type, the headers that answer carries, and ERROR_DESCRIPTIONS' words unless
+    others are given."""
+    error: dict[str, Any] = {
+        "description": ERROR_DESCRIPTIONS[status] if description is None else description,
+        "content": {PROBLEM_CONTENT_TYPE: {"schema": schema}},
+    }
+    if status in _ERROR_HEADERS:
+        error["headers"] = copy.deepcopy(_ERROR_HEADERS[status])
+    return error
