@@ -8,6 +8,7 @@ the form there, send the access token to the operations that list the scheme.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,7 +21,7 @@ from fastapi.testclient import TestClient
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 from pydantic import BaseModel
 from starlette.testclient import WebSocketDenialResponse
-from support import login, websocket_scope, websocket_session
+from support import login, run_lifespan, websocket_scope, websocket_session
 from test_app import PASSWORD, assert_problem, bearer, client_for, register
 
 from s3auth_asgi import (
@@ -496,6 +497,58 @@ async def test_a_host_route_under_the_prefix_answers_and_the_document_agrees(
     assert found[("get", "/auth/me")]["operationId"] == "me_auth_me_get"
     assert set(document["paths"]["/auth/me"]) == {"get"}  # PATCH /auth/me: 405, not listed
     assert ("post", "/auth/register") in found
+
+
+async def _provider(provider: str) -> dict[str, str]:
+    return {"provider": provider}
+
+
+@pytest.mark.parametrize(
+    ("route", "taken"),
+    [
+        ("/auth/{provider}", "POST /auth/register"),
+        ("/{page:path}", "POST /auth/register"),  # a catch-all page route
+        ("/auth/admin/{section}", "GET, POST /auth/admin/users"),
+        # Parameters are tried with an id's form, digits only: a converter's too.
+        ("/auth/admin/users/{number:int}/{what}", "POST /auth/admin/users/{user_id}/revoke"),
+    ],
+)
+async def test_a_host_route_that_would_take_auth_paths_is_refused(route: str, taken: str) -> None:
+    # The host's routes come first: one with a path parameter matching an auth path would
+    # answer it (405 to the auth app's method), while the document listed the auth app's.
+    refusal = re.escape(f"{route!r} would answer {taken}")
+    declared_first = FastAPI()
+    declared_first.get(route)(_provider)
+    with pytest.raises(ConfigurationError, match=refusal):
+        include_auth(declared_first, make_service())
+    # Declared after include_auth: refused at startup, and when the document is built.
+    declared_after = FastAPI()
+    include_auth(declared_after, make_service())
+    declared_after.get(route)(_provider)
+    with pytest.raises(ConfigurationError, match=refusal):
+        await run_lifespan(declared_after)
+    with pytest.raises(ConfigurationError, match=refusal):
+        declared_after.openapi()
+
+
+async def test_a_host_route_in_place_of_a_templated_auth_path_replaces_it() -> None:
+    # The same path with other parameter names (or a converter) is the same path: the
+    # host's, documented.
+    app = host(make_service())
+
+    @app.get("/auth/sessions/{sid}")
+    async def session(sid: str) -> dict[str, str]:
+        return {"session": sid}
+
+    async with client_for(app) as client:
+        document = (await client.get("/openapi.json")).json()
+        assert (await client.get("/auth/sessions/abc")).json() == {"session": "abc"}
+        assert (await client.delete("/auth/sessions/abc")).status_code == 405
+    validate(document, cls=OpenAPIV31SpecValidator)
+    found = operations(document)
+    assert "/auth/sessions/{session_id}" not in document["paths"]
+    assert set(document["paths"]["/auth/sessions/{sid}"]) == {"get"}
+    assert ("get", "/auth/sessions") in found
 
 
 async def test_misuse_is_refused() -> None:

@@ -26,6 +26,8 @@ whose refusals are answered as the middlewares answer them (`refuse_websocket`).
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from typing import Annotated, Any
 
@@ -36,6 +38,7 @@ from starlette.requests import HTTPConnection
 from starlette.routing import Match, Mount, Route, Router, WebSocketRoute
 
 from ..errors import ConfigurationError, S3AuthError
+from ..identifiers import ID_HEX_DIGITS
 from ..middleware.requires import requires
 from ..middleware.user import AuthenticatedUser
 from ..problems import auth_error_response, refuse_websocket, render
@@ -45,8 +48,8 @@ from ..types import ASGIApp, Receive, Scope, Send
 from . import create_auth_app
 from .application import AuthApp
 from .host_auth import STATE_KEY, HostAuth
-from .host_document import SECURITY_SCHEME, merge_auth_document, served_below
-from .lifespan import auth_lifespan
+from .host_document import SECURITY_SCHEME, merge_auth_document, path_shape, served_below
+from .lifespan import Lifespan, auth_lifespan
 
 __all__ = ["CurrentUser", "include_auth", "require_scopes"]
 
@@ -102,15 +105,19 @@ def include_auth(
     if isinstance(getattr(app.state, STATE_KEY, None), HostAuth):
         raise ConfigurationError("include_auth was called on this app already")
     auth_app = create_auth_app(service, limiter=limiter, rate_limit=rate_limit)
-    app.router.routes.append(_AuthMount(prefix, auth_app, app.router))
+    mount = _AuthMount(prefix, auth_app, app.router)
+    mount.check_host_routes()
+    app.router.routes.append(mount)
     setattr(app.state, STATE_KEY, HostAuth(service, service))
     if S3AuthError not in app.exception_handlers:
         app.add_exception_handler(S3AuthError, _problem_response)  # type: ignore[arg-type]
     # FastAPI's documented extension point is replacing the method.
-    app.openapi = _DocumentWithAuth(app, auth_app, prefix)  # type: ignore[method-assign]
+    app.openapi = _DocumentWithAuth(app, mount)  # type: ignore[method-assign]
     app.add_middleware(_RecordRootPath)
-    # The mounted app hears no lifespan: the host's does its part.
-    app.router.lifespan_context = auth_lifespan(service, app.router.lifespan_context)
+    # The mounted app hears no lifespan: the host's does its part. Routes declared after
+    # include_auth are all there by startup.
+    lifespan = auth_lifespan(service, app.router.lifespan_context)
+    app.router.lifespan_context = _checking_at_startup(mount, lifespan)
     return auth_app
 
 
@@ -119,20 +126,64 @@ class _AuthMount(Mount):
     host declares under the prefix, before or after `include_auth`, answers its path
     (another method of it gets 405), as in Litestar, and the merged document, which lists
     the host's operations there in place of the auth app's, agrees. Other mounts and hosts
-    keep their place in the order: one at `/` would otherwise take the whole prefix."""
+    keep their place in the order: one at `/` would otherwise take the whole prefix.
 
-    def __init__(self, path: str, app: ASGIApp, router: Router) -> None:
+    A host route in place of an auth path (`/auth/me`, `/auth/sessions/{sid}`) is the
+    host's choice; one whose parameters would take auth paths of other shapes
+    (`/auth/{provider}` takes `/auth/login`) is refused (`check_host_routes`)."""
+
+    def __init__(self, path: str, app: AuthApp, router: Router) -> None:
         super().__init__(path, app=app)
         self.router = router
+        self.auth_document = app.openapi.for_mount("")
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         match, child_scope = super().matches(scope)
-        if match is not Match.NONE and any(
-            isinstance(route, Route | WebSocketRoute) and route.matches(scope)[0] is not Match.NONE
-            for route in self.router.routes
-        ):
+        if match is not Match.NONE and self._host_route_for(scope) is not None:
             return Match.NONE, {}
         return match, child_scope
+
+    def _host_route_for(self, scope: Scope) -> Route | WebSocketRoute | None:
+        for route in self.router.routes:
+            if (
+                isinstance(route, Route | WebSocketRoute)
+                and route.matches(scope)[0] is not Match.NONE
+            ):
+                return route
+        return None
+
+    def check_host_routes(self) -> None:
+        """ConfigurationError if a host route would answer an auth path of another shape
+        (`host_document.path_shape`); its parameters are tried with an id's form."""
+        for path, item in self.auth_document["paths"].items():
+            mounted = self.path + path
+            shape = path_shape(mounted)
+            sample = shape.replace("{}", _SAMPLE_ID)
+            route = self._host_route_for({"type": "http", "path": sample, "method": "GET"})
+            if route is not None and path_shape(route.path) != shape:
+                methods = ", ".join(method.upper() for method in item)
+                raise ConfigurationError(
+                    f"the route {route.path!r} would answer {methods} {mounted}, an operation "
+                    f"of the auth app mounted at {self.path!r}; give the route a path below "
+                    "the prefix that no auth operation has, or one outside it"
+                )
+
+
+_SAMPLE_ID = "0" * ID_HEX_DIGITS
+"""What the auth app's path parameters, all ids, are tried with: an id in their form, of
+digits only, so that a route taking numbers is tried too."""
+
+
+def _checking_at_startup(mount: _AuthMount, lifespan: Lifespan) -> Lifespan:
+    """`lifespan`, refusing to start when a host route would answer auth paths."""
+
+    @asynccontextmanager
+    async def checked(app: Any) -> AsyncIterator[Any]:
+        mount.check_host_routes()
+        async with lifespan(app) as state:
+            yield state
+
+    return checked
 
 
 class _DocumentWithAuth:
@@ -140,17 +191,19 @@ class _DocumentWithAuth:
     is stored in `app.openapi_schema`, where FastAPI keeps its own, so that FastAPI hands
     it back unchanged until its routes change."""
 
-    def __init__(self, app: FastAPI, auth_app: AuthApp, prefix: str) -> None:
+    def __init__(self, app: FastAPI, mount: _AuthMount) -> None:
         self.app = app
         self.generate = app.openapi
-        self.auth_document = auth_app.openapi.for_mount("")
-        self.prefix = prefix
+        self.mount = mount
+        self.prefix = mount.path
         self.merged: dict[str, Any] | None = None
 
     def __call__(self) -> dict[str, Any]:
         document = self.generate()
         if document is not self.merged:
-            self.merged = merge_auth_document(document, self.auth_document, prefix=self.prefix)
+            self.mount.check_host_routes()  # the routes changed
+            auth_document = self.mount.auth_document
+            self.merged = merge_auth_document(document, auth_document, prefix=self.prefix)
             self.app.openapi_schema = self.merged
         merged = self.merged
         # FastAPI puts the request's root path first in the servers after calling this;

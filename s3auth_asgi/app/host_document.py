@@ -25,6 +25,7 @@ Documents are plain dicts (both frameworks produce one); the host's is not modif
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -39,6 +40,7 @@ TAG_PREFIX = "auth: "
 RENAMED_SCHEMA_PREFIX = "S3Auth"
 
 _SCHEMA_REF = "#/components/schemas/"
+_PATH_PARAMETER = re.compile(r"\{[^{}]*\}")
 _AUTH_OAUTH2 = "oauth2"
 _AUTH_BEARER = "bearer"  # an alternative spelling of the same token: not carried over
 SCOPE_DESCRIPTION = (
@@ -69,17 +71,19 @@ def merge_auth_document(
 ) -> dict[str, Any]:
     """`host` with the operations of `auth` (the auth app's document) mounted at `prefix`.
 
-    At a path the host documents itself, the auth app's operations are left out: the
-    host's route answers that path, every method of it (Litestar's routing, and FastAPI's
-    under `include_auth`), so another method gets 405, not the auth app.
+    At a path the host documents itself (`path_shape`: whatever its parameters are
+    named), the auth app's operations are left out: the host's route answers that path,
+    every method of it (Litestar's routing, and FastAPI's under `include_auth`), so
+    another method gets 405, not the auth app.
     """
     merged = copy.deepcopy(dict(host))
     components = merged.setdefault("components", {})
     renames = _place_schemas(components.setdefault("schemas", {}), auth["components"]["schemas"])
     paths = merged.setdefault("paths", {})
     _declare_refusals(paths, {"$ref": _SCHEMA_REF + renames[Problem.__name__]})
+    host_shapes = {path_shape(path) for path in paths}
     for path, item in auth["paths"].items():
-        if prefix + path not in paths:
+        if path_shape(prefix + path) not in host_shapes:
             paths[prefix + path] = {
                 method: _host_operation(operation, renames) for method, operation in item.items()
             }
@@ -92,6 +96,12 @@ def merge_auth_document(
     }
     schemes[SECURITY_SCHEME] = password_scheme(mount_url, scopes)
     return merged
+
+
+def path_shape(path: str) -> str:
+    """`path` with its parameters unnamed (`/sessions/{}`), converters included: two
+    paths of one shape are one path to a router and to OpenAPI."""
+    return _PATH_PARAMETER.sub("{}", path)
 
 
 def served_below(document: Mapping[str, Any], root_path: str, prefix: str) -> dict[str, Any]:
