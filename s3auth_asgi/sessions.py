@@ -151,10 +151,12 @@ class SessionOperations(SessionRules):
         """
         token = self.tokens.parse_refresh_token(refresh_token)
         key = keys.session(token.user_id, token.session_id)
-        # The grace window is measured from when the token was presented: a request that
-        # lost the race and waited on the store for the winner is not late for that.
+        # The grace window is measured from when the token was presented: a request whose
+        # read waited on the store is not late for that.
         presented = self.clock()
-        capped = False
+        # Found current (and its cap checked): a rotation that beat this one's write is
+        # concurrent with it, and answers it whatever the two hosts' clocks say.
+        was_current = False
         for _ in range(_ROTATE_ATTEMPTS):
             found = await get_or_none(self.store, key, Session)
             if found is None:
@@ -172,7 +174,7 @@ class SessionOperations(SessionRules):
                 )
             absolute = self._absolute(session)
             if token.generation == session.generation:
-                if not capped:  # a rotation that lost a race has checked already
+                if not was_current:  # a rotation that lost a race has checked already
                     listing = await self._end_sessions_beyond_cap(session.user_id, now, session)
                     if key in listing.ended:
                         if self._usable(session, listing.newest_marker, now):
@@ -182,7 +184,7 @@ class SessionOperations(SessionRules):
                             )
                         logger.info("session %s predates its account's change; ended", session.id)
                         raise TokenRevokedError("The session has ended: the account changed")
-                    capped = True
+                    was_current = True
                 rotated = msgspec.structs.replace(
                     session,
                     generation=session.generation + 1,
@@ -197,9 +199,8 @@ class SessionOperations(SessionRules):
                 except StoreConflict:
                     continue  # another refresh won; read again to answer from its result
                 return await self._pair(rotated, now)
-            if (
-                token.generation == session.generation - 1
-                and presented - session.rotated_at < self.settings.refresh_grace_seconds
+            if token.generation == session.generation - 1 and (
+                was_current or self._within_grace(presented, session)
             ):
                 return await self._pair(session, now)
             if token.generation < session.generation:
@@ -208,6 +209,17 @@ class SessionOperations(SessionRules):
                 raise RefreshTokenReuseError()
             raise InvalidTokenError("The refresh token is not valid")
         raise TokenRevokedError("The session changed concurrently; log in again")
+
+    def _within_grace(self, presented: float, session: Session) -> bool:
+        """Whether the previous token, presented at `presented` by this host's clock, is
+        within the grace of the rotation, timed by the rotating host's clock. This one may
+        run up to the skew allowance ahead, which must not turn a client's prompt retry into
+        a reuse that ends its session: so the window is widened by the allowance, but by no
+        more than the grace itself, as it is also that much longer that a stolen previous
+        token goes unnoticed. A host whose clock is behind lengthens it by as much."""
+        grace = self.settings.refresh_grace_seconds
+        allowance = min(self.settings.revocation_skew_seconds, grace)
+        return presented - session.rotated_at < grace + allowance
 
     async def _end(self, session: Session) -> None:
         # Revocation first: if the delete then fails, the session's access tokens are

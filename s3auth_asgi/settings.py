@@ -95,7 +95,8 @@ class S3AuthSettings(HidesSecrets, msgspec.Struct, kw_only=True, frozen=True):
     refresh_grace_seconds: int = 10
     """How long the immediately previous refresh token still answers (with the current
     pair) after a rotation, so that a client that lost the response is not logged out. At
-    most 300: within it a stolen previous token is not detected as reused."""
+    most 300: within it a stolen previous token is not detected as reused. Judged across
+    hosts, it is widened by `revocation_skew_seconds`, by at most its own length."""
     password_policy: Literal["default", "nist"] = "default"
     password_max_length: int = 128
     argon2_memory_kib: int = 19456

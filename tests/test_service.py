@@ -163,9 +163,14 @@ async def test_refresh_reuse_revokes_the_session(service: S3AuthService) -> None
         service.decode_token(third.access_token)
 
 
+# With no skew allowance the window is the grace alone (the allowance widens it:
+# test_refresh_grace_clocks).
+NO_SKEW = {"revocation_skew_seconds": 0, "leeway_seconds": 0}
+
+
 async def test_previous_token_after_the_grace_window_is_reuse() -> None:
     now = [1_800_000_000.0]
-    service = S3AuthService(make_settings(), clock=lambda: now[0])
+    service = S3AuthService(make_settings(**NO_SKEW), clock=lambda: now[0])
     user = await service.create_user("grace", "grace@example.com", PASSWORD)
     first = await service.create_token_pair(user)
     await service.refresh_access_token(first.refresh_token)
@@ -179,7 +184,7 @@ async def test_the_grace_window_is_its_length_to_the_sub_second(fraction: float)
     # Whole seconds made a 10 s grace anything from 9 to 11: a rotation at x.99 and a retry
     # 9.5 s later was taken for reuse, and the whole session ended.
     now = [1_800_000_000.0 + fraction]
-    service = S3AuthService(make_settings(), clock=lambda: now[0])
+    service = S3AuthService(make_settings(**NO_SKEW), clock=lambda: now[0])
     user = await service.create_user("grace", "grace@example.com", PASSWORD)
     first = await service.create_token_pair(user)
     second = await service.refresh_access_token(first.refresh_token)
