@@ -295,7 +295,7 @@ class AccountOperations(PasswordChanges):
                 # The old address's entry as the record holds it, read before the record
                 # lets it go: the version to release (`name_claims`).
                 old_key = keys.email_index(fold(current.value.email))
-                old_claim = await self.names.holding(old_key, user_id)
+                old_claim = await self.names.holding(old_key, user_id, record_holds=True)
                 new_key = keys.email_index(fold(address))
                 new_claim = await self.names.reserve(new_key, user_id, EmailTakenError)
                 changes.setdefault("email_verified", False)

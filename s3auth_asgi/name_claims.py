@@ -50,6 +50,12 @@ because on S3 and `file://` a version is a digest of the content: when a user ta
 address back while an earlier change is still letting it go, the new claim's entry must
 differ from the one that change read.
 
+A torn entry. One that cannot be read (a crash cut it short) says whose it was no more, so
+no claim takes it over: its user's record may hold the name. A release made while the
+user's record holds the name (a deletion's, of the closed version's names; a change of
+address's, of the old address) lets it go all the same, conditioned on its version: no
+other claim takes a name a record holds, so it can only be that user's.
+
 Cost. A released entry stays: one object per name ever let go, which the next claim of the
 name takes over at once (a failed create, a GET and a replace: 2 requests more than a name
 never used). Deleting old ones later would bring the race back: a claim of the name between
@@ -225,10 +231,18 @@ class NameClaims:
             raise
         return claims
 
-    async def holding(self, key: str, user_id: str) -> Claim | None:
+    async def holding(self, key: str, user_id: str, *, record_holds: bool) -> Claim | None:
         """The entry of `key` as a claim of `user_id`'s, to release once its record no
-        longer holds the name; None when it names nobody or another (1 GET)."""
-        found = await get_or_none(self.store, key, IndexEntry)
+        longer holds the name; None when it names nobody or another (1 GET). One that
+        cannot be read (a crash tore it) is the user's when its record holds the name
+        (`record_holds`): no other claim takes a name a record holds."""
+        try:
+            found = await self.store.get(key, IndexEntry)
+        except CorruptObjectError as exc:
+            if not record_holds or exc.etag is None:
+                return None
+            logger.warning("letting go of its user's unreadable index entry %s", key)
+            return Claim(key, IndexEntry(user_id, claim=secrets.token_hex(CLAIM_BYTES)), exc.etag)
         if found is None or found.value.released or found.value.user_id != user_id:
             return None
         return Claim(key, found.value, found.etag)
@@ -246,19 +260,19 @@ class NameClaims:
         yet). 1 GET per entry and 1 conditional PUT per entry still naming it, at once;
         best effort, as `release`."""
 
+        names = self.name_keys(user)
+
         async def release_if_held(key: str) -> None:
             try:
-                claim = await self.holding(key, user.id)
+                claim = await self.holding(key, user.id, record_holds=key in names)
             except S3AuthError:
                 return
             if claim is not None:
                 await self._release(claim)
 
-        names = self.name_keys(user)
         releasing = self.releasing_key(user)
-        if releasing is not None and releasing not in names:
-            names.append(releasing)
-        await gather([release_if_held(key) for key in names])
+        let_go = [*names, releasing] if releasing is not None and releasing not in names else names
+        await gather([release_if_held(key) for key in let_go])
 
     async def _release(self, claim: Claim) -> None:
         released = msgspec.structs.replace(claim.entry, released=True)

@@ -10,7 +10,8 @@ conditional PUT per name (3: username, skeleton, email) to release its index ent
 which a DELETE could not do without the risk of removing the entry of whoever registered
 the name meanwhile (`name_claims`), and 1 GET more (and the PUT, if it still names the
 user) of the address its last change of address let go, if it changed one; of an id with
-no user, 1 GET and 1 LIST.
+no user, 1 GET and 1 LIST; of a record that cannot be read, its GET, then as for a user
+without the closing PUT and the releases.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from .accounts import AccountOperations
 from .errors import S3ValidationError
 from .identifiers import fold, is_id
 from .models import User
-from .storage import keys
+from .storage import CorruptObjectError, keys
 from .storage.access import gather, get_or_none
 
 SEARCH_MAX = 100
@@ -45,7 +46,16 @@ class UserDirectory(AccountOperations):
             return False
         # Closed first: the names to let go are then the ones the closed version holds,
         # whatever change of address lands meanwhile (`user_records`).
-        user = await self._close(user_id)
+        try:
+            user = await self._close(user_id)
+        except CorruptObjectError:
+            # A record a crash tore: no change can apply to it, and which names it holds
+            # cannot be read. Gone, it leaves their entries naming a user that is gone,
+            # which the next claim of each name takes over once abandoned (`name_claims`).
+            await self._end_all_sessions(
+                user_id, keys.user(user_id), generation=keys.DELETED_GENERATION
+            )
+            return True
         if user is None:
             left, _ = await self.store.list_page(keys.user_sessions(user_id), None, 1)
             if left:

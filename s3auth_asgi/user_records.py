@@ -143,8 +143,9 @@ class UserRecords(SessionOperations):
     async def _close(self, user_id: str) -> User | None:
         """Close the record for its deletion (see the module) and return it as closed: 1
         GET and 1 PUT, and a GET and a PUT more per change that lands meanwhile. A record
-        closed already (a deletion retried) as it is; None when there is none."""
-        found = await get_or_none(self.store, keys.user(user_id), User)
+        closed already (a deletion retried) as it is; None when there is none;
+        CorruptObjectError when it cannot be read."""
+        found = await self.store.get(keys.user(user_id), User)
         if found is None or found.value.deleting:
             return found.value if found is not None else None
         try:

@@ -27,6 +27,18 @@ class CorruptObjectError(StoreUnavailableError):
     code = "corrupt_object"
     title = "A stored object could not be read"
 
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        headers: Iterable[tuple[str, str]] = (),
+        etag: str | None = None,
+    ) -> None:
+        super().__init__(detail, headers=headers)
+        self.etag = etag
+        """The version token of the object that could not be read, when the store said it:
+        a replace conditioned on it overwrites that object and nothing written since."""
+
 
 @dataclass(frozen=True, slots=True)
 class Versioned(Generic[T]):

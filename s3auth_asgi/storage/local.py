@@ -14,7 +14,8 @@ holding that stale ETag would win. A digest differs whenever the content does; w
 does not, a change decided on that content is decided on what is there.
 
 A write stages its bytes in a file of the control directory (`tmp/`), owner-only from
-its first byte, then links or renames it to the key. A process killed in between leaves
+its first byte and synced to disk, then links or renames it to the key (so a power loss
+leaves no torn object: `_written`). A process killed in between leaves
 that file behind: opening the store removes those older than `STALE_STAGING_SECONDS`, a
 time no write takes, so a writer in flight in another process keeps its own. (Were one
 removed all the same, its write would fail, never land half-made.) The control directory is
@@ -54,7 +55,7 @@ _STAGING_BYTES = 12
 _STAGING_NAME = re.compile(f"[0-9a-f]{{{2 * _STAGING_BYTES}}}")
 STALE_STAGING_SECONDS = 3600
 """When a staging file is taken for one a killed process left: a write holds its own for
-milliseconds (one small file written, and synced for a replace)."""
+milliseconds (one small file written and synced)."""
 
 
 def content_token(data: bytes) -> str:
@@ -100,7 +101,7 @@ class LocalConditionalWrites:
         obstore's own create writes with the process umask and leaves its staging file so
         if killed, readable by anyone until a chmod that may never come."""
         path = self._root / key
-        tmp = self._written(data, durable=False)  # as obstore's own create: no fsync
+        tmp = self._written(data)
         try:
             for _ in range(_LINK_ATTEMPTS):
                 self._make_directories(path.parent)
@@ -124,16 +125,19 @@ class LocalConditionalWrites:
             with contextlib.suppress(FileExistsError):  # made by another writer meanwhile
                 path.mkdir(mode=PRIVATE_DIRECTORY)
 
-    def _written(self, data: bytes, *, durable: bool = True) -> Path:
-        """A new owner-only temporary file holding `data` (synced to disk if `durable`)."""
+    def _written(self, data: bytes) -> Path:
+        """A new owner-only temporary file holding `data`, synced to disk: linked or renamed
+        to its key only then, so that a power loss leaves the object whole or absent, never
+        the empty or cut-short file whose bytes had not reached the disk (which would hold
+        its name for ever: an index entry nobody can read, a record whose names nobody can
+        tell)."""
         tmp = self._tmp / secrets.token_hex(_STAGING_BYTES)
         try:
             descriptor = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
             with open(descriptor, "wb") as fh:
                 fh.write(data)
-                if durable:
-                    fh.flush()
-                    os.fsync(fh.fileno())
+                fh.flush()
+                os.fsync(fh.fileno())
         except BaseException:
             with contextlib.suppress(OSError):
                 tmp.unlink(missing_ok=True)  # no half-written file left behind

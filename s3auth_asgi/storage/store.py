@@ -165,15 +165,16 @@ class ObjectStore:
                 return None
             raise unavailable("GET", key, exc, READ_FAILED) from exc
         meta = result.meta
-        try:
-            value = self._decoder(type_).decode(bytes(data))
-        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-            logger.warning("store object %s is not a valid %s: %s", key, type_.__name__, exc)
-            raise CorruptObjectError() from exc  # its title says it, without the key
         if self._local is not None:
             token = content_token(bytes(data))
         else:
             token = versions.encode(meta["e_tag"], meta["version"])
+        try:
+            value = self._decoder(type_).decode(bytes(data))
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+            logger.warning("store object %s is not a valid %s: %s", key, type_.__name__, exc)
+            # Its title says it, without the key.
+            raise CorruptObjectError(etag=token) from exc
         return Versioned(value, token, meta["last_modified"])
 
     async def create(self, key: str, value: Any) -> str:
