@@ -16,6 +16,7 @@ from conftest import make_settings
 from cryptography.hazmat.primitives import serialization
 from support import (
     Clock,
+    StoreWrapper,
     asgi_client,
     bearer,
     call_http,
@@ -237,6 +238,37 @@ async def test_the_signing_key_cannot_be_retired_and_two_rotations_both_land() -
             group.start_soon(KeyStore(store).rotate, "EdDSA", clock(), PUBLISH)
     found = await KeyStore(store).read()
     assert found is not None and len(found[0].keys) == 3
+
+
+async def test_eight_rotations_at_once_all_land_though_their_reads_keep_colliding() -> None:
+    """Eight administrators rotate at once, and every read's answer takes 20 ms to come
+    back, so the eight read one version and only one write of each round can land."""
+    import anyio
+
+    class SlowAnswers(StoreWrapper):
+        async def call(self, name: str, run: Any) -> Any:
+            answer = await run()
+            if name == "get":
+                await anyio.sleep(0.02)
+            return answer
+
+    clock = Clock()
+    inner = ObjectStore.from_url("memory://")
+    first = await KeyStore(inner).read_or_create("ES256", clock())
+    store = SlowAnswers(inner)
+    rotated: list[StoredKey] = []
+
+    async def rotate() -> None:
+        rotated.append(await KeyStore(store).rotate("ES256", clock(), PUBLISH))
+
+    async with anyio.create_task_group() as group:
+        for _ in range(8):
+            group.start_soon(rotate)
+    found = await KeyStore(inner).read()
+    assert found is not None
+    kids = [key.kid for key in found[0].keys]
+    assert len(kids) == 9
+    assert set(kids) == {first.keys[0].kid, *(key.kid for key in rotated)}
 
 
 async def test_a_token_naming_a_new_key_makes_the_ring_read_once_per_interval() -> None:

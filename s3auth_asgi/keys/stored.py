@@ -6,8 +6,9 @@
 The object is private like the rest of the store; what anyone may read is the JWKS built
 from it. The first process to find no object creates it (If-None-Match: a race of first
 starts leaves one key set, whose key every process then uses). `rotate` and `retire` read,
-change and replace it under If-Match, again on a conflict, so two administrators rotating
-at once add two keys, never lose one.
+change and replace it under If-Match, again on a conflict (after a jittered wait, so that
+the writers that collided do not collide again), so administrators rotating at once each
+add a key, never lose one.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import msgspec
 from ..errors import ConfigurationError
 from ..hidden_fields import HidesSecrets
 from ..storage import keys as layout
+from ..storage.access import back_off
 from ..storage.base import Store, StoreConflict
 from .algorithms import generate_key
 from .keyset import KeyEntry, KeySet
@@ -29,7 +31,9 @@ from .sealing import seal, unseal
 
 logger = logging.getLogger("s3auth_asgi.keys")
 
-MAX_ATTEMPTS = 5
+MAX_ATTEMPTS = 10
+"""Each lost attempt is another writer's change landing, so this many see through as many
+changes made at once."""
 
 
 class StoredKey(HidesSecrets, msgspec.Struct, kw_only=True, frozen=True):
@@ -113,7 +117,9 @@ class KeyStore:
         return when
 
     async def _change(self, change: Any, now: float) -> None:
-        for _ in range(MAX_ATTEMPTS):
+        for attempt in range(MAX_ATTEMPTS):
+            if attempt:  # the previous one lost a race
+                await back_off(attempt - 1)
             found = await self.read()
             if found is None:
                 raise ConfigurationError("the store has no signing keys yet: start the service")

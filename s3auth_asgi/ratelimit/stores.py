@@ -14,16 +14,15 @@ A Redis store would implement `acquire` as one Lua script running `gcra` server-
 from __future__ import annotations
 
 import datetime as dt
-import random
 import time
 from collections.abc import Mapping
 from typing import Protocol, runtime_checkable
 
-import anyio
 import msgspec
 
 from ..errors import ConfigurationError
 from ..storage import Store, StoreConflict, keys
+from ..storage.access import back_off
 from ..types import Clock
 from . import sweep
 from .budget import FailureBudget, Reading, charge_budget, peek_budget
@@ -48,13 +47,6 @@ class BudgetState(msgspec.Struct, frozen=True):
     """The stored state of one key of a failure budget: a TAT per limit, Unix seconds."""
 
     tats: dict[str, float]
-
-
-async def _back_off(attempt: int) -> None:
-    """Wait before re-reading a state whose conditional write lost a race: full jitter,
-    doubling from 5 ms (a store round trip is 1–20 ms; a shorter wait has the losers of a
-    race meet again at once)."""
-    await anyio.sleep(random.uniform(0, 0.005 * 2**attempt))  # noqa: S311
 
 
 class ObjectStoreRateLimitStore:
@@ -111,8 +103,7 @@ class ObjectStoreRateLimitStore:
                 else:
                     await self.store.replace(object_key, BucketState(new_tat), current.etag)
             except StoreConflict:
-                # Jitter, so that the processes that collided do not collide again.
-                await _back_off(attempt)
+                await back_off(attempt)
                 continue
             return decision
         # Still losing after every attempt: this key is under a burst from many processes at
@@ -154,7 +145,7 @@ class ObjectStoreRateLimitStore:
                 else:
                     etag = await self.store.replace(object_key, BudgetState(kept), version)
             except StoreConflict:
-                await _back_off(attempt)
+                await back_off(attempt)
                 tats, version = await self._read_budget(budget, key)
                 continue
             return Reading(budget, key, decisions, kept, etag)

@@ -1,11 +1,13 @@
 """How accounts and sessions use the store beyond the bare `Store` contract: a read where a
-corrupt object counts as absent, bounded concurrent reads, and best-effort deletes for
-clean-up after a failure. Each costs exactly the requests of the calls it makes."""
+corrupt object counts as absent, bounded concurrent reads, best-effort deletes for
+clean-up after a failure, and the wait before reading again after a conditional write lost
+a race. Each costs exactly the requests of the calls it makes."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import random
 from collections.abc import Awaitable, Sequence
 from typing import TypeVar
 
@@ -30,6 +32,14 @@ async def get_or_none(store: Store, key: str, type_: type[T]) -> Versioned[T] | 
     except CorruptObjectError:
         logger.warning("ignoring a corrupt object: %s", key)
         return None
+
+
+async def back_off(attempt: int) -> None:
+    """Wait before re-reading an object whose conditional write lost a race (`attempt`
+    from 0): full jitter, doubling from 5 ms (a store round trip is 1–20 ms; a shorter wait
+    has the losers of a race meet again at once), so that the writers that collided do not
+    collide again."""
+    await anyio.sleep(random.uniform(0, 0.005 * 2**attempt))  # noqa: S311
 
 
 async def delete_quietly(store: Store, *object_keys: str) -> None:
