@@ -14,6 +14,7 @@ A Redis store would implement `acquire` as one Lua script running `gcra` server-
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 import time
 from collections.abc import Mapping
 from typing import Protocol, runtime_checkable
@@ -29,6 +30,8 @@ from .budget import FailureBudget, Reading, charge_budget, peek_budget
 from .gcra import Decision, gcra
 from .policy import RateLimit, check_cost, check_limit_name
 
+WRITE_BYTES = 8
+
 
 @runtime_checkable
 class RateLimitStore(Protocol):
@@ -37,16 +40,26 @@ class RateLimitStore(Protocol):
         ...
 
 
+def _new_write() -> str:
+    return secrets.token_hex(WRITE_BYTES)
+
+
 class BucketState(msgspec.Struct, frozen=True):
     """The stored state of one key: its theoretical arrival time, Unix seconds."""
 
     tat: float
+    write: str = msgspec.field(default_factory=_new_write)
+    """Random, made with each state, so that no two writes are alike: two processes that
+    read the same state compute the same next one, and a write resent after its answer
+    was lost must not take the other's for its own (`storage.resends`)."""
 
 
 class BudgetState(msgspec.Struct, frozen=True):
     """The stored state of one key of a failure budget: a TAT per limit, Unix seconds."""
 
     tats: dict[str, float]
+    write: str = msgspec.field(default_factory=_new_write)
+    """As `BucketState.write`."""
 
 
 class ObjectStoreRateLimitStore:

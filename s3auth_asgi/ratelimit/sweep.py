@@ -42,6 +42,8 @@ class StoredTimes(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     tat: float | None = None
     tats: dict[str, float] | None = None
+    write: str = ""
+    """What makes each write unique (`stores.BucketState.write`); absent in older states."""
 
     def passed(self, now: float) -> bool:
         """Whether every time it holds is at or before `now`; False for what holds neither

@@ -20,7 +20,8 @@ T = TypeVar("T")
 
 
 class StoreConflict(Exception):
-    """A conditional write lost: the object exists (create) or changed (replace)."""
+    """A conditional write lost: another write made the object exist (create) or changed it
+    (replace). Never the refusal of a resend of the write itself (`resends`)."""
 
 
 class CorruptObjectError(StoreUnavailableError):

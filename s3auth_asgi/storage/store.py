@@ -17,6 +17,11 @@ a conditional write, StoreConflict), but a missing bucket is never taken for one
 A key or prefix that is not a plain relative path (`key_rules`) is a ValueError before any
 request, and is not counted: it is the caller's error, not the store's. A listing leaves
 such keys out (another tool's objects), logging each once.
+
+A conditional write is StoreConflict only when another writer's write refused it: when
+obstore resent it (its answer lost) and the resend was refused by its own first attempt,
+the object holds exactly the bytes it sent, and it is reported as made (`resends` says
+how that is told, at one GET, and why identical bytes are the write's own).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import errno
 import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 import anyio.lowlevel
@@ -38,7 +43,7 @@ from obstore.store import LocalStore, MemoryStore
 from obstore.store import from_url as obstore_from_url
 
 from ..errors import ConfigurationError, StoreUnavailableError
-from . import versions
+from . import resends, versions
 from .base import CorruptObjectError, ObjectInfo, StoreConflict, Versioned
 from .batching import batching_of
 from .handoffs import watch_running_loop
@@ -55,21 +60,15 @@ from .unavailable import (
 )
 from .urls import check_scheme, local_path
 
+if TYPE_CHECKING:
+    from obstore import ObjectMeta
+
 T = TypeVar("T")
 
 PAGE_SIZE = 1000
 _encoder = msgspec.json.Encoder()
 
 logger = logging.getLogger("s3auth_asgi.storage")
-
-
-def _refused(key: str, exc: BaseException) -> Exception:
-    """A conditional write the store refused: StoreConflict, unless the refusal is a bucket
-    that does not exist (a conditional PUT there is a 404, which obstore may report as a
-    failed precondition)."""
-    if missing_holder(exc) is None:
-        return StoreConflict(key)
-    return unavailable("PUT", key, exc, WRITE_FAILED)
 
 
 def _list_directory(root: Path, prefix: str, offset: str | None) -> list[ObjectInfo]:
@@ -91,6 +90,8 @@ class ObjectStore:
         self._inner = inner
         self._local = LocalConditionalWrites(inner, local_root) if local_root else None
         self._local_root = local_root
+        # obstore resends over the network only (`resends`).
+        self._resends = not isinstance(inner, MemoryStore | LocalStore)
         self._batching = batching_of(inner)
         self._decoders: dict[Any, msgspec.json.Decoder[Any]] = {}
         self._foreign = ForeignKeys()
@@ -156,6 +157,24 @@ class ObjectStore:
         """The object decoded as `type_`, with its version token; None when it does not
         exist."""
         check_key(key)
+        found = await self._read(key)
+        if found is None:
+            return None
+        data, meta = found
+        if self._local is not None:
+            token = content_token(data)
+        else:
+            token = versions.encode(meta["e_tag"], meta["version"])
+        try:
+            value = self._decoder(type_).decode(data)
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+            logger.warning("store object %s is not a valid %s: %s", key, type_.__name__, exc)
+            # Its title says it, without the key.
+            raise CorruptObjectError(etag=token) from exc
+        return Versioned(value, token, meta["last_modified"])
+
+    async def _read(self, key: str) -> tuple[bytes, ObjectMeta] | None:
+        """The object's bytes and what the store says of it (1 GET); None when absent."""
         self._count("get")
         try:
             result = await obs.get_async(self._inner, key)
@@ -164,22 +183,26 @@ class ObjectStore:
             if isinstance(exc, FileNotFoundError) and missing_holder(exc) is None:
                 return None
             raise unavailable("GET", key, exc, READ_FAILED) from exc
-        meta = result.meta
-        if self._local is not None:
-            token = content_token(bytes(data))
-        else:
-            token = versions.encode(meta["e_tag"], meta["version"])
-        try:
-            value = self._decoder(type_).decode(bytes(data))
-        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-            logger.warning("store object %s is not a valid %s: %s", key, type_.__name__, exc)
-            # Its title says it, without the key.
-            raise CorruptObjectError(etag=token) from exc
-        return Versioned(value, token, meta["last_modified"])
+        return bytes(data), result.meta
+
+    async def _refused(self, key: str, sent: bytes, exc: Exception) -> str:
+        """What a conditional write the store refused answers: StoreConflict, unless the
+        refusal was of obstore's resend of the write and the object holds exactly the bytes
+        it sent (`resends`): then the version of the write, which landed. A bucket that
+        does not exist (a conditional PUT there is a 404, which obstore may report as a
+        failed precondition) is StoreUnavailableError."""
+        if missing_holder(exc) is not None:
+            raise unavailable("PUT", key, exc, WRITE_FAILED) from exc
+        if self._resends and resends.was_resent(exc):
+            found = await self._read(key)
+            if found is not None and found[0] == sent:
+                logger.info("store PUT %s was resent and refused by itself: it landed", key)
+                return versions.encode(found[1]["e_tag"], found[1]["version"])
+        raise StoreConflict(key) from exc
 
     async def create(self, key: str, value: Any) -> str:
         """Write only if absent (If-None-Match: *, on GCS generation 0). Raises
-        StoreConflict when it exists; returns the new version token."""
+        StoreConflict when another write made it exist; returns the new version token."""
         check_key(key)
         self._count("put")
         data = encode(value)
@@ -194,14 +217,15 @@ class ObjectStore:
         try:
             result = await obs.put_async(self._inner, key, data, mode="create")
         except (AlreadyExistsError, PreconditionError) as exc:
-            raise _refused(key, exc) from exc
+            return await self._refused(key, data, exc)
         except Exception as exc:
             raise unavailable("PUT", key, exc, WRITE_FAILED) from exc
         return versions.encode(result["e_tag"], result["version"])
 
     async def replace(self, key: str, value: Any, etag: str) -> str:
         """Write only if the object is still at the version token `etag` (If-Match, on GCS
-        the generation). StoreConflict otherwise; returns the new version token."""
+        the generation). StoreConflict when another write changed it; returns the new
+        version token."""
         check_key(key)
         self._count("put")
         data = encode(value)
@@ -216,7 +240,7 @@ class ObjectStore:
         try:
             result = await obs.put_async(self._inner, key, data, mode=versions.put_mode(etag))
         except (AlreadyExistsError, PreconditionError, FileNotFoundError) as exc:
-            raise _refused(key, exc) from exc
+            return await self._refused(key, data, exc)
         except Exception as exc:
             raise unavailable("PUT", key, exc, WRITE_FAILED) from exc
         return versions.encode(result["e_tag"], result["version"])
