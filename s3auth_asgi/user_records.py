@@ -25,8 +25,9 @@ A change that ends the user's sessions writes the new generation in the record, 
 marker (`session_generation`). If the marker's write fails, or the record's answer is lost
 and the caller retries (to find nothing left to change), the old sessions could refresh on.
 So every read of a record for a change writes the marker of the generation it finds, if
-it is missing (1 conditional PUT): the retry, or the next change of the account, finishes
-the job, and the old sessions are refused at their next refresh.
+it is missing (1 conditional PUT), the read again after a conflict too (the change that
+won may be such a one): the retry, or the next change of the account, finishes the job,
+and the old sessions are refused at their next refresh.
 
 A new password must leave no earlier session in use, its access tokens included, and the
 owner's retry cannot finish the revocation of one that has landed: the reset link is
@@ -100,13 +101,13 @@ def _closing(user: User) -> User:
 class UserRecords(SessionOperations):
     """Reading a user record for a change, and writing the change back."""
 
-    async def _load_user(self, user_id: str, *, marker: bool = True) -> Versioned[User]:
+    async def _load_user(self, user_id: str) -> Versioned[User]:
         """The user record with its ETag, for a read-modify-write, its generation's marker
-        written if it was not (see the module; `marker=False` skips it); UserNotFoundError,
-        for a closed record too."""
+        written if it was not (see the module); UserNotFoundError, for a closed record
+        too."""
         require_user_id(user_id)
         current = _open(await get_or_none(self.store, keys.user(user_id), User))
-        if marker and current.value.session_generation:
+        if current.value.session_generation:
             await write_marker(self.store, user_id, current.value.session_generation)
         return current
 
@@ -115,10 +116,11 @@ class UserRecords(SessionOperations):
     ) -> tuple[User, User]:
         """Read-modify-write of a user record with If-Match, retried on conflict, starting
         from `current` when the caller has just read it. Returns (before, after)."""
-        for attempt in range(UPDATE_ATTEMPTS):
+        for _ in range(UPDATE_ATTEMPTS):
             if current is None:
-                # The generation's marker needs writing once per change, not per retry.
-                current = await self._load_user(user_id, marker=attempt == 0)
+                # Again after a conflict too: the write that won may be a change that ended
+                # the sessions and whose marker's write failed (1 conditional PUT).
+                current = await self._load_user(user_id)
             updated = change(_open(current).value)
             updated.updated_at = self._now()
             try:

@@ -9,9 +9,10 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
+import msgspec
 import pytest
 from conftest import make_service, make_settings
-from support import StoreWrapper
+from support import RacedUserWrite, StoreWrapper
 
 from s3auth_asgi import (
     EmailTakenError,
@@ -24,6 +25,7 @@ from s3auth_asgi import (
     UserNotFoundError,
 )
 from s3auth_asgi.account_tokens import InvalidAccountTokenError
+from s3auth_asgi.session_generation import next_generation
 from s3auth_asgi.storage import ObjectInfo, ObjectStore, Store, keys
 
 pytestmark = pytest.mark.anyio
@@ -275,6 +277,33 @@ async def test_a_password_reset_that_failed_half_way_ends_the_sessions_on_retry(
     # the account for it finishes ending the sessions.
     with pytest.raises(InvalidAccountTokenError):
         await failing.reset_password(tokens[0], "Brand-new-pass-7")
+    with pytest.raises(TokenRevokedError):
+        await healthy.refresh_access_token(thief.refresh_token)
+
+
+async def test_a_change_that_lost_a_race_writes_the_marker_of_the_record_it_read_again() -> None:
+    """A disabling whose host stopped after its record's write, before its marker's, lands
+    between another change's read and write: that change's conflict has it read the record
+    again, and that read, as every read of a record for a change, writes the marker."""
+    shared = ObjectStore.from_url("memory://")
+    healthy = make_service(store=shared)
+    user = await healthy.create_user("victim", "victim@example.com", PASSWORD)
+    thief = await healthy.create_token_pair(user)
+    disabled: list[str] = []
+
+    async def disabled_half_way() -> None:
+        found = await shared.get(keys.user(user.id), User)
+        assert found is not None
+        generation = next_generation(found.value.session_generation)
+        record = msgspec.structs.replace(
+            found.value, is_active=False, session_generation=generation
+        )
+        await shared.replace(keys.user(user.id), record, found.etag)
+        disabled.append(generation)
+
+    other = make_service(store=RacedUserWrite(shared, disabled_half_way))
+    await other.update_user(user.id, full_name="Victim")
+    assert await shared.get(keys.generation_marker(user.id, disabled[0]), dict) is not None
     with pytest.raises(TokenRevokedError):
         await healthy.refresh_access_token(thief.refresh_token)
 
