@@ -4,7 +4,8 @@ condition the first attempt made true. That refusal is of the write's own landed
 not of another writer's: the store reports the write as made, and every operation built on
 conditional writes does what it would have done had the answer arrived.
 
-The answers are lost by a proxy in front of moto and SeaweedFS (`lossy_proxy`).
+The answers are lost by a proxy in front of moto and SeaweedFS (`lossy_proxy`). Last, a
+refusal that reaches the auth app all the same is a 503 to retry, never a 500.
 """
 
 from __future__ import annotations
@@ -13,12 +14,15 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
+import httpx
 import pytest
 from conftest import make_bucket, make_service
 from lossy_proxy import LossyProxy
 from seaweedfs_server import SeaweedFS
-from test_app import PASSWORD, client_for, login, mounted
+from support import StoreWrapper
+from test_app import PASSWORD, assert_problem, client_for, login, mounted
 
 from s3auth_asgi import (
     EmailTakenError,
@@ -282,3 +286,39 @@ async def test_an_admission_resent_into_another_processes_equal_state_is_counted
     while (await ours.acquire("login", "k", limit, 1)).allowed:
         admitted.append(True)
     assert len(admitted) + 2 == 5
+
+
+# A refusal that escapes ----------------------------------------------------------------
+
+
+class Refused(StoreWrapper):
+    """Every create under `prefix` is refused, as if another writer held the key."""
+
+    def __init__(self, inner: ObjectStore, prefix: str) -> None:
+        super().__init__(inner)
+        self.prefix = prefix
+
+    async def create(self, key: str, value: Any) -> str:
+        if key.startswith(self.prefix):
+            raise StoreConflict(key)
+        return await super().create(key, value)
+
+
+async def _login_refused(prefix: str) -> httpx.Response:
+    inner = ObjectStore.from_url("memory://")
+    await make_service(store=inner).create_user("dave", "dave@example.com", PASSWORD)
+    service = make_service(store=Refused(inner, prefix))
+    async with client_for(mounted(service)) as client:
+        return await client.post("/auth/login", data={"username": "dave", "password": PASSWORD})
+
+
+async def test_a_refused_write_that_escapes_is_a_503_not_a_500() -> None:
+    answer = await _login_refused(keys.SESSIONS)
+    assert_problem(answer, 503, "store_unavailable")
+    assert answer.headers["retry-after"]
+    assert "sessions/" not in answer.text
+
+
+async def test_a_refused_audit_event_leaves_the_answer_as_it_was() -> None:
+    answer = await _login_refused(keys.AUDIT)
+    assert answer.status_code == 200, answer.text

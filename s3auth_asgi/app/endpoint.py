@@ -20,9 +20,11 @@ For each request, in this order:
 8. the handler, given the outcome as a `Call`.
 
 Every answer of a `token_response` operation is marked no-store (RFC 6749 §5.1). Errors of
-this package become problems; anything else is a bug, logged and answered 500. An operation
-that declares an `event` emits one auth event per request, whatever its outcome
-(`events`).
+this package become problems, and so does a conditional write that another writer's write
+refused where the operation expected none (StoreConflict): nothing is wrong but the
+timing, so it is the 503 that every operation on the store may answer, which a client
+retries. Anything else is a bug, logged and answered 500. An operation that declares an
+`event` emits one auth event per request, whatever its outcome (`events`).
 """
 
 from __future__ import annotations
@@ -39,11 +41,13 @@ from ..errors import (
     NotFoundError,
     S3AuthError,
     SessionNotFoundError,
+    StoreUnavailableError,
     UserNotFoundError,
 )
 from ..events import AuthEvent, emit
 from ..identifiers import is_id
 from ..problems import internal_error
+from ..storage import StoreConflict
 from ..types import Receive, Scope, Send
 from .body import BodyReader, parse_query
 from .caller import CallerCheck
@@ -58,6 +62,8 @@ logger = logging.getLogger("s3auth_asgi.app")
 
 NO_STORE = (("Cache-Control", "no-store"), ("Pragma", "no-cache"))
 """For token responses, as RFC 6749 §5.1 asks."""
+
+CHANGED_MEANWHILE = "The store changed while the request was answered; try again"
 
 PATH_ID_ERRORS: dict[str, type[NotFoundError]] = {
     "user_id": UserNotFoundError,
@@ -123,6 +129,11 @@ class Endpoint:
         except S3AuthError as error:
             code = error.code
             response = problem_response(error)
+        except StoreConflict as conflict:
+            logger.warning("%s %s lost a write of %s", request.method, request.url.path, conflict)
+            unanswered = StoreUnavailableError(CHANGED_MEANWHILE)
+            code = unanswered.code
+            response = problem_response(unanswered)
         except Exception:
             # A bug, not bad input: logged with its traceback, answered without it.
             logger.exception("unhandled error in %s %s", request.method, request.url.path)

@@ -17,6 +17,7 @@ from ..events import AuthEvent
 from ..models import User
 from ..privileges import ADMIN_SCOPE, admin_from_input
 from ..recovery import Admit
+from ..storage import StoreConflict
 from .errors import OwnAccountError
 from .lifecycle_schemas import (
     Accepted,
@@ -69,8 +70,9 @@ class LifecycleRoutes:
         request, whose answer has been sent already."""
         try:
             await self.service.audit.record(decoy or event)
-        except S3AuthError as error:
-            logger.warning("audit event %s not kept: %s", event.name, error.code)
+        except (S3AuthError, StoreConflict) as error:
+            reason = error.code if isinstance(error, S3AuthError) else "conflict"
+            logger.warning("audit event %s not kept: %s", event.name, reason)
         await self.service.hooks.dispatch(event)
 
     # Mailed tokens -------------------------------------------------------------------
