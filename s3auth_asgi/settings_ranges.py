@@ -1,5 +1,7 @@
 """The range of every numeric setting (RANGES), each failure a ConfigurationError naming the
-variable and the range, from the environment and from keyword arguments alike.
+variable and the range, from the environment and from keyword arguments alike; and the one
+check of a number against a range (`check_number`), which the objects made in code use for
+their own arguments (a RateLimit's window).
 
 Without a ceiling a value past any sane one is taken at start and fails later, or never does
 what it says: a lifetime of 10²³ minutes issues tokens that never expire in practice, whose
@@ -89,7 +91,10 @@ RANGES: dict[str, Range] = {
 
 def allowed(field: str) -> str:
     """The range of `field` in words, as the README gives it: `from 1 to 1440 (24 hours)`."""
-    bounds = RANGES[field]
+    return described(RANGES[field])
+
+
+def described(bounds: Range) -> str:
     most = f"{bounds.most:g}" if bounds.most < 1e6 else str(int(bounds.most))
     plainly = f" ({bounds.plainly})" if bounds.plainly else ""
     if bounds.above_least:
@@ -99,14 +104,26 @@ def allowed(field: str) -> str:
 
 def out_of_range(field: str, value: Any) -> ConfigurationError:
     """The error for `value` (as given: a string from the environment) of `field`."""
-    kind = "a whole number" if RANGES[field].whole else "a number"
-    return ConfigurationError(f"{env_name(field)} must be {kind} {allowed(field)}, not {value!r}")
+    return refusal(RANGES[field], value, env_name(field))
+
+
+def refusal(bounds: Range, value: Any, name: str) -> ConfigurationError:
+    kind = "a whole number" if bounds.whole else "a number"
+    return ConfigurationError(f"{name} must be {kind} {described(bounds)}, not {value!r}")
 
 
 def check_range(field: str, value: Any) -> None:
     """ConfigurationError unless `value`, of the field's type, is within its range; NaN is in
     none."""
-    bounds = RANGES[field]
+    check_number(RANGES[field], value, env_name(field))
+
+
+def check_number(bounds: Range, value: Any, name: str) -> None:
+    """ConfigurationError naming `name` unless `value` is a number of the kind `bounds` takes
+    (a whole one is an int; a bool is neither) within them; NaN is within none."""
+    kind = int if bounds.whole else int | float
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise refusal(bounds, value, name)
     above = value > bounds.least if bounds.above_least else value >= bounds.least
     if not (above and value <= bounds.most):
-        raise out_of_range(field, value)
+        raise refusal(bounds, value, name)

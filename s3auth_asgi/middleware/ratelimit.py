@@ -179,7 +179,7 @@ class RateLimitMiddleware:
                 return tuple(counted.items()), None
             limit = self.limiter.limits[limit_name]
             _, remaining, reset_after, _ = full_allowance(
-                limit.emission_interval, limit.window_seconds, limit.max_requests, cost
+                limit.emission_interval, limit.max_requests, cost
             )
             full = (
                 remaining,

@@ -2,12 +2,13 @@
 
 The whole state of a key is one number, its theoretical arrival time (TAT): the moment the
 key's allowance would be fully restored if no further request arrived. A request of cost `c`
-moves it `c` emission intervals (window / max_requests) later, and is admitted only if that
-leaves the TAT at most one window ahead of now. So a client can spend `max_requests` at once
-and then gets one more every emission interval: no counter resets at a window edge, hence no
-double burst there, and the wait for the next admission is known exactly. The answer
-depends on the time only through the key's debt, how far its TAT is ahead of now: every key
-whose TAT has passed, like a key never seen, gets the same answer (`full_allowance`).
+moves it `c` emission intervals (window / max_requests, `RateLimit.emission_interval`) later,
+and is admitted only if that leaves the TAT at most one window (`max_requests` intervals)
+ahead of now. So a client can spend `max_requests` at once and then gets one more every
+emission interval: no counter resets at a window edge, hence no double burst there, and the
+wait for the next admission is known exactly. The answer depends on the time only through
+the key's debt, how far its TAT is ahead of now: every key whose TAT has passed, like a key
+never seen, gets the same answer (`full_allowance`).
 
 Two questions can be put to a state. `gcra` asks "admit this request, and count it?" and
 returns the state to keep. `peek` asks "would it be admitted?" and returns no state: it is
@@ -50,12 +51,12 @@ plain tuple, for the in-memory store, whose caller builds a RateLimitInfo from t
 would only throw a Decision away."""
 
 
-def gcra_step(
-    tat: float | None, now: float, interval: float, window: float, max_requests: int, cost: int
-) -> Step:
+def gcra_step(tat: float | None, now: float, interval: float, max_requests: int, cost: int) -> Step:
     """The algorithm itself: `gcra` with the limit taken apart (`interval` its emission
-    interval, `window` its window in seconds), for callers that check one limit many times
-    and take the limit apart once."""
+    interval), for callers that check one limit many times and take the limit apart once."""
+    # The window as the limit keeps it: whole intervals, each a whole number of grains
+    # (`policy.INTERVAL_GRAIN`), so that it and every TAT are exact sums.
+    window = max_requests * interval
     horizon = window + TOLERANCE
     # The answer depends on `now` only through `debt`, how far the TAT is ahead of it: a
     # full allowance (debt 0) gets the same answer at every `now` (see `full_allowance`).
@@ -91,14 +92,14 @@ FullAllowance = tuple[bool, int, float, float]
 """(allowed, remaining, reset_after, retry_after): the answer `full_allowance` gives."""
 
 
-def full_allowance(interval: float, window: float, max_requests: int, cost: int) -> FullAllowance:
+def full_allowance(interval: float, max_requests: int, cost: int) -> FullAllowance:
     """What `gcra_step` answers, but for the state, for a key whose allowance is full (never
     seen, or its TAT passed): the same at every `now`, and the state it keeps is
     `now + cost * interval`. Most checks find a full allowance (a client asking less often
     than once per emission interval always does), so a caller that checks one limit many
     times can take this answer once and skip the algorithm on them."""
     _, allowed, remaining, reset_after, retry_after = gcra_step(
-        None, 0.0, interval, window, max_requests, cost
+        None, 0.0, interval, max_requests, cost
     )
     return allowed, remaining, reset_after, retry_after
 
@@ -111,12 +112,7 @@ def gcra(tat: float | None, now: float, limit: RateLimit, cost: int = 1) -> tupl
     further out: the wait it is told is the wait it gets.
     """
     new_tat, allowed, remaining, reset_after, retry_after = gcra_step(
-        tat,
-        now,
-        limit.emission_interval,
-        limit.window_seconds,
-        limit.max_requests,
-        cost,
+        tat, now, limit.emission_interval, limit.max_requests, cost
     )
     return new_tat, Decision(allowed, remaining, reset_after, retry_after)
 

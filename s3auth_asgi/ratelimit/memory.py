@@ -76,12 +76,12 @@ class MemoryRateLimitStore:
             return known
         tats = self._tats.setdefault(limit_name, {})
         clock, step, make_room = self._clock, gcra_step, self._make_room
-        interval, window, most = limit.emission_interval, limit.window_seconds, limit.max_requests
+        interval, most = limit.emission_interval, limit.max_requests
         max_keys = self.max_keys
         # A check of cost 1 that finds the allowance full, the usual one, always gets the
         # same answer but for the state (`full_allowance`): taken once here, it spares such
         # a check the algorithm, an eighth to a fifth of the whole public call.
-        allowed, remaining, reset_after, retry_after = full_allowance(interval, window, most, 1)
+        allowed, remaining, reset_after, retry_after = full_allowance(interval, most, 1)
 
         def check(key: str, cost: int) -> Step:
             now = clock()
@@ -89,7 +89,7 @@ class MemoryRateLimitStore:
             if (tat is None or tat <= now) and cost == 1:
                 result: Step = (now + interval, allowed, remaining, reset_after, retry_after)
             else:
-                result = step(tat, now, interval, window, most, cost)
+                result = step(tat, now, interval, most, cost)
             if result[1]:
                 if tat is None and len(tats) >= max_keys:
                     make_room(tats, now)
