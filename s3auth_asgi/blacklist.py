@@ -32,6 +32,7 @@ from .freshness import SnapshotFreshness
 from .models import EndedSessions
 from .revocations import RevocationReason, RevocationSnapshot
 from .settings import S3AuthSettings
+from .settings_ranges import ACCESS_TOKEN_ACCEPTED, check_argument, check_number
 from .shared_on_copy import SharedOnCopy
 from .storage import Store, StoreConflict, keys
 from .storage.access import gather, get_or_none
@@ -71,7 +72,13 @@ class TokenBlacklist(SharedOnCopy):
         monotonic: Clock | None = None,
     ) -> None:
         """`clock` stamps and judges revocations; `monotonic` measures the time between
-        syncs, `types.elapsed_clock(clock)` unless given."""
+        syncs, `types.elapsed_clock(clock)` unless given. The numbers are held to the ranges
+        of the settings they stand for: S3AUTH_REVOCATION_SYNC_SECONDS and
+        S3AUTH_REVOCATION_SKEW_SECONDS, and the longest an access token is accepted."""
+        if lookback_seconds is not None:
+            check_number(ACCESS_TOKEN_ACCEPTED, lookback_seconds, "TokenBlacklist lookback_seconds")
+        check_argument("revocation_sync_seconds", sync_seconds, "TokenBlacklist sync_seconds")
+        check_argument("revocation_skew_seconds", skew_seconds, "TokenBlacklist skew_seconds")
         self.store = store
         self.lookback_seconds = lookback_seconds
         self.sync_seconds = sync_seconds

@@ -47,11 +47,13 @@ from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 from pwdlib.hashers.bcrypt import BcryptHasher
 
-from .errors import ConfigurationError, HashingBusyError, WeakPasswordError
+from .errors import HashingBusyError, WeakPasswordError
 from .identifiers import fold
 from .kept_places import KeptPlaces
 from .secret_strength import common_passwords
 from .settings import S3AuthSettings
+from .settings_checks import check_argon2
+from .settings_ranges import check_argument
 from .types import Clock
 
 T = TypeVar("T")
@@ -152,7 +154,8 @@ cost, and a smaller whole number of seconds does not exist."""
 
 class PasswordHasher:
     """argon2id hashing off the event loop, with a bound on running hashes and another on
-    the requests waiting for them (see the module docstring)."""
+    the requests waiting for them (see the module docstring). Each argument is held to the
+    range of its setting (`argon2_memory_kib` ... `hash_device_queue`), as the settings are."""
 
     def __init__(
         self,
@@ -165,16 +168,24 @@ class PasswordHasher:
         device_queue: int = 0,
         clock: Clock = time.monotonic,
     ) -> None:
+        for setting, name, value in (
+            ("argon2_memory_kib", "memory_kib", memory_kib),
+            ("argon2_time_cost", "time_cost", time_cost),
+            ("argon2_parallelism", "parallelism", parallelism),
+            ("hash_concurrency", "concurrency", concurrency),
+            ("hash_queue", "queue", queue),
+            ("hash_device_queue", "device_queue", device_queue),
+        ):
+            check_argument(setting, value, f"PasswordHasher {name}")
+        check_argon2(
+            memory_kib, parallelism, ("PasswordHasher memory_kib", "PasswordHasher parallelism")
+        )
         self._hash = PasswordHash(
             (
                 Argon2Hasher(memory_cost=memory_kib, time_cost=time_cost, parallelism=parallelism),
                 BcryptHasher(),
             )
         )
-        if concurrency < 0 or queue < 0 or device_queue < 0:
-            raise ConfigurationError(
-                "concurrency, queue and device_queue must not be negative (0: default)"
-            )
         self.concurrency = concurrency or os.cpu_count() or 1
         self.queue = queue or QUEUE_PER_HASH_SLOT * self.concurrency
         self.device_queue = device_queue or DEVICE_QUEUE_PER_HASH_SLOT * self.concurrency

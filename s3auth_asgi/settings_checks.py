@@ -153,14 +153,18 @@ def check_ranges(settings: Any) -> None:
         )
 
 
-def check_argon2(memory_kib: int, parallelism: int) -> None:
-    """argon2's least memory for `parallelism` lanes; each one's own bounds are in RANGES."""
+def check_argon2(
+    memory_kib: int,
+    parallelism: int,
+    names: tuple[str, str] = (env_name("argon2_memory_kib"), env_name("argon2_parallelism")),
+) -> None:
+    """argon2's least memory for `parallelism` lanes; each one's own bounds are in RANGES.
+    `names`: the memory's and the parallelism's in the error (a PasswordHasher's arguments)."""
     least = ARGON2_MIN_MEMORY_PER_LANE * parallelism
     if memory_kib < least:
         raise ConfigurationError(
-            f"{env_name('argon2_memory_kib')} must be at least {least} KiB: argon2 needs "
-            f"{ARGON2_MIN_MEMORY_PER_LANE} KiB for each lane of "
-            f"{env_name('argon2_parallelism')} ({parallelism})"
+            f"{names[0]} must be at least {least} KiB: argon2 needs "
+            f"{ARGON2_MIN_MEMORY_PER_LANE} KiB for each lane of {names[1]} ({parallelism})"
         )
 
 

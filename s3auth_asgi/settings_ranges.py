@@ -1,7 +1,9 @@
 """The range of every numeric setting (RANGES), each failure a ConfigurationError naming the
 variable and the range, from the environment and from keyword arguments alike; and the one
 check of a number against a range (`check_number`), which the objects made in code use for
-their own arguments (a RateLimit's window).
+their arguments: the setting's own range for one that takes what a setting gives
+(`check_argument`: a JwksVerifier's lifetime, a PasswordHasher's queue), a range of its own
+for another (a RateLimit's window).
 
 Without a ceiling a value past any sane one is taken at start and fails later, or never does
 what it says: a lifetime of 10²³ minutes issues tokens that never expire in practice, whose
@@ -48,6 +50,12 @@ class Range:
     """The least itself is refused: any number above it is taken."""
     whole: bool = True
 
+    def in_units_of(self, size: int) -> Range:
+        """The same range counted in a unit `size` times smaller: seconds for minutes."""
+        return Range(
+            self.least * size, self.most * size, self.plainly, self.above_least, self.whole
+        )
+
 
 RANGES: dict[str, Range] = {
     "key_publish_seconds": Range(1, 30 * DAY, "30 days"),
@@ -89,6 +97,15 @@ RANGES: dict[str, Range] = {
 }
 
 
+ACCESS_TOKEN_ACCEPTED = Range(
+    RANGES["access_token_expire_minutes"].least * 60 + RANGES["leeway_seconds"].least,
+    RANGES["access_token_expire_minutes"].most * 60 + RANGES["leeway_seconds"].most,
+    "24 hours and 10 minutes",
+)
+"""The longest an access token may be accepted after it is issued, in seconds (the settings'
+`access_token_accepted_seconds`): its lifetime and the leeway, each within its range."""
+
+
 def allowed(field: str) -> str:
     """The range of `field` in words, as the README gives it: `from 1 to 1440 (24 hours)`."""
     return described(RANGES[field])
@@ -116,6 +133,13 @@ def check_range(field: str, value: Any) -> None:
     """ConfigurationError unless `value`, of the field's type, is within its range; NaN is in
     none."""
     check_number(RANGES[field], value, env_name(field))
+
+
+def check_argument(field: str, value: Any, name: str, *, unit: int = 1) -> None:
+    """For an argument that takes what the setting `field` does (in a unit `unit` times
+    smaller: seconds for minutes), as an object made in code is given it: the setting's own
+    range, the error naming `name`."""
+    check_number(RANGES[field].in_units_of(unit), value, name)
 
 
 def check_number(bounds: Range, value: Any, name: str) -> None:

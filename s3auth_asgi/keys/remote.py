@@ -38,12 +38,17 @@ import anyio.to_thread
 
 from ..access_check import AccessTokenCheck
 from ..errors import ConfigurationError, StoreUnavailableError, UnknownSigningKeyError
+from ..settings_ranges import Range, check_argument, check_number
 from ..shared_on_copy import SharedOnCopy
 from ..types import Clock
 from .jwks_fetch import MAX_JWKS_BYTES, JwksAnswer, fetch_jwks, parse_jwks
 from .keyset import KeySet
 
 logger = logging.getLogger("s3auth_asgi.keys")
+
+READ_TIMEOUT = Range(0, 60, "a minute", above_least=True, whole=False)
+"""A JWKS is a few kilobytes: a read slower than a minute is a server that is down, and the
+requests waiting for the first keys would wait as long."""
 
 
 class KeysUnavailableError(StoreUnavailableError):
@@ -54,8 +59,10 @@ class KeysUnavailableError(StoreUnavailableError):
 class JwksVerifier(SharedOnCopy):
     """An AccessTokenVerifier and KeyReader over a JWKS `source`: an http(s) URL or a file
     path. `issuer`, `audience`, `access_token_seconds` and `leeway_seconds` must match the
-    issuing service's settings (its S3AUTH_ISSUER, S3AUTH_AUDIENCE, lifetime and leeway).
-    `timeout_seconds` bounds a whole read of a URL, from connecting to the body's end."""
+    issuing service's settings (its S3AUTH_ISSUER, S3AUTH_AUDIENCE, lifetime and leeway),
+    and are held to their ranges, as are `refresh_seconds` and `min_refresh_seconds` to
+    S3AUTH_KEY_SYNC_SECONDS's. `timeout_seconds` bounds a whole read of a URL, from
+    connecting to the body's end: at most a minute."""
 
     def __init__(
         self,
@@ -78,8 +85,20 @@ class JwksVerifier(SharedOnCopy):
             raise ConfigurationError("a JWKS source is an http(s):// URL or a file path")
         else:
             self._url, self._path = None, Path(text)
-        if not 0 < min_refresh_seconds <= refresh_seconds:
-            raise ConfigurationError("0 < min_refresh_seconds <= refresh_seconds, please")
+        check_argument(
+            "access_token_expire_minutes",
+            access_token_seconds,
+            "JwksVerifier access_token_seconds",
+            unit=60,
+        )
+        check_argument("leeway_seconds", leeway_seconds, "JwksVerifier leeway_seconds")
+        check_argument("key_sync_seconds", refresh_seconds, "JwksVerifier refresh_seconds")
+        check_argument("key_sync_seconds", min_refresh_seconds, "JwksVerifier min_refresh_seconds")
+        check_number(READ_TIMEOUT, timeout_seconds, "JwksVerifier timeout_seconds")
+        if min_refresh_seconds > refresh_seconds:
+            raise ConfigurationError(
+                "JwksVerifier min_refresh_seconds must be at most its refresh_seconds"
+            )
         self.refresh_seconds = refresh_seconds
         self.min_refresh_seconds = min_refresh_seconds
         self.timeout_seconds = timeout_seconds
