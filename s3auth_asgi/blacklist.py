@@ -30,9 +30,9 @@ import anyio.lowlevel
 from .errors import ConfigurationError, S3ValidationError, TokenRevokedError
 from .freshness import SnapshotFreshness
 from .models import EndedSessions
+from .revocation_settings import RevocationNumbers, revocation_numbers
 from .revocations import RevocationReason, RevocationSnapshot
 from .settings import S3AuthSettings
-from .settings_ranges import ACCESS_TOKEN_ACCEPTED, check_argument, check_number
 from .shared_on_copy import SharedOnCopy
 from .storage import Store, StoreConflict, keys
 from .storage.access import gather, get_or_none
@@ -55,39 +55,43 @@ class TokenBlacklist(SharedOnCopy):
     `lookback_seconds` matters only for writing: the longest an access token of the issuer
     is accepted, its lifetime plus the leeway (the settings' `access_token_accepted_seconds`,
     which `from_settings` and `S3AuthService` pass). A session or user revocation written
-    here holds that long, and `add` refuses an `expires_at` further away. None: read from
-    the `S3AUTH_*` variables at the first write, as `S3AuthService()` reads its settings;
-    where they cannot be read, writing is refused (ConfigurationError) rather than done
-    under a lifetime that may be shorter than the issuer's. Reading and cleaning need no
-    lifetime: every entry says until when it matters."""
+    here holds that long, and `add` refuses an `expires_at` further away. `sync_seconds` and
+    `skew_seconds` are the settings' S3AUTH_REVOCATION_SYNC_SECONDS and
+    S3AUTH_REVOCATION_SKEW_SECONDS: how stale the snapshot may be, and how far behind a
+    writer's clock may be and its revocations still be listed.
+
+    What is not given (None) is read from the `S3AUTH_*` variables, all three at once, at the
+    first sync, write or sweep, as `S3AuthService()` reads its settings. Where they cannot be
+    read (settings made in code, or a process that only verifies and holds no secret key),
+    writing is refused (ConfigurationError) rather than done under a lifetime that may be
+    shorter than the issuer's, and reading goes on with the settings' defaults, a sync every
+    5 s and a skew allowance of 10 s (`revocation_settings`): give those where the issuer's
+    differ. Reading and cleaning need no lifetime: every entry says until when it matters."""
 
     def __init__(
         self,
         store: Store,
         *,
         lookback_seconds: int | None = None,
-        sync_seconds: float = 5.0,
-        skew_seconds: int = 10,
+        sync_seconds: float | None = None,
+        skew_seconds: int | None = None,
         clock: Clock = time.time,
         monotonic: Clock | None = None,
     ) -> None:
         """`clock` stamps and judges revocations; `monotonic` measures the time between
-        syncs, `types.elapsed_clock(clock)` unless given. The numbers are held to the ranges
-        of the settings they stand for: S3AUTH_REVOCATION_SYNC_SECONDS and
-        S3AUTH_REVOCATION_SKEW_SECONDS, and the longest an access token is accepted."""
-        if lookback_seconds is not None:
-            check_number(ACCESS_TOKEN_ACCEPTED, lookback_seconds, "TokenBlacklist lookback_seconds")
-        check_argument("revocation_sync_seconds", sync_seconds, "TokenBlacklist sync_seconds")
-        check_argument("revocation_skew_seconds", skew_seconds, "TokenBlacklist skew_seconds")
+        syncs, `types.elapsed_clock(clock)` unless given. The numbers given are held to the
+        ranges of the settings they stand for (the lookback: the lifetime's plus the
+        leeway's)."""
         self.store = store
-        self.lookback_seconds = lookback_seconds
-        self.sync_seconds = sync_seconds
-        self.skew_ms = skew_seconds * 1000
+        self._given = (lookback_seconds, sync_seconds, skew_seconds)
+        self._settled = None not in self._given
+        numbers = revocation_numbers(*self._given, read_settings=False)
+        self._take(numbers)
         self._clock = clock
         self._monotonic = elapsed_clock(clock) if monotonic is None else monotonic
         self.snapshot = RevocationSnapshot()
         self.freshness = SnapshotFreshness(
-            self._list_new, interval=sync_seconds, clock=self._monotonic
+            self._list_new, interval=numbers.sync_seconds, clock=self._monotonic
         )
         # The next sync lists from here (less skew): when the last one began, by `clock`
         # and by `monotonic`.
@@ -107,18 +111,29 @@ class TokenBlacklist(SharedOnCopy):
             clock=clock,
         )
 
+    def _settle(self) -> None:
+        """Take the numbers not given from the `S3AUTH_*` settings, read the first time only."""
+        if not self._settled:
+            self._settled = True
+            numbers = revocation_numbers(*self._given, read_settings=True)
+            self._take(numbers)
+            self.freshness.interval = numbers.sync_seconds
+
+    def _take(self, numbers: RevocationNumbers) -> None:
+        self.lookback_seconds = numbers.lookback_seconds
+        self.sync_seconds = numbers.sync_seconds
+        self.skew_ms = numbers.skew_seconds * 1000
+        self._unreadable = numbers.unreadable
+
     def _lifetime(self) -> int:
-        """`lookback_seconds`, read from the environment the first time when not given."""
+        """`lookback_seconds`, from the settings when not given; refused without them."""
+        self._settle()
         if self.lookback_seconds is None:
-            try:
-                settings = S3AuthSettings.from_env()
-            except ConfigurationError as exc:
-                raise ConfigurationError(
-                    "writing a revocation needs the access-token lifetime, and the S3AUTH_* "
-                    f"settings cannot be read ({exc}): make the TokenBlacklist with "
-                    "TokenBlacklist.from_settings(store, settings), or give lookback_seconds"
-                ) from None
-            self.lookback_seconds = settings.access_token_accepted_seconds
+            raise ConfigurationError(
+                "writing a revocation needs the access-token lifetime, and the S3AUTH_* "
+                f"settings cannot be read ({self._unreadable}): make the TokenBlacklist with "
+                "TokenBlacklist.from_settings(store, settings), or give lookback_seconds"
+            )
         return self.lookback_seconds
 
     # Writing -------------------------------------------------------------------------
@@ -219,6 +234,7 @@ class TokenBlacklist(SharedOnCopy):
         """One sync: list from the cursor (less the skew allowance), or everything the
         first time, and take in new keys whose end has not passed; a `user` entry's body
         (the sessions it ends) costs one GET."""
+        self._settle()
         now, elapsed = self._clock(), self._monotonic()
         now_ms = int(now * 1000)
         if self._cursor is None:
@@ -263,6 +279,7 @@ class TokenBlacklist(SharedOnCopy):
 
     async def cleanup(self) -> int:
         """Delete entries past their end, deciding from the listing alone."""
+        self._settle()
         now = self._clock()
         expired = [
             info.key
