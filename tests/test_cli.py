@@ -193,6 +193,34 @@ def test_check_names_an_invalid_setting(monkeypatch: pytest.MonkeyPatch) -> None
     assert "S3AUTH_ACCESS_TOKEN_EXPIRE_MINUTES" in run.out
 
 
+def test_check_shows_a_rate_limit_name_like_a_misspelt_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The warning the auth app logs when it builds its limiter, which the command's quiet
+    logging would hide: a line of its own, and the check still passes."""
+    monkeypatch.setenv("S3AUTH_STORE_URL", f"file://{tmp_path / 'store'}")
+    monkeypatch.setenv("S3AUTH_SECRET_KEY", SECRET)
+    monkeypatch.setenv("S3AUTH_RATE_LIMITS", "logn=5/60,api=100/60,Register=1/60")
+    run = Run("check")
+    assert run.code == 0, run
+    lines = run.out.splitlines()
+    assert lines[0].startswith("[ok]   configuration: ")
+    assert lines[1:3] == [
+        "[warn] configuration: S3AUTH_RATE_LIMITS: 'logn' names none of the limits defined in "
+        "code (did you mean 'login'?): only a call that names 'logn' is limited by it",
+        "[warn] configuration: S3AUTH_RATE_LIMITS: 'Register' names none of the limits defined "
+        "in code (did you mean 'register'?): only a call that names 'Register' is limited by it",
+    ]
+    assert lines[3].startswith("[ok]   reachable: ")
+    assert lines[-1] == "All checks passed, with 2 warnings above."
+    assert run.err == ""
+    monkeypatch.setenv("S3AUTH_RATE_LIMITS", "login=5/60,api=100/60")
+    run = Run("check")
+    assert run.code == 0, run
+    assert "[warn]" not in run.out
+    assert run.out.splitlines()[-1] == "All checks passed."
+
+
 def test_check_reports_a_store_without_conditional_writes(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

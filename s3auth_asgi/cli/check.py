@@ -1,5 +1,6 @@
 """`s3auth check`: the configuration, then the store's capabilities, one line each on
-stdout; the exit code says which class of failure stopped it (see `failures`). Whatever the
+stdout, and a `[warn]` line for what the app would take but warn of, which fails nothing;
+the exit code says which class of failure stopped it (see `failures`). Whatever the
 probes write is removed afterwards, on a `file://` store the directories too."""
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from ..auth_limits import DEFAULT_AUTH_LIMITS
 from ..errors import ConfigurationError, StoreUnavailableError
 from ..keys.ring import KeyRing
+from ..ratelimit.policy import misspelt_names, parse_rate_limits
 from ..settings import S3AuthSettings
 from ..storage import keys
 from ..storage.base import Store
@@ -45,6 +48,10 @@ def run_check(ctx: Context) -> int:
         f"{settings.refresh_token_expire_days} d"
     )
     print(report_line(Probe("configuration", True, summary)), file=ctx.out)
+    # Taken by the app, which only logs them: the command's quiet logging would hide them.
+    warnings = configuration_warnings(settings)
+    for warning in warnings:
+        print(f"[warn] configuration: {warning}", file=ctx.out)
     footprint = LocalFootprint.before(settings.store_url)
     try:
         try:
@@ -81,8 +88,18 @@ def run_check(ctx: Context) -> int:
     print(report_line(keys_probe), file=ctx.out)
     if not keys_probe.passed:
         return CONFIGURATION
-    print("All checks passed.", file=ctx.out)
+    if warnings:
+        count = f"{len(warnings)} warning{'s' if len(warnings) > 1 else ''}"
+        print(f"All checks passed, with {count} above.", file=ctx.out)
+    else:
+        print("All checks passed.", file=ctx.out)
     return OK
+
+
+def configuration_warnings(settings: S3AuthSettings) -> list[str]:
+    """What the auth app warns of when it starts with `settings`, not refusing it: an
+    S3AUTH_RATE_LIMITS name that looks like one of its limits misspelt."""
+    return misspelt_names(parse_rate_limits(settings.rate_limits), DEFAULT_AUTH_LIMITS)
 
 
 async def probe_keys(settings: S3AuthSettings, store: Store) -> Probe:

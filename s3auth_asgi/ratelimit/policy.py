@@ -123,21 +123,26 @@ def parse_rate_limits(text: str) -> dict[str, RateLimit]:
 
 
 def warn_of_misspelt_names(configured: Iterable[str], defined: Collection[str]) -> None:
+    """A warning logged for each of `misspelt_names`."""
+    for warning in misspelt_names(configured, defined):
+        logger.warning("%s", warning)
+
+
+def misspelt_names(configured: Iterable[str], defined: Collection[str]) -> list[str]:
     """A warning for each `configured` name (from S3AUTH_RATE_LIMITS) that is none of the
     `defined` ones but looks like one misspelt. Such a name is taken, not refused: a host may
     count its own requests under any name, so it may be meant; but `logn=5/60` leaves the
     login limit as it was while its operator believes it changed."""
     by_folded = {name.casefold(): name for name in defined}
+    warnings = []
     for name in configured:
         if name in defined:
             continue
         close = closest(name.casefold(), by_folded, cutoff=MISSPELLING_LIKENESS)
         if close is not None:
-            logger.warning(
-                "%s: %r names none of the limits defined in code (did you mean %r?): only a "
-                "call that names %r is limited by it",
-                RATE_LIMITS_VARIABLE,
-                name,
-                by_folded[close],
-                name,
+            warnings.append(
+                f"{RATE_LIMITS_VARIABLE}: {name!r} names none of the limits defined in code "
+                f"(did you mean {by_folded[close]!r}?): only a call that names {name!r} is "
+                "limited by it"
             )
+    return warnings
