@@ -22,9 +22,13 @@ of them may route it as (`route_forms`), and the strictest outcome wins: as sent
 to `root_path`; as a whole when it lies outside `root_path`, as Starlette then routes it),
 with `//`, `.` and `..` segments resolved, and without its trailing slashes (Litestar
 strips them); an absolute-form target (`http://host/admin`, which some servers pass on as
-the path) also by its path. A path that cannot be read safely is always REQUIRED, with the
-scopes of every form: one that percent-encodes `/`, `\\` or NUL in `raw_path`, contains `\\`,
-`%`, or a control character after decoding, or does not start with `/`.
+the path) also by its path. Where routing into a mount rewrote `path` (Litestar's
+`is_mount`), the path as requested (`raw_path`) is matched in the same forms too, and it is
+what an exclusion names: a request is skipped only if excluded as requested in every form,
+with every pattern that protects it as routed protecting it as requested too; otherwise
+the strictest outcome of both wins. A path that cannot be read safely is always REQUIRED,
+with the scopes of every form: one that percent-encodes `/`, `\\` or NUL in `raw_path`,
+contains `\\`, `%`, or a control character after decoding, or does not start with `/`.
 
 Methods are compared in upper case (some servers pass them on as sent, and frameworks
 upper-case them), and HEAD counts as GET where GET is listed: frameworks answer HEAD with
@@ -35,6 +39,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Mapping
+from functools import reduce
 from typing import Final
 from urllib.parse import unquote_to_bytes, urlsplit
 
@@ -127,11 +132,12 @@ class PathRules:
         self.protected = PathSet(scoped, "protected")
         # Skipping more than meant would leave a route open: exclusions end at a segment.
         self.exclude = PathSet(exclude, "exclude", prefixes_end_at_segment=True)
-        # Scopes per pattern, only when some pattern asks for any: the common case then
-        # needs no loop.
-        self._scoped: tuple[tuple[PathSet, tuple[str, ...]], ...] = tuple(
-            (PathSet((p,), "protected"), s) for p, s in scoped.items() if s
+        # Each pattern with its scopes; those that ask for any apart, so that the common
+        # case needs no loop.
+        self._each: tuple[tuple[PathSet, tuple[str, ...]], ...] = tuple(
+            (PathSet((p,), "protected"), s) for p, s in scoped.items()
         )
+        self._scoped = tuple((patterns, s) for patterns, s in self._each if s)
         if methods is None:
             self.methods: frozenset[str] | None = None
         else:
@@ -141,7 +147,7 @@ class PathRules:
             if not all(isinstance(m, str) and m.isalpha() and m.isupper() for m in names):
                 raise ConfigurationError("methods must be upper-case HTTP method names")
             self.methods = names
-        self._memo: dict[object, PathDecision] = {}
+        self._memo: dict[object, tuple[str, PathDecision]] = {}
 
     def decide(self, scope: Scope) -> PathDecision:
         path = scope.get("path")
@@ -151,30 +157,41 @@ class PathRules:
             and not scope.get("root_path")
             and (raw_path is None or (isinstance(raw_path, bytes) and b"%" not in raw_path))
         ):
-            # Then the outcome depends on the path (and method) alone: remember it.
-            key = path if self.methods is None else (request_method(scope), path)
-            decision = self._memo.get(key)
-            if decision is None:
-                if len(self._memo) >= _MEMO_SIZE:
-                    self._memo.clear()
-                decision = self._memo[key] = self._decide_uncached(scope)
+            # Then the outcome depends on the path as received and as routed (and the
+            # method) alone: remember it by the first, with the second, which one app
+            # always routes the same.
+            sent = path if raw_path is None else raw_path
+            key = sent if self.methods is None else (request_method(scope), sent)
+            remembered = self._memo.get(key)
+            if remembered is not None and remembered[0] == path:
+                return remembered[1]
+            if len(self._memo) >= _MEMO_SIZE:
+                self._memo.clear()
+            decision = self._decide_uncached(scope)
+            self._memo[key] = (path, decision)
             return decision
         return self._decide_uncached(scope)
 
     def _decide_uncached(self, scope: Scope) -> PathDecision:
-        forms = route_forms(scope)
+        routed, received = route_forms(scope), forms_as_received(scope)
         method = request_method(scope)  # None for WebSocket: the path alone decides
         raw_path = scope.get("raw_path")
         if (
-            not forms
-            or is_suspicious(forms[0])
+            not routed
+            or is_suspicious(routed[0])
+            or (received and is_suspicious(received[0]))
             or (isinstance(raw_path, bytes) and b"%" in raw_path and _encodes_separator(raw_path))
         ):
-            return self._strictest_protected(forms or ("/",))
-        decision = self._decide(method, forms[0])
-        for form in forms[1:]:
-            decision = _stricter(decision, self._decide(method, form))
-        return decision
+            return self._strictest_protected((*routed, *received) or ("/",))
+        as_routed = reduce(_stricter, (self._decide(method, form) for form in routed))
+        if not received:
+            return as_routed
+        as_received = reduce(_stricter, (self._decide(method, form) for form in received))
+        # An exclusion names the path as requested, part of which a mount may hide from
+        # the path as routed: it opens no pattern that protects only the path as routed.
+        if as_received[0] is PathAccess.SKIP and not self._protects_only(method, routed, received):
+            return SKIP
+        return _stricter(as_routed, as_received)
 
     def _decide(self, method: str | None, path: str) -> PathDecision:
         if self.exclude.matches(path):
@@ -186,6 +203,17 @@ class PathRules:
         if not self._scoped:
             return REQUIRED
         return PathAccess.REQUIRED, self._scopes_for(path)
+
+    def _protects_only(
+        self, method: str | None, forms: tuple[str, ...], others: tuple[str, ...]
+    ) -> bool:
+        """Whether a protected pattern requires a token on a form of `forms`, none of `others`."""
+        if method is not None and self.methods is not None and not listed(method, self.methods):
+            return False
+        return any(
+            any(map(patterns.matches, forms)) and not any(map(patterns.matches, others))
+            for patterns, _ in self._each
+        )
 
     def _strictest_protected(self, forms: tuple[str, ...]) -> PathDecision:
         if not self._scoped:
@@ -243,19 +271,23 @@ def route_forms(scope: Scope) -> tuple[str, ...]:
 
 
 def received_forms(scope: Scope) -> tuple[str, ...]:
-    """`route_forms`, and those of the path as the server received it (`raw_path`,
-    percent-decoded), when that differs: a framework may route into a mount by rewriting
-    `path` to what lies below it and record the mount nowhere else (Litestar's `is_mount`,
-    before the app's middleware list runs), leaving `raw_path` as it was."""
-    forms = route_forms(scope)
+    """`route_forms`, and `forms_as_received`."""
+    return tuple(dict.fromkeys(route_forms(scope) + forms_as_received(scope)))
+
+
+def forms_as_received(scope: Scope) -> tuple[str, ...]:
+    """The `route_forms` of the path as the server received it (`raw_path`,
+    percent-decoded), when that differs from `path`; none otherwise. A framework may route
+    into a mount by rewriting `path` to what lies below it and record the mount nowhere
+    else (Litestar's `is_mount`, before the app's middleware list runs), leaving `raw_path`
+    as it was."""
     raw_path = scope.get("raw_path")
     if not isinstance(raw_path, bytes):
-        return forms
+        return ()
     received = unquote_to_bytes(raw_path).decode("utf-8", "replace")
     if received == scope.get("path"):
-        return forms
-    as_received = route_forms({"path": received, "root_path": scope.get("root_path")})
-    return tuple(dict.fromkeys(forms + as_received))
+        return ()
+    return route_forms({"path": received, "root_path": scope.get("root_path")})
 
 
 def route_path(scope: Scope) -> str | None:

@@ -174,7 +174,10 @@ def test_scopes_of_every_matching_pattern_are_required() -> None:
     )
     assert rules.decide(http_scope("/items")) == (PathAccess.REQUIRED, ())
     suspicious = http_scope("/admin%2Faudit", raw_path=b"/admin%2Faudit")
-    assert rules.decide(suspicious) == (PathAccess.REQUIRED, ("admin",))
+    # Unreadable: the scopes of every form, as routed and as received (`/admin/audit`).
+    assert rules.decide(suspicious) == (PathAccess.REQUIRED, ("admin", "audit"))
+    unreadable_as_routed = http_scope("/admin%2Fx", raw_path=b"/admin%2Fx")
+    assert rules.decide(unreadable_as_routed) == (PathAccess.REQUIRED, ("admin",))
 
 
 def test_decisions_are_remembered_but_bounded() -> None:

@@ -50,7 +50,9 @@ class BearerTokenMiddleware:
     (`reverify_seconds`): a cached verification stands no longer (see `cache`).
     `protected`: path patterns that need a token, or a mapping of pattern to the scopes
     the token must hold there. `exclude`: patterns where credentials are not looked at; a
-    prefix there ends at a segment (`/docs/*`, see `paths`).
+    prefix there ends at a segment (`/docs/*`, see `paths`). Both are matched against the
+    path as routed and as requested: a path under a host's Litestar mount, which the app's
+    middleware list is handed as the path below the mount, is named as requested.
     Elsewhere a token is optional: verified when present, anonymous when absent.
     `methods`: if given, only these methods need a token on protected paths (the others
     are optional there); WebSocket handshakes are decided by the path alone.
