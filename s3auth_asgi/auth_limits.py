@@ -36,10 +36,11 @@ DEFAULT_AUTH_LIMITS: dict[str, RateLimit] = {
 `login_account_daily` per account, `login_device` per device cookie. The others count every
 request: `register` per address, `register_account` per address + username, `token`
 (refresh, logout, the use of a mailed token) and `profile` per address, `token_account`
-(logout), `profile_account` and `events_account` (a page of one's audit trail, up to 201
-store requests) per account, `recovery` (a reset or verification mail asked for) per
-address; `recovery_account` per account and address, and `recovery_inbox` per
-account from any address, for each kind of mail apart (`mail_admitted`)."""
+(logout), `profile_account` and `events_account` (a page of an audit trail, one's own or,
+for an administrator, an account's: up to 201 store requests) per calling account,
+`recovery` (a reset or verification mail asked for) per address; `recovery_account` per
+account and address, and `recovery_inbox` per account from any address, for each kind of
+mail apart (`mail_admitted`)."""
 
 PER_PROCESS_LIMITS = ("token", "token_account", "profile", "profile_account", "events_account")
 """Kept in each process's memory whatever S3AUTH_RATE_LIMIT_STORE says."""

@@ -124,3 +124,32 @@ async def test_reading_ones_trail_is_limited_per_account_from_any_address() -> N
     assert page.headers["ratelimit-policy"] == '"events_account";q=20;w=600'
     assert int(page.headers["retry-after"]) >= 1
     assert "list" not in service.store.requests  # refused before the trail is read
+
+
+async def test_an_administrators_reading_of_a_trail_is_limited_per_administrator() -> None:
+    # The administrators' view costs the same LIST and up to 200 GETs a page: it is counted
+    # against the calling administrator, whichever account's trail is read and from where.
+    service = make_service()
+    app = mounted(service, rate_limit=True)
+    await service.create_user("root", "root@example.com", "Secret123!", is_admin=True)
+    users = [
+        await service.create_user(f"user{i}", f"u{i}@example.com", "Secret123!") for i in (1, 2)
+    ]
+    async with client_for(app, peer=ADMIN_PEER) as client:
+        root = await login(client, "root")
+    per_caller = DEFAULT_AUTH_LIMITS["events_account"].max_requests
+    statuses = []
+    for i in range(per_caller + 1):
+        async with client_for(app, peer=(f"192.0.2.{i + 1}", 1)) as client:
+            service.store.reset_counts()
+            target = users[i % 2].id
+            page = await client.get(
+                f"/auth/admin/users/{target}/events?limit=200", headers=bearer(root)
+            )
+            statuses.append(page.status_code)
+    assert statuses == [200] * per_caller + [429]
+    assert page.headers["ratelimit-policy"] == '"events_account";q=20;w=600'
+    assert "list" not in service.store.requests  # refused before the trail is read
+    async with client_for(app, peer=OWNER_PEER) as client:  # the owners are not counted
+        own = await client.get("/auth/me/events", headers=bearer(await login(client, "user1")))
+    assert own.status_code == 200

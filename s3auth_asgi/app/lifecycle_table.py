@@ -179,8 +179,10 @@ def lifecycle_operations(routes: LifecycleRoutes) -> list[Operation]:
             access="admin",
             query=schemas.EventsQuery,
             response=schemas.EventPage,
+            limits=("events_account",),
             description="As they are kept: an administrator's action names the administrator "
             "(`actor_id`) and the session and address it came from, which `GET /me/events` "
-            "does not show the account.",
+            "does not show the account. A page costs a store request per event: limited per "
+            "calling administrator (`events_account`).",
         ),
     ]

@@ -5,7 +5,7 @@ Login and password change are limited on failures (`attempts`): per account from
 address, per client address, and per device. Registration counts every attempt, per client
 address and per client address + username (which the limiter hashes). The token endpoints
 (`token`) count every request per client address, a profile change per address and per
-account (`profile`, `profile_account`), and a page of one's audit trail per account
+account (`profile`, `profile_account`), and a page of an audit trail per calling account
 (`events_account`): the operations table names the limits of each operation
 (`Operation.limits`), and `endpoint.Endpoint` counts them before the handler runs.
 The limits' names and default rates are `auth_limits`'.
