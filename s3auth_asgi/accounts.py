@@ -217,11 +217,11 @@ class AccountOperations(PasswordChanges):
     ) -> User:
         """Change a profile or an account's standing. Disabling an account or changing its
         privileges revokes its tokens, so the change holds at once. A new email address
-        applies at once (a user's own goes through `request_email_change`) and is
-        unverified, unless `email_verified` says otherwise; a new address the user asked
-        for is withdrawn. `expect`: fields of the record and the values the change was
-        decided on (`user_records.password_of` the record `confirm_password` checked, the
-        scopes a list was computed from); ConflictError if any has changed since.
+        applies at once (a user's own goes through `request_email_change`), unverified
+        unless `email_verified` says otherwise; a new address the user asked for is
+        withdrawn; the old address is told. `expect`: fields of the record and the values
+        the change was decided on (`user_records.password_of` the record `confirm_password`
+        checked, the scopes a list was computed from); ConflictError if any has changed since.
         `require`: called with the record every attempt would change; what it raises
         refuses the change (the auth app's check that the caller's own account may still
         act, which a concurrent disabling makes untrue)."""
@@ -233,9 +233,12 @@ class AccountOperations(PasswordChanges):
             is_admin=is_admin,
             profile=profile,
         )
-        _, updated = await self._change_user(
+        before, updated = await self._change_user(
             user_id, changes, email, expect=expect, require=require
         )
+        if fold(updated.email) != fold(before.email):
+            told = {"username": updated.username, "new_email": updated.email}
+            self.mail.notify("email_changed_notice", to=before.email, **told)
         return updated
 
     def _checked_changes(

@@ -137,9 +137,7 @@ class EmailChanges(RecoveryOperations):
                 "email_change", to=address, username=name, token=token, lifetime_seconds=lifetime
             )
         )
-        mail.send_later(
-            mail.compose("email_change_notice", to=before.email, username=name, new_email=address)
-        )
+        mail.notify("email_change_notice", to=before.email, username=name, new_email=address)
         return EmailChange(after, before.email)
 
     async def confirm_email_change(self, token: object) -> EmailChange:

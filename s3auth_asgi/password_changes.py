@@ -1,7 +1,8 @@
 """Password changes: the user's own, which checks the current password first, and an
 administrator's, which does not. Either writes a new session generation with the new hash
-and ends every session of the user (`session_generation`), and withdraws a new address
-waiting for its link (`email_changes`).
+and ends every session of the user (`session_generation`), withdraws a new address
+waiting for its link (`email_changes`) and, once written, mails the account's address a
+notice (no link) in the background, so that its owner hears of a change that was not theirs.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Callable
 import msgspec
 
 from .errors import InvalidCredentialsError
+from .mail import MailDelivery
 from .models import TokenPair, User
 from .passwords import PasswordHasher, PasswordPolicy
 from .session_generation import next_generation
@@ -24,6 +26,7 @@ class PasswordChanges(UserRecords):
 
     passwords: PasswordHasher
     password_policy: PasswordPolicy
+    mail: MailDelivery
 
     async def change_password(
         self,
@@ -86,6 +89,12 @@ class PasswordChanges(UserRecords):
                 stored, hashed_password=hashed, session_generation=generation, pending_email=""
             )
 
-        return await self._update_ending_sessions(
+        updated = await self._update_ending_sessions(
             user.id, if_fields_are(password_of(user), change) if checked else change, current
         )
+        self._notify_password_changed(updated)
+        return updated
+
+    def _notify_password_changed(self, user: User) -> None:
+        """Tell the address of `user`, as written with its new password."""
+        self.mail.notify("password_changed_notice", to=user.email, username=user.username)

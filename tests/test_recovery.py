@@ -179,7 +179,8 @@ async def test_a_record_with_a_session_generation_costs_its_marker_put_more(
     await service.request_password_reset("alice")
     assert await service.send_email_verification(changed)
     await service.mail.drain()
-    verify, reset = sorted(service.mail.mailer.messages(), key=lambda m: m.kind)  # type: ignore[union-attr]
+    linked = [m for m in service.mail.mailer.messages() if "_notice" not in m.kind]  # type: ignore[union-attr]
+    verify, reset = sorted(linked, key=lambda m: m.kind)
 
     service.store.reset_counts()
     await service.verify_email(token_of(verify))  # type: ignore[arg-type]

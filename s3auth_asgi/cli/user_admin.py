@@ -47,6 +47,9 @@ def run_user_set_password(ctx: Context) -> int:
         user = await find_user(service, ctx.args.user, ctx.args.given_as)
         await service.set_password(user.id, password)
         await _noted(service, "admin_password_set", user.id)
+        # The account's address is told in the background, which this command's event loop
+        # would cancel as it ends: given its time, as at a server's shutdown.
+        await service.mail.close()
         print(f"password of {user.username} set (its sessions have ended)", file=ctx.out)
         return OK
 

@@ -101,6 +101,12 @@ class MailDelivery:
         subject, text = render(getattr(self.templates, kind), values)
         return Message(to=to, subject=subject, text=text, kind=kind)
 
+    def notify(self, kind: MessageKind, *, to: str, username: str, new_email: str = "") -> None:
+        """Start sending the notice of `kind` (no link) to `to`, when a mailer is
+        configured; without one, nothing (a notice is no step of a flow that then fails)."""
+        if self.enabled:
+            self.send_later(self.compose(kind, to=to, username=username, new_email=new_email))
+
     def send_later(self, message: Message) -> None:
         """Start sending `message`; returns at once."""
         if self.mailer is None:

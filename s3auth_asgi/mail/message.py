@@ -8,7 +8,14 @@ import msgspec
 
 from ..hidden_fields import HidesSecrets
 
-MessageKind = Literal["password_reset", "email_verification", "email_change", "email_change_notice"]
+MessageKind = Literal[
+    "password_reset",
+    "email_verification",
+    "email_change",
+    "email_change_notice",
+    "password_changed_notice",
+    "email_changed_notice",
+]
 
 
 class MailFailure(Exception):

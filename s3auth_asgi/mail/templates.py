@@ -1,7 +1,8 @@
 """The texts of the mails, as `string.Template`s: `$username`, `$email` (the address the
 mail goes to), `$link`, `$token` and `$lifetime` (e.g. "30 minutes") are filled in, and
-`$new_email` in the notice of a change of address, which holds no link (the defaults use
-no `$username`: see RESET). Replace any of them:
+`$new_email` in the notices of a change of address. The notices (`*_notice`) hold no link
+and no token: they tell the account's address what changed, so that its owner hears of a
+change that was not theirs. The defaults use no `$username`: see RESET. Replace any of them:
 
     templates = MailTemplates(
         password_reset=MailTemplate("Your password", "Open $link within $lifetime."),
@@ -63,6 +64,22 @@ CHANGE_NOTICE = MailTemplate(
     "If it was not you, change your password now (or reset it from this address): a new "
     "password cancels the change, and whoever asked for it knows your password.\n",
 )
+PASSWORD_CHANGED = MailTemplate(
+    "Your password was changed",
+    "Hello,\n\n"
+    "the password of your account was changed, and every session of the account was "
+    "ended.\n\n"
+    "If you did not expect this, reset your password now: the link to do so comes to this "
+    "address.\n",
+)
+EMAIL_CHANGED = MailTemplate(
+    "Your email address was changed",
+    "Hello,\n\n"
+    "an administrator changed the email address of your account to $new_email. From now "
+    "on the account's mail, password resets included, goes there, and this address no "
+    "longer signs in.\n\n"
+    "If you did not expect this, ask the administrators of the site about it at once.\n",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +90,11 @@ class MailTemplates:
     """To a new address the user asked for: its link confirms it (`verify_path`)."""
     email_change_notice: MailTemplate = CHANGE_NOTICE
     """To the address the account has, when a new one is asked for: no link."""
+    password_changed_notice: MailTemplate = PASSWORD_CHANGED
+    """To the account's address, once its password was changed, reset or set by an
+    administrator: no link."""
+    email_changed_notice: MailTemplate = EMAIL_CHANGED
+    """To the address the account had, once an administrator changed it: no link."""
     reset_path: str = "/reset-password"
     """Where the front end takes a new password (after S3AUTH_PUBLIC_URL)."""
     verify_path: str = "/verify-email"
