@@ -9,6 +9,9 @@ Request budgets (object-store requests, asserted in the tests):
   GETs of the user that left it too: `name_claims`);
 - update_user to a new address: 5 (user GET; GET of the old address's entry, the version
   to release, as `name_claims` says why; the new one's create; user PUT; the release);
+  of the profile alone, or of privileges to what they are already: 2 (user GET and PUT);
+  a disabling or a change of privileges, of a user with sessions: 7 (user GET; LIST,
+  revocation create, batch DELETE; user PUT; marker create; LIST again);
 - authenticate_user: 2 (index GET, user GET — for a name that is nobody's, a GET of a user
   that does not exist, so that the answer's cost says nothing), plus one conditional PUT
   when the password hash is upgraded; with the session create that follows, a login
@@ -22,8 +25,9 @@ between them is repaired).
 Every change that must end the user's sessions (a disabled account, changed privileges, a
 new password, deletion) writes a new session generation in its user-record write and ends
 them through the sessions half (`sessions`), so that a login racing the change cannot keep
-its session either (`session_generation`). A new password ends them before that write too
-(`user_records`).
+its session either (`session_generation`). All but a deletion end them before that write
+and list them again after it (`user_records`); a change of the account decides on the record
+it reads whether it ends them.
 """
 
 from __future__ import annotations
@@ -57,9 +61,8 @@ from .name_claims import Claim
 from .name_index import LoginCheck, NameIndex, NameLookup, parse_name
 from .password_changes import PasswordChanges
 from .passwords import PasswordHasher, PasswordPolicy
-from .privileges import admin_from_input, is_administrator, stored_scopes
+from .privileges import admin_from_input, stored_scopes
 from .profile_fields import ProfileFields
-from .session_generation import next_generation
 from .storage import Versioned, keys
 from .storage.access import get_or_none
 from .user_records import if_fields_are, password_of
@@ -216,12 +219,14 @@ class AccountOperations(PasswordChanges):
         require: Callable[[User], object] | None = None,
     ) -> User:
         """Change a profile or an account's standing. Disabling an account or changing its
-        privileges revokes its tokens, so the change holds at once. A new email address
-        applies at once (a user's own goes through `request_email_change`), unverified
-        unless `email_verified` says otherwise; a new address the user asked for is
-        withdrawn; the old address is told. `expect`: fields of the record and the values
-        the change was decided on (`user_records.password_of` the record `confirm_password`
-        checked, the scopes a list was computed from); ConflictError if any has changed since.
+        privileges ends its sessions, so the change holds at once: before the record is
+        written (`user_records`); ConflictError when a concurrent change turns what was
+        read as no change of privileges into one. A new email address applies at once (a
+        user's own goes through `request_email_change`), unverified unless `email_verified`
+        says otherwise; a new address the user asked for is withdrawn; the old address is
+        told. `expect`: fields of the record and the values the change was decided on
+        (`user_records.password_of` the record `confirm_password` checked, the scopes a
+        list was computed from); ConflictError if any has changed since.
         `require`: called with the record every attempt would change; what it raises
         refuses the change (the auth app's check that the caller's own account may still
         act, which a concurrent disabling makes untrue)."""
@@ -316,30 +321,26 @@ class AccountOperations(PasswordChanges):
                 updated.email_requests = user.email_requests + 1
             if "profile" in changes:  # a PATCH: the fields given replace theirs only
                 updated.profile = self.profile_fields.merge(user.profile, changes["profile"])
-            if (
-                (user.is_active and not updated.is_active)
-                or is_administrator(user.is_admin, user.scopes)
-                != is_administrator(updated.is_admin, updated.scopes)
-                or stored_scopes(user.scopes) != stored_scopes(updated.scopes)
-            ):
-                updated.session_generation = next_generation(user.session_generation)
             return updated
 
+        landed: list[tuple[User, User]] = []  # (before, after), once the record is written
+
+        async def settle_names(previous: User, updated: User) -> None:
+            landed.append((previous, updated))
+            if new_claim is not None and not await self.names.held([new_claim], started):
+                await self._undo(user_id, previous, updated, [*changes, "session_generation"])
+                raise EmailTakenError()
+            if old_claim is not None:
+                await self.names.release([old_claim])
+
+        applied = if_fields_are(expected, change) if expected else change
         try:
-            applied = if_fields_are(expected, change) if expected else change
-            previous, updated = await self._update(user_id, applied, current)
+            await self._update_account(user_id, changes, applied, current, settle_names)
         except S3AuthError as error:
             # Released only when the record is known not to name the new address: after a
             # store failure the write may have landed. An entry left behind whose user
             # does not hold it is taken over once abandoned (`NameClaims.reserve`).
-            if new_claim is not None and not isinstance(error, StoreUnavailableError):
+            if new_claim is not None and not (landed or isinstance(error, StoreUnavailableError)):
                 await self.names.release([new_claim])
             raise
-        if new_claim is not None and not await self.names.held([new_claim], started):
-            await self._undo(user_id, previous, updated, [*changes, "session_generation"])
-            raise EmailTakenError()
-        if old_claim is not None:
-            await self.names.release([old_claim])
-        if updated.session_generation != previous.session_generation:
-            await self._end_all_sessions(user_id, generation=updated.session_generation)
-        return previous, updated
+        return landed[0]

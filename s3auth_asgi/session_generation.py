@@ -10,14 +10,16 @@ lifetime.
 The model. Every change that must end the user's sessions writes a new
 `User.session_generation` in the same user-record write it makes anyway; a session records
 the generation of the user record its login read (`Session.user_generation`). The change
+(a deletion aside, below) ends the sessions it lists before that write (`user_records`),
 then writes a marker, `sessions/{user_id}/~generation.{generation}`, BEFORE it lists the
-sessions it ends. A session written before the marker was written before that listing, so
-it is named and deleted as before; a session written after it is seen, by every refresh,
-with the marker: the refresh LISTs the user's sessions for the cap anyway, and the marker
-is in that listing. A refresh whose session is of an older generation than the newest
-marker ends the session (its access tokens too) and is refused: login and refresh cost no
-extra request. Until then it neither counts against the cap nor is shown on the sessions
-page (`session_rules`). Older markers are deleted in the change's batch DELETE.
+sessions again. A session written before the marker was written before that listing, so
+it is named and ended as the others; a session written after it is seen, by every
+refresh, with the marker: the refresh LISTs the user's sessions for the cap anyway, and
+the marker is in that listing. A refresh whose session is of an older generation than the
+newest marker ends the session (its access tokens too) and is refused: login and refresh
+cost no extra request. Until then it neither counts against the cap nor is shown on the
+sessions page (`session_rules`). Older markers are deleted in the change's last batch
+DELETE.
 
 Generations are ordered without any clock: one is an 8-hex-digit counter (the previous
 generation's plus one, computed in the If-Match read-modify-write of the user record, so
@@ -49,9 +51,11 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
-from .models import GenerationMarker
+from .models import GenerationMarker, User
+from .privileges import is_administrator, stored_scopes
 from .session_cap import listed_as_expired
 from .settings import S3AuthSettings
 from .storage import ObjectInfo, Store, StoreConflict, keys
@@ -66,6 +70,19 @@ def next_generation(previous: str) -> str:
     except ValueError:
         counter = 0
     return f"{counter + 1:0{_COUNTER_DIGITS}x}{secrets.token_hex(12)}"
+
+
+def ends_sessions(user: User, changes: Mapping[str, Any]) -> bool:
+    """Whether `changes` (fields of a user record and their new values) applied to `user`
+    disable it or change its privileges, and so must end its sessions."""
+    active = changes.get("is_active", user.is_active)
+    admin = changes.get("is_admin", user.is_admin)
+    scopes = changes.get("scopes", user.scopes)
+    return (
+        (user.is_active and not active)
+        or is_administrator(user.is_admin, user.scopes) != is_administrator(admin, scopes)
+        or stored_scopes(user.scopes) != stored_scopes(scopes)
+    )
 
 
 def _rank(generation: str) -> tuple[bool, str]:

@@ -9,7 +9,10 @@ attempt, and the change raises ConflictError when one no longer holds:
   verified, a password change that verified the current one);
 - what a change was computed from (the scopes an administrator adds to or removes from);
 - the address a change of email reserved the new address against (`accounts`), and the
-  account state a mailed token was issued for (`recovery`).
+  account state a mailed token was issued for (`recovery`);
+- whether a change of the account's standing ends its sessions (`_update_account`), as
+  they are ended before the write: over a concurrent change that makes it one, it is
+  refused.
 
 `if_fields_are` serves the first three: the change applies only while the named fields of
 the record hold the values it was decided on.
@@ -29,24 +32,26 @@ it is missing (1 conditional PUT), the read again after a conflict too (the chan
 won may be such a one): the retry, or the next change of the account, finishes the job,
 and the old sessions are refused at their next refresh.
 
-A new password must leave no earlier session in use, its access tokens included, and the
-owner's retry cannot finish the revocation of one that has landed: the reset link is
-spent, the current password is no longer the one the owner gives. So a new password ends the
-sessions first (LIST, revocation, batch DELETE), then writes the record, then its marker,
-and lists the sessions again for those that a login with the old password wrote meanwhile
-(a revocation and a batch DELETE for them). A failure before the record's write leaves
-the old password and the link unspent, the sessions perhaps ended already (no harm: their
-owner is replacing the password), and the same request tried again makes the change. A
-failure after it can leave only a session that such a login wrote after the first
-listing: refused at its refresh by the marker (written by the change or, if that write
-failed, by the next read of the record for a change, the link's retry included), its
-access token accepted for at most its lifetime, as with a login that races any change
-ending the sessions (`session_generation`).
+A new password, a disabling, a change of privileges must leave no earlier session in use,
+its access tokens included, and a retry cannot always finish the revocation of one that has
+landed: the reset link is spent, the current password is no longer the one the owner gives,
+the account is disabled or demoted already. So such a change ends the sessions first (LIST,
+revocation, batch DELETE), then writes the record, then its marker, and lists the sessions
+again for those that a login wrote meanwhile from the record as it was (a revocation and a
+batch DELETE for them). A failure before the record's write leaves the record as it was and
+a reset link unspent, the sessions perhaps ended already (no harm: the change is on its
+way), and the same request tried again makes the change. A failure after it can leave only
+a session that such a login wrote after the first listing: refused at its refresh by the
+marker (written by the change or, if that write failed, by the next read of the record for
+a change, the retry included), its access token accepted for at most its lifetime, as with
+a login that races any change ending the sessions (`session_generation`). A disabling tried
+again on an account it finds disabled ends the sessions it lists all the same (a disabled
+account has none to keep), such a login's included.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import msgspec
@@ -54,7 +59,7 @@ import msgspec
 from .errors import ConfigurationError, ConflictError, UserNotFoundError
 from .identifiers import require_user_id
 from .models import User
-from .session_generation import write_marker
+from .session_generation import ends_sessions, next_generation, write_marker
 from .sessions import SessionOperations
 from .storage import StoreConflict, Versioned, keys
 from .storage.access import get_or_none
@@ -132,15 +137,59 @@ class UserRecords(SessionOperations):
         raise ConflictError(CHANGED_CONCURRENTLY)
 
     async def _update_ending_sessions(
-        self, user_id: str, change: Change, current: Versioned[User], *also_delete: str
+        self,
+        user_id: str,
+        change: Change,
+        current: Versioned[User],
+        *also_delete: str,
+        written: Callable[[User, User], Awaitable[None]] | None = None,
     ) -> User:
-        """`_update` for a change that gives the record a new session generation and must
-        leave no earlier session in use once it lands: a new password (see the module).
-        `also_delete` goes in the last batch DELETE. Returns the record as written."""
+        """`_update` for a change that must leave no earlier session in use once it lands:
+        a new password, a disabling, a change of privileges (see the module). `written`
+        is awaited with (before, after) once the record is written, before the sessions
+        are listed again; `also_delete` goes in the last batch DELETE. Returns the record
+        as written."""
         await self._end_all_sessions(user_id)
-        _, updated = await self._update(user_id, change, current)
-        await self._end_all_sessions(user_id, *also_delete, generation=updated.session_generation)
+        previous, updated = await self._update(user_id, change, current)
+        if written is not None:
+            await written(previous, updated)
+        generation = updated.session_generation
+        # Unchanged: a disabling found made already (its retry), which has a marker.
+        new = generation if generation != previous.session_generation else None
+        await self._end_all_sessions(user_id, *also_delete, generation=new)
         return updated
+
+    async def _update_account(
+        self,
+        user_id: str,
+        changes: Mapping[str, Any],
+        change: Change,
+        current: Versioned[User] | None,
+        written: Callable[[User, User], Awaitable[None]],
+    ) -> None:
+        """`_update` of `change`, which writes `changes` (fields of the record and their
+        new values): through `_update_ending_sessions`, with a new session generation, when
+        on the record read they disable the account or change its privileges (see the
+        module). `written` is awaited with (before, after) once the record is written."""
+        disabling = changes.get("is_active") is False
+        if current is None and (disabling or "is_admin" in changes or "scopes" in changes):
+            current = await self._load_user(user_id)
+        # A disabling found made (its retry) ends those its listing finds all the same.
+        ending = current is not None and (disabling or ends_sessions(current.value, changes))
+
+        def ending_sessions(user: User) -> User:
+            updated = change(user)
+            if ends_sessions(user, changes):
+                if not ending:  # a concurrent change made it one, with no session ended
+                    raise ConflictError(CHANGED_CONCURRENTLY)
+                updated.session_generation = next_generation(user.session_generation)
+            return updated
+
+        if ending and current is not None:
+            ending_sessions(current.value)  # refused on the record read: nothing is ended
+            await self._update_ending_sessions(user_id, ending_sessions, current, written=written)
+        else:
+            await written(*await self._update(user_id, ending_sessions, current))
 
     async def _close(self, user_id: str) -> User | None:
         """Close the record for its deletion (see the module) and return it as closed: 1

@@ -258,6 +258,12 @@ async def test_an_account_change_that_failed_half_way_ends_the_sessions_on_retry
         name, part, after, lambda s, u: s.update_user(u.id, is_active=False, is_admin=False)
     )
     await failing.update_user(user.id, is_active=False, is_admin=False)  # the retry
+    # Its access token is refused before any refresh, on an instance that made no change:
+    # the sessions were ended before the record's write.
+    other = make_service(store=healthy.store)
+    await other.ensure_fresh()
+    with pytest.raises(TokenRevokedError):
+        other.decode_token(thief.access_token)
     with pytest.raises(TokenRevokedError):
         await healthy.refresh_access_token(thief.refresh_token)
 

@@ -36,16 +36,17 @@ NEW_PASSWORD = "BrandNewPass456"
 
 # What each change cost before generations: the user GET and PUT (change_password: and
 # the caller's new session), then the revocation's LIST, `user` entry and batch DELETE.
-# Each now costs one PUT more: the generation marker.
+# Each then cost one PUT more: the generation marker.
 BEFORE = {"get": 1, "put": 2, "list": 1, "delete": 1}
-AFTER = {**BEFORE, "put": 3}
-# A change of a user whose sessions a change ended before costs one PUT more: the marker of
-# the generation it reads, written if missing (`user_records`), a create that finds it.
-AFTER_A_CHANGE = {**AFTER, "put": 4}
-# A new password ends the sessions before the record's write, and lists them again after
+# Each change now ends the sessions before the record's write, and lists them again after
 # its marker, for a login that wrote its session meanwhile (`user_records`): one LIST more.
 # Here the late session is written after that second listing too.
-PASSWORD_CHANGE = {**AFTER, "list": 2}
+AFTER = {**BEFORE, "put": 3, "list": 2}
+# A change of a user whose sessions a change ended before costs one PUT more: the marker of
+# the generation it reads, written if missing (`user_records`), a create that finds it; and
+# a batch DELETE more: the sessions are deleted before the record's write, the marker the
+# new one supersedes after it (with the sessions, before they were ended first).
+AFTER_A_CHANGE = {**AFTER, "put": 4, "delete": 2}
 LOGIN = {"get": 2, "put": 1}  # index, user; session
 REFRESH = {"get": 1, "list": 1, "put": 1}  # session; the cap's LIST; rotation
 REFUSED = {"get": 1, "list": 1, "put": 1, "delete": 1}  # ... `session` entry; DELETE
@@ -177,7 +178,7 @@ async def test_a_login_racing_a_privilege_change_cannot_refresh(
 async def test_a_login_racing_a_password_reset_cannot_refresh(store_url: str) -> None:
     race, user, _ = await _setup(store_url)
     late, cost = await race.run(user, lambda admin: admin.set_password(user.id, NEW_PASSWORD))
-    assert cost == PASSWORD_CHANGE
+    assert cost == AFTER
     await race.assert_refused(late)
     assert await race.admin.authenticate_user("victim", PASSWORD) is None
     await race.assert_fresh_login_works(user, NEW_PASSWORD)
@@ -192,7 +193,7 @@ async def test_a_login_racing_a_password_change_cannot_refresh(store_url: str) -
         mine.append(await admin.change_password(user.id, PASSWORD, NEW_PASSWORD))
 
     late, cost = await race.run(user, change)
-    assert cost == {**PASSWORD_CHANGE, "put": 4}  # and the caller's new session
+    assert cost == {**AFTER, "put": 4}  # and the caller's new session
     await race.assert_refused(late)
     # The session change_password opened for its caller is of the new generation.
     race.store.reset_counts()
@@ -214,7 +215,7 @@ async def test_a_login_racing_a_deletion_cannot_refresh(store_url: str) -> None:
 
 
 @on_backends
-async def test_a_later_change_replaces_the_marker_in_the_same_batch(store_url: str) -> None:
+async def test_a_later_change_replaces_the_marker(store_url: str) -> None:
     service = make_service(store_url)
     user = await service.create_user("twice", "twice@example.com", PASSWORD)
     await service.set_password(user.id, NEW_PASSWORD)
@@ -223,15 +224,15 @@ async def test_a_later_change_replaces_the_marker_in_the_same_batch(store_url: s
     await service.create_token_pair(await _user(service, user.id))
     service.store.reset_counts()
     await service.update_user(user.id, is_admin=True)
-    # The superseded marker goes in the sessions' batch DELETE: no extra request.
+    # The superseded marker is deleted once its successor is written, after the sessions.
     assert dict(service.store.requests) == AFTER_A_CHANGE
     second = await _markers(service.store, user.id)
     assert len(second) == 1 and second[0] > first[0]
     assert second[0] == (await _user(service, user.id)).session_generation
-    # Without sessions, the superseded marker costs the DELETE alone.
+    # Without sessions, the superseded marker costs the DELETE alone, after the second LIST.
     service.store.reset_counts()
     await service.update_user(user.id, is_active=False)
-    assert dict(service.store.requests) == {"get": 1, "put": 3, "list": 1, "delete": 1}
+    assert dict(service.store.requests) == {"get": 1, "put": 3, "list": 2, "delete": 1}
     assert len(await _markers(service.store, user.id)) == 1
 
 
