@@ -328,7 +328,10 @@ class AccountOperations(PasswordChanges):
         async def settle_names(previous: User, updated: User) -> None:
             landed.append((previous, updated))
             if new_claim is not None and not await self.names.held([new_claim], started):
-                await self._undo(user_id, previous, updated, [*changes, "session_generation"])
+                # A new session generation stays: the sessions it ended stay ended, and the
+                # undoing read writes its marker, which would refuse every later session
+                # of the account were the old generation put back.
+                await self._undo(user_id, previous, updated, list(changes))
                 raise EmailTakenError()
             if old_claim is not None:
                 await self.names.release([old_claim])

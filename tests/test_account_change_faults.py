@@ -11,17 +11,20 @@ account that ends no session makes no request more than it did.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
-from conftest import make_service
+from conftest import make_service, make_settings
 from support import RacedUserWrite
 from test_faults import FailFirst, FaultyStore
 from test_password_change_faults import ENDED_FIRST, RequestLog
+from test_session_generation import _markers
 
 from s3auth_asgi import (
     ConflictError,
+    EmailTakenError,
     S3AuthService,
     StoreUnavailableError,
     TokenPair,
@@ -32,6 +35,7 @@ from s3auth_asgi.storage import ObjectStore
 
 pytestmark = pytest.mark.anyio
 PASSWORD = "SecurePass123!"
+RESERVATION = 120
 
 Change = Callable[[S3AuthService, User], Awaitable[User]]
 
@@ -294,3 +298,39 @@ async def test_a_disabling_to_a_new_address_settles_the_names_before_the_last_li
     other = make_service(url)
     assert (await other.get_user_by_email("moved@example.com")) == changed
     assert await other.create_user("heir", "victim@example.com", PASSWORD)
+
+
+async def test_a_disabling_whose_new_address_was_taken_over_is_undone(tmp_path: Path) -> None:
+    # The record's write is slow: the new address's claim looks abandoned, and another
+    # account takes it over before the write lands. The change is put back and refused;
+    # the sessions it ended before the write stay ended, and the owner logs in again.
+    url = f"file://{tmp_path / 'store'}"
+    user, thief = await _victim(url)
+    now = [time.time()]
+    settings = make_settings(url, name_reservation_seconds=RESERVATION)
+    taker = S3AuthService(settings, clock=lambda: now[0])
+    won: list[User] = []
+
+    async def meanwhile() -> None:
+        now[0] += RESERVATION + 1
+        won.append(await taker.create_user("win", "moved@example.com", PASSWORD))
+
+    raced = RacedUserWrite(ObjectStore.from_url(url), meanwhile)
+    changing = S3AuthService(settings, store=raced, clock=lambda: now[0])
+    with pytest.raises(EmailTakenError):
+        await changing.update_user(user.id, email="moved@example.com", is_active=False)
+    assert raced.meanwhile is None  # the race happened
+    other = make_service(url)
+    found = await other.get_user_by_email("moved@example.com")
+    assert found is not None and found.id == won[0].id
+    await _assert_out(url, thief)
+    back = await other.authenticate_user("victim@example.com", PASSWORD)
+    assert back is not None and (back.email, back.is_active) == ("victim@example.com", True)
+    # A session of the account as it is now refreshes: the record's generation is the one
+    # the change wrote, whose marker the undoing read wrote, so the sessions it ended
+    # before the write stay ended.
+    pair = await other.refresh_access_token((await other.create_token_pair(back)).refresh_token)
+    await other.ensure_fresh()
+    assert other.decode_token(pair.access_token)["adm"] is True
+    assert back.session_generation != user.session_generation
+    assert await _markers(ObjectStore.from_url(url), user.id) == [back.session_generation]
