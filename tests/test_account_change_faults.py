@@ -20,6 +20,7 @@ from conftest import make_service, make_settings
 from support import RacedUserWrite
 from test_faults import FailFirst, FaultyStore
 from test_password_change_faults import ENDED_FIRST, RequestLog
+from test_password_change_faults import _assert_thief_is_out as _assert_out
 from test_session_generation import _markers
 
 from s3auth_asgi import (
@@ -28,7 +29,6 @@ from s3auth_asgi import (
     S3AuthService,
     StoreUnavailableError,
     TokenPair,
-    TokenRevokedError,
     User,
 )
 from s3auth_asgi.storage import ObjectStore
@@ -87,16 +87,6 @@ async def _made(url: str, name: str, user: User) -> bool:
     found = await make_service(url).get_user_by_id(user.id)
     assert found is not None
     return CHANGES[name][1](found)
-
-
-async def _assert_out(url: str, pair: TokenPair) -> None:
-    """Refused on an instance that made no change, once it has synced."""
-    other = make_service(url)
-    await other.ensure_fresh()
-    with pytest.raises(TokenRevokedError):
-        other.decode_token(pair.access_token)
-    with pytest.raises(TokenRevokedError):
-        await other.refresh_access_token(pair.refresh_token)
 
 
 @pytest.mark.parametrize("name", CHANGES)
