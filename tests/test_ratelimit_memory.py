@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from s3auth_asgi.errors import ConfigurationError
 from s3auth_asgi.ratelimit import FailureBudget, MemoryRateLimitStore, RateLimit, memory
 from s3auth_asgi.ratelimit.gcra import Step, gcra, gcra_step
+from s3auth_asgi.ratelimit.policy import MAX_RATE
 
 
 class Clock:
@@ -120,19 +121,28 @@ def test_making_room_from_spent_keys_changes_no_answer(
         assert len(store) <= 16
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(
     origin=st.sampled_from([0.0, 12_345.678, 1_780_000_000.0]),
     steps=st.lists(st.tuples(st.integers(0, 5), st.floats(0, 2), st.integers(1, 3)), max_size=80),
+    limit=st.sampled_from(
+        [
+            RateLimit(max_requests=3, window_seconds=1.0),
+            # Emission intervals near the shortest a limit takes, the closest to the
+            # tolerance: a small burst, and the fastest rate.
+            RateLimit(max_requests=3, window_seconds=3.5 / MAX_RATE),
+            RateLimit(max_requests=MAX_RATE, window_seconds=1.0),
+        ]
+    ),
 )
-def test_a_full_allowance_skips_the_algorithm_and_answers_as_it_would(
-    origin: float, steps: list[tuple[int, float, int]]
+def test_an_admission_of_cost_1_skips_the_call_and_answers_as_the_algorithm(
+    origin: float, steps: list[tuple[int, float, int]], limit: RateLimit
 ) -> None:
-    """A check of cost 1 on a key never seen or whose TAT passed is answered without
-    running the algorithm, exactly as the algorithm answers; every other check runs it."""
+    """A check of cost 1 that is admitted (allowance full, or in debt) is answered without
+    calling the algorithm, exactly as the algorithm answers; every other check calls it."""
     clock = Clock()
     clock.now = origin
-    limit = RateLimit(max_requests=3, window_seconds=1.0)
+    scale = limit.window_seconds
     ran: list[str] = []
 
     def counted_step(tat: float | None, now: float, *rest: float) -> Step:
@@ -144,15 +154,14 @@ def test_a_full_allowance_skips_the_algorithm_and_answers_as_it_would(
         patch.setattr(memory, "gcra_step", counted_step)
         reference: dict[str, float] = {}
         for client, advance, cost in steps:
-            clock.now += advance
+            clock.now += advance * scale
             key = f"c{client}"
             tat = reference.get(key)
             new_tat, expected = gcra(tat, clock.now, limit, cost)
             reference[key] = new_tat
             before = len(ran)
             assert store.check("api", key, limit, cost) == expected
-            full = tat is None or tat <= clock.now
-            assert len(ran) - before == (0 if cost == 1 and full else 1)
+            assert len(ran) - before == (0 if cost == 1 and expected.allowed else 1)
             assert store._tats["api"][key] == new_tat
 
 

@@ -6,7 +6,9 @@ refusal moves its key to the back of the dict (dicts keep insertion order), so a
 hammering while refused stays the most recently used. A check of cost 1 on a key whose
 allowance is full (never seen, or its TAT passed: a client asking less often than once
 per emission interval) runs no arithmetic but one addition: its answer is the same every
-time (`gcra.full_allowance`), bit for bit what the algorithm would give.
+time (`gcra.full_allowance`), bit for bit what the algorithm would give. One of cost 1 that
+is admitted in debt runs the algorithm's own arithmetic inline; only other costs and
+refusals call it.
 
 When a new key finds the dict full, room is made in one pass, at least a sixteenth of
 `max_keys` at a time so that the pass is paid once per that many new keys (a failure
@@ -25,12 +27,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from itertools import islice
+from math import trunc
 from typing import Any
 
 from ..errors import ConfigurationError
 from ..types import Clock
 from .budget import FailureBudget, Reading, charge_budget, peek_budget
-from .gcra import Decision, Step, full_allowance, gcra_step
+from .gcra import TOLERANCE, Decision, Step, full_allowance, gcra_step
 from .policy import RateLimit, check_cost
 
 MemoryCheck = Callable[[str, int], Step]
@@ -78,6 +81,7 @@ class MemoryRateLimitStore:
         clock, step, make_room = self._clock, gcra_step, self._make_room
         interval, most = limit.emission_interval, limit.max_requests
         max_keys = self.max_keys
+        horizon = most * interval + TOLERANCE
         # A check of cost 1 that finds the allowance full, the usual one, always gets the
         # same answer but for the state (`full_allowance`): taken once here, it spares such
         # a check the algorithm, an eighth to a fifth of the whole public call.
@@ -86,10 +90,24 @@ class MemoryRateLimitStore:
         def check(key: str, cost: int) -> Step:
             now = clock()
             tat = tats.get(key)
-            if (tat is None or tat <= now) and cost == 1:
-                result: Step = (now + interval, allowed, remaining, reset_after, retry_after)
-            else:
-                result = step(tat, now, interval, most, cost)
+            if cost == 1:
+                if tat is None or tat <= now:
+                    if tat is None and len(tats) >= max_keys:
+                        make_room(tats, now)
+                    tats[key] = new_tat = now + interval
+                    return new_tat, allowed, remaining, reset_after, retry_after
+                ahead = tat - now + interval
+                if ahead <= horizon:
+                    # In debt and admitted: `gcra_step`'s own arithmetic for a cost of 1,
+                    # inline because a client back within its emission interval takes this
+                    # path on every request, and the call is a tenth of the check. Its
+                    # full-allowance case cannot arise: the debt is positive, and every
+                    # emission interval a RateLimit takes is longer than the tolerance.
+                    tats[key] = new_tat = tat + interval
+                    room = (horizon - ahead) / interval
+                    left = trunc(room)
+                    return new_tat, True, left, (left + 1 - room) * interval + TOLERANCE, 0.0
+            result = step(tat, now, interval, most, cost)
             if result[1]:
                 if tat is None and len(tats) >= max_keys:
                     make_room(tats, now)
