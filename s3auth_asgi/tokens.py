@@ -2,8 +2,9 @@
 
 Access token: header `typ: at+jwt` and `kid`; claims iss, sub, aud, iat, nbf, exp, jti,
 sid, scope, preferred_username, adm. Signed by the key ring's signing key (`keys.ring`:
-for HS*, the secret key itself; or a key pair); verified by `AccessTokenCheck`
-with the key the token's `kid` names, under the algorithm pinned to that key.
+for HS*, the secret key itself; or a key pair; an ES256 signature in its low-S form,
+`keys.low_s`); verified by `AccessTokenCheck` with the key the token's `kid` names, under
+the algorithm pinned to that key.
 
 Refresh token: `rt1.{user_id}.{session_id}.{generation}.{mac}`, where mac is an HMAC over
 the three fields and the session's own random secret, keyed by a key derived from the
@@ -29,6 +30,7 @@ from .hidden_fields import fields_repr, shown_fields
 from .identifiers import ID_PATTERN
 from .jose_json import b64url
 from .keys.keyset import KeyEntry, KeySet
+from .keys.low_s import low_s_compact
 from .keys.ring import KeyRing
 from .settings import S3AuthSettings
 from .shared_on_copy import SharedOnCopy
@@ -161,7 +163,8 @@ class TokenCodec(SharedOnCopy):
         if key is None:
             key = self.key_set().signing_key(issued)
         header = {"alg": key.algorithm, "typ": "at+jwt", "kid": key.kid}
-        return jwt.encode(header, claims, key.key, algorithms=[key.algorithm]), claims
+        token = jwt.encode(header, claims, key.key, algorithms=[key.algorithm])
+        return (low_s_compact(token) if key.low_s else token), claims
 
     # Refresh tokens -------------------------------------------------------------------
 

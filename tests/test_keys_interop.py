@@ -25,8 +25,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 from support import free_port, make_clocked_service, serving, user_record
+from test_tokens_low_s import s_of, twin
 
-from s3auth_asgi import BearerTokenMiddleware, JwksVerifier, S3AuthService
+from s3auth_asgi import BearerTokenMiddleware, InvalidTokenError, JwksVerifier, S3AuthService
 from s3auth_asgi.app import create_auth_app
 from s3auth_asgi.keys.algorithms import generate_key
 from s3auth_asgi.keys.jwks_fetch import _HttpRedirectsOnly
@@ -128,11 +129,20 @@ async def test_tokens_pyjwt_signs_with_our_key_verify_with_ours(algorithm: str) 
         "aud": "api",
         "scope": "read",
     }
-    token = jwt.encode(claims, pem, algorithm=algorithm, headers={"kid": kid, "typ": "at+jwt"})
-    assert service.verify_access_token(token)["sub"] == "u" * 22
-    other = jwt.encode(claims, pem, algorithm=algorithm, headers={"kid": kid, "typ": "JWT"})
+
+    def sign(typ: str) -> str:
+        token = jwt.encode(claims, pem, algorithm=algorithm, headers={"kid": kid, "typ": typ})
+        if algorithm != "ES256":
+            return token
+        # PyJWT writes either signature of the ECDSA pair; the low-S one verifies here.
+        low, high = sorted((token, twin(token)), key=s_of)
+        with pytest.raises(InvalidTokenError, match="high_s"):
+            service.verify_access_token(high)
+        return low
+
+    assert service.verify_access_token(sign("at+jwt"))["sub"] == "u" * 22
     with pytest.raises(Exception, match="not an access token"):
-        service.verify_access_token(other)
+        service.verify_access_token(sign("JWT"))
 
 
 # The verify-only service -------------------------------------------------------------

@@ -8,11 +8,13 @@ ES521, ...) is refused."""
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+from test_tokens_low_s import P256_ORDER
 
 from s3auth_asgi.errors import InvalidTokenError
 from s3auth_asgi.keys.jws import verify_compact
@@ -76,11 +78,23 @@ def vectors() -> list[Any]:
     return found
 
 
-def supported(group: dict[str, Any], token: str) -> bool:
-    import base64
+def header_of(token: str) -> dict[str, Any]:
+    header: dict[str, Any] = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "==="))
+    return header
 
-    header = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "==="))
-    return header.get("alg") in ALGORITHMS
+
+def supported(group: dict[str, Any], token: str) -> bool:
+    return header_of(token).get("alg") in ALGORITHMS and not high_s(token)
+
+
+def high_s(token: str) -> bool:
+    """An ES256 signature whose s is above n/2: valid ECDSA, refused here all the same,
+    since its twin with n - s would verify too (`keys.low_s`)."""
+    if header_of(token).get("alg") != "ES256":
+        return False
+    segment = token.split(".")[2]
+    signature = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    return len(signature) == 64 and int.from_bytes(signature[32:], "big") > P256_ORDER // 2
 
 
 @pytest.mark.parametrize(("group", "test"), vectors())
@@ -98,10 +112,13 @@ def test_vector_verdict(group: dict[str, Any], test: dict[str, Any]) -> None:
 
 def test_the_vectors_cover_each_supported_family() -> None:
     """The vectors run include accepted ones of HS256, ES256 and RS256, and refusals of
-    signature malleability, invalid curve points, short and ROCA RSA keys."""
+    signature malleability, invalid curve points, short and ROCA RSA keys, and of a valid
+    ES256 signature whose s is the high one."""
     cases = vectors()
     comments = {p.values[1]["comment"] for p in cases}
     assert len(cases) > 400
+    valid = [test for _, test in (p.values for p in cases) if test["result"] == "valid"]
+    assert any(high_s(test["jws"]) for test in valid)
     for expected in (
         "rejectsKeyWithRocaVulnerability",
         "rejects1024bitRsaKey",

@@ -49,6 +49,7 @@ from support import asgi_client, bearer, call_http, http_scope
 from s3auth_asgi import InvalidTokenError, TokenExpiredError
 from s3auth_asgi.jose_json import base64url_decode, json_object
 from s3auth_asgi.keys.keyset import KeyEntry, KeySet
+from s3auth_asgi.keys.low_s import low_s
 from s3auth_asgi.keys.ring import hmac_entry
 from s3auth_asgi.middleware.bearer import BearerTokenMiddleware
 from s3auth_asgi.tokens import TokenCodec
@@ -386,14 +387,15 @@ def test_with_several_keys_the_kid_picks_one_and_the_checks_still_hold() -> None
 
 def test_the_checks_hold_for_an_asymmetric_key_too() -> None:
     """KeySet holds HMAC keys today; an ES256 key slipped in shows that no strict check
-    depends on the algorithm: the same defects are refused, signed with ECDSA."""
+    depends on the algorithm: the same defects are refused, signed with ECDSA (with the
+    low S that is accepted, so that each is refused for its defect)."""
     key = ECKey.generate_key("P-256")
     codec = TokenCodec(SETTINGS, keys=KeySet([KeyEntry("ec", "ES256", cast(Any, key))]))
     es256 = JWSRegistry.algorithms["ES256"]
 
     def forge_es256(header_octets: bytes, payload: bytes) -> str:
         signing_input = b64url(header_octets) + b"." + b64url(payload)
-        return (signing_input + b"." + b64url(es256.sign(signing_input, key))).decode()
+        return (signing_input + b"." + b64url(low_s(es256.sign(signing_input, key)))).decode()
 
     header = [("alg", "ES256"), ("typ", "at+jwt"), ("kid", "ec")]
     claims = claim_members(now())

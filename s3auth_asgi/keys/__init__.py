@@ -5,11 +5,12 @@
     material     PEM and JWK in, public JWK and thumbprint out
     keyset       KeySet and KeyEntry: keys by kid, the signing key at a moment, the JWKS
     jws          verify a compact JWS against a key set (key by kid, algorithm by key)
+    low_s        ES256 signatures in their one low-S form, so a token has one spelling
     remote       a key set read from a JWKS URL or file, for a service that only verifies
     sealing      private keys sealed for the store
     stored       the key set kept in the store, rotated by conditional writes
     ring         where a service's keys come from, kept fresh
     publish      the JWKS written to an object outside the store
 
-Only the first five are needed to verify; none of them imports the storage layer.
+Only the first six are needed to verify; none of them imports the storage layer.
 """

@@ -3,8 +3,9 @@
 In this order, each step refusing with InvalidTokenError: three base64url segments; a
 protected header that is strict JOSE JSON asking for no extension (`jose_json`); a `kid`
 naming a live key of the set (UnknownSigningKeyError otherwise — the one refusal a
-verifier may answer by reading its keys again); an `alg` the key is pinned to; the
-signature, over the segments as received. The payload is returned unread.
+verifier may answer by reading its keys again); an `alg` the key is pinned to; for ES256,
+an s in the low half (`low_s`: a token has one spelling); the signature, over the
+segments as received. The payload is returned unread.
 
 Nothing in the header chooses where keys come from: `jku`, `x5u`, `jwk` and `x5c` are
 never read, so no request is made and no key is trusted because a token says so.
@@ -24,6 +25,7 @@ from joserfc.jws import CompactSignature, validate_compact
 from ..errors import InvalidTokenError, UnknownSigningKeyError
 from ..jose_json import base64url_decode, protected_header
 from .keyset import KeySet
+from .low_s import is_high_s
 
 
 def verify_compact(token: str | bytes, keys: KeySet, now: float) -> tuple[dict[str, Any], bytes]:
@@ -42,6 +44,8 @@ def verify_compact(token: str | bytes, keys: KeySet, now: float) -> tuple[dict[s
         raise UnknownSigningKeyError("The token names an unknown key")
     if header.get("alg") not in entry.accepted:
         raise InvalidTokenError("The token's algorithm does not match its key")
+    if entry.low_s and is_high_s(base64url_decode(signature_segment)):
+        raise InvalidTokenError("The token could not be verified (high_s)")
     signed = CompactSignature(header, base64url_decode(payload_segment))
     signed.segments = {
         "header": header_segment,

@@ -25,6 +25,7 @@ from joserfc.jws import JWSRegistry
 
 from ..errors import ConfigurationError
 from .algorithms import Key
+from .low_s import LOW_S_ALGORITHMS
 from .material import has_private_part, import_key, public_jwk, thumbprint
 from .names import UnusableKeyError, accepted_names, algorithm_for, is_symmetric
 from .ranking import signer
@@ -33,7 +34,16 @@ from .ranking import signer
 class KeyEntry:
     """One key: its kid, the algorithm it is pinned to, and when it signs and retires."""
 
-    __slots__ = ("accepted", "activates_at", "algorithm", "key", "kid", "registry", "retires_at")
+    __slots__ = (
+        "accepted",
+        "activates_at",
+        "algorithm",
+        "key",
+        "kid",
+        "low_s",
+        "registry",
+        "retires_at",
+    )
 
     def __init__(
         self,
@@ -53,6 +63,8 @@ class KeyEntry:
         # Built once per key: joserfc builds a registry per call otherwise. It allows only
         # this key's algorithm, which is what pins a token's `alg` to its key.
         self.registry = JWSRegistry(algorithms=sorted(self.accepted))
+        # Its signatures are written and accepted in the low-S form only (`low_s`).
+        self.low_s = algorithm in LOW_S_ALGORITHMS
 
     @property
     def can_sign(self) -> bool:

@@ -1,10 +1,11 @@
 """The verified-token cache: a token presented again is not verified again.
 
-Keyed by the exact token bytes, bounded, least recently used first out. An entry is the
-`scope["auth"]` object, holding the user built from the claims, so a cache hit allocates
-nothing, and the moment from which it must be looked at again (`recheck_from`), so `exp`
-is still checked on every request (revocation is checked by BlacklistMiddleware, also on
-every request).
+Keyed by the exact token bytes, bounded, least recently used first out. A token verifies
+in one spelling only (an ES256 signature in its low-S form, `keys.low_s`), so one token
+holds one entry. An entry is the `scope["auth"]` object, holding the user built from the
+claims, so a cache hit allocates nothing, and the moment from which it must be looked at
+again (`recheck_from`), so `exp` is still checked on every request (revocation is checked
+by BlacklistMiddleware, also on every request).
 
 That moment is the token's expiry, or sooner when the verifier's keys can change while it
 runs: the verification stands as long as the keys it used may go unread
