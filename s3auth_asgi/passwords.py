@@ -3,7 +3,10 @@
 Hashing is argon2id through pwdlib, in a worker thread (never on the event loop). The default
 cost is OWASP's minimum for argon2id (19 MiB, t=2, p=1): 19-40 ms per hash on one core of
 a 2-core x86-64 VM, a seventh of pwdlib's `recommended()`.
-bcrypt hashes from older systems still verify and are upgraded on the next login.
+bcrypt hashes from older systems still verify and are upgraded on the next login. A failed
+verification of a hash not at the current parameters (made before they were raised, by
+bcrypt, or unreadable) verifies the dummy hash too, so that no failure answers sooner than an
+unknown user's: it costs the stored hash on top, as a match costs the upgrade.
 
 Admission: every hash and verification (registration, login, the dummy verification of an
 unknown user, password change and reset) goes through one gate per hasher. At most
@@ -180,12 +183,10 @@ class PasswordHasher:
         check_argon2(
             memory_kib, parallelism, ("PasswordHasher memory_kib", "PasswordHasher parallelism")
         )
-        self._hash = PasswordHash(
-            (
-                Argon2Hasher(memory_cost=memory_kib, time_cost=time_cost, parallelism=parallelism),
-                BcryptHasher(),
-            )
+        self._current = Argon2Hasher(
+            memory_cost=memory_kib, time_cost=time_cost, parallelism=parallelism
         )
+        self._hash = PasswordHash((self._current, BcryptHasher()))
         self.concurrency = concurrency or os.cpu_count() or 1
         self.queue = queue or QUEUE_PER_HASH_SLOT * self.concurrency
         self.device_queue = device_queue or DEVICE_QUEUE_PER_HASH_SLOT * self.concurrency
@@ -240,13 +241,15 @@ class PasswordHasher:
         """(matches, new hash when the stored one should be upgraded).
 
         With no stored hash (unknown user) a dummy hash is verified, so an unknown user
-        costs the same time as a wrong password, and takes the same place in the queue.
+        costs the same time as a wrong password, and takes the same place in the queue. A
+        wrong password for a hash not at the current parameters verifies the dummy as well,
+        in the same place.
         HashingBusyError when the queue is full (for a `device_owner`, the places kept for
         known devices too, or its account's share or budget of them).
         """
         if hashed is None:
             return await self._run(self._verify_unknown, password, device_owner=device_owner)
-        return await self._run(self._safe_verify, password, hashed, device_owner=device_owner)
+        return await self._run(self._verify_stored, password, hashed, device_owner=device_owner)
 
     async def _run(
         self,
@@ -274,16 +277,41 @@ class PasswordHasher:
                 self.kept.leave(kept_for)
 
     def _verify_unknown(self, password: str) -> tuple[bool, str | None]:
-        if self._dummy is None:
-            # Made once, in the thread of the first unknown user's verification (two racing
-            # threads both make one, and either will do).
-            self._dummy = self._hash.hash(secrets.token_urlsafe(24))
-        self._safe_verify(password, self._dummy)
+        self._safe_verify(password, self._dummy_hash())
         return False, None
 
-    def _safe_verify(self, password: str, hashed: str) -> tuple[bool, str | None]:
+    def _verify_stored(self, password: str, hashed: str) -> tuple[bool, str | None]:
+        checked = self._safe_verify(password, hashed)
+        if checked is not None and (checked[0] or self._is_current(hashed)):
+            return checked
+        # A hash made under older, cheaper parameters, by bcrypt, or that cannot be read
+        # would answer a wrong password sooner than the dummy answers an unknown name, which
+        # would tell the names of accounts; and a match on any hash not current pays for the
+        # upgraded hash, so a failure that did not pay as much would tell a disabled
+        # account's right password from a wrong one. Hence a verification at the current
+        # parameters, in the same thread and place, which the bounds on hashing hold.
+        self._safe_verify(password, self._dummy_hash())
+        return False, None
+
+    def _is_current(self, hashed: str) -> bool:
+        """Whether `hashed` is argon2 at this hasher's parameters, so that verifying it costs
+        what verifying the dummy does."""
+        try:
+            return self._current.identify(hashed) and not self._current.check_needs_rehash(hashed)
+        except Exception:
+            return False
+
+    def _dummy_hash(self) -> str:
+        if self._dummy is None:
+            # Made once, in the thread of the first verification that needs it (two racing
+            # threads both make one, and either will do).
+            self._dummy = self._hash.hash(secrets.token_urlsafe(24))
+        return self._dummy
+
+    def _safe_verify(self, password: str, hashed: str) -> tuple[bool, str | None] | None:
+        """(matches, new hash when the stored one should be upgraded); None when `hashed` is
+        in no format known or damaged, which verifies nothing (and fails the login)."""
         try:
             return self._hash.verify_and_update(password, hashed)
         except Exception:
-            # An unknown or damaged hash format: a failed login, not a crash.
-            return False, None
+            return None

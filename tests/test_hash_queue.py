@@ -48,7 +48,7 @@ class GatedHasher(PasswordHasher):
         self.entered = 0
         self._lock = threading.Lock()
 
-    def _safe_verify(self, password: str, hashed: str) -> tuple[bool, str | None]:
+    def _safe_verify(self, password: str, hashed: str) -> tuple[bool, str | None] | None:
         with self._lock:
             self.entered += 1
         if self.gate is not None and not self.gate.wait(timeout=10):

@@ -38,7 +38,7 @@ class RecordingHasher(PasswordHasher):
         self.gate: threading.Event | None = None
         self._lock = threading.Lock()
 
-    def _safe_verify(self, password: str, hashed: str) -> tuple[bool, str | None]:
+    def _safe_verify(self, password: str, hashed: str) -> tuple[bool, str | None] | None:
         with self._lock:
             self.running += 1
             self.peak = max(self.peak, self.running)
