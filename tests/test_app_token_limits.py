@@ -198,6 +198,33 @@ async def test_wrong_current_passwords_count_against_the_login_budget() -> None:
         assert_problem(refused, 429, "rate_limited")
 
 
+async def test_a_password_checked_change_has_one_set_of_rate_limit_fields() -> None:
+    # A new address is checked as a password attempt (the handler's limits) on top of the
+    # profile limits every change counts against (the operation's): one answer, one list
+    # of policies, and one policy in the legacy fields, the closest to refusing.
+    limits = {name: RateLimit(1, 600) for name in ("profile", "profile_account", "login")}
+    limiter = RateLimiter(limits, legacy_headers=True)
+    service = make_service()
+    user = await service.create_user("alice", "alice@example.com", PASSWORD)
+    tokens = {"access_token": (await service.create_token_pair(user)).access_token}
+    async with client_for(mounted(service, limiter=limiter, rate_limit=True)) as client:
+        answer = await client.patch(
+            "/auth/me",
+            json={"email": "elsewhere@example.com", "current_password": PASSWORD},
+            headers=bearer(tokens),
+        )
+    assert answer.status_code == 200
+    assert answer.headers.get_list("x-ratelimit-limit") == ["1"]
+    assert answer.headers.get_list("x-ratelimit-remaining") == ["0"]
+    assert answer.headers.get_list("x-ratelimit-reset") == ["600"]
+    assert answer.headers.get_list("ratelimit-policy") == [
+        '"profile";q=1;w=600, "profile_account";q=1;w=600, "login";q=1;w=600'
+    ]
+    assert answer.headers.get_list("ratelimit") == [
+        '"profile";r=0;t=600, "profile_account";r=0;t=600, "login";r=1;t=0'
+    ]
+
+
 async def test_an_administrator_changes_an_email_without_a_password() -> None:
     """An administrator acts on someone else's account: there is no password of theirs to
     give, and the admin body has no such field."""

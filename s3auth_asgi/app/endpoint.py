@@ -17,7 +17,8 @@ For each request, in this order:
    when the account is gone or disabled: see `caller`): after the input, which bad input
    then costs no read;
 7. the rate limits the operation declares (`limits`; 429), per address or per caller;
-8. the handler, given the outcome as a `Call`.
+8. the handler, given the outcome as a `Call`; the answer it returns carries the
+   RateLimit fields of the checks of 7 and of those it adds (`Call.shown`).
 
 Every answer of a `token_response` operation is marked no-store (RFC 6749 §5.1). Errors of
 this package become problems, and so does a conditional write that another writer's write
@@ -180,7 +181,8 @@ class Endpoint:
                 caller = await self.callers.with_account(caller, op.access)
         caller_id = caller.user_id if caller is not None else None
         infos = await self.limits.check_operation(request.scope, op.limits, caller_id)
-        response = await op.handler(Call(request, caller, body, query, path_ids, noted))
-        for name, value in self.limits.headers(infos):
+        call = Call(request, caller, body, query, path_ids, noted, infos)
+        response = await op.handler(call)
+        for name, value in self.limits.headers(call.shown):
             response.headers.append(name, value)
         return response

@@ -84,14 +84,14 @@ class LifecycleRoutes:
         Only the caller's own address is refused (429) and shown in the headers; the
         account's budgets decide quietly whether the mail goes (`AuthRateLimits.mail_admitted`)."""
         scope = call.request.scope
-        infos = await self.limits.check_named(scope, (("recovery", None, None),))
+        call.shown.extend(await self.limits.check_named(scope, (("recovery", None, None),)))
 
         async def admit(account: str) -> bool:
             return await self.limits.mail_admitted(scope, purpose, account)
 
         await request(name, admit=admit)
         body = Accepted(detail=detail)
-        return json_response(body, status=202, headers=self.limits.headers(infos))
+        return json_response(body, status=202)
 
     async def forgot_password(self, call: Call) -> Response:
         data: ForgotPasswordRequest = call.body

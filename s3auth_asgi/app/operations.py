@@ -18,6 +18,7 @@ from ..events import EventName
 
 if TYPE_CHECKING:
     from ..models import User
+    from ..ratelimit import RateLimitInfo
     from .caller import Caller
 
 Access = Literal["public", "bearer", "bearer_or_refresh_token", "admin"]
@@ -40,6 +41,11 @@ class Call:
     noted: dict[str, str] = field(default_factory=dict)
     """What the operation's auth event names (`user_id`, `session_id`, `actor_id`): the
     caller's, and what a handler adds (the account a login opened a session of)."""
+    shown: list[RateLimitInfo] = field(default_factory=list)
+    """The rate-limit checks whose fields the answer a handler returns carries: the
+    operation's `limits`, and those a handler adds (a password attempt's). They are written
+    once, after the handler, so that an answer under both has one list of policies and one
+    policy in the legacy fields."""
 
     @property
     def caller(self) -> Caller:

@@ -25,7 +25,6 @@ from ..hooks import Registration
 from ..keys.keyset import jwks_fingerprint
 from ..models import TokenPair, User
 from ..name_index import owner_account, parse_name
-from ..ratelimit import RateLimitInfo
 from ..service import S3AuthService
 from ..storage import keys
 from ..user_records import password_of
@@ -91,9 +90,7 @@ class AuthRoutes:
             "ip_address": self.limits.client_ip(request.scope),
         }
 
-    def _tokens(
-        self, request: Request, pair: TokenPair, extra: list[tuple[str, str]] | None = None
-    ) -> Response:
+    def _tokens(self, request: Request, pair: TokenPair) -> Response:
         body = TokenResponse(
             access_token=pair.access_token,
             token_type=pair.token_type,
@@ -102,7 +99,7 @@ class AuthRoutes:
         )
         if not self.browser_mode:
             body.refresh_token = pair.refresh_token
-        response = json_response(body, headers=extra or [])
+        response = json_response(body)
         if self.browser_mode:
             set_refresh_cookie(
                 response, pair.refresh_token, pair.refresh_expires_in, _root_path(request)
@@ -141,7 +138,7 @@ class AuthRoutes:
 
     async def register(self, call: Call) -> Response:
         data: RegisterRequest = call.body
-        infos = await self.limits.check_registration(call.request.scope, data.username)
+        call.shown.extend(await self.limits.check_registration(call.request.scope, data.username))
         client = self.limits.client_ip(call.request.scope)
         await self.service.hooks.check_registration(
             Registration(
@@ -160,7 +157,7 @@ class AuthRoutes:
             raise self._hide_which_exists(error) from None
         call.noted["user_id"] = user.id
         await self.mail_verification_link(user)
-        return json_response(user.public(), status=201, headers=self.limits.headers(infos))
+        return json_response(user.public(), status=201)
 
     async def login(self, call: Call) -> Response:
         data: LoginRequest = call.body
@@ -209,9 +206,8 @@ class AuthRoutes:
             raise EmailNotVerifiedError()
         pair = await self.service.create_token_pair(check.user, **self._session_origin(request))
         self._note_session(call, pair)
-        response = self._tokens(
-            request, pair, self.limits.headers(attempts.shown(attempt.readings))
-        )
+        call.shown.extend(attempts.shown(attempt.readings))
+        response = self._tokens(request, pair)
         if self.origins.refusal(request.scope) is None:  # another site's page: see `origins`
             self.devices.issue(response, check.user, device, _root_path(request))
         return response
@@ -264,7 +260,6 @@ class AuthRoutes:
         data: UpdateProfileRequest = call.body
         changes = fields_set(data)
         current_password = changes.pop("current_password", None)
-        infos: list[RateLimitInfo] = []
         user_id = call.caller.user_id
         if "email" in changes:
             call.noted["event"] = "email_change_request"
@@ -273,7 +268,7 @@ class AuthRoutes:
             # checked before the new address is tried, so a wrong one learns nothing of it.
             if current_password is None:
                 raise CurrentPasswordRequiredError()
-            checked, infos = await self._password_attempt(
+            checked = await self._password_attempt(
                 call, lambda user: self.service.confirm_password(user, current_password)
             )
             changes["expect"] = password_of(checked)
@@ -292,11 +287,11 @@ class AuthRoutes:
             raise self._hide_which_exists(error) from None
         except UserNotFoundError:
             raise account_gone() from None
-        return json_response(user.public(), headers=[*PRIVATE, *self.limits.headers(infos)])
+        return json_response(user.public(), headers=PRIVATE)
 
     async def change_password(self, call: Call) -> Response:
         data: ChangePasswordRequest = call.body
-        pair, infos = await self._password_attempt(
+        pair = await self._password_attempt(
             call,
             lambda user: self.service.change_password(
                 user.id,
@@ -306,15 +301,14 @@ class AuthRoutes:
                 **self._session_origin(call.request),
             ),
         )
-        return self._tokens(call.request, pair, self.limits.headers(infos))
+        return self._tokens(call.request, pair)
 
-    async def _password_attempt(
-        self, call: Call, check: Callable[[User], Awaitable[T]]
-    ) -> tuple[T, list[RateLimitInfo]]:
+    async def _password_attempt(self, call: Call, check: Callable[[User], Awaitable[T]]) -> T:
         """Run `check` of the caller's password (it raises InvalidCredentialsError when the
         password is wrong) as a password attempt: guessing a password with a stolen access
-        token is guessing a password, and counts against the account's login budgets. The
-        record read for it is the caller's: an account that may not act is refused here."""
+        token is guessing a password, and counts against the account's login budgets, which
+        the answer shows (`Call.shown`). The record read for it is the caller's: an account
+        that may not act is refused here."""
         attempts = self.limits.attempts
         user = usable_account(await self.service.get_user_by_id(call.caller.user_id))
         attempt = await attempts.begin(call.request.scope, owner_account(user.id), None)
@@ -327,7 +321,8 @@ class AuthRoutes:
             raise account_gone() from None
         finally:
             attempts.end(attempt)
-        return result, attempts.shown(attempt.readings)
+        call.shown.extend(attempts.shown(attempt.readings))
+        return result
 
     # Keys ----------------------------------------------------------------------------
 
