@@ -23,10 +23,15 @@ from schemathesis.checks import (
 )
 from test_app import PASSWORD, bearer, client_for, login, mounted, register
 
-from s3auth_asgi.app import create_auth_app
+from s3auth_asgi.app import DEFAULT_AUTH_LIMITS, create_auth_app
+from s3auth_asgi.ratelimit import RateLimiter
 
 BASE_URL = "http://testserver/auth"
 DOCUMENT = create_auth_app(make_service(), rate_limit=False).openapi.for_mount("/auth")
+LIMITED = create_auth_app(
+    make_service(), limiter=RateLimiter(DEFAULT_AUTH_LIMITS, legacy_headers=True)
+).openapi.for_mount("/auth")
+"""With the rate-limit fields, legacy ones too (`test_app_openapi_ratelimit`)."""
 EXPECTED_OPERATIONS = {
     ("post", "/register"),
     ("post", "/login"),
@@ -57,9 +62,10 @@ EXPECTED_OPERATIONS = {
 }
 
 
-def test_the_document_is_valid_openapi_3_1() -> None:
-    assert DOCUMENT["openapi"] == "3.1.0"
-    validate(DOCUMENT, cls=OpenAPIV31SpecValidator)
+@pytest.mark.parametrize("document", [DOCUMENT, LIMITED], ids=["unlimited", "limited"])
+def test_the_document_is_valid_openapi_3_1(document: dict[str, Any]) -> None:
+    assert document["openapi"] == "3.1.0"
+    validate(document, cls=OpenAPIV31SpecValidator)
 
 
 def test_the_document_lists_every_endpoint_and_the_security_schemes() -> None:
@@ -124,11 +130,12 @@ async def test_each_error_declares_the_headers_it_is_sent_with() -> None:
     # to retry.
     sent_with = {"401": "WWW-Authenticate", "403": "WWW-Authenticate", "429": "Retry-After"}
     sent_with["503"] = "Retry-After"
-    for path, item in DOCUMENT["paths"].items():
+    for path, item in [*DOCUMENT["paths"].items(), *LIMITED["paths"].items()]:
         for method, operation in item.items():
             for status, response in operation["responses"].items():
                 if status in sent_with:
                     assert sent_with[status] in response.get("headers", {}), (method, path, status)
+    assert "429" in LIMITED["paths"]["/login"]["post"]["responses"]
     service = make_service()
     async with client_for(mounted(service)) as client:
         await register(client, "alice")

@@ -65,6 +65,7 @@ class AuthApp:
             description=description,
             origins=origins,
             profile=service.profile_fields.schema(),
+            limiter=limits.limiter,
         )
         checks = RequestChecks(
             CallerCheck(service, service, service),

@@ -51,6 +51,8 @@ from ..types import Clock, Scope
 
 _SHOWN_ORDER = ("login.address", "login.account", "login.device")
 """The order of the RateLimit header items: the address's first, as for every other limit."""
+SHOWN_BUDGETS = ("login.address", "login.device")
+"""The budgets whose checks an answer admitting an attempt shows (`PasswordAttempts.shown`)."""
 
 
 def _unique_by_budget(
@@ -234,7 +236,7 @@ class PasswordAttempts:
         would tell whoever fails under a username and then an email whether both are one
         account's; a name that is nobody's has a budget of its own. A refusal (429) shows
         it, as it must to say when to come back."""
-        return self.infos([item for item in readings if item[1].budget.name != "login.account"])
+        return self.infos([item for item in readings if item[1].budget.name in SHOWN_BUDGETS])
 
     def infos(self, readings: list[tuple[FailureStore, Reading]]) -> list[RateLimitInfo]:
         ordered = sorted(readings, key=lambda item: _SHOWN_ORDER.index(item[1].budget.name))

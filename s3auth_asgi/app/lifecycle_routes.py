@@ -32,6 +32,7 @@ from .lifecycle_schemas import (
     ResetPasswordRequest,
     VerifyEmailRequest,
 )
+from .limits import MAIL_REQUEST
 from .operations import Call
 from .responses import empty_response, json_response
 from .routes import PRIVATE, AuthRoutes
@@ -84,7 +85,8 @@ class LifecycleRoutes:
         Only the caller's own address is refused (429) and shown in the headers; the
         account's budgets decide quietly whether the mail goes (`AuthRateLimits.mail_admitted`)."""
         scope = call.request.scope
-        call.shown.extend(await self.limits.check_named(scope, (("recovery", None, None),)))
+        by_address = tuple((name, None, None) for name in MAIL_REQUEST.counted)
+        call.shown.extend(await self.limits.check_named(scope, by_address))
 
         async def admit(account: str) -> bool:
             return await self.limits.mail_admitted(scope, purpose, account)

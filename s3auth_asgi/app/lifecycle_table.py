@@ -7,6 +7,7 @@ from ..errors import ConflictError, EmailTakenError, UsernameTakenError
 from ..models import PublicUser
 from . import lifecycle_schemas as schemas
 from .lifecycle_routes import LifecycleRoutes
+from .limits import MAIL_REQUEST
 from .operations import ADMINS_SEE_NAMES, LOST_TO_A_CONCURRENT_CHANGE, Operation
 
 NO_ENUMERATION = (
@@ -36,7 +37,7 @@ def lifecycle_operations(routes: LifecycleRoutes) -> list[Operation]:
             request=schemas.ForgotPasswordRequest,
             response=schemas.Accepted,
             status=202,
-            errors=(429,),
+            handler_limits=MAIL_REQUEST,
             description="To the address of the active account the username or email names "
             "(valid for S3AUTH_PASSWORD_RESET_MINUTES). " + NO_ENUMERATION,
         ),
@@ -85,7 +86,7 @@ def lifecycle_operations(routes: LifecycleRoutes) -> list[Operation]:
             request=schemas.ResendVerificationRequest,
             response=schemas.Accepted,
             status=202,
-            errors=(429,),
+            handler_limits=MAIL_REQUEST,
             description="For an account whose address is not verified yet; public, since "
             "with S3AUTH_REQUIRE_VERIFIED_EMAIL such an account cannot log in. " + NO_ENUMERATION,
         ),

@@ -24,7 +24,7 @@ import time
 from collections.abc import Mapping
 
 from ..account_tokens import Purpose
-from ..auth_limits import DEFAULT_AUTH_LIMITS, SHARED_LIMITS, stored_limits
+from ..auth_limits import BUDGET_LIMITS, DEFAULT_AUTH_LIMITS, SHARED_LIMITS, stored_limits
 from ..ratelimit import (
     ClientIPResolver,
     FailureBudget,
@@ -36,11 +36,35 @@ from ..ratelimit import (
 from ..settings import S3AuthSettings
 from ..storage import ObjectStore, Store
 from ..types import Clock, Scope
-from .attempts import PasswordAttempts
+from .attempts import SHOWN_BUDGETS, PasswordAttempts
+from .operations import HandlerLimits
 
 PER_ACCOUNT_LIMITS = ("token_account", "profile_account", "events_account")
 """Of the limits an operation declares, those counted per caller rather than per address;
 a request without a caller (a refresh token in the body) is not counted against them."""
+
+REGISTRATION = HandlerLimits(
+    counted=("register", "register_account"), shown=("register", "register_account")
+)
+"""What a registration counts against (`check_registration`), and its answer shows."""
+MAIL_REQUEST = HandlerLimits(counted=("recovery",), shown=("recovery",))
+"""What a mail asked for by name counts against and its answer shows; the account's
+budgets refuse nothing (`mail_admitted`)."""
+
+
+def password_attempt(charged: int, *, devices: bool) -> HandlerLimits:
+    """What a password attempt counts against (`attempts`): the account's and the client
+    address's budgets, or, with `devices` and a device cookie, the device's in their place;
+    what an answer admitting it shows; `charged`: the status of a wrong password's answer,
+    which shows what it was charged to."""
+    budgets = [name for name in BUDGET_LIMITS if devices or name != "login.device"]
+    return HandlerLimits(
+        counted=tuple(limit for name in budgets for limit in BUDGET_LIMITS[name]),
+        shown=tuple(
+            limit for name in budgets if name in SHOWN_BUDGETS for limit in BUDGET_LIMITS[name]
+        ),
+        charged=(charged,),
+    )
 
 
 def default_limiter(
@@ -98,9 +122,8 @@ class AuthRateLimits:
     async def check_registration(self, scope: Scope, username: str) -> list[RateLimitInfo]:
         """Count a registration; the checks made, for the response headers, or
         RateLimitedError when refused."""
-        return await self.check_named(
-            scope, (("register", None, None), ("register_account", username, None))
-        )
+        by_address, by_name = REGISTRATION.counted
+        return await self.check_named(scope, ((by_address, None, None), (by_name, username, None)))
 
     async def check_named(
         self, scope: Scope, checks: tuple[tuple[str, str | None, str | None], ...]

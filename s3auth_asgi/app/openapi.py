@@ -15,7 +15,9 @@ import msgspec
 
 from ..privileges import ADMIN_SCOPE
 from ..problems import PROBLEM_CONTENT_TYPE, Problem
+from ..ratelimit import RateLimiter
 from .body import FORM_MEDIA_TYPE, JSON_MEDIA_TYPE
+from .limit_fields import field_headers, limited_answers
 from .operations import Operation
 from .origins import OriginCheck
 
@@ -90,9 +92,15 @@ class OpenAPIDocument:
         description: str,
         origins: OriginCheck | None = None,
         profile: tuple[dict[str, Any], dict[str, Any]] | None = None,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self._template = build_document(
-            operations, title=title, version=version, description=description, origins=origins
+            operations,
+            title=title,
+            version=version,
+            description=description,
+            origins=origins,
+            limiter=limiter,
         )
         if profile is not None:
             declare_profile(self._template, *profile)
@@ -123,9 +131,12 @@ def build_document(
     version: str,
     description: str,
     origins: OriginCheck | None = None,
+    limiter: RateLimiter | None = None,
 ) -> dict[str, Any]:
     """`origins`: the app's check of where requests come from; the operations it applies
-    to (browser mode, unsafe methods) list its 403."""
+    to (browser mode, unsafe methods) list its 403. `limiter`: the app's, whose limits
+    decide which answers carry the rate-limit fields, and which operations may be
+    refused with 429 (`limit_fields`); none without one."""
     types: list[Any] = [Problem]
     for op in operations:
         types += [t for t in (op.request, op.response) if t is not None and t not in types]
@@ -133,7 +144,8 @@ def build_document(
     paths: dict[str, dict[str, Any]] = {}
     for op in operations:
         cross_origin = origins is not None and origins.applies_to(op.method)
-        paths.setdefault(op.path, {})[op.method.lower()] = _operation(op, cross_origin)
+        operation = _operation(op, cross_origin, limiter)
+        paths.setdefault(op.path, {})[op.method.lower()] = operation
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version, "description": description},
@@ -187,7 +199,7 @@ def _ref(type_: type[Any]) -> dict[str, str]:
     return {"$ref": REF_TEMPLATE.format(name=type_.__name__)}
 
 
-def _operation(op: Operation, cross_origin: bool) -> dict[str, Any]:
+def _operation(op: Operation, cross_origin: bool, limiter: RateLimiter | None) -> dict[str, Any]:
     document: dict[str, Any] = {
         "operationId": op.operation_id,
         "summary": op.summary,
@@ -224,7 +236,7 @@ def _operation(op: Operation, cross_origin: bool) -> dict[str, Any]:
         if op.access == "bearer_or_refresh_token":
             security.append({})  # a refresh token in the body will do instead
         document["security"] = security
-    document["responses"] = _responses(op, cross_origin)
+    document["responses"] = _responses(op, cross_origin, limiter)
     return document
 
 
@@ -248,8 +260,9 @@ def _query_parameters(query: type[Any]) -> list[dict[str, Any]]:
     return parameters
 
 
-def _responses(op: Operation, cross_origin: bool) -> dict[str, Any]:
+def _responses(op: Operation, cross_origin: bool, limiter: RateLimiter | None) -> dict[str, Any]:
     responses: dict[str, Any] = {}
+    limited = limited_answers(op, limiter)
     if op.response is None:
         responses["204"] = {"description": "Done"}
     else:
@@ -273,8 +286,8 @@ def _responses(op: Operation, cross_origin: bool) -> dict[str, Any]:
             }
             responses["304"] = {"description": "Not modified: the copy named is current"}
         responses[str(op.status)] = success
-    statuses = op.error_statuses
-    for status in sorted({*statuses, 403} if cross_origin else statuses):
+    statuses = set(op.error_statuses) | ({429} & limited.keys())
+    for status in sorted(statuses | {403} if cross_origin else statuses):
         description = ERROR_DESCRIPTIONS[status]
         if status == 403 and cross_origin:
             description = (
@@ -290,6 +303,9 @@ def _responses(op: Operation, cross_origin: bool) -> dict[str, Any]:
             )
             schema = {"allOf": [schema, {"properties": {"code": {"enum": codes}}}]}
         responses[str(status)] = error_response(status, schema, description)
+    legacy = limiter is not None and limiter.legacy_headers
+    for status, names in limited.items():
+        responses[str(status)].setdefault("headers", {}).update(field_headers(names, legacy))
     return responses
 
 

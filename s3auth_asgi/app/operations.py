@@ -64,6 +64,22 @@ class Call:
 
 Handler = Callable[[Call], Awaitable[Response]]
 
+
+@dataclass(frozen=True, slots=True)
+class HandlerLimits:
+    """Rate limits a handler counts against itself, where it must (a password attempt's
+    budgets are read before the password is checked and charged only when it is wrong),
+    rather than before it runs as the `Operation.limits` are."""
+
+    counted: tuple[str, ...]
+    """Each may refuse the request: a 429."""
+    shown: tuple[str, ...]
+    """Those whose fields the answers it returns carry (`Call.shown`)."""
+    charged: tuple[int, ...] = ()
+    """Error statuses whose answers carry the fields of `shown` too: a wrong password's,
+    which is charged to them."""
+
+
 _PATH_PARAMETER = re.compile(r"{([a-z_]+)}")
 LOST_TO_A_CONCURRENT_CHANGE = (
     "A concurrent change of the account that this one loses to (one that makes what it "
@@ -108,7 +124,14 @@ class Operation:
     """The auth event each request emits, whatever its outcome (`events`)."""
     limits: tuple[str, ...] = ()
     """The rate limits every request counts against (`auth_limits.DEFAULT_AUTH_LIMITS` names),
-    counted after the caller and the body are checked, before the handler runs."""
+    counted after the caller and the body are checked, before the handler runs; the
+    answers the handler returns carry their fields. Those the limiter has may refuse
+    (429): the OpenAPI document follows the limiter (`limit_fields`)."""
+    handler_limits: HandlerLimits | None = None
+    """The limits its handler counts itself."""
+    returned_errors: tuple[int, ...] = ()
+    """Error statuses the handler answers by returning a problem rather than raising it,
+    which so carry the fields of `limits`."""
     errors: tuple[int, ...] = ()
     """Statuses beyond those implied by the body, the access, the path parameters, the
     limits and the conflicts."""
@@ -118,6 +141,10 @@ class Operation:
     cacheable: bool = False
     """Answers with Cache-Control and an ETag, and 304 to an If-None-Match naming it."""
     description: str = ""
+
+    @property
+    def success_status(self) -> int:
+        return self.status if self.response is not None else 204
 
     @property
     def path_parameters(self) -> list[str]:
@@ -136,8 +163,6 @@ class Operation:
             statuses.add(403)
         if self.path_parameters:
             statuses.add(404)
-        if self.limits:
-            statuses.add(429)
         if self.uses_store:
             statuses.add(503)
         return sorted(statuses)

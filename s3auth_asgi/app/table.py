@@ -11,6 +11,7 @@ from .devices import DEVICE_HEADER
 from .errors import AccountExistsError, OwnAccountError
 from .lifecycle_routes import LifecycleRoutes
 from .lifecycle_table import lifecycle_operations
+from .limits import REGISTRATION, password_attempt
 from .operations import ADMINS_SEE_NAMES, LOST_TO_A_CONCURRENT_CHANGE, Operation
 from .routes import AuthRoutes
 
@@ -55,7 +56,7 @@ def _account_operations(routes: AuthRoutes, admin: LifecycleRoutes) -> list[Oper
             request=schemas.RegisterRequest,
             response=PublicUser,
             status=201,
-            errors=(429,),
+            handler_limits=REGISTRATION,
             conflicts=_taken(routes, UsernameTakenError, EmailTakenError),
             description="Duplicate usernames and emails get one 409 that does not say "
             "which exists (unless enumeration protection is off). Rate-limited per "
@@ -74,8 +75,9 @@ def _account_operations(routes: AuthRoutes, admin: LifecycleRoutes) -> list[Oper
             headers=((DEVICE_HEADER, DEVICE_HEADER_DESCRIPTION),),
             response=schemas.TokenResponse,
             token_response=True,
+            handler_limits=password_attempt(401, devices=True),
             # 403 `email_not_verified` only where a verified address is required.
-            errors=(401, 403, 429) if routes.settings.require_verified_email else (401, 429),
+            errors=(401, 403) if routes.settings.require_verified_email else (401,),
             description="An OAuth2 password-grant form (what Swagger UI's Authorize "
             "button and OAuth2PasswordBearer send) or the same fields as JSON. Unknown "
             "user and wrong password get the same 401. Wrong passwords are limited per "
@@ -101,6 +103,8 @@ def _account_operations(routes: AuthRoutes, admin: LifecycleRoutes) -> list[Oper
             response=schemas.TokenResponse,
             token_response=True,
             limits=("token",),
+            # In browser mode a refused token's answer clears the cookie: the handler's.
+            returned_errors=(401,) if routes.browser_mode else (),
             errors=(401,),
             description="Rotates: the refresh token sent is spent, a new one comes back. "
             "Presenting a spent one again ends the session (reuse detection). In browser "
@@ -181,6 +185,7 @@ def _account_operations(routes: AuthRoutes, admin: LifecycleRoutes) -> list[Oper
             request=schemas.UpdateProfileRequest,
             response=PublicUser,
             limits=("profile", "profile_account"),
+            handler_limits=password_attempt(403, devices=False),  # for a new `email`
             errors=(403,),
             conflicts=(*_taken(routes, EmailTakenError), ConflictError),
             description="A new `email` needs `current_password`: 403 "
@@ -208,7 +213,8 @@ def _account_operations(routes: AuthRoutes, admin: LifecycleRoutes) -> list[Oper
             request=schemas.ChangePasswordRequest,
             response=schemas.TokenResponse,
             token_response=True,
-            errors=(403, 429),
+            handler_limits=password_attempt(403, devices=False),
+            errors=(403,),
             conflicts=(ConflictError,),
             description="Ends every session (the caller's too) and returns a new token "
             "pair for the caller. A wrong current password is a 403, and counts against "
