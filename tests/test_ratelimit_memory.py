@@ -4,6 +4,8 @@ without the algorithm, as the algorithm would."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -12,6 +14,22 @@ from s3auth_asgi.errors import ConfigurationError
 from s3auth_asgi.ratelimit import FailureBudget, MemoryRateLimitStore, RateLimit, memory
 from s3auth_asgi.ratelimit.gcra import Step, gcra, gcra_step
 from s3auth_asgi.ratelimit.policy import MAX_RATE
+
+
+@pytest.mark.parametrize("max_keys", [0, -1, True, 1.0, "100", 10_000_001, 10**12])
+def test_max_keys_is_a_whole_number_up_to_ten_million(max_keys: object) -> None:
+    # 10**12 keys would be taken, and grow the table unbounded in practice: past 100 TB.
+    expected = (
+        r"MemoryRateLimitStore max_keys must be a whole number from 1 to 10000000 "
+        rf"\(10 million: about 1.3 GB a limit\), not {re.escape(repr(max_keys))}"
+    )
+    with pytest.raises(ConfigurationError, match=expected):
+        MemoryRateLimitStore(max_keys=max_keys)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("max_keys", [1, 10_000_000])
+def test_max_keys_takes_its_bounds(max_keys: int) -> None:
+    assert MemoryRateLimitStore(max_keys=max_keys).max_keys == max_keys
 
 
 class Clock:

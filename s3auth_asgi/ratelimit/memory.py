@@ -30,11 +30,16 @@ from itertools import islice
 from math import trunc
 from typing import Any
 
-from ..errors import ConfigurationError
+from ..settings_ranges import Range, check_number
 from ..types import Clock
 from .budget import FailureBudget, Reading, charge_budget, peek_budget
 from .gcra import TOLERANCE, Decision, Step, full_allowance, gcra_step
 from .policy import RateLimit, check_cost
+
+MAX_KEYS = Range(1, 10_000_000, "10 million: about 1.3 GB a limit")
+"""The keys a limit may hold: a hundred times the default. At about 130 bytes a key, a bound
+past it is no bound on a process's memory, and more likely a slip (an extra digit) than a
+number of clients seen within one window."""
 
 MemoryCheck = Callable[[str, int], Step]
 """Check `key` at `cost` against one limit, counting it if admitted."""
@@ -48,8 +53,7 @@ class MemoryRateLimitStore:
     """
 
     def __init__(self, *, max_keys: int = 100_000, clock: Clock = time.monotonic) -> None:
-        if isinstance(max_keys, bool) or not isinstance(max_keys, int) or max_keys < 1:
-            raise ConfigurationError("max_keys must be a whole number, at least 1")
+        check_number(MAX_KEYS, max_keys, "MemoryRateLimitStore max_keys")
         self.max_keys = max_keys
         self._room_batch = max(1, max_keys // 16)
         self._clock = clock
