@@ -1,7 +1,8 @@
 """The account's address is told when its authentication details change: a new password
-(the user's own, by a reset link, or an administrator's) and an administrator's change of
-the address, told to the address the account had. A notice holds no link and no token, is
-sent in the background once the change has landed, and costs the store nothing."""
+(the user's own, by a reset link, or an administrator's) and a change of the address that
+applies at once (an administrator's, or a host's through `update_user`), told to the
+address the account had. A notice holds no link and no token, is sent in the background
+once the change has landed, and costs the store nothing."""
 
 from __future__ import annotations
 
@@ -119,6 +120,41 @@ async def test_an_administrators_new_password_and_address_are_told(tmp_path: Pat
         assert MOVED in told[0][1]  # the owner learns where the mail goes now
         assert await notices(service, MOVED) == []  # its link goes there instead
         await mailed_token(service, "email_verification", MOVED)
+
+
+async def test_every_path_that_moves_the_account_tells_the_old_address_what_is_true(
+    tmp_path: Path,
+) -> None:
+    service = service_with(tmp_path)
+    by_host, by_user = "host@new.example", "own@new.example"
+    async with client_for(mounted(service)) as client:
+        root = bearer(await admin_tokens(service, client))
+        alice = await register(client, "alice")
+        # An administrator's change, at the admin endpoint.
+        path = f"/auth/admin/users/{alice['id']}"
+        assert (await client.patch(path, json={"email": MOVED}, headers=root)).status_code == 200
+        # A host's, through the service, which may well act on the user's own behalf.
+        await service.update_user(alice["id"], email=by_host)
+        # The user's own: told when asked for, and the link mailed to it moves the account.
+        tokens = await login(client, "alice")
+        asked = {"email": by_user, "current_password": PASSWORD}
+        own = await client.patch("/auth/me", json=asked, headers=bearer(tokens))
+        assert own.status_code == 200, own.text
+        link = await mailed_token(service, "email_change", by_user)
+        assert (await client.post("/auth/email/verify", json={"token": link})).status_code == 204
+    told = {to: await notices(service, to) for to in (ALICE, MOVED, by_host)}
+    assert {to: [kind for kind, _ in found] for to, found in told.items()} == {
+        ALICE: ["email_changed_notice"],
+        MOVED: ["email_changed_notice"],
+        by_host: ["email_change_notice"],  # when asked; its landing is not told again
+    }
+    for to, new in ((ALICE, MOVED), (MOVED, by_host)):
+        text = " ".join(told[to][0][1].split())
+        # Nothing says who made it: the service cannot tell an administrator's change
+        # from a host's made for the user.
+        assert f"the email address of your account was changed to {new}." in text
+        assert "administrator changed" not in text
+    assert "asked to change its email address" in " ".join(told[by_host][0][1].split())
 
 
 class UserWritesFail(StoreWrapper):

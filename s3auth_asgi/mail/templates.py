@@ -72,13 +72,16 @@ PASSWORD_CHANGED = MailTemplate(
     "If you did not expect this, reset your password now: the link to do so comes to this "
     "address.\n",
 )
+# It names nobody as the author: `update_user` is an administrator's change at the admin
+# endpoint, but also a host's own code, which may act for the user.
 EMAIL_CHANGED = MailTemplate(
     "Your email address was changed",
     "Hello,\n\n"
-    "an administrator changed the email address of your account to $new_email. From now "
-    "on the account's mail, password resets included, goes there, and this address no "
-    "longer signs in.\n\n"
-    "If you did not expect this, ask the administrators of the site about it at once.\n",
+    "the email address of your account was changed to $new_email. From now on the "
+    "account's mail, password resets included, goes there, and this address no longer "
+    "signs in.\n\n"
+    "If you did not make or expect this change, ask the administrators of the site about "
+    "it at once.\n",
 )
 
 
@@ -94,7 +97,8 @@ class MailTemplates:
     """To the account's address, once its password was changed, reset or set by an
     administrator: no link."""
     email_changed_notice: MailTemplate = EMAIL_CHANGED
-    """To the address the account had, once an administrator changed it: no link."""
+    """To the address the account had, once `update_user` moved the account to another
+    (an administrator, or the host's own code): no link."""
     reset_path: str = "/reset-password"
     """Where the front end takes a new password (after S3AUTH_PUBLIC_URL)."""
     verify_path: str = "/verify-email"
