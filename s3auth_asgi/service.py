@@ -99,17 +99,22 @@ class S3AuthService(EmailChanges, SessionListing, SharedOnCopy):
     ) -> int:
         """Delete expired sessions, revocation entries and mailed tokens, audit events past
         their retention, and rate-limit objects whose state has passed; returns how many
-        were deleted. Decided from listings alone, but for the rate-limit objects of limits
-        not in `rate_limits` (a host's own, whose windows only its code knows): each of
-        those is read, one GET (`ObjectStoreRateLimitStore.delete_expired`).
+        were deleted. Decided from listings alone, but for rate-limit objects that are read
+        first, one GET each (`ObjectStoreRateLimitStore.delete_expired`): those of limits
+        not in `rate_limits` (a host's own, whose windows only its code knows), and without
+        `rate_limits`, those of the auth app's limits past their default window.
 
         `rate_limits`: the limits and budgets, by the name their objects are stored under,
-        judged from the listing by their windows. By default the auth app's as it has them
-        by default (`auth_limits.default_stored_limits`: S3AUTH_RATE_LIMITS on top of the
-        defaults), whatever S3AUTH_RATE_LIMIT_STORE says now: objects kept while it said
-        `store` are garbage all the same. An app given its own limiter passes
-        `app.stored_auth_limits(limiter)`, for a window shorter than the app's would delete
-        state that still counts."""
+        judged from the listing by their windows, which must be the app's: a shorter one
+        deletes state that still counts. An app given its own limiter passes
+        `app.stored_auth_limits(limiter)`. By default the auth app's as it has them by
+        default (`auth_limits.default_stored_limits`: S3AUTH_RATE_LIMITS on top of the
+        defaults), whatever S3AUTH_RATE_LIMIT_STORE says now (objects kept while it said
+        `store` are garbage all the same); but the app may have been given longer windows
+        (a limiter of its own, other S3AUTH_RATE_LIMITS), so these only spare the reading
+        of what is within them: an object past its window is read, and deleted only once
+        its state has passed."""
+        confirm = rate_limits is None
         if rate_limits is None:
             rate_limits = default_stored_limits(self.settings)
         rate_limit_state = ObjectStoreRateLimitStore(self.store, clock=self.clock)
@@ -118,7 +123,7 @@ class S3AuthService(EmailChanges, SessionListing, SharedOnCopy):
             + await self.blacklist.cleanup()
             + await self.account_tokens.cleanup()
             + await self.audit.cleanup()
-            + await rate_limit_state.delete_expired(rate_limits)
+            + await rate_limit_state.delete_expired(rate_limits, confirm=confirm)
         )
 
     # Verifying tokens: an AccessTokenVerifier and a RevocationCheck -------------------

@@ -4,7 +4,8 @@ limit or failure budget (a host's own, kept in the same store) are read, and del
 when every time they hold has passed, so that no answer changes. What is not a state of
 this package's is left as it was. On memory://, file:// and moto's S3. And the service's
 clean-up (`cleanup_expired_tokens`) sweeps them, judging the auth app's own by its
-limits' windows."""
+limits' windows: from the listing alone when given them, and by default, with windows that
+need not be the app's, reading each object past its window before deleting it."""
 
 from __future__ import annotations
 
@@ -96,6 +97,33 @@ async def test_a_hosts_limits_are_swept_once_their_state_has_passed(store_url: s
 
 
 @on_three
+async def test_windows_only_guessed_are_confirmed_by_reading_the_state(store_url: str) -> None:
+    store = ObjectStore.from_url(store_url)
+    started = time.time()
+    # `login` counted with an hour's window where the sweep is told of 60 s: the client
+    # owes 2 minutes (one request of 30 allowed an hour).
+    longer = RateLimit(max_requests=30, window_seconds=3600)
+    host = ObjectStoreRateLimitStore(store, clock=lambda: started)
+    await host.acquire("login", "ip:203.0.113.5", longer, 1)
+    state = await listed(store)
+    cleaner = ObjectStoreRateLimitStore(store)
+    store.reset_counts()
+    assert await cleaner.delete_expired(APP_LIMITS, now=at(started + 90), confirm=True) == 0
+    assert dict(store.requests) == {"list": 1, "get": 1}
+    assert await listed(store) == state
+    # Within the window it was told of, it is not even read.
+    store.reset_counts()
+    assert await cleaner.delete_expired(APP_LIMITS, now=at(started + 30), confirm=True) == 0
+    assert dict(store.requests) == {"list": 1}
+    # Once its state has passed, it goes.
+    assert await cleaner.delete_expired(APP_LIMITS, now=at(started + 121), confirm=True) == 1
+    assert await listed(store) == []
+    # Trusted, the window it is told of would have deleted it while still owed.
+    await host.acquire("login", "ip:203.0.113.5", longer, 1)
+    assert await cleaner.delete_expired(APP_LIMITS, now=at(started + 90)) == 1
+
+
+@on_three
 async def test_what_is_no_state_of_ours_is_left_under_the_prefix(
     store_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -152,18 +180,19 @@ async def test_the_services_cleanup_sweeps_the_apps_and_the_hosts_limits(store_u
     }  # fmt: skip
     assert counted(await listed(service.store)) == {**app_objects, "reports": 1}
 
-    # Within every window: nothing goes. The app's objects are judged from the listing;
-    # the host's, whose window only the host's code knows, is read. Sessions, revocations,
-    # mailed tokens, audit events and rate-limit objects: a LIST each.
+    # Within every window: nothing goes. The app's objects, within their default windows,
+    # are left unread; the host's, whose window only the host's code knows, is read.
+    # Sessions, revocations, mailed tokens, audit events and rate-limit objects: a LIST each.
     service.store.reset_counts()
     assert await service.cleanup_expired_tokens() == 0
     assert dict(service.store.requests) == {"list": 5, "get": 1}
 
-    # A day and a minute on, past the longest window (the account's budget's, a day).
+    # A day and a minute on, past the longest window (the account's budget's, a day). The
+    # default windows are not known to be the app's: each object past its own is read.
     now[0] = started + 86400 + 60
     service.store.reset_counts()
     assert await service.cleanup_expired_tokens() == len(app_objects) + 1
-    assert dict(service.store.requests) == {"list": 5, "get": 1, "delete": 1}
+    assert dict(service.store.requests) == {"list": 5, "get": len(app_objects) + 1, "delete": 1}
     assert await listed(service.store) == []
 
 
@@ -186,6 +215,38 @@ async def test_the_cleanup_is_given_the_windows_of_an_apps_own_limiter(store_url
     assert counted(await listed(service.store)) == {"register": 1}
     now[0] = started + 7200 + 60
     assert await service.cleanup_expired_tokens(rate_limits=stored) == 1
+    assert await listed(service.store) == []
+
+
+@on_local
+async def test_by_default_a_state_an_own_limiter_still_counts_is_kept(store_url: str) -> None:
+    started = time.time()
+    now = [started]
+    service = S3AuthService(make_settings(store_url), clock=lambda: now[0])
+    shared = ObjectStoreRateLimitStore(service.store, clock=lambda: now[0])
+    own = RateLimit(10, 7200)  # `register`'s name, twelve times its default window
+    limiter = RateLimiter({"register": own}, store=shared)
+    async with client_for(mounted(service, rate_limit=True, limiter=limiter)) as client:
+        await register(client, "alice")
+    client = "ip:127.0.0.1"
+    state = keys.ratelimit("register", client)
+    assert await listed(service.store) == [state]
+    # Past the default window of `register` (600 s), within this limiter's: the client owes
+    # 720 s. A clean-up not told of the limiter reads the object before it deletes it.
+    now[0] = started + 700
+    fresh = ObjectStoreRateLimitStore(service.store, clock=lambda: now[0])
+    before = await fresh.acquire("register", client, own, 0)
+    assert before.remaining == 9  # one request counted, none of it given back yet
+    service.store.reset_counts()
+    assert await service.cleanup_expired_tokens() == 0
+    assert dict(service.store.requests) == {"list": 5, "get": 1}
+    assert await listed(service.store) == [state]
+    assert await fresh.acquire("register", client, own, 0) == before
+    # Once the state has passed, it goes.
+    now[0] = started + 721
+    service.store.reset_counts()
+    assert await service.cleanup_expired_tokens() == 1
+    assert dict(service.store.requests) == {"list": 5, "get": 1, "delete": 1}
     assert await listed(service.store) == []
 
 

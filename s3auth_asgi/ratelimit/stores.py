@@ -181,14 +181,17 @@ class ObjectStoreRateLimitStore:
         limits: Mapping[str, RateLimit | FailureBudget],
         *,
         now: dt.datetime | None = None,
+        confirm: bool = False,
     ) -> int:
         """Delete the state of every key, of any limit or budget, whose allowance is full
         again at `now` (default: this store's clock); how many. Those of `limits` are
         judged from the listing by their windows, at no request per object; any other is
-        read (one GET), and deleted only when every time it holds has passed. See `sweep`.
-        """
+        read (one GET), and deleted only when every time it holds has passed. `confirm`:
+        the windows of `limits` may be shorter than those the states were written with;
+        an object of theirs past its window is read too, and deleted only when its state
+        has passed. See `sweep`."""
         now = now or dt.datetime.fromtimestamp(self._clock(), dt.UTC)
-        return await sweep.delete_expired(self.store, limits, now)
+        return await sweep.delete_expired(self.store, limits, now, confirm=confirm)
 
 
 class RefusalMemo:

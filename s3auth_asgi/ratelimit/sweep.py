@@ -11,6 +11,11 @@ state has passed is told two ways:
   the state (one GET): a limit's time, or every one of a budget's, at or before now.
   What is no state of ours (a key of another shape, a body that is not a state) is left.
 
+Judged from the listing, a window shorter than the one the state was written with deletes
+a state still owed. So windows the caller only guesses (`confirm`: the defaults, where the
+app may have been given longer ones) just spare the reading of what is within them: an
+object past its window is read as any other's, and deleted only once its state has passed.
+
 A store has no conditional DELETE (obstore sends none, to any backend): a client that comes
 back between the reading of its passed state (by listing or GET) and the DELETE has its new
 state deleted, and its next requests are counted afresh. So the objects are deleted a batch
@@ -54,19 +59,26 @@ class StoredTimes(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 async def delete_expired(
-    store: Store, limits: Mapping[str, RateLimit | FailureBudget], now: dt.datetime
+    store: Store,
+    limits: Mapping[str, RateLimit | FailureBudget],
+    now: dt.datetime,
+    *,
+    confirm: bool = False,
 ) -> int:
     """Delete every state under `ratelimit/` that has passed at `now` (see the module); how
-    many. `limits`' objects are judged from the listing, any other's read."""
+    many. `limits`' objects are judged from the listing, any other's read; with `confirm`,
+    those of `limits` past their window are read too."""
     moment = now.timestamp()
     deleted = 0
     expired: list[str] = []
     unread: list[str] = []
     async for info in store.list(keys.RATELIMIT):
         limit = limits.get(keys.ratelimit_limit_name(info.key))
-        if limit is not None:
-            if info.last_modified + dt.timedelta(seconds=limit.window_seconds) < now:
-                expired.append(info.key)
+        window = dt.timedelta(seconds=limit.window_seconds) if limit is not None else None
+        if window is not None and info.last_modified + window >= now:
+            continue  # within its window: its state may still be owed
+        if limit is not None and not confirm:
+            expired.append(info.key)
         elif keys.is_ratelimit_state(info.key):
             unread.append(info.key)
         if len(unread) >= BATCH:
