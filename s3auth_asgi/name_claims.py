@@ -76,7 +76,7 @@ from typing import NamedTuple
 import msgspec
 
 from .errors import ConflictError, EmailTakenError, S3AuthError, UsernameTakenError
-from .identifiers import fold
+from .identifiers import fold, is_id
 from .models import IndexEntry, User
 from .storage import CorruptObjectError, Store, StoreConflict, Versioned, keys
 from .storage.access import gather, get_or_none
@@ -148,52 +148,59 @@ class NameClaims:
         except StoreConflict:
             pass
         current = await get_or_none(self.store, key, IndexEntry)
-        if current is None:  # corrupt, or deleted meanwhile (as earlier releases did)
-            try:
-                return Claim(key, entry, await self.store.create(key, entry))
-            except StoreConflict:
-                raise taken() from None
-        previous = current.value
-        free = previous.released or (
-            self._old(current) and not await self._holds(key, previous.user_id)
-        )
-        if not free:
-            raise taken()
         try:
-            etag = await self.store.replace(key, entry, current.etag)
+            if current is None:  # corrupt, or deleted meanwhile (as earlier releases did)
+                return Claim(key, entry, await self.store.create(key, entry))
+            return Claim(key, entry, await self._take_over(key, current, entry))
         except StoreConflict:
             raise taken() from None
+
+    async def _take_over(self, key: str, current: Versioned[IndexEntry], entry: IndexEntry) -> str:
+        """Replace `current`, the entry of `key`, with `entry` if it is free: released, or
+        abandoned by a claim that never finished. The new version; StoreConflict when it is
+        not free, or changed meanwhile, or its user turns out to hold it after all."""
+        previous = current.value
+        free = previous.released or (
+            self.is_old(current) and not await self._holds(key, previous.user_id)
+        )
+        if not free:
+            raise StoreConflict(key)
+        etag = await self.store.replace(key, entry, current.etag)
         if previous.released:
-            return Claim(key, entry, etag)
+            return etag
         # Its user's record was read before the replace, and a slow claim may have written
         # it since, then read the entry back before the replace landed (see the module).
         if await self._holds(key, previous.user_id):
             with contextlib.suppress(StoreConflict, S3AuthError):
                 await self.store.replace(key, previous, etag)
-            raise taken()
-        logger.info("took over an index entry left by an unfinished name claim: %s", key)
-        return Claim(key, entry, etag)
+            raise StoreConflict(key)
+        logger.info("replaced an index entry left by an unfinished name claim: %s", key)
+        return etag
 
-    def _old(self, entry: Versioned[IndexEntry] | Versioned[User]) -> bool:
+    def is_old(self, found: Versioned[IndexEntry] | Versioned[User]) -> bool:
         """Whether an object was written a reservation's time ago or more."""
         now = dt.datetime.fromtimestamp(self.clock(), dt.UTC)
-        return (now - entry.last_modified).total_seconds() >= self.reservation_seconds
+        return (now - found.last_modified).total_seconds() >= self.reservation_seconds
 
     async def _holds(self, key: str, user_id: str) -> bool:
         """Whether the user's record holds the name of `key` (1 GET); a corrupt one is
-        taken to."""
+        taken to. An entry naming no id at all (a hand edit) names no record."""
+        if not is_id(user_id):
+            return False
         try:
             owner = await self.store.get(keys.user(user_id), User)
         except CorruptObjectError:
             return True
-        if owner is None:
-            return False
+        return owner is not None and self.holds_name(key, owner)
+
+    def holds_name(self, key: str, owner: Versioned[User]) -> bool:
+        """Whether the record `owner` holds the name of `key`."""
         user = owner.value
         if key in self.name_keys(user):
             return True
         # An address a change is letting go stays its user's while that change may still
         # be under way (it may put the address back); a release makes it free at once.
-        return key == self.releasing_key(user) and not self._old(owner)
+        return key == self.releasing_key(user) and not self.is_old(owner)
 
     @classmethod
     def name_keys(cls, user: User) -> list[str]:

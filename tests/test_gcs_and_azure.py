@@ -21,7 +21,7 @@ from conftest import SECRET, make_service
 from gcs_server import FakeGCS
 
 from s3auth_asgi import S3AuthService, TokenRevokedError, cli
-from s3auth_asgi.identifiers import normalise_username
+from s3auth_asgi.identifiers import new_id, normalise_username
 from s3auth_asgi.ratelimit import ObjectStoreRateLimitStore, RateLimit, RateLimiter
 from s3auth_asgi.storage import ObjectStore, StoreConflict, keys, probe_store
 from s3auth_asgi.storage.probes import CONDITIONAL_UPDATE, CREATE_IF_ABSENT, REACHABLE
@@ -119,7 +119,7 @@ async def test_a_name_left_by_an_unfinished_registration_is_taken_over(store_url
     # What a registration that crashed after its first write leaves: an index entry for a
     # user that was never written.
     await service.store.create(
-        keys.username_index(normalise_username("held")), {"user_id": "never-written"}
+        keys.username_index(normalise_username("held")), {"user_id": new_id()}
     )
     now[0] += service.settings.name_reservation_seconds + 1
     service.store.reset_counts()

@@ -114,3 +114,18 @@ async def test_a_torn_user_record_can_be_deleted_and_its_names_are_then_abandone
     assert await service.delete_user(bob.id) is False  # gone
     users, _ = await service.list_users()
     assert [user.id for user in users] == [robert.id]
+
+
+async def test_an_entry_naming_what_no_id_can_be_is_taken_over(tmp_path: Path) -> None:
+    """A hand edit left an entry naming no id (nor anything a key may hold): no record can
+    hold its name, so once abandoned it is taken over like any other, not read as a key."""
+    clock = Clock()
+    service, root = file_service(tmp_path, clock)
+    (root / "index/username").mkdir(parents=True)
+    (root / keys.username_index("kim")).write_bytes(b'{"user_id": "../../etc/passwd"}')
+    clock.advance(service.settings.name_reservation_seconds + 1)
+    service.store.reset_counts()
+    kim = await service.create_user("kim", "kim@example.com", PASSWORD)
+    # The failed create, the entry's GET and its replace; then the other 2 names, the record.
+    assert dict(service.store.requests) == {"put": 5, "get": 1}
+    assert await service.authenticate_user("kim", PASSWORD) == kim
