@@ -54,7 +54,8 @@ A torn entry. One that cannot be read (a crash cut it short) says whose it was n
 no claim takes it over: its user's record may hold the name. A release made while the
 user's record holds the name (a deletion's, of the closed version's names; a change of
 address's, of the old address) lets it go all the same, conditioned on its version: no
-other claim takes a name a record holds, so it can only be that user's.
+other claim takes a name a record holds, so it can only be that user's; for the same reason
+an operator's repair gives it back to that user (`name_repairs`, `s3auth doctor`).
 
 Cost. A released entry stays: one object per name ever let go, which the next claim of the
 name takes over at once (a failed create, a GET and a replace: 2 requests more than a name

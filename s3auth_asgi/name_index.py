@@ -6,7 +6,8 @@ skeleton, `identifiers.username_skeleton`), so that a look-alike of a name is ta
 it is never read at a login.
 
 How an entry is claimed, repaired when a claim never finished, and let go, so that one
-user per name holds under any interleaving: `name_claims`. An entry that was let go names
+user per name holds under any interleaving: `name_claims`; what an operator can have
+repaired besides: `name_repairs`. An entry that was let go names
 nobody: a look-up treats it as absent.
 """
 
@@ -20,7 +21,8 @@ from typing import NamedTuple
 from .errors import S3AuthError, S3ValidationError
 from .identifiers import IDENTIFIER_MAX, looks_like_email, normalise_email, normalise_username
 from .models import IndexEntry, User
-from .name_claims import Claim, NameClaims, unique_name
+from .name_claims import Claim, unique_name
+from .name_repairs import NameRepairs
 from .storage import Versioned, keys
 from .storage.access import get_or_none
 
@@ -105,7 +107,7 @@ def parse_name(identifier: str) -> NameLookup:
     return NameLookup(identifier, normalised, is_email)
 
 
-class NameIndex(NameClaims):
+class NameIndex(NameRepairs):
     """Reserves names for users and finds users by name."""
 
     async def register(self, user: User) -> None:

@@ -2,6 +2,9 @@
 
     s3auth demo [--host H] [--port P] [--dir D]   serve the demo (needs uvicorn)
     s3auth check                                  validate the settings, probe the store
+    s3auth doctor [--repair] [--json]             find users and name index entries that
+                                                  disagree or cannot be read; repair the
+                                                  safe cases
     s3auth user create NAME --email E [--admin]   the password is read without echo
     s3auth user list [--json] [--search S] | disable ID | enable ID | delete ID
     s3auth user set-password ID | scopes ID [--add S..] [--remove S..] | promote ID
@@ -35,6 +38,7 @@ from .check import run_check
 from .cleanup import run_cleanup
 from .context import Context, OpenStore
 from .demo import port_number, run_demo
+from .doctor import run_doctor
 from .failures import USAGE, library_logging, report
 from .keys import add_keys_commands
 from .secret import run_gen_secret
@@ -136,6 +140,20 @@ def build_parser() -> argparse.ArgumentParser:
         "check", parents=[store], help="validate the configuration and probe the store"
     )
     check.set_defaults(run=run_check)
+
+    doctor = commands.add_parser(
+        "doctor",
+        parents=[store],
+        help="read every user and name index entry; report what disagrees or cannot be read",
+    )
+    doctor.add_argument(
+        "--repair",
+        action="store_true",
+        help="repair what can be safely: a user's own entries, entries of claims that never "
+        "finished (user records are never written)",
+    )
+    doctor.add_argument("--json", action="store_true", help="one JSON array of what was found")
+    doctor.set_defaults(run=run_doctor)
 
     add_user_commands(commands, store)
 

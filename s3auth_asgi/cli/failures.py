@@ -3,7 +3,8 @@ exit code and one line on stderr saying what failed and what to do. No traceback
 user unless asked for (`s3auth --debug`, or S3AUTH_DEBUG=1).
 
     0   done
-    1   refused: `check` found a problem, or the store refused the change (a name taken)
+    1   refused: `check` found a problem, `doctor` one it left, or the store refused the
+        change (a name taken)
     2   usage or input: wrong arguments, input the policy refuses, no terminal to ask on
     3   configuration: an S3AUTH_* setting, the store URL or a missing directory
     4   unavailable: the store (or a file) could not be read or written; retry later

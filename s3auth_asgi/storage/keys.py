@@ -198,6 +198,18 @@ def ratelimit_limit_name(key: str) -> str:
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
+NAME_INDEXES = (USERNAME_INDEX, SKELETON_INDEX, EMAIL_INDEX)
+
+
+def is_index_entry(key: str) -> bool:
+    """Whether `key` is one a name's index entry may have, `index/{kind}/{digest}`: not,
+    say, a note other software left under the prefix."""
+    return any(
+        key.startswith(prefix) and _DIGEST.fullmatch(key.removeprefix(prefix)) is not None
+        for prefix in NAME_INDEXES
+    )
+
+
 def is_ratelimit_state(key: str) -> bool:
     """Whether `key` is one a limiter's state may have, `ratelimit/{limit}/{digest}`,
     whatever the limit: not, say, a note other software left under the prefix."""

@@ -1,0 +1,73 @@
+"""`s3auth doctor`: every user record and index entry read, and what is inconsistent between
+them reported (`consistency`), one line each as found, or with `--json` one JSON array; with
+`--repair`, the cases a repair cannot make worse repaired. Exit 1 when anything found is
+left unrepaired."""
+
+from __future__ import annotations
+
+import time
+
+from ..consistency import Finding, StateCheck
+from ..types import Clock
+from .context import Context, run_async
+from .failures import OK, REFUSED
+from .json_array import JsonArray
+from .progress import Progress
+
+CLOCK: Clock = time.time
+"""The moment entries are judged at: one a reservation's time old is abandoned."""
+COUNTED = ("list", "get", "put")
+
+
+def run_doctor(ctx: Context) -> int:
+    service = ctx.service(clock=CLOCK)
+    store = service.store
+    as_json: bool = ctx.args.json
+    repair: bool = ctx.args.repair
+    listed = JsonArray()
+    baseline = {kind: store.requests[kind] for kind in COUNTED}
+
+    def report(item: Finding) -> None:
+        if as_json:
+            listed.extend([item])
+            return
+        progress.clear()
+        print(finding_line(item, repair=repair), file=ctx.out)
+
+    check = StateCheck(service.names, report, repair=repair)
+    progress = Progress(
+        ctx.err,
+        "reading users and index entries",
+        lambda: f"{check.users} user(s), {check.entries} entries, {check.problems} problem(s)",
+    )
+
+    async def doctor() -> int:
+        await progress.show(check.run)
+        if as_json:
+            listed.write(ctx.out)
+        else:
+            made = {kind: store.requests[kind] - baseline[kind] for kind in COUNTED}
+            requests = f"{made['list']} list page(s), {made['get']} read(s), {made['put']} write(s)"
+            print(f"{summary(check)} ({requests})", file=ctx.out)
+        return REFUSED if check.problems > check.repaired else OK
+
+    return run_async(doctor)
+
+
+def finding_line(item: Finding, *, repair: bool) -> str:
+    if not repair:
+        advice = f"; --repair: {item.repair}" if item.repair else "; no repair is safe"
+        return f"[FAIL] {item.kind} {item.key}: {item.detail}{advice}"
+    status = "[fixed]" if item.repaired else "[FAIL]"
+    return f"{status} {item.kind} {item.key}: {item.detail}; {item.outcome}"
+
+
+def summary(check: StateCheck) -> str:
+    entries = f"{check.entries} index {'entry' if check.entries == 1 else 'entries'}"
+    checked = f"checked {check.users} user(s) and {entries}"
+    if not check.problems:
+        return f"{checked}: no problem found"
+    if not check.repair:
+        return f"{checked}: {check.problems} problem(s)"
+    left = check.problems - check.repaired
+    return f"{checked}: {check.problems} problem(s), {check.repaired} repaired, {left} left"

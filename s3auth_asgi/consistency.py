@@ -1,0 +1,275 @@
+"""What is inconsistent between the user records and the name index, found by reading all
+of them, and the repair of the cases a repair cannot make worse (`s3auth doctor`).
+
+The service mends on its own what a crash between two of its writes leaves (`name_claims`),
+but not an object that cannot be read (torn by a crash on `file://`, or damaged by a hand
+edit or another tool), nor a record and an index that disagree for such a cause. Both
+listings are read `CHUNK` keys at a time, so memory is bounded by the chunk (and the
+findings), not by the store:
+
+- each user record: one that cannot be read (CORRUPT_USER); one stored under an id not its
+  own (MISPLACED_USER); one a deletion closed and never finished, a reservation's time ago
+  (UNFINISHED_DELETION); and for every other, the entry of each of its names (username,
+  skeleton, email): missing or released (OWN_ENTRY_MISSING), unreadable
+  (OWN_ENTRY_CORRUPT), naming another user (OWN_ENTRY_ELSEWHERE);
+- each index entry: one that cannot be read and that no readable record holds
+  (CORRUPT_ENTRY); one naming a user that does not exist (ENTRY_USER_MISSING) or whose
+  record does not hold the name (ENTRY_NOT_HELD), once a reservation's time old, as the
+  service judges abandonment: a younger one may be a claim under way.
+
+A repair (`repair=True`) is made once its chunk is checked, decided again on what the store
+then holds (`name_repairs`): for OWN_ENTRY_*, the record is read again and, if it still
+holds the name, the entry is given back to it (`reclaim`), never taken from another user
+that holds it; ENTRY_USER_MISSING and ENTRY_NOT_HELD are released (`release_abandoned`),
+never deleted. No user record is ever written or deleted: the other findings are the
+operator's.
+
+Requests: 1 LIST per 1,000 keys of each of the 4 listings (users and the 3 indexes); 1 GET
+per user record and, per living user, 1 GET per name (3; 2 without a skeleton); 1 GET per
+index entry and, unless it is released or younger than a reservation, 1 GET of the user it
+names: some 10 GETs per user. A repair: 1 GET of the record and `reclaim`'s requests (1 GET
+and 1 PUT; 2 GETs more to take an entry over), or `release_abandoned`'s (3 GETs, 1 PUT).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import msgspec
+
+from .identifiers import is_id
+from .models import IndexEntry, User
+from .name_index import NameIndex
+from .storage import CorruptObjectError, Versioned, keys
+from .storage.access import gather
+
+CHUNK = 64
+"""Keys of a listing checked at once (the reads of a chunk go 16 at a time: `gather`)."""
+
+CORRUPT_USER = "corrupt_user"
+MISPLACED_USER = "misplaced_user"
+UNFINISHED_DELETION = "unfinished_deletion"
+OWN_ENTRY_MISSING = "own_entry_missing"
+OWN_ENTRY_CORRUPT = "own_entry_corrupt"
+OWN_ENTRY_ELSEWHERE = "own_entry_elsewhere"
+CORRUPT_ENTRY = "corrupt_entry"
+ENTRY_USER_MISSING = "entry_user_missing"
+ENTRY_NOT_HELD = "entry_not_held"
+
+OWN_ENTRY = (OWN_ENTRY_MISSING, OWN_ENTRY_CORRUPT, OWN_ENTRY_ELSEWHERE)
+REPAIRS = {
+    OWN_ENTRY_MISSING: "written from the record",
+    OWN_ENTRY_CORRUPT: "rewritten from the record",
+    OWN_ENTRY_ELSEWHERE: "given back to the record's user, if the other's claim never finished",
+    ENTRY_USER_MISSING: "released",
+    ENTRY_NOT_HELD: "released",
+}
+LABELS = {
+    keys.USERNAME_INDEX: "username",
+    keys.SKELETON_INDEX: "skeleton",
+    keys.EMAIL_INDEX: "email",
+}
+LOST = {
+    "username": "it cannot log in by its username, which another account could register",
+    "skeleton": "another account could register a username that looks like it",
+    "email": "it cannot log in by its address, which another account could register",
+}
+TORN = {
+    "username": "it cannot log in by its username, which stays taken",
+    "skeleton": "its username's look stays reserved, but the entry is damaged",
+    "email": "it cannot log in by its address, which stays taken",
+}
+ELSEWHERE = {
+    "username": "it cannot log in by its username",
+    "skeleton": "its username's look is reserved for the other",
+    "email": "it cannot log in by its address",
+}
+CHANGED = "not repaired: it changed since it was read; run the command again"
+
+
+class Finding(msgspec.Struct, kw_only=True):
+    """One inconsistency, at the key of the object it was found at."""
+
+    kind: str
+    key: str
+    user_id: str | None
+    """The user the object is, or is of, or names."""
+    detail: str
+    repair: str | None
+    """What a repair does; None when none is safe (`detail` says what is left to do)."""
+    repaired: bool | None = None
+    """With a repair asked for: whether this run repaired it; None without."""
+    outcome: str | None = None
+    """With a repair asked for: what came of it."""
+
+
+def label(key: str) -> str:
+    return next(name for prefix, name in LABELS.items() if key.startswith(prefix))
+
+
+def finding(kind: str, key: str, user_id: str | None, detail: str) -> Finding:
+    return Finding(kind=kind, key=key, user_id=user_id, detail=detail, repair=REPAIRS.get(kind))
+
+
+class StateCheck:
+    """One run over the store of `names`; `report` gets each chunk's findings in listing
+    order."""
+
+    def __init__(
+        self, names: NameIndex, report: Callable[[Finding], object], *, repair: bool = False
+    ) -> None:
+        self.names = names
+        self.store = names.store
+        self.report = report
+        self.repair = repair
+        self.users = 0
+        self.entries = 0
+        self.problems = 0
+        self.repaired = 0
+        self._torn_held: set[str] = set()
+        """Unreadable entries a living record holds, reported (once) with the record."""
+
+    async def run(self) -> None:
+        await self._each(keys.USERS, self._user)
+        for prefix in keys.NAME_INDEXES:
+            await self._each(prefix, self._entry)
+
+    async def _each(self, prefix: str, check: Callable[[str], Awaitable[list[Finding]]]) -> None:
+        chunk: list[str] = []
+        async for info in self.store.list(prefix):
+            chunk.append(info.key)
+            if len(chunk) == CHUNK:
+                await self._check(chunk, check)
+                chunk = []
+        await self._check(chunk, check)
+
+    async def _check(
+        self, chunk: list[str], check: Callable[[str], Awaitable[list[Finding]]]
+    ) -> None:
+        for found in await gather([check(key) for key in chunk]):
+            for item in found:
+                self.report(await self._settle(item) if self.repair else item)
+                self.problems += 1
+
+    async def _user(self, key: str) -> list[Finding]:
+        user_id = keys.id_from_key(key)
+        if not (is_id(user_id) and key == keys.user(user_id)):
+            return []  # another tool's object
+        self.users += 1
+        try:
+            found = await self.store.get(key, User)
+        except CorruptObjectError:
+            detail = (
+                f"user {user_id}'s record cannot be read: it cannot log in, and its names "
+                f"stay taken; `s3auth user delete {user_id}` deletes it (its names are then "
+                "free once abandoned)"
+            )
+            return [finding(CORRUPT_USER, key, user_id, detail)]
+        if found is None:  # deleted since the listing
+            return []
+        user = found.value
+        if user.id != user_id:
+            detail = (
+                f"the record here is user {user.id}'s: a copy no login finds, whose names were "
+                "not checked; remove it by hand once you know where it came from"
+            )
+            return [finding(MISPLACED_USER, key, user.id, detail)]
+        if user.deleting:
+            if not self.names.is_old(found):
+                return []  # a deletion under way
+            detail = (
+                f"user {user_id}'s deletion closed the record and did not finish: the account "
+                f"logs nobody in and its names stay taken; `s3auth user delete {user_id}` "
+                "finishes it"
+            )
+            return [finding(UNFINISHED_DELETION, key, user_id, detail)]
+        own = [await self._own_entry(user_id, name) for name in self.names.name_keys(user)]
+        return [item for item in own if item is not None]
+
+    async def _own_entry(self, user_id: str, key: str) -> Finding | None:
+        name = label(key)
+        try:
+            entry = await self.store.get(key, IndexEntry)
+        except CorruptObjectError:
+            self._torn_held.add(key)
+            detail = f"user {user_id}'s {name} entry cannot be read: {TORN[name]}"
+            return finding(OWN_ENTRY_CORRUPT, key, user_id, detail)
+        if entry is None or entry.value.released:
+            detail = f"user {user_id}'s {name} entry is missing or released: {LOST[name]}"
+            return finding(OWN_ENTRY_MISSING, key, user_id, detail)
+        other = entry.value.user_id
+        if other != user_id:
+            detail = f"user {user_id}'s {name} entry names user {other}: {ELSEWHERE[name]}"
+            return finding(OWN_ENTRY_ELSEWHERE, key, user_id, detail)
+        return None
+
+    async def _entry(self, key: str) -> list[Finding]:
+        if not keys.is_index_entry(key):
+            return []  # another tool's object
+        self.entries += 1
+        name = label(key)
+        try:
+            found = await self.store.get(key, IndexEntry)
+        except CorruptObjectError:
+            if key in self._torn_held:
+                return []
+            detail = (
+                f"this {name} entry cannot be read, and no readable record holds its name: "
+                "it stays taken for good, since whose it was cannot be read (a record that "
+                "cannot be read may hold it)"
+            )
+            return [finding(CORRUPT_ENTRY, key, None, detail)]
+        if found is None or found.value.released or not self.names.is_old(found):
+            return []  # deleted since the listing, free, or maybe a claim under way
+        owner_id = found.value.user_id
+        owner: Versioned[User] | None = None
+        if is_id(owner_id):
+            try:
+                owner = await self.store.get(keys.user(owner_id), User)
+            except CorruptObjectError:
+                return []  # it may hold the name: reported with the record
+        if owner is None:
+            detail = (
+                f"this {name} entry names user {owner_id}, which does not exist (a claim that "
+                "never finished): the name is taken until its next registration takes it over"
+            )
+            return [finding(ENTRY_USER_MISSING, key, owner_id, detail)]
+        if not self.names.holds_name(key, owner):
+            detail = (
+                f"this {name} entry names user {owner_id}, whose record does not hold the name "
+                "(a claim or change of address that never finished): the name is taken until "
+                "its next registration takes it over"
+            )
+            return [finding(ENTRY_NOT_HELD, key, owner_id, detail)]
+        return []
+
+    async def _settle(self, item: Finding) -> Finding:
+        """`item` with what its repair came to."""
+        if item.repair is None:
+            return msgspec.structs.replace(item, repaired=False, outcome="no repair is safe")
+        if item.kind in OWN_ENTRY:
+            assert item.user_id is not None
+            failure = await self._give_back(item.user_id, item.key)
+        elif await self.names.release_abandoned(item.key):
+            failure = None
+        else:
+            failure = CHANGED
+        if failure is not None:
+            return msgspec.structs.replace(item, repaired=False, outcome=failure)
+        self.repaired += 1
+        return msgspec.structs.replace(item, repaired=True, outcome=item.repair)
+
+    async def _give_back(self, user_id: str, key: str) -> str | None:
+        """Why the entry of `key` could not be given back to the user; None when it was."""
+        try:
+            record = await self.store.get(keys.user(user_id), User)
+        except CorruptObjectError:
+            return CHANGED
+        if record is None or record.value.deleting or key not in self.names.name_keys(record.value):
+            return CHANGED
+        if await self.names.reclaim(key, user_id) is None:
+            return (
+                "not repaired: another user's claim holds the entry, or it changed since it "
+                "was read; which account keeps the name is for you to decide"
+            )
+        return None
