@@ -33,6 +33,16 @@ Request budgets (object-store requests, asserted in the tests):
 
 A session is a single object, rotated with If-Match, so a crash leaves either the old or the
 new generation, never both.
+
+Reuse. A refresh token older than the current one ends the session when it is read as
+such: it was spent, and whoever presents it again holds a copy (but the previous one within
+the grace window). A refresh that read its token current and then lost its write is
+concurrent with the rotations that won: after one, it gets the winner's pair; after more
+(the holder's other request won and the holder rotated again before this write was
+refused), it is refused (`token_revoked`) and ends nothing, for whoever presented it did so
+while it was current, and the session's current token may be in the holder's hands. If a
+thief made those rotations, the refused client's next use of its token is read as old, and
+ends the session.
 """
 
 from __future__ import annotations
@@ -144,7 +154,8 @@ class SessionOperations(SessionRules):
 
         The immediately previous token, within `refresh_grace_seconds` of the rotation,
         gets the current pair again (a client that lost the response stays logged in).
-        Any older token revokes the whole session: it has been stolen or replayed. A
+        Any older token revokes the whole session: it has been stolen or replayed; but not
+        when it was current as this refresh read it (the module's "Reuse"). A
         session past its idle or absolute expiry is refused (TokenExpiredError), and so is
         one beyond the user's session cap (TokenRevokedError; see `session_cap`), and one
         opened before the account's last change (TokenRevokedError; `session_generation`).
@@ -154,8 +165,9 @@ class SessionOperations(SessionRules):
         # The grace window is measured from when the token was presented: a request whose
         # read waited on the store is not late for that.
         presented = self.clock()
-        # Found current (and its cap checked): a rotation that beat this one's write is
-        # concurrent with it, and answers it whatever the two hosts' clocks say.
+        # Found current (and its cap checked): rotations that beat this one's write are
+        # concurrent with it, never a reuse. One answers it whatever the two hosts' clocks
+        # say; after more it is refused, and the session goes on (the module's "Reuse").
         was_current = False
         for _ in range(_ROTATE_ATTEMPTS):
             found = await get_or_none(self.store, key, Session)
@@ -203,6 +215,9 @@ class SessionOperations(SessionRules):
                 was_current or self._within_grace(presented, session)
             ):
                 return await self._pair(session, now)
+            if was_current:  # rotated twice or more since it was read current
+                logger.info("refresh of session %s lost to later rotations", session.id)
+                raise TokenRevokedError("The refresh token was rotated meanwhile")
             if token.generation < session.generation:
                 await self._end(session)
                 logger.warning("refresh token reuse; session %s revoked", session.id)
