@@ -31,9 +31,10 @@ plus the lifetime configured today (`S3AUTH_PASSWORD_RESET_MINUTES`,
 `S3AUTH_EMAIL_VERIFICATION_HOURS`), by the clock of the host that redeems it: a shortened
 lifetime applies to tokens already mailed. The sweep (`cleanup_expired_tokens`) deletes
 tokens and decoys from the listing alone, once their Last-Modified plus today's lifetime
-is more than the clock-skew allowance (`S3AUTH_REVOCATION_SKEW_SECONDS`) past, as it does
-sessions (`session_cap`): no host whose clock is within the allowance would still accept
-one it deletes, and one it keeps past its expiry every host refuses.
+is more than twice the clock-skew allowance (`S3AUTH_REVOCATION_SKEW_SECONDS`) past, as it
+does idle sessions (`last_modified` says why twice): no host whose clock is within the
+allowance would still accept one it deletes, and one it keeps past its expiry every host
+refuses.
 
 Request budgets: issue, 1 PUT; redeem, 1 GET (none for a malformed token).
 """
@@ -48,6 +49,7 @@ from typing import Literal
 
 from .errors import S3ValidationError
 from .identifiers import ID_PATTERN, fold, new_id
+from .last_modified import lapsed_everywhere
 from .models import AccountToken, User
 from .settings import S3AuthSettings
 from .storage import ObjectInfo, Store, keys
@@ -167,5 +169,4 @@ class AccountTokens:
         purpose = _PURPOSES.get(folder)
         if purpose is None:  # not a token's key: not ours to delete
             return False
-        written = info.last_modified.timestamp()
-        return written + self.lifetime(purpose) + self.settings.revocation_skew_seconds < now
+        return lapsed_everywhere(info, self.lifetime(purpose), self.settings, now)

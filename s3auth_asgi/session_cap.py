@@ -7,16 +7,18 @@ no session outlives that plus the absolute lifetime. Both are the lifetimes conf
 today, which a refresh applies too (`Session.idle_expiry`, `absolute_expiry`), so the
 sweep and every host agree after an operator shortens one. So a listed session whose
 Last-Modified is older than the idle lifetime, or whose id is older than the absolute
-lifetime, has expired — give or take the clock skew allowance
-(`S3AUTH_REVOCATION_SKEW_SECONDS`) between the store's clock, the host that opened the
-session and this one. The sweep errs towards counting a session as live (it must not
-delete one that can still refresh); the cap errs towards counting it as expired (a session
-that may have expired must not push a live one out), which at worst lets one more session
-refresh for the allowance. The converse does not hold: after an operator lengthens a
-lifetime, a session that expired under the old one (its written expiry) looks live here,
-and so does a session its account's generation refuses (`session_generation`); only the
-object tells, which is why `session_rules` reads the sessions a listing ranks when it
-shows more than the cap.
+lifetime, has expired — give or take the clock-skew allowance
+(`S3AUTH_REVOCATION_SKEW_SECONDS`) between the clocks of the store, the host that wrote the
+session, the host it reaches and this one. The sweep errs towards counting a session as
+live (it must not delete one that can still refresh): twice the allowance past its
+Last-Modified (`last_modified` says why), the allowance past its id's time, which the
+hosts compare with a time from the same clock. The cap errs towards counting it as expired
+(a session that may have expired must not push a live one out), which at worst lets one
+more session refresh for the allowance. The converse does not hold: after an operator
+lengthens a lifetime, a session that expired under the old one (its written expiry) looks
+live here, and so does a session its account's generation refuses (`session_generation`);
+only the object tells, which is why `session_rules` reads the sessions a listing ranks
+when it shows more than the cap.
 
 The cap: only the newest `cap` sessions of a user that can be used (`session_rules`) may
 refresh. Session ids sort by creation time (then by random bits), so the key order of a
@@ -44,6 +46,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 
 from .identifiers import session_created_ms
+from .last_modified import lapsed_everywhere
 from .settings import S3AuthSettings
 from .storage import ObjectInfo, keys
 
@@ -51,14 +54,19 @@ from .storage import ObjectInfo, keys
 def listed_as_expired(
     info: ObjectInfo, settings: S3AuthSettings, now: float, *, surely: bool = True
 ) -> bool:
-    """Whether the listed session has expired (see the module): `surely`, past any clock
-    skew (the sweep's question); otherwise, maybe, within the skew (the cap's)."""
-    skew = settings.revocation_skew_seconds if surely else -settings.revocation_skew_seconds
-    written = info.last_modified.timestamp()
+    """Whether the listed session has expired (see the module): `surely`, on every host
+    within the allowance (the sweep's question); otherwise, maybe, on one (the cap's)."""
+    skew = settings.revocation_skew_seconds
     created = session_created_ms(keys.id_from_key(info.key)) / 1000
+    if surely:
+        return (
+            lapsed_everywhere(info, settings.refresh_token_seconds, settings, now)
+            or created + settings.session_absolute_seconds + skew < now
+        )
+    written = info.last_modified.timestamp()
     return (
-        written + settings.refresh_token_seconds + skew < now
-        or created + settings.session_absolute_seconds + skew < now
+        written + settings.refresh_token_seconds - skew < now
+        or created + settings.session_absolute_seconds - skew < now
     )
 
 

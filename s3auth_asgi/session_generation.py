@@ -43,8 +43,9 @@ generation, so a login racing it may survive it.
 
 Markers expire: no session outlives its creation plus the absolute lifetime, and the late
 sessions a marker stops are opened about when it is written, so a marker older than the
-absolute lifetime (plus the clock-skew allowance) stops nothing and the sweep deletes it,
-judging from the listing's Last-Modified.
+absolute lifetime stops nothing and the sweep deletes it, judging from the listing's
+Last-Modified as it judges an idle session, twice the clock-skew allowance past that
+(`last_modified`): a late session's creation time is read from its own host's clock.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ import secrets
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .last_modified import lapsed_everywhere
 from .models import GenerationMarker, User
 from .privileges import is_administrator, stored_scopes
 from .session_cap import listed_as_expired
@@ -121,8 +123,7 @@ def sweepable(info: ObjectInfo, settings: S3AuthSettings, now: float) -> bool:
     (see the module)."""
     if keys.marker_generation(info.key) is None:
         return listed_as_expired(info, settings, now)
-    written = info.last_modified.timestamp()
-    return written + settings.session_absolute_seconds + settings.revocation_skew_seconds < now
+    return lapsed_everywhere(info, settings.session_absolute_seconds, settings, now)
 
 
 async def write_marker(store: Store, user_id: str, generation: str) -> None:

@@ -3,16 +3,20 @@ would still accept it, whatever the hosts' clocks within the skew allowance
 (`S3AUTH_REVOCATION_SKEW_SECONDS`) and across a change of a lifetime setting; what it keeps
 past its expiry, every host refuses, so whether the sweep has run changes no answer.
 
-Hosts share one store whose Last-Modified follows the shared time (`StoreClock`); each host
-reads that time through its own offset, and the host that writes an object is exact. A
-host judges by the earlier of the expiry written in the object and the one today's
-lifetimes give it; the sweep, from the listing, by today's lifetimes plus the allowance.
+Hosts share one store whose Last-Modified follows the shared time (`StoreClock`, in whole
+seconds); each host, the one that writes an object too, reads that time through its own
+offset. A host judges by the earlier of the expiry written in the object (by the writer's
+clock) and the one today's lifetimes give it; the sweep, from the listing, by today's
+lifetimes plus twice the allowance past a Last-Modified (the writer's clock and the store's
+may be the allowance apart, and the sweeper's and the reader's too), and plus the allowance
+past a session id's creation time (read from the clock that wrote the session's
+`created_at`, which the reader compares).
 """
 
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from support import RacedUserWrite, SharedTime, StoreClock, login, skewed_host, user_record
 
@@ -59,12 +63,12 @@ async def test_a_mailed_token_is_kept_while_a_host_whose_clock_is_behind_accepts
     assert await listed(store, keys.ACCOUNT_TOKENS) == []  # spent, and deleted by its use
 
 
-async def test_the_sweep_deletes_a_mailed_token_the_allowance_after_its_expiry() -> None:
+async def test_the_sweep_deletes_a_mailed_token_twice_the_allowance_after_its_expiry() -> None:
     time, store = shared_store()
     issuer = skewed_host(store, time, 0.0)
     await mailed(issuer, "password-reset", user_record())
     await mailed(issuer, "email-verification", user_record())  # 48 hours
-    time.advance(RESET + SKEW)
+    time.advance(RESET + 2 * SKEW)
     sweeper = skewed_host(store, time, 0.0)
     assert await sweeper.cleanup_expired_tokens() == 0
     time.advance(1)
@@ -87,9 +91,9 @@ async def test_a_host_further_behind_than_the_allowance_is_refused_cleanly() -> 
     user = await issuer.create_user("alice", "alice@example.com", PASSWORD)
     pair = await issuer.create_token_pair(user)
     token = await mailed(issuer, "password-reset", user)
-    time.advance(RESET + SKEW + 1)
+    time.advance(RESET + 2 * SKEW + 1)
     assert await skewed_host(store, time, 0.0).cleanup_expired_tokens() == 1
-    late = skewed_host(store, time, -(SKEW + 60))  # by its clock, 49 s left
+    late = skewed_host(store, time, -(2 * SKEW + 50))  # by its clock, 49 s left
     store.reset_counts()
     with pytest.raises(InvalidAccountTokenError):
         await late.reset_password(token, NEW_PASSWORD)
@@ -99,8 +103,8 @@ async def test_a_host_further_behind_than_the_allowance_is_refused_cleanly() -> 
 
 
 async def test_a_token_swept_while_it_is_being_used_is_used_once() -> None:
-    """A sweeper whose clock is past the allowance deletes the token between its GET and
-    the write that spends it: the use completes, and the token works no more."""
+    """A sweeper whose clock is further ahead than the allowance deletes the token between
+    its GET and the write that spends it: the use completes, and the token works no more."""
     time, store = shared_store()
     issuer = skewed_host(store, time, 0.0)
     user = await issuer.create_user("alice", "alice@example.com", PASSWORD)
@@ -109,7 +113,7 @@ async def test_a_token_swept_while_it_is_being_used_is_used_once() -> None:
     swept: list[int] = []
 
     async def sweep() -> None:
-        swept.append(await skewed_host(store, time, SKEW + 5).cleanup_expired_tokens())
+        swept.append(await skewed_host(store, time, 2 * SKEW + 5).cleanup_expired_tokens())
 
     raced = skewed_host(RacedUserWrite(store, sweep), time, 0.0)
     await raced.reset_password(token, NEW_PASSWORD)
@@ -118,6 +122,27 @@ async def test_a_token_swept_while_it_is_being_used_is_used_once() -> None:
     with pytest.raises(InvalidAccountTokenError):
         await issuer.reset_password(token, "Another-pass-8")
     assert await listed(store, keys.ACCOUNT_TOKENS) == []
+
+
+async def test_a_mailed_token_is_kept_while_any_host_within_the_allowance_accepts_it() -> None:
+    """Every clock within 5 s of the store's, so within the allowance of each other. The
+    issuer, 5 s ahead, wrote an expiry 5 s after its Last-Modified's; the sweeper, 5 s
+    ahead too, must also wait out the 10 s that a host behind still has."""
+    time, store = shared_store()
+    issuer = skewed_host(store, time, 5.0)
+    user = await issuer.create_user("alice", "alice@example.com", PASSWORD)
+    token = await mailed(issuer, "password-reset", user)
+    time.advance(RESET + 7)  # 7 s past its expiry by the store's clock, 12 s by the sweeper's
+    sweeper, behind = skewed_host(store, time, 5.0), skewed_host(store, time, -5.0)
+    assert await sweeper.cleanup_expired_tokens() == 0
+    await behind.account_tokens.redeem("password-reset", token)  # 3 s left by its clock
+    # Swept once twice the allowance has passed, by the sweeper's clock.
+    time.advance(8)
+    assert await sweeper.cleanup_expired_tokens() == 0  # 20 s past, by its clock
+    time.advance(1)
+    with pytest.raises(InvalidAccountTokenError):
+        await behind.account_tokens.redeem("password-reset", token)
+    assert await sweeper.cleanup_expired_tokens() == 1
 
 
 # Mailed tokens across a change of lifetime --------------------------------------------------
@@ -165,9 +190,30 @@ async def test_a_shortened_idle_lifetime_is_the_sweeps_too() -> None:
     time, store = shared_store()
     before = skewed_host(store, time, 0.0, refresh_token_expire_days=7)
     await login(before)
-    time.advance(DAY + SKEW + 1)
+    time.advance(DAY + 2 * SKEW + 1)
     after = skewed_host(store, time, 0.0, refresh_token_expire_days=1)
     assert await after.cleanup_expired_tokens() == 1
+    assert await listed(store, keys.SESSIONS) == []
+
+
+async def test_a_session_is_kept_while_any_host_within_the_allowance_refreshes_it() -> None:
+    """As for a mailed token: the session was last written by a host 5 s ahead of the
+    store, the sweeper is 5 s ahead and the refreshing host 5 s behind."""
+    time, store = shared_store()
+    writer = skewed_host(store, time, 5.0)
+    _, pair = await login(writer)
+    time.advance(7 * DAY + 7)  # 7 s past its idle expiry by the store's clock
+    sweeper, behind = skewed_host(store, time, 5.0), skewed_host(store, time, -5.0)
+    assert await sweeper.cleanup_expired_tokens() == 0
+    store.reset_counts()
+    pair = await behind.refresh_access_token(pair.refresh_token)  # 3 s left by its clock
+    assert dict(store.requests) == {"get": 1, "list": 1, "put": 1}
+    # Idle again, written by the host behind: swept once twice the allowance has passed
+    # since its Last-Modified's expiry, by the sweeper's clock; refused well before.
+    time.advance(7 * DAY + 2 * SKEW - 5)
+    assert await sweeper.cleanup_expired_tokens() == 0
+    time.advance(1)
+    assert await sweeper.cleanup_expired_tokens() == 1
     assert await listed(store, keys.SESSIONS) == []
 
 
@@ -186,11 +232,24 @@ async def test_a_lengthened_idle_lifetime_leaves_existing_sessions_their_own() -
 # The invariant, across clocks and lifetime changes ------------------------------------------
 
 _ANY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-# A reading host's offset, and how far the sweeper's clock is from it: up to the allowance
-# ahead (further behind is harmless).
-_READER = st.floats(-SKEW, SKEW)
-_SWEEPER_AHEAD = st.floats(-3 * SKEW, SKEW)
-_NEAR = st.floats(-2.5 * SKEW, 2.5 * SKEW)  # around each expiry
+_NEAR = st.floats(-2.5 * SKEW, 2.5 * SKEW)  # around each expiry, by the reader's clock
+_WRITTEN_AT = st.floats(0, 1, exclude_max=True)  # a fraction of a second: Last-Modified drops it
+# The worst case the allowance admits: the writer as far ahead of the store as it may be,
+# and the sweeper of the reader, a quarter of a second before the reader's expiry; the
+# writer's clock on a whole second and the store's half a second into one, which its
+# Last-Modified drops.
+_WORST_CLOCKS = (SKEW - 0.5, -0.5, SKEW - 0.5)
+
+
+@st.composite
+def _clocks(draw: st.DrawFn) -> tuple[float, float, float]:
+    """The offsets off the store's clock of the host that writes the object, of one that
+    reads it and of the sweeper: the first two and the store's within the allowance of each
+    other; the sweeper up to the allowance ahead of them (further behind is harmless)."""
+    low = draw(st.one_of(st.sampled_from([-SKEW, -SKEW / 2, 0]), st.floats(-SKEW, 0)))
+    within = st.one_of(st.sampled_from([low, low + SKEW]), st.floats(low, low + SKEW))
+    sweeper = st.one_of(within, st.floats(low - 2 * SKEW, low))
+    return draw(within), draw(within), draw(sweeper)
 
 
 @_ANY
@@ -200,8 +259,17 @@ _NEAR = st.floats(-2.5 * SKEW, 2.5 * SKEW)  # around each expiry
     refreshed_on_day=st.integers(0, 6),
     anchor=st.sampled_from(["idle before", "idle today", "absolute before", "absolute today"]),
     near=_NEAR,
-    reader=_READER,
-    sweeper_ahead=_SWEEPER_AHEAD,
+    written_at=_WRITTEN_AT,
+    clocks=_clocks(),
+)
+@example(
+    idle=(7, 7),
+    absolute=(30, 30),
+    refreshed_on_day=1,
+    anchor="idle today",
+    near=-0.25,
+    written_at=0.5,
+    clocks=_WORST_CLOCKS,
 )
 async def test_the_sweep_deletes_no_session_a_host_would_still_refresh(
     idle: tuple[int, int],
@@ -209,15 +277,17 @@ async def test_the_sweep_deletes_no_session_a_host_would_still_refresh(
     refreshed_on_day: int,
     anchor: str,
     near: float,
-    reader: float,
-    sweeper_ahead: float,
+    written_at: float,
+    clocks: tuple[float, float, float],
 ) -> None:
+    writer_offset, reader, sweeper_offset = clocks
     time, store = shared_store()
+    time.advance(written_at)
     lifetimes = [
         {"refresh_token_expire_days": i, "session_absolute_lifetime_days": a}
         for i, a in zip(idle, absolute, strict=True)
     ]
-    writer = skewed_host(store, time, 0.0, **lifetimes[0])
+    writer = skewed_host(store, time, writer_offset, **lifetimes[0])
     _, pair = await login(writer)
     refreshed = min(refreshed_on_day, idle[0] - 1) * DAY
     if refreshed:
@@ -229,8 +299,8 @@ async def test_the_sweep_deletes_no_session_a_host_would_still_refresh(
         "absolute before": absolute[0] * DAY,
         "absolute today": absolute[1] * DAY,
     }
-    time.advance(max(expiries[anchor] + near - refreshed, 0))
-    sweeper = skewed_host(store, time, reader + sweeper_ahead, **lifetimes[1])
+    time.advance(max(expiries[anchor] + writer_offset - reader + near - refreshed, 0))
+    sweeper = skewed_host(store, time, sweeper_offset, **lifetimes[1])
     host = skewed_host(store, time, reader, **lifetimes[1])
     (key,) = await listed(store, keys.SESSIONS)
     body = await store.get(key, dict)  # type: ignore[type-abstract]
@@ -258,23 +328,33 @@ _LIFETIME_SETTINGS: dict[Purpose, tuple[str, int]] = {
     lifetime=st.tuples(st.integers(1, 60), st.integers(1, 60)),  # when mailed, today
     anchor=st.sampled_from([0, 1]),
     near=_NEAR,
-    reader=_READER,
-    sweeper_ahead=_SWEEPER_AHEAD,
+    written_at=_WRITTEN_AT,
+    clocks=_clocks(),
+)
+@example(
+    purpose="password-reset",
+    lifetime=(30, 30),
+    anchor=0,
+    near=-0.25,
+    written_at=0.5,
+    clocks=_WORST_CLOCKS,
 )
 async def test_the_sweep_deletes_no_mailed_token_a_host_would_still_accept(
     purpose: Purpose,
     lifetime: tuple[int, int],
     anchor: int,
     near: float,
-    reader: float,
-    sweeper_ahead: float,
+    written_at: float,
+    clocks: tuple[float, float, float],
 ) -> None:
+    writer_offset, reader, sweeper_offset = clocks
     name, unit = _LIFETIME_SETTINGS[purpose]
     time, store = shared_store()
-    writer = skewed_host(store, time, 0.0, **{name: lifetime[0]})
+    time.advance(written_at)
+    writer = skewed_host(store, time, writer_offset, **{name: lifetime[0]})
     token = await mailed(writer, purpose, user_record())
-    time.advance(max(lifetime[anchor] * unit + near, 0))
-    sweeper = skewed_host(store, time, reader + sweeper_ahead, **{name: lifetime[1]})
+    time.advance(max(lifetime[anchor] * unit + writer_offset - reader + near, 0))
+    sweeper = skewed_host(store, time, sweeper_offset, **{name: lifetime[1]})
     host = skewed_host(store, time, reader, **{name: lifetime[1]})
 
     async def accepted() -> bool:
