@@ -22,10 +22,13 @@ casefold where IDNA2008 tells `ß` from `ss` (those then count as one address).
 
 Ids: user and session ids are exactly 32 lowercase hex digits (`ID_PATTERN`), and every
 check of an id (`is_id`, the refresh-token format) is built from that one rule, so no
-parser accepts an id that no generator makes. A user id is 128 random bits; a session id
-is 12 hex digits of its creation time in milliseconds then 80 random bits, so sessions
-sort by age (a listing gives them oldest first: the session cap ranks them so) and a
-session's age can be read from its id alone.
+parser accepts an id that no generator makes. A user id is 128 random bits. A session id
+is `1`, 11 hex digits of its creation time in milliseconds, the 8-digit counter of the
+user's session generation its login read (`session_generation`), then 48 random bits: so
+sessions sort by age, and a session's age and the generation it was opened from can be
+read from its id alone, in a listing. Ids made before the counter was in them are 12 digits
+of the creation time (the first a 0 until the year 2527) then 80 random bits: the same age
+where the `1` stands, and no generation (counted as the oldest).
 
 Free text (full name, device, IP address) is stored without control and format
 characters; scopes are short printable strings without spaces.
@@ -52,7 +55,9 @@ SCOPE_MAX = 64
 ID_HEX_DIGITS = 32
 ID_PATTERN = f"[0-9a-f]{{{ID_HEX_DIGITS}}}"
 _ID = re.compile(ID_PATTERN)
-_SESSION_TIME_DIGITS = 12
+_SESSION_LAYOUT = "1"
+_SESSION_TIME_DIGITS = 11
+_SESSION_COUNTER_DIGITS = 8
 _USERNAME_PUNCTUATION = frozenset("._-")
 # Letters, marks and numbers; everything else (controls, format characters such as
 # zero-width joiners, separators, symbols, private use, surrogates) is refused.
@@ -193,15 +198,41 @@ def new_id() -> str:
     return secrets.token_hex(ID_HEX_DIGITS // 2)
 
 
-def new_session_id(now_ms: int) -> str:
-    """A session id: its creation time, then 80 random bits, so that ids sort by age."""
-    random_digits = ID_HEX_DIGITS - _SESSION_TIME_DIGITS
-    return f"{now_ms:0{_SESSION_TIME_DIGITS}x}{secrets.token_hex(random_digits // 2)}"
+def new_session_id(now_ms: int, generation_counter: int = 0) -> str:
+    """A session id (see the module): its creation time and the counter of the session
+    generation its login read, then 48 random bits, so that ids sort by age and a listing
+    tells which generation each session was opened from."""
+    time = min(now_ms, 16**_SESSION_TIME_DIGITS - 1)
+    counter = min(max(generation_counter, 0), 16**_SESSION_COUNTER_DIGITS - 1)
+    random_digits = ID_HEX_DIGITS - 1 - _SESSION_TIME_DIGITS - _SESSION_COUNTER_DIGITS
+    return (
+        f"{_SESSION_LAYOUT}{time:0{_SESSION_TIME_DIGITS}x}"
+        f"{counter:0{_SESSION_COUNTER_DIGITS}x}{secrets.token_hex(random_digits // 2)}"
+    )
 
 
 def session_created_ms(session_id: str) -> int:
+    """When the session was opened, from its id; both layouts keep it at the same place."""
     try:
-        return int(session_id[:_SESSION_TIME_DIGITS], 16)
+        return int(session_id[1 : 1 + _SESSION_TIME_DIGITS], 16)
+    except ValueError:
+        return 0
+
+
+def session_age(session_id: str) -> tuple[int, str]:
+    """What orders sessions by age, the same on every host: the creation time in the id,
+    then the id (ids of both layouts, as hosts of two versions write them side by side)."""
+    return session_created_ms(session_id), session_id
+
+
+def session_generation_counter(session_id: str) -> int:
+    """The counter of the session generation the session was opened from, from its id; 0
+    (the oldest) for an id that does not say it."""
+    if not session_id.startswith(_SESSION_LAYOUT):
+        return 0
+    start = 1 + _SESSION_TIME_DIGITS
+    try:
+        return int(session_id[start : start + _SESSION_COUNTER_DIGITS], 16)
     except ValueError:
         return 0
 

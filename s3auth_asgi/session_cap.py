@@ -21,11 +21,11 @@ only the object tells, which is why `session_rules` reads the sessions a listing
 when it shows more than the cap.
 
 The cap: only the newest `cap` sessions of a user that can be used (`session_rules`) may
-refresh. Session ids sort by creation time (then by random bits), so the key order of a
-listing is the sessions' age order, and the same total order on every host whatever its
-clock. The cap is enforced when a session refreshes, not when one is opened: a login keeps
-its request budget (a LIST of the user's sessions there would add a request to every
-login), and a refresh, which already reads and writes the session, adds the one LIST; when
+refresh. Session ids hold their creation time (`identifiers`), so a listing ranks them by
+age, then by id: the same total order on every host whatever its clock. The cap is
+enforced when a session refreshes, not when one is opened: a login keeps its request
+budget (a LIST of the user's sessions there would add a request to every login), and a
+refresh, which already reads and writes the session, adds the one LIST; when
 that shows more live sessions than the cap, 1 GET per other one of them, after which those
 beyond the cap and those that cannot be used are ended, so the next listing is within the
 cap and reads nothing (`session_rules`). The guarantee that gives:
@@ -45,7 +45,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable
 
-from .identifiers import session_created_ms
+from .identifiers import session_age, session_created_ms
 from .last_modified import lapsed_everywhere
 from .settings import S3AuthSettings
 from .storage import ObjectInfo, keys
@@ -79,7 +79,7 @@ def counted(
     live = {info.key for info in listed if not listed_as_expired(info, settings, now, surely=False)}
     if own_key is not None:
         live.add(own_key)
-    return sorted(live)  # ids begin with their creation time: oldest first
+    return sorted(live, key=lambda key: session_age(keys.id_from_key(key)))  # oldest first
 
 
 def beyond_cap(

@@ -28,6 +28,10 @@ agree on which marker is the newest whatever order their markers land in, and a 
 opened after a change whose marker is not written yet (a higher generation than any
 marker) is not refused. A session without the field ("") is older than any marker.
 
+A session's id carries its generation's counter too (`identifiers.new_session_id`), so a
+listing tells which generation each session was opened from without reading it
+(`opened_up_to`). An id without the counter counts as the oldest generation's.
+
 Deletion writes `~generation.deleted`, which outranks every generation, after the user's
 objects are gone (so a crash before it never leaves a live user whose sessions cannot
 refresh). The remaining window: a late session whose refresh LISTs between the deletion's
@@ -55,6 +59,7 @@ import secrets
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .identifiers import session_generation_counter
 from .last_modified import lapsed_everywhere
 from .models import GenerationMarker, User
 from .privileges import is_administrator, stored_scopes
@@ -65,13 +70,17 @@ from .storage import ObjectInfo, Store, StoreConflict, keys
 _COUNTER_DIGITS = 8
 
 
+def generation_counter(generation: str | None) -> int:
+    """The counter a generation begins with; 0 for none ("" or None: `Session`)."""
+    try:
+        return int(generation[:_COUNTER_DIGITS], 16) if generation else 0
+    except ValueError:
+        return 0
+
+
 def next_generation(previous: str) -> str:
     """A new generation, ranked above `previous` (a counter, then random bits)."""
-    try:
-        counter = int(previous[:_COUNTER_DIGITS], 16) if previous else 0
-    except ValueError:
-        counter = 0
-    return f"{counter + 1:0{_COUNTER_DIGITS}x}{secrets.token_hex(12)}"
+    return f"{generation_counter(previous) + 1:0{_COUNTER_DIGITS}x}{secrets.token_hex(12)}"
 
 
 def ends_sessions(user: User, changes: Mapping[str, Any]) -> bool:
@@ -106,6 +115,17 @@ def predates(session_generation: str, newest: str | None) -> bool:
 def sessions_only(listed: Iterable[ObjectInfo]) -> list[ObjectInfo]:
     """The listed sessions, without the markers."""
     return [info for info in listed if keys.marker_generation(info.key) is None]
+
+
+def opened_up_to(listed: Iterable[ObjectInfo], generation: str) -> list[ObjectInfo]:
+    """The listed sessions opened from a record of `generation` or an older one, by the
+    counter in their ids (see the module): those a change decided on such a record ends."""
+    counter = generation_counter(generation)
+    return [
+        info
+        for info in sessions_only(listed)
+        if session_generation_counter(keys.id_from_key(info.key)) <= counter
+    ]
 
 
 def markers_older_than(listed: Iterable[ObjectInfo], generation: str) -> list[str]:

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from .identifiers import is_id
+from .identifiers import is_id, session_age
 from .models import SessionInfo
 from .session_generation import sweepable
 from .sessions import SessionOperations
@@ -32,7 +32,7 @@ class SessionListing(SessionOperations):
             )
             for session in listing.kept
         ]
-        sessions.sort(key=lambda s: s.id, reverse=True)  # ids begin with their creation ms
+        sessions.sort(key=lambda s: session_age(s.id), reverse=True)
         return sessions
 
     async def _cleanup_expired_sessions(self) -> int:

@@ -72,7 +72,12 @@ from .identifiers import (
 from .models import PublicUser, Session, TokenPair, User
 from .privileges import granted_scopes, is_administrator
 from .session_cap import listed_as_expired
-from .session_generation import markers_older_than, sessions_only, write_marker
+from .session_generation import (
+    generation_counter,
+    markers_older_than,
+    sessions_only,
+    write_marker,
+)
 from .session_rules import SessionRules
 from .settings import S3AuthSettings
 from .storage import Store, StoreConflict, keys
@@ -107,8 +112,10 @@ class SessionOperations(SessionRules):
         now_ms = int(self.clock() * 1000)
         now = now_ms // 1000
         absolute = now + self.settings.session_absolute_seconds
+        generation = user.session_generation if isinstance(user, User) else None
         session = Session(
-            id=new_session_id(now_ms),
+            # The generation's counter in the id: a listing tells whom a change may end.
+            id=new_session_id(now_ms, generation_counter(generation)),
             user_id=user.id,
             secret=secrets.token_urlsafe(24),
             device_info=clean_text(device_info, "device_info", DEVICE_INFO_MAX, truncate=True),
@@ -121,7 +128,7 @@ class SessionOperations(SessionRules):
             username=user.username,
             is_admin=is_administrator(user.is_admin, user.scopes),
             scopes=granted_scopes(user.is_admin, user.scopes),
-            user_generation=user.session_generation if isinstance(user, User) else None,
+            user_generation=generation,
             claims=await self.hooks.claims_for(user) if isinstance(user, User) else {},
         )
         await self.store.create(keys.session(user.id, session.id), session)
