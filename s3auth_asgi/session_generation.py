@@ -29,8 +29,12 @@ opened after a change whose marker is not written yet (a higher generation than 
 marker) is not refused. A session without the field ("") is older than any marker.
 
 A session's id carries its generation's counter too (`identifiers.new_session_id`), so a
-listing tells which generation each session was opened from without reading it
-(`opened_up_to`). An id without the counter counts as the oldest generation's.
+listing tells which generation each session was opened from without reading it. A change
+ends only the sessions of the generation of the record it decided on and older ones
+(`opened_up_to`): ending them before its write, it cannot yet know whether that record is
+still the user's, and a newer generation's sessions were opened after a change that
+landed first, which the one that read the older record must not undo (`user_records`). An
+id without the counter counts as the oldest generation's: ended by every change.
 
 Deletion writes `~generation.deleted`, which outranks every generation, after the user's
 objects are gone (so a crash before it never leaves a live user whose sessions cannot

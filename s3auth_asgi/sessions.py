@@ -75,6 +75,7 @@ from .session_cap import listed_as_expired
 from .session_generation import (
     generation_counter,
     markers_older_than,
+    opened_up_to,
     sessions_only,
     write_marker,
 )
@@ -281,7 +282,11 @@ class SessionOperations(SessionRules):
         return await self._end_all_sessions(user_id)
 
     async def _end_all_sessions(
-        self, user_id: str, *also_delete: str, generation: str | None = None
+        self,
+        user_id: str,
+        *also_delete: str,
+        generation: str | None = None,
+        up_to: str | None = None,
     ) -> int:
         """List the user's sessions, revoke exactly those (one entry naming them, so no
         host's clock decides which sessions it covers, and a session opened afterwards is
@@ -292,13 +297,16 @@ class SessionOperations(SessionRules):
         `generation`, after an account change that wrote it to the user record: its marker
         is written before the LIST, and the markers it supersedes are deleted with the
         sessions; for a deleted user (`keys.DELETED_GENERATION`) the marker is written
-        after the DELETE (`session_generation` says why)."""
+        after the DELETE (`session_generation` says why). `up_to`, for an account change:
+        the generation of the record it decided on; only the sessions opened from that
+        generation or an older one are ended (`session_generation.opened_up_to`)."""
         require_user_id(user_id)
         deleting = generation == keys.DELETED_GENERATION
         if generation is not None and not deleting:
             await write_marker(self.store, user_id, generation)
         listed = [info async for info in self.store.list(keys.user_sessions(user_id))]
-        session_keys = [info.key for info in sessions_only(listed)]
+        sessions = sessions_only(listed) if up_to is None else opened_up_to(listed, up_to)
+        session_keys = [info.key for info in sessions]
         superseded = markers_older_than(listed, generation) if generation is not None else []
         if session_keys:
             ended = [keys.id_from_key(key) for key in session_keys]
@@ -308,6 +316,4 @@ class SessionOperations(SessionRules):
         if deleting:
             await write_marker(self.store, user_id, keys.DELETED_GENERATION)
         now = self.clock()
-        return sum(
-            not listed_as_expired(info, self.settings, now) for info in sessions_only(listed)
-        )
+        return sum(not listed_as_expired(info, self.settings, now) for info in sessions)

@@ -47,6 +47,27 @@ a change, the retry included), its access token accepted for at most its lifetim
 a login that races any change ending the sessions (`session_generation`). A disabling tried
 again on an account it finds disabled ends the sessions it lists all the same (a disabled
 account has none to keep), such a login's included.
+
+Which sessions a change ends: those opened from the generation of the record it decided on,
+or an older one, never a newer one's (the generation's counter is in each session's id, so
+the listing tells, at no request more: `session_generation`). Ending before the write means
+ending before the If-Match finds out whether the record is still the one read; a session of
+a newer generation was opened from a record written after that read, by a change that
+landed first (its caller's new pair, a login with the new password), and the change that
+decided on the older record is either refused there (a password checked against it, a reset
+link bound to it, the fields an administrator expected) or tried again on the newer record.
+So a change refused ends no session the record it lost to opened; and each attempt ends the
+sessions of the record it read and older, once the change has accepted that record, before
+its write: a change that lands over another has ended that one's sessions before its own
+write, as it ends every older one, and one refused on a read ends nothing more (an attempt
+after a conflict costs a LIST more, and a revocation and a batch DELETE when it finds
+sessions to end). The listing after the write is bounded the same, by the record the write
+replaced: a session of the generation written was opened from the change's own record. The
+grain is the generation: a login that read the record after a change that ends no session
+(a profile, an upgraded hash of the same password) is of the generation read, opened with
+the password and privileges the change was decided on to end, and is ended even if the
+change is then refused. A session whose id does not carry the counter (opened by an earlier
+version of this package) counts as of the oldest generation.
 """
 
 from __future__ import annotations
@@ -117,16 +138,25 @@ class UserRecords(SessionOperations):
         return current
 
     async def _update(
-        self, user_id: str, change: Change, current: Versioned[User] | None = None
+        self,
+        user_id: str,
+        change: Change,
+        current: Versioned[User] | None = None,
+        *,
+        before_write: Callable[[User], Awaitable[None]] | None = None,
     ) -> tuple[User, User]:
         """Read-modify-write of a user record with If-Match, retried on conflict, starting
-        from `current` when the caller has just read it. Returns (before, after)."""
+        from `current` when the caller has just read it. `before_write` is awaited with the
+        record each attempt read, once the change has accepted it, before that attempt's
+        write. Returns (before, after)."""
         for _ in range(UPDATE_ATTEMPTS):
             if current is None:
                 # Again after a conflict too: the write that won may be a change that ended
                 # the sessions and whose marker's write failed (1 conditional PUT).
                 current = await self._load_user(user_id)
             updated = change(_open(current).value)
+            if before_write is not None:
+                await before_write(current.value)
             updated.updated_at = self._now()
             try:
                 await self.store.replace(keys.user(user_id), updated, current.etag)
@@ -145,18 +175,27 @@ class UserRecords(SessionOperations):
         written: Callable[[User, User], Awaitable[None]] | None = None,
     ) -> User:
         """`_update` for a change that must leave no earlier session in use once it lands:
-        a new password, a disabling, a change of privileges (see the module). `written`
-        is awaited with (before, after) once the record is written, before the sessions
-        are listed again; `also_delete` goes in the last batch DELETE. Returns the record
-        as written."""
-        await self._end_all_sessions(user_id)
-        previous, updated = await self._update(user_id, change, current)
+        a new password, a disabling, a change of privileges (see the module). Each attempt
+        ends the sessions of the record it read and older ones, once the change has
+        accepted that record, before its write; a change refused on it ends nothing.
+        `written` is awaited with (before, after) once the record is written, before the
+        sessions are listed again; `also_delete` goes in the last batch DELETE. Returns the
+        record as written."""
+
+        async def end_older_sessions(decided_on: User) -> None:
+            await self._end_all_sessions(user_id, up_to=decided_on.session_generation)
+
+        previous, updated = await self._update(
+            user_id, change, current, before_write=end_older_sessions
+        )
         if written is not None:
             await written(previous, updated)
         generation = updated.session_generation
         # Unchanged: a disabling found made already (its retry), which has a marker.
         new = generation if generation != previous.session_generation else None
-        await self._end_all_sessions(user_id, *also_delete, generation=new)
+        await self._end_all_sessions(
+            user_id, *also_delete, generation=new, up_to=previous.session_generation
+        )
         return updated
 
     async def _update_account(
@@ -186,7 +225,6 @@ class UserRecords(SessionOperations):
             return updated
 
         if ending and current is not None:
-            ending_sessions(current.value)  # refused on the record read: nothing is ended
             await self._update_ending_sessions(user_id, ending_sessions, current, written=written)
         else:
             await written(*await self._update(user_id, ending_sessions, current))
