@@ -5,6 +5,7 @@ there; and what `s3auth demo` prints can be run as printed."""
 
 from __future__ import annotations
 
+import re
 import shlex
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import anyio
 import pytest
 from conftest import FAST_HASHING
+from test_app import assert_problem, client_for, register
 from test_cli import PASSWORD, Run
 from test_cli_failures import environment, s3auth
 
@@ -95,7 +97,7 @@ def test_the_demo_command_serves_its_own_store_and_prints_a_hint_that_works(
     assert f"  store:    file://{(demo / 'store').resolve()}\n" in run.out
     assert f"  secret:   {(demo / 'secret').resolve()}\n" in run.out
     outbox = (demo / "outbox").resolve()
-    assert f"  mail:     written to {outbox}, shown on the page; none is sent\n" in run.out
+    assert f"  mail:     written to {outbox}, shown at the outbox link; none is sent\n" in run.out
     hint = f"s3auth --demo --demo-dir {shlex.quote(str(demo.resolve()))} user create NAME"
     assert f"  Make yourself an administrator: {hint} --email E --admin\n" in run.out
     assert not (tmp_path / "production").exists()
@@ -104,6 +106,48 @@ def test_the_demo_command_serves_its_own_store_and_prints_a_hint_that_works(
     made = Run(*argv, "--admin", "--password-stdin", stdin=PASSWORD)
     assert made.code == 0, made
     assert demo_users(demo) == ["root"]
+
+
+OUTBOX_LINK = re.compile(
+    r"^  outbox:   (http://127\.0\.0\.1:8123/)#outbox=([A-Za-z0-9_-]{43})  \(", re.MULTILINE
+)
+
+
+def test_the_demo_prints_a_link_to_the_outbox_only_its_starter_sees(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, served: dict[str, Any]
+) -> None:
+    """The outbox holds reset links: whoever else reaches the port (another user of the
+    machine) must not read them. The key is made at each start and printed only: it is
+    not kept in the demo's directory, where a start after this one would find it."""
+    for name, value in FAST_ENV.items():
+        monkeypatch.setenv(name, value)
+    demo = tmp_path / "demo"
+    keys = []
+    for _ in range(2):
+        run = Run("demo", "--dir", str(demo), "--port", "8123")
+        assert run.code == 0, run
+        link = OUTBOX_LINK.search(run.out)
+        assert link is not None, run.out
+        assert run.out.count(link[2]) == 1
+        keys.append(link[2])
+    assert keys[0] != keys[1]
+    kept = [path.read_bytes() for path in demo.rglob("*") if path.is_file()]
+    assert kept and not any(key.encode() in data for data in kept for key in keys)
+
+    async def outbox() -> None:
+        async with client_for(served["app"], base_url=link[1]) as client:
+            await register(client, "alice")
+            with anyio.fail_after(10):  # the mail goes out after the answer
+                while not list((demo / "outbox").glob("*.json")):
+                    await anyio.sleep(0.05)
+            assert_problem(await client.get("/demo/outbox"), 404, "not_found")
+            old = await client.get("/demo/outbox", headers={"Demo-Outbox-Key": keys[0]})
+            assert_problem(old, 404, "not_found")
+            shown = await client.get("/demo/outbox", headers={"Demo-Outbox-Key": keys[1]})
+            assert shown.status_code == 200
+            assert [m["to"] for m in shown.json()["messages"]] == ["alice@example.com"]
+
+    anyio.run(outbox, backend="asyncio")
 
 
 def test_the_demo_on_a_store_of_its_own_choosing(

@@ -8,6 +8,7 @@ import hashlib
 import re
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import FAST_HASHING, SECRET
@@ -271,16 +272,77 @@ async def test_a_weak_password_is_refused_with_every_rule_it_breaks(tmp_path: Pa
     assert all(rule in problem["detail"] for rule in problem["errors"])
 
 
+OUTBOX_KEY = "4mI3x0vqkP7Y2bTqJpV0mS9wLr6cN1dHfE8uAoZsQyG"
+"""What `s3auth demo` makes at each start and prints, in the link to the page's outbox."""
+KEY_HEADER = "Demo-Outbox-Key"
+
+
+def with_key(key: str = OUTBOX_KEY) -> dict[str, str]:
+    return {KEY_HEADER: key}
+
+
+async def test_a_local_user_who_knows_only_the_url_cannot_take_over_an_account(
+    tmp_path: Path,
+) -> None:
+    """On a machine several people use, any of them reaches the demo on 127.0.0.1: the
+    outbox's reset links must not be theirs to read, the administrator's above all."""
+    service = demo_service(tmp_path)
+    await service.create_user("root", "root@example.com", PASSWORD, is_admin=True)
+    app = create_demo_app(service)
+    async with client_for(app, base_url="http://127.0.0.1:8000") as someone:
+        forgot = await someone.post("/auth/password/forgot", json={"username": "root"})
+        assert forgot.status_code == 202
+        await service.mail.drain()
+        assert [m.kind for m in service.mail.mailer.messages()] == ["password_reset"]
+        # Without the key the demo printed, the outbox is a path like any unknown one.
+        assert_problem(await someone.get("/demo/outbox"), 404, "not_found")
+        await login(someone, "root")
+
+
+async def test_the_outbox_is_read_with_the_key_of_this_start_only(tmp_path: Path) -> None:
+    service = demo_service(tmp_path)
+    app = create_demo_app(service, outbox_key=OUTBOX_KEY)
+    async with client_for(app, base_url="http://127.0.0.1:8000") as client:
+        await register(client, "alice")
+        await service.mail.drain()
+        refused: list[Any] = [
+            {},
+            with_key(""),
+            with_key(OUTBOX_KEY[:-1]),
+            with_key(OUTBOX_KEY + "A"),
+            with_key(OUTBOX_KEY.lower()),
+            {KEY_HEADER: "\u00e9".encode("latin-1") * 43},  # not ASCII: refused, not a 500
+            {KEY_HEADER: b"\xff" + OUTBOX_KEY.encode()[1:]},
+            [(KEY_HEADER, "wrong"), (KEY_HEADER, OUTBOX_KEY)],  # which one is meant?
+            [(KEY_HEADER, OUTBOX_KEY), (KEY_HEADER, OUTBOX_KEY)],
+            {"Authorization": f"Bearer {OUTBOX_KEY}"},
+        ]
+        for headers in refused:
+            assert_problem(await client.get("/demo/outbox", headers=headers), 404, "not_found")
+        # Not from the URL either, where access logs and the history would keep it.
+        for query in (f"key={OUTBOX_KEY}", f"outbox={OUTBOX_KEY}"):
+            assert_problem(await client.get(f"/demo/outbox?{query}"), 404, "not_found")
+        shown = await client.get("/demo/outbox", headers=with_key())
+        assert shown.status_code == 200
+        assert shown.headers["cache-control"] == "no-store"
+        assert [m["kind"] for m in shown.json()["messages"]] == ["email_verification"]
+    # Another start of the demo on the same directory has a key of its own.
+    again = create_demo_app(demo_service(tmp_path), outbox_key=OUTBOX_KEY[::-1])
+    async with client_for(again, base_url="http://127.0.0.1:8000") as client:
+        assert_problem(await client.get("/demo/outbox", headers=with_key()), 404, "not_found")
+        assert (await client.get("/demo/outbox", headers=with_key(OUTBOX_KEY[::-1]))).is_success
+
+
 async def test_the_demo_mails_to_an_outbox_its_page_shows(tmp_path: Path) -> None:
     service = demo_service(tmp_path)
     assert service.settings.mail_outbox == str(tmp_path.resolve() / "outbox")
-    app = create_demo_app(service)
+    app = create_demo_app(service, outbox_key=OUTBOX_KEY)
     async with client_for(app, base_url="https://localhost") as client:
         await register(client, "alice")
         forgot = await client.post("/auth/password/forgot", json={"username": "alice"})
         assert forgot.status_code == 202
         await service.mail.drain()
-        outbox = (await client.get("/demo/outbox")).json()["messages"]
+        outbox = (await client.get("/demo/outbox", headers=with_key())).json()["messages"]
         assert [m["kind"] for m in outbox] == ["password_reset", "email_verification"]
         link = re.search(r"(/reset-password)#token=(\S+)", outbox[0]["text"])
         assert link is not None
@@ -290,19 +352,20 @@ async def test_the_demo_mails_to_an_outbox_its_page_shows(tmp_path: Path) -> Non
             "/auth/password/reset", json={"token": link[2], "new_password": "Brand-new-pass-7"}
         )
         assert reset.status_code == 204
-    # Served on another interface, the outbox is this machine's alone: it holds reset links.
+    # Served on another interface, the outbox is this machine's alone, key or not.
     remote = client_for(app, base_url="https://testserver", peer=("203.0.113.9", 40000))
     async with remote as client:
-        assert (await client.get("/demo/outbox")).status_code == 404
+        assert_problem(await client.get("/demo/outbox", headers=with_key()), 404, "not_found")
         await login(client, "alice", "Brand-new-pass-7")
     # A page of another site whose name it made resolve to 127.0.0.1 (DNS rebinding) is
     # read by the browser as that site's: it sends that name as Host.
     for host in ("attacker.example", "127.0.0.1.attacker.example"):
         async with client_for(app, base_url=f"http://{host}:8000") as rebound:
-            assert (await rebound.get("/demo/outbox")).status_code == 404, host
+            response = await rebound.get("/demo/outbox", headers=with_key())
+            assert_problem(response, 404, "not_found")
     for host in ("127.0.0.1:8000", "[::1]:8000", "localhost:8000"):
         async with client_for(app, base_url=f"http://{host}") as local:
-            assert (await local.get("/demo/outbox")).status_code == 200, host
+            assert (await local.get("/demo/outbox", headers=with_key())).status_code == 200, host
 
 
 def test_the_mail_settings_are_the_demos_whatever_the_environment(tmp_path: Path) -> None:
@@ -334,12 +397,13 @@ async def test_the_demo_sends_no_mail_through_the_environments_server(tmp_path: 
             S3AUTH_MAIL_FROM="no-reply@production.example",
             S3AUTH_PUBLIC_URL="https://app.production.example",
         )
-        async with client_for(create_demo_app(service), base_url="https://localhost") as client:
+        app = create_demo_app(service, outbox_key=OUTBOX_KEY)
+        async with client_for(app, base_url="https://localhost") as client:
             await register(client, "alice")
             forgot = await client.post("/auth/password/forgot", json={"username": "alice"})
             assert forgot.status_code == 202
             await service.mail.drain()
-            outbox = (await client.get("/demo/outbox")).json()["messages"]
+            outbox = (await client.get("/demo/outbox", headers=with_key())).json()["messages"]
     assert server.inbox.messages == []
     assert [m["kind"] for m in outbox] == ["password_reset", "email_verification"]
     assert outbox[0]["text"].count("\n/reset-password#token=") == 1

@@ -61,11 +61,19 @@ LONG_USER_AGENT = (
 )
 
 
+OUTBOX_KEY = "4mI3x0vqkP7Y2bTqJpV0mS9wLr6cN1dHfE8uAoZsQyG"
+
+
 @dataclass
 class Demo:
     url: str
     directory: Path
     environ: dict[str, str]
+
+    @property
+    def outbox_link(self) -> str:
+        """The link `s3auth demo` prints for whoever started it: the page, with the mails."""
+        return f"{self.url}/#outbox={OUTBOX_KEY}"
 
     def create_users(self, *names: str, admin: bool = False) -> None:
         """Accounts made the way `s3auth --demo user create` makes them: by a service of
@@ -98,7 +106,7 @@ def demo(tmp_path: Path) -> Iterator[Demo]:
     environ = {f"S3AUTH_{k.upper()}": str(v) for k, v in FAST_HASHING.items()}
     directory = tmp_path / ".s3auth-demo"
     service = S3AuthService(demo_settings(directory, environ))
-    with serving(create_demo_app(service)) as url:
+    with serving(create_demo_app(service, outbox_key=OUTBOX_KEY)) as url:
         yield Demo(url, directory, environ)
 
 
@@ -351,14 +359,30 @@ def test_an_admin_ends_sessions_and_disables_an_account(
 def test_forgot_password_reset_from_the_outbox_and_log_in(demo: Demo, page: Any) -> None:
     expect = sync_api.expect
     demo.create_users("alice")
+    outbox = page.locator("#outbox li")
+    closed = page.locator("#outbox-closed")
+    # A browser that came without the printed link (another user of the machine) is told
+    # where the mails are, and shown none.
+    expect(closed).to_be_visible()
+    expect(closed).to_contain_text("outbox")
     page.fill("#forgot-username", "alice@example.com")
     page.click("#forgot-form button[type=submit]")
     expect(page.locator("#forgot-result")).to_contain_text("Check your inbox")
+    page.click("#outbox-refresh")
+    expect(outbox).to_have_count(0)
+    expect(closed).to_be_visible()
+
+    # The printed link, opened in the page already there: the mails, and the key gone
+    # from the address bar and the history.
+    page.goto(demo.outbox_link)
     mail = page.locator("#outbox li", has_text="Reset your password")
     expect(mail).to_contain_text("to alice@example.com")
-    # The link in the mail leads back to the page, at the reset form.
+    expect(closed).to_be_hidden()
+    assert page.evaluate("location.href") == demo.url + "/"
+    # The link in the mail leads back to the page, at the reset form, the outbox still shown.
     mail.locator("a").click()
     expect(page.locator("#reset-card")).to_be_visible()
+    expect(mail).to_be_visible()
     page.fill("#reset-password", "weak")
     page.click("#reset-form button[type=submit]")
     expect(page.locator("#reset-password-error")).to_contain_text("at least 8 characters")

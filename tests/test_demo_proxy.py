@@ -1,9 +1,11 @@
 """The demo as `make demo` runs it (uvicorn on loopback): a client that rotates
-X-Forwarded-For does not get a fresh rate-limit budget per claimed address."""
+X-Forwarded-For does not get a fresh rate-limit budget per claimed address, and a client
+that knows only the demo's address (another user of the machine) cannot read its outbox."""
 
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -23,6 +25,7 @@ def _free_port() -> int:
 @pytest.fixture
 def demo_url(tmp_path: Path) -> object:
     port = _free_port()
+    banner = tmp_path / "banner.txt"
     env = {k: v for k, v in os.environ.items() if not k.startswith("S3AUTH_")}
     process = subprocess.Popen(
         [
@@ -36,7 +39,7 @@ def demo_url(tmp_path: Path) -> object:
             str(tmp_path / "demo"),
         ],
         env=env,
-        stdout=subprocess.DEVNULL,
+        stdout=banner.open("wb"),
         stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
@@ -68,3 +71,29 @@ def test_rotating_x_forwarded_for_from_loopback_is_still_one_client(demo_url: st
             statuses.append(response.status_code)
     assert set(statuses) <= {401, 429}
     assert statuses.count(429) >= 30  # the per-address budget (20) is one budget here
+
+
+def test_the_outbox_of_a_running_demo_opens_with_the_printed_key_only(
+    demo_url: str, tmp_path: Path
+) -> None:
+    printed = re.search(
+        r"^  outbox:   (\S+)/#outbox=(\S+)  ", (tmp_path / "banner.txt").read_text(), re.M
+    )
+    assert printed is not None and printed[1] == demo_url
+    with httpx.Client(base_url=demo_url, timeout=10) as someone:
+        registered = someone.post(
+            "/auth/register",
+            json={"username": "alice", "email": "alice@example.com", "password": "Secret123!"},
+        )
+        assert registered.status_code == 201
+        refused = someone.get("/demo/outbox")
+        assert refused.status_code == 404
+        assert refused.headers["content-type"] == "application/problem+json"
+        deadline = time.monotonic() + 10
+        while True:  # the mail goes out after the answer
+            shown = someone.get("/demo/outbox", headers={"Demo-Outbox-Key": printed[2]})
+            assert shown.status_code == 200
+            if shown.json()["messages"] or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert [m["to"] for m in shown.json()["messages"]] == ["alice@example.com"]

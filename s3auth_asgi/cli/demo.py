@@ -27,6 +27,7 @@ def run_demo(ctx: Context) -> int:
         ) from None
     from ..demo.app import create_demo_app
     from ..demo.config import SECRET_FILE
+    from ..demo.outbox import new_outbox_key
 
     given_directory: str | None = ctx.args.dir or ctx.args.demo_dir
     store_url: str | None = ctx.args.demo_store
@@ -35,19 +36,23 @@ def run_demo(ctx: Context) -> int:
     # The demo's own directory: created with its parents when missing.
     service = S3AuthService(settings, store=ctx.store(settings, create=store_url is None))
     base = f"http://{url_host(ctx.args.host)}:{ctx.args.port}"
+    # The outbox holds reset links, and others on this machine reach the port: it opens
+    # with this key, printed here only and new at each start.
+    outbox_key = new_outbox_key()
     print(
         f"s3auth demo\n"
         f"  page:     {base}/\n"
+        f"  outbox:   {base}/#outbox={outbox_key}  (the page, with the mails: yours alone)\n"
         f"  API:      {base}/auth/  (OpenAPI: {base}/auth/openapi.json)\n"
         f"  store:    {shown_url(settings.store_url)}\n"
         f"  secret:   {(directory / SECRET_FILE).resolve()}\n"
-        f"  mail:     written to {settings.mail_outbox}, shown on the page; none is sent\n"
+        f"  mail:     written to {settings.mail_outbox}, shown at the outbox link; none is sent\n"
         f"  Make yourself an administrator: {admin_hint(given_directory, store_url)}\n",
         file=ctx.out,
         flush=True,
     )
     uvicorn.run(
-        create_demo_app(service),
+        create_demo_app(service, outbox_key=outbox_key),
         host=ctx.args.host,
         port=ctx.args.port,
         proxy_headers=PROXY_HEADERS,

@@ -18,8 +18,6 @@ from starlette.routing import Mount, Route
 
 from ..app import create_auth_app, default_limiter
 from ..app.lifespan import auth_lifespan
-from ..hosts import is_loopback
-from ..mail import FileMailer
 from ..middleware.bearer import BearerTokenMiddleware
 from ..middleware.blacklist import BlacklistMiddleware
 from ..middleware.ratelimit import RateLimitMiddleware
@@ -28,6 +26,7 @@ from ..ratelimit import RateLimit, RateLimitRule
 from ..service import S3AuthService
 from ..types import ASGIApp
 from .devices import device_name
+from .outbox import OUTBOX_PATH, outbox_endpoint
 
 AUTH_PREFIX = "/auth"
 API_LIMIT = RateLimit(max_requests=60, window_seconds=60)
@@ -38,7 +37,7 @@ PUBLIC_PATHS = (
     "/",
     "/reset-password",
     "/verify-email",
-    "/demo/outbox",
+    OUTBOX_PATH,
     f"{AUTH_PREFIX}/password/forgot",
     f"{AUTH_PREFIX}/password/reset",
     f"{AUTH_PREFIX}/email/*",
@@ -126,33 +125,9 @@ def sessions_endpoint(service: S3AuthService) -> Route:
     return Route("/api/sessions", sessions)
 
 
-def outbox_endpoint(service: S3AuthService) -> Route:
-    async def outbox(request: Request) -> Response:
-        """The newest mails the demo "sent": its outbox (`FileMailer`), for the page to
-        show in place of a mailbox. They hold reset links, so only this machine may read
-        them: a demo served on another interface (`--host 0.0.0.0`) answers others 404,
-        and so does a request whose Host is not a loopback address or `localhost` (a page
-        of another site that had its name resolve to 127.0.0.1, DNS rebinding, is read by
-        the browser as that site's, and could otherwise read the links)."""
-        if not _from_this_machine(request):
-            return JSONResponse({"detail": "Not Found"}, status_code=404)
-        mailer = service.mail.mailer
-        found = mailer.messages() if isinstance(mailer, FileMailer) else []
-        listed = [msgspec.to_builtins(message) for message in found]
-        return JSONResponse({"messages": listed}, headers={"Cache-Control": "no-store"})
-
-    return Route("/demo/outbox", outbox)
-
-
-def _from_this_machine(request: Request) -> bool:
-    return (
-        request.client is not None
-        and is_loopback(request.client.host)
-        and is_loopback(request.url.hostname or "")
-    )
-
-
-def create_demo_app(service: S3AuthService) -> ASGIApp:
+def create_demo_app(service: S3AuthService, *, outbox_key: str | None = None) -> ASGIApp:
+    """The demo on `service`; its outbox is read with `outbox_key` (`outbox`), by no one
+    without it."""
     # The auth limits in the store (S3AUTH_RATE_LIMIT_STORE), shared by every process the
     # demo runs in; the high-rate "api" limit in memory.
     limiter = default_limiter(
@@ -166,7 +141,7 @@ def create_demo_app(service: S3AuthService) -> ASGIApp:
             # the token from the fragment.
             Route("/reset-password", index),
             Route("/verify-email", index),
-            outbox_endpoint(service),
+            outbox_endpoint(service, outbox_key),
             Route("/api/hello", hello),
             sessions_endpoint(service),
             Mount(AUTH_PREFIX, app=auth_app),

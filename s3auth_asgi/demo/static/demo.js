@@ -41,8 +41,10 @@ function logCall(method, path, status, body) {
   $("log").prepend(line);
 }
 
-async function call(method, path, { json, auth = false, retry = true, quiet = false } = {}) {
-  const headers = {};
+async function call(method, path, {
+  json, auth = false, retry = true, quiet = false, headers: extra = {},
+} = {}) {
+  const headers = { ...extra };
   if (json !== undefined) headers["Content-Type"] = "application/json";
   if (auth && accessToken) headers["Authorization"] = "Bearer " + accessToken;
   const response = await fetch(path, {
@@ -57,7 +59,7 @@ async function call(method, path, { json, auth = false, retry = true, quiet = fa
   if (!quiet) logCall(method, path, response.status, body);
   // An expired access token: refresh once and try again.
   if (response.status === 401 && auth && retry && await refreshTokens()) {
-    return call(method, path, { json, auth, retry: false });
+    return call(method, path, { json, auth, retry: false, headers: extra });
   }
   return { status: response.status, body, headers: response.headers };
 }
@@ -545,13 +547,34 @@ function messageText(text) {
   return pre;
 }
 
+// The outbox holds reset links, so the demo shows it only to whoever started it: with the
+// key of the link it printed (`#outbox=…`), kept for this tab only and sent in a header.
+// The fragment is never sent to the server; it is taken off the address bar and the tab's
+// history.
+const OUTBOX_KEY = "s3auth-demo-outbox-key";
+
+function takeOutboxKey() {
+  const match = /^#outbox=([A-Za-z0-9_-]+)$/.exec(location.hash);
+  if (!match) return false;
+  sessionStorage.setItem(OUTBOX_KEY, match[1]);
+  leaveLink();
+  return true;
+}
+
 let outboxCount = 0;
 
 async function loadOutbox() {
-  const result = await call("GET", "/demo/outbox", { quiet: true });
+  const key = sessionStorage.getItem(OUTBOX_KEY);
   const list = $("outbox");
+  let result = null;
+  if (key !== null) {
+    result = await call("GET", "/demo/outbox", { quiet: true, headers: { "Demo-Outbox-Key": key } });
+    // Refused: the key of an earlier start of the demo (a new one is printed at each).
+    if (result.status === 404) sessionStorage.removeItem(OUTBOX_KEY);
+  }
   list.replaceChildren();
-  if (result.status !== 200) return outboxCount;
+  $("outbox-closed").hidden = result !== null && result.status === 200;
+  if (result === null || result.status !== 200) return outboxCount;
   outboxCount = result.body.messages.length;
   for (const message of result.body.messages) {
     const time = formatTime(message.sent_at, { timeStyle: "medium" });
@@ -563,10 +586,20 @@ async function loadOutbox() {
   return outboxCount;
 }
 
+async function openOutbox() {
+  await loadOutbox();
+  $("outbox-card").scrollIntoView();
+}
+
+// The printed link opened in a tab that shows the page already.
+window.addEventListener("hashchange", async () => {
+  if (takeOutboxKey()) await openOutbox();
+});
+
 // A mail goes out after the answer (so that the answer takes as long for any name): look
 // again, for up to ten seconds, until one more message than before is there.
 async function loadOutboxUntilNew(before) {
-  for (let look = 0; look < 40; look++) {
+  for (let look = 0; look < 40 && sessionStorage.getItem(OUTBOX_KEY) !== null; look++) {
     if (await loadOutbox() > before) return;
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
@@ -625,6 +658,7 @@ async function verifyEmail(token) {
 
 // Back after a reload: in browser mode the refresh cookie still holds the session.
 (async () => {
+  const outboxOpened = takeOutboxKey();
   if (await refreshTokens(true)) await loadProfile();
   const token = linkToken();
   if (location.pathname === "/reset-password" && token) {
@@ -633,5 +667,5 @@ async function verifyEmail(token) {
   } else if (location.pathname === "/verify-email" && token) {
     await verifyEmail(token);
   }
-  await loadOutbox();
+  if (outboxOpened) await openOutbox(); else await loadOutbox();
 })();
