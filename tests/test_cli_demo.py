@@ -5,6 +5,7 @@ there; and what `s3auth demo` prints can be run as printed."""
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 from pathlib import Path
@@ -189,3 +190,17 @@ def test_an_empty_secret_file_says_what_to_do(tmp_path: Path) -> None:
         f"s3auth: the demo's secret file {(demo / 'secret').resolve()} is empty or damaged: "
         "delete it and a new one is made (the demo's sessions then end)\n"
     )
+
+
+def test_the_demo_in_a_directory_others_can_write_to_is_refused(
+    tmp_path: Path, served: dict[str, Any]
+) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o1777)  # noqa: S103  (open on purpose, as /tmp is)
+    run = Run("demo", "--dir", str(shared))
+    assert run.code == failures.CONFIGURATION, run
+    assert run.err.startswith(f"s3auth: the demo's directory {shared} can be written to by ")
+    assert served == {} and list(shared.iterdir()) == []
+    made = Run("--demo-dir", str(shared), "user", "list")
+    assert made.code == failures.CONFIGURATION and list(shared.iterdir()) == [], made

@@ -4,9 +4,13 @@ the three middlewares around the auth sub-app, restarts that keep users."""
 from __future__ import annotations
 
 import base64
+import grp
 import hashlib
+import os
+import pwd
 import re
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +25,7 @@ from s3auth_asgi.demo import config
 from s3auth_asgi.demo.app import API_LIMIT, create_demo_app
 from s3auth_asgi.demo.config import demo_settings, read_or_create_secret
 from s3auth_asgi.demo.devices import device_name
+from s3auth_asgi.errors import ConfigurationError
 
 pytestmark = pytest.mark.anyio
 
@@ -61,6 +66,114 @@ def test_a_secret_another_process_makes_meanwhile_is_the_one_both_keep(
     assert len(kept) >= 32 and meanwhile == [kept]
     assert (directory / "secret").read_text() == kept + "\n"
     assert [path.name for path in directory.iterdir()] == ["secret"]
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.fixture
+def open_umask() -> Iterator[None]:
+    """A umask that takes nothing away: what the demo keeps private, it makes so itself."""
+    before = os.umask(0)
+    try:
+        yield
+    finally:
+        os.umask(before)
+
+
+@pytest.mark.usefixtures("open_umask")
+async def test_in_an_open_directory_what_the_demo_keeps_is_private(tmp_path: Path) -> None:
+    # `--dir` naming a directory that exists, readable by all (as a project's is).
+    directory = tmp_path / "demo"
+    directory.mkdir()
+    os.chmod(directory, 0o755)  # noqa: S103  (readable by all on purpose)
+    service = demo_service(directory)
+    await service.create_user("root", "root@example.com", PASSWORD, is_admin=True)
+    await service.request_password_reset("root")
+    await service.mail.drain()
+    assert sorted(path.name for path in directory.iterdir()) == ["outbox", "secret", "store"]
+    assert mode(directory / "store") == mode(directory / "outbox") == 0o700
+    assert mode(directory / "secret") == 0o600
+    assert {mode(path) for path in (directory / "outbox").iterdir()} == {0o600}
+    assert mode(directory) == 0o755  # the directory given is its owner's to open or close
+
+
+@pytest.mark.usefixtures("open_umask")
+def test_what_was_left_open_is_closed_at_the_next_start(tmp_path: Path) -> None:
+    # What an older version's start left, or someone by hand: the store readable by all, its
+    # objects too, the outbox and the secret as well.
+    directory = tmp_path / "demo"
+    (directory / "store" / "users").mkdir(parents=True)
+    (directory / "store" / "users" / "u.json").write_text("{}")
+    (directory / "outbox").mkdir()
+    (directory / "secret").write_text(SECRET + "\n")
+    for path, opened in (("", 0o755), ("store", 0o755), ("outbox", 0o755), ("secret", 0o644)):
+        os.chmod(directory / path, opened)
+    os.chmod(directory / "store" / "users" / "u.json", 0o644)
+    assert demo_settings(directory, {}).secret_key == SECRET
+    assert mode(directory / "store") == mode(directory / "outbox") == 0o700
+    assert mode(directory / "secret") == 0o600
+    # Within the store, closed to others by its directory, the objects are the store's.
+    assert mode(directory / "store" / "users" / "u.json") == 0o644
+
+
+@pytest.mark.parametrize("open_mode", [0o777, 0o1777, 0o703, 0o770])
+def test_a_directory_others_can_write_to_is_refused(tmp_path: Path, open_mode: int) -> None:
+    """Whoever can write there could put their own `secret` (and sign an administrator's
+    tokens), their own store, or take the outbox's place before the demo makes them."""
+    directory = tmp_path / "shared"
+    directory.mkdir()
+    os.chmod(directory, open_mode)
+    if open_mode & 0o020:
+        os.chown(directory, -1, others_group())
+    with pytest.raises(ConfigurationError) as refused:
+        demo_settings(directory, {})
+    assert str(refused.value) == (
+        f"the demo's directory {directory} can be written to by other users (mode "
+        f"{open_mode:o}): whoever can could put a secret or a store of their own there. "
+        "Point --dir (or --demo-dir) at a directory only you can write to, or at a new one, "
+        "which the demo makes"
+    )
+    assert list(directory.iterdir()) == []
+
+
+def others_group() -> int:
+    """A group of the machine that is not the user's own private one."""
+    if os.geteuid() != 0:
+        pytest.skip("changing a directory's group to one of others needs root")
+    return grp.getgrnam("adm").gr_gid
+
+
+def test_a_group_writable_directory_of_the_users_own_group_is_accepted(tmp_path: Path) -> None:
+    # Where every user has a group of their own (umask 002), their directories are
+    # group-writable: that group is theirs alone.
+    me = pwd.getpwuid(os.geteuid())
+    if grp.getgrgid(me.pw_gid).gr_name != me.pw_name:
+        pytest.skip("the user has no group of their own here")
+    directory = tmp_path / "demo"
+    directory.mkdir()
+    os.chown(directory, -1, me.pw_gid)
+    os.chmod(directory, 0o775)  # noqa: S103  (the group is the user's own)
+    assert demo_settings(directory, {}).secret_key == (directory / "secret").read_text().strip()
+
+
+@pytest.mark.parametrize("planted", ["", "secret", "store", "outbox"])
+def test_what_another_user_owns_is_refused(tmp_path: Path, planted: str) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("making a file of another user needs root")
+    directory = tmp_path / "demo"
+    directory.mkdir(mode=0o755)
+    path = directory / planted
+    if planted == "secret":
+        path.write_text(SECRET + "\n")
+    elif planted:
+        path.mkdir(mode=0o700)
+    nobody = pwd.getpwnam("nobody")
+    os.chown(path, nobody.pw_uid, nobody.pw_gid)
+    with pytest.raises(ConfigurationError) as refused:
+        demo_settings(directory, {})
+    assert str(refused.value).startswith(f"the demo's {path} belongs to another user (nobody)")
 
 
 def test_the_store_secret_and_keys_are_the_directorys_whatever_the_environment(

@@ -24,6 +24,7 @@ import msgspec
 from ..errors import ConfigurationError
 from ..settings import S3AuthSettings, env_name, new_secret_key
 from ..settings_checks import MIN_SECRET_LENGTH
+from .directory import PRIVATE_FILE, keep_private, own_directory, private_directory
 
 DEFAULT_DEMO_DIR = Path(".s3auth-demo")
 SECRET_FILE = "secret"
@@ -55,11 +56,13 @@ not to the front end the environment names."""
 
 def read_or_create_secret(directory: Path) -> str:
     """The secret kept in `directory/secret`, created (mode 0600) on first use; a
-    ConfigurationError when the file holds no usable secret."""
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    ConfigurationError when the file holds no usable secret, or when the directory or the
+    file are not the user's alone (`directory`)."""
+    own_directory(directory)
     path = directory / SECRET_FILE
     if not path.exists():
         _create_secret(path)
+    keep_private(path, PRIVATE_FILE)
     try:
         secret = path.read_text(encoding="ascii").strip()
     except UnicodeDecodeError:
@@ -78,7 +81,7 @@ def _create_secret(path: Path) -> None:
     first starts the first link wins and both read its secret."""
     secret = new_secret_key()
     draft = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
-    descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
     try:
         with os.fdopen(descriptor, "w", encoding="ascii") as file:
             file.write(secret + "\n")
@@ -95,14 +98,19 @@ def demo_settings(
     store_url: str | None = None,
 ) -> S3AuthSettings:
     """The demo's settings: the store in `directory` (or `store_url`), the secret and the
-    mail outbox there, no other keys and no mail server, whatever the environment says;
+    mail outbox there, each the user's alone (`directory`, which also says what is refused),
+    no other keys and no mail server, whatever the environment says;
     browser mode (the refresh token in an HttpOnly cookie) unless configured; the rest from
     the S3AUTH_* variables."""
     env = os.environ if environ is None else environ
     directory = directory.resolve()
+    secret = read_or_create_secret(directory)
+    if store_url is None:
+        private_directory(directory / STORE_DIR)
+    private_directory(directory / OUTBOX_DIR)
     own: dict[str, Any] = {
         "store_url": store_url or f"file://{directory / STORE_DIR}",
-        "secret_key": read_or_create_secret(directory),
+        "secret_key": secret,
         "mail_outbox": str(directory / OUTBOX_DIR),
         **DEMO_KEYS,
         **DEMO_MAIL,

@@ -1,0 +1,92 @@
+"""The demo's directory and what it keeps there, the user's alone whatever the umask and
+whatever was there before.
+
+The store holds password hashes and sessions, the outbox working reset links, and the
+secret signs every token: another user who read them could log in as anyone, and one who
+could write in the directory could put a secret or a store of their own there before the
+demo reads it. So a directory others can write to, or a part of it another user owns, is
+refused; the store and the outbox are made, or narrowed to, 0700 and the secret to 0600. The
+directory itself keeps its mode: `--dir` may name one its owner opened on purpose, and what
+is in it is closed either way. Its parents are not looked at.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import grp
+import os
+import pwd
+import stat
+from pathlib import Path
+
+from ..errors import ConfigurationError
+
+PRIVATE_DIRECTORY = 0o700
+PRIVATE_FILE = 0o600
+OTHERS_WRITE = 0o002
+GROUP_WRITE = 0o020
+
+
+def own_directory(path: Path) -> None:
+    """`path`, made 0700 when missing; one that exists must be the user's, and writable by
+    no one else (the group aside when it is the user's own: `_group_is_users_own`)."""
+    with contextlib.suppress(FileExistsError):  # not a directory: `_owned` says so
+        path.mkdir(mode=PRIVATE_DIRECTORY, parents=True, exist_ok=True)
+    found = _owned(path, directory=True)
+    mode = stat.S_IMODE(found.st_mode)
+    if mode & OTHERS_WRITE or (mode & GROUP_WRITE and not _group_is_users_own(found.st_gid)):
+        raise ConfigurationError(
+            f"the demo's directory {path} can be written to by other users (mode {mode:o}): "
+            "whoever can could put a secret or a store of their own there. Point --dir (or "
+            "--demo-dir) at a directory only you can write to, or at a new one, which the "
+            "demo makes"
+        )
+
+
+def private_directory(path: Path) -> None:
+    """`path`, a directory of the user's: made 0700, or narrowed to it."""
+    with contextlib.suppress(FileExistsError):
+        path.mkdir(mode=PRIVATE_DIRECTORY)
+    keep_private(path, PRIVATE_DIRECTORY)
+
+
+def keep_private(path: Path, mode: int) -> None:
+    """`path`, which exists and must be the user's, narrowed to `mode`."""
+    found = _owned(path, directory=mode == PRIVATE_DIRECTORY)
+    if stat.S_IMODE(found.st_mode) & ~mode:
+        os.chmod(path, stat.S_IMODE(found.st_mode) & mode)
+
+
+def _owned(path: Path, *, directory: bool) -> os.stat_result:
+    found = path.stat()
+    if found.st_uid != os.geteuid():
+        raise ConfigurationError(
+            f"the demo's {path} belongs to another user ({_user_name(found.st_uid)}): they "
+            "could read or replace what the demo keeps there. Give the demo a directory of "
+            "your own (--dir, --demo-dir)"
+        )
+    if stat.S_ISDIR(found.st_mode) != directory:
+        kind = "a directory" if directory else "a file"
+        raise ConfigurationError(f"the demo's {path} is not {kind}: move it out of the way")
+    return found
+
+
+def _group_is_users_own(gid: int) -> bool:
+    """Whether group `gid` is the user's own, as where every user has a group of their own
+    and umask 002 makes directories group-writable: the user's primary group, named after
+    them, with no other member listed."""
+    try:
+        user = pwd.getpwuid(os.geteuid())
+        group = grp.getgrgid(gid)
+    except KeyError:
+        return False
+    return (
+        gid == user.pw_gid and group.gr_name == user.pw_name and set(group.gr_mem) <= {user.pw_name}
+    )
+
+
+def _user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
