@@ -1,9 +1,10 @@
 """Revocation sync cost against the size of the history, on the embedded `file://` store.
 
 A process that knows 100,000 revocations (all still live, written between 25 minutes and
-one minute ago) syncs every few seconds. A sync also lists again what was written within
-the skew allowance (10 s by default), which is a matter of the recent rate, not of the
-history: that is why the history ends a minute ago. Measured, medians over the rounds:
+one minute ago) syncs every few seconds. A sync also lists again what was written in the
+overlap (one and a half times the skew allowance, 15 s by default), which is a matter of
+the recent rate, not of the history: that is why the history ends a minute ago. Measured,
+medians over the rounds:
 
 - the first sync of a process (the full load, done at lifespan startup);
 - a sync that finds nothing new, and one that finds 10 new entries: CPU time (every
@@ -98,8 +99,8 @@ async def measure_all(rounds: int, history: int) -> dict[str, list[tuple[float, 
 
         for _ in range(rounds):
             results.setdefault("sync, nothing new", []).append(await measure(blacklist.sync))
-        # Then another process writes; what it wrote within the skew allowance is listed
-        # again by every later sync, so these rounds come after the ones above.
+        # Then another process writes; what it wrote within the overlap is listed again
+        # by every later sync, so these rounds come after the ones above.
         writer = TokenBlacklist(store, lookback_seconds=LOOKBACK_S)
         for _ in range(rounds):
             for i in range(10):

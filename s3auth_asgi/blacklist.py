@@ -2,20 +2,38 @@
 the snapshot's freshness.
 
 Revocations are objects whose keys say what a reader needs (see `storage.keys`): written
-time, kind (`jti`, `session`, `user`), until when the entry matters, and the subject; a
-`user` entry's body names the sessions it ends. Keys sort by written time, so a sync lists
-only what was written since the previous one began, less the skew allowance
-(`S3AUTH_REVOCATION_SKEW_SECONDS`: entries from a writer whose clock is that far behind
-are still listed). A process's first sync lists every entry and keeps those whose end has
-not passed: how long an entry matters is the lifetime of the tokens it refuses, which the
-writer knew and a reader may not, so no age is too old to look at. The sweep (`cleanup`)
-deletes the others, deciding from the listing alone, which keeps that listing to the
-entries that matter and those that ended since the last sweep. Checking a token against
-the snapshot (`revocations`) costs no request; a sync costs one LIST per 1,000 keys listed
-and one GET per new `user` entry still live; when to sync is `freshness`'s policy.
+time, kind (`jti`, `session`, `user`), the entry's end, and the subject; a `user` entry's
+body names the sessions it ends. Keys sort by written time, so a sync lists only what was
+written since the previous one began, less an overlap (below). A process's first sync
+lists every entry and keeps those it must hold: how long an entry matters is the lifetime
+of the tokens it refuses, which the writer knew and a reader may not, so no age is too old
+to look at. The sweep (`cleanup`) deletes the others, deciding from the listing alone,
+which keeps that listing to the entries that matter and those that ended lately. Checking
+a token against the snapshot (`revocations`) costs no request; a sync costs one LIST per
+1,000 keys listed and one GET per new `user` entry still live; when to sync is
+`freshness`'s policy.
 
-A revocation written through this object holds here at once; one written by another
-process within the bound `freshness` documents.
+What holds, for S the skew allowance (`S3AUTH_REVOCATION_SKEW_SECONDS`), any two hosts'
+clocks at most S apart, S at least the leeway (as the settings require), and PUTs that take
+any time to land:
+
+- Seen. A revocation written through this object holds here at once, and in every other
+  process from its first successful sync begun after the write returned: within the bound
+  `freshness` documents (twice the sync interval; at once in strict mode). The key's time
+  is read before its PUT is sent; a sync lists from the previous successful one's start
+  less the overlap, S plus the slow threshold (half of S, at least a second): S for a
+  writer's clock behind the reader's, the threshold for the time the PUT took to land after
+  the key's time was read. A write that took longer than the threshold (on the monotonic
+  clock) is written again under a later time, and so on: the write returns once one took
+  no longer. So that one's key is at most the overlap older than the start of any sync
+  begun before it landed, by the reader's clock, and the first successful sync begun after
+  it landed lists it. A slow store delays the return, never the seeing.
+- Held. A process holds an entry S past its end by its own clock: that covers the leeway
+  within which a token past its `exp` is still accepted.
+
+Each sync thus lists again what was written in the overlap (15 s for the default S of
+10 s) before the previous sync began: a matter of the recent rate of revocations, and of
+the few ten-second shards of keys that span, never of the history.
 """
 
 from __future__ import annotations
@@ -39,6 +57,9 @@ from .storage.access import gather, get_or_none
 from .types import Clock, elapsed_clock
 
 _SAME_MS_ATTEMPTS = 8
+_LEAST_SLOW_MS = 1000
+"""The least slow threshold: with a small allowance or none, a write that takes a few
+milliseconds is not written again and again."""
 
 _RECORD_BATCH = 1000
 _REVOKED_DETAILS: dict[RevocationReason, str] = {
@@ -123,6 +144,8 @@ class TokenBlacklist(SharedOnCopy):
         self.lookback_seconds = numbers.lookback_seconds
         self.sync_seconds = numbers.sync_seconds
         self.skew_ms = numbers.skew_seconds * 1000
+        self._slow_ms = max(self.skew_ms // 2, _LEAST_SLOW_MS)
+        self._overlap_ms = self.skew_ms + self._slow_ms
         self._unreadable = numbers.unreadable
 
     def _lifetime(self) -> int:
@@ -165,15 +188,16 @@ class TokenBlacklist(SharedOnCopy):
     async def _write(
         self, kind: keys.RevocationKind, subject: str, expires_s: int, body: Any = None
     ) -> None:
-        written_ms = int(self._clock() * 1000)
-        await self._create(written_ms, kind, subject, expires_s, body)
-        # Other processes list from their last sync less the skew allowance: a PUT that
-        # landed later than that after the time its key names (slow, or retried by the
-        # client) may sort before where they list from. Written again under the time it
-        # is known to be there, it sorts after.
-        landed_ms = int(self._clock() * 1000)
-        if landed_ms - written_ms > self.skew_ms / 2:
-            await self._create(landed_ms, kind, subject, expires_s, body)
+        # Readers list from their last sync less the overlap: the allowance, for our clock
+        # behind theirs, and the slow threshold, for the time a write takes to land after
+        # its key's time is read (slow, or resent by the client). One that may have taken
+        # longer could sort before where a reader lists from: it is written again under a
+        # later time, until one is known to have landed in time.
+        while True:
+            started = self._monotonic()
+            await self._create(int(self._clock() * 1000), kind, subject, expires_s, body)
+            if (self._monotonic() - started) * 1000 <= self._slow_ms:
+                return
 
     async def _create(
         self,
@@ -244,7 +268,7 @@ class TokenBlacklist(SharedOnCopy):
             # A clock stepped back since left the cursor ahead of every key written from
             # now on: list from when the last sync began by the clock as it reads now.
             start_ms = min(cursor_ms, now_ms - int((elapsed - then) * 1000))
-            offset = keys.revocation_offset(start_ms - self.skew_ms)
+            offset = keys.revocation_offset(start_ms - self._overlap_ms)
         # An entry matters the skew allowance past its end: that covers the leeway within
         # which a token past its `exp` is still accepted.
         live_from = now - self.skew_ms / 1000
@@ -269,10 +293,11 @@ class TokenBlacklist(SharedOnCopy):
             recorded += sum(snapshot.record(key, ended.get(key, ())) for key in batch)
             if start + _RECORD_BATCH < len(new):  # a first load: never hold the loop long
                 await anyio.lowlevel.checkpoint()
-        # An entry not listed by now was written with a clock more than the skew
-        # allowance behind ours; the next listing starts that far back.
+        # An entry that landed by now is listed next time, its key's time at most the
+        # overlap before this one by our clock. Keys seen are kept until they are out of
+        # that listing, with as much again for a clock stepped back meanwhile.
         self._cursor = (now_ms, elapsed)
-        snapshot.forget(now - self.skew_ms / 1000, now_ms - 2 * self.skew_ms)
+        snapshot.forget(now - self.skew_ms / 1000, now_ms - 2 * self._overlap_ms)
         return recorded
 
     # Cleaning ------------------------------------------------------------------------

@@ -11,11 +11,12 @@ on a clock no step of the host's clock moves (`types.elapsed_clock`):
     age >= 2·interval, or none  overdue: wait for a sync that began after the call
 
 So a revocation written anywhere is seen by every request that starts more than twice the
-interval after it (and, under steady traffic, more than one interval plus one listing
-after it). A sync that fails is logged and the old snapshot keeps serving; the next try
-waits one interval, so an unreachable store is not asked on every request. With no
-snapshot at all there is nothing to answer from: the failure is raised (a 503), to every
-caller that was waiting for that sync, which none of them repeats.
+interval after its write returned (and, under steady traffic, more than one interval plus
+one listing after it): the first sync begun after that lists it (`blacklist`). A sync
+that fails is logged and the old snapshot keeps serving; the next try waits one interval,
+so an unreachable store is not asked on every request. With no snapshot at all there is
+nothing to answer from: the failure is raised (a 503), to every caller that was waiting
+for that sync, which none of them repeats.
 
 `strict` waits, on every call, for a sync that began after the call, so a revocation
 written before the request is seen. Callers arriving while a sync runs share the one that

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 from conftest import make_settings
-from support import SharedTime, SkewedClock, StoreWrapper, skewed_host
+from support import SharedTime, SkewedClock, StoreWrapper, login, skewed_host
 
 from s3auth_asgi import S3AuthService, TokenBlacklist, TokenRevokedError
-from s3auth_asgi.storage import ObjectStore
+from s3auth_asgi.storage import ObjectStore, Store, keys
 from s3auth_asgi.types import elapsed_clock
 
 pytestmark = pytest.mark.anyio
@@ -87,6 +87,113 @@ async def test_a_revoker_whose_clock_is_off_is_still_seen_within_the_allowance()
     await synced(reader)
     with pytest.raises(TokenRevokedError):
         reader.decode_token(pair.access_token)
+
+
+class SlowRevocationPuts(StoreWrapper):
+    """Each revocation PUT takes the next of `seconds` of the shared time to land, and
+    `meanwhile` (another process's sync) runs one second before it does; those past the
+    list land at once."""
+
+    def __init__(
+        self, inner: Store, time: SharedTime, seconds: list[float], meanwhile: Any
+    ) -> None:
+        super().__init__(inner)
+        self.time, self.seconds, self.meanwhile = time, seconds, meanwhile
+
+    async def create(self, key: str, value: Any) -> str:
+        if key.startswith(keys.REVOCATIONS) and self.seconds:
+            seconds = self.seconds.pop(0)
+            self.time.advance(seconds - min(seconds, 1))
+            await self.meanwhile()
+            self.time.advance(min(seconds, 1))
+        return await self.inner.create(key, value)
+
+
+async def slow_logout(
+    writer_offset: float, put_seconds: list[float]
+) -> tuple[SharedTime, ObjectStore, S3AuthService, str]:
+    """A logout by a host `writer_offset` s off the reader's clock, whose revocation PUTs
+    take `put_seconds`, while a running reader syncs one second before each lands. Returns
+    the reader and the access token the logout ended."""
+    time, store = SharedTime(), ObjectStore.from_url("memory://")
+    reader = skewed_host(store, time, 0.0)
+    slow = SlowRevocationPuts(store, time, put_seconds, reader.blacklist.sync)
+    writer = skewed_host(slow, time, writer_offset)
+    _, pair = await login(reader)
+    await synced(reader)
+    time.advance(20)
+    await synced(reader)
+    assert await writer.revoke_refresh_token(pair.refresh_token)  # acknowledged
+    return time, store, reader, pair.access_token
+
+
+@pytest.mark.parametrize(
+    ("writer_offset", "put_seconds"),
+    [(0.0, 4.0), (-8.0, 4.0), (-10.0, 5.0)],
+    ids=["same clock", "8s behind", "the allowance behind, the slowest put kept"],
+)
+async def test_a_logout_whose_put_was_slow_from_a_host_behind_is_seen_at_the_next_sync(
+    writer_offset: float, put_seconds: float
+) -> None:
+    """A PUT that takes up to half the allowance is not written again, from a host whose
+    clock is up to the allowance behind: the reader's listing overlap covers both."""
+    time, store, reader, token = await slow_logout(writer_offset, [put_seconds])
+    revocations = [info.key async for info in store.list(keys.REVOCATIONS)]
+    assert len(revocations) == 1  # not written again
+    store.reset_counts()
+    await reader.ensure_fresh(strict=True)  # a sync begun after the logout was answered
+    assert dict(store.requests) == {"list": 1}
+    with pytest.raises(TokenRevokedError):
+        reader.decode_token(token)
+    fresh = skewed_host(store, time, 0.0)  # a process started now lists everything
+    await synced(fresh)
+    with pytest.raises(TokenRevokedError):
+        fresh.decode_token(token)
+
+
+async def test_a_revocation_written_again_after_a_slow_put_is_written_again_while_slow() -> None:
+    """The first PUT takes 6 s and its re-write 7 s, both longer than half the allowance:
+    each is written again under a later time, until one lands within it."""
+    _, store, reader, token = await slow_logout(-10.0, [6.0, 7.0])
+    await synced(reader)
+    with pytest.raises(TokenRevokedError):
+        reader.decode_token(token)
+    revocations = [info.key async for info in store.list(keys.REVOCATIONS)]
+    assert len(revocations) == 3
+
+
+async def test_with_no_allowance_a_write_is_slow_only_past_a_second() -> None:
+    """Half of no allowance is nothing: a write is written again only past a second, or
+    every write, however fast, would be written again for ever."""
+    time, store = SharedTime(), ObjectStore.from_url("memory://")
+
+    async def nothing() -> None:
+        pass
+
+    slow = SlowRevocationPuts(store, time, [0.001, 1.0, 1.5, 0.001], nothing)
+    writer = TokenBlacklist(
+        slow, lookback_seconds=60, sync_seconds=5, skew_seconds=0, clock=SkewedClock(time, 0)
+    )
+    for session in ("s1", "s2", "s3"):
+        await writer.revoke_session(session)
+    assert store.requests["put"] == 4  # the 1.5 s one twice
+    assert len([info async for info in store.list(keys.REVOCATIONS)]) == 4
+
+
+async def test_a_sync_lists_again_one_and_a_half_allowances_before_the_last_one_began() -> None:
+    """The overlap is the allowance (a writer's clock behind) plus half of it (the longest
+    PUT not written again): nothing written earlier than that is listed again."""
+    time, store = SharedTime(), ObjectStore.from_url("memory://")
+    reader = skewed_host(store, time, 0.0)
+    await synced(reader)
+    began_ms = int(time.now * 1000)
+    time.advance(reader.blacklist.sync_seconds)
+    for written_ms in (began_ms - 15_001, began_ms - 15_000, began_ms - 1):
+        key = keys.revocation(written_ms, "session", int(time.now) + 600, f"s{written_ms}")
+        await store.create(key, {})
+    store.reset_counts()
+    assert await reader.blacklist.sync() == 2
+    assert dict(store.requests) == {"list": 1}
 
 
 async def test_a_clock_stepped_back_delays_no_sync_and_loses_no_revocation() -> None:
