@@ -28,8 +28,14 @@ any time to land:
   no longer. So that one's key is at most the overlap older than the start of any sync
   begun before it landed, by the reader's clock, and the first successful sync begun after
   it landed lists it. A slow store delays the return, never the seeing.
-- Held. A process holds an entry S past its end by its own clock: that covers the leeway
-  within which a token past its `exp` is still accepted.
+- Held. An entry's end is when the tokens it refuses stop being accepted by the writer's
+  reckoning: a `jti` entry's is the token's `exp`; a `session` or `user` entry's the write's
+  time plus the longest an access token is accepted (`lookback_seconds`). A process holds
+  an entry S past its end by its own clock: that covers the leeway past an `exp`, and a
+  token issued by a host whose clock is up to S ahead of the writer's. The sweep deletes an
+  entry 2·S past its end by the sweeper's clock, when every process's, at most S behind,
+  is past what it holds: a process started after the sweep misses nothing it must hold,
+  and whether the sweep has run changes no answer.
 
 Each sync thus lists again what was written in the overlap (15 s for the default S of
 10 s) before the previous sync began: a matter of the recent rate of revocations, and of
@@ -170,9 +176,8 @@ class TokenBlacklist(SharedOnCopy):
             raise S3ValidationError(
                 "expires_at is further away than the longest access-token lifetime"
             )
-        if expires_s + self.skew_ms / 1000 <= now:
-            # Refused anyway: past its exp and any leeway (which the skew allowance covers).
-            return
+        if self._swept(expires_s, now):
+            return  # refused everywhere anyway: past its `exp` and the leeway, on every clock
         await self._write("jti", jti, expires_s)
 
     async def revoke_session(self, session_id: str) -> None:
@@ -269,8 +274,7 @@ class TokenBlacklist(SharedOnCopy):
             # now on: list from when the last sync began by the clock as it reads now.
             start_ms = min(cursor_ms, now_ms - int((elapsed - then) * 1000))
             offset = keys.revocation_offset(start_ms - self._overlap_ms)
-        # An entry matters the skew allowance past its end: that covers the leeway within
-        # which a token past its `exp` is still accepted.
+        # An entry is held the skew allowance past its end (see the module's docstring).
         live_from = now - self.skew_ms / 1000
         snapshot = self.snapshot
         # Keys seen before cost one set lookup; only a new one is parsed.
@@ -303,18 +307,25 @@ class TokenBlacklist(SharedOnCopy):
     # Cleaning ------------------------------------------------------------------------
 
     async def cleanup(self) -> int:
-        """Delete entries past their end, deciding from the listing alone."""
+        """Delete entries no process holds any more by its clock, deciding from the listing
+        alone."""
         self._settle()
         now = self._clock()
         expired = [
             info.key
             async for info in self.store.list(keys.REVOCATIONS)
             if (parsed := keys.parse_revocation(info.key)) is not None
-            and parsed.expires_s + self.skew_ms / 1000 < now
+            and self._swept(parsed.expires_s, now)
         ]
         if expired:
             await self.store.delete_many(expired)
         return len(expired)
+
+    def _swept(self, expires_s: int, now: float) -> bool:
+        """Whether an entry ending at `expires_s` is past what any process holds by its
+        clock: readers hold an entry the allowance past its end, and their clocks may be
+        that far behind ours."""
+        return expires_s + 2 * self.skew_ms / 1000 < now
 
 
 def _epoch_seconds(value: int | float | dt.datetime) -> int:

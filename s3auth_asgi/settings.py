@@ -124,9 +124,9 @@ class S3AuthSettings(HidesSecrets, msgspec.Struct, kw_only=True, frozen=True):
     """How far apart hosts' clocks, and the store's, may be: a revocation written on one is
     seen on another (each sync lists this far back again, and half as far more for slow
     writes), and the sweep deletes a session or mailed token only twice this long past its
-    expiry by its Last-Modified (`last_modified`). At least `leeway_seconds`: clocks further
-    apart fail token verification anyway. Which sessions a logout-everywhere ends depends on
-    no clock."""
+    expiry by its Last-Modified (`last_modified`), a revocation entry twice this long past
+    its end. At least `leeway_seconds`: clocks further apart fail token verification
+    anyway. Which sessions a logout-everywhere ends depends on no clock."""
     enumeration_protection: bool = True
     rate_limits: str = ""
     """Named limits, `login=5/60,api=100/60` (requests per seconds)."""

@@ -1,7 +1,8 @@
 """The sweep (`cleanup_expired_tokens`) deletes a session or a mailed token only once no host
 would still accept it, whatever the hosts' clocks within the skew allowance
 (`S3AUTH_REVOCATION_SKEW_SECONDS`) and across a change of a lifetime setting; what it keeps
-past its expiry, every host refuses, so whether the sweep has run changes no answer.
+past its expiry, every host refuses, so whether the sweep has run changes no answer. It
+deletes a revocation entry only once no host would accept a token the entry refuses.
 
 Hosts share one store whose Last-Modified follows the shared time (`StoreClock`, in whole
 seconds); each host, the one that writes an object too, reads that time through its own
@@ -16,11 +17,11 @@ past a session id's creation time (read from the clock that wrote the session's
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from support import RacedUserWrite, SharedTime, StoreClock, login, skewed_host, user_record
 
-from s3auth_asgi import S3AuthService, TokenExpiredError
+from s3auth_asgi import S3AuthService, TokenExpiredError, TokenRevokedError
 from s3auth_asgi.account_tokens import InvalidAccountTokenError, Purpose
 from s3auth_asgi.models import User
 from s3auth_asgi.storage import ObjectStore, keys
@@ -28,6 +29,7 @@ from s3auth_asgi.storage import ObjectStore, keys
 pytestmark = pytest.mark.anyio
 DAY = 86400
 SKEW = 10  # the default allowance
+LEEWAY = 5  # the default S3AUTH_LEEWAY_SECONDS
 RESET = 1800  # the default S3AUTH_PASSWORD_RESET_MINUTES, in seconds
 PASSWORD = "Correct-Horse-42x"
 NEW_PASSWORD = "Brand-new-pass-7"
@@ -368,3 +370,113 @@ async def test_the_sweep_deletes_no_mailed_token_a_host_would_still_accept(
     swept = await sweeper.cleanup_expired_tokens()
     assert not (swept and before)
     assert await accepted() == (before and not swept)  # a kept token: the same answer
+
+
+# Revocation entries across clocks ----------------------------------------------------------
+
+
+def refused(host: S3AuthService, token: str) -> bool:
+    try:
+        host.decode_token(token)
+    except (TokenExpiredError, TokenRevokedError):
+        return True
+    return False
+
+
+async def test_a_jti_revocation_is_kept_while_a_host_behind_the_sweeper_accepts_the_token() -> None:
+    """The token is accepted until `exp` plus the leeway by the verifier's clock, and the
+    sweeper's may be the allowance ahead of it: a host started after the sweep must still
+    find the entry."""
+    time, store = shared_store()
+    issuer = skewed_host(store, time, 0.0)
+    _, pair = await login(issuer)
+    claims = issuer.verify_access_token(pair.access_token)
+    await issuer.blacklist.add(claims["jti"], claims["exp"])
+    time.advance(claims["exp"] - time.now + 3)  # 3 s past exp: within the 5 s leeway
+    sweeper = skewed_host(store, time, +8.0)
+    assert await sweeper.cleanup_expired_tokens() == 0
+    started_now = skewed_host(store, time, 0.0)
+    await started_now.blacklist.sync()
+    with pytest.raises(TokenRevokedError):
+        started_now.decode_token(pair.access_token)
+    # Once no host within the allowance behind the sweeper accepts the token, it goes.
+    time.advance(10)
+    assert await sweeper.cleanup_expired_tokens() == 1
+    with pytest.raises(TokenExpiredError):
+        skewed_host(store, time, 8.0 - SKEW).decode_token(pair.access_token)
+
+
+async def test_a_logout_is_kept_while_a_host_behind_accepts_a_token_a_host_ahead_issued() -> None:
+    """The token's `exp` is by its issuer's clock, up to the allowance ahead of the logout's
+    writer's; and the sweeper's may be the allowance ahead of the verifier's."""
+    time, store = shared_store()
+    issuer, writer = skewed_host(store, time, +5.0), skewed_host(store, time, -5.0)
+    _, pair = await login(issuer)
+    assert await writer.revoke_refresh_token(pair.refresh_token)
+    time.advance(1800 + 10)  # the verifier's clock 5 s before `exp` and the leeway end
+    assert await skewed_host(store, time, +5.0).cleanup_expired_tokens() == 0
+    started_now = skewed_host(store, time, -5.0)
+    await started_now.blacklist.sync()
+    with pytest.raises(TokenRevokedError):
+        started_now.decode_token(pair.access_token)
+
+
+async def test_a_jti_revoked_within_its_leeway_by_a_host_ahead_is_written() -> None:
+    """By the revoking host's clock the token is the allowance past `exp`; by a host 8 s
+    behind, still within the leeway."""
+    time, store = shared_store()
+    issuer = skewed_host(store, time, 0.0)
+    _, pair = await login(issuer)
+    claims = issuer.verify_access_token(pair.access_token)
+    time.advance(claims["exp"] - time.now + 3)
+    await skewed_host(store, time, +8.0).blacklist.add(claims["jti"], claims["exp"])
+    started_now = skewed_host(store, time, 0.0)
+    await started_now.blacklist.sync()
+    with pytest.raises(TokenRevokedError):
+        started_now.decode_token(pair.access_token)
+
+
+_BAND = st.floats(0, SKEW)  # each host's offset: any two are within the allowance
+
+
+@_ANY
+@given(
+    kind=st.sampled_from(["jti", "session", "user"]),
+    offsets=st.tuples(_BAND, _BAND, _BAND, _BAND),  # issuer, revoker, host, sweeper
+    revoked_late=st.booleans(),
+    late_by=st.floats(-SKEW, LEEWAY),  # from the token's `exp`, by the true time
+    near=st.floats(-SKEW, 3 * SKEW),  # likewise
+)
+async def test_a_revoked_token_is_refused_whether_or_not_the_sweep_has_run(
+    kind: str,
+    offsets: tuple[float, float, float, float],
+    revoked_late: bool,
+    late_by: float,
+    near: float,
+) -> None:
+    issuer_offset, revoker_offset, host_offset, sweeper_offset = offsets
+    # A host further behind the issuer than the leeway does not accept the token yet, nor
+    # take its `exp` as one of a token it could have been given.
+    assume(kind != "jti" or revoked_late or issuer_offset - revoker_offset <= LEEWAY)
+    time, store = shared_store()
+    issuer = skewed_host(store, time, issuer_offset)
+    _, pair = await login(issuer)
+    claims = issuer.verify_access_token(pair.access_token)
+    exp = claims["exp"] - issuer_offset  # by the true time
+    if revoked_late:
+        time.advance(max(exp + late_by - time.now, 0))
+    revoker = skewed_host(store, time, revoker_offset).blacklist
+    if kind == "jti":
+        await revoker.add(claims["jti"], claims["exp"])
+    elif kind == "session":
+        await revoker.revoke_session(claims["sid"])
+    else:
+        await revoker.revoke_user(claims["sub"], [claims["sid"]])
+    running = skewed_host(store, time, host_offset)
+    await running.blacklist.sync()
+    time.advance(max(exp + near - time.now, 0))
+    await skewed_host(store, time, sweeper_offset).cleanup_expired_tokens()
+    started_now = skewed_host(store, time, host_offset)
+    for host in (running, started_now):
+        await host.blacklist.sync()
+        assert refused(host, pair.access_token)
