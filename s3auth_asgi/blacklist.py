@@ -24,10 +24,11 @@ any time to land:
   less the overlap, S plus the slow threshold (half of S, at least a second): S for a
   writer's clock behind the reader's, the threshold for the time the PUT took to land after
   the key's time was read. A write that took longer than the threshold (on the monotonic
-  clock) is written again under a later time, and so on: the write returns once one took
-  no longer. So that one's key is at most the overlap older than the start of any sync
-  begun before it landed, by the reader's clock, and the first successful sync begun after
-  it landed lists it. A slow store delays the return, never the seeing.
+  clock) is written again under a later time: the write returns once one took no longer,
+  so that one's key is at most the overlap older than the start of any sync begun before
+  it landed, by the reader's clock, and the first successful sync begun after it landed
+  lists it. A slow store delays the return, never the seeing; after four slow writes the
+  revocation fails as a store down does (StoreUnavailableError), to be tried again.
 - Held. An entry's end is when the tokens it refuses stop being accepted by the writer's
   reckoning: a `jti` entry's is the token's `exp`; a `session` or `user` entry's the write's
   time plus the longest an access token is accepted (`lookback_seconds`). A process holds
@@ -51,7 +52,12 @@ from typing import Any
 
 import anyio.lowlevel
 
-from .errors import ConfigurationError, S3ValidationError, TokenRevokedError
+from .errors import (
+    ConfigurationError,
+    S3ValidationError,
+    StoreUnavailableError,
+    TokenRevokedError,
+)
 from .freshness import SnapshotFreshness
 from .models import EndedSessions
 from .revocation_settings import RevocationNumbers, revocation_numbers
@@ -63,6 +69,7 @@ from .storage.access import gather, get_or_none
 from .types import Clock, elapsed_clock
 
 _SAME_MS_ATTEMPTS = 8
+_SLOW_WRITE_ATTEMPTS = 4  # slow writes of one revocation before it fails
 _LEAST_SLOW_MS = 1000
 """The least slow threshold: with a small allowance or none, a write that takes a few
 milliseconds is not written again and again."""
@@ -197,12 +204,17 @@ class TokenBlacklist(SharedOnCopy):
         # behind theirs, and the slow threshold, for the time a write takes to land after
         # its key's time is read (slow, or resent by the client). One that may have taken
         # longer could sort before where a reader lists from: it is written again under a
-        # later time, until one is known to have landed in time.
-        while True:
+        # later time, until one is known to have landed in time; a store too slow for that
+        # fails the revocation as a store down does, so that the caller tries again.
+        for _ in range(_SLOW_WRITE_ATTEMPTS):
             started = self._monotonic()
             await self._create(int(self._clock() * 1000), kind, subject, expires_s, body)
             if (self._monotonic() - started) * 1000 <= self._slow_ms:
                 return
+        raise StoreUnavailableError(
+            f"the store is too slow: {_SLOW_WRITE_ATTEMPTS} revocation writes in a row took "
+            f"longer than {self._slow_ms / 1000:g} s, so other processes may not see it"
+        )
 
     async def _create(
         self,

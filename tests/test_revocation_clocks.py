@@ -15,6 +15,7 @@ from conftest import make_settings
 from support import SharedTime, SkewedClock, StoreWrapper, login, skewed_host
 
 from s3auth_asgi import S3AuthService, TokenBlacklist, TokenRevokedError
+from s3auth_asgi.errors import StoreUnavailableError
 from s3auth_asgi.storage import ObjectStore, Store, keys
 from s3auth_asgi.types import elapsed_clock
 
@@ -177,6 +178,25 @@ async def test_with_no_allowance_a_write_is_slow_only_past_a_second() -> None:
     for session in ("s1", "s2", "s3"):
         await writer.revoke_session(session)
     assert store.requests["put"] == 4  # the 1.5 s one twice
+    assert len([info async for info in store.list(keys.REVOCATIONS)]) == 4
+
+
+async def test_a_store_too_slow_for_every_write_fails_the_revocation_after_four() -> None:
+    """A store where every write takes longer than half the allowance would be written to
+    for ever: after four slow writes the revocation fails as the store failing does (503
+    through the app), so that the caller retries rather than waits without end."""
+    time, store = SharedTime(), ObjectStore.from_url("memory://")
+
+    async def nothing() -> None:
+        pass
+
+    slow = SlowRevocationPuts(store, time, [6.0] * 10, nothing)
+    writer = TokenBlacklist(
+        slow, lookback_seconds=60, sync_seconds=5, skew_seconds=10, clock=SkewedClock(time, 0)
+    )
+    with pytest.raises(StoreUnavailableError, match="too slow"):
+        await writer.revoke_session("s1")
+    assert store.requests["put"] == 4
     assert len([info async for info in store.list(keys.REVOCATIONS)]) == 4
 
 
