@@ -18,17 +18,18 @@ OPTIONAL (a token is verified when present; anonymous otherwise) and SKIP (crede
 not looked at; the user is anonymous).
 
 Frameworks do not all route a path the same way, so a path is matched in every form one
-of them may route it as (`route_forms`), and the strictest outcome wins: as sent (relative
-to `root_path`; as a whole when it lies outside `root_path`, as Starlette then routes it),
-with `//`, `.` and `..` segments resolved, and without its trailing slashes (Litestar
-strips them); an absolute-form target (`http://host/admin`, which some servers pass on as
-the path) also by its path. Where routing into a mount rewrote `path` (Litestar's
-`is_mount`), the path as requested (`raw_path`) is matched in the same forms too, and it is
-what an exclusion names: a request is skipped only if excluded as requested in every form,
-with every pattern that protects it as routed protecting it as requested too; otherwise
-the strictest outcome of both wins. A path that cannot be read safely is always REQUIRED,
-with the scopes of every form: one that percent-encodes `/`, `\\` or NUL in `raw_path`,
-contains `\\`, `%`, or a control character after decoding, or does not start with `/`.
+of them may route it as (`path_forms.route_forms`), and the strictest outcome wins: as
+sent (relative to `root_path`; as a whole when it lies outside `root_path`, as Starlette
+then routes it), with `//`, `.` and `..` segments resolved, and without its trailing
+slashes (Litestar strips them); an absolute-form target (`http://host/admin`, which some
+servers pass on as the path) also by its path. Where routing into a mount rewrote `path`
+(Litestar's `is_mount`), the path as requested (`raw_path`) is matched in the same forms
+too, and it is what an exclusion names: a request is skipped only if excluded as requested
+in every form, with every pattern that protects it as routed protecting it as requested
+too; otherwise the strictest outcome of both wins. A path that cannot be read safely is
+always REQUIRED, with the scopes of every form: one that percent-encodes `/`, `\\` or NUL
+in `raw_path`, contains `\\`, `%`, or a control character after decoding, or does not
+start with `/`.
 
 Methods are compared in upper case (some servers pass them on as sent, and frameworks
 upper-case them), and HEAD counts as GET where GET is listed: frameworks answer HEAD with
@@ -41,9 +42,9 @@ import enum
 from collections.abc import Iterable, Mapping
 from functools import reduce
 from typing import Final
-from urllib.parse import unquote_to_bytes, urlsplit
 
 from .errors import ConfigurationError
+from .path_forms import forms_as_received, is_suspicious, normalise, route_forms
 from .types import Scope
 
 
@@ -251,65 +252,6 @@ def listed(method: str, methods: frozenset[str]) -> bool:
     return method in methods or (method == "HEAD" and "GET" in methods)
 
 
-def route_forms(scope: Scope) -> tuple[str, ...]:
-    """Every form of the request's path that a framework may route it as, the path the
-    app's routes see first (see the module); none when the scope has no path."""
-    path = scope.get("path")
-    if not isinstance(path, str):
-        return ()
-    forms = [route_path(scope) or path or "/"]
-    if not forms[0].startswith("/"):
-        # An absolute-form target (RFC 9112 §3.2.2), passed on by some servers as the path.
-        target = urlsplit(forms[0]).path if "://" in forms[0] else ""
-        if target.startswith("/"):
-            forms.append(target)
-    for form in list(forms):
-        if form.startswith("/"):
-            resolved = normalise(form)
-            forms += [resolved, resolved.rstrip("/") or "/"]
-    return tuple(dict.fromkeys(forms))
-
-
-def received_forms(scope: Scope) -> tuple[str, ...]:
-    """`route_forms`, and `forms_as_received`."""
-    return tuple(dict.fromkeys(route_forms(scope) + forms_as_received(scope)))
-
-
-def forms_as_received(scope: Scope) -> tuple[str, ...]:
-    """The `route_forms` of the path as the server received it (`raw_path`,
-    percent-decoded), when that differs from `path`; none otherwise. A framework may route
-    into a mount by rewriting `path` to what lies below it and record the mount nowhere
-    else (Litestar's `is_mount`, before the app's middleware list runs), leaving `raw_path`
-    as it was."""
-    raw_path = scope.get("raw_path")
-    if not isinstance(raw_path, bytes):
-        return ()
-    received = unquote_to_bytes(raw_path).decode("utf-8", "replace")
-    if received == scope.get("path"):
-        return ()
-    return route_forms({"path": received, "root_path": scope.get("root_path")})
-
-
-def route_path(scope: Scope) -> str | None:
-    """The path relative to `root_path`; None when the path lies outside it."""
-    path = scope.get("path")
-    if not isinstance(path, str):
-        return None
-    root_path = scope.get("root_path")
-    if not root_path:
-        return path or "/"
-    if not isinstance(root_path, str) or not path.startswith(root_path):
-        return None
-    if len(path) == len(root_path):
-        return "/"
-    return path[len(root_path) :] if path[len(root_path)] == "/" else None
-
-
-def is_suspicious(path: str) -> bool:
-    """True for a path the app may read differently from us."""
-    return not path.startswith("/") or not path.isprintable() or "\\" in path or "%" in path
-
-
 def _stricter(first: PathDecision, second: PathDecision) -> PathDecision:
     if first[0] != second[0]:
         return first if first[0] > second[0] else second
@@ -319,24 +261,6 @@ def _stricter(first: PathDecision, second: PathDecision) -> PathDecision:
 def _encodes_separator(raw_path: bytes) -> bool:
     lowered = raw_path.lower()
     return any(encoded in lowered for encoded in _ENCODED_SEPARATORS)
-
-
-def normalise(path: str) -> str:
-    """Resolve `.`/`..` segments and collapse empty ones (RFC 3986 §5.2.4, plus `//`)."""
-    segments: list[str] = []
-    for segment in path.split("/"):
-        if segment in ("", "."):
-            continue
-        if segment == "..":
-            if segments:
-                segments.pop()
-            continue
-        segments.append(segment)
-    resolved = "/" + "/".join(segments)
-    last = path.rsplit("/", 1)[-1]
-    if segments and (path.endswith("/") or last in (".", "..")):
-        resolved += "/"
-    return resolved
 
 
 def _scope_tuple(scopes: Iterable[str], pattern: str) -> tuple[str, ...]:

@@ -32,7 +32,8 @@ from support import (
 )
 
 from s3auth_asgi import BearerTokenMiddleware, S3AuthService
-from s3auth_asgi.paths import PathRules, route_forms
+from s3auth_asgi.path_forms import route_forms
+from s3auth_asgi.paths import PathRules
 from s3auth_asgi.types import Receive, Scope, Send
 
 pytestmark = pytest.mark.anyio

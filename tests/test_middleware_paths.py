@@ -20,7 +20,8 @@ from support import (
 
 from s3auth_asgi.errors import ConfigurationError
 from s3auth_asgi.middleware.bearer import BearerTokenMiddleware
-from s3auth_asgi.paths import PathAccess, PathRules, normalise
+from s3auth_asgi.path_forms import normalise
+from s3auth_asgi.paths import PathAccess, PathRules
 from s3auth_asgi.ratelimit import RateLimitRule
 
 RULES = PathRules(exclude=("/health", "/docs", "/docs/*", "/static/*"))

@@ -13,7 +13,7 @@ from collections import defaultdict
 from starlette.responses import Response
 from starlette.routing import Route, Router
 
-from .. import paths
+from .. import path_forms
 from ..errors import ConfigurationError, NotFoundError
 from ..service import S3AuthService
 from ..types import Receive, Scope, Send
@@ -98,7 +98,7 @@ class AuthApp:
         if self.mount_path is not None and not root_path.endswith(self.mount_path):
             child["root_path"] = root_path + self.mount_path
         # Some hosts hand over only the remainder below root_path: then `path` is it.
-        route_path = paths.route_path(child) or child["path"]
+        route_path = path_forms.route_path(child) or child["path"]
         if len(route_path) > 1 and route_path.endswith("/"):
             child["path"] = child["path"][: len(child["path"]) - len(route_path)] + (
                 route_path.rstrip("/") or "/"

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ..errors import ConfigurationError
-from ..paths import route_path
+from ..path_forms import route_path
 from ..types import ASGIApp, Receive, Scope, Send, checked_app
 
 

@@ -7,7 +7,8 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from ..errors import ConfigurationError
-from ..paths import PathSet, listed, received_forms, request_method
+from ..path_forms import received_forms
+from ..paths import PathSet, listed, request_method
 from ..types import Scope
 
 _METHOD = re.compile(r"[A-Z]+")
@@ -19,15 +20,15 @@ class RateLimitRule:
 
     `path` is written as BearerTokenMiddleware's patterns are: exact (`/auth/login`) or a
     prefix ending in `*` (`/api/*` covers everything below `/api/`), matched against every
-    form of the path a framework may route it as (`paths.route_forms`: relative to
+    form of the path a framework may route it as (`path_forms.route_forms`: relative to
     `root_path`, with `//` and dot segments resolved, without trailing slashes, an
     absolute-form target by its path), and in those of the path the server received
-    (`paths.received_forms`: a path under a Litestar mount, which Litestar hands the app's
-    middleware list as the path below the mount, is still matched as requested), so
+    (`path_forms.received_forms`: a path under a Litestar mount, which Litestar hands the
+    app's middleware list as the path below the mount, is still matched as requested), so
     `/api//x`, `/public/../auth/login` or `/auth/login/` cannot slip past a limit the app
-    would still route to. `methods=None`
-    means every method (compared in upper case; HEAD is counted where GET is); a WebSocket
-    handshake is a GET. Each request counts `cost` against the limit.
+    would still route to. `methods=None` means every method (compared in upper case; HEAD
+    is counted where GET is); a WebSocket handshake is a GET. Each request counts `cost`
+    against the limit.
     """
 
     path: str
