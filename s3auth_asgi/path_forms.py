@@ -1,9 +1,11 @@
 """The forms of a request's path that a framework may route it as: relative to
 `root_path` (as a whole when it lies outside `root_path`, as Starlette then routes it),
 with `//`, `.` and `..` segments resolved, and without its trailing slashes (Litestar
-strips them); an absolute-form target (`http://host/admin`, which some servers pass on as
-the path) also by its path. `forms_as_received` gives the same forms of `raw_path` where
-routing into a mount rewrote `path`.
+strips them); with `//` merged but dot segments kept (Litestar's route to
+`/files/{name}/admin` takes `//files//..//admin`, `name` being `..`); an absolute-form
+target (`http://host/admin`, which some servers pass on as the path) also by its path.
+`forms_as_received` gives the same forms of `raw_path` where routing into a mount
+rewrote `path`.
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ def route_forms(scope: Scope) -> tuple[str, ...]:
         if form.startswith("/"):
             resolved = normalise(form)
             forms += [resolved, resolved.rstrip("/") or "/"]
+            if "//" in form:
+                # Litestar merges empty segments but leaves dot segments to its routes.
+                forms.append("/" + "/".join(filter(None, form.split("/"))))
     return tuple(dict.fromkeys(forms))
 
 

@@ -20,11 +20,12 @@ not looked at; the user is anonymous).
 Frameworks do not all route a path the same way, so a path is matched in every form one
 of them may route it as (`path_forms.route_forms`), and the strictest outcome wins: as
 sent (relative to `root_path`; as a whole when it lies outside `root_path`, as Starlette
-then routes it), with `//`, `.` and `..` segments resolved, and without its trailing
-slashes (Litestar strips them); an absolute-form target (`http://host/admin`, which some
-servers pass on as the path) also by its path. Where routing into a mount rewrote `path`
-(Litestar's `is_mount`), the path as requested (`raw_path`) is matched in the same forms
-too, and it is what an exclusion names: a request is skipped only if excluded as requested
+then routes it), with `//`, `.` and `..` segments resolved, without its trailing
+slashes (Litestar strips them), and with `//` merged but dot segments kept (as Litestar
+routes it); an absolute-form target (`http://host/admin`, which some servers pass on as
+the path) also by its path. Where routing into a mount rewrote `path` (Litestar's
+`is_mount`), the path as requested (`raw_path`) is matched in the same forms too, and it
+is what an exclusion names: a request is skipped only if excluded as requested
 in every form, with every pattern that protects it as routed protecting it as requested
 too; otherwise the strictest outcome of both wins. A path that cannot be read safely is
 always REQUIRED, with the scopes of every form: one that percent-encodes `/`, `\\` or NUL

@@ -7,7 +7,8 @@ FastAPI, Quart, Litestar and Starlette apps, with the scopes servers really send
 - hypercorn and uvicorn's h11 pass an absolute-form target (`GET http://x/admin`) on as
   the path, and Quart routes it by its URL path;
 - uvicorn's h11 passes a method on as sent (`post`), and Quart upper-cases it;
-- Litestar strips trailing slashes before routing;
+- Litestar strips trailing slashes and merges doubled ones before routing, but leaves
+  dot segments as they are, for a path parameter to take;
 - Starlette and Quart answer HEAD with the GET handler.
 """
 
@@ -18,6 +19,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from litestar import Litestar, get, post
+from litestar import Request as LitestarRequest
 from quart import Quart
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -133,6 +135,27 @@ async def test_litestar_and_trailing_slashes() -> None:
     counted = limited(litestar, RateLimitRule("/login", "login", methods=["POST"]))
     paths = ["/login", "/login/", "/login//"]
     statuses = [(await send(counted, path, method="POST")).status for path in paths]
+    assert statuses == [200, 200, 429]
+
+
+async def test_litestar_and_doubled_slashes_around_a_dot_segment() -> None:
+    service = make_clocked_service()
+    plain, admin = await tokens(service)
+
+    @get("/files/{name:str}/admin")
+    async def file_admin(request: LitestarRequest[Any, Any, Any]) -> dict[str, str]:
+        return {"reached": request.path_params["name"]}
+
+    litestar = Litestar([file_admin])
+    # Litestar routes `//files//..//admin` as `/files/../admin`: `name` is `..`.
+    app = guarded(litestar, service, protected=("/files/*",))
+    assert (await send(app, "//files//..//admin")).status == 401
+    scoped = guarded(litestar, service, protected={"/*": [], "/files/*": ["admin"]})
+    assert (await send(scoped, "//files//..//admin", plain)).status == 403
+    reached = await send(scoped, "//files//..//admin", admin)
+    assert (reached.status, reached.json()) == (200, {"reached": ".."})
+    counted = limited(litestar, RateLimitRule("/files/*", "files"))
+    statuses = [(await send(counted, "//files//..//admin")).status for _ in range(3)]
     assert statuses == [200, 200, 429]
 
 
