@@ -18,19 +18,18 @@ OPTIONAL (a token is verified when present; anonymous otherwise) and SKIP (crede
 not looked at; the user is anonymous).
 
 Frameworks do not all route a path the same way, so a path is matched in every form one
-of them may route it as (`path_forms.route_forms`), and the strictest outcome wins: as
-sent (relative to `root_path`; as a whole when it lies outside `root_path`, as Starlette
-then routes it), with `//`, `.` and `..` segments resolved, without its trailing
-slashes (Litestar strips them), and with `//` merged but dot segments kept (as Litestar
-routes it); an absolute-form target (`http://host/admin`, which some servers pass on as
-the path) also by its path. Where routing into a mount rewrote `path` (Litestar's
-`is_mount`), the path as requested (`raw_path`) is matched in the same forms too, and it
-is what an exclusion names: a request is skipped only if excluded as requested
-in every form, with every pattern that protects it as routed protecting it as requested
-too; otherwise the strictest outcome of both wins. A path that cannot be read safely is
-always REQUIRED, with the scopes of every form: one that percent-encodes `/`, `\\` or NUL
-in `raw_path`, contains `\\`, `%`, or a control character after decoding, or does not
-start with `/`.
+of them may route it as (`path_forms.route_forms`: relative to `root_path`, cut at it
+as Litestar and Quart do, resolved, without trailing slashes, an absolute-form target by
+its path), and the strictest outcome wins. Where routing into a mount rewrote `path`
+(Litestar's `is_mount`), the path as requested (`raw_path`) is matched in the same forms
+too, and it is what an exclusion names: a request is skipped only if excluded as
+requested in every form, with every pattern that protects it as routed protecting it as
+requested too, read without the loose forms (`path_forms`: `root_path` cut other than
+where a segment ends, a "/" put in front, `//` merged with dot segments kept), so that
+those only ever add to what is protected; otherwise the strictest outcome of both wins.
+A path that cannot be read safely is always REQUIRED, with the scopes of every form: one
+that percent-encodes `/`, `\\` or NUL in `raw_path`, contains `\\`, `%`, or a control
+character after decoding, or does not start with `/`.
 
 Methods are compared in upper case (some servers pass them on as sent, and frameworks
 upper-case them), and HEAD counts as GET where GET is listed: frameworks answer HEAD with
@@ -191,7 +190,11 @@ class PathRules:
         as_received = reduce(_stricter, (self._decide(method, form) for form in received))
         # An exclusion names the path as requested, part of which a mount may hide from
         # the path as routed: it opens no pattern that protects only the path as routed.
-        if as_received[0] is PathAccess.SKIP and not self._protects_only(method, routed, received):
+        # As requested means as sent, not as a loose cut at root_path reads it: a pattern
+        # matching only such a form still counts as protecting the path as routed alone.
+        if as_received[0] is PathAccess.SKIP and not self._protects_only(
+            method, routed, forms_as_received(scope, loose=False)
+        ):
             return SKIP
         return _stricter(as_routed, as_received)
 
