@@ -1,5 +1,5 @@
 """Behind a server's `root_path`, a path is protected and counted in every form a framework
-routes it as, through real Litestar, Quart and Starlette apps, with the scopes
+routes it as, through real Litestar, Quart, FastAPI and Starlette apps, with the scopes
 the servers build:
 
 - uvicorn's `--root-path /api` puts `/api` in front of the target (`GET /admin` is
@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 import pytest
+from fastapi import FastAPI
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from litestar import Litestar, WebSocket, get, websocket
@@ -235,6 +236,33 @@ async def test_starlette_keeps_its_exclusions_under_root_path() -> None:
         assert (await send(app, scope("/admin", "/api"))).status == 401
     # Starlette routes /apiadmin as it is: a 404, which needs a token all the same.
     assert (await send(app, hypercorn("/apiadmin", "/api"))).status == 401
+
+
+@pytest.mark.filterwarnings("ignore:The `root_path` parameter is deprecated")
+async def test_fastapis_own_root_path_with_the_middleware_added_inside() -> None:
+    service = make_clocked_service()
+    plain, admin = await tokens(service)
+    api = FastAPI(root_path="/api")
+
+    @api.get("/admin")
+    async def admin_page() -> dict[str, str]:
+        return {"reached": "admin"}
+
+    @api.get("/health")
+    async def health() -> dict[str, bool]:
+        return {"ok": True}
+
+    # FastAPI puts its root_path into the scope on the way in: a middleware it runs sees
+    # it, one wrapped around it does not.
+    api.add_middleware(BlacklistMiddleware, blacklist=service)
+    api.add_middleware(
+        BearerTokenMiddleware, tokens=service, protected=ADMIN_ONLY, exclude=("/health",)
+    )
+    for path in ("/admin", "/api/admin"):
+        assert (await send(api, http_scope(path))).status == 401, path
+        assert (await send(api, http_scope(path, plain))).status == 403, path
+        assert (await send(api, http_scope(path, admin))).status == 200, path
+    assert (await send(api, http_scope("/api/health"))).status == 200
 
 
 def ask(url: str, target: bytes, token: str | None = None) -> int:
