@@ -149,8 +149,14 @@ def normalise(path: str) -> str:
 
 
 def _target_path(path: str) -> str:
-    """The URL path of an absolute-form target; "" for any other path."""
-    return urlsplit(path).path if "://" in path else ""
+    """The URL path of an absolute-form target; "" for any other path, and for one whose
+    host does not parse (an unclosed `[`), which no framework routes by its path."""
+    if "://" not in path:
+        return ""
+    try:
+        return urlsplit(path).path
+    except ValueError:
+        return ""
 
 
 def _merged(path: str) -> str:

@@ -25,7 +25,15 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
-from support import Response, bearer, call_http, http_scope, login, make_clocked_service
+from support import (
+    Response,
+    bearer,
+    call_http,
+    http_scope,
+    login,
+    make_clocked_service,
+    ok_app,
+)
 
 from s3auth_asgi import BearerTokenMiddleware, BlacklistMiddleware, S3AuthService
 from s3auth_asgi.middleware.ratelimit import RateLimitMiddleware
@@ -96,6 +104,19 @@ async def test_quart_and_an_absolute_form_target() -> None:
     assert (await send(app, "http://x/admin/users", admin)).status == 200
     counted = limited(quart.asgi_app, RateLimitRule("/api/*", "api"))
     statuses = [(await send(counted, "http://x/api/items")).status for _ in range(3)]
+    assert statuses == [200, 200, 429]
+
+
+async def test_an_absolute_form_target_that_does_not_parse() -> None:
+    # An unclosed `[` in the host: a URL parser raises on it; the middlewares answer.
+    service = make_clocked_service()
+    plain, _ = await tokens(service)
+    app = guarded(ok_app, service, protected=ADMIN_ONLY)
+    refused = await send(app, "http://[x/admin")
+    assert (refused.status, refused.json()["code"]) == (401, "authentication_required")
+    assert (await send(app, "http://[x/admin", plain)).status == 200
+    counted = limited(ok_app, RateLimitRule("/*", "all"))
+    statuses = [(await send(counted, "http://[x/admin")).status for _ in range(3)]
     assert statuses == [200, 200, 429]
 
 
