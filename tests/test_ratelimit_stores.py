@@ -24,6 +24,7 @@ from s3auth_asgi.ratelimit import (
     RateLimiter,
     RateLimitStore,
 )
+from s3auth_asgi.ratelimit.stores import BucketState
 from s3auth_asgi.storage import ObjectInfo, ObjectStore, Store, Versioned, keys
 
 pytestmark = pytest.mark.anyio
@@ -128,6 +129,52 @@ async def test_one_check_costs_one_get_and_one_conditional_put(store_url: str) -
     is_limited, _ = await limiter.is_rate_limited(client(), "login")
     assert is_limited
     assert dict(store.requests) == {"get": 1}  # a refusal writes nothing
+
+
+@pytest.mark.parametrize("store_url", ["memory", "file"], indirect=True)
+async def test_an_even_check_costs_a_get_and_a_put_whatever_it_decides(store_url: str) -> None:
+    """`acquire_evenly`: what it decides tells nothing by its requests. A refusal and a
+    check of cost 0 write the state back as it was (a full allowance for a key never
+    seen), so they count nothing; and no refusal is answered from memory."""
+    store = ObjectStore.from_url(store_url)
+    now = 1_780_000_000.0
+    limit_store = ObjectStoreRateLimitStore(store, clock=lambda: now)
+    limit = RateLimit(max_requests=2, window_seconds=60)
+    decisions = []
+    for cost in (0, 1, 1, 1, 1, 0):
+        store.reset_counts()
+        decisions.append(await limit_store.acquire_evenly("mail", "k", limit, cost))
+        assert dict(store.requests) == {"get": 1, "put": 1}
+    assert [(d.allowed, d.remaining) for d in decisions] == [
+        (True, 2),
+        (True, 1),
+        (True, 0),
+        (False, 0),
+        (False, 0),
+        (True, 0),
+    ]
+    assert decisions[3].retry_after == decisions[4].retry_after == 30
+    stored = await store.get(keys.ratelimit("mail", "k"), BucketState)
+    assert stored is not None and stored.value.tat == now + 60  # the two admissions only
+    # The ordinary check agrees, and its refusals cost a GET, then nothing.
+    store.reset_counts()
+    assert not (await limit_store.acquire("mail", "k", limit, 1)).allowed
+    assert not (await limit_store.acquire("mail", "k", limit, 1)).allowed
+    assert dict(store.requests) == {"get": 1}
+    now += 30
+    assert (await limit_store.acquire_evenly("mail", "k", limit, 1)).allowed
+    # Through a limiter: `evenly` asks the store for it; a store of memory makes no request.
+    limits = {"login": LOGIN}
+    limiter = RateLimiter(limits=limits, stores={"login": limit_store})
+    for _ in range(LOGIN.max_requests):
+        await limiter.is_rate_limited(client(), "login", evenly=True)
+    store.reset_counts()
+    for _ in range(2):
+        limited, _ = await limiter.is_rate_limited(client(), "login", evenly=True)
+        assert limited
+    assert dict(store.requests) == {"get": 2, "put": 2}
+    in_memory = RateLimiter(limits=limits)
+    assert not (await in_memory.is_rate_limited(client(), "login", cost=0, evenly=True))[0]
 
 
 async def test_state_is_one_object_per_key_under_the_ratelimit_prefix(store_url: str) -> None:

@@ -31,12 +31,11 @@ ALICE = ("alice", "alice@example.com", "ALICE", "Alice@Example.com")
 """Ways to name alice's account."""
 
 
-def shared_service(tmp_path: Path, clock: Clock) -> S3AuthService:
-    """A service whose limits are in its (memory://) store, as on a fleet, that mails to an
-    outbox."""
+def shared_service(tmp_path: Path, clock: Clock, store_url: str = "memory://") -> S3AuthService:
+    """A service whose limits are in its store, as on a fleet, that mails to an outbox."""
     return S3AuthService(
-        make_settings(rate_limit_store="store"),
-        store=ObjectStore.from_url("memory://"),
+        make_settings(store_url, rate_limit_store="store"),
+        store=ObjectStore.from_url(store_url),
         clock=clock,
         mailer=FileMailer(tmp_path / "outbox"),
     )
@@ -197,7 +196,85 @@ async def test_past_a_budget_known_and_unknown_names_are_answered_alike(
             seen[name] += (dict(service.store.requests),)
     assert seen["alice"] == seen["nobody"]
     assert seen["alice"][0] == 202
-    # The address's limit, the index, the user, the account's budget (which refuses and
-    # writes nothing, leaving the other unread) and a decoy token: as for the name that is
-    # nobody's.
-    assert seen["alice"][3] == {"get": 4, "put": 2}
+    # As for any ask (`EVERY_ASK`): the account's budget refuses at the cost of an admission.
+    assert seen["alice"][3] == EVERY_ASK
+
+
+NAMES = {
+    "known account": "alice",
+    "known email": "alice@example.com",
+    "unknown name": "nobody",
+    "unknown email": "nobody@example.com",
+}
+EVERY_ASK = {"get": 5, "put": 4}
+"""What asking costs, whatever the name and whatever the budgets say: the address's limit
+(GET, PUT), the index GET, the user GET, each of the account's two budgets (GET, PUT,
+whether it admits, refuses, or counts nothing past the other's refusal) and the token PUT
+(a decoy where nothing is mailed)."""
+
+
+class OneProcess:
+    """One auth app over `service`, asked from any address: its limiter remembers the
+    refusals it made, as a server's does."""
+
+    def __init__(self, service: S3AuthService) -> None:
+        self.service = service
+        self.app = mounted(service, rate_limit=True)
+
+    async def ask(self, ip: str, name: str) -> httpx.Response:
+        async with client_for(self.app, peer=(ip, 4000)) as client:
+            return await client.post(FORGOT, json={"username": name})
+
+    async def costs(self, ip: str) -> dict[str, dict[str, int]]:
+        """What asking about each of NAMES from `ip` costs, in that order."""
+        seen = {}
+        for label, name in NAMES.items():
+            self.service.store.reset_counts()
+            assert (await self.ask(ip, name)).status_code == 202
+            seen[label] = dict(self.service.store.requests)
+        return seen
+
+
+@pytest.mark.parametrize("store_url", ["memory", "file"], indirect=True)
+async def test_every_ask_costs_the_same_before_and_past_each_budget(
+    tmp_path: Path, clock: Clock, store_url: str
+) -> None:
+    """Whoever spends a budget under one of an account's names learns nothing by asking
+    under another: neither from the answer nor from the requests it costs (so nor from the
+    time it takes), refused the first time or refused from the process's memory."""
+    service = shared_service(tmp_path, clock, store_url)
+    await with_alice(service)
+    server = OneProcess(service)
+    every = dict.fromkeys(NAMES, EVERY_ASK)
+    # Nothing spent: alice's budgets admit both of her names (2 mails).
+    assert await server.costs("203.0.113.1") == every
+    # Her budget per account and address spent from one address (3 mails), then asked
+    # about under both names from there: refused, the second time from memory.
+    for _ in range(PER_ACCOUNT_AND_ADDRESS):
+        await server.ask("203.0.113.2", "alice")
+    assert await server.costs("203.0.113.2") == every
+    assert len(await mails_to_alice(service)) == 2 + PER_ACCOUNT_AND_ADDRESS
+    # Her inbox's budget spent from other addresses: refused for every address.
+    for i in range(PER_INBOX - 2 - PER_ACCOUNT_AND_ADDRESS):
+        await server.ask(f"198.51.100.{i}", "alice")
+    assert len(await mails_to_alice(service)) == PER_INBOX
+    assert await server.costs("203.0.113.3") == every
+    # And both: the address's budget spent too (its third ask), the inbox's still spent.
+    await server.ask("203.0.113.3", "alice")
+    assert await server.costs("203.0.113.3") == every
+    assert len(await mails_to_alice(service)) == PER_INBOX
+
+
+async def test_asks_refused_per_address_spend_nothing_of_the_inbox(
+    tmp_path: Path, clock: Clock
+) -> None:
+    """Past its budget for an account, an address's asks still read and write the inbox's
+    budget (`EVERY_ASK`), but count nothing there: its owner's own ask is mailed."""
+    service = shared_service(tmp_path, clock)
+    await with_alice(service)
+    for _ in range(PER_ADDRESS):
+        assert (await ask(service, "203.0.113.1", "alice")).status_code == 202
+    assert len(await mails_to_alice(service)) == PER_ACCOUNT_AND_ADDRESS
+    assert PER_ADDRESS >= PER_INBOX  # so many would have spent the inbox, had they counted
+    assert (await ask(service, "198.51.100.7", "alice")).status_code == 202
+    assert len(await mails_to_alice(service)) == PER_ACCOUNT_AND_ADDRESS + 1

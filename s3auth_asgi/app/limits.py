@@ -151,10 +151,32 @@ class AuthRateLimits:
         link outlives: keeping them spent sends the owner links, it does not keep them
         away. Each kind of mail has budgets of its own, so that asking for one the account
         would not get (a link to an address verified already) spends nothing of the
-        other's."""
+        other's.
+
+        Both budgets are read and written whatever they decide (`evenly`): a refusal costs
+        the store requests of an admission, and the inbox's budget, past a refusal of the
+        first, is checked at a cost of 0, counting nothing for a mail that does not go. Were
+        a refusal cheaper, the time an answer takes would tell whoever spends the first
+        under one of the account's names, then asks under another, that both are one
+        account's (and whether others spent the second)."""
+        limiter = self.limiter
+        if limiter is None:
+            return True
         key = f"{purpose}:{account}"
         checks = (("recovery_account", key, None), ("recovery_inbox", None, f"recovery:{key}"))
-        return (await self._count(scope, checks))[1]
+        admitted = True
+        for name, narrowed_to, counted_key in checks:
+            if name in limiter.limits:
+                limited, _ = await limiter.is_rate_limited(
+                    scope,
+                    name,
+                    cost=1 if admitted else 0,
+                    account=narrowed_to,
+                    key=counted_key,
+                    evenly=True,
+                )
+                admitted = admitted and not limited
+        return admitted
 
     async def _count(
         self, scope: Scope, checks: tuple[tuple[str, str | None, str | None], ...]

@@ -9,12 +9,13 @@ from .limiter import RateLimiter, RateLimitInfo, request_scope
 from .memory import MemoryRateLimitStore
 from .policy import KeyFunction, RateLimit, parse_rate_limits
 from .rules import RateLimitRule
-from .stores import ObjectStoreRateLimitStore, RateLimitStore
+from .stores import EvenRateLimitStore, ObjectStoreRateLimitStore, RateLimitStore
 
 __all__ = [
     "ClientAddress",
     "ClientIPResolver",
     "Decision",
+    "EvenRateLimitStore",
     "FailureBudget",
     "FailureStore",
     "KeyFunction",

@@ -29,7 +29,7 @@ from .policy import (
     parse_rate_limits,
     warn_of_misspelt_names,
 )
-from .stores import RateLimitStore
+from .stores import EvenRateLimitStore, RateLimitStore
 
 
 class RateLimitInfo(msgspec.Struct, frozen=True, gc=False):
@@ -154,13 +154,18 @@ class RateLimiter(SharedOnCopy):
         cost: int = 1,
         account: str | None = None,
         key: str | None = None,
+        evenly: bool = False,
     ) -> tuple[bool, RateLimitInfo]:
         """Count this request against `limit_name`; (True, info) when it must be refused.
 
         `request` is a raw ASGI scope or a framework request (anything with `.scope`). The
         request is counted under the limit's key (client IP by default); `account` narrows
         that to IP + account (a login's username), `key` replaces it. `cost` is how many
-        requests this one counts as (0 reports without counting).
+        requests this one counts as (0 reports without counting). `evenly`: at the same
+        store requests whatever the answer, where the limit's store can
+        (`EvenRateLimitStore`, as ObjectStoreRateLimitStore is; a store in memory makes
+        none), for a limit whose refusal must not be told from an admission by the time it
+        takes.
         """
         route = self._routes.get(limit_name)
         if route is None:
@@ -187,7 +192,10 @@ class RateLimiter(SharedOnCopy):
                 limit_name, limit, counted_as, allowed, remaining, reset_after, retry_after
             )
             return not allowed, info
-        decision = await store.acquire(limit_name, counted_as, limit, cost)
+        if evenly and isinstance(store, EvenRateLimitStore):
+            decision = await store.acquire_evenly(limit_name, counted_as, limit, cost)
+        else:
+            decision = await store.acquire(limit_name, counted_as, limit, cost)
         info = RateLimitInfo(
             limit_name,
             limit,

@@ -4,6 +4,7 @@ atomically per key, so every store gives the same answers; only sharing and cost
 - MemoryRateLimitStore (`memory`): one process, no I/O, a bounded number of keys.
 - ObjectStoreRateLimitStore: shared by every process on the bucket, one GET and one
   conditional PUT per admitted request; for low-rate, sensitive limits (login, register).
+  Its `acquire_evenly` costs that whatever it decides (`EvenRateLimitStore`).
 
 Both also keep failure budgets (`budget`): `peek` reads (the object store: one GET) and
 `record` counts a failure (one conditional PUT on the version the peek read).
@@ -40,6 +41,16 @@ class RateLimitStore(Protocol):
         ...
 
 
+@runtime_checkable
+class EvenRateLimitStore(Protocol):
+    async def acquire_evenly(
+        self, limit_name: str, key: str, limit: RateLimit, cost: int
+    ) -> Decision:
+        """`acquire`, at the same store requests whether it admits, refuses or (for a cost
+        of 0) counts nothing: for limits whose cost must not tell what they decided."""
+        ...
+
+
 def _new_write() -> str:
     return secrets.token_hex(WRITE_BYTES)
 
@@ -68,13 +79,14 @@ class ObjectStoreRateLimitStore:
     Read, decide, and write back with If-Match (If-None-Match for a new key); a process that
     loses the race reads again, so concurrent processes together admit no more than the
     limit. A refused request writes nothing: 1 GET. An admitted one: 1 GET + 1 PUT.
+    `acquire_evenly` costs 1 GET + 1 PUT whatever it decides.
 
     A refusal is remembered with the state it was decided on, and the same key is refused
     from memory, with no request, until that state would admit. This is exact, not a guess:
     a stored state only ever moves later (an admission writes a later TAT, a refusal writes
-    nothing, and a clean-up deletes only state that admitted when it was listed or read:
-    see `sweep` for the one exception), so whatever other processes did since, the store
-    would refuse too.
+    nothing or the TAT it found, and a clean-up deletes only state that admitted when it
+    was listed or read: see `sweep` for the one exception), so whatever other processes did
+    since, the store would refuse too.
 
     The clock is the wall clock: the state is compared against by other processes and hosts
     (keep their clocks in sync; skew of a second shifts the limit by a second).
@@ -101,15 +113,38 @@ class ObjectStoreRateLimitStore:
             if not decision.allowed:
                 return decision
             self._refused.forget(object_key)
+        return await self._acquire(object_key, limit, cost, evenly=False)
+
+    async def acquire_evenly(
+        self, limit_name: str, key: str, limit: RateLimit, cost: int
+    ) -> Decision:
+        """`acquire` at 1 GET + 1 conditional PUT whatever it decides (each lost race a GET
+        and a PUT more, as for an admission): a refusal, or a check of cost 0, writes back
+        the state it read (for a key never seen, or whose TAT has passed, a full allowance),
+        counting nothing; and no refusal is answered from memory. For limits whose refusal
+        must not be told from an admission by its cost: those of mails asked for by name,
+        where it would tell whoever asks under two names whether they are one account's.
+        What it writes moves no TAT earlier, so the refusals other processes remember stay
+        right, and is within one window of its own write, as the sweep assumes."""
+        check_limit_name(limit_name, source="ObjectStoreRateLimitStore")
+        check_cost(limit, cost)
+        return await self._acquire(keys.ratelimit(limit_name, key), limit, cost, evenly=True)
+
+    async def _acquire(
+        self, object_key: str, limit: RateLimit, cost: int, *, evenly: bool
+    ) -> Decision:
         for attempt in range(self._max_attempts):
             current = await self.store.get(object_key, BucketState)
             tat = current.value.tat if current is not None else None
+            # Refused or of cost 0, `new_tat` is the state as it was: the TAT read (a refusal
+            # finds it ahead of now), or now for none or a passed one, which answers alike.
             new_tat, decision = gcra(tat, self._clock(), limit, cost)
-            if not decision.allowed:
-                self._refused.remember(object_key, (tat, None))
-                return decision
-            if cost == 0:
-                return decision
+            if not evenly:
+                if not decision.allowed:
+                    self._refused.remember(object_key, (tat, None))
+                    return decision
+                if cost == 0:
+                    return decision
             try:
                 if current is None:
                     await self.store.create(object_key, BucketState(new_tat))
