@@ -14,10 +14,10 @@ verification token's object) and the purpose in the hashed message.
 Single use. A token is spent by the user-record write its use makes, which is conditional
 (If-Match): a reset writes a new session generation, a verification marks the address
 verified, a change of address moves to the new one, and a token works only while the
-record is as it was issued for (`recovery.still_bound`: the same generation; the same
-address, unverified; the same new address asked for, by the latest request; and for all
-the same `User.email_changes`, so that an address changed to another and back does not
-revive the links mailed to it). Of
+record is as it was issued for (`recovery.still_bound`: the account active; the same
+generation; the same address, unverified; the same new address asked for, by the latest
+request; and for all the same `User.email_changes`, so that an address changed to another
+and back does not revive the links mailed to it). Of
 two concurrent uses exactly one write lands; the other reads the record again and finds it
 moved on. Spending one reset token spends every other of the account. The object is
 deleted afterwards, in the same request.

@@ -60,20 +60,20 @@ _KINDS: dict[Purpose, MessageKind] = {
 
 
 def still_bound(record: AccountToken, user: User, purpose: Purpose) -> None:
-    """InvalidAccountTokenError unless the account is as the token was issued for: the
-    same address, never changed since (not even to another and back); for a change of
-    address, the same new address asked for, by the latest request; for a reset or a
-    change of address, the same session generation (no new password since) and still
-    active; for a verification, not yet verified."""
+    """InvalidAccountTokenError unless the account is as the token was issued for: still
+    active; the same address, never changed since (not even to another and back); for a
+    change of address, the same new address asked for, by the latest request; for a reset
+    or a change of address, the same session generation (no new password since); for a
+    verification, not yet verified."""
     changing = purpose == "email-change"
     address = user.pending_email if changing else user.email
+    if not user.is_active:
+        raise InvalidAccountTokenError()
     if fold(address) != record.email or user.email_changes != record.email_changes:
         raise InvalidAccountTokenError()
     if changing and (not address or user.email_requests != record.email_request):
         raise InvalidAccountTokenError()
-    if purpose != "email-verification" and (
-        user.session_generation != record.user_generation or not user.is_active
-    ):
+    if purpose != "email-verification" and user.session_generation != record.user_generation:
         raise InvalidAccountTokenError()
     if purpose == "email-verification" and user.email_verified:
         raise InvalidAccountTokenError()

@@ -323,6 +323,18 @@ async def test_a_reset_token_dies_with_a_new_password() -> None:
     assert not await _usable(service, "password-reset", set_by_admin)
 
 
+@pytest.mark.parametrize("purpose", ["password-reset", "email-verification"])
+async def test_no_link_works_on_a_disabled_account(purpose: Purpose) -> None:
+    service = S3AuthService(make_settings())
+    user = await service.create_user("alice", "alice@example.com", PASSWORD)
+    token = await service.account_tokens.issue(purpose, user)
+    await service.update_user(user.id, is_active=False)
+    assert not await _usable(service, purpose, token)
+    after = await service.get_user_by_id(user.id)
+    assert after is not None
+    assert (after.email_verified, after.hashed_password) == (False, user.hashed_password)
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.one_of(
