@@ -15,9 +15,10 @@ Single use. A token is spent by the user-record write its use makes, which is co
 (If-Match): a reset writes a new session generation, a verification marks the address
 verified, a change of address moves to the new one, and a token works only while the
 record is as it was issued for (`recovery.still_bound`: the account active; the same
-generation; the same address, unverified; the same new address asked for, by the latest
-request; and for all the same `User.email_changes`, so that an address changed to another
-and back does not revive the links mailed to it). Of
+generation; the same address, unverified, its mark never set or cleared since
+(`User.verified_changes`); the same new address asked for, by the latest request; and
+for all the same `User.email_changes`, so that an address changed to another and back
+does not revive the links mailed to it). Of
 two concurrent uses exactly one write lands; the other reads the record again and finds it
 moved on. Spending one reset token spends every other of the account. The object is
 deleted afterwards, in the same request.
@@ -124,6 +125,7 @@ class AccountTokens:
             user_generation=user.session_generation if user is not None else "",
             email_changes=user.email_changes if user is not None else 0,
             email_request=user.email_requests if user is not None else 0,
+            verified_changes=user.verified_changes if user is not None else 0,
             created_at=now,
             expires_at=now + self.lifetime(purpose),
         )

@@ -36,6 +36,11 @@ class User(HidesSecrets, msgspec.Struct, kw_only=True):
     email_verified: bool = False
     """Set by a verification (or reset) link mailed to `email`; cleared when it changes
     without one (an administrator's change)."""
+    verified_changes: int = 0
+    """How many times `email_verified` has been set or cleared (`user_records`): a
+    verification link works only while it is what it was when the link was issued, so that
+    an address marked unverified again does not bring back a link mailed before. 0 in
+    records written before it was counted."""
     pending_email: str = ""
     """A new address the user asked for, which becomes `email` once a link mailed to it
     is opened (`email_changes`); until then the account keeps `email` for everything.
@@ -116,6 +121,9 @@ class AccountToken(HidesSecrets, msgspec.Struct, kw_only=True):
     they were counted)."""
     email_request: int = 0
     """For a change of address: the account's `User.email_requests` when it was issued."""
+    verified_changes: int = 0
+    """For a verification: the account's `User.verified_changes` when it was issued (0 in
+    tokens issued before they were counted)."""
     created_at: int
     expires_at: int
 

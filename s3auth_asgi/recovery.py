@@ -64,7 +64,8 @@ def still_bound(record: AccountToken, user: User, purpose: Purpose) -> None:
     active; the same address, never changed since (not even to another and back); for a
     change of address, the same new address asked for, by the latest request; for a reset
     or a change of address, the same session generation (no new password since); for a
-    verification, not yet verified."""
+    verification, not yet verified, and never verified since, even if marked unverified
+    again (`User.verified_changes`)."""
     changing = purpose == "email-change"
     address = user.pending_email if changing else user.email
     if not user.is_active:
@@ -75,7 +76,9 @@ def still_bound(record: AccountToken, user: User, purpose: Purpose) -> None:
         raise InvalidAccountTokenError()
     if purpose != "email-verification" and user.session_generation != record.user_generation:
         raise InvalidAccountTokenError()
-    if purpose == "email-verification" and user.email_verified:
+    if purpose == "email-verification" and (
+        user.email_verified or user.verified_changes != record.verified_changes
+    ):
         raise InvalidAccountTokenError()
 
 

@@ -155,6 +155,10 @@ class UserRecords(SessionOperations):
                 # the sessions and whose marker's write failed (1 conditional PUT).
                 current = await self._load_user(user_id)
             updated = change(_open(current).value)
+            if updated.email_verified != current.value.email_verified:
+                # Counted whoever sets or clears it: a verification link issued before then
+                # is dead for good, even once the mark is cleared again (`recovery`).
+                updated.verified_changes = current.value.verified_changes + 1
             if before_write is not None:
                 await before_write(current.value)
             updated.updated_at = self._now()

@@ -323,6 +323,53 @@ async def test_a_reset_token_dies_with_a_new_password() -> None:
     assert not await _usable(service, "password-reset", set_by_admin)
 
 
+async def _issued(service: S3AuthService, user_id: str, purpose: Purpose) -> str:
+    """A token of `purpose` for the account as it stands now."""
+    user = await service.get_user_by_id(user_id)
+    assert user is not None
+    return await service.account_tokens.issue(purpose, user)
+
+
+async def test_an_unused_verification_link_stays_dead_once_the_address_was_verified() -> None:
+    """A verification link works only while the address is unverified as it was at its
+    issue: verified meanwhile (by another link, a reset or an administrator) and marked
+    unverified again (the mailbox is in doubt), the address brings back no link mailed
+    before; one mailed since works."""
+    service = S3AuthService(make_settings())
+    user = await service.create_user("alice", "alice@example.com", PASSWORD)
+    first = await _issued(service, user.id, "email-verification")
+    second = await _issued(service, user.id, "email-verification")
+    assert await _usable(service, "email-verification", second)
+    await service.update_user(user.id, email_verified=False)
+    assert not await _usable(service, "email-verification", first)
+
+    by_admin = await _issued(service, user.id, "email-verification")
+    await service.update_user(user.id, email_verified=True)
+    await service.update_user(user.id, email_verified=False)
+    assert not await _usable(service, "email-verification", by_admin)
+
+    by_reset = await _issued(service, user.id, "email-verification")
+    reset = await _issued(service, user.id, "password-reset")
+    assert await _usable(service, "password-reset", reset)  # which verifies the address
+    await service.update_user(user.id, email_verified=False)
+    assert not await _usable(service, "email-verification", by_reset)
+
+    fresh = await _issued(service, user.id, "email-verification")
+    assert await _usable(service, "email-verification", fresh)
+    # Stored before the mark's changes were counted, a record and a token count none.
+    other = await service.create_user("bob", "bob@example.com", PASSWORD)
+    token = await service.account_tokens.issue("email-verification", other)
+    for key in [
+        keys.user(other.id),
+        *[i.key async for i in service.store.list(keys.ACCOUNT_TOKENS)],
+    ]:
+        found = await service.store.get(key, dict)  # type: ignore[type-abstract]
+        assert found is not None
+        found.value.pop("verified_changes", None)
+        await service.store.replace(key, found.value, found.etag)
+    assert await _usable(service, "email-verification", token)
+
+
 @pytest.mark.parametrize("purpose", ["password-reset", "email-verification"])
 async def test_no_link_works_on_a_disabled_account(purpose: Purpose) -> None:
     service = S3AuthService(make_settings())
