@@ -15,7 +15,8 @@ from urllib.parse import urlsplit
 import msgspec
 
 from .errors import ConfigurationError
-from .keys.names import ALGORITHMS, is_symmetric
+from .keys.names import ALGORITHMS
+from .keys.sources import check_key_sources
 from .lifecycle_settings import check_lifecycle_settings
 from .secret_strength import MIN_SECRET_BITS, estimate_bits
 from .settings_env import env_name
@@ -129,12 +130,7 @@ def check_keys(settings: Any) -> None:
             f"{env_name('jwks_max_age_seconds')} plus twice {env_name('key_sync_seconds')}"
             ": a key must be known to every verifier before it signs"
         )
-    given = settings.signing_key or settings.signing_key_file or settings.verification_keys_file
-    if given and is_symmetric(settings.algorithm):
-        raise ConfigurationError(
-            f"{env_name('signing_key')} and the key files are for ES256, EdDSA, Ed25519 "
-            f"or RS256; {settings.algorithm} is keyed by {env_name('secret_key')}"
-        )
+    check_key_sources(settings)  # the key ring's own rule
 
 
 def check_ranges(settings: Any) -> None:

@@ -303,15 +303,16 @@ def test_publish_needs_a_target(stored_keys: Keys) -> None:
     assert "S3AUTH_JWKS_PUBLISH_URL is not set" in run.err
 
 
-def test_publish_writes_the_keys_the_settings_describe_wherever_they_come_from(
+def test_publish_has_nothing_to_write_for_hs_keys(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """HS* keys are secret: their JWKS is empty, as the endpoint's."""
+    """HS* keys are secret: their JWKS would be empty, so the settings refuse the target."""
     jwks = tmp_path / "jwks.json"
     monkeypatch.setenv("S3AUTH_JWKS_PUBLISH_URL", f"file://{jwks}")
     run = Run("keys", "publish")
-    assert run.code == 0, run
-    assert json.loads(jwks.read_text()) == {"keys": []}
+    assert run.code == failures.CONFIGURATION, run
+    assert "S3AUTH_JWKS_PUBLISH_URL" in run.err and "S3AUTH_ALGORITHM" in run.err, run
+    assert not jwks.exists()
 
 
 def test_sealed_keys_are_rotated_only_with_their_encryption_key(

@@ -59,7 +59,11 @@ def test_keyword_arguments_win_over_the_environment() -> None:
         ({"S3AUTH_KEY_ENCRYPTION_KEY": "short"}, "S3AUTH_KEY_ENCRYPTION_KEY"),
         ({"S3AUTH_SIGNING_KEY": "-----BEGIN"}, "S3AUTH_SIGNING_KEY"),
         (
-            {"S3AUTH_STORE_URL": "s3://b/auth", "S3AUTH_JWKS_PUBLISH_URL": "s3://b/auth/j.json"},
+            {
+                "S3AUTH_ALGORITHM": "ES256",
+                "S3AUTH_STORE_URL": "s3://b/auth",
+                "S3AUTH_JWKS_PUBLISH_URL": "s3://b/auth/j.json",
+            },
             "S3AUTH_JWKS_PUBLISH_URL",
         ),
         ({"S3AUTH_ACCESS_TOKEN_EXPIRE_MINUTES": "soon"}, "S3AUTH_ACCESS_TOKEN_EXPIRE_MINUTES"),

@@ -7,9 +7,11 @@ whitespace."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import anyio
+import msgspec
 import pytest
 from argon2.exceptions import HashingError
 from argon2.low_level import Type, hash_secret
@@ -18,6 +20,7 @@ from test_settings import WEAK_SECRETS
 
 from s3auth_asgi import ConfigurationError, S3AuthSettings
 from s3auth_asgi.keys.publish import publish_jwks
+from s3auth_asgi.keys.ring import KeyRing
 from s3auth_asgi.passwords import PasswordHasher
 from s3auth_asgi.ratelimit import ClientIPResolver, parse_rate_limits
 from s3auth_asgi.settings import new_secret_key
@@ -26,6 +29,9 @@ from s3auth_asgi.settings_ranges import (
     ARGON2_MAX_VALUE,
     ARGON2_MIN_MEMORY_PER_LANE,
 )
+
+KEY_PAIR = {"S3AUTH_ALGORITHM": "ES256"}
+"""An algorithm whose keys are a pair, which the key settings and the JWKS target are for."""
 
 
 def made(**env: str) -> S3AuthSettings:
@@ -170,8 +176,68 @@ def test_a_guessable_key_encryption_key_is_refused(weak: str) -> None:
 
 def test_a_generated_key_encryption_key_is_taken() -> None:
     key = new_secret_key()
-    assert made(S3AUTH_KEY_ENCRYPTION_KEY=key).key_encryption_key == key
+    assert made(**KEY_PAIR, S3AUTH_KEY_ENCRYPTION_KEY=key).key_encryption_key == key
     assert made(S3AUTH_KEY_ENCRYPTION_KEY="").key_encryption_key == ""  # none: keys unsealed
+
+
+# The keys: what would seal or publish nothing, or fail only when the key ring is made -----
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        # HS* keeps no private key in the store: nothing would be sealed.
+        ({"S3AUTH_KEY_ENCRYPTION_KEY": new_secret_key()}, ("KEY_ENCRYPTION_KEY", "ALGORITHM")),
+        # An HMAC key has no public form: the JWKS written would be {"keys": []}.
+        (
+            {"S3AUTH_JWKS_PUBLISH_URL": "file:///srv/www/jwks.json"},
+            ("JWKS_PUBLISH_URL", "ALGORITHM"),
+        ),
+        (
+            {**KEY_PAIR, "S3AUTH_SIGNING_KEY": "x", "S3AUTH_SIGNING_KEY_FILE": "/etc/hostname"},
+            ("SIGNING_KEY", "SIGNING_KEY_FILE"),
+        ),
+        (
+            {**KEY_PAIR, "S3AUTH_VERIFICATION_KEYS_FILE": "/k.pem"},
+            ("VERIFICATION_KEYS_FILE", "SIGNING_KEY"),
+        ),
+    ],
+)
+def test_a_key_setting_that_would_do_nothing_or_fail_later_is_refused(
+    env: dict[str, str], named: tuple[str, ...]
+) -> None:
+    message = refusal(**env)
+    for name in named:
+        assert re.search(rf"\bS3AUTH_{name}\b", message), (name, message)
+    assert "/etc/hostname" not in message and "/k.pem" not in message
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {**KEY_PAIR, "S3AUTH_VERIFICATION_KEYS_FILE": "/nonexistent/keys.pem"},
+        {**KEY_PAIR, "S3AUTH_SIGNING_KEY": "x", "S3AUTH_SIGNING_KEY_FILE": "/nonexistent/k.pem"},
+        {"S3AUTH_SIGNING_KEY_FILE": "/nonexistent/k.pem"},
+    ],
+)
+def test_the_key_ring_refuses_them_by_the_same_rule(env: dict[str, str]) -> None:
+    """One function judges where the keys come from, for the settings and for the ring;
+    settings that slipped past it (changed after they were made) meet it again there."""
+    message = refusal(**env)
+    settings = made(**{k: v for k, v in env.items() if k == "S3AUTH_ALGORITHM"})
+    for name, value in env.items():
+        msgspec.structs.force_setattr(settings, name.removeprefix("S3AUTH_").lower(), value)
+    with pytest.raises(ConfigurationError) as info:
+        KeyRing(settings, None, clock=lambda: 0.0)
+    assert str(info.value) == message
+
+
+def test_a_key_file_is_read_when_the_key_ring_is_made_not_with_the_settings() -> None:
+    """The settings are made where the files may not be (`s3auth check` on another host, a
+    secret mounted later): what a file holds is judged by the ring, naming the variable."""
+    settings = made(**KEY_PAIR, S3AUTH_SIGNING_KEY_FILE="/nonexistent/k.pem")
+    with pytest.raises(ConfigurationError, match=r"^S3AUTH_SIGNING_KEY_FILE: the file could not"):
+        KeyRing(settings, None, clock=lambda: 0.0)
 
 
 # Whitespace around a secret ----------------------------------------------------------------
@@ -211,7 +277,7 @@ def test_a_secret_with_surrounding_whitespace_is_refused(variable: str, padded: 
     ],
 )
 def test_a_jwks_target_that_cannot_be_written_is_refused(url: str, says: str) -> None:
-    message = refusal(S3AUTH_JWKS_PUBLISH_URL=url)
+    message = refusal(**KEY_PAIR, S3AUTH_JWKS_PUBLISH_URL=url)
     assert message.startswith("S3AUTH_JWKS_PUBLISH_URL") and says in message, message
 
 
@@ -228,7 +294,7 @@ def test_a_jwks_target_that_cannot_be_written_is_refused(url: str, says: str) ->
     ],
 )
 def test_a_jwks_target_naming_an_object_is_taken(url: str) -> None:
-    assert made(S3AUTH_JWKS_PUBLISH_URL=url).jwks_publish_url == url
+    assert made(**KEY_PAIR, S3AUTH_JWKS_PUBLISH_URL=url).jwks_publish_url == url
 
 
 def test_publishing_applies_the_same_rule() -> None:
@@ -236,7 +302,7 @@ def test_publishing_applies_the_same_rule() -> None:
     jwks: dict[str, list[object]] = {"keys": []}
     with pytest.raises(ConfigurationError) as writing:
         anyio.run(publish_jwks, "s3://public-bucket", jwks, 60, backend="asyncio")
-    assert str(writing.value) == refusal(S3AUTH_JWKS_PUBLISH_URL="s3://public-bucket")
+    assert str(writing.value) == refusal(**KEY_PAIR, S3AUTH_JWKS_PUBLISH_URL="s3://public-bucket")
 
 
 def test_a_jwks_file_url_is_read_as_the_stores_are(tmp_path: Path) -> None:
@@ -244,7 +310,7 @@ def test_a_jwks_file_url_is_read_as_the_stores_are(tmp_path: Path) -> None:
     target = tmp_path / "www" / "jwks.json"
     target.parent.mkdir()
     url = f"file://localhost{target}"
-    assert made(S3AUTH_JWKS_PUBLISH_URL=url).jwks_publish_url == url
+    assert made(**KEY_PAIR, S3AUTH_JWKS_PUBLISH_URL=url).jwks_publish_url == url
     anyio.run(publish_jwks, url, {"keys": []}, 60, backend="asyncio")
     assert json.loads(target.read_bytes()) == {"keys": []}
 
@@ -258,7 +324,9 @@ def test_a_jwks_target_inside_a_directory_store_is_refused_however_it_is_spelt(
         f"file://{tmp_path}/www/../store/jwks.json",
         f"file://{tmp_path}/./store/jwks.json",
     ):
-        message = refusal(S3AUTH_STORE_URL=f"file://{store}", S3AUTH_JWKS_PUBLISH_URL=url)
+        message = refusal(
+            **KEY_PAIR, S3AUTH_STORE_URL=f"file://{store}", S3AUTH_JWKS_PUBLISH_URL=url
+        )
         assert "S3AUTH_JWKS_PUBLISH_URL must be outside the store" in message, url
     beside = f"file://{tmp_path}/store-www/jwks.json"
-    assert made(S3AUTH_STORE_URL=f"file://{store}", S3AUTH_JWKS_PUBLISH_URL=beside)
+    assert made(**KEY_PAIR, S3AUTH_STORE_URL=f"file://{store}", S3AUTH_JWKS_PUBLISH_URL=beside)

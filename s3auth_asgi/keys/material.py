@@ -114,18 +114,6 @@ def is_private(key: Key) -> bool:
     return key.is_private
 
 
-def read_key_text(variable: str, inline: str, file: str) -> str | None:
-    """The text of a key given inline (`variable`) or as a file (`variable`_FILE); an
-    UnusableKeyError names the variable that is wrong (both set, a file that cannot be read)."""
-    if inline and file:
-        raise UnusableKeyError(f"set {variable} or {variable}_FILE, not both")
-    if inline:
-        return inline
-    if not file:
-        return None
-    return read_key_file(f"{variable}_FILE", file)
-
-
 def read_key_file(variable: str, file: str) -> str:
     """The text of the key file `variable` names; UnusableKeyError says what is wrong with it,
     starting with `variable`. Read up to one byte past the limit rather than judged by its

@@ -34,9 +34,10 @@ from ..storage.base import Store
 from ..types import Clock, elapsed_clock
 from .algorithms import check_key
 from .keyset import DEFAULT_ALGORITHMS, KeyEntry, KeySet, entry_for
-from .material import import_key, public_only, read_key_file, read_key_text
+from .material import import_key, public_only, read_key_file
 from .names import UnusableKeyError, is_symmetric
 from .publish import JwksPublication
+from .sources import check_key_sources
 from .stored import KeyStore
 
 _PEM_BLOCK = re.compile(r"-----BEGIN [A-Z ]+-----.+?-----END [A-Z ]+-----", re.DOTALL)
@@ -63,22 +64,18 @@ class KeyRing:
         """Whether `ensure_fresh` has anything to do: reading stored keys, or writing the
         JWKS to S3AUTH_JWKS_PUBLISH_URL not yet written. Per request, callers check this
         instead of awaiting a call that does nothing."""
+        check_key_sources(settings)  # what the settings were judged by when made
         if is_symmetric(settings.algorithm):
             self.source = "secret"
             self._keys = KeySet([hmac_entry(settings)])
             return
-        signing = read_key_text(
-            env_name("signing_key"), settings.signing_key, settings.signing_key_file
-        )
-        if signing is not None:
+        if settings.signing_key or settings.signing_key_file:
+            signing = settings.signing_key or read_key_file(
+                env_name("signing_key_file"), settings.signing_key_file
+            )
             self.source = "environment"
             self._keys = environment_keys(settings, signing)
             return
-        if settings.verification_keys_file:
-            raise ConfigurationError(
-                f"{env_name('verification_keys_file')} needs {env_name('signing_key')}: "
-                "keys kept in the store are rotated with `s3auth keys`"
-            )
         if store is None:
             raise ConfigurationError(
                 f"{settings.algorithm} keys kept in the store need a store; or set "
