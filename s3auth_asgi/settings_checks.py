@@ -1,10 +1,10 @@
 """The checks S3AuthSettings makes when it is made, each failure a ConfigurationError naming
 the variable to fix: each value's type and range (`settings_ranges`), the secrets, the keys,
 argon2's cost, and what must agree. A value parsed where it is used (the rate limits, the
-trusted proxies, the JWKS publication target) is checked by that very parser, so that
-settings made here never stop the app at start or fail at the first hash or key change, and
-`s3auth check` says so. The mail and account-lifecycle settings are checked in
-`lifecycle_settings`."""
+trusted proxies, the JWKS publication target, the store URL, which keys go together) is
+checked by that very parser, so that settings made here never stop the app at start or fail
+at the first hash or key change, and `s3auth check` says so. The mail and account-lifecycle
+settings are checked in `lifecycle_settings`."""
 
 from __future__ import annotations
 
@@ -67,6 +67,9 @@ def check_settings(settings: Any) -> None:
             f"{env_name('store_url')} must be a URL such as s3://bucket/prefix, "
             "file:///path or memory://"
         )
+    from .storage.urls import check_store_url  # the store's own rule; loads no store
+
+    check_store_url(settings.store_url)
     check_rate_limiting(settings)
     if settings.jwks_publish_url:
         check_jwks_publish_url(settings.jwks_publish_url, settings.store_url)

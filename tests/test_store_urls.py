@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from conftest import SECRET
 
-from s3auth_asgi import ConfigurationError
+from s3auth_asgi import ConfigurationError, S3AuthSettings
 from s3auth_asgi.cli import failures
 from s3auth_asgi.storage import ObjectStore
 
@@ -140,3 +140,37 @@ def test_an_unknown_scheme_is_still_not_supported() -> None:
     with pytest.raises(ConfigurationError) as info:
         ObjectStore.from_url("ftp://host/auth")
     assert str(info.value).startswith("S3AUTH_STORE_URL: the scheme ftp:// is not supported")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "foo://bar",
+        "ftp://host/auth",
+        "http://host/bucket",
+        "s3://",
+        "s3:///auth",
+        "az://",
+        "file://",
+        "file:///",
+        "file://www.example.com/auth",
+    ],
+)
+def test_a_url_the_store_refuses_is_refused_when_the_settings_are_made(cwd: Path, url: str) -> None:
+    """By the store's own rule, with its very message: a process stops when it makes its
+    settings, and `s3auth check` says so, rather than at the first request."""
+    with pytest.raises(ConfigurationError) as opening:
+        ObjectStore.from_url(url)
+    with pytest.raises(ConfigurationError) as making:
+        S3AuthSettings(secret_key=SECRET, store_url=url)
+    assert str(making.value) == str(opening.value)
+    assert files_under(cwd) == []
+
+
+def test_the_settings_open_no_store(tmp_path: Path) -> None:
+    """Judging the URL opens nothing: no directory is made, no bucket is asked for."""
+    root = tmp_path / "parent" / "store"
+    assert S3AuthSettings(secret_key=SECRET, store_url=f"file://{root}").store_url
+    assert not (tmp_path / "parent").exists()
+    for url in ("s3://no-such-bucket-here/auth", "gs://b/auth", "az://c/auth", "memory://"):
+        assert S3AuthSettings(secret_key=SECRET, store_url=url).store_url == url

@@ -58,7 +58,7 @@ from .unavailable import (
     missing_holder,
     unavailable,
 )
-from .urls import check_scheme, local_path
+from .urls import check_store_url
 
 if TYPE_CHECKING:
     from obstore import ObjectMeta
@@ -106,11 +106,11 @@ class ObjectStore:
         naming no directory or bucket, is a ConfigurationError, checked before obstore is
         called. A missing `file://` directory is created (owner-only); with
         `create_parents=False` only when its parent exists: otherwise ConfigurationError."""
+        root = check_store_url(url)
         scheme = urlsplit(url).scheme
-        if url == "memory://" or scheme == "memory":
+        if scheme == "memory":
             return cls(MemoryStore(), url=url)
-        if scheme == "file":
-            root = local_path(url)
+        if root is not None:
             try:
                 root = root.resolve()
                 if not root.exists():
@@ -129,7 +129,6 @@ class ObjectStore:
                 raise
             except Exception as exc:  # OSError, or obstore's own error for the directory
                 raise unavailable("OPEN", str(root), exc, OPEN_FAILED) from exc
-        check_scheme(url, scheme)
         try:
             return cls(obstore_from_url(url, **options), url=url)
         except Exception as exc:

@@ -1,5 +1,6 @@
 """What a store URL names, decided before anything is opened: the directory of a `file://`
-URL, and whether obstore reads any other URL as S3, GCS or Azure.
+URL, and whether obstore reads any other URL as S3, GCS or Azure (`check_store_url`, by which
+both the settings and the store judge it).
 
 A `file://` URL names a directory on this machine. `file://` alone is what
 `file://$AUTH_DIR` becomes with AUTH_DIR unset, and read as the current directory it put the
@@ -15,12 +16,23 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-import obstore as obs
-
 from ..errors import ConfigurationError
 
 STORE_URL = "S3AUTH_STORE_URL"
 FILE_FORMS = "file:///absolute/path or file://./relative/path"
+
+
+def check_store_url(url: str) -> Path | None:
+    """The directory a `file://` store URL names (unresolved), None for `memory://` and the
+    object stores; ConfigurationError naming S3AUTH_STORE_URL for any URL the store cannot
+    open by its form. Opens nothing, creates nothing and asks no server."""
+    scheme = urlsplit(url).scheme
+    if scheme == "memory":
+        return None
+    if scheme == "file":
+        return local_path(url)
+    check_scheme(url, scheme)
+    return None
 
 
 def local_path(url: str, variable: str = STORE_URL) -> Path:
@@ -62,8 +74,10 @@ def check_scheme(url: str, scheme: str) -> None:
     """ConfigurationError unless obstore reads `url` as S3, GCS or Azure (`s3a://`,
     `abfs(s)://`, `https://…amazonaws.com/…` and the like included); for a scheme of
     theirs with no bucket or container (`s3://`), one saying that it needs one."""
+    import obstore  # here: settings for memory:// and file:// stores need no store library
+
     try:
-        kind: str | None = obs.parse_scheme(url)
+        kind: str | None = obstore.parse_scheme(url)
     except Exception:  # obstore's error for a URL it does not recognise
         kind = None
     if kind in OBSTORE_KINDS:
