@@ -139,8 +139,9 @@ class S3AuthSettings(HidesSecrets, msgspec.Struct, kw_only=True, frozen=True):
     `unix` for one on a unix socket (a connection with no peer address)."""
     trust_x_forwarded_for: bool = False
     trust_all_proxies: bool = False
-    """Required to list a catch-all (`0.0.0.0/0`, `::/0`) in `trusted_proxies`: only when
-    every peer is a proxy you run (a platform load balancer), never by accident."""
+    """Required to list a catch-all (`0.0.0.0/0`, `::/0`, or networks covering one) in
+    `trusted_proxies`: only when every peer is a proxy you run (a platform load balancer),
+    never by accident."""
     refresh_cookie: bool = False
     """Browser mode: the refresh token travels in an HttpOnly cookie, not the body."""
     allowed_origins: list[str] = msgspec.field(default_factory=list)

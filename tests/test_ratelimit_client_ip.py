@@ -265,6 +265,67 @@ def test_a_catch_all_proxy_is_refused_unless_said_explicitly(
     assert resolver.client_ip(scope) == "203.0.113.9"  # as meant: every peer is believed
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@st.composite
+def family_split(draw: st.DrawFn, version: int) -> list[Network]:
+    """Disjoint networks whose union is every address of the family: the catch-all split
+    again and again, at random places, never listed whole."""
+    leaves: list[Network] = [ipaddress.ip_network("0.0.0.0/0" if version == 4 else "::/0")]
+    for split in range(draw(st.integers(1, 12))):
+        network = leaves.pop(0 if split == 0 else draw(st.integers(0, len(leaves) - 1)))
+        if network.prefixlen == network.max_prefixlen:
+            leaves.append(network)
+        else:
+            leaves.extend(network.subnets())
+    return draw(st.permutations(leaves))
+
+
+some_networks = st.lists(
+    st.one_of(
+        st.tuples(st.ip_addresses(v=4), st.integers(3, 32)),
+        st.tuples(st.ip_addresses(v=6), st.integers(3, 128)),
+    ).map(lambda pair: ipaddress.ip_network(f"{pair[0]}/{pair[1]}", strict=False)),
+    max_size=4,
+)
+"""At most four networks of at most an eighth of a family: together never a whole one."""
+
+
+@settings(max_examples=200, deadline=None)
+@given(version=st.sampled_from([4, 6]), data=st.data())
+def test_networks_that_together_cover_a_family_need_trust_all_proxies(
+    version: int, data: st.DataObject
+) -> None:
+    """Halves, quarters or any split of 0.0.0.0/0 or ::/0 trust every peer as surely as the
+    catch-all itself, whatever else is listed beside them."""
+    leaves = data.draw(family_split(version))
+    listed = [str(n) for n in data.draw(st.permutations(leaves + data.draw(some_networks)))]
+    with pytest.raises(ConfigurationError, match="S3AUTH_TRUST_ALL_PROXIES"):
+        ClientIPResolver(listed, trust_x_forwarded_for=True)
+    with pytest.raises(ConfigurationError, match="S3AUTH_TRUST_ALL_PROXIES"):
+        S3AuthSettings(secret_key=SECRET, trusted_proxies=listed)
+    assert ClientIPResolver(listed, trust_x_forwarded_for=True, trust_all_proxies=True)
+    # One piece left out, and nothing else of that family listed: not every peer.
+    dropped = data.draw(st.integers(0, len(leaves) - 1))
+    partial = [str(n) for i, n in enumerate(leaves) if i != dropped]
+    others = [str(n) for n in data.draw(some_networks) if n.version != version]
+    assert S3AuthSettings(secret_key=SECRET, trusted_proxies=partial + others)
+    resolver = ClientIPResolver(partial + others, trust_x_forwarded_for=True)
+    outside = leaves[dropped][-1]  # a peer in the piece left out is not believed
+    assert resolver.client_ip(scope(str(outside), xff("203.0.113.9"))) == str(outside)
+
+
+@pytest.mark.parametrize("halves", ["0.0.0.0/1,128.0.0.0/1", "::/1,8000::/1"])
+def test_a_catch_all_in_halves_is_named_as_the_catch_all(halves: str) -> None:
+    env = {"S3AUTH_SECRET_KEY": SECRET, "S3AUTH_TRUSTED_PROXIES": halves}
+    with pytest.raises(ConfigurationError) as info:
+        S3AuthSettings.from_env(env)
+    whole = "0.0.0.0/0" if "." in halves else "::/0"
+    assert f"S3AUTH_TRUSTED_PROXIES covers {whole}" in str(info.value), info.value
+    assert S3AuthSettings.from_env({**env, "S3AUTH_TRUST_ALL_PROXIES": "true"})
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     text=st.one_of(

@@ -62,7 +62,7 @@ def check_proxy_settings(
         # Every peer a proxy: every client picks its own address, and per-address limits
         # and the addresses sessions record mean nothing.
         raise ConfigurationError(
-            f"{TRUSTED_PROXIES_VARIABLE} holds {', '.join(catch_all)}, which trusts every "
+            f"{TRUSTED_PROXIES_VARIABLE} covers {', '.join(catch_all)}, which trusts every "
             f"peer to say who the client is; list your proxies' addresses, or set "
             f"{TRUST_ALL_PROXIES_VARIABLE}=true if every peer really is a proxy you run "
             "(a platform load balancer in front of every request)"
@@ -75,5 +75,17 @@ def check_proxy_settings(
     return trusted
 
 
+EVERY_IPV4 = ipaddress.IPv4Network("0.0.0.0/0")
+EVERY_IPV6 = ipaddress.IPv6Network("::/0")
+
+
 def catch_all_networks(networks: tuple[Network, ...]) -> list[str]:
-    return [str(network) for network in networks if network.prefixlen == 0]
+    """The whole address families `networks` cover between them (`0.0.0.0/0`, `::/0`):
+    halves, or any other split of one, trust every peer as surely as the catch-all itself."""
+    ipv4 = ipaddress.collapse_addresses(n for n in networks if isinstance(n, ipaddress.IPv4Network))
+    ipv6 = ipaddress.collapse_addresses(n for n in networks if isinstance(n, ipaddress.IPv6Network))
+    return [
+        str(whole)
+        for whole, covered in ((EVERY_IPV4, ipv4), (EVERY_IPV6, ipv6))
+        if whole in covered
+    ]
