@@ -207,6 +207,18 @@ def test_the_store_secret_and_keys_are_the_directorys_whatever_the_environment(
     assert elsewhere.secret_key == settings.secret_key
 
 
+@pytest.mark.parametrize("name", ["a%41b", "%2e%2e", "a#b", "a?b", "a b", "a%b", "\udcff"])
+async def test_the_demo_store_is_in_its_directory_whatever_the_directory_is_called(
+    tmp_path: Path, name: str
+) -> None:
+    """`%41` in a name must not become `A` in the store's path, nor `%2e%2e` become `..`."""
+    directory = tmp_path / "parent" / name
+    service = S3AuthService(demo_settings(directory, {}))
+    await service.store.create("probe.json", {"n": 1})
+    assert (directory / "store" / "probe.json").is_file()
+    assert [p.name for p in (tmp_path / "parent").iterdir()] == [name]
+
+
 async def test_the_page_is_served_with_a_policy_that_admits_only_its_own_script(
     tmp_path: Path,
 ) -> None:

@@ -17,10 +17,13 @@ from pathlib import Path
 
 import pytest
 from conftest import SECRET
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from s3auth_asgi import ConfigurationError, S3AuthSettings
 from s3auth_asgi.cli import failures
 from s3auth_asgi.storage import ObjectStore
+from s3auth_asgi.storage.urls import check_store_url, file_url, local_path
 
 pytestmark = pytest.mark.anyio
 PROJECT = Path(__file__).resolve().parent.parent
@@ -174,3 +177,29 @@ def test_the_settings_open_no_store(tmp_path: Path) -> None:
     assert not (tmp_path / "parent").exists()
     for url in ("s3://no-such-bucket-here/auth", "gs://b/auth", "az://c/auth", "memory://"):
         assert S3AuthSettings(secret_key=SECRET, store_url=url).store_url == url
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    names=st.lists(
+        st.one_of(
+            # No lone surrogates: a name the file system gives back is always encodable.
+            st.text(
+                st.characters(exclude_categories=("Cs",), exclude_characters="/\x00"),
+                min_size=1,
+                max_size=12,
+            ),
+            st.binary(min_size=1, max_size=6).map(os.fsdecode).filter(lambda n: "/" not in n),
+        ).filter(lambda n: n not in (".", "..") and "\x00" not in n),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_a_file_url_made_from_a_path_names_that_path(names: list[str]) -> None:
+    """`file_url` and `local_path` are each other's inverse, whatever a path's names hold:
+    `%41`, `#`, `?`, spaces, `~`, bytes that are not UTF-8."""
+    path = Path("/", *names)
+    url = file_url(path)
+    assert url.startswith("file:///")
+    assert local_path(url) == path
+    assert check_store_url(url) == path

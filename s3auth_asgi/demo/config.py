@@ -24,6 +24,7 @@ import msgspec
 from ..errors import ConfigurationError
 from ..settings import S3AuthSettings, env_name, new_secret_key
 from ..settings_checks import MIN_SECRET_LENGTH
+from ..storage.urls import file_url
 from .directory import PRIVATE_FILE, keep_private, own_directory, private_directory
 
 DEFAULT_DEMO_DIR = Path(".s3auth-demo")
@@ -109,7 +110,7 @@ def demo_settings(
         private_directory(directory / STORE_DIR)
     private_directory(directory / OUTBOX_DIR)
     own: dict[str, Any] = {
-        "store_url": store_url or f"file://{directory / STORE_DIR}",
+        "store_url": store_url or file_url(directory / STORE_DIR),
         "secret_key": secret,
         "mail_outbox": str(directory / OUTBOX_DIR),
         **DEMO_KEYS,

@@ -13,8 +13,9 @@ current directory, one starting with `~` under a home directory.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from ..errors import ConfigurationError
 
@@ -50,13 +51,20 @@ def local_path(url: str, variable: str = STORE_URL) -> Path:
             f"{variable}: a file:// URL is a path on this machine, and "
             f"{host[:100]!r} is read as a host; use {FILE_FORMS}"
         )
-    named = unquote(named)
+    named = unquote(named, errors="surrogateescape")  # bytes not UTF-8: as os.fsdecode reads them
     if not named.strip("/"):
         raise ConfigurationError(
             f"{variable}: {url[:100]!r} names no directory (is a variable in it unset?); "
             f"use {FILE_FORMS}"
         )
     return Path(named).expanduser()
+
+
+def file_url(path: Path) -> str:
+    """The `file://` URL `local_path` reads as `path` (made absolute): every byte of its
+    names but the unreserved ones percent-encoded, so that a `%41`, `#` or `?` in a
+    directory's name stays in it rather than naming another."""
+    return "file://" + quote(os.fsencode(Path(path).absolute()))
 
 
 OBSTORE_KINDS = ("s3", "gcs", "azure")
