@@ -155,6 +155,19 @@ BUSY_RETRY_AFTER_SECONDS = 1
 cost, and a smaller whole number of seconds does not exist."""
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on (`hash_concurrency` 0): those its affinity allows,
+    which `taskset` and a container's `--cpuset-cpus` narrow, rather than the host's
+    (`os.cpu_count()`, the last resort where neither is known). A CPU quota (`--cpus`)
+    narrows neither: set the concurrency then."""
+    process_cpu_count = getattr(os, "process_cpu_count", None)  # Python 3.13
+    if process_cpu_count is not None:
+        return int(process_cpu_count() or 1)
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
 class PasswordHasher:
     """argon2id hashing off the event loop, with a bound on running hashes and another on
     the requests waiting for them (see the module docstring). Each argument is held to the
@@ -187,7 +200,7 @@ class PasswordHasher:
             memory_cost=memory_kib, time_cost=time_cost, parallelism=parallelism
         )
         self._hash = PasswordHash((self._current, BcryptHasher()))
-        self.concurrency = concurrency or os.cpu_count() or 1
+        self.concurrency = concurrency or usable_cpus()
         self.queue = queue or QUEUE_PER_HASH_SLOT * self.concurrency
         self.device_queue = device_queue or DEVICE_QUEUE_PER_HASH_SLOT * self.concurrency
         self.admitted = 0

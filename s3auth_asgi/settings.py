@@ -105,7 +105,7 @@ class S3AuthSettings(HidesSecrets, msgspec.Struct, kw_only=True, frozen=True):
     argon2_time_cost: int = 2
     argon2_parallelism: int = 1
     hash_concurrency: int = 0
-    """How many password hashes may run at once (0: the number of CPUs)."""
+    """How many password hashes may run at once (0: the CPUs the process may run on)."""
     hash_queue: int = 0
     """How many more may wait for one of those; past that a login, registration or
     password change is refused at once with 503 `server_busy` and Retry-After (0: 16 per

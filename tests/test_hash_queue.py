@@ -9,6 +9,7 @@ assertion is about order (refused before any hash finished), never about wall ti
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -112,6 +113,26 @@ def test_the_default_queues_scale_with_the_running_hashes(
     default = PasswordHasher()
     assert default.queue == QUEUE_PER_HASH_SLOT * default.concurrency
     assert default.device_queue == DEVICE_QUEUE_PER_HASH_SLOT * default.concurrency
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,
+    reason="needs CPU affinity, and two CPUs to take one away",
+)
+def test_zero_runs_as_many_hashes_as_the_process_has_cpus_not_the_host() -> None:
+    """A process held to some of the host's CPUs (a container's `--cpuset-cpus`, `taskset`)
+    hashes on those alone: counting the host's would let more hashes run than can, and size
+    the queues behind them for CPUs it does not have."""
+    allowed = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(allowed)})
+    try:
+        made = PasswordHasher()
+        configured = PasswordHasher.from_settings(make_settings(hash_concurrency=0))
+    finally:
+        os.sched_setaffinity(0, allowed)
+    assert made.concurrency == configured.concurrency == 1
+    assert configured.queue == QUEUE_PER_HASH_SLOT
+    assert configured.device_queue == DEVICE_QUEUE_PER_HASH_SLOT
 
 
 # The error ------------------------------------------------------------------------------
