@@ -20,6 +20,11 @@ local part NFC, its case kept. Its unique form is that, folded as names are: loc
 are case-insensitive here, as most providers treat them, and a domain only differs from its
 casefold where IDNA2008 tells `ß` from `ss` (those then count as one address).
 
+A new address must also read as itself in a mail header (`mail_addresses`): no `=?`, which
+opens an RFC 2047 encoded word that Python's email package decodes even in a local part,
+and nothing else a header would read as another address. email-validator already refuses
+quotes, white space, comments and the specials `(),:;<>@[\\]` in a local part.
+
 Ids: user and session ids are exactly 32 lowercase hex digits (`ID_PATTERN`), and every
 check of an id (`is_id`, the refresh-token format) is built from that one rule, so no
 parser accepts an id that no generator makes. A user id is 128 random bits. A session id
@@ -59,6 +64,9 @@ _SESSION_LAYOUT = "1"
 _SESSION_TIME_DIGITS = 11
 _SESSION_COUNTER_DIGITS = 8
 _USERNAME_PUNCTUATION = frozenset("._-")
+# RFC 2047 (section 5) allows no encoded word in an address; a header parser that decodes
+# one there reads the address as another (`mail_addresses`).
+_ENCODED_WORD = "=?"
 # Letters, marks and numbers; everything else (controls, format characters such as
 # zero-width joiners, separators, symbols, private use, surrogates) is refused.
 _ALLOWED_CATEGORIES = frozenset(("Lu", "Ll", "Lt", "Lm", "Lo", "Mn", "Mc", "Me", "Nd", "Nl", "No"))
@@ -126,7 +134,27 @@ def normalise_username(raw: object) -> str:
 
 def clean_email(raw: object) -> str:
     """A new email address as stored: trimmed, then email-validator's normalised form;
-    raises InvalidEmailError with email-validator's reason."""
+    raises InvalidEmailError with email-validator's reason, or for an address a mail
+    header would read as another (see the module)."""
+    value, ascii_form = _validated_email(raw)
+    if _ENCODED_WORD in value:
+        raise InvalidEmailError(
+            f"The email address is not valid: it must not hold '{_ENCODED_WORD}', which opens "
+            "an encoded word in a mail header"
+        )
+    # Imported here, as email-validator is.
+    from .mail_addresses import reads_as_itself
+
+    if not reads_as_itself(ascii_form):
+        raise InvalidEmailError(
+            "The email address is not valid: a mail header would read it as another"
+        )
+    return value
+
+
+def _validated_email(raw: object) -> tuple[str, str]:
+    """email-validator's normalised form of `raw`, trimmed, and that form with its domain
+    in ASCII (the same when the local part is not ASCII, which has no such form)."""
     if not isinstance(raw, str):
         raise InvalidEmailError("The email must be a string")
     value = raw.strip()
@@ -137,19 +165,22 @@ def clean_email(raw: object) -> str:
 
     try:
         # Syntax only: deliverability would mean a DNS lookup at every registration.
-        return validate_email(value, check_deliverability=False).normalized
+        valid = validate_email(value, check_deliverability=False)
     except EmailNotValidError as exc:
         raise InvalidEmailError(f"The email address is not valid: {exc}") from None
+    return valid.normalized, valid.ascii_email or valid.normalized
 
 
 def normalise_email(raw: object) -> str:
     """The unique form of an email address as typed (raises InvalidEmailError).
 
-    An address email-validator refuses still has the form older versions gave it, if it
-    passed their rules, so that an account registered with one keeps signing in with it;
-    only the index can answer for such a form, and nothing new is indexed under one."""
+    An address that passed the rules of an earlier version still has the form it gave it,
+    so that an account registered with one keeps signing in with it: one email-validator
+    takes (and `clean_email` refuses, a header reading it as another), its normalised form;
+    one email-validator refuses, the form versions before it gave. Only the index can
+    answer for such a form, and nothing new is indexed under one."""
     try:
-        return fold(clean_email(raw))
+        return fold(_validated_email(raw)[0])
     except InvalidEmailError:
         if not isinstance(raw, str) or not _earlier_email_rules(raw):
             raise

@@ -47,6 +47,8 @@ class Inbox:
     messages: list[EmailMessage] = field(default_factory=list)
     recipients: list[list[str]] = field(default_factory=list)
     """The envelope's recipients (RCPT TO) of each message."""
+    senders: list[str] = field(default_factory=list)
+    """The envelope's sender (MAIL FROM) of each message."""
     logins: list[str] = field(default_factory=list)
     arrived: threading.Condition = field(default_factory=threading.Condition)
     delay: float = 0.0
@@ -59,6 +61,7 @@ class Inbox:
         with self.arrived:
             self.messages.append(message)
             self.recipients.append(list(envelope.rcpt_tos))
+            self.senders.append(envelope.mail_from)
             self.arrived.notify_all()
         return "250 OK"
 

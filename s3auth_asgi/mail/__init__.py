@@ -11,7 +11,8 @@ worker threads of its own, never on the event loop nor on the host's threads) an
 The texts are `MailTemplates`, replaceable; their links start with S3AUTH_PUBLIC_URL,
 which every mailer but `FileMailer` requires, whether chosen by the settings or passed.
 `MailDelivery` composes messages and sends them in the background, so that an answer never
-waits for, or tells anything by, a mail server.
+waits for, or tells anything by, a mail server. It hands no mailer a message whose address a
+mail header would read as another (`Message.recipient`, `s3auth_asgi.mail_addresses`).
 """
 
 from __future__ import annotations

@@ -10,6 +10,10 @@ is for shutdown: it gives what is being sent CLOSE_SECONDS, then cancels the res
 how many messages of each kind are lost. A send cancelled otherwise (the event loop ending
 with no lifespan to close it) is logged on its own.
 
+A message whose address a mail header would read as another (an account's stored before
+such addresses were refused: `s3auth_asgi.mail_addresses`) fails so, before any mailer sees
+it: a mailer of the host's own may well take its recipients from the header it sets.
+
 At most MAX_PENDING messages are being sent or waiting for a mailer's thread: past that a
 new one is dropped, with a warning, and the answer is the same as ever. A mail server that
 is down would otherwise gather a task for every request that mails until it came back.
@@ -128,6 +132,7 @@ class MailDelivery:
 
     async def _send(self, mailer: Mailer, message: Message) -> None:
         try:
+            message.recipient()  # see the module
             await mailer.send(message)
         except asyncio.CancelledError:
             if asyncio.current_task() in self._sending:  # else `close` counted it

@@ -7,6 +7,7 @@ from typing import ClassVar, Literal, Protocol, runtime_checkable
 import msgspec
 
 from ..hidden_fields import HidesSecrets
+from ..mail_addresses import ascii_domain, reads_as_itself
 
 MessageKind = Literal[
     "password_reset",
@@ -34,6 +35,18 @@ class Message(HidesSecrets, msgspec.Struct, frozen=True, kw_only=True):
     subject: str
     text: str
     kind: MessageKind
+
+    def recipient(self) -> str:
+        """The address to send to: `to`, its domain in ASCII. MailFailure when a mail
+        header would read it as another (`mail_addresses`): an address stored before such
+        addresses were refused, or one a host's code passed."""
+        address = ascii_domain(self.to)
+        if not reads_as_itself(address):
+            raise MailFailure(
+                "the address would not read as itself in a mail header (it holds an encoded "
+                "word, say): nothing was sent"
+            )
+        return address
 
 
 @runtime_checkable

@@ -18,7 +18,10 @@ a setup of its own, which refusing would break, but the links cross it in clear 
 Addresses: a domain that is not ASCII (`bücher.de`) is sent in its ASCII form
 (`xn--bcher-kva.de`), which every server takes. A local part that is not ASCII (`jörg@`)
 has no such form: it needs a server that offers SMTPUTF8, and without one the send fails
-saying so (`MailFailure`).
+saying so (`MailFailure`). The envelope's recipient is the message's address, never what
+the To header is read as, and a message whose To header would read as another address is
+not sent (`Message.recipient`); the envelope's sender is the one address the sender names
+(`Name <auth@example.com>` is `auth@example.com`), which must be exactly one.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from typing import Literal
 from ..errors import ConfigurationError
 from ..hosts import is_loopback
 from ..lifecycle_settings import check_smtp_credentials
+from ..mail_addresses import ascii_domain, header_addresses
 from ..settings import S3AuthSettings
 from .message import MailFailure, Message
 from .threads import MailThreads
@@ -64,6 +68,14 @@ class SMTPMailer:
         self.host = host
         self.port = port or DEFAULT_PORTS[security]
         self.sender = ascii_domain(sender)
+        named = header_addresses(self.sender)
+        if len(named) != 1 or "@" not in named[0]:  # a header reads no address as `<>`
+            raise ConfigurationError(
+                "SMTPMailer's sender must name one address (auth@example.com, or "
+                "Name <auth@example.com>), as a mail header reads it"
+            )
+        self.envelope_sender = named[0]
+        """The address the sender names: the envelope's sender (MAIL FROM)."""
         self.security = security
         self.username = username
         self._password = password
@@ -95,22 +107,25 @@ class SMTPMailer:
         return f"SMTPMailer({self.host}:{self.port}, {self.security}, sender={self.sender!r})"
 
     def email(self, message: Message) -> EmailMessage:
+        """The mail for `message`; MailFailure when its To header would name another
+        address than the message's (`Message.recipient`)."""
         mail = EmailMessage()
         mail["From"] = self.sender
-        mail["To"] = ascii_domain(message.to)
+        mail["To"] = message.recipient()
         mail["Subject"] = message.subject
         mail["Date"] = formatdate(localtime=False)
-        mail["Message-ID"] = make_msgid(domain=self.sender.rpartition("@")[2])
+        mail["Message-ID"] = make_msgid(domain=self.envelope_sender.rpartition("@")[2])
         mail["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies
         mail.set_content(message.text)
         return mail
 
     async def send(self, message: Message) -> None:
         mail = self.email(message)
+        recipient = message.recipient()
         connection = _Connection()
         try:
             await self.threads.run(
-                lambda: self._send(mail, connection),
+                lambda: self._send(mail, recipient, connection),
                 deadline=self.timeout,
                 abort=connection.cut_off,
             )
@@ -121,7 +136,7 @@ class SMTPMailer:
                 ) from error
             raise
 
-    def _send(self, mail: EmailMessage, connection: _Connection) -> None:
+    def _send(self, mail: EmailMessage, recipient: str, connection: _Connection) -> None:
         context = self.ssl_context or ssl.create_default_context()
         client: smtplib.SMTP
         if self.security == "tls":
@@ -142,7 +157,8 @@ class SMTPMailer:
             if self.username:
                 client.login(self.username, self._password)
             try:
-                client.send_message(mail)
+                # Told both: left to itself, it reads them from the headers.
+                client.send_message(mail, self.envelope_sender, [recipient])
             except smtplib.SMTPNotSupportedError as error:  # what send_message says of it
                 raise MailFailure(
                     "the mail server does not offer SMTPUTF8, which an address that is not "
@@ -155,19 +171,6 @@ class SMTPMailer:
         with contextlib.suppress(smtplib.SMTPException, OSError):
             client.quit()  # the message is accepted: how the goodbye goes does not matter
         client.close()
-
-
-def ascii_domain(address: str) -> str:
-    """`address` with its domain in its ASCII (IDNA) form; as it is when its local part is
-    not ASCII, or it is no address email-validator takes."""
-    # Imported here, as where addresses are checked: loading it takes a fifth of a second.
-    from email_validator import EmailNotValidError, validate_email
-
-    try:
-        ascii_form = validate_email(address, check_deliverability=False).ascii_email
-    except EmailNotValidError:
-        return address
-    return ascii_form or address
 
 
 def _argument_name(field: str) -> str:
