@@ -241,7 +241,7 @@ class AccountOperations(PasswordChanges):
         before, updated = await self._change_user(
             user_id, changes, email, expect=expect, require=require
         )
-        if fold(updated.email) != fold(before.email):
+        if updated.email != before.email:
             told = {"username": updated.username, "new_email": updated.email}
             self.mail.notify("email_changed_notice", to=before.email, **told)
         return updated
@@ -299,6 +299,8 @@ class AccountOperations(PasswordChanges):
             # entries this one reserved and would free are not the record's any more, and
             # the other address's entry would go on naming this user for ever.
             expected["email"] = current.value.email
+            if address != current.value.email:  # one folded alike may be another mailbox
+                changes.setdefault("email_verified", False)
             if fold(address) != fold(current.value.email):
                 # The old address's entry as the record holds it, read before the record
                 # lets it go: the version to release (`name_claims`).
@@ -306,7 +308,6 @@ class AccountOperations(PasswordChanges):
                 old_claim = await self.names.holding(old_key, user_id, record_holds=True)
                 new_key = keys.email_index(fold(address))
                 new_claim = await self.names.reserve(new_key, user_id, EmailTakenError)
-                changes.setdefault("email_verified", False)
                 changes["releasing_email"] = current.value.email
             changes["email"] = address
 
@@ -314,7 +315,7 @@ class AccountOperations(PasswordChanges):
             if require is not None:
                 require(user)
             updated = msgspec.structs.replace(user, **changes)
-            if fold(updated.email) != fold(user.email):  # the links mailed so far die
+            if updated.email != user.email:  # the links mailed so far die
                 updated.email_changes = user.email_changes + 1
                 updated.pending_email = ""
             if "pending_email" in changes:  # the links of earlier requests die

@@ -54,7 +54,7 @@ import msgspec
 from .account_tokens import InvalidAccountTokenError
 from .accounts import UNSET
 from .errors import EmailChangeUnavailableError, EmailTakenError, UserNotFoundError
-from .identifiers import clean_email, fold
+from .identifiers import clean_email
 from .models import User
 from .recovery import RecoveryOperations, still_bound
 from .storage.access import delete_quietly
@@ -77,7 +77,7 @@ class EmailChange:
     def completed(self) -> bool:
         """Whether the account moved to another address (else the new one waits, or none
         was asked for)."""
-        return fold(self.user.email) != fold(self.previous_email)
+        return self.user.email != self.previous_email
 
 
 class EmailChanges(RecoveryOperations):
@@ -94,16 +94,19 @@ class EmailChanges(RecoveryOperations):
         require: Callable[[User], object] | None = None,
     ) -> EmailChange:
         """Ask for `email` as the user's address (see the module): a link is mailed to it
-        and a notice to the address the account keeps meanwhile. The address it has (in
-        any case: a change of case applies at once) withdraws a request. `full_name`,
+        and a notice to the address the account keeps meanwhile. The address it has, as
+        `clean_email` stores it, withdraws a request; one equal to it only once folded
+        (another case before the @, `ss` for `ß`) waits as any other. `full_name`,
         `profile`: changed in the same write, as by `update_user`; `expect`, `require`: as
         `update_user`'s. EmailTakenError for an address that is somebody else's."""
         address = clean_email(email)
         changes = self._checked_changes(full_name=full_name, profile=profile)
         current = await self._load_user(user_id)
         kept = current.value.email
-        if fold(address) == fold(kept) or not self.mail.enabled:
-            if fold(address) != fold(kept) and self.settings.require_verified_email:
+        # The address it has is the one it stores: another that folds alike (`strasse@`
+        # for `straße@`) shares its index entry, but may be another mailbox.
+        if address == kept or not self.mail.enabled:
+            if address != kept and self.settings.require_verified_email:
                 raise EmailChangeUnavailableError()
             # At once: the address it has, or with no link to send, a new one, unverified,
             # as an administrator's change.

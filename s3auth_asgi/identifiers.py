@@ -18,7 +18,9 @@ An email address is checked and normalised by email-validator (syntax only: no D
 stored as it normalises it: the domain in its IDNA-normalised Unicode form, lower case; the
 local part NFC, its case kept. Its unique form is that, folded as names are: local parts
 are case-insensitive here, as most providers treat them, and a domain only differs from its
-casefold where IDNA2008 tells `ß` from `ss` (those then count as one address).
+casefold where IDNA2008 tells `ß` from `ss` (those then count as one address). Unique is
+not the same: `straße@` and `strasse@` are one name here, but may be two mailboxes, so
+only the address as stored is the address an account has (`email_changes`).
 
 A new address must also read as itself in a mail header (`mail_addresses`): no `=?`, which
 opens an RFC 2047 encoded word that Python's email package decodes even in a local part,
