@@ -23,6 +23,8 @@ from .settings_env import env_name
 from .settings_ranges import ARGON2_MIN_MEMORY_PER_LANE, RANGES, check_range, out_of_range
 
 MIN_SECRET_LENGTH = 32
+URL_FIELDS = ("store_url", "jwks_publish_url", "public_url")
+"""Taken to the letter, so refused with whitespace around them (`check_unpadded`)."""
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 _ORIGIN = re.compile(
@@ -48,6 +50,10 @@ def check_settings(settings: Any) -> None:
     """ConfigurationError for the first setting of `settings` (an S3AuthSettings) that
     cannot work."""
     check_types(settings)
+    for field in URL_FIELDS:
+        # Whitespace is part of a URL: `file:///srv/auth ` is a directory beside
+        # `/srv/auth`, another store; `s3://bucket/auth ` another prefix.
+        check_unpadded(field, getattr(settings, field), "which would be part of the URL")
     check_secret("secret_key", settings.secret_key)
     if settings.key_encryption_key:
         check_secret("key_encryption_key", settings.key_encryption_key)
@@ -96,15 +102,10 @@ def check_secret(field: str, secret: str) -> None:
     no surrounding whitespace, at least MIN_SECRET_LENGTH characters, and at least
     MIN_SECRET_BITS by `secret_strength`'s estimate. No message shows the secret."""
     variable = env_name(field)
-    if secret != secret.strip():
-        # Part of the key, so hosts given the same secret with and without it (a trailing
-        # newline from a secret file on one of them) would not verify each other's tokens
-        # or open each other's sealed keys. Refused rather than stripped: a process of an
-        # earlier release still uses it whole.
-        raise ConfigurationError(
-            f"{variable} begins or ends with whitespace (a newline from the file it was read "
-            "from?), which would be part of the key: remove it"
-        )
+    # Part of the key, so hosts given the same secret with and without it (a trailing
+    # newline from a secret file on one of them) would not verify each other's tokens or
+    # open each other's sealed keys.
+    check_unpadded(field, secret, "which would be part of the key")
     if len(secret) < MIN_SECRET_LENGTH:
         raise ConfigurationError(
             f"{variable} must be at least {MIN_SECRET_LENGTH} characters "
@@ -119,6 +120,17 @@ def check_secret(field: str, secret: str) -> None:
             f"least {MIN_SECRET_BITS} needed (it repeats itself, runs through a sequence, uses "
             "few distinct characters or common passwords); generate one with "
             "`s3auth gen-secret`"
+        )
+
+
+def check_unpadded(field: str, value: str, consequence: str) -> None:
+    """ConfigurationError unless `value` is without surrounding whitespace, saying what it
+    would do (`consequence`) and never showing the value, which may be a secret. Refused
+    rather than stripped: a process of an earlier release still uses the value whole."""
+    if value != value.strip():
+        raise ConfigurationError(
+            f"{env_name(field)} begins or ends with whitespace (a newline from the file it was "
+            f"read from?), {consequence}: remove it"
         )
 
 
