@@ -14,14 +14,7 @@ from .errors import ConfigurationError
 def check_lifecycle_settings(settings: Any, env_name: Callable[[str], str]) -> None:
     """ConfigurationError for the first setting that cannot work."""
     if settings.public_url:
-        parts = urlsplit(settings.public_url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ConfigurationError(
-                f"{env_name('public_url')} must be an http(s) URL such as "
-                "https://app.example.com (the links in mails start with it)"
-            )
-        if parts.query or parts.fragment:
-            raise ConfigurationError(f"{env_name('public_url')} must have no query or fragment")
+        check_public_url(settings.public_url, env_name("public_url"))
     if settings.smtp_host:
         require_public_url(
             settings.public_url, setting=env_name("public_url"), when=f"{env_name('smtp_host')} is"
@@ -39,6 +32,29 @@ def check_lifecycle_settings(settings: Any, env_name: Callable[[str], str]) -> N
     check_smtp_credentials(
         settings.smtp_security, settings.smtp_username, settings.smtp_password, env_name
     )
+
+
+def check_public_url(url: str, variable: str) -> None:
+    """ConfigurationError naming `variable` unless every link `{url}/reset-password#token=…`
+    reaches the front end whole. Never shows the URL, which may hold a password."""
+    # urlsplit drops tabs and newlines wherever they are, and a mail reader ends a link at
+    # the first space: the link the user clicks is not the one mailed.
+    if any(c.isspace() or not c.isprintable() for c in url):
+        raise ConfigurationError(f"{variable} must have no whitespace or control characters")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigurationError(
+            f"{variable} must be an http(s) URL such as https://app.example.com (the links "
+            "in mails start with it)"
+        )
+    # Tested by its characters, not by urlsplit's parts, which are as empty for `…/?` and
+    # `…#` as for no query or fragment: after either, the link's path and token would be
+    # part of the query or fragment, which the front end does not read them from.
+    if "?" in url or "#" in url:
+        raise ConfigurationError(f"{variable} must have no query or fragment")
+    if "@" in parts.netloc:
+        # Every user would be mailed them.
+        raise ConfigurationError(f"{variable} must have no user name or password")
 
 
 def require_public_url(public_url: str, *, setting: str, when: str) -> None:

@@ -67,3 +67,53 @@ def test_check_opens_no_store_beside_the_one_named(
     assert code == failures.CONFIGURATION, out.getvalue() + err.getvalue()
     assert "S3AUTH_STORE_URL begins or ends with whitespace" in out.getvalue()
     assert list(tmp_path.iterdir()) == []
+
+
+# The public URL: where every mailed link starts -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        # A link is `{url}/reset-password#token=…`: after an empty query or fragment, the path
+        # and the token are part of it, and the front end finds neither.
+        ("https://app.example.com#", "no query or fragment"),
+        ("https://app.example.com?", "no query or fragment"),
+        ("https://app.example.com/?", "no query or fragment"),
+        ("https://app.example.com/app?#", "no query or fragment"),
+        ("https://app.example.com?next=1", "no query or fragment"),
+        # urlsplit drops tabs and newlines inside a URL; a mail reader ends the link there.
+        ("https://app .example.com", "no whitespace"),
+        ("https://app.example.com/my app", "no whitespace"),
+        ("https://app.example.com/\tx", "no whitespace"),
+        ("https://app.exam\nple.com", "no whitespace"),
+        ("https://app.example.com/\x00", "no whitespace"),
+        ("https://app.example.com/\u00a0x", "no whitespace"),
+        # Credentials in it would be mailed to every user.
+        ("https://user:pw@app.example.com", "no user name or password"),
+        ("https://user@app.example.com", "no user name or password"),
+        ("https://@app.example.com", "no user name or password"),
+    ],
+)
+def test_a_public_url_that_would_make_broken_or_leaking_links_is_refused(
+    url: str, says: str
+) -> None:
+    message = refusal(S3AUTH_PUBLIC_URL=url)
+    assert message.startswith("S3AUTH_PUBLIC_URL must ") and says in message, message
+    assert "pw" not in message
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://app.example.com",
+        "https://app.example.com/",
+        "https://app.example.com/account",
+        "http://localhost:8000",
+        "https://[2001:db8::1]:8443/app",
+        "https://app.example.com/a%20b",
+    ],
+)
+def test_a_public_url_links_can_start_with_is_taken(url: str) -> None:
+    settings = S3AuthSettings.from_env({"S3AUTH_SECRET_KEY": SECRET, "S3AUTH_PUBLIC_URL": url})
+    assert settings.public_url == url
