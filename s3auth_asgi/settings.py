@@ -1,7 +1,8 @@
 """S3AuthSettings: every setting in one msgspec Struct, read from `S3AUTH_*` variables.
 
-Each field is read from the variable named `S3AUTH_` and the field's name in upper case;
-keyword arguments use the fields' names. Invalid configuration raises ConfigurationError
+Each field is read from the variable named `S3AUTH_` and the field's name in upper case
+(`settings_text` says which spellings each kind of value takes); keyword arguments use the
+fields' names. Invalid configuration raises ConfigurationError
 naming the variable (`settings_checks`), and so does an `S3AUTH_*` variable that names no
 setting (`settings_env`).
 """
@@ -24,9 +25,8 @@ from .settings_checks import normalise_origin as normalise_origin
 from .settings_env import check_keywords, check_variable_names
 from .settings_env import env_name as env_name
 from .settings_ranges import RANGES, out_of_range
+from .settings_text import read_variable
 
-LIST_FIELDS = ("trusted_proxies", "allowed_origins")
-"""Read from comma-separated variables."""
 SECRET_KEY_BYTES = 48
 """Random bytes in a generated secret key (384 bits). Being a multiple of 3, they encode to
 64 URL-safe characters without padding: a 64-byte key, as long as HS512's hash output, which
@@ -209,15 +209,9 @@ class S3AuthSettings(HidesSecrets, msgspec.Struct, kw_only=True, frozen=True):
         check_variable_names(env, cls.__struct_fields__)
         raw: dict[str, Any] = {}
         for field in msgspec.structs.fields(cls):
-            value = env.get(env_name(field.name))
-            if value is None:
-                continue
-            if field.name in LIST_FIELDS:
-                raw[field.name] = [p.strip() for p in value.split(",") if p.strip()]
-            elif value == "" and field.default is None:
-                raw[field.name] = None
-            else:
-                raw[field.name] = value
+            text = env.get(env_name(field.name))
+            if text is not None:
+                raw[field.name] = read_variable(field, text)
         raw.update(overrides)
         return _convert(raw, from_env=True)
 

@@ -1,0 +1,57 @@
+"""How the text of an `S3AUTH_*` variable becomes the value of its setting (`read_variable`):
+one spelling of each value, any other text refused naming the variable and saying what it
+takes, rather than read as something the operator did not write.
+
+A whole number is written in ASCII digits, with a minus sign for a negative one (`-0` is 0),
+and without leading zeros: no fraction or exponent, which a double reads and rounds
+(`1440.0000000000001` is 1440.0, past the most of 1440 minutes; `1e-400` is 0), no `+`, `_`
+or digits of another script. Any other number is written as JSON writes one (`0.5`, `5e-1`),
+and is refused when it is too small for a double, which reads it as 0 (as
+S3AUTH_AUDIT_RETENTION_DAYS, 0 keeps no events at all), or is not finite. Lists are
+comma-separated. A setting whose default is None takes the empty text as None; any other
+text is taken as it is, and judged by the setting's own check (`settings_checks`)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import msgspec
+
+from .settings_ranges import RANGES, out_of_range
+
+LIST_FIELDS = ("trusted_proxies", "allowed_origins")
+"""Read from comma-separated variables."""
+
+_WHOLE = re.compile(r"-?(?:0|[1-9][0-9]*)", re.ASCII)
+_NUMBER = re.compile(r"-?(?P<digits>(?:0|[1-9][0-9]*)(?:\.[0-9]+)?)(?:[eE][+-]?[0-9]+)?", re.ASCII)
+_MAX_DIGITS = 40
+"""More than any whole number in RANGES has, and short of what `int` refuses to read."""
+
+
+def read_variable(field: msgspec.structs.FieldInfo, text: str) -> Any:
+    """The value of the setting `field` that its variable's `text` gives."""
+    if field.name in LIST_FIELDS:
+        return [part.strip() for part in text.split(",") if part.strip()]
+    if field.name in RANGES:
+        return read_number(field.name, text)
+    if text == "" and field.default is None:
+        return None
+    return text
+
+
+def read_number(field: str, text: str) -> int | float:
+    """The number `text` writes for the numeric setting `field` (whole or not, by its range
+    in RANGES); ConfigurationError quoting `text` for any other spelling."""
+    if RANGES[field].whole:
+        if len(text) > _MAX_DIGITS or not _WHOLE.fullmatch(text):
+            raise out_of_range(field, text)
+        return int(text)
+    match = _NUMBER.fullmatch(text)
+    if match is None:  # nan, inf, and what is no number at all
+        raise out_of_range(field, text)
+    value = float(text)
+    if value == 0 and match["digits"].strip("0.") != "":
+        # Too small for a double: not 0, which would be taken as what it means.
+        raise out_of_range(field, text)
+    return value or 0.0  # -0 is 0, without the sign a later `copysign` could see

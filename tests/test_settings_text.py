@@ -1,0 +1,128 @@
+"""How the text of an `S3AUTH_*` variable is read: each kind of setting takes one spelling
+of each value, and any other text is refused naming the variable and saying what it takes,
+never read as something else (`1e-400` as 0, `1440.0000000000001` as 1440)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+from conftest import SECRET
+
+from s3auth_asgi import ConfigurationError, S3AuthSettings
+from s3auth_asgi.settings import env_name
+from s3auth_asgi.settings_ranges import RANGES
+
+WHOLE = sorted(field for field, bounds in RANGES.items() if bounds.whole)
+FRACTIONAL = sorted(field for field, bounds in RANGES.items() if not bounds.whole)
+COMPANIONS: dict[str, dict[str, str]] = {
+    # What a value at an end of a range needs of the settings it must agree with.
+    "key_publish_seconds": {"jwks_max_age_seconds": "1", "key_sync_seconds": "0.1"},
+    "key_sync_seconds": {"key_publish_seconds": str(30 * 86400)},
+    "jwks_max_age_seconds": {"key_publish_seconds": str(30 * 86400)},
+    "refresh_token_expire_days": {"session_absolute_lifetime_days": "365"},
+    "session_absolute_lifetime_days": {"refresh_token_expire_days": "1"},
+    "leeway_seconds": {"revocation_skew_seconds": "3600"},
+    "revocation_skew_seconds": {"leeway_seconds": "0"},
+    "argon2_parallelism": {"argon2_memory_kib": str(2**32 - 1)},
+}
+
+
+def from_env(**values: str) -> S3AuthSettings:
+    environ = {"S3AUTH_SECRET_KEY": SECRET}
+    for field, text in values.items():
+        environ.update({env_name(k): v for k, v in COMPANIONS.get(field, {}).items()})
+        environ[env_name(field)] = text
+    return S3AuthSettings.from_env(environ)
+
+
+def read(field: str, text: str) -> Any:
+    return getattr(from_env(**{field: text}), field)
+
+
+def refusal(field: str, text: str) -> str:
+    with pytest.raises(ConfigurationError) as info:
+        from_env(**{field: text})
+    message = str(info.value)
+    assert message.startswith(f"{env_name(field)} must be"), message
+    return message
+
+
+# Numbers ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("field", sorted(RANGES))
+@pytest.mark.parametrize("text", ["1e-400", "-1e-400", "0.2e-323", "9e-999999"])
+def test_a_number_too_small_for_a_double_is_not_read_as_zero(field: str, text: str) -> None:
+    # 1e-400 is not 0: as S3AUTH_AUDIT_RETENTION_DAYS it kept no events, as
+    # S3AUTH_SMTP_PORT it chose the default port, as S3AUTH_LEEWAY_SECONDS it allowed none.
+    assert refusal(field, text).endswith(f", not {text!r}")
+
+
+@pytest.mark.parametrize("field", WHOLE)
+@pytest.mark.parametrize("text", ["1e1", "10.0", "1E3", "30.0", "-0.0", "1.5", "10e0"])
+def test_a_whole_number_is_written_in_digits(field: str, text: str) -> None:
+    message = refusal(field, text)
+    assert "a whole number" in message and message.endswith(f", not {text!r}"), message
+
+
+@pytest.mark.parametrize("field", WHOLE)
+def test_a_whole_number_past_the_most_is_not_rounded_into_range(field: str) -> None:
+    # A double reads "1440.0000000000001" as 1440.0, within 1 to 1440.
+    most = int(RANGES[field].most)
+    refusal(field, f"{most}.0000000000001")
+
+
+@pytest.mark.parametrize("field", sorted(RANGES))
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        " ",
+        " 5",
+        "5 ",
+        "5\n",
+        "\u0661\u0662",  # Arabic-Indic 12: int() reads it
+        "\uff11\uff12",  # full-width 12: int() reads it
+        "1_000",  # int() reads it
+        "+5",
+        "05",
+        "0x10",
+        "5s",
+        ".5",
+        "5.",
+        "nan",
+        "-inf",
+        "Infinity",
+    ],
+)
+def test_no_other_spelling_of_a_number_is_taken(field: str, text: str) -> None:
+    assert refusal(field, text).endswith(f", not {text!r}")
+
+
+@pytest.mark.parametrize("field", WHOLE)
+def test_a_whole_number_in_digits_is_taken(field: str) -> None:
+    bounds = RANGES[field]
+    most = int(bounds.most)
+    assert read(field, str(most)) == most and type(read(field, str(most))) is int
+    if bounds.least == 0:
+        assert read(field, "0") == 0 and read(field, "-0") == 0
+
+
+@pytest.mark.parametrize("field", FRACTIONAL)
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("0.5", 0.5), ("5e-1", 0.5), ("5E-1", 0.5), ("1", 1.0), ("2.5e+1", 25.0), ("1e-300", 1e-300)],
+)
+def test_a_fractional_number_takes_a_fraction_and_an_exponent(
+    field: str, text: str, value: float
+) -> None:
+    assert read(field, text) == value
+
+
+@pytest.mark.parametrize("field", [f for f in FRACTIONAL if not RANGES[f].above_least])
+@pytest.mark.parametrize("text", ["0", "-0", "0.0", "-0e-400", "0.000e5"])
+def test_zero_written_any_way_is_zero(field: str, text: str) -> None:
+    value = read(field, text)
+    assert value == 0 and math.copysign(1, value) == 1
