@@ -146,8 +146,11 @@ def check_number(bounds: Range, value: Any, name: str) -> None:
     """ConfigurationError naming `name` unless `value` is a number of the kind `bounds` takes
     (a whole one is an int; a bool is neither) within them; NaN is within none."""
     kind = int if bounds.whole else int | float
-    if isinstance(value, bool) or not isinstance(value, kind):
+    if isinstance(value, bool) or not isinstance(value, kind) or not within(bounds, value):
         raise refusal(bounds, value, name)
+
+
+def within(bounds: Range, value: float) -> bool:
+    """Whether the number `value` is within `bounds`; NaN is within none."""
     above = value > bounds.least if bounds.above_least else value >= bounds.least
-    if not (above and value <= bounds.most):
-        raise refusal(bounds, value, name)
+    return above and value <= bounds.most

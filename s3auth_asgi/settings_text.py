@@ -18,7 +18,7 @@ from typing import Any
 
 import msgspec
 
-from .settings_ranges import RANGES, out_of_range
+from .settings_ranges import RANGES, out_of_range, within
 
 LIST_FIELDS = ("trusted_proxies", "allowed_origins")
 """Read from comma-separated variables."""
@@ -42,16 +42,24 @@ def read_variable(field: msgspec.structs.FieldInfo, text: str) -> Any:
 
 def read_number(field: str, text: str) -> int | float:
     """The number `text` writes for the numeric setting `field` (whole or not, by its range
-    in RANGES); ConfigurationError quoting `text` for any other spelling."""
-    if RANGES[field].whole:
+    in RANGES), within that range; ConfigurationError quoting `text` (`-0`, not the 0 it
+    is) for any other spelling or number."""
+    value = _number(RANGES[field].whole, text)
+    if value is None or not within(RANGES[field], value):
+        raise out_of_range(field, text)
+    return value
+
+
+def _number(whole: bool, text: str) -> int | float | None:
+    if whole:
         if len(text) > _MAX_DIGITS or not _WHOLE.fullmatch(text):
-            raise out_of_range(field, text)
+            return None
         return int(text)
     match = _NUMBER.fullmatch(text)
     if match is None:  # nan, inf, and what is no number at all
-        raise out_of_range(field, text)
+        return None
     value = float(text)
     if value == 0 and match["digits"].strip("0.") != "":
         # Too small for a double: not 0, which would be taken as what it means.
-        raise out_of_range(field, text)
+        return None
     return value or 0.0  # -0 is 0, without the sign a later `copysign` could see

@@ -126,3 +126,13 @@ def test_a_fractional_number_takes_a_fraction_and_an_exponent(
 def test_zero_written_any_way_is_zero(field: str, text: str) -> None:
     value = read(field, text)
     assert value == 0 and math.copysign(1, value) == 1
+
+
+@pytest.mark.parametrize("field", sorted(RANGES))
+def test_a_number_out_of_range_is_quoted_as_given(field: str) -> None:
+    # As every other refusal of a variable quotes it: the value read from "-0" is 0, which
+    # is not what the variable says.
+    bounds = RANGES[field]
+    most = int(bounds.most) + 1 if bounds.whole else "1e6"
+    for text in ("-0" if bounds.least > 0 or bounds.above_least else "-1", str(most)):
+        assert refusal(field, text).endswith(f", not {text!r}")
