@@ -8,12 +8,14 @@ and without leading zeros: no fraction or exponent, which a double reads and rou
 or digits of another script. Any other number is written as JSON writes one (`0.5`, `5e-1`),
 and is refused when it is too small for a double, which reads it as 0 (as
 S3AUTH_AUDIT_RETENTION_DAYS, 0 keeps no events at all), or is not finite. Lists are
-comma-separated. A setting whose default is None takes the empty text as None; any other
-text is taken as it is, and judged by the setting's own check (`settings_checks`)."""
+comma-separated, ASCII spaces around an item ignored. A setting whose default is None takes
+the empty text as None; any other text is taken as it is, and judged by the setting's own
+check (`settings_checks`)."""
 
 from __future__ import annotations
 
 import re
+import string
 from typing import Any
 
 import msgspec
@@ -22,6 +24,9 @@ from .settings_ranges import RANGES, out_of_range, within
 
 LIST_FIELDS = ("trusted_proxies", "allowed_origins")
 """Read from comma-separated variables."""
+SPACES = string.whitespace
+"""What may surround an item of a list: ASCII's spaces only. `str.strip()` takes a no-break
+space, or any other script's, for one too, though no parser that reads the item does."""
 
 _WHOLE = re.compile(r"-?(?:0|[1-9][0-9]*)", re.ASCII)
 _NUMBER = re.compile(r"-?(?P<digits>(?:0|[1-9][0-9]*)(?:\.[0-9]+)?)(?:[eE][+-]?[0-9]+)?", re.ASCII)
@@ -32,7 +37,7 @@ _MAX_DIGITS = 40
 def read_variable(field: msgspec.structs.FieldInfo, text: str) -> Any:
     """The value of the setting `field` that its variable's `text` gives."""
     if field.name in LIST_FIELDS:
-        return [part.strip() for part in text.split(",") if part.strip()]
+        return [part.strip(SPACES) for part in text.split(",") if part.strip(SPACES)]
     if field.name in RANGES:
         return read_number(field.name, text)
     if text == "" and field.default is None:

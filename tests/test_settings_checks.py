@@ -22,7 +22,7 @@ from s3auth_asgi import ConfigurationError, S3AuthSettings
 from s3auth_asgi.keys.publish import publish_jwks
 from s3auth_asgi.keys.ring import KeyRing
 from s3auth_asgi.passwords import PasswordHasher
-from s3auth_asgi.ratelimit import ClientIPResolver, parse_rate_limits
+from s3auth_asgi.ratelimit import ClientIPResolver, RateLimit, parse_rate_limits
 from s3auth_asgi.settings import new_secret_key
 from s3auth_asgi.settings_ranges import (
     ARGON2_MAX_PARALLELISM,
@@ -238,6 +238,47 @@ def test_a_key_file_is_read_when_the_key_ring_is_made_not_with_the_settings() ->
     settings = made(**KEY_PAIR, S3AUTH_SIGNING_KEY_FILE="/nonexistent/k.pem")
     with pytest.raises(ConfigurationError, match=r"^S3AUTH_SIGNING_KEY_FILE: the file could not"):
         KeyRing(settings, None, clock=lambda: 0.0)
+
+
+# ASCII digits and spaces -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "limits",
+    [
+        "login=\u0661\u0662/\u0666\u0660",  # Arabic-Indic 12/60: int() and float() read them
+        "login=\uff15/\uff16\uff10",  # full-width 5/60
+        "login=5/6\u0660",
+        "login=5/60\u00a0",  # a no-break space, which str.strip() and \\s take for a space
+        "login=5\u2003/60",
+        "\u00a0login=5/60",
+        "login=5/60,\u00a0",
+    ],
+)
+def test_rate_limits_are_written_in_ascii(limits: str) -> None:
+    assert refusal(S3AUTH_RATE_LIMITS=limits).startswith("S3AUTH_RATE_LIMITS: ")
+    with pytest.raises(ConfigurationError, match=r"^S3AUTH_RATE_LIMITS: "):
+        parse_rate_limits(limits)
+
+
+@pytest.mark.parametrize(
+    ("variable", "items"),
+    [
+        ("S3AUTH_TRUSTED_PROXIES", "10.0.0.1,\u00a010.0.0.2"),
+        ("S3AUTH_TRUSTED_PROXIES", "10.0.0.1,\u3000"),
+        ("S3AUTH_ALLOWED_ORIGINS", "https://app.example.com\u00a0"),
+    ],
+)
+def test_a_list_item_takes_only_ascii_spaces_around_it(variable: str, items: str) -> None:
+    assert refusal(**{variable: items}).startswith(variable)
+
+
+def test_rate_limits_take_ascii_spaces_around_their_parts() -> None:
+    limits = " login = 5 / 60 ,\tapi=100/60\n"
+    assert parse_rate_limits(made(S3AUTH_RATE_LIMITS=limits).rate_limits) == {
+        "login": RateLimit(5, 60),
+        "api": RateLimit(100, 60),
+    }
 
 
 # Whitespace around a secret ----------------------------------------------------------------

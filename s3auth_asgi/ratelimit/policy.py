@@ -15,6 +15,7 @@ from ..errors import ConfigurationError
 from ..settings import env_name
 from ..settings_env import closest
 from ..settings_ranges import Range, check_number
+from ..settings_text import SPACES
 from ..types import Scope
 
 KeyFunction = Callable[[Scope], Awaitable[str | None]]
@@ -34,7 +35,9 @@ logger = logging.getLogger("s3auth_asgi")
 # Limit names travel in object keys and in structured-field strings of the RateLimit headers,
 # so they are kept to characters that need no escaping in either.
 _LIMIT_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
-_RATE = re.compile(r"\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*")
+# ASCII only: without re.ASCII, \d takes any script's digits (`login=١٢/٦٠`), which int()
+# and float() read too, and \s a no-break space.
+_RATE = re.compile(r"\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*", re.ASCII)
 
 
 MAX_RATE = 10_000
@@ -102,14 +105,14 @@ def parse_rate_limits(text: str) -> dict[str, RateLimit]:
     """`"login=5/60, api=100/60"` → {"login": RateLimit(5, 60), "api": RateLimit(100, 60)}."""
     limits: dict[str, RateLimit] = {}
     for item in text.split(","):
-        if not item.strip():
+        if not item.strip(SPACES):
             continue
         name, sep, rate = item.partition("=")
-        name = name.strip()
+        name = name.strip(SPACES)
         match = _RATE.fullmatch(rate)
         if not sep or match is None:
             raise ConfigurationError(
-                f"{RATE_LIMITS_VARIABLE}: {item.strip()!r} is not of the form "
+                f"{RATE_LIMITS_VARIABLE}: {item.strip(SPACES)!r} is not of the form "
                 "name=requests/seconds (e.g. login=5/60)"
             )
         check_limit_name(name, source=RATE_LIMITS_VARIABLE)

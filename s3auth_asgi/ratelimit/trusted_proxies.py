@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 from ..errors import ConfigurationError
 from ..settings import env_name
+from ..settings_text import SPACES
 
 TRUSTED_PROXIES_VARIABLE = env_name("trusted_proxies")
 TRUST_ALL_PROXIES_VARIABLE = env_name("trust_all_proxies")
@@ -35,7 +36,7 @@ def parse_trusted_proxies(proxies: Iterable[str]) -> TrustedProxies:
     networks = []
     unix = False
     for proxy in proxies:
-        text = proxy.strip() if isinstance(proxy, str) else proxy
+        text = proxy.strip(SPACES) if isinstance(proxy, str) else proxy
         if text == "":
             continue
         if text == UNIX_PROXY:
