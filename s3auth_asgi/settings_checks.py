@@ -92,6 +92,10 @@ def check_types(settings: Any) -> None:
         except msgspec.ValidationError as exc:
             if field.name in RANGES:
                 raise out_of_range(field.name, value) from None
+            if field.type is bool:
+                raise ConfigurationError(
+                    f"{env_name(field.name)} must be True or False, not {value!r}"
+                ) from None
             raise ConfigurationError(f"{env_name(field.name)}: {exc}") from None
         if field.name in RANGES:
             check_range(field.name, value)

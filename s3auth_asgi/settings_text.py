@@ -7,10 +7,12 @@ and without leading zeros: no fraction or exponent, which a double reads and rou
 (`1440.0000000000001` is 1440.0, past the most of 1440 minutes; `1e-400` is 0), no `+`, `_`
 or digits of another script. Any other number is written as JSON writes one (`0.5`, `5e-1`),
 and is refused when it is too small for a double, which reads it as 0 (as
-S3AUTH_AUDIT_RETENTION_DAYS, 0 keeps no events at all), or is not finite. Lists are
-comma-separated, ASCII spaces around an item ignored. A setting whose default is None takes
-the empty text as None; any other text is taken as it is, and judged by the setting's own
-check (`settings_checks`)."""
+S3AUTH_AUDIT_RETENTION_DAYS, 0 keeps no events at all), or is not finite. A boolean is
+`true` or `false` in any case, or `1` or `0` (`read_bool`, by which S3AUTH_DEBUG is read as
+well), and nothing else: not `yes`, `on` or an empty text. Lists are comma-separated, ASCII
+spaces around an item ignored. A setting whose default is None takes the empty text as None;
+any other text is taken as it is, and judged by the setting's own check (`settings_checks`).
+"""
 
 from __future__ import annotations
 
@@ -20,8 +22,12 @@ from typing import Any
 
 import msgspec
 
+from .errors import ConfigurationError
+from .settings_env import env_name
 from .settings_ranges import RANGES, out_of_range, within
 
+BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
+"""A boolean's spellings, each in any case."""
 LIST_FIELDS = ("trusted_proxies", "allowed_origins")
 """Read from comma-separated variables."""
 SPACES = string.whitespace
@@ -40,9 +46,19 @@ def read_variable(field: msgspec.structs.FieldInfo, text: str) -> Any:
         return [part.strip(SPACES) for part in text.split(",") if part.strip(SPACES)]
     if field.name in RANGES:
         return read_number(field.name, text)
+    if field.type is bool:
+        return read_bool(text, env_name(field.name))
     if text == "" and field.default is None:
         return None
     return text
+
+
+def read_bool(text: str, variable: str) -> bool:
+    """The boolean `text` writes; ConfigurationError naming `variable` for any other text."""
+    meant = BOOLEANS.get(text.lower())
+    if meant is None:
+        raise ConfigurationError(f"{variable} must be true or false (or 1 or 0), not {text!r}")
+    return meant
 
 
 def read_number(field: str, text: str) -> int | float:

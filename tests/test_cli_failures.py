@@ -160,13 +160,13 @@ def test_an_unsupported_scheme_is_named_before_obstore_is_called() -> None:
 def test_a_bad_setting_and_debug() -> None:
     env = environment(S3AUTH_STORE_URL="ftp://host/dir")
     bad, *debugged = concurrently(
-        # msgspec's own message, which says what is wrong but not what to do.
-        (["cleanup"], environment(S3AUTH_TRUST_X_FORWARDED_FOR="maybe"), None),
+        # A message that says what is wrong but not what to do.
+        (["cleanup"], environment(S3AUTH_TRUSTED_PROXIES="not-an-ip"), None),
         # --debug (or S3AUTH_DEBUG=1) shows the traceback as well, with the same exit code.
         (["--debug", "user", "list"], env, None),
         (["user", "list"], {**env, "S3AUTH_DEBUG": "1"}, None),
     )
-    assert_failure(bad, failures.CONFIGURATION, "S3AUTH_TRUST_X_FORWARDED_FOR", "correct")
+    assert_failure(bad, failures.CONFIGURATION, "S3AUTH_TRUSTED_PROXIES", "correct")
     for shown in debugged:
         assert shown.code == failures.CONFIGURATION, shown
         assert "Traceback" in shown.err and "s3auth: S3AUTH_STORE_URL" in shown.err

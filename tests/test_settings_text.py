@@ -4,13 +4,16 @@ never read as something else (`1e-400` as 0, `1440.0000000000001` as 1440)."""
 
 from __future__ import annotations
 
+import io
 import math
 from typing import Any
 
+import msgspec
 import pytest
 from conftest import SECRET
 
-from s3auth_asgi import ConfigurationError, S3AuthSettings
+from s3auth_asgi import ConfigurationError, S3AuthSettings, cli
+from s3auth_asgi.cli import failures
 from s3auth_asgi.settings import env_name
 from s3auth_asgi.settings_ranges import RANGES
 
@@ -136,3 +139,82 @@ def test_a_number_out_of_range_is_quoted_as_given(field: str) -> None:
     most = int(bounds.most) + 1 if bounds.whole else "1e6"
     for text in ("-0" if bounds.least > 0 or bounds.above_least else "-1", str(most)):
         assert refusal(field, text).endswith(f", not {text!r}")
+
+
+# Booleans ---------------------------------------------------------------------------------
+
+BOOLEANS = sorted(f.name for f in msgspec.structs.fields(S3AuthSettings) if f.type is bool)
+BOOLEAN_COMPANIONS = {"trust_x_forwarded_for": {"S3AUTH_TRUSTED_PROXIES": "10.0.0.1"}}
+
+
+def boolean_from_env(field: str, text: str) -> S3AuthSettings:
+    environ = {"S3AUTH_SECRET_KEY": SECRET, **BOOLEAN_COMPANIONS.get(field, {})}
+    return S3AuthSettings.from_env({**environ, env_name(field): text})
+
+
+def test_the_booleans_are_found() -> None:
+    assert {"refresh_cookie", "require_verified_email", "store_create"} <= set(BOOLEANS)
+
+
+@pytest.mark.parametrize("field", BOOLEANS)
+@pytest.mark.parametrize(
+    ("text", "meant"),
+    [
+        *[("true", True), ("TRUE", True), ("True", True), ("1", True)],
+        *[("false", False), ("FALSE", False), ("False", False), ("0", False)],
+    ],
+)
+def test_a_boolean_is_true_or_false_or_1_or_0(field: str, text: str, meant: bool) -> None:
+    assert getattr(boolean_from_env(field, text), field) is meant
+
+
+@pytest.mark.parametrize("field", BOOLEANS)
+@pytest.mark.parametrize(
+    "text", ["yes", "no", "on", "off", "t", "2", "", " true", "true\n", "\uff54rue", "-0"]
+)
+def test_another_spelling_of_a_boolean_is_refused_saying_what_is_taken(
+    field: str, text: str
+) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        boolean_from_env(field, text)
+    assert str(info.value) == f"{env_name(field)} must be true or false (or 1 or 0), not {text!r}"
+
+
+@pytest.mark.parametrize("field", BOOLEANS)
+@pytest.mark.parametrize("value", ["false", 0, 1, None])
+def test_a_boolean_argument_is_a_bool(field: str, value: object) -> None:
+    # A string "false" must not slip through as a truthy flag.
+    with pytest.raises(ConfigurationError) as info:
+        S3AuthSettings(secret_key=SECRET, **{field: value})  # type: ignore[arg-type]
+    assert str(info.value) == f"{env_name(field)} must be True or False, not {value!r}"
+
+
+def debugged_run(monkeypatch: pytest.MonkeyPatch, debug: str) -> tuple[int, str]:
+    """`s3auth cleanup` with a store URL it refuses, and S3AUTH_DEBUG=`debug`."""
+    monkeypatch.setenv("S3AUTH_SECRET_KEY", SECRET)
+    monkeypatch.setenv("S3AUTH_STORE_URL", "ftp://host/auth")
+    monkeypatch.setenv("S3AUTH_DEBUG", debug)
+    out, err = io.StringIO(), io.StringIO()
+    code = cli.main(["cleanup"], stdout=out, stderr=err)
+    return code, out.getvalue() + err.getvalue()
+
+
+@pytest.mark.parametrize(("text", "meant"), [("1", True), ("TRUE", True), ("0", False)])
+def test_s3auth_debug_takes_the_booleans_spellings(
+    monkeypatch: pytest.MonkeyPatch, text: str, meant: bool
+) -> None:
+    code, said = debugged_run(monkeypatch, text)
+    assert code == failures.CONFIGURATION and "S3AUTH_STORE_URL" in said, said
+    assert ("Traceback" in said) is meant, said
+
+
+@pytest.mark.parametrize("text", ["yes", "on", "", "2"])
+def test_s3auth_debug_refuses_what_the_settings_refuse(
+    monkeypatch: pytest.MonkeyPatch, text: str
+) -> None:
+    with pytest.raises(ConfigurationError):
+        boolean_from_env("refresh_cookie", text)
+    code, said = debugged_run(monkeypatch, text)
+    assert code == failures.CONFIGURATION, said
+    assert f"S3AUTH_DEBUG must be true or false (or 1 or 0), not {text!r}" in said, said
+    assert "Traceback" not in said and "S3AUTH_STORE_URL" not in said

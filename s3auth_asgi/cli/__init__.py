@@ -33,7 +33,9 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
+from ..errors import ConfigurationError
 from ..settings_env import DEBUG_VARIABLE
+from ..settings_text import read_bool
 from .check import run_check
 from .cleanup import run_cleanup
 from .context import Context, OpenStore
@@ -49,7 +51,6 @@ __all__ = ["build_parser", "main"]
 SHOWN_DEMO_DIR = ".s3auth-demo"
 """`s3auth_asgi.demo.config.DEFAULT_DEMO_DIR` for the help text, spelled out because
 importing it would load the demo package for every command (a test keeps the two equal)."""
-TRUE = ("1", "true", "yes", "on")
 
 
 def main(
@@ -69,7 +70,10 @@ def main(
             args = parser.parse_args(argv)
     except SystemExit as exit_:  # argparse has printed the usage already
         return exit_.code if isinstance(exit_.code, int) else USAGE
-    debug = args.debug or os.environ.get(DEBUG_VARIABLE, "").lower() in TRUE
+    try:
+        debug = debug_variable() or args.debug
+    except ConfigurationError as exc:  # no traceback: what would show one is what is wrong
+        return report(exc, err, debug=False, store_url=None)
     context = Context(args, out, err, open_store)
     try:
         with library_logging(err, debug=debug):
@@ -80,6 +84,12 @@ def main(
     if out is sys.stdout:
         flush_stdout()
     return code
+
+
+def debug_variable() -> bool:
+    """S3AUTH_DEBUG, read as the settings' booleans are."""
+    text = os.environ.get(DEBUG_VARIABLE)
+    return False if text is None else read_bool(text, DEBUG_VARIABLE)
 
 
 def flush_stdout() -> None:

@@ -124,7 +124,7 @@ def classify(exc: BaseException, store_url: str | None) -> tuple[int, str]:
 
 def configuration_message(exc: ConfigurationError) -> str:
     """The error's message, which names the variable; with what to do when it does not say
-    (msgspec's `Expected `int`, got `str` - at `S3AUTH_…``, say)."""
+    (`'x' is not an IP address`, say)."""
     message = str(exc)
     if any(remedy in message for remedy in REMEDIES):
         return message
