@@ -21,6 +21,7 @@ from .lifecycle_settings import check_lifecycle_settings
 from .secret_strength import MIN_SECRET_BITS, estimate_bits
 from .settings_env import env_name
 from .settings_ranges import ARGON2_MIN_MEMORY_PER_LANE, RANGES, check_range, out_of_range
+from .settings_text import choice_refused, choices
 
 MIN_SECRET_LENGTH = 32
 URL_FIELDS = ("store_url", "jwks_publish_url", "public_url")
@@ -63,7 +64,7 @@ def check_settings(settings: Any) -> None:
         except ValueError as exc:
             raise ConfigurationError(f"{env_name('allowed_origins')}: {exc}") from None
     if settings.algorithm not in ALGORITHMS:
-        raise ConfigurationError(f"{env_name('algorithm')} must be one of {', '.join(ALGORITHMS)}")
+        raise choice_refused(env_name("algorithm"), ALGORITHMS, settings.algorithm)
     check_keys(settings)
     check_lifecycle_settings(settings, env_name)
     check_ranges(settings)
@@ -96,6 +97,10 @@ def check_types(settings: Any) -> None:
                 raise ConfigurationError(
                     f"{env_name(field.name)} must be True or False, not {value!r}"
                 ) from None
+            if options := choices(field.type):
+                optional = " (or None)" if field.default is None else ""
+                listed = [*options[:-1], options[-1] + optional]
+                raise choice_refused(env_name(field.name), listed, value) from None
             raise ConfigurationError(f"{env_name(field.name)}: {exc}") from None
         if field.name in RANGES:
             check_range(field.name, value)

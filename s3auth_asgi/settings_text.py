@@ -9,16 +9,22 @@ or digits of another script. Any other number is written as JSON writes one (`0.
 and is refused when it is too small for a double, which reads it as 0 (as
 S3AUTH_AUDIT_RETENTION_DAYS, 0 keeps no events at all), or is not finite. A boolean is
 `true` or `false` in any case, or `1` or `0` (`read_bool`, by which S3AUTH_DEBUG is read as
-well), and nothing else: not `yes`, `on` or an empty text. Lists are comma-separated, ASCII
-spaces around an item ignored. A setting whose default is None takes the empty text as None;
-any other text is taken as it is, and judged by the setting's own check (`settings_checks`).
+well), and nothing else: not `yes`, `on` or an empty text. A choice is one of its values as
+listed (`nist`, not `NIST`). Each of these has a value when unset, and an empty variable
+says none: it is refused, as it would be read by no rule. Lists are comma-separated, ASCII
+spaces around an item ignored. A text setting whose default is None takes the empty text as
+None (unset); any other text is taken as it is, and judged by the setting's own check
+(`settings_checks`).
 """
 
 from __future__ import annotations
 
 import re
 import string
-from typing import Any
+import types
+import typing
+from collections.abc import Iterable
+from typing import Any, Literal
 
 import msgspec
 
@@ -48,9 +54,32 @@ def read_variable(field: msgspec.structs.FieldInfo, text: str) -> Any:
         return read_number(field.name, text)
     if field.type is bool:
         return read_bool(text, env_name(field.name))
+    if options := choices(field.type):
+        return read_choice(text, options, env_name(field.name))
     if text == "" and field.default is None:
         return None
     return text
+
+
+def choices(kind: Any) -> tuple[str, ...]:
+    """The values of a Literal type, or of one that may also be None; none for another."""
+    if typing.get_origin(kind) is Literal:
+        return typing.get_args(kind)
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):
+        return tuple(value for arg in typing.get_args(kind) for value in choices(arg))
+    return ()
+
+
+def read_choice(text: str, options: Iterable[str], variable: str) -> str:
+    """`text` if it is one of `options`; ConfigurationError naming `variable` and listing
+    them otherwise."""
+    if text not in options:
+        raise choice_refused(variable, options, text)
+    return text
+
+
+def choice_refused(variable: str, options: Iterable[str], value: Any) -> ConfigurationError:
+    return ConfigurationError(f"{variable} must be one of: {', '.join(options)}, not {value!r}")
 
 
 def read_bool(text: str, variable: str) -> bool:

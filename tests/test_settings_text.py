@@ -218,3 +218,61 @@ def test_s3auth_debug_refuses_what_the_settings_refuse(
     assert code == failures.CONFIGURATION, said
     assert f"S3AUTH_DEBUG must be true or false (or 1 or 0), not {text!r}" in said, said
     assert "Traceback" not in said and "S3AUTH_STORE_URL" not in said
+
+
+# Choices ----------------------------------------------------------------------------------
+
+CHOICES = {
+    "password_policy": ("default", "nist"),
+    "smtp_security": ("starttls", "tls", "none"),
+    "rate_limit_store": ("memory", "store"),
+    "algorithm": ("HS256", "HS384", "HS512", "ES256", "EdDSA", "Ed25519", "RS256"),
+}
+
+
+def test_every_choice_is_tested() -> None:
+    literal = {
+        f.name
+        for f in msgspec.structs.fields(S3AuthSettings)
+        if "Literal" in repr(f.type)  # Literal[...] and Literal[...] | None
+    }
+    assert literal | {"algorithm"} == set(CHOICES)
+
+
+@pytest.mark.parametrize(("field", "choice"), [(f, c) for f, cs in CHOICES.items() for c in cs])
+def test_each_choice_is_taken_as_listed(field: str, choice: str) -> None:
+    assert getattr(from_env(**{field: choice}), field) == choice
+
+
+def misspellings(choices: tuple[str, ...]) -> list[str]:
+    """Each choice in other cases, with whitespace around it, and spelt out."""
+    spelt = [str.upper, str.lower, str.title, lambda c: f" {c}", lambda c: f"{c}\n", "-".join]
+    return sorted({spell(c) for c in choices for spell in spelt} - set(choices))
+
+
+@pytest.mark.parametrize(
+    ("field", "text"), [(f, text) for f, cs in CHOICES.items() for text in misspellings(cs)]
+)
+def test_a_choice_spelt_otherwise_is_refused_listing_the_choices(field: str, text: str) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        from_env(**{field: text})
+    listed = ", ".join(CHOICES[field])
+    assert str(info.value) == f"{env_name(field)} must be one of: {listed}, not {text!r}"
+
+
+@pytest.mark.parametrize("field", sorted(CHOICES))
+def test_an_empty_choice_is_refused_as_an_empty_number_or_boolean_is(field: str) -> None:
+    # Unset, each has its default; empty, none of them says which is meant.
+    with pytest.raises(ConfigurationError) as info:
+        from_env(**{field: ""})
+    assert str(info.value).startswith(f"{env_name(field)} must be one of: ")
+    assert str(info.value).endswith(", not ''")
+
+
+@pytest.mark.parametrize("field", sorted(CHOICES))
+def test_a_choice_argument_is_refused_listing_the_choices(field: str) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        S3AuthSettings(secret_key=SECRET, **{field: "other"})  # type: ignore[arg-type]
+    listed = ", ".join(CHOICES[field])
+    optional = " (or None)" if field == "rate_limit_store" else ""
+    assert str(info.value) == f"{env_name(field)} must be one of: {listed}{optional}, not 'other'"
