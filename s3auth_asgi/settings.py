@@ -10,7 +10,6 @@ setting (`settings_env`).
 from __future__ import annotations
 
 import os
-import re
 import secrets
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
@@ -18,13 +17,11 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from .errors import ConfigurationError
 from .hidden_fields import HidesSecrets
 from .settings_checks import check_settings
 from .settings_checks import normalise_origin as normalise_origin
 from .settings_env import check_keywords, check_variable_names
 from .settings_env import env_name as env_name
-from .settings_ranges import RANGES, out_of_range
 from .settings_text import read_variable
 
 SECRET_KEY_BYTES = 48
@@ -201,7 +198,8 @@ class S3AuthSettings(HidesSecrets, msgspec.Struct, kw_only=True, frozen=True):
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> S3AuthSettings:
-        """Read every `S3AUTH_*` variable; keyword arguments win over the environment. A
+        """Read every `S3AUTH_*` variable (by `settings_text`'s rules); keyword arguments
+        win over the environment, and are values checked as the constructor's, not text. A
         variable that names no setting is a ConfigurationError, a keyword argument that
         names no field a TypeError, as the constructor's."""
         check_keywords(overrides, cls.__struct_fields__)
@@ -213,20 +211,4 @@ class S3AuthSettings(HidesSecrets, msgspec.Struct, kw_only=True, frozen=True):
             if text is not None:
                 raw[field.name] = read_variable(field, text)
         raw.update(overrides)
-        return _convert(raw, from_env=True)
-
-
-def _convert(raw: dict[str, Any], *, from_env: bool) -> S3AuthSettings:
-    try:
-        return msgspec.convert(raw, S3AuthSettings, strict=not from_env)
-    except msgspec.ValidationError as exc:
-        message = str(exc)
-        failed = re.search(r"at `\$\.(\w+)`$", message)
-        if failed and failed[1] in RANGES:  # "1e23", "nan": say what a number may be
-            raise out_of_range(failed[1], raw[failed[1]]) from None
-        # msgspec names the field as `$.name`; turn that into the variable to fix.
-        for field in msgspec.structs.fields(S3AuthSettings):
-            marker = f"$.{field.name}"
-            if marker in message:
-                message = message.replace(marker, env_name(field.name))
-        raise ConfigurationError(message) from None
+        return cls(**raw)

@@ -49,6 +49,29 @@ def test_keyword_arguments_win_over_the_environment() -> None:
 
 
 @pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("access_token_expire_minutes", "1440.0000000000001"),
+        ("access_token_expire_minutes", "30"),
+        ("refresh_cookie", "true"),
+        ("audit_retention_days", 30.0),
+        ("trusted_proxies", "10.0.0.1"),
+    ],
+)
+def test_keyword_arguments_of_from_env_are_values_as_the_constructors(
+    field: str, value: object
+) -> None:
+    """Text is read by the variables' rules; a keyword argument is a value, checked as the
+    constructor checks it, never read as text by other rules (which rounded a whole
+    number's fraction away)."""
+    with pytest.raises(ConfigurationError) as made:
+        S3AuthSettings(secret_key=SECRET, **{field: value})  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError) as read:
+        S3AuthSettings.from_env({"S3AUTH_SECRET_KEY": SECRET}, **{field: value})
+    assert str(read.value) == str(made.value)
+
+
+@pytest.mark.parametrize(
     ("env", "variable"),
     [
         ({}, "S3AUTH_SECRET_KEY"),
