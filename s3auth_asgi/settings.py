@@ -40,6 +40,8 @@ class S3AuthSettings(HidesSecrets, msgspec.Struct, kw_only=True, frozen=True):
         ("secret_key", "signing_key", "key_encryption_key", "smtp_password")
     )
     """Shown as `<hidden>` (`hidden_fields`)."""
+    url_fields: ClassVar[frozenset[str]] = frozenset(("store_url", "jwks_publish_url"))
+    """Shown without user info, query or fragment, where obstore takes credentials from."""
 
     store_url: str = "memory://"
     """Where all state lives: `s3://bucket/prefix`, `gs://…`, `az://…`, `file:///path`,

@@ -187,3 +187,39 @@ def test_what_is_not_secret_still_shows() -> None:
     assert "access_token=<hidden>" in repr(
         TokenResponse(access_token="a", token_type="bearer", expires_in=1, refresh_expires_in=2)
     )
+
+
+@pytest.mark.parametrize(
+    ("store_url", "jwks_publish_url", "shown"),
+    [
+        (
+            "s3://AKIAEXAMPLE:Sh0wnN3ver@bucket/auth",
+            "s3://AKIAEXAMPLE:Sh0wnN3ver@public/jwks.json",
+            ("s3://bucket/auth", "s3://public/jwks.json"),
+        ),
+        (
+            "https://acct.blob.core.windows.net/c/auth?sv=2024&sig=Sh0wnN3ver",
+            "https://acct.blob.core.windows.net/www/jwks.json?sig=Sh0wnN3ver#Sh0wnN3ver",
+            (
+                "https://acct.blob.core.windows.net/c/auth",
+                "https://acct.blob.core.windows.net/www/jwks.json",
+            ),
+        ),
+    ],
+)
+def test_the_settings_show_no_credentials_a_url_carries(
+    store_url: str, jwks_publish_url: str, shown: tuple[str, str]
+) -> None:
+    """A URL may carry credentials (user info, an Azure SAS in the query): the settings show
+    what `s3auth` prints of one, without them."""
+    settings = S3AuthSettings(
+        secret_key="a-secret-key-that-is-long-enough-0123456789",
+        algorithm="ES256",  # a JWKS to publish
+        store_url=store_url,
+        jwks_publish_url=jwks_publish_url,
+    )
+    assert settings.store_url == store_url  # only printing leaves them out
+    for text in renderings(settings):
+        assert "Sh0wnN3ver" not in text, text
+        flat = text.replace("\n", "").replace(" ", "")
+        assert f"store_url='{shown[0]}'" in flat and f"jwks_publish_url='{shown[1]}'" in flat

@@ -17,6 +17,7 @@ from ..errors import ConfigurationError, StoreUnavailableError
 from ..keys.ring import KeyRing
 from ..ratelimit.policy import misspelt_names, parse_rate_limits
 from ..settings import S3AuthSettings
+from ..shown_urls import shown_url
 from ..storage import keys
 from ..storage.base import Store
 from ..storage.local_listing import CONTROL_DIR
@@ -29,7 +30,6 @@ from .failures import (
     REFUSED,
     STORE_HINT,
     UNAVAILABLE,
-    shown_url,
     unavailable_message,
 )
 

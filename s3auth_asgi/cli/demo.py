@@ -8,8 +8,9 @@ from pathlib import Path
 
 from ..errors import ConfigurationError
 from ..service import S3AuthService
+from ..shown_urls import shown_url
 from .context import Context, demo_directory, demo_settings, settle
-from .failures import OK, shown_url
+from .failures import OK
 
 PROXY_HEADERS = False
 """uvicorn rewrites `scope["client"]` from X-Forwarded-For when a request comes from

@@ -22,7 +22,6 @@ import re
 import traceback
 from collections.abc import Iterator
 from typing import TextIO
-from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import (
     ConfigurationError,
@@ -32,6 +31,7 @@ from ..errors import (
     S3ValidationError,
     StoreUnavailableError,
 )
+from ..shown_urls import shown_url
 
 OK, REFUSED, USAGE, CONFIGURATION, UNAVAILABLE, NOT_FOUND = 0, 1, 2, 3, 4, 5
 INTERNAL, INTERRUPTED = 70, 130
@@ -173,16 +173,6 @@ def describe_cause(cause: BaseException | None) -> str:
 def first_line(text: str) -> str:
     lines = text.strip().splitlines()
     return lines[0] if lines else ""
-
-
-def shown_url(url: str) -> str:
-    """`url` without user info, query or fragment: what may be printed of a store URL."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "(S3AUTH_STORE_URL)"
-    host = parts.netloc.rsplit("@", 1)[-1]
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 @contextlib.contextmanager

@@ -27,6 +27,7 @@ from ..keys.ranking import superseded_at
 from ..keys.ring import KeyRing
 from ..keys.stored import KeyStore, StoredKey
 from ..settings import S3AuthSettings, env_name
+from ..shown_urls import shown_url
 from ..types import Clock
 from .context import Context, run_async
 from .failures import (
@@ -37,13 +38,13 @@ from .failures import (
     UNAVAILABLE,
     CommandError,
     describe_cause,
-    shown_url,
 )
 from .json_array import JsonArray
 from .key_rows import HEADER, fixed_rows, iso, stored_rows
 from .keygen import run_keys_generate
 
 CLOCK: Clock = time.time
+JWKS_PUBLISH_URL = env_name("jwks_publish_url")
 """The moment the commands act at (read when a command starts)."""
 
 SECRET_ROTATION = (
@@ -236,7 +237,7 @@ async def publish(
         await publish_jwks(url, jwks, settings.jwks_max_age_seconds)
     except StoreUnavailableError as exc:
         cause = describe_cause(exc.__cause__)
-        where = f"{shown_url(url)}{f' ({cause})' if cause else ''}"
+        where = f"{shown_url(url, JWKS_PUBLISH_URL)}{f' ({cause})' if cause else ''}"
         # Running `rotate` again would add yet another key: publishing is what is left.
         raise CommandError(
             f"the keys changed, but the JWKS could not be written to {where}: write it with "
@@ -246,7 +247,10 @@ async def publish(
             else f"the JWKS could not be written to {where}; repair the target and try again",
             UNAVAILABLE,
         ) from exc
-    print(f"published the JWKS ({len(jwks['keys'])} keys) to {shown_url(url)}", file=ctx.out)
+    print(
+        f"published the JWKS ({len(jwks['keys'])} keys) to {shown_url(url, JWKS_PUBLISH_URL)}",
+        file=ctx.out,
+    )
 
 
 # the command line -------------------------------------------------------------------------

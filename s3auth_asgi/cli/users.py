@@ -11,8 +11,9 @@ from typing import Any
 from ..errors import UserNotFoundError
 from ..models import User
 from ..service import S3AuthService
+from ..shown_urls import shown_url
 from .context import Context, run_async
-from .failures import OK, CommandError, shown_url
+from .failures import OK, CommandError
 from .json_array import JsonArray
 from .progress import Progress, is_terminal
 
