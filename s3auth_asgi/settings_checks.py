@@ -55,6 +55,10 @@ def check_settings(settings: Any) -> None:
         # Whitespace is part of a URL: `file:///srv/auth ` is a directory beside
         # `/srv/auth`, another store; `s3://bucket/auth ` another prefix.
         check_unpadded(field, getattr(settings, field), "which would be part of the URL")
+    for field in ("issuer", "audience"):
+        # Tokens would carry it, and a verifier configured without it refuse them all.
+        if getattr(settings, field) is not None:
+            check_unpadded(field, getattr(settings, field), "which tokens would carry")
     check_secret("secret_key", settings.secret_key)
     if settings.key_encryption_key:
         check_secret("key_encryption_key", settings.key_encryption_key)

@@ -298,6 +298,28 @@ def test_a_secret_with_surrounding_whitespace_is_refused(variable: str, padded: 
     assert key not in message
 
 
+@pytest.mark.parametrize("field", ["issuer", "audience"])
+@pytest.mark.parametrize("value", [" ", "\n", " https://auth.example.com", "api\n", "\tapi"])
+def test_an_issuer_or_audience_with_surrounding_whitespace_is_refused(
+    field: str, value: str
+) -> None:
+    """Tokens would carry it in `iss` or `aud`, and a verifier configured without it, as
+    any other service's would be, refuses them all."""
+    variable = f"S3AUTH_{field.upper()}"
+    expected = f"^{variable} begins or ends with whitespace"
+    with pytest.raises(ConfigurationError, match=expected):
+        made(**{variable: value})
+    with pytest.raises(ConfigurationError, match=expected):
+        S3AuthSettings(secret_key=SECRET, **{field: value})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("field", ["issuer", "audience"])
+def test_an_empty_issuer_or_audience_is_unset(field: str) -> None:
+    assert getattr(made(**{f"S3AUTH_{field.upper()}": ""}), field) is None
+    value = "https://auth.example.com/a b"  # inside, whitespace is the operator's choice
+    assert getattr(made(**{f"S3AUTH_{field.upper()}": value}), field) == value
+
+
 # The JWKS publication target ---------------------------------------------------------------
 
 
