@@ -28,8 +28,10 @@ URL_FIELDS = ("store_url", "jwks_publish_url", "public_url")
 """Taken to the letter, so refused with whitespace around them (`check_unpadded`)."""
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
+# A host's labels begin and end with a letter or digit (RFC 1123): no browser sends `-.-`.
+_LABEL = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
 _ORIGIN = re.compile(
-    r"(https?)://([a-z0-9-]+(?:\.[a-z0-9-]+)*|\[[0-9a-f:.]+\])(?::([0-9]{1,5}))?",
+    rf"(https?)://({_LABEL}(?:\.{_LABEL})*|\[[0-9a-f:.]+\])(?::([0-9]{{1,5}}))?",
     re.IGNORECASE | re.ASCII,
 )
 
@@ -38,9 +40,10 @@ def normalise_origin(value: str) -> str:
     """`value` as browsers serialise an origin in the `Origin` header: `scheme://host[:port]`,
     scheme and host in lower case, the scheme's default port dropped. ValueError saying why
     for anything else: `*`, `null`, a path (even `/`), no scheme or one other than http and
-    https, user info, wildcards, a non-ASCII host (browsers send its `xn--` form)."""
+    https, user info, wildcards, a non-ASCII host (browsers send its `xn--` form), a label
+    that begins or ends with a hyphen, a port outside 1 to 65535."""
     match = _ORIGIN.fullmatch(value)
-    if match is None or int(match[3] or 0) > 65535:
+    if match is None or not 1 <= int(match[3] or DEFAULT_PORTS[match[1].lower()]) <= 65535:
         raise ValueError(f"{value!r} is not an origin: http(s)://host[:port], without a path")
     scheme, host = match[1].lower(), match[2].lower()
     port = int(match[3]) if match[3] else DEFAULT_PORTS[scheme]

@@ -258,6 +258,10 @@ def test_allowed_origins_are_read_comma_separated() -> None:
         ("https://app.example.com:8443", "https://app.example.com:8443"),
         ("http://[::1]:8000", "http://[::1]:8000"),
         ("http://127.0.0.1", "http://127.0.0.1"),
+        ("https://a-b.example.com:1", "https://a-b.example.com:1"),
+        ("http://localhost:65535", "http://localhost:65535"),
+        ("https://xn--bcher-kva.example", "https://xn--bcher-kva.example"),
+        ("https://a.b-c.d", "https://a.b-c.d"),
     ],
 )
 def test_origins_are_normalised_as_browsers_send_them(written: str, origin: str) -> None:
@@ -279,6 +283,15 @@ def test_origins_are_normalised_as_browsers_send_them(written: str, origin: str)
         "https://app.example.com:99999",
         "https://bücher.example",
         "",
+        # No browser sends these: port 0 is no port, and a label neither begins nor ends
+        # with a hyphen.
+        "https://app.example.com:0",
+        "https://app.example.com:00000",
+        "https://-.-",
+        "https://-app.example.com",
+        "https://app-.example.com",
+        "https://app.-example.com",
+        "https://app.example.com-",
     ],
 )
 def test_an_allowed_origin_that_is_not_an_origin_is_refused(bad: str) -> None:
