@@ -16,8 +16,9 @@ import msgspec
 from ..privileges import ADMIN_SCOPE
 from ..problems import PROBLEM_CONTENT_TYPE, Problem
 from ..ratelimit import RateLimiter
+from ..ratelimit.fields import REFUSAL_DESCRIPTION, RETRY_AFTER, field_headers
 from .body import FORM_MEDIA_TYPE, JSON_MEDIA_TYPE
-from .limit_fields import field_headers, limited_answers
+from .limit_fields import limited_answers
 from .operations import Operation
 from .origins import OriginCheck
 
@@ -38,7 +39,7 @@ ERROR_DESCRIPTIONS = {
     415: "The body's content type is not accepted",
     422: "The body or query is well-formed but invalid: missing, mistyped or unknown fields, "
     "or values the service refuses",
-    429: "Rate-limited; see Retry-After",
+    429: REFUSAL_DESCRIPTION,
     503: "The object store is unreachable, or password hashing is at capacity; "
     "retry after Retry-After seconds",
 }
@@ -55,12 +56,6 @@ CROSS_ORIGIN_DESCRIPTION = (
     "S3AUTH_ALLOWED_ORIGINS), code `cross_origin_request`"
 )
 
-_RETRY_AFTER = {
-    "Retry-After": {
-        "description": "Seconds to wait before retrying",
-        "schema": {"type": "string"},
-    }
-}
 _ERROR_HEADERS: dict[int, dict[str, Any]] = {
     401: {
         "WWW-Authenticate": {
@@ -75,8 +70,8 @@ _ERROR_HEADERS: dict[int, dict[str, Any]] = {
             "schema": {"type": "string"},
         }
     },
-    429: _RETRY_AFTER,
-    503: _RETRY_AFTER,
+    429: RETRY_AFTER,
+    503: RETRY_AFTER,
 }
 
 
