@@ -58,11 +58,13 @@ if TYPE_CHECKING:
     from .ratelimit import (
         MemoryRateLimitStore,
         ObjectStoreRateLimitStore,
+        PartialMatch,
         RateLimit,
         RateLimiter,
         RateLimitInfo,
         RateLimitRule,
         RateLimitStore,
+        declare_rate_limits,
     )
     from .service import S3AuthService
     from .settings import S3AuthSettings
@@ -89,11 +91,13 @@ _LAZY = {
     "auth_error_response": "problems",
     "MemoryRateLimitStore": "ratelimit",
     "ObjectStoreRateLimitStore": "ratelimit",
+    "PartialMatch": "ratelimit",
     "RateLimit": "ratelimit",
     "RateLimitInfo": "ratelimit",
     "RateLimitRule": "ratelimit",
     "RateLimitStore": "ratelimit",
     "RateLimiter": "ratelimit",
+    "declare_rate_limits": "ratelimit",
     "S3AuthService": "service",
     "S3AuthSettings": "settings",
     "ObjectStore": "storage",
@@ -139,6 +143,7 @@ __all__ = [
     "NotFoundError",
     "ObjectStore",
     "ObjectStoreRateLimitStore",
+    "PartialMatch",
     "PasswordHasher",
     "PasswordPolicy",
     "PermissionDeniedError",
@@ -171,5 +176,6 @@ __all__ = [
     "__version__",
     "auth_error_response",
     "current_user",
+    "declare_rate_limits",
     "requires",
 ]

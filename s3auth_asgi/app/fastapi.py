@@ -26,7 +26,7 @@ whose refusals are answered as the middlewares answer them (`refuse_websocket`).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from typing import Annotated, Any
@@ -90,10 +90,13 @@ def include_auth(
     prefix: str = "/auth",
     limiter: RateLimiter | None = None,
     rate_limit: bool = True,
+    extend_document: Callable[[dict[str, Any]], object] | None = None,
 ) -> AuthApp:
     """Mount the auth app of `service` at `prefix` and merge its operations into `app`'s
     OpenAPI document; returns the mounted app. `limiter` and `rate_limit`: as for
-    `create_auth_app`.
+    `create_auth_app`. `extend_document` is called with each merged document, which it
+    may change in place, before it is served (e.g. to `declare_rate_limits` of a
+    RateLimitMiddleware in front of the app, the auth operations included).
 
     The token URL in the document is the mounted login endpoint below the request's root
     path (uvicorn's `--root-path`), which FastAPI puts first in the servers, or else below
@@ -112,7 +115,7 @@ def include_auth(
     if S3AuthError not in app.exception_handlers:
         app.add_exception_handler(S3AuthError, _problem_response)  # type: ignore[arg-type]
     # FastAPI's documented extension point is replacing the method.
-    app.openapi = _DocumentWithAuth(app, mount)  # type: ignore[method-assign]
+    app.openapi = _DocumentWithAuth(app, mount, extend_document)  # type: ignore[method-assign]
     app.add_middleware(_RecordRootPath)
     # The mounted app hears no lifespan: the host's does its part. Routes declared after
     # include_auth are all there by startup.
@@ -191,8 +194,14 @@ class _DocumentWithAuth:
     is stored in `app.openapi_schema`, where FastAPI keeps its own, so that FastAPI hands
     it back unchanged until its routes change."""
 
-    def __init__(self, app: FastAPI, mount: _AuthMount) -> None:
+    def __init__(
+        self,
+        app: FastAPI,
+        mount: _AuthMount,
+        extend: Callable[[dict[str, Any]], object] | None,
+    ) -> None:
         self.app = app
+        self.extend = extend
         self.generate = app.openapi
         self.mount = mount
         self.prefix = mount.path
@@ -204,6 +213,8 @@ class _DocumentWithAuth:
             self.mount.check_host_routes()  # the routes changed
             auth_document = self.mount.auth_document
             self.merged = merge_auth_document(document, auth_document, prefix=self.prefix)
+            if self.extend is not None:
+                self.extend(self.merged)
             self.app.openapi_schema = self.merged
         merged = self.merged
         # FastAPI puts the request's root path first in the servers after calling this;

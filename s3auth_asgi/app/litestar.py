@@ -104,7 +104,10 @@ def requires_scopes(*scopes: str) -> ScopesGuard:
 
 class S3AuthPlugin(InitPlugin, ReceiveRoutePlugin):
     """Mounts the auth app of `service` at `path` and documents it in the app's OpenAPI.
-    `limiter` and `rate_limit`: as for `create_auth_app`. One plugin per app."""
+    `limiter` and `rate_limit`: as for `create_auth_app`. `extend_document` is called
+    with each rendered document, the auth operations merged in, which it may change in
+    place (e.g. to `declare_rate_limits` of the app's RateLimitMiddleware). One plugin
+    per app."""
 
     def __init__(
         self,
@@ -113,6 +116,7 @@ class S3AuthPlugin(InitPlugin, ReceiveRoutePlugin):
         path: str = "/auth",
         limiter: RateLimiter | None = None,
         rate_limit: bool = True,
+        extend_document: Callable[[Document], object] | None = None,
     ) -> None:
         if not path.startswith("/") or path.endswith("/"):
             raise ConfigurationError(f"path {path!r} must start and not end with '/'")
@@ -120,6 +124,7 @@ class S3AuthPlugin(InitPlugin, ReceiveRoutePlugin):
         self.service = service
         self.auth_app = create_auth_app(service, limiter=limiter, rate_limit=rate_limit)
         self.host_auth = HostAuth(service, service)
+        self.extend = extend_document
         self._routes: list[HTTPRoute] = []
         self._in_use = False
 
@@ -160,11 +165,15 @@ class S3AuthPlugin(InitPlugin, ReceiveRoutePlugin):
     async def _mounted(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.auth_app({**scope, "root_path": self._mount_point(scope)}, receive, send)
 
-    def extend_document(self, document: Document) -> Document:
+    def document_with_auth(self, document: Document) -> Document:
         """The app's rendered document with the guarded operations' security listed and
-        the auth operations merged in."""
+        the auth operations merged in, then given to `extend_document`."""
         self._list_guard_security(document)
-        return merge_auth_document(document, self.auth_app.openapi.for_mount(""), prefix=self.path)
+        auth_document = self.auth_app.openapi.for_mount("")
+        merged = merge_auth_document(document, auth_document, prefix=self.path)
+        if self.extend is not None:
+            self.extend(merged)
+        return merged
 
     def _list_guard_security(self, document: Document) -> None:
         paths = document.get("paths", {})
@@ -229,7 +238,7 @@ class _ConfigWithAuth(OpenAPIConfig):
     def to_openapi_schema(self) -> OpenAPI:
         built = super().to_openapi_schema()
         document = _DocumentWithAuth(**{name: getattr(built, name) for name in _OPENAPI_FIELDS})
-        document.extend = self.plugin.extend_document
+        document.extend = self.plugin.document_with_auth
         return document
 
 
