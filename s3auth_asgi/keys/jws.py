@@ -3,7 +3,8 @@
 In this order, each step refusing with InvalidTokenError: three base64url segments; a
 protected header that is strict JOSE JSON asking for no extension (`jose_json`); a `kid`
 naming a live key of the set (UnknownSigningKeyError otherwise — the one refusal a
-verifier may answer by reading its keys again); an `alg` the key is pinned to; for ES256,
+verifier may answer by reading its keys again); an `alg` that is a string and one the key
+is pinned to; for ES256,
 an s in the low half (`low_s`: a token has one spelling); the signature, over the
 segments as received. The payload is returned unread.
 
@@ -42,7 +43,10 @@ def verify_compact(token: str | bytes, keys: KeySet, now: float) -> tuple[dict[s
     entry = keys.get(header.get("kid"), now)
     if entry is None:
         raise UnknownSigningKeyError("The token names an unknown key")
-    if header.get("alg") not in entry.accepted:
+    alg = header.get("alg")
+    # A str first (RFC 7515 §4.1.1): a list or an object is not hashable, and set
+    # membership would raise TypeError for it, not refuse it.
+    if not isinstance(alg, str) or alg not in entry.accepted:
         raise InvalidTokenError("The token's algorithm does not match its key")
     if entry.low_s and is_high_s(base64url_decode(signature_segment)):
         raise InvalidTokenError("The token could not be verified (high_s)")
