@@ -152,6 +152,12 @@ class SnapshotFreshness:
             self._failed_at, self._failure = started, error
             self._ended += 1
             raise
+        except Exception:
+            # Not one of ours, so a bug rather than the store: still a failed sync, which
+            # pauses the next one, or every request would start a read that fails alike.
+            self._failed_at, self._failure = started, None
+            self._ended += 1
+            raise
         self._synced_at, self._failure = started, None
         self._ended += 1
         return new

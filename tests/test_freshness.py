@@ -39,6 +39,7 @@ from s3auth_asgi import (
 from s3auth_asgi.app import create_auth_app
 from s3auth_asgi.app.fastapi import CurrentUser, include_auth
 from s3auth_asgi.app.litestar import S3AuthPlugin, requires_scopes
+from s3auth_asgi.freshness import SnapshotFreshness
 from s3auth_asgi.storage import ObjectStore
 
 pytestmark = pytest.mark.anyio
@@ -323,3 +324,31 @@ async def test_the_integrations_start_with_the_store_unreachable(
     sent = await run_lifespan(INTEGRATIONS[integration][0](broken))
     assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
     assert any("no revocation snapshot at startup" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_sync_that_fails_with_any_error_pauses_the_next(clock: Clock) -> None:
+    """A sync failing with an error that is not one of ours (a bug, say) still counts as a
+    failed sync: a stale snapshot starts one try an interval, not one per request."""
+    calls: list[float] = []
+
+    async def sync_once() -> int:
+        calls.append(clock())
+        if len(calls) > 1:
+            raise RuntimeError("not one of ours")
+        return 0
+
+    freshness = SnapshotFreshness(sync_once, interval=60, clock=clock)
+    await freshness.sync()
+    clock.advance(61)
+    for _ in range(5):
+        freshness.start_in_background_if_stale()
+        if freshness._background is not None:
+            with pytest.raises(RuntimeError):
+                await freshness._background
+    assert len(calls) == 2
+    clock.advance(60)
+    freshness.start_in_background_if_stale()
+    assert freshness._background is not None
+    with pytest.raises(RuntimeError):
+        await freshness._background
+    assert len(calls) == 3

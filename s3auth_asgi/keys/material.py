@@ -17,7 +17,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, OctKey, OKPKey, RSAKey
 
 from .algorithms import Key, check_key
-from .names import ALGORITHMS, UnusableKeyError, accepted_names
+from .names import UnusableKeyError, accepted_names, algorithm_for
 
 _KEY_CLASSES: dict[str, type[ECKey] | type[OKPKey] | type[RSAKey] | type[OctKey]] = {
     "EC": ECKey,
@@ -48,7 +48,7 @@ def import_key(algorithm: str, material: str | bytes | dict[str, Any]) -> tuple[
                 raise UnusableKeyError("the key looks like JWK but is not valid JSON") from None
         elif "-----BEGIN" not in text:
             raise UnusableKeyError("the key is neither a PEM block nor a JWK object")
-    kty = ALGORITHMS[algorithm].kty
+    kty = algorithm_for(algorithm).kty  # a name read from the store may be any string
     key_class = _KEY_CLASSES[kty]
     kid: str | None = None
     try:
@@ -71,8 +71,9 @@ def import_key(algorithm: str, material: str | bytes | dict[str, Any]) -> tuple[
 
 
 def _check_jwk_members(algorithm: str, jwk: dict[str, Any]) -> None:
-    if jwk.get("kty") != ALGORITHMS[algorithm].kty:
-        raise UnusableKeyError(f"{algorithm} needs a key of type {ALGORITHMS[algorithm].kty}")
+    kty = algorithm_for(algorithm).kty
+    if jwk.get("kty") != kty:
+        raise UnusableKeyError(f"{algorithm} needs a key of type {kty}")
     use = jwk.get("use")
     if use is not None and use != "sig":
         raise UnusableKeyError("the key's `use` is not `sig`")

@@ -26,7 +26,7 @@ import re
 
 from joserfc.jwk import OctKey
 
-from ..errors import ConfigurationError, UnknownSigningKeyError
+from ..errors import ConfigurationError, S3AuthError, UnknownSigningKeyError
 from ..freshness import SnapshotFreshness
 from ..jose_json import b64url
 from ..settings import S3AuthSettings, env_name
@@ -142,7 +142,18 @@ class KeyRing:
     async def _read_store(self) -> int:
         assert self.stored is not None  # only the store source syncs
         stored = await self.stored.read_or_create(self.settings.algorithm, self.clock())
-        keys = self.stored.key_set(stored)
+        try:
+            keys = self.stored.key_set(stored)
+        except S3AuthError:
+            raise
+        except Exception as exc:
+            # Whatever the object holds, a set that does not open is the operator's to
+            # repair: as a ConfigurationError the keys read before keep serving and the
+            # next read waits an interval (`freshness`).
+            raise ConfigurationError(
+                f"the stored signing keys could not be opened ({type(exc).__name__}): see "
+                "`s3auth keys list`"
+            ) from None
         self._keys = keys
         if self.publication is not None:
             await self.publication.publish(keys)  # a failure is logged, the keys kept

@@ -1,0 +1,44 @@
+"""`s3auth keys` on a stored key set someone wrote by hand: a record that does not open is a
+configuration error (exit 3) that changes nothing."""
+
+from __future__ import annotations
+
+import anyio
+import test_cli_keys
+from test_cli_keys import Keys
+
+from s3auth_asgi.cli import failures
+from s3auth_asgi.keys.algorithms import generate_key
+from s3auth_asgi.keys.material import private_jwk, thumbprint
+from s3auth_asgi.keys.stored import StoredKey, StoredKeySet
+from s3auth_asgi.storage import keys as layout
+
+clock = test_cli_keys.clock  # the fixtures, under their names
+stored_keys = test_cli_keys.stored_keys
+
+
+def replace_keys(keys: Keys, records: list[StoredKey]) -> None:
+    async def write() -> None:
+        found = await keys.store.get(layout.SIGNING_KEYS, StoredKeySet)
+        assert found is not None
+        await keys.store.replace(layout.SIGNING_KEYS, StoredKeySet(keys=records), found.etag)
+
+    anyio.run(write, backend="asyncio")
+
+
+def es256_record(alg: str) -> StoredKey:
+    key = generate_key("ES256")
+    return StoredKey(
+        kid=thumbprint(key), alg=alg, created_at=0, activates_at=0, jwk=private_jwk(key)
+    )
+
+
+def test_a_stored_key_of_an_unknown_algorithm_is_a_configuration_error(stored_keys: Keys) -> None:
+    stored_keys.codec()  # the first key
+    records = [*stored_keys.stored(), es256_record("ES384")]
+    replace_keys(stored_keys, records)
+    for command in (("rotate",), ("retire", records[0].kid), ("publish",)):
+        run = stored_keys.run("keys", *command)
+        assert run.code == failures.CONFIGURATION, run
+    assert "unsupported algorithm 'ES384'" in stored_keys.run("keys", "rotate").err
+    assert stored_keys.stored() == records
