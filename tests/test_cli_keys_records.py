@@ -4,6 +4,7 @@ configuration error (exit 3) that changes nothing."""
 from __future__ import annotations
 
 import anyio
+import msgspec
 import test_cli_keys
 from test_cli_keys import Keys
 
@@ -40,5 +41,20 @@ def test_a_stored_key_of_an_unknown_algorithm_is_a_configuration_error(stored_ke
     for command in (("rotate",), ("retire", records[0].kid), ("publish",)):
         run = stored_keys.run("keys", *command)
         assert run.code == failures.CONFIGURATION, run
-    assert "unsupported algorithm 'ES384'" in stored_keys.run("keys", "rotate").err
+    assert "for 'ES384'" in stored_keys.run("keys", "rotate").err
     assert stored_keys.stored() == records
+
+
+def test_the_listing_prints_no_control_characters_from_the_store(stored_keys: Keys) -> None:
+    stored_keys.codec()
+    (first,) = stored_keys.stored()
+    kid = "\x1b]0;owned\x07\x1b[2J\u202e"
+    replace_keys(stored_keys, [msgspec.structs.replace(first, kid=kid, alg="ES256\r")])
+    run = stored_keys.run("keys", "list")
+    assert run.code == failures.OK, run
+    assert "\x1b" not in run.out and "\x07" not in run.out and "\r" not in run.out, repr(run.out)
+    assert "\u202e" not in run.out
+    assert "\\x1b]0;owned\\x07\\x1b[2J\\u202e" in run.out
+    assert "ES256\\r" in run.out
+    # JSON escapes them itself, and keeps the kid as it is.
+    assert stored_keys.listing()[0]["kid"] == kid

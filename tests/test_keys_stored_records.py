@@ -9,6 +9,7 @@ Records are written straight into the store, as whoever can write it would.
 from __future__ import annotations
 
 import asyncio
+import secrets
 from typing import Any
 
 import pytest
@@ -81,7 +82,7 @@ async def test_a_stored_key_of_an_unknown_algorithm_is_a_configuration_error(alg
     await service.published_keys()
     token = (await service.create_token_pair(user_record("alice"))).access_token
     await write_keys(store, [*await stored(store), record(alg)])
-    with pytest.raises(ConfigurationError, match="unsupported algorithm"):
+    with pytest.raises(ConfigurationError, match=f"for {alg!r}"):
         KeyStore(store).key_set(StoredKeySet(keys=await stored(store)))
     clock.advance(2 * SYNC + 1)  # overdue: the next request waits for a read
     await service.ensure_fresh()  # the read fails, is logged; the keys read before serve
@@ -109,3 +110,40 @@ async def test_a_stored_key_set_that_does_not_open_is_read_once_an_interval() ->
         service.verify_access_token(token)
         await background_reads(service)
     assert store.requests["get"] == 2
+
+
+# What a record may hold ----------------------------------------------------------------------
+
+
+async def test_a_stored_hmac_key_is_refused() -> None:
+    """An HS256 record would make the service sign HMAC tokens with a key anyone reading
+    the store knows, and publish an empty JWKS."""
+    store = ObjectStore.from_url("memory://")
+    secret = {"kty": "oct", "k": "a2" * 22}
+    await write_keys(
+        store, [StoredKey(kid="hs", alg="HS256", created_at=0, activates_at=0, jwk=secret)]
+    )
+    with pytest.raises(ConfigurationError, match="HS256"):
+        await keyed(store, Clock()).published_keys()
+
+
+@pytest.mark.parametrize(
+    "kid", ["../../etc/passwd", "\x1b]0;owned\x07\x1b[2J", "", "another-key's-kid"]
+)
+async def test_a_stored_kid_must_be_the_keys_thumbprint(kid: str) -> None:
+    store = ObjectStore.from_url("memory://")
+    await write_keys(store, [record("ES256", kid=kid)])
+    with pytest.raises(ConfigurationError, match="thumbprint") as refused:
+        await keyed(store, Clock()).published_keys()
+    assert kid not in str(refused.value) or not kid  # never echoed: it may be anything
+
+
+async def test_records_as_the_service_writes_them_open() -> None:
+    """The controls: the thumbprint rule holds for every key the service makes, sealed or
+    not, of every algorithm."""
+    for algorithm in ("ES256", "EdDSA", "Ed25519", "RS256"):
+        store = ObjectStore.from_url("memory://")
+        await write_keys(store, [record(algorithm, algorithm)])
+        assert len(await keyed(store, Clock(), algorithm).published_keys()) == 1
+    sealed = make_clocked_service(algorithm="ES256", key_encryption_key=secrets.token_urlsafe(48))
+    assert len(await sealed.published_keys()) == 1

@@ -4,7 +4,8 @@ A stored key's state, at the moment of the listing: `next` (published, signs fro
 activates_at), `signing`, `verifying` (stopped signing, still published), `retiring`
 (published until its retires_at) or `retired` (past it: accepted nowhere, dropped from the
 store at the next change). `sealed` says whether its private part is sealed in the store;
-keys of the secret or the environment are not stored, so for them it is null.
+keys of the secret or the environment are not stored, so for them it is null. The table
+shows characters that are not printable as escapes; JSON escapes them itself.
 """
 
 from __future__ import annotations
@@ -53,10 +54,16 @@ class KeyRow:
 
 
 def table_line(*columns: str) -> str:
-    kid, algorithm, state, activates, retires, source, sealed = columns
+    kid, algorithm, state, activates, retires, source, sealed = map(printable, columns)
     return (
         f"{kid:43}  {algorithm:9}  {state:9}  {activates:20}  {retires:20}  {source:11}  {sealed}"
     )
+
+
+def printable(text: str) -> str:
+    """`text` with each character a terminal would act on (escapes, carriage returns,
+    bidirectional overrides) spelt as a Python escape: a stored record may hold anything."""
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
 
 
 HEADER = table_line("KID", "ALGORITHM", "STATE", "ACTIVATES AT", "RETIRES AT", "SOURCE", "SEALED")

@@ -50,9 +50,9 @@ def unseal(sealed: str, *, kid: str, encryption_key: str) -> dict[str, Any]:
         jwk = json.loads(plaintext)
     except (InvalidTag, ValueError, TypeError):
         raise ConfigurationError(
-            f"S3AUTH_KEY_ENCRYPTION_KEY does not open the stored signing key {kid}: it is "
+            f"S3AUTH_KEY_ENCRYPTION_KEY does not open the stored signing key {kid!r}: it is "
             "not the key the signing keys were sealed with"
         ) from None
     if not isinstance(jwk, dict):
-        raise ConfigurationError(f"the stored signing key {kid} is not a JWK")
+        raise ConfigurationError(f"the stored signing key {kid!r} is not a JWK")
     return jwk

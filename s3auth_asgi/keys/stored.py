@@ -26,6 +26,7 @@ from ..storage.base import Store, StoreConflict
 from .algorithms import generate_key
 from .keyset import KeyEntry, KeySet
 from .material import import_key, private_jwk, thumbprint
+from .names import ASYMMETRIC_ALGORITHMS, UnusableKeyError
 from .ranking import superseded_at
 from .sealing import seal, unseal
 
@@ -152,6 +153,15 @@ class KeyStore:
         return KeySet(self._entry(k) for k in stored.keys)
 
     def _entry(self, stored: StoredKey) -> KeyEntry:
+        """The key a record holds, checked: whoever can write the store can write any
+        record, so nothing of it is used, printed or logged before it is judged."""
+        # Only keys a store may hold: an HS* record would sign with a secret every reader of
+        # the store knows, and publish nothing to verify it with.
+        if stored.alg not in ASYMMETRIC_ALGORITHMS:
+            raise UnusableKeyError(
+                f"a stored signing key is for {stored.alg!r}: the store keeps only "
+                f"{', '.join(ASYMMETRIC_ALGORITHMS)} keys"
+            )
         if stored.sealed is not None:
             if not self.encryption_key:
                 raise ConfigurationError(
@@ -161,11 +171,18 @@ class KeyStore:
             jwk = unseal(stored.sealed, kid=stored.kid, encryption_key=self.encryption_key)
         elif stored.jwk is not None:
             jwk = stored.jwk
-            if self.encryption_key:
-                self._report_unsealed(stored.kid)
         else:
-            raise ConfigurationError(f"the stored signing key {stored.kid} has no key material")
+            raise ConfigurationError(f"the stored signing key {stored.kid!r} has no key material")
         key, _ = import_key(stored.alg, jwk)
+        # Every key made here has its thumbprint for kid; one written by hand may be anything
+        # (a path, terminal escapes, another key's kid), so it is not repeated.
+        if stored.kid != thumbprint(key):
+            raise UnusableKeyError(
+                f"a stored {stored.alg} signing key's kid is not its RFC 7638 thumbprint "
+                f"({thumbprint(key)})"
+            )
+        if stored.sealed is None and self.encryption_key:
+            self._report_unsealed(stored.kid)
         return KeyEntry(
             stored.kid,
             stored.alg,
