@@ -3,7 +3,8 @@
 Every key enters through `import_key` (a PEM block, a JWK object as JSON, or a JWK dict),
 which also judges it (`algorithms.check_key`) and reads the JWK members that limit a key's
 use: `use` must be `sig`, `key_ops` must allow `verify`, and an `alg` must be the
-algorithm the key is configured for. A key's `kid` is its RFC 7638 thumbprint unless it
+algorithm the key is configured for. A private JWK's public members must be its private
+part's (`key_pairs`). A key's `kid` is its RFC 7638 thumbprint unless it
 came with one.
 """
 
@@ -17,6 +18,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, OctKey, OKPKey, RSAKey
 
 from .algorithms import Key, check_key
+from .key_pairs import check_key_pair
 from .names import UnusableKeyError, accepted_names, algorithm_for
 
 _KEY_CLASSES: dict[str, type[ECKey] | type[OKPKey] | type[RSAKey] | type[OctKey]] = {
@@ -54,6 +56,7 @@ def import_key(algorithm: str, material: str | bytes | dict[str, Any]) -> tuple[
     try:
         if isinstance(material, dict):
             _check_jwk_members(algorithm, material)
+            check_key_pair(material)
             kid = material.get("kid") if isinstance(material.get("kid"), str) else None
             key: Key = key_class.import_key(
                 {k: v for k, v in material.items() if k not in ("kid", "alg", "use", "key_ops")}
