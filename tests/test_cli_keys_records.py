@@ -58,3 +58,24 @@ def test_the_listing_prints_no_control_characters_from_the_store(stored_keys: Ke
     assert "ES256\\r" in run.out
     # JSON escapes them itself, and keeps the kid as it is.
     assert stored_keys.listing()[0]["kid"] == kid
+
+
+def test_an_emptied_key_set_is_repaired_with_rotate(stored_keys: Keys) -> None:
+    stored_keys.codec()
+    replace_keys(stored_keys, [])
+    run = stored_keys.run("keys", "rotate")
+    assert run.code == failures.OK, run
+    assert "signs from now" in run.out
+    (new,) = stored_keys.stored()
+    assert new.activates_at == stored_keys.clock.now
+    assert stored_keys.listing()[0]["state"] == "signing"
+
+
+def test_retire_refuses_to_leave_no_key_that_signs(stored_keys: Keys) -> None:
+    stored_keys.codec()
+    (only,) = stored_keys.stored()
+    stored_keys.clock.now = only.activates_at - 3  # the operator's clock behind the host's
+    run = stored_keys.run("keys", "retire", only.kid)
+    assert run.code == failures.REFUSED, run
+    assert "no key that signs" in run.err
+    assert stored_keys.stored() == [only]

@@ -25,7 +25,7 @@ from ..keys.names import ASYMMETRIC_ALGORITHMS, is_symmetric
 from ..keys.publish import publish_jwks
 from ..keys.ranking import superseded_at
 from ..keys.ring import KeyRing
-from ..keys.stored import KeyStore, StoredKey
+from ..keys.stored import NO_SIGNER, KeyStore, StoredKey, StoredKeySet, keeps_a_signer
 from ..settings import S3AuthSettings, env_name
 from ..shown_urls import shown_url
 from ..types import Clock
@@ -121,10 +121,15 @@ async def current_keys(stored: KeyStore) -> tuple[list[StoredKey], KeySet]:
     """The stored keys, and the key set they make: each opened and checked, so that a
     key-encryption key that does not open them (or none, for sealed keys) fails before
     anything is written."""
+    keys = await stored_records(stored)
+    return keys, stored.key_set(StoredKeySet(keys=keys))
+
+
+async def stored_records(stored: KeyStore) -> list[StoredKey]:
     found = await stored.read()
     if found is None:
         raise CommandError(NO_KEYS_YET, REFUSED)
-    return found[0].keys, stored.key_set(found[0])
+    return found[0].keys
 
 
 def run_keys_rotate(ctx: Context) -> int:
@@ -135,10 +140,13 @@ def run_keys_rotate(ctx: Context) -> int:
     delay = 0 if ctx.args.now else settings.key_publish_seconds
 
     async def rotate() -> int:
-        await current_keys(stored)
+        if keys := await stored_records(stored):  # an empty set is what rotate repairs
+            stored.key_set(StoredKeySet(keys=keys))
         new = await stored.rotate(settings.algorithm, now, delay)
         when = (
-            "signs from now" if not delay else f"signs from {iso(new.activates_at)} (in {delay} s)"
+            "signs from now"
+            if new.activates_at <= now
+            else f"signs from {iso(new.activates_at)} (in {delay} s)"
         )
         print(f"added key {new.kid} ({new.alg}): published now, {when}", file=ctx.out)
         await publish_changed(ctx, settings, stored, now)
@@ -180,20 +188,17 @@ def check_retirable(keys: list[StoredKey], kid: str, now: float) -> None:
     if target is None:
         raise CommandError(f"no stored signing key has the kid {kid!r}", NOT_FOUND)
     successor = superseded_at(keys, target)
-    if target.activates_at > now:
-        return  # it never signed: retired at once
-    if successor is None:
+    if target.activates_at <= now and (successor is None or successor > now):
         raise CommandError(
             f"{kid} is the key that signs: run `s3auth keys rotate`, and retire it once the "
-            "new key signs",
+            "new key signs"
+            if successor is None
+            else f"{kid} signs until {iso(successor)}, when the next key takes over: retire "
+            "it after that",
             REFUSED,
         )
-    if successor > now:
-        raise CommandError(
-            f"{kid} signs until {iso(successor)}, when the next key takes over: retire it "
-            "after that",
-            REFUSED,
-        )
+    if not keeps_a_signer(k for k in keys if k is not target):
+        raise CommandError(f"retiring {kid}: {NO_SIGNER}", REFUSED)
 
 
 def run_keys_publish(ctx: Context) -> int:

@@ -8,12 +8,14 @@ from it. The first process to find no object creates it (If-None-Match: a race o
 starts leaves one key set, whose key every process then uses). `rotate` and `retire` read,
 change and replace it under If-Match, again on a conflict (after a jittered wait, so that
 the writers that collided do not collide again), so administrators rotating at once each
-add a key, never lose one.
+add a key, never lose one. No change may leave the set without a key that signs or will
+(`keeps_a_signer`); a key added to a set where nothing signs signs at once.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any, ClassVar
 
 import msgspec
@@ -27,7 +29,7 @@ from .algorithms import generate_key
 from .keyset import KeyEntry, KeySet
 from .material import import_key, private_jwk, thumbprint
 from .names import ASYMMETRIC_ALGORITHMS, UnusableKeyError
-from .ranking import superseded_at
+from .ranking import signer, superseded_at
 from .sealing import seal, unseal
 
 logger = logging.getLogger("s3auth_asgi.keys")
@@ -52,6 +54,18 @@ class StoredKey(HidesSecrets, msgspec.Struct, kw_only=True, frozen=True):
 
 class StoredKeySet(msgspec.Struct, kw_only=True, frozen=True):
     keys: list[StoredKey]
+
+
+NO_SIGNER = (
+    "that would leave no key that signs or will (every process starting then would refuse "
+    "to): run `s3auth keys rotate` first"
+)
+
+
+def keeps_a_signer(keys: Iterable[StoredKey]) -> bool:
+    """Whether a key set has a key that signs now or will, and is not retiring: the one
+    thing every change must keep (a process starting on a set without one refuses to)."""
+    return any(k.retires_at is None for k in keys)
 
 
 class KeyStore:
@@ -87,7 +101,16 @@ class KeyStore:
         once, when the signing key leaked; verifiers learn it from the first token naming
         it, each within its reread interval)."""
         new = self._new_key(algorithm, now, activates_at=now + publish_seconds)
-        await self._change(lambda keys: [*keys, new], now)
+
+        def change(keys: list[StoredKey]) -> list[StoredKey]:
+            nonlocal new
+            if signer(keys, now) is None:
+                # Nothing signs meanwhile (a set emptied, or retiring only): waiting for
+                # the publication would only leave the service without a signing key.
+                new = msgspec.structs.replace(new, activates_at=now)
+            return [*keys, new]
+
+        await self._change(change, now)
         return new
 
     async def retire(self, kid: str, now: float, *, after: float, immediately: bool) -> float:
@@ -126,6 +149,8 @@ class KeyStore:
                 raise ConfigurationError("the store has no signing keys yet: start the service")
             stored, etag = found
             keys = [k for k in change(stored.keys) if k.retires_at is None or k.retires_at > now]
+            if not keeps_a_signer(keys):
+                raise ConfigurationError(NO_SIGNER)
             try:
                 await self.store.replace(layout.SIGNING_KEYS, StoredKeySet(keys=keys), etag)
                 return
