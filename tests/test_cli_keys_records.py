@@ -79,3 +79,21 @@ def test_retire_refuses_to_leave_no_key_that_signs(stored_keys: Keys) -> None:
     assert run.code == failures.REFUSED, run
     assert "no key that signs" in run.err
     assert stored_keys.stored() == [only]
+
+
+def test_retire_refuses_to_undo_a_rotation_once_processes_may_sign_with_its_key(
+    stored_keys: Keys,
+) -> None:
+    stored_keys.codec()
+    assert stored_keys.run("keys", "rotate").code == failures.OK
+    new = stored_keys.stored()[-1]
+    margin = 2 * 60 + 10  # twice S3AUTH_KEY_SYNC_SECONDS, plus S3AUTH_REVOCATION_SKEW_SECONDS
+    stored_keys.clock.now = new.activates_at - margin + 1
+    run = stored_keys.run("keys", "retire", new.kid)
+    assert run.code == failures.REFUSED, run
+    assert "too late to undo" in run.err and "--now" in run.err
+    assert new in stored_keys.stored()
+    stored_keys.clock.now = new.activates_at - margin - 1  # before the margin: undone at once
+    run = stored_keys.run("keys", "retire", new.kid)
+    assert run.code == failures.OK, run
+    assert new.kid not in [k.kid for k in stored_keys.stored()]

@@ -104,7 +104,7 @@ async def test_a_process_that_only_verifies_sees_a_retired_key_within_one_interv
     # elsewhere: this process hears nothing of it.
     await KeyStore(store).rotate("ES256", clock(), 0)
     clock.advance(1)
-    await KeyStore(store).retire(leaked.kid, clock(), after=0, immediately=True)
+    await KeyStore(store).retire(leaked.kid, clock(), after=0, immediately=True, undo_margin=0)
     store.reset_counts()
     clock.advance(SYNC - 2)
     assert await verify(api, forged(auth, leaked, 1)) == 200  # fresh keys: not read again

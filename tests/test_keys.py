@@ -175,7 +175,9 @@ async def test_rotation_publishes_first_signs_later_and_retires_after_the_last_t
     # Retiring the old key waits for its last token: lifetime plus leeway after it stopped.
     settings = issuer.settings
     lifetime = settings.access_token_seconds + settings.leeway_seconds
-    retire_at = await KeyStore(store).retire(old_kid, clock(), after=lifetime, immediately=False)
+    retire_at = await KeyStore(store).retire(
+        old_kid, clock(), after=lifetime, immediately=False, undo_margin=0
+    )
     assert retire_at == pytest.approx(new.activates_at + lifetime)
     clock.advance(lifetime - 1)
     await settle(verifier)
@@ -211,7 +213,7 @@ async def test_a_cached_token_of_a_retired_key_is_refused_within_one_key_sync_in
     assert ring is not None and ring.stored is not None
     await ring.stored.rotate("ES256", clock(), 0)
     clock.advance(1)
-    await ring.stored.retire(_kid(token), clock(), after=0, immediately=True)
+    await ring.stored.retire(_kid(token), clock(), after=0, immediately=True, undo_margin=0)
     clock.advance(1)
     await service.tokens.ring.sync()  # type: ignore[union-attr]  # this process has read them
     store.reset_counts()
@@ -231,7 +233,7 @@ async def test_the_signing_key_cannot_be_retired_and_two_rotations_both_land() -
     service = keyed_service("EdDSA", clock=clock, store=store)
     kid = (await service.published_keys()).signing_key(clock()).kid
     with pytest.raises(ConfigurationError, match="rotate first"):
-        await KeyStore(store).retire(kid, clock(), after=0, immediately=True)
+        await KeyStore(store).retire(kid, clock(), after=0, immediately=True, undo_margin=0)
     import anyio
 
     async with anyio.create_task_group() as group:
@@ -449,7 +451,7 @@ async def test_a_key_stored_before_the_encryption_key_is_reported_until_retired(
     keys = KeyStore(store, encryption_key=kek)
     new = await keys.rotate("ES256", clock(), PUBLISH)
     clock.advance(PUBLISH + 1800 + 5)
-    await keys.retire(clear["kid"], clock(), after=1800 + 5, immediately=False)
+    await keys.retire(clear["kid"], clock(), after=1800 + 5, immediately=False, undo_margin=0)
     assert [k["kid"] for k in json.loads(_read_raw(store))["keys"]] == [new.kid]
     assert b'"d"' not in _read_raw(store)
     caplog.clear()

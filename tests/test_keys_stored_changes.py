@@ -44,7 +44,9 @@ async def test_retire_never_empties_the_key_set() -> None:
     before = await stored(store)
     store.reset_counts()
     with pytest.raises(ConfigurationError, match="no key that signs"):
-        await KeyStore(store).retire(only, clock() - 3, after=LIFETIME, immediately=False)
+        await KeyStore(store).retire(
+            only, clock() - 3, after=LIFETIME, immediately=False, undo_margin=0
+        )
     assert await stored(store) == before
     assert store.requests.get("put", 0) == 0
     assert await keyed(store, clock).published_keys()  # a new process still starts
@@ -57,9 +59,13 @@ async def test_retire_never_leaves_only_keys_that_retire() -> None:
     first = (await service.published_keys()).entries[0].kid
     admin = KeyStore(store)
     second = await admin.rotate("ES256", clock(), 0)  # signs at once: the first stops
-    await admin.retire(first, clock() + 1, after=LIFETIME, immediately=False)  # retires later
+    await admin.retire(
+        first, clock() + 1, after=LIFETIME, immediately=False, undo_margin=0
+    )  # retires later
     with pytest.raises(ConfigurationError, match="no key that signs"):  # a clock behind
-        await admin.retire(second.kid, clock() - 3, after=LIFETIME, immediately=False)
+        await admin.retire(
+            second.kid, clock() - 3, after=LIFETIME, immediately=False, undo_margin=0
+        )
     assert [k.kid for k in await stored(store)] == [first, second.kid]
 
 
@@ -78,3 +84,53 @@ async def test_rotate_repairs_an_empty_key_set(delay: int) -> None:
     assert [e.kid for e in (await service.published_keys()).entries] == [new.kid]
     token = (await service.create_token_pair(user_record("alice"))).access_token
     assert service.verify_access_token(token)["sub"]
+
+
+# Undoing a rotation ----------------------------------------------------------------------------
+
+SKEW = 10  # S3AUTH_REVOCATION_SKEW_SECONDS's default: how far apart hosts' clocks may be
+MARGIN = 2 * SYNC + SKEW
+
+
+async def test_a_rotation_is_not_undone_once_a_process_may_sign_with_its_key() -> None:
+    """Undone (`retire` of a key that has not signed) within the margin of its activation,
+    a process that read the key before the undo would sign with it once it activates, until
+    its next read: tokens no other process can verify, with a key the store no longer
+    holds. Refused there; the key stays, and every process signs with it."""
+    clock = Clock()
+    store = ObjectStore.from_url("memory://")
+    signer, verifier = keyed(store, clock), keyed(store, clock)
+    await signer.published_keys()
+    admin = KeyStore(store)
+    new = await admin.rotate("ES256", clock(), PUBLISH)
+    clock.advance(PUBLISH - 20)
+    await signer.tokens.ring.sync()  # its periodic read: the new key is there
+    clock.advance(10)
+    with pytest.raises(ConfigurationError, match="too late to undo"):
+        await admin.retire(new.kid, clock(), after=LIFETIME, immediately=False, undo_margin=MARGIN)
+    await verifier.tokens.ring.sync()
+    clock.advance(11)  # the new key's activation has passed
+    token = (await signer.create_token_pair(user_record("alice"))).access_token
+    assert verifier.verify_access_token(token)["sub"]
+    assert new.kid in [k.kid for k in await stored(store)]
+
+
+async def test_a_rotation_is_undone_at_once_before_the_margin_and_when_the_key_leaked() -> None:
+    clock = Clock()
+    store = ObjectStore.from_url("memory://")
+    await keyed(store, clock).published_keys()
+    admin = KeyStore(store)
+    early = await admin.rotate("ES256", clock(), PUBLISH)
+    now = early.activates_at - MARGIN - 1  # just before the margin: no process signs yet
+    assert (
+        await admin.retire(early.kid, now, after=LIFETIME, immediately=False, undo_margin=MARGIN)
+        == now
+    )
+    late = await admin.rotate("ES256", clock(), PUBLISH)
+    now = late.activates_at - 1  # inside it, but leaked: it goes at once all the same
+    assert (
+        await admin.retire(late.kid, now, after=LIFETIME, immediately=True, undo_margin=MARGIN)
+        == now
+    )
+    assert early.kid not in [k.kid for k in await stored(store)]
+    assert late.kid not in [k.kid for k in await stored(store)]

@@ -25,7 +25,15 @@ from ..keys.names import ASYMMETRIC_ALGORITHMS, is_symmetric
 from ..keys.publish import publish_jwks
 from ..keys.ranking import superseded_at
 from ..keys.ring import KeyRing
-from ..keys.stored import NO_SIGNER, KeyStore, StoredKey, StoredKeySet, keeps_a_signer
+from ..keys.stored import (
+    NO_SIGNER,
+    KeyStore,
+    StoredKey,
+    StoredKeySet,
+    keeps_a_signer,
+    too_late_to_undo,
+    undo_margin,
+)
 from ..settings import S3AuthSettings, env_name
 from ..shown_urls import shown_url
 from ..types import Clock
@@ -163,10 +171,13 @@ def run_keys_retire(ctx: Context) -> int:
     now = CLOCK()
 
     async def retire() -> int:
-        check_retirable((await current_keys(stored))[0], kid, now)
+        margin = undo_margin(settings.key_sync_seconds, settings.revocation_skew_seconds)
+        check_retirable((await current_keys(stored))[0], kid, now, immediately, margin)
         # Its last token was signed when the next key took over; it lives this long.
         after = settings.access_token_seconds + settings.leeway_seconds
-        when = await stored.retire(kid, now, after=after, immediately=immediately)
+        when = await stored.retire(
+            kid, now, after=after, immediately=immediately, undo_margin=margin
+        )
         if when <= now:
             print(f"retired {kid}: tokens it signed no longer verify", file=ctx.out)
         else:
@@ -181,7 +192,9 @@ def run_keys_retire(ctx: Context) -> int:
     return run_async(retire)
 
 
-def check_retirable(keys: list[StoredKey], kid: str, now: float) -> None:
+def check_retirable(
+    keys: list[StoredKey], kid: str, now: float, immediately: bool, margin: float
+) -> None:
     """KeyStore.retire's own rule, checked first so that each refusal has its exit code
     and says what to do (the store checks again under its conditional write)."""
     target = next((k for k in keys if k.kid == kid), None)
@@ -199,6 +212,10 @@ def check_retirable(keys: list[StoredKey], kid: str, now: float) -> None:
         )
     if not keeps_a_signer(k for k in keys if k is not target):
         raise CommandError(f"retiring {kid}: {NO_SIGNER}", REFUSED)
+    if target.activates_at > now and not immediately:
+        reason = too_late_to_undo(target, now, margin)
+        if reason is not None:
+            raise CommandError(reason, REFUSED)
 
 
 def run_keys_publish(ctx: Context) -> int:

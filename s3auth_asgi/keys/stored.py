@@ -62,6 +62,28 @@ NO_SIGNER = (
 )
 
 
+def undo_margin(sync_seconds: float, skew_seconds: float) -> float:
+    """How long before its activation a key may still be removed as one that never signed.
+    A process signs with the keys it read up to two sync intervals ago (`freshness`), on a
+    clock up to the skew allowance off: within this margin one may already hold the key,
+    sign with it once it activates, and issue tokens no process can verify once the key is
+    gone from the store."""
+    return 2 * sync_seconds + skew_seconds
+
+
+def too_late_to_undo(key: StoredKey, now: float, margin: float) -> str | None:
+    """Why a key that has not signed yet can no longer be removed at once (None when it
+    can): the one rule for `KeyStore.retire` and the command that calls it."""
+    if key.activates_at > now + margin:
+        return None
+    return (
+        f"{key.kid} signs from its activation, in {max(0, round(key.activates_at - now))} s: "
+        f"too late to undo the rotation, since processes may already have read the key (up "
+        f"to {round(margin)} s before). Let it take over and retire it later, or retire it "
+        "--now if it leaked (the tokens it signs then stop verifying)"
+    )
+
+
 def keeps_a_signer(keys: Iterable[StoredKey]) -> bool:
     """Whether a key set has a key that signs now or will, and is not retiring: the one
     thing every change must keep (a process starting on a set without one refuses to)."""
@@ -113,10 +135,13 @@ class KeyStore:
         await self._change(change, now)
         return new
 
-    async def retire(self, kid: str, now: float, *, after: float, immediately: bool) -> float:
+    async def retire(
+        self, kid: str, now: float, *, after: float, immediately: bool, undo_margin: float
+    ) -> float:
         """Stop publishing and accepting `kid`: `after` seconds after it stopped signing (the
-        lifetime of its last token plus leeway), or now with `immediately` or when it never
-        signed. The key that signs is refused. Returns when."""
+        lifetime of its last token plus leeway), or now with `immediately`, or when it has
+        not signed and activates more than `undo_margin` from now (`too_late_to_undo`).
+        The key that signs is refused. Returns when."""
         when = now
 
         def change(keys: list[StoredKey]) -> list[StoredKey]:
@@ -126,7 +151,11 @@ class KeyStore:
                 raise ConfigurationError(f"no stored signing key has the kid {kid!r}")
             superseded = superseded_at(keys, target)
             if target.activates_at > now:
-                # It has not signed yet (a rotation undone): nothing verifies with it.
+                # It has not signed yet (a rotation undone): nothing verifies with it, if
+                # no process can have read it in time to sign with it.
+                reason = None if immediately else too_late_to_undo(target, now, undo_margin)
+                if reason is not None:
+                    raise ConfigurationError(reason)
                 when = now
             elif superseded is None or superseded > now:
                 raise ConfigurationError(
