@@ -97,3 +97,19 @@ def test_retire_refuses_to_undo_a_rotation_once_processes_may_sign_with_its_key(
     run = stored_keys.run("keys", "retire", new.kid)
     assert run.code == failures.OK, run
     assert new.kid not in [k.kid for k in stored_keys.stored()]
+
+
+def test_rotate_now_names_the_pending_keys_that_would_take_over(stored_keys: Keys) -> None:
+    """A key rotated in earlier and not signing yet outranks the one `rotate --now` adds
+    from its activation on: after a leak it was made before, so it is named, to retire."""
+    stored_keys.codec()
+    assert stored_keys.run("keys", "rotate").code == failures.OK
+    pending = stored_keys.stored()[-1]
+    stored_keys.clock.now += 10
+    run = stored_keys.run("keys", "rotate", "--now")
+    assert run.code == failures.OK, run
+    assert pending.kid in run.out
+    assert f"s3auth keys retire {pending.kid} --now" in run.out
+    assert stored_keys.run("keys", "retire", pending.kid, "--now").code == failures.OK
+    plain = stored_keys.run("keys", "rotate")  # a rotation that is not a leak's says nothing
+    assert "retire" not in plain.out

@@ -42,7 +42,7 @@ from .context import Context, OpenStore
 from .demo import port_number, run_demo
 from .doctor import run_doctor
 from .failures import USAGE, library_logging, report
-from .keys import add_keys_commands
+from .keys_parser import add_keys_commands
 from .secret import run_gen_secret
 from .users import add_user_commands
 
