@@ -56,7 +56,9 @@ class Run:
     ) -> None:
         out, err = io.StringIO(), io.StringIO()
         saved = sys.stdin
-        sys.stdin = FakeTerminal(stdin) if terminal else io.StringIO(stdin)
+        # A byte stream under the text, as a process's: the command reads the bytes.
+        piped = io.TextIOWrapper(io.BytesIO(stdin.encode()), encoding="utf-8")
+        sys.stdin = FakeTerminal(stdin) if terminal else piped
         try:
             options = {"open_store": open_store} if open_store else {}
             self.code = cli.main(list(argv), stdout=out, stderr=err, **options)

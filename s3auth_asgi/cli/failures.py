@@ -119,7 +119,21 @@ def classify(exc: BaseException, store_url: str | None) -> tuple[int, str]:
     if isinstance(exc, OSError):
         where = f" ({exc.filename})" if exc.filename else ""
         return UNAVAILABLE, f"{exc.strerror or exc}{where}; check the path and its permissions"
+    if isinstance(exc, UnicodeError):
+        # Standard input is decoded where it is read (`stdin`); text from elsewhere that is
+        # not UTF-8 (or output that cannot hold it) is still the input's fault, not a bug.
+        return USAGE, unicode_message(exc)
     return INTERNAL, f"internal error: {type(exc).__name__}: {first_line(str(exc))}"
+
+
+def unicode_message(exc: UnicodeError) -> str:
+    if isinstance(exc, UnicodeEncodeError):
+        return (
+            f"text the output's encoding ({exc.encoding}) cannot hold: use a UTF-8 locale, "
+            "or set PYTHONIOENCODING=utf-8"
+        )
+    reason = exc.reason if isinstance(exc, UnicodeDecodeError) else str(exc)
+    return f"input that is not UTF-8 text ({reason})"
 
 
 def configuration_message(exc: ConfigurationError) -> str:

@@ -19,6 +19,14 @@ from ..keys.names import ASYMMETRIC_ALGORITHMS, UnusableKeyError
 from .context import Context
 from .failures import OK, CommandError
 from .progress import is_terminal
+from .stdin import read_stdin
+
+KEY_BYTES = 4 * MAX_KEY_TEXT
+"""What is read of standard input: a key of MAX_KEY_TEXT characters in any UTF-8."""
+NOT_A_KEY = (
+    ": give the key as PEM or JWK (a DER key converts with "
+    "`openssl pkey -inform DER -in key.der -out key.pem`)"
+)
 
 
 def run_keys_generate(ctx: Context) -> int:
@@ -50,7 +58,9 @@ def read_key(algorithm: str | None) -> Key:
     given, for the first asymmetric algorithm it fits."""
     if is_terminal(sys.stdin):
         raise CommandError("--public reads the private key from standard input: < key.pem")
-    text = sys.stdin.read(MAX_KEY_TEXT + 1)
+    text, more = read_stdin(KEY_BYTES, not_text=NOT_A_KEY)
+    if more:
+        raise CommandError("standard input: the key text is too long")
     if not text.strip():
         raise CommandError("--public: standard input is empty; give it the private key")
     if algorithm is not None:

@@ -16,8 +16,12 @@ from .context import Context, run_async
 from .failures import OK, CommandError
 from .json_array import JsonArray
 from .progress import Progress, is_terminal
+from .stdin import read_stdin
 
 USER_PAGE = 200
+PASSWORD_LINE_BYTES = 4 * 4096 + 2
+"""The most of standard input a password is read from: the longest password any policy
+takes (S3AUTH_PASSWORD_MAX_LENGTH), in any UTF-8, and its end of line."""
 NO_TERMINAL = "no terminal to ask for the password: pass --password-stdin"
 
 
@@ -29,7 +33,7 @@ def check_password_source(ctx: Context) -> None:
 
 def read_new_password(ctx: Context) -> str:
     if ctx.args.password_stdin:
-        line = sys.stdin.readline()
+        line, _ = read_stdin(PASSWORD_LINE_BYTES, line=True)
         if not line:
             raise CommandError("--password-stdin: standard input is empty")
         return line.rstrip("\r\n")
