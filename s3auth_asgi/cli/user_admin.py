@@ -41,7 +41,7 @@ def run_user_delete(ctx: Context) -> int:
 def run_user_set_password(ctx: Context) -> int:
     check_password_source(ctx)
     service = ctx.service()
-    password = read_new_password(ctx)
+    password = read_new_password(ctx, service.password_policy.max_length)
 
     async def set_password() -> int:
         user = await find_user(service, ctx.args.user, ctx.args.given_as)

@@ -19,9 +19,9 @@ from .progress import Progress, is_terminal
 from .stdin import read_stdin
 
 USER_PAGE = 200
-PASSWORD_LINE_BYTES = 4 * 4096 + 2
-"""The most of standard input a password is read from: the longest password any policy
-takes (S3AUTH_PASSWORD_MAX_LENGTH), in any UTF-8, and its end of line."""
+PASSWORD_LINE_MARGIN = 16
+"""Characters a `--password-stdin` line may have beyond the policy's longest password (its
+end of line, stray spaces) before it is refused unread: the policy then names what is wrong."""
 NO_TERMINAL = "no terminal to ask for the password: pass --password-stdin"
 
 
@@ -31,9 +31,18 @@ def check_password_source(ctx: Context) -> None:
         raise CommandError(NO_TERMINAL)
 
 
-def read_new_password(ctx: Context) -> str:
+def read_new_password(ctx: Context, max_length: int) -> str:
+    """The password, asked for twice on a terminal or, with `--password-stdin`, the first
+    line of standard input: read from at most 4 bytes (UTF-8's longest character) per
+    character of a line `max_length` allows, so that endless input (`< /dev/zero`) is
+    refused rather than held in memory."""
     if ctx.args.password_stdin:
-        line, _ = read_stdin(PASSWORD_LINE_BYTES, line=True)
+        longest = max_length + PASSWORD_LINE_MARGIN
+        line, more = read_stdin(4 * longest, line=True)
+        if more:
+            raise CommandError(
+                f"--password-stdin: the password line is longer than {longest} characters"
+            )
         if not line:
             raise CommandError("--password-stdin: standard input is empty")
         return line.rstrip("\r\n")
@@ -50,7 +59,7 @@ def read_new_password(ctx: Context) -> str:
 def run_user_create(ctx: Context) -> int:
     check_password_source(ctx)
     service = ctx.service()
-    password = read_new_password(ctx)
+    password = read_new_password(ctx, service.password_policy.max_length)
 
     async def create() -> int:
         user = await service.create_user(
