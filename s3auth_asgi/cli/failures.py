@@ -32,6 +32,7 @@ from ..errors import (
     StoreUnavailableError,
 )
 from ..shown_urls import shown_url
+from ..storage.redaction import redact_urls
 
 OK, REFUSED, USAGE, CONFIGURATION, UNAVAILABLE, NOT_FOUND = 0, 1, 2, 3, 4, 5
 INTERNAL, INTERRUPTED = 70, 130
@@ -165,10 +166,10 @@ def unavailable_message(exc: StoreUnavailableError, store_url: str | None) -> st
 def describe_cause(cause: BaseException | None) -> str:
     """What the store library said, in one line: its first line without retry statistics,
     and the operating system's words from the debug dump that follows (`Connection
-    refused`), which the first line leaves out."""
+    refused`), which the first line leaves out; no URL's user info or query string."""
     if cause is None:
         return ""
-    text = str(cause)
+    text = redact_urls(str(cause))
     head = first_line(text)
     head = re.sub(
         r" in [0-9.]+\w*, after (\d+) retries, max_retries: \d+, retry_timeout: \w+",

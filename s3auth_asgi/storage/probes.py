@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from ..errors import S3AuthError
 from . import keys
 from .base import Store, StoreConflict
+from .redaction import redact_urls
 from .versions import never_issued
 
 REACHABLE = "reachable"
@@ -215,9 +216,10 @@ def _vanished(name: str) -> Probe:
 
 def _cause(exc: BaseException) -> str:
     """The first line of the underlying error, which names what the store said (the
-    wrapping StoreUnavailableError only names the request that failed)."""
+    wrapping StoreUnavailableError only names the request that failed), without what a URL
+    in it holds of credentials (`redaction`)."""
     cause = exc.__cause__
     if cause is None:
         return ""
-    text = str(cause).strip().splitlines()
+    text = redact_urls(str(cause)).strip().splitlines()
     return f" ({type(cause).__name__}: {text[0][:200]})" if text else ""

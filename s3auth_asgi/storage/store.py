@@ -50,6 +50,7 @@ from .handoffs import watch_running_loop
 from .key_rules import ForeignKeys, check_key, check_keys, check_prefix
 from .local import PRIVATE_DIRECTORY, LocalConditionalWrites, content_token
 from .local_listing import list_local
+from .redaction import redact_urls
 from .unavailable import (
     OPEN_FAILED,
     READ_FAILED,
@@ -133,7 +134,7 @@ class ObjectStore:
             return cls(obstore_from_url(url, **options), url=url)
         except Exception as exc:
             # obstore's message goes on with a multi-line "Debug source:" dump.
-            said = str(exc).strip().splitlines()
+            said = redact_urls(str(exc)).strip().splitlines()
             raise ConfigurationError(
                 f"S3AUTH_STORE_URL: cannot open the {scheme}:// store: {said[0] if said else exc!r}"
             ) from None

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 
 from ..errors import StoreUnavailableError
+from .redaction import redact_urls
 
 logger = logging.getLogger("s3auth_asgi.storage")
 
@@ -42,8 +43,8 @@ def missing_holder(exc: BaseException) -> str | None:
 def unavailable(request: str, key: str, exc: BaseException, detail: str) -> StoreUnavailableError:
     """The error for a failed request, with a `detail` fit for anyone to read (saying so
     when the bucket does not exist); the key and the first line of what the store said
-    (which carries no credentials) go to the log."""
-    lines = str(exc).strip().splitlines()
+    (its URLs without user info or query string) go to the log."""
+    lines = redact_urls(str(exc)).strip().splitlines()
     said = lines[0][:300] if lines else ""
     logger.warning("store %s %s failed: %s: %s", request, key, type(exc).__name__, said)
     holder = missing_holder(exc)
