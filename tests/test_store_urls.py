@@ -72,6 +72,18 @@ async def test_a_file_url_naming_another_host_is_refused(cwd: Path) -> None:
     assert files_under(cwd) == []
 
 
+@pytest.mark.parametrize("user_info", ["u:PASS@", "u:PASS@x@", "PASS@"])
+def test_a_refused_file_host_is_named_without_its_user_info(user_info: str) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        ObjectStore.from_url(f"file://{user_info}fileserver/srv")
+    message = str(info.value)
+    assert "'fileserver' is read as a host" in message
+    assert "PASS" not in message and "@" not in message
+    with pytest.raises(ConfigurationError) as settings_said:
+        S3AuthSettings(store_url=f"file://{user_info}fileserver/srv", secret_key=SECRET)
+    assert "PASS" not in str(settings_said.value)
+
+
 @pytest.mark.parametrize(
     ("url", "directory"),
     [

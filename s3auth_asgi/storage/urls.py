@@ -47,9 +47,10 @@ def local_path(url: str, variable: str = STORE_URL) -> Path:
     elif host.lower() in ("", "localhost"):
         named = slash + path
     else:
+        shown = host.rsplit("@", 1)[-1]  # user info may hold a password
         raise ConfigurationError(
             f"{variable}: a file:// URL is a path on this machine, and "
-            f"{host[:100]!r} is read as a host; use {FILE_FORMS}"
+            f"{shown[:100]!r} is read as a host; use {FILE_FORMS}"
         )
     named = unquote(named, errors="surrogateescape")  # bytes not UTF-8: as os.fsdecode reads them
     if not named.strip("/"):
