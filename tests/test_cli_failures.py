@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from conftest import SECRET
 
 from s3auth_asgi.cli import failures
@@ -146,6 +147,29 @@ def test_an_interrupted_command_is_exit_130() -> None:
             running.process.send_signal(signal.SIGINT)
             result = finish(running)
     assert_failure(result, failures.INTERRUPTED, "interrupted")
+
+
+@pytest.mark.parametrize("sigint", ["handled", "ignored"])
+def test_a_terminated_command_is_interrupted_and_exit_143(sigint: str) -> None:
+    """SIGTERM (systemd, Kubernetes, `timeout`) while a request is under way: stopped as
+    Ctrl-C stops it, and told apart by its exit code; also where SIGINT is ignored, as for
+    a command a non-interactive shell starts in the background."""
+    ignore = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint == "ignored" else None
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        listener.settimeout(TIMEOUT)
+        process = subprocess.Popen(
+            command(["cleanup"]), env=s3_environment(listener.getsockname()[1]), text=True,
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            preexec_fn=ignore,
+        )  # fmt: skip
+        connection, _ = listener.accept()
+        with connection:
+            os.kill(process.pid, signal.SIGTERM)
+            result = finish(Running(process))
+    assert_failure(result, failures.TERMINATED, "interrupted")
+    assert result.err == "s3auth: interrupted\n" and result.out == ""
 
 
 # Configuration --------------------------------------------------------------------------

@@ -41,9 +41,10 @@ from .cleanup import run_cleanup
 from .context import Context, OpenStore
 from .demo import port_number, run_demo
 from .doctor import run_doctor
-from .failures import USAGE, library_logging, report
+from .failures import INTERRUPTED, TERMINATED, USAGE, library_logging, report
 from .keys_parser import add_keys_commands
 from .secret import run_gen_secret
+from .termination import terminated_as_interrupted
 from .users import add_user_commands
 
 __all__ = ["build_parser", "main"]
@@ -75,12 +76,15 @@ def main(
     except ConfigurationError as exc:  # no traceback: what would show one is what is wrong
         return report(exc, err, debug=False, store_url=None)
     context = Context(args, out, err, open_store)
-    try:
-        with library_logging(err, debug=debug):
-            code: int = args.run(context)
-    except (Exception, KeyboardInterrupt, BaseExceptionGroup) as exc:
-        # Every failure, expected or not: one line and an exit code (failures.classify).
-        code = report(exc, err, debug=debug, store_url=context.store_url)
+    with terminated_as_interrupted() as termination:
+        try:
+            with library_logging(err, debug=debug):
+                code: int = args.run(context)
+        except (Exception, KeyboardInterrupt, BaseExceptionGroup) as exc:
+            # Every failure, expected or not: one line and an exit code (failures.classify).
+            code = report(exc, err, debug=debug, store_url=context.store_url)
+    if code == INTERRUPTED and termination.received:
+        code = TERMINATED
     if out is sys.stdout:
         flush_stdout()
     return code

@@ -11,6 +11,7 @@ user unless asked for (`s3auth --debug`, or S3AUTH_DEBUG=1).
     5   not found: no such user
     70  internal error: a bug; `--debug` shows the traceback to report
     130 interrupted (Ctrl-C)
+    143 interrupted by SIGTERM (systemd, Kubernetes, `timeout`), as a shell reports it
     141 stdout closed early (`| head -1`), as a shell reports SIGPIPE; nothing is said
 """
 
@@ -35,7 +36,7 @@ from ..shown_urls import shown_url
 from ..storage.redaction import redact_urls
 
 OK, REFUSED, USAGE, CONFIGURATION, UNAVAILABLE, NOT_FOUND = 0, 1, 2, 3, 4, 5
-INTERNAL, INTERRUPTED = 70, 130
+INTERNAL, INTERRUPTED, TERMINATED = 70, 130, 143
 BROKEN_PIPE = 141
 """128 + SIGPIPE, what a shell reports for a writer whose reader went away."""
 
