@@ -51,6 +51,14 @@ def run_user_set_password(ctx: Context) -> int:
         # would cancel as it ends: given its time, as at a server's shutdown.
         await service.mail.close()
         print(f"password of {user.username} set (its sessions have ended)", file=ctx.out)
+        # The mail log is shown only with --debug: the operator is the one to tell the owner.
+        for kind, reason in service.mail.failures:
+            if kind == "password_changed_notice":
+                print(
+                    f"s3auth: warning: the notice of the new password was not sent to "
+                    f"{user.email} ({reason}): tell the account's owner yourself",
+                    file=ctx.err,
+                )
         return OK
 
     return run_async(set_password)

@@ -5,7 +5,8 @@ Why in the background: an answer that waited for the mail server would take long
 account that exists than for one that does not (no mail is sent), and would fail when the
 server does. So a request schedules its message and answers; the sending task logs a
 failure (which message kind failed and why; never the message, which holds a token, nor
-its address) and that is all. `drain()` waits for what is being sent (tests); `close()`
+its address) and keeps it in `failures`, for a caller with someone to tell (`s3auth user
+set-password`), and that is all. `drain()` waits for what is being sent (tests); `close()`
 is for shutdown: it gives what is being sent CLOSE_SECONDS, then cancels the rest and logs
 how many messages of each kind are lost. A send cancelled otherwise (the event loop ending
 with no lifespan to close it) is logged on its own.
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
+from collections import Counter, deque
 
 from ..lifecycle_settings import require_public_url
 from ..settings import S3AuthSettings, env_name
@@ -69,6 +70,10 @@ class MailDelivery:
         self.templates = templates or MailTemplates()
         self.public_url = public_url.rstrip("/")
         self._sending: dict[asyncio.Task[None], MessageKind] = {}
+        self.failures: deque[tuple[MessageKind, str]] = deque(maxlen=MAX_PENDING)
+        """The kind of each of the latest messages that were not sent, and why, in words
+        that quote nothing of it (`ConnectionRefusedError`, `SMTPRecipientsRefused (SMTP
+        550)`), as the log says."""
 
     @property
     def enabled(self) -> bool:
@@ -139,16 +144,15 @@ class MailDelivery:
                 logger.warning("a %s message was not sent: its sending was cancelled", message.kind)
             raise
         except MailFailure as exc:  # says why in words that quote nothing of the message
-            logger.error("sending a %s message failed: %s", message.kind, exc)
+            self._failed(message.kind, str(exc))
         except Exception as exc:  # a mail server's failure must not surface anywhere else
             # The type and the SMTP code only: the text of a refusal may quote the address.
             code = getattr(exc, "smtp_code", None)
-            logger.error(
-                "sending a %s message failed: %s%s",
-                message.kind,
-                type(exc).__name__,
-                f" (SMTP {code})" if code else "",
-            )
+            self._failed(message.kind, type(exc).__name__ + (f" (SMTP {code})" if code else ""))
+
+    def _failed(self, kind: MessageKind, reason: str) -> None:
+        logger.error("sending a %s message failed: %s", kind, reason)
+        self.failures.append((kind, reason))
 
     async def drain(self) -> None:
         """Wait until every message started has been sent (or has failed)."""
@@ -169,7 +173,8 @@ class MailDelivery:
             len(lost),
             ", ".join(f"{count} {kind}" for kind, count in counts),
         )
-        for task in lost:
+        for task, kind in lost.items():
             del self._sending[task]
             task.cancel()
+            self.failures.append((kind, f"still being sent after {CLOSE_SECONDS:g} s"))
         await asyncio.gather(*lost, return_exceptions=True)
