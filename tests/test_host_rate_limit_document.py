@@ -20,8 +20,10 @@ from conftest import make_service
 from fastapi import FastAPI
 from litestar import Litestar, get, post
 from litestar.middleware import DefineMiddleware
+from litestar.params import FromPath
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 from test_app import client_for
+from test_app_openapi_ratelimit import FAMILY
 
 from s3auth_asgi.app.fastapi import include_auth
 from s3auth_asgi.app.litestar import S3AuthPlugin
@@ -37,14 +39,6 @@ from s3auth_asgi.ratelimit import (
 
 pytestmark = pytest.mark.anyio
 
-LIMIT_FIELDS = {
-    "ratelimit-policy",
-    "ratelimit",
-    "x-ratelimit-limit",
-    "x-ratelimit-remaining",
-    "x-ratelimit-reset",
-}
-FAMILY = {*LIMIT_FIELDS, "retry-after"}
 LIMITS = {"api": RateLimit(2, 600), "hot": RateLimit(1, 600), "logins": RateLimit(1, 600)}
 RULES = [
     RateLimitRule("/api/*", "api"),
@@ -121,7 +115,7 @@ def fastapi_host(limiter: RateLimiter, send_headers: bool, declare: Declare) -> 
 
 
 @get("/api/items/{item_id:int}")
-async def api_item(item_id: int) -> dict[str, int]:
+async def api_item(item_id: FromPath[int]) -> dict[str, int]:
     return {"id": item_id}
 
 
@@ -131,7 +125,7 @@ async def things() -> list[int]:
 
 
 @get("/items/{item_id:int}")
-async def item(item_id: int) -> dict[str, int]:
+async def item(item_id: FromPath[int]) -> dict[str, int]:
     return {"id": item_id}
 
 
