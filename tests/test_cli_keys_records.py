@@ -99,17 +99,25 @@ def test_retire_refuses_to_undo_a_rotation_once_processes_may_sign_with_its_key(
     assert new.kid not in [k.kid for k in stored_keys.stored()]
 
 
-def test_rotate_now_names_the_pending_keys_that_would_take_over(stored_keys: Keys) -> None:
-    """A key rotated in earlier and not signing yet outranks the one `rotate --now` adds
-    from its activation on: after a leak it was made before, so it is named, to retire."""
+def test_rotate_now_withdraws_the_pending_keys_and_says_so(stored_keys: Keys) -> None:
+    """A key rotated in earlier and not signing yet was in the object that may have leaked:
+    `rotate --now` removes it, so that the key it adds keeps signing, and names it."""
     stored_keys.codec()
+    (first,) = stored_keys.stored()
     assert stored_keys.run("keys", "rotate").code == failures.OK
     pending = stored_keys.stored()[-1]
     stored_keys.clock.now += 10
     run = stored_keys.run("keys", "rotate", "--now")
     assert run.code == failures.OK, run
-    assert pending.kid in run.out
-    assert f"s3auth keys retire {pending.kid} --now" in run.out
-    assert stored_keys.run("keys", "retire", pending.kid, "--now").code == failures.OK
-    plain = stored_keys.run("keys", "rotate")  # a rotation that is not a leak's says nothing
-    assert "retire" not in plain.out
+    new = stored_keys.stored()[-1]
+    assert [k.kid for k in stored_keys.stored()] == [first.kid, new.kid]
+    assert run.out.splitlines()[1] == (
+        f"withdrew key {pending.kid}, rotated in before and not signing yet: it was in the "
+        "same stored key set, and would have taken over from the new key"
+    )
+    assert "retire" not in run.out
+    stored_keys.clock.now = pending.activates_at + 1
+    assert [row["state"] for row in stored_keys.listing()][-1] == "signing"
+    assert stored_keys.run("keys", "rotate").code == failures.OK
+    plain = stored_keys.run("keys", "rotate")  # a rotation that is not a leak's keeps them
+    assert "withdrew" not in plain.out and len(stored_keys.stored()) == 4

@@ -8,6 +8,7 @@ import pytest
 from support import Clock, make_clocked_service, user_record
 
 from s3auth_asgi import ConfigurationError, S3AuthService
+from s3auth_asgi.errors import UnknownSigningKeyError
 from s3auth_asgi.keys.stored import KeyStore, StoredKey, StoredKeySet
 from s3auth_asgi.storage import ObjectStore
 from s3auth_asgi.storage import keys as layout
@@ -134,3 +135,57 @@ async def test_a_rotation_is_undone_at_once_before_the_margin_and_when_the_key_l
     )
     assert early.kid not in [k.kid for k in await stored(store)]
     assert late.kid not in [k.kid for k in await stored(store)]
+
+
+# A rotation made at once ---------------------------------------------------------------
+
+
+async def test_a_rotation_made_at_once_withdraws_the_rotations_still_pending() -> None:
+    """A rotation still pending when `keys/signing.json` leaked leaked with it: the key
+    added at once must keep signing on every process past that key's activation, and the
+    pending key must neither take over nor verify anywhere."""
+    clock = Clock()
+    store = ObjectStore.from_url("memory://")
+    auth, api = keyed(store, clock), keyed(store, clock)
+    leaked = (await auth.published_keys()).signing_key(clock()).kid
+    admin = KeyStore(store)
+    pending = await admin.rotate("ES256", clock(), PUBLISH)
+    for service in (auth, api):
+        await service.tokens.ring.sync()  # type: ignore[union-attr]  # both hold it
+    held = (await auth.published_keys()).get(pending.kid, clock())
+    assert held is not None
+    clock.advance(10)
+    store.reset_counts()
+    new = await admin.rotate("ES256", clock(), 0)
+    assert dict(store.requests) == {"get": 1, "put": 1}
+    assert [k.kid for k in await stored(store)] == [leaked, new.kid]
+
+    clock.advance(PUBLISH)  # past the pending key's activation
+    for service in (auth, api):
+        await service.tokens.ring.sync()  # type: ignore[union-attr]
+        published = [k["kid"] for k in (await service.published_keys()).jwks(clock())["keys"]]
+        assert published == [leaked, new.kid]
+    token = (await auth.create_token_pair(user_record("alice"))).access_token
+    assert (await api.published_keys()).signing_key(clock()).kid == new.kid
+    assert api.verify_access_token(token)["sub"]
+    forged = auth.tokens.issue_access_token(
+        user_id="u" * 22,
+        username="root",
+        session_id="s" * 22,
+        is_admin=True,
+        scopes=[],
+        key=held,
+    )[0]
+    with pytest.raises(UnknownSigningKeyError):
+        api.verify_access_token(forged)
+
+
+async def test_a_rotation_with_the_publish_delay_keeps_the_rotations_pending() -> None:
+    clock = Clock()
+    store = ObjectStore.from_url("memory://")
+    await keyed(store, clock).published_keys()
+    admin = KeyStore(store)
+    first = await admin.rotate("ES256", clock(), PUBLISH)
+    clock.advance(10)
+    second = await admin.rotate("ES256", clock(), PUBLISH)
+    assert [k.kid for k in await stored(store)][1:] == [first.kid, second.kid]

@@ -31,6 +31,7 @@ from ..keys.stored import (
     keeps_a_signer,
     too_late_to_undo,
     undo_margin,
+    withdrawn_at_once,
 )
 from ..settings import S3AuthSettings, env_name
 from ..shown_urls import shown_url
@@ -155,22 +156,19 @@ def run_keys_rotate(ctx: Context) -> int:
         )
         print(f"added key {new.kid} ({new.alg}): published now, {when}", file=ctx.out)
         if not delay:
-            for key in pending_keys(keys, now):
-                # Made before the leak, and outranking the new key from its activation on.
-                print(
-                    f"key {key.kid}, rotated in before, signs from {iso(key.activates_at)} "
-                    f"instead: retire it too (`s3auth keys retire {key.kid} --now`)",
-                    file=ctx.out,
-                )
+            after = {k.kid for k in await stored_records(stored)}
+            for key in withdrawn_at_once(keys, now):
+                if key.kid not in after:
+                    print(
+                        f"withdrew key {key.kid}, rotated in before and not signing yet: it "
+                        "was in the same stored key set, and would have taken over from the "
+                        "new key",
+                        file=ctx.out,
+                    )
         await publish_changed(ctx, settings, stored, now)
         return OK
 
     return run_async(rotate)
-
-
-def pending_keys(keys: list[StoredKey], now: float) -> list[StoredKey]:
-    """Keys that do not sign yet and will: each takes over from a key added now."""
-    return [k for k in keys if k.activates_at > now and k.retires_at is None]
 
 
 def run_keys_retire(ctx: Context) -> int:

@@ -45,7 +45,8 @@ def add_keys_commands(
         "--now",
         action="store_true",
         help="sign with it at once, when the signing key leaked (then retire the old key "
-        "--now); verifiers that have not read it yet each reread the keys at the first "
+        "--now), removing keys rotated in before that do not sign yet; verifiers that "
+        "have not read it yet each reread the keys at the first "
         "token naming it, at most once per their interval",
     )
     rotate.set_defaults(run=run_keys_rotate)

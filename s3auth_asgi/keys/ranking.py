@@ -4,7 +4,9 @@ verifies with and for the stored records `s3auth keys` reads without opening the
 Keys rank by activation, newest first; of keys activating at the same moment, the one
 added last ranks first (a rotation made at once outranks the key it replaces). The signing
 key is the highest-ranked live key whose activation has passed; a key stopped signing when
-the first key that outranks it activated.
+the first key that outranks it activated. A key rotated in at once outranks every other
+because its rotation removed the keys that had not activated yet (`stored.withdrawn_at_once`),
+not by a rule here: the ranking stays a function of the stored set alone.
 """
 
 from __future__ import annotations

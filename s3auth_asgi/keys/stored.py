@@ -9,7 +9,9 @@ starts leaves one key set, whose key every process then uses). `rotate` and `ret
 change and replace it under If-Match, again on a conflict (after a jittered wait, so that
 the writers that collided do not collide again), so administrators rotating at once each
 add a key, never lose one. No change may leave the set without a key that signs or will
-(`keeps_a_signer`); a key added to a set where nothing signs signs at once.
+(`keeps_a_signer`); a key added to a set where nothing signs signs at once. A rotation
+made at once (a leak's) removes the keys that have not signed yet, so the key it adds
+outranks every key there is: one write decides it, and every process reads it alike.
 """
 
 from __future__ import annotations
@@ -84,6 +86,13 @@ def too_late_to_undo(key: StoredKey, now: float, margin: float) -> str | None:
     )
 
 
+def withdrawn_at_once(keys: Iterable[StoredKey], now: float) -> list[StoredKey]:
+    """The keys a rotation made at once removes: those that have not signed yet. A process
+    may already hold one and sign with it until its next read, as with `retire --now`; that
+    is the price of a key that leaked staying out of the set."""
+    return [k for k in keys if k.activates_at > now]
+
+
 def keeps_a_signer(keys: Iterable[StoredKey]) -> bool:
     """Whether a key set has a key that signs now or will, and is not retiring: the one
     thing every change must keep (a process starting on a set without one refuses to)."""
@@ -121,11 +130,18 @@ class KeyStore:
     async def rotate(self, algorithm: str, now: float, publish_seconds: float) -> StoredKey:
         """Add a key that is published now and signs `publish_seconds` from now (0: at
         once, when the signing key leaked; verifiers learn it from the first token naming
-        it, each within its reread interval)."""
+        it, each within its reread interval).
+
+        A rotation at once also removes every key that has not signed yet
+        (`withdrawn_at_once`): ranked by activation, such a key would take over from the
+        new one, and it was in this same object, which may be what leaked."""
         new = self._new_key(algorithm, now, activates_at=now + publish_seconds)
 
         def change(keys: list[StoredKey]) -> list[StoredKey]:
             nonlocal new
+            if not publish_seconds:
+                gone = withdrawn_at_once(keys, now)
+                keys = [k for k in keys if k not in gone]
             if signer(keys, now) is None:
                 # Nothing signs meanwhile (a set emptied, or retiring only): waiting for
                 # the publication would only leave the service without a signing key.
