@@ -10,7 +10,7 @@ import pytest
 from test_cli_failures import assert_failure, concurrently, free_port, s3_environment
 
 from s3auth_asgi.cli import failures
-from s3auth_asgi.storage.redaction import redact_urls
+from s3auth_asgi.shown_urls import redact_urls
 from s3auth_asgi.storage.unavailable import READ_FAILED, unavailable
 
 SECRET_WORD = "Hunter2Secret"

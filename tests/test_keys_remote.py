@@ -158,6 +158,26 @@ async def test_any_failed_read_is_keys_unavailable_never_an_exception(
     assert len(failures) == 2
 
 
+async def test_a_failed_read_logs_no_credentials_of_the_url_it_quotes(
+    jwks_server: Callable[..., RawHttpServer], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The transport's message quotes what failed: a redirect's target whole, with its
+    user info and signed query; or a part of the verifier's own URL, its password in a
+    complaint about the port."""
+    moved = b"HTTP/1.1 302 Found\r\nLocation: s3://AKIDEXAMPLE:wJalrXUtn@bucket/jwks.json"
+    server = jwks_server(sending(moved + b"?X-Amz-Signature=f00dcafe\r\nContent-Length: 0\r\n\r\n"))
+    own = "http://reader:hunter2pass@127.0.0.1/jwks.json?sig=deadbeef"
+    caplog.set_level(logging.WARNING, "s3auth_asgi.keys")
+    for url in (server.url, own):
+        with pytest.raises(KeysUnavailableError):
+            await JwksVerifier(url, timeout_seconds=2).load()
+    said = [r.getMessage() for r in caplog.records if "reading the JWKS failed" in r.getMessage()]
+    assert [m.split(":")[1] for m in said] == [" HTTPError", " InvalidURL"], said
+    assert "s3://…@bucket/jwks.json" in said[0], said
+    for secret in ("wJalrXUtn", "AKIDEXAMPLE", "f00dcafe", "hunter2pass", "deadbeef"):
+        assert not any(secret in m for m in said), (secret, said)
+
+
 # One deadline for a whole read -------------------------------------------------------------
 
 TIMEOUT = 1.0

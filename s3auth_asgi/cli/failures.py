@@ -32,8 +32,7 @@ from ..errors import (
     S3ValidationError,
     StoreUnavailableError,
 )
-from ..shown_urls import shown_url
-from ..storage.redaction import redact_urls
+from ..shown_urls import redact_urls, shown_url
 
 OK, REFUSED, USAGE, CONFIGURATION, UNAVAILABLE, NOT_FOUND = 0, 1, 2, 3, 4, 5
 INTERNAL, INTERRUPTED, TERMINATED = 70, 130, 143

@@ -40,6 +40,7 @@ from ..access_check import AccessTokenCheck
 from ..errors import ConfigurationError, StoreUnavailableError, UnknownSigningKeyError
 from ..settings_ranges import Range, check_argument, check_number
 from ..shared_on_copy import SharedOnCopy
+from ..shown_urls import redacted
 from ..types import Clock
 from .jwks_fetch import MAX_JWKS_BYTES, JwksAnswer, fetch_jwks, parse_jwks
 from .keyset import KeySet
@@ -187,7 +188,10 @@ class JwksVerifier(SharedOnCopy):
             # Whatever failed (transport, HTTP, JSON, keys), the read failed: with no keys
             # to keep, tokens get 503 keys_unavailable, never a 500 or a 401.
             self._failed = self._keys is None
-            logger.warning("reading the JWKS failed: %s: %.200r", type(exc).__name__, str(exc))
+            # The message may quote a URL read (a redirect's, or a piece of the source's)
+            # with its user info or a signed query.
+            said = redacted(str(exc), self._url or "")
+            logger.warning("reading the JWKS failed: %s: %.200r", type(exc).__name__, said)
             return
         self._keys = keys
         # Only a document taken: a refused one's ETag would make its 304 count as a load.

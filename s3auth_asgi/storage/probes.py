@@ -36,9 +36,9 @@ import time
 from dataclasses import dataclass
 
 from ..errors import S3AuthError
+from ..shown_urls import redact_urls
 from . import keys
 from .base import Store, StoreConflict
-from .redaction import redact_urls
 from .versions import never_issued
 
 REACHABLE = "reachable"
@@ -217,7 +217,7 @@ def _vanished(name: str) -> Probe:
 def _cause(exc: BaseException) -> str:
     """The first line of the underlying error, which names what the store said (the
     wrapping StoreUnavailableError only names the request that failed), without what a URL
-    in it holds of credentials (`redaction`)."""
+    in it holds of credentials (`shown_urls.redact_urls`)."""
     cause = exc.__cause__
     if cause is None:
         return ""

@@ -43,6 +43,7 @@ from obstore.store import LocalStore, MemoryStore
 from obstore.store import from_url as obstore_from_url
 
 from ..errors import ConfigurationError, StoreUnavailableError
+from ..shown_urls import redact_urls
 from . import resends, versions
 from .base import CorruptObjectError, ObjectInfo, StoreConflict, Versioned
 from .batching import batching_of
@@ -50,7 +51,6 @@ from .handoffs import watch_running_loop
 from .key_rules import ForeignKeys, check_key, check_keys, check_prefix
 from .local import PRIVATE_DIRECTORY, LocalConditionalWrites, content_token
 from .local_listing import list_local
-from .redaction import redact_urls
 from .unavailable import (
     OPEN_FAILED,
     READ_FAILED,

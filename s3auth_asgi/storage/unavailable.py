@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 
 from ..errors import StoreUnavailableError
-from .redaction import redact_urls
+from ..shown_urls import redact_urls
 
 logger = logging.getLogger("s3auth_asgi.storage")
 
