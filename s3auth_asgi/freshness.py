@@ -16,7 +16,9 @@ one listing after it): the first sync begun after that lists it (`blacklist`). A
 that fails is logged and the old snapshot keeps serving; the next try waits one interval,
 so an unreachable store is not asked on every request. With no snapshot at all there is
 nothing to answer from: the failure is raised (a 503), to every caller that was waiting
-for that sync, which none of them repeats.
+for that sync, which none of them repeats. A sync that fails with an error that is not the
+package's (a bug in its source) fails alike, as StoreUnavailableError, never a 500; its
+traceback is logged once per interval.
 
 `strict` waits, on every call, for a sync that began after the call, so a revocation
 written before the request is seen. Callers arriving while a sync runs share the one that
@@ -34,7 +36,7 @@ from typing import Any
 
 import anyio
 
-from .errors import S3AuthError
+from .errors import S3AuthError, StoreUnavailableError
 from .types import Clock
 
 logger = logging.getLogger("s3auth_asgi")
@@ -60,6 +62,7 @@ class SnapshotFreshness:
         self._failed_at = float("-inf")
         self._ended = 0  # syncs that succeeded or failed, so a waiter knows one ended
         self._failure: S3AuthError | None = None  # the last one's, if it failed
+        self._bug_reported_at = float("-inf")
         self._lock = anyio.Lock()
         self._background: asyncio.Task[None] | None = None
         self._running: asyncio.Task[int] | None = None
@@ -152,15 +155,25 @@ class SnapshotFreshness:
             self._failed_at, self._failure = started, error
             self._ended += 1
             raise
-        except Exception:
+        except Exception as exc:
             # Not one of ours, so a bug rather than the store: still a failed sync, which
             # pauses the next one, or every request would start a read that fails alike.
-            self._failed_at, self._failure = started, None
+            # Callers see the failure they are promised (a 503 with no snapshot, the old
+            # snapshot otherwise), never the bug itself as a 500 on every request.
+            failure = StoreUnavailableError()
+            self._failed_at, self._failure = started, failure
             self._ended += 1
-            raise
+            self._report_bug(exc, started)
+            raise failure from exc
         self._synced_at, self._failure = started, None
         self._ended += 1
         return new
+
+    def _report_bug(self, exc: Exception, now: float) -> None:
+        # Its traceback is what finds the bug; once per interval is enough to find it.
+        if now - self._bug_reported_at >= self.interval:
+            self._bug_reported_at = now
+            logger.error("%s sync failed with an unexpected error", self.name, exc_info=exc)
 
     async def sync_started_after_now(self) -> None:
         """Return once a sync that started after this call has finished (or raise its

@@ -7,7 +7,7 @@ A writer and a reader share one store; the reader's clock is moved by hand, so "
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import anyio
@@ -40,7 +40,7 @@ from s3auth_asgi.app import create_auth_app
 from s3auth_asgi.app.fastapi import CurrentUser, include_auth
 from s3auth_asgi.app.litestar import S3AuthPlugin, requires_scopes
 from s3auth_asgi.freshness import SnapshotFreshness
-from s3auth_asgi.storage import ObjectStore
+from s3auth_asgi.storage import ObjectInfo, ObjectStore
 
 pytestmark = pytest.mark.anyio
 PASSWORD = "Correct-Horse-42x"
@@ -343,12 +343,69 @@ async def test_a_sync_that_fails_with_any_error_pauses_the_next(clock: Clock) ->
     for _ in range(5):
         freshness.start_in_background_if_stale()
         if freshness._background is not None:
-            with pytest.raises(RuntimeError):
-                await freshness._background
+            await freshness._background  # the snapshot there is serves: nothing raised
     assert len(calls) == 2
     clock.advance(60)
     freshness.start_in_background_if_stale()
     assert freshness._background is not None
-    with pytest.raises(RuntimeError):
-        await freshness._background
+    await freshness._background
     assert len(calls) == 3
+
+
+class _Buggy(StoreWrapper):
+    """A listing that fails with an error of no store's: a bug in the sync's source."""
+
+    broken = True
+
+    def list(self, prefix: str, offset: str | None = None) -> AsyncIterator[ObjectInfo]:
+        if self.broken:
+            self.requests["list"] += 1
+            raise RuntimeError("a bug in the listing")
+        return self.inner.list(prefix, offset)
+
+
+def bug_tracebacks(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.exc_info and isinstance(r.exc_info[1], RuntimeError)
+    ]
+
+
+async def test_a_sync_failing_with_a_bug_is_a_503_never_a_500(
+    clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With no snapshot to answer from, a sync whose source raised what no store raises is
+    the documented failure, 503 `store_unavailable`, as an unreachable store's; its
+    traceback is logged once per interval, however many requests it fails."""
+    _, _, _, token = await _writer_and_reader(clock)
+    buggy = _Buggy(ObjectStore.from_url("memory://"))
+    service = make_clocked_service(store=buggy, clock=clock)
+    stack = BearerTokenMiddleware(BlacklistMiddleware(ok_app, service), service)
+    answers = [await call_http(stack, http_scope("/x", bearer(token))) for _ in range(3)]
+    assert [(a.status, a.headers[b"content-type"], a.json()["code"]) for a in answers] == [
+        (503, b"application/problem+json", "store_unavailable")
+    ] * 3
+    assert buggy.requests["list"] == 3  # no snapshot: every request tries again
+    assert len(bug_tracebacks(caplog)) == 1
+    clock.advance(service.blacklist.sync_seconds)
+    assert (await call_http(stack, http_scope("/x", bearer(token)))).status == 503
+    assert len(bug_tracebacks(caplog)) == 2
+
+
+async def test_an_overdue_snapshot_whose_sync_has_a_bug_keeps_serving(
+    clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    _, _, _, token = await _writer_and_reader(clock)
+    buggy = _Buggy(ObjectStore.from_url("memory://"))
+    buggy.broken = False
+    service = make_clocked_service(store=buggy, clock=clock)
+    stack = BearerTokenMiddleware(BlacklistMiddleware(ok_app, service), service)
+    await service.ensure_fresh()
+    buggy.broken = True
+    clock.advance(2 * service.blacklist.sync_seconds)  # overdue
+    buggy.reset_counts()
+    answers = [await call_http(stack, http_scope("/x", bearer(token))) for _ in range(3)]
+    assert [a.status for a in answers] == [200] * 3
+    assert buggy.requests["list"] == 1  # the failed sync pauses the next for an interval
+    assert len(bug_tracebacks(caplog)) == 1
