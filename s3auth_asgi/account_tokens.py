@@ -55,6 +55,7 @@ from .models import AccountToken, User
 from .settings import S3AuthSettings
 from .storage import ObjectInfo, Store, keys
 from .storage.access import get_or_none
+from .storage.batching import delete_as_listed
 from .tokens import derive_key
 from .types import Clock
 
@@ -157,14 +158,12 @@ class AccountTokens:
         """Delete the tokens (and decoys) that have surely expired on every host, judging
         from the listing alone (see the module); returns how many."""
         now = self.clock()
-        expired = [
+        expired = (
             info.key
             async for info in self.store.list(keys.ACCOUNT_TOKENS)
             if self._surely_expired(info, now)
-        ]
-        if expired:
-            await self.store.delete_many(expired)
-        return len(expired)
+        )
+        return await delete_as_listed(self.store, expired)
 
     def _surely_expired(self, info: ObjectInfo, now: float) -> bool:
         folder = info.key.removeprefix(keys.ACCOUNT_TOKENS).partition("/")[0]

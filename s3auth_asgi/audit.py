@@ -32,6 +32,7 @@ from .events import AuthEvent, EventName
 from .identifiers import is_id
 from .storage import Store, keys
 from .storage.access import gather, get_or_none
+from .storage.batching import delete_as_listed
 from .types import Clock
 
 AUDITED: frozenset[EventName] = frozenset(
@@ -155,14 +156,12 @@ class AuditTrail:
     async def cleanup(self) -> int:
         """Delete the events older than the retention; returns how many."""
         oldest_kept_ms = (self.clock() - self.retention_seconds) * 1000
-        expired = [
+        expired = (
             info.key
             async for info in self.store.list(keys.AUDIT)
             if (written := keys.audit_written_ms(info.key)) is not None and written < oldest_kept_ms
-        ]
-        if expired:
-            await self.store.delete_many(expired)
-        return len(expired)
+        )
+        return await delete_as_listed(self.store, expired)
 
 
 def _valid_cursor(cursor: str) -> bool:

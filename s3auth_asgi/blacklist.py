@@ -66,6 +66,7 @@ from .settings import S3AuthSettings
 from .shared_on_copy import SharedOnCopy
 from .storage import Store, StoreConflict, keys
 from .storage.access import gather, get_or_none
+from .storage.batching import delete_as_listed
 from .types import Clock, elapsed_clock
 
 _SAME_MS_ATTEMPTS = 8
@@ -323,15 +324,13 @@ class TokenBlacklist(SharedOnCopy):
         alone."""
         self._settle()
         now = self._clock()
-        expired = [
+        expired = (
             info.key
             async for info in self.store.list(keys.REVOCATIONS)
             if (parsed := keys.parse_revocation(info.key)) is not None
             and self._swept(parsed.expires_s, now)
-        ]
-        if expired:
-            await self.store.delete_many(expired)
-        return len(expired)
+        )
+        return await delete_as_listed(self.store, expired)
 
     def _swept(self, expires_s: int, now: float) -> bool:
         """Whether an entry ending at `expires_s` is past what any process holds by its

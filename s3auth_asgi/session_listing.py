@@ -9,6 +9,7 @@ from .models import SessionInfo
 from .session_generation import sweepable
 from .sessions import SessionOperations
 from .storage import keys
+from .storage.batching import delete_as_listed
 
 
 class SessionListing(SessionOperations):
@@ -41,11 +42,9 @@ class SessionListing(SessionOperations):
         `session_cap.listed_as_expired`), and generation markers too old to stop any
         (`session_generation.sweepable`); returns how many."""
         now = self.clock()
-        expired = [
+        expired = (
             info.key
             async for info in self.store.list(keys.SESSIONS)
             if sweepable(info, self.settings, now)
-        ]
-        if expired:
-            await self.store.delete_many(expired)
-        return len(expired)
+        )
+        return await delete_as_listed(self.store, expired)

@@ -26,13 +26,13 @@ one batch and its DELETE, not the whole sweep's time.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 
 import msgspec
 
 from ..storage import Store, keys
 from ..storage.access import gather, get_or_none
-from ..storage.batching import S3
+from ..storage.batching import S3, delete_as_listed
 from .budget import FailureBudget
 from .policy import RateLimit
 
@@ -68,9 +68,19 @@ async def delete_expired(
     """Delete every state under `ratelimit/` that has passed at `now` (see the module); how
     many. `limits`' objects are judged from the listing, any other's read; with `confirm`,
     those of `limits` past their window are read too."""
+    return await delete_as_listed(store, _passed_keys(store, limits, now, confirm=confirm))
+
+
+async def _passed_keys(
+    store: Store,
+    limits: Mapping[str, RateLimit | FailureBudget],
+    now: dt.datetime,
+    *,
+    confirm: bool,
+) -> AsyncIterator[str]:
+    """The keys of the states under `ratelimit/` that have passed at `now`, as they are
+    listed, or for those that must be read, as each batch of them is read."""
     moment = now.timestamp()
-    deleted = 0
-    expired: list[str] = []
     unread: list[str] = []
     async for info in store.list(keys.RATELIMIT):
         limit = limits.get(keys.ratelimit_limit_name(info.key))
@@ -78,15 +88,14 @@ async def delete_expired(
         if window is not None and info.last_modified + window >= now:
             continue  # within its window: its state may still be owed
         if limit is not None and not confirm:
-            expired.append(info.key)
+            yield info.key
         elif keys.is_ratelimit_state(info.key):
             unread.append(info.key)
-        if len(unread) >= BATCH:
-            expired += await _passed(store, unread, moment)
-        if len(expired) >= BATCH:
-            deleted += await _delete(store, expired)
-    expired += await _passed(store, unread, moment)
-    return deleted + await _delete(store, expired)
+            if len(unread) >= BATCH:
+                for key in await _passed(store, unread, moment):
+                    yield key
+    for key in await _passed(store, unread, moment):
+        yield key
 
 
 async def _passed(store: Store, batch: list[str], now: float) -> list[str]:
@@ -98,12 +107,3 @@ async def _passed(store: Store, batch: list[str], now: float) -> list[str]:
     ]
     batch.clear()
     return passed
-
-
-async def _delete(store: Store, batch: list[str]) -> int:
-    """Delete `batch` and empty it; how many there were."""
-    count = len(batch)
-    if batch:
-        await store.delete_many(batch)
-        batch.clear()
-    return count

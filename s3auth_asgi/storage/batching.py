@@ -8,12 +8,22 @@ the requests really made, and deletes are sent the way each backend takes them.
 
 A local directory and memory make no requests; they are counted as S3 is, so the counts
 asserted on them are S3's.
+
+A sweep deletes what it lists as it goes (`delete_as_listed`), an S3 DELETE request's worth
+at a time, so it holds one batch of keys whatever the history. Deleting what a listing has
+passed is safe on every backend: an S3, GCS or Azure listing continues after the last key
+it returned, a local directory is read whole before its entries are given (`local_listing`),
+and obstore's memory store lists a snapshot.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .base import Store
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,3 +50,18 @@ def batching_of(inner: Any) -> Batching:
     if isinstance(inner, AzureStore):
         return AZURE
     return S3
+
+
+async def delete_as_listed(store: Store, keys: AsyncIterable[str]) -> int:
+    """Delete `keys` as they come, in batches of one S3 DELETE request (so ceil(n / 1,000)
+    requests on S3, as one `delete_many` of them all); how many."""
+    deleted = 0
+    batch: list[str] = []
+    async for key in keys:
+        batch.append(key)
+        if len(batch) >= S3.delete_batch:
+            deleted += await store.delete_many(batch)
+            batch = []
+    if batch:
+        deleted += await store.delete_many(batch)
+    return deleted

@@ -170,7 +170,9 @@ class LocalConditionalWrites:
         for key in keys:
             with self._locked(key), contextlib.suppress(FileNotFoundError):
                 obs.delete(self._store, key)
-            self._remove_empty_directories((self._root / key).parent)
+            # Through os.path: pathlib interns every part of a path it parses, and a
+            # sweep's keys would each leave one in the interpreter's table.
+            self._remove_empty_directories(Path(os.path.dirname(os.path.join(self._root, key))))
 
     def _remove_empty_directories(self, directory: Path) -> None:
         while directory != self._root and self._root in directory.parents:

@@ -15,6 +15,8 @@ Blocking: call it from a worker thread.
 from __future__ import annotations
 
 import datetime as dt
+import errno
+import itertools
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,6 +41,24 @@ def list_local(root: Path, prefix: str, offset: str | None) -> list[ObjectInfo]:
     if prefix and not prefix.endswith("/"):
         prefix += "/"
     return list(_walk(root / prefix, prefix, offset))
+
+
+def walk_local(root: Path, prefix: str, offset: str | None) -> Iterator[ObjectInfo]:
+    """`list_local`'s objects one at a time, holding the entries of one directory and of
+    those above it: each directory is read whole before its first entry is given, so
+    deleting what was given does not disturb the walk. A store directory replaced by
+    something else is a failure (`list_local` reads any path that is not a directory as
+    one holding no objects)."""
+    if root.exists() and not root.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "The store directory is not one", str(root))
+    if prefix and not prefix.endswith("/"):
+        prefix += "/"
+    return _walk(root / prefix, prefix, offset)
+
+
+def next_page(walk: Iterator[ObjectInfo], size: int) -> list[ObjectInfo]:
+    """The next `size` objects of `walk` (fewer at its end)."""
+    return list(itertools.islice(walk, size))
 
 
 def _walk(path: Path, base: str, offset: str | None) -> Iterator[ObjectInfo]:

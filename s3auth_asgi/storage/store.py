@@ -27,14 +27,12 @@ how that is told, at one GET, and why identical bytes are the write's own).
 from __future__ import annotations
 
 import collections
-import errno
 import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
-import anyio.lowlevel
 import anyio.to_thread
 import msgspec
 import obstore as obs
@@ -50,7 +48,7 @@ from .batching import batching_of
 from .handoffs import watch_running_loop
 from .key_rules import ForeignKeys, check_key, check_keys, check_prefix
 from .local import PRIVATE_DIRECTORY, LocalConditionalWrites, content_token
-from .local_listing import list_local
+from .local_listing import next_page, walk_local
 from .unavailable import (
     OPEN_FAILED,
     READ_FAILED,
@@ -70,14 +68,6 @@ PAGE_SIZE = 1000
 _encoder = msgspec.json.Encoder()
 
 logger = logging.getLogger("s3auth_asgi.storage")
-
-
-def _list_directory(root: Path, prefix: str, offset: str | None) -> list[ObjectInfo]:
-    """`list_local`, except that a store directory replaced by something else is a failure
-    (list_local reads any path that is not a directory as one holding no objects)."""
-    if root.exists() and not root.is_dir():
-        raise NotADirectoryError(errno.ENOTDIR, "The store directory is not one", str(root))
-    return list_local(root, prefix, offset)
 
 
 def encode(value: Any) -> bytes:
@@ -330,15 +320,15 @@ class ObjectStore:
 
     async def _pages(self, prefix: str, offset: str | None) -> AsyncIterator[Sequence[ObjectInfo]]:
         """Pages of objects, each what one LIST request returns. A local directory is read
-        by `list_local`, which skips what sorts before the offset."""
+        by `walk_local`, which skips what sorts before the offset."""
         if self._local_root is not None:
-            found = await anyio.to_thread.run_sync(
-                _list_directory, self._local_root, prefix, offset
-            )
-            for start in range(0, len(found), PAGE_SIZE):
-                yield found[start : start + PAGE_SIZE]
-                # A network page is awaited; a local one is not: let the loop breathe.
-                await anyio.lowlevel.checkpoint()
+            # A page at a time, as a network listing: a sweep deleting as it lists holds
+            # a page, not the history (`walk_local` reads one directory at a time).
+            walk = await anyio.to_thread.run_sync(walk_local, self._local_root, prefix, offset)
+            while page := await anyio.to_thread.run_sync(next_page, walk, PAGE_SIZE):
+                yield page
+                if len(page) < PAGE_SIZE:
+                    return
             return
         # A chunk of the backend's page size is one LIST request's answer.
         kwargs: dict[str, Any] = {"prefix": prefix, "chunk_size": self._batching.list_page}
