@@ -5,9 +5,10 @@ but a hand-written object. `rotate` repairs a set emptied some other way."""
 from __future__ import annotations
 
 import pytest
-from support import Clock, make_clocked_service, user_record
+from support import Clock, user_record
+from test_key_sync import PUBLISH, SYNC, keyed
 
-from s3auth_asgi import ConfigurationError, S3AuthService
+from s3auth_asgi import ConfigurationError
 from s3auth_asgi.errors import UnknownSigningKeyError
 from s3auth_asgi.keys.stored import KeyStore, StoredKey, StoredKeySet
 from s3auth_asgi.storage import ObjectStore
@@ -15,19 +16,7 @@ from s3auth_asgi.storage import keys as layout
 
 pytestmark = pytest.mark.anyio
 
-SYNC = 60
-PUBLISH = 500
 LIFETIME = 1805
-
-
-def keyed(store: ObjectStore, clock: Clock) -> S3AuthService:
-    return make_clocked_service(
-        store=store,
-        clock=clock,
-        algorithm="ES256",
-        key_sync_seconds=SYNC,
-        key_publish_seconds=PUBLISH,
-    )
 
 
 async def stored(store: ObjectStore) -> list[StoredKey]:

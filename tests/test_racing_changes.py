@@ -26,14 +26,13 @@ from conftest import make_service
 from support import AfterRequest, RacedUserWrite, StoreWrapper
 from test_app import PASSWORD, bearer, client_for, login, mounted, register
 from test_faults import FailFirst
-from test_password_change_faults import REQUESTS, RequestLog
+from test_password_change_faults import REQUESTS, RequestLog, _assert_thief_is_out
 
 from s3auth_asgi import (
     ConflictError,
     S3AuthService,
     StoreUnavailableError,
     TokenPair,
-    TokenRevokedError,
     User,
 )
 from s3auth_asgi.identifiers import (
@@ -93,15 +92,6 @@ async def _works_elsewhere(url: str, pair: TokenPair | dict[str, Any]) -> None:
     await other.ensure_fresh()
     other.decode_token(access)
     await other.refresh_access_token(refresh)
-
-
-async def _ended_elsewhere(url: str, pair: TokenPair) -> None:
-    other = make_service(url)
-    await other.ensure_fresh()
-    with pytest.raises(TokenRevokedError):
-        other.decode_token(pair.access_token)
-    with pytest.raises(TokenRevokedError):
-        await other.refresh_access_token(pair.refresh_token)
 
 
 # The loser's requests once it resumes: its first listing shows only the winner's new
@@ -326,8 +316,8 @@ async def test_a_change_that_lands_over_another_ends_its_sessions_before_its_wri
     with pytest.raises(StoreUnavailableError):
         await admin.set_password(user.id, NEW_PASSWORD)
     assert await make_service(url).authenticate_user("victim", NEW_PASSWORD) is not None
-    await _ended_elsewhere(url, thief)
-    await _ended_elsewhere(url, won[0])
+    await _assert_thief_is_out(url, thief)
+    await _assert_thief_is_out(url, won[0])
 
 
 async def test_a_login_with_the_new_password_before_the_last_listing_is_left(
@@ -352,7 +342,7 @@ async def test_a_login_with_the_new_password_before_the_last_listing_is_left(
     )
     await make_service(url, store=logged).set_password(user.id, NEW_PASSWORD)
     assert logged.log == REQUESTS["set"]
-    await _ended_elsewhere(url, thief)
+    await _assert_thief_is_out(url, thief)
     await _works_elsewhere(url, opened[0])
 
 
