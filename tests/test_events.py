@@ -9,11 +9,13 @@ from pathlib import Path
 from typing import Any, get_args
 
 import pytest
-from conftest import make_service
+from conftest import make_service, make_settings
 from test_app import PASSWORD, bearer, client_for, login, mounted, register
 
+from s3auth_asgi import S3AuthService
 from s3auth_asgi.app.table import operations_of
 from s3auth_asgi.events import AuthEvent, EventName
+from s3auth_asgi.hooks import Hooks
 
 pytestmark = pytest.mark.anyio
 
@@ -175,3 +177,39 @@ def test_the_security_page_lists_every_event_with_its_operations() -> None:
         if op.event is not None:
             row = documented[op.event]
             assert op.method in row and f"{op.path}`" in row, (op.event, op.method, op.path)
+
+
+async def test_a_logout_by_refresh_token_names_its_account_and_session(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The OAuth2 way to log out, the refresh token in the body, names the session as the
+    # bearer token does: in the log, in the account's trail and to the hooks.
+    hooks = Hooks()
+    revoked: list[AuthEvent] = []
+
+    @hooks.on("session_revoked")
+    async def seen(event: AuthEvent) -> None:
+        revoked.append(event)
+
+    service = S3AuthService(make_settings(), hooks=hooks)
+    async with client_for(mounted(service)) as client:
+        alice = await register(client, "alice")
+        tokens = await login(client, "alice")
+        session_id = service.tokens.parse_refresh_token(tokens["refresh_token"]).session_id
+        # A token of alice's id whose session is nobody's names nobody: it proves nothing.
+        forged = f"rt1.{alice['id']}.{'0' * 32}.0.{'A' * 43}"
+        caplog.set_level(logging.INFO, logger="s3auth_asgi.events")
+        for refresh_token in (forged, tokens["refresh_token"]):
+            body = {"refresh_token": refresh_token}
+            assert (await client.post("/auth/logout", json=body)).status_code == 204
+    assert [(e.user_id, e.session_id) for e in events(caplog)] == [
+        (None, None),
+        (alice["id"], session_id),
+    ]
+    assert [(e.name, e.user_id, e.session_id) for e in revoked] == [
+        ("logout", None, None),
+        ("logout", alice["id"], session_id),
+    ]
+    trail, _ = await service.audit.page(alice["id"])
+    assert [entry.event.name for entry in trail] == ["logout", "login", "register"]
+    assert trail[0].event.session_id == session_id

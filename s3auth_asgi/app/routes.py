@@ -233,7 +233,11 @@ class AuthRoutes:
     async def logout(self, call: Call) -> Response:
         data: LogoutRequest = call.body
         if data.refresh_token:
-            await self.service.revoke_refresh_token(data.refresh_token)
+            # Named only once its session has checked it: a token of a session already
+            # ended proves nothing, and must not write into the trail of the id it shows.
+            if await self.service.revoke_refresh_token(data.refresh_token):
+                names = self.service.tokens.parse_refresh_token(data.refresh_token)
+                call.noted.update(user_id=names.user_id, session_id=names.session_id)
         else:
             await self.service.revoke_session(call.caller.user_id, call.caller.session_id)
         return self._ended(call.request, empty_response())
