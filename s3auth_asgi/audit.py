@@ -9,7 +9,8 @@ The sweep (`cleanup_expired_tokens`) deletes events older than S3AUTH_AUDIT_RETE
 judging from the keys alone; 0 keeps none (and the sweep deletes what is left).
 
 Kept: the events in AUDITED that name a user, whatever their outcome (a refused password
-change is worth knowing about). A failed login is kept for the account whose name was
+change is worth knowing about), and a refresh token presented twice (`ALARMING_REASONS`),
+which ended the session it names. A failed login is kept for the account whose name was
 typed; under a name that is nobody's, in a decoy trail (of the user id that name's decoy
 reads, which no user has), so that the failure costs the store the same either way. An
 event holds what the event log holds (`events`): never a password, a token or a hash.
@@ -28,7 +29,7 @@ from typing import Annotated, get_args
 import msgspec
 
 from .errors import S3ValidationError
-from .events import AuthEvent, EventName
+from .events import ALARMING_REASONS, AuthEvent, EventName
 from .identifiers import is_id
 from .storage import Store, keys
 from .storage.access import gather, get_or_none
@@ -118,7 +119,7 @@ class AuditTrail:
             self.retention_seconds > 0
             and event.user_id is not None
             and is_id(event.user_id)
-            and event.name in AUDITED
+            and (event.name in AUDITED or event.reason in ALARMING_REASONS)
             and event.reason != "user_not_found"
         )
 

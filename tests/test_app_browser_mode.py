@@ -3,6 +3,7 @@ SameSite=Strict cookie scoped to the refresh endpoint, never in a body."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 
 import httpx
@@ -75,14 +76,23 @@ async def test_the_cookie_goes_to_the_refresh_endpoint_only(browser: httpx.Async
     assert sent[1].startswith("/auth/refresh:s3auth_refresh=rt1.")
 
 
-async def test_a_refused_refresh_clears_the_cookie(browser: httpx.AsyncClient) -> None:
+async def test_a_refused_refresh_clears_the_cookie(
+    browser: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
     old = cookie_attributes(await log_in(browser))[0]
     for _ in range(2):  # two rotations: the first cookie is now older than the grace token
         assert (await browser.post("/auth/refresh")).status_code == 200
     # Replaying the spent cookie is a reuse: refused, and the browser is told to drop it.
     browser.cookies.clear()
+    caplog.set_level(logging.INFO, logger="s3auth_asgi.events")
     replay = await browser.post("/auth/refresh", headers={"Cookie": old})
     assert_problem(replay, 401, "refresh_token_reused")
+    # The answer is returned, not raised: the event still carries its code, and alarms.
+    (record,) = [r for r in caplog.records if r.name == "s3auth_asgi.events"]
+    assert (record.levelname, record.getMessage()) == (
+        "ERROR",
+        "auth event refresh failure refresh_token_reused",
+    )
     value, attributes = cookie_attributes(replay)
     assert value == 's3auth_refresh=""'  # emptied, and expired at once
     assert {"Max-Age=0", "Path=/auth/refresh"} <= attributes

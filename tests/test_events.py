@@ -82,7 +82,16 @@ async def test_reuse_is_an_error(caplog: pytest.LogCaptureFixture) -> None:
         assert reused.status_code == 401
     (record,) = [r for r in caplog.records if r.name == "s3auth_asgi.events"]
     assert record.levelname == "ERROR"
-    assert summary(record.auth_event) == ("refresh", "failure", "refresh_token_reused")  # type: ignore[attr-defined]
+    event: AuthEvent = record.auth_event  # type: ignore[attr-defined]
+    assert summary(event) == ("refresh", "failure", "refresh_token_reused")
+    # The token's MAC matched its session before it was found spent: whose session the
+    # stolen token ended is known, and is what the alarm is for.
+    names = service.tokens.parse_refresh_token(spent)
+    assert (event.user_id, event.session_id) == (names.user_id, names.session_id)
+    # Its owner reads why the session ended.
+    trail, _ = await service.audit.page(names.user_id, limit=1)
+    assert summary(trail[0].event) == ("refresh", "failure", "refresh_token_reused")
+    assert trail[0].event.session_id == names.session_id
 
 
 async def test_rate_limit_refusals_are_recorded_as_refused(

@@ -1,7 +1,8 @@
 """The auth event of one request to the auth app, from what the endpoint saw: the operation's
 declared event (or the one its handler noted as `event`: a change of address is told apart
 from other changes of a profile, and from a verification), the answer's status and problem
-code, the caller (or what a handler noted), and the client address."""
+code (or the `reason` a handler noted for a problem it answered rather than raised), the
+caller (or what a handler noted), and the client address."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def request_event(
     return new_event(
         name,
         outcome,
-        reason=code if outcome != "success" else None,
+        reason=(code or noted.get("reason")) if outcome != "success" else None,
         user_id=noted.get("user_id"),
         actor_id=noted.get("actor_id"),
         session_id=noted.get("session_id"),

@@ -102,7 +102,8 @@ def lifecycle_operations(routes: LifecycleRoutes) -> list[Operation]:
             response=schemas.OwnerEventPage,
             limits=("events_account",),
             description="Logins (failed ones too), logouts, password and email changes, "
-            "ended sessions and administrators' actions on the account, newest first, kept "
+            "ended sessions (a refresh token presented twice, which ends its session, too) "
+            "and administrators' actions on the account, newest first, kept "
             "for S3AUTH_AUDIT_RETENTION_DAYS. An administrator's action is marked "
             "`by_administrator` and shows no `actor_id`, `session_id` or `client`: those are "
             "the administrator's. A page costs a store request per event: limited per "

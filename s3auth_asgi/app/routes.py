@@ -15,6 +15,7 @@ from ..errors import (
     ConflictError,
     EmailTakenError,
     InvalidCredentialsError,
+    RefreshTokenReuseError,
     S3AuthError,
     SessionNotFoundError,
     StoreUnavailableError,
@@ -223,8 +224,12 @@ class AuthRoutes:
         try:
             pair = await self.service.refresh_access_token(token)
         except S3AuthError as error:
+            if isinstance(error, RefreshTokenReuseError):  # its MAC matched its session
+                names = self.service.tokens.parse_refresh_token(token)
+                call.noted.update(user_id=names.user_id, session_id=names.session_id)
             if not (self.browser_mode and error.status == 401):
                 raise
+            call.noted["reason"] = error.code  # answered, not raised: the event's reason
             # This cookie will never work again: have the browser forget it.
             return self._ended(request, problem_response(error))
         self._note_session(call, pair)
