@@ -167,4 +167,4 @@ class AuditTrail:
 
 def _valid_cursor(cursor: str) -> bool:
     age, _, suffix = cursor.partition(".")
-    return len(cursor) <= _CURSOR_MAX and age.isdigit() and suffix.isalnum()
+    return len(cursor) <= _CURSOR_MAX and cursor.isascii() and age.isdigit() and suffix.isalnum()

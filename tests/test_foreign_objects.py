@@ -17,6 +17,7 @@ from conftest import SECRET, make_settings
 
 from s3auth_asgi import S3AuthService, cli
 from s3auth_asgi.cli import cleanup
+from s3auth_asgi.events import new_event
 from s3auth_asgi.storage import ObjectStore, keys
 
 pytestmark = pytest.mark.anyio
@@ -120,3 +121,22 @@ async def test_accounts_sessions_and_sweeps_go_on_past_foreign_objects(
     # Other software's objects are left as they were.
     for key in foreign:
         assert bytes(await (await obstore.get_async(store._inner, key)).bytes_async()) == b"{}"
+
+
+@pytest.mark.parametrize("store_url", ["memory", "file"], indirect=True)
+async def test_a_key_of_other_digits_stops_no_sweep(store_url: str) -> None:
+    # `str.isdigit` takes superscripts and other scripts' digits, which `int` refuses or
+    # reads as a number: neither is a time this package wrote.
+    now = [time.time()]
+    service = S3AuthService(make_settings(store_url), clock=lambda: now[0])
+    alice = await service.create_user("alice", "alice@example.com", PASSWORD)
+    await service.audit.record(new_event("register", "success", user_id=alice.id, clock=time.time))
+    odd = [keys.user_audit(alice.id) + "²³.x", keys.user_audit(alice.id) + "١٢.x"]
+    for key in odd:
+        await service.store.create(key, {})
+    now[0] += 365 * DAY
+    assert await service.audit.cleanup() == 1  # ours, past the retention
+    assert [info.key async for info in service.store.list(keys.AUDIT)] == sorted(odd)
+    for age in ("²³", "١٢"):
+        assert keys.audit_written_ms(f"audit/x/{age}.x") is None
+        assert keys.parse_revocation(f"revocations/1/{age}.jti.{age}.abc") is None

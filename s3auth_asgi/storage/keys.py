@@ -155,7 +155,7 @@ def parse_revocation(key: str) -> RevocationKey | None:
     if len(parts) != 4 or parts[1] not in _KINDS:
         return None
     written, kind, expires, subject = parts
-    if not (written.isdigit() and expires.isdigit()):
+    if not (_digits(written) and _digits(expires)):
         return None
     return RevocationKey(int(written), kind, int(expires), subject)  # type: ignore[arg-type]
 
@@ -177,7 +177,13 @@ def audit_event(user_id: str, written_ms: int, suffix: str) -> str:
 def audit_written_ms(key: str) -> int | None:
     """When the event at an `audit/…` key was written; None for a key that is not one."""
     age = key.rsplit("/", 1)[-1].partition(".")[0]
-    return AUDIT_EPOCH_MS - int(age) if age.isdigit() else None
+    return AUDIT_EPOCH_MS - int(age) if _digits(age) else None
+
+
+def _digits(text: str) -> bool:
+    """Whether `text` is a number as this package writes one: `str.isdigit` alone takes
+    superscripts, which `int` refuses, and other scripts' digits, which it reads."""
+    return text.isascii() and text.isdigit()
 
 
 def ratelimit(limit_name: str, key: str) -> str:
