@@ -1,7 +1,13 @@
 """Look-alike text, after Unicode Technical Standard #39 (Unicode Security Mechanisms), with
 ICU's data: what `identifiers` builds its username rules on.
 
-Two mechanisms, both pure functions of the text:
+Three mechanisms, all pure functions of the text:
+
+- Characters that are not drawn (`has_default_ignorable`): Unicode's
+  Default_Ignorable_Code_Point, which a renderer shows as nothing (UAX #44 §5.3) and
+  PRECIS disallows in identifiers (RFC 8264 §9.13). Some are letters or marks to their
+  general category, which the username rules go by: the Hangul fillers (`ㅤ`, a
+  Hangul letter that is a blank), the combining grapheme joiner, the variation selectors.
 
 - The restriction level (UTS #39 §5.2), here only the question "Moderately Restrictive or
   better?". Each character has a set of scripts (its Script_Extensions; Common and
@@ -58,9 +64,15 @@ _ANY_SCRIPT = frozenset((int(icu.UScriptCode.COMMON), int(icu.UScriptCode.INHERI
 # §5.2: "Latin and any one other Recommended script, except Cyrillic, Greek".
 _NOT_BESIDE_LATIN = frozenset((int(icu.UScriptCode.CYRILLIC), int(icu.UScriptCode.GREEK)))
 _RECOMMENDED = int(icu.UScriptUsage.RECOMMENDED)
+_DEFAULT_IGNORABLE = icu.UProperty.DEFAULT_IGNORABLE_CODE_POINT
 
 # Thread-safe once configured (ICU's uspoof API promises it for skeletons and checks).
 _SPOOF_CHECKER = icu.SpoofChecker()
+
+
+def has_default_ignorable(text: str) -> bool:
+    """Whether `text` holds a character that is not drawn (Default_Ignorable_Code_Point)."""
+    return any(icu.Char.hasBinaryProperty(char, _DEFAULT_IGNORABLE) for char in text)
 
 
 def skeleton(text: str) -> str:

@@ -6,7 +6,10 @@ again (casefolding can leave a string unnormalised). Zero-width, control and oth
 invisible characters are refused rather than stripped, so that what a user sees is what
 they typed.
 
-A new username must also hold a letter or a digit (not `---`), not fold to the shape of an
+A new username must also hold no character that is not drawn (Unicode's
+Default_Ignorable_Code_Point, as PRECIS refuses them: the Hangul filler `ㅤ` is a letter
+to its category, and a name of three of them a blank one; `confusables`), hold a letter or
+a digit (not `---`), not fold to the shape of an
 id (`0123…ABCDEF`: a tool that takes an account by id or by name would read it as another
 account's id), be in one script as Unicode TR39's Moderately Restrictive profile allows
 (not `аdmin`, a Cyrillic а before Latin), and has a skeleton (`username_skeleton`) that
@@ -81,6 +84,15 @@ def fold(value: str) -> str:
 def clean_username(raw: object) -> str:
     """A new username as stored (NFKC, trimmed); raises InvalidUsernameError."""
     value = _username_form(raw)
+    # Imported here: ICU is a large library that only registrations need, and the
+    # middleware imports this module (for `fold`) on every worker.
+    from .confusables import has_default_ignorable, moderately_restrictive
+
+    if has_default_ignorable(value):
+        raise InvalidUsernameError(
+            "The username must not hold characters that are not drawn (such as fillers, "
+            "joiners or variation selectors)"
+        )
     if not any(unicodedata.category(char)[0] in "LN" for char in value):
         raise InvalidUsernameError("The username must hold a letter or a digit")
     if is_id(fold(value)):
@@ -88,10 +100,6 @@ def clean_username(raw: object) -> str:
         raise InvalidUsernameError(
             f"The username must not look like an account id ({ID_HEX_DIGITS} hexadecimal digits)"
         )
-    # Imported here: ICU is a large library that only registrations need, and the
-    # middleware imports this module (for `fold`) on every worker.
-    from .confusables import moderately_restrictive
-
     if not moderately_restrictive(value):
         raise InvalidUsernameError(
             "The username mixes scripts: it may add to Latin only Chinese, Japanese, Korean "

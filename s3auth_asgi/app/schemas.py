@@ -40,7 +40,8 @@ __all__ = [
 Username = Annotated[
     str,
     Meta(
-        description="3-64 letters, digits, '.', '_' or '-', with a letter or a digit, in one "
+        description="3-64 letters, digits, '.', '_' or '-', with a letter or a digit and "
+        "none that is not drawn, in one "
         "script (Unicode TR39's moderately restrictive profile); unique, and so is its look: "
         "a name that looks like a taken one is taken."
     ),
