@@ -28,7 +28,10 @@ only the address as stored is the address an account has (`email_changes`).
 A new address must also read as itself in a mail header (`mail_addresses`): no `=?`, which
 opens an RFC 2047 encoded word that Python's email package decodes even in a local part,
 and nothing else a header would read as another address. email-validator already refuses
-quotes, white space, comments and the specials `(),:;<>@[\\]` in a local part.
+quotes, white space, comments and the specials `(),:;<>@[\\]` in a local part. Nor may its
+local part hold a character that is not drawn, as a username may not (email-validator lets
+the letters and marks among them through): `alice` and a combining grapheme joiner, then
+`@example.com`, would show as `alice@example.com`.
 
 Ids: user and session ids are exactly 32 lowercase hex digits (`ID_PATTERN`), and every
 check of an id (`is_id`, the refresh-token format) is built from that one rule, so no
@@ -145,7 +148,7 @@ def normalise_username(raw: object) -> str:
 def clean_email(raw: object) -> str:
     """A new email address as stored: trimmed, then email-validator's normalised form;
     raises InvalidEmailError with email-validator's reason, or for an address a mail
-    header would read as another (see the module)."""
+    header would read as another or that holds a character not drawn (see the module)."""
     value, ascii_form = _validated_email(raw)
     if _ENCODED_WORD in value:
         raise InvalidEmailError(
@@ -159,6 +162,14 @@ def clean_email(raw: object) -> str:
         raise InvalidEmailError(
             "The email address is not valid: a mail header would read it as another"
         )
+    local = value.rpartition("@")[0]
+    if not local.isascii():  # IDNA has already dropped such characters from the domain
+        from .confusables import has_default_ignorable  # ICU: see clean_username
+
+        if has_default_ignorable(local):
+            raise InvalidEmailError(
+                "The email address is not valid: it holds a character that is not drawn"
+            )
     return value
 
 

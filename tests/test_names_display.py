@@ -1,5 +1,6 @@
 """A new name shows what it is: no character that is not drawn (Unicode's
-Default_Ignorable_Code_Point, which PRECIS disallows in usernames) in a username."""
+Default_Ignorable_Code_Point, which PRECIS disallows in usernames) in a username or in an
+address's local part."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 from conftest import make_service
 from test_names_confusable import legacy_user, register
 
-from s3auth_asgi import InvalidUsernameError, S3ValidationError
+from s3auth_asgi import InvalidEmailError, InvalidUsernameError, S3ValidationError
 from s3auth_asgi.identifiers import clean_username
 
 pytestmark = pytest.mark.anyio
@@ -66,4 +67,22 @@ async def test_an_older_account_with_such_a_name_still_signs_in() -> None:
     service = make_service()
     old = await legacy_user(service, "bob\u3164", "bob@example.com")
     found = await service.authenticate_user("bob\u3164", PASSWORD)
+    assert found is not None and found.id == old.id
+
+
+@pytest.mark.parametrize("hidden", ["\u034f", "\ufe0f", "\u3164", "\u115f", "\U000e0100"])
+async def test_an_address_that_shows_as_a_taken_one_is_refused(hidden: str) -> None:
+    service = make_service()
+    await register(service, "alice", "alice@example.com")
+    service.store.reset_counts()
+    with pytest.raises(InvalidEmailError) as info:
+        await register(service, "mallory", f"alice{hidden}@example.com")
+    assert info.value.code == "invalid_email"
+    assert sum(service.store.requests.values()) == 0
+
+
+async def test_an_older_account_with_such_an_address_still_signs_in() -> None:
+    service = make_service()
+    old = await legacy_user(service, "alice", "alice\u034f@example.com")
+    found = await service.authenticate_user("alice\u034f@example.com", PASSWORD)
     assert found is not None and found.id == old.id
