@@ -12,7 +12,9 @@ to its category, and a name of three of them a blank one; `confusables`), hold a
 a digit (not `---`), not fold to the shape of an
 id (`0123…ABCDEF`: a tool that takes an account by id or by name would read it as another
 account's id), be in one script as Unicode TR39's Moderately Restrictive profile allows
-(not `аdmin`, a Cyrillic а before Latin), and has a skeleton (`username_skeleton`) that
+(not `аdmin`, a Cyrillic а before Latin), follow RFC 5893's Bidi Rule when it holds a
+right-to-left letter, as RFC 8265 asks (not `12אב`, which shows as `אב12` does:
+`bidi_rule`), and has a skeleton (`username_skeleton`) that
 is reserved beside it, so that `rnary` is taken once `mary` is (`confusables` says how).
 Those rules apply where a name is registered (`clean_username`), not where one is looked
 up (`normalise_username`): an account registered before them keeps signing in.
@@ -54,6 +56,7 @@ import secrets
 import unicodedata
 from typing import TypeGuard
 
+from .bidi_rule import follows_bidi_rule
 from .errors import InvalidEmailError, InvalidUsernameError, S3ValidationError, UserNotFoundError
 
 USERNAME_MIN = 3
@@ -107,6 +110,12 @@ def clean_username(raw: object) -> str:
         raise InvalidUsernameError(
             "The username mixes scripts: it may add to Latin only Chinese, Japanese, Korean "
             "or one other script, not Cyrillic or Greek"
+        )
+    if not follows_bidi_rule(value):
+        raise InvalidUsernameError(
+            "A username with right-to-left letters must start with one, end with one or a "
+            "digit, hold no left-to-right letter and not mix two kinds of digits (RFC 5893's "
+            "Bidi Rule), or it shows in another order than it is written"
         )
     return value
 

@@ -1,8 +1,12 @@
 """A new name shows what it is: no character that is not drawn (Unicode's
 Default_Ignorable_Code_Point, which PRECIS disallows in usernames) in a username or in an
-address's local part."""
+address's local part, and a username with right-to-left letters follows the Bidi Rule
+(RFC 5893, as RFC 8265 asks), so that no two names show alike on screen."""
 
 from __future__ import annotations
+
+import itertools
+import unicodedata
 
 import icu  # type: ignore[import-untyped]
 import pytest
@@ -10,7 +14,7 @@ from conftest import make_service
 from test_names_confusable import legacy_user, register
 
 from s3auth_asgi import InvalidEmailError, InvalidUsernameError, S3ValidationError
-from s3auth_asgi.identifiers import clean_username
+from s3auth_asgi.identifiers import clean_username, username_skeleton
 
 pytestmark = pytest.mark.anyio
 PASSWORD = "SecurePass123!"
@@ -24,6 +28,14 @@ def default_ignorables() -> list[str]:
         for code in range(0x110000)
         if not 0xD800 <= code <= 0xDFFF and icu.Char.hasBinaryProperty(chr(code), _IGNORABLE)
     ]
+
+
+def shown(text: str, right_to_left: bool) -> str:
+    """`text` in the order a screen shows it (the Unicode Bidirectional Algorithm, ICU's), in
+    a paragraph of either direction."""
+    bidi = icu.Bidi()
+    bidi.setPara(icu.UnicodeString(text), 1 if right_to_left else 0)
+    return str(bidi.writeReordered(0))
 
 
 # Characters that are not drawn --------------------------------------------------------------
@@ -86,3 +98,79 @@ async def test_an_older_account_with_such_an_address_still_signs_in() -> None:
     old = await legacy_user(service, "alice", "alice\u034f@example.com")
     found = await service.authenticate_user("alice\u034f@example.com", PASSWORD)
     assert found is not None and found.id == old.id
+
+
+# Right-to-left names --------------------------------------------------------------------------
+
+
+def test_the_names_refused_show_as_names_that_are_taken() -> None:
+    # Digits before Hebrew letters show, in a left-to-right paragraph, as the letters
+    # before the digits; and Latin beside Hebrew swaps sides with the paragraph.
+    assert shown("12\u05d0\u05d1", right_to_left=False) == shown("\u05d0\u05d112", False)
+    assert shown("ab\u05d0\u05d1", right_to_left=True) == shown("\u05d0\u05d1ab", False)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "12\u05d0\u05d1",  # starts with a digit
+        "ab\u05d0\u05d1",  # Latin, then Hebrew
+        "\u05d0\u05d1ab",  # Hebrew, then Latin
+        "\u05d0\u05d1_",  # ends with punctuation
+        "\u05d0\u05d1-",
+        "\u0645\u062d1\u0661",  # European and Arabic-Indic digits together
+    ],
+)
+async def test_a_right_to_left_name_against_the_bidi_rule_is_refused(name: str) -> None:
+    service = make_service()
+    with pytest.raises(InvalidUsernameError) as info:
+        await register(service, name)
+    assert info.value.code == "invalid_username" and "right-to-left" in str(info.value)
+    assert sum(service.store.requests.values()) == 0
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "\u05d0\u05d112",  # Hebrew, then digits
+        "\u05e9\u05dc\u05d5\u05dd",
+        "\u05d0.\u05d1-12",
+        "\u0645\u062d\u0645\u062f",  # Arabic
+        "\u0645\u062d\u0645\u062f\u0661\u0662",  # with Arabic-Indic digits
+        "\u05d0\u05b8\u05d1",  # a vowel mark (NSM) inside
+        "ahmed\u0661\u0662\u0663",  # no right-to-left letter: the rule does not apply
+        "user_1.",
+    ],
+)
+async def test_names_the_bidi_rule_allows_register(name: str) -> None:
+    service = make_service()
+    user = await register(service, name)
+    found = await service.authenticate_user(name, PASSWORD)
+    assert found is not None and found.id == user.id
+
+
+def test_no_new_name_with_right_to_left_letters_shows_as_another() -> None:
+    """Every name of up to four characters over Hebrew and Arabic letters, Latin, digits of
+    both kinds and punctuation that registers and holds a right-to-left letter shows, in a
+    paragraph of either direction, as no other name that registers does (unless their
+    skeletons are one, which reserves them together). Names without one are not held to
+    it, as RFC 8265 does not: in a right-to-left paragraph `1.a` shows as `a.1` does."""
+    alphabet = "\u05d0\u05d1\u0628a1\u0661.-"
+    shows: dict[tuple[bool, str], list[str]] = {}
+    for length in (3, 4):
+        for chars in itertools.product(alphabet, repeat=length):
+            name = "".join(chars)
+            try:
+                clean_username(name)
+            except S3ValidationError:
+                continue
+            for right_to_left in (False, True):
+                shows.setdefault((right_to_left, shown(name, right_to_left)), []).append(name)
+    alike = [
+        names
+        for names in shows.values()
+        if len({username_skeleton(name) for name in names}) > 1
+        and any(unicodedata.bidirectional(c) in ("R", "AL") for name in names for c in name)
+    ]
+    assert alike == []
+    assert sum(len(names) for names in shows.values()) > 1000  # the rule leaves many

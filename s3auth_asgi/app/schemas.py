@@ -42,7 +42,8 @@ Username = Annotated[
     Meta(
         description="3-64 letters, digits, '.', '_' or '-', with a letter or a digit and "
         "none that is not drawn, in one "
-        "script (Unicode TR39's moderately restrictive profile); unique, and so is its look: "
+        "script (Unicode TR39's moderately restrictive profile), by RFC 5893's Bidi Rule when "
+        "it holds right-to-left letters; unique, and so is its look: "
         "a name that looks like a taken one is taken."
     ),
 ]
