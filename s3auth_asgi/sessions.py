@@ -6,16 +6,17 @@ Lifetimes (OWASP ASVS V7.3): a session ends when it has not been refreshed for t
 lifetime (`S3AUTH_REFRESH_TOKEN_EXPIRE_DAYS`), and at the latest the absolute lifetime
 (`S3AUTH_SESSION_ABSOLUTE_LIFETIME_DAYS`) after its login, however often it is refreshed:
 each rotation moves the idle expiry to now plus the idle lifetime but never past the
-absolute expiry, so no refresh token outlives it. Each is the earlier of the expiry written
-in the session and the one today's setting gives (`Session.idle_expiry`, `absolute_expiry`):
-a shortened lifetime ends existing sessions, as the sweep, judging by today's settings,
-deletes them; a lengthened idle one applies from a session's next refresh, a lengthened
-absolute one to new sessions. A session opened before a change that ended the user's
-sessions, but written after they were listed, is refused at its next refresh
-(`session_generation`). A user's sessions are capped (`S3AUTH_MAX_SESSIONS_PER_USER`): only
-the newest that can be used refresh; `session_rules` holds the one rule of what can be
-used, which a refresh, the cap and the sessions page apply alike, and `session_cap` says
-how the cap is decided and why it is enforced at refresh time.
+absolute expiry, so no refresh token outlives it, nor any access token (`_pair`). Each is
+the earlier of the expiry written in the session and the one today's setting gives
+(`Session.idle_expiry`, `absolute_expiry`): a shortened lifetime ends existing sessions,
+as the sweep, judging by today's settings, deletes them; a lengthened idle one applies
+from a session's next refresh, a lengthened absolute one to new sessions. A session opened
+before a change that ended the user's sessions, but written after they were listed, is
+refused at its next refresh (`session_generation`). A user's sessions are capped
+(`S3AUTH_MAX_SESSIONS_PER_USER`): only the newest that can be used refresh;
+`session_rules` holds the one rule of what can be used, which a refresh, the cap and the
+sessions page apply alike, and `session_cap` says how the cap is decided and why it is
+enforced at refresh time.
 
 Request budgets (object-store requests, asserted in the tests):
 - create_token_pair: 1 (session create), the cap included;
@@ -136,7 +137,10 @@ class SessionOperations(SessionRules):
         return await self._pair(session, now)
 
     async def _pair(self, session: Session, now: int) -> TokenPair:
-        access, _ = self.tokens.issue_access_token(
+        # No access token outlives its session: once the session has ended, its object
+        # may be gone, and then no logout could name the token to revoke it.
+        expiry = self._expiry(session)
+        access, claims = self.tokens.issue_access_token(
             key=await self.tokens.signing_key(),
             user_id=session.user_id,
             username=session.username,
@@ -146,6 +150,7 @@ class SessionOperations(SessionRules):
             scopes=granted_scopes(session.is_admin, session.scopes),
             now=now,
             extra_claims=session.claims,
+            not_after=expiry,
         )
         refresh = self.tokens.make_refresh_token(
             session.user_id, session.id, session.generation, session.secret
@@ -153,8 +158,8 @@ class SessionOperations(SessionRules):
         return TokenPair(
             access_token=access,
             refresh_token=refresh,
-            expires_in=self.settings.access_token_seconds,
-            refresh_expires_in=max(self._expiry(session) - now, 0),
+            expires_in=int(claims["exp"]) - now,
+            refresh_expires_in=max(expiry - now, 0),
         )
 
     async def refresh_access_token(self, refresh_token: str) -> TokenPair:

@@ -139,17 +139,20 @@ class TokenCodec(SharedOnCopy):
         now: int | None = None,
         key: KeyEntry | None = None,
         extra_claims: Mapping[str, Any] | None = None,
+        not_after: int | None = None,
     ) -> tuple[str, dict[str, Any]]:
         """The signed token and its claims. `key`: from `signing_key()`; by default the
         signing key of the key set as last read. `extra_claims`: the application's
-        (`hooks`); the claims set here win over them."""
+        (`hooks`); the claims set here win over them. `not_after`: the latest `exp`, when
+        earlier than the configured lifetime gives (its session's end)."""
         issued = int(self.clock()) if now is None else now
+        expires = issued + self.settings.access_token_seconds
         claims: dict[str, Any] = {
             **(extra_claims or {}),
             "sub": user_id,
             "iat": issued,
             "nbf": issued,
-            "exp": issued + self.settings.access_token_seconds,
+            "exp": expires if not_after is None else min(expires, not_after),
             "jti": b64url(secrets.token_bytes(16)),
             "sid": session_id,
             "scope": " ".join(scopes),

@@ -103,6 +103,29 @@ async def test_no_refresh_token_outlives_the_absolute_expiry(clock: Clock) -> No
     assert int(clock()) >= absolute
 
 
+async def test_no_access_token_outlives_the_session_so_logging_out_ends_them_all(
+    clock: Clock,
+) -> None:
+    """A refresh a minute before the absolute expiry: its access token expires with the
+    session. Once the session has ended (and its object is gone), nothing names that token
+    any more: no logout, however thorough, could revoke it, so it must not outlive it."""
+    service = make_clocked_service(clock=clock)
+    user, pair = await login(service)
+    for days in (6, 6, 6, 6, 6 - 60 / DAY):  # the last a minute before the 30th day
+        clock.advance(days * DAY)
+        pair = await service.refresh_access_token(pair.refresh_token)
+    assert pair.expires_in == 60 == pair.refresh_expires_in
+    claims = service.tokens.verify_access_token(pair.access_token)
+    assert claims["exp"] == int(clock()) + 60
+    clock.advance(60)
+    with pytest.raises(TokenExpiredError):  # the session ends, and its object goes
+        await service.refresh_access_token(pair.refresh_token)
+    assert await service.revoke_all_user_tokens(user.id) == 0  # nothing left to name
+    clock.advance(service.settings.leeway_seconds + 1)
+    with pytest.raises(TokenExpiredError):
+        service.decode_token(pair.access_token)
+
+
 async def test_the_idle_lifetime_still_applies(clock: Clock) -> None:
     service = make_clocked_service(clock=clock)
     user, pair = await login(service)
