@@ -86,6 +86,13 @@ class RefreshTokenReuseError(TokenRevokedError):
     title = "An old refresh token was presented; the session has been revoked"
 
 
+class RotatedMeanwhileError(TokenRevokedError):
+    """A refresh that read its token current lost its write to later rotations of the
+    session: refused, but nothing is ended. The session goes on, and its newest token is
+    with whoever rotated it (the same client's other request, as a rule): a browser's
+    refresh cookie, which that request's answer has replaced, is kept."""
+
+
 class AuthenticationRequiredError(AuthenticationError):
     """No token was presented where one is required."""
 

@@ -57,6 +57,7 @@ from .blacklist import TokenBlacklist
 from .errors import (
     InvalidTokenError,
     RefreshTokenReuseError,
+    RotatedMeanwhileError,
     SessionNotFoundError,
     TokenExpiredError,
     TokenRevokedError,
@@ -230,7 +231,7 @@ class SessionOperations(SessionRules):
                 return await self._pair(session, now)
             if was_current:  # rotated twice or more since it was read current
                 logger.info("refresh of session %s lost to later rotations", session.id)
-                raise TokenRevokedError("The refresh token was rotated meanwhile")
+                raise RotatedMeanwhileError("The refresh token was rotated meanwhile")
             if token.generation < session.generation:
                 await self._end(session)
                 logger.warning("refresh token reuse; session %s revoked", session.id)

@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
 from conftest import make_service
+from support import StoreWrapper
 from test_app import PASSWORD, assert_problem, bearer, client_for, mounted, register
+
+from s3auth_asgi import S3AuthService
+from s3auth_asgi.storage import ObjectStore, Store
 
 pytestmark = pytest.mark.anyio
 
@@ -161,3 +166,53 @@ async def test_a_refresh_cookie_sent_twice_is_refused_and_kept() -> None:
             assert response.status_code == 200
             me = await client.get("/auth/me", headers=bearer(response.json()))
             assert me.json()["username"] == name
+
+
+class OtherTabRefreshes(StoreWrapper):
+    """Holds the next conditional PUT while the browser's other tab refreshes twice (its
+    requests served by another instance), each answer putting the newest token in the
+    jar."""
+
+    def __init__(self, inner: Store) -> None:
+        super().__init__(inner)
+        self.other: S3AuthService | None = None
+        self.tokens: list[str] = []
+
+    async def call(self, name: str, run: Any) -> Any:
+        if name == "replace" and self.other is not None:
+            other, self.other = self.other, None
+            for _ in range(2):
+                pair = await other.refresh_access_token(self.tokens[-1])
+                self.tokens.append(pair.refresh_token)
+        return await run()
+
+
+async def test_a_refresh_that_lost_to_the_other_tabs_refreshes_keeps_the_cookie() -> None:
+    """Two tabs refresh with the same cookie; one request's write is held in the store while
+    the other tab rotates, and at once rotates again. The held one is refused and ends
+    nothing (the session goes on): its answer must not delete the cookie, which by then
+    holds the session's newest token, or the browser is logged out of a live session."""
+    inner = ObjectStore.from_url("memory://")
+    held = OtherTabRefreshes(inner)
+    service = make_service(refresh_cookie=True, store=held)
+    async with client_for(mounted(service), base_url="https://testserver") as client:
+        await log_in(client)
+        held.tokens.append(client.cookies["s3auth_refresh"])
+        held.other = make_service(refresh_cookie=True, store=inner)
+        refused = await client.post("/auth/refresh")
+        assert_problem(refused, 401, "token_revoked")
+        assert "set-cookie" not in refused.headers
+        newest = {"Cookie": f"s3auth_refresh={held.tokens[-1]}"}
+        client.cookies.clear()
+        assert (await client.post("/auth/refresh", headers=newest)).status_code == 200
+
+
+async def test_a_refused_token_sent_in_the_body_leaves_the_cookie(
+    browser: httpx.AsyncClient,
+) -> None:
+    """The cookie was not the token refused: it still works, and is kept."""
+    await log_in(browser)
+    refused = await browser.post("/auth/refresh", json={"refresh_token": "rt1.not.a.token"})
+    assert_problem(refused, 401, "invalid_token")
+    assert "set-cookie" not in refused.headers
+    assert (await browser.post("/auth/refresh")).status_code == 200

@@ -25,6 +25,7 @@ from test_app_lifecycle import NEW_PASSWORD, mailed_token
 
 from s3auth_asgi import S3AuthService, User
 from s3auth_asgi.app import DEFAULT_AUTH_LIMITS, create_auth_app
+from s3auth_asgi.app.cookies import REFRESH_COOKIE
 from s3auth_asgi.app.operations import Operation
 from s3auth_asgi.mail import FileMailer
 from s3auth_asgi.ratelimit import RateLimit, RateLimiter
@@ -136,8 +137,10 @@ async def _refresh(run: Run) -> None:
     client = await run.client()
     await run.send(client, "refresh", data={"refresh_token": pair.refresh_token})
     await run.send(client, "refresh", data={"refresh_token": FORGED})
-    # A refused token: in browser mode the answer clears the cookie, and is the handler's.
-    await run.send(await run.client(), "refresh", data={"refresh_token": FORGED})
+    # A refused cookie: in browser mode the answer clears it, and is the handler's (a
+    # refused token in the body leaves the cookie, and is raised).
+    cookie = {"cookie": f"{REFRESH_COOKIE}={FORGED}"}
+    await run.send(await run.client(), "refresh", json={}, headers=cookie)
 
 
 @scenario("logout")

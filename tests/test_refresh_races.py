@@ -10,7 +10,13 @@ from typing import Any
 import pytest
 from support import SharedTime, StoreWrapper, skewed_host
 
-from s3auth_asgi import RefreshTokenReuseError, S3AuthService, TokenPair, TokenRevokedError
+from s3auth_asgi import (
+    RefreshTokenReuseError,
+    RotatedMeanwhileError,
+    S3AuthService,
+    TokenPair,
+    TokenRevokedError,
+)
 from s3auth_asgi.storage import ObjectStore, Store
 
 pytestmark = pytest.mark.anyio
@@ -57,7 +63,7 @@ async def test_a_stalled_loser_of_rotations_is_refused_and_ends_nothing(rotation
     loser.store.reset_counts()
     with pytest.raises(TokenRevokedError) as refused:
         await loser.refresh_access_token(stalled.pairs[0].refresh_token)
-    assert type(refused.value) is TokenRevokedError  # not a reuse
+    assert type(refused.value) is RotatedMeanwhileError  # not a reuse
     # Its GET, LIST and refused conditional PUT, then its second GET; the winner's GET, LIST
     # and PUT per rotation. No revocation written, nothing deleted.
     expected = {"get": 2 + rotations, "list": 1 + rotations, "put": 1 + rotations}

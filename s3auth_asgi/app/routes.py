@@ -16,6 +16,7 @@ from ..errors import (
     EmailTakenError,
     InvalidCredentialsError,
     RefreshTokenReuseError,
+    RotatedMeanwhileError,
     S3AuthError,
     SessionNotFoundError,
     StoreUnavailableError,
@@ -227,10 +228,13 @@ class AuthRoutes:
             if isinstance(error, RefreshTokenReuseError):  # its MAC matched its session
                 names = self.service.tokens.parse_refresh_token(token)
                 call.noted.update(user_id=names.user_id, session_id=names.session_id)
-            if not (self.browser_mode and error.status == 401):
+            # The cookie refused will never work again: have the browser forget it. Not
+            # when it lost to the client's other refreshes, whose answers have replaced it
+            # with the session's newest token; nor when the token came in the body.
+            lost = isinstance(error, RotatedMeanwhileError)
+            if not self.browser_mode or error.status != 401 or lost or data.refresh_token:
                 raise
             call.noted["reason"] = error.code  # answered, not raised: the event's reason
-            # This cookie will never work again: have the browser forget it.
             return self._ended(request, problem_response(error))
         self._note_session(call, pair)
         return self._tokens(request, pair)
