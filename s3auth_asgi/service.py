@@ -154,6 +154,13 @@ class S3AuthService(EmailChanges, SessionListing, SharedOnCopy):
         S3AUTH_KEY_SYNC_SECONDS. True when the key set changed (verify again)."""
         return await self.tokens.read_keys_again()
 
+    def keys_overdue(self) -> bool:
+        """KeysFreshness: the stored signing keys are two intervals old (or unread)."""
+        return self.tokens.keys_overdue()
+
+    async def read_overdue_keys(self) -> None:
+        await self.tokens.read_overdue_keys()
+
     async def published_keys(self) -> KeySet:
         """The key set whose public keys the JWKS publishes, read first when due."""
         ring = self.tokens.ring

@@ -122,6 +122,14 @@ class TokenCodec(SharedOnCopy):
         """A KeyReader: read the stored keys again (see `KeyRing.read_again`)."""
         return self.ring is not None and await self.ring.read_again()
 
+    def keys_overdue(self) -> bool:
+        """KeysFreshness: stored keys two intervals old (`KeyRing.is_overdue`)."""
+        return self.ring is not None and self.ring.is_overdue()
+
+    async def read_overdue_keys(self) -> None:
+        if self.ring is not None:
+            await self.ring.catch_up()
+
     async def signing_key(self) -> KeyEntry:
         """The key that signs now, the stored keys read first when they are due."""
         if self.ring is not None:

@@ -4,9 +4,11 @@ BearerTokenMiddleware needs an `AccessTokenVerifier`; BlacklistMiddleware a
 `RevocationCheck`. `S3AuthService` is both, `TokenCodec` is a verifier and `TokenBlacklist`
 a revocation check, and `JwksVerifier` verifies with public keys alone (no store). A
 verifier that is also a `KeyReader` reads its keys again when a token names one it does
-not know. One whose keys change while it runs says how often it reads them
-(`reverify_seconds`): a verification remembered longer might stand on a key since retired,
-so the verified-token cache holds one no longer (`reverify_bound`). Depending on these
+not know, and one that is also `KeysFreshness` has the middleware wait for a read when
+its keys are overdue (after an idle spell), as revocations are waited for. One whose keys
+change while it runs says how often it reads them (`reverify_seconds`): a verification
+remembered longer might stand on a key since retired, so the verified-token cache holds
+one no longer (`reverify_bound`). Depending on these
 instead of the service keeps the middlewares free of storage and password hashing:
 importing them loads neither obstore nor a hasher.
 """
@@ -86,3 +88,17 @@ class KeyReader(Protocol):
     async def read_keys_again(self) -> bool:
         """Read the keys again, unless that was done within the verifier's own interval;
         True when they changed, so that a token naming an unknown key is worth a retry."""
+
+
+@runtime_checkable
+class KeysFreshness(Protocol):
+    """A verifier whose keys are read while it runs, in the background when they are
+    stale: it says when they are overdue (the `freshness` policy's two intervals, or never
+    read), so that a request waits for a read instead of being verified with keys from
+    before an idle spell, which may still hold a key retired meanwhile."""
+
+    def keys_overdue(self) -> bool:
+        """Whether the keys are too old to verify with before reading them again."""
+
+    async def read_overdue_keys(self) -> None:
+        """Read the keys when due; a failure leaves the keys there are (if any)."""

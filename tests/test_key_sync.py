@@ -208,3 +208,40 @@ async def test_a_new_key_signs_only_once_published_and_the_current_one_signs_mea
 def _published(target: Path) -> list[dict[str, Any]]:
     keys: list[dict[str, Any]] = json.loads(target.read_text())["keys"]
     return keys
+
+
+# After an idle spell -------------------------------------------------------------------
+
+
+async def test_after_an_idle_spell_the_first_token_waits_for_the_keys() -> None:
+    """Keys two intervals old are overdue: as with revocations, the request waits for a
+    read rather than accepting a token of a key retired meanwhile (and caching it)."""
+    clock, store = Clock(), ObjectStore.from_url("memory://")
+    auth, api = keyed(store, clock), keyed(store, clock)
+    leaked = await auth.tokens.signing_key()
+    await api.ensure_fresh()
+    app = BearerTokenMiddleware(ok_app, api)
+    assert (await call_http(app, http_scope(headers=bearer(forged(auth, leaked, 0))))).status == 200
+
+    await KeyStore(store).rotate("ES256", clock(), 0)
+    clock.advance(1)
+    await KeyStore(store).retire(leaked.kid, clock(), after=0, immediately=True, undo_margin=0)
+    clock.advance(2 * SYNC)  # no request meanwhile
+    store.reset_counts()
+    answer = await call_http(app, http_scope(headers=bearer(forged(auth, leaked, 1))))
+    assert answer.status == 401
+    assert dict(store.requests) == {"get": 1}
+    assert len(app.cache) == 1  # the token accepted before the spell; not this one
+
+
+async def test_fresh_or_stale_keys_are_not_waited_for() -> None:
+    clock, store = Clock(), ObjectStore.from_url("memory://")
+    service = keyed(store, clock)
+    token = forged(service, await service.tokens.signing_key(), 0)
+    app = BearerTokenMiddleware(ok_app, service, cache_size=0)
+    store.reset_counts()
+    clock.advance(2 * SYNC - 1)  # stale, not overdue: answered, a read started
+    assert (await call_http(app, http_scope(headers=bearer(token)))).status == 200
+    assert sum(store.requests.values()) == 0
+    await background_reads(service)
+    assert dict(store.requests) == {"get": 1}

@@ -12,6 +12,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import anyio
 import pytest
@@ -274,3 +275,21 @@ async def test_the_etag_of_a_refused_jwks_is_not_sent_back(
         "the JWKS holds secret key material: refusing it"
     )] * 2  # fmt: skip
     assert [e.kid for e in verifier.key_set().entries] == ["k1"]
+
+
+async def test_after_an_idle_spell_the_first_token_waits_for_the_jwks(tmp_path: Path) -> None:
+    """A copy twice `refresh_seconds` old is read before the token is verified: a key
+    the JWKS dropped meanwhile verifies nothing, not even once."""
+    source = tmp_path / "jwks.json"
+    source.write_bytes(JWKS)
+    now = [time.time()]
+    verifier = JwksVerifier(source, clock=lambda: now[0], refresh_seconds=10, min_refresh_seconds=1)
+    app = BearerTokenMiddleware(ok_app, verifier)
+    dropped = token()
+    assert (await call_http(app, http_scope(headers=bearer(dropped)))).status == 200
+    assert verifier.fetches == 1
+    others = KeySet([KeyEntry("k2", "EdDSA", generate_key("EdDSA"))])
+    source.write_text(json.dumps(others.jwks(0)))
+    now[0] += 20  # no request meanwhile
+    answer = await call_http(app, http_scope(headers=bearer(dropped)))
+    assert answer.status == 401 and verifier.fetches == 2

@@ -10,7 +10,8 @@ When the keys are read:
 
 - at the first token, or ahead of it with `await verifier.load()` (in a lifespan);
 - in the background once the copy is older than `refresh_seconds` (the answer of the
-  request that noticed is not delayed);
+  request that noticed is not delayed); once it is twice that old (after an idle spell),
+  the request waits for the read, so it is not verified with keys the JWKS has dropped;
 - when a token names a key the copy lacks, at most once per `min_refresh_seconds`
   however many such tokens arrive: random kids cost one fetch per interval, not one each.
   The middleware then verifies the token once more.
@@ -58,12 +59,13 @@ class KeysUnavailableError(StoreUnavailableError):
 
 
 class JwksVerifier(SharedOnCopy):
-    """An AccessTokenVerifier and KeyReader over a JWKS `source`: an http(s) URL or a file
-    path. `issuer`, `audience`, `access_token_seconds` and `leeway_seconds` must match the
-    issuing service's settings (its S3AUTH_ISSUER, S3AUTH_AUDIENCE, lifetime and leeway),
-    and are held to their ranges, as are `refresh_seconds` and `min_refresh_seconds` to
-    S3AUTH_KEY_SYNC_SECONDS's. `timeout_seconds` bounds a whole read of a URL, from
-    connecting to the body's end: at most a minute."""
+    """An AccessTokenVerifier, KeyReader and KeysFreshness over a JWKS `source`: an
+    http(s) URL or a file path. `issuer`, `audience`, `access_token_seconds` and
+    `leeway_seconds` must match the issuing service's settings (its S3AUTH_ISSUER,
+    S3AUTH_AUDIENCE, lifetime and leeway), and are held to their ranges, as are
+    `refresh_seconds` and `min_refresh_seconds` to S3AUTH_KEY_SYNC_SECONDS's.
+    `timeout_seconds` bounds a whole read of a URL, from connecting to the body's end: at
+    most a minute."""
 
     def __init__(
         self,
@@ -149,6 +151,13 @@ class JwksVerifier(SharedOnCopy):
         if self._clock() - self._loaded_at >= self.refresh_seconds:
             self._refresh_in_background()
         return keys
+
+    def keys_overdue(self) -> bool:
+        """KeysFreshness: no copy read within twice `refresh_seconds` (or none at all)."""
+        return self._clock() - self._loaded_at >= 2 * self.refresh_seconds
+
+    async def read_overdue_keys(self) -> None:
+        await self.read_keys_again()
 
     async def load(self) -> None:
         """Read the keys now; raise KeysUnavailableError if that fails."""

@@ -11,7 +11,8 @@
 A key set read from the store is a snapshot that follows the revocation snapshot's
 freshness policy (`freshness`) with `S3AUTH_KEY_SYNC_SECONDS` as its interval, so every
 process sees a rotation within one interval, whether it signs tokens, publishes the JWKS or
-only verifies (`key_set` starts the read); a token naming an unknown key makes the ring
+only verifies (`key_set` starts the read; BearerTokenMiddleware waits for it when the keys
+are overdue, `is_overdue`); a token naming an unknown key makes the ring
 read again, at most once per interval however many such tokens arrive. Keys are published
 longer before they sign than a verifier can keep a JWKS served from a key set two intervals
 old (settings refuse otherwise), so in practice no token ever names a key its verifier has
@@ -124,6 +125,18 @@ class KeyRing:
             await self.freshness.ensure()
         elif self._keys is not None and self.publication is not None and self.active:
             self.active = not await self.publication.publish(self._keys)
+
+    def is_overdue(self) -> bool:
+        """Whether the stored keys are too old to verify with before a read: the freshness
+        policy's overdue, two intervals or never read. Checked per request: a clock
+        reading."""
+        freshness = self.freshness
+        return freshness is not None and freshness.age() >= 2 * freshness.interval
+
+    async def catch_up(self) -> None:
+        """Read the stored keys when due (not while a failed read pauses the next)."""
+        if self.freshness is not None:
+            await self.freshness.catch_up()
 
     async def read_again(self) -> bool:
         """After a token named an unknown key: read the stored keys unless they were read

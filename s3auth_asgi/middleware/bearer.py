@@ -17,6 +17,7 @@ scope types go straight to the app.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 
 from ..errors import (
@@ -29,7 +30,7 @@ from ..errors import (
 )
 from ..paths import PathAccess, PathRules, is_cors_preflight
 from ..types import ASGIApp, Message, Receive, Scope, Send, checked_app
-from ..verifier import AccessTokenVerifier, KeyReader, reverify_bound
+from ..verifier import AccessTokenVerifier, KeyReader, KeysFreshness, reverify_bound
 from .cache import VerifiedToken, VerifiedTokenCache
 from .credentials import authorization_token, take_subprotocol_token, websocket_token
 from .refusals import Refusals
@@ -46,8 +47,11 @@ class BearerTokenMiddleware:
     `tokens`: an AccessTokenVerifier — the S3AuthService, its TokenCodec, or a
     JwksVerifier (public keys only). One that is also a KeyReader is asked to read its
     keys again when a token names a key it does not know, then the token is verified once
-    more. One whose keys change while it runs says how often it reads them
-    (`reverify_seconds`): a cached verification stands no longer (see `cache`).
+    more. One that is also KeysFreshness is waited for when its keys are overdue (two
+    of its intervals old, after an idle spell), so a key retired during the spell
+    verifies no token after it. One whose keys change while it runs says how often
+    it reads them (`reverify_seconds`): a cached verification stands no longer (see
+    `cache`).
     `protected`: path patterns that need a token, or a mapping of pattern to the scopes
     the token must hold there. `exclude`: patterns where credentials are not looked at; a
     prefix there ends at a segment (`/docs/*`, see `paths`). Both are matched against the
@@ -102,6 +106,10 @@ class BearerTokenMiddleware:
         self._clock = tokens.clock
         self._leeway = tokens.leeway_seconds
         self._stands_for = reverify_bound(tokens)
+        # Keys fixed while the verifier runs are never overdue: no call per request.
+        self._keys_freshness = (
+            tokens if isinstance(tokens, KeysFreshness) and self._stands_for != math.inf else None
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -113,6 +121,8 @@ class BearerTokenMiddleware:
             else:
                 try:
                     token = authorization_token(scope)
+                    if token is not None:
+                        await self._read_overdue_keys()
                     try:
                         self._authenticate(scope, access, needed, token)
                     except UnknownSigningKeyError as unknown:
@@ -154,6 +164,13 @@ class BearerTokenMiddleware:
         scope["user"] = verified.user
         scope["auth"] = verified
 
+    async def _read_overdue_keys(self) -> None:
+        """Before a token is verified: wait for a read of keys that are overdue (a read
+        that fails leaves the keys there are, or raises when there are none)."""
+        freshness = self._keys_freshness
+        if freshness is not None and freshness.keys_overdue():
+            await freshness.read_overdue_keys()
+
     async def _retry_with_keys_read_again(
         self, unknown: UnknownSigningKeyError, scope: Scope, token: bytes | None
     ) -> None:
@@ -174,6 +191,8 @@ class BearerTokenMiddleware:
             scope["auth"] = ANONYMOUS_CREDENTIALS
         else:
             token = websocket_token(scope, offered, self.websocket_query_param)
+            if token is not None:
+                await self._read_overdue_keys()
             try:
                 self._authenticate(scope, access, needed, token)
             except UnknownSigningKeyError as unknown:
