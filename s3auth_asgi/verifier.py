@@ -95,7 +95,9 @@ class KeysFreshness(Protocol):
     """A verifier whose keys are read while it runs, in the background when they are
     stale: it says when they are overdue (the `freshness` policy's two intervals, or never
     read), so that a request waits for a read instead of being verified with keys from
-    before an idle spell, which may still hold a key retired meanwhile."""
+    before an idle spell, which may still hold a key retired meanwhile. Asked only of a
+    verifier that also says `reverify_seconds`: keys fixed while it runs are never
+    overdue."""
 
     def keys_overdue(self) -> bool:
         """Whether the keys are too old to verify with before reading them again."""

@@ -47,11 +47,11 @@ class BearerTokenMiddleware:
     `tokens`: an AccessTokenVerifier — the S3AuthService, its TokenCodec, or a
     JwksVerifier (public keys only). One that is also a KeyReader is asked to read its
     keys again when a token names a key it does not know, then the token is verified once
-    more. One that is also KeysFreshness is waited for when its keys are overdue (two
-    of its intervals old, after an idle spell), so a key retired during the spell
-    verifies no token after it. One whose keys change while it runs says how often
-    it reads them (`reverify_seconds`): a cached verification stands no longer (see
-    `cache`).
+    more. One whose keys change while it runs says how often it reads them
+    (`reverify_seconds`): a cached verification stands no longer (see `cache`); if it is
+    also KeysFreshness, a request waits for a read when its keys are overdue (two of its
+    intervals old, after an idle spell), so a key retired during the spell verifies no
+    token after it.
     `protected`: path patterns that need a token, or a mapping of pattern to the scopes
     the token must hold there. `exclude`: patterns where credentials are not looked at; a
     prefix there ends at a segment (`/docs/*`, see `paths`). Both are matched against the
