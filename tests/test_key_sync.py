@@ -15,10 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from starlette.requests import Request
 from support import Clock, bearer, call_http, http_scope, make_clocked_service, ok_app
 
 from s3auth_asgi import BearerTokenMiddleware, BlacklistMiddleware, S3AuthService
-from s3auth_asgi.errors import UnknownSigningKeyError
+from s3auth_asgi.app.caller import CallerCheck
+from s3auth_asgi.app.host_auth import HostAuth
+from s3auth_asgi.errors import InvalidTokenError, UnknownSigningKeyError
 from s3auth_asgi.keys.algorithms import generate_key
 from s3auth_asgi.keys.keyset import KeyEntry
 from s3auth_asgi.keys.stored import KeyStore
@@ -232,6 +235,37 @@ async def test_after_an_idle_spell_the_first_token_waits_for_the_keys() -> None:
     assert answer.status == 401
     assert dict(store.requests) == {"get": 1}
     assert len(app.cache) == 1  # the token accepted before the spell; not this one
+
+
+async def host_auth(service: S3AuthService, token: str) -> None:
+    await HostAuth(service, service).caller(http_scope(headers=bearer(token)))
+
+
+async def auth_app(service: S3AuthService, token: str) -> None:
+    callers = CallerCheck(service, service, service)
+    await callers.resolve(Request(http_scope(headers=bearer(token))), "admin")
+
+
+VERIFYING_ITSELF = {"HostAuth.caller": host_auth, "the auth app": auth_app}
+
+
+@pytest.mark.parametrize("path", VERIFYING_ITSELF)
+async def test_after_an_idle_spell_code_verifying_itself_waits_for_the_keys(path: str) -> None:
+    """The host's dependencies and the auth app verify a token the middleware did not:
+    with overdue keys they too read them first."""
+    verify = VERIFYING_ITSELF[path]
+    clock, store = Clock(), ObjectStore.from_url("memory://")
+    auth, api = keyed(store, clock), keyed(store, clock)
+    leaked = await auth.tokens.signing_key()
+    await api.ensure_fresh()
+    await verify(api, forged(auth, leaked, 0))
+
+    await KeyStore(store).rotate("ES256", clock(), 0)
+    clock.advance(1)
+    await KeyStore(store).retire(leaked.kid, clock(), after=0, immediately=True, undo_margin=0)
+    clock.advance(2 * SYNC)  # no request meanwhile
+    with pytest.raises(InvalidTokenError, match="unknown key"):
+        await verify(api, forged(auth, leaked, 1))
 
 
 async def test_fresh_or_stale_keys_are_not_waited_for() -> None:

@@ -95,14 +95,17 @@ class CallerCheck:
         credentials = request.scope.get("auth")
         if isinstance(credentials, BearerCredentials) and credentials.claims is not None:
             claims: Mapping[str, Any] = credentials.claims
+            await self.revocations.ensure_fresh()
         else:
             token = authorization_token(request.scope)
             if token is None:
                 raise AuthenticationRequiredError(
                     "Send the access token as `Authorization: Bearer …`"
                 )
+            # First: signing keys overdue are read (the service's ensure_fresh), so a key
+            # retired while the process was idle verifies nothing.
+            await self.revocations.ensure_fresh()
             claims = self.verifier.verify_access_token(token)
-        await self.revocations.ensure_fresh()
         revoked = self.revocations.revoked_error(claims)
         if revoked is not None:
             raise revoked

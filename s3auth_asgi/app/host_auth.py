@@ -6,7 +6,9 @@ verified here, and the caller put into `scope["user"]` and `scope["auth"]` as th
 middleware would, so that `request.user` works in the endpoint. Revocation is checked here
 either way (BlacklistMiddleware may not be installed), as the auth app checks it, against
 the snapshot the one freshness policy keeps (`freshness`): an in-process lookup, with an
-object-store request only when the snapshot is missing or too old.
+object-store request only when the snapshot is missing or too old. The same call reads the
+signing keys first when they are overdue, so a token verified here is never verified with
+keys from before an idle spell (as the middleware does, `verifier.KeysFreshness`).
 
 The integrations keep one HostAuth in the host app's state under STATE_KEY, put there when
 the auth app is included, so that dependencies and guards, declared before the app exists,
@@ -42,9 +44,15 @@ class HostAuth:
         credentials = scope.get("auth")
         if isinstance(credentials, VerifiedToken):
             verified, from_middleware = credentials, True
+            await self.revocations.ensure_fresh()
         else:
-            verified, from_middleware = self._verify(scope), False
-        await self.revocations.ensure_fresh()
+            token = authorization_token(scope)
+            if token is None:
+                raise AuthenticationRequiredError()
+            # First: signing keys overdue are read (the service's ensure_fresh), so a key
+            # retired while the process was idle verifies nothing.
+            await self.revocations.ensure_fresh()
+            verified, from_middleware = self._verify(token), False
         revoked = self.revocations.revoked_error(verified.user.claims)
         if revoked is not None:
             raise revoked
@@ -56,9 +64,6 @@ class HostAuth:
             scope["auth"] = verified
         return verified.user
 
-    def _verify(self, scope: Scope) -> VerifiedToken:
-        token = authorization_token(scope)
-        if token is None:
-            raise AuthenticationRequiredError()
+    def _verify(self, token: bytes) -> VerifiedToken:
         claims = self.verifier.verify_access_token(token)
         return VerifiedToken(claims, self.verifier.leeway_seconds)
