@@ -24,13 +24,20 @@ Request budgets (object-store requests, asserted in the tests):
   conditional PUT); when the LIST shows more live sessions than the cap, 1 GET per other
   one of them; when it finds sessions beyond the cap or, over it, unusable ones, or a
   generation marker newer than the session, 1 revocation create and 1 (batch) DELETE more
-  end them. The previous token within the grace window: 1 GET;
+  end them. The previous token within the grace window: 1 GET. A session that a
+  revocation this host has synced names: 1 GET and 1 DELETE (see "Interrupted endings");
 - get_user_active_sessions: 1 LIST + 1 GET per session; 1 revocation create and 1 batch
   DELETE more when it ends sessions (beyond the cap, or unusable ones over it);
 - revoke_all_user_tokens: 1 LIST + 1 batch DELETE per 1,000 sessions + 1 revocation create;
   ended by an account change (`_end_all_sessions` with a generation), 1 PUT more (the
   generation marker; the superseded one goes in the batch DELETE, which then happens even
   when there is no session).
+
+Interrupted endings. A logout, a logout everywhere or an account change writes its
+revocation before it deletes the sessions, so a failure between the two leaves sessions
+whose access tokens are refused. The caller's own token is among them, so a retry over HTTP
+is refused too and cannot finish the ending; a refresh of such a session (by whoever holds
+it) is refused and deletes it, judged by this host's revocations as of its last sync.
 
 A session is a single object, rotated with If-Match, so a crash leaves either the old or the
 new generation, never both.
@@ -191,6 +198,12 @@ class SessionOperations(SessionRules):
             now = self._now()
             if not self.tokens.refresh_mac_matches(token, session.secret):
                 raise InvalidTokenError("The refresh token is not valid")
+            revoked = self.blacklist.revoked_error({"sid": session.id})
+            if revoked is not None:
+                # An ending whose revocation landed and whose DELETE failed: its caller's
+                # access token is refused, so no retry of theirs finishes it; this does.
+                await delete_quietly(self.store, key)
+                raise revoked
             if not self._usable(session, None, now):  # expired: the LIST cannot change that
                 await delete_quietly(self.store, key)
                 raise TokenExpiredError(
