@@ -18,12 +18,12 @@ import datetime as dt
 import secrets
 import time
 from collections.abc import Mapping
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 import msgspec
 
 from ..errors import ConfigurationError
-from ..storage import Store, StoreConflict, keys
+from ..storage import CorruptObjectError, Store, StoreConflict, keys
 from ..storage.access import back_off
 from ..types import Clock
 from . import sweep
@@ -32,6 +32,7 @@ from .gcra import Decision, gcra
 from .policy import RateLimit, check_cost, check_limit_name
 
 WRITE_BYTES = 8
+S = TypeVar("S")
 
 
 @runtime_checkable
@@ -134,8 +135,8 @@ class ObjectStoreRateLimitStore:
         self, object_key: str, limit: RateLimit, cost: int, *, evenly: bool
     ) -> Decision:
         for attempt in range(self._max_attempts):
-            current = await self.store.get(object_key, BucketState)
-            tat = current.value.tat if current is not None else None
+            state, version = await self._read(object_key, BucketState)
+            tat = state.tat if state is not None else None
             # Refused or of cost 0, `new_tat` is the state as it was: the TAT read (a refusal
             # finds it ahead of now), or now for none or a passed one, which answers alike.
             new_tat, decision = gcra(tat, self._clock(), limit, cost)
@@ -146,10 +147,10 @@ class ObjectStoreRateLimitStore:
                 if cost == 0:
                     return decision
             try:
-                if current is None:
+                if version is None:
                     await self.store.create(object_key, BucketState(new_tat))
                 else:
-                    await self.store.replace(object_key, BucketState(new_tat), current.etag)
+                    await self.store.replace(object_key, BucketState(new_tat), version)
             except StoreConflict:
                 await back_off(attempt)
                 continue
@@ -206,10 +207,24 @@ class ObjectStoreRateLimitStore:
     async def _read_budget(
         self, budget: FailureBudget, key: str
     ) -> tuple[dict[str, float], str | None]:
-        current = await self.store.get(keys.ratelimit_budget(budget.name, key), BudgetState)
+        state, version = await self._read(keys.ratelimit_budget(budget.name, key), BudgetState)
+        return (state.tats if state is not None else {}), version
+
+    async def _read(self, object_key: str, type_: type[S]) -> tuple[S | None, str | None]:
+        """The state at `object_key` and its version, (None, None) when there is none. One
+        that cannot be read (torn by a crash, written by another tool) is taken as none, at
+        its version, so that the next write replaces it and nothing written since: else it
+        would answer 503 for its key until a sweep deleted it, which for a host's own limit
+        none does (it reads such an object as no state of ours and leaves it)."""
+        try:
+            current = await self.store.get(object_key, type_)
+        except CorruptObjectError as exc:
+            if exc.etag is None:  # no version to overwrite it on: nothing safe to do
+                raise
+            return None, exc.etag
         if current is None:
-            return {}, None
-        return current.value.tats, current.etag
+            return None, None
+        return current.value, current.etag
 
     async def delete_expired(
         self,
