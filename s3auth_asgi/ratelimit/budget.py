@@ -91,10 +91,16 @@ def charge_budget(
     All or nothing: when any limit refuses, nothing is counted anywhere (the state to keep
     is None) and the decisions are the peek's, so the admitted limits report their
     allowance as it stands.
+
+    The times of limits the budget lacks are kept while they are still owed: another host's
+    budget of the same name may have them (a limit added to a budget and deployed host by
+    host, or limits configured apart), and a failure counted here must not erase what it
+    counted there.
     """
     results = [gcra(tats.get(name), now, limit, cost) for name, limit in budget.limits.items()]
     if all(decision.allowed for _, decision in results):
-        kept = {name: tat for name, (tat, _) in zip(budget.limits, results, strict=True)}
+        kept = {name: tat for name, tat in tats.items() if tat > now}
+        kept.update((name, tat) for name, (tat, _) in zip(budget.limits, results, strict=True))
         return kept, tuple(decision for _, decision in results)
     return None, peek_budget(tats, now, budget, cost)
 
