@@ -65,8 +65,10 @@ _SAFE_SUBJECT = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
 def digest(value: str, *, domain: str) -> str:
     """A fixed-length name for an identifier, separated by domain (username, skeleton,
-    email)."""
-    return hashlib.sha256(f"s3auth:{domain}:{value}".encode()).hexdigest()
+    email, a limiter's key). Any string has one: a limiter's key is whatever a host's key
+    function returns, lone surrogates too (bytes read as `os.fsdecode` reads them), which
+    plain UTF-8 cannot encode; for every other string the bytes are UTF-8's."""
+    return hashlib.sha256(f"s3auth:{domain}:{value}".encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def user(user_id: str) -> str:
