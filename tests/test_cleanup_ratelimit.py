@@ -163,6 +163,22 @@ async def test_what_is_no_state_of_ours_is_left_under_the_prefix(
 
 
 @on_local
+async def test_under_a_named_limit_only_what_a_state_is_named_goes(store_url: str) -> None:
+    """Judged from the listing, a named limit's objects go past its window; what else lies
+    under its prefix is no state of ours, and is left as under any other."""
+    store = ObjectStore.from_url(store_url)
+    await ObjectStoreRateLimitStore(store).acquire("login", "ip:203.0.113.5", LOGIN, 1)
+    foreign = [f"{keys.RATELIMIT}login/notes.json", f"{keys.RATELIMIT}login/{'2' * 64}/deeper"]
+    for key in foreign:
+        await store.create(key, {"tat": 1.0})
+    store.reset_counts()
+    an_hour_on = at(time.time() + 3600)
+    assert await ObjectStoreRateLimitStore(store).delete_expired(APP_LIMITS, now=an_hour_on) == 1
+    assert dict(store.requests) == {"list": 1, "delete": 1}
+    assert await listed(store) == sorted(foreign)
+
+
+@on_local
 async def test_the_services_cleanup_sweeps_the_apps_and_the_hosts_limits(store_url: str) -> None:
     started = time.time()
     now = [started]

@@ -9,7 +9,8 @@ state has passed is told two ways:
   budget, its longest window), so once that window has passed, so has the state;
 - for any other (a host's own limits, whose windows only the host's code knows), by reading
   the state (one GET): a limit's time, or every one of a budget's, at or before now.
-  What is no state of ours (a key of another shape, a body that is not a state) is left.
+  What is no state of ours (a key of another shape, whatever limit it names, or a body
+  that is not a state) is left.
 
 Judged from the listing, a window shorter than the one the state was written with deletes
 a state still owed. So windows the caller only guesses (`confirm`: the defaults, where the
@@ -83,13 +84,15 @@ async def _passed_keys(
     moment = now.timestamp()
     unread: list[str] = []
     async for info in store.list(keys.RATELIMIT):
+        if not keys.is_ratelimit_state(info.key):
+            continue  # no state has such a key, whoever's limit its first segment names
         limit = limits.get(keys.ratelimit_limit_name(info.key))
         window = dt.timedelta(seconds=limit.window_seconds) if limit is not None else None
         if window is not None and info.last_modified + window >= now:
             continue  # within its window: its state may still be owed
         if limit is not None and not confirm:
             yield info.key
-        elif keys.is_ratelimit_state(info.key):
+        else:
             unread.append(info.key)
             if len(unread) >= BATCH:
                 for key in await _passed(store, unread, moment):
