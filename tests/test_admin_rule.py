@@ -287,3 +287,35 @@ def test_cli_scopes_are_changed_on_what_the_record_holds(monkeypatch: pytest.Mon
     assert run.out == "billing read\n"  # added to what the demotion left
     after = anyio.run(other.get_user_by_id, alice.id)
     assert after is not None and not after.is_admin and after.scopes == ["billing", "read"]
+
+
+def test_every_cli_account_change_is_kept_in_the_accounts_trail(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The trail shows the owner every administrator's action, "from the API or the CLI":
+    # a creation and a disabling the most of all, which the admin endpoints keep too.
+    monkeypatch.setenv("S3AUTH_SECRET_KEY", SECRET)
+    monkeypatch.setenv("S3AUTH_ARGON2_MEMORY_KIB", "1024")
+    monkeypatch.setenv("S3AUTH_ARGON2_TIME_COST", "1")
+    store = ObjectStore.from_url("memory://")
+
+    def run(*argv: str) -> None:
+        done = Run("user", *argv, stdin=f"{PASSWORD}\n", open_store=lambda url: store)
+        assert done.code == 0, done
+
+    run("create", "alice", "--email", "alice@example.com", "--password-stdin")
+    run("disable", "alice")
+    run("enable", "alice@example.com")
+    service = make_service(store=store)
+
+    async def trail() -> list[tuple[str, str, str | None]]:
+        user = await service.get_user_by_username("alice")
+        assert user is not None
+        events, _ = await service.audit.page(user.id)
+        return [(e.event.name, e.event.outcome, e.event.client) for e in reversed(events)]
+
+    assert anyio.run(trail) == [
+        ("admin_user_create", "success", "cli"),
+        ("admin_user_update", "success", "cli"),
+        ("admin_user_update", "success", "cli"),
+    ]

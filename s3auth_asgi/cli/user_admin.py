@@ -1,24 +1,16 @@
 """`s3auth user delete | set-password | scopes | promote | demote | sessions | revoke`: the
-administrator's account tools. Each action is kept in the user's audit trail (`audit`),
-as the admin endpoints' are, with `cli` as the client."""
+administrator's account tools. Each action is kept in the user's audit trail
+(`users.noted`)."""
 
 from __future__ import annotations
 
 from ..errors import ConflictError, SessionNotFoundError
-from ..events import EventName, new_event
 from ..privileges import granted_scopes
-from ..service import S3AuthService
 from ..user_records import UPDATE_ATTEMPTS
 from .context import Context, run_async
 from .failures import OK, CommandError
 from .json_array import JsonArray
-from .users import check_password_source, find_user, read_new_password
-
-
-async def _noted(service: S3AuthService, name: EventName, user_id: str) -> None:
-    await service.audit.record(
-        new_event(name, "success", user_id=user_id, client="cli", clock=service.clock)
-    )
+from .users import check_password_source, find_user, noted, read_new_password
 
 
 def run_user_delete(ctx: Context) -> int:
@@ -31,7 +23,7 @@ def run_user_delete(ctx: Context) -> int:
                 f"deleting {user.username} <{user.email}>: pass --yes, or give its id {user.id}"
             )
         await service.delete_user(user.id)
-        await _noted(service, "admin_user_delete", user.id)
+        await noted(service, "admin_user_delete", user.id)
         print(f"deleted {user.username} (its sessions have ended)", file=ctx.out)
         return OK
 
@@ -46,7 +38,7 @@ def run_user_set_password(ctx: Context) -> int:
     async def set_password() -> int:
         user = await find_user(service, ctx.args.user, ctx.args.given_as)
         await service.set_password(user.id, password)
-        await _noted(service, "admin_password_set", user.id)
+        await noted(service, "admin_password_set", user.id)
         # The account's address is told in the background, which this command's event loop
         # would cancel as it ends: given its time, as at a server's shutdown.
         await service.mail.close()
@@ -89,7 +81,7 @@ def run_user_scopes(ctx: Context) -> int:
                     if attempt == UPDATE_ATTEMPTS - 1:
                         raise
                     user = await find_user(service, user.id, "id")
-            await _noted(service, "admin_user_update", user.id)
+            await noted(service, "admin_user_update", user.id)
         print(" ".join(granted_scopes(user.is_admin, user.scopes)) or "(none)", file=ctx.out)
         return OK
 
@@ -104,7 +96,7 @@ def run_user_promote(ctx: Context) -> int:
         user = await find_user(service, ctx.args.user, ctx.args.given_as)
         updated = await service.update_user(user.id, is_admin=admin)
         if updated.is_admin != user.is_admin:
-            await _noted(service, "admin_user_update", user.id)
+            await noted(service, "admin_user_update", user.id)
         role = "an administrator" if admin else "not an administrator"
         print(f"{updated.username} is {role} (its sessions have ended)", file=ctx.out)
         return OK
@@ -143,11 +135,11 @@ def run_user_revoke(ctx: Context) -> int:
         if session_id is not None:
             if not await service.revoke_session(user.id, session_id):
                 raise SessionNotFoundError(f"{user.username} has no session {session_id}")
-            await _noted(service, "admin_session_end", user.id)
+            await noted(service, "admin_session_end", user.id)
             print(f"ended session {session_id} of {user.username}", file=ctx.out)
             return OK
         ended = await service.revoke_all_user_tokens(user.id)
-        await _noted(service, "admin_user_revoke", user.id)
+        await noted(service, "admin_user_revoke", user.id)
         print(f"ended {ended} session(s) of {user.username}", file=ctx.out)
         return OK
 

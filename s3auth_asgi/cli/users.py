@@ -1,5 +1,6 @@
 """`s3auth user create | list | disable | enable` and the parser of every `user` action
-(the administrator's tools are in `user_admin`)."""
+(the administrator's tools are in `user_admin`). Each change of an account is kept in its
+audit trail (`audit`), as the admin endpoints' are, with `cli` as the client."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import sys
 from typing import Any
 
 from ..errors import UserNotFoundError
+from ..events import EventName, new_event
 from ..models import User
 from ..service import S3AuthService
 from ..shown_urls import shown_url
@@ -23,6 +25,13 @@ PASSWORD_LINE_MARGIN = 16
 """Characters a `--password-stdin` line may have beyond the policy's longest password (its
 end of line, stray spaces) before it is refused unread: the policy then names what is wrong."""
 NO_TERMINAL = "no terminal to ask for the password: pass --password-stdin"
+
+
+async def noted(service: S3AuthService, name: EventName, user_id: str) -> None:
+    """Keep the command's change of `user_id` in the account's trail."""
+    await service.audit.record(
+        new_event(name, "success", user_id=user_id, client="cli", clock=service.clock)
+    )
 
 
 def check_password_source(ctx: Context) -> None:
@@ -70,6 +79,7 @@ def run_user_create(ctx: Context) -> int:
             is_admin=ctx.args.admin,
             email_verified=ctx.args.verified,
         )
+        await noted(service, "admin_user_create", user.id)
         role = "administrator" if user.is_admin else "user"
         where = shown_url(ctx.store_url or "")  # which store, with --demo and without
         print(
@@ -155,6 +165,8 @@ def run_user_toggle(ctx: Context) -> int:
     async def toggle() -> int:
         user = await find_user(service, ctx.args.user, ctx.args.given_as)
         updated = await service.update_user(user.id, is_active=active)
+        if updated.is_active != user.is_active:
+            await noted(service, "admin_user_update", user.id)
         state = "enabled" if updated.is_active else "disabled (its sessions have ended)"
         print(f"{updated.username} {state}", file=ctx.out)
         return OK
