@@ -22,6 +22,9 @@ Event hooks receive the `AuthEvent` the event log gets, once the answer has been
 says which events run which). They see the account of a failed login as `user_id` when the
 name typed is an account's (the event log does not name it). A hook that raises is logged
 and that is all: the operation has happened and stays done, and the other hooks still run.
+They run for requests to the auth app only: a service method called from the host's code
+(`delete_user`, `set_password`, ...) or the `s3auth` command runs none, and the host that
+needs them runs `dispatch` itself with the event the app would have made (docs/accounts.md).
 
 `before_register` runs before anything is written and may refuse the registration by
 raising S3ValidationError (or any error of this package), which is the answer; any other
