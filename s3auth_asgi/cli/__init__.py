@@ -9,10 +9,11 @@
     s3auth user list [--json] [--search S] | disable ID | enable ID | delete ID
     s3auth user set-password ID | scopes ID [--add S..] [--remove S..] | promote ID
     s3auth user demote ID | sessions ID [--json] | revoke ID [--session SID]
-    s3auth keys list [--json] | rotate [--now] | retire KID [--now]
+    s3auth keys list [--json] | rotate [--now] | retire KID [--now] | publish
     s3auth keys generate --algorithm A [--public] print a new private key (or its public key)
-    s3auth cleanup                                delete expired sessions, revocations and
-                                                  the auth app's expired rate-limit state
+    s3auth cleanup                                delete expired sessions, revocations,
+                                                  mailed links, audit events and rate-limit
+                                                  state
     s3auth gen-secret                             print a new S3AUTH_SECRET_KEY
 
 Settings come from the S3AUTH_* variables (and AWS_* for S3); `--demo` (or `--demo-dir`,
@@ -145,8 +146,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     demo = commands.add_parser("demo", help="serve the demo app (http://127.0.0.1:8000/)")
-    demo.add_argument("--host", default="127.0.0.1")
-    demo.add_argument("--port", type=port_number, default=8000)
+    demo.add_argument(
+        "--host", default="127.0.0.1", help="the address to listen on (default: 127.0.0.1)"
+    )
+    demo.add_argument(
+        "--port", type=port_number, default=8000, help="the port, 1 to 65535 (default: 8000)"
+    )
     demo.add_argument("--dir", default=None, help=f"state directory (default: {SHOWN_DEMO_DIR})")
     demo.set_defaults(run=run_demo)
 
@@ -176,7 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
     cleanup = commands.add_parser(
         "cleanup",
         parents=[store],
-        help="delete expired sessions, revocations and the auth app's rate-limit state",
+        help="delete expired state: sessions, revocations, mailed links, audit events past "
+        "their retention, spent rate-limit objects",
     )
     cleanup.set_defaults(run=run_cleanup)
 
