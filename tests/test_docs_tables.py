@@ -1,7 +1,8 @@
 """The tables and synopses of the docs say what the code does: each setting's default in every
-table that gives one, the auth app's rate limits, which events run which hook, and every
-command and option of `s3auth`. A default, a limit, a hook or an option changed in the code
-alone fails here, naming the page and the row."""
+table that gives one, the auth app's rate limits, which events run which hook, every
+command and option of `s3auth`, where each error imports from; and the README's links, which
+the site's strict build does not see, resolve. A default, a limit, a hook or an option
+changed in the code alone fails here, naming the page and the row."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 import msgspec
 import pytest
 from conftest import SECRET
+from test_docs_snippets import parse_blocks
 
 from s3auth_asgi import S3AuthSettings
 from s3auth_asgi.auth_limits import DEFAULT_AUTH_LIMITS, PER_PROCESS_LIMITS
@@ -246,3 +248,61 @@ def test_the_cli_page_says_the_shared_options() -> None:
     synopsis = page.split("```\n", 2)[1]
     assert "also takes --create" in synopsis
     assert "(--id, --username:" in synopsis
+
+
+# Errors: where each imports from ----------------------------------------------------------
+
+
+def test_the_errors_page_says_where_each_error_imports_from() -> None:
+    import importlib
+
+    from test_errors import _all_errors
+
+    page = (ROOT / "docs" / "errors.md").read_text(encoding="utf-8")
+    tree = page.split("```")[1].splitlines()
+    others = dict(re.findall(r"`(\w+Error)`\s+from\s+`(s3auth_asgi[\w.]*)`", page))
+    assert len(others) >= 5  # the paragraph after the tree
+    for cls in _all_errors():
+        (line,) = [line for line in tree if re.search(rf"\b{cls.__name__}\b", line)]
+        if "(app)" in line:
+            module = "s3auth_asgi.app.errors"
+        else:
+            module = others.get(cls.__name__, "s3auth_asgi.errors")
+        assert getattr(importlib.import_module(module), cls.__name__, None) is cls, (
+            f"docs/errors.md: {cls.__name__} is not importable from {module}"
+        )
+
+
+# The README's links: the site checks its own, not the README's ---------------------------
+
+
+def anchors_of(page: Path) -> set[str]:
+    from markdown.extensions.toc import slugify
+
+    text = page.read_text(encoding="utf-8")
+    fenced = {
+        number
+        for block in parse_blocks(text, page.name)
+        for number in range(block.line, block.line + block.code.count("\n") + 2)
+    }
+    headings = [
+        line.lstrip("#").strip()
+        for number, line in enumerate(text.splitlines(), 1)
+        if line.startswith("#") and number not in fenced
+    ]
+    shown = (re.sub(r"\[([^]]*)\]\([^)]*\)", r"\1", h).replace("`", "") for h in headings)
+    return {slugify(heading, "-") for heading in shown}
+
+
+def test_every_link_of_the_readme_resolves() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    links = re.findall(r"\]\(([^)\s]+)\)", readme)
+    assert len(links) >= 15
+    for link in links:
+        if link.startswith(("http://", "https://", "site/")):  # site/: what `make docs` builds
+            continue
+        path, _, anchor = link.partition("#")
+        target = ROOT / path
+        assert target.is_file(), f"README.md links to {path}, which does not exist"
+        if anchor:
+            assert anchor in anchors_of(target), f"README.md links to {link}: no such heading"
