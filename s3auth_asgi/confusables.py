@@ -1,13 +1,22 @@
 """Look-alike text, after Unicode Technical Standard #39 (Unicode Security Mechanisms), with
 ICU's data: what `identifiers` builds its username rules on.
 
-Three mechanisms, all pure functions of the text:
+Four mechanisms, all pure functions of the text:
 
 - Characters that are not drawn (`has_default_ignorable`): Unicode's
   Default_Ignorable_Code_Point, which a renderer shows as nothing (UAX #44 §5.3) and
   PRECIS disallows in identifiers (RFC 8264 §9.13). Some are letters or marks to their
   general category, which the username rules go by: the Hangul fillers (`ㅤ`, a
   Hangul letter that is a blank), the combining grapheme joiner, the variation selectors.
+
+- Marks stacked on one character (`stacks_marks`), as §5.4 (Optional Detection) suggests
+  refusing: the same nonspacing mark twice, and more than four nonspacing marks (gc=Mn or
+  gc=Me) in a row. Piled up ("zalgo" text) they are drawn over the lines and the names
+  beside them, and can hide what a name is or paint another on it. Counted on the text's
+  NFD, where a character that holds a mark (`ó`) is that mark on its letter, so that `ó`
+  and an acute is the acute twice. The same mark twice is refused anywhere in one run, not
+  only side by side, as ICU's INVISIBLE check does: `o` with an acute, a diaeresis and an
+  acute again draws one acute above the other.
 
 - The restriction level (UTS #39 §5.2), here only the question "Moderately Restrictive or
   better?". Each character has a set of scripts (its Script_Extensions; Common and
@@ -65,6 +74,10 @@ _ANY_SCRIPT = frozenset((int(icu.UScriptCode.COMMON), int(icu.UScriptCode.INHERI
 _NOT_BESIDE_LATIN = frozenset((int(icu.UScriptCode.CYRILLIC), int(icu.UScriptCode.GREEK)))
 _RECOMMENDED = int(icu.UScriptUsage.RECOMMENDED)
 _DEFAULT_IGNORABLE = icu.UProperty.DEFAULT_IGNORABLE_CODE_POINT
+_MARKS = frozenset((int(icu.UCharCategory.NON_SPACING_MARK), int(icu.UCharCategory.ENCLOSING_MARK)))
+# §5.4: "Forbid sequences of more than 4 nonspacing marks (gc=Mn or gc=Me)".
+MARKS_IN_A_ROW = 4
+_NFD = icu.Normalizer2.getNFDInstance()
 
 # Thread-safe once configured (ICU's uspoof API promises it for skeletons and checks).
 _SPOOF_CHECKER = icu.SpoofChecker()
@@ -73,6 +86,20 @@ _SPOOF_CHECKER = icu.SpoofChecker()
 def has_default_ignorable(text: str) -> bool:
     """Whether `text` holds a character that is not drawn (Default_Ignorable_Code_Point)."""
     return any(icu.Char.hasBinaryProperty(char, _DEFAULT_IGNORABLE) for char in text)
+
+
+def stacks_marks(text: str) -> bool:
+    """Whether `text`, decomposed, holds more than `MARKS_IN_A_ROW` nonspacing or enclosing
+    marks in a row, or one of them twice in a row of them."""
+    run: set[str] = set()
+    for char in str(_NFD.normalize(text)):
+        if icu.Char.charType(char) not in _MARKS:
+            run.clear()
+        elif char in run or len(run) == MARKS_IN_A_ROW:
+            return True
+        else:
+            run.add(char)
+    return False
 
 
 def skeleton(text: str) -> str:

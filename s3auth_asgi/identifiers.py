@@ -8,16 +8,17 @@ they typed.
 
 A new username must also hold no character that is not drawn (Unicode's
 Default_Ignorable_Code_Point, as PRECIS refuses them: the Hangul filler `ㅤ` is a letter
-to its category, and a name of three of them a blank one; `confusables`), hold a letter or
-a digit (not `---`), not fold to the shape of an
-id (`0123…ABCDEF`: a tool that takes an account by id or by name would read it as another
-account's id), be in one script as Unicode TR39's Moderately Restrictive profile allows
-(not `аdmin`, a Cyrillic а before Latin), follow RFC 5893's Bidi Rule when it holds a
-right-to-left letter, as RFC 8265 asks (not `12אב`, which shows as `אב12` does:
-`bidi_rule`), and has a skeleton (`username_skeleton`) that
-is reserved beside it, so that `rnary` is taken once `mary` is (`confusables` says how).
-Those rules apply where a name is registered (`clean_username`), not where one is looked
-up (`normalise_username`): an account registered before them keeps signing in.
+to its category, and a name of three of them a blank one; `confusables`), stack no marks
+on a letter (more than four in a row, or one twice, as UTS #39 §5.4 suggests refusing:
+they are drawn over the text beside them), hold a letter or a digit (not `---`), not fold
+to the shape of an id (`0123…ABCDEF`: a tool that takes an account by id or by name would
+read it as another account's id), be in one script as Unicode TR39's Moderately
+Restrictive profile allows (not `аdmin`, a Cyrillic а before Latin), follow RFC 5893's
+Bidi Rule when it holds a right-to-left letter, as RFC 8265 asks (not `12אב`, which shows
+as `אב12` does: `bidi_rule`), and has a skeleton (`username_skeleton`) that is reserved
+beside it, so that `rnary` is taken once `mary` is (`confusables` says how). Those rules
+apply where a name is registered (`clean_username`), not where one is looked up
+(`normalise_username`): an account registered before them keeps signing in.
 
 An email address is checked and normalised by email-validator (syntax only: no DNS), and
 stored as it normalises it: the domain in its IDNA-normalised Unicode form, lower case; the
@@ -92,12 +93,17 @@ def clean_username(raw: object) -> str:
     value = _username_form(raw)
     # Imported here: ICU is a large library that only registrations need, and the
     # middleware imports this module (for `fold`) on every worker.
-    from .confusables import has_default_ignorable, moderately_restrictive
+    from .confusables import has_default_ignorable, moderately_restrictive, stacks_marks
 
     if has_default_ignorable(value):
         raise InvalidUsernameError(
             "The username must not hold characters that are not drawn (such as fillers, "
             "joiners or variation selectors)"
+        )
+    if stacks_marks(value):
+        raise InvalidUsernameError(
+            "The username must not stack marks on a letter: at most four in a row, each "
+            "once, or they are drawn over the text beside it"
         )
     if not any(unicodedata.category(char)[0] in "LN" for char in value):
         raise InvalidUsernameError("The username must hold a letter or a digit")

@@ -1,7 +1,8 @@
 """A new name shows what it is: no character that is not drawn (Unicode's
 Default_Ignorable_Code_Point, which PRECIS disallows in usernames) in a username or in an
-address's local part, and a username with right-to-left letters follows the Bidi Rule
-(RFC 5893, as RFC 8265 asks), so that no two names show alike on screen."""
+address's local part, no marks stacked on one character past what UTS #39 (section 5.4)
+allows, and a username with right-to-left letters follows the Bidi Rule (RFC 5893, as
+RFC 8265 asks), so that no two names show alike on screen."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import unicodedata
 import icu  # type: ignore[import-untyped]
 import pytest
 from conftest import make_service
+from hypothesis import given
+from hypothesis import strategies as st
 from test_names_confusable import legacy_user, register
 
 from s3auth_asgi import InvalidEmailError, InvalidUsernameError, S3ValidationError
@@ -98,6 +101,101 @@ async def test_an_older_account_with_such_an_address_still_signs_in() -> None:
     old = await legacy_user(service, "alice", "alice\u034f@example.com")
     found = await service.authenticate_user("alice\u034f@example.com", PASSWORD)
     assert found is not None and found.id == old.id
+
+
+# Stacked marks --------------------------------------------------------------------------------
+
+_STACKABLE = "\u0301\u0302\u0303\u0308\u0323\u0330\u20dd\u20de"  # Mn, then Me
+_SPOOF_CHECKER = icu.SpoofChecker()
+_SPOOF_CHECKER.setChecks(icu.USpoofChecks.INVISIBLE)
+
+
+def mark_runs(text: str) -> list[str]:
+    """The runs of nonspacing and enclosing marks in `text`, each as it stands."""
+    runs, run = [], ""
+    for char in text:
+        if unicodedata.category(char) in ("Mn", "Me"):
+            run += char
+        elif run:
+            runs, run = [*runs, run], ""
+    return [*runs, run] if run else runs
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "z\u0301\u0302\u0303\u0308\u0323algo",  # five marks on one letter
+        "za\u0336\u0334\u0335\u0337\u0338\u0321\u0322lgo",  # strokes over the letters beside
+        "bo\u0301\u0301b",  # the same mark twice in a row
+        "b\u00f3\u0301b",  # ó is one character, with the acute it holds on it again
+        "bo\u0301\u0323\u0301b",  # the same mark twice, side by side once decomposed
+        "bo\u0301\u0308\u0301b",  # the same mark twice on one letter, another between
+        "bob\u20dd\u20de\u20df\u20e0\u20e2",  # five enclosing marks
+    ],
+)
+async def test_a_username_with_stacked_marks_is_refused(name: str) -> None:
+    service = make_service()
+    with pytest.raises(InvalidUsernameError) as info:
+        await register(service, name)
+    assert info.value.code == "invalid_username" and "marks" in str(info.value)
+    assert sum(service.store.requests.values()) == 0
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Nguy\u1ec5n",  # ễ: e, circumflex, tilde
+        "ng\u1ec7",  # ệ: e, dot below, circumflex
+        "\u05e9\u05c1\u05b8\u05dc\u05d5\u05b9\u05dd",  # Hebrew with points
+        "\u0e17\u0e35\u0e48\u0e19\u0e35\u0e48",  # Thai, a vowel and a tone mark on a letter
+        "\u0939\u093f\u0902\u0926\u0940",  # Devanagari
+        "bo\u0301\u0302\u0303\u0308b",  # four marks on one letter, each once
+        "bo\u0301b\u0301",  # one mark, on two letters
+    ],
+)
+async def test_names_with_marks_written_in_use_register(name: str) -> None:
+    service = make_service()
+    user = await register(service, name)
+    found = await service.authenticate_user(name, PASSWORD)
+    assert found is not None and found.id == user.id
+
+
+async def test_an_older_account_with_stacked_marks_still_signs_in() -> None:
+    service = make_service()
+    name = "bo\u0301\u0302\u0303\u0308\u0323b"
+    old = await legacy_user(service, name, "bob@example.com")
+    found = await service.authenticate_user(name, PASSWORD)
+    assert found is not None and found.id == old.id
+
+
+@given(st.text(alphabet="ao\u00e1\u00f3" + _STACKABLE, min_size=3, max_size=24))
+def test_no_new_name_stacks_marks(name: str) -> None:
+    """Whatever registers holds at most four marks in a row and never one mark twice in a
+    run, stored (NFKC), composed (NFC) or decomposed (NFD): ICU's check of the same mark
+    repeated (its INVISIBLE check) finds nothing in it."""
+    try:
+        stored = clean_username(name)
+    except S3ValidationError:
+        return
+    for form in ("NFKC", "NFC", "NFD"):
+        for run in mark_runs(unicodedata.normalize(form, stored)):
+            assert len(run) <= 4 and len(set(run)) == len(run)
+    assert _SPOOF_CHECKER.check(stored) == 0
+
+
+@given(st.text(alphabet="ao\u00e1\u00f3\u0301\u0302\u0303\u0308\u0323\u0330", max_size=24))
+def test_a_mark_repeated_on_one_letter_is_refused_as_icu_finds_it(name: str) -> None:
+    """Where ICU finds one nonspacing mark twice on a letter, the name is refused; and
+    where it finds none and no letter holds more than four, it is not refused for its marks."""
+    decomposed = unicodedata.normalize("NFD", name)
+    repeated = _SPOOF_CHECKER.check(name) != 0
+    too_many = any(len(run) > 4 for run in mark_runs(decomposed))
+    try:
+        clean_username(f"ab{name}")
+        refused = False
+    except InvalidUsernameError as exc:
+        refused = "marks" in str(exc)
+    assert refused == (repeated or too_many)
 
 
 # Right-to-left names --------------------------------------------------------------------------

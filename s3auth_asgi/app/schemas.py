@@ -40,8 +40,8 @@ __all__ = [
 Username = Annotated[
     str,
     Meta(
-        description="3-64 letters, digits, '.', '_' or '-', with a letter or a digit and "
-        "none that is not drawn, in one "
+        description="3-64 letters, digits, '.', '_' or '-', with a letter or a digit, "
+        "none that is not drawn and at most four marks on a letter, each once, in one "
         "script (Unicode TR39's moderately restrictive profile), by RFC 5893's Bidi Rule when "
         "it holds right-to-left letters; unique, and so is its look: "
         "a name that looks like a taken one is taken."
