@@ -54,7 +54,8 @@ if TYPE_CHECKING:
         requires,
     )
     from .models import PublicUser, SessionInfo, TokenPair, User
-    from .passwords import PasswordHasher, PasswordPolicy
+    from .password_policy import PasswordPolicy
+    from .passwords import PasswordHasher
     from .problems import auth_error_response
     from .ratelimit import (
         MemoryRateLimitStore,
@@ -88,7 +89,7 @@ _LAZY = {
     "TokenPair": "models",
     "User": "models",
     "PasswordHasher": "passwords",
-    "PasswordPolicy": "passwords",
+    "PasswordPolicy": "password_policy",
     "auth_error_response": "problems",
     "MemoryRateLimitStore": "ratelimit",
     "ObjectStoreRateLimitStore": "ratelimit",

@@ -14,7 +14,8 @@ import msgspec
 from .errors import InvalidCredentialsError
 from .mail import MailDelivery
 from .models import TokenPair, User
-from .passwords import PasswordHasher, PasswordPolicy
+from .password_policy import PasswordPolicy
+from .passwords import PasswordHasher
 from .session_generation import next_generation
 from .storage import Versioned
 from .user_records import UserRecords, if_fields_are, password_of

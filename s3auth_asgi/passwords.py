@@ -1,4 +1,4 @@
-"""Password policy and hashing.
+"""Password hashing (the policy a new password meets is `password_policy`'s).
 
 Hashing is argon2id through pwdlib, in a worker thread (never on the event loop). The default
 cost is OWASP's minimum for argon2id (19 MiB, t=2, p=1): 19-40 ms per hash on one core of
@@ -39,21 +39,18 @@ from __future__ import annotations
 import os
 import secrets
 import time
-import unicodedata
 from collections.abc import Callable
 from typing import TypeVar, TypeVarTuple
 
 import anyio
 import anyio.to_thread
-import msgspec
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 from pwdlib.hashers.bcrypt import BcryptHasher
 
-from .errors import HashingBusyError, WeakPasswordError
-from .identifiers import fold
+from .errors import HashingBusyError
 from .kept_places import KeptPlaces
-from .secret_strength import common_passwords
+from .password_policy import PasswordPolicy as PasswordPolicy  # importable from here too
 from .settings import S3AuthSettings
 from .settings_checks import check_argon2
 from .settings_ranges import check_argument
@@ -61,83 +58,6 @@ from .types import Clock
 
 T = TypeVar("T")
 Args = TypeVarTuple("Args")
-
-
-class PasswordPolicy(msgspec.Struct, kw_only=True, frozen=True):
-    """What a new password must satisfy. Any Unicode letter counts as a letter."""
-
-    min_length: int = 8
-    max_length: int = 128
-    require_upper: bool = True
-    require_lower: bool = True
-    require_digit: bool = True
-    refuse_common: bool = False
-    refuse_identifiers: bool = False
-
-    @classmethod
-    def default(cls, max_length: int = 128) -> PasswordPolicy:
-        """8+ characters with an upper-case and a lower-case letter and a digit: the rules
-        s3verless applications already enforce, so moving to this package rejects no password
-        they accepted."""
-        return cls(max_length=max_length)
-
-    @classmethod
-    def nist(cls, max_length: int = 128) -> PasswordPolicy:
-        """NIST SP 800-63B style: 15+ characters, no composition rules, no common
-        passwords, not the username or email."""
-        return cls(
-            min_length=15,
-            max_length=max_length,
-            require_upper=False,
-            require_lower=False,
-            require_digit=False,
-            refuse_common=True,
-            refuse_identifiers=True,
-        )
-
-    @classmethod
-    def from_settings(cls, settings: S3AuthSettings) -> PasswordPolicy:
-        preset = cls.nist if settings.password_policy == "nist" else cls.default
-        return preset(settings.password_max_length)
-
-    def check(self, password: object, *identifiers: str) -> str:
-        """The password if it satisfies the policy; WeakPasswordError naming every rule it
-        breaks if not (`errors`, in the order of the policy's fields).
-
-        Nothing is truncated: a password over max_length is refused, not cut.
-        """
-        if not isinstance(password, str):
-            raise WeakPasswordError("The password must be a string")
-        broken = self._broken_rules(password, identifiers)
-        if broken:
-            raise WeakPasswordError(errors=broken)
-        return password
-
-    def _broken_rules(self, password: str, identifiers: tuple[str, ...]) -> list[str]:
-        """One sentence per rule `password` breaks (empty: none)."""
-        broken: list[str] = []
-        length = len(password)
-        if length < self.min_length:
-            broken.append(f"The password must be at least {self.min_length} characters")
-        if length > self.max_length:
-            broken.append(f"The password must be at most {self.max_length} characters")
-        if any(unicodedata.category(c) in ("Cc", "Cs") for c in password):
-            broken.append("The password must not contain control characters")
-        if self.require_upper and not any(c.isupper() for c in password):
-            broken.append("The password needs an upper-case letter")
-        if self.require_lower and not any(c.islower() for c in password):
-            broken.append("The password needs a lower-case letter")
-        if self.require_digit and not any(c.isdigit() for c in password):
-            broken.append("The password needs a digit")
-        folded = fold(password)
-        if self.refuse_common and folded in common_passwords():
-            broken.append("The password is too common")
-        if self.refuse_identifiers and any(
-            identifier and (folded == fold(identifier) or folded == fold(identifier.split("@")[0]))
-            for identifier in identifiers
-        ):
-            broken.append("The password must not be the username or email")
-        return broken
 
 
 QUEUE_PER_HASH_SLOT = 16

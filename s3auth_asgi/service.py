@@ -25,7 +25,8 @@ from .hooks import Hooks
 from .keys.keyset import KeySet
 from .mail import MailDelivery, Mailer, MailTemplates, mailer_from_settings
 from .name_index import NameIndex
-from .passwords import PasswordHasher, PasswordPolicy
+from .password_policy import PasswordPolicy
+from .passwords import PasswordHasher
 from .profile_fields import ProfileFields
 from .ratelimit import FailureBudget, ObjectStoreRateLimitStore, RateLimit
 from .session_listing import SessionListing
