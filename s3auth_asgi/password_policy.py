@@ -16,6 +16,10 @@ from .identifiers import fold
 from .secret_strength import common_passwords
 from .settings import S3AuthSettings
 
+CONTEXT_WORD_MIN = 4
+"""The shortest name (`nist`) that is held against a password it is in: three letters
+(`bob`, `amy`) are in too many words of a passphrase to count against it."""
+
 
 class PasswordPolicy(msgspec.Struct, kw_only=True, frozen=True):
     """What a new password must satisfy. Any Unicode letter counts as a letter."""
@@ -38,7 +42,12 @@ class PasswordPolicy(msgspec.Struct, kw_only=True, frozen=True):
     @classmethod
     def nist(cls, max_length: int = 128) -> PasswordPolicy:
         """NIST SP 800-63B style: 15+ characters, no composition rules, no common
-        passwords, not the username or email."""
+        passwords, and the account's names held against it (5.1.1.2's context-specific
+        words): not the username, the address or its local part, and 15 characters without
+        each of them of `CONTEXT_WORD_MIN` characters or more that it holds, compared as
+        the common passwords are (NFKC, casefolded). Whoever guesses at an account knows
+        its names, so they add nothing to the length; a passphrase long enough without
+        them may hold one."""
         return cls(
             min_length=15,
             max_length=max_length,
@@ -86,9 +95,22 @@ class PasswordPolicy(msgspec.Struct, kw_only=True, frozen=True):
         folded = fold(password)
         if self.refuse_common and folded in common_passwords():
             broken.append("The password is too common")
-        if self.refuse_identifiers and any(
-            identifier and (folded == fold(identifier) or folded == fold(identifier.split("@")[0]))
-            for identifier in identifiers
-        ):
-            broken.append("The password must not be the username or email")
+        if self.refuse_identifiers:
+            broken.extend(self._names_in(folded, identifiers))
         return broken
+
+    def _names_in(self, folded: str, identifiers: tuple[str, ...]) -> list[str]:
+        """The rule on the account's names (`nist`) that `folded`, the password, breaks."""
+        words = {fold(word) for i in identifiers if i for word in (i, i.split("@")[0])}
+        if folded in words:
+            return ["The password must not be the username or email"]
+        rest = folded
+        for word in sorted(words, key=lambda word: (-len(word), word)):  # an address first
+            if len(word) >= CONTEXT_WORD_MIN:
+                rest = rest.replace(word, "")
+        if rest == folded or len(rest) >= self.min_length:
+            return []
+        return [
+            f"The password must be at least {self.min_length} characters without the "
+            "username or email in it"
+        ]
