@@ -23,11 +23,11 @@ last, after the index objects that reserve its names (`name_claims` says how a c
 between them is repaired).
 
 Every change that must end the user's sessions (a disabled account, changed privileges, a
-new password, deletion) writes a new session generation in its user-record write and ends
-them through the sessions half (`sessions`), so that a login racing the change cannot keep
-its session either (`session_generation`). All but a deletion end them before that write
-and list them again after it (`user_records`); a change of the account decides on the record
-it reads whether it ends them.
+new password, deletion, a logout everywhere) writes a new session generation in its
+user-record write and ends them (`sessions`), so that a login racing the change cannot keep
+its session either (`session_generation`). All but a deletion and a logout everywhere
+(`logout_everywhere`) end them before that write and list them again after it
+(`user_records`); an account change decides on the record it reads whether it ends them.
 """
 
 from __future__ import annotations

@@ -12,16 +12,17 @@ from collections.abc import Callable
 import msgspec
 
 from .errors import InvalidCredentialsError
+from .logout_everywhere import LogoutEverywhere
 from .mail import MailDelivery
 from .models import TokenPair, User
 from .password_policy import PasswordPolicy
 from .passwords import PasswordHasher
 from .session_generation import next_generation
 from .storage import Versioned
-from .user_records import UserRecords, if_fields_are, password_of
+from .user_records import if_fields_are, password_of
 
 
-class PasswordChanges(UserRecords):
+class PasswordChanges(LogoutEverywhere):
     """Changing and confirming a user's password. A part of `S3AuthService`, which sets the
     attributes below."""
 

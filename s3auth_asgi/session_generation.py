@@ -45,9 +45,11 @@ What is not covered: the late session's access token, issued by the login and ne
 refreshed, is named by no revocation, and lives out its lifetime
 (`S3AUTH_ACCESS_TOKEN_EXPIRE_MINUTES`) wherever the token alone is checked. After a
 deletion or a disabling, the auth app's endpoints refuse it all the same, and after a
-demotion its admin endpoints: they read the caller's user record (`app.caller`). A
-logout-everywhere without an account change (`revoke_all_user_tokens`) writes no
-generation, so a login racing it may survive it.
+demotion its admin endpoints: they read the caller's user record (`app.caller`).
+
+A logout everywhere writes a generation too (`logout_everywhere`), its marker before its
+revocation: what it leaves behind is refused by the marker long after the revocation has
+lapsed.
 
 Markers expire: no session outlives its creation plus the absolute lifetime, and the late
 sessions a marker stops are opened about when it is written, so a marker older than the

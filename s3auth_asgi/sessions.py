@@ -28,16 +28,18 @@ Request budgets (object-store requests, asserted in the tests):
   revocation this host has synced names: 1 GET and 1 DELETE (see "Interrupted endings");
 - get_user_active_sessions: 1 LIST + 1 GET per session; 1 revocation create and 1 batch
   DELETE more when it ends sessions (beyond the cap, or unusable ones over it);
-- revoke_all_user_tokens: 1 LIST + 1 batch DELETE per 1,000 sessions + 1 revocation create;
-  ended by an account change (`_end_all_sessions` with a generation), 1 PUT more (the
-  generation marker; the superseded one goes in the batch DELETE, which then happens even
-  when there is no session).
+- ending all of a user's sessions (`_end_all_sessions`): 1 LIST + 1 batch DELETE per 1,000
+  sessions + 1 revocation create; with a generation (an account change, a logout
+  everywhere: `logout_everywhere`), 1 PUT more (the generation marker; the superseded one
+  goes in the batch DELETE, which then happens even when there is no session).
 
 Interrupted endings. A logout, a logout everywhere or an account change writes its
 revocation before it deletes the sessions, so a failure between the two leaves sessions
 whose access tokens are refused. The caller's own token is among them, so a retry over HTTP
 is refused too and cannot finish the ending; a refresh of such a session (by whoever holds
-it) is refused and deletes it, judged by this host's revocations as of its last sync.
+it) is refused and deletes it, judged by this host's revocations as of its last sync. Those
+are held an access token's lifetime only: what refuses such a session for good is the
+generation marker a logout everywhere writes before its revocation (`logout_everywhere`).
 
 A session is a single object, rotated with If-Match, so a crash leaves either the old or the
 new generation, never both.
@@ -293,12 +295,6 @@ class SessionOperations(SessionRules):
             return False
         await self._end(found.value)
         return True
-
-    async def revoke_all_user_tokens(self, user_id: str) -> int:
-        """Log out everywhere: every session and every access token issued before now.
-        Returns how many sessions were ended: not those the listing shows had expired
-        already, which are deleted all the same."""
-        return await self._end_all_sessions(user_id)
 
     async def _end_all_sessions(
         self,

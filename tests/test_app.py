@@ -945,11 +945,16 @@ async def test_reading_the_callers_account_costs_one_get_where_nothing_read_it(
         "GET /auth/me": user,  # as before: it was the handler's read
         "GET /auth/sessions": {"list": 1, "get": 1 + 2},  # the two sessions so far
         "GET /auth/me/events": {"list": 1, "get": 1 + 4},  # register and three logins
-        "POST /auth/logout-all": {**user, "list": 1, "put": 2, "delete": 1},  # + audit
+        # The record read again for its change (a new generation: `logout_everywhere`),
+        # its PUT, the marker, the revocation and the audit event.
+        "POST /auth/logout-all": {"get": 1 + 1, "list": 1, "put": 4, "delete": 1},
         f"DELETE /auth/sessions/{'0' * 32}": {"get": 1 + 1, "put": 1},  # the session; audit
-        "PATCH /auth/me": {"get": 1, "put": 2},  # as before: the update's read; audit
-        # As the change costs: the sessions are listed again after the record's write.
-        "POST /auth/password": {"get": 2, "put": 5, "list": 2, "delete": 1},
+        # As before: the update's read; audit. Since the logout everywhere, the account has
+        # a generation, whose marker every read for a change writes if missing (1 PUT).
+        "PATCH /auth/me": {"get": 1, "put": 1 + 2},
+        # As the change costs: the sessions are listed again after the record's write, and
+        # the marker the logout everywhere wrote is superseded (a DELETE after that LIST).
+        "POST /auth/password": {"get": 2, "put": 1 + 5, "list": 2, "delete": 2},
     }
 
 

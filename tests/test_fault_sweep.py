@@ -99,7 +99,10 @@ REQUESTS: dict[str, str] = {
     "login": "get index, get user, create sessions, create audit",
     "refresh": "get sessions, list sessions, replace sessions",
     "logout": "get sessions, create revocation, delete sessions, create audit",
-    "logout-all": "get user, list sessions, create revocation, delete_many sessions, create audit",
+    "logout-all": (
+        "get user, get user, replace user, create marker, list sessions, create revocation, "
+        "delete_many sessions, create audit"
+    ),
     "end-session": "get user, get sessions, create revocation, delete sessions, create audit",
     "ask-new-address": "get user, get user, get index, create token, replace user, create audit",
     "change-password": (
@@ -139,7 +142,8 @@ REQUESTS: dict[str, str] = {
         "replace index, replace index, replace index, create audit"
     ),
     "admin-revoke": (
-        "get user, get user, list sessions, create revocation, delete_many sessions, create audit"
+        "get user, get user, get user, replace user, create marker, list sessions, "
+        "create revocation, delete_many sessions, create audit"
     ),
     "admin-set-password": (
         "get user, get user, list sessions, create revocation, delete_many sessions, "

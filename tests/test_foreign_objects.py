@@ -102,8 +102,9 @@ async def test_accounts_sessions_and_sweeps_go_on_past_foreign_objects(
     assert await service.audit.page(alice.id) == ([], None)
     store.reset_counts()
     assert await service.revoke_all_user_tokens(alice.id) == 1
-    # The LIST, the revocation naming the one session, the batch DELETE of it.
-    assert dict(store.requests) == {"list": 1, "put": 1, "delete": 1}
+    # The record's GET and PUT and the new generation's marker, then the LIST, the
+    # revocation naming the one session, the batch DELETE of it.
+    assert dict(store.requests) == {"get": 1, "list": 1, "put": 3, "delete": 1}
     await service.create_token_pair(alice)
 
     # `s3auth cleanup` runs its own event loop: in a thread of its own, on this store, a
@@ -115,7 +116,8 @@ async def test_accounts_sessions_and_sweeps_go_on_past_foreign_objects(
         lambda: cli.main(["cleanup"], stdout=out, stderr=err, open_store=lambda _: store)
     )
     assert code == 0, err.getvalue()
-    assert out.getvalue().startswith("deleted 2 expired object(s)")
+    # The session, the revocation and the marker of the generation the logout wrote.
+    assert out.getvalue().startswith("deleted 3 expired object(s)")
     assert [info.key async for info in store.list(keys.SESSIONS)] == []
     assert await service.delete_user(alice.id) is True
     # Other software's objects are left as they were.

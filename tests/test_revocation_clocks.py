@@ -242,7 +242,7 @@ def test_snapshot_ages_are_measured_on_the_monotonic_clock() -> None:
     assert elapsed_clock(clock) is clock
 
 
-async def test_a_logout_everywhere_costs_one_list_one_entry_and_one_delete() -> None:
+async def test_a_logout_everywhere_costs_its_record_one_list_one_entry_and_one_delete() -> None:
     time, store = SharedTime(), ObjectStore.from_url("memory://")
     service, reader = skewed_host(store, time, 0.0), skewed_host(store, time, 0.0)
     alice = await service.create_user("alice", "alice@example.com", PASSWORD)
@@ -250,7 +250,9 @@ async def test_a_logout_everywhere_costs_one_list_one_entry_and_one_delete() -> 
     await synced(reader)
     store.reset_counts()
     assert await service.revoke_all_user_tokens(alice.id) == 10
-    assert dict(store.requests) == {"list": 1, "put": 1, "delete": 1}
+    # The record's GET and PUT (a new generation) and its marker's PUT, then the LIST, the
+    # entry and the DELETE (`logout_everywhere`).
+    assert dict(store.requests) == {"get": 1, "list": 1, "put": 3, "delete": 1}
     store.reset_counts()
     await synced(reader)  # the entry's body, naming the sessions, costs one GET to read
     assert dict(store.requests) == {"list": 1, "get": 1}
@@ -259,7 +261,8 @@ async def test_a_logout_everywhere_costs_one_list_one_entry_and_one_delete() -> 
             reader.decode_token(pair.access_token)
     store.reset_counts()
     assert await service.revoke_all_user_tokens(alice.id) == 0  # nothing left to end
-    assert dict(store.requests) == {"list": 1}
+    # No entry; the record's marker is there already, the superseded one is deleted.
+    assert dict(store.requests) == {"get": 1, "list": 1, "put": 3, "delete": 1}
 
 
 async def test_a_refresh_that_waited_on_the_store_for_the_winner_is_not_a_reuse() -> None:

@@ -243,20 +243,28 @@ async def _user(service: S3AuthService, user_id: str) -> User:
 
 
 @on_backends
-async def test_logout_everywhere_writes_no_marker(store_url: str) -> None:
+async def test_logout_everywhere_writes_a_generation(store_url: str) -> None:
     service = make_service(store_url)
     user = await service.create_user("every", "every@example.com", PASSWORD)
     await service.set_password(user.id, NEW_PASSWORD)
     marker = await _markers(service.store, user.id)
-    pairs = [await service.create_token_pair(await _user(service, user.id)) for _ in range(3)]
+    before = await _user(service, user.id)
+    pairs = [await service.create_token_pair(before) for _ in range(3)]
     service.store.reset_counts()
     assert await service.revoke_all_user_tokens(user.id) == 3  # the marker is no session
-    assert dict(service.store.requests) == {"list": 1, "put": 1, "delete": 1}
-    assert await _markers(service.store, user.id) == marker
-    assert (await _user(service, user.id)).session_generation == marker[0]
-    for pair in pairs:
+    # The record's GET, its marker's create (there already), its PUT, the new marker, the
+    # LIST, the revocation, and one DELETE for the sessions and the superseded marker.
+    assert dict(service.store.requests) == {"get": 1, "list": 1, "put": 4, "delete": 1}
+    after = await _user(service, user.id)
+    assert after.session_generation > before.session_generation
+    assert await _markers(service.store, user.id) == [after.session_generation] != marker
+    # A login that read the record before the logout and wrote its session after its
+    # listing is refused at its first refresh, as after any change ending the sessions.
+    late = await service.create_token_pair(before)
+    for pair in [*pairs, late]:
         with pytest.raises(TokenRevokedError):
             await service.refresh_access_token(pair.refresh_token)
+    await service.refresh_access_token((await service.create_token_pair(after)).refresh_token)
 
 
 @on_backends
