@@ -90,6 +90,7 @@ async def test_a_refused_refresh_clears_the_cookie(
     # Replaying the spent cookie is a reuse: refused, and the browser is told to drop it.
     browser.cookies.clear()
     caplog.set_level(logging.INFO, logger="s3auth_asgi.events")
+    caplog.clear()  # what earlier requests logged, at a level another test left
     replay = await browser.post("/auth/refresh", headers={"Cookie": old})
     assert_problem(replay, 401, "refresh_token_reused")
     # The answer is returned, not raised: the event still carries its code, and alarms.
