@@ -9,7 +9,7 @@
     ├── PermissionDeniedError        403: the caller is known but may not do this
     │   └── InsufficientScopeError
     ├── S3ValidationError            422 (and 400/413/415): bad input, nothing was written
-    │   └── WeakPasswordError, InvalidUsernameError, InvalidEmailError
+    │   └── InvalidRequestError, WeakPasswordError, InvalidUsernameError, InvalidEmailError
     ├── ConflictError                409: the state does not allow it (a name is taken)
     │   └── UsernameTakenError, EmailTakenError
     ├── NotFoundError                404 → UserNotFoundError, SessionNotFoundError
@@ -135,6 +135,17 @@ class S3ValidationError(S3AuthError, ValueError):
     status = 422
     code = "validation_error"
     title = "Invalid input"
+
+
+class InvalidRequestError(S3ValidationError):
+    """RFC 6750 §3.1 `invalid_request`: the credentials of a request are malformed as a
+    request, whatever the token — a parameter repeated (two Authorization headers), the
+    token sent in more than one way, or a place that must carry it empty. Answered 400
+    with a Bearer challenge naming the error; no token is looked at."""
+
+    status = 400
+    code = "invalid_request"
+    title = "The request's credentials are malformed"
 
 
 class WeakPasswordError(S3ValidationError):

@@ -7,6 +7,8 @@ The body is an RFC 9457 `application/problem+json` document with the error's sta
   was presented or a password was wrong, `error="invalid_token"` with an
   `error_description` for a token that is malformed, expired or revoked;
 - 403: `error="insufficient_scope"`, and `scope="…"` when the scopes are known;
+- 400 `invalid_request` (credentials sent twice, or in two ways): `error="invalid_request"`
+  with an `error_description` (RFC 6750 §3.1);
 - 429: `Retry-After` and the RateLimit fields, which the error carries;
 - 503: `Retry-After` (the store is down; retrying at once adds to its load);
 - every problem: `Cache-Control: no-store`.
@@ -27,6 +29,7 @@ import msgspec
 from .errors import (
     ConfigurationError,
     InsufficientScopeError,
+    InvalidRequestError,
     InvalidTokenError,
     PermissionDeniedError,
     S3AuthError,
@@ -86,6 +89,8 @@ def challenge(realm: str, error: S3AuthError | None = None) -> str:
         parts.append('error="insufficient_scope"')
     elif isinstance(error, InvalidTokenError):
         parts.append('error="invalid_token"')
+    elif isinstance(error, InvalidRequestError):
+        parts.append('error="invalid_request"')
     else:
         return parts[0]
     parts.append(f'error_description="{_quoted(error.detail)}"')
@@ -112,7 +117,7 @@ def render(error: S3AuthError, realm: str = DEFAULT_REALM) -> RenderedProblem:
     status = error.status
     detail = error.detail if error.detail != error.title else None
     headers = [("content-type", PROBLEM_CONTENT_TYPE), ("cache-control", "no-store")]
-    if status in (401, 403):
+    if status in (401, 403) or isinstance(error, InvalidRequestError):
         headers.append(("www-authenticate", challenge(realm, error)))
     carried = [(name.lower(), value) for name, value in error.headers]
     if status == 503 and not any(name == "retry-after" for name, _ in carried):

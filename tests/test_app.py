@@ -620,6 +620,20 @@ async def test_every_operation_needing_a_token_refuses_an_anonymous_caller(
     assert anonymous.headers["www-authenticate"] == 'Bearer realm="api"'
     forged = await client.request(op.method, path, headers={"Authorization": "Bearer not.a.token"})
     assert_problem(forged, 401, "invalid_token")
+    # RFC 6750 §3.1: a repeated Authorization header is a malformed request, whatever the
+    # tokens: 400 `invalid_request`, declared by the operation.
+    tokens = await login(client, "alice")
+    twice = [("Authorization", f"Bearer {tokens['access_token']}")] * 2
+    repeated = await client.request(op.method, path, headers=twice, json={} if op.request else None)
+    assert_problem(repeated, 400, "invalid_request")
+    assert repeated.headers["www-authenticate"] == (
+        'Bearer realm="api", error="invalid_request", '
+        'error_description="More than one Authorization header"'
+    )
+    declared = create_auth_app(make_service()).openapi.for_mount("")
+    answer = declared["paths"][op.path][op.method.lower()]["responses"]["400"]
+    assert "WWW-Authenticate" in answer["headers"]
+    assert "Authorization header is sent more than once" in answer["description"]
 
 
 @pytest.mark.parametrize("op", _operations(("admin",)), ids=lambda op: op.operation_id)

@@ -34,7 +34,8 @@ from s3auth_asgi import (
 from s3auth_asgi.app import create_auth_app
 from s3auth_asgi.app.fastapi import CurrentUser, include_auth, require_scopes
 from s3auth_asgi.app.host_document import SCOPE_DESCRIPTION, SECURITY_SCHEME, merge_auth_document
-from s3auth_asgi.app.openapi import ADMIN_SCOPE_DESCRIPTION, ERROR_DESCRIPTIONS
+from s3auth_asgi.app.openapi import ADMIN_SCOPE_DESCRIPTION
+from s3auth_asgi.app.openapi_problems import ERROR_DESCRIPTIONS, INVALID_REQUEST_DESCRIPTION
 from s3auth_asgi.problems import PROBLEM_CONTENT_TYPE
 
 pytestmark = pytest.mark.anyio
@@ -150,12 +151,15 @@ def check_declared_refusals(
         if key[1].startswith("/auth/"):
             continue
         responses = operation["responses"]
-        for status in ("401", "403", "503"):
+        for status in ("400", "401", "403", "503"):
             if status not in refusing.get(key, set()):
                 assert status not in responses, (key, status)
                 continue
             declared = responses[status]
-            assert declared["description"] == ERROR_DESCRIPTIONS[int(status)], (key, status)
+            described = (
+                INVALID_REQUEST_DESCRIPTION if status == "400" else ERROR_DESCRIPTIONS[int(status)]
+            )
+            assert declared["description"] == described, (key, status)
             assert declared["content"] == {PROBLEM_CONTENT_TYPE: {"schema": schema}}
             header = "Retry-After" if status == "503" else "WWW-Authenticate"
             assert set(declared["headers"]) == {header}
@@ -183,10 +187,10 @@ async def test_the_host_operations_on_the_scheme_declare_its_refusals() -> None:
     check_declared_refusals(
         document,
         {
-            ("get", "/items"): {"401", "503"},
-            ("get", "/own"): {"503"},
-            ("get", "/admin"): {"401", "403", "503"},
-            ("post", "/reports"): {"401", "403", "503"},
+            ("get", "/items"): {"400", "401", "503"},
+            ("get", "/own"): {"400", "503"},
+            ("get", "/admin"): {"400", "401", "403", "503"},
+            ("post", "/reports"): {"400", "401", "403", "503"},
         },
     )
 
@@ -219,6 +223,10 @@ async def test_swagger_ui_password_flow_reaches_the_host_routes() -> None:
         assert anonymous.headers["www-authenticate"] == 'Bearer realm="api"'
         forged = {"Authorization": "Bearer not.a.token"}
         assert_problem(await client.get("/items", headers=forged), 401, "invalid_token")
+        twice = [*alice.items(), *alice.items()]
+        repeated = await client.get("/items", headers=twice)
+        assert_problem(repeated, 400, "invalid_request")
+        assert 'error="invalid_request"' in repeated.headers["www-authenticate"]
         assert_problem(await client.post("/reports", headers=root), 403, "insufficient_scope")
 
         await client.post("/auth/logout", headers=alice)

@@ -92,9 +92,9 @@ async def test_the_schema_holds_the_auth_operations_and_the_scheme() -> None:
     check_declared_refusals(
         document,
         {
-            ("get", "/items"): {"401", "503"},
-            ("get", "/admin"): {"401", "403", "503"},
-            ("post", "/w/reports"): {"401", "403", "503"},
+            ("get", "/items"): {"400", "401", "503"},
+            ("get", "/admin"): {"400", "401", "403", "503"},
+            ("post", "/w/reports"): {"400", "401", "403", "503"},
         },
     )
     # Swagger UI embeds the document it renders.
@@ -123,6 +123,9 @@ async def test_swagger_ui_password_flow_reaches_the_guarded_routes() -> None:
         assert anonymous.headers["www-authenticate"] == 'Bearer realm="api"'
         forged = {"Authorization": "Bearer not.a.token"}
         assert_problem(await client.get("/items", headers=forged), 401, "invalid_token")
+        repeated = await client.get("/items", headers=[*alice.items(), *alice.items()])
+        assert_problem(repeated, 400, "invalid_request")
+        assert 'error="invalid_request"' in repeated.headers["www-authenticate"]
         assert (await client.get("/health")).status_code == 200
 
         await client.post("/auth/logout", headers=alice)

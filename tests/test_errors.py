@@ -100,7 +100,9 @@ def test_each_error_is_rendered_as_its_class_declares(cls: type[errors.S3AuthErr
     assert len(names) == len(set(names))
     document = json.loads(body)
     assert document["status"] == cls.status and document["code"] == cls.code
-    assert ("www-authenticate" in names) == (status in (401, 403))
+    # RFC 6750 §3.1: a malformed request's 400 carries the challenge, naming its error.
+    challenged = status in (401, 403) or cls is errors.InvalidRequestError
+    assert ("www-authenticate" in names) == challenged
     assert ("retry-after" in names) == (status == 503)
     if not issubclass(cls, errors.InsufficientScopeError):
         assert dict(headers)["x-extra"] == "1"

@@ -343,14 +343,26 @@ async def test_malformed_authorization_headers_are_401(
     assert 'error="invalid_token"' in response.challenge
 
 
-async def test_two_authorization_headers_are_refused(service: S3AuthService) -> None:
+async def test_two_authorization_headers_are_a_400_invalid_request(service: S3AuthService) -> None:
+    """RFC 6750 §3.1: a request that repeats a parameter is malformed, `invalid_request`
+    with 400, not a token that is invalid: neither token is looked at."""
     _, pair = await login(service)
-    headers = bearer(pair.access_token) + bearer(pair.access_token)
-    response = await call_http(
-        BearerTokenMiddleware(echo_app, service), http_scope(headers=headers)
-    )
-    assert response.status == 401
-    assert "More than one Authorization header" in response.challenge
+    for headers in (
+        bearer(pair.access_token) + bearer(pair.access_token),
+        [*bearer(pair.access_token), (b"authorization", b"Basic YTpi")],
+    ):
+        response = await call_http(
+            BearerTokenMiddleware(echo_app, service), http_scope(headers=headers)
+        )
+        assert response.status == 400
+        assert response.challenge == (
+            'Bearer realm="api", error="invalid_request", '
+            'error_description="More than one Authorization header"'
+        )
+        assert response.headers[b"content-type"] == b"application/problem+json"
+        assert response.headers[b"cache-control"] == b"no-store"
+        assert response.json()["code"] == "invalid_request"
+        assert response.json()["status"] == 400
 
 
 def test_auth_error_response_is_what_the_middleware_sends() -> None:
@@ -661,26 +673,38 @@ async def test_http_never_reads_a_token_from_the_query_string(service: S3AuthSer
     "how",
     ["header and query", "subprotocol and query", "marker without token", "two query values"],
 )
-async def test_ambiguous_websocket_credentials_are_refused(
+async def test_ambiguous_websocket_credentials_are_an_invalid_request(
     service: S3AuthService, how: str
 ) -> None:
+    """RFC 6750 §3.1: more than one way of sending the token, a parameter repeated or one
+    missing make a malformed request (`invalid_request`), not an invalid token."""
     _, pair = await login(service)
     token = pair.access_token
-    scope = {
-        "header and query": websocket_scope(
-            headers=bearer(token), query_string=f"access_token={token}".encode()
-        ),
-        "subprotocol and query": websocket_scope(
-            subprotocols=["bearer", token], query_string=f"access_token={token}".encode()
-        ),
-        "marker without token": websocket_scope(subprotocols=["bearer"]),
-        "two query values": websocket_scope(
-            query_string=f"access_token={token}&access_token={token}".encode()
-        ),
-    }[how]
+
+    def scope() -> dict[str, Any]:
+        return {
+            "header and query": lambda: websocket_scope(
+                headers=bearer(token), query_string=f"access_token={token}".encode()
+            ),
+            "subprotocol and query": lambda: websocket_scope(
+                subprotocols=["bearer", token], query_string=f"access_token={token}".encode()
+            ),
+            "marker without token": lambda: websocket_scope(subprotocols=["bearer"]),
+            "two query values": lambda: websocket_scope(
+                query_string=f"access_token={token}&access_token={token}".encode()
+            ),
+        }[how]()
+
     app = BearerTokenMiddleware(echo_app, service, websocket_query_param="access_token")
-    result = await websocket_session(app, scope)
-    assert result.first == {"type": "websocket.close", "code": 1008, "reason": "invalid_token"}
+    result = await websocket_session(app, scope())
+    assert result.first == {"type": "websocket.close", "code": 1008, "reason": "invalid_request"}
+    # Where the server can send a response, it is RFC 6750's 400 with its challenge.
+    answerable = {**scope(), "extensions": {"websocket.http.response": {}}}
+    denied = await websocket_session(app, answerable)
+    assert denied.first["type"] == "websocket.http.response.start"
+    assert denied.first["status"] == 400
+    challenge = dict(denied.first["headers"])[b"www-authenticate"]
+    assert challenge.startswith(b'Bearer realm="api", error="invalid_request", error_description=')
 
 
 async def test_websocket_path_scopes_close_with_1008(service: S3AuthService) -> None:

@@ -77,7 +77,8 @@ class CallerCheck:
         self.accounts = accounts
 
     async def resolve(self, request: Request, access: Access) -> Caller | None:
-        """None for a public operation; the caller otherwise, or a 401/403 problem."""
+        """None for a public operation; the caller otherwise, or a 401/403 problem (400
+        `invalid_request` for an Authorization header sent twice)."""
         if access == "public":
             return None
         caller = await self._authenticate(request)

@@ -39,6 +39,7 @@ class HostAuth:
 
     async def caller(self, scope: Scope, scopes: Sequence[str] = ()) -> AuthenticatedUser:
         """The authenticated caller holding every one of `scopes`. Raises
+        InvalidRequestError (400: the Authorization header sent twice),
         AuthenticationRequiredError or InvalidTokenError (401), TokenRevokedError (401),
         InsufficientScopeError (403) or StoreUnavailableError (503)."""
         credentials = scope.get("auth")

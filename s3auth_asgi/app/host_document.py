@@ -17,7 +17,8 @@ mount prefix, with:
   the auth document describes keeps its description (`admin`: administrators); the
   others are ordinary grants, SCOPE_DESCRIPTION;
 - on the host's operations that require the scheme, the problem answers its check gives
-  (401, 503; 403 where scopes are required), unless the host declares that status itself.
+  (400 for credentials sent twice, 401, 503; 403 where scopes are required), unless the
+  host declares that status itself.
 
 Documents are plain dicts (both frameworks produce one); the host's is not modified.
 """
@@ -30,7 +31,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ..problems import Problem
-from .openapi import error_response
+from .openapi_problems import bearer_request_refusal, error_response
 
 SECURITY_SCHEME = "s3auth"
 """The name of the password-flow scheme in the host's document."""
@@ -196,19 +197,24 @@ def _with_refs(value: Any, renames: Mapping[str, str]) -> Any:
 
 def _declare_refusals(paths: Mapping[str, Any], problem: dict[str, str]) -> None:
     """Add to the host's operations that require SECURITY_SCHEME the problem answers its
-    check gives (`host_auth`): 401, 503 and, where scopes are required, 403; a status the
-    host declares for itself is left as it is."""
+    check gives (`host_auth`): 400 (the Authorization header sent twice), 401, 503 and,
+    where scopes are required, 403; a status the host declares for itself is left as it
+    is."""
     for operation in _operations(paths):
         requirements = [r for r in operation.get("security", ()) if SECURITY_SCHEME in r]
         if not requirements:
             continue
-        statuses = [401, 503]
+        statuses = [400, 401, 503]
         if any(requirement[SECURITY_SCHEME] for requirement in requirements):
             statuses.append(403)
         responses = operation.setdefault("responses", {})
         for status in sorted(statuses):
             if str(status) not in responses:
-                responses[str(status)] = error_response(status, problem)
+                responses[str(status)] = (
+                    bearer_request_refusal(problem)
+                    if status == 400
+                    else error_response(status, problem)
+                )
 
 
 def _scopes_required(paths: Mapping[str, Any]) -> set[str]:

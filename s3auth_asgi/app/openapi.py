@@ -14,11 +14,18 @@ from typing import Any
 import msgspec
 
 from ..privileges import ADMIN_SCOPE
-from ..problems import PROBLEM_CONTENT_TYPE, Problem
+from ..problems import Problem
 from ..ratelimit import RateLimiter
-from ..ratelimit.fields import REFUSAL_DESCRIPTION, RETRY_AFTER, field_headers
+from ..ratelimit.fields import field_headers
 from .body import FORM_MEDIA_TYPE, JSON_MEDIA_TYPE
 from .limit_fields import limited_answers
+from .openapi_problems import (
+    CONFLICT_DESCRIPTIONS,
+    CROSS_ORIGIN_DESCRIPTION,
+    ERROR_DESCRIPTIONS,
+    bearer_request_refusal,
+    error_response,
+)
 from .operations import Operation
 from .origins import OriginCheck
 
@@ -27,52 +34,6 @@ ADMIN_SCOPE_DESCRIPTION = (
     "Granted to administrators (`is_admin`) and only to them; the admin operations need it"
 )
 _MAX_CACHED_MOUNTS = 16
-
-ERROR_DESCRIPTIONS = {
-    400: "The body could not be read (malformed JSON or form), a field or query parameter "
-    "is given twice, or an unsupported grant type",
-    401: "No valid credentials: missing, invalid, expired or revoked token, or wrong password",
-    403: "Authenticated, but not allowed",
-    404: "No such resource",
-    409: "The request conflicts with the state of an account",
-    413: "The body is larger than the limit",
-    415: "The body's content type is not accepted",
-    422: "The body or query is well-formed but invalid: missing, mistyped or unknown fields, "
-    "or values the service refuses",
-    429: REFUSAL_DESCRIPTION,
-    503: "The object store is unreachable, or password hashing is at capacity; "
-    "retry after Retry-After seconds",
-}
-CONFLICT_DESCRIPTIONS = {
-    "account_exists": "the username or email address is taken (one answer for both)",
-    "username_taken": "the username is taken",
-    "email_taken": "the email address is taken",
-    "conflict": "a concurrent change of the account came first (nothing is changed)",
-    "own_account": "an administrator's own account would lose its administration",
-}
-"""What each code of a 409 (`Operation.conflicts`) means."""
-CROSS_ORIGIN_DESCRIPTION = (
-    "a state-changing request from another origin's page (browser mode: see "
-    "S3AUTH_ALLOWED_ORIGINS), code `cross_origin_request`"
-)
-
-_ERROR_HEADERS: dict[int, dict[str, Any]] = {
-    401: {
-        "WWW-Authenticate": {
-            "description": "The Bearer challenge (RFC 6750)",
-            "schema": {"type": "string"},
-        }
-    },
-    403: {
-        "WWW-Authenticate": {
-            "description": 'The Bearer challenge (RFC 6750), `error="insufficient_scope"` '
-            "when the caller lacks a permission or scope",
-            "schema": {"type": "string"},
-        }
-    },
-    429: RETRY_AFTER,
-    503: RETRY_AFTER,
-}
 
 
 class OpenAPIDocument:
@@ -297,6 +258,9 @@ def _responses(op: Operation, cross_origin: bool, limiter: RateLimiter | None) -
                 f"`{code}`, {CONFLICT_DESCRIPTIONS[code]}" for code in codes
             )
             schema = {"allOf": [schema, {"properties": {"code": {"enum": codes}}}]}
+        if status == 400 and op.access != "public":
+            responses["400"] = bearer_request_refusal(schema, _other_400(op))
+            continue
         responses[str(status)] = error_response(status, schema, description)
     legacy = limiter is not None and limiter.legacy_headers
     for status, names in limited.items():
@@ -304,16 +268,6 @@ def _responses(op: Operation, cross_origin: bool, limiter: RateLimiter | None) -
     return responses
 
 
-def error_response(
-    status: int, schema: dict[str, Any], description: str | None = None
-) -> dict[str, Any]:
-    """The response object of a problem answer with `status`: `schema` under the problem
-    media type, the headers that answer carries, and ERROR_DESCRIPTIONS' words unless
-    others are given."""
-    error: dict[str, Any] = {
-        "description": ERROR_DESCRIPTIONS[status] if description is None else description,
-        "content": {PROBLEM_CONTENT_TYPE: {"schema": schema}},
-    }
-    if status in _ERROR_HEADERS:
-        error["headers"] = copy.deepcopy(_ERROR_HEADERS[status])
-    return error
+def _other_400(op: Operation) -> bool:
+    """Whether `op` answers 400 for its input too, not only for its credentials."""
+    return op.request is not None or op.query is not None or 400 in op.errors

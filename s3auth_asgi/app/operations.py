@@ -158,7 +158,7 @@ class Operation:
         if self.query is not None:
             statuses |= {400, 422}  # 400: a parameter given twice
         if self.access != "public":
-            statuses.add(401)
+            statuses |= {400, 401}  # 400: the Authorization header sent twice
         if self.access == "admin":
             statuses.add(403)
         if self.path_parameters:

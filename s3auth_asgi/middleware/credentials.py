@@ -16,15 +16,19 @@ read, in this order of preference, and a connection may use only one of the thre
    `wss://host/ws?access_token=<token>`). Off by default: query strings are written to
    proxy and access logs, and a token there outlives the connection. Prefer the subprotocol.
 
-Another scheme (`Basic ...`) counts as no token. A token that is empty, contains spaces,
-exceeds 8 KiB, or is presented twice is refused as invalid.
+Another scheme (`Basic ...`) counts as no token. A token that is empty, contains spaces
+or exceeds 8 KiB is refused as invalid (`invalid_token`). A request that sends the
+`Authorization` header twice, the token in more than one of these places, the query
+parameter twice or the subprotocol marker without a token after it is malformed as a
+request, whatever its tokens: `invalid_request`, 400 (RFC 6750 §3.1). The one parse of the
+header serves the middleware, the auth app and the host integrations alike.
 """
 
 from __future__ import annotations
 
 from urllib.parse import parse_qsl
 
-from ..errors import InvalidTokenError
+from ..errors import InvalidRequestError, InvalidTokenError
 from ..types import Scope
 from ..verifier import MAX_TOKEN_BYTES
 
@@ -32,13 +36,14 @@ _BEARER = b"bearer"
 
 
 def authorization_token(scope: Scope) -> bytes | None:
-    """The token of the `Authorization: Bearer` header, None when there is none."""
+    """The token of the `Authorization: Bearer` header, None when there is none;
+    InvalidRequestError when the header is sent more than once."""
     token: bytes | None = None
     seen = False
     for name, value in scope["headers"]:
         if name == b"authorization":
             if seen:
-                raise InvalidTokenError("More than one Authorization header")
+                raise InvalidRequestError("More than one Authorization header")
             seen = True
             token = _bearer_credentials(value)
     return token
@@ -75,7 +80,7 @@ def take_subprotocol_token(scope: Scope, marker: str | None) -> bytes | None:
     offered = list(offered)
     at = offered.index(marker)
     if at + 1 >= len(offered) or offered.count(marker) > 1:
-        raise InvalidTokenError("The bearer subprotocol must be followed by the token")
+        raise InvalidRequestError("The bearer subprotocol must be followed by the token")
     token = offered[at + 1]
     scope["subprotocols"] = offered[:at] + offered[at + 2 :]
     return _plain_token(token)
@@ -92,7 +97,7 @@ def query_token(scope: Scope, parameter: str | None) -> bytes | None:
     if not values:
         return None
     if len(values) > 1:
-        raise InvalidTokenError(f"More than one {parameter} parameter")
+        raise InvalidRequestError(f"More than one {parameter} parameter")
     return _plain_token(values[0])
 
 
@@ -110,7 +115,7 @@ def websocket_token(
         if token is not None
     ]
     if len(found) > 1:
-        raise InvalidTokenError("The token was presented in more than one way")
+        raise InvalidRequestError("The token was presented in more than one way")
     return found[0] if found else None
 
 

@@ -1,0 +1,96 @@
+"""The problem answers of the OpenAPI documents: what each error status of an auth
+operation means, and the headers it is sent with, for the auth app's own document
+(`openapi`) and for the host routes its dependencies guard (`host_document`)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from ..problems import PROBLEM_CONTENT_TYPE
+from ..ratelimit.fields import REFUSAL_DESCRIPTION, RETRY_AFTER
+
+ERROR_DESCRIPTIONS = {
+    400: "The body could not be read (malformed JSON or form), a field or query parameter "
+    "is given twice, or an unsupported grant type",
+    401: "No valid credentials: missing, invalid, expired or revoked token, or wrong password",
+    403: "Authenticated, but not allowed",
+    404: "No such resource",
+    409: "The request conflicts with the state of an account",
+    413: "The body is larger than the limit",
+    415: "The body's content type is not accepted",
+    422: "The body or query is well-formed but invalid: missing, mistyped or unknown fields, "
+    "or values the service refuses",
+    429: REFUSAL_DESCRIPTION,
+    503: "The object store is unreachable, or password hashing is at capacity; "
+    "retry after Retry-After seconds",
+}
+CONFLICT_DESCRIPTIONS = {
+    "account_exists": "the username or email address is taken (one answer for both)",
+    "username_taken": "the username is taken",
+    "email_taken": "the email address is taken",
+    "conflict": "a concurrent change of the account came first (nothing is changed)",
+    "own_account": "an administrator's own account would lose its administration",
+}
+"""What each code of a 409 (`Operation.conflicts`) means."""
+INVALID_REQUEST_DESCRIPTION = (
+    "The Authorization header is sent more than once: a malformed request whatever the "
+    'tokens, code `invalid_request`, with the Bearer challenge `error="invalid_request"` '
+    "(RFC 6750 §3.1)"
+)
+"""The 400 of every operation that takes a bearer token."""
+INVALID_REQUEST_CHALLENGE = {
+    "WWW-Authenticate": {
+        "description": 'The Bearer challenge (RFC 6750), `error="invalid_request"` when the '
+        "credentials are sent more than once",
+        "schema": {"type": "string"},
+    }
+}
+CROSS_ORIGIN_DESCRIPTION = (
+    "a state-changing request from another origin's page (browser mode: see "
+    "S3AUTH_ALLOWED_ORIGINS), code `cross_origin_request`"
+)
+
+_ERROR_HEADERS: dict[int, dict[str, Any]] = {
+    401: {
+        "WWW-Authenticate": {
+            "description": "The Bearer challenge (RFC 6750)",
+            "schema": {"type": "string"},
+        }
+    },
+    403: {
+        "WWW-Authenticate": {
+            "description": 'The Bearer challenge (RFC 6750), `error="insufficient_scope"` '
+            "when the caller lacks a permission or scope",
+            "schema": {"type": "string"},
+        }
+    },
+    429: RETRY_AFTER,
+    503: RETRY_AFTER,
+}
+
+
+def bearer_request_refusal(schema: dict[str, Any], other: bool = False) -> dict[str, Any]:
+    """The 400 of an operation that takes a bearer token: the credentials sent more than
+    once, and, where `other`, its input unreadable (ERROR_DESCRIPTIONS)."""
+    description = INVALID_REQUEST_DESCRIPTION
+    if other:
+        description = f"{ERROR_DESCRIPTIONS[400]}; or {description[0].lower()}{description[1:]}"
+    answer = error_response(400, schema, description)
+    answer["headers"] = copy.deepcopy(INVALID_REQUEST_CHALLENGE)
+    return answer
+
+
+def error_response(
+    status: int, schema: dict[str, Any], description: str | None = None
+) -> dict[str, Any]:
+    """The response object of a problem answer with `status`: `schema` under the problem
+    media type, the headers that answer carries, and ERROR_DESCRIPTIONS' words unless
+    others are given."""
+    error: dict[str, Any] = {
+        "description": ERROR_DESCRIPTIONS[status] if description is None else description,
+        "content": {PROBLEM_CONTENT_TYPE: {"schema": schema}},
+    }
+    if status in _ERROR_HEADERS:
+        error["headers"] = copy.deepcopy(_ERROR_HEADERS[status])
+    return error
