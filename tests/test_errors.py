@@ -135,7 +135,6 @@ NOT_ANSWERED_BY_THE_AUTH_APP = {
     "error": "the neutral root",
     "authentication_failed": "a branch",
     "inactive_user": "never raised: a disabled account is answered as invalid_credentials",
-    "keys_unavailable": "JwksVerifier's, which the auth app does not use",
     "configuration_error": "raised at start-up",
     "unusable_key": "raised at start-up",
 }

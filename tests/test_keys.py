@@ -33,6 +33,7 @@ from s3auth_asgi.errors import UnknownSigningKeyError
 from s3auth_asgi.keys.algorithms import check_key, generate_key, has_roca_fingerprint
 from s3auth_asgi.keys.low_s import low_s_compact
 from s3auth_asgi.keys.names import ASYMMETRIC_ALGORITHMS, UnusableKeyError
+from s3auth_asgi.keys.remote import KeysUnavailableError
 from s3auth_asgi.keys.stored import KeyStore, StoredKey
 from s3auth_asgi.middleware.bearer import BearerTokenMiddleware
 from s3auth_asgi.settings import new_secret_key
@@ -422,8 +423,10 @@ async def test_stored_keys_are_sealed_with_the_key_encryption_key() -> None:
     assert again.verify_access_token(token)
     for other in ("", "another-key-encryption-key-long-enough-98765"):
         wrong = keyed_service("ES256", clock=Clock(), store=store, key_encryption_key=other)
-        with pytest.raises(ConfigurationError, match="S3AUTH_KEY_ENCRYPTION_KEY"):
+        with pytest.raises(KeysUnavailableError) as refused:  # a 503 naming no setting
             await wrong.published_keys()
+        assert isinstance(refused.value.__cause__, ConfigurationError)
+        assert "S3AUTH_KEY_ENCRYPTION_KEY" in str(refused.value.__cause__)
 
 
 async def test_a_key_stored_before_the_encryption_key_is_reported_until_retired(

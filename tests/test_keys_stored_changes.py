@@ -10,6 +10,7 @@ from test_key_sync import PUBLISH, SYNC, keyed
 
 from s3auth_asgi import ConfigurationError
 from s3auth_asgi.errors import UnknownSigningKeyError
+from s3auth_asgi.keys.remote import KeysUnavailableError
 from s3auth_asgi.keys.stored import KeyStore, StoredKey, StoredKeySet
 from s3auth_asgi.storage import ObjectStore
 from s3auth_asgi.storage import keys as layout
@@ -66,8 +67,9 @@ async def test_rotate_repairs_an_empty_key_set(delay: int) -> None:
     clock = Clock()
     store = ObjectStore.from_url("memory://")
     await store.create(layout.SIGNING_KEYS, StoredKeySet(keys=[]))
-    with pytest.raises(ConfigurationError):
+    with pytest.raises(KeysUnavailableError) as refused:
         await keyed(store, clock).published_keys()
+    assert isinstance(refused.value.__cause__, ConfigurationError)
     new = await KeyStore(store).rotate("ES256", clock(), delay)
     assert new.activates_at == clock()
     service = keyed(store, clock)

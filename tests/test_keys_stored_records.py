@@ -2,22 +2,29 @@
 it is used, and a bad one is a ConfigurationError, never another exception.
 
 A process that has keys keeps verifying and signing with them (the error is logged) and
-reads the store again only an interval later; a process that has none refuses to start.
+reads the store again only an interval later; a process that has none answers what needs
+them with KeysUnavailableError (503), the ConfigurationError its cause.
 Records are written straight into the store, as whoever can write it would.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 from typing import Any
 
+import httpx
 import pytest
-from support import Clock, make_clocked_service, user_record
+from starlette.applications import Starlette
+from starlette.routing import Mount
+from support import Clock, call_http, http_scope, make_clocked_service, ok_app, user_record
 
-from s3auth_asgi import ConfigurationError, S3AuthService
+from s3auth_asgi import BearerTokenMiddleware, ConfigurationError, S3AuthService
+from s3auth_asgi.app import create_auth_app
 from s3auth_asgi.keys.algorithms import generate_key
 from s3auth_asgi.keys.material import private_jwk, thumbprint
+from s3auth_asgi.keys.remote import KeysUnavailableError
 from s3auth_asgi.keys.stored import KeyStore, StoredKey, StoredKeySet
 from s3auth_asgi.storage import ObjectStore
 from s3auth_asgi.storage import keys as layout
@@ -64,6 +71,17 @@ def record(alg: str, key_alg: str = "ES256", **fields: Any) -> StoredKey:
     return StoredKey(**{**values, **fields})
 
 
+async def without_keys(service: S3AuthService) -> ConfigurationError:
+    """The reason `service`, which has no keys, cannot publish them: a 503 that names none,
+    caused by the ConfigurationError."""
+    with pytest.raises(KeysUnavailableError) as refused:
+        await service.published_keys()
+    assert str(refused.value) == KeysUnavailableError.title
+    cause = refused.value.__cause__
+    assert isinstance(cause, ConfigurationError)
+    return cause
+
+
 async def background_reads(service: S3AuthService) -> None:
     ring = service.tokens.ring
     assert ring is not None and ring.freshness is not None
@@ -88,8 +106,7 @@ async def test_a_stored_key_of_an_unknown_algorithm_is_a_configuration_error(alg
     await service.ensure_fresh()  # the read fails, is logged; the keys read before serve
     assert service.verify_access_token(token)["sub"]
     await service.create_token_pair(user_record("alice"))
-    with pytest.raises(ConfigurationError):  # a process that has no keys does not start
-        await keyed(store, clock).published_keys()
+    assert f"for {alg!r}" in str(await without_keys(keyed(store, clock)))  # one with none
 
 
 async def test_a_stored_key_set_that_does_not_open_is_read_once_an_interval() -> None:
@@ -123,8 +140,7 @@ async def test_a_stored_hmac_key_is_refused() -> None:
     await write_keys(
         store, [StoredKey(kid="hs", alg="HS256", created_at=0, activates_at=0, jwk=secret)]
     )
-    with pytest.raises(ConfigurationError, match="HS256"):
-        await keyed(store, Clock()).published_keys()
+    assert "HS256" in str(await without_keys(keyed(store, Clock())))
 
 
 @pytest.mark.parametrize(
@@ -133,9 +149,9 @@ async def test_a_stored_hmac_key_is_refused() -> None:
 async def test_a_stored_kid_must_be_the_keys_thumbprint(kid: str) -> None:
     store = ObjectStore.from_url("memory://")
     await write_keys(store, [record("ES256", kid=kid)])
-    with pytest.raises(ConfigurationError, match="thumbprint") as refused:
-        await keyed(store, Clock()).published_keys()
-    assert kid not in str(refused.value) or not kid  # never echoed: it may be anything
+    reason = str(await without_keys(keyed(store, Clock())))
+    assert "thumbprint" in reason
+    assert kid not in reason or not kid  # never echoed: it may be anything
 
 
 async def test_records_as_the_service_writes_them_open() -> None:
@@ -147,3 +163,58 @@ async def test_records_as_the_service_writes_them_open() -> None:
         assert len(await keyed(store, Clock(), algorithm).published_keys()) == 1
     sealed = make_clocked_service(algorithm="ES256", key_encryption_key=secrets.token_urlsafe(48))
     assert len(await sealed.published_keys()) == 1
+
+
+# Answered without keys -----------------------------------------------------------------------
+
+
+async def test_a_process_whose_keys_do_not_open_answers_503_keys_unavailable() -> None:
+    """Started with no lifespan to read the keys ahead, a process whose stored key set does
+    not open (sealed with another key-encryption key) answers every request that needs the
+    keys as it answers a store it cannot read: 503 `keys_unavailable`, never a 500. The
+    reason is logged once, naming the variable, never the key-encryption key."""
+    clock, store = Clock(), ObjectStore.from_url("memory://")
+    sealed_with, other = secrets.token_urlsafe(48), secrets.token_urlsafe(48)
+    issuer = keyed_with(store, clock, sealed_with)
+    token = (await issuer.create_token_pair(user_record("alice"))).access_token
+    service = keyed_with(store, clock, other)
+    bearer = [(b"authorization", f"Bearer {token}".encode())]
+    middleware = BearerTokenMiddleware(ok_app, service)
+    app = Starlette(routes=[Mount("/auth", app=create_auth_app(service, rate_limit=False))])
+    await service.create_user("bob", "bob@example.com", "Secret123!")  # needs no keys
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    logging.getLogger("s3auth_asgi").addHandler(handler)
+    try:
+        for _ in range(2):
+            answer = await call_http(middleware, http_scope(headers=bearer))
+            assert answer.status == 503, answer.body
+            assert answer.json()["code"] == "keys_unavailable"
+            assert answer.headers[b"retry-after"] == b"5"
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                me = await client.get("/auth/me", headers={"Authorization": f"Bearer {token}"})
+                jwks = await client.get("/auth/.well-known/jwks.json")
+                form = {"username": "bob", "password": "Secret123!"}
+                login = await client.post("/auth/login", data=form)
+            for refused in (me, jwks, login):
+                assert refused.status_code == 503, refused.text
+                assert refused.json()["code"] == "keys_unavailable"
+    finally:
+        logging.getLogger("s3auth_asgi").removeHandler(handler)
+    logged = [r.getMessage() for r in records if r.levelno >= logging.ERROR]
+    assert len(logged) == 1, logged
+    assert "S3AUTH_KEY_ENCRYPTION_KEY" in logged[0]
+    assert all(other not in r.getMessage() and sealed_with not in r.getMessage() for r in records)
+
+
+def keyed_with(store: ObjectStore, clock: Clock, key_encryption_key: str) -> S3AuthService:
+    return make_clocked_service(
+        store=store,
+        clock=clock,
+        algorithm="ES256",
+        key_sync_seconds=SYNC,
+        key_publish_seconds=PUBLISH,
+        key_encryption_key=key_encryption_key,
+    )

@@ -17,13 +17,20 @@ read again, at most once per interval however many such tokens arrive. Keys are 
 longer before they sign than a verifier can keep a JWKS served from a key set two intervals
 old (settings refuse otherwise), so in practice no token ever names a key its verifier has
 not read.
+
+A process that has no keys and finds a stored set that does not open cannot verify, sign
+or publish: what waits for the keys gets KeysUnavailableError (a 503 `keys_unavailable`,
+as a verifier whose JWKS cannot be read answers), caused by the ConfigurationError, which
+is logged once.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
+from collections.abc import Awaitable
 
 from joserfc.jwk import OctKey
 
@@ -38,8 +45,11 @@ from .keyset import DEFAULT_ALGORITHMS, KeyEntry, KeySet, entry_for
 from .material import import_key, public_only, read_key_file
 from .names import UnusableKeyError, is_symmetric
 from .publish import JwksPublication
+from .remote import KeysUnavailableError
 from .sources import check_key_sources
 from .stored import KeyStore
+
+logger = logging.getLogger("s3auth_asgi.keys")
 
 _PEM_BLOCK = re.compile(r"-----BEGIN [A-Z ]+-----.+?-----END [A-Z ]+-----", re.DOTALL)
 
@@ -51,6 +61,7 @@ class KeyRing:
         self.stored: KeyStore | None = None
         self.freshness: SnapshotFreshness | None = None
         self._keys: KeySet | None = None
+        self._unusable_reported = ""
         self.publication = (
             JwksPublication(
                 settings.jwks_publish_url,
@@ -122,7 +133,7 @@ class KeyRing:
         """Read the stored keys when due (each read publishes what changed); keys fixed at
         start are published once written (`JwksPublication` paces the tries)."""
         if self.freshness is not None:
-            await self.freshness.ensure()
+            await self._answerable(self.freshness.ensure())
         elif self._keys is not None and self.publication is not None and self.active:
             self.active = not await self.publication.publish(self._keys)
 
@@ -136,7 +147,7 @@ class KeyRing:
     async def catch_up(self) -> None:
         """Read the stored keys when due (not while a failed read pauses the next)."""
         if self.freshness is not None:
-            await self.freshness.catch_up()
+            await self._answerable(self.freshness.catch_up())
 
     async def read_again(self) -> bool:
         """After a token named an unknown key: read the stored keys unless they were read
@@ -144,11 +155,27 @@ class KeyRing:
         if self.freshness is None:
             return False
         before = self._keys
-        await self.freshness.catch_up()
+        await self._answerable(self.freshness.catch_up())
         return self._keys is not before
 
+    async def _answerable(self, read: Awaitable[None]) -> None:
+        """`read`, whose ConfigurationError (it escapes the freshness policy only when there
+        are no keys to go on with) becomes what a request for the keys is answered: keys
+        that cannot be read now, 503, as for a store that cannot be. The set is the
+        operator's to repair, and every such request reads it again: its reason is
+        logged once, not at each of them, and never reaches a client."""
+        try:
+            await read
+        except ConfigurationError as error:
+            reason = str(error)
+            if reason != self._unusable_reported:
+                self._unusable_reported = reason
+                logger.error("no signing keys to answer with: %s", reason)
+            raise KeysUnavailableError() from error
+
     async def sync(self) -> None:
-        """Read the stored keys now (after `s3auth keys rotate`, in tests)."""
+        """Read the stored keys now (after `s3auth keys rotate`, in tests); a set that does
+        not open raises its ConfigurationError."""
         if self.freshness is not None:
             await self.freshness.sync()
 
