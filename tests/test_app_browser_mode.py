@@ -116,6 +116,36 @@ async def test_logout_clears_the_cookie(browser: httpx.AsyncClient) -> None:
         ).json()
 
 
+async def test_ending_ones_own_current_session_clears_the_cookie(
+    browser: httpx.AsyncClient,
+) -> None:
+    """`DELETE /sessions/{id}` of the caller's own session ends the session of the cookie:
+    the browser is told to drop it, as at a logout. Another session's end leaves it."""
+    await log_in(browser)
+    login = await browser.post("/auth/login", data={"username": "alice", "password": PASSWORD})
+    tokens = login.json()  # the cookie now holds this second session's refresh token
+    listed = (await browser.get("/auth/sessions", headers=bearer(tokens))).json()["sessions"]
+    (current,) = [s["id"] for s in listed if s["current"]]
+    (other,) = [s["id"] for s in listed if not s["current"]]
+
+    ended_other = await browser.delete(f"/auth/sessions/{other}", headers=bearer(tokens))
+    assert ended_other.status_code == 204
+    assert "set-cookie" not in ended_other.headers
+    assert (await browser.post("/auth/refresh")).status_code == 200  # the cookie still works
+
+    tokens = (
+        await browser.post("/auth/login", data={"username": "alice", "password": PASSWORD})
+    ).json()
+    listed = (await browser.get("/auth/sessions", headers=bearer(tokens))).json()["sessions"]
+    (current,) = [s["id"] for s in listed if s["current"]]
+    ended_own = await browser.delete(f"/auth/sessions/{current}", headers=bearer(tokens))
+    assert ended_own.status_code == 204
+    value, attributes = cookie_attributes(ended_own)
+    assert value == 's3auth_refresh=""'
+    assert {"Max-Age=0", "Path=/auth/refresh", "HttpOnly", "Secure"} <= attributes
+    assert_problem(await browser.post("/auth/refresh"), 401, "authentication_required")
+
+
 async def test_password_change_sets_a_new_cookie(browser: httpx.AsyncClient) -> None:
     tokens = (await log_in(browser)).json()
     response = await browser.post(

@@ -34,8 +34,8 @@ from .lifecycle_schemas import (
 )
 from .limits import MAIL_REQUEST
 from .operations import Call
-from .responses import empty_response, json_response
-from .routes import PRIVATE, AuthRoutes
+from .responses import PRIVATE, empty_response, json_response
+from .routes import AuthRoutes
 from .schemas import AdminUserUpdate, SessionsEnded, UserListQuery, UserPage, fields_set
 
 logger = logging.getLogger("s3auth_asgi.app")

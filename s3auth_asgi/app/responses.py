@@ -12,6 +12,8 @@ from ..errors import S3AuthError
 from ..problems import RenderedProblem, render
 
 JSON_CONTENT_TYPE = "application/json"
+PRIVATE = [("Cache-Control", "no-store")]
+"""For answers about an account: no cache keeps them."""
 
 _encoder = msgspec.json.Encoder()
 

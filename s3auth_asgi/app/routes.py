@@ -18,7 +18,6 @@ from ..errors import (
     RefreshTokenReuseError,
     RotatedMeanwhileError,
     S3AuthError,
-    SessionNotFoundError,
     StoreUnavailableError,
     UsernameTakenError,
     UserNotFoundError,
@@ -31,7 +30,7 @@ from ..service import S3AuthService
 from ..storage import keys
 from ..user_records import password_of
 from .caller import account_gone, usable_account
-from .cookies import clear_refresh_cookie, read_refresh_cookie, set_refresh_cookie
+from .cookies import read_refresh_cookie, set_refresh_cookie
 from .devices import DeviceCookies
 from .errors import (
     AccountExistsError,
@@ -43,36 +42,28 @@ from .errors import (
 from .limits import AuthRateLimits
 from .operations import Call
 from .origins import OriginCheck
-from .responses import empty_response, json_response, not_modified, problem_response
+from .responses import PRIVATE, empty_response, json_response, not_modified, problem_response
 from .schemas import (
     ChangePasswordRequest,
     JsonWebKeySet,
     LoginRequest,
-    LogoutRequest,
     RefreshRequest,
     RegisterRequest,
-    SessionList,
-    SessionsEnded,
     TokenResponse,
     UpdateProfileRequest,
     fields_set,
 )
+from .session_routes import SessionRoutes, root_path
 
 logger = logging.getLogger("s3auth_asgi.app")
 
 _NAME_TAKEN = (UsernameTakenError, EmailTakenError)
 T = TypeVar("T")
 
-PRIVATE = [("Cache-Control", "no-store")]
-"""For answers about an account: no cache keeps them."""
 
-
-def _root_path(request: Request) -> str:
-    return request.scope.get("root_path") or ""
-
-
-class AuthRoutes:
-    """The handlers, bound to one service, and the table of operations."""
+class AuthRoutes(SessionRoutes):
+    """The handlers, bound to one service, and the table of operations (those of sessions:
+    `session_routes`)."""
 
     def __init__(self, service: S3AuthService, limits: AuthRateLimits) -> None:
         self.service = service
@@ -104,14 +95,8 @@ class AuthRoutes:
         response = json_response(body)
         if self.browser_mode:
             set_refresh_cookie(
-                response, pair.refresh_token, pair.refresh_expires_in, _root_path(request)
+                response, pair.refresh_token, pair.refresh_expires_in, root_path(request)
             )
-        return response
-
-    def _ended(self, request: Request, response: Response) -> Response:
-        """A response that ends the caller's session: the browser drops its cookie too."""
-        if self.browser_mode:
-            clear_refresh_cookie(response, _root_path(request))
         return response
 
     def _note_session(self, call: Call, pair: TokenPair) -> None:
@@ -211,7 +196,7 @@ class AuthRoutes:
         call.shown.extend(attempts.shown(attempt.readings))
         response = self._tokens(request, pair)
         if self.origins.refusal(request.scope) is None:  # another site's page: see `origins`
-            self.devices.issue(response, check.user, device, _root_path(request))
+            self.devices.issue(response, check.user, device, root_path(request))
         return response
 
     async def refresh(self, call: Call) -> Response:
@@ -238,33 +223,6 @@ class AuthRoutes:
             return self._ended(request, problem_response(error))
         self._note_session(call, pair)
         return self._tokens(request, pair)
-
-    async def logout(self, call: Call) -> Response:
-        data: LogoutRequest = call.body
-        if data.refresh_token:
-            # Named only once its session has checked it: a token of a session already
-            # ended proves nothing, and must not write into the trail of the id it shows.
-            if await self.service.revoke_refresh_token(data.refresh_token):
-                names = self.service.tokens.parse_refresh_token(data.refresh_token)
-                call.noted.update(user_id=names.user_id, session_id=names.session_id)
-        else:
-            await self.service.revoke_session(call.caller.user_id, call.caller.session_id)
-        return self._ended(call.request, empty_response())
-
-    async def logout_all(self, call: Call) -> Response:
-        ended = await self.service.revoke_all_user_tokens(call.caller.user_id)
-        return self._ended(call.request, json_response(SessionsEnded(sessions_ended=ended)))
-
-    async def sessions(self, call: Call) -> Response:
-        caller = call.caller
-        found = await self.service.get_user_active_sessions(caller.user_id, caller.session_id)
-        return json_response(SessionList(sessions=found), headers=PRIVATE)
-
-    async def end_session(self, call: Call) -> Response:
-        session_id = call.path_ids["session_id"]
-        if not await self.service.revoke_session(call.caller.user_id, session_id):
-            raise SessionNotFoundError()
-        return empty_response()
 
     async def me(self, call: Call) -> Response:
         return json_response(call.account.public(), headers=PRIVATE)

@@ -161,6 +161,8 @@ def _account_operations(routes: AuthRoutes, admin: LifecycleRoutes) -> list[Oper
             summary="End one of the caller's sessions",
             tag="sessions",
             access="bearer",
+            description="Ending the session of the calling token is a logout: in browser "
+            "mode the answer clears the `s3auth_refresh` cookie.",
         ),
         Operation(
             method="GET",

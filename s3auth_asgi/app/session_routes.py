@@ -1,0 +1,67 @@
+"""The endpoints that end sessions or list them: logout, logout everywhere, the caller's
+sessions and the end of one of them.
+
+In browser mode the browser holds the refresh token of its session in a cookie only the
+refresh endpoint receives. An answer that ends that session tells the browser to drop the
+cookie (`ended`): the token in it will never work again, and a cookie kept would only make
+the next page load try it and fail. An answer that ends another session leaves it.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..errors import SessionNotFoundError
+from ..service import S3AuthService
+from .cookies import clear_refresh_cookie
+from .operations import Call
+from .responses import PRIVATE, empty_response, json_response
+from .schemas import LogoutRequest, SessionList, SessionsEnded
+
+
+def root_path(request: Request) -> str:
+    """Where the app is mounted: the Path of its cookies begins with it."""
+    return request.scope.get("root_path") or ""
+
+
+class SessionRoutes:
+    """The session handlers of `AuthRoutes`, which holds the service and the mode."""
+
+    service: S3AuthService
+    browser_mode: bool
+
+    def _ended(self, request: Request, response: Response) -> Response:
+        """A response that ends the caller's session: the browser drops its cookie too."""
+        if self.browser_mode:
+            clear_refresh_cookie(response, root_path(request))
+        return response
+
+    async def logout(self, call: Call) -> Response:
+        data: LogoutRequest = call.body
+        if data.refresh_token:
+            # Named only once its session has checked it: a token of a session already
+            # ended proves nothing, and must not write into the trail of the id it shows.
+            if await self.service.revoke_refresh_token(data.refresh_token):
+                names = self.service.tokens.parse_refresh_token(data.refresh_token)
+                call.noted.update(user_id=names.user_id, session_id=names.session_id)
+        else:
+            await self.service.revoke_session(call.caller.user_id, call.caller.session_id)
+        return self._ended(call.request, empty_response())
+
+    async def logout_all(self, call: Call) -> Response:
+        ended = await self.service.revoke_all_user_tokens(call.caller.user_id)
+        return self._ended(call.request, json_response(SessionsEnded(sessions_ended=ended)))
+
+    async def sessions(self, call: Call) -> Response:
+        caller = call.caller
+        found = await self.service.get_user_active_sessions(caller.user_id, caller.session_id)
+        return json_response(SessionList(sessions=found), headers=PRIVATE)
+
+    async def end_session(self, call: Call) -> Response:
+        session_id = call.path_ids["session_id"]
+        if not await self.service.revoke_session(call.caller.user_id, session_id):
+            raise SessionNotFoundError()
+        if session_id == call.caller.session_id:  # a logout by another name
+            return self._ended(call.request, empty_response())
+        return empty_response()
