@@ -172,6 +172,36 @@ async def test_an_id_that_is_nobodys_gets_404_and_starts_no_trail(tmp_path: Path
         assert names == ["admin_user_delete", "register"]
 
 
+async def test_a_deleted_users_trail_swept_between_pages_ends_with_an_empty_page(
+    tmp_path: Path,
+) -> None:
+    """The page after a cursor follows a trail that was there: the retention sweep may
+    remove its last events (and with them the trail of a deleted account) before it is
+    read, which makes it an empty last page, not a 404 for an id that was never anyone's."""
+    service = service_with(tmp_path)
+    async with client_for(mounted(service)) as client:
+        root = bearer(await admin_tokens(service, client))
+        alice = await register(client, "alice")
+        assert (await client.delete(f"/auth/admin/users/{alice['id']}", headers=root)).is_success
+        path = f"/auth/admin/users/{alice['id']}/events"
+        first = await client.get(f"{path}?limit=1", headers=root)
+        assert first.status_code == 200
+        cursor = first.json()["next_cursor"]
+        assert cursor is not None
+        # The sweep runs between the pages, and every event left is past the retention.
+        swept = [info.key async for info in service.store.list(keys.user_audit(alice["id"]))]
+        for key in swept:
+            await service.store.delete(key)
+        service.store.reset_counts()
+        last = await client.get(path, params={"after": cursor}, headers=root)
+        assert last.status_code == 200, last.text
+        assert last.json() == {"events": [], "next_cursor": None}
+        # The listing, and the caller's own account: nothing is asked of the deleted one.
+        assert dict(service.store.requests) == {"list": 1, "get": 1}
+        # Without a cursor nothing says the trail was there: an id with none is a 404.
+        assert_problem(await client.get(path, headers=root), 404, "user_not_found")
+
+
 async def test_hooks_run_fail_alone_and_can_refuse_a_registration(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -149,9 +149,14 @@ class LifecycleRoutes:
 
     async def user_events(self, call: Call) -> Response:
         user_id = call.path_ids["user_id"]
-        page = await self._event_page(user_id, call.query)
+        query: EventsQuery = call.query
+        page = await self._event_page(user_id, query)
         # A deleted user's trail is still shown; an id with neither trail nor user is a 404.
-        if not page.events and await self.service.get_user_by_id(user_id) is None:
+        # Not after a cursor: it comes from a page of a trail that was there, whose last
+        # events the retention sweep may have removed since; the page after it is then
+        # the trail's end, an empty one, whether the user is there or not.
+        first = query.after is None
+        if first and not page.events and await self.service.get_user_by_id(user_id) is None:
             raise UserNotFoundError()
         return json_response(page, headers=PRIVATE)
 

@@ -184,7 +184,10 @@ def lifecycle_operations(routes: LifecycleRoutes) -> list[Operation]:
             limits=("events_account",),
             description="As they are kept: an administrator's action names the administrator "
             "(`actor_id`) and the session and address it came from, which `GET /me/events` "
-            "does not show the account. A page costs a store request per event: limited per "
-            "calling administrator (`events_account`).",
+            "does not show the account. A deleted account's trail is shown until its "
+            "retention passes; 404 for an id with neither account nor trail, but never "
+            "after a cursor (the events after it may have been swept: an empty last page). "
+            "A page costs a store request per event: limited per calling administrator "
+            "(`events_account`).",
         ),
     ]
