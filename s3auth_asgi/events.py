@@ -22,7 +22,6 @@ Route the logger where you keep security logs; nothing is emitted unless a handl
 from __future__ import annotations
 
 import logging
-import time
 from typing import Literal, get_args
 
 import msgspec
@@ -89,9 +88,11 @@ def new_event(
     session_id: str | None = None,
     client: str | None = None,
     previous_email: str | None = None,
-    clock: Clock = time.time,
+    clock: Clock,
 ) -> AuthEvent:
-    """An event; an actor who is the user acted on is not named twice."""
+    """An event, stamped by `clock`: the service's, so that an event's time, its place in
+    the audit trail and its retention agree with every other time the service keeps. An
+    actor who is the user acted on is not named twice."""
     return AuthEvent(
         name=name,
         outcome=outcome,

@@ -10,6 +10,7 @@ from typing import Any, get_args
 
 import pytest
 from conftest import make_service, make_settings
+from support import Clock
 from test_app import PASSWORD, bearer, client_for, login, mounted, register
 
 from s3auth_asgi import S3AuthService
@@ -67,6 +68,27 @@ async def test_a_session_from_registration_to_logout_is_recorded(
     assert logged_in.user_id == user["id"] and logged_in.session_id
     assert refreshed.session_id == logged_in.session_id == logged_out.session_id
     assert logged_out.user_id == user["id"]
+
+
+async def test_events_are_stamped_by_the_service_clock(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An app's events take their time from the clock the service was given, as the CLI's
+    and the sweep's do: the log, the audit trail and its keys, and the retention agree."""
+    caplog.set_level(logging.INFO, logger="s3auth_asgi.events")
+    clock = Clock()
+    clock.advance(-400 * 86400)  # a host whose clock is far from the machine's
+    service = S3AuthService(make_settings(), clock=clock)
+    async with client_for(mounted(service)) as client:
+        user = await register(client, "alice")
+        clock.advance(60)
+        await login(client, "alice")
+    assert [e.at for e in events(caplog)] == [clock() - 60, clock()]
+    trail, _ = await service.audit.page(user["id"])
+    assert [e.event.at for e in trail] == [clock(), clock() - 60]
+    # The retention is judged on the same clock: a year on it, both are past it.
+    clock.advance(service.settings.audit_retention_days * 86400 + 1)
+    assert await service.audit.cleanup() == 2
 
 
 async def test_reuse_is_an_error(caplog: pytest.LogCaptureFixture) -> None:

@@ -72,6 +72,7 @@ class AuthApp:
             BodyReader(service.settings.max_body_bytes),
             origins,
             limits,
+            service.clock,
             after=lifecycle.after,
         )
         by_path: dict[str, list[Operation]] = defaultdict(list)

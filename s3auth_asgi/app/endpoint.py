@@ -49,7 +49,7 @@ from ..events import AuthEvent, emit
 from ..identifiers import is_id
 from ..problems import internal_error
 from ..storage import StoreConflict
-from ..types import Receive, Scope, Send
+from ..types import Clock, Receive, Scope, Send
 from .body import BodyReader, parse_query
 from .caller import CallerCheck
 from .errors import MethodNotAllowedError
@@ -81,6 +81,8 @@ class RequestChecks:
     body: BodyReader
     origins: OriginCheck
     limits: AuthRateLimits
+    clock: Clock
+    """The service's: what events are stamped with."""
     after: Callable[[AuthEvent, AuthEvent | None], Awaitable[None]] | None = None
     """Runs with each request's event once the answer is sent (the audit trail, hooks)."""
 
@@ -106,6 +108,7 @@ class Endpoint:
         self.origins = checks.origins
         self.limits = checks.limits
         self.after = checks.after
+        self.clock = checks.clock
         self.extra_get = extra_get
         methods = set(self.operations) | ({"GET"} if extra_get is not None else set())
         if "GET" in methods:
@@ -143,7 +146,9 @@ class Endpoint:
         event = None
         if op is not None and op.event is not None:
             client = self.limits.client_ip(scope)
-            event = request_event(op.event, response.status_code, code, noted, client)
+            event = request_event(
+                op.event, response.status_code, code, noted, client, clock=self.clock
+            )
             emit(event)
         if op is not None and op.token_response:
             for name, value in NO_STORE:

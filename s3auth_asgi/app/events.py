@@ -12,6 +12,7 @@ from typing import cast
 import msgspec
 
 from ..events import EVENT_NAMES, AuthEvent, EventName, Outcome, new_event
+from ..types import Clock
 
 
 def outcome_of(status: int) -> Outcome:
@@ -26,6 +27,8 @@ def request_event(
     code: str | None,
     noted: Mapping[str, str],
     client: str | None,
+    *,
+    clock: Clock,
 ) -> AuthEvent:
     outcome = outcome_of(status)
     noted_name = noted.get("event")
@@ -40,6 +43,7 @@ def request_event(
         session_id=noted.get("session_id"),
         client=client,
         previous_email=noted.get("previous_email"),
+        clock=clock,
     )
 
 
