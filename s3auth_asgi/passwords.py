@@ -36,6 +36,7 @@ event loop at a time.
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import time
@@ -44,6 +45,8 @@ from typing import TypeVar, TypeVarTuple
 
 import anyio
 import anyio.to_thread
+import argon2
+from argon2.low_level import ARGON2_VERSION
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 from pwdlib.hashers.bcrypt import BcryptHasher
@@ -128,7 +131,7 @@ class PasswordHasher:
         self.kept = KeptPlaces(self.device_queue, clock=clock)
         """The places kept for known devices, and who may take them."""
         self._limiter = anyio.CapacityLimiter(self.concurrency)
-        self._dummy: str | None = None
+        self._dummy = _unmatched_hash(memory_kib, time_cost, parallelism)
 
     @classmethod
     def from_settings(
@@ -210,7 +213,7 @@ class PasswordHasher:
                 self.kept.leave(kept_for)
 
     def _verify_unknown(self, password: str) -> tuple[bool, str | None]:
-        self._safe_verify(password, self._dummy_hash())
+        self._safe_verify(password, self._dummy)
         return False, None
 
     def _verify_stored(self, password: str, hashed: str) -> tuple[bool, str | None]:
@@ -223,7 +226,7 @@ class PasswordHasher:
         # upgraded hash, so a failure that did not pay as much would tell a disabled
         # account's right password from a wrong one. Hence a verification at the current
         # parameters, in the same thread and place, which the bounds on hashing hold.
-        self._safe_verify(password, self._dummy_hash())
+        self._safe_verify(password, self._dummy)
         return False, None
 
     def _is_current(self, hashed: str) -> bool:
@@ -234,13 +237,6 @@ class PasswordHasher:
         except Exception:
             return False
 
-    def _dummy_hash(self) -> str:
-        if self._dummy is None:
-            # Made once, in the thread of the first verification that needs it (two racing
-            # threads both make one, and either will do).
-            self._dummy = self._hash.hash(secrets.token_urlsafe(24))
-        return self._dummy
-
     def _safe_verify(self, password: str, hashed: str) -> tuple[bool, str | None] | None:
         """(matches, new hash when the stored one should be upgraded); None when `hashed` is
         in no format known or damaged, which verifies nothing (and fails the login)."""
@@ -248,3 +244,18 @@ class PasswordHasher:
             return self._hash.verify_and_update(password, hashed)
         except Exception:
             return None
+
+
+def _unmatched_hash(memory_kib: int, time_cost: int, parallelism: int) -> str:
+    """An argon2id hash at these parameters that no password matches: a random salt and a
+    random digest of the lengths a hash made now has. Verifying it costs what verifying any
+    such hash costs, and making it costs nothing: a dummy hashed on first need would make
+    the first unknown name a process is asked about cost two hashes, a known one's one."""
+
+    def encoded(size: int) -> str:
+        return base64.b64encode(secrets.token_bytes(size)).rstrip(b"=").decode()
+
+    salt, digest = encoded(argon2.DEFAULT_RANDOM_SALT_LENGTH), encoded(argon2.DEFAULT_HASH_LENGTH)
+    return (
+        f"$argon2id$v={ARGON2_VERSION}$m={memory_kib},t={time_cost},p={parallelism}${salt}${digest}"
+    )
