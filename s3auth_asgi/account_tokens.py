@@ -170,4 +170,6 @@ class AccountTokens:
         purpose = _PURPOSES.get(folder)
         if purpose is None:  # not a token's key: not ours to delete
             return False
-        return lapsed_everywhere(info, self.lifetime(purpose), self.settings, now)
+        return lapsed_everywhere(
+            info, self.lifetime(purpose), self.settings.revocation_skew_seconds, now
+        )

@@ -24,6 +24,9 @@ store, a sweeper 5 s ahead and a host 5 s behind (all within 10 s of each other)
 host accepts the object for 5 s after the allowance alone would let the sweep delete it.
 The rule errs towards keeping: what the sweep keeps past its expiry, every host refuses.
 
+The rate limiter's sweep (`ratelimit.sweep`) judges its states the same way, with a limit's
+window for the lifetime: a state is at most one window ahead of the writer's clock.
+
 A time written from the clock that also names the object (a session id begins with its
 creation time) needs one allowance only, for the sweeper against the host: the host
 compares the same clock's reading (`session_cap`).
@@ -31,14 +34,11 @@ compares the same clock's reading (`session_cap`).
 
 from __future__ import annotations
 
-from .settings import S3AuthSettings
 from .storage import ObjectInfo
 
 
-def lapsed_everywhere(
-    info: ObjectInfo, lifetime: float, settings: S3AuthSettings, now: float
-) -> bool:
+def lapsed_everywhere(info: ObjectInfo, lifetime: float, skew_seconds: float, now: float) -> bool:
     """Whether `lifetime` seconds from the listed object's last write have passed by the
-    clock of every host within the allowance, `now` by this host's (see the module)."""
-    margin = 2 * settings.revocation_skew_seconds
-    return info.last_modified.timestamp() + lifetime + margin < now
+    clock of every host within the allowance `skew_seconds`, `now` by this host's (see the
+    module)."""
+    return info.last_modified.timestamp() + lifetime + 2 * skew_seconds < now

@@ -118,7 +118,9 @@ class S3AuthService(EmailChanges, SessionListing, SharedOnCopy):
         confirm = rate_limits is None
         if rate_limits is None:
             rate_limits = default_stored_limits(self.settings)
-        rate_limit_state = ObjectStoreRateLimitStore(self.store, clock=self.clock)
+        rate_limit_state = ObjectStoreRateLimitStore(
+            self.store, clock=self.clock, skew_seconds=self.settings.revocation_skew_seconds
+        )
         return (
             await self._cleanup_expired_sessions()
             + await self.blacklist.cleanup()

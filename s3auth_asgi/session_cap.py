@@ -60,7 +60,7 @@ def listed_as_expired(
     created = session_created_ms(keys.id_from_key(info.key)) / 1000
     if surely:
         return (
-            lapsed_everywhere(info, settings.refresh_token_seconds, settings, now)
+            lapsed_everywhere(info, settings.refresh_token_seconds, skew, now)
             or created + settings.session_absolute_seconds + skew < now
         )
     written = info.last_modified.timestamp()

@@ -149,7 +149,9 @@ def sweepable(info: ObjectInfo, settings: S3AuthSettings, now: float) -> bool:
     (see the module)."""
     if keys.marker_generation(info.key) is None:
         return listed_as_expired(info, settings, now)
-    return lapsed_everywhere(info, settings.session_absolute_seconds, settings, now)
+    return lapsed_everywhere(
+        info, settings.session_absolute_seconds, settings.revocation_skew_seconds, now
+    )
 
 
 async def write_marker(store: Store, user_id: str, generation: str) -> None:

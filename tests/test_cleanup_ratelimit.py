@@ -89,9 +89,12 @@ async def test_a_hosts_limits_are_swept_once_their_state_has_passed(store_url: s
     )
     assert await answers(store, cleaned_at) == before
 
-    # Once the last time has passed, nothing is left, and nothing is read twice.
+    # Once the last time is the skew allowance (10 s) past, nothing is left, and nothing
+    # is read twice.
     store.reset_counts()
-    assert await cleaner.delete_expired(APP_LIMITS, now=at(started + 801)) == 2
+    assert await cleaner.delete_expired(APP_LIMITS, now=at(started + 809)) == 0
+    store.reset_counts()
+    assert await cleaner.delete_expired(APP_LIMITS, now=at(started + 811)) == 2
     assert dict(store.requests) == {"list": 1, "get": 2, "delete": 1}
     assert await listed(store) == []
 
@@ -115,8 +118,8 @@ async def test_windows_only_guessed_are_confirmed_by_reading_the_state(store_url
     store.reset_counts()
     assert await cleaner.delete_expired(APP_LIMITS, now=at(started + 30), confirm=True) == 0
     assert dict(store.requests) == {"list": 1}
-    # Once its state has passed, it goes.
-    assert await cleaner.delete_expired(APP_LIMITS, now=at(started + 121), confirm=True) == 1
+    # Once its state is the skew allowance (10 s) past, it goes.
+    assert await cleaner.delete_expired(APP_LIMITS, now=at(started + 131), confirm=True) == 1
     assert await listed(store) == []
     # Trusted, the window it is told of would have deleted it while still owed.
     await host.acquire("login", "ip:203.0.113.5", longer, 1)
@@ -258,8 +261,8 @@ async def test_by_default_a_state_an_own_limiter_still_counts_is_kept(store_url:
     assert dict(service.store.requests) == {"list": 5, "get": 1}
     assert await listed(service.store) == [state]
     assert await fresh.acquire("register", client, own, 0) == before
-    # Once the state has passed, it goes.
-    now[0] = started + 721
+    # Once the state is the skew allowance (10 s) past, it goes.
+    now[0] = started + 731
     service.store.reset_counts()
     assert await service.cleanup_expired_tokens() == 1
     assert dict(service.store.requests) == {"list": 5, "get": 1, "delete": 1}

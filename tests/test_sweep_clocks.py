@@ -24,6 +24,7 @@ from support import RacedUserWrite, SharedTime, StoreClock, login, skewed_host, 
 from s3auth_asgi import S3AuthService, TokenExpiredError, TokenRevokedError
 from s3auth_asgi.account_tokens import InvalidAccountTokenError, Purpose
 from s3auth_asgi.models import User
+from s3auth_asgi.ratelimit import ObjectStoreRateLimitStore, RateLimit
 from s3auth_asgi.storage import ObjectStore, keys
 
 pytestmark = pytest.mark.anyio
@@ -480,3 +481,37 @@ async def test_a_revoked_token_is_refused_whether_or_not_the_sweep_has_run(
     for host in (running, started_now):
         await host.blacklist.sync()
         assert refused(host, pair.access_token)
+
+
+# Rate-limit state -----------------------------------------------------------------------
+
+SHORT = RateLimit(max_requests=5, window_seconds=5)
+
+
+@pytest.mark.parametrize("store_url", ["memory", "file"], indirect=True)
+async def test_a_sweeper_ahead_within_the_allowance_deletes_no_state_still_owed(
+    store_url: str,
+) -> None:
+    """A window of 5 s and a sweeper 8 s ahead (within the 10 s allowance): what the
+    listing shows was written just now, and what it reads still owes on the right clock."""
+    time = SharedTime()
+    store = StoreClock(ObjectStore.from_url(store_url), lambda: time.now)
+    writer = ObjectStoreRateLimitStore(store, clock=lambda: time.now)
+    sweeper = ObjectStoreRateLimitStore(store, clock=lambda: time.now + 8.0)
+    for _ in range(5):
+        assert (await writer.acquire("named", "k", SHORT, 1)).allowed
+        assert (await writer.acquire("own", "k", SHORT, 1)).allowed
+    assert await sweeper.delete_expired({"named": SHORT}) == 0
+    assert not (await writer.acquire("named", "k", SHORT, 1)).allowed
+    assert not (await writer.acquire("own", "k", SHORT, 1)).allowed
+    # What is read goes once its time is the allowance behind the sweeper's clock; what is
+    # judged from the listing, twice the allowance past its window by the sweeper's clock.
+    time.advance(5 + SKEW - 8 - 1)
+    assert await sweeper.delete_expired({"named": SHORT}) == 0
+    time.advance(1)
+    assert await sweeper.delete_expired({"named": SHORT}) == 1
+    time.advance(SKEW)  # now exactly twice the allowance past: not yet
+    assert await sweeper.delete_expired({"named": SHORT}) == 0
+    time.advance(1)
+    assert await sweeper.delete_expired({"named": SHORT}) == 1
+    assert [info.key async for info in store.list(keys.RATELIMIT)] == []

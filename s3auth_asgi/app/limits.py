@@ -81,7 +81,9 @@ def default_limiter(
     stores = {}
     if settings.rate_limit_backend == "store":
         state = store if store is not None else ObjectStore.from_url(settings.store_url)
-        shared = ObjectStoreRateLimitStore(state, clock=clock)
+        shared = ObjectStoreRateLimitStore(
+            state, clock=clock, skew_seconds=settings.revocation_skew_seconds
+        )
         stores = dict.fromkeys(SHARED_LIMITS, shared)
     defaults = {**DEFAULT_AUTH_LIMITS, **(extra or {})}
     return RateLimiter.from_settings(settings, defaults=defaults, stores=stores)

@@ -23,6 +23,8 @@ from typing import Protocol, TypeVar, runtime_checkable
 import msgspec
 
 from ..errors import ConfigurationError
+from ..revocation_settings import DEFAULT_SKEW_SECONDS
+from ..settings_ranges import check_argument
 from ..storage import CorruptObjectError, Store, StoreConflict, keys
 from ..storage.access import back_off
 from ..types import Clock
@@ -93,11 +95,22 @@ class ObjectStoreRateLimitStore:
     (keep their clocks in sync; skew of a second shifts the limit by a second).
     """
 
-    def __init__(self, store: Store, *, clock: Clock = time.time, max_attempts: int = 8) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        clock: Clock = time.time,
+        max_attempts: int = 8,
+        skew_seconds: int = DEFAULT_SKEW_SECONDS,
+    ) -> None:
         if max_attempts < 1:
             raise ConfigurationError("max_attempts must be at least 1")
+        check_argument(
+            "revocation_skew_seconds", skew_seconds, "ObjectStoreRateLimitStore skew_seconds"
+        )
         self.store = store
         self._clock = clock
+        self._skew = skew_seconds
         self._max_attempts = max_attempts
         self._refused = RefusalMemo()
 
@@ -234,14 +247,17 @@ class ObjectStoreRateLimitStore:
         confirm: bool = False,
     ) -> int:
         """Delete the state of every key, of any limit or budget, whose allowance is full
-        again at `now` (default: this store's clock); how many. Those of `limits` are
-        judged from the listing by their windows, at no request per object; any other is
-        read (one GET), and deleted only when every time it holds has passed. `confirm`:
+        again at `now` (default: this store's clock) by every clock within the skew
+        allowance of it; how many. Those of `limits` are judged from the listing by their
+        windows (twice the allowance past them), at no request per object; any other is
+        read (one GET), and deleted only when every time it holds is the allowance past. `confirm`:
         the windows of `limits` may be shorter than those the states were written with;
         an object of theirs past its window is read too, and deleted only when its state
         has passed. See `sweep`."""
         now = now or dt.datetime.fromtimestamp(self._clock(), dt.UTC)
-        return await sweep.delete_expired(self.store, limits, now, confirm=confirm)
+        return await sweep.delete_expired(
+            self.store, limits, now, confirm=confirm, skew_seconds=self._skew
+        )
 
 
 class RefusalMemo:

@@ -5,10 +5,14 @@ changes no answer, as the in-memory store's eviction of passed keys changes none
 state has passed is told two ways:
 
 - for a limit or failure budget the caller names, with its window, from the listing alone:
-  a state written at `last_modified` is at most one window ahead of that moment (for a
-  budget, its longest window), so once that window has passed, so has the state;
+  a state is at most one window ahead of the clock of the host that wrote it (for a
+  budget, its longest window), so once that window has passed since `last_modified` by
+  every clock within the skew allowance, so has the state (`last_modified`: twice the
+  allowance, for the writer's clock against the store's and the sweeper's against a
+  reader's);
 - for any other (a host's own limits, whose windows only the host's code knows), by reading
-  the state (one GET): a limit's time, or every one of a budget's, at or before now.
+  the state (one GET): a limit's time, or every one of a budget's, at least the allowance
+  before the sweeper's clock, so at or before that of every host within the allowance.
   What is no state of ours (a key of another shape, whatever limit it names, or a body
   that is not a state) is left.
 
@@ -31,6 +35,7 @@ from collections.abc import AsyncIterator, Mapping
 
 import msgspec
 
+from ..last_modified import lapsed_everywhere
 from ..storage import Store, keys
 from ..storage.access import gather, get_or_none
 from ..storage.batching import S3, delete_as_listed
@@ -65,31 +70,35 @@ async def delete_expired(
     now: dt.datetime,
     *,
     confirm: bool = False,
+    skew_seconds: float,
 ) -> int:
-    """Delete every state under `ratelimit/` that has passed at `now` (see the module); how
-    many. `limits`' objects are judged from the listing, any other's read; with `confirm`,
-    those of `limits` past their window are read too."""
-    return await delete_as_listed(store, _passed_keys(store, limits, now, confirm=confirm))
+    """Delete every state under `ratelimit/` that has passed at `now` on every clock within
+    `skew_seconds` of it (see the module); how many. `limits`' objects are judged from the
+    listing, any other's read; with `confirm`, those of `limits` past their window are
+    read too."""
+    found = _passed_keys(store, limits, now.timestamp(), confirm=confirm, skew=skew_seconds)
+    return await delete_as_listed(store, found)
 
 
 async def _passed_keys(
     store: Store,
     limits: Mapping[str, RateLimit | FailureBudget],
-    now: dt.datetime,
+    now: float,
     *,
     confirm: bool,
+    skew: float,
 ) -> AsyncIterator[str]:
-    """The keys of the states under `ratelimit/` that have passed at `now`, as they are
-    listed, or for those that must be read, as each batch of them is read."""
-    moment = now.timestamp()
+    """The keys of the states under `ratelimit/` that have passed at `now` on every clock
+    within `skew` of it, as they are listed, or for those that must be read, as each batch
+    of them is read."""
+    moment = now - skew
     unread: list[str] = []
     async for info in store.list(keys.RATELIMIT):
         if not keys.is_ratelimit_state(info.key):
             continue  # no state has such a key, whoever's limit its first segment names
         limit = limits.get(keys.ratelimit_limit_name(info.key))
-        window = dt.timedelta(seconds=limit.window_seconds) if limit is not None else None
-        if window is not None and info.last_modified + window >= now:
-            continue  # within its window: its state may still be owed
+        if limit is not None and not lapsed_everywhere(info, limit.window_seconds, skew, now):
+            continue  # within its window on some clock: its state may still be owed
         if limit is not None and not confirm:
             yield info.key
         else:
