@@ -28,6 +28,7 @@ from typing import Protocol, runtime_checkable
 
 from ..errors import ConfigurationError
 from .gcra import Decision, gcra, peek
+from .plausible import hold
 from .policy import RateLimit, check_limit_name
 
 
@@ -70,6 +71,8 @@ class Reading:
     decisions: tuple[Decision, ...]
     tats: Tats
     version: str | None = None
+    ahead: Tats = field(default_factory=dict)
+    """Times set aside as too far ahead of the reader's clock (`plausible`), to keep."""
 
     @property
     def allowed(self) -> bool:
@@ -103,6 +106,25 @@ def charge_budget(
         kept.update((name, tat) for name, (tat, _) in zip(budget.limits, results, strict=True))
         return kept, tuple(decision for _, decision in results)
     return None, peek_budget(tats, now, budget, cost)
+
+
+def hold_budget(
+    tats: Tats, ahead: Tats, now: float, budget: FailureBudget, skew: float
+) -> tuple[dict[str, float], dict[str, float], bool]:
+    """A stored budget as a host whose clock says `now` counts it (`plausible.hold`, per
+    limit): (the times to decide on, the times set aside, whether a full debt was put in
+    place of times too far ahead). Limits the budget lacks are kept as they are."""
+    held = {name: tat for name, tat in tats.items() if name not in budget.limits}
+    aside = {name: tat for name, tat in ahead.items() if name not in budget.limits}
+    debt = False
+    for name, limit in budget.limits.items():
+        counted = hold(tats.get(name), ahead.get(name), now, limit, skew)
+        if counted.tat is not None:
+            held[name] = counted.tat
+        if counted.aside is not None:
+            aside[name] = counted.aside
+        debt = debt or counted.debt
+    return held, aside, debt
 
 
 @runtime_checkable

@@ -29,8 +29,9 @@ from ..storage import CorruptObjectError, Store, StoreConflict, keys
 from ..storage.access import back_off
 from ..types import Clock
 from . import sweep
-from .budget import FailureBudget, Reading, charge_budget, peek_budget
+from .budget import FailureBudget, Reading, charge_budget, hold_budget, peek_budget
 from .gcra import Decision, gcra
+from .plausible import Held, hold
 from .policy import RateLimit, check_cost, check_limit_name
 
 WRITE_BYTES = 8
@@ -58,7 +59,7 @@ def _new_write() -> str:
     return secrets.token_hex(WRITE_BYTES)
 
 
-class BucketState(msgspec.Struct, frozen=True):
+class BucketState(msgspec.Struct, frozen=True, omit_defaults=True):
     """The stored state of one key: its theoretical arrival time, Unix seconds."""
 
     tat: float
@@ -66,14 +67,19 @@ class BucketState(msgspec.Struct, frozen=True):
     """Random, made with each state, so that no two writes are alike: two processes that
     read the same state compute the same next one, and a write resent after its answer
     was lost must not take the other's for its own (`storage.resends`)."""
+    ahead: float | None = None
+    """A time the writer found too far ahead of its clock to count on, kept for the host
+    whose clock is that far ahead (`plausible`)."""
 
 
-class BudgetState(msgspec.Struct, frozen=True):
+class BudgetState(msgspec.Struct, frozen=True, omit_defaults=True):
     """The stored state of one key of a failure budget: a TAT per limit, Unix seconds."""
 
     tats: dict[str, float]
     write: str = msgspec.field(default_factory=_new_write)
     """As `BucketState.write`."""
+    ahead: dict[str, float] = msgspec.field(default_factory=dict)
+    """As `BucketState.ahead`, per limit."""
 
 
 class ObjectStoreRateLimitStore:
@@ -89,10 +95,15 @@ class ObjectStoreRateLimitStore:
     a stored state only ever moves later (an admission writes a later TAT, a refusal writes
     nothing or the TAT it found, and a clean-up deletes only state that admitted when it
     was listed or read: see `sweep` for the one exception), so whatever other processes did
-    since, the store would refuse too.
+    since, the store would refuse too. (A debt written back in place of a time too far
+    ahead, `plausible`, is as late as any time a clock within the allowance could have
+    written, so it refuses at most that allowance less than the memory does.)
 
     The clock is the wall clock: the state is compared against by other processes and hosts
-    (keep their clocks in sync; skew of a second shifts the limit by a second).
+    (keep their clocks in sync; skew within the allowance `skew_seconds` shifts the limit
+    by as much). A time further ahead than a clock within the allowance could have written
+    counts as a full debt as of this clock, written back on the version read (a refusal
+    then costs a GET and a PUT, once): see `plausible`.
     """
 
     def __init__(
@@ -149,24 +160,32 @@ class ObjectStoreRateLimitStore:
     ) -> Decision:
         for attempt in range(self._max_attempts):
             state, version = await self._read(object_key, BucketState)
-            tat = state.tat if state is not None else None
-            # Refused or of cost 0, `new_tat` is the state as it was: the TAT read (a refusal
-            # finds it ahead of now), or now for none or a passed one, which answers alike.
-            new_tat, decision = gcra(tat, self._clock(), limit, cost)
-            if not evenly:
+            now = self._clock()
+            if state is None:
+                held = Held(None, None, False)
+            else:
+                held = hold(state.tat, state.ahead, now, limit, self._skew)
+            # Refused or of cost 0, `new_tat` is the state as it was: the TAT counted on (a
+            # refusal finds it ahead of now), or now for none or a passed one, which answer
+            # alike. A full debt put in place of times too far ahead is written all the same.
+            new_tat, decision = gcra(held.tat, now, limit, cost)
+            if not evenly and not held.debt:
                 if not decision.allowed:
-                    self._refused.remember(object_key, (tat, None))
+                    self._refused.remember(object_key, (held.tat, None))
                     return decision
                 if cost == 0:
                     return decision
+            written = BucketState(new_tat, ahead=held.aside)
             try:
                 if version is None:
-                    await self.store.create(object_key, BucketState(new_tat))
+                    await self.store.create(object_key, written)
                 else:
-                    await self.store.replace(object_key, BucketState(new_tat), version)
+                    await self.store.replace(object_key, written, version)
             except StoreConflict:
                 await back_off(attempt)
                 continue
+            if not evenly and not decision.allowed:
+                self._refused.remember(object_key, (new_tat, None))
             return decision
         # Still losing after every attempt: this key is under a burst from many processes at
         # once. Refusing is the safe answer for the sensitive limits this store is for.
@@ -184,44 +203,81 @@ class ObjectStoreRateLimitStore:
             if not all(decision.allowed for decision in decisions):
                 return Reading(budget, key, decisions, tats, version)
             self._refused.forget(object_key)
-        tats, version = await self._read_budget(budget, key)
-        reading = Reading(budget, key, peek_budget(tats, self._clock(), budget), tats, version)
+        reading = await self._peek(budget, key)
         if not reading.allowed:
-            self._refused.remember(object_key, (None, tats))
+            self._refused.remember(object_key, (None, reading.tats))
         return reading
+
+    async def _peek(self, budget: FailureBudget, key: str) -> Reading:
+        """Read the budget and decide; a full debt put in place of times too far ahead is
+        written back first, on the version read (`plausible`)."""
+        object_key = keys.ratelimit_budget(budget.name, key)
+        for attempt in range(self._max_attempts):
+            stored, ahead, version = await self._read_budget(budget, key)
+            now = self._clock()
+            tats, aside, debt = hold_budget(stored, ahead, now, budget, self._skew)
+            if debt:
+                try:
+                    if version is None:
+                        version = await self.store.create(
+                            object_key, BudgetState(tats, ahead=aside)
+                        )
+                    else:
+                        version = await self.store.replace(
+                            object_key, BudgetState(tats, ahead=aside), version
+                        )
+                except StoreConflict:
+                    await back_off(attempt)
+                    continue
+            return Reading(budget, key, peek_budget(tats, now, budget), tats, version, aside)
+        return self._stormed(budget, key, tats, version)
 
     async def record(self, reading: Reading, cost: int = 1) -> Reading:
         """One conditional PUT on the version the peek read; each lost race costs a GET
         and a PUT more. A budget spent meanwhile comes back refused, writing nothing."""
         budget, key = reading.budget, reading.key
         object_key = keys.ratelimit_budget(budget.name, key)
-        tats, version = reading.tats, reading.version
+        tats, ahead, version = reading.tats, reading.ahead, reading.version
         for attempt in range(self._max_attempts):
-            kept, decisions = charge_budget(tats, self._clock(), budget, cost)
+            now = self._clock()
+            kept, decisions = charge_budget(tats, now, budget, cost)
             if kept is None:
                 self._refused.remember(object_key, (None, tats))
-                return Reading(budget, key, decisions, tats, version)
+                return Reading(budget, key, decisions, tats, version, ahead)
+            written = BudgetState(kept, ahead=dict(ahead))
             try:
                 if version is None:
-                    etag = await self.store.create(object_key, BudgetState(kept))
+                    etag = await self.store.create(object_key, written)
                 else:
-                    etag = await self.store.replace(object_key, BudgetState(kept), version)
+                    etag = await self.store.replace(object_key, written, version)
             except StoreConflict:
                 await back_off(attempt)
-                tats, version = await self._read_budget(budget, key)
+                stored, stored_ahead, version = await self._read_budget(budget, key)
+                # A full debt this puts in place is left for the next peek to write back: it
+                # refuses the failure, which then writes nothing.
+                tats, ahead, _ = hold_budget(stored, stored_ahead, now, budget, self._skew)
                 continue
-            return Reading(budget, key, decisions, kept, etag)
-        # As in `acquire`: a key others keep winning is under a storm; count nothing, refuse,
-        # and suggest a retry after the shortest interval (the storm may well be over).
+            return Reading(budget, key, decisions, kept, etag, ahead)
+        return self._stormed(budget, key, tats, version)
+
+    @staticmethod
+    def _stormed(
+        budget: FailureBudget, key: str, tats: Mapping[str, float], version: str | None
+    ) -> Reading:
+        """As in `acquire`: a key others keep winning is under a storm; count nothing,
+        refuse, and suggest a retry after the shortest interval (the storm may well be
+        over)."""
         wait = min(limit.emission_interval for limit in budget.limits.values())
         refused = tuple(Decision(False, 0, wait, wait) for _ in budget.limits)
         return Reading(budget, key, refused, tats, version)
 
     async def _read_budget(
         self, budget: FailureBudget, key: str
-    ) -> tuple[dict[str, float], str | None]:
+    ) -> tuple[dict[str, float], dict[str, float], str | None]:
         state, version = await self._read(keys.ratelimit_budget(budget.name, key), BudgetState)
-        return (state.tats if state is not None else {}), version
+        if state is None:
+            return {}, {}, version
+        return state.tats, state.ahead, version
 
     async def _read(self, object_key: str, type_: type[S]) -> tuple[S | None, str | None]:
         """The state at `object_key` and its version, (None, None) when there is none. One

@@ -55,10 +55,17 @@ class StoredTimes(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     tats: dict[str, float] | None = None
     write: str = ""
     """What makes each write unique (`stores.BucketState.write`); absent in older states."""
+    ahead: float | dict[str, float] | None = None
+    """Times set aside as too far ahead (`stores.BucketState.ahead`): held like the others,
+    for the host whose clock is that far ahead still counts them."""
 
     def passed(self, now: float) -> bool:
         """Whether every time it holds is at or before `now`; False for what holds neither
         or both, which is no state of ours."""
+        ahead = self.ahead
+        aside = ahead.values() if isinstance(ahead, dict) else [] if ahead is None else [ahead]
+        if any(tat > now for tat in aside):
+            return False
         if self.tats is None:
             return self.tat is not None and self.tat <= now
         return self.tat is None and all(tat <= now for tat in self.tats.values())
