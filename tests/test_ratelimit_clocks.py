@@ -188,3 +188,18 @@ def test_a_right_clock_waits_at_most_the_allowance_and_the_fleet_stays_bounded(
         assert decision.allowed and waited <= 2 * (SKEW + STEP + 2 * SLACK)
 
     anyio.run(scenario)
+
+
+@on_local
+@pytest.mark.anyio
+async def test_the_sweep_keeps_a_time_set_aside_until_it_has_passed(store_url: str) -> None:
+    """Read by the sweep (a limit it is not told of), a state goes only once the time set
+    aside for the host ahead has passed too."""
+    store, time = ObjectStore.from_url(store_url), SharedTime()
+    ahead, right = host(store, time, HOUR), host(store, time, 0.0)
+    assert (await ahead.acquire("login", "alice", LOGIN, 1)).allowed
+    assert not (await right.acquire("login", "alice", LOGIN, 1)).allowed  # a debt set aside
+    time.advance(LOGIN.window_seconds + SKEW)  # the debt written back has passed
+    assert await right.delete_expired({}) == 0
+    time.advance(HOUR)
+    assert await right.delete_expired({}) == 1
