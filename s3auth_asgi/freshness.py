@@ -122,6 +122,17 @@ class SnapshotFreshness:
         # Nobody awaits it: a failure (possible only without a snapshot) is logged here.
         self._background.add_done_callback(self._log_failure)
 
+    async def stop_background(self) -> None:
+        """End the catch-up `start_in_background` started, if it still runs on this event
+        loop: at a host's shutdown, so that no sync outlives it. Nobody awaits that task,
+        and the snapshot it would bring up to date dies with the process; a later stale
+        request starts another. The syncs that requests await are theirs to finish."""
+        task = self._background
+        if task is None or task.done() or task.get_loop() is not asyncio.get_running_loop():
+            return
+        task.cancel()
+        await asyncio.wait((task,))
+
     async def catch_up(self) -> None:
         """Sync when due. Callers queue on the lock and re-check, so one that queued
         behind a sync that began after it asked does not repeat it. Behind a sync that

@@ -164,6 +164,17 @@ class S3AuthService(EmailChanges, SessionListing, SharedOnCopy):
     async def read_overdue_keys(self) -> None:
         await self.tokens.read_overdue_keys()
 
+    async def close(self) -> None:
+        """At a host's shutdown (`app.auth_lifespan` calls it): the syncs of the revocation
+        snapshot and of the signing keys that requests started in the background end, and
+        mail still being sent gets a few seconds (`MailDelivery.close`). The service stays
+        usable: a host still serving with it starts what it needs again."""
+        await self.blacklist.freshness.stop_background()
+        ring = self.tokens.ring
+        if ring is not None and ring.freshness is not None:
+            await ring.freshness.stop_background()
+        await self.mail.close()
+
     async def published_keys(self) -> KeySet:
         """The key set whose public keys the JWKS publishes, read first when due."""
         ring = self.tokens.ring

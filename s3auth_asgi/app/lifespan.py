@@ -1,13 +1,14 @@
 """The auth app's part in a lifespan. At startup, the service's first snapshot of
 revocations (and its stored signing keys) is loaded, so the first request does not wait
 for it; a store that cannot be reached then is logged, not fatal (`load_at_startup`). At
-shutdown, the mail still being sent gets a few seconds, and what is lost is logged
-(`MailDelivery.close`), instead of vanishing with the process.
+shutdown, the syncs that requests started in the background end, and the mail still being
+sent gets a few seconds, and what is lost is logged (`MailDelivery.close`), instead of
+vanishing with the process (`S3AuthService.close`).
 
 A host's router answers the lifespan itself and never passes it to what it mounts, so the
 auth app served alone runs this in its own lifespan, and `include_auth` (FastAPI),
 `S3AuthPlugin` (Litestar) and the demo wrap their host's. A Starlette host passes
-`lifespan=auth_lifespan(service)`; any other calls `await service.mail.close()` at
+`lifespan=auth_lifespan(service)`; any other calls `await service.close()` at
 shutdown in its own (BlacklistMiddleware loads the snapshot at startup).
 """
 
@@ -25,8 +26,8 @@ Lifespan = Callable[[Any], AbstractAsyncContextManager[Any]]
 
 def auth_lifespan(service: S3AuthService, lifespan: Lifespan | None = None) -> Lifespan:
     """`lifespan` (none: one that does nothing) with the part of `service`: its first
-    revocation snapshot loaded once `lifespan` has started, its mail closed at shutdown
-    while what `lifespan` set up is still there."""
+    revocation snapshot loaded once `lifespan` has started, the service closed at shutdown
+    (`S3AuthService.close`) while what `lifespan` set up is still there."""
 
     @asynccontextmanager
     async def lifespan_with_auth(app: Any) -> AsyncIterator[Any]:
@@ -35,13 +36,13 @@ def auth_lifespan(service: S3AuthService, lifespan: Lifespan | None = None) -> L
             try:
                 yield None
             finally:
-                await service.mail.close()
+                await service.close()
             return
         async with lifespan(app) as state:
             await load_at_startup(service)
             try:
                 yield state
             finally:
-                await service.mail.close()
+                await service.close()
 
     return lifespan_with_auth

@@ -1,0 +1,174 @@
+"""The service's part in a host's lifespan, however the auth app is mounted: what a request
+starts in the background (a sync of the revocation snapshot or of the signing keys that
+nobody awaits) ends with the host's shutdown, and a service shared by two hosts keeps
+serving the one still running after the other has stopped.
+
+The store's reads wait behind a gate the test holds shut, so the syncs a request starts
+are still running when the host shuts down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import httpx
+import pytest
+from conftest import make_settings
+from fastapi import FastAPI
+from litestar import Litestar, get
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from support import Clock, R, StoreWrapper, login
+from test_app import client_for
+
+from s3auth_asgi import BearerTokenMiddleware, BlacklistMiddleware, S3AuthService
+from s3auth_asgi.app import auth_lifespan
+from s3auth_asgi.app.fastapi import CurrentUser, include_auth
+from s3auth_asgi.app.litestar import S3AuthPlugin, requires_scopes
+from s3auth_asgi.storage import ObjectInfo, ObjectStore
+
+pytestmark = pytest.mark.anyio
+
+
+class Gated(StoreWrapper):
+    """Reads and listings wait while `gate` is shut."""
+
+    def __init__(self, inner: ObjectStore) -> None:
+        super().__init__(inner)
+        self.gate = asyncio.Event()
+        self.gate.set()
+
+    async def call(self, name: str, run: Callable[[], Awaitable[R]]) -> R:
+        if name in ("get", "list_page"):
+            await self.gate.wait()
+        return await run()
+
+    def list(self, prefix: str, offset: str | None = None) -> AsyncIterator[ObjectInfo]:
+        async def listed() -> AsyncIterator[ObjectInfo]:
+            await self.gate.wait()
+            async for info in self.inner.list(prefix, offset):
+                yield info
+
+        return listed()
+
+
+def keyed_service(clock: Clock, store: Gated) -> S3AuthService:
+    """Signing keys kept in the store, so that both snapshots sync."""
+    settings = make_settings(algorithm="ES256", key_sync_seconds=10, revocation_sync_seconds=10)
+    return S3AuthService(settings, store=store, clock=clock)
+
+
+def fastapi_host(service: S3AuthService) -> Any:
+    app = FastAPI()
+    include_auth(app, service, rate_limit=False)
+
+    @app.get("/items")
+    async def items(user: CurrentUser) -> dict[str, str]:
+        return {"user": user.username}
+
+    return app
+
+
+def litestar_host(service: S3AuthService) -> Any:
+    @get("/items", guards=[requires_scopes()])
+    async def items() -> dict[str, bool]:
+        return {"ok": True}
+
+    return Litestar([items], plugins=[S3AuthPlugin(service, rate_limit=False)])
+
+
+def starlette_host(service: S3AuthService) -> Any:
+    async def items(request: Request) -> JSONResponse:
+        return JSONResponse({"user": request.user.username})
+
+    app = Starlette(routes=[Route("/items", items)], lifespan=auth_lifespan(service))
+    return BearerTokenMiddleware(BlacklistMiddleware(app, service), service)
+
+
+HOSTS = {"fastapi": fastapi_host, "litestar": litestar_host, "starlette": starlette_host}
+
+
+class Lifespan:
+    """A server's side of the lifespan protocol, held open between `start` and `stop`."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.sent: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}
+        self.task = asyncio.create_task(self.app(scope, self.inbox.get, self.sent.put))
+        await self.inbox.put({"type": "lifespan.startup"})
+        assert (await self.sent.get())["type"] == "lifespan.startup.complete"
+
+    async def stop(self) -> None:
+        await self.inbox.put({"type": "lifespan.shutdown"})
+        assert (await self.sent.get())["type"] == "lifespan.shutdown.complete"
+        assert self.task is not None
+        await self.task
+
+
+def background_syncs(service: S3AuthService) -> list[asyncio.Task[Any]]:
+    """The syncs of the service's snapshots running in the background, awaited by none."""
+    ring = service.tokens.ring
+    assert ring is not None and ring.freshness is not None
+    tasks = [service.blacklist.freshness._background, ring.freshness._background]
+    return [task for task in tasks if task is not None and not task.done()]
+
+
+async def stale_request(client: httpx.AsyncClient, clock: Clock, store: Gated, token: str) -> None:
+    """A request answered from snapshots too old to be fresh, whose syncs it starts in the
+    background wait behind the shut gate."""
+    clock.advance(15)  # past the intervals, within twice them: answered, synced behind
+    store.gate.clear()
+    response = await client.get("/items", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize("host", sorted(HOSTS))
+async def test_no_sync_started_by_a_request_outlives_the_shutdown(host: str) -> None:
+    clock, store = Clock(), Gated(ObjectStore.from_url("memory://"))
+    service = keyed_service(clock, store)
+    app = HOSTS[host](service)
+    lifespan = Lifespan(app)
+    await lifespan.start()
+    _, pair = await login(service)
+    async with client_for(app) as client:
+        await stale_request(client, clock, store, pair.access_token)
+    running = background_syncs(service)
+    assert len(running) == 2  # the revocations' and the keys'
+    await lifespan.stop()
+    try:
+        assert [task for task in running if not task.done()] == []
+    finally:
+        store.gate.set()
+
+
+async def test_a_service_shared_by_two_hosts_serves_the_one_left_running() -> None:
+    clock, store = Clock(), Gated(ObjectStore.from_url("memory://"))
+    service = keyed_service(clock, store)
+    first, second = fastapi_host(service), fastapi_host(service)
+    first_lifespan, second_lifespan = Lifespan(first), Lifespan(second)
+    await first_lifespan.start()
+    await second_lifespan.start()
+    _, pair = await login(service)
+    async with client_for(first) as one, client_for(second) as other:
+        token = pair.access_token
+        await stale_request(one, clock, store, token)
+        await first_lifespan.stop()
+        assert background_syncs(service) == []
+        # The second host still serves, and its stale snapshots sync again.
+        store.gate.set()
+        response = await other.get("/items", headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 200, response.text
+        for task in background_syncs(service):
+            await task
+        assert service.blacklist.freshness.age() < 10
+    await second_lifespan.stop()
+    assert background_syncs(service) == []
