@@ -20,7 +20,7 @@ import math
 from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
-from .errors import ConfigurationError, S3AuthError, TokenRevokedError
+from .errors import ConfigurationError, S3AuthError, TokenRevokedError, UnknownSigningKeyError
 from .types import Clock
 
 logger = logging.getLogger("s3auth_asgi")
@@ -104,3 +104,20 @@ class KeysFreshness(Protocol):
 
     async def read_overdue_keys(self) -> None:
         """Read the keys when due; a failure leaves the keys there are (if any)."""
+
+
+async def verify_reading_keys_again(
+    verifier: AccessTokenVerifier, token: str | bytes
+) -> dict[str, Any]:
+    """`verifier.verify_access_token(token)`, where a token naming a key the verifier does
+    not know makes a KeyReader read its keys again (at most once per its interval) and is
+    verified once more when they changed: a key made active elsewhere at once (`s3auth
+    keys rotate --now`) is learnt from the first token naming it. BearerTokenMiddleware
+    does the same around its cache; the auth app and the hosts' dependencies and guards,
+    which verify without it, call this."""
+    try:
+        return verifier.verify_access_token(token)
+    except UnknownSigningKeyError:
+        if not isinstance(verifier, KeyReader) or not await verifier.read_keys_again():
+            raise
+    return verifier.verify_access_token(token)

@@ -28,7 +28,7 @@ from ..middleware.credentials import authorization_token
 from ..middleware.user import BearerCredentials, token_scopes
 from ..models import User
 from ..privileges import ADMIN_SCOPE, is_administrator
-from ..verifier import AccessTokenVerifier, RevocationCheck
+from ..verifier import AccessTokenVerifier, RevocationCheck, verify_reading_keys_again
 from .operations import Access
 
 
@@ -106,7 +106,7 @@ class CallerCheck:
             # First: signing keys overdue are read (the service's ensure_fresh), so a key
             # retired while the process was idle verifies nothing.
             await self.revocations.ensure_fresh()
-            claims = self.verifier.verify_access_token(token)
+            claims = await verify_reading_keys_again(self.verifier, token)
         revoked = self.revocations.revoked_error(claims)
         if revoked is not None:
             raise revoked

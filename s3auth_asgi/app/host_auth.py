@@ -2,13 +2,15 @@
 
 Behind BearerTokenMiddleware the token was verified there and the caller is in
 `scope["auth"]`. Without it, or on a path it excludes, the `Authorization: Bearer` token is
-verified here, and the caller put into `scope["user"]` and `scope["auth"]` as the
-middleware would, so that `request.user` works in the endpoint. Revocation is checked here
-either way (BlacklistMiddleware may not be installed), as the auth app checks it, against
-the snapshot the one freshness policy keeps (`freshness`): an in-process lookup, with an
-object-store request only when the snapshot is missing or too old. The same call reads the
-signing keys first when they are overdue, so a token verified here is never verified with
-keys from before an idle spell (as the middleware does, `verifier.KeysFreshness`).
+verified here (a key the service does not know makes it read its keys again, as the
+middleware does: `verify_reading_keys_again`), and the caller put into `scope["user"]` and
+`scope["auth"]` as the middleware would, so that `request.user` works in the endpoint.
+Revocation is checked here either way (BlacklistMiddleware may not be installed), as the
+auth app checks it, against the snapshot the one freshness policy keeps (`freshness`): an
+in-process lookup, with an object-store request only when the snapshot is missing or too
+old. The same call reads the signing keys first when they are overdue, so a token verified
+here is never verified with keys from before an idle spell (as the middleware does,
+`verifier.KeysFreshness`).
 
 The integrations keep one HostAuth in the host app's state under STATE_KEY, put there when
 the auth app is included, so that dependencies and guards, declared before the app exists,
@@ -24,7 +26,7 @@ from ..middleware.cache import VerifiedToken
 from ..middleware.credentials import authorization_token
 from ..middleware.user import AuthenticatedUser
 from ..types import Scope
-from ..verifier import AccessTokenVerifier, RevocationCheck
+from ..verifier import AccessTokenVerifier, RevocationCheck, verify_reading_keys_again
 
 STATE_KEY = "s3auth"
 """Where the HostAuth lives in the host app's state."""
@@ -53,7 +55,7 @@ class HostAuth:
             # First: signing keys overdue are read (the service's ensure_fresh), so a key
             # retired while the process was idle verifies nothing.
             await self.revocations.ensure_fresh()
-            verified, from_middleware = self._verify(token), False
+            verified, from_middleware = await self._verify(token), False
         revoked = self.revocations.revoked_error(verified.user.claims)
         if revoked is not None:
             raise revoked
@@ -65,6 +67,6 @@ class HostAuth:
             scope["auth"] = verified
         return verified.user
 
-    def _verify(self, token: bytes) -> VerifiedToken:
-        claims = self.verifier.verify_access_token(token)
+    async def _verify(self, token: bytes) -> VerifiedToken:
+        claims = await verify_reading_keys_again(self.verifier, token)
         return VerifiedToken(claims, self.verifier.leeway_seconds)
