@@ -411,3 +411,12 @@ async def test_misuse_is_refused() -> None:
     async with client_for(Litestar([items])) as client:
         response = await client.get("/items", headers={"Authorization": "Bearer x"})
     assert response.status_code == 500  # a guard without the plugin is a setup error
+
+
+async def test_a_second_plugin_on_one_app_is_refused() -> None:
+    # Its document would replace the first one's, which lists no more the auth operations
+    # it serves, and the guards would all verify with the second one's service.
+    first = S3AuthPlugin(make_service())
+    second = S3AuthPlugin(make_service(), path="/staff")
+    with pytest.raises(ConfigurationError, match="already"):
+        Litestar([health], plugins=[first, second])

@@ -106,8 +106,8 @@ class S3AuthPlugin(InitPlugin, ReceiveRoutePlugin):
     """Mounts the auth app of `service` at `path` and documents it in the app's OpenAPI.
     `limiter` and `rate_limit`: as for `create_auth_app`. `extend_document` is called
     with each rendered document, the auth operations merged in, which it may change in
-    place (e.g. to `declare_rate_limits` of the app's RateLimitMiddleware). One plugin
-    per app."""
+    place (e.g. to `declare_rate_limits` of the app's RateLimitMiddleware). A plugin
+    serves one app, and an app takes one plugin (ConfigurationError otherwise)."""
 
     def __init__(
         self,
@@ -132,6 +132,9 @@ class S3AuthPlugin(InitPlugin, ReceiveRoutePlugin):
         # The routes it receives are one app's: their guards decide that app's document.
         if self._in_use:
             raise ConfigurationError("an S3AuthPlugin serves one app; make one per app")
+        if isinstance(app_config.state.get(STATE_KEY), HostAuth):
+            # The guards find one service in the state, and the document one merge.
+            raise ConfigurationError("an S3AuthPlugin is on this app already: one per app")
         self._in_use = True
         # copy_scope=False: the mount must reach the server's scope to restore its path.
         mount = _AuthMount(self.path, is_mount=True, copy_scope=False)(self._mounted)
