@@ -507,6 +507,18 @@ async def test_a_host_route_under_the_prefix_answers_and_the_document_agrees(
     assert ("post", "/auth/register") in found
 
 
+async def test_an_id_holding_a_line_break_gets_the_auth_apps_problem() -> None:
+    # The document lists the auth app's 404, a problem; Starlette's Mount does not match a
+    # path holding a line break, which FastAPI then answered with its own JSON 404.
+    service = make_service()
+    _, pair = await login(service)
+    alice = {"Authorization": f"Bearer {pair.access_token}"}
+    async with client_for(host(service)) as client:
+        for path in ("/auth/sessions/a%0Ab", "/auth/sessions/%0D", "/auth/nowhere%0A"):
+            refused = await client.delete(path, headers=alice)
+            assert_problem(refused, 404, "not_found" if "nowhere" in path else "session_not_found")
+
+
 async def _provider(provider: str) -> dict[str, str]:
     return {"provider": provider}
 

@@ -26,6 +26,7 @@ whose refusals are answered as the middlewares answer them (`refuse_websocket`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -137,6 +138,9 @@ class _AuthMount(Mount):
 
     def __init__(self, path: str, app: AuthApp, router: Router) -> None:
         super().__init__(path, app=app)
+        # Starlette's pattern stops at a line break (`.`), which a path may hold once
+        # decoded (`%0A`): the auth app answers it, with the problem its document lists.
+        self.path_regex = re.compile(self.path_regex.pattern, re.DOTALL)
         self.router = router
         self.auth_document = app.openapi.for_mount("")
 
