@@ -45,6 +45,7 @@ from ..shown_urls import redact_urls
 from . import resends, versions
 from .base import CorruptObjectError, ObjectInfo, StoreConflict, Versioned
 from .batching import batching_of
+from .client import network_options
 from .handoffs import watch_running_loop
 from .key_rules import ForeignKeys, check_key, check_keys, check_prefix
 from .local import PRIVATE_DIRECTORY, LocalConditionalWrites, content_token
@@ -93,7 +94,8 @@ class ObjectStore:
     def from_url(cls, url: str, *, create_parents: bool = True, **options: Any) -> ObjectStore:
         """`memory://`, `file:///path` (relative: `file://./dir`; see `urls.local_path`), or
         an obstore URL for S3, Google Cloud Storage or Azure (`s3://bucket/prefix`, `gs://…`,
-        `az://…`, `abfs://…`) with obstore's own env variables. Any other scheme, or a URL
+        `az://…`, `abfs://…`) with obstore's own env variables, retried within
+        `client.RETRY_WINDOW`. Any other scheme, or a URL
         naming no directory or bucket, is a ConfigurationError, checked before obstore is
         called. A missing `file://` directory is created (owner-only); with
         `create_parents=False` only when its parent exists: otherwise ConfigurationError."""
@@ -121,7 +123,7 @@ class ObjectStore:
             except Exception as exc:  # OSError, or obstore's own error for the directory
                 raise unavailable("OPEN", str(root), exc, OPEN_FAILED) from exc
         try:
-            return cls(obstore_from_url(url, **options), url=url)
+            return cls(obstore_from_url(url, **network_options(options)), url=url)
         except Exception as exc:
             # obstore's message goes on with a multi-line "Debug source:" dump.
             said = redact_urls(str(exc)).strip().splitlines()
