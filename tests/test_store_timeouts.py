@@ -121,3 +121,25 @@ def test_a_retry_config_given_keeps_the_window_unless_it_sets_one() -> None:
     assert given == {"retry_timeout": RETRY_WINDOW, "max_retries": 2}
     own = {"retry_timeout": RETRY_WINDOW * 3}
     assert network_options({"retry_config": own})["retry_config"] == own
+
+
+async def test_a_jwks_publication_to_a_target_that_never_answers_fails_within_the_window(
+    silent: SilentServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Awaited where a key is about to sign: a login waits for it.
+    from s3auth_asgi.keys.publish import publish_jwks
+
+    for name, value in {
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{silent.port}",
+        "AWS_ALLOW_HTTP": "true",
+        "AWS_TIMEOUT": f"{ATTEMPT_SECONDS:.0f}s",
+        "AWS_ACCESS_KEY_ID": "unused",
+        "AWS_SECRET_ACCESS_KEY": "unused",
+        "AWS_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailableError):
+        await publish_jwks("s3://s3auth-public/jwks.json", {"keys": []}, 300)
+    elapsed = time.monotonic() - started
+    assert elapsed < RETRY_WINDOW.total_seconds() + ATTEMPT_SECONDS + 1.5, elapsed

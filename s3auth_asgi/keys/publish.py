@@ -117,9 +117,12 @@ async def publish_jwks(url: str, jwks: dict[str, Any], max_age: int) -> None:
     import obstore
     from obstore.store import from_url
 
+    from ..storage.client import network_options
+
     directory, _, name = url.rpartition("/")
     try:
-        store = from_url(directory)
+        # A key about to sign waits for this write: retried no longer than a store's.
+        store = from_url(directory, **network_options({}))
         await obstore.put_async(
             store,
             name,
