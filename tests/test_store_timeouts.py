@@ -117,6 +117,9 @@ def test_a_retry_config_given_keeps_the_window_unless_it_sets_one() -> None:
     from s3auth_asgi.storage.client import network_options
 
     assert network_options({})["retry_config"] == {"retry_timeout": RETRY_WINDOW}
+    assert network_options({"retry_config": None})["retry_config"] == {
+        "retry_timeout": RETRY_WINDOW
+    }
     given = network_options({"retry_config": {"max_retries": 2}})["retry_config"]
     assert given == {"retry_timeout": RETRY_WINDOW, "max_retries": 2}
     own = {"retry_timeout": RETRY_WINDOW * 3}

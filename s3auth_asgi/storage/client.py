@@ -28,5 +28,5 @@ request that fails at once, the backoff S3 asks for on a 503 `SlowDown`."""
 
 def network_options(options: dict[str, Any]) -> dict[str, Any]:
     """`options` for obstore's `from_url`, with the retry window unless they set one."""
-    retry = {"retry_timeout": RETRY_WINDOW, **options.get("retry_config", {})}
+    retry = {"retry_timeout": RETRY_WINDOW, **(options.get("retry_config") or {})}
     return {**options, "retry_config": retry}
