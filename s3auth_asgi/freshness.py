@@ -16,9 +16,10 @@ one listing after it): the first sync begun after that lists it (`blacklist`). A
 that fails is logged and the old snapshot keeps serving; the next try waits one interval,
 so an unreachable store is not asked on every request. With no snapshot at all there is
 nothing to answer from: the failure is raised (a 503), to every caller that was waiting
-for that sync, which none of them repeats. A sync that fails with an error that is not the
-package's (a bug in its source) fails alike, as StoreUnavailableError, never a 500; its
-traceback is logged once per interval.
+for that sync, which none of them repeats; a caller that cannot wait starts no try
+within one interval of a failed one, snapshot or not. A sync that fails with an error
+that is not the package's (a bug in its source) fails alike, as StoreUnavailableError,
+never a 500; its traceback is logged once per interval.
 
 `strict` waits, on every call, for a sync that began after the call, so a revocation
 written before the request is seen. Callers arriving while a sync runs share the one that
@@ -82,10 +83,14 @@ class SnapshotFreshness:
 
     def _due(self) -> bool:
         """Stale, and not inside the pause after a failed sync (a pause only while there
-        is a snapshot to serve from)."""
+        is a snapshot to serve from: a caller with none waits for a sync of its own)."""
         if not self.is_stale():
             return False
-        return not self.has_snapshot() or self._clock() - self._failed_at >= self.interval
+        return not self.has_snapshot() or not self._pausing()
+
+    def _pausing(self) -> bool:
+        """Within one interval of a failed sync's start."""
+        return self._clock() - self._failed_at < self.interval
 
     # The policy ----------------------------------------------------------------------
 
@@ -104,8 +109,13 @@ class SnapshotFreshness:
         """The policy for callers that cannot wait: a stale snapshot starts a catch-up
         in the background (unless one is under way, or a failed one is pausing); the caller
         answers from what there is. Without a running event loop there is nothing to run
-        it on. Called on every token verified: a fresh snapshot costs one clock reading."""
-        if self._due():
+        it on. Called on every token verified: a fresh snapshot costs one clock reading.
+
+        The pause holds with no snapshot too: such a caller answers without one whatever
+        a sync does, and a failure nobody waits for is only logged, so a store down since
+        the start (or keys that do not open) costs one try and one line an interval, not
+        one per call."""
+        if self.is_stale() and not self._pausing():
             self.start_in_background()
 
     def start_in_background(self) -> None:

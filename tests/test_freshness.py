@@ -7,6 +7,7 @@ A writer and a reader share one store; the reader's clock is moved by hand, so "
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -239,6 +240,36 @@ async def test_a_failed_background_sync_is_logged_once_and_raises_nowhere(
     failures = [r for r in caplog.records if "sync failed" in r.getMessage()]
     assert len(failures) == 1
     assert isinstance(task.exception(), StoreUnavailableError)  # retrieved by the callback
+
+
+class _ListingDown(StoreWrapper):
+    """Every listing reaches the store (counted) and fails."""
+
+    def list(self, prefix: str, offset: str | None = None) -> AsyncIterator[ObjectInfo]:
+        self.requests["list"] += 1
+        raise StoreUnavailableError("LIST failed")
+
+
+async def test_decode_token_with_no_snapshot_tries_the_store_once_an_interval(
+    clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With the store down since the start, each `decode_token` (which cannot wait) would
+    start a sync of its own the moment the last one failed: one try, and one line logged,
+    an interval instead, as with a snapshot to serve from."""
+    _, _, _, token = await _writer_and_reader(clock)
+    down = _ListingDown(ObjectStore.from_url("memory://"))
+    broken = make_clocked_service(store=down, clock=clock)
+    freshness = broken.blacklist.freshness
+    for expected in (1, 2):
+        for _ in range(20):
+            assert broken.decode_token(token)["sid"]
+            if freshness._background is not None:
+                await asyncio.wait((freshness._background,))
+            clock.advance(broken.blacklist.sync_seconds / 100)
+        assert dict(down.requests) == {"list": expected}
+        failures = [r for r in caplog.records if "sync failed" in r.getMessage()]
+        assert len(failures) == expected
+        clock.advance(broken.blacklist.sync_seconds)
 
 
 async def test_the_first_snapshot_loads_at_startup_not_on_the_first_request(

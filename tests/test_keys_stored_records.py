@@ -18,9 +18,23 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.routing import Mount
-from support import Clock, call_http, http_scope, make_clocked_service, ok_app, user_record
+from support import (
+    Clock,
+    StoreWrapper,
+    call_http,
+    http_scope,
+    make_clocked_service,
+    ok_app,
+    user_record,
+)
 
-from s3auth_asgi import BearerTokenMiddleware, ConfigurationError, S3AuthService
+from s3auth_asgi import (
+    BearerTokenMiddleware,
+    ConfigurationError,
+    InvalidTokenError,
+    S3AuthService,
+    StoreUnavailableError,
+)
 from s3auth_asgi.app import create_auth_app
 from s3auth_asgi.keys.algorithms import generate_key
 from s3auth_asgi.keys.material import private_jwk, thumbprint
@@ -218,3 +232,47 @@ def keyed_with(store: ObjectStore, clock: Clock, key_encryption_key: str) -> S3A
         key_publish_seconds=PUBLISH,
         key_encryption_key=key_encryption_key,
     )
+
+
+class _Down(StoreWrapper):
+    """A store every request reaches (counted) and fails at: one down since the start."""
+
+    async def call(self, name: str, run: Any) -> Any:
+        self.requests[name] += 1
+        raise StoreUnavailableError(f"{name} failed")
+
+
+@pytest.mark.parametrize("cause", ["a set that does not open", "a store that is down"])
+async def test_verifying_without_keys_reads_them_once_an_interval(
+    cause: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A process with no keys that cannot get any refuses every token it is asked to verify
+    (`verify_access_token`, `decode_token`: they cannot wait for a read); each such call
+    starts a read in the background, but not while one failed within the interval: one
+    read and one line logged an interval, however many tokens come, as with keys to go on
+    with."""
+    clock, inner = Clock(), ObjectStore.from_url("memory://")
+    issuer = keyed_with(inner, clock, secrets.token_urlsafe(48))
+    token = (await issuer.create_token_pair(user_record("alice"))).access_token
+    store = inner if cause == "a set that does not open" else _Down(inner)
+    service = make_clocked_service(
+        store=store,
+        clock=clock,
+        algorithm="ES256",
+        key_sync_seconds=SYNC,
+        key_publish_seconds=PUBLISH,
+        key_encryption_key=secrets.token_urlsafe(48),
+    )
+    inner.reset_counts()
+    caplog.set_level(logging.ERROR, "s3auth_asgi")
+    for reads in (1, 2):
+        for call in [service.verify_access_token, service.decode_token] * 10:
+            with pytest.raises(InvalidTokenError):
+                call(token)
+            await background_reads(service)
+            clock.advance(SYNC / 100)
+        assert dict(inner.requests) == {"get": reads}
+        failed = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+        assert len(failed) == reads, failed
+        assert all(m.startswith("signing keys sync failed") for m in failed)
+        clock.advance(SYNC)  # the pause after the failed read is over: one read more
