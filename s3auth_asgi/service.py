@@ -12,7 +12,7 @@ the number of users; each module states its own budgets.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from .account_tokens import AccountTokens
@@ -151,6 +151,16 @@ class S3AuthService(EmailChanges, SessionListing, SharedOnCopy):
         ring = self.tokens.ring
         if ring is not None and ring.active:
             await ring.ensure_fresh()
+
+    def snapshot_reads(self) -> list[tuple[str, Callable[[], Awaitable[None]]]]:
+        """What `ensure_fresh` reads, by name (`verifier.SnapshotReads`): at startup, a
+        failure names the read that failed."""
+        reads: list[tuple[str, Callable[[], Awaitable[None]]]]
+        reads = [("revocation snapshot", self.blacklist.ensure_fresh)]
+        ring = self.tokens.ring
+        if ring is not None and ring.active:
+            reads.append(("signing keys", ring.ensure_fresh))
+        return reads
 
     async def read_keys_again(self) -> bool:
         """After a token named an unknown key: read the stored keys again, at most once per

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
 from .errors import ConfigurationError, S3AuthError, TokenRevokedError, UnknownSigningKeyError
@@ -71,14 +71,34 @@ class RevocationCheck(Protocol):
         """The refusal for revoked claims, or None."""
 
 
+SnapshotRead = Callable[[], Awaitable[None]]
+
+
+@runtime_checkable
+class SnapshotReads(Protocol):
+    """A RevocationCheck whose `ensure_fresh` brings more than revocations up to date (the
+    service: its signing keys kept in the store too), read by read."""
+
+    def snapshot_reads(self) -> list[tuple[str, SnapshotRead]]:
+        """What `ensure_fresh` reads, in its order, each with what it reads."""
+
+
 async def load_at_startup(revocations: RevocationCheck) -> None:
-    """Load the first snapshot when the app starts, so the first request does not wait for
-    it. A store that cannot be reached then is logged, not fatal: requests try again (and
-    answer 503 while there is no snapshot)."""
-    try:
-        await revocations.ensure_fresh()
-    except S3AuthError as error:
-        logger.warning("no revocation snapshot at startup: %r", error)
+    """Load the first snapshots when the app starts, so the first request does not wait
+    for them. A read that fails then is logged, naming what it reads, and is not fatal:
+    requests try again (and answer 503 while there is no snapshot). As in `ensure_fresh`,
+    the reads after a failed one wait for the first request."""
+    reads: list[tuple[str, SnapshotRead]]
+    if isinstance(revocations, SnapshotReads):
+        reads = revocations.snapshot_reads()
+    else:
+        reads = [("revocation snapshot", revocations.ensure_fresh)]
+    for name, read in reads:
+        try:
+            await read()
+        except S3AuthError as error:
+            logger.warning("no %s at startup: %r", name, error)
+            return
 
 
 @runtime_checkable

@@ -25,11 +25,13 @@ from support import (
     http_scope,
     make_clocked_service,
     ok_app,
+    run_lifespan,
     user_record,
 )
 
 from s3auth_asgi import (
     BearerTokenMiddleware,
+    BlacklistMiddleware,
     ConfigurationError,
     InvalidTokenError,
     S3AuthService,
@@ -276,3 +278,26 @@ async def test_verifying_without_keys_reads_them_once_an_interval(
         assert len(failed) == reads, failed
         assert all(m.startswith("signing keys sync failed") for m in failed)
         clock.advance(SYNC)  # the pause after the failed read is over: one read more
+
+
+async def test_a_start_without_keys_logs_that_the_keys_failed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The lifespan's read at startup says which read failed: here the signing keys (whose
+    set does not open), not the revocation snapshot, which was read; and never a key."""
+    clock, store = Clock(), ObjectStore.from_url("memory://")
+    sealed_with, other = secrets.token_urlsafe(48), secrets.token_urlsafe(48)
+    await keyed_with(store, clock, sealed_with).published_keys()
+    caplog.set_level(logging.WARNING, "s3auth_asgi")
+    for starts in (
+        lambda service: create_auth_app(service, rate_limit=False),
+        lambda service: BlacklistMiddleware(Starlette(), service),
+    ):
+        caplog.clear()
+        service = keyed_with(store, clock, other)
+        sent = await run_lifespan(starts(service))
+        assert sent[0]["type"] == "lifespan.startup.complete"
+        assert service.blacklist.freshness.has_snapshot()
+        at_startup = [r.getMessage() for r in caplog.records if "at startup" in r.getMessage()]
+        assert len(at_startup) == 1 and at_startup[0].startswith("no signing keys at startup")
+        assert all(other not in r.getMessage() for r in caplog.records)

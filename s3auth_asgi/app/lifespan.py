@@ -1,9 +1,9 @@
 """The auth app's part in a lifespan. At startup, the service's first snapshot of
 revocations (and its stored signing keys) is loaded, so the first request does not wait
-for it; a store that cannot be reached then is logged, not fatal (`load_at_startup`). At
-shutdown, the syncs that requests started in the background end, and the mail still being
-sent gets a few seconds, and what is lost is logged (`MailDelivery.close`), instead of
-vanishing with the process (`S3AuthService.close`).
+for it; a read that fails then is logged, naming what it read, not fatal
+(`load_at_startup`). At shutdown, the syncs that requests started in the background end,
+and the mail still being sent gets a few seconds, and what is lost is logged
+(`MailDelivery.close`), instead of vanishing with the process (`S3AuthService.close`).
 
 A host's router answers the lifespan itself and never passes it to what it mounts, so the
 auth app served alone runs this in its own lifespan, and `include_auth` (FastAPI),
