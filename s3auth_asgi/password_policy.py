@@ -63,6 +63,33 @@ class PasswordPolicy(msgspec.Struct, kw_only=True, frozen=True):
         preset = cls.nist if settings.password_policy == "nist" else cls.default
         return preset(settings.password_max_length)
 
+    def describe(self) -> str:
+        """What `check` asks, in a sentence for whoever picks a password (the OpenAPI
+        document of the fields that set one): every rule a password can break, none it
+        cannot."""
+        classes = [
+            what
+            for wanted, what in (
+                (self.require_upper, "an upper-case letter"),
+                (self.require_lower, "a lower-case letter"),
+                (self.require_digit, "a digit"),
+            )
+            if wanted
+        ]
+        lengths = f"{self.min_length} to {self.max_length} characters"
+        if classes:
+            last = classes.pop()
+            lengths += f" with {', '.join(classes)} and {last}" if classes else f" with {last}"
+        rules = [lengths, "no control characters"]
+        if self.refuse_common:
+            rules.append("not one of the common passwords")
+        if self.refuse_identifiers:
+            rules.append(
+                f"not the username or email, nor under {self.min_length} characters once "
+                f"those of {CONTEXT_WORD_MIN} characters or more are taken out"
+            )
+        return "; ".join(rules) + "."
+
     def check(self, password: object, *identifiers: str) -> str:
         """The password if it satisfies the policy; WeakPasswordError naming every rule it
         breaks if not (`errors`, in the order of the policy's fields).

@@ -10,9 +10,10 @@ from typing import Any
 
 import anyio.from_thread
 import httpx
+import msgspec
 import pytest
 import schemathesis
-from conftest import make_service
+from conftest import make_service, make_settings
 from hypothesis import HealthCheck, settings
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 from schemathesis.checks import (
@@ -23,7 +24,9 @@ from schemathesis.checks import (
 )
 from test_app import PASSWORD, bearer, client_for, login, mounted, register
 
+from s3auth_asgi import PasswordPolicy, S3AuthService, WeakPasswordError
 from s3auth_asgi.app import DEFAULT_AUTH_LIMITS, create_auth_app
+from s3auth_asgi.app.schemas import NEW_PASSWORD
 from s3auth_asgi.ratelimit import RateLimiter
 
 BASE_URL = "http://testserver/auth"
@@ -113,6 +116,66 @@ def test_the_owners_trail_is_documented_as_the_owner_reads_it() -> None:
     admins = _event_schema("/admin/users/{user_id}/events")
     assert "by_administrator" not in admins["properties"]
     assert admins["properties"]["actor_id"]["anyOf"] == [{"type": "string"}, {"type": "null"}]
+
+
+NEW_PASSWORDS = [
+    ("RegisterRequest", "password"),
+    ("ChangePasswordRequest", "new_password"),
+    ("ResetPasswordRequest", "new_password"),
+    ("AdminUserCreate", "password"),
+    ("AdminSetPassword", "new_password"),
+]
+"""Where a request sets a password, which the service holds to its policy."""
+POLICIES = {
+    "default": ({"password_policy": "default"}, None),
+    "nist": ({"password_policy": "nist", "password_max_length": 64}, None),
+    "given in code": ({}, PasswordPolicy(min_length=10, max_length=40, require_digit=False)),
+}
+
+
+def refuses(policy: PasswordPolicy, password: str, *names: str) -> bool:
+    try:
+        policy.check(password, *names)
+    except WeakPasswordError:
+        return True
+    return False
+
+
+@pytest.mark.parametrize("name", POLICIES)
+def test_the_document_describes_the_password_policy_the_service_runs(name: str) -> None:
+    """Each field that sets a password says what the service's policy refuses: its
+    lengths as minLength and maxLength, and in words each rule a password can break."""
+    settings, given = POLICIES[name]
+    service = S3AuthService(make_settings(**settings), password_policy=given)
+    policy = service.password_policy
+    document = create_auth_app(service).openapi.for_mount("/auth")
+    assert NEW_PASSWORD.encode() not in msgspec.json.encode(document)  # none left generic
+    schemas = document["components"]["schemas"]
+    field = schemas[NEW_PASSWORDS[0][0]]["properties"][NEW_PASSWORDS[0][1]]
+    assert all(schemas[s]["properties"][f] == field for s, f in NEW_PASSWORDS)
+    assert field["type"] == "string"
+    said = field["description"]
+
+    def sized(length: int) -> str:
+        return ("Aa1-" + "correct-horse-battery-staple-" * 10)[:length]
+
+    good = sized(40)  # within each policy's lengths
+    common = "Administrator123"  # one of the common passwords, whatever else it breaks
+    assert not refuses(msgspec.structs.replace(policy, refuse_common=False), common)
+    username = "Wonderland-Alice-42"
+    probes = {
+        "upper-case": refuses(policy, good.lower()),
+        "lower-case": refuses(policy, good.upper()),
+        "digit": refuses(policy, good.replace("1", "x")),
+        "control characters": refuses(policy, good[:-1] + "\x07"),
+        "common": refuses(policy, common),
+        "username": refuses(policy, username, username, "alice@example.com"),
+    }
+    assert {words: words in said for words in probes} == probes, said
+    shortest, longest = field["minLength"], field["maxLength"]
+    assert refuses(policy, sized(shortest - 1)) and not refuses(policy, sized(shortest))
+    assert refuses(policy, sized(longest + 1)) and not refuses(policy, sized(longest))
+    assert f"{shortest} to {longest} characters" in said
 
 
 @pytest.mark.anyio

@@ -66,6 +66,7 @@ class AuthApp:
             origins=origins,
             profile=service.profile_fields.schema(),
             limiter=limits.limiter,
+            password_policy=service.password_policy,
         )
         checks = RequestChecks(
             CallerCheck(service, service, service),

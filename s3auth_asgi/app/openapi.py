@@ -13,6 +13,7 @@ from typing import Any
 
 import msgspec
 
+from ..password_policy import PasswordPolicy
 from ..privileges import ADMIN_SCOPE
 from ..problems import Problem
 from ..ratelimit import RateLimiter
@@ -28,6 +29,7 @@ from .openapi_problems import (
 )
 from .operations import Operation
 from .origins import OriginCheck
+from .schemas import NEW_PASSWORD
 
 REF_TEMPLATE = "#/components/schemas/{name}"
 ADMIN_SCOPE_DESCRIPTION = (
@@ -49,6 +51,7 @@ class OpenAPIDocument:
         origins: OriginCheck | None = None,
         profile: tuple[dict[str, Any], dict[str, Any]] | None = None,
         limiter: RateLimiter | None = None,
+        password_policy: PasswordPolicy | None = None,
     ) -> None:
         self._template = build_document(
             operations,
@@ -60,6 +63,8 @@ class OpenAPIDocument:
         )
         if profile is not None:
             declare_profile(self._template, *profile)
+        if password_policy is not None:
+            declare_password_policy(self._template, password_policy)
         self._encoded: dict[str, bytes] = {}
 
     def for_mount(self, root_path: str) -> dict[str, Any]:
@@ -149,6 +154,25 @@ def declare_profile(
         if "profile" in properties:
             nullable = schema_name in PROFILE_READERS
             properties["profile"] = {"anyOf": [target, {"type": "null"}]} if nullable else target
+
+
+def declare_password_policy(document: dict[str, Any], policy: PasswordPolicy) -> None:
+    """Describe each field that sets a password (`schemas.Password`) by the policy the
+    service holds it to: its lengths, in code points as `check` counts them, and its rules
+    in words. Not in the type itself, which would have the body decoder refuse a short
+    password as invalid input rather than as the weak password it is."""
+    described = {
+        "type": "string",
+        "minLength": policy.min_length,
+        "maxLength": policy.max_length,
+        "description": policy.describe(),
+    }
+    placeholder = {"type": "string", "description": NEW_PASSWORD}
+    for schema in document["components"]["schemas"].values():
+        properties = schema.get("properties", {})
+        for name, field in properties.items():
+            if field == placeholder:
+                properties[name] = dict(described)
 
 
 def _ref(type_: type[Any]) -> dict[str, str]:

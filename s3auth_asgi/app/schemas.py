@@ -54,9 +54,10 @@ Email = Annotated[
         "unique, case-insensitively."
     ),
 ]
-Password = Annotated[
-    str, Meta(description="8+ characters with an upper-case letter, a lower-case one and a digit.")
-]
+NEW_PASSWORD = "A new password, held to the service's password policy."
+"""The description of a field that sets a password, which the OpenAPI document replaces
+with the policy the service runs (`openapi.declare_password_policy`)."""
+Password = Annotated[str, Meta(description=NEW_PASSWORD)]
 FullName = Annotated[str, Meta(description="Shown to people; at most 200 characters.")]
 Profile = Annotated[
     dict[str, Any],
