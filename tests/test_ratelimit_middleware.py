@@ -11,9 +11,9 @@ import anyio
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support import RecordingApp, asgi_client
+from support import RecordingApp, StoreWrapper, asgi_client
 
-from s3auth_asgi.errors import ConfigurationError
+from s3auth_asgi.errors import ConfigurationError, StoreUnavailableError
 from s3auth_asgi.middleware.ratelimit import RateLimitMiddleware
 from s3auth_asgi.ratelimit import (
     MemoryRateLimitStore,
@@ -292,6 +292,47 @@ async def test_a_store_that_is_down_is_a_503_not_a_500(monkeypatch: pytest.Monke
         response = await client.post("/auth/login")
     assert response.status_code == 503
     assert response.json()["code"] == "store_unavailable"
+
+
+class _DownFor(StoreWrapper):
+    """Fails (counted) every request for one limit's state, while `down`."""
+
+    def __init__(self, inner: ObjectStore, limit_name: str) -> None:
+        super().__init__(inner)
+        self.prefix, self.down = f"ratelimit/{limit_name}/", True
+        self.keys: list[str] = []
+
+    async def get(self, key: str, type_: type) -> object:  # type: ignore[override]
+        self.keys.append(key)
+        if self.down and key.startswith(self.prefix):
+            self.requests["get"] += 1
+            raise StoreUnavailableError("GET failed")
+        return await super().get(key, type_)
+
+
+async def test_a_store_failing_on_a_later_limit_leaves_the_earlier_ones_counted() -> None:
+    """Limits are checked in the order of the rules, each counted as it admits: a store that
+    fails at the second answers 503 with the first already counted and the third not
+    asked. The safe direction: a request answered 503 may spend allowance, never pass
+    uncounted."""
+    inner = ObjectStore.from_url("memory://")
+    store = _DownFor(inner, "second")
+    shared = ObjectStoreRateLimitStore(store)
+    names = ("first", "second", "third")
+    limiter = RateLimiter(
+        limits=dict.fromkeys(names, RateLimit(3, 60)), stores=dict.fromkeys(names, shared)
+    )
+    app = RateLimitMiddleware(RecordingApp(), limiter, [RateLimitRule("/x", n) for n in names])
+    async with asgi_client(app) as client:
+        refused = await client.get("/x")
+        assert refused.status_code == 503
+        assert refused.json()["code"] == "store_unavailable"
+        assert [key.split("/")[1] for key in store.keys] == ["first", "second"]
+        assert dict(inner.requests) == {"get": 2, "put": 1}  # the first's state written
+        store.down = False
+        admitted = await client.get("/x")
+    assert admitted.status_code == 200
+    assert admitted.headers["ratelimit"] == '"first";r=1;t=20, "second";r=2;t=20, "third";r=2;t=20'
 
 
 def test_configuration_is_checked_up_front() -> None:
