@@ -165,6 +165,14 @@ def assert_fits(page: Any, selector: str) -> None:
 def test_register_log_in_see_sessions_and_log_out(demo: Demo, page: Any) -> None:
     expect = sync_api.expect
 
+    # The rules shown beside the field are the service's, as its document gives them.
+    document = httpx.get(demo.url + "/auth/openapi.json").json()
+    rules = document["components"]["schemas"]["RegisterRequest"]["properties"]["password"]
+    expect(page.locator("#register-password-rules")).to_have_text(rules["description"])
+    expect(page.locator("#register-password")).to_have_attribute(
+        "aria-describedby", "register-password-rules register-password-error"
+    )
+
     # A weak password: every rule it breaks, beside the password field.
     page.fill("#register-username", "alice")
     page.fill("#register-email", "alice@example.com")

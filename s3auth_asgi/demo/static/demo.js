@@ -129,8 +129,11 @@ function problemField(body, form) {
   return name && form.elements.namedItem(name) ? name : null;
 }
 
+// The field's error box: of what describes it, the one whose id says so (a field may be
+// described by its rules too).
 function fieldErrorBox(input) {
-  return $(input.getAttribute("aria-describedby"));
+  const ids = input.getAttribute("aria-describedby").split(" ");
+  return $(ids.find((id) => id.endsWith("-error")));
 }
 
 function clearFieldError(input) {
@@ -656,8 +659,19 @@ async function verifyEmail(token) {
   }
 }
 
+// The password rules are the service's policy, which its OpenAPI document describes.
+async function showPasswordRules() {
+  const response = await fetch("/auth/openapi.json", { credentials: "same-origin" });
+  if (!response.ok) return;
+  const schemas = (await response.json()).components?.schemas ?? {};
+  const rules = schemas.RegisterRequest?.properties?.password?.description;
+  if (!rules) return;
+  for (const node of document.querySelectorAll(".password-rules")) node.textContent = rules;
+}
+
 // Back after a reload: in browser mode the refresh cookie still holds the session.
 (async () => {
+  showPasswordRules();
   const outboxOpened = takeOutboxKey();
   if (await refreshTokens(true)) await loadProfile();
   const token = linkToken();
