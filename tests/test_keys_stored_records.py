@@ -170,6 +170,33 @@ async def test_a_stored_kid_must_be_the_keys_thumbprint(kid: str) -> None:
     assert kid not in reason or not kid  # never echoed: it may be anything
 
 
+KID = "\x1b]0;owned\x07../../etc/passwd"
+
+
+@pytest.mark.parametrize(
+    ("fields", "said"),
+    [
+        ({"jwk": None}, "no key material"),
+        ({"jwk": None, "sealed": "s3auth-sealed-v1.AAAA.AAAA"}, "does not open"),
+        ({"jwk": None, "sealed": "not sealed at all"}, "does not open"),
+    ],
+    ids=["no material", "sealed with another key", "not sealed"],
+)
+async def test_a_record_refused_before_its_kid_is_checked_never_echoes_it(
+    fields: dict[str, Any], said: str
+) -> None:
+    # The kid is judged against the key's thumbprint only once the key is read: a record
+    # refused before then has a kid that may be anything, so the reason does not repeat it.
+    store = ObjectStore.from_url("memory://")
+    await write_keys(store, [record("ES256", kid=KID, **fields)])
+    service = make_clocked_service(
+        store=store, clock=Clock(), algorithm="ES256", key_encryption_key=secrets.token_urlsafe(48)
+    )
+    reason = str(await without_keys(service))
+    assert said in reason
+    assert "owned" not in reason and "passwd" not in reason
+
+
 async def test_records_as_the_service_writes_them_open() -> None:
     """The controls: the thumbprint rule holds for every key the service makes, sealed or
     not, of every algorithm."""

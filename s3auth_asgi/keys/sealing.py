@@ -41,7 +41,9 @@ def seal(private_jwk: dict[str, Any], *, kid: str, encryption_key: str) -> str:
 
 
 def unseal(sealed: str, *, kid: str, encryption_key: str) -> dict[str, Any]:
-    """The private JWK; ConfigurationError when the key-encryption key does not open it."""
+    """The private JWK; ConfigurationError when the key-encryption key does not open it.
+    `kid` is bound to the sealed text but not yet checked against the key it holds, so no
+    reason repeats it: a record written by hand may carry anything there."""
     try:
         if not sealed.startswith(_PREFIX):
             raise ValueError("not a sealed key")
@@ -50,9 +52,9 @@ def unseal(sealed: str, *, kid: str, encryption_key: str) -> dict[str, Any]:
         jwk = json.loads(plaintext)
     except (InvalidTag, ValueError, TypeError):
         raise ConfigurationError(
-            f"S3AUTH_KEY_ENCRYPTION_KEY does not open the stored signing key {kid!r}: it is "
-            "not the key the signing keys were sealed with"
+            "S3AUTH_KEY_ENCRYPTION_KEY does not open a stored signing key: it is not the key "
+            "the signing keys were sealed with"
         ) from None
     if not isinstance(jwk, dict):
-        raise ConfigurationError(f"the stored signing key {kid!r} is not a JWK")
+        raise ConfigurationError("a stored signing key, unsealed, is not a JWK")
     return jwk

@@ -242,7 +242,7 @@ class KeyStore:
         elif stored.jwk is not None:
             jwk = stored.jwk
         else:
-            raise ConfigurationError(f"the stored signing key {stored.kid!r} has no key material")
+            raise ConfigurationError(f"a stored {stored.alg} signing key has no key material")
         key, _ = import_key(stored.alg, jwk)
         # Every key made here has its thumbprint for kid; one written by hand may be anything
         # (a path, terminal escapes, another key's kid), so it is not repeated.
