@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from .identifiers import is_id, session_age
 from .models import SessionInfo
+from .session_endings import SessionEndings
 from .session_generation import sweepable
-from .sessions import SessionOperations
 from .storage import keys
 from .storage.batching import delete_as_listed
 
 
-class SessionListing(SessionOperations):
+class SessionListing(SessionEndings):
     """A part of `S3AuthService`."""
 
     async def get_user_active_sessions(

@@ -33,13 +33,15 @@ Request budgets (object-store requests, asserted in the tests):
   everywhere: `logout_everywhere`), 1 PUT more (the generation marker; the superseded one
   goes in the batch DELETE, which then happens even when there is no session).
 
-Interrupted endings. A logout, a logout everywhere or an account change writes its
-revocation before it deletes the sessions, so a failure between the two leaves sessions
-whose access tokens are refused. The caller's own token is among them, so a retry over HTTP
-is refused too and cannot finish the ending; a refresh of such a session (by whoever holds
-it) is refused and deletes it, judged by this host's revocations as of its last sync. Those
-are held an access token's lifetime only: what refuses such a session for good is the
+Interrupted endings. An ending writes its revocation before it deletes the sessions (but a
+logout by the session's own access token, which deletes first: `session_endings`), so a
+failure between the two leaves sessions whose access tokens are refused. Where the caller's
+own token is among them (a logout everywhere, an account change by its owner), a retry over
+HTTP is refused too and cannot finish the ending; a refresh of such a session (by whoever
+holds it) is refused and deletes it, judged by this host's revocations as of its last sync.
+Those are held an access token's lifetime only: what refuses such a session for good is the
 generation marker a logout everywhere writes before its revocation (`logout_everywhere`).
+Elsewhere the same request tried again finds the sessions and ends them.
 
 A session is a single object, rotated with If-Match, so a crash leaves either the old or the
 new generation, never both.
@@ -67,7 +69,6 @@ from .errors import (
     InvalidTokenError,
     RefreshTokenReuseError,
     RotatedMeanwhileError,
-    SessionNotFoundError,
     TokenExpiredError,
     TokenRevokedError,
 )
@@ -76,7 +77,6 @@ from .identifiers import (
     DEVICE_INFO_MAX,
     IP_ADDRESS_MAX,
     clean_text,
-    is_id,
     new_session_id,
     require_user_id,
 )
@@ -267,34 +267,10 @@ class SessionOperations(SessionRules):
 
     async def _end(self, session: Session) -> None:
         # Revocation first: if the delete then fails, the session's access tokens are
-        # already refused and a retry finds the session to delete.
+        # already refused and a retry, whose caller this does not refuse, finds the session
+        # to delete (`session_endings`).
         await self.blacklist.revoke_session(session.id)
         await self.store.delete(keys.session(session.user_id, session.id))
-
-    async def revoke_refresh_token(self, refresh_token: str) -> bool:
-        """Log out one session (its access tokens too); False when it had already ended."""
-        token = self.tokens.parse_refresh_token(refresh_token)
-        key = keys.session(token.user_id, token.session_id)
-        found = await get_or_none(self.store, key, Session)
-        if found is None:
-            return False
-        session = found.value
-        if token.generation > session.generation or not self.tokens.refresh_mac_matches(
-            token, session.secret
-        ):
-            raise InvalidTokenError("The refresh token is not valid")
-        await self._end(session)
-        return True
-
-    async def revoke_session(self, user_id: str, session_id: str) -> bool:
-        """End one of a user's sessions by id (the sessions page's "sign out" button)."""
-        if not (is_id(user_id) and is_id(session_id)):
-            raise SessionNotFoundError()
-        found = await get_or_none(self.store, keys.session(user_id, session_id), Session)
-        if found is None:
-            return False
-        await self._end(found.value)
-        return True
 
     async def _end_all_sessions(
         self,

@@ -114,6 +114,15 @@ async def logout(w: World) -> httpx.Response:
     )
 
 
+async def logout_by_access_token(w: World) -> httpx.Response:
+    return await w.client.post("/auth/logout", headers=bearer(w.sessions[0]))
+
+
+async def end_own_session(w: World) -> httpx.Response:
+    sid = w.other().decode_token(w.sessions[0]["access_token"])["sid"]
+    return await w.client.delete(f"/auth/sessions/{sid}", headers=bearer(w.sessions[0]))
+
+
 async def logout_all(w: World) -> httpx.Response:
     return await w.client.post("/auth/logout-all", headers=bearer(w.sessions[0]))
 
@@ -305,8 +314,10 @@ OPS: dict[str, Op] = {
     "login": Op(log_in, alice_logs_in, 200),
     "refresh": Op(refresh, nothing, 200, (401,)),
     "logout": Op(logout, first_ended, 204, (401,)),
+    "logout-bearer": Op(logout_by_access_token, first_ended, 204, (401,)),
     "logout-all": Op(logout_all, both_ended, 200, (401,)),
     "end-session": Op(end_session, second_ended, 204, (404,)),
+    "end-own-session": Op(end_own_session, first_ended, 204, (401,)),
     "ask-new-address": Op(ask_new_address, alice_logs_in, 200),
     "change-password": Op(change_password, password_changed_or_sessions_ended, 200, (401,)),
     "forgot": Op(forgot, nothing, 202),

@@ -99,11 +99,13 @@ REQUESTS: dict[str, str] = {
     "login": "get index, get user, create sessions, create audit",
     "refresh": "get sessions, list sessions, replace sessions",
     "logout": "get sessions, create revocation, delete sessions, create audit",
+    "logout-bearer": "delete sessions, create revocation, create audit",
     "logout-all": (
         "get user, get user, replace user, create marker, list sessions, create revocation, "
         "delete_many sessions, create audit"
     ),
     "end-session": "get user, get sessions, create revocation, delete sessions, create audit",
+    "end-own-session": "get user, delete sessions, create revocation, create audit",
     "ask-new-address": "get user, get user, get index, create token, replace user, create audit",
     "change-password": (
         "get user, get user, list sessions, create revocation, delete_many sessions, "

@@ -225,6 +225,9 @@ class FailFirst(StoreWrapper):
             "delete_many", " ".join(batch), lambda: self.inner.delete_many(batch)
         )
 
+    async def delete(self, key: str) -> None:
+        await self._maybe_fail("delete", key, lambda: self.inner.delete(key))
+
 
 # Where a change that ends sessions can fail half-way: its marker's write, or the answer of
 # its user-record write (landed, then lost).

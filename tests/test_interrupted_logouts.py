@@ -1,18 +1,26 @@
 """A logout everywhere (or a new password) that fails once its revocation has landed and
 before its sessions are deleted: the caller's access token is refused from then on, so its
 retry over HTTP is a 401 and finishes nothing. The sessions the revocation names must not
-go on all the same: their refresh is refused, and deletes what the failure left.
+go on all the same: their refresh is refused, and deletes what the failure left; and long
+after, once no host holds the revocation, what the ending wrote before it refuses them.
+
+A logout by the session's own access token fails at its DELETE: the retry with that token
+finishes it, and the session never refreshes again.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
 import pytest
-from conftest import make_service
+from conftest import make_service, make_settings
 from support import SharedTime, skewed_host
 from test_app import PASSWORD, assert_problem, bearer, client_for, login, mounted
 from test_faults import FailFirst
 
-from s3auth_asgi import TokenRevokedError
+from s3auth_asgi import S3AuthService, TokenRevokedError
 from s3auth_asgi.session_generation import sessions_only
 from s3auth_asgi.storage import ObjectStore, keys
 
@@ -92,3 +100,68 @@ async def test_a_session_an_interrupted_logout_everywhere_left_never_refreshes_a
     async with client_for(mounted(behind)) as client:
         fresh = await login(client, "alice")
     await behind.refresh_access_token(fresh["refresh_token"])
+
+
+async def _past_every_revocation(time: SharedTime, shared: ObjectStore) -> S3AuthService:
+    """Time moved past the end of every revocation written so far and twice the skew
+    allowance, the sweep run by a host whose clock is ahead (it deletes one entry); a host
+    whose clock is behind, synced, its requests counted from now."""
+    skew = make_settings().revocation_skew_seconds
+    time.advance(make_settings().access_token_accepted_seconds + 2 * skew + 1)
+    assert await skewed_host(shared, time, skew).blacklist.cleanup() == 1
+    assert [info async for info in shared.list(keys.REVOCATIONS)] == []
+    behind = skewed_host(shared, time, -skew)
+    await behind.ensure_fresh()
+    shared.reset_counts()
+    return behind
+
+
+Logout = Callable[[httpx.AsyncClient, dict[str, Any], dict[str, str]], Awaitable[httpx.Response]]
+
+
+async def _by_logout(
+    client: httpx.AsyncClient, tokens: dict[str, Any], _: dict[str, str]
+) -> httpx.Response:
+    return await client.post("/auth/logout", headers=bearer(tokens))
+
+
+async def _by_session_id(
+    client: httpx.AsyncClient, tokens: dict[str, Any], ids: dict[str, str]
+) -> httpx.Response:
+    return await client.delete(f"/auth/sessions/{ids['sid']}", headers=bearer(tokens))
+
+
+async def _by_admin_path(
+    client: httpx.AsyncClient, tokens: dict[str, Any], ids: dict[str, str]
+) -> httpx.Response:
+    path = f"/auth/admin/users/{ids['sub']}/sessions/{ids['sid']}"
+    return await client.delete(path, headers=bearer(tokens))
+
+
+@pytest.mark.parametrize("after", [False, True], ids=["delete failed", "delete answer lost"])
+@pytest.mark.parametrize(
+    "logout",
+    [_by_logout, _by_session_id, _by_admin_path],
+    ids=["POST logout", "DELETE own session", "admin ends own session"],
+)
+async def test_a_logout_by_access_token_interrupted_at_its_delete_never_refreshes(
+    logout: Logout, after: bool
+) -> None:
+    time = SharedTime()
+    shared = ObjectStore.from_url("memory://")
+    failing = skewed_host(FailFirst(shared, "delete", "sessions/", after=after), time, 0)
+    await failing.create_user("alice", "alice@example.com", PASSWORD, is_admin=True)
+    async with client_for(mounted(failing)) as client:
+        mine = await login(client, "alice")
+        ids = failing.decode_token(mine["access_token"])
+        first = await logout(client, mine, ids)
+        assert_problem(first, 503, "store_unavailable")
+        again = await logout(client, mine, ids)
+    behind = await _past_every_revocation(time, shared)
+    # A copy of the refresh token, long after.
+    with pytest.raises(TokenRevokedError):
+        await behind.refresh_access_token(mine["refresh_token"])
+    assert dict(shared.requests) == {"get": 1}  # the session is gone
+    # The retry, with the access token the first try left accepted, finished the logout.
+    assert again.status_code == 204, again.text
+

@@ -249,6 +249,9 @@ class LifecycleRoutes:
         ids = call.path_ids
         call.noted["session_id"] = ids["session_id"]
         user = await self._user(call)
-        if not await self.service.revoke_session(user.id, ids["session_id"]):
+        caller = call.caller
+        if (user.id, ids["session_id"]) == (caller.user_id, caller.session_id):  # a logout
+            await self.service.revoke_own_session(user.id, ids["session_id"])
+        elif not await self.service.revoke_session(user.id, ids["session_id"]):
             raise SessionNotFoundError()
         return empty_response()

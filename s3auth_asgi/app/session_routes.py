@@ -46,7 +46,7 @@ class SessionRoutes:
                 names = self.service.tokens.parse_refresh_token(data.refresh_token)
                 call.noted.update(user_id=names.user_id, session_id=names.session_id)
         else:
-            await self.service.revoke_session(call.caller.user_id, call.caller.session_id)
+            await self.service.revoke_own_session(call.caller.user_id, call.caller.session_id)
         return self._ended(call.request, empty_response())
 
     async def logout_all(self, call: Call) -> Response:
@@ -60,8 +60,9 @@ class SessionRoutes:
 
     async def end_session(self, call: Call) -> Response:
         session_id = call.path_ids["session_id"]
+        if session_id == call.caller.session_id:  # a logout by another name
+            await self.service.revoke_own_session(call.caller.user_id, session_id)
+            return self._ended(call.request, empty_response())
         if not await self.service.revoke_session(call.caller.user_id, session_id):
             raise SessionNotFoundError()
-        if session_id == call.caller.session_id:  # a logout by another name
-            return self._ended(call.request, empty_response())
         return empty_response()
