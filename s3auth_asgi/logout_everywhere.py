@@ -22,6 +22,9 @@ links mailed for a reset or a new address are bound to the generation and die wi
 at a new password (`recovery.still_bound`); so does the address waiting for such a link,
 and a remembered device's standing (`app.devices`).
 
+A password change by the account's owner begins with one, for the same reason
+(`password_changes`).
+
 Request budget: 1 GET of the user record (and its generation's marker create, when it has
 one: `user_records`), 1 conditional PUT, 1 marker create, 1 LIST of the sessions, and when
 there are any, 1 revocation create and 1 batch DELETE per 1,000 (the superseded marker goes
@@ -36,10 +39,11 @@ import msgspec
 from .errors import UserNotFoundError
 from .models import User
 from .session_generation import next_generation
-from .user_records import UserRecords
+from .storage import Versioned
+from .user_records import Change, UserRecords
 
 
-def _renewed(user: User) -> User:
+def renewed(user: User) -> User:
     # The address waiting for its link waits no more: the link died with the generation.
     return msgspec.structs.replace(
         user, session_generation=next_generation(user.session_generation), pending_email=""
@@ -58,7 +62,19 @@ class LogoutEverywhere(UserRecords):
         except UserNotFoundError:
             # Nothing to renew: a deletion's marker outranks every generation once written.
             return await self._end_all_sessions(user_id)
-        previous, updated = await self._update(user_id, _renewed, current)
-        return await self._end_all_sessions(
-            user_id, generation=updated.session_generation, up_to=previous.session_generation
+        ended, _ = await self._renew_and_end(user_id, renewed, current)
+        return ended
+
+    async def _renew_and_end(
+        self, user_id: str, renew: Change, current: Versioned[User]
+    ) -> tuple[int, Versioned[User]]:
+        """Write `renew` (a change that writes a new generation), its marker, then end the
+        sessions of the generation it replaced and older ones (see the module). Returns
+        how many sessions were ended, and the record as written."""
+        previous, updated = await self._write_change(user_id, renew, current)
+        ended = await self._end_all_sessions(
+            user_id,
+            generation=updated.value.session_generation,
+            up_to=previous.session_generation,
         )
+        return ended, updated

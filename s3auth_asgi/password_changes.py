@@ -3,6 +3,21 @@ administrator's, which does not. Either writes a new session generation with the
 and ends every session of the user (`session_generation`), withdraws a new address
 waiting for its link (`email_changes`) and, once written, mails the account's address a
 notice (no link) in the background, so that its owner hears of a change that was not theirs.
+
+An administrator's new password ends the sessions before it writes the record
+(`user_records`), and a failure between their revocation and their DELETE leaves them for
+the administrator's retry to end. The owner's own cannot be left so: the caller's access
+token is revoked with the others, so the caller's retry is refused, and the revocation is
+held only an access token's lifetime. So the owner's change logs out everywhere first (a
+new generation and its marker, then the sessions ended: `logout_everywhere`), each step
+refused where the change would be (the password checked no longer the record's,
+`require`), then writes the password with another generation, that generation's marker,
+and lists the sessions again for a login with the old password that wrote its session
+meanwhile. A failure up to the revocation leaves the caller's token working for the retry;
+one after it leaves the old password in place and every earlier session refused at
+refresh, for good, by the marker: the owner logs in with the old password and changes it
+again. Request budget: that of an administrator's change, and 1 conditional PUT of the
+record, 1 marker PUT and 1 DELETE (the first marker, superseded) more.
 """
 
 from __future__ import annotations
@@ -12,14 +27,14 @@ from collections.abc import Callable
 import msgspec
 
 from .errors import InvalidCredentialsError
-from .logout_everywhere import LogoutEverywhere
+from .logout_everywhere import LogoutEverywhere, renewed
 from .mail import MailDelivery
 from .models import TokenPair, User
 from .password_policy import PasswordPolicy
 from .passwords import PasswordHasher
 from .session_generation import next_generation
 from .storage import Versioned
-from .user_records import if_fields_are, password_of
+from .user_records import Change, if_fields_are, password_of
 
 
 class PasswordChanges(LogoutEverywhere):
@@ -91,10 +106,31 @@ class PasswordChanges(LogoutEverywhere):
                 stored, hashed_password=hashed, session_generation=generation, pending_email=""
             )
 
-        updated = await self._update_ending_sessions(
-            user.id, if_fields_are(password_of(user), change) if checked else change, current
-        )
+        if checked:
+            updated = await self._replace_own_password(
+                current, if_fields_are(password_of(user), change)
+            )
+        else:
+            updated = await self._update_ending_sessions(user.id, change, current)
         self._notify_password_changed(updated)
+        return updated
+
+    async def _replace_own_password(self, current: Versioned[User], change: Change) -> User:
+        """`change`, the owner's new password, made after a logout everywhere (see the
+        module): a new generation, its marker, the sessions of the record read and older
+        ones ended; then the password, with another generation and its marker, and the
+        sessions a login opened meanwhile from the first write's generation ended."""
+        user_id = current.value.id
+
+        def renewing(stored: User) -> User:
+            change(stored)  # refused where the change would be: no session is ended then
+            return renewed(stored)
+
+        _, renewal = await self._renew_and_end(user_id, renewing, current)
+        previous, updated = await self._update(user_id, change, renewal)
+        await self._end_all_sessions(
+            user_id, generation=updated.session_generation, up_to=previous.session_generation
+        )
         return updated
 
     def _notify_password_changed(self, user: User) -> None:

@@ -49,7 +49,7 @@ demotion its admin endpoints: they read the caller's user record (`app.caller`).
 
 A logout everywhere writes a generation too (`logout_everywhere`), its marker before its
 revocation: what it leaves behind is refused by the marker long after the revocation has
-lapsed.
+lapsed. An owner's new password begins with one (`password_changes`).
 
 Markers expire: no session outlives its creation plus the absolute lifetime, and the late
 sessions a marker stops are opened about when it is written, so a marker older than the

@@ -36,12 +36,13 @@ Request budgets (object-store requests, asserted in the tests):
 Interrupted endings. An ending writes its revocation before it deletes the sessions (but a
 logout by the session's own access token, which deletes first: `session_endings`), so a
 failure between the two leaves sessions whose access tokens are refused. Where the caller's
-own token is among them (a logout everywhere, an account change by its owner), a retry over
+own token is among them (a logout everywhere, a password change by its owner), a retry over
 HTTP is refused too and cannot finish the ending; a refresh of such a session (by whoever
 holds it) is refused and deletes it, judged by this host's revocations as of its last sync.
 Those are held an access token's lifetime only: what refuses such a session for good is the
-generation marker a logout everywhere writes before its revocation (`logout_everywhere`).
-Elsewhere the same request tried again finds the sessions and ends them.
+generation marker a logout everywhere (and an owner's password change, which begins with
+one: `password_changes`) writes before its revocation (`logout_everywhere`). Elsewhere the
+same request tried again finds the sessions and ends them.
 
 A session is a single object, rotated with If-Match, so a crash leaves either the old or the
 new generation, never both.

@@ -46,7 +46,9 @@ marker (written by the change or, if that write failed, by the next read of the 
 a change, the retry included), its access token accepted for at most its lifetime, as with
 a login that races any change ending the sessions (`session_generation`). A disabling tried
 again on an account it finds disabled ends the sessions it lists all the same (a disabled
-account has none to keep), such a login's included.
+account has none to keep), such a login's included. The owner's own new password, whose
+caller's token the revocation ends, so that the caller's retry is refused, logs out
+everywhere first (`password_changes`).
 
 Which sessions a change ends: those opened from the generation of the record it decided on,
 or an older one, never a newer one's (the generation's counter is in each session's id, so
@@ -72,6 +74,7 @@ version of this package) counts as of the oldest generation.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -149,6 +152,18 @@ class UserRecords(SessionOperations):
         from `current` when the caller has just read it. `before_write` is awaited with the
         record each attempt read, once the change has accepted it, before that attempt's
         write. Returns (before, after)."""
+        before, after = await self._write_change(user_id, change, current, before_write)
+        return before, after.value
+
+    async def _write_change(
+        self,
+        user_id: str,
+        change: Change,
+        current: Versioned[User] | None,
+        before_write: Callable[[User], Awaitable[None]] | None = None,
+    ) -> tuple[User, Versioned[User]]:
+        """`_update`, returning the record as written with its new version: a second change
+        in the same call writes over it with no GET (its time, this host's clock's)."""
         for _ in range(UPDATE_ATTEMPTS):
             if current is None:
                 # Again after a conflict too: the write that won may be a change that ended
@@ -163,11 +178,12 @@ class UserRecords(SessionOperations):
                 await before_write(current.value)
             updated.updated_at = self._now()
             try:
-                await self.store.replace(keys.user(user_id), updated, current.etag)
+                etag = await self.store.replace(keys.user(user_id), updated, current.etag)
             except StoreConflict:
                 current = None
                 continue
-            return current.value, updated
+            written = dt.datetime.fromtimestamp(self.clock(), dt.UTC)
+            return current.value, Versioned(updated, etag, written)
         raise ConflictError(CHANGED_CONCURRENTLY)
 
     async def _update_ending_sessions(

@@ -256,11 +256,11 @@ async def readdressed(w: World) -> None:
 
 async def password_changed_or_sessions_ended(w: World) -> None:
     """A change refused on retry (its caller's session ended by the first try) left the
-    old password or the new one, and no session either way."""
+    old password or the new one, and no session either way, for good."""
     other = w.other()
     if await other.authenticate_user("alice", NEW_PASSWORD) is None:
         assert await other.authenticate_user("alice", PASSWORD) is not None
-    await _refused(w, 1, for_good=False)
+    await _refused(w, 1)
 
 
 async def disabled(w: World) -> None:

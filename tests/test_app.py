@@ -966,9 +966,11 @@ async def test_reading_the_callers_account_costs_one_get_where_nothing_read_it(
         # As before: the update's read; audit. Since the logout everywhere, the account has
         # a generation, whose marker every read for a change writes if missing (1 PUT).
         "PATCH /auth/me": {"get": 1, "put": 1 + 2},
-        # As the change costs: the sessions are listed again after the record's write, and
-        # the marker the logout everywhere wrote is superseded (a DELETE after that LIST).
-        "POST /auth/password": {"get": 2, "put": 1 + 5, "list": 2, "delete": 2},
+        # As the change costs: a logout everywhere first (the record, a marker, the
+        # revocation; the sessions and the logout everywhere's marker in its DELETE), then
+        # the password (the record, a marker; a LIST, and a DELETE of the first marker),
+        # the new session; audit.
+        "POST /auth/password": {"get": 2, "put": 1 + 7, "list": 2, "delete": 2},
     }
 
 

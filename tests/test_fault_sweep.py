@@ -108,8 +108,9 @@ REQUESTS: dict[str, str] = {
     "end-own-session": "get user, delete sessions, create revocation, create audit",
     "ask-new-address": "get user, get user, get index, create token, replace user, create audit",
     "change-password": (
-        "get user, get user, list sessions, create revocation, delete_many sessions, "
-        "replace user, create marker, list sessions, create sessions, create audit"
+        "get user, get user, replace user, create marker, list sessions, create revocation, "
+        "delete_many sessions, replace user, create marker, list sessions, "
+        "delete_many marker, create sessions, create audit"
     ),
     "forgot": "get index, get user, create token",
     "reset": (

@@ -165,3 +165,33 @@ async def test_a_logout_by_access_token_interrupted_at_its_delete_never_refreshe
     # The retry, with the access token the first try left accepted, finished the logout.
     assert again.status_code == 204, again.text
 
+
+async def test_a_session_an_interrupted_password_change_left_never_refreshes_again() -> None:
+    """The user's own new password, failing at the DELETE of the sessions it ends: the old
+    password holds, the caller's access token is refused, and the sessions are refused at
+    refresh long after every host has let the revocation go."""
+    time = SharedTime()
+    shared = ObjectStore.from_url("memory://")
+    failing = skewed_host(FailFirst(shared, "delete_many", "sessions/", after=False), time, 0)
+    await failing.create_user("alice", "alice@example.com", PASSWORD)
+    body = {"current_password": PASSWORD, "new_password": "Brand-new-pass-7"}
+    async with client_for(mounted(failing)) as client:
+        mine = await login(client, "alice")
+        thief = await login(client, "alice")
+        first = await client.post("/auth/password", json=body, headers=bearer(mine))
+        assert_problem(first, 503, "store_unavailable")
+        again = await client.post("/auth/password", json=body, headers=bearer(mine))
+        assert_problem(again, 401, "token_revoked")
+    behind = await _past_every_revocation(time, shared)
+    with pytest.raises(TokenRevokedError):
+        await behind.refresh_access_token(thief["refresh_token"])
+    # The session GET, the LIST that shows the newer generation, and its ending.
+    assert dict(shared.requests) == {"get": 1, "list": 1, "put": 1, "delete": 1}
+    with pytest.raises(TokenRevokedError):
+        await behind.refresh_access_token(mine["refresh_token"])
+    # The change did not happen: its owner logs in with the old password, and tries again.
+    async with client_for(mounted(behind)) as client:
+        fresh = await login(client, "alice")
+        done = await client.post("/auth/password", json=body, headers=bearer(fresh))
+        assert done.status_code == 200, done.text
+    await behind.refresh_access_token(done.json()["refresh_token"])

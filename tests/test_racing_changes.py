@@ -99,6 +99,9 @@ async def _works_elsewhere(url: str, pair: TokenPair | dict[str, Any]) -> None:
 # revocation, no DELETE); its write finds the record changed; the read again writes the
 # winner's marker (there already: a create that finds it) and refuses the change.
 LOSER_AFTER_ITS_READ = ["list sessions", "replace user", "get user", "create marker"]
+# The owner's own change writes a new generation before it lists any session: its first
+# write finds the record changed, and the read again refuses the change, ending nothing.
+OWNER_LOSER_AFTER_ITS_READ = ["replace user", "get user", "create marker"]
 
 
 async def test_the_loser_of_two_password_changes_leaves_the_winners_new_session(
@@ -142,7 +145,7 @@ async def test_the_loser_of_two_password_changes_leaves_the_winners_new_session(
         "list revocation",
         "get user",
         "get user",
-        *LOSER_AFTER_ITS_READ,
+        *OWNER_LOSER_AFTER_ITS_READ,
         "create audit",
     ]
     assert await make_service(url).authenticate_user("alice", NEW_PASSWORD) is not None
@@ -221,17 +224,35 @@ async def _race(
     return user, opened[0], store.logs["loser"]
 
 
+async def _owner_changes(service: S3AuthService, user: User) -> object:
+    return await service.change_password(user.id, PASSWORD, OTHER_PASSWORD)
+
+
+async def _disabling_on_the_old_password(service: S3AuthService, user: User) -> object:
+    return await service.update_user(
+        user.id, is_active=False, expect={"hashed_password": user.hashed_password}
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "after_its_read"),
+    [
+        (_owner_changes, OWNER_LOSER_AFTER_ITS_READ),
+        (_disabling_on_the_old_password, LOSER_AFTER_ITS_READ),
+    ],
+    ids=["owner's new password", "disabling"],
+)
 async def test_a_login_to_a_generation_whose_marker_is_missing_is_left_too(
     tmp_path: Path,
+    change: Callable[[S3AuthService, User], Awaitable[object]],
+    after_its_read: list[str],
 ) -> None:
     # The winner's process dies between its record's write and its marker's: the marker is
     # not there to tell the loser's listing that the record has moved on. A login that read
     # the new record opens a session of the new generation, which the loser leaves all the
-    # same: the session's id says its generation.
+    # same: the session's id says its generation (the owner's new password lists nothing
+    # before its first write, which the record's change refuses).
     url = f"file://{tmp_path / 'store'}"
-
-    async def change(service: S3AuthService, user: User) -> object:
-        return await service.change_password(user.id, PASSWORD, OTHER_PASSWORD)
 
     async def set_then_log_in(user: User) -> TokenPair:
         dying = FailFirst(ObjectStore.from_url(url), "create", "~generation.", after=False)
@@ -245,7 +266,7 @@ async def test_a_login_to_a_generation_whose_marker_is_missing_is_left_too(
     _, pair, log = await _race(url, change, set_then_log_in)
     await _works_elsewhere(url, pair)
     # The read again writes the marker the winner left out.
-    assert log == ["get user", *LOSER_AFTER_ITS_READ]
+    assert log == ["get user", *after_its_read]
 
 
 async def test_a_disabling_refused_after_a_demotion_leaves_the_newer_sessions(

@@ -312,9 +312,11 @@ async def test_change_password_revokes_everything_and_returns_a_new_pair(
     old = await service.create_token_pair(user)
     service.store.reset_counts()
     new = await service.change_password(user.id, PASSWORD, "BrandNewPass456")
-    # One read of the user; the sessions listed, revoked and deleted; writes: the user, the
-    # generation marker; the sessions listed again (none); the new session.
-    assert dict(service.store.requests) == {"get": 1, "put": 4, "list": 2, "delete": 1}
+    # One read of the user; a logout everywhere (the user and a generation marker written,
+    # the sessions listed, revoked and deleted); then the password (the user and another
+    # marker written, the sessions listed again, none, and the first marker deleted); the
+    # new session.
+    assert dict(service.store.requests) == {"get": 1, "put": 6, "list": 2, "delete": 2}
     with pytest.raises(TokenRevokedError):
         service.decode_token(old.access_token)
     assert service.decode_token(new.access_token)["sub"] == user.id
