@@ -81,7 +81,7 @@ class SMTPServer:
     port: int
     inbox: Inbox
     client_context: ssl.SSLContext | None = None
-    """Trusts the server's certificate (STARTTLS servers only)."""
+    """Trusts the server's certificate (servers with a `tls_directory` only)."""
 
 
 def _free_port() -> int:
@@ -133,16 +133,23 @@ def smtp_server(
     credentials: tuple[str, str] | None = None,
     smtputf8: bool = False,
     delay: float = 0.0,
+    implicit_tls: bool = False,
+    auth_in_clear: bool = False,
 ) -> Iterator[SMTPServer]:
     """A running server; with `tls_directory`, STARTTLS is required (a certificate is made
-    there); with `credentials`, AUTH is too and only those pass; `smtputf8` offers SMTPUTF8
-    (addresses that are not ASCII); `delay`: seconds it takes to accept each message."""
+    there), or with `implicit_tls` TLS from the first byte; with `credentials`, AUTH is too
+    and only those pass, offered before any TLS with `auth_in_clear` (what a server whose
+    STARTTLS someone on the path stripped looks like); `smtputf8` offers SMTPUTF8 (addresses
+    that are not ASCII); `delay`: seconds it takes to accept each message."""
     inbox = Inbox(delay=delay)
     options: dict[str, Any] = {"enable_SMTPUTF8": smtputf8}
     client_context = None
     if tls_directory is not None:
         server_context, client_context = self_signed(tls_directory)
-        options.update(tls_context=server_context, require_starttls=True)
+        if implicit_tls:
+            options.update(ssl_context=server_context)
+        else:
+            options.update(tls_context=server_context, require_starttls=True)
     if credentials is not None:
 
         def authenticator(
@@ -160,7 +167,12 @@ def smtp_server(
                 inbox.logins.append(data.login.decode())
             return AuthResult(success=ok)
 
-        options.update(authenticator=authenticator, auth_required=True)
+        # aiosmtpd counts only a STARTTLS upgrade as TLS: with implicit TLS, every
+        # connection is.
+        in_clear = auth_in_clear or implicit_tls
+        options.update(
+            authenticator=authenticator, auth_required=True, auth_require_tls=not in_clear
+        )
     controller = Controller(inbox, hostname=HOST, port=_free_port(), **options)
     controller.start()
     try:

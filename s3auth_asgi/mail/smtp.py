@@ -13,7 +13,8 @@ before anything else is said, and fails if the server cannot; `tls` (465) speaks
 the first byte; `none` is for a relay on the same host. Certificates are verified against
 the system's trust store unless a `ssl_context` is given. Credentials are refused over
 `none`. `none` to another host is allowed, with a warning: a relay on a private network is
-a setup of its own, which refusing would break, but the links cross it in clear text.
+a setup of its own, which refusing would break, but the links cross it in clear text. Any
+other security than these three is refused, never read as plain text.
 
 Addresses: a domain that is not ASCII (`bücher.de`) is sent in its ASCII form
 (`xn--bcher-kva.de`), which every server takes. A local part that is not ASCII (`jörg@`)
@@ -40,6 +41,8 @@ from ..hosts import is_loopback
 from ..lifecycle_settings import check_smtp_credentials
 from ..mail_addresses import ascii_domain, header_addresses
 from ..settings import S3AuthSettings
+from ..settings_ranges import check_argument
+from ..settings_text import choice_refused
 from .message import MailFailure, Message
 from .threads import MailThreads
 
@@ -64,6 +67,12 @@ class SMTPMailer:
     ) -> None:
         if not host or "@" not in sender:
             raise ConfigurationError("SMTPMailer needs a host and a sender address")
+        # As the settings check them: any other security would be read as no TLS at all
+        # (credentials and links in clear text), and no timeout as no bound on a send.
+        if not isinstance(security, str) or security not in DEFAULT_PORTS:
+            raise choice_refused("SMTPMailer's security", DEFAULT_PORTS, security)
+        check_argument("smtp_timeout_seconds", timeout, "SMTPMailer timeout")
+        check_argument("smtp_port", port, "SMTPMailer port")
         check_smtp_credentials(security, username, password, _argument_name)
         self.host = host
         self.port = port or DEFAULT_PORTS[security]
