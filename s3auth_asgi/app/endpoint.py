@@ -47,6 +47,7 @@ from ..errors import (
 )
 from ..events import AuthEvent, emit
 from ..identifiers import is_id
+from ..mail import held_mail
 from ..problems import internal_error
 from ..storage import StoreConflict
 from ..types import Clock, Receive, Scope, Send
@@ -116,10 +117,20 @@ class Endpoint:
         self.allow = ", ".join(sorted(methods))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # The mail the request asks for starts once its answer is sent (`mail.delivery`).
+        noted: dict[str, str] = {}
+        with held_mail():
+            event = await self._answer(scope, receive, send, noted)
+        if event is not None and self.after is not None:
+            await self.after(with_account(event, noted), decoy_of(event, noted))
+
+    async def _answer(
+        self, scope: Scope, receive: Receive, send: Send, noted: dict[str, str]
+    ) -> AuthEvent | None:
+        """Answer the request; the event it emitted, if any."""
         request = Request(scope, receive)
         method = "GET" if request.method == "HEAD" else request.method
         op = self.operations.get(method)
-        noted: dict[str, str] = {}
         code: str | None = None
         try:
             if op is not None:
@@ -154,8 +165,7 @@ class Endpoint:
             for name, value in NO_STORE:
                 response.headers[name] = value
         await response(scope, receive, send)
-        if event is not None and self.after is not None:
-            await self.after(with_account(event, noted), decoy_of(event, noted))
+        return event
 
     async def _run(self, op: Operation, request: Request, noted: dict[str, str]) -> Response:
         if self.origins.applies_to(op.method):

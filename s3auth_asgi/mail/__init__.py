@@ -11,13 +11,14 @@ worker threads of its own, never on the event loop nor on the host's threads) an
 The texts are `MailTemplates`, replaceable; their links start with S3AUTH_PUBLIC_URL,
 which every mailer but `FileMailer` requires, whether chosen by the settings or passed.
 `MailDelivery` composes messages and sends them in the background, so that an answer never
-waits for, or tells anything by, a mail server. It hands no mailer a message whose address a
+waits for, or tells anything by, a mail server; the auth app's endpoints start them once
+their answer is sent (`held_mail`). It hands no mailer a message whose address a
 mail header would read as another (`Message.recipient`, `s3auth_asgi.mail_addresses`).
 """
 
 from __future__ import annotations
 
-from .delivery import MailDelivery, mailer_from_settings
+from .delivery import MailDelivery, held_mail, mailer_from_settings
 from .message import Mailer, MailFailure, Message
 from .outbox import FileMailer
 from .smtp import SMTPMailer
@@ -32,5 +33,6 @@ __all__ = [
     "Mailer",
     "Message",
     "SMTPMailer",
+    "held_mail",
     "mailer_from_settings",
 ]

@@ -18,13 +18,23 @@ it: a mailer of the host's own may well take its recipients from the header it s
 At most MAX_PENDING messages are being sent or waiting for a mailer's thread: past that a
 new one is dropped, with a warning, and the answer is the same as ever. A mail server that
 is down would otherwise gather a task for every request that mails until it came back.
+
+In the background is not yet after the answer: a task started during a request runs at the
+request's next await that yields, and the server's or a middleware's sending of the answer
+may be one. Its first steps (building the mail, a millisecond for SMTPMailer; a mailer's
+own work up to its first wait) would then delay the answer for an account that is mailed,
+and not for a name that is nobody's. So the auth app's endpoints hold the mail their
+request asks for (`held_mail`) and start it once the answer is sent.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import Counter, deque
+from collections.abc import Iterator
+from contextvars import ContextVar
 
 from ..lifecycle_settings import require_public_url
 from ..settings import S3AuthSettings, env_name
@@ -41,6 +51,35 @@ up, little memory (a task and a message each)."""
 CLOSE_SECONDS = 5.0
 """How long a shutdown waits for the mail being sent: what a server that answers needs,
 well within the grace a process manager gives before it kills."""
+
+
+class _Held:
+    """The messages kept by one `held_mail`, until it is left."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[MailDelivery, Message]] = []
+        self.open = True
+
+
+_held: ContextVar[_Held | None] = ContextVar("s3auth_held_mail", default=None)
+
+
+@contextlib.contextmanager
+def held_mail() -> Iterator[None]:
+    """Within it, the messages `MailDelivery.send_later` is given are kept; they start when
+    it is left, however it is left. Around an ASGI app's call, so that they start once its
+    answer is sent: `with held_mail(): await app(scope, receive, send)`."""
+    held = _Held()
+    token = _held.set(held)
+    try:
+        yield
+    finally:
+        _held.reset(token)  # before sending: within an outer hold, they wait for it
+        # A task started within outlives it with its copy of the context: what it asks
+        # for later goes at once.
+        held.open = False
+        for delivery, message in held.messages:
+            delivery.send_later(message)
 
 
 def mailer_from_settings(settings: S3AuthSettings) -> Mailer | None:
@@ -117,7 +156,12 @@ class MailDelivery:
             self.send_later(self.compose(kind, to=to, username=username, new_email=new_email))
 
     def send_later(self, message: Message) -> None:
-        """Start sending `message`; returns at once."""
+        """Start sending `message` (once the `held_mail` it is called within is left);
+        returns at once."""
+        held = _held.get()
+        if held is not None and held.open:
+            held.messages.append((self, message))
+            return
         if self.mailer is None:
             logger.warning("no mailer is configured: a %s message was not sent", message.kind)
             return
