@@ -20,6 +20,7 @@ import pytest
 
 from s3auth_asgi import StoreUnavailableError
 from s3auth_asgi.storage import ObjectStore, StoreConflict
+from s3auth_asgi.storage.unavailable import RedactedStoreError
 
 pytestmark = pytest.mark.anyio
 
@@ -105,7 +106,11 @@ async def test_each_error_class_becomes_an_error_the_callers_handle(
         assert type(info.value) is StoreUnavailableError
         assert info.value.status == 503
         assert "SECRETSIG" not in info.value.detail
-        assert info.value.__cause__ is error
+        # What obstore said, without the signature its URL carried.
+        cause = info.value.__cause__
+        assert isinstance(cause, RedactedStoreError)
+        assert cause.kind == error_class.__name__
+        assert cause.said == "the store said no: https://host/b/k"
         assert "the store said no" in caplog.text  # for the operator
     assert "SECRETSIG" not in caplog.text
     assert sum(store.requests.values()) == 1

@@ -36,6 +36,7 @@ from s3auth_asgi.storage import ObjectStore
 from s3auth_asgi.storage.access import gather, get_or_none
 from s3auth_asgi.storage.base import CorruptObjectError
 from s3auth_asgi.storage.store import OPEN_FAILED, READ_FAILED, WRITE_FAILED
+from s3auth_asgi.storage.unavailable import RedactedStoreError
 
 pytestmark = pytest.mark.anyio
 
@@ -187,7 +188,8 @@ async def test_lock_files_that_cannot_be_opened(
         with pytest.raises(StoreUnavailableError) as info:
             await call()
         assert_generic(info.value, WRITE_FAILED)
-        assert isinstance(info.value.__cause__, PermissionError)
+        cause = info.value.__cause__
+        assert isinstance(cause, RedactedStoreError) and cause.kind == "PermissionError"
         assert_logged(caplog, KEY)
     assert await store.get(KEY, dict) is not None  # reading needs no lock
     assert list((root / ".s3auth" / "tmp").iterdir()) == []

@@ -33,6 +33,7 @@ from ..errors import (
     StoreUnavailableError,
 )
 from ..shown_urls import redact_urls, shown_url
+from ..storage.unavailable import RedactedStoreError
 
 OK, REFUSED, USAGE, CONFIGURATION, UNAVAILABLE, NOT_FOUND = 0, 1, 2, 3, 4, 5
 INTERNAL, INTERRUPTED, TERMINATED = 70, 130, 143
@@ -169,7 +170,7 @@ def describe_cause(cause: BaseException | None) -> str:
     refused`), which the first line leaves out; no URL's user info or query string."""
     if cause is None:
         return ""
-    text = redact_urls(str(cause))
+    text = redact_urls(cause.said if isinstance(cause, RedactedStoreError) else str(cause))
     head = first_line(text)
     head = re.sub(
         r" in [0-9.]+\w*, after (\d+) retries, max_retries: \d+, retry_timeout: \w+",

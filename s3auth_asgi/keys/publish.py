@@ -133,7 +133,9 @@ async def publish_jwks(url: str, jwks: dict[str, Any], max_age: int) -> None:
             },
         )
     except Exception as exc:  # obstore's errors, whatever the backend
-        raise StoreUnavailableError("The JWKS could not be published") from exc
+        from ..storage.unavailable import redacted_error
+
+        raise StoreUnavailableError("The JWKS could not be published") from redacted_error(exc)
 
 
 def _write_file(path: Path, data: bytes) -> None:

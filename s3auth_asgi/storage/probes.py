@@ -36,9 +36,9 @@ import time
 from dataclasses import dataclass
 
 from ..errors import S3AuthError
-from ..shown_urls import redact_urls
 from . import keys
 from .base import Store, StoreConflict
+from .unavailable import redacted_error
 from .versions import never_issued
 
 REACHABLE = "reachable"
@@ -217,9 +217,10 @@ def _vanished(name: str) -> Probe:
 def _cause(exc: BaseException) -> str:
     """The first line of the underlying error, which names what the store said (the
     wrapping StoreUnavailableError only names the request that failed), without what a URL
-    in it holds of credentials (`shown_urls.redact_urls`)."""
+    in it holds of credentials (`unavailable.redacted_error`)."""
     cause = exc.__cause__
     if cause is None:
         return ""
-    text = redact_urls(str(cause)).strip().splitlines()
-    return f" ({type(cause).__name__}: {text[0][:200]})" if text else ""
+    shown = redacted_error(cause)
+    text = shown.said.strip().splitlines()
+    return f" ({shown.kind}: {text[0][:200]})" if text else ""

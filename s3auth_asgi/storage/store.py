@@ -10,8 +10,9 @@ local directory or its lock files, a network or HTTP error from S3), is a
 StoreUnavailableError (503) whose detail says only whether reading or writing failed, and
 that the bucket does not exist when so (`unavailable`): it becomes the public problem
 detail, so it names no key, path or exception. The key and what the store said are logged
-to "s3auth_asgi.storage" at warning level, and the original exception is the error's
-`__cause__` (which `s3auth check` shows to the operator). A missing object is None (or for
+to "s3auth_asgi.storage" at warning level, and the error's `__cause__` is what the store
+said (which `s3auth check` shows to the operator) without the credentials a URL in it
+may carry (`unavailable.RedactedStoreError`). A missing object is None (or for
 a conditional write, StoreConflict), but a missing bucket is never taken for one.
 
 A key or prefix that is not a plain relative path (`key_rules`) is a ValueError before any
@@ -56,6 +57,7 @@ from .unavailable import (
     WRITE_FAILED,
     described,
     missing_holder,
+    redacted_error,
     unavailable,
 )
 from .urls import check_store_url
@@ -121,7 +123,7 @@ class ObjectStore:
             except ConfigurationError:
                 raise
             except Exception as exc:  # OSError, or obstore's own error for the directory
-                raise unavailable("OPEN", str(root), exc, OPEN_FAILED) from exc
+                raise unavailable("OPEN", str(root), exc, OPEN_FAILED) from redacted_error(exc)
         try:
             return cls(obstore_from_url(url, **network_options(options)), url=url)
         except Exception as exc:
@@ -174,7 +176,7 @@ class ObjectStore:
         except Exception as exc:
             if isinstance(exc, FileNotFoundError) and missing_holder(exc) is None:
                 return None
-            raise unavailable("GET", key, exc, READ_FAILED) from exc
+            raise unavailable("GET", key, exc, READ_FAILED) from redacted_error(exc)
         return bytes(data), result.meta
 
     async def _refused(self, key: str, sent: bytes, exc: Exception) -> str:
@@ -184,13 +186,13 @@ class ObjectStore:
         does not exist (a conditional PUT there is a 404, which obstore may report as a
         failed precondition) is StoreUnavailableError."""
         if missing_holder(exc) is not None:
-            raise unavailable("PUT", key, exc, WRITE_FAILED) from exc
+            raise unavailable("PUT", key, exc, WRITE_FAILED) from redacted_error(exc)
         if self._resends and resends.was_resent(exc):
             found = await self._read(key)
             if found is not None and found[0] == sent:
                 logger.info("store PUT %s was resent and refused by itself: it landed", key)
                 return versions.encode(found[1]["e_tag"], found[1]["version"])
-        raise StoreConflict(key) from exc
+        raise StoreConflict(key) from redacted_error(exc)
 
     async def create(self, key: str, value: Any) -> str:
         """Write only if absent (If-None-Match: *, on GCS generation 0). Raises
@@ -202,7 +204,7 @@ class ObjectStore:
             try:
                 created = await anyio.to_thread.run_sync(self._local.create, key, data)
             except Exception as exc:
-                raise unavailable("PUT", key, exc, WRITE_FAILED) from exc
+                raise unavailable("PUT", key, exc, WRITE_FAILED) from redacted_error(exc)
             if created is None:
                 raise StoreConflict(key)
             return created
@@ -211,7 +213,7 @@ class ObjectStore:
         except (AlreadyExistsError, PreconditionError) as exc:
             return await self._refused(key, data, exc)
         except Exception as exc:
-            raise unavailable("PUT", key, exc, WRITE_FAILED) from exc
+            raise unavailable("PUT", key, exc, WRITE_FAILED) from redacted_error(exc)
         return versions.encode(result["e_tag"], result["version"])
 
     async def replace(self, key: str, value: Any, etag: str) -> str:
@@ -225,7 +227,7 @@ class ObjectStore:
             try:
                 new = await anyio.to_thread.run_sync(self._local.replace, key, data, etag)
             except Exception as exc:  # an OSError from the lock or temporary files too
-                raise unavailable("PUT", key, exc, WRITE_FAILED) from exc
+                raise unavailable("PUT", key, exc, WRITE_FAILED) from redacted_error(exc)
             if new is None:
                 raise StoreConflict(key)
             return new
@@ -234,7 +236,7 @@ class ObjectStore:
         except (AlreadyExistsError, PreconditionError, FileNotFoundError) as exc:
             return await self._refused(key, data, exc)
         except Exception as exc:
-            raise unavailable("PUT", key, exc, WRITE_FAILED) from exc
+            raise unavailable("PUT", key, exc, WRITE_FAILED) from redacted_error(exc)
         return versions.encode(result["e_tag"], result["version"])
 
     async def delete(self, key: str) -> None:
@@ -251,7 +253,9 @@ class ObjectStore:
                 try:
                     await anyio.to_thread.run_sync(self._local.delete, chunk)
                 except Exception as exc:
-                    raise unavailable("DELETE", described(chunk), exc, WRITE_FAILED) from exc
+                    raise unavailable(
+                        "DELETE", described(chunk), exc, WRITE_FAILED
+                    ) from redacted_error(exc)
             return len(batch)
         size = self._batching.delete_batch
         chunks = [batch[start : start + size] for start in range(0, len(batch), size)]
@@ -273,7 +277,7 @@ class ObjectStore:
                     if isinstance(exc, FileNotFoundError) and missing_holder(exc) is None:
                         return
                     failure = unavailable("DELETE", described(chunk), exc, WRITE_FAILED)
-                    failure.__cause__ = exc
+                    failure.__cause__ = redacted_error(exc)
                     failures.append(failure)
 
         if len(chunks) == 1:
@@ -316,7 +320,7 @@ class ObjectStore:
                 self._count("list")  # a failed request is a request too
             if isinstance(exc, FileNotFoundError) and missing_holder(exc) is None:
                 return
-            raise unavailable("LIST", prefix, exc, READ_FAILED) from exc
+            raise unavailable("LIST", prefix, exc, READ_FAILED) from redacted_error(exc)
         if pages == 0:
             self._count("list")
 

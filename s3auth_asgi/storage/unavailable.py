@@ -9,6 +9,14 @@ every user "not found" and every login a 401. What tells them apart is the code 
 service's answer, which obstore's message carries: `NoSuchBucket` on S3, S3-compatible
 servers and GCS, `ContainerNotFound` on Azure, whose batch delete gives only the message.
 Such a failure is a StoreUnavailableError whose detail says so: no retry will mend it.
+
+The library's own exception is not the error's cause: its message quotes the URLs of the
+requests as they were made, an endpoint's password among them (`AWS_ENDPOINT_URL=
+http://user:PASSWORD@host`) or a signed query, and an application that logs the error with
+its traceback (`logger.exception`, a debug page, an error tracker) would show them. The
+cause is a RedactedStoreError standing in for it (`redacted_error`): its class name and its
+message, every URL in it without user info or query. (The original stays only as the
+error's `__context__`, which a traceback leaves out once a cause is given.)
 """
 
 from __future__ import annotations
@@ -31,6 +39,23 @@ _MISSING_HOLDER = (
 )
 
 
+class RedactedStoreError(Exception):
+    """What the store library raised, as anyone may be shown it: the name of its class
+    (`kind`) and its message, every URL in it without user info or query (`said`)."""
+
+    def __init__(self, kind: str, said: str) -> None:
+        super().__init__(f"{kind}: {said}")
+        self.kind = kind
+        self.said = said
+
+
+def redacted_error(exc: BaseException) -> RedactedStoreError:
+    """The stand-in for `exc` that a StoreUnavailableError raised for it is chained from."""
+    if isinstance(exc, RedactedStoreError):
+        return exc
+    return RedactedStoreError(type(exc).__name__, redact_urls(str(exc)))
+
+
 def missing_holder(exc: BaseException) -> str | None:
     """ "bucket" or "container" when `exc` is the store saying that it does not exist."""
     said = str(exc)
@@ -43,10 +68,12 @@ def missing_holder(exc: BaseException) -> str | None:
 def unavailable(request: str, key: str, exc: BaseException, detail: str) -> StoreUnavailableError:
     """The error for a failed request, with a `detail` fit for anyone to read (saying so
     when the bucket does not exist); the key and the first line of what the store said
-    (its URLs without user info or query string) go to the log."""
-    lines = redact_urls(str(exc)).strip().splitlines()
+    (its URLs without user info or query string) go to the log. Raise it `from
+    redacted_error(exc)`."""
+    shown = redacted_error(exc)
+    lines = shown.said.strip().splitlines()
     said = lines[0][:300] if lines else ""
-    logger.warning("store %s %s failed: %s: %s", request, key, type(exc).__name__, said)
+    logger.warning("store %s %s failed: %s: %s", request, key, shown.kind, said)
     holder = missing_holder(exc)
     if holder is not None:
         detail = f"{detail.split(';')[0]}: its {holder} does not exist"
