@@ -159,6 +159,8 @@ def unavailable_message(exc: StoreUnavailableError, store_url: str | None) -> st
     what = what[:1].lower() + what[1:]
     if store_url and what.startswith("the store "):
         what = f"the store {shown_url(store_url)} {what.removeprefix('the store ')}"
+    if isinstance(exc.__cause__, RedactedStoreError) and exc.__cause__.hint is not None:
+        return f"{what}: {exc.__cause__.hint}"  # a retry would not mend it
     cause = describe_cause(exc.__cause__)
     said = f" ({cause})" if cause else ""
     return f"{what}{said}; {STORE_HINT}, or try again later"
@@ -167,9 +169,12 @@ def unavailable_message(exc: StoreUnavailableError, store_url: str | None) -> st
 def describe_cause(cause: BaseException | None) -> str:
     """What the store library said, in one line: its first line without retry statistics,
     and the operating system's words from the debug dump that follows (`Connection
-    refused`), which the first line leaves out; no URL's user info or query string."""
+    refused`), which the first line leaves out; no URL's user info or query string. For a
+    failure the stand-in knows what to do about (`RedactedStoreError.hint`), that."""
     if cause is None:
         return ""
+    if isinstance(cause, RedactedStoreError) and cause.hint is not None:
+        return cause.hint
     text = redact_urls(cause.said if isinstance(cause, RedactedStoreError) else str(cause))
     head = first_line(text)
     head = re.sub(

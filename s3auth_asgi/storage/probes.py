@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from ..errors import S3AuthError
 from . import keys
 from .base import Store, StoreConflict
-from .unavailable import redacted_error
+from .unavailable import RedactedStoreError, redacted_error
 from .versions import never_issued
 
 REACHABLE = "reachable"
@@ -86,7 +86,7 @@ async def _probe_reachable(store: Store, key: str) -> tuple[Probe, str | None]:
         await store.list_page(keys.USERS, None, 1)
         await store.get(key, dict)
     except S3AuthError as exc:
-        failure = f"cannot list or read: {exc.detail}{_cause(exc)}"
+        failure = f"cannot list or read: {_failed(exc)}"
         return Probe(REACHABLE, False, failure, store_failed=True), None
     try:
         etag = await store.create(key, {"probe": 1})
@@ -222,5 +222,17 @@ def _cause(exc: BaseException) -> str:
     if cause is None:
         return ""
     shown = redacted_error(cause)
+    if shown.hint is not None:
+        return f" ({shown.hint})"
     text = shown.said.strip().splitlines()
     return f" ({shown.kind}: {text[0][:200]})" if text else ""
+
+
+def _failed(exc: S3AuthError) -> str:
+    """The error's detail and its cause; without the detail's "try again later" where the
+    cause says what to do instead."""
+    detail = exc.detail
+    cause = exc.__cause__
+    if isinstance(cause, RedactedStoreError) and cause.hint is not None:
+        detail = detail.split(";")[0]
+    return f"{detail}{_cause(exc)}"

@@ -17,6 +17,11 @@ its traceback (`logger.exception`, a debug page, an error tracker) would show th
 cause is a RedactedStoreError standing in for it (`redacted_error`): its class name and its
 message, every URL in it without user info or query. (The original stays only as the
 error's `__context__`, which a traceback leaves out once a cause is given.)
+
+One failure is the configuration's, though obstore words it as a passing one: an endpoint
+over plain http without the variable that allows it, which obstore refuses to send to and
+reports as "HTTP error: builder error" (its debug dump: `BadScheme`). Its stand-in carries
+what to do (`hint`, `plain_http_hint`), which the log and `s3auth` show in its place.
 """
 
 from __future__ import annotations
@@ -39,12 +44,19 @@ _MISSING_HOLDER = (
 )
 
 
+_ALLOW_HTTP = (("Generic S3 error", "AWS_ALLOW_HTTP"), ("MicrosoftAzure error", "AZURE_ALLOW_HTTP"))
+"""The variable that lets obstore send to a plain-http endpoint, by the store its message
+names (for GCS there is none: its `client_options`' `allow_http`)."""
+
+
 class RedactedStoreError(Exception):
     """What the store library raised, as anyone may be shown it: the name of its class
-    (`kind`) and its message, every URL in it without user info or query (`said`)."""
+    (`kind`) and its message, every URL in it without user info or query (`said`); and
+    what to do, when the failure is one that no retry mends (`hint`, else None)."""
 
     def __init__(self, kind: str, said: str) -> None:
-        super().__init__(f"{kind}: {said}")
+        self.hint = plain_http_hint(said)
+        super().__init__(f"{kind}: {said}" if self.hint is None else f"{self.hint}\n{kind}: {said}")
         self.kind = kind
         self.said = said
 
@@ -54,6 +66,21 @@ def redacted_error(exc: BaseException) -> RedactedStoreError:
     if isinstance(exc, RedactedStoreError):
         return exc
     return RedactedStoreError(type(exc).__name__, redact_urls(str(exc)))
+
+
+def plain_http_hint(said: str) -> str | None:
+    """What to do when the store library refused to send a request to a plain-http
+    endpoint (it says "builder error", its debug dump `BadScheme`); None for any other
+    failure."""
+    if "builder error" not in said or "BadScheme" not in said:
+        return None
+    variable = next((name for sign, name in _ALLOW_HTTP if sign in said), None)
+    allow = f"{variable}=true" if variable else "allow_http in the store's client_options"
+    return (
+        f"the store's endpoint is plain http://, which is refused unless {allow} is set: "
+        "set it for a plain-http endpoint such as a local test server, never in production, "
+        "where the endpoint should be https://"
+    )
 
 
 def missing_holder(exc: BaseException) -> str | None:
@@ -73,6 +100,8 @@ def unavailable(request: str, key: str, exc: BaseException, detail: str) -> Stor
     shown = redacted_error(exc)
     lines = shown.said.strip().splitlines()
     said = lines[0][:300] if lines else ""
+    if shown.hint is not None:
+        said = f"{said}: {shown.hint}"
     logger.warning("store %s %s failed: %s: %s", request, key, shown.kind, said)
     holder = missing_holder(exc)
     if holder is not None:
