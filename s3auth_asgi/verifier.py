@@ -126,6 +126,18 @@ class KeysFreshness(Protocol):
         """Read the keys when due; a failure leaves the keys there are (if any)."""
 
 
+@runtime_checkable
+class ClosesAtShutdown(Protocol):
+    """A verifier with work of its own in the background (a read of its keys that a request
+    started and nobody awaits), which `close` ends at the host's shutdown and leaves the
+    verifier usable: a JwksVerifier, an S3AuthService. BearerTokenMiddleware calls it once
+    the app has shut down, where the lifespan reaches the middleware; a host whose
+    middleware hears no lifespan (Litestar's) calls it in its own shutdown."""
+
+    async def close(self) -> None:
+        """End the verifier's work in the background."""
+
+
 async def verify_reading_keys_again(
     verifier: AccessTokenVerifier, token: str | bytes
 ) -> dict[str, Any]:

@@ -4,31 +4,41 @@ nobody awaits) ends with the host's shutdown, and a service shared by two hosts 
 serving the one still running after the other has stopped.
 
 The store's reads wait behind a gate the test holds shut, so the syncs a request starts
-are still running when the host shuts down.
+are still running when the host shuts down. So with a JwksVerifier, of a process that
+verifies another issuer's tokens: its JWKS server holds the reads after the first.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+import socket
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 from conftest import make_settings
 from fastapi import FastAPI
 from litestar import Litestar, get
+from litestar.middleware import DefineMiddleware
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 from support import Clock, R, StoreWrapper, login
 from test_app import client_for
+from test_keys_remote import JWKS, RawHttpServer, ok, token
+from test_keys_remote import jwks_server as jwks_server  # a fixture
 
 from s3auth_asgi import BearerTokenMiddleware, BlacklistMiddleware, S3AuthService
 from s3auth_asgi.app import auth_lifespan
 from s3auth_asgi.app.fastapi import CurrentUser, include_auth
 from s3auth_asgi.app.litestar import S3AuthPlugin, requires_scopes
+from s3auth_asgi.keys.remote import JwksVerifier
 from s3auth_asgi.storage import ObjectInfo, ObjectStore
 
 pytestmark = pytest.mark.anyio
@@ -172,3 +182,114 @@ async def test_a_service_shared_by_two_hosts_serves_the_one_left_running() -> No
         assert service.blacklist.freshness.age() < 10
     await second_lifespan.stop()
     assert background_syncs(service) == []
+
+
+# A verifier of another issuer's tokens ----------------------------------------------------
+
+
+@pytest.fixture
+def held_jwks(
+    jwks_server: Callable[..., RawHttpServer],
+) -> Iterator[tuple[RawHttpServer, threading.Event]]:
+    """A JWKS server that answers its first request at once and the others once `released`
+    is set (by the end of the test, whatever happened)."""
+    released = threading.Event()
+
+    def answer(server: RawHttpServer, connection: socket.socket, request: bytes) -> None:
+        if len(server.requests) > 1:
+            released.wait(30)
+        connection.sendall(ok(JWKS))
+
+    server = jwks_server(answer)
+    try:
+        yield server, released
+    finally:
+        released.set()
+
+
+def jwks_verifier(url: str, clock: Clock) -> JwksVerifier:
+    return JwksVerifier(
+        url, clock=clock, refresh_seconds=10, min_refresh_seconds=1, timeout_seconds=30
+    )
+
+
+async def background_read(
+    app: Any, clock: Clock, verifier: JwksVerifier, server: RawHttpServer
+) -> asyncio.Task[Any]:
+    """The read of the JWKS that a request with a stale copy starts, once the server holds
+    its request."""
+    clock.advance(15)  # past refresh_seconds, within twice it: answered, read behind
+    async with client_for(app) as client:
+        response = await client.get("/items", headers={"Authorization": f"Bearer {token()}"})
+    assert response.status_code == 200, response.text
+    task = verifier._background
+    assert task is not None
+    with anyio.fail_after(10):
+        while len(server.requests) < 2:
+            await asyncio.sleep(0.01)
+    assert not task.done()
+    return task
+
+
+async def items(request: Request) -> JSONResponse:
+    return JSONResponse({"user": request.user.username})
+
+
+async def test_no_read_of_a_jwks_verifier_outlives_a_starlette_shutdown(
+    held_jwks: tuple[RawHttpServer, threading.Event],
+) -> None:
+    """The middleware in the host's list hears the lifespan, and ends its verifier's
+    background read at shutdown."""
+    server, _ = held_jwks
+    clock = Clock()
+    verifier = jwks_verifier(server.url, clock)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await verifier.load()
+        yield
+
+    app = Starlette(
+        routes=[Route("/items", items)],
+        middleware=[Middleware(BearerTokenMiddleware, tokens=verifier)],
+        lifespan=lifespan,
+    )
+    host = Lifespan(app)
+    await host.start()
+    task = await background_read(app, clock, verifier, server)
+    await host.stop()
+    assert task.done()
+    assert len(server.requests) == 2  # the load, and the read that was ended
+
+
+async def test_a_host_whose_middleware_hears_no_lifespan_closes_the_verifier(
+    held_jwks: tuple[RawHttpServer, threading.Event],
+) -> None:
+    """Litestar runs its middleware per route, without the lifespan: the host closes the
+    verifier at shutdown; it reads again when a later request finds its copy stale."""
+    server, released = held_jwks
+    clock = Clock()
+    verifier = jwks_verifier(server.url, clock)
+
+    @get("/items", sync_to_thread=False)
+    def litestar_items() -> dict[str, bool]:
+        return {"ok": True}
+
+    app = Litestar(
+        [litestar_items],
+        middleware=[DefineMiddleware(BearerTokenMiddleware, tokens=verifier)],
+        on_startup=[verifier.load],
+        on_shutdown=[verifier.close],
+    )
+    host = Lifespan(app)
+    await host.start()
+    task = await background_read(app, clock, verifier, server)
+    await host.stop()
+    assert task.done()
+    # Still usable: a later request whose copy is overdue has it read again.
+    released.set()
+    clock.advance(10)
+    async with client_for(app) as client:
+        response = await client.get("/items", headers={"Authorization": f"Bearer {token()}"})
+    assert response.status_code == 200, response.text
+    assert verifier.fetches == 3

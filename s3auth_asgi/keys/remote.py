@@ -16,6 +16,9 @@ When the keys are read:
   however many such tokens arrive: random kids cost one fetch per interval, not one each.
   The middleware then verifies the token once more.
 
+A read in the background still running at the host's shutdown ends there: `await
+verifier.close()`, which BearerTokenMiddleware calls when it hears the lifespan shut down.
+
 A read fails whatever goes wrong in it: the connection, the HTTP answer, the JSON or the
 keys in it, or no whole answer within `timeout_seconds` (one deadline for the read,
 however slowly the server sends). A failed read keeps the copy there is (logged); with no
@@ -176,13 +179,25 @@ class JwksVerifier(SharedOnCopy):
                 await self._read()
         return self._keys is not before or self._keys is None
 
+    async def close(self) -> None:
+        """At a host's shutdown: end the read of the JWKS a request started in the
+        background, if it still runs on this event loop, so that it does not outlive the
+        host (BearerTokenMiddleware calls this when the lifespan it hears shuts down).
+        Nobody awaits that read; the verifier stays usable, and a later stale copy starts
+        another."""
+        task = self._background
+        if task is None or task.done() or task.get_loop() is not asyncio.get_running_loop():
+            return
+        task.cancel()
+        await asyncio.wait((task,))
+
     def _refresh_in_background(self) -> None:
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return
         task = self._background
-        if task is None or task.done():
+        if task is None or task.done() or task.get_loop() is not loop:
             # Kept in self._background, never only in the loop's weak set of tasks.
             self._background = loop.create_task(self.read_keys_again())
 

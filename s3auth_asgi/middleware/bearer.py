@@ -12,13 +12,15 @@ token is read from: see `credentials`; what a refusal looks like: see `challenge
 
 Pure ASGI: the body and the response pass through untouched (the `send` of a WebSocket is
 wrapped only to name the accepted subprotocol, see `credentials`), `lifespan` and other
-scope types go straight to the app.
+scope types go straight to the app. Where the lifespan reaches it, the middleware closes
+its verifier once the app has shut down (`verifier.ClosesAtShutdown`), so that no read of
+keys a request started in the background outlives the host.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 from ..errors import (
     AuthenticationRequiredError,
@@ -30,7 +32,13 @@ from ..errors import (
 )
 from ..paths import PathAccess, PathRules, is_cors_preflight
 from ..types import ASGIApp, Message, Receive, Scope, Send, checked_app
-from ..verifier import AccessTokenVerifier, KeyReader, KeysFreshness, reverify_bound
+from ..verifier import (
+    AccessTokenVerifier,
+    ClosesAtShutdown,
+    KeyReader,
+    KeysFreshness,
+    reverify_bound,
+)
 from .cache import VerifiedToken, VerifiedTokenCache
 from .credentials import authorization_token, take_subprotocol_token, websocket_token
 from .refusals import Refusals
@@ -106,6 +114,7 @@ class BearerTokenMiddleware:
         self._clock = tokens.clock
         self._leeway = tokens.leeway_seconds
         self._stands_for = reverify_bound(tokens)
+        self._close = tokens.close if isinstance(tokens, ClosesAtShutdown) else None
         # Keys fixed while the verifier runs are never overdue: no call per request.
         self._keys_freshness = (
             tokens if isinstance(tokens, KeysFreshness) and self._stands_for != math.inf else None
@@ -137,6 +146,8 @@ class BearerTokenMiddleware:
                 await self.refusals.refuse(scope, receive, send, error)
                 return
         else:
+            if kind == "lifespan" and self._close is not None:
+                send = self._closing_at_shutdown(send, self._close)
             await self.app(scope, receive, send)
             return
         context = current_scope.set(scope)
@@ -163,6 +174,23 @@ class BearerTokenMiddleware:
                 raise InsufficientScopeError(needed)
         scope["user"] = verified.user
         scope["auth"] = verified
+
+    @staticmethod
+    def _closing_at_shutdown(send: Send, close: Callable[[], Awaitable[None]]) -> Send:
+        """`send`, which ends the verifier's background work (`close`) once the app has
+        shut down, before the server hears that it has: no read of keys the verifier
+        started outlives the lifespan."""
+
+        async def send_after_closing(message: Message) -> None:
+            if message["type"] not in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
+                await send(message)
+                return
+            try:
+                await close()
+            finally:
+                await send(message)
+
+        return send_after_closing
 
     async def _read_overdue_keys(self) -> None:
         """Before a token is verified: wait for a read of keys that are overdue (a read
