@@ -5,9 +5,13 @@ with credentials; a server that refuses is logged and breaks nothing; the outbox
 from __future__ import annotations
 
 import logging
+import smtplib
+import socket
 import stat
+import sys
 from pathlib import Path
 
+import aiosmtpd.smtp
 import anyio
 import pytest
 from conftest import make_settings
@@ -270,3 +274,28 @@ async def test_a_unicode_local_part_needs_smtputf8_and_the_log_says_so(
         "sending a password_reset message failed: the mail server does not offer SMTPUTF8, "
         "which an address that is not ASCII before its @ needs"
     ]
+
+
+async def test_the_ehlo_name_is_looked_up_once_a_mailer_not_once_a_mail(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # smtplib looks up the machine's own name (socket.getfqdn, a reverse DNS lookup that
+    # takes seconds where reverse DNS answers slowly) for every client it makes, before
+    # the connection exists, where the send's deadline cannot cut it short.
+    lookups: list[str] = []
+    real_getfqdn = socket.getfqdn
+
+    def getfqdn(name: str = "") -> str:
+        caller = sys._getframe(1).f_code.co_filename
+        lookups.append(caller)
+        return real_getfqdn(name)
+
+    monkeypatch.setattr(socket, "getfqdn", getfqdn)
+    with smtp_server() as server:
+        mailer = SMTPMailer(server.host, port=server.port, sender="auth@example.com",
+                            security="none")  # fmt: skip
+        for number in range(3):
+            await mailer.send(unicode_reset(f"user{number}@example.com"))
+        assert len(server.inbox.wait_for(3)) == 3
+    # The server, in this process too, looks up its own name for each connection.
+    assert [caller for caller in lookups if caller != aiosmtpd.smtp.__file__] == [smtplib.__file__]

@@ -92,6 +92,10 @@ class SMTPMailer:
         """Seconds the whole exchange with the server may take, and each read within it."""
         self.ssl_context = ssl_context
         self.threads = MailThreads()
+        self._ehlo_name: str | None = None
+        """This machine's name as the first client looked it up, for every client after:
+        smtplib looks it up for each (reverse DNS, seconds where that answers slowly),
+        before there is a connection the deadline could cut."""
         if security == "none" and not is_loopback(host):
             logger.warning(
                 "SMTP to %s:%d is not encrypted (security none, meant for a relay on this "
@@ -148,10 +152,12 @@ class SMTPMailer:
     def _send(self, mail: EmailMessage, recipient: str, connection: _Connection) -> None:
         context = self.ssl_context or ssl.create_default_context()
         client: smtplib.SMTP
+        name = self._ehlo_name
         if self.security == "tls":
-            client = smtplib.SMTP_SSL(timeout=self.timeout, context=context)
+            client = smtplib.SMTP_SSL(local_hostname=name, timeout=self.timeout, context=context)
         else:
-            client = smtplib.SMTP(timeout=self.timeout)
+            client = smtplib.SMTP(local_hostname=name, timeout=self.timeout)
+        self._ehlo_name = client.local_hostname
         # Connected here rather than by the constructor, which would read the greeting
         # before the client could be cut off; the TLS layer checks the certificate against
         # `_host`, which only the constructor sets.
