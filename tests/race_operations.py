@@ -479,6 +479,7 @@ PAIRS: dict[str, tuple[Step, Step, Check]] = {
     "delete-ask-address": (DELETE, ASK_ADDRESS, deleted),
     "delete-scopes": (DELETE, SCOPES, deleted),
     "delete-twice": (DELETE, DELETE_AGAIN, deleted),
+    "delete-logout-all": (DELETE, LOGOUT_ALL, deleted),
     "delete-confirm": (DELETE, CONFIRM, deleted_with_every_address),
     "delete-admin-email": (DELETE, ADMIN_EMAIL, deleted_with_every_address),
     "delete-register-alice": (DELETE, REGISTER_ALICE, deleted_or_registered_again),

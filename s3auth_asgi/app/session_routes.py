@@ -12,8 +12,9 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..errors import SessionNotFoundError
+from ..errors import SessionNotFoundError, UserNotFoundError
 from ..service import S3AuthService
+from .caller import account_gone
 from .cookies import clear_refresh_cookie
 from .operations import Call
 from .responses import PRIVATE, empty_response, json_response
@@ -50,7 +51,10 @@ class SessionRoutes:
         return self._ended(call.request, empty_response())
 
     async def logout_all(self, call: Call) -> Response:
-        ended = await self.service.revoke_all_user_tokens(call.caller.user_id)
+        try:
+            ended = await self.service.revoke_all_user_tokens(call.caller.user_id)
+        except UserNotFoundError:  # deleted since its caller's record was read
+            raise account_gone() from None
         return self._ended(call.request, json_response(SessionsEnded(sessions_ended=ended)))
 
     async def sessions(self, call: Call) -> Response:
