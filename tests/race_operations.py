@@ -176,6 +176,11 @@ async def refresh_second(w: World) -> httpx.Response:
     return await w.client.post("/auth/refresh", json=body)
 
 
+async def profile(w: World) -> httpx.Response:
+    body = {"full_name": "Alice Liddell"}
+    return await w.client.patch("/auth/me", json=body, headers=bearer(w.sessions[0]))
+
+
 def admin_update(**changes: Any) -> Send:
     return ops.admin_update(**changes)
 
@@ -217,6 +222,7 @@ CONFIRM = Step("confirm-address", ops.confirm_address, 204, {**LINK_DEAD, **ADDR
 ASK_ADDRESS = Step(
     "ask-new-address", ops.ask_new_address, 200, {**GONE, **NO_USER, 409: ("conflict",)}
 )
+PROFILE = Step("profile", profile, 200, GONE)
 DISABLE = Step("admin-disable", admin_update(is_active=False), 200, ends=BOTH)
 SET_PASSWORD = Step("admin-set-password", ops.admin_set_password, 204, ends=BOTH)
 SCOPES = Step(
@@ -480,6 +486,12 @@ PAIRS: dict[str, tuple[Step, Step, Check]] = {
     "delete-scopes": (DELETE, SCOPES, deleted),
     "delete-twice": (DELETE, DELETE_AGAIN, deleted),
     "delete-logout-all": (DELETE, LOGOUT_ALL, deleted),
+    "delete-logout": (DELETE, LOGOUT, deleted),
+    "delete-logout-bearer": (DELETE, LOGOUT_BEARER, deleted),
+    "delete-end-session": (DELETE, END_SESSION, deleted),
+    "delete-end-own-session": (DELETE, END_OWN_SESSION, deleted),
+    "delete-profile": (DELETE, PROFILE, deleted),
+    "disable-logout-all": (DISABLE, LOGOUT_ALL, disabled),
     "delete-confirm": (DELETE, CONFIRM, deleted_with_every_address),
     "delete-admin-email": (DELETE, ADMIN_EMAIL, deleted_with_every_address),
     "delete-register-alice": (DELETE, REGISTER_ALICE, deleted_or_registered_again),

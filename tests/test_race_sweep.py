@@ -273,7 +273,9 @@ REGISTER_ALICE = "create index, get index"
 REGISTER_OLD_ADDRESS = (
     "create index, create index, create index, get index, replace index, replace index"
 )
+PROFILE = "get user, replace user, create audit"
 REQUESTS: dict[str, str] = {
+    "profile": PROFILE,
     "admin-delete": ADMIN_DELETE,
     "admin-delete-again": ADMIN_DELETE,
     "admin-disable": ADMIN_CHANGE,
@@ -353,7 +355,6 @@ async def test_a_pair_interleaved_at_any_request(
 
 CROSSED = (
     "reset-twice",
-    "change-login",
     "logout-all-login",
     "delete-login",
     "confirm-register",
