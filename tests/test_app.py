@@ -10,12 +10,13 @@ import httpx
 import msgspec
 import pytest
 from conftest import make_service
+from declared_answers import DeclaredAnswers
 from starlette.applications import Starlette
 from starlette.routing import Mount
 from support import RacedUserWrite
 
-from s3auth_asgi import S3AuthService, StoreUnavailableError, User
-from s3auth_asgi.app import create_auth_app
+from s3auth_asgi import S3AuthService, S3AuthSettings, StoreUnavailableError, User
+from s3auth_asgi.app import AuthApp, create_auth_app
 from s3auth_asgi.app.operations import Operation
 from s3auth_asgi.storage import ObjectStore, keys
 
@@ -28,9 +29,20 @@ PROBLEM = "application/problem+json"
 # Helpers shared with the other test_app* modules ------------------------------------------
 
 
-def mounted(service: S3AuthService, **options: Any) -> Starlette:
+def auth_app(service: S3AuthService, **options: Any) -> AuthApp:
     options.setdefault("rate_limit", False)
-    return Starlette(routes=[Mount("/auth", app=create_auth_app(service, **options))])
+    return create_auth_app(service, **options)
+
+
+def mounted(service: S3AuthService, **options: Any) -> Starlette:
+    return Starlette(routes=[Mount("/auth", app=auth_app(service, **options))])
+
+
+def declared_for(settings: S3AuthSettings, **options: Any) -> DeclaredAnswers:
+    """What the app `mounted` builds for a service with `settings` and `options` declares,
+    from an app of its own: one document for the many apps of a sweep."""
+    service = S3AuthService(settings, store=ObjectStore.from_url("memory://"))
+    return DeclaredAnswers.of(auth_app(service, **options))
 
 
 def client_for(
@@ -39,9 +51,19 @@ def client_for(
     base_url: str = "http://testserver",
     peer: tuple[str, int] = ("127.0.0.1", 50000),
     root_path: str = "",
+    declared: DeclaredAnswers | None = None,
 ) -> httpx.AsyncClient:
+    """A client of `app`; with `declared`, every answer is checked against it."""
     transport = httpx.ASGITransport(app=app, client=peer, root_path=root_path)
-    return httpx.AsyncClient(transport=transport, base_url=base_url)
+    hooks = {"response": [declared]} if declared is not None else {}
+    return httpx.AsyncClient(transport=transport, base_url=base_url, event_hooks=hooks)
+
+
+def checked_client(service: S3AuthService, **options: Any) -> httpx.AsyncClient:
+    """A client of the app `mounted` builds, every answer checked against its document."""
+    app = auth_app(service, **options)
+    host = Starlette(routes=[Mount("/auth", app=app)])
+    return client_for(host, declared=DeclaredAnswers.of(app))
 
 
 async def register(
@@ -98,7 +120,7 @@ def auth_service() -> S3AuthService:
 
 @pytest.fixture
 async def client(auth_service: S3AuthService) -> AsyncIterator[httpx.AsyncClient]:
-    async with client_for(mounted(auth_service)) as client:
+    async with checked_client(auth_service) as client:
         yield client
 
 
@@ -150,7 +172,7 @@ async def test_duplicate_name_or_email_gets_one_generic_conflict(
 
 async def test_without_enumeration_protection_the_conflict_says_which() -> None:
     service = make_service(enumeration_protection=False)
-    async with client_for(mounted(service)) as client:
+    async with checked_client(service) as client:
         await register(client, "alice")
         name = await client.post(
             "/auth/register",
@@ -230,7 +252,7 @@ async def test_a_body_over_the_limit_gets_413_declared_or_streamed() -> None:
         for start in range(0, len(big), 256):
             yield big[start : start + 256]
 
-    async with client_for(mounted(service)) as client:
+    async with checked_client(service) as client:
         declared = await client.post(
             "/auth/login", content=big, headers={"Content-Type": "application/json"}
         )
@@ -911,7 +933,7 @@ async def test_a_change_of_ones_own_account_loses_to_its_disabling_meanwhile(
     user = await other.create_user("alice", "alice@example.com", PASSWORD)
     raced = RacedUserWrite(shared, lambda: other.update_user(user.id, is_active=False))
     method, path, body = route
-    async with client_for(mounted(make_service(store=raced))) as client:
+    async with checked_client(make_service(store=raced)) as client:
         tokens = await login(client, "alice")
         response = await client.request(method, path, json=body, headers=bearer(tokens))
     assert raced.meanwhile is None  # the race happened
@@ -1036,7 +1058,7 @@ class BrokenStore(ObjectStore):
 async def test_a_store_outage_is_503_with_retry_after() -> None:
     store = BrokenStore.from_url("memory://")
     service = make_service(store=store)
-    async with client_for(mounted(service)) as client:
+    async with checked_client(service) as client:
         await register(client, "alice")
         tokens = await login(client, "alice")
         store.broken = True
@@ -1061,7 +1083,7 @@ async def test_a_store_outage_is_503_with_retry_after() -> None:
 
 async def test_every_backend_serves_a_whole_session(store_url: str) -> None:
     service = make_service(store_url)
-    async with client_for(mounted(service)) as client:
+    async with checked_client(service) as client:
         await register(client, "alice")
         tokens = await login(client, "alice")
         assert (await client.get("/auth/me", headers=bearer(tokens))).status_code == 200

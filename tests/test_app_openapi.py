@@ -14,6 +14,7 @@ import msgspec
 import pytest
 import schemathesis
 from conftest import make_service, make_settings
+from declared_answers import DeclaredAnswers
 from hypothesis import HealthCheck, settings
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 from schemathesis.checks import (
@@ -176,6 +177,78 @@ def test_the_document_describes_the_password_policy_the_service_runs(name: str) 
     assert refuses(policy, sized(shortest - 1)) and not refuses(policy, sized(shortest))
     assert refuses(policy, sized(longest + 1)) and not refuses(policy, sized(longest))
     assert f"{shortest} to {longest} characters" in said
+
+
+def _answer(
+    method: str, path: str, status: int, body: dict[str, Any] | None = None, **headers: str
+) -> httpx.Response:
+    """An answer to `method` `path` under /auth: `body` as a problem, unless a
+    content-type is given."""
+    content = b"" if body is None else msgspec.json.encode(body)
+    if body is not None:
+        headers.setdefault("content_type", "application/problem+json")
+    fields = {name.replace("_", "-"): value for name, value in headers.items()}
+    request = httpx.Request(method, f"http://testserver/auth{path}")
+    return httpx.Response(status, headers=fields, content=content, request=request)
+
+
+ID = "0" * 32
+UNDECLARED = {
+    "a status the operation lacks": (
+        _answer("POST", "/logout-all", 404, {"code": "user_not_found"}),
+        r"undeclared \(it declares \['200', '400', '401', '503'\]\)",
+    ),
+    "an error that is no problem": (
+        _answer("GET", "/me", 503, {}, content_type="text/plain"),
+        r"not a declared \['application/problem\+json'\]",
+    ),
+    "a 409 code not listed": (
+        _answer("POST", "/register", 409, {"code": "email_taken"}),
+        r"not a declared code \['account_exists'\]",
+    ),
+    "a refusal without its challenge": (
+        _answer("GET", "/me", 401, {"code": "invalid_token"}),
+        "without WWW-Authenticate",
+    ),
+    "a 503 without Retry-After": (
+        _answer("POST", "/login", 503, {"code": "store_unavailable"}),
+        "without Retry-After",
+    ),
+    "a body to a 204": (_answer("DELETE", f"/sessions/{ID}", 204, {}), "a body where none"),
+    "an unknown path's error, no problem": (
+        _answer("GET", "/x", 404, {}, content_type="text/plain"),
+        "^GET /auth/x answered 404 text/plain",
+    ),
+}
+DECLARED = {
+    "a templated path's 404": _answer(
+        "DELETE", f"/admin/users/{ID}/sessions/{ID}", 404, {"code": "session_not_found"}
+    ),
+    "a 409 code listed": _answer("POST", "/register", 409, {"code": "account_exists"}),
+    "a refusal with its challenge": _answer(
+        "GET", "/me", 401, {"code": "invalid_token"}, www_authenticate="Bearer"
+    ),
+    "a 204": _answer("POST", "/logout", 204),
+    "an unknown path's problem": _answer("GET", "/x", 404, {"code": "not_found"}),
+    "the document itself": _answer(
+        "GET", "/openapi.json", 200, {}, content_type="application/json"
+    ),
+}
+
+
+@pytest.mark.parametrize(("answer", "why"), UNDECLARED.values(), ids=UNDECLARED)
+def test_the_check_of_declared_answers_refuses_what_the_document_does_not_say(
+    answer: httpx.Response, why: str
+) -> None:
+    with pytest.raises(AssertionError, match=why):
+        DeclaredAnswers(DOCUMENT).check(answer)
+
+
+@pytest.mark.parametrize("answer", DECLARED.values(), ids=DECLARED)
+def test_the_check_of_declared_answers_takes_what_the_document_says(
+    answer: httpx.Response,
+) -> None:
+    DeclaredAnswers(DOCUMENT).check(answer)
 
 
 @pytest.mark.anyio

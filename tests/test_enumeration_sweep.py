@@ -23,7 +23,7 @@ import pytest
 from conftest import make_settings
 from pwdlib.hashers.argon2 import Argon2Hasher
 from support import Clock, StoreWrapper
-from test_app import PASSWORD, client_for, mounted
+from test_app import PASSWORD, client_for, declared_for, mounted
 from test_recovery import HeldMailer
 
 from s3auth_asgi import S3AuthService
@@ -45,6 +45,9 @@ LINKS: dict[Purpose, str] = {
     "email-change": "/auth/email/verify",
 }
 PER_ACCOUNT = DEFAULT_AUTH_LIMITS["login_account"].max_requests
+SETTINGS = make_settings(rate_limit_store="store", public_url="https://app.example.com")
+DECLARED = declared_for(SETTINGS, rate_limit=True)
+"""What the app of every world declares: each answer is one of those."""
 
 
 def _kind(key: str) -> str:
@@ -149,7 +152,7 @@ class World:
     links: dict[str, dict[Purpose, str]] = field(default_factory=dict)
 
     async def post(self, path: str, body: dict[str, str], *, ip: str = "203.0.113.1") -> Any:
-        async with client_for(self.app, peer=(ip, 4000)) as client:
+        async with client_for(self.app, peer=(ip, 4000), declared=DECLARED) as client:
             form = path.endswith("/login")
             return await (client.post(path, data=body) if form else client.post(path, json=body))
 
@@ -158,8 +161,7 @@ async def build_world() -> World:
     hooks = Hooks()
     store = Recorder(ObjectStore.from_url("memory://"))
     mailer = HeldMailer()
-    settings = make_settings(rate_limit_store="store", public_url="https://app.example.com")
-    service = S3AuthService(settings, store=store, clock=Clock(), mailer=mailer, hooks=hooks)
+    service = S3AuthService(SETTINGS, store=store, clock=Clock(), mailer=mailer, hooks=hooks)
     world = World(service, store, mailer, Answered(mounted(service, rate_limit=True)))
     for hook in get_args(HookName):
 
@@ -181,7 +183,7 @@ async def build_world() -> World:
     ended = await service.create_token_pair(users["known"])
     await service.revoke_refresh_token(ended.refresh_token)
     world.refresh_tokens["logged out"] = ended.refresh_token
-    elsewhere = S3AuthService(settings, store=ObjectStore.from_url("memory://"))
+    elsewhere = S3AuthService(SETTINGS, store=ObjectStore.from_url("memory://"))
     world.links["never"] = {
         p: await elsewhere.account_tokens.issue(p, users["known"]) for p in LINKS
     }

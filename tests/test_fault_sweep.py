@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import make_settings
 from sweep_operations import OPS, World, build_world
-from test_app import client_for, mounted
+from test_app import client_for, declared_for, mounted
 from test_faults import FaultyStore
 from test_password_change_faults import RequestLog, _kind
 
@@ -32,6 +32,8 @@ from s3auth_asgi.mail import FileMailer
 from s3auth_asgi.storage import ObjectInfo, ObjectStore
 
 pytestmark = pytest.mark.anyio
+DECLARED = declared_for(make_settings())
+"""What the app of every run declares: each answer, the world's too, is one of those."""
 
 LET_GO = {ENTRY_USER_MISSING, ENTRY_NOT_HELD}
 """What a claim that never finished leaves: its next registration takes it over."""
@@ -57,7 +59,7 @@ async def _run(tmp_path: Path, name: str, fail_at: int | None, after: bool) -> l
     logged = Logged(inner)
     faulty = FaultyStore(logged)
     service = S3AuthService(make_settings(), store=faulty, mailer=FileMailer(tmp_path / "outbox"))
-    async with client_for(mounted(service)) as client:
+    async with client_for(mounted(service), declared=DECLARED) as client:
         world = World(inner, faulty, service, client)
         await build_world(tmp_path, client, world)
         await service.ensure_fresh()

@@ -27,7 +27,7 @@ import pytest
 from conftest import make_settings
 from race_operations import PAIRS, SETTINGS, Pausing, Race, Step
 from sweep_operations import PAST_REVOCATIONS, World, build_world
-from test_app import client_for, mounted
+from test_app import client_for, declared_for, mounted
 
 from s3auth_asgi import S3AuthService, TokenRevokedError
 from s3auth_asgi.app import application
@@ -40,6 +40,9 @@ from s3auth_asgi.storage import ObjectStore, keys
 
 pytestmark = pytest.mark.anyio
 PROBLEM = "application/problem+json"
+DECLARED = declared_for(SETTINGS)
+"""What the apps of every race declare, from one built with its document (theirs are not):
+each answer is one of those."""
 
 
 @pytest.fixture(autouse=True)
@@ -58,7 +61,7 @@ async def _copy_of_the_world(tmp_path: Path) -> tuple[ObjectStore, World]:
     if not _BUILT:
         store = ObjectStore.from_url("memory://")
         service = S3AuthService(make_settings(), store=store, mailer=FileMailer(tmp_path / "world"))
-        async with client_for(mounted(service)) as client:
+        async with client_for(mounted(service), declared=DECLARED) as client:
             world = World(store, None, service, client)  # type: ignore[arg-type]
             await build_world(tmp_path, client, world)
         _BUILT.append((store, world))
@@ -89,7 +92,11 @@ async def _race(
     mailer = FileMailer(tmp_path / "outbox")
     services = [S3AuthService(SETTINGS, store=s, mailer=mailer) for s in stores]
     answers: list[httpx.Response] = [httpx.Response(599), httpx.Response(599)]
-    async with client_for(mounted(services[0])) as one, client_for(mounted(services[1])) as two:
+    one_app, two_app = mounted(services[0]), mounted(services[1])
+    async with (
+        client_for(one_app, declared=DECLARED) as one,
+        client_for(two_app, declared=DECLARED) as two,
+    ):
         world = dataclasses.replace(built, inner=inner, service=services[0], client=one)
         sides = (world, dataclasses.replace(world, service=services[1], client=two))
         race = Race(world, sides, stores)
@@ -102,8 +109,15 @@ async def _race(
         steps = (first, second)
         other = 1 - held
 
+        failed: list[AssertionError] = []
+
         async def send_other() -> None:
-            answers[other] = await steps[other].send(sides[other])
+            # An answer the document does not declare fails the race here, not as an
+            # error of the held one's store request that it ran inside.
+            try:
+                answers[other] = await steps[other].send(sides[other])
+            except AssertionError as failure:
+                failed.append(failure)
 
         running: list[asyncio.Task[None]] = []
 
@@ -128,6 +142,8 @@ async def _race(
             await task
         for service in services:
             await service.mail.drain()
+    if failed:
+        raise failed[0]
     return race, answers
 
 
