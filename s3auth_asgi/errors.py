@@ -15,7 +15,8 @@
     ├── NotFoundError                404 → UserNotFoundError, SessionNotFoundError
     ├── RateLimitedError             429, with Retry-After and RateLimit headers
     ├── StoreUnavailableError        503: cannot answer now (the object store failed); retry
-    │   └── HashingBusyError         503: too many password checks waiting; retry shortly
+    │   ├── HashingBusyError         503: too many password checks waiting; retry shortly
+    │   └── StoreUnsafeError         503: the store lacks a conditional write; nothing written
     └── ConfigurationError           a setting or argument is wrong; raised at start-up
 
 `S3ValidationError` and `ConfigurationError` are also `ValueError`s, so code that catches
@@ -264,6 +265,15 @@ class HashingBusyError(StoreUnavailableError):
         if not any(name.lower() == "retry-after" for name, _ in carried):
             carried += (("Retry-After", str(retry_after)),)
         super().__init__(detail, headers=carried)
+
+
+class StoreUnsafeError(StoreUnavailableError):
+    """A write refused before it reached the store, because the store was seen to lack a
+    conditional write (`store_check`): it would have been made without the guarantee it
+    needs. What the store lacks goes to the log, not to the client."""
+
+    code = "store_unsafe"
+    title = "The authentication store cannot hold its state safely"
 
 
 class ConfigurationError(S3AuthError, ValueError):

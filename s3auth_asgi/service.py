@@ -33,6 +33,7 @@ from .session_listing import SessionListing
 from .settings import S3AuthSettings
 from .shared_on_copy import SharedOnCopy
 from .storage import ObjectStore, Store
+from .store_check import StoreCheck
 from .tokens import TokenCodec
 from .types import Clock, elapsed_clock
 
@@ -49,6 +50,9 @@ class S3AuthService(EmailChanges, SessionListing, SharedOnCopy):
     request_email_verification, verify_email; a user's own change of address
     (`email_changes`): request_email_change, confirm_email_change; `audit`: each user's
     security events.
+
+    Every write waits for the check of the store's conditional writes (`store_check`),
+    which the lifespans run at startup through `check_store`.
 
     `mailer` (default: from the S3AUTH_SMTP_* / S3AUTH_MAIL_OUTBOX settings),
     `mail_templates`, `hooks` and `profile_fields`: see `mail`, `hooks`, `profile_fields`.
@@ -67,8 +71,11 @@ class S3AuthService(EmailChanges, SessionListing, SharedOnCopy):
         profile_fields: ProfileFields | type[Any] | Mapping[str, Any] | None = None,
     ) -> None:
         self.settings = settings if settings is not None else S3AuthSettings.from_env()
-        self.store = store if store is not None else ObjectStore.from_url(self.settings.store_url)
+        given = store if store is not None else ObjectStore.from_url(self.settings.store_url)
         self.clock = clock
+        self.store_check = StoreCheck(given, self.settings, clock)
+        # Every write goes through it, so none is made on a store that was not checked.
+        self.store = self.store_check.guarded()
         self.tokens = TokenCodec(self.settings, clock=clock, store=self.store)
         self.passwords = PasswordHasher.from_settings(self.settings, clock=elapsed_clock(clock))
         self.password_policy = password_policy or PasswordPolicy.from_settings(self.settings)
@@ -151,6 +158,12 @@ class S3AuthService(EmailChanges, SessionListing, SharedOnCopy):
         ring = self.tokens.ring
         if ring is not None and ring.active:
             await ring.ensure_fresh()
+
+    async def check_store(self) -> None:
+        """At startup: make sure the store has both conditional writes (`store_check`);
+        ConfigurationError when it lacks one, StoreUnavailableError when it failed meanwhile
+        (each later write checks again)."""
+        await self.store_check.at_startup()
 
     def snapshot_reads(self) -> list[tuple[str, Callable[[], Awaitable[None]]]]:
         """What `ensure_fresh` reads, by name (`verifier.SnapshotReads`): at startup, a

@@ -50,6 +50,11 @@ class S3AuthSettings(HidesSecrets, msgspec.Struct, kw_only=True, frozen=True):
     """For the `s3auth` command (as its `--create`): create a `file://` store's directory
     with any missing parents. Off, the command refuses a store whose parent directory does
     not exist, which is more often a typo than a new store."""
+    store_probe: bool = True
+    """Check that the store honours both conditional writes before writing to it: at
+    startup, one read of the verdict a passing probe left in the store (or the probes, once
+    per store), refusing a store that lacks one (`store_check`). memory:// and file:// are
+    never probed. Off only for a store known to have them, whose verdict cannot be kept."""
     secret_key: str = ""
     """Signs refresh tokens and device cookies, and access tokens with HS*; at least 32
     characters, hard to guess (`secret_strength`), without surrounding whitespace."""

@@ -83,11 +83,31 @@ class SnapshotReads(Protocol):
         """What `ensure_fresh` reads, in its order, each with what it reads."""
 
 
+@runtime_checkable
+class StoreChecked(Protocol):
+    """A RevocationCheck that writes to a store whose conditional writes it checks first
+    (the service: `store_check`)."""
+
+    async def check_store(self) -> None:
+        """ConfigurationError when the store lacks a conditional write; StoreUnavailableError
+        when it could not be checked now."""
+
+
 async def load_at_startup(revocations: RevocationCheck) -> None:
-    """Load the first snapshots when the app starts, so the first request does not wait
-    for them. A read that fails then is logged, naming what it reads, and is not fatal:
-    requests try again (and answer 503 while there is no snapshot). As in `ensure_fresh`,
-    the reads after a failed one wait for the first request."""
+    """Check the store (a `StoreChecked`), then load the first snapshots when the app
+    starts, so the first request does not wait for them. A store found lacking a
+    conditional write is a ConfigurationError, which fails the start. A check or a read
+    that fails then is logged, naming what it reads, and is not fatal: requests try again
+    (and answer 503 while there is no snapshot; the first write checks the store). As in
+    `ensure_fresh`, the reads after a failed one wait for the first request."""
+    if isinstance(revocations, StoreChecked):
+        try:
+            await revocations.check_store()
+        except ConfigurationError:
+            raise
+        except S3AuthError as error:
+            logger.warning("no store check at startup: %r", error)
+            return
     reads: list[tuple[str, SnapshotRead]]
     if isinstance(revocations, SnapshotReads):
         reads = revocations.snapshot_reads()

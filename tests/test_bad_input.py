@@ -82,7 +82,8 @@ async def test_corrupt_objects_break_only_their_own_user(
         (keys.email_index("victim@example.com"), b"{}"),
         (session_key, b'{"id": 5}'),
     ):
-        await obstore.put_async(service.store._inner, key, value)
+        # Past the service's check of its writes, straight into its ObjectStore.
+        await obstore.put_async(service.store_check.store._inner, key, value)
     assert await service.authenticate_user("victim", PASSWORD) is None
     assert await service.authenticate_user("victim@example.com", PASSWORD) is None
     assert await service.get_user_by_id(victim.id) is None

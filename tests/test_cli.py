@@ -173,6 +173,15 @@ def test_check_passes_on_a_good_store(cli_store_url: str) -> None:
     # The probe cleaned up after itself.
     store = ObjectStore.from_url(cli_store_url)
     assert anyio.run(lambda: _count(store, keys.PROBES), backend="asyncio") == 0
+    # On S3 it leaves its verdict, which spares the service's start the probes; a file://
+    # store's conditional writes are the package's own, and nothing is written.
+    verdict = anyio.run(lambda: store.get(keys.STORE_VERDICT, dict), backend="asyncio")
+    if cli_store_url.startswith("s3://"):
+        assert verdict is not None and verdict.value["by"] == "s3auth check", run
+        assert f"[ok]   verdict: written to {keys.STORE_VERDICT}" in run.out
+        assert Run("check").out.count(f"[ok]   verdict: already in {keys.STORE_VERDICT}") == 1
+    else:
+        assert verdict is None and "verdict" not in run.out
 
 
 async def _count(store: ObjectStore, prefix: str) -> int:

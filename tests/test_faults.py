@@ -1,7 +1,12 @@
 """Fault injection: every store call of create_user, refresh, revoke and revoke-all fails
 in turn, before the request reaches the store or after (the write happened, the answer was
 lost). After each, the invariants hold: no user that logs in half-made, no name reserved
-forever, no session lost or duplicated."""
+forever, no session lost or duplicated.
+
+Each service checks its store's conditional writes before injection starts, as its start
+would (`check_store`): on a remote store the check is the first write's otherwise, and the
+faults meant for the operation's calls would land in the check's (test_store_check.py's).
+"""
 
 from __future__ import annotations
 
@@ -77,7 +82,8 @@ def _faulty(store_url: str, **overrides: Any) -> tuple[S3AuthService, FaultyStor
 async def test_create_user_faults(store_url: str, step: int, after: bool) -> None:
     # A reservation older than 0 s counts as abandoned, so "not forever" is testable now.
     service, faulty = _faulty(store_url, name_reservation_seconds=0)
-    faulty.fail_at, faulty.after = step, after
+    await service.check_store()
+    faulty.calls, faulty.fail_at, faulty.after = 0, step, after
     with pytest.raises(StoreUnavailableError):
         await service.create_user("faulty", "faulty@example.com", PASSWORD)
     faulty.fail_at = None
@@ -95,7 +101,9 @@ async def test_abandoned_reservation_holds_until_its_time(store_url: str) -> Non
     now = [time.time()]
     faulty = FaultyStore(ObjectStore.from_url(store_url))
     service = S3AuthService(make_settings(store_url), store=faulty, clock=lambda: now[0])
-    faulty.fail_at, faulty.after = 1, True  # the username index is written, then "lost"
+    await service.check_store()
+    # The username index is written, then "lost".
+    faulty.calls, faulty.fail_at, faulty.after = 0, 1, True
     with pytest.raises(StoreUnavailableError):
         await service.create_user("held", "held@example.com", PASSWORD)
     faulty.fail_at = None

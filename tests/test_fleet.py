@@ -15,9 +15,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 from conftest import SECRET
+
+from s3auth_asgi.storage import ObjectStore, keys
 
 WORKERS = 2
 SYNC_SECONDS = 0.5
@@ -33,9 +36,10 @@ def _free_port() -> int:
 
 
 class Fleet:
-    def __init__(self, url: str, process: subprocess.Popen[bytes]) -> None:
+    def __init__(self, url: str, process: subprocess.Popen[bytes], store_url: str) -> None:
         self.url = url
         self.process = process
+        self.store_url = store_url
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         # A new connection each time, so the kernel picks the worker.
@@ -95,7 +99,7 @@ def _start(store_url: str, tmp: Path, env: dict[str, str]) -> Iterator[Fleet]:
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    fleet = Fleet(f"http://127.0.0.1:{port}", process)
+    fleet = Fleet(f"http://127.0.0.1:{port}", process, store_url)
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -147,6 +151,24 @@ def login(fleet: Fleet, name: str, password: str = PASSWORD) -> httpx.Response:
 def parallel(count: int, call: Any) -> list[Any]:
     with concurrent.futures.ThreadPoolExecutor(max_workers=count) as pool:
         return list(pool.map(call, range(count)))
+
+
+def test_the_workers_started_together_leave_one_verdict_of_their_store(fleet: Fleet) -> None:
+    """Each worker checks the store at its start; on SeaweedFS both may probe it, and the
+    verdict is written once. A file:// store's conditional writes are the package's own:
+    nothing is probed or written."""
+    store = ObjectStore.from_url(fleet.store_url)
+    verdict = anyio.run(lambda: store.get(keys.STORE_VERDICT, dict), backend="asyncio")
+    if fleet.store_url.startswith("file://"):
+        assert verdict is None
+    else:
+        assert verdict is not None and verdict.value["by"] == "service", verdict
+    listed = anyio.run(lambda: _keys(store, keys.PROBES), backend="asyncio")
+    assert listed == []  # each probe object deleted
+
+
+async def _keys(store: ObjectStore, prefix: str) -> list[str]:
+    return [info.key async for info in store.list(prefix)]
 
 
 def test_one_account_from_fifty_concurrent_registrations(fleet: Fleet) -> None:

@@ -80,7 +80,7 @@ async def test_accounts_sessions_and_sweeps_go_on_past_foreign_objects(
 ) -> None:
     now = [time.time()]
     service = S3AuthService(make_settings(store_url), clock=lambda: now[0])
-    store = service.store
+    store = service.store_check.store  # the ObjectStore, under the check of its writes
     alice = await service.create_user("alice", "alice@example.com", PASSWORD)
     await service.create_token_pair(alice)
     foreign = [

@@ -156,6 +156,7 @@ async def test_a_deletion_that_read_an_old_address_lets_the_new_one_go(store_url
         hosts.store.reset_counts()
 
     deleting = hosts.on(AfterRequest(hosts.store, "get", keys.USERS, meanwhile))
+    await deleting.check_store()  # started: its first write reads the store's verdict else
     assert await deleting.delete_user(vic.id) is True
     # After its read: the If-Match write that closes the record, refused, the record read
     # again and closed; the LIST, batch DELETE and `deleted` marker; a GET and a PUT per

@@ -88,6 +88,7 @@ async def test_login_with_ten_thousand_users_still_three_requests() -> None:
 
 @on_every_store
 async def test_request_budgets(service: S3AuthService, backend: str) -> None:
+    await service.check_store()  # as its start does: the budgets are of a running service
     service.store.reset_counts()
     user = await service.create_user("budget", "budget@example.com", PASSWORD)
     # The username's index, its skeleton's (no look-alikes), the email's, the user.

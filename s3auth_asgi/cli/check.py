@@ -1,7 +1,9 @@
 """`s3auth check`: the configuration, then the store's capabilities, one line each on
 stdout, and a `[warn]` line for what the app would take but warn of, which fails nothing;
 the exit code says which class of failure stopped it (see `failures`). Whatever the
-probes write is removed afterwards, on a `file://` store the directories too."""
+probes write is removed afterwards, on a `file://` store the directories too; a store whose
+conditional writes are the remote service's keeps the verdict of probes that all passed
+(`storage.verdicts`), which the service's start reads instead of probing again."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from ..storage import keys
 from ..storage.base import Store
 from ..storage.local_listing import CONTROL_DIR
 from ..storage.probes import REACHABLE, Probe, probe_store
+from ..storage.verdicts import needs_verdict, record_verdict
 from ..types import Clock
 from .context import Context, run_async
 from .failures import (
@@ -84,6 +87,9 @@ def run_check(ctx: Context) -> int:
             file=ctx.out,
         )
         return UNAVAILABLE
+    if needs_verdict(settings.store_url):
+        outcome = run_async(lambda: record_verdict(store, "s3auth check", CLOCK()))
+        print(verdict_line(outcome), file=ctx.out)
     keys_probe = run_async(lambda: probe_keys(settings, store))
     print(report_line(keys_probe), file=ctx.out)
     if not keys_probe.passed:
@@ -123,6 +129,16 @@ async def probe_keys(settings: S3AuthSettings, store: Store) -> Probe:
         True,
         f"{len(keys)} from {ring.source}, {signing.algorithm} {signing.kid} signs",
     )
+
+
+def verdict_line(outcome: str) -> str:
+    """What became of the verdict the passing probes leave in the store, which spares the
+    service's start the probes (`store_check`); one not written fails nothing."""
+    if outcome == "written":
+        return f"[ok]   verdict: written to {keys.STORE_VERDICT}: services start without probing"
+    if outcome == "already there":
+        return f"[ok]   verdict: already in {keys.STORE_VERDICT}"
+    return f"[warn] verdict: {outcome}: the service's first start probes the store itself"
 
 
 def report_line(probe: Probe) -> str:

@@ -4,7 +4,7 @@ user unless asked for (`s3auth --debug`, or S3AUTH_DEBUG=1).
 
     0   done
     1   refused: `check` found a problem, `doctor` one it left, or the store refused the
-        change (a name taken)
+        change (a name taken), or lacks a conditional write the change needs
     2   usage or input: wrong arguments, input the policy refuses, no terminal to ask on
     3   configuration: an S3AUTH_* setting, the store URL or a missing directory
     4   unavailable: the store (or a file) could not be read or written; retry later
@@ -31,6 +31,7 @@ from ..errors import (
     S3AuthError,
     S3ValidationError,
     StoreUnavailableError,
+    StoreUnsafeError,
 )
 from ..shown_urls import redact_urls, shown_url
 from ..storage.unavailable import RedactedStoreError
@@ -108,6 +109,8 @@ def classify(exc: BaseException, store_url: str | None) -> tuple[int, str]:
         return CONFIGURATION, configuration_message(exc)
     if isinstance(exc, HashingBusyError):  # the store is fine: this process is busy
         return UNAVAILABLE, titled(exc)
+    if isinstance(exc, StoreUnsafeError):  # trying again finds the same store
+        return REFUSED, f"{exc.title}: it lacks a conditional write; `s3auth check` says which"
     if isinstance(exc, StoreUnavailableError):
         return UNAVAILABLE, unavailable_message(exc, store_url)
     if isinstance(exc, NotFoundError):

@@ -20,7 +20,9 @@ store cannot be reached, the error is logged, the last snapshot keeps being used
 sync is tried once per interval: the bound holds while the store answers.
 
 Where the host runs the ASGI lifespan protocol, the first snapshot is loaded at startup, so
-the first request does not wait for it; without lifespan, the first request does.
+the first request does not wait for it; without lifespan, the first request does. Given the
+service, it checks the service's store first (`store_check`): a store lacking a conditional
+write fails the start.
 
 `strict=True` waits, on every authenticated request, for a sync that started after the
 request arrived, so revocations from anywhere hold at once; concurrent requests share one
@@ -72,8 +74,9 @@ class BlacklistMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
             if scope["type"] == "lifespan":
-                receive = self._loading_at_startup(receive)
-            await self.app(scope, receive, send)
+                await self._lifespan(scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
             return
         auth = scope.get("auth")
         if not isinstance(auth, BearerCredentials):
@@ -98,9 +101,28 @@ class BlacklistMiddleware:
                 return
         await self.app(scope, receive, send)
 
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The app's lifespan, where a store refused at startup fails the start: the
+        refusal is raised from the app's first `receive`, which a host's router awaits
+        outside the part that reports a failure (Starlette's does), and a server told
+        nothing would take the error for a lifespan it does not support and serve on."""
+        reported = False
+
+        async def noting_send(message: Message) -> None:
+            nonlocal reported
+            reported = reported or message["type"].startswith("lifespan.startup.")
+            await send(message)
+
+        try:
+            await self.app(scope, self._loading_at_startup(receive), noting_send)
+        except ConfigurationError as exc:
+            if not reported:
+                await send({"type": "lifespan.startup.failed", "message": str(exc)})
+            raise
+
     def _loading_at_startup(self, receive: Receive) -> Receive:
-        """Load the first snapshot when the host starts the app, before it reports ready
-        (`load_at_startup`)."""
+        """Check the store and load the first snapshot when the host starts the app, before
+        it reports ready (`load_at_startup`)."""
 
         async def receive_after_loading() -> Message:
             message = await receive()

@@ -33,6 +33,10 @@
     keys/signing.json                          the signing keys, when the store keeps
                                                them (`keys.stored`): private, like all
     _s3auth-check/{random}                     `s3auth check`'s probe, deleted after
+    checks/conditional-writes.json             the verdict of a probe that passed
+                                               (`verdicts`), written once by `s3auth
+                                               check` or a service's first start: the
+                                               starts after read it instead of probing
 
 Digests are SHA-256 of the normalised identifier, so a listing shows no names.
 """
@@ -57,6 +61,7 @@ AUDIT = "audit/"
 AUDIT_EPOCH_MS = 10**13
 """Past any time written (the year 2286), so every audit key's age is positive."""
 SIGNING_KEYS = "keys/signing.json"
+STORE_VERDICT = "checks/conditional-writes.json"
 
 RevocationKind = Literal["jti", "session", "user"]
 _KINDS: frozenset[str] = frozenset(("jti", "session", "user"))
