@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -138,22 +139,41 @@ def fake_gcs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[gcs_server.Fa
 
 @pytest.fixture(params=BACKENDS)
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh, empty store URL on each backend (a new bucket or container on the servers)."""
+    """A fresh store URL on each backend (a new bucket or container on the servers), empty
+    but for what `s3auth check` leaves on a server's: the verdict of its store probes
+    (`checked`)."""
     if request.param == "memory":
         return "memory://"
     if request.param == "file":
         return f"file://{tmp_path / 'store'}"
-    if request.param == "seaweedfs":
+    return checked(unchecked_url(request, request.param))
+
+
+def unchecked_url(request: pytest.FixtureRequest, backend: str) -> str:
+    """A new bucket or container on the server of `backend`, empty."""
+    if backend == "seaweedfs":
         server: seaweedfs_server.SeaweedFS = request.getfixturevalue("seaweedfs")
         return server.fresh_url()
-    if request.param == "azure":
+    if backend == "azure":
         emulator: azurite_server.Azurite = request.getfixturevalue("azurite")
         return emulator.fresh_url()
-    if request.param == "gcs":
+    if backend == "gcs":
         fake: gcs_server.FakeGCS = request.getfixturevalue("fake_gcs")
         return fake.fresh_url()
     endpoint = request.getfixturevalue("moto_endpoint")
     return f"s3://{make_bucket(endpoint)}/auth"
+
+
+def checked(url: str) -> str:
+    """`url`, its store given the verdict that `s3auth check` leaves (1 PUT): a service's
+    check of it then costs 1 GET, where a store without one is probed, ten requests more,
+    at its first start or write (`store_check`; test_store_check.py probes fresh ones)."""
+    from s3auth_asgi.cli.context import run_async
+    from s3auth_asgi.storage.verdicts import record_verdict
+
+    store = ObjectStore.from_url(url)
+    assert run_async(lambda: record_verdict(store, "s3auth check", time.time())) == "written"
+    return url
 
 
 @pytest.fixture

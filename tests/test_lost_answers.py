@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import make_bucket, make_service
+from conftest import checked, make_bucket, make_service
 from lossy_proxy import LossyProxy
 from seaweedfs_server import SeaweedFS
 from support import StoreWrapper
@@ -64,7 +64,7 @@ def lossy(request: pytest.FixtureRequest) -> Iterator[Lossy]:
         upstream = request.getfixturevalue("moto_endpoint")
         url = f"s3://{make_bucket(upstream)}/auth"
     with LossyProxy(upstream) as proxy:
-        yield Lossy(proxy, url)
+        yield Lossy(proxy, checked(url))
 
 
 # The store -----------------------------------------------------------------------------

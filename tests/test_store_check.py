@@ -14,7 +14,7 @@ from typing import Any
 
 import anyio
 import pytest
-from conftest import SECRET, make_bucket, make_service
+from conftest import SECRET, make_bucket, make_service, unchecked_url
 from fastapi import FastAPI
 from litestar import Litestar
 from starlette.applications import Starlette
@@ -49,9 +49,7 @@ PROBED = {kind: count + {"get": 1, "put": 1}.get(kind, 0) for kind, count in EVE
 @pytest.fixture(params=["s3", "seaweedfs"])
 def fresh_url(request: pytest.FixtureRequest) -> str:
     """A new bucket on moto or SeaweedFS that nothing has checked: no verdict in it."""
-    if request.param == "seaweedfs":
-        return str(request.getfixturevalue("seaweedfs").fresh_url())
-    return f"s3://{make_bucket(request.getfixturevalue('moto_endpoint'))}/auth"
+    return unchecked_url(request, request.param)
 
 
 def plus(*counts: dict[str, int]) -> dict[str, int]:
