@@ -88,7 +88,8 @@ class StoreCheck:
         )
 
     async def _check(self) -> None:
-        if await read_verdict(self.store):
+        found = await read_verdict(self.store)
+        if found.holds:
             self.passed = True
             return
         probes = await probe_store(self.store)
@@ -102,7 +103,7 @@ class StoreCheck:
             raise StoreUnavailableError(
                 "The store failed while its conditional writes were checked; try again later"
             )
-        outcome = await record_verdict(self.store, "service", self.clock())
+        outcome = await record_verdict(self.store, "service", self.clock(), found.unusable)
         logger.info("the store has both conditional writes; its verdict: %s", outcome)
         self.passed = True
 

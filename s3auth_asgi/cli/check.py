@@ -136,6 +136,11 @@ def verdict_line(outcome: str) -> str:
     service's start the probes (`store_check`); one not written fails nothing."""
     if outcome == "written":
         return f"[ok]   verdict: written to {keys.STORE_VERDICT}: services start without probing"
+    if outcome == "replaced":
+        return (
+            f"[ok]   verdict: replaced the object in {keys.STORE_VERDICT}, which was none: "
+            "services start without probing"
+        )
     if outcome == "already there":
         return f"[ok]   verdict: already in {keys.STORE_VERDICT}"
     return f"[warn] verdict: {outcome}: the service's first start probes the store itself"
