@@ -61,12 +61,13 @@ from .errors import (
 from .freshness import SnapshotFreshness
 from .models import EndedSessions
 from .revocation_settings import RevocationNumbers, revocation_numbers
-from .revocations import RevocationReason, RevocationSnapshot
+from .revocations import RevocationSnapshot, revoked_error
 from .settings import S3AuthSettings
 from .shared_on_copy import SharedOnCopy
 from .storage import Store, StoreConflict, keys
 from .storage.access import gather, get_or_none
 from .storage.batching import delete_as_listed
+from .store_check import checked_writes
 from .types import Clock, elapsed_clock
 
 _SAME_MS_ATTEMPTS = 8
@@ -76,11 +77,6 @@ _LEAST_SLOW_MS = 1000
 milliseconds is not written again and again."""
 
 _RECORD_BATCH = 1000
-_REVOKED_DETAILS: dict[RevocationReason, str] = {
-    "jti": "The token has been revoked",
-    "session": "The session has been logged out",
-    "user": "The user's tokens have been revoked",
-}
 
 
 class TokenBlacklist(SharedOnCopy):
@@ -112,12 +108,14 @@ class TokenBlacklist(SharedOnCopy):
         skew_seconds: int | None = None,
         clock: Clock = time.time,
         monotonic: Clock | None = None,
+        store_probe: bool = True,
     ) -> None:
         """`clock` stamps and judges revocations; `monotonic` measures the time between
         syncs, `types.elapsed_clock(clock)` unless given. The numbers given are held to the
         ranges of the settings they stand for (the lookback: the lifetime's plus the
-        leeway's)."""
-        self.store = store
+        leeway's). Writes wait for the check of the store's conditional writes, as the
+        service's do (`store_check.checked_writes`; `store_probe` as S3AUTH_STORE_PROBE)."""
+        self.store = checked_writes(store, store_probe, clock)
         self._given = (lookback_seconds, sync_seconds, skew_seconds)
         self._settled = None not in self._given
         numbers = revocation_numbers(*self._given, read_settings=False)
@@ -144,6 +142,7 @@ class TokenBlacklist(SharedOnCopy):
             sync_seconds=settings.revocation_sync_seconds,
             skew_seconds=settings.revocation_skew_seconds,
             clock=clock,
+            store_probe=settings.store_probe,
         )
 
     def _settle(self) -> None:
@@ -262,7 +261,7 @@ class TokenBlacklist(SharedOnCopy):
         """The error to refuse these claims with, saying why; None when not revoked.
         In memory: call `ensure_fresh` first (or let a middleware do it)."""
         reason = self.snapshot.reason(claims)
-        return None if reason is None else TokenRevokedError(_REVOKED_DETAILS[reason])
+        return None if reason is None else revoked_error(reason)
 
     def is_stale(self) -> bool:
         """Whether `ensure_fresh` has anything to do now (a sync to wait for or to start)."""

@@ -25,10 +25,21 @@ import heapq
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
+from .errors import TokenRevokedError
 from .storage import keys
 
 RevocationReason = Literal["jti", "session", "user"]
 _REASONS: tuple[RevocationReason, ...] = ("jti", "session", "user")
+_REVOKED_DETAILS: dict[RevocationReason, str] = {
+    "jti": "The token has been revoked",
+    "session": "The session has been logged out",
+    "user": "The user's tokens have been revoked",
+}
+
+
+def revoked_error(reason: RevocationReason) -> TokenRevokedError:
+    """The error a token refused for `reason` is answered with, saying why."""
+    return TokenRevokedError(_REVOKED_DETAILS[reason])
 
 
 class RevocationSnapshot:

@@ -73,7 +73,7 @@ class S3AuthService(EmailChanges, SessionListing, SharedOnCopy):
         self.settings = settings if settings is not None else S3AuthSettings.from_env()
         given = store if store is not None else ObjectStore.from_url(self.settings.store_url)
         self.clock = clock
-        self.store_check = StoreCheck(given, self.settings, clock)
+        self.store_check = StoreCheck.of_service(given, self.settings, clock)
         # Every write goes through it, so none is made on a store that was not checked.
         self.store = self.store_check.guarded()
         self.tokens = TokenCodec(self.settings, clock=clock, store=self.store)

@@ -45,15 +45,20 @@ class StoreCheck:
     """Whether this process may write to `store`: unknown until checked, then passed (for
     good) or refused (for good: a store does not gain a write while a process runs)."""
 
-    def __init__(self, store: Store, settings: S3AuthSettings, clock: Clock) -> None:
+    def __init__(self, store: Store, url: str, probe: bool, clock: Clock) -> None:
         self.store = store
-        # A store opened from a URL knows it; one given to the service as an object stands
-        # for the store its settings name.
-        self.url = str(getattr(store, "url", "") or settings.store_url)
+        self.url = url
         self.clock = clock
-        self.passed = not (settings.store_probe and needs_verdict(self.url))
+        self.passed = not (probe and needs_verdict(url))
         self.lacking: list[Probe] = []
         self._lock = anyio.Lock()
+
+    @classmethod
+    def of_service(cls, store: Store, settings: S3AuthSettings, clock: Clock) -> StoreCheck:
+        # A store opened from a URL knows it; one given to the service as an object stands
+        # for the store its settings name.
+        url = str(getattr(store, "url", "") or settings.store_url)
+        return cls(store, url, settings.store_probe, clock)
 
     def guarded(self) -> Store:
         """The store the service writes through: `store` itself when there is nothing to
@@ -106,6 +111,17 @@ class StoreCheck:
         outcome = await record_verdict(self.store, "service", self.clock(), found.unusable)
         logger.info("the store has both conditional writes; its verdict: %s", outcome)
         self.passed = True
+
+
+def checked_writes(store: Store, probe: bool, clock: Clock) -> Store:
+    """`store` for a part that writes to it on its own (a `TokenBlacklist` made without the
+    service): the store itself when it is already checked (the service's, whose check it
+    shares), else gated by a check of its own, run at the first conditional write and never
+    again. A store that names no URL (a wrapper made in code) is taken as it is given."""
+    if isinstance(store, CheckedStore):
+        return store
+    url = str(getattr(store, "url", ""))
+    return StoreCheck(store, url, probe and bool(url), clock).guarded()
 
 
 class CheckedStore:
