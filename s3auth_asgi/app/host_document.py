@@ -16,6 +16,8 @@ mount prefix, with:
   app's, and the host's that require it (with their scopes, declared in the flow). A scope
   the auth document describes keeps its description (`admin`: administrators); the
   others are ordinary grants, SCOPE_DESCRIPTION;
+- the auth document's other schemes (browser mode's refresh cookie) as they are, under
+  their own names, or `s3auth_` + name where the host has a different scheme by that name;
 - on the host's operations that require the scheme, the problem answers its check gives
   (400 for credentials sent twice, 401, 503; 403 where scopes are required), unless the
   host declares that status itself.
@@ -39,6 +41,7 @@ SECURITY_SCHEME = "s3auth"
 OPERATION_ID_PREFIX = "auth_"
 TAG_PREFIX = "auth: "
 RENAMED_SCHEMA_PREFIX = "S3Auth"
+RENAMED_SCHEME_PREFIX = "s3auth_"
 
 _SCHEMA_REF = "#/components/schemas/"
 _PATH_PARAMETER = re.compile(r"\{[^{}]*\}")
@@ -82,13 +85,15 @@ def merge_auth_document(
     renames = _place_schemas(components.setdefault("schemas", {}), auth["components"]["schemas"])
     paths = merged.setdefault("paths", {})
     _declare_refusals(paths, {"$ref": _SCHEMA_REF + renames[Problem.__name__]})
+    schemes = components.setdefault("securitySchemes", {})
+    scheme_names = _place_schemes(schemes, auth["components"]["securitySchemes"])
     host_shapes = {path_shape(path) for path in paths}
     for path, item in auth["paths"].items():
         if path_shape(prefix + path) not in host_shapes:
             paths[prefix + path] = {
-                method: _host_operation(operation, renames) for method, operation in item.items()
+                method: _host_operation(operation, renames, scheme_names)
+                for method, operation in item.items()
             }
-    schemes = components.setdefault("securitySchemes", {})
     mount_url = _first_server_url(merged) + prefix
     described = auth["components"]["securitySchemes"][_AUTH_OAUTH2]["flows"]["password"]
     scopes = {
@@ -126,28 +131,48 @@ def _first_server_url(document: Mapping[str, Any]) -> str:
     return "" if "{" in url else url.rstrip("/")
 
 
-def _host_operation(operation: Mapping[str, Any], renames: Mapping[str, str]) -> dict[str, Any]:
+def _host_operation(
+    operation: Mapping[str, Any], renames: Mapping[str, str], scheme_names: Mapping[str, str]
+) -> dict[str, Any]:
     moved: dict[str, Any] = _with_refs(operation, renames)
     moved["operationId"] = OPERATION_ID_PREFIX + moved["operationId"]
     moved["tags"] = [TAG_PREFIX + tag for tag in moved.get("tags", ())]
     if "security" in moved:
-        moved["security"] = _host_security(moved["security"])
+        moved["security"] = _host_security(moved["security"], scheme_names)
     return moved
 
 
-def _host_security(requirements: list[dict[str, list[str]]]) -> list[dict[str, list[str]]]:
-    """The auth document's alternatives, `bearer` or `oauth2` (or none), as the one scheme."""
+def _host_security(
+    requirements: list[dict[str, list[str]]], scheme_names: Mapping[str, str]
+) -> list[dict[str, list[str]]]:
+    """The auth document's alternatives, `bearer` or `oauth2` (or none), as the one scheme,
+    and its other schemes by the names they got in the host's document."""
+    names = {**scheme_names, _AUTH_OAUTH2: SECURITY_SCHEME}
     result: list[dict[str, list[str]]] = []
     for requirement in requirements:
         if _AUTH_BEARER in requirement:
             continue
-        renamed = {
-            SECURITY_SCHEME if name == _AUTH_OAUTH2 else name: scopes
-            for name, scopes in requirement.items()
-        }
+        renamed = {names.get(name, name): scopes for name, scopes in requirement.items()}
         if renamed not in result:
             result.append(renamed)
     return result
+
+
+def _place_schemes(host: dict[str, Any], auth: Mapping[str, Any]) -> dict[str, str]:
+    """Add the auth document's schemes but its two for the access token to the host's;
+    returns the name each got. A host's scheme is never replaced: a different one by the
+    same name has ours take another (the same one, as after an earlier merge, is ours)."""
+    names: dict[str, str] = {}
+    for name, scheme in auth.items():
+        if name in (_AUTH_BEARER, _AUTH_OAUTH2):
+            continue
+        placed, counter = name, 1
+        while placed in host and host[placed] != scheme:
+            counter += 1
+            placed = RENAMED_SCHEME_PREFIX + name + ("" if counter == 2 else str(counter - 1))
+        host.setdefault(placed, copy.deepcopy(scheme))
+        names[name] = placed
+    return names
 
 
 def _place_schemas(host: dict[str, Any], auth: Mapping[str, Any]) -> dict[str, str]:

@@ -19,6 +19,7 @@ from ..problems import Problem
 from ..ratelimit import RateLimiter
 from ..ratelimit.fields import field_headers
 from .body import FORM_MEDIA_TYPE, JSON_MEDIA_TYPE
+from .cookies import REFRESH_COOKIE
 from .limit_fields import limited_answers
 from .openapi_problems import (
     CONFLICT_DESCRIPTIONS,
@@ -36,6 +37,8 @@ ADMIN_SCOPE_DESCRIPTION = (
     "Granted to administrators (`is_admin`) and only to them; the admin operations need it"
 )
 _MAX_CACHED_MOUNTS = 16
+REFRESH_COOKIE_SCHEME = "refresh_cookie"
+"""The browser mode's refresh cookie, as a security scheme of the operations that take it."""
 
 
 class OpenAPIDocument:
@@ -107,7 +110,7 @@ def build_document(
         cross_origin = origins is not None and origins.applies_to(op.method)
         operation = _operation(op, cross_origin, limiter)
         paths.setdefault(op.path, {})[op.method.lower()] = operation
-    return {
+    document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version, "description": description},
         "servers": [{"url": "/"}],
@@ -129,6 +132,15 @@ def build_document(
             },
         },
     }
+    if any(op.refresh_cookie for op in operations):
+        document["components"]["securitySchemes"][REFRESH_COOKIE_SCHEME] = {
+            "type": "apiKey",
+            "in": "cookie",
+            "name": REFRESH_COOKIE,
+            "description": "Browser mode: the refresh token, in the HttpOnly cookie that a "
+            "login and a refresh set",
+        }
+    return document
 
 
 PROFILE_READERS = ("PublicUser", "RegisterRequest", "AdminUserCreate")
@@ -216,6 +228,8 @@ def _operation(op: Operation, cross_origin: bool, limiter: RateLimiter | None) -
         if op.access == "bearer_or_refresh_token":
             security.append({})  # a refresh token in the body will do instead
         document["security"] = security
+    elif op.refresh_cookie:
+        document["security"] = [{REFRESH_COOKIE_SCHEME: []}, {}]  # {}: a token in the body
     document["responses"] = _responses(op, cross_origin, limiter)
     return document
 

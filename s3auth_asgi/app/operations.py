@@ -112,6 +112,9 @@ class Operation:
     form: bool = False
     """The body may also be an urlencoded form (the OAuth2 token endpoints)."""
     body_optional: bool = False
+    refresh_cookie: bool = False
+    """Takes the refresh token from the `s3auth_refresh` cookie where the body has none
+    (browser mode): the document declares the cookie as a security scheme of its own."""
     query: type[Any] | None = None
     headers: tuple[tuple[str, str], ...] = ()
     """Optional request headers it reads, as (name, description)."""

@@ -100,6 +100,7 @@ def _account_operations(routes: AuthRoutes, admin: LifecycleRoutes) -> list[Oper
             request=schemas.RefreshRequest,
             form=True,
             body_optional=True,
+            refresh_cookie=routes.browser_mode,
             response=schemas.TokenResponse,
             token_response=True,
             limits=("token",),
