@@ -197,6 +197,10 @@ class Session(HidesSecrets, msgspec.Struct, kw_only=True):
     with `generation`, the rotation count); empty in objects written before it existed,
     which count as older than any marker; None when opened from a `PublicUser`, which has
     no generation: such a session is not checked against the markers."""
+    reused_at: int = 0
+    """When a spent refresh token of the session was presented again (0: never): from
+    then on no token of it refreshes, whatever of its ending is left to finish
+    (`sessions`, "Reuse")."""
 
     def idle_expiry(self, lifetime_seconds: int) -> int:
         """When the session ends unless it is refreshed: the earlier of the expiry its last

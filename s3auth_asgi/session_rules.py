@@ -3,8 +3,9 @@ refresh, the cap and the sessions page all apply.
 
 A session can be used while it is before its idle and its absolute expiry (each the earlier
 of the one written in it and the one today's setting gives: `Session.idle_expiry`,
-`absolute_expiry`) and was not opened before the account's last change that ended its
-sessions (`session_generation`). Only such sessions refresh, are shown, and count against
+`absolute_expiry`), was not opened before the account's last change that ended its
+sessions (`session_generation`), and has not had a spent refresh token of it presented
+again (`Session.reused_at`). Only such sessions refresh, are shown, and count against
 `S3AUTH_MAX_SESSIONS_PER_USER`.
 
 A listing alone does not tell it: the written expiry and the generation are in the object.
@@ -71,7 +72,8 @@ class SessionRules:
         opened_before_a_change = session.user_generation is not None and predates(
             session.user_generation, newest
         )
-        return self._expiry(session) > now and not opened_before_a_change
+        ended_by_reuse = session.reused_at != 0
+        return self._expiry(session) > now and not opened_before_a_change and not ended_by_reuse
 
     async def _end_sessions_beyond_cap(
         self, user_id: str, now: float, own: Session | None = None, *, read_all: bool = False

@@ -26,6 +26,8 @@ Request budgets (object-store requests, asserted in the tests):
   generation marker newer than the session, 1 revocation create and 1 (batch) DELETE more
   end them. The previous token within the grace window: 1 GET. A session that a
   revocation this host has synced names: 1 GET and 1 DELETE (see "Interrupted endings");
+  an older token (a reuse): 1 GET, 1 conditional PUT (the mark), 1 revocation create and
+  1 DELETE, and a session marked already, 1 GET and those two ("Reuse");
 - get_user_active_sessions: 1 LIST + 1 GET per session; 1 revocation create and 1 batch
   DELETE more when it ends sessions (beyond the cap, or unusable ones over it);
 - ending all of a user's sessions (`_end_all_sessions`): 1 LIST + 1 batch DELETE per 1,000
@@ -34,7 +36,8 @@ Request budgets (object-store requests, asserted in the tests):
   goes in the batch DELETE, which then happens even when there is no session).
 
 Interrupted endings. An ending writes its revocation before it deletes the sessions (but a
-logout by the session's own access token, which deletes first: `session_endings`), so a
+logout by the session's own access token, which deletes first: `session_endings`; and a
+reuse, which marks the session first: "Reuse"), so a
 failure between the two leaves sessions whose access tokens are refused. Where the caller's
 own token is among them (a logout everywhere, a password change by its owner), a retry over
 HTTP is refused too and cannot finish the ending; a refresh of such a session (by whoever
@@ -49,17 +52,27 @@ new generation, never both.
 
 Reuse. A refresh token older than the current one ends the session when it is read as
 such: it was spent, and whoever presents it again holds a copy (but the previous one within
-the grace window). A refresh that read its token current and then lost its write is
-concurrent with the rotations that won: after one, it gets the winner's pair; after more
-(the holder's other request won and the holder rotated again before this write was
-refused), it is refused (`token_revoked`) and ends nothing, for whoever presented it did so
-while it was current, and the session's current token may be in the holder's hands. If a
-thief made those rotations, the refused client's next use of its token is read as old, and
-ends the session.
+the grace window). The token family is compromised (RFC 9700 §4.14.2), and its current
+token may be the thief's, whom no retry can be left to: so the ending first marks the
+session as reused (`Session.reused_at`, If-Match on the rotation it read), which from then
+on refuses every refresh of it on every host for good, then revokes its access tokens, then
+deletes it. A failure before the mark lands ends nothing, and the token presented again is
+read as a reuse again; one after it is finished by whichever refresh of the session comes
+next, which answers the spent tokens `refresh_token_reused` as the first did, and the
+current one `token_revoked`; a failed DELETE leaves only the mark, for that refresh or the
+sweep to delete, and does not fail the answer.
+
+A refresh that read its token current and then lost its write is concurrent with the
+rotations that won: after one, it gets the winner's pair; after more (the holder's other
+request won and the holder rotated again before this write was refused), it is refused
+(`token_revoked`) and ends nothing, for whoever presented it did so while it was current,
+and the session's current token may be in the holder's hands. If a thief made those
+rotations, the refused client's next use of its token is read as old, and ends the session.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 
@@ -70,6 +83,7 @@ from .errors import (
     InvalidTokenError,
     RefreshTokenReuseError,
     RotatedMeanwhileError,
+    S3AuthError,
     TokenExpiredError,
     TokenRevokedError,
 )
@@ -201,6 +215,11 @@ class SessionOperations(SessionRules):
             now = self._now()
             if not self.tokens.refresh_mac_matches(token, session.secret):
                 raise InvalidTokenError("The refresh token is not valid")
+            if session.reused_at:  # ended by a reuse: finished here, answered alike
+                await self._end_reused(session)
+                if token.generation < session.generation:
+                    raise RefreshTokenReuseError()
+                raise TokenRevokedError("The session has ended")
             revoked = self.blacklist.revoked_error({"sid": session.id})
             if revoked is not None:
                 # An ending whose revocation landed and whose DELETE failed: its caller's
@@ -249,8 +268,13 @@ class SessionOperations(SessionRules):
                 logger.info("refresh of session %s lost to later rotations", session.id)
                 raise RotatedMeanwhileError("The refresh token was rotated meanwhile")
             if token.generation < session.generation:
-                await self._end(session)
+                ended = msgspec.structs.replace(session, reused_at=now)
+                try:
+                    await self.store.replace(key, ended, found.etag)
+                except StoreConflict:
+                    continue  # rotated meanwhile: the token is still old, read again
                 logger.warning("refresh token reuse; session %s revoked", session.id)
+                await self._end_reused(ended)
                 raise RefreshTokenReuseError()
             raise InvalidTokenError("The refresh token is not valid")
         raise TokenRevokedError("The session changed concurrently; log in again")
@@ -272,6 +296,15 @@ class SessionOperations(SessionRules):
         # to delete (`session_endings`).
         await self.blacklist.revoke_session(session.id)
         await self.store.delete(keys.session(session.user_id, session.id))
+
+    async def _end_reused(self, session: Session) -> None:
+        """Finish the ending of a session marked as reused: its access tokens refused, then
+        its object deleted. The mark refuses every refresh of it already, on every host and
+        for good, so a failed DELETE leaves nothing that works (whoever refreshes it next
+        tries again; the sweep deletes it at the latest): it does not fail the answer."""
+        await self.blacklist.revoke_session(session.id)
+        with contextlib.suppress(S3AuthError):
+            await self.store.delete(keys.session(session.user_id, session.id))
 
     async def _end_all_sessions(
         self,

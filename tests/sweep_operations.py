@@ -45,6 +45,10 @@ class World:
     alice: str = ""
     sessions: list[dict[str, Any]] = field(default_factory=list)
     root: dict[str, Any] = field(default_factory=dict)
+    spent: str = ""
+    """A refresh token of a third session of alice's, two rotations old: a reuse."""
+    thief: dict[str, Any] = field(default_factory=dict)
+    """That session's current pair, in a thief's hands."""
     links: dict[str, str] = field(default_factory=dict)
 
     def other(self, **options: Any) -> S3AuthService:
@@ -70,6 +74,15 @@ async def build_world(tmp_path: Path, client: httpx.AsyncClient, world: World) -
     await service.create_user("root", "root@example.com", PASSWORD, is_admin=True)
     world.sessions = [await _tokens(client, "alice") for _ in range(2)]
     world.root = await _tokens(client, "root")
+    stolen = await _tokens(client, "alice")
+    world.spent = stolen["refresh_token"]
+    for _ in range(2):
+        rotated = await client.post(
+            "/auth/refresh", json={"refresh_token": stolen["refresh_token"]}
+        )
+        assert rotated.status_code == 200, rotated.text
+        stolen = rotated.json()
+    world.thief = stolen
     tokens = service.account_tokens
     world.links["reset"] = await tokens.issue("password-reset", alice)
     world.links["verify"] = await tokens.issue("email-verification", alice)
@@ -106,6 +119,13 @@ async def refresh(w: World) -> httpx.Response:
     return await w.client.post(
         "/auth/refresh", json={"refresh_token": w.sessions[0]["refresh_token"]}
     )
+
+
+async def reuse(w: World) -> httpx.Response:
+    answer = await w.client.post("/auth/refresh", json={"refresh_token": w.spent})
+    if answer.status_code == 401:  # the same refusal, however the ending was interrupted
+        assert answer.json()["code"] == "refresh_token_reused", answer.text
+    return answer
 
 
 async def logout(w: World) -> httpx.Response:
@@ -205,20 +225,32 @@ async def admin_end_session(w: World) -> httpx.Response:
 
 
 async def _refused(w: World, *which: int, for_good: bool = True) -> None:
-    """The sessions `which` are refused: their access tokens at once, and their refresh
+    """The sessions `which` are refused (`_pairs_refused`)."""
+    await _pairs_refused(w, [w.sessions[index] for index in which], for_good=for_good)
+
+
+async def _pairs_refused(w: World, pairs: list[dict[str, Any]], *, for_good: bool) -> None:
+    """The sessions of `pairs` are refused: their access tokens at once, and their refresh
     `for_good`, on a host that holds none of the revocations written now (it is then what
     the ending wrote besides them that refuses it); else on one that holds them."""
     other = w.other()
     await other.ensure_fresh()
-    for index in which:
+    for pair in pairs:
         with pytest.raises(TokenRevokedError):
-            other.decode_token(w.sessions[index]["access_token"])
+            other.decode_token(pair["access_token"])
     if for_good:
         other = w.other(clock=lambda: time.time() + PAST_REVOCATIONS)
         await other.ensure_fresh()
-    for index in which:
+    for pair in pairs:
         with pytest.raises(TokenRevokedError):
-            await other.refresh_access_token(w.sessions[index]["refresh_token"])
+            await other.refresh_access_token(pair["refresh_token"])
+
+
+async def family_ended(w: World) -> None:
+    """A reuse ended the thief's session, its access token at once and its refresh for
+    good; alice's other sessions go on."""
+    await _pairs_refused(w, [w.thief], for_good=True)
+    assert await w.other().refresh_access_token(w.sessions[1]["refresh_token"])
 
 
 async def first_ended(w: World) -> None:
@@ -313,6 +345,7 @@ OPS: dict[str, Op] = {
     "register": Op(register, registered, 201, (409,)),
     "login": Op(log_in, alice_logs_in, 200),
     "refresh": Op(refresh, nothing, 200, (401,)),
+    "reuse": Op(reuse, family_ended, 401, (401,)),
     "logout": Op(logout, first_ended, 204, (401,)),
     "logout-bearer": Op(logout_by_access_token, first_ended, 204, (401,)),
     "logout-all": Op(logout_all, both_ended, 200, (401,)),

@@ -6,7 +6,8 @@ Every time, the client gets its answer or a 503 `store_unavailable` problem, nev
 the store is then consistent as `s3auth doctor` judges it (a claim that never finished is
 let go once abandoned, nothing else is left); the same request sent again succeeds or
 answers a clear 4xx; and what the operation promises holds: no half-made account, no name
-taken for good, no session left that a logout, a new password or a disabling ended.
+taken for good, no session left that a logout, a new password, a disabling or a reused
+refresh token ended, and the reused token refused with the same answer every time.
 """
 
 from __future__ import annotations
@@ -100,6 +101,7 @@ REQUESTS: dict[str, str] = {
     ),
     "login": "get index, get user, create sessions, create audit",
     "refresh": "get sessions, list sessions, replace sessions",
+    "reuse": "get sessions, replace sessions, create revocation, delete sessions, create audit",
     "logout": "get sessions, create revocation, delete sessions, create audit",
     "logout-bearer": "delete sessions, create revocation, create audit",
     "logout-all": (

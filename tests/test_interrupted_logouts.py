@@ -195,3 +195,54 @@ async def test_a_session_an_interrupted_password_change_left_never_refreshes_aga
         done = await client.post("/auth/password", json=body, headers=bearer(fresh))
         assert done.status_code == 200, done.text
     await behind.refresh_access_token(done.json()["refresh_token"])
+
+
+@pytest.mark.parametrize("retried", [False, True], ids=["no retry", "retried"])
+@pytest.mark.parametrize("after", [False, True], ids=["before", "answer lost"])
+@pytest.mark.parametrize(
+    ("request_name", "part"),
+    [("replace", "sessions/"), ("create", "revocations/"), ("delete", "sessions/")],
+    ids=["session write", "revocation", "session delete"],
+)
+async def test_a_reuse_interrupted_anywhere_ends_the_session_for_good(
+    request_name: str, part: str, after: bool, retried: bool
+) -> None:
+    """A spent refresh token presented again ends its session (the thief's current token
+    with it), whichever of the ending's requests fails and whether or not anybody tries
+    again (but when the first write fails before it lands, which ends nothing): long after
+    every host has let the revocation go, the current token is refused. The token presented
+    is answered `refresh_token_reused`, or a 503 and then that."""
+    time = SharedTime()
+    shared = ObjectStore.from_url("memory://")
+    faulty = FailFirst(shared, request_name, part, after=after)
+    faulty.target = None  # armed for the reuse only
+    failing = skewed_host(faulty, time, 0)
+    await failing.create_user("alice", "alice@example.com", PASSWORD)
+    async with client_for(mounted(failing)) as client:
+        spent = (await login(client, "alice"))["refresh_token"]
+        current = spent
+        for _ in range(2):  # two rotations by the thief: `spent` is past any grace
+            rotated = await client.post("/auth/refresh", json={"refresh_token": current})
+            assert rotated.status_code == 200, rotated.text
+            current = rotated.json()["refresh_token"]
+        faulty.target = (request_name, part)
+        answers = [await client.post("/auth/refresh", json={"refresh_token": spent})]
+        if answers[0].status_code == 503 and retried:  # its holder tries again
+            answers.append(await client.post("/auth/refresh", json={"refresh_token": spent}))
+    # Time past every revocation written, swept by a host ahead; a host behind refreshes.
+    skew = failing.settings.revocation_skew_seconds
+    time.advance(failing.settings.access_token_accepted_seconds + 2 * skew + 1)
+    await skewed_host(shared, time, skew).blacklist.cleanup()
+    assert [info async for info in shared.list(keys.REVOCATIONS)] == []
+    behind = skewed_host(shared, time, -skew)
+    await behind.ensure_fresh()
+    if request_name == "replace" and not after and not retried:
+        # Its first write never landed: nothing was ended, as for any request failing so.
+        await behind.refresh_access_token(current)
+        return
+    with pytest.raises(TokenRevokedError):
+        await behind.refresh_access_token(current)
+    if answers[0].status_code == 503:
+        assert_problem(answers[0], 503, "store_unavailable")
+    if retried or answers[0].status_code != 503:
+        assert_problem(answers[-1], 401, "refresh_token_reused")
