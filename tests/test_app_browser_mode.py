@@ -247,3 +247,30 @@ async def test_a_refused_token_sent_in_the_body_leaves_the_cookie(
     assert_problem(refused, 401, "invalid_token")
     assert "set-cookie" not in refused.headers
     assert (await browser.post("/auth/refresh")).status_code == 200
+
+
+async def test_an_administrator_ending_their_own_session_by_the_admin_path_clears_the_cookie() -> (
+    None
+):
+    """The admin path to a session is another name for `DELETE /sessions/{id}`: ending the
+    caller's own session through it clears the cookie as well; another session's end, even
+    one of the caller's, leaves it."""
+    service = make_service(refresh_cookie=True)
+    root = await service.create_user("root", "root@example.com", PASSWORD, is_admin=True)
+    async with client_for(mounted(service), base_url="https://testserver") as browser:
+        form = {"username": "root", "password": PASSWORD}
+        other = (await browser.post("/auth/login", data=form)).json()
+        tokens = (await browser.post("/auth/login", data=form)).json()
+        other_sid = service.decode_token(other["access_token"])["sid"]
+        path = f"/auth/admin/users/{root.id}/sessions/"
+        ended_other = await browser.delete(path + other_sid, headers=bearer(tokens))
+        assert ended_other.status_code == 204, ended_other.text
+        assert "set-cookie" not in ended_other.headers
+
+        own_sid = service.decode_token(tokens["access_token"])["sid"]
+        ended_own = await browser.delete(path + own_sid, headers=bearer(tokens))
+        assert ended_own.status_code == 204, ended_own.text
+        value, attributes = cookie_attributes(ended_own)
+        assert value == 's3auth_refresh=""'
+        assert {"Max-Age=0", "Path=/auth/refresh", "HttpOnly", "Secure"} <= attributes
+        assert_problem(await browser.post("/auth/refresh"), 401, "authentication_required")

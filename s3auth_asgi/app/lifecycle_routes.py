@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from ..account_tokens import Purpose, purpose_of
 from ..audit import owner_view
-from ..errors import S3AuthError, SessionNotFoundError, UserNotFoundError
+from ..errors import S3AuthError, UserNotFoundError
 from ..events import AuthEvent
 from ..models import User
 from ..privileges import ADMIN_SCOPE, admin_from_input
@@ -249,9 +249,4 @@ class LifecycleRoutes:
         ids = call.path_ids
         call.noted["session_id"] = ids["session_id"]
         user = await self._user(call)
-        caller = call.caller
-        if (user.id, ids["session_id"]) == (caller.user_id, caller.session_id):  # a logout
-            await self.service.revoke_own_session(user.id, ids["session_id"])
-        elif not await self.service.revoke_session(user.id, ids["session_id"]):
-            raise SessionNotFoundError()
-        return empty_response()
+        return await self.routes.end_one_session(call, user.id, ids["session_id"])

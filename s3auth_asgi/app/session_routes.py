@@ -4,7 +4,9 @@ sessions and the end of one of them.
 In browser mode the browser holds the refresh token of its session in a cookie only the
 refresh endpoint receives. An answer that ends that session tells the browser to drop the
 cookie (`ended`): the token in it will never work again, and a cookie kept would only make
-the next page load try it and fail. An answer that ends another session leaves it.
+the next page load try it and fail. An answer that ends another session leaves it. Which
+session an ending by id is the caller's own is decided in one place (`end_one_session`),
+whichever path named it.
 """
 
 from __future__ import annotations
@@ -63,10 +65,16 @@ class SessionRoutes:
         return json_response(SessionList(sessions=found), headers=PRIVATE)
 
     async def end_session(self, call: Call) -> Response:
-        session_id = call.path_ids["session_id"]
-        if session_id == call.caller.session_id:  # a logout by another name
-            await self.service.revoke_own_session(call.caller.user_id, session_id)
+        return await self.end_one_session(call, call.caller.user_id, call.path_ids["session_id"])
+
+    async def end_one_session(self, call: Call, user_id: str, session_id: str) -> Response:
+        """End one session by its ids, by whichever path names it (the caller's sessions,
+        an administrator's): the caller's own is a logout by another name, which ends the
+        browser's cookie too; any other is ended as the sessions page ends it."""
+        caller = call.caller
+        if (user_id, session_id) == (caller.user_id, caller.session_id):
+            await self.service.revoke_own_session(user_id, session_id)
             return self._ended(call.request, empty_response())
-        if not await self.service.revoke_session(call.caller.user_id, session_id):
+        if not await self.service.revoke_session(user_id, session_id):
             raise SessionNotFoundError()
         return empty_response()
