@@ -13,7 +13,7 @@ that no case inherits another's limits, memory of refusals or one-time work."""
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, get_args
 
@@ -22,8 +22,9 @@ import httpx
 import pytest
 from conftest import make_settings
 from pwdlib.hashers.argon2 import Argon2Hasher
-from support import Clock, StoreWrapper
+from support import Clock
 from test_app import PASSWORD, client_for, declared_for, mounted
+from test_password_change_faults import RequestLog
 from test_recovery import HeldMailer
 
 from s3auth_asgi import S3AuthService
@@ -33,7 +34,7 @@ from s3auth_asgi.events import AuthEvent
 from s3auth_asgi.hooks import HookName, Hooks
 from s3auth_asgi.identifiers import new_id, normalise_username
 from s3auth_asgi.models import IndexEntry
-from s3auth_asgi.storage import ObjectInfo, ObjectStore, Store, Versioned, keys
+from s3auth_asgi.storage import ObjectInfo, ObjectStore, Store, keys
 from s3auth_asgi.types import Message, Receive, Scope, Send
 
 pytestmark = pytest.mark.anyio
@@ -55,44 +56,22 @@ def _kind(key: str) -> str:
     return "/".join(parts[:2]) if parts[0] in ("index", "account-tokens", "ratelimit") else parts[0]
 
 
-class Recorder(StoreWrapper):
+class Recorder(RequestLog):
     """Records each request and the kind of object it is for (never which one, nor whether
     it was found: an object found is read whole, the documented fraction of a millisecond)."""
 
     def __init__(self, inner: Store) -> None:
-        super().__init__(inner)
-        self.log: list[str] = []
-
-    async def get(self, key: str, type_: type[Any]) -> Versioned[Any] | None:
-        self.log.append(f"get {_kind(key)}")
-        return await super().get(key, type_)
-
-    async def create(self, key: str, value: Any) -> str:
-        self.log.append(f"create {_kind(key)}")
-        return await super().create(key, value)
-
-    async def replace(self, key: str, value: Any, etag: str) -> str:
-        self.log.append(f"replace {_kind(key)}")
-        return await super().replace(key, value, etag)
+        super().__init__(inner, _kind)
 
     async def delete(self, key: str) -> None:
-        self.log.append(f"delete {_kind(key)}")
+        self.log.append(f"delete {self.kind(key)}")
         await super().delete(key)
-
-    async def delete_many(self, keys: Any) -> int:
-        batch = list(keys)
-        self.log.append(f"delete_many {' '.join(sorted({_kind(k) for k in batch}))}")
-        return await super().delete_many(batch)
 
     async def list_page(
         self, prefix: str, after: str | None, limit: int
     ) -> tuple[list[ObjectInfo], bool]:
-        self.log.append(f"list {_kind(prefix)}")
+        self.log.append(f"list {self.kind(prefix)}")
         return await super().list_page(prefix, after, limit)
-
-    def list(self, prefix: str, offset: str | None = None) -> AsyncIterator[ObjectInfo]:
-        self.log.append(f"list {_kind(prefix)}")
-        return super().list(prefix, offset)
 
 
 class Argon2Calls:
@@ -324,16 +303,11 @@ async def test_a_spent_account_budget_is_refused_alike(shape: str, argon2: Argon
     )
 
 
+# Every username, and the active account's address after its name.
 MAIL_NAMES = {
-    "active": "known",
-    "active, by email": "known@example.com",
-    "verified": "sure",
-    "folded": "KNOWN",
-    "disabled": "off",
-    "deleted": "gone",
-    "never finished": "orphan",
-    "look-alike": "kn0wn",
-    "nobody": "nobody",
+    "active": LOGIN_NAMES["username"]["active"],
+    "active, by email": LOGIN_NAMES["email"]["active"],
+    **LOGIN_NAMES["username"],
 }
 MAILED = {
     "/auth/password/forgot": {"active", "active, by email", "verified", "folded"},

@@ -71,17 +71,7 @@ ENDED_FIRST = [
 # password and every session refused at refresh for good; then the password, with another
 # generation and its marker, and a listing for a login that wrote its session meanwhile
 # (the first generation's marker, superseded, deleted).
-RENEWED_FIRST = [
-    "replace user",
-    "create marker",
-    "list sessions",
-    "create revocation",
-    "delete_many sessions",
-    "replace user",
-    "create marker",
-    "list sessions",
-    "delete_many marker",
-]
+RENEWED_FIRST = ["replace user", "create marker", *ENDED_FIRST, "delete_many marker"]
 REQUESTS: dict[str, list[str]] = {
     "reset": ["get token", "get user", *ENDED_FIRST, "delete_many token"],
     "change": ["get user", *RENEWED_FIRST, "create sessions"],  # and the caller's new session
@@ -120,31 +110,32 @@ def _kind(key: str) -> str:
 
 
 class RequestLog(StoreWrapper):
-    """Records each request and the kind of object it is for."""
+    """Records each request and the kind of object it is for, as `kind` names it."""
 
-    def __init__(self, inner: Store) -> None:
+    def __init__(self, inner: Store, kind: Callable[[str], str] = _kind) -> None:
         super().__init__(inner)
+        self.kind = kind
         self.log: list[str] = []
 
     async def get(self, key: str, type_: type[T]) -> Versioned[T] | None:
-        self.log.append(f"get {_kind(key)}")
+        self.log.append(f"get {self.kind(key)}")
         return await super().get(key, type_)
 
     async def create(self, key: str, value: Any) -> str:
-        self.log.append(f"create {_kind(key)}")
+        self.log.append(f"create {self.kind(key)}")
         return await super().create(key, value)
 
     async def replace(self, key: str, value: Any, etag: str) -> str:
-        self.log.append(f"replace {_kind(key)}")
+        self.log.append(f"replace {self.kind(key)}")
         return await super().replace(key, value, etag)
 
     async def delete_many(self, keys: Iterable[str]) -> int:
         batch = list(keys)
-        self.log.append(f"delete_many {' '.join(sorted({_kind(k) for k in batch}))}")
+        self.log.append(f"delete_many {' '.join(sorted({self.kind(k) for k in batch}))}")
         return await super().delete_many(batch)
 
     def list(self, prefix: str, offset: str | None = None) -> AsyncIterator[ObjectInfo]:
-        self.log.append(f"list {_kind(prefix)}")
+        self.log.append(f"list {self.kind(prefix)}")
         return super().list(prefix, offset)
 
 
