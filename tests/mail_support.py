@@ -31,10 +31,13 @@ from typing import Any
 import anyio
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+from conftest import make_settings
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from s3auth_asgi import S3AuthSettings
 
 HOST = "127.0.0.1"
 _LINK_TOKEN = re.compile(r"#token=([A-Za-z0-9._-]+)")
@@ -179,6 +182,17 @@ def smtp_server(
         yield SMTPServer(HOST, controller.port, inbox, client_context)
     finally:
         controller.stop()
+
+
+def mailing_settings(server: SMTPServer, **overrides: object) -> S3AuthSettings:
+    """Settings that mail from auth@example.com through `server`, in clear (it is local)."""
+    return make_settings(
+        smtp_host=server.host,
+        smtp_port=server.port,
+        smtp_security="none",
+        mail_from="auth@example.com",
+        **overrides,
+    )
 
 
 class SilentServer:

@@ -10,8 +10,7 @@ from __future__ import annotations
 import logging
 
 import pytest
-from conftest import make_settings
-from mail_support import SMTPServer, smtp_server
+from mail_support import SMTPServer, mailing_settings, smtp_server
 from test_app import PASSWORD, assert_problem, bearer, client_for, login, mounted, register
 
 from s3auth_asgi import ConfigurationError, InvalidEmailError, S3AuthService, User
@@ -32,15 +31,7 @@ NOT_SENT = (
 
 
 def mailing(server: SMTPServer) -> S3AuthService:
-    return S3AuthService(
-        make_settings(
-            smtp_host=server.host,
-            smtp_port=server.port,
-            smtp_security="none",
-            mail_from="auth@example.com",
-            public_url=FRONT_END,
-        )
-    )
+    return S3AuthService(mailing_settings(server, public_url=FRONT_END))
 
 
 def reset(to: str) -> Message:

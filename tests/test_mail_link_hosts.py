@@ -10,8 +10,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import make_settings
-from mail_support import link_in, smtp_server
+from mail_support import link_in, mailing_settings, smtp_server
 from test_app import PASSWORD, bearer, client_for, login, mounted, register
 from test_demo import demo_service
 
@@ -31,14 +30,7 @@ HOSTILE = {
 
 async def test_mailed_links_ignore_a_hostile_host_header() -> None:
     with smtp_server() as server:
-        settings = make_settings(
-            smtp_host=server.host,
-            smtp_port=server.port,
-            smtp_security="none",
-            mail_from="auth@example.com",
-            public_url=FRONT_END,
-            trusted_proxies=["127.0.0.1"],
-        )
+        settings = mailing_settings(server, public_url=FRONT_END, trusted_proxies=["127.0.0.1"])
         service = S3AuthService(settings)
         async with client_for(mounted(service), base_url="http://evil.example") as client:
             await register(client, "alice")  # a verification link

@@ -15,7 +15,7 @@ import aiosmtpd.smtp
 import anyio
 import pytest
 from conftest import make_settings
-from mail_support import link_in, smtp_server, token_in
+from mail_support import link_in, mailing_settings, smtp_server, token_in
 from test_app import PASSWORD, assert_problem, bearer, client_for, login, mounted, register
 
 from s3auth_asgi import ConfigurationError, S3AuthService
@@ -31,13 +31,7 @@ FRONT_END = "https://app.example.com"
 
 async def test_a_reset_link_mailed_over_smtp_sets_a_new_password() -> None:
     with smtp_server() as server:
-        settings = make_settings(
-            smtp_host=server.host,
-            smtp_port=server.port,
-            smtp_security="none",
-            mail_from="auth@example.com",
-            public_url=FRONT_END,
-        )
+        settings = mailing_settings(server, public_url=FRONT_END)
         service = S3AuthService(settings)
         async with client_for(mounted(service)) as client:
             await register(client, "alice")
