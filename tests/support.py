@@ -256,21 +256,24 @@ async def websocket_session(
     return WebSocketResult(sent)
 
 
-async def run_lifespan(app: Any, scope: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """Start and stop `app` through the lifespan protocol; what it sent, in order."""
+async def run_lifespan(
+    app: Any, scope: dict[str, Any] | None = None, *, sent: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """Start and stop `app` through the lifespan protocol; what it sent, in order. Given
+    `sent`, the messages go there as they come: what was sent before `app` raised too."""
     if scope is None:
         scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}
     inbox = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
-    sent: list[dict[str, Any]] = []
+    messages: list[dict[str, Any]] = [] if sent is None else sent
 
     async def receive() -> dict[str, Any]:
         return inbox.pop(0) if len(inbox) > 1 else inbox[0]
 
     async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
+        messages.append(message)
 
     await app(scope, receive, send)
-    return sent
+    return messages
 
 
 # Fake apps ---------------------------------------------------------------------------

@@ -33,11 +33,13 @@ SYNC = 60
 PUBLISH = 500  # S3AUTH_KEY_PUBLISH_SECONDS: > max-age 300 + twice the sync interval
 
 
-def keyed(store: ObjectStore, clock: Clock, **overrides: Any) -> S3AuthService:
+def keyed(
+    store: ObjectStore, clock: Clock, algorithm: str = "ES256", **overrides: Any
+) -> S3AuthService:
     return make_clocked_service(
         store=store,
         clock=clock,
-        algorithm="ES256",
+        algorithm=algorithm,
         key_sync_seconds=SYNC,
         key_publish_seconds=PUBLISH,
         **overrides,

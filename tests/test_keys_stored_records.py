@@ -28,6 +28,7 @@ from support import (
     run_lifespan,
     user_record,
 )
+from test_key_sync import SYNC, keyed
 
 from s3auth_asgi import (
     BearerTokenMiddleware,
@@ -46,19 +47,6 @@ from s3auth_asgi.storage import ObjectStore
 from s3auth_asgi.storage import keys as layout
 
 pytestmark = pytest.mark.anyio
-
-SYNC = 60
-PUBLISH = 500
-
-
-def keyed(store: ObjectStore, clock: Clock, algorithm: str = "ES256") -> S3AuthService:
-    return make_clocked_service(
-        store=store,
-        clock=clock,
-        algorithm=algorithm,
-        key_sync_seconds=SYNC,
-        key_publish_seconds=PUBLISH,
-    )
 
 
 async def write_keys(store: ObjectStore, keys: list[StoredKey]) -> None:
@@ -218,9 +206,9 @@ async def test_a_process_whose_keys_do_not_open_answers_503_keys_unavailable() -
     reason is logged once, naming the variable, never the key-encryption key."""
     clock, store = Clock(), ObjectStore.from_url("memory://")
     sealed_with, other = secrets.token_urlsafe(48), secrets.token_urlsafe(48)
-    issuer = keyed_with(store, clock, sealed_with)
+    issuer = keyed(store, clock, key_encryption_key=sealed_with)
     token = (await issuer.create_token_pair(user_record("alice"))).access_token
-    service = keyed_with(store, clock, other)
+    service = keyed(store, clock, key_encryption_key=other)
     bearer = [(b"authorization", f"Bearer {token}".encode())]
     middleware = BearerTokenMiddleware(ok_app, service)
     app = Starlette(routes=[Mount("/auth", app=create_auth_app(service, rate_limit=False))])
@@ -252,17 +240,6 @@ async def test_a_process_whose_keys_do_not_open_answers_503_keys_unavailable() -
     assert all(other not in r.getMessage() and sealed_with not in r.getMessage() for r in records)
 
 
-def keyed_with(store: ObjectStore, clock: Clock, key_encryption_key: str) -> S3AuthService:
-    return make_clocked_service(
-        store=store,
-        clock=clock,
-        algorithm="ES256",
-        key_sync_seconds=SYNC,
-        key_publish_seconds=PUBLISH,
-        key_encryption_key=key_encryption_key,
-    )
-
-
 class _Down(StoreWrapper):
     """A store every request reaches (counted) and fails at: one down since the start."""
 
@@ -281,17 +258,10 @@ async def test_verifying_without_keys_reads_them_once_an_interval(
     read and one line logged an interval, however many tokens come, as with keys to go on
     with."""
     clock, inner = Clock(), ObjectStore.from_url("memory://")
-    issuer = keyed_with(inner, clock, secrets.token_urlsafe(48))
+    issuer = keyed(inner, clock, key_encryption_key=secrets.token_urlsafe(48))
     token = (await issuer.create_token_pair(user_record("alice"))).access_token
     store = inner if cause == "a set that does not open" else _Down(inner)
-    service = make_clocked_service(
-        store=store,
-        clock=clock,
-        algorithm="ES256",
-        key_sync_seconds=SYNC,
-        key_publish_seconds=PUBLISH,
-        key_encryption_key=secrets.token_urlsafe(48),
-    )
+    service = keyed(store, clock, key_encryption_key=secrets.token_urlsafe(48))
     inner.reset_counts()
     caplog.set_level(logging.ERROR, "s3auth_asgi")
     for reads in (1, 2):
@@ -314,14 +284,14 @@ async def test_a_start_without_keys_logs_that_the_keys_failed(
     set does not open), not the revocation snapshot, which was read; and never a key."""
     clock, store = Clock(), ObjectStore.from_url("memory://")
     sealed_with, other = secrets.token_urlsafe(48), secrets.token_urlsafe(48)
-    await keyed_with(store, clock, sealed_with).published_keys()
+    await keyed(store, clock, key_encryption_key=sealed_with).published_keys()
     caplog.set_level(logging.WARNING, "s3auth_asgi")
     for starts in (
         lambda service: create_auth_app(service, rate_limit=False),
         lambda service: BlacklistMiddleware(Starlette(), service),
     ):
         caplog.clear()
-        service = keyed_with(store, clock, other)
+        service = keyed(store, clock, key_encryption_key=other)
         sent = await run_lifespan(starts(service))
         assert sent[0]["type"] == "lifespan.startup.complete"
         assert service.blacklist.freshness.has_snapshot()

@@ -18,7 +18,7 @@ from conftest import SECRET, make_bucket, make_service, unchecked_url
 from fastapi import FastAPI
 from litestar import Litestar
 from starlette.applications import Starlette
-from support import R, StoreWrapper
+from support import R, StoreWrapper, run_lifespan
 from test_app import client_for
 from test_storage_probes import EVERY_REQUEST, UnconditionalStore, unavailable
 
@@ -62,18 +62,9 @@ def plus(*counts: dict[str, int]) -> dict[str, int]:
 
 async def lifespan(app: Any) -> tuple[list[dict[str, Any]], BaseException | None]:
     """Start and stop `app` as a server does; what it sent, and what it raised."""
-    scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}
-    inbox = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
     sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        return inbox.pop(0) if len(inbox) > 1 else inbox[0]
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
     try:
-        await app(scope, receive, send)
+        await run_lifespan(app, sent=sent)
     except Exception as exc:
         return sent, exc
     return sent, None
