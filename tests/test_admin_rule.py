@@ -131,14 +131,19 @@ def host(service: S3AuthService) -> Any:
     return BearerTokenMiddleware(app, tokens=service, exclude=("/auth", "/auth/*"))
 
 
+def _cli_store(monkeypatch: pytest.MonkeyPatch) -> ObjectStore:
+    """The environment the command reads (its key, a fast hasher), and a store to give it."""
+    monkeypatch.setenv("S3AUTH_SECRET_KEY", SECRET)
+    monkeypatch.setenv("S3AUTH_ARGON2_MEMORY_KIB", "1024")
+    monkeypatch.setenv("S3AUTH_ARGON2_TIME_COST", "1")
+    return ObjectStore.from_url("memory://")
+
+
 @pytest.mark.anyio
 async def test_a_user_created_with_admin_passes_requires_admin(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("S3AUTH_SECRET_KEY", SECRET)
-    monkeypatch.setenv("S3AUTH_ARGON2_MEMORY_KIB", "1024")
-    monkeypatch.setenv("S3AUTH_ARGON2_TIME_COST", "1")
-    store = ObjectStore.from_url("memory://")
+    store = _cli_store(monkeypatch)
     # The command runs its own event loop: in a thread of its own.
     run = await anyio.to_thread.run_sync(
         lambda: Run(
@@ -167,10 +172,7 @@ async def test_a_user_created_with_admin_passes_requires_admin(
 
 
 def test_the_cli_account_tools(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("S3AUTH_SECRET_KEY", SECRET)
-    monkeypatch.setenv("S3AUTH_ARGON2_MEMORY_KIB", "1024")
-    monkeypatch.setenv("S3AUTH_ARGON2_TIME_COST", "1")
-    store = ObjectStore.from_url("memory://")
+    store = _cli_store(monkeypatch)
     service = make_service(store=store)
 
     def run(*argv: str, stdin: str = "") -> Run:
@@ -269,10 +271,7 @@ def test_an_id_that_is_also_anothers_username_is_refused_until_told_which(
 
 
 def test_cli_scopes_are_changed_on_what_the_record_holds(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("S3AUTH_SECRET_KEY", SECRET)
-    monkeypatch.setenv("S3AUTH_ARGON2_MEMORY_KIB", "1024")
-    monkeypatch.setenv("S3AUTH_ARGON2_TIME_COST", "1")
-    store = ObjectStore.from_url("memory://")
+    store = _cli_store(monkeypatch)
     other = make_service(store=store)  # another administrator, on another instance
     alice = anyio.run(
         lambda: other.create_user(
@@ -294,10 +293,7 @@ def test_every_cli_account_change_is_kept_in_the_accounts_trail(
 ) -> None:
     # The trail shows the owner every administrator's action, "from the API or the CLI":
     # a creation and a disabling the most of all, which the admin endpoints keep too.
-    monkeypatch.setenv("S3AUTH_SECRET_KEY", SECRET)
-    monkeypatch.setenv("S3AUTH_ARGON2_MEMORY_KIB", "1024")
-    monkeypatch.setenv("S3AUTH_ARGON2_TIME_COST", "1")
-    store = ObjectStore.from_url("memory://")
+    store = _cli_store(monkeypatch)
 
     def run(*argv: str) -> None:
         done = Run("user", *argv, stdin=f"{PASSWORD}\n", open_store=lambda url: store)
