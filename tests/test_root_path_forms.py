@@ -45,27 +45,17 @@ from support import (
     websocket_scope,
     websocket_session,
 )
+from test_middleware_routing import ADMIN_ONLY, guarded, limited
 
 from s3auth_asgi import BearerTokenMiddleware, BlacklistMiddleware, S3AuthService
 from s3auth_asgi.app.litestar import S3AuthPlugin
 from s3auth_asgi.errors import ConfigurationError
-from s3auth_asgi.middleware.ratelimit import RateLimitMiddleware
 from s3auth_asgi.path_forms import route_forms
 from s3auth_asgi.paths import PathAccess, PathDecision, PathRules, check_pattern
-from s3auth_asgi.ratelimit import RateLimit, RateLimiter, RateLimitRule
+from s3auth_asgi.ratelimit import RateLimitRule
 
 pytestmark = pytest.mark.anyio
-ADMIN_ONLY = {"/*": [], "/admin*": ["admin"]}
 FORM = [(b"content-type", b"application/x-www-form-urlencoded")]
-
-
-def guarded(app: Any, service: S3AuthService, **options: Any) -> Any:
-    return BearerTokenMiddleware(BlacklistMiddleware(app, service), service, **options)
-
-
-def limited(app: Any, rule: RateLimitRule, per_minute: int = 2) -> RateLimitMiddleware:
-    limiter = RateLimiter(limits={rule.limit: RateLimit(per_minute, 60)})
-    return RateLimitMiddleware(app, limiter=limiter, rules=[rule])
 
 
 def hypercorn(target: str, root_path: str, **options: Any) -> dict[str, Any]:
