@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -33,7 +35,7 @@ from s3auth_asgi.app import create_auth_app
 from s3auth_asgi.app.fastapi import include_auth
 from s3auth_asgi.app.litestar import S3AuthPlugin
 from s3auth_asgi.demo.app import create_demo_app
-from s3auth_asgi.mail import Message, SMTPMailer
+from s3auth_asgi.mail import MailFailure, Message, SMTPMailer
 
 pytestmark = pytest.mark.anyio
 
@@ -100,6 +102,49 @@ async def test_a_trickling_server_is_cut_off_at_the_timeout() -> None:
             await mailer.send(reset())
         assert str(raised.value) == "the SMTP exchange took longer than 1 s"
         assert slow.cut_off.wait(5)
+
+
+def fake_name(
+    monkeypatch: pytest.MonkeyPatch, name: str, addresses: list[str], *, after: float = 0.0
+) -> None:
+    """`name` resolves to `addresses`, in that order, `after` seconds (a DNS server that
+    stalls); every other name as the machine resolves it."""
+    resolve = socket.getaddrinfo
+
+    def answer(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host not in (name, name.encode()):  # anyio asks in the name's ASCII form
+            return resolve(host, port, *args, **kwargs)
+        time.sleep(after)
+        return [info for address in addresses for info in resolve(address, port, *args, **kwargs)]
+
+    monkeypatch.setattr(socket, "getaddrinfo", answer)
+
+
+async def test_a_stalled_name_lookup_is_within_the_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Looked up by the worker thread, the name would hold the send for the resolver's own
+    # timeouts (5 s a try, several tries), which the deadline cannot cut.
+    with smtp_server() as server:
+        fake_name(monkeypatch, "mail.stalled.test", ["127.0.0.1"], after=4)
+        mailer = SMTPMailer(
+            "mail.stalled.test", port=server.port, sender=SENDER, security="none", timeout=1
+        )
+        started = time.monotonic()
+        with pytest.raises(MailFailure) as raised:
+            await mailer.send(reset())
+        assert time.monotonic() - started < 2.5
+        assert str(raised.value) == "the SMTP exchange took longer than 1 s"
+        assert server.inbox.messages == []
+
+
+async def test_a_host_name_is_tried_at_each_of_its_addresses(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Nothing listens on 127.0.0.2: refused there, the send goes on to the next address.
+    with smtp_server() as server:
+        fake_name(monkeypatch, "mail.two.test", ["127.0.0.2", "127.0.0.1"])
+        mailer = SMTPMailer("mail.two.test", port=server.port, sender=SENDER, security="none")
+        await mailer.send(reset())
+        assert [mail["To"] for mail in server.inbox.messages] == ["alice@example.com"]
 
 
 async def test_past_100_waiting_messages_one_is_dropped_and_logged(

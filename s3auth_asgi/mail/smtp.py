@@ -6,7 +6,10 @@ verifications are rare, and a connection kept open would need keeping alive.
 `timeout` bounds the whole exchange, not only each read: a server that trickles its
 answers a byte at a time would hold a thread for as long as it liked under smtplib's
 per-read timeout. Past it, the event loop shuts the connection's socket down, which wakes
-the thread from any read or write at once, and the send fails.
+the thread from any read or write at once, and the send fails. The server's name is looked
+up first, on the event loop and within the same deadline: a lookup cannot be interrupted,
+and a resolver that stalls (seconds a try, several tries) would hold a thread past it.
+Each of the name's addresses is tried in turn, as a client connecting by name would.
 
 Security (S3AUTH_SMTP_SECURITY): `starttls` (port 587 by default) upgrades the connection
 before anything else is said, and fails if the server cannot; `tls` (465) speaks TLS from
@@ -35,6 +38,8 @@ import ssl
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Literal
+
+import anyio
 
 from ..errors import ConfigurationError
 from ..hosts import is_loopback
@@ -136,10 +141,18 @@ class SMTPMailer:
         mail = self.email(message)
         recipient = message.recipient()
         connection = _Connection()
+        started = anyio.current_time()
+        addresses: list[str] = []
         try:
+            with anyio.move_on_after(self.timeout):
+                addresses = await self._addresses()
+            left = self.timeout - (anyio.current_time() - started)
+            if left <= 0:
+                connection.cut_off()
+                raise TimeoutError(f"looking up {self.host} took the whole deadline")
             await self.threads.run(
-                lambda: self._send(mail, recipient, connection),
-                deadline=self.timeout,
+                lambda: self._send(mail, recipient, addresses, connection),
+                deadline=left,
                 abort=connection.cut_off,
             )
         except Exception as error:
@@ -149,7 +162,18 @@ class SMTPMailer:
                 ) from error
             raise
 
-    def _send(self, mail: EmailMessage, recipient: str, connection: _Connection) -> None:
+    async def _addresses(self) -> list[str]:
+        """The server's addresses, in the resolver's order, each once."""
+        found = await anyio.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)
+        return list(dict.fromkeys(str(info[4][0]) for info in found))
+
+    def _send(
+        self,
+        mail: EmailMessage,
+        recipient: str,
+        addresses: list[str],
+        connection: _Connection,
+    ) -> None:
         context = self.ssl_context or ssl.create_default_context()
         client: smtplib.SMTP
         name = self._ehlo_name
@@ -164,8 +188,7 @@ class SMTPMailer:
         client._host = self.host  # type: ignore[attr-defined]
         connection.client = client
         try:
-            client.connect(self.host, self.port)
-            connection.check()  # cut off while it connected, before it had a socket
+            _connect(client, addresses, self.port, connection)
             if self.security == "starttls":
                 client.starttls(context=context)
                 connection.check()  # the handshake runs on a socket being replaced
@@ -186,6 +209,23 @@ class SMTPMailer:
         with contextlib.suppress(smtplib.SMTPException, OSError):
             client.quit()  # the message is accepted: how the goodbye goes does not matter
         client.close()
+
+
+def _connect(
+    client: smtplib.SMTP, addresses: list[str], port: int, connection: _Connection
+) -> None:
+    """Connects to the first of `addresses` that answers, and reads its greeting."""
+    failure = OSError("the name has no address")
+    for address in addresses:
+        try:
+            client.connect(address, port)
+        except OSError as error:
+            failure = error
+        else:
+            connection.check()  # cut off while it connected, before it had a socket
+            return
+        connection.check()
+    raise failure
 
 
 def _argument_name(field: str) -> str:
