@@ -4,7 +4,7 @@ administrator's account tools. Each action is kept in the user's audit trail
 
 from __future__ import annotations
 
-from ..errors import ConflictError, SessionNotFoundError
+from ..errors import ConflictError, SessionNotFoundError, UserNotFoundError
 from ..privileges import granted_scopes
 from ..user_records import UPDATE_ATTEMPTS
 from .context import Context, run_async
@@ -22,7 +22,10 @@ def run_user_delete(ctx: Context) -> int:
             raise CommandError(
                 f"deleting {user.username} <{user.email}>: pass --yes, or give its id {user.id}"
             )
-        await service.delete_user(user.id)
+        if not await service.delete_user(user.id):
+            # Another process deleted it since it was found: this command deleted nothing,
+            # and its trail must not say it did.
+            raise UserNotFoundError(f"no user {ctx.args.user!r}: another process deleted it first")
         await noted(service, "admin_user_delete", user.id)
         print(f"deleted {user.username} (its sessions have ended)", file=ctx.out)
         return OK
