@@ -195,9 +195,12 @@ class EmailChangeUnavailableError(S3ValidationError):
 
 
 class ConflictError(S3AuthError):
+    """A change refused because a concurrent one came first (its subclasses: a name that
+    is taken). Nothing was written; the same request tried again reads the change that won."""
+
     status = 409
     code = "conflict"
-    title = "The resource already exists"
+    title = "The change conflicts with a concurrent one"
 
 
 class UsernameTakenError(ConflictError):
