@@ -34,7 +34,7 @@ from .errors import (
     PermissionDeniedError,
     S3AuthError,
 )
-from .types import Receive, Scope, Send
+from .types import Scope, Send
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 DEFAULT_REALM = "api"
@@ -158,16 +158,17 @@ async def send_problem(send: Send, problem: RenderedProblem, *, prefix: str = "h
     await send({"type": f"{prefix}.response.body", "body": body})
 
 
-async def refuse_websocket(
-    scope: Scope, receive: Receive, send: Send, problem: RenderedProblem, code: str
-) -> None:
-    """Refuse a WebSocket handshake once the server has delivered it: with the problem
-    response where the server offers the `websocket.http.response` extension, so that the
-    client sees the status, the challenge and the body; else with close code 1008 (policy
-    violation) before accept, the reason `code`. A close before accept never reaches the
-    client as such: servers answer the handshake with a bare 403."""
-    if (await receive())["type"] != "websocket.connect":
-        return  # the client left before the handshake was delivered: nobody to answer
+async def refuse_websocket(scope: Scope, send: Send, problem: RenderedProblem, code: str) -> None:
+    """Refuse a WebSocket handshake: with the problem response where the server offers
+    the `websocket.http.response` extension, so that the client sees the status, the
+    challenge and the body; else with close code 1008 (policy violation) before accept, the
+    reason `code`. A close before accept never reaches the client as such: servers answer
+    the handshake with a bare 403.
+
+    Sent without reading `websocket.connect` first, as Starlette's router and Quart answer
+    a handshake: servers queue that message before they start the app, so there is nothing
+    to wait for, while a client that never sends it (Quart's test client) would wait for
+    ever, as would an app that has read it already."""
     if "websocket.http.response" in (scope.get("extensions") or {}):
         await send_problem(send, problem, prefix="websocket.http")
     else:

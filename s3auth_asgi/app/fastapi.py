@@ -254,9 +254,7 @@ class _RecordRootPath:
 async def _problem_response(connection: HTTPConnection, error: S3AuthError) -> Response | None:
     if isinstance(connection, WebSocket):
         # A Response would go out as a denial even where the server can send none.
-        await refuse_websocket(
-            connection.scope, connection.receive, connection.send, render(error), error.code
-        )
+        await refuse_websocket(connection.scope, connection.send, render(error), error.code)
         return None
     status, headers, body = auth_error_response(error)
     return Response(body, status_code=status, headers=headers)

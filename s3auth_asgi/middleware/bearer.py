@@ -137,13 +137,13 @@ class BearerTokenMiddleware:
                     except UnknownSigningKeyError as unknown:
                         await self._retry_with_keys_read_again(unknown, scope, token)
                 except S3AuthError as error:
-                    await self.refusals.refuse(scope, receive, send, error)
+                    await self.refusals.refuse(scope, send, error)
                     return
         elif kind == "websocket":
             try:
                 send = await self._authenticate_websocket(scope, send)
             except S3AuthError as error:
-                await self.refusals.refuse(scope, receive, send, error)
+                await self.refusals.refuse(scope, send, error)
                 return
         else:
             if kind == "lifespan" and self._close is not None:

@@ -93,11 +93,11 @@ class BlacklistMiddleware:
                 if self.strict or self._is_stale is None or self._is_stale():
                     await self._ensure_fresh(strict=self.strict)
             except S3AuthError as error:  # no snapshot to answer from, or strict mode
-                await self.refusals.refuse(scope, receive, send, error)
+                await self.refusals.refuse(scope, send, error)
                 return
             revoked = self._revoked_error(claims)
             if revoked is not None:
-                await self.refusals.refuse(scope, receive, send, revoked)
+                await self.refusals.refuse(scope, send, revoked)
                 return
         await self.app(scope, receive, send)
 

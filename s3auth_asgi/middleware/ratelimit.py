@@ -97,7 +97,7 @@ class RateLimitMiddleware:
             else:
                 headers = await self._admit(scope, counted)
         except S3AuthError as error:  # over a limit, or the shared store is down
-            await self.refusals.refuse(scope, receive, send, error)
+            await self.refusals.refuse(scope, send, error)
             return
         if headers and scope["type"] == "http":
             send = _sending(send, headers)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ..errors import AuthenticationRequiredError, S3AuthError
 from ..problems import check_realm, refuse_websocket, render, send_problem
-from ..types import Receive, Scope, Send
+from ..types import Scope, Send
 
 
 class Refusals:
@@ -20,12 +20,12 @@ class Refusals:
         self.realm = check_realm(realm)
         self._missing = render(AuthenticationRequiredError(), self.realm)
 
-    async def refuse(self, scope: Scope, receive: Receive, send: Send, error: S3AuthError) -> None:
+    async def refuse(self, scope: Scope, send: Send, error: S3AuthError) -> None:
         if type(error) is AuthenticationRequiredError and error.detail == error.title:
             problem = self._missing
         else:
             problem = render(error, self.realm)
         if scope["type"] == "websocket":
-            await refuse_websocket(scope, receive, send, problem, error.code)
+            await refuse_websocket(scope, send, problem, error.code)
         else:
             await send_problem(send, problem)
