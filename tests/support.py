@@ -22,6 +22,7 @@ import collections
 import contextlib
 import datetime as dt
 import json
+import logging
 import socket
 import threading
 import time
@@ -452,6 +453,45 @@ def serving(app: Any, **options: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@contextlib.contextmanager
+def serving_hypercorn(app: Any, **options: Any) -> Iterator[str]:
+    """`serving`, by Hypercorn, with its `Config` `options` (`root_path`); its errors go to
+    the `hypercorn.error` logger, which propagates (caplog sees them)."""
+    from hypercorn.asyncio import serve
+    from hypercorn.config import Config
+
+    port = free_port()
+    config = Config()
+    config.bind = [f"127.0.0.1:{port}"]
+    config.errorlog = logging.getLogger("hypercorn.error")
+    config.accesslog = None
+    for name, value in options.items():
+        setattr(config, name, value)
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+
+    def run() -> None:
+        loop.run_until_complete(serve(app, config, shutdown_trigger=stop.wait))
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline or not thread.is_alive():
+                pytest.fail("the server did not start")
+            time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(timeout=10)
+        loop.close()
 
 
 class RacedUserWrite(StoreWrapper):

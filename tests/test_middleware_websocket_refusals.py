@@ -1,12 +1,13 @@
-"""How a refused WebSocket handshake reaches the client. Every middleware answers once the
-server has delivered the handshake: with its problem response (status, challenge, body)
-where the server offers the `websocket.http.response` extension, as uvicorn does, else
-with a close 1008 before accept whose reason is the problem code."""
+"""How a refused WebSocket handshake reaches the client. Every middleware answers at once,
+without waiting for `websocket.connect`: with its problem response (status, challenge,
+body) where the server offers the `websocket.http.response` extension, as uvicorn and
+Hypercorn do, else with a close 1008 before accept whose reason is the problem code."""
 
 from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 import shutil
 import socket
@@ -22,7 +23,7 @@ from quart.testing import WebsocketResponseError
 from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
-from support import bearer, login, serving, websocket_scope
+from support import bearer, login, serving, serving_hypercorn, websocket_scope
 
 from s3auth_asgi import S3AuthService
 from s3auth_asgi.middleware.bearer import BearerTokenMiddleware
@@ -103,12 +104,30 @@ def handshake(url: str, path: str, token: str | None = None) -> Answer:
             raw += chunk
 
 
-async def test_a_real_server_shows_the_client_why_its_handshake_was_refused() -> None:
+SERVERS = {
+    # Without uvicorn's own logging setup its errors propagate, where caplog sees them.
+    "uvicorn": lambda app: serving(app, log_config=None),
+    "hypercorn": serving_hypercorn,
+}
+
+
+def server_errors(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        record.getMessage()
+        for record in caplog.records
+        if record.name.startswith(("uvicorn", "hypercorn")) and record.levelno >= logging.WARNING
+    ]
+
+
+@pytest.mark.parametrize("server", sorted(SERVERS))
+async def test_a_real_server_shows_the_client_why_its_handshake_was_refused(
+    server: str, caplog: pytest.LogCaptureFixture
+) -> None:
     service = make_service()
     _, pair = await login(service)
     _, revoked = await login(service)
     await service.revoke_refresh_token(revoked.refresh_token)
-    with serving(guarded(service)) as url:
+    with SERVERS[server](guarded(service)) as url:
         missing = handshake(url, "/ws/chat")
         garbage = handshake(url, "/ws/chat", "x.y.z")
         logged_out = handshake(url, "/ws/chat", revoked.access_token)
@@ -131,20 +150,25 @@ async def test_a_real_server_shows_the_client_why_its_handshake_was_refused() ->
     assert admitted.status == 101
     assert limited.problem == (429, "rate_limited")
     assert limited.headers["retry-after"] == "60"
+    assert server_errors(caplog) == []
 
 
-async def test_a_real_server_shows_the_client_a_store_outage(tmp_path: Path) -> None:
+@pytest.mark.parametrize("server", sorted(SERVERS))
+async def test_a_real_server_shows_the_client_a_store_outage(
+    server: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     root = tmp_path / "store"
     service = make_service(f"file://{root}")
     _, pair = await login(service)
     # Where the store's directory was, a plain file: every request to it fails.
     shutil.rmtree(root)
     root.write_text("not a directory\n")
-    with serving(guarded(service, strict=True)) as url:
+    with SERVERS[server](guarded(service, strict=True)) as url:
         down = handshake(url, "/ws/chat", pair.access_token)
     assert down.problem == (503, "store_unavailable")
     assert down.headers["retry-after"] == "5"
     assert "www-authenticate" not in down.headers  # not the client's credentials' fault
+    assert server_errors(caplog) == []
 
 
 # At the ASGI level --------------------------------------------------------------------
