@@ -24,6 +24,8 @@ from conftest import make_settings
 from fastapi import FastAPI
 from litestar import Litestar, get
 from litestar.middleware import DefineMiddleware
+from quart import Quart
+from quart import request as quart_request
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -99,7 +101,27 @@ def starlette_host(service: S3AuthService) -> Any:
     return BearerTokenMiddleware(BlacklistMiddleware(app, service), service)
 
 
-HOSTS = {"fastapi": fastapi_host, "litestar": litestar_host, "starlette": starlette_host}
+def quart_host(service: S3AuthService) -> Any:
+    """The middlewares around Quart's `asgi_app` hear Quart's own lifespan: no hook of the
+    app's closes the service."""
+    app = Quart("host")
+
+    @app.get("/items")
+    async def items() -> dict[str, str]:
+        return {"user": quart_request.scope["user"].username}
+
+    app.asgi_app = BearerTokenMiddleware(  # type: ignore[method-assign]
+        BlacklistMiddleware(app.asgi_app, service), service
+    )
+    return app
+
+
+HOSTS = {
+    "fastapi": fastapi_host,
+    "litestar": litestar_host,
+    "quart": quart_host,
+    "starlette": starlette_host,
+}
 
 
 class Lifespan:
