@@ -43,13 +43,32 @@ def parse_trusted_proxies(proxies: Iterable[str]) -> TrustedProxies:
             unix = True
             continue
         try:
-            networks.append(ipaddress.ip_network(text, strict=False))
+            networks.append(_as_peers_are_matched(ipaddress.ip_network(text, strict=False)))
         except (ValueError, TypeError):
             raise ConfigurationError(
                 f"{TRUSTED_PROXIES_VARIABLE} (trusted_proxies): {proxy!r} is not an IP address, "
                 f"a CIDR network or {UNIX_PROXY!r} (a proxy on a unix socket)"
             ) from None
     return TrustedProxies(tuple(networks), unix)
+
+
+_IPV4_IN_IPV6 = (
+    ipaddress.IPv6Network("::ffff:0:0/96"),  # IPv4-mapped
+    ipaddress.IPv6Network("64:ff9b::/96"),  # NAT64's well-known prefix (RFC 6052)
+)
+"""The IPv6 networks whose addresses a peer is counted as the IPv4 address embedded in."""
+
+
+def _as_peers_are_matched(network: Network) -> Network:
+    """`network` as peers are matched against it: a peer in one of _IPV4_IN_IPV6 is taken as
+    the IPv4 address it embeds, so a network within one is that IPv4 network. Listed as a
+    dual-stack server reports it (`::ffff:10.0.0.1`), a proxy would otherwise never match."""
+    if isinstance(network, ipaddress.IPv6Network) and network.prefixlen >= 96:
+        for embedding in _IPV4_IN_IPV6:
+            if network.subnet_of(embedding):
+                low_bits = int(network.network_address) & 0xFFFF_FFFF
+                return ipaddress.IPv4Network((low_bits, network.prefixlen - 96))
+    return network
 
 
 def check_proxy_settings(
