@@ -1,7 +1,10 @@
 """Peers as servers write them, against trusted proxies as operators write them: a proxy named
-in the form a dual-stack socket reports it."""
+in the form a dual-stack socket reports it, and a unix-socket proxy reported the way the
+ASGI spec allows (its path, no port) rather than as no peer at all."""
 
 from __future__ import annotations
+
+import logging
 
 import pytest
 from conftest import SECRET
@@ -61,3 +64,36 @@ def test_the_whole_mapped_range_is_a_catch_all() -> None:
     with pytest.raises(ConfigurationError, match=r"covers 0\.0\.0\.0/0.*S3AUTH_TRUST_ALL_PROXIES"):
         ClientIPResolver(["::ffff:0:0/96"], trust_x_forwarded_for=True)
     assert ClientIPResolver(["::ffff:0:0/96"], trust_x_forwarded_for=True, trust_all_proxies=True)
+
+
+@pytest.mark.parametrize("path", ["", "/run/app.sock"])
+def test_a_unix_peer_written_as_its_path_is_a_unix_proxy(path: str) -> None:
+    # ASGI 2.2 lets a server report a unix-socket peer as [path, None] (NGINX Unit does)
+    # instead of None: either way it is a peer with no address.
+    trusting = ClientIPResolver(["unix"], trust_x_forwarded_for=True)
+    assert trusting.client_key(scope((path, None), "203.0.113.9")) == "ip:203.0.113.9"
+    assert trusting.client_keys(scope([path, None], "203.0.113.9")) == (
+        "203.0.113.9",
+        "ip:203.0.113.9",
+    )
+    assert trusting.client_ip(scope((path, None), "192.0.2.1, 203.0.113.9")) == "203.0.113.9"
+    # Not trusted, or nothing said: no client address, as for a peer of None.
+    assert ClientIPResolver().client_key(scope((path, None), "203.0.113.9")) == "ip:unknown"
+    assert ClientIPResolver().client_ip(scope((path, None))) is None
+    assert trusting.client_key(scope((path, None))) == "ip:unknown"
+
+
+def test_an_untrusted_unix_peer_written_as_its_path_warns_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    resolver = ClientIPResolver(["127.0.0.1"], trust_x_forwarded_for=True)
+    with caplog.at_level(logging.WARNING, logger="s3auth_asgi"):
+        for _ in range(3):
+            assert resolver.client_key(scope(("", None), "203.0.113.9")) == "ip:unknown"
+    assert len([r for r in caplog.records if "unix" in r.getMessage()]) == 1
+
+
+def test_a_named_peer_with_a_port_is_still_a_peer_of_its_own() -> None:
+    # A test client's name is no unix socket: it keeps a count of its own.
+    resolver = ClientIPResolver(["unix"], trust_x_forwarded_for=True)
+    assert resolver.client_key(scope(("testclient", 50000), "203.0.113.9")) == "peer:testclient"

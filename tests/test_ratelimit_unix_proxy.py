@@ -82,16 +82,22 @@ def test_unix_is_spelled_exactly_and_counts_as_a_proxy() -> None:
         S3AuthSettings.from_env({**env, "S3AUTH_TRUSTED_PROXIES": "unix:"})
 
 
-def over_unix_socket(app: Any) -> Any:
+def over_unix_socket(app: Any, peer: Any) -> Any:
     async def wrapped(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "lifespan":
-            scope = {**scope, "client": None}
+            scope = {**scope, "client": peer}
         await app(scope, receive, send)
 
     return wrapped
 
 
-async def test_one_client_behind_a_unix_proxy_locks_out_only_itself() -> None:
+@pytest.mark.parametrize(
+    "peer",
+    [None, ("", None), ("/run/app.sock", None)],
+    ids=["no-peer", "unnamed-path", "path"],
+)
+async def test_one_client_behind_a_unix_proxy_locks_out_only_itself(peer: Any) -> None:
+    # uvicorn and hypercorn give such a peer as None, NGINX Unit as its path and no port.
     service = make_clocked_service(
         clock=Clock(),
         rate_limit_store="store",
@@ -101,7 +107,7 @@ async def test_one_client_behind_a_unix_proxy_locks_out_only_itself() -> None:
     inner = create_auth_app(service)
     async with client_for(inner, peer=("192.0.2.1", 1)) as client:
         await register(client, "victim", prefix="")
-    transport = httpx.ASGITransport(app=over_unix_socket(inner))
+    transport = httpx.ASGITransport(app=over_unix_socket(inner, peer))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         answers = [
             (

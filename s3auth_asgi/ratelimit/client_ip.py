@@ -216,14 +216,19 @@ class ClientIPResolver:
             return self._without_peer(scope)
         peer = self._classify(host)
         if peer is None:
-            # Not an IP (a unix socket path, a test client's name): still one peer.
+            if client and len(client) == 2 and client[1] is None:
+                # A unix socket's path with no port, as ASGI 2.2 lets a server write such
+                # a peer (NGINX Unit does) instead of None: a peer with no address all the same.
+                return self._without_peer(scope)
+            # Not an IP (a test client's name): still one peer.
             return ClientAddress(host, f"peer:{host[:200]}", False)
         if peer.trusted and self._read_header:
             return self._from_forwarded_chain(scope, peer)
         return peer
 
     def _without_peer(self, scope: Scope) -> ClientAddress | None:
-        """The client of a request that came with no peer address (a unix socket)."""
+        """The client of a request that came with no peer address (a unix socket: `client`
+        None, or a path and no port)."""
         if not self._read_header:
             return None
         if self._trust_no_peer:

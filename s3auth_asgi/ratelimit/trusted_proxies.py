@@ -2,7 +2,8 @@
 `unix`, a proxy that connects over a unix socket.
 
 Servers report no peer address for a unix-socket connection (the ASGI scope's `client` is
-None), so no network can name such a proxy; `unix` trusts every connection without one.
+None, or the socket's path and no port), so no network can name such a proxy; `unix` trusts
+every connection without one.
 """
 
 from __future__ import annotations
