@@ -12,7 +12,7 @@ from conftest import make_service
 from test_app import PASSWORD, assert_problem, bearer, client_for, login, mounted, register
 
 from s3auth_asgi.app import DEFAULT_AUTH_LIMITS, create_auth_app, default_limiter
-from s3auth_asgi.ratelimit import RateLimit, RateLimiter
+from s3auth_asgi.ratelimit import ObjectStoreRateLimitStore, RateLimit, RateLimiter
 
 pytestmark = pytest.mark.anyio
 
@@ -151,6 +151,42 @@ async def test_sessions_record_the_client_behind_a_trusted_proxy() -> None:
         )
         addresses = {s["ip_address"] for s in await sessions_of(direct, response.json())}
         assert "192.0.2.7" in addresses
+
+
+async def test_the_default_limiter_takes_the_options_of_a_limiter_of_ones_own() -> None:
+    """Behind a proxy that writes RFC 7239 `Forwarded`, the app's limits and the addresses
+    its sessions record must be read as the host's own limiter reads them, while its shared
+    limits stay in the store that every process counts in."""
+    service = make_service(
+        trusted_proxies=["10.0.0.1"],
+        trust_x_forwarded_for=True,
+        rate_limit_store="store",
+        rate_limits="login=2/60",
+    )
+    limiter = default_limiter(
+        service.settings,
+        store=service.store,
+        clock=service.clock,
+        forwarded_header="forwarded",
+        ipv6_prefix_length=56,
+    )
+    assert isinstance(limiter.stores["login"], ObjectStoreRateLimitStore)
+    direct = {"client": ("2001:db8:0:1ff::1", 1), "headers": []}
+    assert limiter.client_resolver.client_key(direct) == "ip:2001:db8:0:100::/56"
+    app = mounted(service, limiter=limiter, rate_limit=True)
+    async with client_for(app, peer=("10.0.0.1", 4000)) as proxied:
+        await register(proxied, "alice")
+        response = await proxied.post(
+            "/auth/login",
+            data={"username": "alice", "password": PASSWORD},
+            headers={"Forwarded": 'for="[2001:db8::9]:4711"', "X-Forwarded-For": "192.0.2.66"},
+        )
+        (session,) = await sessions_of(proxied, response.json())
+        assert session["ip_address"] == "2001:db8::9"
+        spent = {"Forwarded": "for=203.0.113.50"}
+        statuses = [(await attempt_login(proxied, "alice", **spent)).status_code for _ in range(3)]
+        other = await attempt_login(proxied, "alice", Forwarded="for=203.0.113.51")
+        assert (statuses, other.status_code) == ([401, 401, 429], 401)
 
 
 # A limit name one typo away from the app's own ---------------------------------------------

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from typing import Any
 
 from ..account_tokens import Purpose
 from ..auth_limits import BUDGET_LIMITS, DEFAULT_AUTH_LIMITS, SHARED_LIMITS, stored_limits
@@ -73,11 +74,14 @@ def default_limiter(
     *,
     store: Store | None = None,
     clock: Clock = time.time,
+    **options: Any,
 ) -> RateLimiter:
     """The default limits and `extra` ones, S3AUTH_RATE_LIMITS on top, proxies from the
     settings. The auth limits are kept where S3AUTH_RATE_LIMIT_STORE says: shared ones in
     `store` (pass the service's; default: a new handle on S3AUTH_STORE_URL) on `clock`, a
-    wall clock; `extra` limits stay in memory, for they are usually high-rate."""
+    wall clock; `extra` limits stay in memory, for they are usually high-rate. `options` as
+    for the RateLimiter constructor (`forwarded_header=`, `ipv6_prefix_length=`), so that the
+    app can tell its clients apart as a limiter of the host's own does."""
     stores = {}
     if settings.rate_limit_backend == "store":
         state = store if store is not None else ObjectStore.from_url(settings.store_url)
@@ -86,7 +90,7 @@ def default_limiter(
         )
         stores = dict.fromkeys(SHARED_LIMITS, shared)
     defaults = {**DEFAULT_AUTH_LIMITS, **(extra or {})}
-    return RateLimiter.from_settings(settings, defaults=defaults, stores=stores)
+    return RateLimiter.from_settings(settings, defaults=defaults, stores=stores, **options)
 
 
 def stored_auth_limits(limiter: RateLimiter) -> dict[str, RateLimit | FailureBudget]:
