@@ -18,7 +18,8 @@ event holds what the event log holds (`events`): never a password, a token or a 
 The administrators read a trail as it is kept. Its owner reads it through `owner_view`: an
 administrator's action on the account says so (`by_administrator`) and shows neither who
 (`actor_id`) nor the session or address it came from, which are the administrator's and
-not the owner's to know; the owner's own events keep the owner's session and address.
+not the owner's to know; the owner's own events keep the owner's session and address,
+an admin operation that refused the owner as no administrator (`CALLER_REFUSED`) too.
 """
 
 from __future__ import annotations
@@ -64,6 +65,10 @@ BY_ADMINISTRATORS: frozenset[EventName] = frozenset(
 )
 """The events of the administrators' tools (the admin endpoints and the CLI): their names
 say so."""
+CALLER_REFUSED: frozenset[str] = frozenset(("insufficient_scope", "invalid_token"))
+"""The reasons an admin operation refuses its caller for the caller's own standing (not
+an administrator, or its account gone or disabled): the event names the caller, and is
+the caller's own, no administrator's (`app.endpoint`)."""
 _CURSOR_MAX = 64
 
 
@@ -95,8 +100,9 @@ def owner_view(entry: AuditEntry) -> OwnerAuditEntry:
     """`entry` as the account's owner may read it."""
     event = entry.event
     # By the name, not by `actor_id`: the CLI names no actor, and an administrator acting
-    # on their own account reads the full record in the administrators' view.
-    by_administrator = event.name in BY_ADMINISTRATORS
+    # on their own account reads the full record in the administrators' view. A call the
+    # operation refused for the caller's own standing is the caller's, no administrator's.
+    by_administrator = event.name in BY_ADMINISTRATORS and event.reason not in CALLER_REFUSED
     shown = msgspec.structs.asdict(event) | {"actor_id": None}
     if by_administrator:
         shown.update(session_id=None, client=None)

@@ -77,14 +77,18 @@ class CallerCheck:
         self.accounts = accounts
 
     async def resolve(self, request: Request, access: Access) -> Caller | None:
-        """None for a public operation; the caller otherwise, or a 401/403 problem (400
-        `invalid_request` for an Authorization header sent twice)."""
+        """None for a public operation; the caller otherwise, or a 401 problem (400
+        `invalid_request` for an Authorization header sent twice). Whether the caller
+        may call is `admit`'s, once the caller is known: a caller refused is named."""
         if access == "public":
             return None
-        caller = await self._authenticate(request)
+        return await self._authenticate(request)
+
+    @staticmethod
+    def admit(caller: Caller, access: Access) -> None:
+        """A 403 problem for a caller whose token does not grant `access`."""
         if access == "admin" and not caller.is_admin:
             raise PermissionDeniedError("This endpoint is for administrators")
-        return caller
 
     async def with_account(self, caller: Caller, access: Access) -> Caller:
         """The caller with its user record (1 GET), if the record lets it act

@@ -8,8 +8,8 @@ For each request, in this order:
    `cross_origin_request` when another site's page sent it; see `origins`): before
    anything is read, and so before the store sees the request;
 3. the caller, from `access` (401 without a valid token, 403 for a non-administrator on
-   an admin operation); `bearer_or_refresh_token` reads the body first and needs an
-   access token only when the body holds no refresh token;
+   an admin operation, whose event names the caller); `bearer_or_refresh_token` reads the
+   body first and needs an access token only when the body holds no refresh token;
 4. the path parameters, each an id of the right shape (404 otherwise: nothing else can
    exist, and the body is not read);
 5. the body (`request`) and the query (`query`): 400, 413, 415 or 422 when they are bad;
@@ -52,11 +52,11 @@ from ..problems import internal_error
 from ..storage import StoreConflict
 from ..types import Clock, Receive, Scope, Send
 from .body import BodyReader, parse_query
-from .caller import CallerCheck
+from .caller import Caller, CallerCheck
 from .errors import MethodNotAllowedError
 from .events import decoy_of, request_event, with_account
 from .limits import AuthRateLimits
-from .operations import Call, Handler, Operation
+from .operations import Access, Call, Handler, Operation
 from .origins import OriginCheck
 from .responses import problem_response, rendered_response
 
@@ -167,11 +167,33 @@ class Endpoint:
         await response(scope, receive, send)
         return event
 
+    def _admit(self, caller: Caller, access: Access, noted: dict[str, str]) -> None:
+        """`CallerCheck.admit`; a caller its token refuses (no administrator) is the one
+        its event names: who tried is what the event is for."""
+        try:
+            self.callers.admit(caller, access)
+        except S3AuthError:
+            noted.update(user_id=caller.user_id, session_id=caller.session_id)
+            raise
+
+    async def _with_account(self, caller: Caller, access: Access, noted: dict[str, str]) -> Caller:
+        """`CallerCheck.with_account`; a caller its own record refuses (an administrator's
+        token that outlived the power, an account gone or disabled) is the one its event
+        names, as a caller its token refuses is: no administrator acted on anybody."""
+        try:
+            return await self.callers.with_account(caller, access)
+        except S3AuthError:
+            noted.pop("actor_id", None)
+            noted.update(user_id=caller.user_id, session_id=caller.session_id)
+            raise
+
     async def _run(self, op: Operation, request: Request, noted: dict[str, str]) -> Response:
         if self.origins.applies_to(op.method):
             self.origins.check(request.scope)
         either = op.access == "bearer_or_refresh_token"
         caller = None if either else await self.callers.resolve(request, op.access)
+        if caller is not None:
+            self._admit(caller, op.access, noted)
         path_ids = {}
         for name in op.path_parameters:
             value = request.path_params.get(name)
@@ -192,8 +214,8 @@ class Endpoint:
                 # The account acted on is the path's, or one the handler notes (a new one).
                 account = path_ids.get("user_id", caller.user_id)
                 noted.update(actor_id=caller.user_id, user_id=account)
-            if op.reads_account:  # noted first: a refusal is the caller's event too
-                caller = await self.callers.with_account(caller, op.access)
+            if op.reads_account:
+                caller = await self._with_account(caller, op.access, noted)
         caller_id = caller.user_id if caller is not None else None
         infos = await self.limits.check_operation(request.scope, op.limits, caller_id)
         call = Call(request, caller, body, query, path_ids, noted, infos)
