@@ -114,12 +114,9 @@ def level_of(event: AuthEvent) -> int:
     return logging.WARNING
 
 
-def emit(event: AuthEvent) -> None:
-    """Write `event` to the `s3auth_asgi.events` logger."""
-    level = level_of(event)
-    if not logger.isEnabledFor(level):
-        return
-    fields = {
+def log_fields(event: AuthEvent) -> dict[str, object]:
+    """`event` as a log record's attributes: the Struct, and its fields flat."""
+    return {
         "auth_event": event,
         "event": event.name,
         "outcome": event.outcome,
@@ -130,5 +127,13 @@ def emit(event: AuthEvent) -> None:
         "client": event.client,
         "previous_email": event.previous_email,
     }
+
+
+def emit(event: AuthEvent) -> None:
+    """Write `event` to the `s3auth_asgi.events` logger."""
+    level = level_of(event)
+    if not logger.isEnabledFor(level):
+        return
     reason = f" {event.reason}" if event.reason else ""
+    fields = log_fields(event)
     logger.log(level, "auth event %s %s%s", event.name, event.outcome, reason, extra=fields)

@@ -1,5 +1,6 @@
 """Whom the auth events of the admin operations name: the administrator acting and the
-account acted on; a caller refused as no administrator, as that caller."""
+account acted on; a caller refused as no administrator, as that caller; and an action
+whose audit record the store failed to keep is still told, in full."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from conftest import make_service
+from support import StoreWrapper
 from test_app import (
     PASSWORD,
     assert_problem,
@@ -21,8 +23,9 @@ from test_app import (
     register,
 )
 
-from s3auth_asgi import S3AuthService
+from s3auth_asgi import S3AuthService, StoreUnavailableError
 from s3auth_asgi.events import AuthEvent
+from s3auth_asgi.storage import ObjectStore, keys
 
 pytestmark = pytest.mark.anyio
 
@@ -92,3 +95,38 @@ async def test_a_caller_refused_as_no_administrator_is_named_as_the_caller(
         assert (attempt["name"], attempt["reason"]) == ("admin_user_update", "insufficient_scope")
         assert attempt["by_administrator"] is False
         assert attempt["session_id"] == mallory["sid"]
+
+
+class AuditFails(StoreWrapper):
+    """Every write of an audit event fails, as a store that is down would."""
+
+    async def create(self, key: str, value: Any) -> str:
+        if key.startswith(keys.AUDIT):
+            raise StoreUnavailableError("the store is down")
+        return await super().create(key, value)
+
+
+async def test_an_action_whose_audit_record_was_lost_is_told_at_warning_in_full(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    service = make_service(store=AuditFails(ObjectStore.from_url("memory://")))
+    root = await service.create_user("root", "root@example.com", PASSWORD, is_admin=True)
+    alice = await service.create_user("alice", "alice@example.com", PASSWORD)
+    async with client_for(mounted(service)) as client:
+        tokens = await login(client, "root")
+        # A host that takes warnings only: the success itself is logged at INFO.
+        caplog.set_level(logging.WARNING)
+        caplog.clear()
+        response = await client.patch(
+            f"/auth/admin/users/{alice.id}", json={"is_active": False}, headers=bearer(tokens)
+        )
+    assert response.status_code == 200  # the action is done, and answered so
+    changed = await service.get_user_by_id(alice.id)
+    assert changed is not None and not changed.is_active
+    assert await service.audit.page(alice.id) == ([], None)
+    (record,) = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    lost: AuthEvent = record.auth_event  # type: ignore[attr-defined]
+    assert (lost.name, lost.outcome) == ("admin_user_update", "success")
+    assert (lost.user_id, lost.actor_id) == (alice.id, root.id)
+    assert (record.user_id, record.actor_id) == (alice.id, root.id)  # type: ignore[attr-defined]
+    assert alice.id in record.getMessage() and root.id in record.getMessage()

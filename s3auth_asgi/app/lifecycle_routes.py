@@ -13,7 +13,7 @@ from starlette.responses import Response
 from ..account_tokens import Purpose, purpose_of
 from ..audit import owner_view
 from ..errors import S3AuthError, UserNotFoundError
-from ..events import AuthEvent
+from ..events import AuthEvent, log_fields
 from ..models import User
 from ..privileges import ADMIN_SCOPE, admin_from_input
 from ..recovery import Admit
@@ -72,8 +72,18 @@ class LifecycleRoutes:
         try:
             await self.service.audit.record(decoy or event)
         except (S3AuthError, StoreConflict) as error:
+            # The event in full, at a level every host's logging takes: a success is
+            # logged at INFO only, and the trail is where the action was to be told.
             reason = error.code if isinstance(error, S3AuthError) else "conflict"
-            logger.warning("audit event %s not kept: %s", event.name, reason)
+            logger.warning(
+                "audit event %s %s of user %s by %s not kept: %s",
+                event.name,
+                event.outcome,
+                event.user_id,
+                event.actor_id,
+                reason,
+                extra=log_fields(event),
+            )
         await self.service.hooks.dispatch(event)
 
     # Mailed tokens -------------------------------------------------------------------
