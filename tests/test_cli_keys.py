@@ -36,6 +36,7 @@ from s3auth_asgi.tokens import TokenCodec
 T0 = 1_900_000_000.0
 PUBLISH = 3600  # S3AUTH_KEY_PUBLISH_SECONDS's default
 LIFETIME = 30 * 60 + 5  # an access token's lifetime plus the leeway, by default
+SKEW = 10  # S3AUTH_REVOCATION_SKEW_SECONDS's default: a key that signs at once, since then
 
 
 class Clock:
@@ -146,7 +147,7 @@ def test_rotate_adds_a_key_that_signs_after_the_publish_delay(stored_keys: Keys)
     )
     listed = stored_keys.listing()
     assert [(k["kid"], k["state"], k["activates_at"]) for k in listed] == [
-        (first.kid, "signing", iso(T0)),
+        (first.kid, "signing", iso(T0 - SKEW)),
         (new.kid, "next", iso(signs_at)),
     ]
     assert re.search(rf"^{re.escape(new.kid)}\s+ES256\s+next\s+{iso(signs_at)}\s+-\s+store\s+no$",
@@ -188,7 +189,7 @@ def test_a_leaked_key_is_replaced_at_once(stored_keys: Keys) -> None:
     rotated = stored_keys.run("keys", "rotate", "--now")
     assert rotated.code == 0 and "signs from now" in rotated.out, rotated
     new = stored_keys.stored()[-1]
-    assert new.activates_at == stored_keys.clock.now
+    assert new.activates_at == stored_keys.clock.now - SKEW
     assert stored_keys.run("keys", "retire", leaked.kid, "--now").code == 0
     assert stored_keys.stored() == [new]
     anyio.run(codec.ring.sync, backend="asyncio")  # type: ignore[union-attr]

@@ -67,7 +67,7 @@ def test_an_emptied_key_set_is_repaired_with_rotate(stored_keys: Keys) -> None:
     assert run.code == failures.OK, run
     assert "signs from now" in run.out
     (new,) = stored_keys.stored()
-    assert new.activates_at == stored_keys.clock.now
+    assert new.activates_at == stored_keys.clock.now - test_cli_keys.SKEW
     assert stored_keys.listing()[0]["state"] == "signing"
 
 

@@ -95,7 +95,11 @@ class KeyRing:
             )
         self.source = "store"
         self.active = True
-        self.stored = KeyStore(store, encryption_key=settings.key_encryption_key)
+        self.stored = KeyStore(
+            store,
+            encryption_key=settings.key_encryption_key,
+            skew_seconds=settings.revocation_skew_seconds,
+        )
         self.freshness = SnapshotFreshness(
             self._read_store,
             interval=settings.key_sync_seconds,

@@ -11,7 +11,9 @@ the writers that collided do not collide again), so administrators rotating at o
 add a key, never lose one. No change may leave the set without a key that signs or will
 (`keeps_a_signer`); a key added to a set where nothing signs signs at once. A rotation
 made at once (a leak's) removes the keys that have not signed yet, so the key it adds
-outranks every key there is: one write decides it, and every process reads it alike.
+outranks every key there is: one write decides it, and every process reads it alike. A key
+that signs at once activates the skew allowance before the writer's clock (`at_once`), so
+that a process whose clock is behind the writer's has it signing too.
 """
 
 from __future__ import annotations
@@ -86,6 +88,16 @@ def too_late_to_undo(key: StoredKey, now: float, margin: float) -> str | None:
     )
 
 
+def at_once(keys: Iterable[StoredKey], now: float, skew_seconds: float) -> float:
+    """When a key that is to sign at once activates: `skew_seconds` before the writer's
+    `now`, so that every process whose clock is behind it by no more (and reads the key)
+    signs with it too, rather than with nothing (a first key, a set where nothing signs) or
+    with a leaked key; but never before the latest activation among `keys` that has passed,
+    so that it still outranks each of them (of keys activating together, the one added
+    last ranks first)."""
+    return max([now - skew_seconds, *(k.activates_at for k in keys if k.activates_at <= now)])
+
+
 def withdrawn_at_once(keys: Iterable[StoredKey], now: float) -> list[StoredKey]:
     """The keys a rotation made at once removes: those that have not signed yet. A process
     may already hold one and sign with it until its next read, as with `retire --now`; that
@@ -103,9 +115,13 @@ class KeyStore:
     """The stored key set of one store. `encryption_key` seals new keys and opens sealed
     ones; keys stored unsealed stay readable without it (a warning says so, once a key)."""
 
-    def __init__(self, store: Store, *, encryption_key: str = "") -> None:
+    def __init__(
+        self, store: Store, *, encryption_key: str = "", skew_seconds: float = 0.0
+    ) -> None:
         self.store = store
         self.encryption_key = encryption_key
+        self.skew_seconds = skew_seconds
+        """How far apart the clocks of the processes may be (`at_once`)."""
         self._reported: set[str] = set()
 
     async def read(self) -> tuple[StoredKeySet, str] | None:
@@ -117,7 +133,8 @@ class KeyStore:
         found = await self.read()
         if found is not None:
             return found[0]
-        first = StoredKeySet(keys=[self._new_key(algorithm, now, activates_at=now)])
+        activates_at = at_once((), now, self.skew_seconds)
+        first = StoredKeySet(keys=[self._new_key(algorithm, now, activates_at=activates_at)])
         try:
             await self.store.create(layout.SIGNING_KEYS, first)
         except StoreConflict:
@@ -142,10 +159,11 @@ class KeyStore:
             if not publish_seconds:
                 gone = withdrawn_at_once(keys, now)
                 keys = [k for k in keys if k not in gone]
-            if signer(keys, now) is None:
+            if not publish_seconds or signer(keys, now) is None:
                 # Nothing signs meanwhile (a set emptied, or retiring only): waiting for
                 # the publication would only leave the service without a signing key.
-                new = msgspec.structs.replace(new, activates_at=now)
+                activates_at = at_once(keys, now, self.skew_seconds)
+                new = msgspec.structs.replace(new, activates_at=activates_at)
             return [*keys, new]
 
         await self._change(change, now)

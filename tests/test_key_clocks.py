@@ -1,0 +1,72 @@
+"""Stored signing keys on hosts whose clocks disagree by up to S3AUTH_REVOCATION_SKEW_SECONDS:
+a key meant to sign at once signs at once on every host, whichever clock wrote it.
+
+Hosts share one memory:// store; each has its own clock, a fixed offset from a common time
+that the test moves by hand (`support.SharedTime`). The operator's commands act through
+`KeyStore` on a clock of their own.
+"""
+
+from __future__ import annotations
+
+import pytest
+from support import SharedTime, SkewedClock, skewed_host, user_record
+from test_key_sync import PUBLISH, SYNC
+
+from s3auth_asgi import S3AuthService
+from s3auth_asgi.storage import ObjectStore
+
+pytestmark = pytest.mark.anyio
+
+SKEW = 10  # S3AUTH_REVOCATION_SKEW_SECONDS's default
+LIFETIME = 1805
+
+
+def host(store: ObjectStore, time: SharedTime, offset: float) -> S3AuthService:
+    return skewed_host(
+        store,
+        time,
+        offset,
+        algorithm="ES256",
+        key_sync_seconds=SYNC,
+        key_publish_seconds=PUBLISH,
+        revocation_skew_seconds=SKEW,
+        leeway_seconds=SKEW,  # tokens verify across hosts only within the leeway
+    )
+
+
+async def signs_and_verifies(signer: S3AuthService, *verifiers: S3AuthService) -> None:
+    """`signer` issues a token now, which every host verifies."""
+    token = (await signer.create_token_pair(user_record("alice"))).access_token
+    for verifier in (signer, *verifiers):
+        assert verifier.verify_access_token(token)["sub"]
+
+
+async def test_the_first_key_signs_at_once_on_a_host_behind_the_one_that_made_it() -> None:
+    time, store = SharedTime(), ObjectStore.from_url("memory://")
+    ahead, behind = host(store, time, +SKEW / 2), host(store, time, -SKEW / 2)
+    (made,) = (await ahead.published_keys()).entries  # the first start makes the key
+    await behind.tokens.ring.sync()  # type: ignore[union-attr]
+    assert [e.kid for e in (await behind.published_keys()).entries] == [made.kid]
+    await signs_and_verifies(behind, ahead)
+    await signs_and_verifies(ahead, behind)
+
+
+@pytest.mark.parametrize("operator", [+SKEW / 2, -SKEW / 2], ids=["ahead", "behind"])
+async def test_a_leaked_key_is_replaced_at_once_on_every_host(operator: float) -> None:
+    """`rotate --now`, then `retire OLD --now`, from an operator's clock up to the skew off
+    the hosts': the new key signs on each host at once, and the leaked one nowhere."""
+    time, store = SharedTime(), ObjectStore.from_url("memory://")
+    hosts = [host(store, time, offset) for offset in (0.0, +SKEW / 2, -SKEW / 2)]
+    leaked = (await hosts[0].published_keys()).entries[0].kid
+    time.advance(3 * PUBLISH)  # the first key has signed a while
+    # The commands' key store, as they make it from the settings on the operator's host.
+    admin = host(store, time, operator).tokens.ring.stored  # type: ignore[union-attr]
+    assert admin is not None
+    now = SkewedClock(time, operator)
+    new = await admin.rotate("ES256", now(), 0)
+    await admin.retire(leaked, now(), after=LIFETIME, immediately=True, undo_margin=3 * SYNC)
+    for service in hosts:
+        await service.tokens.ring.sync()  # type: ignore[union-attr]
+    for service in hosts:
+        assert (await service.tokens.signing_key()).kid == new.kid
+        await signs_and_verifies(service, *hosts)
