@@ -95,6 +95,7 @@ from .identifiers import (
     new_session_id,
     require_user_id,
 )
+from .keys.keyset import KeyEntry
 from .models import PublicUser, Session, TokenPair, User
 from .privileges import granted_scopes, is_administrator
 from .session_cap import listed_as_expired
@@ -136,6 +137,7 @@ class SessionOperations(SessionRules):
         ip_address: str | None = None,
     ) -> TokenPair:
         """Open a session for the user and return its first access and refresh tokens."""
+        signing = await self.tokens.signing_key()  # no session is opened without one
         now_ms = int(self.clock() * 1000)
         now = now_ms // 1000
         absolute = now + self.settings.session_absolute_seconds
@@ -159,14 +161,14 @@ class SessionOperations(SessionRules):
             claims=await self.hooks.claims_for(user) if isinstance(user, User) else {},
         )
         await self.store.create(keys.session(user.id, session.id), session)
-        return await self._pair(session, now)
+        return await self._pair(session, now, signing)
 
-    async def _pair(self, session: Session, now: int) -> TokenPair:
+    async def _pair(self, session: Session, now: int, key: KeyEntry) -> TokenPair:
         # No access token outlives its session: once the session has ended, its object
         # may be gone, and then no logout could name the token to revoke it.
         expiry = self._expiry(session)
         access, claims = self.tokens.issue_access_token(
-            key=await self.tokens.signing_key(),
+            key=key,
             user_id=session.user_id,
             username=session.username,
             session_id=session.id,
@@ -199,6 +201,9 @@ class SessionOperations(SessionRules):
         opened before the account's last change (TokenRevokedError; `session_generation`).
         """
         token = self.tokens.parse_refresh_token(refresh_token)
+        # Before the rotation is written: one the client never hears of would make its next
+        # try, after the grace, a reuse.
+        signing = await self.tokens.signing_key()
         key = keys.session(token.user_id, token.session_id)
         # The grace window is measured from when the token was presented: a request whose
         # read waited on the store is not late for that.
@@ -259,11 +264,11 @@ class SessionOperations(SessionRules):
                     await self.store.replace(key, rotated, found.etag)
                 except StoreConflict:
                     continue  # another refresh won; read again to answer from its result
-                return await self._pair(rotated, now)
+                return await self._pair(rotated, now, signing)
             if token.generation == session.generation - 1 and (
                 was_current or self._within_grace(presented, session)
             ):
-                return await self._pair(session, now)
+                return await self._pair(session, now, signing)
             if was_current:  # rotated twice or more since it was read current
                 logger.info("refresh of session %s lost to later rotations", session.id)
                 raise RotatedMeanwhileError("The refresh token was rotated meanwhile")

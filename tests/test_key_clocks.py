@@ -8,12 +8,17 @@ that the test moves by hand (`support.SharedTime`). The operator's commands act 
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from support import SharedTime, SkewedClock, skewed_host, user_record
 from test_key_sync import PUBLISH, SYNC
 
 from s3auth_asgi import S3AuthService
+from s3auth_asgi.app import create_auth_app
+from s3auth_asgi.keys.remote import KeysUnavailableError
+from s3auth_asgi.models import Session
 from s3auth_asgi.storage import ObjectStore
+from s3auth_asgi.storage import keys as layout
 
 pytestmark = pytest.mark.anyio
 
@@ -70,3 +75,32 @@ async def test_a_leaked_key_is_replaced_at_once_on_every_host(operator: float) -
     for service in hosts:
         assert (await service.tokens.signing_key()).kid == new.kid
         await signs_and_verifies(service, *hosts)
+
+
+async def test_a_host_for_which_no_key_signs_yet_refuses_a_login_with_503_and_writes_nothing() -> (
+    None
+):
+    """A host whose clock is further behind the key's writer than the allowance (or a set
+    written by hand whose keys all activate later) has no key to sign with: a login is
+    answered as when the keys cannot be read, 503 `keys_unavailable`, never a 500, and
+    leaves no session behind."""
+    time, store = SharedTime(), ObjectStore.from_url("memory://")
+    exact = host(store, time, 0.0)
+    await exact.published_keys()  # the first start makes the key
+    behind = host(store, time, -3 * SKEW)
+    pair = await exact.create_token_pair(user_record("carol"))
+    bob = await behind.create_user("bob", "bob@example.com", "Secret123!")
+    app = create_auth_app(behind, rate_limit=False)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        login = await c.post("/login", data={"username": "bob", "password": "Secret123!"})
+    assert login.status_code == 503, login.text
+    assert login.json()["code"] == "keys_unavailable"
+    assert login.headers["retry-after"]
+    assert await behind.get_user_active_sessions(bob.id) == []
+    # A refresh is refused before it rotates the session: a rotation the client never
+    # hears of would make its next try, once the grace has passed, a reuse.
+    with pytest.raises(KeysUnavailableError):
+        await behind.refresh_access_token(pair.refresh_token)
+    token = exact.tokens.parse_refresh_token(pair.refresh_token)
+    found = await store.get(layout.session(token.user_id, token.session_id), Session)
+    assert found is not None and found.value.generation == token.generation

@@ -127,7 +127,13 @@ class KeyRing:
             await self.ensure_fresh()
         publication = self.publication
         published = None if publication is None else publication.kids
-        return self.key_set().signing_key(self.clock(), published=published)
+        try:
+            return self.key_set().signing_key(self.clock(), published=published)
+        except ConfigurationError as error:
+            # Keys that open but none signing on this clock (each activates later, or a
+            # set written by hand): nothing to sign with, as when they cannot be read.
+            self._report_unusable(str(error))
+            raise KeysUnavailableError() from error
 
     def is_stale(self) -> bool:
         """Whether `ensure_fresh` has anything to do now."""
@@ -171,11 +177,13 @@ class KeyRing:
         try:
             await read
         except ConfigurationError as error:
-            reason = str(error)
-            if reason != self._unusable_reported:
-                self._unusable_reported = reason
-                logger.error("no signing keys to answer with: %s", reason)
+            self._report_unusable(str(error))
             raise KeysUnavailableError() from error
+
+    def _report_unusable(self, reason: str) -> None:
+        if reason != self._unusable_reported:
+            self._unusable_reported = reason
+            logger.error("no signing keys to answer with: %s", reason)
 
     async def sync(self) -> None:
         """Read the stored keys now (after `s3auth keys rotate`, in tests); a set that does
