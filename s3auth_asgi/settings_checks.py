@@ -16,7 +16,7 @@ import msgspec
 
 from .errors import ConfigurationError
 from .keys.names import ALGORITHMS
-from .keys.sources import check_key_sources
+from .keys.sources import check_key_sources, keys_in_store
 from .lifecycle_settings import check_lifecycle_settings
 from .secret_strength import MIN_SECRET_BITS, estimate_bits
 from .settings_env import env_name
@@ -151,15 +151,18 @@ def check_unpadded(field: str, value: str, consequence: str) -> None:
 
 
 def check_keys(settings: Any) -> None:
-    # A JWKS is answered from keys read up to two syncs ago, then cached for max-age.
-    if (
-        settings.key_publish_seconds
-        <= settings.jwks_max_age_seconds + 2 * settings.key_sync_seconds
+    # A JWKS is answered from keys read up to two syncs ago, then cached for max-age; and
+    # a stored key's activation is the rotating clock's, which a process's may be ahead of.
+    skew = settings.revocation_skew_seconds if keys_in_store(settings) else 0
+    if settings.key_publish_seconds <= (
+        settings.jwks_max_age_seconds + 2 * settings.key_sync_seconds + skew
     ):
+        plus_skew = f" plus {env_name('revocation_skew_seconds')}" if skew else ""
         raise ConfigurationError(
             f"{env_name('key_publish_seconds')} must be longer than "
             f"{env_name('jwks_max_age_seconds')} plus twice {env_name('key_sync_seconds')}"
-            ": a key must be known to every verifier before it signs"
+            f"{plus_skew}: a key must be known to every verifier before any process's clock "
+            "lets it sign"
         )
     check_key_sources(settings)  # the key ring's own rule
 

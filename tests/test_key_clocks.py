@@ -8,12 +8,16 @@ that the test moves by hand (`support.SharedTime`). The operator's commands act 
 
 from __future__ import annotations
 
+import itertools
+from typing import Any
+
 import httpx
 import pytest
+from conftest import make_settings
 from support import SharedTime, SkewedClock, skewed_host, user_record
 from test_key_sync import PUBLISH, SYNC
 
-from s3auth_asgi import S3AuthService
+from s3auth_asgi import ConfigurationError, S3AuthService
 from s3auth_asgi.app import create_auth_app
 from s3auth_asgi.keys.remote import KeysUnavailableError
 from s3auth_asgi.models import Session
@@ -26,17 +30,17 @@ SKEW = 10  # S3AUTH_REVOCATION_SKEW_SECONDS's default
 LIFETIME = 1805
 
 
-def host(store: ObjectStore, time: SharedTime, offset: float) -> S3AuthService:
-    return skewed_host(
-        store,
-        time,
-        offset,
-        algorithm="ES256",
-        key_sync_seconds=SYNC,
-        key_publish_seconds=PUBLISH,
-        revocation_skew_seconds=SKEW,
-        leeway_seconds=SKEW,  # tokens verify across hosts only within the leeway
-    )
+FLEET: dict[str, Any] = {
+    "algorithm": "ES256",
+    "key_sync_seconds": SYNC,
+    "key_publish_seconds": PUBLISH,
+    "revocation_skew_seconds": SKEW,
+    "leeway_seconds": SKEW,  # tokens verify across hosts only within the leeway
+}
+
+
+def host(store: ObjectStore, time: SharedTime, offset: float, **overrides: Any) -> S3AuthService:
+    return skewed_host(store, time, offset, **{**FLEET, **overrides})
 
 
 async def signs_and_verifies(signer: S3AuthService, *verifiers: S3AuthService) -> None:
@@ -104,3 +108,41 @@ async def test_a_host_for_which_no_key_signs_yet_refuses_a_login_with_503_and_wr
     token = exact.tokens.parse_refresh_token(pair.refresh_token)
     found = await store.get(layout.session(token.user_id, token.session_id), Session)
     assert found is not None and found.value.generation == token.generation
+
+
+def least_publish_delay(**settings: Any) -> int:
+    """The shortest S3AUTH_KEY_PUBLISH_SECONDS the settings accept next to `settings`."""
+    for delay in itertools.count(1):
+        try:
+            make_settings(**{**FLEET, **settings, "key_publish_seconds": delay})
+        except ConfigurationError:
+            continue
+        return delay
+    raise AssertionError  # pragma: no cover - count() never ends
+
+
+async def test_a_new_key_signs_only_once_every_jwks_answered_without_it_has_expired() -> None:
+    """The least publish delay the settings accept, the operator's clock behind and a
+    host's ahead (each by half the allowance): the JWKS a host answers from keys it read
+    just before the rotation, which a verifier keeps for its max-age, has expired before
+    that host's clock lets it sign with the new key (or the verifier refuses its tokens)."""
+    timing = {"key_sync_seconds": SYNC, "jwks_max_age_seconds": 300}
+    delay = least_publish_delay(**timing)
+    time, store = SharedTime(), ObjectStore.from_url("memory://")
+    serving = host(store, time, 0.0, key_publish_seconds=delay, **timing)
+    ahead = host(store, time, +SKEW / 2, key_publish_seconds=delay, **timing)
+    operator = host(store, time, -SKEW / 2, key_publish_seconds=delay, **timing)
+    await serving.published_keys()  # read just before the rotation
+    admin = operator.tokens.ring.stored  # type: ignore[union-attr]
+    assert admin is not None
+    new = await admin.rotate("ES256", operator.clock(), delay)
+    time.advance(2 * SYNC - 1)  # keys read this long ago are answered while read again
+    transport = httpx.ASGITransport(app=create_auth_app(serving, rate_limit=False))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        answer = await client.get("/.well-known/jwks.json")
+    assert new.kid not in {key["kid"] for key in answer.json()["keys"]}
+    max_age = int(answer.headers["cache-control"].rsplit("max-age=", 1)[1])
+    kept_until = time.now + max_age
+    time.now = new.activates_at - SKEW / 2  # the host ahead reaches the activation
+    assert (await ahead.tokens.signing_key()).kid == new.kid
+    assert time.now >= kept_until, f"signs {kept_until - time.now} s before the JWKS expires"

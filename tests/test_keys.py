@@ -608,10 +608,18 @@ def test_settings_refuse_a_publish_delay_shorter_than_what_verifiers_cache() -> 
         make_settings(algorithm="ES256", key_publish_seconds=300, jwks_max_age_seconds=300)
     # A process answers the JWKS from a key snapshot up to two sync intervals old, and a
     # verifier keeps what it was answered for max-age: the delay must outlast both.
-    times = {"jwks_max_age_seconds": 300, "key_sync_seconds": 60}
-    with pytest.raises(ConfigurationError, match="twice S3AUTH_KEY_SYNC_SECONDS"):
-        make_settings(algorithm="ES256", key_publish_seconds=300 + 2 * 60, **times)
-    assert make_settings(algorithm="ES256", key_publish_seconds=300 + 2 * 60 + 1, **times)
+    # A stored key activates on the rotating host's clock, which a signing host's may be
+    # ahead of by the skew allowance: the delay must outlast that too.
+    times = {"jwks_max_age_seconds": 300, "key_sync_seconds": 60, "revocation_skew_seconds": 10}
+    refused = "twice S3AUTH_KEY_SYNC_SECONDS plus S3AUTH_REVOCATION_SKEW_SECONDS"
+    with pytest.raises(ConfigurationError, match=refused):
+        make_settings(algorithm="ES256", key_publish_seconds=300 + 2 * 60 + 10, **times)
+    assert make_settings(algorithm="ES256", key_publish_seconds=300 + 2 * 60 + 10 + 1, **times)
+    # A key from the environment has no activation time: no clock decides when it signs.
+    key = {"algorithm": "ES256", "signing_key": "-", "key_publish_seconds": 300 + 2 * 60 + 1}
+    assert make_settings(**key, **times)
+    with pytest.raises(ConfigurationError, match="twice S3AUTH_KEY_SYNC_SECONDS: "):
+        make_settings(**{**key, "key_publish_seconds": 300 + 2 * 60}, **times)
 
 
 async def test_the_openapi_document_declares_the_cache_headers_and_304() -> None:

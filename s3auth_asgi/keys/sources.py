@@ -18,6 +18,13 @@ from .names import is_symmetric
 PAIR_ALGORITHMS = "ES256, EdDSA, Ed25519 or RS256"
 
 
+def keys_in_store(settings: Any) -> bool:
+    """Whether the keys of `settings` are kept in the store, rotated by `s3auth keys`."""
+    return not (
+        is_symmetric(settings.algorithm) or settings.signing_key or settings.signing_key_file
+    )
+
+
 def check_key_sources(settings: Any) -> None:
     """ConfigurationError naming both variables of the first combination of `settings` (an
     S3AuthSettings) that cannot work, or that would do nothing."""
