@@ -20,6 +20,7 @@ from test_key_sync import PUBLISH, SYNC
 from s3auth_asgi import ConfigurationError, S3AuthService
 from s3auth_asgi.app import create_auth_app
 from s3auth_asgi.keys.remote import KeysUnavailableError
+from s3auth_asgi.keys.stored import undo_margin
 from s3auth_asgi.models import Session
 from s3auth_asgi.storage import ObjectStore
 from s3auth_asgi.storage import keys as layout
@@ -146,3 +147,35 @@ async def test_a_new_key_signs_only_once_every_jwks_answered_without_it_has_expi
     time.now = new.activates_at - SKEW / 2  # the host ahead reaches the activation
     assert (await ahead.tokens.signing_key()).kid == new.kid
     assert time.now >= kept_until, f"signs {kept_until - time.now} s before the JWKS expires"
+
+
+async def test_a_key_replaced_at_once_verifies_every_token_a_host_signed_before_reading_that() -> (
+    None
+):
+    """After `rotate --now`, a host that read the keys just before it signs with the old key
+    until it reads them again (up to twice the sync interval); `retire OLD` without `--now`
+    keeps the old key until the last of those tokens has expired."""
+    time, store = SharedTime(), ObjectStore.from_url("memory://")
+    lagging, reader = host(store, time, 0.0), host(store, time, 0.0)
+    old = (await lagging.published_keys()).entries[0].kid
+    await reader.published_keys()
+    time.advance(1)
+    admin = reader.tokens.ring.stored  # type: ignore[union-attr]
+    assert admin is not None
+    await admin.rotate("ES256", time.now, 0)
+    time.advance(2 * SYNC - 2)  # stale: it signs with what it has, and reads meanwhile
+    token = (await lagging.create_token_pair(user_record("alice"))).access_token
+    assert (await lagging.tokens.signing_key()).kid == old  # the read is still under way
+    settings = reader.settings
+    when = await admin.retire(
+        old,
+        time.now,
+        after=settings.access_token_seconds + settings.leeway_seconds,
+        immediately=False,
+        undo_margin=undo_margin(settings.key_sync_seconds, settings.revocation_skew_seconds),
+    )
+    expires = reader.verify_access_token(token)["exp"]
+    assert when >= expires + settings.leeway_seconds
+    time.now = expires - 1
+    await reader.tokens.ring.sync()  # type: ignore[union-attr]
+    assert reader.verify_access_token(token)["sub"]

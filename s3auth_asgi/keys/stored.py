@@ -33,7 +33,7 @@ from .algorithms import generate_key
 from .keyset import KeyEntry, KeySet
 from .material import import_key, private_jwk, thumbprint
 from .names import ASYMMETRIC_ALGORITHMS, UnusableKeyError
-from .ranking import signer, superseded_at
+from .ranking import ranked, signer, superseded_at
 from .sealing import seal, unseal
 
 logger = logging.getLogger("s3auth_asgi.keys")
@@ -96,6 +96,17 @@ def at_once(keys: Iterable[StoredKey], now: float, skew_seconds: float) -> float
     so that it still outranks each of them (of keys activating together, the one added
     last ranks first)."""
     return max([now - skew_seconds, *(k.activates_at for k in keys if k.activates_at <= now)])
+
+
+def stopped_signing(keys: list[StoredKey], target: StoredKey, margin: float) -> float | None:
+    """When no process signs with `target` any more (None while nothing outranks it): a
+    key that outranks it has activated, and every process has read that key, which may be
+    `margin` (`undo_margin`) after it was written. A key published ahead was read long before
+    its activation; one rotated in at once is not, and until a process reads it, that
+    process signs with `target`."""
+    order = ranked(keys)
+    above = order[: next(i for i, key in enumerate(order) if key is target)]
+    return min((max(k.activates_at, k.created_at + margin) for k in above), default=None)
 
 
 def withdrawn_at_once(keys: Iterable[StoredKey], now: float) -> list[StoredKey]:
@@ -172,9 +183,10 @@ class KeyStore:
     async def retire(
         self, kid: str, now: float, *, after: float, immediately: bool, undo_margin: float
     ) -> float:
-        """Stop publishing and accepting `kid`: `after` seconds after it stopped signing (the
-        lifetime of its last token plus leeway), or now with `immediately`, or when it has
-        not signed and activates more than `undo_margin` from now (`too_late_to_undo`).
+        """Stop publishing and accepting `kid`: `after` seconds after it stopped signing on
+        every process (`stopped_signing`; `after` is the lifetime of its last token plus
+        leeway), or now with `immediately`, or when it has not signed and activates more
+        than `undo_margin` from now (`too_late_to_undo`).
         The key that signs is refused. Returns when."""
         when = now
 
@@ -197,7 +209,9 @@ class KeyStore:
                     "key signs"
                 )
             else:
-                when = now if immediately else max(now, superseded + after)
+                stopped = stopped_signing(keys, target, undo_margin)
+                assert stopped is not None  # superseded: a key outranks it
+                when = now if immediately else max(now, stopped + after)
             return [msgspec.structs.replace(k, retires_at=when) if k is target else k for k in keys]
 
         await self._change(change, now)
