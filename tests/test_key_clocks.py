@@ -1,5 +1,9 @@
-"""Stored signing keys on hosts whose clocks disagree by up to S3AUTH_REVOCATION_SKEW_SECONDS:
-a key meant to sign at once signs at once on every host, whichever clock wrote it.
+"""Stored signing keys on hosts whose clocks disagree by up to S3AUTH_REVOCATION_SKEW_SECONDS,
+and whose reads of the keys lag by up to two sync intervals: a key meant to sign at once
+signs at once on every host, whichever clock wrote it; a host with no key signing on its
+clock refuses a login with 503 before writing a session; a key published ahead signs only
+once every JWKS answered without it has expired; and a key replaced at once verifies the
+tokens hosts signed with it before they read its successor, until they expire.
 
 Hosts share one memory:// store; each has its own clock, a fixed offset from a common time
 that the test moves by hand (`support.SharedTime`). The operator's commands act through
