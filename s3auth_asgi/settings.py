@@ -30,6 +30,10 @@ SECRET_KEY_BYTES = 48
 RFC 7518 requires of an HMAC key."""
 
 
+ForwardedHeader = Literal["x-forwarded-for", "forwarded"]
+"""The forwarding header the trusted proxies write: X-Forwarded-For, or RFC 7239 Forwarded."""
+
+
 def new_secret_key() -> str:
     """A random secret key from the OS's random source: 64 URL-safe characters."""
     return secrets.token_urlsafe(SECRET_KEY_BYTES)
@@ -146,6 +150,13 @@ class S3AuthSettings(HidesSecrets, msgspec.Struct, kw_only=True, frozen=True):
     """Required to list a catch-all (`0.0.0.0/0`, `::/0`, or networks covering one) in
     `trusted_proxies`: only when every peer is a proxy you run (a platform load balancer),
     never by accident."""
+    forwarded_header: ForwardedHeader = "x-forwarded-for"
+    """The header the trusted proxies name the client in: `x-forwarded-for`, or `forwarded`
+    (RFC 7239's `for=`). Only this one is read: a proxy that writes one usually passes a
+    client's own copy of the other through."""
+    ipv6_prefix_length: int = 64
+    """An IPv6 client is counted by its network of this length: a subscriber is usually given
+    a whole /64, and can rotate through it at will."""
     refresh_cookie: bool = False
     """Browser mode: the refresh token travels in an HttpOnly cookie, not the body."""
     allowed_origins: list[str] = msgspec.field(default_factory=list)

@@ -94,6 +94,8 @@ RANGES: dict[str, Range] = {
     # The auth app's bodies are forms of a few fields.
     "max_body_bytes": Range(1, 1024 * 1024, "1 MiB"),
     "smtp_port": Range(0, 65535),
+    # The bits of an IPv6 address that name one client: 128, each address apart.
+    "ipv6_prefix_length": Range(1, 128),
 }
 
 

@@ -8,10 +8,12 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import make_service
+from conftest import FAST_HASHING, SECRET, make_service
 from test_app import PASSWORD, assert_problem, bearer, client_for, login, mounted, register
 
+from s3auth_asgi import S3AuthService, S3AuthSettings
 from s3auth_asgi.app import DEFAULT_AUTH_LIMITS, create_auth_app, default_limiter
+from s3auth_asgi.app.limits import AuthRateLimits
 from s3auth_asgi.ratelimit import ObjectStoreRateLimitStore, RateLimit, RateLimiter
 
 pytestmark = pytest.mark.anyio
@@ -187,6 +189,65 @@ async def test_the_default_limiter_takes_the_options_of_a_limiter_of_ones_own() 
         statuses = [(await attempt_login(proxied, "alice", **spent)).status_code for _ in range(3)]
         other = await attempt_login(proxied, "alice", Forwarded="for=203.0.113.51")
         assert (statuses, other.status_code) == ([401, 401, 429], 401)
+
+
+FORWARDED_BY_ENV = {
+    "S3AUTH_SECRET_KEY": SECRET,
+    "S3AUTH_TRUSTED_PROXIES": "10.0.0.1",
+    "S3AUTH_TRUST_X_FORWARDED_FOR": "true",
+    "S3AUTH_FORWARDED_HEADER": "forwarded",
+    "S3AUTH_IPV6_PREFIX_LENGTH": "56",
+    "S3AUTH_RATE_LIMITS": "login=2/60",
+}
+"""A deployment behind a proxy that writes RFC 7239 `Forwarded`, configured by the
+environment alone."""
+
+
+async def test_the_settings_say_how_the_app_and_the_hosts_limiter_read_a_client() -> None:
+    """Without limits of its own the app still records the client of each session, and it
+    must be the one a limiter the host makes from the same settings counts: read from
+    `Forwarded` (a client's own X-Forwarded-For passed through is no one's word), IPv6 by
+    the configured prefix."""
+    settings = S3AuthSettings.from_env(FORWARDED_BY_ENV, **FAST_HASHING)
+    host = RateLimiter.from_settings(settings, defaults={"api": RateLimit(100, 60)})
+    forwarded = {"Forwarded": 'for="[2001:db8:0:1ff::9]:4711"', "X-Forwarded-For": "192.0.2.66"}
+    app = mounted(S3AuthService(settings), rate_limit=False)
+    async with client_for(app, peer=("10.0.0.1", 4000)) as proxied:
+        await register(proxied, "alice")
+        response = await proxied.post(
+            "/auth/login", data={"username": "alice", "password": PASSWORD}, headers=forwarded
+        )
+        (session,) = await sessions_of(proxied, response.json())
+    assert session["ip_address"] == "2001:db8:0:1ff::9"
+    scope = {
+        "type": "http",
+        "client": ("10.0.0.1", 4000),
+        "headers": [(name.lower().encode(), value.encode()) for name, value in forwarded.items()],
+    }
+    _, info = await host.is_rate_limited(scope, "api")
+    assert info.key == "ip:2001:db8:0:100::/56"
+    assert AuthRateLimits(None, settings).client_ip(scope) == session["ip_address"]
+    assert default_limiter(settings).client_resolver.client_key(scope) == info.key
+
+
+async def test_the_apps_own_limits_count_a_client_as_the_settings_say() -> None:
+    service = S3AuthService(S3AuthSettings.from_env(FORWARDED_BY_ENV, **FAST_HASHING))
+    async with client_for(mounted(service, rate_limit=True), peer=("10.0.0.1", 4000)) as proxied:
+        await register(proxied, "alice")
+        # Two addresses of one /56 are one client; the next /56 is another.
+        first = [
+            (await attempt_login(proxied, "alice", Forwarded=f'for="[{a}]"')).status_code
+            for a in ("2001:db8:0:1ff::9", "2001:db8:0:100::1", "2001:db8:0:1aa::1")
+        ]
+        other = await attempt_login(proxied, "alice", Forwarded='for="[2001:db8:0:200::1]"')
+        # What the client wrote itself in the other header is never read.
+        spoofed = await attempt_login(
+            proxied,
+            "alice",
+            Forwarded='for="[2001:db8:0:1ff::9]"',
+            **{"X-Forwarded-For": "192.0.2.1"},
+        )
+    assert (first, other.status_code, spoofed.status_code) == ([401, 401, 429], 401, 429)
 
 
 # A limit name one typo away from the app's own ---------------------------------------------

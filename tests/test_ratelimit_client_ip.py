@@ -200,6 +200,36 @@ def test_bad_trusted_proxies_name_the_variable() -> None:
         ClientIPResolver(forwarded_header="x-real-ip")  # type: ignore[arg-type]
 
 
+def test_the_settings_give_the_header_and_the_prefix_and_arguments_win() -> None:
+    env = {
+        "S3AUTH_SECRET_KEY": SECRET,
+        "S3AUTH_TRUSTED_PROXIES": PROXY,
+        "S3AUTH_TRUST_X_FORWARDED_FOR": "true",
+        "S3AUTH_FORWARDED_HEADER": "forwarded",
+        "S3AUTH_IPV6_PREFIX_LENGTH": "48",
+    }
+    configured = S3AuthSettings.from_env(env)
+    request = scope(PROXY, [(b"forwarded", b'for="[2001:db8:1:2::3]"'), *xff("192.0.2.9")])
+    limiter = RateLimiter.from_settings(configured)
+    assert limiter.client_resolver.client_key(request) == "ip:2001:db8:1::/48"
+    chosen = RateLimiter.from_settings(
+        configured, forwarded_header="x-forwarded-for", ipv6_prefix_length=64
+    )
+    assert chosen.client_resolver.client_key(request) == "ip:192.0.2.9"
+    direct = scope("2001:db8:1:2::3")
+    assert chosen.client_resolver.client_key(direct) == "ip:2001:db8:1:2::/64"
+
+
+@pytest.mark.parametrize("prefix", [0, 129, -64, True, 64.0, "64"])
+def test_an_ipv6_prefix_that_is_no_prefix_length_is_refused_when_made(prefix: object) -> None:
+    """A float or a bool would be taken and fail, or group oddly, at the first IPv6 client."""
+    with pytest.raises(ConfigurationError) as info:
+        ClientIPResolver(ipv6_prefix_length=prefix)  # type: ignore[arg-type]
+    assert str(info.value) == (
+        f"ipv6_prefix_length must be a whole number from 1 to 128, not {prefix!r}"
+    )
+
+
 header_values = st.one_of(
     st.binary(max_size=200),
     st.lists(

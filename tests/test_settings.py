@@ -98,6 +98,9 @@ def test_keyword_arguments_of_from_env_are_values_as_the_constructors(
         ({"S3AUTH_STORE_URL": "bucket"}, "S3AUTH_STORE_URL"),
         ({"S3AUTH_LEEWAY_SECONDS": "30"}, "S3AUTH_REVOCATION_SKEW_SECONDS"),
         ({"S3AUTH_ALLOWED_ORIGINS": "*"}, "S3AUTH_ALLOWED_ORIGINS"),
+        ({"S3AUTH_FORWARDED_HEADER": "X-Real-IP"}, "S3AUTH_FORWARDED_HEADER"),
+        ({"S3AUTH_IPV6_PREFIX_LENGTH": "0"}, "S3AUTH_IPV6_PREFIX_LENGTH"),
+        ({"S3AUTH_IPV6_PREFIX_LENGTH": "/64"}, "S3AUTH_IPV6_PREFIX_LENGTH"),
     ],
 )
 def test_bad_configuration_names_the_variable(env: dict[str, str], variable: str) -> None:

@@ -58,6 +58,7 @@ RANGES: dict[str, tuple[int, int]] = {
     "hash_device_queue": (0, 65536),
     "max_body_bytes": (1, 1024 * 1024),
     "smtp_port": (0, 65535),
+    "ipv6_prefix_length": (1, 128),
 }
 
 COMPANIONS: dict[str, dict[str, Any]] = {

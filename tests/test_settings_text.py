@@ -226,6 +226,7 @@ CHOICES = {
     "password_policy": ("default", "nist"),
     "smtp_security": ("starttls", "tls", "none"),
     "rate_limit_store": ("memory", "store"),
+    "forwarded_header": ("x-forwarded-for", "forwarded"),
     "algorithm": ("HS256", "HS384", "HS512", "ES256", "EdDSA", "Ed25519", "RS256"),
 }
 

@@ -62,7 +62,8 @@ def create_auth_app(
     `default_limiter` with the service's store and clock, so that with
     S3AUTH_RATE_LIMIT_STORE=store (the default on a shared store) every process counts
     together; `rate_limit=False` turns that off. Sessions record the client address the
-    limiter resolves (trusted proxies from the settings).
+    limiter resolves, or without one, the address the settings say (`client_options`: the
+    trusted proxies, S3AUTH_FORWARDED_HEADER, S3AUTH_IPV6_PREFIX_LENGTH).
 
     `mount_path`: where the app is mounted, for hosts that strip the prefix from the path
     without setting `root_path` (Litestar's `asgi(..., is_mount=True)`).

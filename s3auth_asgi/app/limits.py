@@ -34,6 +34,7 @@ from ..ratelimit import (
     RateLimiter,
     RateLimitInfo,
 )
+from ..ratelimit.client_options import client_options
 from ..settings import S3AuthSettings
 from ..storage import ObjectStore, Store
 from ..types import Clock, Scope
@@ -76,12 +77,13 @@ def default_limiter(
     clock: Clock = time.time,
     **options: Any,
 ) -> RateLimiter:
-    """The default limits and `extra` ones, S3AUTH_RATE_LIMITS on top, proxies from the
-    settings. The auth limits are kept where S3AUTH_RATE_LIMIT_STORE says: shared ones in
-    `store` (pass the service's; default: a new handle on S3AUTH_STORE_URL) on `clock`, a
-    wall clock; `extra` limits stay in memory, for they are usually high-rate. `options` as
-    for the RateLimiter constructor (`forwarded_header=`, `ipv6_prefix_length=`), so that the
-    app can tell its clients apart as a limiter of the host's own does."""
+    """The default limits and `extra` ones, S3AUTH_RATE_LIMITS on top, the client as the
+    settings say (`client_options`). The auth limits are kept where S3AUTH_RATE_LIMIT_STORE
+    says: shared ones in `store` (pass the service's; default: a new handle on
+    S3AUTH_STORE_URL) on `clock`, a wall clock; `extra` limits stay in memory, for they are
+    usually high-rate. `options` as for the RateLimiter constructor, winning over the
+    settings (`forwarded_header=`, `ipv6_prefix_length=`), so that the app can tell its
+    clients apart as a limiter of the host's own, configured in code, does."""
     stores = {}
     if settings.rate_limit_backend == "store":
         state = store if store is not None else ObjectStore.from_url(settings.store_url)
@@ -105,7 +107,8 @@ def stored_auth_limits(limiter: RateLimiter) -> dict[str, RateLimit | FailureBud
 
 class AuthRateLimits:
     """The limits of password attempts and registrations (those the limiter has; none
-    without a limiter), and the client address that sessions record."""
+    without a limiter), and the client address that sessions record: the limiter's, or
+    without one, the settings' (`client_options`), as a limiter made from them reads it."""
 
     def __init__(
         self, limiter: RateLimiter | None, settings: S3AuthSettings, clock: Clock = time.time
@@ -115,11 +118,7 @@ class AuthRateLimits:
         self._client_ip = (
             limiter.client_resolver
             if limiter is not None
-            else ClientIPResolver(
-                settings.trusted_proxies,
-                trust_x_forwarded_for=settings.trust_x_forwarded_for,
-                trust_all_proxies=settings.trust_all_proxies,
-            )
+            else ClientIPResolver(**client_options(settings))
         )
 
     def client_ip(self, scope: Scope) -> str | None:

@@ -11,9 +11,11 @@ from __future__ import annotations
 import ipaddress
 import logging
 from collections.abc import Iterable
-from typing import Final, Literal, NamedTuple
+from typing import Final, NamedTuple, get_args
 
-from ..errors import ConfigurationError
+from ..settings import ForwardedHeader
+from ..settings_ranges import check_argument
+from ..settings_text import choice_refused
 from ..types import Scope
 from .address_text import canonical_quad, ipv4_text, ipv6_text, nat64_ipv4, plain_ipv6
 from .trusted_proxies import (
@@ -23,8 +25,6 @@ from .trusted_proxies import (
     catch_all_networks,
     check_proxy_settings,
 )
-
-ForwardedHeader = Literal["x-forwarded-for", "forwarded"]
 
 logger = logging.getLogger("s3auth_asgi")
 
@@ -101,12 +101,11 @@ class ClientIPResolver:
         cache_size: int = 16384,
         trust_all_proxies: bool = False,
     ) -> None:
-        if forwarded_header not in ("x-forwarded-for", "forwarded"):
-            raise ConfigurationError(
-                'forwarded_header must be "x-forwarded-for" or "forwarded" (RFC 7239)'
-            )
-        if not 1 <= ipv6_prefix_length <= 128:
-            raise ConfigurationError("ipv6_prefix_length must be between 1 and 128")
+        if forwarded_header not in get_args(ForwardedHeader):
+            raise choice_refused("forwarded_header", get_args(ForwardedHeader), forwarded_header)
+        # The setting's own range and kind: a float or a bool would be taken here and break,
+        # or group every IPv6 client as one, at the first IPv6 request.
+        check_argument("ipv6_prefix_length", ipv6_prefix_length, "ipv6_prefix_length")
         trusted = check_proxy_settings(
             trusted_proxies,
             trust_x_forwarded_for=trust_x_forwarded_for,

@@ -15,10 +15,11 @@ from typing import Any
 import msgspec
 
 from ..errors import ConfigurationError, RateLimitedError
-from ..settings import S3AuthSettings
+from ..settings import ForwardedHeader, S3AuthSettings
 from ..shared_on_copy import SharedOnCopy
 from ..types import Scope
-from .client_ip import ClientIPResolver, ForwardedHeader
+from .client_ip import ClientIPResolver
+from .client_options import client_options
 from .gcra import Step
 from .identity import account_digest, user_identity
 from .memory import MemoryCheck, MemoryRateLimitStore
@@ -131,20 +132,15 @@ class RateLimiter(SharedOnCopy):
         defaults: Mapping[str, RateLimit] | None = None,
         **options: Any,
     ) -> RateLimiter:
-        """Limits from S3AUTH_RATE_LIMITS (on top of `defaults`), proxies from
-        S3AUTH_TRUSTED_PROXIES and S3AUTH_TRUST_X_FORWARDED_FOR; `options` as for the
-        constructor (e.g. `stores=`). A configured name that looks like one of `defaults`
-        misspelt is logged as a warning (`warn_of_misspelt_names`)."""
+        """Limits from S3AUTH_RATE_LIMITS (on top of `defaults`), the client as the proxy
+        settings say (`client_options`: the trusted proxies, the forwarding header, the IPv6
+        prefix); `options` as for the constructor (e.g. `stores=`), and winning over the
+        settings. A configured name that looks like one of `defaults` misspelt is logged as
+        a warning (`warn_of_misspelt_names`)."""
         configured = parse_rate_limits(settings.rate_limits)
         warn_of_misspelt_names(configured, defaults or {})
-        return cls(
-            {**(defaults or {}), **configured},
-            trusted_proxies=settings.trusted_proxies,
-            trust_x_forwarded_for=settings.trust_x_forwarded_for,
-            trust_all_proxies=settings.trust_all_proxies,
-            store=store,
-            **options,
-        )
+        arguments: dict[str, Any] = {**client_options(settings), "store": store, **options}
+        return cls({**(defaults or {}), **configured}, **arguments)
 
     async def is_rate_limited(
         self,
