@@ -1,6 +1,6 @@
 """Accounts: user records and their names, login and profile changes (password changes:
-`password_changes`; a user's own new address: `email_changes`; deletion and listing:
-`user_directory`).
+`password_changes`; a user's own new address: `email_changes`; looking users up, listing
+and deleting them: `user_directory`).
 
 Request budgets (object-store requests, asserted in the tests):
 - create_user: 4 (three index creates: username, its skeleton, email; one user create),
@@ -51,8 +51,6 @@ from .identifiers import (
     clean_text,
     clean_username,
     fold,
-    is_id,
-    looks_like_email,
     new_id,
     username_skeleton,
 )
@@ -127,24 +125,6 @@ class AccountOperations(PasswordChanges):
         )
         await self.names.register(user)
         return user
-
-    async def get_user_by_username(self, username: str) -> User | None:
-        if not isinstance(username, str) or looks_like_email(username):
-            return None
-        found = await self.names.find(username)
-        return found.value if found is not None else None
-
-    async def get_user_by_email(self, email: str) -> User | None:
-        if not isinstance(email, str) or not looks_like_email(email):
-            return None
-        found = await self.names.find(email)
-        return found.value if found is not None else None
-
-    async def get_user_by_id(self, user_id: str) -> User | None:
-        if not is_id(user_id):
-            return None
-        found = await get_or_none(self.store, keys.user(user_id), User)
-        return found.value if found is not None else None
 
     async def authenticate_user(self, username_or_email: str, password: str) -> User | None:
         """The user when the password matches and the account is active, else None.

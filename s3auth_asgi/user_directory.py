@@ -1,24 +1,33 @@
-"""The user directory: listing and searching users a page at a time, and deleting one.
+"""The user directory: looking users up by id or name, listing and searching them a page at
+a time, and deleting one.
 
-Request budgets: list_users, 1 LIST and 1 GET per user of the page (16 at a time);
-search_users the same per page scanned (a search filters the page it reads, so each call
-costs what one page costs, and the caller follows `next_cursor`); delete_user, 1 GET and 1
-conditional PUT (closing the record, `user_records`; a GET and a PUT more per change that
-lands meanwhile), 1 LIST of the user's sessions, 1 revocation create when it has sessions,
-1 batch DELETE and 1 PUT (the generation marker: `session_generation`), then 1 GET and 1
-conditional PUT per name (3: username, skeleton, email) to release its index entries,
-which a DELETE could not do without the risk of removing the entry of whoever registered
-the name meanwhile (`name_claims`), and 1 GET more (and the PUT, if it still names the
-user) of the address its last change of address let go, if it changed one; of an id with
-no user, 1 GET and 1 LIST; of a record that cannot be read, its GET, then as for a user
-without the closing PUT and the releases.
+A deletion cut short after its first write leaves the record closed (`user_records`): no
+change applies to it and no login finds it. Every reader here takes it for gone as well
+(get_user_by_id is None, a listing skips it), and `delete_user` of its id, which finds it
+closed, finishes the deletion.
+
+Request budgets: get_user_by_id, 1 GET; get_user_by_username / _by_email, 2 (the index
+entry, the record it names; 1 for a name nobody holds, none for what cannot be one);
+list_users, 1 LIST and 1 GET per user of the page (16 at a time), with `search` the same
+(a search filters the page it reads, so each call costs what one page costs, and the
+caller follows `next_cursor`); delete_user, 1 GET and 1 conditional PUT (closing the
+record, `user_records`; a GET and a PUT more per change that lands meanwhile), 1 LIST of
+the user's sessions, 1 revocation create when it has sessions, 1 batch DELETE and 1 PUT
+(the generation marker: `session_generation`), then 1 GET and 1 conditional PUT per name
+(3: username, skeleton, email) to release its index entries, which a DELETE could not do
+without the risk of removing the entry of whoever registered the name meanwhile
+(`name_claims`), and 1 GET more (and the PUT, if it still names the user) of the address
+its last change of address let go, if it changed one; of a record closed already (a
+deletion cut short), the same without the closing PUT; of an id with no user, 1 GET and 1
+LIST; of a record that cannot be read, its GET, then as for a user without the closing
+PUT and the releases.
 """
 
 from __future__ import annotations
 
 from .accounts import AccountOperations
 from .errors import S3ValidationError
-from .identifiers import fold, is_id
+from .identifiers import fold, is_id, looks_like_email
 from .models import User
 from .storage import CorruptObjectError, keys
 from .storage.access import gather, get_or_none
@@ -35,8 +44,33 @@ def matches(user: User, search: str) -> bool:
     )
 
 
+def _live(user: User) -> User | None:
+    """`user`, unless a deletion has closed its record: it is then gone for any reader."""
+    return None if user.deleting else user
+
+
 class UserDirectory(AccountOperations):
-    """Listing, searching and deleting users. A part of `S3AuthService`."""
+    """Looking up, listing, searching and deleting users. A part of `S3AuthService`."""
+
+    async def get_user_by_username(self, username: str) -> User | None:
+        if not isinstance(username, str) or looks_like_email(username):
+            return None
+        found = await self.names.find(username)
+        return found.value if found is not None else None
+
+    async def get_user_by_email(self, email: str) -> User | None:
+        if not isinstance(email, str) or not looks_like_email(email):
+            return None
+        found = await self.names.find(email)
+        return found.value if found is not None else None
+
+    async def get_user_by_id(self, user_id: str) -> User | None:
+        """The user with this id; None when there is none, its record cannot be read or a
+        deletion has closed it (see the module)."""
+        if not is_id(user_id):
+            return None
+        found = await get_or_none(self.store, keys.user(user_id), User)
+        return _live(found.value) if found is not None else None
 
     async def delete_user(self, user_id: str) -> bool:
         """Delete the user, its names and its sessions; False when there was no user. A
@@ -75,7 +109,8 @@ class UserDirectory(AccountOperations):
     ) -> tuple[list[User], str | None]:
         """A page of users in id order and the cursor of the next page (None at the end).
         With `search`, only the users of the page that match (`matches`): fewer than
-        `limit`, maybe none, while the cursor is not None."""
+        `limit`, maybe none, while the cursor is not None; so too without, by the records
+        of deletions under way or cut short, which are left out (see the module)."""
         if not 1 <= limit <= 1000:
             raise S3ValidationError("limit must be between 1 and 1000")
         if after is not None and not is_id(after):
@@ -85,7 +120,7 @@ class UserDirectory(AccountOperations):
         offset = keys.user(after) if after is not None else None
         page, more = await self.store.list_page(keys.USERS, offset, limit)
         found = await gather([get_or_none(self.store, info.key, User) for info in page])
-        users = [item.value for item in found if item is not None]
+        users = [item.value for item in found if item is not None and not item.value.deleting]
         if search is not None:
             users = [user for user in users if matches(user, search)]
         cursor = keys.id_from_key(page[-1].key) if more and page else None
