@@ -31,7 +31,7 @@ from .identifiers import ID_PATTERN
 from .jose_json import b64url
 from .keys.keyset import KeyEntry, KeySet
 from .keys.low_s import low_s_compact
-from .keys.ring import KeyRing
+from .keys.ring import KeyRing, key_that_signs
 from .settings import S3AuthSettings
 from .shared_on_copy import SharedOnCopy
 from .storage.base import Store
@@ -131,10 +131,16 @@ class TokenCodec(SharedOnCopy):
             await self.ring.catch_up()
 
     async def signing_key(self) -> KeyEntry:
-        """The key that signs now, the stored keys read first when they are due."""
+        """The key that signs now, the stored keys read first when they are due;
+        KeysUnavailableError when none does (`keys.ring.key_that_signs`)."""
         if self.ring is not None:
             return await self.ring.signing_key()
-        return self.key_set().signing_key(self.clock())
+        return self._signing_key_at(self.clock())
+
+    def _signing_key_at(self, now: float) -> KeyEntry:
+        if self.ring is not None:
+            return self.ring.signing_key_at(now)
+        return key_that_signs(self.key_set(), now)
 
     def issue_access_token(
         self,
@@ -150,7 +156,8 @@ class TokenCodec(SharedOnCopy):
         not_after: int | None = None,
     ) -> tuple[str, dict[str, Any]]:
         """The signed token and its claims. `key`: from `signing_key()`; by default the
-        signing key of the key set as last read. `extra_claims`: the application's
+        key that signs at the token's issue in the key set as last read, by the same rule
+        (KeysUnavailableError when none does). `extra_claims`: the application's
         (`hooks`); the claims set here win over them. `not_after`: the latest `exp`, when
         earlier than the configured lifetime gives (its session's end)."""
         issued = int(self.clock()) if now is None else now
@@ -172,7 +179,7 @@ class TokenCodec(SharedOnCopy):
         if self.settings.audience:
             claims["aud"] = self.settings.audience
         if key is None:
-            key = self.key_set().signing_key(issued)
+            key = self._signing_key_at(issued)
         header = {"alg": key.algorithm, "typ": "at+jwt", "kid": key.kid}
         token = jwt.encode(header, claims, key.key, algorithms=[key.algorithm])
         return (low_s_compact(token) if key.low_s else token), claims

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..keys.keyset import KeySet
 from ..keys.ranking import signer
-from ..keys.stored import StoredKey
+from ..keys.stored import StoredKey, can_sign, signers
 
 
 @dataclass(frozen=True)
@@ -103,8 +103,9 @@ def stored_rows(keys: list[StoredKey], now: float) -> list[KeyRow]:
 
 
 def signing_kid(keys: list[StoredKey], now: float) -> str | None:
-    """The kid `KeySet.signing_key` picks, by the same rule (`ranking.signer`)."""
-    key = signer(keys, now)
+    """The kid `KeySet.signing_key` picks, by the same rule (`ranking.signer`), among the
+    keys that can sign."""
+    key = signer(signers(keys), now)
     return key.kid if key is not None else None
 
 
@@ -113,4 +114,4 @@ def state_of(key: StoredKey, signing: str | None, now: float) -> str:
         return "signing"
     if key.retires_at is not None:
         return "retiring" if now < key.retires_at else "retired"
-    return "next" if key.activates_at > now else "verifying"
+    return "next" if key.activates_at > now and can_sign(key) else "verifying"

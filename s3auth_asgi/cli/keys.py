@@ -29,6 +29,7 @@ from ..keys.stored import (
     StoredKey,
     StoredKeySet,
     keeps_a_signer,
+    ranked_with,
     too_late_to_undo,
     undo_margin,
     withdrawn_at_once,
@@ -208,7 +209,7 @@ def check_retirable(
     target = next((k for k in keys if k.kid == kid), None)
     if target is None:
         raise CommandError(f"no stored signing key has the kid {kid!r}", NOT_FOUND)
-    successor = superseded_at(keys, target)
+    successor = superseded_at(ranked_with(keys, target), target)
     if target.activates_at <= now and (successor is None or successor > now):
         raise CommandError(
             f"{kid} is the key that signs: run `s3auth keys rotate`, and retire it once the "

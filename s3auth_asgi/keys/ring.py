@@ -30,7 +30,7 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Container
 
 from joserfc.jwk import OctKey
 
@@ -52,6 +52,21 @@ from .stored import KeyStore
 logger = logging.getLogger("s3auth_asgi.keys")
 
 _PEM_BLOCK = re.compile(r"-----BEGIN [A-Z ]+-----.+?-----END [A-Z ]+-----", re.DOTALL)
+
+
+def key_that_signs(
+    keys: KeySet, now: float, *, published: Container[str] | None = None
+) -> KeyEntry:
+    """The key to sign with at `now` (`KeySet.signing_key`), or KeysUnavailableError, its
+    cause the ConfigurationError saying why, when none signs: keys that open but of which
+    none can sign on this clock (each activates later, or a set written by hand of keys
+    that only verify) leave nothing to sign with, as keys that cannot be read do, a 503
+    `keys_unavailable`. The one rule for every path that signs: the service's logins and
+    refreshes and a TokenCodec used on its own."""
+    try:
+        return keys.signing_key(now, published=published)
+    except ConfigurationError as error:
+        raise KeysUnavailableError() from error
 
 
 class KeyRing:
@@ -120,20 +135,23 @@ class KeyRing:
         return keys
 
     async def signing_key(self) -> KeyEntry:
-        """The key that signs now. With S3AUTH_JWKS_PUBLISH_URL, a key this process has
-        not written there yet signs only when no key it has written can: verifiers that
-        read the JWKS there must know a key before it signs."""
+        """The key that signs now, the stored keys read first when due (`signing_key_at`)."""
         if self.active:
             await self.ensure_fresh()
+        return self.signing_key_at(self.clock())
+
+    def signing_key_at(self, now: float) -> KeyEntry:
+        """The key that signs at `now` in the key set as last read (`key_that_signs`). With
+        S3AUTH_JWKS_PUBLISH_URL, a key this process has not written there yet signs only
+        when no key it has written can: verifiers that read the JWKS there must know a key
+        before it signs."""
         publication = self.publication
         published = None if publication is None else publication.kids
         try:
-            return self.key_set().signing_key(self.clock(), published=published)
-        except ConfigurationError as error:
-            # Keys that open but none signing on this clock (each activates later, or a
-            # set written by hand): nothing to sign with, as when they cannot be read.
-            self._report_unusable(str(error))
-            raise KeysUnavailableError() from error
+            return key_that_signs(self.key_set(), now, published=published)
+        except KeysUnavailableError as error:
+            self._report_unusable(str(error.__cause__))
+            raise
 
     def is_stale(self) -> bool:
         """Whether `ensure_fresh` has anything to do now."""

@@ -9,7 +9,9 @@ starts leaves one key set, whose key every process then uses). `rotate` and `ret
 change and replace it under If-Match, again on a conflict (after a jittered wait, so that
 the writers that collided do not collide again), so administrators rotating at once each
 add a key, never lose one. No change may leave the set without a key that signs or will
-(`keeps_a_signer`); a key added to a set where nothing signs signs at once. A rotation
+(`keeps_a_signer`); a key added to a set where nothing signs signs at once. Only a record
+that holds a private part counts for these rules (`signers`): one written or imported with
+its public part alone opens as a key that verifies, and never signs. A rotation
 made at once (a leak's) removes the keys that have not signed yet, so the key it adds
 outranks every key there is: one write decides it, and every process reads it alike. A key
 that signs at once activates the skew allowance before the writer's clock (`at_once`), so
@@ -31,7 +33,7 @@ from ..storage.access import back_off
 from ..storage.base import Store, StoreConflict
 from .algorithms import generate_key
 from .keyset import KeyEntry, KeySet
-from .material import import_key, private_jwk, thumbprint
+from .material import has_private_part, import_key, private_jwk, thumbprint
 from .names import ASYMMETRIC_ALGORITHMS, UnusableKeyError
 from .ranking import ranked, signer, superseded_at
 from .sealing import seal, unseal
@@ -62,7 +64,8 @@ class StoredKeySet(msgspec.Struct, kw_only=True, frozen=True):
 
 NO_SIGNER = (
     "that would leave no key that signs or will (every process starting then would refuse "
-    "to): run `s3auth keys rotate` first"
+    "to; a key whose record holds only its public part verifies but cannot sign): run "
+    "`s3auth keys rotate` first"
 )
 
 
@@ -116,10 +119,32 @@ def withdrawn_at_once(keys: Iterable[StoredKey], now: float) -> list[StoredKey]:
     return [k for k in keys if k.activates_at > now]
 
 
+def can_sign(key: StoredKey) -> bool:
+    """Whether a record holds a key that can sign, judged without opening it: a private
+    part (a sealed one is made here, with it) of an algorithm a store may keep. A process
+    opens the others, if at all, as keys that verify (`KeyEntry.can_sign`)."""
+    if key.alg not in ASYMMETRIC_ALGORITHMS:
+        return False
+    return key.sealed is not None or (key.jwk is not None and has_private_part(key.jwk))
+
+
+def signers(keys: Iterable[StoredKey]) -> list[StoredKey]:
+    """The records among `keys` that can sign, in their order: the keys the rules of which
+    key signs rank (`ranking`), as a process's key set ranks only the keys it can sign
+    with."""
+    return [k for k in keys if can_sign(k)]
+
+
+def ranked_with(keys: list[StoredKey], target: StoredKey) -> list[StoredKey]:
+    """The keys to judge `target`'s place in the signing order among: those that can sign,
+    when it can (a key that only verifies never takes over from it)."""
+    return signers(keys) if can_sign(target) else keys
+
+
 def keeps_a_signer(keys: Iterable[StoredKey]) -> bool:
     """Whether a key set has a key that signs now or will, and is not retiring: the one
     thing every change must keep (a process starting on a set without one refuses to)."""
-    return any(k.retires_at is None for k in keys)
+    return any(k.retires_at is None for k in signers(keys))
 
 
 class KeyStore:
@@ -170,7 +195,7 @@ class KeyStore:
             if not publish_seconds:
                 gone = withdrawn_at_once(keys, now)
                 keys = [k for k in keys if k not in gone]
-            if not publish_seconds or signer(keys, now) is None:
+            if not publish_seconds or signer(signers(keys), now) is None:
                 # Nothing signs meanwhile (a set emptied, or retiring only): waiting for
                 # the publication would only leave the service without a signing key.
                 activates_at = at_once(keys, now, self.skew_seconds)
@@ -195,7 +220,7 @@ class KeyStore:
             target = next((k for k in keys if k.kid == kid), None)
             if target is None:
                 raise ConfigurationError(f"no stored signing key has the kid {kid!r}")
-            superseded = superseded_at(keys, target)
+            superseded = superseded_at(ranked_with(keys, target), target)
             if target.activates_at > now:
                 # It has not signed yet (a rotation undone): nothing verifies with it, if
                 # no process can have read it in time to sign with it.
@@ -209,7 +234,7 @@ class KeyStore:
                     "key signs"
                 )
             else:
-                stopped = stopped_signing(keys, target, undo_margin)
+                stopped = stopped_signing(ranked_with(keys, target), target, undo_margin)
                 assert stopped is not None  # superseded: a key outranks it
                 when = now if immediately else max(now, stopped + after)
             return [msgspec.structs.replace(k, retires_at=when) if k is target else k for k in keys]
