@@ -30,13 +30,21 @@ release. A claim that loses (the address was taken meanwhile, or a use of the sa
 at once claimed it first) is 409 `email_taken` and writes nothing; the request still
 waits, and its link works if the address is freed before it expires.
 
+Mail. Both mails go to addresses the caller chose: the new one, and the one the account has,
+which its registrant typed and need not have verified. So a request that mails asks its
+`admit` (`MailAdmit`) first, with the inboxes it would mail, once the new address is known
+to be nobody else's: one it refuses writes and mails nothing, and its error is the
+request's. The auth app's counts them against the budgets of the reset and verification
+mails, per inbox (`AuthRateLimits.check_mails`).
+
 Without a mailer no link can be sent: the change applies at once, unverified, as an
 administrator's does, unless a verified address is required (`require_verified_email`),
 where that would lock the owner out: refused (`EmailChangeUnavailableError`).
 
 Request budgets: request_email_change 4 (the record GET, the new address's index GET and,
 when it is indexed, its user GET; the link's token PUT; the record PUT), 2 for the address
-the account has (the GET and the PUT), and without a mailer what `update_user` costs;
+the account has (the GET and the PUT), what `admit` makes, and without a mailer what
+`update_user` costs;
 confirm_email_change 7 (token GET, record GET, the old address's index GET, the new one's
 create, the record PUT, the release, the token DELETE). Both 1 PUT more for a record that
 has a session generation (`user_records`).
@@ -44,7 +52,7 @@ has a session generation (`user_records`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -56,12 +64,20 @@ from .accounts import UNSET
 from .errors import EmailChangeUnavailableError, EmailTakenError, UserNotFoundError
 from .identifiers import clean_email
 from .models import User
+from .name_index import owner_account, parse_name
 from .recovery import RecoveryOperations, still_bound
 from .storage.access import delete_quietly
 
 _BINDING = ("email", "email_changes", "email_requests", "session_generation")
 """What a link for a new address is bound to besides the address (`recovery.still_bound`):
 a request writes only over the record its link was made for."""
+
+
+MailAdmit = Callable[[tuple[str, ...]], Awaitable[None]]
+"""Asked, before anything is written, whether a request's mails may go: given the inboxes
+they would reach (`NameLookup.owner_key`: the account's own, then the new address's, which
+is the address as normalised, as a reset asked for under it would count it), it returns,
+or raises the error that refuses the request."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,13 +108,15 @@ class EmailChanges(RecoveryOperations):
         profile: dict[str, Any] = UNSET,
         expect: Mapping[str, Any] | None = None,
         require: Callable[[User], object] | None = None,
+        admit: MailAdmit | None = None,
     ) -> EmailChange:
         """Ask for `email` as the user's address (see the module): a link is mailed to it
         and a notice to the address the account keeps meanwhile. The address it has, as
         `clean_email` stores it, withdraws a request; one equal to it only once folded
         (another case before the @, `ss` for `ß`) waits as any other. `full_name`,
         `profile`: changed in the same write, as by `update_user`; `expect`, `require`: as
-        `update_user`'s. EmailTakenError for an address that is somebody else's."""
+        `update_user`'s; `admit`: see `MailAdmit`, asked only where a mail would go.
+        EmailTakenError for an address that is somebody else's."""
         address = clean_email(email)
         changes = self._checked_changes(full_name=full_name, profile=profile)
         current = await self._load_user(user_id)
@@ -118,6 +136,10 @@ class EmailChanges(RecoveryOperations):
         holder = await self.get_user_by_email(address)
         if holder is not None and holder.id != user_id:
             raise EmailTakenError()
+        if admit is not None:
+            # An address that folds to the account's own is its inbox (or shares its key).
+            new = owner_account(user_id) if holder is not None else parse_name(address).account_key
+            await admit(tuple(dict.fromkeys((owner_account(user_id), new))))
         user = current.value
         # The link first, for the record as this request will write it; the write then
         # lands only on the record the link was made for. A link the store fails to keep

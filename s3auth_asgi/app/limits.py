@@ -7,7 +7,9 @@ address and per client address + username (which the limiter hashes). The token 
 (`token`) count every request per client address, a profile change per address and per
 account (`profile`, `profile_account`), and a page of an audit trail per calling account
 (`events_account`): the operations table names the limits of each operation
-(`Operation.limits`), and `endpoint.Endpoint` counts them before the handler runs.
+(`Operation.limits`), and `endpoint.Endpoint` counts them before the handler runs. The
+mails a change of address would send are counted per inbox, by the service as it decides
+to send them, against the budgets of the mails asked for by name (`check_mails`).
 The limits' names and default rates are `auth_limits`'.
 
 Where the counts live is S3AUTH_RATE_LIMIT_STORE (`S3AuthSettings.rate_limit_backend`): in
@@ -26,6 +28,7 @@ from typing import Any
 
 from ..account_tokens import Purpose
 from ..auth_limits import BUDGET_LIMITS, DEFAULT_AUTH_LIMITS, SHARED_LIMITS, stored_limits
+from ..errors import RateLimitedError
 from ..ratelimit import (
     ClientIPResolver,
     FailureBudget,
@@ -35,6 +38,7 @@ from ..ratelimit import (
     RateLimitInfo,
 )
 from ..ratelimit.client_options import client_options
+from ..ratelimit.limiter import whole_seconds
 from ..settings import S3AuthSettings
 from ..storage import ObjectStore, Store
 from ..types import Clock, Scope
@@ -52,6 +56,13 @@ REGISTRATION = HandlerLimits(
 MAIL_REQUEST = HandlerLimits(counted=("recovery",), shown=("recovery",))
 """What a mail asked for by name counts against and its answer shows; the account's
 budgets refuse nothing (`mail_admitted`)."""
+
+
+def _mail_checks(purpose: Purpose, account: str) -> tuple[tuple[str, str | None, str | None], ...]:
+    """The budgets a mail of `purpose` to `account`'s inbox is counted against: per inbox
+    and client address (`recovery_account`), per inbox from any address (`recovery_inbox`)."""
+    key = f"{purpose}:{account}"
+    return (("recovery_account", key, None), ("recovery_inbox", None, f"recovery:{key}"))
 
 
 def password_attempt(charged: int, *, devices: bool) -> HandlerLimits:
@@ -167,10 +178,8 @@ class AuthRateLimits:
         limiter = self.limiter
         if limiter is None:
             return True
-        key = f"{purpose}:{account}"
-        checks = (("recovery_account", key, None), ("recovery_inbox", None, f"recovery:{key}"))
         admitted = True
-        for name, narrowed_to, counted_key in checks:
+        for name, narrowed_to, counted_key in _mail_checks(purpose, account):
             if name in limiter.limits:
                 limited, _ = await limiter.is_rate_limited(
                     scope,
@@ -182,6 +191,26 @@ class AuthRateLimits:
                 )
                 admitted = admitted and not limited
         return admitted
+
+    async def check_mails(self, scope: Scope, purpose: Purpose, accounts: tuple[str, ...]) -> None:
+        """Count a mail of `purpose` to each of `accounts`' inboxes (as `mail_admitted`
+        counts them) that an authenticated caller's request would send to addresses it
+        chose (`email_changes.MailAdmit`); RateLimitedError at the first refusal.
+
+        A 429 here, not `mail_admitted`'s quiet answer: the caller asked for the change
+        and must hear that no link comes, and a change answered as made and not written
+        would say what the record does not. It tells no more than the request's other
+        answers: the caller knows the address, and whether it is an account's is the 409
+        before. Only Retry-After is shown, not the budgets' fields, whose counts would
+        tell how often others had mails sent there."""
+        checks = tuple(check for account in accounts for check in _mail_checks(purpose, account))
+        infos, admitted = await self._count(scope, checks)
+        if not admitted:
+            wait = max(max(whole_seconds(i.retry_after) for i in infos if not i.allowed), 1)
+            raise RateLimitedError(
+                f"Too many mails to these addresses lately; retry in {wait} s",
+                headers=[("Retry-After", str(wait))],
+            )
 
     async def _count(
         self, scope: Scope, checks: tuple[tuple[str, str | None, str | None], ...]

@@ -246,7 +246,10 @@ class AuthRoutes(SessionRoutes):
         try:
             if "email" in changes:  # it waits for the link mailed to it (`email_changes`)
                 change = await self.service.request_email_change(
-                    user_id, **changes, require=usable_account
+                    user_id,
+                    **changes,
+                    require=usable_account,
+                    admit=partial(self.limits.check_mails, call.request.scope, "email-change"),
                 )
                 user = change.user
                 call.noted["previous_email"] = change.previous_email
