@@ -40,8 +40,9 @@ request: `register` per address, `register_account` per address + username, `tok
 for an administrator, an account's: up to 201 store requests) per calling account,
 `recovery` (a reset or verification mail asked for) per address; `recovery_account` per
 account and address, and `recovery_inbox` per account from any address, for each kind of
-mail apart (`mail_admitted`); they count the mails of a new address at `PATCH /me` too, per
-inbox (the account's, or the new address's), and refuse those with a 429 (`check_mails`)."""
+mail apart (`mail_admitted`); they count the mails of a new address at `PATCH /me` and the
+notice of a new password at `/password` too, per inbox (the account's, or the new
+address's), and refuse those with a 429 (`check_mails`)."""
 
 PER_PROCESS_LIMITS = ("token", "token_account", "profile", "profile_account", "events_account")
 """Kept in each process's memory whatever S3AUTH_RATE_LIMIT_STORE says."""

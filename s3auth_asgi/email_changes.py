@@ -52,7 +52,7 @@ has a session generation (`user_records`).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -63,6 +63,7 @@ from .account_tokens import InvalidAccountTokenError
 from .accounts import UNSET
 from .errors import EmailChangeUnavailableError, EmailTakenError, UserNotFoundError
 from .identifiers import clean_email
+from .mail.message import MailAdmit
 from .models import User
 from .name_index import owner_account, parse_name
 from .recovery import RecoveryOperations, still_bound
@@ -71,13 +72,6 @@ from .storage.access import delete_quietly
 _BINDING = ("email", "email_changes", "email_requests", "session_generation")
 """What a link for a new address is bound to besides the address (`recovery.still_bound`):
 a request writes only over the record its link was made for."""
-
-
-MailAdmit = Callable[[tuple[str, ...]], Awaitable[None]]
-"""Asked, before anything is written, whether a request's mails may go: given the inboxes
-they would reach (`NameLookup.owner_key`: the account's own, then the new address's, which
-is the address as normalised, as a reset asked for under it would count it), it returns,
-or raises the error that refuses the request."""
 
 
 @dataclass(frozen=True, slots=True)

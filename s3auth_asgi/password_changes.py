@@ -3,6 +3,9 @@ administrator's, which does not. Either writes a new session generation with the
 and ends every session of the user (`session_generation`), withdraws a new address
 waiting for its link (`email_changes`) and, once written, mails the account's address a
 notice (no link) in the background, so that its owner hears of a change that was not theirs.
+That address is whatever the registrant typed, verified or not, so the owner's change asks
+its `admit` (`MailAdmit`) first, once the new password is found acceptable: one it refuses
+changes and mails nothing.
 
 An administrator's new password ends the sessions before it writes the record
 (`user_records`), and a failure between their revocation and their DELETE leaves them for
@@ -29,7 +32,9 @@ import msgspec
 from .errors import InvalidCredentialsError
 from .logout_everywhere import LogoutEverywhere, renewed
 from .mail import MailDelivery
+from .mail.message import MailAdmit
 from .models import TokenPair, User
+from .name_index import owner_account
 from .password_policy import PasswordPolicy
 from .passwords import PasswordHasher
 from .session_generation import next_generation
@@ -54,18 +59,22 @@ class PasswordChanges(LogoutEverywhere):
         device_info: str | None = None,
         ip_address: str | None = None,
         require: Callable[[User], object] | None = None,
+        admit: MailAdmit | None = None,
     ) -> TokenPair:
         """Check the current password, set the new one, revoke every session (this one
         included) and return a fresh token pair for the caller. `require`: as
         `update_user`'s; a change that went ahead on a disabled account would open a
-        session of the newest generation, which outlives the disabling."""
+        session of the newest generation, which outlives the disabling. `admit`: asked
+        about the notice (see the module), where a mailer would send it."""
         current = await self._load_user(user_id)
         if not isinstance(current_password, str):
             raise InvalidCredentialsError()
         matches, _ = await self.passwords.verify(current_password, current.value.hashed_password)
         if not matches:
             raise InvalidCredentialsError("The current password is wrong")
-        user = await self._replace_password(current, new_password, checked=True, require=require)
+        user = await self._replace_password(
+            current, new_password, checked=True, require=require, admit=admit
+        )
         return await self.create_token_pair(user, device_info=device_info, ip_address=ip_address)
 
     async def confirm_password(self, user: User, password: str) -> User:
@@ -88,12 +97,15 @@ class PasswordChanges(LogoutEverywhere):
         *,
         checked: bool = False,
         require: Callable[[User], object] | None = None,
+        admit: MailAdmit | None = None,
     ) -> User:
         """Set the password and end every session; `checked`: the current password was
         verified on `current`, and must still be the record's; `require`: as
-        `update_user`'s."""
+        `update_user`'s; `admit`: see the module."""
         user = current.value
         self.password_policy.check(new_password, user.username, user.email)
+        if admit is not None and self.mail.enabled:
+            await admit((owner_account(user.id),))
         hashed = await self.passwords.hash(new_password)
 
         def change(stored: User) -> User:

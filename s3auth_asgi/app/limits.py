@@ -8,8 +8,9 @@ address and per client address + username (which the limiter hashes). The token 
 account (`profile`, `profile_account`), and a page of an audit trail per calling account
 (`events_account`): the operations table names the limits of each operation
 (`Operation.limits`), and `endpoint.Endpoint` counts them before the handler runs. The
-mails a change of address would send are counted per inbox, by the service as it decides
-to send them, against the budgets of the mails asked for by name (`check_mails`).
+mails of a change of address, and the notice of the owner's new password, are counted per
+inbox, by the service as it decides to send them, against the budgets of the mails asked
+for by name (`check_mails`).
 The limits' names and default rates are `auth_limits`'.
 
 Where the counts live is S3AUTH_RATE_LIMIT_STORE (`S3AuthSettings.rate_limit_backend`): in
@@ -58,10 +59,11 @@ MAIL_REQUEST = HandlerLimits(counted=("recovery",), shown=("recovery",))
 budgets refuse nothing (`mail_admitted`)."""
 
 
-def _mail_checks(purpose: Purpose, account: str) -> tuple[tuple[str, str | None, str | None], ...]:
-    """The budgets a mail of `purpose` to `account`'s inbox is counted against: per inbox
-    and client address (`recovery_account`), per inbox from any address (`recovery_inbox`)."""
-    key = f"{purpose}:{account}"
+def _mail_checks(kind: str, account: str) -> tuple[tuple[str, str | None, str | None], ...]:
+    """The budgets a mail of `kind` (a token's purpose, or `password-changed`) to
+    `account`'s inbox is counted against: per inbox and client address
+    (`recovery_account`), per inbox from any address (`recovery_inbox`)."""
+    key = f"{kind}:{account}"
     return (("recovery_account", key, None), ("recovery_inbox", None, f"recovery:{key}"))
 
 
@@ -192,18 +194,18 @@ class AuthRateLimits:
                 admitted = admitted and not limited
         return admitted
 
-    async def check_mails(self, scope: Scope, purpose: Purpose, accounts: tuple[str, ...]) -> None:
-        """Count a mail of `purpose` to each of `accounts`' inboxes (as `mail_admitted`
+    async def check_mails(self, scope: Scope, kind: str, accounts: tuple[str, ...]) -> None:
+        """Count a mail of `kind` to each of `accounts`' inboxes (as `mail_admitted`
         counts them) that an authenticated caller's request would send to addresses it
-        chose (`email_changes.MailAdmit`); RateLimitedError at the first refusal.
+        chose (`mail.message.MailAdmit`); RateLimitedError at the first refusal.
 
         A 429 here, not `mail_admitted`'s quiet answer: the caller asked for the change
-        and must hear that no link comes, and a change answered as made and not written
-        would say what the record does not. It tells no more than the request's other
-        answers: the caller knows the address, and whether it is an account's is the 409
-        before. Only Retry-After is shown, not the budgets' fields, whose counts would
-        tell how often others had mails sent there."""
-        checks = tuple(check for account in accounts for check in _mail_checks(purpose, account))
+        and must hear that it was not made (nor its link sent), and a change answered as
+        made and not written would say what the record does not. It tells no more than
+        the request's other answers: the caller knows the addresses, and whether one is
+        an account's is the 409 before. Only Retry-After is shown, not the budgets'
+        fields, whose counts would tell how often others had mails sent there."""
+        checks = tuple(check for account in accounts for check in _mail_checks(kind, account))
         infos, admitted = await self._count(scope, checks)
         if not admitted:
             wait = max(max(whole_seconds(i.retry_after) for i in infos if not i.allowed), 1)

@@ -265,6 +265,7 @@ class AuthRoutes(SessionRoutes):
 
     async def change_password(self, call: Call) -> Response:
         data: ChangePasswordRequest = call.body
+        origin = self._session_origin(call.request)
         pair = await self._password_attempt(
             call,
             lambda user: self.service.change_password(
@@ -272,7 +273,9 @@ class AuthRoutes(SessionRoutes):
                 data.current_password,
                 data.new_password,
                 require=usable_account,
-                **self._session_origin(call.request),
+                admit=partial(self.limits.check_mails, call.request.scope, "password-changed"),
+                device_info=origin["device_info"],
+                ip_address=origin["ip_address"],
             ),
         )
         return self._tokens(call.request, pair)

@@ -225,7 +225,10 @@ def _account_operations(routes: AuthRoutes, admin: LifecycleRoutes) -> list[Oper
             conflicts=(ConflictError,),
             description="Ends every session (the caller's too) and returns a new token "
             "pair for the caller. A wrong current password is a 403, and counts against "
-            "the account's and the address's login limits. " + LOST_TO_A_CONCURRENT_CHANGE,
+            "the account's and the address's login limits. With a mailer the account's "
+            "address is told, and the notice counts against its inbox's budgets "
+            "(`recovery_account`, `recovery_inbox`): past them, 429 with `Retry-After` alone, "
+            "and nothing is changed. " + LOST_TO_A_CONCURRENT_CHANGE,
         ),
         Operation(
             method="GET",

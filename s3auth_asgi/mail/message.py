@@ -1,7 +1,9 @@
-"""A message, and the protocol every mailer follows."""
+"""A message, the protocol every mailer follows, and what decides whether mails to
+addresses a caller chose may go."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import ClassVar, Literal, Protocol, runtime_checkable
 
 import msgspec
@@ -17,6 +19,14 @@ MessageKind = Literal[
     "password_changed_notice",
     "email_changed_notice",
 ]
+
+MailAdmit = Callable[[tuple[str, ...]], Awaitable[None]]
+"""Asked, before an account's own request that mails addresses it chose writes anything
+(a change of address, a new password: `email_changes`, `password_changes`), whether its
+mails may go: given the inboxes they would reach (`NameLookup.owner_key`: the account's,
+or an address no account has as normalised, as a reset asked for under it counts it), it
+returns, or raises the error that refuses the request. The auth app's counts them against
+the budgets of the mails asked for by name (`AuthRateLimits.check_mails`)."""
 
 
 class MailFailure(Exception):
