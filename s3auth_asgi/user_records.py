@@ -39,8 +39,14 @@ the account is disabled or demoted already. So such a change ends the sessions f
 revocation, batch DELETE), then writes the record, then its marker, and lists the sessions
 again for those that a login wrote meanwhile from the record as it was (a revocation and a
 batch DELETE for them). A failure before the record's write leaves the record as it was and
-a reset link unspent, the sessions perhaps ended already (no harm: the change is on its
-way), and the same request tried again makes the change. A failure after it can leave only
+a reset link unspent, the sessions perhaps ended already, and the same request tried again
+makes the change. Not every change ending them first lands, though: one whose write loses
+to a change that makes it untrue is refused after it ended them. Mostly that change ends
+them too (a new password, a disabling); a reset's link, though, dies with a change of the
+address (its own link opened meanwhile, an administrator's), which ends no session, and
+the reset is then refused (`invalid_account_token`) with the sessions ended and the
+password as it was. That errs the safe way: the owner logs in again with the password
+they had, and asks for another link. A failure after the write can leave only
 a session that such a login wrote after the first listing: refused at its refresh by the
 marker (written by the change or, if that write failed, by the next read of the record for
 a change, the retry included), its access token accepted for at most its lifetime, as with
