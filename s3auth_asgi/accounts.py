@@ -14,9 +14,9 @@ Request budgets (object-store requests, asserted in the tests):
   revocation create, batch DELETE; user PUT; marker create; LIST again);
 - authenticate_user: 2 (index GET, user GET — for a name that is nobody's, a GET of a user
   that does not exist, so that the answer's cost says nothing), plus one conditional PUT
-  when the password hash is upgraded; with the session create that follows, a login
-  costs 3. Its halves, resolve_login (the index GET) and check_login (the rest), let the
-  auth app read the account's limits first and learn what a failure is charged to.
+  when the password hash is upgraded; with create_token_pair's 2 (`session_opening`), a
+  login costs 4. Its halves, resolve_login (the index GET) and check_login (the rest), let
+  the auth app read the account's limits first and learn what a failure is charged to.
 
 Write order. A user exists once `users/{id}.json` exists, and that object is written
 last, after the index objects that reserve its names (`name_claims` says how a crash
@@ -24,8 +24,8 @@ between them is repaired).
 
 Every change that must end the user's sessions (a disabled account, changed privileges, a
 new password, deletion, a logout everywhere) writes a new session generation in its
-user-record write and ends them (`sessions`), so that a login racing the change cannot keep
-its session either (`session_generation`). All but a deletion and a logout everywhere
+user-record write and ends them (`sessions`); a login racing the change keeps nothing
+(`session_opening`, `session_generation`). All but a deletion and a logout everywhere
 (`logout_everywhere`) end them before that write and list them again after it
 (`user_records`); an account change decides on the record it reads whether it ends them.
 """

@@ -20,7 +20,8 @@ meanwhile. A failure up to the revocation leaves the caller's token working for 
 one after it leaves the old password in place and every earlier session refused at
 refresh, for good, by the marker: the owner logs in with the old password and changes it
 again. Request budget: that of an administrator's change, and 1 conditional PUT of the
-record, 1 marker PUT and 1 DELETE (the first marker, superseded) more.
+record, 1 marker PUT and 1 DELETE (the first marker, superseded) more; then the caller's
+new pair (`session_opening`: the session create and the record read back).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from collections.abc import Callable
 
 import msgspec
 
-from .errors import InvalidCredentialsError
+from .errors import InvalidCredentialsError, TokenRevokedError
 from .logout_everywhere import LogoutEverywhere, renewed
 from .mail import MailDelivery
 from .mail.message import MailAdmit
@@ -65,7 +66,9 @@ class PasswordChanges(LogoutEverywhere):
         included) and return a fresh token pair for the caller. `require`: as
         `update_user`'s; a change that went ahead on a disabled account would open a
         session of the newest generation, which outlives the disabling. `admit`: asked
-        about the notice (see the module), where a mailer would send it."""
+        about the notice (see the module), where a mailer would send it. TokenRevokedError
+        when, once the password was written, the account was disabled, deleted or given
+        another password before the new pair was opened (`session_opening`)."""
         current = await self._load_user(user_id)
         if not isinstance(current_password, str):
             raise InvalidCredentialsError()
@@ -75,7 +78,14 @@ class PasswordChanges(LogoutEverywhere):
         user = await self._replace_password(
             current, new_password, checked=True, require=require, admit=admit
         )
-        return await self.create_token_pair(user, device_info=device_info, ip_address=ip_address)
+        try:
+            return await self.create_token_pair(
+                user, device_info=device_info, ip_address=ip_address
+            )
+        except InvalidCredentialsError:
+            # The account was disabled, deleted or given another password once this change
+            # landed: the caller's session has ended with the change, and opens no other.
+            raise TokenRevokedError("The session has ended: the account changed") from None
 
     async def confirm_password(self, user: User, password: str) -> User:
         """`user`, once `password` is found to be its (one verification);

@@ -5,7 +5,7 @@ Its methods come from two halves: `accounts` (users, their names and passwords) 
 `sessions` (token pairs, refresh rotation, logging out), and verifying tokens is added
 here; the revocation list (`blacklist`) tells this process which access tokens to refuse.
 All state is in the object store, so any number of processes can serve the same users. A
-login (authenticate_user, then create_token_pair) costs 3 object-store requests whatever
+login (authenticate_user, then create_token_pair) costs 4 object-store requests whatever
 the number of users; each module states its own budgets.
 """
 

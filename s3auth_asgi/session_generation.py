@@ -1,11 +1,14 @@
-"""Session generations: why a login that raced an account change cannot keep refreshing.
+"""Session generations: why a session that a login racing an account change wrote cannot
+refresh.
 
 The race. A login reads the user record (active, the old password hash), and only then
 writes its session. An administrator who disables the account, changes its password or
 privileges, or deletes it in between lists the user's sessions to end them before that
 session exists, so the revocation cannot name it; and a refresh reads only the session,
-never the user record. Without more, the late session would refresh until its absolute
-lifetime.
+never the user record. Such a login reads the record back and keeps nothing
+(`session_opening`); but a session may be written so all the same (by a host of an earlier
+version, or one whose read back failed), and without more would refresh until its
+absolute lifetime.
 
 The model. Every change that must end the user's sessions writes a new
 `User.session_generation` in the same user-record write it makes anyway; a session records
@@ -41,11 +44,12 @@ objects are gone (so a crash before it never leaves a live user whose sessions c
 refresh). The remaining window: a late session whose refresh LISTs between the deletion's
 listing and that marker refreshes once more; its next refresh is refused.
 
-What is not covered: the late session's access token, issued by the login and never
-refreshed, is named by no revocation, and lives out its lifetime
-(`S3AUTH_ACCESS_TOKEN_EXPIRE_MINUTES`) wherever the token alone is checked. After a
-deletion or a disabling, the auth app's endpoints refuse it all the same, and after a
-demotion its admin endpoints: they read the caller's user record (`app.caller`).
+The late session's access token, when a host issued one without reading the record back,
+is named by no revocation, and lives out its lifetime (`S3AUTH_ACCESS_TOKEN_EXPIRE_MINUTES`)
+wherever the token alone is checked; the login's read back (`session_opening`) is what
+issues none. After a deletion or a disabling, the auth app's endpoints refuse such a token
+all the same, and after a demotion its admin endpoints: they read the caller's user record
+(`app.caller`).
 
 A logout everywhere writes a generation too (`logout_everywhere`), its marker before its
 revocation: what it leaves behind is refused by the marker long after the revocation has

@@ -1,6 +1,6 @@
 """Sessions: one object per login, `sessions/{user_id}/{session_id}.json`, holding a
 refresh-token family; the token pairs issued from it, their rotation, logging out and the
-sweep of expired sessions.
+sweep of expired sessions (opening one, a login's: `session_opening`).
 
 Lifetimes (OWASP ASVS V7.3): a session ends when it has not been refreshed for the idle
 lifetime (`S3AUTH_REFRESH_TOKEN_EXPIRE_DAYS`), and at the latest the absolute lifetime
@@ -11,15 +11,15 @@ the earlier of the expiry written in the session and the one today's setting giv
 (`Session.idle_expiry`, `absolute_expiry`): a shortened lifetime ends existing sessions,
 as the sweep, judging by today's settings, deletes them; a lengthened idle one applies
 from a session's next refresh, a lengthened absolute one to new sessions. A session opened
-before a change that ended the user's sessions, but written after they were listed, is
-refused at its next refresh (`session_generation`). A user's sessions are capped
-(`S3AUTH_MAX_SESSIONS_PER_USER`): only the newest that can be used refresh;
-`session_rules` holds the one rule of what can be used, which a refresh, the cap and the
-sessions page apply alike, and `session_cap` says how the cap is decided and why it is
-enforced at refresh time.
+before a change that ended the user's sessions, but written after they were listed, issues
+no token (`session_opening`) and is refused at any refresh (`session_generation`). A
+user's sessions are capped (`S3AUTH_MAX_SESSIONS_PER_USER`): only the newest that can be
+used refresh; `session_rules` holds the one rule of what can be used, which a refresh, the
+cap and the sessions page apply alike, and `session_cap` says how the cap is decided and why
+it is enforced at refresh time.
 
 Request budgets (object-store requests, asserted in the tests):
-- create_token_pair: 1 (session create), the cap included;
+- create_token_pair: 2 (session create, user GET: `session_opening`), the cap included;
 - refresh_access_token: 3 (session GET, LIST of the user's sessions — one per 1,000 —,
   conditional PUT); when the LIST shows more live sessions than the cap, 1 GET per other
   one of them; when it finds sessions beyond the cap or, over it, unusable ones, or a
@@ -74,7 +74,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import secrets
 
 import msgspec
 
@@ -88,24 +87,12 @@ from .errors import (
     TokenRevokedError,
 )
 from .hooks import Hooks
-from .identifiers import (
-    DEVICE_INFO_MAX,
-    IP_ADDRESS_MAX,
-    clean_text,
-    new_session_id,
-    require_user_id,
-)
+from .identifiers import require_user_id
 from .keys.keyset import KeyEntry
-from .models import PublicUser, Session, TokenPair, User
+from .models import Session, TokenPair
 from .privileges import granted_scopes, is_administrator
 from .session_cap import listed_as_expired
-from .session_generation import (
-    generation_counter,
-    markers_older_than,
-    opened_up_to,
-    sessions_only,
-    write_marker,
-)
+from .session_generation import markers_older_than, opened_up_to, sessions_only, write_marker
 from .session_rules import SessionRules
 from .settings import S3AuthSettings
 from .storage import Store, StoreConflict, keys
@@ -129,39 +116,6 @@ class SessionOperations(SessionRules):
     tokens: TokenCodec
     blacklist: TokenBlacklist
     hooks: Hooks
-
-    async def create_token_pair(
-        self,
-        user: User | PublicUser,
-        device_info: str | None = None,
-        ip_address: str | None = None,
-    ) -> TokenPair:
-        """Open a session for the user and return its first access and refresh tokens."""
-        signing = await self.tokens.signing_key()  # no session is opened without one
-        now_ms = int(self.clock() * 1000)
-        now = now_ms // 1000
-        absolute = now + self.settings.session_absolute_seconds
-        generation = user.session_generation if isinstance(user, User) else None
-        session = Session(
-            # The generation's counter in the id: a listing tells whom a change may end.
-            id=new_session_id(now_ms, generation_counter(generation)),
-            user_id=user.id,
-            secret=secrets.token_urlsafe(24),
-            device_info=clean_text(device_info, "device_info", DEVICE_INFO_MAX, truncate=True),
-            ip_address=clean_text(ip_address, "ip_address", IP_ADDRESS_MAX, truncate=True),
-            created_at=now,
-            rotated_at=now,
-            last_used_at=now,
-            expires_at=min(now + self.settings.refresh_token_seconds, absolute),
-            absolute_expires_at=absolute,
-            username=user.username,
-            is_admin=is_administrator(user.is_admin, user.scopes),
-            scopes=granted_scopes(user.is_admin, user.scopes),
-            user_generation=generation,
-            claims=await self.hooks.claims_for(user) if isinstance(user, User) else {},
-        )
-        await self.store.create(keys.session(user.id, session.id), session)
-        return await self._pair(session, now, signing)
 
     async def _pair(self, session: Session, now: int, key: KeyEntry) -> TokenPair:
         # No access token outlives its session: once the session has ended, its object

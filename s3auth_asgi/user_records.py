@@ -46,11 +46,11 @@ them too (a new password, a disabling); a reset's link, though, dies with a chan
 address (its own link opened meanwhile, an administrator's), which ends no session, and
 the reset is then refused (`invalid_account_token`) with the sessions ended and the
 password as it was. That errs the safe way: the owner logs in again with the password
-they had, and asks for another link. A failure after the write can leave only
-a session that such a login wrote after the first listing: refused at its refresh by the
-marker (written by the change or, if that write failed, by the next read of the record for
-a change, the retry included), its access token accepted for at most its lifetime, as with
-a login that races any change ending the sessions (`session_generation`). A disabling tried
+they had, and asks for another link. A failure after the write can leave only a session
+that such a login wrote after the first listing and read the record back before the write
+(`session_opening`): refused at its refresh by the marker (written by the change or, if
+that write failed, by the next read of the record for a change, the retry included), its
+access token accepted for at most its lifetime (`session_generation`). A disabling tried
 again on an account it finds disabled ends the sessions it lists all the same (a disabled
 account has none to keep), such a login's included. The owner's own new password, whose
 caller's token the revocation ends, so that the caller's retry is refused, logs out
@@ -90,7 +90,7 @@ from .errors import ConfigurationError, ConflictError, UserNotFoundError
 from .identifiers import require_user_id
 from .models import User
 from .session_generation import ends_sessions, next_generation, write_marker
-from .sessions import SessionOperations
+from .session_opening import SessionOpening
 from .storage import StoreConflict, Versioned, keys
 from .storage.access import get_or_none
 
@@ -133,7 +133,7 @@ def _closing(user: User) -> User:
     return msgspec.structs.replace(user, deleting=True)
 
 
-class UserRecords(SessionOperations):
+class UserRecords(SessionOpening):
     """Reading a user record for a change, and writing the change back."""
 
     async def _load_user(self, user_id: str) -> Versioned[User]:

@@ -123,11 +123,30 @@ def user_record(
     )
 
 
+async def stored_user(
+    service: S3AuthService, username: str = "alice", *, scopes: Sequence[str] = ()
+) -> User:
+    """`user_record`, written where a login reads it (1 PUT): opening a session reads the
+    record back (`session_opening`)."""
+    user = user_record(username, scopes=scopes)
+    await service.store.create(keys.user(user.id), user)
+    return user
+
+
+async def late_session(service: S3AuthService, user: User) -> TokenPair:
+    """A pair opened as a host of an earlier version opened it, without reading the record
+    back (`session_opening`): a login that read `user` and raced a change that ended the
+    account's sessions leaves such a session, which the generation marker must refuse."""
+    session, now = await service._write_session(user, None, None)
+    return await service._pair(session, now, await service.tokens.signing_key())
+
+
 async def login(
     service: S3AuthService, username: str = "alice", *, scopes: Sequence[str] = ()
 ) -> tuple[User, TokenPair]:
-    """A real session (one object-store PUT) and its token pair."""
-    user = user_record(username, scopes=scopes)
+    """A real session (a user record written, then a session: 2 PUTs and a GET) and its
+    token pair."""
+    user = await stored_user(service, username, scopes=scopes)
     return user, await service.create_token_pair(user)
 
 

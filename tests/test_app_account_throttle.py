@@ -171,8 +171,9 @@ async def test_the_owner_logs_in_with_the_device_cookie_during_a_flood(clock: Cl
         response = await post_login(owner, "alice", PASSWORD, Cookie=f"{DEVICE_COOKIE}={device}")
         assert response.status_code == 200
         assert response.headers["ratelimit-policy"] == '"login_device";q=5;w=900'
-        # device, index, user; session, and the login's audit event after the answer
-        assert dict(service.store.requests) == {"get": 3, "put": 2}
+        # device, index, user; session, the user read back, and the login's audit event
+        # after the answer
+        assert dict(service.store.requests) == {"get": 4, "put": 2}
         # The same device is remembered, with a new expiry.
         (again,) = response.headers.get_list("set-cookie")
         assert again.startswith(f"{DEVICE_COOKIE}={device.rsplit('.', 2)[0]}.")
@@ -419,8 +420,9 @@ async def test_a_device_cookie_tossed_beside_the_owners_does_not_lock_the_owner_
             response = await post_login(owner, "alice", PASSWORD, Cookie=cookie)
             assert response.status_code == 200, label
             assert response.headers["ratelimit-policy"] == '"login_device";q=5;w=900', label
-            # device, index, user; session, and the login's audit event after the answer
-            assert dict(service.store.requests) == {"get": 3, "put": 2}, label
+            # device, index, user; session, the user read back, and the login's audit
+            # event after the answer
+            assert dict(service.store.requests) == {"get": 4, "put": 2}, label
             (again,) = response.headers.get_list("set-cookie")
             assert again.startswith(f"{DEVICE_COOKIE}={device.rsplit('.', 2)[0]}."), label
         # Only the tossed ones: a device of another account's counts as none.

@@ -226,7 +226,8 @@ async def test_a_password_change_and_logins_share_the_account_budget(
 
 
 async def test_request_counts_with_shared_limits(store_url: str, clock: Clock) -> None:
-    """On top of the login's own requests (index GET, user GET, session PUT): the limits of
+    """On top of the login's own requests (index GET, user GET, session PUT, the user read
+    back): the limits of
     the account the index names and of the address are read (2 GETs) before the user is,
     and charged only for a wrong password (2 conditional PUTs). A refusal reads the index
     and the limits, nothing more."""
@@ -236,7 +237,7 @@ async def test_request_counts_with_shared_limits(store_url: str, clock: Clock) -
         fleet.reset_counts()
         assert (await post_login(client, "alice", PASSWORD)).status_code == 200
         # ...and the audit event, after the answer (a PUT for every login, failed or not)
-        assert fleet.requests() == {"get": 4, "put": 2}
+        assert fleet.requests() == {"get": 5, "put": 2}
 
         fleet.reset_counts()
         assert (await post_login(client, "alice", WRONG)).status_code == 401
@@ -302,7 +303,8 @@ async def test_limits_in_memory_cost_no_requests(clock: Clock) -> None:
         await register(client, "alice")
         service.store.reset_counts()
         assert (await post_login(client, "alice", PASSWORD)).status_code == 200
-        assert dict(service.store.requests) == {"get": 2, "put": 2}  # session, audit event
+        # The index, the user; the session, the user read back; the audit event.
+        assert dict(service.store.requests) == {"get": 3, "put": 2}
         service.store.reset_counts()
         assert (await post_login(client, "alice", WRONG)).status_code == 401
         assert dict(service.store.requests) == {"get": 2, "put": 1}  # the audit event

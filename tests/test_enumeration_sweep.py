@@ -22,7 +22,7 @@ import httpx
 import pytest
 from conftest import make_settings
 from pwdlib.hashers.argon2 import Argon2Hasher
-from support import Clock
+from support import Clock, late_session
 from test_app import PASSWORD, client_for, declared_for, mounted
 from test_password_change_faults import RequestLog
 from test_recovery import HeldMailer
@@ -166,9 +166,9 @@ async def build_world() -> World:
     world.links["never"] = {
         p: await elsewhere.account_tokens.issue(p, users["known"]) for p in LINKS
     }
-    world.refresh_tokens["never"] = (
-        await elsewhere.create_token_pair(users["known"])
-    ).refresh_token
+    # Signed with the same key, of a session in a store the account was never in (which
+    # opens none from a record that is not there: written as an earlier version would).
+    world.refresh_tokens["never"] = (await late_session(elsewhere, users["known"])).refresh_token
     await service.update_user(users["off"].id, is_active=False)
     await service.delete_user(users["gone"].id)
     orphan = keys.username_index(normalise_username("orphan"))

@@ -99,7 +99,7 @@ REQUESTS: dict[str, str] = {
     "register": (
         "create index, create index, create index, create user, create token, create audit"
     ),
-    "login": "get index, get user, create sessions, create audit",
+    "login": "get index, get user, create sessions, get user, create audit",
     "refresh": "get sessions, list sessions, replace sessions",
     "reuse": "get sessions, replace sessions, create revocation, delete sessions, create audit",
     "logout": "get sessions, create revocation, delete sessions, create audit",
@@ -114,7 +114,7 @@ REQUESTS: dict[str, str] = {
     "change-password": (
         "get user, get user, replace user, create marker, list sessions, create revocation, "
         "delete_many sessions, replace user, create marker, list sessions, "
-        "delete_many marker, create sessions, create audit"
+        "delete_many marker, create sessions, get user, create audit"
     ),
     "forgot": "get index, get user, create token",
     "reset": (

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import msgspec
 import pytest
 from conftest import make_service, make_settings
-from support import RacedUserWrite, StoreWrapper
+from support import RacedUserWrite, StoreWrapper, late_session
 
 from s3auth_asgi import (
     EmailTakenError,
@@ -329,8 +329,9 @@ async def test_a_deletion_whose_answer_was_lost_is_finished_by_its_retry() -> No
     failing, healthy, _, user = await _half_done(
         "delete_many", "users/", True, lambda s, u: s.delete_user(u.id)
     )
-    # A login that read the user before the deletion writes its session after it.
-    late = await healthy.create_token_pair(user)
+    # A login that read the user before the deletion writes its session after it, on a
+    # host that does not read the record back (`late_session`).
+    late = await late_session(healthy, user)
     assert await failing.delete_user(user.id) is False  # the retry: no user any more
     with pytest.raises(TokenRevokedError):
         await healthy.refresh_access_token(late.refresh_token)

@@ -88,7 +88,7 @@ async def test_each_operation_costs_what_the_server_answered(
         "store check": {"get": 1},
         "register": {"put": 4},
         "authenticate": {"get": 2},
-        "login": {"put": 1},
+        "login": {"put": 1, "get": 1},  # the session, and the user read back
         "refresh": {"get": 1, "list": 1, "put": 1},
         "logout": {"get": 1, "put": 1, "delete": 1},
         # The record's GET and PUT (a new generation) and its marker, then as before.

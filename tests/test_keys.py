@@ -23,7 +23,7 @@ from support import (
     http_scope,
     make_clocked_service,
     ok_app,
-    user_record,
+    stored_user,
 )
 from test_service import pretty_reprs
 
@@ -60,7 +60,7 @@ def keyed_service(
 
 
 async def access_token(service: S3AuthService, username: str = "alice") -> str:
-    return (await service.create_token_pair(user_record(username))).access_token
+    return (await service.create_token_pair(await stored_user(service, username))).access_token
 
 
 async def settle(service: S3AuthService) -> None:
@@ -128,7 +128,8 @@ async def test_hmac_publishes_nothing_and_reads_no_store() -> None:
     service = keyed_service("HS256", clock=Clock())
     await access_token(service)
     assert (await service.published_keys()).jwks(0) == {"keys": []}
-    assert service.store.requests["get"] == 0  # type: ignore[attr-defined]
+    # The login's read of the user record alone (`session_opening`).
+    assert service.store.requests["get"] == 1  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(("algorithm", "length"), [("HS384", 48), ("HS512", 64)])
@@ -327,7 +328,8 @@ async def test_a_signing_key_from_the_environment_reads_no_store(
         service = keyed_service(algorithm, clock=Clock(), **given)
         token = await access_token(service)
         assert service.verify_access_token(token)
-        assert service.store.requests["get"] == 0  # type: ignore[attr-defined]
+        # The login's read of the user record alone (`session_opening`).
+        assert service.store.requests["get"] == 1  # type: ignore[attr-defined]
 
 
 async def test_verification_keys_from_a_file_verify_but_never_sign(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
-from support import free_port, make_clocked_service, serving, user_record
+from support import free_port, make_clocked_service, serving, stored_user
 from test_tokens_low_s import s_of, twin
 
 from s3auth_asgi import BearerTokenMiddleware, InvalidTokenError, JwksVerifier, S3AuthService
@@ -76,7 +76,7 @@ def auth_server(request: pytest.FixtureRequest) -> Iterator[AuthServer]:
 
 
 async def token_of(service: S3AuthService, username: str = "alice") -> str:
-    return (await service.create_token_pair(user_record(username))).access_token
+    return (await service.create_token_pair(await stored_user(service, username))).access_token
 
 
 async def test_pyjwt_verifies_our_tokens_from_the_published_jwks(auth_server: AuthServer) -> None:

@@ -5,7 +5,7 @@ but a hand-written object. `rotate` repairs a set emptied some other way."""
 from __future__ import annotations
 
 import pytest
-from support import Clock, user_record
+from support import Clock, stored_user
 from test_key_sync import PUBLISH, SYNC, keyed
 
 from s3auth_asgi import ConfigurationError
@@ -75,7 +75,7 @@ async def test_rotate_repairs_an_empty_key_set(delay: int) -> None:
     assert new.activates_at == clock()
     service = keyed(store, clock)
     assert [e.kid for e in (await service.published_keys()).entries] == [new.kid]
-    token = (await service.create_token_pair(user_record("alice"))).access_token
+    token = (await service.create_token_pair(await stored_user(service, "alice"))).access_token
     assert service.verify_access_token(token)["sub"]
 
 
@@ -103,7 +103,7 @@ async def test_a_rotation_is_not_undone_once_a_process_may_sign_with_its_key() -
         await admin.retire(new.kid, clock(), after=LIFETIME, immediately=False, undo_margin=MARGIN)
     await verifier.tokens.ring.sync()
     clock.advance(11)  # the new key's activation has passed
-    token = (await signer.create_token_pair(user_record("alice"))).access_token
+    token = (await signer.create_token_pair(await stored_user(signer, "alice"))).access_token
     assert verifier.verify_access_token(token)["sub"]
     assert new.kid in [k.kid for k in await stored(store)]
 
@@ -157,7 +157,7 @@ async def test_a_rotation_made_at_once_withdraws_the_rotations_still_pending() -
         await service.tokens.ring.sync()  # type: ignore[union-attr]
         published = [k["kid"] for k in (await service.published_keys()).jwks(clock())["keys"]]
         assert published == [leaked, new.kid]
-    token = (await auth.create_token_pair(user_record("alice"))).access_token
+    token = (await auth.create_token_pair(await stored_user(auth, "alice"))).access_token
     assert (await api.published_keys()).signing_key(clock()).kid == new.kid
     assert api.verify_access_token(token)["sub"]
     forged = auth.tokens.issue_access_token(

@@ -26,7 +26,7 @@ from support import (
     make_clocked_service,
     ok_app,
     run_lifespan,
-    user_record,
+    stored_user,
 )
 from test_key_sync import SYNC, keyed
 
@@ -102,14 +102,14 @@ async def test_a_stored_key_of_an_unknown_algorithm_is_a_configuration_error(alg
     store = ObjectStore.from_url("memory://")
     service = keyed(store, clock)
     await service.published_keys()
-    token = (await service.create_token_pair(user_record("alice"))).access_token
+    token = (await service.create_token_pair(await stored_user(service, "alice"))).access_token
     await write_keys(store, [*await stored(store), record(alg)])
     with pytest.raises(ConfigurationError, match=f"for {alg!r}"):
         KeyStore(store).key_set(StoredKeySet(keys=await stored(store)))
     clock.advance(2 * SYNC + 1)  # overdue: the next request waits for a read
     await service.ensure_fresh()  # the read fails, is logged; the keys read before serve
     assert service.verify_access_token(token)["sub"]
-    await service.create_token_pair(user_record("alice"))
+    await service.create_token_pair(await stored_user(service, "alice"))
     assert f"for {alg!r}" in str(await without_keys(keyed(store, clock)))  # one with none
 
 
@@ -118,7 +118,7 @@ async def test_a_stored_key_set_that_does_not_open_is_read_once_an_interval() ->
     store = ObjectStore.from_url("memory://")
     service = keyed(store, clock)
     await service.published_keys()
-    token = (await service.create_token_pair(user_record("alice"))).access_token
+    token = (await service.create_token_pair(await stored_user(service, "alice"))).access_token
     await write_keys(store, [*await stored(store), record("ES384")])
     clock.advance(SYNC + 1)  # stale: a verification starts a read in the background
     store.reset_counts()
@@ -207,7 +207,7 @@ async def test_a_process_whose_keys_do_not_open_answers_503_keys_unavailable() -
     clock, store = Clock(), ObjectStore.from_url("memory://")
     sealed_with, other = secrets.token_urlsafe(48), secrets.token_urlsafe(48)
     issuer = keyed(store, clock, key_encryption_key=sealed_with)
-    token = (await issuer.create_token_pair(user_record("alice"))).access_token
+    token = (await issuer.create_token_pair(await stored_user(issuer, "alice"))).access_token
     service = keyed(store, clock, key_encryption_key=other)
     bearer = [(b"authorization", f"Bearer {token}".encode())]
     middleware = BearerTokenMiddleware(ok_app, service)
@@ -259,7 +259,7 @@ async def test_verifying_without_keys_reads_them_once_an_interval(
     with."""
     clock, inner = Clock(), ObjectStore.from_url("memory://")
     issuer = keyed(inner, clock, key_encryption_key=secrets.token_urlsafe(48))
-    token = (await issuer.create_token_pair(user_record("alice"))).access_token
+    token = (await issuer.create_token_pair(await stored_user(issuer, "alice"))).access_token
     store = inner if cause == "a set that does not open" else _Down(inner)
     service = keyed(store, clock, key_encryption_key=secrets.token_urlsafe(48))
     inner.reset_counts()

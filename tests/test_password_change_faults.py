@@ -74,18 +74,19 @@ ENDED_FIRST = [
 RENEWED_FIRST = ["replace user", "create marker", *ENDED_FIRST, "delete_many marker"]
 REQUESTS: dict[str, list[str]] = {
     "reset": ["get token", "get user", *ENDED_FIRST, "delete_many token"],
-    "change": ["get user", *RENEWED_FIRST, "create sessions"],  # and the caller's new session
+    # And the caller's new session, the record read back (`session_opening`).
+    "change": ["get user", *RENEWED_FIRST, "create sessions", "get user"],
     "set": ["get user", *ENDED_FIRST],
 }
 # Before, each made the record's write first: reset 7 (get 2, put 3, list 1, delete 1),
 # change 7 (get 1, put 4, list 1, delete 1), set 6 (get 1, put 3, list 1, delete 1). The
 # sessions' listing after the write is now a second one, and a reset's token goes in a
 # batch DELETE of its own. The owner's change then cost what `set` does and its new session
-# (put 4, delete 1); it now writes the record and a marker once more, and deletes the
-# superseded marker.
+# (put 4, delete 1); it now writes the record and a marker once more, deletes the
+# superseded marker, and reads the record back once its new session is written.
 COUNTS = {
     "reset": {"get": 2, "put": 3, "list": 2, "delete": 2},
-    "change": {"get": 1, "put": 6, "list": 2, "delete": 2},
+    "change": {"get": 2, "put": 6, "list": 2, "delete": 2},
     "set": {"get": 1, "put": 3, "list": 2, "delete": 1},
 }
 # name: (change, what its retry meets once the change has landed; None: it succeeds again)

@@ -268,7 +268,7 @@ RESET = (
 CHANGE_PASSWORD = (
     "get user, get user, replace user, create marker, list sessions, create revocation, "
     "delete_many sessions, replace user, create marker, list sessions, delete_many marker, "
-    "create sessions, create audit"
+    "create sessions, get user, create audit"
 )
 LOGOUT_ALL = (
     "get user, get user, replace user, create marker, list sessions, create revocation, "
@@ -284,7 +284,7 @@ CONFIRM_ADDRESS = (
 )
 LOGOUT = "get sessions, create revocation, delete sessions, create audit"
 LOGOUT_BEARER = "delete sessions, create revocation, create audit"
-LOGIN = "get index, get user, create sessions, create audit"
+LOGIN = "get index, get user, create sessions, get user, create audit"
 REGISTER_ALICE = "create index, get index"
 REGISTER_OLD_ADDRESS = (
     "create index, create index, create index, get index, replace index, replace index"

@@ -60,8 +60,10 @@ async def test_register_login_refresh_logout(service: S3AuthService) -> None:
 # Not on moto: writing 3,000 objects there takes ~15 s and shows nothing about the request
 # count that memory:// and file:// do not (the count is the service's, not the backend's).
 @pytest.mark.parametrize("store_url", ["memory", "file"], indirect=True)
-async def test_login_costs_three_requests_whatever_the_user_count(service: S3AuthService) -> None:
-    """s3verless makes 1 + U requests per login; this makes 3 with 1 or 1,000 users."""
+async def test_login_costs_four_requests_whatever_the_user_count(service: S3AuthService) -> None:
+    """s3verless makes 1 + U requests per login; this makes 4 with 1 or 1,000 users: the
+    name's index entry, the user, the session, and the user read back
+    (`session_opening`)."""
     user = await service.create_user("target", "target@example.com", PASSWORD)
     for ids in (range(0, 1), range(1, 1001)):
         await populate(service.store, ids, user.hashed_password)
@@ -69,13 +71,13 @@ async def test_login_costs_three_requests_whatever_the_user_count(service: S3Aut
         found = await service.authenticate_user("target", PASSWORD)
         assert found is not None
         await service.create_token_pair(found)
-        assert dict(service.store.requests) == {"get": 2, "put": 1}
+        assert dict(service.store.requests) == {"get": 3, "put": 1}
         service.store.reset_counts()
         assert await service.authenticate_user("user-0@example.com", PASSWORD) is not None
         assert dict(service.store.requests) == {"get": 2}
 
 
-async def test_login_with_ten_thousand_users_still_three_requests() -> None:
+async def test_login_with_ten_thousand_users_still_four_requests() -> None:
     service = make_service()
     user = await service.create_user("target", "target@example.com", PASSWORD)
     await populate(service.store, range(10_000), user.hashed_password)
@@ -83,7 +85,7 @@ async def test_login_with_ten_thousand_users_still_three_requests() -> None:
     found = await service.authenticate_user("target", PASSWORD)
     assert found is not None
     await service.create_token_pair(found)
-    assert sum(service.store.requests.values()) == 3
+    assert sum(service.store.requests.values()) == 4
 
 
 @on_every_store
@@ -316,8 +318,8 @@ async def test_change_password_revokes_everything_and_returns_a_new_pair(
     # One read of the user; a logout everywhere (the user and a generation marker written,
     # the sessions listed, revoked and deleted); then the password (the user and another
     # marker written, the sessions listed again, none, and the first marker deleted); the
-    # new session.
-    assert dict(service.store.requests) == {"get": 1, "put": 6, "list": 2, "delete": 2}
+    # new session, and the user read back (`session_opening`).
+    assert dict(service.store.requests) == {"get": 2, "put": 6, "list": 2, "delete": 2}
     with pytest.raises(TokenRevokedError):
         service.decode_token(old.access_token)
     assert service.decode_token(new.access_token)["sub"] == user.id

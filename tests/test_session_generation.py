@@ -1,27 +1,43 @@
-"""Session generations: a login that raced an account change cannot keep refreshing.
+"""Session generations: a login that raced an account change keeps nothing.
 
 The race, made deterministic: a login passes its password check on one host and is held
 just before it writes its session; another host disables the account (or changes its
-password or privileges, or deletes it) and ends its sessions; then the login writes its
-session, which that revocation could not name. Its refresh must fail, and cost nothing more
-than a refresh did before; see `s3auth_asgi.session_generation`.
+password or privileges, or deletes it, or logs it out everywhere) and ends its sessions;
+then the login writes its session, which that revocation could not name. The login reads
+the record back, finds the change, deletes its session and answers as the login after the
+change would (`s3auth_asgi.session_opening`): no token of it is ever issued. A session so
+written by a host that does not read the record back (an earlier version) is refused at its
+first refresh, at no request more than a refresh costs (`s3auth_asgi.session_generation`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx
 import msgspec
 import pytest
 from conftest import make_service
-from support import StoreWrapper
+from support import StoreWrapper, late_session
+from test_app import PASSWORD as APP_PASSWORD
+from test_app import checked_client, register
 
-from s3auth_asgi import S3AuthService, TokenPair, TokenRevokedError
+from s3auth_asgi import (
+    InvalidCredentialsError,
+    S3AuthError,
+    S3AuthService,
+    TokenPair,
+    TokenRevokedError,
+)
+from s3auth_asgi.identifiers import session_generation_counter
 from s3auth_asgi.models import Session, User
 from s3auth_asgi.session_generation import (
+    generation_counter,
     newest_marker,
     next_generation,
     predates,
@@ -47,7 +63,11 @@ AFTER = {**BEFORE, "put": 3, "list": 2}
 # a batch DELETE more: the sessions are deleted before the record's write, the marker the
 # new one supersedes after it (with the sessions, before they were ended first).
 AFTER_A_CHANGE = {**AFTER, "put": 4, "delete": 2}
-LOGIN = {"get": 2, "put": 1}  # index, user; session
+LOGIN = {"get": 3, "put": 1}  # index, user; session; the user read back
+# The held login, once let go: its session, the record read back (changed), its DELETE.
+LOGIN_REFUSED = {"put": 1, "get": 1, "delete": 1}
+# ... and, where the change leaves the login valid, its session opened again.
+LOGIN_AGAIN = {"put": 2, "get": 2, "delete": 1}
 REFRESH = {"get": 1, "list": 1, "put": 1}  # session; the cap's LIST; rotation
 REFUSED = {"get": 1, "list": 1, "put": 1, "delete": 1}  # ... `session` entry; DELETE
 
@@ -79,14 +99,18 @@ class Race:
 
     async def run(
         self, user: User, change: Callable[[S3AuthService], Awaitable[object]]
-    ) -> tuple[TokenPair, dict[str, int]]:
-        """The late login's pair, and what the change cost."""
-        late: list[TokenPair] = []
+    ) -> tuple[TokenPair | S3AuthError, dict[str, int], dict[str, int]]:
+        """The late login's answer (its pair, or the error it raised), what the change
+        cost, and what the login cost once let go."""
+        late: list[TokenPair | S3AuthError] = []
 
         async def log_in() -> None:
             found = await self.login_host.authenticate_user(user.username, PASSWORD)
             assert found is not None  # the password check passed before the change
-            late.append(await self.login_host.create_token_pair(found))
+            try:
+                late.append(await self.login_host.create_token_pair(found))
+            except S3AuthError as error:
+                late.append(error)
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(log_in)
@@ -94,15 +118,26 @@ class Race:
             self.store.reset_counts()
             await change(self.admin)
             cost = dict(self.store.requests)
+            self.gate.reset_counts()
             self.gate.release.set()
-        return late[0], cost
+        return late[0], cost, dict(self.gate.requests)
+
+    async def assert_left_nothing(self, late: TokenPair | S3AuthError, user: User) -> None:
+        """The late login was refused as a login after the change is, and left no session
+        of the generation it read."""
+        assert isinstance(late, InvalidCredentialsError), late
+        assert late.code == "invalid_credentials"
+        counter = generation_counter(user.session_generation)
+        async for info in self.store.list(keys.user_sessions(user.id)):
+            if keys.marker_generation(info.key) is None:
+                assert session_generation_counter(keys.id_from_key(info.key)) > counter
 
     async def assert_refused(self, late: TokenPair) -> None:
+        """A late session that a host of an earlier version opened (`late_session`): its
+        access token is named by no revocation, and its first refresh ends it."""
         sid = self.admin.tokens.verify_access_token(late.access_token)["sid"]
         user_id = self.admin.tokens.verify_access_token(late.access_token)["sub"]
         assert await self.store.get(keys.session(user_id, sid), Session) is not None
-        # The caveat: the login's own access token, named by no revocation, is accepted
-        # until it expires or its session tries to refresh.
         await self.admin.ensure_fresh()  # so that decoding starts no background sync
         self.admin.decode_token(late.access_token)
         self.store.reset_counts()
@@ -144,13 +179,16 @@ async def _markers(store: Store, user_id: str) -> list[str]:
 
 
 @on_backends
-async def test_a_login_racing_a_disable_cannot_refresh(store_url: str) -> None:
+async def test_a_login_racing_a_disable_is_refused(store_url: str) -> None:
     race, user, existing = await _setup(store_url)
-    late, cost = await race.run(user, lambda admin: admin.update_user(user.id, is_active=False))
+    late, cost, login = await race.run(
+        user, lambda admin: admin.update_user(user.id, is_active=False)
+    )
     assert cost == AFTER
+    assert login == LOGIN_REFUSED
+    await race.assert_left_nothing(late, user)
     with pytest.raises(TokenRevokedError):
         await race.admin.refresh_access_token(existing.refresh_token)
-    await race.assert_refused(late)
     assert await race.admin.authenticate_user("victim", PASSWORD) is None
     # Enabling the account again keeps the generation: later logins refresh.
     await race.admin.update_user(user.id, is_active=True)
@@ -159,45 +197,54 @@ async def test_a_login_racing_a_disable_cannot_refresh(store_url: str) -> None:
 
 @on_backends
 @pytest.mark.parametrize("change", ["is_admin", "scopes"])
-async def test_a_login_racing_a_privilege_change_cannot_refresh(
+async def test_a_login_racing_a_privilege_change_gets_the_new_privileges(
     store_url: str, change: str
 ) -> None:
     race, user, _ = await _setup(store_url)
     changes: dict[str, Any] = {"is_admin": True} if change == "is_admin" else {"scopes": ["x"]}
-    late, cost = await race.run(user, lambda admin: admin.update_user(user.id, **changes))
+    late, cost, login = await race.run(user, lambda admin: admin.update_user(user.id, **changes))
     assert cost == AFTER
-    old = race.admin.decode_token(late.access_token)  # the old privileges
-    assert old["adm"] is False and old["scope"] == ""
-    await race.assert_refused(late)
-    pair = await race.assert_fresh_login_works(user)
-    claims = race.admin.decode_token(pair.access_token)
+    # The login holds on the new record: opened again from it, as if it came after.
+    assert login == LOGIN_AGAIN
+    assert isinstance(late, TokenPair)
+    await race.admin.ensure_fresh()
+    claims = race.admin.decode_token(late.access_token)
     assert claims["adm"] is True if change == "is_admin" else claims["scope"] == "x"
+    race.store.reset_counts()
+    await race.admin.refresh_access_token(late.refresh_token)
+    assert dict(race.store.requests) == REFRESH
+    changed = await _user(race.admin, user.id)
+    assert await _sessions(race.store, user.id) == [generation_counter(changed.session_generation)]
 
 
 @on_backends
-async def test_a_login_racing_a_password_reset_cannot_refresh(store_url: str) -> None:
+async def test_a_login_racing_a_password_reset_is_refused(store_url: str) -> None:
     race, user, _ = await _setup(store_url)
-    late, cost = await race.run(user, lambda admin: admin.set_password(user.id, NEW_PASSWORD))
+    late, cost, login = await race.run(
+        user, lambda admin: admin.set_password(user.id, NEW_PASSWORD)
+    )
     assert cost == AFTER
-    await race.assert_refused(late)
+    assert login == LOGIN_REFUSED
+    await race.assert_left_nothing(late, user)
     assert await race.admin.authenticate_user("victim", PASSWORD) is None
     await race.assert_fresh_login_works(user, NEW_PASSWORD)
 
 
 @on_backends
-async def test_a_login_racing_a_password_change_cannot_refresh(store_url: str) -> None:
+async def test_a_login_racing_a_password_change_is_refused(store_url: str) -> None:
     race, user, _ = await _setup(store_url)
     mine: list[TokenPair] = []
 
     async def change(admin: S3AuthService) -> None:
         mine.append(await admin.change_password(user.id, PASSWORD, NEW_PASSWORD))
 
-    late, cost = await race.run(user, change)
-    # The caller's new session; and the owner's change logs out everywhere before it
-    # writes the password (`password_changes`): a record write and a marker more, and the
-    # first marker, superseded by the second, deleted.
-    assert cost == {**AFTER, "put": 6, "delete": 2}
-    await race.assert_refused(late)
+    late, cost, login = await race.run(user, change)
+    # The caller's new session and its record read back; and the owner's change logs out
+    # everywhere before it writes the password (`password_changes`): a record write and a
+    # marker more, and the first marker, superseded by the second, deleted.
+    assert cost == {**AFTER, "get": 2, "put": 6, "delete": 2}
+    assert login == LOGIN_REFUSED
+    await race.assert_left_nothing(late, user)
     # The session change_password opened for its caller is of the new generation.
     race.store.reset_counts()
     await race.admin.refresh_access_token(mine[0].refresh_token)
@@ -206,15 +253,48 @@ async def test_a_login_racing_a_password_change_cannot_refresh(store_url: str) -
 
 
 @on_backends
-async def test_a_login_racing_a_deletion_cannot_refresh(store_url: str) -> None:
+async def test_a_login_racing_a_deletion_is_refused(store_url: str) -> None:
     race, user, _ = await _setup(store_url)
-    late, cost = await race.run(user, lambda admin: admin.delete_user(user.id))
+    late, cost, login = await race.run(user, lambda admin: admin.delete_user(user.id))
     # The `deleted` marker is written after the batch DELETE: before it, a GET of the user
     # and the PUT closing it; after it, a GET and a PUT releasing each of the three names.
     assert cost == {"get": 4, "put": 6, "list": 1, "delete": 1}
+    assert login == LOGIN_REFUSED
     assert await race.admin.get_user_by_id(user.id) is None
-    await race.assert_refused(late)
+    await race.assert_left_nothing(late, user)
     assert await _markers(race.store, user.id) == [keys.DELETED_GENERATION]
+
+
+@on_backends
+async def test_a_login_racing_a_logout_everywhere_opens_a_session_of_the_new_generation(
+    store_url: str,
+) -> None:
+    race, user, existing = await _setup(store_url)
+    late, _, login = await race.run(user, lambda admin: admin.revoke_all_user_tokens(user.id))
+    assert login == LOGIN_AGAIN
+    assert isinstance(late, TokenPair)
+    with pytest.raises(TokenRevokedError):
+        await race.admin.refresh_access_token(existing.refresh_token)
+    await race.admin.refresh_access_token(late.refresh_token)
+    renewed = await _user(race.admin, user.id)
+    assert await _sessions(race.store, user.id) == [generation_counter(renewed.session_generation)]
+
+
+@on_backends
+@pytest.mark.parametrize("change", ["disable", "delete"])
+async def test_a_late_session_of_a_host_that_does_not_read_back_cannot_refresh(
+    store_url: str, change: str
+) -> None:
+    # A fleet being upgraded: a host of an earlier version writes the late session and
+    # answers its pair; the generation marker refuses it at its first refresh.
+    race, user, _ = await _setup(store_url)
+    found = await race.admin.authenticate_user("victim", PASSWORD)
+    assert found is not None
+    if change == "disable":
+        await race.admin.update_user(user.id, is_active=False)
+    else:
+        await race.admin.delete_user(user.id)
+    await race.assert_refused(await late_session(race.admin, found))
 
 
 @on_backends
@@ -237,6 +317,15 @@ async def test_a_later_change_replaces_the_marker(store_url: str) -> None:
     await service.update_user(user.id, is_active=False)
     assert dict(service.store.requests) == {"get": 1, "put": 3, "list": 2, "delete": 1}
     assert len(await _markers(service.store, user.id)) == 1
+
+
+async def _sessions(store: Store, user_id: str) -> list[int]:
+    """The generation counter of each session of the user, by its id."""
+    return [
+        session_generation_counter(keys.id_from_key(info.key))
+        async for info in store.list(keys.user_sessions(user_id))
+        if keys.marker_generation(info.key) is None
+    ]
 
 
 async def _user(service: S3AuthService, user_id: str) -> User:
@@ -262,12 +351,16 @@ async def test_logout_everywhere_writes_a_generation(store_url: str) -> None:
     assert after.session_generation > before.session_generation
     assert await _markers(service.store, user.id) == [after.session_generation] != marker
     # A login that read the record before the logout and wrote its session after its
-    # listing is refused at its first refresh, as after any change ending the sessions.
-    late = await service.create_token_pair(before)
+    # listing, on a host that does not read the record back, is refused at its first
+    # refresh, as after any change ending the sessions.
+    late = await late_session(service, before)
     for pair in [*pairs, late]:
         with pytest.raises(TokenRevokedError):
             await service.refresh_access_token(pair.refresh_token)
     await service.refresh_access_token((await service.create_token_pair(after)).refresh_token)
+    # One that reads it back opens its session from the new record.
+    opened = await service.create_token_pair(before)
+    await service.refresh_access_token(opened.refresh_token)
 
 
 @on_backends
@@ -299,7 +392,7 @@ async def test_old_records_keep_working_without_a_marker(store_url: str) -> None
     pair = await service.refresh_access_token(pair.refresh_token)
     # Once a change has written a marker, a session without the field is older than it.
     await service.update_user(user.id, is_admin=True)
-    stale = await service.create_token_pair(user)  # the record read before the change
+    stale = await late_session(service, user)  # the record read before the change
     sid = service.decode_token(stale.access_token)["sid"]
     await _strip(service.store, keys.session(user.id, sid), "user_generation")
     with pytest.raises(TokenRevokedError):
@@ -375,3 +468,37 @@ async def test_the_sweep_tells_markers_from_sessions() -> None:
     marker = _listed(next_generation(""))[0]
     assert not sweepable(marker, settings, NOW.timestamp() + 86400)
     assert sweepable(marker, settings, NOW.timestamp() + settings.session_absolute_seconds + 86400)
+
+
+# Over HTTP: two instances of the auth app on one store ------------------------------------
+
+
+async def test_a_login_racing_a_disabling_is_answered_as_a_login_after_it(tmp_path: Path) -> None:
+    """The login route answers the raced login as it answers a login to the disabled
+    account: the same problem and headers, the failure charged; no session left."""
+    url = f"file://{tmp_path / 'store'}"
+    gate = PausedLogin(ObjectStore.from_url(url))
+    admin = make_service(url)
+    async with checked_client(make_service(url, store=gate), rate_limit=True) as client:
+        user = await register(client, "alice")
+        body = {"username": "alice", "password": APP_PASSWORD}
+        answers: list[httpx.Response] = []
+
+        async def log_in() -> None:
+            answers.append(await client.post("/auth/login", json=body))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(log_in)
+            await gate.reached.wait()
+            await admin.update_user(user["id"], is_active=False)
+            gate.release.set()
+        raced = answers[0]
+        after = await client.post("/auth/login", json=body)
+    for answer in (raced, after):
+        assert answer.status_code == 401, answer.text
+        assert answer.json()["code"] == "invalid_credentials"
+    assert sorted(raced.headers.keys()) == sorted(after.headers.keys())
+    # The raced failure was charged: the one after it shows one attempt fewer left.
+    left = [re.search(r'"login";r=(\d+)', a.headers["ratelimit"]) for a in (raced, after)]
+    assert left[0] and left[1] and int(left[1][1]) == int(left[0][1]) - 1
+    assert await _sessions(admin.store, user["id"]) == []

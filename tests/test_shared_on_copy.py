@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from conftest import make_service, make_settings
-from support import user_record
+from support import stored_user
 
 from s3auth_asgi.keys.remote import JwksVerifier
 from s3auth_asgi.ratelimit import RateLimit, RateLimiter
@@ -60,7 +60,7 @@ def test_a_deep_copy_is_the_object_itself(name: str, tmp_path: Path) -> None:
 
 async def test_the_copy_of_a_blacklist_refuses_what_the_original_revoked() -> None:
     service = make_service()
-    pair = await service.create_token_pair(user_record())
+    pair = await service.create_token_pair(await stored_user(service))
     claims = service.decode_token(pair.access_token)
     copied = copy.deepcopy(service.blacklist)
     assert copied.revoked_error(claims) is None

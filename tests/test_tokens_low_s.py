@@ -25,7 +25,7 @@ import pytest
 from conftest import make_settings
 from cryptography.hazmat.primitives import serialization
 from joserfc import jws
-from support import Clock, bearer, call_http, http_scope, make_clocked_service, ok_app, user_record
+from support import Clock, bearer, call_http, http_scope, make_clocked_service, ok_app, stored_user
 
 from s3auth_asgi import InvalidTokenError, JwksVerifier, S3AuthService
 from s3auth_asgi.keys.algorithms import generate_key
@@ -114,7 +114,10 @@ def es256_service(source: str, tmp_path: Path) -> S3AuthService:
 @pytest.mark.parametrize("source", ["store", "pem", "jwk"])
 async def test_every_es256_token_is_signed_low_s(source: str, tmp_path: Path) -> None:
     service = es256_service(source, tmp_path)
-    tokens = [(await service.create_token_pair(user_record())).access_token for _ in range(ISSUED)]
+    tokens = [
+        (await service.create_token_pair(await stored_user(service))).access_token
+        for _ in range(ISSUED)
+    ]
     high = [token for token in tokens if s_of(token) > P256_ORDER // 2]
     assert high == []
     for token in tokens:
@@ -129,7 +132,7 @@ async def test_the_twin_of_an_issued_token_is_refused_by_every_verifier(
     source: str, tmp_path: Path
 ) -> None:
     service = es256_service(source, tmp_path)
-    token = (await service.create_token_pair(user_record())).access_token
+    token = (await service.create_token_pair(await stored_user(service))).access_token
     verify_only = JwksVerifier(tmp_path / "jwks.json")
     await verify_only.load()
     for verify in (

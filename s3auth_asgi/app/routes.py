@@ -191,7 +191,13 @@ class AuthRoutes(SessionRoutes):
             attempts.end(attempt)
         if self.settings.require_verified_email and not check.user.email_verified:
             raise EmailNotVerifiedError()
-        pair = await self.service.create_token_pair(check.user, **self._session_origin(request))
+        try:
+            pair = await self.service.create_token_pair(check.user, **self._session_origin(request))
+        except InvalidCredentialsError:
+            # The account was disabled, deleted or given another password as the login ran:
+            # answered, and charged, as the login after that change is (`session_opening`).
+            charged = await attempts.failed(attempt)
+            raise InvalidCredentialsError(headers=self.limits.headers(charged)) from None
         self._note_session(call, pair)
         call.shown.extend(attempts.shown(attempt.readings))
         response = self._tokens(request, pair)

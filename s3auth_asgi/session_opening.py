@@ -1,0 +1,120 @@
+"""Opening a session: a login's first token pair, and why no account change it raced leaves
+an access token behind.
+
+The race. A login reads the user record (active, the password hash it checks, the session
+generation), and only then writes its session. A change that must end the user's sessions
+(a disabling, a new password, changed privileges, a deletion, a logout everywhere) may land
+in between: its listing of the sessions comes before the login's session exists, so its
+revocation cannot name it. The session generation refuses such a session at its first
+refresh (`session_generation`), but the access token the login answers with is checked
+against revocations alone, by the middleware and a host's own routes, until it expires.
+
+The check. Each such change writes the user record (a new generation; a deletion closes the
+record) before its last listing of the sessions. So once its session is written, a login
+reads the record again (1 GET): finding the generation it read, and the record open, it
+knows that any change still to come writes the record after that read, and lists the
+sessions after the write, which is after the session's: the listing names the session,
+and the revocation its access tokens. Finding another generation, or no open record, the
+login deletes its session, before any token of it was issued, and answers as the login
+after the change would: refused (InvalidCredentialsError) when the account is gone,
+disabled or has another password; opened again from the new record otherwise (a logout
+everywhere, new privileges), at one more session create and GET. A record read without a
+generation (`PublicUser`, which has none) is not checked: such a session predates every
+generation marker, and is ended by every change (`session_generation`).
+
+A failure of the read (or of the DELETE after it finds a change) answers the store's error
+and issues no token: a session left so is one whose tokens nobody holds.
+
+Request budget: 2 (session create, user GET); when the record has changed, 1 DELETE more,
+and for a login opened again from the new record, those 2 again.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from .errors import InvalidCredentialsError
+from .identifiers import DEVICE_INFO_MAX, IP_ADDRESS_MAX, clean_text, new_session_id
+from .models import PublicUser, Session, TokenPair, User
+from .privileges import granted_scopes, is_administrator
+from .session_generation import generation_counter
+from .sessions import SessionOperations
+from .storage import keys
+from .storage.access import delete_quietly, get_or_none
+
+_OPEN_ATTEMPTS = 3
+"""Logins opened again, each after another change of the record: bounded, as every attempt
+lost to a change that renewed the generation meanwhile."""
+
+
+def still_admits(read: User, current: User) -> bool:
+    """Whether a login decided on `read` holds on `current`, the record as it is now: the
+    account open and active, with the password hash the login checked."""
+    return (
+        not current.deleting
+        and current.is_active
+        and current.hashed_password == read.hashed_password
+    )
+
+
+class SessionOpening(SessionOperations):
+    """Opening a session for a user. A part of `S3AuthService`."""
+
+    async def create_token_pair(
+        self,
+        user: User | PublicUser,
+        device_info: str | None = None,
+        ip_address: str | None = None,
+    ) -> TokenPair:
+        """Open a session for the user and return its first access and refresh tokens.
+        InvalidCredentialsError when, as it was opened, the account was deleted, disabled
+        or given another password (see the module); a change that leaves the login valid
+        (new privileges, a logout everywhere) opens it from the new record instead."""
+        signing = await self.tokens.signing_key()  # no session is opened without one
+        for _ in range(_OPEN_ATTEMPTS):
+            session, now = await self._write_session(user, device_info, ip_address)
+            if not isinstance(user, User):
+                return await self._pair(session, now, signing)
+            found = await get_or_none(self.store, keys.user(user.id), User)
+            current = found.value if found is not None else None
+            if (
+                current is not None
+                and not current.deleting
+                and current.session_generation == user.session_generation
+            ):
+                return await self._pair(session, now, signing)
+            await delete_quietly(self.store, keys.session(user.id, session.id))
+            if current is None or not still_admits(user, current):
+                raise InvalidCredentialsError()
+            user = current
+        raise InvalidCredentialsError()
+
+    async def _write_session(
+        self, user: User | PublicUser, device_info: str | None, ip_address: str | None
+    ) -> tuple[Session, int]:
+        """Write a new session of the user as `user` has it (1 create); returns it and the
+        time it was opened."""
+        now_ms = int(self.clock() * 1000)
+        now = now_ms // 1000
+        absolute = now + self.settings.session_absolute_seconds
+        generation = user.session_generation if isinstance(user, User) else None
+        session = Session(
+            # The generation's counter in the id: a listing tells whom a change may end.
+            id=new_session_id(now_ms, generation_counter(generation)),
+            user_id=user.id,
+            secret=secrets.token_urlsafe(24),
+            device_info=clean_text(device_info, "device_info", DEVICE_INFO_MAX, truncate=True),
+            ip_address=clean_text(ip_address, "ip_address", IP_ADDRESS_MAX, truncate=True),
+            created_at=now,
+            rotated_at=now,
+            last_used_at=now,
+            expires_at=min(now + self.settings.refresh_token_seconds, absolute),
+            absolute_expires_at=absolute,
+            username=user.username,
+            is_admin=is_administrator(user.is_admin, user.scopes),
+            scopes=granted_scopes(user.is_admin, user.scopes),
+            user_generation=generation,
+            claims=await self.hooks.claims_for(user) if isinstance(user, User) else {},
+        )
+        await self.store.create(keys.session(user.id, session.id), session)
+        return session, now
