@@ -18,15 +18,16 @@ and the revocation its access tokens. Finding another generation, or no open rec
 login deletes its session, before any token of it was issued, and answers as the login
 after the change would: refused (InvalidCredentialsError) when the account is gone,
 disabled or has another password; opened again from the new record otherwise (a logout
-everywhere, new privileges), at one more session create and GET. A record read without a
-generation (`PublicUser`, which has none) is not checked: such a session predates every
-generation marker, and is ended by every change (`session_generation`).
+everywhere, new privileges), at one more session create and GET. A `PublicUser`, which
+carries no generation, is not read back: such a session predates every generation marker,
+and is ended by every change (`session_generation`).
 
-A failure of the read (or of the DELETE after it finds a change) answers the store's error
-and issues no token: a session left so is one whose tokens nobody holds.
+A failure of the read answers the store's error and issues no token: a session left so is
+one whose tokens nobody holds. A failure of the DELETE is let be: the session left is of a
+generation its marker refuses (or of a deleted account), and the sweep deletes it.
 
-Request budget: 2 (session create, user GET); when the record has changed, 1 DELETE more,
-and for a login opened again from the new record, those 2 again.
+Request budget: 2 (session create, user GET; a `PublicUser`'s, 1); when the record has
+changed, 1 DELETE more, and for a login opened again from the new record, those 2 again.
 """
 
 from __future__ import annotations
@@ -67,9 +68,10 @@ class SessionOpening(SessionOperations):
         ip_address: str | None = None,
     ) -> TokenPair:
         """Open a session for the user and return its first access and refresh tokens.
-        InvalidCredentialsError when, as it was opened, the account was deleted, disabled
-        or given another password (see the module); a change that leaves the login valid
-        (new privileges, a logout everywhere) opens it from the new record instead."""
+        `user`: the record as a login read it (`authenticate_user`). InvalidCredentialsError
+        when, as the session was opened, the account was deleted, disabled or given another
+        password (see the module); a change that leaves the login valid (new privileges, a
+        logout everywhere) opens it from the new record instead."""
         signing = await self.tokens.signing_key()  # no session is opened without one
         for _ in range(_OPEN_ATTEMPTS):
             session, now = await self._write_session(user, device_info, ip_address)
@@ -87,6 +89,7 @@ class SessionOpening(SessionOperations):
             if current is None or not still_admits(user, current):
                 raise InvalidCredentialsError()
             user = current
+        # Changed at every attempt: refused, for the caller to log in again.
         raise InvalidCredentialsError()
 
     async def _write_session(

@@ -26,6 +26,7 @@ from conftest import make_service
 from support import StoreWrapper, late_session
 from test_app import PASSWORD as APP_PASSWORD
 from test_app import checked_client, register
+from test_password_change_faults import RequestLog
 
 from s3auth_asgi import (
     InvalidCredentialsError,
@@ -502,3 +503,32 @@ async def test_a_login_racing_a_disabling_is_answered_as_a_login_after_it(tmp_pa
     left = [re.search(r'"login";r=(\d+)', a.headers["ratelimit"]) for a in (raced, after)]
     assert left[0] and left[1] and int(left[1][1]) == int(left[0][1]) - 1
     assert await _sessions(admin.store, user["id"]) == []
+
+
+class LogoutEverywhereAfterEachSession(StoreWrapper):
+    """After every session this store writes, `other` logs the user out everywhere."""
+
+    def __init__(self, inner: Store, other: S3AuthService, user_id: str) -> None:
+        super().__init__(inner)
+        self.other, self.user_id = other, user_id
+
+    async def create(self, key: str, value: Any) -> str:
+        written = await super().create(key, value)
+        if key.startswith(keys.user_sessions(self.user_id)):
+            await self.other.revoke_all_user_tokens(self.user_id)
+        return written
+
+
+async def test_a_login_that_loses_every_attempt_is_refused_and_leaves_nothing() -> None:
+    store = ObjectStore.from_url("memory://")
+    other = make_service(store=store)
+    user = await other.create_user("busy", "busy@example.com", PASSWORD)
+    found = await other.authenticate_user("busy", PASSWORD)
+    assert found is not None
+    logged = RequestLog(store)
+    login_host = make_service(store=LogoutEverywhereAfterEachSession(logged, other, user.id))
+    with pytest.raises(InvalidCredentialsError):
+        await login_host.create_token_pair(found)
+    # Three attempts, each a session, the record read back (changed), the session deleted.
+    assert logged.log == ["create sessions", "get user", "delete_many sessions"] * 3
+    assert await _sessions(store, user.id) == []
