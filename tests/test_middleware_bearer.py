@@ -181,6 +181,45 @@ async def test_excluded_paths_do_not_look_at_credentials(service: S3AuthService)
         assert (await call_http(app, http_scope(path, garbage))).status == 401, path
 
 
+@pytest.mark.parametrize(
+    ("headers", "subprotocols", "query", "seen"),
+    [
+        ([], ["bearer"], b"", []),
+        ([], ["chat.v1", "bearer"], b"", ["chat.v1"]),
+        ([], ["bearer", "x", "chat.v1", "bearer"], b"", ["chat.v1"]),
+        ([], ["bearer", "not ascii \u00e9"], b"", []),
+        ([], ["bearer", ""], b"", []),
+        ([(b"authorization", b"Bearer a"), (b"authorization", b"Bearer b")], [], b"", []),
+        ([], ["bearer", "x"], b"access_token=y&access_token=z", []),
+    ],
+)
+async def test_excluded_websocket_paths_do_not_look_at_credentials(
+    service: S3AuthService,
+    headers: list[tuple[bytes, bytes]],
+    subprotocols: list[str],
+    query: bytes,
+    seen: list[str],
+) -> None:
+    """Nothing a handshake carries is judged on an excluded path, not even a malformed
+    convention; the marker and what follows it are still taken out, so no token reaches
+    the app, and the marker is named when the app accepts without a subprotocol."""
+    offered: list[list[str]] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        offered.append(scope["subprotocols"])
+        await echo_app(scope, receive, send)
+
+    middleware = BearerTokenMiddleware(
+        app, service, exclude=("/public/ws",), websocket_query_param="access_token"
+    )
+    scope = websocket_scope("/public/ws", headers, subprotocols=subprotocols, query_string=query)
+    result = await websocket_session(middleware, scope)
+    assert result.texts == [":hello"]  # anonymous
+    assert offered == [seen]
+    expected = {"subprotocol": "bearer"} if "bearer" in subprotocols else {}
+    assert result.first == {"type": "websocket.accept", **expected}
+
+
 async def test_an_invalid_token_on_an_optional_path_is_refused(service: S3AuthService) -> None:
     app = BearerTokenMiddleware(echo_app, service, protected=("/api/*",))
     response = await call_http(app, http_scope("/public", [(b"authorization", b"Bearer x.y.z")]))

@@ -40,7 +40,12 @@ from ..verifier import (
     reverify_bound,
 )
 from .cache import VerifiedToken, VerifiedTokenCache
-from .credentials import authorization_token, take_subprotocol_token, websocket_token
+from .credentials import (
+    authorization_token,
+    drop_subprotocol_token,
+    take_subprotocol_token,
+    websocket_token,
+)
 from .refusals import Refusals
 from .user import ANONYMOUS_CREDENTIALS, ANONYMOUS_USER, current_scope
 
@@ -212,22 +217,24 @@ class BearerTokenMiddleware:
         self._authenticate(scope, access, needed, token)
 
     async def _authenticate_websocket(self, scope: Scope, send: Send) -> Send:
-        offered = take_subprotocol_token(scope, self.websocket_subprotocol)
+        marker = self.websocket_subprotocol
         access, needed = self.rules.decide(scope)
         if access is _SKIP:
+            offered = drop_subprotocol_token(scope, marker)
             scope["user"] = ANONYMOUS_USER
             scope["auth"] = ANONYMOUS_CREDENTIALS
         else:
-            token = websocket_token(scope, offered, self.websocket_query_param)
+            subprotocol_token = take_subprotocol_token(scope, marker)
+            offered = subprotocol_token is not None
+            token = websocket_token(scope, subprotocol_token, self.websocket_query_param)
             if token is not None:
                 await self._read_overdue_keys()
             try:
                 self._authenticate(scope, access, needed, token)
             except UnknownSigningKeyError as unknown:
                 await self._retry_with_keys_read_again(unknown, scope, token)
-        if offered is None:
+        if not offered:
             return send
-        marker = self.websocket_subprotocol
 
         async def send_naming_subprotocol(message: Message) -> None:
             if message["type"] == "websocket.accept" and not message.get("subprotocol"):

@@ -22,6 +22,10 @@ or exceeds 8 KiB is refused as invalid (`invalid_token`). A request that sends t
 parameter twice or the subprotocol marker without a token after it is malformed as a
 request, whatever its tokens: `invalid_request`, 400 (RFC 6750 §3.1). The one parse of the
 header serves the middleware, the auth app and the host integrations alike.
+
+On an excluded path nothing is read or judged; only the marker and what follows it are
+taken out of the subprotocols (`drop_subprotocol_token`), so that a token never reaches
+the app, and the marker is still named at accept.
 """
 
 from __future__ import annotations
@@ -84,6 +88,23 @@ def take_subprotocol_token(scope: Scope, marker: str | None) -> bytes | None:
     token = offered[at + 1]
     scope["subprotocols"] = offered[:at] + offered[at + 2 :]
     return _plain_token(token)
+
+
+def drop_subprotocol_token(scope: Scope, marker: str | None) -> bool:
+    """Where credentials are not read: whether the marker was offered; removes each marker
+    and whatever follows it from the scope unjudged, so that no token reaches the app."""
+    offered = scope.get("subprotocols")
+    if not marker or not offered or marker not in offered:
+        return False
+    kept: list[str] = []
+    names = iter(offered)
+    for name in names:
+        if name == marker:
+            next(names, None)
+        else:
+            kept.append(name)
+    scope["subprotocols"] = kept
+    return True
 
 
 def query_token(scope: Scope, parameter: str | None) -> bytes | None:
