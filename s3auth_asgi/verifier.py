@@ -151,8 +151,8 @@ class ClosesAtShutdown(Protocol):
     """A verifier with work of its own in the background (a read of its keys that a request
     started and nobody awaits), which `close` ends at the host's shutdown and leaves the
     verifier usable: a JwksVerifier, an S3AuthService. BearerTokenMiddleware calls it once
-    the app has shut down, where the lifespan reaches the middleware; a host whose
-    middleware hears no lifespan (Litestar's) calls it in its own shutdown."""
+    the app has shut down or failed to start, where the lifespan reaches the middleware;
+    a host whose middleware hears no lifespan (Litestar's) calls it in its own shutdown."""
 
     async def close(self) -> None:
         """End the verifier's work in the background."""

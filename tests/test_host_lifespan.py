@@ -11,6 +11,7 @@ verifies another issuer's tokens: its JWKS server holds the reads after the firs
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -20,8 +21,12 @@ from typing import Any
 import anyio
 import httpx
 import pytest
+import uvicorn
 from conftest import make_settings
 from fastapi import FastAPI
+from hypercorn.asyncio import serve as hypercorn_serve
+from hypercorn.config import Config as HypercornConfig
+from hypercorn.utils import LifespanFailureError
 from litestar import Litestar, get
 from litestar.middleware import DefineMiddleware
 from quart import Quart
@@ -315,3 +320,89 @@ async def test_a_host_whose_middleware_hears_no_lifespan_closes_the_verifier(
         response = await client.get("/items", headers={"Authorization": f"Bearer {token()}"})
     assert response.status_code == 200, response.text
     assert verifier.fetches == 3
+
+
+# A start that fails ------------------------------------------------------------------
+
+
+class StartFailed(Exception):
+    """The app's own start failed, after something in it had used the service."""
+
+
+def failing_host(
+    framework: str, service: S3AuthService, start: Callable[[], Awaitable[None]]
+) -> Any:
+    """A host whose own start runs `start`, then fails; the middlewares hear its lifespan,
+    and no hook of its own closes the service."""
+    if framework == "quart":
+        app = Quart("host")
+
+        @app.before_serving
+        async def starting() -> None:
+            await start()
+            raise StartFailed
+
+        app.asgi_app = BearerTokenMiddleware(  # type: ignore[method-assign]
+            BlacklistMiddleware(app.asgi_app, service), service
+        )
+        return app
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await start()
+        raise StartFailed
+        yield  # pragma: no cover
+
+    starlette = Starlette(routes=[Route("/items", items)], lifespan=lifespan)
+    return BearerTokenMiddleware(BlacklistMiddleware(starlette, service), service)
+
+
+async def serve(server: str, app: Any) -> list[str]:
+    """Run `app` under `server` until it gives up on the failed start; what the app told it
+    (the bare protocol only: the real servers keep that to themselves)."""
+    if server == "uvicorn":
+        config = uvicorn.Config(app, lifespan="on", log_config=None, log_level="critical")
+        with pytest.raises(SystemExit):  # uvicorn's exit status for a failed start
+            await uvicorn.Server(config).serve()
+        return []
+    if server == "hypercorn":
+        with pytest.raises(LifespanFailureError):
+            await hypercorn_serve(app, HypercornConfig(), shutdown_trigger=asyncio.Event().wait)
+        return []
+    # A server's side, as uvicorn's: told of the failure, it sends no shutdown and exits.
+    host = Lifespan(app)
+    scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}
+    task = asyncio.create_task(app(scope, host.inbox.get, host.sent.put))
+    await host.inbox.put({"type": "lifespan.startup"})
+    told = await host.sent.get()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, StartFailed):
+        await task
+    return [told["type"]]
+
+
+@pytest.mark.parametrize("server", ["protocol", "uvicorn", "hypercorn"])
+@pytest.mark.parametrize("framework", ["quart", "starlette"])
+async def test_no_sync_outlives_a_start_that_failed(framework: str, server: str) -> None:
+    """A server whose app fails to start exits without a shutdown: the middleware ends the
+    syncs the start began when it hears the failure, before the server does."""
+    clock, store = Clock(), Gated(ObjectStore.from_url("memory://"))
+    service = keyed_service(clock, store)
+    _, pair = await login(service)
+    running: list[asyncio.Task[Any]] = []
+
+    async def start() -> None:
+        await service.ensure_fresh()  # both snapshots read
+        clock.advance(15)  # past the intervals, within twice them: answered, synced behind
+        store.gate.clear()
+        service.decode_token(pair.access_token)
+        running.extend(background_syncs(service))
+
+    try:
+        told = await serve(server, failing_host(framework, service, start))
+        assert len(running) == 2  # the revocations' and the keys'
+        assert [task for task in running if not task.done()] == []
+        if server == "protocol":
+            assert told == ["lifespan.startup.failed"]
+    finally:
+        store.gate.set()

@@ -17,7 +17,8 @@ When the keys are read:
   The middleware then verifies the token once more.
 
 A read in the background still running at the host's shutdown ends there: `await
-verifier.close()`, which BearerTokenMiddleware calls when it hears the lifespan shut down.
+verifier.close()`, which BearerTokenMiddleware calls when it hears the lifespan shut down
+(or the app's start fail).
 
 A read fails whatever goes wrong in it: the connection, the HTTP answer, the JSON or the
 keys in it, or no whole answer within `timeout_seconds` (one deadline for the read,

@@ -13,8 +13,8 @@ token is read from: see `credentials`; what a refusal looks like: see `challenge
 Pure ASGI: the body and the response pass through untouched (the `send` of a WebSocket is
 wrapped only to name the accepted subprotocol, see `credentials`), `lifespan` and other
 scope types go straight to the app. Where the lifespan reaches it, the middleware closes
-its verifier once the app has shut down (`verifier.ClosesAtShutdown`), so that no read of
-keys a request started in the background outlives the host.
+its verifier once the app has shut down or failed to start (`verifier.ClosesAtShutdown`),
+so that no read of keys a request started in the background outlives the host.
 """
 
 from __future__ import annotations
@@ -52,6 +52,10 @@ from .user import ANONYMOUS_CREDENTIALS, ANONYMOUS_USER, current_scope
 # Enum members as globals: `PathAccess.SKIP` is an attribute lookup on every request.
 _SKIP = PathAccess.SKIP
 _REQUIRED = PathAccess.REQUIRED
+# What the app sends the server last in a lifespan.
+_LIFESPAN_ENDS = frozenset(
+    ("lifespan.startup.failed", "lifespan.shutdown.complete", "lifespan.shutdown.failed")
+)
 
 
 class BearerTokenMiddleware:
@@ -183,11 +187,12 @@ class BearerTokenMiddleware:
     @staticmethod
     def _closing_at_shutdown(send: Send, close: Callable[[], Awaitable[None]]) -> Send:
         """`send`, which ends the verifier's background work (`close`) once the app has
-        shut down, before the server hears that it has: no read of keys the verifier
-        started outlives the lifespan."""
+        shut down or failed to start, before the server hears it: no read of keys the
+        verifier started outlives the lifespan. A server told of a failed start exits
+        without a shutdown."""
 
         async def send_after_closing(message: Message) -> None:
-            if message["type"] not in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
+            if message["type"] not in _LIFESPAN_ENDS:
                 await send(message)
                 return
             try:
