@@ -42,7 +42,7 @@ from test_keys_remote import JWKS, RawHttpServer, ok, token
 from test_keys_remote import jwks_server as jwks_server  # a fixture
 
 from s3auth_asgi import BearerTokenMiddleware, BlacklistMiddleware, S3AuthService
-from s3auth_asgi.app import auth_lifespan
+from s3auth_asgi.app import PrefixDispatcher, auth_lifespan, create_auth_app
 from s3auth_asgi.app.fastapi import CurrentUser, include_auth
 from s3auth_asgi.app.litestar import S3AuthPlugin, requires_scopes
 from s3auth_asgi.keys.remote import JwksVerifier
@@ -121,10 +121,17 @@ def quart_host(service: S3AuthService) -> Any:
     return app
 
 
+def quart_dispatcher_host(service: S3AuthService) -> Any:
+    """As on the Quart page: the auth app mounted by a dispatcher that passes it no
+    lifespan, and no hook of the app's that closes the service they share."""
+    return PrefixDispatcher(quart_host(service), {"/auth": create_auth_app(service)})
+
+
 HOSTS = {
     "fastapi": fastapi_host,
     "litestar": litestar_host,
     "quart": quart_host,
+    "quart-dispatcher": quart_dispatcher_host,
     "starlette": starlette_host,
 }
 
