@@ -13,6 +13,9 @@ The body is an RFC 9457 `application/problem+json` document with the error's sta
 - 503: `Retry-After` (the store is down; retrying at once adds to its load);
 - every problem: `Cache-Control: no-store`.
 
+The auth app's token endpoints add the members of an OAuth 2.0 error (RFC 6749 §5.2) to
+theirs (`app.token_errors`), through `render`'s `problem`.
+
 `render` builds that once; the middlewares send it as raw ASGI messages (`send_problem`),
 the auth app as a Starlette response, and a framework's exception handler through
 `auth_error_response`. A WebSocket handshake is refused with the same response where the
@@ -112,10 +115,25 @@ def problem_body(
     return _encoder.encode(problem)
 
 
-def render(error: S3AuthError, realm: str = DEFAULT_REALM) -> RenderedProblem:
-    """Status, headers and body answering `error`; `realm` must have passed check_realm."""
-    status = error.status
+def problem_of(error: S3AuthError) -> Problem:
+    """The document answering `error`: its detail only where it says more than the title."""
     detail = error.detail if error.detail != error.title else None
+    return Problem(
+        title=error.title,
+        status=error.status,
+        code=error.code,
+        detail=detail,
+        errors=list(error.errors) or None,
+    )
+
+
+def render(
+    error: S3AuthError, realm: str = DEFAULT_REALM, problem: Problem | None = None
+) -> RenderedProblem:
+    """Status, headers and body answering `error`; `realm` must have passed check_realm.
+    `problem`: the document to send instead of `problem_of(error)`, one with members of
+    its own (RFC 9457 §3.2)."""
+    status = error.status
     headers = [("content-type", PROBLEM_CONTENT_TYPE), ("cache-control", "no-store")]
     if status in (401, 403) or isinstance(error, InvalidRequestError):
         headers.append(("www-authenticate", challenge(realm, error)))
@@ -123,7 +141,7 @@ def render(error: S3AuthError, realm: str = DEFAULT_REALM) -> RenderedProblem:
     if status == 503 and not any(name == "retry-after" for name, _ in carried):
         headers.append(("retry-after", str(STORE_RETRY_AFTER_SECONDS)))
     headers.extend(carried)
-    body = problem_body(status, error.code, error.title, detail, error.errors)
+    body = _encoder.encode(problem_of(error) if problem is None else problem)
     return RenderedProblem(status, headers, body)
 
 

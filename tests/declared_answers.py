@@ -1,8 +1,10 @@
 """Every answer of the auth app checked against its OpenAPI document, wherever a test drives
 the app over HTTP (`test_app.client_for(..., declared=...)`): its status is one the
 operation declares, its body of a media type declared for that status (a problem for every
-error) or none where none is declared, a 409's code one of those the operation lists, and
-a refusal sent with the challenge or the Retry-After the document says it carries.
+error) or none where none is declared, a 409's code one of those the operation lists, a
+refusal sent with the challenge or the Retry-After the document says it carries, and the
+OAuth 2.0 `error` of a token endpoint's refusal the one `token_errors` maps its code to
+(and no `error` elsewhere).
 
 The sweeps, whose store fails or races at every request, then need no list of their own to
 catch an answer the document does not tell a client to expect.
@@ -16,6 +18,7 @@ from typing import Any
 import httpx
 
 from s3auth_asgi.app import AuthApp
+from s3auth_asgi.app.token_errors import TOKEN_ERRORS, TokenProblem, describe
 from s3auth_asgi.problems import PROBLEM_CONTENT_TYPE
 
 ALWAYS_SENT = {
@@ -88,9 +91,30 @@ class DeclaredAnswers:
         sent_with = ALWAYS_SENT.get(status)
         if sent_with in declared.get("headers", {}):
             assert sent_with in response.headers, f"without {sent_with}: {said}"
-        codes = _codes(content.get(PROBLEM_CONTENT_TYPE, {}).get("schema", {}))
+        schema = content.get(PROBLEM_CONTENT_TYPE, {}).get("schema", {})
+        codes = _codes(schema)
         if codes is not None:
             assert response.json().get("code") in codes, f"not a declared code {codes}: {said}"
+        if media == PROBLEM_CONTENT_TYPE:
+            _check_oauth_error(response.json(), _refers_to(schema, TokenProblem.__name__), said)
+
+
+def _check_oauth_error(problem: dict[str, Any], token_endpoint: bool, said: str) -> None:
+    """A token endpoint's problem carries the `error` of its code, described by its detail
+    (else its title); no other problem has either member."""
+    if not token_endpoint:
+        assert "error" not in problem and "error_description" not in problem, said
+        return
+    code = problem.get("code")
+    assert code in TOKEN_ERRORS, f"{code!r} has no OAuth error: {said}"
+    assert problem.get("error") == TOKEN_ERRORS[code], said
+    described = describe(problem.get("detail") or problem["title"])
+    assert problem.get("error_description") == described, said
+
+
+def _refers_to(schema: dict[str, Any], name: str) -> bool:
+    parts = [schema, *schema.get("allOf", ())]
+    return any(part.get("$ref", "").endswith(f"/{name}") for part in parts)
 
 
 def _codes(schema: dict[str, Any]) -> list[str] | None:

@@ -233,6 +233,51 @@ async def test_swagger_ui_password_flow_reaches_the_host_routes() -> None:
         assert_problem(await client.get("/items", headers=alice), 401, "token_revoked")
 
 
+SWAGGER_UI_POSTS = {
+    # Its default, client credentials in the Authorization header, left empty: the form
+    # leaves out every empty value (the scope when none is ticked).
+    "header, empty": ({"Authorization": "Basic Og=="}, "grant_type=password&username=alice"),
+    "header, filled": (
+        {"Authorization": "Basic c3dhZ2dlci11aTpzM2NyZXQ="},
+        "grant_type=password&scope=admin&username=alice",
+    ),
+    "request body": ({}, "grant_type=password&username=alice&client_id=swagger-ui"),
+    # What a hand-written form, or FastAPI's OAuth2PasswordRequestForm's own tests, send.
+    "every field": ({}, "grant_type=password&scope=&username=alice&client_id=&client_secret="),
+}
+
+
+@pytest.mark.parametrize(("headers", "form"), SWAGGER_UI_POSTS.values(), ids=SWAGGER_UI_POSTS)
+async def test_what_swagger_ui_posts_to_the_token_url_logs_in(
+    headers: dict[str, str], form: str
+) -> None:
+    service = make_service()
+    await service.create_user("alice", "alice@example.com", PASSWORD)
+    sent = {
+        "Accept": "application/json, text/plain, */*",
+        "Content-Type": "application/x-www-form-urlencoded",
+        **headers,
+    }
+    async with client_for(host(service)) as client:
+        document = (await client.get("/openapi.json")).json()
+        token_url = document["components"]["securitySchemes"][SECURITY_SCHEME]["flows"]["password"][
+            "tokenUrl"
+        ]
+        granted = await client.post(
+            token_url, content=f"{form}&password=Secret123%21", headers=sent
+        )
+        assert granted.status_code == 200, granted.text
+        items = await client.get("/items", headers=bearer(granted.json()))
+        assert items.json()["user"] == "alice"
+        # A refusal, as Swagger UI shows it: the `error` and `error_description` members.
+        refused = await client.post(token_url, content=f"{form}&password=wrong", headers=sent)
+    body = assert_problem(refused, 401, "invalid_credentials")
+    assert (body["error"], body["error_description"]) == (
+        "invalid_grant",
+        "Invalid username or password",
+    )
+
+
 async def test_behind_the_middlewares_the_dependencies_take_their_caller() -> None:
     service = make_service()
     app = host(service)

@@ -28,6 +28,7 @@ from test_app import PASSWORD, bearer, client_for, login, mounted, register
 from s3auth_asgi import PasswordPolicy, S3AuthService, WeakPasswordError
 from s3auth_asgi.app import DEFAULT_AUTH_LIMITS, create_auth_app
 from s3auth_asgi.app.schemas import NEW_PASSWORD
+from s3auth_asgi.app.token_errors import TOKEN_ERRORS
 from s3auth_asgi.ratelimit import RateLimiter
 
 BASE_URL = "http://testserver/auth"
@@ -215,6 +216,30 @@ UNDECLARED = {
         "without Retry-After",
     ),
     "a body to a 204": (_answer("DELETE", f"/sessions/{ID}", 204, {}), "a body where none"),
+    "a token endpoint's refusal without its OAuth error": (
+        _answer(
+            "POST", "/refresh", 401, {"code": "token_expired", "title": "x"}, www_authenticate="B"
+        ),
+        "^POST /auth/refresh answered 401",
+    ),
+    "another OAuth error than the code's": (
+        _answer(
+            "POST",
+            "/login",
+            401,
+            {"code": "invalid_credentials", "title": "x", "error": "invalid_request"},
+            www_authenticate="B",
+        ),
+        "^POST /auth/login answered 401",
+    ),
+    "a code the OAuth table lacks": (
+        _answer("POST", "/login", 422, {"code": "weak_password", "title": "x"}),
+        "'weak_password' has no OAuth error",
+    ),
+    "an OAuth error outside the token endpoints": (
+        _answer("GET", "/me", 503, {"code": "store_unavailable", "error": "x"}, retry_after="1"),
+        "^GET /auth/me answered 503",
+    ),
     "an unknown path's error, no problem": (
         _answer("GET", "/x", 404, {}, content_type="text/plain"),
         "^GET /auth/x answered 404 text/plain",
@@ -229,6 +254,18 @@ DECLARED = {
         "GET", "/me", 401, {"code": "invalid_token"}, www_authenticate="Bearer"
     ),
     "a 204": _answer("POST", "/logout", 204),
+    "a token endpoint's refusal": _answer(
+        "POST",
+        "/login",
+        401,
+        {
+            "title": "Invalid username or password",
+            "code": "invalid_credentials",
+            "error": "invalid_grant",
+            "error_description": "Invalid username or password",
+        },
+        www_authenticate="Bearer",
+    ),
     "an unknown path's problem": _answer("GET", "/x", 404, {"code": "not_found"}),
     "the document itself": _answer(
         "GET", "/openapi.json", 200, {}, content_type="application/json"
@@ -249,6 +286,20 @@ def test_the_check_of_declared_answers_takes_what_the_document_says(
     answer: httpx.Response,
 ) -> None:
     DeclaredAnswers(DOCUMENT).check(answer)
+
+
+def test_the_token_endpoints_declare_their_refusals_with_the_oauth_error() -> None:
+    token_problem = {"$ref": "#/components/schemas/TokenProblem"}
+    for path, item in DOCUMENT["paths"].items():
+        for operation in item.values():
+            for status, response in operation["responses"].items():
+                if int(status) < 400:
+                    continue
+                schema = response["content"]["application/problem+json"]["schema"]
+                assert (schema == token_problem) == (path in ("/login", "/refresh")), (path, status)
+    declared = DOCUMENT["components"]["schemas"]["TokenProblem"]
+    assert set(declared["properties"]["error"]["anyOf"][0]["enum"]) == set(TOKEN_ERRORS.values())
+    assert {"title", "status", "code", "error", "error_description"} <= set(declared["properties"])
 
 
 @pytest.mark.anyio

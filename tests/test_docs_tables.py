@@ -1,6 +1,7 @@
 """The tables and synopses of the docs say what the code does: each setting's default in every
 table that gives one, the auth app's rate limits, which events run which hook, every
-command and option of `s3auth`, where each error imports from; and the README's links, which
+command and option of `s3auth`, where each error imports from, the OAuth error of each
+code; and the README's links, which
 the site's strict build does not see, resolve. A default, a limit, a hook or an option
 changed in the code alone fails here, naming the page and the row."""
 
@@ -18,6 +19,7 @@ from conftest import SECRET
 from test_docs_snippets import parse_blocks
 
 from s3auth_asgi import S3AuthSettings
+from s3auth_asgi.app.token_errors import TOKEN_ERRORS
 from s3auth_asgi.auth_limits import DEFAULT_AUTH_LIMITS, PER_PROCESS_LIMITS
 from s3auth_asgi.cli import build_parser
 from s3auth_asgi.hooks import HOOK_OF_EVENT, HookName
@@ -171,6 +173,16 @@ def test_the_endpoints_page_gives_every_auth_limit_as_the_code_has_it() -> None:
         name: (limit.max_requests, limit.window_seconds, name in PER_PROCESS_LIMITS)
         for name, limit in DEFAULT_AUTH_LIMITS.items()
     }
+
+
+def test_the_errors_page_gives_the_oauth_error_of_each_code_as_the_code_has_it() -> None:
+    rows = rows_of("docs/errors.md", "`error`")
+    documented = {
+        code: row.cells[0].strip("`")
+        for row in rows
+        for code in re.findall(r"`([a-z_]+)`", row.cells[1])
+    }
+    assert documented == dict(TOKEN_ERRORS)
 
 
 # Hooks ----------------------------------------------------------------------------------

@@ -132,6 +132,7 @@ class Endpoint:
         method = "GET" if request.method == "HEAD" else request.method
         op = self.operations.get(method)
         code: str | None = None
+        token_endpoint = op is not None and op.token_endpoint
         try:
             if op is not None:
                 response = await self._run(op, request, noted)
@@ -143,12 +144,12 @@ class Endpoint:
                 )
         except S3AuthError as error:
             code = error.code
-            response = problem_response(error)
+            response = problem_response(error, token_endpoint=token_endpoint)
         except StoreConflict as conflict:
             logger.warning("%s %s lost a write of %s", request.method, request.url.path, conflict)
             unanswered = StoreUnavailableError(CHANGED_MEANWHILE)
             code = unanswered.code
-            response = problem_response(unanswered)
+            response = problem_response(unanswered, token_endpoint=token_endpoint)
         except Exception:
             # A bug, not bad input: logged with its traceback, answered without it.
             logger.exception("unhandled error in %s %s", request.method, request.url.path)

@@ -31,6 +31,7 @@ from .openapi_problems import (
 from .operations import Operation
 from .origins import OriginCheck
 from .schemas import NEW_PASSWORD
+from .token_errors import TokenProblem
 
 REF_TEMPLATE = "#/components/schemas/{name}"
 ADMIN_SCOPE_DESCRIPTION = (
@@ -102,6 +103,8 @@ def build_document(
     decide which answers carry the rate-limit fields, and which operations may be
     refused with 429 (`limit_fields`); none without one."""
     types: list[Any] = [Problem]
+    if any(op.token_endpoint for op in operations):
+        types.append(TokenProblem)
     for op in operations:
         types += [t for t in (op.request, op.response) if t is not None and t not in types]
     _, schemas = msgspec.json.schema_components(types, ref_template=REF_TEMPLATE)
@@ -289,7 +292,7 @@ def _responses(op: Operation, cross_origin: bool, limiter: RateLimiter | None) -
                 if status in statuses
                 else CROSS_ORIGIN_DESCRIPTION[0].upper() + CROSS_ORIGIN_DESCRIPTION[1:]
             )
-        schema: dict[str, Any] = _ref(Problem)
+        schema: dict[str, Any] = _ref(TokenProblem if op.token_endpoint else Problem)
         if status == 409 and op.conflicts:
             codes = [conflict.code for conflict in op.conflicts]
             description = "A conflict, by `code`: " + "; ".join(

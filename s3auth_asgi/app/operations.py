@@ -123,6 +123,9 @@ class Operation:
     status: int = 200
     token_response: bool = False
     """Sends tokens: `Cache-Control: no-store`, and the refresh cookie in browser mode."""
+    token_endpoint: bool = False
+    """An OAuth 2.0 token endpoint (RFC 6749 §3.2): its problems also carry the §5.2
+    `error` and `error_description` (`token_errors`)."""
     event: EventName | None = None
     """The auth event each request emits, whatever its outcome (`events`)."""
     limits: tuple[str, ...] = ()

@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from ..errors import S3AuthError
 from ..problems import RenderedProblem, render
+from .token_errors import render_token_problem
 
 JSON_CONTENT_TYPE = "application/json"
 PRIVATE = [("Cache-Control", "no-store")]
@@ -52,6 +53,7 @@ def rendered_response(problem: RenderedProblem) -> Response:
     return response
 
 
-def problem_response(error: S3AuthError) -> Response:
-    """The same answer the middlewares give to the same error."""
-    return rendered_response(render(error))
+def problem_response(error: S3AuthError, *, token_endpoint: bool = False) -> Response:
+    """The same answer the middlewares give to the same error; at a `token_endpoint`, with
+    the members of an OAuth 2.0 error (`token_errors`)."""
+    return rendered_response(render_token_problem(error) if token_endpoint else render(error))

@@ -149,7 +149,7 @@ class AuthRoutes(SessionRoutes):
     async def login(self, call: Call) -> Response:
         data: LoginRequest = call.body
         if data.grant_type not in (None, "password"):
-            raise UnsupportedGrantTypeError('Use grant_type "password" here')
+            raise UnsupportedGrantTypeError("Use grant_type=password here")
         request = call.request
         attempts = self.limits.attempts
         name = parse_name(data.username)
@@ -208,7 +208,7 @@ class AuthRoutes(SessionRoutes):
     async def refresh(self, call: Call) -> Response:
         data: RefreshRequest = call.body
         if data.grant_type not in (None, "refresh_token"):
-            raise UnsupportedGrantTypeError('Use grant_type "refresh_token" here')
+            raise UnsupportedGrantTypeError("Use grant_type=refresh_token here")
         request = call.request
         token = data.refresh_token or (read_refresh_cookie(request) if self.browser_mode else None)
         if not token:
@@ -226,7 +226,7 @@ class AuthRoutes(SessionRoutes):
             if not self.browser_mode or error.status != 401 or lost or data.refresh_token:
                 raise
             call.noted["reason"] = error.code  # answered, not raised: the event's reason
-            return self._ended(request, problem_response(error))
+            return self._ended(request, problem_response(error, token_endpoint=True))
         self._note_session(call, pair)
         return self._tokens(request, pair)
 

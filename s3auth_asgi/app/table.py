@@ -75,6 +75,7 @@ def _account_operations(routes: AuthRoutes, admin: LifecycleRoutes) -> list[Oper
             headers=((DEVICE_HEADER, DEVICE_HEADER_DESCRIPTION),),
             response=schemas.TokenResponse,
             token_response=True,
+            token_endpoint=True,
             handler_limits=password_attempt(401, devices=True),
             # 403 `email_not_verified` only where a verified address is required.
             errors=(401, 403) if routes.settings.require_verified_email else (401,),
@@ -103,6 +104,7 @@ def _account_operations(routes: AuthRoutes, admin: LifecycleRoutes) -> list[Oper
             refresh_cookie=routes.browser_mode,
             response=schemas.TokenResponse,
             token_response=True,
+            token_endpoint=True,
             limits=("token",),
             # In browser mode a refused token's answer clears the cookie: the handler's.
             returned_errors=(401,) if routes.browser_mode else (),
