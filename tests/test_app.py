@@ -354,6 +354,11 @@ async def test_login_refuses_other_grant_types_and_missing_fields(
     )
     unknown = await client.post("/auth/login", data={"username": "a", "password": "b", "x": "1"})
     assert_problem(grant, 400, "unsupported_grant_type")
+    # Another grant's body, without this one's fields, is told of its grant type first.
+    for body in ({"grant_type": "client_credentials"}, {"grant_type": "x", "scope": 1}):
+        for sent in ({"data": body}, {"json": body}):
+            other = await client.post("/auth/login", **sent)  # type: ignore[arg-type]
+            assert_problem(other, 400, "unsupported_grant_type")
     assert "password" in assert_problem(missing, 422, "validation_error")["detail"]
     assert_problem(twice, 400, "malformed_body")
     assert "x" in assert_problem(unknown, 422, "validation_error")["detail"]
@@ -403,6 +408,13 @@ async def test_refresh_failures(client: httpx.AsyncClient) -> None:
     assert_problem(garbage, 401, "invalid_token")
     assert_problem(missing, 401, "authentication_required")
     assert_problem(grant, 400, "unsupported_grant_type")
+    password_grant = {"grant_type": "password", "username": "alice", "password": PASSWORD}
+    for sent in ({"data": password_grant}, {"json": password_grant}):
+        other = await client.post("/auth/refresh", **sent)  # type: ignore[arg-type]
+        assert_problem(other, 400, "unsupported_grant_type")
+    # Not a grant type at all: invalid input, as every other field of the wrong type.
+    mistyped = await client.post("/auth/refresh", json={"grant_type": 5})
+    assert_problem(mistyped, 422, "validation_error")
 
 
 # Logout -----------------------------------------------------------------------------------

@@ -150,6 +150,22 @@ async def test_authlib_raises_a_wrong_password_as_invalid_grant(service: S3AuthS
 
 
 @pytest.mark.usefixtures("alice")
+async def test_authlib_raises_another_grant_type_as_unsupported(service: S3AuthService) -> None:
+    app, declared = host(service)
+    async with oauth_client(app, declared, client_id="app", client_secret="s3cret") as client:
+        with pytest.raises(OAuthError) as refused:
+            await client.fetch_token(LOGIN, grant_type="client_credentials")
+        assert refused.value.error == "unsupported_grant_type"
+        with pytest.raises(OAuthError) as refused:
+            await client.refresh_token(LOGIN, refresh_token="rt1.x")
+        assert refused.value.error == "unsupported_grant_type"
+        with pytest.raises(OAuthError) as refused:
+            await client.fetch_token(REFRESH, username="alice", password=PASSWORD)
+        assert refused.value.error == "unsupported_grant_type"
+        assert client.token is None
+
+
+@pytest.mark.usefixtures("alice")
 async def test_authlib_raises_a_malformed_refresh_as_invalid_request_or_grant(
     service: S3AuthService,
 ) -> None:

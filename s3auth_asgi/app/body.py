@@ -10,6 +10,10 @@ of stack.
 A field given twice is refused, in JSON (at any depth), forms and query strings alike:
 decoders keep the last, and a proxy or firewall in front that reads the first would see
 another user, password or flag than the app does.
+
+A body of an OAuth2 token endpoint whose `grant_type` is not the endpoint's is refused as
+such (400 `unsupported_grant_type`) whatever else is wrong with it: another grant's body
+lacks this one's fields, and RFC 6749 §5.2 has the client told of the grant type.
 """
 
 from __future__ import annotations
@@ -23,7 +27,12 @@ from starlette.requests import ClientDisconnect, Request
 
 from ..errors import S3ValidationError
 from ..json_names import RepeatedName, check_unique_names, unique_members
-from .errors import BodyTooLargeError, MalformedBodyError, UnsupportedMediaTypeError
+from .errors import (
+    BodyTooLargeError,
+    MalformedBodyError,
+    UnsupportedGrantTypeError,
+    UnsupportedMediaTypeError,
+)
 
 T = TypeVar("T")
 
@@ -51,6 +60,18 @@ def media_type(content_type: str | None) -> str | None:
 
 def is_json(kind: str | None) -> bool:
     return kind is not None and (kind == JSON_MEDIA_TYPE or kind.endswith("+json"))
+
+
+class _Grant(msgspec.Struct):
+    grant_type: Any = None
+
+
+def check_grant_type(type_: type[Any], grant_type: object) -> None:
+    """UnsupportedGrantTypeError when `type_` is a token request (it names the
+    `accepted_grant_type`) and `grant_type` is another one."""
+    accepted = getattr(type_, "accepted_grant_type", None)
+    if accepted is not None and isinstance(grant_type, str) and grant_type != accepted:
+        raise UnsupportedGrantTypeError(f"Use grant_type={accepted} here")
 
 
 class BodyReader:
@@ -120,6 +141,7 @@ class BodyReader:
         try:
             value: T = decoder.decode(body)
         except msgspec.ValidationError as exc:  # before DecodeError: it is a subclass
+            check_grant_type(type_, _json_grant_type(body))
             raise S3ValidationError(f"Invalid request body: {exc}") from None
         except msgspec.DecodeError as exc:
             raise MalformedBodyError(f"The request body is not valid JSON: {exc}") from None
@@ -129,7 +151,17 @@ class BodyReader:
             raise MalformedBodyError(f"The request body gives a field twice: {exc}") from None
         except ValueError as exc:
             raise MalformedBodyError(f"The request body could not be read: {exc}") from None
+        check_grant_type(type_, getattr(value, "grant_type", None))
         return value
+
+
+def _json_grant_type(body: bytes) -> object:
+    """The `grant_type` of a JSON body its Struct refused; None where it has none, or is
+    no object, or turns out not to be JSON past the point where the Struct gave up."""
+    try:
+        return msgspec.json.decode(body, type=_Grant).grant_type
+    except msgspec.DecodeError:  # ValidationError too: a subclass
+        return None
 
 
 def declared_length(request: Request) -> str | None:
@@ -167,7 +199,9 @@ def decode_form(body: bytes, type_: type[T]) -> T:
         raise MalformedBodyError(
             f"The form is not valid UTF-8 {FORM_MEDIA_TYPE} (at most {MAX_FORM_FIELDS} fields)"
         ) from None
-    return convert(unique_fields(pairs, "form field"), type_, "Invalid form")
+    fields = unique_fields(pairs, "form field")
+    check_grant_type(type_, fields.get("grant_type"))
+    return convert(fields, type_, "Invalid form")
 
 
 def parse_query(request: Request, type_: type[T]) -> T:

@@ -36,7 +36,6 @@ from .errors import (
     AccountExistsError,
     CurrentPasswordRequiredError,
     EmailNotVerifiedError,
-    UnsupportedGrantTypeError,
     WrongCurrentPasswordError,
 )
 from .limits import AuthRateLimits
@@ -148,8 +147,6 @@ class AuthRoutes(SessionRoutes):
 
     async def login(self, call: Call) -> Response:
         data: LoginRequest = call.body
-        if data.grant_type not in (None, "password"):
-            raise UnsupportedGrantTypeError("Use grant_type=password here")
         request = call.request
         attempts = self.limits.attempts
         name = parse_name(data.username)
@@ -207,8 +204,6 @@ class AuthRoutes(SessionRoutes):
 
     async def refresh(self, call: Call) -> Response:
         data: RefreshRequest = call.body
-        if data.grant_type not in (None, "refresh_token"):
-            raise UnsupportedGrantTypeError("Use grant_type=refresh_token here")
         request = call.request
         token = data.refresh_token or (read_refresh_cookie(request) if self.browser_mode else None)
         if not token:

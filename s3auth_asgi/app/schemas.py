@@ -88,6 +88,8 @@ class LoginRequest(HidesSecrets, msgspec.Struct, forbid_unknown_fields=True, kw_
     """OAuth2 resource-owner password credentials (RFC 6749 §4.3.2), as a form or JSON."""
 
     secret_fields: ClassVar[frozenset[str]] = frozenset(("password", "client_secret"))
+    accepted_grant_type: ClassVar[str] = "password"
+    """Another `grant_type` is refused before the fields are (`body.check_grant_type`)."""
 
     username: Annotated[str, Meta(description="The username or the email address.")]
     password: str
@@ -101,6 +103,7 @@ class RefreshRequest(HidesSecrets, msgspec.Struct, forbid_unknown_fields=True, k
     """A refresh token to exchange for a new pair (RFC 6749 §6)."""
 
     secret_fields: ClassVar[frozenset[str]] = frozenset(("refresh_token", "client_secret"))
+    accepted_grant_type: ClassVar[str] = "refresh_token"
 
     refresh_token: RefreshTokenField = None
     grant_type: Annotated[str | None, Meta(description='"refresh_token" when given.')] = None
