@@ -66,8 +66,9 @@ async def test_a_users_own_new_password_is_told_to_the_accounts_address(
             headers=bearer(tokens),
         )
         assert changed.status_code == 200, changed.text
-        # The change's (`tests/test_service.py`), the caller's record and the audit event.
-        assert dict(service.store.requests) == {"get": 2, "put": 7, "list": 2, "delete": 2}
+        # The change's (`tests/test_service.py`), the caller's record, the new pair's read of
+        # it (`session_opening`) and the audit event.
+        assert dict(service.store.requests) == {"get": 3, "put": 7, "list": 2, "delete": 2}
         assert [kind for kind, _ in await notices(service, ALICE)] == ["password_changed_notice"]
 
 

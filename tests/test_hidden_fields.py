@@ -64,7 +64,9 @@ def package_classes() -> list[type]:
 def is_secret(cls: type, name: str) -> bool:
     if (cls, name) in SECRET_UNDER_ANOTHER_NAME:
         return True
-    return bool(SECRET_LOOKING.search(name)) and (cls, name) not in NOT_SECRET
+    # A field a base class declares is what it is there in every subclass.
+    declared_by = (base for base in cls.__mro__ if name in getattr(base, "__annotations__", {}))
+    return bool(SECRET_LOOKING.search(name)) and (next(declared_by, cls), name) not in NOT_SECRET
 
 
 def secret_looking_fields() -> list[tuple[type, str]]:

@@ -18,7 +18,8 @@ from typing import Any
 import httpx
 import pytest
 from conftest import make_settings
-from support import SharedTime, SkewedClock, skewed_host, user_record
+from support import SharedTime, SkewedClock, skewed_host, stored_user
+from test_cli_keys import kid_of
 from test_key_sync import PUBLISH, SYNC
 
 from s3auth_asgi import ConfigurationError, S3AuthService
@@ -50,7 +51,7 @@ def host(store: ObjectStore, time: SharedTime, offset: float, **overrides: Any) 
 
 async def signs_and_verifies(signer: S3AuthService, *verifiers: S3AuthService) -> None:
     """`signer` issues a token now, which every host verifies."""
-    token = (await signer.create_token_pair(user_record("alice"))).access_token
+    token = (await signer.create_token_pair(await stored_user(signer, "alice"))).access_token
     for verifier in (signer, *verifiers):
         assert verifier.verify_access_token(token)["sub"]
 
@@ -97,7 +98,7 @@ async def test_a_host_for_which_no_key_signs_yet_refuses_a_login_with_503_and_wr
     exact = host(store, time, 0.0)
     await exact.published_keys()  # the first start makes the key
     behind = host(store, time, -3 * SKEW)
-    pair = await exact.create_token_pair(user_record("carol"))
+    pair = await exact.create_token_pair(await stored_user(exact, "carol"))
     bob = await behind.create_user("bob", "bob@example.com", "Secret123!")
     app = create_auth_app(behind, rate_limit=False)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
@@ -168,8 +169,8 @@ async def test_a_key_replaced_at_once_verifies_every_token_a_host_signed_before_
     assert admin is not None
     await admin.rotate("ES256", time.now, 0)
     time.advance(2 * SYNC - 2)  # stale: it signs with what it has, and reads meanwhile
-    token = (await lagging.create_token_pair(user_record("alice"))).access_token
-    assert (await lagging.tokens.signing_key()).kid == old  # the read is still under way
+    token = (await lagging.create_token_pair(await stored_user(lagging, "alice"))).access_token
+    assert kid_of(token) == old  # signed before the read it started had landed
     settings = reader.settings
     when = await admin.retire(
         old,
