@@ -159,6 +159,13 @@ class GenerationMarker(msgspec.Struct):
     generation: str
 
 
+class ClosingMarker(msgspec.Struct):
+    """The body of `sessions/{user_id}/~closing.{random}`: the user whose deletion wrote
+    it (readers use the key alone; the body is for whoever looks at the store)."""
+
+    user_id: str
+
+
 class Session(HidesSecrets, msgspec.Struct, kw_only=True):
     """One refresh-token family at `sessions/{user_id}/{id}.json`.
 

@@ -41,8 +41,28 @@ id without the counter counts as the oldest generation's: ended by every change.
 
 Deletion writes `~generation.deleted`, which outranks every generation, after the user's
 objects are gone (so a crash before it never leaves a live user whose sessions cannot
-refresh). The remaining window: a late session whose refresh LISTs between the deletion's
-listing and that marker refreshes once more; its next refresh is refused.
+refresh). Before that, it closes the user record (`user_records`), after which every
+reader takes the account for gone; but a refresh reads no record, so a deletion cut short
+after its close (the close's answer lost, the store failing before the batch DELETE) would
+leave sessions that refresh on, of an account that nothing shows any more. So a deletion
+first writes a closing marker, `sessions/{user_id}/~closing.{random}`, and only then closes
+the record. A refresh whose listing holds one (and no `~generation.deleted`, which refuses
+it anyway) reads the user record, 1 GET: closed, gone or unreadable, it ends the session
+and every other one listed, their access tokens too, and is refused as a deleted
+account's session is; open (a deletion that stopped before its close, or one under way,
+whose listing comes after the refresh's write and ends the session) it goes on. So no
+crash leaves the account open and its sessions refused, nor closed or gone and a session
+of it refreshing. A late session is written after the deletion's listing, which is after
+its close: its first refresh is refused, whether `~generation.deleted` has landed or not.
+
+The closing marker is left for the sweep (below), by the deletion as by every change. A
+change cannot delete it: it cannot tell whether a deletion whose close has not landed yet
+is under way. The deletion does not: deleted with the record, a crash before
+`~generation.deleted` lands would let a late session refresh, and deleted after it, it
+would cost a request more and stop nothing, as `~generation.deleted` refuses first. One
+that a deletion stopped before its close left costs each refresh of the user's sessions
+a GET until it is swept. Each deletion writes one of its own name, so that a sweep never
+deletes the one a deletion has just written.
 
 The late session's access token, when a host issued one without reading the record back,
 is named by no revocation, and lives out its lifetime (`S3AUTH_ACCESS_TOKEN_EXPIRE_MINUTES`)
@@ -56,8 +76,9 @@ revocation: what it leaves behind is refused by the marker long after the revoca
 lapsed. An owner's new password begins with one (`password_changes`).
 
 Markers expire: no session outlives its creation plus the absolute lifetime, and the late
-sessions a marker stops are opened about when it is written, so a marker older than the
-absolute lifetime stops nothing and the sweep deletes it, judging from the listing's
+sessions a marker stops are opened about when it is written (those a closing marker stops,
+before the close that follows it), so a marker older than the absolute lifetime stops
+nothing and the sweep deletes it, a closing marker too, judging from the listing's
 Last-Modified as it judges an idle session, twice the clock-skew allowance past that
 (`last_modified`): a late session's creation time is read from its own host's clock.
 """
@@ -71,7 +92,7 @@ from typing import Any
 
 from .identifiers import session_generation_counter
 from .last_modified import lapsed_everywhere
-from .models import GenerationMarker, User
+from .models import ClosingMarker, GenerationMarker, User
 from .privileges import is_administrator, stored_scopes
 from .session_cap import listed_as_expired
 from .settings import S3AuthSettings
@@ -124,7 +145,17 @@ def predates(session_generation: str, newest: str | None) -> bool:
 
 def sessions_only(listed: Iterable[ObjectInfo]) -> list[ObjectInfo]:
     """The listed sessions, without the markers."""
-    return [info for info in listed if keys.marker_generation(info.key) is None]
+    return [info for info in listed if not keys.is_session_marker(info.key)]
+
+
+def being_deleted(listed: Iterable[ObjectInfo]) -> bool:
+    """Whether the listing holds a deletion's closing marker and the deletion's
+    `~generation.deleted` has not landed: the user record tells whether its sessions may
+    refresh (see the module)."""
+    listed = list(listed)
+    return newest_marker(listed) != keys.DELETED_GENERATION and any(
+        keys.is_closing_marker(info.key) for info in listed
+    )
 
 
 def opened_up_to(listed: Iterable[ObjectInfo], generation: str) -> list[ObjectInfo]:
@@ -149,9 +180,9 @@ def markers_older_than(listed: Iterable[ObjectInfo], generation: str) -> list[st
 
 def sweepable(info: ObjectInfo, settings: S3AuthSettings, now: float) -> bool:
     """Whether the sweep may delete a listed object under `sessions/`: a session that has
-    expired (`session_cap.listed_as_expired`), or a marker too old to stop any session
-    (see the module)."""
-    if keys.marker_generation(info.key) is None:
+    expired (`session_cap.listed_as_expired`), or a marker (a generation's, a deletion's
+    closing one) too old to stop any session (see the module)."""
+    if not keys.is_session_marker(info.key):
         return listed_as_expired(info, settings, now)
     return lapsed_everywhere(
         info, settings.session_absolute_seconds, settings.revocation_skew_seconds, now
@@ -165,3 +196,10 @@ async def write_marker(store: Store, user_id: str, generation: str) -> None:
         await store.create(
             keys.generation_marker(user_id, generation), GenerationMarker(generation)
         )
+
+
+async def write_closing_marker(store: Store, user_id: str) -> None:
+    """Write a deletion's closing marker of the user (1 PUT), before its record is closed
+    (see the module). Its key is new: found there, it is this write's own, resent."""
+    with contextlib.suppress(StoreConflict):
+        await store.create(keys.closing_marker(user_id), ClosingMarker(user_id))

@@ -5,8 +5,9 @@ A session can be used while it is before its idle and its absolute expiry (each 
 of the one written in it and the one today's setting gives: `Session.idle_expiry`,
 `absolute_expiry`), was not opened before the account's last change that ended its
 sessions (`session_generation`), and has not had a spent refresh token of it presented
-again (`Session.reused_at`). Only such sessions refresh, are shown, and count against
-`S3AUTH_MAX_SESSIONS_PER_USER`.
+again (`Session.reused_at`); and while no deletion has closed its account, which a listing
+tells by a closing marker, and then the record (`session_generation`). Only such sessions
+refresh, are shown, and count against `S3AUTH_MAX_SESSIONS_PER_USER`.
 
 A listing alone does not tell it: the written expiry and the generation are in the object.
 A listing that shows no more live sessions than the cap needs no more (none of them can be
@@ -23,9 +24,9 @@ import logging
 from typing import NamedTuple
 
 from .blacklist import TokenBlacklist
-from .models import Session
+from .models import Session, User
 from .session_cap import beyond_cap, counted
-from .session_generation import newest_marker, predates, sessions_only
+from .session_generation import being_deleted, newest_marker, predates, sessions_only
 from .settings import S3AuthSettings
 from .storage import Store, keys
 from .storage.access import gather, get_or_none
@@ -36,12 +37,14 @@ logger = logging.getLogger("s3auth_asgi")
 
 class CapListing(NamedTuple):
     """What `_end_sessions_beyond_cap` found: the sessions it read that can be used and
-    were not ended, the keys of those it ended, and the generation of the newest marker
-    (`session_generation`), if any."""
+    were not ended, the keys of those it ended, the generation of the newest marker
+    (`session_generation`), if any, and whether it ended them all as a deletion's closing
+    marker and the closed (or gone) record it read told it to."""
 
     kept: list[Session]
     ended: set[str]
     newest_marker: str | None
+    account_closed: bool = False
 
 
 class SessionRules:
@@ -84,13 +87,19 @@ class SessionRules:
         being refreshed, was just read: it is judged like the others, and ended if it
         cannot be used. `read_all`: read every listed session, not only when over the cap
         (the sessions page shows them). Markers are not sessions: never ranked, read or
-        ended. One LIST per 1,000; 1 GET per session read; ending costs 1 revocation
-        create (a `session` entry for one, else one `user` entry naming them) and 1 batch
-        DELETE per 1,000."""
+        ended; a deletion's closing marker has the user record read (1 GET), and every
+        listed session ended when it is closed or gone (`session_generation`). One LIST
+        per 1,000; 1 GET per session read; ending costs 1 revocation create (a `session`
+        entry for one, else one `user` entry naming them) and 1 batch DELETE per 1,000."""
         everything = [info async for info in self.store.list(keys.user_sessions(user_id))]
         listed = sessions_only(everything)
         newest = newest_marker(everything)
         own_key = keys.session(user_id, own.id) if own is not None else None
+        if being_deleted(everything) and not await self._account_open(user_id):
+            closed = {info.key for info in listed} | ({own_key} if own_key else set())
+            if closed:
+                await self._end_listed(user_id, closed, "its account is being deleted")
+            return CapListing([], closed, newest, account_closed=True)
         candidates = counted(listed, self.settings, now, own_key)
         over = len(candidates) > self.settings.max_sessions_per_user
         wanted = [info.key for info in listed] if read_all else candidates if over else []
@@ -109,15 +118,20 @@ class SessionRules:
         else:
             ended = {own_key} if own_key is not None and own_key not in usable else set()
         if ended:
-            await self._end_listed(user_id, ended)
+            await self._end_listed(user_id, ended, "beyond the cap or unusable")
         kept = [session for key, session in read.items() if key in usable and key not in ended]
         return CapListing(kept, ended, newest)
 
-    async def _end_listed(self, user_id: str, ended: set[str]) -> None:
+    async def _account_open(self, user_id: str) -> bool:
+        """Whether the user record is there, readable and not closed by a deletion."""
+        found = await get_or_none(self.store, keys.user(user_id), User)
+        return found is not None and not found.value.deleting
+
+    async def _end_listed(self, user_id: str, ended: set[str], why: str) -> None:
         ids = sorted(keys.id_from_key(key) for key in ended)
         if len(ids) == 1:
             await self.blacklist.revoke_session(ids[0])
         else:
             await self.blacklist.revoke_user(user_id, ids)
         await self.store.delete_many(sorted(ended))
-        logger.info("ended %d session(s) of user %s: beyond the cap or unusable", len(ids), user_id)
+        logger.info("ended %d session(s) of user %s: %s", len(ids), user_id, why)

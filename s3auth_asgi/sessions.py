@@ -24,12 +24,16 @@ Request budgets (object-store requests, asserted in the tests):
   conditional PUT); when the LIST shows more live sessions than the cap, 1 GET per other
   one of them; when it finds sessions beyond the cap or, over it, unusable ones, or a
   generation marker newer than the session, 1 revocation create and 1 (batch) DELETE more
-  end them. The previous token within the grace window: 1 GET. A session that a
-  revocation this host has synced names: 1 GET and 1 DELETE (see "Interrupted endings");
+  end them. When it holds a deletion's closing marker (and no `~generation.deleted`), 1
+  GET of the user record more; closed or gone, the revocation and the DELETE end every
+  listed session, and the refresh is refused (`session_generation`). The previous token
+  within the grace window: 1 GET. A session that a revocation this host has synced names:
+  1 GET and 1 DELETE (see "Interrupted endings");
   an older token (a reuse): 1 GET, 1 conditional PUT (the mark), 1 revocation create and
   1 DELETE, and a session marked already, 1 GET and those two ("Reuse");
 - get_user_active_sessions: 1 LIST + 1 GET per session; 1 revocation create and 1 batch
-  DELETE more when it ends sessions (beyond the cap, or unusable ones over it);
+  DELETE more when it ends sessions (beyond the cap, or unusable ones over it); with a
+  deletion's closing marker listed, the record's GET first, and closed, no session's;
 - ending all of a user's sessions (`_end_all_sessions`): 1 LIST + 1 batch DELETE per 1,000
   sessions + 1 revocation create; with a generation (an account change, a logout
   everywhere: `logout_everywhere`), 1 PUT more (the generation marker; the superseded one
@@ -197,7 +201,9 @@ class SessionOperations(SessionRules):
                 if not was_current:  # a rotation that lost a race has checked already
                     listing = await self._end_sessions_beyond_cap(session.user_id, now, session)
                     if key in listing.ended:
-                        if self._usable(session, listing.newest_marker, now):
+                        if not listing.account_closed and self._usable(
+                            session, listing.newest_marker, now
+                        ):
                             raise TokenRevokedError(
                                 "The session has ended: newer sessions of the account took its "
                                 "place"

@@ -1,26 +1,29 @@
 """The user directory: looking users up by id or name, listing and searching them a page at
 a time, and deleting one.
 
-A deletion cut short after its first write leaves the record closed (`user_records`): no
+A deletion cut short after it closed the record (`user_records`) leaves it closed: no
 change applies to it and no login finds it. Every reader here takes it for gone as well
-(get_user_by_id is None, a listing skips it), and `delete_user` of its id, which finds it
-closed, finishes the deletion.
+(get_user_by_id is None, a listing skips it), no session of it refreshes (the closing
+marker the deletion wrote before: `session_generation`), and `delete_user` of its id,
+which finds it closed, finishes the deletion.
 
 Request budgets: get_user_by_id, 1 GET; get_user_by_username / _by_email, 2 (the index
 entry, the record it names; 1 for a name nobody holds, none for what cannot be one);
 list_users, 1 LIST and 1 GET per user of the page (16 at a time), with `search` the same
 (a search filters the page it reads, so each call costs what one page costs, and the
-caller follows `next_cursor`); delete_user, 1 GET and 1 conditional PUT (closing the
-record, `user_records`; a GET and a PUT more per change that lands meanwhile), 1 LIST of
-the user's sessions, 1 revocation create when it has sessions, 1 batch DELETE and 1 PUT
-(the generation marker: `session_generation`), then 1 GET and 1 conditional PUT per name
+caller follows `next_cursor`); delete_user, 1 GET, 1 PUT (the closing marker, which has
+a refresh of the user's sessions read the record: `session_generation`) and 1
+conditional PUT (closing the record, `user_records`; a GET and a PUT more per change that
+lands meanwhile), 1 LIST of the user's sessions, 1 revocation create when it has
+sessions, 1 batch DELETE and 1 PUT (the generation marker: `session_generation`), then 1
+GET and 1 conditional PUT per name
 (3: username, skeleton, email) to release its index entries, which a DELETE could not do
 without the risk of removing the entry of whoever registered the name meanwhile
 (`name_claims`), and 1 GET more (and the PUT, if it still names the user) of the address
 its last change of address let go, if it changed one; of a record closed already (a
 deletion cut short), the same without the closing PUT; of an id with no user, 1 GET and 1
-LIST; of a record that cannot be read, its GET, then as for a user without the closing
-PUT and the releases.
+LIST; of a record that cannot be read, its GET and the closing marker, then as for a user
+without the closing PUT and the releases.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from .accounts import AccountOperations
 from .errors import S3ValidationError
 from .identifiers import fold, is_id, looks_like_email
 from .models import User
+from .session_generation import write_closing_marker
 from .storage import CorruptObjectError, keys
 from .storage.access import gather, get_or_none
 
@@ -86,6 +90,8 @@ class UserDirectory(AccountOperations):
             # A record a crash tore: no change can apply to it, and which names it holds
             # cannot be read. Gone, it leaves their entries naming a user that is gone,
             # which the next claim of each name takes over once abandoned (`name_claims`).
+            # Its sessions are refused from the marker on, as a closed record's.
+            await write_closing_marker(self.store, user_id)
             await self._end_all_sessions(
                 user_id, keys.user(user_id), generation=keys.DELETED_GENERATION
             )

@@ -18,7 +18,10 @@ attempt, and the change raises ConflictError when one no longer holds:
 the record hold the values it was decided on.
 
 A deletion closes the record first (`User.deleting`), with If-Match like any change, and
-lets go the names of the version it closed. A change that lands before the closing write
+lets go the names of the version it closed. Before the close, it writes a closing marker
+among the user's sessions, which has every refresh of them read the record
+(`session_generation`): a refresh reads no record otherwise, and a deletion cut short
+after the close would leave them refreshing. A change that lands before the closing write
 is seen by it (its conflict makes it read the record again); one that comes after finds
 the record closed and is refused as if it were gone (UserNotFoundError). Otherwise a
 change of address landing between a deletion's read and its DELETE would leave the new
@@ -89,7 +92,12 @@ import msgspec
 from .errors import ConfigurationError, ConflictError, UserNotFoundError
 from .identifiers import require_user_id
 from .models import User
-from .session_generation import ends_sessions, next_generation, write_marker
+from .session_generation import (
+    ends_sessions,
+    next_generation,
+    write_closing_marker,
+    write_marker,
+)
 from .session_opening import SessionOpening
 from .storage import StoreConflict, Versioned, keys
 from .storage.access import get_or_none
@@ -257,12 +265,16 @@ class UserRecords(SessionOpening):
 
     async def _close(self, user_id: str) -> User | None:
         """Close the record for its deletion (see the module) and return it as closed: 1
-        GET and 1 PUT, and a GET and a PUT more per change that lands meanwhile. A record
-        closed already (a deletion retried) as it is; None when there is none;
-        CorruptObjectError when it cannot be read."""
+        GET, 1 PUT (the deletion's closing marker, first: `session_generation`) and 1
+        conditional PUT, and a GET and a PUT more per change that lands meanwhile. A record
+        closed already (a deletion retried) as it is, after the marker; None when there
+        is none; CorruptObjectError when it cannot be read."""
         found = await self.store.get(keys.user(user_id), User)
-        if found is None or found.value.deleting:
-            return found.value if found is not None else None
+        if found is None:
+            return None
+        await write_closing_marker(self.store, user_id)
+        if found.value.deleting:
+            return found.value
         try:
             _, closed = await self._update(user_id, _closing, found)
         except UserNotFoundError:  # another deletion closed or deleted it meanwhile

@@ -104,7 +104,7 @@ STEPS = [
 
 
 def _kind(key: str) -> str:
-    if keys.marker_generation(key) is not None:
+    if keys.is_session_marker(key):
         return "marker"
     kind = key.split("/")[0]
     return {"users": "user", "revocations": "revocation", "account-tokens": "token"}.get(kind, kind)

@@ -258,9 +258,9 @@ ADMIN_EMAIL = (
 )
 REFRESH = "get sessions, list sessions, replace sessions"
 ADMIN_DELETE = (
-    "get user, get user, replace user, list sessions, create revocation, delete_many user, "
-    "create marker, get index, get index, get index, replace index, replace index, replace "
-    "index, create audit"
+    "get user, get user, create marker, replace user, list sessions, create revocation, "
+    "delete_many user, create marker, get index, get index, get index, replace index, "
+    "replace index, replace index, create audit"
 )
 RESET = (
     "get token, get user, list sessions, create revocation, delete_many sessions, replace "

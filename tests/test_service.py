@@ -333,14 +333,16 @@ async def test_delete_user_frees_the_names(service: S3AuthService, backend: str)
     await service.create_token_pair(user)
     service.store.reset_counts()
     assert await service.delete_user(user.id) is True
-    # The record is read and closed (If-Match); the session and the record go in one
-    # batch DELETE; then the `deleted` generation marker; then each of the three names is
-    # read and released (a GET and a PUT each).
+    # The record is read, the closing marker written, and the record closed (If-Match);
+    # the session and the record go in one batch DELETE; then the `deleted` generation
+    # marker; then each of the three names is read and released (a GET and a PUT each).
     deletes = 2 if backend == "gcs" else 1
-    assert dict(service.store.requests) == {"get": 4, "put": 6, "list": 1, "delete": deletes}
+    assert dict(service.store.requests) == {"get": 4, "put": 7, "list": 1, "delete": deletes}
     assert await service.get_user_by_id(user.id) is None
-    listed = [i.key async for i in service.store.list(keys.SESSIONS)]
-    assert listed == [keys.generation_marker(user.id, keys.DELETED_GENERATION)]
+    # The closing marker is left for the sweep (`session_generation`).
+    closing, deleted = [i.key async for i in service.store.list(keys.SESSIONS)]
+    assert keys.is_closing_marker(closing) and closing.startswith(keys.user_sessions(user.id))
+    assert deleted == keys.generation_marker(user.id, keys.DELETED_GENERATION)
     assert await held_index_keys(service.store) == []
     assert await service.delete_user(user.id) is False
     service.store.reset_counts()

@@ -42,6 +42,7 @@ from s3auth_asgi.session_generation import (
     newest_marker,
     next_generation,
     predates,
+    sessions_only,
     sweepable,
 )
 from s3auth_asgi.storage import ObjectInfo, ObjectStore, Store, keys
@@ -130,7 +131,7 @@ class Race:
         assert late.code == "invalid_credentials"
         counter = generation_counter(user.session_generation)
         async for info in self.store.list(keys.user_sessions(user.id)):
-            if keys.marker_generation(info.key) is None:
+            if not keys.is_session_marker(info.key):
                 assert session_generation_counter(keys.id_from_key(info.key)) > counter
 
     async def assert_refused(self, late: TokenPair) -> None:
@@ -257,9 +258,10 @@ async def test_a_login_racing_a_password_change_is_refused(store_url: str) -> No
 async def test_a_login_racing_a_deletion_is_refused(store_url: str) -> None:
     race, user, _ = await _setup(store_url)
     late, cost, login = await race.run(user, lambda admin: admin.delete_user(user.id))
-    # The `deleted` marker is written after the batch DELETE: before it, a GET of the user
-    # and the PUT closing it; after it, a GET and a PUT releasing each of the three names.
-    assert cost == {"get": 4, "put": 6, "list": 1, "delete": 1}
+    # The `deleted` marker is written after the batch DELETE: before it, a GET of the user,
+    # the closing marker and the PUT closing the record; after it, a GET and a PUT
+    # releasing each of the three names.
+    assert cost == {"get": 4, "put": 7, "list": 1, "delete": 1}
     assert login == LOGIN_REFUSED
     assert await race.admin.get_user_by_id(user.id) is None
     await race.assert_left_nothing(late, user)
@@ -325,7 +327,7 @@ async def _sessions(store: Store, user_id: str) -> list[int]:
     return [
         session_generation_counter(keys.id_from_key(info.key))
         async for info in store.list(keys.user_sessions(user_id))
-        if keys.marker_generation(info.key) is None
+        if not keys.is_session_marker(info.key)
     ]
 
 
@@ -466,9 +468,12 @@ async def test_generations_rank_by_counter_whatever_order_their_markers_land_in(
 
 async def test_the_sweep_tells_markers_from_sessions() -> None:
     settings = make_service().settings
-    marker = _listed(next_generation(""))[0]
-    assert not sweepable(marker, settings, NOW.timestamp() + 86400)
-    assert sweepable(marker, settings, NOW.timestamp() + settings.session_absolute_seconds + 86400)
+    closing = ObjectInfo(keys.closing_marker("u" * 32), NOW, 20)
+    assert keys.is_session_marker(closing.key) and sessions_only([closing]) == []
+    for marker in (_listed(next_generation(""))[0], closing):
+        assert not sweepable(marker, settings, NOW.timestamp() + 86400)
+        later = NOW.timestamp() + settings.session_absolute_seconds + 86400
+        assert sweepable(marker, settings, later)
 
 
 # Over HTTP: two instances of the auth app on one store ------------------------------------

@@ -67,8 +67,9 @@ async def test_a_torn_username_entry_stays_taken_while_its_user_lives_and_goes_w
     assert await service.authenticate_user("alice@example.com", PASSWORD) is not None
     service.store.reset_counts()
     assert await service.delete_user(alice.id) is True
-    # As for any user: closing the record, ending its sessions, 1 GET and 1 PUT per name.
-    assert dict(service.store.requests) == {"get": 4, "put": 5, "list": 1, "delete": 1}
+    # As for any user: the closing marker, closing the record, ending its sessions, 1 GET
+    # and 1 PUT per name.
+    assert dict(service.store.requests) == {"get": 4, "put": 6, "list": 1, "delete": 1}
     again = await service.create_user("alice", "other@example.com", PASSWORD)
     assert await service.authenticate_user("alice", PASSWORD) == again
 
@@ -100,9 +101,10 @@ async def test_a_torn_user_record_can_be_deleted_and_its_names_are_then_abandone
         await service.create_user("robert", "bob@example.com", PASSWORD)
     service.store.reset_counts()
     assert await service.delete_user(bob.id) is True
-    # The record's GET, the LIST of its sessions, the revocation, the batch DELETE (the
-    # record with them) and the deletion's marker: no name to release that it could read.
-    assert dict(service.store.requests) == {"get": 1, "list": 1, "put": 2, "delete": 1}
+    # The record's GET, the closing marker, the LIST of its sessions, the revocation, the
+    # batch DELETE (the record with them) and the deletion's marker: no name to release
+    # that it could read.
+    assert dict(service.store.requests) == {"get": 1, "list": 1, "put": 3, "delete": 1}
     assert not (root / keys.user(bob.id)).exists()
     with pytest.raises(TokenRevokedError):
         service.decode_token(pair.access_token)

@@ -10,6 +10,7 @@ from pathlib import Path
 import anyio
 import pytest
 from conftest import make_service
+from support import late_session
 from test_admin_rule import _cli_store
 from test_app import assert_problem, bearer, client_for, login, mounted
 from test_cli import Run
@@ -69,9 +70,9 @@ async def test_the_service_reads_a_closed_record_as_gone_and_its_deletion_finish
     # Deleting it by its id finishes the deletion: its sessions end, its names are free.
     store.reset_counts()
     assert await service.delete_user(vic.id) is True
-    # The record's GET (closed already: no PUT); LIST, revocation, batch DELETE, marker;
-    # a GET and a PUT per name.
-    assert dict(store.requests) == {"get": 4, "put": 5, "list": 1, "delete": 1}
+    # The record's GET, its closing marker (closed already: no closing PUT); LIST,
+    # revocation, batch DELETE, `deleted` marker; a GET and a PUT per name.
+    assert dict(store.requests) == {"get": 4, "put": 6, "list": 1, "delete": 1}
     assert await store.get(keys.user(vic.id), User) is None
     with pytest.raises(TokenRevokedError):
         await service.refresh_access_token(pair.refresh_token)
@@ -164,3 +165,84 @@ def test_the_cli_deletes_a_record_that_cannot_be_read_by_its_id(
         f"deleted user {bob.id} (its record could not be read; its sessions have ended)\n"
     )
     assert not (root / keys.user(bob.id)).exists()
+
+
+@pytest.mark.anyio
+@CUT_SHORT
+async def test_no_session_of_an_account_a_deletion_closed_refreshes(
+    url: str, name: str, after: bool
+) -> None:
+    """Cut short with the record closed, the deletion has left sessions whose refresh
+    tokens nobody revoked (or whose revocation lapses): an instance that holds no
+    revocation refuses them all the same, and ends them, their access tokens too."""
+    store = ObjectStore.from_url(url)
+    service = make_service(store=store)
+    vic = await service.create_user("vic", "vic@example.com", PASSWORD)
+    first, second = [await service.create_token_pair(vic) for _ in range(2)]
+    await cut_short(store, vic, name, after)
+    # Another instance on the store, which has synced no revocation.
+    other_store = store if url == "memory://" else ObjectStore.from_url(url)
+    other = make_service(store=other_store)
+    other_store.reset_counts()
+    with pytest.raises(TokenRevokedError):
+        await other.refresh_access_token(first.refresh_token)
+    # Its session, the listing (the closing marker in it), the record; then the sessions
+    # listed are ended: one revocation naming them, one batch DELETE.
+    assert dict(other_store.requests) == {"get": 2, "list": 1, "put": 1, "delete": 1}
+    with pytest.raises(TokenRevokedError):
+        await other.refresh_access_token(second.refresh_token)
+    synced = make_service(store=ObjectStore.from_url(url) if url != "memory://" else store)
+    await synced.ensure_fresh()
+    for pair in (first, second):
+        with pytest.raises(TokenRevokedError):
+            synced.decode_token(pair.access_token)
+    # Finished by its deletion again, as before.
+    assert await service.delete_user(vic.id) is True
+    assert await store.get(keys.user(vic.id), User) is None
+
+
+@pytest.mark.anyio
+async def test_a_deletion_cut_short_before_its_close_leaves_the_sessions_refreshing(
+    url: str,
+) -> None:
+    """Its closing marker written, its close not: the account is as it was, and its
+    sessions refresh, each at a GET of the record more, until a deletion finishes."""
+    store = ObjectStore.from_url(url)
+    service = make_service(store=store)
+    vic = await service.create_user("vic", "vic@example.com", PASSWORD)
+    pair = await service.create_token_pair(vic)
+    failing = make_service(store=FailFirst(store, "replace", "users/", after=False))
+    with pytest.raises(StoreUnavailableError):
+        await failing.delete_user(vic.id)
+    other = make_service(store=store if url == "memory://" else ObjectStore.from_url(url))
+    other.store.reset_counts()
+    pair = await other.refresh_access_token(pair.refresh_token)
+    assert dict(other.store.requests) == {"get": 2, "list": 1, "put": 1}
+    assert await other.get_user_by_id(vic.id) == vic
+    found = await other.authenticate_user("vic", PASSWORD)
+    assert found is not None
+    assert await other.refresh_access_token((await other.create_token_pair(found)).refresh_token)
+    assert await service.delete_user(vic.id) is True
+    with pytest.raises(TokenRevokedError):
+        await other.refresh_access_token(pair.refresh_token)
+
+
+@pytest.mark.anyio
+async def test_a_late_session_of_a_deletion_cut_short_before_its_marker_refreshes_not(
+    url: str,
+) -> None:
+    """The deletion's record and sessions gone, its `~generation.deleted` marker not
+    written: a session a host of an earlier version wrote from the record as it read it
+    before (no read back) is refused at its first refresh all the same."""
+    store = ObjectStore.from_url(url)
+    service = make_service(store=store)
+    vic = await service.create_user("vic", "vic@example.com", PASSWORD)
+    failing = make_service(store=FailFirst(store, "create", "~generation.", after=False))
+    with pytest.raises(StoreUnavailableError):
+        await failing.delete_user(vic.id)
+    assert await store.get(keys.user(vic.id), User) is None
+    late = await late_session(service, vic)
+    store.reset_counts()
+    with pytest.raises(TokenRevokedError):
+        await make_service(store=store).refresh_access_token(late.refresh_token)
+    assert dict(store.requests) == {"get": 2, "list": 1, "put": 1, "delete": 1}

@@ -13,6 +13,13 @@
                                                (`session_generation`); `~` sorts after
                                                every session id, and the name has no
                                                `.json`, so no session key is one
+    sessions/{user_id}/~closing.{random}       a deletion's closing marker, written
+                                               before it closes the user record: a
+                                               refresh that lists one reads the record,
+                                               and refuses the session once it is closed
+                                               or gone (`session_generation`); one per
+                                               deletion, so the sweep never deletes the
+                                               one a deletion under way has just written
     revocations/{shard:09d}/{written_ms:013d}.{kind}.{expires_s}.{subject}
                                                the key says what readers and cleaners
                                                need; only a `user` entry has a body (the
@@ -112,9 +119,27 @@ def generation_marker(user_id: str, generation: str) -> str:
 
 def marker_generation(key: str) -> str | None:
     """The generation a `sessions/{user}/~generation.{generation}` key names; None for
-    any other key (a session's)."""
+    any other key (a session's, a closing marker's)."""
     name = key.rsplit("/", 1)[-1]
     return name.removeprefix(GENERATION_MARKER) if name.startswith(GENERATION_MARKER) else None
+
+
+CLOSING_MARKER = "~closing."
+
+
+def closing_marker(user_id: str) -> str:
+    """A fresh key for a deletion's closing marker of the user (see the module)."""
+    return f"{SESSIONS}{user_id}/{CLOSING_MARKER}{uuid.uuid4().hex}"
+
+
+def is_closing_marker(key: str) -> bool:
+    return key.rsplit("/", 1)[-1].startswith(CLOSING_MARKER)
+
+
+def is_session_marker(key: str) -> bool:
+    """Whether a key under `sessions/{user}/` is a marker (a generation's, a deletion's
+    closing one), not a session."""
+    return marker_generation(key) is not None or is_closing_marker(key)
 
 
 def id_from_key(key: str) -> str:

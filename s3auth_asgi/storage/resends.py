@@ -31,9 +31,9 @@ same outcome, so that taking the other's write for ours changes nothing. By obje
   alike are each answered with the rotated session, which is what the one that lost the
   race is answered with within the refresh grace window anyway;
 - a mailed token, an audit event: a random id in the key and a random secret or suffix;
-- a generation marker, a revocation entry: what the key says is all there is, and a
-  refusal of either by an identical one is already success (`session_generation`,
-  `blacklist`);
+- a generation marker, a deletion's closing marker, a revocation entry: what the key says
+  is all there is, and a refusal of one by an identical one is already success
+  (`session_generation`, `blacklist`);
 - the signing keys: a rotation adds new random key material; a retirement that two
   writers make alike sets the same time on the same key;
 - limiter state: a random `write` with each write (`ratelimit.stores`), since two
