@@ -462,16 +462,29 @@ def serving(app: Any, **options: Any) -> Iterator[str]:
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("the server did not start")
-        time.sleep(0.02)
+    _wait_until_serving(lambda: server.started, thread)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def _wait_until_serving(ready: Callable[[], bool], thread: threading.Thread) -> None:
+    """Returns once `ready()`; fails the test if the server's thread ends or 10 s pass."""
+    deadline = time.monotonic() + 10
+    while not ready():
+        if time.monotonic() > deadline or not thread.is_alive():
+            pytest.fail("the server did not start")
+        time.sleep(0.02)
+
+
+def _accepts(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
 
 
 @contextlib.contextmanager
@@ -496,15 +509,7 @@ def serving_hypercorn(app: Any, **options: Any) -> Iterator[str]:
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline or not thread.is_alive():
-                pytest.fail("the server did not start")
-            time.sleep(0.02)
+    _wait_until_serving(lambda: _accepts(port), thread)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:

@@ -16,6 +16,7 @@ from test_app import assert_problem, bearer, client_for, mounted
 from test_cli import Run
 
 from s3auth_asgi.cli import failures
+from s3auth_asgi.models import User
 from s3auth_asgi.service import S3AuthService
 from s3auth_asgi.storage import ObjectStore, Store, keys
 
@@ -30,15 +31,23 @@ def _trail(service: S3AuthService, user_id: str) -> list[tuple[str, str | None]]
     return anyio.run(read)
 
 
+def _alice_beside_an_instance(
+    monkeypatch: pytest.MonkeyPatch,
+) -> tuple[ObjectStore, S3AuthService, User]:
+    """The store the CLI opens, an instance serving it, and alice's account made there."""
+    store = _cli_store(monkeypatch)
+    other = make_service(store=store)
+    alice = anyio.run(lambda: other.create_user("alice", "alice@example.com", PASSWORD))
+    return store, other, alice
+
+
 def test_a_deletion_another_process_made_first_is_not_the_commands(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # The account is found, then deleted by an instance (an administrator at the API)
     # before the command's own deletion reaches the store: the command deleted nothing,
     # and says so as it would have, had it looked a moment later.
-    store = _cli_store(monkeypatch)
-    other = make_service(store=store)
-    alice = anyio.run(lambda: other.create_user("alice", "alice@example.com", PASSWORD))
+    store, other, alice = _alice_beside_an_instance(monkeypatch)
     raced = RacedUserWrite(store, lambda: other.delete_user(alice.id))
     run = Run("user", "delete", "alice", "--yes", open_store=lambda url: raced)
     assert raced.meanwhile is None  # the race happened
@@ -71,9 +80,7 @@ def test_a_change_that_loses_every_time_says_it_was_changed_concurrently(
     # Each try of the command's write loses to another instance's change of the account:
     # refused, with nothing changed, in words that say what happened (not that something
     # "already exists") and that it can be tried again; the API answers with the same title.
-    store = _cli_store(monkeypatch)
-    other = make_service(store=store)
-    alice = anyio.run(lambda: other.create_user("alice", "alice@example.com", PASSWORD))
+    store, other, alice = _alice_beside_an_instance(monkeypatch)
     names = iter(range(100))
 
     async def rename() -> None:
