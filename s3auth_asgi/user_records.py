@@ -256,6 +256,7 @@ class UserRecords(SessionOpening):
                 if not ending:  # a concurrent change made it one, with no session ended
                     raise ConflictError(CHANGED_CONCURRENTLY)
                 updated.session_generation = next_generation(user.session_generation)
+                updated.pending_email = ""  # its link died with the generation
             return updated
 
         if ending and current is not None:

@@ -412,3 +412,27 @@ async def test_a_record_written_before_has_nothing_waiting_and_can_ask(tmp_path:
     assert (asked.user.pending_email, asked.user.email_requests) == (NEW, 1)
     link = await mailed_token(service, "email_change", NEW)
     assert (await service.confirm_email_change(link)).completed
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"is_active": False}, {"scopes": ["reports"]}, {"is_admin": True}],
+    ids=["disabled", "rescoped", "made-administrator"],
+)
+async def test_a_change_that_ends_the_sessions_ends_the_address_waiting_too(
+    tmp_path: Path, change: dict[str, Any]
+) -> None:
+    """An administrator's change that ends the account's sessions writes a new session
+    generation, which the link to a new address dies with: the address no longer waits,
+    as after a new password or a logout everywhere, rather than being shown as waiting
+    for a link that can never work (even once the account is enabled again)."""
+    service = mailing(ObjectStore.from_url("memory://"), tmp_path)
+    alice = await service.create_user("alice", OLD, PASSWORD, email_verified=True)
+    await service.request_email_change(alice.id, NEW)
+    link = await mailed_token(service, "email_change", NEW)
+    await service.update_user(alice.id, **change)
+    await service.update_user(alice.id, is_active=True)
+    user = await service.get_user_by_id(alice.id)
+    assert user is not None and (user.email, user.pending_email) == (OLD, "")
+    with pytest.raises(InvalidAccountTokenError):
+        await service.confirm_email_change(link)
