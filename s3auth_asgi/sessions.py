@@ -250,10 +250,11 @@ class SessionOperations(SessionRules):
         run up to the skew allowance ahead, which must not turn a client's prompt retry into
         a reuse that ends its session: so the window is widened by the allowance, but by no
         more than the grace itself, as it is also that much longer that a stolen previous
-        token goes unnoticed. A host whose clock is behind lengthens it by as much."""
+        token goes unnoticed. A host whose clock is behind lengthens it by as much; no grace
+        stays none, where the rotation looks yet to come by a clock behind."""
         grace = self.settings.refresh_grace_seconds
         allowance = min(self.settings.revocation_skew_seconds, grace)
-        return presented - session.rotated_at < grace + allowance
+        return grace > 0 and presented - session.rotated_at < grace + allowance
 
     async def _end(self, session: Session) -> None:
         # Revocation first: if the delete then fails, the session's access tokens are

@@ -101,3 +101,20 @@ async def test_the_previous_token_is_answered_for_the_grace_plus_the_allowance_a
     with pytest.raises(RefreshTokenReuseError):
         await second.refresh_access_token(pair.refresh_token)
     assert await first.get_user_active_sessions(user_id) == []
+
+
+@pytest.mark.parametrize("offset", [0.0, -4.0, -10.0], ids=lambda o: f"{o:+.1f}s")
+async def test_without_a_grace_the_previous_token_is_a_reuse_on_a_host_behind_too(
+    tmp_path: Path, offset: float
+) -> None:
+    """A grace of 0 stays 0: on a host whose clock is behind the rotating one's (within
+    the allowance), the rotation looks as if it were yet to come, which must not answer a
+    spent token with the session's current pair."""
+    time, store = SharedTime(), file_store(tmp_path)
+    first = skewed_host(store, time, 0.0, refresh_grace_seconds=0)
+    second = skewed_host(store, time, offset, refresh_grace_seconds=0)
+    user_id, pair = await opened(first)
+    await first.refresh_access_token(pair.refresh_token)
+    with pytest.raises(RefreshTokenReuseError):
+        await second.refresh_access_token(pair.refresh_token)
+    assert await first.get_user_active_sessions(user_id) == []
