@@ -21,8 +21,16 @@ reason to skip it. A refresh that read the session before the DELETE and writes 
 refused (its If-Match finds nothing), and an access token issued before it is of the
 session the revocation names.
 
+An ending by id answers for the sessions the sessions page shows (`session_rules`): one
+past its idle or absolute expiry, or ended by a reused refresh token, that the sweep has not
+deleted yet is not there for it, as for a refresh. Its object is deleted on the way, as a
+refresh of it deletes it: without a revocation when it expired, as no access token outlives
+its session; with one when a reuse ended it, which is what that ending may have left undone.
+Which sessions an account change ended takes a LIST to tell, so those are ended as live.
+
 Request budgets: `revoke_refresh_token` and `revoke_session` 1 GET, 1 PUT (the revocation),
-1 DELETE; `revoke_own_session` 1 DELETE and 1 PUT, whether the session is there or not.
+1 DELETE (an expired session's: 1 GET, 1 DELETE); `revoke_own_session` 1 DELETE and 1 PUT,
+whether the session is there or not.
 """
 
 from __future__ import annotations
@@ -32,7 +40,7 @@ from .identifiers import is_id
 from .models import Session
 from .sessions import SessionOperations
 from .storage import keys
-from .storage.access import get_or_none
+from .storage.access import delete_quietly, get_or_none
 
 
 class SessionEndings(SessionOperations):
@@ -55,14 +63,22 @@ class SessionEndings(SessionOperations):
 
     async def revoke_session(self, user_id: str, session_id: str) -> bool:
         """End one of a user's sessions by id (the sessions page's "sign out" button, an
-        administrator); False when there is none. For the session of the caller's own
-        access token, `revoke_own_session`."""
+        administrator); False when there is none that can be used (see the module). For
+        the session of the caller's own access token, `revoke_own_session`."""
         if not (is_id(user_id) and is_id(session_id)):
             raise SessionNotFoundError()
-        found = await get_or_none(self.store, keys.session(user_id, session_id), Session)
+        key = keys.session(user_id, session_id)
+        found = await get_or_none(self.store, key, Session)
         if found is None:
             return False
-        await self._end(found.value)
+        session = found.value
+        if session.reused_at:  # ended already: what its ending left undone is finished
+            await self._end_reused(session)
+            return False
+        if not self._usable(session, None, self._now()):
+            await delete_quietly(self.store, key)
+            return False
+        await self._end(session)
         return True
 
     async def revoke_own_session(self, user_id: str, session_id: str) -> None:
