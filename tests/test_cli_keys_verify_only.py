@@ -9,7 +9,7 @@ import msgspec
 import pytest
 import test_cli_keys
 import test_cli_keys_records
-from test_cli_keys import PUBLISH, SKEW, T0, Keys
+from test_cli_keys import LIFETIME, PUBLISH, SKEW, T0, Keys, iso
 from test_cli_keys_records import replace_keys
 
 from s3auth_asgi import S3AuthSettings
@@ -126,3 +126,47 @@ def test_a_codec_with_no_key_that_signs_refuses_alike_on_every_path(stored_keys:
         with pytest.raises(KeysUnavailableError) as direct:
             each.issue_access_token(**CLAIMS)  # type: ignore[arg-type]
         assert str(direct.value.__cause__) == str(signing.value.__cause__)
+
+
+@pytest.mark.parametrize("activates", [T0, T0 - 30 * 86400, T0 + 4 * 3600])
+def test_a_verify_only_key_retires_a_token_lifetime_after_the_command_wherever_it_ranks(
+    stored_keys: Keys, activates: float
+) -> None:
+    """It never signed here, so no moment it stopped signing is known: the tokens it names
+    were signed elsewhere, up to now for all this set can tell. Newest of all, oldest, or
+    activating later, it is retired as a key whose last token was signed now."""
+    stored_keys.codec()
+    (first,) = stored_keys.stored()
+    public = verify_only(activates)
+    replace_keys(stored_keys, [first, public])
+    now = stored_keys.clock.now = T0 + 2 * 3600
+    run = stored_keys.run("keys", "retire", public.kid)
+    assert (run.code, run.err) == (failures.OK, ""), run
+    assert run.out == (
+        f"{public.kid} retires at {iso(now + LIFETIME)}: it never signed here; until then it "
+        "is published and the tokens signed with it elsewhere verify\n"
+    )
+    assert stored_keys.stored() == [
+        first,
+        msgspec.structs.replace(public, retires_at=now + LIFETIME),
+    ]
+    assert test_cli_keys.kid_of(test_cli_keys.issue(stored_keys.codec())) == first.kid
+    # The library's own rule is the same.
+    replace_keys(stored_keys, [first, public])
+    store = KeyStore(stored_keys.store)
+    when = anyio.run(
+        lambda: store.retire(public.kid, now, after=LIFETIME, immediately=False, undo_margin=130)
+    )
+    assert when == now + LIFETIME
+
+
+def test_a_verify_only_key_retired_now_is_gone_at_once(stored_keys: Keys) -> None:
+    stored_keys.codec()
+    (first,) = stored_keys.stored()
+    public = verify_only(T0)
+    replace_keys(stored_keys, [first, public])
+    stored_keys.clock.now = T0 + 2 * 3600
+    run = stored_keys.run("keys", "retire", public.kid, "--now")
+    assert (run.code, run.err) == (failures.OK, ""), run
+    assert run.out == f"retired {public.kid}: tokens signed with it no longer verify\n"
+    assert stored_keys.stored() == [first]

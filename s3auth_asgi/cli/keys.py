@@ -28,6 +28,7 @@ from ..keys.stored import (
     KeyStore,
     StoredKey,
     StoredKeySet,
+    can_sign,
     keeps_a_signer,
     ranked_with,
     too_late_to_undo,
@@ -181,34 +182,45 @@ def run_keys_retire(ctx: Context) -> int:
 
     async def retire() -> int:
         margin = undo_margin(settings.key_sync_seconds, settings.revocation_skew_seconds)
-        check_retirable((await current_keys(stored))[0], kid, now, immediately, margin)
+        target = check_retirable((await current_keys(stored))[0], kid, now, immediately, margin)
         # Its last token was signed when the next key took over; it lives this long.
         after = settings.access_token_seconds + settings.leeway_seconds
         when = await stored.retire(
             kid, now, after=after, immediately=immediately, undo_margin=margin
         )
-        if when <= now:
-            print(f"retired {kid}: tokens it signed no longer verify", file=ctx.out)
-        else:
-            print(
-                f"{kid} retires at {iso(when)}: until then it is published and the tokens "
-                "it signed verify",
-                file=ctx.out,
-            )
+        print(retired_message(kid, when, now, signed_here=can_sign(target)), file=ctx.out)
         await publish_changed(ctx, settings, stored, now)
         return OK
 
     return run_async(retire)
 
 
+def retired_message(kid: str, when: float, now: float, *, signed_here: bool) -> str:
+    """What a retirement did. A key that only verifies never signed here: the tokens it
+    verifies were signed with it elsewhere."""
+    tokens = "tokens it signed" if signed_here else "tokens signed with it"
+    if when <= now:
+        return f"retired {kid}: {tokens} no longer verify"
+    if not signed_here:
+        return (
+            f"{kid} retires at {iso(when)}: it never signed here; until then it is published "
+            f"and the {tokens} elsewhere verify"
+        )
+    return f"{kid} retires at {iso(when)}: until then it is published and the {tokens} verify"
+
+
 def check_retirable(
     keys: list[StoredKey], kid: str, now: float, immediately: bool, margin: float
-) -> None:
+) -> StoredKey:
     """KeyStore.retire's own rule, checked first so that each refusal has its exit code
-    and says what to do (the store checks again under its conditional write)."""
+    and says what to do (the store checks again under its conditional write); the key."""
     target = next((k for k in keys if k.kid == kid), None)
     if target is None:
         raise CommandError(f"no stored signing key has the kid {kid!r}", NOT_FOUND)
+    if not can_sign(target):  # it never signs here, so no rule of the key that signs
+        if not keeps_a_signer(k for k in keys if k is not target):
+            raise CommandError(f"retiring {kid}: {NO_SIGNER}", REFUSED)
+        return target
     successor = superseded_at(ranked_with(keys, target), target)
     if target.activates_at <= now and (successor is None or successor > now):
         raise CommandError(
@@ -225,6 +237,7 @@ def check_retirable(
         reason = too_late_to_undo(target, now, margin)
         if reason is not None:
             raise CommandError(reason, REFUSED)
+    return target
 
 
 def run_keys_publish(ctx: Context) -> int:

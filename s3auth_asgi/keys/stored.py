@@ -211,8 +211,9 @@ class KeyStore:
         """Stop publishing and accepting `kid`: `after` seconds after it stopped signing on
         every process (`stopped_signing`; `after` is the lifetime of its last token plus
         leeway), or now with `immediately`, or when it has not signed and activates more
-        than `undo_margin` from now (`too_late_to_undo`).
-        The key that signs is refused. Returns when."""
+        than `undo_margin` from now (`too_late_to_undo`). A key that only verifies never
+        signed here, whatever its place: its last token may have been signed elsewhere up
+        to now, so `after` seconds from now. The key that signs is refused. Returns when."""
         when = now
 
         def change(keys: list[StoredKey]) -> list[StoredKey]:
@@ -221,7 +222,9 @@ class KeyStore:
             if target is None:
                 raise ConfigurationError(f"no stored signing key has the kid {kid!r}")
             superseded = superseded_at(ranked_with(keys, target), target)
-            if target.activates_at > now:
+            if not can_sign(target):
+                when = now if immediately else now + after
+            elif target.activates_at > now:
                 # It has not signed yet (a rotation undone): nothing verifies with it, if
                 # no process can have read it in time to sign with it.
                 reason = None if immediately else too_late_to_undo(target, now, undo_margin)
