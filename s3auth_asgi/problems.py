@@ -24,7 +24,6 @@ server can send one, else with close code 1008 before accept (`refuse_websocket`
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import NamedTuple
 
 import msgspec
@@ -102,19 +101,6 @@ def challenge(realm: str, error: S3AuthError | None = None) -> str:
     return ", ".join(parts)
 
 
-def problem_body(
-    status: int,
-    code: str,
-    title: str,
-    detail: str | None = None,
-    errors: Sequence[str] = (),
-) -> bytes:
-    problem = Problem(
-        title=title, status=status, code=code, detail=detail, errors=list(errors) or None
-    )
-    return _encoder.encode(problem)
-
-
 def problem_of(error: S3AuthError) -> Problem:
     """The document answering `error`: its detail only where it says more than the title."""
     detail = error.detail if error.detail != error.title else None
@@ -143,15 +129,6 @@ def render(
     headers.extend(carried)
     body = _encoder.encode(problem_of(error) if problem is None else problem)
     return RenderedProblem(status, headers, body)
-
-
-def internal_error() -> RenderedProblem:
-    """The answer to a bug: nothing about it but that it happened (the log has the rest)."""
-    return RenderedProblem(
-        500,
-        [("content-type", PROBLEM_CONTENT_TYPE), ("cache-control", "no-store")],
-        problem_body(500, "internal_error", "Internal server error"),
-    )
 
 
 def auth_error_response(

@@ -74,8 +74,7 @@ class DeclaredAnswers:
         request = response.request
         method = "GET" if request.method == "HEAD" else request.method
         status = response.status_code
-        media = response.headers.get("content-type", "").split(";")[0].strip()
-        said = f"{request.method} {request.url.path} answered {status} {media}: {response.text}"
+        media, said = _said(response)
         operation = self.operation(method, request.url.path)
         if operation is None:
             assert status < 400 or media == PROBLEM_CONTENT_TYPE, said
@@ -95,8 +94,27 @@ class DeclaredAnswers:
         codes = _codes(schema)
         if codes is not None:
             assert response.json().get("code") in codes, f"not a declared code {codes}: {said}"
-        if media == PROBLEM_CONTENT_TYPE:
-            _check_oauth_error(response.json(), _refers_to(schema, TokenProblem.__name__), said)
+        self.check_problem(response)
+
+    def check_problem(self, response: httpx.Response) -> None:
+        """What every error answer passes, whether its status is declared or not (a 500,
+        which no operation declares, for a test that makes one): it is a problem, with the
+        OAuth members of its code where the operation answers with TokenProblem."""
+        request = response.request
+        method = "GET" if request.method == "HEAD" else request.method
+        media, said = _said(response)
+        assert response.status_code < 400 or media == PROBLEM_CONTENT_TYPE, said
+        operation = self.operation(method, request.url.path)
+        if operation is not None and media == PROBLEM_CONTENT_TYPE:
+            _check_oauth_error(response.json(), _token_endpoint(operation), said)
+
+
+def _said(response: httpx.Response) -> tuple[str, str]:
+    """The answer's media type, and what an assertion about it says."""
+    media = response.headers.get("content-type", "").split(";")[0].strip()
+    request = response.request
+    status = response.status_code
+    return media, f"{request.method} {request.url.path} answered {status} {media}: {response.text}"
 
 
 def _check_oauth_error(problem: dict[str, Any], token_endpoint: bool, said: str) -> None:
@@ -110,6 +128,17 @@ def _check_oauth_error(problem: dict[str, Any], token_endpoint: bool, said: str)
     assert problem.get("error") == TOKEN_ERRORS[code], said
     described = describe(problem.get("detail") or problem["title"])
     assert problem.get("error_description") == described, said
+
+
+def _token_endpoint(operation: dict[str, Any]) -> bool:
+    """Whether the operation's problems are TokenProblems (a token endpoint's all are)."""
+    return any(
+        _refers_to(
+            declared.get("content", {}).get(PROBLEM_CONTENT_TYPE, {}).get("schema", {}),
+            TokenProblem.__name__,
+        )
+        for declared in operation["responses"].values()
+    )
 
 
 def _refers_to(schema: dict[str, Any], name: str) -> bool:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -24,12 +24,13 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
-from support import serving
+from support import StoreWrapper, serving
 from test_app import PASSWORD, assert_problem, auth_app, client_for, register
 
 from s3auth_asgi import BearerTokenMiddleware, S3AuthService
 from s3auth_asgi.app.token_errors import TOKEN_ERRORS
 from s3auth_asgi.ratelimit import RateLimit, RateLimiter
+from s3auth_asgi.storage import ObjectStore
 
 with warnings.catch_warnings():
     # It would rather have httpx2; these tests give it the httpx every other test uses.
@@ -37,6 +38,7 @@ with warnings.catch_warnings():
     from authlib.integrations.httpx_client import AsyncOAuth2Client
 
 pytestmark = pytest.mark.anyio
+R = TypeVar("R")
 
 BASE = "http://testserver"
 LOGIN = f"{BASE}/auth/login"
@@ -250,3 +252,52 @@ async def test_every_refusal_of_the_token_endpoints_names_its_rfc_6749_error(
         "authentication_required": "invalid_request",
         "invalid_token": "invalid_grant",
     }
+
+
+class Broken(StoreWrapper):
+    """A store whose every request, once `broken`, fails as a bug would: not an error of
+    this package, so an answer of the app's own 500."""
+
+    broken = False
+
+    async def call(self, name: str, run: Callable[[], Awaitable[R]]) -> R:
+        if self.broken:
+            raise RuntimeError("a bug")
+        return await run()
+
+
+async def test_a_bug_at_the_token_endpoints_is_a_server_error_to_oauth_clients(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store = Broken(ObjectStore.from_url("memory://"))
+    service = make_service(store=store, refresh_grace_seconds=0)
+    app, declared = host(service)
+    async with client_for(app) as client:
+        await register(client, "alice")
+        token = (
+            await client.post("/auth/login", data={"username": "alice", "password": PASSWORD})
+        ).json()
+        store.broken = True
+        answers = [
+            await client.post("/auth/login", data={"username": "alice", "password": PASSWORD}),
+            await client.post("/auth/refresh", data={"refresh_token": token["refresh_token"]}),
+        ]
+        other = await client.post(
+            "/auth/register",
+            json={"username": "bob", "email": "bob@example.com", "password": PASSWORD},
+        )
+    for answer in answers:
+        body = assert_problem(answer, 500, "internal_error")
+        assert body == {
+            "title": "Internal server error",
+            "status": 500,
+            "code": "internal_error",
+            "error": "server_error",
+            "error_description": "Internal server error",
+        }
+        assert answer.headers["cache-control"] == "no-store"
+        declared.check_problem(answer)
+    # Elsewhere a 500 has no OAuth members, and the check says so.
+    assert assert_problem(other, 500, "internal_error").keys() == {"title", "status", "code"}
+    declared.check_problem(other)
+    assert "a bug" in caplog.text  # logged, not answered

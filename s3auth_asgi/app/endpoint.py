@@ -48,17 +48,16 @@ from ..errors import (
 from ..events import AuthEvent, emit
 from ..identifiers import is_id
 from ..mail import held_mail
-from ..problems import internal_error
 from ..storage import StoreConflict
 from ..types import Clock, Receive, Scope, Send
 from .body import BodyReader, parse_query
 from .caller import Caller, CallerCheck
-from .errors import MethodNotAllowedError
+from .errors import InternalError, MethodNotAllowedError
 from .events import decoy_of, request_event, with_account
 from .limits import AuthRateLimits
 from .operations import Access, Call, Handler, Operation
 from .origins import OriginCheck
-from .responses import problem_response, rendered_response
+from .responses import problem_response
 
 logger = logging.getLogger("s3auth_asgi.app")
 
@@ -153,8 +152,9 @@ class Endpoint:
         except Exception:
             # A bug, not bad input: logged with its traceback, answered without it.
             logger.exception("unhandled error in %s %s", request.method, request.url.path)
-            code = "internal_error"
-            response = rendered_response(internal_error())
+            bug = InternalError()
+            code = bug.code
+            response = problem_response(bug, token_endpoint=token_endpoint)
         event = None
         if op is not None and op.event is not None:
             client = self.limits.client_ip(scope)

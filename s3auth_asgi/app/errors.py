@@ -92,6 +92,15 @@ class WrongCurrentPasswordError(InvalidCredentialsError):
     title = "The current password is wrong"
 
 
+class InternalError(S3AuthError):
+    """The answer to a bug, never raised: nothing about it but that it happened (the log has
+    the rest). Rendered as every other error is, so a token endpoint's carries its OAuth
+    error too."""
+
+    code = "internal_error"
+    title = "Internal server error"
+
+
 class MethodNotAllowedError(S3AuthError):
     status = 405
     code = "method_not_allowed"

@@ -25,7 +25,11 @@ from ..errors import S3AuthError
 from ..problems import DEFAULT_REALM, Problem, RenderedProblem, problem_of, render
 
 OAuthError = Literal[
-    "invalid_request", "invalid_grant", "unsupported_grant_type", "temporarily_unavailable"
+    "invalid_request",
+    "invalid_grant",
+    "unsupported_grant_type",
+    "temporarily_unavailable",
+    "server_error",
 ]
 
 TOKEN_ERRORS: Mapping[str, OAuthError] = MappingProxyType(
@@ -56,6 +60,9 @@ TOKEN_ERRORS: Mapping[str, OAuthError] = MappingProxyType(
         "server_busy": "temporarily_unavailable",
         "keys_unavailable": "temporarily_unavailable",
         "store_unsafe": "temporarily_unavailable",
+        # A bug (a 500): RFC 6749 names this error, too, for the authorization endpoint
+        # only (§4.1.2.1); with it, every answer of these endpoints but a token has one.
+        "internal_error": "server_error",
     }
 )
 """The RFC 6749 §5.2 error of each code the token endpoints answer with."""
@@ -73,7 +80,8 @@ class TokenProblem(Problem, omit_defaults=True):
             description="The RFC 6749 §5.2 error of `code`: invalid_grant for a wrong "
             "password or a refresh token that is invalid, expired, revoked or spent; "
             "invalid_request for a body that is unreadable or incomplete; "
-            "unsupported_grant_type; temporarily_unavailable for a 429 or 503."
+            "unsupported_grant_type; temporarily_unavailable for a 429 or 503; server_error "
+            "for a 500."
         ),
     ] = None
     error_description: Annotated[
