@@ -5,7 +5,6 @@ that takes a fixed time per request, the way S3 does."""
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -92,9 +91,11 @@ async def test_an_unknown_name_takes_as_long_as_a_wrong_password() -> None:
             started = time.perf_counter()
             assert await service.authenticate_user(name, password) is None
             times[label].append(time.perf_counter() - started)
-    medians = {label: statistics.median(values) for label, values in times.items()}
-    reference = medians["wrong password"]
+    # The least of each: a loaded machine only ever adds time (the hash's, mostly), and
+    # adds it to one attempt or another, where a median of five can still hold some.
+    least = {label: min(values) for label, values in times.items()}
+    reference = least["wrong password"]
     # Every case makes two requests: one fewer would show as REQUEST_SECONDS less.
     assert reference >= 2 * REQUEST_SECONDS
-    for label, median in medians.items():
-        assert abs(median - reference) < REQUEST_SECONDS / 2, (label, medians)
+    for label, fastest in least.items():
+        assert abs(fastest - reference) < REQUEST_SECONDS / 2, (label, least)
