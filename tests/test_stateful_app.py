@@ -4,9 +4,12 @@ either: register, log in, refresh (with the current refresh token and with a spe
 log out (one session, every session), list and end sessions, change the profile, the
 password and the address, reset it and verify it by the links mailed, and the
 administrators' operations; time passes between them (a week, at times: every session
-idles out). Each run draws the second host's offset, a refresh grace of 0 or 10 s and a
-session cap of 2 or 100; revocations are synced at every request, so an ended session's
-access token is refused at once on both hosts.
+idles out). Each run draws the second host's offset, a refresh grace of 0 or 10 s, a
+session cap of 2 or 100, and whether it runs in browser mode (the refresh token in a cookie
+only, each request from a page of the app's own origin, and other sites' pages making the
+browser send some: refused), requires a verified address for a login, and runs the rate
+limits (each limit too large to be reached); revocations are synced at every request, so
+an ended session's access token is refused at once on both hosts.
 
 A model of the accounts says what each answer must be, and after every step:
 
@@ -16,7 +19,10 @@ A model of the accounts says what each answer must be, and after every step:
   ended (a logout, a reuse, a new password, a disabling) never works again, nor its access
   tokens; GET /sessions lists exactly the sessions the model has live, and the store holds
   exactly those (and sessions idled out, until swept), and none of a deleted account;
-- the user records and the name index agree (`StateCheck`: what `s3auth doctor` checks).
+- the user records and the name index agree (`StateCheck`: what `s3auth doctor` checks);
+- in browser mode, no answer has a refresh token in its body, and every answer that ends the
+  caller's session (a refused refresh, a logout, the end of one's own session) clears the
+  cookie, and no other does.
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ from support import SharedTime, SkewedClock, StoreClock
 from test_app import auth_app, client_for
 
 from s3auth_asgi import S3AuthService
+from s3auth_asgi.auth_limits import DEFAULT_AUTH_LIMITS
 from s3auth_asgi.consistency import Finding, StateCheck
 from s3auth_asgi.identifiers import session_age
 from s3auth_asgi.mail import FileMailer
@@ -66,6 +73,11 @@ WEEK = make_settings().refresh_token_expire_days * 86400 + 60
 MARGIN = 30
 """Seconds either side of an expiry in which the model accepts either answer: the hosts'
 clocks differ by a few."""
+OWN = "https://testserver"
+EVIL = "https://evil.example"
+REFRESH_COOKIE = "s3auth_refresh"
+GENEROUS = ",".join(f"{name}=100000/60" for name in DEFAULT_AUTH_LIMITS)
+"""Every limit on, none ever reached: the limiter's headers are checked, not its refusals."""
 _TOKEN = re.compile(r"#token=((pr1|ev1|ec1)\.[A-Za-z0-9._-]+)")
 
 
@@ -154,9 +166,22 @@ class AuthAppMachine(RuleBasedStateMachine):
         offset=st.sampled_from([-4.0, 0.0, 4.0]),
         grace=st.sampled_from([0, 10]),
         cap=st.sampled_from([100, 2]),
+        browser=st.booleans(),
+        verified_only=st.booleans(),
+        limits=st.booleans(),
     )
-    def start(self, offset: float, grace: int, cap: int) -> None:
+    def start(
+        self,
+        offset: float,
+        grace: int,
+        cap: int,
+        browser: bool,
+        verified_only: bool,
+        limits: bool,
+    ) -> None:
         self.cap = cap
+        self.browser = browser
+        self.verified_only = verified_only
         self.time = SharedTime()
         # Last-Modified by the shared time, as a store whose clock is right.
         self.store = StoreClock(ObjectStore.from_url("memory://"), lambda: self.time.now)
@@ -166,6 +191,9 @@ class AuthAppMachine(RuleBasedStateMachine):
             "refresh_grace_seconds": grace,
             "revocation_sync_seconds": 0,
             "max_sessions_per_user": cap,
+            "refresh_cookie": browser,
+            "require_verified_email": verified_only,
+            "rate_limits": GENEROUS,
         }
         self.services = [
             S3AuthService(
@@ -178,25 +206,39 @@ class AuthAppMachine(RuleBasedStateMachine):
         ]
         self.clients = []
         for service in self.services:
-            app = auth_app(service)
+            app = auth_app(service, rate_limit=limits)
             host = Starlette(routes=[Mount("/auth", app=app)])
-            self.clients.append(client_for(host, declared=DeclaredAnswers.of(app)))
+            declared = DeclaredAnswers.of(app)
+            self.clients.append(client_for(host, base_url=OWN, declared=declared))
         create = self.services[0].create_user
         root = self.portal.call(
-            lambda: create("root", "root@example.com", ROOT_PASSWORD, is_admin=True)
+            lambda: create(
+                "root", "root@example.com", ROOT_PASSWORD, is_admin=True, email_verified=True
+            )
         )
         self.root_id = root.id
         self.root = self._login_pair("root", ROOT_PASSWORD)
         # ann, logged in on each host: sessions to act on from the first step.
-        self.register("ann", upper=False, instance=1)
+        if verified_only:
+            self.admin_create("ann", verified=True, instance=1)
+        else:
+            self.register("ann", upper=False, instance=1)
         for instance in (0, 1):
             self.login("ann", "current", by_email=False, instance=instance)
 
-    def send(self, instance: int, method: str, path: str, **options: Any) -> httpx.Response:
+    def send(
+        self, instance: int, method: str, path: str, *, origin: str = OWN, **options: Any
+    ) -> httpx.Response:
+        """A request to one host; in browser mode, from a page of `origin` (a state-changing
+        one says where it comes from, as browsers do)."""
         self._read_mail()  # the last step's, now that the model has taken it in
         client = self.clients[instance % 2]
+        if self.browser and method != "GET":
+            options["headers"] = {"Origin": origin, **options.get("headers", {})}
 
         async def call() -> httpx.Response:
+            # Each session's cookie is the model's to send, never the client's jar.
+            client.cookies.clear()
             answer = await client.request(method, f"/auth{path}", **options)
             for service in self.services:
                 await service.mail.drain()
@@ -241,8 +283,50 @@ class AuthAppMachine(RuleBasedStateMachine):
     def _login_pair(self, name: str, password: str) -> dict[str, Any]:
         answer = self.send(0, "POST", "/login", data={"username": name, "password": password})
         assert answer.status_code == 200, answer.text
+        return self.pair(answer)
+
+    def pair(self, answer: httpx.Response) -> dict[str, Any]:
+        """The tokens an answer gives: in browser mode the refresh token in its cookie only."""
         pair: dict[str, Any] = answer.json()
+        if self.browser:
+            assert "refresh_token" not in pair, answer.text
+            cookie = self.refresh_cookie(answer)
+            assert cookie is not None and cookie[1] > 0, answer.headers
+            pair["refresh_token"] = cookie[0]
         return pair
+
+    def refresh_cookie(self, answer: httpx.Response) -> tuple[str, int] | None:
+        """The refresh cookie an answer sets, and its Max-Age (0: cleared); None if none."""
+        found = []
+        for header in answer.headers.get_list("set-cookie"):
+            value, *attributes = (part.strip() for part in header.split(";"))
+            if value.startswith(f"{REFRESH_COOKIE}="):
+                age = next(a for a in attributes if a.lower().startswith("max-age="))
+                found.append((value.partition("=")[2].strip('"'), int(age.partition("=")[2])))
+        assert len(found) <= 1, answer.headers
+        return found[0] if found else None
+
+    def cookie_cleared(self, answer: httpx.Response, cleared: bool) -> None:
+        """In browser mode, the answer tells the browser to forget its refresh cookie, or
+        leaves it alone."""
+        if not self.browser:
+            return
+        cookie = self.refresh_cookie(answer)
+        if cleared:
+            assert cookie is not None and cookie[1] == 0, answer.headers
+        else:
+            assert cookie is None, answer.headers
+
+    def refresh_with(self, instance: int, token: str) -> httpx.Response:
+        """A refresh with `token`: in browser mode, in the cookie and an empty body. A
+        refusal clears the cookie (no refresh here races another)."""
+        if not self.browser:
+            return self.send(instance, "POST", "/refresh", json={"refresh_token": token})
+        cookie = {"Cookie": f"{REFRESH_COOKIE}={token}"}
+        answer = self.send(instance, "POST", "/refresh", headers=cookie)
+        if answer.status_code == 401:
+            self.cookie_cleared(answer, True)
+        return answer
 
     def bearer(self, session: Session, instance: int) -> dict[str, str]:
         """The session's access token, refreshed first when it may have expired."""
@@ -252,23 +336,21 @@ class AuthAppMachine(RuleBasedStateMachine):
 
     def root_bearer(self, instance: int) -> dict[str, str]:
         if self.time.now - claims(self.root["access_token"])["iat"] > ACCESS_SECONDS - 60:
-            answer = self.send(
-                instance, "POST", "/refresh", json={"refresh_token": self.root["refresh_token"]}
-            )
+            answer = self.refresh_with(instance, self.root["refresh_token"])
             assert answer.status_code == 200, answer.text
-            self.root = answer.json()
+            self.root = self.pair(answer)
         return {"Authorization": f"Bearer {self.root['access_token']}"}
 
     def _rotate(self, session: Session, instance: int) -> None:
         """A refresh: SessionEnded when the session is beyond the cap, which ends it."""
         account = next(a for a in self.accounts.values() if session.sid in a.sessions)
         beyond = self.beyond_cap(account)
-        answer = self.send(instance, "POST", "/refresh", json={"refresh_token": session.refresh})
+        answer = self.refresh_with(instance, session.refresh)
         if session.sid in beyond:
             self.expect_problem(answer, 401, "token_revoked")
             raise SessionEnded
         assert answer.status_code == 200, answer.text
-        pair = answer.json()
+        pair = self.pair(answer)
         session.spent.append(session.refresh)
         session.refresh, session.access = pair["refresh_token"], pair["access_token"]
         session.issued = self.time.now
@@ -371,8 +453,11 @@ class AuthAppMachine(RuleBasedStateMachine):
         if account is None or not account.active or which != "current":
             self.expect_problem(answer, 401, "invalid_credentials")
             return
+        if self.verified_only and not account.verified:
+            self.expect_problem(answer, 403, "email_not_verified")
+            return
         assert answer.status_code == 200, answer.text
-        pair = answer.json()
+        pair = self.pair(answer)
         sid = claims(pair["access_token"])["sid"]
         assert claims(pair["access_token"])["sub"] == account.id
         account.sessions[sid] = Session(
@@ -442,13 +527,13 @@ class AuthAppMachine(RuleBasedStateMachine):
         # the one just spent (which a grace may answer), else any older one.
         self._rotate(session, 1 - instance)
         token = data.draw(st.sampled_from([session.spent[-1], *session.spent]))
-        answer = self.send(instance, "POST", "/refresh", json={"refresh_token": token})
+        answer = self.refresh_with(instance, token)
         # The previous token within the grace (widened by the allowance, by at most the
         # grace) of the rotation, by the clock of the host it reaches, gets the current pair.
         since = self.time.now + self.offsets[instance] - session.rotated
         if token == session.spent[-1] and self.grace and since < 2 * self.grace:
             assert answer.status_code == 200, answer.text
-            assert answer.json()["refresh_token"] == session.refresh
+            assert self.pair(answer)["refresh_token"] == session.refresh
             session.access, session.issued = answer.json()["access_token"], self.time.now
             return
         self.expect_problem(answer, 401, "refresh_token_reused")
@@ -456,7 +541,7 @@ class AuthAppMachine(RuleBasedStateMachine):
 
     def _refresh_dead(self, data: st.DataObject, instance: int) -> None:
         token = data.draw(st.sampled_from(self.dead_refresh))
-        answer = self.send(instance, "POST", "/refresh", json={"refresh_token": token})
+        answer = self.refresh_with(instance, token)
         self.expect_problem(answer, 401)
 
     def _logout(self, data: st.DataObject, by_refresh: bool, instance: int) -> None:
@@ -467,6 +552,7 @@ class AuthAppMachine(RuleBasedStateMachine):
         else:
             answer = self.send(instance, "POST", "/logout", headers=self.bearer(session, instance))
         assert answer.status_code == 204, answer.text
+        self.cookie_cleared(answer, True)
         self.end(account, session.sid)
 
     def _logout_all(self, data: st.DataObject, instance: int) -> None:
@@ -474,6 +560,7 @@ class AuthAppMachine(RuleBasedStateMachine):
         answer = self.send(instance, "POST", "/logout-all", headers=self.bearer(session, instance))
         assert answer.status_code == 200, answer.text
         assert answer.json()["sessions_ended"] == len(account.sessions), answer.text
+        self.cookie_cleared(answer, True)
         self.end_all(account)
 
     def _list_sessions(self, data: st.DataObject, instance: int) -> None:
@@ -492,6 +579,7 @@ class AuthAppMachine(RuleBasedStateMachine):
         target = data.draw(st.sampled_from(sorted(account.sessions) + account.ended[-3:]))
         answer = self.send(instance, "DELETE", f"/sessions/{target}", headers=headers)
         self._one_ended(account, target, answer)
+        self.cookie_cleared(answer, answer.status_code == 204 and target == session.sid)
 
     def _one_ended(self, account: Account, target: str, answer: httpx.Response) -> None:
         if target in account.sessions:
@@ -503,6 +591,48 @@ class AuthAppMachine(RuleBasedStateMachine):
             self.expired.discard((account.id, target))
         else:
             self.expect_problem(answer, 404, "session_not_found")
+
+    @precondition(lambda self: getattr(self, "browser", False) and self.has_sessions())
+    @rule(
+        data=st.data(),
+        act=st.sampled_from(["refresh", "logout", "logout_all", "end_session", "password", "me"]),
+        cross_site=st.booleans(),
+        instance=st.integers(0, 1),
+    )
+    def from_another_site(
+        self, data: st.DataObject, act: str, cross_site: bool, instance: int
+    ) -> None:
+        """Another site's page makes the browser of a session send a state-changing request
+        with the session's credentials: refused before anything is read or written, and no
+        cookie set; the session goes on as the model has it."""
+        with contextlib.suppress(SessionEnded):
+            account, session = self.session(data)
+            headers = self.bearer(session, instance)
+            origin = OWN if cross_site else EVIL
+            if cross_site:  # Fetch Metadata outranks the Origin
+                headers["Sec-Fetch-Site"] = "cross-site"
+            new = PASSWORDS[2]
+            method, path, body = {
+                "refresh": ("POST", "/refresh", None),
+                "logout": ("POST", "/logout", {"refresh_token": session.refresh}),
+                "logout_all": ("POST", "/logout-all", None),
+                "end_session": ("DELETE", f"/sessions/{session.sid}", None),
+                "password": (
+                    "POST",
+                    "/password",
+                    {"current_password": account.password, "new_password": new},
+                ),
+                "me": (
+                    "PATCH",
+                    "/me",
+                    {"email": f"{account.name}@evil.example", "current_password": account.password},
+                ),
+            }[act]
+            if act == "refresh":
+                headers = {"Cookie": f"{REFRESH_COOKIE}={session.refresh}", **headers}
+            answer = self.send(instance, method, path, origin=origin, headers=headers, json=body)
+            self.expect_problem(answer, 403, "cross_origin_request")
+            assert "set-cookie" not in answer.headers, answer.headers
 
     # The caller's account ----------------------------------------------------------------
 
@@ -559,7 +689,7 @@ class AuthAppMachine(RuleBasedStateMachine):
         assert answer.status_code == 200, answer.text
         self.end_all(account)
         self._new_password(account, new)
-        pair = answer.json()
+        pair = self.pair(answer)
         sid = claims(pair["access_token"])["sid"]
         account.sessions[sid] = Session(
             sid, pair["refresh_token"], pair["access_token"], self.time.now
@@ -776,6 +906,7 @@ class AuthAppMachine(RuleBasedStateMachine):
         path = f"/admin/users/{account.id}/sessions/{target}"
         answer = self.send(instance, "DELETE", path, headers=headers)
         self._one_ended(account, target, answer)
+        self.cookie_cleared(answer, False)  # not the caller's own session
 
     # Time --------------------------------------------------------------------------------
 
