@@ -847,9 +847,11 @@ class AuthAppMachine(RuleBasedStateMachine):
         answer = self.send(instance, "PATCH", path, json={"email": address}, headers=headers)
         assert answer.status_code == 200, answer.text
         if address != account.email:
+            # At once, which withdraws the user's own request waiting (even for this one).
             account.email = address
             account.email_changes += 1
             account.verified = False
+            account.pending = ""
         self._agrees(account, answer.json())
 
     def _admin_delete(self, account: Account, data: st.DataObject, instance: int) -> None:
