@@ -37,11 +37,12 @@ import secrets
 from .errors import InvalidCredentialsError
 from .identifiers import DEVICE_INFO_MAX, IP_ADDRESS_MAX, clean_text, new_session_id
 from .models import PublicUser, Session, TokenPair, User
+from .open_records import open_user
 from .privileges import granted_scopes, is_administrator
 from .session_generation import generation_counter
 from .sessions import SessionOperations
 from .storage import keys
-from .storage.access import delete_quietly, get_or_none
+from .storage.access import delete_quietly
 
 _OPEN_ATTEMPTS = 3
 """Logins opened again, each after another change of the record: bounded, as every attempt
@@ -49,13 +50,9 @@ lost to a change that renewed the generation meanwhile."""
 
 
 def still_admits(read: User, current: User) -> bool:
-    """Whether a login decided on `read` holds on `current`, the record as it is now: the
-    account open and active, with the password hash the login checked."""
-    return (
-        not current.deleting
-        and current.is_active
-        and current.hashed_password == read.hashed_password
-    )
+    """Whether a login decided on `read` holds on `current`, the open record as it is now:
+    the account active, with the password hash the login checked."""
+    return current.is_active and current.hashed_password == read.hashed_password
 
 
 class SessionOpening(SessionOperations):
@@ -77,13 +74,8 @@ class SessionOpening(SessionOperations):
             session, now = await self._write_session(user, device_info, ip_address)
             if not isinstance(user, User):
                 return await self._pair(session, now, signing)
-            found = await get_or_none(self.store, keys.user(user.id), User)
-            current = found.value if found is not None else None
-            if (
-                current is not None
-                and not current.deleting
-                and current.session_generation == user.session_generation
-            ):
+            current = await open_user(self.store, user.id)
+            if current is not None and current.session_generation == user.session_generation:
                 return await self._pair(session, now, signing)
             await delete_quietly(self.store, keys.session(user.id, session.id))
             if current is None or not still_admits(user, current):

@@ -24,7 +24,8 @@ import logging
 from typing import NamedTuple
 
 from .blacklist import TokenBlacklist
-from .models import Session, User
+from .models import Session
+from .open_records import open_user
 from .session_cap import beyond_cap, counted
 from .session_generation import being_deleted, newest_marker, predates, sessions_only
 from .settings import S3AuthSettings
@@ -124,8 +125,7 @@ class SessionRules:
 
     async def _account_open(self, user_id: str) -> bool:
         """Whether the user record is there, readable and not closed by a deletion."""
-        found = await get_or_none(self.store, keys.user(user_id), User)
-        return found is not None and not found.value.deleting
+        return await open_user(self.store, user_id) is not None
 
     async def _end_listed(self, user_id: str, ended: set[str], why: str) -> None:
         ids = sorted(keys.id_from_key(key) for key in ended)

@@ -32,6 +32,7 @@ from .accounts import AccountOperations
 from .errors import S3ValidationError
 from .identifiers import fold, is_id, looks_like_email
 from .models import User
+from .open_records import open_user
 from .session_generation import write_closing_marker
 from .storage import CorruptObjectError, keys
 from .storage.access import gather, get_or_none
@@ -46,11 +47,6 @@ def matches(user: User, search: str) -> bool:
         needle in fold(value)
         for value in (user.id, user.username, user.email, user.full_name or "")
     )
-
-
-def _live(user: User) -> User | None:
-    """`user`, unless a deletion has closed its record: it is then gone for any reader."""
-    return None if user.deleting else user
 
 
 class UserDirectory(AccountOperations):
@@ -73,8 +69,7 @@ class UserDirectory(AccountOperations):
         deletion has closed it (see the module)."""
         if not is_id(user_id):
             return None
-        found = await get_or_none(self.store, keys.user(user_id), User)
-        return _live(found.value) if found is not None else None
+        return await open_user(self.store, user_id)
 
     async def delete_user(self, user_id: str) -> bool:
         """Delete the user, its names and its sessions; False when there was no user. A
