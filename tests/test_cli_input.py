@@ -153,3 +153,22 @@ def test_dev_zero_as_a_password_is_refused(tmp_path: Path) -> None:
         )  # fmt: skip
     result = Result(done.returncode, done.stdout, done.stderr)
     assert_failure(result, failures.USAGE, "the password line is longer than 144 characters")
+
+
+def test_a_password_line_over_the_limit_is_refused_by_its_length_whatever_its_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("S3AUTH_STORE_URL", f"file://{tmp_path / 'store'}")
+    monkeypatch.setenv("S3AUTH_SECRET_KEY", SECRET)
+    monkeypatch.setenv("S3AUTH_PASSWORD_MAX_LENGTH", "64")
+    limit = 64 + users.PASSWORD_LINE_MARGIN
+    argv = ("user", "create", "alice", "--email", "a@example.com", "--password-stdin")
+    # One character over, in ASCII: far fewer bytes than the read takes in.
+    over = Run(*argv, stdin="a" * (limit + 1) + "\n")
+    assert (over.code, over.out) == (failures.USAGE, ""), over
+    assert over.err == (
+        f"s3auth: --password-stdin: the password line is longer than {limit} characters\n"
+    )
+    # At the limit the line is the password's, judged by the policy.
+    at = Run(*argv, stdin="a" * limit + "\n")
+    assert at.code == failures.USAGE and "at most 64 characters" in at.err, at

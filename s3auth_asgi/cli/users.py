@@ -44,17 +44,20 @@ def read_new_password(ctx: Context, max_length: int) -> str:
     """The password, asked for twice on a terminal or, with `--password-stdin`, the first
     line of standard input: read from at most 4 bytes (UTF-8's longest character) per
     character of a line `max_length` allows, so that endless input (`< /dev/zero`) is
-    refused rather than held in memory."""
+    refused rather than held in memory; a line of more characters than it allows is refused
+    alike, however few bytes it takes."""
     if ctx.args.password_stdin:
         longest = max_length + PASSWORD_LINE_MARGIN
         line, more = read_stdin(4 * longest, line=True)
-        if more:
+        if not line:
+            raise CommandError("--password-stdin: standard input is empty")
+        password = line.rstrip("\r\n")
+        # Judged by its characters too: an ASCII line fits the bytes read four times over.
+        if more or len(password) > longest:
             raise CommandError(
                 f"--password-stdin: the password line is longer than {longest} characters"
             )
-        if not line:
-            raise CommandError("--password-stdin: standard input is empty")
-        return line.rstrip("\r\n")
+        return password
     try:
         password = getpass.getpass("Password: ")
         repeated = getpass.getpass("Repeat the password: ")
