@@ -172,3 +172,16 @@ def test_a_password_line_over_the_limit_is_refused_by_its_length_whatever_its_by
     # At the limit the line is the password's, judged by the policy.
     at = Run(*argv, stdin="a" * limit + "\n")
     assert at.code == failures.USAGE and "at most 64 characters" in at.err, at
+
+
+def test_an_invalid_email_is_said_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("S3AUTH_STORE_URL", f"file://{tmp_path / 'store'}")
+    monkeypatch.setenv("S3AUTH_SECRET_KEY", SECRET)
+    refused = Run(
+        "user", "create", "alice", "--email", "no-at-sign", "--password-stdin",
+        stdin="Correct horse 42\n",
+    )  # fmt: skip
+    assert refused.code == failures.USAGE, refused
+    assert refused.err == (
+        "s3auth: The email address is not valid: An email address must have an @-sign.\n"
+    )

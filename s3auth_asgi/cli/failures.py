@@ -151,7 +151,10 @@ def configuration_message(exc: ConfigurationError) -> str:
 
 
 def titled(exc: S3AuthError) -> str:
-    return exc.title if exc.detail == exc.title else f"{exc.title}: {exc.detail}"
+    """The error's title and its detail, the title once where the detail begins with it."""
+    if exc.detail.startswith(exc.title):
+        return exc.detail
+    return f"{exc.title}: {exc.detail}"
 
 
 def unavailable_message(exc: StoreUnavailableError, store_url: str | None) -> str:
