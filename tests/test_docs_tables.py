@@ -18,7 +18,7 @@ import pytest
 from conftest import SECRET
 from test_docs_snippets import parse_blocks
 
-from s3auth_asgi import S3AuthSettings
+from s3auth_asgi import ConfigurationError, S3AuthSettings
 from s3auth_asgi.app.token_errors import TOKEN_ERRORS
 from s3auth_asgi.auth_limits import DEFAULT_AUTH_LIMITS, PER_PROCESS_LIMITS
 from s3auth_asgi.cli import build_parser
@@ -318,3 +318,37 @@ def test_every_link_of_the_readme_resolves() -> None:
         assert target.is_file(), f"README.md links to {path}, which does not exist"
         if anchor:
             assert anchor in anchors_of(target), f"README.md links to {link}: no such heading"
+
+
+# What the pages show an operator typing ---------------------------------------------------
+
+
+def test_a_plain_http_endpoint_shown_in_a_command_is_allowed_as_the_store_library_needs() -> None:
+    """Without AWS_ALLOW_HTTP the store library refuses a plain http:// endpoint before it
+    sends anything, so the command's line would not be the one the page shows."""
+    shown = [
+        (page.relative_to(ROOT).as_posix(), line)
+        for page in PAGES
+        for line in page.read_text(encoding="utf-8").splitlines()
+        if line.startswith("$ ") and re.search(r"\bAWS_ENDPOINT_URL=http://", line)
+    ]
+    assert shown, "no command with a plain-http endpoint found"
+    assert [(page, line) for page, line in shown if "AWS_ALLOW_HTTP=true" not in line] == []
+
+
+@pytest.mark.parametrize("sender", ["S3AUTH_SMTP_HOST", "S3AUTH_MAIL_OUTBOX"])
+def test_the_sender_rows_name_each_setting_that_needs_one(sender: str, tmp_path: Path) -> None:
+    value = {"S3AUTH_SMTP_HOST": "smtp.example.com", "S3AUTH_MAIL_OUTBOX": str(tmp_path)}[sender]
+    env = {
+        "S3AUTH_SECRET_KEY": SECRET,
+        "S3AUTH_PUBLIC_URL": "https://app.example.com",
+        sender: value,
+    }
+    with pytest.raises(ConfigurationError, match="S3AUTH_MAIL_FROM"):
+        S3AuthSettings.from_env(env)
+    S3AuthSettings.from_env({**env, "S3AUTH_MAIL_FROM": "auth@example.com"})
+    rows = [
+        row for page in PAGES for row in table_rows(page) if row.cells[0] == "`S3AUTH_MAIL_FROM`"
+    ]
+    assert {row.page for row in rows} >= {"README.md", "docs/accounts.md"}
+    assert [row.where for row in rows if f"`{sender}`" not in row.cells[2]] == []
