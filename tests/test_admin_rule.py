@@ -5,6 +5,7 @@ tools."""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import anyio
@@ -251,7 +252,7 @@ def test_an_id_that_is_also_anothers_username_is_refused_until_told_which(
     assert anyio.run(service.authenticate_user, "root", PASSWORD) is not None
 
     assert run("sessions", root_id, "--id").out == "SESSION" + " " * 27 + (
-        "LAST USED   ADDRESS          DEVICE\n0 session(s)\n"
+        "LAST USED" + " " * 13 + "ADDRESS          DEVICE\n0 session(s)\n"
     )
     assert (
         run("disable", root_id, "--username").out
@@ -314,4 +315,26 @@ def test_every_cli_account_change_is_kept_in_the_accounts_trail(
         ("admin_user_create", "success", "cli"),
         ("admin_user_update", "success", "cli"),
         ("admin_user_update", "success", "cli"),
+    ]
+
+
+def test_cli_sessions_table_gives_the_last_use_in_utc_as_keys_list_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store = _cli_store(monkeypatch)
+    service = make_service(store=store)
+
+    async def setup() -> None:
+        user = await service.create_user("alice", "alice@example.com", PASSWORD)
+        await service.create_token_pair(user, device_info="curl/8", ip_address="192.0.2.7")
+
+    anyio.run(setup)
+    listed = Run("user", "sessions", "alice", "--json", open_store=lambda url: store)
+    (session,) = json.loads(listed.out)
+    table = Run("user", "sessions", "alice", open_store=lambda url: store)
+    used = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(session["last_used_at"]))
+    assert table.out.splitlines() == [
+        f"{'SESSION':32}  {'LAST USED':20}  {'ADDRESS':15}  DEVICE",
+        f"{session['id']:32}  {used:20}  {'192.0.2.7':15}  curl/8",
+        "1 session(s)",
     ]

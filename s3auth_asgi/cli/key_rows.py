@@ -10,13 +10,14 @@ shows characters that are not printable as escapes; JSON escapes them itself.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
 from ..keys.keyset import KeySet
 from ..keys.ranking import signer
 from ..keys.stored import StoredKey, can_sign, signers
+from .table_text import iso as iso
+from .table_text import printable
 
 
 @dataclass(frozen=True)
@@ -60,20 +61,7 @@ def table_line(*columns: str) -> str:
     )
 
 
-def printable(text: str) -> str:
-    """`text` with each character a terminal would act on (escapes, carriage returns,
-    bidirectional overrides) spelt as a Python escape: a stored record may hold anything."""
-    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
-
-
 HEADER = table_line("KID", "ALGORITHM", "STATE", "ACTIVATES AT", "RETIRES AT", "SOURCE", "SEALED")
-
-
-def iso(moment: float | None) -> str | None:
-    """`moment` in ISO 8601, UTC, to the second: `2026-12-02T03:28:02Z`."""
-    if moment is None:
-        return None
-    return dt.datetime.fromtimestamp(moment, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def fixed_rows(keys: KeySet, source: str, now: float) -> list[KeyRow]:

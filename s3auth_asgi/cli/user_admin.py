@@ -14,6 +14,7 @@ from ..user_records import UPDATE_ATTEMPTS
 from .context import Context, run_async
 from .failures import OK, CommandError
 from .json_array import JsonArray
+from .table_text import iso, printable
 from .users import check_password_source, find_user, noted, read_new_password
 
 
@@ -148,11 +149,12 @@ def run_user_sessions(ctx: Context) -> int:
         if ctx.args.json:
             JsonArray(found).write(ctx.out)
             return OK
-        print(f"{'SESSION':32}  {'LAST USED':10}  {'ADDRESS':15}  DEVICE", file=ctx.out)
+        print(f"{'SESSION':32}  {'LAST USED':20}  {'ADDRESS':15}  DEVICE", file=ctx.out)
         for session in found:
             print(
-                f"{session.id:32}  {session.last_used_at:<10}  {session.ip_address or '-':15}  "
-                f"{session.device_info or '-'}",
+                f"{session.id:32}  {iso(session.last_used_at):20}  "
+                f"{printable(session.ip_address or '-'):15}  "
+                f"{printable(session.device_info or '-')}",
                 file=ctx.out,
             )
         print(f"{len(found)} session(s)", file=ctx.out)
