@@ -298,7 +298,8 @@ class TokenBlacklist(SharedOnCopy):
             and entry.expires_s >= live_from
         ]
         new = [key for key, _ in fresh]
-        users = [key for key, entry in fresh if entry.kind == "user"]
+        # 0.1's `user` entries have no body: their key is the whole of them.
+        users = [k for k, e in fresh if e.kind == "user" and not keys.is_unsharded_revocation(k)]
         ended: dict[str, list[str]] = {}
         if users:
             bodies = await gather([get_or_none(self.store, key, EndedSessions) for key in users])

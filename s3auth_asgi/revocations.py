@@ -11,7 +11,10 @@ time it was written and until when it matters:
 - `user`: every access token of the sessions listed in the entry's body — the sessions the
   user had when the logout-everywhere was issued. Listing them, instead of cutting off by
   creation time, is what makes the cut-off independent of every host's clock: a session
-  that existed is named, one created afterwards is not.
+  that existed is named, one created afterwards is not. An entry in 0.1's layout
+  (`keys.is_unsharded_revocation`) has no body and means what it meant there: every
+  session of the user (`sub`) opened up to the entry's time, read from the session id
+  (`sid`). Those are kept apart, as cut-offs, until they end.
 
 Each table maps a subject to the last second its entry matters. Forgetting happens in time
 order through a heap of (until, table, subject), so a sync that finds nothing new does no
@@ -26,6 +29,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 from .errors import TokenRevokedError
+from .identifiers import session_created_ms
 from .storage import keys
 
 RevocationReason = Literal["jti", "session", "user"]
@@ -45,7 +49,7 @@ def revoked_error(reason: RevocationReason) -> TokenRevokedError:
 class RevocationSnapshot:
     """Revoked token ids, sessions and users' sessions, as known to this process."""
 
-    __slots__ = ("_expiries", "_seen", "_seen_order", "_tables")
+    __slots__ = ("_cutoffs", "_expiries", "_seen", "_seen_order", "_tables")
 
     def __init__(self) -> None:
         # reason -> subject -> last second the entry matters
@@ -53,9 +57,11 @@ class RevocationSnapshot:
         self._expiries: list[tuple[int, RevocationReason, str]] = []
         self._seen: set[str] = set()
         self._seen_order: list[tuple[int, str]] = []
+        # user subject -> (sessions opened up to this ms are ended, last second it matters)
+        self._cutoffs: dict[str, tuple[int, int]] = {}
 
     def __len__(self) -> int:
-        return sum(len(table) for table in self._tables.values())
+        return sum(len(table) for table in self._tables.values()) + len(self._cutoffs)
 
     def has_seen(self, key: str) -> bool:
         return key in self._seen
@@ -69,7 +75,13 @@ class RevocationSnapshot:
         if key not in self._seen:
             self._seen.add(key)
             heapq.heappush(self._seen_order, (parsed.written_ms, key))
-        if parsed.kind == "user":
+        if parsed.kind == "user" and keys.is_unsharded_revocation(key):
+            up_to, until = self._cutoffs.get(parsed.subject, (0, 0))
+            self._cutoffs[parsed.subject] = (
+                max(up_to, parsed.written_ms),
+                max(until, parsed.expires_s),
+            )
+        elif parsed.kind == "user":
             for session_id in ended_sessions:
                 self._add("user", keys.revocation_subject(session_id), parsed.expires_s)
         else:
@@ -91,6 +103,9 @@ class RevocationSnapshot:
             table = self._tables[reason]
             if table.get(subject) == until:  # not extended by a later entry
                 del table[subject]
+        # Cut-offs are written by 0.1 processes alone, a few while they share the store.
+        for subject in [s for s, (_, until) in self._cutoffs.items() if until < older_than_s]:
+            del self._cutoffs[subject]
         order = self._seen_order
         while order and order[0][0] < seen_floor_ms:
             self._seen.discard(heapq.heappop(order)[1])
@@ -106,10 +121,24 @@ class RevocationSnapshot:
         if jtis and isinstance(jti, str) and keys.revocation_subject(jti) in jtis:
             return "jti"
         sid = claims.get("sid")
-        if (sessions or users) and isinstance(sid, str):
+        if not isinstance(sid, str):
+            return None
+        if sessions or users:
             subject = keys.revocation_subject(sid)
             if subject in sessions:
                 return "session"
             if subject in users:
                 return "user"
+        if self._cutoffs and self._cut_off(claims.get("sub"), sid):
+            return "user"
         return None
+
+    def _cut_off(self, sub: object, sid: str) -> bool:
+        cutoff = self._cutoffs.get(keys.revocation_subject(sub)) if isinstance(sub, str) else None
+        return cutoff is not None and session_created_ms(sid) <= cutoff[0]
+
+    def cutoff_ms(self, user_id: str) -> int:
+        """The latest 0.1 logout-everywhere of the user known here, in ms (0: none): a
+        session this process opens must be younger, or its tokens are refused from birth."""
+        cutoff = self._cutoffs.get(keys.revocation_subject(user_id))
+        return cutoff[0] if cutoff is not None else 0

@@ -91,11 +91,13 @@ class SessionOpening(SessionOperations):
         time it was opened."""
         now_ms = int(self.clock() * 1000)
         now = now_ms // 1000
+        # Younger than any 0.1 logout-everywhere known here, whose cut-off is a time.
+        id_ms = max(now_ms, self.blacklist.snapshot.cutoff_ms(user.id) + 1)
         absolute = now + self.settings.session_absolute_seconds
         generation = user.session_generation if isinstance(user, User) else None
         session = Session(
             # The generation's counter in the id: a listing tells whom a change may end.
-            id=new_session_id(now_ms, generation_counter(generation)),
+            id=new_session_id(id_ms, generation_counter(generation)),
             user_id=user.id,
             secret=secrets.token_urlsafe(24),
             device_info=clean_text(device_info, "device_info", DEVICE_INFO_MAX, truncate=True),

@@ -27,6 +27,12 @@
                                                // 10,000: a listing of what is new reads
                                                the few ten-second directories it spans
                                                on a local store, never the history
+    revocations/{written_ms:013d}.{kind}.{expires_s}.{subject}
+                                               the same, as 0.1 wrote it: no shard, no
+                                               body; its `user` entry ends every session
+                                               of the user opened up to `written_ms`
+                                               (`is_unsharded_revocation`). Read, swept,
+                                               never written
     ratelimit/{limit}/{key_digest}             shared limiter state
     ratelimit/{budget}/{key_digest}            a failure budget's state (several limits)
     account-tokens/{purpose}/{token_id}        a password-reset, email-verification or
@@ -171,6 +177,12 @@ def revocation_offset(written_ms: int) -> str:
     (shards sort in time order, and so do the keys inside one)."""
     written_ms = max(written_ms, 1)
     return f"{_revocation_shard(written_ms)}{written_ms - 1:013d}.~"
+
+
+def is_unsharded_revocation(key: str) -> bool:
+    """Whether a revocation key is in 0.1's layout, `revocations/{name}` (see the module),
+    which such a process still writes while it shares the store with this version."""
+    return "/" not in key.removeprefix(REVOCATIONS)
 
 
 class RevocationKey(NamedTuple):

@@ -1,0 +1,212 @@
+"""A store written by s3auth_asgi 0.1, served by this version: what its users had keeps
+working, and what was ended stays ended.
+
+`data/store_0_1.json` holds every object 0.1's own code left on a `file://` store (made by
+`data/make_store_0_1.py` against a checkout of 0.1; the module says how): an administrator,
+users registered through the app, a disabled one, a deleted one, one whose address changed,
+one imported with a bcrypt hash; live, rotated and logged-out sessions, a logout everywhere,
+a revoked token id, and the shared rate-limit state of the login and registration limits.
+Each test writes those objects back, with the times they were written, and runs this
+version's service, app and command against them on a clock a minute past 0.1's last write.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from support import Clock, asgi_client, bearer
+from test_cli import Run
+
+from s3auth_asgi import S3AuthService, S3AuthSettings, TokenRevokedError
+from s3auth_asgi.app import create_auth_app
+from s3auth_asgi.cli import failures
+from s3auth_asgi.models import User
+from s3auth_asgi.storage import keys
+
+pytestmark = pytest.mark.anyio
+
+OLD = json.loads((Path(__file__).parent / "data" / "store_0_1.json").read_text("utf-8"))
+USERS: dict[str, dict[str, str]] = OLD["users"]
+ACCESS: dict[str, str] = OLD["tokens"]["access"]
+REFRESH: dict[str, str] = OLD["tokens"]["refresh"]
+DAY = 86_400
+
+
+def write_old_store(root: Path) -> str:
+    """The objects 0.1 wrote, byte for byte, each last modified when 0.1 wrote it."""
+    for key, stored in OLD["objects"].items():
+        path = root / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(stored["body"].encode("utf-8"))
+        os.utime(path, (stored["written"], stored["written"]))
+    return f"file://{root}"
+
+
+class Old:
+    """This version's service and app over the old store, a minute after 0.1's last write."""
+
+    def __init__(self, root: Path) -> None:
+        self.url = write_old_store(root)
+        self.root = root
+        self.clock = Clock()
+        self.clock.now = OLD["t0"] + 60
+        # The secret 0.1 signed with, and its hashing parameters (the defaults then and now).
+        settings = S3AuthSettings(store_url=self.url, secret_key=OLD["secret"])
+        self.service = S3AuthService(settings, clock=self.clock)
+
+    def client(self, **options: Any) -> httpx.AsyncClient:
+        return asgi_client(create_auth_app(self.service, **options))
+
+
+@pytest.fixture
+async def old(tmp_path: Path) -> AsyncIterator[Old]:
+    yield Old(tmp_path / "store")
+
+
+def user_id(name: str) -> str:
+    return USERS[name]["id"]
+
+
+async def status_of_me(client: httpx.AsyncClient, access_token: str) -> tuple[int, str]:
+    answer = await client.get("/me", headers=dict(bearer(access_token)))
+    return answer.status_code, answer.json().get("code", "") if answer.status_code != 200 else ""
+
+
+async def test_old_access_tokens_are_accepted_or_refused_as_0_1_left_them(old: Old) -> None:
+    async with old.client() as client:
+        for live in ("alice-laptop", "bob"):
+            assert await status_of_me(client, ACCESS[live]) == (200, ""), live
+        # A logged-out session, a revoked token id, a logout everywhere: refused as in 0.1.
+        assert await status_of_me(client, ACCESS["alice-phone"]) == (401, "token_revoked")
+        assert await status_of_me(client, ACCESS["root-jti-revoked"]) == (401, "token_revoked")
+        assert await status_of_me(client, ACCESS["bob-before-logout-all"]) == (
+            401,
+            "token_revoked",
+        )
+        # A disabled account's token: refused (0.1 revoked it when the account was disabled).
+        assert (await status_of_me(client, ACCESS["carol"]))[0] == 401
+
+
+async def test_a_0_1_logout_everywhere_refuses_only_the_sessions_it_ended(old: Old) -> None:
+    """0.1's `user` entry has no body: it ends every session of the user opened up to its
+    time, which its key holds. Bob's session opened after it stays good."""
+    service = old.service
+    await service.blacklist.sync()
+    with pytest.raises(TokenRevokedError, match="The user's tokens have been revoked"):
+        service.decode_token(ACCESS["bob-before-logout-all"])
+    assert service.decode_token(ACCESS["bob"])["sub"] == user_id("bob")
+    # Read from its key alone, as 0.1 wrote it: no GET of a body.
+    assert service.store.requests["get"] == 0
+    # A login here on a clock behind the host that wrote it still opens a session younger
+    # than the cut-off, whose tokens are good.
+    old.clock.now = OLD["t0"] + 13
+    user = await service.authenticate_user("bob", USERS["bob"]["password"])
+    assert user is not None
+    pair = await service.create_token_pair(user)
+    assert service.decode_token(pair.access_token)["sub"] == user_id("bob")
+
+
+async def test_old_passwords_log_in_and_refused_accounts_stay_refused(old: Old) -> None:
+    async with old.client() as client:
+
+        async def login(identifier: str, name: str) -> int:
+            body = {"username": identifier, "password": USERS[name]["password"]}
+            return (await client.post("/login", json=body)).status_code
+
+        assert await login("root", "root") == 200
+        assert await login("ALICE", "alice") == 200
+        assert await login("alice@example.com", "alice") == 200
+        assert await login("émilie", "Émilie") == 200
+        assert await login("emilie.zola@example.org", "Émilie") == 200
+        assert await login("emilie@example.org", "Émilie") == 401  # the address given up
+        assert await login("carol.smith@example.com", "carol") == 401  # disabled
+        assert await login("frank", "frank") == 401  # deleted
+        # The imported bcrypt hash logs in, and is replaced by an argon2id one.
+        assert await login("dave", "dave") == 200
+    found = await old.service.store.get(keys.user(user_id("dave")), User)
+    assert found is not None and found.value.hashed_password.startswith("$argon2id$")
+
+
+async def test_old_refresh_tokens_refresh_and_ended_ones_stay_ended(old: Old) -> None:
+    async with old.client() as client:
+
+        async def refresh(name: str) -> tuple[int, str]:
+            answer = await client.post("/refresh", json={"refresh_token": REFRESH[name]})
+            return answer.status_code, answer.json().get("code", "")
+
+        for live in ("alice-laptop", "bob", "emilie"):
+            assert (await refresh(live))[0] == 200, live
+        for ended in ("alice-phone", "bob-before-logout-all", "carol"):
+            assert await refresh(ended) == (401, "token_revoked"), ended
+        # The token 0.1 rotated away from, presented again once its grace has passed: reuse.
+        assert await refresh("alice-laptop-spent") == (401, "refresh_token_reused")
+
+
+async def test_sessions_and_the_administrator_s_listing(old: Old) -> None:
+    async with old.client() as client:
+        answer = await client.get("/sessions", headers=dict(bearer(ACCESS["alice-laptop"])))
+        assert answer.status_code == 200, answer.text
+        [laptop] = answer.json()["sessions"]
+        assert laptop["device_info"] == "alice-laptop" and laptop["current"]
+        body = {"username": "root", "password": USERS["root"]["password"]}
+        admin = (await client.post("/login", json=body)).json()["access_token"]
+        answer = await client.get("/admin/users", headers=dict(bearer(admin)))
+        assert answer.status_code == 200, answer.text
+        listed = {user["username"]: user for user in answer.json()["users"]}
+        assert sorted(listed) == ["alice", "bob", "carol", "dave", "root", "Émilie"]
+        assert listed["root"]["is_admin"] and not listed["carol"]["is_active"]
+
+
+async def test_old_names_stay_taken_and_freed_ones_are_free(old: Old) -> None:
+    async with old.client(rate_limit=False) as client:
+
+        async def register(username: str, email: str) -> int:
+            body = {"username": username, "email": email, "password": "Fresh-pass-1234"}
+            return (await client.post("/register", json=body)).status_code
+
+        taken = ["alice", "ALICE", "bob", "carol", "dave", "root", "ÉMILIE", "émilie"]
+        for n, name in enumerate(taken):
+            assert await register(name, f"new{n}@example.com") == 409, name
+        for n, email in enumerate(["alice@example.com", "carol.smith@example.com"]):
+            assert await register(f"newname{n}", email) == 409, email
+        # Freed by 0.1: a deleted user's name, an address changed away from.
+        assert await register("frank", "frank@example.com") == 201
+        assert await register("newname9", "emilie@example.org") == 201
+
+
+def stored_keys(root: Path) -> list[str]:
+    return sorted(
+        key
+        for path in root.rglob("*")
+        if path.is_file() and not (key := path.relative_to(root).as_posix()).startswith(".s3auth/")
+    )
+
+
+async def test_cleanup_keeps_what_lives_and_sweeps_what_0_1_left_expired(old: Old) -> None:
+    listed = stored_keys(old.root)
+    # A minute on, only the state of the login limits (a minute's window) has passed.
+    swept = await old.service.cleanup_expired_tokens()
+    left = stored_keys(old.root)
+    assert swept == len(listed) - len(left) > 0
+    assert all(key.startswith("ratelimit/login") for key in set(listed) - set(left))
+    # Past the sessions' 7 days, every session, revocation and limit's state has.
+    old.clock.advance(8 * DAY)
+    swept = await old.service.cleanup_expired_tokens()
+    assert stored_keys(old.root) == [k for k in listed if k.startswith(("users/", "index/"))]
+    assert swept == len(left) - 18
+
+
+def test_check_and_doctor_pass(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("S3AUTH_STORE_URL", write_old_store(tmp_path / "store"))
+    monkeypatch.setenv("S3AUTH_SECRET_KEY", OLD["secret"])
+    checked = Run("check")
+    assert checked.code == failures.OK, checked
+    doctor = Run("doctor")
+    assert doctor.code == failures.OK, doctor
+    assert "checked 6 user(s) and 12 index entries: no problem found" in doctor.out
