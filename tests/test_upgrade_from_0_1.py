@@ -148,6 +148,20 @@ async def test_old_refresh_tokens_refresh_and_ended_ones_stay_ended(old: Old) ->
         assert await refresh("alice-laptop-spent") == (401, "refresh_token_reused")
 
 
+async def test_a_0_1_refresh_cookie_refreshes_in_browser_mode(tmp_path: Path) -> None:
+    """The cookie's name and path are 0.1's: a browser logged in then stays logged in."""
+    url = write_old_store(tmp_path / "store")
+    clock = Clock()
+    clock.now = OLD["t0"] + 60
+    settings = S3AuthSettings(store_url=url, secret_key=OLD["secret"], refresh_cookie=True)
+    app = create_auth_app(S3AuthService(settings, clock=clock))
+    async with asgi_client(app) as client:
+        cookie = {"cookie": f"s3auth_refresh={REFRESH['alice-laptop']}"}
+        answer = await client.post("/refresh", headers=cookie)
+        assert answer.status_code == 200, answer.text
+        assert answer.cookies["s3auth_refresh"].startswith(f"rt1.{user_id('alice')}.")
+
+
 async def test_sessions_and_the_administrator_s_listing(old: Old) -> None:
     async with old.client() as client:
         answer = await client.get("/sessions", headers=dict(bearer(ACCESS["alice-laptop"])))
