@@ -277,3 +277,35 @@ async def test_an_administrator_ending_their_own_session_by_the_admin_path_clear
         assert value == 's3auth_refresh=""'
         assert {"Max-Age=0", "Path=/auth/refresh", "HttpOnly", "Secure"} <= attributes
         assert_problem(await browser.post("/auth/refresh"), 401, "authentication_required")
+
+
+async def test_an_administrator_ending_every_own_session_by_the_admin_paths_clears_the_cookie() -> (
+    None
+):
+    """`POST /admin/users/{own id}/revoke` is `/logout-all` by another name, and a password
+    set through `/admin/users/{own id}/password` ends every session as well: the cookie's
+    session is over either way, so the answer clears the cookie. The same calls on another
+    account leave it."""
+    service = make_service(refresh_cookie=True)
+    root = await service.create_user("root", "root@example.com", PASSWORD, is_admin=True)
+    bob = await service.create_user("bob", "bob@example.com", PASSWORD)
+    form = {"username": "root", "password": PASSWORD}
+    async with client_for(mounted(service), base_url="https://testserver") as browser:
+        for action, body in (("revoke", None), ("password", {"new_password": "Newer123!x"})):
+            tokens = (await browser.post("/auth/login", data=form)).json()
+            other = await browser.post(
+                f"/auth/admin/users/{bob.id}/{action}", json=body, headers=bearer(tokens)
+            )
+            assert other.status_code in (200, 204), other.text
+            assert "set-cookie" not in other.headers, action
+
+            own = await browser.post(
+                f"/auth/admin/users/{root.id}/{action}", json=body, headers=bearer(tokens)
+            )
+            assert own.status_code in (200, 204), own.text
+            value, attributes = cookie_attributes(own)
+            assert value == 's3auth_refresh=""', action
+            assert {"Max-Age=0", "Path=/auth/refresh", "HttpOnly", "Secure"} <= attributes
+            refused = await browser.post("/auth/refresh")
+            assert_problem(refused, 401, "authentication_required")
+            form["password"] = body["new_password"] if body else PASSWORD

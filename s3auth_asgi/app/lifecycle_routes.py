@@ -218,7 +218,8 @@ class LifecycleRoutes:
         if await self.service.get_user_by_id(user_id) is None:
             raise UserNotFoundError()
         ended = await self.service.revoke_all_user_tokens(user_id)
-        return json_response(SessionsEnded(sessions_ended=ended))
+        response = json_response(SessionsEnded(sessions_ended=ended))
+        return self.routes.ended_if_own(call, user_id, response)
 
     async def _user(self, call: Call) -> User:
         user = await self.service.get_user_by_id(call.path_ids["user_id"])
@@ -247,8 +248,9 @@ class LifecycleRoutes:
 
     async def set_password(self, call: Call) -> Response:
         data: AdminSetPassword = call.body
-        await self.service.set_password(call.path_ids["user_id"], data.new_password)
-        return empty_response()
+        user_id = call.path_ids["user_id"]
+        await self.service.set_password(user_id, data.new_password)
+        return self.routes.ended_if_own(call, user_id, empty_response())
 
     async def user_sessions(self, call: Call) -> Response:
         user = await self._user(call)

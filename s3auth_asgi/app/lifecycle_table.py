@@ -148,8 +148,9 @@ def lifecycle_operations(routes: LifecycleRoutes) -> list[Operation]:
             access="admin",
             request=schemas.AdminSetPassword,
             conflicts=(ConflictError,),
-            description="Without the old one; every session of the account ends. "
-            + LOST_TO_A_CONCURRENT_CHANGE,
+            description="Without the old one; every session of the account ends (the "
+            "caller's own account: the answer clears the `s3auth_refresh` cookie in browser "
+            "mode). " + LOST_TO_A_CONCURRENT_CHANGE,
         ),
         Operation(
             method="GET",

@@ -40,6 +40,14 @@ class SessionRoutes:
             clear_refresh_cookie(response, root_path(request))
         return response
 
+    def ended_if_own(self, call: Call, user_id: str, response: Response) -> Response:
+        """`response` to a request that ended every session of `user_id`: when the account
+        is the caller's, the caller's session is among them, and the browser drops its
+        cookie as at `/logout-all`."""
+        if user_id == call.caller.user_id:
+            return self._ended(call.request, response)
+        return response
+
     async def logout(self, call: Call) -> Response:
         data: LogoutRequest = call.body
         if data.refresh_token:

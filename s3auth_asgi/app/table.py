@@ -282,6 +282,8 @@ def _account_operations(routes: AuthRoutes, admin: LifecycleRoutes) -> list[Oper
             tag="admin",
             access="admin",
             response=schemas.SessionsEnded,
+            description="The caller's own account: a logout everywhere, whose answer clears "
+            "the `s3auth_refresh` cookie in browser mode.",
         ),
         Operation(
             method="GET",
