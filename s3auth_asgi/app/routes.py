@@ -143,7 +143,7 @@ class AuthRoutes(SessionRoutes):
             raise self._hide_which_exists(error) from None
         call.noted["user_id"] = user.id
         await self.mail_verification_link(user)
-        return json_response(user.public(), status=201)
+        return json_response(user.public(), status=201, headers=PRIVATE)
 
     async def login(self, call: Call) -> Response:
         data: LoginRequest = call.body
