@@ -176,3 +176,35 @@ async def test_a_content_length_given_twice_is_refused_and_writes_nothing(
     assert response.json()["detail"] == "The Content-Length header is given more than once"
     assert service.store.requests == {}
     assert await service.get_user_by_username("mallory") is None
+
+
+@pytest.mark.parametrize(
+    "types",
+    [
+        ("application/json", "application/x-www-form-urlencoded"),
+        ("application/x-www-form-urlencoded", "application/json"),
+        ("application/json", "text/plain"),
+        ("application/json", "application/json"),  # refused too, as Content-Length twice is
+    ],
+)
+@pytest.mark.parametrize("path", ["/auth/register", "/auth/login"])
+async def test_a_content_type_given_twice_is_refused_and_writes_nothing(
+    tmp_path: Path, types: tuple[str, str], path: str
+) -> None:
+    # A filter in front that reads the other header reads another body: a form whose one
+    # field is the whole JSON text, no username in it to count or block.
+    service = service_with(tmp_path)
+    fields = {"username": "mallory", "email": "m@example.com", "password": PASSWORD}
+    if path.endswith("/login"):
+        await service.create_user(**fields)
+        fields.pop("email")
+    body = json.dumps(fields).encode()
+    headers = [(b"content-type", kind.encode()) for kind in types]
+    headers.append((b"content-length", str(len(body)).encode()))
+    service.store.reset_counts()
+    response = await call_http(mounted(service), http_scope(path, headers, method="POST"), body)
+    assert response.status == 400, response.body
+    assert response.headers[b"content-type"] == b"application/problem+json"
+    assert response.json()["code"] == "malformed_body"
+    assert response.json()["detail"] == "The Content-Type header is given more than once"
+    assert service.store.requests == {}
