@@ -33,9 +33,10 @@ must not let everybody in.
 
 `token_claims` adds claims to the access tokens of a session: it runs when the session is
 opened (a login, a password change), and every token of the session carries the claims,
-refreshed ones too (a refresh reads no user record). Reserved claims (`RESERVED_CLAIMS`)
-cannot be set; a hook that fails, returns one of them or more than MAX_CLAIMS_BYTES is
-logged and its claims are left out.
+refreshed ones too (a refresh reads no user record), as JSON has them (msgspec's encoding,
+which the session is kept in: a datetime is RFC 3339 text, a set a list). Reserved claims
+(`RESERVED_CLAIMS`) cannot be set; a hook that fails, returns one of them, something JSON
+cannot hold or more than MAX_CLAIMS_BYTES is logged and its claims are left out.
 """
 
 from __future__ import annotations
@@ -173,8 +174,12 @@ class Hooks:
         claims: dict[str, Any] = {}
         for hook in self._claims:
             try:
-                given = dict(await hook(user))
-                size = len(msgspec.json.encode(given))
+                encoded = msgspec.json.encode(dict(await hook(user)))
+                # As the session keeps them, so that the login's token carries what every
+                # refreshed one does: a datetime as RFC 3339 text, a set or tuple as a
+                # list, NaN as null; the token's own encoder takes none of those.
+                given = msgspec.json.decode(encoded)
+                size = len(encoded)
             except Exception:
                 logger.exception("token_claims hook %s failed", _name(hook))
                 continue

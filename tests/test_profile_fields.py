@@ -4,9 +4,12 @@ claims (a hook; kept through refreshes; reserved claims are not the hook's to se
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import math
 import re
 import runpy
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,7 +17,16 @@ from typing import Annotated, Any
 import msgspec
 import pytest
 from conftest import make_settings
-from test_app import PASSWORD, assert_problem, bearer, client_for, login, mounted, register
+from test_app import (
+    PASSWORD,
+    assert_problem,
+    bearer,
+    checked_client,
+    client_for,
+    login,
+    mounted,
+    register,
+)
 from test_docs_snippets import BLOCKS
 
 from s3auth_asgi import S3AuthService
@@ -119,6 +131,39 @@ async def test_a_claims_hook_adds_claims_that_refreshes_keep(
         (await service.refresh_access_token(pair.refresh_token)).access_token
     )
     assert refreshed["tenant"] == "t-alice"
+
+
+async def test_claims_of_any_type_json_encodes_are_carried_alike_from_the_login_on() -> None:
+    """The session keeps the claims as JSON, and every token of it carries that form, the
+    login's own too: the token's encoder takes no datetime, UUID or set, and a login whose
+    token could not be made would fail after its session was written."""
+    since = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+    key = uuid.UUID(int=7)
+    hooks = Hooks()
+
+    @hooks.token_claims
+    async def typed(user: User) -> Mapping[str, Any]:
+        return {"since": since, "key": key, "tags": {"a"}, "ratio": math.nan, "pair": (1, 2)}
+
+    service = S3AuthService(make_settings(), hooks=hooks)
+    user = await service.create_user("alice", "alice@example.com", PASSWORD)
+    kept = {
+        "since": "2026-01-02T03:04:05Z",
+        "key": str(key),
+        "tags": ["a"],
+        "ratio": None,
+        "pair": [1, 2],
+    }
+    async with checked_client(service) as client:
+        tokens = await login(client, "alice")
+        refreshed = await client.post(
+            "/auth/refresh", json={"refresh_token": tokens["refresh_token"]}
+        )
+        assert refreshed.status_code == 200, refreshed.text
+    for token in (tokens["access_token"], refreshed.json()["access_token"]):
+        claims = service.decode_token(token)
+        assert {name: claims[name] for name in kept} == kept
+    assert len(await service.get_user_active_sessions(user.id)) == 1
 
 
 async def test_a_declared_pattern_refuses_what_the_published_schema_refuses() -> None:
