@@ -27,9 +27,9 @@ They run for requests to the auth app only: a service method called from the hos
 needs them runs `dispatch` itself with the event the app would have made (docs/accounts.md).
 
 `before_register` runs before anything is written and may refuse the registration by
-raising S3ValidationError (or any error of this package), which is the answer; any other
-exception refuses it too, as 503 `hook_failed`, logged: an invitation check that crashed
-must not let everybody in.
+raising S3ValidationError (or another refusal of this package: `refusal` says how each is
+answered); any other exception refuses it too, as 503 `hook_failed`, logged: an
+invitation check that crashed must not let everybody in.
 
 `token_claims` adds claims to the access tokens of a session: it runs when the session is
 opened (a login, a password change), and every token of the session carries the claims,
@@ -48,7 +48,13 @@ from typing import Any, Literal
 
 import msgspec
 
-from .errors import S3AuthError, StoreUnavailableError
+from .errors import (
+    EmailTakenError,
+    S3AuthError,
+    S3ValidationError,
+    StoreUnavailableError,
+    UsernameTakenError,
+)
 from .events import AuthEvent, EventName
 from .models import User
 
@@ -144,14 +150,13 @@ class Hooks:
         return hook
 
     async def check_registration(self, registration: Registration) -> None:
+        """Run the `before_register` hooks; the first refusal is the registration's answer,
+        as `refusal` makes it one that `/register` declares."""
         for hook in self._registration:
             try:
                 await hook(registration)
-            except S3AuthError:
-                raise
-            except Exception:
-                logger.exception("before_register hook %s failed", _name(hook))
-                raise HookFailedError() from None
+            except Exception as error:
+                raise refusal(error, hook) from None
 
     def hook_of(self, event: AuthEvent) -> HookName | None:
         if event.outcome == "success":
@@ -197,3 +202,18 @@ class Hooks:
 
 def _name(hook: object) -> str:
     return getattr(hook, "__qualname__", repr(hook))
+
+
+def refusal(error: Exception, hook: object) -> S3AuthError:
+    """What a `before_register` hook's `error` refuses the registration with. A 422, a 503
+    (StoreUnavailableError) or a taken name (409) is answered as it is, as the
+    registration's own are; any other error of this package that refuses (4xx) keeps its
+    detail in a 422 `validation_error`, since `/register` declares no other status for it
+    (a 403 or a 404 there would be an answer no client was told of); anything else is a
+    check that could not decide: logged, and 503 `hook_failed`."""
+    if isinstance(error, (StoreUnavailableError, UsernameTakenError, EmailTakenError)):
+        return error
+    if isinstance(error, S3AuthError) and 400 <= error.status < 500:
+        return error if error.status == 422 else S3ValidationError(error.detail)
+    logger.error("before_register hook %s failed", _name(hook), exc_info=error)
+    return HookFailedError()

@@ -126,16 +126,17 @@ class AuthRoutes(SessionRoutes):
         data: RegisterRequest = call.body
         call.shown.extend(await self.limits.check_registration(call.request.scope, data.username))
         client = self.limits.client_ip(call.request.scope)
-        await self.service.hooks.check_registration(
-            Registration(
-                username=data.username,
-                email=data.email,
-                full_name=data.full_name,
-                profile=data.profile,
-                client=client,
-            )
-        )
         try:
+            # A hook's taken name (one the application keeps) is hidden as the service's.
+            await self.service.hooks.check_registration(
+                Registration(
+                    username=data.username,
+                    email=data.email,
+                    full_name=data.full_name,
+                    profile=data.profile,
+                    client=client,
+                )
+            )
             user = await self.service.create_user(
                 data.username, data.email, data.password, data.full_name, profile=data.profile
             )

@@ -1,0 +1,75 @@
+"""A `before_register` hook's refusal as `/register` answers it: every answer one the app's
+OpenAPI document declares for the operation, a taken name hidden as the registration's own
+is under enumeration protection, and nothing written whatever the hook raised."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from conftest import make_settings
+from test_app import PASSWORD, assert_problem, checked_client
+
+from s3auth_asgi import S3AuthService
+from s3auth_asgi.errors import (
+    ConfigurationError,
+    ConflictError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitedError,
+    S3AuthError,
+    S3ValidationError,
+    StoreUnavailableError,
+    UsernameTakenError,
+    WeakPasswordError,
+)
+from s3auth_asgi.hooks import Hooks, Registration
+
+pytestmark = pytest.mark.anyio
+
+REFUSALS = [
+    # What /register declares is answered as it is.
+    (S3ValidationError("Registration is by invitation"), True, 422, "validation_error"),
+    (WeakPasswordError("The password names the company"), True, 422, "weak_password"),
+    (StoreUnavailableError("The invitations cannot be read"), True, 503, "store_unavailable"),
+    # A name the application keeps (`admin`) is a taken name, hidden as the service's own.
+    (UsernameTakenError("The name is reserved"), True, 409, "account_exists"),
+    (UsernameTakenError("The name is reserved"), False, 409, "username_taken"),
+    # Refusals of statuses it does not declare keep their words in a 422.
+    (PermissionDeniedError("Registration is closed"), True, 422, "validation_error"),
+    (NotFoundError("No such invitation"), True, 422, "validation_error"),
+    (RateLimitedError("Too many registrations from your network"), True, 422, "validation_error"),
+    (ConflictError("The invitation is being used"), True, 422, "validation_error"),
+    # Not a refusal: a check that could not decide, as any other exception.
+    (S3AuthError("The check failed"), True, 503, "hook_failed"),
+    (ConfigurationError("No invitation list is set"), True, 503, "hook_failed"),
+]
+
+
+@pytest.mark.parametrize(("raised", "protected", "status", "code"), REFUSALS)
+async def test_a_hooks_refusal_is_an_answer_the_document_declares(
+    raised: S3AuthError,
+    protected: bool,
+    status: int,
+    code: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    hooks = Hooks()
+    seen: list[Registration] = []
+
+    @hooks.before_register
+    async def refuse(registration: Registration) -> None:
+        seen.append(registration)
+        raise raised
+
+    service = S3AuthService(make_settings(enumeration_protection=protected), hooks=hooks)
+    body = {"username": "alice", "email": "alice@example.com", "password": PASSWORD}
+    async with checked_client(service) as client:
+        with caplog.at_level(logging.ERROR, logger="s3auth_asgi.hooks"):
+            answer = await client.post("/auth/register", json=body)
+    problem = assert_problem(answer, status, code)
+    if code == "validation_error":
+        assert problem["detail"] == raised.detail
+    assert ("before_register hook" in caplog.text) == (code == "hook_failed")
+    assert len(seen) == 1
+    assert await service.get_user_by_username("alice") is None
