@@ -138,7 +138,7 @@ class AccountOperations(PasswordChanges):
         return (await self.check_login(login, password)).user
 
     def _plausible_password(self, password: object) -> bool:
-        return isinstance(password, str) and len(password) <= self.password_policy.max_length
+        return isinstance(password, str) and len(password) <= self.password_policy.longest_checked
 
     async def resolve_login(self, name: NameLookup) -> NameLookup:
         """The first half of authenticate_user: the index entry of a name as

@@ -15,6 +15,10 @@ from .errors import WeakPasswordError
 from .identifiers import fold
 from .secret_strength import common_passwords
 from .settings import S3AuthSettings
+from .settings_ranges import RANGES
+
+LONGEST_SETTABLE = int(RANGES["password_max_length"].most)
+"""The longest password any setting of S3AUTH_PASSWORD_MAX_LENGTH lets be set."""
 
 CONTEXT_WORD_MIN = 4
 """The shortest name (`nist`) that is held against a password it is in: three letters
@@ -62,6 +66,14 @@ class PasswordPolicy(msgspec.Struct, kw_only=True, frozen=True):
     def from_settings(cls, settings: S3AuthSettings) -> PasswordPolicy:
         preset = cls.nist if settings.password_policy == "nist" else cls.default
         return preset(settings.password_max_length)
+
+    @property
+    def longest_checked(self) -> int:
+        """The longest password a login checks; a longer one is refused unhashed. Not
+        `max_length`: that bounds the passwords being set, as the other rules do, and an
+        operator who lowers it locks out no account whose password is longer, as a
+        stricter policy locks out none whose password is shorter."""
+        return max(self.max_length, LONGEST_SETTABLE)
 
     def describe(self) -> str:
         """What `check` asks, in a sentence for whoever picks a password (the OpenAPI

@@ -17,7 +17,7 @@ from conftest import FAST_HASHING, make_service
 from pwdlib.hashers.argon2 import Argon2Hasher
 from pwdlib.hashers.bcrypt import BcryptHasher
 
-from s3auth_asgi import S3AuthService
+from s3auth_asgi import S3AuthService, WeakPasswordError
 from s3auth_asgi.models import User
 from s3auth_asgi.storage import keys
 
@@ -171,3 +171,23 @@ async def test_an_old_hash_does_not_answer_faster_than_nobody() -> None:
             spent.append(time.perf_counter() - started)
     known, unknown = (statistics.median(times[name]) for name in ("alice", "nobody"))
     assert known > unknown / 2, {"alice": known, "nobody": unknown}
+
+
+async def test_a_password_set_under_a_higher_maximum_still_logs_in() -> None:
+    """S3AUTH_PASSWORD_MAX_LENGTH bounds the passwords that are set, as the policy's other
+    rules do; lowering it must no more lock out an account whose password is longer than
+    a stricter policy locks out a shorter one. Logins and the checks of a current password
+    take any password a setting of it could have let be set, and refuse one longer still
+    unhashed."""
+    long_password = "Aa1" + "x" * 297
+    before = make_service(password_max_length=512)
+    await before.create_user("alice", "alice@example.com", long_password)
+    service = make_service(store=before.store)  # the default maximum, 128
+    assert service.password_policy.max_length == 128
+    user = await service.authenticate_user("alice", long_password)
+    assert user is not None
+    await service.change_password(user.id, long_password, PASSWORD)
+    await service.change_password(user.id, PASSWORD, PASSWORD + "!")
+    with pytest.raises(WeakPasswordError, match="at most 128"):
+        await service.change_password(user.id, PASSWORD + "!", long_password)
+    assert await service.authenticate_user("alice", "Aa1" + "x" * 4094) is None
