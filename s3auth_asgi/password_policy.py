@@ -15,7 +15,7 @@ from .errors import WeakPasswordError
 from .identifiers import fold
 from .secret_strength import common_passwords
 from .settings import S3AuthSettings
-from .settings_ranges import RANGES
+from .settings_ranges import RANGES, Range, check_argument, check_number
 
 LONGEST_SETTABLE = int(RANGES["password_max_length"].most)
 """The longest password any setting of S3AUTH_PASSWORD_MAX_LENGTH lets be set."""
@@ -26,7 +26,10 @@ CONTEXT_WORD_MIN = 4
 
 
 class PasswordPolicy(msgspec.Struct, kw_only=True, frozen=True):
-    """What a new password must satisfy. Any Unicode letter counts as a letter."""
+    """What a new password must satisfy. Any Unicode letter counts as a letter.
+
+    `max_length` is held to S3AUTH_PASSWORD_MAX_LENGTH's range (64 to 4096), `min_length`
+    from 1 to it: ConfigurationError naming the argument otherwise."""
 
     min_length: int = 8
     max_length: int = 128
@@ -35,6 +38,12 @@ class PasswordPolicy(msgspec.Struct, kw_only=True, frozen=True):
     require_digit: bool = True
     refuse_common: bool = False
     refuse_identifiers: bool = False
+
+    def __post_init__(self) -> None:
+        # The maximum stands for S3AUTH_PASSWORD_MAX_LENGTH, held to its range; a minimum
+        # above it would refuse every password, unsaid until the first registration.
+        check_argument("password_max_length", self.max_length, "PasswordPolicy max_length")
+        check_number(Range(1, self.max_length), self.min_length, "PasswordPolicy min_length")
 
     @classmethod
     def default(cls, max_length: int = 128) -> PasswordPolicy:
@@ -69,11 +78,11 @@ class PasswordPolicy(msgspec.Struct, kw_only=True, frozen=True):
 
     @property
     def longest_checked(self) -> int:
-        """The longest password a login checks; a longer one is refused unhashed. Not
-        `max_length`: that bounds the passwords being set, as the other rules do, and an
-        operator who lowers it locks out no account whose password is longer, as a
+        """The longest password a login checks, whatever `max_length` is (a longer one is
+        refused unhashed): that bounds the passwords being set, as the other rules do, and
+        an operator who lowers it locks out no account whose password is longer, as a
         stricter policy locks out none whose password is shorter."""
-        return max(self.max_length, LONGEST_SETTABLE)
+        return LONGEST_SETTABLE
 
     def describe(self) -> str:
         """What `check` asks, in a sentence for whoever picks a password (the OpenAPI

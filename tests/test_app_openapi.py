@@ -131,7 +131,7 @@ NEW_PASSWORDS = [
 POLICIES = {
     "default": ({"password_policy": "default"}, None),
     "nist": ({"password_policy": "nist", "password_max_length": 64}, None),
-    "given in code": ({}, PasswordPolicy(min_length=10, max_length=40, require_digit=False)),
+    "given in code": ({}, PasswordPolicy(min_length=10, max_length=80, require_digit=False)),
 }
 
 

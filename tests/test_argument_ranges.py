@@ -12,10 +12,17 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
 import pytest
 from conftest import make_settings
 
-from s3auth_asgi import ConfigurationError, JwksVerifier, PasswordHasher, TokenBlacklist
+from s3auth_asgi import (
+    ConfigurationError,
+    JwksVerifier,
+    PasswordHasher,
+    PasswordPolicy,
+    TokenBlacklist,
+)
 from s3auth_asgi.storage import ObjectStore
 
 NOT_NUMBERS = [math.nan, math.inf, -math.inf, 1e300, 10**30, "5", True]
@@ -97,6 +104,20 @@ CASES: list[tuple[Callable[..., object], str, str, list[Any]]] = [
         [-1, 65_537],
     ),
     (
+        PasswordPolicy,
+        "max_length",
+        "PasswordPolicy max_length must be a whole number from 64 to 4096",
+        [63, 4097, 0, 128.0],
+    ),
+    (
+        # At most the maximum: past it no password could be set, and every registration
+        # would be refused for rules no password can meet.
+        PasswordPolicy,
+        "min_length",
+        "PasswordPolicy min_length must be a whole number from 1 to 128",
+        [0, -1, 129, 8.0],
+    ),
+    (
         blacklist,
         "lookback_seconds",
         "TokenBlacklist lookback_seconds must be a whole number from 60 to 87000 (24 hours and "
@@ -150,6 +171,8 @@ def test_arguments_at_the_ends_of_their_ranges_are_taken() -> None:
     PasswordHasher(memory_kib=2**32 - 1, time_cost=2**32 - 1, parallelism=2**24 - 1)
     blacklist(lookback_seconds=60, sync_seconds=0, skew_seconds=0)
     blacklist(lookback_seconds=87_000, sync_seconds=300, skew_seconds=3600)
+    PasswordPolicy(min_length=1, max_length=64)
+    PasswordPolicy(min_length=4096, max_length=4096)
 
 
 def test_the_shortest_refresh_is_at_most_the_refresh() -> None:
@@ -186,6 +209,11 @@ def test_the_settings_at_their_ends_make_every_object() -> None:
             argon2_parallelism=2**24 - 1 if most else 1,
         )
         PasswordHasher.from_settings(settings)
+        for policy in ("default", "nist"):
+            chosen = msgspec.structs.replace(
+                settings, password_policy=policy, password_max_length=4096 if most else 64
+            )
+            PasswordPolicy.from_settings(chosen)
         made = TokenBlacklist.from_settings(ObjectStore.from_url("memory://"), settings)
         assert made.lookback_seconds == (87_000 if most else 60)
         jwks_verifier(
