@@ -31,10 +31,12 @@ beyond the cap and those that cannot be used are ended, so the next listing is w
 cap and reads nothing (`session_rules`). The guarantee that gives:
 
 - a session that is not among the newest `cap` usable ones when it refreshes is refused and
-  ended (its access tokens too); any refresh that finds such sessions ends them all, so a
-  login beyond the cap ends the oldest session at the first refresh of any of the user's
-  sessions, and at the latest its access token expires (`S3AUTH_ACCESS_TOKEN_EXPIRE_MINUTES`)
-  without a refresh being possible;
+  ended (its access tokens too), but for the previous token within the grace window, which
+  repeats the answer to a rotation that passed the cap and lists nothing (an access token
+  more, revoked with the session at the next refresh that lists it); any refresh that finds
+  such sessions ends them all, so a login beyond the cap ends the oldest session at the
+  first refresh of any of the user's sessions, and at the latest its access token expires
+  (`S3AUTH_ACCESS_TOKEN_EXPIRE_MINUTES`) without a refresh being possible;
 - the slack under races: a refresh whose LIST ran before a concurrent login's PUT landed
   does not see that session, and may succeed once more while ranking `cap + 1`; its next
   refresh is refused. Once the logins have landed, exactly the newest `cap` usable
