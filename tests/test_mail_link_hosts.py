@@ -30,7 +30,12 @@ HOSTILE = {
 
 async def test_mailed_links_ignore_a_hostile_host_header() -> None:
     with smtp_server() as server:
-        settings = mailing_settings(server, public_url=FRONT_END, trusted_proxies=["127.0.0.1"])
+        settings = mailing_settings(
+            server,
+            public_url=FRONT_END,
+            trusted_proxies=["127.0.0.1"],
+            trust_x_forwarded_for=True,
+        )
         service = S3AuthService(settings)
         async with client_for(mounted(service), base_url="http://evil.example") as client:
             await register(client, "alice")  # a verification link

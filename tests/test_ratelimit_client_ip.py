@@ -50,9 +50,11 @@ def test_nothing_is_trusted_by_default() -> None:
     assert resolver.client_key(scope(PROXY, xff("1.2.3.4"))) == f"ip:{PROXY}"
 
 
-def test_proxies_are_not_believed_unless_forwarding_is_trusted() -> None:
-    resolver = ClientIPResolver([PROXY], trust_x_forwarded_for=False)
-    assert resolver.client_key(scope(PROXY, xff("1.2.3.4"))) == f"ip:{PROXY}"
+def test_proxies_whose_header_is_not_trusted_are_refused() -> None:
+    """Listed without their header read, every client behind them would count as the proxy:
+    one budget of each per-address limit for all of them."""
+    with pytest.raises(ConfigurationError, match="S3AUTH_TRUST_X_FORWARDED_FOR is not"):
+        ClientIPResolver([PROXY], trust_x_forwarded_for=False)
 
 
 def test_spoofed_header_from_an_untrusted_peer_changes_nothing() -> None:
@@ -340,7 +342,9 @@ def test_networks_that_together_cover_a_family_need_trust_all_proxies(
     dropped = data.draw(st.integers(0, len(leaves) - 1))
     partial = [str(n) for i, n in enumerate(leaves) if i != dropped]
     others = [str(n) for n in data.draw(some_networks) if n.version != version]
-    assert S3AuthSettings(secret_key=SECRET, trusted_proxies=partial + others)
+    assert S3AuthSettings(
+        secret_key=SECRET, trusted_proxies=partial + others, trust_x_forwarded_for=True
+    )
     resolver = ClientIPResolver(partial + others, trust_x_forwarded_for=True)
     outside = leaves[dropped][-1]  # a peer in the piece left out is not believed
     assert resolver.client_ip(scope(str(outside), xff("203.0.113.9"))) == str(outside)
@@ -348,7 +352,11 @@ def test_networks_that_together_cover_a_family_need_trust_all_proxies(
 
 @pytest.mark.parametrize("halves", ["0.0.0.0/1,128.0.0.0/1", "::/1,8000::/1"])
 def test_a_catch_all_in_halves_is_named_as_the_catch_all(halves: str) -> None:
-    env = {"S3AUTH_SECRET_KEY": SECRET, "S3AUTH_TRUSTED_PROXIES": halves}
+    env = {
+        "S3AUTH_SECRET_KEY": SECRET,
+        "S3AUTH_TRUSTED_PROXIES": halves,
+        "S3AUTH_TRUST_X_FORWARDED_FOR": "true",
+    }
     with pytest.raises(ConfigurationError) as info:
         S3AuthSettings.from_env(env)
     whole = "0.0.0.0/0" if "." in halves else "::/0"

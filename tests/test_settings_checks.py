@@ -55,6 +55,9 @@ def refusal(**env: str) -> str:
         ({"S3AUTH_TRUSTED_PROXIES": "0.0.0.0/0"}, "S3AUTH_TRUST_ALL_PROXIES"),
         ({"S3AUTH_TRUSTED_PROXIES": "10.0.0.1,::/0"}, "S3AUTH_TRUST_ALL_PROXIES"),
         ({"S3AUTH_TRUST_X_FORWARDED_FOR": "true"}, "S3AUTH_TRUSTED_PROXIES"),
+        # Proxies whose header is not read: every client behind them counts as the proxy.
+        ({"S3AUTH_TRUSTED_PROXIES": "10.0.0.1"}, "S3AUTH_TRUST_X_FORWARDED_FOR"),
+        ({"S3AUTH_TRUSTED_PROXIES": "unix"}, "S3AUTH_TRUST_X_FORWARDED_FOR"),
         ({"S3AUTH_RATE_LIMITS": "login=abc"}, "S3AUTH_RATE_LIMITS"),
         ({"S3AUTH_RATE_LIMITS": "login=0/60"}, "S3AUTH_RATE_LIMITS"),
         ({"S3AUTH_RATE_LIMITS": "login=5/60,login=6/60"}, "S3AUTH_RATE_LIMITS"),
@@ -90,7 +93,11 @@ def test_proxy_and_limit_settings_the_app_takes_are_taken() -> None:
         S3AUTH_RATE_LIMITS="login=5/60, api=100/0.5",
     )
     assert settings.trusted_proxies == ["10.0.0.1", "10.1.0.0/16", "::1"]
-    everyone = made(S3AUTH_TRUSTED_PROXIES="0.0.0.0/0,::/0", S3AUTH_TRUST_ALL_PROXIES="true")
+    everyone = made(
+        S3AUTH_TRUSTED_PROXIES="0.0.0.0/0,::/0",
+        S3AUTH_TRUST_X_FORWARDED_FOR="true",
+        S3AUTH_TRUST_ALL_PROXIES="true",
+    )
     assert everyone.trust_all_proxies
 
 

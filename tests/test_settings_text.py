@@ -145,10 +145,12 @@ def test_a_number_out_of_range_is_quoted_as_given(field: str) -> None:
 
 BOOLEANS = sorted(f.name for f in msgspec.structs.fields(S3AuthSettings) if f.type is bool)
 BOOLEAN_COMPANIONS = {"trust_x_forwarded_for": {"S3AUTH_TRUSTED_PROXIES": "10.0.0.1"}}
+"""What a boolean needs beside it to be true (and must be without to be false)."""
 
 
 def boolean_from_env(field: str, text: str) -> S3AuthSettings:
-    environ = {"S3AUTH_SECRET_KEY": SECRET, **BOOLEAN_COMPANIONS.get(field, {})}
+    companions = BOOLEAN_COMPANIONS.get(field, {}) if text.lower() in ("true", "1") else {}
+    environ = {"S3AUTH_SECRET_KEY": SECRET, **companions}
     return S3AuthSettings.from_env({**environ, env_name(field): text})
 
 

@@ -88,10 +88,20 @@ def check_proxy_settings(
             f"{TRUST_ALL_PROXIES_VARIABLE}=true if every peer really is a proxy you run "
             "(a platform load balancer in front of every request)"
         )
-    if trust_x_forwarded_for and not trusted.networks and not trusted.unix:
+    listed = bool(trusted.networks) or trusted.unix
+    if trust_x_forwarded_for and not listed:
         raise ConfigurationError(
             f"{TRUST_FORWARDED_VARIABLE} is set but {TRUSTED_PROXIES_VARIABLE} is empty: "
             "name the proxies whose forwarding headers are to be believed"
+        )
+    if listed and not trust_x_forwarded_for:
+        # Their header unread, every client behind them is the proxy: one budget of each
+        # per-address limit for all of them, which one client's failures spend for all.
+        raise ConfigurationError(
+            f"{TRUSTED_PROXIES_VARIABLE} is set but {TRUST_FORWARDED_VARIABLE} is not: the "
+            "proxies' forwarding header would not be read, and every client behind them "
+            f"would count as the proxy; set {TRUST_FORWARDED_VARIABLE}=true, or unset "
+            f"{TRUSTED_PROXIES_VARIABLE}"
         )
     return trusted
 
