@@ -294,13 +294,13 @@ class ObjectStore:
         self, prefix: str, after: str | None, limit: int
     ) -> tuple[list[ObjectInfo], bool]:
         """Up to `limit` objects under `prefix` sorting after `after`, in key order, and
-        whether more follow. Local directories list unsorted, so those are sorted here."""
+        whether more follow: 1 LIST, whatever follows (a `file://` store's walk is in key
+        order too, `local_listing`, and stops with the page)."""
         items: list[ObjectInfo] = []
         async for info in self.list(prefix, after):
             items.append(info)
-            if self._local is None and len(items) > limit:
+            if len(items) > limit:
                 break
-        items.sort(key=lambda info: info.key)
         return items[:limit], len(items) > limit
 
     async def list(self, prefix: str, offset: str | None = None) -> AsyncIterator[ObjectInfo]:
