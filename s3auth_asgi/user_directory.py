@@ -9,9 +9,10 @@ which finds it closed, finishes the deletion.
 
 Request budgets: get_user_by_id, 1 GET; get_user_by_username / _by_email, 2 (the index
 entry, the record it names; 1 for a name nobody holds, none for what cannot be one);
-list_users, 1 LIST and 1 GET per user of the page (16 at a time), with `search` the same
-(a search filters the page it reads, so each call costs what one page costs, and the
-caller follows `next_cursor`); delete_user, 1 GET, 1 PUT (the closing marker, which has
+list_users, 1 LIST and 1 GET per user of the page (16 at a time; 1 LIST more per page of
+other tools' objects alone that it passes over), with `search` the same (a search filters
+the page it reads, so each call costs what one page costs, and the caller follows
+`next_cursor`); delete_user, 1 GET, 1 PUT (the closing marker, which has
 a refresh of the user's sessions read the record: `session_generation`) and 1
 conditional PUT (closing the record, `user_records`; a GET and a PUT more per change that
 lands meanwhile), 1 LIST of the user's sessions, 1 revocation create when it has
@@ -111,7 +112,10 @@ class UserDirectory(AccountOperations):
         """A page of users in id order and the cursor of the next page (None at the end).
         With `search`, only the users of the page that match (`matches`): fewer than
         `limit`, maybe none, while the cursor is not None; so too without, by the records
-        of deletions under way or cut short, which are left out (see the module)."""
+        of deletions under way or cut short, which are left out (see the module). Of the
+        objects under `users/`, only a user's record at its own key is one: another tool's
+        (a backup beside a record, a copy elsewhere) is neither read nor listed, and no
+        page ends at one, so the cursor is always a user's id."""
         if not 1 <= limit <= 1000:
             raise S3ValidationError("limit must be between 1 and 1000")
         if after is not None and not is_id(after):
@@ -119,10 +123,29 @@ class UserDirectory(AccountOperations):
         if search is not None and not (isinstance(search, str) and 0 < len(search) <= SEARCH_MAX):
             raise S3ValidationError(f"search must be 1 to {SEARCH_MAX} characters")
         offset = keys.user(after) if after is not None else None
-        page, more = await self.store.list_page(keys.USERS, offset, limit)
-        found = await gather([get_or_none(self.store, info.key, User) for info in page])
-        users = [item.value for item in found if item is not None and not item.value.deleting]
+        while True:
+            page, more = await self.store.list_page(keys.USERS, offset, limit)
+            ids = [user_id for info in page if (user_id := record_id(info.key)) is not None]
+            if ids or not more:
+                break
+            # A page of other objects alone: the next, from the last of them.
+            offset = page[-1].key
+        found = await gather([get_or_none(self.store, keys.user(i), User) for i in ids])
+        users = [
+            item.value
+            for user_id, item in zip(ids, found, strict=True)
+            # A record copied to another user's key is no user's (`s3auth doctor` says so).
+            if item is not None and not item.value.deleting and item.value.id == user_id
+        ]
         if search is not None:
             users = [user for user in users if matches(user, search)]
-        cursor = keys.id_from_key(page[-1].key) if more and page else None
+        # Resuming after the last user's key: the other objects after it are listed again,
+        # and left out again.
+        cursor = ids[-1] if more and ids else None
         return users, cursor
+
+
+def record_id(key: str) -> str | None:
+    """The id of the user whose record `key` is (`users/{id}.json`); None for another key."""
+    user_id = keys.id_from_key(key)
+    return user_id if is_id(user_id) and key == keys.user(user_id) else None

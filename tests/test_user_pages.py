@@ -5,14 +5,72 @@ holds (another tool's copies and notes), and each page costs what the budget say
 from __future__ import annotations
 
 import anyio
+import obstore
 import pytest
+from conftest import make_service
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from s3auth_asgi.storage import ObjectStore
+from s3auth_asgi import S3AuthService
+from s3auth_asgi.storage import ObjectStore, keys
 
 pytestmark = pytest.mark.anyio
 on_three = pytest.mark.parametrize("store_url", ["memory", "file", "s3"], indirect=True)
 PASSWORD = "SecurePass123!"
 MAX_PAGES = 50
+
+
+async def every_page(service: S3AuthService, limit: int, **search: str) -> list[list[str]]:
+    """The ids of each page a client following the cursor gets (at most MAX_PAGES)."""
+    pages: list[list[str]] = []
+    cursor: str | None = None
+    for _ in range(MAX_PAGES):
+        users, cursor = await service.list_users(after=cursor, limit=limit, **search)
+        pages.append([user.id for user in users])
+        if cursor is None:
+            return pages
+    raise AssertionError(f"still paging after {MAX_PAGES} pages: {pages[-3:]}")
+
+
+async def copy_object(store: ObjectStore, source: str, target: str) -> None:
+    """What an operator's tool does: a byte-for-byte copy of an object, past the package."""
+    data = await (await obstore.get_async(store._inner, source)).bytes_async()
+    await obstore.put_async(store._inner, target, bytes(data))
+
+
+@on_three
+async def test_other_objects_under_users_end_no_page_and_list_nobody_twice(
+    store_url: str,
+) -> None:
+    service = make_service(store_url)
+    store = service.store_check.store
+    ids = sorted(
+        [
+            (await service.create_user(f"user{i}", f"user{i}@example.com", PASSWORD)).id
+            for i in range(4)
+        ]
+    )
+    first = keys.user(ids[0])
+    # A backup beside a record, a copy in a folder (named after an id that sorts first), a
+    # record copied to another user's key, and notes: all valid keys, none a user's record.
+    await copy_object(store, first, first + ".bak")
+    await copy_object(store, first, f"{keys.USERS}archive/{'0' * 32}.json")
+    await copy_object(store, first, keys.user("f" * 32))
+    for name in ("notes.txt", "zz/readme.txt"):
+        await obstore.put_async(store._inner, keys.USERS + name, b"{}")
+    listed = [info.key async for info in store.list(keys.USERS)]
+    assert len(listed) == 9
+    for limit in range(1, len(listed) + 1):
+        pages = await every_page(service, limit)
+        assert [user for page in pages for user in page] == ids, limit
+        assert all(len(page) <= limit for page in pages)
+    store.reset_counts()
+    users, cursor = await service.list_users(limit=1000)
+    assert [user.id for user in users] == ids and cursor is None
+    # One LIST, one GET per record at a user's key (the copy at one too): the others are
+    # not read.
+    assert dict(store.requests) == {"list": 1, "get": len(ids) + 1}
+    assert await service.get_user_by_id(ids[0]) is not None
 
 
 @pytest.mark.parametrize("store_url", ["memory", "file"], indirect=True)
@@ -29,3 +87,84 @@ async def test_a_page_costs_one_list_however_many_users_follow(store_url: str) -
     page, more = await store.list_page("p/", "p/00997", 2)
     assert [info.key for info in page] == ["p/00998", "p/00999"] and more
     assert dict(store.requests) == {"list": 1}
+
+
+# Between two pages: a registration, a deletion (of the n-th user there, by id order), a
+# change of address, or another tool's object written among the records.
+changes = st.lists(
+    st.one_of(
+        st.just(("register", 0)),
+        st.tuples(st.just("delete"), st.integers(0, 20)),
+        st.tuples(st.just("change"), st.integers(0, 20)),
+        st.tuples(st.just("foreign"), st.integers(0, 20)),
+    ),
+    max_size=4,
+)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    start=st.integers(1, 6),
+    limit=st.integers(1, 4),
+    between=st.lists(changes, max_size=5),
+)
+def test_a_paging_client_sees_every_user_there_throughout_exactly_once(
+    start: int, limit: int, between: list[list[tuple[str, int]]]
+) -> None:
+    service = make_service()
+    store = service.store_check.store
+    made = 0
+
+    async def register() -> str:
+        nonlocal made
+        made += 1
+        user = await service.create_user(f"pager{made}", f"pager{made}@example.com", PASSWORD)
+        return user.id
+
+    async def change(kind: str, n: int) -> None:
+        nonlocal made
+        there = sorted(alive)
+        if kind == "register":
+            alive.add(await register())
+        elif kind == "foreign":
+            # A backup beside the last record (a key that sorts right after it), or a copy
+            # of one in a folder (`archive/` sorts among the ids).
+            if there:
+                user_id = there[n % len(there)]
+                target = f"{keys.user(there[-1])}.{n}.bak"
+                if n % 2:
+                    target = f"{keys.USERS}archive/{user_id}.json"
+                await copy_object(store, keys.user(user_id if n % 2 else there[-1]), target)
+        elif there:
+            user_id = there[n % len(there)]
+            if kind == "delete":
+                assert await service.delete_user(user_id)
+                alive.discard(user_id)
+                gone.add(user_id)
+            else:
+                await service.update_user(user_id, email=f"moved{made}.{n}@example.com")
+                made += 1
+
+    async def run() -> None:
+        for _ in range(start):
+            alive.add(await register())
+        throughout = set(alive)
+        seen: list[str] = []
+        cursor: str | None = None
+        for page in range(MAX_PAGES):
+            users, cursor = await service.list_users(after=cursor, limit=limit)
+            assert len(users) <= limit
+            seen += [user.id for user in users]
+            if cursor is None:
+                break
+            for kind, n in between[page] if page < len(between) else []:
+                await change(kind, n)
+        else:
+            raise AssertionError("the cursor never ended")
+        assert len(seen) == len(set(seen)), "a user listed twice"
+        assert throughout - gone <= set(seen), "a user there throughout left out"
+        assert set(seen) <= alive | gone, "a user that never was"
+
+    alive: set[str] = set()
+    gone: set[str] = set()
+    anyio.run(run)
