@@ -143,22 +143,29 @@ class AuditTrail:
         self, user_id: str, *, after: str | None = None, limit: int = 50
     ) -> tuple[list[AuditEntry], str | None]:
         """A page of the user's events, newest first, and the cursor of the next (None at
-        the end): 1 LIST and 1 GET per event."""
+        the end): 1 LIST and 1 GET per event. Only an event's key (`{age}.{random}`) is
+        one: another tool's objects in the trail (a backup beside an event, notes) are
+        neither read nor shown, and no page ends at one (1 LIST more per page of them
+        alone), so the cursor is always an event's id."""
         if not 1 <= limit <= 200:
             raise S3ValidationError("limit must be between 1 and 200")
-        if after is not None and not _valid_cursor(after):
+        if after is not None and not _is_event_id(after):
             raise S3ValidationError("The cursor is not valid")
         prefix = keys.user_audit(user_id)
         offset = prefix + after if after is not None else None
-        listed, more = await self.store.list_page(prefix, offset, limit)
-        found = await gather([get_or_none(self.store, info.key, AuthEvent) for info in listed])
+        while True:
+            listed, more = await self.store.list_page(prefix, offset, limit)
+            ids = [key for info in listed if _is_event_id(key := info.key.removeprefix(prefix))]
+            if ids or not more:
+                break
+            offset = listed[-1].key
+        found = await gather([get_or_none(self.store, prefix + i, AuthEvent) for i in ids])
         entries = [
-            AuditEntry(id=info.key.removeprefix(prefix), event=item.value)
-            for info, item in zip(listed, found, strict=True)
+            AuditEntry(id=event_id, event=item.value)
+            for event_id, item in zip(ids, found, strict=True)
             if item is not None
         ]
-        cursor = listed[-1].key.removeprefix(prefix) if more and listed else None
-        return entries, cursor
+        return entries, ids[-1] if more and ids else None
 
     async def cleanup(self) -> int:
         """Delete the events older than the retention; returns how many."""
@@ -171,6 +178,7 @@ class AuditTrail:
         return await delete_as_listed(self.store, expired)
 
 
-def _valid_cursor(cursor: str) -> bool:
-    age, _, suffix = cursor.partition(".")
-    return len(cursor) <= _CURSOR_MAX and cursor.isascii() and age.isdigit() and suffix.isalnum()
+def _is_event_id(name: str) -> bool:
+    """Whether `name` is what an event's key has after its trail's prefix (`keys`)."""
+    age, _, suffix = name.partition(".")
+    return len(name) <= _CURSOR_MAX and name.isascii() and age.isdigit() and suffix.isalnum()

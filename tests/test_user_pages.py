@@ -7,11 +7,12 @@ from __future__ import annotations
 import anyio
 import obstore
 import pytest
-from conftest import make_service
+from conftest import make_service, make_settings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from s3auth_asgi import S3AuthService
+from s3auth_asgi.events import new_event
 from s3auth_asgi.storage import ObjectStore, keys
 
 pytestmark = pytest.mark.anyio
@@ -168,3 +169,36 @@ def test_a_paging_client_sees_every_user_there_throughout_exactly_once(
     alive: set[str] = set()
     gone: set[str] = set()
     anyio.run(run)
+
+
+@on_three
+async def test_other_objects_in_a_trail_end_no_page_and_show_no_event_twice(
+    store_url: str,
+) -> None:
+    now = [1_800_000_000.0]
+    service = S3AuthService(make_settings(store_url), clock=lambda: now[0])
+    store = service.store_check.store
+    alice = await service.create_user("alice", "alice@example.com", PASSWORD)
+    for _ in range(3):
+        now[0] += 1
+        event = new_event("login", "success", user_id=alice.id, clock=lambda: now[0])
+        assert await service.audit.record(event)
+    prefix = keys.user_audit(alice.id)
+    events = [info.key async for info in store.list(prefix)]
+    assert len(events) == 3
+    await copy_object(store, events[0], events[0] + ".bak")
+    for name in ("notes.txt", "zz/readme.txt"):
+        await obstore.put_async(store._inner, prefix + name, b"{}")
+    ids = [key.removeprefix(prefix) for key in events]
+    for limit in range(1, 8):
+        seen: list[str] = []
+        cursor: str | None = None
+        for _ in range(MAX_PAGES):
+            entries, cursor = await service.audit.page(alice.id, after=cursor, limit=limit)
+            seen += [entry.id for entry in entries]
+            if cursor is None:
+                break
+        assert seen == ids, limit
+    store.reset_counts()
+    assert [entry.id for entry in (await service.audit.page(alice.id, limit=200))[0]] == ids
+    assert dict(store.requests) == {"list": 1, "get": len(ids)}
