@@ -90,7 +90,7 @@ import secrets
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .identifiers import session_generation_counter
+from .identifiers import is_id, session_generation_counter
 from .last_modified import lapsed_everywhere
 from .models import ClosingMarker, GenerationMarker, User
 from .privileges import is_administrator, stored_scopes
@@ -143,9 +143,18 @@ def predates(session_generation: str, newest: str | None) -> bool:
     return newest is not None and _rank(session_generation) < _rank(newest)
 
 
+def is_session_key(key: str) -> bool:
+    """Whether a listed key under `sessions/` is a session's, `sessions/{user}/{id}.json`:
+    not a marker, nor another tool's object beside the sessions (a backup of one, a copy in
+    a folder), which is no session to list, count against the cap, end or sweep."""
+    parts = key.split("/")
+    name = parts[-1]
+    return len(parts) == 3 and name.endswith(".json") and is_id(name.removesuffix(".json"))
+
+
 def sessions_only(listed: Iterable[ObjectInfo]) -> list[ObjectInfo]:
-    """The listed sessions, without the markers."""
-    return [info for info in listed if not keys.is_session_marker(info.key)]
+    """The listed sessions: without the markers and other tools' objects."""
+    return [info for info in listed if is_session_key(info.key)]
 
 
 def being_deleted(listed: Iterable[ObjectInfo]) -> bool:
@@ -182,8 +191,10 @@ def sweepable(info: ObjectInfo, settings: S3AuthSettings, now: float) -> bool:
     """Whether the sweep may delete a listed object under `sessions/`: a session that has
     expired (`session_cap.listed_as_expired`), or a marker (a generation's, a deletion's
     closing one) too old to stop any session (see the module)."""
-    if not keys.is_session_marker(info.key):
+    if is_session_key(info.key):
         return listed_as_expired(info, settings, now)
+    if not keys.is_session_marker(info.key):
+        return False  # another tool's object
     return lapsed_everywhere(
         info, settings.session_absolute_seconds, settings.revocation_skew_seconds, now
     )
