@@ -130,9 +130,10 @@ def password_of(user: User) -> dict[str, Any]:
     return {"hashed_password": user.hashed_password}
 
 
-def _open(found: Versioned[User] | None) -> Versioned[User]:
-    """A record a change may apply to; UserNotFoundError when it is gone or closed."""
-    if found is None or found.value.deleting:
+def _open(found: Versioned[User] | None, user_id: str) -> Versioned[User]:
+    """A record a change may apply to; UserNotFoundError when it is gone or closed, or is
+    another user's (`open_records`)."""
+    if found is None or found.value.deleting or found.value.id != user_id:
         raise UserNotFoundError()
     return found
 
@@ -149,7 +150,7 @@ class UserRecords(SessionOpening):
         written if it was not (see the module); UserNotFoundError, for a closed record
         too."""
         require_user_id(user_id)
-        current = _open(await get_or_none(self.store, keys.user(user_id), User))
+        current = _open(await get_or_none(self.store, keys.user(user_id), User), user_id)
         if current.value.session_generation:
             await write_marker(self.store, user_id, current.value.session_generation)
         return current
@@ -183,7 +184,7 @@ class UserRecords(SessionOpening):
                 # Again after a conflict too: the write that won may be a change that ended
                 # the sessions and whose marker's write failed (1 conditional PUT).
                 current = await self._load_user(user_id)
-            updated = change(_open(current).value)
+            updated = change(_open(current, user_id).value)
             if updated.email_verified != current.value.email_verified:
                 # Counted whoever sets or clears it: a verification link issued before then
                 # is dead for good, even once the mark is cleared again (`recovery`).
@@ -269,9 +270,10 @@ class UserRecords(SessionOpening):
         GET, 1 PUT (the deletion's closing marker, first: `session_generation`) and 1
         conditional PUT, and a GET and a PUT more per change that lands meanwhile. A record
         closed already (a deletion retried) as it is, after the marker; None when there
-        is none; CorruptObjectError when it cannot be read."""
+        is none, or it is another user's (`open_records`: closed, it would let go of that
+        user's names); CorruptObjectError when it cannot be read."""
         found = await self.store.get(keys.user(user_id), User)
-        if found is None:
+        if found is None or found.value.id != user_id:
             return None
         await write_closing_marker(self.store, user_id)
         if found.value.deleting:

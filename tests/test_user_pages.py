@@ -4,14 +4,17 @@ holds (another tool's copies and notes), and each page costs what the budget say
 
 from __future__ import annotations
 
+import io
+
 import anyio
 import obstore
 import pytest
-from conftest import make_service, make_settings
+from conftest import SECRET, make_service, make_settings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from s3auth_asgi import S3AuthService
+from s3auth_asgi import S3AuthService, cli
+from s3auth_asgi.errors import UserNotFoundError
 from s3auth_asgi.events import new_event
 from s3auth_asgi.storage import ObjectStore, keys
 
@@ -202,3 +205,37 @@ async def test_other_objects_in_a_trail_end_no_page_and_show_no_event_twice(
     store.reset_counts()
     assert [entry.id for entry in (await service.audit.page(alice.id, limit=200))[0]] == ids
     assert dict(store.requests) == {"list": 1, "get": len(ids)}
+
+
+async def test_a_record_copied_to_another_users_key_is_nobodys(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    service = make_service()
+    store = service.store_check.store
+    alice = await service.create_user("alice", "alice@example.com", PASSWORD)
+    elsewhere = "f" * 32
+    await copy_object(store, keys.user(alice.id), keys.user(elsewhere))
+    # What the listing leaves out, a read by that id says is not there: no account has it.
+    assert await service.get_user_by_id(elsewhere) is None
+    assert [user.id for user in (await service.list_users())[0]] == [alice.id]
+    assert await service.get_user_by_id(alice.id) == alice
+    # Nor does deleting the copy's id delete the account whose record it copies.
+    monkeypatch.setenv("S3AUTH_SECRET_KEY", SECRET)
+    out, err = io.StringIO(), io.StringIO()
+    code = await anyio.to_thread.run_sync(
+        lambda: cli.main(
+            ["user", "delete", elsewhere, "--yes"],
+            stdout=out,
+            stderr=err,
+            open_store=lambda _: store,
+        )
+    )
+    assert code != 0 and "no user" in err.getvalue(), (code, out.getvalue(), err.getvalue())
+    # No change applies to it, and deleting it by that id lets go of none of the names it
+    # copies: they are the account's.
+    with pytest.raises(UserNotFoundError):
+        await service.update_user(elsewhere, full_name="Mallory")
+    assert await service.delete_user(elsewhere) is False
+    assert await service.get_user_by_id(alice.id) == alice
+    assert await service.get_user_by_username("alice") == alice
+    assert await service.get_user_by_email("alice@example.com") == alice
