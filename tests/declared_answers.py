@@ -4,7 +4,8 @@ operation declares, its body of a media type declared for that status (a problem
 error) or none where none is declared, a 409's code one of those the operation lists, a
 refusal sent with the challenge or the Retry-After the document says it carries, and the
 OAuth 2.0 `error` of a token endpoint's refusal the one `token_errors` maps its code to
-(and no `error` elsewhere).
+(and no `error` elsewhere), and every answer below the mount point marked
+`X-Content-Type-Options: nosniff`, once.
 
 The sweeps, whose store fails or races at every request, then need no list of their own to
 catch an answer the document does not tell a client to expect.
@@ -76,6 +77,9 @@ class DeclaredAnswers:
         status = response.status_code
         media, said = _said(response)
         operation = self.operation(method, request.url.path)
+        if request.url.path.startswith(f"{self.prefix}/"):
+            sniffing = response.headers.get_list("x-content-type-options")
+            assert sniffing == ["nosniff"], f"X-Content-Type-Options {sniffing}: {said}"
         if operation is None:
             assert status < 400 or media == PROBLEM_CONTENT_TYPE, said
             return

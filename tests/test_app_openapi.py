@@ -184,10 +184,12 @@ def _answer(
     method: str, path: str, status: int, body: dict[str, Any] | None = None, **headers: str
 ) -> httpx.Response:
     """An answer to `method` `path` under /auth: `body` as a problem, unless a
-    content-type is given."""
+    content-type is given; nosniff unless `x_content_type_options` says otherwise."""
     content = b"" if body is None else msgspec.json.encode(body)
     if body is not None:
         headers.setdefault("content_type", "application/problem+json")
+    headers.setdefault("x_content_type_options", "nosniff")
+    headers = {name: value for name, value in headers.items() if value}
     fields = {name.replace("_", "-"): value for name, value in headers.items()}
     request = httpx.Request(method, f"http://testserver/auth{path}")
     return httpx.Response(status, headers=fields, content=content, request=request)
@@ -239,6 +241,10 @@ UNDECLARED = {
     "an OAuth error outside the token endpoints": (
         _answer("GET", "/me", 503, {"code": "store_unavailable", "error": "x"}, retry_after="1"),
         "^GET /auth/me answered 503",
+    ),
+    "an answer a browser may sniff": (
+        _answer("GET", "/me", 200, {}, content_type="application/json", x_content_type_options=""),
+        r"^X-Content-Type-Options \[\]: GET /auth/me answered 200",
     ),
     "an unknown path's error, no problem": (
         _answer("GET", "/x", 404, {}, content_type="text/plain"),
