@@ -3,6 +3,10 @@ they can be wrong: too large (413), an unsupported content type (415), unreadabl
 form encoding, a Content-Length or a Content-Type given twice and a field given twice (400),
 missing, mistyped or unknown fields (422). Never a 500.
 
+What the headers decide is refused before the body is received: a Content-Length too
+large or given wrong, and a body of a type the operation does not read (a client that sent
+`Expect: 100-continue` is answered without being asked for it).
+
 A body nested deeper than `MAX_JSON_DEPTH` is refused (400) before it is decoded: no request
 of this app needs more than a few levels, and a decoder walking thousands of them runs out
 of stack.
@@ -81,11 +85,21 @@ class BodyReader:
         self.max_bytes = max_bytes
         self._decoders: dict[Any, msgspec.json.Decoder[Any]] = {}
 
-    async def read(self, request: Request) -> bytes:
+    def declares_body(self, request: Request) -> bool:
+        """Whether the headers say a body follows: a Content-Length above 0, or a
+        Transfer-Encoding (RFC 9112 §6.3). Checked before a byte is read: a Content-Length
+        over `max_bytes` is refused (413; a liar is caught by the count in `read`), and so
+        is one that is no number (400)."""
         declared = declared_length(request)
-        # Refused before reading a byte: a liar is caught by the count below.
-        if declared is not None and self._declares_too_much(declared):
+        if declared is None:
+            return "transfer-encoding" in request.headers
+        significant = self._significant_digits(declared)
+        if len(significant) > len(str(self.max_bytes)) or int(significant) > self.max_bytes:
             raise self._too_large()
+        return significant != "0"
+
+    async def read(self, request: Request) -> bytes:
+        """The body, refused as soon as it passes `max_bytes`; `declares_body` first."""
         chunks: list[bytes] = []
         size = 0
         try:
@@ -98,15 +112,15 @@ class BodyReader:
             raise MalformedBodyError("The client disconnected before sending the body") from None
         return b"".join(chunks)
 
-    def _declares_too_much(self, content_length: str) -> bool:
-        """Whether a Content-Length header says more than `max_bytes`; MalformedBodyError if
-        it is not a number. It may have any number of digits (RFC 9110 §8.6), and `int`
+    @staticmethod
+    def _significant_digits(content_length: str) -> str:
+        """A Content-Length header's digits without leading zeros; MalformedBodyError if it
+        is not a number. It may have any number of digits (RFC 9110 §8.6), and `int`
         refuses thousands of them, so a long one is compared by its length."""
         digits = content_length.strip()
         if not (digits.isascii() and digits.isdecimal()):
             raise MalformedBodyError("The Content-Length header is not a number")
-        significant = digits.lstrip("0") or "0"
-        return len(significant) > len(str(self.max_bytes)) or int(significant) > self.max_bytes
+        return digits.lstrip("0") or "0"
 
     def _too_large(self) -> BodyTooLargeError:
         return BodyTooLargeError(f"The request body must be at most {self.max_bytes} bytes")
@@ -117,6 +131,12 @@ class BodyReader:
         """The body as `type_`. `form`: an urlencoded form is accepted besides JSON (the
         OAuth2 endpoints). `optional`: an empty body means every field at its default."""
         kind = media_type(declared_type(request))
+        readable = is_json(kind) or (form and kind == FORM_MEDIA_TYPE)
+        # A body of another type is refused from the headers, before it is asked for: a
+        # client waiting for `100 Continue` does not send it. An empty one is read, and
+        # answered as the empty body it is.
+        if self.declares_body(request) and not readable:
+            raise _unsupported(kind, form)
         body = await self.read(request)
         if not body.strip():
             if optional:
@@ -126,9 +146,7 @@ class BodyReader:
             return self.decode_json(body, type_)
         if form and kind == FORM_MEDIA_TYPE:
             return decode_form(body, type_)
-        accepted = f"{JSON_MEDIA_TYPE} or {FORM_MEDIA_TYPE}" if form else JSON_MEDIA_TYPE
-        sent = f"got {kind}" if kind else "no Content-Type was given"
-        raise UnsupportedMediaTypeError(f"Send {accepted} ({sent})")
+        raise _unsupported(kind, form)
 
     def decode_json(self, body: bytes, type_: type[T]) -> T:
         if nesting_depth(body) > MAX_JSON_DEPTH:
@@ -153,6 +171,12 @@ class BodyReader:
             raise MalformedBodyError(f"The request body could not be read: {exc}") from None
         check_grant_type(type_, getattr(value, "grant_type", None))
         return value
+
+
+def _unsupported(kind: str | None, form: bool) -> UnsupportedMediaTypeError:
+    accepted = f"{JSON_MEDIA_TYPE} or {FORM_MEDIA_TYPE}" if form else JSON_MEDIA_TYPE
+    sent = f"got {kind}" if kind else "no Content-Type was given"
+    return UnsupportedMediaTypeError(f"Send {accepted} ({sent})")
 
 
 def _json_grant_type(body: bytes) -> object:
