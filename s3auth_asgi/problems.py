@@ -11,7 +11,8 @@ The body is an RFC 9457 `application/problem+json` document with the error's sta
   with an `error_description` (RFC 6750 §3.1);
 - 429: `Retry-After` and the RateLimit fields, which the error carries;
 - 503: `Retry-After` (the store is down; retrying at once adds to its load);
-- every problem: `Cache-Control: no-store`.
+- every problem: `Cache-Control: no-store` and `X-Content-Type-Options: nosniff` (a browser
+  takes the document for JSON, never for a page or a script it guessed from the bytes).
 
 The auth app's token endpoints add the members of an OAuth 2.0 error (RFC 6749 §5.2) to
 theirs (`app.token_errors`), through `render`'s `problem`.
@@ -120,7 +121,11 @@ def render(
     `problem`: the document to send instead of `problem_of(error)`, one with members of
     its own (RFC 9457 §3.2)."""
     status = error.status
-    headers = [("content-type", PROBLEM_CONTENT_TYPE), ("cache-control", "no-store")]
+    headers = [
+        ("content-type", PROBLEM_CONTENT_TYPE),
+        ("cache-control", "no-store"),
+        ("x-content-type-options", "nosniff"),
+    ]
     if status in (401, 403) or isinstance(error, InvalidRequestError):
         headers.append(("www-authenticate", challenge(realm, error)))
     carried = [(name.lower(), value) for name, value in error.headers]

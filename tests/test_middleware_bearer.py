@@ -156,6 +156,7 @@ async def test_a_missing_token_on_a_protected_path_is_401_without_an_error_code(
     assert response.challenge == 'Bearer realm="shop"'
     assert response.headers[b"content-type"] == b"application/problem+json"
     assert response.headers[b"cache-control"] == b"no-store"
+    assert response.headers[b"x-content-type-options"] == b"nosniff"
     assert response.json() == {
         "title": "Authentication required",
         "status": 401,
@@ -410,6 +411,7 @@ def test_auth_error_response_is_what_the_middleware_sends() -> None:
     assert headers == {
         "content-type": "application/problem+json",
         "cache-control": "no-store",
+        "x-content-type-options": "nosniff",
         "www-authenticate": (
             'Bearer realm="x", error="insufficient_scope", error_description="Admins only"'
         ),

@@ -56,6 +56,7 @@ async def test_refuses_with_problem_json_and_headers() -> None:
     assert first.headers["ratelimit-policy"] == '"login";q=2;w=60, "api";q=4;w=60'
     assert first.headers["ratelimit"] == '"login";r=1;t=30, "api";r=3;t=15'
     assert third.headers["content-type"] == "application/problem+json"
+    assert third.headers.get_list("x-content-type-options") == ["nosniff"]
     assert third.headers["retry-after"] == "30"
     assert third.headers["ratelimit"] == '"login";r=0;t=30, "api";r=1;t=15'
     problem = third.json()

@@ -118,11 +118,13 @@ class AuthApp:
 
 def _no_sniffing(send: Send) -> Send:
     """`send`, adding NOSNIFF to the start of the answer: here, where every answer passes,
-    whichever route, error or framework built it."""
+    whichever route, error or framework built it; a problem has it from `problems.render`."""
 
     async def sending(message: Message) -> None:
         if message["type"] == "http.response.start":
-            message = {**message, "headers": [*message.get("headers", ()), NOSNIFF]}
+            headers = message.get("headers", ())
+            if NOSNIFF not in headers:
+                message = {**message, "headers": [*headers, NOSNIFF]}
         await send(message)
 
     return sending
