@@ -63,6 +63,12 @@ REQUIRED: Final[PathDecision] = (PathAccess.REQUIRED, ())
 
 _ENCODED_SEPARATORS = (b"%2f", b"%5c", b"%00")
 _MEMO_SIZE = 2048
+REMEMBERED_PATH_MAX = 1024
+"""The longest path (as received and as routed), `root_path` or method of a request a
+middleware's memo of decisions keeps (`rememberable`). A memo bounded in entries alone is
+bounded in bytes by what the server lets a path be (uvicorn: 64 KB): 2,048 paths of that
+length, kept as received and as routed, hold 256 MB; at this length, 4 MB. A longer request
+is decided afresh, which costs it a match of the patterns and nothing more."""
 
 
 class PathSet:
@@ -166,10 +172,11 @@ class PathRules:
             remembered = self._memo.get(key)
             if remembered is not None and remembered[0] == path:
                 return remembered[1]
-            if len(self._memo) >= _MEMO_SIZE:
-                self._memo.clear()
             decision = self._decide_uncached(scope)
-            self._memo[key] = (path, decision)
+            if rememberable(path, raw_path, key[0] if type(key) is tuple else None):
+                if len(self._memo) >= _MEMO_SIZE:
+                    self._memo.clear()
+                self._memo[key] = (path, decision)
             return decision
         return self._decide_uncached(scope)
 
@@ -233,6 +240,13 @@ class PathRules:
             if patterns.matches(path):
                 found.update(dict.fromkeys(scopes))
         return tuple(found)
+
+
+def rememberable(*texts: object) -> bool:
+    """Whether a memo may keep an entry for a request named by `texts` (path, `raw_path`,
+    `root_path`, method, as the memo keys it): none longer than REMEMBERED_PATH_MAX. Asked
+    on a miss only, so a hit costs nothing more."""
+    return all(len(t) <= REMEMBERED_PATH_MAX for t in texts if isinstance(t, str | bytes))
 
 
 def request_method(scope: Scope) -> str | None:

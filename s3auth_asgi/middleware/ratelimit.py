@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Sequence
 
 from ..errors import ConfigurationError, S3AuthError
+from ..paths import rememberable
 from ..problems import DEFAULT_REALM
 from ..ratelimit.gcra import full_allowance
 from ..ratelimit.limiter import RateLimiter, RateLimitInfo, policy_item, whole_seconds
@@ -28,7 +29,8 @@ of a check at that cost that finds the allowance full."""
 
 _MEMO_SIZE = 4096
 """Kinds of request remembered; the memo is emptied when full (paths are the client's to
-choose, so there is no bound on them)."""
+choose, so there is no bound on them), and keeps none longer than `paths.rememberable`
+lets it, so that it holds a few megabytes at most."""
 
 
 class RateLimitMiddleware:
@@ -162,9 +164,11 @@ class RateLimitMiddleware:
         except TypeError:  # a path that is no string (or bytes): nothing is remembered
             return self._match(scope)
         if found is None:
-            if len(self._counted) >= _MEMO_SIZE:
-                self._counted.clear()
-            found = self._counted[what] = self._match(scope)
+            found = self._match(scope)
+            if rememberable(*what[1:]):
+                if len(self._counted) >= _MEMO_SIZE:
+                    self._counted.clear()
+                self._counted[what] = found
         return found
 
     def _match(self, scope: Scope) -> tuple[Counted, LocalChecks | None]:
