@@ -22,6 +22,8 @@ from s3auth_asgi import (
     RateLimitRule,
 )
 from s3auth_asgi.paths import REMEMBERED_PATH_MAX
+from s3auth_asgi.ratelimit import MemoryRateLimitStore
+from s3auth_asgi.types import Scope
 
 pytestmark = pytest.mark.anyio
 
@@ -83,3 +85,29 @@ async def test_long_methods_are_not_remembered(traced: None) -> None:
         assert (await call_http(app, http_scope("/api/items", method=method))).status == 200
     grown = kept() - before
     assert grown < 1_000_000, f"{grown:,} bytes kept after 200 long methods"
+
+
+async def api_key(scope: Scope) -> str | None:
+    """A host's key function, as docs/rate-limiting.md has one: the API key sent."""
+    return dict(scope["headers"]).get(b"x-api-key", b"").decode() or None
+
+
+async def test_a_long_key_costs_a_key_of_fixed_length(traced: None) -> None:
+    """A limit kept in memory holds `max_keys` keys, documented at about 130 bytes each; a
+    key function's key is the client's to write (an API key sent), and was kept as sent:
+    100,000 keys of 64 KB, 6.4 GB. Past KEY_TEXT_MAX it is kept by its digest, as an
+    account's name is, and is counted as before: under its own state."""
+    store = MemoryRateLimitStore()
+    limiter = RateLimiter(limits={"api": RateLimit(2, 60, key=api_key)}, store=store)
+    app = RateLimitMiddleware(ok_app, limiter, rules=[RateLimitRule("/api/*", "api")])
+    before = kept()
+    for i in range(200):
+        sent = [(b"x-api-key", f"k{i}".ljust(LONG_PATH, "k").encode())]
+        assert (await call_http(app, http_scope(headers=sent))).status == 200
+    grown = kept() - before
+    assert len(store) == 200
+    assert grown < 200 * 1000, f"{grown:,} bytes kept for 200 long keys"  # under 1 KB each
+    long = [(b"x-api-key", b"k0".ljust(LONG_PATH, b"k"))]
+    other = [(b"x-api-key", b"k0".ljust(LONG_PATH, b"k") + b"!")]
+    statuses = [(await call_http(app, http_scope(headers=h))).status for h in (long, long, other)]
+    assert statuses == [200, 429, 200]

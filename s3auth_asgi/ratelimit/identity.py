@@ -12,6 +12,11 @@ from ..types import Scope
 
 _USER_ID_ATTRIBUTES = ("id", "user_id", "sub", "identity", "username")
 
+KEY_TEXT_MAX = 128
+"""The longest key (a key function's, or `key=`'s) counted under its own text; a longer one
+is counted under its digest (`counted_key`). Far above an API key or a tenant's name, and
+short enough that a limit's `max_keys` keys stay within a few hundred bytes each."""
+
 
 def user_identity(scope: Scope) -> str | None:
     """The id of the authenticated user in `scope["user"]`, None for anonymous requests.
@@ -49,3 +54,14 @@ def account_digest(account: str) -> str:
     """
     normalised = fold(account.strip())
     return hashlib.sha256(normalised.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def counted_key(key: str) -> str:
+    """What a request counted under `key` is kept by: `key:` and the key, or, for a key
+    longer than KEY_TEXT_MAX, `key-sha256:` and its digest. A key function's key is often
+    the client's own text (an API key sent), which a limit kept in memory would otherwise
+    hold as sent, up to `max_keys` of them. One to one: no key kept as written starts
+    `key-sha256:`."""
+    if len(key) <= KEY_TEXT_MAX:
+        return "key:" + key
+    return "key-sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()

@@ -21,7 +21,7 @@ from ..types import Scope
 from .client_ip import ClientIPResolver
 from .client_options import client_options
 from .gcra import Step
-from .identity import account_digest, user_identity
+from .identity import account_digest, counted_key, user_identity
 from .memory import MemoryCheck, MemoryRateLimitStore
 from .policy import (
     RateLimit,
@@ -175,7 +175,7 @@ class RateLimiter(SharedOnCopy):
             # Kept in memory, the count is keyed by the compact form (see `client_keys`).
             table_key, counted_as = self._client_keys(scope)
         elif key is not None:
-            counted_as = table_key = f"key:{key}"
+            counted_as = table_key = counted_key(key)
         elif account is not None:
             counted_as = table_key = (
                 f"{self.client_resolver.client_key(scope)}|account:{account_digest(account)}"
@@ -226,7 +226,7 @@ class RateLimiter(SharedOnCopy):
         elif callable(limit.key):
             custom = await limit.key(scope)
             if custom is not None:
-                return f"key:{custom}"
+                return counted_key(custom)
         return self.client_resolver.client_key(scope)
 
     def get_rate_limit_headers(
