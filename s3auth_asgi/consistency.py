@@ -10,25 +10,30 @@ findings), not by the store:
 - each user record: one that cannot be read (CORRUPT_USER); one stored under an id not its
   own (MISPLACED_USER); one a deletion closed and never finished, a reservation's time ago
   (UNFINISHED_DELETION); and for every other, the entry of each of its names (username,
-  skeleton, email): missing or released (OWN_ENTRY_MISSING), unreadable
-  (OWN_ENTRY_CORRUPT), naming another user (OWN_ENTRY_ELSEWHERE);
+  skeleton, email): missing or released (OWN_ENTRY_MISSING; for the skeleton of a record
+  from before skeletons were reserved, LOOKALIKE_UNRESERVED), unreadable
+  (OWN_ENTRY_CORRUPT), naming another user (OWN_ENTRY_ELSEWHERE; LOOKALIKE_USERS, not a
+  problem, when that user's record holds that skeleton too: `look_alikes`);
 - each index entry: one that cannot be read and that no readable record holds
   (CORRUPT_ENTRY); one naming a user that does not exist (ENTRY_USER_MISSING) or whose
   record does not hold the name (ENTRY_NOT_HELD), once a reservation's time old, as the
   service judges abandonment: a younger one may be a claim under way.
 
 A repair (`repair=True`) is made once its chunk is checked, decided again on what the store
-then holds (`name_repairs`): for OWN_ENTRY_*, the record is read again and, if it still
-holds the name, the entry is given back to it (`reclaim`), never taken from another user
-that holds it; ENTRY_USER_MISSING and ENTRY_NOT_HELD are released (`release_abandoned`),
-never deleted. No user record is ever written or deleted: the other findings are the
-operator's.
+then holds (`name_repairs`): for OWN_ENTRY_* and LOOKALIKE_UNRESERVED, the record is read
+again and, if it still holds the name, the entry is given back to it (`reclaim`: created
+If-None-Match as a claim is), never taken from another user that holds it (a look-alike
+that does is then reported as LOOKALIKE_USERS); ENTRY_USER_MISSING and ENTRY_NOT_HELD are
+released (`release_abandoned`), never deleted. No user record is ever written or deleted:
+the other findings are the operator's.
 
 Requests: 1 LIST per 1,000 keys of each of the 4 listings (users and the 3 indexes); 1 GET
-per user record and, per living user, 1 GET per name (3; 2 without a skeleton); 1 GET per
-index entry and, unless it is released or younger than a reservation, 1 GET of the user it
-names: some 10 GETs per user. A repair: 1 GET of the record and `reclaim`'s requests (1 GET
-and 1 PUT; 2 GETs more to take an entry over), or `release_abandoned`'s (3 GETs, 1 PUT).
+per user record and, per living user, 1 GET per name (3), and of the user its skeleton
+entry names if another; 1 GET per index entry and, unless it is released or younger than
+a reservation, 1 GET of the user it names: some 10 GETs per user. A repair: 1 GET of the
+record and `reclaim`'s requests (1 GET and 1 PUT; 2 GETs more to take an entry over; for a
+skeleton it could not give back, 2 GETs more: the entry and the user it names), or
+`release_abandoned`'s (3 GETs, 1 PUT).
 """
 
 from __future__ import annotations
@@ -38,10 +43,19 @@ from collections.abc import Awaitable, Callable
 import msgspec
 
 from .identifiers import is_id
+from .look_alikes import (
+    LOOKALIKE_UNRESERVED,
+    LOOKALIKE_USERS,
+    RESERVED,
+    UNDONE,
+    holder_alike,
+    pair_detail,
+    unreserved_detail,
+)
 from .models import IndexEntry, User
 from .name_index import NameIndex
 from .storage import CorruptObjectError, Versioned, keys
-from .storage.access import gather
+from .storage.access import gather, get_or_none
 
 CHUNK = 64
 """Keys of a listing checked at once (the reads of a chunk go 16 at a time: `gather`)."""
@@ -56,8 +70,9 @@ CORRUPT_ENTRY = "corrupt_entry"
 ENTRY_USER_MISSING = "entry_user_missing"
 ENTRY_NOT_HELD = "entry_not_held"
 
-OWN_ENTRY = (OWN_ENTRY_MISSING, OWN_ENTRY_CORRUPT, OWN_ENTRY_ELSEWHERE)
+OWN_ENTRY = (OWN_ENTRY_MISSING, OWN_ENTRY_CORRUPT, OWN_ENTRY_ELSEWHERE, LOOKALIKE_UNRESERVED)
 REPAIRS = {
+    LOOKALIKE_UNRESERVED: RESERVED,
     OWN_ENTRY_MISSING: "written from the record",
     OWN_ENTRY_CORRUPT: "rewritten from the record",
     OWN_ENTRY_ELSEWHERE: "given back to the record's user, if the other's claim never finished",
@@ -94,6 +109,9 @@ class Finding(msgspec.Struct, kw_only=True):
     key: str
     user_id: str | None
     """The user the object is, or is of, or names."""
+    other_user_id: str | None = None
+    """LOOKALIKE_USERS: the user whose username looks like `user_id`'s, and which holds
+    the reservation of that look."""
     detail: str
     repair: str | None
     """What a repair does; None when none is safe (`detail` says what is left to do)."""
@@ -126,6 +144,9 @@ class StateCheck:
         self.entries = 0
         self.problems = 0
         self.repaired = 0
+        self.lookalikes = 0
+        """Pairs of users that look alike (LOOKALIKE_USERS): reported, not problems, since
+        nothing is left for a repair or the operator to mend in the store."""
         self._torn_held: set[str] = set()
         """Unreadable entries a living record holds, reported (once) with the record."""
 
@@ -148,8 +169,12 @@ class StateCheck:
     ) -> None:
         for found in await gather([check(key) for key in chunk]):
             for item in found:
-                self.report(await self._settle(item) if self.repair else item)
-                self.problems += 1
+                settled = await self._settle(item) if self.repair else item
+                self.report(settled)
+                if settled.kind == LOOKALIKE_USERS:
+                    self.lookalikes += 1
+                else:
+                    self.problems += 1
 
     async def _user(self, key: str) -> list[Finding]:
         user_id = keys.id_from_key(key)
@@ -183,11 +208,11 @@ class StateCheck:
                 "finishes it"
             )
             return [finding(UNFINISHED_DELETION, key, user_id, detail)]
-        own = [await self._own_entry(user_id, name) for name in self.names.name_keys(user)]
+        own = [await self._own_entry(user, name) for name in self.names.name_keys(user)]
         return [item for item in own if item is not None]
 
-    async def _own_entry(self, user_id: str, key: str) -> Finding | None:
-        name = label(key)
+    async def _own_entry(self, user: User, key: str) -> Finding | None:
+        user_id, name = user.id, label(key)
         try:
             entry = await self.store.get(key, IndexEntry)
         except CorruptObjectError:
@@ -195,13 +220,34 @@ class StateCheck:
             detail = f"user {user_id}'s {name} entry cannot be read: {TORN[name]}"
             return finding(OWN_ENTRY_CORRUPT, key, user_id, detail)
         if entry is None or entry.value.released:
+            if name == "skeleton" and user.username_skeleton is None:
+                return finding(LOOKALIKE_UNRESERVED, key, user_id, unreserved_detail(user_id))
             detail = f"user {user_id}'s {name} entry is missing or released: {LOST[name]}"
             return finding(OWN_ENTRY_MISSING, key, user_id, detail)
         other = entry.value.user_id
         if other != user_id:
+            pair = await self._look_alike(user, key, other)
+            if pair is not None:
+                return pair
             detail = f"user {user_id}'s {name} entry names user {other}: {ELSEWHERE[name]}"
             return finding(OWN_ENTRY_ELSEWHERE, key, user_id, detail)
         return None
+
+    async def _look_alike(self, user: User, key: str, other_id: str) -> Finding | None:
+        """The finding that `user` and `other_id` look alike, when `key` is the skeleton
+        entry of both their records (1 GET: `holder_alike`)."""
+        other = await holder_alike(self.names, key, other_id)
+        if other is None:
+            return None
+        detail = pair_detail(user, other)
+        return Finding(
+            kind=LOOKALIKE_USERS,
+            key=key,
+            user_id=user.id,
+            other_user_id=other.id,
+            detail=detail,
+            repair=None,
+        )
 
     async def _entry(self, key: str) -> list[Finding]:
         if not keys.is_index_entry(key):
@@ -245,11 +291,17 @@ class StateCheck:
 
     async def _settle(self, item: Finding) -> Finding:
         """`item` with what its repair came to."""
+        if item.kind == LOOKALIKE_USERS:
+            return msgspec.structs.replace(item, repaired=False, outcome=UNDONE)
         if item.repair is None:
             return msgspec.structs.replace(item, repaired=False, outcome="no repair is safe")
+        failure: str | None
         if item.kind in OWN_ENTRY:
             assert item.user_id is not None
-            failure = await self._give_back(item.user_id, item.key)
+            given = await self._give_back(item.user_id, item.key)
+            if isinstance(given, Finding):  # a look-alike registered meanwhile holds it
+                return msgspec.structs.replace(given, repaired=False, outcome=UNDONE)
+            failure = given
         elif await self.names.release_abandoned(item.key):
             failure = None
         else:
@@ -259,8 +311,10 @@ class StateCheck:
         self.repaired += 1
         return msgspec.structs.replace(item, repaired=True, outcome=item.repair)
 
-    async def _give_back(self, user_id: str, key: str) -> str | None:
-        """Why the entry of `key` could not be given back to the user; None when it was."""
+    async def _give_back(self, user_id: str, key: str) -> str | Finding | None:
+        """Why the entry of `key` could not be given back to the user; None when it was;
+        when it is a skeleton entry that another user holds, the finding that the two look
+        alike (2 GETs more: the entry, and the user it names)."""
         try:
             record = await self.store.get(keys.user(user_id), User)
         except CorruptObjectError:
@@ -268,6 +322,14 @@ class StateCheck:
         if record is None or record.value.deleting or key not in self.names.name_keys(record.value):
             return CHANGED
         if await self.names.reclaim(key, user_id) is None:
+            if key.startswith(keys.SKELETON_INDEX):
+                entry = await get_or_none(self.store, key, IndexEntry)
+                other = entry.value.user_id if entry and not entry.value.released else user_id
+                pair = (
+                    await self._look_alike(record.value, key, other) if other != user_id else None
+                )
+                if pair is not None:
+                    return pair
             return (
                 "not repaired: another user's claim holds the entry, or it changed since it "
                 "was read; which account keeps the name is for you to decide"

@@ -57,6 +57,17 @@ address's, of the old address) lets it go all the same, conditioned on its versi
 other claim takes a name a record holds, so it can only be that user's; for the same reason
 an operator's repair gives it back to that user (`name_repairs`, `s3auth doctor`).
 
+Records from before skeletons. A user registered before skeletons were reserved (by 0.1)
+reserved none, and its record names none (`User.username_skeleton`); it holds its
+username's skeleton as computed now all the same. So an entry that reserves it for that
+user (an operator's repair writes it, as a claim would: `s3auth doctor --repair`) is not
+taken for abandoned, and a 0.1 process that rewrites the record in 0.1's shape, which drops
+the fields 0.1 does not know, takes nothing from it: a skeleton written into the record
+would go with them. Until that entry is written, a look-alike may register and claim it:
+two records then hold it, which no repair undoes, and a torn entry of it may be either's.
+Computed, the skeleton moves with ICU's Unicode data: the entry of the old one is then
+held no more (taken over once abandoned), and the next repair reserves the new one.
+
 Cost. A released entry stays: one object per name ever let go, which the next claim of the
 name takes over at once (a failed create, a GET and a replace: 2 requests more than a name
 never used). Deleting old ones later would bring the race back: a claim of the name between
@@ -77,7 +88,7 @@ from typing import NamedTuple
 import msgspec
 
 from .errors import ConflictError, EmailTakenError, S3AuthError, UsernameTakenError
-from .identifiers import fold, is_id
+from .identifiers import fold, is_id, username_skeleton
 from .models import IndexEntry, User
 from .storage import CorruptObjectError, Store, StoreConflict, Versioned, keys
 from .storage.access import gather, get_or_none
@@ -91,6 +102,15 @@ CLAIM_BYTES = 8
 def unique_name(user: User, *, is_email: bool) -> str:
     """The unique form of one of a user's names, as its index entry is keyed."""
     return fold(user.email) if is_email else fold(user.username)
+
+
+def held_skeleton(user: User) -> str:
+    """The skeleton of its username that a user's record holds: the one its registration
+    reserved, or, in a record from before skeletons were reserved, the one computed now
+    (see the module)."""
+    if user.username_skeleton is not None:
+        return user.username_skeleton
+    return username_skeleton(user.username)
 
 
 class Claim(NamedTuple):
@@ -215,15 +235,11 @@ class NameClaims:
 
     @staticmethod
     def _claims(user: User) -> list[tuple[str, type[ConflictError]]]:
-        claims: list[tuple[str, type[ConflictError]]] = [
-            (keys.username_index(unique_name(user, is_email=False)), UsernameTakenError)
+        return [
+            (keys.username_index(unique_name(user, is_email=False)), UsernameTakenError),
+            (keys.skeleton_index(held_skeleton(user)), UsernameTakenError),
+            (keys.email_index(unique_name(user, is_email=True)), EmailTakenError),
         ]
-        # None: a user registered before skeletons were reserved holds none, and another
-        # user may hold the skeleton of its name.
-        if user.username_skeleton is not None:
-            claims.append((keys.skeleton_index(user.username_skeleton), UsernameTakenError))
-        claims.append((keys.email_index(unique_name(user, is_email=True)), EmailTakenError))
-        return claims
 
     async def reserve_names(self, user: User) -> list[Claim]:
         """Claim a new user's names, in order: its username, the username's skeleton (a

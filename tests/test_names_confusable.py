@@ -247,8 +247,8 @@ async def test_accounts_from_before_keep_working(service: S3AuthService) -> None
 async def test_deleting_an_old_account_leaves_a_look_alikes_skeleton(
     service: S3AuthService,
 ) -> None:
-    # Until a migration reserves the skeletons of older accounts, a look-alike of one can
-    # register; deleting the older account must not free the newer one's skeleton.
+    # Until `s3auth doctor --repair` reserves the skeletons of older accounts, a look-alike
+    # of one can register; deleting the older account must not free the newer one's.
     old = await legacy_user(service, "mary", "mary@example.com")
     await register(service, "rnary")
     await service.delete_user(old.id)

@@ -14,20 +14,24 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import AsyncIterator
+import re
+import time
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import pytest
+from conftest import FAST_HASHING
 from support import Clock, asgi_client, bearer
 from test_cli import Run
 
 from s3auth_asgi import S3AuthService, S3AuthSettings, TokenRevokedError
 from s3auth_asgi.app import create_auth_app
 from s3auth_asgi.cli import failures
+from s3auth_asgi.identifiers import fold, username_skeleton
 from s3auth_asgi.models import User
-from s3auth_asgi.storage import keys
+from s3auth_asgi.storage import ObjectStore, keys
 
 pytestmark = pytest.mark.anyio
 
@@ -65,8 +69,8 @@ class Old:
 
 
 @pytest.fixture
-async def old(tmp_path: Path) -> AsyncIterator[Old]:
-    yield Old(tmp_path / "store")
+def old(tmp_path: Path) -> Old:
+    return Old(tmp_path / "store")
 
 
 def user_id(name: str) -> str:
@@ -216,11 +220,206 @@ async def test_cleanup_keeps_what_lives_and_sweeps_what_0_1_left_expired(old: Ol
     assert swept == len(left) - 18
 
 
-def test_check_and_doctor_pass(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("S3AUTH_STORE_URL", write_old_store(tmp_path / "store"))
-    monkeypatch.setenv("S3AUTH_SECRET_KEY", OLD["secret"])
+def test_check_passes_and_the_doctor_finds_the_looks_0_1_left_unreserved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = doctor_env(tmp_path, monkeypatch)
     checked = Run("check")
     assert checked.code == failures.OK, checked
-    doctor = Run("doctor")
-    assert doctor.code == failures.OK, doctor
-    assert "checked 6 user(s) and 12 index entries: no problem found" in doctor.out
+    doctor = run_doctor(store)
+    assert doctor.code == failures.REFUSED, doctor
+    assert findings(doctor.out) == {
+        ("FAIL", "lookalike_unreserved", k) for k in looks().values()
+    }, doctor
+    assert doctor.out.splitlines()[-1] == (
+        "checked 6 user(s) and 12 index entries: 6 problem(s) "
+        "(4 list page(s), 48 read(s), 0 write(s))"
+    )
+    # Each record, its 3 entries (the skeleton's absent), each of the 12 entries and the
+    # user it names.
+    assert dict(store.requests) == {"list": 4, "get": 6 + 18 + 12 + 12}
+
+
+def test_a_repair_reserves_the_looks_and_a_look_alike_is_refused_as_on_a_new_store(
+    old: Old, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = doctor_env(old.root, monkeypatch, written=True)
+    repaired = run_doctor(store, "--repair")
+    assert repaired.code == failures.OK, repaired
+    assert findings(repaired.out) == {
+        ("fixed", "lookalike_unreserved", k) for k in looks().values()
+    }
+    assert repaired.out.splitlines()[-1] == (
+        "checked 6 user(s) and 18 index entries: 6 problem(s), 6 repaired, 0 left "
+        "(4 list page(s), 66 read(s), 6 write(s))"
+    )
+    # The scan's 6 records and their 18 entries; each repair reads the record again and
+    # the entry, and creates it (If-None-Match, as a registration does); then the 18
+    # entries, and the user each of 0.1's 12 names (the 6 new ones are younger than a
+    # reservation: a claim under way, for all the scan can tell).
+    assert dict(store.requests) == {"list": 4, "get": 6 + 18 + 6 * 2 + 18 + 12, "put": 6}
+    again = run_doctor(store, "--repair")
+    assert again.code == failures.OK, again
+    assert again.out.splitlines() == [
+        "checked 6 user(s) and 18 index entries: no problem found "
+        "(4 list page(s), 54 read(s), 0 write(s))"
+    ]
+    assert dict(store.requests) == {"list": 4, "get": 6 + 18 + 18 + 12}
+    assert register_statuses(old, ["aIice", "b0b", "r00t", "caro1", "emilie"]) == [
+        409,
+        409,
+        409,
+        409,
+        201,  # not a look-alike of `Émilie`: the accent is drawn
+    ]
+
+
+def test_look_alikes_registered_before_the_repair_are_reported_and_left(
+    old: Old, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Registered between the upgrade and the repair, `aIice` and `b0b` hold the looks of
+    0.1's `alice` and `bob`: the repair reserves the others' and says which pairs look
+    alike, without failing on what it cannot undo."""
+    assert register_statuses(old, ["aIice", "b0b"]) == [201, 201]
+    store = doctor_env(old.root, monkeypatch, written=True)
+    alice, bob = user_id("alice"), user_id("bob")
+    pairs = {looks()[alice], looks()[bob]}
+    repaired = run_doctor(store, "--repair")
+    assert repaired.code == failures.OK, repaired
+    assert findings(repaired.out) == {
+        *(("fixed", "lookalike_unreserved", k) for k in set(looks().values()) - pairs),
+        *(("WARN", "lookalike_users", k) for k in pairs),
+    }, repaired
+    warned = [line for line in repaired.out.splitlines() if line.startswith("[WARN]")]
+    assert any(alice in line and "'alice'" in line and "'aIice'" in line for line in warned)
+    assert any(bob in line and "'bob'" in line and "'b0b'" in line for line in warned)
+    assert repaired.out.splitlines()[-1] == (
+        "checked 8 user(s) and 22 index entries: 4 problem(s), 4 repaired, 0 left; "
+        "2 pair(s) of users look alike, left as they are "
+        "(4 list page(s), 76 read(s), 4 write(s))"
+    )
+    # The scan: 8 records, their 24 entries, and for alice and bob the user their look's
+    # entry names; the 4 repairs' 2 reads each; the 22 entries and the user each of 0.1's
+    # 12 names (the others are younger than a reservation).
+    assert dict(store.requests) == {"list": 4, "get": 8 + 24 + 2 + 4 * 2 + 22 + 12, "put": 4}
+    again = run_doctor(store, "--json")
+    assert again.code == failures.OK, again
+    listed = json.loads(again.out)
+    assert {(item["kind"], item["user_id"], item["other_user_id"]) for item in listed} == {
+        ("lookalike_users", alice, registered_id(old, "aIice")),
+        ("lookalike_users", bob, registered_id(old, "b0b")),
+    }
+    assert all(item["repair"] is None for item in listed)
+
+
+def test_a_reservation_outlives_0_1_s_rewrites_and_goes_with_its_deletion(
+    old: Old, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """During a rolling upgrade a 0.1 process rewrites the records it changes in its own
+    shape, and deletes a user's record and its username's and address's entries alone."""
+    store = doctor_env(old.root, monkeypatch, written=True)
+    assert run_doctor(store, "--repair").code == failures.OK
+    alice, bob = user_id("alice"), user_id("bob")
+
+    async def as_0_1() -> None:
+        record = await store.get(keys.user(alice), dict)
+        assert record is not None
+        fields = {k: v for k, v in record.value.items() if k in ZERO_ONE_USER_FIELDS}
+        await store.replace(keys.user(alice), {**fields, "full_name": "A. L."}, record.etag)
+        bob_record = await store.get(keys.user(bob), User)
+        assert bob_record is not None
+        await store.delete_many(
+            [
+                keys.user(bob),
+                keys.username_index(fold("bob")),
+                keys.email_index(fold(bob_record.value.email)),
+            ]
+        )
+
+    anyio.run(as_0_1)
+    later = time.time() + old.service.settings.name_reservation_seconds + 1
+    monkeypatch.setattr("s3auth_asgi.cli.doctor.CLOCK", lambda: later)
+    checked = run_doctor(store)
+    assert findings(checked.out) == {("FAIL", "entry_user_missing", looks()[bob])}, checked
+    # Bob's look is free with his name, once his entry is a reservation's time old.
+    old.clock.now = later
+    assert register_statuses(old, ["aIice", "b0b"]) == [409, 201]
+
+
+ZERO_ONE_USER_FIELDS = (
+    "id",
+    "username",
+    "email",
+    "hashed_password",
+    "full_name",
+    "is_active",
+    "is_admin",
+    "scopes",
+    "created_at",
+    "updated_at",
+)
+"""A user record as 0.1 wrote it: it drops whatever else a record holds when it rewrites
+one."""
+
+
+def doctor_env(
+    root: Path, monkeypatch: pytest.MonkeyPatch, *, written: bool = False
+) -> ObjectStore:
+    """The old store (written there unless `written`), as the command is pointed at it."""
+    url = f"file://{root}" if written else write_old_store(root / "store")
+    monkeypatch.setenv("S3AUTH_STORE_URL", url)
+    monkeypatch.setenv("S3AUTH_SECRET_KEY", OLD["secret"])
+    return ObjectStore.from_url(url)
+
+
+def run_doctor(store: ObjectStore, *options: str) -> Run:
+    store.reset_counts()
+    return Run("doctor", *options, open_store=lambda url: store)
+
+
+FINDING = re.compile(r"^\[(FAIL|fixed|WARN)\] (\w+) (\S+): ", re.MULTILINE)
+
+
+def findings(out: str) -> set[tuple[str, str, str]]:
+    return {(m[1], m[2], m[3]) for m in FINDING.finditer(out)}
+
+
+def looks() -> dict[str, str]:
+    """The key of the entry that reserves the look of each user 0.1 left, by id."""
+    return {
+        entry["id"]: keys.skeleton_index(username_skeleton(name))
+        for name, entry in USERS.items()
+        if name != "frank"
+    }
+
+
+def register_statuses(old: Old, names: list[str]) -> list[int]:
+    """The status of a registration of each of `names` through the app, one after another."""
+
+    # Cheap hashing: what is under test is the names.
+    settings = S3AuthSettings(store_url=old.url, secret_key=OLD["secret"], **FAST_HASHING)
+    app = create_auth_app(S3AuthService(settings, clock=old.clock), rate_limit=False)
+
+    async def register() -> list[int]:
+        async with asgi_client(app) as client:
+            return [
+                (
+                    await client.post(
+                        "/register",
+                        json={
+                            "username": name,
+                            "email": f"{name.lower()}.new@example.net",
+                            "password": "Fresh-pass-1234",
+                        },
+                    )
+                ).status_code
+                for name in names
+            ]
+
+    return anyio.run(register)
+
+
+def registered_id(old: Old, name: str) -> str:
+    found = anyio.run(old.service.get_user_by_username, name)
+    assert found is not None
+    return found.id

@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 
 from ..consistency import Finding, StateCheck
+from ..look_alikes import LOOKALIKE_USERS, UNDONE
 from ..types import Clock
 from .context import Context, run_async
 from .failures import OK, REFUSED
@@ -55,6 +56,8 @@ def run_doctor(ctx: Context) -> int:
 
 
 def finding_line(item: Finding, *, repair: bool) -> str:
+    if item.kind == LOOKALIKE_USERS:  # nothing to mend: not a problem, not a failure
+        return f"[WARN] {item.kind} {item.key}: {item.detail}; {item.outcome or UNDONE}"
     if not repair:
         advice = f"; --repair: {item.repair}" if item.repair else "; no repair is safe"
         return f"[FAIL] {item.kind} {item.key}: {item.detail}{advice}"
@@ -65,9 +68,15 @@ def finding_line(item: Finding, *, repair: bool) -> str:
 def summary(check: StateCheck) -> str:
     entries = f"{check.entries} index {'entry' if check.entries == 1 else 'entries'}"
     checked = f"checked {check.users} user(s) and {entries}"
+    pairs = (
+        f"; {check.lookalikes} pair(s) of users look alike, left as they are"
+        if check.lookalikes
+        else ""
+    )
     if not check.problems:
-        return f"{checked}: no problem found"
+        return f"{checked}: no problem found{pairs}"
     if not check.repair:
-        return f"{checked}: {check.problems} problem(s)"
+        return f"{checked}: {check.problems} problem(s){pairs}"
     left = check.problems - check.repaired
-    return f"{checked}: {check.problems} problem(s), {check.repaired} repaired, {left} left"
+    repaired = f"{check.repaired} repaired, {left} left"
+    return f"{checked}: {check.problems} problem(s), {repaired}{pairs}"
