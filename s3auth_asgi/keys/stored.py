@@ -24,6 +24,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
+import anyio.to_thread
 import msgspec
 
 from ..errors import ConfigurationError
@@ -32,11 +33,12 @@ from ..storage import keys as layout
 from ..storage.access import back_off
 from ..storage.base import Store, StoreConflict
 from .algorithms import generate_key
-from .keyset import KeyEntry, KeySet
-from .material import has_private_part, import_key, private_jwk, thumbprint
-from .names import ASYMMETRIC_ALGORITHMS, UnusableKeyError
+from .keyset import KeySet
+from .material import has_private_part, private_jwk, thumbprint
+from .names import ASYMMETRIC_ALGORITHMS
+from .opening import KeyOpener
 from .ranking import ranked, signer, superseded_at
-from .sealing import seal, unseal
+from .sealing import seal
 
 logger = logging.getLogger("s3auth_asgi.keys")
 
@@ -158,7 +160,7 @@ class KeyStore:
         self.encryption_key = encryption_key
         self.skew_seconds = skew_seconds
         """How far apart the clocks of the processes may be (`at_once`)."""
-        self._reported: set[str] = set()
+        self.opener = KeyOpener(encryption_key)
 
     async def read(self) -> tuple[StoredKeySet, str] | None:
         found = await self.store.get(layout.SIGNING_KEYS, StoredKeySet)
@@ -170,7 +172,7 @@ class KeyStore:
         if found is not None:
             return found[0]
         activates_at = at_once((), now, self.skew_seconds)
-        first = StoredKeySet(keys=[self._new_key(algorithm, now, activates_at=activates_at)])
+        first = StoredKeySet(keys=[await self._new_key(algorithm, now, activates_at=activates_at)])
         try:
             await self.store.create(layout.SIGNING_KEYS, first)
         except StoreConflict:
@@ -188,7 +190,7 @@ class KeyStore:
         A rotation at once also removes every key that has not signed yet
         (`withdrawn_at_once`): ranked by activation, such a key would take over from the
         new one, and it was in this same object, which may be what leaked."""
-        new = self._new_key(algorithm, now, activates_at=now + publish_seconds)
+        new = await self._new_key(algorithm, now, activates_at=now + publish_seconds)
 
         def change(keys: list[StoredKey]) -> list[StoredKey]:
             nonlocal new
@@ -263,73 +265,28 @@ class KeyStore:
                 continue
         raise ConfigurationError("the stored key set kept changing; try again")
 
-    def _new_key(self, algorithm: str, now: float, *, activates_at: float) -> StoredKey:
-        key = generate_key(algorithm)
+    async def _new_key(self, algorithm: str, now: float, *, activates_at: float) -> StoredKey:
+        # An RSA key takes 0.1-1 s to make, and the making lets go of the interpreter: in a
+        # worker thread, the requests of the process are served meanwhile.
+        key = await anyio.to_thread.run_sync(generate_key, algorithm)
         kid = thumbprint(key)
         jwk = private_jwk(key)
         if self.encryption_key:
-            return StoredKey(
+            record = StoredKey(
                 kid=kid,
                 alg=algorithm,
                 created_at=now,
                 activates_at=activates_at,
                 sealed=seal(jwk, kid=kid, encryption_key=self.encryption_key),
             )
-        return StoredKey(kid=kid, alg=algorithm, created_at=now, activates_at=activates_at, jwk=jwk)
+        else:
+            record = StoredKey(
+                kid=kid, alg=algorithm, created_at=now, activates_at=activates_at, jwk=jwk
+            )
+        self.opener.remember(record, key)
+        return record
 
     def key_set(self, stored: StoredKeySet) -> KeySet:
         """The key set the stored keys make: each key opened, checked and pinned to its
-        algorithm."""
-        return KeySet(self._entry(k) for k in stored.keys)
-
-    def _entry(self, stored: StoredKey) -> KeyEntry:
-        """The key a record holds, checked: whoever can write the store can write any
-        record, so nothing of it is used, printed or logged before it is judged."""
-        # Only keys a store may hold: an HS* record would sign with a secret every reader of
-        # the store knows, and publish nothing to verify it with.
-        if stored.alg not in ASYMMETRIC_ALGORITHMS:
-            raise UnusableKeyError(
-                f"a stored signing key is for {stored.alg!r}: the store keeps only "
-                f"{', '.join(ASYMMETRIC_ALGORITHMS)} keys"
-            )
-        if stored.sealed is not None:
-            if not self.encryption_key:
-                raise ConfigurationError(
-                    "the stored signing keys are sealed: set S3AUTH_KEY_ENCRYPTION_KEY to "
-                    "the key they were sealed with"
-                )
-            jwk = unseal(stored.sealed, kid=stored.kid, encryption_key=self.encryption_key)
-        elif stored.jwk is not None:
-            jwk = stored.jwk
-        else:
-            raise ConfigurationError(f"a stored {stored.alg} signing key has no key material")
-        key, _ = import_key(stored.alg, jwk)
-        # Every key made here has its thumbprint for kid; one written by hand may be anything
-        # (a path, terminal escapes, another key's kid), so it is not repeated.
-        if stored.kid != thumbprint(key):
-            raise UnusableKeyError(
-                f"a stored {stored.alg} signing key's kid is not its RFC 7638 thumbprint "
-                f"({thumbprint(key)})"
-            )
-        if stored.sealed is None and self.encryption_key:
-            self._report_unsealed(stored.kid)
-        return KeyEntry(
-            stored.kid,
-            stored.alg,
-            key,
-            activates_at=stored.activates_at,
-            retires_at=stored.retires_at,
-        )
-
-    def _report_unsealed(self, kid: str) -> None:
-        # A key made before S3AUTH_KEY_ENCRYPTION_KEY was set is never sealed after: only a
-        # rotation replaces it. Said once per key and process, not at every read.
-        if kid in self._reported:
-            return
-        self._reported.add(kid)
-        logger.warning(
-            "the stored signing key %s is not sealed, though S3AUTH_KEY_ENCRYPTION_KEY is "
-            "set: its private part is in clear in the store. Rotate (`s3auth keys rotate`), "
-            "and retire it once its last token has expired",
-            kid,
-        )
+        algorithm (`opening`)."""
+        return self.opener.key_set(stored.keys)

@@ -1,0 +1,73 @@
+"""What a process does between two awaits holds every request it serves: CPU work of one
+request or of start-up must not stop the others for long. A probe task wakes at every turn
+of the event loop and records the longest gap between two wake-ups; each test compares it
+with the time the work took in all, so that a loaded machine, slowing both, changes
+nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import anyio
+import anyio.lowlevel
+import pytest
+from support import Clock, make_clocked_service
+
+from s3auth_asgi.storage import ObjectStore
+
+pytestmark = pytest.mark.anyio
+
+T = TypeVar("T")
+
+
+async def longest_hold(work: Callable[[], Awaitable[T]]) -> tuple[float, float, T]:
+    """(longest gap between two turns of the loop, total time, result) of `work`."""
+    gaps = [0.0]
+    done = anyio.Event()
+
+    async def probe() -> None:
+        last = time.perf_counter()
+        while not done.is_set():
+            await anyio.lowlevel.checkpoint()
+            now = time.perf_counter()
+            gaps.append(now - last)
+            last = now
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(probe)
+        await anyio.lowlevel.checkpoint()
+        start = time.perf_counter()
+        result = await work()
+        total = time.perf_counter() - start
+        done.set()
+    return max(gaps), total, result
+
+
+async def test_a_first_start_makes_its_rsa_key_off_the_event_loop() -> None:
+    # An RSA 3072 key takes 0.1-1 s to make: on the loop, every request of the process
+    # would wait for it.
+    service = make_clocked_service(clock=Clock(), algorithm="RS256")
+    held, total, key = await longest_hold(service.tokens.signing_key)
+    assert key.algorithm == "RS256"
+    assert held < total / 4, (held, total)
+
+
+async def test_a_sync_of_unchanged_stored_keys_opens_none_of_them_again() -> None:
+    # Opening an RSA 3072 private key checks it for 90-130 ms without letting go of the
+    # interpreter: done at every sync, a worker thread would not help. A key is opened once
+    # per process, when first read; then only its record is compared.
+    store = ObjectStore.from_url("memory://")
+    clock = Clock()
+    first = make_clocked_service(store=store, clock=clock, algorithm="ES256")
+    made = await first.tokens.signing_key()
+    other = make_clocked_service(store=store, clock=clock, algorithm="ES256")
+    read = await other.tokens.signing_key()
+    assert read.kid == made.kid
+    for service, key in ((first, made), (other, read)):
+        ring = service.tokens.ring
+        assert ring is not None
+        await ring.sync()
+        assert (await service.tokens.signing_key()).key is key.key
