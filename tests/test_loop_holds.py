@@ -7,16 +7,18 @@ nothing.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import anyio
 import anyio.lowlevel
 import pytest
 from support import Clock, make_clocked_service
 
-from s3auth_asgi.storage import ObjectStore
+from s3auth_asgi.storage import ObjectStore, Versioned
+from s3auth_asgi.storage.access import READ_CONCURRENCY, gather, get_or_none
 
 pytestmark = pytest.mark.anyio
 
@@ -71,3 +73,28 @@ async def test_a_sync_of_unchanged_stored_keys_opens_none_of_them_again() -> Non
         assert ring is not None
         await ring.sync()
         assert (await service.tokens.signing_key()).key is key.key
+
+
+async def test_reading_many_objects_at_once_holds_the_loop_for_a_few_of_them() -> None:
+    # A user's sessions past a cap of thousands, an admin's page of 1,000 users, the
+    # logouts everywhere of a first revocation sync: each read of the batch waits its turn
+    # among READ_CONCURRENCY, and none of them may cost the loop more than a few reads do.
+    store = ObjectStore.from_url("memory://")
+    names = [f"missing/{i:05d}" for i in range(4000)]
+    running = 0
+    most = 0
+
+    async def read(key: str) -> Versioned[dict[str, Any]] | None:
+        nonlocal running, most
+        running += 1
+        most = max(most, len(asyncio.all_tasks()))
+        try:
+            return await get_or_none(store, key, dict[str, Any])
+        finally:
+            running -= 1
+
+    baseline = len(asyncio.all_tasks())
+    held, total, found = await longest_hold(lambda: gather([read(key) for key in names]))
+    assert found == [None] * len(names)
+    assert held < total / 10, (held, total)
+    assert most <= baseline + 1 + READ_CONCURRENCY  # the probe, and the readers

@@ -6,6 +6,7 @@ a race. Each costs exactly the requests of the calls it makes."""
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
 import random
 from collections.abc import Awaitable, Sequence
@@ -50,22 +51,30 @@ async def delete_quietly(store: Store, *object_keys: str) -> None:
 
 
 async def gather(calls: Sequence[Awaitable[T]], *, limit: int = READ_CONCURRENCY) -> list[T]:
-    """Await `calls` concurrently, at most `limit` at a time, keeping their order."""
-    results: dict[int, T] = {}
-    limiter = anyio.CapacityLimiter(limit)
+    """Await `calls` concurrently, at most `limit` at a time, keeping their order.
 
-    async def run(i: int, call: Awaitable[T]) -> None:
-        async with limiter:
+    `limit` tasks take the calls in turn: a task per call, all started at once, would hold
+    the event loop for as long as starting thousands of them takes (a user's sessions past
+    a high cap, a first revocation sync), and keep them all in memory while they wait."""
+    results: dict[int, T] = {}
+    pending = iter(enumerate(calls))
+
+    async def take_turns() -> None:
+        for i, call in pending:
             results[i] = await call
 
     try:
         async with anyio.create_task_group() as tg:
-            for i, call in enumerate(calls):
-                tg.start_soon(run, i, call)
+            for _ in range(min(limit, len(calls))):
+                tg.start_soon(take_turns)
     except BaseExceptionGroup as group:
         # Callers handle the error of one request (a StoreUnavailableError is a 503), as
         # they would had the requests been made one after another.
         raise _first_of(group) from None
+    finally:
+        for _, call in pending:  # never started: closed, not left for the collector
+            if inspect.iscoroutine(call):
+                call.close()
     return [results[i] for i in range(len(calls))]
 
 
