@@ -22,11 +22,16 @@ objects has one, and every request for it would be refused, so a listing leaves 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
 
 from .local_listing import CONTROL_DIR, is_staging_name
 
 logger = logging.getLogger("s3auth_asgi.storage")
+
+# Searched in C: every key a listing gives is checked, a page of 1,000 between two turns of
+# the event loop, which a character-by-character check in Python held for 8 ms.
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
 
 
 def check_key(key: str) -> str:
@@ -84,7 +89,7 @@ def _path_problem(path: str) -> str | None:
         return "it starts with '/': a key is relative to the store"
     if "\\" in path:
         return "a backslash is not allowed"
-    if any(ord(char) < 0x20 or char == "\x7f" for char in path):
+    if _CONTROL.search(path):
         return "a control character is not allowed"
     segments = path.split("/")
     if "" in segments:
