@@ -1,7 +1,9 @@
 """How many keys one request covers on each backend, so that `ObjectStore.requests` counts
 the requests really made, and deletes are sent the way each backend takes them.
 
-- LIST: S3 and GCS answer up to 1,000 keys a page, Azure up to 5,000.
+- LIST: S3 and GCS answer up to 1,000 keys a page, Azure up to 5,000. S3 and GCS are sent
+  a listing's offset (`start-after`) and answer only what sorts after it; obstore sends
+  Azure none, and lists from the prefix's start (`offset_listing` says what is done there).
 - DELETE: S3 removes up to 1,000 keys in one request (DeleteObjects) and Azure up to 256 (a
   blob batch); GCS has no multi-object delete in the API obstore speaks, so each key is a
   request of its own (sent ten at a time, as obstore itself would).
@@ -34,11 +36,13 @@ class Batching:
     """Keys one DELETE request removes at most."""
     delete_concurrency: int
     """DELETE requests in flight at once."""
+    offset_sent: bool = True
+    """Whether a LIST request carries the offset, so that nothing before it is listed."""
 
 
 S3 = Batching(list_page=1000, delete_batch=1000, delete_concurrency=1)
 GCS = Batching(list_page=1000, delete_batch=1, delete_concurrency=10)
-AZURE = Batching(list_page=5000, delete_batch=256, delete_concurrency=4)
+AZURE = Batching(list_page=5000, delete_batch=256, delete_concurrency=4, offset_sent=False)
 
 
 def batching_of(inner: Any) -> Batching:

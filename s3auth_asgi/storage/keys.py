@@ -26,7 +26,8 @@
                                                sessions it ends). `shard` is written_ms
                                                // 10,000: a listing of what is new reads
                                                the few ten-second directories it spans
-                                               on a local store, never the history
+                                               on a local store and on Azure (which are
+                                               sent no offset), never the history
     revocations/{written_ms:013d}.{kind}.{expires_s}.{subject}
                                                the same, as 0.1 wrote it: no shard, no
                                                body; its `user` entry ends every session

@@ -70,7 +70,7 @@ def _walk(path: Path, base: str, offset: str | None) -> Iterator[ObjectInfo]:
     for entry in entries:
         key = base + entry.name
         if entry.is_dir(follow_symlinks=False):
-            if key == CONTROL_DIR or _all_before(key + "/", offset):
+            if key == CONTROL_DIR or all_before(key + "/", offset):
                 continue
             yield from _walk(Path(entry.path), key + "/", offset)
         elif is_staging_name(entry.name):
@@ -89,6 +89,6 @@ def _sort_name(entry: os.DirEntry[str]) -> str:
     return entry.name + "/" if entry.is_dir(follow_symlinks=False) else entry.name
 
 
-def _all_before(directory: str, offset: str | None) -> bool:
+def all_before(directory: str, offset: str | None) -> bool:
     """Whether every key under `directory` (ending in "/") sorts at or before `offset`."""
     return offset is not None and directory < offset and not offset.startswith(directory)

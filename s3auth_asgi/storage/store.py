@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import collections
 import logging
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
@@ -51,6 +51,7 @@ from .handoffs import watch_running_loop
 from .key_rules import ForeignKeys, check_key, check_keys, check_prefix
 from .local import PRIVATE_DIRECTORY, LocalConditionalWrites, content_token
 from .local_listing import next_page, walk_local
+from .offset_listing import Page, pages_after
 from .unavailable import (
     OPEN_FAILED,
     READ_FAILED,
@@ -304,41 +305,46 @@ class ObjectStore:
         return items[:limit], len(items) > limit
 
     async def list(self, prefix: str, offset: str | None = None) -> AsyncIterator[ObjectInfo]:
-        """Every object under `prefix` (after `offset`) that a key may name, paged to the
-        end."""
+        """Every object under `prefix` (after `offset`) that a key may name, to the end."""
         check_prefix(prefix)
-        pages = 0
+        made = 0
         try:
-            async for chunk in self._pages(prefix, offset):
-                pages += 1
-                self._count("list")
+            async for requests, chunk in self._pages(prefix, offset):
+                if requests:
+                    made += requests
+                    self._count("list", requests)
                 for info in chunk:
                     if not self._foreign.left_out(info.key):
                         yield info
         except Exception as exc:
-            if pages == 0:
+            if made == 0:
                 self._count("list")  # a failed request is a request too
             if isinstance(exc, FileNotFoundError) and missing_holder(exc) is None:
                 return
             raise unavailable("LIST", prefix, exc, READ_FAILED) from redacted_error(exc)
-        if pages == 0:
+        if made == 0:
             self._count("list")
 
-    async def _pages(self, prefix: str, offset: str | None) -> AsyncIterator[Sequence[ObjectInfo]]:
-        """Pages of objects, each what one LIST request returns. A local directory is read
-        by `walk_local`, which skips what sorts before the offset."""
+    async def _pages(self, prefix: str, offset: str | None) -> AsyncIterator[Page]:
+        """Pages of objects, each with the LIST requests it cost. `walk_local` (a local
+        directory) and `pages_after` (Azure) skip what sorts before the offset."""
         if self._local_root is not None:
             # A page at a time, as a network listing: a sweep deleting as it lists holds
             # a page, not the history (`walk_local` reads one directory at a time).
             walk = await anyio.to_thread.run_sync(walk_local, self._local_root, prefix, offset)
             while page := await anyio.to_thread.run_sync(next_page, walk, PAGE_SIZE):
-                yield page
+                yield 1, page
                 if len(page) < PAGE_SIZE:
                     return
             return
+        size = self._batching.list_page
+        if offset is not None and not self._batching.offset_sent:
+            async for found in pages_after(self._inner, prefix, offset, size):
+                yield found
+            return
         # A chunk of the backend's page size is one LIST request's answer.
-        kwargs: dict[str, Any] = {"prefix": prefix, "chunk_size": self._batching.list_page}
+        kwargs: dict[str, Any] = {"prefix": prefix, "chunk_size": size}
         if offset is not None:
             kwargs["offset"] = offset
         async for chunk in obs.list(self._inner, **kwargs):
-            yield [ObjectInfo(m["path"], m["last_modified"], m["size"]) for m in chunk]
+            yield 1, [ObjectInfo(m["path"], m["last_modified"], m["size"]) for m in chunk]
