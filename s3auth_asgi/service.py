@@ -42,11 +42,12 @@ class S3AuthService(EmailChanges, SessionListing, SharedOnCopy):
     """The engine behind the middleware and the auth app; usable from any async code.
 
     Accounts: create_user, get_user_by_username / _by_email / _by_id, authenticate_user,
-    update_user, change_password, set_password, delete_user, list_users. Sessions:
-    create_token_pair, refresh_access_token, revoke_refresh_token, revoke_own_session,
-    revoke_session, revoke_all_user_tokens, get_user_active_sessions. Tokens: decode_token,
-    and the `AccessTokenVerifier` and `RevocationCheck` protocols the middlewares take. Mail
-    (`recovery`): request_password_reset, reset_password, send_email_verification,
+    update_user, change_password, set_password, delete_user, list_users (a page), every_user
+    (all, in one listing). Sessions: create_token_pair, refresh_access_token,
+    revoke_refresh_token, revoke_own_session, revoke_session, revoke_all_user_tokens,
+    get_user_active_sessions. Tokens: decode_token, and the `AccessTokenVerifier` and
+    `RevocationCheck` protocols the middlewares take. Mail (`recovery`):
+    request_password_reset, reset_password, send_email_verification,
     request_email_verification, verify_email; a user's own change of address
     (`email_changes`): request_email_change, confirm_email_change; `audit`: each user's
     security events.

@@ -1,5 +1,5 @@
 """The user directory: looking users up by id or name, listing and searching them a page at
-a time, and deleting one.
+a time or all in one walk, and deleting one.
 
 A deletion cut short after it closed the record (`user_records`) leaves it closed: no
 change applies to it and no login finds it. Every reader here takes it for gone as well
@@ -12,12 +12,13 @@ entry, the record it names; 1 for a name nobody holds, none for what cannot be o
 list_users, 1 LIST and 1 GET per user of the page (16 at a time; 1 LIST more per page of
 other tools' objects alone that it passes over), with `search` the same (a search filters
 the page it reads, so each call costs what one page costs, and the caller follows
-`next_cursor`); delete_user, 1 GET, 1 PUT (the closing marker, which has
-a refresh of the user's sessions read the record: `session_generation`) and 1
-conditional PUT (closing the record, `user_records`; a GET and a PUT more per change that
-lands meanwhile), 1 LIST of the user's sessions, 1 revocation create when it has
-sessions, 1 batch DELETE and 1 PUT (the generation marker: `session_generation`), then 1
-GET and 1 conditional PUT per name
+`next_cursor`); every_user, with `search` or without, one listing read to its end: 1 LIST
+per 1,000 keys under `users/` (5,000 on Azure), whoever's they are, and 1 GET per key of a
+user's record; delete_user, 1 GET, 1 PUT (the closing marker, which has a refresh of the
+user's sessions read the record: `session_generation`) and 1 conditional PUT (closing the
+record, `user_records`; a GET and a PUT more per change that lands meanwhile), 1 LIST of
+the user's sessions, 1 revocation create when it has sessions, 1 batch DELETE and 1 PUT
+(the generation marker: `session_generation`), then 1 GET and 1 conditional PUT per name
 (3: username, skeleton, email) to release its index entries, which a DELETE could not do
 without the risk of removing the entry of whoever registered the name meanwhile
 (`name_claims`), and 1 GET more (and the PUT, if it still names the user) of the address
@@ -29,6 +30,8 @@ without the closing PUT and the releases.
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
+
 from .accounts import AccountOperations
 from .errors import S3ValidationError
 from .identifiers import fold, is_id, looks_like_email
@@ -36,9 +39,11 @@ from .models import User
 from .open_records import open_user
 from .session_generation import write_closing_marker
 from .storage import CorruptObjectError, keys
-from .storage.access import gather, get_or_none
+from .storage.access import batches, gather
 
 SEARCH_MAX = 100
+WALK_BATCH = 200
+"""Records `every_user` reads at a time (16 at once: `gather`), holding no more of them."""
 
 
 def matches(user: User, search: str) -> bool:
@@ -120,8 +125,7 @@ class UserDirectory(AccountOperations):
             raise S3ValidationError("limit must be between 1 and 1000")
         if after is not None and not is_id(after):
             raise S3ValidationError("The cursor is not valid")
-        if search is not None and not (isinstance(search, str) and 0 < len(search) <= SEARCH_MAX):
-            raise S3ValidationError(f"search must be 1 to {SEARCH_MAX} characters")
+        check_search(search)
         offset = keys.user(after) if after is not None else None
         while True:
             page, more = await self.store.list_page(keys.USERS, offset, limit)
@@ -130,19 +134,39 @@ class UserDirectory(AccountOperations):
                 break
             # A page of other objects alone: the next, from the last of them.
             offset = page[-1].key
-        found = await gather([get_or_none(self.store, keys.user(i), User) for i in ids])
-        users = [
-            item.value
-            for user_id, item in zip(ids, found, strict=True)
-            # A record copied to another user's key is no user's (`s3auth doctor` says so).
-            if item is not None and not item.value.deleting and item.value.id == user_id
-        ]
+        # A record copied to another user's key is no user's (`s3auth doctor` says so).
+        found = await gather([open_user(self.store, user_id) for user_id in ids])
+        users = [user for user in found if user is not None]
         if search is not None:
             users = [user for user in users if matches(user, search)]
         # Resuming after the last user's key: the other objects after it are listed again,
         # and left out again.
         cursor = ids[-1] if more and ids else None
         return users, cursor
+
+    async def every_user(self, *, search: str | None = None) -> AsyncGenerator[User, None]:
+        """Every user in id order, as `list_users` gives them page after page (the same
+        users, left out and matched the same way), from one listing of `users/` read to its
+        end, the records read `WALK_BATCH` at a time as it goes. Pages would each start a
+        listing, which on Azure (sent no offset) lists every key before the cursor again.
+        Every user there throughout is given exactly once, one registered meanwhile maybe;
+        memory holds a batch of records and the listing's current page, whatever the
+        number of users."""
+        check_search(search)
+        listed = (
+            user_id
+            async for info in self.store.list(keys.USERS)
+            if (user_id := record_id(info.key)) is not None
+        )
+        async for batch in batches(listed, WALK_BATCH):
+            for user in await gather([open_user(self.store, user_id) for user_id in batch]):
+                if user is not None and (search is None or matches(user, search)):
+                    yield user
+
+
+def check_search(search: str | None) -> None:
+    if search is not None and not (isinstance(search, str) and 0 < len(search) <= SEARCH_MAX):
+        raise S3ValidationError(f"search must be 1 to {SEARCH_MAX} characters")
 
 
 def record_id(key: str) -> str | None:

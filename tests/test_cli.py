@@ -27,9 +27,9 @@ from test_storage_probes import (
     UnreachableStore,
 )
 
-from s3auth_asgi import S3AuthService, S3AuthSettings, cli
+from s3auth_asgi import S3AuthService, S3AuthSettings, cli, user_directory
 from s3auth_asgi.blacklist import TokenBlacklist
-from s3auth_asgi.cli import cleanup, failures, users
+from s3auth_asgi.cli import cleanup, failures
 from s3auth_asgi.demo.config import DEFAULT_DEMO_DIR
 from s3auth_asgi.ratelimit import ObjectStoreRateLimitStore, RateLimit
 from s3auth_asgi.storage import ObjectStore, keys
@@ -343,47 +343,55 @@ def test_user_create_list_disable_enable(cli_store_url: str) -> None:
     assert authenticates(cli_store_url, "alice")
 
 
-def create_users_paged_by_two(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Five users, listed two to a page."""
-    monkeypatch.setattr(users, "USER_PAGE", 2)
+def create_users_read_by_two(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Five users, whose records a listing reads two at a time."""
+    monkeypatch.setattr(user_directory, "WALK_BATCH", 2)
     for i in range(5):
         Run("user", "create", f"user{i}", "--email", f"u{i}@example.com", "--password-stdin",
             stdin=PASSWORD)  # fmt: skip
 
 
-def test_user_list_pages_through_every_user(
-    cli_store_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    create_users_paged_by_two(monkeypatch)
-    listing = Run("user", "list")
+def test_user_list_reads_every_user(cli_store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    create_users_read_by_two(monkeypatch)
+    opened: list[ObjectStore] = []
+
+    def counted(url: str) -> ObjectStore:
+        opened.append(ObjectStore.from_url(url))
+        return opened[-1]
+
+    listing = Run("user", "list", open_store=counted)
     assert "5 user(s)" in listing.out
     assert all(f"user{i}" in listing.out for i in range(5))
+    # One listing read to its end, the records read as it goes.
+    assert dict(opened[0].requests) == {"list": 1, "get": 5}
 
 
-def test_user_list_prints_no_json_when_a_later_page_fails(
+def test_user_list_prints_no_json_when_the_listing_fails_part_way(
     cli_store_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    create_users_paged_by_two(monkeypatch)
+    create_users_read_by_two(monkeypatch)
     whole = Run("user", "list", "--json")
     assert whole.code == 0 and len(json.loads(whole.out)) == 5, whole
     assert len(whole.out.splitlines()) == 7  # `[`, a user a line, `]`
 
-    def second_page_fails(url: str) -> FaultyStore:
+    def listing_fails(url: str) -> FaultyStore:
         faulty = FaultyStore(ObjectStore.from_url(url))
-        faulty.fail_at = 4  # the first page's LIST and its 2 GETs, then the second LIST
+        # The listing fails once it has given the 5 keys: the first 4 records are read, two
+        # at a time, and the fifth is never.
+        faulty.fail_at, faulty.after = 1, True
         opened.append(faulty)
         return faulty
 
     opened: list[FaultyStore] = []
-    as_json = Run("user", "list", "--json", open_store=second_page_fails)
-    table = Run("user", "list", open_store=second_page_fails)
+    as_json = Run("user", "list", "--json", open_store=listing_fails)
+    table = Run("user", "list", open_store=listing_fails)
     for run, store in zip((as_json, table), opened, strict=True):
         assert run.code == failures.UNAVAILABLE, run
         assert run.err.startswith("s3auth: ") and len(run.err.splitlines()) == 1, run
-        assert (store.requests["list"], store.requests["get"]) == (1, 2)
+        assert (store.requests["list"], store.requests["get"]) == (1, 4)
     assert as_json.out == ""  # never a prefix a script could take for the whole array
-    # A person reads the table as it comes: the first page, and no count of a whole.
-    assert table.out.splitlines()[0].startswith("ID ") and len(table.out.splitlines()) == 3
+    # A person reads the table as it comes: the users read, and no count of a whole.
+    assert table.out.splitlines()[0].startswith("ID ") and len(table.out.splitlines()) == 5
     assert "user(s)" not in table.out
 
 

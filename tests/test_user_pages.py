@@ -1,10 +1,12 @@
-"""Paging through the users while the store changes: a client that follows `next_cursor`
-sees every user that was there throughout exactly once, whatever else the `users/` prefix
-holds (another tool's copies and notes), and each page costs what the budget says."""
+"""Paging through the users while the store changes: a client that follows `next_cursor`,
+and a walk of them all (`every_user`), sees every user that was there throughout exactly
+once, whatever else the `users/` prefix holds (another tool's copies and notes), and each
+page costs what the budget says."""
 
 from __future__ import annotations
 
 import io
+from unittest import mock
 
 import anyio
 import obstore
@@ -13,7 +15,7 @@ from conftest import SECRET, make_service, make_settings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from s3auth_asgi import S3AuthService, cli
+from s3auth_asgi import S3AuthService, cli, user_directory
 from s3auth_asgi.errors import UserNotFoundError
 from s3auth_asgi.events import new_event
 from s3auth_asgi.storage import ObjectStore, keys
@@ -106,6 +108,51 @@ changes = st.lists(
 )
 
 
+class Churn:
+    """Other processes' changes to the users, with who is there and who was deleted."""
+
+    def __init__(self, service: S3AuthService) -> None:
+        self.service = service
+        self.store = service.store_check.store
+        self.alive: set[str] = set()
+        self.gone: set[str] = set()
+        self.made = 0
+
+    async def register(self) -> None:
+        self.made += 1
+        name = f"pager{self.made}"
+        user = await self.service.create_user(name, f"{name}@example.com", PASSWORD)
+        self.alive.add(user.id)
+
+    async def change(self, kind: str, n: int) -> None:
+        there = sorted(self.alive)
+        if kind == "register":
+            await self.register()
+        elif kind == "foreign":
+            # A backup beside the last record (a key that sorts right after it), or a copy
+            # of one in a folder (`archive/` sorts among the ids).
+            if there:
+                user_id = there[n % len(there)]
+                target = f"{keys.user(there[-1])}.{n}.bak"
+                if n % 2:
+                    target = f"{keys.USERS}archive/{user_id}.json"
+                await copy_object(self.store, keys.user(user_id if n % 2 else there[-1]), target)
+        elif there:
+            user_id = there[n % len(there)]
+            if kind == "delete":
+                assert await self.service.delete_user(user_id)
+                self.alive.discard(user_id)
+                self.gone.add(user_id)
+            else:
+                self.made += 1
+                await self.service.update_user(user_id, email=f"moved{self.made}.{n}@example.com")
+
+    def check(self, throughout: set[str], seen: list[str]) -> None:
+        assert len(seen) == len(set(seen)), "a user listed twice"
+        assert throughout - self.gone <= set(seen), "a user there throughout left out"
+        assert set(seen) <= self.alive | self.gone, "a user that never was"
+
+
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     start=st.integers(1, 6),
@@ -115,63 +162,56 @@ changes = st.lists(
 def test_a_paging_client_sees_every_user_there_throughout_exactly_once(
     start: int, limit: int, between: list[list[tuple[str, int]]]
 ) -> None:
-    service = make_service()
-    store = service.store_check.store
-    made = 0
-
-    async def register() -> str:
-        nonlocal made
-        made += 1
-        user = await service.create_user(f"pager{made}", f"pager{made}@example.com", PASSWORD)
-        return user.id
-
-    async def change(kind: str, n: int) -> None:
-        nonlocal made
-        there = sorted(alive)
-        if kind == "register":
-            alive.add(await register())
-        elif kind == "foreign":
-            # A backup beside the last record (a key that sorts right after it), or a copy
-            # of one in a folder (`archive/` sorts among the ids).
-            if there:
-                user_id = there[n % len(there)]
-                target = f"{keys.user(there[-1])}.{n}.bak"
-                if n % 2:
-                    target = f"{keys.USERS}archive/{user_id}.json"
-                await copy_object(store, keys.user(user_id if n % 2 else there[-1]), target)
-        elif there:
-            user_id = there[n % len(there)]
-            if kind == "delete":
-                assert await service.delete_user(user_id)
-                alive.discard(user_id)
-                gone.add(user_id)
-            else:
-                await service.update_user(user_id, email=f"moved{made}.{n}@example.com")
-                made += 1
+    churn = Churn(make_service())
 
     async def run() -> None:
         for _ in range(start):
-            alive.add(await register())
-        throughout = set(alive)
+            await churn.register()
+        throughout = set(churn.alive)
         seen: list[str] = []
         cursor: str | None = None
         for page in range(MAX_PAGES):
-            users, cursor = await service.list_users(after=cursor, limit=limit)
+            users, cursor = await churn.service.list_users(after=cursor, limit=limit)
             assert len(users) <= limit
             seen += [user.id for user in users]
             if cursor is None:
                 break
             for kind, n in between[page] if page < len(between) else []:
-                await change(kind, n)
+                await churn.change(kind, n)
         else:
             raise AssertionError("the cursor never ended")
-        assert len(seen) == len(set(seen)), "a user listed twice"
-        assert throughout - gone <= set(seen), "a user there throughout left out"
-        assert set(seen) <= alive | gone, "a user that never was"
+        churn.check(throughout, seen)
 
-    alive: set[str] = set()
-    gone: set[str] = set()
     anyio.run(run)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    start=st.integers(1, 6),
+    batch=st.integers(1, 4),
+    between=st.lists(changes, max_size=6),
+)
+def test_a_walk_of_every_user_sees_each_there_throughout_exactly_once_in_order(
+    start: int, batch: int, between: list[list[tuple[str, int]]]
+) -> None:
+    """`every_user` as `s3auth user list` walks it, reading `batch` records at a time,
+    while other processes change the users after each user it gives."""
+    churn = Churn(make_service())
+
+    async def run() -> None:
+        for _ in range(start):
+            await churn.register()
+        throughout = set(churn.alive)
+        seen: list[str] = []
+        async for user in churn.service.every_user():
+            seen.append(user.id)
+            for kind, n in between[len(seen) - 1] if len(seen) <= len(between) else []:
+                await churn.change(kind, n)
+        assert seen == sorted(seen), "not in id order"
+        churn.check(throughout, seen)
+
+    with mock.patch.object(user_directory, "WALK_BATCH", batch):
+        anyio.run(run)
 
 
 @on_three

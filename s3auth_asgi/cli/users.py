@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+from contextlib import aclosing
 from typing import Any
 
 from ..errors import UserNotFoundError
@@ -20,7 +21,7 @@ from .json_array import JsonArray
 from .progress import Progress, is_terminal
 from .stdin import read_stdin
 
-USER_PAGE = 200
+TABLE_HEADER = f"{'ID':32}  {'USERNAME':20}  {'EMAIL':30}  STATUS"
 PASSWORD_LINE_MARGIN = 16
 """Characters a `--password-stdin` line may have beyond the policy's longest password (its
 end of line, stray spaces) before it is refused unread: the policy then names what is wrong."""
@@ -94,38 +95,34 @@ def run_user_create(ctx: Context) -> int:
 
 
 def run_user_list(ctx: Context) -> int:
-    """A table, written page by page as the store answers; or with `--json` one JSON array
-    of PublicUser objects, written once every page is read (`JsonArray`: all or nothing).
-    `--search` keeps the users whose id, username, email or full name contain it."""
+    """A table, written as the store answers; or with `--json` one JSON array of PublicUser
+    objects, written once every user is read (`JsonArray`: all or nothing). One listing of
+    the store's users read to its end (`every_user`). `--search` keeps the users whose id,
+    username, email or full name contain it."""
     service = ctx.service()
     as_json: bool = ctx.args.json
-    search: str | None = ctx.args.search
     count = 0
     progress = Progress(ctx.err, "listing users", lambda: f"{count} so far")
 
     async def listing() -> int:
         nonlocal count
         listed = JsonArray()
-        users, after = await service.list_users(limit=USER_PAGE, search=search)
-        progress.clear()
-        if not as_json:
-            # The header once the store has answered: a failure leaves stdout empty.
-            print(f"{'ID':32}  {'USERNAME':20}  {'EMAIL':30}  STATUS", file=ctx.out)
-        while True:
-            if as_json:
-                listed.extend(user.public() for user in users)
-            else:
-                for user in users:
+        async with aclosing(service.every_user(search=ctx.args.search)) as users:
+            async for user in users:
+                if as_json:
+                    listed.extend([user.public()])
+                else:
+                    progress.clear()
+                    if not count:
+                        print(TABLE_HEADER, file=ctx.out)
                     print(user_line(user), file=ctx.out)
-            count += len(users)
-            if after is None:
-                break
-            users, after = await service.list_users(after=after, limit=USER_PAGE, search=search)
-            progress.clear()
+                count += 1
         if as_json:
             listed.write(ctx.out)
-        else:
-            print(f"{count} user(s)", file=ctx.out)
+            return OK
+        if not count:  # the header once the store has answered: a failure leaves stdout empty
+            print(TABLE_HEADER, file=ctx.out)
+        print(f"{count} user(s)", file=ctx.out)
         return OK
 
     return run_async(lambda: progress.show(listing))

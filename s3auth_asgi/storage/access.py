@@ -1,7 +1,7 @@
 """How accounts and sessions use the store beyond the bare `Store` contract: a read where a
-corrupt object counts as absent, bounded concurrent reads, best-effort deletes for
-clean-up after a failure, and the wait before reading again after a conditional write lost
-a race. Each costs exactly the requests of the calls it makes."""
+corrupt object counts as absent, bounded concurrent reads, a listing taken in batches,
+best-effort deletes for clean-up after a failure, and the wait before reading again after a
+conditional write lost a race. Each costs exactly the requests of the calls it makes."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import contextlib
 import inspect
 import logging
 import random
-from collections.abc import Awaitable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Sequence
 from typing import TypeVar
 
 import anyio
@@ -76,6 +76,20 @@ async def gather(calls: Sequence[Awaitable[T]], *, limit: int = READ_CONCURRENCY
             if inspect.iscoroutine(call):
                 call.close()
     return [results[i] for i in range(len(calls))]
+
+
+async def batches(items: AsyncIterable[T], size: int) -> AsyncIterator[list[T]]:
+    """`items` (a listing, say) in lists of `size`, the last shorter and none empty, each
+    given as soon as it is full: nothing more is taken from `items` while it is at work, so
+    a walk of a whole prefix holds a batch and the listing's current page, not the prefix."""
+    batch: list[T] = []
+    async for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def _first_of(group: BaseExceptionGroup[BaseException]) -> BaseException:
