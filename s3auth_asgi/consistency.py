@@ -55,7 +55,7 @@ from .look_alikes import (
 from .models import IndexEntry, User
 from .name_index import NameIndex
 from .storage import CorruptObjectError, Versioned, keys
-from .storage.access import gather, get_or_none
+from .storage.access import batches, gather, get_or_none
 
 CHUNK = 64
 """Keys of a listing checked at once (the reads of a chunk go 16 at a time: `gather`)."""
@@ -156,13 +156,9 @@ class StateCheck:
             await self._each(prefix, self._entry)
 
     async def _each(self, prefix: str, check: Callable[[str], Awaitable[list[Finding]]]) -> None:
-        chunk: list[str] = []
-        async for info in self.store.list(prefix):
-            chunk.append(info.key)
-            if len(chunk) == CHUNK:
-                await self._check(chunk, check)
-                chunk = []
-        await self._check(chunk, check)
+        listed = (info.key async for info in self.store.list(prefix))
+        async for chunk in batches(listed, CHUNK):
+            await self._check(chunk, check)
 
     async def _check(
         self, chunk: list[str], check: Callable[[str], Awaitable[list[Finding]]]

@@ -24,6 +24,8 @@ from collections.abc import AsyncIterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .access import batches
+
 if TYPE_CHECKING:
     from .base import Store
 
@@ -60,12 +62,6 @@ async def delete_as_listed(store: Store, keys: AsyncIterable[str]) -> int:
     """Delete `keys` as they come, in batches of one S3 DELETE request (so ceil(n / 1,000)
     requests on S3, as one `delete_many` of them all); how many."""
     deleted = 0
-    batch: list[str] = []
-    async for key in keys:
-        batch.append(key)
-        if len(batch) >= S3.delete_batch:
-            deleted += await store.delete_many(batch)
-            batch = []
-    if batch:
+    async for batch in batches(keys, S3.delete_batch):
         deleted += await store.delete_many(batch)
     return deleted
