@@ -9,12 +9,14 @@ assertion is about order (refused before any hash finished), never about wall ti
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 from collections.abc import Callable
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import httpx
 import pytest
 from conftest import FAST_HASHING, make_service, make_settings
@@ -55,6 +57,22 @@ class GatedHasher(PasswordHasher):
         if self.gate is not None and not self.gate.wait(timeout=10):
             raise AssertionError("the gate was never opened")
         return super()._safe_verify(password, hashed)
+
+
+async def all_tasks_blocked() -> None:
+    """`anyio.wait_all_tasks_blocked`, polling every millisecond where anyio's sleeps 0.1 s
+    whenever a task is still running, which is most times a task was just started: those
+    sleeps were nearly all of the property test's time. Blocked means what it means to
+    anyio: waiting on a future not yet done (a lock, a worker thread held at the gate)."""
+    await anyio.lowlevel.checkpoint()
+    this = asyncio.current_task()
+    while any(task is not this and _running(task) for task in asyncio.all_tasks()):
+        await anyio.sleep(0.001)
+
+
+def _running(task: asyncio.Task[Any]) -> bool:
+    waiter: asyncio.Future[Any] | None = getattr(task, "_fut_waiter", None)
+    return waiter is None or waiter.done()
 
 
 async def wait_until(condition: Callable[[], bool], what: str) -> None:
@@ -179,7 +197,7 @@ async def test_exactly_concurrency_plus_queue_are_admitted_and_the_rest_refused_
             # refused call waited for a hash to finish.
             await wait_until(lambda: len(outcomes) == calls - admitted, "refusals")
             await wait_until(lambda: hasher.entered == concurrency, "the running hashes")
-            await anyio.wait_all_tasks_blocked()
+            await all_tasks_blocked()
             assert outcomes == [(BUSY, {"Retry-After": "1"})] * (calls - admitted)
             assert hasher.admitted == admitted and hasher.busy
             assert hasher.entered == concurrency  # the others wait; the refused never hash
@@ -208,7 +226,7 @@ async def test_hashing_and_unknown_users_take_places_in_the_same_queue() -> None
         tg.start_soon(run, lambda: hasher.verify(PASSWORD, None))  # waits (unknown user)
         try:
             await wait_until(lambda: hasher.entered == 1, "the running verification")
-            await anyio.wait_all_tasks_blocked()
+            await all_tasks_blocked()
             for refused in (
                 hasher.hash(PASSWORD),
                 hasher.verify(PASSWORD, hashed),
@@ -290,12 +308,16 @@ def test_places_kept_for_known_devices_are_taken_only_when_the_shared_ones_are_f
                     else:
                         refused += 1
                     tg.start_soon(attempt, owner)
-                    await anyio.wait_all_tasks_blocked()
+                    await all_tasks_blocked()
                     assert hasher.admitted == shared
                     assert hasher.admitted_by_device == sum(kept.values())
                     assert hasher.kept.held == kept
                     assert outcomes == [BUSY] * refused
-                assert hasher.entered == min(concurrency, shared + sum(kept.values()))
+                # A verification waiting on its thread may not have reached the gate yet.
+                running = min(concurrency, shared + sum(kept.values()))
+                await wait_until(lambda: hasher.entered >= running, "the running hashes")
+                await all_tasks_blocked()
+                assert hasher.entered == running
             finally:
                 gate.set()
         admitted = shared + sum(kept.values())
