@@ -1,14 +1,20 @@
 """A store that takes connections and never answers (a black-holed endpoint, a stuck load
 balancer) fails a request with 503 within a bounded time, on a server on 127.0.0.1.
 
-Each attempt is cut off at obstore's request timeout (here 1 s, as `AWS_TIMEOUT=1s` makes
-it); a read cut off is tried again only within the package's retry window
-(`storage.client.RETRY_WINDOW`), where obstore alone would retry for three minutes; a
+Each attempt is cut off at obstore's request timeout (here half a second, as
+`AWS_TIMEOUT=500ms` makes it); a read cut off is tried again only within the package's retry
+window (`storage.client.RETRY_WINDOW`), where obstore alone would retry for three minutes; a
 write cut off is not resent at all, since it may have landed.
+
+The window is made 2 s here (`short_window`), where the package's is 5 s: what is proved is
+that a store made by the package stops retrying at its window, whatever its length, and each
+test waits the window out. `test_a_retry_config_given_keeps_the_window_unless_it_sets_one`
+holds the package's own value.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import socket
 import threading
 import time
@@ -18,12 +24,14 @@ from typing import Any
 import pytest
 
 from s3auth_asgi import StoreUnavailableError
-from s3auth_asgi.storage import ObjectStore
+from s3auth_asgi.storage import ObjectStore, client
 from s3auth_asgi.storage.client import RETRY_WINDOW
 
 pytestmark = pytest.mark.anyio
 
-ATTEMPT_SECONDS = 1.0
+ATTEMPT_SECONDS = 0.5
+WINDOW = dt.timedelta(seconds=2)
+"""Four attempts' worth: a read is tried at least twice within it, even on a busy machine."""
 
 
 class SilentServer:
@@ -64,6 +72,13 @@ def silent() -> Iterator[SilentServer]:
         server.close()
 
 
+@pytest.fixture
+def short_window(monkeypatch: pytest.MonkeyPatch) -> dt.timedelta:
+    """The package's retry window, made `WINDOW` for the stores made while the test runs."""
+    monkeypatch.setattr(client, "RETRY_WINDOW", WINDOW)
+    return WINDOW
+
+
 def silent_s3(server: SilentServer) -> ObjectStore:
     """An S3 store on `server`, with obstore's retries as the package leaves them."""
     return ObjectStore.from_url(
@@ -72,7 +87,7 @@ def silent_s3(server: SilentServer) -> ObjectStore:
         access_key_id="unused",
         secret_access_key="unused",
         region="us-east-1",
-        client_options={"allow_http": True, "timeout": f"{ATTEMPT_SECONDS:.0f}s"},
+        client_options={"allow_http": True, "timeout": f"{ATTEMPT_SECONDS * 1000:.0f}ms"},
     )
 
 
@@ -88,14 +103,14 @@ READS: dict[str, Callable[[ObjectStore], Awaitable[Any]]] = {
 
 @pytest.mark.parametrize("read", READS)
 async def test_a_read_from_a_store_that_never_answers_fails_within_the_retry_window(
-    silent: SilentServer, read: str
+    silent: SilentServer, short_window: dt.timedelta, read: str
 ) -> None:
     store = silent_s3(silent)
     started = time.monotonic()
     with pytest.raises(StoreUnavailableError):
         await READS[read](store)
     elapsed = time.monotonic() - started
-    window = RETRY_WINDOW.total_seconds()
+    window = short_window.total_seconds()
     # The last attempt starts within the window and is cut off one attempt later.
     assert elapsed < window + ATTEMPT_SECONDS + 1.5, elapsed
     assert 2 <= len(silent.connections) <= window / ATTEMPT_SECONDS + 2
@@ -127,7 +142,7 @@ def test_a_retry_config_given_keeps_the_window_unless_it_sets_one() -> None:
 
 
 async def test_a_jwks_publication_to_a_target_that_never_answers_fails_within_the_window(
-    silent: SilentServer, monkeypatch: pytest.MonkeyPatch
+    silent: SilentServer, short_window: dt.timedelta, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Awaited where a key is about to sign: a login waits for it.
     from s3auth_asgi.keys.publish import publish_jwks
@@ -135,7 +150,7 @@ async def test_a_jwks_publication_to_a_target_that_never_answers_fails_within_th
     for name, value in {
         "AWS_ENDPOINT_URL": f"http://127.0.0.1:{silent.port}",
         "AWS_ALLOW_HTTP": "true",
-        "AWS_TIMEOUT": f"{ATTEMPT_SECONDS:.0f}s",
+        "AWS_TIMEOUT": f"{ATTEMPT_SECONDS * 1000:.0f}ms",
         "AWS_ACCESS_KEY_ID": "unused",
         "AWS_SECRET_ACCESS_KEY": "unused",
         "AWS_REGION": "us-east-1",
@@ -145,4 +160,4 @@ async def test_a_jwks_publication_to_a_target_that_never_answers_fails_within_th
     with pytest.raises(StoreUnavailableError):
         await publish_jwks("s3://s3auth-public/jwks.json", {"keys": []}, 300)
     elapsed = time.monotonic() - started
-    assert elapsed < RETRY_WINDOW.total_seconds() + ATTEMPT_SECONDS + 1.5, elapsed
+    assert elapsed < short_window.total_seconds() + ATTEMPT_SECONDS + 1.5, elapsed
