@@ -35,7 +35,7 @@ from s3auth_asgi.app import create_auth_app
 from s3auth_asgi.app.fastapi import include_auth
 from s3auth_asgi.app.litestar import S3AuthPlugin
 from s3auth_asgi.demo.app import create_demo_app
-from s3auth_asgi.mail import MailFailure, Message, SMTPMailer
+from s3auth_asgi.mail import MailFailure, Message, SMTPMailer, delivery
 
 pytestmark = pytest.mark.anyio
 
@@ -124,7 +124,8 @@ async def test_a_stalled_name_lookup_is_within_the_timeout(monkeypatch: pytest.M
     # Looked up by the worker thread, the name would hold the send for the resolver's own
     # timeouts (5 s a try, several tries), which the deadline cannot cut.
     with smtp_server() as server:
-        fake_name(monkeypatch, "mail.stalled.test", ["127.0.0.1"], after=4)
+        # Stalled past the bound asserted below: a lookup the deadline did not cut fails it.
+        fake_name(monkeypatch, "mail.stalled.test", ["127.0.0.1"], after=3)
         mailer = SMTPMailer(
             "mail.stalled.test", port=server.port, sender=SENDER, security="none", timeout=1
         )
@@ -225,8 +226,11 @@ async def test_the_hosts_own_lifespan_still_runs_around_it() -> None:
 
 
 async def test_at_shutdown_mail_still_in_flight_is_logged_as_lost(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # A shutdown's wait made short: past it the mail is lost however long it is, and
+    # `test_at_shutdown_the_mail_in_flight_is_waited_for` shows that it is waited.
+    monkeypatch.setattr(delivery, "CLOSE_SECONDS", 0.5)
     with silent_server() as dead:
         mailer = SMTPMailer(dead.host, port=dead.port, sender=SENDER, security="none", timeout=60)
         service = S3AuthService(make_settings(public_url=FRONT_END), mailer=mailer)
