@@ -130,6 +130,7 @@ def test_the_command_shows_no_endpoint_password() -> None:
         (["check"], env, None),
         (["--debug", "user", "list"], env, None),
         (["user", "list"], env, None),
+        retry_window=1,  # refused at once, retried for a second: how long is not tested
     )
     assert check.code == failures.UNAVAILABLE, check
     assert "[FAIL] reachable" in check.out
