@@ -9,7 +9,7 @@ as it is.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
@@ -66,6 +66,7 @@ Profile = Annotated[
 OAuthParameter = Annotated[
     str | None, Meta(description="Accepted for OAuth2 client compatibility and ignored.")
 ]
+OTHER_GRANTS = "Optional; another grant type is refused with `unsupported_grant_type`."
 RefreshTokenField = Annotated[
     str | None,
     Meta(description="The refresh token; in browser mode it comes from the cookie instead."),
@@ -93,7 +94,7 @@ class LoginRequest(HidesSecrets, msgspec.Struct, forbid_unknown_fields=True, kw_
 
     username: Annotated[str, Meta(description="The username or the email address.")]
     password: str
-    grant_type: Annotated[str | None, Meta(description='"password" when given.')] = None
+    grant_type: Annotated[Literal["password"] | None, Meta(description=OTHER_GRANTS)] = None
     scope: OAuthParameter = None
     client_id: OAuthParameter = None
     client_secret: OAuthParameter = None
@@ -106,7 +107,7 @@ class RefreshRequest(HidesSecrets, msgspec.Struct, forbid_unknown_fields=True, k
     accepted_grant_type: ClassVar[str] = "refresh_token"
 
     refresh_token: RefreshTokenField = None
-    grant_type: Annotated[str | None, Meta(description='"refresh_token" when given.')] = None
+    grant_type: Annotated[Literal["refresh_token"] | None, Meta(description=OTHER_GRANTS)] = None
     scope: OAuthParameter = None
     client_id: OAuthParameter = None
     client_secret: OAuthParameter = None

@@ -1,0 +1,54 @@
+"""The request bodies the OpenAPI document admits are those the app takes: a client
+generated from the document (or a tool that builds requests from it) must not be able to
+send, by the document's word, a body that the app refuses for its shape. Each case is a
+body the app refuses, checked against the document's own schema of it (JSON Schema
+2020-12), and a close one the app takes, which the document must admit too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from conftest import make_service
+from jsonschema import Draft202012Validator
+from test_app import PASSWORD, checked_client, register
+
+from s3auth_asgi import S3AuthService
+from s3auth_asgi.app import create_auth_app
+
+pytestmark = pytest.mark.anyio
+
+
+def admits(service: S3AuthService, schema: str, body: dict[str, Any]) -> bool:
+    """Whether the document of `service`'s app admits `body` as the schema named `schema`."""
+    document = create_auth_app(service, rate_limit=False).openapi
+    assert document is not None
+    components = document.for_mount("/auth")["components"]
+    root = {"$ref": f"#/components/schemas/{schema}", "components": components}
+    return Draft202012Validator(root).is_valid(body)
+
+
+@pytest.mark.parametrize(
+    ("path", "schema", "body", "grant_type"),
+    [
+        ("/login", "LoginRequest", {"username": "alice", "password": PASSWORD}, "password"),
+        ("/refresh", "RefreshRequest", {"refresh_token": "rt"}, "refresh_token"),
+    ],
+    ids=["login", "refresh"],
+)
+async def test_a_token_endpoint_is_documented_with_the_one_grant_type_it_takes(
+    path: str, schema: str, body: dict[str, str], grant_type: str
+) -> None:
+    service = make_service()
+    # A form field has no null: a client that encodes one sends the text "null".
+    async with checked_client(service) as client:
+        await register(client, "alice")
+        refused = await client.post(f"/auth{path}", data={**body, "grant_type": "null"})
+        taken = await client.post(f"/auth{path}", data={**body, "grant_type": grant_type})
+    assert refused.json()["code"] == "unsupported_grant_type"
+    assert taken.json().get("code") != "unsupported_grant_type"
+    assert not admits(service, schema, {**body, "grant_type": "null"})
+    assert admits(service, schema, {**body, "grant_type": grant_type})
+    assert admits(service, schema, {**body, "grant_type": None})
+    assert admits(service, schema, body)
