@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from conftest import make_service
 from jsonschema import Draft202012Validator
-from test_app import PASSWORD, checked_client, register
+from test_app import PASSWORD, bearer, checked_client, login, register
 
 from s3auth_asgi import S3AuthService
 from s3auth_asgi.app import create_auth_app
@@ -52,3 +52,29 @@ async def test_a_token_endpoint_is_documented_with_the_one_grant_type_it_takes(
     assert admits(service, schema, {**body, "grant_type": grant_type})
     assert admits(service, schema, {**body, "grant_type": None})
     assert admits(service, schema, body)
+
+
+async def test_without_profile_fields_the_document_admits_no_profile() -> None:
+    service = make_service()
+    new = {"username": "bob", "email": "bob@example.com", "password": PASSWORD}
+    async with checked_client(service) as client:
+        alice = (await register(client, "alice", profile=None))["id"]
+        await service.create_user("root", "root@example.com", PASSWORD, is_admin=True)
+        own, root = bearer(await login(client, "alice")), bearer(await login(client, "root"))
+        for schema, method, path, body, headers in [
+            ("RegisterRequest", "POST", "/register", new, {}),
+            ("UpdateProfileRequest", "PATCH", "/me", {}, own),
+            ("AdminUserCreate", "POST", "/admin/users", new, root),
+            ("AdminUserUpdate", "PATCH", f"/admin/users/{alice}", {}, root),
+        ]:
+            sent = {**body, "profile": {}}
+            refused = await client.request(method, f"/auth{path}", json=sent, headers=headers)
+            assert (
+                refused.json()["detail"] == "profile: this application declares no profile fields"
+            )
+            assert not admits(service, schema, sent), schema
+            assert admits(service, schema, body), schema
+        taken = await client.post("/auth/admin/users", json={**new, "profile": None}, headers=root)
+        assert taken.status_code == 201
+    assert admits(service, "AdminUserCreate", {**new, "profile": None})
+    assert admits(service, "RegisterRequest", {**new, "profile": None})

@@ -67,6 +67,8 @@ class OpenAPIDocument:
         )
         if profile is not None:
             declare_profile(self._template, *profile)
+        else:
+            declare_no_profile(self._template)
         if password_policy is not None:
             declare_password_policy(self._template, password_policy)
         self._encoded: dict[str, bytes] = {}
@@ -146,8 +148,10 @@ def build_document(
     return document
 
 
-PROFILE_READERS = ("PublicUser", "RegisterRequest", "AdminUserCreate")
+NEW_ACCOUNTS = ("RegisterRequest", "AdminUserCreate")
+PROFILE_READERS = ("PublicUser", *NEW_ACCOUNTS)
 PROFILE_CHANGES = ("UpdateProfileRequest", "AdminUserUpdate")
+_NO_PROFILE = "None: this application declares no profile fields."
 
 
 def declare_profile(
@@ -169,6 +173,16 @@ def declare_profile(
         if "profile" in properties:
             nullable = schema_name in PROFILE_READERS
             properties["profile"] = {"anyOf": [target, {"type": "null"}]} if nullable else target
+
+
+def declare_no_profile(document: dict[str, Any]) -> None:
+    """Without profile fields every profile a request gives is refused, even `{}`: a new
+    account's may only be null, and a change has none to make."""
+    schemas = document["components"]["schemas"]
+    for name in NEW_ACCOUNTS:
+        schemas[name]["properties"]["profile"] = {"type": "null", "description": _NO_PROFILE}
+    for name in PROFILE_CHANGES:
+        del schemas[name]["properties"]["profile"]
 
 
 def declare_password_policy(document: dict[str, Any], policy: PasswordPolicy) -> None:
