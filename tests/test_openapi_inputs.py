@@ -78,3 +78,25 @@ async def test_without_profile_fields_the_document_admits_no_profile() -> None:
         assert taken.status_code == 201
     assert admits(service, "AdminUserCreate", {**new, "profile": None})
     assert admits(service, "RegisterRequest", {**new, "profile": None})
+
+
+@pytest.mark.parametrize("scope", ["", "s" * 65], ids=["empty", "too long"])
+async def test_the_document_admits_the_scopes_an_administrator_may_give(scope: str) -> None:
+    service = make_service()
+    new = {"username": "bob", "email": "bob@example.com", "password": PASSWORD}
+    async with checked_client(service) as client:
+        alice = (await register(client, "alice"))["id"]
+        await service.create_user("root", "root@example.com", PASSWORD, is_admin=True)
+        root = bearer(await login(client, "root"))
+        for schema, method, path, body in [
+            ("AdminUserCreate", "POST", "/admin/users", new),
+            ("AdminUserUpdate", "PATCH", f"/admin/users/{alice}", {}),
+        ]:
+            refused = {**body, "scopes": ["read", scope]}
+            answer = await client.request(method, f"/auth{path}", json=refused, headers=root)
+            assert answer.status_code == 422
+            assert not admits(service, schema, refused), schema
+            taken = {**body, "scopes": ["read", "s" * 64]}
+            answer = await client.request(method, f"/auth{path}", json=taken, headers=root)
+            assert answer.status_code in (200, 201)
+            assert admits(service, schema, taken), schema

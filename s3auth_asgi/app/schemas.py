@@ -15,6 +15,7 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from ..hidden_fields import HidesSecrets
+from ..identifiers import SCOPE_MAX
 from ..models import PublicUser, SessionInfo
 from ..problems import Problem
 
@@ -65,6 +66,9 @@ Profile = Annotated[
 ]
 OAuthParameter = Annotated[
     str | None, Meta(description="Accepted for OAuth2 client compatibility and ignored.")
+]
+Scope = Annotated[
+    str, Meta(min_length=1, max_length=SCOPE_MAX, description="Printable, without spaces.")
 ]
 OTHER_GRANTS = "Optional; another grant type is refused with `unsupported_grant_type`."
 RefreshTokenField = Annotated[
@@ -165,7 +169,7 @@ class AdminUserUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     email: Email | UnsetType = UNSET
     scopes: (
         Annotated[
-            list[str],
+            list[Scope],
             Meta(
                 description="OAuth2 scopes put into the user's tokens; `admin` among them "
                 "makes the user an administrator (is_admin), whose tokens grant it."
