@@ -24,6 +24,7 @@ an admin operation that refused the owner as no administrator (`CALLER_REFUSED`)
 
 from __future__ import annotations
 
+import re
 import secrets
 from typing import Annotated, get_args
 
@@ -69,7 +70,10 @@ CALLER_REFUSED: frozenset[str] = frozenset(("insufficient_scope", "invalid_token
 """The reasons an admin operation refuses its caller for the caller's own standing (not
 an administrator, or its account gone or disabled): the event names the caller, and is
 the caller's own, no administrator's (`app.endpoint`)."""
-_CURSOR_MAX = 64
+CURSOR_MAX = 64
+EVENT_ID_PATTERN = r"[0-9]+\.[A-Za-z0-9]+"
+"""An event's key after its trail's prefix (`keys`): its age, then a random suffix."""
+_EVENT_ID = re.compile(EVENT_ID_PATTERN)
 
 
 class AuditEntry(msgspec.Struct, frozen=True, kw_only=True):
@@ -180,5 +184,4 @@ class AuditTrail:
 
 def _is_event_id(name: str) -> bool:
     """Whether `name` is what an event's key has after its trail's prefix (`keys`)."""
-    age, _, suffix = name.partition(".")
-    return len(name) <= _CURSOR_MAX and name.isascii() and age.isdigit() and suffix.isalnum()
+    return len(name) <= CURSOR_MAX and _EVENT_ID.fullmatch(name) is not None

@@ -1,7 +1,7 @@
-"""The request bodies the OpenAPI document admits are those the app takes: a client
-generated from the document (or a tool that builds requests from it) must not be able to
-send, by the document's word, a body that the app refuses for its shape. Each case is a
-body the app refuses, checked against the document's own schema of it (JSON Schema
+"""The request bodies and query parameters the OpenAPI document admits are those the app
+takes: a client generated from the document (or a tool that builds requests from it) must
+not be able to send, by the document's word, what the app refuses for its form. Each case
+is an input the app refuses, checked against the document's own schema of it (JSON Schema
 2020-12), and a close one the app takes, which the document must admit too.
 """
 
@@ -100,3 +100,34 @@ async def test_the_document_admits_the_scopes_an_administrator_may_give(scope: s
             answer = await client.request(method, f"/auth{path}", json=taken, headers=root)
             assert answer.status_code in (200, 201)
             assert admits(service, schema, taken), schema
+
+
+def admits_query(service: S3AuthService, path: str, name: str, value: str) -> bool:
+    """Whether the document admits `value` as the query parameter `name` of `GET path`."""
+    document = create_auth_app(service, rate_limit=False).openapi
+    assert document is not None
+    parameters = document.for_mount("/auth")["paths"][path]["get"]["parameters"]
+    (schema,) = [p["schema"] for p in parameters if p["name"] == name and p["in"] == "query"]
+    return Draft202012Validator(schema).is_valid(value)
+
+
+async def test_the_document_admits_the_cursors_a_page_takes() -> None:
+    service = make_service()
+    async with checked_client(service) as client:
+        alice = (await register(client, "alice"))["id"]
+        await service.create_user("root", "root@example.com", PASSWORD, is_admin=True)
+        root = bearer(await login(client, "root"))
+        event_cursors = ("1795838823000.a1", ["1795838823000.a-1", ".A", "1." + "a" * 63])
+        pages = [
+            ("/admin/users", "/admin/users", ("0" * 32, ["0" * 31 + "g", "0" * 33])),
+            ("/me/events", "/me/events", event_cursors),
+            ("/admin/users/{user_id}/events", f"/admin/users/{alice}/events", event_cursors),
+        ]
+        for documented, path, (cursor, malformed) in pages:
+            taken = await client.get(f"/auth{path}", params={"after": cursor}, headers=root)
+            assert taken.status_code == 200
+            assert admits_query(service, documented, "after", cursor), documented
+            for after in malformed:
+                refused = await client.get(f"/auth{path}", params={"after": after}, headers=root)
+                assert refused.json()["detail"] == "The cursor is not valid"
+                assert not admits_query(service, documented, "after", after), (documented, after)

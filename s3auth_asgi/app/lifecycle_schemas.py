@@ -9,7 +9,7 @@ from typing import Annotated, ClassVar
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from ..audit import AuditEntry, OwnerAuditEntry
+from ..audit import CURSOR_MAX, EVENT_ID_PATTERN, AuditEntry, OwnerAuditEntry
 from ..hidden_fields import HidesSecrets
 from ..models import SessionInfo
 from .schemas import Email, FullName, Password, Profile, Scope, Username
@@ -17,6 +17,11 @@ from .schemas import Email, FullName, Password, Profile, Scope, Username
 MailedToken = Annotated[
     str, Meta(description="The token from the mailed link (after `#token=`).", max_length=256)
 ]
+EventCursor = Annotated[
+    str, Meta(extra_json_schema={"pattern": f"^{EVENT_ID_PATTERN}$", "maxLength": CURSOR_MAX})
+]
+"""An event's id, which the trail checks (`audit`): declared, not decoded, so that another
+is refused as the cursor it is not."""
 AnyName = Annotated[
     str, Meta(description="The username or the email address.", min_length=1, max_length=320)
 ]
@@ -56,7 +61,9 @@ class Accepted(msgspec.Struct, kw_only=True):
 class EventsQuery(msgspec.Struct, kw_only=True):
     """Query parameters of an audit-trail page (unknown parameters are ignored)."""
 
-    after: Annotated[str | None, Meta(description="The `next_cursor` of the previous page.")] = None
+    after: Annotated[
+        EventCursor | None, Meta(description="The `next_cursor` of the previous page.")
+    ] = None
     limit: Annotated[int, Meta(ge=1, le=200, description="Events per page.")] = 50
 
 

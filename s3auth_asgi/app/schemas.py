@@ -15,7 +15,7 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from ..hidden_fields import HidesSecrets
-from ..identifiers import SCOPE_MAX
+from ..identifiers import ID_PATTERN, SCOPE_MAX
 from ..models import PublicUser, SessionInfo
 from ..problems import Problem
 
@@ -70,6 +70,9 @@ OAuthParameter = Annotated[
 Scope = Annotated[
     str, Meta(min_length=1, max_length=SCOPE_MAX, description="Printable, without spaces.")
 ]
+UserCursor = Annotated[str, Meta(extra_json_schema={"pattern": f"^{ID_PATTERN}$"})]
+"""A user's id, which the directory checks (`user_directory`): declared, not decoded, so
+that another is refused as the cursor it is not."""
 OTHER_GRANTS = "Optional; another grant type is refused with `unsupported_grant_type`."
 RefreshTokenField = Annotated[
     str | None,
@@ -188,7 +191,9 @@ class UserListQuery(msgspec.Struct, kw_only=True):
     """Query parameters of the user list (unknown parameters are ignored, as caches add
     their own)."""
 
-    after: Annotated[str | None, Meta(description="The `next_cursor` of the previous page.")] = None
+    after: Annotated[
+        UserCursor | None, Meta(description="The `next_cursor` of the previous page.")
+    ] = None
     limit: Annotated[int, Meta(ge=1, le=1000, description="Users per page.")] = 50
     search: (
         Annotated[
