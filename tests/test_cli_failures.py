@@ -168,6 +168,31 @@ def test_an_interrupted_command_is_exit_130() -> None:
     assert_failure(result, failures.INTERRUPTED, "interrupted")
 
 
+@pytest.mark.parametrize("argv", [["gen-secret"], ["user", "list"]])
+def test_the_command_ends_its_process_without_finalising_the_interpreter(
+    argv: list[str], tmp_path: Path
+) -> None:
+    """A request the command gave up (Ctrl-C above, a deadline) still runs on obstore's
+    threads, and one that reaches for Python once the interpreter is finalised panics: on a
+    loaded machine the interrupted command above printed a Rust backtrace under its one
+    line, about one run in three. The command's process ends without finalising, once what
+    it wrote is flushed; an exit hook, run only by finalisation, shows which it did."""
+    hooked = (
+        "import atexit, runpy, sys; "
+        "atexit.register(lambda: sys.stderr.write('finalised\\n')); "
+        "runpy.run_module('s3auth_asgi.cli', run_name='__main__', alter_sys=True)"
+    )
+    store = f"file://{tmp_path}"
+    environment = {**os.environ, "S3AUTH_STORE_URL": store, "S3AUTH_SECRET_KEY": SECRET}
+    result = subprocess.run(
+        [sys.executable, "-c", hooked, *argv], env=environment, capture_output=True,
+        text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert result.returncode == 0, result
+    assert "finalised" not in result.stderr, result
+    assert result.stdout.endswith("\n"), result  # flushed, all of it
+
+
 @pytest.mark.parametrize("sigint", ["handled", "ignored"])
 def test_a_terminated_command_is_interrupted_and_exit_143(sigint: str) -> None:
     """SIGTERM (systemd, Kubernetes, `timeout`) while a request is under way: stopped as

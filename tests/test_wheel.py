@@ -193,7 +193,7 @@ def test_the_wheel_is_ready_to_publish(release: Release) -> None:
             f"s3auth_asgi-{s3auth_asgi.__version__}.dist-info/entry_points.txt"
         ).decode()
     assert license_text == (ROOT / "LICENSE").read_text()
-    assert "s3auth = s3auth_asgi.cli:main" in entry_points
+    assert "s3auth = s3auth_asgi.cli:run" in entry_points
 
 
 def test_the_wheel_holds_the_whole_package_and_nothing_else(release: Release) -> None:

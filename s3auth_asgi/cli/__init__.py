@@ -29,10 +29,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
 import sys
 from collections.abc import Sequence
-from typing import TextIO
+from typing import NoReturn, TextIO
 
 from ..errors import ConfigurationError
 from ..settings_env import DEBUG_VARIABLE
@@ -48,7 +49,7 @@ from .secret import run_gen_secret
 from .termination import terminated_as_interrupted
 from .users import add_user_commands
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "main", "run"]
 
 SHOWN_DEMO_DIR = ".s3auth-demo"
 """`s3auth_asgi.demo.config.DEFAULT_DEMO_DIR` for the help text, spelled out because
@@ -89,6 +90,24 @@ def main(
     if out is sys.stdout:
         flush_stdout()
     return code
+
+
+def run() -> NoReturn:
+    """The `s3auth` command: `main` on the process's arguments, then the process ends with
+    its exit code, without finalising the interpreter (`end_process`)."""
+    end_process(main())
+
+
+def end_process(code: int) -> NoReturn:
+    """Flush what the command wrote and end the process, skipping the interpreter's
+    finalisation: a store request the command gave up (Ctrl-C, a deadline) still runs on
+    obstore's threads, and one that reaches for Python once the interpreter is finalised
+    panics, printing a Rust backtrace under the command's one line."""
+    logging.shutdown()
+    flush_stdout()
+    with contextlib.suppress(OSError, ValueError):
+        sys.stderr.flush()
+    os._exit(code)
 
 
 def debug_variable() -> bool:
