@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Callable
 from typing import Annotated, get_args
 
 import msgspec
@@ -34,7 +35,7 @@ from .errors import S3ValidationError
 from .events import ALARMING_REASONS, AuthEvent, EventName
 from .identifiers import is_id
 from .storage import Store, keys
-from .storage.access import gather, get_or_none
+from .storage.access import gather, get_or_none, named_page
 from .storage.batching import delete_as_listed
 from .types import Clock
 
@@ -157,12 +158,7 @@ class AuditTrail:
             raise S3ValidationError("The cursor is not valid")
         prefix = keys.user_audit(user_id)
         offset = prefix + after if after is not None else None
-        while True:
-            listed, more = await self.store.list_page(prefix, offset, limit)
-            ids = [key for info in listed if _is_event_id(key := info.key.removeprefix(prefix))]
-            if ids or not more:
-                break
-            offset = listed[-1].key
+        ids, more = await named_page(self.store, prefix, offset, limit, _event_id_in(prefix))
         found = await gather([get_or_none(self.store, prefix + i, AuthEvent) for i in ids])
         entries = [
             AuditEntry(id=event_id, event=item.value)
@@ -180,6 +176,16 @@ class AuditTrail:
             if (written := keys.audit_written_ms(info.key)) is not None and written < oldest_kept_ms
         )
         return await delete_as_listed(self.store, expired)
+
+
+def _event_id_in(prefix: str) -> Callable[[str], str | None]:
+    """The event id of a key listed under the trail `prefix`; None for another object."""
+
+    def event_id(key: str) -> str | None:
+        name = key.removeprefix(prefix)
+        return name if _is_event_id(name) else None
+
+    return event_id
 
 
 def _is_event_id(name: str) -> bool:

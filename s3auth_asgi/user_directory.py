@@ -39,7 +39,7 @@ from .models import User
 from .open_records import open_user
 from .session_generation import write_closing_marker
 from .storage import CorruptObjectError, keys
-from .storage.access import batches, gather
+from .storage.access import batches, gather, named_page
 
 SEARCH_MAX = 100
 WALK_BATCH = 200
@@ -127,13 +127,7 @@ class UserDirectory(AccountOperations):
             raise S3ValidationError("The cursor is not valid")
         check_search(search)
         offset = keys.user(after) if after is not None else None
-        while True:
-            page, more = await self.store.list_page(keys.USERS, offset, limit)
-            ids = [user_id for info in page if (user_id := record_id(info.key)) is not None]
-            if ids or not more:
-                break
-            # A page of other objects alone: the next, from the last of them.
-            offset = page[-1].key
+        ids, more = await named_page(self.store, keys.USERS, offset, limit, record_id)
         # A record copied to another user's key is no user's (`s3auth doctor` says so).
         found = await gather([open_user(self.store, user_id) for user_id in ids])
         users = [user for user in found if user is not None]

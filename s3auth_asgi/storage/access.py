@@ -1,7 +1,8 @@
 """How accounts and sessions use the store beyond the bare `Store` contract: a read where a
-corrupt object counts as absent, bounded concurrent reads, a listing taken in batches,
-best-effort deletes for clean-up after a failure, and the wait before reading again after a
-conditional write lost a race. Each costs exactly the requests of the calls it makes."""
+corrupt object counts as absent, bounded concurrent reads, a listing taken in batches, a
+page of a listing that holds the caller's own objects alone, best-effort deletes for
+clean-up after a failure, and the wait before reading again after a conditional write lost
+a race. Each costs exactly the requests of the calls it makes."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import contextlib
 import inspect
 import logging
 import random
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Sequence
 from typing import TypeVar
 
 import anyio
@@ -90,6 +91,26 @@ async def batches(items: AsyncIterable[T], size: int) -> AsyncIterator[list[T]]:
             batch = []
     if batch:
         yield batch
+
+
+async def named_page(
+    store: Store,
+    prefix: str,
+    offset: str | None,
+    limit: int,
+    name_of: Callable[[str], str | None],
+) -> tuple[list[str], bool]:
+    """The names of up to `limit` of the caller's objects under `prefix` after `offset`,
+    in key order, and whether more objects follow. `name_of` gives a listed key's name, or
+    None for another tool's object (a backup beside a record, notes), which is passed
+    over: a page of such objects alone is followed by the next (1 LIST more each), so that
+    a page with a name ends at one, and a cursor taken from it is always a name."""
+    while True:
+        listed, more = await store.list_page(prefix, offset, limit)
+        names = [name for info in listed if (name := name_of(info.key)) is not None]
+        if names or not more:
+            return names, more
+        offset = listed[-1].key
 
 
 def _first_of(group: BaseExceptionGroup[BaseException]) -> BaseException:
