@@ -50,7 +50,7 @@ async def pages_after(
     requests = max(1, math.ceil((len(objects) + len(directories)) / size))
     # A directory's keys continue with "/", so that is where it sorts among the objects.
     level = sorted(
-        [(meta["path"], _info(meta)) for meta in objects]
+        [(meta["path"], object_info(meta)) for meta in objects]
         + [(f"{directory}/", None) for directory in directories],
         key=lambda entry: entry[0],
     )
@@ -71,8 +71,9 @@ async def pages_after(
 
 async def _flat(inner: Any, prefix: str, offset: str | None, size: int) -> AsyncIterator[Page]:
     async for chunk in obs.list(inner, prefix=prefix, chunk_size=size):
-        yield 1, [_info(meta) for meta in chunk if offset is None or meta["path"] > offset]
+        yield 1, [object_info(meta) for meta in chunk if offset is None or meta["path"] > offset]
 
 
-def _info(meta: Any) -> ObjectInfo:
+def object_info(meta: Any) -> ObjectInfo:
+    """What obstore says of a listed object, as a listing gives it."""
     return ObjectInfo(meta["path"], meta["last_modified"], meta["size"])

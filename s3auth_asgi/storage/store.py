@@ -49,9 +49,8 @@ from .batching import batching_of
 from .client import network_options
 from .handoffs import watch_running_loop
 from .key_rules import ForeignKeys, check_key, check_keys, check_prefix
+from .listing_pages import listing_pages
 from .local import PRIVATE_DIRECTORY, LocalConditionalWrites, content_token
-from .local_listing import next_page, walk_local
-from .offset_listing import Page, pages_after
 from .unavailable import (
     OPEN_FAILED,
     READ_FAILED,
@@ -296,7 +295,9 @@ class ObjectStore:
     ) -> tuple[list[ObjectInfo], bool]:
         """Up to `limit` objects under `prefix` sorting after `after`, in key order, and
         whether more follow: 1 LIST, whatever follows (a `file://` store's walk is in key
-        order too, `local_listing`, and stops with the page)."""
+        order too, `local_listing`, and stops with the page); on Azure, which is sent no
+        offset, a flat prefix is listed from its start: a LIST per 5,000 keys up to the
+        page's end (`listing_pages`)."""
         items: list[ObjectInfo] = []
         async for info in self.list(prefix, after):
             items.append(info)
@@ -305,11 +306,13 @@ class ObjectStore:
         return items[:limit], len(items) > limit
 
     async def list(self, prefix: str, offset: str | None = None) -> AsyncIterator[ObjectInfo]:
-        """Every object under `prefix` (after `offset`) that a key may name, to the end."""
+        """Every object under `prefix` (after `offset`) that a key may name, to the end, as
+        each backend pages it (`listing_pages`)."""
         check_prefix(prefix)
         made = 0
         try:
-            async for requests, chunk in self._pages(prefix, offset):
+            pages = listing_pages(self._inner, self._local_root, self._batching, prefix, offset)
+            async for requests, chunk in pages:
                 if requests:
                     made += requests
                     self._count("list", requests)
@@ -324,27 +327,3 @@ class ObjectStore:
             raise unavailable("LIST", prefix, exc, READ_FAILED) from redacted_error(exc)
         if made == 0:
             self._count("list")
-
-    async def _pages(self, prefix: str, offset: str | None) -> AsyncIterator[Page]:
-        """Pages of objects, each with the LIST requests it cost. `walk_local` (a local
-        directory) and `pages_after` (Azure) skip what sorts before the offset."""
-        if self._local_root is not None:
-            # A page at a time, as a network listing: a sweep deleting as it lists holds
-            # a page, not the history (`walk_local` reads one directory at a time).
-            walk = await anyio.to_thread.run_sync(walk_local, self._local_root, prefix, offset)
-            while page := await anyio.to_thread.run_sync(next_page, walk, PAGE_SIZE):
-                yield 1, page
-                if len(page) < PAGE_SIZE:
-                    return
-            return
-        size = self._batching.list_page
-        if offset is not None and not self._batching.offset_sent:
-            async for found in pages_after(self._inner, prefix, offset, size):
-                yield found
-            return
-        # A chunk of the backend's page size is one LIST request's answer.
-        kwargs: dict[str, Any] = {"prefix": prefix, "chunk_size": size}
-        if offset is not None:
-            kwargs["offset"] = offset
-        async for chunk in obs.list(self._inner, **kwargs):
-            yield 1, [ObjectInfo(m["path"], m["last_modified"], m["size"]) for m in chunk]
