@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from support import Clock, login
 
 from s3auth_asgi import ConfigurationError, S3AuthService, S3AuthSettings
-from s3auth_asgi.cli.key_rows import iso
+from s3auth_asgi.cli.table_text import iso
 from s3auth_asgi.settings import env_name
 
 ABOVE_ZERO = -1

@@ -16,8 +16,7 @@ from typing import Any
 from ..keys.keyset import KeySet
 from ..keys.ranking import signer
 from ..keys.stored import StoredKey, can_sign, signers
-from .table_text import iso as iso
-from .table_text import printable
+from .table_text import iso, printable
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,8 @@ from .failures import (
     describe_cause,
 )
 from .json_array import JsonArray
-from .key_rows import HEADER, fixed_rows, iso, stored_rows
+from .key_rows import HEADER, fixed_rows, stored_rows
+from .table_text import iso
 
 CLOCK: Clock = time.time
 """The moment the commands act at (read when a command starts)."""
