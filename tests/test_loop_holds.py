@@ -1,8 +1,11 @@
 """What a process does between two awaits holds every request it serves: CPU work of one
 request or of start-up must not stop the others for long. A probe task wakes at every turn
-of the event loop and records the longest gap between two wake-ups; each test compares it
+of the event loop and records the longest gap between two wake-ups; a test compares it
 with the time the work took in all, so that a loaded machine, slowing both, changes
-nothing.
+nothing. A gap also holds whatever time the machine gave other processes, which no ratio
+absorbs: such a test allows a hold of half the work, where the work on the loop holds it
+all, and tries again before it fails. Where the hold has a cause that can be counted (the
+tasks started at once), the count is asserted instead.
 """
 
 from __future__ import annotations
@@ -52,12 +55,17 @@ async def longest_hold(work: Callable[[], Awaitable[T]]) -> tuple[float, float, 
 
 
 async def test_a_first_start_makes_its_rsa_key_off_the_event_loop() -> None:
-    # An RSA 3072 key takes 0.1-1 s to make: on the loop, every request of the process
-    # would wait for it.
-    service = make_clocked_service(clock=Clock(), algorithm="RS256")
-    held, total, key = await longest_hold(service.tokens.signing_key)
-    assert key.algorithm == "RS256"
-    assert held < total / 4, (held, total)
+    # An RSA 3072 key takes 0.05-1 s to make: on the loop, every request of the process
+    # would wait for it, a hold of nearly all the work; off it, a few ms of it.
+    tries = []
+    for _ in range(3):
+        service = make_clocked_service(clock=Clock(), algorithm="RS256")
+        held, total, key = await longest_hold(service.tokens.signing_key)
+        assert key.algorithm == "RS256"
+        tries.append((held, total))
+        if held < total / 2:
+            return
+    raise AssertionError(f"the loop was held for most of the key's making: {tries}")
 
 
 async def test_a_sync_of_unchanged_stored_keys_opens_none_of_them_again() -> None:
@@ -78,10 +86,12 @@ async def test_a_sync_of_unchanged_stored_keys_opens_none_of_them_again() -> Non
         assert (await service.tokens.signing_key()).key is key.key
 
 
-async def test_reading_many_objects_at_once_holds_the_loop_for_a_few_of_them() -> None:
+async def test_reading_many_objects_at_once_starts_a_task_per_concurrent_read() -> None:
     # A user's sessions past a cap of thousands, an admin's page of 1,000 users, the
     # logouts everywhere of a first revocation sync: each read of the batch waits its turn
-    # among READ_CONCURRENCY, and none of them may cost the loop more than a few reads do.
+    # among READ_CONCURRENCY. A task per read, all started in one turn of the loop, held it
+    # 50-250 ms at 2,000 reads; the tasks are counted, since a hold measured here is about
+    # a fifth of the work either way (the reads themselves are short).
     store = ObjectStore.from_url("memory://")
     names = [f"missing/{i:05d}" for i in range(4000)]
     running = 0
@@ -97,10 +107,9 @@ async def test_reading_many_objects_at_once_holds_the_loop_for_a_few_of_them() -
             running -= 1
 
     baseline = len(asyncio.all_tasks())
-    held, total, found = await longest_hold(lambda: gather([read(key) for key in names]))
+    found = await gather([read(key) for key in names])
     assert found == [None] * len(names)
-    assert held < total / 5, (held, total)
-    assert most <= baseline + 1 + READ_CONCURRENCY  # the probe, and the readers
+    assert most <= baseline + READ_CONCURRENCY  # the readers
 
 
 def test_a_page_of_a_listing_is_judged_in_about_the_time_it_takes_to_read() -> None:
