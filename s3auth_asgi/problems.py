@@ -45,6 +45,9 @@ DEFAULT_REALM = "api"
 STORE_RETRY_AFTER_SECONDS = 5
 """What a client is told to wait when the object store is down: long enough not to add to
 the load of a store that is struggling, short enough for a blip to go unnoticed."""
+NOSNIFF = ("x-content-type-options", "nosniff")
+"""On every problem, and every answer of the auth app (`app.application`): a browser takes
+the answer for the type it says, never for a page or a script it guessed from the bytes."""
 
 # RFC 6750 §3: the characters allowed inside realm, error_description and scope values.
 _QUOTABLE = frozenset(chr(c) for c in range(0x20, 0x7F)) - {'"', "\\"}
@@ -124,7 +127,7 @@ def render(
     headers = [
         ("content-type", PROBLEM_CONTENT_TYPE),
         ("cache-control", "no-store"),
-        ("x-content-type-options", "nosniff"),
+        NOSNIFF,
     ]
     if status in (401, 403) or isinstance(error, InvalidRequestError):
         headers.append(("www-authenticate", challenge(realm, error)))

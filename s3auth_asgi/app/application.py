@@ -13,7 +13,7 @@ from collections import defaultdict
 from starlette.responses import Response
 from starlette.routing import Route, Router
 
-from .. import path_forms
+from .. import path_forms, problems
 from ..errors import ConfigurationError, NotFoundError
 from ..service import S3AuthService
 from ..types import Message, Receive, Scope, Send
@@ -31,9 +31,9 @@ from .routes import AuthRoutes
 from .table import operations_of
 
 OPENAPI_PATH = "/openapi.json"
-NOSNIFF = (b"x-content-type-options", b"nosniff")
-"""On every answer: a browser takes a JSON answer for JSON, never for a page or a script
-it guessed from the bytes (OWASP ASVS 5.0 V3.4.4)."""
+NOSNIFF = (problems.NOSNIFF[0].encode(), problems.NOSNIFF[1].encode())
+"""`problems.NOSNIFF` as ASGI sends it, on every answer (OWASP ASVS 5.0 V3.4.4): spelt as
+a problem already has it, so that a problem does not say it twice."""
 
 
 class AuthApp:
