@@ -10,8 +10,8 @@ of the tokens it refuses, which the writer knew and a reader may not, so no age 
 to look at. The sweep (`cleanup`) deletes the others, deciding from the listing alone,
 which keeps that listing to the entries that matter and those that ended lately. Checking
 a token against the snapshot (`revocations`) costs no request; a sync costs one LIST per
-1,000 keys listed and one GET per new `user` entry still live; when to sync is
-`freshness`'s policy.
+1,000 keys listed (on Azure, 2–3: `offset_listing`) and one GET per new `user` entry still
+live; when to sync is `freshness`'s policy.
 
 What holds, for S the skew allowance (`S3AUTH_REVOCATION_SKEW_SECONDS`), any two hosts'
 clocks at most S apart, S at least the leeway (as the settings require), and PUTs that take
