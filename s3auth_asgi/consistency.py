@@ -44,10 +44,10 @@ import msgspec
 
 from .identifiers import is_id
 from .look_alikes import (
+    LOOK_RESERVED,
     LOOKALIKE_UNRESERVED,
     LOOKALIKE_USERS,
-    RESERVED,
-    UNDONE,
+    PAIR_LEFT,
     holder_alike,
     pair_detail,
     unreserved_detail,
@@ -72,7 +72,7 @@ ENTRY_NOT_HELD = "entry_not_held"
 
 OWN_ENTRY = (OWN_ENTRY_MISSING, OWN_ENTRY_CORRUPT, OWN_ENTRY_ELSEWHERE, LOOKALIKE_UNRESERVED)
 REPAIRS = {
-    LOOKALIKE_UNRESERVED: RESERVED,
+    LOOKALIKE_UNRESERVED: LOOK_RESERVED,
     OWN_ENTRY_MISSING: "written from the record",
     OWN_ENTRY_CORRUPT: "rewritten from the record",
     OWN_ENTRY_ELSEWHERE: "given back to the record's user, if the other's claim never finished",
@@ -288,7 +288,7 @@ class StateCheck:
     async def _settle(self, item: Finding) -> Finding:
         """`item` with what its repair came to."""
         if item.kind == LOOKALIKE_USERS:
-            return msgspec.structs.replace(item, repaired=False, outcome=UNDONE)
+            return msgspec.structs.replace(item, repaired=False, outcome=PAIR_LEFT)
         if item.repair is None:
             return msgspec.structs.replace(item, repaired=False, outcome="no repair is safe")
         failure: str | None
@@ -296,7 +296,7 @@ class StateCheck:
             assert item.user_id is not None
             given = await self._give_back(item.user_id, item.key)
             if isinstance(given, Finding):  # a look-alike registered meanwhile holds it
-                return msgspec.structs.replace(given, repaired=False, outcome=UNDONE)
+                return msgspec.structs.replace(given, repaired=False, outcome=PAIR_LEFT)
             failure = given
         elif await self.names.release_abandoned(item.key):
             failure = None

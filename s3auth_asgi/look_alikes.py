@@ -17,8 +17,10 @@ from .storage import CorruptObjectError, keys
 
 LOOKALIKE_UNRESERVED = "lookalike_unreserved"
 LOOKALIKE_USERS = "lookalike_users"
-RESERVED = "reserved for its username, as a registration reserves it"
-UNDONE = "left as it is: no repair can undo a registration"
+LOOK_RESERVED = "reserved for its username, as a registration reserves it"
+"""What the repair of LOOKALIKE_UNRESERVED does."""
+PAIR_LEFT = "left as it is: no repair can undo a registration"
+"""What becomes of LOOKALIKE_USERS, with `--repair` or without."""
 
 
 def unreserved_detail(user_id: str) -> str:

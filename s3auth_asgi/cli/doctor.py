@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 
 from ..consistency import Finding, StateCheck
-from ..look_alikes import LOOKALIKE_USERS, UNDONE
+from ..look_alikes import LOOKALIKE_USERS, PAIR_LEFT
 from ..types import Clock
 from .context import Context, run_async
 from .failures import OK, REFUSED
@@ -57,7 +57,7 @@ def run_doctor(ctx: Context) -> int:
 
 def finding_line(item: Finding, *, repair: bool) -> str:
     if item.kind == LOOKALIKE_USERS:  # nothing to mend: not a problem, not a failure
-        return f"[WARN] {item.kind} {item.key}: {item.detail}; {item.outcome or UNDONE}"
+        return f"[WARN] {item.kind} {item.key}: {item.detail}; {item.outcome or PAIR_LEFT}"
     if not repair:
         advice = f"; --repair: {item.repair}" if item.repair else "; no repair is safe"
         return f"[FAIL] {item.kind} {item.key}: {item.detail}{advice}"
