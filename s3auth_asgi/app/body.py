@@ -88,7 +88,7 @@ class BodyReader:
     def declares_body(self, request: Request) -> bool:
         """Whether the headers say a body follows: a Content-Length above 0, or a
         Transfer-Encoding (RFC 9112 §6.3). Checked before a byte is read: a Content-Length
-        over `max_bytes` is refused (413; a liar is caught by the count in `read`), and so
+        over `max_bytes` is refused (413; a liar is caught by the count in `_read`), and so
         is one that is no number (400)."""
         declared = declared_length(request)
         if declared is None:
@@ -98,8 +98,9 @@ class BodyReader:
             raise self._too_large()
         return significant != "0"
 
-    async def read(self, request: Request) -> bytes:
-        """The body, refused as soon as it passes `max_bytes`; `declares_body` first."""
+    async def _read(self, request: Request) -> bytes:
+        """The body, refused as soon as it passes `max_bytes`: for `parse`, which has asked
+        `declares_body` first (the early 413 and 400 are there)."""
         chunks: list[bytes] = []
         size = 0
         try:
@@ -137,7 +138,7 @@ class BodyReader:
         # answered as the empty body it is.
         if self.declares_body(request) and not readable:
             raise _unsupported(kind, form)
-        body = await self.read(request)
+        body = await self._read(request)
         if not body.strip():
             if optional:
                 return type_()
