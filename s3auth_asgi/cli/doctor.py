@@ -14,6 +14,7 @@ from .context import Context, run_async
 from .failures import OK, REFUSED
 from .json_array import JsonArray
 from .progress import Progress
+from .table_text import printable
 
 CLOCK: Clock = time.time
 """The moment entries are judged at: one a reservation's time old is abandoned."""
@@ -33,7 +34,7 @@ def run_doctor(ctx: Context) -> int:
             listed.extend([item])
             return
         progress.clear()
-        print(finding_line(item, repair=repair), file=ctx.out)
+        print(printable(finding_line(item, repair=repair)), file=ctx.out)
 
     check = StateCheck(service.names, report, repair=repair)
     progress = Progress(

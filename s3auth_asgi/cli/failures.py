@@ -35,6 +35,7 @@ from ..errors import (
 )
 from ..shown_urls import redact_urls, shown_url
 from ..storage.unavailable import RedactedStoreError
+from .table_text import printable
 
 OK, REFUSED, USAGE, CONFIGURATION, UNAVAILABLE, NOT_FOUND = 0, 1, 2, 3, 4, 5
 INTERNAL, INTERRUPTED, TERMINATED = 70, 130, 143
@@ -66,7 +67,7 @@ def report(exc: BaseException, err: TextIO, *, debug: bool, store_url: str | Non
     elif code == INTERNAL:
         message = f"{message} ({DEBUG_HINT})"
     if message:
-        print(f"s3auth: {message}", file=err, flush=True)
+        print(f"s3auth: {printable(message)}", file=err, flush=True)
     return code
 
 

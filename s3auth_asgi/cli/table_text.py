@@ -1,5 +1,5 @@
-"""How the command's tables write what a record holds: a moment as ISO 8601 in UTC, text
-with what a terminal would act on spelt out."""
+"""How the command writes what a record holds: a moment as ISO 8601 in UTC, text with what
+a terminal would act on spelt out (every table, message, finding and failure line)."""
 
 from __future__ import annotations
 

@@ -60,7 +60,7 @@ def run_user_delete(ctx: Context) -> int:
             # and its trail must not say it did.
             raise UserNotFoundError(f"no user {ctx.args.user!r}: another process deleted it first")
         await noted(service, "admin_user_delete", user.id)
-        print(f"deleted {user.username} (its sessions have ended)", file=ctx.out)
+        print(printable(f"deleted {user.username} (its sessions have ended)"), file=ctx.out)
         return OK
 
     return run_async(delete)
@@ -78,15 +78,15 @@ def run_user_set_password(ctx: Context) -> int:
         # The account's address is told in the background, which this command's event loop
         # would cancel as it ends: given its time, as at a server's shutdown.
         await service.mail.close()
-        print(f"password of {user.username} set (its sessions have ended)", file=ctx.out)
+        print(printable(f"password of {user.username} set (its sessions have ended)"), file=ctx.out)
         # The mail log is shown only with --debug: the operator is the one to tell the owner.
         for kind, reason in service.mail.failures:
             if kind == "password_changed_notice":
-                print(
+                warning = (
                     f"s3auth: warning: the notice of the new password was not sent to "
-                    f"{user.email} ({reason}): tell the account's owner yourself",
-                    file=ctx.err,
+                    f"{user.email} ({reason}): tell the account's owner yourself"
                 )
+                print(printable(warning), file=ctx.err)
         return OK
 
     return run_async(set_password)
@@ -118,7 +118,8 @@ def run_user_scopes(ctx: Context) -> int:
                         raise
                     user = await find_user(service, user.id, "id")
             await noted(service, "admin_user_update", user.id)
-        print(" ".join(granted_scopes(user.is_admin, user.scopes)) or "(none)", file=ctx.out)
+        granted = " ".join(granted_scopes(user.is_admin, user.scopes))
+        print(printable(granted) or "(none)", file=ctx.out)
         return OK
 
     return run_async(scopes)
@@ -134,7 +135,7 @@ def run_user_promote(ctx: Context) -> int:
         if updated.is_admin != user.is_admin:
             await noted(service, "admin_user_update", user.id)
         role = "an administrator" if admin else "not an administrator"
-        print(f"{updated.username} is {role} (its sessions have ended)", file=ctx.out)
+        print(printable(f"{updated.username} is {role} (its sessions have ended)"), file=ctx.out)
         return OK
 
     return run_async(promote)
@@ -173,11 +174,11 @@ def run_user_revoke(ctx: Context) -> int:
             if not await service.revoke_session(user.id, session_id):
                 raise SessionNotFoundError(f"{user.username} has no session {session_id}")
             await noted(service, "admin_session_end", user.id)
-            print(f"ended session {session_id} of {user.username}", file=ctx.out)
+            print(printable(f"ended session {session_id} of {user.username}"), file=ctx.out)
             return OK
         ended = await service.revoke_all_user_tokens(user.id)
         await noted(service, "admin_user_revoke", user.id)
-        print(f"ended {ended} session(s) of {user.username}", file=ctx.out)
+        print(printable(f"ended {ended} session(s) of {user.username}"), file=ctx.out)
         return OK
 
     return run_async(revoke)

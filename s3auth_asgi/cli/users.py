@@ -20,6 +20,7 @@ from .failures import OK, CommandError
 from .json_array import JsonArray
 from .progress import Progress, is_terminal
 from .stdin import read_stdin
+from .table_text import printable
 
 TABLE_HEADER = f"{'ID':32}  {'USERNAME':20}  {'EMAIL':30}  STATUS"
 PASSWORD_LINE_MARGIN = 16
@@ -86,9 +87,8 @@ def run_user_create(ctx: Context) -> int:
         await noted(service, "admin_user_create", user.id)
         role = "administrator" if user.is_admin else "user"
         where = shown_url(ctx.store_url or "")  # which store, with --demo and without
-        print(
-            f"created {role} {user.username} <{user.email}> id={user.id} in {where}", file=ctx.out
-        )
+        made = f"created {role} {user.username} <{user.email}> id={user.id} in {where}"
+        print(printable(made), file=ctx.out)
         return OK
 
     return run_async(create)
@@ -130,7 +130,10 @@ def run_user_list(ctx: Context) -> int:
 
 def user_line(user: User) -> str:
     status = ("active" if user.is_active else "disabled") + (", admin" if user.is_admin else "")
-    return f"{user.id:32}  {user.username:20}  {user.email:30}  {status}"
+    return (
+        f"{printable(user.id):32}  {printable(user.username):20}  {printable(user.email):30}  "
+        f"{status}"
+    )
 
 
 async def find_user(service: S3AuthService, identifier: str, given_as: str | None = None) -> User:
@@ -168,7 +171,7 @@ def run_user_toggle(ctx: Context) -> int:
         if updated.is_active != user.is_active:
             await noted(service, "admin_user_update", user.id)
         state = "enabled" if updated.is_active else "disabled (its sessions have ended)"
-        print(f"{updated.username} {state}", file=ctx.out)
+        print(printable(f"{updated.username} {state}"), file=ctx.out)
         return OK
 
     return run_async(toggle)
