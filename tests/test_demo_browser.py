@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -405,3 +406,23 @@ def test_forgot_password_reset_from_the_outbox_and_log_in(demo: Demo, page: Any)
     page.click("#login-form button[type=submit]")
     expect(page.locator("#notice")).to_contain_text("Logged in as alice")
     expect(page.locator("#profile-verified")).to_have_text("yes")  # the reset link proved it
+
+
+def test_the_outbox_links_only_the_mailed_links_to_the_page(demo: Demo, page: Any) -> None:
+    # An address is the registrant's words in the mail; its local part may look like a
+    # mailed link to another site, which the outbox must show as text.
+    lure = "//evil.example/#token=abc@example.com"
+    answer = httpx.post(
+        demo.url + "/auth/register",
+        json={"username": "lure", "email": lure, "password": PASSWORD},
+    )
+    assert answer.status_code == 201, answer.text
+    outbox = demo.directory / "outbox"
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    while not any(outbox.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.01)  # the mail goes out after the answer
+    page.goto(demo.outbox_link)
+    mail = page.locator("#outbox li", has_text="Confirm your email address")
+    sync_api.expect(mail).to_contain_text(f"confirm that {lure} is your address")
+    links = mail.locator("a").evaluate_all("links => links.map(link => link.href)")
+    assert len(links) == 1 and links[0].startswith(demo.url + "/verify-email#token="), links

@@ -535,19 +535,32 @@ function leaveLink() {
   history.replaceState(null, "", "/");
 }
 
-// A message's text, its links made clickable.
+// A message's text, the links it mails made clickable: a whole word that leads to this
+// page with a token. The rest is text, addresses included: they are what a registrant
+// typed, and `//evil.example/#token=x@example.com` is a valid one.
 function messageText(text) {
   const pre = element("pre");
-  for (const part of text.split(/(\S*#token=[A-Za-z0-9._-]+)/)) {
-    if (part.includes("#token=")) {
+  for (const part of text.split(/(\s+)/)) {
+    const href = mailedLink(part);
+    if (href) {
       const link = element("a", { text: part });
-      link.href = part;
+      link.href = href;
       pre.append(link);
     } else {
       pre.append(part);
     }
   }
   return pre;
+}
+
+function mailedLink(word) {
+  if (!/^\S*#token=[A-Za-z0-9._-]+$/.test(word)) return null;
+  try {
+    const url = new URL(word, location.href);
+    return url.origin === location.origin ? url.href : null;
+  } catch (error) {
+    return null; // not a URL
+  }
 }
 
 // The outbox holds reset links, so the demo shows it only to whoever started it: with the
