@@ -49,8 +49,19 @@ NOSNIFF = ("x-content-type-options", "nosniff")
 """On every problem, and every answer of the auth app (`app.application`): a browser takes
 the answer for the type it says, never for a page or a script it guessed from the bytes."""
 
+ECHO_MAX = 200
+"""The most characters of what a client sent (a header's value, a member's name) that a
+problem's detail quotes: whatever length was sent would otherwise reach every log, error
+tracker and page that keeps or shows details."""
+
 # RFC 6750 §3: the characters allowed inside realm, error_description and scope values.
 _QUOTABLE = frozenset(chr(c) for c in range(0x20, 0x7F)) - {'"', "\\"}
+
+
+def echoed(text: str) -> str:
+    """`text` as a detail quotes it: its first ECHO_MAX characters, then `…` if it goes on.
+    JSON escapes what it holds; the length is this one's to bound."""
+    return text if len(text) <= ECHO_MAX else text[:ECHO_MAX] + "…"
 
 
 class Problem(msgspec.Struct, omit_defaults=True):

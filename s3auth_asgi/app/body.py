@@ -31,6 +31,7 @@ from starlette.requests import ClientDisconnect, Request
 
 from ..errors import S3ValidationError
 from ..json_names import RepeatedName, check_unique_names, unique_members
+from ..problems import echoed
 from .errors import (
     BodyTooLargeError,
     MalformedBodyError,
@@ -161,13 +162,14 @@ class BodyReader:
             value: T = decoder.decode(body)
         except msgspec.ValidationError as exc:  # before DecodeError: it is a subclass
             check_grant_type(type_, _json_grant_type(body))
-            raise S3ValidationError(f"Invalid request body: {exc}") from None
+            raise S3ValidationError(f"Invalid request body: {_said(exc)}") from None
         except msgspec.DecodeError as exc:
             raise MalformedBodyError(f"The request body is not valid JSON: {exc}") from None
         try:
             check_unique_names(body)
         except RepeatedName as exc:
-            raise MalformedBodyError(f"The request body gives a field twice: {exc}") from None
+            name = echoed(exc.name)
+            raise MalformedBodyError(f"The request body gives the member {name!r} twice") from None
         except ValueError as exc:
             raise MalformedBodyError(f"The request body could not be read: {exc}") from None
         check_grant_type(type_, getattr(value, "grant_type", None))
@@ -176,7 +178,7 @@ class BodyReader:
 
 def _unsupported(kind: str | None, form: bool) -> UnsupportedMediaTypeError:
     accepted = f"{JSON_MEDIA_TYPE} or {FORM_MEDIA_TYPE}" if form else JSON_MEDIA_TYPE
-    sent = f"got {kind}" if kind else "no Content-Type was given"
+    sent = f"got {echoed(kind)}" if kind else "no Content-Type was given"
     return UnsupportedMediaTypeError(f"Send {accepted} ({sent})")
 
 
@@ -249,7 +251,8 @@ def unique_fields(pairs: list[tuple[str, str]], what: str) -> dict[str, str]:
     try:
         return unique_members(pairs)
     except RepeatedName as repeated:
-        raise MalformedBodyError(f"The {what} {repeated.name!r} is given more than once") from None
+        name = echoed(repeated.name)
+        raise MalformedBodyError(f"The {what} {name!r} is given more than once") from None
 
 
 def convert(fields: dict[str, str], type_: type[T], context: str) -> T:
@@ -257,4 +260,12 @@ def convert(fields: dict[str, str], type_: type[T], context: str) -> T:
     try:
         return msgspec.convert(fields, type_, strict=False)
     except msgspec.ValidationError as exc:
-        raise S3ValidationError(f"{context}: {exc}") from None
+        raise S3ValidationError(f"{context}: {_said(exc)}") from None
+
+
+def _said(exc: msgspec.ValidationError) -> str:
+    """What msgspec said, which may quote the input (a member's name no Struct has, a value
+    no Literal allows), bounded; the path it ends with (`- at `$.email``) is the Struct's
+    own, kept whole."""
+    said, at, path = str(exc).rpartition(" - at `$")
+    return f"{echoed(said)}{at}{path}" if at else echoed(path)

@@ -39,6 +39,7 @@ S3AUTH_ALLOWED_ORIGINS. Browsers that send `Sec-Fetch-Site: same-origin` pass ei
 
 from __future__ import annotations
 
+from ..problems import echoed
 from ..settings import S3AuthSettings, env_name, normalise_origin
 from ..types import Scope
 from .errors import CrossOriginRequestError
@@ -78,7 +79,7 @@ class OriginCheck:
                 return None
             if site != "same-site":
                 return CrossOriginRequestError(
-                    f"Sec-Fetch-Site: {fetch_site[:20]}: a page of another site sent this"
+                    f"Sec-Fetch-Site: {echoed(fetch_site)}: a page of another site sent this"
                 )
             if origin is None or not self._listed(origin):
                 return CrossOriginRequestError(
@@ -92,7 +93,7 @@ class OriginCheck:
         if own is not None and _normalised(origin) == own:
             return None
         return CrossOriginRequestError(
-            f"Origin {origin[:100]!r} is neither this app's nor listed in "
+            f"Origin {echoed(origin)!r} is neither this app's nor listed in "
             f"{env_name('allowed_origins')}"
         )
 
