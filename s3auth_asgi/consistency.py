@@ -54,6 +54,7 @@ from .look_alikes import (
 )
 from .models import IndexEntry, User
 from .name_index import NameIndex
+from .open_records import own_record
 from .storage import CorruptObjectError, Versioned, keys
 from .storage.access import batches, gather, get_or_none
 
@@ -189,7 +190,7 @@ class StateCheck:
         if found is None:  # deleted since the listing
             return []
         user = found.value
-        if user.id != user_id:
+        if own_record(found, user_id) is None:
             detail = (
                 f"the record here is user {user.id}'s: a copy no login finds, whose names were "
                 "not checked; remove it by hand once you know where it came from"

@@ -92,6 +92,7 @@ import msgspec
 from .errors import ConfigurationError, ConflictError, UserNotFoundError
 from .identifiers import require_user_id
 from .models import User
+from .open_records import open_record, own_record
 from .session_generation import (
     ends_sessions,
     next_generation,
@@ -133,9 +134,10 @@ def password_of(user: User) -> dict[str, Any]:
 def _open(found: Versioned[User] | None, user_id: str) -> Versioned[User]:
     """A record a change may apply to; UserNotFoundError when it is gone or closed, or is
     another user's (`open_records`)."""
-    if found is None or found.value.deleting or found.value.id != user_id:
+    opened = open_record(found, user_id)
+    if opened is None:
         raise UserNotFoundError()
-    return found
+    return opened
 
 
 def _closing(user: User) -> User:
@@ -271,9 +273,10 @@ class UserRecords(SessionOpening):
         conditional PUT, and a GET and a PUT more per change that lands meanwhile. A record
         closed already (a deletion retried) as it is, after the marker; None when there
         is none, or it is another user's (`open_records`: closed, it would let go of that
-        user's names); CorruptObjectError when it cannot be read."""
-        found = await self.store.get(keys.user(user_id), User)
-        if found is None or found.value.id != user_id:
+        user's names), as first read or as read again after a deletion that landed
+        meanwhile; CorruptObjectError when it cannot be read."""
+        found = own_record(await self.store.get(keys.user(user_id), User), user_id)
+        if found is None:
             return None
         await write_closing_marker(self.store, user_id)
         if found.value.deleting:
@@ -281,7 +284,8 @@ class UserRecords(SessionOpening):
         try:
             _, closed = await self._update(user_id, _closing, found)
         except UserNotFoundError:  # another deletion closed or deleted it meanwhile
-            found = await get_or_none(self.store, keys.user(user_id), User)
+            # What is there now may be another's record copied since: nobody's to close.
+            found = own_record(await get_or_none(self.store, keys.user(user_id), User), user_id)
             return found.value if found is not None else None
         return closed
 

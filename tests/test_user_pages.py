@@ -5,6 +5,7 @@ page costs what the budget says."""
 
 from __future__ import annotations
 
+import collections
 import io
 from unittest import mock
 
@@ -14,10 +15,12 @@ import pytest
 from conftest import SECRET, make_service, make_settings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import RacedUserWrite
 
 from s3auth_asgi import S3AuthService, cli, user_directory
 from s3auth_asgi.errors import UserNotFoundError
 from s3auth_asgi.events import new_event
+from s3auth_asgi.models import User
 from s3auth_asgi.storage import ObjectStore, keys
 
 pytestmark = pytest.mark.anyio
@@ -279,3 +282,38 @@ async def test_a_record_copied_to_another_users_key_is_nobodys(
     assert await service.get_user_by_id(alice.id) == alice
     assert await service.get_user_by_username("alice") == alice
     assert await service.get_user_by_email("alice@example.com") == alice
+
+
+async def test_a_copy_written_where_a_deletion_is_closing_a_record_is_not_what_it_deletes() -> None:
+    # One instance's deletion of alice reads her record; before its closing write lands,
+    # another instance deletes her, and another tool copies bob's record to her key. The
+    # first finds its write refused and reads the key again: the copy there is nobody's,
+    # as for every reader, so it deleted no user, and bob keeps his names.
+    inner = ObjectStore.from_url("memory://")
+    other = make_service(store=inner)
+    alice = await other.create_user("alice", "alice@example.com", PASSWORD)
+    bob = await other.create_user("bob", "bob@example.com", PASSWORD)
+    spent: collections.Counter[str] = collections.Counter()
+
+    async def deleted_then_copied() -> None:
+        before = collections.Counter(inner.requests)
+        assert await other.delete_user(alice.id) is True
+        await copy_object(inner, keys.user(bob.id), keys.user(alice.id))
+        spent.update(inner.requests - before)
+
+    raced = RacedUserWrite(inner, deleted_then_copied)
+    service = make_service(store=raced)
+    inner.reset_counts()
+    assert await service.delete_user(alice.id) is False
+    assert raced.meanwhile is None  # the race happened
+    # Its GET, closing marker and refused close; the GETs of the close's next try and of
+    # what is left, each finding the copy nobody's; and, as any deletion that finds no user
+    # but markers among its sessions, the LIST of one, the listing and the deletion's marker.
+    assert dict(inner.requests - spent) == {"get": 3, "put": 3, "list": 2}
+    assert await other.get_user_by_username("bob") == bob
+    assert await other.get_user_by_email("bob@example.com") == bob
+    assert await other.get_user_by_id(bob.id) == bob
+    # The copy is left where it was written, for the operator (`s3auth doctor`).
+    assert await other.get_user_by_id(alice.id) is None
+    copy = await inner.get(keys.user(alice.id), User)
+    assert copy is not None and copy.value == bob
