@@ -199,7 +199,8 @@ def check_argon2(
 
 
 def check_rate_limiting(settings: Any) -> None:
-    """The limits and proxies, by the parsers the rate limiter and the client address use."""
+    """The limits, the proxies and their header, by the parsers the rate limiter and the
+    client address use."""
     # Imported here: the rate-limiting package reads the variables' names from `settings`,
     # which imports this module.
     from .ratelimit.policy import parse_rate_limits
@@ -209,6 +210,7 @@ def check_rate_limiting(settings: Any) -> None:
         settings.trusted_proxies,
         trust_x_forwarded_for=settings.trust_x_forwarded_for,
         trust_all_proxies=settings.trust_all_proxies,
+        forwarded_header=settings.forwarded_header,
     )
     parse_rate_limits(settings.rate_limits)
 

@@ -57,6 +57,43 @@ def test_proxies_whose_header_is_not_trusted_are_refused() -> None:
         ClientIPResolver([PROXY], trust_x_forwarded_for=False)
 
 
+def test_a_forwarded_header_that_would_never_be_read_is_refused_wherever_it_is_given() -> None:
+    """`forwarded` named without the header trusted reads nothing: the operator believes the
+    clients behind an RFC 7239 proxy are told apart, and all count as the proxy. Refused
+    alike from the settings and from every constructor that takes the argument."""
+    from s3auth_asgi.app import default_limiter
+
+    plain = S3AuthSettings(secret_key=SECRET)
+    behind = S3AuthSettings(secret_key=SECRET, trusted_proxies=[PROXY], trust_x_forwarded_for=True)
+    refusals = [
+        lambda: S3AuthSettings(secret_key=SECRET, forwarded_header="forwarded"),
+        lambda: S3AuthSettings.from_env(
+            {"S3AUTH_SECRET_KEY": SECRET, "S3AUTH_FORWARDED_HEADER": "forwarded"}
+        ),
+        lambda: ClientIPResolver(forwarded_header="forwarded"),
+        lambda: ClientIPResolver([PROXY], forwarded_header="forwarded"),
+        lambda: RateLimiter({}, forwarded_header="forwarded"),
+        lambda: RateLimiter.from_settings(plain, forwarded_header="forwarded"),
+        lambda: default_limiter(plain, forwarded_header="forwarded"),
+    ]
+    for refused in refusals:
+        with pytest.raises(ConfigurationError) as info:
+            refused()
+        assert "S3AUTH_FORWARDED_HEADER" in str(info.value)
+        assert "S3AUTH_TRUST_X_FORWARDED_FOR" in str(info.value)
+    # Read where the header is trusted; the default is no choice, so it says nothing alone.
+    for taken in (
+        RateLimiter.from_settings(behind, forwarded_header="forwarded").client_resolver,
+        default_limiter(behind, forwarded_header="forwarded").client_resolver,
+        ClientIPResolver([PROXY], trust_x_forwarded_for=True, forwarded_header="forwarded"),
+    ):
+        request = scope(PROXY, [(b"forwarded", b"for=203.0.113.9")])
+        assert taken.client_key(request) == "ip:203.0.113.9"
+    assert ClientIPResolver(forwarded_header="x-forwarded-for").client_key(scope(PROXY)) == (
+        f"ip:{PROXY}"
+    )
+
+
 def test_spoofed_header_from_an_untrusted_peer_changes_nothing() -> None:
     peer = "198.51.100.7"
     for header in ("1.2.3.4", f"1.2.3.4, {PROXY}", PROXY, "garbage"):

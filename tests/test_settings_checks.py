@@ -58,6 +58,12 @@ def refusal(**env: str) -> str:
         # Proxies whose header is not read: every client behind them counts as the proxy.
         ({"S3AUTH_TRUSTED_PROXIES": "10.0.0.1"}, "S3AUTH_TRUST_X_FORWARDED_FOR"),
         ({"S3AUTH_TRUSTED_PROXIES": "unix"}, "S3AUTH_TRUST_X_FORWARDED_FOR"),
+        # A header named to be read that nothing reads.
+        ({"S3AUTH_FORWARDED_HEADER": "forwarded"}, "S3AUTH_FORWARDED_HEADER"),
+        (
+            {"S3AUTH_FORWARDED_HEADER": "forwarded", "S3AUTH_TRUST_X_FORWARDED_FOR": "false"},
+            "S3AUTH_FORWARDED_HEADER",
+        ),
         ({"S3AUTH_RATE_LIMITS": "login=abc"}, "S3AUTH_RATE_LIMITS"),
         ({"S3AUTH_RATE_LIMITS": "login=0/60"}, "S3AUTH_RATE_LIMITS"),
         ({"S3AUTH_RATE_LIMITS": "login=5/60,login=6/60"}, "S3AUTH_RATE_LIMITS"),
@@ -74,6 +80,7 @@ def test_what_the_app_would_refuse_at_start_is_refused_when_made(
         ClientIPResolver(
             [p for p in env.get("S3AUTH_TRUSTED_PROXIES", "").split(",") if p],
             trust_x_forwarded_for=env.get("S3AUTH_TRUST_X_FORWARDED_FOR") == "true",
+            forwarded_header=env.get("S3AUTH_FORWARDED_HEADER", "x-forwarded-for"),  # type: ignore[arg-type]
         )
         parse_rate_limits(env.get("S3AUTH_RATE_LIMITS", ""))
     assert str(at_start.value) == message

@@ -110,6 +110,7 @@ class ClientIPResolver:
             trusted_proxies,
             trust_x_forwarded_for=trust_x_forwarded_for,
             trust_all_proxies=trust_all_proxies,
+            forwarded_header=forwarded_header,
         )
         self.trusted_proxies = trusted.networks
         self._trust_no_peer = trusted.unix

@@ -19,6 +19,8 @@ from ..settings_text import SPACES
 TRUSTED_PROXIES_VARIABLE = env_name("trusted_proxies")
 TRUST_ALL_PROXIES_VARIABLE = env_name("trust_all_proxies")
 TRUST_FORWARDED_VARIABLE = env_name("trust_x_forwarded_for")
+FORWARDED_HEADER_VARIABLE = env_name("forwarded_header")
+DEFAULT_FORWARDED_HEADER = "x-forwarded-for"
 UNIX_PROXY = "unix"
 """The entry that trusts connections with no peer address."""
 
@@ -73,10 +75,15 @@ def _as_peers_are_matched(network: Network) -> Network:
 
 
 def check_proxy_settings(
-    proxies: Iterable[str], *, trust_x_forwarded_for: bool, trust_all_proxies: bool
+    proxies: Iterable[str],
+    *,
+    trust_x_forwarded_for: bool,
+    trust_all_proxies: bool,
+    forwarded_header: str = DEFAULT_FORWARDED_HEADER,
 ) -> TrustedProxies:
     """The trusted proxies; ConfigurationError naming the variable when they, with the two
-    switches, would not work: the settings are checked by this when they are made."""
+    switches and the forwarding header, would not work: the settings are checked by this
+    when they are made, and so is every client resolver's arguments."""
     trusted = parse_trusted_proxies(proxies)
     catch_all = catch_all_networks(trusted.networks)
     if catch_all and not trust_all_proxies:
@@ -87,6 +94,15 @@ def check_proxy_settings(
             f"peer to say who the client is; list your proxies' addresses, or set "
             f"{TRUST_ALL_PROXIES_VARIABLE}=true if every peer really is a proxy you run "
             "(a platform load balancer in front of every request)"
+        )
+    if forwarded_header != DEFAULT_FORWARDED_HEADER and not trust_x_forwarded_for:
+        # Only the default can be meant by saying nothing; another header named but never
+        # read leaves every client behind the proxy counted as the proxy, unsaid.
+        raise ConfigurationError(
+            f"{FORWARDED_HEADER_VARIABLE} is {forwarded_header} but {TRUST_FORWARDED_VARIABLE} "
+            "is not set: no forwarding header is read, and every client behind a proxy "
+            f"would count as the proxy; set {TRUST_FORWARDED_VARIABLE}=true and name the "
+            f"proxies in {TRUSTED_PROXIES_VARIABLE}, or unset {FORWARDED_HEADER_VARIABLE}"
         )
     listed = bool(trusted.networks) or trusted.unix
     if trust_x_forwarded_for and not listed:
