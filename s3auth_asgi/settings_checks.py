@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
+from .body_limit import check_body_limit
 from .errors import ConfigurationError
 from .keys.names import ALGORITHMS
 from .keys.sources import check_key_sources, keys_in_store
@@ -181,6 +182,11 @@ def check_ranges(settings: Any) -> None:
             f"{env_name('leeway_seconds')}: a revocation must be seen from any host "
             "whose tokens are accepted"
         )
+    check_body_limit(
+        settings.max_body_bytes,
+        settings.password_max_length,
+        given=f"{env_name('password_max_length')}={settings.password_max_length}",
+    )
 
 
 def check_argon2(

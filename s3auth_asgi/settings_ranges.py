@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .body_limit import least_body_bytes
 from .errors import ConfigurationError
 from .settings_env import env_name
 
@@ -38,6 +39,8 @@ ARGON2_MAX_VALUE = 2**32 - 1
 ARGON2_MAX_PARALLELISM = 2**24 - 1
 ARGON2_MIN_MEMORY_PER_LANE = 8
 """KiB."""
+LEAST_PASSWORD_MAX_LENGTH = 64
+"""NIST SP 800-63B's least maximum."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +86,7 @@ RANGES: dict[str, Range] = {
     # Every refresh lists the user's sessions; a cap past this is no cap.
     "max_sessions_per_user": Range(1, 10000),
     # At least NIST SP 800-63B's 64; past a page of text no one types or generates one.
-    "password_max_length": Range(64, 4096),
+    "password_max_length": Range(LEAST_PASSWORD_MAX_LENGTH, 4096),
     "argon2_memory_kib": Range(ARGON2_MIN_MEMORY_PER_LANE, ARGON2_MAX_VALUE),
     "argon2_time_cost": Range(1, ARGON2_MAX_VALUE),
     "argon2_parallelism": Range(1, ARGON2_MAX_PARALLELISM),
@@ -91,8 +94,9 @@ RANGES: dict[str, Range] = {
     "hash_concurrency": Range(0, 1024),
     "hash_queue": Range(0, 65536),
     "hash_device_queue": Range(0, 65536),
-    # The auth app's bodies are forms of a few fields.
-    "max_body_bytes": Range(1, 1024 * 1024, "1 MiB"),
+    # The auth app's bodies are forms of a few fields. Below the least, the largest of them
+    # is refused with the shortest passwords; `check_ranges` holds it to the longest.
+    "max_body_bytes": Range(least_body_bytes(LEAST_PASSWORD_MAX_LENGTH), 1024 * 1024, "1 MiB"),
     "smtp_port": Range(0, 65535),
     # The bits of an IPv6 address that name one client: 128, each address apart.
     "ipv6_prefix_length": Range(1, 128),

@@ -56,7 +56,7 @@ RANGES: dict[str, tuple[int, int]] = {
     "hash_concurrency": (0, 1024),
     "hash_queue": (0, 65536),
     "hash_device_queue": (0, 65536),
-    "max_body_bytes": (1, 1024 * 1024),
+    "max_body_bytes": (7496, 1024 * 1024),
     "smtp_port": (0, 65535),
     "ipv6_prefix_length": (1, 128),
 }
@@ -71,6 +71,9 @@ COMPANIONS: dict[str, dict[str, Any]] = {
     "leeway_seconds": {"revocation_skew_seconds": 3600},
     "revocation_skew_seconds": {"leeway_seconds": 0},
     "argon2_parallelism": {"argon2_memory_kib": 2**32 - 1},
+    # The largest request, two passwords of the longest, must fit in the body limit.
+    "password_max_length": {"max_body_bytes": 1024 * 1024},
+    "max_body_bytes": {"password_max_length": 64},
 }
 
 NUMERIC = [

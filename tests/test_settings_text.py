@@ -29,6 +29,8 @@ COMPANIONS: dict[str, dict[str, str]] = {
     "leeway_seconds": {"revocation_skew_seconds": "3600"},
     "revocation_skew_seconds": {"leeway_seconds": "0"},
     "argon2_parallelism": {"argon2_memory_kib": str(2**32 - 1)},
+    "password_max_length": {"max_body_bytes": str(1024 * 1024)},
+    "max_body_bytes": {"password_max_length": "64"},
     # A header other than the default is only taken where it is read.
     "forwarded_header": {"trusted_proxies": "10.0.0.1", "trust_x_forwarded_for": "true"},
 }

@@ -14,6 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route, Router
 
 from .. import path_forms, problems
+from ..body_limit import check_body_limit
 from ..errors import ConfigurationError, NotFoundError
 from ..service import S3AuthService
 from ..types import Message, Receive, Scope, Send
@@ -73,7 +74,7 @@ class AuthApp:
         )
         checks = RequestChecks(
             CallerCheck(service, service, service),
-            BodyReader(service.settings.max_body_bytes),
+            BodyReader(body_limit(service)),
             origins,
             limits,
             service.clock,
@@ -114,6 +115,24 @@ class AuthApp:
     async def _openapi(self, call: Call) -> Response:
         body = self.openapi.encoded(call.request.scope.get("root_path", "") or "")
         return Response(body, media_type=JSON_CONTENT_TYPE)
+
+
+def body_limit(service: S3AuthService) -> int:
+    """S3AUTH_MAX_BODY_BYTES, held to what the largest request needs with the password
+    policy and the profile fields `service` was given, which code may make longer than the
+    settings say."""
+    profile = service.profile_fields
+    policy = service.password_policy
+    given = f"passwords of up to {policy.max_length} characters (the password policy's max_length)"
+    if profile.declared:
+        given += f" and profiles of up to {profile.max_bytes} bytes (the profile fields' max_bytes)"
+    check_body_limit(
+        service.settings.max_body_bytes,
+        policy.max_length,
+        profile.max_bytes if profile.declared else 0,
+        given=given,
+    )
+    return service.settings.max_body_bytes
 
 
 def _no_sniffing(send: Send) -> Send:
