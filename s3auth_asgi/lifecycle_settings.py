@@ -1,6 +1,7 @@
 """The checks of the mail and account-lifecycle settings (S3AUTH_PUBLIC_URL, S3AUTH_MAIL_*,
 S3AUTH_SMTP_*), kept apart from `settings` so that module stays one screenful of fields.
-Each failure names the variable to fix; the numbers' ranges are in `settings_ranges`."""
+Each failure names the variable to fix; the numbers' ranges are in `settings_ranges`. What
+is taken but may not be meant is a warning (`unverifiable_accounts`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import ConfigurationError
+from .settings_env import env_name as variable
 
 
 def check_lifecycle_settings(settings: Any, env_name: Callable[[str], str]) -> None:
@@ -80,3 +82,20 @@ def check_smtp_credentials(
             f"the credentials ({name('smtp_username')}, {name('smtp_password')}) would travel "
             f"in clear text over {name('smtp_security')}=none: use starttls or tls"
         )
+
+
+def unverifiable_accounts(settings: Any, *, mailer_given: bool = False) -> list[str]:
+    """A warning when S3AUTH_REQUIRE_VERIFIED_EMAIL is on and no mail is sent: neither the
+    settings choose a mailer nor is one given in code (`mailer_given`). Taken, since an
+    administrator may mean to approve each account by marking it verified; but a
+    self-registered account can then never verify its address, and never log in until one
+    does. `s3auth check` shows it, and the auth app logs it when it is made."""
+    sends_mail = mailer_given or bool(settings.smtp_host or settings.mail_outbox)
+    if not settings.require_verified_email or sends_mail:
+        return []
+    return [
+        f"{variable('require_verified_email')} is true but no mailer is configured "
+        f"({variable('smtp_host')}, {variable('mail_outbox')}, or a mailer given to "
+        "S3AuthService in code): a self-registered account can never verify its address, "
+        "and cannot log in until an administrator marks it verified"
+    ]

@@ -8,6 +8,7 @@ PrefixDispatcher). Frameworks that strip the prefix from `path` without recordin
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 
 from starlette.responses import Response
@@ -16,6 +17,7 @@ from starlette.routing import Route, Router
 from .. import path_forms, problems
 from ..body_limit import check_body_limit
 from ..errors import ConfigurationError, NotFoundError
+from ..lifecycle_settings import unverifiable_accounts
 from ..service import S3AuthService
 from ..types import Message, Receive, Scope, Send
 from .body import BodyReader
@@ -30,6 +32,8 @@ from .origins import OriginCheck
 from .responses import JSON_CONTENT_TYPE, problem_response
 from .routes import AuthRoutes
 from .table import operations_of
+
+logger = logging.getLogger("s3auth_asgi.app")
 
 OPENAPI_PATH = "/openapi.json"
 NOSNIFF = (problems.NOSNIFF[0].encode(), problems.NOSNIFF[1].encode())
@@ -80,6 +84,12 @@ class AuthApp:
             service.clock,
             after=lifecycle.after,
         )
+        # Taken, and logged as the limiter logs a misspelt limit's name: `s3auth check`
+        # shows the same lines.
+        for warning in unverifiable_accounts(
+            service.settings, mailer_given=service.mail.mailer is not None
+        ):
+            logger.warning("%s", warning)
         by_path: dict[str, list[Operation]] = defaultdict(list)
         for op in self.operations:
             by_path[op.path].append(op)
