@@ -23,6 +23,7 @@ from .identifiers import IDENTIFIER_MAX, looks_like_email, normalise_email, norm
 from .models import IndexEntry, User
 from .name_claims import Claim, unique_name
 from .name_repairs import NameRepairs
+from .open_records import open_record
 from .storage import Versioned, keys
 from .storage.access import get_or_none
 
@@ -163,9 +164,11 @@ class NameIndex(NameRepairs):
         """The user a looked-up name belongs to, with its ETag (1 GET when indexed)."""
         if lookup.index is None:
             return None
-        found = await get_or_none(self.store, keys.user(lookup.index.value.user_id), User)
-        if found is None or found.value.deleting:
-            # A record closed by a deletion that has not finished belongs to nobody.
+        user_id = lookup.index.value.user_id
+        # A record closed by a deletion that has not finished, or another user's copied to
+        # this id's key, belongs to nobody (`open_records`).
+        found = open_record(await get_or_none(self.store, keys.user(user_id), User), user_id)
+        if found is None:
             return None
         # An index taken over from an unfinished registration may still name a record
         # that another writer finished late: only the owner of the name counts.

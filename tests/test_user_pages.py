@@ -20,7 +20,8 @@ from support import RacedUserWrite
 from s3auth_asgi import S3AuthService, cli, user_directory
 from s3auth_asgi.errors import UserNotFoundError
 from s3auth_asgi.events import new_event
-from s3auth_asgi.models import User
+from s3auth_asgi.identifiers import fold
+from s3auth_asgi.models import IndexEntry, User
 from s3auth_asgi.storage import ObjectStore, keys
 
 pytestmark = pytest.mark.anyio
@@ -317,3 +318,25 @@ async def test_a_copy_written_where_a_deletion_is_closing_a_record_is_not_what_i
     assert await other.get_user_by_id(alice.id) is None
     copy = await inner.get(keys.user(alice.id), User)
     assert copy is not None and copy.value == bob
+
+
+async def test_a_name_whose_entry_names_a_copy_of_its_user_finds_nobody() -> None:
+    # Another tool copies alice's record to a new id's key and points her names' entries
+    # there: the record at that key is still alice's, a copy, which no name leads to, as no
+    # id does; a login by either name is refused, and a look-up costs what it did.
+    service = make_service()
+    store = service.store_check.store
+    alice = await service.create_user("alice", "alice@example.com", PASSWORD)
+    elsewhere = "f" * 32
+    await copy_object(store, keys.user(alice.id), keys.user(elsewhere))
+    for key in (keys.username_index(fold("alice")), keys.email_index(fold("alice@example.com"))):
+        entry = await store.get(key, IndexEntry)
+        assert entry is not None
+        await store.replace(key, IndexEntry(elsewhere, claim="moved"), entry.etag)
+    store.reset_counts()
+    assert await service.get_user_by_username("alice") is None
+    assert await service.get_user_by_email("alice@example.com") is None
+    assert dict(store.requests) == {"get": 4}
+    assert await service.authenticate_user("alice", PASSWORD) is None
+    assert await service.authenticate_user("alice@example.com", PASSWORD) is None
+    assert await service.get_user_by_id(alice.id) == alice
