@@ -10,6 +10,7 @@ import io
 from unittest import mock
 
 import anyio
+import msgspec
 import obstore
 import pytest
 from conftest import SECRET, make_service, make_settings
@@ -340,3 +341,33 @@ async def test_a_name_whose_entry_names_a_copy_of_its_user_finds_nobody() -> Non
     assert await service.authenticate_user("alice", PASSWORD) is None
     assert await service.authenticate_user("alice@example.com", PASSWORD) is None
     assert await service.get_user_by_id(alice.id) == alice
+
+
+async def test_deleting_by_an_id_whose_key_holds_a_closed_copy_finds_no_user(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A record a deletion closed, copied to another id's key: it is nobody's, so the command
+    # says there is no such user, not that it finishes a deletion, and leaves it as it is.
+    service = make_service()
+    store = service.store_check.store
+    bob = await service.create_user("bob", "bob@example.com", PASSWORD)
+    elsewhere = "f" * 32
+    await store.create(keys.user(elsewhere), msgspec.structs.replace(bob, deleting=True))
+    monkeypatch.setenv("S3AUTH_SECRET_KEY", SECRET)
+    out, err = io.StringIO(), io.StringIO()
+    code = await anyio.to_thread.run_sync(
+        lambda: cli.main(
+            ["user", "delete", elsewhere, "--yes"],
+            stdout=out,
+            stderr=err,
+            open_store=lambda _: store,
+        )
+    )
+    assert code != 0 and f"no user {elsewhere!r} (give an id" in err.getvalue(), (
+        code,
+        out.getvalue(),
+        err.getvalue(),
+    )
+    copy = await store.get(keys.user(elsewhere), User)
+    assert copy is not None and copy.value == msgspec.structs.replace(bob, deleting=True)
+    assert await service.get_user_by_username("bob") == bob

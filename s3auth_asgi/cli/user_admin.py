@@ -7,6 +7,7 @@ from __future__ import annotations
 from ..errors import ConflictError, SessionNotFoundError, UserNotFoundError
 from ..identifiers import is_id
 from ..models import User
+from ..open_records import own_record
 from ..privileges import granted_scopes
 from ..service import S3AuthService
 from ..storage import CorruptObjectError, keys
@@ -21,13 +22,15 @@ from .users import check_password_source, find_user, noted, read_new_password
 async def left_behind(service: S3AuthService, identifier: str, given_as: str | None) -> str | None:
     """What is kept under `identifier`, if an id, that no reader shows (None when nothing
     is): a record a deletion closed and did not delete (`user_directory`), or one that
-    cannot be read. Deleting it by its id finishes the deletion (1 GET more)."""
+    cannot be read. Deleting it by its id finishes the deletion (1 GET more). Another
+    user's record copied there is nobody's (`open_records`): no deletion to finish."""
     if given_as == "username" or not is_id(identifier):
         return None
     try:
-        found = await service.store.get(keys.user(identifier), User)
+        stored = await service.store.get(keys.user(identifier), User)
     except CorruptObjectError:
         return "its record could not be read"
+    found = own_record(stored, identifier)
     if found is not None and found.value.deleting:
         return "finishing a deletion cut short"
     return None
