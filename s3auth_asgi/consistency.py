@@ -15,7 +15,8 @@ findings), not by the store:
   (OWN_ENTRY_CORRUPT), naming another user (OWN_ENTRY_ELSEWHERE; LOOKALIKE_USERS, not a
   problem, when that user's record holds that skeleton too: `look_alikes`);
 - each index entry: one that cannot be read and that no readable record holds
-  (CORRUPT_ENTRY); one naming a user that does not exist (ENTRY_USER_MISSING) or whose
+  (CORRUPT_ENTRY); one naming a user that does not exist (ENTRY_USER_MISSING: at its key,
+  no record or another's copy, as every reader takes it: `open_records`) or whose
   record does not hold the name (ENTRY_NOT_HELD), once a reservation's time old, as the
   service judges abandonment: a younger one may be a claim under way.
 
@@ -54,7 +55,7 @@ from .look_alikes import (
 )
 from .models import IndexEntry, User
 from .name_index import NameIndex
-from .open_records import own_record
+from .open_records import open_record, own_record
 from .storage import CorruptObjectError, Versioned, keys
 from .storage.access import batches, gather, get_or_none
 
@@ -268,7 +269,7 @@ class StateCheck:
         owner: Versioned[User] | None = None
         if is_id(owner_id):
             try:
-                owner = await self.store.get(keys.user(owner_id), User)
+                owner = own_record(await self.store.get(keys.user(owner_id), User), owner_id)
             except CorruptObjectError:
                 return []  # it may hold the name: reported with the record
         if owner is None:
@@ -313,10 +314,10 @@ class StateCheck:
         when it is a skeleton entry that another user holds, the finding that the two look
         alike (2 GETs more: the entry, and the user it names)."""
         try:
-            record = await self.store.get(keys.user(user_id), User)
+            record = open_record(await self.store.get(keys.user(user_id), User), user_id)
         except CorruptObjectError:
             return CHANGED
-        if record is None or record.value.deleting or key not in self.names.name_keys(record.value):
+        if record is None or key not in self.names.name_keys(record.value):
             return CHANGED
         if await self.names.reclaim(key, user_id) is None:
             if key.startswith(keys.SKELETON_INDEX):

@@ -13,6 +13,7 @@ from __future__ import annotations
 from .identifiers import is_id
 from .models import User
 from .name_claims import NameClaims
+from .open_records import open_record
 from .storage import CorruptObjectError, keys
 
 LOOKALIKE_UNRESERVED = "lookalike_unreserved"
@@ -47,9 +48,9 @@ async def holder_alike(names: NameClaims, key: str, other_id: str) -> User | Non
     if not key.startswith(keys.SKELETON_INDEX) or not is_id(other_id):
         return None
     try:
-        found = await names.store.get(keys.user(other_id), User)
+        found = open_record(await names.store.get(keys.user(other_id), User), other_id)
     except CorruptObjectError:
         return None
-    if found is None or found.value.deleting or not names.holds_name(key, found):
+    if found is None or not names.holds_name(key, found):
         return None
     return found.value

@@ -90,6 +90,7 @@ import msgspec
 from .errors import ConflictError, EmailTakenError, S3AuthError, UsernameTakenError
 from .identifiers import fold, is_id, username_skeleton
 from .models import IndexEntry, User
+from .open_records import own_record
 from .storage import CorruptObjectError, Store, StoreConflict, Versioned, keys
 from .storage.access import gather, get_or_none
 from .types import Clock
@@ -205,17 +206,20 @@ class NameClaims:
 
     async def _holds(self, key: str, user_id: str) -> bool:
         """Whether the user's record holds the name of `key` (1 GET); a corrupt one is
-        taken to. An entry naming no id at all (a hand edit) names no record."""
+        taken to, and one a deletion closed does until it is deleted; another user's copied
+        to its key is nobody's (`open_records`). An entry naming no id at all (a hand edit)
+        names no record."""
         if not is_id(user_id):
             return False
         try:
-            owner = await self.store.get(keys.user(user_id), User)
+            owner = own_record(await self.store.get(keys.user(user_id), User), user_id)
         except CorruptObjectError:
             return True
         return owner is not None and self.holds_name(key, owner)
 
     def holds_name(self, key: str, owner: Versioned[User]) -> bool:
-        """Whether the record `owner` holds the name of `key`."""
+        """Whether the record `owner` holds the name of `key` (whose record it is, the
+        caller asks `open_records`)."""
         user = owner.value
         if key in self.name_keys(user):
             return True

@@ -349,3 +349,39 @@ def test_an_entry_naming_no_id_is_nobody_s(url: str) -> None:
     verdict = 1 if url.startswith("s3://") else 0
     assert dict(store.requests) == {"list": 4, "get": 4 + 4 + 3 + 1 + verdict, "put": 1}
     assert entry(store, keys.username_index("ivan")).released  # type: ignore[union-attr]
+
+
+def test_entries_naming_a_copy_of_their_user_are_given_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Another tool copies alice's record to a new id's key and points her username's and
+    # address's entries there. The copy is nobody's, for the doctor as for a claim: the
+    # entries name no user, and a repair gives them back to alice, whose record holds them.
+    monkeypatch.setenv("S3AUTH_SECRET_KEY", SECRET)
+    monkeypatch.setenv("S3AUTH_NAME_RESERVATION_SECONDS", "0")
+    store = ObjectStore.from_url("memory://")
+    service = make_service("memory://", store=store)
+    (alice,) = users(service, "alice")
+    copy = keys.user(new_id())
+    moved = [keys.username_index(fold("alice")), keys.email_index(fold("alice@example.com"))]
+
+    async def damage() -> None:
+        record = await store.get(keys.user(alice.id), User)
+        assert record is not None
+        await store.create(copy, record.value)
+        for key in moved:
+            current = await store.get(key, IndexEntry)
+            assert current is not None
+            await store.replace(key, IndexEntry(keys.id_from_key(copy), claim="c"), current.etag)
+
+    run(damage())
+    checked = doctor(store, "--repair")
+    assert found(checked.out) == {
+        ("fixed", "own_entry_elsewhere", moved[0]),
+        ("fixed", "own_entry_elsewhere", moved[1]),
+        ("FAIL", "misplaced_user", copy),
+    }, checked
+    assert all(entry(store, key).user_id == alice.id for key in moved)  # type: ignore[union-attr]
+    assert authenticates(service, "alice") and authenticates(service, "alice@example.com")
+    again = doctor(store)
+    assert found(again.out) == {("FAIL", "misplaced_user", copy)}, again
