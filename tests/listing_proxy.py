@@ -10,7 +10,6 @@ other request goes through untouched. No tests here.
 
 from __future__ import annotations
 
-import http.client
 import re
 import threading
 from dataclasses import dataclass
@@ -19,7 +18,8 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
-_HOP_BY_HOP = ("connection", "transfer-encoding", "content-length")
+from proxying import ask_upstream, body_of, hand_back
+
 _OBJECT = re.compile(rb"<(?:Blob|Contents)>")
 _DIRECTORY = re.compile(rb"<(?:BlobPrefix|CommonPrefixes)>")
 
@@ -66,28 +66,12 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def _forward(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        headers = {k: v for k, v in self.headers.items() if k.lower() != "connection"}
-        upstream = http.client.HTTPConnection(*self.server.upstream, timeout=30)
-        try:
-            upstream.request(self.command, self.path, body=body, headers=headers)
-            answer = upstream.getresponse()
-            data = answer.read()
-        finally:
-            upstream.close()
+        status, headers, data = ask_upstream(self, self.server.upstream, body_of(self))
         query = urlsplit(self.path).query
         if "comp=list" in query or "list-type=2" in query:
             found = Listing(query, len(_OBJECT.findall(data)), len(_DIRECTORY.findall(data)))
             with self.server.lock:
                 self.server.listings.append(found)
-        self.send_response(answer.status)
-        for name, value in answer.getheaders():
-            if name.lower() not in _HOP_BY_HOP:
-                self.send_header(name, value)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
+        hand_back(self, status, headers, data)
 
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _forward

@@ -14,7 +14,6 @@ writer's work run first (`meanwhile`), so that obstore's resend meets that write
 
 from __future__ import annotations
 
-import http.client
 import http.server
 import socketserver
 import threading
@@ -23,9 +22,9 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from urllib.parse import urlsplit
 
-from s3auth_asgi.storage import ObjectStore
+from proxying import ask_upstream, body_of, hand_back
 
-_HOP_BY_HOP = ("connection", "transfer-encoding", "content-length")
+from s3auth_asgi.storage import ObjectStore
 
 
 @dataclass
@@ -98,6 +97,7 @@ class LossyProxy:
     def __enter__(self) -> LossyProxy:
         proxy = self
         upstream = urlsplit(self.upstream)
+        address = (upstream.hostname or "127.0.0.1", upstream.port or 80)
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -106,8 +106,7 @@ class LossyProxy:
                 pass
 
             def forward(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else None
+                body = body_of(self)
                 loss = proxy._loss(self.command, self.path)
                 if loss is not None and not loss.landed:
                     if loss.meanwhile is not None:
@@ -115,25 +114,12 @@ class LossyProxy:
                     proxy.seen.append(Seen(self.command, self.path, 0, True))
                     self.lose()
                     return
-                connection = http.client.HTTPConnection(
-                    upstream.hostname, upstream.port, timeout=30
-                )
-                headers = {k: v for k, v in self.headers.items() if k.lower() != "connection"}
-                connection.request(self.command, self.path, body=body, headers=headers)
-                answer = connection.getresponse()
-                data = answer.read()
-                connection.close()
-                proxy.seen.append(Seen(self.command, self.path, answer.status, loss is not None))
+                status, headers, data = ask_upstream(self, address, body)
+                proxy.seen.append(Seen(self.command, self.path, status, loss is not None))
                 if loss is not None:
                     self.lose()
                     return
-                self.send_response(answer.status)
-                for name, value in answer.getheaders():
-                    if name.lower() not in _HOP_BY_HOP:
-                        self.send_header(name, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                hand_back(self, status, headers, data)
 
             def lose(self) -> None:
                 if proxy.mode == "drop":
