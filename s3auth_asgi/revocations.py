@@ -134,8 +134,9 @@ class RevocationSnapshot:
         return None
 
     def _cut_off(self, sub: object, sid: str) -> bool:
-        cutoff = self._cutoffs.get(keys.revocation_subject(sub)) if isinstance(sub, str) else None
-        return cutoff is not None and session_created_ms(sid) <= cutoff[0]
+        # An entry's time is never 0, and an id that holds no time reads as 0: none is cut.
+        up_to = self.cutoff_ms(sub) if isinstance(sub, str) else 0
+        return up_to > 0 and session_created_ms(sid) <= up_to
 
     def cutoff_ms(self, user_id: str) -> int:
         """The latest 0.1 logout-everywhere of the user known here, in ms (0: none): a
