@@ -59,7 +59,7 @@ from .name_claims import Claim
 from .name_index import LoginCheck, NameIndex, NameLookup, parse_name
 from .password_changes import PasswordChanges
 from .passwords import PasswordHasher, PasswordPolicy
-from .privileges import admin_from_input, stored_scopes
+from .privileges import admin_from_input, scopes_after, stored_scopes
 from .profile_fields import ProfileFields
 from .storage import Versioned, keys
 from .storage.access import get_or_none
@@ -295,6 +295,7 @@ class AccountOperations(PasswordChanges):
             if require is not None:
                 require(user)
             updated = msgspec.structs.replace(user, **changes)
+            updated.scopes = scopes_after(user.scopes, changes)  # a demotion demotes
             if updated.email != user.email:  # the links mailed so far die
                 updated.email_changes = user.email_changes + 1
                 updated.pending_email = ""
@@ -312,7 +313,7 @@ class AccountOperations(PasswordChanges):
                 # A new session generation stays: the sessions it ended stay ended, and the
                 # undoing read writes its marker, which would refuse every later session
                 # of the account were the old generation put back.
-                await self._undo(user_id, previous, updated, list(changes))
+                await self._undo(user_id, previous, updated, [*changes, "scopes"])
                 raise EmailTakenError()
             if old_claim is not None:
                 await self.names.release([old_claim])

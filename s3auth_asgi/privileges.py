@@ -5,12 +5,15 @@ OpenAPI document all agree on who that is.
 
 `admin` among the scopes given to `create_user` or `update_user` means `is_admin`; the
 stored `scopes` never hold it, so there is one flag to change and nothing to drift apart.
-A record written before this rule with `admin` among its scopes is an administrator too.
+A record written before this rule with `admin` among its scopes is an administrator too,
+until a change sets its `is_admin`: that change drops the scope, so `is_admin: false`
+demotes it as any other (`scopes_after`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from .errors import S3ValidationError
 
@@ -29,6 +32,14 @@ def granted_scopes(is_admin: bool, scopes: Iterable[str]) -> list[str]:
 
 def stored_scopes(scopes: Iterable[str]) -> list[str]:
     return [scope for scope in scopes if scope != ADMIN_SCOPE]
+
+
+def scopes_after(scopes: Iterable[str], changes: Mapping[str, Any]) -> list[str]:
+    """The scopes a record holding `scopes` stores once `changes` (fields and their new
+    values) apply: those given, else its own; without `admin` where the change sets
+    `is_admin`, which then alone says whether the user is an administrator."""
+    after = list(changes.get("scopes", scopes))
+    return stored_scopes(after) if "is_admin" in changes else after
 
 
 def admin_from_input(is_admin: object, scopes: list[str] | None) -> bool | None:

@@ -93,7 +93,7 @@ from typing import Any
 from .identifiers import is_id, session_generation_counter
 from .last_modified import lapsed_everywhere
 from .models import ClosingMarker, GenerationMarker, User
-from .privileges import is_administrator, stored_scopes
+from .privileges import is_administrator, scopes_after, stored_scopes
 from .session_cap import listed_as_expired
 from .settings import S3AuthSettings
 from .storage import ObjectInfo, Store, StoreConflict, keys
@@ -119,7 +119,7 @@ def ends_sessions(user: User, changes: Mapping[str, Any]) -> bool:
     disable it or change its privileges, and so must end its sessions."""
     active = changes.get("is_active", user.is_active)
     admin = changes.get("is_admin", user.is_admin)
-    scopes = changes.get("scopes", user.scopes)
+    scopes = scopes_after(user.scopes, changes)
     return (
         (user.is_active and not active)
         or is_administrator(user.is_admin, user.scopes) != is_administrator(admin, scopes)

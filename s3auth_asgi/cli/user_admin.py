@@ -135,7 +135,7 @@ def run_user_promote(ctx: Context) -> int:
     async def promote() -> int:
         user = await find_user(service, ctx.args.user, ctx.args.given_as)
         updated = await service.update_user(user.id, is_admin=admin)
-        if updated.is_admin != user.is_admin:
+        if updated.public().is_admin != user.public().is_admin:
             await noted(service, "admin_user_update", user.id)
         role = "an administrator" if admin else "not an administrator"
         print(printable(f"{updated.username} is {role} (its sessions have ended)"), file=ctx.out)

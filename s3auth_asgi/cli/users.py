@@ -129,7 +129,8 @@ def run_user_list(ctx: Context) -> int:
 
 
 def user_line(user: User) -> str:
-    status = ("active" if user.is_active else "disabled") + (", admin" if user.is_admin else "")
+    admin = user.public().is_admin  # by the flag, or the scope of a record from before it
+    status = ("active" if user.is_active else "disabled") + (", admin" if admin else "")
     return (
         f"{printable(user.id):32}  {printable(user.username):20}  {printable(user.email):30}  "
         f"{status}"
