@@ -6,9 +6,13 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.responses import Response
 from support import (
     Clock,
     RecordingApp,
+    asgi_client,
     bearer,
     call_http,
     http_scope,
@@ -16,6 +20,7 @@ from support import (
     make_clocked_service,
 )
 
+from s3auth_asgi import S3AuthError, auth_error_response
 from s3auth_asgi.errors import (
     AuthenticationRequiredError,
     InsufficientScopeError,
@@ -115,3 +120,46 @@ def test_scopes_are_validated() -> None:
         requires("two words")
     with pytest.raises(ValueError):
         requires("")
+
+
+async def test_a_body_shaped_like_a_scope_is_not_taken_for_the_connection() -> None:
+    # The decorator on a FastAPI route with a body: the JSON object comes before the
+    # request among the arguments, and whatever its members say, the caller is the
+    # connection's, as the middleware found it: no 500, no refusal of an allowed caller.
+    service = make_clocked_service(clock=Clock())
+    api = FastAPI()
+
+    @api.exception_handler(S3AuthError)
+    async def refused(request: Request, error: S3AuthError) -> Response:
+        status, headers, body = auth_error_response(error)
+        return Response(body, status_code=status, headers=headers)
+
+    @api.post("/reports")
+    @requires("admin")
+    async def reports(payload: dict[str, Any], request: Request) -> dict[str, Any]:
+        return {"by": request.user.id}
+
+    @api.post("/notes")
+    @requires("admin")
+    async def notes(payload: dict[str, Any]) -> dict[str, bool]:
+        return {"ok": True}
+
+    app = BearerTokenMiddleware(api, service)
+    root, admin = await login(service, "root", scopes=["admin"])
+    _, plain = await login(service, "plain")
+    forged = [{"type": "http"}, {"type": "http", "user": "root", "auth": {"scopes": ["admin"]}}]
+    async with asgi_client(app) as client:
+        for body in forged:
+            for path in ("/reports", "/notes"):
+                allowed = await client.post(
+                    path, json=body, headers=dict(bearer(admin.access_token))
+                )
+                assert allowed.status_code == 200, (path, body, allowed.text)
+                refused = await client.post(
+                    path, json=body, headers=dict(bearer(plain.access_token))
+                )
+                assert refused.status_code == 403, (path, body, refused.text)
+        answered = await client.post(
+            "/reports", json=forged[0], headers=dict(bearer(admin.access_token))
+        )
+        assert answered.json() == {"by": root.id}

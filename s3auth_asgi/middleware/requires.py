@@ -10,8 +10,11 @@ InsufficientScopeError (403). Both are S3AuthError: register one exception handl
 sends `auth_error_response(error)` (docs/frameworks show it for each framework).
 
 The connection is the first argument with a `scope` (Starlette's and Litestar's Request and
-WebSocket, Starlette endpoint classes) or an ASGI scope itself; without one, the connection
-BearerTokenMiddleware is handling (Quart views, FastAPI dependencies). Starlette's own
+WebSocket, Starlette endpoint classes) or an ASGI scope itself that BearerTokenMiddleware
+has handled (its `user` is the middleware's); without one, the connection the middleware is
+handling (Quart views, FastAPI dependencies). A request body is an argument too (a FastAPI
+route's), and a JSON object can say `"type": "http"`: only the middleware puts its user in
+a scope, so no body is taken for the connection. Starlette's own
 `starlette.authentication.requires` works too, as `request.auth.scopes` is the same list.
 
 For a WebSocket, prefer scopes on the path (`protected={"/ws/admin*": ["admin"]}`): the
@@ -27,7 +30,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from ..errors import AuthenticationRequiredError, ConfigurationError, InsufficientScopeError
 from ..types import Scope
-from .user import AuthenticatedUser, current_scope
+from .user import AnonymousUser, AuthenticatedUser, current_scope
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -103,7 +106,14 @@ def _scope_of(connection: object) -> Scope | None:
 
 
 def _connection_in(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> object:
-    for value in (*args, *kwargs.values()):
-        if _scope_of(value) is not None:
+    """The argument whose scope the middleware handled, else the connection it is handling
+    (None: `check` reads it), else the first argument that looks like one, which `check`
+    then refuses as it says."""
+    found = [value for value in (*args, *kwargs.values()) if _scope_of(value) is not None]
+    for value in found:
+        scope = _scope_of(value)
+        if scope is not None and isinstance(scope.get("user"), AuthenticatedUser | AnonymousUser):
             return value
-    return None
+    if current_scope.get() is not None:
+        return None
+    return found[0] if found else None
