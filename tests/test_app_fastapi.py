@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any
 
+import anyio
 import httpx
 import pytest
 from conftest import make_service
@@ -25,11 +26,13 @@ from support import login, run_lifespan, websocket_scope, websocket_session
 from test_app import PASSWORD, assert_problem, bearer, client_for, register
 
 from s3auth_asgi import (
+    AnonymousUser,
     AuthenticatedUser,
     BearerTokenMiddleware,
     BlacklistMiddleware,
     ConfigurationError,
     S3AuthService,
+    current_user,
 )
 from s3auth_asgi.app import create_auth_app
 from s3auth_asgi.app.fastapi import CurrentUser, include_auth, require_scopes
@@ -319,6 +322,42 @@ async def test_with_both_middlewares_a_revoked_token_is_refused_before_the_route
         assert_problem(await client.get("/admin", headers=alice), 403, "insufficient_scope")
         await client.post("/auth/logout-all", headers=alice)
         assert_problem(await client.get("/items", headers=alice), 401, "token_revoked")
+
+
+async def test_without_the_middleware_current_user_is_the_caller_a_dependency_verified() -> None:
+    service = make_service()
+    app = host(service)
+
+    @app.get("/whoami")
+    async def whoami(user: CurrentUser) -> dict[str, str]:
+        seen: list[str] = []
+
+        async def in_a_task() -> None:
+            seen.append(current_user().username)
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(in_a_task)  # started inside the request: it inherits the caller
+        return {"current": current_user().username, "in_a_task": seen[0]}
+
+    @app.get("/whoami-sync")
+    def whoami_sync(user: CurrentUser) -> dict[str, str]:
+        return {"current": current_user().username}  # in FastAPI's thread pool
+
+    @app.get("/public")
+    async def public() -> dict[str, bool]:
+        # Nothing here verifies a token: the caller is anonymous, token or not.
+        return {"anonymous": isinstance(current_user(), AnonymousUser)}
+
+    async with client_for(app) as client:
+        _, tokens = await login(service)
+        alice = {"Authorization": f"Bearer {tokens.access_token}"}
+        whoami_answer = await client.get("/whoami", headers=alice)
+        assert whoami_answer.json() == {"current": "alice", "in_a_task": "alice"}
+        assert (await client.get("/whoami-sync", headers=alice)).json() == {"current": "alice"}
+        assert (await client.get("/public", headers=alice)).json() == {"anonymous": True}
+        assert_problem(await client.get("/whoami"), 401, "authentication_required")
+    # The request's caller does not outlive it in the task that sent it.
+    assert isinstance(current_user(), AnonymousUser)
 
 
 # WebSocket routes ---------------------------------------------------------------------------

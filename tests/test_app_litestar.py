@@ -26,10 +26,12 @@ from test_app_fastapi import (
 from uvicorn.protocols.utils import get_path_with_query_string
 
 from s3auth_asgi import (
+    AnonymousUser,
     BearerTokenMiddleware,
     BlacklistMiddleware,
     ConfigurationError,
     S3AuthService,
+    current_user,
     requires,
 )
 from s3auth_asgi.app import create_auth_app
@@ -150,6 +152,30 @@ async def test_wrapped_in_the_middlewares_the_guards_take_their_caller() -> None
         await client.post("/auth/logout-all", headers=alice)
         assert_problem(await client.get("/items", headers=alice), 401, "token_revoked")
         assert_problem(await client.get("/admin", headers=alice), 401, "token_revoked")
+
+
+@get("/whoami", guards=[requires_scopes()])
+async def whoami() -> dict[str, str]:
+    return {"current": current_user().username}
+
+
+@get("/public")
+async def public() -> dict[str, bool]:
+    # No guard verifies a token here: the caller is anonymous, token or not.
+    return {"anonymous": isinstance(current_user(), AnonymousUser)}
+
+
+async def test_without_the_middleware_current_user_is_the_caller_a_guard_verified() -> None:
+    service = make_service()
+    app = Litestar([whoami, public], plugins=[S3AuthPlugin(service, rate_limit=False)])
+    async with client_for(app) as client:
+        _, tokens = await login(service)
+        alice = {"Authorization": f"Bearer {tokens.access_token}"}
+        assert (await client.get("/whoami", headers=alice)).json() == {"current": "alice"}
+        assert (await client.get("/public", headers=alice)).json() == {"anonymous": True}
+        assert_problem(await client.get("/whoami"), 401, "authentication_required")
+    # The request's caller does not outlive it in the task that sent it.
+    assert isinstance(current_user(), AnonymousUser)
 
 
 @websocket("/ws", guards=[requires_scopes()])

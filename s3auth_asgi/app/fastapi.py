@@ -48,7 +48,7 @@ from ..service import S3AuthService
 from ..types import ASGIApp, Receive, Scope, Send
 from . import create_auth_app
 from .application import AuthApp
-from .host_auth import STATE_KEY, HostAuth
+from .host_auth import STATE_KEY, CallerContext, HostAuth
 from .host_document import SECURITY_SCHEME, merge_auth_document, path_shape, served_below
 from .lifespan import Lifespan, auth_lifespan
 
@@ -118,6 +118,7 @@ def include_auth(
     # FastAPI's documented extension point is replacing the method.
     app.openapi = _DocumentWithAuth(app, mount, extend_document)  # type: ignore[method-assign]
     app.add_middleware(_RecordRootPath)
+    app.add_middleware(CallerContext)  # for current_user(), without the middlewares
     # The mounted app hears no lifespan: the host's does its part. Routes declared after
     # include_auth are all there by startup.
     lifespan = auth_lifespan(service, app.router.lifespan_context)

@@ -4,7 +4,9 @@ Behind BearerTokenMiddleware the token was verified there and the caller is in
 `scope["auth"]`. Without it, or on a path it excludes, the `Authorization: Bearer` token is
 verified here (a key the service does not know makes it read its keys again, as the
 middleware does: `verify_reading_keys_again`), and the caller put into `scope["user"]` and
-`scope["auth"]` as the middleware would, so that `request.user` works in the endpoint.
+`scope["auth"]` as the middleware would, so that `request.user` works in the endpoint, and
+`current_user()` too: `CallerContext`, around the host's routes, makes the connection's scope
+the current one, as the middleware does around the app it wraps.
 Revocation is checked here either way (BlacklistMiddleware may not be installed), as the
 auth app checks it, against the snapshot the one freshness policy keeps (`freshness`): an
 in-process lookup, with an object-store request only when the snapshot is missing or too
@@ -24,8 +26,8 @@ from collections.abc import Sequence
 from ..errors import AuthenticationRequiredError, InsufficientScopeError
 from ..middleware.cache import VerifiedToken
 from ..middleware.credentials import authorization_token
-from ..middleware.user import AuthenticatedUser
-from ..types import Scope
+from ..middleware.user import AuthenticatedUser, current_scope
+from ..types import ASGIApp, Receive, Scope, Send
 from ..verifier import AccessTokenVerifier, RevocationCheck, verify_reading_keys_again
 
 STATE_KEY = "s3auth"
@@ -70,3 +72,23 @@ class HostAuth:
     async def _verify(self, token: bytes) -> VerifiedToken:
         claims = await verify_reading_keys_again(self.verifier, token)
         return VerifiedToken(claims, self.verifier.leeway_seconds)
+
+
+class CallerContext:
+    """Pure ASGI, around a host's routes: the scope of each connection is the current one
+    while it is handled, so that `current_user()` finds the caller a dependency or a guard
+    put there without BearerTokenMiddleware. Reset after it: the caller outlives the
+    connection in no task, not even that of an in-process client which sent it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        context = current_scope.set(scope)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            current_scope.reset(context)

@@ -58,7 +58,7 @@ from ..ratelimit import RateLimiter
 from ..service import S3AuthService
 from ..types import ASGIApp, Receive, Scope, Send
 from . import create_auth_app
-from .host_auth import STATE_KEY, HostAuth
+from .host_auth import STATE_KEY, CallerContext, HostAuth
 from .host_document import SECURITY_SCHEME, merge_auth_document
 from .lifespan import auth_lifespan
 
@@ -143,6 +143,9 @@ class S3AuthPlugin(InitPlugin, ReceiveRoutePlugin):
         app_config.exception_handlers.setdefault(S3AuthError, _problem_response)
         app_config.lifespan.append(auth_lifespan(self.service))
         app_config.state[STATE_KEY] = self.host_auth
+        # For current_user() without the middlewares, as in FastAPI.
+        caller_context: Callable[[ASGIApp], ASGIApp] = CallerContext
+        app_config.middleware.append(caller_context)
         if app_config.openapi_config is not None:
             app_config.openapi_config = _ConfigWithAuth.of(app_config.openapi_config, self)
         return app_config

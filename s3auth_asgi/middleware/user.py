@@ -127,8 +127,9 @@ def token_scopes(claims: Mapping[str, Any]) -> tuple[str, ...]:
 
 current_scope: ContextVar[Scope | None] = ContextVar("s3auth_current_scope", default=None)
 """The scope of the connection being handled, set by BearerTokenMiddleware around the
-app. Tasks the app starts inherit it, so code without a request object (Quart views,
-FastAPI dependencies, `requires`) can still find the caller."""
+app, and by the FastAPI and Litestar integrations around the host's routes. Tasks the app
+starts inherit it, so code without a request object (Quart views, FastAPI dependencies,
+`requires`) can still find the caller."""
 
 
 def current_user() -> AuthenticatedUser | AnonymousUser:
