@@ -1,16 +1,23 @@
 """The checks of the mail and account-lifecycle settings (S3AUTH_PUBLIC_URL, S3AUTH_MAIL_*,
 S3AUTH_SMTP_*), kept apart from `settings` so that module stays one screenful of fields.
 Each failure names the variable to fix; the numbers' ranges are in `settings_ranges`. What
-is taken but may not be meant is a warning (`unverifiable_accounts`)."""
+is taken but may not be meant is a warning (`unverifiable_accounts`, `short_lived_links`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from .errors import ConfigurationError
 from .settings_env import env_name as variable
+
+if TYPE_CHECKING:
+    from .ratelimit import RateLimit
+
+MAIL_BUDGETS = ("recovery_account", "recovery_inbox")
+"""The auth app's limits on the mails asked for by name, past which the answer is the same
+202 and nothing is mailed (`app.limits.AuthRateLimits.mail_admitted`)."""
 
 
 def check_lifecycle_settings(settings: Any, env_name: Callable[[str], str]) -> None:
@@ -99,3 +106,34 @@ def unverifiable_accounts(settings: Any, *, mailer_given: bool = False) -> list[
         "S3AuthService in code): a self-registered account can never verify its address, "
         "and cannot log in until an administrator marks it verified"
     ]
+
+
+def short_lived_links(settings: Any, limits: Mapping[str, RateLimit]) -> list[str]:
+    """A warning for each kind of link mailed by name (a reset, a verification) that can
+    expire before the mail budgets among `limits` let another go to its inbox. A budget
+    refuses quietly only within its emission interval of its last admission, so whenever
+    one refuses, a link went to the inbox less than the two intervals before (one, when the
+    caller's own ask spent the first); a link that outlives that leaves whoever keeps an
+    account's budgets spent sending its owner working links. Shorter, they can keep the
+    owner from having one. Taken, as the operator may prefer fewer mails or shorter links;
+    `s3auth check` shows it, and the auth app logs it when it is made."""
+    counted = [name for name in MAIL_BUDGETS if name in limits]
+    if not counted:
+        return []
+    refusing = sum(limits[name].emission_interval for name in counted)
+    intervals = "the emission intervals of" if len(counted) > 1 else "the emission interval of"
+    warnings = []
+    for field, seconds, kind in (
+        ("password_reset_minutes", 60, "reset"),
+        ("email_verification_hours", 3600, "verification"),
+    ):
+        setting = getattr(settings, field)
+        if setting * seconds < refusing:
+            warnings.append(
+                f"{variable(field)}={setting}: a {kind} link can expire before the limits on "
+                "the mails asked for by name let another go to its inbox (up to "
+                f"{refusing:.0f} s, {intervals} {' and '.join(counted)}): whoever keeps asking "
+                f"for an account's {kind} can leave its owner without a working link; make "
+                "the links live longer or the limits admit mails more often"
+            )
+    return warnings

@@ -17,7 +17,7 @@ from starlette.routing import Route, Router
 from .. import path_forms, problems
 from ..body_limit import check_body_limit
 from ..errors import ConfigurationError, NotFoundError
-from ..lifecycle_settings import unverifiable_accounts
+from ..lifecycle_settings import short_lived_links, unverifiable_accounts
 from ..service import S3AuthService
 from ..types import Message, Receive, Scope, Send
 from .body import BodyReader
@@ -86,8 +86,10 @@ class AuthApp:
         )
         # Taken, and logged as the limiter logs a misspelt limit's name: `s3auth check`
         # shows the same lines.
-        for warning in unverifiable_accounts(
-            service.settings, mailer_given=service.mail.mailer is not None
+        counted = limits.limiter.limits if limits.limiter is not None else {}
+        for warning in (
+            *unverifiable_accounts(service.settings, mailer_given=service.mail.mailer is not None),
+            *short_lived_links(service.settings, counted),
         ):
             logger.warning("%s", warning)
         by_path: dict[str, list[Operation]] = defaultdict(list)
