@@ -281,7 +281,7 @@ async def test_the_device_cookie_is_locked_down(root_path: str, path: str) -> No
     (header,) = response.headers.get_list("set-cookie")
     value, *attributes = (part.strip() for part in header.split(";"))
     name, _, device = value.partition("=")
-    assert name == DEVICE_COOKIE and device.startswith("d3.")
+    assert name == DEVICE_COOKIE and device.startswith("d4.")
     assert {"HttpOnly", "Secure", "SameSite=strict", f"Path={path}"} <= set(attributes)
     assert "Max-Age=31536000" in attributes
     assert device not in response.text  # never in a body a page script could read
@@ -306,7 +306,7 @@ async def test_without_a_device_limit_the_cookie_is_set_and_its_failures_count_a
             response = await post_login(client, "alice", PASSWORD)
             assert response.status_code == 200
             (cookie,) = response.headers.get_list("set-cookie")
-            assert cookie.startswith(f"{DEVICE_COOKIE}=d3.")
+            assert cookie.startswith(f"{DEVICE_COOKIE}=d4.")
             device = cookie.split(";")[0].split("=", 1)[1]
             statuses = [
                 (await post_login(client, "alice", **{DEVICE_HEADER: device})).status_code

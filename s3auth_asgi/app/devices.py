@@ -4,11 +4,12 @@ are counted against a small budget of its own (`login_device`) instead of the ac
 shared one, so that whoever floods the account with wrong passwords from elsewhere does not
 lock its owner out.
 
-Value: `d3.{user_id}.{device_id}.{expires}.{name}.{name}.{generation}.{mac}`: the account
-(its user id), a random device id (128 bits), the expiry in Unix seconds, a tag for each of
-the account's names (username and email, as `name_index.account_keys` gives them: 128 bits
-of their HMAC-SHA256), a tag of the account's session generation when it was issued, and
-the HMAC-SHA256 of everything before it; base64url, keyed by a key derived from the secret
+Value: `d4.{user_id}.{device_id}.{expires}.{name}.{name}.{counter}.{generation}.{mac}`: the
+account (its user id), a random device id (128 bits), the expiry in Unix seconds, a tag for
+each of the account's names (username and email, as `name_index.account_keys` gives them:
+128 bits of their HMAC-SHA256), the counter of the account's session generation when it was
+issued (8 hex digits: `session_generation`) and a tag of that generation, and the
+HMAC-SHA256 of everything before it; base64url, keyed by a key derived from the secret
 key for this purpose alone (`tokens.derive_key`), compared in constant time. The name tags
 let a login tell from the name typed, before the index is read, whether the cookie is for
 it; the login then checks that the index names the same user, and, once the user record is
@@ -22,6 +23,19 @@ ignored, and so is one of an older session generation: the attempt counts as one
 a cookie. The store keeps nothing per device but the failure count;
 checking a value costs no request. A renamed account's cookie is for its old names until
 its next successful login sets it again.
+
+Outdated before anything is read. Told only once the user record is read, an outdated
+cookie would pass the check a login makes before it reads anything, that it could wait in
+the hash places kept for known devices, and be found outdated only after its reads; and
+nothing would bound how often: it takes no kept place, so nothing charges it. Anyone could
+keep a cookie of an account of their own, log out everywhere, and have every login of a
+flood read the store where the flood's own are refused for free. So each process remembers,
+per account, the newest generation counter a login has read from its record when the
+cookie shown was outdated (`NewestGenerations`); a cookie whose counter is below it was
+issued under an older generation, for counters only grow, and counts as none from the
+start. What is remembered is never newer than the record, so a cookie issued under a later
+change, on any host, is never taken for outdated. A `d3` value (no counter: issued before
+the counter was added) is judged only once the record is read, as before.
 
 The cookie `s3auth_device` is HttpOnly (page scripts never see it), Secure, SameSite=Strict
 and scoped to the login endpoint where the app is mounted; every successful login sets it
@@ -43,6 +57,7 @@ from starlette.responses import Response
 from ..identifiers import ID_PATTERN, new_id
 from ..models import User
 from ..name_index import account_keys
+from ..session_generation import generation_counter
 from ..tokens import b64url, derive_key
 from ..types import Clock
 from .cookies import cookie_values, set_endpoint_cookie
@@ -54,9 +69,14 @@ DEVICE_LIFETIME_SECONDS = 365 * 86400
 """How long a device is remembered after its last successful login (browsers keep a cookie
 400 days at most)."""
 
+NEWEST_GENERATIONS_KEPT = 10_000
+"""Accounts whose newest generation counter a process remembers (`NewestGenerations`), the
+least lately seen forgotten first: a forgotten one's outdated cookies are read again once."""
+
 _VALUE = re.compile(
-    rf"d3\.({ID_PATTERN})\.({ID_PATTERN})\.([1-9][0-9]{{0,11}})"
-    r"\.([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{43})"
+    rf"(d3|d4)\.({ID_PATTERN})\.({ID_PATTERN})\.([1-9][0-9]{{0,11}})"
+    r"\.([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{22})\.(?:([0-9a-f]{8})\.)?([A-Za-z0-9_-]{22})"
+    r"\.([A-Za-z0-9_-]{43})"
 )
 
 
@@ -67,11 +87,37 @@ class Device(NamedTuple):
     device_id: str
     generation: str = ""
     """The tag of the account's session generation the cookie was issued under."""
+    counter: int | None = None
+    """That generation's counter; None for a `d3` value, which does not carry it."""
 
     @property
     def key(self) -> str:
         """What its failed attempts are counted under."""
         return f"device:{self.user_id}:{self.device_id}"
+
+
+class NewestGenerations:
+    """Per account, the newest session-generation counter this process has read from its
+    record for a login that showed an outdated cookie (see the module). Bounded: past
+    `max_accounts`, the least lately seen is forgotten."""
+
+    def __init__(self, max_accounts: int = NEWEST_GENERATIONS_KEPT) -> None:
+        self.max_accounts = max_accounts
+        self._newest: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._newest)
+
+    def saw(self, user_id: str, counter: int) -> None:
+        newest = max(counter, self._newest.pop(user_id, counter))
+        self._newest[user_id] = newest
+        if len(self._newest) > self.max_accounts:
+            del self._newest[next(iter(self._newest))]
+
+    def outdates(self, device: Device) -> bool:
+        """Whether `device` was issued under an older generation than one read."""
+        newest = self._newest.get(device.user_id)
+        return device.counter is not None and newest is not None and device.counter < newest
 
 
 class DeviceCookies:
@@ -88,6 +134,7 @@ class DeviceCookies:
         self._key = derive_key(secret_key, "device-cookie")
         self._clock = clock
         self.lifetime_seconds = lifetime_seconds
+        self.newest = NewestGenerations()
 
     def _mac(self, signed_part: str) -> str:
         return b64url(hmac.new(self._key, signed_part.encode(), hashlib.sha256).digest())
@@ -99,28 +146,36 @@ class DeviceCookies:
     def sign(self, device: Device, user: User) -> str:
         expires = int(self._clock()) + self.lifetime_seconds
         tags = ".".join(map(self._tag, account_keys(user)))
-        generation = self._tag(user.session_generation, b"generation:")
-        signed_part = f"d3.{device.user_id}.{device.device_id}.{expires}.{tags}.{generation}"
+        counter = generation_counter(user.session_generation)
+        generation = f"{counter:08x}.{self._tag(user.session_generation, b'generation:')}"
+        signed_part = f"d4.{device.user_id}.{device.device_id}.{expires}.{tags}.{generation}"
         return f"{signed_part}.{self._mac(signed_part)}"
 
     def current(self, device: Device, user: User) -> bool:
-        """Whether `user`'s sessions have not been ended since `device` was issued."""
+        """Whether `user`'s sessions have not been ended since `device` was issued; when
+        they have, the generation read is remembered (see the module)."""
         expected = self._tag(user.session_generation, b"generation:")
-        return hmac.compare_digest(expected, device.generation)
+        if hmac.compare_digest(expected, device.generation):
+            return True
+        self.newest.saw(user.id, generation_counter(user.session_generation))
+        return False
 
     def verify(self, value: str, account_key: str) -> Device | None:
-        """The device `value` names when it is genuine, unexpired and for the name whose
-        budget is `account_key`."""
+        """The device `value` names when it is genuine, unexpired, for the name whose
+        budget is `account_key`, and not known to be outdated (see the module)."""
         match = _VALUE.fullmatch(value)
         if match is None:
             return None
-        owner, device_id, expires, *tags, generation, mac = match.groups()
+        version, owner, device_id, expires, *tags, counter, generation, mac = match.groups()
+        if (version == "d4") != (counter is not None):
+            return None
         genuine = hmac.compare_digest(self._mac(value[: -len(mac) - 1]), mac)
         tag = self._tag(account_key)
         named = [hmac.compare_digest(tag, shown) for shown in tags]
         if not genuine or not any(named) or int(expires) < self._clock():
             return None
-        return Device(owner, device_id, generation)
+        device = Device(owner, device_id, generation, int(counter, 16) if counter else None)
+        return None if self.newest.outdates(device) else device
 
     def presented(self, request: Request, account_key: str) -> Device | None:
         """The valid device for the name typed that the request shows (header first, then
