@@ -218,12 +218,15 @@ class AccountOperations(PasswordChanges):
             is_admin=is_admin,
             profile=profile,
         )
-        before, updated = await self._change_user(
-            user_id, changes, email, expect=expect, require=require
+
+        def tell(before: User, after: User) -> None:
+            if after.email != before.email:
+                told = {"username": after.username, "new_email": after.email}
+                self.mail.notify("email_changed_notice", to=before.email, **told)
+
+        _, updated = await self._change_user(
+            user_id, changes, email, expect=expect, require=require, told=tell
         )
-        if updated.email != before.email:
-            told = {"username": updated.username, "new_email": updated.email}
-            self.mail.notify("email_changed_notice", to=before.email, **told)
         return updated
 
     def _checked_changes(
@@ -264,10 +267,14 @@ class AccountOperations(PasswordChanges):
         expect: Mapping[str, Any] | None = None,
         require: Callable[[User], object] | None = None,
         current: Versioned[User] | None = None,
+        told: Callable[[User, User], object] | None = None,
     ) -> tuple[User, User]:
         """Write `changes` (as `_checked_changes` made them; `pending_email`, a new address
         asked for, counts a request) and a new `email`, claiming its index entry; `current`:
-        the record, when the caller has just read it. Returns (before, after)."""
+        the record, when the caller has just read it. `told`: called with (before, after)
+        as soon as the change stands (written, the new address's entry held), before any
+        request that could fail: the retry of a change that failed after it finds nothing
+        to change. Returns (before, after)."""
         started = self.names.start_claim()
         new_claim: Claim | None = None
         old_claim: Claim | None = None
@@ -315,6 +322,8 @@ class AccountOperations(PasswordChanges):
                 # of the account were the old generation put back.
                 await self._undo(user_id, previous, updated, [*changes, "scopes"])
                 raise EmailTakenError()
+            if told is not None:
+                told(previous, updated)
             if old_claim is not None:
                 await self.names.release([old_claim])
 

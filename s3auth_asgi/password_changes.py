@@ -1,8 +1,11 @@
 """Password changes: the user's own, which checks the current password first, and an
 administrator's, which does not. Either writes a new session generation with the new hash
 and ends every session of the user (`session_generation`), withdraws a new address
-waiting for its link (`email_changes`) and, once written, mails the account's address a
-notice (no link) in the background, so that its owner hears of a change that was not theirs.
+waiting for its link (`email_changes`) and, as soon as the record is written, mails the
+account's address a notice (no link) in the background, so that its owner hears of a change
+that was not theirs: a failure after the write leaves the password changed, and a retry
+finds nothing to change (the reset link spent, the current password the new one), so the
+failed request is the one to tell.
 That address is whatever the registrant typed, verified or not, so the owner's change asks
 its `admit` (`MailAdmit`) first, once the new password is found acceptable: one it refuses
 changes and mails nothing.
@@ -129,13 +132,12 @@ class PasswordChanges(LogoutEverywhere):
             )
 
         if checked:
-            updated = await self._replace_own_password(
+            return await self._replace_own_password(
                 current, if_fields_are(password_of(user), change)
             )
-        else:
-            updated = await self._update_ending_sessions(user.id, change, current)
-        self._notify_password_changed(updated)
-        return updated
+        return await self._update_ending_sessions(
+            user.id, change, current, written=self._told_password_changed
+        )
 
     async def _replace_own_password(self, current: Versioned[User], change: Change) -> User:
         """`change`, the owner's new password, made after a logout everywhere (see the
@@ -150,11 +152,15 @@ class PasswordChanges(LogoutEverywhere):
 
         _, renewal = await self._renew_and_end(user_id, renewing, current)
         previous, updated = await self._update(user_id, change, renewal)
+        await self._told_password_changed(previous, updated)
         await self._end_all_sessions(
             user_id, generation=updated.session_generation, up_to=previous.session_generation
         )
         return updated
 
-    def _notify_password_changed(self, user: User) -> None:
-        """Tell the address of `user`, as written with its new password."""
-        self.mail.notify("password_changed_notice", to=user.email, username=user.username)
+    async def _told_password_changed(self, before: User, after: User) -> None:
+        """Tell the address of `after`, the record as written with its new password, as
+        soon as it is written: what fails after it leaves the password changed, and the
+        retry, which finds the change made (the reset link spent, the current password the
+        new one), has nothing to tell."""
+        self.mail.notify("password_changed_notice", to=after.email, username=after.username)

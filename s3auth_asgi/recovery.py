@@ -136,7 +136,8 @@ class RecoveryOperations(UserDirectory):
         a new address waiting for its link is withdrawn (`email_changes`).
         InvalidAccountTokenError for a token that cannot be used. The sessions end first:
         a failure before the password is written leaves the token unspent, to try again.
-        Once written, the account's address is told (`password_changes`)."""
+        As soon as it is written, the account's address is told, whatever fails after
+        (`password_changes`)."""
         key, record = await self.account_tokens.redeem("password-reset", token)
         try:
             current = await self._load_user(record.user_id)
@@ -160,11 +161,11 @@ class RecoveryOperations(UserDirectory):
             )
 
         try:
-            updated = await self._update_ending_sessions(user.id, change, current, key)
+            return await self._update_ending_sessions(
+                user.id, change, current, key, written=self._told_password_changed
+            )
         except UserNotFoundError:
             raise InvalidAccountTokenError() from None
-        self._notify_password_changed(updated)
-        return updated
 
     async def send_email_verification(self, user: User) -> bool:
         """Mail a verification link to the user's address (1 PUT); False, and nothing
