@@ -46,7 +46,7 @@ from ..errors import ConfigurationError, StoreUnavailableError, UnknownSigningKe
 from ..settings_ranges import Range, check_argument, check_number
 from ..shared_on_copy import SharedOnCopy
 from ..shown_urls import redacted
-from ..types import Clock
+from ..types import Clock, elapsed_clock
 from .jwks_fetch import MAX_JWKS_BYTES, JwksAnswer, fetch_jwks, parse_jwks
 from .keyset import KeySet
 
@@ -69,7 +69,9 @@ class JwksVerifier(SharedOnCopy):
     S3AUTH_AUDIENCE, lifetime and leeway), and are held to their ranges, as are
     `refresh_seconds` and `min_refresh_seconds` to S3AUTH_KEY_SYNC_SECONDS's.
     `timeout_seconds` bounds a whole read of a URL, from connecting to the body's end: at
-    most a minute."""
+    most a minute. `clock` judges a token's times; `monotonic` times the reads of the JWKS,
+    `types.elapsed_clock(clock)` unless given, so that a step of the host's clock (NTP
+    setting back a host that booted ahead) delays no read."""
 
     def __init__(
         self,
@@ -83,6 +85,7 @@ class JwksVerifier(SharedOnCopy):
         min_refresh_seconds: float = 30.0,
         timeout_seconds: float = 5.0,
         clock: Clock = time.time,
+        monotonic: Clock | None = None,
     ) -> None:
         text = str(source)
         if text.startswith(("http://", "https://")):
@@ -110,10 +113,13 @@ class JwksVerifier(SharedOnCopy):
         self.min_refresh_seconds = min_refresh_seconds
         self.timeout_seconds = timeout_seconds
         self._clock = clock
+        self._elapsed = elapsed_clock(clock) if monotonic is None else monotonic
         self._leeway = leeway_seconds
         self._keys: KeySet | None = None
         self._etag: str | None = None
-        self._read_at = float("-inf")  # when the last read began, successful or not
+        # On `_elapsed`: when the last read began, successful or not; when the last one
+        # that brought keys began.
+        self._read_at = float("-inf")
         self._loaded_at = float("-inf")
         self._failed = False  # the last read failed, and there are no keys
         self._lock = anyio.Lock()
@@ -152,13 +158,13 @@ class JwksVerifier(SharedOnCopy):
                 self._refresh_in_background()
                 raise KeysUnavailableError()
             raise UnknownSigningKeyError("The verification keys have not been read yet")
-        if self._clock() - self._loaded_at >= self.refresh_seconds:
+        if self._elapsed() - self._loaded_at >= self.refresh_seconds:
             self._refresh_in_background()
         return keys
 
     def keys_overdue(self) -> bool:
         """KeysFreshness: no copy read within twice `refresh_seconds` (or none at all)."""
-        return self._clock() - self._loaded_at >= 2 * self.refresh_seconds
+        return self._elapsed() - self._loaded_at >= 2 * self.refresh_seconds
 
     async def read_overdue_keys(self) -> None:
         await self.read_keys_again()
@@ -176,7 +182,7 @@ class JwksVerifier(SharedOnCopy):
         there are none to verify with: verifying again then answers 503, not 401."""
         before = self._keys
         async with self._lock:
-            if self._clock() - self._read_at >= self.min_refresh_seconds:
+            if self._elapsed() - self._read_at >= self.min_refresh_seconds:
                 await self._read()
         return self._keys is not before or self._keys is None
 
@@ -203,7 +209,7 @@ class JwksVerifier(SharedOnCopy):
             self._background = loop.create_task(self.read_keys_again())
 
     async def _read(self) -> None:
-        self._read_at = self._clock()
+        self._read_at = self._elapsed()
         self.fetches += 1
         try:
             answer = await self._fetch()

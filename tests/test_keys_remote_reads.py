@@ -1,0 +1,60 @@
+"""When a JwksVerifier reads the JWKS again, on a host whose clock steps: reads are timed on
+the monotonic clock, which no step of the host's clock moves."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from support import SharedTime, SkewedClock, bearer, call_http, http_scope, ok_app
+from test_keys_remote import JWKS, KEYS
+
+from s3auth_asgi import BearerTokenMiddleware, S3AuthSettings
+from s3auth_asgi.keys.algorithms import generate_key
+from s3auth_asgi.keys.keyset import KeyEntry, KeySet
+from s3auth_asgi.keys.remote import JwksVerifier
+from s3auth_asgi.tokens import TokenCodec
+from s3auth_asgi.types import Clock
+
+pytestmark = pytest.mark.anyio
+
+NEW_KEYS = KeySet([KeyEntry("k2", "EdDSA", generate_key("EdDSA"))])
+
+
+def signed(keys: KeySet, clock: Clock) -> str:
+    settings = S3AuthSettings(secret_key="Zq7#vL2pXw9!mRt4Kd8@Hs3^Nb6&Yc1*", algorithm="EdDSA")
+    issued, _ = TokenCodec(settings, keys=keys, clock=clock).issue_access_token(
+        user_id="u", username="u", session_id="s", is_admin=False, scopes=[]
+    )
+    return issued
+
+
+async def test_a_clock_stepped_back_delays_no_read_of_the_jwks(tmp_path: Path) -> None:
+    """A host that booted with its clock an hour ahead reads the JWKS, then NTP steps its
+    clock back. The key set changes (the key `k1` leaked: dropped, `k2` signs), and the host
+    serves nothing for twice `refresh_seconds`: its first token waits for a read, so `k1`
+    verifies nothing, and a token naming `k2` is verified from that read, not an hour
+    later."""
+    true_time = SharedTime()
+    host = SkewedClock(true_time, 3600.0)
+    source = tmp_path / "jwks.json"
+    source.write_bytes(JWKS)
+    verifier = JwksVerifier(
+        source,
+        clock=host,
+        monotonic=lambda: true_time.now,  # the true time's pace, whatever the steps
+        refresh_seconds=300,
+        min_refresh_seconds=30,
+    )
+    app = BearerTokenMiddleware(ok_app, verifier, cache_size=0)
+    auth_service = SkewedClock(true_time, 0.0)
+    assert (await call_http(app, http_scope(headers=bearer(signed(KEYS, host))))).status == 200
+    host.offset = 0.0
+    source.write_text(json.dumps(NEW_KEYS.jwks(0)))
+    true_time.advance(2 * 300)
+    leaked, new = signed(KEYS, auth_service), signed(NEW_KEYS, auth_service)
+    statuses = [
+        (await call_http(app, http_scope(headers=bearer(tok)))).status for tok in (leaked, new)
+    ]
+    assert (statuses, verifier.fetches) == ([401, 200], 2)
