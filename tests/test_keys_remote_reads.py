@@ -1,14 +1,19 @@
-"""When a JwksVerifier reads the JWKS again, on a host whose clock steps: reads are timed on
-the monotonic clock, which no step of the host's clock moves."""
+"""When a JwksVerifier reads the JWKS again, on hosts whose clocks step and for reads that
+end early: a read is timed on the monotonic clock, which no step of the host's clock moves,
+and a read cut short (its request cancelled) is a read that failed, not keys still to come.
+"""
 
 from __future__ import annotations
 
 import json
+import socket
+from collections.abc import Callable
 from pathlib import Path
 
+import anyio
 import pytest
 from support import SharedTime, SkewedClock, bearer, call_http, http_scope, ok_app
-from test_keys_remote import JWKS, KEYS
+from test_keys_remote import JWKS, KEYS, RawHttpServer, jwks_server, token
 
 from s3auth_asgi import BearerTokenMiddleware, S3AuthSettings
 from s3auth_asgi.keys.algorithms import generate_key
@@ -18,6 +23,7 @@ from s3auth_asgi.tokens import TokenCodec
 from s3auth_asgi.types import Clock
 
 pytestmark = pytest.mark.anyio
+__all__ = ["jwks_server"]  # the fixture, used here by name
 
 NEW_KEYS = KeySet([KeyEntry("k2", "EdDSA", generate_key("EdDSA"))])
 
@@ -58,3 +64,25 @@ async def test_a_clock_stepped_back_delays_no_read_of_the_jwks(tmp_path: Path) -
         (await call_http(app, http_scope(headers=bearer(tok)))).status for tok in (leaked, new)
     ]
     assert (statuses, verifier.fetches) == ([401, 200], 2)
+
+
+def hanging(server: RawHttpServer, connection: socket.socket, request: bytes) -> None:
+    """Answers nothing until the server closes."""
+    server.closed.wait()
+
+
+async def test_a_first_read_cut_short_leaves_tokens_503_not_401(
+    jwks_server: Callable[..., RawHttpServer],
+) -> None:
+    """The first token's request is cancelled while the verifier reads the JWKS (its client
+    went away, a timeout of the host's). That read ended without keys, as a failed one
+    does: the next tokens get 503 `keys_unavailable` (try again), never 401 (sign in
+    again), and no read until `min_refresh_seconds` have passed."""
+    server = jwks_server(hanging)
+    verifier = JwksVerifier(server.url, timeout_seconds=5)
+    app = BearerTokenMiddleware(ok_app, verifier)
+    with anyio.move_on_after(0.1):
+        await call_http(app, http_scope(headers=bearer(token())))
+    answers = [await call_http(app, http_scope(headers=bearer(token()))) for _ in range(2)]
+    assert [(a.status, a.json()["code"]) for a in answers] == [(503, "keys_unavailable")] * 2
+    assert (verifier.fetches, len(server.requests)) == (1, 1)

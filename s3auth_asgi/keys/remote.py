@@ -21,9 +21,10 @@ verifier.close()`, which BearerTokenMiddleware calls when it hears the lifespan 
 (or the app's start fail).
 
 A read fails whatever goes wrong in it: the connection, the HTTP answer, the JSON or the
-keys in it, or no whole answer within `timeout_seconds` (one deadline for the read,
-however slowly the server sends). A failed read keeps the copy there is (logged); with no
-copy at all, tokens are refused with 503 `keys_unavailable`, never taken for invalid.
+keys in it, no whole answer within `timeout_seconds` (one deadline for the read, however
+slowly the server sends), or the request that started it cancelled. A failed read keeps
+the copy there is (logged); with no copy at all, tokens are refused with 503
+`keys_unavailable`, never taken for invalid.
 
 Revocation is not checked: without the store, a revoked token is accepted until it expires
 (the access-token lifetime bounds it); add BlacklistMiddleware over the store where that
@@ -224,6 +225,13 @@ class JwksVerifier(SharedOnCopy):
             said = redacted(str(exc), self._url or "")
             logger.warning("reading the JWKS failed: %s: %.200r", type(exc).__name__, said)
             return
+        except BaseException:
+            # Cut short (its request was cancelled, or the host shut down): it ended without
+            # keys all the same, and counts as a read, so cancelled requests cost no more
+            # reads. With none to keep, tokens get 503 until the next read, not 401 as if
+            # the keys were still to be read.
+            self._failed = self._keys is None
+            raise
         self._keys = keys
         # Only a document taken: a refused one's ETag would make its 304 count as a load.
         self._etag = answer.etag
