@@ -33,7 +33,7 @@ from s3auth_asgi.errors import UnknownSigningKeyError
 from s3auth_asgi.keys.algorithms import check_key, generate_key, has_roca_fingerprint
 from s3auth_asgi.keys.low_s import low_s_compact
 from s3auth_asgi.keys.names import ASYMMETRIC_ALGORITHMS, UnusableKeyError
-from s3auth_asgi.keys.remote import KeysUnavailableError
+from s3auth_asgi.keys.remote import JwksVerifier, KeysUnavailableError
 from s3auth_asgi.keys.stored import KeyStore, StoredKey
 from s3auth_asgi.middleware.bearer import BearerTokenMiddleware
 from s3auth_asgi.settings import new_secret_key
@@ -345,6 +345,32 @@ async def test_verification_keys_from_a_file_verify_but_never_sign(tmp_path: Pat
     assert new.verify_access_token(old_token)
     assert _header(await access_token(new))["alg"] == "RS256"
     assert len((await new.published_keys()).jwks(0)["keys"]) == 2
+
+
+@pytest.mark.parametrize(
+    "member",
+    [{"kty": "EC", "crv": ["P-256"]}, {"kty": {"EC": "P-256"}}, {"kty": ["RSA"]}],
+    ids=["crv a list", "kty an object", "kty a list"],
+)
+async def test_a_jwks_member_of_no_type_this_package_knows_is_skipped(
+    tmp_path: Path, member: dict[str, Any]
+) -> None:
+    """A member whose `kty` or `crv` is not a string is a key of no type known here, and
+    is skipped as an encryption key or a P-384 key is: the JWKS's other keys verify, from
+    S3AUTH_VERIFICATION_KEYS_FILE and through a JwksVerifier alike."""
+    old_pem, _ = _pem("ES256")
+    old = keyed_service("ES256", clock=Clock(), signing_key=old_pem)
+    old_token = await access_token(old)
+    jwks = (await old.published_keys()).jwks(0)
+    file = tmp_path / "keys.json"
+    file.write_text(json.dumps({"keys": [{**member, "kid": "foreign"}, *jwks["keys"]]}))
+    new = keyed_service(
+        "ES256", clock=Clock(), signing_key=_pem("ES256")[0], verification_keys_file=str(file)
+    )
+    assert new.verify_access_token(old_token)["sub"]
+    verifier = JwksVerifier(file)
+    await verifier.load()
+    assert verifier.verify_access_token(old_token)["sub"]
 
 
 @pytest.mark.parametrize(

@@ -127,8 +127,9 @@ class KeySet:
     def from_jwks(cls, document: object) -> KeySet:
         """The verification keys of a published JWKS. Each key is pinned to its `alg`, or
         when it has none to the one algorithm this package uses for its type and curve.
-        Keys of other uses or algorithms are skipped (a JWKS may hold encryption keys); a
-        secret or private key, or a kid twice, makes the whole document unusable."""
+        Keys of other uses, algorithms or types are skipped (a JWKS may hold encryption
+        keys, or keys of a type unknown here); a secret or private key, or a kid twice,
+        makes the whole document unusable."""
         if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
             raise UnusableKeyError("the JWKS is not an object with a `keys` list")
         entries = []
@@ -177,8 +178,10 @@ DEFAULT_ALGORITHMS = tuple(_DEFAULT_ALGORITHM.values())
 
 def _algorithm_of(jwk: dict[str, Any]) -> str:
     alg = jwk.get("alg")
-    if alg is None:
-        alg = _DEFAULT_ALGORITHM.get((jwk.get("kty"), jwk.get("crv")))
+    kty, crv = jwk.get("kty"), jwk.get("crv")
+    # Names only: a list or an object there is no type known here (and cannot be looked up).
+    if alg is None and isinstance(kty, str) and isinstance(crv, str | None):
+        alg = _DEFAULT_ALGORITHM.get((kty, crv))
     algorithm = algorithm_for(alg)
     if is_symmetric(algorithm.name):
         raise UnusableKeyError("an HMAC key cannot be published")
