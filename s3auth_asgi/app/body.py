@@ -1,7 +1,7 @@
-"""Reading request bodies and query strings into Structs, with a clear 4xx for every way
-they can be wrong: too large (413), an unsupported content type (415), unreadable JSON or
-form encoding, a Content-Length or a Content-Type given twice and a field given twice (400),
-missing, mistyped or unknown fields (422). Never a 500.
+"""Reading request bodies into Structs (`convert` serves `query` as well), with a clear 4xx
+for every way they can be wrong: too large (413), an unsupported content type (415),
+unreadable JSON or form encoding, a Content-Length or a Content-Type given twice and a
+field given twice (400), missing, mistyped or unknown fields (422). Never a 500.
 
 What the headers decide is refused before the body is received: a Content-Length too
 large or given wrong, and a body of a type the operation does not read (a client that sent
@@ -11,9 +11,9 @@ A body nested deeper than `MAX_JSON_DEPTH` is refused (400) before it is decoded
 of this app needs more than a few levels, and a decoder walking thousands of them runs out
 of stack.
 
-A field given twice is refused, in JSON (at any depth), forms and query strings alike:
-decoders keep the last, and a proxy or firewall in front that reads the first would see
-another user, password or flag than the app does.
+A field given twice is refused, in JSON (at any depth) and forms alike: decoders keep the
+last, and a proxy or firewall in front that reads the first would see another user,
+password or flag than the app does.
 
 A body of an OAuth2 token endpoint whose `grant_type` is not the endpoint's is refused as
 such (400 `unsupported_grant_type`) whatever else is wrong with it: another grant's body
@@ -240,11 +240,6 @@ def decode_form(body: bytes, type_: type[T]) -> T:
     fields = unique_fields(pairs, "form field")
     check_grant_type(type_, fields.get("grant_type"))
     return convert(fields, type_, "Invalid form")
-
-
-def parse_query(request: Request, type_: type[T]) -> T:
-    fields = unique_fields(request.query_params.multi_items(), "query parameter")
-    return convert(fields, type_, "Invalid query parameter")
 
 
 def unique_fields(pairs: list[tuple[str, str]], what: str) -> dict[str, str]:

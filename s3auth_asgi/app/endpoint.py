@@ -12,7 +12,7 @@ For each request, in this order:
    body first and needs an access token only when the body holds no refresh token;
 4. the path parameters, each an id of the right shape (404 otherwise: nothing else can
    exist, and the body is not read);
-5. the body (`request`) and the query (`query`): 400, 413, 415 or 422 when they are bad;
+5. the body (`request`: 400, 413, 415 or 422 when it is bad) and the query (`query`: 422);
 6. the caller's user record, unless the operation reads it itself (`reads_account`; 401
    when the account is gone or disabled: see `caller`): after the input, which bad input
    then costs no read;
@@ -50,13 +50,14 @@ from ..identifiers import is_id
 from ..mail import held_mail
 from ..storage import StoreConflict
 from ..types import Clock, Receive, Scope, Send
-from .body import BodyReader, parse_query
+from .body import BodyReader
 from .caller import Caller, CallerCheck
 from .errors import InternalError, MethodNotAllowedError
 from .events import decoy_of, request_event, with_account
 from .limits import AuthRateLimits
 from .operations import Access, Call, Handler, Operation
 from .origins import OriginCheck
+from .query import parse_query
 from .responses import problem_response
 
 logger = logging.getLogger("s3auth_asgi.app")

@@ -325,4 +325,4 @@ def _responses(op: Operation, cross_origin: bool, limiter: RateLimiter | None) -
 
 def _other_400(op: Operation) -> bool:
     """Whether `op` answers 400 for its input too, not only for its credentials."""
-    return op.request is not None or op.query is not None or 400 in op.errors
+    return op.request is not None or 400 in op.errors

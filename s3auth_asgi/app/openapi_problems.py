@@ -11,8 +11,8 @@ from ..problems import PROBLEM_CONTENT_TYPE
 from ..ratelimit.fields import REFUSAL_DESCRIPTION, RETRY_AFTER
 
 ERROR_DESCRIPTIONS = {
-    400: "The body could not be read (malformed JSON or form), a field or query parameter "
-    "is given twice, or an unsupported grant type",
+    400: "The body could not be read (malformed JSON or form), a field of it is given twice, "
+    "or an unsupported grant type",
     401: "No valid credentials: missing, invalid, expired or revoked token, or wrong password",
     403: "Authenticated, but not allowed",
     404: "No such resource",
@@ -20,7 +20,8 @@ ERROR_DESCRIPTIONS = {
     413: "The body is larger than the limit",
     415: "The body's content type is not accepted",
     422: "The body or query is well-formed but invalid: missing, mistyped or unknown fields, "
-    "or values the service refuses",
+    "a query parameter given twice or an integer one not in decimal digits, or values the "
+    "service refuses",
     429: REFUSAL_DESCRIPTION,
     503: "The object store is unreachable, or password hashing is at capacity; "
     "retry after Retry-After seconds",

@@ -162,7 +162,7 @@ class Operation:
         if self.request is not None:
             statuses |= {400, 413, 415, 422}
         if self.query is not None:
-            statuses |= {400, 422}  # 400: a parameter given twice
+            statuses.add(422)
         if self.access != "public":
             statuses |= {400, 401}  # 400: the Authorization header sent twice
         if self.access == "admin":
