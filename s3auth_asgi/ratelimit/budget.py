@@ -58,6 +58,9 @@ class FailureBudget:
 
 Tats = Mapping[str, float]
 """A budget's state: the TAT of each limit that has counted anything."""
+AsideTimes = Mapping[str, float | list[float]]
+"""Per limit, the times set aside as too far ahead (`plausible`): a list, or one time
+alone as states held it before there could be several."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +74,7 @@ class Reading:
     decisions: tuple[Decision, ...]
     tats: Tats
     version: str | None = None
-    ahead: Tats = field(default_factory=dict)
+    ahead: AsideTimes = field(default_factory=dict)
     """Times set aside as too far ahead of the reader's clock (`plausible`), to keep."""
 
     @property
@@ -109,8 +112,8 @@ def charge_budget(
 
 
 def hold_budget(
-    tats: Tats, ahead: Tats, now: float, budget: FailureBudget, skew: float
-) -> tuple[dict[str, float], dict[str, float], bool]:
+    tats: Tats, ahead: AsideTimes, now: float, budget: FailureBudget, skew: float
+) -> tuple[dict[str, float], dict[str, float | list[float]], bool]:
     """A stored budget as a host whose clock says `now` counts it (`plausible.hold`, per
     limit): (the times to decide on, the times set aside, whether a full debt was put in
     place of times too far ahead). Limits the budget lacks are kept as they are."""
@@ -121,8 +124,8 @@ def hold_budget(
         counted = hold(tats.get(name), ahead.get(name), now, limit, skew)
         if counted.tat is not None:
             held[name] = counted.tat
-        if counted.aside is not None:
-            aside[name] = counted.aside
+        if counted.aside:
+            aside[name] = list(counted.aside)
         debt = debt or counted.debt
     return held, aside, debt
 

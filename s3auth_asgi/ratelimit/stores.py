@@ -29,7 +29,7 @@ from ..storage import CorruptObjectError, Store, StoreConflict, keys
 from ..storage.access import back_off
 from ..types import Clock
 from . import sweep
-from .budget import FailureBudget, Reading, charge_budget, hold_budget, peek_budget
+from .budget import AsideTimes, FailureBudget, Reading, charge_budget, hold_budget, peek_budget
 from .gcra import Decision, gcra
 from .plausible import Held, hold
 from .policy import RateLimit, check_cost, check_limit_name
@@ -67,9 +67,10 @@ class BucketState(msgspec.Struct, frozen=True, omit_defaults=True):
     """Random, made with each state, so that no two writes are alike: two processes that
     read the same state compute the same next one, and a write resent after its answer
     was lost must not take the other's for its own (`storage.resends`)."""
-    ahead: float | None = None
-    """A time the writer found too far ahead of its clock to count on, kept for the host
-    whose clock is that far ahead (`plausible`)."""
+    ahead: float | list[float] | None = None
+    """Times the writer found too far ahead of its clock to count on, kept for the hosts
+    whose clocks are that far ahead (`plausible`); one alone in states written before
+    there could be several."""
 
 
 class BudgetState(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -78,7 +79,7 @@ class BudgetState(msgspec.Struct, frozen=True, omit_defaults=True):
     tats: dict[str, float]
     write: str = msgspec.field(default_factory=_new_write)
     """As `BucketState.write`."""
-    ahead: dict[str, float] = msgspec.field(default_factory=dict)
+    ahead: dict[str, float | list[float]] = msgspec.field(default_factory=dict)
     """As `BucketState.ahead`, per limit."""
 
 
@@ -162,7 +163,7 @@ class ObjectStoreRateLimitStore:
             state, version = await self._read(object_key, BucketState)
             now = self._clock()
             if state is None:
-                held = Held(None, None, False)
+                held = Held(None, (), False)
             else:
                 held = hold(state.tat, state.ahead, now, limit, self._skew)
             # Refused or of cost 0, `new_tat` is the state as it was: the TAT counted on (a
@@ -175,7 +176,7 @@ class ObjectStoreRateLimitStore:
                     return decision
                 if cost == 0:
                     return decision
-            written = BucketState(new_tat, ahead=held.aside)
+            written = BucketState(new_tat, ahead=list(held.aside) or None)
             try:
                 if version is None:
                     await self.store.create(object_key, written)
@@ -273,7 +274,7 @@ class ObjectStoreRateLimitStore:
 
     async def _read_budget(
         self, budget: FailureBudget, key: str
-    ) -> tuple[dict[str, float], dict[str, float], str | None]:
+    ) -> tuple[dict[str, float], AsideTimes, str | None]:
         state, version = await self._read(keys.ratelimit_budget(budget.name, key), BudgetState)
         if state is None:
             return {}, {}, version

@@ -40,6 +40,7 @@ from ..storage import Store, keys
 from ..storage.access import gather, get_or_none
 from ..storage.batching import S3, delete_as_listed
 from .budget import FailureBudget
+from .plausible import aside_times
 from .policy import RateLimit
 
 BATCH = S3.delete_batch
@@ -55,16 +56,16 @@ class StoredTimes(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     tats: dict[str, float] | None = None
     write: str = ""
     """What makes each write unique (`stores.BucketState.write`); absent in older states."""
-    ahead: float | dict[str, float] | None = None
+    ahead: float | list[float] | dict[str, float | list[float]] | None = None
     """Times set aside as too far ahead (`stores.BucketState.ahead`): held like the others,
-    for the host whose clock is that far ahead still counts them."""
+    for the hosts whose clocks are that far ahead still count them."""
 
     def passed(self, now: float) -> bool:
         """Whether every time it holds is at or before `now`; False for what holds neither
         or both, which is no state of ours."""
         ahead = self.ahead
-        aside = ahead.values() if isinstance(ahead, dict) else [] if ahead is None else [ahead]
-        if any(tat > now for tat in aside):
+        held = ahead.values() if isinstance(ahead, dict) else [ahead]
+        if any(tat > now for times in held for tat in aside_times(times)):
             return False
         if self.tats is None:
             return self.tat is not None and self.tat <= now
