@@ -16,7 +16,7 @@ import tempfile
 
 from benchmarks.harness import Bench, Runner, at_most, interleave, standalone
 from s3auth_asgi.ratelimit import ObjectStoreRateLimitStore, RateLimit
-from s3auth_asgi.ratelimit.stores import RefusalMemo
+from s3auth_asgi.ratelimit.refusal_memo import RefusalMemo
 from s3auth_asgi.storage import ObjectStore
 
 TITLE = "Object-store limiter: store requests per answer"

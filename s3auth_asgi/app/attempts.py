@@ -108,22 +108,33 @@ class HeldKeys:
         self._until: dict[tuple[str, str], float] = {}
 
     def hold(self, budget: FailureBudget, key: str) -> None:
-        wait = min(limit.emission_interval for limit in budget.limits.values())
         self._until.pop((budget.name, key), None)
-        self._until[budget.name, key] = self._clock() + wait
+        self._until[budget.name, key] = self._clock() + _hold_seconds(budget)
         if len(self._until) > self.max_keys:
             del self._until[next(iter(self._until))]
 
     def left(self, budget: FailureBudget, key: str) -> float:
-        """How long `key` is still held; 0 when it is not."""
+        """How long `key` is still held; 0 when it is not. Never longer than a hold: a
+        wall clock stepped back since it began does not lengthen it."""
         until = self._until.get((budget.name, key))
         if until is None:
             return 0.0
-        wait = until - self._clock()
+        now = self._clock()
+        wait = until - now
         if wait <= 0:
             del self._until[budget.name, key]
             return 0.0
+        longest = _hold_seconds(budget)
+        if wait > longest:
+            self._until[budget.name, key] = now + longest
+            return longest
         return wait
+
+
+def _hold_seconds(budget: FailureBudget) -> float:
+    """How long a lost charge holds a key: the time the budget takes to admit one failure
+    more, its shortest emission interval."""
+    return min(limit.emission_interval for limit in budget.limits.values())
 
 
 def login_budgets(limiter: RateLimiter) -> dict[str, tuple[FailureStore, FailureBudget]]:

@@ -33,6 +33,7 @@ from .budget import AsideTimes, FailureBudget, Reading, charge_budget, hold_budg
 from .gcra import Decision, gcra
 from .plausible import Held, hold
 from .policy import RateLimit, check_cost, check_limit_name
+from .refusal_memo import RefusalMemo
 
 WRITE_BYTES = 8
 S = TypeVar("S")
@@ -135,8 +136,12 @@ class ObjectStoreRateLimitStore:
         object_key = keys.ratelimit(limit_name, key)
         remembered = self._refused.get(object_key)
         if remembered is not None:
-            _, decision = gcra(remembered[0], self._clock(), limit, cost)
-            if not decision.allowed:
+            # A time too far ahead of the clock (it was stepped back since) is read again,
+            # to be counted as the store's readers count it (`plausible`).
+            now = self._clock()
+            held = hold(remembered[0], None, now, limit, self._skew)
+            decision = gcra(held.tat, now, limit, cost)[1]
+            if not held.debt and not decision.allowed:
                 return decision
             self._refused.forget(object_key)
         return await self._acquire(object_key, limit, cost, evenly=False)
@@ -199,10 +204,11 @@ class ObjectStoreRateLimitStore:
         object_key = keys.ratelimit_budget(budget.name, key)
         remembered = self._refused.get(object_key)
         if remembered is not None:
-            tats, version = remembered[1] or {}, None
-            decisions = peek_budget(tats, self._clock(), budget)
-            if not all(decision.allowed for decision in decisions):
-                return Reading(budget, key, decisions, tats, version)
+            now = self._clock()
+            tats, _, debt = hold_budget(remembered[1] or {}, {}, now, budget, self._skew)
+            decisions = peek_budget(tats, now, budget)
+            if not debt and not all(decision.allowed for decision in decisions):
+                return Reading(budget, key, decisions, tats)
             self._refused.forget(object_key)
         reading = await self._peek(budget, key)
         if not reading.allowed:
@@ -315,26 +321,3 @@ class ObjectStoreRateLimitStore:
         return await sweep.delete_expired(
             self.store, limits, now, confirm=confirm, skew_seconds=self._skew
         )
-
-
-class RefusalMemo:
-    """Refused keys and the state each refusal was decided on (a TAT for a limit, the TATs
-    for a failure budget), bounded: the oldest are dropped first, which only costs a GET."""
-
-    def __init__(self, max_keys: int = 100_000) -> None:
-        self.max_keys = max_keys
-        self._states: dict[str, tuple[float | None, Mapping[str, float] | None]] = {}
-
-    def get(self, object_key: str) -> tuple[float | None, Mapping[str, float] | None] | None:
-        return self._states.get(object_key)
-
-    def remember(
-        self, object_key: str, state: tuple[float | None, Mapping[str, float] | None]
-    ) -> None:
-        self._states.pop(object_key, None)
-        self._states[object_key] = state
-        if len(self._states) > self.max_keys:
-            del self._states[next(iter(self._states))]
-
-    def forget(self, object_key: str) -> None:
-        self._states.pop(object_key, None)
