@@ -8,9 +8,11 @@ application's own routes see (Starlette's `get_route_path`): an app mounted at `
 percent-decoded by the server; the Host header and forwarding headers are never read.
 
 A pattern is either exact (`/health`) or a prefix ending in `*` (`/admin*` matches `/admin`,
-`/admin/users` and `/administrators`; `/static/*` matches below `/static/` only). An
-exclusion's prefix must end at a segment, with `/*`: `/auth*` would also skip `/authors`,
-a route of the app's own, so it is refused, and `("/auth", "/auth/*")` says what was meant.
+`/admin/users` and `/administrators`; `/static/*` matches below `/static/`). A protected
+`/static/` or `/static/*` also matches `/static`, which Litestar routes to a route
+`/static/` (`PathSet`); an exclusion does not. An exclusion's prefix must end at a
+segment, with `/*`: `/auth*` would also skip `/authors`, a route of the app's own, so it
+is refused, and `("/auth", "/auth/*")` says what was meant.
 A protected prefix may end anywhere: covering more paths than meant is the safe direction.
 
 Three outcomes, strictest first: REQUIRED (a valid token, holding the pattern's scopes),
@@ -72,24 +74,30 @@ is decided afresh, which costs it a match of the patterns and nothing more."""
 
 
 class PathSet:
-    """Exact paths and prefixes; one set lookup and one `startswith` call per match."""
+    """Exact paths and prefixes; one set lookup and one `startswith` call per match.
+
+    Patterns that say what needs a token or what is counted also cover, when they end with
+    a slash (`/admin/`, `/admin/*`), the path without it (`/admin`): Litestar drops the
+    trailing slash of its routes and so routes `/admin` to a route `/admin/`. An
+    `exclusion` covers only what it names, and its prefixes must end at a segment."""
 
     __slots__ = ("exact", "patterns", "prefixes")
 
-    def __init__(
-        self, patterns: Iterable[str], setting: str, *, prefixes_end_at_segment: bool = False
-    ) -> None:
+    def __init__(self, patterns: Iterable[str], setting: str, *, exclusion: bool = False) -> None:
         self.patterns = tuple(patterns)
         exact: set[str] = set()
         prefixes: list[str] = []
         for pattern in self.patterns:
             check_pattern(pattern, setting)
-            if prefixes_end_at_segment:
+            if exclusion:
                 check_segment_prefix(pattern, setting)
+            stem = pattern.removesuffix("*")
             if pattern.endswith("*"):
-                prefixes.append(pattern[:-1])
+                prefixes.append(stem)
             else:
                 exact.add(pattern)
+            if not exclusion and len(stem) > 1 and stem.endswith("/"):
+                exact.add(stem[:-1])
         self.exact = frozenset(exact)
         self.prefixes = tuple(prefixes)
 
@@ -138,7 +146,7 @@ class PathRules:
         )
         self.protected = PathSet(scoped, "protected")
         # Skipping more than meant would leave a route open: exclusions end at a segment.
-        self.exclude = PathSet(exclude, "exclude", prefixes_end_at_segment=True)
+        self.exclude = PathSet(exclude, "exclude", exclusion=True)
         # Each pattern with its scopes; those that ask for any apart, so that the common
         # case needs no loop.
         self._each: tuple[tuple[PathSet, tuple[str, ...]], ...] = tuple(

@@ -268,7 +268,7 @@ ONE = RateLimiter({"api": RateLimit(5, 60)})
         ("/items/1/2", "/items/{id}", "none"),
         ("/items/1/*", "/items/{id}", "none"),
         ("/items", "/other/{id}", "none"),
-        ("/api/*", "/api", "none"),
+        ("/api/*", "/api", "all"),  # Litestar routes `/api` to a route `/api/`
     ],
 )
 def test_a_rule_covers_a_templated_path_for_all_some_or_no_values(

@@ -159,6 +159,34 @@ async def test_litestar_and_trailing_slashes() -> None:
     assert statuses == [200, 200, 429]
 
 
+async def test_litestar_and_a_pattern_that_ends_with_a_slash() -> None:
+    service = make_clocked_service()
+    plain, admin = await tokens(service)
+
+    @get("/admin/")
+    async def admin_index() -> dict[str, str]:
+        return {"reached": "admin"}
+
+    @post("/login/", status_code=200)
+    async def log_in() -> dict[str, str]:
+        return {"ok": "yes"}
+
+    litestar = Litestar([admin_index, log_in])
+    # Litestar drops the trailing slash of its routes: `/admin` reaches `/admin/`.
+    assert (await send(litestar, "/admin")).json() == {"reached": "admin"}
+    for protected in (("/admin/",), ("/admin/*",)):
+        app = guarded(litestar, service, protected=protected)
+        for path in ("/admin", "/admin/", "/admin//"):
+            assert (await send(app, path)).status == 401, (protected, path)
+    scoped = guarded(litestar, service, protected={"/*": [], "/admin/*": ["admin"]})
+    assert (await send(scoped, "/admin", plain)).status == 403
+    assert (await send(scoped, "/admin", admin)).status == 200
+    counted = limited(litestar, RateLimitRule("/login/", "login", methods=["POST"]))
+    paths = ["/login", "/login/", "/login"]
+    statuses = [(await send(counted, path, method="POST")).status for path in paths]
+    assert statuses == [200, 200, 429]
+
+
 async def test_litestar_and_doubled_slashes_around_a_dot_segment() -> None:
     service = make_clocked_service()
     plain, admin = await tokens(service)

@@ -19,7 +19,8 @@ class RateLimitRule:
     """Apply limit `limit` to requests whose path matches `path` (and method in `methods`).
 
     `path` is written as BearerTokenMiddleware's patterns are: exact (`/auth/login`) or a
-    prefix ending in `*` (`/api/*` covers everything below `/api/`), matched against every
+    prefix ending in `*` (`/api/*` covers everything below `/api/`, and `/api`, which
+    Litestar routes to a route `/api/`: `PathSet`), matched against every
     form of the path a framework may route it as (`path_forms.route_forms`: relative to
     `root_path`, with `//` and dot segments resolved, without trailing slashes, an
     absolute-form target by its path), and in those of the path the server received
