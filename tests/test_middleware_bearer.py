@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import operator
 from typing import Any
 
 import pytest
@@ -581,15 +582,20 @@ async def test_lifespan_and_other_scopes_pass_straight_through(service: S3AuthSe
     assert sent == [{"type": "lifespan.startup.complete"}]
 
 
-async def test_http_receive_and_send_reach_the_app_unwrapped(service: S3AuthService) -> None:
-    """No body buffering, no response rewriting: the app streams through untouched."""
+async def test_http_messages_reach_the_app_and_the_server_untouched(
+    service: S3AuthService,
+) -> None:
+    """No body buffering, no response rewriting: each message the server or the app sends
+    is the very object the other side gets, and the app streams through."""
     _, pair = await login(service)
     chunks = [b"one", b"two", b"three"]
     request_chunks = [
         {"type": "http.request", "body": c, "more_body": i < 2} for i, c in enumerate(chunks)
     ]
+    sent_by_server = list(request_chunks)
     sent: list[dict[str, Any]] = []
-    received_by_app: list[bytes] = []
+    sent_by_app: list[dict[str, Any]] = []
+    received_by_app: list[dict[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
         return request_chunks.pop(0)
@@ -598,21 +604,25 @@ async def test_http_receive_and_send_reach_the_app_unwrapped(service: S3AuthServ
         sent.append(message)
 
     async def streaming_app(scope: dict[str, Any], app_receive: Any, app_send: Any) -> None:
-        assert app_receive is receive and app_send is send
         while True:
             message = await app_receive()
-            received_by_app.append(message["body"])
+            received_by_app.append(message)
             if not message["more_body"]:
                 break
-        await app_send({"type": "http.response.start", "status": 200, "headers": []})
-        for chunk in received_by_app:
-            await app_send({"type": "http.response.body", "body": chunk, "more_body": True})
-        await app_send({"type": "http.response.body", "body": b""})
+        sent_by_app.append({"type": "http.response.start", "status": 200, "headers": []})
+        for message in received_by_app:
+            body = message["body"]
+            sent_by_app.append({"type": "http.response.body", "body": body, "more_body": True})
+        sent_by_app.append({"type": "http.response.body", "body": b""})
+        for message in sent_by_app:
+            await app_send(message)
 
     await BearerTokenMiddleware(streaming_app, service)(
         http_scope(method="POST", headers=bearer(pair.access_token)), receive, send
     )
-    assert received_by_app == chunks
+    assert all(map(operator.is_, received_by_app, sent_by_server))
+    assert len(sent) == len(sent_by_app) == 5
+    assert all(map(operator.is_, sent, sent_by_app))
     assert [m.get("body") for m in sent[1:]] == [*chunks, b""]
 
 

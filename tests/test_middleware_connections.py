@@ -1,0 +1,93 @@
+"""The caller of one request reaches no other request on the same connection, on a real
+server. uvicorn starts a pipelined request from inside the `send` that completes the one
+before, and with asyncio's event loop resumes reading a connection, after a body larger
+than it buffers, from inside `receive`: each copies the context it is called in, so what
+the app's `receive` and `send` see, the next request on the connection sees too, a route
+outside BearerTokenMiddleware included (through a proxy that reuses its connections to the
+app, another client's request)."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Mount, Route
+from support import login, make_clocked_service, serving
+
+from s3auth_asgi import BearerTokenMiddleware, BlacklistMiddleware, current_user, requires
+
+pytestmark = pytest.mark.anyio
+
+
+async def upload(request: Request) -> JSONResponse:
+    body = await request.body()
+    return JSONResponse({"user": current_user().display_name, "bytes": len(body)})
+
+
+async def public(request: Request) -> JSONResponse:
+    """A route outside the middleware: no caller, and `requires` says it has no connection."""
+    try:
+        requires().check()
+    except RuntimeError:
+        allowed = False
+    else:
+        allowed = True
+    return JSONResponse({"user": current_user().display_name, "requires": allowed})
+
+
+def exchange(url: str, first: bytes, second: bytes, *, pipelined: bool) -> list[bytes]:
+    """The bodies of the answers to two requests sent on one connection: the second in
+    the same write as the first, or once the first is answered."""
+    host, port = url.removeprefix("http://").split(":")
+    bodies: list[bytes] = []
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(first + second if pipelined else first)
+        buffered = b""
+        for request in (first, second):
+            if request is second and not pipelined:
+                sock.sendall(second)
+            while b"\r\n\r\n" not in buffered:
+                buffered += sock.recv(65536)
+            head, _, buffered = buffered.partition(b"\r\n\r\n")
+            length = next(
+                int(line.split(b":")[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            )
+            while len(buffered) < length:
+                buffered += sock.recv(65536)
+            bodies.append(buffered[:length])
+            buffered = buffered[length:]
+    return bodies
+
+
+@pytest.mark.parametrize(
+    ("pipelined", "size", "loop"),
+    [(True, 3, "auto"), (False, 300_000, "asyncio")],
+    ids=["pipelined", "after a large body"],
+)
+async def test_the_next_request_on_a_connection_has_no_caller(
+    pipelined: bool, size: int, loop: str
+) -> None:
+    service = make_clocked_service()
+    _, pair = await login(service)
+    api = Starlette(routes=[Route("/upload", upload, methods=["POST"])])
+    app = Starlette(
+        routes=[
+            Mount("/api", BearerTokenMiddleware(BlacklistMiddleware(api, service), service)),
+            Route("/public", public),
+        ]
+    )
+    first = (
+        f"POST /api/upload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {pair.access_token}\r\n"
+        f"Content-Length: {size}\r\n\r\n"
+    ).encode() + b"x" * size
+    second = b"GET /public HTTP/1.1\r\nHost: x\r\n\r\n"
+    with serving(app, loop=loop, log_config=None) as url:
+        answers: list[Any] = exchange(url, first, second, pipelined=pipelined)
+    assert answers[0] == b'{"user":"alice","bytes":%d}' % size
+    assert answers[1] == b'{"user":"","requires":false}'
