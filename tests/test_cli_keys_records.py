@@ -3,15 +3,19 @@ configuration error (exit 3) that changes nothing."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import anyio
 import msgspec
 import test_cli_keys
-from test_cli_keys import Keys
+from support import StoreWrapper
+from test_cli import Run
+from test_cli_keys import Keys, iso
 
 from s3auth_asgi.cli import failures
 from s3auth_asgi.keys.algorithms import generate_key
 from s3auth_asgi.keys.material import private_jwk, thumbprint
-from s3auth_asgi.keys.stored import StoredKey, StoredKeySet
+from s3auth_asgi.keys.stored import KeyStore, StoredKey, StoredKeySet
 from s3auth_asgi.storage import keys as layout
 
 clock = test_cli_keys.clock  # the fixtures, under their names
@@ -69,6 +73,48 @@ def test_an_emptied_key_set_is_repaired_with_rotate(stored_keys: Keys) -> None:
     (new,) = stored_keys.stored()
     assert new.activates_at == stored_keys.clock.now - test_cli_keys.SKEW
     assert stored_keys.listing()[0]["state"] == "signing"
+
+
+class RotatedMeanwhile(StoreWrapper):
+    """A store on which another administrator's rotation lands between the command's read
+    of the key set and its first write, so that the write loses and is tried again."""
+
+    def __init__(self, inner: Any, now: float) -> None:
+        super().__init__(inner)
+        self.now, self.other = now, None
+
+    async def replace(self, key: str, value: Any, etag: str) -> str:
+        if key == layout.SIGNING_KEYS and self.other is None:
+            other = KeyStore(self.inner, skew_seconds=test_cli_keys.SKEW)
+            self.other = await other.rotate("ES256", self.now, test_cli_keys.PUBLISH)
+        return await super().replace(key, value, etag)
+
+
+def test_a_rotation_retried_after_a_repair_waits_for_the_publish_delay(
+    stored_keys: Keys,
+) -> None:
+    """The first attempt finds no key that signs, so its key would sign at once; it loses
+    to another rotation, which repaired the set with a key that signs at once. The retry
+    decides from the set it read: a key signs there, so the new one waits to be published
+    everywhere, as every rotation that is not a leak's does."""
+    stored_keys.codec()
+    replace_keys(stored_keys, [])
+    now = stored_keys.clock.now
+    racing = RotatedMeanwhile(stored_keys.store, now)
+    racing.reset_counts()
+    run = Run("keys", "rotate", open_store=lambda url: racing)
+    assert run.code == failures.OK, run
+    assert racing.other is not None and racing.other.activates_at == now - test_cli_keys.SKEW
+    # Reads: the command's, both attempts', the other's; writes: the other's, both attempts'.
+    assert dict(racing.requests) == {"get": 4, "put": 3}
+    other, new = stored_keys.stored()
+    assert other == racing.other
+    signs_at = now + test_cli_keys.PUBLISH
+    assert new.activates_at == signs_at
+    assert run.out == (
+        f"added key {new.kid} (ES256): published now, signs from {iso(signs_at)} (in 3600 s)\n"
+    )
+    assert [row["state"] for row in stored_keys.listing()] == ["signing", "next"]
 
 
 def test_retire_refuses_to_leave_no_key_that_signs(stored_keys: Keys) -> None:

@@ -103,6 +103,18 @@ def at_once(keys: Iterable[StoredKey], now: float, skew_seconds: float) -> float
     return max([now - skew_seconds, *(k.activates_at for k in keys if k.activates_at <= now)])
 
 
+def activation(
+    keys: list[StoredKey], now: float, publish_seconds: float, skew_seconds: float
+) -> float:
+    """When a key that `rotate` adds to `keys` (the set as read, less any key a rotation at
+    once withdraws) activates: `publish_seconds` from `now`, or at once (`at_once`) for a
+    rotation at once, or where nothing signs meanwhile (a set emptied, or retiring only),
+    since waiting for the publication would only leave the service without a signing key."""
+    if publish_seconds and signer(signers(keys), now) is not None:
+        return now + publish_seconds
+    return at_once(keys, now, skew_seconds)
+
+
 def stopped_signing(keys: list[StoredKey], target: StoredKey, margin: float) -> float | None:
     """When no process signs with `target` any more (None while nothing outranks it): a
     key that outranks it has activated, and every process has read that key, which may be
@@ -190,18 +202,18 @@ class KeyStore:
         A rotation at once also removes every key that has not signed yet
         (`withdrawn_at_once`): ranked by activation, such a key would take over from the
         new one, and it was in this same object, which may be what leaked."""
-        new = await self._new_key(algorithm, now, activates_at=now + publish_seconds)
+        made = await self._new_key(algorithm, now, activates_at=now + publish_seconds)
+        new = made
 
         def change(keys: list[StoredKey]) -> list[StoredKey]:
             nonlocal new
             if not publish_seconds:
                 gone = withdrawn_at_once(keys, now)
                 keys = [k for k in keys if k not in gone]
-            if not publish_seconds or signer(signers(keys), now) is None:
-                # Nothing signs meanwhile (a set emptied, or retiring only): waiting for
-                # the publication would only leave the service without a signing key.
-                activates_at = at_once(keys, now, self.skew_seconds)
-                new = msgspec.structs.replace(new, activates_at=activates_at)
+            # Decided again from each read: an attempt that lost its write to another
+            # change may have judged a set that no longer is.
+            when = activation(keys, now, publish_seconds, self.skew_seconds)
+            new = msgspec.structs.replace(made, activates_at=when)
             return [*keys, new]
 
         await self._change(change, now)
