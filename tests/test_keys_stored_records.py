@@ -10,8 +10,10 @@ Records are written straight into the store, as whoever can write it would.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import secrets
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -41,7 +43,7 @@ from s3auth_asgi import (
 from s3auth_asgi.app import create_auth_app
 from s3auth_asgi.keys.algorithms import generate_key
 from s3auth_asgi.keys.material import private_jwk, thumbprint
-from s3auth_asgi.keys.remote import KeysUnavailableError
+from s3auth_asgi.keys.remote import JwksVerifier, KeysUnavailableError
 from s3auth_asgi.keys.stored import KeyStore, StoredKey, StoredKeySet
 from s3auth_asgi.storage import ObjectStore
 from s3auth_asgi.storage import keys as layout
@@ -238,6 +240,34 @@ async def test_a_process_whose_keys_do_not_open_answers_503_keys_unavailable() -
     assert len(logged) == 1, logged
     assert "S3AUTH_KEY_ENCRYPTION_KEY" in logged[0]
     assert all(other not in r.getMessage() and sealed_with not in r.getMessage() for r in records)
+
+
+async def test_without_the_key_encryption_key_a_reader_learns_kids_and_times_only(
+    tmp_path: Path,
+) -> None:
+    """A sealed record holds the kid, algorithm and times beside the sealed private part,
+    and no public part: a service given the store but not the key-encryption key has no
+    key to verify with, so it answers 503 `keys_unavailable`, as with a wrong one. What
+    verifies without being able to sign is a JwksVerifier, from the published JWKS."""
+    clock, store = Clock(), ObjectStore.from_url("memory://")
+    issuer = keyed(store, clock, key_encryption_key=secrets.token_urlsafe(48))
+    token = (await issuer.create_token_pair(await stored_user(issuer, "alice"))).access_token
+    found = await store.get(layout.SIGNING_KEYS, dict[str, list[dict[str, Any]]])
+    assert found is not None
+    (record,) = found.value["keys"]
+    assert {name for name, value in record.items() if value is not None} == {
+        "kid", "alg", "created_at", "activates_at", "sealed",
+    }  # fmt: skip
+    bearer = [(b"authorization", f"Bearer {token}".encode())]
+    without = keyed(store, clock)  # the store, and no key-encryption key
+    answer = await call_http(BearerTokenMiddleware(ok_app, without), http_scope(headers=bearer))
+    assert answer.status == 503, answer.body
+    assert answer.json()["code"] == "keys_unavailable"
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps((await issuer.published_keys()).jwks(clock())))
+    verifier = JwksVerifier(jwks)
+    answer = await call_http(BearerTokenMiddleware(ok_app, verifier), http_scope(headers=bearer))
+    assert answer.status == 200, answer.body
 
 
 class _Down(StoreWrapper):
