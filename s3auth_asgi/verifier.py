@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
 from .errors import ConfigurationError, S3AuthError, TokenRevokedError, UnknownSigningKeyError
-from .types import Clock
+from .types import Clock, elapsed_clock
 
 logger = logging.getLogger("s3auth_asgi")
 
@@ -57,6 +57,15 @@ def reverify_bound(verifier: AccessTokenVerifier) -> float:
     if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not seconds > 0:
         raise ConfigurationError("a verifier's reverify_seconds must be a number > 0, or None")
     return float(seconds)
+
+
+def elapsed_clock_of(verifier: AccessTokenVerifier) -> Clock:
+    """What times the reads of `verifier`'s keys, and so how long a verification by it
+    stands: its `monotonic` clock when it has one (a JwksVerifier's), else
+    `types.elapsed_clock` of its clock (`time.monotonic` beside the real time, as the
+    service's key ring times its reads). Optional, as `reverify_seconds` is."""
+    given = getattr(verifier, "monotonic", None)
+    return given if callable(given) else elapsed_clock(verifier.clock)
 
 
 @runtime_checkable

@@ -66,6 +66,38 @@ async def test_a_clock_stepped_back_delays_no_read_of_the_jwks(tmp_path: Path) -
     assert (statuses, verifier.fetches) == ([401, 200], 2)
 
 
+async def test_a_clock_stepped_back_does_not_stretch_a_cached_verification(
+    tmp_path: Path,
+) -> None:
+    """A token verified and cached on a host whose clock is then stepped back: its key is
+    dropped from the JWKS and the verifier reads it again. The verification stood
+    `refresh_seconds` of true time, as on a host whose clock never moves, so the token is
+    verified again and refused then, not the step's length later; until then it is served
+    from the cache, and its `exp` is judged on the host's clock all along."""
+    true_time = SharedTime()
+    host = SkewedClock(true_time, 3600.0)
+    source = tmp_path / "jwks.json"
+    source.write_bytes(JWKS)
+    verifier = JwksVerifier(
+        source, clock=host, monotonic=lambda: true_time.now, refresh_seconds=300
+    )
+    app = BearerTokenMiddleware(ok_app, verifier)
+    leaked = signed(KEYS, host)
+
+    async def status() -> int:
+        return (await call_http(app, http_scope(headers=bearer(leaked)))).status
+
+    assert await status() == 200
+    host.offset = 3600.0 - 600  # NTP steps the host's clock back ten minutes
+    source.write_text(json.dumps(NEW_KEYS.jwks(0)))  # `k1` leaked: dropped
+    true_time.advance(300 - 0.001)
+    await verifier.load()  # the keys without `k1`, read within the interval
+    assert (await status(), verifier.fetches) == (200, 2)  # still the cached verification
+    true_time.advance(0.001)
+    assert (await status(), verifier.fetches) == (401, 2)  # verified again, a read too soon
+    assert len(app.cache) == 0
+
+
 def hanging(server: RawHttpServer, connection: socket.socket, request: bytes) -> None:
     """Answers nothing until the server closes."""
     server.closed.wait()

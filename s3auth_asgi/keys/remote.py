@@ -70,7 +70,8 @@ class JwksVerifier(SharedOnCopy):
     S3AUTH_AUDIENCE, lifetime and leeway), and are held to their ranges, as are
     `refresh_seconds` and `min_refresh_seconds` to S3AUTH_KEY_SYNC_SECONDS's.
     `timeout_seconds` bounds a whole read of a URL, from connecting to the body's end: at
-    most a minute. `clock` judges a token's times; `monotonic` times the reads of the JWKS,
+    most a minute. `clock` judges a token's times; `monotonic` times the reads of the JWKS
+    (and how long BearerTokenMiddleware's cached verifications stand),
     `types.elapsed_clock(clock)` unless given, so that a step of the host's clock (NTP
     setting back a host that booted ahead) delays no read."""
 
@@ -138,6 +139,11 @@ class JwksVerifier(SharedOnCopy):
     @property
     def clock(self) -> Clock:
         return self._clock
+
+    @property
+    def monotonic(self) -> Clock:
+        """What times the reads of the JWKS (`verifier.elapsed_clock_of`)."""
+        return self._elapsed
 
     @property
     def leeway_seconds(self) -> int:

@@ -38,6 +38,7 @@ from ..verifier import (
     ClosesAtShutdown,
     KeyReader,
     KeysFreshness,
+    elapsed_clock_of,
     reverify_bound,
 )
 from .cache import VerifiedToken, VerifiedTokenCache
@@ -155,6 +156,8 @@ class BearerTokenMiddleware:
         self._clock = tokens.clock
         self._leeway = tokens.leeway_seconds
         self._stands_for = reverify_bound(tokens)
+        # What times the reads of its keys: a step of the host's clock stretches no stand.
+        self._elapsed = elapsed_clock_of(tokens)
         self._close = tokens.close if isinstance(tokens, ClosesAtShutdown) else None
         # Keys fixed while the verifier runs are never overdue: no call per request.
         self._keys_freshness = (
@@ -287,7 +290,7 @@ class BearerTokenMiddleware:
         verified = self.cache.get(token)
         if verified is None:
             verified = self._verify_and_remember(token)
-        elif self._clock() >= verified.recheck_from:
+        elif self._clock() >= verified.expires_from or self._elapsed() >= verified.recheck_by:
             self.cache.discard(token)
             if self._clock() >= verified.expires_from:
                 raise TokenExpiredError()
@@ -297,6 +300,6 @@ class BearerTokenMiddleware:
 
     def _verify_and_remember(self, token: bytes) -> VerifiedToken:
         claims = self._verify(token)
-        verified = VerifiedToken(claims, self._leeway, self._clock() + self._stands_for)
+        verified = VerifiedToken(claims, self._leeway, self._elapsed() + self._stands_for)
         self.cache.put(token, verified)
         return verified

@@ -3,16 +3,19 @@
 Keyed by the exact token bytes, bounded, least recently used first out. A token verifies
 in one spelling only (an ES256 signature in its low-S form, `keys.low_s`), so one token
 holds one entry. An entry is the `scope["auth"]` object, holding the user built from the
-claims, so a cache hit allocates nothing, and the moment from which it must be looked at
-again (`recheck_from`), so `exp` is still checked on every request (revocation is checked
-by BlacklistMiddleware, also on every request).
+claims, so a cache hit allocates nothing, and the moments from which it must be looked at
+again, so `exp` is still checked on every request (revocation is checked by
+BlacklistMiddleware, also on every request).
 
-That moment is the token's expiry, or sooner when the verifier's keys can change while it
-runs: the verification stands as long as the keys it used may go unread
-(`verifier.reverify_bound`), then the token is verified again: a token whose key was
+Those moments are the token's expiry (`expires_from`, on the verifier's clock, which
+judges `exp`) and, when the verifier's keys can change while it runs, the end of the
+verification's stand (`recheck_by`): it stands as long as the keys it used may go unread
+(`verifier.reverify_bound`), then the token is verified again, so a token whose key was
 retired is accepted from the cache at most that long after the process read the keys that
-drop it. A hit compares the clock with one number either way; the bound costs a miss a
-clock read.
+drop it. The stand is timed on the clock that times the reads of the keys
+(`verifier.elapsed_clock_of`, monotonic beside the real time): a step back of the host's
+clock would otherwise stretch it by the step's length. A hit compares each clock with one
+number.
 
 Only tokens that passed verification are stored: garbage cannot evict good entries faster
 than an attacker can obtain valid tokens. `clear()` drops every entry at once.
@@ -31,11 +34,11 @@ from .user import AUTHENTICATED, AuthenticatedUser, BearerCredentials, token_sco
 
 class VerifiedToken(BearerCredentials):
     """The outcome of one successful verification: `scope["auth"]` for every request
-    presenting the token, with the user, the moment the token expires (`expires_from`)
-    and the one from which the verification no longer stands (`recheck_from`: no later
-    than `stands_until`)."""
+    presenting the token, with the user, the moment the token expires (`expires_from`, on
+    the verifier's clock) and the one from which the verification no longer stands
+    (`recheck_by`: `stands_until`, on the clock that times the reads of its keys)."""
 
-    __slots__ = ("expires_from", "recheck_from", "user")
+    __slots__ = ("expires_from", "recheck_by", "user")
 
     def __init__(
         self, claims: dict[str, Any], leeway_seconds: int, stands_until: float = math.inf
@@ -51,7 +54,7 @@ class VerifiedToken(BearerCredentials):
         # answer as verifying again (asserted in the tests, at the boundary).
         exp = claims["exp"]
         self.expires_from = (exp if type(exp) is int else math.ceil(exp)) + leeway_seconds
-        self.recheck_from = min(self.expires_from, stands_until)
+        self.recheck_by = stands_until
 
 
 class VerifiedTokenCache:
