@@ -156,7 +156,8 @@ def routed_and_received(draw: st.DrawFn) -> tuple[str, bytes]:
 
 
 def protecting(form: str) -> set[str]:
-    return {p for p in PROTECTED if form.startswith(p[:-1])}
+    # A pattern that ends in a slash and a star also protects the path without the slash.
+    return {p for p in PROTECTED if form.startswith(p[:-1]) or form + "/*" == p}
 
 
 def excluded(form: str) -> bool:
