@@ -309,3 +309,28 @@ async def test_an_administrator_ending_every_own_session_by_the_admin_paths_clea
             refused = await browser.post("/auth/refresh")
             assert_problem(refused, 401, "authentication_required")
             form["password"] = body["new_password"] if body else PASSWORD
+
+
+async def test_an_administrator_changing_their_own_scopes_clears_the_cookie() -> None:
+    """New scopes end every session of the account, the caller's own among them, as
+    `/admin/users/{own id}/revoke` does: the answer clears the cookie, whose token no
+    refresh takes any more. A change of their own account that ends nothing leaves it."""
+    service = make_service(refresh_cookie=True)
+    root = await service.create_user("root", "root@example.com", PASSWORD, is_admin=True)
+    form = {"username": "root", "password": PASSWORD}
+    async with client_for(mounted(service), base_url="https://testserver") as browser:
+        tokens = (await browser.post("/auth/login", data=form)).json()
+        path = f"/auth/admin/users/{root.id}"
+        kept = await browser.patch(path, json={"full_name": "Root"}, headers=bearer(tokens))
+        assert kept.status_code == 200, kept.text
+        assert "set-cookie" not in kept.headers
+        assert (await browser.post("/auth/refresh")).status_code == 200
+
+        tokens = (await browser.post("/auth/login", data=form)).json()
+        ended = await browser.patch(path, json={"scopes": ["reports"]}, headers=bearer(tokens))
+        assert ended.status_code == 200, ended.text
+        assert ended.json()["scopes"] == ["reports"]
+        value, attributes = cookie_attributes(ended)
+        assert value == 's3auth_refresh=""'
+        assert {"Max-Age=0", "Path=/auth/refresh", "HttpOnly", "Secure"} <= attributes
+        assert_problem(await browser.post("/auth/refresh"), 401, "authentication_required")

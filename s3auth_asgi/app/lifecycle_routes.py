@@ -204,7 +204,17 @@ class LifecycleRoutes:
         user = await self.service.update_user(call.path_ids["user_id"], **changes)
         if data.email is not msgspec.UNSET:
             await self.routes.mail_verification_link(user)
-        return json_response(user.public(), headers=PRIVATE)
+        response = json_response(user.public(), headers=PRIVATE)
+        # New privileges of one's own account end its sessions, the caller's among them:
+        # told by the generation, which has moved since the caller's record was read.
+        own = call.caller.account
+        if (
+            own is not None
+            and own.id == user.id
+            and own.session_generation != user.session_generation
+        ):
+            return self.routes.ended_if_own(call, user.id, response)
+        return response
 
     async def delete_user(self, call: Call) -> Response:
         if call.path_ids["user_id"] == call.caller.user_id:

@@ -257,7 +257,8 @@ def _account_operations(routes: AuthRoutes, admin: LifecycleRoutes) -> list[Oper
             conflicts=(EmailTakenError, ConflictError, OwnAccountError),
             description=f"A taken email is 409 `email_taken`. {ADMINS_SEE_NAMES} "
             + OWN_ACCOUNT_REFUSED
-            + " "
+            + " New `scopes` of the caller's own account end the caller's session with the "
+            "others: the answer clears the `s3auth_refresh` cookie in browser mode. "
             + LOST_TO_A_CONCURRENT_CHANGE,
         ),
         Operation(
