@@ -112,6 +112,12 @@ class AccountTokens:
         """A new token for `user` (1 PUT), bound to its address (to the new address it
         asked for, for a change of address); for None, a decoy at the same cost, whose
         token is returned but works for nobody."""
+        return (await self.issue_with_record(purpose, user))[0]
+
+    async def issue_with_record(
+        self, purpose: Purpose, user: User | None
+    ) -> tuple[str, AccountToken]:
+        """`issue`, with the record stored: its times say when the token stops working."""
         token_id = new_id()
         secret = secrets.token_urlsafe(_SECRET_BYTES)
         now = int(self.clock())
@@ -131,7 +137,7 @@ class AccountTokens:
             expires_at=now + self.lifetime(purpose),
         )
         await self.store.create(keys.account_token(purpose, token_id), record)
-        return f"{PREFIXES[purpose]}.{token_id}.{secret}"
+        return f"{PREFIXES[purpose]}.{token_id}.{secret}", record
 
     async def redeem(self, purpose: Purpose, token: object) -> tuple[str, AccountToken]:
         """The key and record of a valid, unexpired token of `purpose` (1 GET); not yet

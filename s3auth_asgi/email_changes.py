@@ -12,7 +12,10 @@ and every reset with it, to an address of theirs without the owner hearing of it
 new address is kept beside the account's (`User.pending_email`), which stays the account's
 for logins, resets and mail, verified or not, until a link mailed to the new address is
 opened; and the address the account has is told of the request (a notice with no link),
-so its owner can change the password, which withdraws the request.
+so its owner can change the password, which withdraws the request. It waits only while its
+link works: the record keeps the link's times (`User.pending_email_at`, `_expires_at`), so
+that whoever shows it (`public_user`) judges its expiry as the link's check does, at no
+request, and shows nothing waiting once no link can confirm it.
 
 The link is an account token (`account_tokens`, purpose `email-change`): an HMAC of it
 stored, single use, expiring with the verification links. It works only while the record
@@ -64,7 +67,7 @@ from .accounts import UNSET
 from .errors import EmailChangeUnavailableError, EmailTakenError, UserNotFoundError
 from .identifiers import clean_email
 from .mail.message import MailAdmit
-from .models import User
+from .models import PublicUser, User
 from .name_index import owner_account, parse_name
 from .recovery import RecoveryOperations, still_bound
 from .storage.access import delete_quietly
@@ -142,8 +145,12 @@ class EmailChanges(RecoveryOperations):
         asked = msgspec.structs.replace(
             user, pending_email=address, email_requests=user.email_requests + 1
         )
-        token = await self.account_tokens.issue("email-change", asked)
-        changes["pending_email"] = address
+        token, link = await self.account_tokens.issue_with_record("email-change", asked)
+        changes.update(
+            pending_email=address,
+            pending_email_at=link.created_at,
+            pending_email_expires_at=link.expires_at,
+        )
         expected = {**(expect or {}), **{name: getattr(user, name) for name in _BINDING}}
         before, after = await self._change_user(
             user_id, changes, expect=expected, require=require, current=current
@@ -158,6 +165,13 @@ class EmailChanges(RecoveryOperations):
         )
         mail.notify("email_change_notice", to=before.email, username=name, new_email=address)
         return EmailChange(after, before.email)
+
+    def public_user(self, user: User) -> PublicUser:
+        """`user` as shown to clients: its new address waits while the link mailed to it
+        works, by this service's clock and lifetime, as the link's own check judges it
+        (`User.waiting_email`); none waits once it has expired."""
+        tokens = self.account_tokens
+        return user.public(tokens.clock(), tokens.lifetime("email-change"))
 
     async def confirm_email_change(self, token: object) -> EmailChange:
         """Move the token's account to the new address it was mailed to, now verified,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any, ClassVar
 
 import msgspec
@@ -44,10 +45,17 @@ class User(HidesSecrets, msgspec.Struct, kw_only=True):
     pending_email: str = ""
     """A new address the user asked for, which becomes `email` once a link mailed to it
     is opened (`email_changes`); until then the account keeps `email` for everything.
-    Empty when none is waiting, and in records written before."""
+    Empty when none was asked for, and in records written before; kept once its link has
+    expired, when it waits no more (`waiting_email`)."""
     email_requests: int = 0
     """How many new addresses have been asked for: a link mailed for one works only while
     no later request has been made. 0 in records written before."""
+    pending_email_at: int = 0
+    """When the link for `pending_email` was made (its token's `created_at`)."""
+    pending_email_expires_at: int = 0
+    """The expiry written into that link's token (its `expires_at`). With `pending_email_at`,
+    when the address stops waiting: when its link stops working (`waiting_email`). 0 in
+    records written before, whose address is then no longer shown as waiting."""
     email_changes: int = 0
     """How many times `email` has changed to another address. A mailed link works only
     while it is what it was when the link was issued, so that an address given up and
@@ -64,7 +72,18 @@ class User(HidesSecrets, msgspec.Struct, kw_only=True):
     (`user_directory`): the names it lets go are the ones this version holds, so no
     change applies to the record from then on, as to a deleted one."""
 
-    def public(self) -> PublicUser:
+    def waiting_email(self, now: float, link_lifetime: int | None = None) -> str:
+        """`pending_email` while the link mailed to it works at `now` (`link_expiry`, with
+        today's `link_lifetime` when given, as the link's own check has it); else "": an
+        address no link can confirm any more waits for nothing."""
+        expiry = link_expiry(self.pending_email_at, self.pending_email_expires_at, link_lifetime)
+        return self.pending_email if now < expiry else ""
+
+    def public(self, now: float | None = None, link_lifetime: int | None = None) -> PublicUser:
+        """The user as shown to clients, its waiting address judged at `now` (this host's
+        clock by default) with today's `link_lifetime` (else the expiry its link was written
+        with): `S3AuthService.public_user` passes the service's."""
+        waiting = self.waiting_email(time.time() if now is None else now, link_lifetime)
         return PublicUser(
             id=self.id,
             username=self.username,
@@ -76,7 +95,7 @@ class User(HidesSecrets, msgspec.Struct, kw_only=True):
             created_at=self.created_at,
             updated_at=self.updated_at,
             email_verified=self.email_verified,
-            pending_email=self.pending_email or None,
+            pending_email=waiting or None,
             profile=self.profile,
         )
 
@@ -96,8 +115,8 @@ class PublicUser(msgspec.Struct, kw_only=True):
     updated_at: int
     email_verified: bool = False
     pending_email: str | None = None
-    """A new address asked for, not yet confirmed by the link mailed to it: `email` stays
-    the account's until then."""
+    """A new address asked for, not yet confirmed by the link mailed to it, while that link
+    works: `email` stays the account's until then."""
     profile: dict[str, Any] | None = None
     """The application's own fields, when it declares some."""
 
@@ -128,10 +147,18 @@ class AccountToken(HidesSecrets, msgspec.Struct, kw_only=True):
     expires_at: int
 
     def expiry(self, lifetime_seconds: int) -> int:
-        """When the token stops working: the earlier of the expiry written at its issue and
-        its issue plus the configured lifetime, so a shortened lifetime applies to tokens
-        already mailed (as the sweep, which judges by today's lifetime, does)."""
-        return min(self.expires_at, self.created_at + lifetime_seconds)
+        """When the token stops working (`link_expiry`)."""
+        return link_expiry(self.created_at, self.expires_at, lifetime_seconds)
+
+
+def link_expiry(created_at: int, expires_at: int, lifetime_seconds: int | None) -> int:
+    """When a mailed link made at `created_at` stops working: the earlier of the expiry
+    written at its issue and its issue plus the configured lifetime, so a shortened lifetime
+    applies to links already mailed (as the sweep, which judges by today's lifetime, does).
+    Without a lifetime, the expiry written."""
+    if lifetime_seconds is None:
+        return expires_at
+    return min(expires_at, created_at + lifetime_seconds)
 
 
 class IndexEntry(msgspec.Struct, omit_defaults=True):

@@ -177,7 +177,7 @@ class LifecycleRoutes:
         users, cursor = await self.service.list_users(
             after=query.after, limit=query.limit, search=query.search
         )
-        page = UserPage(users=[u.public() for u in users], next_cursor=cursor)
+        page = UserPage(users=[self.service.public_user(u) for u in users], next_cursor=cursor)
         return json_response(page, headers=PRIVATE)
 
     async def _keep_own_administration(self, call: Call, changes: dict[str, Any]) -> None:
@@ -204,7 +204,7 @@ class LifecycleRoutes:
         user = await self.service.update_user(call.path_ids["user_id"], **changes)
         if data.email is not msgspec.UNSET:
             await self.routes.mail_verification_link(user)
-        response = json_response(user.public(), headers=PRIVATE)
+        response = json_response(self.service.public_user(user), headers=PRIVATE)
         # New privileges of one's own account end its sessions, the caller's among them:
         # told by the generation, which has moved since the caller's record was read.
         own = call.caller.account
@@ -251,10 +251,10 @@ class LifecycleRoutes:
         )
         call.noted["user_id"] = user.id
         await self.routes.mail_verification_link(user)
-        return json_response(user.public(), status=201, headers=PRIVATE)
+        return json_response(self.service.public_user(user), status=201, headers=PRIVATE)
 
     async def get_user(self, call: Call) -> Response:
-        return json_response((await self._user(call)).public(), headers=PRIVATE)
+        return json_response(self.service.public_user(await self._user(call)), headers=PRIVATE)
 
     async def set_password(self, call: Call) -> Response:
         data: AdminSetPassword = call.body

@@ -144,7 +144,7 @@ class AuthRoutes(SessionRoutes):
             raise self._hide_which_exists(error) from None
         call.noted["user_id"] = user.id
         await self.mail_verification_link(user)
-        return json_response(user.public(), status=201, headers=PRIVATE)
+        return json_response(self.service.public_user(user), status=201, headers=PRIVATE)
 
     async def login(self, call: Call) -> Response:
         data: LoginRequest = call.body
@@ -227,7 +227,7 @@ class AuthRoutes(SessionRoutes):
         return self._tokens(request, pair)
 
     async def me(self, call: Call) -> Response:
-        return json_response(call.account.public(), headers=PRIVATE)
+        return json_response(self.service.public_user(call.account), headers=PRIVATE)
 
     async def update_me(self, call: Call) -> Response:
         data: UpdateProfileRequest = call.body
@@ -263,7 +263,7 @@ class AuthRoutes(SessionRoutes):
             raise self._hide_which_exists(error) from None
         except UserNotFoundError:
             raise account_gone() from None
-        return json_response(user.public(), headers=PRIVATE)
+        return json_response(self.service.public_user(user), headers=PRIVATE)
 
     async def change_password(self, call: Call) -> Response:
         data: ChangePasswordRequest = call.body

@@ -110,7 +110,7 @@ def run_user_list(ctx: Context) -> int:
         async with aclosing(service.every_user(search=ctx.args.search)) as users:
             async for user in users:
                 if as_json:
-                    listed.extend([user.public()])
+                    listed.extend([service.public_user(user)])
                 else:
                     progress.clear()
                     if not count:
