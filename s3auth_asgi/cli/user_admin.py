@@ -42,7 +42,7 @@ def run_user_delete(ctx: Context) -> int:
     async def delete_left(identifier: str, left: str) -> int:
         if not await service.delete_user(identifier):
             raise UserNotFoundError(f"no user {identifier!r}: another process deleted it first")
-        await noted(service, "admin_user_delete", identifier)
+        await noted(service, "admin_user_delete", identifier, ctx.err)
         print(f"deleted user {identifier} ({left}; its sessions have ended)", file=ctx.out)
         return OK
 
@@ -62,7 +62,7 @@ def run_user_delete(ctx: Context) -> int:
             # Another process deleted it since it was found: this command deleted nothing,
             # and its trail must not say it did.
             raise UserNotFoundError(f"no user {ctx.args.user!r}: another process deleted it first")
-        await noted(service, "admin_user_delete", user.id)
+        await noted(service, "admin_user_delete", user.id, ctx.err)
         print(printable(f"deleted {user.username} (its sessions have ended)"), file=ctx.out)
         return OK
 
@@ -77,7 +77,7 @@ def run_user_set_password(ctx: Context) -> int:
     async def set_password() -> int:
         user = await find_user(service, ctx.args.user, ctx.args.given_as)
         await service.set_password(user.id, password)
-        await noted(service, "admin_password_set", user.id)
+        await noted(service, "admin_password_set", user.id, ctx.err)
         # The account's address is told in the background, which this command's event loop
         # would cancel as it ends: given its time, as at a server's shutdown.
         await service.mail.close()
@@ -120,7 +120,7 @@ def run_user_scopes(ctx: Context) -> int:
                     if attempt == UPDATE_ATTEMPTS - 1:
                         raise
                     user = await find_user(service, user.id, "id")
-            await noted(service, "admin_user_update", user.id)
+            await noted(service, "admin_user_update", user.id, ctx.err)
         granted = " ".join(granted_scopes(user.is_admin, user.scopes))
         print(printable(granted) or "(none)", file=ctx.out)
         return OK
@@ -136,7 +136,7 @@ def run_user_promote(ctx: Context) -> int:
         user = await find_user(service, ctx.args.user, ctx.args.given_as)
         updated = await service.update_user(user.id, is_admin=admin)
         if updated.public().is_admin != user.public().is_admin:
-            await noted(service, "admin_user_update", user.id)
+            await noted(service, "admin_user_update", user.id, ctx.err)
         role = "an administrator" if admin else "not an administrator"
         print(printable(f"{updated.username} is {role} (its sessions have ended)"), file=ctx.out)
         return OK
@@ -176,11 +176,11 @@ def run_user_revoke(ctx: Context) -> int:
         if session_id is not None:
             if not await service.revoke_session(user.id, session_id):
                 raise SessionNotFoundError(f"{user.username} has no session {session_id}")
-            await noted(service, "admin_session_end", user.id)
+            await noted(service, "admin_session_end", user.id, ctx.err)
             print(printable(f"ended session {session_id} of {user.username}"), file=ctx.out)
             return OK
         ended = await service.revoke_all_user_tokens(user.id)
-        await noted(service, "admin_user_revoke", user.id)
+        await noted(service, "admin_user_revoke", user.id, ctx.err)
         print(printable(f"ended {ended} session(s) of {user.username}"), file=ctx.out)
         return OK
 

@@ -8,13 +8,14 @@ import argparse
 import getpass
 import sys
 from contextlib import aclosing
-from typing import Any
+from typing import Any, TextIO
 
-from ..errors import UserNotFoundError
+from ..errors import S3AuthError, UserNotFoundError
 from ..events import EventName, new_event
 from ..models import User
 from ..service import S3AuthService
 from ..shown_urls import shown_url
+from ..storage import StoreConflict
 from .context import Context, run_async
 from .failures import OK, CommandError
 from .json_array import JsonArray
@@ -29,11 +30,21 @@ end of line, stray spaces) before it is refused unread: the policy then names wh
 NO_TERMINAL = "no terminal to ask for the password: pass --password-stdin"
 
 
-async def noted(service: S3AuthService, name: EventName, user_id: str) -> None:
-    """Keep the command's change of `user_id` in the account's trail."""
-    await service.audit.record(
-        new_event(name, "success", user_id=user_id, client="cli", clock=service.clock)
-    )
+TRAIL_LOST = "the change was made, but the account's audit trail could not be written"
+
+
+async def noted(service: S3AuthService, name: EventName, user_id: str, err: TextIO) -> None:
+    """Keep the command's change of `user_id` in the account's trail. The change has landed
+    by then: a trail the store fails to take is a warning on `err`, as the auth app logs
+    it, not the command's failure, which would have the operator run it again, to find
+    the change made (or the account gone) and keep no event either."""
+    event = new_event(name, "success", user_id=user_id, client="cli", clock=service.clock)
+    try:
+        await service.audit.record(event)
+    except (S3AuthError, StoreConflict) as error:
+        reason = error.code if isinstance(error, S3AuthError) else "conflict"
+        lost = f"it does not show this {name} of user {user_id}"
+        print(printable(f"s3auth: warning: {TRAIL_LOST} ({reason}): {lost}"), file=err)
 
 
 def check_password_source(ctx: Context) -> None:
@@ -84,7 +95,7 @@ def run_user_create(ctx: Context) -> int:
             is_admin=ctx.args.admin,
             email_verified=ctx.args.verified,
         )
-        await noted(service, "admin_user_create", user.id)
+        await noted(service, "admin_user_create", user.id, ctx.err)
         role = "administrator" if user.is_admin else "user"
         where = shown_url(ctx.store_url or "")  # which store, with --demo and without
         made = f"created {role} {user.username} <{user.email}> id={user.id} in {where}"
@@ -170,7 +181,7 @@ def run_user_toggle(ctx: Context) -> int:
         user = await find_user(service, ctx.args.user, ctx.args.given_as)
         updated = await service.update_user(user.id, is_active=active)
         if updated.is_active != user.is_active:
-            await noted(service, "admin_user_update", user.id)
+            await noted(service, "admin_user_update", user.id, ctx.err)
         state = "enabled" if updated.is_active else "disabled (its sessions have ended)"
         print(printable(f"{updated.username} {state}"), file=ctx.out)
         return OK
