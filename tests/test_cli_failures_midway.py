@@ -12,10 +12,11 @@ from test_admin_events import AuditFails
 from test_admin_rule import _cli_store
 from test_cli import Run
 from test_cli_beside_instances import _trail
+from test_faults import FailFirst
 
 from s3auth_asgi import User
 from s3auth_asgi.cli import failures
-from s3auth_asgi.storage import Store
+from s3auth_asgi.storage import Store, keys
 
 PASSWORD = "Correct-Horse-42x"
 LOST = "s3auth: warning: the change was made, but the account's audit trail could not be written"
@@ -82,3 +83,46 @@ def test_a_user_created_whose_audit_event_was_not_kept_is_told_created(
     assert run.err == (
         f"{LOST} (store_unavailable): it does not show this admin_user_create of user {bob.id}\n"
     )
+
+
+def test_a_deletion_by_name_cut_short_names_the_id_that_finishes_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Once the deletion has closed the record, no name finds the account any more: the
+    same command run again says there is no such user. So the failure names the id, by
+    which it finishes."""
+    store = _cli_store(monkeypatch)
+    service = make_service(store=store)
+    bob = anyio.run(lambda: service.create_user("bob", "bob@example.com", PASSWORD))
+    cut = _run(FailFirst(store, "delete_many", "users/", after=False), "delete", "bob", "--yes")
+    assert cut.code == failures.UNAVAILABLE, cut
+    assert cut.out == ""
+    assert cut.err.startswith("s3auth: injected fault before delete_many"), cut
+    assert cut.err.endswith(
+        f"; its deletion may have begun, after which no name finds the account: "
+        f"`s3auth user delete {bob.id}` finishes it\n"
+    ), cut
+    closed = anyio.run(store.get, keys.user(bob.id), User)
+    assert closed is not None and closed.value.deleting
+    assert _run(store, "delete", "bob", "--yes").code == failures.NOT_FOUND
+    finished = _run(store, "delete", bob.id)
+    assert finished.code == failures.OK, finished
+    assert anyio.run(store.get, keys.user(bob.id), User) is None
+    assert _trail(service, bob.id) == [("admin_user_delete", "cli")]
+    assert anyio.run(lambda: service.create_user("bob", "bob@example.com", PASSWORD))
+
+
+def test_a_deletion_that_failed_before_it_began_is_told_the_same(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The command cannot tell whether its close landed: the same advice, and the id
+    deletes the account as its name would have."""
+    store = _cli_store(monkeypatch)
+    service = make_service(store=store)
+    bob = anyio.run(lambda: service.create_user("bob", "bob@example.com", PASSWORD))
+    cut = _run(FailFirst(store, "replace", "users/", after=False), "delete", "bob", "--yes")
+    assert cut.code == failures.UNAVAILABLE, cut
+    assert cut.err.endswith(f"`s3auth user delete {bob.id}` finishes it\n"), cut
+    assert anyio.run(service.get_user_by_id, bob.id) is not None
+    assert _run(store, "delete", bob.id).code == failures.OK
+    assert anyio.run(service.get_user_by_id, bob.id) is None

@@ -4,7 +4,12 @@ administrator's account tools. Each action is kept in the user's audit trail
 
 from __future__ import annotations
 
-from ..errors import ConflictError, SessionNotFoundError, UserNotFoundError
+from ..errors import (
+    ConflictError,
+    SessionNotFoundError,
+    StoreUnavailableError,
+    UserNotFoundError,
+)
 from ..identifiers import is_id
 from ..models import User
 from ..open_records import own_record
@@ -13,7 +18,7 @@ from ..service import S3AuthService
 from ..storage import CorruptObjectError, keys
 from ..user_records import UPDATE_ATTEMPTS
 from .context import Context, run_async
-from .failures import OK, CommandError
+from .failures import OK, UNAVAILABLE, CommandError, unavailable_message
 from .json_array import JsonArray
 from .table_text import iso, printable
 from .users import check_password_source, find_user, noted, read_new_password
@@ -36,11 +41,26 @@ async def left_behind(service: S3AuthService, identifier: str, given_as: str | N
     return None
 
 
+async def deleting(ctx: Context, service: S3AuthService, user_id: str) -> bool:
+    """`delete_user`, whose failure names the id that finishes it: the deletion closes the
+    record first, after which no name finds the account (`user_directory`), so the same
+    command run again by a name would say there is no such user."""
+    try:
+        return await service.delete_user(user_id)
+    except StoreUnavailableError as exc:
+        advice = (
+            "its deletion may have begun, after which no name finds the account: "
+            f"`s3auth user delete {user_id}` finishes it"
+        )
+        message = f"{unavailable_message(exc, ctx.store_url)}; {advice}"
+        raise CommandError(message, UNAVAILABLE) from exc
+
+
 def run_user_delete(ctx: Context) -> int:
     service = ctx.service()
 
     async def delete_left(identifier: str, left: str) -> int:
-        if not await service.delete_user(identifier):
+        if not await deleting(ctx, service, identifier):
             raise UserNotFoundError(f"no user {identifier!r}: another process deleted it first")
         await noted(service, "admin_user_delete", identifier, ctx.err)
         print(f"deleted user {identifier} ({left}; its sessions have ended)", file=ctx.out)
@@ -58,7 +78,7 @@ def run_user_delete(ctx: Context) -> int:
             raise CommandError(
                 f"deleting {user.username} <{user.email}>: pass --yes, or give its id {user.id}"
             )
-        if not await service.delete_user(user.id):
+        if not await deleting(ctx, service, user.id):
             # Another process deleted it since it was found: this command deleted nothing,
             # and its trail must not say it did.
             raise UserNotFoundError(f"no user {ctx.args.user!r}: another process deleted it first")
