@@ -1,0 +1,138 @@
+"""No secret reaches any log record, whatever logger wrote it and at whatever level: every
+flow that carries a password, a token, a mailed link or a cookie is run once with the root
+logger at DEBUG, and each record is searched whole (message, arguments, attributes and a
+traceback's text) for every secret the flows handled or stored."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_app import PASSWORD, bearer, client_for, login, mounted, register
+from test_app_lifecycle import mailed_token, service_with
+
+from s3auth_asgi.models import Session, User
+from s3auth_asgi.storage import keys
+
+pytestmark = pytest.mark.anyio
+
+TYPED_AS_NAME = "Typed-into-the-name-field-1"
+WRONG = "Wrong-but-secret-2"
+CHANGED = "Changed-by-its-owner-3"
+RESET = "Set-by-a-mailed-link-4"
+ADMINS = "Chosen-by-the-admin-5"
+CREATED = "Given-at-creation-6"
+
+
+def logged_text(records: list[logging.LogRecord]) -> list[str]:
+    """Everything a handler could write of each record."""
+    formatter = logging.Formatter()
+    texts: list[str] = []
+    for record in records:
+        texts.append(formatter.format(record))
+        texts.extend(repr(value) for value in vars(record).values())
+    return texts
+
+
+async def stored_secrets(service: Any, user_ids: list[str]) -> list[str]:
+    """The password hashes and session secrets the store holds for these users."""
+    found: list[str] = []
+    for user_id in user_ids:
+        user = await service.store.get(keys.user(user_id), User)
+        found.append(user.value.hashed_password)
+        async for info in service.store.list(f"sessions/{user_id}/"):
+            if info.key.endswith(".json"):
+                session = await service.store.get(info.key, Session)
+                found.append(session.value.secret)
+    return found
+
+
+async def test_no_secret_of_any_flow_reaches_any_log_record(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    service = service_with(tmp_path)
+    handled: list[str] = [service.settings.secret_key]
+    root = await service.create_user("root", "root@example.com", PASSWORD, is_admin=True)
+    async with client_for(mounted(service, rate_limit=True)) as client:
+        alice = await register(client, "alice")
+        verification = await mailed_token(service, "email_verification", "alice@example.com")
+        assert (
+            await client.post("/auth/email/verify", json={"token": verification})
+        ).status_code == 204
+        # A password typed into the name field, and a wrong one: both are refused.
+        for name, password in (("alice", WRONG), (TYPED_AS_NAME, "alice")):
+            answer = await client.post("/auth/login", data={"username": name, "password": password})
+            assert answer.status_code == 401
+        first = await login(client, "alice")
+        device = client.cookies.get("s3auth_device")
+        assert device
+        rotated = (
+            await client.post("/auth/refresh", data={"refresh_token": first["refresh_token"]})
+        ).json()
+        again = (
+            await client.post("/auth/refresh", data={"refresh_token": rotated["refresh_token"]})
+        ).json()
+        # The first token, two rotations old: a reuse, which ends the session.
+        reused = await client.post("/auth/refresh", data={"refresh_token": first["refresh_token"]})
+        assert reused.status_code == 401
+        tokens = await login(client, "alice")
+        changed = await client.post(
+            "/auth/password",
+            json={"current_password": PASSWORD, "new_password": CHANGED},
+            headers=bearer(tokens),
+        )
+        assert changed.status_code == 200, changed.text
+        after_change = changed.json()
+        moved = await client.patch(
+            "/auth/me",
+            json={"email": "alice@new.example", "current_password": CHANGED},
+            headers=bearer(after_change),
+        )
+        assert moved.status_code == 200, moved.text
+        new_address = await mailed_token(service, "email_change", "alice@new.example")
+        assert (
+            await client.post("/auth/email/verify", json={"token": new_address})
+        ).status_code == 204
+        assert (
+            await client.post("/auth/password/forgot", json={"username": "alice"})
+        ).status_code == 202
+        reset = await mailed_token(service, "password_reset", "alice@new.example")
+        answer = await client.post(
+            "/auth/password/reset", json={"token": reset, "new_password": RESET}
+        )
+        assert answer.status_code == 204
+        spent = await client.post(
+            "/auth/password/reset", json={"token": reset, "new_password": RESET}
+        )
+        assert spent.status_code == 400
+        admin = await login(client, "root")
+        answer = await client.post(
+            f"/auth/admin/users/{alice['id']}/password",
+            json={"new_password": ADMINS},
+            headers=bearer(admin),
+        )
+        assert answer.status_code == 204, answer.text
+        created = await client.post(
+            "/auth/admin/users",
+            json={"username": "carol", "email": "carol@example.com", "password": CREATED},
+            headers=bearer(admin),
+        )
+        assert created.status_code == 201, created.text
+        last = await login(client, "alice", ADMINS)
+        assert (await client.post("/auth/logout", headers=bearer(last))).status_code == 204
+    await service.mail.drain()
+    handled += [PASSWORD, TYPED_AS_NAME, WRONG, CHANGED, RESET, ADMINS, CREATED, device]
+    for pair in (first, rotated, again, tokens, after_change, admin, last):
+        handled += [pair["access_token"], pair["refresh_token"]]
+    for mailed in (verification, new_address, reset):
+        handled += [mailed, mailed.rsplit(".", 1)[1]]  # the link's token, and its secret
+    stored = await stored_secrets(service, [alice["id"], root.id, created.json()["id"]])
+    assert len(stored) == 4  # three hashes, and the administrator's session's secret
+    handled += stored
+    texts = logged_text(caplog.records)
+    assert any("auth event" in text for text in texts)  # the flows were logged at all
+    leaked = [secret for secret in handled if any(secret in text for text in texts)]
+    assert leaked == []
