@@ -9,7 +9,9 @@ import hashlib
 import os
 import pwd
 import re
+import shutil
 import stat
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -65,7 +67,35 @@ def test_a_secret_another_process_makes_meanwhile_is_the_one_both_keep(
     kept = read_or_create_secret(directory)
     assert len(kept) >= 32 and meanwhile == [kept]
     assert (directory / "secret").read_text() == kept + "\n"
-    assert [path.name for path in directory.iterdir()] == ["secret"]
+    assert sorted(path.name for path in directory.iterdir()) == [".gitignore", "secret"]
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+async def test_what_the_demo_keeps_in_a_project_is_never_offered_for_a_commit(
+    tmp_path: Path,
+) -> None:
+    """`s3auth demo` run in a project makes ./.s3auth-demo there: its secret signs every
+    token, its store holds password hashes, its outbox working reset links; a `git add .`
+    must not take them."""
+    project = tmp_path / "project"
+    project.mkdir()
+    git = ["git", "-C", str(project)]
+    subprocess.run([*git, "init", "-q"], check=True)
+    service = demo_service(project / ".s3auth-demo")
+    await service.create_user("root", "root@example.com", PASSWORD, is_admin=True)
+    await service.request_password_reset("root")
+    await service.mail.drain()
+    (project / "app.py").write_text("")
+    status = subprocess.run(
+        [*git, "status", "--porcelain", "--untracked-files=all"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    assert status.stdout.splitlines() == ["?? app.py"]
+    # What the demo keeps is all there, and not one object short.
+    assert len(list((project / ".s3auth-demo" / "outbox").iterdir())) == 1
+    assert (project / ".s3auth-demo" / "secret").is_file()
 
 
 def mode(path: Path) -> int:

@@ -8,6 +8,10 @@ demo reads it. So a directory others can write to, or a part of it another user 
 refused; the store and the outbox are made, or narrowed to, 0700 and the secret to 0600. The
 directory itself keeps its mode: `--dir` may name one its owner opened on purpose, and what
 is in it is closed either way. Its parents are not looked at.
+
+A directory the demo makes is also kept out of version control (a `.gitignore` of `*`, as
+venv and pytest keep theirs): `./.s3auth-demo` is made in whatever project the demo was run
+from, and a `git add .` there would commit the secret, the store and the outbox.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from ..errors import ConfigurationError
 
 PRIVATE_DIRECTORY = 0o700
 PRIVATE_FILE = 0o600
+GIT_IGNORE = ".gitignore"
+GIT_IGNORE_TEXT = "# Made by `s3auth demo`: what it keeps here stays out of any commit.\n*\n"
 OTHERS_WRITE = 0o002
 GROUP_WRITE = 0o020
 
@@ -30,8 +36,13 @@ GROUP_WRITE = 0o020
 def own_directory(path: Path) -> None:
     """`path`, made 0700 when missing; one that exists must be the user's, and writable by
     no one else (the group aside when it is the user's own: `_group_is_users_own`)."""
-    with contextlib.suppress(FileExistsError):  # not a directory: `_owned` says so
-        path.mkdir(mode=PRIVATE_DIRECTORY, parents=True, exist_ok=True)
+    try:
+        path.mkdir(mode=PRIVATE_DIRECTORY, parents=True)
+    except FileExistsError:  # or not a directory: `_owned` says so
+        pass
+    else:
+        # Only into one it made: one that `--dir` names may be a project's own.
+        _ignored_by_git(path)
     found = _owned(path, directory=True)
     mode = stat.S_IMODE(found.st_mode)
     if mode & OTHERS_WRITE or (mode & GROUP_WRITE and not _group_is_users_own(found.st_gid)):
@@ -41,6 +52,13 @@ def own_directory(path: Path) -> None:
             "--demo-dir) at a directory only you can write to, or at a new one, which the "
             "demo makes"
         )
+
+
+def _ignored_by_git(path: Path) -> None:
+    with contextlib.suppress(FileExistsError):
+        descriptor = os.open(path / GIT_IGNORE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+            file.write(GIT_IGNORE_TEXT)
 
 
 def private_directory(path: Path) -> None:
