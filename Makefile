@@ -6,7 +6,17 @@ DEMO_STAMP := $(VENV)/.installed-demo
 
 .PHONY: test demo bench lint typecheck install browser azurite docs clean
 
+# A target whose recipe failed is deleted, so that the next run makes it again: above all
+# .venv/bin/python, which `python3 -m venv` leaves behind when it fails for want of ensurepip
+# (Debian's python3 without python3-venv), in a virtualenv that has no pip.
+.DELETE_ON_ERROR:
+
+# A Python older than the package needs is refused before it makes .venv, which a run with
+# PYTHON=python3.11 would otherwise find made and go on using.
 $(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and \
+		"s3auth_asgi needs Python 3.11 or later; $(PYTHON) is " + sys.version.split()[0] + \
+		": give one, e.g. make PYTHON=python3.11 ...")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
