@@ -562,3 +562,38 @@ async def test_the_demo_sends_no_mail_through_the_environments_server(tmp_path: 
     assert server.inbox.messages == []
     assert [m["kind"] for m in outbox] == ["password_reset", "email_verification"]
     assert outbox[0]["text"].count("\n/reset-password#token=") == 1
+
+
+async def test_every_answer_of_the_demo_says_its_type_is_meant_and_the_personal_ones_are_not_kept(
+    tmp_path: Path,
+) -> None:
+    """As every answer of the auth app (ASVS 5.0 V3.4.4): the demo's own too, the outbox's
+    reset links and the protected endpoints an application copies among them. Those that
+    show an account, its sessions or mail are not kept by any cache, as the auth app's."""
+    service = demo_service(tmp_path)
+    app = create_demo_app(service, outbox_key=OUTBOX_KEY)
+    async with client_for(app, base_url="http://127.0.0.1:8000") as client:
+        await register(client, "alice")
+        await service.mail.drain()
+        tokens = await login(client, "alice")
+        personal = {
+            "/api/hello": await client.get("/api/hello", headers=bearer(tokens)),
+            "/api/sessions": await client.get("/api/sessions", headers=bearer(tokens)),
+            "/demo/outbox": await client.get("/demo/outbox", headers=with_key()),
+        }
+        others = {
+            "/": await client.get("/"),
+            "HEAD /reset-password": await client.head("/reset-password"),
+            "POST /": await client.post("/"),
+            "/nowhere": await client.get("/nowhere"),
+            "/api/nowhere": await client.get("/api/nowhere", headers=bearer(tokens)),
+            "/api/hello without a token": await client.get("/api/hello"),
+            "/demo/outbox without the key": await client.get("/demo/outbox"),
+            "/auth/nowhere": await client.get("/auth/nowhere"),
+        }
+    statuses = [answer.status_code for answer in (*personal.values(), *others.values())]
+    assert statuses == [200, 200, 200, 200, 200, 405, 404, 404, 401, 404, 404]
+    for name, answer in {**personal, **others}.items():
+        assert answer.headers.get_list("x-content-type-options") == ["nosniff"], name
+    for name, answer in personal.items():
+        assert answer.headers.get_list("cache-control") == ["no-store"], name
