@@ -206,3 +206,28 @@ def test_the_demo_in_a_directory_others_can_write_to_is_refused(
     assert served == {} and list(shared.iterdir()) == []
     made = Run("--demo-dir", str(shared), "user", "list")
     assert made.code == failures.CONFIGURATION and list(shared.iterdir()) == [], made
+
+
+@pytest.mark.parametrize(("host", "page"), [("0.0.0.0", "127.0.0.1:8123"), ("::", "[::1]:8123")])  # noqa: S104
+def test_served_on_every_interface_the_printed_links_still_open_the_page_and_outbox(
+    host: str, page: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, served: dict[str, Any]
+) -> None:
+    """`--host 0.0.0.0` (or `::`) listens on every address but names none a browser can
+    open as this machine: the outbox answers a loopback Host only, and a Secure cookie is
+    kept for http:// on loopback only. The links printed must lead to one that works."""
+    for name, value in FAST_ENV.items():
+        monkeypatch.setenv(name, value)
+    run = Run("demo", "--dir", str(tmp_path / "demo"), "--host", host, "--port", "8123")
+    assert run.code == 0, run
+    assert served["host"] == host
+    assert f"  page:     http://{page}/\n" in run.out
+    link = re.search(r"^  outbox:   (\S+)/#outbox=(\S+)  \(", run.out, re.MULTILINE)
+    assert link is not None and link[1] == f"http://{page}", run.out
+    assert "every network interface" in run.out  # and says who else reaches it
+
+    async def outbox() -> None:
+        async with client_for(served["app"], base_url=link[1]) as client:
+            shown = await client.get("/demo/outbox", headers={"Demo-Outbox-Key": link[2]})
+            assert shown.status_code == 200, shown.text
+
+    anyio.run(outbox, backend="asyncio")

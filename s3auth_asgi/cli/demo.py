@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import shlex
 from pathlib import Path
 
 from ..errors import ConfigurationError
+from ..hosts import is_loopback
 from ..service import S3AuthService
 from ..shown_urls import shown_url
 from .context import Context, demo_directory, demo_settings, settle
@@ -17,6 +19,7 @@ PROXY_HEADERS = False
 127.0.0.1 unless told not to; the rate limits would then count whatever address a client
 claims. The app's own trusted-proxy settings decide that instead."""
 MAX_PORT = 65535
+IPV6 = 6
 
 
 def run_demo(ctx: Context) -> int:
@@ -36,7 +39,7 @@ def run_demo(ctx: Context) -> int:
     settings = demo_settings(directory, store_url)
     # The demo's own directory: created with its parents when missing.
     service = S3AuthService(settings, store=ctx.store(settings, create=store_url is None))
-    base = f"http://{url_host(ctx.args.host)}:{ctx.args.port}"
+    base = f"http://{url_host(opened_host(ctx.args.host))}:{ctx.args.port}"
     # The outbox holds reset links, and others on this machine reach the port: it opens
     # with this key, printed here only and new at each start.
     outbox_key = new_outbox_key()
@@ -48,7 +51,8 @@ def run_demo(ctx: Context) -> int:
         f"  store:    {shown_url(settings.store_url)}\n"
         f"  secret:   {(directory / SECRET_FILE).resolve()}\n"
         f"  mail:     written to {settings.mail_outbox}, shown at the outbox link; none is sent\n"
-        f"  Make yourself an administrator: {admin_hint(given_directory, store_url)}\n",
+        f"  Make yourself an administrator: {admin_hint(given_directory, store_url)}\n"
+        f"{network_note(ctx.args.host)}",
         file=ctx.out,
         flush=True,
     )
@@ -61,6 +65,39 @@ def run_demo(ctx: Context) -> int:
     )
     settle()
     return OK
+
+
+def opened_host(host: str) -> str:
+    """The address a browser opens for a demo listening on `host`: for every interface
+    (`0.0.0.0`, `::`), which names no machine, this one's loopback address, the only
+    Host the outbox answers and where http:// keeps the Secure refresh cookie."""
+    address = _address(host)
+    if address is None or not address.is_unspecified:
+        return host
+    return "::1" if address.version == IPV6 else "127.0.0.1"
+
+
+def network_note(host: str) -> str:
+    """A line for a demo that others on the network reach: none on a loopback address."""
+    if is_loopback(host):
+        return ""
+    address = _address(host)
+    if address is not None and address.is_unspecified:
+        where = "every network interface"
+        outbox = "the outbox, at the link above, answers this machine alone"
+    else:
+        where, outbox = host, "the outbox answers on a loopback address alone (--host 127.0.0.1)"
+    return (
+        f"  network:  listening on {where}: others on the network reach the page and the API;\n"
+        f"            {outbox}\n"
+    )
+
+
+def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(host.strip("[]"))
+    except ValueError:  # a name
+        return None
 
 
 def url_host(host: str) -> str:
