@@ -52,11 +52,15 @@ def client_for(
     peer: tuple[str, int] = ("127.0.0.1", 50000),
     root_path: str = "",
     declared: DeclaredAnswers | None = None,
+    headers: dict[str, str] | None = None,
 ) -> httpx.AsyncClient:
-    """A client of `app`; with `declared`, every answer is checked against it."""
+    """A client of `app`, sending `headers` with every request; with `declared`, every
+    answer is checked against it."""
     transport = httpx.ASGITransport(app=app, client=peer, root_path=root_path)
     hooks = {"response": [declared]} if declared is not None else {}
-    return httpx.AsyncClient(transport=transport, base_url=base_url, event_hooks=hooks)
+    return httpx.AsyncClient(
+        transport=transport, base_url=base_url, event_hooks=hooks, headers=headers
+    )
 
 
 def checked_client(service: S3AuthService, **options: Any) -> httpx.AsyncClient:

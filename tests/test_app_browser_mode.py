@@ -18,6 +18,9 @@ from s3auth_asgi.storage import ObjectStore, Store
 
 pytestmark = pytest.mark.anyio
 
+SAME_ORIGIN = {"Origin": "https://testserver"}
+"""What a browser sends with every POST of a page of the app's own origin."""
+
 
 @pytest.fixture
 async def browser() -> AsyncIterator[httpx.AsyncClient]:
@@ -25,7 +28,7 @@ async def browser() -> AsyncIterator[httpx.AsyncClient]:
     # https: httpx, like a browser, sends a Secure cookie over https only.
     declared = declared_for(service.settings)  # the refusals the handler returns too
     async with client_for(
-        mounted(service), base_url="https://testserver", declared=declared
+        mounted(service), base_url="https://testserver", declared=declared, headers=SAME_ORIGIN
     ) as client:
         yield client
 
@@ -168,7 +171,9 @@ async def test_a_refresh_cookie_sent_twice_is_refused_and_kept() -> None:
     # Using either would put the page in the planter's session, or, for a value that fails,
     # have the 401 clear the owner's cookie; so neither is used and nothing is cleared.
     service = make_service(refresh_cookie=True)
-    async with client_for(mounted(service), base_url="https://testserver") as client:
+    async with client_for(
+        mounted(service), base_url="https://testserver", headers=SAME_ORIGIN
+    ) as client:
         await register(client, "mallory")
         await log_in(client)
         alice = client.cookies["s3auth_refresh"]
@@ -229,7 +234,9 @@ async def test_a_refresh_that_lost_to_the_other_tabs_refreshes_keeps_the_cookie(
     inner = ObjectStore.from_url("memory://")
     held = OtherTabRefreshes(inner)
     service = make_service(refresh_cookie=True, store=held)
-    async with client_for(mounted(service), base_url="https://testserver") as client:
+    async with client_for(
+        mounted(service), base_url="https://testserver", headers=SAME_ORIGIN
+    ) as client:
         await log_in(client)
         held.tokens.append(client.cookies["s3auth_refresh"])
         held.other = make_service(refresh_cookie=True, store=inner)
@@ -260,7 +267,9 @@ async def test_an_administrator_ending_their_own_session_by_the_admin_path_clear
     one of the caller's, leaves it."""
     service = make_service(refresh_cookie=True)
     root = await service.create_user("root", "root@example.com", PASSWORD, is_admin=True)
-    async with client_for(mounted(service), base_url="https://testserver") as browser:
+    async with client_for(
+        mounted(service), base_url="https://testserver", headers=SAME_ORIGIN
+    ) as browser:
         form = {"username": "root", "password": PASSWORD}
         other = (await browser.post("/auth/login", data=form)).json()
         tokens = (await browser.post("/auth/login", data=form)).json()
@@ -290,7 +299,9 @@ async def test_an_administrator_ending_every_own_session_by_the_admin_paths_clea
     root = await service.create_user("root", "root@example.com", PASSWORD, is_admin=True)
     bob = await service.create_user("bob", "bob@example.com", PASSWORD)
     form = {"username": "root", "password": PASSWORD}
-    async with client_for(mounted(service), base_url="https://testserver") as browser:
+    async with client_for(
+        mounted(service), base_url="https://testserver", headers=SAME_ORIGIN
+    ) as browser:
         for action, body in (("revoke", None), ("password", {"new_password": "Newer123!x"})):
             tokens = (await browser.post("/auth/login", data=form)).json()
             other = await browser.post(
@@ -318,7 +329,9 @@ async def test_an_administrator_changing_their_own_scopes_clears_the_cookie() ->
     service = make_service(refresh_cookie=True)
     root = await service.create_user("root", "root@example.com", PASSWORD, is_admin=True)
     form = {"username": "root", "password": PASSWORD}
-    async with client_for(mounted(service), base_url="https://testserver") as browser:
+    async with client_for(
+        mounted(service), base_url="https://testserver", headers=SAME_ORIGIN
+    ) as browser:
         tokens = (await browser.post("/auth/login", data=form)).json()
         path = f"/auth/admin/users/{root.id}"
         kept = await browser.patch(path, json={"full_name": "Root"}, headers=bearer(tokens))

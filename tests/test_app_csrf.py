@@ -126,6 +126,43 @@ async def test_an_origin_sent_twice_is_refused(browser: Browser) -> None:
     assert_refused(await browser.client.post("/auth/login", data=CREDENTIALS, headers=headers))
 
 
+# The refresh cookie ------------------------------------------------------------------
+
+
+async def test_the_refresh_cookie_without_origin_or_fetch_metadata_is_refused(
+    browser: Browser,
+) -> None:
+    """Every browser in use sends `Origin` on a POST, same-origin included, and
+    `Sec-Fetch-Site`: a request that carries the cookie and neither header may be a browser
+    that withholds them, so it is refused (OWASP's cheat sheet: block when neither `Origin`
+    nor `Referer` is present), unless its `Referer` is of an allowed origin."""
+    tokens = (await browser.log_in(**sent_by(OWN))).json()
+    cookie = f"s3auth_refresh={browser.client.cookies['s3auth_refresh']}"
+    browser.service.store.reset_counts()
+    for referer in (None, f"{EVIL}/page", "http://testserver/", "https://testserver.evil.example/"):
+        headers = {} if referer is None else {"Referer": referer}
+        assert_refused(await browser.client.post("/auth/refresh", headers=headers))
+    twice = [("Referer", f"{OWN}/"), ("Referer", f"{EVIL}/")]
+    assert_refused(await browser.client.post("/auth/refresh", headers=twice))
+    # Whichever route it is sent to: the header decides, not the route.
+    logout = await browser.client.post("/auth/logout", headers={"Cookie": cookie, **bearer(tokens)})
+    assert_refused(logout)
+    assert browser.store_requests() == {}
+    # A Referer of the app's own origin, or of a listed one, is the cheat sheet's fallback.
+    for referer in (f"{OWN}/app/page?x=1#top", f"{LISTED}/", "https://TESTSERVER:443/"):
+        response = await browser.client.post("/auth/refresh", headers={"Referer": referer})
+        assert response.status_code == 200, response.text
+
+
+async def test_a_refresh_without_the_cookie_needs_no_origin(browser: Browser) -> None:
+    """A client that is not a browser sends its token in the body, and no header."""
+    await browser.log_in(**sent_by(OWN))
+    token = browser.client.cookies["s3auth_refresh"]
+    browser.client.cookies.clear()
+    response = await browser.client.post("/auth/refresh", json={"refresh_token": token})
+    assert response.status_code == 200, response.text
+
+
 # Allowed -----------------------------------------------------------------------------
 
 

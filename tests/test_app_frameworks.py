@@ -109,7 +109,7 @@ async def test_mounted_under_a_prefix(host: str, root_path: str) -> None:
         sessions = await client.get(f"{prefix}/sessions/", headers=bearer(tokens))
         assert sessions.json()["sessions"][0]["current"] is True
         # The cookie reaches the refresh endpoint only if its path is the mounted one.
-        refreshed = await client.post(f"{prefix}/refresh")
+        refreshed = await client.post(f"{prefix}/refresh", headers={"Origin": "https://testserver"})
         assert refreshed.status_code == 200, refreshed.text
 
         document = (await client.get(f"{prefix}/openapi.json")).json()

@@ -135,11 +135,14 @@ async def _refresh(run: Run) -> None:
     user, _ = await run.user()
     pair = await run.service.create_token_pair(user)
     client = await run.client()
-    await run.send(client, "refresh", data={"refresh_token": pair.refresh_token})
-    await run.send(client, "refresh", data={"refresh_token": FORGED})
+    # In browser mode the first answer sets the cookie, which the second then carries: from
+    # a page of the app's own origin, as a browser says.
+    own = {"origin": "https://testserver"}
+    await run.send(client, "refresh", data={"refresh_token": pair.refresh_token}, headers=own)
+    await run.send(client, "refresh", data={"refresh_token": FORGED}, headers=own)
     # A refused cookie: in browser mode the answer clears it, and is the handler's (a
     # refused token in the body leaves the cookie, and is raised).
-    cookie = {"cookie": f"{REFRESH_COOKIE}={FORGED}"}
+    cookie = {"cookie": f"{REFRESH_COOKIE}={FORGED}", **own}
     await run.send(await run.client(), "refresh", json={}, headers=cookie)
 
 

@@ -160,7 +160,10 @@ async def test_a_0_1_refresh_cookie_refreshes_in_browser_mode(tmp_path: Path) ->
     settings = S3AuthSettings(store_url=url, secret_key=OLD["secret"], refresh_cookie=True)
     app = create_auth_app(S3AuthService(settings, clock=clock))
     async with asgi_client(app) as client:
-        cookie = {"cookie": f"s3auth_refresh={REFRESH['alice-laptop']}"}
+        cookie = {
+            "cookie": f"s3auth_refresh={REFRESH['alice-laptop']}",
+            "origin": "http://testserver",
+        }
         answer = await client.post("/refresh", headers=cookie)
         assert answer.status_code == 200, answer.text
         assert answer.cookies["s3auth_refresh"].startswith(f"rt1.{user_id('alice')}.")

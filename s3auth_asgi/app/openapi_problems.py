@@ -48,8 +48,9 @@ INVALID_REQUEST_CHALLENGE = {
     }
 }
 CROSS_ORIGIN_DESCRIPTION = (
-    "a state-changing request from another origin's page (browser mode: see "
-    "S3AUTH_ALLOWED_ORIGINS), code `cross_origin_request`"
+    "a state-changing request from another origin's page, or one with the refresh cookie "
+    "and neither `Origin` nor `Sec-Fetch-Site` (browser mode: see S3AUTH_ALLOWED_ORIGINS), "
+    "code `cross_origin_request`"
 )
 
 _ERROR_HEADERS: dict[int, dict[str, Any]] = {

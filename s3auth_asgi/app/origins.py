@@ -25,8 +25,15 @@ A request is decided by the headers browsers set and page scripts cannot:
 2. Else `Origin`: it must be the request's own origin (the scope's scheme and the `Host`
    header, default ports dropped) or a listed one. `Origin: null` (sandboxed frames,
    `data:` pages, some redirects) is refused.
-3. Neither header: allowed. Browsers send `Origin` on every cross-origin POST, PUT, PATCH
-   and DELETE, from forms and scripts alike, so a request without either comes from a
+3. Neither header, with the refresh cookie: refused, unless `Referer` is of an origin that
+   `Origin` could pass with (OWASP's fallback). Every browser in use sends `Origin` on
+   every POST, PUT, PATCH and DELETE, same-origin ones included, and `Sec-Fetch-Site`;
+   a request that carries the browser's credential without either was sent by something
+   that withholds them (an old browser, an extension, a proxy that strips them), which
+   OWASP's cheat sheet says to block. A client that is not a browser sends its refresh
+   token in the body, not in the cookie.
+4. Neither header, without the refresh cookie: allowed. Browsers send `Origin` on every
+   cross-origin unsafe request, from forms and scripts alike, so the request comes from a
    client that is not a browser (curl, a server, a mobile app), which has no victim's
    cookies to abuse. `Referer` is not consulted: pages may withhold it (the demo's
    `Referrer-Policy: no-referrer`), and it would decide nothing the two above do not.
@@ -39,14 +46,22 @@ S3AUTH_ALLOWED_ORIGINS. Browsers that send `Sec-Fetch-Site: same-origin` pass ei
 
 from __future__ import annotations
 
+import re
+
+from starlette.requests import Request
+
 from ..problems import echoed
 from ..settings import S3AuthSettings, env_name, normalise_origin
 from ..types import Scope
+from .cookies import REFRESH_COOKIE, cookie_values
 from .errors import CrossOriginRequestError
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 """The methods that change state (RFC 9110 §9.2.1: all but the safe ones)."""
 PASSING_FETCH_SITES = frozenset({"same-origin", "none"})
+URL_ORIGIN = re.compile(r"([^:/?#\s]*://[^/?#\s]*)(?:[/?#]\S*)?")
+"""A URL, its scheme and authority the first group: what of a `Referer` an origin is made
+of. No white space: a `Referer` sent twice, joined (`_header`), is no URL."""
 
 
 class OriginCheck:
@@ -87,14 +102,38 @@ class OriginCheck:
                     f"{env_name('allowed_origins')}"
                 )
             return None
-        if origin is None or self._listed(origin):
-            return None
-        own = own_origin(scope)
-        if own is not None and _normalised(origin) == own:
+        if origin is None:
+            return self._headerless_refusal(scope)
+        if self._allowed(origin, scope):
             return None
         return CrossOriginRequestError(
             f"Origin {echoed(origin)!r} is neither this app's nor listed in "
             f"{env_name('allowed_origins')}"
+        )
+
+    def _headerless_refusal(self, scope: Scope) -> CrossOriginRequestError | None:
+        """A request with neither header: refused when it carries the refresh cookie and
+        no `Referer` of an allowed origin (see the module)."""
+        if not self.enabled or not cookie_values(Request(scope), REFRESH_COOKIE):
+            return None
+        referer = _header(scope, b"referer")
+        if referer is not None:
+            found = URL_ORIGIN.fullmatch(referer)
+            if found is not None and self._allowed(found[1], scope):
+                return None
+        return CrossOriginRequestError(
+            f"The {REFRESH_COOKIE} cookie was sent without Origin or Sec-Fetch-Site, which "
+            "every browser sends, and without a Referer of this app's origin or of one "
+            f"listed in {env_name('allowed_origins')}. A client that is not a browser "
+            "sends its refresh token in the body"
+        )
+
+    def _allowed(self, origin: str, scope: Scope) -> bool:
+        """Whether a page of `origin` may send state-changing requests: it is the app's own
+        (`own_origin`) or listed. The one judgement of `Origin` and of `Referer`."""
+        normalised = _normalised(origin)
+        return normalised is not None and (
+            normalised in self.allowed or normalised == own_origin(scope)
         )
 
     def _listed(self, origin: str) -> bool:
