@@ -22,6 +22,7 @@ from ..service import S3AuthService
 from ..types import Message, Receive, Scope, Send
 from .body import BodyReader
 from .caller import CallerCheck
+from .cookies import check_mount_point
 from .endpoint import Endpoint, RequestChecks
 from .lifecycle_routes import LifecycleRoutes
 from .lifespan import auth_lifespan
@@ -59,6 +60,8 @@ class AuthApp:
     ) -> None:
         if mount_path is not None and (not mount_path.startswith("/") or mount_path == "/"):
             raise ConfigurationError("mount_path must be a path such as '/auth'")
+        if mount_path is not None:
+            check_mount_point(mount_path, "mount_path")
         self.service = service
         self.mount_path = mount_path.rstrip("/") if mount_path else None
         self.routes = AuthRoutes(service, limits)

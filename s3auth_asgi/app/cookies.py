@@ -7,26 +7,94 @@ Another host of the same site can still set a cookie of either name for the whol
 and the same path (cookie tossing), which the browser then sends beside the host's own: so
 cookies are read with every value they are sent with (`cookie_values`), never as a mapping
 that keeps one of them.
+
+A browser sends a cookie to a path its Path is a prefix of, compared character for
+character with the path as the browser writes it in the request (RFC 6265 §5.1.4), which
+leaves `[ ] | ^ ;` and others as they are. So the Path is the mount point as the request
+sent it (`mount_as_sent`), not as a URL-quoting function would write it. A Path cannot
+hold `;` (it ends the attribute) or control characters (they break the header): a mount
+point with one is refused when the app is mounted (`check_mount_point`), and one that only
+a request shows (a server's root path, a mount whose path has parameters) gets them
+percent-encoded, a Path that never matches rather than a header that says something else.
 """
 
 from __future__ import annotations
 
+import unicodedata
+from string import hexdigits
 from typing import Any
 from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ..errors import ConfigurationError
+from ..types import Scope
 from .errors import RepeatedCookieError
 
 REFRESH_COOKIE = "s3auth_refresh"
 REFRESH_PATH = "/refresh"
+BROWSER_PATH_SAFE = "/!$&'()*+,:;=@[]^|"
+"""The printable ASCII (besides letters, digits and `-._~`) that browsers leave as it is
+in a request's path (the URL Standard's path percent-encode set is the rest: space,
+`"#<>?` and `` `{} ``, with `%` and `\\`, which a decoded path holds only if they were sent
+encoded)."""
+HEX_DIGITS = frozenset(hexdigits.encode())
+
+
+def unfit_in_cookie_path(char: str) -> bool:
+    """Whether a cookie's Path cannot hold `char`: `;` would end the attribute and begin
+    another, a control character breaks the header."""
+    return char == ";" or unicodedata.category(char) == "Cc"
+
+
+def check_mount_point(path: str, name: str) -> None:
+    """ConfigurationError, naming the setting `name`, when the app mounted at `path` could
+    set no cookie that the browser sends back (see the module)."""
+    if any(unfit_in_cookie_path(char) for char in path):
+        raise ConfigurationError(
+            f"{name} {path!r} cannot begin the Path of the auth app's cookies: it holds a "
+            "';' or a control character"
+        )
+
+
+def mount_as_sent(scope: Scope) -> str:
+    """Where the app is mounted (`root_path`), as the client wrote it in the request: the
+    start of `raw_path` that percent-decodes to it. Where `raw_path` has no such start (no
+    `raw_path`, or a server's root path that is not part of it), `root_path` as browsers
+    encode a path."""
+    root_path: str = scope.get("root_path") or ""
+    raw_path = scope.get("raw_path")
+    if isinstance(raw_path, bytes):
+        sent = _start_decoding_to(raw_path, root_path.encode("utf-8", "replace"))
+        if sent is not None:
+            return sent.decode("latin-1")
+    return quote(root_path, safe=BROWSER_PATH_SAFE, errors="replace")
+
+
+def _start_decoding_to(raw: bytes, decoded: bytes) -> bytes | None:
+    """The start of `raw` that percent-decodes to `decoded`, as `unquote` decodes (a `%`
+    without two hex digits is itself); None when `raw` does not begin so."""
+    at = 0
+    for byte in decoded:
+        escape = raw[at + 1 : at + 3] if raw[at : at + 1] == b"%" else b""
+        if len(escape) == 2 and all(digit in HEX_DIGITS for digit in escape):
+            value, width = int(escape, 16), 3
+        else:
+            value, width = (raw[at] if at < len(raw) else -1), 1
+        if value != byte:
+            return None
+        at += width
+    return raw[:at]
 
 
 def endpoint_cookie_path(root_path: str, endpoint: str) -> str:
     """An endpoint's path where the app is mounted (`/auth`, `/refresh` → `/auth/refresh`),
-    as a cookie's Path, so that the browser sends the cookie to that endpoint only."""
-    return quote(root_path.rstrip("/") + endpoint, safe="/-._~!$&'()*+,=:@")
+    as a cookie's Path, so that the browser sends the cookie to that endpoint only.
+    `root_path`: the mount point as sent (`mount_as_sent`)."""
+    path = root_path.rstrip("/") + endpoint
+    # One byte each: `mount_as_sent` gives percent-encoded text or bytes read as Latin-1.
+    return "".join(f"%{ord(c):02X}" if unfit_in_cookie_path(c) else c for c in path)
 
 
 def set_endpoint_cookie(

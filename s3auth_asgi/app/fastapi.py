@@ -48,6 +48,7 @@ from ..service import S3AuthService
 from ..types import ASGIApp, Receive, Scope, Send
 from . import create_auth_app
 from .application import AuthApp
+from .cookies import check_mount_point
 from .host_auth import STATE_KEY, CallerContext, HostAuth
 from .host_document import SECURITY_SCHEME, merge_auth_document, path_shape, served_below
 from .lifespan import Lifespan, auth_lifespan
@@ -106,6 +107,7 @@ def include_auth(
     """
     if not prefix.startswith("/") or prefix.endswith("/"):
         raise ConfigurationError(f"prefix {prefix!r} must start and not end with '/'")
+    check_mount_point(prefix, "prefix")
     if isinstance(getattr(app.state, STATE_KEY, None), HostAuth):
         raise ConfigurationError("include_auth was called on this app already")
     auth_app = create_auth_app(service, limiter=limiter, rate_limit=rate_limit)

@@ -58,6 +58,7 @@ from ..ratelimit import RateLimiter
 from ..service import S3AuthService
 from ..types import ASGIApp, Receive, Scope, Send
 from . import create_auth_app
+from .cookies import check_mount_point
 from .host_auth import STATE_KEY, CallerContext, HostAuth
 from .host_document import SECURITY_SCHEME, merge_auth_document
 from .lifespan import auth_lifespan
@@ -120,6 +121,7 @@ class S3AuthPlugin(InitPlugin, ReceiveRoutePlugin):
     ) -> None:
         if not path.startswith("/") or path.endswith("/"):
             raise ConfigurationError(f"path {path!r} must start and not end with '/'")
+        check_mount_point(path, "path")
         self.path = path
         self.service = service
         self.auth_app = create_auth_app(service, limiter=limiter, rate_limit=rate_limit)

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from ..errors import ConfigurationError
 from ..path_forms import route_path
 from ..types import ASGIApp, Receive, Scope, Send, checked_app
+from .cookies import check_mount_point
 
 
 class PrefixDispatcher:
@@ -23,6 +24,7 @@ class PrefixDispatcher:
             checked_app(mounted)
             if not prefix.startswith("/") or prefix.endswith("/"):
                 raise ConfigurationError(f"mount prefix {prefix!r} must start and not end with '/'")
+            check_mount_point(prefix, "mount prefix")  # an auth app here scopes cookies below it
         self.app = checked_app(app)
         # Longest first, so "/auth/admin" wins over "/auth".
         self.mounts = sorted(mounts.items(), key=lambda item: len(item[0]), reverse=True)

@@ -17,15 +17,16 @@ from starlette.responses import Response
 from ..errors import SessionNotFoundError, UserNotFoundError
 from ..service import S3AuthService
 from .caller import account_gone
-from .cookies import clear_refresh_cookie
+from .cookies import clear_refresh_cookie, mount_as_sent
 from .operations import Call
 from .responses import PRIVATE, empty_response, json_response
 from .schemas import LogoutRequest, SessionList, SessionsEnded
 
 
 def root_path(request: Request) -> str:
-    """Where the app is mounted: the Path of its cookies begins with it."""
-    return request.scope.get("root_path") or ""
+    """Where the app is mounted, as the browser sent it: the Path of its cookies begins
+    with it."""
+    return mount_as_sent(request.scope)
 
 
 class SessionRoutes:
