@@ -2,7 +2,8 @@
 
 Hashing is argon2id through pwdlib, in a worker thread (never on the event loop). The default
 cost is OWASP's minimum for argon2id (19 MiB, t=2, p=1): 19-40 ms per hash on one core of
-a 2-core x86-64 VM, a seventh of pwdlib's `recommended()`.
+a 2-core x86-64 VM, a seventh of pwdlib's `recommended()`. A lower one is taken, but the
+settings that give it are warned of (`settings_checks.weak_argon2_cost`).
 bcrypt hashes from older systems still verify and are upgraded on the next login. A failed
 verification of a hash not at the current parameters (made before they were raised, by
 bcrypt, or unreadable) verifies the dummy hash too, so that no failure answers sooner than an

@@ -4,7 +4,8 @@ argon2's cost, and what must agree. A value parsed where it is used (the rate li
 trusted proxies, the JWKS publication target, the store URL, which keys go together) is
 checked by that very parser, so that settings made here never stop the app at start or fail
 at the first hash or key change, and `s3auth check` says so. The mail and account-lifecycle
-settings are checked in `lifecycle_settings`."""
+settings are checked in `lifecycle_settings`. An argon2 cost below OWASP's is taken, but
+warned of (`weak_argon2_cost`)."""
 
 from __future__ import annotations
 
@@ -202,6 +203,43 @@ def check_argon2(
             f"{names[0]} must be at least {least} KiB: argon2 needs "
             f"{ARGON2_MIN_MEMORY_PER_LANE} KiB for each lane of {names[1]} ({parallelism})"
         )
+
+
+OWASP_ARGON2ID = ((47104, 1), (19456, 2), (12288, 3), (9216, 4), (7168, 5))
+"""OWASP's Password Storage Cheat Sheet's configurations of argon2id, of equal strength: the
+memory in KiB and the time cost, each with one lane. The defaults are the second."""
+
+
+def weak_argon2_cost(settings: Any) -> list[str]:
+    """A warning when the argon2 cost of `settings` is below every one of `OWASP_ARGON2ID`:
+    less memory than each configuration there of at most its time cost. Taken, since
+    what a host can spare is its operator's call (and tests run at a far lower cost to be
+    fast), but the hashes a leaked store holds are cheaper to guess than OWASP allows.
+    `s3auth check` shows it, and the auth app logs it when it is made.
+
+    Each lane is held to a configuration: argon2 splits the memory among the lanes, which
+    fill it side by side, so an attacker with the cores fills p lanes' memory in a p-th of
+    the time; more lanes earn no credit for less memory in each."""
+    memory, passes, lanes = (
+        settings.argon2_memory_kib,
+        settings.argon2_time_cost,
+        settings.argon2_parallelism,
+    )
+    if any(least * lanes <= memory and time <= passes for least, time in OWASP_ARGON2ID):
+        return []
+    # The time costs start at 1, as argon2's does: one configuration is always within it.
+    needed = min(least for least, time in OWASP_ARGON2ID if time <= passes) * lanes
+    shared = f" shared by {env_name('argon2_parallelism')}={lanes} lanes" if lanes > 1 else ""
+    pairs = ", ".join(f"m={least} t={time}" for least, time in OWASP_ARGON2ID)
+    return [
+        f"{env_name('argon2_memory_kib')}={memory}{shared} and "
+        f"{env_name('argon2_time_cost')}={passes} are below OWASP's least cost for argon2id, "
+        f"every one of its configurations of equal strength ({pairs}, m in KiB, each p=1): "
+        "the password hashes of a leaked store are cheaper to guess than it allows; at this "
+        "time cost, "
+        f"{env_name('argon2_memory_kib')}={needed} or more meets it"
+        + (" (more lanes do not make up for less memory in each)" if lanes > 1 else "")
+    ]
 
 
 def check_rate_limiting(settings: Any) -> None:

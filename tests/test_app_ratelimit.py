@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import FAST_HASHING, SECRET, make_service
+from conftest import DEFAULT_HASHING, FAST_HASHING, SECRET, make_service
 from test_app import PASSWORD, assert_problem, bearer, client_for, login, mounted, register
 
 from s3auth_asgi import S3AuthService, S3AuthSettings
@@ -259,7 +259,9 @@ def test_a_limit_name_close_to_the_apps_own_is_warned_of_at_build(
     """`logn=5/60` configures a limit no endpoint counts, while the operator believes logins
     are limited: a custom name is legitimate (a host may count its own requests under it),
     so it is taken, and a warning names it with the name it is most like."""
-    service = make_service(rate_limits="logn=5/60,login_acount=3/900,api=100/60,register=5/60")
+    service = make_service(
+        rate_limits="logn=5/60,login_acount=3/900,api=100/60,register=5/60", **DEFAULT_HASHING
+    )
     with caplog.at_level(logging.WARNING, logger="s3auth_asgi"):
         create_auth_app(service)
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]

@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 
 import pytest
-from conftest import SECRET, make_settings
+from conftest import DEFAULT_HASHING, SECRET, make_settings
 from support import Clock, clock_fixture  # noqa: F401 (a fixture)
 from test_cli import Run
 from test_recovery_limits import ALICE, ask, mails_to_alice, with_alice
@@ -102,7 +102,8 @@ def test_the_app_logs_it_for_the_limits_it_counts(caplog: pytest.LogCaptureFixtu
     def made(**options: object) -> list[str]:
         caplog.clear()
         service = S3AuthService(
-            make_settings(password_reset_minutes=10), store=ObjectStore.from_url("memory://")
+            make_settings(password_reset_minutes=10, **DEFAULT_HASHING),
+            store=ObjectStore.from_url("memory://"),
         )
         with caplog.at_level(logging.WARNING, logger="s3auth_asgi"):
             create_auth_app(service, **options)  # type: ignore[arg-type]

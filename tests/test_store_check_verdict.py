@@ -13,7 +13,7 @@ from typing import Any
 import anyio
 import obstore as obs
 import pytest
-from conftest import SECRET, make_bucket, make_service
+from conftest import DEFAULT_HASHING, SECRET, make_bucket, make_service
 from support import R, StoreWrapper
 from test_store_check import PROBED, SNAPSHOT, STARTED, lifespan, plus, verdict
 
@@ -48,7 +48,7 @@ async def test_an_unusable_verdict_is_replaced_once_and_read_after(
 ) -> None:
     url = f"s3://{make_bucket(moto_endpoint)}/auth"
     put_raw(ObjectStore.from_url(url), UNUSABLE[found])
-    first = make_service(url)
+    first = make_service(url, **DEFAULT_HASHING)
     with caplog.at_level(logging.INFO, "s3auth_asgi"):
         sent, raised = await lifespan(create_auth_app(first, rate_limit=False))
     assert raised is None and [m["type"] for m in sent] == STARTED, sent
@@ -61,7 +61,7 @@ async def test_an_unusable_verdict_is_replaced_once_and_read_after(
     assert [r.levelno for r in warned] == [logging.WARNING, logging.INFO], caplog.text
     caplog.clear()
     # The next start reads it: 1 GET, no probe.
-    second = make_service(url)
+    second = make_service(url, **DEFAULT_HASHING)
     sent, raised = await lifespan(create_auth_app(second, rate_limit=False))
     assert raised is None and [m["type"] for m in sent] == STARTED, sent
     assert dict(second.store.requests) == plus({"get": 1}, SNAPSHOT)

@@ -10,7 +10,7 @@ import logging
 from pathlib import Path
 
 import pytest
-from conftest import SECRET, make_settings
+from conftest import DEFAULT_HASHING, SECRET, make_settings
 from test_cli import Run
 
 from s3auth_asgi import S3AuthService
@@ -49,7 +49,7 @@ def test_check_warns_of_registrations_that_can_never_verify(
 def test_the_app_logs_the_same_warning_once_when_it_is_made(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    required = make_settings(require_verified_email=True)
+    required = make_settings(require_verified_email=True, **DEFAULT_HASHING)
 
     def made(**options: object) -> list[str]:
         caplog.clear()
@@ -62,9 +62,10 @@ def test_the_app_logs_the_same_warning_once_when_it_is_made(
     # A mailer given in code sends the links, as one from the settings does.
     assert made(settings=required, mailer=FileMailer(tmp_path / "outbox")) == []
     outbox = make_settings(
+        **DEFAULT_HASHING,
         require_verified_email=True,
         mail_outbox=str(tmp_path / "outbox"),
         mail_from="auth@example.com",
     )
     assert made(settings=outbox) == []
-    assert made(settings=make_settings()) == []
+    assert made(settings=make_settings(**DEFAULT_HASHING)) == []

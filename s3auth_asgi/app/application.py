@@ -19,6 +19,7 @@ from ..body_limit import check_body_limit
 from ..errors import ConfigurationError, NotFoundError
 from ..lifecycle_settings import short_lived_links, unverifiable_accounts
 from ..service import S3AuthService
+from ..settings_checks import weak_argon2_cost
 from ..types import Message, Receive, Scope, Send
 from .body import BodyReader
 from .caller import CallerCheck
@@ -93,6 +94,7 @@ class AuthApp:
         for warning in (
             *unverifiable_accounts(service.settings, mailer_given=service.mail.mailer is not None),
             *short_lived_links(service.settings, counted),
+            *weak_argon2_cost(service.settings),
         ):
             logger.warning("%s", warning)
         by_path: dict[str, list[Operation]] = defaultdict(list)

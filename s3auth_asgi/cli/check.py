@@ -20,6 +20,7 @@ from ..keys.ring import KeyRing
 from ..lifecycle_settings import short_lived_links, unverifiable_accounts
 from ..ratelimit.policy import misspelt_names, parse_rate_limits
 from ..settings import S3AuthSettings
+from ..settings_checks import weak_argon2_cost
 from ..shown_urls import shown_url
 from ..storage import keys
 from ..storage.base import Store
@@ -107,12 +108,18 @@ def configuration_warnings(settings: S3AuthSettings) -> list[str]:
     """What the auth app warns of when it starts with `settings`, not refusing it: an
     S3AUTH_RATE_LIMITS name that looks like one of its limits misspelt, and a verified
     address required where no mail is sent (as far as the settings say: a mailer may be
-    given in code), and mailed links that can expire before the mail budgets let another go
-    (the auth app's default limits, S3AUTH_RATE_LIMITS on top)."""
+    given in code), mailed links that can expire before the mail budgets let another go
+    (the auth app's default limits, S3AUTH_RATE_LIMITS on top), and an argon2 cost below
+    OWASP's."""
     configured = parse_rate_limits(settings.rate_limits)
     misspelt = misspelt_names(configured, DEFAULT_AUTH_LIMITS)
     limits = {**DEFAULT_AUTH_LIMITS, **configured}
-    return [*misspelt, *unverifiable_accounts(settings), *short_lived_links(settings, limits)]
+    return [
+        *misspelt,
+        *unverifiable_accounts(settings),
+        *short_lived_links(settings, limits),
+        *weak_argon2_cost(settings),
+    ]
 
 
 async def probe_keys(settings: S3AuthSettings, store: Store) -> Probe:
