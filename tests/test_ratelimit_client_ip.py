@@ -335,6 +335,7 @@ def test_a_catch_all_proxy_is_refused_unless_said_explicitly(
 
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPV4_IN_IPV6 = (ipaddress.ip_network("::ffff:0:0/96"), ipaddress.ip_network("64:ff9b::/96"))
 
 
 @st.composite
@@ -378,7 +379,12 @@ def test_networks_that_together_cover_a_family_need_trust_all_proxies(
     # One piece left out, and nothing else of that family listed: not every peer.
     dropped = data.draw(st.integers(0, len(leaves) - 1))
     partial = [str(n) for i, n in enumerate(leaves) if i != dropped]
-    others = [str(n) for n in data.draw(some_networks) if n.version != version]
+    # An IPv6 network over IPv4 embedded in IPv6 (mapped, NAT64) is IPv4 to a peer's match.
+    others = [
+        str(n)
+        for n in data.draw(some_networks)
+        if n.version != version and not any(map(n.overlaps, IPV4_IN_IPV6))
+    ]
     assert S3AuthSettings(
         secret_key=SECRET, trusted_proxies=partial + others, trust_x_forwarded_for=True
     )
