@@ -231,3 +231,33 @@ def test_served_on_every_interface_the_printed_links_still_open_the_page_and_out
             assert shown.status_code == 200, shown.text
 
     anyio.run(outbox, backend="asyncio")
+
+
+@pytest.mark.parametrize(
+    ("host", "rebound"),
+    [("127.0.0.1", 421), ("localhost", 421), ("0.0.0.0", 201)],  # noqa: S104
+)
+def test_the_demo_on_loopback_refuses_a_page_that_rebinds_its_name_to_it(
+    host: str, rebound: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, served: dict[str, Any]
+) -> None:
+    """On loopback, whoever reaches the port is this machine, or a page of another site in
+    its browser that made its name resolve here; on another address, others are meant to
+    reach it, by whatever name they know it."""
+    for name, value in FAST_ENV.items():
+        monkeypatch.setenv(name, value)
+    run = Run("demo", "--dir", str(tmp_path / "demo"), "--host", host, "--port", "8123")
+    assert run.code == 0, run
+
+    async def register_as(name: str) -> int:
+        async with client_for(served["app"], base_url="http://127.0.0.1:8123") as client:
+            headers = {"Host": "attacker.example:8123"}
+            response = await client.post(
+                "/auth/register",
+                json={"username": name, "email": f"{name}@example.com", "password": PASSWORD},
+                headers=headers,
+            )
+            return response.status_code
+
+    assert anyio.run(register_as, "mallory", backend="asyncio") == rebound
+    assert demo_users(tmp_path / "demo") == ([] if rebound == 421 else ["mallory"])
+

@@ -32,6 +32,10 @@ from s3auth_asgi.errors import ConfigurationError
 pytestmark = pytest.mark.anyio
 
 
+LOCAL = "https://localhost"
+"""Where a test reaches the demo: it answers this machine's names alone (`loopback`)."""
+
+
 def demo_service(directory: Path, **env: str) -> S3AuthService:
     environ = {f"S3AUTH_{k.upper()}": str(v) for k, v in FAST_HASHING.items()} | env
     return S3AuthService(demo_settings(directory, environ))
@@ -252,7 +256,7 @@ async def test_the_demo_store_is_in_its_directory_whatever_the_directory_is_call
 async def test_the_page_is_served_with_a_policy_that_admits_only_its_own_script(
     tmp_path: Path,
 ) -> None:
-    async with client_for(create_demo_app(demo_service(tmp_path))) as client:
+    async with client_for(create_demo_app(demo_service(tmp_path)), base_url=LOCAL) as client:
         response = await client.get("/")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
@@ -284,7 +288,7 @@ async def test_the_page_is_served_with_a_policy_that_admits_only_its_own_script(
 async def test_the_demo_app_wraps_the_auth_app_in_the_three_middlewares(tmp_path: Path) -> None:
     service = demo_service(tmp_path)
     app = create_demo_app(service)
-    async with client_for(app, base_url="https://testserver") as client:
+    async with client_for(app, base_url=LOCAL) as client:
         # BearerTokenMiddleware protects /api/*.
         assert_problem(await client.get("/api/hello"), 401, "authentication_required")
         await register(client, "alice")
@@ -313,7 +317,7 @@ async def test_the_demo_app_wraps_the_auth_app_in_the_three_middlewares(tmp_path
 
 async def test_hammering_login_gets_429(tmp_path: Path) -> None:
     per_account = DEFAULT_AUTH_LIMITS["login_account"].max_requests
-    async with client_for(create_demo_app(demo_service(tmp_path))) as client:
+    async with client_for(create_demo_app(demo_service(tmp_path)), base_url=LOCAL) as client:
         statuses = [
             (
                 await client.post("/auth/login", data={"username": "x", "password": "Wrong123!"})
@@ -330,17 +334,17 @@ async def test_the_demo_counts_logins_in_its_store(tmp_path: Path) -> None:
     wrong = {"username": "alice", "password": "Wrong123!"}
     first, second = demo_service(tmp_path), demo_service(tmp_path)
     assert first.settings.rate_limit_backend == "store"
-    async with client_for(create_demo_app(first)) as client:
+    async with client_for(create_demo_app(first), base_url=LOCAL) as client:
         for _ in range(per_account):
             assert (await client.post("/auth/login", data=wrong)).status_code == 401
-    async with client_for(create_demo_app(second), peer=("192.0.2.9", 1)) as client:
+    async with client_for(create_demo_app(second), base_url=LOCAL, peer=("192.0.2.9", 1)) as client:
         assert_problem(await client.post("/auth/login", data=wrong), 429, "rate_limited")
     assert [i.key async for i in first.store.list("ratelimit/")]
 
 
 async def test_the_api_limit_applies_to_api_paths(tmp_path: Path) -> None:
     service = demo_service(tmp_path)
-    async with client_for(create_demo_app(service)) as client:
+    async with client_for(create_demo_app(service), base_url=LOCAL) as client:
         statuses = {
             (await client.get("/api/hello")).status_code for _ in range(API_LIMIT.max_requests)
         }
@@ -350,12 +354,12 @@ async def test_the_api_limit_applies_to_api_paths(tmp_path: Path) -> None:
 
 
 async def test_a_restart_keeps_users_and_sessions(tmp_path: Path) -> None:
-    async with client_for(create_demo_app(demo_service(tmp_path)), base_url="https://t") as client:
+    async with client_for(create_demo_app(demo_service(tmp_path)), base_url=LOCAL) as client:
         await register(client, "alice")
         login = await client.post("/auth/login", data={"username": "alice", "password": PASSWORD})
         tokens = login.json()
     # A new process: new service, same directory, same secret.
-    async with client_for(create_demo_app(demo_service(tmp_path)), base_url="https://t") as client:
+    async with client_for(create_demo_app(demo_service(tmp_path)), base_url=LOCAL) as client:
         me = await client.get("/auth/me", headers=bearer(tokens))
         assert me.json()["username"] == "alice"
         relogin = await client.post("/auth/login", data={"username": "alice", "password": PASSWORD})
@@ -394,7 +398,7 @@ def test_a_device_is_named_as_a_person_reads_it(user_agent: str | None, shown: s
 
 
 async def test_the_sessions_endpoint_names_each_device(tmp_path: Path) -> None:
-    async with client_for(create_demo_app(demo_service(tmp_path)), base_url="https://t") as client:
+    async with client_for(create_demo_app(demo_service(tmp_path)), base_url=LOCAL) as client:
         assert_problem(await client.get("/api/sessions"), 401, "authentication_required")
         await register(client, "alice")
         here = await login(client, "alice", user_agent=FIREFOX_ON_WINDOWS)
@@ -414,7 +418,7 @@ async def test_the_sessions_endpoint_names_each_device(tmp_path: Path) -> None:
 
 async def test_a_weak_password_is_refused_with_every_rule_it_breaks(tmp_path: Path) -> None:
     """The page lists them beside the password field, from the problem's `errors`."""
-    async with client_for(create_demo_app(demo_service(tmp_path))) as client:
+    async with client_for(create_demo_app(demo_service(tmp_path)), base_url=LOCAL) as client:
         response = await client.post(
             "/auth/register",
             json={"username": "alice", "email": "alice@example.com", "password": "secret"},
@@ -509,14 +513,16 @@ async def test_the_demo_mails_to_an_outbox_its_page_shows(tmp_path: Path) -> Non
         )
         assert reset.status_code == 204
     # Served on another interface, the outbox is this machine's alone, key or not.
-    remote = client_for(app, base_url="https://testserver", peer=("203.0.113.9", 40000))
+    network = create_demo_app(service, outbox_key=OUTBOX_KEY, host="0.0.0.0")  # noqa: S104
+    remote = client_for(network, base_url="https://demo.lan", peer=("203.0.113.9", 40000))
     async with remote as client:
         assert_problem(await client.get("/demo/outbox", headers=with_key()), 404, "not_found")
         await login(client, "alice", "Brand-new-pass-7")
     # A page of another site whose name it made resolve to 127.0.0.1 (DNS rebinding) is
-    # read by the browser as that site's: it sends that name as Host.
+    # read by the browser as that site's: it sends that name as Host. On loopback no path
+    # answers it (test_demo_host); served to the network, the outbox still does not.
     for host in ("attacker.example", "127.0.0.1.attacker.example"):
-        async with client_for(app, base_url=f"http://{host}:8000") as rebound:
+        async with client_for(network, base_url=f"http://{host}:8000") as rebound:
             response = await rebound.get("/demo/outbox", headers=with_key())
             assert_problem(response, 404, "not_found")
     for host in ("127.0.0.1:8000", "[::1]:8000", "localhost:8000"):

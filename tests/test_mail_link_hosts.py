@@ -71,7 +71,7 @@ async def test_the_demos_page_that_takes_a_token_sends_no_referrer(
     tmp_path: Path, path: str
 ) -> None:
     service = demo_service(tmp_path)
-    async with client_for(create_demo_app(service)) as client:
+    async with client_for(create_demo_app(service), base_url="http://localhost") as client:
         page = await client.get(path)
     assert page.status_code == 200
     assert page.headers["referrer-policy"] == "no-referrer"

@@ -57,7 +57,7 @@ def run_demo(ctx: Context) -> int:
         flush=True,
     )
     uvicorn.run(
-        create_demo_app(service, outbox_key=outbox_key),
+        create_demo_app(service, outbox_key=outbox_key, host=ctx.args.host),
         host=ctx.args.host,
         port=ctx.args.port,
         proxy_headers=PROXY_HEADERS,

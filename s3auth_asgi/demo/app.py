@@ -18,6 +18,7 @@ from starlette.routing import Mount, Route
 
 from ..app import create_auth_app, default_limiter
 from ..app.lifespan import auth_lifespan
+from ..hosts import is_loopback
 from ..middleware.bearer import BearerTokenMiddleware
 from ..middleware.blacklist import BlacklistMiddleware
 from ..middleware.ratelimit import RateLimitMiddleware
@@ -26,9 +27,11 @@ from ..ratelimit import RateLimit, RateLimitRule
 from ..service import S3AuthService
 from ..types import ASGIApp, Message, Receive, Scope, Send
 from .devices import device_name
+from .loopback import loopback_only
 from .outbox import OUTBOX_PATH, outbox_endpoint
 
 AUTH_PREFIX = "/auth"
+DEFAULT_HOST = "127.0.0.1"
 API_LIMIT = RateLimit(max_requests=60, window_seconds=60)
 NOSNIFF = (b"x-content-type-options", b"nosniff")
 
@@ -129,9 +132,12 @@ def sessions_endpoint(service: S3AuthService) -> Route:
     return Route("/api/sessions", sessions)
 
 
-def create_demo_app(service: S3AuthService, *, outbox_key: str | None = None) -> ASGIApp:
-    """The demo on `service`; its outbox is read with `outbox_key` (`outbox`), by no one
-    without it."""
+def create_demo_app(
+    service: S3AuthService, *, outbox_key: str | None = None, host: str = DEFAULT_HOST
+) -> ASGIApp:
+    """The demo on `service`, listening on `host`; its outbox is read with `outbox_key`
+    (`outbox`), by no one without it. On a loopback `host`, it answers a loopback Host
+    alone (`loopback`)."""
     # The auth limits in the store (S3AUTH_RATE_LIMIT_STORE), shared by every process the
     # demo runs in; the high-rate "api" limit in memory.
     limiter = default_limiter(
@@ -155,7 +161,8 @@ def create_demo_app(service: S3AuthService, *, outbox_key: str | None = None) ->
     app = BlacklistMiddleware(app, service)
     app = BearerTokenMiddleware(app, service, protected=("/api/*",), exclude=PUBLIC_PATHS)
     app = RateLimitMiddleware(app, limiter, [RateLimitRule("/api/*", "api")])
-    return no_sniffing(app)
+    app = no_sniffing(app)
+    return loopback_only(app) if is_loopback(host) else app
 
 
 def no_sniffing(app: ASGIApp) -> ASGIApp:

@@ -24,6 +24,7 @@ from ..errors import NotFoundError
 from ..hosts import is_loopback
 from ..mail import FileMailer
 from ..service import S3AuthService
+from .loopback import loopback_host
 
 OUTBOX_PATH = "/demo/outbox"
 KEY_HEADER = "Demo-Outbox-Key"
@@ -60,9 +61,9 @@ def _from_this_machine(request: Request) -> bool:
     """Also with the key, only from this machine, to a loopback Host: a demo served on
     another interface (`--host 0.0.0.0`) shows its outbox to no one else, and a page of
     another site that had its name resolve to 127.0.0.1 (DNS rebinding), which the browser
-    reads as that site's, reads nothing."""
+    reads as that site's, reads nothing (`loopback`: on loopback, it reaches no path)."""
     return (
         request.client is not None
         and is_loopback(request.client.host)
-        and is_loopback(request.url.hostname or "")
+        and loopback_host(request.scope)
     )

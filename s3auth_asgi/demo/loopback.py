@@ -1,0 +1,59 @@
+"""A demo on a loopback address answers requests to this machine's names alone.
+
+Every program on the machine reaches 127.0.0.1, a browser's pages among them: a page of
+another site that has its own name resolve to 127.0.0.1 (DNS rebinding) stays, to the
+browser, of that site, and may call the demo as it calls its own server: register, hammer
+logins, ask for resets. It can only send its own name as Host, so on loopback every path is
+refused, before anything reads the store, unless the Host is `localhost` or a loopback
+address, with the demo's port or none (`421 misdirected_request`). A demo listening on
+another address (`--host 0.0.0.0`) is meant to be reached by whatever name others know it
+by: it checks no Host, but its outbox still answers a loopback Host alone (`outbox`).
+"""
+
+from __future__ import annotations
+
+from ..errors import S3AuthError
+from ..hosts import is_loopback
+from ..problems import refuse_websocket, render, send_problem
+from ..types import ASGIApp, Receive, Scope, Send
+
+
+class MisdirectedRequestError(S3AuthError):
+    """The request names a host this server does not answer for (RFC 9110 §15.5.20)."""
+
+    status = 421
+    code = "misdirected_request"
+    title = "This server does not answer for that host"
+
+
+def loopback_host(scope: Scope) -> bool:
+    """Whether the request names this machine as its host: one Host header, `localhost` or
+    a loopback address (`127.0.0.1`, `[::1]`), with the port it reached or none."""
+    given = [value for name, value in scope.get("headers", ()) if name.lower() == b"host"]
+    if len(given) != 1:
+        return False
+    host = given[0].decode("latin-1").lower()
+    port: int | None = None
+    if ":" in host and not host.endswith("]"):  # a port, after a name or [IPv6]
+        host, _, digits = host.rpartition(":")
+        if not (digits.isascii() and digits.isdigit()):
+            return False
+        port = int(digits)
+    server = scope.get("server")
+    served_on = server[1] if server else None
+    return is_loopback(host) and (port is None or served_on is None or port == served_on)
+
+
+def loopback_only(app: ASGIApp) -> ASGIApp:
+    """`app`, refusing every request and WebSocket whose Host is not this machine's."""
+    refusal = render(MisdirectedRequestError())
+
+    async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not loopback_host(scope):
+            await send_problem(send, refusal)
+        elif scope["type"] == "websocket" and not loopback_host(scope):
+            await refuse_websocket(scope, send, refusal, MisdirectedRequestError.code)
+        else:
+            await app(scope, receive, send)
+
+    return guarded
