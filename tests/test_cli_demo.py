@@ -261,3 +261,24 @@ def test_the_demo_on_loopback_refuses_a_page_that_rebinds_its_name_to_it(
     assert anyio.run(register_as, "mallory", backend="asyncio") == rebound
     assert demo_users(tmp_path / "demo") == ([] if rebound == 421 else ["mallory"])
 
+
+def test_the_default_directory_of_an_earlier_version_is_kept_out_of_commits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, served: dict[str, Any]
+) -> None:
+    """An earlier version made ./.s3auth-demo without a .gitignore: the next start adds it,
+    but never into a directory `--dir` names, which may be a project's own."""
+    for name, value in FAST_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)
+    named = tmp_path / "named"
+    for directory in (tmp_path / ".s3auth-demo", named):
+        directory.mkdir(mode=0o700)
+        (directory / "secret").write_text(new_secret_key() + "\n")
+        os.chmod(directory / "secret", 0o600)
+    assert Run("demo", "--dir", str(named)).code == 0
+    assert Run("--demo-dir", str(named), "user", "list").code == 0
+    assert not (named / ".gitignore").exists()
+    run = Run("demo")
+    assert run.code == 0, run
+    assert (tmp_path / ".s3auth-demo" / ".gitignore").read_text().splitlines()[-1] == "*"
+    assert (tmp_path / ".s3auth-demo" / ".gitignore").stat().st_mode & 0o777 == 0o600

@@ -45,7 +45,7 @@ class Context:
 
     def settings(self) -> S3AuthSettings:
         if self.demo:
-            return demo_settings(demo_directory(self.args.demo_dir), self.args.demo_store)
+            return demo_settings(self.args.demo_dir, self.args.demo_store)
         return S3AuthSettings.from_env()
 
     def store(self, settings: S3AuthSettings, *, create: bool = False) -> ObjectStore:
@@ -102,10 +102,11 @@ def demo_directory(option: str | None) -> Path:
     return Path(option) if option else DEFAULT_DEMO_DIR
 
 
-def demo_settings(directory: Path, store_url: str | None) -> S3AuthSettings:
+def demo_settings(option: str | None, store_url: str | None) -> S3AuthSettings:
+    """The demo's settings, in the directory `option` names, else in its default one."""
     from ..demo import config
 
-    return config.demo_settings(directory, store_url=store_url)
+    return config.demo_settings(Path(option) if option else None, store_url=store_url)
 
 
 def run_async(function: Callable[[], Awaitable[T]]) -> T:

@@ -36,7 +36,7 @@ def run_demo(ctx: Context) -> int:
     given_directory: str | None = ctx.args.dir or ctx.args.demo_dir
     store_url: str | None = ctx.args.demo_store
     directory = demo_directory(given_directory)
-    settings = demo_settings(directory, store_url)
+    settings = demo_settings(given_directory, store_url)
     # The demo's own directory: created with its parents when missing.
     service = S3AuthService(settings, store=ctx.store(settings, create=store_url is None))
     base = f"http://{url_host(opened_host(ctx.args.host))}:{ctx.args.port}"

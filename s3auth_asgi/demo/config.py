@@ -55,11 +55,11 @@ to the outbox in its directory, with links relative to its own page (which opens
 not to the front end the environment names."""
 
 
-def read_or_create_secret(directory: Path) -> str:
+def read_or_create_secret(directory: Path, *, the_demos: bool = False) -> str:
     """The secret kept in `directory/secret`, created (mode 0600) on first use; a
     ConfigurationError when the file holds no usable secret, or when the directory or the
-    file are not the user's alone (`directory`)."""
-    own_directory(directory)
+    file are not the user's alone (`directory`; `the_demos`: its default one)."""
+    own_directory(directory, the_demos=the_demos)
     path = directory / SECRET_FILE
     if not path.exists():
         _create_secret(path)
@@ -93,19 +93,20 @@ def _create_secret(path: Path) -> None:
 
 
 def demo_settings(
-    directory: Path = DEFAULT_DEMO_DIR,
+    directory: Path | None = None,
     environ: Mapping[str, str] | None = None,
     *,
     store_url: str | None = None,
 ) -> S3AuthSettings:
-    """The demo's settings: the store in `directory` (or `store_url`), the secret and the
-    mail outbox there, each the user's alone (`directory`, which also says what is refused),
-    no other keys and no mail server, whatever the environment says;
-    browser mode (the refresh token in an HttpOnly cookie) unless configured; the rest from
-    the S3AUTH_* variables."""
+    """The demo's settings: the store in `directory` (None: DEFAULT_DEMO_DIR), or at
+    `store_url`, the secret and the mail outbox there, each the user's alone (`directory`,
+    which also says what is refused), no other keys and no mail server, whatever the
+    environment says; browser mode (the refresh token in an HttpOnly cookie) unless
+    configured; the rest from the S3AUTH_* variables."""
     env = os.environ if environ is None else environ
-    directory = directory.resolve()
-    secret = read_or_create_secret(directory)
+    the_demos = directory is None
+    directory = (DEFAULT_DEMO_DIR if directory is None else directory).resolve()
+    secret = read_or_create_secret(directory, the_demos=the_demos)
     if store_url is None:
         private_directory(directory / STORE_DIR)
     private_directory(directory / OUTBOX_DIR)

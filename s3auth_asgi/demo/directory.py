@@ -10,8 +10,9 @@ directory itself keeps its mode: `--dir` may name one its owner opened on purpos
 is in it is closed either way. Its parents are not looked at.
 
 A directory the demo makes is also kept out of version control (a `.gitignore` of `*`, as
-venv and pytest keep theirs): `./.s3auth-demo` is made in whatever project the demo was run
-from, and a `git add .` there would commit the secret, the store and the outbox.
+venv and pytest keep theirs), and so is its default one, `./.s3auth-demo`, where an earlier
+version made it without: that is made in whatever project the demo was run from, and a
+`git add .` there would commit the secret, the store and the outbox.
 """
 
 from __future__ import annotations
@@ -33,16 +34,17 @@ OTHERS_WRITE = 0o002
 GROUP_WRITE = 0o020
 
 
-def own_directory(path: Path) -> None:
+def own_directory(path: Path, *, the_demos: bool = False) -> None:
     """`path`, made 0700 when missing; one that exists must be the user's, and writable by
-    no one else (the group aside when it is the user's own: `_group_is_users_own`)."""
+    no one else (the group aside when it is the user's own: `_group_is_users_own`).
+    `the_demos`: the demo's default directory, given its `.gitignore` even when it exists
+    (an earlier version made it without)."""
     try:
         path.mkdir(mode=PRIVATE_DIRECTORY, parents=True)
     except FileExistsError:  # or not a directory: `_owned` says so
-        pass
+        made = False
     else:
-        # Only into one it made: one that `--dir` names may be a project's own.
-        _ignored_by_git(path)
+        made = True
     found = _owned(path, directory=True)
     mode = stat.S_IMODE(found.st_mode)
     if mode & OTHERS_WRITE or (mode & GROUP_WRITE and not _group_is_users_own(found.st_gid)):
@@ -52,6 +54,9 @@ def own_directory(path: Path) -> None:
             "--demo-dir) at a directory only you can write to, or at a new one, which the "
             "demo makes"
         )
+    # Never into one `--dir` names that was there: it may be a project's own.
+    if made or the_demos:
+        _ignored_by_git(path)
 
 
 def _ignored_by_git(path: Path) -> None:
