@@ -159,13 +159,13 @@ class SessionOperations(SessionRules):
         opened before the account's last change (TokenRevokedError; `session_generation`).
         """
         token = self.tokens.parse_refresh_token(refresh_token)
+        # The grace window is measured from when the token was presented: a request whose
+        # reads (the stored keys', the session's) waited on the store is not late for that.
+        presented = self.clock()
         # Before the rotation is written: one the client never hears of would make its next
         # try, after the grace, a reuse.
         signing = await self.tokens.signing_key()
         key = keys.session(token.user_id, token.session_id)
-        # The grace window is measured from when the token was presented: a request whose
-        # read waited on the store is not late for that.
-        presented = self.clock()
         # Found current (and its cap checked): rotations that beat this one's write are
         # concurrent with it, never a reuse. One answers it whatever the two hosts' clocks
         # say; after more it is refused, and the session goes on (the module's "Reuse").

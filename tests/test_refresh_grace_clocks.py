@@ -14,7 +14,7 @@ import pytest
 from support import SharedTime, StoreWrapper, skewed_host
 
 from s3auth_asgi import RefreshTokenReuseError, S3AuthService, TokenPair
-from s3auth_asgi.storage import ObjectStore, Store
+from s3auth_asgi.storage import ObjectStore, Store, keys
 
 pytestmark = pytest.mark.anyio
 PASSWORD = "Correct-Horse-42x"
@@ -118,3 +118,38 @@ async def test_without_a_grace_the_previous_token_is_a_reuse_on_a_host_behind_to
     with pytest.raises(RefreshTokenReuseError):
         await second.refresh_access_token(pair.refresh_token)
     assert await first.get_user_active_sessions(user_id) == []
+
+
+async def test_a_retry_is_timed_from_its_arrival_not_from_when_the_keys_were_read(
+    tmp_path: Path,
+) -> None:
+    """The host the retry reaches has not read the stored signing keys for two sync
+    intervals, so it reads them before answering, and the store takes 20 s to answer that
+    read. The retry came 3 s after the rotation: prompt, and answered; the store's delay
+    is not the client's."""
+    time, inner = SharedTime(), file_store(tmp_path)
+
+    class SlowKeyRead(StoreWrapper):
+        slow = False
+
+        async def get(self, key: str, type_: Any) -> Any:
+            found = await self.inner.get(key, type_)
+            if self.slow and key == keys.SIGNING_KEYS:
+                time.advance(20)
+            return found
+
+    slow = SlowKeyRead(inner)
+    stored_keys = {"algorithm": "ES256", "key_sync_seconds": 60}
+    first = skewed_host(inner, time, 0.0, **stored_keys)
+    second = skewed_host(slow, time, 0.0, **stored_keys)
+    user_id, pair = await opened(first)
+    await second.tokens.signing_key()
+    time.advance(2 * 60 + 1)  # the second host's keys are overdue: it waits for them
+    rotated = await first.refresh_access_token(pair.refresh_token)  # its answer is lost
+    time.advance(3)
+    slow.slow = True
+    store_reads = inner.requests["get"]
+    retried = await second.refresh_access_token(pair.refresh_token)
+    assert inner.requests["get"] - store_reads == 2  # the keys, then the session
+    assert retried.refresh_token == rotated.refresh_token
+    assert len(await first.get_user_active_sessions(user_id)) == 1
