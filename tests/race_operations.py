@@ -504,6 +504,7 @@ PAIRS: dict[str, tuple[Step, Step, Check]] = {
     "end-session-refresh": (END_SESSION, REFRESH_SECOND, first_won),
     "end-own-session-refresh": (END_OWN_SESSION, REFRESH, first_won),
     "refresh-twice": (REFRESH, REFRESH_AGAIN, both_rotated),
+    "change-refresh": (CHANGE, REFRESH, change_holds),
     # An administrator's disabling and privileges.
     "disable-refresh": (DISABLE, REFRESH, disabled),
     "disable-login": (DISABLE, LOGIN, disabled),

@@ -368,7 +368,7 @@ class Op:
 OPS: dict[str, Op] = {
     "register": Op(register, registered, 201, (409,)),
     "login": Op(log_in, alice_logs_in, 200),
-    "refresh": Op(refresh, nothing, 200, (401,)),
+    "refresh": Op(refresh, nothing, 200),
     "reuse": Op(reuse, family_ended, 401, (401,)),
     "logout": Op(logout, first_ended, 204, (401,)),
     "logout-bearer": Op(logout_by_access_token, first_ended, 204, (401,)),
