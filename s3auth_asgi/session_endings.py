@@ -29,8 +29,9 @@ its session; with one when a reuse ended it, which is what that ending may have 
 Which sessions an account change ended takes a LIST to tell, so those are ended as live.
 
 Request budgets: `revoke_refresh_token` and `revoke_session` 1 GET, 1 PUT (the revocation),
-1 DELETE (an expired session's: 1 GET, 1 DELETE); `revoke_own_session` 1 DELETE and 1 PUT,
-whether the session is there or not.
+1 DELETE, and 1 PUT more when the two took over a second (`late_deletes`; an expired
+session's: 1 GET, 1 DELETE); `revoke_own_session` 1 DELETE and 1 PUT, whether the session
+is there or not.
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ import logging
 from typing import NamedTuple
 
 from .blacklist import TokenBlacklist
+from .late_deletes import revoke_then_delete
 from .models import Session
 from .open_records import open_user
 from .session_cap import beyond_cap, counted
@@ -129,9 +130,12 @@ class SessionRules:
 
     async def _end_listed(self, user_id: str, ended: set[str], why: str) -> None:
         ids = sorted(keys.id_from_key(key) for key in ended)
-        if len(ids) == 1:
-            await self.blacklist.revoke_session(ids[0])
-        else:
-            await self.blacklist.revoke_user(user_id, ids)
-        await self.store.delete_many(sorted(ended))
+
+        async def revoke() -> None:
+            if len(ids) == 1:
+                await self.blacklist.revoke_session(ids[0])
+            else:
+                await self.blacklist.revoke_user(user_id, ids)
+
+        await revoke_then_delete(self.clock, revoke, lambda: self.store.delete_many(sorted(ended)))
         logger.info("ended %d session(s) of user %s: %s", len(ids), user_id, why)

@@ -38,6 +38,8 @@ Request budgets (object-store requests, asserted in the tests):
   sessions + 1 revocation create; with a generation (an account change, a logout
   everywhere: `logout_everywhere`), 1 PUT more (the generation marker; the superseded one
   goes in the batch DELETE, which then happens even when there is no session).
+Each ending that writes its revocation before its DELETE writes it once more when the two
+took over a second (`late_deletes`).
 
 Interrupted endings. An ending writes its revocation before it deletes the sessions (but a
 logout by the session's own access token, which deletes first: `session_endings`; and a
@@ -93,6 +95,7 @@ from .errors import (
 from .hooks import Hooks
 from .identifiers import require_user_id
 from .keys.keyset import KeyEntry
+from .late_deletes import revoke_then_delete
 from .models import Session, TokenPair
 from .privileges import granted_scopes, is_administrator
 from .session_cap import listed_as_expired
@@ -260,8 +263,11 @@ class SessionOperations(SessionRules):
         # Revocation first: if the delete then fails, the session's access tokens are
         # already refused and a retry, whose caller this does not refuse, finds the session
         # to delete (`session_endings`).
-        await self.blacklist.revoke_session(session.id)
-        await self.store.delete(keys.session(session.user_id, session.id))
+        await revoke_then_delete(
+            self.clock,
+            lambda: self.blacklist.revoke_session(session.id),
+            lambda: self.store.delete(keys.session(session.user_id, session.id)),
+        )
 
     async def _end_reused(self, session: Session) -> None:
         """Finish the ending of a session marked as reused: its access tokens refused, then
@@ -299,11 +305,13 @@ class SessionOperations(SessionRules):
         sessions = sessions_only(listed) if up_to is None else opened_up_to(listed, up_to)
         session_keys = [info.key for info in sessions]
         superseded = markers_older_than(listed, generation) if generation is not None else []
-        if session_keys:
-            ended = [keys.id_from_key(key) for key in session_keys]
-            await self.blacklist.revoke_user(user_id, ended)
+        ended = [keys.id_from_key(key) for key in session_keys]
         if session_keys or also_delete or superseded:
-            await self.store.delete_many([*also_delete, *session_keys, *superseded])
+            await revoke_then_delete(
+                self.clock,
+                (lambda: self.blacklist.revoke_user(user_id, ended)) if ended else None,
+                lambda: self.store.delete_many([*also_delete, *session_keys, *superseded]),
+            )
         if deleting:
             await write_marker(self.store, user_id, keys.DELETED_GENERATION)
         now = self.clock()

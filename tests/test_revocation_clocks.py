@@ -113,9 +113,11 @@ class SlowRevocationPuts(StoreWrapper):
 async def slow_logout(
     writer_offset: float, put_seconds: list[float]
 ) -> tuple[SharedTime, ObjectStore, S3AuthService, str]:
-    """A logout by a host `writer_offset` s off the reader's clock, whose revocation PUTs
-    take `put_seconds`, while a running reader syncs one second before each lands. Returns
-    the reader and the access token the logout ended."""
+    """A logout's revocation by a host `writer_offset` s off the reader's clock, whose
+    revocation PUTs take `put_seconds`, while a running reader syncs one second before each
+    lands. Returns the reader and the access token the revocation ended. The revocation
+    alone: a logout whose ending took that long writes it once more after its DELETE
+    (`late_deletes`), which the reader would then find whatever became of these."""
     time, store = SharedTime(), ObjectStore.from_url("memory://")
     reader = skewed_host(store, time, 0.0)
     slow = SlowRevocationPuts(store, time, put_seconds, reader.blacklist.sync)
@@ -124,7 +126,7 @@ async def slow_logout(
     await synced(reader)
     time.advance(20)
     await synced(reader)
-    assert await writer.revoke_refresh_token(pair.refresh_token)  # acknowledged
+    await writer.blacklist.revoke_session(reader.decode_token(pair.access_token)["sid"])
     return time, store, reader, pair.access_token
 
 
