@@ -36,7 +36,8 @@ opened (a login, a password change), and every token of the session carries the 
 refreshed ones too (a refresh reads no user record), as JSON has them (msgspec's encoding,
 which the session is kept in: a datetime is RFC 3339 text, a set a list). Reserved claims
 (`RESERVED_CLAIMS`) cannot be set; a hook that fails, returns one of them, something JSON
-cannot hold or more than MAX_CLAIMS_BYTES is logged and its claims are left out.
+cannot hold, or claims that would take those of all the hooks before it past
+MAX_CLAIMS_BYTES is logged and its claims are left out.
 """
 
 from __future__ import annotations
@@ -98,6 +99,7 @@ RESERVED_CLAIMS = frozenset(
      "adm", "typ", "kid", "alg", "cnf", "client_id", "auth_time", "acr", "amr")
 )  # fmt: skip
 MAX_CLAIMS_BYTES = 2048
+"""The claims of all the hooks together, as JSON: a token carries them beside its own."""
 
 
 class Registration(msgspec.Struct, frozen=True, kw_only=True):
@@ -189,6 +191,10 @@ class Hooks:
                 logger.exception("token_claims hook %s failed", _name(hook))
                 continue
             reserved = sorted(set(given) & RESERVED_CLAIMS)
+            if not reserved and size <= MAX_CLAIMS_BYTES and claims:
+                # The bound is of the claims together: each hook within it, several could
+                # still make tokens longer than any verifier reads (MAX_TOKEN_BYTES).
+                size = len(msgspec.json.encode({**claims, **given}))
             if reserved or size > MAX_CLAIMS_BYTES:
                 logger.error(
                     "token_claims hook %s: claims left out (%s)",

@@ -1,0 +1,53 @@
+"""The application's hooks misbehaving: claims that together are more than a token can carry."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+from conftest import make_settings
+from test_app import bearer, checked_client, login, register
+
+from s3auth_asgi import S3AuthService
+from s3auth_asgi.hooks import MAX_CLAIMS_BYTES, Hooks
+from s3auth_asgi.models import User
+from s3auth_asgi.verifier import MAX_TOKEN_BYTES
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_claims_of_several_hooks_are_bounded_together(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Each hook's claims under the bound, four of them beyond what a token can carry: the
+    login answered tokens that every check then refused as too large."""
+    hooks = Hooks()
+    each = MAX_CLAIMS_BYTES - 48
+
+    def adding(name: str) -> None:
+        @hooks.token_claims
+        async def claims(user: User) -> Mapping[str, Any]:
+            return {name: "x" * each}
+
+    for name in ("a", "b", "c", "d"):
+        adding(name)
+    service = S3AuthService(make_settings(), hooks=hooks)
+    async with checked_client(service) as client:
+        await register(client, "alice")
+        with caplog.at_level(logging.ERROR, logger="s3auth_asgi.hooks"):
+            tokens = await login(client, "alice")
+        me = await client.get("/auth/me", headers=bearer(tokens))
+        assert me.status_code == 200, me.text
+        assert len(tokens["access_token"]) < MAX_TOKEN_BYTES // 2
+        refreshed = await client.post(
+            "/auth/refresh", json={"refresh_token": tokens["refresh_token"]}
+        )
+        assert refreshed.status_code == 200, refreshed.text
+    for token in (tokens["access_token"], refreshed.json()["access_token"]):
+        claims = service.decode_token(token)
+        # The first hook's claims fit; each later one's would take them past the bound.
+        assert claims["a"] == "x" * each
+        assert not {"b", "c", "d"} & set(claims)
+    assert caplog.text.count("claims left out") == 3
