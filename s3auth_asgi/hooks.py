@@ -29,7 +29,8 @@ needs them runs `dispatch` itself with the event the app would have made (docs/a
 `before_register` runs before anything is written and may refuse the registration by
 raising S3ValidationError (or another refusal of this package: `refusal` says how each is
 answered); any other exception refuses it too, as 503 `hook_failed`, logged: an
-invitation check that crashed must not let everybody in.
+invitation check that crashed must not let everybody in. So does a hook that returns
+anything but None (a check returning False to refuse).
 
 `token_claims` adds claims to the access tokens of a session: it runs when the session is
 opened (a login, a password change), and every token of the session carries the claims,
@@ -125,7 +126,8 @@ class Hooks:
 
     def __init__(self) -> None:
         self._event_hooks: dict[HookName, list[EventHook]] = defaultdict(list)
-        self._registration: list[Callable[[Registration], Awaitable[None]]] = []
+        # Declared as returning None; whatever one returns is looked at all the same.
+        self._registration: list[Callable[[Registration], Awaitable[object]]] = []
         self._claims: list[Callable[[User], Awaitable[Mapping[str, Any]]]] = []
 
     def on(self, name: HookName) -> Callable[[EventHook], EventHook]:
@@ -156,7 +158,10 @@ class Hooks:
         as `refusal` makes it one that `/register` declares."""
         for hook in self._registration:
             try:
-                await hook(registration)
+                answer = await hook(registration)
+                if answer is not None:
+                    # A check written to return False to refuse must not let everybody in.
+                    raise TypeError(f"returned {answer!r}, not None: a refusal is raised")
             except Exception as error:
                 raise refusal(error, hook) from None
 

@@ -1,4 +1,5 @@
-"""The application's hooks misbehaving: claims that together are more than a token can carry."""
+"""The application's hooks misbehaving: claims that together are more than a token can
+carry, a registration check that answers rather than raises."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ from typing import Any
 
 import pytest
 from conftest import make_settings
-from test_app import bearer, checked_client, login, register
+from test_app import PASSWORD, assert_problem, bearer, checked_client, login, register
 
 from s3auth_asgi import S3AuthService
-from s3auth_asgi.hooks import MAX_CLAIMS_BYTES, Hooks
+from s3auth_asgi.hooks import MAX_CLAIMS_BYTES, Hooks, Registration
 from s3auth_asgi.models import User
 from s3auth_asgi.verifier import MAX_TOKEN_BYTES
 
@@ -51,3 +52,31 @@ async def test_claims_of_several_hooks_are_bounded_together(
         assert claims["a"] == "x" * each
         assert not {"b", "c", "d"} & set(claims)
     assert caplog.text.count("claims left out") == 3
+
+
+async def test_a_registration_check_that_answers_instead_of_raising_refuses(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A check written to return whether the registration may go (False to refuse) let
+    everybody in, its answer thrown away: a registration check that says anything but
+    None has not said yes."""
+    hooks = Hooks()
+    invited = {"bob@example.com"}
+    seen: list[str] = []
+
+    @hooks.before_register
+    async def invited_only(registration: Registration) -> Any:
+        seen.append(registration.username)
+        return registration.email in invited
+
+    service = S3AuthService(make_settings(), hooks=hooks)
+    async with checked_client(service) as client:
+        with caplog.at_level(logging.ERROR, logger="s3auth_asgi.hooks"):
+            for name in ("alice", "bob"):
+                body = {"username": name, "email": f"{name}@example.com", "password": PASSWORD}
+                answer = await client.post("/auth/register", json=body)
+                assert_problem(answer, 503, "hook_failed")
+    assert seen == ["alice", "bob"]
+    assert caplog.text.count("returned False, not None") == 1
+    assert caplog.text.count("returned True, not None") == 1
+    assert [info async for info in service.store.list("")] == []
