@@ -1,4 +1,5 @@
-"""Hooks: the application's own async code, run at points of the account lifecycle.
+"""Hooks: the application's own code, run at points of the account lifecycle: async
+functions, or plain ones, which run on the event loop and so must be quick.
 
     hooks = Hooks()
 
@@ -43,10 +44,11 @@ MAX_CLAIMS_BYTES is logged and its claims are left out.
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import msgspec
 
@@ -72,7 +74,10 @@ HookName = Literal[
     "user_updated",
     "user_deleted",
 ]
-EventHook = Callable[[AuthEvent], Awaitable[None]]
+EventHook = Callable[[AuthEvent], Awaitable[None] | None]
+ClaimsHook = Callable[[User], Awaitable[Mapping[str, Any]] | Mapping[str, Any]]
+E = TypeVar("E", bound=EventHook)
+C = TypeVar("C", bound=ClaimsHook)
 
 HOOK_OF_EVENT: dict[EventName, HookName] = {
     "register": "after_register",
@@ -114,6 +119,10 @@ class Registration(msgspec.Struct, frozen=True, kw_only=True):
     """The client address, when it came through the auth app."""
 
 
+RegistrationHook = Callable[[Registration], Awaitable[None] | None]
+R = TypeVar("R", bound=RegistrationHook)
+
+
 class HookFailedError(StoreUnavailableError):
     """A `before_register` hook crashed: the registration cannot be decided now."""
 
@@ -126,30 +135,25 @@ class Hooks:
 
     def __init__(self) -> None:
         self._event_hooks: dict[HookName, list[EventHook]] = defaultdict(list)
-        # Declared as returning None; whatever one returns is looked at all the same.
-        self._registration: list[Callable[[Registration], Awaitable[object]]] = []
-        self._claims: list[Callable[[User], Awaitable[Mapping[str, Any]]]] = []
+        self._registration: list[RegistrationHook] = []
+        self._claims: list[ClaimsHook] = []
 
-    def on(self, name: HookName) -> Callable[[EventHook], EventHook]:
+    def on(self, name: HookName) -> Callable[[E], E]:
         """A decorator registering an event hook under `name`."""
         if name not in HookName.__args__:  # type: ignore[attr-defined]
             raise ValueError(f"no hook {name!r}; one of {', '.join(HookName.__args__)}")  # type: ignore[attr-defined]
 
-        def register(hook: EventHook) -> EventHook:
+        def register(hook: E) -> E:
             self._event_hooks[name].append(hook)
             return hook
 
         return register
 
-    def before_register(
-        self, hook: Callable[[Registration], Awaitable[None]]
-    ) -> Callable[[Registration], Awaitable[None]]:
+    def before_register(self, hook: R) -> R:
         self._registration.append(hook)
         return hook
 
-    def token_claims(
-        self, hook: Callable[[User], Awaitable[Mapping[str, Any]]]
-    ) -> Callable[[User], Awaitable[Mapping[str, Any]]]:
+    def token_claims(self, hook: C) -> C:
         self._claims.append(hook)
         return hook
 
@@ -158,7 +162,8 @@ class Hooks:
         as `refusal` makes it one that `/register` declares."""
         for hook in self._registration:
             try:
-                answer = await hook(registration)
+                # Declared as returning None; whatever one returns is looked at all the same.
+                answer = await _outcome(hook, registration)
                 if answer is not None:
                     # A check written to return False to refuse must not let everybody in.
                     raise TypeError(f"returned {answer!r}, not None: a refusal is raised")
@@ -177,7 +182,7 @@ class Hooks:
         name = self.hook_of(event)
         for hook in self._event_hooks.get(name, ()) if name is not None else ():
             try:
-                await hook(event)
+                await _outcome(hook, event)
             except Exception:
                 logger.exception("%s hook %s failed", name, _name(hook))
 
@@ -186,7 +191,7 @@ class Hooks:
         claims: dict[str, Any] = {}
         for hook in self._claims:
             try:
-                encoded = msgspec.json.encode(dict(await hook(user)))
+                encoded = msgspec.json.encode(dict(await _outcome(hook, user)))
                 # As the session keeps them, so that the login's token carries what every
                 # refreshed one does: a datetime as RFC 3339 text, a set or tuple as a
                 # list, NaN as null; the token's own encoder takes none of those.
@@ -209,6 +214,13 @@ class Hooks:
                 continue
             claims.update(given)
         return claims
+
+
+async def _outcome(hook: Callable[[Any], Awaitable[Any] | Any], argument: object) -> Any:
+    """What `hook` gives for `argument`, awaited when it is awaitable: a plain function is
+    a hook too (its call then holds the event loop, so it must be quick)."""
+    given = hook(argument)
+    return await given if inspect.isawaitable(given) else given
 
 
 def _name(hook: object) -> str:

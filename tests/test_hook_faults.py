@@ -1,5 +1,6 @@
 """The application's hooks misbehaving: claims that together are more than a token can
-carry, a registration check that answers rather than raises."""
+carry, a registration check that answers rather than raises, hooks that are plain
+functions."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import pytest
 from conftest import make_settings
 from test_app import PASSWORD, assert_problem, bearer, checked_client, login, register
 
-from s3auth_asgi import S3AuthService
+from s3auth_asgi import S3AuthService, S3ValidationError
+from s3auth_asgi.events import AuthEvent
 from s3auth_asgi.hooks import MAX_CLAIMS_BYTES, Hooks, Registration
 from s3auth_asgi.models import User
 from s3auth_asgi.verifier import MAX_TOKEN_BYTES
@@ -80,3 +82,40 @@ async def test_a_registration_check_that_answers_instead_of_raising_refuses(
     assert caplog.text.count("returned False, not None") == 1
     assert caplog.text.count("returned True, not None") == 1
     assert [info async for info in service.store.list("")] == []
+
+
+async def test_hooks_written_as_plain_functions_run_as_they_say(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A plain `def` hook was called and its answer awaited: the event hook that had done
+    its work was logged as failed at every event, the check that admitted refused every
+    registration (503), and the claims were left out of every token."""
+    hooks = Hooks()
+    registered: list[str | None] = []
+
+    @hooks.on("after_register")
+    def welcome(event: AuthEvent) -> None:
+        registered.append(event.user_id)
+
+    @hooks.before_register
+    def invited_only(registration: Registration) -> None:
+        if registration.email != "alice@example.com":
+            raise S3ValidationError("Registration is by invitation")
+
+    @hooks.token_claims
+    def tenant(user: User) -> Mapping[str, Any]:
+        return {"tenant": f"t-{user.username}"}
+
+    service = S3AuthService(make_settings(), hooks=hooks)
+    async with checked_client(service) as client:
+        with caplog.at_level(logging.ERROR, logger="s3auth_asgi.hooks"):
+            alice = await register(client, "alice")
+            refused = await client.post(
+                "/auth/register",
+                json={"username": "eve", "email": "eve@example.com", "password": PASSWORD},
+            )
+            tokens = await login(client, "alice")
+    assert_problem(refused, 422, "validation_error")
+    assert registered == [alice["id"]]
+    assert service.decode_token(tokens["access_token"])["tenant"] == "t-alice"
+    assert caplog.text == ""
