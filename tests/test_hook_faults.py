@@ -1,6 +1,6 @@
 """The application's hooks misbehaving: claims that together are more than a token can
 carry, a registration check that answers rather than raises, hooks that are plain
-functions."""
+functions; and which registrations the check sees."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from conftest import make_settings
 from test_app import PASSWORD, assert_problem, bearer, checked_client, login, register
+from test_app_lifecycle import admin_tokens
 
 from s3auth_asgi import S3AuthService, S3ValidationError
 from s3auth_asgi.events import AuthEvent
@@ -119,3 +120,26 @@ async def test_hooks_written_as_plain_functions_run_as_they_say(
     assert registered == [alice["id"]]
     assert service.decode_token(tokens["access_token"])["tenant"] == "t-alice"
     assert caplog.text == ""
+
+
+async def test_an_administrators_account_is_not_the_registration_checks_to_refuse() -> None:
+    hooks = Hooks()
+    created: list[str | None] = []
+
+    @hooks.before_register
+    async def closed(registration: Registration) -> None:
+        raise S3ValidationError("Registration is closed")
+
+    @hooks.on("after_register")
+    async def welcome(event: AuthEvent) -> None:
+        created.append(event.user_id)
+
+    service = S3AuthService(make_settings(), hooks=hooks)
+    async with checked_client(service) as client:
+        root = await admin_tokens(service, client)
+        body = {"username": "bob", "email": "bob@example.com", "password": PASSWORD}
+        made = await client.post("/auth/admin/users", json=body, headers=bearer(root))
+        assert made.status_code == 201, made.text
+        refused = await client.post("/auth/register", json={**body, "username": "eve"})
+    assert_problem(refused, 422, "validation_error")
+    assert created == [made.json()["id"]]
