@@ -10,9 +10,9 @@ percent-decoded by the server; the Host header and forwarding headers are never 
 A pattern is either exact (`/health`) or a prefix ending in `*` (`/admin*` matches `/admin`,
 `/admin/users` and `/administrators`; `/static/*` matches below `/static/`). A protected
 `/static/` or `/static/*` also matches `/static`, which Litestar routes to a route
-`/static/` (`PathSet`); an exclusion does not. An exclusion's prefix must end at a
-segment, with `/*`: `/auth*` would also skip `/authors`, a route of the app's own, so it
-is refused, and `("/auth", "/auth/*")` says what was meant.
+`/static/` (`path_patterns.PathSet`); an exclusion does not. An exclusion's prefix must end
+at a segment, with `/*`: `/auth*` would also skip `/authors`, a route of the app's own, so
+it is refused, and `("/auth", "/auth/*")` says what was meant.
 A protected prefix may end anywhere: covering more paths than meant is the safe direction.
 
 Three outcomes, strictest first: REQUIRED (a valid token, holding the pattern's scopes),
@@ -46,7 +46,8 @@ from functools import reduce
 from typing import Final
 
 from .errors import ConfigurationError
-from .path_forms import forms_as_received, is_suspicious, normalise, route_forms
+from .path_forms import forms_as_received, is_suspicious, route_forms
+from .path_patterns import PathSet
 from .types import Scope
 
 
@@ -71,61 +72,6 @@ middleware's memo of decisions keeps (`rememberable`). A memo bounded in entries
 bounded in bytes by what the server lets a path be (uvicorn: 64 KB): 2,048 paths of that
 length, kept as received and as routed, hold 256 MB; at this length, 4 MB. A longer request
 is decided afresh, which costs it a match of the patterns and nothing more."""
-
-
-class PathSet:
-    """Exact paths and prefixes; one set lookup and one `startswith` call per match.
-
-    Patterns that say what needs a token or what is counted also cover, when they end with
-    a slash (`/admin/`, `/admin/*`), the path without it (`/admin`): Litestar drops the
-    trailing slash of its routes and so routes `/admin` to a route `/admin/`. An
-    `exclusion` covers only what it names, and its prefixes must end at a segment."""
-
-    __slots__ = ("exact", "patterns", "prefixes")
-
-    def __init__(self, patterns: Iterable[str], setting: str, *, exclusion: bool = False) -> None:
-        self.patterns = tuple(patterns)
-        exact: set[str] = set()
-        prefixes: list[str] = []
-        for pattern in self.patterns:
-            check_pattern(pattern, setting)
-            if exclusion:
-                check_segment_prefix(pattern, setting)
-            stem = pattern.removesuffix("*")
-            if pattern.endswith("*"):
-                prefixes.append(stem)
-            else:
-                exact.add(pattern)
-            if not exclusion and len(stem) > 1 and stem.endswith("/"):
-                exact.add(stem[:-1])
-        self.exact = frozenset(exact)
-        self.prefixes = tuple(prefixes)
-
-    def matches(self, path: str) -> bool:
-        return path in self.exact or path.startswith(self.prefixes)
-
-
-def check_pattern(pattern: object, setting: str) -> None:
-    if not isinstance(pattern, str) or not pattern.startswith("/"):
-        raise ConfigurationError(f"{setting}: {pattern!r} must be a path starting with '/'")
-    body = pattern.removesuffix("*")
-    if "*" in body:
-        raise ConfigurationError(f"{setting}: {pattern!r}: '*' is allowed only at the end")
-    if is_suspicious(body) or normalise(body) != body:
-        raise ConfigurationError(
-            f"{setting}: {pattern!r} must be a normalised path (no '//', '.', '..', '%', '\\')"
-        )
-
-
-def check_segment_prefix(pattern: str, setting: str) -> None:
-    """Refuse a prefix whose `*` follows a name: it would take in longer names too."""
-    if pattern.endswith("*") and not pattern.endswith("/*"):
-        stem = pattern[:-1]
-        raise ConfigurationError(
-            f"{setting}: {pattern!r} would also exclude every path that merely starts with "
-            f"{stem!r}, such as {stem + 'x'!r}; write {stem!r}, {stem + '/*'!r} for {stem!r} "
-            "and what lies below it"
-        )
 
 
 class PathRules:

@@ -51,7 +51,8 @@ from s3auth_asgi import BearerTokenMiddleware, BlacklistMiddleware, S3AuthServic
 from s3auth_asgi.app.litestar import S3AuthPlugin
 from s3auth_asgi.errors import ConfigurationError
 from s3auth_asgi.path_forms import route_forms
-from s3auth_asgi.paths import PathAccess, PathDecision, PathRules, check_pattern
+from s3auth_asgi.path_patterns import check_pattern
+from s3auth_asgi.paths import PathAccess, PathDecision, PathRules
 from s3auth_asgi.ratelimit import RateLimitRule
 
 pytestmark = pytest.mark.anyio

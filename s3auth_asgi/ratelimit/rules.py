@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 
 from ..errors import ConfigurationError
 from ..path_forms import received_forms
-from ..paths import PathSet, listed, request_method
+from ..path_patterns import PathSet
+from ..paths import listed, request_method
 from ..types import Scope
 
 _METHOD = re.compile(r"[A-Z]+")
@@ -20,7 +21,7 @@ class RateLimitRule:
 
     `path` is written as BearerTokenMiddleware's patterns are: exact (`/auth/login`) or a
     prefix ending in `*` (`/api/*` covers everything below `/api/`, and `/api`, which
-    Litestar routes to a route `/api/`: `PathSet`), matched against every
+    Litestar routes to a route `/api/`: `path_patterns.PathSet`), matched against every
     form of the path a framework may route it as (`path_forms.route_forms`: relative to
     `root_path`, with `//` and dot segments resolved, without trailing slashes, an
     absolute-form target by its path), and in those of the path the server received
