@@ -1,6 +1,14 @@
 """Path patterns: what each matches (`PathSet`), and which are refused when a middleware
 is built: one that is no normalised path, one whose `*` is not at the end, an exclusion
-whose prefix does not end at a segment.
+whose prefix does not end at a segment, and ones that could never take effect.
+
+A path is matched in several forms and the strictest outcome wins (`paths`), one form
+being the path without its trailing slashes, which Litestar routes it as. So an exact
+exclusion `/public/` skips nothing unless `/public` is excluded too: a request to
+`/public/` is also judged as `/public`. An exclusion that skipped `/public/` alone would
+open, under Litestar, the route that a protected `/public` names. It is refused, saying
+what to write. A protected pattern that exclusions cover whole needs a token nowhere, as
+an exclusion wins: refused too.
 """
 
 from __future__ import annotations
@@ -42,6 +50,12 @@ class PathSet:
     def matches(self, path: str) -> bool:
         return path in self.exact or path.startswith(self.prefixes)
 
+    def covers(self, other: PathSet) -> bool:
+        """Whether this matches every path `other` matches."""
+        return all(map(self.matches, other.exact)) and all(
+            stem.startswith(self.prefixes) for stem in other.prefixes
+        )
+
 
 def check_pattern(pattern: object, setting: str) -> None:
     if not isinstance(pattern, str) or not pattern.startswith("/"):
@@ -64,3 +78,28 @@ def check_segment_prefix(pattern: str, setting: str) -> None:
             f"{stem!r}, such as {stem + 'x'!r}; write {stem!r}, {stem + '/*'!r} for {stem!r} "
             "and what lies below it"
         )
+
+
+def refuse_unskippable_exclusions(exclude: PathSet) -> None:
+    """Refuse an exact exclusion ending in a slash whose path without it is not excluded:
+    no request to it is ever skipped (see the module)."""
+    for pattern in exclude.patterns:
+        stem = pattern[:-1]
+        if len(pattern) > 1 and pattern.endswith("/") and not exclude.matches(stem):
+            raise ConfigurationError(
+                f"exclude: {pattern!r} never skips anything: a request to it is also judged "
+                f"as {stem!r}, the path Litestar routes it as, which is not excluded; write "
+                f"({stem!r}, {stem + '/*'!r}) for {stem!r} and what lies below it, or "
+                f"({stem!r}, {pattern!r}) for the path with and without its slash"
+            )
+
+
+def refuse_excluded_protection(protected: Iterable[str], exclude: PathSet) -> None:
+    """Refuse a protected pattern every path of which is excluded: it needs a token nowhere."""
+    for pattern in protected:
+        if exclude.covers(PathSet((pattern,), "protected")):
+            raise ConfigurationError(
+                f"protected: {pattern!r} needs a token nowhere: exclude "
+                f"{exclude.patterns!r} takes in every path it matches, and an exclusion "
+                "wins; drop one of them or narrow the exclusion"
+            )

@@ -12,7 +12,9 @@ A pattern is either exact (`/health`) or a prefix ending in `*` (`/admin*` match
 `/static/` or `/static/*` also matches `/static`, which Litestar routes to a route
 `/static/` (`path_patterns.PathSet`); an exclusion does not. An exclusion's prefix must end
 at a segment, with `/*`: `/auth*` would also skip `/authors`, a route of the app's own, so
-it is refused, and `("/auth", "/auth/*")` says what was meant.
+it is refused, and `("/auth", "/auth/*")` says what was meant. So is a pattern that could
+never take effect (`path_patterns`): an exact exclusion `/public/` without `/public`, and
+a protected pattern exclusions cover whole.
 A protected prefix may end anywhere: covering more paths than meant is the safe direction.
 
 Three outcomes, strictest first: REQUIRED (a valid token, holding the pattern's scopes),
@@ -47,7 +49,7 @@ from typing import Final
 
 from .errors import ConfigurationError
 from .path_forms import forms_as_received, is_suspicious, route_forms
-from .path_patterns import PathSet
+from .path_patterns import PathSet, refuse_excluded_protection, refuse_unskippable_exclusions
 from .types import Scope
 
 
@@ -64,6 +66,9 @@ SKIP: Final[PathDecision] = (PathAccess.SKIP, ())
 OPTIONAL: Final[PathDecision] = (PathAccess.OPTIONAL, ())
 REQUIRED: Final[PathDecision] = (PathAccess.REQUIRED, ())
 
+EVERY_PATH: Final = ("/*",)
+"""The default of `protected`: excluding every path under it stays allowed."""
+
 _ENCODED_SEPARATORS = (b"%2f", b"%5c", b"%00")
 _MEMO_SIZE = 2048
 REMEMBERED_PATH_MAX = 1024
@@ -79,7 +84,7 @@ class PathRules:
 
     def __init__(
         self,
-        protected: Iterable[str] | Mapping[str, Iterable[str]] = ("/*",),
+        protected: Iterable[str] | Mapping[str, Iterable[str]] = EVERY_PATH,
         exclude: Iterable[str] = (),
         methods: Iterable[str] | None = None,
     ) -> None:
@@ -93,6 +98,10 @@ class PathRules:
         self.protected = PathSet(scoped, "protected")
         # Skipping more than meant would leave a route open: exclusions end at a segment.
         self.exclude = PathSet(exclude, "exclude", exclusion=True)
+        refuse_unskippable_exclusions(self.exclude)
+        if protected is not EVERY_PATH:
+            # Only what was written: excluding every path under the default is plain.
+            refuse_excluded_protection(scoped, self.exclude)
         # Each pattern with its scopes; those that ask for any apart, so that the common
         # case needs no loop.
         self._each: tuple[tuple[PathSet, tuple[str, ...]], ...] = tuple(
@@ -105,6 +114,10 @@ class PathRules:
             if isinstance(methods, str):
                 raise ConfigurationError("methods takes a list of HTTP methods, not a str")
             names = frozenset(methods)
+            if not names:
+                raise ConfigurationError(
+                    "methods=() would need a token of no HTTP request; None means every method"
+                )
             if not all(isinstance(m, str) and m.isalpha() and m.isupper() for m in names):
                 raise ConfigurationError("methods must be upper-case HTTP method names")
             self.methods = names

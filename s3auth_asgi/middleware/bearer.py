@@ -31,7 +31,7 @@ from ..errors import (
     TokenExpiredError,
     UnknownSigningKeyError,
 )
-from ..paths import PathAccess, PathRules, is_cors_preflight
+from ..paths import EVERY_PATH, PathAccess, PathRules, is_cors_preflight
 from ..types import ASGIApp, Message, Receive, Scope, Send, checked_app
 from ..verifier import (
     AccessTokenVerifier,
@@ -123,7 +123,7 @@ class BearerTokenMiddleware:
         app: ASGIApp,
         tokens: AccessTokenVerifier,
         *,
-        protected: Iterable[str] | Mapping[str, Iterable[str]] = ("/*",),
+        protected: Iterable[str] | Mapping[str, Iterable[str]] = EVERY_PATH,
         exclude: Iterable[str] = (),
         methods: Iterable[str] | None = None,
         anonymous_preflight: bool = True,
