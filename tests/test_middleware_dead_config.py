@@ -5,11 +5,13 @@ from __future__ import annotations
 import re
 
 import pytest
-from support import Clock, RecordingApp, call_http, http_scope, make_clocked_service
+from support import Clock, RecordingApp, asgi_client, call_http, http_scope, make_clocked_service
 
 from s3auth_asgi.errors import ConfigurationError
 from s3auth_asgi.middleware.bearer import BearerTokenMiddleware
+from s3auth_asgi.middleware.ratelimit import RateLimitMiddleware
 from s3auth_asgi.paths import PathAccess, PathRules
+from s3auth_asgi.ratelimit import RateLimit, RateLimiter, RateLimitRule
 
 pytestmark = pytest.mark.anyio
 
@@ -67,3 +69,34 @@ def test_an_empty_method_list_is_refused() -> None:
     # No HTTP request would need a token anywhere: `None` is what means every method.
     with pytest.raises(ConfigurationError, match="None"):
         BearerTokenMiddleware(RecordingApp(), SERVICE, methods=[])
+
+
+async def test_a_rule_whose_cost_an_earlier_rule_always_decides_is_refused() -> None:
+    limiter = RateLimiter(limits={"api": RateLimit(20, 60), "other": RateLimit(20, 60)})
+    shadowed = [
+        [RateLimitRule("/api/*", "api"), RateLimitRule("/api/export", "api", cost=10)],
+        [RateLimitRule("/api/*", "api"), RateLimitRule("/api/x/*", "api", cost=2)],
+        [RateLimitRule("/api/", "api"), RateLimitRule("/api", "api", cost=2)],
+        [
+            RateLimitRule("/x", "api", methods=["GET", "POST"]),
+            RateLimitRule("/x", "api", methods=["HEAD"], cost=2),
+        ],
+    ]
+    for rules in shadowed:
+        with pytest.raises(ConfigurationError, match=re.escape(f"{rules[1].path!r}")):
+            RateLimitMiddleware(RecordingApp(), limiter, rules)
+    kept = [
+        # The more specific first: the order the docs show.
+        [RateLimitRule("/api/export", "api", cost=10), RateLimitRule("/api/*", "api")],
+        # Another limit, another method, a path the first does not always match.
+        [RateLimitRule("/api/*", "api"), RateLimitRule("/api/export", "other", cost=10)],
+        [RateLimitRule("/x", "api", methods=["POST"]), RateLimitRule("/x", "api", cost=2)],
+        [RateLimitRule("/api/x/*", "api"), RateLimitRule("/api/*", "api", cost=2)],
+        # The same cost twice: redundant, not misleading.
+        [RateLimitRule("/api/*", "api"), RateLimitRule("/api/export", "api")],
+    ]
+    for rules in kept:
+        RateLimitMiddleware(RecordingApp(), limiter, rules)
+    app = RateLimitMiddleware(RecordingApp(), limiter, kept[0])
+    async with asgi_client(app) as client:
+        assert (await client.get("/api/export")).headers["ratelimit"].startswith('"api";r=10;')

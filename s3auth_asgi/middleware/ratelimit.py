@@ -70,6 +70,7 @@ class RateLimitMiddleware:
                     f"rule for {rule.path!r} costs {rule.cost}, more than limit "
                     f"{rule.limit!r} ever admits ({limit.max_requests})"
                 )
+        _refuse_shadowed(rules)
         self.app = checked_app(app)
         self.limiter = limiter
         self.rules = tuple(rules)
@@ -210,6 +211,21 @@ class RateLimitMiddleware:
         name = policy[: policy.index(b";")]
         value = b"%b;r=%d;t=%d" % (name, remaining, reset_seconds)
         return ((b"ratelimit-policy", policy), (b"ratelimit", value))
+
+
+def _refuse_shadowed(rules: Sequence[RateLimitRule]) -> None:
+    """Refuse a rule whose cost never counts: the first matching rule of a limit decides
+    the cost, and an earlier rule of the same limit, at another cost, matches every request
+    this one does."""
+    for index, rule in enumerate(rules):
+        for earlier in rules[:index]:
+            if earlier.limit == rule.limit and earlier.cost != rule.cost and earlier.covers(rule):
+                raise ConfigurationError(
+                    f"rule for {rule.path!r} (cost {rule.cost}) never decides a cost: the "
+                    f"earlier rule for {earlier.path!r} names limit {rule.limit!r} too, matches "
+                    f"every request it matches and decides the cost ({earlier.cost}); put the "
+                    f"rule for {rule.path!r} first, or drop one of them"
+                )
 
 
 def _sending(send: Send, headers: Headers) -> Send:

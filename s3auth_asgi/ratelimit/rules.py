@@ -61,3 +61,11 @@ class RateLimitRule:
             if not listed(method, self._methods):
                 return False
         return any(self._paths.matches(form) for form in received_forms(scope))
+
+    def covers(self, other: RateLimitRule) -> bool:
+        """Whether this rule matches every request `other` matches."""
+        if self._methods is not None and (
+            other._methods is None or not all(listed(m, self._methods) for m in other._methods)
+        ):
+            return False
+        return self._paths.covers(other._paths)
