@@ -100,3 +100,17 @@ async def test_a_rule_whose_cost_an_earlier_rule_always_decides_is_refused() -> 
     app = RateLimitMiddleware(RecordingApp(), limiter, kept[0])
     async with asgi_client(app) as client:
         assert (await client.get("/api/export")).headers["ratelimit"].startswith('"api";r=10;')
+
+
+async def test_rules_given_once_through_are_all_kept() -> None:
+    # A generator was checked rule by rule, then kept empty: nothing was limited.
+    limiter = RateLimiter(limits={"api": RateLimit(1, 60)})
+    rules = (RateLimitRule(path, "api") for path in ("/api/*",))
+    app = RateLimitMiddleware(RecordingApp(), limiter, rules)  # type: ignore[arg-type]
+    async with asgi_client(app) as client:
+        assert (await client.get("/api/x")).status_code == 200
+        assert (await client.get("/api/x")).status_code == 429
+    with pytest.raises(ConfigurationError, match="non-empty"):
+        RateLimitMiddleware(RecordingApp(), limiter, iter(()))  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="list of rules"):
+        RateLimitMiddleware(RecordingApp(), limiter, 3)  # type: ignore[arg-type]

@@ -54,7 +54,12 @@ class RateLimitMiddleware:
     ) -> None:
         if not isinstance(limiter, RateLimiter):
             raise ConfigurationError("RateLimitMiddleware needs a RateLimiter")
-        if isinstance(rules, RateLimitRule) or not rules:
+        try:
+            # Once through: a generator would be checked here and then kept empty.
+            rules = () if isinstance(rules, RateLimitRule | str) else tuple(rules)
+        except TypeError:
+            rules = ()
+        if not rules:
             raise ConfigurationError("RateLimitMiddleware needs a non-empty list of rules")
         for rule in rules:
             if not isinstance(rule, RateLimitRule):
