@@ -321,3 +321,11 @@ def test_what_is_added_and_what_the_host_declared_stays() -> None:
     }
     assert set(responses["200"]["headers"]) == set(refusal["headers"]) - {"Retry-After"}
     assert "`api`" in responses["200"]["headers"]["RateLimit-Policy"]["description"]
+
+
+def test_methods_given_once_through_are_declared_as_they_are_counted() -> None:
+    document = _document("/items", method="post")
+    rule = RateLimitRule("/items", "api", (name for name in ["post"]))
+    assert rule.matches({"type": "http", "method": "POST", "path": "/items"})
+    declare_rate_limits(document, [rule], ONE)
+    assert _limited(document) == {("post", "/items")}

@@ -35,7 +35,7 @@ _VALUE = "[^/]+"
 def coverage(rule: RateLimitRule, path: str, method: str) -> Coverage:
     """How much of the operation `method` (upper case) at `path` (a templated path, as the
     rule sees requests) `rule` limits."""
-    if rule.methods is not None and not listed(method, frozenset(m.upper() for m in rule.methods)):
+    if rule.method_names is not None and not listed(method, rule.method_names):
         return "none"
     literals = PARAMETER.split(path)
     if len(literals) == 1:

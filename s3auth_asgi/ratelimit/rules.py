@@ -55,6 +55,12 @@ class RateLimitRule:
         object.__setattr__(self, "_paths", paths)
         object.__setattr__(self, "_methods", methods)
 
+    @property
+    def method_names(self) -> frozenset[str] | None:
+        """The methods this rule counts, in upper case, as read once from `methods` (which
+        may be an iterable that can be gone through only once); None: every method."""
+        return self._methods
+
     def matches(self, scope: Scope) -> bool:
         if self._methods is not None:
             method = (request_method(scope) or "GET") if scope["type"] == "http" else "GET"
