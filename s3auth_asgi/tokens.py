@@ -1,10 +1,11 @@
 """Access tokens (JWT through joserfc) and opaque refresh tokens.
 
-Access token: header `typ: at+jwt` and `kid`; claims iss, sub, aud, iat, nbf, exp, jti,
-sid, scope, preferred_username, adm. Signed by the key ring's signing key (`keys.ring`:
-for HS*, the secret key itself; or a key pair; an ES256 signature in its low-S form,
-`keys.low_s`); verified by `AccessTokenCheck` with the key the token's `kid` names, under
-the algorithm pinned to that key.
+Access token: header `typ: at+jwt` and `kid`; claims sub, iat, nbf, exp, jti, sid, scope,
+preferred_username, adm, and iss and aud when configured (no aud otherwise: a verifier
+that names no audience refuses a token that carries one, `access_claims`). Signed by the
+key ring's signing key (`keys.ring`: for HS*, the secret key itself; or a key pair; an
+ES256 signature in its low-S form, `keys.low_s`); verified by `AccessTokenCheck` with the
+key the token's `kid` names, under the algorithm pinned to that key.
 
 Refresh token: `rt1.{user_id}.{session_id}.{generation}.{mac}`, where mac is an HMAC over
 the three fields and the session's own random secret, keyed by a key derived from the

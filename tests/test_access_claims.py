@@ -1,6 +1,8 @@
 """AccessClaims against the rules it replaced: joserfc's JWTClaimsRegistry (sub, jti, sid,
 exp and iat essential, iss/aud values when configured) behind the whole-seconds and lifetime
-checks and the string checks of sub, jti and sid.
+checks and the string checks of sub, jti and sid, and one rule the registry lacks: with no
+audience configured, a token that carries `aud` at all is refused (RFC 7519 §4.1.3: the
+verifier cannot identify itself with any value of it).
 
 The property draws claims sets near every rule's edge (times around now and the leeway,
 each claim missing, null, empty, of another type, right or wrong party) and holds the two
@@ -52,6 +54,8 @@ def reference(
     except JoseError:
         return "invalid"
     if not all(isinstance(claims.get(name), str) for name in ("sub", "jti", "sid")):
+        return "invalid"
+    if not audience and "aud" in claims:
         return "invalid"
     expiry = JWTClaimsRegistry(now=lambda: now, leeway=leeway, exp={"essential": True})
     try:
@@ -174,6 +178,15 @@ def test_edges_with_issuer_audience_and_leeway(changes: dict[str, Any], expected
 
 def test_unconfigured_parties_still_need_the_right_types() -> None:
     assert ours(valid(iss=MISSING, aud=MISSING), NOW, 0, None, None) == "ok"
-    assert ours(valid(aud=[]), NOW, 0, None, None) == "ok"
-    assert ours(valid(iss=7), NOW, 0, None, None) == "invalid"
-    assert ours(valid(aud={"api": True}), NOW, 0, None, None) == "invalid"
+    assert ours(valid(aud=MISSING), NOW, 0, None, None) == "ok"  # any issuer, none required
+    assert ours(valid(iss=7, aud=MISSING), NOW, 0, None, None) == "invalid"
+
+
+@pytest.mark.parametrize("aud", ["api", ["api"], ["web", "api"], [], "", None, {"api": True}])
+@pytest.mark.parametrize("audience", [None, ""])
+def test_without_an_audience_any_aud_is_refused(aud: Any, audience: str | None) -> None:
+    assert ours(valid(aud=aud), NOW, 0, None, audience) == "invalid"
+    assert reference(valid(aud=aud), NOW, 0, None, audience) == "invalid"
+    # Refused as invalid even once expired: a client told "expired" would refresh.
+    old = valid(aud=aud, iat=NOW - LIFETIME - 60, nbf=NOW - LIFETIME - 60, exp=NOW - 60)
+    assert ours(old, NOW, 0, None, audience) == "invalid"

@@ -67,7 +67,8 @@ class JwksVerifier(SharedOnCopy):
     """An AccessTokenVerifier, KeyReader and KeysFreshness over a JWKS `source`: an
     http(s) URL or a file path. `issuer`, `audience`, `access_token_seconds` and
     `leeway_seconds` must match the issuing service's settings (its S3AUTH_ISSUER,
-    S3AUTH_AUDIENCE, lifetime and leeway), and are held to their ranges, as are
+    S3AUTH_AUDIENCE, lifetime and leeway: without `audience`, a token that carries `aud` is
+    refused, so every token of a service that sets one), and are held to their ranges, as are
     `refresh_seconds` and `min_refresh_seconds` to S3AUTH_KEY_SYNC_SECONDS's.
     `timeout_seconds` bounds a whole read of a URL, from connecting to the body's end: at
     most a minute. `clock` judges a token's times; `monotonic` times the reads of the JWKS
