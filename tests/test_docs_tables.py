@@ -278,6 +278,8 @@ def test_the_errors_page_says_where_each_error_imports_from() -> None:
         (line,) = [line for line in tree if re.search(rf"\b{cls.__name__}\b", line)]
         if "(app)" in line:
             module = "s3auth_asgi.app.errors"
+        elif "(demo)" in line:
+            module = "s3auth_asgi.demo.loopback"
         else:
             module = others.get(cls.__name__, "s3auth_asgi.errors")
         assert getattr(importlib.import_module(module), cls.__name__, None) is cls, (
