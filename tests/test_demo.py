@@ -301,7 +301,7 @@ async def test_the_demo_app_wraps_the_auth_app_in_the_three_middlewares(tmp_path
         assert hello.headers["ratelimit"].startswith('"api"')  # RateLimitMiddleware
         sessions = await client.get("/auth/sessions", headers=bearer(tokens))
         assert len(sessions.json()["sessions"]) == 1
-        refreshed = await client.post("/auth/refresh", headers={"Origin": "https://testserver"})
+        refreshed = await client.post("/auth/refresh", headers={"Origin": LOCAL})
         assert refreshed.status_code == 200, refreshed.text
         assert (await client.post("/auth/logout-all", headers=bearer(tokens))).status_code == 200
         # BlacklistMiddleware: the revoked token no longer reaches /api.
