@@ -67,6 +67,11 @@ EMAIL_MAX = 254
 IDENTIFIER_MAX = 320
 FULL_NAME_MAX = 200
 DEVICE_INFO_MAX = 256
+REPORTED_TEXT_READ = 4
+"""Of text a client reports about itself (`clean_text` with `truncate`), this many times
+its stored length is read: a header can be megabytes long (uvicorn's httptools parser takes
+such), and judging a character holds the event loop 60 ns, 60 ms a megabyte."""
+DEVICE_INFO_READ = REPORTED_TEXT_READ * DEVICE_INFO_MAX
 IP_ADDRESS_MAX = 64
 SCOPE_MAX = 64
 ID_HEX_DIGITS = 32
@@ -310,11 +315,14 @@ def session_generation_counter(session_id: str) -> int:
 def clean_text(value: object, field: str, max_length: int, *, truncate: bool = False) -> str | None:
     """`value` without control, format and surrogate characters, trimmed; None when empty.
     Too long is an S3ValidationError, or cut to `max_length` with `truncate` (for what a
-    client reports about itself, which should not fail a login)."""
+    client reports about itself, which should not fail a login: then only its first
+    `REPORTED_TEXT_READ` × `max_length` characters are read)."""
     if value is None:
         return None
     if not isinstance(value, str):
         raise S3ValidationError(f"{field} must be a string")
+    if truncate:
+        value = value[: REPORTED_TEXT_READ * max_length]
     text = "".join(c for c in value if unicodedata.category(c) not in ("Cc", "Cf", "Cs"))
     text = text.strip()
     if len(text) > max_length:
