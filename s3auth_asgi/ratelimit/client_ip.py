@@ -71,6 +71,16 @@ def _parse_ip(text: str) -> _IPAddress | None:
     return address
 
 
+FORWARDED_ENTRIES_READ = 64
+"""The right-most entries of a forwarding header that are walked, far more than any chain
+of proxies writes. A client that a trusted proxy vouches for, one in a trusted network or
+any with every peer trusted, may write thousands of trusted addresses to the left of its
+own: walked to the end, 64 KiB of them held the event loop 22 ms. Past these the walk
+stops, as at an entry it cannot read, at the last trusted hop."""
+FORWARDED_PARAMETERS_READ = 16
+"""The first parameters of an RFC 7239 forwarded-element that are looked through for `for=`:
+a proxy writes four at most (`by`, `for`, `host`, `proto`)."""
+
 _new_address = tuple.__new__
 
 
@@ -297,9 +307,9 @@ class ClientIPResolver:
         ]
         if not values:
             return peer
-        entries = ",".join(values).split(",")
+        entries = ",".join(values).rsplit(",", FORWARDED_ENTRIES_READ)
         vouched_for = peer
-        for entry in reversed(entries):
+        for entry in reversed(entries[-FORWARDED_ENTRIES_READ:]):
             text = _forwarded_for(entry) if self._header_name == b"forwarded" else entry
             address = self._classify(text) if text is not None else None
             if address is None:
@@ -321,8 +331,9 @@ def _within(number: int, networks: tuple[tuple[int, int], ...]) -> bool:
 
 
 def _forwarded_for(element: str) -> str | None:
-    """The `for=` value of one RFC 7239 forwarded-element, or None when it has none."""
-    for pair in element.split(";"):
+    """The `for=` value of one RFC 7239 forwarded-element, or None when it has none among
+    its first FORWARDED_PARAMETERS_READ parameters."""
+    for pair in element.split(";", FORWARDED_PARAMETERS_READ)[:FORWARDED_PARAMETERS_READ]:
         name, sep, value = pair.partition("=")
         if sep and name.strip().lower() == "for":
             return value
