@@ -25,6 +25,7 @@ REBOUND = (
     "127.0.0.1:8000@attacker.example",
     "[::1]x",
     "",
+    "localhost:" + "0" * 5_000 + "8000",  # more digits than Python turns into an int
 )
 LOCAL = ("127.0.0.1:8000", "127.0.0.1", "localhost:8000", "LOCALHOST", "[::1]:8000", "[::1]")
 REQUESTS: tuple[tuple[str, str, dict[str, Any]], ...] = (

@@ -17,6 +17,8 @@ from ..hosts import is_loopback
 from ..problems import refuse_websocket, render, send_problem
 from ..types import ASGIApp, Receive, Scope, Send
 
+PORT_DIGITS = 5
+
 
 class MisdirectedRequestError(S3AuthError):
     """The request names a host this server does not answer for (RFC 9110 §15.5.20)."""
@@ -36,7 +38,8 @@ def loopback_host(scope: Scope) -> bool:
     port: int | None = None
     if ":" in host and not host.endswith("]"):  # a port, after a name or [IPv6]
         host, _, digits = host.rpartition(":")
-        if not (digits.isascii() and digits.isdigit()):
+        # A port has five digits at most; `int` refuses thousands with a ValueError.
+        if not (digits.isascii() and digits.isdigit()) or len(digits) > PORT_DIGITS:
             return False
         port = int(digits)
     server = scope.get("server")
