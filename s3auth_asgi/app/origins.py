@@ -38,6 +38,9 @@ A request is decided by the headers browsers set and page scripts cannot:
    cookies to abuse. `Referer` is not consulted: pages may withhold it (the demo's
    `Referrer-Policy: no-referrer`), and it would decide nothing the two above do not.
 
+An `Origin`, a `Host` or a `Referer`'s origin longer than `ORIGIN_MAX` is no origin, and
+is not parsed.
+
 The own origin is computed from the request. Behind a proxy that rewrites `Host`, or that
 terminates TLS without the server restoring the scheme (uvicorn's `--proxy-headers` for a
 trusted proxy), it is not the origin the browser sees: list the public origin in
@@ -59,6 +62,10 @@ from .errors import CrossOriginRequestError
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 """The methods that change state (RFC 9110 §9.2.1: all but the safe ones)."""
 PASSING_FETCH_SITES = frozenset({"same-origin", "none"})
+ORIGIN_MAX = 1024
+"""The longest `Origin` (or `Host`, with its scheme, or origin of a `Referer`) parsed: a host
+name has 253 characters at most, and a header of megabytes, parsed, held the event loop
+0.1 s. A longer one is no origin."""
 URL_ORIGIN = re.compile(r"([^:/?#\s]*://[^/?#\s]*)(?:[/?#]\S*)?")
 """A URL, its scheme and authority the first group: what of a `Referer` an origin is made
 of. No white space: a `Referer` sent twice, joined (`_header`), is no URL."""
@@ -154,6 +161,8 @@ def own_origin(scope: Scope) -> str | None:
 
 
 def _normalised(origin: str) -> str | None:
+    if len(origin) > ORIGIN_MAX:
+        return None
     try:
         return normalise_origin(origin)
     except ValueError:  # `null`, or garbage: no origin that could be allowed
