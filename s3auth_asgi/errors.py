@@ -127,6 +127,20 @@ class InsufficientScopeError(PermissionDeniedError):
         super().__init__(detail or f"This needs the scopes: {' '.join(self.scopes)}")
 
 
+class TokenTooLargeError(S3AuthError):
+    """The account holds more than an access token can carry: scopes given before they were
+    bounded (`token_budget`), which an administrator must reduce. Refused rather than
+    answered with a token every verifier refuses; heard only by the holder of the password
+    or of the refresh token. Not a PermissionDeniedError: no scope would help."""
+
+    status = 403
+    code = "token_too_large"
+    title = (
+        "The account holds more scopes than an access token can carry; an administrator "
+        "must take some away"
+    )
+
+
 # Bad input (4xx) -----------------------------------------------------------------------
 
 

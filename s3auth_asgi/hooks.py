@@ -39,7 +39,8 @@ refreshed ones too (a refresh reads no user record), as JSON has them (msgspec's
 which the session is kept in: a datetime is RFC 3339 text, a set a list). Reserved claims
 (`RESERVED_CLAIMS`) cannot be set; a hook that fails, returns one of them, something JSON
 cannot hold, or claims that would take those of all the hooks before it past
-MAX_CLAIMS_BYTES is logged and its claims are left out.
+MAX_CLAIMS_BYTES (as the token writes them: `token_budget`) is logged and its claims are
+left out.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ from .errors import (
 )
 from .events import AuthEvent, EventName
 from .models import User
+from .token_budget import token_json_bytes
 
 logger = logging.getLogger("s3auth_asgi.hooks")
 
@@ -105,7 +107,8 @@ RESERVED_CLAIMS = frozenset(
      "adm", "typ", "kid", "alg", "cnf", "client_id", "auth_time", "acr", "amr")
 )  # fmt: skip
 MAX_CLAIMS_BYTES = 2048
-"""The claims of all the hooks together, as JSON: a token carries them beside its own."""
+"""The claims of all the hooks together, as JSON as the token writes it (`token_budget`): a
+token carries them beside its own."""
 
 
 class Registration(msgspec.Struct, frozen=True, kw_only=True):
@@ -196,7 +199,7 @@ class Hooks:
                 # refreshed one does: a datetime as RFC 3339 text, a set or tuple as a
                 # list, NaN as null; the token's own encoder takes none of those.
                 given = msgspec.json.decode(encoded)
-                size = len(encoded)
+                size = token_json_bytes(given)  # as the token writes them (`token_budget`)
             except Exception:
                 logger.exception("token_claims hook %s failed", _name(hook))
                 continue
@@ -204,7 +207,7 @@ class Hooks:
             if not reserved and size <= MAX_CLAIMS_BYTES and claims:
                 # The bound is of the claims together: each hook within it, several could
                 # still make tokens longer than any verifier reads (MAX_TOKEN_BYTES).
-                size = len(msgspec.json.encode({**claims, **given}))
+                size = token_json_bytes({**claims, **given})
             if reserved or size > MAX_CLAIMS_BYTES:
                 logger.error(
                     "token_claims hook %s: claims left out (%s)",

@@ -47,7 +47,8 @@ of the creation time (the first a 0 until the year 2527) then 80 random bits: th
 where the `1` stands, and no generation (counted as the oldest).
 
 Free text (full name, device, IP address) is stored without control and format
-characters; scopes are short printable strings without spaces.
+characters; scopes are short printable strings without spaces, no more than a token
+carries (`token_budget`).
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ from typing import TypeGuard
 
 from .bidi_rule import follows_bidi_rule
 from .errors import InvalidEmailError, InvalidUsernameError, S3ValidationError, UserNotFoundError
+from .token_budget import check_scopes
 
 USERNAME_MIN = 3
 USERNAME_MAX = 64
@@ -334,7 +336,7 @@ def clean_text(value: object, field: str, max_length: int, *, truncate: bool = F
 
 def clean_scopes(scopes: object) -> list[str]:
     """Scopes as stored: sorted, without duplicates (they are joined with spaces into the
-    `scope` claim, hence no spaces in one)."""
+    `scope` claim, hence no spaces in one), no more than a token carries (`token_budget`)."""
     if scopes is None:
         return []
     if not isinstance(scopes, list) or not all(
@@ -342,4 +344,5 @@ def clean_scopes(scopes: object) -> list[str]:
         for s in scopes
     ):
         raise S3ValidationError("scopes must be a list of short strings without spaces")
+    check_scopes(scopes)
     return sorted(set(scopes))

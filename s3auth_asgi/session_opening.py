@@ -36,6 +36,7 @@ import secrets
 
 from .errors import InvalidCredentialsError
 from .identifiers import DEVICE_INFO_MAX, IP_ADDRESS_MAX, clean_text, new_session_id
+from .keys.keyset import KeyEntry
 from .models import PublicUser, Session, TokenPair, User
 from .open_records import open_user
 from .privileges import granted_scopes, is_administrator
@@ -71,7 +72,7 @@ class SessionOpening(SessionOperations):
         logout everywhere) opens it from the new record instead."""
         signing = await self.tokens.signing_key()  # no session is opened without one
         for _ in range(_OPEN_ATTEMPTS):
-            session, now = await self._write_session(user, device_info, ip_address)
+            session, now = await self._write_session(user, device_info, ip_address, signing)
             if not isinstance(user, User):
                 return await self._pair(session, now, signing)
             current = await open_user(self.store, user.id)
@@ -85,10 +86,15 @@ class SessionOpening(SessionOperations):
         raise InvalidCredentialsError()
 
     async def _write_session(
-        self, user: User | PublicUser, device_info: str | None, ip_address: str | None
+        self,
+        user: User | PublicUser,
+        device_info: str | None,
+        ip_address: str | None,
+        signing: KeyEntry,
     ) -> tuple[Session, int]:
         """Write a new session of the user as `user` has it (1 create); returns it and the
-        time it was opened."""
+        time it was opened. TokenTooLargeError, with nothing written, when its tokens would
+        not fit (`token_budget`)."""
         now_ms = int(self.clock() * 1000)
         now = now_ms // 1000
         # Younger than any 0.1 logout-everywhere known here, whose cut-off is a time.
@@ -113,5 +119,6 @@ class SessionOpening(SessionOperations):
             user_generation=generation,
             claims=await self.hooks.claims_for(user) if isinstance(user, User) else {},
         )
+        self._check_token_fits(session, now, signing)
         await self.store.create(keys.session(user.id, session.id), session)
         return session, now

@@ -80,6 +80,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from typing import Any
 
 import msgspec
 
@@ -124,22 +125,32 @@ class SessionOperations(SessionRules):
     blacklist: TokenBlacklist
     hooks: Hooks
 
-    async def _pair(self, session: Session, now: int, key: KeyEntry) -> TokenPair:
-        # No access token outlives its session: once the session has ended, its object
-        # may be gone, and then no logout could name the token to revoke it.
-        expiry = self._expiry(session)
-        access, claims = self.tokens.issue_access_token(
-            key=key,
-            user_id=session.user_id,
-            username=session.username,
-            session_id=session.id,
+    def _token_fields(self, session: Session, now: int, key: KeyEntry) -> dict[str, Any]:
+        """What `issue_access_token` makes a token of `session` from."""
+        return {
+            "key": key,
+            "user_id": session.user_id,
+            "username": session.username,
+            "session_id": session.id,
             # Sessions opened before the admin rule (`privileges`) get it at their refresh.
-            is_admin=is_administrator(session.is_admin, session.scopes),
-            scopes=granted_scopes(session.is_admin, session.scopes),
-            now=now,
-            extra_claims=session.claims,
-            not_after=expiry,
-        )
+            "is_admin": is_administrator(session.is_admin, session.scopes),
+            "scopes": granted_scopes(session.is_admin, session.scopes),
+            "now": now,
+            "extra_claims": session.claims,
+            # No access token outlives its session: once the session has ended, its object
+            # may be gone, and then no logout could name the token to revoke it.
+            "not_after": self._expiry(session),
+        }
+
+    def _check_token_fits(self, session: Session, now: int, key: KeyEntry) -> None:
+        """TokenTooLargeError, before the session is written, when its tokens would not fit
+        in what verifiers read: scopes given before they were bounded (`token_budget`)."""
+        self.tokens.check_access_token_fits(**self._token_fields(session, now, key))
+
+    async def _pair(self, session: Session, now: int, key: KeyEntry) -> TokenPair:
+        fields = self._token_fields(session, now, key)
+        expiry: int = fields["not_after"]
+        access, claims = self.tokens.issue_access_token(**fields)
         refresh = self.tokens.make_refresh_token(
             session.user_id, session.id, session.generation, session.secret
         )
@@ -199,6 +210,7 @@ class SessionOperations(SessionRules):
                     if self._idle(session) <= now
                     else "The session has reached its maximum lifetime; log in again"
                 )
+            self._check_token_fits(session, now, signing)
             absolute = self._absolute(session)
             if token.generation == session.generation:
                 if not was_current:  # a rotation that lost a race has checked already

@@ -24,6 +24,7 @@ from .secret_strength import MIN_SECRET_BITS, estimate_bits
 from .settings_env import env_name
 from .settings_ranges import ARGON2_MIN_MEMORY_PER_LANE, RANGES, check_range, out_of_range
 from .settings_text import choice_refused, choices
+from .token_budget import CLAIM_TEXT_MAX_BYTES, token_json_bytes
 
 MIN_SECRET_LENGTH = 32
 URL_FIELDS = ("store_url", "jwks_publish_url", "public_url")
@@ -64,6 +65,7 @@ def check_settings(settings: Any) -> None:
         # Tokens would carry it, and a verifier configured without it refuse them all.
         if getattr(settings, field) is not None:
             check_unpadded(field, getattr(settings, field), "which tokens would carry")
+            check_claim_text(field, getattr(settings, field))
     check_secret("secret_key", settings.secret_key)
     if settings.key_encryption_key:
         check_secret("key_encryption_key", settings.key_encryption_key)
@@ -149,6 +151,16 @@ def check_unpadded(field: str, value: str, consequence: str) -> None:
         raise ConfigurationError(
             f"{env_name(field)} begins or ends with whitespace (a newline from the file it was "
             f"read from?), {consequence}: remove it"
+        )
+
+
+def check_claim_text(field: str, value: str) -> None:
+    """Every token carries it: no longer than `token_budget` keeps room for."""
+    size = token_json_bytes(value) - 2
+    if size > CLAIM_TEXT_MAX_BYTES:
+        raise ConfigurationError(
+            f"{env_name(field)} must be at most {CLAIM_TEXT_MAX_BYTES} bytes (UTF-8), not "
+            f"{size}: every access token carries it"
         )
 
 

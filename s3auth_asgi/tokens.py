@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 from joserfc import jwt
 
 from .access_check import ACCESS_TOKEN_TYPES, AccessTokenCheck
-from .errors import InvalidTokenError
+from .errors import InvalidTokenError, TokenTooLargeError
 from .hidden_fields import fields_repr, shown_fields
 from .identifiers import ID_PATTERN
 from .jose_json import b64url
@@ -36,7 +36,9 @@ from .keys.ring import KeyRing, key_that_signs
 from .settings import S3AuthSettings
 from .shared_on_copy import SharedOnCopy
 from .storage.base import Store
+from .token_budget import access_token_length, signature_bytes
 from .types import Clock
+from .verifier import MAX_TOKEN_BYTES
 
 __all__ = ["ACCESS_TOKEN_TYPES", "RefreshToken", "TokenCodec", "b64url", "derive_key"]
 
@@ -161,6 +163,40 @@ class TokenCodec(SharedOnCopy):
         (KeysUnavailableError when none does). `extra_claims`: the application's
         (`hooks`); the claims set here win over them. `not_after`: the latest `exp`, when
         earlier than the configured lifetime gives (its session's end)."""
+        header, claims, key = self._unsigned(
+            user_id=user_id,
+            username=username,
+            session_id=session_id,
+            is_admin=is_admin,
+            scopes=scopes,
+            now=now,
+            key=key,
+            extra_claims=extra_claims,
+            not_after=not_after,
+        )
+        token = jwt.encode(header, claims, key.key, algorithms=[key.algorithm])
+        return (low_s_compact(token) if key.low_s else token), claims
+
+    def check_access_token_fits(self, **fields: Any) -> None:
+        """TokenTooLargeError unless the token `issue_access_token(**fields)` would issue
+        fits in what verifiers read (`token_budget`); signs nothing."""
+        self._unsigned(**fields)
+
+    def _unsigned(
+        self,
+        *,
+        user_id: str,
+        username: str,
+        session_id: str,
+        is_admin: bool,
+        scopes: list[str],
+        now: int | None = None,
+        key: KeyEntry | None = None,
+        extra_claims: Mapping[str, Any] | None = None,
+        not_after: int | None = None,
+    ) -> tuple[dict[str, Any], dict[str, Any], KeyEntry]:
+        """The header and the claims of an access token, and the key to sign them; measured
+        first, as one longer than MAX_TOKEN_BYTES is no token at all."""
         issued = int(self.clock()) if now is None else now
         expires = issued + self.settings.access_token_seconds
         claims: dict[str, Any] = {
@@ -182,8 +218,10 @@ class TokenCodec(SharedOnCopy):
         if key is None:
             key = self._signing_key_at(issued)
         header = {"alg": key.algorithm, "typ": "at+jwt", "kid": key.kid}
-        token = jwt.encode(header, claims, key.key, algorithms=[key.algorithm])
-        return (low_s_compact(token) if key.low_s else token), claims
+        signature = signature_bytes(key.algorithm, key.key)
+        if access_token_length(header, claims, signature) > MAX_TOKEN_BYTES:
+            raise TokenTooLargeError()
+        return header, claims, key
 
     # Refresh tokens -------------------------------------------------------------------
 

@@ -26,8 +26,8 @@ from .types import Clock, elapsed_clock
 logger = logging.getLogger("s3auth_asgi")
 
 MAX_TOKEN_BYTES = 8192
-"""Longer tokens are refused unread: far above any token this package issues, far below
-what would make parsing one expensive."""
+"""Longer tokens are refused unread: above any token this package issues (`token_budget`
+bounds each part of one), far below what would make parsing one expensive."""
 
 
 @runtime_checkable

@@ -137,8 +137,9 @@ async def late_session(service: S3AuthService, user: User) -> TokenPair:
     """A pair opened as a host of an earlier version opened it, without reading the record
     back (`session_opening`): a login that read `user` and raced a change that ended the
     account's sessions leaves such a session, which the generation marker must refuse."""
-    session, now = await service._write_session(user, None, None)
-    return await service._pair(session, now, await service.tokens.signing_key())
+    signing = await service.tokens.signing_key()
+    session, now = await service._write_session(user, None, None, signing)
+    return await service._pair(session, now, signing)
 
 
 async def login(

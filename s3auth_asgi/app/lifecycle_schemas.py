@@ -12,7 +12,7 @@ from msgspec import UNSET, Meta, UnsetType
 from ..audit import CURSOR_MAX, EVENT_ID_PATTERN, AuditEntry, OwnerAuditEntry
 from ..hidden_fields import HidesSecrets
 from ..models import SessionInfo
-from .schemas import Email, FullName, Password, Profile, Scope, Username
+from .schemas import Email, FullName, Password, Profile, Scopes, Username
 
 MailedToken = Annotated[
     str, Meta(description="The token from the mailed link (after `#token=`).", max_length=256)
@@ -99,7 +99,7 @@ class AdminUserCreate(HidesSecrets, msgspec.Struct, forbid_unknown_fields=True, 
         bool | UnsetType,
         Meta(description="Absent: an administrator exactly when `admin` is among the scopes."),
     ] = UNSET
-    scopes: list[Scope] = msgspec.field(default_factory=list)
+    scopes: Scopes = msgspec.field(default_factory=list)
     email_verified: Annotated[
         bool, Meta(description="The administrator vouches for the address.")
     ] = False

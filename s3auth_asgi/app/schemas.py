@@ -18,6 +18,7 @@ from ..hidden_fields import HidesSecrets
 from ..identifiers import ID_PATTERN, SCOPE_MAX
 from ..models import PublicUser, SessionInfo
 from ..problems import Problem
+from ..token_budget import MAX_SCOPES, SCOPES_MAX_BYTES
 
 __all__ = [
     "AdminUserUpdate",
@@ -69,6 +70,16 @@ OAuthParameter = Annotated[
 ]
 Scope = Annotated[
     str, Meta(min_length=1, max_length=SCOPE_MAX, description="Printable, without spaces.")
+]
+Scopes = Annotated[
+    list[Scope],
+    Meta(
+        max_length=MAX_SCOPES,
+        description="OAuth2 scopes put into the user's tokens; `admin` among them makes the "
+        f"user an administrator (is_admin), whose tokens grant it. At most {MAX_SCOPES}, "
+        f"together at most {SCOPES_MAX_BYTES} bytes joined by spaces (UTF-8, a quote or a "
+        "backslash counting two): a token carries them all.",
+    ),
 ]
 UserCursor = Annotated[str, Meta(extra_json_schema={"pattern": f"^{ID_PATTERN}$"})]
 """A user's id, which the directory checks (`user_directory`): declared, not decoded, so
@@ -170,16 +181,7 @@ class AdminUserUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     is_admin: bool | UnsetType = UNSET
     full_name: FullName | UnsetType | None = UNSET
     email: Email | UnsetType = UNSET
-    scopes: (
-        Annotated[
-            list[Scope],
-            Meta(
-                description="OAuth2 scopes put into the user's tokens; `admin` among them "
-                "makes the user an administrator (is_admin), whose tokens grant it."
-            ),
-        ]
-        | UnsetType
-    ) = UNSET
+    scopes: Scopes | UnsetType = UNSET
     email_verified: bool | UnsetType = UNSET
     profile: (
         Annotated[dict[str, Any], Meta(description="Fields to change; the others stay.")]

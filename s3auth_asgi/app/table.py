@@ -77,8 +77,9 @@ def _account_operations(routes: AuthRoutes, admin: LifecycleRoutes) -> list[Oper
             token_response=True,
             token_endpoint=True,
             handler_limits=password_attempt(401, devices=True),
-            # 403 `email_not_verified` only where a verified address is required.
-            errors=(401, 403) if routes.settings.require_verified_email else (401,),
+            # 403: `email_not_verified`, where a verified address is required;
+            # `token_too_large`, an account given more scopes than a token carries.
+            errors=(401, 403),
             description="An OAuth2 password-grant form (what Swagger UI's Authorize "
             "button and OAuth2PasswordBearer send) or the same fields as JSON. Unknown "
             "user and wrong password get the same 401. Wrong passwords are limited per "
@@ -88,7 +89,9 @@ def _account_operations(routes: AuthRoutes, admin: LifecycleRoutes) -> list[Oper
             "once could spend. A successful login sets the `s3auth_device` cookie, which "
             "also lets a later login wait in hash places kept for known devices. With "
             "S3AUTH_REQUIRE_VERIFIED_EMAIL, the right password of an account whose address "
-            "is not verified is 403 `email_not_verified`.",
+            "is not verified is 403 `email_not_verified`. An account given more scopes than an "
+            "access token can carry (before they were bounded) is 403 `token_too_large`, "
+            "and no session is opened.",
         ),
         Operation(
             method="POST",
@@ -108,12 +111,13 @@ def _account_operations(routes: AuthRoutes, admin: LifecycleRoutes) -> list[Oper
             limits=("token",),
             # In browser mode a refused token's answer clears the cookie: the handler's.
             returned_errors=(401,) if routes.browser_mode else (),
-            errors=(401,),
+            errors=(401, 403),  # 403 `token_too_large`, as at the login
             description="Rotates: the refresh token sent is spent, a new one comes back. "
             "Presenting a spent one again ends the session (reuse detection). In browser "
             "mode the token is the `s3auth_refresh` cookie's; a request sending that cookie "
             "more than once (one another host of the site set) is 400 `repeated_cookie`, "
-            "and neither is used nor cleared.",
+            "and neither is used nor cleared. A session of an account given more scopes "
+            "than an access token can carry is 403 `token_too_large`, and not rotated.",
         ),
         Operation(
             method="POST",

@@ -35,9 +35,11 @@ OAuthError = Literal[
 TOKEN_ERRORS: Mapping[str, OAuthError] = MappingProxyType(
     {
         # The grant (a password, a refresh token) gives no token: it is wrong, nobody's,
-        # expired, revoked or spent, or the account's address must be verified first.
+        # expired, revoked or spent, or the account's address must be verified first, or
+        # it holds more scopes than a token carries.
         "invalid_credentials": "invalid_grant",
         "email_not_verified": "invalid_grant",
+        "token_too_large": "invalid_grant",
         "invalid_token": "invalid_grant",
         "token_expired": "invalid_grant",
         "token_revoked": "invalid_grant",

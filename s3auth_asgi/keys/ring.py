@@ -39,6 +39,7 @@ from ..freshness import SnapshotFreshness
 from ..jose_json import b64url
 from ..settings import S3AuthSettings, env_name
 from ..storage.base import Store
+from ..token_budget import check_signing_key
 from ..types import Clock, elapsed_clock
 from .algorithms import check_key
 from .keyset import DEFAULT_ALGORITHMS, KeyEntry, KeySet, entry_for
@@ -253,6 +254,7 @@ def environment_keys(settings: S3AuthSettings, signing_text: str) -> KeySet:
     variable = env_name("signing_key")
     try:
         key, kid = import_key(settings.algorithm, signing_text)
+        check_signing_key(key, kid)
     except UnusableKeyError as exc:
         raise ConfigurationError(f"{variable}: {exc}") from None
     if not key.is_private:
