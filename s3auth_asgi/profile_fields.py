@@ -12,6 +12,9 @@ document in place of the generic object.
 A dict declares the same with the JSON Schema keywords `type` (string, integer, number,
 boolean), `properties`, `required`, `enum`, `minLength`, `maxLength`, `pattern`, `minimum`,
 `maximum` and `description`; it is turned into a Struct once, so both are validated alike.
+A declaration that can never work is a ConfigurationError naming the field when the service
+is made (`check_declaration`): a constraint on a type it does not apply to, an enum msgspec
+cannot hold, a default the field refuses.
 A `pattern` is checked as the published schema's readers check it, as ECMA-262 does
 (`schema_patterns`); a Struct's `Meta(pattern=...)` is msgspec's, Python's `re.search`.
 Undeclared fields are refused. A change (`partial`) replaces the fields it names and keeps
@@ -41,6 +44,18 @@ _CONSTRAINTS = {
     "description": "description",
 }
 _KNOWN = {"type", "enum", "default", "pattern", *_CONSTRAINTS}
+_ENUMERABLE = (str, int, bool)
+"""What an enum may hold: msgspec's Literal holds no float."""
+_STRING = ((str,), "type string")
+_NUMBER = ((int, float), "type integer or number")
+_KEYWORDS: tuple[tuple[str, tuple[tuple[Any, ...], str], type], ...] = (
+    ("minLength", _STRING, int),
+    ("maxLength", _STRING, int),
+    ("minimum", _NUMBER, float),
+    ("maximum", _NUMBER, float),
+)
+"""Each constraint, the types it applies to (not an enum: msgspec takes none on a Literal),
+and what its value must be."""
 
 
 class ProfileFields:
@@ -61,6 +76,8 @@ class ProfileFields:
             self.patterns = declared_patterns(declared)
         if self.struct is not None and not issubclass(self.struct, msgspec.Struct):
             raise ConfigurationError("profile_fields must be a msgspec Struct or a JSON Schema")
+        if self.struct is not None:
+            check_declaration(self.struct, self.patterns)
         self.max_bytes = max_bytes
 
     @property
@@ -127,22 +144,10 @@ def struct_from_schema(schema: Mapping[str, Any], name: str = "Profile") -> type
     required = set(schema.get("required", ()))
     fields: list[tuple[str, Any] | tuple[str, Any, Any]] = []
     for field, spec in schema["properties"].items():
-        unknown = set(spec) - _KNOWN
-        if unknown:
-            raise ConfigurationError(f"profile_fields.{field}: unsupported {sorted(unknown)}")
-        if "enum" in spec:
-            base: Any = Literal.__getitem__(tuple(spec["enum"]))
-        elif spec.get("type") in _TYPES:
-            base = _TYPES[spec["type"]]
-        else:
-            raise ConfigurationError(f"profile_fields.{field}: type must be one of {list(_TYPES)}")
-        meta = {_CONSTRAINTS[k]: v for k, v in spec.items() if k in _CONSTRAINTS}
-        if "pattern" in spec:
-            if base is not str:
-                raise ConfigurationError(f"profile_fields.{field}: a pattern needs type string")
-            # Published as declared, checked by `ProfileFields` as it is read there.
-            meta["extra_json_schema"] = {"pattern": spec["pattern"]}
-        annotated = Annotated[base, msgspec.Meta(**meta)] if meta else base
+        try:
+            annotated = _field_type(spec)
+        except (ConfigurationError, TypeError, ValueError) as error:
+            raise ConfigurationError(f"profile_fields.{field}: {error}") from None
         if field in required:
             fields.append((field, annotated))
         else:
@@ -151,6 +156,93 @@ def struct_from_schema(schema: Mapping[str, Any], name: str = "Profile") -> type
         name, fields, kw_only=True, forbid_unknown_fields=True
     )
     return struct
+
+
+def _field_type(spec: Mapping[str, Any]) -> Any:
+    """The type of a field declared by `spec`; an error saying which keyword cannot work
+    with the others (msgspec would fail with a TypeError where the field is first used)."""
+    unknown = set(spec) - _KNOWN
+    if unknown:
+        raise ConfigurationError(f"unsupported {sorted(unknown)}")
+    declared = spec.get("type")
+    if declared is not None and declared not in _TYPES:
+        raise ConfigurationError(f"type must be one of {list(_TYPES)}")
+    if "enum" in spec:
+        enum = spec["enum"]
+        if not isinstance(enum, list) or not enum or any(type(v) not in _ENUMERABLE for v in enum):
+            raise ConfigurationError(
+                "enum must be a non-empty list of strings, integers or booleans"
+            )
+        if declared is not None and not all(_is_a(v, _TYPES[declared]) for v in enum):
+            raise ConfigurationError(f"every value of the enum must be of type {declared}")
+        base: Any = Literal.__getitem__(tuple(enum))
+    elif declared is not None:
+        base = _TYPES[declared]
+    else:
+        raise ConfigurationError(f"type must be one of {list(_TYPES)}")
+    for keyword, (applies, named), values in _KEYWORDS:
+        if keyword not in spec:
+            continue
+        if base not in applies:
+            raise ConfigurationError(f"{keyword} applies to {named} only")
+        if not _is_a(spec[keyword], values) or (values is int and spec[keyword] < 0):
+            raise ConfigurationError(
+                f"{keyword} must be {'a non-negative integer' if values is int else 'a number'}"
+            )
+    meta = {_CONSTRAINTS[k]: v for k, v in spec.items() if k in _CONSTRAINTS}
+    if "pattern" in spec:
+        if base is not str:
+            raise ConfigurationError("a pattern needs type string")
+        # Published as declared, checked by `ProfileFields` as it is read there.
+        meta["extra_json_schema"] = {"pattern": spec["pattern"]}
+    return Annotated[base, msgspec.Meta(**meta)] if meta else base
+
+
+def _is_a(value: object, kind: type) -> bool:
+    """Whether JSON's `value` is of `kind` as msgspec reads it: an integer is a number,
+    a boolean is no integer."""
+    try:
+        msgspec.convert(value, kind, strict=True)
+    except msgspec.ValidationError:
+        return False
+    return True
+
+
+def check_declaration(
+    struct: type[msgspec.Struct], patterns: Mapping[str, tuple[str, re.Pattern[str]]]
+) -> None:
+    """ConfigurationError naming the field, for a declaration that can never work: a type
+    msgspec cannot validate (a constraint on a type it does not apply to, an enum msgspec
+    cannot hold), or a default that the field itself refuses, which would be stored as it
+    is. The one check of both a Struct and a dict, which the service makes when it is made,
+    so that neither its `create_user` nor the auth app's document meets a TypeError."""
+    for field in msgspec.structs.fields(struct):
+        try:
+            msgspec.json.Decoder(field.type)
+        except (TypeError, ValueError) as error:
+            raise ConfigurationError(f"profile_fields.{field.name}: {error}") from None
+        if field.default is not msgspec.NODEFAULT:
+            default = field.default
+        elif field.default_factory is not msgspec.NODEFAULT:
+            default = field.default_factory()
+        else:
+            continue
+        try:
+            msgspec.convert(default, field.type)
+            if field.name in patterns and isinstance(default, str):
+                declared, pattern = patterns[field.name]
+                if pattern.search(default) is None:
+                    raise ValueError(f"it does not match the pattern {declared!r}")
+        except (msgspec.ValidationError, ValueError) as error:
+            raise ConfigurationError(
+                f"profile_fields.{field.name}: the default {default!r} is not a value of the "
+                f"field ({error})"
+            ) from None
+    try:  # what no field shows alone (a Struct of the application's within one)
+        msgspec.json.Decoder(struct)
+        msgspec.json.schema_components([struct])
+    except (TypeError, ValueError) as error:
+        raise ConfigurationError(f"profile_fields: {error}") from None
 
 
 def declared_patterns(schema: Mapping[str, Any]) -> dict[str, tuple[str, re.Pattern[str]]]:
