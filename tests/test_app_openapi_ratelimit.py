@@ -11,13 +11,14 @@ import functools
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
-from itertools import count
+from itertools import count, pairwise
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from conftest import make_settings
+from declared_answers import DeclaredAnswers
 from starlette.applications import Starlette
 from starlette.routing import Mount
 from test_app import PASSWORD, bearer, client_for
@@ -348,3 +349,32 @@ async def test_every_operation_sends_the_rate_limit_fields_its_document_declares
             if "429" in operation["responses"]
         ]
         assert refusals == []
+
+
+MAIL_BUDGETS = {name: ONE_EACH[name] for name in ("recovery_account", "recovery_inbox")}
+"""The budgets of an inbox, alone: what a changed password's notice and a new address's
+mails are counted against, refused with Retry-After alone (`check_mails`)."""
+
+
+async def test_the_mail_budgets_alone_declare_the_429_they_answer(tmp_path: Path) -> None:
+    service = S3AuthService(make_settings(), mailer=FileMailer(tmp_path / "outbox"))
+    app = create_auth_app(service, limiter=RateLimiter(MAIL_BUDGETS))
+    document = app.openapi.for_mount("/auth")
+    host = Starlette(routes=[Mount("/auth", app=app)])
+    answers = []
+    async with client_for(host, declared=DeclaredAnswers(document)) as client:
+        user = await service.create_user("alice", "alice@example.com", PASSWORD)
+        tokens = bearer({"access_token": (await service.create_token_pair(user)).access_token})
+        for old, new in pairwise([PASSWORD, NEW_PASSWORD, f"{NEW_PASSWORD}-2"]):
+            change = {"current_password": old, "new_password": new}
+            answers.append(await client.post("/auth/password", json=change, headers=tokens))
+            if answers[-1].status_code == 200:
+                tokens = bearer(answers[-1].json())
+        for i in (1, 2):  # each tells alice@ of the request: her inbox's budget
+            move = {"email": f"new{i}@example.com", "current_password": NEW_PASSWORD}
+            answers.append(await client.patch("/auth/me", json=move, headers=tokens))
+    assert [a.status_code for a in answers] == [200, 429, 200, 429]
+    for path, method in [("/password", "post"), ("/me", "patch")]:
+        refusal = document["paths"][path][method]["responses"]["429"]
+        # Retry-After alone: no RateLimit field tells how often others had mails sent.
+        assert {name.lower() for name in refusal["headers"]} & FAMILY == {"retry-after"}

@@ -14,8 +14,9 @@ from .operations import Operation
 
 def limited_answers(op: Operation, limiter: RateLimiter | None) -> dict[int, list[str]]:
     """By status, the limits of `limiter` whose fields answers of `op` with that status may
-    carry; 429 with those that may refuse it. A status none of whose limits the limiter
-    has is left out."""
+    carry; 429 with those that may refuse it, and with none where only limits that show no
+    fields (`HandlerLimits.unshown`) may. A status none of whose limits the limiter has is
+    left out."""
     if limiter is None:
         return {}
     shown: dict[int, list[str]] = {op.success_status: [*op.limits], 429: [*op.limits]}
@@ -31,4 +32,7 @@ def limited_answers(op: Operation, limiter: RateLimiter | None) -> dict[int, lis
         status: [name for name in dict.fromkeys(names) if name in limiter.limits]
         for status, names in shown.items()
     }
-    return {status: names for status, names in found.items() if names}
+    limited = {status: names for status, names in found.items() if names}
+    if handler is not None and any(name in limiter.limits for name in handler.unshown):
+        limited.setdefault(429, [])  # refused with Retry-After alone
+    return limited

@@ -59,19 +59,25 @@ MAIL_REQUEST = HandlerLimits(counted=("recovery",), shown=("recovery",))
 budgets refuse nothing (`mail_admitted`)."""
 
 
+INBOX_BUDGETS = ("recovery_account", "recovery_inbox")
+"""The budgets of an inbox (`_mail_checks`)."""
+
+
 def _mail_checks(kind: str, account: str) -> tuple[tuple[str, str | None, str | None], ...]:
     """The budgets a mail of `kind` (a token's purpose, or `password-changed`) to
     `account`'s inbox is counted against: per inbox and client address
     (`recovery_account`), per inbox from any address (`recovery_inbox`)."""
     key = f"{kind}:{account}"
-    return (("recovery_account", key, None), ("recovery_inbox", None, f"recovery:{key}"))
+    per_address, from_anywhere = INBOX_BUDGETS
+    return ((per_address, key, None), (from_anywhere, None, f"recovery:{key}"))
 
 
-def password_attempt(charged: int, *, devices: bool) -> HandlerLimits:
+def password_attempt(charged: int, *, devices: bool, mails: bool = False) -> HandlerLimits:
     """What a password attempt counts against (`attempts`): the account's and the client
     address's budgets, or, with `devices` and a device cookie, the device's in their place;
     what an answer admitting it shows; `charged`: the status of a wrong password's answer,
-    which shows what it was charged to."""
+    which shows what it was charged to. `mails`: the change it allows mails addresses the
+    caller chose, whose inboxes' budgets may refuse it too (`check_mails`)."""
     budgets = [name for name in BUDGET_LIMITS if devices or name != "login.device"]
     return HandlerLimits(
         counted=tuple(limit for name in budgets for limit in BUDGET_LIMITS[name]),
@@ -79,6 +85,7 @@ def password_attempt(charged: int, *, devices: bool) -> HandlerLimits:
             limit for name in budgets if name in SHOWN_BUDGETS for limit in BUDGET_LIMITS[name]
         ),
         charged=(charged,),
+        unshown=INBOX_BUDGETS if mails else (),
     )
 
 

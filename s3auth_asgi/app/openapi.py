@@ -319,7 +319,8 @@ def _responses(op: Operation, cross_origin: bool, limiter: RateLimiter | None) -
         responses[str(status)] = error_response(status, schema, description)
     legacy = limiter is not None and limiter.legacy_headers
     for status, names in limited.items():
-        responses[str(status)].setdefault("headers", {}).update(field_headers(names, legacy))
+        if names:
+            responses[str(status)].setdefault("headers", {}).update(field_headers(names, legacy))
     return responses
 
 

@@ -78,6 +78,9 @@ class HandlerLimits:
     charged: tuple[int, ...] = ()
     """Error statuses whose answers carry the fields of `shown` too: a wrong password's,
     which is charged to them."""
+    unshown: tuple[str, ...] = ()
+    """Those that may refuse with `Retry-After` alone, their fields shown by no answer: the
+    budgets of the inboxes a change would mail (`limits.check_mails`)."""
 
 
 _PATH_PARAMETER = re.compile(r"{([a-z_]+)}")

@@ -194,7 +194,7 @@ def _account_operations(routes: AuthRoutes, admin: LifecycleRoutes) -> list[Oper
             request=schemas.UpdateProfileRequest,
             response=PublicUser,
             limits=("profile", "profile_account"),
-            handler_limits=password_attempt(403, devices=False),  # for a new `email`
+            handler_limits=password_attempt(403, devices=False, mails=True),  # a new `email`
             errors=(403,),
             conflicts=(*_taken(routes, EmailTakenError), ConflictError),
             description="A new `email` needs `current_password`: 403 "
@@ -226,7 +226,7 @@ def _account_operations(routes: AuthRoutes, admin: LifecycleRoutes) -> list[Oper
             request=schemas.ChangePasswordRequest,
             response=schemas.TokenResponse,
             token_response=True,
-            handler_limits=password_attempt(403, devices=False),
+            handler_limits=password_attempt(403, devices=False, mails=True),
             errors=(403,),
             conflicts=(ConflictError,),
             description="Ends every session (the caller's too) and returns a new token "
