@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from declared_answers import DeclaredAnswers
 from support import websocket_scope, websocket_session
 from test_app import PASSWORD, assert_problem, client_for
 from test_demo import OUTBOX_KEY, demo_service, with_key
@@ -44,8 +45,10 @@ async def test_a_rebound_host_reaches_nothing_of_a_demo_on_loopback(tmp_path: Pa
     service = demo_service(tmp_path)
     await service.create_user("root", "root@example.com", PASSWORD, is_admin=True)
     app = create_demo_app(service, outbox_key=OUTBOX_KEY)
-    service.store.reset_counts()
     async with client_for(app, base_url="http://127.0.0.1:8000") as client:
+        # Its auth operations' refusals are the ones the document it serves declares.
+        declared = DeclaredAnswers((await client.get("/auth/openapi.json")).json())
+        service.store.reset_counts()
         for host in REBOUND:
             for method, path, options in REQUESTS:
                 headers = {**options.get("headers", {}), "Host": host}
@@ -53,6 +56,7 @@ async def test_a_rebound_host_reaches_nothing_of_a_demo_on_loopback(tmp_path: Pa
                 response = await client.request(method, path, **sent)
                 assert_problem(response, 421, "misdirected_request")
                 assert response.headers["cache-control"] == "no-store"
+                declared.check(response)
         # Two Host headers: which one the server acts on is anyone's guess.
         twice = [("Host", "127.0.0.1:8000"), ("Host", "attacker.example")]
         assert_problem(await client.get("/", headers=twice), 421, "misdirected_request")
@@ -93,5 +97,9 @@ async def test_a_demo_served_to_the_network_answers_the_names_it_is_reached_by(
             for method, path, options in REQUESTS
         ]
         assert statuses == [201, 401, 202, 200, 200, 401, 404]
+        document = (await client.get("/auth/openapi.json")).json()
+    # No Host is refused, so no operation says one may be.
+    for item in document["paths"].values():
+        assert all("421" not in operation["responses"] for operation in item.values())
     async with client_for(app, base_url="http://127.0.0.1:8000") as local:
         assert (await local.get("/demo/outbox", headers=with_key())).status_code == 200

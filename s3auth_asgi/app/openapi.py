@@ -8,7 +8,7 @@ The paths in the document are relative to the mount point, which is only known p
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgspec
@@ -72,6 +72,12 @@ class OpenAPIDocument:
         if password_policy is not None:
             declare_password_policy(self._template, password_policy)
         self._encoded: dict[str, bytes] = {}
+
+    def extend(self, change: Callable[[dict[str, Any]], object]) -> None:
+        """Have `change` alter the document in place, for every mount point: what an
+        application wrapped around the app answers too (the demo's 421)."""
+        change(self._template)
+        self._encoded.clear()
 
     def for_mount(self, root_path: str) -> dict[str, Any]:
         document = copy.deepcopy(self._template)

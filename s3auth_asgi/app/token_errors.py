@@ -53,6 +53,8 @@ TOKEN_ERRORS: Mapping[str, OAuthError] = MappingProxyType(
         "authentication_required": "invalid_request",
         "repeated_cookie": "invalid_request",
         "cross_origin_request": "invalid_request",
+        # The demo's, to a Host that is not its own (`demo.loopback`).
+        "misdirected_request": "invalid_request",
         # Nothing is wrong with the request; try again later. RFC 6749 names this error
         # for the authorization endpoint only (§4.1.2.1) and has none for the token
         # endpoint: without one a client would take a 429 for a token (above).

@@ -27,7 +27,7 @@ from ..ratelimit import RateLimit, RateLimitRule
 from ..service import S3AuthService
 from ..types import ASGIApp, Message, Receive, Scope, Send
 from .devices import device_name
-from .loopback import loopback_only
+from .loopback import declare_misdirected, loopback_only
 from .outbox import OUTBOX_PATH, outbox_endpoint
 
 AUTH_PREFIX = "/auth"
@@ -162,7 +162,11 @@ def create_demo_app(
     app = BearerTokenMiddleware(app, service, protected=("/api/*",), exclude=PUBLIC_PATHS)
     app = RateLimitMiddleware(app, limiter, [RateLimitRule("/api/*", "api")])
     app = no_sniffing(app)
-    return loopback_only(app) if is_loopback(host) else app
+    if not is_loopback(host):
+        return app
+    auth_app.openapi.extend(declare_misdirected)
+    token_paths = {AUTH_PREFIX + op.path for op in auth_app.operations if op.token_endpoint}
+    return loopback_only(app, token_paths)
 
 
 def no_sniffing(app: ASGIApp) -> ASGIApp:

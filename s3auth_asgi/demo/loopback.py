@@ -12,12 +12,22 @@ by: it checks no Host, but its outbox still answers a loopback Host alone (`outb
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from typing import Any
+
+from ..app.openapi_problems import error_response
+from ..app.token_errors import render_token_problem
 from ..errors import S3AuthError
 from ..hosts import is_loopback
-from ..problems import refuse_websocket, render, send_problem
+from ..problems import PROBLEM_CONTENT_TYPE, refuse_websocket, render, send_problem
 from ..types import ASGIApp, Receive, Scope, Send
 
 PORT_DIGITS = 5
+MISDIRECTED_DESCRIPTION = (
+    "The demo, listening on a loopback address, refuses a Host that is not `localhost` or "
+    "a loopback address with its port (or none), before it reads the store: code "
+    "`misdirected_request`"
+)
 
 
 class MisdirectedRequestError(S3AuthError):
@@ -47,16 +57,33 @@ def loopback_host(scope: Scope) -> bool:
     return is_loopback(host) and (port is None or served_on is None or port == served_on)
 
 
-def loopback_only(app: ASGIApp) -> ASGIApp:
-    """`app`, refusing every request and WebSocket whose Host is not this machine's."""
+def loopback_only(app: ASGIApp, token_paths: Collection[str] = ()) -> ASGIApp:
+    """`app`, refusing every request and WebSocket whose Host is not this machine's; at
+    `token_paths`, OAuth 2.0 token endpoints, with the OAuth members their every refusal
+    carries (`token_errors`)."""
     refusal = render(MisdirectedRequestError())
+    token_refusal = render_token_problem(MisdirectedRequestError())
 
     async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and not loopback_host(scope):
-            await send_problem(send, refusal)
+            at_token_endpoint = scope["path"].rstrip("/") in token_paths
+            await send_problem(send, token_refusal if at_token_endpoint else refusal)
         elif scope["type"] == "websocket" and not loopback_host(scope):
             await refuse_websocket(scope, send, refusal, MisdirectedRequestError.code)
         else:
             await app(scope, receive, send)
 
     return guarded
+
+
+def declare_misdirected(document: dict[str, Any]) -> None:
+    """Declare the 421 of `loopback_only` on every operation of the auth app's OpenAPI
+    `document`, with the problem schema of the operation's other refusals."""
+    for item in document["paths"].values():
+        for operation in item.values():
+            refusals = [int(status) for status in operation["responses"] if int(status) >= 400]
+            answer = operation["responses"][str(min(refusals))]
+            schema = answer["content"][PROBLEM_CONTENT_TYPE]["schema"]
+            # A 409's schema lists its codes: only the reference to the problem is shared.
+            schema = {"$ref": schema["allOf"][0]["$ref"]} if "allOf" in schema else schema
+            operation["responses"]["421"] = error_response(421, schema, MISDIRECTED_DESCRIPTION)
