@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from conftest import make_service
-from test_app import PASSWORD, assert_problem, bearer, client_for, mounted, register
+from test_app import PASSWORD, assert_problem, bearer, client_for, declared_for, mounted, register
 from test_app_frameworks import HOSTS, auth_app_for
 
 from s3auth_asgi import S3AuthService
@@ -56,7 +56,9 @@ def sent_by(origin: str | None = None, site: str | None = None) -> dict[str, str
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
     service = make_service(refresh_cookie=True, allowed_origins=[LISTED])
-    async with client_for(mounted(service), base_url=OWN) as client:
+    async with client_for(
+        mounted(service), base_url=OWN, declared=declared_for(service.settings)
+    ) as client:
         await register(client, "alice")
         yield Browser(service, client)
 
@@ -198,7 +200,9 @@ async def test_reads_are_not_checked(browser: Browser) -> None:
 
 async def test_api_mode_is_not_checked() -> None:
     service = make_service(refresh_cookie=False)
-    async with client_for(mounted(service), base_url=OWN) as client:
+    async with client_for(
+        mounted(service), base_url=OWN, declared=declared_for(service.settings)
+    ) as client:
         account = {"username": "alice", "email": "alice@example.com", "password": PASSWORD}
         response = await client.post(
             "/auth/register", json=account, headers=sent_by(EVIL, "cross-site")
@@ -219,7 +223,11 @@ async def test_behind_a_proxy_that_rewrites_host_the_public_origin_is_listed() -
     public = "https://auth.example.com"
     for listed, status in (([], 403), ([public], 200)):
         service = make_service(refresh_cookie=True, allowed_origins=listed)
-        async with client_for(mounted(service), base_url="http://internal:8000") as client:
+        async with client_for(
+            mounted(service),
+            base_url="http://internal:8000",
+            declared=declared_for(service.settings),
+        ) as client:
             await register(client, "alice")
             response = await client.post("/auth/login", data=CREDENTIALS, headers=sent_by(public))
             assert response.status_code == status, response.text

@@ -14,7 +14,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from support import call_http, http_scope
-from test_app import PASSWORD, assert_problem, bearer, client_for, login, mounted, register
+from test_app import (
+    PASSWORD,
+    assert_problem,
+    bearer,
+    client_for,
+    declared_for,
+    login,
+    mounted,
+    register,
+)
 from test_app_lifecycle import admin_tokens, service_with
 
 from s3auth_asgi.app.body import MAX_JSON_DEPTH, nesting_depth
@@ -39,7 +48,7 @@ async def test_a_body_nested_too_deep_is_refused_and_writes_nothing(
     tmp_path: Path, depth: int
 ) -> None:
     service = service_with(tmp_path)
-    async with client_for(mounted(service)) as client:
+    async with client_for(mounted(service), declared=declared_for(service.settings)) as client:
         root = await admin_tokens(service, client)
         alice = await register(client, "alice")
         tokens = await login(client, "alice")
@@ -68,7 +77,7 @@ async def test_nesting_up_to_the_bound_is_read(tmp_path: Path) -> None:
     """At the bound the body is decoded and judged on its fields: no profile fields are
     declared, so the profile is what is wrong."""
     service = service_with(tmp_path)
-    async with client_for(mounted(service)) as client:
+    async with client_for(mounted(service), declared=declared_for(service.settings)) as client:
         await register(client, "alice")
         tokens = await login(client, "alice")
         body = nested_profile(MAX_JSON_DEPTH)
@@ -110,7 +119,7 @@ async def test_a_string_that_never_ends_is_scanned_once(tmp_path: Path) -> None:
     that went back for the closing quote from each quote took half a minute here)."""
     service = service_with(tmp_path)
     body = b'{"username":"' + b'\\"' * 32_000
-    async with client_for(mounted(service)) as client:
+    async with client_for(mounted(service), declared=declared_for(service.settings)) as client:
         started = time.perf_counter()
         response = await client.post("/auth/login", content=body, headers=JSON)
         elapsed = time.perf_counter() - started
@@ -137,7 +146,7 @@ async def test_a_content_length_is_read_as_a_number_of_any_length(
     tmp_path: Path, declared: str, status: int, code: str
 ) -> None:
     service = service_with(tmp_path)
-    async with client_for(mounted(service)) as client:
+    async with client_for(mounted(service), declared=declared_for(service.settings)) as client:
         request = client.build_request("POST", "/auth/login", content=b"{}", headers=JSON)
         raw = [(k, v) for k, v in request.headers.raw if k.lower() != b"content-length"]
         request.headers = httpx.Headers([*raw, (b"content-length", declared.encode("latin-1"))])

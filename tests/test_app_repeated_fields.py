@@ -12,7 +12,16 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from test_app import PASSWORD, assert_problem, bearer, client_for, login, mounted, register
+from test_app import (
+    PASSWORD,
+    assert_problem,
+    bearer,
+    client_for,
+    declared_for,
+    login,
+    mounted,
+    register,
+)
 from test_app_lifecycle import admin_tokens, service_with
 
 from s3auth_asgi.json_names import RepeatedName, check_unique_names
@@ -27,7 +36,7 @@ async def test_every_json_body_with_a_field_twice_is_refused_and_writes_nothing(
     tmp_path: Path,
 ) -> None:
     service = service_with(tmp_path)
-    async with client_for(mounted(service)) as client:
+    async with client_for(mounted(service), declared=declared_for(service.settings)) as client:
         root = await admin_tokens(service, client)
         alice = await register(client, "alice")
         tokens = await login(client, "alice")
@@ -67,7 +76,7 @@ async def test_every_json_body_with_a_field_twice_is_refused_and_writes_nothing(
 
 async def test_a_form_field_twice_is_refused(tmp_path: Path) -> None:
     service = service_with(tmp_path)
-    async with client_for(mounted(service)) as client:
+    async with client_for(mounted(service), declared=declared_for(service.settings)) as client:
         await register(client, "alice")
         twice = await client.post(
             "/auth/login",

@@ -9,7 +9,7 @@ import time
 
 import pytest
 from conftest import make_service
-from test_app import PASSWORD, client_for, mounted
+from test_app import PASSWORD, client_for, declared_for, mounted
 
 from s3auth_asgi.app.origins import ORIGIN_MAX, OriginCheck, own_origin
 from s3auth_asgi.identifiers import DEVICE_INFO_MAX, DEVICE_INFO_READ, clean_text
@@ -28,7 +28,7 @@ async def login_with_user_agent(user_agent: bytes) -> list[dict[str, object]]:
     hands them on)."""
     service = make_service()
     await service.create_user("alice", "alice@example.com", PASSWORD)
-    async with client_for(mounted(service)) as client:
+    async with client_for(mounted(service), declared=declared_for(service.settings)) as client:
         answer = await client.post(
             "/auth/login",
             data={"grant_type": "password", "username": "alice", "password": PASSWORD},

@@ -11,15 +11,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from declared_answers import DeclaredAnswers
 from joserfc import jwt
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 from support import Clock, asgi_client, bearer, call_http, http_scope, login, make_clocked_service
+from test_app import client_for
 
 from s3auth_asgi import InvalidTokenError, JwksVerifier, S3AuthService
+from s3auth_asgi.app import create_auth_app
 from s3auth_asgi.middleware.bearer import BearerTokenMiddleware
 
 pytestmark = pytest.mark.anyio
@@ -161,3 +164,21 @@ async def test_a_jwks_verifier_without_an_audience_accepts_our_tokens(tmp_path: 
         http_scope("/api/me", headers=bearer(pair.access_token)),
     )
     assert response.status == 200
+
+
+async def test_the_auth_app_refuses_a_token_with_aud_as_its_document_declares() -> None:
+    """Every operation that takes a bearer token answers it with the 401 its OpenAPI
+    document declares, with no account read and nothing written."""
+    service = make_clocked_service(clock=Clock())
+    app = create_auth_app(service, rate_limit=False)
+    taking_tokens = [op for op in app.operations if op.access != "public"]
+    headers = bearer(signed_with_aud(service, "billing"))
+    host = Starlette(routes=[Mount("/auth", app=app)])
+    service.store.reset_counts()
+    async with client_for(host, declared=DeclaredAnswers.of(app)) as client:
+        for op in taking_tokens:
+            path = "/auth" + op.path.format(user_id="0" * 32, session_id="0" * 32)
+            refused = await client.request(op.method, path, headers=headers)
+            assert refused.json()["code"] == "invalid_token", op.operation_id
+    assert len(taking_tokens) > 15
+    assert not {"get", "put", "delete"} & set(service.store.requests)
