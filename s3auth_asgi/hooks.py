@@ -127,7 +127,8 @@ R = TypeVar("R", bound=RegistrationHook)
 
 
 class HookFailedError(StoreUnavailableError):
-    """A `before_register` hook crashed: the registration cannot be decided now."""
+    """A `before_register` hook failed or returned a value: the registration cannot be decided
+    now."""
 
     code = "hook_failed"
     title = "The request could not be completed now; try again later"
