@@ -305,7 +305,7 @@ def _responses(op: Operation, cross_origin: bool, limiter: RateLimiter | None) -
         responses[str(op.status)] = success
     statuses = set(op.error_statuses) | ({429} & limited.keys())
     for status in sorted(statuses | {403} if cross_origin else statuses):
-        description = ERROR_DESCRIPTIONS[status]
+        description = op.forbidden if status == 403 and op.forbidden else ERROR_DESCRIPTIONS[status]
         if status == 403 and cross_origin:
             description = (
                 f"{description}; or {CROSS_ORIGIN_DESCRIPTION}"

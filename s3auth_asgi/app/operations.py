@@ -144,6 +144,8 @@ class Operation:
     errors: tuple[int, ...] = ()
     """Statuses beyond those implied by the body, the access, the path parameters, the
     limits and the conflicts."""
+    forbidden: str = ""
+    """What its 403 means where that is not a missing permission: the codes it answers."""
     conflicts: tuple[type[ConflictError], ...] = ()
     """The 409s it answers: the OpenAPI document declares their codes."""
     uses_store: bool = True

@@ -77,9 +77,11 @@ def _account_operations(routes: AuthRoutes, admin: LifecycleRoutes) -> list[Oper
             token_response=True,
             token_endpoint=True,
             handler_limits=password_attempt(401, devices=True),
-            # 403: `email_not_verified`, where a verified address is required;
-            # `token_too_large`, an account given more scopes than a token carries.
             errors=(401, 403),
+            forbidden="The right password of an account whose address is not verified, "
+            "where S3AUTH_REQUIRE_VERIFIED_EMAIL requires one, code `email_not_verified`; or "
+            "of an account given more scopes than an access token can carry, code "
+            "`token_too_large`",
             description="An OAuth2 password-grant form (what Swagger UI's Authorize "
             "button and OAuth2PasswordBearer send) or the same fields as JSON. Unknown "
             "user and wrong password get the same 401. Wrong passwords are limited per "
@@ -111,7 +113,9 @@ def _account_operations(routes: AuthRoutes, admin: LifecycleRoutes) -> list[Oper
             limits=("token",),
             # In browser mode a refused token's answer clears the cookie: the handler's.
             returned_errors=(401,) if routes.browser_mode else (),
-            errors=(401, 403),  # 403 `token_too_large`, as at the login
+            errors=(401, 403),
+            forbidden="A session of an account given more scopes than an access token can "
+            "carry, code `token_too_large`",
             description="Rotates: the refresh token sent is spent, a new one comes back. "
             "Presenting a spent one again ends the session (reuse detection). In browser "
             "mode the token is the `s3auth_refresh` cookie's; a request sending that cookie "
