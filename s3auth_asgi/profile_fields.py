@@ -14,7 +14,8 @@ boolean), `properties`, `required`, `enum`, `minLength`, `maxLength`, `pattern`,
 `maximum` and `description`; it is turned into a Struct once, so both are validated alike.
 A declaration that can never work is a ConfigurationError naming the field when the service
 is made (`check_declaration`): a constraint on a type it does not apply to, an enum msgspec
-cannot hold, a default the field refuses.
+cannot hold, a default the field refuses, a `required` name that is no property, a
+default on a required field.
 A `pattern` is checked as the published schema's readers check it, as ECMA-262 does
 (`schema_patterns`); a Struct's `Meta(pattern=...)` is msgspec's, Python's `re.search`.
 Undeclared fields are refused. A change (`partial`) replaces the fields it names and keeps
@@ -141,7 +142,7 @@ def struct_from_schema(schema: Mapping[str, Any], name: str = "Profile") -> type
     admits; ConfigurationError for what it cannot express."""
     if schema.get("type", "object") != "object" or not isinstance(schema.get("properties"), dict):
         raise ConfigurationError("profile_fields: a JSON Schema of type object with properties")
-    required = set(schema.get("required", ()))
+    required = _required(schema)
     fields: list[tuple[str, Any] | tuple[str, Any, Any]] = []
     for field, spec in schema["properties"].items():
         try:
@@ -149,6 +150,11 @@ def struct_from_schema(schema: Mapping[str, Any], name: str = "Profile") -> type
         except (ConfigurationError, TypeError, ValueError) as error:
             raise ConfigurationError(f"profile_fields.{field}: {error}") from None
         if field in required:
+            if "default" in spec:
+                # It would never be used: a profile without the field is refused.
+                raise ConfigurationError(
+                    f"profile_fields.{field}: a default on a required field; drop one of them"
+                )
             fields.append((field, annotated))
         else:
             fields.append((field, annotated | None, spec.get("default")))
@@ -156,6 +162,21 @@ def struct_from_schema(schema: Mapping[str, Any], name: str = "Profile") -> type
         name, fields, kw_only=True, forbid_unknown_fields=True
     )
     return struct
+
+
+def _required(schema: Mapping[str, Any]) -> frozenset[str]:
+    """The names `required` lists; ConfigurationError for one that is no property, which,
+    taken as it is, would leave the field meant optional (a misspelt name)."""
+    required = schema.get("required", [])
+    if not isinstance(required, list) or not all(isinstance(name, str) for name in required):
+        raise ConfigurationError("profile_fields: required must be a list of property names")
+    for name in required:
+        if name not in schema["properties"]:
+            raise ConfigurationError(
+                f"profile_fields.{name}: required, but not among the properties "
+                f"{sorted(schema['properties'])}"
+            )
+    return frozenset(required)
 
 
 def _field_type(spec: Mapping[str, Any]) -> Any:

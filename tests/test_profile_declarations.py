@@ -85,3 +85,31 @@ async def test_what_works_is_unchanged_and_the_app_is_built() -> None:
     assert "Profile" in document["components"]["schemas"]
     user = await service.create_user("alice", "alice@example.com", PASSWORD)
     assert user.profile == {"plan": "free", "seats": 1, "ratio": 0, "code": "x", "news": False}
+
+
+@pytest.mark.parametrize(
+    ("schema", "says"),
+    [
+        (
+            {"properties": {"seats": {"type": "integer"}}, "required": ["seat"]},
+            "profile_fields.seat: required, but not among the properties",
+        ),
+        (
+            {"properties": {"seats": {"type": "integer", "default": 1}}, "required": ["seats"]},
+            "profile_fields.seats: a default on a required field",
+        ),
+        (
+            {"properties": {"seats": {"type": "integer"}}, "required": "seats"},
+            "profile_fields: required must be a list of property names",
+        ),
+    ],
+    ids=["an undeclared field required", "a required field's default", "required as text"],
+)
+def test_a_required_list_that_cannot_mean_what_it_says_is_refused(
+    schema: dict[str, Any], says: str
+) -> None:
+    # Taken as it was, the typo'd name would leave `seats` optional, and the default would
+    # never be used: a registration without the field is refused.
+    with pytest.raises(ConfigurationError) as refused:
+        S3AuthService(make_settings(), profile_fields={"type": "object", **schema})
+    assert str(refused.value).startswith(says), str(refused.value)
