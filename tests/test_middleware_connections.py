@@ -12,6 +12,7 @@ import socket
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -19,6 +20,8 @@ from starlette.routing import Mount, Route
 from support import login, make_clocked_service, serving
 
 from s3auth_asgi import BearerTokenMiddleware, BlacklistMiddleware, current_user, requires
+from s3auth_asgi.app.fastapi import CurrentUser, include_auth
+from s3auth_asgi.types import ASGIApp, Receive, Scope, Send
 
 pytestmark = pytest.mark.anyio
 
@@ -91,3 +94,49 @@ async def test_the_next_request_on_a_connection_has_no_caller(
         answers: list[Any] = exchange(url, first, second, pipelined=pipelined)
     assert answers[0] == b'{"user":"alice","bytes":%d}' % size
     assert answers[1] == b'{"user":"","requires":false}'
+
+
+@pytest.mark.parametrize(
+    ("pipelined", "size", "loop"),
+    [(True, 3, "auto"), (False, 300_000, "asyncio")],
+    ids=["pipelined", "after a large body"],
+)
+async def test_a_fastapi_host_without_the_middleware_passes_no_caller_on_either(
+    pipelined: bool, size: int, loop: str
+) -> None:
+    # include_auth makes each connection the current one around the host's routes, as the
+    # middleware does around its app: the next request meets no caller before its own is
+    # verified, in a middleware outside that layer as anywhere.
+    service = make_clocked_service()
+    _, pair = await login(service)
+    seen: list[str] = []
+    app = FastAPI()
+    include_auth(app, service, rate_limit=False)
+
+    @app.post("/upload")
+    async def upload(user: CurrentUser, request: Request) -> dict[str, Any]:
+        return {"user": user.username, "bytes": len(await request.body())}
+
+    @app.get("/public")
+    async def public() -> dict[str, str]:
+        return {"user": current_user().display_name}
+
+    class Outer:
+        def __init__(self, app: ASGIApp) -> None:
+            self.app = app
+
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == "http":
+                seen.append(current_user().display_name)
+            await self.app(scope, receive, send)
+
+    app.add_middleware(Outer)
+    first = (
+        f"POST /upload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {pair.access_token}\r\n"
+        f"Content-Length: {size}\r\n\r\n"
+    ).encode() + b"x" * size
+    second = b"GET /public HTTP/1.1\r\nHost: x\r\n\r\n"
+    with serving(app, loop=loop, log_config=None) as url:
+        answers: list[Any] = exchange(url, first, second, pipelined=pipelined)
+    assert answers == [b'{"user":"alice","bytes":%d}' % size, b'{"user":""}']
+    assert seen == ["", ""]

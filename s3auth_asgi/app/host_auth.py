@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from ..errors import AuthenticationRequiredError, InsufficientScopeError
 from ..middleware.cache import VerifiedToken
 from ..middleware.credentials import authorization_token
-from ..middleware.user import AuthenticatedUser, current_scope
+from ..middleware.user import AuthenticatedUser, serve_as_current
 from ..types import ASGIApp, Receive, Scope, Send
 from ..verifier import AccessTokenVerifier, RevocationCheck, verify_reading_keys_again
 
@@ -87,8 +87,4 @@ class CallerContext:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        context = current_scope.set(scope)
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            current_scope.reset(context)
+        await serve_as_current(self.app, scope, receive, send)

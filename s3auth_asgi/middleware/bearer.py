@@ -11,8 +11,8 @@ and `request.scope["user"]` in Quart. Which paths need a token: see `paths`; whe
 token is read from: see `credentials`; what a refusal looks like: see `challenge`.
 
 Pure ASGI: the body and the response pass through untouched; `receive` and `send` are
-wrapped only to be called with no current connection (`_sending_outside`), and the `send`
-of a WebSocket to name the accepted subprotocol (see `credentials`). `lifespan` and other
+wrapped only to be called with no current connection (`user.serve_as_current`), and the
+`send` of a WebSocket to name the accepted subprotocol (see `credentials`). `lifespan` and other
 scope types go straight to the app. Where the lifespan reaches it, the middleware closes
 its verifier once the app has shut down or failed to start (`verifier.ClosesAtShutdown`),
 so that no read of keys a request started in the background outlives the host.
@@ -49,7 +49,7 @@ from .credentials import (
     websocket_token,
 )
 from .refusals import Refusals
-from .user import ANONYMOUS_CREDENTIALS, ANONYMOUS_USER, current_scope
+from .user import ANONYMOUS_CREDENTIALS, ANONYMOUS_USER, serve_as_current
 
 # Enum members as globals: `PathAccess.SKIP` is an attribute lookup on every request.
 _SKIP = PathAccess.SKIP
@@ -58,37 +58,6 @@ _REQUIRED = PathAccess.REQUIRED
 _LIFESPAN_ENDS = frozenset(
     ("lifespan.startup.failed", "lifespan.shutdown.complete", "lifespan.shutdown.failed")
 )
-
-
-def _receiving_outside(receive: Receive) -> Receive:
-    """`receive`, called with no current connection: see `_sending_outside`."""
-
-    async def receive_outside() -> Message:
-        context = current_scope.set(None)
-        try:
-            return await receive()
-        finally:
-            current_scope.reset(context)
-
-    return receive_outside
-
-
-def _sending_outside(send: Send) -> Send:
-    """`send`, called with no current connection. What a server starts from inside
-    `receive` and `send` copies the context they are called in, and may serve the next
-    request on the connection, maybe another client's through a proxy: uvicorn starts a
-    pipelined request when the one before it is sent, and, on asyncio's event loop, reads
-    every later request of a connection in the context that resumed reading it after a
-    large body. The caller stays with the app and the tasks it starts."""
-
-    async def send_outside(message: Message) -> None:
-        context = current_scope.set(None)
-        try:
-            await send(message)
-        finally:
-            current_scope.reset(context)
-
-    return send_outside
 
 
 class BearerTokenMiddleware:
@@ -194,11 +163,7 @@ class BearerTokenMiddleware:
                 send = self._closing_at_shutdown(send, self._close)
             await self.app(scope, receive, send)
             return
-        context = current_scope.set(scope)
-        try:
-            await self.app(scope, _receiving_outside(receive), _sending_outside(send))
-        finally:
-            current_scope.reset(context)
+        await serve_as_current(self.app, scope, receive, send)
 
     def _authenticate(
         self, scope: Scope, access: PathAccess, needed: tuple[str, ...], token: bytes | None

@@ -18,7 +18,7 @@ from contextvars import ContextVar
 from types import MappingProxyType
 from typing import Any, Final
 
-from ..types import Scope
+from ..types import ASGIApp, Message, Receive, Scope, Send
 
 AUTHENTICATED: Final = "authenticated"
 """Starlette's convention: every authenticated connection holds this scope."""
@@ -126,10 +126,47 @@ def token_scopes(claims: Mapping[str, Any]) -> tuple[str, ...]:
 
 
 current_scope: ContextVar[Scope | None] = ContextVar("s3auth_current_scope", default=None)
-"""The scope of the connection being handled, set by BearerTokenMiddleware around the
-app, and by the FastAPI and Litestar integrations around the host's routes. Tasks the app
-starts inherit it, so code without a request object (Quart views, FastAPI dependencies,
+"""The scope of the connection being handled, set by `serve_as_current`: BearerTokenMiddleware
+around the app, the FastAPI and Litestar integrations around the host's routes. Tasks the
+app starts inherit it, so code without a request object (Quart views, FastAPI dependencies,
 `requires`) can still find the caller."""
+
+
+async def serve_as_current(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """`app` handling the connection of `scope`, which is the current one meanwhile, but
+    not in the server's `receive` and `send`, called with none. What a server starts from
+    inside those copies the context they are called in, and may serve the next request on
+    the connection, maybe another client's through a proxy: uvicorn starts a pipelined
+    request when the one before it is sent, and, on asyncio's event loop, reads every later
+    request of a connection in the context that resumed reading it after a large body. The
+    caller stays with the app and the tasks it starts."""
+    context = current_scope.set(scope)
+    try:
+        await app(scope, _receiving_outside(receive), _sending_outside(send))
+    finally:
+        current_scope.reset(context)
+
+
+def _receiving_outside(receive: Receive) -> Receive:
+    async def receive_outside() -> Message:
+        context = current_scope.set(None)
+        try:
+            return await receive()
+        finally:
+            current_scope.reset(context)
+
+    return receive_outside
+
+
+def _sending_outside(send: Send) -> Send:
+    async def send_outside(message: Message) -> None:
+        context = current_scope.set(None)
+        try:
+            await send(message)
+        finally:
+            current_scope.reset(context)
+
+    return send_outside
 
 
 def current_user() -> AuthenticatedUser | AnonymousUser:
