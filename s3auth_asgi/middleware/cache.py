@@ -15,7 +15,7 @@ retired is accepted from the cache at most that long after the process read the 
 drop it. The stand is timed on the clock that times the reads of the keys
 (`verifier.elapsed_clock_of`, monotonic beside the real time): a step back of the host's
 clock would otherwise stretch it by the step's length. A hit compares each clock with one
-number.
+number; where the keys are fixed while the verifier runs, the verifier's clock alone.
 
 Only tokens that passed verification are stored: garbage cannot evict good entries faster
 than an attacker can obtain valid tokens. `clear()` drops every entry at once.
