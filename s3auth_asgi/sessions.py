@@ -80,7 +80,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import Any
 
 import msgspec
 
@@ -105,7 +104,7 @@ from .session_rules import SessionRules
 from .settings import S3AuthSettings
 from .storage import Store, StoreConflict, keys
 from .storage.access import delete_quietly, get_or_none
-from .tokens import TokenCodec
+from .tokens import AccessTokenFields, TokenCodec
 from .types import Clock
 
 logger = logging.getLogger("s3auth_asgi")
@@ -125,32 +124,36 @@ class SessionOperations(SessionRules):
     blacklist: TokenBlacklist
     hooks: Hooks
 
-    def _token_fields(self, session: Session, now: int, key: KeyEntry) -> dict[str, Any]:
-        """What `issue_access_token` makes a token of `session` from."""
-        return {
-            "key": key,
-            "user_id": session.user_id,
-            "username": session.username,
-            "session_id": session.id,
+    def _token_fields(
+        self, session: Session, now: int, key: KeyEntry, expiry: int
+    ) -> AccessTokenFields:
+        """What `issue_access_token` makes a token of `session` from, `expiry` its end."""
+        return AccessTokenFields(
+            key=key,
+            user_id=session.user_id,
+            username=session.username,
+            session_id=session.id,
             # Sessions opened before the admin rule (`privileges`) get it at their refresh.
-            "is_admin": is_administrator(session.is_admin, session.scopes),
-            "scopes": granted_scopes(session.is_admin, session.scopes),
-            "now": now,
-            "extra_claims": session.claims,
+            is_admin=is_administrator(session.is_admin, session.scopes),
+            scopes=granted_scopes(session.is_admin, session.scopes),
+            now=now,
+            extra_claims=session.claims,
             # No access token outlives its session: once the session has ended, its object
             # may be gone, and then no logout could name the token to revoke it.
-            "not_after": self._expiry(session),
-        }
+            not_after=expiry,
+        )
 
     def _check_token_fits(self, session: Session, now: int, key: KeyEntry) -> None:
         """TokenTooLargeError, before the session is written, when its tokens would not fit
         in what verifiers read: scopes given before they were bounded (`token_budget`)."""
-        self.tokens.check_access_token_fits(**self._token_fields(session, now, key))
+        fields = self._token_fields(session, now, key, self._expiry(session))
+        self.tokens.check_access_token_fits(**fields)
 
     async def _pair(self, session: Session, now: int, key: KeyEntry) -> TokenPair:
-        fields = self._token_fields(session, now, key)
-        expiry: int = fields["not_after"]
-        access, claims = self.tokens.issue_access_token(**fields)
+        expiry = self._expiry(session)
+        access, claims = self.tokens.issue_access_token(
+            **self._token_fields(session, now, key, expiry)
+        )
         refresh = self.tokens.make_refresh_token(
             session.user_id, session.id, session.generation, session.secret
         )

@@ -21,7 +21,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypedDict, Unpack
 
 from joserfc import jwt
 
@@ -40,7 +40,14 @@ from .token_budget import access_token_length, signature_bytes
 from .types import Clock
 from .verifier import MAX_TOKEN_BYTES
 
-__all__ = ["ACCESS_TOKEN_TYPES", "RefreshToken", "TokenCodec", "b64url", "derive_key"]
+__all__ = [
+    "ACCESS_TOKEN_TYPES",
+    "AccessTokenFields",
+    "RefreshToken",
+    "TokenCodec",
+    "b64url",
+    "derive_key",
+]
 
 _REFRESH = re.compile(
     rf"rt1\.({ID_PATTERN})\.({ID_PATTERN})\.(0|[1-9][0-9]{{0,9}})\.([A-Za-z0-9_-]{{43}})"
@@ -68,6 +75,34 @@ class RefreshToken(NamedTuple):
 
     def __repr__(self) -> str:
         return fields_repr(self, self.__rich_repr__())
+
+
+class _RequiredFields(TypedDict):
+    user_id: str
+    username: str
+    session_id: str
+    is_admin: bool
+    scopes: list[str]
+
+
+class AccessTokenFields(_RequiredFields, total=False):
+    """What `TokenCodec.issue_access_token` makes an access token of: the fields above,
+    and these when given."""
+
+    now: int | None
+    """Its issue, in Unix seconds: by default the codec's clock."""
+    key: KeyEntry | None
+    """From `signing_key()`; by default the key that signs at the token's issue in the key
+    set as last read, by the same rule (KeysUnavailableError when none does)."""
+    extra_claims: Mapping[str, Any] | None
+    """The application's (`hooks`); the claims the codec sets win over them."""
+    not_after: int | None
+    """The latest `exp`, when earlier than the configured lifetime gives (its session's
+    end)."""
+
+
+_FIELDS = AccessTokenFields.__required_keys__ | AccessTokenFields.__optional_keys__
+_REQUIRED_FIELDS = AccessTokenFields.__required_keys__
 
 
 class TokenCodec(SharedOnCopy):
@@ -145,76 +180,50 @@ class TokenCodec(SharedOnCopy):
             return self.ring.signing_key_at(now)
         return key_that_signs(self.key_set(), now)
 
-    def issue_access_token(
-        self,
-        *,
-        user_id: str,
-        username: str,
-        session_id: str,
-        is_admin: bool,
-        scopes: list[str],
-        now: int | None = None,
-        key: KeyEntry | None = None,
-        extra_claims: Mapping[str, Any] | None = None,
-        not_after: int | None = None,
-    ) -> tuple[str, dict[str, Any]]:
-        """The signed token and its claims. `key`: from `signing_key()`; by default the
-        key that signs at the token's issue in the key set as last read, by the same rule
-        (KeysUnavailableError when none does). `extra_claims`: the application's
-        (`hooks`); the claims set here win over them. `not_after`: the latest `exp`, when
-        earlier than the configured lifetime gives (its session's end)."""
-        header, claims, key = self._unsigned(
-            user_id=user_id,
-            username=username,
-            session_id=session_id,
-            is_admin=is_admin,
-            scopes=scopes,
-            now=now,
-            key=key,
-            extra_claims=extra_claims,
-            not_after=not_after,
-        )
+    def issue_access_token(self, **fields: Unpack[AccessTokenFields]) -> tuple[str, dict[str, Any]]:
+        """The signed token and its claims (`AccessTokenFields`); TokenTooLargeError when it
+        would not fit in what verifiers read (`token_budget`)."""
+        header, claims, key = self._unsigned(fields)
         token = jwt.encode(header, claims, key.key, algorithms=[key.algorithm])
         return (low_s_compact(token) if key.low_s else token), claims
 
-    def check_access_token_fits(self, **fields: Any) -> None:
+    def check_access_token_fits(self, **fields: Unpack[AccessTokenFields]) -> None:
         """TokenTooLargeError unless the token `issue_access_token(**fields)` would issue
         fits in what verifiers read (`token_budget`); signs nothing."""
-        self._unsigned(**fields)
+        self._unsigned(fields)
 
     def _unsigned(
-        self,
-        *,
-        user_id: str,
-        username: str,
-        session_id: str,
-        is_admin: bool,
-        scopes: list[str],
-        now: int | None = None,
-        key: KeyEntry | None = None,
-        extra_claims: Mapping[str, Any] | None = None,
-        not_after: int | None = None,
+        self, fields: AccessTokenFields
     ) -> tuple[dict[str, Any], dict[str, Any], KeyEntry]:
         """The header and the claims of an access token, and the key to sign them; measured
         first, as one longer than MAX_TOKEN_BYTES is no token at all."""
+        given = fields.keys()
+        if not (_REQUIRED_FIELDS <= given <= _FIELDS):
+            # As a signature would: a misspelt `not_after` must not issue a longer token.
+            raise TypeError(
+                f"issue_access_token: missing {sorted(_REQUIRED_FIELDS - given)}, "
+                f"unknown {sorted(given - _FIELDS)}"
+            )
+        now, not_after = fields.get("now"), fields.get("not_after")
         issued = int(self.clock()) if now is None else now
         expires = issued + self.settings.access_token_seconds
         claims: dict[str, Any] = {
-            **(extra_claims or {}),
-            "sub": user_id,
+            **(fields.get("extra_claims") or {}),
+            "sub": fields["user_id"],
             "iat": issued,
             "nbf": issued,
             "exp": expires if not_after is None else min(expires, not_after),
             "jti": b64url(secrets.token_bytes(16)),
-            "sid": session_id,
-            "scope": " ".join(scopes),
-            "preferred_username": username,
-            "adm": is_admin,
+            "sid": fields["session_id"],
+            "scope": " ".join(fields["scopes"]),
+            "preferred_username": fields["username"],
+            "adm": fields["is_admin"],
         }
         if self.settings.issuer:
             claims["iss"] = self.settings.issuer
         if self.settings.audience:
             claims["aud"] = self.settings.audience
+        key = fields.get("key")
         if key is None:
             key = self._signing_key_at(issued)
         header = {"alg": key.algorithm, "typ": "at+jwt", "kid": key.kid}

@@ -47,6 +47,20 @@ def test_round_trip_and_claims() -> None:
     assert len(claims["jti"]) >= 22
 
 
+def test_the_fields_of_a_token_are_held_as_a_signature_holds_them() -> None:
+    c = codec()
+    fields: dict[str, Any] = {
+        "user_id": "u" * 32, "username": "bob", "session_id": "s" * 32, "is_admin": False,
+        "scopes": [],
+    }  # fmt: skip
+    with pytest.raises(TypeError, match=r"unknown \['not_afer'\]"):
+        c.issue_access_token(**fields, not_afer=0)  # would issue a token outliving it
+    with pytest.raises(TypeError, match=r"missing \['scopes'\]"):
+        c.check_access_token_fits(**{k: v for k, v in fields.items() if k != "scopes"})
+    token, claims = c.issue_access_token(**fields, now=1_800_000_000, not_after=1_800_000_060)
+    assert claims["exp"] == 1_800_000_060 and token.count(".") == 2
+
+
 @pytest.mark.parametrize(
     ("change", "code"),
     [
