@@ -27,25 +27,17 @@ INTERVAL = LOGIN.emission_interval
 BUDGET = FailureBudget("login.account", {"login_account": LOGIN})
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.mark.parametrize("store_url", ["memory", "file"], indirect=True)
 @pytest.mark.anyio
 async def test_a_refusal_remembered_before_the_clock_went_back_is_read_again(
     store_url: str,
 ) -> None:
-    clock, store = Clock(), ObjectStore.from_url(store_url)
+    clock, store = support.Clock(), ObjectStore.from_url(store_url)
     limiter = ObjectStoreRateLimitStore(store, clock=clock)
     for _ in range(LOGIN.max_requests):
         assert (await limiter.acquire("login", "alice", LOGIN, 1)).allowed
     assert not (await limiter.acquire("login", "alice", LOGIN, 1)).allowed  # remembered
-    clock.now -= HOUR
+    clock.advance(-HOUR)
     store.reset_counts()
     decision = await limiter.acquire("login", "alice", LOGIN, 1)
     # Read again: a full debt as of the clock, written back, as any reader is told.
@@ -55,7 +47,7 @@ async def test_a_refusal_remembered_before_the_clock_went_back_is_read_again(
     fresh = await ObjectStoreRateLimitStore(store, clock=clock).acquire("login", "alice", LOGIN, 1)
     assert fresh.retry_after == pytest.approx(decision.retry_after)
     assert dict(store.requests) == {"get": 1}
-    clock.now += INTERVAL
+    clock.advance(INTERVAL)
     assert (await limiter.acquire("login", "alice", LOGIN, 1)).allowed
 
 
@@ -64,18 +56,18 @@ async def test_a_refusal_remembered_before_the_clock_went_back_is_read_again(
 async def test_a_budget_refusal_remembered_before_the_clock_went_back_is_read_again(
     store_url: str,
 ) -> None:
-    clock, store = Clock(), ObjectStore.from_url(store_url)
+    clock, store = support.Clock(), ObjectStore.from_url(store_url)
     limiter = ObjectStoreRateLimitStore(store, clock=clock)
     for _ in range(LOGIN.max_requests):
         assert (await limiter.record(await limiter.peek(BUDGET, "alice"))).allowed
     assert not (await limiter.peek(BUDGET, "alice")).allowed  # remembered
-    clock.now -= HOUR
+    clock.advance(-HOUR)
     store.reset_counts()
     reading = await limiter.peek(BUDGET, "alice")
     assert not reading.allowed
     assert reading.decisions[0].retry_after == pytest.approx(INTERVAL)
     assert dict(store.requests) == {"get": 1, "put": 1}
-    clock.now += INTERVAL
+    clock.advance(INTERVAL)
     assert (await limiter.record(await limiter.peek(BUDGET, "alice"))).allowed
 
 
