@@ -13,6 +13,7 @@ from typing import Any, TextIO
 from ..errors import S3AuthError, UserNotFoundError
 from ..events import EventName, new_event
 from ..models import User
+from ..privileges import is_administrator
 from ..service import S3AuthService
 from ..shown_urls import shown_url
 from ..storage import StoreConflict
@@ -140,7 +141,7 @@ def run_user_list(ctx: Context) -> int:
 
 
 def user_line(user: User) -> str:
-    admin = user.public().is_admin  # by the flag, or the scope of a record from before it
+    admin = is_administrator(user.is_admin, user.scopes)  # a record from before the flag too
     status = ("active" if user.is_active else "disabled") + (", admin" if admin else "")
     return (
         f"{printable(user.id):32}  {printable(user.username):20}  {printable(user.email):30}  "
