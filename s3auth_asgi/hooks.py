@@ -49,7 +49,7 @@ import inspect
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, get_args
 
 import msgspec
 
@@ -144,8 +144,8 @@ class Hooks:
 
     def on(self, name: HookName) -> Callable[[E], E]:
         """A decorator registering an event hook under `name`."""
-        if name not in HookName.__args__:  # type: ignore[attr-defined]
-            raise ValueError(f"no hook {name!r}; one of {', '.join(HookName.__args__)}")  # type: ignore[attr-defined]
+        if name not in get_args(HookName):
+            raise ValueError(f"no hook {name!r}; one of {', '.join(get_args(HookName))}")
 
         def register(hook: E) -> E:
             self._event_hooks[name].append(hook)
