@@ -109,11 +109,13 @@ def _connection_in(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> object:
     """The argument whose scope the middleware handled, else the connection it is handling
     (None: `check` reads it), else the first argument that looks like one, which `check`
     then refuses as it says."""
-    found = [value for value in (*args, *kwargs.values()) if _scope_of(value) is not None]
-    for value in found:
+    first = None
+    for value in (*args, *kwargs.values()):
         scope = _scope_of(value)
-        if scope is not None and isinstance(scope.get("user"), AuthenticatedUser | AnonymousUser):
+        if scope is None:
+            continue
+        if isinstance(scope.get("user"), AuthenticatedUser | AnonymousUser):
             return value
-    if current_scope.get() is not None:
-        return None
-    return found[0] if found else None
+        if first is None:
+            first = value
+    return None if current_scope.get() is not None else first
