@@ -73,7 +73,6 @@ REPORTED_TEXT_READ = 4
 """Of text a client reports about itself (`clean_text` with `truncate`), this many times
 its stored length is read: a header can be megabytes long (uvicorn's httptools parser takes
 such), and judging a character holds the event loop 60 ns, 60 ms a megabyte."""
-DEVICE_INFO_READ = REPORTED_TEXT_READ * DEVICE_INFO_MAX
 IP_ADDRESS_MAX = 64
 SCOPE_MAX = 64
 ID_HEX_DIGITS = 32

@@ -12,11 +12,13 @@ from conftest import make_service
 from test_app import PASSWORD, client_for, declared_for, mounted
 
 from s3auth_asgi.app.origins import ORIGIN_MAX, OriginCheck, own_origin
-from s3auth_asgi.identifiers import DEVICE_INFO_MAX, DEVICE_INFO_READ, clean_text
+from s3auth_asgi.identifiers import DEVICE_INFO_MAX, REPORTED_TEXT_READ, clean_text
 from s3auth_asgi.ratelimit import ClientIPResolver
 from s3auth_asgi.ratelimit.client_ip import FORWARDED_ENTRIES_READ
 
 pytestmark = pytest.mark.anyio
+
+DEVICE_INFO_READ = REPORTED_TEXT_READ * DEVICE_INFO_MAX
 
 H11_HEADERS = 64_000
 """About the most a server on h11 takes, all headers together."""
