@@ -42,6 +42,22 @@ async def public(request: Request) -> JSONResponse:
     return JSONResponse({"user": current_user().display_name, "requires": allowed})
 
 
+each_way = pytest.mark.parametrize(
+    ("pipelined", "size", "loop"),
+    [(True, 3, "auto"), (False, 300_000, "asyncio")],
+    ids=["pipelined", "after a large body"],
+)
+
+
+def upload_then_public(path: str, token: str, size: int) -> tuple[bytes, bytes]:
+    """An upload of `size` bytes to `path` with `token`, then a GET of /public without one."""
+    first = (
+        f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
+        f"Content-Length: {size}\r\n\r\n"
+    ).encode() + b"x" * size
+    return first, b"GET /public HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
 def exchange(url: str, first: bytes, second: bytes, *, pipelined: bool) -> list[bytes]:
     """The bodies of the answers to two requests sent on one connection: the second in
     the same write as the first, or once the first is answered."""
@@ -68,11 +84,7 @@ def exchange(url: str, first: bytes, second: bytes, *, pipelined: bool) -> list[
     return bodies
 
 
-@pytest.mark.parametrize(
-    ("pipelined", "size", "loop"),
-    [(True, 3, "auto"), (False, 300_000, "asyncio")],
-    ids=["pipelined", "after a large body"],
-)
+@each_way
 async def test_the_next_request_on_a_connection_has_no_caller(
     pipelined: bool, size: int, loop: str
 ) -> None:
@@ -85,22 +97,14 @@ async def test_the_next_request_on_a_connection_has_no_caller(
             Route("/public", public),
         ]
     )
-    first = (
-        f"POST /api/upload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {pair.access_token}\r\n"
-        f"Content-Length: {size}\r\n\r\n"
-    ).encode() + b"x" * size
-    second = b"GET /public HTTP/1.1\r\nHost: x\r\n\r\n"
+    first, second = upload_then_public("/api/upload", pair.access_token, size)
     with serving(app, loop=loop, log_config=None) as url:
         answers: list[Any] = exchange(url, first, second, pipelined=pipelined)
     assert answers[0] == b'{"user":"alice","bytes":%d}' % size
     assert answers[1] == b'{"user":"","requires":false}'
 
 
-@pytest.mark.parametrize(
-    ("pipelined", "size", "loop"),
-    [(True, 3, "auto"), (False, 300_000, "asyncio")],
-    ids=["pipelined", "after a large body"],
-)
+@each_way
 async def test_a_fastapi_host_without_the_middleware_passes_no_caller_on_either(
     pipelined: bool, size: int, loop: str
 ) -> None:
@@ -131,11 +135,7 @@ async def test_a_fastapi_host_without_the_middleware_passes_no_caller_on_either(
             await self.app(scope, receive, send)
 
     app.add_middleware(Outer)
-    first = (
-        f"POST /upload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {pair.access_token}\r\n"
-        f"Content-Length: {size}\r\n\r\n"
-    ).encode() + b"x" * size
-    second = b"GET /public HTTP/1.1\r\nHost: x\r\n\r\n"
+    first, second = upload_then_public("/upload", pair.access_token, size)
     with serving(app, loop=loop, log_config=None) as url:
         answers: list[Any] = exchange(url, first, second, pipelined=pipelined)
     assert answers == [b'{"user":"alice","bytes":%d}' % size, b'{"user":""}']
