@@ -22,6 +22,7 @@ from s3auth_asgi import ConfigurationError, S3ValidationError
 from s3auth_asgi.hooks import MAX_CLAIMS_BYTES, Hooks
 from s3auth_asgi.identifiers import SCOPE_MAX, clean_scopes, clean_username, new_id
 from s3auth_asgi.jose_json import base64url_decode
+from s3auth_asgi.keys.keyset import KeyEntry, KeySet
 from s3auth_asgi.keys.names import UnusableKeyError
 from s3auth_asgi.models import User
 from s3auth_asgi.settings_ranges import RANGES
@@ -157,3 +158,17 @@ def test_a_signing_key_beyond_the_bound_is_refused() -> None:
     settings = make_settings(algorithm="ES256", signing_key=json.dumps(jwk))
     with pytest.raises(ConfigurationError, match=r"S3AUTH_SIGNING_KEY.*kid"):
         TokenCodec(settings)
+
+
+def test_a_key_set_given_in_code_holds_its_signing_keys_to_the_bound() -> None:
+    """A KeySet handed to the codec signs too: an oversized kid (or RSA key) is refused
+    when the set is made, not answered at every login as an account's token too large."""
+    private = ec.generate_private_key(ec.SECP256R1())
+    with pytest.raises(UnusableKeyError, match="kid"):
+        KeySet([KeyEntry("k" * (KID_MAX + 1), "ES256", ECKey.import_key(private))])
+    # A key that only verifies (a JWKS's) is not bound: its tokens are another's to size.
+    public = ECKey.import_key(private.public_key())
+    assert len(KeySet([KeyEntry("k" * (KID_MAX + 1), "ES256", public)])) == 1
+    fitting = KeySet([KeyEntry("k" * KID_MAX, "ES256", ECKey.import_key(private))])
+    codec = TokenCodec(make_settings(algorithm="ES256"), keys=fitting)
+    assert codec.key_set() is fitting

@@ -24,6 +24,7 @@ from typing import Any
 from joserfc.jws import JWSRegistry
 
 from ..errors import ConfigurationError
+from ..token_budget import check_signing_key
 from .algorithms import Key
 from .low_s import LOW_S_ALGORITHMS
 from .material import has_private_part, import_key, public_jwk, thumbprint
@@ -81,8 +82,9 @@ class KeyEntry:
 
 
 class KeySet:
-    """Keys by kid. Refused: no key, two keys with one kid, and secret keys mixed with
-    public ones (a kid must never leave it open which family verifies)."""
+    """Keys by kid. Refused: no key, two keys with one kid, secret keys mixed with public
+    ones (a kid must never leave it open which family verifies), and a key that signs
+    tokens longer than verifiers read (`token_budget.check_signing_key`)."""
 
     def __init__(self, entries: Iterable[KeyEntry]) -> None:
         self.entries = tuple(entries)
@@ -95,6 +97,8 @@ class KeySet:
             raise UnusableKeyError("a key set holds HMAC keys or public keys, not both")
         self.symmetric = is_symmetric(self.entries[0].algorithm)
         self._signers = [e for e in self.entries if e.can_sign]
+        for entry in self._signers:  # a set given in code too: every token carries these
+            check_signing_key(entry.key, entry.kid)
 
     def __len__(self) -> int:
         return len(self._by_kid)
