@@ -93,6 +93,17 @@ class World:
         with pytest.raises(InvalidTokenError):  # expired, revoked or not
             verifier.decode_token(pair.access_token)
 
+    def refreshes_meanwhile(self, refresh_token: str) -> list[TokenPair]:
+        """What the other host's refresh of `refresh_token`, run while the ending's store
+        is slow, issues: filled once the ending has run."""
+        issued: list[TokenPair] = []
+
+        async def refresh() -> None:
+            issued.append(await self.other.refresh_access_token(refresh_token))
+
+        self.slow.meanwhile = refresh
+        return issued
+
     async def revocations(self) -> int:
         return len([info async for info in self.inner.list(keys.REVOCATIONS)])
 
@@ -107,12 +118,7 @@ async def test_a_logout_by_refresh_token_refuses_a_token_a_refresh_issued_meanwh
     w = World(request_)
     user = await stored_user(w.ending)
     pair = await w.ending.create_token_pair(user)
-    issued: list[TokenPair] = []
-
-    async def refresh() -> None:
-        issued.append(await w.other.refresh_access_token(pair.refresh_token))
-
-    w.slow.meanwhile = refresh
+    issued = w.refreshes_meanwhile(pair.refresh_token)
     assert await w.ending.revoke_refresh_token(pair.refresh_token)
     assert issued
     assert await w.revocations() == 2  # written again once the ending had landed
@@ -124,12 +130,7 @@ async def test_a_disabling_refuses_a_token_a_refresh_issued_meanwhile(request_: 
     w = World(request_)
     user = await stored_user(w.ending)
     pair = await w.ending.create_token_pair(user)
-    issued: list[TokenPair] = []
-
-    async def refresh() -> None:
-        issued.append(await w.other.refresh_access_token(pair.refresh_token))
-
-    w.slow.meanwhile = refresh
+    issued = w.refreshes_meanwhile(pair.refresh_token)
     await w.ending.update_user(user.id, is_active=False)
     assert issued
     await w.refused_for_its_lifetime(issued[0])
@@ -146,12 +147,7 @@ async def test_the_cap_refuses_a_token_the_grace_issued_meanwhile() -> None:
     w.time.advance(1)
     newer = await w.ending.create_token_pair(user)
     w.time.advance(1)
-    issued: list[TokenPair] = []
-
-    async def retry() -> None:
-        issued.append(await w.other.refresh_access_token(older.refresh_token))
-
-    w.slow.meanwhile = retry
+    issued = w.refreshes_meanwhile(older.refresh_token)
     assert await w.ending.refresh_access_token(newer.refresh_token)
     assert issued and issued[0].refresh_token == rotated.refresh_token
     await w.refused_for_its_lifetime(issued[0])
