@@ -70,6 +70,27 @@ class Run:
         return f"exit {self.code}\n--- out\n{self.out}--- err\n{self.err}"
 
 
+def check_warnings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **env: str) -> list[str]:
+    """`s3auth check` on a file:// store with the test secret and `env` set: the
+    configuration warnings it printed, once it passed and counted them on its last line."""
+    monkeypatch.setenv("S3AUTH_STORE_URL", f"file://{tmp_path / 'store'}")
+    monkeypatch.setenv("S3AUTH_SECRET_KEY", SECRET)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    run = Run("check")
+    assert run.code == 0 and run.err == "", run
+    lines = run.out.splitlines()
+    assert lines[0].startswith("[ok]   configuration: "), run
+    warnings = [line for line in lines if line.startswith("[warn]")]
+    assert lines[1 : 1 + len(warnings)] == warnings, run  # right after the configuration
+    assert lines[1 + len(warnings)].startswith("[ok]   reachable: "), run
+    counted = {0: "", 1: ", with 1 warning above"}.get(
+        len(warnings), f", with {len(warnings)} warnings above"
+    )
+    assert lines[-1] == f"All checks passed{counted}.", run
+    return [line.removeprefix("[warn] configuration: ") for line in warnings]
+
+
 @pytest.fixture(params=["file", "s3"])
 def cli_store_url(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -209,27 +230,14 @@ def test_check_shows_a_rate_limit_name_like_a_misspelt_one(
 ) -> None:
     """The warning the auth app logs when it builds its limiter, which the command's quiet
     logging would hide: a line of its own, and the check still passes."""
-    monkeypatch.setenv("S3AUTH_STORE_URL", f"file://{tmp_path / 'store'}")
-    monkeypatch.setenv("S3AUTH_SECRET_KEY", SECRET)
-    monkeypatch.setenv("S3AUTH_RATE_LIMITS", "logn=5/60,api=100/60,Register=1/60")
-    run = Run("check")
-    assert run.code == 0, run
-    lines = run.out.splitlines()
-    assert lines[0].startswith("[ok]   configuration: ")
-    assert lines[1:3] == [
-        "[warn] configuration: S3AUTH_RATE_LIMITS: 'logn' names none of the limits defined in "
+    limits = "logn=5/60,api=100/60,Register=1/60"
+    assert check_warnings(tmp_path, monkeypatch, S3AUTH_RATE_LIMITS=limits) == [
+        "S3AUTH_RATE_LIMITS: 'logn' names none of the limits defined in "
         "code (did you mean 'login'?): only a call that names 'logn' is limited by it",
-        "[warn] configuration: S3AUTH_RATE_LIMITS: 'Register' names none of the limits defined "
+        "S3AUTH_RATE_LIMITS: 'Register' names none of the limits defined "
         "in code (did you mean 'register'?): only a call that names 'Register' is limited by it",
     ]
-    assert lines[3].startswith("[ok]   reachable: ")
-    assert lines[-1] == "All checks passed, with 2 warnings above."
-    assert run.err == ""
-    monkeypatch.setenv("S3AUTH_RATE_LIMITS", "login=5/60,api=100/60")
-    run = Run("check")
-    assert run.code == 0, run
-    assert "[warn]" not in run.out
-    assert run.out.splitlines()[-1] == "All checks passed."
+    assert check_warnings(tmp_path, monkeypatch, S3AUTH_RATE_LIMITS="login=5/60,api=100/60") == []
 
 
 def test_check_reports_a_store_without_conditional_writes(

@@ -11,9 +11,9 @@ import logging
 from pathlib import Path
 
 import pytest
-from conftest import DEFAULT_HASHING, SECRET, make_settings
+from conftest import DEFAULT_HASHING, make_settings
 from support import Clock, clock_fixture  # noqa: F401 (a fixture)
-from test_cli import Run
+from test_cli import check_warnings
 from test_recovery_limits import ALICE, ask, mails_to_alice, with_alice
 
 from s3auth_asgi import S3AuthService
@@ -86,16 +86,10 @@ async def test_a_short_link_is_what_leaves_the_owner_without_one(
 
 
 def test_check_warns_of_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("S3AUTH_STORE_URL", f"file://{tmp_path / 'store'}")
-    monkeypatch.setenv("S3AUTH_SECRET_KEY", SECRET)
-    monkeypatch.setenv("S3AUTH_PASSWORD_RESET_MINUTES", "10")
-    run = Run("check")
-    assert run.code == 0, run
-    assert f"[warn] configuration: {RESET_WARNING}" in run.out.splitlines()
-    assert run.out.splitlines()[-1] == "All checks passed, with 1 warning above."
-    monkeypatch.setenv("S3AUTH_RATE_LIMITS", "recovery_account=3/60,recovery_inbox=10/60")
-    run = Run("check")
-    assert "[warn]" not in run.out and run.out.splitlines()[-1] == "All checks passed."
+    warned = check_warnings(tmp_path, monkeypatch, S3AUTH_PASSWORD_RESET_MINUTES="10")
+    assert warned == [RESET_WARNING]
+    limits = "recovery_account=3/60,recovery_inbox=10/60"
+    assert check_warnings(tmp_path, monkeypatch, S3AUTH_RATE_LIMITS=limits) == []
 
 
 def test_the_app_logs_it_for_the_limits_it_counts(caplog: pytest.LogCaptureFixture) -> None:

@@ -10,8 +10,8 @@ import logging
 from pathlib import Path
 
 import pytest
-from conftest import DEFAULT_HASHING, SECRET, make_settings
-from test_cli import Run
+from conftest import DEFAULT_HASHING, make_settings
+from test_cli import check_warnings
 
 from s3auth_asgi import S3AuthService
 from s3auth_asgi.app import create_auth_app
@@ -29,21 +29,14 @@ WARNING = (
 def test_check_warns_of_registrations_that_can_never_verify(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("S3AUTH_STORE_URL", f"file://{tmp_path / 'store'}")
-    monkeypatch.setenv("S3AUTH_SECRET_KEY", SECRET)
-    monkeypatch.setenv("S3AUTH_REQUIRE_VERIFIED_EMAIL", "true")
-    run = Run("check")
-    assert run.code == 0, run
-    lines = run.out.splitlines()
-    assert lines[0].startswith("[ok]   configuration: ")
-    assert lines[1] == f"[warn] configuration: {WARNING}"
-    assert lines[-1] == "All checks passed, with 1 warning above."
+    warned = check_warnings(tmp_path, monkeypatch, S3AUTH_REQUIRE_VERIFIED_EMAIL="true")
+    assert warned == [WARNING]
     # With mail sent, the link verifies the address: nothing to warn of.
-    monkeypatch.setenv("S3AUTH_MAIL_OUTBOX", str(tmp_path / "outbox"))
-    monkeypatch.setenv("S3AUTH_MAIL_FROM", "auth@example.com")
-    run = Run("check")
-    assert run.code == 0, run
-    assert "[warn]" not in run.out and run.out.splitlines()[-1] == "All checks passed."
+    outbox = {
+        "S3AUTH_MAIL_OUTBOX": str(tmp_path / "outbox"),
+        "S3AUTH_MAIL_FROM": "auth@example.com",
+    }
+    assert check_warnings(tmp_path, monkeypatch, **outbox) == []
 
 
 def test_the_app_logs_the_same_warning_once_when_it_is_made(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import DEFAULT_HASHING, FAST_HASHING, SECRET, make_settings
-from test_cli import Run
+from test_cli import Run, check_warnings
 
 from s3auth_asgi import S3AuthService, S3AuthSettings
 from s3auth_asgi.app import create_auth_app
@@ -77,21 +77,10 @@ def test_the_app_logs_it_once_when_it_is_made(caplog: pytest.LogCaptureFixture) 
 
 
 def test_check_shows_it_and_passes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("S3AUTH_STORE_URL", f"file://{tmp_path / 'store'}")
-    monkeypatch.setenv("S3AUTH_SECRET_KEY", SECRET)
-    monkeypatch.setenv("S3AUTH_ARGON2_MEMORY_KIB", "1024")
-    monkeypatch.setenv("S3AUTH_ARGON2_TIME_COST", "1")
-    run = Run("check")
-    assert run.code == 0, run
-    lines = run.out.splitlines()
-    assert lines[0].startswith("[ok]   configuration: ")
-    assert lines[1] == f"[warn] configuration: {FAST_WARNING}"
-    assert lines[-1] == "All checks passed, with 1 warning above."
-    monkeypatch.setenv("S3AUTH_ARGON2_TIME_COST", "5")
-    monkeypatch.setenv("S3AUTH_ARGON2_MEMORY_KIB", "7168")
-    run = Run("check")
-    assert run.code == 0, run
-    assert "[warn]" not in run.out and run.out.splitlines()[-1] == "All checks passed."
+    fast = {"S3AUTH_ARGON2_MEMORY_KIB": "1024", "S3AUTH_ARGON2_TIME_COST": "1"}
+    assert check_warnings(tmp_path, monkeypatch, **fast) == [FAST_WARNING]
+    least = {"S3AUTH_ARGON2_TIME_COST": "5", "S3AUTH_ARGON2_MEMORY_KIB": "7168"}
+    assert check_warnings(tmp_path, monkeypatch, **least) == []
 
 
 def test_the_defaults_and_the_demo_warn_of_nothing(
