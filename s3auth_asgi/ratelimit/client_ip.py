@@ -11,13 +11,14 @@ from __future__ import annotations
 import ipaddress
 import logging
 from collections.abc import Iterable
+from socket import AF_INET
 from typing import Final, NamedTuple, get_args
 
 from ..settings import ForwardedHeader
 from ..settings_ranges import check_argument
 from ..settings_text import choice_refused
 from ..types import Scope
-from .address_text import canonical_quad, ipv4_text, ipv6_text, nat64_ipv4, plain_ipv6
+from .address_text import canonical_quad, ipv4_text, ipv6_text, nat64_ipv4, plain_ipv6, quad_bytes
 from .trusted_proxies import (
     TRUST_ALL_PROXIES_VARIABLE,
     TRUSTED_PROXIES_VARIABLE,
@@ -159,6 +160,9 @@ class ClientIPResolver:
             for network in self.trusted_proxies
             if network.version == 6
         )
+        # The networks whose peers' forwarding header is read, in the form the hottest
+        # check wants: empty when no header is read at all.
+        self._proxies_read_behind = self._trusted_ipv4 if self._read_header else ()
 
     def _classify(self, text: str) -> ClientAddress | None:
         memo = self._memo
@@ -275,11 +279,13 @@ class ClientIPResolver:
             known = self._own_hosts.get(host)
             if known is not None:
                 return known
-            packed = canonical_quad(host)
+            try:
+                packed: bytes | None = quad_bytes(AF_INET, host)
+            except (OSError, ValueError):
+                packed = None
+            proxies = self._proxies_read_behind
             if packed is not None and not (
-                self._read_header
-                and self._trusted_ipv4
-                and _within(int.from_bytes(packed, "big"), self._trusted_ipv4)
+                proxies and _within(int.from_bytes(packed, "big"), proxies)
             ):
                 keys = (host, "ip:" + host)
                 if len(self._own_hosts) < _OWN_HOSTS_SIZE:
