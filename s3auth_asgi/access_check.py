@@ -20,6 +20,8 @@ from .types import Clock
 from .verifier import MAX_TOKEN_BYTES
 
 ACCESS_TOKEN_TYPES = frozenset(("at+jwt", "application/at+jwt"))
+"""The `typ` of an access token, lowercased before it is looked up here: RFC 9068 §4 names
+both, and media types compare without regard to case (RFC 7515 §4.1.9)."""
 
 
 class AccessTokenCheck:
