@@ -55,10 +55,13 @@ import msgspec
 
 from .errors import (
     EmailTakenError,
+    InvalidEmailError,
+    InvalidUsernameError,
     S3AuthError,
     S3ValidationError,
     StoreUnavailableError,
     UsernameTakenError,
+    WeakPasswordError,
 )
 from .events import AuthEvent, EventName
 from .models import User
@@ -231,16 +234,44 @@ def _name(hook: object) -> str:
     return getattr(hook, "__qualname__", repr(hook))
 
 
+HOOK_REFUSALS: tuple[type[S3AuthError], ...] = (
+    S3ValidationError,
+    WeakPasswordError,
+    InvalidUsernameError,
+    InvalidEmailError,
+    StoreUnavailableError,
+)
+"""The refusals of a `before_register` hook answered as they are, but for a taken name:
+those the registration itself gives. `/register` declares their codes (`app.table`)."""
+
+
+def _kept(error: S3AuthError) -> bool:
+    return any(error.status == e.status and error.code == e.code for e in HOOK_REFUSALS)
+
+
+def _taken(error: UsernameTakenError | EmailTakenError) -> S3AuthError:
+    """A name the application keeps, as the registration's own taken name: `/register`
+    hides which (`account_exists`) or names it by the package's code."""
+    taken = UsernameTakenError if isinstance(error, UsernameTakenError) else EmailTakenError
+    return error if error.code == taken.code else taken(error.detail)
+
+
 def refusal(error: Exception, hook: object) -> S3AuthError:
-    """What a `before_register` hook's `error` refuses the registration with. A 422, a 503
-    (StoreUnavailableError) or a taken name (409) is answered as it is, as the
-    registration's own are; any other error of this package that refuses (4xx) keeps its
-    detail in a 422 `validation_error`, since `/register` declares no other status for it
-    (a 403 or a 404 there would be an answer no client was told of); anything else is a
-    check that could not decide: logged, and 503 `hook_failed`."""
-    if isinstance(error, (StoreUnavailableError, UsernameTakenError, EmailTakenError)):
+    """What a `before_register` hook's `error` refuses the registration with. One of
+    HOOK_REFUSALS (by status and code: a subclass without a code of its own is one) is
+    answered as it is, as the registration's own are; any other 422 or 503 of this package,
+    or of a subclass with a code of its own, keeps its status and detail with the code of
+    its branch, and any other refusal (4xx) its detail in a 422 `validation_error`: a code
+    or a status `/register` does not declare would be an answer no client was told of
+    (a 403 or a 404, an application's `invitation_required`). Anything else is a check
+    that could not decide: logged, and 503 `hook_failed`."""
+    if isinstance(error, (UsernameTakenError, EmailTakenError)):
+        return _taken(error)
+    if isinstance(error, S3AuthError) and _kept(error):
         return error
+    if isinstance(error, StoreUnavailableError):
+        return StoreUnavailableError(error.detail, headers=error.headers)
     if isinstance(error, S3AuthError) and 400 <= error.status < 500:
-        return error if error.status == 422 else S3ValidationError(error.detail)
+        return S3ValidationError(error.detail)
     logger.error("before_register hook %s failed", _name(hook), exc_info=error)
     return HookFailedError()

@@ -27,6 +27,17 @@ from s3auth_asgi.hooks import Hooks, Registration
 
 pytestmark = pytest.mark.anyio
 
+
+class InvitationRequiredError(S3ValidationError):
+    """An application's refusal with a code of its own, which no client was told of."""
+
+    code = "invitation_required"
+
+
+class InvitationsDownError(StoreUnavailableError):
+    code = "invitations_down"
+
+
 REFUSALS = [
     # What /register declares is answered as it is.
     (S3ValidationError("Registration is by invitation"), True, 422, "validation_error"),
@@ -40,6 +51,9 @@ REFUSALS = [
     (NotFoundError("No such invitation"), True, 422, "validation_error"),
     (RateLimitedError("Too many registrations from your network"), True, 422, "validation_error"),
     (ConflictError("The invitation is being used"), True, 422, "validation_error"),
+    # Codes of its own are not in the document: the status stays, with the package's code.
+    (InvitationRequiredError("Registration is by invitation"), True, 422, "validation_error"),
+    (InvitationsDownError("The invitations cannot be read"), True, 503, "store_unavailable"),
     # Not a refusal: a check that could not decide, as any other exception.
     (S3AuthError("The check failed"), True, 503, "hook_failed"),
     (ConfigurationError("No invitation list is set"), True, 503, "hook_failed"),
@@ -68,7 +82,7 @@ async def test_a_hooks_refusal_is_an_answer_the_document_declares(
         with caplog.at_level(logging.ERROR, logger="s3auth_asgi.hooks"):
             answer = await client.post("/auth/register", json=body)
     problem = assert_problem(answer, status, code)
-    if code == "validation_error":
+    if code in ("validation_error", "store_unavailable"):
         assert problem["detail"] == raised.detail
     assert ("before_register hook" in caplog.text) == (code == "hook_failed")
     assert len(seen) == 1
