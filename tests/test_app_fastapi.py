@@ -455,8 +455,10 @@ async def test_schema_names_the_host_uses_are_renamed_in_the_auth_operations() -
     found = operations(document)
 
     def ref(operation: dict[str, Any], status: str, media_type: str) -> str:
-        schema: str = operation["responses"][status]["content"][media_type]["schema"]["$ref"]
-        return schema
+        schema = operation["responses"][status]["content"][media_type]["schema"]
+        # An auth operation's problem is the schema with its codes (`problem_codes`).
+        found: str = schema["allOf"][0]["$ref"] if "allOf" in schema else schema["$ref"]
+        return found
 
     assert ref(found[("get", "/people/{name}")], "200", "application/json").endswith("/PublicUser")
     assert ref(found[("get", "/people/{name}")], "404", "application/json").endswith("/Problem")

@@ -37,14 +37,7 @@ from dataclasses import dataclass
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..errors import (
-    ConfigurationError,
-    NotFoundError,
-    S3AuthError,
-    SessionNotFoundError,
-    StoreUnavailableError,
-    UserNotFoundError,
-)
+from ..errors import ConfigurationError, S3AuthError, StoreUnavailableError
 from ..events import AuthEvent, emit
 from ..identifiers import is_id
 from ..mail import held_mail
@@ -57,6 +50,7 @@ from .events import decoy_of, request_event, with_account
 from .limits import AuthRateLimits
 from .operations import Access, Call, Handler, Operation
 from .origins import OriginCheck
+from .problem_codes import PATH_ID_ERRORS
 from .query import parse_query
 from .responses import problem_response
 
@@ -66,12 +60,6 @@ NO_STORE = (("Cache-Control", "no-store"), ("Pragma", "no-cache"))
 """For token responses, as RFC 6749 §5.1 asks."""
 
 CHANGED_MEANWHILE = "The store changed while the request was answered; try again"
-
-PATH_ID_ERRORS: dict[str, type[NotFoundError]] = {
-    "user_id": UserNotFoundError,
-    "session_id": SessionNotFoundError,
-}
-"""The 404 each path parameter answers with when no such id can exist."""
 
 
 @dataclass(frozen=True, slots=True)

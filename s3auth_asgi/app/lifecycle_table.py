@@ -6,6 +6,7 @@ from __future__ import annotations
 from ..errors import ConflictError, EmailTakenError, UsernameTakenError
 from ..models import PublicUser
 from . import lifecycle_schemas as schemas
+from . import problem_codes as codes
 from .lifecycle_routes import LifecycleRoutes
 from .limits import MAIL_REQUEST
 from .operations import ADMINS_SEE_NAMES, LOST_TO_A_CONCURRENT_CHANGE, Operation
@@ -51,6 +52,7 @@ def lifecycle_operations(routes: LifecycleRoutes) -> list[Operation]:
             tag="recovery",
             request=schemas.ResetPasswordRequest,
             limits=("token",),
+            raises=(*codes.MAILED_TOKEN, *codes.NEW_PASSWORD),
             conflicts=(ConflictError,),
             description="Ends every session of the account, its access tokens too, and "
             "marks its address verified. A password the policy refuses (422 "
@@ -67,6 +69,7 @@ def lifecycle_operations(routes: LifecycleRoutes) -> list[Operation]:
             tag="recovery",
             request=schemas.VerifyEmailRequest,
             limits=("token",),
+            raises=codes.MAILED_TOKEN,
             conflicts=(EmailTakenError, ConflictError),
             description="Works while the address is still the account's. The token of "
             "the link mailed to a new address the user asked for (`ec1.…`) moves the "
@@ -121,6 +124,7 @@ def lifecycle_operations(routes: LifecycleRoutes) -> list[Operation]:
             request=schemas.AdminUserCreate,
             response=PublicUser,
             status=201,
+            raises=codes.NEW_ACCOUNT,
             conflicts=(UsernameTakenError, EmailTakenError),
             description="A verification link is mailed unless `email_verified` is set. "
             '`admin` among the scopes is `is_admin`; beside `"is_admin": false` it is a '
@@ -147,6 +151,7 @@ def lifecycle_operations(routes: LifecycleRoutes) -> list[Operation]:
             tag="admin",
             access="admin",
             request=schemas.AdminSetPassword,
+            raises=codes.NEW_PASSWORD,
             conflicts=(ConflictError,),
             description="Without the old one; every session of the account ends (the "
             "caller's own account: the answer clears the `s3auth_refresh` cookie in browser "

@@ -13,6 +13,7 @@ from typing import Any
 
 import msgspec
 
+from ..errors import InvalidRequestError
 from ..password_policy import PasswordPolicy
 from ..privileges import ADMIN_SCOPE
 from ..problems import Problem
@@ -30,6 +31,7 @@ from .openapi_problems import (
 )
 from .operations import Operation
 from .origins import OriginCheck
+from .problem_codes import problem_codes
 from .schemas import NEW_PASSWORD
 from .token_errors import TokenProblem
 
@@ -304,6 +306,7 @@ def _responses(op: Operation, cross_origin: bool, limiter: RateLimiter | None) -
             responses["304"] = {"description": "Not modified: the copy named is current"}
         responses[str(op.status)] = success
     statuses = set(op.error_statuses) | ({429} & limited.keys())
+    codes = problem_codes(op, cross_origin)
     for status in sorted(statuses | {403} if cross_origin else statuses):
         description = op.forbidden if status == 403 and op.forbidden else ERROR_DESCRIPTIONS[status]
         if status == 403 and cross_origin:
@@ -312,15 +315,15 @@ def _responses(op: Operation, cross_origin: bool, limiter: RateLimiter | None) -
                 if status in statuses
                 else CROSS_ORIGIN_DESCRIPTION[0].upper() + CROSS_ORIGIN_DESCRIPTION[1:]
             )
-        schema: dict[str, Any] = _ref(TokenProblem if op.token_endpoint else Problem)
         if status == 409 and op.conflicts:
-            codes = [conflict.code for conflict in op.conflicts]
             description = "A conflict, by `code`: " + "; ".join(
-                f"`{code}`, {CONFLICT_DESCRIPTIONS[code]}" for code in codes
+                f"`{code}`, {CONFLICT_DESCRIPTIONS[code]}" for code in codes[409]
             )
-            schema = {"allOf": [schema, {"properties": {"code": {"enum": codes}}}]}
+        # Every code the answer may carry, so a client can tell each case it must handle.
+        schema = _with_codes(_ref(TokenProblem if op.token_endpoint else Problem), codes[status])
         if status == 400 and op.access != "public":
-            responses["400"] = bearer_request_refusal(schema, _other_400(op))
+            other = set(codes[400]) != {InvalidRequestError.code}  # its input refused too
+            responses["400"] = bearer_request_refusal(schema, other)
             continue
         responses[str(status)] = error_response(status, schema, description)
     legacy = limiter is not None and limiter.legacy_headers
@@ -330,6 +333,6 @@ def _responses(op: Operation, cross_origin: bool, limiter: RateLimiter | None) -
     return responses
 
 
-def _other_400(op: Operation) -> bool:
-    """Whether `op` answers 400 for its input too, not only for its credentials."""
-    return op.request is not None or 400 in op.errors
+def _with_codes(problem: dict[str, Any], codes: Sequence[str]) -> dict[str, Any]:
+    """`problem`'s schema, its `code` one of `codes`."""
+    return {"allOf": [problem, {"properties": {"code": {"enum": list(codes)}}}]}

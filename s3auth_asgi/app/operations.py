@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any, Literal
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..errors import AuthenticationRequiredError, ConflictError
+from ..errors import AuthenticationRequiredError, ConflictError, S3AuthError
 from ..events import EventName
+from .problem_codes import problem_codes
 
 if TYPE_CHECKING:
     from ..models import User
@@ -141,9 +142,10 @@ class Operation:
     returned_errors: tuple[int, ...] = ()
     """Error statuses the handler answers by returning a problem rather than raising it,
     which so carry the fields of `limits`."""
-    errors: tuple[int, ...] = ()
-    """Statuses beyond those implied by the body, the access, the path parameters, the
-    limits and the conflicts."""
+    raises: tuple[type[S3AuthError], ...] = ()
+    """The errors its handler answers with beyond those implied by the body, the access,
+    the path parameters, the limits, the store and the conflicts (`problem_codes`): the
+    OpenAPI document lists the codes of both under their statuses."""
     forbidden: str = ""
     """What its 403 means where that is not a missing permission: the codes it answers."""
     conflicts: tuple[type[ConflictError], ...] = ()
@@ -163,17 +165,6 @@ class Operation:
 
     @property
     def error_statuses(self) -> list[int]:
-        statuses = set(self.errors) | ({409} if self.conflicts else set())
-        if self.request is not None:
-            statuses |= {400, 413, 415, 422}
-        if self.query is not None:
-            statuses.add(422)
-        if self.access != "public":
-            statuses |= {400, 401}  # 400: the Authorization header sent twice
-        if self.access == "admin":
-            statuses.add(403)
-        if self.path_parameters:
-            statuses.add(404)
-        if self.uses_store:
-            statuses.add(503)
-        return sorted(statuses)
+        """Those of `problem_codes` but 429, which only a limiter that has the limits
+        answers (`limit_fields`)."""
+        return [status for status in problem_codes(self) if status != 429]

@@ -4,11 +4,12 @@ generated from it, so adding an endpoint is adding a row here and a handler in `
 
 from __future__ import annotations
 
-from ..errors import ConflictError, EmailTakenError, UsernameTakenError
+from ..errors import ConflictError, EmailTakenError, InvalidEmailError, UsernameTakenError
 from ..models import PublicUser
+from . import problem_codes as codes
 from . import schemas
 from .devices import DEVICE_HEADER
-from .errors import AccountExistsError, OwnAccountError
+from .errors import AccountExistsError, OwnAccountError, RepeatedCookieError
 from .lifecycle_routes import LifecycleRoutes
 from .lifecycle_table import lifecycle_operations
 from .limits import REGISTRATION, password_attempt
@@ -57,6 +58,7 @@ def _account_operations(routes: AuthRoutes, admin: LifecycleRoutes) -> list[Oper
             response=PublicUser,
             status=201,
             handler_limits=REGISTRATION,
+            raises=codes.REGISTRATION,
             conflicts=_taken(routes, UsernameTakenError, EmailTakenError),
             description="Duplicate usernames and emails get one 409 that does not say "
             "which exists (unless enumeration protection is off). Rate-limited per "
@@ -77,7 +79,7 @@ def _account_operations(routes: AuthRoutes, admin: LifecycleRoutes) -> list[Oper
             token_response=True,
             token_endpoint=True,
             handler_limits=password_attempt(401, devices=True),
-            errors=(401, 403),
+            raises=codes.LOGIN,
             forbidden="The right password of an account whose address is not verified, "
             "where S3AUTH_REQUIRE_VERIFIED_EMAIL requires one, code `email_not_verified`; or "
             "of an account given more scopes than an access token can carry, code "
@@ -113,7 +115,7 @@ def _account_operations(routes: AuthRoutes, admin: LifecycleRoutes) -> list[Oper
             limits=("token",),
             # In browser mode a refused token's answer clears the cookie: the handler's.
             returned_errors=(401,) if routes.browser_mode else (),
-            errors=(401, 403),
+            raises=(*codes.REFRESH, *((RepeatedCookieError,) if routes.browser_mode else ())),
             forbidden="A session of an account given more scopes than an access token can "
             "carry, code `token_too_large`",
             description="Rotates: the refresh token sent is spent, a new one comes back. "
@@ -199,7 +201,7 @@ def _account_operations(routes: AuthRoutes, admin: LifecycleRoutes) -> list[Oper
             response=PublicUser,
             limits=("profile", "profile_account"),
             handler_limits=password_attempt(403, devices=False, mails=True),  # a new `email`
-            errors=(403,),
+            raises=codes.PROFILE_CHANGE,
             conflicts=(*_taken(routes, EmailTakenError), ConflictError),
             description="A new `email` needs `current_password`: 403 "
             "`current_password_required` without it, 403 `wrong_password` when it is wrong "
@@ -231,7 +233,7 @@ def _account_operations(routes: AuthRoutes, admin: LifecycleRoutes) -> list[Oper
             response=schemas.TokenResponse,
             token_response=True,
             handler_limits=password_attempt(403, devices=False, mails=True),
-            errors=(403,),
+            raises=codes.PASSWORD_CHANGE,
             conflicts=(ConflictError,),
             description="Ends every session (the caller's too) and returns a new token "
             "pair for the caller. A wrong current password is a 403, and counts against "
@@ -262,6 +264,7 @@ def _account_operations(routes: AuthRoutes, admin: LifecycleRoutes) -> list[Oper
             access="admin",
             request=schemas.AdminUserUpdate,
             response=PublicUser,
+            raises=(InvalidEmailError,),
             conflicts=(EmailTakenError, ConflictError, OwnAccountError),
             description=f"A taken email is 409 `email_taken`. {ADMINS_SEE_NAMES} "
             + OWN_ACCOUNT_REFUSED

@@ -1,0 +1,156 @@
+"""The problem codes of each operation, by status: those its table row implies (the body,
+the query, the access, the path parameters, the limits, the store, where requests come
+from) and those its handler raises (`Operation.raises`, `Operation.conflicts`). The OpenAPI
+document lists them per answer, so a client knows every `code` a status can carry, and
+the answers the app gives are checked against that list wherever a test drives it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from ..account_tokens import InvalidAccountTokenError
+from ..errors import (
+    AuthenticationRequiredError,
+    EmailChangeUnavailableError,
+    HashingBusyError,
+    InvalidCredentialsError,
+    InvalidEmailError,
+    InvalidRequestError,
+    InvalidTokenError,
+    InvalidUsernameError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitedError,
+    RefreshTokenReuseError,
+    S3AuthError,
+    S3ValidationError,
+    SessionNotFoundError,
+    StoreUnavailableError,
+    StoreUnsafeError,
+    TokenExpiredError,
+    TokenRevokedError,
+    TokenTooLargeError,
+    UserNotFoundError,
+    WeakPasswordError,
+)
+from ..hooks import HOOK_REFUSALS, HookFailedError
+from ..keys.remote import KeysUnavailableError
+from ..storage.base import CorruptObjectError
+from .errors import (
+    BodyTooLargeError,
+    CrossOriginRequestError,
+    CurrentPasswordRequiredError,
+    EmailNotVerifiedError,
+    MalformedBodyError,
+    UnsupportedGrantTypeError,
+    UnsupportedMediaTypeError,
+    WrongCurrentPasswordError,
+)
+
+if TYPE_CHECKING:
+    from .operations import Operation
+
+Raised = tuple[type[S3AuthError], ...]
+
+BODY: Raised = (
+    MalformedBodyError,
+    BodyTooLargeError,
+    UnsupportedMediaTypeError,
+    S3ValidationError,
+)
+"""What reading a body refuses (`body`); a token request's grant type, too."""
+QUERY: Raised = (S3ValidationError,)
+BEARER_TOKEN: Raised = (
+    InvalidRequestError,
+    AuthenticationRequiredError,
+    InvalidTokenError,
+    TokenExpiredError,
+    TokenRevokedError,
+    KeysUnavailableError,
+)
+"""What checking an access token refuses (`caller`): it sent twice, none, one invalid
+(or whose account is gone or disabled), expired or revoked, or no keys to verify it."""
+ADMIN: Raised = (PermissionDeniedError,)
+STORE: Raised = (StoreUnavailableError, CorruptObjectError, StoreUnsafeError)
+"""What every operation on the store may answer: unreachable, an object unreadable, or
+a write refused on a store that lacks a conditional write."""
+NEW_PASSWORD: Raised = (WeakPasswordError, HashingBusyError)
+"""What setting a password refuses: the policy, or no room to hash it now."""
+NEW_ACCOUNT: Raised = (InvalidUsernameError, InvalidEmailError, *NEW_PASSWORD)
+MAILED_TOKEN: Raised = (InvalidAccountTokenError,)
+REFRESH_TOKEN: Raised = (
+    AuthenticationRequiredError,
+    InvalidTokenError,
+    TokenExpiredError,
+    TokenRevokedError,
+    RefreshTokenReuseError,
+    KeysUnavailableError,
+)
+"""What a refresh refuses: no token, one invalid, expired, revoked or spent, or no keys
+to sign the new one with."""
+
+# What the handlers of the account operations raise (`table`): their rows' `raises`.
+REGISTRATION: Raised = (*NEW_ACCOUNT, *HOOK_REFUSALS, HookFailedError)
+LOGIN: Raised = (
+    InvalidCredentialsError,
+    EmailNotVerifiedError,
+    TokenTooLargeError,
+    HashingBusyError,
+    KeysUnavailableError,
+)
+REFRESH: Raised = (*REFRESH_TOKEN, TokenTooLargeError)
+PROFILE_CHANGE: Raised = (
+    CurrentPasswordRequiredError,
+    WrongCurrentPasswordError,
+    EmailChangeUnavailableError,
+    InvalidEmailError,
+    HashingBusyError,
+)
+"""`PATCH /me`: a new address needs the current password, and a mailer where a verified
+address is required."""
+PASSWORD_CHANGE: Raised = (WrongCurrentPasswordError, *NEW_PASSWORD, TokenTooLargeError)
+PATH_ID_ERRORS: dict[str, type[NotFoundError]] = {
+    "user_id": UserNotFoundError,
+    "session_id": SessionNotFoundError,
+}
+"""The 404 each path parameter answers with when no such id can exist."""
+
+
+def implied(op: Operation, cross_origin: bool = False) -> Raised:
+    """The errors the dispatcher raises for `op` before and around its handler
+    (`endpoint.Endpoint`), as its row declares it; `cross_origin`: where the app's origin
+    check applies to it (browser mode)."""
+    raised: list[type[S3AuthError]] = []
+    if op.request is not None:
+        raised += BODY
+        if op.token_endpoint:
+            raised.append(UnsupportedGrantTypeError)
+    if op.query is not None:
+        raised += QUERY
+    if op.access != "public":
+        raised += BEARER_TOKEN
+    if op.access == "admin":
+        raised += ADMIN
+    raised += (PATH_ID_ERRORS[name] for name in op.path_parameters)
+    if op.uses_store:
+        raised += STORE
+    if op.limits or op.handler_limits is not None:
+        raised.append(RateLimitedError)
+    if cross_origin:
+        raised.append(CrossOriginRequestError)
+    return tuple(raised)
+
+
+def by_status(raised: Iterable[type[S3AuthError]]) -> dict[int, tuple[str, ...]]:
+    """The codes of `raised` by status, each once, in the order first raised."""
+    codes: dict[int, dict[str, None]] = {}
+    for error in raised:
+        codes.setdefault(error.status, {})[error.code] = None
+    return {status: tuple(codes[status]) for status in sorted(codes)}
+
+
+def problem_codes(op: Operation, cross_origin: bool = False) -> dict[int, tuple[str, ...]]:
+    """Every code `op` answers with, by status: what its row implies, what its handler
+    raises. A 429 is answered where the app's limiter has the limits (`limit_fields`)."""
+    return by_status((*implied(op, cross_origin), *op.raises, *op.conflicts))
