@@ -10,8 +10,9 @@ read, in this order of preference, and a connection may use only one of the thre
 1. the `Authorization` header (non-browser clients);
 2. the subprotocol convention: the client offers the marker (default `bearer`) followed by
    the token as the next subprotocol — `new WebSocket(url, ["bearer", token])`. Both are
-   removed from `scope["subprotocols"]` before the app sees it, and the marker is sent back
-   as the accepted subprotocol if the app accepts without choosing one, as browsers demand;
+   removed from `scope["subprotocols"]` and from the `Sec-WebSocket-Protocol` header in
+   `scope["headers"]` before the app sees them, and the marker is sent back as the accepted
+   subprotocol if the app accepts without choosing one, as browsers demand;
 3. a query parameter, only when one is named (`websocket_query_param="access_token"`:
    `wss://host/ws?access_token=<token>`). Off by default: query strings are written to
    proxy and access logs, and a token there outlives the connection. Prefer the subprotocol.
@@ -24,12 +25,14 @@ request, whatever its tokens: `invalid_request`, 400 (RFC 6750 §3.1). The one p
 header serves the middleware, the auth app and the host integrations alike.
 
 On an excluded path nothing is read or judged; only the marker and what follows it are
-taken out of the subprotocols (`drop_subprotocol_token`), so that a token never reaches
-the app, and the marker is still named at accept.
+taken out of the subprotocols and the header (`drop_subprotocol_token`), so that a token
+never reaches the app, and the marker is still named at accept.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import TypeVar
 from urllib.parse import parse_qsl
 
 from ..errors import InvalidRequestError, InvalidTokenError
@@ -37,6 +40,8 @@ from ..types import Scope
 from ..verifier import MAX_TOKEN_BYTES
 
 _BEARER = b"bearer"
+_PROTOCOL_HEADER = b"sec-websocket-protocol"
+_Name = TypeVar("_Name", str, bytes)
 
 
 def authorization_token(scope: Scope) -> bytes | None:
@@ -87,6 +92,7 @@ def take_subprotocol_token(scope: Scope, marker: str | None) -> bytes | None:
         raise InvalidRequestError("The bearer subprotocol must be followed by the token")
     token = offered[at + 1]
     scope["subprotocols"] = offered[:at] + offered[at + 2 :]
+    _drop_from_header(scope, marker)
     return _plain_token(token)
 
 
@@ -96,15 +102,45 @@ def drop_subprotocol_token(scope: Scope, marker: str | None) -> bool:
     offered = scope.get("subprotocols")
     if not marker or not offered or marker not in offered:
         return False
-    kept: list[str] = []
+    scope["subprotocols"] = _without_tokens(offered, marker)
+    _drop_from_header(scope, marker)
+    return True
+
+
+def _without_tokens(offered: Iterable[_Name], marker: _Name) -> list[_Name]:
+    """`offered` without each marker and the name that follows it."""
+    kept: list[_Name] = []
     names = iter(offered)
     for name in names:
         if name == marker:
             next(names, None)
         else:
             kept.append(name)
-    scope["subprotocols"] = kept
-    return True
+    return kept
+
+
+def _drop_from_header(scope: Scope, marker: str) -> None:
+    """Each marker and what follows it out of the `Sec-WebSocket-Protocol` lines of
+    `scope["headers"]` too, which error reporters and request loggers copy as they are (they
+    hide `Authorization`, not this). What is left stays in one line where the first was. The
+    server's own list is not changed, and it negotiates from its own parse of the header."""
+    headers = scope["headers"]
+    offered = [
+        item
+        for name, value in headers
+        if name == _PROTOCOL_HEADER
+        for item in (part.strip() for part in value.split(b","))
+        if item
+    ]
+    kept = b", ".join(_without_tokens(offered, marker.encode()))
+    rewritten: list[tuple[bytes, bytes]] = []
+    for name, value in headers:
+        if name != _PROTOCOL_HEADER:
+            rewritten.append((name, value))
+        elif kept:
+            rewritten.append((name, kept))
+            kept = b""
+    scope["headers"] = rewritten
 
 
 def query_token(scope: Scope, parameter: str | None) -> bytes | None:

@@ -1,0 +1,149 @@
+"""A browser's WebSocket token, accepted: what the app and the client see of it.
+
+A browser carries its token as a subprotocol (`new WebSocket(url, ["bearer", token])`),
+which it sends in the `Sec-WebSocket-Protocol` header. Checked on real servers (uvicorn and
+Hypercorn, through a raw handshake) and at the ASGI level: the handshake is accepted naming
+`bearer`, never the token, and the app finds the token neither in `scope["subprotocols"]`
+nor in the header, which error reporters and request loggers copy as it is.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socket
+from typing import Any
+
+import pytest
+from conftest import make_service
+from starlette.applications import Starlette
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket
+from support import login, serving, serving_hypercorn, websocket_scope, websocket_session
+
+from s3auth_asgi.middleware.bearer import BearerTokenMiddleware
+
+pytestmark = pytest.mark.anyio
+
+
+async def seen(websocket: WebSocket) -> None:
+    """Tells the client what the app was handed of the handshake."""
+    await websocket.accept()
+    await websocket.send_text(
+        json.dumps(
+            {
+                "user": websocket.user.display_name,
+                "subprotocols": websocket.scope["subprotocols"],
+                "header": websocket.headers.getlist("sec-websocket-protocol"),
+            }
+        )
+    )
+    await websocket.close()
+
+
+def protected_and_public(service: Any) -> BearerTokenMiddleware:
+    app = Starlette(routes=[WebSocketRoute("/ws/chat", seen), WebSocketRoute("/public/ws", seen)])
+    return BearerTokenMiddleware(app, service, exclude=("/public/*",))
+
+
+def first_message(url: str, path: str, protocols: list[str]) -> tuple[str | None, Any]:
+    """Open a handshake offering `protocols` as a browser does, in one header; the accepted
+    subprotocol and the app's first text message."""
+    host, port = url.removeprefix("http://").split(":")
+    lines = [
+        f"GET {path} HTTP/1.1",
+        f"Host: {host}:{port}",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        f"Sec-WebSocket-Key: {base64.b64encode(os.urandom(16)).decode()}",
+        "Sec-WebSocket-Version: 13",
+        f"Sec-WebSocket-Protocol: {', '.join(protocols)}",
+    ]
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        raw = b""
+        while b"\r\n\r\n" not in raw:
+            chunk = sock.recv(65536)
+            assert chunk, raw
+            raw += chunk
+        head, _, rest = raw.partition(b"\r\n\r\n")
+        status_line, *header_lines = head.decode("latin-1").split("\r\n")
+        assert status_line.split()[1] == "101", raw
+        headers = {
+            name.strip().lower(): value.strip()
+            for name, _, value in (line.partition(":") for line in header_lines)
+        }
+        # One unmasked text frame from the server, its length in 7 or 16 bits.
+        while len(rest) < 2 + _length_bytes(rest) + _payload_length(rest):
+            chunk = sock.recv(65536)
+            assert chunk, rest
+            rest += chunk
+    assert rest[0] == 0x81, rest[:2]
+    start = 2 + _length_bytes(rest)
+    text = rest[start : start + _payload_length(rest)].decode()
+    return headers.get("sec-websocket-protocol"), json.loads(text)
+
+
+def _length_bytes(frame: bytes) -> int:
+    return 2 if len(frame) > 1 and frame[1] == 126 else 0
+
+
+def _payload_length(frame: bytes) -> int:
+    if len(frame) < 2 or (frame[1] == 126 and len(frame) < 4):
+        return 65536  # not known yet: read on
+    return int.from_bytes(frame[2:4], "big") if frame[1] == 126 else frame[1]
+
+
+SERVERS = {
+    "uvicorn": lambda app: serving(app, log_config=None, ws="wsproto"),
+    "hypercorn": serving_hypercorn,
+}
+HEADER = {
+    # uvicorn over wsproto hands the app none of the headers of the handshake itself.
+    "uvicorn": lambda left: [],
+    "hypercorn": lambda left: [left] if left else [],
+}
+
+
+@pytest.mark.parametrize("server", sorted(SERVERS))
+async def test_a_real_server_accepts_naming_the_marker_and_hands_the_app_no_token(
+    server: str,
+) -> None:
+    service = make_service()
+    _, pair = await login(service)
+    offered = ["chat.v1", "bearer", pair.access_token]
+    with SERVERS[server](protected_and_public(service)) as url:
+        private = first_message(url, "/ws/chat", offered)
+        public = first_message(url, "/public/ws", offered)
+        alone = first_message(url, "/ws/chat", ["bearer", pair.access_token])
+    # The app chose no subprotocol: the marker is named, as browsers require.
+    assert private[0] == public[0] == alone[0] == "bearer"
+    header = HEADER[server]
+    assert private[1] == {"user": "alice", "subprotocols": ["chat.v1"], "header": header("chat.v1")}
+    # On an excluded path the token is not read, and not handed on either.
+    assert public[1] == {"user": "", "subprotocols": ["chat.v1"], "header": header("chat.v1")}
+    assert alone[1] == {"user": "alice", "subprotocols": [], "header": []}
+
+
+async def test_the_header_keeps_every_other_subprotocol_in_its_lines() -> None:
+    service = make_service()
+    _, pair = await login(service)
+    app = protected_and_public(service)
+    # Two header lines, as a non-browser client may send them; the token in the second.
+    lines = [
+        (b"sec-websocket-protocol", b"chat.v1, bearer"),
+        (b"sec-websocket-protocol", pair.access_token.encode() + b",chat.v2"),
+    ]
+    for path, user in (("/ws/chat", "alice"), ("/public/ws", "")):
+        scope = websocket_scope(
+            path, lines, subprotocols=["chat.v1", "bearer", pair.access_token, "chat.v2"]
+        )
+        result = await websocket_session(app, scope)
+        assert result.first == {"type": "websocket.accept", "subprotocol": "bearer", "headers": []}
+        assert json.loads(result.texts[0]) == {
+            "user": user,
+            "subprotocols": ["chat.v1", "chat.v2"],
+            "header": ["chat.v1, chat.v2"],
+        }
+        assert (b"sec-websocket-protocol", b"chat.v1, bearer") in lines  # the server's own
