@@ -428,6 +428,30 @@ async def test_without_the_extension_a_websocket_route_closes_with_1008_and_the_
     ]
 
 
+async def test_a_refusal_after_accept_closes_with_1008_and_the_code() -> None:
+    # Once accepted, the handshake has had its answer: where the server could have taken a
+    # problem response in its place (uvicorn, Hypercorn), one now is a protocol error.
+    service = make_service()
+    app = FastAPI()
+    include_auth(app, service, rate_limit=False)
+
+    @app.websocket("/ws")
+    async def renewing(websocket: WebSocket, user: CurrentUser) -> None:
+        await websocket.accept()
+        service.decode_token(await websocket.receive_text())  # the client's renewed token
+        await websocket.send_text("renewed")
+
+    _, pair = await login(service)
+    headers = [(b"authorization", f"Bearer {pair.access_token}".encode())]
+    for extensions in ({"websocket.http.response": {}}, {}):
+        scope = {**websocket_scope("/ws", headers), "extensions": extensions}
+        session = await websocket_session(app, scope, text="not.a.token")
+        assert session.sent == [
+            {"type": "websocket.accept", "subprotocol": None, "headers": []},
+            {"type": "websocket.close", "code": 1008, "reason": "invalid_token"},
+        ], extensions
+
+
 class PublicUser(BaseModel):
     """The host's own model of that name, unlike the auth app's."""
 

@@ -21,7 +21,8 @@ lists it, with the scopes, on the operations that use them, and Swagger UI's Aut
 button, which logs in at the mounted `/login`, sends the token to those operations. They
 return the caller: the one BearerTokenMiddleware verified, or else the holder of the
 request's bearer token, verified by the service (`host_auth`). On WebSocket routes too,
-whose refusals are answered as the middlewares answer them (`refuse_websocket`).
+whose refusals are answered as the middlewares answer them (`refuse_websocket`); an
+S3AuthError raised once the handler has accepted closes the connection with 1008.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ from fastapi.responses import Response
 from fastapi.security import OAuth2PasswordBearer, SecurityScopes
 from starlette.requests import HTTPConnection
 from starlette.routing import Match, Mount, Route, Router, WebSocketRoute
+from starlette.status import WS_1008_POLICY_VIOLATION
+from starlette.websockets import WebSocketState
 
 from ..errors import ConfigurationError, S3AuthError
 from ..identifiers import ID_HEX_DIGITS
@@ -256,8 +259,14 @@ class _RecordRootPath:
 
 async def _problem_response(connection: HTTPConnection, error: S3AuthError) -> Response | None:
     if isinstance(connection, WebSocket):
-        # A Response would go out as a denial even where the server can send none.
-        await refuse_websocket(connection.scope, connection.send, render(error), error.code)
+        state = connection.application_state
+        if state is WebSocketState.CONNECTING:
+            # A Response would go out as a denial even where the server can send none.
+            await refuse_websocket(connection.scope, connection.send, render(error), error.code)
+        elif state is WebSocketState.CONNECTED:
+            # Raised in the handler once it accepted: the handshake has had its answer, so
+            # a denial in its place would be a protocol error; the refusal closes instead.
+            await connection.close(code=WS_1008_POLICY_VIOLATION, reason=error.code)
         return None
     status, headers, body = auth_error_response(error)
     return Response(body, status_code=status, headers=headers)
