@@ -147,6 +147,11 @@ class S3AuthService(EmailChanges, SessionListing, SharedOnCopy):
     def reverify_seconds(self) -> float | None:
         return self.tokens.reverify_seconds
 
+    @property
+    def verifies_as(self) -> TokenCodec:
+        """Its TokenCodec verifies every token (`verifier.verifier_identity`)."""
+        return self.tokens
+
     def verify_access_token(self, token: str | bytes) -> dict[str, Any]:
         """The claims of a validly signed, unexpired access token; revocation is not
         checked (see `decode_token`). InvalidTokenError or TokenExpiredError."""

@@ -46,6 +46,18 @@ class AccessTokenVerifier(Protocol):
         """The claims of a valid token; InvalidTokenError or TokenExpiredError."""
 
 
+def verifier_identity(verifier: AccessTokenVerifier) -> object:
+    """Which verifier a verification by `verifier` counts as: the object its
+    `verifies_as` names, for one that hands every token to another (the service: to its
+    TokenCodec, so that the two count as one), else `verifier` itself. The auth app and the
+    hosts' checks take a caller from `scope["auth"]` only when their own verifier's
+    identity put it there (`middleware.cache.VerifiedToken.verified_by`): a verifier with
+    other keys, issuer or audience, a JwksVerifier over the service's own keys included,
+    vouches for nothing there, and the token is verified again. Optional, as
+    `reverify_seconds` is."""
+    return getattr(verifier, "verifies_as", None) or verifier
+
+
 def reverify_bound(verifier: AccessTokenVerifier) -> float:
     """How long a verification by `verifier` stands before the token is verified again:
     its `reverify_seconds`, or forever (until `exp`) when it has none or says None, its

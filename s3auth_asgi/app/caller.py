@@ -1,8 +1,13 @@
 """Who is calling: the one place the auth app checks a bearer token, applying the access
 an operation declares.
 
-Behind BearerTokenMiddleware the token's signature and lifetime have been checked already
-and its claims are in `scope["auth"]`; mounted without it, the token is verified here.
+Behind BearerTokenMiddleware given the service (or its TokenCodec) the token's signature
+and lifetime have been checked already and its claims are in `scope["auth"]`; mounted
+without it, or behind one given another verifier, the token is verified here. Credentials
+another verifier made (an identity provider's JWKS, another service's keys, a JwksVerifier
+over the service's own) or a host's code built are never taken for a caller: their `sub`
+and `sid` would name a user and a session of this service that token never came from
+(`verifier.verifier_identity`).
 Revocation is checked here either way (BlacklistMiddleware may not be installed), against
 the snapshot brought within the freshness bound by the one policy (`freshness`). So the
 app works with or without the middlewares, and every endpoint gets the same `Caller`.
@@ -24,11 +29,17 @@ from typing import Any, NamedTuple, Protocol
 from starlette.requests import Request
 
 from ..errors import AuthenticationRequiredError, InvalidTokenError, PermissionDeniedError
+from ..middleware.cache import VerifiedToken
 from ..middleware.credentials import authorization_token
-from ..middleware.user import BearerCredentials, token_scopes
+from ..middleware.user import token_scopes
 from ..models import User
 from ..privileges import ADMIN_SCOPE, is_administrator
-from ..verifier import AccessTokenVerifier, RevocationCheck, verify_reading_keys_again
+from ..verifier import (
+    AccessTokenVerifier,
+    RevocationCheck,
+    verifier_identity,
+    verify_reading_keys_again,
+)
 from .operations import Access
 
 
@@ -75,6 +86,7 @@ class CallerCheck:
         self.verifier = verifier
         self.revocations = revocations
         self.accounts = accounts
+        self._own = verifier_identity(verifier)
 
     async def resolve(self, request: Request, access: Access) -> Caller | None:
         """None for a public operation; the caller otherwise, or a 401 problem (400
@@ -98,8 +110,8 @@ class CallerCheck:
 
     async def _authenticate(self, request: Request) -> Caller:
         credentials = request.scope.get("auth")
-        if isinstance(credentials, BearerCredentials) and credentials.claims is not None:
-            claims: Mapping[str, Any] = credentials.claims
+        if isinstance(credentials, VerifiedToken) and credentials.verified_by is self._own:
+            claims: Mapping[str, Any] = credentials.user.claims
             await self.revocations.ensure_fresh()
         else:
             token = authorization_token(request.scope)

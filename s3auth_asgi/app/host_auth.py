@@ -1,7 +1,9 @@
 """The caller of a host's route, for the FastAPI dependencies and the Litestar guards.
 
-Behind BearerTokenMiddleware the token was verified there and the caller is in
-`scope["auth"]`. Without it, or on a path it excludes, the `Authorization: Bearer` token is
+Behind BearerTokenMiddleware given the service (or its TokenCodec) the token was verified
+there and the caller is in `scope["auth"]`. Without it, on a path it excludes, or behind one
+given another verifier (whose credentials vouch for no caller of the service:
+`verifier.verifier_identity`), the `Authorization: Bearer` token is
 verified here (a key the service does not know makes it read its keys again, as the
 middleware does: `verify_reading_keys_again`), and the caller put into `scope["user"]` and
 `scope["auth"]` as the middleware would, so that `request.user` works in the endpoint, and
@@ -28,7 +30,12 @@ from ..middleware.cache import VerifiedToken
 from ..middleware.credentials import authorization_token
 from ..middleware.user import AuthenticatedUser, serve_as_current
 from ..types import ASGIApp, Receive, Scope, Send
-from ..verifier import AccessTokenVerifier, RevocationCheck, verify_reading_keys_again
+from ..verifier import (
+    AccessTokenVerifier,
+    RevocationCheck,
+    verifier_identity,
+    verify_reading_keys_again,
+)
 
 STATE_KEY = "s3auth"
 """Where the HostAuth lives in the host app's state."""
@@ -40,6 +47,7 @@ class HostAuth:
     def __init__(self, verifier: AccessTokenVerifier, revocations: RevocationCheck) -> None:
         self.verifier = verifier
         self.revocations = revocations
+        self._own = verifier_identity(verifier)
 
     async def caller(self, scope: Scope, scopes: Sequence[str] = ()) -> AuthenticatedUser:
         """The authenticated caller holding every one of `scopes`. Raises
@@ -47,7 +55,7 @@ class HostAuth:
         AuthenticationRequiredError or InvalidTokenError (401), TokenRevokedError (401),
         InsufficientScopeError (403) or StoreUnavailableError (503)."""
         credentials = scope.get("auth")
-        if isinstance(credentials, VerifiedToken):
+        if isinstance(credentials, VerifiedToken) and credentials.verified_by is self._own:
             verified, from_middleware = credentials, True
             await self.revocations.ensure_fresh()
         else:
@@ -71,7 +79,7 @@ class HostAuth:
 
     async def _verify(self, token: bytes) -> VerifiedToken:
         claims = await verify_reading_keys_again(self.verifier, token)
-        return VerifiedToken(claims, self.verifier.leeway_seconds)
+        return VerifiedToken(claims, self.verifier.leeway_seconds, verified_by=self._own)
 
 
 class CallerContext:

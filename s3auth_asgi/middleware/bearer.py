@@ -40,6 +40,7 @@ from ..verifier import (
     KeysFreshness,
     elapsed_clock_of,
     reverify_bound,
+    verifier_identity,
 )
 from .cache import VerifiedToken, VerifiedTokenCache
 from .credentials import (
@@ -118,6 +119,8 @@ class BearerTokenMiddleware:
         self.refusals = Refusals(realm)
         self.cache = VerifiedTokenCache(cache_size)
         self._verify = tokens.verify_access_token
+        # What its credentials say verified them: the auth app trusts only its own.
+        self._verified_by = verifier_identity(tokens)
         self._keys_reader = tokens if isinstance(tokens, KeyReader) else None
         self.websocket_subprotocol = websocket_subprotocol
         self.websocket_query_param = websocket_query_param
@@ -270,6 +273,11 @@ class BearerTokenMiddleware:
 
     def _verify_and_remember(self, token: bytes) -> VerifiedToken:
         claims = self._verify(token)
-        verified = VerifiedToken(claims, self._leeway, self._elapsed() + self._stands_for)
+        verified = VerifiedToken(
+            claims,
+            self._leeway,
+            self._elapsed() + self._stands_for,
+            verified_by=self._verified_by,
+        )
         self.cache.put(token, verified)
         return verified

@@ -35,13 +35,20 @@ from .user import AUTHENTICATED, AuthenticatedUser, BearerCredentials, token_sco
 class VerifiedToken(BearerCredentials):
     """The outcome of one successful verification: `scope["auth"]` for every request
     presenting the token, with the user, the moment the token expires (`expires_from`, on
-    the verifier's clock) and the one from which the verification no longer stands
-    (`recheck_by`: `stands_until`, on the clock that times the reads of its keys)."""
+    the verifier's clock), the one from which the verification no longer stands
+    (`recheck_by`: `stands_until`, on the clock that times the reads of its keys), and the
+    verifier it counts as (`verified_by`: `verifier.verifier_identity`), which the auth
+    app and the hosts' checks compare with their own before they take the caller."""
 
-    __slots__ = ("expires_from", "recheck_by", "user")
+    __slots__ = ("expires_from", "recheck_by", "user", "verified_by")
 
     def __init__(
-        self, claims: dict[str, Any], leeway_seconds: int, stands_until: float = math.inf
+        self,
+        claims: dict[str, Any],
+        leeway_seconds: int,
+        stands_until: float = math.inf,
+        *,
+        verified_by: object = None,
     ) -> None:
         # On every cache miss, so no super().__init__ call and no copy: the verifier's
         # own fresh dict, behind a read-only view.
@@ -55,6 +62,7 @@ class VerifiedToken(BearerCredentials):
         exp = claims["exp"]
         self.expires_from = (exp if type(exp) is int else math.ceil(exp)) + leeway_seconds
         self.recheck_by = stands_until
+        self.verified_by = verified_by
 
 
 class VerifiedTokenCache:
