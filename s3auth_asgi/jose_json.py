@@ -22,8 +22,11 @@ for the price of one encode. Any other input (whitespace, escapes, numbers writt
 differently) is checked by `json_names`, and whatever it cannot read is refused too.
 
 `protected_header` adds the header rules that hold for every algorithm: no `crit`, since
-we implement no extension and an empty list is itself invalid (RFC 7515 §4.1.11), and no
-`b64`, whose unencoded payloads (RFC 7797) only exist with `crit`.
+we implement no extension and an empty list is itself invalid (RFC 7515 §4.1.11), no
+`b64`, whose unencoded payloads (RFC 7797) only exist with `crit`, and no `cty` naming a
+JWT: the payload of a nested JWT is another token (RFC 7519 §7.2 step 8), which we never
+unwrap, and a claims set said to be one means one thing to us and another to a recipient
+that follows the header.
 
 Every refusal is an InvalidTokenError, so a malformed token is a 401, never a 500; that
 includes nesting too deep for either decoder, which both report with RecursionError.
@@ -45,6 +48,10 @@ _ENCODER = msgspec.json.Encoder()
 UNSUPPORTED_HEADER_PARAMETERS = ("crit", "b64")
 """Header parameters that ask for an extension; we implement none, so their presence alone
 makes a token invalid, whatever their value."""
+NESTED_CONTENT_TYPES = frozenset(("jwt", "application/jwt"))
+"""A `cty` that makes the payload a nested JWT, lowercased before it is looked up here:
+media types compare without regard to case, and `application/` may be left out (RFC 7515
+§4.1.10)."""
 
 
 def _refusal(reason: str) -> InvalidTokenError:
@@ -110,4 +117,7 @@ def protected_header(segment: bytes) -> dict[str, Any]:
     for name in UNSUPPORTED_HEADER_PARAMETERS:
         if name in header:
             raise _refusal(f"the header names {name!r}, an extension not supported")
+    cty = header.get("cty")
+    if isinstance(cty, str) and cty.lower() in NESTED_CONTENT_TYPES:
+        raise _refusal("the header's 'cty' names a nested JWT, not supported")
     return header

@@ -6,8 +6,8 @@
 - a header or a claims set that is JSON but no object (RFC 7515 §5.2, RFC 7519 §7.2);
 - any serialization but the compact one, and a compact one with whitespace or padding in
   a segment;
-- a nested JWT (`cty: JWT`), whose claims are another token, and a compressed payload
-  (`zip`, RFC 8725 §3.6);
+- a nested JWT (`cty: JWT`, in any case, `application/` or not), whose claims are another
+  token, or plain claims said to be one, and a compressed payload (`zip`, RFC 8725 §3.6);
 - times far out of range: beyond 64 bits, negative;
 - every other kind of token this package hands out, a refresh token and each mailed link,
   and an ID token signed with the very key (`typ: JWT`), at the middleware in front of the
@@ -171,6 +171,15 @@ def test_a_nested_jwt_and_a_compressed_payload_are_refused() -> None:
     refusal(forge(header(zip="DEF"), claims()))
 
 
+@pytest.mark.parametrize("cty", ["JWT", "jwt", "Jwt", "application/jwt", "Application/JWT"])
+def test_cty_jwt_over_a_plain_claims_set_is_refused(cty: str) -> None:
+    """`cty: JWT` says the payload is another JWT (RFC 7519 §7.2 step 8), which we never
+    unwrap: over plain claims too, the token says one thing and is read as another.
+    Media types compare without regard to case, and `application/` may be left out
+    (RFC 7515 §4.1.10)."""
+    assert "'cty'" in str(refusal(forge(header(cty=cty), claims())))
+
+
 # Times ----------------------------------------------------------------------------------------
 
 
@@ -198,7 +207,8 @@ def test_negative_times_make_an_expired_token() -> None:
 async def other_tokens(service: S3AuthService) -> tuple[str, dict[str, str]]:
     """A genuine access token of `service`, and every other kind of token it hands out, with
     an ID token signed by its own key beside them (the access token's header and claims,
-    `typ: JWT`, as an OpenID provider would write one)."""
+    `typ: JWT`, as an OpenID provider would write one) and the access token with `cty: JWT`
+    added, signed by that key too."""
     user, pair = await login(service)
     mailed = {
         f"mailed link: {purpose}": await service.account_tokens.issue(purpose, user)
@@ -213,7 +223,18 @@ async def other_tokens(service: S3AuthService) -> tuple[str, dict[str, str]]:
         key.key,
         algorithms=[key.algorithm],
     )
-    others = {"refresh token": pair.refresh_token, "ID token": low_s_compact(id_token), **mailed}
+    nested = jws.serialize_compact(
+        {**access_header, "cty": "JWT"},
+        base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)),
+        key.key,
+        algorithms=[key.algorithm],
+    )
+    others = {
+        "refresh token": pair.refresh_token,
+        "ID token": low_s_compact(id_token),
+        "access token said to be nested (cty: JWT)": low_s_compact(nested),
+        **mailed,
+    }
     return pair.access_token, others
 
 
