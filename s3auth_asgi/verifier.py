@@ -55,7 +55,8 @@ def verifier_identity(verifier: AccessTokenVerifier) -> object:
     other keys, issuer or audience, a JwksVerifier over the service's own keys included,
     vouches for nothing there, and the token is verified again. Optional, as
     `reverify_seconds` is."""
-    return getattr(verifier, "verifies_as", None) or verifier
+    named = getattr(verifier, "verifies_as", None)
+    return verifier if named is None else named
 
 
 def reverify_bound(verifier: AccessTokenVerifier) -> float:
