@@ -25,7 +25,8 @@ server can send one, else with close code 1008 before accept (`refuse_websocket`
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -74,6 +75,13 @@ class Problem(msgspec.Struct, omit_defaults=True):
     type: str = "about:blank"
     errors: list[str] | None = None
     """Each problem found, when several were (every rule a weak password breaks)."""
+
+
+def with_codes(problem: dict[str, Any], codes: Sequence[str]) -> dict[str, Any]:
+    """The JSON Schema `problem` (a problem's, or a reference to one), its `code` one of
+    `codes`: what an OpenAPI document lists for an answer, so that a client knows every
+    case it must handle."""
+    return {"allOf": [problem, {"properties": {"code": {"enum": list(codes)}}}]}
 
 
 class RenderedProblem(NamedTuple):

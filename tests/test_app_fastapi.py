@@ -16,6 +16,7 @@ import anyio
 import httpx
 import pytest
 from conftest import make_service
+from declared_answers import _codes
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.staticfiles import StaticFiles
 from fastapi.testclient import TestClient
@@ -144,11 +145,22 @@ async def test_the_host_document_holds_the_auth_operations_and_the_scheme() -> N
     assert docs.status_code == 200 and "/openapi.json" in docs.text
 
 
+GUARD_CODES = {
+    "400": {"invalid_request"},
+    "401": {"authentication_required", "invalid_token", "token_expired", "token_revoked"},
+    "403": {"insufficient_scope"},
+    "503": {"store_unavailable", "corrupt_object", "keys_unavailable", "store_unsafe"},
+}
+"""The codes each refusal of a host operation on the scheme lists (`host_auth`, and the
+middlewares in front of it: test_host_problem_codes answers each)."""
+
+
 def check_declared_refusals(
     document: dict[str, Any], refusing: dict[tuple[str, str], set[str]], problem: str = "Problem"
 ) -> None:
     """Each operation of `refusing` declares those problem answers as the auth document
-    declares them, with the `problem` schema; the other host operations declare none."""
+    declares them, with the `problem` schema and the codes of GUARD_CODES; the other host
+    operations declare none."""
     schema = {"$ref": f"#/components/schemas/{problem}"}
     for key, operation in operations(document).items():
         if key[1].startswith("/auth/"):
@@ -163,7 +175,10 @@ def check_declared_refusals(
                 INVALID_REQUEST_DESCRIPTION if status == "400" else ERROR_DESCRIPTIONS[int(status)]
             )
             assert declared["description"] == described, (key, status)
-            assert declared["content"] == {PROBLEM_CONTENT_TYPE: {"schema": schema}}
+            assert set(declared["content"]) == {PROBLEM_CONTENT_TYPE}
+            problem_schema = declared["content"][PROBLEM_CONTENT_TYPE]["schema"]
+            assert problem_schema["allOf"][0] == schema, (key, status)
+            assert set(_codes(problem_schema) or ()) == GUARD_CODES[status], (key, status)
             header = "Retry-After" if status == "503" else "WWW-Authenticate"
             assert set(declared["headers"]) == {header}
 

@@ -28,7 +28,7 @@ from test_app_openapi_ratelimit import FAMILY
 from s3auth_asgi.app.fastapi import include_auth
 from s3auth_asgi.app.litestar import S3AuthPlugin
 from s3auth_asgi.middleware.ratelimit import RateLimitMiddleware
-from s3auth_asgi.problems import PROBLEM_CONTENT_TYPE
+from s3auth_asgi.problems import PROBLEM_CONTENT_TYPE, with_codes
 from s3auth_asgi.ratelimit import (
     PartialMatch,
     RateLimit,
@@ -206,9 +206,9 @@ async def test_the_document_declares_what_the_rules_send(
         if (method, path) in LIMITED:
             assert 429 in sent_by_status, (method, path)
             refusal = responses["429"]
-            assert refusal["content"][PROBLEM_CONTENT_TYPE]["schema"] == {
-                "$ref": "#/components/schemas/Problem"
-            }
+            assert refusal["content"][PROBLEM_CONTENT_TYPE]["schema"] == with_codes(
+                {"$ref": "#/components/schemas/Problem"}, ["rate_limited"]
+            )
             for status, response in responses.items():
                 declared = {name.lower() for name in response.get("headers", {})} & FAMILY
                 if status == "429" or options["send_headers"]:
@@ -310,7 +310,9 @@ def test_what_is_added_and_what_the_host_declared_stays() -> None:
     refusal = responses["429"]
     assert refusal["description"] == "Slow down"
     assert refusal["headers"]["Retry-After"] == {"schema": {}}
-    assert refusal["content"] == {PROBLEM_CONTENT_TYPE: {"schema": problem}}
+    assert refusal["content"] == {
+        PROBLEM_CONTENT_TYPE: {"schema": with_codes(problem, ["rate_limited"])}
+    }
     assert set(refusal["headers"]) == {
         "Retry-After",
         "RateLimit-Policy",

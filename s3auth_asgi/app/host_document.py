@@ -19,8 +19,9 @@ mount prefix, with:
 - the auth document's other schemes (browser mode's refresh cookie) as they are, under
   their own names, or `s3auth_` + name where the host has a different scheme by that name;
 - on the host's operations that require the scheme, the problem answers its check gives
-  (400 for credentials sent twice, 401, 503; 403 where scopes are required), unless the
-  host declares that status itself.
+  (400 for credentials sent twice, 401, 503; 403 where scopes are required), each listing
+  the codes it may carry (`problem_codes.guarded_route_codes`), unless the host declares
+  that status itself.
 
 Documents are plain dicts (both frameworks produce one); the host's is not modified.
 """
@@ -32,8 +33,9 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from ..problems import Problem
+from ..problems import Problem, with_codes
 from .openapi_problems import bearer_request_refusal, error_response
+from .problem_codes import guarded_route_codes
 
 SECURITY_SCHEME = "s3auth"
 """The name of the password-flow scheme in the host's document."""
@@ -222,23 +224,22 @@ def _with_refs(value: Any, renames: Mapping[str, str]) -> Any:
 
 def _declare_refusals(paths: Mapping[str, Any], problem: dict[str, str]) -> None:
     """Add to the host's operations that require SECURITY_SCHEME the problem answers its
-    check gives (`host_auth`): 400 (the Authorization header sent twice), 401, 503 and,
-    where scopes are required, 403; a status the host declares for itself is left as it
-    is."""
+    check gives (`host_auth`), each with the codes it may carry: 400 (the Authorization
+    header sent twice), 401, 503 and, where scopes are required, 403; a status the host
+    declares for itself is left as it is."""
     for operation in _operations(paths):
         requirements = [r for r in operation.get("security", ()) if SECURITY_SCHEME in r]
         if not requirements:
             continue
-        statuses = [400, 401, 503]
-        if any(requirement[SECURITY_SCHEME] for requirement in requirements):
-            statuses.append(403)
+        scopes = any(requirement[SECURITY_SCHEME] for requirement in requirements)
         responses = operation.setdefault("responses", {})
-        for status in sorted(statuses):
+        for status, codes in guarded_route_codes(scopes).items():
             if str(status) not in responses:
+                schema = with_codes(problem, codes)
                 responses[str(status)] = (
-                    bearer_request_refusal(problem)
+                    bearer_request_refusal(schema)
                     if status == 400
-                    else error_response(status, problem)
+                    else error_response(status, schema)
                 )
 
 

@@ -16,7 +16,7 @@ import msgspec
 from ..errors import InvalidRequestError
 from ..password_policy import PasswordPolicy
 from ..privileges import ADMIN_SCOPE
-from ..problems import Problem
+from ..problems import Problem, with_codes
 from ..ratelimit import RateLimiter
 from ..ratelimit.fields import field_headers
 from .body import FORM_MEDIA_TYPE, JSON_MEDIA_TYPE
@@ -320,7 +320,7 @@ def _responses(op: Operation, cross_origin: bool, limiter: RateLimiter | None) -
                 f"`{code}`, {CONFLICT_DESCRIPTIONS[code]}" for code in codes[409]
             )
         # Every code the answer may carry, so a client can tell each case it must handle.
-        schema = _with_codes(_ref(TokenProblem if op.token_endpoint else Problem), codes[status])
+        schema = with_codes(_ref(TokenProblem if op.token_endpoint else Problem), codes[status])
         if status == 400 and op.access != "public":
             other = set(codes[400]) != {InvalidRequestError.code}  # its input refused too
             responses["400"] = bearer_request_refusal(schema, other)
@@ -331,8 +331,3 @@ def _responses(op: Operation, cross_origin: bool, limiter: RateLimiter | None) -
         if names:
             responses[str(status)].setdefault("headers", {}).update(field_headers(names, legacy))
     return responses
-
-
-def _with_codes(problem: dict[str, Any], codes: Sequence[str]) -> dict[str, Any]:
-    """`problem`'s schema, its `code` one of `codes`."""
-    return {"allOf": [problem, {"properties": {"code": {"enum": list(codes)}}}]}

@@ -14,6 +14,7 @@ from ..errors import (
     AuthenticationRequiredError,
     EmailChangeUnavailableError,
     HashingBusyError,
+    InsufficientScopeError,
     InvalidCredentialsError,
     InvalidEmailError,
     InvalidRequestError,
@@ -72,6 +73,8 @@ BEARER_TOKEN: Raised = (
 """What checking an access token refuses (`caller`): it sent twice, none, one invalid
 (or whose account is gone or disabled), expired or revoked, or no keys to verify it."""
 ADMIN: Raised = (PermissionDeniedError,)
+SCOPES: Raised = (InsufficientScopeError,)
+"""What a host's route that requires scopes refuses a token lacking one of them with."""
 STORE: Raised = (StoreUnavailableError, CorruptObjectError, StoreUnsafeError)
 """What every operation on the store may answer: unreachable, an object unreadable, or
 a write refused on a store that lacks a conditional write."""
@@ -148,6 +151,15 @@ def by_status(raised: Iterable[type[S3AuthError]]) -> dict[int, tuple[str, ...]]
     for error in raised:
         codes.setdefault(error.status, {})[error.code] = None
     return {status: tuple(codes[status]) for status in sorted(codes)}
+
+
+def guarded_route_codes(scopes: bool) -> dict[int, tuple[str, ...]]:
+    """Every code a host's own route answers with, by status, where a dependency or a guard
+    requires the bearer token (`host_auth`), or the middlewares in front of it do: the
+    token's check, and the reads of the revocations and of stored signing keys before it
+    (the first of those, on a store not checked yet, may make the key set and so check the
+    store's writes); where `scopes` are required, their check too."""
+    return by_status((*BEARER_TOKEN, *STORE, *(SCOPES if scopes else ())))
 
 
 def problem_codes(op: Operation, cross_origin: bool = False) -> dict[int, tuple[str, ...]]:

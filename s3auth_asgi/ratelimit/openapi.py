@@ -1,14 +1,14 @@
 """declare_rate_limits: what RateLimitMiddleware's rules add to a host's operations, in
 the host's OpenAPI document.
 
-A request that a rule limits may be refused with a 429 (problem+json, `Retry-After` and
-the RateLimit fields), and, with `send_headers`, every answer it admits carries the
-RateLimit fields (`ratelimit.fields`). The middleware matches request paths, a document
-lists templated ones (`/items/{id}`): an operation is declared limited where a rule
-limits it whatever its parameters are (`rule_coverage`); one that a rule limits for some
-values only is left as it is and reported (`PartialMatch`), for the host to declare or
-not. The document is a plain dict, as every framework makes one, changed in place;
-declaring twice changes nothing the first time did not.
+A request that a rule limits may be refused with a 429 (problem+json, its code listed:
+`rate_limited`; `Retry-After` and the RateLimit fields), and, with `send_headers`, every
+answer it admits carries the RateLimit fields (`ratelimit.fields`). The middleware matches
+request paths, a document lists templated ones (`/items/{id}`): an operation is declared
+limited where a rule limits it whatever its parameters are (`rule_coverage`); one that a
+rule limits for some values only is left as it is and reported (`PartialMatch`), for the
+host to declare or not. The document is a plain dict, as every framework makes one,
+changed in place; declaring twice changes nothing the first time did not.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from typing import Any
 
 import msgspec
 
-from ..errors import ConfigurationError
-from ..problems import PROBLEM_CONTENT_TYPE, Problem
+from ..errors import ConfigurationError, RateLimitedError
+from ..problems import PROBLEM_CONTENT_TYPE, Problem, with_codes
 from .fields import REFUSAL_DESCRIPTION, RETRY_AFTER, field_headers
 from .limiter import RateLimiter
 from .rule_coverage import coverage
@@ -122,7 +122,8 @@ def _declare(
     fields = field_headers(names, legacy)
     refusal = responses.setdefault("429", {"description": REFUSAL_DESCRIPTION})
     if "$ref" not in refusal:
-        refusal.setdefault("content", {}).setdefault(PROBLEM_CONTENT_TYPE, {"schema": problem})
+        refused = with_codes(problem, [RateLimitedError.code])
+        refusal.setdefault("content", {}).setdefault(PROBLEM_CONTENT_TYPE, {"schema": refused})
         _add_headers(refusal, {**RETRY_AFTER, **fields})
     if send_headers:
         for status, response in responses.items():
