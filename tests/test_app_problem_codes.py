@@ -172,3 +172,21 @@ async def test_each_code_a_handler_is_declared_to_raise_is_answered() -> None:
     assert not missed
     named = {code for _, code in declared} | {f"{op} {code}" for op, code in declared}
     assert set(ELSEWHERE) <= named, "an entry for a code no handler is declared to raise"
+
+
+@pytest.mark.parametrize("name", list(APPS))
+def test_a_503_speaks_of_busy_hashing_only_where_it_lists_server_busy(name: str) -> None:
+    """The words of a 503 follow its codes: an operation that hashes no password is not
+    said to wait for hashing."""
+    document = APPS[name].openapi.for_mount("/auth")  # type: ignore[union-attr]
+    said = {True: 0, False: 0}
+    for item in document["paths"].values():
+        for op in item.values():
+            answer = op["responses"].get("503")
+            if answer is None:
+                continue
+            codes = _codes(answer["content"][PROBLEM_CONTENT_TYPE]["schema"]) or []
+            busy = "server_busy" in codes
+            assert ("hashing" in answer["description"]) is busy, (op["operationId"], codes)
+            said[busy] += 1
+    assert said[True] >= 3 and said[False] >= 10, said

@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from ..errors import InvalidRequestError
+from ..errors import HashingBusyError, InvalidRequestError
 from ..password_policy import PasswordPolicy
 from ..privileges import ADMIN_SCOPE
 from ..problems import Problem, with_codes
@@ -23,6 +23,7 @@ from .body import FORM_MEDIA_TYPE, JSON_MEDIA_TYPE
 from .cookies import REFRESH_COOKIE
 from .limit_fields import limited_answers
 from .openapi_problems import (
+    BUSY_HASHING_DESCRIPTION,
     CONFLICT_DESCRIPTIONS,
     CROSS_ORIGIN_DESCRIPTION,
     ERROR_DESCRIPTIONS,
@@ -315,6 +316,8 @@ def _responses(op: Operation, cross_origin: bool, limiter: RateLimiter | None) -
                 if status in statuses
                 else CROSS_ORIGIN_DESCRIPTION[0].upper() + CROSS_ORIGIN_DESCRIPTION[1:]
             )
+        if status == 503 and HashingBusyError.code in codes[503]:
+            description = BUSY_HASHING_DESCRIPTION
         if status == 409 and op.conflicts:
             description = "A conflict, by `code`: " + "; ".join(
                 f"`{code}`, {CONFLICT_DESCRIPTIONS[code]}" for code in codes[409]

@@ -23,9 +23,13 @@ ERROR_DESCRIPTIONS = {
     "a query parameter given twice or an integer one not in decimal digits, or values the "
     "service refuses",
     429: REFUSAL_DESCRIPTION,
-    503: "The object store is unreachable, or password hashing is at capacity; "
-    "retry after Retry-After seconds",
+    503: "The object store is unreachable; retry after Retry-After seconds",
 }
+BUSY_HASHING_DESCRIPTION = (
+    "The object store is unreachable, or password hashing is at capacity (code "
+    "`server_busy`); retry after Retry-After seconds"
+)
+"""The 503 of an operation that hashes a password: ERROR_DESCRIPTIONS' is the others'."""
 CONFLICT_DESCRIPTIONS = {
     "account_exists": "the username or email address is taken (one answer for both)",
     "username_taken": "the username is taken",
