@@ -10,6 +10,13 @@ does, so `request.user` and `request.auth` work unchanged in Starlette, FastAPI 
 and `request.scope["user"]` in Quart. Which paths need a token: see `paths`; where the
 token is read from: see `credentials`; what a refusal looks like: see `challenge`.
 
+Nested, around an app a host mounts inside another of them, a middleware may find no token
+of its own: the outer one takes a WebSocket's subprotocol token out of the handshake. It
+takes the caller the outer one verified with the same verifier (`verifier_identity`) and
+judges it by its own paths, scopes and clock, as if it had read the token itself; the outer
+one names the subprotocol at accept. An HTTP request keeps its `Authorization` header, so
+each layer verifies that itself.
+
 Pure ASGI: the body and the response pass through untouched; `receive` and `send` are
 wrapped only to be called with no current connection (`user.serve_as_current`), and the
 `send` of a WebSocket to name the accepted subprotocol (see `credentials`). `lifespan` and other
@@ -175,20 +182,39 @@ class BearerTokenMiddleware:
         self, scope: Scope, access: PathAccess, needed: tuple[str, ...], token: bytes | None
     ) -> None:
         """Set the user and credentials, or raise the refusal."""
-        if token is None:
-            # Looked at only where a refusal would follow: no cost to other requests.
-            if access is _REQUIRED and not (self.anonymous_preflight and is_cors_preflight(scope)):
-                raise AuthenticationRequiredError()
-            scope["user"] = ANONYMOUS_USER
-            scope["auth"] = ANONYMOUS_CREDENTIALS
-            return
-        verified = self.verify(token)
+        verified: VerifiedToken | None
+        if token is not None:
+            verified = self.verify(token)
+        else:
+            verified = self._caller_from_outer_layer(scope)
+            if verified is None:
+                # Looked at only where a refusal would follow: no cost to other requests.
+                if access is _REQUIRED and not (
+                    self.anonymous_preflight and is_cors_preflight(scope)
+                ):
+                    raise AuthenticationRequiredError()
+                scope["user"] = ANONYMOUS_USER
+                scope["auth"] = ANONYMOUS_CREDENTIALS
+                return
         if needed:
             granted = verified.scopes
             if not all(s in granted for s in needed):
                 raise InsufficientScopeError(needed)
         scope["user"] = verified.user
         scope["auth"] = verified
+
+    def _caller_from_outer_layer(self, scope: Scope) -> VerifiedToken | None:
+        """The caller a middleware around this one verified with this one's own verifier
+        (`verifier_identity`), for a connection that brings no token here: the outer one
+        takes a WebSocket's subprotocol token out of the handshake, so that no app finds
+        it, and this one is an app to it. Its `exp` is judged again, as on a cache hit;
+        credentials of another verifier, anonymous ones and a host's own are no caller."""
+        taken = scope.get("auth")
+        if not isinstance(taken, VerifiedToken) or taken.verified_by is not self._verified_by:
+            return None
+        if self._clock() >= taken.expires_from:
+            raise TokenExpiredError()
+        return taken
 
     @staticmethod
     def _closing_at_shutdown(send: Send, close: Callable[[], Awaitable[None]]) -> Send:

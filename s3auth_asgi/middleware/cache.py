@@ -38,7 +38,8 @@ class VerifiedToken(BearerCredentials):
     the verifier's clock), the one from which the verification no longer stands
     (`recheck_by`: `stands_until`, on the clock that times the reads of its keys), and the
     verifier it counts as (`verified_by`: `verifier.verifier_identity`), which the auth
-    app and the hosts' checks compare with their own before they take the caller."""
+    app, the hosts' checks and a BearerTokenMiddleware nested inside compare with their
+    own before they take the caller."""
 
     __slots__ = ("expires_from", "recheck_by", "user", "verified_by")
 
