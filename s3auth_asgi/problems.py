@@ -46,6 +46,9 @@ DEFAULT_REALM = "api"
 STORE_RETRY_AFTER_SECONDS = 5
 """What a client is told to wait when the object store is down: long enough not to add to
 the load of a store that is struggling, short enough for a blip to go unnoticed."""
+STORE_UNAVAILABLE_DESCRIPTION = "The object store is unreachable; retry after Retry-After seconds"
+"""What a 503 of the store means in an OpenAPI document: the auth app's and a host's
+(`ratelimit.openapi`)."""
 NOSNIFF = ("x-content-type-options", "nosniff")
 """On every problem, and every answer of the auth app (`app.application`): a browser takes
 the answer for the type it says, never for a page or a script it guessed from the bytes."""

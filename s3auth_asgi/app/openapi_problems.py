@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from ..problems import PROBLEM_CONTENT_TYPE
+from ..problems import PROBLEM_CONTENT_TYPE, STORE_UNAVAILABLE_DESCRIPTION
 from ..ratelimit.fields import REFUSAL_DESCRIPTION, RETRY_AFTER
 
 ERROR_DESCRIPTIONS = {
@@ -23,7 +23,7 @@ ERROR_DESCRIPTIONS = {
     "a query parameter given twice or an integer one not in decimal digits, or values the "
     "service refuses",
     429: REFUSAL_DESCRIPTION,
-    503: "The object store is unreachable; retry after Retry-After seconds",
+    503: STORE_UNAVAILABLE_DESCRIPTION,
 }
 BUSY_HASHING_DESCRIPTION = (
     "The object store is unreachable, or password hashing is at capacity (code "
