@@ -27,7 +27,7 @@ INTERVAL = LOGIN.emission_interval
 BUDGET = FailureBudget("login.account", {"login_account": LOGIN})
 
 
-@pytest.mark.parametrize("store_url", ["memory", "file"], indirect=True)
+@pytest.mark.parametrize("store_url", ["memory", "file", "seaweedfs", "azure"], indirect=True)
 @pytest.mark.anyio
 async def test_a_refusal_remembered_before_the_clock_went_back_is_read_again(
     store_url: str,

@@ -47,7 +47,7 @@ async def ask(host: ObjectStoreRateLimitStore, kind: str, limit: RateLimit) -> D
 
 
 @pytest.mark.parametrize("kind", ["limit", "budget"])
-@pytest.mark.parametrize("store_url", ["memory", "file", "s3"], indirect=True)
+@pytest.mark.parametrize("store_url", ["memory", "file", "s3", "seaweedfs", "azure"], indirect=True)
 @pytest.mark.anyio
 async def test_hosts_ahead_and_behind_give_the_right_clock_no_fresh_allowance(
     store_url: str, kind: str
