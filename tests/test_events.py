@@ -12,6 +12,7 @@ import pytest
 from conftest import make_service, make_settings
 from support import Clock
 from test_app import PASSWORD, bearer, client_for, login, mounted, register
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from s3auth_asgi import S3AuthService
 from s3auth_asgi.app.table import operations_of
@@ -245,3 +246,29 @@ async def test_a_logout_by_refresh_token_names_its_account_and_session(
     trail, _ = await service.audit.page(alice["id"])
     assert [entry.event.name for entry in trail] == ["logout", "login", "register"]
     assert trail[0].event.session_id == session_id
+
+
+async def test_the_client_of_an_event_is_clean_bounded_text_as_sessions_record_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """uvicorn's proxy headers (its default, here trusting every peer as
+    `--forwarded-allow-ips='*'` does) make the client whatever X-Forwarded-For says, as
+    the server hands it on: no address, 0x80-0x9F (C1 controls read as Latin-1, NEL a line
+    break to many log readers) and as long as the parser takes. The event, its log record
+    and the account's trail name it as the session does: clean and cut to its length."""
+    caplog.set_level(logging.INFO, logger="s3auth_asgi.events")
+    service = make_service()
+    app = ProxyHeadersMiddleware(mounted(service), trusted_hosts="*")  # type: ignore[arg-type]
+    forged = b"203.0.113.9\x85auth event login success\x9b31m" + b"x" * 20_000
+    async with client_for(app, headers={"X-Forwarded-For": forged}) as client:  # type: ignore[dict-item]
+        alice = await register(client, "alice")
+        wrong = await client.post("/auth/login", data={"username": "alice", "password": "Nope1!"})
+        assert wrong.status_code == 401
+        await login(client, "alice")
+    (session,) = await service.get_user_active_sessions(alice["id"])
+    assert session.ip_address == ("203.0.113.9auth event login success31m" + "x" * 64)[:64]
+    recorded = events(caplog)
+    assert [e.name for e in recorded] == ["register", "login", "login"]
+    assert {e.client for e in recorded} == {session.ip_address}
+    trail, _ = await service.audit.page(alice["id"])
+    assert {entry.event.client for entry in trail} == {session.ip_address}

@@ -30,6 +30,7 @@ from typing import Any
 from ..account_tokens import Purpose
 from ..auth_limits import BUDGET_LIMITS, DEFAULT_AUTH_LIMITS, SHARED_LIMITS, stored_limits
 from ..errors import RateLimitedError
+from ..identifiers import IP_ADDRESS_MAX, clean_text
 from ..ratelimit import (
     ClientIPResolver,
     FailureBudget,
@@ -142,7 +143,12 @@ class AuthRateLimits:
         )
 
     def client_ip(self, scope: Scope) -> str | None:
-        return self._client_ip.client_ip(scope)
+        """The client address as sessions, events and hooks name it. An address the
+        resolver parsed is written canonically; a peer that is none is the server's text,
+        which a server's own proxy-header handling takes from X-Forwarded-For as a client
+        wrote it: it is cleaned and cut as stored text is, so that no log line or trail
+        holds a client's control characters or kilobytes."""
+        return clean_text(self._client_ip.client_ip(scope), "client", IP_ADDRESS_MAX, truncate=True)
 
     async def check_registration(self, scope: Scope, username: str) -> list[RateLimitInfo]:
         """Count a registration; the checks made, for the response headers, or
