@@ -318,6 +318,39 @@ def test_every_cli_account_change_is_kept_in_the_accounts_trail(
     ]
 
 
+def test_a_session_the_cli_ends_is_named_in_the_trail_as_the_apis_is(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`admin_session_end` says which session an administrator ended, from the endpoint or
+    from `s3auth user revoke --session`: without it, the trail of an account with several
+    sessions cannot tell which device was logged out."""
+    store = _cli_store(monkeypatch)
+    service = make_service(store=store)
+
+    async def sessions() -> tuple[str, str, str]:
+        await service.create_user("root", "root@example.com", PASSWORD, is_admin=True)
+        user = await service.create_user("alice", "alice@example.com", PASSWORD)
+        pairs = [await service.create_token_pair(user) for _ in range(2)]
+        ids = [service.tokens.parse_refresh_token(p.refresh_token).session_id for p in pairs]
+        return user.id, ids[0], ids[1]
+
+    alice, by_cli, by_api = anyio.run(sessions)
+    done = Run("user", "revoke", "alice", "--session", by_cli, open_store=lambda url: store)
+    assert done.code == 0, done
+
+    async def end_by_api_then_read() -> list[tuple[str, str | None, str | None]]:
+        async with client_for(mounted(service)) as client:
+            root = await login(client, "root")
+            path = f"/auth/admin/users/{alice}/sessions/{by_api}"
+            assert (await client.delete(path, headers=bearer(root))).status_code == 204
+        events, _ = await service.audit.page(alice, limit=2)
+        return [(e.event.name, e.event.session_id, e.event.client) for e in reversed(events)]
+
+    cli, api = anyio.run(end_by_api_then_read)
+    assert cli == ("admin_session_end", by_cli, "cli")
+    assert api[:2] == ("admin_session_end", by_api)
+
+
 def test_cli_sessions_table_gives_the_last_use_in_utc_as_keys_list_does(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

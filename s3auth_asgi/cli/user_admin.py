@@ -198,7 +198,7 @@ def run_user_revoke(ctx: Context) -> int:
         if session_id is not None:
             if not await service.revoke_session(user.id, session_id):
                 raise SessionNotFoundError(f"{user.username} has no session {session_id}")
-            await noted(service, "admin_session_end", user.id, ctx.err)
+            await noted(service, "admin_session_end", user.id, ctx.err, session_id=session_id)
             print(printable(f"ended session {session_id} of {user.username}"), file=ctx.out)
             return OK
         ended = await service.revoke_all_user_tokens(user.id)

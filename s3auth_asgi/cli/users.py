@@ -34,12 +34,22 @@ NO_TERMINAL = "no terminal to ask for the password: pass --password-stdin"
 TRAIL_LOST = "the change was made, but the account's audit trail could not be written"
 
 
-async def noted(service: S3AuthService, name: EventName, user_id: str, err: TextIO) -> None:
-    """Keep the command's change of `user_id` in the account's trail. The change has landed
-    by then: a trail the store fails to take is a warning on `err`, as the auth app logs
-    it, not the command's failure, which would have the operator run it again, to find
-    the change made (or the account gone) and keep no event either."""
-    event = new_event(name, "success", user_id=user_id, client="cli", clock=service.clock)
+async def noted(
+    service: S3AuthService,
+    name: EventName,
+    user_id: str,
+    err: TextIO,
+    *,
+    session_id: str | None = None,
+) -> None:
+    """Keep the command's change of `user_id` in the account's trail (with the session it
+    ended, as the endpoint names it). The change has landed by then: a trail the store
+    fails to take is a warning on `err`, as the auth app logs it, not the command's
+    failure, which would have the operator run it again, to find the change made (or the
+    account gone) and keep no event either."""
+    event = new_event(
+        name, "success", user_id=user_id, session_id=session_id, client="cli", clock=service.clock
+    )
     try:
         await service.audit.record(event)
     except (S3AuthError, StoreConflict) as error:
