@@ -272,3 +272,31 @@ async def test_the_client_of_an_event_is_clean_bounded_text_as_sessions_record_i
     assert {e.client for e in recorded} == {session.ip_address}
     trail, _ = await service.audit.page(alice["id"])
     assert {entry.event.client for entry in trail} == {session.ip_address}
+
+
+async def test_ending_one_of_ones_sessions_names_the_session_ended(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """`session_end` is about the session it ended, as `admin_session_end` is: the log, the
+    trail and the `session_revoked` hooks name that one, not the caller's, which goes on."""
+    hooks = Hooks()
+    revoked: list[AuthEvent] = []
+
+    @hooks.on("session_revoked")
+    async def seen(event: AuthEvent) -> None:
+        revoked.append(event)
+
+    service = S3AuthService(make_settings(), hooks=hooks)
+    async with client_for(mounted(service)) as client:
+        alice = await register(client, "alice")
+        laptop, phone = await login(client, "alice"), await login(client, "alice")
+        ended = service.tokens.parse_refresh_token(phone["refresh_token"]).session_id
+        caplog.set_level(logging.INFO, logger="s3auth_asgi.events")
+        caplog.clear()
+        answer = await client.delete(f"/auth/sessions/{ended}", headers=bearer(laptop))
+        assert answer.status_code == 204
+    (event,) = events(caplog)
+    assert (event.name, event.user_id, event.session_id) == ("session_end", alice["id"], ended)
+    assert revoked == [event]
+    trail, _ = await service.audit.page(alice["id"], limit=1)
+    assert trail[0].event == event

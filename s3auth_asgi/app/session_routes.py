@@ -79,7 +79,10 @@ class SessionRoutes:
     async def end_one_session(self, call: Call, user_id: str, session_id: str) -> Response:
         """End one session by its ids, by whichever path names it (the caller's sessions,
         an administrator's): the caller's own is a logout by another name, which ends the
-        browser's cookie too; any other is ended as the sessions page ends it."""
+        browser's cookie too; any other is ended as the sessions page ends it. Its event
+        names the session ended, not the caller's: that is the one the `session_revoked`
+        hooks are told of."""
+        call.noted["session_id"] = session_id
         caller = call.caller
         if (user_id, session_id) == (caller.user_id, caller.session_id):
             await self.service.revoke_own_session(user_id, session_id)
