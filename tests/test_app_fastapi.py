@@ -39,7 +39,7 @@ from s3auth_asgi.app import create_auth_app
 from s3auth_asgi.app.fastapi import CurrentUser, include_auth, require_scopes
 from s3auth_asgi.app.host_document import SCOPE_DESCRIPTION, SECURITY_SCHEME, merge_auth_document
 from s3auth_asgi.app.openapi import ADMIN_SCOPE_DESCRIPTION
-from s3auth_asgi.app.openapi_problems import ERROR_DESCRIPTIONS, INVALID_REQUEST_DESCRIPTION
+from s3auth_asgi.openapi_problems import ERROR_DESCRIPTIONS, INVALID_REQUEST_DESCRIPTION
 from s3auth_asgi.problems import PROBLEM_CONTENT_TYPE
 
 pytestmark = pytest.mark.anyio

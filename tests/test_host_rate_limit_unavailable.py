@@ -29,8 +29,8 @@ from test_storage_probes import UnconditionalStore
 
 from s3auth_asgi import StoreUnavailableError
 from s3auth_asgi.app.fastapi import include_auth
-from s3auth_asgi.app.openapi_problems import ERROR_DESCRIPTIONS
 from s3auth_asgi.middleware.ratelimit import RateLimitMiddleware
+from s3auth_asgi.openapi_problems import ERROR_DESCRIPTIONS
 from s3auth_asgi.problems import PROBLEM_CONTENT_TYPE, with_codes
 from s3auth_asgi.ratelimit import (
     ObjectStoreRateLimitStore,

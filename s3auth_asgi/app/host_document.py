@@ -33,8 +33,8 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from ..openapi_problems import bearer_request_refusal, error_response
 from ..problems import Problem, with_codes
-from .openapi_problems import bearer_request_refusal, error_response
 from .problem_codes import guarded_route_codes
 
 SECURITY_SCHEME = "s3auth"

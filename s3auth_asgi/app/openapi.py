@@ -14,6 +14,14 @@ from typing import Any
 import msgspec
 
 from ..errors import HashingBusyError, InvalidRequestError
+from ..openapi_problems import (
+    BUSY_HASHING_DESCRIPTION,
+    CONFLICT_DESCRIPTIONS,
+    CROSS_ORIGIN_DESCRIPTION,
+    ERROR_DESCRIPTIONS,
+    bearer_request_refusal,
+    error_response,
+)
 from ..password_policy import PasswordPolicy
 from ..privileges import ADMIN_SCOPE
 from ..problems import Problem, with_codes
@@ -22,14 +30,6 @@ from ..ratelimit.fields import field_headers
 from .body import FORM_MEDIA_TYPE, JSON_MEDIA_TYPE
 from .cookies import REFRESH_COOKIE
 from .limit_fields import limited_answers
-from .openapi_problems import (
-    BUSY_HASHING_DESCRIPTION,
-    CONFLICT_DESCRIPTIONS,
-    CROSS_ORIGIN_DESCRIPTION,
-    ERROR_DESCRIPTIONS,
-    bearer_request_refusal,
-    error_response,
-)
 from .operations import Operation
 from .origins import OriginCheck
 from .problem_codes import problem_codes

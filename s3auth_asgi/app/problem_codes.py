@@ -6,7 +6,6 @@ the answers the app gives are checked against that list wherever a test drives i
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from ..account_tokens import InvalidAccountTokenError
@@ -14,10 +13,8 @@ from ..errors import (
     AuthenticationRequiredError,
     EmailChangeUnavailableError,
     HashingBusyError,
-    InsufficientScopeError,
     InvalidCredentialsError,
     InvalidEmailError,
-    InvalidRequestError,
     InvalidTokenError,
     InvalidUsernameError,
     NotFoundError,
@@ -27,8 +24,6 @@ from ..errors import (
     S3AuthError,
     S3ValidationError,
     SessionNotFoundError,
-    StoreUnavailableError,
-    StoreUnsafeError,
     TokenExpiredError,
     TokenRevokedError,
     TokenTooLargeError,
@@ -37,7 +32,11 @@ from ..errors import (
 )
 from ..hooks import HOOK_REFUSALS, HookFailedError
 from ..keys.remote import KeysUnavailableError
-from ..storage.base import CorruptObjectError
+from ..refusal_codes import BEARER_TOKEN as BEARER_TOKEN
+from ..refusal_codes import SCOPES as SCOPES
+from ..refusal_codes import STORE as STORE
+from ..refusal_codes import Raised as Raised
+from ..refusal_codes import by_status as by_status
 from .errors import (
     BodyTooLargeError,
     CrossOriginRequestError,
@@ -52,8 +51,6 @@ from .errors import (
 if TYPE_CHECKING:
     from .operations import Operation
 
-Raised = tuple[type[S3AuthError], ...]
-
 BODY: Raised = (
     MalformedBodyError,
     BodyTooLargeError,
@@ -62,22 +59,7 @@ BODY: Raised = (
 )
 """What reading a body refuses (`body`); a token request's grant type, too."""
 QUERY: Raised = (S3ValidationError,)
-BEARER_TOKEN: Raised = (
-    InvalidRequestError,
-    AuthenticationRequiredError,
-    InvalidTokenError,
-    TokenExpiredError,
-    TokenRevokedError,
-    KeysUnavailableError,
-)
-"""What checking an access token refuses (`caller`): it sent twice, none, one invalid
-(or whose account is gone or disabled), expired or revoked, or no keys to verify it."""
 ADMIN: Raised = (PermissionDeniedError,)
-SCOPES: Raised = (InsufficientScopeError,)
-"""What a host's route that requires scopes refuses a token lacking one of them with."""
-STORE: Raised = (StoreUnavailableError, CorruptObjectError, StoreUnsafeError)
-"""What every operation on the store may answer: unreachable, an object unreadable, or
-a write refused on a store that lacks a conditional write."""
 NEW_PASSWORD: Raised = (WeakPasswordError, HashingBusyError)
 """What setting a password refuses: the policy, or no room to hash it now."""
 NEW_ACCOUNT: Raised = (InvalidUsernameError, InvalidEmailError, *NEW_PASSWORD)
@@ -143,14 +125,6 @@ def implied(op: Operation, cross_origin: bool = False) -> Raised:
     if cross_origin:
         raised.append(CrossOriginRequestError)
     return tuple(raised)
-
-
-def by_status(raised: Iterable[type[S3AuthError]]) -> dict[int, tuple[str, ...]]:
-    """The codes of `raised` by status, each once, in the order first raised."""
-    codes: dict[int, dict[str, None]] = {}
-    for error in raised:
-        codes.setdefault(error.status, {})[error.code] = None
-    return {status: tuple(codes[status]) for status in sorted(codes)}
 
 
 def guarded_route_codes(scopes: bool) -> dict[int, tuple[str, ...]]:

@@ -15,10 +15,10 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from ..app.openapi_problems import error_response
 from ..app.token_errors import render_token_problem
 from ..errors import S3AuthError
 from ..hosts import is_loopback
+from ..openapi_problems import error_response
 from ..problems import PROBLEM_CONTENT_TYPE, refuse_websocket, render, send_problem
 from ..types import ASGIApp, Receive, Scope, Send
 

@@ -8,44 +8,32 @@ a store that can fail (any but this process's memory), the check may end in a 50
 (problem+json, with the codes that store's failures carry, `store_failures`; `Retry-After`
 and no fields, for nothing was counted to report). The middleware matches
 request paths, a document lists templated ones (`/items/{id}`): an operation is declared
-limited where a rule limits it whatever its parameters are (`rule_coverage`); one that a
+limited where a rule limits it whatever its parameters are (`path_coverage`); one that a
 rule limits for some values only is left as it is and reported (`PartialMatch`), for the
-host to declare or not. The document is a plain dict, as every framework makes one,
-changed in place; declaring twice changes nothing the first time did not.
+host to declare or not. The document is changed in place (`host_openapi`); declaring
+twice changes nothing the first time did not.
 """
 
 from __future__ import annotations
 
 import copy
-import functools
 from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import msgspec
-
 from ..errors import ConfigurationError, RateLimitedError, StoreUnavailableError, StoreUnsafeError
-from ..problems import (
-    PROBLEM_CONTENT_TYPE,
-    STORE_UNAVAILABLE_DESCRIPTION,
-    Problem,
-    with_codes,
-)
+from ..host_openapi import add_headers, add_problem, check_root_path, operations, problem_schema
+from ..path_coverage import Coverage, coverage
+from ..paths import listed
+from ..problems import PROBLEM_CONTENT_TYPE, STORE_UNAVAILABLE_DESCRIPTION, with_codes
 from ..storage import CorruptObjectError
 from ..store_check import CheckedStore
 from .fields import REFUSAL_DESCRIPTION, RETRY_AFTER, field_headers
 from .limiter import RateLimiter
 from .memory import MemoryRateLimitStore
-from .rule_coverage import coverage
 from .rules import RateLimitRule
 from .stores import ObjectStoreRateLimitStore, RateLimitStore
 
-OPERATION_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
-"""The keys of a path item that are operations (OpenAPI 3.1)."""
-SCHEMA_REF = "#/components/schemas/"
-PROBLEM_SCHEMA_NAMES = ("Problem", "S3AuthProblem")
-"""The names the problem schema is added under, the first free one (or a number added
-to the last), unless the document holds the very same schema under any name already."""
 STORE_CODES = (StoreUnavailableError.code, CorruptObjectError.code, StoreUnsafeError.code)
 """The codes of a store's failures, in the order a 503 lists them."""
 
@@ -87,27 +75,21 @@ def declare_rate_limits(
     failures = {name: store_failures(store) for name, store in limiter.stores.items()}
     partial: list[PartialMatch] = []
     problem: dict[str, str] | None = None
-    for path, item in document.get("paths", {}).items():
-        if not isinstance(item, dict):
-            continue
-        for method in OPERATION_METHODS:
-            operation = item.get(method)
-            if not isinstance(operation, dict):
-                continue
-            names: list[str] = []
-            some: list[RateLimitRule] = []
-            for rule in rules:
-                covered = coverage(rule, root_path + path, method.upper())
-                if covered == "all" and rule.limit not in names:
-                    names.append(rule.limit)
-                elif covered == "some":
-                    some.append(rule)
-            # A rule of a limit declared anyway adds nothing the document lacks.
-            partial += [PartialMatch(path, method.upper(), r) for r in some if r.limit not in names]
-            if names:
-                problem = problem or _problem_schema(document)
-                codes = [code for code in STORE_CODES if any(code in failures[n] for n in names)]
-                _declare(operation, names, codes, limiter.legacy_headers, send_headers, problem)
+    for path, method, operation in operations(document):
+        names: list[str] = []
+        some: list[RateLimitRule] = []
+        for rule in rules:
+            covered = rule_coverage(rule, root_path + path, method.upper())
+            if covered == "all" and rule.limit not in names:
+                names.append(rule.limit)
+            elif covered == "some":
+                some.append(rule)
+        # A rule of a limit declared anyway adds nothing the document lacks.
+        partial += [PartialMatch(path, method.upper(), r) for r in some if r.limit not in names]
+        if names:
+            problem = problem or problem_schema(document)
+            codes = [code for code in STORE_CODES if any(code in failures[n] for n in names)]
+            _declare(operation, names, codes, limiter.legacy_headers, send_headers, problem)
     return partial
 
 
@@ -124,8 +106,17 @@ def _check(rules: Sequence[RateLimitRule], limiter: RateLimiter, root_path: str)
                 f"rule for {rule.path!r} names limit {rule.limit!r}, which the limiter "
                 f"does not have (it has {sorted(limiter.limits)})"
             )
-    if root_path and (not root_path.startswith("/") or root_path.endswith("/")):
-        raise ConfigurationError(f"root_path {root_path!r} must start and not end with '/'")
+    check_root_path(root_path)
+
+
+def rule_coverage(rule: RateLimitRule, path: str, method: str) -> Coverage:
+    """How much of the operation `method` (upper case) at `path` (a templated path, as the
+    rule sees requests) `rule` limits (`path_coverage`)."""
+    if rule.method_names is not None and not listed(method, rule.method_names):
+        return "none"
+    return coverage(
+        rule.path, path, lambda each: rule.matches({"type": "http", "method": method, "path": each})
+    )
 
 
 def store_failures(store: RateLimitStore) -> set[str]:
@@ -166,7 +157,7 @@ def _declare(
     own = {"429"}  # the middleware's own answers: the headers they are sent with are known
     refusal = responses.setdefault("429", {"description": REFUSAL_DESCRIPTION})
     refused = with_codes(problem, [RateLimitedError.code])
-    _add_problem(refusal, refused, {**RETRY_AFTER, **fields})
+    add_problem(refusal, refused, {**RETRY_AFTER, **fields})
     if failures:
         failed = with_codes(problem, failures)
         made = {
@@ -179,51 +170,8 @@ def _declare(
             # Made here, now or by an earlier call: the middleware's, sent without fields.
             # A 503 of the host's own may be its app's, which the middleware admitted.
             own.add("503")
-        _add_problem(unavailable, failed, RETRY_AFTER)
+        add_problem(unavailable, failed, RETRY_AFTER)
     if send_headers:
         for status, response in responses.items():
             if status not in own and isinstance(response, dict) and "$ref" not in response:
-                _add_headers(response, fields)
-
-
-def _add_problem(
-    response: dict[str, Any], schema: dict[str, Any], headers: dict[str, dict[str, Any]]
-) -> None:
-    """The problem media type, of `schema`, and `headers`, where `response` lacks them;
-    a response given as a `$ref` is left alone."""
-    if "$ref" not in response:
-        response.setdefault("content", {}).setdefault(PROBLEM_CONTENT_TYPE, {"schema": schema})
-        _add_headers(response, headers)
-
-
-def _add_headers(response: dict[str, Any], headers: dict[str, dict[str, Any]]) -> None:
-    declared = response.setdefault("headers", {})
-    present = {name.lower() for name in declared}
-    for name, header in headers.items():
-        if name.lower() not in present:
-            declared[name] = copy.deepcopy(header)
-
-
-def _problem_schema(document: MutableMapping[str, Any]) -> dict[str, str]:
-    """A reference to the problem schema in `document`, added where it is missing."""
-    schemas = document.setdefault("components", {}).setdefault("schemas", {})
-    wanted = problem_definition()
-    for name, schema in schemas.items():
-        if schema == wanted:
-            return {"$ref": SCHEMA_REF + name}
-    name = next((n for n in PROBLEM_SCHEMA_NAMES if n not in schemas), None)
-    number = 2
-    while name is None:
-        candidate = f"{PROBLEM_SCHEMA_NAMES[-1]}{number}"
-        name = None if candidate in schemas else candidate
-        number += 1
-    schemas[name] = copy.deepcopy(wanted)
-    return {"$ref": SCHEMA_REF + name}
-
-
-@functools.cache
-def problem_definition() -> dict[str, Any]:
-    """The JSON Schema of a problem answer, as the auth app's document has it."""
-    _, definitions = msgspec.json.schema_components([Problem], ref_template=SCHEMA_REF + "{name}")
-    definition: dict[str, Any] = definitions[Problem.__name__]
-    return definition
+                add_headers(response, fields)

@@ -1,14 +1,15 @@
 """The problem answers of the OpenAPI documents: what each error status of an auth
 operation means, and the headers it is sent with, for the auth app's own document
-(`openapi`) and for the host routes its dependencies guard (`host_document`)."""
+(`app.openapi`), for the host routes its dependencies guard (`app.host_document`) and for
+the host operations BearerTokenMiddleware guards (`middleware.openapi`)."""
 
 from __future__ import annotations
 
 import copy
 from typing import Any
 
-from ..problems import PROBLEM_CONTENT_TYPE, STORE_UNAVAILABLE_DESCRIPTION
-from ..ratelimit.fields import REFUSAL_DESCRIPTION, RETRY_AFTER
+from .problems import PROBLEM_CONTENT_TYPE, STORE_UNAVAILABLE_DESCRIPTION
+from .ratelimit.fields import REFUSAL_DESCRIPTION, RETRY_AFTER
 
 ERROR_DESCRIPTIONS = {
     400: "The body could not be read (malformed JSON or form), a field of it is given twice, "

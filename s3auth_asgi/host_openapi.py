@@ -1,0 +1,87 @@
+"""What the middlewares' declarations in a host's OpenAPI document share
+(`ratelimit.openapi`, `middleware.openapi`): the operations of a document, the problem
+schema placed in it once, and the parts of a response added only where the host's
+response lacks them. A document is a plain dict, as every framework makes one, changed in
+place; a response given as a `$ref` is the host's to describe and left alone."""
+
+from __future__ import annotations
+
+import copy
+import functools
+from collections.abc import Iterator, MutableMapping
+from typing import Any
+
+import msgspec
+
+from .errors import ConfigurationError
+from .problems import PROBLEM_CONTENT_TYPE, Problem
+
+OPERATION_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+"""The keys of a path item that are operations (OpenAPI 3.1)."""
+SCHEMA_REF = "#/components/schemas/"
+PROBLEM_SCHEMA_NAMES = ("Problem", "S3AuthProblem")
+"""The names the problem schema is added under, the first free one (or a number added
+to the last), unless the document holds the very same schema under any name already."""
+
+
+def operations(document: MutableMapping[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """Each operation of `document`: its path as written, its method in lower case, and
+    the operation itself."""
+    for path, item in document.get("paths", {}).items():
+        if not isinstance(item, dict):
+            continue
+        for method in OPERATION_METHODS:
+            operation = item.get(method)
+            if isinstance(operation, dict):
+                yield path, method, operation
+
+
+def check_root_path(root_path: str) -> None:
+    """What comes before a document's paths in the paths a middleware matches: empty, or
+    a path that does not end with `/`."""
+    if root_path and (not root_path.startswith("/") or root_path.endswith("/")):
+        raise ConfigurationError(f"root_path {root_path!r} must start and not end with '/'")
+
+
+def add_problem(
+    response: dict[str, Any], schema: dict[str, Any], headers: dict[str, dict[str, Any]]
+) -> None:
+    """The problem media type, of `schema`, and `headers`, where `response` lacks them;
+    a response given as a `$ref` is left alone."""
+    if "$ref" not in response:
+        response.setdefault("content", {}).setdefault(PROBLEM_CONTENT_TYPE, {"schema": schema})
+        add_headers(response, headers)
+
+
+def add_headers(response: dict[str, Any], headers: dict[str, dict[str, Any]]) -> None:
+    """`headers` that `response` does not declare yet, by any case of their names."""
+    declared = response.setdefault("headers", {})
+    present = {name.lower() for name in declared}
+    for name, header in headers.items():
+        if name.lower() not in present:
+            declared[name] = copy.deepcopy(header)
+
+
+def problem_schema(document: MutableMapping[str, Any]) -> dict[str, str]:
+    """A reference to the problem schema in `document`, added where it is missing."""
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    wanted = problem_definition()
+    for name, schema in schemas.items():
+        if schema == wanted:
+            return {"$ref": SCHEMA_REF + name}
+    name = next((n for n in PROBLEM_SCHEMA_NAMES if n not in schemas), None)
+    number = 2
+    while name is None:
+        candidate = f"{PROBLEM_SCHEMA_NAMES[-1]}{number}"
+        name = None if candidate in schemas else candidate
+        number += 1
+    schemas[name] = copy.deepcopy(wanted)
+    return {"$ref": SCHEMA_REF + name}
+
+
+@functools.cache
+def problem_definition() -> dict[str, Any]:
+    """The JSON Schema of a problem answer, as the auth app's document has it."""
+    _, definitions = msgspec.json.schema_components([Problem], ref_template=SCHEMA_REF + "{name}")
+    definition: dict[str, Any] = definitions[Problem.__name__]
+    return definition
