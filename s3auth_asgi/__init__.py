@@ -55,6 +55,7 @@ if TYPE_CHECKING:
         current_user,
         requires,
     )
+    from .middleware.openapi import PartlyProtected, declare_bearer_refusals
     from .models import PublicUser, SessionInfo, TokenPair, User
     from .password_policy import PasswordPolicy
     from .passwords import PasswordHasher
@@ -83,8 +84,10 @@ _LAZY = {
     "BearerCredentials": "middleware",
     "BearerTokenMiddleware": "middleware",
     "BlacklistMiddleware": "middleware",
+    "PartlyProtected": "middleware.openapi",
     "RateLimitMiddleware": "middleware",
     "current_user": "middleware",
+    "declare_bearer_refusals": "middleware.openapi",
     "requires": "middleware",
     "PublicUser": "models",
     "SessionInfo": "models",
@@ -149,6 +152,7 @@ __all__ = [
     "ObjectStore",
     "ObjectStoreRateLimitStore",
     "PartialMatch",
+    "PartlyProtected",
     "PasswordHasher",
     "PasswordPolicy",
     "PermissionDeniedError",
@@ -183,6 +187,7 @@ __all__ = [
     "__version__",
     "auth_error_response",
     "current_user",
+    "declare_bearer_refusals",
     "declare_rate_limits",
     "requires",
 ]

@@ -96,6 +96,8 @@ class PathRules:
             else dict.fromkeys(protected, ())
         )
         self.protected = PathSet(scoped, "protected")
+        self.scopes_by_pattern: Mapping[str, tuple[str, ...]] = scoped
+        """Each protected pattern, with the scopes a token must hold there."""
         # Skipping more than meant would leave a route open: exclusions end at a segment.
         self.exclude = PathSet(exclude, "exclude", exclusion=True)
         refuse_unskippable_exclusions(self.exclude)

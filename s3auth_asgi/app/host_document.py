@@ -33,12 +33,11 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from ..middleware.openapi import SCOPE_DESCRIPTION as SCOPE_DESCRIPTION
+from ..middleware.openapi import SECURITY_SCHEME as SECURITY_SCHEME
 from ..openapi_problems import bearer_request_refusal, error_response
 from ..problems import Problem, with_codes
 from .problem_codes import guarded_route_codes
-
-SECURITY_SCHEME = "s3auth"
-"""The name of the password-flow scheme in the host's document."""
 
 OPERATION_ID_PREFIX = "auth_"
 TAG_PREFIX = "auth: "
@@ -49,10 +48,6 @@ _SCHEMA_REF = "#/components/schemas/"
 _PATH_PARAMETER = re.compile(r"\{[^{}]*\}")
 _AUTH_OAUTH2 = "oauth2"
 _AUTH_BEARER = "bearer"  # an alternative spelling of the same token: not carried over
-SCOPE_DESCRIPTION = (
-    "Granted to an account by an administrator (its `scopes`); asking for it at login "
-    "changes nothing"
-)
 
 
 def password_scheme(mount_url: str, scopes: Mapping[str, str]) -> dict[str, Any]:
