@@ -6,6 +6,8 @@
                                                   disagree or cannot be read; repair the
                                                   safe cases
     s3auth user create NAME --email E [--admin]   the password is read without echo
+    s3auth user import [FILE] [--json]            users with their password hashes, from
+                                                  JSON lines (stdin for - or no FILE)
     s3auth user list [--json] [--search S] | disable ID | enable ID | delete ID
     s3auth user set-password ID | scopes ID [--add S..] [--remove S..] | promote ID
     s3auth user demote ID | sessions ID [--json] | revoke ID [--session SID]

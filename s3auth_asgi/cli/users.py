@@ -1,6 +1,7 @@
 """`s3auth user create | list | disable | enable` and the parser of every `user` action
-(the administrator's tools are in `user_admin`). Each change of an account is kept in its
-audit trail (`audit`), as the admin endpoints' are, with `cli` as the client."""
+(the administrator's tools are in `user_admin`, the import in `user_import`). Each change
+of an account is kept in its audit trail (`audit`), as the admin endpoints' are, with `cli`
+as the client."""
 
 from __future__ import annotations
 
@@ -205,7 +206,7 @@ def add_user_commands(
     store: argparse.ArgumentParser,
 ) -> None:
     """`s3auth user ACTION`; `store`: the parent parser of commands that open the store."""
-    from . import user_admin
+    from . import user_admin, user_import
 
     user = commands.add_parser("user", help="manage users")
     actions = user.add_subparsers(dest="user_command", required=True, metavar="ACTION")
@@ -243,6 +244,15 @@ def add_user_commands(
     )
     create.add_argument("--verified", action="store_true", help="the email address is verified")
     password_stdin(create)
+    imports = action(
+        "import",
+        user_import.run_user_import,
+        "import users with their password hashes from JSON lines (argon2id or bcrypt)",
+    )
+    imports.add_argument(
+        "file", nargs="?", default="-", metavar="FILE", help="JSON lines (default: stdin)"
+    )
+    imports.add_argument("--json", action="store_true", help="one JSON array of the results")
     listing = action("list", run_user_list, "list every user")
     listing.add_argument("--json", action="store_true", help="one JSON array of users")
     listing.add_argument("--search", default=None, help="only users whose names contain this")
