@@ -5,6 +5,7 @@ traceback's text) for every secret the flows handled or stored."""
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -13,8 +14,11 @@ import pytest
 from test_app import PASSWORD, bearer, client_for, login, mounted, register
 from test_app_lifecycle import mailed_token, service_with
 
+from s3auth_asgi.keys.sealing import unseal
+from s3auth_asgi.keys.stored import KeyStore
 from s3auth_asgi.models import Session, User
-from s3auth_asgi.storage import keys
+from s3auth_asgi.settings import new_secret_key
+from s3auth_asgi.storage import ObjectStore, keys
 
 pytestmark = pytest.mark.anyio
 
@@ -136,3 +140,34 @@ async def test_no_secret_of_any_flow_reaches_any_log_record(
     assert any("auth event" in text for text in texts)  # the flows were logged at all
     leaked = [secret for secret in handled if any(secret in text for text in texts)]
     assert leaked == []
+
+
+@pytest.mark.parametrize("sealed", [False, True])
+async def test_no_key_material_reaches_any_log_record_of_a_key_change(
+    sealed: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The first key set, a rotation, one at once (a leak's) and retirements each log their
+    event, and no record holds a private part, a sealed one or the key-encryption key."""
+    caplog.set_level(logging.DEBUG)
+    kek = new_secret_key() if sealed else ""
+    store = ObjectStore.from_url("memory://")
+    admin = KeyStore(store, encryption_key=kek, skew_seconds=10)
+    now = 1_900_000_000.0
+    (first,) = (await admin.read_or_create("ES256", now)).keys
+    pending = await admin.rotate("ES256", now, 500)
+    leak = await admin.rotate("ES256", now + 1, 0)  # withdraws `pending`
+    await admin.retire(first.kid, now + 2, after=0, immediately=True, undo_margin=0)
+    records = [r for r in caplog.records if r.name == "s3auth_asgi.events.keys"]
+    assert [r.event for r in records] == [  # type: ignore[attr-defined]
+        "key_create", "key_rotate", "key_rotate", "key_retire"
+    ]  # fmt: skip
+    handled = [kek] if kek else []
+    for key in (first, pending, leak):
+        material = key.jwk
+        if key.sealed is not None:
+            handled += [key.sealed, *(p for p in key.sealed.split(".") if len(p) >= 16)]
+            material = unseal(key.sealed, kid=key.kid, encryption_key=kek)
+        assert material is not None and "d" in material
+        handled += [material["d"], json.dumps(material)]
+    texts = logged_text(caplog.records)
+    assert [s for s in handled if any(s in text for text in texts)] == []

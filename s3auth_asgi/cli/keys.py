@@ -18,6 +18,8 @@ from __future__ import annotations
 import time
 
 from ..errors import StoreUnavailableError
+from ..keys.events import REFUSED as REFUSED_EVENT
+from ..keys.events import tell
 from ..keys.keyset import KeySet
 from ..keys.names import is_symmetric
 from ..keys.publish import publish_jwks
@@ -79,8 +81,8 @@ def key_ring(ctx: Context, settings: S3AuthSettings) -> KeyRing:
     """The key ring the settings describe. The store is opened only when it holds the keys
     (the ring's own rule): listing an HMAC key needs no store."""
     if is_symmetric(settings.algorithm) or settings.signing_key or settings.signing_key_file:
-        return KeyRing(settings, None, clock=CLOCK)
-    return KeyRing(settings, ctx.store(settings), clock=CLOCK)
+        return KeyRing(settings, None, clock=CLOCK, by="cli")
+    return KeyRing(settings, ctx.store(settings), clock=CLOCK, by="cli")
 
 
 # list -------------------------------------------------------------------------------------
@@ -183,7 +185,13 @@ def run_keys_retire(ctx: Context) -> int:
 
     async def retire() -> int:
         margin = undo_margin(settings.key_sync_seconds, settings.revocation_skew_seconds)
-        target = check_retirable((await current_keys(stored))[0], kid, now, immediately, margin)
+        keys = (await current_keys(stored))[0]
+        try:
+            target = check_retirable(keys, kid, now, immediately, margin)
+        except CommandError:  # refused before any write: logged as the store's refusal is
+            known = kid if any(k.kid == kid for k in keys) else None
+            tell("key_retire", now, stored.by, outcome="failure", kid=known, reason=REFUSED_EVENT)
+            raise
         # Its last token was signed when the next key took over; it lives this long.
         after = settings.access_token_seconds + settings.leeway_seconds
         when = await stored.retire(

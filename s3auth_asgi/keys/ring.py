@@ -42,6 +42,7 @@ from ..storage.base import Store
 from ..token_budget import check_signing_key
 from ..types import Clock, elapsed_clock
 from .algorithms import check_key
+from .events import Actor
 from .keyset import DEFAULT_ALGORITHMS, KeyEntry, KeySet, entry_for
 from .material import import_key, public_only, read_key_file
 from .names import UnusableKeyError, is_symmetric
@@ -71,7 +72,14 @@ def key_that_signs(
 
 
 class KeyRing:
-    def __init__(self, settings: S3AuthSettings, store: Store | None, *, clock: Clock) -> None:
+    def __init__(
+        self,
+        settings: S3AuthSettings,
+        store: Store | None,
+        *,
+        clock: Clock,
+        by: Actor = "service",
+    ) -> None:
         self.settings = settings
         self.clock = clock
         self.stored: KeyStore | None = None
@@ -115,6 +123,7 @@ class KeyRing:
             store,
             encryption_key=settings.key_encryption_key,
             skew_seconds=settings.revocation_skew_seconds,
+            by=by,
         )
         self.freshness = SnapshotFreshness(
             self._read_store,

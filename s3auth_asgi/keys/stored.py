@@ -15,24 +15,26 @@ its public part alone opens as a key that verifies, and never signs. A rotation
 made at once (a leak's) removes the keys that have not signed yet, so the key it adds
 outranks every key there is: one write decides it, and every process reads it alike. A key
 that signs at once activates the skew allowance before the writer's clock (`at_once`), so
-that a process whose clock is behind the writer's has it signing too.
+that a process whose clock is behind the writer's has it signing too. Each change that lands,
+and each that fails, is one key event of the writer's (`keys.events`), not one per attempt.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
 import anyio.to_thread
 import msgspec
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, S3AuthError
 from ..hidden_fields import HidesSecrets
 from ..storage import keys as layout
 from ..storage.access import back_off
 from ..storage.base import Store, StoreConflict
 from .algorithms import generate_key
+from .events import REFUSED, Actor, KeyEventName, tell
 from .keyset import KeySet
 from .material import has_private_part, private_jwk, thumbprint
 from .names import ASYMMETRIC_ALGORITHMS
@@ -166,9 +168,16 @@ class KeyStore:
     ones; keys stored unsealed stay readable without it (a warning says so, once a key)."""
 
     def __init__(
-        self, store: Store, *, encryption_key: str = "", skew_seconds: float = 0.0
+        self,
+        store: Store,
+        *,
+        encryption_key: str = "",
+        skew_seconds: float = 0.0,
+        by: Actor = "service",
     ) -> None:
         self.store = store
+        self.by = by
+        """Who the key events of this store's changes name (`keys.events`)."""
         self.encryption_key = encryption_key
         self.skew_seconds = skew_seconds
         """How far apart the clocks of the processes may be (`at_once`)."""
@@ -192,6 +201,8 @@ class KeyStore:
             if again is None:  # pragma: no cover - created, then deleted at once
                 raise ConfigurationError("the stored key set vanished while being made") from None
             return again[0]
+        new = first.keys[0]
+        tell("key_create", now, self.by, kid=new.kid, activates_at=new.activates_at)
         return first
 
     async def rotate(self, algorithm: str, now: float, publish_seconds: float) -> StoredKey:
@@ -216,7 +227,16 @@ class KeyStore:
             new = msgspec.structs.replace(made, activates_at=when)
             return [*keys, new]
 
-        await self._change(change, now)
+        removed = await self._change("key_rotate", change, now, lambda: None)
+        tell(
+            "key_rotate",
+            now,
+            self.by,
+            kid=new.kid,
+            activates_at=new.activates_at,
+            immediately=not publish_seconds,
+            removed=removed,
+        )
         return new
 
     async def retire(
@@ -229,12 +249,14 @@ class KeyStore:
         signed here, whatever its place: its last token may have been signed elsewhere up
         to now, so `after` seconds from now. The key that signs is refused. Returns when."""
         when = now
+        found: str | None = None  # a kid typed for no key is not logged
 
         def change(keys: list[StoredKey]) -> list[StoredKey]:
-            nonlocal when
+            nonlocal when, found
             target = next((k for k in keys if k.kid == kid), None)
             if target is None:
                 raise ConfigurationError(f"no stored signing key has the kid {kid!r}")
+            found = kid
             superseded = superseded_at(ranked_with(keys, target), target)
             if not can_sign(target):
                 when = now if immediately else now + after
@@ -256,26 +278,47 @@ class KeyStore:
                 when = now if immediately else max(now, stopped + after)
             return [msgspec.structs.replace(k, retires_at=when) if k is target else k for k in keys]
 
-        await self._change(change, now)
+        removed = await self._change("key_retire", change, now, lambda: found)
+        tell(
+            "key_retire",
+            now,
+            self.by,
+            kid=kid,
+            retires_at=when,
+            immediately=immediately,
+            removed=removed,
+        )
         return when
 
-    async def _change(self, change: Any, now: float) -> None:
-        for attempt in range(MAX_ATTEMPTS):
-            if attempt:  # the previous one lost a race
-                await back_off(attempt - 1)
-            found = await self.read()
-            if found is None:
-                raise ConfigurationError("the store has no signing keys yet: start the service")
-            stored, etag = found
-            keys = [k for k in change(stored.keys) if k.retires_at is None or k.retires_at > now]
-            if not keeps_a_signer(keys):
-                raise ConfigurationError(NO_SIGNER)
-            try:
-                await self.store.replace(layout.SIGNING_KEYS, StoredKeySet(keys=keys), etag)
-                return
-            except StoreConflict:
-                continue
-        raise ConfigurationError("the stored key set kept changing; try again")
+    async def _change(
+        self, name: KeyEventName, change: Any, now: float, kid: Callable[[], str | None]
+    ) -> tuple[str, ...]:
+        """Apply `change` to the stored set under If-Match until a write lands; the kids
+        that write took out. A change that fails is logged, with `kid()` as its key."""
+        try:
+            for attempt in range(MAX_ATTEMPTS):
+                if attempt:  # the previous one lost a race
+                    await back_off(attempt - 1)
+                found = await self.read()
+                if found is None:
+                    raise ConfigurationError("the store has no signing keys yet: start the service")
+                stored, etag = found
+                keys = [
+                    k for k in change(stored.keys) if k.retires_at is None or k.retires_at > now
+                ]
+                if not keeps_a_signer(keys):
+                    raise ConfigurationError(NO_SIGNER)
+                try:
+                    await self.store.replace(layout.SIGNING_KEYS, StoredKeySet(keys=keys), etag)
+                except StoreConflict:
+                    continue
+                kept = {k.kid for k in keys}
+                return tuple(k.kid for k in stored.keys if k.kid not in kept)
+            raise ConfigurationError("the stored key set kept changing; try again")
+        except S3AuthError as error:
+            reason = REFUSED if isinstance(error, ConfigurationError) else error.code
+            tell(name, now, self.by, outcome="failure", kid=kid(), reason=reason)
+            raise
 
     async def _new_key(self, algorithm: str, now: float, *, activates_at: float) -> StoredKey:
         # An RSA key takes 0.1-1 s to make, and the making lets go of the interpreter: in a
