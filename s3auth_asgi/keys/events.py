@@ -37,7 +37,9 @@ Actor = Literal["cli", "service"]
 
 REFUSED = "refused"
 """The reason of a change refused by the rules of the key set (`keys.stored`)."""
-_NOT_AN_AUTH_EVENTS = ("user_id", "actor_id", "session_id", "client", "previous_email")
+_AUTH_EVENT_ONLY = ("user_id", "actor_id", "session_id", "client", "previous_email")
+"""An auth event's flat attributes a key event has not: None on its record, so that a
+formatter naming them takes both."""
 
 
 class KeyEvent(msgspec.Struct, frozen=True, kw_only=True):
@@ -77,7 +79,7 @@ def emit(event: KeyEvent) -> None:
     level = level_of(event)
     if not logger.isEnabledFor(level):
         return
-    fields: dict[str, object] = dict.fromkeys(_NOT_AN_AUTH_EVENTS)
+    fields: dict[str, object] = dict.fromkeys(_AUTH_EVENT_ONLY)
     fields.update(
         auth_event=event,
         event=event.name,
