@@ -7,8 +7,9 @@ Request budgets (object-store requests, asserted in the tests):
   and a GET of each index object when it took longer than a reservation; a name let go
   before costs 2 more (a failed create, a GET, a replace), an abandoned one 4 more (two
   GETs of the user that left it too: `name_claims`);
-- update_user to a new address: 5 (user GET; GET of the old address's entry, the version
-  to release, as `name_claims` says why; the new one's create; user PUT; the release);
+- update_user to a new address: 6 (user GET; GET of the old address's entry, the version
+  to release, as `name_claims` says why; the new one's create; user PUT; the release, a
+  PUT and a DELETE);
   of the profile alone, or of privileges to what they are already: 2 (user GET and PUT);
   a disabling or a change of privileges, of a user with sessions: 7 (user GET; LIST,
   revocation create, batch DELETE; user PUT; marker create; LIST again);

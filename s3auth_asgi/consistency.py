@@ -25,8 +25,8 @@ then holds (`name_repairs`): for OWN_ENTRY_* and LOOKALIKE_UNRESERVED, the recor
 again and, if it still holds the name, the entry is given back to it (`reclaim`: created
 If-None-Match as a claim is), never taken from another user that holds it (a look-alike
 that does is then reported as LOOKALIKE_USERS); ENTRY_USER_MISSING and ENTRY_NOT_HELD are
-released (`release_abandoned`), never deleted. No user record is ever written or deleted:
-the other findings are the operator's.
+let go as a release lets one go (`release_abandoned`: deleted). No user record is ever
+written or deleted: the other findings are the operator's.
 
 Requests: 1 LIST per 1,000 keys of each of the 4 listings (users and the 3 indexes); 1 GET
 per user record and, per living user, 1 GET per name (3), and of the user its skeleton
@@ -34,7 +34,7 @@ entry names if another; 1 GET per index entry and, unless it is released or youn
 a reservation, 1 GET of the user it names: some 10 GETs per user. A repair: 1 GET of the
 record and `reclaim`'s requests (1 GET and 1 PUT; 2 GETs more to take an entry over; for a
 skeleton it could not give back, 2 GETs more: the entry and the user it names), or
-`release_abandoned`'s (3 GETs, 1 PUT).
+`release_abandoned`'s (3 GETs, 1 PUT, 1 DELETE).
 """
 
 from __future__ import annotations
@@ -273,9 +273,14 @@ class StateCheck:
             except CorruptObjectError:
                 return []  # it may hold the name: reported with the record
         if owner is None:
+            named = (
+                f"user {owner_id}, which does not exist (a claim"
+                if owner_id
+                else "nobody (a release"
+            )
             detail = (
-                f"this {name} entry names user {owner_id}, which does not exist (a claim that "
-                "never finished): the name is taken until its next registration takes it over"
+                f"this {name} entry names {named} that never finished): the name is taken "
+                "until its next registration takes it over"
             )
             return [finding(ENTRY_USER_MISSING, key, owner_id, detail)]
         if not self.names.holds_name(key, owner):

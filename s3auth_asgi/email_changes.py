@@ -48,9 +48,9 @@ Request budgets: request_email_change 4 (the record GET, the new address's index
 when it is indexed, its user GET; the link's token PUT; the record PUT), 2 for the address
 the account has (the GET and the PUT), what `admit` makes, and without a mailer what
 `update_user` costs;
-confirm_email_change 7 (token GET, record GET, the old address's index GET, the new one's
-create, the record PUT, the release, the token DELETE). Both 1 PUT more for a record that
-has a session generation (`user_records`).
+confirm_email_change 8 (token GET, record GET, the old address's index GET, the new one's
+create, the record PUT, the release's PUT and DELETE, the token DELETE). Both 1 PUT more
+for a record that has a session generation (`user_records`).
 """
 
 from __future__ import annotations

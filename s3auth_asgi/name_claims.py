@@ -1,10 +1,10 @@
 """Claiming a name's index entry (`name_index`) for a user, and letting it go.
 
 The model. A claim creates the entry (If-None-Match), or replaces (If-Match) one that is
-free: released, or abandoned by a claim that never finished. A name is let go by replacing
-its entry, again with If-Match, with a released one (`IndexEntry.released`). Nothing
-deletes an entry, so every change of one is conditioned on the version it was decided on,
-and none can undo a change that it has not seen.
+free: absent, released, or abandoned by a claim that never finished. Every change of an
+entry is conditioned on the version it was decided on, so none can undo a change that it
+has not seen; the one DELETE, a release's, removes an entry that no claim can take yet
+(Release, below).
 
 Repair. Registration writes its index entries before the user object, and an email change
 the new address's before the user object's new version, so a crash (or a lost answer)
@@ -42,10 +42,24 @@ whatever change of address landed after its first read; once the record is delet
 reads their entries and that of the address the last change let go (the id is never used
 again, so whatever version names it then is nobody's). If the entry has changed since
 (taken over as abandoned, or released and claimed again), the release fails and the entry
-is left to its new claim. A DELETE cannot be conditioned so on every store: it removes
-whatever is there when it lands. A deletion that read the address a concurrent change was
-letting go would remove the entry of whoever registered that address in between, and a
-second account could then register it too. Each claim writes a random `IndexEntry.claim`,
+is left to its new claim.
+
+A release removes the entry, in two steps, so that nothing of a name let go stays in the
+store (its key is an unkeyed digest of the name, which anyone who can list the bucket can
+test a name against). A DELETE cannot be conditioned on the version on every store: it
+removes whatever is there when it lands, and a claim of the name just before it would lose
+its entry, and a second account could then register the name. So the entry is first
+*retired*: replaced, with If-Match on the version the release is conditioned on, by one
+that names nobody (an empty user id) and is not released, which no claim takes over until
+it is a reservation's time old (an entry whose user does not hold its name: abandoned);
+then deleted. A claim that meets it in between is refused as for a name that is taken,
+which it was a moment before. The DELETE is sent only while the retirement is younger than
+a reservation's time, less the clock-skew allowance (`held` judges a slow claim so); a
+release that took longer leaves the retired entry to be taken over once abandoned, or
+removed by an operator's repair (`name_repairs`). A release cut short between its steps
+leaves the same. Where the reservation time is no longer than the skew allowance, a retired
+entry could be taken over at once, so none is deleted: a release marks the entry released
+instead, naming nobody, and it stays. Each claim writes a random `IndexEntry.claim`,
 because on S3 and `file://` a version is a digest of the content: when a user takes an
 address back while an earlier change is still letting it go, the new claim's entry must
 differ from the one that change read.
@@ -67,11 +81,8 @@ would go with them. Until that entry is written, a look-alike may register and c
 two records then hold it, which no repair undoes, and a torn entry of it may be either's.
 Computed, the skeleton moves with ICU's Unicode data: the entry of the old one is then
 held no more (taken over once abandoned), and the next repair reserves the new one.
-
-Cost. A released entry stays: one object per name ever let go, which the next claim of the
-name takes over at once (a failed create, a GET and a replace: 2 requests more than a name
-never used). Deleting old ones later would bring the race back: a claim of the name between
-a sweep's listing and its DELETE would lose its entry.
+A released entry (`IndexEntry.released`: earlier versions' releases) names nobody, and a
+claim takes it over at once.
 """
 
 from __future__ import annotations
@@ -84,8 +95,6 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
-
-import msgspec
 
 from .errors import ConflictError, EmailTakenError, S3AuthError, UsernameTakenError
 from .identifiers import fold, is_id, username_skeleton
@@ -151,8 +160,7 @@ class NameClaims:
         """Those of `claims` whose entries are still as they wrote them: all of them,
         without a request, unless the claim begun at `started` has lasted long enough for
         another to take one over (see the module); then one GET each."""
-        elapsed = max(self.clock() - started.wall, time.monotonic() - started.monotonic)
-        if elapsed < self.reservation_seconds - self.skew_seconds:
+        if self._prompt(started):
             return claims
         entries = await gather([get_or_none(self.store, c.key, IndexEntry) for c in claims])
         return [
@@ -160,6 +168,12 @@ class NameClaims:
             for claim, entry in zip(claims, entries, strict=True)
             if entry is not None and entry.value == claim.entry
         ]
+
+    def _prompt(self, started: ClaimTimer) -> bool:
+        """Whether what began at `started` is too recent for another to have taken over an
+        entry it wrote, on any clock within the skew allowance."""
+        elapsed = max(self.clock() - started.wall, time.monotonic() - started.monotonic)
+        return elapsed < self.reservation_seconds - self.skew_seconds
 
     async def reserve(self, key: str, user_id: str, taken: type[ConflictError]) -> Claim:
         """Claim the entry for `user_id`: create it, or take over one that is free (released,
@@ -171,7 +185,7 @@ class NameClaims:
             pass
         current = await get_or_none(self.store, key, IndexEntry)
         try:
-            if current is None:  # corrupt, or deleted meanwhile (as earlier releases did)
+            if current is None:  # corrupt, or deleted meanwhile (released)
                 return Claim(key, entry, await self.store.create(key, entry))
             return Claim(key, entry, await self._take_over(key, current, entry))
         except StoreConflict:
@@ -276,34 +290,59 @@ class NameClaims:
         return Claim(key, found.value, found.etag)
 
     async def release(self, claims: Iterable[Claim]) -> None:
-        """Let the names of `claims` go, each only if its entry is still the claim's version
-        (1 conditional PUT each, at once). Best effort, as clean-ups are: an entry left
-        naming a user that does not hold its name is taken over once abandoned."""
-        await gather([self._release(claim) for claim in claims])
+        """Let the names of `claims` go, each only if its entry is still the claim's version:
+        retired (1 conditional PUT each, at once), then deleted (1 batch DELETE; see the
+        module). Best effort, as clean-ups are: an entry left naming a user that does not
+        hold its name, or nobody, is taken over once abandoned."""
+        started = self.start_claim()
+        retired = await gather([self._retire(claim) for claim in claims])
+        await self.delete_retired([key for key in retired if key is not None], started)
 
     async def release_names(self, user: User) -> None:
         """Once `user`'s record is deleted: release the entries that still name it,
         whichever version (no record can hold one any more), of its names and of the
         address its last change of address let go (that change may not have released it
-        yet). 1 GET per entry and 1 conditional PUT per entry still naming it, at once;
-        best effort, as `release`."""
+        yet). 1 GET per entry, at once, then `release`'s requests for those still naming
+        it; best effort, as `release`."""
 
         names = self.name_keys(user)
 
-        async def release_if_held(key: str) -> None:
+        async def held_by_user(key: str) -> Claim | None:
             try:
-                claim = await self.holding(key, user.id, record_holds=key in names)
+                return await self.holding(key, user.id, record_holds=key in names)
             except S3AuthError:
-                return
-            if claim is not None:
-                await self._release(claim)
+                return None
 
         releasing = self.releasing_key(user)
         let_go = [*names, releasing] if releasing is not None and releasing not in names else names
-        await gather([release_if_held(key) for key in let_go])
+        held = await gather([held_by_user(key) for key in let_go])
+        await self.release([claim for claim in held if claim is not None])
 
-    async def _release(self, claim: Claim) -> None:
-        released = msgspec.structs.replace(claim.entry, released=True)
-        # A conflict: claimed again meanwhile, not this claim's to let go.
-        with contextlib.suppress(StoreConflict, S3AuthError):
-            await self.store.replace(claim.key, released, claim.etag)
+    @property
+    def deletes_released(self) -> bool:
+        """Whether a release deletes the entry: only where a retired one is not free for a
+        while on every clock within the skew allowance (see the module). Elsewhere it is
+        marked released, naming nobody, and stays."""
+        return self.reservation_seconds > self.skew_seconds
+
+    def retired_entry(self) -> IndexEntry:
+        """What an entry let go is replaced with: one naming nobody, taken over only once
+        abandoned, or released where it cannot be deleted (`deletes_released`)."""
+        claim = secrets.token_hex(CLAIM_BYTES)
+        return IndexEntry("", claim=claim, released=not self.deletes_released)
+
+    async def _retire(self, claim: Claim) -> str | None:
+        """The claim's key once its entry is retired; None when it is not the claim's
+        version any more (claimed again meanwhile) or the store failed."""
+        try:
+            await self.store.replace(claim.key, self.retired_entry(), claim.etag)
+        except (StoreConflict, S3AuthError):
+            return None
+        return claim.key
+
+    async def delete_retired(self, retired: list[str], started: ClaimTimer) -> None:
+        """Delete the entries `retired` since `started` (1 batch DELETE), while no claim can
+        have taken one over (see the module); best effort."""
+        if retired and self.deletes_released and self._prompt(started):
+            with contextlib.suppress(S3AuthError):
+                await self.store.delete_many(retired)

@@ -7,16 +7,15 @@ store holds when each is made:
   that cannot be read is that user's, as a release takes it to be (`name_claims`: no other
   claim takes a name a record holds), so it is replaced, conditioned on its version;
 - an entry left by a claim that never finished (naming a user that does not exist, or
-  whose record does not hold the name, a reservation's time after it was written) let go
-  as a takeover would take it: released, never deleted, and put back if its user's record
-  turns out to hold the name after all.
+  nobody, or a user whose record does not hold the name, a reservation's time after it was
+  written) let go as a takeover would take it: retired, and put back if its user's record
+  turns out to hold the name after all, then deleted, as a release deletes an entry
+  (`name_claims`).
 """
 
 from __future__ import annotations
 
 import secrets
-
-import msgspec
 
 from .models import IndexEntry
 from .name_claims import CLAIM_BYTES, Claim, NameClaims
@@ -55,13 +54,15 @@ class NameRepairs(NameClaims):
 
     async def release_abandoned(self, key: str) -> bool:
         """Let go of the entry of `key` if a claim that never finished left it; whether it
-        was. 1 GET; when abandoned, 2 GETs of its user's record and 1 conditional PUT."""
+        was. 1 GET; when abandoned, 2 GETs of its user's record (none for an entry naming
+        nobody), 1 conditional PUT and 1 DELETE."""
         current = await get_or_none(self.store, key, IndexEntry)
         if current is None or current.value.released:
             return False
-        released = msgspec.structs.replace(current.value, released=True)
+        started = self.start_claim()
         try:
-            await self._take_over(key, current, released)
+            await self._take_over(key, current, self.retired_entry())
         except StoreConflict:
             return False
+        await self.delete_retired([key], started)
         return True

@@ -19,10 +19,10 @@ user's sessions read the record: `session_generation`) and 1 conditional PUT (cl
 record, `user_records`; a GET and a PUT more per change that lands meanwhile), 1 LIST of
 the user's sessions, 1 revocation create when it has sessions, 1 batch DELETE and 1 PUT
 (the generation marker: `session_generation`), then 1 GET and 1 conditional PUT per name
-(3: username, skeleton, email) to release its index entries, which a DELETE could not do
-without the risk of removing the entry of whoever registered the name meanwhile
-(`name_claims`), and 1 GET more (and the PUT, if it still names the user) of the address
-its last change of address let go, if it changed one; of a record closed already (a
+(3: username, skeleton, email) to retire its index entries and 1 batch DELETE of them, as
+a release lets a name go (`name_claims`: a bare DELETE could remove the entry of whoever
+registered the name meanwhile), and 1 GET more (and the PUT, if it still names the user)
+of the address its last change of address let go, if it changed one; of a record closed already (a
 deletion cut short), the same without the closing PUT; of an id with no user, 1 GET and 1
 LIST; of a record that cannot be read, its GET and the closing marker, then as for a user
 without the closing PUT and the releases.

@@ -273,16 +273,18 @@ async def test_a_disabling_to_a_new_address_settles_the_names_before_the_last_li
         user.id, email="moved@example.com", is_active=False
     )
     # The old address's entry read and the new one's claimed, the sessions ended, the
-    # record written, the old entry released; then the marker and the second listing.
+    # record written, the old entry released (retired, then deleted); then the marker and
+    # the second listing.
     assert logged.log == [
         "get user",
         "get index",
         "create index",
         *ENDED_FIRST[:4],
         "replace index",
+        "delete_many index",
         *ENDED_FIRST[4:],
     ]
-    assert dict(logged.requests) == {"get": 2, "put": 5, "list": 2, "delete": 1}
+    assert dict(logged.requests) == {"get": 2, "put": 5, "list": 2, "delete": 2}
     assert (changed.email, changed.is_active) == ("moved@example.com", False)
     await _assert_out(url, thief)
     other = make_service(url)

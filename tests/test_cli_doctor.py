@@ -78,16 +78,15 @@ def test_a_store_in_good_order_passes(url: str) -> None:
     store = ObjectStore.from_url(url)
     service = make_service(url, store=store)
     alice, _ = users(service, "alice", "bob")
-    run(service.update_user(alice.id, email="alice@example.org"))  # releases an entry
+    run(service.update_user(alice.id, email="alice@example.org"))  # deletes an entry
     checked = doctor(store)
     assert checked.code == failures.OK, checked
     assert checked.out.splitlines() == [
-        "checked 2 user(s) and 7 index entries: no problem found "
-        "(4 list page(s), 21 read(s), 0 write(s))"
+        "checked 2 user(s) and 6 index entries: no problem found "
+        "(4 list page(s), 20 read(s), 0 write(s))"
     ]
-    # Per user: its record and its 3 entries; per entry: itself, and the user it names
-    # unless released (1 of the 7).
-    assert dict(store.requests) == {"list": 4, "get": 2 * 4 + 7 + 6}
+    # Per user: its record and its 3 entries; per entry: itself, and the user it names.
+    assert dict(store.requests) == {"list": 4, "get": 2 * 4 + 6 + 6}
 
 
 def test_a_file_store_torn_on_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -279,7 +278,7 @@ def test_an_entry_of_a_claim_under_way_is_left_alone(
     old = doctor(store, "--repair")
     assert found(old.out) == {("fixed", "entry_user_missing", pending)}, old
     assert old.code == failures.OK  # everything found was repaired
-    assert entry(store, pending).released  # type: ignore[union-attr]
+    assert entry(store, pending) is None  # let go: deleted, as a release deletes one
 
 
 def test_an_unfinished_deletion_and_a_misplaced_record_are_reported(url: str) -> None:

@@ -135,9 +135,9 @@ async def test_the_new_addresss_link_completes_the_change(tmp_path: Path) -> Non
         done = await client.post("/auth/email/verify", json={"token": link})
         assert done.status_code == 204, done.text
         # Token GET, record GET, the old address's index GET (the version to release), the
-        # new one's create, the record PUT (If-Match), the release, the audit event's PUT,
-        # the token's DELETE.
-        assert dict(service.store.requests) == {"get": 3, "put": 4, "delete": 1}
+        # new one's create, the record PUT (If-Match), the release (a PUT and a DELETE),
+        # the audit event's PUT, the token's DELETE.
+        assert dict(service.store.requests) == {"get": 3, "put": 4, "delete": 2}
         me = (await client.get("/auth/me", headers=bearer(tokens))).json()
         assert (me["email"], me["email_verified"], me["pending_email"]) == (NEW, True, None)
         assert await held_index_keys(service.store, keys.EMAIL_INDEX) == [index_key(NEW)]

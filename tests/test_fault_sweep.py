@@ -126,7 +126,7 @@ REQUESTS: dict[str, str] = {
     "verify": "get token, get user, replace user, delete_many token, create audit",
     "confirm-address": (
         "get token, get user, get index, create index, replace user, replace index, "
-        "delete_many token, create audit"
+        "delete_many index, delete_many token, create audit"
     ),
     "resend": "get index, get user, create token",
     "admin-create": (
@@ -143,12 +143,12 @@ REQUESTS: dict[str, str] = {
     ),
     "admin-email": (
         "get user, get user, get index, create index, replace user, replace index, "
-        "create token, create audit"
+        "delete_many index, create token, create audit"
     ),
     "admin-delete": (
         "get user, get user, create marker, replace user, list sessions, create revocation, "
         "delete_many sessions user, create marker, get index, get index, get index, "
-        "replace index, replace index, replace index, create audit"
+        "replace index, replace index, replace index, delete_many index, create audit"
     ),
     "admin-revoke": (
         "get user, get user, get user, replace user, create marker, list sessions, "

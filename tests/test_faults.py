@@ -358,7 +358,7 @@ async def test_a_deletion_that_failed_with_the_record_closed_is_finished_by_its_
     failing.store.reset_counts()
     assert await failing.delete_user(user.id) is True  # the retry, which closes nothing
     # The record GET, a closing marker of its own; LIST, revocation, batch DELETE, the
-    # `deleted` marker; a GET and a PUT per name.
-    assert dict(failing.store.requests) == {"get": 4, "put": 6, "list": 1, "delete": 1}
+    # `deleted` marker; a GET and a PUT per name, and their batch DELETE.
+    assert dict(failing.store.requests) == {"get": 4, "put": 6, "list": 1, "delete": 2}
     assert await healthy.get_user_by_id(user.id) is None
     assert await healthy.create_user("victim", "victim@example.com", PASSWORD)

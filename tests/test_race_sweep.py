@@ -253,14 +253,14 @@ ADMIN_CHANGE = (
     "user, create marker, list sessions, create audit"
 )
 ADMIN_EMAIL = (
-    "get user, get user, get index, create index, replace user, replace index, create "
-    "token, create audit"
+    "get user, get user, get index, create index, replace user, replace index, delete_many "
+    "index, create token, create audit"
 )
 REFRESH = "get sessions, list sessions, replace sessions"
 ADMIN_DELETE = (
     "get user, get user, create marker, replace user, list sessions, create revocation, "
     "delete_many user, create marker, get index, get index, get index, replace index, "
-    "replace index, replace index, create audit"
+    "replace index, replace index, delete_many index, create audit"
 )
 RESET = (
     "get token, get user, list sessions, create revocation, delete_many sessions, replace "
@@ -281,14 +281,15 @@ END_OWN_SESSION = "get user, delete sessions, create revocation, create audit"
 VERIFY = "get token, get user, replace user, delete_many token, create audit"
 CONFIRM_ADDRESS = (
     "get token, get user, get index, create index, replace user, replace index, delete_many "
-    "token, create audit"
+    "index, delete_many token, create audit"
 )
 LOGOUT = "get sessions, create revocation, delete sessions, create audit"
 LOGOUT_BEARER = "delete sessions, create revocation, create audit"
 LOGIN = "get index, get user, create sessions, get user, create audit"
 REGISTER_ALICE = "create index, get index"
 REGISTER_OLD_ADDRESS = (
-    "create index, create index, create index, get index, replace index, replace index"
+    "create index, create index, create index, get index, replace index, replace index, "
+    "delete_many index"
 )
 PROFILE = "get user, replace user, create audit"
 REQUESTS: dict[str, str] = {

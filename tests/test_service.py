@@ -308,8 +308,8 @@ async def test_update_user_and_deactivation_revokes(service: S3AuthService) -> N
     updated = await service.update_user(user.id, full_name="New Name", email="new@example.com")
     assert updated.full_name == "New Name" and updated.email == "new@example.com"
     # The user and the old address's entry read; the new address's entry, the user and the
-    # old entry's release written.
-    assert dict(service.store.requests) == {"get": 2, "put": 3}
+    # old entry's release written, and the old entry deleted.
+    assert dict(service.store.requests) == {"get": 2, "put": 3, "delete": 1}
     assert await service.get_user_by_email("upd@example.com") is None
     assert (await service.get_user_by_email("NEW@example.com")) is not None
     service.decode_token(pair.access_token)  # a profile change revokes nothing
@@ -349,8 +349,9 @@ async def test_delete_user_frees_the_names(service: S3AuthService, backend: str)
     assert await service.delete_user(user.id) is True
     # The record is read, the closing marker written, and the record closed (If-Match);
     # the session and the record go in one batch DELETE; then the `deleted` generation
-    # marker; then each of the three names is read and released (a GET and a PUT each).
-    deletes = 2 if backend == "gcs" else 1
+    # marker; then each of the three names is read and retired (a GET and a PUT each), and
+    # the three deleted in one batch (on GCS, a request per object).
+    deletes = 5 if backend == "gcs" else 2
     assert dict(service.store.requests) == {"get": 4, "put": 7, "list": 1, "delete": deletes}
     assert await service.get_user_by_id(user.id) is None
     # The closing marker is left for the sweep (`session_generation`).
@@ -362,8 +363,8 @@ async def test_delete_user_frees_the_names(service: S3AuthService, backend: str)
     service.store.reset_counts()
     again = await service.create_user("gone", "gone@example.com", PASSWORD)
     assert again.id != user.id
-    # Each released entry is taken over: the create that lost, a GET, an If-Match replace.
-    assert dict(service.store.requests) == {"put": 7, "get": 3}
+    # Its entries are gone: a create each, as for names never used, and the record.
+    assert dict(service.store.requests) == {"put": 4}
 
 
 @on_every_store

@@ -68,8 +68,8 @@ async def test_a_torn_username_entry_stays_taken_while_its_user_lives_and_goes_w
     service.store.reset_counts()
     assert await service.delete_user(alice.id) is True
     # As for any user: the closing marker, closing the record, ending its sessions, 1 GET
-    # and 1 PUT per name.
-    assert dict(service.store.requests) == {"get": 4, "put": 6, "list": 1, "delete": 1}
+    # and 1 PUT per name, and their batch DELETE.
+    assert dict(service.store.requests) == {"get": 4, "put": 6, "list": 1, "delete": 2}
     again = await service.create_user("alice", "other@example.com", PASSWORD)
     assert await service.authenticate_user("alice", PASSWORD) == again
 

@@ -71,8 +71,9 @@ async def test_the_service_reads_a_closed_record_as_gone_and_its_deletion_finish
     store.reset_counts()
     assert await service.delete_user(vic.id) is True
     # The record's GET, its closing marker (closed already: no closing PUT); LIST,
-    # revocation, batch DELETE, `deleted` marker; a GET and a PUT per name.
-    assert dict(store.requests) == {"get": 4, "put": 6, "list": 1, "delete": 1}
+    # revocation, batch DELETE, `deleted` marker; a GET and a PUT per name, and their batch
+    # DELETE.
+    assert dict(store.requests) == {"get": 4, "put": 6, "list": 1, "delete": 2}
     assert await store.get(keys.user(vic.id), User) is None
     with pytest.raises(TokenRevokedError):
         await service.refresh_access_token(pair.refresh_token)

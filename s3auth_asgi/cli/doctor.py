@@ -18,7 +18,7 @@ from .table_text import printable
 
 CLOCK: Clock = time.time
 """The moment entries are judged at: one a reservation's time old is abandoned."""
-COUNTED = ("list", "get", "put")
+COUNTED = ("list", "get", "put", "delete")
 
 
 def run_doctor(ctx: Context) -> int:
@@ -49,7 +49,8 @@ def run_doctor(ctx: Context) -> int:
             listed.write(ctx.out)
         else:
             made = {kind: store.requests[kind] - baseline[kind] for kind in COUNTED}
-            requests = f"{made['list']} list page(s), {made['get']} read(s), {made['put']} write(s)"
+            writes = made["put"] + made["delete"]
+            requests = f"{made['list']} list page(s), {made['get']} read(s), {writes} write(s)"
             print(f"{summary(check)} ({requests})", file=ctx.out)
         return REFUSED if check.problems > check.repaired else OK
 
