@@ -11,19 +11,21 @@ leaves", docs/accounts.md). On memory://, file:// and moto's S3."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 from conftest import make_settings
-from support import Clock, make_clocked_service
+from support import AfterRequest, Clock, held_index_keys, make_clocked_service
 from test_app import PASSWORD, bearer, client_for, login, mounted
 from test_app_lifecycle import mailed_token
 from test_faults import FaultyStore
 
-from s3auth_asgi import S3AuthService, StoreUnavailableError
+from s3auth_asgi import S3AuthService, StoreUnavailableError, User, UsernameTakenError
 from s3auth_asgi.consistency import Finding, StateCheck
 from s3auth_asgi.identifiers import fold, username_skeleton
 from s3auth_asgi.mail import FileMailer
+from s3auth_asgi.models import IndexEntry
 from s3auth_asgi.ratelimit.identity import account_digest
 from s3auth_asgi.storage import ObjectStore, Store, keys
 from s3auth_asgi.storage.keys import revocation_subject
@@ -218,3 +220,53 @@ async def test_a_deletion_cut_short_leaves_nothing_once_retried_swept_and_repair
     assert all(item.repaired for item in found), found
     assert await holding(inner, traces(user.id)) == {}
     assert await healthy.create_user(NAME, MOVED, PASSWORD)
+
+
+async def _deletion_with(
+    meanwhile: Callable[[S3AuthService, Clock], Awaitable[object]],
+) -> S3AuthService:
+    """An account deleted, `meanwhile` run by another host between the retirement of its
+    username's entry and the DELETE that follows; that host."""
+    clock = Clock()
+    inner = ObjectStore.from_url("memory://")
+    other = make_clocked_service(clock=clock, store=inner)
+    user = await other.create_user(NAME, EMAIL, PASSWORD)
+    raced = AfterRequest(inner, "replace", keys.USERNAME_INDEX, lambda: meanwhile(other, clock))
+    deleting = make_clocked_service(clock=clock, store=raced)
+    assert await deleting.delete_user(user.id) is True
+    assert raced.meanwhile is None  # it ran
+    return other
+
+
+async def test_a_registration_between_a_retirement_and_its_delete_is_refused() -> None:
+    async def register(other: S3AuthService, clock: Clock) -> None:
+        with pytest.raises(UsernameTakenError):  # as a moment before: the name was held
+            await other.create_user(NAME, MOVED, PASSWORD)
+
+    other = await _deletion_with(register)
+    other.store.reset_counts()
+    assert await other.create_user(NAME, MOVED, PASSWORD)
+    assert dict(other.store.requests) == {"put": 4}  # the entries are gone
+
+
+async def test_a_release_that_stalled_past_a_reservation_deletes_nothing() -> None:
+    heir: list[User] = []
+
+    async def stall_then_register(other: S3AuthService, clock: Clock) -> None:
+        clock.advance(other.settings.name_reservation_seconds + 1)
+        heir.append(await other.create_user(NAME, MOVED, PASSWORD))  # taken over
+
+    other = await _deletion_with(stall_then_register)
+    # The registration that took the retired entries over keeps them; the deletion's
+    # other entry is left retired, naming nobody (taken over, or repaired, once abandoned).
+    named = {}
+    for key in await held_index_keys(other.store):
+        entry = await other.store.get(key, IndexEntry)
+        assert entry is not None
+        named[key] = entry.value.user_id
+    assert named == {
+        **dict.fromkeys(other.names.name_keys(heir[0]), heir[0].id),
+        keys.email_index(fold(EMAIL)): "",
+    }
+    found = await other.authenticate_user(NAME, PASSWORD)
+    assert found is not None and found.id == heir[0].id
