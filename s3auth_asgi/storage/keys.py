@@ -2,7 +2,8 @@
 
     users/{user_id}.json                       the user record
     index/username/{digest}                    {"user_id": ..., "claim": ...}; its create
-                                               IS uniqueness; released, never deleted
+                                               IS uniqueness; retired, then deleted, when
+                                               let go (`name_claims`)
     index/skeleton/{digest}                    the same, for what the username looks
                                                like (its TR39 skeleton): no look-alikes
     index/email/{digest}
