@@ -6,9 +6,9 @@
 The object is private like the rest of the store; what anyone may read is the JWKS built
 from it. The first process to find no object creates it (If-None-Match: a race of first
 starts leaves one key set, whose key every process then uses). `rotate` and `retire` read,
-change and replace it under If-Match, again on a conflict (after a jittered wait, so that
-the writers that collided do not collide again), so administrators rotating at once each
-add a key, never lose one. No change may leave the set without a key that signs or will
+change and replace it under If-Match, again on a conflict (`rewrites`: after a jittered
+wait, so that the writers that collided do not collide again), so administrators rotating
+at once each add a key, never lose one. No change may leave the set without a key that signs or will
 (`keeps_a_signer`); a key added to a set where nothing signs signs at once. Only a record
 that holds a private part counts for these rules (`signers`): one written or imported with
 its public part alone opens as a key that verifies, and never signs. A rotation
@@ -22,31 +22,27 @@ and each that fails, is one key event of the writer's (`keys.events`), not one p
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any, ClassVar
 
 import anyio.to_thread
 import msgspec
 
-from ..errors import ConfigurationError, S3AuthError
+from ..errors import ConfigurationError
 from ..hidden_fields import HidesSecrets
 from ..storage import keys as layout
-from ..storage.access import back_off
 from ..storage.base import Store, StoreConflict
 from .algorithms import generate_key
-from .events import REFUSED, Actor, KeyEventName, tell
+from .events import Actor, tell
 from .keyset import KeySet
 from .material import has_private_part, private_jwk, thumbprint
 from .names import ASYMMETRIC_ALGORITHMS
 from .opening import KeyOpener
 from .ranking import ranked, signer, superseded_at
+from .rewrites import rewrite
 from .sealing import seal
 
 logger = logging.getLogger("s3auth_asgi.keys")
-
-MAX_ATTEMPTS = 10
-"""Each lost attempt is another writer's change landing, so this many see through as many
-changes made at once."""
 
 
 class StoredKey(HidesSecrets, msgspec.Struct, kw_only=True, frozen=True):
@@ -227,7 +223,9 @@ class KeyStore:
             new = msgspec.structs.replace(made, activates_at=when)
             return [*keys, new]
 
-        removed = await self._change("key_rotate", change, now, lambda: None)
+        removed = await rewrite(
+            "key_rotate", lambda: self._change(change, now), now=now, by=self.by, kid=lambda: None
+        )
         tell(
             "key_rotate",
             now,
@@ -278,7 +276,9 @@ class KeyStore:
                 when = now if immediately else max(now, stopped + after)
             return [msgspec.structs.replace(k, retires_at=when) if k is target else k for k in keys]
 
-        removed = await self._change("key_retire", change, now, lambda: found)
+        removed = await rewrite(
+            "key_retire", lambda: self._change(change, now), now=now, by=self.by, kid=lambda: found
+        )
         tell(
             "key_retire",
             now,
@@ -290,35 +290,23 @@ class KeyStore:
         )
         return when
 
-    async def _change(
-        self, name: KeyEventName, change: Any, now: float, kid: Callable[[], str | None]
-    ) -> tuple[str, ...]:
-        """Apply `change` to the stored set under If-Match until a write lands; the kids
-        that write took out. A change that fails is logged, with `kid()` as its key."""
+    async def _change(self, change: Any, now: float) -> tuple[str, ...] | None:
+        """One attempt of a change (`rewrites`): `change` applied to the stored set, and
+        the set replaced under If-Match; the kids that write took out, or None when it lost
+        to another change."""
+        found = await self.read()
+        if found is None:
+            raise ConfigurationError("the store has no signing keys yet: start the service")
+        stored, etag = found
+        keys = [k for k in change(stored.keys) if k.retires_at is None or k.retires_at > now]
+        if not keeps_a_signer(keys):
+            raise ConfigurationError(NO_SIGNER)
         try:
-            for attempt in range(MAX_ATTEMPTS):
-                if attempt:  # the previous one lost a race
-                    await back_off(attempt - 1)
-                found = await self.read()
-                if found is None:
-                    raise ConfigurationError("the store has no signing keys yet: start the service")
-                stored, etag = found
-                keys = [
-                    k for k in change(stored.keys) if k.retires_at is None or k.retires_at > now
-                ]
-                if not keeps_a_signer(keys):
-                    raise ConfigurationError(NO_SIGNER)
-                try:
-                    await self.store.replace(layout.SIGNING_KEYS, StoredKeySet(keys=keys), etag)
-                except StoreConflict:
-                    continue
-                kept = {k.kid for k in keys}
-                return tuple(k.kid for k in stored.keys if k.kid not in kept)
-            raise ConfigurationError("the stored key set kept changing; try again")
-        except S3AuthError as error:
-            reason = REFUSED if isinstance(error, ConfigurationError) else error.code
-            tell(name, now, self.by, outcome="failure", kid=kid(), reason=reason)
-            raise
+            await self.store.replace(layout.SIGNING_KEYS, StoredKeySet(keys=keys), etag)
+        except StoreConflict:
+            return None
+        kept = {k.kid for k in keys}
+        return tuple(k.kid for k in stored.keys if k.kid not in kept)
 
     async def _new_key(self, algorithm: str, now: float, *, activates_at: float) -> StoredKey:
         # An RSA key takes 0.1-1 s to make, and the making lets go of the interpreter: in a
