@@ -41,6 +41,8 @@ def key_events(caplog: pytest.LogCaptureFixture) -> list[tuple[int, KeyEvent]]:
         for field in FLAT:
             assert getattr(record, field) == getattr(event, field)
         assert record.removed == list(event.removed)  # type: ignore[attr-defined]
+        assert record.added == [k.kid for k in event.added]  # type: ignore[attr-defined]
+        assert record.retiring == [k.kid for k in event.retiring]  # type: ignore[attr-defined]
         for field in ("user_id", "actor_id", "session_id", "client", "previous_email"):
             assert getattr(record, field) is None
         assert record.getMessage().startswith(f"key event {event.name} {event.outcome}")

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import Clock, make_clocked_service
 from test_app import PASSWORD, bearer, client_for, login, mounted, register
 from test_app_lifecycle import mailed_token, service_with
 
@@ -147,20 +148,47 @@ async def test_no_key_material_reaches_any_log_record_of_a_key_change(
     sealed: bool, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The first key set, a rotation, one at once (a leak's) and retirements each log their
-    event, and no record holds a private part, a sealed one or the key-encryption key."""
+    event, as does a service process that reads each change and signs with the new key, and
+    no record holds a private part, a sealed one or the key-encryption key."""
     caplog.set_level(logging.DEBUG)
     kek = new_secret_key() if sealed else ""
     store = ObjectStore.from_url("memory://")
     admin = KeyStore(store, encryption_key=kek, skew_seconds=10)
-    now = 1_900_000_000.0
+    clock = Clock()
+    now = clock.now = 1_900_000_000.0
+    service = make_clocked_service(
+        store=store, clock=clock, algorithm="ES256", key_encryption_key=kek
+    )
+    ring = service.tokens.ring
+    assert ring is not None
+
+    async def observe() -> None:
+        await ring.sync()
+        service.tokens.issue_access_token(
+            user_id="a" * 32, username="alice", session_id="b" * 32, is_admin=False, scopes=[]
+        )
+
     (first,) = (await admin.read_or_create("ES256", now)).keys
+    await observe()
     pending = await admin.rotate("ES256", now, 500)
+    await observe()
+    clock.now = now + 1
     leak = await admin.rotate("ES256", now + 1, 0)  # withdraws `pending`
+    await observe()
+    clock.now = now + 2
     await admin.retire(first.kid, now + 2, after=0, immediately=True, undo_margin=0)
+    await observe()
     records = [r for r in caplog.records if r.name == "s3auth_asgi.events.keys"]
-    assert [r.event for r in records] == [  # type: ignore[attr-defined]
-        "key_create", "key_rotate", "key_rotate", "key_retire"
-    ]  # fmt: skip
+    assert [(r.event, r.by) for r in records] == [  # type: ignore[attr-defined]
+        ("key_create", "service"),
+        ("key_rotate", "service"),
+        ("key_set_changed", "observer"),
+        ("key_rotate", "service"),
+        ("key_set_changed", "observer"),
+        ("key_activated", "observer"),
+        ("key_retire", "service"),
+        ("key_set_changed", "observer"),
+    ]
     handled = [kek] if kek else []
     for key in (first, pending, leak):
         material = key.jwk

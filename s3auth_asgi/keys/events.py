@@ -9,15 +9,21 @@ withdrawn by a rotation at once, the key a retirement at once drops, keys past t
 retirement), and who: `by` is `cli` (`s3auth keys`) or `service` (a process of the
 service, or the host's own code calling `KeyStore`); the record's own `process` attribute is
 its pid. It is emitted once the write has landed, by the writer whose write it was: an
-attempt that lost a conditional write to another change, and tried again, logs nothing,
-nor does a read that found the set changed by another.
+attempt that lost a conditional write to another change, and tried again, logs nothing.
+
+Every other process learns of a change by reading the set, and logs what it found, `by`
+`observer` (`keys.observed`): `key_set_changed`, once per process, when a read finds the set
+changed from the one it held (the keys `added`, `removed` and given a retirement,
+`retiring`), and `key_activated` when the process first signs with a key other than the one
+it signed with before (activation is no write: each process's clock decides it).
 
 The logger is `s3auth_asgi.events.keys`, a child of the auth events' logger, so a handler
 there takes both: INFO for a change, WARNING for a change made at once (`--now`: a leak's)
 and for a failure. The record carries the event as `record.auth_event`, as an auth event's
 does, so that a formatter of auth events writes key events unchanged; its flat attributes
 are those of an auth event (the ones a key event has not are None) and `kid`, `removed`,
-`by`. A kid is an id (a thumbprint); one typed for a key that is not there is not logged.
+`added`, `retiring` (lists of kids) and `by`. A kid is an id (a thumbprint); one typed for
+a key that is not there is not logged.
 """
 
 from __future__ import annotations
@@ -29,11 +35,13 @@ import msgspec
 
 logger = logging.getLogger("s3auth_asgi.events.keys")
 
-KeyEventName = Literal["key_create", "key_rotate", "key_retire"]
+KeyEventName = Literal["key_create", "key_rotate", "key_retire", "key_set_changed", "key_activated"]
 KEY_EVENT_NAMES: frozenset[str] = frozenset(get_args(KeyEventName))
 Outcome = Literal["success", "failure"]
 Actor = Literal["cli", "service"]
 """Who changes the keys: `s3auth keys`, or a process of the service (or a host's code)."""
+By = Literal[Actor, "observer"]
+"""Who logs an event: the writer of the change, or a process that read it (`observer`)."""
 
 REFUSED = "refused"
 """The reason of a change refused by the rules of the key set (`keys.stored`)."""
@@ -42,12 +50,21 @@ _AUTH_EVENT_ONLY = ("user_id", "actor_id", "session_id", "client", "previous_ema
 formatter naming them takes both."""
 
 
+class KeyTimes(msgspec.Struct, frozen=True):
+    """A key an observer found added or given a retirement: its kid and times."""
+
+    kid: str
+    activates_at: float
+    retires_at: float | None = None
+
+
 class KeyEvent(msgspec.Struct, frozen=True, kw_only=True):
     name: KeyEventName
     outcome: Outcome
     at: float
-    """Unix seconds, on the writer's clock (the `now` of the change)."""
-    by: Actor
+    """Unix seconds, on the writer's clock (the `now` of the change), or the observer's when
+    it read the set or signed."""
+    by: By
     kid: str | None = None
     """The key made, added or retired; None for a failure before a key was found."""
     reason: str | None = None
@@ -60,7 +77,12 @@ class KeyEvent(msgspec.Struct, frozen=True, kw_only=True):
     immediately: bool = False
     """A rotation or retirement made at once (`--now`), as for a key that leaked."""
     removed: tuple[str, ...] = ()
-    """The kids the write took out of the stored set."""
+    """The kids the write took out of the stored set (an observer's: that the set it read
+    no longer has)."""
+    added: tuple[KeyTimes, ...] = ()
+    """Of `key_set_changed`: the keys the set read has and the one held had not."""
+    retiring: tuple[KeyTimes, ...] = ()
+    """Of `key_set_changed`: the keys given a retirement (or another) since the set held."""
 
 
 def level_of(event: KeyEvent) -> int:
@@ -68,7 +90,7 @@ def level_of(event: KeyEvent) -> int:
 
 
 def tell(
-    name: KeyEventName, at: float, by: Actor, *, outcome: Outcome = "success", **fields: Any
+    name: KeyEventName, at: float, by: By, *, outcome: Outcome = "success", **fields: Any
 ) -> None:
     """Emit the event of a change (`KeyEvent`'s other fields as keywords)."""
     emit(KeyEvent(name=name, outcome=outcome, at=at, by=by, **fields))
@@ -79,6 +101,8 @@ def emit(event: KeyEvent) -> None:
     level = level_of(event)
     if not logger.isEnabledFor(level):
         return
+    added = [k.kid for k in event.added]
+    retiring = [k.kid for k in event.retiring]
     fields: dict[str, object] = dict.fromkeys(_AUTH_EVENT_ONLY)
     fields.update(
         auth_event=event,
@@ -87,16 +111,28 @@ def emit(event: KeyEvent) -> None:
         reason=event.reason,
         kid=event.kid,
         removed=list(event.removed),
+        added=added,
+        retiring=retiring,
         by=event.by,
     )
     reason = f" {event.reason}" if event.reason else ""
+    kids = "".join(
+        f" {label}={','.join(named)}"
+        for label, named in (
+            ("added", added),
+            ("retiring", retiring),
+            ("removed", event.removed),
+        )
+        if named
+    )
     logger.log(
         level,
-        "key event %s %s%s kid=%s by %s",
+        "key event %s %s%s kid=%s by %s%s",
         event.name,
         event.outcome,
         reason,
         event.kid,
         event.by,
+        kids,
         extra=fields,
     )

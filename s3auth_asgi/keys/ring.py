@@ -13,7 +13,9 @@ freshness policy (`freshness`) with `S3AUTH_KEY_SYNC_SECONDS` as its interval, s
 process sees a rotation within one interval, whether it signs tokens, publishes the JWKS or
 only verifies (`key_set` starts the read; BearerTokenMiddleware waits for it when the keys
 are overdue, `is_overdue`); a token naming an unknown key makes the ring
-read again, at most once per interval however many such tokens arrive. Keys are published
+read again, at most once per interval however many such tokens arrive. A read that finds
+the set changed, and the first token signed with a key new to the process, are logged
+(`keys.observed`), whoever made the change. Keys are published
 longer before they sign than a verifier can keep a JWKS served from a key set two intervals
 old (settings refuse otherwise), so in practice no token ever names a key its verifier has
 not read.
@@ -46,6 +48,7 @@ from .events import Actor
 from .keyset import DEFAULT_ALGORITHMS, KeyEntry, KeySet, entry_for
 from .material import import_key, public_only, read_key_file
 from .names import UnusableKeyError, is_symmetric
+from .observed import KeyObserver
 from .publish import JwksPublication
 from .remote import KeysUnavailableError
 from .sources import check_key_sources
@@ -83,6 +86,8 @@ class KeyRing:
         self.settings = settings
         self.clock = clock
         self.stored: KeyStore | None = None
+        self.observer: KeyObserver | None = None
+        """What this process logs of the stored set changing (`keys.observed`)."""
         self.freshness: SnapshotFreshness | None = None
         self._keys: KeySet | None = None
         self._unusable_reported = ""
@@ -125,6 +130,7 @@ class KeyRing:
             skew_seconds=settings.revocation_skew_seconds,
             by=by,
         )
+        self.observer = KeyObserver()
         self.freshness = SnapshotFreshness(
             self._read_store,
             interval=settings.key_sync_seconds,
@@ -158,10 +164,13 @@ class KeyRing:
         publication = self.publication
         published = None if publication is None else publication.kids
         try:
-            return key_that_signs(self.key_set(), now, published=published)
+            key = key_that_signs(self.key_set(), now, published=published)
         except KeysUnavailableError as error:
             self._report_unusable(str(error.__cause__))
             raise
+        if self.observer is not None:
+            self.observer.signs(key, now)
+        return key
 
     def is_stale(self) -> bool:
         """Whether `ensure_fresh` has anything to do now."""
@@ -220,8 +229,9 @@ class KeyRing:
             await self.freshness.sync()
 
     async def _read_store(self) -> int:
-        assert self.stored is not None  # only the store source syncs
-        stored = await self.stored.read_or_create(self.settings.algorithm, self.clock())
+        assert self.stored is not None and self.observer is not None  # only the store's sync
+        now = self.clock()
+        stored = await self.stored.read_or_create(self.settings.algorithm, now)
         try:
             keys = self.stored.key_set(stored)
         except S3AuthError:
@@ -235,6 +245,7 @@ class KeyRing:
                 "`s3auth keys list`"
             ) from None
         self._keys = keys
+        self.observer.read(keys, now)
         if self.publication is not None:
             await self.publication.publish(keys)  # a failure is logged, the keys kept
         return len(keys)
