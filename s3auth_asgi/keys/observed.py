@@ -30,12 +30,15 @@ class KeyObserver:
         self._held: dict[str, Times] | None = None
         self._signing: str | None = None
 
-    def read(self, keys: KeySet, now: float) -> None:
-        """After a read of the set at `now`: log what changed since the one held."""
+    def read(self, keys: KeySet, now: float) -> bool:
+        """After a read of the set at `now`: log what changed since the one held. False
+        when it is the set held (the same keys at the same times)."""
         held = {e.kid: (e.activates_at, e.retires_at) for e in keys.entries}
         before, self._held = self._held, held
-        if before is None or before == held:
-            return
+        if before == held:
+            return False
+        if before is None:
+            return True
         added = tuple(KeyTimes(kid, *times) for kid, times in held.items() if kid not in before)
         retiring = tuple(
             KeyTimes(kid, *times)
@@ -52,6 +55,7 @@ class KeyObserver:
                 retiring=retiring,
                 removed=removed,
             )
+        return True
 
     def signs(self, key: KeyEntry, now: float) -> None:
         """Before signing with `key` at `now`: log it if it is not the key signed with

@@ -244,8 +244,10 @@ class KeyRing:
                 f"the stored signing keys could not be opened ({type(exc).__name__}): see "
                 "`s3auth keys list`"
             ) from None
-        self._keys = keys
-        self.observer.read(keys, now)
+        # The set as it was (a kid's material never changes) keeps the object held, so
+        # that a read after an unknown kid says no verification is worth repeating.
+        if self.observer.read(keys, now):
+            self._keys = keys
         if self.publication is not None:
             await self.publication.publish(keys)  # a failure is logged, the keys kept
         return len(keys)
