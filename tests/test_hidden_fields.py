@@ -20,6 +20,7 @@ from test_service import pretty_reprs
 import s3auth_asgi
 from s3auth_asgi.app.lifecycle_schemas import ResetPasswordRequest
 from s3auth_asgi.app.schemas import ChangePasswordRequest, LoginRequest, TokenResponse
+from s3auth_asgi.cli.user_import import LineResult
 from s3auth_asgi.mail.message import Message
 from s3auth_asgi.mail.outbox import StoredMessage
 from s3auth_asgi.models import User
@@ -30,6 +31,7 @@ from s3auth_asgi.tokens import RefreshToken, TokenCodec
 SECRET_LOOKING = re.compile(r"(?:^|_)(?:password|token|code|mac|digest|jwk)$|(?:^|_)secret(?:_|$)")
 NOT_SECRET = {
     (Problem, "code"): "a problem's code (`invalid_credentials`), sent to every client",
+    (LineResult, "code"): "the problem code of an import line that failed, printed with it",
 }
 SECRET_UNDER_ANOTHER_NAME = [
     (Message, "text"),  # holds the mailed link, and its token
