@@ -70,6 +70,9 @@ EVERY_PATH: Final = ("/*",)
 """The default of `protected`: excluding every path under it stays allowed."""
 
 _ENCODED_SEPARATORS = (b"%2f", b"%5c", b"%00")
+_PERCENT: Final = ord("%")
+"""The byte looked for as an int: `in` on bytes tries its operand as one first, and given
+bytes it raises and clears a TypeError, which was a third of a remembered decision."""
 _MEMO_SIZE = 2048
 REMEMBERED_PATH_MAX = 1024
 """The longest path (as received and as routed), `root_path` or method of a request a
@@ -131,7 +134,7 @@ class PathRules:
         if (
             type(path) is str
             and not scope.get("root_path")
-            and (raw_path is None or (isinstance(raw_path, bytes) and b"%" not in raw_path))
+            and (raw_path is None or (isinstance(raw_path, bytes) and _PERCENT not in raw_path))
         ):
             # Then the outcome depends on the path as received and as routed (and the
             # method) alone: remember it by the first, with the second, which one app
