@@ -156,7 +156,9 @@ class BearerTokenMiddleware:
             else:
                 try:
                     token = authorization_token(scope)
-                    if token is not None:
+                    # Asked before the call: a coroutine made and awaited for nothing was
+                    # a twentieth of a cached token's request.
+                    if token is not None and self._keys_freshness is not None:
                         await self._read_overdue_keys()
                     try:
                         self._authenticate(scope, access, needed, token)
@@ -264,7 +266,7 @@ class BearerTokenMiddleware:
             subprotocol_token = take_subprotocol_token(scope, marker)
             offered = subprotocol_token is not None
             token = websocket_token(scope, subprotocol_token, self.websocket_query_param)
-            if token is not None:
+            if token is not None and self._keys_freshness is not None:
                 await self._read_overdue_keys()
             try:
                 self._authenticate(scope, access, needed, token)
