@@ -591,4 +591,19 @@ def test_past_the_own_hosts_memo_every_peer_is_still_its_own_key() -> None:
     for _ in range(2):
         assert [resolver.client_keys(scope(host))[0] for host in hosts] == hosts
         assert [resolver.client_key(scope(host)) for host in hosts] == [f"ip:{h}" for h in hosts]
-    assert len(resolver._own_hosts) == client_ip._OWN_HOSTS_SIZE
+    assert resolver._own_hosts is None
+
+
+def test_the_own_hosts_memo_serves_as_many_peers_and_is_given_up_past_them() -> None:
+    resolver = ClientIPResolver()
+    hosts = [f"198.51.{i >> 8}.{i & 255}" for i in range(client_ip._OWN_HOSTS_SIZE + 1)]
+    for _ in range(2):
+        for host in hosts[:-1]:
+            assert resolver.client_keys(scope(host)) == (host, f"ip:{host}")
+    remembered = resolver.client_keys(scope(hosts[0]))
+    assert resolver.client_keys(scope(hosts[0])) is remembered  # not built again
+    assert resolver.client_keys(scope(hosts[-1])) == (hosts[-1], f"ip:{hosts[-1]}")
+    assert resolver._own_hosts is None
+    again = resolver.client_keys(scope(hosts[0]))
+    assert again == remembered
+    assert again is not remembered
