@@ -33,8 +33,9 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter, deque
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextvars import ContextVar
+from typing import NamedTuple
 
 from ..lifecycle_settings import require_public_url
 from ..settings import S3AuthSettings, env_name
@@ -53,11 +54,20 @@ CLOSE_SECONDS = 5.0
 well within the grace a process manager gives before it kills."""
 
 
+class LaterMessage(NamedTuple):
+    """A message decided on in the background, once the answer is sent: `make` returns it,
+    or None to send nothing (its budget spent, its account gone). Its reads and writes
+    then neither delay the answer nor tell anything by it."""
+
+    kind: MessageKind
+    make: Callable[[], Awaitable[Message | None]]
+
+
 class _Held:
     """The messages kept by one `held_mail`, until it is left."""
 
     def __init__(self) -> None:
-        self.messages: list[tuple[MailDelivery, Message]] = []
+        self.messages: list[tuple[MailDelivery, Message | LaterMessage]] = []
         self.open = True
 
 
@@ -136,10 +146,11 @@ class MailDelivery:
         token: str = "",
         lifetime_seconds: int = 0,
         new_email: str = "",
+        details: Mapping[str, str] | None = None,
     ) -> Message:
         """The message of `kind` to `to`; with `token`, its link (the notice of a change
-        of address has none, and names `new_email`)."""
-        values = {"username": username, "email": to, "new_email": new_email}
+        of address has none, and names `new_email`; those of logins, the `details`)."""
+        values = {**(details or {}), "username": username, "email": to, "new_email": new_email}
         if token:
             values.update(
                 link=self.link(kind, token),
@@ -155,7 +166,7 @@ class MailDelivery:
         if self.enabled:
             self.send_later(self.compose(kind, to=to, username=username, new_email=new_email))
 
-    def send_later(self, message: Message) -> None:
+    def send_later(self, message: Message | LaterMessage) -> None:
         """Start sending `message` (once the `held_mail` it is called within is left);
         returns at once."""
         held = _held.get()
@@ -179,20 +190,24 @@ class MailDelivery:
     def _forget(self, task: asyncio.Task[None]) -> None:
         self._sending.pop(task, None)
 
-    async def _send(self, mailer: Mailer, message: Message) -> None:
+    async def _send(self, mailer: Mailer, later: Message | LaterMessage) -> None:
+        kind = later.kind
         try:
+            message = await later.make() if isinstance(later, LaterMessage) else later
+            if message is None:
+                return
             message.recipient()  # see the module
             await mailer.send(message)
         except asyncio.CancelledError:
             if asyncio.current_task() in self._sending:  # else `close` counted it
-                logger.warning("a %s message was not sent: its sending was cancelled", message.kind)
+                logger.warning("a %s message was not sent: its sending was cancelled", kind)
             raise
         except MailFailure as exc:  # says why in words that quote nothing of the message
-            self._failed(message.kind, str(exc))
+            self._failed(kind, str(exc))
         except Exception as exc:  # a mail server's failure must not surface anywhere else
             # The type and the SMTP code only: the text of a refusal may quote the address.
             code = getattr(exc, "smtp_code", None)
-            self._failed(message.kind, type(exc).__name__ + (f" (SMTP {code})" if code else ""))
+            self._failed(kind, type(exc).__name__ + (f" (SMTP {code})" if code else ""))
 
     def _failed(self, kind: MessageKind, reason: str) -> None:
         logger.error("sending a %s message failed: %s", kind, reason)
