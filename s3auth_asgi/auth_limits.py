@@ -30,6 +30,8 @@ DEFAULT_AUTH_LIMITS: dict[str, RateLimit] = {
     # Over either of these two the answer is the same 202 and no mail goes (`mail_admitted`).
     "recovery_account": RateLimit(max_requests=3, window_seconds=900),
     "recovery_inbox": RateLimit(max_requests=10, window_seconds=3600),
+    # Over it the login goes on as ever and the notice is not mailed (`login_notices`).
+    "login_notice": RateLimit(max_requests=3, window_seconds=86400),
 }
 """Overridden by the same names in S3AUTH_RATE_LIMITS (e.g. `login_account=5/600`). The
 `login*` limits count wrong passwords: `login` per client address, `login_account` and
@@ -42,7 +44,9 @@ for an administrator, an account's: up to 201 store requests) per calling accoun
 account and address, and `recovery_inbox` per account from any address, for each kind of
 mail apart (`mail_admitted`); they count the mails of a new address at `PATCH /me` and the
 notice of a new password at `/password` too, per inbox (the account's, or the new
-address's), and refuse those with a 429 (`check_mails`)."""
+address's), and refuse those with a 429 (`check_mails`). `login_notice` counts the notices
+of a login from a new device and of a spent failure budget, per account and kind of
+notice, after the answer: past it the notice is not mailed, and nothing else changes."""
 
 PER_PROCESS_LIMITS = ("token", "token_account", "profile", "profile_account", "events_account")
 """Kept in each process's memory whatever S3AUTH_RATE_LIMIT_STORE says."""

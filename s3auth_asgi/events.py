@@ -51,6 +51,8 @@ EventName = Literal[
     "admin_user_create",
     "admin_password_set",
     "admin_session_end",
+    "new_device_notice",
+    "failed_logins_notice",
 ]
 Outcome = Literal["success", "failure", "refused"]
 

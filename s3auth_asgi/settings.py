@@ -181,6 +181,11 @@ class S3AuthSettings(HidesSecrets, msgspec.Struct, kw_only=True, frozen=True):
     email_verification_hours: int = 48
     require_verified_email: bool = False
     audit_retention_days: int = 90
+    new_device_notices: bool = True
+    """Mail the account's address of each login that shows no valid device cookie of the
+    account (`app.login_notices`); nothing is mailed without a mailer."""
+    failed_login_notices: bool = True
+    """Mail the account's address when wrong passwords spend its failure budget."""
 
     def __post_init__(self) -> None:
         check_settings(self)

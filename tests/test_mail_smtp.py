@@ -40,9 +40,12 @@ async def test_a_reset_link_mailed_over_smtp_sets_a_new_password() -> None:
             assert forgot.status_code == 202
             await service.mail.drain()
             # Each mail is sent from its own worker thread: they may arrive in either order.
-            received = server.inbox.wait_for(2)
-            (verification,) = [m for m in received if m["Subject"] != "Reset your password"]
+            received = server.inbox.wait_for(3)
+            (verification,) = [m for m in received if m["Subject"].startswith("Confirm")]
             (reset,) = [m for m in received if m["Subject"] == "Reset your password"]
+            # The login, the client's first: a new device (`tests/test_login_notices.py`).
+            (told,) = [m for m in received if m["Subject"] == "A new sign-in to your account"]
+            assert told["To"] == "alice@example.com" and "#token=" not in told.get_content()
 
             # The verification link mailed at registration verifies the address.
             assert link_in(verification).startswith(f"{FRONT_END}/verify-email#token=ev1.")

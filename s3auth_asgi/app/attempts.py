@@ -77,6 +77,10 @@ class Attempt:
     by_device: bool = False
     held: list[str] = field(default_factory=list)
     """The budget keys it is counted as being checked under, until `end`."""
+    spent_account: bool = False
+    """Its failure, charged, left the account's budget with no room: the owner is told
+    (`login_notices`). Later ones are refused before they are charged, until the budget
+    admits one more."""
 
 
 def _room(reading: Reading) -> int:
@@ -234,6 +238,8 @@ class PasswordAttempts:
                 lost = lost or error
                 continue
             charged.append((store, recorded))
+            if recorded.budget.name == "login.account" and recorded.allowed:
+                attempt.spent_account = _room(recorded) == 0
         if lost is not None:
             raise lost
         if not all(recorded.allowed for _, recorded in charged):

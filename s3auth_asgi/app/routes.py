@@ -39,6 +39,7 @@ from .errors import (
     WrongCurrentPasswordError,
 )
 from .limits import AuthRateLimits
+from .login_notices import LoginNotices
 from .operations import Call
 from .origins import OriginCheck
 from .responses import PRIVATE, empty_response, json_response, not_modified, problem_response
@@ -73,6 +74,7 @@ class AuthRoutes(SessionRoutes):
         # hash places kept for known devices, which always exist.
         self.devices = DeviceCookies(self.settings.secret_key, clock=service.clock)
         self.origins = OriginCheck(self.settings)
+        self.notices = LoginNotices(service, limits)
 
     # Helpers -------------------------------------------------------------------------
 
@@ -187,6 +189,7 @@ class AuthRoutes(SessionRoutes):
                 raise InvalidCredentialsError(headers=self.limits.headers(charged))
         finally:
             attempts.end(attempt)
+            self.notices.spent(request.scope, attempt, login=login)
         if self.settings.require_verified_email and not check.user.email_verified:
             raise EmailNotVerifiedError()
         try:
@@ -198,6 +201,8 @@ class AuthRoutes(SessionRoutes):
             raise InvalidCredentialsError(headers=self.limits.headers(charged)) from None
         self._note_session(call, pair)
         call.shown.extend(attempts.shown(attempt.readings))
+        if device is None:
+            self.notices.new_device(request.scope, check.user, request.headers.get("user-agent"))
         response = self._tokens(request, pair)
         if self.origins.refusal(request.scope) is None:  # another site's page: see `origins`
             self.devices.issue(response, check.user, device, root_path(request))
@@ -300,6 +305,7 @@ class AuthRoutes(SessionRoutes):
             raise account_gone() from None
         finally:
             attempts.end(attempt)
+            self.notices.spent(call.request.scope, attempt, user=user)
         call.shown.extend(attempts.shown(attempt.readings))
         return result
 

@@ -18,6 +18,8 @@ MessageKind = Literal[
     "email_change_notice",
     "password_changed_notice",
     "email_changed_notice",
+    "new_device_notice",
+    "failed_logins_notice",
 ]
 
 MailAdmit = Callable[[tuple[str, ...]], Awaitable[None]]

@@ -1,8 +1,10 @@
 """The texts of the mails, as `string.Template`s: `$username`, `$email` (the address the
 mail goes to), `$link`, `$token` and `$lifetime` (e.g. "30 minutes") are filled in, and
-`$new_email` in the notices of a change of address. The notices (`*_notice`) hold no link
-and no token: they tell the account's address what changed, so that its owner hears of a
-change that was not theirs. The defaults use no `$username`: see RESET. Replace any of them:
+`$new_email` in the notices of a change of address; `$time` (UTC), `$client` (the client
+address) and, of a login from a new device, `$device` (its User-Agent) in the notices of
+logins. The notices (`*_notice`) hold no link and no token: they tell the account's address
+what changed or who signed in, so that its owner hears of what was not theirs. The
+defaults use no `$username`: see RESET. Replace any of them:
 
     templates = MailTemplates(
         password_reset=MailTemplate("Your password", "Open $link within $lifetime."),
@@ -84,6 +86,32 @@ EMAIL_CHANGED = MailTemplate(
     "it at once.\n",
 )
 
+# Whoever signed in knows the password: the owner is told to change it and end the sessions
+# it opened. No link: a notice that asks to click would teach the owner to follow links in
+# mail that looks like it.
+NEW_DEVICE = MailTemplate(
+    "A new sign-in to your account",
+    "Hello,\n\n"
+    "your account was signed in to from a device or browser it had not been seen on "
+    "lately:\n\n"
+    "  time: $time\n  device: $device\n  address: $client\n\n"
+    "If it was you, there is nothing to do. If it was not, someone knows your password: "
+    "change it now (or reset it from this address), which ends every session of the "
+    "account, or log out everywhere from your account's settings at once.\n",
+)
+# Anybody can type wrong passwords for a name, with a User-Agent of their choosing: this
+# notice quotes none of it, so that nobody chooses words for the owner's inbox.
+FAILED_LOGINS = MailTemplate(
+    "Repeated failed sign-ins to your account",
+    "Hello,\n\n"
+    "someone typed wrong passwords for your account as often as it is allowed to, and "
+    "further attempts are refused for a while. The last one:\n\n"
+    "  time: $time\n  address: $client\n\n"
+    "If it was you, wait a while, or reset your password from this address. If it was "
+    "not, your password held; if you use it elsewhere or it is easy to guess, reset it now "
+    "and log out everywhere from your account's settings.\n",
+)
+
 
 @dataclass(frozen=True, slots=True)
 class MailTemplates:
@@ -99,6 +127,11 @@ class MailTemplates:
     email_changed_notice: MailTemplate = EMAIL_CHANGED
     """To the address the account had, once `update_user` moved the account to another
     (an administrator, or the host's own code): no link."""
+    new_device_notice: MailTemplate = NEW_DEVICE
+    """To the account's address, after a login from a device it has not been seen on (no
+    valid device cookie of the account): no link."""
+    failed_logins_notice: MailTemplate = FAILED_LOGINS
+    """To the account's address, once wrong passwords spent its failure budget: no link."""
     reset_path: str = "/reset-password"
     """Where the front end takes a new password (after S3AUTH_PUBLIC_URL)."""
     verify_path: str = "/verify-email"
