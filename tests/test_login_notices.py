@@ -16,11 +16,11 @@ import pytest
 from conftest import make_settings
 from starlette.applications import Starlette
 from starlette.routing import Mount
-from support import StoreWrapper
+from support import Clock, StoreWrapper
 from test_app import PASSWORD, client_for, register
 
 from s3auth_asgi import S3AuthService, S3AuthSettings
-from s3auth_asgi.app import create_auth_app
+from s3auth_asgi.app import DEFAULT_AUTH_LIMITS, create_auth_app
 from s3auth_asgi.app.devices import DEVICE_COOKIE, DEVICE_HEADER
 from s3auth_asgi.events import AuthEvent
 from s3auth_asgi.mail import Message
@@ -68,12 +68,14 @@ class Logged(StoreWrapper):
 class Setup:
     def __init__(self, *, mailer: bool = True, **settings: Any) -> None:
         self.log: list[tuple[str, str]] = []
+        self.clock = Clock()
         self.outbox = Outbox()
         values = {"public_url": "https://app.example.com", "rate_limit_store": "store"}
         self.service = S3AuthService(
             make_settings(**{**values, **settings}),
             store=Logged(ObjectStore.from_url("memory://"), self.log),
             mailer=self.outbox if mailer else None,
+            clock=self.clock,
         )
         auth = create_auth_app(self.service)
 
@@ -213,14 +215,19 @@ async def test_a_spent_failure_budget_is_told_once_per_time_it_is_spent(
         refused = [(await post_login(client, "alice", WRONG)).status_code for _ in range(3)]
         assert refused == [429] * 3
         assert len(await setup.sent()) == 1
+        # Once it admits one more, that one spends it again, and is told.
+        setup.clock.advance(DEFAULT_AUTH_LIMITS["login_account"].emission_interval)
+        assert (await post_login(client, "alice", WRONG)).status_code == 401
+        assert (await post_login(client, "alice", WRONG)).status_code == 429
+        assert [m.kind for m in await setup.sent()] == ["failed_logins_notice"] * 2
         # A name that is nobody's spends its own budget; nobody is mailed.
         for _ in range(5):
             await post_login(client, "nobody", WRONG)
-        assert len(await setup.sent()) == 1
+        assert len(await setup.sent()) == 2
     told = login_events(caplog)
     assert [(e.name, e.outcome, e.user_id) for e in told] == [
         ("failed_logins_notice", "success", alice["id"])
-    ]
+    ] * 2
 
 
 async def test_wrong_current_passwords_that_spend_the_budget_are_told_too() -> None:
