@@ -118,7 +118,8 @@ async def test_an_administrators_new_password_and_address_are_told(tmp_path: Pat
         service.store.reset_counts()
         moved = await client.patch(path, json={"email": MOVED}, headers=root)
         assert moved.status_code == 200, moved.text
-        assert dict(service.store.requests) == {"get": 3, "put": 6}
+        # The old address let go: retired (a PUT), then deleted.
+        assert dict(service.store.requests) == {"get": 3, "put": 6, "delete": 1}
         told = await notices(service, "Alice@example.com")
         assert [kind for kind, _ in told] == ["email_changed_notice"]
         assert MOVED in told[0][1]  # the owner learns where the mail goes now
