@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import functools
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Any
 
 import msgspec
@@ -41,6 +41,17 @@ def check_root_path(root_path: str) -> None:
     a path that does not end with `/`."""
     if root_path and (not root_path.startswith("/") or root_path.endswith("/")):
         raise ConfigurationError(f"root_path {root_path!r} must start and not end with '/'")
+
+
+def declared(responses: Mapping[Any, Any], status: int) -> Any:
+    """The response of `status` in an operation's `responses`, keyed by its text or, as
+    YAML makes it (Starlette's docstrings), by a number; None where there is none. Either
+    way it is the host's, and one added under the other key would give the document the
+    status twice."""
+    for key in (str(status), status):
+        if key in responses:
+            return responses[key]
+    return None
 
 
 def add_problem(

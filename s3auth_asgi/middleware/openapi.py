@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigurationError
-from ..host_openapi import check_root_path, operations, problem_schema
+from ..host_openapi import check_root_path, declared, operations, problem_schema
 from ..openapi_problems import bearer_request_refusal, error_response
 from ..path_coverage import PARAMETER, coverage
 from ..path_patterns import PathSet
@@ -272,10 +272,8 @@ def _refusals(
         else f"The bearer token sent (it may be left out) is {refused}",
         403: "The bearer token lacks a scope the path requires",
     }
-    # A document made from YAML (Starlette's docstrings) may key a status by a number.
-    declared = {str(status) for status in responses}
     for status, codes in by_status(raised).items():
-        if str(status) in declared:
+        if declared(responses, status) is not None:
             continue
         schema = with_codes(problem, codes)
         if status == 400:

@@ -22,7 +22,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigurationError, RateLimitedError, StoreUnavailableError, StoreUnsafeError
-from ..host_openapi import add_headers, add_problem, check_root_path, operations, problem_schema
+from ..host_openapi import (
+    add_headers,
+    add_problem,
+    check_root_path,
+    declared,
+    operations,
+    problem_schema,
+)
 from ..path_coverage import Coverage, coverage
 from ..paths import listed
 from ..problems import PROBLEM_CONTENT_TYPE, STORE_UNAVAILABLE_DESCRIPTION, with_codes
@@ -155,7 +162,9 @@ def _declare(
     responses = operation.setdefault("responses", {})
     fields = field_headers(names, legacy)
     own = {"429"}  # the middleware's own answers: the headers they are sent with are known
-    refusal = responses.setdefault("429", {"description": REFUSAL_DESCRIPTION})
+    refusal = declared(responses, 429)
+    if refusal is None:
+        refusal = responses["429"] = {"description": REFUSAL_DESCRIPTION}
     refused = with_codes(problem, [RateLimitedError.code])
     add_problem(refusal, refused, {**RETRY_AFTER, **fields})
     if failures:
@@ -165,7 +174,9 @@ def _declare(
             "content": {PROBLEM_CONTENT_TYPE: {"schema": failed}},
             "headers": copy.deepcopy(RETRY_AFTER),
         }
-        unavailable = responses.setdefault("503", made)
+        unavailable = declared(responses, 503)
+        if unavailable is None:
+            unavailable = responses["503"] = made
         if unavailable == made:
             # Made here, now or by an earlier call: the middleware's, sent without fields.
             # A 503 of the host's own may be its app's, which the middleware admitted.
@@ -173,5 +184,5 @@ def _declare(
         add_problem(unavailable, failed, RETRY_AFTER)
     if send_headers:
         for status, response in responses.items():
-            if status not in own and isinstance(response, dict) and "$ref" not in response:
+            if str(status) not in own and isinstance(response, dict) and "$ref" not in response:
                 add_headers(response, fields)

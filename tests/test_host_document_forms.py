@@ -1,0 +1,122 @@
+"""The forms a host's own document comes in, through both declarations of the middlewares
+(`declare_rate_limits`, `declare_bearer_refusals`): a real Starlette app documented by its
+SchemaGenerator, whose YAML docstrings key statuses by number. What the host declares
+stays its own under either key, and the document served gives each status once."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from conftest import make_service
+from declared_answers import _codes
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from starlette.schemas import SchemaGenerator
+from test_app import client_for
+
+from s3auth_asgi import declare_bearer_refusals
+from s3auth_asgi.problems import PROBLEM_CONTENT_TYPE
+from s3auth_asgi.ratelimit import (
+    ObjectStoreRateLimitStore,
+    RateLimit,
+    RateLimiter,
+    RateLimitRule,
+    declare_rate_limits,
+)
+from s3auth_asgi.storage import ObjectStore
+
+pytestmark = pytest.mark.anyio
+
+RULES = [
+    RateLimitRule("/items", "shared"),
+    RateLimitRule("/busy", "shared"),
+    RateLimitRule("/open", "local"),
+]
+BEARER = {"protected": {"/items": ("read",)}, "exclude": ("/openapi.json",)}
+
+
+async def items(request: Request) -> JSONResponse:
+    """responses:
+    200:
+      description: The items
+    401:
+      description: Sign in first
+    429:
+      description: Too many searches at once
+    """
+    return JSONResponse([])
+
+
+async def open_(request: Request) -> JSONResponse:
+    """responses:
+    200:
+      description: Anyone's
+    """
+    return JSONResponse({})
+
+
+async def busy(request: Request) -> JSONResponse:
+    """responses:
+    200:
+      description: Done
+    503:
+      description: Down for maintenance
+    """
+    return JSONResponse({})
+
+
+def host(version: str) -> Starlette:
+    generator = SchemaGenerator({"openapi": version, "info": {"title": "t", "version": "1"}})
+    limits = {"shared": RateLimit(5, 60), "local": RateLimit(5, 60)}
+    shared = ObjectStoreRateLimitStore(ObjectStore.from_url("memory://"))
+    limiter = RateLimiter(limits, stores={"shared": shared})
+    service = make_service()
+
+    def schema(request: Request) -> JSONResponse:
+        document = generator.get_schema(routes)
+        declare_rate_limits(document, RULES, limiter)
+        declare_bearer_refusals(document, {"tokens": service, **BEARER})
+        return JSONResponse(document)
+
+    routes = [
+        Route("/items", items),
+        Route("/open", open_),
+        Route("/busy", busy),
+        Route("/openapi.json", schema, include_in_schema=False),
+    ]
+    return Starlette(routes=routes)
+
+
+def once_each(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    assert len(keys) == len(set(keys)), f"a key given twice: {keys}"
+    return dict(pairs)
+
+
+async def served(version: str) -> dict[str, Any]:
+    async with client_for(host(version)) as client:
+        answer = await client.get("/openapi.json")
+    document: dict[str, Any] = json.loads(answer.text, object_pairs_hook=once_each)
+    return document
+
+
+async def test_a_status_a_yaml_docstring_keys_by_number_stays_the_hosts() -> None:
+    paths = (await served("3.1.0"))["paths"]
+    responses = paths["/items"]["get"]["responses"]
+    assert set(responses) == {"200", "400", "401", "403", "429", "503"}
+    refusal = responses["429"]
+    assert refusal["description"] == "Too many searches at once"
+    # Completed as a 429 the host declared under its text is: the problem, the headers.
+    assert _codes(refusal["content"][PROBLEM_CONTENT_TYPE]["schema"]) == ["rate_limited"]
+    assert {"Retry-After", "RateLimit-Policy", "RateLimit"} <= set(refusal["headers"])
+    assert responses["401"]["description"] == "Sign in first"
+    assert "content" not in responses["401"]
+    unavailable = paths["/busy"]["get"]["responses"]["503"]
+    assert unavailable["description"] == "Down for maintenance"
+    assert _codes(unavailable["content"][PROBLEM_CONTENT_TYPE]["schema"]) == ["store_unavailable"]
+    # The host's own 503 may be its app's, which the middleware admitted: the fields too.
+    assert set(unavailable["headers"]) == {"Retry-After", "RateLimit-Policy", "RateLimit"}
