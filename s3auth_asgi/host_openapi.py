@@ -1,8 +1,9 @@
 """What the middlewares' declarations in a host's OpenAPI document share
 (`ratelimit.openapi`, `middleware.openapi`): the operations of a document, the problem
-schema placed in it once, and the parts of a response added only where the host's
-response lacks them. A document is a plain dict, as every framework makes one, changed in
-place; a response given as a `$ref` is the host's to describe and left alone."""
+schema placed in it once (in the form of the document's OpenAPI version, 3.0 or 3.1), and
+the parts of a response added only where the host's response lacks them. A document is a
+plain dict, as every framework makes one, changed in place; a response given as a `$ref`
+is the host's to describe and left alone."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 import msgspec
 
 from .errors import ConfigurationError
+from .openapi_30 import is_openapi_3_0, schema_for_3_0
 from .problems import PROBLEM_CONTENT_TYPE, Problem
 
 OPERATION_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
@@ -74,9 +76,10 @@ def add_headers(response: dict[str, Any], headers: dict[str, dict[str, Any]]) ->
 
 
 def problem_schema(document: MutableMapping[str, Any]) -> dict[str, str]:
-    """A reference to the problem schema in `document`, added where it is missing."""
+    """A reference to the problem schema in `document`, added where it is missing, in the
+    form of the document's OpenAPI version."""
+    wanted = problem_definition(is_openapi_3_0(document))
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
-    wanted = problem_definition()
     for name, schema in schemas.items():
         if schema == wanted:
             return {"$ref": SCHEMA_REF + name}
@@ -91,8 +94,9 @@ def problem_schema(document: MutableMapping[str, Any]) -> dict[str, str]:
 
 
 @functools.cache
-def problem_definition() -> dict[str, Any]:
-    """The JSON Schema of a problem answer, as the auth app's document has it."""
+def problem_definition(openapi_3_0: bool = False) -> dict[str, Any]:
+    """The JSON Schema of a problem answer, as the auth app's document has it (OpenAPI
+    3.1), or in OpenAPI 3.0's form."""
     _, definitions = msgspec.json.schema_components([Problem], ref_template=SCHEMA_REF + "{name}")
     definition: dict[str, Any] = definitions[Problem.__name__]
-    return definition
+    return schema_for_3_0(definition) if openapi_3_0 else definition

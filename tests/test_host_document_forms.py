@@ -1,7 +1,8 @@
 """The forms a host's own document comes in, through both declarations of the middlewares
 (`declare_rate_limits`, `declare_bearer_refusals`): a real Starlette app documented by its
-SchemaGenerator, whose YAML docstrings key statuses by number. What the host declares
-stays its own under either key, and the document served gives each status once."""
+SchemaGenerator, whose YAML docstrings key statuses by number, and whose document says
+OpenAPI 3.0 or 3.1. What the host declares stays its own under either key, and the
+document served is valid OpenAPI of the version it says."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 from conftest import make_service
 from declared_answers import _codes
+from openapi_spec_validator import OpenAPIV30SpecValidator, OpenAPIV31SpecValidator, validate
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -19,6 +21,8 @@ from starlette.schemas import SchemaGenerator
 from test_app import client_for
 
 from s3auth_asgi import declare_bearer_refusals
+from s3auth_asgi.host_openapi import problem_definition
+from s3auth_asgi.openapi_30 import schema_for_3_0
 from s3auth_asgi.problems import PROBLEM_CONTENT_TYPE
 from s3auth_asgi.ratelimit import (
     ObjectStoreRateLimitStore,
@@ -120,3 +124,62 @@ async def test_a_status_a_yaml_docstring_keys_by_number_stays_the_hosts() -> Non
     assert _codes(unavailable["content"][PROBLEM_CONTENT_TYPE]["schema"]) == ["store_unavailable"]
     # The host's own 503 may be its app's, which the middleware admitted: the fields too.
     assert set(unavailable["headers"]) == {"Retry-After", "RateLimit-Policy", "RateLimit"}
+
+
+@pytest.mark.parametrize(
+    ("version", "validator"),
+    [("3.0.0", OpenAPIV30SpecValidator), ("3.1.0", OpenAPIV31SpecValidator)],
+)
+async def test_the_document_stays_valid_openapi_of_its_version(
+    version: str, validator: Any
+) -> None:
+    document = await served(version)
+    validate(document, cls=validator)
+    problem = document["components"]["schemas"]["Problem"]
+    if version == "3.1.0":
+        assert problem == problem_definition()
+    else:
+        assert problem == schema_for_3_0(problem_definition())
+        assert problem["properties"]["detail"] == {
+            "type": "string",
+            "nullable": True,
+            "default": None,
+        }
+    for path in ("/items", "/open"):
+        responses = document["paths"][path]["get"]["responses"]
+        for status in ("429", "503") if path == "/items" else ("429", "401"):
+            assert _codes(responses[status]["content"][PROBLEM_CONTENT_TYPE]["schema"])
+
+
+def test_a_3_1_schema_in_the_3_0_form() -> None:
+    ref = {"$ref": "#/components/schemas/Item"}
+    given = {
+        "type": "object",
+        "properties": {
+            "kind": {"const": "item", "examples": ["item"]},
+            "size": {"type": ["integer", "null"], "exclusiveMinimum": 0},
+            "owner": {"anyOf": [ref, {"type": "null"}]},
+            "tags": {"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "null"}]}},
+            "either": {"oneOf": [{"type": "string"}, {"type": "integer"}, {"type": "null"}]},
+            "parent": {**ref, "description": "Its parent"},
+        },
+        "default": {"type": "null"},  # a value, not a schema: as it is
+    }
+    assert schema_for_3_0(given) == {
+        "type": "object",
+        "properties": {
+            "kind": {"enum": ["item"], "example": "item"},
+            "size": {"type": "integer", "nullable": True, "minimum": 0, "exclusiveMinimum": True},
+            "owner": {"allOf": [ref], "nullable": True},
+            "tags": {"type": "array", "items": {"type": "string", "nullable": True}},
+            "either": {
+                "oneOf": [
+                    {"type": "string", "nullable": True},
+                    {"type": "integer", "nullable": True},
+                ]
+            },
+            "parent": {"allOf": [ref], "description": "Its parent"},
+        },
+        "default": {"type": "null"},
+    }
+    assert given["properties"]["size"] == {"type": ["integer", "null"], "exclusiveMinimum": 0}

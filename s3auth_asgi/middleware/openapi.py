@@ -11,7 +11,7 @@ Declared here, by the middleware's own rules (`paths.PathRules`), on each operat
   `revocations`), 403 `insufficient_scope` where scopes are needed, and 503 with what
   reading the verifier's keys, and the revocations, may fail with (`verifier_failures`);
 - where a token is optional (verified when sent, anonymous otherwise): the scheme or none,
-  `[{scheme: []}, {}]`, the empty requirement being how OpenAPI 3.1 makes security
+  `[{scheme: []}, {}]`, the empty requirement being how OpenAPI (3.0 and 3.1) makes security
   optional, and the refusals a token sent there may get: those above but a missing token
   and the scopes. Where the operation, or the document, says what security it takes, that
   stands;
@@ -42,6 +42,7 @@ from typing import Any
 
 from ..errors import ConfigurationError
 from ..host_openapi import check_root_path, declared, operations, problem_schema
+from ..openapi_30 import is_openapi_3_0
 from ..openapi_problems import bearer_request_refusal, error_response
 from ..path_coverage import PARAMETER, coverage
 from ..path_patterns import PathSet
@@ -220,7 +221,7 @@ class _Scheme:
             self.flows = [f for f in flows.values() if isinstance(f.get("scopes"), dict)]
             return
         # OpenAPI 3.0 says a requirement of another kind lists no scopes; 3.1 lets it.
-        self.names_scopes = not str(document.get("openapi", "")).startswith("3.0")
+        self.names_scopes = not is_openapi_3_0(document)
         for name, scheme in schemes.items():
             bearer = isinstance(scheme, dict) and scheme.get("type") == "http"
             if bearer and str(scheme.get("scheme", "")).lower() == "bearer":
