@@ -102,14 +102,20 @@ def test_declaring_twice_changes_nothing_and_the_hosts_own_answers_stay() -> Non
     doc = document()
     own = {"description": "The host's own"}
     doc["paths"]["/items"]["get"]["responses"]["401"] = own
-    doc["paths"]["/items"]["get"]["responses"][400] = own  # as a YAML docstring keys it
+    # Keyed by a number, as a YAML docstring keys it.
+    doc["paths"]["/items"]["get"]["responses"][400] = {"description": "Malformed"}
     doc["paths"]["/admin/{name}"]["get"]["responses"]["403"] = {"$ref": "#/components/x"}
     declare_bearer_refusals(doc, middleware())
     once = copy.deepcopy(doc)
     declare_bearer_refusals(doc, middleware())
     assert doc == once
-    assert doc["paths"]["/items"]["get"]["responses"]["401"] == own
-    assert "400" not in doc["paths"]["/items"]["get"]["responses"]
+    responses = doc["paths"]["/items"]["get"]["responses"]
+    assert responses["401"] is own and own["description"] == "The host's own"
+    assert "400" not in responses
+    # What the host says stands; the middleware's refusal of that status is a problem too.
+    assert codes_of({"responses": {"401": own}}) == {"401": REQUIRED_401}
+    assert "WWW-Authenticate" in own["headers"]
+    assert _codes(responses[400]["content"][PROBLEM_CONTENT_TYPE]["schema"]) == ["invalid_request"]
     assert doc["paths"]["/admin/{name}"]["get"]["responses"]["403"] == {"$ref": "#/components/x"}
 
 

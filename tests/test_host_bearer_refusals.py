@@ -1,7 +1,8 @@
 """Real hosts whose routes BearerTokenMiddleware guards by its own patterns, not by a
-dependency or a guard: a Starlette app documented by its SchemaGenerator and a FastAPI app
-with the auth app included, each declaring the middleware's refusals in the document it
-serves (`declare_bearer_refusals`). Driven through each refusal of the middleware and of
+dependency or a guard: a Starlette app documented by its SchemaGenerator, and a FastAPI
+and a Litestar app with the auth app included (Litestar's document declaring a 400 of its
+own on a route with parameters), each declaring the middleware's refusals in the document
+it serves (`declare_bearer_refusals`). Driven through each refusal of the middleware and of
 BlacklistMiddleware inside it, on a route that requires a token, one that requires a
 scope, a templated one and one where a token is optional: every answer's code is one its
 route declares for its status, and every code a route declares is answered."""
@@ -17,6 +18,9 @@ import obstore
 import pytest
 from declared_answers import _codes
 from fastapi import FastAPI
+from litestar import Litestar, get
+from litestar import Request as LitestarRequest
+from litestar.params import FromPath
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -35,6 +39,7 @@ from s3auth_asgi import (
     declare_bearer_refusals,
 )
 from s3auth_asgi.app.fastapi import include_auth
+from s3auth_asgi.app.litestar import S3AuthPlugin
 from s3auth_asgi.problems import PROBLEM_CONTENT_TYPE
 from s3auth_asgi.storage import ObjectStore, keys
 
@@ -124,18 +129,54 @@ def fastapi_host(service: S3AuthService) -> Any:
     return BearerTokenMiddleware(BlacklistMiddleware(app, service), **settings)
 
 
-HOSTS: dict[str, Callable[[S3AuthService], Any]] = {
-    "starlette": starlette_host,
-    "fastapi": fastapi_host,
+@get("/items")
+async def litestar_items(request: LitestarRequest[Any, Any, Any]) -> dict[str, str]:
+    return {"user": request.user.display_name}
+
+
+@get("/items/{item_id:int}")
+async def litestar_item(
+    item_id: FromPath[int], request: LitestarRequest[Any, Any, Any]
+) -> dict[str, str]:
+    return {"user": request.user.display_name}
+
+
+@get(["/admin", "/open"])
+async def litestar_plain(request: LitestarRequest[Any, Any, Any]) -> dict[str, str]:
+    return {"user": request.user.display_name}
+
+
+def litestar_host(service: S3AuthService) -> Any:
+    settings = {"tokens": service, **PATTERNS}
+    app = Litestar(
+        [litestar_items, litestar_item, litestar_plain],
+        plugins=[
+            S3AuthPlugin(
+                service,
+                rate_limit=False,
+                extend_document=lambda document: declare_bearer_refusals(
+                    document, settings, revocations=True
+                ),
+            )
+        ],
+    )
+    return BearerTokenMiddleware(BlacklistMiddleware(app, service), **settings)
+
+
+HOSTS: dict[str, tuple[Callable[[S3AuthService], Any], str]] = {
+    "starlette": (starlette_host, "/openapi.json"),
+    "fastapi": (fastapi_host, "/openapi.json"),
+    "litestar": (litestar_host, "/schema/openapi.json"),
 }
+"""Each host, and where it serves its document."""
 
 
 class Host:
     """One kind of host over each service a refusal needs: what its document declares on
     ROUTES, and what the middlewares answered there."""
 
-    def __init__(self, build: Callable[[S3AuthService], Any]) -> None:
-        self.build = build
+    def __init__(self, build: Callable[[S3AuthService], Any], schema: str) -> None:
+        self.build, self.schema = build, schema
         self.declared: set[tuple[str, str, int, str]] = set()
         self.seen: set[tuple[str, str, int, str]] = set()
         self.peers = count(1)
@@ -143,7 +184,7 @@ class Host:
     async def refusals(self, service: S3AuthService, *calls: list[tuple[str, str]]) -> None:
         app = self.build(service)
         async with client_for(app) as client:
-            document = (await client.get("/openapi.json")).json()
+            document = (await client.get(self.schema)).json()
         if not self.declared:
             validate(document, cls=OpenAPIV31SpecValidator)
         for path in DECLARED:
@@ -196,7 +237,7 @@ async def drive(host: Host) -> None:
 async def test_each_refusal_of_the_middlewares_is_declared_and_each_declared_code_answered(
     name: str,
 ) -> None:
-    host = Host(HOSTS[name])
+    host = Host(*HOSTS[name])
     await drive(host)
     statuses: dict[str, set[int]] = {}
     for _, path, status, _ in host.declared:

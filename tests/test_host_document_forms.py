@@ -118,7 +118,12 @@ async def test_a_status_a_yaml_docstring_keys_by_number_stays_the_hosts() -> Non
     assert _codes(refusal["content"][PROBLEM_CONTENT_TYPE]["schema"]) == ["rate_limited"]
     assert {"Retry-After", "RateLimit-Policy", "RateLimit"} <= set(refusal["headers"])
     assert responses["401"]["description"] == "Sign in first"
-    assert "content" not in responses["401"]
+    assert _codes(responses["401"]["content"][PROBLEM_CONTENT_TYPE]["schema"]) == [
+        "authentication_required",
+        "invalid_token",
+        "token_expired",
+    ]
+    assert set(responses["401"]["headers"]) >= {"WWW-Authenticate"}
     unavailable = paths["/busy"]["get"]["responses"]["503"]
     assert unavailable["description"] == "Down for maintenance"
     assert _codes(unavailable["content"][PROBLEM_CONTENT_TYPE]["schema"]) == ["store_unavailable"]

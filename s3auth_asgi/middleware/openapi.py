@@ -29,8 +29,9 @@ operation is declared where every value of its parameters gets the same treatmen
 (`path_coverage`). One that a pattern takes effect on for some values only is left as it
 is, and reported (`PartlyProtected`), for the host to declare or not; so is a pattern that
 needs scopes of some values of an operation that needs a token for all. A status the
-operation declares is kept; a `$ref` response is left alone; declaring twice changes
-nothing the first time did not (`host_openapi`).
+operation declares keeps what it says, and gains the problem media type, with its codes,
+and the headers it lacks; a `$ref` response is left alone; declaring twice changes nothing
+the first time did not (`host_openapi`).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigurationError
-from ..host_openapi import check_root_path, declared, operations, problem_schema
+from ..host_openapi import add_problem, check_root_path, declared, operations, problem_schema
 from ..openapi_30 import is_openapi_3_0
 from ..openapi_problems import bearer_request_refusal, error_response
 from ..path_coverage import PARAMETER, coverage
@@ -274,14 +275,19 @@ def _refusals(
         403: "The bearer token lacks a scope the path requires",
     }
     for status, codes in by_status(raised).items():
-        if declared(responses, status) is not None:
-            continue
         schema = with_codes(problem, codes)
         if status == 400:
-            responses["400"] = bearer_request_refusal(schema)
+            made = bearer_request_refusal(schema)
         else:
             words = descriptions.get(status) or _unavailable(codes)
-            responses[str(status)] = error_response(status, schema, words)
+            made = error_response(status, schema, words)
+        own = declared(responses, status)
+        if own is None:
+            responses[str(status)] = made
+        elif isinstance(own, dict):
+            # The host's, for answers of its own (Litestar's 400 of a path parameter): the
+            # middleware's refusal of that status is a problem all the same.
+            add_problem(own, schema, made.get("headers", {}))
 
 
 def _unavailable(codes: tuple[str, ...]) -> str:
