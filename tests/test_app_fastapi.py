@@ -199,9 +199,16 @@ async def test_the_host_operations_on_the_scheme_declare_its_refusals() -> None:
         assert_problem(await client.get("/admin", headers=alice), 403, "insufficient_scope")
     check_host_document(document)
     found = operations(document)
-    # A response the host declares itself is its own; the missing ones are added.
-    assert found[("get", "/own")]["responses"]["401"] == {"description": "Log in first"}
-    del found[("get", "/own")]["responses"]["401"]
+    # A response the host declares itself keeps its words and gains the problem; the
+    # missing ones are added.
+    declared = found[("get", "/own")]["responses"].pop("401")
+    assert declared["description"] == "Log in first"
+    assert set(declared["content"]) == {PROBLEM_CONTENT_TYPE}
+    assert (
+        set(_codes(declared["content"][PROBLEM_CONTENT_TYPE]["schema"]) or ())
+        == (GUARD_CODES["401"])
+    )
+    assert set(declared["headers"]) == {"WWW-Authenticate"}
     check_declared_refusals(
         document,
         {

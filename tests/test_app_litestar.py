@@ -11,10 +11,12 @@ from typing import Any
 
 import pytest
 from conftest import make_service
+from declared_answers import _codes
 from litestar import Litestar, Request, Router, WebSocket, asgi, get, post, websocket
 from litestar.middleware import DefineMiddleware
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.spec import Server
+from litestar.params import FromPath
 from support import login, websocket_scope, websocket_session
 from test_app import PASSWORD, assert_problem, client_for, register
 from test_app_fastapi import (
@@ -39,6 +41,7 @@ from s3auth_asgi.app.host_document import SCOPE_DESCRIPTION, SECURITY_SCHEME
 from s3auth_asgi.app.litestar import S3AuthPlugin, requires_scopes
 from s3auth_asgi.app.openapi import ADMIN_SCOPE_DESCRIPTION
 from s3auth_asgi.middleware.ratelimit import RateLimitMiddleware
+from s3auth_asgi.problems import PROBLEM_CONTENT_TYPE
 from s3auth_asgi.ratelimit import RateLimit, RateLimiter, RateLimitRule
 from s3auth_asgi.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -101,6 +104,30 @@ async def test_the_schema_holds_the_auth_operations_and_the_scheme() -> None:
     )
     # Swagger UI embeds the document it renders.
     assert swagger.status_code == 200 and '"/auth/login"' in swagger.text
+
+
+@get("/things/{thing_id:int}", guards=[requires_scopes()])
+async def thing(thing_id: FromPath[int]) -> dict[str, int]:
+    return {"id": thing_id}
+
+
+async def test_a_400_litestar_declares_itself_lists_the_guards_refusal_too() -> None:
+    """Litestar declares a 400 of its own (application/json) on a route with a path
+    parameter; the guard's 400 of an Authorization header sent twice is a problem."""
+    service = make_service()
+    _, pair = await login(service, "alice")
+    app = Litestar([thing], plugins=[S3AuthPlugin(service, rate_limit=False)])
+    twice = [("authorization", f"Bearer {pair.access_token}")] * 2
+    async with client_for(app) as client:
+        document = (await client.get(SCHEMA)).json()
+        answer = await client.get("/things/7", headers=twice)
+    assert_problem(answer, 400, "invalid_request")
+    declared = document["paths"]["/things/{thing_id}"]["get"]["responses"]["400"]
+    assert declared["description"] == "Bad request syntax or unsupported method"
+    assert set(declared["content"]) == {"application/json", PROBLEM_CONTENT_TYPE}
+    schema = declared["content"][PROBLEM_CONTENT_TYPE]["schema"]
+    assert _codes(schema) == ["invalid_request"]
+    assert set(declared["headers"]) == {"WWW-Authenticate"}
 
 
 async def test_swagger_ui_password_flow_reaches_the_guarded_routes() -> None:

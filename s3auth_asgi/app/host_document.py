@@ -20,8 +20,8 @@ mount prefix, with:
   their own names, or `s3auth_` + name where the host has a different scheme by that name;
 - on the host's operations that require the scheme, the problem answers its check gives
   (400 for credentials sent twice, 401, 503; 403 where scopes are required), each listing
-  the codes it may carry (`problem_codes.guarded_route_codes`), unless the host declares
-  that status itself.
+  the codes it may carry (`problem_codes.guarded_route_codes`); a status the host
+  declares itself keeps what it says, and gains the problem media type where it lacks one.
 
 Documents are plain dicts (both frameworks produce one); the host's is not modified.
 """
@@ -33,6 +33,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from ..host_openapi import add_problem, declared
 from ..middleware.openapi import SCOPE_DESCRIPTION as SCOPE_DESCRIPTION
 from ..middleware.openapi import SECURITY_SCHEME as SECURITY_SCHEME
 from ..openapi_problems import bearer_request_refusal, error_response
@@ -221,7 +222,8 @@ def _declare_refusals(paths: Mapping[str, Any], problem: dict[str, str]) -> None
     """Add to the host's operations that require SECURITY_SCHEME the problem answers its
     check gives (`host_auth`), each with the codes it may carry: 400 (the Authorization
     header sent twice), 401, 503 and, where scopes are required, 403; a status the host
-    declares for itself is left as it is."""
+    declares for itself keeps what it says, and gains the problem media type and the
+    headers where it lacks them."""
     for operation in _operations(paths):
         requirements = [r for r in operation.get("security", ()) if SECURITY_SCHEME in r]
         if not requirements:
@@ -229,13 +231,17 @@ def _declare_refusals(paths: Mapping[str, Any], problem: dict[str, str]) -> None
         scopes = any(requirement[SECURITY_SCHEME] for requirement in requirements)
         responses = operation.setdefault("responses", {})
         for status, codes in guarded_route_codes(scopes).items():
-            if str(status) not in responses:
-                schema = with_codes(problem, codes)
-                responses[str(status)] = (
-                    bearer_request_refusal(schema)
-                    if status == 400
-                    else error_response(status, schema)
-                )
+            schema = with_codes(problem, codes)
+            made = (
+                bearer_request_refusal(schema) if status == 400 else error_response(status, schema)
+            )
+            own = declared(responses, status)
+            if own is None:
+                responses[str(status)] = made
+            elif isinstance(own, dict):
+                # The host's, for answers of its own (Litestar's 400 of a path parameter):
+                # the check's refusal of that status is a problem all the same.
+                add_problem(own, schema, made.get("headers", {}))
 
 
 def _scopes_required(paths: Mapping[str, Any]) -> set[str]:
