@@ -18,15 +18,20 @@ findings), not by the store:
   (CORRUPT_ENTRY); one naming a user that does not exist (ENTRY_USER_MISSING: at its key,
   no record or another's copy, as every reader takes it: `open_records`) or whose
   record does not hold the name (ENTRY_NOT_HELD), once a reservation's time old, as the
-  service judges abandonment: a younger one may be a claim under way.
+  service judges abandonment: a younger one may be a claim under way; one an earlier
+  version released naming a user, and that no record holds (RELEASED_ENTRY, not a
+  problem: `leftovers`).
+
+The kinds and the words of their details are `findings`'.
 
 A repair (`repair=True`) is made once its chunk is checked, decided again on what the store
 then holds (`name_repairs`): for OWN_ENTRY_* and LOOKALIKE_UNRESERVED, the record is read
 again and, if it still holds the name, the entry is given back to it (`reclaim`: created
 If-None-Match as a claim is), never taken from another user that holds it (a look-alike
 that does is then reported as LOOKALIKE_USERS); ENTRY_USER_MISSING and ENTRY_NOT_HELD are
-let go as a release lets one go (`release_abandoned`: deleted). No user record is ever
-written or deleted: the other findings are the operator's.
+let go as a release lets one go (`release_abandoned`: deleted); UNFINISHED_DELETION is
+finished by what the caller gives (`finish`), and RELEASED_ENTRY let go (`leftovers`). No
+other user record is ever written or deleted: the other findings are the operator's.
 
 Requests: 1 LIST per 1,000 keys of each of the 4 listings (users and the 3 indexes); 1 GET
 per user record and, per living user, 1 GET per name (3), and of the user its skeleton
@@ -34,7 +39,7 @@ entry names if another; 1 GET per index entry and, unless it is released or youn
 a reservation, 1 GET of the user it names: some 10 GETs per user. A repair: 1 GET of the
 record and `reclaim`'s requests (1 GET and 1 PUT; 2 GETs more to take an entry over; for a
 skeleton it could not give back, 2 GETs more: the entry and the user it names), or
-`release_abandoned`'s (3 GETs, 1 PUT, 1 DELETE).
+`release_abandoned`'s (3 GETs, 1 PUT, 1 DELETE), or `leftovers`'.
 """
 
 from __future__ import annotations
@@ -43,9 +48,29 @@ from collections.abc import Awaitable, Callable
 
 import msgspec
 
+from . import leftovers
+from .findings import (
+    CHANGED,
+    CORRUPT_ENTRY,
+    CORRUPT_USER,
+    ELSEWHERE,
+    ENTRY_NOT_HELD,
+    ENTRY_USER_MISSING,
+    LOST,
+    MISPLACED_USER,
+    OWN_ENTRY,
+    OWN_ENTRY_CORRUPT,
+    OWN_ENTRY_ELSEWHERE,
+    OWN_ENTRY_MISSING,
+    RELEASED_ENTRY,
+    TORN,
+    Finding,
+    finding,
+    label,
+)
 from .identifiers import is_id
+from .leftovers import Finish
 from .look_alikes import (
-    LOOK_RESERVED,
     LOOKALIKE_UNRESERVED,
     LOOKALIKE_USERS,
     PAIR_LEFT,
@@ -62,86 +87,25 @@ from .storage.access import batches, gather, get_or_none
 CHUNK = 64
 """Keys of a listing checked at once (the reads of a chunk go 16 at a time: `gather`)."""
 
-CORRUPT_USER = "corrupt_user"
-MISPLACED_USER = "misplaced_user"
-UNFINISHED_DELETION = "unfinished_deletion"
-OWN_ENTRY_MISSING = "own_entry_missing"
-OWN_ENTRY_CORRUPT = "own_entry_corrupt"
-OWN_ENTRY_ELSEWHERE = "own_entry_elsewhere"
-CORRUPT_ENTRY = "corrupt_entry"
-ENTRY_USER_MISSING = "entry_user_missing"
-ENTRY_NOT_HELD = "entry_not_held"
-
-OWN_ENTRY = (OWN_ENTRY_MISSING, OWN_ENTRY_CORRUPT, OWN_ENTRY_ELSEWHERE, LOOKALIKE_UNRESERVED)
-REPAIRS = {
-    LOOKALIKE_UNRESERVED: LOOK_RESERVED,
-    OWN_ENTRY_MISSING: "written from the record",
-    OWN_ENTRY_CORRUPT: "rewritten from the record",
-    OWN_ENTRY_ELSEWHERE: "given back to the record's user, if the other's claim never finished",
-    ENTRY_USER_MISSING: "released",
-    ENTRY_NOT_HELD: "released",
-}
-LABELS = {
-    keys.USERNAME_INDEX: "username",
-    keys.SKELETON_INDEX: "skeleton",
-    keys.EMAIL_INDEX: "email",
-}
-LOST = {
-    "username": "it cannot log in by its username, which another account could register",
-    "skeleton": "another account could register a username that looks like it",
-    "email": "it cannot log in by its address, which another account could register",
-}
-TORN = {
-    "username": "it cannot log in by its username, which stays taken",
-    "skeleton": "its username's look stays reserved, but the entry is damaged",
-    "email": "it cannot log in by its address, which stays taken",
-}
-ELSEWHERE = {
-    "username": "it cannot log in by its username",
-    "skeleton": "its username's look is reserved for the other",
-    "email": "it cannot log in by its address",
-}
-CHANGED = "not repaired: it changed since it was read; run the command again"
-
-
-class Finding(msgspec.Struct, kw_only=True):
-    """One inconsistency, at the key of the object it was found at."""
-
-    kind: str
-    key: str
-    user_id: str | None
-    """The user the object is, or is of, or names."""
-    other_user_id: str | None = None
-    """LOOKALIKE_USERS: the user whose username looks like `user_id`'s, and which holds
-    the reservation of that look."""
-    detail: str
-    repair: str | None
-    """What a repair does; None when none is safe (`detail` says what is left to do)."""
-    repaired: bool | None = None
-    """With a repair asked for: whether this run repaired it; None without."""
-    outcome: str | None = None
-    """With a repair asked for: what came of it."""
-
-
-def label(key: str) -> str:
-    return next(name for prefix, name in LABELS.items() if key.startswith(prefix))
-
-
-def finding(kind: str, key: str, user_id: str | None, detail: str) -> Finding:
-    return Finding(kind=kind, key=key, user_id=user_id, detail=detail, repair=REPAIRS.get(kind))
-
 
 class StateCheck:
     """One run over the store of `names`; `report` gets each chunk's findings in listing
     order."""
 
     def __init__(
-        self, names: NameIndex, report: Callable[[Finding], object], *, repair: bool = False
+        self,
+        names: NameIndex,
+        report: Callable[[Finding], object],
+        *,
+        repair: bool = False,
+        finish: Finish | None = None,
     ) -> None:
         self.names = names
         self.store = names.store
         self.report = report
         self.repair = repair
+        self.finish = finish
+        """What finishes an unfinished deletion (`leftovers`); without it, none is."""
         self.users = 0
         self.entries = 0
         self.problems = 0
@@ -149,8 +113,13 @@ class StateCheck:
         self.lookalikes = 0
         """Pairs of users that look alike (LOOKALIKE_USERS): reported, not problems, since
         nothing is left for a repair or the operator to mend in the store."""
-        self._torn_held: set[str] = set()
-        """Unreadable entries a living record holds, reported (once) with the record."""
+        self.released = 0
+        self.let_go = 0
+        """Entries released naming a user (RELEASED_ENTRY), and of them those a repair let
+        go: reported, not problems (`leftovers`)."""
+        self._held: set[str] = set()
+        """Unreadable or released entries a living record holds, reported (once) with the
+        record."""
 
     async def run(self) -> None:
         await self._each(keys.USERS, self._user)
@@ -171,8 +140,12 @@ class StateCheck:
                 self.report(settled)
                 if settled.kind == LOOKALIKE_USERS:
                     self.lookalikes += 1
+                elif settled.kind == RELEASED_ENTRY:
+                    self.released += 1
+                    self.let_go += bool(settled.repaired)
                 else:
                     self.problems += 1
+                    self.repaired += bool(settled.repaired)
 
     async def _user(self, key: str) -> list[Finding]:
         user_id = keys.id_from_key(key)
@@ -200,12 +173,8 @@ class StateCheck:
         if user.deleting:
             if not self.names.is_old(found):
                 return []  # a deletion under way
-            detail = (
-                f"user {user_id}'s deletion closed the record and did not finish: the account "
-                f"logs nobody in and its names stay taken; `s3auth user delete {user_id}` "
-                "finishes it"
-            )
-            return [finding(UNFINISHED_DELETION, key, user_id, detail)]
+            finishable = self.finish is not None
+            return [leftovers.unfinished_deletion(key, user_id, finishable=finishable)]
         own = [await self._own_entry(user, name) for name in self.names.name_keys(user)]
         return [item for item in own if item is not None]
 
@@ -214,10 +183,11 @@ class StateCheck:
         try:
             entry = await self.store.get(key, IndexEntry)
         except CorruptObjectError:
-            self._torn_held.add(key)
+            self._held.add(key)
             detail = f"user {user_id}'s {name} entry cannot be read: {TORN[name]}"
             return finding(OWN_ENTRY_CORRUPT, key, user_id, detail)
         if entry is None or entry.value.released:
+            self._held.add(key)
             if name == "skeleton" and user.username_skeleton is None:
                 return finding(LOOKALIKE_UNRESERVED, key, user_id, unreserved_detail(user_id))
             detail = f"user {user_id}'s {name} entry is missing or released: {LOST[name]}"
@@ -255,7 +225,7 @@ class StateCheck:
         try:
             found = await self.store.get(key, IndexEntry)
         except CorruptObjectError:
-            if key in self._torn_held:
+            if key in self._held:
                 return []
             detail = (
                 f"this {name} entry cannot be read, and no readable record holds its name: "
@@ -263,6 +233,9 @@ class StateCheck:
                 "cannot be read may hold it)"
             )
             return [finding(CORRUPT_ENTRY, key, None, detail)]
+        if found is not None and found.value.released and key not in self._held:
+            leftover = leftovers.released_entry(key, found.value)
+            return [leftover] if leftover is not None else []
         if found is None or found.value.released or not self.names.is_old(found):
             return []  # deleted since the listing, free, or maybe a claim under way
         owner_id = found.value.user_id
@@ -305,13 +278,14 @@ class StateCheck:
             if isinstance(given, Finding):  # a look-alike registered meanwhile holds it
                 return msgspec.structs.replace(given, repaired=False, outcome=PAIR_LEFT)
             failure = given
+        elif item.kind in leftovers.KINDS:
+            failure = await leftovers.settle(item, self.names, self.finish)
         elif await self.names.release_abandoned(item.key):
             failure = None
         else:
             failure = CHANGED
         if failure is not None:
             return msgspec.structs.replace(item, repaired=False, outcome=failure)
-        self.repaired += 1
         return msgspec.structs.replace(item, repaired=True, outcome=item.repair)
 
     async def _give_back(self, user_id: str, key: str) -> str | Finding | None:

@@ -10,7 +10,12 @@ store holds when each is made:
   nobody, or a user whose record does not hold the name, a reservation's time after it was
   written) let go as a takeover would take it: retired, and put back if its user's record
   turns out to hold the name after all, then deleted, as a release deletes an entry
-  (`name_claims`).
+  (`name_claims`);
+- an entry an earlier version released naming the user that let it go (releases now name
+  nobody) let go as a release now lets one go: retired with If-Match on the version read,
+  then deleted, under a release's timing rule. Released, it is free for any claim at once,
+  so one made meanwhile wins (the retirement fails), and one made after it is refused as
+  for a name that is taken, which it was a moment before.
 """
 
 from __future__ import annotations
@@ -62,6 +67,20 @@ class NameRepairs(NameClaims):
         started = self.start_claim()
         try:
             await self._take_over(key, current, self.retired_entry())
+        except StoreConflict:
+            return False
+        await self.delete_retired([key], started)
+        return True
+
+    async def release_leftover(self, key: str) -> bool:
+        """Let go of the entry of `key` if it is released and names a user (see the module);
+        whether it was. 1 GET; when it is, 1 conditional PUT and 1 DELETE."""
+        current = await get_or_none(self.store, key, IndexEntry)
+        if current is None or not (current.value.released and current.value.user_id):
+            return False
+        started = self.start_claim()
+        try:
+            await self.store.replace(key, self.retired_entry(), current.etag)
         except StoreConflict:
             return False
         await self.delete_retired([key], started)

@@ -5,7 +5,9 @@ A deletion cut short after it closed the record (`user_records`) leaves it close
 change applies to it and no login finds it. Every reader here takes it for gone as well
 (get_user_by_id is None, a listing skips it), no session of it refreshes (the closing
 marker the deletion wrote before: `session_generation`), and `delete_user` of its id,
-which finds it closed, finishes the deletion.
+which finds it closed, finishes the deletion; so does `finish_deletion`, which deletes
+only a closed record (`s3auth doctor --repair`, once the deletion is a reservation's time
+old).
 
 Request budgets: get_user_by_id, 1 GET; get_user_by_username / _by_email, 2 (the index
 entry, the record it names; 1 for a name nobody holds, none for what cannot be one);
@@ -25,7 +27,8 @@ registered the name meanwhile), and 1 GET more (and the PUT, if it still names t
 of the address its last change of address let go, if it changed one; of a record closed already (a
 deletion cut short), the same without the closing PUT; of an id with no user, 1 GET and 1
 LIST; of a record that cannot be read, its GET and the closing marker, then as for a user
-without the closing PUT and the releases.
+without the closing PUT and the releases. finish_deletion, of a closed record the same as
+delete_user; of anything else, 1 GET.
 """
 
 from __future__ import annotations
@@ -81,13 +84,25 @@ class UserDirectory(AccountOperations):
         """Delete the user, its names and its sessions; False when there was no user. A
         deletion that failed after the user object went (its answer lost, say) is finished:
         sessions left of a user that is gone are ended, and the deletion's marker written."""
+        return await self._delete(user_id)
+
+    async def finish_deletion(self, user_id: str) -> bool:
+        """Finish a deletion cut short once it closed the record, as `delete_user` of its
+        id does; False, after the record's GET alone, when there is no closed record to
+        finish (none, an open one, or one that cannot be read): an open record is never
+        closed here, whatever the caller read before (`s3auth doctor --repair`)."""
+        return await self._delete(user_id, closed_only=True)
+
+    async def _delete(self, user_id: str, *, closed_only: bool = False) -> bool:
         if not is_id(user_id):
             return False
         # Closed first: the names to let go are then the ones the closed version holds,
         # whatever change of address lands meanwhile (`user_records`).
         try:
-            user = await self._close(user_id)
+            user = await self._close(user_id, closed_only=closed_only)
         except CorruptObjectError:
+            if closed_only:
+                return False
             # A record a crash tore: no change can apply to it, and which names it holds
             # cannot be read. Gone, it leaves their entries naming a user that is gone,
             # which the next claim of each name takes over once abandoned (`name_claims`).
@@ -98,6 +113,8 @@ class UserDirectory(AccountOperations):
             )
             return True
         if user is None:
+            if closed_only:
+                return False
             left, _ = await self.store.list_page(keys.user_sessions(user_id), None, 1)
             if left:
                 await self._end_all_sessions(user_id, generation=keys.DELETED_GENERATION)

@@ -267,16 +267,17 @@ class UserRecords(SessionOpening):
         else:
             await written(*await self._update(user_id, ending_sessions, current))
 
-    async def _close(self, user_id: str) -> User | None:
+    async def _close(self, user_id: str, *, closed_only: bool = False) -> User | None:
         """Close the record for its deletion (see the module) and return it as closed: 1
         GET, 1 PUT (the deletion's closing marker, first: `session_generation`) and 1
         conditional PUT, and a GET and a PUT more per change that lands meanwhile. A record
         closed already (a deletion retried) as it is, after the marker; None when there
         is none, or it is another user's (`open_records`: closed, it would let go of that
         user's names), as first read or as read again after a deletion that landed
-        meanwhile; CorruptObjectError when it cannot be read."""
+        meanwhile, and with `closed_only` an open one, after its GET alone;
+        CorruptObjectError when it cannot be read."""
         found = own_record(await self.store.get(keys.user(user_id), User), user_id)
-        if found is None:
+        if found is None or (closed_only and not found.value.deleting):
             return None
         await write_closing_marker(self.store, user_id)
         if found.value.deleting:

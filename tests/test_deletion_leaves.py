@@ -22,7 +22,8 @@ from test_app_lifecycle import mailed_token
 from test_faults import FaultyStore
 
 from s3auth_asgi import S3AuthService, StoreUnavailableError, User, UsernameTakenError
-from s3auth_asgi.consistency import Finding, StateCheck
+from s3auth_asgi.consistency import StateCheck
+from s3auth_asgi.findings import Finding
 from s3auth_asgi.identifiers import fold, username_skeleton
 from s3auth_asgi.mail import FileMailer
 from s3auth_asgi.models import IndexEntry

@@ -22,13 +22,8 @@ from test_faults import FaultyStore
 from test_password_change_faults import RequestLog, _kind
 
 from s3auth_asgi import S3AuthService
-from s3auth_asgi.consistency import (
-    ENTRY_NOT_HELD,
-    ENTRY_USER_MISSING,
-    UNFINISHED_DELETION,
-    Finding,
-    StateCheck,
-)
+from s3auth_asgi.consistency import StateCheck
+from s3auth_asgi.findings import ENTRY_NOT_HELD, ENTRY_USER_MISSING, UNFINISHED_DELETION, Finding
 from s3auth_asgi.mail import FileMailer
 from s3auth_asgi.storage import ObjectInfo, ObjectStore
 

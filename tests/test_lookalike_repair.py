@@ -19,7 +19,8 @@ from conftest import make_settings
 from support import StoreWrapper, held_index_keys
 
 from s3auth_asgi import ConflictError, S3AuthService, User, UsernameTakenError
-from s3auth_asgi.consistency import OWN_ENTRY_ELSEWHERE, Finding, StateCheck
+from s3auth_asgi.consistency import StateCheck
+from s3auth_asgi.findings import OWN_ENTRY_ELSEWHERE, Finding
 from s3auth_asgi.identifiers import fold, new_id, username_skeleton
 from s3auth_asgi.look_alikes import LOOKALIKE_UNRESERVED, LOOKALIKE_USERS
 from s3auth_asgi.models import IndexEntry

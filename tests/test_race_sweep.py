@@ -33,7 +33,8 @@ from test_app import client_for, declared_for, mounted
 
 from s3auth_asgi import S3AuthService, TokenRevokedError
 from s3auth_asgi.app import application
-from s3auth_asgi.consistency import Finding, StateCheck
+from s3auth_asgi.consistency import StateCheck
+from s3auth_asgi.findings import Finding
 from s3auth_asgi.identifiers import fold, session_generation_counter
 from s3auth_asgi.mail import FileMailer
 from s3auth_asgi.models import User

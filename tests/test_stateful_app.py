@@ -57,7 +57,8 @@ from test_app import auth_app, client_for
 
 from s3auth_asgi import S3AuthService
 from s3auth_asgi.auth_limits import DEFAULT_AUTH_LIMITS
-from s3auth_asgi.consistency import Finding, StateCheck
+from s3auth_asgi.consistency import StateCheck
+from s3auth_asgi.findings import Finding
 from s3auth_asgi.identifiers import session_age
 from s3auth_asgi.mail import FileMailer
 from s3auth_asgi.storage import ObjectStore, keys

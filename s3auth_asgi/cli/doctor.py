@@ -1,13 +1,15 @@
 """`s3auth doctor`: every user record and index entry read, and what is inconsistent between
 them reported (`consistency`), one line each as found, or with `--json` one JSON array; with
-`--repair`, the cases a repair cannot make worse repaired. Exit 1 when anything found is
-left unrepaired."""
+`--repair`, the cases a repair cannot make worse repaired, a deletion cut short finished as
+`s3auth user delete ID` finishes it, with its audit event (`leftovers`). Exit 1 when a
+problem found is left unrepaired: look-alike users and released entries are warnings."""
 
 from __future__ import annotations
 
 import time
 
-from ..consistency import Finding, StateCheck
+from ..consistency import StateCheck
+from ..findings import RELEASED_ENTRY, Finding
 from ..look_alikes import LOOKALIKE_USERS, PAIR_LEFT
 from ..types import Clock
 from .context import Context, run_async
@@ -15,6 +17,7 @@ from .failures import OK, REFUSED
 from .json_array import JsonArray
 from .progress import Progress
 from .table_text import printable
+from .users import noted
 
 CLOCK: Clock = time.time
 """The moment entries are judged at: one a reservation's time old is abandoned."""
@@ -36,7 +39,13 @@ def run_doctor(ctx: Context) -> int:
         progress.clear()
         print(printable(finding_line(item, repair=repair)), file=ctx.out)
 
-    check = StateCheck(service.names, report, repair=repair)
+    async def finish(user_id: str) -> bool:
+        if not await service.finish_deletion(user_id):
+            return False
+        await noted(service, "admin_user_delete", user_id, ctx.err)
+        return True
+
+    check = StateCheck(service.names, report, repair=repair, finish=finish)
     progress = Progress(
         ctx.err,
         "reading users and index entries",
@@ -60,10 +69,12 @@ def run_doctor(ctx: Context) -> int:
 def finding_line(item: Finding, *, repair: bool) -> str:
     if item.kind == LOOKALIKE_USERS:  # nothing to mend: not a problem, not a failure
         return f"[WARN] {item.kind} {item.key}: {item.detail}; {item.outcome or PAIR_LEFT}"
+    # A released entry is no failure either: it holds a user's id, and nothing breaks.
+    failed = "[WARN]" if item.kind == RELEASED_ENTRY else "[FAIL]"
     if not repair:
         advice = f"; --repair: {item.repair}" if item.repair else "; no repair is safe"
-        return f"[FAIL] {item.kind} {item.key}: {item.detail}{advice}"
-    status = "[fixed]" if item.repaired else "[FAIL]"
+        return f"{failed} {item.kind} {item.key}: {item.detail}{advice}"
+    status = "[fixed]" if item.repaired else failed
     return f"{status} {item.kind} {item.key}: {item.detail}; {item.outcome}"
 
 
@@ -75,6 +86,12 @@ def summary(check: StateCheck) -> str:
         if check.lookalikes
         else ""
     )
+    if check.released:
+        entries = "released entry" if check.released == 1 else "released entries"
+        named = (
+            f"still named a user, {check.let_go} let go" if check.repair else "still name a user"
+        )
+        pairs += f"; {check.released} {entries} {named}"
     if not check.problems:
         return f"{checked}: no problem found{pairs}"
     if not check.repair:
