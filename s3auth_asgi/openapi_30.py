@@ -1,6 +1,7 @@
 """A JSON Schema as OpenAPI 3.1 takes it, written as OpenAPI 3.0 does: for what the
-declarations add to a host's document that says it is 3.0 (`host_openapi`), whose
-validators refuse 3.1's null type and know neither `const` nor `examples`.
+declarations add to a host's document that says it is 3.0 (`host_openapi`), and for the
+auth app's operations merged into one (`document_for_3_0`), whose validators refuse 3.1's
+null type and know neither `const` nor `examples`.
 
 3.0's Schema Object is a subset of JSON Schema with `nullable` in place of the null type;
 a `$ref` there replaces the object it is in, so its siblings would be ignored. The
@@ -14,7 +15,9 @@ import operator
 from collections.abc import Mapping
 from typing import Any
 
-NULL = {"type": "null"}
+NULL_3_0 = {"nullable": True, "enum": [None]}
+"""3.1's null type (`{"type": "null"}`) as 3.0, which has none, writes it: any type, but
+only the value null."""
 _SCHEMA_MAPS = ("properties", "patternProperties")
 """Keywords whose value maps names to schemas."""
 _SCHEMA_LISTS = ("allOf", "anyOf", "oneOf")
@@ -27,12 +30,56 @@ def is_openapi_3_0(document: Mapping[str, Any]) -> bool:
     return str(document.get("openapi", "")).startswith("3.0")
 
 
+def document_for_3_0(document: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of `document` (OpenAPI 3.1) with its Schema Objects in 3.0's form: the
+    components' schemas, and those its parameters, request bodies, responses and headers
+    hold, in the paths or the components. The rest is copied as it is: a document of the
+    package names no other 3.1-only part (webhooks, a license identifier, ...)."""
+    made = copy.deepcopy(dict(document))
+    components = made.get("components", {})
+    schemas = components.get("schemas", {})
+    for name, schema in schemas.items():
+        schemas[name] = _schema(schema)
+    for kind in ("parameters", "headers", "requestBodies", "responses"):
+        for holder in components.get(kind, {}).values():
+            _holder(holder)
+    for item in made.get("paths", {}).values():
+        for key, value in item.items():
+            if key == "parameters":
+                for parameter in value:
+                    _holder(parameter)
+            elif isinstance(value, dict):  # an operation: not a `summary` or `servers`
+                _operation(value)
+    return made
+
+
+def _operation(operation: dict[str, Any]) -> None:
+    for parameter in operation.get("parameters", ()):
+        _holder(parameter)
+    _holder(operation.get("requestBody", {}))
+    for response in operation.get("responses", {}).values():
+        _holder(response)
+
+
+def _holder(holder: dict[str, Any]) -> None:
+    """A parameter, header, request body or response, changed in place: its schema, its
+    media types' and its headers'. One given as a `$ref` has none of them."""
+    if isinstance(holder.get("schema"), dict):
+        holder["schema"] = schema_for_3_0(holder["schema"])
+    for media in holder.get("content", {}).values():
+        _holder(media)
+    for header in holder.get("headers", {}).values():
+        _holder(header)
+
+
 def schema_for_3_0(schema: dict[str, Any]) -> dict[str, Any]:
     """`schema` as OpenAPI 3.0 writes it, a new dict: a null type, listed in `type` or as
     an alternative of `anyOf`/`oneOf`, becomes `nullable` on what it was an alternative
-    to; `const` becomes a one-value `enum`, `examples` its first as `example`, a numeric
-    `exclusiveMinimum`/`exclusiveMaximum` a bound with 3.0's boolean, and a `$ref` with
-    siblings an `allOf` of it. Values (`default`, `enum`, ...) are kept as they are."""
+    to (and a value of its `enum`, which 3.0 holds to), and one alone NULL_3_0; `const`
+    becomes a one-value `enum`, `examples` its first as `example`, a numeric
+    `exclusiveMinimum`/`exclusiveMaximum` a bound with 3.0's boolean, an empty `required`
+    none, and a `$ref` with siblings an `allOf` of it. Values (`default`, ...) are kept as
+    they are."""
     made: dict[str, Any] = {}
     for key, value in schema.items():
         if key in _SCHEMA_MAPS and isinstance(value, dict):
@@ -47,6 +94,9 @@ def schema_for_3_0(schema: dict[str, Any]) -> dict[str, Any]:
     for key in ("anyOf", "oneOf"):
         _alternatives(made, key)
     _values(made)
+    _null_in_enum(made)
+    if made.get("required") == []:
+        del made["required"]  # 3.0 takes a list of at least one name
     if "$ref" in made and len(made) > 1:
         made["allOf"] = [{"$ref": made.pop("$ref")}, *made.get("allOf", [])]
     return made
@@ -59,12 +109,26 @@ def _schema(value: Any) -> Any:
 def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
     if "$ref" in schema:
         return {"allOf": [schema], "nullable": True}
-    return {**schema, "nullable": True}
+    made = {**schema, "nullable": True}
+    _null_in_enum(made)
+    return made
+
+
+def _null_in_enum(made: dict[str, Any]) -> None:
+    """3.0's `nullable` admits null only where an `enum` lists it too."""
+    values = made.get("enum")
+    if made.get("nullable") is True and isinstance(values, list) and None not in values:
+        made["enum"] = [*values, None]
 
 
 def _types(made: dict[str, Any]) -> None:
-    """A list of types: 3.0 takes one."""
+    """A list of types: 3.0 takes one; and no null type."""
     types = made.get("type")
+    if types == "null":
+        del made["type"]
+        made["nullable"] = True
+        made.setdefault("enum", [None])
+        return
     if not isinstance(types, list):
         return
     kinds = [kind for kind in types if kind != "null"]
@@ -85,9 +149,10 @@ def _alternatives(made: dict[str, Any], key: str) -> None:
     """The null alternative of `key`: `nullable` on the others, merged into `made` where
     one is left and its keywords are not `made`'s already."""
     given = made.get(key)
-    if not isinstance(given, list) or NULL not in given:
+    # The alternatives are in 3.0's form already.
+    if not isinstance(given, list) or NULL_3_0 not in given:
         return
-    rest = [_nullable(each) for each in given if each != NULL]
+    rest = [_nullable(each) for each in given if each != NULL_3_0]
     del made[key]
     if len(rest) == 1 and not rest[0].keys() & made.keys():
         made.update(rest[0])

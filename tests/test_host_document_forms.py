@@ -167,6 +167,9 @@ def test_a_3_1_schema_in_the_3_0_form() -> None:
             "tags": {"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "null"}]}},
             "either": {"oneOf": [{"type": "string"}, {"type": "integer"}, {"type": "null"}]},
             "parent": {**ref, "description": "Its parent"},
+            "nothing": {"type": "null"},
+            "grant": {"anyOf": [{"const": "refresh"}, {"type": "null"}], "default": None},
+            "options": {"type": "object", "properties": {}, "required": []},
         },
         "default": {"type": "null"},  # a value, not a schema: as it is
     }
@@ -184,6 +187,9 @@ def test_a_3_1_schema_in_the_3_0_form() -> None:
                 ]
             },
             "parent": {"allOf": [ref], "description": "Its parent"},
+            "nothing": {"nullable": True, "enum": [None]},
+            "grant": {"enum": ["refresh", None], "nullable": True, "default": None},
+            "options": {"type": "object", "properties": {}},
         },
         "default": {"type": "null"},
     }

@@ -18,6 +18,8 @@ mount prefix, with:
   others are ordinary grants, SCOPE_DESCRIPTION;
 - the auth document's other schemes (browser mode's refresh cookie) as they are, under
   their own names, or `s3auth_` + name where the host has a different scheme by that name;
+- all of it in the form of the host document's OpenAPI version: a 3.0 one (FastAPI's
+  `openapi_version = "3.0.2"`) gets the auth app's 3.1 schemas in 3.0's (`openapi_30`);
 - on the host's operations that require the scheme, the problem answers its check gives
   (400 for credentials sent twice, 401, 503; 403 where scopes are required), each listing
   the codes it may carry (`problem_codes.guarded_route_codes`); a status the host
@@ -36,6 +38,7 @@ from typing import Any
 from ..host_openapi import add_problem, declared
 from ..middleware.openapi import SCOPE_DESCRIPTION as SCOPE_DESCRIPTION
 from ..middleware.openapi import SECURITY_SCHEME as SECURITY_SCHEME
+from ..openapi_30 import document_for_3_0, is_openapi_3_0
 from ..openapi_problems import bearer_request_refusal, error_response
 from ..problems import Problem, with_codes
 from .problem_codes import guarded_route_codes
@@ -78,6 +81,8 @@ def merge_auth_document(
     every method of it (Litestar's routing, and FastAPI's under `include_auth`), so
     another method gets 405, not the auth app.
     """
+    if is_openapi_3_0(host):
+        auth = document_for_3_0(auth)
     merged = copy.deepcopy(dict(host))
     components = merged.setdefault("components", {})
     renames = _place_schemas(components.setdefault("schemas", {}), auth["components"]["schemas"])
