@@ -186,6 +186,9 @@ def _field_type(spec: Mapping[str, Any]) -> Any:
     if unknown:
         raise ConfigurationError(f"unsupported {sorted(unknown)}")
     declared = spec.get("type")
+    if declared is not None and not isinstance(declared, str):
+        # A field left out of `required` takes null already: ["string", "null"] says no more.
+        raise ConfigurationError(f"type must be a single type, one of {list(_TYPES)}")
     if declared is not None and declared not in _TYPES:
         raise ConfigurationError(f"type must be one of {list(_TYPES)}")
     if "enum" in spec:

@@ -18,6 +18,8 @@ from s3auth_asgi.errors import ConfigurationError
 from s3auth_asgi.profile_fields import ProfileFields
 
 NEVER_WORKS: dict[str, tuple[dict[str, Any], str]] = {
+    "a list of types": ({"type": ["string", "null"]}, "a single type"),
+    "a type that is no name": ({"type": {"string": True}}, "a single type"),
     "a float enum": ({"enum": [1.5, 2.5]}, "enum"),
     "an empty enum": ({"enum": []}, "enum"),
     "an enum that is no list": ({"enum": "abc"}, "enum"),
