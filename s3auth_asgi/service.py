@@ -24,7 +24,6 @@ from .errors import TokenRevokedError
 from .hooks import Hooks
 from .keys.keyset import KeySet
 from .mail import MailDelivery, Mailer, MailTemplates, mailer_from_settings
-from .models import User
 from .name_index import NameIndex
 from .password_policy import PasswordPolicy
 from .passwords import PasswordHasher
@@ -37,10 +36,10 @@ from .storage import ObjectStore, Store
 from .store_check import StoreCheck
 from .tokens import TokenCodec
 from .types import Clock, elapsed_clock
-from .user_imports import imported_record
+from .user_imports import UserImports
 
 
-class S3AuthService(EmailChanges, SessionListing, SharedOnCopy):
+class S3AuthService(EmailChanges, SessionListing, UserImports, SharedOnCopy):
     """The engine behind the middleware and the auth app; usable from any async code.
 
     Accounts: create_user, import_user, get_user_by_username / _by_email / _by_id,
@@ -104,38 +103,6 @@ class S3AuthService(EmailChanges, SessionListing, SharedOnCopy):
         self.audit = AuditTrail(
             self.store, clock=clock, retention_seconds=self.settings.audit_retention_days * 86400
         )
-
-    async def import_user(
-        self,
-        username: str,
-        email: str,
-        password_hash: str,
-        *,
-        full_name: str | None = None,
-        is_active: bool = True,
-        is_admin: bool | None = None,
-        scopes: list[str] | None = None,
-        email_verified: bool = False,
-        created_at: int | None = None,
-    ) -> User:
-        """Bring in a user of another system with its password hash (argon2id or bcrypt,
-        upgraded at its first login): names checked and claimed as `create_user` claims
-        them (UsernameTakenError / EmailTakenError, nothing left behind), no password
-        policy, no hook (`user_imports`). `created_at`: Unix seconds, kept when given."""
-        user = imported_record(
-            username,
-            email,
-            password_hash,
-            full_name=full_name,
-            is_active=is_active,
-            is_admin=is_admin,
-            scopes=scopes,
-            email_verified=email_verified,
-            created_at=created_at,
-            now=self._now(),
-        )
-        await self.names.register(user)
-        return user
 
     async def cleanup_expired_tokens(
         self, *, rate_limits: Mapping[str, RateLimit | FailureBudget] | None = None

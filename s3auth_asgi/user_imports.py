@@ -31,7 +31,9 @@ from .identifiers import (
     username_skeleton,
 )
 from .models import User
+from .name_index import NameIndex
 from .privileges import admin_from_input, stored_scopes
+from .types import Clock
 
 ACCEPTED_HASHES = (
     "argon2id ($argon2id$v=19$m=…,t=…,p=…$salt$digest) or bcrypt ($2a$, $2b$ or $2y$, "
@@ -77,46 +79,58 @@ def _argon2_parameters_hold(hashed: str) -> bool:
     )
 
 
-def imported_record(
-    username: str,
-    email: str,
-    password_hash: str,
-    *,
-    full_name: str | None = None,
-    is_active: bool = True,
-    is_admin: bool | None = None,
-    scopes: list[str] | None = None,
-    email_verified: bool = False,
-    created_at: int | None = None,
-    now: int,
-) -> User:
-    """The record of an imported user, every field checked (S3ValidationError and its
-    subclasses, as for a registration); `created_at` kept when given, else `now`."""
-    name = clean_username(username)
-    address = clean_email(email)
-    hashed = check_password_hash(password_hash)
-    for flag, value in (("is_active", is_active), ("email_verified", email_verified)):
-        if not isinstance(value, bool):
-            raise S3ValidationError(f"{flag} must be true or false")
-    if is_admin is not None and not isinstance(is_admin, bool):
-        raise S3ValidationError("is_admin must be true or false")
-    if created_at is not None and (
-        isinstance(created_at, bool) or not isinstance(created_at, int) or created_at < 0
-    ):
-        raise S3ValidationError("created_at must be a time in Unix seconds, 0 or more")
-    cleaned_scopes = clean_scopes(scopes)
-    admin = admin_from_input(is_admin, cleaned_scopes)
-    return User(
-        id=new_id(),
-        username=name,
-        email=address,
-        hashed_password=hashed,
-        full_name=clean_text(full_name, "full_name", FULL_NAME_MAX),
-        is_active=is_active,
-        is_admin=bool(admin),
-        scopes=stored_scopes(cleaned_scopes),
-        created_at=now if created_at is None else created_at,
-        updated_at=now,
-        username_skeleton=username_skeleton(name),
-        email_verified=email_verified,
-    )
+class UserImports:
+    """Importing users: a part of `S3AuthService`, which sets the attributes below."""
+
+    names: NameIndex
+    clock: Clock
+
+    async def import_user(
+        self,
+        username: str,
+        email: str,
+        password_hash: str,
+        *,
+        full_name: str | None = None,
+        is_active: bool = True,
+        is_admin: bool | None = None,
+        scopes: list[str] | None = None,
+        email_verified: bool = False,
+        created_at: int | None = None,
+    ) -> User:
+        """Bring in a user of another system with its password hash (argon2id or bcrypt,
+        upgraded at its first login): every field checked as for a registration
+        (S3ValidationError and its subclasses), the names claimed as `create_user` claims
+        them (UsernameTakenError / EmailTakenError, nothing left behind), no password
+        policy, no hook. `created_at`: Unix seconds, kept when given, else now."""
+        name = clean_username(username)
+        address = clean_email(email)
+        hashed = check_password_hash(password_hash)
+        for flag, value in (("is_active", is_active), ("email_verified", email_verified)):
+            if not isinstance(value, bool):
+                raise S3ValidationError(f"{flag} must be true or false")
+        if is_admin is not None and not isinstance(is_admin, bool):
+            raise S3ValidationError("is_admin must be true or false")
+        if created_at is not None and (
+            isinstance(created_at, bool) or not isinstance(created_at, int) or created_at < 0
+        ):
+            raise S3ValidationError("created_at must be a time in Unix seconds, 0 or more")
+        cleaned_scopes = clean_scopes(scopes)
+        admin = admin_from_input(is_admin, cleaned_scopes)
+        now = int(self.clock())
+        user = User(
+            id=new_id(),
+            username=name,
+            email=address,
+            hashed_password=hashed,
+            full_name=clean_text(full_name, "full_name", FULL_NAME_MAX),
+            is_active=is_active,
+            is_admin=bool(admin),
+            scopes=stored_scopes(cleaned_scopes),
+            created_at=now if created_at is None else created_at,
+            updated_at=now,
+            username_skeleton=username_skeleton(name),
+            email_verified=email_verified,
+        )
+        await self.names.register(user)
+        return user
