@@ -211,11 +211,8 @@ def test_the_security_page_lists_every_event_with_its_operations() -> None:
             assert op.method in row and f"{op.path}`" in row, (op.event, op.method, op.path)
 
 
-async def test_a_logout_by_refresh_token_names_its_account_and_session(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    # The OAuth2 way to log out, the refresh token in the body, names the session as the
-    # bearer token does: in the log, in the account's trail and to the hooks.
+def telling_revocations() -> tuple[S3AuthService, list[AuthEvent]]:
+    """A service, and the events its `session_revoked` hooks are handed, as they come."""
     hooks = Hooks()
     revoked: list[AuthEvent] = []
 
@@ -223,7 +220,15 @@ async def test_a_logout_by_refresh_token_names_its_account_and_session(
     async def seen(event: AuthEvent) -> None:
         revoked.append(event)
 
-    service = S3AuthService(make_settings(), hooks=hooks)
+    return S3AuthService(make_settings(), hooks=hooks), revoked
+
+
+async def test_a_logout_by_refresh_token_names_its_account_and_session(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The OAuth2 way to log out, the refresh token in the body, names the session as the
+    # bearer token does: in the log, in the account's trail and to the hooks.
+    service, revoked = telling_revocations()
     async with client_for(mounted(service)) as client:
         alice = await register(client, "alice")
         tokens = await login(client, "alice")
@@ -279,14 +284,7 @@ async def test_ending_one_of_ones_sessions_names_the_session_ended(
 ) -> None:
     """`session_end` is about the session it ended, as `admin_session_end` is: the log, the
     trail and the `session_revoked` hooks name that one, not the caller's, which goes on."""
-    hooks = Hooks()
-    revoked: list[AuthEvent] = []
-
-    @hooks.on("session_revoked")
-    async def seen(event: AuthEvent) -> None:
-        revoked.append(event)
-
-    service = S3AuthService(make_settings(), hooks=hooks)
+    service, revoked = telling_revocations()
     async with client_for(mounted(service)) as client:
         alice = await register(client, "alice")
         laptop, phone = await login(client, "alice"), await login(client, "alice")
