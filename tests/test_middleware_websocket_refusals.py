@@ -5,12 +5,9 @@ Hypercorn do, else with a close 1008 before accept whose reason is the problem c
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
-import os
 import shutil
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +21,7 @@ from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 from support import bearer, login, serving, serving_hypercorn, websocket_scope
+from websocket_handshakes import Answer, handshake_sent
 
 from s3auth_asgi import S3AuthService
 from s3auth_asgi.middleware.bearer import BearerTokenMiddleware
@@ -56,40 +54,11 @@ def guarded(service: S3AuthService, *, strict: bool = False) -> RateLimitMiddlew
 # On a real server ---------------------------------------------------------------------
 
 
-class Answer:
-    """What a client reads after its handshake: the status line, headers and body."""
-
-    def __init__(self, raw: bytes) -> None:
-        head, _, self.body = raw.partition(b"\r\n\r\n")
-        status_line, *lines = head.decode("latin-1").split("\r\n")
-        self.status = int(status_line.split()[1])
-        self.headers = {
-            name.strip().lower(): value.strip()
-            for name, _, value in (line.partition(":") for line in lines)
-        }
-
-    @property
-    def problem(self) -> tuple[int, str | None]:
-        """The status and the problem code of the body (None without one)."""
-        return self.status, json.loads(self.body)["code"] if self.body else None
-
-
 def handshake(url: str, path: str, token: str | None = None) -> Answer:
     """Open a WebSocket handshake on the server at `url`, as a browser would, and read the
     answer: up to the switch of protocols, or the whole HTTP response."""
-    host, port = url.removeprefix("http://").split(":")
-    lines = [
-        f"GET {path} HTTP/1.1",
-        f"Host: {host}:{port}",
-        "Upgrade: websocket",
-        "Connection: Upgrade",
-        f"Sec-WebSocket-Key: {base64.b64encode(os.urandom(16)).decode()}",
-        "Sec-WebSocket-Version: 13",
-    ]
-    if token is not None:
-        lines.append(f"Authorization: Bearer {token}")
-    with socket.create_connection((host, int(port)), timeout=10) as sock:
-        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+    authorization = [] if token is None else [f"Authorization: Bearer {token}"]
+    with handshake_sent(url, path, *authorization) as sock:
         raw = b""
         while True:
             if b"\r\n\r\n" in raw:

@@ -9,10 +9,7 @@ nor in the header, which error reporters and request loggers copy as it is.
 
 from __future__ import annotations
 
-import base64
 import json
-import os
-import socket
 from typing import Any
 
 import pytest
@@ -21,6 +18,7 @@ from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 from support import login, serving, serving_hypercorn, websocket_scope, websocket_session
+from websocket_handshakes import Answer, handshake_sent
 
 from s3auth_asgi.middleware.bearer import BearerTokenMiddleware
 
@@ -50,30 +48,15 @@ def protected_and_public(service: Any) -> BearerTokenMiddleware:
 def first_message(url: str, path: str, protocols: list[str]) -> tuple[str | None, Any]:
     """Open a handshake offering `protocols` as a browser does, in one header; the accepted
     subprotocol and the app's first text message."""
-    host, port = url.removeprefix("http://").split(":")
-    lines = [
-        f"GET {path} HTTP/1.1",
-        f"Host: {host}:{port}",
-        "Upgrade: websocket",
-        "Connection: Upgrade",
-        f"Sec-WebSocket-Key: {base64.b64encode(os.urandom(16)).decode()}",
-        "Sec-WebSocket-Version: 13",
-        f"Sec-WebSocket-Protocol: {', '.join(protocols)}",
-    ]
-    with socket.create_connection((host, int(port)), timeout=10) as sock:
-        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+    with handshake_sent(url, path, f"Sec-WebSocket-Protocol: {', '.join(protocols)}") as sock:
         raw = b""
         while b"\r\n\r\n" not in raw:
             chunk = sock.recv(65536)
             assert chunk, raw
             raw += chunk
-        head, _, rest = raw.partition(b"\r\n\r\n")
-        status_line, *header_lines = head.decode("latin-1").split("\r\n")
-        assert status_line.split()[1] == "101", raw
-        headers = {
-            name.strip().lower(): value.strip()
-            for name, _, value in (line.partition(":") for line in header_lines)
-        }
+        answer = Answer(raw)
+        assert answer.status == 101, raw
+        rest = answer.body
         # One unmasked text frame from the server, its length in 7 or 16 bits.
         while len(rest) < 2 + _length_bytes(rest) + _payload_length(rest):
             chunk = sock.recv(65536)
@@ -82,7 +65,7 @@ def first_message(url: str, path: str, protocols: list[str]) -> tuple[str | None
     assert rest[0] == 0x81, rest[:2]
     start = 2 + _length_bytes(rest)
     text = rest[start : start + _payload_length(rest)].decode()
-    return headers.get("sec-websocket-protocol"), json.loads(text)
+    return answer.headers.get("sec-websocket-protocol"), json.loads(text)
 
 
 def _length_bytes(frame: bytes) -> int:
