@@ -14,7 +14,6 @@ from itertools import count
 from typing import Any
 
 import httpx
-import obstore
 import pytest
 from declared_answers import _codes
 from fastapi import FastAPI
@@ -27,10 +26,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.schemas import SchemaGenerator
-from support import Clock, StoreWrapper, login, make_clocked_service
+from support import Clock, login, make_clocked_service
 from test_app import client_for
-from test_host_problem_codes import UNOPENED, Answers, FailingLists, bearer
-from test_storage_probes import UnconditionalStore
+from test_host_problem_codes import Answers, FailingLists, bearer, drive_stored_keys
 
 from s3auth_asgi import (
     BearerTokenMiddleware,
@@ -41,7 +39,7 @@ from s3auth_asgi import (
 from s3auth_asgi.app.fastapi import include_auth
 from s3auth_asgi.app.litestar import S3AuthPlugin
 from s3auth_asgi.problems import PROBLEM_CONTENT_TYPE
-from s3auth_asgi.storage import ObjectStore, keys
+from s3auth_asgi.storage import ObjectStore
 
 pytestmark = pytest.mark.anyio
 
@@ -224,13 +222,7 @@ async def drive(host: Host) -> None:
     _, fresh = await login(service, "carol", scopes=["admin"])
     failing = make_clocked_service(store=FailingLists(store), clock=clock)
     await host.refusals(failing, bearer(fresh.access_token))
-    for damaged in (b"\x00 not json", UNOPENED):
-        stored = ObjectStore.from_url("memory://")
-        await obstore.put_async(stored._inner, keys.SIGNING_KEYS, damaged)
-        await host.refusals(make_clocked_service(store=stored, algorithm="ES256"), bearer("x"))
-    unsafe = StoreWrapper(UnconditionalStore.from_url("memory://"))  # taken for an S3 bucket
-    service = make_clocked_service("s3://bucket", store=unsafe, algorithm="ES256")
-    await host.refusals(service, bearer("x.y.z"))
+    await drive_stored_keys(host)
 
 
 @pytest.mark.parametrize("name", list(HOSTS))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from itertools import count
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 import httpx
 import msgspec
@@ -292,7 +292,13 @@ UNOPENED = msgspec.json.encode(
 )
 
 
-async def drive_stored_keys(host: Host) -> None:
+class Refusing(Protocol):
+    """A host that makes each of `calls` to its guarded routes over `service`."""
+
+    async def refusals(self, service: S3AuthService, *calls: Call) -> None: ...
+
+
+async def drive_stored_keys(host: Refusing) -> None:
     """A process whose signing keys are kept in the store and not read yet, where they
     cannot be read (a corrupt object), do not open, or are to be made on a store lacking a
     conditional write that nothing has checked yet (no lifespan ran)."""
