@@ -11,9 +11,6 @@ value that passes the early checks reaches joserfc's own reading of the header t
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 import time
 from pathlib import Path
@@ -21,7 +18,8 @@ from typing import Any
 
 import anyio
 import pytest
-from conftest import SECRET, make_service, make_settings
+from conftest import make_service, make_settings
+from forged_tokens import b64url, claims, forge
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from support import Clock, asgi_client, bearer, call_http, http_scope, make_clocked_service, ok_app
@@ -40,27 +38,9 @@ HMAC_KEYS = KeySet([hmac_entry(SETTINGS)])
 NOT_STRINGS: list[Any] = [["ES256"], {"a": 1}, 1, 1.5, True, None]
 
 
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def forge(header: dict[str, Any], secret: bytes = SECRET.encode()) -> str:
+def forge_over(header: dict[str, Any]) -> str:
     """An HS256 token over exactly this header, a valid access-token payload and a good MAC."""
-    now = int(time.time())
-    claims = {
-        "sub": "0" * 32,
-        "iat": now,
-        "nbf": now,
-        "exp": now + SETTINGS.access_token_seconds,
-        "jti": "j" * 22,
-        "sid": "f" * 32,
-        "scope": "",
-        "preferred_username": "alice",
-        "adm": False,
-    }
-    signing_input = b64url(json.dumps(header).encode()) + "." + b64url(json.dumps(claims).encode())
-    mac = hmac.new(secret, signing_input.encode("ascii"), hashlib.sha256).digest()
-    return signing_input + "." + b64url(mac)
+    return forge(header, claims(scope="", preferred_username="alice", adm=False))
 
 
 def unsigned(kid: str, alg: Any) -> str:
@@ -79,7 +59,9 @@ def test_an_alg_that_is_not_a_string_is_an_invalid_token(alg: Any) -> None:
     with pytest.raises(InvalidTokenError, match="algorithm"):
         verify_compact(unsigned(entry.kid, alg), KeySet([entry]), time.time())
     with pytest.raises(InvalidTokenError, match="algorithm"):
-        verify_compact(forge({"alg": alg, "kid": KID, "typ": "at+jwt"}), HMAC_KEYS, time.time())
+        verify_compact(
+            forge_over({"alg": alg, "kid": KID, "typ": "at+jwt"}), HMAC_KEYS, time.time()
+        )
 
 
 @pytest.mark.anyio
@@ -169,7 +151,7 @@ def outcome(token: str) -> bool:
 def test_any_json_value_in_any_header_member_is_valid_or_an_invalid_token(
     header: dict[str, Any],
 ) -> None:
-    token = forge(header)
+    token = forge_over(header)
     valid = outcome(token)
     response = anyio.run(call_http, MIDDLEWARE, http_scope(headers=bearer(token)))
     assert response.status == (200 if valid else 401), (header, response.status)

@@ -20,15 +20,13 @@ nothing and calls no app.
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import json
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SECRET, make_settings
+from conftest import make_settings
+from forged_tokens import claims, forge
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from joserfc import jws
@@ -46,35 +44,8 @@ KID = hmac_entry(SETTINGS).kid
 CODEC = TokenCodec(SETTINGS)
 
 
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def forge(header: Any, claims: Any, *, raw: bool = False) -> str:
-    """An HS256 token under the secret key over these header and claims (JSON, or the
-    octets themselves when `raw`)."""
-    parts = (header, claims) if raw else (json.dumps(header).encode(), json.dumps(claims).encode())
-    signing_input = f"{b64url(parts[0])}.{b64url(parts[1])}"
-    mac = hmac.new(SECRET.encode(), signing_input.encode("ascii"), hashlib.sha256).digest()
-    return f"{signing_input}.{b64url(mac)}"
-
-
 def header(**changes: Any) -> dict[str, Any]:
     return {"alg": "HS256", "typ": "at+jwt", "kid": KID, **changes}
-
-
-def claims(**changes: Any) -> dict[str, Any]:
-    now = int(time.time())
-    return {
-        "sub": "0" * 32,
-        "iat": now,
-        "nbf": now,
-        "exp": now + SETTINGS.access_token_seconds,
-        "jti": "j" * 22,
-        "sid": "f" * 32,
-        "scope": "items:read",
-        **changes,
-    }
 
 
 def refusal(token: str | bytes, verify: Any = CODEC.verify_access_token) -> InvalidTokenError:
