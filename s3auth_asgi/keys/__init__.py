@@ -9,6 +9,9 @@
     remote       a key set read from a JWKS URL or file, for a service that only verifies
     sealing      private keys sealed for the store
     stored       the key set kept in the store, rotated by conditional writes
+    rewrites     the retried read, change and conditional write of each stored change
+    events       the key events: a log record per change of the stored keys
+    observed     what each process saw change, logged as key events of its own
     sources      which key settings go together, judged with the settings
     ring         where a service's keys come from, kept fresh
     publish      the JWKS written to an object outside the store
