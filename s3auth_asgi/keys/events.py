@@ -59,6 +59,9 @@ class KeyTimes(msgspec.Struct, frozen=True):
 
 
 class KeyEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """One change of the stored signing keys, as its writer or an observer logs it
+    (`record.auth_event` of its log record)."""
+
     name: KeyEventName
     outcome: Outcome
     at: float
