@@ -33,7 +33,7 @@ a Bearer challenge, or when to retry (a 400's challenge is only that of a repeat
 Authorization header)."""
 
 
-def _pattern(path: str) -> re.Pattern[str]:
+def path_pattern(path: str) -> re.Pattern[str]:
     """A templated path's matcher: each `{parameter}` one segment, as Starlette's routes."""
     parts = re.split(r"({[a-z_]+})", path)
     return re.compile(
@@ -49,7 +49,7 @@ class DeclaredAnswers:
     def __init__(self, document: dict[str, Any], prefix: str = "/auth") -> None:
         self.prefix = prefix.rstrip("/")
         # In the document's order, which is the router's: the first match is the route.
-        self.paths = [(_pattern(path), item) for path, item in document["paths"].items()]
+        self.paths = [(path_pattern(path), item) for path, item in document["paths"].items()]
 
     @classmethod
     def of(cls, app: AuthApp, prefix: str = "/auth") -> DeclaredAnswers:
@@ -95,7 +95,7 @@ class DeclaredAnswers:
         if sent_with in declared.get("headers", {}):
             assert sent_with in response.headers, f"without {sent_with}: {said}"
         schema = content.get(PROBLEM_CONTENT_TYPE, {}).get("schema", {})
-        codes = _codes(schema)
+        codes = listed_codes(schema)
         if codes is not None:
             assert response.json().get("code") in codes, f"not a declared code {codes}: {said}"
         self.check_problem(response)
@@ -137,7 +137,7 @@ def _check_oauth_error(problem: dict[str, Any], token_endpoint: bool, said: str)
 def _token_endpoint(operation: dict[str, Any]) -> bool:
     """Whether the operation's problems are TokenProblems (a token endpoint's all are)."""
     return any(
-        _refers_to(
+        refers_to(
             declared.get("content", {}).get(PROBLEM_CONTENT_TYPE, {}).get("schema", {}),
             TokenProblem.__name__,
         )
@@ -145,13 +145,14 @@ def _token_endpoint(operation: dict[str, Any]) -> bool:
     )
 
 
-def _refers_to(schema: dict[str, Any], name: str) -> bool:
+def refers_to(schema: dict[str, Any], name: str) -> bool:
     parts = [schema, *schema.get("allOf", ())]
     return any(part.get("$ref", "").endswith(f"/{name}") for part in parts)
 
 
-def _codes(schema: dict[str, Any]) -> list[str] | None:
-    """The problem codes a response's schema lists (a 409's), if it lists them."""
+def listed_codes(schema: dict[str, Any]) -> list[str] | None:
+    """The problem codes a problem response's schema lists (an `enum` on `code` in its
+    `allOf`), or None where it lists none."""
     for part in schema.get("allOf", ()):
         enum = part.get("properties", {}).get("code", {}).get("enum")
         if enum is not None:

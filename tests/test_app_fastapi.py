@@ -16,7 +16,7 @@ import anyio
 import httpx
 import pytest
 from conftest import make_service
-from declared_answers import _codes
+from declared_answers import listed_codes
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.staticfiles import StaticFiles
 from fastapi.testclient import TestClient
@@ -178,7 +178,7 @@ def check_declared_refusals(
             assert set(declared["content"]) == {PROBLEM_CONTENT_TYPE}
             problem_schema = declared["content"][PROBLEM_CONTENT_TYPE]["schema"]
             assert problem_schema["allOf"][0] == schema, (key, status)
-            assert set(_codes(problem_schema) or ()) == GUARD_CODES[status], (key, status)
+            assert set(listed_codes(problem_schema) or ()) == GUARD_CODES[status], (key, status)
             header = "Retry-After" if status == "503" else "WWW-Authenticate"
             assert set(declared["headers"]) == {header}
 
@@ -205,7 +205,7 @@ async def test_the_host_operations_on_the_scheme_declare_its_refusals() -> None:
     assert declared["description"] == "Log in first"
     assert set(declared["content"]) == {PROBLEM_CONTENT_TYPE}
     assert (
-        set(_codes(declared["content"][PROBLEM_CONTENT_TYPE]["schema"]) or ())
+        set(listed_codes(declared["content"][PROBLEM_CONTENT_TYPE]["schema"]) or ())
         == (GUARD_CODES["401"])
     )
     assert set(declared["headers"]) == {"WWW-Authenticate"}

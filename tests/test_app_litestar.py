@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from conftest import make_service
-from declared_answers import _codes
+from declared_answers import listed_codes
 from litestar import Litestar, Request, Router, WebSocket, asgi, get, post, websocket
 from litestar.middleware import DefineMiddleware
 from litestar.openapi.config import OpenAPIConfig
@@ -126,7 +126,7 @@ async def test_a_400_litestar_declares_itself_lists_the_guards_refusal_too() -> 
     assert declared["description"] == "Bad request syntax or unsupported method"
     assert set(declared["content"]) == {"application/json", PROBLEM_CONTENT_TYPE}
     schema = declared["content"][PROBLEM_CONTENT_TYPE]["schema"]
-    assert _codes(schema) == ["invalid_request"]
+    assert listed_codes(schema) == ["invalid_request"]
     assert set(declared["headers"]) == {"WWW-Authenticate"}
 
 

@@ -14,7 +14,7 @@ import msgspec
 import pytest
 import schemathesis
 from conftest import make_service, make_settings
-from declared_answers import DeclaredAnswers, _codes, _refers_to
+from declared_answers import DeclaredAnswers, listed_codes, refers_to
 from hypothesis import HealthCheck, settings
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 from schemathesis.checks import (
@@ -302,10 +302,10 @@ def test_the_token_endpoints_declare_their_refusals_with_the_oauth_error() -> No
                     continue
                 schema = response["content"]["application/problem+json"]["schema"]
                 token_endpoint = path in ("/login", "/refresh")
-                assert _refers_to(schema, "TokenProblem") == token_endpoint, (path, status)
-                assert _refers_to(schema, "Problem") != token_endpoint, (path, status)
+                assert refers_to(schema, "TokenProblem") == token_endpoint, (path, status)
+                assert refers_to(schema, "Problem") != token_endpoint, (path, status)
                 if token_endpoint:  # each code they may answer has its OAuth error
-                    assert set(_codes(schema) or ()) <= set(TOKEN_ERRORS), (path, status)
+                    assert set(listed_codes(schema) or ()) <= set(TOKEN_ERRORS), (path, status)
     with pytest.raises(AssertionError, match="'weak_password' has no OAuth error"):
         refusal = _answer("POST", "/login", 500, {"code": "weak_password", "title": "x"})
         DeclaredAnswers(DOCUMENT).check_problem(refusal)

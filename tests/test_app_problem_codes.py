@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from conftest import make_service
-from declared_answers import DeclaredAnswers, _codes
+from declared_answers import DeclaredAnswers, listed_codes
 from starlette.applications import Starlette
 from starlette.routing import Mount
 from test_app import PASSWORD, bearer, client_for, login, register
@@ -49,7 +49,7 @@ def _problem_answers(document: dict[str, Any]) -> list[tuple[str, int, list[str]
             for status, answer in op["responses"].items():
                 if int(status) >= 400:
                     schema = answer["content"][PROBLEM_CONTENT_TYPE]["schema"]
-                    found.append((op["operationId"], int(status), _codes(schema)))
+                    found.append((op["operationId"], int(status), listed_codes(schema)))
     return found
 
 
@@ -185,7 +185,7 @@ def test_a_503_speaks_of_busy_hashing_only_where_it_lists_server_busy(name: str)
             answer = op["responses"].get("503")
             if answer is None:
                 continue
-            codes = _codes(answer["content"][PROBLEM_CONTENT_TYPE]["schema"]) or []
+            codes = listed_codes(answer["content"][PROBLEM_CONTENT_TYPE]["schema"]) or []
             busy = "server_busy" in codes
             assert ("hashing" in answer["description"]) is busy, (op["operationId"], codes)
             said[busy] += 1

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from conftest import make_service
-from declared_answers import _codes
+from declared_answers import listed_codes
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 
 from s3auth_asgi import ConfigurationError
@@ -66,7 +66,7 @@ def middleware(**settings: Any) -> BearerTokenMiddleware:
 
 def codes_of(operation: dict[str, Any]) -> dict[str, list[str] | None]:
     return {
-        status: _codes(answer["content"][PROBLEM_CONTENT_TYPE]["schema"])
+        status: listed_codes(answer["content"][PROBLEM_CONTENT_TYPE]["schema"])
         for status, answer in operation["responses"].items()
         if int(status) >= 400 and "content" in answer
     }
@@ -115,7 +115,9 @@ def test_declaring_twice_changes_nothing_and_the_hosts_own_answers_stay() -> Non
     # What the host says stands; the middleware's refusal of that status is a problem too.
     assert codes_of({"responses": {"401": own}}) == {"401": REQUIRED_401}
     assert "WWW-Authenticate" in own["headers"]
-    assert _codes(responses[400]["content"][PROBLEM_CONTENT_TYPE]["schema"]) == ["invalid_request"]
+    assert listed_codes(responses[400]["content"][PROBLEM_CONTENT_TYPE]["schema"]) == [
+        "invalid_request"
+    ]
     assert doc["paths"]["/admin/{name}"]["get"]["responses"]["403"] == {"$ref": "#/components/x"}
 
 

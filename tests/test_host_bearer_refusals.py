@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from declared_answers import _codes
+from declared_answers import listed_codes
 from fastapi import FastAPI
 from litestar import Litestar, get
 from litestar import Request as LitestarRequest
@@ -190,7 +190,7 @@ class Host:
             for status, answer in operation["responses"].items():
                 problem = answer.get("content", {}).get(PROBLEM_CONTENT_TYPE)
                 if problem is not None:  # not FastAPI's 422 of a path parameter
-                    listed = _codes(problem["schema"]) or ()
+                    listed = listed_codes(problem["schema"]) or ()
                     self.declared |= {("get", path, int(status), code) for code in listed}
         answers = Answers(document, self.seen)
         for url in ROUTES:

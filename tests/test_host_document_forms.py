@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from conftest import make_service
-from declared_answers import _codes
+from declared_answers import listed_codes
 from openapi_spec_validator import OpenAPIV30SpecValidator, OpenAPIV31SpecValidator, validate
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -115,10 +115,10 @@ async def test_a_status_a_yaml_docstring_keys_by_number_stays_the_hosts() -> Non
     refusal = responses["429"]
     assert refusal["description"] == "Too many searches at once"
     # Completed as a 429 the host declared under its text is: the problem, the headers.
-    assert _codes(refusal["content"][PROBLEM_CONTENT_TYPE]["schema"]) == ["rate_limited"]
+    assert listed_codes(refusal["content"][PROBLEM_CONTENT_TYPE]["schema"]) == ["rate_limited"]
     assert {"Retry-After", "RateLimit-Policy", "RateLimit"} <= set(refusal["headers"])
     assert responses["401"]["description"] == "Sign in first"
-    assert _codes(responses["401"]["content"][PROBLEM_CONTENT_TYPE]["schema"]) == [
+    assert listed_codes(responses["401"]["content"][PROBLEM_CONTENT_TYPE]["schema"]) == [
         "authentication_required",
         "invalid_token",
         "token_expired",
@@ -126,7 +126,9 @@ async def test_a_status_a_yaml_docstring_keys_by_number_stays_the_hosts() -> Non
     assert set(responses["401"]["headers"]) >= {"WWW-Authenticate"}
     unavailable = paths["/busy"]["get"]["responses"]["503"]
     assert unavailable["description"] == "Down for maintenance"
-    assert _codes(unavailable["content"][PROBLEM_CONTENT_TYPE]["schema"]) == ["store_unavailable"]
+    assert listed_codes(unavailable["content"][PROBLEM_CONTENT_TYPE]["schema"]) == [
+        "store_unavailable"
+    ]
     # The host's own 503 may be its app's, which the middleware admitted: the fields too.
     assert set(unavailable["headers"]) == {"Retry-After", "RateLimit-Policy", "RateLimit"}
 
@@ -153,7 +155,7 @@ async def test_the_document_stays_valid_openapi_of_its_version(
     for path in ("/items", "/open"):
         responses = document["paths"][path]["get"]["responses"]
         for status in ("429", "503") if path == "/items" else ("429", "401"):
-            assert _codes(responses[status]["content"][PROBLEM_CONTENT_TYPE]["schema"])
+            assert listed_codes(responses[status]["content"][PROBLEM_CONTENT_TYPE]["schema"])
 
 
 def test_a_3_1_schema_in_the_3_0_form() -> None:

@@ -16,7 +16,7 @@ import httpx
 import msgspec
 import obstore
 import pytest
-from declared_answers import _codes, _pattern
+from declared_answers import listed_codes, path_pattern
 from fastapi import FastAPI
 from litestar import Litestar, get
 from litestar.middleware import DefineMiddleware
@@ -180,7 +180,7 @@ class Answers:
 
     def __init__(self, document: dict[str, Any], seen: set[tuple[str, str, int, str]]) -> None:
         self.document = document
-        self.paths = [(_pattern(path), path) for path in document["paths"]]
+        self.paths = [(path_pattern(path), path) for path in document["paths"]]
         self.seen = seen
 
     async def __call__(self, response: httpx.Response) -> None:
@@ -194,7 +194,7 @@ class Answers:
         declared = self.document["paths"][path][method]["responses"].get(str(response.status_code))
         assert declared is not None, f"undeclared: {said}"
         assert response.headers["content-type"] == PROBLEM_CONTENT_TYPE, said
-        codes = _codes(declared["content"][PROBLEM_CONTENT_TYPE]["schema"])
+        codes = listed_codes(declared["content"][PROBLEM_CONTENT_TYPE]["schema"])
         assert codes is not None, f"no code listed: {said}"
         code = response.json()["code"]
         assert code in codes, f"not one of {codes}: {said}"
@@ -209,7 +209,7 @@ def declared_codes(document: dict[str, Any]) -> set[tuple[str, str, int, str]]:
             for status, answer in operation["responses"].items():
                 if int(status) >= 400:
                     schema = answer["content"][PROBLEM_CONTENT_TYPE]["schema"]
-                    found |= {(method, path, int(status), c) for c in _codes(schema) or ()}
+                    found |= {(method, path, int(status), c) for c in listed_codes(schema) or ()}
                     # Its words follow its codes: a host route hashes no password.
                     assert "hashing" not in answer["description"], (path, status)
     return found

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import obstore
 import pytest
 from conftest import make_service
-from declared_answers import _codes
+from declared_answers import listed_codes
 from fastapi import FastAPI
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 from starlette.applications import Starlette
@@ -149,7 +149,7 @@ async def test_the_503_of_a_limit_in_a_store_is_declared_with_each_code_it_answe
             assert answer.headers["retry-after"] == "5"
             assert not {name.lower() for name in answer.headers} & (FIELDS - {"retry-after"})
             declared = document["paths"][path][method]["responses"]["503"]
-            codes = _codes(declared["content"][PROBLEM_CONTENT_TYPE]["schema"])
+            codes = listed_codes(declared["content"][PROBLEM_CONTENT_TYPE]["schema"])
             assert codes is not None and answer.json()["code"] in codes, (path, answer.text)
             answered.add((method, path, answer.json()["code"]))
     unavailable = {
@@ -176,7 +176,7 @@ async def test_the_503_of_a_limit_in_a_store_is_declared_with_each_code_it_answe
         # The auth operation's own 503, with its own codes, stays as the auth app has it.
         login = document["paths"]["/auth/login"]["post"]["responses"]["503"]
         assert {"store_unavailable", "corrupt_object", "server_busy"} <= set(
-            _codes(login["content"][PROBLEM_CONTENT_TYPE]["schema"]) or ()
+            listed_codes(login["content"][PROBLEM_CONTENT_TYPE]["schema"]) or ()
         )
         assert login["description"] != ERROR_DESCRIPTIONS[503]
 
