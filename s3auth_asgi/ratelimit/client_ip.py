@@ -148,7 +148,7 @@ class ClientIPResolver:
         # where keeping LRU order costs on every miss.
         self._memo: dict[str, ClientAddress] = {}
         self._own_hosts: dict[str, ClientKeys] | None = {}
-        """Peers written as plain dotted quads that count as themselves, and their keys."""
+        """Peers written as plain dotted quads that count as themselves; None once full."""
         self._memo_size = cache_size
         self._trusted_ipv4 = tuple(
             (int(network.network_address), int(network.netmask))
