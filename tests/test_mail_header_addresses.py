@@ -70,8 +70,11 @@ async def test_nor_be_asked_for_as_a_new_address() -> None:
         await service.mail.drain()
         user = await service.get_user_by_username("mallory")
         assert user is not None and (user.email, user.pending_email) == ("mallory@example.com", "")
-        # The verification link of the registration, and nothing else.
-        assert server.inbox.recipients == [["mallory@example.com"]]
+        # The registration's verification link and the notice of the login, the client's
+        # first (`tests/test_login_notices.py`): both to the account's own address alone.
+        assert server.inbox.recipients == [["mallory@example.com"]] * 2
+        subjects = sorted(m["Subject"] for m in server.inbox.messages)
+        assert subjects[0] == "A new sign-in to your account" and subjects[1].startswith("Confirm")
 
 
 async def test_an_account_stored_with_one_before_signs_in_but_is_mailed_nothing(
