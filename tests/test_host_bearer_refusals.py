@@ -157,6 +157,9 @@ def litestar_host(service: S3AuthService) -> Any:
                 ),
             )
         ],
+        # Litestar's own logging set-up would leave the root logger at INFO for every
+        # test after this one.
+        logging_config=None,
     )
     return BearerTokenMiddleware(BlacklistMiddleware(app, service), **settings)
 
