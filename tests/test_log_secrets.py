@@ -15,6 +15,8 @@ from support import Clock, make_clocked_service
 from test_app import PASSWORD, bearer, client_for, login, mounted, register
 from test_app_lifecycle import mailed_token, service_with
 
+from s3auth_asgi.keys.keyset import jwks_bytes
+from s3auth_asgi.keys.remote import JwksVerifier
 from s3auth_asgi.keys.sealing import unseal
 from s3auth_asgi.keys.stored import KeyStore
 from s3auth_asgi.models import Session, User
@@ -145,11 +147,12 @@ async def test_no_secret_of_any_flow_reaches_any_log_record(
 
 @pytest.mark.parametrize("sealed", [False, True])
 async def test_no_key_material_reaches_any_log_record_of_a_key_change(
-    sealed: bool, caplog: pytest.LogCaptureFixture
+    sealed: bool, caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
     """The first key set, a rotation, one at once (a leak's) and retirements each log their
-    event, as does a service process that reads each change and signs with the new key, and
-    no record holds a private part, a sealed one or the key-encryption key."""
+    event, as do a service process that reads each change and signs with the new key and a
+    JwksVerifier that reads the JWKS, and no record holds a private part, a sealed one or
+    the key-encryption key."""
     caplog.set_level(logging.DEBUG)
     kek = new_secret_key() if sealed else ""
     store = ObjectStore.from_url("memory://")
@@ -162,11 +165,16 @@ async def test_no_key_material_reaches_any_log_record_of_a_key_change(
     ring = service.tokens.ring
     assert ring is not None
 
+    published = tmp_path / "jwks.json"
+    remote = JwksVerifier(published, clock=clock)
+
     async def observe() -> None:
         await ring.sync()
         service.tokens.issue_access_token(
             user_id="a" * 32, username="alice", session_id="b" * 32, is_admin=False, scopes=[]
         )
+        published.write_bytes(jwks_bytes(ring.key_set().jwks(clock.now)))
+        await remote.load()
 
     (first,) = (await admin.read_or_create("ES256", now)).keys
     await observe()
@@ -183,10 +191,13 @@ async def test_no_key_material_reaches_any_log_record_of_a_key_change(
         ("key_create", "service"),
         ("key_rotate", "service"),
         ("key_set_changed", "observer"),
+        ("key_set_changed", "observer"),  # the JwksVerifier's
         ("key_rotate", "service"),
         ("key_set_changed", "observer"),
         ("key_activated", "observer"),
+        ("key_set_changed", "observer"),
         ("key_retire", "service"),
+        ("key_set_changed", "observer"),
         ("key_set_changed", "observer"),
     ]
     handled = [kek] if kek else []

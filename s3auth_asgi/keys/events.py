@@ -15,7 +15,9 @@ Every other process learns of a change by reading the set, and logs what it foun
 `observer` (`keys.observed`): `key_set_changed`, once per process, when a read finds the set
 changed from the one it held (the keys `added`, `removed` and given a retirement,
 `retiring`), and `key_activated` when the process first signs with a key other than the one
-it signed with before (activation is no write: each process's clock decides it).
+it signed with before (activation is no write: each process's clock decides it). A
+JwksVerifier logs `key_set_changed` for the JWKS it reads, naming the kids added and
+removed.
 
 The logger is `s3auth_asgi.events.keys`, a child of the auth events' logger, so a handler
 there takes both: INFO for a change, WARNING for a change made at once (`--now`: a leak's)
@@ -51,10 +53,11 @@ formatter naming them takes both."""
 
 
 class KeyTimes(msgspec.Struct, frozen=True):
-    """A key an observer found added or given a retirement: its kid and times."""
+    """A key an observer found added or given a retirement: its kid and times (None for
+    a JWKS's key, which carries none)."""
 
     kid: str
-    activates_at: float
+    activates_at: float | None = None
     retires_at: float | None = None
 
 

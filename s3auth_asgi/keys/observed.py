@@ -13,6 +13,10 @@ sync, a read caused by a token naming an unknown key, one of keys overdue), and 
 signature with the new key. The first read and the first signature of a process are what
 it starts from, and log nothing. Both are computed from what the read brought and the
 key chosen to sign: no request of their own.
+
+A JwksVerifier (`keys.remote`) logs `key_set_changed` too, for the JWKS of an issuer whose
+log is not its own: a JWKS carries no times, so its keys are compared by kid alone, and
+those it names have no `activates_at` or `retires_at`.
 """
 
 from __future__ import annotations
@@ -20,20 +24,25 @@ from __future__ import annotations
 from .events import KeyTimes, tell
 from .keyset import KeyEntry, KeySet
 
-Times = tuple[float, float | None]
+Times = tuple[float | None, float | None]
+UNTIMED: Times = (None, None)
 
 
 class KeyObserver:
-    """The key set one process last read, and the key it last signed with."""
+    """The key set one process last read, and the key it last signed with. `timed`: the
+    keys' times are theirs (a stored set's); untimed, for a JWKS's keys, which have none."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, timed: bool = True) -> None:
+        self._timed = timed
         self._held: dict[str, Times] | None = None
         self._signing: str | None = None
 
     def read(self, keys: KeySet, now: float) -> bool:
         """After a read of the set at `now`: log what changed since the one held. False
         when it is the set held (the same keys at the same times)."""
-        held = {e.kid: (e.activates_at, e.retires_at) for e in keys.entries}
+        held = {
+            e.kid: (e.activates_at, e.retires_at) if self._timed else UNTIMED for e in keys.entries
+        }
         before, self._held = self._held, held
         if before == held:
             return False

@@ -50,6 +50,7 @@ from ..shown_urls import redacted
 from ..types import Clock, elapsed_clock
 from .jwks_fetch import MAX_JWKS_BYTES, JwksAnswer, fetch_jwks, parse_jwks
 from .keyset import KeySet
+from .observed import KeyObserver
 
 logger = logging.getLogger("s3auth_asgi.keys")
 
@@ -125,6 +126,7 @@ class JwksVerifier(SharedOnCopy):
         self._read_at = float("-inf")
         self._loaded_at = float("-inf")
         self._failed = False  # the last read failed, and there are no keys
+        self._observer = KeyObserver(timed=False)
         self._lock = anyio.Lock()
         self._background: asyncio.Task[bool] | None = None
         self.fetches = 0
@@ -222,7 +224,7 @@ class JwksVerifier(SharedOnCopy):
         try:
             answer = await self._fetch()
             # No document: not modified, an answer only to the ETag of the keys there are.
-            keys = self._keys if answer.document is None else KeySet.from_jwks(answer.document)
+            fetched = None if answer.document is None else KeySet.from_jwks(answer.document)
         except Exception as exc:
             # Whatever failed (transport, HTTP, JSON, keys), the read failed: with no keys
             # to keep, tokens get 503 keys_unavailable, never a 500 or a 401.
@@ -239,7 +241,10 @@ class JwksVerifier(SharedOnCopy):
             # the keys were still to be read.
             self._failed = self._keys is None
             raise
-        self._keys = keys
+        if fetched is not None:
+            # The issuer's changes are in the issuer's log: this one says what it found.
+            self._observer.read(fetched, self._clock())
+            self._keys = fetched
         # Only a document taken: a refused one's ETag would make its 304 count as a load.
         self._etag = answer.etag
         self._loaded_at = self._read_at
