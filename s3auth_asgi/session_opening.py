@@ -35,7 +35,7 @@ from __future__ import annotations
 import secrets
 
 from .errors import InvalidCredentialsError
-from .identifiers import DEVICE_INFO_MAX, IP_ADDRESS_MAX, clean_text, new_session_id
+from .identifiers import IP_ADDRESS_MAX, clean_text, new_session_id
 from .keys.keyset import KeyEntry
 from .models import PublicUser, Session, TokenPair, User
 from .open_records import open_user
@@ -44,6 +44,7 @@ from .session_generation import generation_counter
 from .sessions import SessionOperations
 from .storage import keys
 from .storage.access import delete_quietly
+from .user_agents import reported_user_agent
 
 _OPEN_ATTEMPTS = 3
 """Logins opened again, each after another change of the record: bounded, as every attempt
@@ -106,7 +107,7 @@ class SessionOpening(SessionOperations):
             id=new_session_id(id_ms, generation_counter(generation)),
             user_id=user.id,
             secret=secrets.token_urlsafe(24),
-            device_info=clean_text(device_info, "device_info", DEVICE_INFO_MAX, truncate=True),
+            device_info=reported_user_agent(device_info),
             ip_address=clean_text(ip_address, "ip_address", IP_ADDRESS_MAX, truncate=True),
             created_at=now,
             rotated_at=now,

@@ -31,7 +31,6 @@ import time
 from typing import Literal
 
 from ..events import emit, new_event
-from ..identifiers import DEVICE_INFO_MAX, clean_text
 from ..mail.delivery import LaterMessage
 from ..mail.message import Message
 from ..models import User
@@ -39,6 +38,7 @@ from ..name_index import NameLookup, owner_account
 from ..service import S3AuthService
 from ..storage.access import get_or_none
 from ..types import Scope
+from ..user_agents import reported_user_agent
 from .attempts import Attempt
 from .limits import AuthRateLimits
 
@@ -61,7 +61,7 @@ class LoginNotices:
         """A login of `user` showed no valid device cookie of the account."""
         if not (self.service.settings.new_device_notices and self.service.mail.enabled):
             return
-        device = clean_text(user_agent, "device_info", DEVICE_INFO_MAX, truncate=True)
+        device = reported_user_agent(user_agent)
         details = self._details(scope, device=device or "unknown")
         kind: NoticeKind = "new_device_notice"
 
