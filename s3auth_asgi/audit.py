@@ -17,9 +17,10 @@ event holds what the event log holds (`events`): never a password, a token or a 
 
 The administrators read a trail as it is kept. Its owner reads it through `owner_view`: an
 administrator's action on the account says so (`by_administrator`) and shows neither who
-(`actor_id`) nor the session or address it came from, which are the administrator's and
-not the owner's to know; the owner's own events keep the owner's session and address,
-an admin operation that refused the owner as no administrator (`CALLER_REFUSED`) too.
+(`actor_id`) nor the session, address or User-Agent it came from, which are the
+administrator's and not the owner's to know; the owner's own events keep the owner's
+session, address and User-Agent (the owner's own, no secret from the owner), an admin
+operation that refused the owner as no administrator (`CALLER_REFUSED`) too.
 """
 
 from __future__ import annotations
@@ -86,7 +87,8 @@ class AuditEntry(msgspec.Struct, frozen=True, kw_only=True):
 
 class OwnerEvent(AuthEvent, frozen=True, kw_only=True):
     """An event as the account's owner reads it. An administrator's action shows neither
-    the administrator nor their session or address: `session_id` and `client` are null."""
+    the administrator nor their session, address or User-Agent: `session_id`, `client` and
+    `user_agent` are null."""
 
     actor_id: None = None
     by_administrator: Annotated[
@@ -110,7 +112,7 @@ def owner_view(entry: AuditEntry) -> OwnerAuditEntry:
     by_administrator = event.name in BY_ADMINISTRATORS and event.reason not in CALLER_REFUSED
     shown = msgspec.structs.asdict(event) | {"actor_id": None}
     if by_administrator:
-        shown.update(session_id=None, client=None)
+        shown.update(session_id=None, client=None, user_agent=None)
     return OwnerAuditEntry(
         id=entry.id, event=OwnerEvent(**shown, by_administrator=by_administrator)
     )

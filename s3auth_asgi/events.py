@@ -4,7 +4,7 @@ change, and administrator action, for a log system to keep and alert on.
 An event is an `AuthEvent` Struct: what happened (`name`), how it ended (`outcome`: success;
 failure, with the problem code as `reason`; refused, by a rate limit), who (`user_id`, the
 account acted on; `actor_id`, the administrator acting, when it is another), which session,
-and from which client address; a change of address, the address it had before
+and from which client address and User-Agent; a change of address, the address it had before
 (`previous_email`), to put back if the change was not the owner's. It never holds a
 password, a token, a hash or a name typed at a login (a mistyped password often lands in
 the username field): the account of a failed login is not known, and is not guessed at.
@@ -14,7 +14,8 @@ successes, WARNING for failures and refusals, ERROR for a refresh token presente
 stolen token, or a client bug). The message reads `auth event login failure
 invalid_credentials`; the fields are on the record as `record.auth_event` (the Struct) and
 as flat attributes `event`, `outcome`, `reason`, `user_id`, `actor_id`, `session_id`,
-`client`, `previous_email`, for formatters that take attributes (e.g. a JSON formatter).
+`client`, `user_agent`, `previous_email`, for formatters that take attributes (e.g. a JSON
+formatter).
 Route the logger where you keep security logs; nothing is emitted unless a handler or
 `logging` config takes INFO from it.
 """
@@ -72,6 +73,9 @@ class AuthEvent(msgspec.Struct, frozen=True, kw_only=True):
     session_id: str | None = None
     client: str | None = None
     """The client address, as the trusted-proxy rules resolve it."""
+    user_agent: str | None = None
+    """The client's User-Agent, as its session records it (`user_agents`); None for an
+    event without a request (the `s3auth` command, the service called from code)."""
     previous_email: str | None = None
     """Of a change of address (`email_change_request`, `email_change`): the account's
     address before it."""
@@ -89,6 +93,7 @@ def new_event(
     actor_id: str | None = None,
     session_id: str | None = None,
     client: str | None = None,
+    user_agent: str | None = None,
     previous_email: str | None = None,
     clock: Clock,
 ) -> AuthEvent:
@@ -104,6 +109,7 @@ def new_event(
         actor_id=actor_id if actor_id != user_id else None,
         session_id=session_id,
         client=client,
+        user_agent=user_agent,
         previous_email=previous_email,
     )
 
@@ -127,6 +133,7 @@ def log_fields(event: AuthEvent) -> dict[str, object]:
         "actor_id": event.actor_id,
         "session_id": event.session_id,
         "client": event.client,
+        "user_agent": event.user_agent,
         "previous_email": event.previous_email,
     }
 

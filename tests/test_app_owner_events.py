@@ -58,13 +58,16 @@ async def test_the_owner_is_told_an_administrator_acted_but_not_who_or_from_wher
             "actor_id": None,
             "session_id": None,
             "client": None,
+            "user_agent": None,
             "previous_email": None,
             "by_administrator": True,
         }
-        # What the owner did keeps the owner's session and address: "was this login me?"
+        # What the owner did keeps the owner's session, address and User-Agent: "was this
+        # login me?"
         assert logged_in["name"] == "login" and logged_in["by_administrator"] is False
         assert logged_in["session_id"] == sid(service, alice_tokens)
         assert logged_in["client"] == OWNER_PEER[0] and logged_in["actor_id"] is None
+        assert logged_in["user_agent"] == "pytest"
         assert registered["name"] == "register" and registered["client"] == OWNER_PEER[0]
         # The administrators' view of the same trail names the administrator in full.
         admin_update = (await trail(admin, f"/admin/users/{alice['id']}/events", root_tokens))[0]
@@ -72,6 +75,7 @@ async def test_the_owner_is_told_an_administrator_acted_but_not_who_or_from_wher
         assert admin_update["actor_id"] == root.id
         assert admin_update["session_id"] == sid(service, root_tokens)
         assert admin_update["client"] == ADMIN_PEER[0]
+        assert admin_update["user_agent"] == f"python-httpx/{httpx.__version__}"
 
 
 async def test_an_account_an_administrator_made_names_the_administrator_to_admins_only() -> None:

@@ -21,7 +21,7 @@ from s3auth_asgi.hooks import Hooks
 
 pytestmark = pytest.mark.anyio
 
-FIELDS = ("event", "outcome", "reason", "user_id", "actor_id", "session_id", "client")
+FIELDS = ("event", "outcome", "reason", "user_id", "actor_id", "session_id", "client", "user_agent")
 
 
 def events(caplog: pytest.LogCaptureFixture) -> list[AuthEvent]:

@@ -26,6 +26,7 @@ stored_keys = test_cli_keys.stored_keys
 
 LOGGER = "s3auth_asgi.events.keys"
 FLAT = ("outcome", "reason", "kid", "by")
+AUTH_EVENT_ONLY = ("user_id", "actor_id", "session_id", "client", "user_agent", "previous_email")
 
 
 def key_events(caplog: pytest.LogCaptureFixture) -> list[tuple[int, KeyEvent]]:
@@ -43,7 +44,7 @@ def key_events(caplog: pytest.LogCaptureFixture) -> list[tuple[int, KeyEvent]]:
         assert record.removed == list(event.removed)  # type: ignore[attr-defined]
         assert record.added == [k.kid for k in event.added]  # type: ignore[attr-defined]
         assert record.retiring == [k.kid for k in event.retiring]  # type: ignore[attr-defined]
-        for field in ("user_id", "actor_id", "session_id", "client", "previous_email"):
+        for field in AUTH_EVENT_ONLY:
             assert getattr(record, field) is None
         assert record.getMessage().startswith(f"key event {event.name} {event.outcome}")
         found.append((record.levelno, event))

@@ -147,8 +147,9 @@ class Endpoint:
         event = None
         if op is not None and op.event is not None:
             client = self.limits.client_ip(scope)
+            user_agent = request.headers.get("user-agent")
             event = request_event(
-                op.event, response.status_code, code, noted, client, clock=self.clock
+                op.event, response.status_code, code, noted, client, user_agent, clock=self.clock
             )
             emit(event)
         if op is not None and op.token_response:

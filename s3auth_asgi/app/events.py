@@ -2,7 +2,8 @@
 declared event (or the one its handler noted as `event`: a change of address is told apart
 from other changes of a profile, and from a verification), the answer's status and problem
 code (or the `reason` a handler noted for a problem it answered rather than raised), the
-caller (or what a handler noted), and the client address."""
+caller (or what a handler noted), and the client: its address and its User-Agent, as a
+session records them."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import msgspec
 
 from ..events import EVENT_NAMES, AuthEvent, EventName, Outcome, new_event
 from ..types import Clock
+from ..user_agents import reported_user_agent
 
 
 def outcome_of(status: int) -> Outcome:
@@ -27,6 +29,7 @@ def request_event(
     code: str | None,
     noted: Mapping[str, str],
     client: str | None,
+    user_agent: str | None,
     *,
     clock: Clock,
 ) -> AuthEvent:
@@ -42,6 +45,7 @@ def request_event(
         actor_id=noted.get("actor_id"),
         session_id=noted.get("session_id"),
         client=client,
+        user_agent=reported_user_agent(user_agent),
         previous_email=noted.get("previous_email"),
         clock=clock,
     )
