@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -116,6 +117,21 @@ def sending(response: bytes) -> Answer:
 def ok(body: bytes, *headers: str) -> bytes:
     head = "".join(f"{h}\r\n" for h in (*headers, f"Content-Length: {len(body)}"))
     return f"HTTP/1.1 200 OK\r\n{head}\r\n".encode() + body
+
+
+def with_etags(served: dict[str, Any]) -> Answer:
+    """Serves `served["document"]` with `served["etag"]`, 304 to a request naming that ETag;
+    change either between requests to serve another."""
+
+    def answer(server: RawHttpServer, connection: socket.socket, request: bytes) -> None:
+        if server.if_none_match()[-1] == served["etag"]:
+            connection.sendall(
+                f"HTTP/1.1 304 Not Modified\r\nETag: {served['etag']}\r\n\r\n".encode()
+            )
+            return
+        connection.sendall(ok(served["document"], f"ETag: {served['etag']}"))
+
+    return answer
 
 
 def token() -> str:
@@ -249,15 +265,7 @@ async def test_the_etag_of_a_refused_jwks_is_not_sent_back(
     leaked = json.dumps({"keys": [{**private_jwk(KEY), "kid": "k2", "alg": "EdDSA"}]}).encode()
     served = {"document": JWKS, "etag": '"A"'}
 
-    def answer(server: RawHttpServer, connection: socket.socket, request: bytes) -> None:
-        if server.if_none_match()[-1] == served["etag"]:
-            connection.sendall(
-                f"HTTP/1.1 304 Not Modified\r\nETag: {served['etag']}\r\n\r\n".encode()
-            )
-            return
-        connection.sendall(ok(served["document"], f"ETag: {served['etag']}"))
-
-    server = jwks_server(answer)
+    server = jwks_server(with_etags(served))
     now = [1000.0]
     verifier = JwksVerifier(
         server.url, clock=lambda: now[0], min_refresh_seconds=1, refresh_seconds=10

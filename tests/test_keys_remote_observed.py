@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 from collections.abc import Callable
 
 import pytest
 from test_key_events import key_events
-from test_keys_remote import KEY, RawHttpServer, jwks_server, ok
+from test_keys_remote import KEY, RawHttpServer, jwks_server, with_etags
 from test_log_secrets import logged_text
 
 from s3auth_asgi.keys.algorithms import Key, generate_key
@@ -43,15 +42,7 @@ async def test_each_change_of_the_jwks_is_logged_once_and_no_read_more(
 ) -> None:
     served = {"document": jwks(("k1", KEY)), "etag": '"1"'}
 
-    def answer(server: RawHttpServer, connection: socket.socket, request: bytes) -> None:
-        if server.if_none_match()[-1] == served["etag"]:
-            connection.sendall(
-                f"HTTP/1.1 304 Not Modified\r\nETag: {served['etag']}\r\n\r\n".encode()
-            )
-            return
-        connection.sendall(ok(served["document"], f"ETag: {served['etag']}"))
-
-    server = jwks_server(answer)
+    server = jwks_server(with_etags(served))
     now = [1_900_000_000.0]
     verifier = JwksVerifier(
         server.url, clock=lambda: now[0], min_refresh_seconds=1, refresh_seconds=10
