@@ -7,8 +7,10 @@ same name rules (`identifiers`), the same claims of the username, its look and t
 password policy (there is no password to judge). The hash is taken only if the package's
 hasher can verify it (`check_password_hash`): one stored that it cannot would lock the
 account out for good, each login failing as a wrong password does. The first login
-replaces it with an argon2id hash at the current parameters (`passwords`). No hook runs:
-an import is no registration by its user.
+replaces it with an argon2id hash at the current parameters (`passwords`); until then
+every login attempt, a wrong one's too, verifies it at its own cost, which is taken as the
+format allows: the operator's to check (docs/cli.md). No hook runs: an import is no
+registration by its user.
 
 Request budget: what `create_user` costs (4 creates), nothing for a refused input.
 """
