@@ -44,6 +44,7 @@ def key_events(caplog: pytest.LogCaptureFixture) -> list[tuple[int, KeyEvent]]:
         assert record.removed == list(event.removed)  # type: ignore[attr-defined]
         assert record.added == [k.kid for k in event.added]  # type: ignore[attr-defined]
         assert record.retiring == [k.kid for k in event.retiring]  # type: ignore[attr-defined]
+        assert record.replaced == list(event.replaced)  # type: ignore[attr-defined]
         for field in AUTH_EVENT_ONLY:
             assert getattr(record, field) is None
         assert record.getMessage().startswith(f"key event {event.name} {event.outcome}")

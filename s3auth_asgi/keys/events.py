@@ -14,18 +14,18 @@ attempt that lost a conditional write to another change, and tried again, logs n
 Every other process learns of a change by reading the set, and logs what it found, `by`
 `observer` (`keys.observed`): `key_set_changed`, once per process, when a read finds the set
 changed from the one it held (the keys `added`, `removed` and given a retirement,
-`retiring`), and `key_activated` when the process first signs with a key other than the one
-it signed with before (activation is no write: each process's clock decides it). A
-JwksVerifier logs `key_set_changed` for the JWKS it reads, naming the kids added and
-removed.
+`retiring`, and the kids kept with another key under them, `replaced`), and `key_activated`
+when the process first signs with a key other than the one it signed with before
+(activation is no write: each process's clock decides it). A JwksVerifier logs
+`key_set_changed` for the JWKS it reads, naming the kids added, removed and replaced.
 
 The logger is `s3auth_asgi.events.keys`, a child of the auth events' logger, so a handler
-there takes both: INFO for a change, WARNING for a change made at once (`--now`: a leak's)
-and for a failure. The record carries the event as `record.auth_event`, as an auth event's
-does, so that a formatter of auth events writes key events unchanged; its flat attributes
-are those of an auth event (the ones a key event has not are None) and `kid`, `removed`,
-`added`, `retiring` (lists of kids) and `by`. A kid is an id (a thumbprint); one typed for
-a key that is not there is not logged.
+there takes both: INFO for a change, WARNING for a change made at once (`--now`: a leak's),
+for a key found replaced under its kid, and for a failure. The record carries the event as
+`record.auth_event`, as an auth event's does, so that a formatter of auth events writes key
+events unchanged; its flat attributes are those of an auth event (the ones a key event has
+not are None) and `kid`, `removed`, `added`, `retiring`, `replaced` (lists of kids) and
+`by`. A kid is an id (a thumbprint); one typed for a key that is not there is not logged.
 """
 
 from __future__ import annotations
@@ -89,10 +89,14 @@ class KeyEvent(msgspec.Struct, frozen=True, kw_only=True):
     """Of `key_set_changed`: the keys the set read has and the one held had not."""
     retiring: tuple[KeyTimes, ...] = ()
     """Of `key_set_changed`: the keys given a retirement (or another) since the set held."""
+    replaced: tuple[str, ...] = ()
+    """Of `key_set_changed`: the kids the set read has with another key under them (another
+    RFC 7638 thumbprint) than the set held: never a rotation of this package's."""
 
 
 def level_of(event: KeyEvent) -> int:
-    return logging.INFO if event.outcome == "success" and not event.immediately else logging.WARNING
+    usual = event.outcome == "success" and not event.immediately and not event.replaced
+    return logging.INFO if usual else logging.WARNING
 
 
 def tell(
@@ -119,6 +123,7 @@ def emit(event: KeyEvent) -> None:
         removed=list(event.removed),
         added=added,
         retiring=retiring,
+        replaced=list(event.replaced),
         by=event.by,
     )
     reason = f" {event.reason}" if event.reason else ""
@@ -128,6 +133,7 @@ def emit(event: KeyEvent) -> None:
             ("added", added),
             ("retiring", retiring),
             ("removed", event.removed),
+            ("replaced", event.replaced),
         )
         if named
     )

@@ -4,7 +4,8 @@ service logs, `by observer` (`keys.events`), what it found changed itself, so th
 logs of the fleet show the keys changing under it.
 
     key_set_changed   a read found a set other than the one held: the keys added (with
-                      when each signs), removed, and given a retirement
+                      when each signs), removed, given a retirement, and replaced (a
+                      kid kept with another key under it: at WARNING)
     key_activated     the first token signed with a key other than the one signed with
                       before: activation is no write, each process's clock decides it
 
@@ -14,18 +15,24 @@ signature with the new key. The first read and the first signature of a process 
 it starts from, and log nothing. Both are computed from what the read brought and the
 key chosen to sign: no request of their own.
 
+Keys are compared by kid and by their RFC 7638 thumbprint, computed at each read for each
+key read (never per token): a kid kept with another key under it is no rotation this
+package makes (a stored key's kid is its thumbprint, `opening`), so it is what a log must
+show, whatever made it: an issuer misconfigured, or a JWKS that is not the issuer's.
+
 A JwksVerifier (`keys.remote`) logs `key_set_changed` too, for the JWKS of an issuer whose
-log is not its own: a JWKS carries no times, so its keys are compared by kid alone, and
-those it names have no `activates_at` or `retires_at`.
+log is not its own: a JWKS carries no times, so the keys it names have no `activates_at`
+or `retires_at`.
 """
 
 from __future__ import annotations
 
 from .events import KeyTimes, tell
 from .keyset import KeyEntry, KeySet
+from .material import thumbprint
 
-Times = tuple[float | None, float | None]
-UNTIMED: Times = (None, None)
+Held = tuple[float | None, float | None, str]
+"""A key as a read found it: when it activates and retires, and its thumbprint."""
 
 
 class KeyObserver:
@@ -34,28 +41,32 @@ class KeyObserver:
 
     def __init__(self, *, timed: bool = True) -> None:
         self._timed = timed
-        self._held: dict[str, Times] | None = None
+        self._held: dict[str, Held] | None = None
         self._signing: str | None = None
+        self.replaced: tuple[str, ...] = ()
+        """The kids the last read found kept with another key under them."""
 
     def read(self, keys: KeySet, now: float) -> bool:
         """After a read of the set at `now`: log what changed since the one held. False
-        when it is the set held (the same keys at the same times)."""
-        held = {
-            e.kid: (e.activates_at, e.retires_at) if self._timed else UNTIMED for e in keys.entries
-        }
+        when it is the set held (the same keys, by kid and thumbprint, at the same times)."""
+        held = {e.kid: self._held_of(e) for e in keys.entries}
         before, self._held = self._held, held
+        self.replaced = ()
         if before == held:
             return False
         if before is None:
             return True
-        added = tuple(KeyTimes(kid, *times) for kid, times in held.items() if kid not in before)
+        added = tuple(KeyTimes(kid, *key[:2]) for kid, key in held.items() if kid not in before)
         retiring = tuple(
-            KeyTimes(kid, *times)
-            for kid, times in held.items()
-            if kid in before and times[1] is not None and times[1] != before[kid][1]
+            KeyTimes(kid, *key[:2])
+            for kid, key in held.items()
+            if kid in before and key[1] is not None and key[1] != before[kid][1]
         )
         removed = tuple(kid for kid in before if kid not in held)
-        if added or retiring or removed:
+        self.replaced = tuple(
+            kid for kid, key in held.items() if kid in before and key[2] != before[kid][2]
+        )
+        if added or retiring or removed or self.replaced:
             tell(
                 "key_set_changed",
                 now,
@@ -63,8 +74,15 @@ class KeyObserver:
                 added=added,
                 retiring=retiring,
                 removed=removed,
+                replaced=self.replaced,
             )
         return True
+
+    def _held_of(self, entry: KeyEntry) -> Held:
+        made = thumbprint(entry.key)
+        if self._timed:
+            return entry.activates_at, entry.retires_at, made
+        return None, None, made
 
     def signs(self, key: KeyEntry, now: float) -> None:
         """Before signing with `key` at `now`: log it if it is not the key signed with
