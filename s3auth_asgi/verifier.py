@@ -8,7 +8,8 @@ not know, and one that is also `KeysFreshness` has the middleware wait for a rea
 its keys are overdue (after an idle spell), as revocations are waited for. One whose keys
 change while it runs says how often it reads them (`reverify_seconds`): a verification
 remembered longer might stand on a key since retired, so the verified-token cache holds
-one no longer (`reverify_bound`). Depending on these
+one no longer (`reverify_bound`); one whose source may change the key under a kid it
+keeps (`KeyReplacements`) clears the cache at the read that finds it. Depending on these
 instead of the service keeps the middlewares free of storage and password hashing:
 importing them loads neither obstore nor a hasher.
 """
@@ -166,6 +167,23 @@ class KeysFreshness(Protocol):
 
     async def read_overdue_keys(self) -> None:
         """Read the keys when due; a failure leaves the keys there are (if any)."""
+
+
+class Clearable(Protocol):
+    def clear(self) -> None: ...
+
+
+@runtime_checkable
+class KeyReplacements(Protocol):
+    """A verifier whose keys come from a source that may keep a kid and change the key under
+    it (a JwksVerifier: the issuer's JWKS). A verification made with the old key must not
+    stand once that is read, however recent: each cache handed to `clear_at_replacement`
+    (held weakly) is cleared by the read that finds a key replaced. Nothing is asked per
+    request; the service's own keys need none of it (a stored key's kid is its thumbprint,
+    and keys from the environment are fixed while it runs)."""
+
+    def clear_at_replacement(self, cache: Clearable) -> None:
+        """Clear `cache` whenever a read finds a kid kept with another key under it."""
 
 
 @runtime_checkable

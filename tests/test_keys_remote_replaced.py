@@ -1,13 +1,17 @@
 """A key replaced under the kid it had: an issuer (or whoever controls its JWKS) that keeps a
 kid and changes the key under it. A JwksVerifier logs it as `key_set_changed` naming the kid
 `replaced`, at WARNING, since no rotation of this package does it; it compares the keys by
-their RFC 7638 thumbprint, computed once per document taken and never per token. Against
-the raw JWKS server on 127.0.0.1, its requests counted."""
+their RFC 7638 thumbprint, computed once per document taken and never per token; and the
+verifications the middleware cached with the key replaced are dropped at the read that
+finds it, so no token the old key signed is accepted after it. Against the raw JWKS server
+on 127.0.0.1, its requests counted."""
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
+import weakref
 from collections.abc import Callable
 
 import pytest
@@ -113,6 +117,42 @@ async def test_the_thumbprints_are_computed_per_document_taken_never_per_token(
     await verifier.read_keys_again()
     assert made[2:] == [material.thumbprint(K3)]
     assert len(server.requests) == 3
+
+
+async def test_a_verification_cached_with_a_key_since_replaced_is_not_honoured(
+    jwks_server: Callable[..., RawHttpServer],
+) -> None:
+    """The old key's tokens stop at the read that finds the key replaced, cached or not; the
+    new key's verify at once. A key only added leaves the cache as it was."""
+    served = {"document": jwks(("k1", KEY)), "etag": '"1"'}
+    server = jwks_server(with_etags(served))
+    elapsed = [0.0]
+    verifier = JwksVerifier(server.url, monotonic=lambda: elapsed[0], min_refresh_seconds=1)
+    app = BearerTokenMiddleware(ok_app, verifier)
+    old, new = signed("k1", KEY), signed("k1", K2)
+
+    async def status(token: str) -> int:
+        return (await call_http(app, http_scope(headers=bearer(token)))).status
+
+    assert await status(old) == 200
+    assert old.encode() in app.cache
+    served.update(document=jwks(("k1", KEY), ("k2", K3)), etag='"2"')  # a key added
+    elapsed[0] += 2
+    assert await verifier.read_keys_again()
+    assert old.encode() in app.cache
+    served.update(document=jwks(("k1", K2), ("k2", K3)), etag='"3"')  # k1 replaced
+    elapsed[0] += 2
+    assert await verifier.read_keys_again()
+    assert [await status(old), await status(new), await status(old)] == [401, 200, 401]
+    assert len(app.cache) == 1
+    assert len(server.requests) == 3
+
+
+def test_the_verifier_keeps_no_middleware_s_cache_alive() -> None:
+    verifier = JwksVerifier("https://issuer.example/jwks.json")
+    cache = weakref.ref(BearerTokenMiddleware(ok_app, verifier).cache)
+    gc.collect()
+    assert cache() is None
 
 
 def test_the_service_s_observer_compares_the_keys_under_their_kids_too(

@@ -26,6 +26,10 @@ slowly the server sends), or the request that started it cancelled. A failed rea
 the copy there is (logged); with no copy at all, tokens are refused with 503
 `keys_unavailable`, never taken for invalid.
 
+A read that finds a kid kept with another key under it logs it (`keys.observed`) and clears
+the verified-token cache of each BearerTokenMiddleware over the verifier
+(`verifier.KeyReplacements`): no token the old key signed is accepted after that read.
+
 Revocation is not checked: without the store, a revoked token is accepted until it expires
 (the access-token lifetime bounds it); add BlacklistMiddleware over the store where that
 is too long.
@@ -36,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +53,7 @@ from ..settings_ranges import Range, check_argument, check_number
 from ..shared_on_copy import SharedOnCopy
 from ..shown_urls import redacted
 from ..types import Clock, elapsed_clock
+from ..verifier import Clearable
 from .jwks_fetch import MAX_JWKS_BYTES, JwksAnswer, fetch_jwks, parse_jwks
 from .keyset import KeySet
 from .observed import KeyObserver
@@ -127,6 +133,7 @@ class JwksVerifier(SharedOnCopy):
         self._loaded_at = float("-inf")
         self._failed = False  # the last read failed, and there are no keys
         self._observer = KeyObserver(timed=False)
+        self._cleared_at_replacement: weakref.WeakSet[Clearable] = weakref.WeakSet()
         self._lock = anyio.Lock()
         self._background: asyncio.Task[bool] | None = None
         self.fetches = 0
@@ -160,6 +167,11 @@ class JwksVerifier(SharedOnCopy):
 
     def verify_access_token(self, token: str | bytes) -> dict[str, Any]:
         return self._check.verify(token)
+
+    def clear_at_replacement(self, cache: Clearable) -> None:
+        """KeyReplacements: clear `cache` (BearerTokenMiddleware's verified tokens) at each
+        read that finds a kid kept with another key under it; held weakly."""
+        self._cleared_at_replacement.add(cache)
 
     def key_set(self) -> KeySet:
         keys = self._keys
@@ -245,6 +257,13 @@ class JwksVerifier(SharedOnCopy):
             # The issuer's changes are in the issuer's log: this one says what it found.
             self._observer.read(fetched, self._clock())
             self._keys = fetched
+            if self._observer.replaced:
+                # No rotation reuses a kid: the old key under it is one the issuer (or
+                # whoever serves its JWKS) disowned, so what it verified stands no moment
+                # longer. A kid removed is a rotation's, its tokens checked again within
+                # `reverify_seconds`.
+                for cache in list(self._cleared_at_replacement):
+                    cache.clear()
         # Only a document taken: a refused one's ETag would make its 304 count as a load.
         self._etag = answer.etag
         self._loaded_at = self._read_at

@@ -44,6 +44,7 @@ from ..verifier import (
     AccessTokenVerifier,
     ClosesAtShutdown,
     KeyReader,
+    KeyReplacements,
     KeysFreshness,
     elapsed_clock_of,
     reverify_bound,
@@ -75,7 +76,8 @@ class BearerTokenMiddleware:
     JwksVerifier (public keys only). One that is also a KeyReader is asked to read its
     keys again when a token names a key it does not know, then the token is verified once
     more. One whose keys change while it runs says how often it reads them
-    (`reverify_seconds`): a cached verification stands no longer (see `cache`); if it is
+    (`reverify_seconds`): a cached verification stands no longer (see `cache`), and none
+    stands past a read that finds a key replaced under its kid (`KeyReplacements`); if it is
     also KeysFreshness, a request waits for a read when its keys are overdue (two of its
     intervals old, after an idle spell), so a key retired during the spell verifies no
     token after it.
@@ -125,6 +127,10 @@ class BearerTokenMiddleware:
         self.anonymous_preflight = bool(anonymous_preflight)
         self.refusals = Refusals(realm)
         self.cache = VerifiedTokenCache(cache_size)
+        if isinstance(tokens, KeyReplacements):
+            # A token verified with a key its issuer has replaced under the same kid is
+            # verified again, at once: the read that finds the key replaced clears this.
+            tokens.clear_at_replacement(self.cache)
         self._verify = tokens.verify_access_token
         # What its credentials say verified them: the auth app trusts only its own.
         self._verified_by = verifier_identity(tokens)

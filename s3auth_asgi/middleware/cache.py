@@ -17,6 +17,10 @@ drop it. The stand is timed on the clock that times the reads of the keys
 clock would otherwise stretch it by the step's length. A hit compares each clock with one
 number; where the keys are fixed while the verifier runs, the verifier's clock alone.
 
+A verifier whose source can change the key under a kid (a JwksVerifier) clears the cache
+at the read that finds that (`verifier.KeyReplacements`): the old key's verifications stand
+no moment longer, whatever their stand. Never per request.
+
 Only tokens that passed verification are stored: garbage cannot evict good entries faster
 than an attacker can obtain valid tokens. `clear()` drops every entry at once.
 """
