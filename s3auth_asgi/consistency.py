@@ -9,9 +9,11 @@ findings), not by the store:
 
 - each user record: one that cannot be read (CORRUPT_USER); one stored under an id not its
   own (MISPLACED_USER); one a deletion closed and never finished, a reservation's time ago
-  (UNFINISHED_DELETION); and for every other, the entry of each of its names (username,
-  skeleton, email): missing or released (OWN_ENTRY_MISSING; for the skeleton of a record
-  from before skeletons were reserved, LOOKALIKE_UNRESERVED), unreadable
+  (UNFINISHED_DELETION); and for every other, a password hash above the ceiling of
+  `hash_costs`, when one is given (COSTLY_HASH: no repair, a new password is the
+  operator's), and the entry of each of its names (username, skeleton, email): missing or
+  released (OWN_ENTRY_MISSING; for the skeleton of a record from before skeletons were
+  reserved, LOOKALIKE_UNRESERVED), unreadable
   (OWN_ENTRY_CORRUPT), naming another user (OWN_ENTRY_ELSEWHERE; LOOKALIKE_USERS, not a
   problem, when that user's record holds that skeleton too: `look_alikes`);
 - each index entry: one that cannot be read and that no readable record holds
@@ -53,6 +55,7 @@ from .findings import (
     CHANGED,
     CORRUPT_ENTRY,
     CORRUPT_USER,
+    COSTLY_HASH,
     ELSEWHERE,
     ENTRY_NOT_HELD,
     ENTRY_USER_MISSING,
@@ -68,6 +71,7 @@ from .findings import (
     finding,
     label,
 )
+from .hash_costs import CostCeiling
 from .identifiers import is_id
 from .leftovers import Finish
 from .look_alikes import (
@@ -99,8 +103,11 @@ class StateCheck:
         *,
         repair: bool = False,
         finish: Finish | None = None,
+        ceiling: CostCeiling | None = None,
     ) -> None:
         self.names = names
+        self.ceiling = ceiling
+        """The most a stored password hash may cost to verify; without it, none is judged."""
         self.store = names.store
         self.report = report
         self.repair = repair
@@ -176,7 +183,24 @@ class StateCheck:
             finishable = self.finish is not None
             return [leftovers.unfinished_deletion(key, user_id, finishable=finishable)]
         own = [await self._own_entry(user, name) for name in self.names.name_keys(user)]
-        return [item for item in own if item is not None]
+        return [item for item in [self._costly(key, user), *own] if item is not None]
+
+    def _costly(self, key: str, user: User) -> Finding | None:
+        ceiling = self.ceiling
+        excess = ceiling.excess(user.hashed_password) if ceiling is not None else None
+        if ceiling is None or excess is None:
+            return None
+        login = (
+            "a login to it is refused unverified"
+            if ceiling.bcrypt_excess(user.hashed_password)
+            else "every attempt to log in to it, a wrong one's too, verifies it at that cost "
+            "until a login replaces it"
+        )
+        detail = (
+            f"user {user.id}'s password hash costs more to verify than this service allows "
+            f"({excess}): {login}; `s3auth user set-password {user.id}` replaces it"
+        )
+        return finding(COSTLY_HASH, key, user.id, detail)
 
     async def _own_entry(self, user: User, key: str) -> Finding | None:
         user_id, name = user.id, label(key)

@@ -19,6 +19,7 @@ CORRUPT_ENTRY = "corrupt_entry"
 ENTRY_USER_MISSING = "entry_user_missing"
 ENTRY_NOT_HELD = "entry_not_held"
 RELEASED_ENTRY = "released_entry"
+COSTLY_HASH = "costly_hash"
 
 OWN_ENTRY = (OWN_ENTRY_MISSING, OWN_ENTRY_CORRUPT, OWN_ENTRY_ELSEWHERE, LOOKALIKE_UNRESERVED)
 REPAIRS = {

@@ -4,7 +4,8 @@ Hashing is argon2id through pwdlib, in a worker thread (never on the event loop)
 cost is OWASP's minimum for argon2id (19 MiB, t=2, p=1): 19-40 ms per hash on one core of
 a 2-core x86-64 VM, a seventh of pwdlib's `recommended()`. A lower one is taken, but the
 settings that give it are warned of (`settings_checks.weak_argon2_cost`).
-bcrypt hashes from older systems still verify and are upgraded on the next login. A failed
+bcrypt hashes from older systems still verify and are upgraded on the next login, up to the
+cost a stored hash may have (`hash_costs`: one above it is refused unverified). A failed
 verification of a hash not at the current parameters (made before they were raised, by
 bcrypt, or unreadable) verifies the dummy hash too, so that no failure answers sooner than an
 unknown user's: it costs the stored hash on top, as a match costs the upgrade.
@@ -38,6 +39,7 @@ event loop at a time.
 from __future__ import annotations
 
 import base64
+import logging
 import os
 import secrets
 import time
@@ -53,6 +55,7 @@ from pwdlib.hashers.argon2 import Argon2Hasher
 from pwdlib.hashers.bcrypt import BcryptHasher
 
 from .errors import HashingBusyError
+from .hash_costs import CostCeiling
 from .kept_places import KeptPlaces
 from .password_policy import PasswordPolicy as PasswordPolicy  # importable from here too
 from .settings import S3AuthSettings
@@ -60,6 +63,7 @@ from .settings_checks import check_argon2
 from .settings_ranges import check_argument
 from .types import Clock
 
+logger = logging.getLogger("s3auth_asgi")
 T = TypeVar("T")
 Args = TypeVarTuple("Args")
 
@@ -124,6 +128,8 @@ class PasswordHasher:
             memory_cost=memory_kib, time_cost=time_cost, parallelism=parallelism
         )
         self._hash = PasswordHash((self._current, BcryptHasher()))
+        self.ceiling = CostCeiling.of(memory_kib, time_cost, parallelism)
+        """The most a stored hash may cost to verify: what an import is held to."""
         self.concurrency = concurrency or usable_cpus()
         self.queue = queue or QUEUE_PER_HASH_SLOT * self.concurrency
         self.device_queue = device_queue or DEVICE_QUEUE_PER_HASH_SLOT * self.concurrency
@@ -218,7 +224,16 @@ class PasswordHasher:
         return False, None
 
     def _verify_stored(self, password: str, hashed: str) -> tuple[bool, str | None]:
-        checked = self._safe_verify(password, hashed)
+        excess = self.ceiling.bcrypt_excess(hashed)
+        if excess is not None:
+            logger.warning(
+                "a login was refused unverified: the account's stored password hash costs "
+                "more to verify than this service allows (%s), which an import by an earlier "
+                "version took; `s3auth doctor` names such accounts, and a password reset "
+                "(s3auth user set-password) lets them log in",
+                excess,
+            )
+        checked = None if excess is not None else self._safe_verify(password, hashed)
         if checked is not None and (checked[0] or self._is_current(hashed)):
             return checked
         # A hash made under older, cheaper parameters, by bcrypt, or that cannot be read

@@ -8,9 +8,9 @@ password policy (there is no password to judge). The hash is taken only if the p
 hasher can verify it (`check_password_hash`): one stored that it cannot would lock the
 account out for good, each login failing as a wrong password does. The first login
 replaces it with an argon2id hash at the current parameters (`passwords`); until then
-every login attempt, a wrong one's too, verifies it at its own cost, which is taken as the
-format allows: the operator's to check (docs/cli.md). No hook runs: an import is no
-registration by its user.
+every login attempt, a wrong one's too, verifies it at its own cost, so a hash above the
+ceiling of `hash_costs` is refused (CostlyHashError) and never stored. No hook runs: an
+import is no registration by its user.
 
 Request budget: what `create_user` costs (4 creates), nothing for a refused input.
 """
@@ -34,6 +34,7 @@ from .identifiers import (
 )
 from .models import User
 from .name_index import NameIndex
+from .passwords import PasswordHasher
 from .privileges import admin_from_input, stored_scopes
 from .types import Clock
 
@@ -85,6 +86,7 @@ class UserImports:
     """Importing users: a part of `S3AuthService`, which sets the attributes below."""
 
     names: NameIndex
+    passwords: PasswordHasher
     clock: Clock
 
     async def import_user(
@@ -104,10 +106,13 @@ class UserImports:
         upgraded at its first login): every field checked as for a registration
         (S3ValidationError and its subclasses), the names claimed as `create_user` claims
         them (UsernameTakenError / EmailTakenError, nothing left behind), no password
-        policy, no hook. `created_at`: Unix seconds, kept when given, else now."""
+        policy, no hook; CostlyHashError for a hash that costs more to verify than the
+        hasher's ceiling allows (`hash_costs`). `created_at`: Unix seconds, kept when
+        given, else now."""
         name = clean_username(username)
         address = clean_email(email)
         hashed = check_password_hash(password_hash)
+        self.passwords.ceiling.check(hashed)
         for flag, value in (("is_active", is_active), ("email_verified", email_verified)):
             if not isinstance(value, bool):
                 raise S3ValidationError(f"{flag} must be true or false")

@@ -164,3 +164,31 @@ def test_a_missing_file(store: ObjectStore, tmp_path: Path) -> None:
     run = Run("user", "import", str(tmp_path / "nowhere.jsonl"))
     assert run.code == 4 and "nowhere.jsonl" in run.err, run
     assert not list((tmp_path / "store").glob(keys.USERS + "*"))
+
+
+def test_a_hash_above_the_cost_ceiling_fails_its_line_and_writes_nothing(
+    store: ObjectStore,
+) -> None:
+    """Refused with its own code, the limit and what is allowed; the other lines go on,
+    and the refused line costs no request."""
+    costly = "$2b$20$" + BCRYPT[7:]
+    assert Run("user", "import", stdin=line("first"), open_store=lambda _: store).code == 0
+    store.reset_counts()
+    refused = Run("user", "import", stdin=line("bob", costly), open_store=lambda _: store)
+    assert refused.code == 1, refused
+    assert sum(store.requests.values()) == 0
+    text = "\n".join([line("alice"), line("bob", costly), line("carol", ARGON2)]) + "\n"
+    run = Run("user", "import", stdin=text)
+    assert run.code == 1, run
+    lines = run.out.splitlines()
+    assert lines[0].startswith("line 1: imported alice id=")
+    assert lines[1] == (
+        "line 2: bob failed (hash_too_costly): password_hash costs more to verify than this "
+        "service allows: its bcrypt cost 20 is above 14, the most verified; import no hash "
+        "above it: create the account (s3auth user create) and have its password reset"
+    )
+    assert lines[2].startswith("line 3: imported carol id=")
+    assert lines[3:] == ["3 line(s): 2 imported, 1 failed"]
+    assert not logs_in(store, "bob") and logs_in(store, "carol")
+    results = json.loads(Run("user", "import", "--json", stdin=line("dave", costly)).out)
+    assert [(r["line"], r["code"]) for r in results] == [(1, "hash_too_costly")]

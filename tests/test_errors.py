@@ -13,6 +13,7 @@ import s3auth_asgi.app.errors as app_errors
 import s3auth_asgi.errors as errors
 from s3auth_asgi.account_tokens import InvalidAccountTokenError  # noqa: F401 - among them
 from s3auth_asgi.demo.loopback import MisdirectedRequestError
+from s3auth_asgi.hash_costs import CostlyHashError  # noqa: F401 - among the errors
 from s3auth_asgi.hooks import HookFailedError  # noqa: F401 - among the errors
 from s3auth_asgi.keys.names import UnusableKeyError
 from s3auth_asgi.keys.remote import KeysUnavailableError  # noqa: F401 - among the errors
@@ -142,6 +143,7 @@ NOT_ANSWERED_BY_THE_AUTH_APP = {
     "configuration_error": "raised at start-up",
     "unusable_key": "raised at start-up",
     "misdirected_request": "the demo's, around the auth app",
+    "hash_too_costly": "an import's, from code or the CLI",
 }
 
 

@@ -1,8 +1,10 @@
 """`s3auth doctor`: every user record and index entry read, and what is inconsistent between
-them reported (`consistency`), one line each as found, or with `--json` one JSON array; with
-`--repair`, the cases a repair cannot make worse repaired, a deletion cut short finished as
-`s3auth user delete ID` finishes it, with its audit event (`leftovers`). Exit 1 when a
-problem found is left unrepaired: look-alike users and released entries are warnings."""
+them reported (`consistency`), and each account whose stored password hash is above the
+hasher's ceiling (`hash_costs`), one line each as found, or with `--json` one JSON array;
+with `--repair`, the cases a repair cannot make worse repaired, a deletion cut short
+finished as `s3auth user delete ID` finishes it, with its audit event (`leftovers`). Exit 1
+when a problem found is left unrepaired: look-alike users and released entries are
+warnings."""
 
 from __future__ import annotations
 
@@ -45,7 +47,9 @@ def run_doctor(ctx: Context) -> int:
         await noted(service, "admin_user_delete", user_id, ctx.err)
         return True
 
-    check = StateCheck(service.names, report, repair=repair, finish=finish)
+    check = StateCheck(
+        service.names, report, repair=repair, finish=finish, ceiling=service.passwords.ceiling
+    )
     progress = Progress(
         ctx.err,
         "reading users and index entries",
