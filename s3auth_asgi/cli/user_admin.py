@@ -13,7 +13,7 @@ from ..errors import (
 from ..identifiers import is_id
 from ..models import User
 from ..open_records import own_record
-from ..privileges import granted_scopes, is_administrator
+from ..privileges import granted_scopes
 from ..service import S3AuthService
 from ..storage import CorruptObjectError, keys
 from ..user_records import UPDATE_ATTEMPTS
@@ -155,10 +155,8 @@ def run_user_promote(ctx: Context) -> int:
     async def promote() -> int:
         user = await find_user(service, ctx.args.user, ctx.args.given_as)
         updated = await service.update_user(user.id, is_admin=admin)
-        if is_administrator(updated.is_admin, updated.scopes) != is_administrator(
-            user.is_admin, user.scopes
-        ):
-            await noted(service, "admin_user_update", user.id, ctx.err)
+        # Kept even when it was so already, as `disable` keeps its change (`users`).
+        await noted(service, "admin_user_update", user.id, ctx.err)
         role = "an administrator" if admin else "not an administrator"
         print(printable(f"{updated.username} is {role} (its sessions have ended)"), file=ctx.out)
         return OK

@@ -192,8 +192,9 @@ def run_user_toggle(ctx: Context) -> int:
     async def toggle() -> int:
         user = await find_user(service, ctx.args.user, ctx.args.given_as)
         updated = await service.update_user(user.id, is_active=active)
-        if updated.is_active != user.is_active:
-            await noted(service, "admin_user_update", user.id, ctx.err)
+        # Kept even when the record was so already: an earlier run whose change landed and
+        # whose answer the store lost, told to run again, is told apart from nothing here.
+        await noted(service, "admin_user_update", user.id, ctx.err)
         state = "enabled" if updated.is_active else "disabled (its sessions have ended)"
         print(printable(f"{updated.username} {state}"), file=ctx.out)
         return OK
