@@ -30,18 +30,22 @@ account: the same index GET, a user GET, and this PUT.
 Expiry. A token works until the earlier of the expiry written at its issue and its issue
 plus the lifetime configured today (`S3AUTH_PASSWORD_RESET_MINUTES`,
 `S3AUTH_EMAIL_VERIFICATION_HOURS`), by the clock of the host that redeems it: a shortened
-lifetime applies to tokens already mailed. The sweep (`cleanup_expired_tokens`) deletes
-tokens and decoys from the listing alone, once their Last-Modified plus today's lifetime
-is more than twice the clock-skew allowance (`S3AUTH_REVOCATION_SKEW_SECONDS`) past, as it
-does idle sessions (`last_modified` says why twice): no host whose clock is within the
-allowance would still accept one it deletes, and one it keeps past its expiry every host
-refuses.
+lifetime applies to tokens already mailed. Those times are the issuing host's clock's, so a
+host whose clock ran ahead would mail tokens that work that much longer; so a token works
+at most its lifetime and the clock-skew allowance past the store's Last-Modified of it,
+after which no host within the allowance writes an issue time (`last_modified`). The
+sweep (`cleanup_expired_tokens`) deletes tokens and decoys from the listing alone, once
+their Last-Modified plus today's lifetime is more than twice the clock-skew allowance
+(`S3AUTH_REVOCATION_SKEW_SECONDS`) past, as it does idle sessions (`last_modified` says
+why twice): no host whose clock is within the allowance would still accept one it
+deletes, and one it keeps past its expiry every host refuses.
 
 Request budgets: issue, 1 PUT; redeem, 1 GET (none for a malformed token).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import re
@@ -149,16 +153,23 @@ class AccountTokens:
         key = keys.account_token(purpose, token_id)
         found = await get_or_none(self.store, key, AccountToken)
         expected = self._digest(purpose, token_id, secret)
-        record = found.value if found is not None else None
         if (
-            record is None
-            or not hmac.compare_digest(record.digest, expected)
-            or record.purpose != purpose
-            or not record.user_id
-            or record.expiry(self.lifetime(purpose)) <= self.clock()
+            found is None
+            or not hmac.compare_digest(found.value.digest, expected)
+            or found.value.purpose != purpose
+            or not found.value.user_id
+            or self._expiry(found.value, found.last_modified, purpose) <= self.clock()
         ):
             raise InvalidAccountTokenError()
-        return key, record
+        return key, found.value
+
+    def _expiry(self, record: AccountToken, written: dt.datetime, purpose: Purpose) -> float:
+        """When the token stops working (see the module): by the times written in it, and
+        at the latest its lifetime and the allowance past the store's Last-Modified of it,
+        which a host whose clock is within the allowance never writes an issue time past."""
+        lifetime = self.lifetime(purpose)
+        latest = written.timestamp() + self.settings.revocation_skew_seconds + lifetime
+        return min(record.expiry(lifetime), latest)
 
     async def cleanup(self) -> int:
         """Delete the tokens (and decoys) that have surely expired on every host, judging

@@ -15,7 +15,9 @@ opened; and the address the account has is told of the request (a notice with no
 so its owner can change the password, which withdraws the request. It waits only while its
 link works: the record keeps the link's times (`User.pending_email_at`, `_expires_at`), so
 that whoever shows it (`public_user`) judges its expiry as the link's check does, at no
-request, and shows nothing waiting once no link can confirm it.
+request, and shows nothing waiting once no link can confirm it (but for the bound the
+store's Last-Modified sets a link from a host whose clock runs ahead of the allowance,
+which the record does not know: `account_tokens`).
 
 The link is an account token (`account_tokens`, purpose `email-change`): an HMAC of it
 stored, single use, expiring with the verification links. It works only while the record
