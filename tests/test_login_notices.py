@@ -272,3 +272,35 @@ def test_each_notice_can_be_turned_off_by_its_variable() -> None:
     )
     assert settings.new_device_notices is False and settings.failed_login_notices is False
     assert make_settings().new_device_notices and make_settings().failed_login_notices
+
+
+async def test_each_notice_event_names_the_user_agent_of_the_login_that_made_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Which device an account was told of is the notice event's to say, as a login's
+    event says it: cleaned and cut by the one function both take it through. The mail of
+    failures still quotes none (`test_a_spent_failure_budget_is_told_once_per_time_it_is_spent`)."""
+    caplog.set_level(logging.INFO, "s3auth_asgi.events")
+    setup = Setup()
+    hostile = AGENT + "\x1b[31m\r\nauth event login success" + "x" * 5_000
+    cleaned = (AGENT + "[31mauth event login success" + "x" * 5_000)[:256]
+    async with setup.client() as client:
+        alice = await register(client, "alice")
+        assert (await post_login(client, "alice", PASSWORD)).status_code == 200
+        client.cookies.clear()
+        assert (
+            await post_login(client, "alice", PASSWORD, **{"User-Agent": hostile})
+        ).status_code == 200
+        client.cookies.clear()
+        assert [(await post_login(client, "alice", WRONG)).status_code for _ in range(5)] == [
+            401
+        ] * 5
+        await setup.sent()
+    told = login_events(caplog)
+    assert [(e.name, e.user_id, e.user_agent) for e in told] == [
+        ("new_device_notice", alice["id"], AGENT),
+        ("new_device_notice", alice["id"], cleaned),
+        ("failed_logins_notice", alice["id"], AGENT),
+    ]
+    records = [r for r in caplog.records if getattr(r, "event", "").endswith("_notice")]
+    assert [r.user_agent for r in records] == [AGENT, cleaned, AGENT]  # type: ignore[attr-defined]

@@ -10,8 +10,8 @@
 - of its failure budget spent (`failed_logins_notice`): the wrong password whose charge left
   the account's budget (`login_account`, `login_account_daily`) with no room. Later ones
   are refused before they are checked and tell nothing, until the budget admits one more:
-  one notice each time it is spent, not one per failure. It quotes no User-Agent: anybody
-  can type wrong passwords, and would choose words for the owner's inbox.
+  one notice each time it is spent, not one per failure. Its mail quotes no User-Agent:
+  anybody can type wrong passwords, and would choose words for the owner's inbox.
 
 A notice names the time (UTC), the client address as sessions record it and, of a new
 device, its User-Agent as sessions record it (without control characters, cut to 256); no
@@ -22,13 +22,17 @@ background, the notice is counted per account and kind against `login_notice`
 spent budget is counted so under a name that is nobody's too, and that name's decoy record
 read where an account's record is, so that the work after the answer is the same. Each
 notice mailed or dropped by its budget is an auth event of its kind (`success`, or
-`refused` with `rate_limited`). Without a mailer, or with S3AUTH_NEW_DEVICE_NOTICES or
-S3AUTH_FAILED_LOGIN_NOTICES off, nothing is counted, mailed or logged."""
+`refused` with `rate_limited`) naming the client address and the User-Agent of the login
+that made it, as that login's own event names them (`user_agents`). Without a mailer, or
+with S3AUTH_NEW_DEVICE_NOTICES or S3AUTH_FAILED_LOGIN_NOTICES off, nothing is counted,
+mailed or logged."""
 
 from __future__ import annotations
 
 import time
 from typing import Literal
+
+from starlette.datastructures import Headers
 
 from ..events import emit, new_event
 from ..mail.delivery import LaterMessage
@@ -50,6 +54,11 @@ def _utc(seconds: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(seconds))
 
 
+def _user_agent(scope: Scope) -> str | None:
+    """The login's User-Agent as its own event names it (`app.events`)."""
+    return reported_user_agent(Headers(scope=scope).get("user-agent"))
+
+
 class LoginNotices:
     """Starts the notices of one app's logins (see the module)."""
 
@@ -57,18 +66,19 @@ class LoginNotices:
         self.service = service
         self.limits = limits
 
-    def new_device(self, scope: Scope, user: User, user_agent: str | None) -> None:
+    def new_device(self, scope: Scope, user: User) -> None:
         """A login of `user` showed no valid device cookie of the account."""
         if not (self.service.settings.new_device_notices and self.service.mail.enabled):
             return
-        device = reported_user_agent(user_agent)
-        details = self._details(scope, device=device or "unknown")
+        user_agent = _user_agent(scope)
+        details = self._details(scope, device=user_agent or "unknown")
         kind: NoticeKind = "new_device_notice"
 
         async def make() -> Message | None:
-            if not await self._admitted(scope, kind, owner_account(user.id), user.id, details):
+            account = owner_account(user.id)
+            if not await self._admitted(scope, kind, account, user.id, details, user_agent):
                 return None
-            return self._message(kind, user, details)
+            return self._message(kind, user, details, user_agent)
 
         self.service.mail.send_later(LaterMessage(kind, make))
 
@@ -93,16 +103,18 @@ class LoginNotices:
             user_id, account = login.user_id, login.owner_key
         else:
             return
+        # The event names it; the mail does not (see the module).
+        user_agent = _user_agent(scope)
         details = self._details(scope)
         kind: NoticeKind = "failed_logins_notice"
 
         async def make() -> Message | None:
-            if not await self._admitted(scope, kind, account, user_id, details):
+            if not await self._admitted(scope, kind, account, user_id, details, user_agent):
                 return None
             found = user if user is not None else await self._owner(login)
             if found is None or not found.is_active:
                 return None
-            return self._message(kind, found, details)
+            return self._message(kind, found, details, user_agent)
 
         self.service.mail.send_later(LaterMessage(kind, make))
 
@@ -128,6 +140,7 @@ class LoginNotices:
         account: str,
         user_id: str | None,
         details: dict[str, str],
+        user_agent: str | None,
     ) -> bool:
         """Whether the account's budget for notices of `kind` admits one more (no limiter,
         or none named `login_notice`: yes). A refusal is logged as the event of `kind`; an
@@ -140,17 +153,25 @@ class LoginNotices:
             )
             admitted = not limited
         if not admitted and user_id is not None:
-            self._event(kind, user_id, details, refused=True)
+            self._event(kind, user_id, details, user_agent, refused=True)
         return admitted
 
-    def _message(self, kind: NoticeKind, user: User, details: dict[str, str]) -> Message:
-        self._event(kind, user.id, details)
+    def _message(
+        self, kind: NoticeKind, user: User, details: dict[str, str], user_agent: str | None
+    ) -> Message:
+        self._event(kind, user.id, details, user_agent)
         return self.service.mail.compose(
             kind, to=user.email, username=user.username, details=details
         )
 
     def _event(
-        self, kind: NoticeKind, user_id: str, details: dict[str, str], *, refused: bool = False
+        self,
+        kind: NoticeKind,
+        user_id: str,
+        details: dict[str, str],
+        user_agent: str | None,
+        *,
+        refused: bool = False,
     ) -> None:
         emit(
             new_event(
@@ -159,6 +180,7 @@ class LoginNotices:
                 reason="rate_limited" if refused else None,
                 user_id=user_id,
                 client=details["client"] if details["client"] != "unknown" else None,
+                user_agent=user_agent,
                 clock=self.service.clock,
             )
         )

@@ -202,7 +202,7 @@ class AuthRoutes(SessionRoutes):
         self._note_session(call, pair)
         call.shown.extend(attempts.shown(attempt.readings))
         if device is None:
-            self.notices.new_device(request.scope, check.user, request.headers.get("user-agent"))
+            self.notices.new_device(request.scope, check.user)
         response = self._tokens(request, pair)
         if self.origins.refusal(request.scope) is None:  # another site's page: see `origins`
             self.devices.issue(response, check.user, device, root_path(request))
