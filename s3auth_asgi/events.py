@@ -18,6 +18,13 @@ as flat attributes `event`, `outcome`, `reason`, `user_id`, `actor_id`, `session
 formatter).
 Route the logger where you keep security logs; nothing is emitted unless a handler or
 `logging` config takes INFO from it.
+
+An event is small whoever makes it: the auth app cuts what a client sends before an event
+holds it, and a host's code makes events with whatever text it has (`new_event`, then
+`emit` and `audit.record`). So every text field is cleaned of control and format characters
+and cut to TEXT_MAX as the event is made, built, copied or read back (`__post_init__`): one
+trail object or log record holds at most 830 characters of text, a trail object about
+3.2 KB (a kept event's user id is one, 32 characters).
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from typing import Literal, get_args
 
 import msgspec
 
+from .identifiers import DEVICE_INFO_MAX, EMAIL_MAX, IP_ADDRESS_MAX, clean_text
 from .types import Clock
 
 logger = logging.getLogger("s3auth_asgi.events")
@@ -59,6 +67,18 @@ Outcome = Literal["success", "failure", "refused"]
 
 ALARMING_REASONS = frozenset({"refresh_token_reused"})
 """Failures that mean an attack more often than a mistake: logged at ERROR."""
+_CODE_MAX = 64
+"""Twice the longest id, more than twice the longest problem code."""
+TEXT_MAX: dict[str, int] = {
+    "reason": _CODE_MAX,
+    "user_id": _CODE_MAX,
+    "actor_id": _CODE_MAX,
+    "session_id": _CODE_MAX,
+    "client": IP_ADDRESS_MAX,
+    "user_agent": DEVICE_INFO_MAX,
+    "previous_email": EMAIL_MAX,
+}
+"""The most characters each text field of an event holds."""
 
 
 class AuthEvent(msgspec.Struct, frozen=True, kw_only=True):
@@ -79,6 +99,19 @@ class AuthEvent(msgspec.Struct, frozen=True, kw_only=True):
     previous_email: str | None = None
     """Of a change of address (`email_change_request`, `email_change`): the account's
     address before it."""
+
+    def __post_init__(self) -> None:
+        for name, longest in TEXT_MAX.items():
+            value = getattr(self, name)
+            if isinstance(value, str) and not _kept_as_is(value, longest):
+                cut = clean_text(value, name, longest, truncate=True)
+                msgspec.structs.force_setattr(self, name, cut)
+
+
+def _kept_as_is(value: str, longest: int) -> bool:
+    """Whether `value` is what `clean_text` would make of it: the events the package makes
+    are, and skip its walk through each character."""
+    return 0 < len(value) <= longest and value.isprintable() and value == value.strip()
 
 
 EVENT_NAMES: frozenset[str] = frozenset(get_args(EventName))
