@@ -12,8 +12,11 @@ Kept: the events in AUDITED that name a user, whatever their outcome (a refused 
 change is worth knowing about), and a refresh token presented twice (`ALARMING_REASONS`),
 which ended the session it names. A failed login is kept for the account whose name was
 typed; under a name that is nobody's, in a decoy trail (of the user id that name's decoy
-reads, which no user has), so that the failure costs the store the same either way. An
-event holds what the event log holds (`events`): never a password, a token or a hash.
+reads, which no user has), so that the failure costs the store the same either way. A
+login refused by the account's failure budget is kept once per time the budget is spent,
+written beside the failure that spent it (`app.events.spent_of`): the refusals themselves
+write nothing. An event holds what the event log holds (`events`): never a password, a
+token or a hash, and no more text than its bound.
 
 The administrators read a trail as it is kept. Its owner reads it through `owner_view`: an
 administrator's action on the account says so (`by_administrator`) and shows neither who

@@ -79,8 +79,8 @@ class Attempt:
     """The budget keys it is counted as being checked under, until `end`."""
     spent_account: bool = False
     """Its failure, charged, left the account's budget with no room: the owner is told
-    (`login_notices`). Later ones are refused before they are charged, until the budget
-    admits one more."""
+    (`login_notices`), and the trail keeps the refusal it starts (`events.spent_of`). Later
+    ones are refused before they are charged, until the budget admits one more."""
 
 
 def _room(reading: Reading) -> int:

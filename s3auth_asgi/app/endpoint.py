@@ -46,7 +46,7 @@ from ..types import Clock, Receive, Scope, Send
 from .body import BodyReader
 from .caller import Caller, CallerCheck
 from .errors import InternalError, MethodNotAllowedError
-from .events import decoy_of, request_event, with_account
+from .events import decoy_of, request_event, spent_of, with_account
 from .limits import AuthRateLimits
 from .operations import Access, Call, Handler, Operation
 from .origins import OriginCheck
@@ -72,8 +72,9 @@ class RequestChecks:
     limits: AuthRateLimits
     clock: Clock
     """The service's: what events are stamped with."""
-    after: Callable[[AuthEvent, AuthEvent | None], Awaitable[None]] | None = None
-    """Runs with each request's event once the answer is sent (the audit trail, hooks)."""
+    after: Callable[[AuthEvent, list[AuthEvent]], Awaitable[None]] | None = None
+    """Runs with each request's event, and those its trail keeps (`events`), once the
+    answer is sent (the audit trail, hooks)."""
 
 
 class Endpoint:
@@ -110,7 +111,10 @@ class Endpoint:
         with held_mail():
             event = await self._answer(scope, receive, send, noted)
         if event is not None and self.after is not None:
-            await self.after(with_account(event, noted), decoy_of(event, noted))
+            told = with_account(event, noted)
+            kept = [decoy_of(event, noted) or told]
+            limited = spent_of(kept[0], noted)
+            await self.after(told, kept if limited is None else [*kept, limited])
 
     async def _answer(
         self, scope: Scope, receive: Receive, send: Send, noted: dict[str, str]

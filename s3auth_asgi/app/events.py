@@ -3,7 +3,14 @@ declared event (or the one its handler noted as `event`: a change of address is 
 from other changes of a profile, and from a verification), the answer's status and problem
 code (or the `reason` a handler noted for a problem it answered rather than raised), the
 caller (or what a handler noted), and the client: its address and its User-Agent, as a
-session records them."""
+session records them.
+
+A wrong password whose charge spent the account's failure budget (`attempts`, noted as
+`spent`) adds to the trail the refusal that the attempts after it meet (`login`, `refused`,
+`rate_limited`): they are refused before they are checked and write nothing, so that a
+flood costs the store no write, and the account's trail still says when its logins began
+to be refused, and from where. It is the trail's alone: the event log has each refusal as
+a record of its own."""
 
 from __future__ import annotations
 
@@ -58,6 +65,26 @@ def with_account(event: AuthEvent, noted: Mapping[str, str]) -> AuthEvent:
     if event.user_id is None and account is not None and not noted.get("decoy"):
         return msgspec.structs.replace(event, user_id=account)
     return event
+
+
+LIMITED_AFTER_SECONDS = 0.001
+"""How much later than the failure that spent the budget the refusal is stamped: a trail's
+keys count milliseconds, so that it is listed after that failure, not beside it."""
+
+
+def spent_of(kept: AuthEvent, noted: Mapping[str, str]) -> AuthEvent | None:
+    """For the failure that spent the account's failure budget: the refusal it starts, in
+    the trail `kept` goes into (a decoy's too)."""
+    if not noted.get("spent") or kept.outcome != "failure":
+        return None  # a charge refused meanwhile is a refusal of its own already
+    return msgspec.structs.replace(
+        kept,
+        name="login",
+        outcome="refused",
+        reason="rate_limited",
+        at=kept.at + LIMITED_AFTER_SECONDS,
+        previous_email=None,
+    )
 
 
 def decoy_of(event: AuthEvent, noted: Mapping[str, str]) -> AuthEvent | None:

@@ -65,25 +65,29 @@ class LifecycleRoutes:
         self.service = routes.service
         self.limits = routes.limits
 
-    async def after(self, event: AuthEvent, decoy: AuthEvent | None = None) -> None:
-        """Keep `event` in its user's trail (`decoy`, for a name that is nobody's, in a
-        trail of nobody's: `events.decoy_of`) and run the hooks; neither can fail the
-        request, whose answer has been sent already."""
-        try:
-            await self.service.audit.record(decoy or event)
-        except (S3AuthError, StoreConflict) as error:
-            # The event in full, at a level every host's logging takes: a success is
-            # logged at INFO only, and the trail is where the action was to be told.
-            reason = error.code if isinstance(error, S3AuthError) else "conflict"
-            logger.warning(
-                "audit event %s %s of user %s by %s not kept: %s",
-                event.name,
-                event.outcome,
-                event.user_id,
-                event.actor_id,
-                reason,
-                extra=log_fields(event),
-            )
+    async def after(self, event: AuthEvent, kept: list[AuthEvent]) -> None:
+        """Keep in the trails what `kept` holds (`event`, or for a name that is nobody's the
+        same in a trail of nobody's: `events.decoy_of`; and a refusal a spent budget starts:
+        `events.spent_of`), and run the hooks with `event`; neither can fail the request,
+        whose answer has been sent already."""
+        for each in kept:
+            try:
+                await self.service.audit.record(each)
+            except (S3AuthError, StoreConflict) as error:
+                # The event in full, at a level every host's logging takes: a success is
+                # logged at INFO only, and the trail is where the action was to be told. One
+                # for a decoy trail names nobody, as the request's event does.
+                shown = msgspec.structs.replace(each, user_id=event.user_id)
+                reason = error.code if isinstance(error, S3AuthError) else "conflict"
+                logger.warning(
+                    "audit event %s %s of user %s by %s not kept: %s",
+                    shown.name,
+                    shown.outcome,
+                    shown.user_id,
+                    shown.actor_id,
+                    reason,
+                    extra=log_fields(shown),
+                )
         await self.service.hooks.dispatch(event)
 
     # Mailed tokens -------------------------------------------------------------------

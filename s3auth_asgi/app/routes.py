@@ -25,10 +25,11 @@ from ..errors import (
 from ..hooks import Registration
 from ..keys.keyset import jwks_fingerprint
 from ..models import TokenPair, User
-from ..name_index import owner_account, parse_name
+from ..name_index import NameLookup, owner_account, parse_name
 from ..service import S3AuthService
 from ..storage import keys
 from ..user_records import password_of
+from .attempts import Attempt
 from .caller import account_gone, usable_account
 from .cookies import read_refresh_cookie, set_refresh_cookie
 from .devices import DeviceCookies
@@ -106,6 +107,20 @@ class AuthRoutes(SessionRoutes):
         signed."""
         names = self.service.tokens.parse_refresh_token(pair.refresh_token)
         call.noted.update(user_id=names.user_id, session_id=names.session_id)
+
+    def _spent(
+        self,
+        call: Call,
+        attempt: Attempt,
+        *,
+        login: NameLookup | None = None,
+        user: User | None = None,
+    ) -> None:
+        """After a password attempt: one whose failure spent the account's budget is told
+        to the owner (`login_notices`) and kept in the trail (`events.spent_of`)."""
+        if attempt.spent_account:
+            call.noted["spent"] = "yes"
+        self.notices.spent(call.request.scope, attempt, login=login, user=user)
 
     def _hide_which_exists(self, error: ConflictError) -> S3AuthError:
         if self.settings.enumeration_protection:
@@ -189,7 +204,7 @@ class AuthRoutes(SessionRoutes):
                 raise InvalidCredentialsError(headers=self.limits.headers(charged))
         finally:
             attempts.end(attempt)
-            self.notices.spent(request.scope, attempt, login=login)
+            self._spent(call, attempt, login=login)
         if self.settings.require_verified_email and not check.user.email_verified:
             raise EmailNotVerifiedError()
         try:
@@ -305,7 +320,7 @@ class AuthRoutes(SessionRoutes):
             raise account_gone() from None
         finally:
             attempts.end(attempt)
-            self.notices.spent(call.request.scope, attempt, user=user)
+            self._spent(call, attempt, user=user)
         call.shown.extend(attempts.shown(attempt.readings))
         return result
 
