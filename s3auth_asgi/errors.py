@@ -71,6 +71,23 @@ class UnknownSigningKeyError(InvalidTokenError):
     """The token names a key (`kid`) this process does not know: invalid, unless the key
     set has changed since it was read (a verifier may read it again and retry once)."""
 
+    def worth_verifying_again(self) -> bool:
+        """Asked once a read has changed the keys: whether the token may verify now. A kid
+        unknown before may be among the keys read."""
+        return True
+
+
+class KeyMismatchError(InvalidTokenError):
+    """The token names a key (`kid`) this process holds, and its `alg` or its signature
+    does not match that key: invalid, unless the key's source has put another key under
+    the kid since it was read (a JwksVerifier reads it again, as for an unknown kid)."""
+
+    def __init__(
+        self, detail: str | None = None, *, headers: Iterable[tuple[str, str]] = (), kid: str = ""
+    ) -> None:
+        super().__init__(detail, headers=headers)
+        self.kid = kid
+
 
 class TokenExpiredError(InvalidTokenError):
     code = "token_expired"

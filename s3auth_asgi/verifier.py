@@ -150,7 +150,8 @@ class KeyReader(Protocol):
 
     async def read_keys_again(self) -> bool:
         """Read the keys again, unless that was done within the verifier's own interval;
-        True when they changed, so that a token naming an unknown key is worth a retry."""
+        True when they changed, so that a token naming an unknown key is worth a retry
+        (if its refusal says so too: `UnknownSigningKeyError.worth_verifying_again`)."""
 
 
 @runtime_checkable
@@ -203,13 +204,18 @@ async def verify_reading_keys_again(
 ) -> dict[str, Any]:
     """`verifier.verify_access_token(token)`, where a token naming a key the verifier does
     not know makes a KeyReader read its keys again (at most once per its interval) and is
-    verified once more when they changed: a key made active elsewhere at once (`s3auth
-    keys rotate --now`) is learnt from the first token naming it. BearerTokenMiddleware
-    does the same around its cache; the auth app and the hosts' dependencies and guards,
-    which verify without it, call this."""
+    verified once more when they changed so that it may verify (`UnknownSigningKeyError
+    .worth_verifying_again`): a key made active elsewhere at once (`s3auth keys rotate
+    --now`), or put under a kid a JwksVerifier holds, is learnt from the first token it
+    signs. BearerTokenMiddleware does the same around its cache; the auth app and the
+    hosts' dependencies and guards, which verify without it, call this."""
     try:
         return verifier.verify_access_token(token)
-    except UnknownSigningKeyError:
-        if not isinstance(verifier, KeyReader) or not await verifier.read_keys_again():
+    except UnknownSigningKeyError as unknown:
+        if (
+            not isinstance(verifier, KeyReader)
+            or not await verifier.read_keys_again()
+            or not unknown.worth_verifying_again()
+        ):
             raise
     return verifier.verify_access_token(token)

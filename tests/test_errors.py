@@ -80,12 +80,18 @@ def test_codes_are_unique_but_for_the_scope_pair() -> None:
     for cls in _all_errors():
         codes.setdefault(cls.code, []).append(cls.__name__)
     shared = {code: sorted(names) for code, names in codes.items() if len(names) > 1}
-    # An unknown kid is an invalid token to the client; its class only lets a verifier whose
-    # keys change read them again and retry. A refresh lost to later rotations is a revoked
-    # token to the client; its class only lets browser mode keep the cookie.
+    # An unknown kid, or a key that does not match the token, is an invalid token to the
+    # client; its class only lets a verifier whose keys change read them again and retry. A
+    # refresh lost to later rotations is a revoked token to the client; its class only lets
+    # browser mode keep the cookie.
     assert shared == {
         "insufficient_scope": ["InsufficientScopeError", "PermissionDeniedError"],
-        "invalid_token": ["InvalidTokenError", "UnknownSigningKeyError"],
+        "invalid_token": [
+            "InvalidTokenError",
+            "KeyMismatchError",
+            "PossiblyReplacedKeyError",
+            "UnknownSigningKeyError",
+        ],
         "token_revoked": ["RotatedMeanwhileError", "TokenRevokedError"],
     }
 

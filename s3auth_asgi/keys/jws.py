@@ -2,11 +2,12 @@
 
 In this order, each step refusing with InvalidTokenError: three base64url segments; a
 protected header that is strict JOSE JSON asking for no extension (`jose_json`); a `kid`
-naming a live key of the set (UnknownSigningKeyError otherwise — the one refusal a
-verifier may answer by reading its keys again); an `alg` that is a string and one the key
-is pinned to; for ES256,
-an s in the low half (`low_s`: a token has one spelling); the signature, over the
-segments as received. The payload is returned unread.
+naming a live key of the set (UnknownSigningKeyError otherwise, a refusal a verifier may
+answer by reading its keys again); an `alg` that is a string and one the key is pinned to;
+for ES256, an s in the low half (`low_s`: a token has one spelling); the signature, over
+the segments as received. The payload is returned unread. An `alg` or a signature that
+does not match the key is a KeyMismatchError naming the kid: where keys come from a
+source that may put another key under a kid (a JWKS), that too is worth a read.
 
 Nothing in the header chooses where keys come from: `jku`, `x5u`, `jwk` and `x5c` are
 never read, so no request is made and no key is trusted because a token says so.
@@ -23,7 +24,7 @@ from typing import Any
 from joserfc.errors import JoseError
 from joserfc.jws import CompactSignature, validate_compact
 
-from ..errors import InvalidTokenError, UnknownSigningKeyError
+from ..errors import InvalidTokenError, KeyMismatchError, UnknownSigningKeyError
 from ..jose_json import base64url_decode, protected_header
 from .keyset import KeySet
 from .low_s import is_high_s
@@ -47,7 +48,7 @@ def verify_compact(token: str | bytes, keys: KeySet, now: float) -> tuple[dict[s
     # A str first (RFC 7515 §4.1.1): a list or an object is not hashable, and set
     # membership would raise TypeError for it, not refuse it.
     if not isinstance(alg, str) or alg not in entry.accepted:
-        raise InvalidTokenError("The token's algorithm does not match its key")
+        raise KeyMismatchError("The token's algorithm does not match its key", kid=entry.kid)
     if entry.low_s and is_high_s(base64url_decode(signature_segment)):
         raise InvalidTokenError("The token could not be verified (high_s)")
     signed = CompactSignature(header, base64url_decode(payload_segment))
@@ -59,11 +60,16 @@ def verify_compact(token: str | bytes, keys: KeySet, now: float) -> tuple[dict[s
     try:
         entry.registry.validate_header_size(header_segment)
         entry.registry.validate_signature_size(signature_segment)
+    except JoseError as exc:  # sizes no key decides
+        raise InvalidTokenError(f"The token could not be verified ({reason(exc)})") from None
+    try:
         valid = validate_compact(signed, entry.key, registry=entry.registry)
     except (JoseError, ValueError, TypeError, KeyError) as exc:
-        raise InvalidTokenError(f"The token could not be verified ({reason(exc)})") from None
+        detail = f"The token could not be verified ({reason(exc)})"
+        raise KeyMismatchError(detail, kid=entry.kid) from None
     if not valid:
-        raise InvalidTokenError("The token could not be verified (bad_signature)")
+        detail = "The token could not be verified (bad_signature)"
+        raise KeyMismatchError(detail, kid=entry.kid)
     return header, signed.payload
 
 

@@ -78,6 +78,13 @@ class KeyObserver:
             )
         return True
 
+    def thumbprint_held(self, kid: str) -> str | None:
+        """The thumbprint of the key the last read found under `kid`; None when it found
+        none. Computed at that read: a lookup."""
+        held = self._held
+        key = None if held is None else held.get(kid)
+        return None if key is None else key[2]
+
     def _held_of(self, entry: KeyEntry) -> Held:
         made = thumbprint(entry.key)
         if self._timed:

@@ -12,9 +12,12 @@ When the keys are read:
 - in the background once the copy is older than `refresh_seconds` (the answer of the
   request that noticed is not delayed); once it is twice that old (after an idle spell),
   the request waits for the read, so it is not verified with keys the JWKS has dropped;
-- when a token names a key the copy lacks, at most once per `min_refresh_seconds`
-  however many such tokens arrive: random kids cost one fetch per interval, not one each.
-  The middleware then verifies the token once more.
+- when a token names a key the copy lacks, or one it holds that the token's `alg` or
+  signature does not match (the issuer may have put another key under the kid since the
+  copy was read), at most once per `min_refresh_seconds` however many such tokens arrive:
+  random kids, or forged signatures, cost one fetch per interval, not one each. The
+  middleware then verifies the token once more: after a read that changed the keys, for an
+  unknown kid; after one that found another key under the kid, for a mismatch.
 
 A read in the background still running at the host's shutdown ends there: `await
 verifier.close()`, which BearerTokenMiddleware calls when it hears the lifespan shut down
@@ -41,6 +44,7 @@ import asyncio
 import logging
 import time
 import weakref
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +52,12 @@ import anyio
 import anyio.to_thread
 
 from ..access_check import AccessTokenCheck
-from ..errors import ConfigurationError, StoreUnavailableError, UnknownSigningKeyError
+from ..errors import (
+    ConfigurationError,
+    KeyMismatchError,
+    StoreUnavailableError,
+    UnknownSigningKeyError,
+)
 from ..settings_ranges import Range, check_argument, check_number
 from ..shared_on_copy import SharedOnCopy
 from ..shown_urls import redacted
@@ -68,6 +77,25 @@ requests waiting for the first keys would wait as long."""
 class KeysUnavailableError(StoreUnavailableError):
     code = "keys_unavailable"
     title = "The keys that verify tokens could not be read; try again later"
+
+
+class PossiblyReplacedKeyError(UnknownSigningKeyError):
+    """A KeyMismatchError, from a JWKS: another key may be under the token's kid by now. It
+    is worth the read an unknown kid is worth, and a second verification only when the read
+    found another key under the kid (`replaced`, asked after the read)."""
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        headers: Iterable[tuple[str, str]] = (),
+        replaced: Callable[[], bool] = lambda: False,
+    ) -> None:
+        super().__init__(detail, headers=headers)
+        self._replaced = replaced
+
+    def worth_verifying_again(self) -> bool:
+        return self._replaced()
 
 
 class JwksVerifier(SharedOnCopy):
@@ -166,7 +194,21 @@ class JwksVerifier(SharedOnCopy):
         return self.refresh_seconds
 
     def verify_access_token(self, token: str | bytes) -> dict[str, Any]:
-        return self._check.verify(token)
+        try:
+            return self._check.verify(token)
+        except KeyMismatchError as mismatch:
+            # The issuer may have replaced the key under the kid after the copy was read: a
+            # read then, within the budget an unknown kid spends (`read_keys_again`).
+            raise self._possibly_replaced(mismatch) from None
+
+    def _possibly_replaced(self, mismatch: KeyMismatchError) -> PossiblyReplacedKeyError:
+        kid, observer = mismatch.kid, self._observer
+        # The observer holds the thumbprints of the copy the token was refused with.
+        held = observer.thumbprint_held(kid)
+        return PossiblyReplacedKeyError(
+            mismatch.detail,
+            replaced=lambda: observer.thumbprint_held(kid) not in (held, None),
+        )
 
     def clear_at_replacement(self, cache: Clearable) -> None:
         """KeyReplacements: clear `cache` (BearerTokenMiddleware's verified tokens) at each

@@ -74,10 +74,12 @@ class BearerTokenMiddleware:
 
     `tokens`: an AccessTokenVerifier — the S3AuthService, its TokenCodec, or a
     JwksVerifier (public keys only). One that is also a KeyReader is asked to read its
-    keys again when a token names a key it does not know, then the token is verified once
-    more. One whose keys change while it runs says how often it reads them
-    (`reverify_seconds`): a cached verification stands no longer (see `cache`), and none
-    stands past a read that finds a key replaced under its kid (`KeyReplacements`); if it is
+    keys again when a token names a key it does not know (or, a JwksVerifier, one that
+    does not verify it), then the token is verified once more if that read may have
+    brought its key (`UnknownSigningKeyError.worth_verifying_again`). One whose keys
+    change while it runs says how often it reads them (`reverify_seconds`): a cached
+    verification stands no longer (see `cache`), and none stands past a read that finds
+    a key replaced under its kid (`KeyReplacements`); if it is
     also KeysFreshness, a request waits for a read when its keys are overdue (two of its
     intervals old, after an idle spell), so a key retired during the spell verifies no
     token after it.
@@ -253,10 +255,14 @@ class BearerTokenMiddleware:
         self, unknown: UnknownSigningKeyError, scope: Scope, token: bytes | None
     ) -> None:
         """A token named a key the verifier does not know: if the verifier reads its keys
-        again and they changed, authenticate once more; otherwise the refusal stands. The
-        verifier limits how often it reads."""
+        again and they changed so that the token may verify, authenticate once more;
+        otherwise the refusal stands. The verifier limits how often it reads."""
         reader = self._keys_reader
-        if reader is None or not await reader.read_keys_again():
+        if (
+            reader is None
+            or not await reader.read_keys_again()
+            or not unknown.worth_verifying_again()
+        ):
             raise unknown
         access, needed = self.rules.decide(scope)
         self._authenticate(scope, access, needed, token)
