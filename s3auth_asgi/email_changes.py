@@ -3,7 +3,8 @@ to the new address.
 
     request_email_change(user_id, email)  the new address waits; links to it and a notice
                                           to the address the account has
-    confirm_email_change(token)           the account moves to the new address
+    confirm_email_change(token)           the account moves to the new address, and the
+                                          address it had is told
 
 Why it waits. An address applied at once would, on a typo, release the old address and
 mail every later reset to one nobody reads, and with a verified address required lock the
@@ -12,12 +13,19 @@ and every reset with it, to an address of theirs without the owner hearing of it
 new address is kept beside the account's (`User.pending_email`), which stays the account's
 for logins, resets and mail, verified or not, until a link mailed to the new address is
 opened; and the address the account has is told of the request (a notice with no link),
-so its owner can change the password, which withdraws the request. It waits only while its
-link works: the record keeps the link's times (`User.pending_email_at`, `_expires_at`), so
-that whoever shows it (`public_user`) judges its expiry as the link's check does, at no
-request, and shows nothing waiting once no link can confirm it (but for the bound the
-store's Last-Modified sets a link from a host whose clock runs ahead of the allowance,
-which the record does not know: `account_tokens`).
+so its owner can change the password, which withdraws the request. Once the link moves
+the account, the address it had is told again (a notice with no link, naming the new
+address as every notice of a change of address does), as soon as the record is written:
+the first notice's advice, a reset from there, no longer reaches the account, and whoever
+moved it knew the password. No link undoes the move: one mailed to the old address would
+let whoever reads that inbox take the account back after its owner left it (often why an
+owner moves), and would leave the password the mover knew. The owner asks the operators.
+
+The new address waits only while its link works: the record keeps the link's times
+(`User.pending_email_at`, `_expires_at`), so that whoever shows it (`public_user`) judges
+its expiry as the link's check does, at no request, and shows nothing waiting once no link
+can confirm it (but for the bound the store's Last-Modified sets a link from a host whose
+clock runs ahead of the allowance, which the record does not know: `account_tokens`).
 
 The link is an account token (`account_tokens`, purpose `email-change`): an HMAC of it
 stored, single use, expiring with the verification links. It works only while the record
@@ -40,7 +48,8 @@ which its registrant typed and need not have verified. So a request that mails a
 `admit` (`MailAdmit`) first, with the inboxes it would mail, once the new address is known
 to be nobody else's: one it refuses writes and mails nothing, and its error is the
 request's. The auth app's counts them against the budgets of the reset and verification
-mails, per inbox (`AuthRateLimits.check_mails`).
+mails, per inbox (`AuthRateLimits.check_mails`). The notice that the link moved the
+account needs a link, and each link such a request: their budgets bound it too.
 
 Without a mailer no link can be sent: the change applies at once, unverified, as an
 administrator's does, unless a verified address is required (`require_verified_email`),
@@ -177,9 +186,9 @@ class EmailChanges(RecoveryOperations):
 
     async def confirm_email_change(self, token: object) -> EmailChange:
         """Move the token's account to the new address it was mailed to, now verified,
-        and spend the token (see the module). InvalidAccountTokenError for a token that
-        cannot be used; EmailTakenError, with nothing written, when the address is
-        somebody else's by now."""
+        tell the address it had, and spend the token (see the module).
+        InvalidAccountTokenError for a token that cannot be used; EmailTakenError, with
+        nothing written, when the address is somebody else's by now."""
         key, record = await self.account_tokens.redeem("email-change", token)
         try:
             current = await self._load_user(record.user_id)
@@ -195,8 +204,21 @@ class EmailChanges(RecoveryOperations):
                 # request or a new password made the write this one lost to.
                 require=partial(still_bound, record, purpose="email-change"),
                 current=current,
+                told=self._tell_moved,
             )
         except UserNotFoundError:
             raise InvalidAccountTokenError() from None
         await delete_quietly(self.store, key)
         return EmailChange(after, before.email)
+
+    def _tell_moved(self, before: User, after: User) -> None:
+        """Tell the address the account had that it is at another now, as soon as the
+        record says so: the request's notice told it to reset the password from there,
+        which no longer reaches the account."""
+        if after.email != before.email:
+            self.mail.notify(
+                "email_change_confirmed_notice",
+                to=before.email,
+                username=after.username,
+                new_email=after.email,
+            )

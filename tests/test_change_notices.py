@@ -1,8 +1,9 @@
 """The account's address is told when its authentication details change: a new password
 (the user's own, by a reset link, or an administrator's) and a change of the address that
-applies at once (an administrator's, or a host's through `update_user`), told to the
-address the account had. A notice holds no link and no token, is sent in the background
-once the change has landed, and costs the store nothing."""
+applies at once (an administrator's, or a host's through `update_user`) or that a user's
+own link confirms, told to the address the account had. A notice holds no link and no
+token, is sent in the background once the change has landed, and costs the store
+nothing."""
 
 from __future__ import annotations
 
@@ -151,7 +152,9 @@ async def test_every_path_that_moves_the_account_tells_the_old_address_what_is_t
     assert {to: [kind for kind, _ in found] for to, found in told.items()} == {
         ALICE: ["email_changed_notice"],
         MOVED: ["email_changed_notice"],
-        by_host: ["email_change_notice"],  # when asked; its landing is not told again
+        # When asked, and again once its link moved the account: the first notice's
+        # advice (a reset from this address) works no more.
+        by_host: ["email_change_notice", "email_change_confirmed_notice"],
     }
     for to, new in ((ALICE, MOVED), (MOVED, by_host)):
         text = " ".join(told[to][0][1].split())
@@ -160,6 +163,46 @@ async def test_every_path_that_moves_the_account_tells_the_old_address_what_is_t
         assert f"the email address of your account was changed to {new}." in text
         assert "administrator changed" not in text
     assert "asked to change its email address" in " ".join(told[by_host][0][1].split())
+    landed = " ".join(told[by_host][1][1].split())
+    assert f"the email address of your account is now {by_user}" in landed
+    assert "administrators of the site" in landed and "reset it from" not in landed
+
+
+async def test_a_users_own_new_address_is_told_to_the_old_one_once_its_link_moved_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    service = service_with(tmp_path)
+    async with client_for(mounted(service)) as client:
+        await register(client, "alice")
+        tokens = await login(client, "alice")
+        asked = {"email": MOVED, "current_password": PASSWORD}
+        own = await client.patch("/auth/me", json=asked, headers=bearer(tokens))
+        assert own.status_code == 200, own.text
+        link = await mailed_token(service, "email_change", MOVED)
+        assert [kind for kind, _ in await notices(service, ALICE)] == ["email_change_notice"]
+        await service.ensure_fresh()
+        service.store.reset_counts()
+        with caplog.at_level(logging.INFO, logger="s3auth_asgi.events"):
+            done = await client.post("/auth/email/verify", json={"token": link})
+        assert done.status_code == 204, done.text
+        # As without the notice (`tests/test_email_change.py`): it costs the store nothing.
+        assert dict(service.store.requests) == {"get": 3, "put": 4, "delete": 2}
+        told = await notices(service, ALICE)
+        assert [kind for kind, _ in told] == [
+            "email_change_notice",
+            "email_change_confirmed_notice",
+        ]
+        events = [r.auth_event for r in caplog.records if hasattr(r, "auth_event")]
+        # A spent link moves nothing and tells nothing.
+        again = await client.post("/auth/email/verify", json={"token": link})
+        assert_problem(again, 400, "invalid_account_token")
+    assert len(await notices(service, ALICE)) == 2
+    assert await notices(service, MOVED) == []  # its owner opened the link there
+    text = " ".join(told[1][1].split())
+    assert f"is now {MOVED}" in text and "this address no longer signs in" in text
+    assert [(e.name, e.outcome, e.previous_email) for e in events] == [
+        ("email_change", "success", ALICE)
+    ]
 
 
 class UserWritesFail(StoreWrapper):

@@ -1,6 +1,6 @@
 """Mail: what the account lifecycle sends (password-reset and email-verification links,
-the link that confirms a new address and the notice of it to the old one, the notices of
-logins: `app.login_notices`), and how.
+the link that confirms a new address and the notices of it to the old one, asked for and
+confirmed, the notices of new passwords and logins: `app.login_notices`), and how.
 
 A `Mailer` is anything with `async def send(self, message: Message) -> None`. Two are
 built in: `SMTPMailer` (S3AUTH_SMTP_*: STARTTLS or TLS, credentials; sending runs on a few

@@ -16,6 +16,7 @@ MessageKind = Literal[
     "email_verification",
     "email_change",
     "email_change_notice",
+    "email_change_confirmed_notice",
     "password_changed_notice",
     "email_changed_notice",
     "new_device_notice",

@@ -66,6 +66,21 @@ CHANGE_NOTICE = MailTemplate(
     "If it was not you, change your password now (or reset it from this address): a new "
     "password cancels the change, and whoever asked for it knows your password.\n",
 )
+# Whoever asked knew the password and reads the new address: the first notice's advice, a
+# reset from this address, no longer reaches the account, and no link could undo the move
+# without being one that an attacker who reads this inbox's mail could use too. So the
+# owner is sent to the operators, as by an administrator's change.
+CHANGE_CONFIRMED = MailTemplate(
+    "Your email address was changed",
+    "Hello,\n\n"
+    "the email address of your account is now $new_email: the link mailed there, after a "
+    "change to it was asked for with the account's password, was opened. From now on the "
+    "account's mail, password resets included, goes there, and this address no longer "
+    "signs in.\n\n"
+    "If it was not you, whoever did it knows your password and reads that address, and a "
+    "reset from this address no longer reaches your account: ask the administrators of "
+    "the site about it at once.\n",
+)
 PASSWORD_CHANGED = MailTemplate(
     "Your password was changed",
     "Hello,\n\n"
@@ -121,6 +136,9 @@ class MailTemplates:
     """To a new address the user asked for: its link confirms it (`verify_path`)."""
     email_change_notice: MailTemplate = CHANGE_NOTICE
     """To the address the account has, when a new one is asked for: no link."""
+    email_change_confirmed_notice: MailTemplate = CHANGE_CONFIRMED
+    """To the address the account had, once the link mailed to the new address the user
+    asked for moved the account there: no link."""
     password_changed_notice: MailTemplate = PASSWORD_CHANGED
     """To the account's address, once its password was changed, reset or set by an
     administrator: no link."""
