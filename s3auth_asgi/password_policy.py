@@ -36,7 +36,7 @@ class PasswordPolicy(msgspec.Struct, kw_only=True, frozen=True):
     require_upper: bool = True
     require_lower: bool = True
     require_digit: bool = True
-    refuse_common: bool = False
+    refuse_common: bool = True
     refuse_identifiers: bool = False
 
     def __post_init__(self) -> None:
@@ -47,9 +47,10 @@ class PasswordPolicy(msgspec.Struct, kw_only=True, frozen=True):
 
     @classmethod
     def default(cls, max_length: int = 128) -> PasswordPolicy:
-        """8+ characters with an upper-case and a lower-case letter and a digit: the rules
-        s3verless applications already enforce, so moving to this package rejects no password
-        they accepted."""
+        """8+ characters with an upper-case and a lower-case letter and a digit, the rules
+        s3verless applications already enforce, and not one of the common passwords: the
+        commonest thousands pass those rules in some case (`Password1`), and are the first
+        a guesser tries."""
         return cls(max_length=max_length)
 
     @classmethod

@@ -1,6 +1,6 @@
 """How guessable a secret key is: an estimate, in bits, of what a guesser that knows the
-usual shortcuts must still try, and the common-password list it shares with the `nist`
-password policy.
+usual shortcuts must still try, and the common-password list it shares with the password
+policies.
 
 The model is a description length. The secret is written as a sequence of pieces, each a
 2-bit kind followed by its content, and the estimate is the cheapest such description
@@ -11,8 +11,8 @@ The model is a description length. The secret is written as a sequence of pieces
   where the copy starts (log2 of the number of earlier positions) and its length (log2 n);
 - a sequence of consecutive characters, up or down (`abcdef`, `0123456789`, `zyx`): its
   first character (log2 A), its direction (1) and its length (log2 n);
-- an entry of the common-password list (`password`, `secret`, `changeme`, `qwerty`): which
-  one (log2 of the list's size), plus one bit per letter when any is upper-case.
+- an entry of the common-password list (`password`, `changeme`, `iloveyou`, `qwertyuiop`):
+  which one (log2 of the list's size), plus one bit per letter when any is upper-case.
 
 The alphabet A is the cheaper of two: the character classes the secret draws on (26 lower
 case, 26 upper case, 10 digits, 33 ASCII punctuation and space, 100 for anything else;
@@ -28,7 +28,7 @@ brackets): `s3auth gen-secret` (64 base64url characters) about 420 bits (386),
 header costs more than a coincidental short repeat or run in random text saves. 32 random
 hex digits sit at the bound: 135 on average, and about one in 2,500 falls just short, when
 it happens to hold `000000` or `23456` at an end. Low-entropy secrets fall far short:
-`"a" * 32` is 11 bits, `"password" * 4` 18, `"0123456789" * 4` 22.
+`"a" * 32` is 11 bits, `"password" * 4` 25, `"0123456789" * 4` 22.
 
 It is an estimate of the patterns above only, not of the process that made the secret: a
 sentence or a list of uncommon words can pass. Use `s3auth gen-secret`. Only the first
@@ -66,11 +66,19 @@ _HEX = (frozenset("0123456789abcdef"), frozenset("0123456789ABCDEF"))
 @cache
 def common_passwords() -> frozenset[str]:
     """The list in `common_passwords.txt`, folded (NFKC, case-folded): the passwords the
-    `nist` policy refuses, and the words a secret key is not made of."""
+    policies refuse, and the words a secret key is not made of. Read at the first call
+    (some 11,600 entries: a few milliseconds and under 2 MB), not at import, so that a
+    process that sets no password and checks no secret never holds it."""
     text = resources.files(__package__).joinpath("common_passwords.txt").read_text("utf-8")
     return frozenset(
         fold(line.strip()) for line in text.splitlines() if line.strip() and line[0] != "#"
     )
+
+
+@cache
+def _word_lengths() -> tuple[int, ...]:
+    # Every settings object estimates its secret: the lengths are not gathered each time.
+    return tuple(sorted({len(word) for word in common_passwords()}))
 
 
 def class_alphabet(text: str) -> int:
@@ -141,7 +149,7 @@ def _patterns(text: str, classes: int) -> Iterator[tuple[int, int, float]]:
     words = common_passwords()
     word_bits = KIND_BITS + log2(len(words))
     lowered = text.lower() if text.isascii() else None  # folding ASCII is lower-casing
-    for size in sorted({len(word) for word in words}):
+    for size in _word_lengths():
         for start in range(n - size + 1):
             piece = text[start : start + size]
             folded = fold(piece) if lowered is None else lowered[start : start + size]
