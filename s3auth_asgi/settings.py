@@ -106,6 +106,10 @@ class S3AuthSettings(HidesSecrets, msgspec.Struct, kw_only=True, frozen=True):
     most 300: within it a stolen previous token is not detected as reused. Judged across
     hosts, it is widened by `revocation_skew_seconds`, by at most its own length."""
     password_policy: Literal["default", "nist"] = "default"
+    password_context_words: list[str] = msgspec.field(default_factory=list)
+    """The service's own words (its organisation's, its product's names), held against a new
+    password under either policy as `nist` holds the account's names (`password_policy`);
+    comma-separated in the environment, each of 4 characters or more."""
     password_max_length: int = 128
     argon2_memory_kib: int = 19456
     """At least 8 KiB per lane of `argon2_parallelism`; each of the three within argon2's

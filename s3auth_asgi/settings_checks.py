@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import msgspec
 
 from .body_limit import check_body_limit
+from .context_words import check_context_words
 from .errors import ConfigurationError
 from .keys.names import ALGORITHMS
 from .keys.sources import check_key_sources, keys_in_store
@@ -74,6 +75,7 @@ def check_settings(settings: Any) -> None:
             normalise_origin(origin)
         except ValueError as exc:
             raise ConfigurationError(f"{env_name('allowed_origins')}: {exc}") from None
+    check_context_words(settings.password_context_words, env_name("password_context_words"))
     if settings.algorithm not in ALGORITHMS:
         raise choice_refused(env_name("algorithm"), ALGORITHMS, settings.algorithm)
     check_keys(settings)

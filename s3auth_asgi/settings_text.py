@@ -12,7 +12,9 @@ S3AUTH_AUDIT_RETENTION_DAYS, 0 keeps no events at all), or is not finite. A bool
 well), and nothing else: not `yes`, `on` or an empty text. A choice is one of its values as
 listed (`nist`, not `NIST`). Each of these has a value when unset, and an empty variable
 says none: it is refused, as it would be read by no rule. Lists are comma-separated, ASCII
-spaces around an item ignored. A text setting whose default is None takes the empty text as
+spaces around an item ignored, an empty item dropped (but refused in
+S3AUTH_PASSWORD_CONTEXT_WORDS, `context_words`: a word lost there is a password rule
+unset). A text setting whose default is None takes the empty text as
 None (unset); any other text is taken as it is, and judged by the setting's own check
 (`settings_checks`).
 """
@@ -34,8 +36,10 @@ from .settings_ranges import RANGES, out_of_range, within
 
 BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
 """A boolean's spellings, each in any case."""
-LIST_FIELDS = ("trusted_proxies", "allowed_origins")
+LIST_FIELDS = ("trusted_proxies", "allowed_origins", "password_context_words")
 """Read from comma-separated variables."""
+EMPTY_ITEMS_KEPT = ("password_context_words",)
+"""Lists whose empty items are kept, for the setting's check to refuse."""
 SPACES = string.whitespace
 """What may surround an item of a list: ASCII's spaces only. `str.strip()` takes a no-break
 space, or any other script's, for one too, though no parser that reads the item does."""
@@ -49,7 +53,8 @@ _MAX_DIGITS = 40
 def read_variable(field: msgspec.structs.FieldInfo, text: str) -> Any:
     """The value of the setting `field` that its variable's `text` gives."""
     if field.name in LIST_FIELDS:
-        return [part.strip(SPACES) for part in text.split(",") if part.strip(SPACES)]
+        items = [part.strip(SPACES) for part in text.split(",")] if text.strip(SPACES) else []
+        return items if field.name in EMPTY_ITEMS_KEPT else [item for item in items if item]
     if field.name in RANGES:
         return read_number(field.name, text)
     if field.type is bool:
