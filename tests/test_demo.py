@@ -421,7 +421,7 @@ async def test_a_weak_password_is_refused_with_every_rule_it_breaks(tmp_path: Pa
     async with client_for(create_demo_app(demo_service(tmp_path)), base_url=LOCAL) as client:
         response = await client.post(
             "/auth/register",
-            json={"username": "alice", "email": "alice@example.com", "password": "secret"},
+            json={"username": "alice", "email": "alice@example.com", "password": "kwtpfx"},
         )
     problem = assert_problem(response, 422, "weak_password")
     assert problem["errors"] == [

@@ -177,7 +177,7 @@ def test_register_log_in_see_sessions_and_log_out(demo: Demo, page: Any) -> None
     # A weak password: every rule it breaks, beside the password field.
     page.fill("#register-username", "alice")
     page.fill("#register-email", "alice@example.com")
-    page.fill("#register-password", "secret")
+    page.fill("#register-password", "kwtpfx")
     page.click("#register-form button[type=submit]")
     password_error = page.locator("#register-password-error")
     expect(password_error).to_be_visible()

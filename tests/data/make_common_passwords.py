@@ -2,9 +2,9 @@
 
 The `zxcvbn` package (MIT) ships the 30,000 commonest passwords it found in leaked password
 sets, most common first (`zxcvbn.frequency_lists.FREQUENCY_LISTS["passwords"]`). This keeps
-those that a policy `S3AUTH_PASSWORD_POLICY` names could let through by their length: none
-shorter than the least `min_length` of the presets, since a shorter one is refused anyway.
-Each is folded as the policies compare passwords (`identifiers.fold`), in zxcvbn's order, the
+them all, the short ones too: neither preset takes one under 8 characters, but a
+`PasswordPolicy` made in code may ask for fewer, and the secret-key estimate finds words as
+short as `secret` inside a key. Each is folded as the policies compare passwords (`identifiers.fold`), in zxcvbn's order, the
 first of any that fold alike kept, under a header that names the source and carries its
 licence notice, as the licence asks. After them come OWN_WORDS, this package's own list
 before zxcvbn's, where zxcvbn's lacks them: zxcvbn keeps a word in one of its lists only, so
@@ -26,7 +26,6 @@ import sys
 from importlib import metadata
 
 from s3auth_asgi.identifiers import fold
-from s3auth_asgi.password_policy import PasswordPolicy
 
 VERSION = "4.5.0"
 NOTICE = """\
@@ -89,16 +88,15 @@ def main() -> None:
 
     if metadata.version("zxcvbn") != VERSION:
         sys.exit(f"zxcvbn {VERSION} is needed, for the list the header names")
-    shortest = min(PasswordPolicy.default().min_length, PasswordPolicy.nist().min_length)
     ranked: dict[str, None] = {}
     for password in FREQUENCY_LISTS["passwords"]:
         folded = fold(password)
-        if len(folded) >= shortest and folded.strip() == folded and folded[0] != "#":
+        if folded and folded.strip() == folded and folded[0] != "#":
             ranked.setdefault(folded, None)
-    own = [word for word in map(fold, OWN_WORDS) if len(word) >= shortest and word not in ranked]
+    own = [word for word in map(fold, OWN_WORDS) if word not in ranked]
     out = sys.stdout
     out.write(
-        f"# The commonest passwords of {shortest} characters or more, most common first,\n"
+        "# The commonest passwords, most common first,\n"
         "# NFKC-casefolded: those the password policies refuse, and the words a secret key\n"
         "# is not made of. Made by tests/data/make_common_passwords.py from the 30,000 of\n"
         f'# zxcvbn {VERSION} (FREQUENCY_LISTS["passwords"]), https://github.com/dwolfhub/zxcvbn-python,\n'
