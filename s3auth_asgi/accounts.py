@@ -208,9 +208,10 @@ class AccountOperations(PasswordChanges):
         told. `expect`: fields of the record and the values the change was decided on
         (`user_records.password_of` the record `confirm_password` checked, the scopes a
         list was computed from); ConflictError if any has changed since.
-        `require`: called with the record every attempt would change; what it raises
-        refuses the change (the auth app's check that the caller's own account may still
-        act, which a concurrent disabling makes untrue)."""
+        `require`: called with the record every attempt would change, the first before
+        anything is written; what it raises refuses the change (the auth app's check that
+        the caller's own account may still act, which a concurrent disabling makes untrue;
+        `user_versions.at_versions`, that the account is still at a version a client read)."""
         changes = self._checked_changes(
             full_name=full_name,
             is_active=is_active,
@@ -225,8 +226,9 @@ class AccountOperations(PasswordChanges):
                 told = {"username": after.username, "new_email": after.email}
                 self.mail.notify("email_changed_notice", to=before.email, **told)
 
+        current = await self._load_user(user_id, require) if require is not None else None
         _, updated = await self._change_user(
-            user_id, changes, email, expect=expect, require=require, told=tell
+            user_id, changes, email, expect=expect, require=require, current=current, told=tell
         )
         return updated
 

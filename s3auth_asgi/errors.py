@@ -222,7 +222,7 @@ class EmailChangeUnavailableError(S3ValidationError):
     title = "The email address cannot be changed here: no link can confirm a new one"
 
 
-# State (409, 404, 429) -----------------------------------------------------------------
+# State (409, 412, 404, 429) ------------------------------------------------------------
 
 
 class ConflictError(S3AuthError):
@@ -242,6 +242,16 @@ class UsernameTakenError(ConflictError):
 class EmailTakenError(ConflictError):
     code = "email_taken"
     title = "The email address is already registered"
+
+
+class PreconditionFailedError(S3AuthError):
+    """A change made on condition that the account is still at a version its client saw
+    (`user_versions`), which it is no longer: nothing was written. Read it again, and
+    decide the change again on what is there now."""
+
+    status = 412
+    code = "precondition_failed"
+    title = "The account has changed since the version the change was made on"
 
 
 class NotFoundError(S3AuthError):

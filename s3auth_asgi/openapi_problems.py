@@ -18,6 +18,7 @@ ERROR_DESCRIPTIONS = {
     403: "Authenticated, but not allowed",
     404: "No such resource",
     409: "The request conflicts with the state of an account",
+    412: "The account is no longer at the version `If-Match` names: nothing is changed",
     413: "The body is larger than the limit",
     415: "The body's content type is not accepted",
     422: "The body or query is well-formed but invalid: missing, mistyped or unknown fields, "

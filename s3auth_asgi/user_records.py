@@ -147,12 +147,17 @@ def _closing(user: User) -> User:
 class UserRecords(SessionOpening):
     """Reading a user record for a change, and writing the change back."""
 
-    async def _load_user(self, user_id: str) -> Versioned[User]:
+    async def _load_user(
+        self, user_id: str, check: Callable[[User], object] | None = None
+    ) -> Versioned[User]:
         """The user record with its ETag, for a read-modify-write, its generation's marker
         written if it was not (see the module); UserNotFoundError, for a closed record
-        too."""
+        too. `check`: called with the record first; what it raises refuses the change at
+        the GET alone."""
         require_user_id(user_id)
         current = _open(await get_or_none(self.store, keys.user(user_id), User), user_id)
+        if check is not None:
+            check(current.value)
         if current.value.session_generation:
             await write_marker(self.store, user_id, current.value.session_generation)
         return current

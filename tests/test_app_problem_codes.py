@@ -144,6 +144,8 @@ async def _drive(client: httpx.AsyncClient, admin: dict[str, str]) -> None:
     users = f"/auth/admin/users/{alice['id']}"
     await client.post(f"{users}/password", json={"new_password": "a"}, headers=admin)
     await client.patch(users, json={"email": "bob"}, headers=admin)
+    for if_match in ('"stale"', "stale, unquoted"):
+        await client.patch(users, json={"full_name": "A"}, headers={**admin, "If-Match": if_match})
     own = f"/auth/admin/users/{admin['X-Id']}"
     await client.patch(own, json={"is_admin": False}, headers=admin)
     await client.delete(own, headers=admin)

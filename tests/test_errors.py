@@ -35,6 +35,7 @@ BRANCHES = {
     errors.AuthenticationError: 401,
     errors.PermissionDeniedError: 403,
     errors.ConflictError: 409,
+    errors.PreconditionFailedError: 412,
     errors.NotFoundError: 404,
     errors.RateLimitedError: 429,
     errors.StoreUnavailableError: 503,

@@ -27,6 +27,16 @@ class RepeatedCookieError(S3ValidationError):
     title = "A cookie is sent more than once"
 
 
+class MalformedIfMatchError(S3ValidationError):
+    """An If-Match header that is neither `*` nor a list of entity tags (RFC 9110
+    §13.1.1). Refused rather than ignored: ignored, the change it was to guard would be
+    made unconditionally."""
+
+    status = 400
+    code = "malformed_if_match"
+    title = "The If-Match header is not a list of entity tags"
+
+
 class UnsupportedMediaTypeError(S3ValidationError):
     status = 415
     code = "unsupported_media_type"

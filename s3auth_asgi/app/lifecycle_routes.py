@@ -18,6 +18,7 @@ from ..models import User
 from ..privileges import ADMIN_SCOPE, admin_from_input
 from ..recovery import Admit
 from ..storage import StoreConflict
+from ..user_versions import at_versions
 from .errors import OwnAccountError
 from .lifecycle_schemas import (
     Accepted,
@@ -34,6 +35,7 @@ from .lifecycle_schemas import (
 )
 from .limits import MAIL_REQUEST
 from .operations import Call
+from .preconditions import etag_of, if_match
 from .responses import PRIVATE, empty_response, json_response
 from .routes import AuthRoutes
 from .schemas import AdminUserUpdate, SessionsEnded, UserListQuery, UserPage, fields_set
@@ -204,11 +206,14 @@ class LifecycleRoutes:
     async def update_user(self, call: Call) -> Response:
         data: AdminUserUpdate = call.body
         changes = fields_set(data)
+        versions = if_match(call.request)
         await self._keep_own_administration(call, changes)
+        if versions is not None:
+            changes["require"] = at_versions(versions, self.service.public_user)
         user = await self.service.update_user(call.path_ids["user_id"], **changes)
         if data.email is not msgspec.UNSET:
             await self.routes.mail_verification_link(user)
-        response = json_response(self.service.public_user(user), headers=PRIVATE)
+        response = self._shown(user)
         # New privileges of one's own account end its sessions, the caller's among them:
         # told by the generation, which has moved since the caller's record was read.
         own = call.caller.account
@@ -258,7 +263,12 @@ class LifecycleRoutes:
         return json_response(self.service.public_user(user), status=201, headers=PRIVATE)
 
     async def get_user(self, call: Call) -> Response:
-        return json_response(self.service.public_user(await self._user(call)), headers=PRIVATE)
+        return self._shown(await self._user(call))
+
+    def _shown(self, user: User) -> Response:
+        """The account, with the ETag a change conditional on this version names."""
+        shown = self.service.public_user(user)
+        return json_response(shown, headers=[*PRIVATE, ("ETag", etag_of(shown))])
 
     async def set_password(self, call: Call) -> Response:
         data: AdminSetPassword = call.body

@@ -140,6 +140,9 @@ def lifecycle_operations(routes: LifecycleRoutes) -> list[Operation]:
             tag="admin",
             access="admin",
             response=PublicUser,
+            versioned=True,
+            description="Its `ETag` names the account's version, for the `If-Match` of a "
+            "`PATCH` made on what it shows.",
         ),
         Operation(
             method="POST",

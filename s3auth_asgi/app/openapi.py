@@ -299,6 +299,13 @@ def _responses(op: Operation, cross_origin: bool, limiter: RateLimiter | None) -
                     "schema": {"type": "string"},
                 },
             }
+        if op.versioned:
+            success["headers"] = {
+                "ETag": {
+                    "description": "The account's version, for `If-Match`",
+                    "schema": {"type": "string"},
+                }
+            }
         if op.cacheable:
             success["headers"] = {
                 "Cache-Control": {"description": "public, max-age", "schema": {"type": "string"}},

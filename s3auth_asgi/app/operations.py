@@ -153,6 +153,8 @@ class Operation:
     uses_store: bool = True
     cacheable: bool = False
     """Answers with Cache-Control and an ETag, and 304 to an If-None-Match naming it."""
+    versioned: bool = False
+    """Answers with the ETag of the account it shows (`preconditions`)."""
     description: str = ""
 
     @property

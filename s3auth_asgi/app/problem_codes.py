@@ -19,6 +19,7 @@ from ..errors import (
     InvalidUsernameError,
     NotFoundError,
     PermissionDeniedError,
+    PreconditionFailedError,
     RateLimitedError,
     RefreshTokenReuseError,
     S3AuthError,
@@ -43,6 +44,7 @@ from .errors import (
     CurrentPasswordRequiredError,
     EmailNotVerifiedError,
     MalformedBodyError,
+    MalformedIfMatchError,
     UnsupportedGrantTypeError,
     UnsupportedMediaTypeError,
     WrongCurrentPasswordError,
@@ -94,6 +96,9 @@ PROFILE_CHANGE: Raised = (
 )
 """`PATCH /me`: a new address needs the current password, and a mailer where a verified
 address is required."""
+CONDITIONAL_CHANGE: Raised = (MalformedIfMatchError, PreconditionFailedError)
+"""A change with `If-Match`: a header that cannot be read, an account at another version
+(`preconditions`)."""
 PASSWORD_CHANGE: Raised = (WrongCurrentPasswordError, *NEW_PASSWORD, TokenTooLargeError)
 PATH_ID_ERRORS: dict[str, type[NotFoundError]] = {
     "user_id": UserNotFoundError,

@@ -14,6 +14,7 @@ from .lifecycle_routes import LifecycleRoutes
 from .lifecycle_table import lifecycle_operations
 from .limits import REGISTRATION, password_attempt
 from .operations import ADMINS_SEE_NAMES, LOST_TO_A_CONCURRENT_CHANGE, Operation
+from .preconditions import IF_MATCH_ADVICE, IF_MATCH_DESCRIPTION
 from .routes import AuthRoutes
 
 DEVICE_HEADER_DESCRIPTION = (
@@ -263,14 +264,18 @@ def _account_operations(routes: AuthRoutes, admin: LifecycleRoutes) -> list[Oper
             tag="admin",
             access="admin",
             request=schemas.AdminUserUpdate,
+            headers=(("If-Match", IF_MATCH_DESCRIPTION),),
             response=PublicUser,
-            raises=(InvalidEmailError,),
+            versioned=True,
+            raises=(InvalidEmailError, *codes.CONDITIONAL_CHANGE),
             conflicts=(EmailTakenError, ConflictError, OwnAccountError),
             description=f"A taken email is 409 `email_taken`. {ADMINS_SEE_NAMES} "
             + OWN_ACCOUNT_REFUSED
             + " New `scopes` of the caller's own account end the caller's session with the "
             "others: the answer clears the `s3auth_refresh` cookie in browser mode. "
-            + LOST_TO_A_CONCURRENT_CHANGE,
+            + LOST_TO_A_CONCURRENT_CHANGE
+            + " "
+            + IF_MATCH_ADVICE,
         ),
         Operation(
             method="DELETE",
