@@ -4,12 +4,13 @@ The `zxcvbn` package (MIT) ships the 30,000 commonest passwords it found in leak
 sets, most common first (`zxcvbn.frequency_lists.FREQUENCY_LISTS["passwords"]`). This keeps
 them all, the short ones too: neither preset takes one under 8 characters, but a
 `PasswordPolicy` made in code may ask for fewer, and the secret-key estimate finds words as
-short as `secret` inside a key. Each is folded as the policies compare passwords (`identifiers.fold`), in zxcvbn's order, the
-first of any that fold alike kept, under a header that names the source and carries its
-licence notice, as the licence asks. After them come OWN_WORDS, this package's own list
-before zxcvbn's, where zxcvbn's lacks them: zxcvbn keeps a word in one of its lists only, so
-`jennifer` is among its names, not its passwords, and it has few phrases as long as a
-`nist` password (`correcthorsebatterystaple`), which a secret key is not made of either.
+short as `secret` inside a key. Each is folded as the policies compare passwords
+(`identifiers.fold`), in zxcvbn's order, the first of any that fold alike kept, under a
+header that names the source and carries its licence notice, as the licence asks. After
+them come OWN_WORDS, this package's own list before zxcvbn's, where zxcvbn's lacks them:
+zxcvbn keeps a word in one of its lists only, so `jennifer` is among its names, not its
+passwords, and it has few phrases as long as a `nist` password
+(`correcthorsebatterystaple`), which a secret key is not made of either.
 
 zxcvbn is not a dependency: run it with a throwaway virtual environment that has zxcvbn and
 this package, from the repository's root:
