@@ -29,8 +29,8 @@ from test_tokens_low_s import s_of, twin
 
 from s3auth_asgi import BearerTokenMiddleware, InvalidTokenError, JwksVerifier, S3AuthService
 from s3auth_asgi.app import create_auth_app
+from s3auth_asgi.http_reads import _HttpRedirectsOnly
 from s3auth_asgi.keys.algorithms import generate_key
-from s3auth_asgi.keys.jwks_fetch import _HttpRedirectsOnly
 from s3auth_asgi.keys.stored import KeyStore
 from s3auth_asgi.storage import ObjectStore
 

@@ -1,0 +1,142 @@
+"""Reading an http(s) URL from async code: one deadline for the whole read, redirects kept
+to http(s), and the reader's own size cap. The JWKS of a verifier (`keys.jwks_fetch`) and
+the range answers of a breached-password service (`breached_passwords`) are read this way.
+
+urllib's `timeout` bounds each socket operation, not a read: a server that sends a byte a
+little more often than that holds a read (and whoever waits for it) as long as it likes.
+Here the caller stops waiting at the deadline, whatever the read was doing (connecting,
+the TLS handshake, the status line, the headers, the body), and the connections the read
+opened are shut down then, which wakes the worker thread blocked on them: it does not
+read on in the background. (A thread still connecting gives up by itself: each socket
+operation is bounded by the same number of seconds.)
+
+A redirect may lead to another http(s) URL only, never from https to http.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import socket
+import threading
+import urllib.request
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import anyio
+import anyio.to_thread
+
+T = TypeVar("T")
+
+Read = Callable[[urllib.request.OpenerDirector, float], T]
+"""What runs in the worker thread: given an opener whose connections the deadline shuts
+down, and the seconds each socket operation may take."""
+
+
+async def read_within(seconds: float, read: Read[T]) -> T:
+    """What `read` returns, within `seconds` in all: TimeoutError at the deadline, or
+    whatever `read` raised (OSError, http.client.HTTPException, urllib's HTTPError...)."""
+    connections = _Connections()
+    opener = urllib.request.build_opener(
+        _HttpRedirectsOnly, _HttpHandler(connections), _HttpsHandler(connections)
+    )
+    try:
+        with anyio.move_on_after(seconds):
+            return await anyio.to_thread.run_sync(read, opener, seconds, abandon_on_cancel=True)
+    finally:
+        # After the deadline, or when the caller was cancelled, the thread may still be
+        # blocked on a socket: this wakes it. Once it has ended, this changes nothing.
+        connections.shut_down()
+    raise TimeoutError(f"no whole answer within {seconds:g} s")
+
+
+class _Connections:
+    """The sockets of one read (a redirect opens another), each held by a duplicate so
+    that shutting it down reaches the connection even after http.client let go of it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self._shut = False
+
+    def add(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock.dup())
+            if self._shut:
+                self._shut_down_all()
+
+    def shut_down(self) -> None:
+        with self._lock:
+            self._shut = True
+            self._shut_down_all()
+
+    def _shut_down_all(self) -> None:
+        for sock in self._sockets:
+            with contextlib.suppress(OSError):  # not connected any more
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+        self._sockets.clear()
+
+
+class _RegisteredHttp(http.client.HTTPConnection):
+    connections: _Connections
+
+    def connect(self) -> None:
+        # HTTPSConnection.connect calls this before the TLS handshake: the plain socket
+        # is registered, so a handshake that drags on is cut at the deadline too.
+        super().connect()
+        self.connections.add(self.sock)
+
+
+class _RegisteredHttps(http.client.HTTPSConnection, _RegisteredHttp):
+    pass
+
+
+def _connection_class(base: type[_RegisteredHttp], connections: _Connections) -> Any:
+    def connection(host: str, **kwargs: Any) -> http.client.HTTPConnection:
+        made = base(host, **kwargs)
+        made.connections = connections
+        return made
+
+    return connection
+
+
+class _HttpHandler(urllib.request.HTTPHandler):
+    def __init__(self, connections: _Connections) -> None:
+        super().__init__()
+        self._connection = _connection_class(_RegisteredHttp, connections)
+
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(self._connection, req)
+
+
+class _HttpsHandler(urllib.request.HTTPSHandler):
+    def __init__(self, connections: _Connections) -> None:
+        super().__init__()
+        self._connection = _connection_class(_RegisteredHttps, connections)
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        # No context given: http.client makes its default one (certificates and host name
+        # verified), as urllib's own HTTPS handler does.
+        return self.do_open(self._connection, req)
+
+
+class _HttpRedirectsOnly(urllib.request.HTTPRedirectHandler):
+    """A redirect may lead to another http(s) URL only (urllib would follow ftp:// too),
+    and never from https to http: what was fetched over TLS (keys, an answer about a
+    password) must not be handed over in clear, where anyone on the path could swap it."""
+
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: Any,
+        code: int,
+        msg: str,
+        headers: Any,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        if not newurl.startswith(("http://", "https://")):
+            return None
+        if req.full_url.startswith("https://") and not newurl.startswith("https://"):
+            return None
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
