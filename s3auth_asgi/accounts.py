@@ -103,12 +103,11 @@ class AccountOperations(PasswordChanges):
         the application's own fields (`profile_fields`), validated here."""
         name = clean_username(username)
         address = clean_email(email)
-        self.password_policy.check(password, name, address)
         full_name = clean_text(full_name, "full_name", FULL_NAME_MAX)
         scopes = clean_scopes(scopes)
         admin = admin_from_input(is_admin, scopes)
         profile = self.profile_fields.clean(profile)
-        hashed = await self.passwords.hash(password)
+        hashed = await self._hash_new_password(password, name, address)
         now = self._now()
         user = User(
             id=new_id(),

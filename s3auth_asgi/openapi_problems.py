@@ -32,6 +32,13 @@ BUSY_HASHING_DESCRIPTION = (
     "`server_busy`); retry after Retry-After seconds"
 )
 """The 503 of an operation that hashes a password: ERROR_DESCRIPTIONS' is the others'."""
+NEW_PASSWORD_DESCRIPTION = (
+    "The object store is unreachable, password hashing is at capacity (code `server_busy`), "
+    "or the breached-password service did not answer where "
+    "S3AUTH_BREACHED_PASSWORDS_FAIL_CLOSED refuses a password it cannot check (code "
+    "`password_check_unavailable`); retry after Retry-After seconds"
+)
+"""The 503 of an operation that sets a new password."""
 CONFLICT_DESCRIPTIONS = {
     "account_exists": "the username or email address is taken (one answer for both)",
     "username_taken": "the username is taken",

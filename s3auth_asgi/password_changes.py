@@ -30,6 +30,7 @@ new pair (`session_opening`: the session create and the record read back).
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import msgspec
 
@@ -39,19 +40,16 @@ from .mail import MailDelivery
 from .mail.message import MailAdmit
 from .models import TokenPair, User
 from .name_index import owner_account
-from .password_policy import PasswordPolicy
-from .passwords import PasswordHasher
+from .new_passwords import NewPasswords
 from .session_generation import next_generation
 from .storage import Versioned
 from .user_records import Change, if_fields_are, password_of
 
 
-class PasswordChanges(LogoutEverywhere):
+class PasswordChanges(NewPasswords, LogoutEverywhere):
     """Changing and confirming a user's password. A part of `S3AuthService`, which sets the
     attributes below."""
 
-    passwords: PasswordHasher
-    password_policy: PasswordPolicy
     mail: MailDelivery
 
     async def change_password(
@@ -116,10 +114,12 @@ class PasswordChanges(LogoutEverywhere):
         verified on `current`, and must still be the record's; `require`: as
         `update_user`'s; `admit`: see the module."""
         user = current.value
-        self.password_policy.check(new_password, user.username, user.email)
+        admitted = None
         if admit is not None and self.mail.enabled:
-            await admit((owner_account(user.id),))
-        hashed = await self.passwords.hash(new_password)
+            admitted = partial(admit, (owner_account(user.id),))
+        hashed = await self._hash_new_password(
+            new_password, user.username, user.email, admit=admitted
+        )
 
         def change(stored: User) -> User:
             if require is not None:

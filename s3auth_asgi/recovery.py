@@ -145,8 +145,7 @@ class RecoveryOperations(UserDirectory):
             raise InvalidAccountTokenError() from None
         user = current.value
         still_bound(record, user, "password-reset")
-        self.password_policy.check(new_password, user.username, user.email)
-        hashed = await self.passwords.hash(new_password)
+        hashed = await self._hash_new_password(new_password, user.username, user.email)
 
         def change(stored: User) -> User:
             # Checked again on every attempt: a concurrent use of this token, or of

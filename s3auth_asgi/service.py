@@ -19,6 +19,7 @@ from .account_tokens import AccountTokens
 from .audit import AuditTrail
 from .auth_limits import default_stored_limits
 from .blacklist import TokenBlacklist
+from .breached_passwords import BreachedPasswords
 from .email_changes import EmailChanges
 from .errors import TokenRevokedError
 from .hooks import Hooks
@@ -81,6 +82,7 @@ class S3AuthService(EmailChanges, SessionListing, UserImports, SharedOnCopy):
         self.tokens = TokenCodec(self.settings, clock=clock, store=self.store)
         self.passwords = PasswordHasher.from_settings(self.settings, clock=elapsed_clock(clock))
         self.password_policy = password_policy or PasswordPolicy.from_settings(self.settings)
+        self.breached_passwords = BreachedPasswords.from_settings(self.settings)
         self.names = NameIndex(
             self.store,
             clock=clock,

@@ -44,7 +44,9 @@ class S3AuthSettings(HidesSecrets, msgspec.Struct, kw_only=True, frozen=True):
         ("secret_key", "signing_key", "key_encryption_key", "smtp_password")
     )
     """Shown as `<hidden>` (`hidden_fields`)."""
-    url_fields: ClassVar[frozenset[str]] = frozenset(("store_url", "jwks_publish_url"))
+    url_fields: ClassVar[frozenset[str]] = frozenset(
+        ("store_url", "jwks_publish_url", "breached_passwords_url")
+    )
     """Shown without user info, query or fragment, where obstore takes credentials from."""
 
     store_url: str = "memory://"
@@ -111,6 +113,17 @@ class S3AuthSettings(HidesSecrets, msgspec.Struct, kw_only=True, frozen=True):
     password under either policy as `nist` holds the account's names (`password_policy`);
     comma-separated in the environment, each of 4 characters or more."""
     password_max_length: int = 128
+    breached_passwords_url: str = ""
+    """The base URL of a Pwned Passwords range API (docs/storage-and-security.md names the
+    public one): a new password it lists is refused (`breached_passwords`). Empty: none is
+    asked, and nothing leaves the process."""
+    breached_passwords_threshold: int = 1
+    """A password the API has seen at least this often is refused."""
+    breached_passwords_timeout_seconds: float = 2.0
+    """The most one lookup takes, its wait for a place among the lookups running included."""
+    breached_passwords_fail_closed: bool = False
+    """When the API does not answer: refuse the new password (503), rather than take it
+    unchecked (logged)."""
     argon2_memory_kib: int = 19456
     """At least 8 KiB per lane of `argon2_parallelism`; each of the three within argon2's
     own bounds (`settings_checks`)."""

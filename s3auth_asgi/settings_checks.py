@@ -28,7 +28,7 @@ from .settings_text import choice_refused, choices
 from .token_budget import CLAIM_TEXT_MAX_BYTES, token_json_bytes
 
 MIN_SECRET_LENGTH = 32
-URL_FIELDS = ("store_url", "jwks_publish_url", "public_url")
+URL_FIELDS = ("store_url", "jwks_publish_url", "public_url", "breached_passwords_url")
 """Taken to the letter, so refused with whitespace around them (`check_unpadded`)."""
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -93,6 +93,11 @@ def check_settings(settings: Any) -> None:
     check_rate_limiting(settings)
     if settings.jwks_publish_url:
         check_jwks_publish_url(settings.jwks_publish_url, settings.store_url)
+    # Imported here, as the rate limiter's parsers are: it imports `settings`, which
+    # imports this module.
+    from .breached_passwords import check_service_url
+
+    check_service_url(settings.breached_passwords_url, env_name("breached_passwords_url"))
 
 
 def check_types(settings: Any) -> None:

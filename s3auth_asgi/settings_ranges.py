@@ -85,6 +85,10 @@ RANGES: dict[str, Range] = {
     "audit_retention_days": Range(0, 3650, "10 years"),
     # Every refresh lists the user's sessions; a cap past this is no cap.
     "max_sessions_per_user": Range(1, 10000),
+    # Each second of it is a second a registration or a new password may wait.
+    "breached_passwords_timeout_seconds": Range(0, 30, above_least=True, whole=False),
+    # The commonest breached passwords are counted in tens of millions.
+    "breached_passwords_threshold": Range(1, 10**9),
     # At least NIST SP 800-63B's 64; past a page of text no one types or generates one.
     "password_max_length": Range(LEAST_PASSWORD_MAX_LENGTH, 4096),
     "argon2_memory_kib": Range(ARGON2_MIN_MEMORY_PER_LANE, ARGON2_MAX_VALUE),

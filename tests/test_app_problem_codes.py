@@ -111,6 +111,8 @@ ELSEWHERE = {
     "email_taken": "test_app_lifecycle: an address taken before its link is opened",
     "email_not_verified": "test_app_lifecycle: S3AUTH_REQUIRE_VERIFIED_EMAIL",
     "reset_password weak_password": "test_app_lifecycle: with a mailed token",
+    "password_breached": "test_breached_passwords: a range API that lists the password",
+    "password_check_unavailable": "test_breached_passwords: a range API that does not answer",
 }
 """The codes a handler raises (`Operation.raises`), of any operation or of one, that need
 a clock, a race, a full queue, a hook, keys, settings or a mailed token this test does not

@@ -49,6 +49,8 @@ RANGES: dict[str, tuple[int, int]] = {
     "audit_retention_days": (0, 3650),
     # Counts and sizes.
     "max_sessions_per_user": (1, 10000),
+    "breached_passwords_timeout_seconds": (ABOVE_ZERO, 30),
+    "breached_passwords_threshold": (1, 10**9),
     "password_max_length": (64, 4096),
     "argon2_memory_kib": (8, 2**32 - 1),
     "argon2_time_cost": (1, 2**32 - 1),

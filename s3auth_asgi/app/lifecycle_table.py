@@ -56,8 +56,8 @@ def lifecycle_operations(routes: LifecycleRoutes) -> list[Operation]:
             conflicts=(ConflictError,),
             description="Ends every session of the account, its access tokens too, and "
             "marks its address verified. A password the policy refuses (422 "
-            f"`weak_password`) leaves the token unspent. {MAILED_TOKEN} "
-            + LOST_TO_A_CONCURRENT_CHANGE,
+            "`weak_password`, or `password_breached`) leaves the token unspent. "
+            f"{MAILED_TOKEN} " + LOST_TO_A_CONCURRENT_CHANGE,
         ),
         Operation(
             method="POST",

@@ -13,12 +13,14 @@ from typing import Any
 
 import msgspec
 
+from ..breached_passwords import BreachCheckUnavailableError
 from ..errors import HashingBusyError, InvalidRequestError
 from ..openapi_problems import (
     BUSY_HASHING_DESCRIPTION,
     CONFLICT_DESCRIPTIONS,
     CROSS_ORIGIN_DESCRIPTION,
     ERROR_DESCRIPTIONS,
+    NEW_PASSWORD_DESCRIPTION,
     bearer_request_refusal,
     error_response,
 )
@@ -324,7 +326,8 @@ def _responses(op: Operation, cross_origin: bool, limiter: RateLimiter | None) -
                 else CROSS_ORIGIN_DESCRIPTION[0].upper() + CROSS_ORIGIN_DESCRIPTION[1:]
             )
         if status == 503 and HashingBusyError.code in codes[503]:
-            description = BUSY_HASHING_DESCRIPTION
+            unchecked = BreachCheckUnavailableError.code in codes[503]
+            description = NEW_PASSWORD_DESCRIPTION if unchecked else BUSY_HASHING_DESCRIPTION
         if status == 409 and op.conflicts:
             description = "A conflict, by `code`: " + "; ".join(
                 f"`{code}`, {CONFLICT_DESCRIPTIONS[code]}" for code in codes[409]

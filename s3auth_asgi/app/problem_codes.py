@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..account_tokens import InvalidAccountTokenError
+from ..breached_passwords import BreachCheckUnavailableError, BreachedPasswordError
 from ..errors import (
     AuthenticationRequiredError,
     EmailChangeUnavailableError,
@@ -62,8 +63,14 @@ BODY: Raised = (
 """What reading a body refuses (`body`); a token request's grant type, too."""
 QUERY: Raised = (S3ValidationError,)
 ADMIN: Raised = (PermissionDeniedError,)
-NEW_PASSWORD: Raised = (WeakPasswordError, HashingBusyError)
-"""What setting a password refuses: the policy, or no room to hash it now."""
+NEW_PASSWORD: Raised = (
+    WeakPasswordError,
+    BreachedPasswordError,
+    HashingBusyError,
+    BreachCheckUnavailableError,
+)
+"""What setting a password refuses (`new_passwords`): the policy, a breached password, or
+no room to hash it now, or no answer about it (where that refuses it)."""
 NEW_ACCOUNT: Raised = (InvalidUsernameError, InvalidEmailError, *NEW_PASSWORD)
 MAILED_TOKEN: Raised = (InvalidAccountTokenError,)
 REFRESH_TOKEN: Raised = (

@@ -24,6 +24,7 @@ import traceback
 from collections.abc import Iterator
 from typing import TextIO
 
+from ..breached_passwords import BreachCheckUnavailableError
 from ..errors import (
     ConfigurationError,
     HashingBusyError,
@@ -108,7 +109,7 @@ def classify(exc: BaseException, store_url: str | None) -> tuple[int, str]:
         return exc.code, str(exc)
     if isinstance(exc, ConfigurationError):
         return CONFIGURATION, configuration_message(exc)
-    if isinstance(exc, HashingBusyError):  # the store is fine: this process is busy
+    if isinstance(exc, HashingBusyError | BreachCheckUnavailableError):  # the store is fine
         return UNAVAILABLE, titled(exc)
     if isinstance(exc, StoreUnsafeError):  # trying again finds the same store
         return REFUSED, f"{exc.title}: it lacks a conditional write; `s3auth check` says which"

@@ -111,6 +111,7 @@ $("confirm-cancel").addEventListener("click", () => $("confirm").close("cancel")
 // The field a problem is about, by its code, or by the member a validation error names.
 const FIELD_OF_CODE = {
   weak_password: "password",
+  password_breached: "password",
   invalid_username: "username",
   username_taken: "username",
   invalid_email: "email",
@@ -644,7 +645,8 @@ $("reset-form").addEventListener("submit", async (event) => {
   if (missingFields(form)) return;
   const json = { token: linkToken(), new_password: new FormData(form).get("new_password") };
   const result = await call("POST", "/auth/password/reset", { json });
-  if (result.status === 422 && result.body && result.body.code === "weak_password") {
+  const refusedPassword = ["weak_password", "password_breached"];
+  if (result.status === 422 && result.body && refusedPassword.includes(result.body.code)) {
     showFieldError(form, "new_password", result.body.errors || [result.body.detail]);
     showResult("reset-result", result.body.title, "error");
     return;
