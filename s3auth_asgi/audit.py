@@ -61,6 +61,7 @@ AUDITED: frozenset[EventName] = frozenset(
         "admin_user_delete",
         "admin_user_revoke",
         "admin_password_set",
+        "admin_password_reset",
         "admin_session_end",
     )
 )

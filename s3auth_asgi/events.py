@@ -59,6 +59,7 @@ EventName = Literal[
     "email_change",
     "admin_user_create",
     "admin_password_set",
+    "admin_password_reset",
     "admin_session_end",
     "new_device_notice",
     "failed_logins_notice",

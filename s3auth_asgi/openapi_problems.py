@@ -45,6 +45,7 @@ CONFLICT_DESCRIPTIONS = {
     "email_taken": "the email address is taken",
     "conflict": "a concurrent change of the account came first (nothing is changed)",
     "own_account": "an administrator's own account would lose its administration",
+    "account_disabled": "the account is disabled, and no link would work on it",
 }
 """What each code of a 409 (`Operation.conflicts`) means."""
 INVALID_REQUEST_DESCRIPTION = (

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from .account_tokens import AccountTokens
+from .admin_resets import AdminResets
 from .audit import AuditTrail
 from .auth_limits import default_stored_limits
 from .blacklist import TokenBlacklist
@@ -40,7 +41,7 @@ from .types import Clock, elapsed_clock
 from .user_imports import UserImports
 
 
-class S3AuthService(EmailChanges, SessionListing, UserImports, SharedOnCopy):
+class S3AuthService(EmailChanges, AdminResets, SessionListing, UserImports, SharedOnCopy):
     """The engine behind the middleware and the auth app; usable from any async code.
 
     Accounts: create_user, import_user, get_user_by_username / _by_email / _by_id,
@@ -50,7 +51,8 @@ class S3AuthService(EmailChanges, SessionListing, UserImports, SharedOnCopy):
     get_user_active_sessions. Tokens: decode_token, and the `AccessTokenVerifier` and
     `RevocationCheck` protocols the middlewares take. Mail (`recovery`):
     request_password_reset, reset_password, send_email_verification,
-    request_email_verification, verify_email; a user's own change of address
+    request_email_verification, verify_email; an administrator's start of a reset
+    (`admin_resets`): send_password_reset; a user's own change of address
     (`email_changes`): request_email_change, confirm_email_change; `audit`: each user's
     security events.
 

@@ -197,6 +197,12 @@ class S3AuthSettings(HidesSecrets, msgspec.Struct, kw_only=True, frozen=True):
     password_reset_minutes: int = 30
     email_verification_hours: int = 48
     require_verified_email: bool = False
+    admin_sets_passwords: bool = True
+    """Whether `POST /admin/users/{id}/password` sets the password an administrator chose.
+    Off, it is refused, and an administrator starts a reset instead (`admin_resets`): the
+    owner chooses, and no administrator knows it (OWASP ASVS 5.0 6.4.6). The `s3auth`
+    command and the service's `set_password` still set one: whoever runs them holds the
+    store, whose records they could write anyway."""
     audit_retention_days: int = 90
     new_device_notices: bool = True
     """Mail the account's address of each login that shows no valid device cookie of the

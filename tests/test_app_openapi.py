@@ -61,6 +61,7 @@ EXPECTED_OPERATIONS = {
     ("post", "/admin/users"),
     ("get", "/admin/users/{user_id}"),
     ("post", "/admin/users/{user_id}/password"),
+    ("post", "/admin/users/{user_id}/password-reset"),
     ("get", "/admin/users/{user_id}/sessions"),
     ("delete", "/admin/users/{user_id}/sessions/{session_id}"),
     ("get", "/admin/users/{user_id}/events"),

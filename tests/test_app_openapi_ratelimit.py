@@ -232,6 +232,7 @@ ADMIN_CALLS: dict[str, dict[str, Any]] = {
     "delete_user": {},
     "revoke_user": {},
     "set_user_password": {"json": {"new_password": NEW_PASSWORD}},
+    "start_user_password_reset": {},
     "list_user_sessions": {},
     "end_user_session": {},
     "list_user_events": {},

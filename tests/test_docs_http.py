@@ -67,9 +67,10 @@ def operations() -> list[Operation]:
 
 
 def operation(operations: list[Operation], method: str, path: str) -> Operation:
+    """The operation of a request's path, or of a heading's (its parameters as named)."""
     for op in operations:
         pattern = re.sub(r"\\{[a-z_]+\\}", "[0-9a-f]{32}", re.escape(op.path))
-        if op.method == method and re.fullmatch(pattern, path):
+        if op.method == method and (path == op.path or re.fullmatch(pattern, path)):
             return op
     raise AssertionError(f"no operation {method} {path}")
 

@@ -54,6 +54,7 @@ def test_every_error_belongs_to_one_branch_and_keeps_its_status() -> None:
             app_errors.MethodNotAllowedError,
             app_errors.CrossOriginRequestError,  # 403, but not about the caller
             app_errors.EmailNotVerifiedError,  # 403 at a login: no scope would help
+            app_errors.AdminPasswordSetDisabledError,  # 403 by a setting: no scope would help
             errors.TokenTooLargeError,  # 403 at a login or a refresh: no scope would help
             app_errors.InternalError,  # a bug's 500, as the root's
             MisdirectedRequestError,  # the demo's: a Host it does not answer for

@@ -93,6 +93,16 @@ class EmailNotVerifiedError(S3AuthError):
     title = "The email address of this account is not verified yet"
 
 
+class AdminPasswordSetDisabledError(S3AuthError):
+    """S3AUTH_ADMIN_SETS_PASSWORDS=false: an administrator may not choose an account's
+    password (`POST /admin/users/{id}/password-reset` mails the owner a link instead). Not a
+    PermissionDeniedError: no scope would help, so no `insufficient_scope` challenge."""
+
+    status = 403
+    code = "admin_password_set_disabled"
+    title = "Administrators do not set passwords here: start a reset instead"
+
+
 class WrongCurrentPasswordError(InvalidCredentialsError):
     """403 rather than 401: the caller's token is fine, and a client that reacts to 401 by
     logging out should not do so over a typo in a form."""

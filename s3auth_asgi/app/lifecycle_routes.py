@@ -5,6 +5,7 @@ emits an auth event: its record in the audit trail and the application's hooks."
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Any, Protocol
 
 import msgspec
@@ -19,9 +20,10 @@ from ..privileges import ADMIN_SCOPE, admin_from_input
 from ..recovery import Admit
 from ..storage import StoreConflict
 from ..user_versions import at_versions
-from .errors import OwnAccountError
+from .errors import AdminPasswordSetDisabledError, OwnAccountError
 from .lifecycle_schemas import (
     Accepted,
+    AdminPasswordReset,
     AdminSessionList,
     AdminSetPassword,
     AdminUserCreate,
@@ -31,6 +33,7 @@ from .lifecycle_schemas import (
     OwnerEventPage,
     ResendVerificationRequest,
     ResetPasswordRequest,
+    ResetStarted,
     VerifyEmailRequest,
 )
 from .limits import MAIL_REQUEST
@@ -47,6 +50,7 @@ VERIFY_ACCEPTED = (
     "If the name is an account's whose address is not verified yet, a message with a "
     "verification link is on its way."
 )
+RESET_STARTED = "A message with a reset link is on its way to the account's address."
 OWN_ACCOUNT = (
     "This would end your own administration: another administrator, or the command line "
     "(`s3auth user demote`, `disable`, `delete`), can do it."
@@ -271,10 +275,24 @@ class LifecycleRoutes:
         return json_response(shown, headers=[*PRIVATE, ("ETag", etag_of(shown))])
 
     async def set_password(self, call: Call) -> Response:
+        if not self.routes.settings.admin_sets_passwords:
+            raise AdminPasswordSetDisabledError()
         data: AdminSetPassword = call.body
         user_id = call.path_ids["user_id"]
         await self.service.set_password(user_id, data.new_password)
         return self.routes.ended_if_own(call, user_id, empty_response())
+
+    async def start_password_reset(self, call: Call) -> Response:
+        data: AdminPasswordReset = call.body
+        user_id = call.path_ids["user_id"]
+        # The owner's inbox budgets of reset mails, which `/password/forgot` spends too.
+        admit = partial(self.limits.check_mails, call.request.scope, "password-reset")
+        ended = await self.service.send_password_reset(
+            user_id, end_sessions=data.end_sessions, admit=admit
+        )
+        body = ResetStarted(detail=RESET_STARTED, sessions_ended=ended)
+        response = json_response(body, status=202, headers=PRIVATE)
+        return self.routes.ended_if_own(call, user_id, response) if data.end_sessions else response
 
     async def user_sessions(self, call: Call) -> Response:
         user = await self._user(call)

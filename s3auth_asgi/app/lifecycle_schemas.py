@@ -114,6 +114,21 @@ class AdminSetPassword(HidesSecrets, msgspec.Struct, forbid_unknown_fields=True,
     new_password: Password
 
 
+class AdminPasswordReset(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A reset link mailed to the owner, who chooses the new password."""
+
+    end_sessions: Annotated[
+        bool, Meta(description="End every session of the account too, at once.")
+    ] = False
+
+
+class ResetStarted(msgspec.Struct, kw_only=True):
+    """The link is on its way to the account's address."""
+
+    detail: str
+    sessions_ended: Annotated[int, Meta(description="0 unless `end_sessions` was asked for.")]
+
+
 class AdminSessionList(msgspec.Struct, kw_only=True):
     """An account's live sessions, newest first."""
 

@@ -3,12 +3,14 @@ of the auth app's table (`table`), handled by `lifecycle_routes`."""
 
 from __future__ import annotations
 
+from ..admin_resets import AccountDisabledError, NoMailerError
 from ..errors import ConflictError, EmailTakenError, UsernameTakenError
 from ..models import PublicUser
 from . import lifecycle_schemas as schemas
 from . import problem_codes as codes
+from .errors import AdminPasswordSetDisabledError
 from .lifecycle_routes import LifecycleRoutes
-from .limits import MAIL_REQUEST
+from .limits import ADMIN_MAIL, MAIL_REQUEST
 from .operations import ADMINS_SEE_NAMES, LOST_TO_A_CONCURRENT_CHANGE, Operation
 
 NO_ENUMERATION = (
@@ -23,6 +25,41 @@ MAILED_TOKEN = (
     "The token works once, for its purpose only, until it expires; a wrong, spent, "
     "expired or foreign token is one 400 `invalid_account_token`."
 )
+SET_PASSWORD = (
+    "Without the old one; every session of the account ends (the caller's own account: "
+    "the answer clears the `s3auth_refresh` cookie in browser mode). With a mailer the "
+    "account's address is told. The administrator knows the password then: with "
+    "S3AUTH_ADMIN_SETS_PASSWORDS=false this is refused, and `POST "
+    "/admin/users/{user_id}/password-reset` has the owner choose it. "
+)
+SET_PASSWORD_OFF = (
+    "Refused here, S3AUTH_ADMIN_SETS_PASSWORDS being false: 403 "
+    "`admin_password_set_disabled`, nothing changed. `POST "
+    "/admin/users/{user_id}/password-reset` mails the owner a link, to choose one."
+)
+
+
+def _set_password(routes: LifecycleRoutes) -> Operation:
+    """The row of an administrator's chosen password: its answers as the setting has it."""
+    sets = routes.routes.settings.admin_sets_passwords
+    return Operation(
+        method="POST",
+        path="/admin/users/{user_id}/password",
+        handler=routes.set_password,
+        operation_id="set_user_password",
+        event="admin_password_set",
+        summary="Set an account's password",
+        tag="admin",
+        access="admin",
+        request=schemas.AdminSetPassword,
+        raises=codes.NEW_PASSWORD if sets else (AdminPasswordSetDisabledError,),
+        forbidden=""
+        if sets
+        else "Not an administrator, code `insufficient_scope`; or any call, "
+        "S3AUTH_ADMIN_SETS_PASSWORDS being false, code `admin_password_set_disabled`",
+        conflicts=(ConflictError,) if sets else (),
+        description=SET_PASSWORD + LOST_TO_A_CONCURRENT_CHANGE if sets else SET_PASSWORD_OFF,
+    )
 
 
 def lifecycle_operations(routes: LifecycleRoutes) -> list[Operation]:
@@ -144,21 +181,37 @@ def lifecycle_operations(routes: LifecycleRoutes) -> list[Operation]:
             description="Its `ETag` names the account's version, for the `If-Match` of a "
             "`PATCH` made on what it shows.",
         ),
+        _set_password(routes),
         Operation(
             method="POST",
-            path="/admin/users/{user_id}/password",
-            handler=routes.set_password,
-            operation_id="set_user_password",
-            event="admin_password_set",
-            summary="Set an account's password",
+            path="/admin/users/{user_id}/password-reset",
+            handler=routes.start_password_reset,
+            operation_id="start_user_password_reset",
+            event="admin_password_reset",
+            summary="Mail an account's owner a password-reset link",
             tag="admin",
             access="admin",
-            request=schemas.AdminSetPassword,
-            raises=codes.NEW_PASSWORD,
-            conflicts=(ConflictError,),
-            description="Without the old one; every session of the account ends (the "
-            "caller's own account: the answer clears the `s3auth_refresh` cookie in browser "
-            "mode). " + LOST_TO_A_CONCURRENT_CHANGE,
+            request=schemas.AdminPasswordReset,
+            body_optional=True,
+            response=schemas.ResetStarted,
+            status=202,
+            handler_limits=ADMIN_MAIL,
+            raises=(NoMailerError,),
+            forbidden="Not an administrator, code `insufficient_scope`; or no mailer is "
+            "configured, code `no_mailer`",
+            conflicts=(AccountDisabledError, ConflictError),
+            description="The link `POST /password/forgot` mails (valid for "
+            "S3AUTH_PASSWORD_RESET_MINUTES); the owner chooses the password, which no "
+            "administrator learns. 202 once the link is written and its mail queued; 403 "
+            "`no_mailer` where no mailer is configured and 409 `account_disabled` for a "
+            "disabled account, on which no link works: nothing is written or sent. "
+            "`end_sessions` ends every session of the account first (the caller's own "
+            "account: the answer clears the `s3auth_refresh` cookie in browser mode), and "
+            "the links mailed before with them. Counted against the owner's inbox budgets of "
+            "reset mails, which `/password/forgot` spends too (`recovery_account`, "
+            "`recovery_inbox`): past them, 429 with `Retry-After` alone, and nothing is "
+            "written or mailed (a link went to the owner within the budget's interval). "
+            + LOST_TO_A_CONCURRENT_CHANGE,
         ),
         Operation(
             method="GET",

@@ -62,6 +62,9 @@ budgets refuse nothing (`mail_admitted`)."""
 
 INBOX_BUDGETS = ("recovery_account", "recovery_inbox")
 """The budgets of an inbox (`_mail_checks`)."""
+ADMIN_MAIL = HandlerLimits(counted=(), shown=(), unshown=INBOX_BUDGETS)
+"""What an administrator's reset link counts against: the owner's inbox budgets of reset
+mails, which `/password/forgot` spends too (`check_mails`: a 429 with Retry-After alone)."""
 
 
 def _mail_checks(kind: str, account: str) -> tuple[tuple[str, str | None, str | None], ...]:

@@ -1,9 +1,12 @@
-"""`s3auth user delete | set-password | scopes | promote | demote | sessions | revoke`: the
-administrator's account tools. Each action is kept in the user's audit trail
+"""`s3auth user delete | set-password | reset-password | scopes | promote | demote | sessions
+| revoke`: the administrator's account tools. Each action is kept in the user's audit trail
 (`users.noted`)."""
 
 from __future__ import annotations
 
+import msgspec
+
+from ..admin_resets import NoMailerError
 from ..errors import (
     ConflictError,
     SessionNotFoundError,
@@ -18,7 +21,7 @@ from ..service import S3AuthService
 from ..storage import CorruptObjectError, keys
 from ..user_records import UPDATE_ATTEMPTS
 from .context import Context, run_async
-from .failures import OK, UNAVAILABLE, CommandError, unavailable_message
+from .failures import CONFIGURATION, OK, UNAVAILABLE, CommandError, unavailable_message
 from .json_array import JsonArray
 from .table_text import iso, printable
 from .users import check_password_source, find_user, noted, read_new_password
@@ -113,6 +116,47 @@ def run_user_set_password(ctx: Context) -> int:
         return OK
 
     return run_async(set_password)
+
+
+NO_MAILER = (
+    "no mailer is configured (S3AUTH_SMTP_HOST or S3AUTH_MAIL_OUTBOX): no reset link can be sent"
+)
+
+
+def run_user_reset_password(ctx: Context) -> int:
+    """Mail the owner the reset link (`send_password_reset`), as the admin endpoint does: the
+    owner chooses the password. No budget counts it: the operator holds the store."""
+    service = ctx.service()
+    if not service.mail.enabled:  # before the store is asked anything
+        raise CommandError(NO_MAILER, CONFIGURATION)
+
+    async def reset() -> int:
+        user = await find_user(service, ctx.args.user, ctx.args.given_as)
+        try:
+            ended = await service.send_password_reset(user.id, end_sessions=ctx.args.end_sessions)
+        except NoMailerError:
+            raise CommandError(NO_MAILER, CONFIGURATION) from None
+        await noted(service, "admin_password_reset", user.id, ctx.err)
+        # Sent in the background, which this command's event loop would cancel as it ends.
+        await service.mail.close()
+        failed = [reason for kind, reason in service.mail.failures if kind == "password_reset"]
+        if failed:
+            raise CommandError(
+                f"the reset link was not sent to {user.email} ({failed[-1]}): check the mail "
+                "settings and the mail server, or try again later",
+                UNAVAILABLE,
+            )
+        if ctx.args.json:
+            shown = {"id": user.id, "username": user.username, "email": user.email}
+            print(msgspec.json.encode({**shown, "sessions_ended": ended}).decode(), file=ctx.out)
+            return OK
+        ending = f"; {ended} session(s) ended" if ctx.args.end_sessions else ""
+        print(
+            printable(f"reset link mailed to {user.username} <{user.email}>{ending}"), file=ctx.out
+        )
+        return OK
+
+    return run_async(reset)
 
 
 def run_user_scopes(ctx: Context) -> int:

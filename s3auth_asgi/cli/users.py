@@ -268,6 +268,16 @@ def add_user_commands(
     )
     who(set_password)
     password_stdin(set_password)
+    reset_password = action(
+        "reset-password",
+        user_admin.run_user_reset_password,
+        "mail the owner a password-reset link: the owner chooses the password",
+    )
+    who(reset_password)
+    reset_password.add_argument(
+        "--end-sessions", action="store_true", help="end every session of the account too"
+    )
+    reset_password.add_argument("--json", action="store_true", help="one JSON object")
     scopes = action("scopes", user_admin.run_user_scopes, "show or change a user's scopes")
     who(scopes)
     scopes.add_argument("--add", nargs="+", metavar="SCOPE", help="grant these scopes")
