@@ -68,7 +68,7 @@ from .storage import Store, StoreConflict, keys
 from .storage.access import gather, get_or_none
 from .storage.batching import delete_as_listed
 from .store_check import checked_writes
-from .types import Clock, elapsed_clock
+from .types import Clock, elapsed_clock, epoch_seconds
 
 _SAME_MS_ATTEMPTS = 8
 _SLOW_WRITE_ATTEMPTS = 4  # slow writes of one revocation before it fails
@@ -176,7 +176,7 @@ class TokenBlacklist(SharedOnCopy):
 
     async def add(self, jti: str, expires_at: int | float | dt.datetime) -> None:
         """Revoke one access token by its `jti` until `expires_at` (its `exp`)."""
-        expires_s = _epoch_seconds(expires_at)
+        expires_s = epoch_seconds(expires_at)
         lifetime = self._lifetime()
         now = self._clock()
         if expires_s > now + lifetime:
@@ -337,13 +337,3 @@ class TokenBlacklist(SharedOnCopy):
         clock: readers hold an entry the allowance past its end, and their clocks may be
         that far behind ours."""
         return expires_s + 2 * self.skew_ms / 1000 < now
-
-
-def _epoch_seconds(value: int | float | dt.datetime) -> int:
-    if isinstance(value, dt.datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=dt.UTC)
-        return int(value.timestamp())
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise S3ValidationError("expires_at must be a datetime or a Unix timestamp")
-    return int(value)

@@ -1,10 +1,11 @@
 """ASGI types shared by every module that speaks ASGI (no framework imports)."""
 
+import datetime as dt
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from .errors import ConfigurationError
+from .errors import ConfigurationError, S3ValidationError
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -24,6 +25,18 @@ def elapsed_clock(clock: Clock) -> Clock:
     (NTP correcting a host that booted ahead) would stretch or skip an interval; a clock
     given in its place (a test's, moved by hand) measures it as well."""
     return time.monotonic if clock is time.time else clock
+
+
+def epoch_seconds(value: int | float | dt.datetime) -> int:
+    """A time given as a datetime (naive: UTC) or as seconds since the epoch, in whole
+    seconds; S3ValidationError for anything else."""
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return int(value.timestamp())
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise S3ValidationError("expires_at must be a datetime or a Unix timestamp")
+    return int(value)
 
 
 def checked_app(app: object) -> ASGIApp:
