@@ -10,8 +10,9 @@ of the tokens it refuses, which the writer knew and a reader may not, so no age 
 to look at. The sweep (`cleanup`) deletes the others, deciding from the listing alone,
 which keeps that listing to the entries that matter and those that ended lately. Checking
 a token against the snapshot (`revocations`) costs no request; a sync costs one LIST per
-1,000 keys listed (on Azure, 2–3: `offset_listing`) and one GET per new `user` entry still
-live; when to sync is `freshness`'s policy.
+1,000 keys listed (on Azure, 2–3: `offset_listing`), one GET per new `user` entry still
+live and one of the end of every session (`every_session`); when to sync is `freshness`'s
+policy.
 
 What holds, for S the skew allowance (`S3AUTH_REVOCATION_SKEW_SECONDS`), any two hosts'
 clocks at most S apart, S at least the leeway (as the settings require), and PUTs that take
@@ -58,6 +59,7 @@ from .errors import (
     StoreUnavailableError,
     TokenRevokedError,
 )
+from .every_session import read_not_before
 from .freshness import SnapshotFreshness
 from .models import EndedSessions
 from .revocation_settings import RevocationNumbers, revocation_numbers
@@ -310,6 +312,8 @@ class TokenBlacklist(SharedOnCopy):
             recorded += sum(snapshot.record(key, ended.get(key, ())) for key in batch)
             if start + _RECORD_BATCH < len(new):  # a first load: never hold the loop long
                 await anyio.lowlevel.checkpoint()
+        # The end of every session (`every_session`): 1 GET, whatever was listed.
+        snapshot.not_before_ms = await read_not_before(self.store, self.skew_ms // 1000)
         # An entry that landed by now is listed next time, its key's time at most the
         # overlap before this one by our clock. Keys seen are kept until they are out of
         # that listing, with as much again for a clock stepped back meanwhile.

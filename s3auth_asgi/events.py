@@ -61,6 +61,7 @@ EventName = Literal[
     "admin_password_set",
     "admin_password_reset",
     "admin_session_end",
+    "admin_sessions_end_all",
     "new_device_notice",
     "failed_logins_notice",
 ]

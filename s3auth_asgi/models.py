@@ -186,6 +186,13 @@ class GenerationMarker(msgspec.Struct):
     generation: str
 
 
+class SessionsNotBefore(msgspec.Struct):
+    """The body of `sessions/not-before` (`every_session`): when every session opened
+    before was ended, in ms by the clock of the host that ended them."""
+
+    not_before_ms: int
+
+
 class ClosingMarker(msgspec.Struct):
     """The body of `sessions/{user_id}/~closing.{random}`: the user whose deletion wrote
     it (readers use the key alone; the body is for whoever looks at the store)."""

@@ -16,6 +16,9 @@ time it was written and until when it matters:
   session of the user (`sub`) opened up to the entry's time, read from the session id
   (`sid`). Those are kept apart, as cut-offs, until they end.
 
+Beside the entries, one time: the end of every session (`every_session`), read with each
+sync; a token whose session (`sid`) was opened before it is refused.
+
 Each table maps a subject to the last second its entry matters. Forgetting happens in time
 order through a heap of (until, table, subject), so a sync that finds nothing new does no
 work proportional to what is known; `seen` (the keys inside the listing overlap) is
@@ -32,12 +35,13 @@ from .errors import TokenRevokedError
 from .identifiers import session_created_ms
 from .storage import keys
 
-RevocationReason = Literal["jti", "session", "user"]
+RevocationReason = Literal["jti", "session", "user", "all"]
 _REASONS: tuple[RevocationReason, ...] = ("jti", "session", "user")
 _REVOKED_DETAILS: dict[RevocationReason, str] = {
     "jti": "The token has been revoked",
     "session": "The session has been logged out",
     "user": "The user's tokens have been revoked",
+    "all": "Every session has been ended; log in again",
 }
 
 
@@ -49,7 +53,7 @@ def revoked_error(reason: RevocationReason) -> TokenRevokedError:
 class RevocationSnapshot:
     """Revoked token ids, sessions and users' sessions, as known to this process."""
 
-    __slots__ = ("_cutoffs", "_expiries", "_seen", "_seen_order", "_tables")
+    __slots__ = ("_cutoffs", "_expiries", "_seen", "_seen_order", "_tables", "not_before_ms")
 
     def __init__(self) -> None:
         # reason -> subject -> last second the entry matters
@@ -59,6 +63,8 @@ class RevocationSnapshot:
         self._seen_order: list[tuple[int, str]] = []
         # user subject -> (sessions opened up to this ms are ended, last second it matters)
         self._cutoffs: dict[str, tuple[int, int]] = {}
+        # Every session opened before this ms has ended (`every_session`); 0: none.
+        self.not_before_ms = 0
 
     def __len__(self) -> int:
         return sum(len(table) for table in self._tables.values()) + len(self._cutoffs)
@@ -123,6 +129,8 @@ class RevocationSnapshot:
         sid = claims.get("sid")
         if not isinstance(sid, str):
             return None
+        if self.not_before_ms and session_created_ms(sid) < self.not_before_ms:
+            return "all"
         if sessions or users:
             subject = keys.revocation_subject(sid)
             if subject in sessions:
@@ -139,7 +147,8 @@ class RevocationSnapshot:
         return up_to > 0 and session_created_ms(sid) <= up_to
 
     def cutoff_ms(self, user_id: str) -> int:
-        """The latest 0.1 logout-everywhere of the user known here, in ms (0: none): a
-        session this process opens must be younger, or its tokens are refused from birth."""
+        """The latest cut-off by time of the user's sessions known here, in ms (0: none): a
+        0.1 logout everywhere, or the end of every session (`every_session`). A session
+        this process opens must be younger, or its tokens are refused from birth."""
         cutoff = self._cutoffs.get(keys.revocation_subject(user_id))
-        return cutoff[0] if cutoff is not None else 0
+        return max(cutoff[0] if cutoff is not None else 0, self.not_before_ms - 1)

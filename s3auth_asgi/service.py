@@ -23,6 +23,7 @@ from .blacklist import TokenBlacklist
 from .breached_passwords import BreachedPasswords
 from .email_changes import EmailChanges
 from .errors import TokenRevokedError
+from .every_session import write_not_before
 from .hooks import Hooks
 from .keys.keyset import KeySet
 from .mail import MailDelivery, Mailer, MailTemplates, mailer_from_settings
@@ -48,8 +49,9 @@ class S3AuthService(EmailChanges, AdminResets, SessionListing, UserImports, Shar
     authenticate_user, update_user, change_password, set_password, delete_user, list_users
     (a page), every_user (all, in one listing). Sessions: create_token_pair, refresh_access_token,
     revoke_refresh_token, revoke_own_session, revoke_session, revoke_all_user_tokens,
-    get_user_active_sessions. Tokens: decode_token, and the `AccessTokenVerifier` and
-    `RevocationCheck` protocols the middlewares take. Mail (`recovery`):
+    get_user_active_sessions, end_all_sessions (every user's: `every_session`). Tokens:
+    decode_token, and the `AccessTokenVerifier` and `RevocationCheck` protocols the
+    middlewares take. Mail (`recovery`):
     request_password_reset, reset_password, send_email_verification,
     request_email_verification, verify_email; an administrator's start of a reset
     (`admin_resets`): send_password_reset; a user's own change of address
@@ -141,6 +143,16 @@ class S3AuthService(EmailChanges, AdminResets, SessionListing, UserImports, Shar
             + await self.audit.cleanup()
             + await rate_limit_state.delete_expired(rate_limits, confirm=confirm)
         )
+
+    async def end_all_sessions(self) -> float:
+        """End every session of every user, opened before now by this host's clock held to
+        the store's (`every_session`): refused here at once, by other processes from their
+        next revocation sync; logins after it work at once. Returns the cut-off, in seconds
+        since the epoch."""
+        skew = self.settings.revocation_skew_seconds
+        not_before_ms = await write_not_before(self.store, self.clock, skew)
+        self.blacklist.snapshot.not_before_ms = not_before_ms
+        return not_before_ms / 1000
 
     # Verifying tokens: an AccessTokenVerifier and a RevocationCheck -------------------
 

@@ -4,10 +4,11 @@
 
 from __future__ import annotations
 
-from .identifiers import is_id, session_age
+from .every_session import read_not_before
+from .identifiers import is_id, session_age, session_created_ms
 from .models import SessionInfo
 from .session_endings import SessionEndings
-from .session_generation import sweepable
+from .session_generation import is_session_key, sweepable
 from .storage import keys
 from .storage.batching import delete_as_listed
 
@@ -39,12 +40,21 @@ class SessionListing(SessionEndings):
     async def _cleanup_expired_sessions(self) -> int:
         """Delete expired sessions, deciding from listings alone (a session cannot outlive
         its last write plus the idle lifetime, nor its creation plus the absolute one: see
-        `session_cap.listed_as_expired`), and generation markers too old to stop any
+        `session_cap.listed_as_expired`), those opened before the end of every session
+        (`every_session`, read first: 1 GET), and generation markers too old to stop any
         (`session_generation.sweepable`); returns how many."""
         now = self.clock()
+        ended_before = await read_not_before(self.store, self.settings.revocation_skew_seconds)
         expired = (
             info.key
             async for info in self.store.list(keys.SESSIONS)
             if sweepable(info, self.settings, now)
+            or (is_session_key(info.key) and opened_before(info.key, ended_before))
         )
         return await delete_as_listed(self.store, expired)
+
+
+def opened_before(session_key: str, not_before_ms: int) -> bool:
+    """Whether the session at `session_key` was opened before the end of every session
+    (`every_session`): the time its id begins with, which every host reads alike."""
+    return session_created_ms(keys.id_from_key(session_key)) < not_before_ms

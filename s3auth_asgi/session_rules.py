@@ -4,10 +4,12 @@ refresh, the cap and the sessions page all apply.
 A session can be used while it is before its idle and its absolute expiry (each the earlier
 of the one written in it and the one today's setting gives: `Session.idle_expiry`,
 `absolute_expiry`), was not opened before the account's last change that ended its
-sessions (`session_generation`), and has not had a spent refresh token of it presented
-again (`Session.reused_at`); and while no deletion has closed its account, which a listing
-tells by a closing marker, and then the record (`session_generation`). Only such sessions
-refresh, are shown, and count against `S3AUTH_MAX_SESSIONS_PER_USER`.
+sessions (`session_generation`), has not had a spent refresh token of it presented
+again (`Session.reused_at`), and was not opened before the end of every session
+(`every_session`, as this host last read it); and while no deletion has closed its
+account, which a listing tells by a closing marker, and then the record
+(`session_generation`). Only such sessions refresh, are shown, and count against
+`S3AUTH_MAX_SESSIONS_PER_USER`.
 
 A listing alone does not tell it: the written expiry and the generation are in the object.
 A listing that shows no more live sessions than the cap needs no more (none of them can be
@@ -24,6 +26,7 @@ import logging
 from typing import NamedTuple
 
 from .blacklist import TokenBlacklist
+from .identifiers import session_created_ms
 from .late_deletes import revoke_then_delete
 from .models import Session
 from .open_records import open_user
@@ -78,7 +81,14 @@ class SessionRules:
             session.user_generation, newest
         )
         ended_by_reuse = session.reused_at != 0
-        return self._expiry(session) > now and not opened_before_a_change and not ended_by_reuse
+        # Every session opened before it has ended (`every_session`), as this host has read.
+        ended_with_all = session_created_ms(session.id) < self.blacklist.snapshot.not_before_ms
+        return (
+            self._expiry(session) > now
+            and not opened_before_a_change
+            and not ended_by_reuse
+            and not ended_with_all
+        )
 
     async def _end_sessions_beyond_cap(
         self, user_id: str, now: float, own: Session | None = None, *, read_all: bool = False

@@ -27,10 +27,11 @@ Request budgets (object-store requests, asserted in the tests):
   end them. When it holds a deletion's closing marker (and no `~generation.deleted`), 1
   GET of the user record more; closed or gone, the revocation and the DELETE end every
   listed session, and the refresh is refused (`session_generation`). The previous token
-  within the grace window: 1 GET. A session that a revocation this host has synced names:
-  1 GET and 1 DELETE (see "Interrupted endings");
-  an older token (a reuse): 1 GET, 1 conditional PUT (the mark), 1 revocation create and
-  1 DELETE, and a session marked already, 1 GET and those two ("Reuse");
+  within the grace window: 1 GET. A session that a revocation this host has synced names,
+  or opened before the end of every session it has read (`every_session`): 1 GET and
+  1 DELETE (see "Interrupted endings"); an older token (a reuse): 1 GET, 1 conditional
+  PUT (the mark), 1 revocation create and 1 DELETE, and a session marked already, 1 GET
+  and those two ("Reuse");
 - get_user_active_sessions: 1 LIST + 1 GET per session; 1 revocation create and 1 batch
   DELETE more when it ends sessions (beyond the cap, or unusable ones over it); with a
   deletion's closing marker listed, the record's GET first, and closed, no session's;

@@ -65,6 +65,7 @@ EXPECTED_OPERATIONS = {
     ("get", "/admin/users/{user_id}/sessions"),
     ("delete", "/admin/users/{user_id}/sessions/{session_id}"),
     ("get", "/admin/users/{user_id}/events"),
+    ("post", "/admin/sessions/end-all"),
 }
 
 

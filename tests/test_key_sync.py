@@ -114,7 +114,9 @@ async def test_a_process_that_only_verifies_sees_a_retired_key_within_one_interv
     clock.advance(SYNC - 2)
     assert await verify(api, forged(auth, leaked, 1)) == 200  # fresh keys: not read again
     await background_reads(api)
-    assert store.requests["get"] == 0
+    # No key read: a revocation sync's GET alone (of the end of every session, beside its
+    # LIST), where the stack syncs revocations.
+    assert store.requests["get"] == store.requests["list"] <= 1
 
     store.reset_counts()
     clock.advance(1)  # one interval since the keys were read

@@ -121,7 +121,7 @@ async def test_no_store_request_per_request_and_one_list_per_sync_interval(
     app = stack(service)
     service.store.reset_counts()
     assert (await get(app, pair.access_token)).status == 200  # primes the snapshot
-    assert dict(service.store.requests) == {"list": 1}
+    assert dict(service.store.requests) == {"list": 1, "get": 1}
 
     service.store.reset_counts()
     for _ in range(200):
@@ -136,10 +136,10 @@ async def test_no_store_request_per_request_and_one_list_per_sync_interval(
     for _ in range(50):  # requests while it runs start no other
         assert (await get(app, pair.access_token)).status == 200
     await until_synced(service)
-    assert dict(service.store.requests) == {"list": 1}
+    assert dict(service.store.requests) == {"list": 1, "get": 1}
     for _ in range(50):
         await get(app, pair.access_token)
-    assert dict(service.store.requests) == {"list": 1}
+    assert dict(service.store.requests) == {"list": 1, "get": 1}
 
 
 async def test_a_fresh_snapshot_is_answered_without_awaiting_anything(
@@ -188,7 +188,7 @@ async def test_requests_during_a_running_sync_start_no_second_one(
         assert (await get(app, pair.access_token)).status == 200
     await until_synced(service)
     await anyio.sleep(0.1)  # time for a second sync, were one queued
-    assert dict(service.store.requests) == {"list": 1}
+    assert dict(service.store.requests) == {"list": 1, "get": 1}
 
 
 async def test_anonymous_requests_cost_nothing(service: S3AuthService) -> None:
@@ -273,7 +273,7 @@ async def test_a_revocation_by_another_instance_holds_within_the_sync_interval(
     assert response.status == 401
     assert response.json()["code"] == "token_revoked"
     if store_url != "memory://":
-        assert dict(reader.store.requests) == {"list": 1}
+        assert dict(reader.store.requests) == {"list": 1, "get": 1}
 
 
 async def test_after_an_idle_spell_the_first_request_waits_for_a_sync(store_url: str) -> None:
@@ -310,7 +310,7 @@ async def test_strict_mode_lists_once_per_request_and_shares_lists_under_load(
     service.store.reset_counts()
     for _ in range(3):
         assert (await get(app, pair.access_token)).status == 200
-    assert dict(service.store.requests) == {"list": 3}
+    assert dict(service.store.requests) == {"list": 3, "get": 3}
 
     service.store.reset_counts()
     statuses: list[int] = []
@@ -322,7 +322,7 @@ async def test_strict_mode_lists_once_per_request_and_shares_lists_under_load(
         for _ in range(20):
             group.start_soon(one)
     assert statuses == [200] * 20
-    assert dict(service.store.requests) == {"list": 1}
+    assert dict(service.store.requests) == {"list": 1, "get": 1}
 
 
 @pytest.fixture

@@ -104,6 +104,8 @@ STEPS = [
 
 
 def _kind(key: str) -> str:
+    if key == keys.SESSIONS_NOT_BEFORE:
+        return "not-before"
     if keys.is_session_marker(key):
         return "marker"
     kind = key.split("/")[0]

@@ -139,10 +139,11 @@ async def test_the_loser_of_two_password_changes_leaves_the_winners_new_session(
         me = await client.get("/auth/me", headers=bearer(won))
         assert me.status_code == 200, me.text
     await _works_elsewhere(url, won)
-    # The revocations' first sync, the caller's record, then the change's read (where it
-    # was held); the refusal's event last.
+    # The revocations' first sync (with the end of every session), the caller's record,
+    # then the change's read (where it was held); the refusal's event last.
     assert store.logs["late"] == [
         "list revocation",
+        "get not-before",
         "get user",
         "get user",
         *OWNER_LOSER_AFTER_ITS_READ,

@@ -33,7 +33,7 @@ async def test_a_verify_only_reader_started_long_after_a_logout_refuses_its_toke
     store.reset_counts()
     response = await call_http(app, http_scope("/api/items", bearer(pair.access_token)))
     assert response.status == 401  # valid for 20 more minutes, and logged out
-    assert dict(store.requests) == {"list": 1}
+    assert dict(store.requests) == {"list": 1, "get": 1}
 
 
 async def write_entry(
@@ -60,8 +60,9 @@ async def test_a_first_sync_lists_every_entry_and_takes_in_only_those_still_live
     reader = TokenBlacklist(store, clock=clock)
     store.reset_counts()
     assert await reader.sync() == 3
-    # One LIST per 1,000 keys under revocations/, one GET per live logout-everywhere.
-    assert dict(store.requests) == {"list": 2, "get": 1}
+    # One LIST per 1,000 keys under revocations/, one GET per live logout-everywhere,
+    # one GET of the end of every session.
+    assert dict(store.requests) == {"list": 2, "get": 2}
     assert len(reader.snapshot) == 3
     assert reader.revoked_error({"sid": "long-lived"}) is not None
     assert reader.revoked_error({"sid": "everywhere"}) is not None
@@ -70,11 +71,12 @@ async def test_a_first_sync_lists_every_entry_and_takes_in_only_those_still_live
 
     store.reset_counts()
     assert await reader.sync() == 0  # the next sync lists only what is new
-    assert dict(store.requests) == {"list": 1}
+    assert dict(store.requests) == {"list": 1, "get": 1}
 
-    # The sweep deletes what no longer matters: the next process's first sync is one LIST.
+    # The sweep deletes what no longer matters: the next process's first sync is one LIST
+    # (and the GETs of the live entry's body and of the end of every session).
     assert await reader.cleanup() == 1000
     restarted = TokenBlacklist(store, clock=clock)
     store.reset_counts()
     assert await restarted.sync() == 3
-    assert dict(store.requests) == {"list": 1, "get": 1}
+    assert dict(store.requests) == {"list": 1, "get": 2}

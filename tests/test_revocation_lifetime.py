@@ -128,7 +128,7 @@ async def test_a_blacklist_with_no_settings_to_read_refuses_to_write_and_still_r
     assert dict(store.requests) == {}
     assert blacklist.lookback_seconds is None
     await blacklist.ensure_fresh()
-    assert dict(store.requests) == {"list": 1}
+    assert dict(store.requests) == {"list": 1, "get": 1}
 
 
 async def test_settings_made_in_code_give_the_blacklist_the_issuers_lifetime() -> None:

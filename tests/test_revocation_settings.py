@@ -69,7 +69,7 @@ async def test_a_bare_reader_takes_the_skew_and_sync_interval_from_the_settings(
     time.advance(2.5)  # twice the interval: overdue, so waited for
     store.reset_counts()
     await reader.ensure_fresh()
-    assert dict(store.requests) == {"list": 1}
+    assert dict(store.requests) == {"list": 1, "get": 1}
     assert reader.revoked_error(REVOKED) is not None
     # Its writes hold for the lifetime the same settings give, read that once time.
     await reader.revoke_session("other-session")
@@ -113,12 +113,12 @@ async def test_without_settings_a_reader_reads_with_the_defaults_and_refuses_to_
     reader = TokenBlacklist(store)
     caplog.set_level(logging.WARNING, "s3auth_asgi")
     await reader.ensure_fresh()
-    assert dict(store.requests) == {"list": 1}
+    assert dict(store.requests) == {"list": 1, "get": 1}
     assert (reader.sync_seconds, reader.skew_ms) == (5.0, 10_000)
     assert caplog.records == []
     with pytest.raises(ConfigurationError, match=r"from_settings.*lookback_seconds"):
         await reader.revoke_session(SESSION)
-    assert dict(store.requests) == {"list": 1}
+    assert dict(store.requests) == {"list": 1, "get": 1}
     assert len(reads) == 1
 
 

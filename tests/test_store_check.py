@@ -40,7 +40,7 @@ from s3auth_asgi.storage.probes import CONDITIONAL_UPDATE, CREATE_IF_ABSENT
 pytestmark = pytest.mark.anyio
 
 STARTED = ["lifespan.startup.complete", "lifespan.shutdown.complete"]
-SNAPSHOT = {"list": 1}
+SNAPSHOT = {"list": 1, "get": 1}  # the revocations, the end of every session
 """What a startup reads besides the check: the revocation snapshot (HS256: no stored keys)."""
 PROBED = {kind: count + {"get": 1, "put": 1}.get(kind, 0) for kind, count in EVERY_REQUEST.items()}
 """The check of a store without a verdict: 1 GET of it, the probes, 1 PUT of the verdict."""

@@ -29,6 +29,7 @@ from .lifecycle_schemas import (
     AdminUserCreate,
     EventPage,
     EventsQuery,
+    EverySessionEnded,
     ForgotPasswordRequest,
     OwnerEventPage,
     ResendVerificationRequest,
@@ -243,6 +244,12 @@ class LifecycleRoutes:
         ended = await self.service.revoke_all_user_tokens(user_id)
         response = json_response(SessionsEnded(sessions_ended=ended))
         return self.routes.ended_if_own(call, user_id, response)
+
+    async def end_all_sessions(self, call: Call) -> Response:
+        not_before = await self.service.end_all_sessions()
+        response = json_response(EverySessionEnded(not_before=not_before), headers=PRIVATE)
+        # The caller's session is among them.
+        return self.routes.ended_if_own(call, call.caller.user_id, response)
 
     async def _user(self, call: Call) -> User:
         user = await self.service.get_user_by_id(call.path_ids["user_id"])

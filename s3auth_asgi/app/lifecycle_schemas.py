@@ -129,6 +129,16 @@ class ResetStarted(msgspec.Struct, kw_only=True):
     sessions_ended: Annotated[int, Meta(description="0 unless `end_sessions` was asked for.")]
 
 
+class EverySessionEnded(msgspec.Struct, kw_only=True):
+    not_before: Annotated[
+        float,
+        Meta(
+            description="The cut-off, in seconds since the epoch: every session of every "
+            "user opened before it has ended."
+        ),
+    ]
+
+
 class AdminSessionList(msgspec.Struct, kw_only=True):
     """An account's live sessions, newest first."""
 

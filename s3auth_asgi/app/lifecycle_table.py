@@ -234,6 +234,24 @@ def lifecycle_operations(routes: LifecycleRoutes) -> list[Operation]:
             access="admin",
         ),
         Operation(
+            method="POST",
+            path="/admin/sessions/end-all",
+            handler=routes.end_all_sessions,
+            operation_id="end_all_sessions",
+            event="admin_sessions_end_all",
+            summary="End every session of every user",
+            tag="admin",
+            access="admin",
+            response=schemas.EverySessionEnded,
+            conflicts=(ConflictError,),
+            description="For an incident, without a new secret key: every session opened "
+            "before the answer's `not_before` ends, the caller's too (the answer clears the "
+            "`s3auth_refresh` cookie in browser mode). Its refresh tokens are refused, and its "
+            "access tokens by every process from its next revocation sync "
+            "(S3AUTH_REVOCATION_SYNC_SECONDS); logging in again works at once. Endings sent "
+            "at once land in turn; a 409 `conflict` when others won every try.",
+        ),
+        Operation(
             method="GET",
             path="/admin/users/{user_id}/events",
             handler=routes.user_events,

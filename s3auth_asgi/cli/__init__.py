@@ -11,6 +11,7 @@
     s3auth user list [--json] [--search S] | disable ID | enable ID | delete ID
     s3auth user set-password ID | scopes ID [--add S..] [--remove S..] | promote ID
     s3auth user demote ID | sessions ID [--json] | revoke ID [--session SID]
+    s3auth sessions end-all [--yes]               end every session of every user
     s3auth keys list [--json] | rotate [--now] | retire KID [--now] | publish
     s3auth keys generate --algorithm A [--public] print a new private key (or its public key)
     s3auth cleanup                                delete expired sessions, revocations,
@@ -48,6 +49,7 @@ from .doctor import run_doctor
 from .failures import INTERRUPTED, TERMINATED, USAGE, library_logging, report
 from .keys_parser import add_keys_commands
 from .secret import run_gen_secret
+from .sessions import add_sessions_commands
 from .termination import terminated_as_interrupted
 from .users import add_user_commands
 
@@ -196,6 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.set_defaults(run=run_doctor)
 
     add_user_commands(commands, store)
+
+    add_sessions_commands(commands, store)
 
     add_keys_commands(commands, store)
 

@@ -21,6 +21,11 @@
                                                or gone (`session_generation`); one per
                                                deletion, so the sweep never deletes the
                                                one a deletion under way has just written
+    sessions/not-before                        the cut-off of every session of every
+                                               user (`every_session`): a time, and
+                                               sessions opened before it may not be used;
+                                               one object, replaced If-Match, never
+                                               deleted (no user id is `not-before`)
     revocations/{shard:09d}/{written_ms:013d}.{kind}.{expires_s}.{subject}
                                                the key says what readers and cleaners
                                                need; only a `user` entry has a body (the
@@ -68,6 +73,7 @@ USERNAME_INDEX = "index/username/"
 SKELETON_INDEX = "index/skeleton/"
 EMAIL_INDEX = "index/email/"
 SESSIONS = "sessions/"
+SESSIONS_NOT_BEFORE = "sessions/not-before"
 REVOCATIONS = "revocations/"
 RATELIMIT = "ratelimit/"
 PROBES = "_s3auth-check/"
