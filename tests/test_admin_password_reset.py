@@ -84,9 +84,10 @@ async def test_the_owner_is_mailed_the_link_and_chooses_the_password(
             "sessions_ended": 0,
         }
         assert started.headers["cache-control"] == "no-store"
-        # The revocations' sync and the caller's record, as at every admin operation;
+        # The revocations' sync (a LIST, the cut-off's GET) and the caller's record, as at
+        # every admin operation;
         # alice's record, the link's token, the event: no write of alice's record.
-        assert dict(service.store.requests) == {"list": 1, "get": 2, "put": 2}
+        assert dict(service.store.requests) == {"list": 1, "get": 3, "put": 2}
         (link,) = await reset_links(service)
         assert link not in started.text
         # The owner sets the password; the administrator's old knowledge is none.
@@ -157,7 +158,7 @@ async def test_without_a_mailer_the_administrator_is_told_and_nothing_is_written
         )
         assert_problem(refused, 403, "no_mailer")
         # The revocations' sync, the caller's record, the failure's event: nothing of alice's.
-        assert dict(service.store.requests) == {"list": 1, "get": 1, "put": 1}
+        assert dict(service.store.requests) == {"list": 1, "get": 2, "put": 1}
         trail = await client.get(f"/auth/admin/users/{alice}/events", headers=root)
         (event,) = [e["event"] for e in trail.json()["events"] if e["event"]["name"] != "register"]
         assert (event["name"], event["outcome"], event["reason"]) == (
@@ -174,7 +175,7 @@ async def test_a_disabled_account_gets_no_link(tmp_path: Path, clock: Clock) -> 
         refused = await client.post(f"/auth/admin/users/{alice}/password-reset", headers=root)
         assert_problem(refused, 409, "account_disabled")
         # The sync, the caller's record and alice's, the failure's event: no token written.
-        assert dict(service.store.requests) == {"list": 1, "get": 2, "put": 1}
+        assert dict(service.store.requests) == {"list": 1, "get": 3, "put": 1}
         assert await reset_links(service) == []
         nobody = await client.post(f"/auth/admin/users/{'0' * 32}/password-reset", headers=root)
         assert_problem(nobody, 404, "user_not_found")
@@ -219,7 +220,7 @@ async def test_with_admin_sets_passwords_off_the_api_chooses_no_password(
         )
         assert_problem(refused, 403, "admin_password_set_disabled")
         # The sync, the caller's record, the failure's event: nothing of alice's.
-        assert dict(service.store.requests) == {"list": 1, "get": 1, "put": 1}
+        assert dict(service.store.requests) == {"list": 1, "get": 2, "put": 1}
         await login(client, "alice")  # the password is the owner's still
         started = await client.post(f"/auth/admin/users/{alice}/password-reset", headers=root)
         assert started.status_code == 202
