@@ -1,16 +1,18 @@
 """What the mails say: the default texts carry nothing a registrant chose to an address no
 one has verified, templates of one's own still get every value, and a link's path cannot
-take it off the front end's host."""
+take it off the front end's host. Over SMTP, a subject holds what the template and its
+values say, and no more: a client's words in it open no header of their own."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from test_app import PASSWORD, client_for, mounted
+from mail_support import mailing_settings, smtp_server
+from test_app import PASSWORD, client_for, login, mounted, register
 from test_app_lifecycle import service_with
 
-from s3auth_asgi import ConfigurationError
+from s3auth_asgi import ConfigurationError, S3AuthService
 from s3auth_asgi.mail import FileMailer, MailDelivery, MailTemplate, MailTemplates
 
 pytestmark = pytest.mark.anyio
@@ -82,3 +84,32 @@ def test_a_path_on_the_front_end_makes_the_link() -> None:
     assert delivery.link("email_verification", "ev1.x.y") == (
         "https://app.example.com/v#token=ev1.x.y"
     )
+
+
+FORGED_AGENT = (
+    "Mozilla/5.0 =?utf-8?q?=0D=0AReply-To:_help@evil.example=0D=0A=0D=0A"
+    "It_was_a_routine_check:_nothing_to_do.?="
+)
+"""A User-Agent that is one RFC 2047 encoded word: decoded, a line break, a header, and a
+blank line that ends the headers."""
+
+
+async def test_a_user_agent_in_a_subject_is_mailed_as_it_reads() -> None:
+    # Whoever signs in chooses the User-Agent, and the notice goes to the account's owner.
+    # Python's email package decodes an encoded word in a header value it is given, and
+    # writes what it decoded, line breaks and all: a header of the client's own, or a body.
+    templates = MailTemplates(
+        new_device_notice=MailTemplate("New sign-in: $device", "Signed in with $device.\n")
+    )
+    with smtp_server() as server:
+        settings = mailing_settings(server, public_url="https://app.example.com")
+        service = S3AuthService(settings, mail_templates=templates)
+        async with client_for(mounted(service)) as client:
+            await register(client, "alice")
+            await login(client, "alice", user_agent=FORGED_AGENT)
+            await service.mail.drain()
+        received = server.inbox.wait_for(2)  # the verification, the notice
+    (notice,) = [m for m in received if m["Subject"].startswith("New sign-in")]
+    assert notice["Subject"] == f"New sign-in: {FORGED_AGENT}"
+    assert notice["Reply-To"] is None
+    assert notice.get_content() == f"Signed in with {FORGED_AGENT}.\r\n"

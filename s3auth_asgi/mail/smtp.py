@@ -26,6 +26,9 @@ saying so (`MailFailure`). The envelope's recipient is the message's address, ne
 the To header is read as, and a message whose To header would read as another address is
 not sent (`Message.recipient`); the envelope's sender is the one address the sender names
 (`Name <auth@example.com>` is `auth@example.com`), which must be exactly one.
+
+The subject is sent as it reads, whatever a template filled into it (`subject`): an
+encoded word in it is written so that it stays text, never a header or a body.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ from ..settings import S3AuthSettings
 from ..settings_ranges import check_argument
 from ..settings_text import choice_refused
 from .message import MailFailure, Message
+from .subject import set_subject
 from .threads import MailThreads
 
 Security = Literal["starttls", "tls", "none"]
@@ -130,7 +134,7 @@ class SMTPMailer:
         mail = EmailMessage()
         mail["From"] = self.sender
         mail["To"] = message.recipient()
-        mail["Subject"] = message.subject
+        set_subject(mail, message.subject)
         mail["Date"] = formatdate(localtime=False)
         mail["Message-ID"] = make_msgid(domain=self.envelope_sender.rpartition("@")[2])
         mail["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies
