@@ -242,15 +242,25 @@ def unicode_reset(to: str) -> Message:
     return Message(to=clean_email(to), subject="Hi", text="t #token=pr1.x", kind="password_reset")
 
 
-async def test_a_unicode_domain_goes_as_punycode_where_smtputf8_is_not_offered() -> None:
+@pytest.mark.parametrize(
+    ("sender", "shown"),
+    [
+        ("auth@bücher.example", "auth@xn--bcher-kva.example"),
+        # The domain within a name's angle brackets as well.
+        ("Bücher Auth <auth@bücher.example>", "Bücher Auth <auth@xn--bcher-kva.example>"),
+    ],
+)
+async def test_a_unicode_domain_goes_as_punycode_where_smtputf8_is_not_offered(
+    sender: str, shown: str
+) -> None:
     with smtp_server() as server:  # offers no SMTPUTF8
-        mailer = SMTPMailer(server.host, port=server.port, sender="auth@bücher.example",
-                            security="none")  # fmt: skip
+        mailer = SMTPMailer(server.host, port=server.port, sender=sender, security="none")
         await mailer.send(unicode_reset("user@Bücher.de"))
         (received,) = server.inbox.wait_for(1)
         assert server.inbox.recipients == [["user@xn--bcher-kva.de"]]
+        assert server.inbox.senders == ["auth@xn--bcher-kva.example"]
         assert received["To"] == "user@xn--bcher-kva.de"
-        assert received["From"] == "auth@xn--bcher-kva.example"
+        assert received["From"] == shown
         assert received["Message-ID"].endswith("@xn--bcher-kva.example>")
 
 

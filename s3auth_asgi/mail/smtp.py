@@ -20,12 +20,13 @@ a setup of its own, which refusing would break, but the links cross it in clear 
 other security than these three is refused, never read as plain text.
 
 Addresses: a domain that is not ASCII (`bücher.de`) is sent in its ASCII form
-(`xn--bcher-kva.de`), which every server takes. A local part that is not ASCII (`jörg@`)
-has no such form: it needs a server that offers SMTPUTF8, and without one the send fails
-saying so (`MailFailure`). The envelope's recipient is the message's address, never what
-the To header is read as, and a message whose To header would read as another address is
-not sent (`Message.recipient`); the envelope's sender is the one address the sender names
-(`Name <auth@example.com>` is `auth@example.com`), which must be exactly one.
+(`xn--bcher-kva.de`), which every server takes; the sender's too, with a name or without.
+A local part that is not ASCII (`jörg@`) has no such form: it needs a server that offers
+SMTPUTF8, and without one the send fails saying so (`MailFailure`). The envelope's
+recipient is the message's address, never what the To header is read as, and a message
+whose To header would read as another address is not sent (`Message.recipient`); the
+envelope's sender is the one address the sender names (`Name <auth@example.com>` is
+`auth@example.com`), which must be exactly one.
 
 The subject is sent as it reads, whatever a template filled into it (`subject`): an
 encoded word in it is written so that it stays text, never a header or a body.
@@ -38,6 +39,7 @@ import logging
 import smtplib
 import socket
 import ssl
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Literal
@@ -85,15 +87,17 @@ class SMTPMailer:
         check_smtp_credentials(security, username, password, _argument_name)
         self.host = host
         self.port = port or DEFAULT_PORTS[security]
-        self.sender = ascii_domain(sender)
-        named = header_addresses(self.sender)
+        named = header_addresses(sender)
         if len(named) != 1 or "@" not in named[0]:  # a header reads no address as `<>`
             raise ConfigurationError(
                 "SMTPMailer's sender must name one address (auth@example.com, or "
                 "Name <auth@example.com>), as a mail header reads it"
             )
-        self.envelope_sender = named[0]
-        """The address the sender names: the envelope's sender (MAIL FROM)."""
+        self.envelope_sender = ascii_domain(named[0])
+        """The address the sender names, its domain in ASCII: the envelope's sender (MAIL
+        FROM)."""
+        self.sender = _naming(sender, self.envelope_sender)
+        """The From header: the sender, its name kept, naming that address."""
         self.security = security
         self.username = username
         self._password = password
@@ -230,6 +234,18 @@ def _connect(
             return
         connection.check()
     raise failure
+
+
+def _naming(sender: str, address: str) -> str:
+    """`sender`, which names one address as a header reads it, naming `address` instead,
+    its display name kept: `Name <auth@bücher.example>` as `Name
+    <auth@xn--bcher-kva.example>`."""
+    mail = EmailMessage()
+    mail["From"] = sender
+    (mailbox,) = mail["From"].addresses
+    if mailbox.addr_spec == address:
+        return sender
+    return str(Address(display_name=mailbox.display_name, addr_spec=address))
 
 
 def _argument_name(field: str) -> str:
