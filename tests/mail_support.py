@@ -2,7 +2,8 @@
 thread, keeping every message it accepts; optionally with STARTTLS (a self-signed
 certificate made here), AUTH, SMTPUTF8, or slow to accept a message. Servers that do not
 work: one that accepts connections and never says a word (`silent_server`), one that
-trickles its greeting a byte at a time (`trickling_server`). Also the recipients' side:
+trickles its greeting a byte at a time (`trickling_server`), an address that drops every
+connection attempt (`dropping_listener`). Also the recipients' side:
 reading a message and following the token in its link.
 
 Test modules import from here as they do from conftest: `from mail_support import ...`.
@@ -273,6 +274,20 @@ def trickling_server(*, every: float = 0.1, count: int = 100) -> Iterator[Trickl
         yield TricklingServer(HOST, int(listener.getsockname()[1]), cut_off)
     finally:
         _stop_listening(listener)
+
+
+@contextmanager
+def dropping_listener(host: str, port: int) -> Iterator[None]:
+    """`host:port` drops every connection attempt, as a firewall that drops packets does:
+    a listener whose one-place queue is full and that accepts nothing, so that the kernel
+    ignores each new SYN and the client waits until its own timeout."""
+    listener = socket.create_server((host, port), backlog=0)
+    filler = socket.create_connection((host, port), timeout=1)
+    try:
+        yield
+    finally:
+        filler.close()
+        listener.close()
 
 
 def _stop_listening(listener: socket.socket) -> None:

@@ -1,10 +1,11 @@
 """A mail server that stalls costs the host nothing but the mail: sends run on at most 4
 threads of their own (never anyio's default limiter, which the host's sync endpoints and
 the local store share), each send ends at the SMTP timeout however the server trickles,
-at most 100 messages wait, and at shutdown the ones still in flight get a few seconds, then
-are logged: the auth app served alone, the FastAPI and Litestar integrations and the demo
-each see to it in their lifespan. Against real sockets on 127.0.0.1: a server that never
-answers, one that trickles its greeting, aiosmtpd."""
+an address that drops connections leaves time for the next, at most 100 messages wait,
+and at shutdown the ones still in flight get a few seconds, then are logged: the auth app
+served alone, the FastAPI and Litestar integrations and the demo each see to it in their
+lifespan. Against real sockets on 127.0.0.1 and 127.0.0.2: a server that never answers,
+one that trickles its greeting, one that drops connection attempts, aiosmtpd."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ import pytest
 from conftest import make_settings
 from fastapi import FastAPI
 from litestar import Litestar
-from mail_support import silent_server, smtp_server, trickling_server
+from mail_support import dropping_listener, silent_server, smtp_server, trickling_server
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
@@ -144,6 +145,21 @@ async def test_a_host_name_is_tried_at_each_of_its_addresses(
     with smtp_server() as server:
         fake_name(monkeypatch, "mail.two.test", ["127.0.0.2", "127.0.0.1"])
         mailer = SMTPMailer("mail.two.test", port=server.port, sender=SENDER, security="none")
+        await mailer.send(reset())
+        assert [mail["To"] for mail in server.inbox.messages] == ["alice@example.com"]
+
+
+async def test_an_address_that_drops_connections_leaves_time_for_the_next(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A firewall that drops packets (an AAAA record where IPv6 is filtered, say) answers no
+    # connection, and refuses none either: given the whole timeout, the first address
+    # would leave nothing for the second, which answers.
+    with smtp_server() as server, dropping_listener("127.0.0.2", server.port):
+        fake_name(monkeypatch, "mail.dropped.test", ["127.0.0.2", "127.0.0.1"])
+        mailer = SMTPMailer(
+            "mail.dropped.test", port=server.port, sender=SENDER, security="none", timeout=2
+        )
         await mailer.send(reset())
         assert [mail["To"] for mail in server.inbox.messages] == ["alice@example.com"]
 

@@ -9,7 +9,8 @@ per-read timeout. Past it, the event loop shuts the connection's socket down, wh
 the thread from any read or write at once, and the send fails. The server's name is looked
 up first, on the event loop and within the same deadline: a lookup cannot be interrupted,
 and a resolver that stalls (seconds a try, several tries) would hold a thread past it.
-Each of the name's addresses is tried in turn, as a client connecting by name would.
+Each of the name's addresses is tried in turn, as a client connecting by name would, each
+connection attempt given its share of the time left.
 
 Security (S3AUTH_SMTP_SECURITY): `starttls` (port 587 by default) upgrades the connection
 before anything else is said, and fails if the server cannot; `tls` (465) speaks TLS from
@@ -39,6 +40,7 @@ import logging
 import smtplib
 import socket
 import ssl
+import time
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -159,7 +161,7 @@ class SMTPMailer:
                 connection.cut_off()
                 raise TimeoutError(f"looking up {self.host} took the whole deadline")
             await self.threads.run(
-                lambda: self._send(mail, recipient, addresses, connection),
+                lambda: self._send(mail, recipient, addresses, connection, left),
                 deadline=left,
                 abort=connection.cut_off,
             )
@@ -181,14 +183,16 @@ class SMTPMailer:
         recipient: str,
         addresses: list[str],
         connection: _Connection,
+        left: float,
     ) -> None:
+        ends = time.monotonic() + left
         context = self.ssl_context or ssl.create_default_context()
-        client: smtplib.SMTP
+        client: _Client
         name = self._ehlo_name
         if self.security == "tls":
-            client = smtplib.SMTP_SSL(local_hostname=name, timeout=self.timeout, context=context)
+            client = _TLSClient(local_hostname=name, timeout=self.timeout, context=context)
         else:
-            client = smtplib.SMTP(local_hostname=name, timeout=self.timeout)
+            client = _Client(local_hostname=name, timeout=self.timeout)
         self._ehlo_name = client.local_hostname
         # Connected here rather than by the constructor, which would read the greeting
         # before the client could be cut off; the TLS layer checks the certificate against
@@ -196,7 +200,7 @@ class SMTPMailer:
         client._host = self.host  # type: ignore[attr-defined]
         connection.client = client
         try:
-            _connect(client, addresses, self.port, connection)
+            _connect(client, addresses, self.port, connection, ends)
             if self.security == "starttls":
                 client.starttls(context=context)
                 connection.check()  # the handshake runs on a socket being replaced
@@ -219,12 +223,37 @@ class SMTPMailer:
         client.close()
 
 
+class _Client(smtplib.SMTP):
+    """An SMTP client whose TCP connection is attempted for `connect_timeout` at most;
+    the connection's reads, the greeting's first, wait for `timeout` as ever."""
+
+    connect_timeout: float | None = None
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        attempt = timeout if self.connect_timeout is None else min(timeout, self.connect_timeout)
+        # Private, and absent from the standard library's stubs, but where SMTP_SSL too
+        # makes its socket before it wraps it.
+        sock: socket.socket = super()._get_socket(host, port, attempt)  # type: ignore[misc]
+        sock.settimeout(timeout)
+        return sock
+
+
+class _TLSClient(smtplib.SMTP_SSL, _Client):
+    """`_Client` with TLS from the first byte: SMTP_SSL wraps the socket `_Client` made,
+    and its handshake waits for `timeout`."""
+
+
 def _connect(
-    client: smtplib.SMTP, addresses: list[str], port: int, connection: _Connection
+    client: _Client, addresses: list[str], port: int, connection: _Connection, ends: float
 ) -> None:
-    """Connects to the first of `addresses` that answers, and reads its greeting."""
+    """Connects to the first of `addresses` that answers, and reads its greeting. Each
+    attempt is given its share of the time left until `ends` (`time.monotonic`): an
+    address whose packets are dropped answers nothing and refuses nothing, and would
+    otherwise take the whole deadline from the addresses after it."""
     failure = OSError("the name has no address")
-    for address in addresses:
+    for number, address in enumerate(addresses):
+        share = (ends - time.monotonic()) / (len(addresses) - number)
+        client.connect_timeout = max(share, 0.01)  # 0 would make the socket non-blocking
         try:
             client.connect(address, port)
         except OSError as error:
