@@ -5,6 +5,8 @@ is taken but may not be meant is a warning (`unverifiable_accounts`, `short_live
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -25,6 +27,7 @@ def check_lifecycle_settings(settings: Any, env_name: Callable[[str], str]) -> N
     if settings.public_url:
         check_public_url(settings.public_url, env_name("public_url"))
     if settings.smtp_host:
+        check_smtp_host(settings.smtp_host, env_name)
         require_public_url(
             settings.public_url, setting=env_name("public_url"), when=f"{env_name('smtp_host')} is"
         )
@@ -76,6 +79,50 @@ def require_public_url(public_url: str, *, setting: str, when: str) -> None:
             f"{setting} must be set when {when}: the links in the mails start with it "
             "(https://app.example.com)"
         )
+
+
+_WITH_PORT = re.compile(r"\[([^][]+)\](?::([0-9]+))?|([^][:]+):([0-9]+)")
+"""`[host]`, `[host]:port` (as URLs write an IPv6 address, as Postfix's relayhost writes
+any server) or `host:port`."""
+_NO_HOST = frozenset("[]:/@")
+
+
+def check_smtp_host(host: str, name: Callable[[str], str]) -> None:
+    """ConfigurationError for an SMTP host no send can reach: the name or address is looked
+    up as it is written, which neither brackets nor a port are part of, nor a URL's scheme
+    or user, nor whitespace. Refused when the mailer is made, rather than every send
+    failing. `name` says what to call the `smtp_*` fields, as `check_smtp_credentials`."""
+    try:
+        ipaddress.ip_address(host)  # `::1`, `fe80::1%eth0`: colons, no port
+        return
+    except ValueError:
+        pass
+    written = _WITH_PORT.fullmatch(host)
+    if written is not None:
+        alone = written[1] or written[3]
+        port = written[2] or written[4]
+        if _is_host(alone):
+            instead = f"{name('smtp_host')}={alone}"
+            if port:
+                instead += f" and {name('smtp_port')}={port}"
+            raise ConfigurationError(
+                f"{name('smtp_host')} must be the server's name or address alone, without "
+                f"brackets or a port: write {instead}"
+            )
+    if not _is_host(host):
+        # Not shown: it may be a URL with a password in it.
+        raise ConfigurationError(
+            f"{name('smtp_host')} must be the server's host name or IP address alone "
+            "(mail.example.com, 192.0.2.25 or ::1): no URL, user name, port or whitespace"
+        )
+
+
+def _is_host(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return not any(c.isspace() or not c.isprintable() or c in _NO_HOST for c in host)
 
 
 def check_smtp_credentials(

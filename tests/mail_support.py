@@ -88,9 +88,10 @@ class SMTPServer:
     """Trusts the server's certificate (servers with a `tls_directory` only)."""
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
+def _free_port(host: str = HOST) -> int:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as sock:
+        sock.bind((host, 0))
         return int(sock.getsockname()[1])
 
 
@@ -139,12 +140,14 @@ def smtp_server(
     delay: float = 0.0,
     implicit_tls: bool = False,
     auth_in_clear: bool = False,
+    host: str = HOST,
 ) -> Iterator[SMTPServer]:
     """A running server; with `tls_directory`, STARTTLS is required (a certificate is made
     there), or with `implicit_tls` TLS from the first byte; with `credentials`, AUTH is too
     and only those pass, offered before any TLS with `auth_in_clear` (what a server whose
     STARTTLS someone on the path stripped looks like); `smtputf8` offers SMTPUTF8 (addresses
-    that are not ASCII); `delay`: seconds it takes to accept each message."""
+    that are not ASCII); `delay`: seconds it takes to accept each message; `host`: the
+    address it listens on (`::1`, say)."""
     inbox = Inbox(delay=delay)
     options: dict[str, Any] = {"enable_SMTPUTF8": smtputf8}
     client_context = None
@@ -177,10 +180,10 @@ def smtp_server(
         options.update(
             authenticator=authenticator, auth_required=True, auth_require_tls=not in_clear
         )
-    controller = Controller(inbox, hostname=HOST, port=_free_port(), **options)
+    controller = Controller(inbox, hostname=host, port=_free_port(host), **options)
     controller.start()
     try:
-        yield SMTPServer(HOST, controller.port, inbox, client_context)
+        yield SMTPServer(host, controller.port, inbox, client_context)
     finally:
         controller.stop()
 

@@ -12,6 +12,10 @@ and a resolver that stalls (seconds a try, several tries) would hold a thread pa
 Each of the name's addresses is tried in turn, as a client connecting by name would, each
 connection attempt given its share of the time left.
 
+The host is the server's name or address alone, as it is looked up (`check_smtp_host`):
+`[::1]` or `mail.example.com:587` would fail every send, and is refused when the mailer
+is made; what the warning below judges to be this machine is what is connected to.
+
 Security (S3AUTH_SMTP_SECURITY): `starttls` (port 587 by default) upgrades the connection
 before anything else is said, and fails if the server cannot; `tls` (465) speaks TLS from
 the first byte; `none` is for a relay on the same host. Certificates are verified against
@@ -50,7 +54,7 @@ import anyio
 
 from ..errors import ConfigurationError
 from ..hosts import is_loopback
-from ..lifecycle_settings import check_smtp_credentials
+from ..lifecycle_settings import check_smtp_credentials, check_smtp_host
 from ..mail_addresses import ascii_domain, header_addresses
 from ..settings import S3AuthSettings
 from ..settings_ranges import check_argument
@@ -80,6 +84,8 @@ class SMTPMailer:
     ) -> None:
         if not host or "@" not in sender:
             raise ConfigurationError("SMTPMailer needs a host and a sender address")
+        # What is connected to, and judged by the warning below to be this machine or not.
+        check_smtp_host(host, _argument_name)
         # As the settings check them: any other security would be read as no TLS at all
         # (credentials and links in clear text), and no timeout as no bound on a send.
         if not isinstance(security, str) or security not in DEFAULT_PORTS:
