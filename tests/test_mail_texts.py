@@ -5,15 +5,26 @@ values say, and no more: a client's words in it open no header of their own."""
 
 from __future__ import annotations
 
+import email
+import email.policy
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from conftest import make_settings
 from mail_support import mailing_settings, smtp_server
 from test_app import PASSWORD, client_for, login, mounted, register
 from test_app_lifecycle import service_with
 
 from s3auth_asgi import ConfigurationError, S3AuthService
-from s3auth_asgi.mail import FileMailer, MailDelivery, MailTemplate, MailTemplates
+from s3auth_asgi.mail import (
+    FileMailer,
+    MailDelivery,
+    MailTemplate,
+    MailTemplates,
+    Message,
+    set_subject_header,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -113,3 +124,43 @@ async def test_a_user_agent_in_a_subject_is_mailed_as_it_reads() -> None:
     assert notice["Subject"] == f"New sign-in: {FORGED_AGENT}"
     assert notice["Reply-To"] is None
     assert notice.get_content() == f"Signed in with {FORGED_AGENT}.\r\n"
+
+
+class OwnMailer:
+    """A host's own mailer, building its mails with the standard library as the docs
+    show: what it would hand its provider, written out."""
+
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+
+    async def send(self, message: Message) -> None:
+        mail = EmailMessage()
+        mail["From"] = "auth@example.com"
+        mail["To"] = message.recipient()
+        set_subject_header(mail, message.subject)
+        mail.set_content(message.text)
+        self.written.append(mail.as_bytes())
+
+
+async def test_a_mailer_of_ones_own_writes_the_subject_as_it_reads(tmp_path: Path) -> None:
+    templates = MailTemplates(
+        new_device_notice=MailTemplate("New sign-in: $device", "Signed in with $device.\n")
+    )
+    mailer = OwnMailer()
+    service = S3AuthService(
+        make_settings(public_url="https://app.example.com"),
+        mailer=mailer,
+        mail_templates=templates,
+    )
+    async with client_for(mounted(service)) as client:
+        await register(client, "alice")
+        await login(client, "alice", user_agent=FORGED_AGENT)
+        await service.mail.drain()
+    read = [email.message_from_bytes(m, policy=email.policy.default) for m in mailer.written]
+    (notice,) = [m for m in read if m["Subject"].startswith("New sign-in")]
+    assert notice["Subject"] == f"New sign-in: {FORGED_AGENT}"
+    assert notice["Reply-To"] is None
+    assert notice.get_body(("plain",)).get_content() == f"Signed in with {FORGED_AGENT}.\n"  # type: ignore[union-attr]
+    # A subject that reads as itself is written as it is.
+    (verification,) = [m for m in mailer.written if b"Subject: Confirm your email address" in m]
+    assert b"=?" not in verification.split(b"\n\n", 1)[0]

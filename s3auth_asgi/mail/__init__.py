@@ -15,6 +15,9 @@ which every mailer but `FileMailer` requires, whether chosen by the settings or 
 waits for, or tells anything by, a mail server; the auth app's endpoints start them once
 their answer is sent (`held_mail`). It hands no mailer a message whose address a
 mail header would read as another (`Message.recipient`, `s3auth_asgi.mail_addresses`).
+A mailer of your own that builds an `email.message.EmailMessage` sets its Subject with
+`set_subject_header`, as `SMTPMailer` does, so that a subject holding an encoded word (a
+User-Agent a template filled in) is sent as it reads, never as a header or a body.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from .delivery import MailDelivery, held_mail, mailer_from_settings
 from .message import Mailer, MailFailure, Message
 from .outbox import FileMailer
 from .smtp import SMTPMailer
+from .subject import set_subject_header
 from .templates import MailTemplate, MailTemplates
 
 __all__ = [
@@ -36,4 +40,5 @@ __all__ = [
     "SMTPMailer",
     "held_mail",
     "mailer_from_settings",
+    "set_subject_header",
 ]

@@ -60,7 +60,7 @@ from ..settings import S3AuthSettings
 from ..settings_ranges import check_argument
 from ..settings_text import choice_refused
 from .message import MailFailure, Message
-from .subject import set_subject
+from .subject import set_subject_header
 from .threads import MailThreads
 
 Security = Literal["starttls", "tls", "none"]
@@ -146,7 +146,7 @@ class SMTPMailer:
         mail = EmailMessage()
         mail["From"] = self.sender
         mail["To"] = message.recipient()
-        set_subject(mail, message.subject)
+        set_subject_header(mail, message.subject)
         mail["Date"] = formatdate(localtime=False)
         mail["Message-ID"] = make_msgid(domain=self.envelope_sender.rpartition("@")[2])
         mail["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies
