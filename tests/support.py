@@ -151,6 +151,13 @@ async def login(
     return user, await service.create_token_pair(user)
 
 
+def at_most_syncs(requests: collections.Counter[str]) -> bool:
+    """Whether `requests` (a store's counts on one memory:// listing) are revocation syncs
+    alone, or nothing: each sync is a LIST of the revocations and a GET of the cut-off of
+    every session (`sessions/not-before`), so a GET more than the LISTs is another read."""
+    return set(requests) <= {"list", "get"} and requests["get"] == requests["list"]
+
+
 def bearer(token: str) -> Headers:
     return [(b"authorization", f"Bearer {token}".encode())]
 

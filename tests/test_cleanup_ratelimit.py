@@ -204,14 +204,16 @@ async def test_the_services_cleanup_sweeps_the_apps_and_the_hosts_limits(store_u
     # Sessions, revocations, mailed tokens, audit events and rate-limit objects: a LIST each.
     service.store.reset_counts()
     assert await service.cleanup_expired_tokens() == 0
-    assert dict(service.store.requests) == {"list": 5, "get": 1}
+    # and the GETs of the state read and of the cut-off of every session
+    assert dict(service.store.requests) == {"list": 5, "get": 2}
 
     # A day and a minute on, past the longest window (the account's budget's, a day). The
     # default windows are not known to be the app's: each object past its own is read.
     now[0] = started + 86400 + 60
     service.store.reset_counts()
     assert await service.cleanup_expired_tokens() == len(app_objects) + 1
-    assert dict(service.store.requests) == {"list": 5, "get": len(app_objects) + 1, "delete": 1}
+    # Each object read, and the cut-off of every session.
+    assert dict(service.store.requests) == {"list": 5, "get": len(app_objects) + 2, "delete": 1}
     assert await listed(service.store) == []
 
 
@@ -230,7 +232,7 @@ async def test_the_cleanup_is_given_the_windows_of_an_apps_own_limiter(store_url
     stored = stored_auth_limits(limiter)
     service.store.reset_counts()
     assert await service.cleanup_expired_tokens(rate_limits=stored) == 0
-    assert dict(service.store.requests) == {"list": 5}
+    assert dict(service.store.requests) == {"list": 5, "get": 1}  # the cut-off's GET
     assert counted(await listed(service.store)) == {"register": 1}
     now[0] = started + 7200 + 60
     assert await service.cleanup_expired_tokens(rate_limits=stored) == 1
@@ -258,14 +260,16 @@ async def test_by_default_a_state_an_own_limiter_still_counts_is_kept(store_url:
     assert before.remaining == 9  # one request counted, none of it given back yet
     service.store.reset_counts()
     assert await service.cleanup_expired_tokens() == 0
-    assert dict(service.store.requests) == {"list": 5, "get": 1}
+    # and the GETs of the state read and of the cut-off of every session
+    assert dict(service.store.requests) == {"list": 5, "get": 2}
     assert await listed(service.store) == [state]
     assert await fresh.acquire("register", client, own, 0) == before
     # Once the state is the skew allowance (10 s) past, it goes.
     now[0] = started + 731
     service.store.reset_counts()
     assert await service.cleanup_expired_tokens() == 1
-    assert dict(service.store.requests) == {"list": 5, "get": 1, "delete": 1}
+    # The state read, and the cut-off of every session.
+    assert dict(service.store.requests) == {"list": 5, "get": 2, "delete": 1}
     assert await listed(service.store) == []
 
 

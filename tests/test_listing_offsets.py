@@ -89,7 +89,7 @@ async def test_a_sync_with_nothing_new_lists_no_history(
         assert _seen(proxy) == [(3, 0)]
     else:  # the shard directories (41), then the one the offset lies in
         assert _seen(proxy) == [(0, 41), (3, 0)]
-    assert store.requests == {"list": len(proxy.listings)}
+    assert store.requests == {"list": len(proxy.listings), "get": 1}  # and the cut-off
 
     # What is written next is found, in a later shard and in 0.1's layout (no shard) alike.
     later = keys.revocation(now_ms + 2_500, "jti", expires, "n1")

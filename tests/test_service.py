@@ -242,8 +242,9 @@ async def test_cleanup_decides_from_listings(service: S3AuthService, backend: st
     # Nothing has expired yet: cleanup deletes nothing and reads no object.
     service.store.reset_counts()
     assert await service.cleanup_expired_tokens() == 0
-    # sessions, revocations, mailed tokens, audit events, rate-limit objects: a LIST each
-    assert dict(service.store.requests) == {"list": 5}
+    # sessions, revocations, mailed tokens, audit events, rate-limit objects: a LIST each;
+    # the cut-off of every session: a GET
+    assert dict(service.store.requests) == {"list": 5, "get": 1}
     # Seen from past the refresh lifetime, the two live sessions and the revocation
     # entry have expired; still no GET.
     settings = service.settings
@@ -256,7 +257,12 @@ async def test_cleanup_decides_from_listings(service: S3AuthService, backend: st
     )
     service.store.reset_counts()
     assert await later.cleanup_expired_tokens() == 3
-    assert dict(service.store.requests) == {"list": 5, "delete": 3 if backend == "gcs" else 2}
+    # A LIST each, the cut-off of every session read, and the expired deleted.
+    assert dict(service.store.requests) == {
+        "list": 5,
+        "get": 1,
+        "delete": 3 if backend == "gcs" else 2,
+    }
     assert [i async for i in service.store.list(keys.SESSIONS)] == []
     assert [i async for i in service.store.list(keys.REVOCATIONS)] == []
 
@@ -395,9 +401,10 @@ async def test_cleanup_of_many_sessions_counts(backend: str, store_url: str) -> 
     service.store.reset_counts()
     assert await later.cleanup_expired_tokens() == count
     # Sessions: one LIST and one batch DELETE per 1,000; revocations, mailed tokens, audit
-    # events and rate-limit objects: one LIST each.
+    # events and rate-limit objects: one LIST each; the cut-off of every session: a GET.
     assert dict(service.store.requests) == {
         "list": math.ceil(count / 1000) + 4,
+        "get": 1,
         "delete": math.ceil(count / 1000),
     }
 
