@@ -14,7 +14,9 @@ from .privileges import is_administrator, stored_scopes
 class User(HidesSecrets, msgspec.Struct, kw_only=True):
     """A user record as stored at `users/{id}.json`."""
 
-    secret_fields: ClassVar[frozenset[str]] = frozenset(("hashed_password",))
+    secret_fields: ClassVar[frozenset[str]] = frozenset(
+        ("hashed_password", "totp_secret", "pending_totp_secret")
+    )
 
     id: str
     username: str
@@ -67,6 +69,15 @@ class User(HidesSecrets, msgspec.Struct, kw_only=True):
     address puts this one back. Empty in records written before."""
     profile: dict[str, Any] | None = None
     """The application's own fields (`profile_fields`), as validated."""
+    totp_secret: str = ""
+    """The seed of the user's second factor, sealed (`totp_seeds`); empty when it is off."""
+    pending_totp_secret: str = ""
+    """A seed shown to the user and not yet confirmed by a code (`totp_factor`), sealed."""
+    pending_totp_at: int = 0
+    """When that seed was made: it waits `totp_factor.PENDING_SECONDS` for its code."""
+    totp_last_step: int = 0
+    """The time step of the last code accepted: no code of it or an earlier step works
+    again (`totp`), which the If-Match write that raises it makes true on every instance."""
     deleting: bool = False
     """Set by a deletion's If-Match write just before it deletes the record
     (`user_directory`): the names it lets go are the ones this version holds, so no
@@ -96,6 +107,7 @@ class User(HidesSecrets, msgspec.Struct, kw_only=True):
             updated_at=self.updated_at,
             email_verified=self.email_verified,
             pending_email=waiting or None,
+            totp_enabled=bool(self.totp_secret),
             profile=self.profile,
         )
 
@@ -117,6 +129,8 @@ class PublicUser(msgspec.Struct, kw_only=True):
     pending_email: str | None = None
     """A new address asked for, not yet confirmed by the link mailed to it, while that link
     works: `email` stays the account's until then."""
+    totp_enabled: bool = False
+    """Whether a login needs a code of the user's authenticator app besides the password."""
     profile: dict[str, Any] | None = None
     """The application's own fields, when it declares some."""
 
