@@ -58,12 +58,12 @@ from .identifiers import (
 from .models import User
 from .name_claims import Claim
 from .name_index import LoginCheck, NameIndex, NameLookup, parse_name
-from .password_changes import PasswordChanges
 from .passwords import PasswordHasher, PasswordPolicy
 from .privileges import admin_from_input, scopes_after, stored_scopes
 from .profile_fields import ProfileFields
 from .storage import Versioned, keys
 from .storage.access import get_or_none
+from .totp_factor import TotpFactor
 from .user_records import if_fields_are, password_of
 
 
@@ -75,7 +75,7 @@ class _Unset:
 UNSET: Any = _Unset()
 
 
-class AccountOperations(PasswordChanges):
+class AccountOperations(TotpFactor):
     """Users and their names, passwords and standing. A half of `S3AuthService`, which sets
     the attributes below; built on the sessions half, which ends sessions when an account
     changes."""

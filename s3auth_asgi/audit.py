@@ -63,6 +63,11 @@ AUDITED: frozenset[EventName] = frozenset(
         "admin_password_set",
         "admin_password_reset",
         "admin_session_end",
+        "login_totp",
+        "totp_start",
+        "totp_confirm",
+        "totp_disable",
+        "admin_totp_disable",
     )
 )
 """A deleted user's trail stays until the retention has passed: it is the record of what

@@ -64,6 +64,11 @@ EventName = Literal[
     "admin_sessions_end_all",
     "new_device_notice",
     "failed_logins_notice",
+    "login_totp",
+    "totp_start",
+    "totp_confirm",
+    "totp_disable",
+    "admin_totp_disable",
 ]
 Outcome = Literal["success", "failure", "refused"]
 

@@ -46,6 +46,9 @@ CONFLICT_DESCRIPTIONS = {
     "conflict": "a concurrent change of the account came first (nothing is changed)",
     "own_account": "an administrator's own account would lose its administration",
     "account_disabled": "the account is disabled, and no link would work on it",
+    "totp_enabled": "the second factor is on already (turn it off first)",
+    "totp_not_enabled": "the second factor is not on",
+    "totp_not_pending": "no new second factor waits for a code (none started, or its time ran out)",
 }
 """What each code of a 409 (`Operation.conflicts`) means."""
 INVALID_REQUEST_DESCRIPTION = (

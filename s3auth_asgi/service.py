@@ -38,6 +38,7 @@ from .shared_on_copy import SharedOnCopy
 from .storage import ObjectStore, Store
 from .store_check import StoreCheck
 from .tokens import TokenCodec
+from .totp_seeds import SeedSeal
 from .types import Clock, elapsed_clock
 from .user_imports import UserImports
 
@@ -100,6 +101,7 @@ class S3AuthService(EmailChanges, AdminResets, SessionListing, UserImports, Shar
             if isinstance(profile_fields, ProfileFields)
             else ProfileFields(profile_fields)
         )
+        self.seeds = SeedSeal(self.settings.secret_key)
         self.account_tokens = AccountTokens(self.store, self.settings, clock=clock)
         self.mail = MailDelivery(
             mailer if mailer is not None else mailer_from_settings(self.settings),

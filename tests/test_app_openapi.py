@@ -66,6 +66,11 @@ EXPECTED_OPERATIONS = {
     ("delete", "/admin/users/{user_id}/sessions/{session_id}"),
     ("get", "/admin/users/{user_id}/events"),
     ("post", "/admin/sessions/end-all"),
+    ("post", "/login/totp"),
+    ("post", "/me/totp"),
+    ("post", "/me/totp/confirm"),
+    ("post", "/me/totp/disable"),
+    ("delete", "/admin/users/{user_id}/totp"),
 }
 
 
@@ -303,7 +308,7 @@ def test_the_token_endpoints_declare_their_refusals_with_the_oauth_error() -> No
                 if int(status) < 400:
                     continue
                 schema = response["content"]["application/problem+json"]["schema"]
-                token_endpoint = path in ("/login", "/refresh")
+                token_endpoint = path in ("/login", "/login/totp", "/refresh")
                 assert refers_to(schema, "TokenProblem") == token_endpoint, (path, status)
                 assert refers_to(schema, "Problem") != token_endpoint, (path, status)
                 if token_endpoint:  # each code they may answer has its OAuth error

@@ -30,6 +30,7 @@ from s3auth_asgi.app.cookies import REFRESH_COOKIE
 from s3auth_asgi.app.operations import Operation
 from s3auth_asgi.mail import FileMailer
 from s3auth_asgi.ratelimit import RateLimit, RateLimiter
+from s3auth_asgi.totp import decode_secret, totp
 
 pytestmark = pytest.mark.anyio
 
@@ -290,6 +291,73 @@ async def _list_my_events(run: Run) -> None:
     client = await run.client()
     for _ in range(2):
         await run.send(client, "list_my_events", headers=headers)
+
+
+async def _with_factor(run: Run) -> tuple[User, dict[str, str], bytes]:
+    """A user whose second factor is on, its first code spent, and its seed."""
+    user, headers = await run.user()
+    enrolment = await run.service.start_totp(user.id, issuer="test")
+    seed = decode_secret(enrolment.secret)
+    await run.service.confirm_totp(user.id, totp(seed, run.service.clock()))
+    return user, headers, seed
+
+
+def _next_code(run: Run, seed: bytes) -> str:
+    """A code of the step after the one spent: within the window, not used yet."""
+    return totp(seed, run.service.clock() + 30)
+
+
+@scenario("start_totp")
+async def _start_totp(run: Run) -> None:
+    _, headers = await run.user()
+    client = await run.client()
+    # Right, wrong (charged), then refused where the budget of one is spent.
+    for password in (PASSWORD, "Wrong123!", PASSWORD):
+        body = {"current_password": password}
+        await run.send(client, "start_totp", headers=headers, json=body)
+
+
+@scenario("confirm_totp")
+async def _confirm_totp(run: Run) -> None:
+    for codes in (("right",), ("000000", "right")):
+        user, headers = await run.user()
+        seed = decode_secret((await run.service.start_totp(user.id, issuer="test")).secret)
+        client = await run.client()
+        for code in codes:
+            code = totp(seed, run.service.clock()) if code == "right" else code
+            await run.send(client, "confirm_totp", headers=headers, json={"code": code})
+
+
+@scenario("disable_totp")
+async def _disable_totp(run: Run) -> None:
+    for codes in (("right",), ("000000", "right")):
+        _, headers, seed = await _with_factor(run)
+        client = await run.client()
+        for code in codes:
+            code = _next_code(run, seed) if code == "right" else code
+            body = {"current_password": PASSWORD, "code": code}
+            await run.send(client, "disable_totp", headers=headers, json=body)
+
+
+@scenario("login_totp")
+async def _login_totp(run: Run) -> None:
+    for codes in (("right",), ("000000", "right")):
+        user, _, seed = await _with_factor(run)
+        client = await run.client()
+        login = {"username": user.username, "password": PASSWORD}
+        token = (await client.post("/auth/login", data=login)).json()["mfa_token"]
+        for code in codes:
+            code = _next_code(run, seed) if code == "right" else code
+            await run.send(client, "login_totp", data={"mfa_token": token, "code": code})
+
+
+@scenario("admin_disable_totp")
+async def _admin_disable_totp(run: Run) -> None:
+    target, _, _ = await _with_factor(run)
+    _, headers = await run.user(admin=True)
+    client = await run.client()
+    for _ in range(2):  # the second finds it off
+        await run.send(client, "admin_disable_totp", {"user_id": target.id}, headers=headers)
 
 
 def _declared(document: dict[str, Any], op: Operation, status: int) -> set[str]:

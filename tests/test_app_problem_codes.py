@@ -115,6 +115,15 @@ ELSEWHERE = {
     "password_breached": "test_breached_passwords: a range API that lists the password",
     "password_check_unavailable": "test_breached_passwords: a range API that does not answer",
     "account_disabled": "test_admin_password_reset: a mailer, a disabled account",
+    "mfa_required": "test_app_totp: an account with its second factor on",
+    "invalid_mfa_token": "test_app_totp: the second step's token bound to its login",
+    "wrong_totp_code": "test_app_totp: a code of the authenticator app",
+    "totp_enabled": "test_app_totp",
+    "totp_not_enabled": "test_app_totp",
+    "totp_not_pending": "test_app_totp",
+    "start_totp wrong_password": "test_app_totp",
+    "disable_totp wrong_password": "test_app_totp",
+    "login_totp invalid_credentials": "test_session_generation: a change racing the opening",
 }
 """The codes a handler raises (`Operation.raises`), of any operation or of one, that need
 a clock, a race, a full queue, a hook, keys, settings or a mailed token this test does not

@@ -19,6 +19,7 @@ from typing import Any, get_args
 
 import anyio
 import httpx
+import msgspec
 import pytest
 from conftest import make_settings
 from pwdlib.hashers.argon2 import Argon2Hasher
@@ -33,8 +34,9 @@ from s3auth_asgi.app import DEFAULT_AUTH_LIMITS
 from s3auth_asgi.events import AuthEvent
 from s3auth_asgi.hooks import HookName, Hooks
 from s3auth_asgi.identifiers import new_id, normalise_username
-from s3auth_asgi.models import IndexEntry
+from s3auth_asgi.models import IndexEntry, User
 from s3auth_asgi.storage import ObjectInfo, ObjectStore, Store, keys
+from s3auth_asgi.totp import new_seed
 from s3auth_asgi.types import Message, Receive, Scope, Send
 
 pytestmark = pytest.mark.anyio
@@ -155,7 +157,16 @@ async def build_world() -> World:
         ),
         "off": await service.create_user("off", "off@example.com", PASSWORD),
         "gone": await service.create_user("gone", "gone@example.com", PASSWORD),
+        "second": await service.create_user("second", "second@example.com", PASSWORD),
     }
+    # Its second factor on (with no notice, which the held mailer would hold): a wrong
+    # password is answered before the factor is looked at.
+    second = users["second"]
+    found = await store.get(keys.user(second.id), User)
+    assert found is not None
+    sealed = service.seeds.seal(new_seed(), second.id)
+    factor = msgspec.structs.replace(found.value, totp_secret=sealed)
+    await store.replace(keys.user(second.id), factor, found.etag)
     for name, user in users.items():
         world.refresh_tokens[name] = (await service.create_token_pair(user)).refresh_token
         world.links[name] = {p: await service.account_tokens.issue(p, user) for p in LINKS}
@@ -235,6 +246,7 @@ LOGIN_NAMES = {
         "folded": "KNOWN",
         "disabled": "off",
         "deleted": "gone",
+        "second factor": "second",
         "never finished": "orphan",
         "look-alike": "kn0wn",
         "nobody": "nobody",
@@ -245,6 +257,7 @@ LOGIN_NAMES = {
         "folded": "Known@Example.COM",
         "disabled": "off@example.com",
         "deleted": "gone@example.com",
+        "second factor": "second@example.com",
         "nobody": "nobody@example.com",
     },
 }
@@ -313,8 +326,8 @@ MAIL_NAMES = {
     **LOGIN_NAMES["username"],
 }
 MAILED = {
-    "/auth/password/forgot": {"active", "active, by email", "verified", "folded"},
-    "/auth/email/verify/resend": {"active", "active, by email", "folded"},
+    "/auth/password/forgot": {"active", "active, by email", "verified", "folded", "second factor"},
+    "/auth/email/verify/resend": {"active", "active, by email", "folded", "second factor"},
 }
 
 

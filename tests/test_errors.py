@@ -19,6 +19,7 @@ from s3auth_asgi.keys.names import UnusableKeyError
 from s3auth_asgi.keys.remote import KeysUnavailableError  # noqa: F401 - among the errors
 from s3auth_asgi.problems import PROBLEM_CONTENT_TYPE, STORE_RETRY_AFTER_SECONDS, render
 from s3auth_asgi.storage.base import CorruptObjectError
+from s3auth_asgi.totp_errors import MfaRequiredError, WrongTotpCodeError
 
 
 def _all_errors() -> list[type[errors.S3AuthError]]:
@@ -44,7 +45,7 @@ BRANCHES = {
 
 def test_every_error_belongs_to_one_branch_and_keeps_its_status() -> None:
     # The one documented exception: a wrong *current* password is a 403.
-    exceptions = {app_errors.WrongCurrentPasswordError}
+    exceptions = {app_errors.WrongCurrentPasswordError, WrongTotpCodeError}
     for cls in _all_errors():
         branches = [b for b in (*BRANCHES, errors.S3ValidationError) if issubclass(cls, b)]
         outside = (
@@ -56,6 +57,7 @@ def test_every_error_belongs_to_one_branch_and_keeps_its_status() -> None:
             app_errors.EmailNotVerifiedError,  # 403 at a login: no scope would help
             app_errors.AdminPasswordSetDisabledError,  # 403 by a setting: no scope would help
             errors.TokenTooLargeError,  # 403 at a login or a refresh: no scope would help
+            MfaRequiredError,  # 403 at a login: no scope would help
             app_errors.InternalError,  # a bug's 500, as the root's
             MisdirectedRequestError,  # the demo's: a Host it does not answer for
         )

@@ -27,6 +27,7 @@ from s3auth_asgi.models import User
 from s3auth_asgi.problems import Problem
 from s3auth_asgi.settings import S3AuthSettings
 from s3auth_asgi.tokens import RefreshToken, TokenCodec
+from s3auth_asgi.totp_factor import TotpEnrolment
 
 SECRET_LOOKING = re.compile(r"(?:^|_)(?:password|token|code|mac|digest|jwk)$|(?:^|_)secret(?:_|$)")
 NOT_SECRET = {
@@ -38,6 +39,7 @@ SECRET_UNDER_ANOTHER_NAME = [
     (StoredMessage, "text"),
     (S3AuthSettings, "signing_key"),
     (S3AuthSettings, "key_encryption_key"),
+    (TotpEnrolment, "otpauth_uri"),  # carries the seed
 ]
 
 

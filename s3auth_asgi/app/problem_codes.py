@@ -39,6 +39,7 @@ from ..refusal_codes import SCOPES as SCOPES
 from ..refusal_codes import STORE as STORE
 from ..refusal_codes import Raised as Raised
 from ..refusal_codes import by_status as by_status
+from ..totp_errors import InvalidMfaTokenError, MfaRequiredError, WrongTotpCodeError
 from .errors import (
     BodyTooLargeError,
     CrossOriginRequestError,
@@ -89,6 +90,7 @@ REGISTRATION: Raised = (*NEW_ACCOUNT, *HOOK_REFUSALS, HookFailedError)
 LOGIN: Raised = (
     InvalidCredentialsError,
     EmailNotVerifiedError,
+    MfaRequiredError,
     TokenTooLargeError,
     HashingBusyError,
     KeysUnavailableError,
@@ -107,6 +109,18 @@ CONDITIONAL_CHANGE: Raised = (MalformedIfMatchError, PreconditionFailedError)
 """A change with `If-Match`: a header that cannot be read, an account at another version
 (`preconditions`)."""
 PASSWORD_CHANGE: Raised = (WrongCurrentPasswordError, *NEW_PASSWORD, TokenTooLargeError)
+TOTP_LOGIN: Raised = (
+    InvalidMfaTokenError,
+    WrongTotpCodeError,
+    InvalidCredentialsError,
+    TokenTooLargeError,
+    KeysUnavailableError,
+)
+"""The login's second step: the challenge gone, a wrong code, the account changed as the
+session was opened."""
+TOTP_START: Raised = (WrongCurrentPasswordError, HashingBusyError)
+TOTP_CONFIRM: Raised = (WrongTotpCodeError,)
+TOTP_DISABLE: Raised = (WrongCurrentPasswordError, WrongTotpCodeError, HashingBusyError)
 PATH_ID_ERRORS: dict[str, type[NotFoundError]] = {
     "user_id": UserNotFoundError,
     "session_id": SessionNotFoundError,

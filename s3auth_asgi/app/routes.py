@@ -23,30 +23,31 @@ from ..errors import (
     UserNotFoundError,
 )
 from ..hooks import Registration
-from ..keys.keyset import jwks_fingerprint
+from ..mfa_challenges import MfaChallenges
 from ..models import TokenPair, User
 from ..name_index import NameLookup, owner_account, parse_name
 from ..service import S3AuthService
 from ..storage import keys
+from ..totp_errors import MfaRequiredError, WrongTotpCodeError
 from ..user_records import password_of
 from .attempts import Attempt
 from .caller import account_gone, usable_account
 from .cookies import read_refresh_cookie, set_refresh_cookie
-from .devices import DeviceCookies
+from .devices import Device, DeviceCookies
 from .errors import (
     AccountExistsError,
     CurrentPasswordRequiredError,
     EmailNotVerifiedError,
     WrongCurrentPasswordError,
 )
+from .key_routes import KeyRoutes
 from .limits import AuthRateLimits
 from .login_notices import LoginNotices
 from .operations import Call
 from .origins import OriginCheck
-from .responses import PRIVATE, empty_response, json_response, not_modified, problem_response
+from .responses import PRIVATE, json_response, problem_response
 from .schemas import (
     ChangePasswordRequest,
-    JsonWebKeySet,
     LoginRequest,
     RefreshRequest,
     RegisterRequest,
@@ -62,9 +63,9 @@ _NAME_TAKEN = (UsernameTakenError, EmailTakenError)
 T = TypeVar("T")
 
 
-class AuthRoutes(SessionRoutes):
+class AuthRoutes(SessionRoutes, KeyRoutes):
     """The handlers, bound to one service, and the table of operations (those of sessions:
-    `session_routes`)."""
+    `session_routes`, of keys: `key_routes`)."""
 
     def __init__(self, service: S3AuthService, limits: AuthRateLimits) -> None:
         self.service = service
@@ -76,6 +77,7 @@ class AuthRoutes(SessionRoutes):
         self.devices = DeviceCookies(self.settings.secret_key, clock=service.clock)
         self.origins = OriginCheck(self.settings)
         self.notices = LoginNotices(service, limits)
+        self.challenges = MfaChallenges(self.settings.secret_key, clock=service.clock)
 
     # Helpers -------------------------------------------------------------------------
 
@@ -108,7 +110,7 @@ class AuthRoutes(SessionRoutes):
         names = self.service.tokens.parse_refresh_token(pair.refresh_token)
         call.noted.update(user_id=names.user_id, session_id=names.session_id)
 
-    def _spent(
+    def spent(
         self,
         call: Call,
         attempt: Attempt,
@@ -204,11 +206,30 @@ class AuthRoutes(SessionRoutes):
                 raise InvalidCredentialsError(headers=self.limits.headers(charged))
         finally:
             attempts.end(attempt)
-            self._spent(call, attempt, login=login)
+            self.spent(call, attempt, login=login)
         if self.settings.require_verified_email and not check.user.email_verified:
             raise EmailNotVerifiedError()
+        if check.user.totp_secret:
+            # The password was right: the tokens wait for a code (`POST /login/totp`).
+            raise MfaRequiredError(
+                mfa_token=self.challenges.issue(
+                    check.user,
+                    device_id=device.device_id if device is not None else "",
+                    name=name.account_key,
+                    user_agent=request.headers.get("user-agent"),
+                )
+            )
+        return await self.opened(call, check.user, device, attempt)
+
+    async def opened(
+        self, call: Call, user: User, device: Device | None, attempt: Attempt
+    ) -> Response:
+        """The answer to a login found right (by a password, or its second step's code):
+        a session opened from the record `user` as read, its pair, the device cookie."""
+        request = call.request
+        attempts = self.limits.attempts
         try:
-            pair = await self.service.create_token_pair(check.user, **self._session_origin(request))
+            pair = await self.service.create_token_pair(user, **self._session_origin(request))
         except InvalidCredentialsError:
             # The account was disabled, deleted or given another password as the login ran:
             # answered, and charged, as the login after that change is (`session_opening`).
@@ -217,10 +238,10 @@ class AuthRoutes(SessionRoutes):
         self._note_session(call, pair)
         call.shown.extend(attempts.shown(attempt.readings))
         if device is None:
-            self.notices.new_device(request.scope, check.user)
+            self.notices.new_device(request.scope, user)
         response = self._tokens(request, pair)
         if self.origins.refusal(request.scope) is None:  # another site's page: see `origins`
-            self.devices.issue(response, check.user, device, root_path(request))
+            self.devices.issue(response, user, device, root_path(request))
         return response
 
     async def refresh(self, call: Call) -> Response:
@@ -261,7 +282,7 @@ class AuthRoutes(SessionRoutes):
             # checked before the new address is tried, so a wrong one learns nothing of it.
             if current_password is None:
                 raise CurrentPasswordRequiredError()
-            checked = await self._password_attempt(
+            checked = await self.password_attempt(
                 call, lambda user: self.service.confirm_password(user, current_password)
             )
             changes["expect"] = password_of(checked)
@@ -288,7 +309,7 @@ class AuthRoutes(SessionRoutes):
     async def change_password(self, call: Call) -> Response:
         data: ChangePasswordRequest = call.body
         origin = self._session_origin(call.request)
-        pair = await self._password_attempt(
+        pair = await self.password_attempt(
             call,
             lambda user: self.service.change_password(
                 user.id,
@@ -302,7 +323,7 @@ class AuthRoutes(SessionRoutes):
         )
         return self._tokens(call.request, pair)
 
-    async def _password_attempt(self, call: Call, check: Callable[[User], Awaitable[T]]) -> T:
+    async def password_attempt(self, call: Call, check: Callable[[User], Awaitable[T]]) -> T:
         """Run `check` of the caller's password (it raises InvalidCredentialsError when the
         password is wrong) as a password attempt: guessing a password with a stolen access
         token is guessing a password, and counts against the account's login budgets, which
@@ -313,6 +334,9 @@ class AuthRoutes(SessionRoutes):
         attempt = await attempts.begin(call.request.scope, owner_account(user.id), None)
         try:
             result = await check(user)
+        except WrongTotpCodeError:
+            charged = await attempts.failed(attempt)
+            raise WrongTotpCodeError(headers=self.limits.headers(charged)) from None
         except InvalidCredentialsError:
             charged = await attempts.failed(attempt)
             raise WrongCurrentPasswordError(headers=self.limits.headers(charged)) from None
@@ -320,17 +344,6 @@ class AuthRoutes(SessionRoutes):
             raise account_gone() from None
         finally:
             attempts.end(attempt)
-            self._spent(call, attempt, user=user)
+            self.spent(call, attempt, user=user)
         call.shown.extend(attempts.shown(attempt.readings))
         return result
-
-    # Keys ----------------------------------------------------------------------------
-
-    async def jwks(self, call: Call) -> Response:
-        keys = await self.service.published_keys()
-        document = keys.jwks(self.service.clock())
-        etag, max_age = f'"{jwks_fingerprint(document)}"', self.settings.jwks_max_age_seconds
-        headers = [("Cache-Control", f"public, max-age={max_age}"), ("ETag", etag)]
-        if not_modified(call.request.headers.get("if-none-match"), etag):
-            return empty_response(headers, status=304)
-        return json_response(JsonWebKeySet(keys=document["keys"]), headers=headers)

@@ -16,6 +16,8 @@ from .limits import REGISTRATION, password_attempt
 from .operations import ADMINS_SEE_NAMES, LOST_TO_A_CONCURRENT_CHANGE, Operation
 from .preconditions import IF_MATCH_ADVICE, IF_MATCH_DESCRIPTION
 from .routes import AuthRoutes
+from .totp_routes import TotpRoutes
+from .totp_table import totp_operations
 
 DEVICE_HEADER_DESCRIPTION = (
     "The value of the `s3auth_device` cookie an earlier login of this account set, for "
@@ -42,7 +44,11 @@ def operations_of(routes: AuthRoutes, lifecycle: LifecycleRoutes | None = None) 
     """Every operation; `lifecycle`: the handlers of `lifecycle_table`'s rows (by default
     new ones on `routes`)."""
     lifecycle = lifecycle or LifecycleRoutes(routes)
-    return [*_account_operations(routes, lifecycle), *lifecycle_operations(lifecycle)]
+    return [
+        *_account_operations(routes, lifecycle),
+        *totp_operations(TotpRoutes(routes), DEVICE_HEADER_DESCRIPTION),
+        *lifecycle_operations(lifecycle),
+    ]
 
 
 def _account_operations(routes: AuthRoutes, admin: LifecycleRoutes) -> list[Operation]:
@@ -81,8 +87,10 @@ def _account_operations(routes: AuthRoutes, admin: LifecycleRoutes) -> list[Oper
             token_endpoint=True,
             handler_limits=password_attempt(401, devices=True),
             raises=codes.LOGIN,
-            forbidden="The right password of an account whose address is not verified, "
-            "where S3AUTH_REQUIRE_VERIFIED_EMAIL requires one, code `email_not_verified`; or "
+            forbidden="The right password of an account whose second factor is on, code "
+            "`mfa_required`, with the `mfa_token` for `POST /login/totp`; of an account "
+            "whose address is not verified, where S3AUTH_REQUIRE_VERIFIED_EMAIL requires one, "
+            "code `email_not_verified`; or "
             "of an account given more scopes than an access token can carry, code "
             "`token_too_large`",
             description="An OAuth2 password-grant form (what Swagger UI's Authorize "
@@ -94,7 +102,9 @@ def _account_operations(routes: AuthRoutes, admin: LifecycleRoutes) -> list[Oper
             "once could spend. A successful login sets the `s3auth_device` cookie, which "
             "also lets a later login wait in hash places kept for known devices. With "
             "S3AUTH_REQUIRE_VERIFIED_EMAIL, the right password of an account whose address "
-            "is not verified is 403 `email_not_verified`. An account given more scopes than an "
+            "is not verified is 403 `email_not_verified`. The right password of an account "
+            "whose second factor is on is 403 `mfa_required`, no tokens: its `mfa_token` "
+            "and a code go to `POST /login/totp`. An account given more scopes than an "
             "access token can carry (before they were bounded) is 403 `token_too_large`, "
             "and no session is opened.",
         ),

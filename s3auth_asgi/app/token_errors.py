@@ -16,13 +16,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 import msgspec
 from msgspec import Meta
 
 from ..errors import S3AuthError
+from ..hidden_fields import HidesSecrets
 from ..problems import DEFAULT_REALM, Problem, RenderedProblem, problem_of, render
+from ..totp_errors import MfaRequiredError
 
 OAuthError = Literal[
     "invalid_request",
@@ -30,6 +32,7 @@ OAuthError = Literal[
     "unsupported_grant_type",
     "temporarily_unavailable",
     "server_error",
+    "mfa_required",
 ]
 
 TOKEN_ERRORS: Mapping[str, OAuthError] = MappingProxyType(
@@ -44,6 +47,12 @@ TOKEN_ERRORS: Mapping[str, OAuthError] = MappingProxyType(
         "token_expired": "invalid_grant",
         "token_revoked": "invalid_grant",
         "refresh_token_reused": "invalid_grant",
+        # The login's second step: its token no longer holds, or the code is wrong.
+        "invalid_mfa_token": "invalid_grant",
+        "wrong_totp_code": "invalid_grant",
+        # The password was right, and the account wants a code too: the error OAuth
+        # servers with a second factor answer, with the `mfa_token` to send it with.
+        "mfa_required": "mfa_required",
         "unsupported_grant_type": "unsupported_grant_type",
         # The request itself: unreadable, incomplete, or not one this endpoint takes.
         "malformed_body": "invalid_request",
@@ -75,8 +84,10 @@ TOKEN_ERRORS: Mapping[str, OAuthError] = MappingProxyType(
 _DESCRIBABLE = frozenset(chr(c) for c in range(0x20, 0x7F)) - {'"', "\\"}
 
 
-class TokenProblem(Problem, omit_defaults=True):
+class TokenProblem(HidesSecrets, Problem, omit_defaults=True):
     """A problem of a token endpoint: RFC 9457 with the error response of RFC 6749 §5.2."""
+
+    secret_fields: ClassVar[frozenset[str]] = frozenset(("mfa_token",))
 
     error: Annotated[
         OAuthError | None,
@@ -91,6 +102,13 @@ class TokenProblem(Problem, omit_defaults=True):
     error_description: Annotated[
         str | None,
         Meta(description="The problem's `detail`, or its `title` where it has none."),
+    ] = None
+    mfa_token: Annotated[
+        str | None,
+        Meta(
+            description="Of `mfa_required` alone: what `POST /login/totp` takes with a code "
+            "of the account's authenticator app, for 5 minutes."
+        ),
     ] = None
 
 
@@ -107,5 +125,8 @@ def render_token_problem(error: S3AuthError, realm: str = DEFAULT_REALM) -> Rend
         return render(error, realm, problem)
     members = msgspec.structs.asdict(problem)
     description = describe(problem.detail or problem.title)
-    token_problem = TokenProblem(**members, error=oauth_error, error_description=description)
+    mfa_token = error.mfa_token if isinstance(error, MfaRequiredError) else None
+    token_problem = TokenProblem(
+        **members, error=oauth_error, error_description=description, mfa_token=mfa_token
+    )
     return render(error, realm, token_problem)

@@ -10,7 +10,7 @@
                                                   JSON lines (stdin for - or no FILE)
     s3auth user list [--json] [--search S] | disable ID | enable ID | delete ID
     s3auth user set-password ID | scopes ID [--add S..] [--remove S..] | promote ID
-    s3auth user demote ID | sessions ID [--json] | revoke ID [--session SID]
+    s3auth user demote ID | sessions ID [--json] | revoke ID [--session SID] | totp-off ID
     s3auth sessions end-all [--yes]               end every session of every user
     s3auth keys list [--json] | rotate [--now] | retire KID [--now] | publish
     s3auth keys generate --algorithm A [--public] print a new private key (or its public key)

@@ -207,7 +207,7 @@ def add_user_commands(
     store: argparse.ArgumentParser,
 ) -> None:
     """`s3auth user ACTION`; `store`: the parent parser of commands that open the store."""
-    from . import user_admin, user_import
+    from . import user_admin, user_factor, user_import
 
     user = commands.add_parser("user", help="manage users")
     actions = user.add_subparsers(dest="user_command", required=True, metavar="ACTION")
@@ -278,6 +278,7 @@ def add_user_commands(
         "--end-sessions", action="store_true", help="end every session of the account too"
     )
     reset_password.add_argument("--json", action="store_true", help="one JSON object")
+    who(action("totp-off", user_factor.run_user_totp_off, "turn a second factor off (lost device)"))
     scopes = action("scopes", user_admin.run_user_scopes, "show or change a user's scopes")
     who(scopes)
     scopes.add_argument("--add", nargs="+", metavar="SCOPE", help="grant these scopes")

@@ -21,6 +21,8 @@ MessageKind = Literal[
     "email_changed_notice",
     "new_device_notice",
     "failed_logins_notice",
+    "totp_enabled_notice",
+    "totp_disabled_notice",
 ]
 
 MailAdmit = Callable[[tuple[str, ...]], Awaitable[None]]

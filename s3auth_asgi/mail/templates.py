@@ -127,6 +127,23 @@ FAILED_LOGINS = MailTemplate(
     "and log out everywhere from your account's settings.\n",
 )
 
+TOTP_ENABLED = MailTemplate(
+    "A second factor was turned on",
+    "Hello,\n\n"
+    "signing in to your account now takes a code of an authenticator app besides the "
+    "password.\n\n"
+    "If you did not do this, someone knows your password: reset it now from this address, "
+    "and ask the administrators of the site to turn the second factor off.\n",
+)
+TOTP_DISABLED = MailTemplate(
+    "Your second factor was turned off",
+    "Hello,\n\n"
+    "signing in to your account no longer takes a code of an authenticator app: the "
+    "password alone opens it again.\n\n"
+    "If you did not expect this, reset your password now from this address, and turn the "
+    "second factor on again.\n",
+)
+
 
 @dataclass(frozen=True, slots=True)
 class MailTemplates:
@@ -150,6 +167,11 @@ class MailTemplates:
     valid device cookie of the account): no link."""
     failed_logins_notice: MailTemplate = FAILED_LOGINS
     """To the account's address, once wrong passwords spent its failure budget: no link."""
+    totp_enabled_notice: MailTemplate = TOTP_ENABLED
+    """To the account's address, once its second factor was turned on: no link."""
+    totp_disabled_notice: MailTemplate = TOTP_DISABLED
+    """To the account's address, once its second factor was turned off (by its owner, an
+    administrator or `s3auth user totp-off`): no link."""
     reset_path: str = "/reset-password"
     """Where the front end takes a new password (after S3AUTH_PUBLIC_URL)."""
     verify_path: str = "/verify-email"

@@ -1,0 +1,114 @@
+"""The token a login's first step answers when the account's second factor is on
+(`mfa_required`), which its second step (`POST /login/totp`) takes back with a code.
+
+Value: `mfa1.{payload}.{mac}`, base64url: the payload is a JSON array of the user id, the
+account's session generation, the step of its last code accepted, a tag of its sealed seed,
+the device id of the device cookie the login showed (empty without one) and the name typed
+(which that cookie is checked against again), a tag of the client's User-Agent, and the
+expiry; the MAC is HMAC-SHA256 under a key derived from the secret key for this purpose
+alone (`tokens.derive_key`), so no other token of the package is one, nor this one any
+other. It lives `CHALLENGE_SECONDS`, and holds only while the record still has the
+generation, the last step and the seed it names (`holds`): a password changed, sessions
+ended, the factor turned off or on again, or a code accepted since (the one this token
+was spent with included) end it. The store keeps nothing of it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from typing import NamedTuple
+
+from .jose_json import b64url
+from .models import User
+from .tokens import derive_key
+from .totp_errors import InvalidMfaTokenError
+from .types import Clock
+
+CHALLENGE_SECONDS = 300
+"""How long a login has to give its code once the password was found right."""
+MAX_TOKEN_CHARS = 2048
+_PREFIX = "mfa1."
+
+
+class Challenge(NamedTuple):
+    user_id: str
+    generation: str
+    last_step: int
+    seed_tag: str
+    device_id: str
+    name: str
+    """The name typed at the login (`NameLookup.account_key`): the device cookie's check."""
+    agent_tag: str
+    expires: int
+
+
+def _tag(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class MfaChallenges:
+    """Issues and reads the second-step tokens of one service's logins."""
+
+    def __init__(self, secret_key: str, clock: Clock = time.time) -> None:
+        self._key = derive_key(secret_key, "mfa-challenge")
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        return "MfaChallenges(<hidden>)"
+
+    def _mac(self, payload: str) -> str:
+        return b64url(hmac.new(self._key, payload.encode(), hashlib.sha256).digest())
+
+    def issue(self, user: User, *, device_id: str, name: str, user_agent: str | None) -> str:
+        fields = [
+            user.id,
+            user.session_generation,
+            user.totp_last_step,
+            _tag(user.totp_secret),
+            device_id,
+            name,
+            _tag(user_agent or ""),
+            int(self._clock()) + CHALLENGE_SECONDS,
+        ]
+        payload = b64url(json.dumps(fields, separators=(",", ":")).encode())
+        return f"{_PREFIX}{payload}.{self._mac(payload)}"
+
+    def read(self, token: object, user_agent: str | None) -> Challenge:
+        """The challenge of a genuine, unexpired token sent with the User-Agent it was
+        issued to; InvalidMfaTokenError otherwise. No store request."""
+        if not isinstance(token, str) or len(token) > MAX_TOKEN_CHARS:
+            raise InvalidMfaTokenError()
+        if not token.startswith(_PREFIX) or token.count(".") != 2:
+            raise InvalidMfaTokenError()
+        payload, mac = token[len(_PREFIX) :].split(".")
+        if not hmac.compare_digest(self._mac(payload).encode(), mac.encode()):
+            raise InvalidMfaTokenError()
+        try:
+            challenge = Challenge(*json.loads(_unb64(payload)))
+        except (ValueError, TypeError):
+            raise InvalidMfaTokenError() from None
+        if challenge.expires <= self._clock():
+            raise InvalidMfaTokenError("The login's second step has expired; log in again")
+        if not hmac.compare_digest(challenge.agent_tag, _tag(user_agent or "")):
+            raise InvalidMfaTokenError()
+        return challenge
+
+    @staticmethod
+    def holds(challenge: Challenge, user: User) -> bool:
+        """Whether the record is still the one the challenge was issued for (see the
+        module): the account active, its factor on."""
+        return (
+            user.is_active
+            and bool(user.totp_secret)
+            and user.session_generation == challenge.generation
+            and user.totp_last_step == challenge.last_step
+            and hmac.compare_digest(_tag(user.totp_secret), challenge.seed_tag)
+        )

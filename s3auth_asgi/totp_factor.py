@@ -1,0 +1,215 @@
+"""A user's second factor: a TOTP authenticator app (`totp`), opt-in by the user.
+
+Turning it on takes two steps. `start_totp` (the auth app asks for the current password
+first) makes a seed, keeps it sealed (`totp_seeds`) as the record's `pending_totp_secret`
+and answers it once, in base32 and as an otpauth:// URI, for the app; it waits
+`PENDING_SECONDS` for a code. `confirm_totp` checks a code of it and only then moves it to
+`totp_secret`: from then on a login needs a code, and a factor the app never received
+cannot lock its user out. `disable_totp` turns it off, given a code (the owner, who also
+gives the current password at the auth app), or without one (an administrator, or
+`s3auth user totp-off`, for a lost device). Either change mails the account's address a
+notice (no link), as a new password does.
+
+A code works once (RFC 6238 §5.2): the record keeps the step of the last code accepted
+(`totp_last_step`), and a code is accepted only for a later step, written with If-Match on
+the record that was read. Two instances given the same code at once both find it good on
+the record as read; one write lands, the other's If-Match fails, and its retry reads the
+record again, finds the step taken, and refuses. Accepting a code costs a conditional PUT
+of the record (`login_with_totp` in the auth app: the record GET, that PUT, then the
+session's 2: `session_opening`).
+
+Time: the step is this instance's clock's (`clock`, the service's), and a code is accepted
+one step either side of it (`totp.WINDOW`): a phone or an instance whose clock is up to
+about 30 s off still works, a code lives at most 90 s, and instances must keep their
+clocks with NTP, as the tokens' expiries already need.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+import msgspec
+
+from .hidden_fields import HidesSecrets
+from .identifiers import is_id
+from .models import User
+from .open_records import open_record
+from .password_changes import PasswordChanges
+from .storage import Versioned, keys
+from .storage.access import get_or_none
+from .totp import accepted_step, encode_secret, new_seed, otpauth_uri
+from .totp_errors import (
+    TotpEnabledError,
+    TotpNotEnabledError,
+    TotpNotPendingError,
+    WrongTotpCodeError,
+)
+from .totp_seeds import SeedSeal
+from .user_records import Change, if_fields_are
+
+PENDING_SECONDS = 600
+"""How long a seed shown to its user waits for the code that turns it on."""
+
+
+class TotpEnrolment(HidesSecrets, msgspec.Struct, kw_only=True):
+    """A new seed, as shown once to its user: for typing in, and for a QR code."""
+
+    secret_fields: ClassVar[frozenset[str]] = frozenset(("secret", "otpauth_uri"))
+
+    secret: str
+    """The seed in base32, no padding."""
+    otpauth_uri: str
+    expires_in: int
+    """Seconds left to confirm it with a code."""
+
+
+def _turned_off(user: User) -> User:
+    return msgspec.structs.replace(
+        user, totp_secret="", pending_totp_secret="", pending_totp_at=0, totp_last_step=0
+    )
+
+
+class TotpFactor(PasswordChanges):
+    """Turning the second factor on and off, and accepting its codes. A part of
+    `S3AuthService`, which sets `seeds`."""
+
+    seeds: SeedSeal
+
+    async def start_totp(
+        self,
+        user_id: str,
+        *,
+        issuer: str,
+        expect: Mapping[str, Any] | None = None,
+        require: Callable[[User], object] | None = None,
+    ) -> TotpEnrolment:
+        """A new seed, kept pending on the record (any earlier one replaced) until
+        `confirm_totp`; TotpEnabledError when the factor is on. `expect`, `require`: as
+        `update_user`'s (the auth app's: the password it checked is still the record's)."""
+        seed = new_seed()
+        sealed = self.seeds.seal(seed, user_id)
+        now = self._now()
+
+        def change(stored: User) -> User:
+            if require is not None:
+                require(stored)
+            if stored.totp_secret:
+                raise TotpEnabledError()
+            return msgspec.structs.replace(stored, pending_totp_secret=sealed, pending_totp_at=now)
+
+        _, user = await self._update(user_id, if_fields_are(expect or {}, change))
+        uri = otpauth_uri(seed, issuer=issuer, account=user.username)
+        return TotpEnrolment(
+            secret=encode_secret(seed), otpauth_uri=uri, expires_in=PENDING_SECONDS
+        )
+
+    async def confirm_totp(
+        self, user_id: str, code: object, *, require: Callable[[User], object] | None = None
+    ) -> User:
+        """Turn the factor on with a code of the pending seed. TotpNotPendingError when
+        none waits (or its time has run out), WrongTotpCodeError for a wrong code."""
+        current = await self._load_user(user_id)
+        user = current.value
+        if require is not None:
+            require(user)
+        if user.totp_secret:
+            raise TotpEnabledError()
+        pending = user.pending_totp_secret
+        seed = self.seeds.open(pending, user_id) if pending else None
+        if seed is None or self.clock() >= user.pending_totp_at + PENDING_SECONDS:
+            raise TotpNotPendingError()
+        step = accepted_step(seed, code, self.clock())
+        if step is None:
+            raise WrongTotpCodeError()
+
+        def change(stored: User) -> User:
+            if require is not None:
+                require(stored)
+            if stored.totp_secret:
+                raise TotpEnabledError()
+            if stored.pending_totp_secret != pending:  # another start or confirmation
+                raise TotpNotPendingError()
+            return msgspec.structs.replace(
+                stored,
+                totp_secret=pending,
+                pending_totp_secret="",
+                pending_totp_at=0,
+                totp_last_step=step,
+            )
+
+        _, after = await self._update(user_id, change, current)
+        self.mail.notify("totp_enabled_notice", to=after.email, username=after.username)
+        return after
+
+    async def disable_totp(
+        self,
+        user_id: str,
+        code: object = None,
+        *,
+        checked: bool = True,
+        expect: Mapping[str, Any] | None = None,
+        require: Callable[[User], object] | None = None,
+    ) -> User:
+        """Turn the factor off. With `checked` (the owner), `code` must be a code of it
+        not used yet (it is spent here); without (an administrator, for a lost device), no
+        code is asked. TotpNotEnabledError when it is off; the account's address is told."""
+        current = await self._load_user(user_id)
+        user = current.value
+        if require is not None:
+            require(user)
+        if not user.totp_secret:
+            raise TotpNotEnabledError()
+        change: Change = _turned_off
+        if checked:
+            step = self._accepted(user, code)
+
+            def change(stored: User) -> User:
+                # Over a concurrent use of that step, or a new seed, the code is spent.
+                if stored.totp_last_step >= step or stored.totp_secret != user.totp_secret:
+                    raise WrongTotpCodeError()
+                return _turned_off(stored)
+
+        def guarded(stored: User) -> User:
+            if require is not None:
+                require(stored)
+            if not stored.totp_secret:
+                raise TotpNotEnabledError()
+            return change(stored)
+
+        _, after = await self._update(user_id, if_fields_are(expect or {}, guarded), current)
+        self.mail.notify("totp_disabled_notice", to=after.email, username=after.username)
+        return after
+
+    async def totp_login_record(self, user_id: str) -> Versioned[User] | None:
+        """The open record of `user_id` with its version, for a login's second step (1
+        GET); None when there is none."""
+        if not is_id(user_id):
+            return None
+        return open_record(await get_or_none(self.store, keys.user(user_id), User), user_id)
+
+    async def accept_totp_code(self, found: Versioned[User], code: object) -> User:
+        """The record after `code`, a code of its factor for a step later than the last
+        one accepted, is accepted (its step written with If-Match; see the module);
+        WrongTotpCodeError otherwise, a concurrent use of the same step's code included."""
+        user = found.value
+        step = self._accepted(user, code)
+
+        def spend(stored: User) -> User:
+            if stored.totp_secret != user.totp_secret or stored.totp_last_step >= step:
+                raise WrongTotpCodeError()
+            return msgspec.structs.replace(stored, totp_last_step=step)
+
+        _, after = await self._update(user.id, spend, found)
+        return after
+
+    def _accepted(self, user: User, code: object) -> int:
+        """The step of `code` for `user`'s factor; WrongTotpCodeError when it is none (a
+        seed that does not open, sealed under another secret key, accepts no code)."""
+        seed = self.seeds.open(user.totp_secret, user.id)
+        step = None
+        if seed is not None:
+            step = accepted_step(seed, code, self.clock(), last_step=user.totp_last_step)
+        if step is None:
+            raise WrongTotpCodeError()
+        return step
