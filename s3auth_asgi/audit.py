@@ -67,6 +67,7 @@ AUDITED: frozenset[EventName] = frozenset(
         "totp_start",
         "totp_confirm",
         "totp_disable",
+        "totp_recovery_codes",
         "admin_totp_disable",
     )
 )

@@ -68,6 +68,7 @@ EventName = Literal[
     "totp_start",
     "totp_confirm",
     "totp_disable",
+    "totp_recovery_codes",
     "admin_totp_disable",
 ]
 Outcome = Literal["success", "failure", "refused"]

@@ -8,9 +8,9 @@ the device id of the device cookie the login showed (empty without one) and the 
 expiry; the MAC is HMAC-SHA256 under a key derived from the secret key for this purpose
 alone (`tokens.derive_key`), so no other token of the package is one, nor this one any
 other. It lives `CHALLENGE_SECONDS`, and holds only while the record still has the
-generation, the last step and the seed it names (`holds`): a password changed, sessions
-ended, the factor turned off or on again, or a code accepted since (the one this token
-was spent with included) end it. The store keeps nothing of it.
+generation, the last step, the seed and the recovery codes it names (`holds`): a password
+changed, sessions ended, the factor turned off or on again, or a code accepted since (the
+one this token was spent with included) end it. The store keeps nothing of it.
 """
 
 from __future__ import annotations
@@ -50,6 +50,11 @@ def _tag(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
+def _factor_tag(user: User) -> str:
+    """Of the factor's seed and its recovery codes: a recovery code used changes it."""
+    return _tag("|".join((user.totp_secret, *user.totp_recovery)))
+
+
 def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
@@ -72,7 +77,7 @@ class MfaChallenges:
             user.id,
             user.session_generation,
             user.totp_last_step,
-            _tag(user.totp_secret),
+            _factor_tag(user),
             device_id,
             name,
             _tag(user_agent or ""),
@@ -110,5 +115,5 @@ class MfaChallenges:
             and bool(user.totp_secret)
             and user.session_generation == challenge.generation
             and user.totp_last_step == challenge.last_step
-            and hmac.compare_digest(_tag(user.totp_secret), challenge.seed_tag)
+            and hmac.compare_digest(_factor_tag(user), challenge.seed_tag)
         )

@@ -15,7 +15,7 @@ class User(HidesSecrets, msgspec.Struct, kw_only=True):
     """A user record as stored at `users/{id}.json`."""
 
     secret_fields: ClassVar[frozenset[str]] = frozenset(
-        ("hashed_password", "totp_secret", "pending_totp_secret")
+        ("hashed_password", "totp_secret", "pending_totp_secret", "totp_recovery")
     )
 
     id: str
@@ -78,6 +78,9 @@ class User(HidesSecrets, msgspec.Struct, kw_only=True):
     totp_last_step: int = 0
     """The time step of the last code accepted: no code of it or an earlier step works
     again (`totp`), which the If-Match write that raises it makes true on every instance."""
+    totp_recovery: list[str] = msgspec.field(default_factory=list)
+    """The argon2id hashes of the factor's recovery codes, by slot (`recovery_codes`); a
+    code used leaves its slot empty."""
     deleting: bool = False
     """Set by a deletion's If-Match write just before it deletes the record
     (`user_directory`): the names it lets go are the ones this version holds, so no

@@ -31,11 +31,13 @@ from typing import Any, ClassVar
 
 import msgspec
 
+from .errors import ConflictError
 from .hidden_fields import HidesSecrets
 from .identifiers import is_id
 from .models import User
 from .open_records import open_record
 from .password_changes import PasswordChanges
+from .recovery_codes import new_codes, parsed
 from .storage import Versioned, keys
 from .storage.access import get_or_none
 from .totp import accepted_step, encode_secret, new_seed, otpauth_uri
@@ -66,7 +68,12 @@ class TotpEnrolment(HidesSecrets, msgspec.Struct, kw_only=True):
 
 def _turned_off(user: User) -> User:
     return msgspec.structs.replace(
-        user, totp_secret="", pending_totp_secret="", pending_totp_at=0, totp_last_step=0
+        user,
+        totp_secret="",
+        pending_totp_secret="",
+        pending_totp_at=0,
+        totp_last_step=0,
+        totp_recovery=[],
     )
 
 
@@ -162,13 +169,10 @@ class TotpFactor(PasswordChanges):
             raise TotpNotEnabledError()
         change: Change = _turned_off
         if checked:
-            step = self._accepted(user, code)
+            spend = await self._spending(user, code)
 
             def change(stored: User) -> User:
-                # Over a concurrent use of that step, or a new seed, the code is spent.
-                if stored.totp_last_step >= step or stored.totp_secret != user.totp_secret:
-                    raise WrongTotpCodeError()
-                return _turned_off(stored)
+                return _turned_off(spend(stored))
 
         def guarded(stored: User) -> User:
             if require is not None:
@@ -189,19 +193,71 @@ class TotpFactor(PasswordChanges):
         return open_record(await get_or_none(self.store, keys.user(user_id), User), user_id)
 
     async def accept_totp_code(self, found: Versioned[User], code: object) -> User:
-        """The record after `code`, a code of its factor for a step later than the last
-        one accepted, is accepted (its step written with If-Match; see the module);
-        WrongTotpCodeError otherwise, a concurrent use of the same step's code included."""
-        user = found.value
-        step = self._accepted(user, code)
-
-        def spend(stored: User) -> User:
-            if stored.totp_secret != user.totp_secret or stored.totp_last_step >= step:
-                raise WrongTotpCodeError()
-            return msgspec.structs.replace(stored, totp_last_step=step)
-
-        _, after = await self._update(user.id, spend, found)
+        """The record after `code` is accepted: a code of its factor for a step later than
+        the last one accepted (that step written with If-Match; see the module), or one of
+        its recovery codes not used yet (its hash taken out, with If-Match: one verification
+        of a password hash). WrongTotpCodeError otherwise, a concurrent use of the same code
+        included."""
+        spend = await self._spending(found.value, code)
+        _, after = await self._update(found.value.id, spend, found)
         return after
+
+    async def new_recovery_codes(
+        self,
+        user_id: str,
+        *,
+        expect: Mapping[str, Any] | None = None,
+        require: Callable[[User], object] | None = None,
+    ) -> list[str]:
+        """Ten new recovery codes of the user's factor, answered once, in place of any
+        earlier ones (which stop working); their hashes are kept (`recovery_codes`: ten
+        password hashes). TotpNotEnabledError when the factor is off."""
+        current = await self._load_user(user_id)
+        if not current.value.totp_secret:
+            raise TotpNotEnabledError()
+        codes = new_codes()
+        hashes = [await self.passwords.hash(parsed_secret(code)) for code in codes]
+
+        def change(stored: User) -> User:
+            if require is not None:
+                require(stored)
+            if stored.totp_secret != current.value.totp_secret:  # turned off, or another
+                raise TotpNotEnabledError() if not stored.totp_secret else ConflictError()
+            return msgspec.structs.replace(stored, totp_recovery=hashes)
+
+        await self._update(user_id, if_fields_are(expect or {}, change), current)
+        return codes
+
+    async def _spending(self, user: User, code: object) -> Change:
+        """The change that spends `code`, a TOTP or a recovery code of `user`'s factor, on
+        the record it is written over (refused there, WrongTotpCodeError, when the factor
+        has changed or the code has been used meanwhile); WrongTotpCodeError when `code` is
+        neither."""
+        recovery = parsed(code)
+        if recovery is None:
+            step = self._accepted(user, code)
+
+            def spend_step(stored: User) -> User:
+                if stored.totp_secret != user.totp_secret or stored.totp_last_step >= step:
+                    raise WrongTotpCodeError()
+                return msgspec.structs.replace(stored, totp_last_step=step)
+
+            return spend_step
+        slot, secret = recovery
+        hashed = user.totp_recovery[slot] if slot < len(user.totp_recovery) else ""
+        matches, _ = await self.passwords.verify(secret, hashed or None)
+        if not hashed or not matches:
+            raise WrongTotpCodeError()
+
+        def spend_code(stored: User) -> User:
+            kept = stored.totp_recovery
+            if stored.totp_secret != user.totp_secret or kept[slot : slot + 1] != [hashed]:
+                raise WrongTotpCodeError()
+            return msgspec.structs.replace(
+                stored, totp_recovery=[*kept[:slot], "", *kept[slot + 1 :]]
+            )
+
+        return spend_code
 
     def _accepted(self, user: User, code: object) -> int:
         """The step of `code` for `user`'s factor; WrongTotpCodeError when it is none (a
@@ -213,3 +269,10 @@ class TotpFactor(PasswordChanges):
         if step is None:
             raise WrongTotpCodeError()
         return step
+
+
+def parsed_secret(code: str) -> str:
+    """The secret of a code `recovery_codes.new_codes` made."""
+    found = parsed(code)
+    assert found is not None
+    return found[1]

@@ -328,6 +328,15 @@ async def _confirm_totp(run: Run) -> None:
             await run.send(client, "confirm_totp", headers=headers, json={"code": code})
 
 
+@scenario("new_totp_recovery_codes")
+async def _new_totp_recovery_codes(run: Run) -> None:
+    _, headers, _ = await _with_factor(run)
+    client = await run.client()
+    for password in (PASSWORD, "Wrong123!", PASSWORD):
+        body = {"current_password": password}
+        await run.send(client, "new_totp_recovery_codes", headers=headers, json=body)
+
+
 @scenario("disable_totp")
 async def _disable_totp(run: Run) -> None:
     for codes in (("right",), ("000000", "right")):

@@ -123,6 +123,7 @@ ELSEWHERE = {
     "totp_not_pending": "test_app_totp",
     "start_totp wrong_password": "test_app_totp",
     "disable_totp wrong_password": "test_app_totp",
+    "new_totp_recovery_codes wrong_password": "test_app_totp",
     "login_totp invalid_credentials": "test_session_generation: a change racing the opening",
 }
 """The codes a handler raises (`Operation.raises`), of any operation or of one, that need

@@ -259,9 +259,11 @@ class BothRead(StoreWrapper):
         return await super().replace(key, value, etag)
 
 
-@pytest.mark.parametrize("backend", ["memory", "file"])
+@pytest.mark.parametrize(
+    ("backend", "kind"), [("memory", "totp"), ("file", "totp"), ("memory", "recovery")]
+)
 async def test_one_code_given_to_two_instances_at_once_is_accepted_once(
-    backend: str, tmp_path: Path
+    backend: str, kind: str, tmp_path: Path
 ) -> None:
     clock = Clock()
     url = "memory://" if backend == "memory" else f"file://{tmp_path / 'store'}"
@@ -279,11 +281,18 @@ async def test_one_code_given_to_two_instances_at_once_is_accepted_once(
     async with client_for(apps[0]) as client:
         await register(client, "alice")
         seed = await turn_on(client, services[0], "alice")
+        if kind == "recovery":
+            recovery = await new_codes(
+                client,
+                await login_with(
+                    client, services[0], await first_step(client, "alice"), seed, clock
+                ),
+            )
     tokens = []
     for app in apps:
         async with client_for(app) as client:
             tokens.append(await first_step(client, "alice"))
-    code = code_at(seed, clock)
+    code = code_at(seed, clock) if kind == "totp" else recovery[4]
     shared["armed"] = True
     answers: list[httpx.Response] = []
 
@@ -418,3 +427,57 @@ async def test_a_login_that_showed_a_device_needs_it_again_at_its_second_step() 
         assert_problem(await second_step(client, token, code), 401, "invalid_mfa_token")
         answer = await second_step(client, token, code, **device)
         assert answer.status_code == 200, answer.text
+
+
+async def new_codes(client: httpx.AsyncClient, tokens: dict[str, Any]) -> list[str]:
+    response = await client.post(
+        "/auth/me/totp/recovery-codes", json={"current_password": PASSWORD}, headers=bearer(tokens)
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["cache-control"] == "no-store"
+    codes: list[str] = response.json()["codes"]
+    return codes
+
+
+async def test_a_recovery_code_works_once_in_place_of_the_apps() -> None:
+    clock = Clock()
+    service = make_clocked_service(clock=clock)
+    async with client_for(mounted(service)) as client:
+        alice = await register(client, "alice")
+        seed = await turn_on(client, service, "alice")
+        tokens = await login_with(client, service, await first_step(client, "alice"), seed, clock)
+        path = "/auth/me/totp/recovery-codes"
+        wrong = await client.post(
+            path, json={"current_password": "Wrong123!"}, headers=bearer(tokens)
+        )
+        assert_problem(wrong, 403, "wrong_password")
+        earlier = await new_codes(client, tokens)
+        codes = await new_codes(client, tokens)  # the earlier ones stop working
+        assert len(codes) == 10 and not set(codes) & set(earlier)
+        stored = await service.store.get(keys.user(alice["id"]), dict)
+        assert stored is not None
+        raw = msgspec.json.encode(stored.value).decode()
+        hashes = stored.value["totp_recovery"]
+        assert len(hashes) == 10 and all(h.startswith("$argon2id$") for h in hashes)
+        assert not any(code[2:].replace("-", "") in raw for code in codes)
+
+        token = await first_step(client, "alice")
+        assert_problem(await second_step(client, token, earlier[0]), 403, "wrong_totp_code")
+        service.store.reset_counts()
+        assert (await second_step(client, token, codes[0])).status_code == 200
+        assert dict(service.store.requests) == {"get": 2, "put": 3}
+        again = await first_step(client, "alice")
+        assert_problem(await second_step(client, again, codes[0]), 403, "wrong_totp_code")
+        typed = codes[1].upper().replace("-", " ")
+        assert (await second_step(client, again, typed)).status_code == 200
+        # The factor turned off with one; off, it keeps none.
+        off = {"current_password": PASSWORD, "code": codes[2]}
+        response = await client.post("/auth/me/totp/disable", json=off, headers=bearer(tokens))
+        assert response.status_code == 200 and response.json()["totp_enabled"] is False
+        assert_problem(await new_codes_answer(client, tokens), 409, "totp_not_enabled")
+
+
+async def new_codes_answer(client: httpx.AsyncClient, tokens: dict[str, Any]) -> httpx.Response:
+    return await client.post(
+        "/auth/me/totp/recovery-codes", json={"current_password": PASSWORD}, headers=bearer(tokens)
+    )

@@ -40,6 +40,7 @@ SECRET_UNDER_ANOTHER_NAME = [
     (S3AuthSettings, "signing_key"),
     (S3AuthSettings, "key_encryption_key"),
     (TotpEnrolment, "otpauth_uri"),  # carries the seed
+    (User, "totp_recovery"),  # the hashes of the recovery codes
 ]
 
 

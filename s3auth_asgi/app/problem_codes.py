@@ -112,14 +112,16 @@ PASSWORD_CHANGE: Raised = (WrongCurrentPasswordError, *NEW_PASSWORD, TokenTooLar
 TOTP_LOGIN: Raised = (
     InvalidMfaTokenError,
     WrongTotpCodeError,
+    HashingBusyError,
     InvalidCredentialsError,
     TokenTooLargeError,
     KeysUnavailableError,
 )
-"""The login's second step: the challenge gone, a wrong code, the account changed as the
-session was opened."""
+"""The login's second step: the challenge gone, a wrong code, no room to verify a recovery
+code now, the account changed as the session was opened."""
 TOTP_START: Raised = (WrongCurrentPasswordError, HashingBusyError)
 TOTP_CONFIRM: Raised = (WrongTotpCodeError,)
+TOTP_RECOVERY: Raised = (WrongCurrentPasswordError, HashingBusyError)
 TOTP_DISABLE: Raised = (WrongCurrentPasswordError, WrongTotpCodeError, HashingBusyError)
 PATH_ID_ERRORS: dict[str, type[NotFoundError]] = {
     "user_id": UserNotFoundError,

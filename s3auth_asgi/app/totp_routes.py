@@ -16,6 +16,7 @@ from .operations import Call
 from .responses import PRIVATE, json_response
 from .routes import AuthRoutes
 from .totp_schemas import (
+    RecoveryCodes,
     TotpConfirmRequest,
     TotpDisableRequest,
     TotpLoginRequest,
@@ -94,6 +95,18 @@ class TotpRoutes:
             call, lambda user: self.service.confirm_totp(user.id, data.code, require=usable_account)
         )
         return json_response(self.service.public_user(user), headers=PRIVATE)
+
+    async def recovery_codes(self, call: Call) -> Response:
+        data: TotpStartRequest = call.body
+
+        async def make(user: User) -> list[str]:
+            await self.service.confirm_password(user, data.current_password)
+            return await self.service.new_recovery_codes(
+                user.id, expect=password_of(user), require=usable_account
+            )
+
+        codes = await self.routes.password_attempt(call, make)
+        return json_response(RecoveryCodes(codes=codes), headers=PRIVATE)
 
     async def disable(self, call: Call) -> Response:
         data: TotpDisableRequest = call.body

@@ -17,8 +17,9 @@ an absolute URI)."""
 Code = Annotated[
     str,
     Meta(
-        max_length=16,
-        description="The 6-digit code the authenticator app shows now.",
+        max_length=32,
+        description="The 6-digit code the authenticator app shows now, or one of the "
+        "account's recovery codes (`3-abcde-fghij`), each of which works once.",
         examples=["123456"],
     ),
 ]
@@ -58,3 +59,11 @@ class TotpDisableRequest(HidesSecrets, msgspec.Struct, forbid_unknown_fields=Tru
 
     current_password: str
     code: Code
+
+
+class RecoveryCodes(HidesSecrets, msgspec.Struct, kw_only=True):
+    """New recovery codes, shown this once: the store keeps only their hashes."""
+
+    secret_fields: ClassVar[frozenset[str]] = frozenset(("codes",))
+
+    codes: list[str]

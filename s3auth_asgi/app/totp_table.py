@@ -98,6 +98,28 @@ def totp_operations(routes: TotpRoutes, device_header: str) -> list[Operation]:
         ),
         Operation(
             method="POST",
+            path="/me/totp/recovery-codes",
+            handler=routes.recovery_codes,
+            operation_id="new_totp_recovery_codes",
+            event="totp_recovery_codes",
+            summary="New recovery codes for the second factor",
+            tag="account",
+            access="bearer",
+            reads_account=False,
+            request=schemas.TotpStartRequest,
+            response=schemas.RecoveryCodes,
+            token_response=True,  # the codes: no-store
+            handler_limits=password_attempt(403, devices=False),
+            raises=codes.TOTP_RECOVERY,
+            conflicts=(TotpNotEnabledError, ConflictError),
+            description="Needs the current password and the factor on (409 "
+            "`totp_not_enabled`). Answers ten codes, once, each of which works once in "
+            "place of the app's code (at `/login/totp` and `/me/totp/disable`), for a lost "
+            "device; earlier codes stop working. The store keeps an argon2id hash of each. "
+            + CHARGED,
+        ),
+        Operation(
+            method="POST",
             path="/me/totp/disable",
             handler=routes.disable,
             operation_id="disable_totp",
