@@ -88,6 +88,7 @@ HOOK_OF_EVENT: dict[EventName, HookName] = {
     "register": "after_register",
     "admin_user_create": "after_register",
     "login": "after_login",
+    "login_totp": "after_login",
     "password_reset": "after_password_reset",
     "email_verify": "after_email_verified",
     "logout": "session_revoked",
@@ -101,9 +102,15 @@ HOOK_OF_EVENT: dict[EventName, HookName] = {
     "password_change": "user_updated",
     "admin_user_update": "user_updated",
     "admin_password_set": "user_updated",
+    "totp_confirm": "user_updated",
+    "totp_disable": "user_updated",
+    "admin_totp_disable": "user_updated",
     "admin_user_delete": "user_deleted",
 }
-"""The hook a successful event runs; a failed login runs `login_failed`."""
+"""The hook a successful event runs; a failed login runs `login_failed` (`Hooks.hook_of`)."""
+LOGIN_STEPS: frozenset[EventName] = frozenset(("login", "login_totp"))
+"""A login's two steps: a failure of either runs `login_failed`, but for a right password
+that waits for its second factor's code (`mfa_required`), which is no failure of it."""
 
 RESERVED_CLAIMS = frozenset(
     ("iss", "sub", "aud", "exp", "nbf", "iat", "jti", "sid", "scope", "preferred_username",
@@ -180,8 +187,8 @@ class Hooks:
     def hook_of(self, event: AuthEvent) -> HookName | None:
         if event.outcome == "success":
             return HOOK_OF_EVENT.get(event.name)
-        if event.name == "login" and event.outcome == "failure":
-            return "login_failed"
+        if event.name in LOGIN_STEPS and event.outcome == "failure":
+            return "login_failed" if event.reason != "mfa_required" else None
         return None
 
     async def dispatch(self, event: AuthEvent) -> None:

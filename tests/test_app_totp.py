@@ -20,6 +20,8 @@ from test_change_notices import notices
 from s3auth_asgi import S3AuthService
 from s3auth_asgi.app.devices import DEVICE_HEADER
 from s3auth_asgi.app.totp_schemas import TOTP_GRANT
+from s3auth_asgi.events import AuthEvent
+from s3auth_asgi.hooks import Hooks
 from s3auth_asgi.settings import new_secret_key
 from s3auth_asgi.storage import ObjectStore, Store, keys
 from s3auth_asgi.totp import decode_secret, totp
@@ -480,4 +482,37 @@ async def test_a_recovery_code_works_once_in_place_of_the_apps() -> None:
 async def new_codes_answer(client: httpx.AsyncClient, tokens: dict[str, Any]) -> httpx.Response:
     return await client.post(
         "/auth/me/totp/recovery-codes", json={"current_password": PASSWORD}, headers=bearer(tokens)
+    )
+
+
+async def test_the_login_hooks_see_the_second_step_as_the_login() -> None:
+    """`after_login` runs for the login that opened a session, the second step's; a right
+    password waiting for its code is no failed login, a wrong code is."""
+    hooks = Hooks()
+    seen: list[tuple[str, str, str | None]] = []
+
+    @hooks.on("after_login")
+    @hooks.on("login_failed")
+    @hooks.on("user_updated")
+    async def record(event: AuthEvent) -> None:
+        seen.append((event.name, event.outcome, event.reason))
+
+    clock = Clock()
+    service = make_clocked_service(clock=clock)
+    service.hooks = hooks
+    async with client_for(mounted(service)) as client:
+        await register(client, "alice")
+        seed = await turn_on(client, service, "alice")
+        seen.clear()
+        token = await first_step(client, "alice")
+        assert_problem(await second_step(client, token, "000000"), 403, "wrong_totp_code")
+        await login_with(client, service, token, seed, clock)
+    assert (
+        seen
+        == [
+            ("login", "success", None),  # the first login, before the factor was on
+            ("totp_confirm", "success", None),
+            ("login_totp", "failure", "wrong_totp_code"),
+            ("login_totp", "success", None),
+        ][2:]
     )
