@@ -18,9 +18,11 @@ and the revocation its access tokens. Finding another generation, or no open rec
 login deletes its session, before any token of it was issued, and answers as the login
 after the change would: refused (InvalidCredentialsError) when the account is gone,
 disabled or has another password; opened again from the new record otherwise (a logout
-everywhere, new privileges), at one more session create and GET. A `PublicUser`, which
-carries no generation, is not read back: such a session predates every generation marker,
-and is ended by every change (`session_generation`).
+everywhere, new privileges), at one more session create and GET. A second factor turned
+on (or off) meanwhile is such a change too, one that refuses: a password login that read
+the record before the factor was on would otherwise open a session without its code. A
+`PublicUser`, which carries no generation, is not read back: such a session predates every
+generation marker, and is ended by every change (`session_generation`).
 
 A failure of the read answers the store's error and issues no token: a session left so is
 one whose tokens nobody holds. A failure of the DELETE is let be: the session left is of a
@@ -53,8 +55,22 @@ lost to a change that renewed the generation meanwhile."""
 
 def still_admits(read: User, current: User) -> bool:
     """Whether a login decided on `read` holds on `current`, the open record as it is now:
-    the account active, with the password hash the login checked."""
-    return current.is_active and current.hashed_password == read.hashed_password
+    the account active, with the password hash the login checked, and the second factor
+    the login went through (none, for a password alone)."""
+    return (
+        current.is_active
+        and current.hashed_password == read.hashed_password
+        and current.totp_secret == read.totp_secret
+    )
+
+
+def unchanged(read: User, current: User) -> bool:
+    """Whether the record a session was opened from is still the one the login read, as
+    far as the login is concerned: the same generation and second factor."""
+    return (
+        current.session_generation == read.session_generation
+        and current.totp_secret == read.totp_secret
+    )
 
 
 class SessionOpening(SessionOperations):
@@ -77,7 +93,7 @@ class SessionOpening(SessionOperations):
             if not isinstance(user, User):
                 return await self._pair(session, now, signing)
             current = await open_user(self.store, user.id)
-            if current is not None and current.session_generation == user.session_generation:
+            if current is not None and unchanged(user, current):
                 return await self._pair(session, now, signing)
             await delete_quietly(self.store, keys.session(user.id, session.id))
             if current is None or not still_admits(user, current):

@@ -12,7 +12,7 @@ import httpx
 import msgspec
 import pytest
 from conftest import make_service
-from support import Clock, StoreWrapper, make_clocked_service
+from support import AfterRequest, Clock, StoreWrapper, make_clocked_service
 from test_app import PASSWORD, assert_problem, bearer, client_for, login, mounted, register
 from test_app_lifecycle import admin_tokens, service_with
 from test_change_notices import notices
@@ -516,3 +516,30 @@ async def test_the_login_hooks_see_the_second_step_as_the_login() -> None:
             ("login_totp", "success", None),
         ][2:]
     )
+
+
+async def test_a_password_login_racing_the_factor_turned_on_opens_no_session() -> None:
+    """A login that read the record before its factor was turned on, and writes its session
+    after, finds the factor on when it reads the record back: refused, no token, as the
+    login after the change would be without its code."""
+    clock = Clock()
+    store = ObjectStore.from_url("memory://")
+    service = make_clocked_service(clock=clock, store=store)
+    async with client_for(mounted(service)) as client:
+        alice = await register(client, "alice")
+        enrolment = await service.start_totp(alice["id"], issuer="test")
+        seed = decode_secret(enrolment.secret)
+
+        async def turned_on() -> None:
+            await service.confirm_totp(alice["id"], totp(seed, clock()))
+
+        raced = make_clocked_service(
+            clock=clock, store=AfterRequest(store, "get", keys.USERS, turned_on)
+        )
+        async with client_for(mounted(raced)) as other:
+            response = await other.post(
+                "/auth/login", data={"username": "alice", "password": PASSWORD}, headers=AGENT
+            )
+        assert_problem(response, 401, "invalid_credentials")
+        assert await service.get_user_active_sessions(alice["id"]) == []
+        await first_step(client, "alice")  # now the factor is asked for
