@@ -20,6 +20,7 @@ import pytest
 from conftest import FAST_HASHING, SECRET
 from mail_support import smtp_server
 from test_app import PASSWORD, assert_problem, bearer, client_for, login, register
+from test_app_totp import first_step, second_step, turn_on
 
 from s3auth_asgi import S3AuthService
 from s3auth_asgi.app import DEFAULT_AUTH_LIMITS
@@ -28,6 +29,7 @@ from s3auth_asgi.demo.app import API_LIMIT, create_demo_app
 from s3auth_asgi.demo.config import demo_settings, read_or_create_secret
 from s3auth_asgi.demo.devices import device_name
 from s3auth_asgi.errors import ConfigurationError
+from s3auth_asgi.totp import totp
 
 pytestmark = pytest.mark.anyio
 
@@ -313,6 +315,22 @@ async def test_the_demo_app_wraps_the_auth_app_in_the_three_middlewares(tmp_path
             headers=bearer(tokens),
         )
         assert again.status_code == 200
+
+
+async def test_a_stale_token_keeps_no_one_from_the_second_step_of_a_login(
+    tmp_path: Path,
+) -> None:
+    service = demo_service(tmp_path)
+    async with client_for(create_demo_app(service), base_url=LOCAL) as client:
+        await register(client, "alice")
+        tokens = await login(client, "alice")
+        seed = await turn_on(client, service, "alice")
+        assert (await client.post("/auth/logout-all", headers=bearer(tokens))).status_code == 200
+        token = await first_step(client, "alice", **bearer(tokens))
+        # The code of the next step: the one that turned the factor on is spent.
+        code = totp(seed, service.clock() + 30)
+        answer = await second_step(client, token, code, Origin=LOCAL, **bearer(tokens))
+        assert answer.status_code == 200, answer.text
 
 
 async def test_hammering_login_gets_429(tmp_path: Path) -> None:

@@ -47,6 +47,7 @@ PUBLIC_PATHS = (
     f"{AUTH_PREFIX}/email/*",
     f"{AUTH_PREFIX}/register",
     f"{AUTH_PREFIX}/login",
+    f"{AUTH_PREFIX}/login/totp",
     f"{AUTH_PREFIX}/refresh",
     f"{AUTH_PREFIX}/openapi.json",
     f"{AUTH_PREFIX}/.well-known/*",
