@@ -390,7 +390,13 @@ class Harness:
         return self.portal.call(self._send, kwargs)
 
     async def _send(self, kwargs: dict[str, Any]) -> httpx.Response:
-        request: dict[str, Any] = {key: kwargs[key] for key in ("method", "url", "headers")}
+        request: dict[str, Any] = {key: kwargs[key] for key in ("method", "url")}
+        # A field value may hold obs-text (bytes 0x80 to 0xFF, as an If-Match entity tag
+        # may): sent as those bytes, where the client would refuse a str that is not ASCII.
+        request["headers"] = {
+            name: value.encode("latin-1") if isinstance(value, str) else value
+            for name, value in (kwargs["headers"] or {}).items()
+        }
         request["params"] = kwargs.get("params")
         if kwargs.get("cookies"):  # per-request cookies: only when the case has some
             self.client.cookies = kwargs["cookies"]
