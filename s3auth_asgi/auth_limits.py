@@ -26,6 +26,8 @@ DEFAULT_AUTH_LIMITS: dict[str, RateLimit] = {
     "profile": RateLimit(max_requests=20, window_seconds=600),
     "profile_account": RateLimit(max_requests=10, window_seconds=600),
     "events_account": RateLimit(max_requests=20, window_seconds=600),
+    # New recovery codes are ten password hashes: a few an hour is all an owner needs.
+    "recovery_codes_account": RateLimit(max_requests=3, window_seconds=3600),
     "recovery": RateLimit(max_requests=10, window_seconds=900),
     # Over either of these two the answer is the same 202 and no mail goes (`mail_admitted`).
     "recovery_account": RateLimit(max_requests=3, window_seconds=900),
@@ -40,13 +42,15 @@ request: `register` per address, `register_account` per address + username, `tok
 (refresh, logout, the use of a mailed token) and `profile` per address, `token_account`
 (logout), `profile_account` and `events_account` (a page of an audit trail, one's own or,
 for an administrator, an account's: up to 201 store requests) per calling account,
-`recovery` (a reset or verification mail asked for) per address; `recovery_account` per
-account and address, and `recovery_inbox` per account from any address, for each kind of
-mail apart (`mail_admitted`); they count the mails of a new address at `PATCH /me` and the
-notice of a new password at `/password` too, per inbox (the account's, or the new
-address's), and refuse those with a 429 (`check_mails`). `login_notice` counts the notices
-of a login from a new device and of a spent failure budget, per account and kind of
-notice, after the answer: past it the notice is not mailed, and nothing else changes."""
+`recovery_codes_account` (new recovery codes of the second factor: ten password hashes)
+per calling account from any address, `recovery` (a reset or verification mail asked for)
+per address; `recovery_account` per account and address, and `recovery_inbox` per account
+from any address, for each kind of mail apart (`mail_admitted`); they count the mails of a
+new address at `PATCH /me` and the notice of a new password at `/password` too, per inbox
+(the account's, or the new address's), and refuse those with a 429 (`check_mails`).
+`login_notice` counts the notices of a login from a new device and of a spent failure
+budget, per account and kind of notice, after the answer: past it the notice is not
+mailed, and nothing else changes."""
 
 PER_PROCESS_LIMITS = ("token", "token_account", "profile", "profile_account", "events_account")
 """Kept in each process's memory whatever S3AUTH_RATE_LIMIT_STORE says."""

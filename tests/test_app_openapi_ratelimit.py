@@ -330,11 +330,16 @@ async def _confirm_totp(run: Run) -> None:
 
 @scenario("new_totp_recovery_codes")
 async def _new_totp_recovery_codes(run: Run) -> None:
-    _, headers, _ = await _with_factor(run)
-    client = await run.client()
-    for password in (PASSWORD, "Wrong123!", PASSWORD):
+    # Right, then wrong (charged) on an account of its own; then the first account again,
+    # refused by its own limit of one.
+    first = None
+    for password in (PASSWORD, "Wrong123!"):
+        _, headers, _ = await _with_factor(run)
+        first = first or headers
         body = {"current_password": password}
-        await run.send(client, "new_totp_recovery_codes", headers=headers, json=body)
+        await run.send(await run.client(), "new_totp_recovery_codes", headers=headers, json=body)
+    body = {"current_password": PASSWORD}
+    await run.send(await run.client(), "new_totp_recovery_codes", headers=first, json=body)
 
 
 @scenario("disable_totp")

@@ -5,12 +5,13 @@ Login and password change are limited on failures (`attempts`): per account from
 address, per client address, and per device. Registration counts every attempt, per client
 address and per client address + username (which the limiter hashes). The token endpoints
 (`token`) count every request per client address, a profile change per address and per
-account (`profile`, `profile_account`), and a page of an audit trail per calling account
-(`events_account`): the operations table names the limits of each operation
-(`Operation.limits`), and `endpoint.Endpoint` counts them before the handler runs. The
-mails of a change of address, and the notice of the owner's new password, are counted per
-inbox, by the service as it decides to send them, against the budgets of the mails asked
-for by name (`check_mails`).
+account (`profile`, `profile_account`), a page of an audit trail per calling account
+(`events_account`), and new recovery codes, ten password hashes, per calling account
+(`recovery_codes_account`, kept where the login budgets are): the operations table names
+the limits of each operation (`Operation.limits`), and `endpoint.Endpoint` counts them
+before the handler runs. The mails of a change of address, and the notice of the owner's
+new password, are counted per inbox, by the service as it decides to send them, against
+the budgets of the mails asked for by name (`check_mails`).
 The limits' names and default rates are `auth_limits`'.
 
 Where the counts live is S3AUTH_RATE_LIMIT_STORE (`S3AuthSettings.rate_limit_backend`): in
@@ -47,7 +48,12 @@ from ..types import Clock, Scope
 from .attempts import SHOWN_BUDGETS, PasswordAttempts
 from .operations import HandlerLimits
 
-PER_ACCOUNT_LIMITS = ("token_account", "profile_account", "events_account")
+PER_ACCOUNT_LIMITS = (
+    "token_account",
+    "profile_account",
+    "events_account",
+    "recovery_codes_account",
+)
 """Of the limits an operation declares, those counted per caller rather than per address;
 a request without a caller (a refresh token in the body) is not counted against them."""
 

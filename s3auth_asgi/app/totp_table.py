@@ -109,14 +109,18 @@ def totp_operations(routes: TotpRoutes, device_header: str) -> list[Operation]:
             request=schemas.TotpStartRequest,
             response=schemas.RecoveryCodes,
             token_response=True,  # the codes: no-store
+            # Ten password hashes each: a right password charges no failure budget.
+            limits=("recovery_codes_account",),
             handler_limits=password_attempt(403, devices=False),
             raises=codes.TOTP_RECOVERY,
             conflicts=(TotpNotEnabledError, ConflictError),
             description="Needs the current password and the factor on (409 "
             "`totp_not_enabled`). Answers ten codes, once, each of which works once in "
             "place of the app's code (at `/login/totp` and `/me/totp/disable`), for a lost "
-            "device; earlier codes stop working. The store keeps an argon2id hash of each. "
-            + CHARGED,
+            "device; earlier codes stop working. The store keeps an argon2id hash of each, "
+            "so every request, whatever its password, counts against the account's "
+            "`recovery_codes_account` limit (3 per hour by default, from any address): past "
+            "it, 429 before any password is checked or code made. " + CHARGED,
         ),
         Operation(
             method="POST",
