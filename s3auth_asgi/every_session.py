@@ -3,16 +3,17 @@ without a new secret key (which would also void the mailed links and whatever el
 keys): one object, `sessions/not-before`, holds a time, and every session opened before it
 ends.
 
-What it ends. A session is judged by the time its id begins with (`identifiers`): when
-it was opened, by its login host's clock. One opened before the cut-off is refused at its
+What it ends. A session is judged by the time its id begins with (`identifiers`): when it
+was opened, by its login host's clock. One opened before the cut-off is refused at its
 refresh (and its object deleted), is not shown on the sessions page nor counted against the
 cap, and every access token of it is refused, by its `sid`: also one that a refresh on a
 host that had not read the cut-off yet issued after it (a token's `iat` would let that one
 live out its lifetime). The comparison is of two written times, so every host, and the
-sweep, which deletes such sessions from its listing (`cleanup_expired_tokens`), agree on
-it whatever their clocks say. Users log in again at once: a host that knows the cut-off
-opens its sessions after it whatever its clock reads (`session_opening`, as for a 0.1
-logout everywhere).
+sweep, which deletes such sessions from its listing (`cleanup_expired_tokens`), agree on it
+whatever their clocks say. A login waiting for its second factor's code ends too: its
+token's issue time is judged as a session's id is (`mfa_challenges`). Users log in again at
+once: a host that knows the cut-off opens its sessions after it whatever its clock reads
+(`session_opening`, as for a 0.1 logout everywhere).
 
 How it is seen. Each process reads the object with its revocation sync (`blacklist`): one
 GET per sync round, none per request, so it holds within the bound revocations do (twice

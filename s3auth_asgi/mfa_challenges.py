@@ -4,13 +4,23 @@
 Value: `mfa1.{payload}.{mac}`, base64url: the payload is a JSON array of the user id, the
 account's session generation, the step of its last code accepted, a tag of its sealed seed,
 the device id of the device cookie the login showed (empty without one) and the name typed
-(which that cookie is checked against again), a tag of the client's User-Agent, and the
-expiry; the MAC is HMAC-SHA256 under a key derived from the secret key for this purpose
-alone (`tokens.derive_key`), so no other token of the package is one, nor this one any
-other. It lives `CHALLENGE_SECONDS`, and holds only while the record still has the
-generation, the last step, the seed and the recovery codes it names (`holds`): a password
-changed, sessions ended, the factor turned off or on again, or a code accepted since (the
-one this token was spent with included) end it. The store keeps nothing of it.
+(which that cookie is checked against again), a tag of the client's User-Agent, the time it
+was issued (ms) and the expiry; the MAC is HMAC-SHA256 under a key derived from the secret
+key for this purpose alone (`tokens.derive_key`), so no other token of the package is one,
+nor this one any other. It lives `CHALLENGE_SECONDS`, and holds only while the record still
+has the generation, the last step, the seed and the recovery codes it names (`holds`): a
+password changed, the user's sessions ended, the factor turned off or on again, or a code
+accepted since (the one this token was spent with included) end it. The store keeps
+nothing of it.
+
+Every session ended at once (`every_session`) writes no user record: a token issued before
+that cut-off is refused by its issue time instead, as a session is by the time its id holds,
+once this process knows the cut-off (its revocation snapshot's, which the second step brings
+within its freshness bound first). Such a token proves only the password as it stood before
+whatever the ending answered, and would open a session younger than the cut-off, which
+nothing would end. A token is issued after any cut-off known here, whatever the clock reads,
+as a session is opened after it (`session_opening`), so a login begun after an ending is not
+refused by a host whose clock is behind the writer's.
 """
 
 from __future__ import annotations
@@ -20,13 +30,16 @@ import hashlib
 import hmac
 import json
 import time
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from .jose_json import b64url
 from .models import User
 from .tokens import derive_key
 from .totp_errors import InvalidMfaTokenError
 from .types import Clock
+
+if TYPE_CHECKING:
+    from .blacklist import TokenBlacklist
 
 CHALLENGE_SECONDS = 300
 """How long a login has to give its code once the password was found right."""
@@ -43,6 +56,8 @@ class Challenge(NamedTuple):
     name: str
     """The name typed at the login (`NameLookup.account_key`): the device cookie's check."""
     agent_tag: str
+    issued_ms: int
+    """When it was issued, in ms, held after any cut-off of the user's sessions known then."""
     expires: int
 
 
@@ -62,9 +77,17 @@ def _unb64(text: str) -> bytes:
 class MfaChallenges:
     """Issues and reads the second-step tokens of one service's logins."""
 
-    def __init__(self, secret_key: str, clock: Clock = time.time) -> None:
+    def __init__(
+        self, secret_key: str, clock: Clock = time.time, known: TokenBlacklist | None = None
+    ) -> None:
+        """`known`: the revocations this process knows, whose cut-offs by time of a user's
+        sessions (`RevocationSnapshot.cutoff_ms`) refuse a token issued at or before them."""
         self._key = derive_key(secret_key, "mfa-challenge")
         self._clock = clock
+        self._known = known
+
+    def _cutoff_ms(self, user_id: str) -> int:
+        return self._known.snapshot.cutoff_ms(user_id) if self._known is not None else 0
 
     def __repr__(self) -> str:
         return "MfaChallenges(<hidden>)"
@@ -73,6 +96,8 @@ class MfaChallenges:
         return b64url(hmac.new(self._key, payload.encode(), hashlib.sha256).digest())
 
     def issue(self, user: User, *, device_id: str, name: str, user_agent: str | None) -> str:
+        now = self._clock()
+        issued_ms = max(int(now * 1000), self._cutoff_ms(user.id) + 1)
         fields = [
             user.id,
             user.session_generation,
@@ -81,14 +106,16 @@ class MfaChallenges:
             device_id,
             name,
             _tag(user_agent or ""),
-            int(self._clock()) + CHALLENGE_SECONDS,
+            issued_ms,
+            int(now) + CHALLENGE_SECONDS,
         ]
         payload = b64url(json.dumps(fields, separators=(",", ":")).encode())
         return f"{_PREFIX}{payload}.{self._mac(payload)}"
 
     def read(self, token: object, user_agent: str | None) -> Challenge:
         """The challenge of a genuine, unexpired token sent with the User-Agent it was
-        issued to; InvalidMfaTokenError otherwise. No store request."""
+        issued to, after every cut-off of its user's sessions this process knows;
+        InvalidMfaTokenError otherwise. No store request."""
         if not isinstance(token, str) or len(token) > MAX_TOKEN_CHARS:
             raise InvalidMfaTokenError()
         if not token.startswith(_PREFIX) or token.count(".") != 2:
@@ -103,6 +130,8 @@ class MfaChallenges:
         if challenge.expires <= self._clock():
             raise InvalidMfaTokenError("The login's second step has expired; log in again")
         if not hmac.compare_digest(challenge.agent_tag, _tag(user_agent or "")):
+            raise InvalidMfaTokenError()
+        if challenge.issued_ms <= self._cutoff_ms(challenge.user_id):
             raise InvalidMfaTokenError()
         return challenge
 

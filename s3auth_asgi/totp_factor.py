@@ -12,14 +12,14 @@ notice (no link), as a new password does.
 
 A code works once (RFC 6238 §5.2): the record keeps the step of the last code accepted
 (`totp_last_step`), and a code is accepted only for a later step, written with If-Match on
-the record that was read. Two instances given the same code at once both find it good on
-the record as read; one write lands, the other's If-Match fails, and its retry reads the
-record again, finds the step taken, and refuses. Accepting a code costs a conditional PUT
-of the record (the auth app's `POST /login/totp`: the record GET, that PUT, then the
-session's 2: `session_opening`). A recovery code (`recovery_codes`, `new_recovery_codes`)
-is accepted in place of a code, at a login and to turn the factor off: its hash is
-verified (one password hash) and taken out of the record by the same If-Match write, so it
-too works once.
+the record that was read. Two instances given the same code at once both find it good on the
+record as read; one write lands, the other's If-Match fails, and its retry reads the record
+again, finds the step taken, and refuses. Accepting a code costs a conditional PUT of the
+record (the auth app's `POST /login/totp`: the record GET, that PUT, then the session's 2:
+`session_opening`; and a revocation sync first where the snapshot is overdue). A recovery
+code (`recovery_codes`, `new_recovery_codes`) is accepted in place of a code, at a login and
+to turn the factor off: its hash is verified (one password hash) and taken out of the record
+by the same If-Match write, so it too works once.
 
 Time: the step is this instance's clock's (`clock`, the service's), and a code is accepted
 one step either side of it (`totp.WINDOW`): a phone or an instance whose clock is up to

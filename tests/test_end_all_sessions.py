@@ -31,9 +31,10 @@ from support import (
 )
 from support import login as support_login
 from test_admin_rule import _cli_store
-from test_app import PASSWORD, assert_problem, checked_client, register
+from test_app import PASSWORD, assert_problem, checked_client, client_for, mounted, register
 from test_app import bearer as bearer_header
 from test_app import login as app_login
+from test_app_totp import code_at, first_step, second_step, turn_on
 from test_cli import Run
 
 from s3auth_asgi import S3AuthService, TokenRevokedError
@@ -214,6 +215,40 @@ async def test_the_sweep_deletes_the_sessions_it_ended() -> None:
     ]
     assert not any(accepted(service, pair) for pair in old)
     assert await store.get(keys.SESSIONS_NOT_BEFORE, dict) is not None
+
+
+async def test_a_second_step_waiting_since_before_the_cut_off_opens_no_session() -> None:
+    """A login's `mfa_token` proves the password only, as it stood before the incident:
+    every host that knows the cut-off refuses one issued before it, as it refuses such a
+    session. One issued after it works, on a host whose clock reads before it too."""
+    time = SharedTime()
+    store = StoreTime(ObjectStore.from_url("memory://"), lambda: time.now)
+    writer, behind = host(store, time, 0.0), host(store, time, -60.0)
+    apps = {"writer": mounted(writer), "behind": mounted(behind)}
+    async with client_for(apps["writer"]) as client:
+        await register(client, "alice")
+        seed = await turn_on(client, writer, "alice")
+    waiting = {}
+    for name, app in apps.items():
+        async with client_for(app) as client:
+            waiting[name] = await first_step(client, "alice")
+    time.advance(1)
+    await writer.end_all_sessions()
+    # The other host reads the cut-off as its second step brings its snapshot within its
+    # bound: overdue by the time the next code comes.
+    code = code_at(seed, writer.clock)  # type: ignore[arg-type]
+    for name, app in apps.items():
+        async with client_for(app) as client:
+            response = await second_step(client, waiting[name], code)
+        assert_problem(response, 401, "invalid_mfa_token")
+    # Nothing was spent: a login after the cut-off, begun on the host whose clock still
+    # reads before it, goes through with the same code, on either host.
+    assert behind.clock() * 1000 < behind.blacklist.snapshot.not_before_ms
+    async with client_for(apps["behind"]) as client:
+        fresh = await first_step(client, "alice")
+    async with client_for(apps["writer"]) as client:
+        response = await second_step(client, fresh, code)
+    assert response.status_code == 200, response.text
 
 
 def test_the_cut_off_is_no_session_and_no_marker() -> None:

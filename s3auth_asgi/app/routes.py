@@ -77,7 +77,7 @@ class AuthRoutes(SessionRoutes, KeyRoutes):
         self.devices = DeviceCookies(self.settings.secret_key, clock=service.clock)
         self.origins = OriginCheck(self.settings)
         self.notices = LoginNotices(service, limits)
-        self.challenges = MfaChallenges(self.settings.secret_key, clock=service.clock)
+        self.challenges = MfaChallenges(self.settings.secret_key, service.clock, service.blacklist)
 
     # Helpers -------------------------------------------------------------------------
 

@@ -36,12 +36,15 @@ class TotpRoutes:
         self.limits = routes.limits
 
     async def login(self, call: Call) -> Response:
-        """The second step: the challenge read without a request, its device shown again,
-        the account's budgets read (as for a password), the record read; a wrong code
-        charged as a wrong password is, a right one spent (`accept_totp_code`)."""
+        """The second step: the challenge read without a request (against the cut-offs of
+        sessions known here: the revocation snapshot, within its bound), its device shown
+        again, the account's budgets read (as for a password), the record read; a wrong
+        code charged as a wrong password is, a right one spent (`accept_totp_code`)."""
         data: TotpLoginRequest = call.body
         request = call.request
         challenges = self.routes.challenges
+        # Its session would be younger than an ending of every session it predates.
+        await self.service.blacklist.ensure_fresh()
         challenge = challenges.read(data.mfa_token, request.headers.get("user-agent"))
         device = None
         if challenge.device_id:
