@@ -29,6 +29,7 @@ from support import serving
 from s3auth_asgi import S3AuthService
 from s3auth_asgi.demo.app import create_demo_app
 from s3auth_asgi.demo.config import demo_settings
+from s3auth_asgi.totp import decode_secret, time_step, totp
 
 sync_api = pytest.importorskip(
     "playwright.sync_api",
@@ -426,3 +427,69 @@ def test_the_outbox_links_only_the_mailed_links_to_the_page(demo: Demo, page: An
     sync_api.expect(mail).to_contain_text(f"confirm that {lure} is your address")
     links = mail.locator("a").evaluate_all("links => links.map(link => link.href)")
     assert len(links) == 1 and links[0].startswith(demo.url + "/verify-email#token="), links
+
+
+def test_a_user_turns_on_the_second_factor_and_logs_in_with_a_code(demo: Demo, page: Any) -> None:
+    expect = sync_api.expect
+    demo.create_users("alice")
+    log_in(page, "alice")
+    status = page.locator("#totp-status")
+    expect(status).to_contain_text("Off")
+
+    # The password, then the seed shown for the app: as text, and as the otpauth:// URI.
+    page.fill("#totp-start-password", PASSWORD)
+    page.click("#totp-start-form button[type=submit]")
+    secret = page.locator("#totp-secret")
+    expect(secret).to_be_visible()
+    shown = secret.inner_text()
+    uri = page.locator("#totp-uri").inner_text()
+    assert uri.startswith("otpauth://totp/") and f"secret={shown}&" in uri, uri
+    seed = decode_secret(shown)
+    page.fill("#totp-confirm-code", totp(seed, time.time()))
+    page.click("#totp-confirm-form button[type=submit]")
+    codes = page.locator("#totp-recovery-codes li")
+    expect(codes).to_have_count(10)
+    expect(page.locator("#totp-recovery")).to_contain_text("Save these")
+    expect(status).to_contain_text("On")
+    expect(secret).to_be_hidden()
+    recovery = codes.all_inner_texts()
+    # What is shown once is shown on the page alone, not in the API log.
+    log = page.locator("#log").inner_text()
+    assert shown not in log and not any(code in log for code in recovery), log
+
+    page.click("#logout")
+    expect(page.locator("#signed-out")).to_be_visible()
+
+    # The password, then a code; a wrong one is refused beside the field.
+    page.fill("#login-username", "alice")
+    page.fill("#login-password", PASSWORD)
+    page.click("#login-form button[type=submit]")
+    field = page.locator("#totp-login-code")
+    expect(field).to_be_visible()
+    expect(field).to_be_focused()
+    expect(field).to_have_attribute("autocomplete", "one-time-code")
+    expect(field).to_have_attribute("inputmode", "numeric")
+    expect(page.locator("#login-form")).to_be_hidden()
+    step = time_step(time.time())
+    window = {totp(seed, (step + shift) * 30) for shift in range(-1, 3)}
+    wrong = next(code for code in ("000000", "111111", "222222") if code not in window)
+    field.fill(wrong)
+    page.click("#totp-login-form button[type=submit]")
+    expect(page.locator("#totp-login-code-error")).to_have_text(
+        "The code is wrong or has been used"
+    )
+    expect(field).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#signed-in")).to_be_hidden()
+    # The confirming code's step is spent: the next step's code, which the window admits.
+    field.fill(totp(seed, time.time() + 30))
+    page.click("#totp-login-form button[type=submit]")
+    expect(page.locator("#notice")).to_contain_text("Logged in as alice")
+    expect(status).to_contain_text("On")
+    assert "mfa1." not in page.locator("#log").inner_text()
+
+    # Off again, with the password and a recovery code.
+    page.fill("#totp-disable-password", PASSWORD)
+    page.fill("#totp-disable-code", recovery[0])
+    page.click("#totp-disable-form button[type=submit]")
+    expect(status).to_contain_text("Off")
+    expect(page.locator("#notice")).to_contain_text("second factor is off")

@@ -4,6 +4,7 @@
 let accessToken = null;
 let refreshToken = null;
 let me = null; // the profile of who is logged in, from GET /auth/me
+let mfaToken = null; // between a login's password and its code: the mfa_required answer's
 
 const ADMIN_PAGE_SIZE = 5;
 const NOTICE_SECONDS = 8;
@@ -41,8 +42,10 @@ function logCall(method, path, status, body) {
   $("log").prepend(line);
 }
 
+// `logged`: what the log shows of a successful answer in its place, for one that holds a
+// secret shown on the page this once (a seed, recovery codes).
 async function call(method, path, {
-  json, auth = false, retry = true, quiet = false, headers: extra = {},
+  json, auth = false, retry = true, quiet = false, headers: extra = {}, logged,
 } = {}) {
   const headers = { ...extra };
   if (json !== undefined) headers["Content-Type"] = "application/json";
@@ -56,10 +59,10 @@ async function call(method, path, {
   const text = await response.text();
   let body = text;
   try { body = text ? JSON.parse(text) : null; } catch (error) { /* not JSON */ }
-  if (!quiet) logCall(method, path, response.status, body);
+  if (!quiet) logCall(method, path, response.status, response.ok && logged ? logged : body);
   // An expired access token: refresh once and try again.
   if (response.status === 401 && auth && retry && await refreshTokens()) {
-    return call(method, path, { json, auth, retry: false, headers: extra });
+    return call(method, path, { json, auth, retry: false, headers: extra, logged });
   }
   return { status: response.status, body, headers: response.headers };
 }
@@ -116,12 +119,14 @@ const FIELD_OF_CODE = {
   username_taken: "username",
   invalid_email: "email",
   email_taken: "email",
+  wrong_password: "current_password",
+  wrong_totp_code: "code",
 };
 
 function problemField(body, form) {
   if (!body || typeof body !== "object") return null;
   const byCode = FIELD_OF_CODE[body.code];
-  if (byCode) return byCode;
+  if (byCode) return form.elements.namedItem(byCode) ? byCode : null;
   const detail = body.detail || "";
   // msgspec names the member: "… - at `$.email`", "Object missing required field `email`";
   // the package's own checks begin with it: "full_name must be at most 200 characters".
@@ -190,13 +195,14 @@ function showProblem(form, resultId, result) {
       ? body.errors
       : [body.detail || body.title];
     showFieldError(form, field, messages);
-    showResult(resultId, body.title, "error");
+    // The title under the form too, unless the field says just that already.
+    showResult(resultId, messages.includes(body.title) ? "" : body.title, "error");
   } else {
     showResult(resultId, problemText(body, result.headers), "error");
   }
 }
 
-for (const form of [$("register-form"), $("login-form"), $("forgot-form"), $("reset-form")]) {
+for (const form of document.querySelectorAll("form")) {
   form.addEventListener("input", (event) => {
     if (event.target.matches("input[aria-invalid]")) clearFieldError(event.target);
   });
@@ -228,6 +234,10 @@ function showSignedIn(signedIn) {
 function signedOut() {
   accessToken = refreshToken = null;
   me = null;
+  forgetEnrolment();
+  hideRecoveryCodes();
+  for (const form of $("totp-card").querySelectorAll("form")) form.reset();
+  showResult("totp-result", "");
   $("admin").hidden = true;
   $("admin-users").replaceChildren();
   $("sessions").replaceChildren();
@@ -247,6 +257,7 @@ async function loadProfile() {
   $("profile-id").textContent = me.id;
   $("admin-hint").hidden = me.is_admin;
   $("admin").hidden = !me.is_admin;
+  showTotp();
   showSignedIn(true);
   await loadSessions();
   if (me.is_admin) {
@@ -442,23 +453,100 @@ $("login-form").addEventListener("submit", async (event) => {
   if (missingFields(form)) return;
   const data = new FormData(form);
   // The OAuth2 password grant, exactly as Swagger UI and OAuth2 clients send it.
-  const body = new URLSearchParams({
+  const result = await tokenRequest("/auth/login", {
     grant_type: "password",
     username: data.get("username"),
     password: data.get("password"),
   });
-  const response = await fetch("/auth/login", { method: "POST", body, credentials: "same-origin" });
-  let answer = null;
-  try { answer = await response.json(); } catch (error) { /* not JSON */ }
-  logCall("POST", "/auth/login", response.status, response.ok ? "(tokens)" : answer);
-  if (!response.ok) {
-    showProblem(form, "login-result", { body: answer, headers: response.headers });
-    if (response.status === 401) $("login-password").setAttribute("aria-invalid", "true");
+  if (result.status === 403 && result.body && result.body.code === "mfa_required") {
+    $("login-password").value = "";
+    askForCode(result.body.mfa_token);
     return;
   }
-  keepTokens(answer);
+  if (result.status !== 200) {
+    showProblem(form, "login-result", result);
+    if (result.status === 401) $("login-password").setAttribute("aria-invalid", "true");
+    return;
+  }
   $("login-password").value = "";
+  await loggedIn(result.body);
+});
+
+// A form post to a token endpoint, logged without the tokens it answers, nor the
+// `mfa_token` of a login's first step.
+async function tokenRequest(path, fields) {
+  const body = new URLSearchParams(fields);
+  const response = await fetch(path, { method: "POST", body, credentials: "same-origin" });
+  let answer = null;
+  try { answer = await response.json(); } catch (error) { /* not JSON */ }
+  let logged = response.ok ? "(tokens)" : answer;
+  if (answer && answer.mfa_token) logged = { ...answer, mfa_token: "(kept by the page)" };
+  logCall("POST", path, response.status, logged);
+  return { status: response.status, body: answer, headers: response.headers };
+}
+
+async function loggedIn(tokens) {
+  keepTokens(tokens);
   if (await loadProfile()) notify(`Logged in as ${me.username}.`);
+}
+
+// The second step of a login whose account has its second factor on: the code, in place
+// of the password form, posted with the first step's `mfa_token` (valid for 5 minutes).
+function askForCode(token) {
+  mfaToken = token;
+  $("login-form").hidden = true;
+  $("totp-login-form").hidden = false;
+  useRecoveryCode(false);
+  $("totp-login-code").focus();
+}
+
+function leaveCode() {
+  mfaToken = null;
+  const form = $("totp-login-form");
+  clearFormErrors(form, "login-result");
+  form.reset();
+  form.hidden = true;
+  $("login-form").hidden = false;
+}
+
+// A recovery code has letters: the field then asks for a keyboard that has them.
+function useRecoveryCode(recovery) {
+  const field = $("totp-login-code");
+  field.inputMode = recovery ? "text" : "numeric";
+  field.autocomplete = recovery ? "off" : "one-time-code";
+  $("totp-login-recovery").textContent = recovery ? "Type the app's code" : "Type a recovery code";
+}
+
+$("totp-login-recovery").addEventListener("click", () => {
+  useRecoveryCode($("totp-login-code").inputMode === "numeric");
+  $("totp-login-code").focus();
+});
+
+$("totp-login-cancel").addEventListener("click", () => {
+  leaveCode();
+  $("login-password").focus();
+});
+
+$("totp-login-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  clearFormErrors(form, "login-result");
+  if (missingFields(form)) return;
+  const result = await tokenRequest("/auth/login/totp", {
+    mfa_token: mfaToken,
+    code: new FormData(form).get("code").trim(),
+  });
+  if (result.status === 401) {
+    // Expired, or the account changed meanwhile: the login starts again.
+    leaveCode();
+    showResult("login-result", problemText(result.body, result.headers) + ". Log in again.",
+               "error");
+    $("login-password").focus();
+    return;
+  }
+  if (result.status !== 200) { showProblem(form, "login-result", result); return; }
+  leaveCode();
+  await loggedIn(result.body);
 });
 
 $("hammer").addEventListener("click", async () => {
@@ -522,6 +610,114 @@ $("logout-all").addEventListener("click", async () => {
   } else {
     notify("Logged out here; the server said: " + problemText(result.body, result.headers), "error");
   }
+});
+
+// The second factor ---------------------------------------------------------------------
+
+// While a new seed waits for its first code: the password it was asked with, for the
+// recovery codes made once the code is confirmed (kept in this variable only, and
+// forgotten then, at cancel and at logout).
+let enrolment = null;
+
+function showTotp() {
+  const on = Boolean(me && me.totp_enabled);
+  $("totp-status").textContent = on
+    ? "On: logging in takes the password and a code of your authenticator app."
+    : "Off: logging in takes the password alone.";
+  $("totp-start-form").hidden = on || enrolment !== null;
+  $("totp-enrol").hidden = on || enrolment === null;
+  $("totp-disable-form").hidden = !on;
+}
+
+function forgetEnrolment() {
+  enrolment = null;
+  $("totp-secret").textContent = "";
+  $("totp-uri").textContent = "";
+  $("totp-confirm-form").reset();
+}
+
+function hideRecoveryCodes() {
+  $("totp-recovery-codes").replaceChildren();
+  $("totp-recovery").hidden = true;
+}
+
+$("totp-start-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  clearFormErrors(form, "totp-result");
+  if (missingFields(form)) return;
+  const password = new FormData(form).get("current_password");
+  const result = await call("POST", "/auth/me/totp", {
+    json: { current_password: password }, auth: true,
+    logged: "(a new secret: shown above, this once)",
+  });
+  if (result.status !== 200) { showProblem(form, "totp-result", result); return; }
+  form.reset();
+  hideRecoveryCodes();
+  enrolment = { password };
+  $("totp-secret").textContent = result.body.secret;
+  $("totp-uri").textContent = result.body.otpauth_uri;
+  $("totp-expires").textContent = plural(Math.round(result.body.expires_in / 60), "minute");
+  showTotp();
+  $("totp-confirm-code").focus();
+});
+
+$("totp-confirm-cancel").addEventListener("click", () => {
+  forgetEnrolment();
+  clearFormErrors($("totp-confirm-form"), "totp-result");
+  showTotp();
+});
+
+$("totp-confirm-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  clearFormErrors(form, "totp-result");
+  if (missingFields(form)) return;
+  const code = new FormData(form).get("code").trim();
+  const result = await call("POST", "/auth/me/totp/confirm", { json: { code }, auth: true });
+  if (result.status !== 200) {
+    if (result.status === 409) { forgetEnrolment(); showTotp(); } // it expired: start again
+    showProblem(form, "totp-result", result);
+    return;
+  }
+  const { password } = enrolment;
+  forgetEnrolment();
+  me = result.body;
+  showTotp();
+  notify("The second factor is on: logging in now takes a code of the app too.");
+  const codes = await call("POST", "/auth/me/totp/recovery-codes", {
+    json: { current_password: password }, auth: true,
+    logged: "(ten recovery codes: shown above, this once)",
+  });
+  if (codes.status !== 200) {
+    showResult("totp-result", "The factor is on, but no recovery codes were made: "
+               + problemText(codes.body, codes.headers), "error");
+    return;
+  }
+  $("totp-recovery-codes").replaceChildren(
+    ...codes.body.codes.map((text) => element("li", { text })));
+  $("totp-recovery").hidden = false;
+  $("totp-recovery-done").focus();
+});
+
+$("totp-recovery-done").addEventListener("click", hideRecoveryCodes);
+
+$("totp-disable-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  clearFormErrors(form, "totp-result");
+  if (missingFields(form)) return;
+  const data = new FormData(form);
+  const result = await call("POST", "/auth/me/totp/disable", {
+    json: { current_password: data.get("current_password"), code: data.get("code").trim() },
+    auth: true,
+  });
+  if (result.status !== 200) { showProblem(form, "totp-result", result); return; }
+  form.reset();
+  hideRecoveryCodes();
+  me = result.body;
+  showTotp();
+  notify("The second factor is off: logging in takes the password alone.");
 });
 
 // Mail: the outbox, and where its links lead -------------------------------------------
