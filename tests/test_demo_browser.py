@@ -285,7 +285,7 @@ def test_an_admin_ends_sessions_and_disables_an_account(
     expect = sync_api.expect
     demo.create_users("root", admin=True)
     demo.create_users("bob", "carol", "dave", "erin", "frank")
-    demo.log_in_elsewhere("root", FIREFOX_ON_WINDOWS)
+    root_elsewhere = demo.log_in_elsewhere("root", FIREFOX_ON_WINDOWS)
 
     log_in(page, "root")
     admin = page.locator("#admin")
@@ -338,6 +338,30 @@ def test_an_admin_ends_sessions_and_disables_an_account(
     expect(dialog).to_be_hidden()
     expect(other.locator("button.toggle")).to_have_text("Disable")
     expect(page.locator("#log")).not_to_contain_text("PATCH")
+
+    # A reset link mailed at the owner's address, which the administrator never sees.
+    row.locator("button.reset").click()
+    expect(dialog).to_contain_text(f"Mail {name} a link")
+    page.click("#confirm-ok")
+    expect(page.locator("#notice")).to_contain_text(f"A reset link is on its way to {name}")
+    expect(page.locator("#log")).to_contain_text("/password-reset → 202")
+
+    # Changed by another administrator since the list was loaded: the change is refused
+    # (412, on the ETag the row was shown with) and said so, until the list is reloaded.
+    user_id = row.get_attribute("data-user-id")
+    changed = httpx.patch(
+        f"{demo.url}/auth/admin/users/{user_id}",
+        json={"full_name": "Renamed"},
+        headers=root_elsewhere,
+    )
+    assert changed.status_code == 200, changed.text
+    row.locator("button.toggle").click()
+    page.click("#confirm-ok")
+    expect(page.locator("#notice")).to_contain_text("changed since you loaded it")
+    expect(page.locator("#log")).to_contain_text("→ 412")
+    assert demo.api_status(target) == 200
+    page.click("#admin-reload")
+    expect(row.locator("td").first).to_have_attribute("title", "Renamed")
 
     # Disabling: confirmed; the account is logged out and cannot log in.
     row.locator("button.toggle").click()

@@ -330,6 +330,9 @@ async function revokeSession(session) {
 // adminPages[i] is the cursor (`after`) that page i starts after: null for the first.
 const adminPages = [null];
 let adminPage = 0;
+// The ETag of each account as its row shows it, sent in If-Match with a change of it: a
+// change another administrator made since is then refused (412), not undone.
+const adminVersions = new Map();
 
 async function loadAdminUsers(pageIndex = adminPage) {
   const query = new URLSearchParams({ limit: String(ADMIN_PAGE_SIZE) });
@@ -341,9 +344,21 @@ async function loadAdminUsers(pageIndex = adminPage) {
   }
   adminPage = pageIndex;
   adminPages.splice(pageIndex + 1, adminPages.length, result.body.next_cursor);
+  // Each account read on its own, for its ETag: the row shows that version. One after the
+  // other, so that an expired access token is refreshed once, not by each at once.
+  const shown = [];
+  for (const listed of result.body.users) {
+    const read = await call("GET", "/auth/admin/users/" + encodeURIComponent(listed.id),
+                            { auth: true });
+    if (read.status === 404) continue; // deleted since the page was listed
+    const found = read.status === 200;
+    shown.push(found ? read.body : listed);
+    if (found) adminVersions.set(listed.id, read.headers.get("ETag"));
+    else adminVersions.delete(listed.id);
+  }
   const rows = $("admin-users");
   rows.replaceChildren();
-  for (const user of result.body.users) rows.append(adminRow(user));
+  for (const user of shown) rows.append(adminRow(user));
   $("admin-page").textContent = `Page ${pageIndex + 1}`;
   $("admin-previous").disabled = pageIndex === 0;
   $("admin-next").disabled = !result.body.next_cursor;
@@ -379,14 +394,17 @@ function adminRow(user) {
       button.title = "Your own account: use Log out / Log out everywhere";
     }
   }
+  const reset = element("button", { className: "secondary small reset", text: "Mail a reset link" });
+  reset.type = "button";
   toggle.addEventListener("click", () => setActive(user, !user.is_active));
   endSessions.addEventListener("click", () => endUserSessions(user));
+  reset.addEventListener("click", () => mailResetLink(user));
   row.append(
     name,
     element("td", { className: "optional", text: user.email, title: user.email }),
     element("td", { className: "optional" }, statusTag()),
     element("td", { className: "optional", text: formatTime(user.created_at) }),
-    element("td", { className: "action" }, toggle, endSessions),
+    element("td", { className: "action" }, toggle, endSessions, reset),
   );
   return row;
 }
@@ -395,12 +413,23 @@ async function setActive(user, active) {
   if (!active && !await confirmAction(
     `Disable ${user.username}? Every session of theirs ends now, and they cannot log in `
     + "until the account is enabled again.", "Disable")) return;
+  const version = adminVersions.get(user.id);
+  if (!version) {
+    notify(`${user.username} could not be read: reload the list and try again.`, "error");
+    return;
+  }
   const result = await call("PATCH", "/auth/admin/users/" + encodeURIComponent(user.id),
-                            { json: { is_active: active }, auth: true });
+                            { json: { is_active: active }, auth: true,
+                              headers: { "If-Match": version } });
   if (result.status === 200) {
     notify(active
       ? `${user.username} is enabled again.`
       : `${user.username} is disabled and logged out everywhere.`);
+  } else if (result.status === 412) {
+    // The row stays as it was loaded, for the administrator to compare after a reload.
+    notify(`${user.username} was not changed: the account changed since you loaded it. `
+           + "Reload the list, and decide again on what it shows now.", "error");
+    return;
   } else {
     notify(`${user.username} was not changed: ` + problemText(result.body, result.headers), "error");
   }
@@ -421,6 +450,22 @@ async function endUserSessions(user) {
   }
 }
 
+async function mailResetLink(user) {
+  if (!await confirmAction(
+    `Mail ${user.username} a link to choose a new password? Their password works until `
+    + "they use it, and you never learn the new one.", "Mail the link")) return;
+  const path = "/auth/admin/users/" + encodeURIComponent(user.id) + "/password-reset";
+  const result = await call("POST", path, { json: {}, auth: true });
+  if (result.status === 202) {
+    notify(`A reset link is on its way to ${user.username}: in this demo, to the outbox.`);
+    await loadOutbox();
+  } else {
+    notify(`No link was mailed to ${user.username}: `
+           + problemText(result.body, result.headers), "error");
+  }
+}
+
+$("admin-reload").addEventListener("click", () => loadAdminUsers());
 $("admin-previous").addEventListener("click", () => loadAdminUsers(adminPage - 1));
 $("admin-next").addEventListener("click", () => loadAdminUsers(adminPage + 1));
 
