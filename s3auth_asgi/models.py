@@ -259,6 +259,15 @@ class Session(HidesSecrets, msgspec.Struct, kw_only=True):
     """When a spent refresh token of the session was presented again (0: never): from
     then on no token of it refreshes, whatever of its ending is left to finish
     (`sessions`, "Reuse")."""
+    auth_time: int = 0
+    """When its user last authenticated: the login (its last step), or a re-authentication
+    since (`reauthentication`). 0 in objects written before it was kept: see `authenticated_at`."""
+    amr: list[str] = msgspec.field(default_factory=list)
+    """How, as RFC 8176 names it (`auth_methods`); empty in objects written before."""
+
+    def authenticated_at(self) -> int:
+        """`auth_time`, or for an object written before it was kept, the login's time."""
+        return self.auth_time or self.created_at
 
     def idle_expiry(self, lifetime_seconds: int) -> int:
         """When the session ends unless it is refreshed: the earlier of the expiry its last

@@ -35,7 +35,9 @@ changed, 1 DELETE more, and for a login opened again from the new record, those 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 
+from .auth_methods import PASSWORD, checked_methods
 from .errors import InvalidCredentialsError
 from .identifiers import IP_ADDRESS_MAX, clean_text, new_session_id
 from .keys.keyset import KeyEntry
@@ -81,15 +83,22 @@ class SessionOpening(SessionOperations):
         user: User | PublicUser,
         device_info: str | None = None,
         ip_address: str | None = None,
+        *,
+        amr: Sequence[str] = PASSWORD,
     ) -> TokenPair:
         """Open a session for the user and return its first access and refresh tokens.
-        `user`: the record as a login read it (`authenticate_user`). InvalidCredentialsError
+        `user`: the record as a login read it (`authenticate_user`). `amr`: how the user
+        authenticated (RFC 8176 values, `auth_methods`), which its tokens carry with
+        `auth_time`, now; by default a password, () for none. InvalidCredentialsError
         when, as the session was opened, the account was deleted, disabled or given another
         password (see the module); a change that leaves the login valid (new privileges, a
         logout everywhere) opens it from the new record instead."""
+        methods = checked_methods(amr)
         signing = await self.tokens.signing_key()  # no session is opened without one
         for _ in range(_OPEN_ATTEMPTS):
-            session, now = await self._write_session(user, device_info, ip_address, signing)
+            session, now = await self._write_session(
+                user, device_info, ip_address, signing, methods
+            )
             if not isinstance(user, User):
                 return await self._pair(session, now, signing)
             current = await open_user(self.store, user.id)
@@ -108,10 +117,11 @@ class SessionOpening(SessionOperations):
         device_info: str | None,
         ip_address: str | None,
         signing: KeyEntry,
+        amr: Sequence[str] = PASSWORD,
     ) -> tuple[Session, int]:
-        """Write a new session of the user as `user` has it (1 create); returns it and the
-        time it was opened. TokenTooLargeError, with nothing written, when its tokens would
-        not fit (`token_budget`)."""
+        """Write a new session of the user as `user` has it, authenticated now by `amr`
+        (1 create); returns it and the time it was opened. TokenTooLargeError, with nothing
+        written, when its tokens would not fit (`token_budget`)."""
         now_ms = int(self.clock() * 1000)
         now = now_ms // 1000
         # Younger than any 0.1 logout-everywhere known here, whose cut-off is a time.
@@ -135,6 +145,8 @@ class SessionOpening(SessionOperations):
             scopes=granted_scopes(user.is_admin, user.scopes),
             user_generation=generation,
             claims=await self.hooks.claims_for(user) if isinstance(user, User) else {},
+            auth_time=now,
+            amr=list(amr),
         )
         self._check_token_fits(session, now, signing)
         await self.store.create(keys.session(user.id, session.id), session)

@@ -142,6 +142,8 @@ class SessionOperations(SessionRules):
             # No access token outlives its session: once the session has ended, its object
             # may be gone, and then no logout could name the token to revoke it.
             not_after=expiry,
+            auth_time=session.authenticated_at(),
+            amr=session.amr,
         )
 
     def _check_token_fits(self, session: Session, now: int, key: KeyEntry) -> None:

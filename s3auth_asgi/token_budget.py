@@ -10,10 +10,11 @@ at their largest:
                bytes as JSON (a quote is escaped)
     payload    the claims of the hooks (MAX_CLAIMS_BYTES, `hooks`); the ids, times and
                names: a username of 64 characters of 4 bytes each; the issuer and the
-               audience, CLAIM_TEXT_MAX_BYTES each; and the scopes, SCOPES_MAX_BYTES
+               audience, CLAIM_TEXT_MAX_BYTES each; `amr`, each value of RFC 8176's
+               registry once (`auth_methods`); and the scopes, SCOPES_MAX_BYTES
                joined by spaces, with `admin` beside them
 
-which come to about 7,900 characters: tests/test_token_budget.py builds that token and
+which come to about 8,100 characters: tests/test_token_budget.py builds that token and
 verifies it. Each bound is held where its part is given: the scopes by `clean_scopes`
 (`check_scopes`), the issuer and the audience by the settings, the signing key by
 `check_signing_key`, the hooks' claims by `hooks`. The sizes are of JSON as the token's

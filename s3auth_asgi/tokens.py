@@ -1,8 +1,9 @@
 """Access tokens (JWT through joserfc) and opaque refresh tokens.
 
 Access token: header `typ: at+jwt` and `kid`; claims sub, iat, nbf, exp, jti, sid, scope,
-preferred_username, adm, and iss and aud when configured (no aud otherwise: a verifier
-that names no audience refuses a token that carries one, `access_claims`). Signed by the
+preferred_username, adm, auth_time and amr (when and how the user last authenticated, as
+its session keeps them: `auth_methods`), and iss and aud when configured (no aud otherwise:
+a verifier that names no audience refuses a token that carries one, `access_claims`). Signed by the
 key ring's signing key (`keys.ring`: for HS*, the secret key itself; or a key pair; an
 ES256 signature in its low-S form, `keys.low_s`); verified by `AccessTokenCheck` with the
 key the token's `kid` names, under the algorithm pinned to that key.
@@ -20,7 +21,7 @@ import hmac
 import re
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple, TypedDict, Unpack
 
 from joserfc import jwt
@@ -99,6 +100,10 @@ class AccessTokenFields(_RequiredFields, total=False):
     not_after: int | None
     """The latest `exp`, when earlier than the configured lifetime gives (its session's
     end)."""
+    auth_time: int | None
+    """When the user last authenticated (RFC 9068 §2.2.1), in Unix seconds."""
+    amr: Sequence[str] | None
+    """How (RFC 8176, `auth_methods`); none or empty: no `amr`."""
 
 
 _FIELDS = AccessTokenFields.__required_keys__ | AccessTokenFields.__optional_keys__
@@ -219,6 +224,11 @@ class TokenCodec(SharedOnCopy):
             "preferred_username": fields["username"],
             "adm": fields["is_admin"],
         }
+        auth_time, amr = fields.get("auth_time"), fields.get("amr")
+        if auth_time is not None:
+            claims["auth_time"] = auth_time
+        if amr:
+            claims["amr"] = list(amr)
         if self.settings.issuer:
             claims["iss"] = self.settings.issuer
         if self.settings.audience:

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from joserfc.jwk import ECKey, RSAKey
 
 from s3auth_asgi import ConfigurationError, S3ValidationError
+from s3auth_asgi.auth_methods import AMR_VALUES, checked_methods
 from s3auth_asgi.hooks import MAX_CLAIMS_BYTES, Hooks
 from s3auth_asgi.identifiers import SCOPE_MAX, clean_scopes, clean_username, new_id
 from s3auth_asgi.jose_json import base64url_decode
@@ -106,6 +107,8 @@ def test_the_largest_token_fits_and_is_verified() -> None:
         scopes=sorted([*scopes, "admin"]),
         now=now,
         extra_claims=extra,
+        auth_time=now,
+        amr=checked_methods(sorted(AMR_VALUES)),
     )
     assert len(token) <= MAX_TOKEN_BYTES
     # Measured before signing as joserfc writes it: the check of a session's tokens.

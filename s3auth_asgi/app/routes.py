@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import TypeVar
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ..auth_methods import PASSWORD, Methods
 from ..errors import (
     AuthenticationRequiredError,
     ConflictError,
@@ -25,10 +25,10 @@ from ..errors import (
 from ..hooks import Registration
 from ..mfa_challenges import MfaChallenges
 from ..models import TokenPair, User
-from ..name_index import NameLookup, owner_account, parse_name
+from ..name_index import parse_name
 from ..service import S3AuthService
 from ..storage import keys
-from ..totp_errors import MfaRequiredError, WrongTotpCodeError
+from ..totp_errors import MfaRequiredError
 from ..user_records import password_of
 from .attempts import Attempt
 from .caller import account_gone, usable_account
@@ -38,13 +38,13 @@ from .errors import (
     AccountExistsError,
     CurrentPasswordRequiredError,
     EmailNotVerifiedError,
-    WrongCurrentPasswordError,
 )
 from .key_routes import KeyRoutes
 from .limits import AuthRateLimits
 from .login_notices import LoginNotices
 from .operations import Call
 from .origins import OriginCheck
+from .password_attempts import PasswordAttempts
 from .responses import PRIVATE, json_response, problem_response
 from .schemas import (
     ChangePasswordRequest,
@@ -63,9 +63,9 @@ _NAME_TAKEN = (UsernameTakenError, EmailTakenError)
 T = TypeVar("T")
 
 
-class AuthRoutes(SessionRoutes, KeyRoutes):
+class AuthRoutes(SessionRoutes, KeyRoutes, PasswordAttempts):
     """The handlers, bound to one service, and the table of operations (those of sessions:
-    `session_routes`, of keys: `key_routes`)."""
+    `session_routes`, of keys: `key_routes`; password attempts: `password_attempts`)."""
 
     def __init__(self, service: S3AuthService, limits: AuthRateLimits) -> None:
         self.service = service
@@ -109,20 +109,6 @@ class AuthRoutes(SessionRoutes, KeyRoutes):
         signed."""
         names = self.service.tokens.parse_refresh_token(pair.refresh_token)
         call.noted.update(user_id=names.user_id, session_id=names.session_id)
-
-    def spent(
-        self,
-        call: Call,
-        attempt: Attempt,
-        *,
-        login: NameLookup | None = None,
-        user: User | None = None,
-    ) -> None:
-        """After a password attempt: one whose failure spent the account's budget is told
-        to the owner (`login_notices`) and kept in the trail (`events.spent_of`)."""
-        if attempt.spent_account:
-            call.noted["spent"] = "yes"
-        self.notices.spent(call.request.scope, attempt, login=login, user=user)
 
     def _hide_which_exists(self, error: ConflictError) -> S3AuthError:
         if self.settings.enumeration_protection:
@@ -222,14 +208,20 @@ class AuthRoutes(SessionRoutes, KeyRoutes):
         return await self.opened(call, check.user, device, attempt)
 
     async def opened(
-        self, call: Call, user: User, device: Device | None, attempt: Attempt
+        self,
+        call: Call,
+        user: User,
+        device: Device | None,
+        attempt: Attempt,
+        amr: Methods = PASSWORD,
     ) -> Response:
-        """The answer to a login found right (by a password, or its second step's code):
-        a session opened from the record `user` as read, its pair, the device cookie."""
+        """The answer to a login found right (by a password, or its second step's code,
+        `amr`): a session opened from the record `user` as read, its pair, the device cookie."""
         request = call.request
         attempts = self.limits.attempts
         try:
-            pair = await self.service.create_token_pair(user, **self._session_origin(request))
+            origin = self._session_origin(request)
+            pair = await self.service.create_token_pair(user, **origin, amr=amr)
         except InvalidCredentialsError:
             # The account was disabled, deleted or given another password as the login ran:
             # answered, and charged, as the login after that change is (`session_opening`).
@@ -322,28 +314,3 @@ class AuthRoutes(SessionRoutes, KeyRoutes):
             ),
         )
         return self._tokens(call.request, pair)
-
-    async def password_attempt(self, call: Call, check: Callable[[User], Awaitable[T]]) -> T:
-        """Run `check` of the caller's password (it raises InvalidCredentialsError when the
-        password is wrong) as a password attempt: guessing a password with a stolen access
-        token is guessing a password, and counts against the account's login budgets, which
-        the answer shows (`Call.shown`). The record read for it is the caller's: an account
-        that may not act is refused here."""
-        attempts = self.limits.attempts
-        user = usable_account(await self.service.get_user_by_id(call.caller.user_id))
-        attempt = await attempts.begin(call.request.scope, owner_account(user.id), None)
-        try:
-            result = await check(user)
-        except WrongTotpCodeError:
-            charged = await attempts.failed(attempt)
-            raise WrongTotpCodeError(headers=self.limits.headers(charged)) from None
-        except InvalidCredentialsError:
-            charged = await attempts.failed(attempt)
-            raise WrongCurrentPasswordError(headers=self.limits.headers(charged)) from None
-        except UserNotFoundError:
-            raise account_gone() from None
-        finally:
-            attempts.end(attempt)
-            self.spent(call, attempt, user=user)
-        call.shown.extend(attempts.shown(attempt.readings))
-        return result

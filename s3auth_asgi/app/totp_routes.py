@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
+from ..auth_methods import PASSWORD_AND_CODE
 from ..errors import ConflictError, UserNotFoundError
 from ..models import User
 from ..name_index import owner_account
@@ -77,7 +78,7 @@ class TotpRoutes:
         finally:
             attempts.end(attempt)
             self.routes.spent(call, attempt, user=user)
-        return await self.routes.opened(call, user, device, attempt)
+        return await self.routes.opened(call, user, device, attempt, PASSWORD_AND_CODE)
 
     async def start(self, call: Call) -> Response:
         data: TotpStartRequest = call.body
