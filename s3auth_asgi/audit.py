@@ -69,6 +69,7 @@ AUDITED: frozenset[EventName] = frozenset(
         "totp_disable",
         "totp_recovery_codes",
         "admin_totp_disable",
+        "reauthenticate",
     )
 )
 """A deleted user's trail stays until the retention has passed: it is the record of what

@@ -70,6 +70,7 @@ EventName = Literal[
     "totp_disable",
     "totp_recovery_codes",
     "admin_totp_disable",
+    "reauthenticate",
 ]
 Outcome = Literal["success", "failure", "refused"]
 

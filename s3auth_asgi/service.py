@@ -32,6 +32,7 @@ from .password_policy import PasswordPolicy
 from .passwords import PasswordHasher
 from .profile_fields import ProfileFields
 from .ratelimit import FailureBudget, ObjectStoreRateLimitStore, RateLimit
+from .reauthentication import Reauthentication
 from .session_listing import SessionListing
 from .settings import S3AuthSettings
 from .shared_on_copy import SharedOnCopy
@@ -43,14 +44,17 @@ from .types import Clock, elapsed_clock
 from .user_imports import UserImports
 
 
-class S3AuthService(EmailChanges, AdminResets, SessionListing, UserImports, SharedOnCopy):
+class S3AuthService(
+    EmailChanges, AdminResets, SessionListing, UserImports, Reauthentication, SharedOnCopy
+):
     """The engine behind the middleware and the auth app; usable from any async code.
 
     Accounts: create_user, import_user, get_user_by_username / _by_email / _by_id,
     authenticate_user, update_user, change_password, set_password, delete_user, list_users
     (a page), every_user (all, in one listing). Sessions: create_token_pair, refresh_access_token,
     revoke_refresh_token, revoke_own_session, revoke_session, revoke_all_user_tokens,
-    get_user_active_sessions, end_all_sessions (every user's: `every_session`). Tokens:
+    get_user_active_sessions, end_all_sessions (every user's: `every_session`),
+    reauthenticate (`reauthentication`). Tokens:
     decode_token, and the `AccessTokenVerifier` and `RevocationCheck` protocols the
     middlewares take. Mail (`recovery`):
     request_password_reset, reset_password, send_email_verification,

@@ -836,6 +836,7 @@ def test_the_routes_that_read_the_record_themselves_are_these() -> None:
         "confirm_totp",
         "disable_totp",
         "new_totp_recovery_codes",
+        "reauthenticate",
     }
 
 

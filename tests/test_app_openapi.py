@@ -70,6 +70,7 @@ EXPECTED_OPERATIONS = {
     ("post", "/me/totp"),
     ("post", "/me/totp/confirm"),
     ("post", "/me/totp/disable"),
+    ("post", "/reauthenticate"),
     ("post", "/me/totp/recovery-codes"),
     ("delete", "/admin/users/{user_id}/totp"),
 }

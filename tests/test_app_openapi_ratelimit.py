@@ -365,6 +365,15 @@ async def _login_totp(run: Run) -> None:
             await run.send(client, "login_totp", data={"mfa_token": token, "code": code})
 
 
+@scenario("reauthenticate")
+async def _reauthenticate(run: Run) -> None:
+    _, headers = await run.user()
+    client = await run.client()
+    for password in (PASSWORD, "Wrong123!", PASSWORD):
+        body = {"current_password": password}
+        await run.send(client, "reauthenticate", headers=headers, json=body)
+
+
 @scenario("admin_disable_totp")
 async def _admin_disable_totp(run: Run) -> None:
     target, _, _ = await _with_factor(run)

@@ -146,6 +146,7 @@ async def _drive(client: httpx.AsyncClient, admin: dict[str, str]) -> None:
     change = {"email": "bob", "current_password": PASSWORD}
     for patch in ({"email": "a@example.com"}, {**change, "current_password": "no"}, change):
         await client.patch("/auth/me", json=patch, headers=me)
+    await client.post("/auth/reauthenticate", json={"current_password": "no"}, headers=me)
     for new in ({"current_password": "no"}, {"current_password": PASSWORD, "new_password": "a"}):
         await client.post("/auth/password", json={"new_password": "Other123!", **new}, headers=me)
     await client.post("/auth/password/reset", json={"token": "x", "new_password": PASSWORD})

@@ -15,6 +15,7 @@ from .lifecycle_table import lifecycle_operations
 from .limits import REGISTRATION, password_attempt
 from .operations import ADMINS_SEE_NAMES, LOST_TO_A_CONCURRENT_CHANGE, Operation
 from .preconditions import IF_MATCH_ADVICE, IF_MATCH_DESCRIPTION
+from .reauth_routes import reauth_operations
 from .routes import AuthRoutes
 from .totp_routes import TotpRoutes
 from .totp_table import totp_operations
@@ -47,6 +48,7 @@ def operations_of(routes: AuthRoutes, lifecycle: LifecycleRoutes | None = None) 
     return [
         *_account_operations(routes, lifecycle),
         *totp_operations(TotpRoutes(routes), DEVICE_HEADER_DESCRIPTION),
+        *reauth_operations(routes),
         *lifecycle_operations(lifecycle),
     ]
 

@@ -1,0 +1,106 @@
+"""Re-authentication: the holder of a session gives the current password again (and a
+code, where the second factor is on) and gets a new access token of the same session, whose
+`auth_time` is now (`auth_methods`). For an application's sensitive operations that ask
+for a recent authentication (`step_up`), without a new login: the refresh token, the
+session's other tokens and its lifetimes stay as they were.
+
+The session keeps the new time and methods, written with If-Match on the version read, so
+that its later refreshes carry them: a refresh that rotated it meanwhile makes the write
+fail, and it is done again on what the refresh wrote; a refresh racing it does the same on
+this write. An ending racing it wins either way: a revocation names the session, and so
+this token too, and a DELETE makes the write fail (TokenRevokedError) or follows it.
+
+Request budget: the user record's GET (the caller's, given as read), 1 GET and 1
+conditional PUT of the session; with the second factor on, the record's GET again and
+its conditional PUT (the code spent: `totp_factor`).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import msgspec
+
+from .accounts import AccountOperations
+from .auth_methods import PASSWORD, PASSWORD_AND_CODE, Methods
+from .errors import InvalidCredentialsError, S3ValidationError, TokenRevokedError, UserNotFoundError
+from .hidden_fields import HidesSecrets
+from .models import Session, User
+from .storage import StoreConflict, keys
+from .storage.access import get_or_none
+
+_ATTEMPTS = 5
+
+
+class AccessGrant(HidesSecrets, msgspec.Struct, kw_only=True):
+    """A new access token of a session that goes on: RFC 6749 §5.1's response without a
+    refresh token (the session's stays the one its holder has)."""
+
+    secret_fields: ClassVar[frozenset[str]] = frozenset(("access_token",))
+
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int
+    refresh_expires_in: int
+
+
+class Reauthentication(AccountOperations):
+    """A part of `S3AuthService`."""
+
+    async def reauthenticate(
+        self, user: User, session_id: str, password: object, code: object = None
+    ) -> AccessGrant:
+        """A new access token of `user`'s session `session_id`, authenticated now by
+        `password` (and `code`, a TOTP or a recovery code, where the second factor is on).
+        `user`: the record as read for the caller. S3ValidationError when the factor is on
+        and no code is given (before the password is checked); InvalidCredentialsError for
+        a wrong password, WrongTotpCodeError for a wrong or spent code; TokenRevokedError
+        when the session has ended."""
+        if user.totp_secret and code is None:
+            raise S3ValidationError("code: required, as the account's second factor is on")
+        if not isinstance(password, str):
+            raise InvalidCredentialsError()
+        matches, _ = await self.passwords.verify(password, user.hashed_password)
+        if not matches:
+            raise InvalidCredentialsError("The current password is wrong")
+        methods = PASSWORD
+        if user.totp_secret:
+            found = await self.totp_login_record(user.id)
+            if found is None:
+                raise UserNotFoundError()
+            await self.accept_totp_code(found, code)
+            methods = PASSWORD_AND_CODE
+        return await self._renew_authentication(user.id, session_id, methods)
+
+    async def _renew_authentication(
+        self, user_id: str, session_id: str, methods: Methods
+    ) -> AccessGrant:
+        """Write the session's new `auth_time` and `amr`, and issue its token (see the
+        module)."""
+        signing = await self.tokens.signing_key()
+        key = keys.session(user_id, session_id)
+        for _ in range(_ATTEMPTS):
+            found = await get_or_none(self.store, key, Session)
+            now = self._now()
+            if (
+                found is None
+                or found.value.reused_at
+                or self.blacklist.revoked_error({"sid": session_id}) is not None
+                or not self._usable(found.value, None, now)
+            ):
+                raise TokenRevokedError("The session has ended")
+            renewed = msgspec.structs.replace(found.value, auth_time=now, amr=list(methods))
+            expiry = self._expiry(renewed)
+            fields = self._token_fields(renewed, now, signing, expiry)
+            self.tokens.check_access_token_fits(**fields)
+            try:
+                await self.store.replace(key, renewed, found.etag)
+            except StoreConflict:
+                continue  # rotated (or ended) meanwhile: read again
+            token, claims = self.tokens.issue_access_token(**fields)
+            return AccessGrant(
+                access_token=token,
+                expires_in=int(claims["exp"]) - now,
+                refresh_expires_in=max(expiry - now, 0),
+            )
+        raise TokenRevokedError("The session changed concurrently; log in again")
