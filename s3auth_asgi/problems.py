@@ -6,6 +6,8 @@ The body is an RFC 9457 `application/problem+json` document with the error's sta
 - 401: `WWW-Authenticate: Bearer realm="…"` (RFC 6750 §3): a bare challenge when no token
   was presented or a password was wrong, `error="invalid_token"` with an
   `error_description` for a token that is malformed, expired or revoked;
+- 401 `reauthentication_required` (a route's `max_age`, `step_up`): RFC 9470's
+  `error="insufficient_user_authentication"`, with `max_age`;
 - 403: `error="insufficient_scope"`, and `scope="…"` when the scopes are known;
 - 400 `invalid_request` (credentials sent twice, or in two ways): `error="invalid_request"`
   with an `error_description` (RFC 6750 §3.1);
@@ -38,6 +40,7 @@ from .errors import (
     PermissionDeniedError,
     S3AuthError,
 )
+from .step_up import ReauthenticationRequiredError
 from .types import Scope, Send
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -111,6 +114,11 @@ def _quoted(text: str) -> str:
 def challenge(realm: str, error: S3AuthError | None = None) -> str:
     """The `WWW-Authenticate` value for a refusal (None: no token was presented)."""
     parts = [f'Bearer realm="{realm}"']
+    if isinstance(error, ReauthenticationRequiredError):  # RFC 9470 §3
+        return (
+            f'{parts[0]}, error="insufficient_user_authentication", '
+            f'error_description="{_quoted(error.detail)}", max_age="{error.max_age}"'
+        )
     # Only token errors carry an error code and description (RFC 6750 §3); a missing token
     # or a wrong password gets the bare challenge.
     if isinstance(error, PermissionDeniedError):

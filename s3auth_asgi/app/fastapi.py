@@ -70,22 +70,39 @@ async def _current_user(
     security_scopes: SecurityScopes,
     _token: Annotated[str | None, Depends(_password_bearer)],
 ) -> AuthenticatedUser:
+    return await _caller(connection, security_scopes.scopes)
+
+
+async def _caller(
+    connection: HTTPConnection, scopes: list[str], max_age: int | None = None
+) -> AuthenticatedUser:
     host_auth = getattr(connection.app.state, STATE_KEY, None)
     if not isinstance(host_auth, HostAuth):
         raise RuntimeError("CurrentUser and require_scopes need include_auth(app, service)")
-    return await host_auth.caller(connection.scope, security_scopes.scopes)
+    return await host_auth.caller(connection.scope, scopes, max_age)
 
 
 CurrentUser = Annotated[AuthenticatedUser, Security(_current_user)]
 """The authenticated caller (401 without a valid, unrevoked token)."""
 
 
-def require_scopes(*scopes: str) -> Any:
+def require_scopes(*scopes: str, max_age: int | None = None) -> Any:
     """A dependency on a caller holding every one of `scopes` (403 otherwise), returning
     it: `user: Annotated[AuthenticatedUser, require_scopes("admin")]`, or
-    `dependencies=[require_scopes("admin")]`."""
-    requires(*scopes)  # the same check of the names as everywhere else
-    return Security(_current_user, scopes=list(scopes))
+    `dependencies=[require_scopes("admin")]`. With `max_age`, authenticated at most that
+    many seconds ago (401 `reauthentication_required` otherwise: `step_up`)."""
+    requires(*scopes, max_age=max_age)  # the same check of the names as everywhere else
+    if max_age is None:
+        return Security(_current_user, scopes=list(scopes))
+
+    async def recent_user(
+        connection: HTTPConnection,
+        security_scopes: SecurityScopes,
+        _token: Annotated[str | None, Depends(_password_bearer)],
+    ) -> AuthenticatedUser:
+        return await _caller(connection, security_scopes.scopes, max_age)
+
+    return Security(recent_user, scopes=list(scopes))
 
 
 def include_auth(
@@ -117,7 +134,7 @@ def include_auth(
     mount = _AuthMount(prefix, auth_app, app.router)
     mount.check_host_routes()
     app.router.routes.append(mount)
-    setattr(app.state, STATE_KEY, HostAuth(service, service))
+    setattr(app.state, STATE_KEY, HostAuth(service, service, clock=service.clock))
     if S3AuthError not in app.exception_handlers:
         app.add_exception_handler(S3AuthError, _problem_response)  # type: ignore[arg-type]
     # FastAPI's documented extension point is replacing the method.

@@ -23,13 +23,15 @@ find the service of the app that runs them.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 from ..errors import AuthenticationRequiredError, InsufficientScopeError
 from ..middleware.cache import VerifiedToken
 from ..middleware.credentials import authorization_token
 from ..middleware.user import AuthenticatedUser, serve_as_current
-from ..types import ASGIApp, Receive, Scope, Send
+from ..step_up import require_recent
+from ..types import ASGIApp, Clock, Receive, Scope, Send
 from ..verifier import (
     AccessTokenVerifier,
     RevocationCheck,
@@ -44,16 +46,27 @@ STATE_KEY = "s3auth"
 class HostAuth:
     """Resolves the caller of a host request, holding the scopes a route requires."""
 
-    def __init__(self, verifier: AccessTokenVerifier, revocations: RevocationCheck) -> None:
+    def __init__(
+        self,
+        verifier: AccessTokenVerifier,
+        revocations: RevocationCheck,
+        *,
+        clock: Clock = time.time,
+    ) -> None:
         self.verifier = verifier
         self.revocations = revocations
+        self.clock = clock
         self._own = verifier_identity(verifier)
 
-    async def caller(self, scope: Scope, scopes: Sequence[str] = ()) -> AuthenticatedUser:
-        """The authenticated caller holding every one of `scopes`. Raises
+    async def caller(
+        self, scope: Scope, scopes: Sequence[str] = (), max_age: int | None = None
+    ) -> AuthenticatedUser:
+        """The authenticated caller holding every one of `scopes`, and with `max_age`,
+        authenticated at most that many seconds ago (`step_up`). Raises
         InvalidRequestError (400: the Authorization header sent twice),
         AuthenticationRequiredError or InvalidTokenError (401), TokenRevokedError (401),
-        InsufficientScopeError (403) or StoreUnavailableError (503)."""
+        InsufficientScopeError (403), ReauthenticationRequiredError (401) or
+        StoreUnavailableError (503)."""
         credentials = scope.get("auth")
         if isinstance(credentials, VerifiedToken) and credentials.verified_by is self._own:
             verified, from_middleware = credentials, True
@@ -72,6 +85,7 @@ class HostAuth:
         granted = verified.scopes
         if not all(s in granted for s in scopes):
             raise InsufficientScopeError(scopes)
+        require_recent(verified.user.claims, max_age, self.clock())
         if not from_middleware:
             scope["user"] = verified.user
             scope["auth"] = verified

@@ -71,12 +71,15 @@ Document = dict[str, Any]
 class ScopesGuard:
     """A Litestar guard: the caller must be authenticated and hold every one of `scopes`
     (401/403 problem otherwise; a WebSocket handshake: close 1008 before accept, the reason
-    the problem code). Needs S3AuthPlugin on the app."""
+    the problem code), and with `max_age`, authenticated at most that many seconds ago
+    (`step_up`). Needs S3AuthPlugin on the app."""
 
-    __slots__ = ("scopes",)
+    __slots__ = ("max_age", "scopes")
 
-    def __init__(self, scopes: tuple[str, ...]) -> None:
-        self.scopes = requires(*scopes).scopes  # the same check of the names as elsewhere
+    def __init__(self, scopes: tuple[str, ...], max_age: int | None = None) -> None:
+        # The same check of the names (and of the age) as elsewhere.
+        checked = requires(*scopes, max_age=max_age)
+        self.scopes, self.max_age = checked.scopes, checked.max_age
 
     async def __call__(
         self, connection: ASGIConnection[Any, Any, Any, Any], _handler: BaseRouteHandler
@@ -85,7 +88,7 @@ class ScopesGuard:
         if not isinstance(host_auth, HostAuth):
             raise RuntimeError("requires_scopes guards need S3AuthPlugin on the app")
         try:
-            await host_auth.caller(connection.scope, self.scopes)  # type: ignore[arg-type]
+            await host_auth.caller(connection.scope, self.scopes, self.max_age)  # type: ignore[arg-type]
         except S3AuthError as error:
             if connection.scope["type"] != ScopeType.WEBSOCKET:
                 raise
@@ -97,10 +100,11 @@ class ScopesGuard:
         return f"requires_scopes{self.scopes!r}"
 
 
-def requires_scopes(*scopes: str) -> ScopesGuard:
+def requires_scopes(*scopes: str, max_age: int | None = None) -> ScopesGuard:
     """A guard admitting an authenticated caller holding every one of `scopes` (none:
-    any authenticated caller)."""
-    return ScopesGuard(scopes)
+    any authenticated caller); with `max_age`, one authenticated at most that many seconds
+    ago (401 `reauthentication_required` otherwise: `step_up`)."""
+    return ScopesGuard(scopes, max_age)
 
 
 class S3AuthPlugin(InitPlugin, ReceiveRoutePlugin):
@@ -125,7 +129,7 @@ class S3AuthPlugin(InitPlugin, ReceiveRoutePlugin):
         self.path = path
         self.service = service
         self.auth_app = create_auth_app(service, limiter=limiter, rate_limit=rate_limit)
-        self.host_auth = HostAuth(service, service)
+        self.host_auth = HostAuth(service, service, clock=service.clock)
         self.extend = extend_document
         self._routes: list[HTTPRoute] = []
         self._in_use = False

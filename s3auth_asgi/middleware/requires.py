@@ -6,8 +6,10 @@
     user = requires("admin").check(request)      # inline; no argument: the current request
 
 Anonymous callers get AuthenticationRequiredError (401), callers without a scope
-InsufficientScopeError (403). Both are S3AuthError: register one exception handler that
-sends `auth_error_response(error)` (docs/frameworks show it for each framework).
+InsufficientScopeError (403), and with `max_age=N`, callers whose token says no
+authentication within N seconds ReauthenticationRequiredError (401, `step_up`). All are
+S3AuthError: register one exception handler that sends `auth_error_response(error)`
+(docs/frameworks show it for each framework).
 
 The connection is the first argument with a `scope` (Starlette's and Litestar's Request and
 WebSocket, Starlette endpoint classes) or an ASGI scope itself that BearerTokenMiddleware
@@ -25,29 +27,38 @@ from __future__ import annotations
 
 import functools
 import inspect
+import time
 from collections.abc import Callable, Mapping
 from typing import Any, ParamSpec, TypeVar
 
 from ..errors import AuthenticationRequiredError, ConfigurationError, InsufficientScopeError
-from ..types import Scope
+from ..step_up import checked_max_age, require_recent
+from ..types import Clock, Scope
 from .user import AnonymousUser, AuthenticatedUser, current_scope
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def requires(*scopes: str) -> ScopeRequirement:
-    """An authenticated caller holding every one of `scopes` (none: any authenticated)."""
-    return ScopeRequirement(scopes)
+def requires(
+    *scopes: str, max_age: int | None = None, clock: Clock = time.time
+) -> ScopeRequirement:
+    """An authenticated caller holding every one of `scopes` (none: any authenticated);
+    with `max_age`, authenticated at most that many seconds ago by `clock` (`step_up`)."""
+    return ScopeRequirement(scopes, max_age, clock)
 
 
 class ScopeRequirement:
-    __slots__ = ("scopes",)
+    __slots__ = ("clock", "max_age", "scopes")
 
-    def __init__(self, scopes: tuple[str, ...]) -> None:
+    def __init__(
+        self, scopes: tuple[str, ...], max_age: int | None = None, clock: Clock = time.time
+    ) -> None:
         if not all(isinstance(s, str) and s and " " not in s for s in scopes):
             raise ConfigurationError("scopes must be non-empty strings without spaces")
         self.scopes = scopes
+        self.max_age = checked_max_age(max_age)
+        self.clock = clock
 
     def check(self, connection: object = None) -> AuthenticatedUser:
         """The caller, if allowed; raises AuthenticationRequiredError/InsufficientScopeError."""
@@ -65,6 +76,7 @@ class ScopeRequirement:
         missing = [s for s in self.scopes if s not in granted]
         if missing:
             raise InsufficientScopeError(self.scopes)
+        require_recent(user.claims, self.max_age, self.clock())
         return user
 
     def dependency(self) -> AuthenticatedUser:
@@ -93,7 +105,8 @@ class ScopeRequirement:
         return sync_endpoint
 
     def __repr__(self) -> str:
-        return f"requires{self.scopes!r}"
+        age = "" if self.max_age is None else f", max_age={self.max_age}"
+        return f"requires{self.scopes!r}{age}"
 
 
 def _scope_of(connection: object) -> Scope | None:
