@@ -2,7 +2,8 @@
 request is an operation's method and path with a body its request type reads, each answer a
 status that operation gives, a success body its response type reads (and no field it lacks),
 a problem body a code answered with that status. The snippet test runs the Python blocks;
-this holds the HTTP ones, which nothing runs, to the operations table."""
+this holds the HTTP ones, which nothing runs, to the operations table, and the page to
+having a section for every operation of the table."""
 
 from __future__ import annotations
 
@@ -91,6 +92,19 @@ def field_names(kind: type[Any]) -> set[str]:
 def test_the_page_has_requests_and_answers() -> None:
     kinds = [e.head[0].split()[0] for e in EXAMPLES]
     assert kinds.count("HTTP/1.1") >= 10 and len(kinds) - kinds.count("HTTP/1.1") >= 10
+
+
+def test_every_operation_has_a_heading_on_the_page(operations: list[Operation]) -> None:
+    text = (ROOT / PAGE).read_text(encoding="utf-8")
+    headed = {
+        (method, path)
+        for line in text.splitlines()
+        if line.startswith("#")
+        for method, path in re.findall(r"`(GET|POST|PATCH|PUT|DELETE) ([^`?]+)", line)
+    }
+    missing = {(op.method, op.path) for op in operations} - headed
+    assert not missing, f"{PAGE} has no heading for {sorted(missing)}"
+    assert ("GET", "/openapi.json") in headed
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=[f"{PAGE}:{e.line}" for e in EXAMPLES])
