@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -97,3 +98,39 @@ def test_no_module_is_over_350_lines() -> None:
         str(path.relative_to(PACKAGE)): len(path.read_text().splitlines()) for path in _modules()
     }
     assert {path: lines for path, lines in sizes.items() if lines > 350} == {}
+
+
+def _module_rows() -> list[tuple[list[str], str]]:
+    """The rows of docs/architecture.md's module table: the names its first cell gives, and
+    the whole row."""
+    page = PACKAGE.parent / "docs" / "architecture.md"
+    table = page.read_text(encoding="utf-8").split("## What each module owns")[1]
+    table = table.split("\n## ")[0]
+    return [
+        (re.findall(r"`([^`]+)`", line.split("|")[1]), line)
+        for line in table.splitlines()
+        if line.startswith("| `")
+    ]
+
+
+def test_the_architecture_page_has_a_row_for_every_module() -> None:
+    """A top-level module is named in the first cell of a row; a module of a subpackage in a
+    row of its subpackage (`app/`, `storage/store.py`), as `name.py` or `package/name.py`."""
+    rows = _module_rows()
+    missing = []
+    for path in _modules():
+        name = path.relative_to(PACKAGE).as_posix()
+        if path.name in ("__init__.py", "__main__.py"):
+            continue
+        package, _, module = name.rpartition("/")
+        if not package:
+            found = any(name in names for names, _ in rows)
+        else:
+            found = any(
+                names[0].startswith(f"{package}/")
+                and (f"`{module}`" in line or f"`{name}`" in line)
+                for names, line in rows
+            )
+        if not found:
+            missing.append(name)
+    assert missing == [], f"docs/architecture.md has no row for {missing}"
