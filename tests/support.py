@@ -9,7 +9,8 @@
   two that run another process's work in the middle of a change (`RacedUserWrite`,
   `AfterRequest`);
 - hosts whose clocks differ (`SharedTime`, `SkewedClock`, `skewed_host`) and a store whose
-  Last-Modified follows the shared time (`StoreClock`);
+  Last-Modified follows the shared time (`StoreClock`; `StoreOnSharedTime` for its reads
+  too);
 - `held_index_keys`: the index entries that name a user (not the released ones).
 
 Test modules import from here as they do from conftest: `from support import ...`.
@@ -440,6 +441,18 @@ class StoreClock(StoreWrapper):
         async for info in self.inner.list(prefix, offset):
             written = self.written.get(info.key, info.last_modified)
             yield ObjectInfo(info.key, written, info.size)
+
+
+class StoreOnSharedTime(StoreClock):
+    """`StoreClock`, whose GETs give the Last-Modified it stamped too, as a store on the
+    shared time does: what a host judges by a read's Last-Modified (a mailed link's
+    expiry) follows the shared time, not the real one."""
+
+    async def get(self, key: str, type_: type[T]) -> Versioned[T] | None:
+        found = await super().get(key, type_)
+        if found is None or key not in self.written:
+            return found
+        return Versioned(found.value, found.etag, self.written[key])
 
 
 async def held_index_keys(store: Store, prefix: str = "index/") -> list[str]:

@@ -5,30 +5,16 @@ Last-Modified of it, however far ahead the issuing host's clock runs."""
 
 from __future__ import annotations
 
-from typing import TypeVar
-
 import pytest
 from conftest import make_settings
-from support import SharedTime, SkewedClock, StoreClock
+from support import SharedTime, SkewedClock, StoreOnSharedTime
 
 from s3auth_asgi import S3AuthService
 from s3auth_asgi.account_tokens import InvalidAccountTokenError, Purpose
-from s3auth_asgi.storage import ObjectStore, Versioned
+from s3auth_asgi.storage import ObjectStore
 
 pytestmark = pytest.mark.anyio
-T = TypeVar("T")
 SKEW = 10  # the default allowance
-
-
-class StoreOnSharedTime(StoreClock):
-    """`StoreClock`, whose GETs give the Last-Modified it stamped, as a store on the
-    shared time does."""
-
-    async def get(self, key: str, type_: type[T]) -> Versioned[T] | None:
-        found = await super().get(key, type_)
-        if found is None or key not in self.written:
-            return found
-        return Versioned(found.value, found.etag, self.written[key])
 
 
 async def _issued(issuer: S3AuthService, purpose: Purpose) -> str:

@@ -52,7 +52,7 @@ from hypothesis.stateful import (
 )
 from starlette.applications import Starlette
 from starlette.routing import Mount
-from support import SharedTime, SkewedClock, StoreClock
+from support import SharedTime, SkewedClock, StoreOnSharedTime
 from test_app import auth_app, client_for
 
 from s3auth_asgi import S3AuthService
@@ -184,8 +184,9 @@ class AuthAppMachine(RuleBasedStateMachine):
         self.browser = browser
         self.verified_only = verified_only
         self.time = SharedTime()
-        # Last-Modified by the shared time, as a store whose clock is right.
-        self.store = StoreClock(ObjectStore.from_url("memory://"), lambda: self.time.now)
+        # Last-Modified by the shared time, as a store whose clock is right: a mailed link
+        # is judged by its read's.
+        self.store = StoreOnSharedTime(ObjectStore.from_url("memory://"), lambda: self.time.now)
         self.offsets = (0.0, offset)
         self.grace = grace
         options = {
