@@ -27,27 +27,38 @@ Unknown names. Asking for a token for a name that is nobody's writes a decoy (an
 of no user, whose secret is thrown away) so that the request costs what it costs for an
 account: the same index GET, a user GET, and this PUT.
 
-Expiry. A token works until the earlier of the expiry written at its issue and its issue
-plus the lifetime configured today (`S3AUTH_PASSWORD_RESET_MINUTES`,
-`S3AUTH_EMAIL_VERIFICATION_HOURS`), by the clock of the host that redeems it: a shortened
-lifetime applies to tokens already mailed. Those times are the issuing host's clock's, so a
-host whose clock ran ahead would mail tokens that work that much longer; so a token works
-at most its lifetime and the clock-skew allowance past the store's Last-Modified of it,
-after which no host within the allowance writes an issue time (`last_modified`). The
-sweep (`cleanup_expired_tokens`) deletes tokens and decoys from the listing alone, once
-their Last-Modified plus today's lifetime is more than twice the clock-skew allowance
-(`S3AUTH_REVOCATION_SKEW_SECONDS`) past, as it does idle sessions (`last_modified` says
-why twice): no host whose clock is within the allowance would still accept one it
-deletes, and one it keeps past its expiry every host refuses.
+Expiry. A token works for its lifetime, the one written at its issue or the one configured
+today if shorter (`S3AUTH_PASSWORD_RESET_MINUTES`, `S3AUTH_EMAIL_VERIFICATION_HOURS`), so
+that a shortened lifetime applies to tokens already mailed, from its issue time, by the
+clock of the host that redeems it. That issue time is the issuing host's clock's, which
+the store's Last-Modified of the token, LM, holds to the clock-skew allowance S
+(`S3AUTH_REVOCATION_SKEW_SECONDS`), which bounds every clock's distance to the store's
+(`last_modified`): the issue time counts as
+
+    issued = min(max(written issue time, LM - S), LM + S)
+
+(`link_deadline`). A host whose clock ran ahead mails tokens that work at most their
+lifetime and S past LM, not that much longer; one whose clock ran behind, tokens that work
+at least their lifetime less S past it, not that much shorter (a reset link from a host
+behind by more than its lifetime would be dead on arrival). Within the allowance the
+written time stands. A token whose written time lies further off is judged by the
+store's time of it, and the host that reads it says so: a warning naming the difference,
+never the token, since nothing else would point at the issuing host's clock.
+
+Sweep. `cleanup_expired_tokens` deletes tokens and decoys from the listing alone, once
+their Last-Modified plus today's lifetime is more than twice the clock-skew allowance past,
+as it does idle sessions (`last_modified` says why twice): no host whose clock is within
+the allowance would still accept one it deletes, and one it keeps past its expiry every
+host refuses.
 
 Request budgets: issue, 1 PUT; redeem, 1 GET (none for a malformed token).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import hmac
+import logging
 import re
 import secrets
 from typing import Literal
@@ -73,6 +84,8 @@ _PURPOSES: dict[str, Purpose] = {purpose: purpose for purpose in PREFIXES}  # by
 _BY_PREFIX: dict[str, Purpose] = {prefix: purpose for purpose, prefix in PREFIXES.items()}
 _TOKEN = re.compile(rf"(pr1|ev1|ec1)\.({ID_PATTERN})\.([A-Za-z0-9_-]{{43}})")
 _SECRET_BYTES = 32
+
+logger = logging.getLogger("s3auth_asgi")
 
 
 class InvalidAccountTokenError(S3ValidationError):
@@ -158,18 +171,14 @@ class AccountTokens:
             or not hmac.compare_digest(found.value.digest, expected)
             or found.value.purpose != purpose
             or not found.value.user_id
-            or self._expiry(found.value, found.last_modified, purpose) <= self.clock()
         ):
             raise InvalidAccountTokenError()
-        return key, found.value
-
-    def _expiry(self, record: AccountToken, written: dt.datetime, purpose: Purpose) -> float:
-        """When the token stops working (see the module): by the times written in it, and
-        at the latest its lifetime and the allowance past the store's Last-Modified of it,
-        which a host whose clock is within the allowance never writes an issue time past."""
-        lifetime = self.lifetime(purpose)
-        latest = written.timestamp() + self.settings.revocation_skew_seconds + lifetime
-        return min(record.expiry(lifetime), latest)
+        record, skew = found.value, self.settings.revocation_skew_seconds
+        written = found.last_modified.timestamp()
+        _warn_if_off(purpose, record.created_at - written, skew)
+        if link_deadline(record, self.lifetime(purpose), written, skew) <= self.clock():
+            raise InvalidAccountTokenError()
+        return key, record
 
     async def cleanup(self) -> int:
         """Delete the tokens (and decoys) that have surely expired on every host, judging
@@ -189,4 +198,29 @@ class AccountTokens:
             return False
         return lapsed_everywhere(
             info, self.lifetime(purpose), self.settings.revocation_skew_seconds, now
+        )
+
+
+def link_deadline(record: AccountToken, lifetime: int, written: float, skew: int) -> float:
+    """When the token `record` stops working (see the module): its lifetime (the one
+    written, or today's if shorter) from its issue time held within `skew` seconds of
+    `written`, the store's Last-Modified of it. At the latest its lifetime and the
+    allowance past the write, at the earliest its lifetime less the allowance, whatever
+    the issuing host's clock read."""
+    issued = min(max(record.created_at, written - skew), written + skew)
+    return issued + record.expiry(lifetime) - record.created_at
+
+
+def _warn_if_off(purpose: Purpose, offset: float, skew: int) -> None:
+    """Say when a token's issue time is further off its write than clocks may be: the
+    token is judged by the store's time instead, and nothing else would point at the
+    issuing host's clock."""
+    if abs(offset) > skew:
+        logger.warning(
+            "a %s link was issued by a host whose clock was %d s %s the store's, more than "
+            "S3AUTH_REVOCATION_SKEW_SECONDS (%d): its expiry is judged by the store's time",
+            purpose,
+            round(abs(offset)),
+            "behind" if offset < 0 else "ahead of",
+            skew,
         )

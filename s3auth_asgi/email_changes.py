@@ -24,8 +24,9 @@ owner moves), and would leave the password the mover knew. The owner asks the op
 The new address waits only while its link works: the record keeps the link's times
 (`User.pending_email_at`, `_expires_at`), so that whoever shows it (`public_user`) judges
 its expiry as the link's check does, at no request, and shows nothing waiting once no link
-can confirm it (but for the bound the store's Last-Modified sets a link from a host whose
-clock runs ahead of the allowance, which the record does not know: `account_tokens`).
+can confirm it (but for a link from a host whose clock runs further ahead or behind than
+the allowance, which the store's Last-Modified of the link holds to its time and the record
+does not know: `account_tokens`).
 
 The link is an account token (`account_tokens`, purpose `email-change`): an HMAC of it
 stored, single use, expiring with the verification links. It works only while the record
