@@ -4,7 +4,7 @@ on the sessions page and in the middleware; logins after it work at once; the wr
 clock is held to the store's Last-Modified.
 
 Hosts share one store; each has its own clock, a fixed offset from a common time that the
-test moves by hand, and the store stamps Last-Modified by the common time (`StoreTime`).
+test moves by hand, and the store stamps Last-Modified by the common time (`StoreOnSharedTime`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from pathlib import Path
-from typing import Any
 
 import anyio
 import httpx
@@ -21,7 +20,7 @@ from conftest import make_service, make_settings
 from support import (
     SharedTime,
     SkewedClock,
-    StoreClock,
+    StoreOnSharedTime,
     bearer,
     call_http,
     http_scope,
@@ -44,7 +43,7 @@ from s3auth_asgi.middleware.bearer import BearerTokenMiddleware
 from s3auth_asgi.middleware.blacklist import BlacklistMiddleware
 from s3auth_asgi.models import TokenPair
 from s3auth_asgi.session_generation import is_session_key, sweepable
-from s3auth_asgi.storage import ObjectInfo, ObjectStore, Store, Versioned, keys
+from s3auth_asgi.storage import ObjectInfo, ObjectStore, Store, keys
 
 pytestmark = pytest.mark.anyio
 SKEW = 10  # the settings' default allowance
@@ -53,17 +52,6 @@ SYNC = {"list": 1, "get": 1}  # the revocations' LIST; the cut-off's GET
 REFRESH = {"get": 1, "list": 1, "put": 1}  # session; the cap's LIST; rotation
 REFUSED = {"get": 1, "delete": 1}  # the session read, refused, deleted
 END_ALL = {"get": 2, "put": 1}  # the cut-off read, written, read back
-
-
-class StoreTime(StoreClock):
-    """A store on the shared time: reads, as listings, give the Last-Modified the shared
-    time said when the object was last written."""
-
-    async def get(self, key: str, type_: type[Any]) -> Versioned[Any] | None:
-        found = await super().get(key, type_)
-        if found is None or key not in self.written:
-            return found
-        return Versioned(found.value, found.etag, self.written[key])
 
 
 @pytest.fixture(params=["memory", "file"])
@@ -88,7 +76,7 @@ def accepted(service: S3AuthService, pair: TokenPair) -> bool:
 
 async def test_every_session_of_every_user_ends_on_every_host(shared_store: ObjectStore) -> None:
     time = SharedTime()
-    store = StoreTime(shared_store, lambda: time.now)
+    store = StoreOnSharedTime(shared_store, lambda: time.now)
     writer, other = host(store, time), host(store, time)
     alice = await stored_user(writer, "alice")
     bob = await stored_user(writer, "bob")
@@ -130,7 +118,7 @@ async def test_every_session_of_every_user_ends_on_every_host(shared_store: Obje
 
 async def test_the_other_hosts_middleware_refuses_after_its_sync() -> None:
     time = SharedTime()
-    store = StoreTime(ObjectStore.from_url("memory://"), lambda: time.now)
+    store = StoreOnSharedTime(ObjectStore.from_url("memory://"), lambda: time.now)
     writer, other = host(store, time), host(store, time)
     alice = await stored_user(writer, "alice")
     pair = await other.create_token_pair(alice)
@@ -152,7 +140,7 @@ async def test_the_other_hosts_middleware_refuses_after_its_sync() -> None:
 
 async def test_a_writer_clock_far_ahead_locks_nobody_out_for_long() -> None:
     time = SharedTime()
-    store = StoreTime(ObjectStore.from_url("memory://"), lambda: time.now)
+    store = StoreOnSharedTime(ObjectStore.from_url("memory://"), lambda: time.now)
     ahead, exact = host(store, time, 3600.0), host(store, time)
     alice = await stored_user(exact, "alice")
     old = await exact.create_token_pair(alice)
@@ -172,7 +160,7 @@ async def test_a_writer_clock_far_ahead_locks_nobody_out_for_long() -> None:
 
 async def test_a_writer_clock_far_behind_still_ends_what_was_opened_before() -> None:
     time = SharedTime()
-    store = StoreTime(ObjectStore.from_url("memory://"), lambda: time.now)
+    store = StoreOnSharedTime(ObjectStore.from_url("memory://"), lambda: time.now)
     behind, exact = host(store, time, -3600.0), host(store, time)
     alice = await stored_user(exact, "alice")
     time.advance(5)
@@ -191,7 +179,7 @@ async def test_a_writer_clock_far_behind_still_ends_what_was_opened_before() -> 
 
 async def test_a_later_ending_never_moves_the_cut_off_back() -> None:
     time = SharedTime()
-    store = StoreTime(ObjectStore.from_url("memory://"), lambda: time.now)
+    store = StoreOnSharedTime(ObjectStore.from_url("memory://"), lambda: time.now)
     ahead, behind = host(store, time, 5.0), host(store, time, -5.0)
     await ahead.end_all_sessions()
     first = ahead.blacklist.snapshot.not_before_ms
@@ -201,7 +189,7 @@ async def test_a_later_ending_never_moves_the_cut_off_back() -> None:
 
 async def test_the_sweep_deletes_the_sessions_it_ended() -> None:
     time = SharedTime()
-    store = StoreTime(ObjectStore.from_url("memory://"), lambda: time.now)
+    store = StoreOnSharedTime(ObjectStore.from_url("memory://"), lambda: time.now)
     service = host(store, time)
     alice = await stored_user(service, "alice")
     old = [await service.create_token_pair(alice) for _ in range(2)]
@@ -222,7 +210,7 @@ async def test_a_second_step_waiting_since_before_the_cut_off_opens_no_session()
     every host that knows the cut-off refuses one issued before it, as it refuses such a
     session. One issued after it works, on a host whose clock reads before it too."""
     time = SharedTime()
-    store = StoreTime(ObjectStore.from_url("memory://"), lambda: time.now)
+    store = StoreOnSharedTime(ObjectStore.from_url("memory://"), lambda: time.now)
     writer, behind = host(store, time, 0.0), host(store, time, -60.0)
     apps = {"writer": mounted(writer), "behind": mounted(behind)}
     async with client_for(apps["writer"]) as client:

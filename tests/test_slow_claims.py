@@ -4,7 +4,6 @@ and give way, whatever `S3AUTH_NAME_RESERVATION_SECONDS` is. One user per name, 
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -12,11 +11,11 @@ from typing import Any, TypeVar
 import anyio
 import pytest
 from conftest import make_settings
-from support import AfterRequest, StoreClock, StoreWrapper
+from support import AfterRequest, StoreOnSharedTime, StoreWrapper
 
 from s3auth_asgi import EmailTakenError, S3AuthService, StoreUnavailableError, UsernameTakenError
 from s3auth_asgi.models import IndexEntry
-from s3auth_asgi.storage import ObjectStore, Store, Versioned, keys
+from s3auth_asgi.storage import ObjectStore, Store, keys
 
 pytestmark = pytest.mark.anyio
 T = TypeVar("T")
@@ -216,21 +215,11 @@ class SlowRecordReplace(StoreWrapper):
         return written
 
 
-class ReadsOnTheClock(StoreClock):
-    """Reads, too, give an object the Last-Modified of the shared clock at its write."""
-
-    async def get(self, key: str, type_: type[T]) -> Versioned[T] | None:
-        found = await self.inner.get(key, type_)
-        if found is None or key not in self.written:
-            return found
-        return dataclasses.replace(found, last_modified=self.written[key])
-
-
 async def test_an_undone_change_of_address_keeps_its_old_address() -> None:
     """The change loses its new address and puts the old one back in the record; while
     the record held the new one, the old address's entry must not have looked free."""
     now = [time.time()]
-    shared = ReadsOnTheClock(ObjectStore.from_url("memory://"), lambda: now[0])
+    shared = StoreOnSharedTime(ObjectStore.from_url("memory://"), lambda: now[0])
     slow_store = SlowRecordReplace(shared)
     settings = make_settings(name_reservation_seconds=RESERVATION)
     slow = S3AuthService(settings, store=slow_store, clock=lambda: now[0])
