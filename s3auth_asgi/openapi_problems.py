@@ -64,6 +64,15 @@ INVALID_REQUEST_CHALLENGE = {
         "schema": {"type": "string"},
     }
 }
+RECENT_CHALLENGE = {
+    "WWW-Authenticate": {
+        "description": "The Bearer challenge (RFC 6750); for `reauthentication_required`, "
+        '`error="insufficient_user_authentication"` with `max_age`, the seconds the route '
+        "allows since the user authenticated (RFC 9470 §3)",
+        "schema": {"type": "string"},
+    }
+}
+"""The 401's challenge on a host's route that asks for a recent authentication."""
 CROSS_ORIGIN_DESCRIPTION = (
     "a state-changing request from another origin's page, or one with the refresh cookie "
     "and neither `Origin` nor `Sec-Fetch-Site` (browser mode: see S3AUTH_ALLOWED_ORIGINS), "
@@ -113,3 +122,15 @@ def error_response(
     if status in _ERROR_HEADERS:
         error["headers"] = copy.deepcopy(_ERROR_HEADERS[status])
     return error
+
+
+def asking_recent(answer: dict[str, Any], max_age: int) -> dict[str, Any]:
+    """`answer`, the 401 of a host's route that asks for an authentication at most
+    `max_age` seconds old (`step_up`), saying so: its words, and its challenge's."""
+    answer["description"] += (
+        f"; or, code `reauthentication_required`, the user authenticated more than {max_age} "
+        "seconds ago, or the token does not say when (no `auth_time`): authenticate again "
+        "(the auth app's `POST /reauthenticate`) and retry with the access token it answers"
+    )
+    answer["headers"] = copy.deepcopy(RECENT_CHALLENGE)
+    return answer

@@ -19,6 +19,7 @@ from .errors import (
     TokenRevokedError,
 )
 from .keys.remote import KeysUnavailableError
+from .step_up import ReauthenticationRequiredError
 from .storage.base import CorruptObjectError
 
 Raised = tuple[type[S3AuthError], ...]
@@ -35,6 +36,9 @@ BEARER_TOKEN: Raised = (SENT_TOKEN[0], *MISSING_TOKEN, *SENT_TOKEN[1:], *REVOKED
 revoked, or no keys to verify it."""
 SCOPES: Raised = (InsufficientScopeError,)
 """What a host's route that requires scopes refuses a token lacking one of them with."""
+RECENT: Raised = (ReauthenticationRequiredError,)
+"""What a host's route that asks for a recent authentication (`max_age`, `step_up`)
+refuses a token authenticated longer ago, or not saying when, with."""
 STORE: Raised = (StoreUnavailableError, CorruptObjectError, StoreUnsafeError)
 """What every operation on the store may answer: unreachable, an object unreadable, or
 a write refused on a store that lacks a conditional write."""

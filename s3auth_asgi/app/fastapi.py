@@ -28,13 +28,17 @@ S3AuthError raised once the handler has accepted closes the connection with 1008
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable
+import types
+import weakref
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Security, WebSocket
+from fastapi.dependencies.models import Dependant
 from fastapi.responses import Response
+from fastapi.routing import APIRoute
 from fastapi.security import OAuth2PasswordBearer, SecurityScopes
 from starlette.requests import HTTPConnection
 from starlette.routing import Match, Mount, Route, Router, WebSocketRoute
@@ -102,7 +106,38 @@ def require_scopes(*scopes: str, max_age: int | None = None) -> Any:
     ) -> AuthenticatedUser:
         return await _caller(connection, security_scopes.scopes, max_age)
 
+    _MAX_AGES[recent_user] = max_age
     return Security(recent_user, scopes=list(scopes))
+
+
+_MAX_AGES: weakref.WeakKeyDictionary[Callable[..., Any], int] = weakref.WeakKeyDictionary()
+"""The `max_age` of each dependency that `require_scopes` made with one: FastAPI lists the
+scopes of a route's dependencies in its document, the merge reads this (`recent_routes`)."""
+
+
+def recent_routes(routes: Iterable[object]) -> dict[tuple[str, str], int]:
+    """The `max_age` each route among `routes` allows (the least, where its dependencies,
+    at any depth, ask for several), by its path as the document writes it and each of its
+    methods in lower case; routes that ask for none are left out."""
+    found: dict[tuple[str, str], int] = {}
+    for route in routes:
+        if isinstance(route, APIRoute):
+            ages = [
+                _MAX_AGES[call]
+                for call in _calls(route.dependant)
+                if isinstance(call, types.FunctionType) and call in _MAX_AGES
+            ]
+            if ages:
+                found.update(
+                    {(route.path_format, m.lower()): min(ages) for m in route.methods or ()}
+                )
+    return found
+
+
+def _calls(dependant: Dependant) -> Iterator[object]:
+    for dependency in dependant.dependencies:
+        yield dependency.call
+        yield from _calls(dependency)
 
 
 def include_auth(
@@ -239,7 +274,10 @@ class _DocumentWithAuth:
         if document is not self.merged:
             self.mount.check_host_routes()  # the routes changed
             auth_document = self.mount.auth_document
-            self.merged = merge_auth_document(document, auth_document, prefix=self.prefix)
+            recent = recent_routes(self.app.routes)
+            self.merged = merge_auth_document(
+                document, auth_document, prefix=self.prefix, recent=recent
+            )
             if self.extend is not None:
                 self.extend(self.merged)
             self.app.openapi_schema = self.merged

@@ -22,7 +22,10 @@ mount prefix, with:
   `openapi_version = "3.0.2"`) gets the auth app's 3.1 schemas in 3.0's (`openapi_30`);
 - on the host's operations that require the scheme, the problem answers its check gives
   (400 for credentials sent twice, 401, 503; 403 where scopes are required), each listing
-  the codes it may carry (`problem_codes.guarded_route_codes`); a status the host
+  the codes it may carry (`problem_codes.guarded_route_codes`), the 401 with
+  `reauthentication_required` and RFC 9470's challenge where the route asks for a recent
+  authentication (its `max_age`, which the framework's integration reads from the route's
+  dependencies or guards, as the framework reads their scopes); a status the host
   declares itself keeps what it says, and gains the problem media type where it lacks one.
 
 Documents are plain dicts (both frameworks produce one); the host's is not modified.
@@ -39,7 +42,7 @@ from ..host_openapi import add_problem, declared
 from ..middleware.openapi import SCOPE_DESCRIPTION as SCOPE_DESCRIPTION
 from ..middleware.openapi import SECURITY_SCHEME as SECURITY_SCHEME
 from ..openapi_30 import document_for_3_0, is_openapi_3_0
-from ..openapi_problems import bearer_request_refusal, error_response
+from ..openapi_problems import asking_recent, bearer_request_refusal, error_response
 from ..problems import Problem, with_codes
 from .problem_codes import guarded_route_codes
 
@@ -72,9 +75,15 @@ def password_scheme(mount_url: str, scopes: Mapping[str, str]) -> dict[str, Any]
 
 
 def merge_auth_document(
-    host: Mapping[str, Any], auth: Mapping[str, Any], *, prefix: str
+    host: Mapping[str, Any],
+    auth: Mapping[str, Any],
+    *,
+    prefix: str,
+    recent: Mapping[tuple[str, str], int] | None = None,
 ) -> dict[str, Any]:
-    """`host` with the operations of `auth` (the auth app's document) mounted at `prefix`.
+    """`host` with the operations of `auth` (the auth app's document) mounted at `prefix`;
+    `recent`: the `max_age` each of the host's operations that asks for a recent
+    authentication allows, by its path as `host` writes it and its method in lower case.
 
     At a path the host documents itself (`path_shape`: whatever its parameters are
     named), the auth app's operations are left out: the host's route answers that path,
@@ -87,7 +96,7 @@ def merge_auth_document(
     components = merged.setdefault("components", {})
     renames = _place_schemas(components.setdefault("schemas", {}), auth["components"]["schemas"])
     paths = merged.setdefault("paths", {})
-    _declare_refusals(paths, {"$ref": _SCHEMA_REF + renames[Problem.__name__]})
+    _declare_refusals(paths, {"$ref": _SCHEMA_REF + renames[Problem.__name__]}, recent or {})
     schemes = components.setdefault("securitySchemes", {})
     scheme_names = _place_schemes(schemes, auth["components"]["securitySchemes"])
     host_shapes = {path_shape(path) for path in paths}
@@ -223,30 +232,41 @@ def _with_refs(value: Any, renames: Mapping[str, str]) -> Any:
     return value
 
 
-def _declare_refusals(paths: Mapping[str, Any], problem: dict[str, str]) -> None:
+def _declare_refusals(
+    paths: Mapping[str, Any], problem: dict[str, str], recent: Mapping[tuple[str, str], int]
+) -> None:
     """Add to the host's operations that require SECURITY_SCHEME the problem answers its
     check gives (`host_auth`), each with the codes it may carry: 400 (the Authorization
-    header sent twice), 401, 503 and, where scopes are required, 403; a status the host
-    declares for itself keeps what it says, and gains the problem media type and the
-    headers where it lacks them."""
-    for operation in _operations(paths):
-        requirements = [r for r in operation.get("security", ()) if SECURITY_SCHEME in r]
-        if not requirements:
-            continue
-        scopes = any(requirement[SECURITY_SCHEME] for requirement in requirements)
-        responses = operation.setdefault("responses", {})
-        for status, codes in guarded_route_codes(scopes).items():
-            schema = with_codes(problem, codes)
-            made = (
-                bearer_request_refusal(schema) if status == 400 else error_response(status, schema)
-            )
-            own = declared(responses, status)
-            if own is None:
-                responses[str(status)] = made
-            elif isinstance(own, dict):
-                # The host's, for answers of its own (Litestar's 400 of a path parameter):
-                # the check's refusal of that status is a problem all the same.
-                add_problem(own, schema, made.get("headers", {}))
+    header sent twice), 401 (`reauthentication_required` too where `recent` has the
+    operation), 503 and, where scopes are required, 403; a status the host declares for
+    itself keeps what it says, and gains the problem media type and the headers where it
+    lacks them."""
+    for path, item in paths.items():
+        for method, operation in item.items():
+            if not isinstance(operation, dict):  # a path item's `parameters`, `summary`, ...
+                continue
+            requirements = [r for r in operation.get("security", ()) if SECURITY_SCHEME in r]
+            if requirements:
+                scopes = any(requirement[SECURITY_SCHEME] for requirement in requirements)
+                _declare(operation, problem, scopes, recent.get((path, method)))
+
+
+def _declare(
+    operation: dict[str, Any], problem: dict[str, str], scopes: bool, max_age: int | None
+) -> None:
+    responses = operation.setdefault("responses", {})
+    for status, codes in guarded_route_codes(scopes, max_age is not None).items():
+        schema = with_codes(problem, codes)
+        made = bearer_request_refusal(schema) if status == 400 else error_response(status, schema)
+        if status == 401 and max_age is not None:
+            asking_recent(made, max_age)
+        own = declared(responses, status)
+        if own is None:
+            responses[str(status)] = made
+        elif isinstance(own, dict):
+            # The host's, for answers of its own (Litestar's 400 of a path parameter): the
+            # check's refusal of that status is a problem all the same.
+            add_problem(own, schema, made.get("headers", {}))
 
 
 def _scopes_required(paths: Mapping[str, Any]) -> set[str]:

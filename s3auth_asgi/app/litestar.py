@@ -97,7 +97,8 @@ class ScopesGuard:
             raise WebSocketException(detail=error.code, code=WS_1008_POLICY_VIOLATION) from error
 
     def __repr__(self) -> str:
-        return f"requires_scopes{self.scopes!r}"
+        age = "" if self.max_age is None else f", max_age={self.max_age}"
+        return f"requires_scopes{self.scopes!r}{age}"
 
 
 def requires_scopes(*scopes: str, max_age: int | None = None) -> ScopesGuard:
@@ -180,17 +181,22 @@ class S3AuthPlugin(InitPlugin, ReceiveRoutePlugin):
     def document_with_auth(self, document: Document) -> Document:
         """The app's rendered document with the guarded operations' security listed and
         the auth operations merged in, then given to `extend_document`."""
-        self._list_guard_security(document)
+        recent = self._list_guard_security(document)
         auth_document = self.auth_app.openapi.for_mount("")
-        merged = merge_auth_document(document, auth_document, prefix=self.path)
+        merged = merge_auth_document(document, auth_document, prefix=self.path, recent=recent)
         if self.extend is not None:
             self.extend(merged)
         return merged
 
-    def _list_guard_security(self, document: Document) -> None:
+    def _list_guard_security(self, document: Document) -> dict[tuple[str, str], int]:
+        """List the scheme, with the guards' scopes, on each guarded operation; returns
+        the `max_age` of each that asks for a recent authentication (the least of its
+        guards'), by its path and method, for the merge to declare."""
         paths = document.get("paths", {})
+        recent: dict[tuple[str, str], int] = {}
         for route in self._routes:
-            item = paths.get(route.path_format or "/")
+            path = route.path_format or "/"
+            item = paths.get(path)
             if item is None:
                 continue  # not in the schema
             for handler in route.route_handlers:
@@ -198,10 +204,14 @@ class S3AuthPlugin(InitPlugin, ReceiveRoutePlugin):
                 if not guards:
                     continue
                 scopes = list(dict.fromkeys(s for guard in guards for s in guard.scopes))
+                ages = [guard.max_age for guard in guards if guard.max_age is not None]
                 for method in handler.http_methods:
                     operation = item.get(method.lower())
                     if operation is not None:
                         operation.setdefault("security", [{SECURITY_SCHEME: scopes}])
+                        if ages:
+                            recent[(path, method.lower())] = min(ages)
+        return recent
 
 
 class _AuthMount(ASGIRouteHandler):

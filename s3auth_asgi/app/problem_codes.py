@@ -35,6 +35,7 @@ from ..errors import (
 from ..hooks import HOOK_REFUSALS, HookFailedError
 from ..keys.remote import KeysUnavailableError
 from ..refusal_codes import BEARER_TOKEN as BEARER_TOKEN
+from ..refusal_codes import RECENT
 from ..refusal_codes import SCOPES as SCOPES
 from ..refusal_codes import STORE as STORE
 from ..refusal_codes import Raised as Raised
@@ -155,13 +156,16 @@ def implied(op: Operation, cross_origin: bool = False) -> Raised:
     return tuple(raised)
 
 
-def guarded_route_codes(scopes: bool) -> dict[int, tuple[str, ...]]:
+def guarded_route_codes(scopes: bool, recent: bool = False) -> dict[int, tuple[str, ...]]:
     """Every code a host's own route answers with, by status, where a dependency or a guard
     requires the bearer token (`host_auth`), or the middlewares in front of it do: the
     token's check, and the reads of the revocations and of stored signing keys before it
     (the first of those, on a store not checked yet, may make the key set and so check the
-    store's writes); where `scopes` are required, their check too."""
-    return by_status((*BEARER_TOKEN, *STORE, *(SCOPES if scopes else ())))
+    store's writes); where `scopes` are required, their check too, and where a `recent`
+    authentication is asked for (`max_age`), its check."""
+    return by_status(
+        (*BEARER_TOKEN, *STORE, *(SCOPES if scopes else ()), *(RECENT if recent else ()))
+    )
 
 
 def problem_codes(op: Operation, cross_origin: bool = False) -> dict[int, tuple[str, ...]]:

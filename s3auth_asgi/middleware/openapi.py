@@ -17,6 +17,11 @@ Declared here, by the middleware's own rules (`paths.PathRules`), on each operat
   stands;
 - where credentials are not looked at (`exclude`): nothing.
 
+Given the host's `endpoints` (`endpoint_requirements`), an operation whose endpoint
+`requires` decorates needs the token, and the scopes the decorators name, wherever the
+middleware verifies one; where they ask for a recent authentication (`max_age`), its 401
+lists `reauthentication_required` and describes RFC 9470's challenge.
+
 The requirement is added to each of the operation's alternatives (the document's, where it
 names none of its own): the token is needed whatever else the host asks for. Its scheme is
 the auth app's, where the document holds it (`SECURITY_SCHEME`, which a framework's merge
@@ -37,14 +42,14 @@ the first time did not (`host_openapi`).
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigurationError
 from ..host_openapi import add_problem, check_root_path, declared, operations, problem_schema
 from ..openapi_30 import is_openapi_3_0
-from ..openapi_problems import bearer_request_refusal, error_response
+from ..openapi_problems import asking_recent, bearer_request_refusal, error_response
 from ..path_coverage import PARAMETER, coverage
 from ..path_patterns import PathSet
 from ..paths import PathAccess, PathRules, listed
@@ -52,6 +57,7 @@ from ..problems import with_codes
 from ..refusal_codes import (
     KEYS,
     MISSING_TOKEN,
+    RECENT,
     REVOKED,
     SCOPES,
     SENT_TOKEN,
@@ -62,6 +68,7 @@ from ..refusal_codes import (
 from ..types import Receive, Scope, Send
 from ..verifier import AccessTokenVerifier, verifier_identity
 from .bearer import BearerTokenMiddleware
+from .endpoint_requirements import Endpoint, needed_by_operation
 
 SECURITY_SCHEME = "s3auth"
 """The name of the auth app's password-flow scheme in a host's document
@@ -101,6 +108,7 @@ def declare_bearer_refusals(
     *,
     revocations: bool = False,
     root_path: str = "",
+    endpoints: Iterable[Endpoint] = (),
 ) -> list[PartlyProtected]:
     """Declare in `document` the security and the refusals of `middleware` (a
     BearerTokenMiddleware, or the keyword arguments it is built with) on its operations;
@@ -110,11 +118,14 @@ def declare_bearer_refusals(
     The document's paths are matched as the middleware sees them: both are relative to
     where the app is served. `root_path`: what comes before the document's paths in the
     paths the middleware matches, where it wraps an app that mounts the documented one
-    (`/v1` for a pattern `/v1/*` and a path `/items`)."""
+    (`/v1` for a pattern `/v1/*` and a path `/items`). `endpoints`: the host's operations
+    and their endpoints (Starlette's `SchemaGenerator.get_endpoints(routes)`), whose
+    `requires` decorators are declared too."""
     bearer = _middleware(middleware)
     check_root_path(root_path)
     unavailable = verifier_failures(bearer.verifier) + (STORE if revocations else ())
     sent = (*SENT_TOKEN, *(REVOKED if revocations else ()), *unavailable)
+    needed = needed_by_operation(endpoints)
     partial: list[PartlyProtected] = []
     problem: dict[str, str] | None = None
     scheme: _Scheme | None = None
@@ -125,13 +136,19 @@ def declare_bearer_refusals(
             continue
         problem = problem or problem_schema(document)
         scheme = scheme or _Scheme(document)
+        max_age = None
+        endpoint = needed.get((path, method))
+        if endpoint is not None:  # the endpoint refuses what the middleware lets through
+            access, max_age = PathAccess.REQUIRED, endpoint.max_age
+            scopes = tuple(dict.fromkeys((*scopes, *endpoint.scopes)))
         if access is PathAccess.REQUIRED:
             scheme.require(document, operation, scopes)
             raised = (sent[0], *MISSING_TOKEN, *sent[1:], *(SCOPES if scopes else ()))
+            raised += RECENT if max_age is not None else ()
         else:
             scheme.offer(document, operation)
             raised = sent
-        _refusals(operation, raised, problem, access, revocations)
+        _refusals(operation, raised, problem, access, revocations, max_age)
     return partial
 
 
@@ -265,6 +282,7 @@ def _refusals(
     problem: dict[str, str],
     access: PathAccess,
     revocations: bool,
+    max_age: int | None,
 ) -> None:
     responses = operation.setdefault("responses", {})
     refused = "invalid, expired or revoked" if revocations else "invalid or expired"
@@ -281,6 +299,8 @@ def _refusals(
         else:
             words = descriptions.get(status) or _unavailable(codes)
             made = error_response(status, schema, words)
+            if status == 401 and max_age is not None:
+                asking_recent(made, max_age)
         own = declared(responses, status)
         if own is None:
             responses[str(status)] = made

@@ -28,6 +28,8 @@ from __future__ import annotations
 import functools
 import inspect
 import time
+import types
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any, ParamSpec, TypeVar
 
@@ -95,6 +97,7 @@ class ScopeRequirement:
                 self.check(_connection_in(args, kwargs))
                 return await endpoint(*args, **kwargs)
 
+            _DECORATED[async_endpoint] = self
             return async_endpoint  # type: ignore[return-value]
 
         @functools.wraps(endpoint)
@@ -102,11 +105,33 @@ class ScopeRequirement:
             self.check(_connection_in(args, kwargs))
             return endpoint(*args, **kwargs)
 
+        _DECORATED[sync_endpoint] = self
         return sync_endpoint
 
     def __repr__(self) -> str:
         age = "" if self.max_age is None else f", max_age={self.max_age}"
         return f"requires{self.scopes!r}{age}"
+
+
+_DECORATED: weakref.WeakKeyDictionary[Callable[..., Any], ScopeRequirement] = (
+    weakref.WeakKeyDictionary()
+)
+"""The requirement of each endpoint `requires` decorates: what a document reads of it
+(`endpoint_requirements`)."""
+
+
+def requirements_of(endpoint: object) -> list[ScopeRequirement]:
+    """The requirements of every `requires` decorating `endpoint`, outermost first, through
+    other decorators that keep what they wrap (`functools.wraps`); a method's too."""
+    found: list[ScopeRequirement] = []
+    seen: set[int] = set()
+    current = getattr(endpoint, "__func__", endpoint)
+    while isinstance(current, types.FunctionType) and id(current) not in seen:
+        seen.add(id(current))
+        if current in _DECORATED:
+            found.append(_DECORATED[current])
+        current = getattr(current, "__wrapped__", None)
+    return found
 
 
 def _scope_of(connection: object) -> Scope | None:
