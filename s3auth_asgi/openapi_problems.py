@@ -73,6 +73,15 @@ RECENT_CHALLENGE = {
     }
 }
 """The 401's challenge on a host's route that asks for a recent authentication."""
+
+
+REAUTHENTICATION_DESCRIPTION = (
+    "or a token whose authentication is more than {} seconds old (`auth_time`), code "
+    '`reauthentication_required`, with the challenge `error="insufficient_user_authentication"` '
+    "and `max_age` (RFC 9470): authenticate again at `POST /reauthenticate`, then retry "
+    "with the access token it answers"
+)
+"""Of the 401 of an operation that asks for a recent authentication: its `max_age` goes in."""
 CROSS_ORIGIN_DESCRIPTION = (
     "a state-changing request from another origin's page, or one with the refresh cookie "
     "and neither `Origin` nor `Sec-Fetch-Site` (browser mode: see S3AUTH_ALLOWED_ORIGINS), "

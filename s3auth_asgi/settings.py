@@ -203,6 +203,11 @@ class S3AuthSettings(HidesSecrets, msgspec.Struct, kw_only=True, frozen=True):
     owner chooses, and no administrator knows it (OWASP ASVS 5.0 6.4.6). The `s3auth`
     command and the service's `set_password` still set one: whoever runs them holds the
     store, whose records they could write anyway."""
+    admin_max_age_seconds: int = 0
+    """Every administrator operation of the auth app (`/admin/...`) asks for an
+    authentication at most this old, as the access token's `auth_time` says (`step_up`):
+    older, it is 401 `reauthentication_required` until the administrator authenticates
+    again (`POST /reauthenticate`). 0: none is asked (OWASP ASVS 5.0 7.5.3)."""
     audit_retention_days: int = 90
     new_device_notices: bool = True
     """Mail the account's address of each login that shows no valid device cookie of the

@@ -83,6 +83,8 @@ RANGES: dict[str, Range] = {
     "password_reset_minutes": Range(1, 24 * 60, "24 hours"),
     "email_verification_hours": Range(1, 7 * 24, "7 days"),
     "audit_retention_days": Range(0, 3650, "10 years"),
+    # A recent login, for an administrator's operations: past a working day it is none.
+    "admin_max_age_seconds": Range(0, DAY, "a day"),
     # Every refresh lists the user's sessions; a cap past this is no cap.
     "max_sessions_per_user": Range(1, 10000),
     # Each second of it is a second a registration or a new password may wait.

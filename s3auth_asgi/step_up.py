@@ -11,8 +11,9 @@ carried), is refused with ReauthenticationRequiredError: 401 `reauthentication_r
 challenged with `error="insufficient_user_authentication"` and `max_age` (RFC 9470 §3),
 which tells the client to authenticate again (the auth app's `POST /reauthenticate`) and
 to retry with the new token. Checked after the token and its scopes, so a caller that no
-re-authentication would let in is told so first. The auth app's own operations ask for
-none: each that changes the account checks the password itself.
+re-authentication would let in is told so first. The auth app's administrator operations
+ask for one with S3AUTH_ADMIN_MAX_AGE_SECONDS (`app.caller`); a user's own ask for none,
+as each that changes what authentication depends on checks the password itself.
 """
 
 from __future__ import annotations

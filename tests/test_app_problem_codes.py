@@ -32,6 +32,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "names told": {"enumeration_protection": False},
     "verified email": {"require_verified_email": True},
     "no chosen passwords": {"admin_sets_passwords": False},
+    "recent administrators": {"admin_max_age_seconds": 300},
 }
 APPS = {name: create_auth_app(make_service(**settings)) for name, settings in SETTINGS.items()}
 """With the default limiter, so that the 429s are declared too."""

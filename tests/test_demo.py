@@ -567,6 +567,13 @@ def test_the_mail_settings_are_the_demos_whatever_the_environment(tmp_path: Path
     assert settings.public_url == ""  # the links lead to the demo's page, not the service's
 
 
+def test_the_demos_administration_asks_for_no_recent_login(tmp_path: Path) -> None:
+    # Its page does not answer RFC 9470's challenge (it refreshes and fails again): a shell
+    # that asks a service's administrators for one must not leave the demo's page stuck.
+    environ = {"S3AUTH_ADMIN_MAX_AGE_SECONDS": "300"}
+    assert demo_settings(tmp_path / "demo", environ).admin_max_age_seconds == 0
+
+
 async def test_the_demo_sends_no_mail_through_the_environments_server(tmp_path: Path) -> None:
     with smtp_server() as server:
         service = demo_service(

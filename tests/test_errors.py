@@ -154,7 +154,6 @@ NOT_ANSWERED_BY_THE_AUTH_APP = {
     "unusable_key": "raised at start-up",
     "misdirected_request": "the demo's, around the auth app",
     "hash_too_costly": "an import's, from code or the CLI",
-    "reauthentication_required": "a host's route that asks for a recent login (`step_up`)",
 }
 
 

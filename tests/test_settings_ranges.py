@@ -47,6 +47,7 @@ RANGES: dict[str, tuple[int, int]] = {
     "password_reset_minutes": (1, 24 * 60),
     "email_verification_hours": (1, 7 * 24),
     "audit_retention_days": (0, 3650),
+    "admin_max_age_seconds": (0, 86400),
     # Counts and sizes.
     "max_sessions_per_user": (1, 10000),
     "breached_passwords_timeout_seconds": (ABOVE_ZERO, 30),

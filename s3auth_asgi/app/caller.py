@@ -19,6 +19,12 @@ token (`session_generation`), and only the user record shows the change; a delet
 short after closing the record has ended no session yet. One GET, which the operations
 that read the record anyway do not repeat: they judge theirs by the same rule
 (`usable_account`).
+
+An operation that asks for a recent authentication (`Operation.max_age`: the
+administrators', with S3AUTH_ADMIN_MAX_AGE_SECONDS) is refused from the token's
+`auth_time`, by the check and the challenge of a host's routes (`step_up`), once the
+caller is known to be allowed otherwise: before the record is read, so a refusal costs no
+request.
 """
 
 from __future__ import annotations
@@ -34,13 +40,14 @@ from ..middleware.credentials import authorization_token
 from ..middleware.user import token_scopes
 from ..models import User
 from ..privileges import ADMIN_SCOPE, is_administrator
+from ..step_up import require_recent
 from ..verifier import (
     AccessTokenVerifier,
     RevocationCheck,
     verifier_identity,
     verify_reading_keys_again,
 )
-from .operations import Access
+from .operations import Access, Operation
 
 
 class Caller(NamedTuple):
@@ -49,6 +56,8 @@ class Caller(NamedTuple):
     is_admin: bool
     account: User | None = None
     """The caller's user record, where the operation reads it (`Operation.reads_account`)."""
+    auth_time: object = None
+    """The token's `auth_time` claim, as it came (`step_up` judges it)."""
 
 
 class Accounts(Protocol):
@@ -96,11 +105,13 @@ class CallerCheck:
             return None
         return await self._authenticate(request)
 
-    @staticmethod
-    def admit(caller: Caller, access: Access) -> None:
-        """A 403 problem for a caller whose token does not grant `access`."""
-        if access == "admin" and not caller.is_admin:
+    def admit(self, caller: Caller, op: Operation) -> None:
+        """A 403 problem for a caller whose token does not grant `op`'s access; then a 401
+        `reauthentication_required` where `op` asks for a more recent authentication than
+        the token's (`step_up`)."""
+        if op.access == "admin" and not caller.is_admin:
             raise PermissionDeniedError("This endpoint is for administrators")
+        require_recent({"auth_time": caller.auth_time}, op.max_age, self.verifier.clock())
 
     async def with_account(self, caller: Caller, access: Access) -> Caller:
         """The caller with its user record (1 GET), if the record lets it act
@@ -132,4 +143,4 @@ class CallerCheck:
         # The one rule (`privileges`): the flag and the scope go together in every token
         # this package mints; either one makes an administrator.
         admin = claims.get("adm") is True or ADMIN_SCOPE in token_scopes(claims)
-        return Caller(user_id, session_id, admin)
+        return Caller(user_id, session_id, admin, auth_time=claims.get("auth_time"))

@@ -8,8 +8,10 @@ For each request, in this order:
    `cross_origin_request` when another site's page sent it; see `origins`): before
    anything is read, and so before the store sees the request;
 3. the caller, from `access` (401 without a valid token, 403 for a non-administrator on
-   an admin operation, whose event names the caller); `bearer_or_refresh_token` reads the
-   body first and needs an access token only when the body holds no refresh token;
+   an admin operation, then 401 `reauthentication_required` for a token authenticated
+   longer ago than `max_age` allows, whose events name the caller);
+   `bearer_or_refresh_token` reads the body first and needs an access token only when
+   the body holds no refresh token;
 4. the path parameters, each an id of the right shape (404 otherwise: nothing else can
    exist, and the body is not read);
 5. the body (`request`: 400, 413, 415 or 422 when it is bad) and the query (`query`: 422);
@@ -162,11 +164,12 @@ class Endpoint:
         await response(scope, receive, send)
         return event
 
-    def _admit(self, caller: Caller, access: Access, noted: dict[str, str]) -> None:
-        """`CallerCheck.admit`; a caller its token refuses (no administrator) is the one
-        its event names: who tried is what the event is for."""
+    def _admit(self, caller: Caller, op: Operation, noted: dict[str, str]) -> None:
+        """`CallerCheck.admit`; a caller its token refuses (no administrator, or one who
+        authenticated too long ago) is the one its event names: who tried is what the
+        event is for."""
         try:
-            self.callers.admit(caller, access)
+            self.callers.admit(caller, op)
         except S3AuthError:
             noted.update(user_id=caller.user_id, session_id=caller.session_id)
             raise
@@ -188,7 +191,7 @@ class Endpoint:
         either = op.access == "bearer_or_refresh_token"
         caller = None if either else await self.callers.resolve(request, op.access)
         if caller is not None:
-            self._admit(caller, op.access, noted)
+            self._admit(caller, op, noted)
         path_ids = {}
         for name in op.path_parameters:
             value = request.path_params.get(name)

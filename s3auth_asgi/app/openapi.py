@@ -21,6 +21,7 @@ from ..openapi_problems import (
     CROSS_ORIGIN_DESCRIPTION,
     ERROR_DESCRIPTIONS,
     NEW_PASSWORD_DESCRIPTION,
+    REAUTHENTICATION_DESCRIPTION,
     bearer_request_refusal,
     error_response,
 )
@@ -325,6 +326,8 @@ def _responses(op: Operation, cross_origin: bool, limiter: RateLimiter | None) -
                 if status in statuses
                 else CROSS_ORIGIN_DESCRIPTION[0].upper() + CROSS_ORIGIN_DESCRIPTION[1:]
             )
+        if status == 401 and op.max_age is not None:
+            description = f"{description}; {REAUTHENTICATION_DESCRIPTION.format(op.max_age)}"
         if status == 503 and HashingBusyError.code in codes[503]:
             unchecked = BreachCheckUnavailableError.code in codes[503]
             description = NEW_PASSWORD_DESCRIPTION if unchecked else BUSY_HASHING_DESCRIPTION

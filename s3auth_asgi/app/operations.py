@@ -111,6 +111,9 @@ class Operation:
     and a token whose account is gone, closed or disabled answers 401 `invalid_token`
     (`caller.usable_account`). False where the handler judges the record it reads itself
     by that rule, or where no account is needed (ending the caller's own session)."""
+    max_age: int | None = None
+    """A recent authentication it asks for: the caller's token authenticated at most this
+    many seconds ago (`step_up`), else 401 `reauthentication_required`. None: any."""
     request: type[Any] | None = None
     """The body Struct, as JSON."""
     form: bool = False

@@ -40,6 +40,7 @@ from ..refusal_codes import SCOPES as SCOPES
 from ..refusal_codes import STORE as STORE
 from ..refusal_codes import Raised as Raised
 from ..refusal_codes import by_status as by_status
+from ..step_up import ReauthenticationRequiredError
 from ..totp_errors import InvalidMfaTokenError, MfaRequiredError, WrongTotpCodeError
 from .errors import (
     BodyTooLargeError,
@@ -146,6 +147,8 @@ def implied(op: Operation, cross_origin: bool = False) -> Raised:
         raised += BEARER_TOKEN
     if op.access == "admin":
         raised += ADMIN
+    if op.max_age is not None:
+        raised.append(ReauthenticationRequiredError)
     raised += (PATH_ID_ERRORS[name] for name in op.path_parameters)
     if op.uses_store:
         raised += STORE

@@ -4,6 +4,8 @@ generated from it, so adding an endpoint is adding a row here and a handler in `
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ..errors import ConflictError, EmailTakenError, InvalidEmailError, UsernameTakenError
 from ..models import PublicUser
 from . import problem_codes as codes
@@ -45,12 +47,17 @@ def operations_of(routes: AuthRoutes, lifecycle: LifecycleRoutes | None = None) 
     """Every operation; `lifecycle`: the handlers of `lifecycle_table`'s rows (by default
     new ones on `routes`)."""
     lifecycle = lifecycle or LifecycleRoutes(routes)
-    return [
+    operations = [
         *_account_operations(routes, lifecycle),
         *totp_operations(TotpRoutes(routes), DEVICE_HEADER_DESCRIPTION),
         *reauth_operations(routes),
         *lifecycle_operations(lifecycle),
     ]
+    # Every administrator operation, reading ones too: they show every account's data.
+    max_age = routes.settings.admin_max_age_seconds
+    if not max_age:
+        return operations
+    return [replace(op, max_age=max_age) if op.access == "admin" else op for op in operations]
 
 
 def _account_operations(routes: AuthRoutes, admin: LifecycleRoutes) -> list[Operation]:

@@ -7,7 +7,8 @@ the S3AUTH_* variables say: a shell that holds a service's settings (its store, 
 keys, mail server) must not point the demo, or `s3auth --demo user create … --admin`, at
 that service, nor make a demo send real mail. The store may be chosen explicitly
 (`s3auth --demo-store s3://bucket/prefix`); every other S3AUTH_* variable still applies
-(hashing cost, lifetimes, the refresh cookie).
+(hashing cost, lifetimes, the refresh cookie), but S3AUTH_ADMIN_MAX_AGE_SECONDS: the page
+does not answer the challenge of a recent login, so its administration asks for none.
 """
 
 from __future__ import annotations
@@ -116,6 +117,7 @@ def demo_settings(
         "mail_outbox": str(directory / OUTBOX_DIR),
         **DEMO_KEYS,
         **DEMO_MAIL,
+        "admin_max_age_seconds": 0,
     }
     if env.get(env_name("refresh_cookie")) is None:
         own["refresh_cookie"] = True
