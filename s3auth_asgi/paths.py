@@ -17,6 +17,11 @@ never take effect (`path_patterns`): an exact exclusion `/public/` without `/pub
 a protected pattern exclusions cover whole.
 A protected prefix may end anywhere: covering more paths than meant is the safe direction.
 
+A pattern of `protected` maps to the scopes a token must hold there, or to
+`requires(*scopes, max_age=N)`, which also asks for an authentication at most N seconds
+old (`step_up`): where patterns with one overlap, the smallest of theirs that match the
+path in any of its forms (`max_age`).
+
 Three outcomes, strictest first: REQUIRED (a valid token, holding the pattern's scopes),
 OPTIONAL (a token is verified when present; anonymous otherwise) and SKIP (credentials are
 not looked at; the user is anonymous).
@@ -45,11 +50,12 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping
 from functools import reduce
-from typing import Final
+from typing import Any, Final
 
 from .errors import ConfigurationError
 from .path_forms import forms_as_received, is_suspicious, route_forms
 from .path_patterns import PathSet, refuse_excluded_protection, refuse_unskippable_exclusions
+from .step_up import checked_max_age
 from .types import Scope
 
 
@@ -87,16 +93,24 @@ class PathRules:
 
     def __init__(
         self,
-        protected: Iterable[str] | Mapping[str, Iterable[str]] = EVERY_PATH,
+        protected: Iterable[str] | Mapping[str, Any] = EVERY_PATH,
         exclude: Iterable[str] = (),
         methods: Iterable[str] | None = None,
     ) -> None:
         if isinstance(protected, str) or isinstance(exclude, str):
             raise ConfigurationError("protected and exclude take a list of patterns, not a str")
-        scoped = (
-            {p: _scope_tuple(s, p) for p, s in protected.items()}
+        given = (
+            {p: _requirement(s, p) for p, s in protected.items()}
             if isinstance(protected, Mapping)
-            else dict.fromkeys(protected, ())
+            else dict.fromkeys(protected, ((), None))
+        )
+        scoped = {p: scopes for p, (scopes, _) in given.items()}
+        self.max_age_by_pattern: Mapping[str, int] = {
+            p: age for p, (_, age) in given.items() if age is not None
+        }
+        """Each protected pattern that asks for a recent authentication, with its `max_age`."""
+        self._aged = tuple(
+            (PathSet((p,), "protected"), age) for p, age in self.max_age_by_pattern.items()
         )
         self.protected = PathSet(scoped, "protected")
         self.scopes_by_pattern: Mapping[str, tuple[str, ...]] = scoped
@@ -151,6 +165,16 @@ class PathRules:
                 self._memo[key] = (path, decision)
             return decision
         return self._decide_uncached(scope)
+
+    def max_age(self, scope: Scope) -> int | None:
+        """The `max_age` a REQUIRED request asks for (None: none): the smallest of the
+        patterns that match its path in any form, routed or as received, so that no form
+        asks for less than another. Only where a pattern has one is the path matched."""
+        if not self._aged:
+            return None
+        forms = (*route_forms(scope), *forms_as_received(scope)) or ("/",)
+        ages = [age for patterns, age in self._aged if any(map(patterns.matches, forms))]
+        return min(ages, default=None)
 
     def _decide_uncached(self, scope: Scope) -> PathDecision:
         routed, received = route_forms(scope), forms_as_received(scope)
@@ -253,9 +277,24 @@ def _encodes_separator(raw_path: bytes) -> bool:
     return any(encoded in lowered for encoded in _ENCODED_SEPARATORS)
 
 
-def _scope_tuple(scopes: Iterable[str], pattern: str) -> tuple[str, ...]:
+def _requirement(given: object, pattern: str) -> tuple[tuple[str, ...], int | None]:
+    """The scopes and the `max_age` of a pattern of `protected`: its scopes, or
+    `requires(...)`."""
+    # Imported here: the middlewares import this module.
+    from .middleware.requires import ScopeRequirement
+
+    if isinstance(given, ScopeRequirement):
+        return _scope_tuple(given.scopes, pattern), checked_max_age(given.max_age)
+    return _scope_tuple(given, pattern), None
+
+
+def _scope_tuple(scopes: object, pattern: str) -> tuple[str, ...]:
     if isinstance(scopes, str):
         scopes = (scopes,)
+    if not isinstance(scopes, Iterable):
+        raise ConfigurationError(
+            f"protected: {pattern!r} maps to its scopes, or to requires(*scopes, max_age=…)"
+        )
     result = tuple(scopes)
     if not all(isinstance(s, str) and s and " " not in s for s in result):
         raise ConfigurationError(f"protected: the scopes of {pattern!r} must be strings")

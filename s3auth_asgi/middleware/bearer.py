@@ -39,6 +39,7 @@ from ..errors import (
     UnknownSigningKeyError,
 )
 from ..paths import EVERY_PATH, PathAccess, PathRules, is_cors_preflight
+from ..step_up import require_recent
 from ..types import ASGIApp, Message, Receive, Scope, Send, checked_app
 from ..verifier import (
     AccessTokenVerifier,
@@ -58,6 +59,7 @@ from .credentials import (
     websocket_token,
 )
 from .refusals import Refusals
+from .requires import ScopeRequirement
 from .user import ANONYMOUS_CREDENTIALS, ANONYMOUS_USER, serve_as_current
 
 # Enum members as globals: `PathAccess.SKIP` is an attribute lookup on every request.
@@ -84,8 +86,10 @@ class BearerTokenMiddleware:
     intervals old, after an idle spell), so a key retired during the spell verifies no
     token after it.
     `protected`: path patterns that need a token, or a mapping of pattern to the scopes
-    the token must hold there. `exclude`: patterns where credentials are not looked at; a
-    prefix there ends at a segment (`/docs/*`, see `paths`). Both are matched against the
+    the token must hold there, or to `requires(*scopes, max_age=N)`, which also refuses a
+    token authenticated more than N seconds ago by this verifier's clock (`step_up`).
+    `exclude`: patterns where credentials are not looked at; a prefix there ends at a
+    segment (`/docs/*`, see `paths`). Both are matched against the
     path as routed and as requested: a path under a host's Litestar mount, which the app's
     middleware list is handed as the path below the mount, is named as requested.
     Elsewhere a token is optional: verified when present, anonymous when absent.
@@ -104,7 +108,7 @@ class BearerTokenMiddleware:
         app: ASGIApp,
         tokens: AccessTokenVerifier,
         *,
-        protected: Iterable[str] | Mapping[str, Iterable[str]] = EVERY_PATH,
+        protected: Iterable[str] | Mapping[str, Iterable[str] | ScopeRequirement] = EVERY_PATH,
         exclude: Iterable[str] = (),
         methods: Iterable[str] | None = None,
         anonymous_preflight: bool = True,
@@ -126,6 +130,7 @@ class BearerTokenMiddleware:
         self.app = checked_app(app)
         self.verifier = tokens
         self.rules = PathRules(protected, exclude, methods)
+        self._ages = bool(self.rules.max_age_by_pattern)
         self.anonymous_preflight = bool(anonymous_preflight)
         self.refusals = Refusals(realm)
         self.cache = VerifiedTokenCache(cache_size)
@@ -210,6 +215,8 @@ class BearerTokenMiddleware:
             granted = verified.scopes
             if not all(s in granted for s in needed):
                 raise InsufficientScopeError(needed)
+        if access is _REQUIRED and self._ages:
+            require_recent(verified.user.claims, self.rules.max_age(scope), self._clock())
         scope["user"] = verified.user
         scope["auth"] = verified
 

@@ -8,7 +8,9 @@ Declared here, by the middleware's own rules (`paths.PathRules`), on each operat
 - where a token is required: the security requirement (with the scopes the path needs)
   and the refusals, each listing its codes (`refusal_codes`): 400 `invalid_request` (the
   Authorization header sent twice), 401 (none, invalid, expired; revoked, under
-  `revocations`), 403 `insufficient_scope` where scopes are needed, and 503 with what
+  `revocations`; `reauthentication_required` where a pattern that may match asks for a
+  recent authentication, `requires(max_age=…)`), 403 `insufficient_scope` where scopes
+  are needed, and 503 with what
   reading the verifier's keys, and the revocations, may fail with (`verifier_failures`);
 - where a token is optional (verified when sent, anonymous otherwise): the scheme or none,
   `[{scheme: []}, {}]`, the empty requirement being how OpenAPI (3.0 and 3.1) makes security
@@ -65,6 +67,7 @@ from ..refusal_codes import (
     Raised,
     by_status,
 )
+from ..step_up import ReauthenticationRequiredError
 from ..types import Receive, Scope, Send
 from ..verifier import AccessTokenVerifier, verifier_identity
 from .bearer import BearerTokenMiddleware
@@ -144,12 +147,29 @@ def declare_bearer_refusals(
         if access is PathAccess.REQUIRED:
             scheme.require(document, operation, scopes)
             raised = (sent[0], *MISSING_TOKEN, *sent[1:], *(SCOPES if scopes else ()))
-            raised += RECENT if max_age is not None else ()
+            recent = max_age is not None or _asks_recent(bearer.rules, root_path + path)
+            raised += RECENT if recent else ()
         else:
             scheme.offer(document, operation)
             raised = sent
         _refusals(operation, raised, problem, access, revocations, max_age)
     return partial
+
+
+RECENT_ENOUGH = (
+    "authenticated longer ago than the path allows (code `reauthentication_required`, "
+    'with `error="insufficient_user_authentication"` and `max_age`, RFC 9470): '
+    "authenticate again (`POST /reauthenticate`) and retry with the token it answers"
+)
+
+
+def _asks_recent(rules: PathRules, path: str) -> bool:
+    """Whether a pattern asking for a recent authentication matches some request to
+    `path`: declaring the refusal where only some values get it is the safe side."""
+    return any(
+        coverage(pattern, path, PathSet((pattern,), "protected").matches) != "none"
+        for pattern in rules.max_age_by_pattern
+    )
 
 
 def verifier_failures(verifier: AccessTokenVerifier) -> Raised:
@@ -298,6 +318,8 @@ def _refusals(
             made = bearer_request_refusal(schema)
         else:
             words = descriptions.get(status) or _unavailable(codes)
+            if ReauthenticationRequiredError.code in codes and max_age is None:
+                words += f"; or {RECENT_ENOUGH}"  # the path's rule; an endpoint's says its own
             made = error_response(status, schema, words)
             if status == 401 and max_age is not None:
                 asking_recent(made, max_age)
