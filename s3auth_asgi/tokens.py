@@ -56,9 +56,10 @@ _REFRESH = re.compile(
 
 
 def derive_key(secret_key: str, purpose: str) -> bytes:
-    """The key for one purpose (`refresh-token`, `account-token`, `device-cookie`), derived
-    from the secret key with HMAC-SHA256 as a PRF (HKDF-Expand's one-block case), so no two
-    of these uses share a key nor any with the HS* access-token key. That key is not
+    """The key for one purpose (`refresh-token`, `account-token`, `device-cookie`,
+    `mfa-challenge`, `totp-seed`), derived from the secret key with HMAC-SHA256 as a PRF
+    (HKDF-Expand's one-block case), so no two of these uses share a key nor any with the
+    HS* access-token key. That key is not
     derived: it is the secret key itself (`keys.ring.hmac_entry`)."""
     info = f"s3auth {purpose} key v1".encode()
     return hmac.new(secret_key.encode(), info, hashlib.sha256).digest()

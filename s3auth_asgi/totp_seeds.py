@@ -2,11 +2,12 @@
 
 A sealed seed is `ts1.{nonce}.{ciphertext}` (base64url): AES-256-GCM over the seed, with
 `totp-seed:{user_id}` as associated data, so that a sealed seed copied into another user's
-record does not open there. The AES key is derived from S3AUTH_SECRET_KEY with HKDF-SHA256
-(RFC 5869) for this purpose alone, so it is none of the keys the secret key signs or MACs
-with. Whoever reads the store, a backup of it or a user record without the secret key
-learns nothing of the seeds; a new secret key leaves every seed unreadable, and the factor
-of each user then accepts no code until an administrator turns it off (`docs/accounts.md`).
+record does not open there. The AES key is derived from S3AUTH_SECRET_KEY for this purpose
+alone (`tokens.derive_key`, HKDF-Expand with SHA-256), so it is none of the keys the secret
+key signs or MACs with. Whoever reads the store, a backup of it or a user record without
+the secret key learns nothing of the seeds; a new secret key leaves every seed unreadable,
+and the factor of each user then accepts no code until an administrator turns it off
+(`docs/accounts.md`).
 """
 
 from __future__ import annotations
@@ -15,21 +16,17 @@ import base64
 import os
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from .jose_json import b64url
+from .tokens import derive_key
 
 _PREFIX = "ts1."
-_INFO = b"s3auth totp-seed key v1"
 
 
 def seed_key(secret_key: str) -> bytes:
     """The AES-256 key of the seeds, derived from the service's secret key."""
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(
-        secret_key.encode()
-    )
+    return derive_key(secret_key, "totp-seed")
 
 
 def _associated(user_id: str) -> bytes:

@@ -1,27 +1,27 @@
-"""A TOTP seed is kept sealed: AES-GCM under a key HKDF derives from the secret key, bound
-to its user, and shown by no rendering of the record."""
+"""A TOTP seed is kept sealed: AES-GCM under a key derived from the secret key for this use
+alone, bound to its user, and shown by no rendering of the record."""
 
 from __future__ import annotations
 
 import base64
 
 import msgspec
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from s3auth_asgi.models import User
+from s3auth_asgi.tokens import derive_key
 from s3auth_asgi.totp import new_seed
 from s3auth_asgi.totp_seeds import SeedSeal, seed_key
 
 SECRET = "a-secret-key-of-the-service-" * 2
 
 
-def test_the_key_is_hkdf_sha256_of_the_secret_key_for_this_purpose_alone() -> None:
-    expected = HKDF(
-        algorithm=hashes.SHA256(), length=32, salt=None, info=b"s3auth totp-seed key v1"
-    ).derive(SECRET.encode())
-    assert seed_key(SECRET) == expected
+def test_the_key_is_derived_from_the_secret_key_for_this_purpose_alone() -> None:
+    expected = derive_key(SECRET, "totp-seed")
+    assert seed_key(SECRET) == expected and len(expected) == 32  # AES-256
     assert seed_key(SECRET + "x") != expected
+    others = ("refresh-token", "account-token", "device-cookie", "mfa-challenge")
+    assert expected not in {derive_key(SECRET, purpose) for purpose in others}
+    assert expected != SECRET.encode()  # not the HS* access-token key
 
 
 def test_a_sealed_seed_opens_for_its_user_under_its_secret_key_only() -> None:
