@@ -66,6 +66,20 @@ def add_problem(
         add_headers(response, headers)
 
 
+def place_refusal(
+    responses: dict[str, Any], status: int, schema: dict[str, Any], made: dict[str, Any]
+) -> None:
+    """`made`, a guard's refusal of `status` (a problem of `schema`), in an operation's
+    `responses`: as it is where the host declares no answer of that status; where the host
+    does (Litestar's 400 of a path parameter), the refusal is a problem all the same, and
+    its media type and headers are added to the host's answer."""
+    own = declared(responses, status)
+    if own is None:
+        responses[str(status)] = made
+    elif isinstance(own, dict):
+        add_problem(own, schema, made.get("headers", {}))
+
+
 def add_headers(response: dict[str, Any], headers: dict[str, dict[str, Any]]) -> None:
     """`headers` that `response` does not declare yet, by any case of their names."""
     declared = response.setdefault("headers", {})

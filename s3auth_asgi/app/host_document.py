@@ -38,7 +38,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from ..host_openapi import add_problem, declared
+from ..host_openapi import place_refusal
 from ..middleware.openapi import SCOPE_DESCRIPTION as SCOPE_DESCRIPTION
 from ..middleware.openapi import SECURITY_SCHEME as SECURITY_SCHEME
 from ..openapi_30 import document_for_3_0, is_openapi_3_0
@@ -260,13 +260,7 @@ def _declare(
         made = bearer_request_refusal(schema) if status == 400 else error_response(status, schema)
         if status == 401 and max_age is not None:
             asking_recent(made, max_age)
-        own = declared(responses, status)
-        if own is None:
-            responses[str(status)] = made
-        elif isinstance(own, dict):
-            # The host's, for answers of its own (Litestar's 400 of a path parameter): the
-            # check's refusal of that status is a problem all the same.
-            add_problem(own, schema, made.get("headers", {}))
+        place_refusal(responses, status, schema, made)
 
 
 def _scopes_required(paths: Mapping[str, Any]) -> set[str]:

@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigurationError
-from ..host_openapi import add_problem, check_root_path, declared, operations, problem_schema
+from ..host_openapi import check_root_path, operations, place_refusal, problem_schema
 from ..openapi_30 import is_openapi_3_0
 from ..openapi_problems import asking_recent, bearer_request_refusal, error_response
 from ..path_coverage import PARAMETER, coverage
@@ -323,13 +323,7 @@ def _refusals(
             made = error_response(status, schema, words)
             if status == 401 and max_age is not None:
                 asking_recent(made, max_age)
-        own = declared(responses, status)
-        if own is None:
-            responses[str(status)] = made
-        elif isinstance(own, dict):
-            # The host's, for answers of its own (Litestar's 400 of a path parameter): the
-            # middleware's refusal of that status is a problem all the same.
-            add_problem(own, schema, made.get("headers", {}))
+        place_refusal(responses, status, schema, made)
 
 
 def _unavailable(codes: tuple[str, ...]) -> str:
