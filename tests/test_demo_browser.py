@@ -511,9 +511,44 @@ def test_a_user_turns_on_the_second_factor_and_logs_in_with_a_code(demo: Demo, p
     expect(status).to_contain_text("On")
     assert "mfa1." not in page.locator("#log").inner_text()
 
+    # New recovery codes: the password (a wrong one refused beside its field), then ten new
+    # codes shown once, as at turn-on; the ones made before stop working.
+    page.fill("#totp-codes-password", "Wrong1234")
+    page.click("#totp-codes-form button[type=submit]")
+    expect(page.locator("#totp-codes-password-error")).to_have_text("The current password is wrong")
+    expect(page.locator("#totp-codes-password")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#totp-recovery")).to_be_hidden()
+    page.fill("#totp-codes-password", PASSWORD)
+    page.click("#totp-codes-form button[type=submit]")
+    expect(page.locator("#totp-recovery")).to_contain_text("made before no longer work")
+    expect(codes).to_have_count(10)
+    expect(page.locator("#totp-codes-password")).to_have_value("")
+    renewed = codes.all_inner_texts()
+    assert not set(renewed) & set(recovery), (renewed, recovery)
+    log = page.locator("#log").inner_text()
+    assert not any(code in log for code in renewed), log
+    page.click("#totp-recovery-done")
+    expect(page.locator("#totp-recovery")).to_be_hidden()
+
+    # At the next login a code made before is refused, and a new one works.
+    page.click("#logout")
+    page.fill("#login-username", "alice")
+    page.fill("#login-password", PASSWORD)
+    page.click("#login-form button[type=submit]")
+    page.click("#totp-login-recovery")
+    expect(field).to_have_attribute("inputmode", "text")
+    field.fill(recovery[1])
+    page.click("#totp-login-form button[type=submit]")
+    expect(page.locator("#totp-login-code-error")).to_have_text(
+        "The code is wrong or has been used"
+    )
+    field.fill(renewed[1])
+    page.click("#totp-login-form button[type=submit]")
+    expect(page.locator("#notice")).to_contain_text("Logged in as alice")
+
     # Off again, with the password and a recovery code.
     page.fill("#totp-disable-password", PASSWORD)
-    page.fill("#totp-disable-code", recovery[0])
+    page.fill("#totp-disable-code", renewed[0])
     page.click("#totp-disable-form button[type=submit]")
     expect(status).to_contain_text("Off")
     expect(page.locator("#notice")).to_contain_text("second factor is off")

@@ -671,6 +671,7 @@ function showTotp() {
     : "Off: logging in takes the password alone.";
   $("totp-start-form").hidden = on || enrolment !== null;
   $("totp-enrol").hidden = on || enrolment === null;
+  $("totp-codes-form").hidden = !on;
   $("totp-disable-form").hidden = !on;
 }
 
@@ -684,6 +685,24 @@ function forgetEnrolment() {
 function hideRecoveryCodes() {
   $("totp-recovery-codes").replaceChildren();
   $("totp-recovery").hidden = true;
+}
+
+// Ten recovery codes, shown on the page this once (as text: never markup); `replaced`
+// when codes made before have just stopped working.
+function showRecoveryCodes(codes, replaced) {
+  $("totp-recovery-codes").replaceChildren(...codes.map((text) => element("li", { text })));
+  $("totp-recovery-replaced").hidden = !replaced;
+  $("totp-recovery").hidden = false;
+  $("totp-recovery-done").focus();
+}
+
+// Asks the service for ten new recovery codes, the password confirming it is the owner;
+// an answer other than the codes is returned for the caller to show.
+function newRecoveryCodes(password) {
+  return call("POST", "/auth/me/totp/recovery-codes", {
+    json: { current_password: password }, auth: true,
+    logged: "(ten recovery codes: shown above, this once)",
+  });
 }
 
 $("totp-start-form").addEventListener("submit", async (event) => {
@@ -730,22 +749,34 @@ $("totp-confirm-form").addEventListener("submit", async (event) => {
   me = result.body;
   showTotp();
   notify("The second factor is on: logging in now takes a code of the app too.");
-  const codes = await call("POST", "/auth/me/totp/recovery-codes", {
-    json: { current_password: password }, auth: true,
-    logged: "(ten recovery codes: shown above, this once)",
-  });
+  const codes = await newRecoveryCodes(password);
   if (codes.status !== 200) {
     showResult("totp-result", "The factor is on, but no recovery codes were made: "
                + problemText(codes.body, codes.headers), "error");
     return;
   }
-  $("totp-recovery-codes").replaceChildren(
-    ...codes.body.codes.map((text) => element("li", { text })));
-  $("totp-recovery").hidden = false;
-  $("totp-recovery-done").focus();
+  showRecoveryCodes(codes.body.codes, false);
 });
 
 $("totp-recovery-done").addEventListener("click", hideRecoveryCodes);
+
+$("totp-codes-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  clearFormErrors(form, "totp-result");
+  if (missingFields(form)) return;
+  const result = await newRecoveryCodes(new FormData(form).get("current_password"));
+  if (result.status !== 200) {
+    // Turned off, or the account changed, meanwhile (in another session): the card shows
+    // it as it is now.
+    if (result.status === 409) await loadProfile();
+    showProblem(form, "totp-result", result);
+    return;
+  }
+  form.reset();
+  showRecoveryCodes(result.body.codes, true);
+  notify("New recovery codes: the ones made before no longer work.");
+});
 
 $("totp-disable-form").addEventListener("submit", async (event) => {
   event.preventDefault();
