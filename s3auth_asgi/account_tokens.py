@@ -37,10 +37,10 @@ the store's Last-Modified of the token, LM, holds to the clock-skew allowance S
 
     issued = min(max(written issue time, LM - S), LM + S)
 
-(`link_deadline`). A host whose clock ran ahead mails tokens that work at most their
-lifetime and S past LM, not that much longer; one whose clock ran behind, tokens that work
-at least their lifetime less S past it, not that much shorter (a reset link from a host
-behind by more than its lifetime would be dead on arrival). Within the allowance the
+(`link_expiry.link_deadline`). A host whose clock ran ahead mails tokens that work at most
+their lifetime and S past LM, not that much longer; one whose clock ran behind, tokens that
+work at least their lifetime less S past it, not that much shorter (a reset link from a
+host behind by more than its lifetime would be dead on arrival). Within the allowance the
 written time stands. A token whose written time lies further off is judged by the
 store's time of it, and the host that reads it says so: a warning naming the difference,
 never the token, since nothing else would point at the issuing host's clock.
@@ -51,7 +51,8 @@ as it does idle sessions (`last_modified` says why twice): no host whose clock i
 the allowance would still accept one it deletes, and one it keeps past its expiry every
 host refuses.
 
-Request budgets: issue, 1 PUT; redeem, 1 GET (none for a malformed token).
+Request budgets: issue, 1 PUT (`issue_with_record` a GET more, which reads the token's
+Last-Modified back); redeem, 1 GET (none for a malformed token).
 """
 
 from __future__ import annotations
@@ -61,11 +62,12 @@ import hmac
 import logging
 import re
 import secrets
-from typing import Literal
+from typing import Literal, NamedTuple
 
-from .errors import S3ValidationError
+from .errors import S3ValidationError, StoreUnavailableError
 from .identifiers import ID_PATTERN, fold, new_id
 from .last_modified import lapsed_everywhere
+from .link_expiry import link_deadline
 from .models import AccountToken, User
 from .settings import S3AuthSettings
 from .storage import ObjectInfo, Store, keys
@@ -95,6 +97,16 @@ class InvalidAccountTokenError(S3ValidationError):
     status = 400
     code = "invalid_account_token"
     title = "The link is invalid, has been used, or has expired"
+
+
+class IssuedToken(NamedTuple):
+    """A token as `AccountTokens.issue_with_record` issued it."""
+
+    token: str
+    record: AccountToken
+    stored_at: float
+    """The store's Last-Modified of `record`, as `redeem` reads it (seconds since the
+    epoch)."""
 
 
 def purpose_of(token: object) -> Purpose | None:
@@ -129,12 +141,20 @@ class AccountTokens:
         """A new token for `user` (1 PUT), bound to its address (to the new address it
         asked for, for a change of address); for None, a decoy at the same cost, whose
         token is returned but works for nobody."""
-        return (await self.issue_with_record(purpose, user))[0]
+        return (await self._write(purpose, user))[0]
 
-    async def issue_with_record(
-        self, purpose: Purpose, user: User | None
-    ) -> tuple[str, AccountToken]:
-        """`issue`, with the record stored: its times say when the token stops working."""
+    async def issue_with_record(self, purpose: Purpose, user: User) -> IssuedToken:
+        """`issue`, with the record stored and the store's Last-Modified of it, read back
+        (a PUT and a GET): with them `link_deadline` says when the token stops working,
+        as `redeem` judges it, without reading the token again."""
+        token, key, record = await self._write(purpose, user)
+        found = await get_or_none(self.store, key, AccountToken)
+        if found is None:  # the store lost what it had just acknowledged
+            raise StoreUnavailableError()
+        return IssuedToken(token, record, found.last_modified.timestamp())
+
+    async def _write(self, purpose: Purpose, user: User | None) -> tuple[str, str, AccountToken]:
+        """A new token's text, its key and its record, stored (1 PUT)."""
         token_id = new_id()
         secret = secrets.token_urlsafe(_SECRET_BYTES)
         now = int(self.clock())
@@ -153,8 +173,9 @@ class AccountTokens:
             created_at=now,
             expires_at=now + self.lifetime(purpose),
         )
-        await self.store.create(keys.account_token(purpose, token_id), record)
-        return f"{PREFIXES[purpose]}.{token_id}.{secret}", record
+        key = keys.account_token(purpose, token_id)
+        await self.store.create(key, record)
+        return f"{PREFIXES[purpose]}.{token_id}.{secret}", key, record
 
     async def redeem(self, purpose: Purpose, token: object) -> tuple[str, AccountToken]:
         """The key and record of a valid, unexpired token of `purpose` (1 GET); not yet
@@ -176,7 +197,10 @@ class AccountTokens:
         record, skew = found.value, self.settings.revocation_skew_seconds
         written = found.last_modified.timestamp()
         _warn_if_off(purpose, record.created_at - written, skew)
-        if link_deadline(record, self.lifetime(purpose), written, skew) <= self.clock():
+        deadline = link_deadline(
+            record.created_at, record.expires_at, self.lifetime(purpose), written, skew
+        )
+        if deadline <= self.clock():
             raise InvalidAccountTokenError()
         return key, record
 
@@ -199,16 +223,6 @@ class AccountTokens:
         return lapsed_everywhere(
             info, self.lifetime(purpose), self.settings.revocation_skew_seconds, now
         )
-
-
-def link_deadline(record: AccountToken, lifetime: int, written: float, skew: int) -> float:
-    """When the token `record` stops working (see the module): its lifetime (the one
-    written, or today's if shorter) from its issue time held within `skew` seconds of
-    `written`, the store's Last-Modified of it. At the latest its lifetime and the
-    allowance past the write, at the earliest its lifetime less the allowance, whatever
-    the issuing host's clock read."""
-    issued = min(max(record.created_at, written - skew), written + skew)
-    return issued + record.expiry(lifetime) - record.created_at
 
 
 def _warn_if_off(purpose: Purpose, offset: float, skew: int) -> None:

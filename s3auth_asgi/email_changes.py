@@ -22,11 +22,11 @@ let whoever reads that inbox take the account back after its owner left it (ofte
 owner moves), and would leave the password the mover knew. The owner asks the operators.
 
 The new address waits only while its link works: the record keeps the link's times
-(`User.pending_email_at`, `_expires_at`), so that whoever shows it (`public_user`) judges
-its expiry as the link's check does, at no request, and shows nothing waiting once no link
-can confirm it (but for a link from a host whose clock runs further ahead or behind than
-the allowance, which the store's Last-Modified of the link holds to its time and the record
-does not know: `account_tokens`).
+(`User.pending_email_at`, `_expires_at`) and the store's Last-Modified of its token
+(`_stored_at`, read back once the token is written), so that whoever shows it
+(`public_user`) judges its expiry with the link's check's own rule and inputs
+(`link_expiry.link_deadline`), at no request, and shows nothing waiting once no link can
+confirm it, whatever the clock of the host that issued the link read.
 
 The link is an account token (`account_tokens`, purpose `email-change`): an HMAC of it
 stored, single use, expiring with the verification links. It works only while the record
@@ -56,8 +56,9 @@ Without a mailer no link can be sent: the change applies at once, unverified, as
 administrator's does, unless a verified address is required (`require_verified_email`),
 where that would lock the owner out: refused (`EmailChangeUnavailableError`).
 
-Request budgets: request_email_change 4 (the record GET, the new address's index GET and,
-when it is indexed, its user GET; the link's token PUT; the record PUT), 2 for the address
+Request budgets: request_email_change 5 (the record GET, the new address's index GET and,
+when it is indexed, its user GET; the link's token PUT and its GET, which reads its
+Last-Modified back; the record PUT), 2 for the address
 the account has (the GET and the PUT), what `admit` makes, and without a mailer what
 `update_user` costs;
 confirm_email_change 8 (token GET, record GET, the old address's index GET, the new one's
@@ -157,11 +158,12 @@ class EmailChanges(RecoveryOperations):
         asked = msgspec.structs.replace(
             user, pending_email=address, email_requests=user.email_requests + 1
         )
-        token, link = await self.account_tokens.issue_with_record("email-change", asked)
+        token, link, stored_at = await self.account_tokens.issue_with_record("email-change", asked)
         changes.update(
             pending_email=address,
             pending_email_at=link.created_at,
             pending_email_expires_at=link.expires_at,
+            pending_email_stored_at=stored_at,
         )
         expected = {**(expect or {}), **{name: getattr(user, name) for name in _BINDING}}
         before, after = await self._change_user(
@@ -180,10 +182,11 @@ class EmailChanges(RecoveryOperations):
 
     def public_user(self, user: User) -> PublicUser:
         """`user` as shown to clients: its new address waits while the link mailed to it
-        works, by this service's clock and lifetime, as the link's own check judges it
-        (`User.waiting_email`); none waits once it has expired."""
+        works, by this service's clock, lifetime and allowance, with the link's own check's
+        rule (`User.waiting_email`); none waits once it has expired."""
         tokens = self.account_tokens
-        return user.public(tokens.clock(), tokens.lifetime("email-change"))
+        skew = self.settings.revocation_skew_seconds
+        return user.public(tokens.clock(), tokens.lifetime("email-change"), skew)
 
     async def confirm_email_change(self, token: object) -> EmailChange:
         """Move the token's account to the new address it was mailed to, now verified,

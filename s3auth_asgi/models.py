@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 import msgspec
 
 from .hidden_fields import HidesSecrets
+from .link_expiry import link_deadline
 from .privileges import is_administrator, stored_scopes
 
 
@@ -58,6 +59,10 @@ class User(HidesSecrets, msgspec.Struct, kw_only=True):
     """The expiry written into that link's token (its `expires_at`). With `pending_email_at`,
     when the address stops waiting: when its link stops working (`waiting_email`). 0 in
     records written before, whose address is then no longer shown as waiting."""
+    pending_email_stored_at: float = 0
+    """The store's Last-Modified of that link's token, as its check reads it (seconds since
+    the epoch), which holds `pending_email_at` to the clock-skew allowance as the check
+    does. 0 in records written before, whose times are taken as written."""
     email_changes: int = 0
     """How many times `email` has changed to another address. A mailed link works only
     while it is what it was when the link was issued, so that an address given up and
@@ -86,18 +91,31 @@ class User(HidesSecrets, msgspec.Struct, kw_only=True):
     (`user_directory`): the names it lets go are the ones this version holds, so no
     change applies to the record from then on, as to a deleted one."""
 
-    def waiting_email(self, now: float, link_lifetime: int | None = None) -> str:
-        """`pending_email` while the link mailed to it works at `now` (`link_expiry`, with
-        today's `link_lifetime` when given, as the link's own check has it); else "": an
-        address no link can confirm any more waits for nothing."""
-        expiry = link_expiry(self.pending_email_at, self.pending_email_expires_at, link_lifetime)
-        return self.pending_email if now < expiry else ""
+    def waiting_email(
+        self, now: float, link_lifetime: int | None = None, skew_seconds: int | None = None
+    ) -> str:
+        """`pending_email` while the link mailed to it works at `now`, by the rule the
+        link's own check applies (`link_deadline`), with today's `link_lifetime` and the
+        clock-skew allowance `skew_seconds` when given (else the times written in the
+        record); else "": an address no link can confirm any more waits for nothing."""
+        created, expires = self.pending_email_at, self.pending_email_expires_at
+        stored = self.pending_email_stored_at if skew_seconds is not None else 0
+        skew = skew_seconds or 0
+        deadline = link_deadline(created, expires, link_lifetime, stored or created, skew)
+        return self.pending_email if now < deadline else ""
 
-    def public(self, now: float | None = None, link_lifetime: int | None = None) -> PublicUser:
+    def public(
+        self,
+        now: float | None = None,
+        link_lifetime: int | None = None,
+        skew_seconds: int | None = None,
+    ) -> PublicUser:
         """The user as shown to clients, its waiting address judged at `now` (this host's
-        clock by default) with today's `link_lifetime` (else the expiry its link was written
-        with): `S3AuthService.public_user` passes the service's."""
-        waiting = self.waiting_email(time.time() if now is None else now, link_lifetime)
+        clock by default) as `waiting_email` judges it: `S3AuthService.public_user` passes
+        the service's clock, lifetime and allowance, with which it is the link's check."""
+        waiting = self.waiting_email(
+            time.time() if now is None else now, link_lifetime, skew_seconds
+        )
         return PublicUser(
             id=self.id,
             username=self.username,
@@ -162,20 +180,6 @@ class AccountToken(HidesSecrets, msgspec.Struct, kw_only=True):
     tokens issued before they were counted)."""
     created_at: int
     expires_at: int
-
-    def expiry(self, lifetime_seconds: int) -> int:
-        """When the token stops working (`link_expiry`)."""
-        return link_expiry(self.created_at, self.expires_at, lifetime_seconds)
-
-
-def link_expiry(created_at: int, expires_at: int, lifetime_seconds: int | None) -> int:
-    """When a mailed link made at `created_at` stops working: the earlier of the expiry
-    written at its issue and its issue plus the configured lifetime, so a shortened lifetime
-    applies to links already mailed (as the sweep, which judges by today's lifetime, does).
-    Without a lifetime, the expiry written."""
-    if lifetime_seconds is None:
-        return expires_at
-    return min(expires_at, created_at + lifetime_seconds)
 
 
 class IndexEntry(msgspec.Struct, omit_defaults=True):

@@ -69,9 +69,10 @@ async def test_a_mistyped_address_locks_nobody_out(tmp_path: Path) -> None:
         asked = await ask_for(client, tokens, TYPO)
         assert asked.status_code == 200, asked.text
         # The caller's record GET (its password), the change's own GET, the new address's
-        # index GET (is it taken?), the record PUT, the link's token PUT and the audit
-        # event's: nothing is reserved, nothing released.
-        assert dict(service.store.requests) == {"get": 3, "put": 3}
+        # index GET (is it taken?), the link's token PUT and its GET (its Last-Modified,
+        # which bounds its expiry), the record PUT and the audit event's: nothing is
+        # reserved, nothing released.
+        assert dict(service.store.requests) == {"get": 4, "put": 3}
         shown = asked.json()
         assert (shown["email"], shown["email_verified"], shown["pending_email"]) == (
             OLD,

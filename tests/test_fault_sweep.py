@@ -107,7 +107,9 @@ REQUESTS: dict[str, str] = {
     ),
     "end-session": "get user, get sessions, create revocation, delete sessions, create audit",
     "end-own-session": "get user, delete sessions, create revocation, create audit",
-    "ask-new-address": "get user, get user, get index, create token, replace user, create audit",
+    "ask-new-address": (
+        "get user, get user, get index, create token, get token, replace user, create audit"
+    ),
     "change-password": (
         "get user, get user, replace user, create marker, list sessions, create revocation, "
         "delete_many sessions, replace user, create marker, list sessions, "

@@ -276,7 +276,9 @@ LOGOUT_ALL = (
     "get user, get user, replace user, create marker, list sessions, create revocation, "
     "delete_many sessions, create audit"
 )
-ASK_NEW_ADDRESS = "get user, get user, get index, create token, replace user, create audit"
+ASK_NEW_ADDRESS = (
+    "get user, get user, get index, create token, get token, replace user, create audit"
+)
 END_SESSION = "get user, get sessions, create revocation, delete sessions, create audit"
 END_OWN_SESSION = "get user, delete sessions, create revocation, create audit"
 VERIFY = "get token, get user, replace user, delete_many token, create audit"
