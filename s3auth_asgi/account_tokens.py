@@ -6,7 +6,9 @@ verification) or `ec1.{token_id}.{secret}` (a new address, `email_changes`), the
 random bits. Object: `account-tokens/{purpose}/{token_id}`
 (`models.AccountToken`), holding an HMAC-SHA256 of the purpose, the id and the secret under
 a key derived from the secret key for account tokens alone, never the token: a copy of the
-store cannot be turned into a working link. Checked in constant time.
+store cannot be turned into a working link. Checked in constant time, under the secret key
+and then each of S3AUTH_SECRET_KEY_FALLBACKS (`tokens.matching_key`): a link mailed before
+a rotation still works.
 
 Purpose-bound three times over: the prefix, the key (a reset token's id names no
 verification token's object) and the purpose in the hashed message.
@@ -73,7 +75,7 @@ from .settings import S3AuthSettings
 from .storage import ObjectInfo, Store, keys
 from .storage.access import get_or_none
 from .storage.batching import delete_as_listed
-from .tokens import derive_key
+from .tokens import derive_keys, matching_key
 from .types import Clock
 
 Purpose = Literal["password-reset", "email-verification", "email-change"]
@@ -124,7 +126,7 @@ class AccountTokens:
         self.store = store
         self.settings = settings
         self.clock = clock
-        self._key = derive_key(settings.secret_key, "account-token")
+        self._keys = derive_keys(settings.secret_keys, "account-token")
 
     def lifetime(self, purpose: Purpose) -> int:
         """The configured lifetime of tokens of `purpose`, in seconds (a change of address
@@ -133,9 +135,10 @@ class AccountTokens:
             return self.settings.password_reset_minutes * 60
         return self.settings.email_verification_hours * 3600
 
-    def _digest(self, purpose: Purpose, token_id: str, secret: str) -> str:
+    @staticmethod
+    def _digest(key: bytes, purpose: Purpose, token_id: str, secret: str) -> str:
         message = f"{purpose}.{token_id}.{secret}".encode()
-        return hmac.new(self._key, message, hashlib.sha256).hexdigest()
+        return hmac.new(key, message, hashlib.sha256).hexdigest()
 
     async def issue(self, purpose: Purpose, user: User | None) -> str:
         """A new token for `user` (1 PUT), bound to its address (to the new address it
@@ -164,7 +167,7 @@ class AccountTokens:
         record = AccountToken(
             purpose=purpose,
             user_id=user.id if user is not None else "",
-            digest=self._digest(purpose, token_id, secret),
+            digest=self._digest(self._keys[0], purpose, token_id, secret),
             email=fold(address),
             user_generation=user.session_generation if user is not None else "",
             email_changes=user.email_changes if user is not None else 0,
@@ -186,10 +189,14 @@ class AccountTokens:
         token_id, secret = match[2], match[3]
         key = keys.account_token(purpose, token_id)
         found = await get_or_none(self.store, key, AccountToken)
-        expected = self._digest(purpose, token_id, secret)
         if (
             found is None
-            or not hmac.compare_digest(found.value.digest, expected)
+            or matching_key(
+                self._keys,
+                found.value.digest,
+                lambda key: self._digest(key, purpose, token_id, secret),
+            )
+            is None
             or found.value.purpose != purpose
             or not found.value.user_id
         ):

@@ -7,11 +7,12 @@ the device id of the device cookie the login showed (empty without one) and the 
 (which that cookie is checked against again), a tag of the client's User-Agent, the time it
 was issued (ms) and the expiry; the MAC is HMAC-SHA256 under a key derived from the secret
 key for this purpose alone (`tokens.derive_key`), so no other token of the package is one,
-nor this one any other. It lives `CHALLENGE_SECONDS`, and holds only while the record still
-has the generation, the last step, the seed and the recovery codes it names (`holds`): a
-password changed, the user's sessions ended, the factor turned off or on again, or a code
-accepted since (the one this token was spent with included) end it. The store keeps
-nothing of it.
+nor this one any other; one made under an earlier secret key, one of
+S3AUTH_SECRET_KEY_FALLBACKS, is still read (`tokens.matching_key`). It lives
+`CHALLENGE_SECONDS`, and holds only while the record still has the generation, the last
+step, the seed and the recovery codes it names (`holds`): a password changed, the user's
+sessions ended, the factor turned off or on again, or a code accepted since (the one this
+token was spent with included) end it. The store keeps nothing of it.
 
 Every session ended at once (`every_session`) writes no user record: a token issued before
 that cut-off is refused by its issue time instead, as a session is by the time its id holds,
@@ -30,11 +31,12 @@ import hashlib
 import hmac
 import json
 import time
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, NamedTuple
 
 from .jose_json import b64url
 from .models import User
-from .tokens import derive_key
+from .tokens import derive_keys, matching_key
 from .totp_errors import InvalidMfaTokenError
 from .types import Clock
 
@@ -78,11 +80,18 @@ class MfaChallenges:
     """Issues and reads the second-step tokens of one service's logins."""
 
     def __init__(
-        self, secret_key: str, clock: Clock = time.time, known: TokenBlacklist | None = None
+        self,
+        secret_key: str,
+        clock: Clock = time.time,
+        known: TokenBlacklist | None = None,
+        *,
+        fallbacks: Iterable[str] = (),
     ) -> None:
         """`known`: the revocations this process knows, whose cut-offs by time of a user's
-        sessions (`RevocationSnapshot.cutoff_ms`) refuse a token issued at or before them."""
-        self._key = derive_key(secret_key, "mfa-challenge")
+        sessions (`RevocationSnapshot.cutoff_ms`) refuse a token issued at or before them.
+        `fallbacks`: earlier secret keys, whose tokens are still read; none is issued under
+        them."""
+        self._keys = derive_keys((secret_key, *fallbacks), "mfa-challenge")
         self._clock = clock
         self._known = known
 
@@ -92,8 +101,9 @@ class MfaChallenges:
     def __repr__(self) -> str:
         return "MfaChallenges(<hidden>)"
 
-    def _mac(self, payload: str) -> str:
-        return b64url(hmac.new(self._key, payload.encode(), hashlib.sha256).digest())
+    @staticmethod
+    def _mac(key: bytes, payload: str) -> bytes:
+        return b64url(hmac.new(key, payload.encode(), hashlib.sha256).digest()).encode()
 
     def issue(self, user: User, *, device_id: str, name: str, user_agent: str | None) -> str:
         now = self._clock()
@@ -110,7 +120,7 @@ class MfaChallenges:
             int(now) + CHALLENGE_SECONDS,
         ]
         payload = b64url(json.dumps(fields, separators=(",", ":")).encode())
-        return f"{_PREFIX}{payload}.{self._mac(payload)}"
+        return f"{_PREFIX}{payload}.{self._mac(self._keys[0], payload).decode()}"
 
     def read(self, token: object, user_agent: str | None) -> Challenge:
         """The challenge of a genuine, unexpired token sent with the User-Agent it was
@@ -121,7 +131,8 @@ class MfaChallenges:
         if not token.startswith(_PREFIX) or token.count(".") != 2:
             raise InvalidMfaTokenError()
         payload, mac = token[len(_PREFIX) :].split(".")
-        if not hmac.compare_digest(self._mac(payload).encode(), mac.encode()):
+        given = mac.encode()
+        if matching_key(self._keys, given, lambda key: self._mac(key, payload)) is None:
             raise InvalidMfaTokenError()
         try:
             challenge = Challenge(*json.loads(_unb64(payload)))

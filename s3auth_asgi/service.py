@@ -105,7 +105,9 @@ class S3AuthService(
             if isinstance(profile_fields, ProfileFields)
             else ProfileFields(profile_fields)
         )
-        self.seeds = SeedSeal(self.settings.secret_key)
+        self.seeds = SeedSeal(
+            self.settings.secret_key, fallbacks=self.settings.secret_key_fallbacks
+        )
         self.account_tokens = AccountTokens(self.store, self.settings, clock=clock)
         self.mail = MailDelivery(
             mailer if mailer is not None else mailer_from_settings(self.settings),

@@ -41,7 +41,7 @@ def new_secret_key() -> str:
 
 class S3AuthSettings(HidesSecrets, msgspec.Struct, kw_only=True, frozen=True):
     secret_fields: ClassVar[frozenset[str]] = frozenset(
-        ("secret_key", "signing_key", "key_encryption_key", "smtp_password")
+        ("secret_key", "secret_key_fallbacks", "signing_key", "key_encryption_key", "smtp_password")
     )
     """Shown as `<hidden>` (`hidden_fields`)."""
     url_fields: ClassVar[frozenset[str]] = frozenset(
@@ -64,6 +64,10 @@ class S3AuthSettings(HidesSecrets, msgspec.Struct, kw_only=True, frozen=True):
     secret_key: str = ""
     """Signs refresh tokens and device cookies, and access tokens with HS*; at least 32
     characters, hard to guess (`secret_strength`), without surrounding whitespace."""
+    secret_key_fallbacks: list[str] = msgspec.field(default_factory=list)
+    """Earlier secret keys, which still verify and open what they made but make nothing
+    new (a rotation: docs/keys.md); comma-separated in the environment, each held to the
+    secret key's rules, none of them the secret key or given twice."""
     algorithm: str = "HS256"
     """HS256/384/512 (keyed by the secret key), or ES256, EdDSA, Ed25519 or RS256 (a key
     pair: published as JWKS, see docs/keys.md). EdDSA and Ed25519 sign alike with an
@@ -227,6 +231,12 @@ class S3AuthSettings(HidesSecrets, msgspec.Struct, kw_only=True, frozen=True):
         if self.rate_limit_store is not None:
             return self.rate_limit_store
         return "memory" if urlsplit(self.store_url).scheme == "memory" else "store"
+
+    @property
+    def secret_keys(self) -> tuple[str, ...]:
+        """The secret key, then each fallback: what a derived key is tried with, in order
+        (`tokens.derive_keys`)."""
+        return (self.secret_key, *self.secret_key_fallbacks)
 
     @property
     def access_token_seconds(self) -> int:

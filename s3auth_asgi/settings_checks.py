@@ -68,6 +68,7 @@ def check_settings(settings: Any) -> None:
             check_unpadded(field, getattr(settings, field), "which tokens would carry")
             check_claim_text(field, getattr(settings, field))
     check_secret("secret_key", settings.secret_key)
+    check_fallbacks(settings.secret_key, settings.secret_key_fallbacks)
     if settings.key_encryption_key:
         check_secret("key_encryption_key", settings.key_encryption_key)
     for origin in settings.allowed_origins:
@@ -124,15 +125,34 @@ def check_types(settings: Any) -> None:
             check_range(field.name, value)
 
 
-def check_secret(field: str, secret: str) -> None:
-    """The rules of a secret that keys are made of (the secret key, the key-encryption key):
-    no surrounding whitespace, at least MIN_SECRET_LENGTH characters, and at least
-    MIN_SECRET_BITS by `secret_strength`'s estimate. No message shows the secret."""
-    variable = env_name(field)
+def check_fallbacks(secret_key: str, fallbacks: list[str]) -> None:
+    """Each earlier secret key held to the secret key's rules, as it keys what it verifies
+    alike; none the secret key itself or given twice, which would say a rotation is under
+    way when none is. Named by position, never shown."""
+    seen: dict[str, int] = {}
+    for number, fallback in enumerate(fallbacks, 1):
+        variable = f"{env_name('secret_key_fallbacks')} (item {number})"
+        check_secret("secret_key_fallbacks", fallback, variable=variable)
+        if fallback == secret_key:
+            raise ConfigurationError(
+                f"{variable} is {env_name('secret_key')} itself: a fallback is an earlier "
+                "key, kept only to verify what it made; remove it"
+            )
+        if fallback in seen:
+            raise ConfigurationError(f"{variable} repeats item {seen[fallback]}: remove it")
+        seen[fallback] = number
+
+
+def check_secret(field: str, secret: str, *, variable: str | None = None) -> None:
+    """The rules of a secret that keys are made of (the secret key and its fallbacks, the
+    key-encryption key): no surrounding whitespace, at least MIN_SECRET_LENGTH characters,
+    and at least MIN_SECRET_BITS by `secret_strength`'s estimate. `variable`: what the
+    messages call it, its field's variable by default. No message shows the secret."""
+    variable = variable or env_name(field)
     # Part of the key, so hosts given the same secret with and without it (a trailing
     # newline from a secret file on one of them) would not verify each other's tokens or
     # open each other's sealed keys.
-    check_unpadded(field, secret, "which would be part of the key")
+    check_unpadded(field, secret, "which would be part of the key", variable=variable)
     if len(secret) < MIN_SECRET_LENGTH:
         raise ConfigurationError(
             f"{variable} must be at least {MIN_SECRET_LENGTH} characters "
@@ -150,14 +170,16 @@ def check_secret(field: str, secret: str) -> None:
         )
 
 
-def check_unpadded(field: str, value: str, consequence: str) -> None:
+def check_unpadded(
+    field: str, value: str, consequence: str, *, variable: str | None = None
+) -> None:
     """ConfigurationError unless `value` is without surrounding whitespace, saying what it
     would do (`consequence`) and never showing the value, which may be a secret. Refused
     rather than stripped: a process of an earlier release still uses the value whole."""
     if value != value.strip():
         raise ConfigurationError(
-            f"{env_name(field)} begins or ends with whitespace (a newline from the file it was "
-            f"read from?), {consequence}: remove it"
+            f"{variable or env_name(field)} begins or ends with whitespace (a newline from the "
+            f"file it was read from?), {consequence}: remove it"
         )
 
 

@@ -36,7 +36,12 @@ from .settings_ranges import RANGES, out_of_range, within
 
 BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
 """A boolean's spellings, each in any case."""
-LIST_FIELDS = ("trusted_proxies", "allowed_origins", "password_context_words")
+LIST_FIELDS = (
+    "trusted_proxies",
+    "allowed_origins",
+    "password_context_words",
+    "secret_key_fallbacks",
+)
 """Read from comma-separated variables."""
 EMPTY_ITEMS_KEPT = ("password_context_words",)
 """Lists whose empty items are kept, for the setting's check to refuse."""

@@ -4,13 +4,15 @@ Access token: header `typ: at+jwt` and `kid`; claims sub, iat, nbf, exp, jti, si
 preferred_username, adm, auth_time and amr (when and how the user last authenticated, as
 its session keeps them: `auth_methods`), and iss and aud when configured (no aud otherwise:
 a verifier that names no audience refuses a token that carries one, `access_claims`). Signed by the
-key ring's signing key (`keys.ring`: for HS*, the secret key itself; or a key pair; an
-ES256 signature in its low-S form, `keys.low_s`); verified by `AccessTokenCheck` with the
-key the token's `kid` names, under the algorithm pinned to that key.
+key ring's signing key (`keys.ring`: for HS*, the secret key itself, each fallback secret key
+a key that verifies only; or a key pair; an ES256 signature in its low-S form,
+`keys.low_s`); verified by `AccessTokenCheck` with the key the token's `kid` names, under
+the algorithm pinned to that key.
 
 Refresh token: `rt1.{user_id}.{session_id}.{generation}.{mac}`, where mac is an HMAC over
 the three fields and the session's own random secret, keyed by a key derived from the
-secret key. Forging one needs both the server key and a read of the session object; the
+secret key (or, for one made before a rotation, from one of S3AUTH_SECRET_KEY_FALLBACKS:
+`derive_keys`). Forging one needs both the server key and a read of the session object; the
 server stores no token.
 """
 
@@ -21,8 +23,8 @@ import hmac
 import re
 import secrets
 import time
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NamedTuple, TypedDict, Unpack
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, AnyStr, NamedTuple, TypedDict, Unpack
 
 from joserfc import jwt
 
@@ -48,6 +50,8 @@ __all__ = [
     "TokenCodec",
     "b64url",
     "derive_key",
+    "derive_keys",
+    "matching_key",
 ]
 
 _REFRESH = re.compile(
@@ -63,6 +67,26 @@ def derive_key(secret_key: str, purpose: str) -> bytes:
     derived: it is the secret key itself (`keys.ring.hmac_entry`)."""
     info = f"s3auth {purpose} key v1".encode()
     return hmac.new(secret_key.encode(), info, hashlib.sha256).digest()
+
+
+def derive_keys(secret_keys: Iterable[str], purpose: str) -> tuple[bytes, ...]:
+    """The key for `purpose` of each of `secret_keys` (`S3AuthSettings.secret_keys`: the
+    secret key, then each of S3AUTH_SECRET_KEY_FALLBACKS), in that order: the first makes
+    what is new, every one verifies or opens (`matching_key`)."""
+    return tuple(derive_key(secret_key, purpose) for secret_key in secret_keys)
+
+
+def matching_key(
+    keys: Sequence[bytes], given: AnyStr, mac: Callable[[bytes], AnyStr]
+) -> int | None:
+    """The position in `keys` of the first key under which `mac` gives `given`, each
+    compared in constant time; None when none does. What the current key made costs one
+    MAC, as it did before there were fallbacks; only a value no key made costs one per
+    key, and their number is the operator's, not the sender's."""
+    for position, key in enumerate(keys):
+        if hmac.compare_digest(mac(key), given):
+            return position
+    return None
 
 
 class RefreshToken(NamedTuple):
@@ -136,7 +160,7 @@ class TokenCodec(SharedOnCopy):
             self.ring, self.key_set = None, lambda: fixed
         else:
             self.ring, self.key_set = keys, keys.key_set
-        self._refresh_key = derive_key(settings.secret_key, "refresh-token")
+        self._refresh_keys = derive_keys(settings.secret_keys, "refresh-token")
         self._check = AccessTokenCheck(
             self.key_set,
             clock=clock,
@@ -245,14 +269,18 @@ class TokenCodec(SharedOnCopy):
 
     # Refresh tokens -------------------------------------------------------------------
 
-    def _refresh_mac(self, user_id: str, session_id: str, generation: int, secret: str) -> str:
+    @staticmethod
+    def _refresh_mac(
+        key: bytes, user_id: str, session_id: str, generation: int, secret: str
+    ) -> str:
         message = f"{user_id}.{session_id}.{generation}.{secret}".encode()
-        return b64url(hmac.new(self._refresh_key, message, hashlib.sha256).digest())
+        return b64url(hmac.new(key, message, hashlib.sha256).digest())
 
     def make_refresh_token(
         self, user_id: str, session_id: str, generation: int, secret: str
     ) -> str:
-        mac = self._refresh_mac(user_id, session_id, generation, secret)
+        """Under the current secret key's refresh key alone."""
+        mac = self._refresh_mac(self._refresh_keys[0], user_id, session_id, generation, secret)
         return f"rt1.{user_id}.{session_id}.{generation}.{mac}"
 
     @staticmethod
@@ -267,6 +295,11 @@ class TokenCodec(SharedOnCopy):
         return RefreshToken(user_id, session_id, int(generation), mac)
 
     def refresh_mac_matches(self, token: RefreshToken, secret: str) -> bool:
-        """Constant-time check of the token's MAC against its session's secret."""
-        expected = self._refresh_mac(token.user_id, token.session_id, token.generation, secret)
-        return hmac.compare_digest(expected, token.mac)
+        """Constant-time check of the token's MAC against its session's secret, under the
+        current secret key or a fallback (`matching_key`); its rotation makes one under the
+        current key."""
+
+        def mac(key: bytes) -> str:
+            return self._refresh_mac(key, token.user_id, token.session_id, token.generation, secret)
+
+        return matching_key(self._refresh_keys, token.mac, mac) is not None

@@ -16,7 +16,9 @@ the record that was read. Two instances given the same code at once both find it
 record as read; one write lands, the other's If-Match fails, and its retry reads the record
 again, finds the step taken, and refuses. Accepting a code costs a conditional PUT of the
 record (the auth app's `POST /login/totp`: the record GET, that PUT, then the session's 2:
-`session_opening`; and a revocation sync first where the snapshot is overdue). A recovery
+`session_opening`; and a revocation sync first where the snapshot is overdue). That write
+also keeps the seed sealed under the current secret key when it opened only under one of
+S3AUTH_SECRET_KEY_FALLBACKS (`totp_seeds`), at no request more. A recovery
 code (`recovery_codes`, `new_recovery_codes`) is accepted in place of a code, at a login and
 to turn the factor off: its hash is verified (one password hash) and taken out of the record
 by the same If-Match write, so it too works once.
@@ -126,12 +128,14 @@ class TotpFactor(PasswordChanges):
         if user.totp_secret:
             raise TotpEnabledError()
         pending = user.pending_totp_secret
-        seed = self.seeds.open(pending, user_id) if pending else None
-        if seed is None or self.clock() >= user.pending_totp_at + PENDING_SECONDS:
+        opened = self.seeds.open_keyed(pending, user_id) if pending else None
+        if opened is None or self.clock() >= user.pending_totp_at + PENDING_SECONDS:
             raise TotpNotPendingError()
+        seed, keyed = opened
         step = accepted_step(seed, code, self.clock())
         if step is None:
             raise WrongTotpCodeError()
+        sealed = pending if keyed == 0 else self.seeds.seal(seed, user_id)
 
         def change(stored: User) -> User:
             if require is not None:
@@ -142,7 +146,7 @@ class TotpFactor(PasswordChanges):
                 raise TotpNotPendingError()
             return msgspec.structs.replace(
                 stored,
-                totp_secret=pending,
+                totp_secret=sealed,
                 pending_totp_secret="",
                 pending_totp_at=0,
                 totp_last_step=step,
@@ -238,12 +242,12 @@ class TotpFactor(PasswordChanges):
         neither."""
         recovery = parsed(code)
         if recovery is None:
-            step = self._accepted(user, code)
+            step, sealed = self._accepted(user, code)
 
             def spend_step(stored: User) -> User:
                 if stored.totp_secret != user.totp_secret or stored.totp_last_step >= step:
                     raise WrongTotpCodeError()
-                return msgspec.structs.replace(stored, totp_last_step=step)
+                return msgspec.structs.replace(stored, totp_last_step=step, totp_secret=sealed)
 
             return spend_step
         slot, secret = recovery
@@ -251,27 +255,32 @@ class TotpFactor(PasswordChanges):
         matches, _ = await self.passwords.verify(secret, hashed or None)
         if not hashed or not matches:
             raise WrongTotpCodeError()
+        resealed = self.seeds.resealed(user.totp_secret, user.id)
 
         def spend_code(stored: User) -> User:
             kept = stored.totp_recovery
             if stored.totp_secret != user.totp_secret or kept[slot : slot + 1] != [hashed]:
                 raise WrongTotpCodeError()
             return msgspec.structs.replace(
-                stored, totp_recovery=[*kept[:slot], "", *kept[slot + 1 :]]
+                stored, totp_recovery=[*kept[:slot], "", *kept[slot + 1 :]], totp_secret=resealed
             )
 
         return spend_code
 
-    def _accepted(self, user: User, code: object) -> int:
-        """The step of `code` for `user`'s factor; WrongTotpCodeError when it is none (a
-        seed that does not open, sealed under another secret key, accepts no code)."""
-        seed = self.seeds.open(user.totp_secret, user.id)
+    def _accepted(self, user: User, code: object) -> tuple[int, str]:
+        """The step of `code` for `user`'s factor, and its seed as the current secret key
+        seals it (sealed anew when a fallback's opened it: the write that spends the code
+        keeps it so); WrongTotpCodeError when it is none (a seed that no secret key of the
+        settings opens accepts no code)."""
+        opened = self.seeds.open_keyed(user.totp_secret, user.id)
         step = None
-        if seed is not None:
-            step = accepted_step(seed, code, self.clock(), last_step=user.totp_last_step)
-        if step is None:
+        if opened is not None:
+            step = accepted_step(opened[0], code, self.clock(), last_step=user.totp_last_step)
+        if opened is None or step is None:
             raise WrongTotpCodeError()
-        return step
+        seed, keyed = opened
+        sealed = user.totp_secret if keyed == 0 else self.seeds.seal(seed, user.id)
+        return step, sealed
 
 
 def parsed_secret(code: str) -> str:

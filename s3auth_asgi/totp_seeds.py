@@ -5,21 +5,27 @@ A sealed seed is `ts1.{nonce}.{ciphertext}` (base64url): AES-256-GCM over the se
 record does not open there. The AES key is derived from S3AUTH_SECRET_KEY for this purpose
 alone (`tokens.derive_key`, HKDF-Expand with SHA-256), so it is none of the keys the secret
 key signs or MACs with. Whoever reads the store, a backup of it or a user record without
-the secret key learns nothing of the seeds; a new secret key leaves every seed unreadable,
-and the factor of each user then accepts no code until an administrator turns it off
-(`docs/accounts.md`).
+the secret key learns nothing of the seeds.
+
+A new secret key with the old one among S3AUTH_SECRET_KEY_FALLBACKS opens the seeds sealed
+under the old one as well (tried after the current key, so a seed of the current key costs
+one decryption as before); the next code a user's factor accepts writes its seed sealed
+under the current key (`resealed`, `totp_factor`). A new secret key without the old one as a
+fallback leaves every seed unreadable, and the factor of each user then accepts no code
+until an administrator turns it off (`docs/accounts.md`).
 """
 
 from __future__ import annotations
 
 import base64
 import os
+from collections.abc import Iterable
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from .jose_json import b64url
-from .tokens import derive_key
+from .tokens import derive_key, derive_keys
 
 _PREFIX = "ts1."
 
@@ -38,28 +44,48 @@ def _unb64(text: str) -> bytes:
 
 
 class SeedSeal:
-    """Seals and opens the seeds of one service's users (its secret key's)."""
+    """Seals and opens the seeds of one service's users: sealed under its secret key,
+    opened under it or one of `fallbacks`, earlier secret keys."""
 
-    __slots__ = ("_aead",)
+    __slots__ = ("_aeads",)
 
-    def __init__(self, secret_key: str) -> None:
-        self._aead = AESGCM(seed_key(secret_key))
+    def __init__(self, secret_key: str, *, fallbacks: Iterable[str] = ()) -> None:
+        self._aeads = [AESGCM(key) for key in derive_keys((secret_key, *fallbacks), "totp-seed")]
 
     def __repr__(self) -> str:
         return "SeedSeal(<hidden>)"
 
     def seal(self, seed: bytes, user_id: str) -> str:
+        """`seed` sealed under the current secret key."""
         nonce = os.urandom(12)
-        sealed = self._aead.encrypt(nonce, seed, _associated(user_id))
+        sealed = self._aeads[0].encrypt(nonce, seed, _associated(user_id))
         return f"{_PREFIX}{b64url(nonce)}.{b64url(sealed)}"
 
     def open(self, sealed: str, user_id: str) -> bytes | None:
         """The seed; None when it does not open (another secret key's, another user's, or
         not a sealed seed at all)."""
+        opened = self.open_keyed(sealed, user_id)
+        return None if opened is None else opened[0]
+
+    def open_keyed(self, sealed: str, user_id: str) -> tuple[bytes, int] | None:
+        """The seed and which key opened it: 0 the current secret key's, then each
+        fallback's in turn; None when none does."""
         if not sealed.startswith(_PREFIX):
             return None
         try:
             nonce, ciphertext = (_unb64(part) for part in sealed[len(_PREFIX) :].split("."))
-            return self._aead.decrypt(nonce, ciphertext, _associated(user_id))
-        except (InvalidTag, ValueError, TypeError):
+        except (ValueError, TypeError):
             return None
+        associated = _associated(user_id)
+        for keyed, aead in enumerate(self._aeads):
+            try:
+                return aead.decrypt(nonce, ciphertext, associated), keyed
+            except (InvalidTag, ValueError, TypeError):
+                continue
+        return None
+
+    def resealed(self, sealed: str, user_id: str) -> str:
+        """`sealed` as the current secret key seals it: itself when that key opens it (or
+        none does), else its seed sealed anew."""
+        opened = self.open_keyed(sealed, user_id)
+        return sealed if opened is None or opened[1] == 0 else self.seal(opened[0], user_id)

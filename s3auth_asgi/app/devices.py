@@ -10,7 +10,10 @@ each of the account's names (username and email, as `name_index.account_keys` gi
 128 bits of their HMAC-SHA256), the counter of the account's session generation when it was
 issued (8 hex digits: `session_generation`) and a tag of that generation, and the
 HMAC-SHA256 of everything before it; base64url, keyed by a key derived from the secret
-key for this purpose alone (`tokens.derive_key`), compared in constant time. The name tags
+key for this purpose alone (`tokens.derive_key`), compared in constant time. A value signed
+under an earlier secret key, one of S3AUTH_SECRET_KEY_FALLBACKS, is valid too, its tags
+that key's (`tokens.matching_key`), and the login it helps sets it again under the current
+key. The name tags
 let a login tell from the name typed, before the index is read, whether the cookie is for
 it; the login then checks that the index names the same user, and, once the user record is
 read and before the password is, that the account's session generation is still the one
@@ -49,6 +52,7 @@ import hashlib
 import hmac
 import re
 import time
+from collections.abc import Iterable
 from typing import NamedTuple
 
 from starlette.requests import Request
@@ -58,7 +62,7 @@ from ..identifiers import ID_PATTERN, new_id
 from ..models import User
 from ..name_index import account_keys
 from ..session_generation import generation_counter
-from ..tokens import b64url, derive_key
+from ..tokens import b64url, derive_keys, matching_key
 from ..types import Clock
 from .cookies import cookie_values, set_endpoint_cookie
 
@@ -89,6 +93,9 @@ class Device(NamedTuple):
     """The tag of the account's session generation the cookie was issued under."""
     counter: int | None = None
     """That generation's counter; None for a `d3` value, which does not carry it."""
+    keyed: int = 0
+    """Which secret key its value was signed under: 0 the current one, then each fallback
+    in turn; its generation tag is that key's too."""
 
     @property
     def key(self) -> str:
@@ -128,33 +135,45 @@ class DeviceCookies:
         self,
         secret_key: str,
         *,
+        fallbacks: Iterable[str] = (),
         clock: Clock = time.time,
         lifetime_seconds: int = DEVICE_LIFETIME_SECONDS,
     ) -> None:
-        self._key = derive_key(secret_key, "device-cookie")
+        """`fallbacks`: earlier secret keys, whose cookies are still valid; each is set
+        again under the current key at its next login."""
+        self._keys = derive_keys((secret_key, *fallbacks), "device-cookie")
         self._clock = clock
         self.lifetime_seconds = lifetime_seconds
         self.newest = NewestGenerations()
 
-    def _mac(self, signed_part: str) -> str:
-        return b64url(hmac.new(self._key, signed_part.encode(), hashlib.sha256).digest())
+    @staticmethod
+    def _mac_under(key: bytes, signed_part: str) -> str:
+        return b64url(hmac.new(key, signed_part.encode(), hashlib.sha256).digest())
 
-    def _tag(self, text: str, kind: bytes = b"name:") -> str:
-        digest = hmac.new(self._key, kind + text.encode(), hashlib.sha256).digest()
+    def _mac(self, signed_part: str) -> str:
+        """Under the current secret key."""
+        return self._mac_under(self._keys[0], signed_part)
+
+    @staticmethod
+    def _tag(key: bytes, text: str, kind: bytes = b"name:") -> str:
+        digest = hmac.new(key, kind + text.encode(), hashlib.sha256).digest()
         return b64url(digest[:16])
 
     def sign(self, device: Device, user: User) -> str:
+        """The value for `device`, under the current secret key."""
+        key = self._keys[0]
         expires = int(self._clock()) + self.lifetime_seconds
-        tags = ".".join(map(self._tag, account_keys(user)))
+        tags = ".".join(self._tag(key, name) for name in account_keys(user))
         counter = generation_counter(user.session_generation)
-        generation = f"{counter:08x}.{self._tag(user.session_generation, b'generation:')}"
+        generation = f"{counter:08x}.{self._tag(key, user.session_generation, b'generation:')}"
         signed_part = f"d4.{device.user_id}.{device.device_id}.{expires}.{tags}.{generation}"
         return f"{signed_part}.{self._mac(signed_part)}"
 
     def current(self, device: Device, user: User) -> bool:
         """Whether `user`'s sessions have not been ended since `device` was issued; when
         they have, the generation read is remembered (see the module)."""
-        expected = self._tag(user.session_generation, b"generation:")
+        key = self._keys[device.keyed]
+        expected = self._tag(key, user.session_generation, b"generation:")
         if hmac.compare_digest(expected, device.generation):
             return True
         self.newest.saw(user.id, generation_counter(user.session_generation))
@@ -169,12 +188,14 @@ class DeviceCookies:
         version, owner, device_id, expires, *tags, counter, generation, mac = match.groups()
         if (version == "d4") != (counter is not None):
             return None
-        genuine = hmac.compare_digest(self._mac(value[: -len(mac) - 1]), mac)
-        tag = self._tag(account_key)
+        signed_part = value[: -len(mac) - 1]
+        keyed = matching_key(self._keys, mac, lambda key: self._mac_under(key, signed_part))
+        # Its tags are compared whether or not the MAC was, as before there were fallbacks.
+        tag = self._tag(self._keys[keyed or 0], account_key)
         named = [hmac.compare_digest(tag, shown) for shown in tags]
-        if not genuine or not any(named) or int(expires) < self._clock():
+        if keyed is None or not any(named) or int(expires) < self._clock():
             return None
-        device = Device(owner, device_id, generation, int(counter, 16) if counter else None)
+        device = Device(owner, device_id, generation, int(counter, 16) if counter else None, keyed)
         return None if self.newest.outdates(device) else device
 
     def presented(self, request: Request, account_key: str) -> Device | None:

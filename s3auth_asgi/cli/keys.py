@@ -60,9 +60,10 @@ JWKS_PUBLISH_URL = env_name("jwks_publish_url")
 
 SECRET_ROTATION = (
     "{algorithm} tokens are signed with S3AUTH_SECRET_KEY itself, not a key "
-    "`s3auth keys {command}` manages: rotate it by setting a new S3AUTH_SECRET_KEY (`s3auth "
-    "gen-secret`) on every process at once; every token issued before then stops verifying "
-    "(refresh tokens too), so every user logs in again"
+    "`s3auth keys {command}` manages: rotate it by moving it to S3AUTH_SECRET_KEY_FALLBACKS "
+    "and setting a new S3AUTH_SECRET_KEY (`s3auth gen-secret`) on every process; what the "
+    'old key signed verifies until the fallback is removed (see docs/keys.md, "Rotating the '
+    'secret key")'
 )
 ENVIRONMENT_ROTATION = (
     "the signing key comes from S3AUTH_SIGNING_KEY(_FILE), so it is rotated there, not "

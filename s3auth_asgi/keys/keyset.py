@@ -44,6 +44,7 @@ class KeyEntry:
         "low_s",
         "registry",
         "retires_at",
+        "verifies_only",
     )
 
     def __init__(
@@ -54,12 +55,15 @@ class KeyEntry:
         *,
         activates_at: float = 0.0,
         retires_at: float | None = None,
+        verifies_only: bool = False,
     ) -> None:
         self.kid = kid
         self.algorithm = algorithm
         self.key = key
         self.activates_at = activates_at
         self.retires_at = retires_at
+        self.verifies_only = verifies_only
+        """A secret key that never signs, though it could: an HS* fallback (`keys.ring`)."""
         self.accepted = accepted_names(algorithm)
         # Built once per key: joserfc builds a registry per call otherwise. It allows only
         # this key's algorithm, which is what pins a token's `alg` to its key.
@@ -69,7 +73,7 @@ class KeyEntry:
 
     @property
     def can_sign(self) -> bool:
-        return self.key.is_private
+        return self.key.is_private and not self.verifies_only
 
     def live_at(self, now: float) -> bool:
         return self.retires_at is None or now < self.retires_at

@@ -1,7 +1,8 @@
 """KeyRing: where a service's signing keys come from, and the key set it uses now.
 
     S3AUTH_ALGORITHM   keys                          rotation
-    HS256/384/512      one: the secret itself        a new S3AUTH_SECRET_KEY
+    HS256/384/512      the secret itself (and each   a new S3AUTH_SECRET_KEY, the
+                       fallback, verifying only)     old one a fallback
     asymmetric, with   S3AUTH_SIGNING_KEY(_FILE),    by the operator, through
     a key given        S3AUTH_VERIFICATION_KEYS_FILE the two variables
     asymmetric, none   kept in the store             `s3auth keys rotate/retire`
@@ -108,7 +109,7 @@ class KeyRing:
         check_key_sources(settings)  # what the settings were judged by when made
         if is_symmetric(settings.algorithm):
             self.source = "secret"
-            self._keys = KeySet([hmac_entry(settings)])
+            self._keys = KeySet(hmac_entries(settings))
             return
         if settings.signing_key or settings.signing_key_file:
             signing = settings.signing_key or read_key_file(
@@ -257,17 +258,39 @@ def hmac_entry(settings: S3AuthSettings) -> KeyEntry:
     """The HS* key: the secret key's bytes themselves, as any JWT library given the same
     secret expects; only the kid is derived from it. A secret shorter than the algorithm's
     hash is a ConfigurationError naming the variable."""
-    secret = settings.secret_key.encode()
+    return _hmac_entry(settings.algorithm, settings.secret_key, env_name("secret_key"))
+
+
+def hmac_entries(settings: S3AuthSettings) -> list[KeyEntry]:
+    """The HS* key (`hmac_entry`), then one per fallback secret key that verifies the
+    tokens it signed and signs none; each kid is its own secret's, so a token names the key
+    that verifies it, and a token of the current key costs one verification as before."""
+    fallbacks = [
+        _hmac_entry(
+            settings.algorithm,
+            secret,
+            f"{env_name('secret_key_fallbacks')} (item {number})",
+            verifies_only=True,
+        )
+        for number, secret in enumerate(settings.secret_key_fallbacks, 1)
+    ]
+    return [hmac_entry(settings), *fallbacks]
+
+
+def _hmac_entry(
+    algorithm: str, secret_key: str, variable: str, *, verifies_only: bool = False
+) -> KeyEntry:
+    secret = secret_key.encode()
     key = OctKey.import_key(secret)
     try:
-        check_key(settings.algorithm, key)
+        check_key(algorithm, key)
     except UnusableKeyError as exc:
         raise ConfigurationError(
-            f"{env_name('secret_key')}: {exc}: the secret key is the {settings.algorithm} key "
+            f"{variable}: {exc}: the secret key is the {algorithm} key "
             "(`s3auth gen-secret` makes one of 64)"
         ) from None
     kid = b64url(hashlib.sha256(b"s3auth kid:" + secret).digest()[:12])
-    return KeyEntry(kid, settings.algorithm, key)
+    return KeyEntry(kid, algorithm, key, verifies_only=verifies_only)
 
 
 def environment_keys(settings: S3AuthSettings, signing_text: str) -> KeySet:
