@@ -11,9 +11,10 @@ findings), not by the store:
   own (MISPLACED_USER); one a deletion closed and never finished, a reservation's time ago
   (UNFINISHED_DELETION); and for every other, a password hash above the ceiling of
   `hash_costs`, when one is given (COSTLY_HASH: no repair, a new password is the
-  operator's), and the entry of each of its names (username, skeleton, email): missing or
-  released (OWN_ENTRY_MISSING; for the skeleton of a record from before skeletons were
-  reserved, LOOKALIKE_UNRESERVED), unreadable
+  operator's), a TOTP seed sealed under a fallback secret key, when the seal is given
+  (SEED_UNDER_FALLBACK, a warning: `record_findings`), and the entry of each of its names
+  (username, skeleton, email): missing or released (OWN_ENTRY_MISSING; for the skeleton
+  of a record from before skeletons were reserved, LOOKALIKE_UNRESERVED), unreadable
   (OWN_ENTRY_CORRUPT), naming another user (OWN_ENTRY_ELSEWHERE; LOOKALIKE_USERS, not a
   problem, when that user's record holds that skeleton too: `look_alikes`);
 - each index entry: one that cannot be read and that no readable record holds
@@ -55,7 +56,6 @@ from .findings import (
     CHANGED,
     CORRUPT_ENTRY,
     CORRUPT_USER,
-    COSTLY_HASH,
     ELSEWHERE,
     ENTRY_NOT_HELD,
     ENTRY_USER_MISSING,
@@ -66,6 +66,7 @@ from .findings import (
     OWN_ENTRY_ELSEWHERE,
     OWN_ENTRY_MISSING,
     RELEASED_ENTRY,
+    SEED_UNDER_FALLBACK,
     TORN,
     Finding,
     finding,
@@ -85,8 +86,10 @@ from .look_alikes import (
 from .models import IndexEntry, User
 from .name_index import NameIndex
 from .open_records import open_record, own_record
+from .record_findings import costly_hash, seed_under_fallback
 from .storage import CorruptObjectError, Versioned, keys
 from .storage.access import batches, gather, get_or_none
+from .totp_seeds import SeedSeal
 
 CHUNK = 64
 """Keys of a listing checked at once (the reads of a chunk go 16 at a time: `gather`)."""
@@ -104,10 +107,13 @@ class StateCheck:
         repair: bool = False,
         finish: Finish | None = None,
         ceiling: CostCeiling | None = None,
+        seeds: SeedSeal | None = None,
     ) -> None:
         self.names = names
         self.ceiling = ceiling
         """The most a stored password hash may cost to verify; without it, none is judged."""
+        self.seeds = seeds
+        """The seal of TOTP seeds, with the fallback keys; without it, no seed is judged."""
         self.store = names.store
         self.report = report
         self.repair = repair
@@ -120,6 +126,8 @@ class StateCheck:
         self.lookalikes = 0
         """Pairs of users that look alike (LOOKALIKE_USERS): reported, not problems, since
         nothing is left for a repair or the operator to mend in the store."""
+        self.fallback_seeds = 0
+        """Seeds sealed under a fallback secret key (SEED_UNDER_FALLBACK): a warning."""
         self.released = 0
         self.let_go = 0
         """Entries released naming a user (RELEASED_ENTRY), and of them those a repair let
@@ -147,6 +155,8 @@ class StateCheck:
                 self.report(settled)
                 if settled.kind == LOOKALIKE_USERS:
                     self.lookalikes += 1
+                elif settled.kind == SEED_UNDER_FALLBACK:
+                    self.fallback_seeds += 1
                 elif settled.kind == RELEASED_ENTRY:
                     self.released += 1
                     self.let_go += bool(settled.repaired)
@@ -183,24 +193,8 @@ class StateCheck:
             finishable = self.finish is not None
             return [leftovers.unfinished_deletion(key, user_id, finishable=finishable)]
         own = [await self._own_entry(user, name) for name in self.names.name_keys(user)]
-        return [item for item in [self._costly(key, user), *own] if item is not None]
-
-    def _costly(self, key: str, user: User) -> Finding | None:
-        ceiling = self.ceiling
-        excess = ceiling.excess(user.hashed_password) if ceiling is not None else None
-        if ceiling is None or excess is None:
-            return None
-        login = (
-            "a login to it is refused unverified"
-            if ceiling.bcrypt_excess(user.hashed_password)
-            else "every attempt to log in to it, a wrong one's too, verifies it at that cost "
-            "until a login replaces it"
-        )
-        detail = (
-            f"user {user.id}'s password hash costs more to verify than this service allows "
-            f"({excess}): {login}; `s3auth user set-password {user.id}` replaces it"
-        )
-        return finding(COSTLY_HASH, key, user.id, detail)
+        alone = [costly_hash(self.ceiling, key, user), seed_under_fallback(self.seeds, key, user)]
+        return [item for item in [*alone, *own] if item is not None]
 
     async def _own_entry(self, user: User, key: str) -> Finding | None:
         user_id, name = user.id, label(key)

@@ -20,6 +20,7 @@ ENTRY_USER_MISSING = "entry_user_missing"
 ENTRY_NOT_HELD = "entry_not_held"
 RELEASED_ENTRY = "released_entry"
 COSTLY_HASH = "costly_hash"
+SEED_UNDER_FALLBACK = "seed_under_fallback"
 
 OWN_ENTRY = (OWN_ENTRY_MISSING, OWN_ENTRY_CORRUPT, OWN_ENTRY_ELSEWHERE, LOOKALIKE_UNRESERVED)
 REPAIRS = {

@@ -5,15 +5,18 @@ a key that is neither still makes nothing that works."""
 
 from __future__ import annotations
 
+import anyio
 import msgspec
 import pytest
 from support import Clock, login, make_clocked_service, user_record
 from test_app import PASSWORD, client_for, mounted, register
 from test_app_totp import AGENT, first_step, second_step, turn_on
+from test_cli import Run
 
 from s3auth_asgi import S3AuthSettings
 from s3auth_asgi.account_tokens import AccountTokens, InvalidAccountTokenError
 from s3auth_asgi.app.devices import DEVICE_HEADER, Device, DeviceCookies
+from s3auth_asgi.cli import failures
 from s3auth_asgi.errors import ConfigurationError, InvalidTokenError
 from s3auth_asgi.identifiers import new_id
 from s3auth_asgi.mfa_challenges import MfaChallenges
@@ -222,3 +225,42 @@ async def test_a_login_begun_before_the_rotation_ends_after_it_on_the_old_keys_t
         reset = response.cookies["s3auth_device"]
         assert reset.split(".")[2] == device.split(".")[2]  # the same device, known
         assert DeviceCookies(NEW, clock=clock).verify(reset, "username:alice") is not None
+
+
+def test_doctor_counts_the_seeds_still_sealed_under_a_fallback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store = ObjectStore.from_url("memory://")
+    service = make_clocked_service(store=store, secret_key=NEW)
+
+    async def users() -> list[str]:
+        made = []
+        for name, key in (("alice", OLD), ("bob", NEW), ("carol", None)):
+            user = await service.create_user(name, f"{name}@example.com", "Correct-Horse-42x")
+            if key is not None:
+                sealed = SeedSeal(key).seal(new_seed(), user.id)
+                read = await store.get(keys.user(user.id), User)
+                assert read is not None
+                changed = msgspec.structs.replace(read.value, totp_secret=sealed)
+                await store.replace(keys.user(user.id), changed, read.etag)
+            made.append(user.id)
+        return made
+
+    alice, _, _ = anyio.run(users)
+    monkeypatch.setenv("S3AUTH_STORE_URL", "memory://")
+    monkeypatch.setenv("S3AUTH_SECRET_KEY", NEW)
+    monkeypatch.setenv("S3AUTH_NAME_RESERVATION_SECONDS", "0")
+    plain = Run("doctor", open_store=lambda url: store)
+    assert plain.code == failures.OK and "seed" not in plain.out, plain
+    monkeypatch.setenv("S3AUTH_SECRET_KEY_FALLBACKS", OLD)
+    checked = Run("doctor", open_store=lambda url: store)
+    assert checked.code == failures.OK, checked
+    lines = checked.out.splitlines()
+    assert lines[0].startswith(
+        f"[WARN] seed_under_fallback users/{alice}.json: user {alice}'s TOTP seed is sealed "
+        "under S3AUTH_SECRET_KEY_FALLBACKS (item 1)"
+    )
+    assert len(lines) == 2 and lines[1].startswith(
+        "checked 3 user(s) and 9 index entries: no problem found; 1 TOTP seed(s) still "
+        "sealed under a fallback key ("
+    )

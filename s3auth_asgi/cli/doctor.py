@@ -3,15 +3,15 @@ them reported (`consistency`), and each account whose stored password hash is ab
 hasher's ceiling (`hash_costs`), one line each as found, or with `--json` one JSON array;
 with `--repair`, the cases a repair cannot make worse repaired, a deletion cut short
 finished as `s3auth user delete ID` finishes it, with its audit event (`leftovers`). Exit 1
-when a problem found is left unrepaired: look-alike users and released entries are
-warnings."""
+when a problem found is left unrepaired: look-alike users, released entries and TOTP seeds
+still sealed under one of S3AUTH_SECRET_KEY_FALLBACKS are warnings."""
 
 from __future__ import annotations
 
 import time
 
 from ..consistency import StateCheck
-from ..findings import RELEASED_ENTRY, Finding
+from ..findings import RELEASED_ENTRY, SEED_UNDER_FALLBACK, Finding
 from ..look_alikes import LOOKALIKE_USERS, PAIR_LEFT
 from ..types import Clock
 from .context import Context, run_async
@@ -47,8 +47,15 @@ def run_doctor(ctx: Context) -> int:
         await noted(service, "admin_user_delete", user_id, ctx.err)
         return True
 
+    # Seeds are judged only while there are fallbacks, whose removal they would outlive.
+    seeds = service.seeds if service.settings.secret_key_fallbacks else None
     check = StateCheck(
-        service.names, report, repair=repair, finish=finish, ceiling=service.passwords.ceiling
+        service.names,
+        report,
+        repair=repair,
+        finish=finish,
+        ceiling=service.passwords.ceiling,
+        seeds=seeds,
     )
     progress = Progress(
         ctx.err,
@@ -74,7 +81,8 @@ def finding_line(item: Finding, *, repair: bool) -> str:
     if item.kind == LOOKALIKE_USERS:  # nothing to mend: not a problem, not a failure
         return f"[WARN] {item.kind} {item.key}: {item.detail}; {item.outcome or PAIR_LEFT}"
     # A released entry is no failure either: it holds a user's id, and nothing breaks.
-    failed = "[WARN]" if item.kind == RELEASED_ENTRY else "[FAIL]"
+    # Nor is a seed sealed under a fallback: it works, and its next login seals it anew.
+    failed = "[WARN]" if item.kind in (RELEASED_ENTRY, SEED_UNDER_FALLBACK) else "[FAIL]"
     if not repair:
         advice = f"; --repair: {item.repair}" if item.repair else "; no repair is safe"
         return f"{failed} {item.kind} {item.key}: {item.detail}{advice}"
@@ -96,6 +104,8 @@ def summary(check: StateCheck) -> str:
             f"still named a user, {check.let_go} let go" if check.repair else "still name a user"
         )
         pairs += f"; {check.released} {entries} {named}"
+    if check.fallback_seeds:
+        pairs += f"; {check.fallback_seeds} TOTP seed(s) still sealed under a fallback key"
     if not check.problems:
         return f"{checked}: no problem found{pairs}"
     if not check.repair:
