@@ -7,8 +7,10 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 from support import (
     Clock,
     RecordingApp,
@@ -67,11 +69,27 @@ async def test_anonymous_callers_need_to_authenticate() -> None:
     assert refused.value.status == 401
 
 
-def test_without_the_middleware_it_says_so() -> None:
-    with pytest.raises(RuntimeError, match="BearerTokenMiddleware"):
-        requires().check()
-    with pytest.raises(RuntimeError, match="BearerTokenMiddleware"):
-        requires().check({"type": "http"})
+FIX = "put BearerTokenMiddleware in front of this route"
+
+
+def test_without_the_middleware_it_names_the_fix() -> None:
+    # A setup mistake, answered 500: the message says what to do, not only what is missing.
+    for connection in (None, {"type": "http"}):
+        with pytest.raises(RuntimeError, match=FIX) as raised:
+            requires().check(connection)
+        assert "require_scopes" in str(raised.value)
+        assert "requires_scopes" in str(raised.value)
+
+
+async def test_an_app_without_the_middleware_names_the_fix() -> None:
+    @requires("admin")
+    async def admin(request: Request) -> Response:
+        raise AssertionError("not reached")
+
+    app = Starlette(routes=[Route("/admin", admin)])
+    async with asgi_client(app) as client:
+        with pytest.raises(RuntimeError, match=FIX):
+            await client.get("/admin")
 
 
 async def test_the_decorator_finds_the_connection_in_any_argument() -> None:

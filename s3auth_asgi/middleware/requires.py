@@ -9,7 +9,8 @@ Anonymous callers get AuthenticationRequiredError (401), callers without a scope
 InsufficientScopeError (403), and with `max_age=N`, callers whose token says no
 authentication within N seconds ReauthenticationRequiredError (401, `step_up`). All are
 S3AuthError: register one exception handler that sends `auth_error_response(error)`
-(docs/frameworks show it for each framework).
+(docs/frameworks show it for each framework). Without the middleware in front, a
+RuntimeError names it: a setup error.
 
 The connection is the first argument with a `scope` (Starlette's and Litestar's Request and
 WebSocket, Starlette endpoint classes) or an ASGI scope itself that BearerTokenMiddleware
@@ -66,11 +67,9 @@ class ScopeRequirement:
         """The caller, if allowed; raises AuthenticationRequiredError/InsufficientScopeError."""
         scope = _scope_of(connection) if connection is not None else current_scope.get()
         if scope is None:
-            raise RuntimeError(
-                "requires(): no connection found; is BearerTokenMiddleware installed?"
-            )
+            raise RuntimeError(f"requires(): no connection found; {_SETUP}")
         if "user" not in scope:
-            raise RuntimeError("requires(): scope['user'] is not set; add BearerTokenMiddleware")
+            raise RuntimeError(f"requires(): scope['user'] is not set; {_SETUP}")
         user = scope["user"]
         if not isinstance(user, AuthenticatedUser):
             raise AuthenticationRequiredError()
@@ -112,6 +111,13 @@ class ScopeRequirement:
         age = "" if self.max_age is None else f", max_age={self.max_age}"
         return f"requires{self.scopes!r}{age}"
 
+
+_SETUP = (
+    "put BearerTokenMiddleware in front of this route (a path it neither protects nor "
+    "excludes still gets the caller of a token sent), or, in FastAPI and Litestar, use "
+    "require_scopes or requires_scopes, which verify the token themselves"
+)
+"""The fix a setup error names: the connection did not pass through the middleware."""
 
 _DECORATED: weakref.WeakKeyDictionary[Callable[..., Any], ScopeRequirement] = (
     weakref.WeakKeyDictionary()
