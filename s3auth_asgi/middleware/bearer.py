@@ -60,7 +60,7 @@ from .credentials import (
 )
 from .refusals import Refusals
 from .requires import ScopeRequirement
-from .user import ANONYMOUS_CREDENTIALS, ANONYMOUS_USER, serve_as_current
+from .user import ANONYMOUS_CREDENTIALS, ANONYMOUS_USER, SKIPPED_CREDENTIALS, serve_as_current
 
 # Enum members as globals: `PathAccess.SKIP` is an attribute lookup on every request.
 _SKIP = PathAccess.SKIP
@@ -165,7 +165,7 @@ class BearerTokenMiddleware:
             access, needed = self.rules.decide(scope)
             if access is _SKIP:
                 scope["user"] = ANONYMOUS_USER
-                scope["auth"] = ANONYMOUS_CREDENTIALS
+                scope["auth"] = SKIPPED_CREDENTIALS
             else:
                 try:
                     token = authorization_token(scope)
@@ -280,7 +280,7 @@ class BearerTokenMiddleware:
         if access is _SKIP:
             offered = drop_subprotocol_token(scope, marker)
             scope["user"] = ANONYMOUS_USER
-            scope["auth"] = ANONYMOUS_CREDENTIALS
+            scope["auth"] = SKIPPED_CREDENTIALS
         else:
             subprotocol_token = take_subprotocol_token(scope, marker)
             offered = subprotocol_token is not None

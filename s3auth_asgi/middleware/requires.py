@@ -9,8 +9,9 @@ Anonymous callers get AuthenticationRequiredError (401), callers without a scope
 InsufficientScopeError (403), and with `max_age=N`, callers whose token says no
 authentication within N seconds ReauthenticationRequiredError (401, `step_up`). All are
 S3AuthError: register one exception handler that sends `auth_error_response(error)`
-(docs/frameworks show it for each framework). Without the middleware in front, a
-RuntimeError names it: a setup error.
+(docs/frameworks show it for each framework). On a path the middleware excludes no token is
+read, so every caller is refused with the 401; the first refusal there logs a warning naming
+the fix. Without the middleware in front, a RuntimeError names it: a setup error.
 
 The connection is the first argument with a `scope` (Starlette's and Litestar's Request and
 WebSocket, Starlette endpoint classes) or an ASGI scope itself that BearerTokenMiddleware
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 import time
 import types
 import weakref
@@ -37,7 +39,7 @@ from typing import Any, ParamSpec, TypeVar
 from ..errors import AuthenticationRequiredError, ConfigurationError, InsufficientScopeError
 from ..step_up import checked_max_age, require_recent
 from ..types import Clock, Scope
-from .user import AnonymousUser, AuthenticatedUser, current_scope
+from .user import SKIPPED_CREDENTIALS, AnonymousUser, AuthenticatedUser, current_scope
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -72,6 +74,8 @@ class ScopeRequirement:
             raise RuntimeError(f"requires(): scope['user'] is not set; {_SETUP}")
         user = scope["user"]
         if not isinstance(user, AuthenticatedUser):
+            if scope.get("auth") is SKIPPED_CREDENTIALS:
+                self._warn_excluded(scope)
             raise AuthenticationRequiredError()
         granted = getattr(scope.get("auth"), "scopes", ())
         missing = [s for s in self.scopes if s not in granted]
@@ -79,6 +83,22 @@ class ScopeRequirement:
             raise InsufficientScopeError(self.scopes)
         require_recent(user.claims, self.max_age, self.clock())
         return user
+
+    def _warn_excluded(self, scope: Scope) -> None:
+        """Tell the operator, once per requirement a process meets there, that a path the
+        middleware excludes refuses every caller: the client sees only the 401."""
+        said = repr(self)
+        if said in _WARNED_EXCLUDED or len(_WARNED_EXCLUDED) >= _WARNED_MAX:
+            return
+        _WARNED_EXCLUDED.add(said)
+        logger.warning(
+            "%s on %r: BearerTokenMiddleware excludes this path, so it reads no token there "
+            "and every caller is refused (401 authentication_required); take the path out of "
+            "`exclude` (left out of `protected` as well, a token is optional there and "
+            "verified when sent)",
+            said,
+            scope.get("path"),
+        )
 
     def dependency(self) -> AuthenticatedUser:
         """Zero-argument form for FastAPI's `Depends`."""
@@ -118,6 +138,12 @@ _SETUP = (
     "require_scopes or requires_scopes, which verify the token themselves"
 )
 """The fix a setup error names: the connection did not pass through the middleware."""
+
+logger = logging.getLogger("s3auth_asgi")
+_WARNED_EXCLUDED: set[str] = set()
+"""The requirements (as written) already reported on an excluded path: one warning each,
+whatever the traffic, and no more of them than code can write (`_WARNED_MAX`)."""
+_WARNED_MAX = 1024
 
 _DECORATED: weakref.WeakKeyDictionary[Callable[..., Any], ScopeRequirement] = (
     weakref.WeakKeyDictionary()

@@ -113,6 +113,9 @@ class BearerCredentials:
 
 ANONYMOUS_USER: Final = AnonymousUser()
 ANONYMOUS_CREDENTIALS: Final = BearerCredentials((), None)
+SKIPPED_CREDENTIALS: Final = BearerCredentials((), None)
+"""`scope["auth"]` on a path the middleware excludes: anonymous as ANONYMOUS_CREDENTIALS,
+but no token was read, so `requires` there can admit no one, and says so to the operator."""
 
 
 def token_scopes(claims: Mapping[str, Any]) -> tuple[str, ...]:
