@@ -199,14 +199,29 @@ class TotpFactor(PasswordChanges):
             return None
         return open_record(await get_or_none(self.store, keys.user(user_id), User), user_id)
 
-    async def accept_totp_code(self, found: Versioned[User], code: object) -> User:
+    async def accept_totp_code(
+        self,
+        found: Versioned[User],
+        code: object,
+        *,
+        require: Callable[[User], object] | None = None,
+    ) -> User:
         """The record after `code` is accepted: a code of its factor for a step later than
         the last one accepted (that step written with If-Match; see the module), or one of
         its recovery codes not used yet (its hash taken out, with If-Match: one verification
         of a password hash). WrongTotpCodeError otherwise, a concurrent use of the same code
-        included."""
+        included. `require` judges the record each write goes over, once the code is found
+        unused on it: what the caller decided on `found` may have changed before the write
+        (the login's `mfa_token`, which a new password, a disabling or another code ends)."""
         spend = await self._spending(found.value, code)
-        _, after = await self._update(found.value.id, spend, found)
+
+        def change(stored: User) -> User:
+            spent = spend(stored)
+            if require is not None:
+                require(stored)
+            return spent
+
+        _, after = await self._update(found.value.id, change, found)
         return after
 
     async def new_recovery_codes(

@@ -40,7 +40,8 @@ class TotpRoutes:
         """The second step: the challenge read without a request (against the cut-offs of
         sessions known here: the revocation snapshot, within its bound), its device shown
         again, the account's budgets read (as for a password), the record read; a wrong
-        code charged as a wrong password is, a right one spent (`accept_totp_code`)."""
+        code charged as a wrong password is, a right one spent (`accept_totp_code`) on a
+        record the challenge still holds on."""
         data: TotpLoginRequest = call.body
         request = call.request
         challenges = self.routes.challenges
@@ -67,8 +68,16 @@ class TotpRoutes:
             user = found.value
             if device is not None and not self.routes.devices.current(device, user):
                 raise InvalidMfaTokenError()
+
+            def still_holds(stored: User) -> None:
+                # The record the spend is written over: a change that landed after the read
+                # above (a new password, a disabling, this token spent by another code) ends
+                # the token as it would have there.
+                if not challenges.holds(challenge, stored):
+                    raise InvalidMfaTokenError()
+
             try:
-                user = await self.service.accept_totp_code(found, data.code)
+                user = await self.service.accept_totp_code(found, data.code, require=still_holds)
             except WrongTotpCodeError:
                 charged = await attempts.failed(attempt)
                 raise WrongTotpCodeError(headers=self.limits.headers(charged)) from None
