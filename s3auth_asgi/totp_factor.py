@@ -233,7 +233,10 @@ class TotpFactor(PasswordChanges):
     ) -> list[str]:
         """Ten new recovery codes of the user's factor, answered once, in place of any
         earlier ones (which stop working); their hashes are kept (`recovery_codes`: ten
-        password hashes). TotpNotEnabledError when the factor is off."""
+        password hashes). TotpNotEnabledError when the factor is off; ConflictError when
+        the codes changed after they were read (other new ones, or one used): written over
+        them, the answer of a request that wrote its codes first would show codes that
+        never work."""
         current = await self._load_user(user_id)
         if not current.value.totp_secret:
             raise TotpNotEnabledError()
@@ -245,6 +248,8 @@ class TotpFactor(PasswordChanges):
                 require(stored)
             if stored.totp_secret != current.value.totp_secret:  # turned off, or another
                 raise TotpNotEnabledError() if not stored.totp_secret else ConflictError()
+            if stored.totp_recovery != current.value.totp_recovery:
+                raise ConflictError()
             return msgspec.structs.replace(stored, totp_recovery=hashes)
 
         await self._update(user_id, if_fields_are(expect or {}, change), current)

@@ -117,7 +117,8 @@ def totp_operations(routes: TotpRoutes, device_header: str) -> list[Operation]:
             description="Needs the current password and the factor on (409 "
             "`totp_not_enabled`). Answers ten codes, once, each of which works once in "
             "place of the app's code (at `/login/totp` and `/me/totp/disable`), for a lost "
-            "device; earlier codes stop working. The store keeps an argon2id hash of each, "
+            "device; earlier codes stop working (409 `conflict` when new ones were made, or "
+            "one used, as these were: ask again). The store keeps an argon2id hash of each, "
             "so every request, whatever its password, counts against the account's "
             "`recovery_codes_account` limit (3 per hour by default, from any address): past "
             "it, 429 before any password is checked or code made. " + CHARGED,
