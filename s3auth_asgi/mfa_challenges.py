@@ -1,13 +1,13 @@
 """The token a login's first step answers when the account's second factor is on
 (`mfa_required`), which its second step (`POST /login/totp`) takes back with a code.
 
-Value: `mfa1.{payload}.{mac}`, base64url: the payload is a JSON array of the user id, the
-account's session generation, the step of its last code accepted, a tag of its sealed seed,
-the device id of the device cookie the login showed (empty without one) and the name typed
-(which that cookie is checked against again), a tag of the client's User-Agent, the time it
-was issued (ms) and the expiry; the MAC is HMAC-SHA256 under a key derived from the secret
-key for this purpose alone (`tokens.derive_key`), so no other token of the package is one,
-nor this one any other; one made under an earlier secret key, one of
+Value: `mfa1.{payload}.{mac}`, base64url: the payload is a JSON array, in UTF-8, of the user
+id, the account's session generation, the step of its last code accepted, a tag of its
+sealed seed, the device id of the device cookie the login showed (empty without one) and the
+name typed (which that cookie is checked against again), a tag of the client's User-Agent,
+the time it was issued (ms) and the expiry; the MAC is HMAC-SHA256 under a key derived from
+the secret key for this purpose alone (`tokens.derive_key`), so no other token of the
+package is one, nor this one any other; one made under an earlier secret key, one of
 S3AUTH_SECRET_KEY_FALLBACKS, is still read (`tokens.matching_key`). It lives
 `CHALLENGE_SECONDS`, and holds only while the record still has the generation, the last
 step, the seed and the recovery codes it names (`holds`): a password changed, the user's
@@ -119,7 +119,10 @@ class MfaChallenges:
             issued_ms,
             int(now) + CHALLENGE_SECONDS,
         ]
-        payload = b64url(json.dumps(fields, separators=(",", ":")).encode())
+        # UTF-8, not ASCII escapes: a name of 253 characters outside ASCII, an address that
+        # registers, takes 12 bytes each escaped, and the token would outgrow what is read.
+        text = json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
+        payload = b64url(text.encode())
         return f"{_PREFIX}{payload}.{self._mac(self._keys[0], payload).decode()}"
 
     def read(self, token: object, user_agent: str | None) -> Challenge:
