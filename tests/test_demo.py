@@ -243,6 +243,14 @@ def test_the_store_secret_and_keys_are_the_directorys_whatever_the_environment(
     assert elsewhere.secret_key == settings.secret_key
 
 
+def test_the_environments_fallback_secret_keys_are_not_the_demos(tmp_path: Path) -> None:
+    # A production shell mid-rotation holds its earlier key: the demo would take what that
+    # key signed (its HS256 tokens, links, cookies) and open the seeds it sealed.
+    settings = demo_settings(tmp_path / "demo", {"S3AUTH_SECRET_KEY_FALLBACKS": SECRET})
+    assert settings.secret_key_fallbacks == []
+    assert len(S3AuthService(settings).tokens.key_set()) == 1
+
+
 @pytest.mark.parametrize("name", ["a%41b", "%2e%2e", "a#b", "a?b", "a b", "a%b", "\udcff"])
 async def test_the_demo_store_is_in_its_directory_whatever_the_directory_is_called(
     tmp_path: Path, name: str

@@ -34,6 +34,7 @@ STORE_DIR = "store"
 OUTBOX_DIR = "outbox"
 DEMO_SENDER = "s3auth-demo@example.com"
 DEMO_KEYS: dict[str, Any] = {
+    "secret_key_fallbacks": [],
     "algorithm": "HS256",
     "signing_key": "",
     "signing_key_file": "",
@@ -41,7 +42,8 @@ DEMO_KEYS: dict[str, Any] = {
     "key_encryption_key": "",
     "jwks_publish_url": "",
 }
-"""The demo's tokens are signed with its own secret, and it publishes no keys anywhere."""
+"""The demo's tokens are signed with its own secret, and it publishes no keys anywhere; no
+earlier secret key of the environment verifies or opens anything there."""
 DEMO_MAIL: dict[str, Any] = {
     **{
         field.name: field.default
