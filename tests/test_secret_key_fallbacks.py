@@ -111,6 +111,23 @@ async def test_a_refresh_token_of_a_fallback_key_rotates_into_one_of_the_new_key
         await neither.refresh_access_token(other_pair.refresh_token)
 
 
+async def test_a_fallback_too_short_for_the_new_hs_algorithm_still_keeps_its_sessions() -> None:
+    # HS256 with a key of 40 characters, rotated to a key of 64 and HS512 at once: the old
+    # key signed no HS512 token (too short to be an HS512 key), but every session and seed
+    # is still its.
+    store, clock, short = ObjectStore.from_url("memory://"), Clock(), OLD[:40]
+    before = make_clocked_service(store=store, clock=clock, secret_key=short)
+    _, pair = await login(before)
+    after = make_clocked_service(
+        store=store, clock=clock, secret_key=NEW, secret_key_fallbacks=[short], algorithm="HS512"
+    )
+    assert len(after.tokens.key_set()) == 1
+    rotated = await after.refresh_access_token(pair.refresh_token)
+    assert after.tokens.verify_access_token(rotated.access_token)["sub"]
+    with pytest.raises(InvalidTokenError):  # HS256, under a key that is no HS512 key
+        after.tokens.verify_access_token(pair.access_token)
+
+
 async def test_a_mailed_link_of_a_fallback_key_is_redeemed() -> None:
     store, clock = ObjectStore.from_url("memory://"), Clock()
     user = user_record()

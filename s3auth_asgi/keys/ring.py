@@ -29,6 +29,7 @@ is logged once.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -258,37 +259,33 @@ def hmac_entry(settings: S3AuthSettings) -> KeyEntry:
     """The HS* key: the secret key's bytes themselves, as any JWT library given the same
     secret expects; only the kid is derived from it. A secret shorter than the algorithm's
     hash is a ConfigurationError naming the variable."""
-    return _hmac_entry(settings.algorithm, settings.secret_key, env_name("secret_key"))
+    try:
+        return _hmac_entry(settings.algorithm, settings.secret_key)
+    except UnusableKeyError as exc:
+        raise ConfigurationError(
+            f"{env_name('secret_key')}: {exc}: the secret key is the {settings.algorithm} key "
+            "(`s3auth gen-secret` makes one of 64)"
+        ) from None
 
 
 def hmac_entries(settings: S3AuthSettings) -> list[KeyEntry]:
     """The HS* key (`hmac_entry`), then one per fallback secret key that verifies the
     tokens it signed and signs none; each kid is its own secret's, so a token names the key
-    that verifies it, and a token of the current key costs one verification as before."""
-    fallbacks = [
-        _hmac_entry(
-            settings.algorithm,
-            secret,
-            f"{env_name('secret_key_fallbacks')} (item {number})",
-            verifies_only=True,
-        )
-        for number, secret in enumerate(settings.secret_key_fallbacks, 1)
-    ]
-    return [hmac_entry(settings), *fallbacks]
+    that verifies it, and a token of the current key costs one verification as before. A
+    fallback too short for the algorithm has none: it signed no token of it (the secret key
+    is held to that length), and the rest it keyed still needs it (a move to HS512 with the
+    new key)."""
+    entries = [hmac_entry(settings)]
+    for secret in settings.secret_key_fallbacks:
+        with contextlib.suppress(UnusableKeyError):
+            entries.append(_hmac_entry(settings.algorithm, secret, verifies_only=True))
+    return entries
 
 
-def _hmac_entry(
-    algorithm: str, secret_key: str, variable: str, *, verifies_only: bool = False
-) -> KeyEntry:
+def _hmac_entry(algorithm: str, secret_key: str, *, verifies_only: bool = False) -> KeyEntry:
     secret = secret_key.encode()
     key = OctKey.import_key(secret)
-    try:
-        check_key(algorithm, key)
-    except UnusableKeyError as exc:
-        raise ConfigurationError(
-            f"{variable}: {exc}: the secret key is the {algorithm} key "
-            "(`s3auth gen-secret` makes one of 64)"
-        ) from None
+    check_key(algorithm, key)
     kid = b64url(hashlib.sha256(b"s3auth kid:" + secret).digest()[:12])
     return KeyEntry(kid, algorithm, key, verifies_only=verifies_only)
 
