@@ -6,7 +6,8 @@ authenticated, as the access token's `auth_time` says (`auth_methods`).
     require_scopes(max_age=300)                   # FastAPI (`app.fastapi`)
     guards=[requires_scopes(max_age=300)]         # Litestar (`app.litestar`)
 
-A token authenticated longer ago, or one without `auth_time` (issued before it was
+A token authenticated longer ago (allowing the verifier's leeway, S3AUTH_LEEWAY_SECONDS,
+for clocks: `require_recent`), or one without `auth_time` (issued before it was
 carried), is refused with ReauthenticationRequiredError: 401 `reauthentication_required`,
 challenged with `error="insufficient_user_authentication"` and `max_age` (RFC 9470 §3),
 which tells the client to authenticate again (the auth app's `POST /reauthenticate`) and
@@ -52,12 +53,25 @@ def checked_max_age(max_age: object) -> int | None:
     return max_age
 
 
-def require_recent(claims: Mapping[str, Any], max_age: int | None, now: float) -> None:
+def require_recent(
+    claims: Mapping[str, Any], max_age: int | None, now: float, *, leeway: int
+) -> None:
     """ReauthenticationRequiredError unless the token of `claims` was authenticated at most
     `max_age` seconds before `now` (nothing asked when it is None), in whole seconds, as
-    `auth_time` is and as the token's other times are judged (`access_claims`)."""
+    `auth_time` is and as the token's other times are judged (`access_claims`), allowing
+    the `leeway` of the verifier that took the token. `auth_time` is by the clock of the
+    host the user authenticated on and `now` by this one's, which may be the leeway apart:
+    the allowance `exp` gets (OIDC Core §3.1.3.7 allows it for clock skew), else a host
+    whose clock runs further ahead than `max_age` refuses even a token just renewed at
+    `POST /reauthenticate`, and the client asks for one again and again. So taken until
+    `max_age` plus the leeway has passed; and refused when more than the leeway in the
+    future, as an `iat` would be: no clock within the leeway wrote it, so it says nothing
+    of how recent the authentication was."""
     if max_age is None:
         return
     auth_time = claims.get("auth_time")
-    if type(auth_time) is not int or int(now) - auth_time > max_age:
+    if type(auth_time) is not int:
+        raise ReauthenticationRequiredError(max_age=max_age)
+    age = int(now) - auth_time
+    if age > max_age + leeway or age < -leeway:
         raise ReauthenticationRequiredError(max_age=max_age)

@@ -111,7 +111,13 @@ class CallerCheck:
         the token's (`step_up`)."""
         if op.access == "admin" and not caller.is_admin:
             raise PermissionDeniedError("This endpoint is for administrators")
-        require_recent({"auth_time": caller.auth_time}, op.max_age, self.verifier.clock())
+        verifier = self.verifier
+        require_recent(
+            {"auth_time": caller.auth_time},
+            op.max_age,
+            verifier.clock(),
+            leeway=verifier.leeway_seconds,
+        )
 
     async def with_account(self, caller: Caller, access: Access) -> Caller:
         """The caller with its user record (1 GET), if the record lets it act

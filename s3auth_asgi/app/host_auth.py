@@ -85,7 +85,9 @@ class HostAuth:
         granted = verified.scopes
         if not all(s in granted for s in scopes):
             raise InsufficientScopeError(scopes)
-        require_recent(verified.user.claims, max_age, self.clock())
+        require_recent(
+            verified.user.claims, max_age, self.clock(), leeway=self.verifier.leeway_seconds
+        )
         if not from_middleware:
             scope["user"] = verified.user
             scope["auth"] = verified

@@ -87,7 +87,8 @@ class BearerTokenMiddleware:
     token after it.
     `protected`: path patterns that need a token, or a mapping of pattern to the scopes
     the token must hold there, or to `requires(*scopes, max_age=N)`, which also refuses a
-    token authenticated more than N seconds ago by this verifier's clock (`step_up`).
+    token authenticated more than N seconds ago by this verifier's clock, beyond its leeway
+    (`step_up`).
     `exclude`: patterns where credentials are not looked at; a prefix there ends at a
     segment (`/docs/*`, see `paths`). Both are matched against the
     path as routed and as requested: a path under a host's Litestar mount, which the app's
@@ -216,7 +217,9 @@ class BearerTokenMiddleware:
             if not all(s in granted for s in needed):
                 raise InsufficientScopeError(needed)
         if access is _REQUIRED and self._ages:
-            require_recent(verified.user.claims, self.rules.max_age(scope), self._clock())
+            require_recent(
+                verified.user.claims, self.rules.max_age(scope), self._clock(), leeway=self._leeway
+            )
         scope["user"] = verified.user
         scope["auth"] = verified
 

@@ -43,9 +43,10 @@ class VerifiedToken(BearerCredentials):
     (`recheck_by`: `stands_until`, on the clock that times the reads of its keys), and the
     verifier it counts as (`verified_by`: `verifier.verifier_identity`), which the auth
     app, the hosts' checks and a BearerTokenMiddleware nested inside compare with their
-    own before they take the caller."""
+    own before they take the caller, and its leeway (`leeway_seconds`), which a step-up
+    check allows `auth_time` too (`step_up`)."""
 
-    __slots__ = ("expires_from", "recheck_by", "user", "verified_by")
+    __slots__ = ("expires_from", "leeway_seconds", "recheck_by", "user", "verified_by")
 
     def __init__(
         self,
@@ -66,6 +67,8 @@ class VerifiedToken(BearerCredentials):
         # answer as verifying again (asserted in the tests, at the boundary).
         exp = claims["exp"]
         self.expires_from = (exp if type(exp) is int else math.ceil(exp)) + leeway_seconds
+        # For `requires`, which has no verifier: `auth_time` gets the same allowance.
+        self.leeway_seconds = leeway_seconds
         self.recheck_by = stands_until
         self.verified_by = verified_by
 

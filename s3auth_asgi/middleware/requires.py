@@ -7,7 +7,8 @@
 
 Anonymous callers get AuthenticationRequiredError (401), callers without a scope
 InsufficientScopeError (403), and with `max_age=N`, callers whose token says no
-authentication within N seconds ReauthenticationRequiredError (401, `step_up`). All are
+authentication within N seconds, allowing the leeway of the verifier that took the token,
+ReauthenticationRequiredError (401, `step_up`). All are
 S3AuthError: register one exception handler that sends `auth_error_response(error)`
 (docs/frameworks show it for each framework). On a path the middleware excludes no token is
 read, so every caller is refused with the 401; the first refusal there logs a warning naming
@@ -39,6 +40,7 @@ from typing import Any, ParamSpec, TypeVar
 from ..errors import AuthenticationRequiredError, ConfigurationError, InsufficientScopeError
 from ..step_up import checked_max_age, require_recent
 from ..types import Clock, Scope
+from .cache import VerifiedToken
 from .user import SKIPPED_CREDENTIALS, AnonymousUser, AuthenticatedUser, current_scope
 
 P = ParamSpec("P")
@@ -81,7 +83,11 @@ class ScopeRequirement:
         missing = [s for s in self.scopes if s not in granted]
         if missing:
             raise InsufficientScopeError(self.scopes)
-        require_recent(user.claims, self.max_age, self.clock())
+        if self.max_age is not None:
+            # The leeway of the verifier that took the token: its `exp` got the same.
+            credentials = scope.get("auth")
+            leeway = credentials.leeway_seconds if isinstance(credentials, VerifiedToken) else 0
+            require_recent(user.claims, self.max_age, self.clock(), leeway=leeway)
         return user
 
     def _warn_excluded(self, scope: Scope) -> None:
