@@ -64,9 +64,10 @@ import hmac
 import logging
 import re
 import secrets
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from .errors import S3ValidationError, StoreUnavailableError
+from .hidden_fields import fields_repr, shown_fields
 from .identifiers import ID_PATTERN, fold, new_id
 from .last_modified import lapsed_everywhere
 from .link_expiry import link_deadline
@@ -109,6 +110,12 @@ class IssuedToken(NamedTuple):
     stored_at: float
     """The store's Last-Modified of `record`, as `redeem` reads it (seconds since the
     epoch)."""
+
+    def __rich_repr__(self) -> list[tuple[str, Any]]:
+        return shown_fields(self, self._fields, secret=("token",))
+
+    def __repr__(self) -> str:
+        return fields_repr(self, self.__rich_repr__())
 
 
 def purpose_of(token: object) -> Purpose | None:
