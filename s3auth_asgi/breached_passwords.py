@@ -20,13 +20,14 @@ SECONDS`, connecting, TLS, status line, headers and body: `http_reads`). The ans
 up to MAX_RANGE_BYTES.
 
 A lookup that fails (no answer within the deadline, a connection refused, a status other
-than 200, an answer that is not a range answer) is logged at WARNING, counted (`unchecked`),
-and then, by default, the password is taken unchecked: the check adds to the policy, and a
-service outside this one being slow or down should not stop registrations, resets and
-changes of password (OWASP's Authentication Cheat Sheet and NIST SP 800-63B ask for the
-check, not for refusing every password while it cannot be made). With
-`S3AUTH_BREACHED_PASSWORDS_FAIL_CLOSED` such a password is refused instead, with 503
-`password_check_unavailable` and Retry-After: nothing is written, and the client tries again.
+than 200, an answer that is not a range answer or that ends before its Content-Length) is
+logged at WARNING, counted (`unchecked`), and then, by default, the password is taken
+unchecked: the check adds to the policy, and a service outside this one being slow or down
+should not stop registrations, resets and changes of password (OWASP's Authentication Cheat
+Sheet and NIST SP 800-63B ask for the check, not for refusing every password while it
+cannot be made). With `S3AUTH_BREACHED_PASSWORDS_FAIL_CLOSED` such a password is refused
+instead, with 503 `password_check_unavailable` and Retry-After: nothing is written, and the
+client tries again.
 """
 
 from __future__ import annotations
@@ -220,8 +221,12 @@ def _read(url: str, opener: urllib.request.OpenerDirector, timeout: float) -> by
         if response.status != 200:
             raise ValueError(f"status {response.status}")
         body: bytes = response.read(MAX_RANGE_BYTES + 1)
-    if len(body) > MAX_RANGE_BYTES:
-        raise ValueError("the answer is larger than a range answer can be")
+        if len(body) > MAX_RANGE_BYTES:
+            raise ValueError("the answer is larger than a range answer can be")
+        # http.client gives what came of a Content-Length body whose connection closed
+        # early without a word: the lines missing from its end are no answer about them.
+        if getattr(response, "length", None):
+            raise ValueError("the answer ended before its Content-Length")
     return body
 
 

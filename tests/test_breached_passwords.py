@@ -248,6 +248,16 @@ async def test_no_lookup_for_a_change_with_a_wrong_current_password(
 # A service that does not answer ---------------------------------------------------------------
 
 TIMEOUT = 0.3
+
+
+def cut_short(server: RawHttpServer, connection: socket.socket, request: bytes) -> None:
+    """A range answer whose connection closes before the end its Content-Length announced:
+    its last line, the password's, never arrives, and the lines before it are whole."""
+    prefix = request.split(b" ", 2)[1].decode().rsplit("/", 1)[1]
+    listed, _, padding = range_answer(prefix).partition(b"\r\n")
+    connection.sendall(ok(padding + b"\r\n" + listed)[: -len(listed) - 2])
+
+
 FAILURES: dict[str, Callable[[RawHttpServer, socket.socket, bytes], None]] = {
     "no answer": hanging,
     "a 500": lambda server, connection, request: connection.sendall(
@@ -256,6 +266,7 @@ FAILURES: dict[str, Callable[[RawHttpServer, socket.socket, bytes], None]] = {
     "not a range answer": lambda server, connection, request: connection.sendall(
         ok(b"<html>maintenance</html>")
     ),
+    "an answer cut short": cut_short,
 }
 
 
