@@ -59,7 +59,7 @@ from .errors import (
     StoreUnavailableError,
     TokenRevokedError,
 )
-from .every_session import read_not_before
+from .every_session import sync_not_before
 from .freshness import SnapshotFreshness
 from .models import EndedSessions
 from .revocation_settings import RevocationNumbers, revocation_numbers
@@ -313,7 +313,7 @@ class TokenBlacklist(SharedOnCopy):
             if start + _RECORD_BATCH < len(new):  # a first load: never hold the loop long
                 await anyio.lowlevel.checkpoint()
         # The end of every session (`every_session`): 1 GET, whatever was listed.
-        snapshot.not_before_ms = await read_not_before(self.store, self.skew_ms // 1000)
+        await sync_not_before(snapshot, self.store, self.skew_ms // 1000)
         # An entry that landed by now is listed next time, its key's time at most the
         # overlap before this one by our clock. Keys seen are kept until they are out of
         # that listing, with as much again for a clock stepped back meanwhile.

@@ -18,9 +18,11 @@ once: a host that knows the cut-off opens its sessions after it whatever its clo
 How it is seen. Each process reads the object with its revocation sync (`blacklist`): one
 GET per sync round, none per request, so it holds within the bound revocations do (twice
 S3AUTH_REVOCATION_SYNC_SECONDS; at once in strict mode), and at once on the host that
-wrote it. An object of its own rather than a revocation entry: a sync lists entries from
-where its last one began by the writer's clock, so an entry from a writer whose clock is
-far behind would never be listed, while a GET finds the object whatever its time. A
+wrote it, where a sync that read the store before the write does not lift it
+(`sync_not_before`). An object of its own rather than a revocation entry: a sync lists
+entries from where its last one began by the writer's clock, so an entry from a writer
+whose clock is far behind would never be listed, while a GET finds the object whatever its
+time. A
 refresh judges by that snapshot, as it judges revocations: a refresh of an old
 session on a host that has not synced yet may still succeed, and the token it issues is
 refused by every host that has, as is the session at its next refresh.
@@ -59,11 +61,15 @@ round 1 GET more; the sweep 1 GET more.
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from .errors import ConflictError
 from .models import SessionsNotBefore
 from .storage import Store, StoreConflict, keys
 from .types import Clock
+
+if TYPE_CHECKING:
+    from .revocations import RevocationSnapshot
 
 _WRITE_ATTEMPTS = 5
 
@@ -81,6 +87,16 @@ async def read_not_before(store: Store, skew_seconds: int) -> int:
     if found is None:
         return 0
     return effective_ms(found.value.not_before_ms, found.last_modified, skew_seconds)
+
+
+async def sync_not_before(snapshot: RevocationSnapshot, store: Store, skew_seconds: int) -> None:
+    """Take the cut-off the store holds into `snapshot` (1 GET). One this process wrote
+    while the read was under way is newer than what was read, and stays: a sync answered
+    before the write would lift the ending on the very host that wrote it."""
+    before = snapshot.not_before_ms
+    found = await read_not_before(store, skew_seconds)
+    written_meanwhile = snapshot.not_before_ms if snapshot.not_before_ms != before else 0
+    snapshot.not_before_ms = max(found, written_meanwhile)
 
 
 async def write_not_before(store: Store, clock: Clock, skew_seconds: int) -> int:

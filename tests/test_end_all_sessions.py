@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import anyio
 import httpx
@@ -43,9 +45,10 @@ from s3auth_asgi.middleware.bearer import BearerTokenMiddleware
 from s3auth_asgi.middleware.blacklist import BlacklistMiddleware
 from s3auth_asgi.models import TokenPair
 from s3auth_asgi.session_generation import is_session_key, sweepable
-from s3auth_asgi.storage import ObjectInfo, ObjectStore, Store, keys
+from s3auth_asgi.storage import ObjectInfo, ObjectStore, Store, Versioned, keys
 
 pytestmark = pytest.mark.anyio
+T = TypeVar("T")
 SKEW = 10  # the settings' default allowance
 
 SYNC = {"list": 1, "get": 1}  # the revocations' LIST; the cut-off's GET
@@ -136,6 +139,49 @@ async def test_the_other_hosts_middleware_refuses_after_its_sync() -> None:
     strict = BearerTokenMiddleware(BlacklistMiddleware(ok_app, writer, strict=True), writer)
     new = await other.create_token_pair(alice)
     assert (await call_http(strict, http_scope("/api", bearer(new.access_token)))).status == 200
+
+
+class HeldCutOffRead(StoreOnSharedTime):
+    """Once `holding` is set, holds the answer of the next read of the cut-off until
+    `released` is: a sync answered before an ending landed, slow to finish."""
+
+    def __init__(self, inner: Store, now: Callable[[], float]) -> None:
+        super().__init__(inner, now)
+        self.holding = False
+        self.answered = anyio.Event()
+        self.released = anyio.Event()
+
+    async def get(self, key: str, type_: type[T]) -> Versioned[T] | None:
+        found = await super().get(key, type_)
+        if key == keys.SESSIONS_NOT_BEFORE and self.holding:
+            self.holding = False
+            self.answered.set()
+            await self.released.wait()
+        return found
+
+
+async def test_a_sync_answered_before_the_ending_does_not_lift_it_on_the_writer() -> None:
+    time = SharedTime()
+    store = HeldCutOffRead(ObjectStore.from_url("memory://"), lambda: time.now)
+    writer = host(store, time)
+    alice = await stored_user(writer, "alice")
+    await writer.blacklist.sync()
+    old = await writer.create_token_pair(alice)
+    time.advance(1)
+    store.holding = True
+    async with anyio.create_task_group() as group:
+        group.start_soon(writer.blacklist.sync)
+        await store.answered.wait()  # the sync has read the store: no cut-off there yet
+        await writer.end_all_sessions()
+        assert not accepted(writer, old)
+        store.released.set()
+    # The sync ended with what it read before the ending: the writer still refuses.
+    assert not accepted(writer, old)
+    with pytest.raises(TokenRevokedError):
+        await writer.refresh_access_token(old.refresh_token)
+    # What it reads next is the store's.
+    await writer.blacklist.sync()
+    assert not accepted(writer, old)
 
 
 async def test_a_writer_clock_far_ahead_locks_nobody_out_for_long() -> None:
