@@ -66,8 +66,9 @@ class S3AuthSettings(HidesSecrets, msgspec.Struct, kw_only=True, frozen=True):
     characters, hard to guess (`secret_strength`), without surrounding whitespace."""
     secret_key_fallbacks: list[str] = msgspec.field(default_factory=list)
     """Earlier secret keys, which still verify and open what they made but make nothing
-    new (a rotation: docs/keys.md); comma-separated in the environment, each held to the
-    secret key's rules, none of them the secret key or given twice."""
+    new (a rotation: docs/keys.md); comma-separated in the environment, or a JSON array of
+    strings for a key with a comma (`settings_fallbacks`), each held to the secret key's
+    rules, none of them the secret key or given twice."""
     algorithm: str = "HS256"
     """HS256/384/512 (keyed by the secret key), or ES256, EdDSA, Ed25519 or RS256 (a key
     pair: published as JWKS, see docs/keys.md). EdDSA and Ed25519 sign alike with an

@@ -14,9 +14,10 @@ listed (`nist`, not `NIST`). Each of these has a value when unset, and an empty 
 says none: it is refused, as it would be read by no rule. Lists are comma-separated, ASCII
 spaces around an item ignored, an empty item dropped (but refused in
 S3AUTH_PASSWORD_CONTEXT_WORDS, `context_words`: a word lost there is a password rule
-unset). A text setting whose default is None takes the empty text as
-None (unset); any other text is taken as it is, and judged by the setting's own check
-(`settings_checks`).
+unset); S3AUTH_SECRET_KEY_FALLBACKS is also read as a JSON array of strings when it begins
+with `[`, for a key that holds a comma (`settings_fallbacks`). A text setting whose default
+is None takes the empty text as None (unset); any other text is taken as it is, and judged
+by the setting's own check (`settings_checks`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ import msgspec
 
 from .errors import ConfigurationError
 from .settings_env import env_name
+from .settings_fallbacks import FIELD as FALLBACKS
+from .settings_fallbacks import json_form, read_json_form
 from .settings_ranges import RANGES, out_of_range, within
 
 BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
@@ -57,6 +60,8 @@ _MAX_DIGITS = 40
 
 def read_variable(field: msgspec.structs.FieldInfo, text: str) -> Any:
     """The value of the setting `field` that its variable's `text` gives."""
+    if field.name == FALLBACKS and json_form(text.strip(SPACES)):
+        return read_json_form(text.strip(SPACES))
     if field.name in LIST_FIELDS:
         items = [part.strip(SPACES) for part in text.split(",")] if text.strip(SPACES) else []
         return items if field.name in EMPTY_ITEMS_KEPT else [item for item in items if item]

@@ -20,6 +20,7 @@ from ..errors import ConfigurationError, NotFoundError
 from ..lifecycle_settings import short_lived_links, unverifiable_accounts
 from ..service import S3AuthService
 from ..settings_checks import weak_argon2_cost
+from ..settings_fallbacks import comma_in_secret_key
 from ..types import Message, Receive, Scope, Send
 from .body import BodyReader
 from .caller import CallerCheck
@@ -95,6 +96,7 @@ class AuthApp:
             *unverifiable_accounts(service.settings, mailer_given=service.mail.mailer is not None),
             *short_lived_links(service.settings, counted),
             *weak_argon2_cost(service.settings),
+            *comma_in_secret_key(service.settings),
         ):
             logger.warning("%s", warning)
         by_path: dict[str, list[Operation]] = defaultdict(list)

@@ -21,6 +21,7 @@ from ..lifecycle_settings import short_lived_links, unverifiable_accounts
 from ..ratelimit.policy import misspelt_names, parse_rate_limits
 from ..settings import S3AuthSettings
 from ..settings_checks import weak_argon2_cost
+from ..settings_fallbacks import comma_in_secret_key
 from ..shown_urls import shown_url
 from ..storage import keys
 from ..storage.base import Store
@@ -109,8 +110,9 @@ def configuration_warnings(settings: S3AuthSettings) -> list[str]:
     S3AUTH_RATE_LIMITS name that looks like one of its limits misspelt, and a verified
     address required where no mail is sent (as far as the settings say: a mailer may be
     given in code), mailed links that can expire before the mail budgets let another go
-    (the auth app's default limits, S3AUTH_RATE_LIMITS on top), and an argon2 cost below
-    OWASP's."""
+    (the auth app's default limits, S3AUTH_RATE_LIMITS on top), an argon2 cost below
+    OWASP's, and a secret key with a comma, which only the JSON form of the fallbacks keeps
+    whole."""
     configured = parse_rate_limits(settings.rate_limits)
     misspelt = misspelt_names(configured, DEFAULT_AUTH_LIMITS)
     limits = {**DEFAULT_AUTH_LIMITS, **configured}
@@ -119,6 +121,7 @@ def configuration_warnings(settings: S3AuthSettings) -> list[str]:
         *unverifiable_accounts(settings),
         *short_lived_links(settings, limits),
         *weak_argon2_cost(settings),
+        *comma_in_secret_key(settings),
     ]
 
 
