@@ -145,10 +145,20 @@ def check_fallbacks(secret_key: str, fallbacks: list[str]) -> None:
 
 def check_secret(field: str, secret: str, *, variable: str | None = None) -> None:
     """The rules of a secret that keys are made of (the secret key and its fallbacks, the
-    key-encryption key): no surrounding whitespace, at least MIN_SECRET_LENGTH characters,
-    and at least MIN_SECRET_BITS by `secret_strength`'s estimate. `variable`: what the
-    messages call it, its field's variable by default. No message shows the secret."""
+    key-encryption key): UTF-8 text, no surrounding whitespace, at least MIN_SECRET_LENGTH
+    characters, and at least MIN_SECRET_BITS by `secret_strength`'s estimate. `variable`:
+    what the messages call it, its field's variable by default. No message shows the
+    secret."""
     variable = variable or env_name(field)
+    if not secret.isascii():
+        try:
+            secret.encode()
+        except UnicodeEncodeError:
+            # A byte of the environment that is not UTF-8 arrives as a lone surrogate, and
+            # no key is derived from that: refused here, not at the first token.
+            raise ConfigurationError(
+                f"{variable} is not UTF-8 text (a byte the environment could not decode?)"
+            ) from None
     # Part of the key, so hosts given the same secret with and without it (a trailing
     # newline from a secret file on one of them) would not verify each other's tokens or
     # open each other's sealed keys.

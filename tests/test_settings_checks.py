@@ -312,6 +312,22 @@ def test_a_secret_with_surrounding_whitespace_is_refused(variable: str, padded: 
     assert key not in message
 
 
+@pytest.mark.parametrize(
+    "variable", ["S3AUTH_SECRET_KEY", "S3AUTH_KEY_ENCRYPTION_KEY", "S3AUTH_SECRET_KEY_FALLBACKS"]
+)
+def test_a_secret_that_is_no_text_is_refused_at_start(variable: str) -> None:
+    """An environment byte that is not UTF-8 reaches Python as a lone surrogate, which no
+    key can be derived from: refused when the settings are made, naming the variable and
+    not the secret, rather than failing at the first token."""
+    key = new_secret_key() + "\udcff"
+    environment = {"S3AUTH_SECRET_KEY": SECRET, "S3AUTH_ALGORITHM": "ES256", variable: key}
+    with pytest.raises(ConfigurationError) as info:
+        S3AuthSettings.from_env(environment)
+    message = str(info.value)
+    assert message.startswith(variable) and "UTF-8" in message, message
+    assert key not in message
+
+
 @pytest.mark.parametrize("field", ["issuer", "audience"])
 @pytest.mark.parametrize("value", [" ", "\n", " https://auth.example.com", "api\n", "\tapi"])
 def test_an_issuer_or_audience_with_surrounding_whitespace_is_refused(
