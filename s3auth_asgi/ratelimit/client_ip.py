@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 from collections.abc import Iterable
+from itertools import islice
 from socket import AF_INET
 from typing import Final, NamedTuple, get_args
 
@@ -19,6 +20,7 @@ from ..settings_ranges import check_argument
 from ..settings_text import choice_refused
 from ..types import Scope
 from .address_text import canonical_quad, ipv4_text, ipv6_text, nat64_ipv4, plain_ipv6, quad_bytes
+from .forwarded import elements_from_right, forwarded_for
 from .trusted_proxies import (
     TRUST_ALL_PROXIES_VARIABLE,
     TRUSTED_PROXIES_VARIABLE,
@@ -78,9 +80,6 @@ of proxies writes. A client that a trusted proxy vouches for, one in a trusted n
 any with every peer trusted, may write thousands of trusted addresses to the left of its
 own: walked to the end, 64 KiB of them held the event loop 22 ms. Past these the walk
 stops, as at an entry it cannot read, at the last trusted hop."""
-FORWARDED_PARAMETERS_READ = 16
-"""The first parameters of an RFC 7239 forwarded-element that are looked through for `for=`:
-a proxy writes four at most (`by`, `for`, `host`, `proto`)."""
 
 _new_address = tuple.__new__
 
@@ -317,10 +316,16 @@ class ClientIPResolver:
         ]
         if not values:
             return peer
-        entries = ",".join(values).rsplit(",", FORWARDED_ENTRIES_READ)
+        joined = ",".join(values)
+        rfc7239 = self._header_name == b"forwarded"
+        if rfc7239 and '"' in joined:
+            # A quoted value may hold commas (`forwarded`): found from the right.
+            entries: Iterable[str] = islice(elements_from_right(joined), FORWARDED_ENTRIES_READ)
+        else:
+            entries = reversed(joined.rsplit(",", FORWARDED_ENTRIES_READ)[-FORWARDED_ENTRIES_READ:])
         vouched_for = peer
-        for entry in reversed(entries[-FORWARDED_ENTRIES_READ:]):
-            text = _forwarded_for(entry) if self._header_name == b"forwarded" else entry
+        for entry in entries:
+            text = forwarded_for(entry) if rfc7239 else entry
             address = self._classify(text) if text is not None else None
             if address is None:
                 # A hop we trust wrote something that is not an address (or nothing):
@@ -338,13 +343,3 @@ def _within(number: int, networks: tuple[tuple[int, int], ...]) -> bool:
     if not networks:
         return False
     return any(number & mask == net for net, mask in networks)
-
-
-def _forwarded_for(element: str) -> str | None:
-    """The `for=` value of one RFC 7239 forwarded-element, or None when it has none among
-    its first FORWARDED_PARAMETERS_READ parameters."""
-    for pair in element.split(";", FORWARDED_PARAMETERS_READ)[:FORWARDED_PARAMETERS_READ]:
-        name, sep, value = pair.partition("=")
-        if sep and name.strip().lower() == "for":
-            return value
-    return None
