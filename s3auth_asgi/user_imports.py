@@ -52,13 +52,15 @@ _ARGON2ID = re.compile(
     r"\$[A-Za-z0-9+/]{11,}\$[A-Za-z0-9+/]{6,}"
 )
 # A salt of 8 bytes or more, a digest of 4 or more (argon2's own minimums), unpadded base64.
+_BCRYPT_ALPHABET = "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+_BASE64_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
 
 def check_password_hash(hashed: object) -> str:
     """`hashed` if the package's hasher can verify it: argon2id (of argon2 version 1.3) or
     bcrypt; S3ValidationError naming the formats accepted otherwise."""
     if isinstance(hashed, str) and len(hashed) <= HASH_MAX:
-        if _BCRYPT.fullmatch(hashed):
+        if _BCRYPT.fullmatch(hashed) and _whole_bytes(hashed[7:29], hashed[29:], _BCRYPT_ALPHABET):
             return hashed
         if _ARGON2ID.fullmatch(hashed) and _argon2_parameters_hold(hashed):
             return hashed
@@ -69,7 +71,8 @@ def check_password_hash(hashed: object) -> str:
 
 def _argon2_parameters_hold(hashed: str) -> bool:
     """Whether argon2 would run at the hash's parameters, and its base64 parts decode."""
-    if any(len(part) % 4 == 1 for part in hashed.split("$")[-2:]):
+    salt, digest = hashed.split("$")[-2:]
+    if not _whole_bytes(salt, digest, _BASE64_ALPHABET):
         return False
     try:
         found = argon2.extract_parameters(hashed)
@@ -80,6 +83,18 @@ def _argon2_parameters_hold(hashed: str) -> bool:
         and 1 <= found.parallelism < 2**24
         and 8 * found.parallelism <= found.memory_cost < 2**32
     )
+
+
+def _whole_bytes(salt: str, digest: str, alphabet: str) -> bool:
+    """Whether each part encodes whole bytes: a length base64 can end at, and a last
+    character that sets no bit past the last byte. No hasher writes one that does: bcrypt
+    and argon2 refuse such a salt, and no password verifies such a digest, so that stored
+    it would lock its account out."""
+    for part in (salt, digest):
+        spare = len(part) * 6 % 8
+        if spare == 6 or alphabet.index(part[-1]) % (1 << spare):
+            return False
+    return True
 
 
 class UserImports:

@@ -49,6 +49,12 @@ REFUSED_HASHES = {
     "argon2i": ARGON2.replace("$argon2id$", "$argon2i$"),
     "argon2id without its digest": ARGON2.rsplit("$", 1)[0],
     "argon2id damaged": "$argon2id$v=19$m=1024,t=1,p=1$not-base64!$x",
+    # Base64 whose last character sets bits past the bytes encoded, which no hasher writes:
+    # bcrypt and argon2 refuse such a salt, and no password gives such a digest.
+    "bcrypt salt with stray bits": BCRYPT[:28] + "/" + BCRYPT[29:],
+    "bcrypt digest with stray bits": BCRYPT[:-1] + "/",
+    "argon2id salt with stray bits": ARGON2.rsplit("$", 1)[0][:-1] + "B$" + ARGON2.rsplit("$")[-1],
+    "argon2id digest with stray bits": ARGON2[:-1] + "B",
     "not text": 12345,
 }
 
@@ -147,6 +153,13 @@ async def test_a_hash_the_hasher_cannot_verify_is_refused_before_any_request(kin
         await service.import_user("alice", "alice@example.com", REFUSED_HASHES[kind])
     assert "argon2id" in str(refused.value) and "$2b$" in str(refused.value)
     assert sum(service.store.requests.values()) == 0
+
+
+@pytest.mark.parametrize("kind", [kind for kind in REFUSED_HASHES if "stray bits" in kind])
+async def test_a_hash_with_stray_bits_would_lock_its_account_out(kind: str) -> None:
+    """Why those are refused: stored, the password the hash was made from logs nobody in."""
+    service = make_service()
+    assert await service.passwords.verify(PASSWORD, REFUSED_HASHES[kind]) == (False, None)
 
 
 async def test_names_are_checked_as_a_registration_checks_them_but_no_password_policy() -> None:
