@@ -48,10 +48,11 @@ which bounds every clock's distance to the store's (`last_modified`):
 
 The object is replaced If-Match (created If-None-Match), never with an earlier time than
 the cut-off it replaces, so a second ending from a host whose clock is behind never moves
-it back, and two at once both land, in turn. It is never deleted: it stops everything
-opened before it, whatever its age, and costs one small object. Deleting it by hand (with
-the store's tools) lifts the cut-off at each process's next sync; sessions the sweep or a
-refresh deleted stay gone.
+it back, and two at once both land, in turn; one that cannot be read (torn, damaged) is
+replaced on its version. It is never deleted: it stops everything opened before it,
+whatever its age, and costs one small object. Deleting it by hand (with the store's tools)
+lifts the cut-off at each process's next sync; sessions the sweep or a refresh deleted
+stay gone.
 
 Request budget: `end_all_sessions` 1 GET, 1 conditional PUT, 1 GET (the write read back
 for its Last-Modified), and a GET and PUT more per write lost to a concurrent one; a sync
@@ -65,7 +66,7 @@ from typing import TYPE_CHECKING
 
 from .errors import ConflictError
 from .models import SessionsNotBefore
-from .storage import Store, StoreConflict, keys
+from .storage import CorruptObjectError, Store, StoreConflict, keys
 from .types import Clock
 
 if TYPE_CHECKING:
@@ -103,17 +104,32 @@ async def write_not_before(store: Store, clock: Clock, skew_seconds: int) -> int
     """End every session opened before now (see the module); returns the cut-off as
     readers take it, in ms. ConflictError when concurrent endings won every attempt."""
     for _ in range(_WRITE_ATTEMPTS):
-        found = await store.get(keys.SESSIONS_NOT_BEFORE, SessionsNotBefore)
+        held, etag = await _held(store, skew_seconds)
         now_ms = int(clock() * 1000)
         try:
-            if found is None:
+            if etag is None:
                 await store.create(keys.SESSIONS_NOT_BEFORE, SessionsNotBefore(now_ms))
             else:
-                held = effective_ms(found.value.not_before_ms, found.last_modified, skew_seconds)
                 later = SessionsNotBefore(max(now_ms, held))
-                await store.replace(keys.SESSIONS_NOT_BEFORE, later, found.etag)
+                await store.replace(keys.SESSIONS_NOT_BEFORE, later, etag)
         except StoreConflict:
             continue  # another ending landed meanwhile: read it, and go after it
         # Read back for its Last-Modified, which the create's answer does not give.
         return await read_not_before(store, skew_seconds)
     raise ConflictError("Other endings of every session landed meanwhile; try again")
+
+
+async def _held(store: Store, skew_seconds: int) -> tuple[int, str | None]:
+    """The cut-off the store holds and its version; (0, None) when there is none. One that
+    cannot be read (torn, damaged) is replaced on its version: read, it fails every sync
+    and sweep, and deleted, it would lift the ending it held. Now ends what it ended, but
+    for sessions opened within the allowance after its write."""
+    try:
+        found = await store.get(keys.SESSIONS_NOT_BEFORE, SessionsNotBefore)
+    except CorruptObjectError as exc:
+        if exc.etag is None:  # no version to replace it on: nothing safe to do
+            raise
+        return 0, exc.etag
+    if found is None:
+        return 0, None
+    return effective_ms(found.value.not_before_ms, found.last_modified, skew_seconds), found.etag

@@ -131,3 +131,25 @@ async def test_an_entry_naming_what_no_id_can_be_is_taken_over(tmp_path: Path) -
     # The failed create, the entry's GET and its replace; then the other 2 names, the record.
     assert dict(service.store.requests) == {"put": 5, "get": 1}
     assert await service.authenticate_user("kim", PASSWORD) == kim
+
+
+async def test_a_torn_end_of_every_session_is_replaced_by_the_next_one(tmp_path: Path) -> None:
+    """A cut-off that cannot be read fails each read of it (a sync, the sweep, the sessions
+    page), and deleting it would lift the ending: the next end of every session replaces it
+    on its version, as it replaces a readable one, ending what it ended and what came since."""
+    clock = Clock()
+    service, root = file_service(tmp_path, clock)
+    alice = await service.create_user("alice", "alice@example.com", PASSWORD)
+    await service.end_all_sessions()
+    clock.advance(1)
+    opened = await service.create_token_pair(alice)
+    torn(root, keys.SESSIONS_NOT_BEFORE)
+    clock.advance(1)
+    service.store.reset_counts()
+    await service.end_all_sessions()
+    assert dict(service.store.requests) == {"get": 2, "put": 1}  # as over a readable one
+    assert (root / keys.SESSIONS_NOT_BEFORE).read_bytes()
+    assert await service.get_user_active_sessions(alice.id) == []
+    with pytest.raises(TokenRevokedError):
+        service.decode_token(opened.access_token)
+    assert await service.cleanup_expired_tokens() == 1  # the session it ended
