@@ -89,7 +89,7 @@ class AccountOperations(TotpFactor):
         self,
         username: str,
         email: str,
-        password: str,
+        password: str | None,
         full_name: str | None = None,
         *,
         is_admin: bool | None = None,
@@ -100,14 +100,18 @@ class AccountOperations(TotpFactor):
         """Register a user. UsernameTakenError / EmailTakenError when a name is in use
         (case- and Unicode-insensitively); S3ValidationError subclasses for bad input.
         `is_admin`: None leaves it to `scopes` (`privileges.admin_from_input`); `profile`:
-        the application's own fields (`profile_fields`), validated here."""
+        the application's own fields (`profile_fields`), validated here. `password` None:
+        no password opens the account until its owner sets one with a reset link."""
         name = clean_username(username)
         address = clean_email(email)
         full_name = clean_text(full_name, "full_name", FULL_NAME_MAX)
         scopes = clean_scopes(scopes)
         admin = admin_from_input(is_admin, scopes)
         profile = self.profile_fields.clean(profile)
-        hashed = await self._hash_new_password(password, name, address)
+        if password is None:
+            hashed = self.passwords.unmatched()
+        else:
+            hashed = await self._hash_new_password(password, name, address)
         now = self._now()
         user = User(
             id=new_id(),

@@ -138,7 +138,8 @@ class PasswordHasher:
         self.kept = KeptPlaces(self.device_queue, clock=clock)
         """The places kept for known devices, and who may take them."""
         self._limiter = anyio.CapacityLimiter(self.concurrency)
-        self._dummy = _unmatched_hash(memory_kib, time_cost, parallelism)
+        self._parameters = (memory_kib, time_cost, parallelism)
+        self._dummy = self.unmatched()
 
     @classmethod
     def from_settings(
@@ -155,6 +156,12 @@ class PasswordHasher:
             device_queue=settings.hash_device_queue,
             clock=clock,
         )
+
+    def unmatched(self) -> str:
+        """A new hash at the current parameters that no password matches, made at no
+        cost (`_unmatched_hash`): the password of an account made without one, which its
+        owner chooses through a reset link. A login of it costs what any other's does."""
+        return _unmatched_hash(*self._parameters)
 
     @property
     def admitted_by_device(self) -> int:

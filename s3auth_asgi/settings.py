@@ -203,11 +203,12 @@ class S3AuthSettings(HidesSecrets, msgspec.Struct, kw_only=True, frozen=True):
     email_verification_hours: int = 48
     require_verified_email: bool = False
     admin_sets_passwords: bool = True
-    """Whether `POST /admin/users/{id}/password` sets the password an administrator chose.
-    Off, it is refused, and an administrator starts a reset instead (`admin_resets`): the
-    owner chooses, and no administrator knows it (OWASP ASVS 5.0 6.4.6). The `s3auth`
-    command and the service's `set_password` still set one: whoever runs them holds the
-    store, whose records they could write anyway."""
+    """Whether `POST /admin/users/{id}/password`, and `POST /admin/users` given a password,
+    set the password an administrator chose. Off, both are refused; an administrator makes
+    the account without one and starts a reset instead (`admin_resets`): the owner
+    chooses, and no administrator knows it (OWASP ASVS 5.0 6.4.6). The `s3auth` command and
+    the service's `set_password` and `create_user` still set one: whoever runs them holds
+    the store, whose records they could write anyway."""
     admin_max_age_seconds: int = 0
     """Every administrator operation of the auth app (`/admin/...`) asks for an
     authentication at most this old, as the access token's `auth_time` says (`step_up`):

@@ -138,3 +138,19 @@ def test_set_password_is_the_operators_whatever_the_api_allows(
         return await make_service(store=store).authenticate_user("alice", NEW_PASSWORD) is not None
 
     assert anyio.run(authenticates)
+
+
+def test_user_create_takes_the_operators_password_whatever_the_api_allows(
+    store: ObjectStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The API refuses a new account's chosen password under the setting; the command, run
+    by whoever holds the store, does not: that is how the first administrator is made."""
+    monkeypatch.setenv("S3AUTH_ADMIN_SETS_PASSWORDS", "false")
+    made = Run("user", "create", "bob", "--email", "bob@example.com", "--password-stdin",
+               stdin=f"{NEW_PASSWORD}\n", open_store=lambda url: store)  # fmt: skip
+    assert made.code == 0, made
+
+    async def authenticates() -> bool:
+        return await make_service(store=store).authenticate_user("bob", NEW_PASSWORD) is not None
+
+    assert anyio.run(authenticates)

@@ -52,6 +52,10 @@ VERIFY_ACCEPTED = (
     "verification link is on its way."
 )
 RESET_STARTED = "A message with a reset link is on its way to the account's address."
+NO_CHOSEN_PASSWORD = (
+    "Make the account without a password, then mail its owner a link to choose one: "
+    "`POST /admin/users/{user_id}/password-reset`."
+)
 OWN_ACCOUNT = (
     "This would end your own administration: another administrator, or the command line "
     "(`s3auth user demote`, `disable`, `delete`), can do it."
@@ -259,10 +263,13 @@ class LifecycleRoutes:
 
     async def create_user(self, call: Call) -> Response:
         data: AdminUserCreate = call.body
+        chosen = None if data.password is msgspec.UNSET else data.password
+        if chosen is not None and not self.routes.settings.admin_sets_passwords:
+            raise AdminPasswordSetDisabledError(NO_CHOSEN_PASSWORD)
         user = await self.service.create_user(
             data.username,
             data.email,
-            data.password,
+            chosen,
             data.full_name,
             is_admin=None if data.is_admin is msgspec.UNSET else data.is_admin,
             scopes=data.scopes,

@@ -87,13 +87,14 @@ class OwnerEventPage(msgspec.Struct, kw_only=True):
 
 
 class AdminUserCreate(HidesSecrets, msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """A new account made by an administrator."""
+    """A new account made by an administrator; without a password, one that no password
+    opens until its owner chooses one through a reset link."""
 
     secret_fields: ClassVar[frozenset[str]] = frozenset(("password",))
 
     username: Username
     email: Email
-    password: Password
+    password: Password | UnsetType = UNSET
     full_name: FullName | None = None
     is_admin: Annotated[
         bool | UnsetType,

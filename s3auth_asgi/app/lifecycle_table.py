@@ -62,6 +62,49 @@ def _set_password(routes: LifecycleRoutes) -> Operation:
     )
 
 
+CREATE_USER = (
+    "A verification link is mailed unless `email_verified` is set. "
+    '`admin` among the scopes is `is_admin`; beside `"is_admin": false` it is a '
+    "422. A taken username or email is 409 `username_taken` or `email_taken`. "
+    + ADMINS_SEE_NAMES
+    + " Without `password`, no password opens the account until its owner chooses one "
+    "through a reset link, which `POST /admin/users/{user_id}/password-reset` mails. "
+)
+CREATE_USER_PASSWORD = (
+    "A `password` the administrator chooses sets it (the policy applies), unless "
+    "S3AUTH_ADMIN_SETS_PASSWORDS is false."
+)
+CREATE_USER_PASSWORD_OFF = (
+    "S3AUTH_ADMIN_SETS_PASSWORDS being false, one with a `password` is refused: 403 "
+    "`admin_password_set_disabled`, nothing written."
+)
+
+
+def _create_user(routes: LifecycleRoutes) -> Operation:
+    """The row of an account an administrator makes: its answers as the setting has it."""
+    sets = routes.routes.settings.admin_sets_passwords
+    return Operation(
+        method="POST",
+        path="/admin/users",
+        handler=routes.create_user,
+        operation_id="create_user",
+        event="admin_user_create",
+        summary="Create an account",
+        tag="admin",
+        access="admin",
+        request=schemas.AdminUserCreate,
+        response=PublicUser,
+        status=201,
+        raises=codes.NEW_ACCOUNT if sets else (*codes.NEW_NAMES, AdminPasswordSetDisabledError),
+        forbidden=""
+        if sets
+        else "Not an administrator, code `insufficient_scope`; or a `password` given, "
+        "S3AUTH_ADMIN_SETS_PASSWORDS being false, code `admin_password_set_disabled`",
+        conflicts=(UsernameTakenError, EmailTakenError),
+        description=CREATE_USER + (CREATE_USER_PASSWORD if sets else CREATE_USER_PASSWORD_OFF),
+    )
+
+
 def lifecycle_operations(routes: LifecycleRoutes) -> list[Operation]:
     return [
         Operation(
@@ -149,25 +192,7 @@ def lifecycle_operations(routes: LifecycleRoutes) -> list[Operation]:
             "the administrator's. A page costs a store request per event: limited per "
             "account (`events_account`).",
         ),
-        Operation(
-            method="POST",
-            path="/admin/users",
-            handler=routes.create_user,
-            operation_id="create_user",
-            event="admin_user_create",
-            summary="Create an account",
-            tag="admin",
-            access="admin",
-            request=schemas.AdminUserCreate,
-            response=PublicUser,
-            status=201,
-            raises=codes.NEW_ACCOUNT,
-            conflicts=(UsernameTakenError, EmailTakenError),
-            description="A verification link is mailed unless `email_verified` is set. "
-            '`admin` among the scopes is `is_admin`; beside `"is_admin": false` it is a '
-            "422. A taken username or email is 409 `username_taken` or `email_taken`. "
-            + ADMINS_SEE_NAMES,
-        ),
+        _create_user(routes),
         Operation(
             method="GET",
             path="/admin/users/{user_id}",

@@ -74,7 +74,8 @@ NEW_PASSWORD: Raised = (
 )
 """What setting a password refuses (`new_passwords`): the policy, a breached password, or
 no room to hash it now, or no answer about it (where that refuses it)."""
-NEW_ACCOUNT: Raised = (InvalidUsernameError, InvalidEmailError, *NEW_PASSWORD)
+NEW_NAMES: Raised = (InvalidUsernameError, InvalidEmailError)
+NEW_ACCOUNT: Raised = (*NEW_NAMES, *NEW_PASSWORD)
 MAILED_TOKEN: Raised = (InvalidAccountTokenError,)
 REFRESH_TOKEN: Raised = (
     AuthenticationRequiredError,
