@@ -27,16 +27,19 @@ registered the name meanwhile), and 1 GET more (and the PUT, if it still names t
 of the address its last change of address let go, if it changed one; of a record closed already (a
 deletion cut short), the same without the closing PUT; of an id with no user, 1 GET and 1
 LIST; of a record that cannot be read, its GET and the closing marker, then as for a user
-without the closing PUT and the releases. finish_deletion, of a closed record the same as
-delete_user; of anything else, 1 GET.
+without the closing PUT and the releases. With a `require` that refuses the record as first
+read, 1 GET alone; one that refuses it as read again after a change landed meanwhile, the
+GET, the closing marker (left, as a deletion stopped before its close leaves it), the
+conditional PUT that lost, and the GET (and marker PUT: `user_records`) of the read again.
+finish_deletion, of a closed record the same as delete_user; of anything else, 1 GET.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 
 from .accounts import AccountOperations
-from .errors import S3ValidationError
+from .errors import PreconditionFailedError, S3ValidationError
 from .identifiers import fold, is_id, looks_like_email
 from .models import User
 from .open_records import open_user
@@ -80,11 +83,19 @@ class UserDirectory(AccountOperations):
             return None
         return await open_user(self.store, user_id)
 
-    async def delete_user(self, user_id: str) -> bool:
+    async def delete_user(
+        self, user_id: str, *, require: Callable[[User], object] | None = None
+    ) -> bool:
         """Delete the user, its names and its sessions; False when there was no user. A
         deletion that failed after the user object went (its answer lost, say) is finished:
-        sessions left of a user that is gone are ended, and the deletion's marker written."""
-        return await self._delete(user_id)
+        sessions left of a user that is gone are ended, and the deletion's marker written.
+        `require`: called with the record first, before anything is written, and again
+        inside each attempt of the conditional write that closes it, so that a change
+        landing in between is checked too; what it raises refuses the deletion, nothing
+        deleted (`user_versions.at_versions`: the account is still at a version a client
+        read). With it, a record that cannot be read, which it cannot be asked about, is
+        refused too (PreconditionFailedError)."""
+        return await self._delete(user_id, require=require)
 
     async def finish_deletion(self, user_id: str) -> bool:
         """Finish a deletion cut short once it closed the record, as `delete_user` of its
@@ -93,16 +104,24 @@ class UserDirectory(AccountOperations):
         closed here, whatever the caller read before (`s3auth doctor --repair`)."""
         return await self._delete(user_id, closed_only=True)
 
-    async def _delete(self, user_id: str, *, closed_only: bool = False) -> bool:
+    async def _delete(
+        self,
+        user_id: str,
+        *,
+        closed_only: bool = False,
+        require: Callable[[User], object] | None = None,
+    ) -> bool:
         if not is_id(user_id):
             return False
         # Closed first: the names to let go are then the ones the closed version holds,
         # whatever change of address lands meanwhile (`user_records`).
         try:
-            user = await self._close(user_id, closed_only=closed_only)
+            user = await self._close(user_id, closed_only=closed_only, require=require)
         except CorruptObjectError:
             if closed_only:
                 return False
+            if require is not None:
+                raise PreconditionFailedError() from None
             # A record a crash tore: no change can apply to it, and which names it holds
             # cannot be read. Gone, it leaves their entries naming a user that is gone,
             # which the next claim of each name takes over once abandoned (`name_claims`).

@@ -144,6 +144,18 @@ def _closing(user: User) -> User:
     return msgspec.structs.replace(user, deleting=True)
 
 
+def _checked(change: Change, require: Callable[[User], object] | None) -> Change:
+    """`change`, run only once `require` accepts the record it is applied to."""
+    if require is None:
+        return change
+
+    def checked(user: User) -> User:
+        require(user)
+        return change(user)
+
+    return checked
+
+
 class UserRecords(SessionOpening):
     """Reading a user record for a change, and writing the change back."""
 
@@ -272,7 +284,13 @@ class UserRecords(SessionOpening):
         else:
             await written(*await self._update(user_id, ending_sessions, current))
 
-    async def _close(self, user_id: str, *, closed_only: bool = False) -> User | None:
+    async def _close(
+        self,
+        user_id: str,
+        *,
+        closed_only: bool = False,
+        require: Callable[[User], object] | None = None,
+    ) -> User | None:
         """Close the record for its deletion (see the module) and return it as closed: 1
         GET, 1 PUT (the deletion's closing marker, first: `session_generation`) and 1
         conditional PUT, and a GET and a PUT more per change that lands meanwhile. A record
@@ -280,18 +298,24 @@ class UserRecords(SessionOpening):
         is none, or it is another user's (`open_records`: closed, it would let go of that
         user's names), as first read or as read again after a deletion that landed
         meanwhile, and with `closed_only` an open one, after its GET alone;
-        CorruptObjectError when it cannot be read."""
+        CorruptObjectError when it cannot be read. `require`: called with every record
+        found, closed ones too, before anything is written and again inside each attempt
+        of the conditional write; what it raises refuses the deletion."""
         found = own_record(await self.store.get(keys.user(user_id), User), user_id)
         if found is None or (closed_only and not found.value.deleting):
             return None
+        if require is not None:
+            require(found.value)
         await write_closing_marker(self.store, user_id)
         if found.value.deleting:
             return found.value
         try:
-            _, closed = await self._update(user_id, _closing, found)
+            _, closed = await self._update(user_id, _checked(_closing, require), found)
         except UserNotFoundError:  # another deletion closed or deleted it meanwhile
             # What is there now may be another's record copied since: nobody's to close.
             found = own_record(await get_or_none(self.store, keys.user(user_id), User), user_id)
+            if found is not None and require is not None:
+                require(found.value)
             return found.value if found is not None else None
         return closed
 

@@ -163,6 +163,7 @@ async def _drive(client: httpx.AsyncClient, admin: dict[str, str]) -> None:
     await client.patch(users, json={"email": "bob"}, headers=admin)
     for if_match in ('"stale"', "stale, unquoted"):
         await client.patch(users, json={"full_name": "A"}, headers={**admin, "If-Match": if_match})
+        await client.delete(users, headers={**admin, "If-Match": if_match})
     own = f"/auth/admin/users/{admin['X-Id']}"
     await client.patch(own, json={"is_admin": False}, headers=admin)
     await client.delete(own, headers=admin)

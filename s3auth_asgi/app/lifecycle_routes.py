@@ -235,9 +235,11 @@ class LifecycleRoutes:
         return response
 
     async def delete_user(self, call: Call) -> Response:
+        versions = if_match(call.request)
         if call.path_ids["user_id"] == call.caller.user_id:
             raise OwnAccountError(OWN_ACCOUNT)
-        if not await self.service.delete_user(call.path_ids["user_id"]):
+        require = None if versions is None else at_versions(versions, self.service.public_user)
+        if not await self.service.delete_user(call.path_ids["user_id"], require=require):
             raise UserNotFoundError()
         return empty_response()
 

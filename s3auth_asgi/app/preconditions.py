@@ -23,6 +23,18 @@ IF_MATCH_DESCRIPTION = (
     "412 `precondition_failed` and nothing is changed. A weak tag never matches; `*`, or "
     "no header, changes the account whatever its version."
 )
+DELETE_HEADER = (
+    "If-Match",
+    "The `ETag` of the account as read (`GET /admin/users/{user_id}`, or a `PATCH`'s "
+    "answer): the account is deleted only if it is still at that version, else 412 "
+    "`precondition_failed` and nothing is deleted. A weak tag never matches; `*`, or no "
+    "header, deletes the account whatever its version.",
+)
+IF_MATCH_DELETE = (
+    "With `If-Match`, deleted only at the version it names (412 `precondition_failed` "
+    "otherwise, nothing deleted), checked again inside the conditional write that closes "
+    "the account, so that no change landing after the check is deleted over."
+)
 IF_MATCH_ADVICE = (
     "`scopes` replaces the whole list: a client that computes it from a list it read "
     "should send that read's `ETag` in `If-Match`, so that it does not undo another "

@@ -16,7 +16,7 @@ from .lifecycle_routes import LifecycleRoutes
 from .lifecycle_table import lifecycle_operations
 from .limits import REGISTRATION, password_attempt
 from .operations import ADMINS_SEE_NAMES, LOST_TO_A_CONCURRENT_CHANGE, Operation
-from .preconditions import IF_MATCH_ADVICE, IF_MATCH_DESCRIPTION
+from .preconditions import DELETE_HEADER, IF_MATCH_ADVICE, IF_MATCH_DELETE, IF_MATCH_DESCRIPTION
 from .reauth_routes import reauth_operations
 from .routes import AuthRoutes
 from .totp_routes import TotpRoutes
@@ -305,8 +305,10 @@ def _account_operations(routes: AuthRoutes, admin: LifecycleRoutes) -> list[Oper
             summary="Delete an account and its sessions",
             tag="admin",
             access="admin",
+            headers=(DELETE_HEADER,),
+            raises=codes.CONDITIONAL_CHANGE,
             conflicts=(OwnAccountError, ConflictError),
-            description=OWN_ACCOUNT_REFUSED + " " + LOST_TO_A_CONCURRENT_CHANGE,
+            description=f"{OWN_ACCOUNT_REFUSED} {LOST_TO_A_CONCURRENT_CHANGE} {IF_MATCH_DELETE}",
         ),
         Operation(
             method="POST",

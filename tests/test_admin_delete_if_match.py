@@ -1,0 +1,125 @@
+"""`DELETE /admin/users/{user_id}` honours `If-Match` (RFC 9110 §13.1.1), as the account's
+`PATCH` does: an administrator who decided to delete an account as read is refused (412)
+once another administrator has changed it, and nothing is deleted, however close to the
+deletion's write the change lands."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import make_service
+from declared_answers import DeclaredAnswers, listed_codes
+from starlette.applications import Starlette
+from starlette.routing import Mount
+from support import RacedUserWrite
+from test_admin_if_match import (  # noqa: F401 (a fixture)
+    Fleet,
+    _patch,
+    _problem_schema,
+    _read,
+    fleet_fixture,
+)
+from test_app import PASSWORD, assert_problem, bearer, client_for, login
+
+from s3auth_asgi.app import create_auth_app
+from s3auth_asgi.storage import ObjectStore
+
+pytestmark = pytest.mark.anyio
+
+
+async def _delete(fleet: Fleet, **headers: str) -> int:
+    answer = await fleet.ben.client.delete(
+        f"/auth/admin/users/{fleet.user}", headers={**fleet.ben_auth, **headers}
+    )
+    if answer.status_code >= 400:
+        code = answer.json()["code"]
+        assert_problem(answer, answer.status_code, code)
+    return answer.status_code
+
+
+async def test_a_delete_decided_on_a_version_another_admin_changed_is_refused(
+    fleet: Fleet,
+) -> None:
+    # Ben reads the account and decides to delete it; meanwhile Ann, on the other
+    # instance, gives it a scope it needs kept.
+    seen = await _read(fleet.ben, fleet.ben_auth, fleet.user)
+    changed = await _patch(fleet.ann, fleet.ann_auth, fleet.user, {"scopes": ["keep"]})
+    assert changed.status_code == 200, changed.text
+    fleet.reset()
+    assert await _delete(fleet, **{"If-Match": seen.headers.get("etag", '"none"')}) == 412
+    # The caller's record, the account's, the refusal's event: no closing marker, no
+    # write of the record, no session or name touched.
+    assert fleet.store.seen == ["get users", "get users", "create audit"]
+    assert fleet.requests() == {"get": 2, "put": 1}
+    assert await fleet.scopes() == ["keep"]
+    # Read again, the deletion is made.
+    fresh = await _read(fleet.ben, fleet.ben_auth, fleet.user)
+    assert await _delete(fleet, **{"If-Match": fresh.headers["etag"]}) == 204
+    assert await fleet.ann.service.get_user_by_id(fleet.user) is None
+
+
+@pytest.mark.parametrize(
+    ("if_match", "status"),
+    [
+        (None, 204),
+        ("*", 204),
+        ('"other", {etag}', 204),
+        ("W/{etag}", 412),  # a weak tag never matches strongly
+        ('"other"', 412),
+        ("{bare}", 400),
+    ],
+)
+async def test_if_match_forms_of_a_delete(fleet: Fleet, if_match: str | None, status: int) -> None:
+    etag = (await _read(fleet.ann, fleet.ann_auth, fleet.user)).headers.get("etag", '"none"')
+    headers = {} if if_match is None else {"If-Match": if_match.format(etag=etag, bare=etag[1:-1])}
+    assert await _delete(fleet, **headers) == status
+    gone = await fleet.ann.service.get_user_by_id(fleet.user) is None
+    assert gone is (status == 204)
+
+
+async def test_an_unknown_account_is_a_404_whatever_if_match_says(fleet: Fleet) -> None:
+    for if_match in ("*", '"x"'):
+        answer = await fleet.ben.client.delete(
+            f"/auth/admin/users/{'0' * 32}", headers={**fleet.ben_auth, "If-Match": if_match}
+        )
+        assert_problem(answer, 404, "user_not_found")
+
+
+async def test_a_change_landing_between_the_check_and_the_close_is_not_deleted_over() -> None:
+    """The deletion's check passes on the record it read; another instance's change lands
+    before the conditional write that closes it; the retry reads that change, and refuses."""
+    inner = ObjectStore.from_url("memory://")
+    other = make_service(store=inner)
+    user = await other.create_user("carol", "carol@example.com", PASSWORD)
+
+    async def meanwhile() -> None:
+        await other.update_user(user.id, scopes=["keep"])
+
+    raced = RacedUserWrite(inner, meanwhile)
+    service = make_service(store=raced)
+    await service.create_user("root", "root@example.com", PASSWORD, is_admin=True)
+    raced.meanwhile = None
+    app = create_auth_app(service, rate_limit=False)
+    host = Starlette(routes=[Mount("/auth", app=app)])
+    async with client_for(host, declared=DeclaredAnswers.of(app)) as client:
+        auth = bearer(await login(client, "root"))
+        seen = await client.get(f"/auth/admin/users/{user.id}", headers=auth)
+        raced.meanwhile = meanwhile
+        late = await client.delete(
+            f"/auth/admin/users/{user.id}",
+            headers={**auth, "If-Match": seen.headers.get("etag", '"none"')},
+        )
+        assert raced.meanwhile is None, "the change did not land between"
+        assert_problem(late, 412, "precondition_failed")
+    found = await other.get_user_by_id(user.id)
+    assert found is not None and found.scopes == ["keep"] and not found.deleting
+    assert await other.authenticate_user("carol", PASSWORD) is not None
+
+
+def test_the_document_declares_if_match_and_the_412_of_a_delete() -> None:
+    app = create_auth_app(make_service(), rate_limit=False)
+    assert app.openapi is not None
+    delete = app.openapi.for_mount("/auth")["paths"]["/admin/users/{user_id}"]["delete"]
+    (header,) = [p for p in delete["parameters"] if p["in"] == "header"]
+    assert header["name"] == "If-Match" and header["required"] is False
+    assert listed_codes(_problem_schema(delete, "412")) == ["precondition_failed"]
+    assert "malformed_if_match" in (listed_codes(_problem_schema(delete, "400")) or [])
