@@ -218,7 +218,7 @@ class LifecycleRoutes:
         versions = if_match(call.request)
         await self._keep_own_administration(call, changes)
         if versions is not None:
-            changes["require"] = at_versions(versions, self.service.public_user)
+            changes["require"] = at_versions(versions)
         user = await self.service.update_user(call.path_ids["user_id"], **changes)
         if data.email is not msgspec.UNSET:
             await self.routes.mail_verification_link(user)
@@ -238,7 +238,7 @@ class LifecycleRoutes:
         versions = if_match(call.request)
         if call.path_ids["user_id"] == call.caller.user_id:
             raise OwnAccountError(OWN_ACCOUNT)
-        require = None if versions is None else at_versions(versions, self.service.public_user)
+        require = None if versions is None else at_versions(versions)
         if not await self.service.delete_user(call.path_ids["user_id"], require=require):
             raise UserNotFoundError()
         return empty_response()
@@ -286,9 +286,9 @@ class LifecycleRoutes:
         return self._shown(await self._user(call))
 
     def _shown(self, user: User) -> Response:
-        """The account, with the ETag a change conditional on this version names."""
+        """The account, with the ETag a change conditional on this record names."""
         shown = self.service.public_user(user)
-        return json_response(shown, headers=[*PRIVATE, ("ETag", etag_of(shown))])
+        return json_response(shown, headers=[*PRIVATE, ("ETag", etag_of(user))])
 
     async def set_password(self, call: Call) -> Response:
         if not self.routes.settings.admin_sets_passwords:

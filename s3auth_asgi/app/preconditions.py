@@ -1,6 +1,6 @@
 """Conditional changes of an account over HTTP (RFC 9110 §13.1.1): the `ETag` that names
-the version of the account an answer shows, and the `If-Match` of a change, read as the
-versions it may land on (`user_versions`)."""
+the version of the stored record an answer shows the account of, and the `If-Match` of a
+change or a deletion, read as the versions it may land on (`user_versions`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import re
 
 from starlette.requests import Request
 
-from ..models import PublicUser
+from ..models import User
 from ..user_versions import version_of
 from .errors import MalformedIfMatchError
 
@@ -44,9 +44,9 @@ IF_MATCH_ADVICE = (
 )
 
 
-def etag_of(shown: PublicUser) -> str:
-    """The strong entity tag of the account as `shown`."""
-    return f'"{version_of(shown)}"'
+def etag_of(user: User) -> str:
+    """The strong entity tag of the account's stored record `user`."""
+    return f'"{version_of(user)}"'
 
 
 def if_match(request: Request) -> frozenset[str] | None:
