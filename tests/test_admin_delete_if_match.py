@@ -5,6 +5,7 @@ deletion's write the change lands."""
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 from conftest import make_service
 from declared_answers import DeclaredAnswers, listed_codes
@@ -20,8 +21,9 @@ from test_admin_if_match import (  # noqa: F401 (a fixture)
 )
 from test_app import PASSWORD, assert_problem, bearer, client_for, login
 
+from s3auth_asgi import User
 from s3auth_asgi.app import create_auth_app
-from s3auth_asgi.storage import ObjectStore
+from s3auth_asgi.storage import ObjectStore, keys
 
 pytestmark = pytest.mark.anyio
 
@@ -123,3 +125,19 @@ def test_the_document_declares_if_match_and_the_412_of_a_delete() -> None:
     assert header["name"] == "If-Match" and header["required"] is False
     assert listed_codes(_problem_schema(delete, "412")) == ["precondition_failed"]
     assert "malformed_if_match" in (listed_codes(_problem_schema(delete, "400")) or [])
+
+
+async def test_a_tag_never_matches_a_deletion_cut_short_which_star_finishes(
+    fleet: Fleet,
+) -> None:
+    """A closed record (a deletion cut short) is gone to every reader, so no GET gave a tag
+    of it: a tag is refused, `*` finishes the deletion as no header does."""
+    etag = (await _read(fleet.ann, fleet.ann_auth, fleet.user)).headers["etag"]
+    key = keys.user(fleet.user)
+    found = await fleet.store.get(key, User)
+    assert found is not None
+    await fleet.store.replace(key, msgspec.structs.replace(found.value, deleting=True), found.etag)
+    assert await _delete(fleet, **{"If-Match": etag}) == 412
+    assert await fleet.store.get(key, User) is not None
+    assert await _delete(fleet, **{"If-Match": "*"}) == 204
+    assert await fleet.store.get(key, User) is None
