@@ -5,6 +5,8 @@ deletion's write the change lands."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import msgspec
 import pytest
 from conftest import make_service
@@ -21,9 +23,10 @@ from test_admin_if_match import (  # noqa: F401 (a fixture)
 )
 from test_app import PASSWORD, assert_problem, bearer, client_for, login
 
-from s3auth_asgi import User
+from s3auth_asgi import PreconditionFailedError, User
 from s3auth_asgi.app import create_auth_app
 from s3auth_asgi.storage import ObjectStore, keys
+from s3auth_asgi.user_versions import at_versions, version_of
 
 pytestmark = pytest.mark.anyio
 
@@ -141,3 +144,18 @@ async def test_a_tag_never_matches_a_deletion_cut_short_which_star_finishes(
     assert await fleet.store.get(key, User) is not None
     assert await _delete(fleet, **{"If-Match": "*"}) == 204
     assert await fleet.store.get(key, User) is None
+
+
+async def test_a_record_that_cannot_be_read_is_at_no_version(tmp_path: Path) -> None:
+    """No `GET` shows a torn record, so no tag names it: a deletion that requires one is
+    refused and leaves it for one that does not (`s3auth doctor` reports it)."""
+    root = tmp_path / "store"
+    service = make_service(store=ObjectStore.from_url(f"file://{root}"))
+    bob = await service.create_user("bob", "bob@example.com", PASSWORD)
+    tag = version_of(bob)
+    (root / keys.user(bob.id)).write_bytes(b"")
+    with pytest.raises(PreconditionFailedError):
+        await service.delete_user(bob.id, require=at_versions({tag}))
+    assert (root / keys.user(bob.id)).exists()
+    assert await service.delete_user(bob.id)
+    assert not (root / keys.user(bob.id)).exists()
