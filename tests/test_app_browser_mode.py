@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from conftest import make_service
+from conftest import make_service, make_settings
 from support import StoreWrapper
 from test_app import PASSWORD, assert_problem, bearer, client_for, declared_for, mounted, register
 
 from s3auth_asgi import S3AuthService
+from s3auth_asgi.mail import FileMailer
 from s3auth_asgi.storage import ObjectStore, Store
 
 pytestmark = pytest.mark.anyio
@@ -347,3 +349,41 @@ async def test_an_administrator_changing_their_own_scopes_clears_the_cookie() ->
         assert value == 's3auth_refresh=""'
         assert {"Max-Age=0", "Path=/auth/refresh", "HttpOnly", "Secure"} <= attributes
         assert_problem(await browser.post("/auth/refresh"), 401, "authentication_required")
+
+
+async def test_an_administrator_ending_every_session_or_resetting_their_own_clears_the_cookie(
+    tmp_path: Path,
+) -> None:
+    """`POST /admin/sessions/end-all` ends every session, the caller's too, and a reset
+    of one's own account with `end_sessions` ends the account's: either answer clears the
+    cookie, whose token no refresh takes any more. A reset of another account leaves it."""
+    service = S3AuthService(
+        make_settings(refresh_cookie=True),
+        store=ObjectStore.from_url("memory://"),
+        mailer=FileMailer(tmp_path / "outbox"),
+    )
+    root = await service.create_user("root", "root@example.com", PASSWORD, is_admin=True)
+    bob = await service.create_user("bob", "bob@example.com", PASSWORD)
+    form = {"username": "root", "password": PASSWORD}
+    ending = {"end_sessions": True}
+    async with client_for(
+        mounted(service), base_url="https://testserver", headers=SAME_ORIGIN
+    ) as browser:
+        tokens = (await browser.post("/auth/login", data=form)).json()
+        other = await browser.post(
+            f"/auth/admin/users/{bob.id}/password-reset", json=ending, headers=bearer(tokens)
+        )
+        assert other.status_code == 202, other.text
+        assert "set-cookie" not in other.headers
+        for path, body in (
+            (f"/auth/admin/users/{root.id}/password-reset", ending),
+            ("/auth/admin/sessions/end-all", None),
+        ):
+            tokens = (await browser.post("/auth/login", data=form)).json()
+            own = await browser.post(path, json=body, headers=bearer(tokens))
+            assert own.status_code in (200, 202), own.text
+            value, attributes = cookie_attributes(own)
+            assert value == 's3auth_refresh=""', path
+            assert {"Max-Age=0", "Path=/auth/refresh", "HttpOnly", "Secure"} <= attributes
+            assert_problem(await browser.post("/auth/refresh"), 401, "authentication_required")
+    await service.mail.drain()
