@@ -17,7 +17,9 @@ as flat attributes `event`, `outcome`, `reason`, `user_id`, `actor_id`, `session
 `client`, `user_agent`, `previous_email`, for formatters that take attributes (e.g. a JSON
 formatter).
 Route the logger where you keep security logs; nothing is emitted unless a handler or
-`logging` config takes INFO from it.
+`logging` config takes INFO from it. A handler that raises (a log shipper whose server is
+down) costs that record alone (`log_record`): what the event tells of has happened, and its
+request is answered, kept in the audit trail and told to the hooks all the same.
 
 An event is small whoever makes it: the auth app cuts what a client sends before an event
 holds it, and a host's code makes events with whatever text it has (`new_event`, then
@@ -29,7 +31,9 @@ trail object or log record holds at most 830 characters of text, a trail object 
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Mapping
 from typing import Literal, get_args
 
 import msgspec
@@ -38,6 +42,7 @@ from .identifiers import DEVICE_INFO_MAX, EMAIL_MAX, IP_ADDRESS_MAX, clean_text
 from .types import Clock
 
 logger = logging.getLogger("s3auth_asgi.events")
+failures = logging.getLogger("s3auth_asgi")
 
 EventName = Literal[
     "register",
@@ -187,4 +192,21 @@ def emit(event: AuthEvent) -> None:
         return
     reason = f" {event.reason}" if event.reason else ""
     fields = log_fields(event)
-    logger.log(level, "auth event %s %s%s", event.name, event.outcome, reason, extra=fields)
+    log_record(
+        logger, level, "auth event %s %s%s", event.name, event.outcome, reason, fields=fields
+    )
+
+
+def log_record(
+    log: logging.Logger, level: int, message: str, *args: object, fields: Mapping[str, object]
+) -> None:
+    """`log.log`, for an event of something that has happened: a handler that raises (one
+    that does not catch its own failures, as `logging.Handler.handleError` asks) loses this
+    record, and must not turn an answered operation into a 500, or a key change that landed
+    into a reported failure that an administrator repeats. The failure is logged on the
+    package's logger with its traceback, unless that logger's handlers fail too."""
+    try:
+        log.log(level, message, *args, extra=dict(fields))
+    except Exception:
+        with contextlib.suppress(Exception):
+            failures.exception("%s not logged: a handler of %s failed", message % args, log.name)

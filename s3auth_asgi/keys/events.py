@@ -35,6 +35,8 @@ from typing import Any, Literal, get_args
 
 import msgspec
 
+from ..events import log_record
+
 logger = logging.getLogger("s3auth_asgi.events.keys")
 
 KeyEventName = Literal["key_create", "key_rotate", "key_retire", "key_set_changed", "key_activated"]
@@ -137,7 +139,8 @@ def emit(event: KeyEvent) -> None:
         )
         if named
     )
-    logger.log(
+    log_record(
+        logger,
         level,
         "key event %s %s%s kid=%s by %s%s",
         event.name,
@@ -146,5 +149,5 @@ def emit(event: KeyEvent) -> None:
         event.kid,
         event.by,
         kids,
-        extra=fields,
+        fields=fields,
     )
