@@ -115,3 +115,30 @@ def test_a_required_list_that_cannot_mean_what_it_says_is_refused(
     with pytest.raises(ConfigurationError) as refused:
         S3AuthService(make_settings(), profile_fields={"type": "object", **schema})
     assert str(refused.value).startswith(says), str(refused.value)
+
+
+class PublicUser(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Named as the auth app's own user schema is."""
+
+    company: str = ""
+
+
+class Problem(msgspec.Struct, kw_only=True):
+    """Named as the auth app's problem schema is, within a profile."""
+
+    note: str = ""
+
+
+class Health(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    problem: Problem | None = None
+
+
+@pytest.mark.parametrize(("declared", "named"), [(PublicUser, "PublicUser"), (Health, "Problem")])
+def test_a_profile_schema_named_as_one_of_the_apps_own_is_refused(
+    declared: type[msgspec.Struct], named: str
+) -> None:
+    """Its schema took the place of the app's own in the document: `GET /me` answered the
+    profile's fields, or every error answer a profile note."""
+    service = S3AuthService(make_settings(), profile_fields=declared)
+    with pytest.raises(ConfigurationError, match=rf"^profile_fields: .*\b{named}\b"):
+        create_auth_app(service)

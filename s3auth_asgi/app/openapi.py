@@ -36,6 +36,7 @@ from .limit_fields import limited_answers
 from .operations import Operation
 from .origins import OriginCheck
 from .problem_codes import problem_codes
+from .profile_document import declare_no_profile, declare_profile
 from .schemas import NEW_PASSWORD
 from .token_errors import TokenProblem
 
@@ -158,43 +159,6 @@ def build_document(
             "login and a refresh set",
         }
     return document
-
-
-NEW_ACCOUNTS = ("RegisterRequest", "AdminUserCreate")
-PROFILE_READERS = ("PublicUser", *NEW_ACCOUNTS)
-PROFILE_CHANGES = ("UpdateProfileRequest", "AdminUserUpdate")
-_NO_PROFILE = "None: this application declares no profile fields."
-
-
-def declare_profile(
-    document: dict[str, Any], reference: dict[str, Any], definitions: dict[str, Any]
-) -> None:
-    """Put the application's profile fields (`profile_fields`: its schema's reference and
-    definitions) in place of the generic `profile` object; a change (PATCH) needs none of
-    them, so it refers to a copy without `required`."""
-    schemas = document["components"]["schemas"]
-    schemas.update(definitions)
-    name = reference["$ref"].rsplit("/", 1)[-1]
-    change = {k: v for k, v in definitions[name].items() if k != "required"}
-    schemas[f"{name}Change"] = change
-    for schema_name, target in [
-        *((n, reference) for n in PROFILE_READERS),
-        *((n, {"$ref": REF_TEMPLATE.format(name=f"{name}Change")}) for n in PROFILE_CHANGES),
-    ]:
-        properties = schemas.get(schema_name, {}).get("properties", {})
-        if "profile" in properties:
-            nullable = schema_name in PROFILE_READERS
-            properties["profile"] = {"anyOf": [target, {"type": "null"}]} if nullable else target
-
-
-def declare_no_profile(document: dict[str, Any]) -> None:
-    """Without profile fields every profile a request gives is refused, even `{}`: a new
-    account's may only be null, and a change has none to make."""
-    schemas = document["components"]["schemas"]
-    for name in NEW_ACCOUNTS:
-        schemas[name]["properties"]["profile"] = {"type": "null", "description": _NO_PROFILE}
-    for name in PROFILE_CHANGES:
-        del schemas[name]["properties"]["profile"]
 
 
 def declare_password_policy(document: dict[str, Any], policy: PasswordPolicy) -> None:
