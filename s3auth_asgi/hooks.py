@@ -27,11 +27,12 @@ They run for requests to the auth app only: a service method called from the hos
 (`delete_user`, `set_password`, ...) or the `s3auth` command runs none, and the host that
 needs them runs `dispatch` itself with the event the app would have made (docs/accounts.md).
 
-`before_register` runs before anything is written and may refuse the registration by
-raising S3ValidationError (or another refusal of this package: `refusal` says how each is
-answered); any other exception refuses it too, as 503 `hook_failed`, logged: an
-invitation check that crashed must not let everybody in. So does a hook that returns
-anything but None (a check returning False to refuse).
+`before_register` runs before anything is written, sees the registration as it would be
+stored (`registration_of`), and may refuse it by raising S3ValidationError (or another
+refusal of this package: `refusal` says how each is answered); any other exception
+refuses it too, as 503 `hook_failed`, logged: an invitation check that crashed must not
+let everybody in. So does a hook that returns anything but None (a check returning False
+to refuse).
 
 `token_claims` adds claims to the access tokens of a session: it runs when the session is
 opened (a login, a password change), and every token of the session carries the claims,
@@ -64,7 +65,9 @@ from .errors import (
     WeakPasswordError,
 )
 from .events import AuthEvent, EventName
+from .identifiers import FULL_NAME_MAX, clean_email, clean_text, clean_username
 from .models import User
+from .profile_fields import ProfileFields
 from .token_budget import token_json_bytes
 
 logger = logging.getLogger("s3auth_asgi.hooks")
@@ -122,7 +125,8 @@ token carries them beside its own."""
 
 
 class Registration(msgspec.Struct, frozen=True, kw_only=True):
-    """What `before_register` hooks see of a registration, as given."""
+    """What `before_register` hooks see of a registration: as it would be stored
+    (`registration_of`)."""
 
     username: str
     email: str
@@ -130,6 +134,30 @@ class Registration(msgspec.Struct, frozen=True, kw_only=True):
     profile: dict[str, Any] | None = None
     client: str | None = None
     """The client address, when it came through the auth app."""
+
+
+def registration_of(
+    username: str,
+    email: str,
+    full_name: str | None,
+    profile: dict[str, Any] | None,
+    *,
+    profile_fields: ProfileFields,
+    client: str | None,
+) -> Registration:
+    """The registration as `create_user` would store it: the names as their checks leave
+    them (trimmed, NFKC, the address's domain folded), the full name cleaned, the profile
+    validated with its defaults. A check that compares what it is shown so meets what it
+    refuses however it was typed (`ａｄｍｉｎ`, `x@EXAMPLE.com `), which as given would be
+    stored as the refused name; input those checks refuse is refused here, before any hook
+    (InvalidUsernameError, InvalidEmailError, S3ValidationError)."""
+    return Registration(
+        username=clean_username(username),
+        email=clean_email(email),
+        full_name=clean_text(full_name, "full_name", FULL_NAME_MAX),
+        profile=profile_fields.clean(profile),
+        client=client,
+    )
 
 
 RegistrationHook = Callable[[Registration], Awaitable[None] | None]

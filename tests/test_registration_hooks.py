@@ -87,3 +87,40 @@ async def test_a_hooks_refusal_is_an_answer_the_document_declares(
     assert ("before_register hook" in caplog.text) == (code == "hook_failed")
     assert len(seen) == 1
     assert await service.get_user_by_username("alice") is None
+
+
+async def test_a_check_sees_the_registration_as_it_would_be_stored() -> None:
+    """A check comparing names as given let in what it refuses typed another way that is
+    stored as the refused name: fullwidth letters, a domain in capitals, spaces around."""
+    hooks = Hooks()
+    seen: list[Registration] = []
+
+    @hooks.before_register
+    def not_these(registration: Registration) -> None:
+        seen.append(registration)
+        if registration.username == "admin" or registration.email.endswith("@uninvited.example"):
+            raise S3ValidationError("Not for registration")
+
+    plans = {"properties": {"plan": {"enum": ["free", "paid"], "default": "free"}}}
+    service = S3AuthService(make_settings(), hooks=hooks, profile_fields=plans)
+    tries = [
+        ("ａｄｍｉｎ", "root@example.com", 422, "validation_error"),
+        ("alice", " alice@UNINVITED.Example ", 422, "validation_error"),
+        ("bob", "bob@example.com", 201, None),
+        ("a b", "carol@example.com", 422, "invalid_username"),  # no check sees what is refused
+    ]
+    async with checked_client(service) as client:
+        for username, email, status, code in tries:
+            body = {"username": username, "email": email, "password": PASSWORD}
+            answer = await client.post("/auth/register", json=body)
+            if code is not None:
+                assert_problem(answer, status, code)
+            else:
+                assert answer.status_code == status, answer.text
+    assert [(r.username, r.email, r.profile) for r in seen] == [
+        ("admin", "root@example.com", {"plan": "free"}),
+        ("alice", "alice@uninvited.example", {"plan": "free"}),
+        ("bob", "bob@example.com", {"plan": "free"}),
+    ]
+    assert await service.get_user_by_username("admin") is None
+    assert await service.get_user_by_username("alice") is None

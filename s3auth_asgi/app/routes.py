@@ -22,7 +22,7 @@ from ..errors import (
     UsernameTakenError,
     UserNotFoundError,
 )
-from ..hooks import Registration
+from ..hooks import registration_of
 from ..mfa_challenges import MfaChallenges
 from ..models import TokenPair, User
 from ..name_index import parse_name
@@ -140,19 +140,24 @@ class AuthRoutes(SessionRoutes, KeyRoutes, PasswordAttempts):
         data: RegisterRequest = call.body
         call.shown.extend(await self.limits.check_registration(call.request.scope, data.username))
         client = self.limits.client_ip(call.request.scope)
+        # Shown to the hooks as it would be stored, and so stored.
+        registration = registration_of(
+            data.username,
+            data.email,
+            data.full_name,
+            data.profile,
+            profile_fields=self.service.profile_fields,
+            client=client,
+        )
         try:
             # A hook's taken name (one the application keeps) is hidden as the service's.
-            await self.service.hooks.check_registration(
-                Registration(
-                    username=data.username,
-                    email=data.email,
-                    full_name=data.full_name,
-                    profile=data.profile,
-                    client=client,
-                )
-            )
+            await self.service.hooks.check_registration(registration)
             user = await self.service.create_user(
-                data.username, data.email, data.password, data.full_name, profile=data.profile
+                registration.username,
+                registration.email,
+                data.password,
+                registration.full_name,
+                profile=registration.profile,
             )
         except _NAME_TAKEN as error:
             raise self._hide_which_exists(error) from None
