@@ -22,8 +22,8 @@ wrote it, where a sync that read the store before the write does not lift it
 (`sync_not_before`). An object of its own rather than a revocation entry: a sync lists
 entries from where its last one began by the writer's clock, so an entry from a writer
 whose clock is far behind would never be listed, while a GET finds the object whatever its
-time. A
-refresh judges by that snapshot, as it judges revocations: a refresh of an old
+time. A refresh judges by that snapshot, as it judges revocations, brought within the same
+bound first (a process that serves refreshes alone syncs for them): a refresh of an old
 session on a host that has not synced yet may still succeed, and the token it issues is
 refused by every host that has, as is the session at its next refresh.
 

@@ -21,7 +21,9 @@ it is enforced at refresh time.
 Request budgets (object-store requests, asserted in the tests):
 - create_token_pair: 2 (session create, user GET: `session_opening`), the cap included;
 - refresh_access_token: 3 (session GET, LIST of the user's sessions — one per 1,000 —,
-  conditional PUT); when the LIST shows more live sessions than the cap, 1 GET per other
+  conditional PUT), and once the token's MAC has matched, the revocation sync (1 LIST,
+  1 GET) when this process's snapshot is overdue, as for a bearer token (`freshness`);
+  when the LIST shows more live sessions than the cap, 1 GET per other
   one of them; when it finds sessions beyond the cap or, over it, unusable ones, or a
   generation marker newer than the session, 1 revocation create and 1 (batch) DELETE more
   end them. When it holds a deletion's closing marker (and no `~generation.deleted`), 1
@@ -48,7 +50,8 @@ reuse, which marks the session first: "Reuse"), so a
 failure between the two leaves sessions whose access tokens are refused. Where the caller's
 own token is among them (a logout everywhere, a password change by its owner), a retry over
 HTTP is refused too and cannot finish the ending; a refresh of such a session (by whoever
-holds it) is refused and deletes it, judged by this host's revocations as of its last sync.
+holds it) is refused and deletes it, judged by this host's revocations, which it brings
+within their bound first, as the check of an access token does (`freshness`).
 Those are held an access token's lifetime only: what refuses such a session for good is the
 generation marker a logout everywhere (and an owner's password change, which begins with
 one: `password_changes`) writes before its revocation (`logout_everywhere`). Elsewhere the
@@ -198,6 +201,10 @@ class SessionOperations(SessionRules):
             now = self._now()
             if not self.tokens.refresh_mac_matches(token, session.secret):
                 raise InvalidTokenError("The refresh token is not valid")
+            # Judged by this process's revocations (an ending interrupted before its DELETE,
+            # the end of every session) within their bound, as a bearer token is: not as
+            # of whenever a request that verifies one last came by.
+            await self.blacklist.ensure_fresh()
             if session.reused_at:  # ended by a reuse: finished here, answered alike
                 await self._end_reused(session)
                 if token.generation < session.generation:

@@ -41,6 +41,7 @@ async def test_a_login_stamps_auth_time_and_pwd_which_a_refresh_keeps() -> None:
         claims = service.verify_access_token(tokens["access_token"])
         assert (claims["auth_time"], claims["amr"]) == (logged_in_at, ["pwd"])
         clock.advance(600)
+        await service.ensure_fresh()  # the revocations' sync is not the refresh's
         service.store.reset_counts()
         response = await client.post(
             "/auth/refresh", data={"refresh_token": tokens["refresh_token"]}

@@ -141,12 +141,14 @@ async def test_a_retry_is_timed_from_its_arrival_not_from_when_the_keys_were_rea
     slow = SlowKeyRead(inner)
     stored_keys = {"algorithm": "ES256", "key_sync_seconds": 60}
     first = skewed_host(inner, time, 0.0, **stored_keys)
-    second = skewed_host(slow, time, 0.0, **stored_keys)
+    # Its revocations synced just before, and not overdue after the slow read.
+    second = skewed_host(slow, time, 0.0, revocation_sync_seconds=60, **stored_keys)
     user_id, pair = await opened(first)
     await second.tokens.signing_key()
     time.advance(2 * 60 + 1)  # the second host's keys are overdue: it waits for them
     rotated = await first.refresh_access_token(pair.refresh_token)  # its answer is lost
     time.advance(3)
+    await second.blacklist.sync()
     slow.slow = True
     store_reads = inner.requests["get"]
     retried = await second.refresh_access_token(pair.refresh_token)

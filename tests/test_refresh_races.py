@@ -50,6 +50,8 @@ async def raced(rotations: int) -> tuple[S3AuthService, S3AuthService, StalledRe
     winner, loser = skewed_host(inner, time, 0.0), skewed_host(stalled, time, 0.0)
     alice = await winner.create_user("alice", "alice@example.com", PASSWORD)
     stalled.pairs.append(await winner.create_token_pair(alice))
+    for host in (winner, loser):  # fresh snapshots: no refresh below waits for a sync
+        await host.blacklist.sync()
     stalled.winner = winner
     return winner, loser, stalled
 

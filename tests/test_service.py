@@ -92,7 +92,10 @@ async def test_login_with_ten_thousand_users_still_four_requests() -> None:
 
 @on_every_store
 async def test_request_budgets(service: S3AuthService, backend: str) -> None:
-    await service.check_store()  # as its start does: the budgets are of a running service
+    # As its start does (the store checked, the revocations read): the budgets are of a
+    # running service.
+    await service.check_store()
+    await service.ensure_fresh()
     service.store.reset_counts()
     user = await service.create_user("budget", "budget@example.com", PASSWORD)
     # The username's index, its skeleton's (no look-alikes), the email's, the user.

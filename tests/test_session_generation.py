@@ -154,6 +154,7 @@ class Race:
             await self.admin.refresh_access_token(late.refresh_token)
 
     async def assert_fresh_login_works(self, user: User, password: str = PASSWORD) -> TokenPair:
+        await self.admin.ensure_fresh()  # the refresh counted below syncs nothing
         self.store.reset_counts()
         found = await self.admin.authenticate_user(user.username, password)
         assert found is not None
@@ -248,6 +249,7 @@ async def test_a_login_racing_a_password_change_is_refused(store_url: str) -> No
     assert login == LOGIN_REFUSED
     await race.assert_left_nothing(late, user)
     # The session change_password opened for its caller is of the new generation.
+    await race.admin.ensure_fresh()
     race.store.reset_counts()
     await race.admin.refresh_access_token(mine[0].refresh_token)
     assert dict(race.store.requests) == REFRESH

@@ -74,7 +74,15 @@ class World:
         self.slow = Slow(self.inner, self.time, request)
         self.ahead = SLOW[request][1]
         self.ending = skewed_host(self.slow, self.time, 0.0, max_sessions_per_user=1)
-        self.other = skewed_host(self.inner, self.time, self.ahead, max_sessions_per_user=1)
+        # Its snapshot of the revocations is fresh all through the slow request, and taken
+        # before the ending: a refresh judges by it without a sync.
+        self.other = skewed_host(
+            self.inner,
+            self.time,
+            self.ahead,
+            max_sessions_per_user=1,
+            revocation_sync_seconds=60,
+        )
 
     async def refused_for_its_lifetime(self, pair: TokenPair) -> None:
         """`pair`'s access token is refused by a host that syncs the revocations, up to
@@ -94,9 +102,10 @@ class World:
         with pytest.raises(InvalidTokenError):  # expired, revoked or not
             verifier.decode_token(pair.access_token)
 
-    def refreshes_meanwhile(self, refresh_token: str) -> list[TokenPair]:
+    async def refreshes_meanwhile(self, refresh_token: str) -> list[TokenPair]:
         """What the other host's refresh of `refresh_token`, run while the ending's store
-        is slow, issues: filled once the ending has run."""
+        is slow, issues: filled once the ending has run. The other host syncs first."""
+        await self.other.blacklist.sync()
         issued: list[TokenPair] = []
 
         async def refresh() -> None:
@@ -122,7 +131,7 @@ async def test_a_logout_by_refresh_token_refuses_a_token_a_refresh_issued_meanwh
     w = World(request_, store_url)
     user = await stored_user(w.ending)
     pair = await w.ending.create_token_pair(user)
-    issued = w.refreshes_meanwhile(pair.refresh_token)
+    issued = await w.refreshes_meanwhile(pair.refresh_token)
     assert await w.ending.revoke_refresh_token(pair.refresh_token)
     assert issued
     assert await w.revocations() == 2  # written again once the ending had landed
@@ -134,7 +143,7 @@ async def test_a_disabling_refuses_a_token_a_refresh_issued_meanwhile(request_: 
     w = World(request_)
     user = await stored_user(w.ending)
     pair = await w.ending.create_token_pair(user)
-    issued = w.refreshes_meanwhile(pair.refresh_token)
+    issued = await w.refreshes_meanwhile(pair.refresh_token)
     await w.ending.update_user(user.id, is_active=False)
     assert issued
     await w.refused_for_its_lifetime(issued[0])
@@ -151,7 +160,7 @@ async def test_the_cap_refuses_a_token_the_grace_issued_meanwhile() -> None:
     w.time.advance(1)
     newer = await w.ending.create_token_pair(user)
     w.time.advance(1)
-    issued = w.refreshes_meanwhile(older.refresh_token)
+    issued = await w.refreshes_meanwhile(older.refresh_token)
     assert await w.ending.refresh_access_token(newer.refresh_token)
     assert issued and issued[0].refresh_token == rotated.refresh_token
     await w.refused_for_its_lifetime(issued[0])

@@ -180,10 +180,11 @@ async def test_no_session_of_an_account_a_deletion_closed_refreshes(
     service = make_service(store=store)
     vic = await service.create_user("vic", "vic@example.com", PASSWORD)
     first, second = [await service.create_token_pair(vic) for _ in range(2)]
-    await cut_short(store, vic, name, after)
-    # Another instance on the store, which has synced no revocation.
+    # Another instance on the store, whose snapshot, fresh, holds no revocation of them.
     other_store = store if url == "memory://" else ObjectStore.from_url(url)
     other = make_service(store=other_store)
+    await other.blacklist.sync()
+    await cut_short(store, vic, name, after)
     other_store.reset_counts()
     with pytest.raises(TokenRevokedError):
         await other.refresh_access_token(first.refresh_token)
@@ -216,6 +217,7 @@ async def test_a_deletion_cut_short_before_its_close_leaves_the_sessions_refresh
     with pytest.raises(StoreUnavailableError):
         await failing.delete_user(vic.id)
     other = make_service(store=store if url == "memory://" else ObjectStore.from_url(url))
+    await other.blacklist.sync()
     other.store.reset_counts()
     pair = await other.refresh_access_token(pair.refresh_token)
     assert dict(other.store.requests) == {"get": 2, "list": 1, "put": 1}
@@ -243,7 +245,9 @@ async def test_a_late_session_of_a_deletion_cut_short_before_its_marker_refreshe
         await failing.delete_user(vic.id)
     assert await store.get(keys.user(vic.id), User) is None
     late = await late_session(service, vic)
+    other = make_service(store=store)
+    await other.blacklist.sync()
     store.reset_counts()
     with pytest.raises(TokenRevokedError):
-        await make_service(store=store).refresh_access_token(late.refresh_token)
+        await other.refresh_access_token(late.refresh_token)
     assert dict(store.requests) == {"get": 2, "list": 1, "put": 1, "delete": 1}
