@@ -21,9 +21,13 @@ class SessionListing(SessionEndings):
     ) -> list[SessionInfo]:
         """The user's sessions that can be used (`session_rules`), newest first, without
         secrets. Sessions beyond the cap are ended on the way (`_end_sessions_beyond_cap`):
-        what is shown is what can refresh."""
+        what is shown is what can refresh. The revocation snapshot is synced first when
+        overdue (1 LIST, 1 GET), as a refresh syncs it."""
         if not is_id(user_id):
             return []
+        # Judged by this process's revocations (the end of every session) within their
+        # bound, as a refresh is: a process that only lists (a command) may have none yet.
+        await self.blacklist.ensure_fresh()
         now = self._now()
         listing = await self._end_sessions_beyond_cap(user_id, now, read_all=True)
         sessions = [

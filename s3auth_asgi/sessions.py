@@ -34,7 +34,8 @@ Request budgets (object-store requests, asserted in the tests):
   1 DELETE (see "Interrupted endings"); an older token (a reuse): 1 GET, 1 conditional
   PUT (the mark), 1 revocation create and 1 DELETE, and a session marked already, 1 GET
   and those two ("Reuse");
-- get_user_active_sessions: 1 LIST + 1 GET per session; 1 revocation create and 1 batch
+- get_user_active_sessions: 1 LIST + 1 GET per session, the revocation sync first when
+  overdue (as a refresh); 1 revocation create and 1 batch
   DELETE more when it ends sessions (beyond the cap, or unusable ones over it); with a
   deletion's closing marker listed, the record's GET first, and closed, no session's;
 - ending all of a user's sessions (`_end_all_sessions`): 1 LIST + 1 batch DELETE per 1,000

@@ -1,18 +1,25 @@
-"""A refresh judges its session by this process's revocation snapshot (an ending that was
-interrupted between its revocation and its DELETE, the end of every session): the snapshot
-is brought within its bound first, as for a bearer token. A process that serves refreshes
-and nothing that verifies an access token must not judge by a snapshot of any age: what
-was ended before twice `S3AUTH_REVOCATION_SYNC_SECONDS` ago is refused, on every host.
+"""A refresh, and a listing of a user's sessions, judge a session by this process's
+revocation snapshot (an ending that was interrupted between its revocation and its DELETE,
+the end of every session): the snapshot is brought within its bound first, as for a bearer
+token. A process that serves refreshes and nothing that verifies an access token, or that
+lists sessions and nothing else (the command line), must not judge by a snapshot of any
+age, or none: what was ended before twice `S3AUTH_REVOCATION_SYNC_SECONDS` ago is refused,
+and not listed, on every host.
 
 Hosts share one memory:// store and one clock moved by hand.
 """
 
 from __future__ import annotations
 
+import anyio
 import pytest
-from support import SharedTime, skewed_host, stored_user
+from conftest import make_service
+from support import SharedTime, login, skewed_host, stored_user
+from test_admin_rule import _cli_store
+from test_cli import Run
 
 from s3auth_asgi import TokenRevokedError
+from s3auth_asgi.cli import failures
 from s3auth_asgi.storage import ObjectStore, keys
 
 pytestmark = pytest.mark.anyio
@@ -65,3 +72,35 @@ async def test_a_refresh_on_a_fresh_snapshot_costs_no_sync() -> None:
     store.reset_counts()
     await service.refresh_access_token(pair.refresh_token)
     assert dict(store.requests) == REFRESH
+
+
+async def test_a_process_that_never_synced_lists_no_session_ended_everywhere() -> None:
+    time = SharedTime()
+    store = ObjectStore.from_url("memory://")
+    operator = skewed_host(store, time, 0.0)
+    user, _ = await login(operator)
+    time.advance(1)
+    await operator.end_all_sessions()
+    time.advance(1)
+    again = await operator.create_token_pair(user)
+    listing = skewed_host(store, time, 0.0)  # a process started since, as a command is
+    store.reset_counts()
+    shown = await listing.get_user_active_sessions(user.id)
+    assert [s.id for s in shown] == [listing.decode_token(again.access_token)["sid"]]
+    # Its first sync (the revocations' LIST, the cut-off's GET), then the sessions' LIST
+    # and GETs.
+    assert dict(store.requests) == {"list": 2, "get": 3}
+
+
+def test_the_command_lists_no_session_ended_everywhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    store = _cli_store(monkeypatch)
+    service = make_service(store=store)
+
+    async def log_in() -> None:
+        user = await service.create_user("alice", "alice@example.com", "Correct-Horse-42x")
+        await service.create_token_pair(user)
+
+    anyio.run(log_in)
+    assert Run("sessions", "end-all", "--yes", open_store=lambda url: store).code == failures.OK
+    listed = Run("user", "sessions", "alice", open_store=lambda url: store)
+    assert (listed.code, listed.out.splitlines()[-1]) == (failures.OK, "0 session(s)"), listed
