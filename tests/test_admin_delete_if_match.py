@@ -10,18 +10,16 @@ from pathlib import Path
 import msgspec
 import pytest
 from conftest import make_service
-from declared_answers import DeclaredAnswers, listed_codes
-from starlette.applications import Starlette
-from starlette.routing import Mount
-from support import RacedUserWrite
+from declared_answers import listed_codes
 from test_admin_if_match import (  # noqa: F401 (a fixture)
     Fleet,
     _patch,
     _problem_schema,
     _read,
+    change_landing_meanwhile,
     fleet_fixture,
 )
-from test_app import PASSWORD, assert_problem, bearer, client_for, login
+from test_app import PASSWORD, assert_problem
 
 from s3auth_asgi import PreconditionFailedError, User
 from s3auth_asgi.app import create_auth_app
@@ -92,32 +90,13 @@ async def test_an_unknown_account_is_a_404_whatever_if_match_says(fleet: Fleet) 
 async def test_a_change_landing_between_the_check_and_the_close_is_not_deleted_over() -> None:
     """The deletion's check passes on the record it read; another instance's change lands
     before the conditional write that closes it; the retry reads that change, and refuses."""
-    inner = ObjectStore.from_url("memory://")
-    other = make_service(store=inner)
-    user = await other.create_user("carol", "carol@example.com", PASSWORD)
-
-    async def meanwhile() -> None:
-        await other.update_user(user.id, scopes=["keep"])
-
-    raced = RacedUserWrite(inner, meanwhile)
-    service = make_service(store=raced)
-    await service.create_user("root", "root@example.com", PASSWORD, is_admin=True)
-    raced.meanwhile = None
-    app = create_auth_app(service, rate_limit=False)
-    host = Starlette(routes=[Mount("/auth", app=app)])
-    async with client_for(host, declared=DeclaredAnswers.of(app)) as client:
-        auth = bearer(await login(client, "root"))
-        seen = await client.get(f"/auth/admin/users/{user.id}", headers=auth)
-        raced.meanwhile = meanwhile
-        late = await client.delete(
-            f"/auth/admin/users/{user.id}",
-            headers={**auth, "If-Match": seen.headers.get("etag", '"none"')},
-        )
-        assert raced.meanwhile is None, "the change did not land between"
+    async with change_landing_meanwhile([], ["keep"]) as edit:
+        late = await edit.client.delete(f"/auth/admin/users/{edit.user_id}", headers=edit.headers)
+        assert edit.raced.meanwhile is None, "the change did not land between"
         assert_problem(late, 412, "precondition_failed")
-    found = await other.get_user_by_id(user.id)
+    found = await edit.other.get_user_by_id(edit.user_id)
     assert found is not None and found.scopes == ["keep"] and not found.deleting
-    assert await other.authenticate_user("carol", PASSWORD) is not None
+    assert await edit.other.authenticate_user("carol", PASSWORD) is not None
 
 
 def test_the_document_declares_if_match_and_the_412_of_a_delete() -> None:

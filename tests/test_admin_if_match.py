@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -168,15 +169,29 @@ async def test_the_etag_is_a_quoted_opaque_strong_validator(fleet: Fleet) -> Non
     assert first.headers["cache-control"] == "no-store"
 
 
-async def test_a_write_landing_between_the_check_and_the_write_is_not_overwritten() -> None:
-    """The If-Match'd write loses to the other instance's change, and the retry that
-    follows refuses rather than applying the edit to the record that won."""
+@dataclass
+class RacedEdit:
+    """An administrator's client on one instance, the `If-Match` of carol's account as it
+    read it, and the other instance whose change of her scopes lands before that
+    instance's next write of her record (`raced.meanwhile` is None once it has)."""
+
+    client: httpx.AsyncClient
+    headers: dict[str, str]
+    user_id: str
+    other: S3AuthService
+    raced: RacedUserWrite
+
+
+@asynccontextmanager
+async def change_landing_meanwhile(
+    scopes: list[str], meanwhile_scopes: list[str]
+) -> AsyncIterator[RacedEdit]:
     inner = ObjectStore.from_url("memory://")
     other = make_service(store=inner)
-    user = await other.create_user("carol", "carol@example.com", PASSWORD, scopes=["billing"])
+    user = await other.create_user("carol", "carol@example.com", PASSWORD, scopes=scopes)
 
     async def meanwhile() -> None:
-        await other.update_user(user.id, scopes=[])
+        await other.update_user(user.id, scopes=meanwhile_scopes)
 
     raced = RacedUserWrite(inner, meanwhile)
     service = make_service(store=raced)
@@ -188,13 +203,21 @@ async def test_a_write_landing_between_the_check_and_the_write_is_not_overwritte
         auth = bearer(await login(client, "root"))
         seen = await client.get(f"/auth/admin/users/{user.id}", headers=auth)
         raced.meanwhile = meanwhile
-        late = await client.patch(
-            f"/auth/admin/users/{user.id}",
+        if_match = {"If-Match": seen.headers.get("etag", '"no-etag"')}
+        yield RacedEdit(client, {**auth, **if_match}, user.id, other, raced)
+
+
+async def test_a_write_landing_between_the_check_and_the_write_is_not_overwritten() -> None:
+    """The If-Match'd write loses to the other instance's change, and the retry that
+    follows refuses rather than applying the edit to the record that won."""
+    async with change_landing_meanwhile(["billing"], []) as edit:
+        late = await edit.client.patch(
+            f"/auth/admin/users/{edit.user_id}",
             json={"scopes": ["billing", "tenant:x"]},
-            headers={**auth, "If-Match": seen.headers.get("etag", '"no-etag"')},
+            headers=edit.headers,
         )
         assert_problem(late, 412, "precondition_failed")
-    found = await other.get_user_by_id(user.id)
+    found = await edit.other.get_user_by_id(edit.user_id)
     assert found is not None and found.scopes == []
 
 
