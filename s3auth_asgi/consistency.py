@@ -23,7 +23,9 @@ findings), not by the store:
   record does not hold the name (ENTRY_NOT_HELD), once a reservation's time old, as the
   service judges abandonment: a younger one may be a claim under way; one an earlier
   version released naming a user, and that no record holds (RELEASED_ENTRY, not a
-  problem: `leftovers`).
+  problem: `leftovers`);
+- the end of every session (`every_session`), which fails every revocation sync while it
+  cannot be read (CORRUPT_NOT_BEFORE: no repair, ending every session is the operator's).
 
 The kinds and the words of their details are `findings`'.
 
@@ -39,7 +41,8 @@ other user record is ever written or deleted: the other findings are the operato
 Requests: 1 LIST per 1,000 keys of each of the 4 listings (users and the 3 indexes); 1 GET
 per user record and, per living user, 1 GET per name (3), and of the user its skeleton
 entry names if another; 1 GET per index entry and, unless it is released or younger than
-a reservation, 1 GET of the user it names: some 10 GETs per user. A repair: 1 GET of the
+a reservation, 1 GET of the user it names: some 10 GETs per user; 1 GET of the end of
+every session. A repair: 1 GET of the
 record and `reclaim`'s requests (1 GET and 1 PUT; 2 GETs more to take an entry over; for a
 skeleton it could not give back, 2 GETs more: the entry and the user it names), or
 `release_abandoned`'s (3 GETs, 1 PUT, 1 DELETE), or `leftovers`'.
@@ -51,7 +54,7 @@ from collections.abc import Awaitable, Callable
 
 import msgspec
 
-from . import leftovers
+from . import every_session, leftovers
 from .findings import (
     CHANGED,
     CORRUPT_ENTRY,
@@ -140,6 +143,9 @@ class StateCheck:
         await self._each(keys.USERS, self._user)
         for prefix in keys.NAME_INDEXES:
             await self._each(prefix, self._entry)
+        await self._check(
+            [keys.SESSIONS_NOT_BEFORE], lambda _: every_session.unreadable(self.store)
+        )
 
     async def _each(self, prefix: str, check: Callable[[str], Awaitable[list[Finding]]]) -> None:
         listed = (info.key async for info in self.store.list(prefix))

@@ -56,7 +56,7 @@ stay gone.
 
 Request budget: `end_all_sessions` 1 GET, 1 conditional PUT, 1 GET (the write read back
 for its Last-Modified), and a GET and PUT more per write lost to a concurrent one; a sync
-round 1 GET more; the sweep 1 GET more.
+round 1 GET more; the sweep 1 GET more; `s3auth doctor` 1 GET more (`unreadable`).
 """
 
 from __future__ import annotations
@@ -65,6 +65,7 @@ import datetime as dt
 from typing import TYPE_CHECKING
 
 from .errors import ConflictError
+from .findings import CORRUPT_NOT_BEFORE, Finding, finding
 from .models import SessionsNotBefore
 from .storage import CorruptObjectError, Store, StoreConflict, keys
 from .types import Clock
@@ -117,6 +118,22 @@ async def write_not_before(store: Store, clock: Clock, skew_seconds: int) -> int
         # Read back for its Last-Modified, which the create's answer does not give.
         return await read_not_before(store, skew_seconds)
     raise ConflictError("Other endings of every session landed meanwhile; try again")
+
+
+async def unreadable(store: Store) -> list[Finding]:
+    """The finding that the cut-off cannot be read, if it cannot (1 GET): `s3auth doctor`'s.
+    Its remedy is no repair of the doctor's, since it ends every session: the operator's."""
+    try:
+        await store.get(keys.SESSIONS_NOT_BEFORE, SessionsNotBefore)
+    except CorruptObjectError:
+        detail = (
+            "the end of every session cannot be read: every process's revocation sync fails "
+            "on it, and so does `s3auth cleanup`; `s3auth sessions end-all` replaces it, "
+            "ending every session opened before now (deleting it instead lifts the ending "
+            "it held)"
+        )
+        return [finding(CORRUPT_NOT_BEFORE, keys.SESSIONS_NOT_BEFORE, None, detail)]
+    return []
 
 
 async def _held(store: Store, skew_seconds: int) -> tuple[int, str | None]:

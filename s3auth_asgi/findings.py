@@ -1,6 +1,7 @@
 """What `s3auth doctor` reports (`consistency`): the kinds of inconsistency between user
-records and the name index, each as a `Finding` at the key of the object it was found at,
-with what a repair of it does and the words its detail is made of."""
+records and the name index, and an end of every session that cannot be read
+(`every_session`), each as a `Finding` at the key of the object it was found at, with what
+a repair of it does and the words its detail is made of."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ ENTRY_NOT_HELD = "entry_not_held"
 RELEASED_ENTRY = "released_entry"
 COSTLY_HASH = "costly_hash"
 SEED_UNDER_FALLBACK = "seed_under_fallback"
+CORRUPT_NOT_BEFORE = "corrupt_not_before"
 
 OWN_ENTRY = (OWN_ENTRY_MISSING, OWN_ENTRY_CORRUPT, OWN_ENTRY_ELSEWHERE, LOOKALIKE_UNRESERVED)
 REPAIRS = {

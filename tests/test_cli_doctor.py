@@ -83,10 +83,11 @@ def test_a_store_in_good_order_passes(url: str) -> None:
     assert checked.code == failures.OK, checked
     assert checked.out.splitlines() == [
         "checked 2 user(s) and 6 index entries: no problem found "
-        "(4 list page(s), 20 read(s), 0 write(s))"
+        "(4 list page(s), 21 read(s), 0 write(s))"
     ]
-    # Per user: its record and its 3 entries; per entry: itself, and the user it names.
-    assert dict(store.requests) == {"list": 4, "get": 2 * 4 + 6 + 6}
+    # Per user: its record and its 3 entries; per entry: itself, and the user it names;
+    # and the end of every session (`every_session`).
+    assert dict(store.requests) == {"list": 4, "get": 2 * 4 + 6 + 6 + 1}
 
 
 def test_a_file_store_torn_on_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -120,7 +121,7 @@ def test_a_file_store_torn_on_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert found(checked.out) == {("FAIL", kind, key) for kind, key in damage}, checked
     assert checked.out.splitlines()[-1] == (
         "checked 4 user(s) and 13 index entries: 5 problem(s) "
-        "(4 list page(s), 37 read(s), 0 write(s))"
+        "(4 list page(s), 38 read(s), 0 write(s))"
     )
     assert checked.err == ""
     assert entry(store, carol_email) is None  # a check writes nothing
@@ -139,15 +140,15 @@ def test_a_file_store_torn_on_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     }, repaired
     assert repaired.out.splitlines()[-1] == (
         "checked 4 user(s) and 14 index entries: 5 problem(s), 3 repaired, 2 left "
-        "(4 list page(s), 47 read(s), 3 write(s))"
+        "(4 list page(s), 48 read(s), 3 write(s))"
     )
-    # The scan's 37 reads, and 3 more: carol's new entry and the user it names, and the
+    # The scan's 38 reads, and 3 more: carol's new entry and the user it names, and the
     # user alice's entry names now that it can be read; then
     # each repair decided again on what the store holds: the record read again and the
     # entry rewritten (alice: 1 GET of the torn entry, a replace on its version; carol: 1
     # GET, a create), and the ghost entry read, its user looked for before and after the
     # release (`name_claims`: as a takeover is judged).
-    assert dict(store.requests) == {"list": 4, "get": 37 + 3 + 2 * 2 + 3, "put": 3}
+    assert dict(store.requests) == {"list": 4, "get": 38 + 3 + 2 * 2 + 3, "put": 3}
     assert authenticates(service, "alice") and authenticates(service, "carol@example.com")
     assert entry(store, alice_name) is not None and entry(store, alice_name).user_id == alice.id  # type: ignore[union-attr]
     ghost_entry = entry(store, ghost)
@@ -191,8 +192,8 @@ def test_damage_through_the_store_api_as_json(url: str) -> None:
     assert checked.code == failures.REFUSED, checked
     listed = json.loads(checked.out)
     # 5 records, 4 users' 3 entries, the 12 entries, and the users 10 of them name (not
-    # carol's released entry, nor dave's unreadable one).
-    assert dict(store.requests) == {"list": 4, "get": 5 + 12 + 12 + 10}
+    # carol's released entry, nor dave's unreadable one); the end of every session.
+    assert dict(store.requests) == {"list": 4, "get": 5 + 12 + 12 + 10 + 1}
     assert {(item["kind"], item["key"]) for item in listed} == {
         ("own_entry_elsewhere", alice_email),
         ("entry_not_held", alice_email),
@@ -217,7 +218,8 @@ def test_damage_through_the_store_api_as_json(url: str) -> None:
         ("own_entry_corrupt", dave_look): True,
         ("corrupt_user", stray): False,
     }, repaired
-    # The scan: 5 records, 4 users' 3 entries, 12 entries and their 12 users. Repairs: each
+    # The scan: 5 records, 4 users' 3 entries, 12 entries and their 12 users, the end of
+    # every session. Repairs: each
     # record read again, then alice's entry read, bob's record read before and after its
     # takeover, and the replace; carol's released entry read and replaced; dave's
     # unreadable one read and replaced on its version. On S3, the store's verdict too,
@@ -225,7 +227,7 @@ def test_damage_through_the_store_api_as_json(url: str) -> None:
     verdict = 1 if url.startswith("s3://") else 0
     assert dict(store.requests) == {
         "list": 4,
-        "get": 5 + 12 + 24 + 3 + 3 + 1 + 1 + verdict,
+        "get": 5 + 12 + 24 + 1 + 3 + 3 + 1 + 1 + verdict,
         "put": 3,
     }
     assert authenticates(service, "alice@example.com") and authenticates(service, "carol")
@@ -352,11 +354,12 @@ def test_an_entry_naming_no_id_is_nobody_s(url: str) -> None:
     repaired = doctor(store, "--repair")
     assert found(repaired.out) == {("fixed", "entry_user_missing", keys.username_index("ivan"))}
     assert repaired.code == failures.OK, repaired
-    # Judy: 1 record, 3 entries; the 4 entries, and judy's record for hers; the repair: the
-    # entry, and its replace (no record to read for what is no id); on S3, the store's
-    # verdict, read by the command before its first write (`store_check`).
+    # Judy: 1 record, 3 entries; the 4 entries, and judy's record for hers; the end of
+    # every session; the repair: the entry, and its replace (no record to read for what is
+    # no id); on S3, the store's verdict, read by the command before its first write
+    # (`store_check`).
     verdict = 1 if url.startswith("s3://") else 0
-    assert dict(store.requests) == {"list": 4, "get": 4 + 4 + 3 + 1 + verdict, "put": 1}
+    assert dict(store.requests) == {"list": 4, "get": 4 + 4 + 1 + 1 + 3 + verdict, "put": 1}
     assert entry(store, keys.username_index("ivan")).released  # type: ignore[union-attr]
 
 

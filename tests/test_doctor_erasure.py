@@ -128,13 +128,14 @@ def test_a_repair_finishes_a_deletion_cut_short_and_keeps_its_trail(url: str) ->
     # Its entries went with it: the index side finds bob's 3.
     assert repaired.out.splitlines()[-1] == (
         "checked 2 user(s) and 3 index entries: 1 problem(s), 1 repaired, 0 left "
-        "(5 list page(s), 15 read(s), 9 write(s))"
+        "(5 list page(s), 16 read(s), 9 write(s))"
     )
     # The scan: 2 records, bob's 3 entries, the 3 entries and bob's record for each. The
     # deletion, as `delete_user` of a closed record: the record's GET, a closing marker;
     # the sessions' LIST, the revocation, the batch DELETE, the `deleted` marker; a GET
-    # and a retirement per name, their batch DELETE; then the audit event.
-    assert dict(store.requests) == {"list": 4 + 1, "get": 11 + 1 + 3, "put": 7, "delete": 2}
+    # and a retirement per name, their batch DELETE; then the audit event. Last, the end
+    # of every session.
+    assert dict(store.requests) == {"list": 4 + 1, "get": 11 + 1 + 3 + 1, "put": 7, "delete": 2}
     assert run(store.get(record, User)) is None
     assert run(left_of(store, vic.id)) == []
     with pytest.raises(TokenRevokedError):
@@ -160,7 +161,8 @@ def test_a_deletion_cut_short_lately_is_left_to_finish(
     run(cut_short(store, vic))
     repaired = doctor(store, "--repair")
     assert (repaired.code, lines(repaired.out)) == (failures.OK, []), repaired
-    assert dict(store.requests) == {"list": 4, "get": 1 + 3}  # no repair, no entry's owner
+    # No repair, no entry's owner; the end of every session.
+    assert dict(store.requests) == {"list": 4, "get": 1 + 3 + 1}
     assert run(store.get(keys.user(vic.id), User)).value.deleting
 
 
@@ -186,8 +188,8 @@ def test_a_repair_cut_short_anywhere_is_finished_by_the_next(
     assert doctor(counted, "--repair").code == failures.OK
     steps = counted.calls
     # The scan's 4 listings and the record's GET; the deletion's 13 requests (as above,
-    # the LIST a request); the audit event.
-    assert steps == 5 + 13 + 1
+    # the LIST a request); the audit event; the end of every session's GET.
+    assert steps == 5 + 13 + 1 + 1
     codes = set()
     for step in range(1, steps + 1):
         for after in (False, True):
@@ -250,9 +252,9 @@ def test_a_record_opened_again_since_the_scan_is_never_deleted(
     assert repaired.out.splitlines()[0].endswith(
         "; not repaired: it changed since it was read; run the command again"
     )
-    # The scan's GET, the 3 entries' and their user's; the repair's GET; no write but the
-    # restore (its GET and PUT).
-    assert dict(store.requests) == {"list": 4, "get": 1 + 3 + 3 + 1 + 1, "put": 1}
+    # The scan's GET, the 3 entries' and their user's, the end of every session's; the
+    # repair's GET; no write but the restore (its GET and PUT).
+    assert dict(store.requests) == {"list": 4, "get": 1 + 3 + 3 + 1 + 1 + 1, "put": 1}
     assert run(service.authenticate_user("vic", PASSWORD)) is not None
     assert _trail(service, vic.id) == []
 
@@ -306,11 +308,11 @@ def test_entries_released_naming_their_user_are_warned_of_and_let_go(url: str) -
     assert warned.endswith(f"; --repair: {LET_GO}")
     assert checked.out.splitlines()[-1] == (
         "checked 2 user(s) and 10 index entries: 1 problem(s); 4 released entries still "
-        "name a user (4 list page(s), 23 read(s), 0 write(s))"
+        "name a user (4 list page(s), 24 read(s), 0 write(s))"
     )
     # The records and their 6 entries; the 10 entries, and the user each of the 5 held
-    # ones names (a released entry is read alone).
-    assert dict(store.requests) == {"list": 4, "get": 2 + 6 + 10 + 5}
+    # ones names (a released entry is read alone); the end of every session.
+    assert dict(store.requests) == {"list": 4, "get": 2 + 6 + 10 + 5 + 1}
 
     repaired = doctor(store, "--repair")
     assert repaired.code == failures.OK, repaired
@@ -321,14 +323,14 @@ def test_entries_released_naming_their_user_are_warned_of_and_let_go(url: str) -
     assert repaired.out.splitlines()[-1] == (
         "checked 2 user(s) and 10 index entries: 1 problem(s), 1 repaired, 0 left; "
         "4 released entries still named a user, 4 let go "
-        "(4 list page(s), 30 read(s), 9 write(s))"
+        "(4 list page(s), 31 read(s), 9 write(s))"
     )
     # The records and their entries; joy's repair (her record and entry read, the entry
     # taken over); the 10 entries and the user each of the 6 held ones names; each
-    # released one read again, retired (If-Match) and deleted.
+    # released one read again, retired (If-Match) and deleted; the end of every session.
     assert dict(store.requests) == {
         "list": 4,
-        "get": 2 + 6 + 2 + 10 + 6 + 4,
+        "get": 2 + 6 + 2 + 10 + 6 + 4 + 1,
         "put": 1 + 4,
         "delete": 4,
     }

@@ -165,8 +165,9 @@ def test_doctor_names_the_accounts_whose_stored_hash_is_above_the_ceiling(
             f"{bob}` replaces it; no repair is safe",
         ]
     )
-    # As many requests as before any hash was checked: the hash is in the record read.
+    # As many requests as before any hash was checked: the hash is in the record read
+    # (and the end of every session's GET, as in any run).
     assert lines[2:] == [
         "checked 3 user(s) and 9 index entries: 2 problem(s) "
-        "(4 list page(s), 21 read(s), 0 write(s))"
+        "(4 list page(s), 22 read(s), 0 write(s))"
     ]

@@ -181,8 +181,8 @@ async def test_a_second_repair_costs_only_its_reads(url: str) -> None:
     hosts.store.reset_counts()
     assert await repair(later) == []
     # Alice's record and her 3 entries; the 3 entries, each read with her record (all
-    # older than a reservation now). The 4 listings; no write.
-    assert dict(hosts.store.requests) == {"list": 4, "get": 1 + 3 + 3 + 3}
+    # older than a reservation now); the end of every session. The 4 listings; no write.
+    assert dict(hosts.store.requests) == {"list": 4, "get": 1 + 3 + 3 + 3 + 1}
 
 
 async def test_deleting_a_repaired_user_frees_its_look(url: str) -> None:

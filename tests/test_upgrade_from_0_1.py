@@ -237,11 +237,11 @@ def test_check_passes_and_the_doctor_finds_the_looks_0_1_left_unreserved(
     }, doctor
     assert doctor.out.splitlines()[-1] == (
         "checked 6 user(s) and 12 index entries: 6 problem(s) "
-        "(4 list page(s), 48 read(s), 0 write(s))"
+        "(4 list page(s), 49 read(s), 0 write(s))"
     )
     # Each record, its 3 entries (the skeleton's absent), each of the 12 entries and the
-    # user it names.
-    assert dict(store.requests) == {"list": 4, "get": 6 + 18 + 12 + 12}
+    # user it names; the end of every session.
+    assert dict(store.requests) == {"list": 4, "get": 6 + 18 + 12 + 12 + 1}
 
 
 def test_a_repair_reserves_the_looks_and_a_look_alike_is_refused_as_on_a_new_store(
@@ -255,20 +255,20 @@ def test_a_repair_reserves_the_looks_and_a_look_alike_is_refused_as_on_a_new_sto
     }
     assert repaired.out.splitlines()[-1] == (
         "checked 6 user(s) and 18 index entries: 6 problem(s), 6 repaired, 0 left "
-        "(4 list page(s), 66 read(s), 6 write(s))"
+        "(4 list page(s), 67 read(s), 6 write(s))"
     )
     # The scan's 6 records and their 18 entries; each repair reads the record again and
     # the entry, and creates it (If-None-Match, as a registration does); then the 18
     # entries, and the user each of 0.1's 12 names (the 6 new ones are younger than a
-    # reservation: a claim under way, for all the scan can tell).
-    assert dict(store.requests) == {"list": 4, "get": 6 + 18 + 6 * 2 + 18 + 12, "put": 6}
+    # reservation: a claim under way, for all the scan can tell); the end of every session.
+    assert dict(store.requests) == {"list": 4, "get": 6 + 18 + 6 * 2 + 18 + 12 + 1, "put": 6}
     again = run_doctor(store, "--repair")
     assert again.code == failures.OK, again
     assert again.out.splitlines() == [
         "checked 6 user(s) and 18 index entries: no problem found "
-        "(4 list page(s), 54 read(s), 0 write(s))"
+        "(4 list page(s), 55 read(s), 0 write(s))"
     ]
-    assert dict(store.requests) == {"list": 4, "get": 6 + 18 + 18 + 12}
+    assert dict(store.requests) == {"list": 4, "get": 6 + 18 + 18 + 12 + 1}
     assert register_statuses(old, ["aIice", "b0b", "r00t", "caro1", "emilie"]) == [
         409,
         409,
@@ -300,12 +300,16 @@ def test_look_alikes_registered_before_the_repair_are_reported_and_left(
     assert repaired.out.splitlines()[-1] == (
         "checked 8 user(s) and 22 index entries: 4 problem(s), 4 repaired, 0 left; "
         "2 pair(s) of users look alike, left as they are "
-        "(4 list page(s), 76 read(s), 4 write(s))"
+        "(4 list page(s), 77 read(s), 4 write(s))"
     )
     # The scan: 8 records, their 24 entries, and for alice and bob the user their look's
     # entry names; the 4 repairs' 2 reads each; the 22 entries and the user each of 0.1's
-    # 12 names (the others are younger than a reservation).
-    assert dict(store.requests) == {"list": 4, "get": 8 + 24 + 2 + 4 * 2 + 22 + 12, "put": 4}
+    # 12 names (the others are younger than a reservation); the end of every session.
+    assert dict(store.requests) == {
+        "list": 4,
+        "get": 8 + 24 + 2 + 4 * 2 + 22 + 12 + 1,
+        "put": 4,
+    }
     again = run_doctor(store, "--json")
     assert again.code == failures.OK, again
     listed = json.loads(again.out)
