@@ -1,10 +1,12 @@
 """Objects that cannot be read, as the operator's tools meet them, on a `file://` store torn
 by writing bad bytes to its files: `s3auth doctor` reports the end of every session
-(`sessions/not-before`) when it cannot be read, with its remedy."""
+(`sessions/not-before`) when it cannot be read, with its remedy, and a command that fails
+on such an object says which object it is and what to do, not to try again."""
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,10 @@ from test_cli import Run
 
 from s3auth_asgi import S3AuthService
 from s3auth_asgi.cli import failures
-from s3auth_asgi.storage import ObjectStore, keys
+from s3auth_asgi.keys.stored import KeyStore
+from s3auth_asgi.models import User
+from s3auth_asgi.problems import render
+from s3auth_asgi.storage import CorruptObjectError, ObjectStore, keys
 
 PASSWORD = "Correct-Horse-42x"
 NOT_BEFORE = (
@@ -99,3 +104,59 @@ def test_the_doctor_reports_an_end_of_every_session_that_cannot_be_read(root: Pa
     again = doctor(store)
     assert again.code == failures.OK, again
     assert "no problem found" in again.out
+
+
+def failure_line(result: Run) -> str:
+    """The one line a failed command printed on stderr."""
+    assert "Traceback" not in result.err, result
+    lines = result.err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("s3auth: "), result
+    return lines[0]
+
+
+def test_a_command_names_the_object_it_cannot_read_and_sends_to_the_doctor(root: Path) -> None:
+    service_with_alice(root)
+    (root / keys.SESSIONS_NOT_BEFORE).write_bytes(b"")
+    result = Run("cleanup")
+    assert result.code == failures.UNAVAILABLE, result
+    line = failure_line(result)
+    assert line.startswith(
+        "s3auth: the stored object sessions/not-before cannot be read (Input data was truncated"
+    ), result
+    assert line.endswith(
+        "): it reads the same at every try; `s3auth doctor` reports it, with what mends it"
+    ), result
+    assert "try again" not in line, result
+
+
+def test_an_object_the_doctor_does_not_read_is_named_with_its_own_remedy(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("S3AUTH_ALGORITHM", "ES256")
+    run(KeyStore(ObjectStore.from_url(f"file://{root}")).read_or_create("ES256", time.time()))
+    assert Run("keys", "list").code == failures.OK
+    (root / keys.SIGNING_KEYS).write_bytes(b"{")
+    result = Run("keys", "list")
+    assert result.code == failures.UNAVAILABLE, result
+    line = failure_line(result)
+    assert line.startswith(
+        "s3auth: the stored object keys/signing.json cannot be read (Input data was truncated"
+    ), result
+    assert line.endswith(
+        "): it reads the same at every try; restore it from a backup (`s3auth doctor` reads "
+        "user records, the name index and the end of every session, not this)"
+    ), result
+
+
+def test_the_http_answer_still_names_no_key(root: Path) -> None:
+    """The key is the operator's: a client's problem+json for the same failure is as it was."""
+    service, alice = service_with_alice(root)
+    (root / keys.user(alice)).write_bytes(b"")
+    with pytest.raises(CorruptObjectError) as info:
+        run(service.store.get(keys.user(alice), User))
+    assert info.value.key == keys.user(alice)
+    status, _, body = render(info.value)
+    assert (status, json.loads(body)) == (
+        503,
+        {"title": "A stored object could not be read", "status": 503, "code": "corrupt_object"},
+    )

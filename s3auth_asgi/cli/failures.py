@@ -7,7 +7,8 @@ user unless asked for (`s3auth --debug`, or S3AUTH_DEBUG=1).
         change (a name taken), or lacks a conditional write the change needs
     2   usage or input: wrong arguments, input the policy refuses, no terminal to ask on
     3   configuration: an S3AUTH_* setting, the store URL or a missing directory
-    4   unavailable: the store (or a file) could not be read or written; retry later
+    4   unavailable: the store (or a file) could not be read or written; retry later. Also
+        an object in it that cannot be read: the line names its key and what mends it
     5   not found: no such user
     70  internal error: a bug; `--debug` shows the traceback to report
     130 interrupted (Ctrl-C)
@@ -35,6 +36,8 @@ from ..errors import (
     StoreUnsafeError,
 )
 from ..shown_urls import redact_urls, shown_url
+from ..storage import keys
+from ..storage.base import CorruptObjectError
 from ..storage.unavailable import RedactedStoreError
 from .table_text import printable
 
@@ -49,6 +52,9 @@ LOGGER = "s3auth_asgi"
 REMEDIES = (" must ", "use ", "create it", "delete it", "gen-secret", "pip install")
 """Words by which a ConfigurationError's message already says what to do."""
 CAUSE_CHARS = 240
+DOCTOR_READS = (keys.USERS, *keys.NAME_INDEXES, keys.SESSIONS_NOT_BEFORE)
+"""Where `s3auth doctor` reads: an object there that cannot be read, it reports with its
+remedy."""
 
 
 class CommandError(Exception):
@@ -163,6 +169,8 @@ def unavailable_message(exc: StoreUnavailableError, store_url: str | None) -> st
     """`the store s3://b could not be read (what obstore said); check …, or try again later`:
     the error's own detail is written for any HTTP client, so it names neither the store nor
     the cause, which the operator needs."""
+    if isinstance(exc, CorruptObjectError):
+        return corrupt_message(exc)
     what = exc.detail.split(";")[0].strip().rstrip(".")
     what = what[:1].lower() + what[1:]
     if store_url and what.startswith("the store "):
@@ -172,6 +180,25 @@ def unavailable_message(exc: StoreUnavailableError, store_url: str | None) -> st
     cause = describe_cause(exc.__cause__)
     said = f" ({cause})" if cause else ""
     return f"{what}{said}; {STORE_HINT}, or try again later"
+
+
+def corrupt_message(exc: CorruptObjectError) -> str:
+    """`the stored object KEY cannot be read (what the decoder said): …`: a damaged object
+    reads the same at every try, so the line says which it is and what mends it, not to try
+    again. The key holds ids and digests, never a secret (`storage.keys`)."""
+    cause = describe_cause(exc.__cause__)
+    said = f" ({cause})" if cause else ""
+    if exc.key is None:  # a stand-in store's: the log names it
+        return f"a stored object cannot be read{said}; {DEBUG_HINT}, which names it"
+    if exc.key.startswith(DOCTOR_READS):
+        remedy = "`s3auth doctor` reports it, with what mends it"
+    else:
+        remedy = (
+            "restore it from a backup (`s3auth doctor` reads user records, the name index "
+            "and the end of every session, not this)"
+        )
+    said = f"cannot be read{said}: it reads the same at every try"
+    return f"the stored object {exc.key} {said}; {remedy}"
 
 
 def describe_cause(cause: BaseException | None) -> str:

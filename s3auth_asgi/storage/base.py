@@ -34,11 +34,16 @@ class CorruptObjectError(StoreUnavailableError):
         *,
         headers: Iterable[tuple[str, str]] = (),
         etag: str | None = None,
+        key: str | None = None,
     ) -> None:
         super().__init__(detail, headers=headers)
         self.etag = etag
         """The version token of the object that could not be read, when the store said it:
         a replace conditioned on it overwrites that object and nothing written since."""
+        self.key = key
+        """The key of the object, for the operator (`s3auth`'s failure line names it): a key
+        holds ids and digests, never a secret (`keys`), but it is no client's business, so
+        the detail, which a client is answered, leaves it out."""
 
 
 @dataclass(frozen=True, slots=True)

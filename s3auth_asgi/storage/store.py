@@ -163,8 +163,8 @@ class ObjectStore:
             value = self._decoder(type_).decode(data)
         except (msgspec.DecodeError, UnicodeDecodeError) as exc:
             logger.warning("store object %s is not a valid %s: %s", key, type_.__name__, exc)
-            # Its title says it, without the key.
-            raise CorruptObjectError(etag=token) from exc
+            # Its title says it, without the key, which the operator's tools take from `key`.
+            raise CorruptObjectError(etag=token, key=key) from exc
         return Versioned(value, token, meta["last_modified"])
 
     async def _read(self, key: str) -> tuple[bytes, ObjectMeta] | None:
