@@ -15,6 +15,7 @@ from test_cli import Run
 from test_user_import import ARGON2, BCRYPT, PASSWORD
 
 from s3auth_asgi import StoreUnavailableError
+from s3auth_asgi.cli import failures
 from s3auth_asgi.cli.context import run_async
 from s3auth_asgi.storage import ObjectStore, keys
 
@@ -160,9 +161,20 @@ async def _users(store: ObjectStore) -> list[str]:
     return sorted([user.username async for user in service.every_user()])
 
 
-def test_a_missing_file(store: ObjectStore, tmp_path: Path) -> None:
-    run = Run("user", "import", str(tmp_path / "nowhere.jsonl"))
-    assert run.code == 4 and "nowhere.jsonl" in run.err, run
+def test_an_input_file_that_cannot_be_opened_is_a_usage_error(
+    store: ObjectStore, tmp_path: Path
+) -> None:
+    """The operator's mistake, not the store's: exit 2, the file and what the system said,
+    no request made."""
+    for path, said in (
+        (tmp_path / "nowhere.jsonl", "No such file or directory"),
+        (tmp_path, "Is a directory"),
+    ):
+        store.reset_counts()
+        run = Run("user", "import", str(path), open_store=lambda _: store)
+        assert run.code == failures.USAGE, run
+        assert run.err == f"s3auth: cannot read the input file {path}: {said}\n", run
+        assert sum(store.requests.values()) == 0
     assert not list((tmp_path / "store").glob(keys.USERS + "*"))
 
 

@@ -5,7 +5,8 @@ user unless asked for (`s3auth --debug`, or S3AUTH_DEBUG=1).
     0   done
     1   refused: `check` found a problem, `doctor` one it left, or the store refused the
         change (a name taken), or lacks a conditional write the change needs
-    2   usage or input: wrong arguments, input the policy refuses, no terminal to ask on
+    2   usage or input: wrong arguments, input the policy refuses, no terminal to ask on,
+        an input file that cannot be opened
     3   configuration: an S3AUTH_* setting, the store URL or a missing directory
     4   unavailable: the store (or a file) could not be read or written; retry later. Also
         an object in it that cannot be read: the line names its key and what mends it

@@ -2,7 +2,8 @@
 hashes (`user_imports`), from JSON lines, one user a line (standard input for `-` or no
 FILE). A line that fails (not JSON, a field missing or wrong, a name the rules refuse or
 another account holds, a hash in no format the hasher verifies) is reported with its
-number and the others go on; a store that fails stops the import there. Imports are keyed
+number and the others go on; a store that fails stops the import there, and a FILE that
+cannot be opened is a usage error. Imports are keyed
 by name, so the same file run again imports what is missing and reports the rest taken.
 Each user imported is kept in its audit trail as `admin_user_create` (`users.noted`)."""
 
@@ -168,8 +169,18 @@ def run_user_import(ctx: Context) -> int:
 
     if path == "-":
         return run_async(lambda: progress.show(lambda: run(sys.stdin.buffer)))
-    with open(path, "rb") as stream:
+    with opened(path) as stream:
         return run_async(lambda: progress.show(lambda: run(stream)))
+
+
+def opened(path: str) -> BinaryIO:
+    """The input file, open; one that cannot be (missing, unreadable, a directory) is the
+    operator's mistake, not the store's, and trying again finds it the same: a usage error
+    naming it."""
+    try:
+        return open(path, "rb")
+    except OSError as exc:
+        raise CommandError(f"cannot read the input file {path}: {exc.strerror or exc}") from exc
 
 
 def stopped(ctx: Context, exc: StoreUnavailableError, number: int) -> str:
