@@ -4,9 +4,10 @@ values it may hold.
 A session keeps the methods of the authentication that opened it, or of the latest
 re-authentication of it (`reauthentication`), and every access token of the session
 carries them beside `auth_time`, when that was. The auth app's logins say `pwd`, and `pwd`
-and `otp` when the second factor's code was given too; a host that opens sessions of its
-own (`create_token_pair`) names its methods from RFC 8176's registry, which also bounds
-what a token carries (`token_budget`).
+and `otp` when the second factor's code was given too, a recovery code's as the app's
+(the registry has no value for one; the event tells them apart: `code_uses`); a host
+that opens sessions of its own (`create_token_pair`) names its methods from RFC 8176's
+registry, which also bounds what a token carries (`token_budget`).
 """
 
 from __future__ import annotations

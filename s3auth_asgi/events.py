@@ -5,7 +5,9 @@ An event is an `AuthEvent` Struct: what happened (`name`), how it ended (`outcom
 failure, with the problem code as `reason`; refused, by a rate limit), who (`user_id`, the
 account acted on; `actor_id`, the administrator acting, when it is another), which session,
 and from which client address and User-Agent; a change of address, the address it had before
-(`previous_email`), to put back if the change was not the owner's. It never holds a
+(`previous_email`), to put back if the change was not the owner's; a login's second step
+or a re-authentication whose code was accepted, how it was given (`second_factor`: the
+app's code or a recovery code, and then how many are left: `code_uses`). It never holds a
 password, a token, a hash or a name typed at a login (a mistyped password often lands in
 the username field): the account of a failed login is not known, and is not guessed at.
 
@@ -14,8 +16,8 @@ successes, WARNING for failures and refusals, ERROR for a refresh token presente
 stolen token, or a client bug). The message reads `auth event login failure
 invalid_credentials`; the fields are on the record as `record.auth_event` (the Struct) and
 as flat attributes `event`, `outcome`, `reason`, `user_id`, `actor_id`, `session_id`,
-`client`, `user_agent`, `previous_email`, for formatters that take attributes (e.g. a JSON
-formatter).
+`client`, `user_agent`, `previous_email`, `second_factor`, `recovery_codes_left`, for
+formatters that take attributes (e.g. a JSON formatter).
 Route the logger where you keep security logs; nothing is emitted unless a handler or
 `logging` config takes INFO from it. A handler that raises (a log shipper whose server is
 down) costs that record alone (`log_record`): what the event tells of has happened, and its
@@ -26,7 +28,7 @@ holds it, and a host's code makes events with whatever text it has (`new_event`,
 `emit` and `audit.record`). So every text field is cleaned of control and format characters
 and cut to TEXT_MAX as the event is made, built, copied or read back (`__post_init__`): one
 trail object or log record holds at most 830 characters of text, a trail object about
-3.2 KB (a kept event's user id is one, 32 characters).
+3.3 KB (a kept event's user id is one, 32 characters).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from typing import Literal, get_args
 
 import msgspec
 
+from .code_uses import SecondFactor
 from .identifiers import DEVICE_INFO_MAX, EMAIL_MAX, IP_ADDRESS_MAX, clean_text
 from .types import Clock
 
@@ -113,6 +116,11 @@ class AuthEvent(msgspec.Struct, frozen=True, kw_only=True):
     previous_email: str | None = None
     """Of a change of address (`email_change_request`, `email_change`): the account's
     address before it."""
+    second_factor: SecondFactor | None = None
+    """Of `login_totp` and `reauthenticate` whose code was accepted: the authenticator
+    app's code (`totp`) or a recovery code (`recovery_code`)."""
+    recovery_codes_left: int | None = None
+    """Of a recovery code's use: how many of the account's are left unused."""
 
     def __post_init__(self) -> None:
         for name, longest in TEXT_MAX.items():
@@ -142,6 +150,8 @@ def new_event(
     client: str | None = None,
     user_agent: str | None = None,
     previous_email: str | None = None,
+    second_factor: SecondFactor | None = None,
+    recovery_codes_left: int | None = None,
     clock: Clock,
 ) -> AuthEvent:
     """An event, stamped by `clock`: the service's, so that an event's time, its place in
@@ -158,6 +168,8 @@ def new_event(
         client=client,
         user_agent=user_agent,
         previous_email=previous_email,
+        second_factor=second_factor,
+        recovery_codes_left=recovery_codes_left,
     )
 
 
@@ -182,6 +194,8 @@ def log_fields(event: AuthEvent) -> dict[str, object]:
         "client": event.client,
         "user_agent": event.user_agent,
         "previous_email": event.previous_email,
+        "second_factor": event.second_factor,
+        "recovery_codes_left": event.recovery_codes_left,
     }
 
 

@@ -23,6 +23,7 @@ import msgspec
 
 from .accounts import AccountOperations
 from .auth_methods import PASSWORD, PASSWORD_AND_CODE, Methods
+from .code_uses import CodeUse, code_use
 from .errors import InvalidCredentialsError, S3ValidationError, TokenRevokedError, UserNotFoundError
 from .hidden_fields import HidesSecrets
 from .models import Session, User
@@ -42,6 +43,9 @@ class AccessGrant(HidesSecrets, msgspec.Struct, kw_only=True):
     token_type: str = "bearer"
     expires_in: int
     refresh_expires_in: int
+    code_use: CodeUse | None = None
+    """Where the second factor is on: how its code was given (the app's, or a recovery
+    code and how many are left: `code_uses`)."""
 
 
 class Reauthentication(AccountOperations):
@@ -63,14 +67,15 @@ class Reauthentication(AccountOperations):
         matches, _ = await self.passwords.verify(password, user.hashed_password)
         if not matches:
             raise InvalidCredentialsError("The current password is wrong")
-        methods = PASSWORD
+        methods, use = PASSWORD, None
         if user.totp_secret:
             found = await self.totp_login_record(user.id)
             if found is None:
                 raise UserNotFoundError()
-            await self.accept_totp_code(found, code)
+            use = code_use(code, await self.accept_totp_code(found, code))
             methods = PASSWORD_AND_CODE
-        return await self._renew_authentication(user.id, session_id, methods)
+        grant = await self._renew_authentication(user.id, session_id, methods)
+        return msgspec.structs.replace(grant, code_use=use)
 
     async def _renew_authentication(
         self, user_id: str, session_id: str, methods: Methods

@@ -21,7 +21,9 @@ also keeps the seed sealed under the current secret key when it opened only unde
 S3AUTH_SECRET_KEY_FALLBACKS (`totp_seeds`), at no request more. A recovery
 code (`recovery_codes`, `new_recovery_codes`) is accepted in place of a code, at a login and
 to turn the factor off: its hash is verified (one password hash) and taken out of the record
-by the same If-Match write, so it too works once.
+by the same If-Match write, so it too works once. Its use at a login or a re-authentication
+(`accept_totp_code`) is told to the account's address (`code_uses`: the codes left, no
+link), in the background, at no store request more; turning the factor off is told as such.
 
 Time: the step is this instance's clock's (`clock`, the service's), and a code is accepted
 one step either side of it (`totp.WINDOW`): a phone or an instance whose clock is up to
@@ -36,6 +38,7 @@ from typing import Any, ClassVar
 
 import msgspec
 
+from .code_uses import code_use, notice_values
 from .errors import ConflictError
 from .hidden_fields import HidesSecrets
 from .identifiers import is_id
@@ -212,7 +215,8 @@ class TotpFactor(PasswordChanges):
         of a password hash). WrongTotpCodeError otherwise, a concurrent use of the same code
         included. `require` judges the record each write goes over, once the code is found
         unused on it: what the caller decided on `found` may have changed before the write
-        (the login's `mfa_token`, which a new password, a disabling or another code ends)."""
+        (the login's `mfa_token`, which a new password, a disabling or another code ends).
+        A recovery code's use is told to the account's address (`code_uses`)."""
         spend = await self._spending(found.value, code)
 
         def change(stored: User) -> User:
@@ -222,6 +226,16 @@ class TotpFactor(PasswordChanges):
             return spent
 
         _, after = await self._update(found.value.id, change, found)
+        use = code_use(code, after)
+        if use.second_factor == "recovery_code" and self.mail.enabled:  # as `mail.notify`
+            details = notice_values(use, self.clock())
+            told = self.mail.compose(
+                "recovery_code_used_notice",
+                to=after.email,
+                username=after.username,
+                details=details,
+            )
+            self.mail.send_later(told)
         return after
 
     async def new_recovery_codes(

@@ -60,6 +60,8 @@ async def test_the_owner_is_told_an_administrator_acted_but_not_who_or_from_wher
             "client": None,
             "user_agent": None,
             "previous_email": None,
+            "second_factor": None,
+            "recovery_codes_left": None,
             "by_administrator": True,
         }
         # What the owner did keeps the owner's session, address and User-Agent: "was this

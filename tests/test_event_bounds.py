@@ -14,6 +14,7 @@ import pytest
 from conftest import make_service
 
 from s3auth_asgi.events import AuthEvent, emit, new_event
+from s3auth_asgi.recovery_codes import CODE_COUNT
 from s3auth_asgi.storage import keys
 
 pytestmark = pytest.mark.anyio
@@ -29,10 +30,10 @@ CUT = {
     "user_agent": 256,
     "previous_email": 254,
 }
-STORED_BYTES = 3_202
+STORED_BYTES = 3_259
 """A trail object with every text field at its limit in four-byte characters (its user id
 is one, 32 characters, or the trail does not keep it), stamped with a time of this
-century to the microsecond."""
+century to the microsecond, of a recovery code's use with every code left."""
 
 
 def cut(length: int) -> str:
@@ -46,6 +47,8 @@ def huge_event(user_id: str) -> AuthEvent:
         "refused",
         user_id=user_id,
         clock=lambda: 1796454590.1928413,
+        second_factor="recovery_code",
+        recovery_codes_left=CODE_COUNT,
         **texts,
     )
 

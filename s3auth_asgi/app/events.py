@@ -2,8 +2,9 @@
 declared event (or the one its handler noted as `event`: a change of address is told apart
 from other changes of a profile, and from a verification), the answer's status and problem
 code (or the `reason` a handler noted for a problem it answered rather than raised), the
-caller (or what a handler noted), and the client: its address and its User-Agent, as a
-session records them.
+caller (or what a handler noted), how a code of the second factor it accepted was given
+(`note_code_use`), and the client: its address and its User-Agent, as a session records
+them.
 
 A wrong password whose charge spent the account's failure budget (`attempts`, noted as
 `spent`) adds to the trail the refusal that the attempts after it meet (`login`, `refused`,
@@ -15,10 +16,11 @@ a record of its own."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import cast
+from typing import cast, get_args
 
 import msgspec
 
+from ..code_uses import CodeUse, SecondFactor
 from ..events import EVENT_NAMES, AuthEvent, EventName, Outcome, new_event
 from ..types import Clock
 from ..user_agents import reported_user_agent
@@ -28,6 +30,23 @@ def outcome_of(status: int) -> Outcome:
     if status < 400:
         return "success"
     return "refused" if status == 429 else "failure"
+
+
+def note_code_use(noted: dict[str, str], use: CodeUse) -> None:
+    """Note, for the request's event, how the code it accepted was given."""
+    noted["second_factor"] = use.second_factor
+    if use.recovery_codes_left is not None:
+        noted["recovery_codes_left"] = str(use.recovery_codes_left)
+
+
+def _code_use_of(noted: Mapping[str, str]) -> CodeUse | None:
+    method = noted.get("second_factor")
+    if method not in get_args(SecondFactor):
+        return None
+    left = noted.get("recovery_codes_left")
+    return CodeUse(
+        second_factor=cast(SecondFactor, method), recovery_codes_left=int(left) if left else None
+    )
 
 
 def request_event(
@@ -44,6 +63,7 @@ def request_event(
     noted_name = noted.get("event")
     if noted_name in EVENT_NAMES:
         name = cast(EventName, noted_name)
+    use = _code_use_of(noted)
     return new_event(
         name,
         outcome,
@@ -54,6 +74,8 @@ def request_event(
         client=client,
         user_agent=reported_user_agent(user_agent),
         previous_email=noted.get("previous_email"),
+        second_factor=use.second_factor if use is not None else None,
+        recovery_codes_left=use.recovery_codes_left if use is not None else None,
         clock=clock,
     )
 
@@ -84,6 +106,8 @@ def spent_of(kept: AuthEvent, noted: Mapping[str, str]) -> AuthEvent | None:
         reason="rate_limited",
         at=kept.at + LIMITED_AFTER_SECONDS,
         previous_email=None,
+        second_factor=None,
+        recovery_codes_left=None,
     )
 
 

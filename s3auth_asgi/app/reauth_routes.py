@@ -15,6 +15,7 @@ from ..keys.remote import KeysUnavailableError
 from ..refusal_codes import Raised
 from ..totp_errors import WrongTotpCodeError
 from .errors import WrongCurrentPasswordError
+from .events import note_code_use
 from .limits import password_attempt
 from .operations import Call, Operation
 from .responses import json_response
@@ -57,6 +58,8 @@ class ReauthRoutes:
             ),
         )
         call.noted["session_id"] = session_id
+        if grant.code_use is not None:
+            note_code_use(call.noted, grant.code_use)
         return json_response(
             TokenResponse(
                 access_token=grant.access_token,

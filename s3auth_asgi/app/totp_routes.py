@@ -6,6 +6,7 @@ from __future__ import annotations
 from starlette.responses import Response
 
 from ..auth_methods import PASSWORD_AND_CODE
+from ..code_uses import code_use
 from ..errors import ConflictError, UserNotFoundError
 from ..models import User
 from ..name_index import owner_account
@@ -13,6 +14,7 @@ from ..totp_errors import InvalidMfaTokenError, WrongTotpCodeError
 from ..totp_factor import TotpEnrolment
 from ..user_records import password_of
 from .caller import usable_account
+from .events import note_code_use
 from .operations import Call
 from .responses import PRIVATE, json_response
 from .routes import AuthRoutes
@@ -41,7 +43,7 @@ class TotpRoutes:
         sessions known here: the revocation snapshot, within its bound), its device shown
         again, the account's budgets read (as for a password), the record read; a wrong
         code charged as a wrong password is, a right one spent (`accept_totp_code`) on a
-        record the challenge still holds on."""
+        record the challenge still holds on, and how it was given noted for the event."""
         data: TotpLoginRequest = call.body
         request = call.request
         challenges = self.routes.challenges
@@ -78,6 +80,7 @@ class TotpRoutes:
 
             try:
                 user = await self.service.accept_totp_code(found, data.code, require=still_holds)
+                note_code_use(call.noted, code_use(data.code, user))
             except WrongTotpCodeError:
                 charged = await attempts.failed(attempt)
                 raise WrongTotpCodeError(headers=self.limits.headers(charged)) from None

@@ -49,7 +49,16 @@ By = Literal[Actor, "observer"]
 
 REFUSED = "refused"
 """The reason of a change refused by the rules of the key set (`keys.stored`)."""
-_AUTH_EVENT_ONLY = ("user_id", "actor_id", "session_id", "client", "user_agent", "previous_email")
+_AUTH_EVENT_ONLY = (
+    "user_id",
+    "actor_id",
+    "session_id",
+    "client",
+    "user_agent",
+    "previous_email",
+    "second_factor",
+    "recovery_codes_left",
+)
 """An auth event's flat attributes a key event has not: None on its record, so that a
 formatter naming them takes both."""
 

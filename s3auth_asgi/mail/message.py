@@ -23,6 +23,7 @@ MessageKind = Literal[
     "failed_logins_notice",
     "totp_enabled_notice",
     "totp_disabled_notice",
+    "recovery_code_used_notice",
 ]
 
 MailAdmit = Callable[[tuple[str, ...]], Awaitable[None]]

@@ -2,9 +2,11 @@
 mail goes to), `$link`, `$token` and `$lifetime` (e.g. "30 minutes") are filled in, and
 `$new_email` in the notices of a change of address; `$time` (UTC), `$client` (the client
 address) and, of a login from a new device, `$device` (its User-Agent) in the notices of
-logins. The notices (`*_notice`) hold no link and no token: they tell the account's address
-what changed or who signed in, so that its owner hears of what was not theirs. The
-defaults use no `$username`: see RESET. Replace any of them:
+logins; `$time`, `$codes_left` and `$few_left` (a sentence asking for new codes where few
+are left, else empty) in that of a recovery code used. The notices (`*_notice`) hold no
+link and no token: they tell the account's address what changed or who signed in, so that
+its owner hears of what was not theirs. The defaults use no `$username`: see RESET.
+Replace any of them:
 
     templates = MailTemplates(
         password_reset=MailTemplate("Your password", "Open $link within $lifetime."),
@@ -144,6 +146,21 @@ TOTP_DISABLED = MailTemplate(
     "second factor on again.\n",
 )
 
+# Whoever used it knows the password and holds the codes: the password changed ends their
+# sessions, and new codes end the ones they hold. No link, as in every notice.
+RECOVERY_CODE_USED = MailTemplate(
+    "A recovery code of your account was used",
+    "Hello,\n\n"
+    "one of your account's recovery codes was given in place of a code of the "
+    "authenticator app, to sign in or to confirm a sign-in, at $time. Each code works "
+    "once. Recovery codes left: $codes_left.$few_left\n\n"
+    "If it was you, there is nothing else to do. If it was not, someone knows your "
+    "password and has your recovery codes: change your password now (or reset it from "
+    "this address), which ends every session of the account, then make new recovery "
+    "codes in your account's settings, which stops the others working (or turn the "
+    "second factor off and on again).\n",
+)
+
 
 @dataclass(frozen=True, slots=True)
 class MailTemplates:
@@ -172,6 +189,9 @@ class MailTemplates:
     totp_disabled_notice: MailTemplate = TOTP_DISABLED
     """To the account's address, once its second factor was turned off (by its owner, an
     administrator or `s3auth user totp-off`): no link."""
+    recovery_code_used_notice: MailTemplate = RECOVERY_CODE_USED
+    """To the account's address, once one of its recovery codes was accepted in place of
+    a code of the app (`code_uses`): no link."""
     reset_path: str = "/reset-password"
     """Where the front end takes a new password (after S3AUTH_PUBLIC_URL)."""
     verify_path: str = "/verify-email"
