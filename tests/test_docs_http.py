@@ -3,7 +3,8 @@ request is an operation's method and path with a body its request type reads, ea
 status that operation gives, a success body its response type reads (and no field it lacks),
 a problem body a code answered with that status. The snippet test runs the Python blocks;
 this holds the HTTP ones, which nothing runs, to the operations table, and the page to
-having a section for every operation of the table."""
+having a section for every operation of the table, and the README's list of the endpoints
+to naming each of its groups."""
 
 from __future__ import annotations
 
@@ -105,6 +106,20 @@ def test_every_operation_has_a_heading_on_the_page(operations: list[Operation]) 
     missing = {(op.method, op.path) for op in operations} - headed
     assert not missing, f"{PAGE} has no heading for {sorted(missing)}"
     assert ("GET", "/openapi.json") in headed
+
+
+# What the README's list calls the operations under a path's first segment, where that is
+# not the segment itself.
+README_NAMES = {"email": "email verification", ".well-known": "JWKS"}
+
+
+def test_the_readme_names_every_group_of_operations(operations: list[Operation]) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### The auth endpoints", 1)[1].split("\n#", 1)[0]
+    listed = section.rsplit("```", 1)[1].lower()  # the paragraph after the curl lines
+    segments = {op.path.split("/")[1] for op in operations} | {"openapi.json"}
+    missing = sorted(s for s in segments if README_NAMES.get(s, s).lower() not in listed)
+    assert not missing, f"README.md's list of the auth endpoints leaves out {missing}"
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=[f"{PAGE}:{e.line}" for e in EXAMPLES])

@@ -1,7 +1,8 @@
 """The middleware example of the docs/frameworks pages runs as written: register and log in
 through the mounted auth app, then anonymous, valid, wrong-scope, WebSocket and logged-out
-requests; the FastAPI and Litestar pages' walkthrough grants a scope as they say; and each
-page's `/items` answers the very text its curl line shows."""
+requests; the FastAPI and Litestar pages' walkthrough grants a scope as they say; each
+page's `/items` answers the very text its curl line shows; and the README's protected app
+answers its curl walkthrough, whose steps start the server as the settings require."""
 
 from __future__ import annotations
 
@@ -150,3 +151,45 @@ async def test_the_walkthrough_grants_an_ordinary_scope(
         reports = await http.get("/reports", headers=alice)
         assert reports.json() == {"reports_for": "alice", "user_id": alice_id}
         assert (await http.get("/auth/admin/users", headers=alice)).status_code == 403
+
+
+# The README's walkthrough ------------------------------------------------------------------
+
+README = DOCS.parent.parent / "README.md"
+
+
+def readme_section(heading: str) -> str:
+    """The text of the README's `### heading`, up to the next heading."""
+    text = README.read_text()
+    match = re.search(rf"^### {re.escape(heading)}\n(.*?)^#", text, re.DOTALL | re.MULTILINE)
+    assert match, f"README.md has no section {heading!r}"
+    return match.group(1)
+
+
+async def test_the_readme_walkthrough_answers_as_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's protected app, served as its next section says, answers the curl lines:
+    the steps set the secret key, without which `uvicorn app:app` stops at start-up."""
+    section = readme_section("The auth endpoints")
+    steps = "".join(block.split("```", 1)[0] for block in section.split("```sh\n")[1:])
+    served = steps.index("uvicorn app:app")
+    assert re.search(r"^export S3AUTH_SECRET_KEY=", steps[:served], re.MULTILINE), steps
+    for call in ("/auth/register", "/auth/login", "/auth/me"):
+        assert call in steps[served:], call
+    code = readme_section("Protect an app").split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.setenv("S3AUTH_SECRET_KEY", "docs-example-secret-key-0123456789abcdef")
+    monkeypatch.setenv("S3AUTH_ARGON2_MEMORY_KIB", "1024")
+    monkeypatch.setenv("S3AUTH_ARGON2_TIME_COST", "1")
+    monkeypatch.delenv("S3AUTH_STORE_URL", raising=False)  # the README sets none: memory://
+    example: dict[str, Any] = {}
+    exec(compile(code, "README.md", "exec"), example)  # noqa: S102
+    async with asgi_client(example["app"]) as http:
+        account = {"username": "alice", "email": "alice@example.com", "password": "Secret123!"}
+        assert (await http.post("/auth/register", json=account)).status_code == 201
+        form = {"username": "alice", "password": "Secret123!"}
+        login = await http.post("/auth/login", data=form)
+        auth = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        me = await http.get("/auth/me", headers=auth)
+        assert me.json()["username"] == "alice"
+        mine = await http.get("/me", headers=auth)
+        assert mine.json() == {"id": me.json()["id"], "name": "alice", "scopes": ["authenticated"]}
+        assert (await http.get("/me")).status_code == 401
