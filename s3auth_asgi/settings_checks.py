@@ -150,6 +150,10 @@ def check_secret(field: str, secret: str, *, variable: str | None = None) -> Non
     what the messages call it, its field's variable by default. No message shows the
     secret."""
     variable = variable or env_name(field)
+    if not secret:
+        # Unset, the variable's own name; an item of a list, an empty one.
+        missing = "is not set" if variable == env_name(field) else "is empty"
+        raise ConfigurationError(f"{variable} {missing} (generate one with `s3auth gen-secret`)")
     if not secret.isascii():
         try:
             secret.encode()

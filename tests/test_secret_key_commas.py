@@ -64,7 +64,7 @@ def test_a_json_item_is_taken_as_written_and_held_to_the_secret_key_rules() -> N
     assert "S3AUTH_SECRET_KEY_FALLBACKS (item 1) begins or ends with whitespace" in str(
         raised.value
     )
-    with pytest.raises(ConfigurationError, match=r"\(item 2\) must be at least 32"):
+    with pytest.raises(ConfigurationError, match=r"\(item 2\) is empty"):
         from_env(f'["{OLD}", ""]')
     with pytest.raises(ConfigurationError, match=r"\(item 2\) repeats item 1"):
         from_env(f'["{OLD}", "{OLD}"]')

@@ -295,6 +295,20 @@ def test_rate_limits_take_ascii_spaces_around_their_parts() -> None:
     }
 
 
+# A secret missing ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("environment", [{}, {"S3AUTH_SECRET_KEY": ""}])
+def test_a_secret_key_not_set_is_named_as_such(environment: dict[str, str]) -> None:
+    """A newcomer who has not set it is told so and how to make one, not how long it must
+    be."""
+    with pytest.raises(ConfigurationError) as info:
+        S3AuthSettings.from_env(environment)
+    assert str(info.value) == (
+        "S3AUTH_SECRET_KEY is not set (generate one with `s3auth gen-secret`)"
+    )
+
+
 # Whitespace around a secret ----------------------------------------------------------------
 
 
