@@ -301,3 +301,29 @@ async def test_after_an_idle_spell_the_first_token_waits_for_the_jwks(tmp_path: 
     now[0] += 20  # no request meanwhile
     answer = await call_http(app, http_scope(headers=bearer(dropped)))
     assert answer.status == 401 and verifier.fetches == 2
+
+
+# What a JWKS member says it is for ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key_ops", "verifies"),
+    [
+        (["sign"], False),
+        (["encrypt", "wrapKey"], False),
+        (["verify"], True),
+        (["sign", "verify"], True),
+    ],
+)
+async def test_a_public_key_verifies_only_where_its_key_ops_allow_verify(
+    jwks_server: Callable[..., RawHttpServer], key_ops: list[str], verifies: bool
+) -> None:
+    """RFC 7517 §4.3: `key_ops` names what the key is for. A public key published for
+    `sign` alone (which it cannot do) is no verification key, and is skipped as an
+    encryption key is; the JWKS's other keys verify all the same."""
+    other = KeySet([KeyEntry("k2", "EdDSA", generate_key("EdDSA"))]).jwks(0)["keys"]
+    member = {**KEYS.jwks(0)["keys"][0], "key_ops": key_ops}
+    server = jwks_server(sending(ok(json.dumps({"keys": [member, *other]}).encode())))
+    app = BearerTokenMiddleware(ok_app, JwksVerifier(server.url, timeout_seconds=2))
+    answer = await call_http(app, http_scope(headers=bearer(token())))
+    assert answer.status == (200 if verifies else 401)

@@ -2,10 +2,10 @@
 
 Every key enters through `import_key` (a PEM block, a JWK object as JSON, or a JWK dict),
 which also judges it (`algorithms.check_key`) and reads the JWK members that limit a key's
-use: `use` must be `sig`, `key_ops` must allow `verify`, and an `alg` must be the
-algorithm the key is configured for. A private JWK's public members must be its private
-part's (`key_pairs`). A key's `kid` is its RFC 7638 thumbprint unless it
-came with one.
+use: `use` must be `sig`, `key_ops` must allow `verify` (a private key's: `sign` or
+`verify`), and an `alg` must be the algorithm the key is configured for. A private JWK's
+public members must be its private part's (`key_pairs`). A key's `kid` is its RFC 7638
+thumbprint unless it came with one.
 """
 
 from __future__ import annotations
@@ -81,8 +81,13 @@ def _check_jwk_members(algorithm: str, jwk: dict[str, Any]) -> None:
     if use is not None and use != "sig":
         raise UnusableKeyError("the key's `use` is not `sig`")
     ops = jwk.get("key_ops")
-    if ops is not None and not (isinstance(ops, list) and ("verify" in ops or "sign" in ops)):
-        raise UnusableKeyError("the key's `key_ops` allow neither `sign` nor `verify`")
+    if ops is not None:
+        # RFC 7517 §4.3: what the key may be used for. A public key verifies, or is of no
+        # use here (one published for `sign` alone says it is not for verifying); a
+        # private one signs, and its public half verifies what it signed.
+        allowed = ("sign", "verify") if has_private_part(jwk) else ("verify",)
+        if not (isinstance(ops, list) and any(op in ops for op in allowed)):
+            raise UnusableKeyError(f"the key's `key_ops` allow none of {', '.join(allowed)}")
     alg = jwk.get("alg")
     if alg is not None and alg not in accepted_names(algorithm):
         raise UnusableKeyError(f"the key is for {alg!r}, not {algorithm}")
