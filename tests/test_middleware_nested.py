@@ -83,10 +83,14 @@ def tokens(service: S3AuthService, client: TestClient) -> tuple[str, str]:
 def test_a_browsers_token_reaches_a_mounted_apps_own_middleware(outer_given: str) -> None:
     service = make_service()
     outer = service if outer_given == "service" else service.tokens
-    with TestClient(nested(outer, service)) as client:
+    app = nested(outer, service, websocket_query_param="access_token")
+    with TestClient(app) as client:
         admin, alice = tokens(service, client)
         with client.websocket_connect("/admin/ws", subprotocols=["bearer", admin]) as ws:
             alone = ws.accepted_subprotocol, ws.receive_json()
+        # Taken out of the query by the outer layer too, where the inner one reads none.
+        with client.websocket_connect(f"/admin/ws?access_token={admin}") as ws:
+            by_query = ws.accepted_subprotocol, ws.receive_json()
         offered = ["chat.v1", "bearer", admin]
         with client.websocket_connect("/admin/ws", subprotocols=offered) as ws:
             beside = ws.accepted_subprotocol, ws.receive_json()
@@ -105,7 +109,7 @@ def test_a_browsers_token_reaches_a_mounted_apps_own_middleware(outer_given: str
     # `bearer` named once at accept, by the layer it was offered to; never the token.
     assert alone == ("bearer", caller)
     assert beside == ("chat.v1", {**caller, "subprotocols": ["chat.v1"]})
-    assert by_header == (None, caller)
+    assert by_header == by_query == (None, caller)
     assert_problem(not_admin.value, 403, "insufficient_scope")
     assert excluded == ("bearer", {"user": "", "scopes": [], "subprotocols": []})
 

@@ -4,12 +4,15 @@ A browser carries its token as a subprotocol (`new WebSocket(url, ["bearer", tok
 which it sends in the `Sec-WebSocket-Protocol` header. Checked on real servers (uvicorn and
 Hypercorn, through a raw handshake) and at the ASGI level: the handshake is accepted naming
 `bearer`, never the token, and the app finds the token neither in `scope["subprotocols"]`
-nor in the header, which error reporters and request loggers copy as it is.
+nor in the header, which error reporters and request loggers copy as it is. A token in the
+query parameter, where one is named, is taken out of the query string the same way, and so
+out of the server's own log line of the handshake, which uvicorn writes from the scope.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import pytest
@@ -18,6 +21,7 @@ from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 from support import login, serving, serving_hypercorn, websocket_scope, websocket_session
+from test_middleware_websocket_refusals import handshake
 from websocket_handshakes import Answer, handshake_sent
 
 from s3auth_asgi.middleware.bearer import BearerTokenMiddleware
@@ -46,9 +50,10 @@ def protected_and_public(service: Any) -> BearerTokenMiddleware:
 
 
 def first_message(url: str, path: str, protocols: list[str]) -> tuple[str | None, Any]:
-    """Open a handshake offering `protocols` as a browser does, in one header; the accepted
-    subprotocol and the app's first text message."""
-    with handshake_sent(url, path, f"Sec-WebSocket-Protocol: {', '.join(protocols)}") as sock:
+    """Open a handshake offering `protocols` as a browser does, in one header (none when
+    there are none); the accepted subprotocol and the app's first text message."""
+    offer = [f"Sec-WebSocket-Protocol: {', '.join(protocols)}"] if protocols else []
+    with handshake_sent(url, path, *offer) as sock:
         raw = b""
         while b"\r\n\r\n" not in raw:
             chunk = sock.recv(65536)
@@ -130,3 +135,49 @@ async def test_the_header_keeps_every_other_subprotocol_in_its_lines() -> None:
             "header": ["chat.v1, chat.v2"],
         }
         assert (b"sec-websocket-protocol", b"chat.v1, bearer") in lines  # the server's own
+
+
+async def query_seen(websocket: WebSocket) -> None:
+    """Tells the client who it is and the query string the app was handed."""
+    await websocket.accept()
+    await websocket.send_text(
+        json.dumps({"user": websocket.user.display_name, "query": websocket.url.query})
+    )
+    await websocket.close()
+
+
+async def test_a_token_in_the_query_reaches_neither_the_app_nor_the_servers_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    service = make_service()
+    _, pair = await login(service)
+    app = Starlette(
+        routes=[WebSocketRoute("/ws/{room}", query_seen), WebSocketRoute("/public/ws", query_seen)]
+    )
+    middleware = BearerTokenMiddleware(
+        app,
+        service,
+        protected={"/ws/admin": ["admin"], "/ws/*": []},
+        exclude=("/public/*",),
+        websocket_query_param="access_token",
+    )
+    query = f"room=1&access_token={pair.access_token}&x=%20"
+    with serving(middleware, log_config=None, ws="wsproto") as url:
+        # uvicorn writes each handshake's path and query at INFO, its default level.
+        caplog.set_level(logging.INFO, logger="uvicorn.error")
+        private = first_message(url, f"/ws/chat?{query}", [])
+        public = first_message(url, f"/public/ws?{query}", [])
+        refused = handshake(url, f"/ws/admin?{query}")
+    assert private == (None, {"user": "alice", "query": "room=1&x=%20"})
+    assert public == (None, {"user": "", "query": "room=1&x=%20"})
+    assert refused.problem == (403, "insufficient_scope")
+    handshakes = [
+        r.getMessage().partition(" - ")[2]  # after the client's address
+        for r in caplog.records
+        if r.name == "uvicorn.error" and '"WebSocket ' in r.getMessage()
+    ]
+    assert handshakes == [
+        '"WebSocket /ws/chat?room=1&x=%20" [accepted]',
+        '"WebSocket /public/ws?room=1&x=%20" [accepted]',
+        '"WebSocket /ws/admin?room=1&x=%20" 403',
+    ]

@@ -11,7 +11,8 @@ and `request.scope["user"]` in Quart. Which paths need a token: see `paths`; whe
 token is read from: see `credentials`; what a refusal looks like: see `challenge`.
 
 Nested, around an app a host mounts inside another of them, a middleware may find no token
-of its own: the outer one takes a WebSocket's subprotocol token out of the handshake. It
+of its own: the outer one takes a WebSocket's subprotocol or query token out of the
+handshake. It
 takes the caller the outer one verified with the same verifier (`verifier_identity`) and
 judges it by its own paths, scopes and clock, as if it had read the token itself; the outer
 one names the subprotocol at accept. An HTTP request keeps its `Authorization` header, so
@@ -54,6 +55,7 @@ from ..verifier import (
 from .cache import VerifiedToken, VerifiedTokenCache
 from .credentials import (
     authorization_token,
+    drop_query_token,
     drop_subprotocol_token,
     take_subprotocol_token,
     websocket_token,
@@ -282,6 +284,7 @@ class BearerTokenMiddleware:
         access, needed = self.rules.decide(scope)
         if access is _SKIP:
             offered = drop_subprotocol_token(scope, marker)
+            drop_query_token(scope, self.websocket_query_param)
             scope["user"] = ANONYMOUS_USER
             scope["auth"] = SKIPPED_CREDENTIALS
         else:

@@ -16,6 +16,9 @@ read, in this order of preference, and a connection may use only one of the thre
 3. a query parameter, only when one is named (`websocket_query_param="access_token"`:
    `wss://host/ws?access_token=<token>`). Off by default: query strings are written to
    proxy and access logs, and a token there outlives the connection. Prefer the subprotocol.
+   The parameter is taken out of `scope["query_string"]`, the others left as sent, so that
+   neither the app's URL nor a server's log line written from the scope (uvicorn's, Hypercorn's)
+   holds it.
 
 Another scheme (`Basic ...`) counts as no token. A token that is empty, contains spaces
 or exceeds 8 KiB is refused as invalid (`invalid_token`). A request that sends the
@@ -25,15 +28,16 @@ request, whatever its tokens: `invalid_request`, 400 (RFC 6750 §3.1). The one p
 header serves the middleware, the auth app and the host integrations alike.
 
 On an excluded path nothing is read or judged; only the marker and what follows it are
-taken out of the subprotocols and the header (`drop_subprotocol_token`), so that a token
-never reaches the app, and the marker is still named at accept.
+taken out of the subprotocols and the header (`drop_subprotocol_token`), and the query
+parameter out of the query string (`drop_query_token`), so that a token never reaches the
+app, and the marker is still named at accept.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import TypeVar
-from urllib.parse import parse_qsl
+from urllib.parse import unquote_plus
 
 from ..errors import InvalidRequestError, InvalidTokenError
 from ..types import Scope
@@ -144,18 +148,34 @@ def _drop_from_header(scope: Scope, marker: str) -> None:
 
 
 def query_token(scope: Scope, parameter: str | None) -> bytes | None:
-    """The token in the query parameter, None when absent."""
-    query = scope.get("query_string")
-    if not parameter or not query or parameter.encode("latin-1") not in query:
-        return None
-    values = [
-        v for k, v in parse_qsl(query.decode("latin-1"), keep_blank_values=True) if k == parameter
-    ]
+    """The token in the query parameter, None when absent; takes it out of the scope."""
+    values = drop_query_token(scope, parameter)
     if not values:
         return None
     if len(values) > 1:
         raise InvalidRequestError(f"More than one {parameter} parameter")
     return _plain_token(values[0])
+
+
+def drop_query_token(scope: Scope, parameter: str | None) -> list[str]:
+    """The values of the query parameter, each taken out of `scope["query_string"]` with its
+    name, the rest left as it was sent: an app's URL, which error reporters record, and the
+    server's own log line of the handshake, written from the same scope, carry no token."""
+    query = scope.get("query_string")
+    if not parameter or not query:
+        return []
+    values: list[str] = []
+    kept: list[bytes] = []
+    # Split as parse_qsl splits, names decoded as it decodes them (`access%5Ftoken`).
+    for field in query.split(b"&"):
+        name, _, value = field.partition(b"=")
+        if field and unquote_plus(name.decode("latin-1")) == parameter:
+            values.append(unquote_plus(value.decode("latin-1")))
+        else:
+            kept.append(field)
+    if values:
+        scope["query_string"] = b"&".join(kept)
+    return values
 
 
 def websocket_token(
