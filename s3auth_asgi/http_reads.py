@@ -10,7 +10,9 @@ opened are shut down then, which wakes the worker thread blocked on them: it doe
 read on in the background. (A thread still connecting gives up by itself: each socket
 operation is bounded by the same number of seconds.)
 
-A redirect may lead to another http(s) URL only, never from https to http.
+A redirect may lead to another http(s) URL only, never from https to http; and, for a read
+that asks for it (`plain_http_anywhere=False`, a JWKS's), to plain http on this machine
+alone (`hosts.is_loopback`).
 """
 
 from __future__ import annotations
@@ -19,12 +21,16 @@ import contextlib
 import http.client
 import socket
 import threading
+import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
+
+from .hosts import is_loopback
 
 T = TypeVar("T")
 
@@ -33,12 +39,15 @@ Read = Callable[[urllib.request.OpenerDirector, float], T]
 down, and the seconds each socket operation may take."""
 
 
-async def read_within(seconds: float, read: Read[T]) -> T:
+async def read_within(seconds: float, read: Read[T], *, plain_http_anywhere: bool = True) -> T:
     """What `read` returns, within `seconds` in all: TimeoutError at the deadline, or
-    whatever `read` raised (OSError, http.client.HTTPException, urllib's HTTPError...)."""
+    whatever `read` raised (OSError, http.client.HTTPException, urllib's HTTPError...).
+    Without `plain_http_anywhere`, a redirect to plain http leads to this machine alone."""
     connections = _Connections()
     opener = urllib.request.build_opener(
-        _HttpRedirectsOnly, _HttpHandler(connections), _HttpsHandler(connections)
+        _HttpRedirectsOnly(plain_http_anywhere=plain_http_anywhere),
+        _HttpHandler(connections),
+        _HttpsHandler(connections),
     )
     try:
         with anyio.move_on_after(seconds):
@@ -124,7 +133,13 @@ class _HttpsHandler(urllib.request.HTTPSHandler):
 class _HttpRedirectsOnly(urllib.request.HTTPRedirectHandler):
     """A redirect may lead to another http(s) URL only (urllib would follow ftp:// too),
     and never from https to http: what was fetched over TLS (keys, an answer about a
-    password) must not be handed over in clear, where anyone on the path could swap it."""
+    password) must not be handed over in clear, where anyone on the path could swap it.
+    Without `plain_http_anywhere`, not from anywhere to plain http off this machine either:
+    a reader allowed plain http on loopback is not led off it in clear."""
+
+    def __init__(self, *, plain_http_anywhere: bool = True) -> None:
+        super().__init__()
+        self.plain_http_anywhere = plain_http_anywhere
 
     def redirect_request(
         self,
@@ -139,4 +154,25 @@ class _HttpRedirectsOnly(urllib.request.HTTPRedirectHandler):
             return None
         if req.full_url.startswith("https://") and not newurl.startswith("https://"):
             return None
+        if newurl.startswith("http://") and not self.plain_http_anywhere:
+            host = url_host(newurl)
+            if not is_loopback(host):
+                # Said, unlike the refusals above: the read was allowed plain http, the
+                # place it was sent to is not. The host alone: the URL may carry secrets.
+                raise urllib.error.HTTPError(
+                    req.full_url,
+                    code,
+                    f"{msg}, to plain http off this machine ({host or 'no host'}): not followed",
+                    headers,
+                    fp,
+                )
         return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def url_host(url: str) -> str:
+    """The host `url` names, in lower case, without brackets or user info; '' for none (or a
+    URL that does not parse)."""
+    try:
+        return urllib.parse.urlsplit(url).hostname or ""
+    except ValueError:
+        return ""

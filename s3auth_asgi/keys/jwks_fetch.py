@@ -1,6 +1,10 @@
 """Reading a JWKS over http(s): one deadline for the whole read (`http_reads`), and a
 size cap: the body is read up to `MAX_JWKS_BYTES`. A redirect may lead to another http(s)
 URL only, never from https to http.
+
+Plain http lets anyone on the path swap the keys, and so forge every token: a URL over it
+must name this machine (`localhost`, a loopback address; a redirect is held to the same),
+unless the operator allows it (`plain_http_host`).
 """
 
 from __future__ import annotations
@@ -11,7 +15,9 @@ import urllib.request
 from functools import partial
 from typing import NamedTuple
 
-from ..http_reads import read_within
+from ..errors import ConfigurationError
+from ..hosts import is_loopback
+from ..http_reads import read_within, url_host
 
 MAX_JWKS_BYTES = 65536
 
@@ -22,11 +28,35 @@ class JwksAnswer(NamedTuple):
     etag: str | None
 
 
-async def fetch_jwks(url: str, *, etag: str | None, seconds: float) -> JwksAnswer:
+def plain_http_host(url: str, *, allowed: bool) -> str | None:
+    """The host of a plain http `url` that is not this machine, which the reader warns of;
+    None for https or loopback. Such a URL is a ConfigurationError unless `allowed`."""
+    if not url.startswith("http://"):
+        return None
+    host = url_host(url)
+    if is_loopback(host):
+        return None
+    if not allowed:
+        # The host alone: the URL may carry user info or a signed query.
+        raise ConfigurationError(
+            f"JwksVerifier would read its keys over plain http from {host or 'no host'}, "
+            "which is not this machine: anyone on the path could swap in keys of their own "
+            "and forge every token. Use an https:// URL, or pass allow_plain_http=True "
+            "where the path is yours (a private network, a sidecar)"
+        )
+    return host or "no host"
+
+
+async def fetch_jwks(
+    url: str, *, etag: str | None, seconds: float, plain_http_anywhere: bool = False
+) -> JwksAnswer:
     """The JWKS document at `url`, read within `seconds` in all (If-None-Match `etag`,
-    when given). Raises what failed: TimeoutError at the deadline, OSError,
+    when given); a redirect to plain http leads to this machine alone, unless
+    `plain_http_anywhere`. Raises what failed: TimeoutError at the deadline, OSError,
     http.client.HTTPException, ValueError, RecursionError (JSON nested too deeply)..."""
-    return await read_within(seconds, partial(_read, url, etag))
+    return await read_within(
+        seconds, partial(_read, url, etag), plain_http_anywhere=plain_http_anywhere
+    )
 
 
 def parse_jwks(body: bytes) -> object:

@@ -63,7 +63,7 @@ from ..shared_on_copy import SharedOnCopy
 from ..shown_urls import redacted
 from ..types import Clock, elapsed_clock
 from ..verifier import Clearable
-from .jwks_fetch import MAX_JWKS_BYTES, JwksAnswer, fetch_jwks, parse_jwks
+from .jwks_fetch import MAX_JWKS_BYTES, JwksAnswer, fetch_jwks, parse_jwks, plain_http_host
 from .keyset import KeySet
 from .observed import KeyObserver
 
@@ -109,7 +109,10 @@ class JwksVerifier(SharedOnCopy):
     most a minute. `clock` judges a token's times; `monotonic` times the reads of the JWKS
     (and how long BearerTokenMiddleware's cached verifications stand),
     `types.elapsed_clock(clock)` unless given, so that a step of the host's clock (NTP
-    setting back a host that booted ahead) delays no read."""
+    setting back a host that booted ahead) delays no read. A plain http URL must name this
+    machine (`localhost`, a loopback address), as must a redirect to plain http, unless
+    `allow_plain_http` (a private network, a sidecar): its host is then warned of at the
+    first read."""
 
     def __init__(
         self,
@@ -124,11 +127,15 @@ class JwksVerifier(SharedOnCopy):
         timeout_seconds: float = 5.0,
         clock: Clock = time.time,
         monotonic: Clock | None = None,
+        allow_plain_http: bool = False,
     ) -> None:
         text = str(source)
+        self._plain_http = allow_plain_http
+        self._unwarned_host: str | None = None
         if text.startswith(("http://", "https://")):
             self._url: str | None = text
             self._path: Path | None = None
+            self._unwarned_host = plain_http_host(text, allowed=allow_plain_http)
         elif "://" in text:
             raise ConfigurationError("a JWKS source is an http(s):// URL or a file path")
         else:
@@ -315,8 +322,20 @@ class JwksVerifier(SharedOnCopy):
         if self._path is not None:
             return JwksAnswer(await anyio.to_thread.run_sync(_read_file, self._path), None)
         assert self._url is not None
+        if self._unwarned_host is not None:
+            logger.warning(
+                "the JWKS is read from %s over plain http (allow_plain_http): whoever is on "
+                "the path can swap the keys and forge tokens",
+                self._unwarned_host,
+            )
+            self._unwarned_host = None
         etag = self._etag if self._keys is not None else None
-        return await fetch_jwks(self._url, etag=etag, seconds=self.timeout_seconds)
+        return await fetch_jwks(
+            self._url,
+            etag=etag,
+            seconds=self.timeout_seconds,
+            plain_http_anywhere=self._plain_http,
+        )
 
 
 def _read_file(path: Path) -> object:
