@@ -9,11 +9,20 @@ import json
 import socket
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
-from support import SharedTime, SkewedClock, bearer, call_http, http_scope, ok_app
-from test_keys_remote import JWKS, KEYS, RawHttpServer, jwks_server, token
+from support import (
+    SharedTime,
+    SkewedClock,
+    bearer,
+    call_http,
+    http_scope,
+    ok_app,
+    run_lifespan,
+)
+from test_keys_remote import JWKS, KEYS, RawHttpServer, jwks_server, sending, token
 
 from s3auth_asgi import BearerTokenMiddleware, S3AuthSettings
 from s3auth_asgi.keys.algorithms import generate_key
@@ -118,3 +127,43 @@ async def test_a_first_read_cut_short_leaves_tokens_503_not_401(
     answers = [await call_http(app, http_scope(headers=bearer(token()))) for _ in range(2)]
     assert [(a.status, a.json()["code"]) for a in answers] == [(503, "keys_unavailable")] * 2
     assert (verifier.fetches, len(server.requests)) == (1, 1)
+
+
+@pytest.mark.parametrize(
+    ("hook", "started"), [("read_keys_again", True), ("load", False)], ids=["logs", "raises"]
+)
+async def test_a_startup_read_of_an_unreachable_jwks_either_logs_or_stops_the_app(
+    jwks_server: Callable[..., RawHttpServer],
+    hook: str,
+    started: bool,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The two startup reads docs/keys.md offers a Litestar app, with the JWKS answering 404:
+    `read_keys_again` logs the failed read and the app starts, its tokens refused with 503
+    until a read succeeds; `load` raises, and the app does not start."""
+    from litestar import Litestar
+    from litestar.middleware import DefineMiddleware
+
+    server = jwks_server(sending(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"))
+    verifier = JwksVerifier(server.url, timeout_seconds=2)
+    app = Litestar(
+        [],
+        middleware=[DefineMiddleware(BearerTokenMiddleware, tokens=verifier)],
+        on_startup=[getattr(verifier, hook)],
+        on_shutdown=[verifier.close],
+        logging_config=None,  # the root logger's handlers, caplog's among them, left be
+    )
+    messages: list[dict[str, Any]] = []
+    raised = False
+    try:
+        await run_lifespan(app, sent=messages)
+    except Exception:  # Litestar raises what failed its startup again, once it said so
+        raised = True
+    startup = "lifespan.startup.complete" if started else "lifespan.startup.failed"
+    assert (messages[0]["type"], raised) == (startup, not started), messages
+    failed = [r for r in caplog.records if r.getMessage().startswith("reading the JWKS failed")]
+    assert (verifier.fetches, len(failed)) == (1, 1)
+    answer = await call_http(
+        BearerTokenMiddleware(ok_app, verifier), http_scope(headers=bearer(token()))
+    )
+    assert (answer.status, answer.json()["code"]) == (503, "keys_unavailable")

@@ -8,7 +8,8 @@ password hasher.
 
 When the keys are read:
 
-- at the first token, or ahead of it with `await verifier.load()` (in a lifespan);
+- at the first token, or ahead of it in a lifespan: `await verifier.load()`, which raises
+  when the read fails, or `read_keys_again()`, which logs that and carries on;
 - in the background once the copy is older than `refresh_seconds` (the answer of the
   request that noticed is not delayed); once it is twice that old (after an idle spell),
   the request waits for the read, so it is not verified with keys the JWKS has dropped;
