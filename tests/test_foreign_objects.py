@@ -9,8 +9,10 @@ from __future__ import annotations
 import io
 import logging
 import time
+from urllib.parse import urlsplit
 
 import anyio
+import boto3
 import obstore
 import pytest
 from conftest import SECRET, make_settings
@@ -123,6 +125,44 @@ async def test_accounts_sessions_and_sweeps_go_on_past_foreign_objects(
     # Other software's objects are left as they were.
     for key in foreign:
         assert bytes(await (await obstore.get_async(store._inner, key)).bytes_async()) == b"{}"
+
+
+@pytest.mark.parametrize("store_url", ["s3"], indirect=True)
+async def test_a_folder_marker_is_listed_neither_as_its_prefix_nor_twice(
+    store_url: str, moto_endpoint: str
+) -> None:
+    """A tool that shows a bucket as folders (a console's "Create folder", a FUSE mount's
+    mkdir) leaves an empty object named after the folder, `users/`; obstore reads that name
+    without its final "/", as `users`: a key outside the prefix listed, and one that a
+    listing after it lists again, so a page of one user or one event began with it for
+    ever, a LIST after another."""
+    service = S3AuthService(make_settings(store_url))
+    store = service.store_check.store
+    alice = await service.create_user("alice", "alice@example.com", PASSWORD)
+    await service.audit.record(new_event("register", "success", user_id=alice.id, clock=time.time))
+    parts = urlsplit(store_url)
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=moto_endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
+    )
+    for folder in (keys.USERS, f"{keys.USERS}old/", keys.user_audit(alice.id)):
+        s3.put_object(Bucket=parts.hostname, Key=f"{parts.path.strip('/')}/{folder}", Body=b"")
+    store.reset_counts()
+    listed = [info.key async for info in store.list(keys.USERS)]
+    assert listed == [keys.user(alice.id), f"{keys.USERS}old"]
+    assert [info.key async for info in store.list(keys.USERS, listed[-1])] == []
+    assert dict(store.requests) == {"list": 2}
+    store.reset_counts()
+    with anyio.fail_after(2):
+        users, cursor = await service.list_users(limit=1)
+        assert [user.id for user in users] == [alice.id] and cursor == alice.id
+        assert await service.list_users(after=cursor, limit=1) == ([], None)
+        events, after = await service.audit.page(alice.id, limit=1)
+    assert [entry.event.name for entry in events] == ["register"] and after is None
+    assert dict(store.requests) == {"list": 3, "get": 2}
 
 
 @pytest.mark.parametrize("store_url", ["memory", "file"], indirect=True)

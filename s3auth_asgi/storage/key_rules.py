@@ -16,7 +16,9 @@ A listing may still find such a key: an object other software wrote into one of 
 package's prefixes (obstore lists a name with a backslash or a staging file's name on S3
 or in memory, and a `file://` directory may hold any file name). None of this package's
 objects has one, and every request for it would be refused, so a listing leaves it out
-(`ForeignKeys`): a sweep or a user list goes on as if it were not there.
+(`ForeignKeys`): a sweep or a user list goes on as if it were not there. So does a key
+outside the prefix listed or not after its offset, as obstore names a folder marker
+(`listed_outside`).
 """
 
 from __future__ import annotations
@@ -65,9 +67,10 @@ class ForeignKeys:
     def __init__(self) -> None:
         self._logged: set[str] = set()
 
-    def left_out(self, key: str) -> bool:
-        """Whether a listing leaves `key` out."""
-        problem = _key_problem(key)
+    def left_out(self, key: str, prefix: str = "", offset: str | None = None) -> bool:
+        """Whether a listing of `prefix` after `offset` leaves `key` out: a key no request
+        may name, or one obstore read from a folder marker (`listed_outside`)."""
+        problem = _key_problem(key) or listed_outside(key, prefix, offset)
         if problem is None:
             return False
         if key not in self._logged and len(self._logged) < self.REMEMBERED:
@@ -76,6 +79,21 @@ class ForeignKeys:
                 "store listing: %r left out, no key of this package's: %s", key[:300], problem
             )
         return True
+
+
+def listed_outside(key: str, prefix: str, offset: str | None) -> str | None:
+    """Why a key a listing of `prefix` after `offset` gave is not one of its objects; None
+    when it is. A tool that shows a bucket as folders (a console's "Create folder", a FUSE
+    mount's mkdir) leaves an empty object named after the folder, `users/`, and obstore
+    reads that name without its final "/": as `users`, outside the prefix `users/`, or for
+    `users/old/` as `users/old`, which the service lists again after that very key (its
+    own name sorts after it), so that a page ending there was followed by the same page for
+    ever. Never an object this package wrote or could read."""
+    if prefix and not key.startswith(prefix if prefix.endswith("/") else prefix + "/"):
+        return "not under the prefix listed: a folder marker's name"
+    if offset is not None and key <= offset:
+        return "not after the listing's offset: a folder marker's name"
+    return None
 
 
 def _key_problem(key: str) -> str | None:

@@ -317,7 +317,7 @@ class ObjectStore:
                     made += requests
                     self._count("list", requests)
                 for info in chunk:
-                    if not self._foreign.left_out(info.key):
+                    if not self._foreign.left_out(info.key, prefix, offset):
                         yield info
         except Exception as exc:
             if made == 0:
