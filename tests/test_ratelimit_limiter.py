@@ -237,8 +237,9 @@ def test_bad_configuration_names_the_variable() -> None:
 
 
 def test_constructor_validates() -> None:
-    with pytest.raises(ConfigurationError, match="limit name"):
-        RateLimiter(limits={"lo gin": RateLimit(1, 1)})
+    for name in ("lo gin", ".."):
+        with pytest.raises(ConfigurationError, match="limit name"):
+            RateLimiter(limits={name: RateLimit(1, 1)})
     with pytest.raises(ConfigurationError, match="RateLimit"):
         RateLimiter(limits={"login": (5, 60)})  # type: ignore[dict-item]
     with pytest.raises(ConfigurationError, match="'nope'"):

@@ -102,11 +102,12 @@ async def test_a_limit_name_no_limiter_accepts_is_refused_before_any_request(
     store_url: str,
 ) -> None:
     # A name with a "/" would store `ratelimit/api/v1/{digest}`, a key no limit's state
-    # has: the sweep would never delete it.
+    # has: the sweep would never delete it. One of dots alone, `ratelimit/../{digest}`, is
+    # a key no store takes.
     store = ObjectStore.from_url(store_url)
     shared = ObjectStoreRateLimitStore(store)
     store.reset_counts()
-    for name in ("api/v1", "", "x" * 65, "log in"):
+    for name in ("api/v1", "", "x" * 65, "log in", ".", ".."):
         with pytest.raises(ConfigurationError, match=f"limit name {name!r} must be 1-64"):
             await shared.acquire(name, "k", LOGIN, 1)
     assert dict(store.requests) == {}

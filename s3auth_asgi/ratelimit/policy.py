@@ -94,9 +94,12 @@ def check_cost(limit: RateLimit, cost: int) -> None:
 
 
 def check_limit_name(name: str, *, source: str = "limits") -> str:
-    if not isinstance(name, str) or not _LIMIT_NAME.fullmatch(name):
+    # `.` and `..` are no directory's name in a key (`storage.key_rules`): every check of
+    # such a limit would fail, a 500, where its configuration can be refused instead.
+    if not isinstance(name, str) or not _LIMIT_NAME.fullmatch(name) or name in (".", ".."):
         raise ConfigurationError(
-            f"{source}: limit name {name!r} must be 1-64 letters, digits, '_', '.' or '-'"
+            f"{source}: limit name {name!r} must be 1-64 letters, digits, '_', '.' or '-', "
+            "and not '.' or '..'"
         )
     return name
 
