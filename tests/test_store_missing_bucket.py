@@ -12,8 +12,10 @@ asserted. A missing key in a bucket that exists stays an absent object on every 
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -125,6 +127,36 @@ async def test_the_app_answers_503_for_a_missing_bucket(request: pytest.FixtureR
         assert body["detail"] in (READ.format("bucket"), WRITTEN.format("bucket")), (name, body)
         for leak in (*LEAKS, "s3auth-missing"):
             assert leak not in response.text, (name, leak)
+
+
+@pytest.mark.parametrize("left", ["nothing", "an empty mount point"])
+async def test_a_file_store_whose_directory_is_gone_is_unavailable(
+    tmp_path: Path, left: str
+) -> None:
+    """A `file://` store's directory is its bucket: removed, or the volume behind it
+    unmounted (which leaves the empty directory it was mounted on), it answered every read
+    as an object that is not there, a login with a wrong password and a refresh with a
+    session ended, which a client takes for a logout."""
+    root = tmp_path / "store"
+    service = make_service(f"file://{root}")
+    tokens = await tokens_of(service, "alice")
+    shutil.rmtree(root)
+    if left == "an empty mount point":
+        root.mkdir()
+    for call, made in READS.values():
+        await assert_no_bucket(service.store, call, READ.format("directory"), made)
+    async with client(service) as http:
+        answers = await calls(http, tokens)
+    assert {name: answer.status_code for name, answer in answers.items()} == dict.fromkeys(
+        answers, 503
+    )
+    for name, response in answers.items():
+        detail = response.json()["detail"]
+        assert detail in (READ.format("directory"), WRITTEN.format("directory")), (name, detail)
+        assert str(tmp_path) not in response.text
+    # Nothing was written into what is left: the volume mounted again finds its store as it was.
+    assert list(tmp_path.iterdir()) == ([root] if left == "an empty mount point" else [])
+    assert not root.exists() or list(root.iterdir()) == []
 
 
 @pytest.fixture

@@ -29,6 +29,7 @@ StoreUnavailableError, as it does for its own requests.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import hmac
@@ -43,6 +44,7 @@ import obstore as obs
 from obstore.store import LocalStore
 
 from .local_listing import CONTROL_DIR
+from .unavailable import DIRECTORY_GONE
 
 PRIVATE_DIRECTORY = 0o700
 PRIVATE_FILE = 0o600
@@ -85,10 +87,22 @@ class LocalConditionalWrites:
                     if entry.stat(follow_symlinks=False).st_mtime < stale_before:
                         os.unlink(entry.path)
 
+    def vanished(self) -> FileNotFoundError | None:
+        """The error of a store whose directory is gone, removed or unmounted from under it
+        (see `unavailable`); None while its control directory, made at the opening, is
+        there. Gone, every file reads as missing: a login as a wrong password, a refresh as
+        a session ended."""
+        if self._locks.parent.is_dir():
+            return None
+        return FileNotFoundError(errno.ENOENT, DIRECTORY_GONE, str(self._root))
+
     @contextlib.contextmanager
     def _locked(self, key: str) -> Iterator[None]:
         stripe = int.from_bytes(hashlib.sha256(key.encode()).digest()[:2], "big") % _STRIPES
-        fd = os.open(self._locks / f"{stripe:02d}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fd = os.open(self._locks / f"{stripe:02d}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        except FileNotFoundError as exc:
+            raise self.vanished() or exc from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
@@ -138,9 +152,11 @@ class LocalConditionalWrites:
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
-        except BaseException:
+        except BaseException as exc:
             with contextlib.suppress(OSError):
                 tmp.unlink(missing_ok=True)  # no half-written file left behind
+            if isinstance(exc, FileNotFoundError):
+                raise self.vanished() or exc from None
             raise
         return tmp
 

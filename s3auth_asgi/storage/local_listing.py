@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .base import ObjectInfo
+from .unavailable import DIRECTORY_GONE
 
 CONTROL_DIR = ".s3auth"
 """Lock files and staging area of the conditional writes (`local`); never an object."""
@@ -48,9 +49,12 @@ def walk_local(root: Path, prefix: str, offset: str | None) -> Iterator[ObjectIn
     those above it: each directory is read whole before its first entry is given, so
     deleting what was given does not disturb the walk. A store directory replaced by
     something else is a failure (`list_local` reads any path that is not a directory as
-    one holding no objects)."""
+    one holding no objects), and so is one whose control directory is gone (`unavailable`:
+    the store was removed, or unmounted from under it)."""
     if root.exists() and not root.is_dir():
         raise NotADirectoryError(errno.ENOTDIR, "The store directory is not one", str(root))
+    if not (root / CONTROL_DIR).is_dir():  # removed, or unmounted from under the store
+        raise FileNotFoundError(errno.ENOENT, DIRECTORY_GONE, str(root))
     if prefix and not prefix.endswith("/"):
         prefix += "/"
     return _walk(root / prefix, prefix, offset)

@@ -13,7 +13,8 @@ detail, so it names no key, path or exception. The key and what the store said a
 to "s3auth_asgi.storage" at warning level, and the error's `__cause__` is what the store
 said (which `s3auth check` shows to the operator) without the credentials a URL in it
 may carry (`unavailable.RedactedStoreError`). A missing object is None (or for
-a conditional write, StoreConflict), but a missing bucket is never taken for one.
+a conditional write, StoreConflict), but a missing bucket is never taken for one, nor a
+`file://` store's directory gone from under it (`local.LocalConditionalWrites.vanished`).
 
 A key or prefix that is not a plain relative path (`key_rules`) is a ValueError before any
 request, and is not counted: it is the caller's error, not the store's. A listing leaves
@@ -175,7 +176,10 @@ class ObjectStore:
             data = await result.bytes_async()
         except Exception as exc:
             if isinstance(exc, FileNotFoundError) and missing_holder(exc) is None:
-                return None
+                gone = self._local.vanished() if self._local is not None else None
+                if gone is None:
+                    return None
+                exc = gone
             raise unavailable("GET", key, exc, READ_FAILED) from redacted_error(exc)
         return bytes(data), result.meta
 

@@ -8,6 +8,9 @@ conditional write, sometimes its failed precondition). Read as a missing object,
 every user "not found" and every login a 401. What tells them apart is the code in the
 service's answer, which obstore's message carries: `NoSuchBucket` on S3, S3-compatible
 servers and GCS, `ContainerNotFound` on Azure, whose batch delete gives only the message.
+A `file://` store's directory is its bucket: removed, or a volume unmounted from under it
+(leaving the empty directory it was mounted on), every file is missing, and so is the
+control directory that opening the store made (`local`), which tells the two apart.
 Such a failure is a StoreUnavailableError whose detail says so: no retry will mend it.
 
 The library's own exception is not the error's cause: its message quotes the URLs of the
@@ -37,10 +40,15 @@ READ_FAILED = "The store could not be read; try again later"
 WRITE_FAILED = "The store could not be written; try again later"
 OPEN_FAILED = "The store could not be opened; try again later"
 
+DIRECTORY_GONE = "The store's directory is gone (its .s3auth control directory with it)"
+"""What a `file://` store whose directory was removed, or unmounted from under it, says
+(`local.LocalConditionalWrites.vanished`)."""
+
 _MISSING_HOLDER = (
     ("<Code>NoSuchBucket</Code>", "bucket"),
     ("<Code>ContainerNotFound</Code>", "container"),
     ("The specified container does not exist", "container"),
+    (DIRECTORY_GONE, "directory"),
 )
 
 
