@@ -76,6 +76,9 @@ async def test_each_operation_costs_what_the_server_answered(
     # The check of the store, as the service's start makes it: the read of the verdict
     # that `s3auth check` left (`store_check`).
     await measure("store check", service.check_store())
+    # The first snapshot of revocations, which a host's start loads (`load_at_startup`): a
+    # refresh judges its session by revocations within their bound.
+    await measure("first sync", service.ensure_fresh())
     user = await measure("register", service.create_user("cost", "cost@example.com", PASSWORD))
     found = await measure("authenticate", service.authenticate_user("cost", PASSWORD))
     pairs = [await measure("login", service.create_token_pair(found)) for _ in range(3)]
@@ -86,6 +89,7 @@ async def test_each_operation_costs_what_the_server_answered(
     ended = 2 if backend == "gcs" else 1
     assert costs == {
         "store check": {"get": 1},
+        "first sync": {"list": 1, "get": 1},  # the listing, and the end of every session
         "register": {"put": 4},
         "authenticate": {"get": 2},
         "login": {"put": 1, "get": 1},  # the session, and the user read back
