@@ -226,8 +226,12 @@ class AccountOperations(TotpFactor):
 
         def tell(before: User, after: User) -> None:
             if after.email != before.email:
-                told = {"username": after.username, "new_email": after.email}
-                self.mail.notify("email_changed_notice", to=before.email, **told)
+                self.mail.notify(
+                    "email_changed_notice",
+                    to=before.email,
+                    username=after.username,
+                    new_email=after.email,
+                )
 
         current = await self._load_user(user_id, require) if require is not None else None
         _, updated = await self._change_user(

@@ -227,15 +227,13 @@ class TotpFactor(PasswordChanges):
 
         _, after = await self._update(found.value.id, change, found)
         use = code_use(code, after)
-        if use.second_factor == "recovery_code" and self.mail.enabled:  # as `mail.notify`
-            details = notice_values(use, self.clock())
-            told = self.mail.compose(
+        if use.second_factor == "recovery_code":
+            self.mail.notify(
                 "recovery_code_used_notice",
                 to=after.email,
                 username=after.username,
-                details=details,
+                details=notice_values(use, self.clock()),
             )
-            self.mail.send_later(told)
         return after
 
     async def new_recovery_codes(

@@ -160,11 +160,22 @@ class MailDelivery:
         subject, text = render(getattr(self.templates, kind), values)
         return Message(to=to, subject=subject, text=text, kind=kind)
 
-    def notify(self, kind: MessageKind, *, to: str, username: str, new_email: str = "") -> None:
+    def notify(
+        self,
+        kind: MessageKind,
+        *,
+        to: str,
+        username: str,
+        new_email: str = "",
+        details: Mapping[str, str] | None = None,
+    ) -> None:
         """Start sending the notice of `kind` (no link) to `to`, when a mailer is
         configured; without one, nothing (a notice is no step of a flow that then fails)."""
         if self.enabled:
-            self.send_later(self.compose(kind, to=to, username=username, new_email=new_email))
+            message = self.compose(
+                kind, to=to, username=username, new_email=new_email, details=details
+            )
+            self.send_later(message)
 
     def send_later(self, message: Message | LaterMessage) -> None:
         """Start sending `message` (once the `held_mail` it is called within is left);
