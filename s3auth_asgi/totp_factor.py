@@ -134,11 +134,10 @@ class TotpFactor(PasswordChanges):
         opened = self.seeds.open_keyed(pending, user_id) if pending else None
         if opened is None or self.clock() >= user.pending_totp_at + PENDING_SECONDS:
             raise TotpNotPendingError()
-        seed, keyed = opened
-        step = accepted_step(seed, code, self.clock())
+        step = accepted_step(opened[0], code, self.clock())
         if step is None:
             raise WrongTotpCodeError()
-        sealed = pending if keyed == 0 else self.seeds.seal(seed, user_id)
+        sealed = self.seeds.kept_or_resealed(pending, user_id, opened)
 
         def change(stored: User) -> User:
             if require is not None:
@@ -310,9 +309,7 @@ class TotpFactor(PasswordChanges):
             step = accepted_step(opened[0], code, self.clock(), last_step=user.totp_last_step)
         if opened is None or step is None:
             raise WrongTotpCodeError()
-        seed, keyed = opened
-        sealed = user.totp_secret if keyed == 0 else self.seeds.seal(seed, user.id)
-        return step, sealed
+        return step, self.seeds.kept_or_resealed(user.totp_secret, user.id, opened)
 
 
 def parsed_secret(code: str) -> str:

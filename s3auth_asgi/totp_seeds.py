@@ -25,13 +25,14 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from .jose_json import b64url
-from .tokens import derive_key, derive_keys
+from .tokens import derive_key
 
 _PREFIX = "ts1."
 
 
 def seed_key(secret_key: str) -> bytes:
-    """The AES-256 key of the seeds, derived from the service's secret key."""
+    """The AES-256 key of the seeds a secret key seals (the service's, or one of its
+    fallbacks), derived from it."""
     return derive_key(secret_key, "totp-seed")
 
 
@@ -50,7 +51,7 @@ class SeedSeal:
     __slots__ = ("_aeads",)
 
     def __init__(self, secret_key: str, *, fallbacks: Iterable[str] = ()) -> None:
-        self._aeads = [AESGCM(key) for key in derive_keys((secret_key, *fallbacks), "totp-seed")]
+        self._aeads = [AESGCM(seed_key(key)) for key in (secret_key, *fallbacks)]
 
     def __repr__(self) -> str:
         return "SeedSeal(<hidden>)"
@@ -88,4 +89,10 @@ class SeedSeal:
         """`sealed` as the current secret key seals it: itself when that key opens it (or
         none does), else its seed sealed anew."""
         opened = self.open_keyed(sealed, user_id)
-        return sealed if opened is None or opened[1] == 0 else self.seal(opened[0], user_id)
+        return sealed if opened is None else self.kept_or_resealed(sealed, user_id, opened)
+
+    def kept_or_resealed(self, sealed: str, user_id: str, opened: tuple[bytes, int]) -> str:
+        """`resealed`, for a `sealed` already opened (`opened`, as `open_keyed` gave it):
+        itself when the current secret key opened it, else its seed sealed anew."""
+        seed, keyed = opened
+        return sealed if keyed == 0 else self.seal(seed, user_id)
