@@ -154,25 +154,29 @@ class _HttpRedirectsOnly(urllib.request.HTTPRedirectHandler):
             return None
         if req.full_url.startswith("https://") and not newurl.startswith("https://"):
             return None
-        if newurl.startswith("http://") and not self.plain_http_anywhere:
-            host = url_host(newurl)
-            if not is_loopback(host):
-                # Said, unlike the refusals above: the read was allowed plain http, the
-                # place it was sent to is not. The host alone: the URL may carry secrets.
-                raise urllib.error.HTTPError(
-                    req.full_url,
-                    code,
-                    f"{msg}, to plain http off this machine ({host or 'no host'}): not followed",
-                    headers,
-                    fp,
-                )
+        host = None if self.plain_http_anywhere else plain_http_off_machine(newurl)
+        if host is not None:
+            # Said, unlike the refusals above: the read was allowed plain http, the place
+            # it was sent to is not. The host alone: the URL may carry secrets.
+            raise urllib.error.HTTPError(
+                req.full_url,
+                code,
+                f"{msg}, to plain http off this machine ({host}): not followed",
+                headers,
+                fp,
+            )
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
-def url_host(url: str) -> str:
-    """The host `url` names, in lower case, without brackets or user info; '' for none (or a
-    URL that does not parse)."""
+def plain_http_off_machine(url: str) -> str | None:
+    """The host of `url` when it is plain http to another machine than this one (not
+    `hosts.is_loopback`): in lower case, without brackets or user info, or 'no host' for
+    one that names none (or does not parse); None for https, or plain http to this
+    machine. The one rule of the reads that allow plain http on this machine alone."""
+    if not url.startswith("http://"):
+        return None
     try:
-        return urllib.parse.urlsplit(url).hostname or ""
+        host = urllib.parse.urlsplit(url).hostname or ""
     except ValueError:
-        return ""
+        host = ""
+    return None if is_loopback(host) else host or "no host"

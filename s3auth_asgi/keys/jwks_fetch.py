@@ -16,8 +16,7 @@ from functools import partial
 from typing import NamedTuple
 
 from ..errors import ConfigurationError
-from ..hosts import is_loopback
-from ..http_reads import read_within, url_host
+from ..http_reads import plain_http_off_machine, read_within
 
 MAX_JWKS_BYTES = 65536
 
@@ -31,20 +30,16 @@ class JwksAnswer(NamedTuple):
 def plain_http_host(url: str, *, allowed: bool) -> str | None:
     """The host of a plain http `url` that is not this machine, which the reader warns of;
     None for https or loopback. Such a URL is a ConfigurationError unless `allowed`."""
-    if not url.startswith("http://"):
-        return None
-    host = url_host(url)
-    if is_loopback(host):
-        return None
-    if not allowed:
+    host = plain_http_off_machine(url)
+    if host is not None and not allowed:
         # The host alone: the URL may carry user info or a signed query.
         raise ConfigurationError(
-            f"JwksVerifier would read its keys over plain http from {host or 'no host'}, "
+            f"JwksVerifier would read its keys over plain http from {host}, "
             "which is not this machine: anyone on the path could swap in keys of their own "
             "and forge every token. Use an https:// URL, or pass allow_plain_http=True "
             "where the path is yours (a private network, a sidecar)"
         )
-    return host or "no host"
+    return host
 
 
 async def fetch_jwks(
