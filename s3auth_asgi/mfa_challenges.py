@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from .jose_json import b64url
 from .models import User
-from .tokens import derive_keys, matching_key
+from .tokens import derive_keys, mac_text, matching_key
 from .totp_errors import InvalidMfaTokenError
 from .types import Clock
 
@@ -101,10 +101,6 @@ class MfaChallenges:
     def __repr__(self) -> str:
         return "MfaChallenges(<hidden>)"
 
-    @staticmethod
-    def _mac(key: bytes, payload: str) -> bytes:
-        return b64url(hmac.new(key, payload.encode(), hashlib.sha256).digest()).encode()
-
     def issue(self, user: User, *, device_id: str, name: str, user_agent: str | None) -> str:
         now = self._clock()
         issued_ms = max(int(now * 1000), self._cutoff_ms(user.id) + 1)
@@ -123,7 +119,7 @@ class MfaChallenges:
         # registers, takes 12 bytes each escaped, and the token would outgrow what is read.
         text = json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
         payload = b64url(text.encode())
-        return f"{_PREFIX}{payload}.{self._mac(self._keys[0], payload).decode()}"
+        return f"{_PREFIX}{payload}.{mac_text(self._keys[0], payload)}"
 
     def read(self, token: object, user_agent: str | None) -> Challenge:
         """The challenge of a genuine, unexpired token sent with the User-Agent it was
@@ -135,7 +131,7 @@ class MfaChallenges:
             raise InvalidMfaTokenError()
         payload, mac = token[len(_PREFIX) :].split(".")
         given = mac.encode()
-        if matching_key(self._keys, given, lambda key: self._mac(key, payload)) is None:
+        if matching_key(self._keys, given, lambda key: mac_text(key, payload).encode()) is None:
             raise InvalidMfaTokenError()
         try:
             challenge = Challenge(*json.loads(_unb64(payload)))

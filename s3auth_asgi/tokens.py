@@ -51,6 +51,7 @@ __all__ = [
     "b64url",
     "derive_key",
     "derive_keys",
+    "mac_text",
     "matching_key",
 ]
 
@@ -74,6 +75,12 @@ def derive_keys(secret_keys: Iterable[str], purpose: str) -> tuple[bytes, ...]:
     secret key, then each of S3AUTH_SECRET_KEY_FALLBACKS), in that order: the first makes
     what is new, every one verifies or opens (`matching_key`)."""
     return tuple(derive_key(secret_key, purpose) for secret_key in secret_keys)
+
+
+def mac_text(key: bytes, text: str) -> str:
+    """The HMAC-SHA256 of `text` under `key`, base64url: what a refresh token, a device
+    cookie and a second step's token each end with."""
+    return b64url(hmac.new(key, text.encode(), hashlib.sha256).digest())
 
 
 def matching_key(
@@ -273,8 +280,7 @@ class TokenCodec(SharedOnCopy):
     def _refresh_mac(
         key: bytes, user_id: str, session_id: str, generation: int, secret: str
     ) -> str:
-        message = f"{user_id}.{session_id}.{generation}.{secret}".encode()
-        return b64url(hmac.new(key, message, hashlib.sha256).digest())
+        return mac_text(key, f"{user_id}.{session_id}.{generation}.{secret}")
 
     def make_refresh_token(
         self, user_id: str, session_id: str, generation: int, secret: str

@@ -27,6 +27,7 @@ from s3auth_asgi.app.devices import (
     NewestGenerations,
 )
 from s3auth_asgi.storage import ObjectStore
+from s3auth_asgi.tokens import derive_key, mac_text
 
 pytestmark = pytest.mark.anyio
 
@@ -118,7 +119,8 @@ async def test_a_value_of_the_earlier_form_is_judged_once_the_record_is_read() -
         cookies = DeviceCookies(service.settings.secret_key)
         _, user_id, device_id, expires, name, email, _, generation, _ = value.split(".")
         signed = f"d3.{user_id}.{device_id}.{expires}.{name}.{email}.{generation}"
-        earlier = f"{signed}.{cookies._mac(signed)}"  # signed as the earlier form was
+        key = derive_key(service.settings.secret_key, "device-cookie")
+        earlier = f"{signed}.{mac_text(key, signed)}"  # signed as the earlier form was
         assert cookies.verify(earlier, "username:alice") == Device(user_id, device_id, generation)
         response = await post_login(c, "alice", WRONG, earlier)
         assert response.headers["ratelimit-policy"] == '"login_device";q=5;w=900'

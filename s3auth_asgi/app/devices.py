@@ -62,7 +62,7 @@ from ..identifiers import ID_PATTERN, new_id
 from ..models import User
 from ..name_index import account_keys
 from ..session_generation import generation_counter
-from ..tokens import b64url, derive_keys, matching_key
+from ..tokens import b64url, derive_keys, mac_text, matching_key
 from ..types import Clock
 from .cookies import cookie_values, set_endpoint_cookie
 
@@ -147,14 +147,6 @@ class DeviceCookies:
         self.newest = NewestGenerations()
 
     @staticmethod
-    def _mac_under(key: bytes, signed_part: str) -> str:
-        return b64url(hmac.new(key, signed_part.encode(), hashlib.sha256).digest())
-
-    def _mac(self, signed_part: str) -> str:
-        """Under the current secret key."""
-        return self._mac_under(self._keys[0], signed_part)
-
-    @staticmethod
     def _tag(key: bytes, text: str, kind: bytes = b"name:") -> str:
         digest = hmac.new(key, kind + text.encode(), hashlib.sha256).digest()
         return b64url(digest[:16])
@@ -167,7 +159,7 @@ class DeviceCookies:
         counter = generation_counter(user.session_generation)
         generation = f"{counter:08x}.{self._tag(key, user.session_generation, b'generation:')}"
         signed_part = f"d4.{device.user_id}.{device.device_id}.{expires}.{tags}.{generation}"
-        return f"{signed_part}.{self._mac(signed_part)}"
+        return f"{signed_part}.{mac_text(key, signed_part)}"
 
     def current(self, device: Device, user: User) -> bool:
         """Whether `user`'s sessions have not been ended since `device` was issued; when
@@ -189,7 +181,7 @@ class DeviceCookies:
         if (version == "d4") != (counter is not None):
             return None
         signed_part = value[: -len(mac) - 1]
-        keyed = matching_key(self._keys, mac, lambda key: self._mac_under(key, signed_part))
+        keyed = matching_key(self._keys, mac, lambda key: mac_text(key, signed_part))
         # Its tags are compared whether or not the MAC was, as before there were fallbacks.
         tag = self._tag(self._keys[keyed or 0], account_key)
         named = [hmac.compare_digest(tag, shown) for shown in tags]
