@@ -1,7 +1,8 @@
 """What `s3auth doctor` reports (`consistency`): the kinds of inconsistency between user
-records and the name index, and an end of every session that cannot be read
-(`every_session`), each as a `Finding` at the key of the object it was found at, with what
-a repair of it does and the words its detail is made of."""
+records and the name index, what one record shows alone (`record_findings`), and an end of
+every session that cannot be read (`every_session`), each as a `Finding` at the key of the
+object it was found at, with what a repair of it does and the words its detail is made
+of."""
 
 from __future__ import annotations
 

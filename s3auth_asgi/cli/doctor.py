@@ -1,7 +1,9 @@
 """`s3auth doctor`: every user record and index entry read, and what is inconsistent between
 them reported (`consistency`), and the end of every session when it cannot be read
 (`every_session`), and each account whose stored password hash is above the
-hasher's ceiling (`hash_costs`), one line each as found, or with `--json` one JSON array;
+hasher's ceiling (`hash_costs`) or, while S3AUTH_SECRET_KEY_FALLBACKS is set, whose TOTP
+seed is still sealed under one of them (`record_findings`), one line each as found, or
+with `--json` one JSON array;
 with `--repair`, the cases a repair cannot make worse repaired, a deletion cut short
 finished as `s3auth user delete ID` finishes it, with its audit event (`leftovers`). Exit 1
 when a problem found is left unrepaired: look-alike users, released entries and TOTP seeds
