@@ -43,7 +43,7 @@ LIST_FIELDS = (
     "trusted_proxies",
     "allowed_origins",
     "password_context_words",
-    "secret_key_fallbacks",
+    FALLBACKS,
 )
 """Read from comma-separated variables."""
 EMPTY_ITEMS_KEPT = ("password_context_words",)
