@@ -32,11 +32,11 @@ def seed_under_fallback(seeds: SeedSeal | None, key: str, user: User) -> Finding
     """One decryption per user of the factor: the current key's, which opens nearly every
     seed, and the fallbacks' for the rest."""
     opened = seeds.open_keyed(user.totp_secret, user.id) if seeds and user.totp_secret else None
-    if opened is None or opened[1] == 0:
+    if opened is None or not opened.fallback:
         return None
     detail = (
         f"user {user.id}'s TOTP seed is sealed under S3AUTH_SECRET_KEY_FALLBACKS (item "
-        f"{opened[1]}): removing that key turns its factor useless until `s3auth user "
+        f"{opened.fallback}): removing that key turns its factor useless until `s3auth user "
         "totp-off`; its next login with a code seals it under S3AUTH_SECRET_KEY"
     )
     return finding(SEED_UNDER_FALLBACK, key, user.id, detail)

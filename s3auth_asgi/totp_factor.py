@@ -134,7 +134,7 @@ class TotpFactor(PasswordChanges):
         opened = self.seeds.open_keyed(pending, user_id) if pending else None
         if opened is None or self.clock() >= user.pending_totp_at + PENDING_SECONDS:
             raise TotpNotPendingError()
-        step = accepted_step(opened[0], code, self.clock())
+        step = accepted_step(opened.seed, code, self.clock())
         if step is None:
             raise WrongTotpCodeError()
         sealed = self.seeds.kept_or_resealed(pending, user_id, opened)
@@ -306,7 +306,7 @@ class TotpFactor(PasswordChanges):
         opened = self.seeds.open_keyed(user.totp_secret, user.id)
         step = None
         if opened is not None:
-            step = accepted_step(opened[0], code, self.clock(), last_step=user.totp_last_step)
+            step = accepted_step(opened.seed, code, self.clock(), last_step=user.totp_last_step)
         if opened is None or step is None:
             raise WrongTotpCodeError()
         return step, self.seeds.kept_or_resealed(user.totp_secret, user.id, opened)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import os
 from collections.abc import Iterable
+from typing import NamedTuple
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -44,6 +45,15 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+class OpenedSeed(NamedTuple):
+    """A sealed seed, opened (`SeedSeal.open_keyed`)."""
+
+    seed: bytes
+    fallback: int
+    """0 when the current secret key opened it; else the number of the fallback that did,
+    its item in S3AUTH_SECRET_KEY_FALLBACKS (from 1)."""
+
+
 class SeedSeal:
     """Seals and opens the seeds of one service's users: sealed under its secret key,
     opened under it or one of `fallbacks`, earlier secret keys."""
@@ -66,11 +76,11 @@ class SeedSeal:
         """The seed; None when it does not open (another secret key's, another user's, or
         not a sealed seed at all)."""
         opened = self.open_keyed(sealed, user_id)
-        return None if opened is None else opened[0]
+        return None if opened is None else opened.seed
 
-    def open_keyed(self, sealed: str, user_id: str) -> tuple[bytes, int] | None:
-        """The seed and which key opened it: 0 the current secret key's, then each
-        fallback's in turn; None when none does."""
+    def open_keyed(self, sealed: str, user_id: str) -> OpenedSeed | None:
+        """The seed and which key opened it, the current secret key's tried first, then
+        each fallback's in turn; None when none does."""
         if not sealed.startswith(_PREFIX):
             return None
         try:
@@ -78,9 +88,9 @@ class SeedSeal:
         except (ValueError, TypeError):
             return None
         associated = _associated(user_id)
-        for keyed, aead in enumerate(self._aeads):
+        for fallback, aead in enumerate(self._aeads):
             try:
-                return aead.decrypt(nonce, ciphertext, associated), keyed
+                return OpenedSeed(aead.decrypt(nonce, ciphertext, associated), fallback)
             except (InvalidTag, ValueError, TypeError):
                 continue
         return None
@@ -91,8 +101,7 @@ class SeedSeal:
         opened = self.open_keyed(sealed, user_id)
         return sealed if opened is None else self.kept_or_resealed(sealed, user_id, opened)
 
-    def kept_or_resealed(self, sealed: str, user_id: str, opened: tuple[bytes, int]) -> str:
+    def kept_or_resealed(self, sealed: str, user_id: str, opened: OpenedSeed) -> str:
         """`resealed`, for a `sealed` already opened (`opened`, as `open_keyed` gave it):
         itself when the current secret key opened it, else its seed sealed anew."""
-        seed, keyed = opened
-        return sealed if keyed == 0 else self.seal(seed, user_id)
+        return self.seal(opened.seed, user_id) if opened.fallback else sealed
