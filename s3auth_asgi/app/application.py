@@ -17,10 +17,8 @@ from starlette.routing import Route, Router
 from .. import path_forms, problems
 from ..body_limit import check_body_limit
 from ..errors import ConfigurationError, NotFoundError
-from ..lifecycle_settings import short_lived_links, unverifiable_accounts
 from ..service import S3AuthService
-from ..settings_checks import weak_argon2_cost
-from ..settings_fallbacks import comma_in_secret_key
+from ..settings_warnings import settings_warnings
 from ..types import Message, Receive, Scope, Send
 from .body import BodyReader
 from .caller import CallerCheck
@@ -92,12 +90,8 @@ class AuthApp:
         # Taken, and logged as the limiter logs a misspelt limit's name: `s3auth check`
         # shows the same lines.
         counted = limits.limiter.limits if limits.limiter is not None else {}
-        for warning in (
-            *unverifiable_accounts(service.settings, mailer_given=service.mail.mailer is not None),
-            *short_lived_links(service.settings, counted),
-            *weak_argon2_cost(service.settings),
-            *comma_in_secret_key(service.settings),
-        ):
+        mailer_given = service.mail.mailer is not None
+        for warning in settings_warnings(service.settings, counted, mailer_given=mailer_given):
             logger.warning("%s", warning)
         by_path: dict[str, list[Operation]] = defaultdict(list)
         for op in self.operations:

@@ -17,11 +17,9 @@ from urllib.parse import urlsplit
 from ..auth_limits import DEFAULT_AUTH_LIMITS
 from ..errors import ConfigurationError, StoreUnavailableError
 from ..keys.ring import KeyRing
-from ..lifecycle_settings import short_lived_links, unverifiable_accounts
 from ..ratelimit.policy import misspelt_names, parse_rate_limits
 from ..settings import S3AuthSettings
-from ..settings_checks import weak_argon2_cost
-from ..settings_fallbacks import comma_in_secret_key
+from ..settings_warnings import settings_warnings
 from ..shown_urls import shown_url
 from ..storage import keys
 from ..storage.base import Store
@@ -116,13 +114,7 @@ def configuration_warnings(settings: S3AuthSettings) -> list[str]:
     configured = parse_rate_limits(settings.rate_limits)
     misspelt = misspelt_names(configured, DEFAULT_AUTH_LIMITS)
     limits = {**DEFAULT_AUTH_LIMITS, **configured}
-    return [
-        *misspelt,
-        *unverifiable_accounts(settings),
-        *short_lived_links(settings, limits),
-        *weak_argon2_cost(settings),
-        *comma_in_secret_key(settings),
-    ]
+    return [*misspelt, *settings_warnings(settings, limits)]
 
 
 async def probe_keys(settings: S3AuthSettings, store: Store) -> Probe:
