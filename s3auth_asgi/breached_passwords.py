@@ -19,6 +19,13 @@ within its own deadline, which bounds the whole of it (`S3AUTH_BREACHED_PASSWORD
 SECONDS`, connecting, TLS, status line, headers and body: `http_reads`). The answer is read
 up to MAX_RANGE_BYTES.
 
+Over TLS: whoever is on the path of a plain http lookup learns the prefixes asked and can
+answer "not breached" to every one. So a plain http URL must name this machine
+(`localhost`, a loopback address), as must a redirect to plain http, unless the operator
+allows it (`S3AUTH_BREACHED_PASSWORDS_ALLOW_PLAIN_HTTP`, a mirror on a private network): the
+host is then warned of at the first lookup. The rule is the JWKS reads' own
+(`http_reads.plain_http_off_machine`).
+
 A lookup that fails (no answer within the deadline, a connection refused, a status other
 than 200, an answer that is not a range answer or that ends before its Content-Length) is
 logged at WARNING, counted (`unchecked`), and then, by default, the password is taken
@@ -44,7 +51,7 @@ from urllib.parse import urlsplit
 import anyio
 
 from .errors import ConfigurationError, StoreUnavailableError, WeakPasswordError
-from .http_reads import read_within
+from .http_reads import plain_http_off_machine, read_within
 from .settings_ranges import check_argument
 
 if TYPE_CHECKING:
@@ -87,12 +94,20 @@ class BreachCheckUnavailableError(StoreUnavailableError):
     title = "The new password could not be checked against breached passwords; retry shortly"
 
 
-def check_service_url(url: str, name: str) -> None:
+def check_service_url(
+    url: str,
+    name: str,
+    *,
+    allow_plain_http: bool = False,
+    opt_in: str = "pass allow_plain_http=True",
+) -> str | None:
     """ConfigurationError naming `name` unless `url` is empty or the base of a range API:
     http(s), a host, perhaps a path; no user info, query or fragment, which would go to the
-    service with every lookup (or be dropped from it)."""
+    service with every lookup (or be dropped from it); https, or plain http to this machine
+    unless `allow_plain_http` (`opt_in` says how to allow it). The host of a plain http URL
+    off this machine, which the lookups warn of; None otherwise."""
     if not url:
-        return
+        return None
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - a port that is no number raises here
@@ -112,6 +127,15 @@ def check_service_url(url: str, name: str) -> None:
             f"{name} must be the http(s) base URL of a range API, such as "
             "https://passwords.example.com, without user info, query or fragment"
         )
+    host = plain_http_off_machine(url)
+    if host is not None and not allow_plain_http:
+        raise ConfigurationError(
+            f"{name} would send the lookups over plain http to {host}, which is not this "
+            "machine: anyone on the path would learn the prefixes asked and could answer "
+            f"that no password is breached. Use an https:// URL, or {opt_in} where the "
+            "path is yours (a mirror on a private network)"
+        )
+    return host
 
 
 def range_prefix_and_suffix(password: str) -> tuple[str, str]:
@@ -141,7 +165,8 @@ class BreachedPasswords:
     """The lookup of new passwords in a range API at `url` (the API's base, without
     `/range/`; empty: no lookup), as the module says. `lookups`: requests made;
     `unchecked`: passwords that no answer was had for (taken or refused as `fail_closed`
-    says)."""
+    says). A plain http `url` must name this machine, as must a redirect to plain http,
+    unless `allow_plain_http`."""
 
     def __init__(
         self,
@@ -150,8 +175,11 @@ class BreachedPasswords:
         threshold: int = 1,
         timeout_seconds: float = 2.0,
         fail_closed: bool = False,
+        allow_plain_http: bool = False,
     ) -> None:
-        check_service_url(url, "BreachedPasswords url")
+        self._unwarned_host = check_service_url(
+            url, "BreachedPasswords url", allow_plain_http=allow_plain_http
+        )
         check_argument("breached_passwords_threshold", threshold, "BreachedPasswords threshold")
         check_argument(
             "breached_passwords_timeout_seconds", timeout_seconds, "BreachedPasswords timeout"
@@ -160,6 +188,7 @@ class BreachedPasswords:
         self.threshold = threshold
         self.timeout_seconds = timeout_seconds
         self.fail_closed = fail_closed
+        self.allow_plain_http = allow_plain_http
         self.lookups = 0
         self.unchecked = 0
         self._places = anyio.CapacityLimiter(MAX_LOOKUPS)
@@ -171,6 +200,7 @@ class BreachedPasswords:
             threshold=settings.breached_passwords_threshold,
             timeout_seconds=settings.breached_passwords_timeout_seconds,
             fail_closed=settings.breached_passwords_fail_closed,
+            allow_plain_http=settings.breached_passwords_allow_plain_http,
         )
 
     @property
@@ -210,7 +240,20 @@ class BreachedPasswords:
                     # A place freed this late leaves no time to be answered in: no request.
                     raise TimeoutError("no place for a lookup in time")
                 self.lookups += 1
-                return await read_within(seconds, partial(_read, f"{self.url}/range/{prefix}"))
+                if self._unwarned_host is not None:
+                    # The host alone: the URL's path is followed by the prefix.
+                    logger.warning(
+                        "breached passwords are looked up at %s over plain http "
+                        "(S3AUTH_BREACHED_PASSWORDS_ALLOW_PLAIN_HTTP): whoever is on the path "
+                        "learns the prefixes asked and can answer that none is breached",
+                        self._unwarned_host,
+                    )
+                    self._unwarned_host = None
+                return await read_within(
+                    seconds,
+                    partial(_read, f"{self.url}/range/{prefix}"),
+                    plain_http_anywhere=self.allow_plain_http,
+                )
 
 
 def _read(url: str, opener: urllib.request.OpenerDirector, timeout: float) -> bytes:

@@ -11,8 +11,9 @@ read on in the background. (A thread still connecting gives up by itself: each s
 operation is bounded by the same number of seconds.)
 
 A redirect may lead to another http(s) URL only, never from https to http; and, for a read
-that asks for it (`plain_http_anywhere=False`, a JWKS's), to plain http on this machine
-alone (`hosts.is_loopback`).
+that asks for it (`plain_http_anywhere=False`: a JWKS's and a breached-password lookup's,
+unless their operator allows plain http), to plain http on this machine alone
+(`hosts.is_loopback`).
 """
 
 from __future__ import annotations

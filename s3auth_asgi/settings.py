@@ -129,6 +129,10 @@ class S3AuthSettings(HidesSecrets, msgspec.Struct, kw_only=True, frozen=True):
     breached_passwords_fail_closed: bool = False
     """When the API does not answer: refuse the new password (503), rather than take it
     unchecked (logged)."""
+    breached_passwords_allow_plain_http: bool = False
+    """Take a plain http `breached_passwords_url` off this machine, and redirects to one (a
+    mirror on a private network); its host is warned of at the first lookup. Off: plain
+    http only to `localhost` or a loopback address."""
     argon2_memory_kib: int = 19456
     """At least 8 KiB per lane of `argon2_parallelism`; each of the three within argon2's
     own bounds (`settings_checks`)."""

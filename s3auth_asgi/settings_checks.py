@@ -98,7 +98,12 @@ def check_settings(settings: Any) -> None:
     # imports this module.
     from .breached_passwords import check_service_url
 
-    check_service_url(settings.breached_passwords_url, env_name("breached_passwords_url"))
+    check_service_url(
+        settings.breached_passwords_url,
+        env_name("breached_passwords_url"),
+        allow_plain_http=settings.breached_passwords_allow_plain_http,
+        opt_in=f"set {env_name('breached_passwords_allow_plain_http')}=true",
+    )
 
 
 def check_types(settings: Any) -> None:
