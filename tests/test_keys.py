@@ -659,6 +659,6 @@ async def test_the_openapi_document_declares_the_cache_headers_and_304() -> None
     async with asgi_client(create_auth_app(service)) as client:
         document = (await client.get("/openapi.json")).json()
     operation = document["paths"]["/.well-known/jwks.json"]["get"]
-    assert set(operation["responses"]["200"]["headers"]) == {"Cache-Control", "ETag"}
+    assert set(operation["responses"]["200"]["headers"]) == {"Cache-Control", "ETag", "Vary"}
     assert "304" in operation["responses"] and "503" in operation["responses"]
     assert [p["name"] for p in operation["parameters"]] == ["If-None-Match"]

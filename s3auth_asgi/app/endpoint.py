@@ -22,12 +22,14 @@ For each request, in this order:
 8. the handler, given the outcome as a `Call`; the answer it returns carries the
    RateLimit fields of the checks of 7 and of those it adds (`Call.shown`).
 
-Every answer of a `token_response` operation is marked no-store (RFC 6749 §5.1). Errors of
-this package become problems, and so does a conditional write that another writer's write
-refused where the operation expected none (StoreConflict): nothing is wrong but the
-timing, so it is the 503 that every operation on the store may answer, which a client
-retries. Anything else is a bug, logged and answered 500. An operation that declares an
-`event` emits one auth event per request, whatever its outcome (`events`).
+Every answer of a `token_response` operation is marked no-store (RFC 6749 §5.1); the
+answers of a `cacheable` one, 304s included, vary by Origin (a shared cache keeps them,
+and a CORS header sent to one origin must not reach another). Errors of this package
+become problems, and so does a conditional write that another writer's write refused where
+the operation expected none (StoreConflict): nothing is wrong but the timing, so it is the
+503 that every operation on the store may answer, which a client retries. Anything else
+is a bug, logged and answered 500. An operation that declares an `event` emits one auth
+event per request, whatever its outcome (`events`).
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ from .operations import Access, Call, Handler, Operation
 from .origins import OriginCheck
 from .problem_codes import PATH_ID_ERRORS
 from .query import parse_query
-from .responses import problem_response
+from .responses import problem_response, vary
 
 logger = logging.getLogger("s3auth_asgi.app")
 
@@ -220,4 +222,8 @@ class Endpoint:
         response = await op.handler(call)
         for name, value in self.limits.headers(call.shown):
             response.headers.append(name, value)
+        if op.cacheable:
+            # A shared cache may keep it: said here, its copies are kept by Origin whether
+            # or not the host's CORS layer adds Vary to an answer it gives no CORS header.
+            vary(response, "Origin")
         return response

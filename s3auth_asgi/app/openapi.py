@@ -277,6 +277,10 @@ def _responses(op: Operation, cross_origin: bool, limiter: RateLimiter | None) -
             success["headers"] = {
                 "Cache-Control": {"description": "public, max-age", "schema": {"type": "string"}},
                 "ETag": {"description": "The document's version", "schema": {"type": "string"}},
+                "Vary": {
+                    "description": "Origin: a shared cache keeps a copy per origin",
+                    "schema": {"type": "string"},
+                },
             }
             responses["304"] = {"description": "Not modified: the copy named is current"}
         responses[str(op.status)] = success

@@ -155,7 +155,8 @@ class Operation:
     """The 409s it answers: the OpenAPI document declares their codes."""
     uses_store: bool = True
     cacheable: bool = False
-    """Answers with Cache-Control and an ETag, and 304 to an If-None-Match naming it."""
+    """Answers with Cache-Control and an ETag, and 304 to an If-None-Match naming it; the
+    endpoint adds `Vary: Origin` to both."""
     versioned: bool = False
     """Answers with the ETag of the account it shows (`preconditions`)."""
     description: str = ""

@@ -35,6 +35,18 @@ def empty_response(headers: Iterable[tuple[str, str]] = (), status: int = 204) -
     return response
 
 
+def vary(response: Response, name: str) -> None:
+    """Add `name` to the answer's Vary, as one field: a list already naming it (or `*`,
+    which covers every name) is left as it is, only joined (RFC 9110 §12.5.5)."""
+    names = [
+        item.strip() for field in response.headers.getlist("vary") for item in field.split(",")
+    ]
+    names = [item for item in names if item]
+    if not {item.lower() for item in names} & {name.lower(), "*"}:
+        names.append(name)
+    response.headers["Vary"] = ", ".join(names)
+
+
 def not_modified(if_none_match: str | None, etag: str) -> bool:
     """Whether an If-None-Match header names `etag` (weakly compared, RFC 9110 §13.1.2)."""
     if not if_none_match:
