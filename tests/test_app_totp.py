@@ -550,3 +550,21 @@ async def test_a_password_login_racing_the_factor_turned_on_opens_no_session() -
         assert_problem(response, 401, "invalid_credentials")
         assert await service.get_user_active_sessions(alice["id"]) == []
         await first_step(client, "alice")  # now the factor is asked for
+
+
+async def test_an_address_unverified_between_the_two_steps_opens_no_session() -> None:
+    # With a verified address required, the second step answers as a login does: an
+    # administrator's new address (unverified) or cleared mark lands between the steps.
+    clock = Clock()
+    service = make_clocked_service(clock=clock, require_verified_email=True)
+    async with client_for(mounted(service)) as client:
+        alice = await register(client, "alice")
+        await service.update_user(alice["id"], email_verified=True)
+        seed = await turn_on(client, service, "alice")
+        token = await first_step(client, "alice")
+        await service.update_user(alice["id"], email="alice.new@example.com")
+        before = await service.get_user_active_sessions(alice["id"])
+        answer = await second_step(client, token, code_at(seed, clock))
+        assert_problem(answer, 403, "email_not_verified")
+        assert "access_token" not in answer.json()
+        assert await service.get_user_active_sessions(alice["id"]) == before

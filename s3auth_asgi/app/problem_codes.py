@@ -115,13 +115,15 @@ PASSWORD_CHANGE: Raised = (WrongCurrentPasswordError, *NEW_PASSWORD, TokenTooLar
 TOTP_LOGIN: Raised = (
     InvalidMfaTokenError,
     WrongTotpCodeError,
+    EmailNotVerifiedError,
     HashingBusyError,
     InvalidCredentialsError,
     TokenTooLargeError,
     KeysUnavailableError,
 )
-"""The login's second step: the challenge gone, a wrong code, no room to verify a recovery
-code now, the account changed as the session was opened."""
+"""The login's second step: the challenge gone, a wrong code, an address no longer verified
+where one is required, no room to verify a recovery code now, the account changed as the
+session was opened."""
 TOTP_START: Raised = (WrongCurrentPasswordError, HashingBusyError)
 TOTP_CONFIRM: Raised = (WrongTotpCodeError,)
 TOTP_RECOVERY: Raised = (WrongCurrentPasswordError, HashingBusyError)

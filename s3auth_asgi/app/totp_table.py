@@ -41,9 +41,10 @@ def totp_operations(routes: TotpRoutes, device_header: str) -> list[Operation]:
             token_endpoint=True,
             handler_limits=password_attempt(403, devices=True),
             raises=codes.TOTP_LOGIN,
-            forbidden="A wrong code, or one used already, code `wrong_totp_code`; or an "
-            "account given more scopes than an access token can carry, code "
-            "`token_too_large`",
+            forbidden="A wrong code, or one used already, code `wrong_totp_code`; an "
+            "address no longer verified where a verified one is required, code "
+            "`email_not_verified`; or an account given more scopes than an access token "
+            "can carry, code `token_too_large`",
             description="After `/login` answered 403 `mfa_required` with an `mfa_token`: "
             "that token and the 6-digit code the account's authenticator app shows, from "
             "the same client (the same User-Agent and, if the login showed one, device "
