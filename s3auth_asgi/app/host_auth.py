@@ -14,7 +14,9 @@ auth app checks it, against the snapshot the one freshness policy keeps (`freshn
 in-process lookup, with an object-store request only when the snapshot is missing or too
 old. The same call reads the signing keys first when they are overdue, so a token verified
 here is never verified with keys from before an idle spell (as the middleware does,
-`verifier.KeysFreshness`).
+`verifier.KeysFreshness`). Behind `BlacklistMiddleware(strict=True)`, which passes the
+token of a path BearerTokenMiddleware excludes unchecked, a token verified here waits for a
+sync that began after it arrived, as the middleware would have it wait.
 
 The integrations keep one HostAuth in the host app's state under STATE_KEY, put there when
 the auth app is included, so that dependencies and guards, declared before the app exists,
@@ -27,6 +29,7 @@ import time
 from collections.abc import Sequence
 
 from ..errors import AuthenticationRequiredError, InsufficientScopeError
+from ..middleware.blacklist import STRICT_REVOCATIONS
 from ..middleware.cache import VerifiedToken
 from ..middleware.credentials import authorization_token
 from ..middleware.user import AuthenticatedUser, serve_as_current
@@ -79,6 +82,8 @@ class HostAuth:
             # retired while the process was idle verifies nothing.
             await self.revocations.ensure_fresh()
             verified, from_middleware = await self._verify(token), False
+            if scope.get(STRICT_REVOCATIONS) is True:
+                await self.revocations.ensure_fresh(strict=True)
         revoked = self.revocations.revoked_error(verified.user.claims)
         if revoked is not None:
             raise revoked

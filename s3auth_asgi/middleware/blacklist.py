@@ -26,7 +26,10 @@ write fails the start.
 
 `strict=True` waits, on every authenticated request, for a sync that started after the
 request arrived, so revocations from anywhere hold at once; concurrent requests share one
-LIST. A store that cannot be reached then answers 503.
+LIST. A store that cannot be reached then answers 503. It also marks every request it
+passes (`STRICT_REVOCATIONS` in the scope), so that a host's dependency or guard that
+verifies a token itself, on a path BearerTokenMiddleware excludes, checks it as strictly
+(`app.host_auth`).
 """
 
 from __future__ import annotations
@@ -38,6 +41,9 @@ from ..types import ASGIApp, Message, Receive, Scope, Send, checked_app
 from ..verifier import RevocationCheck, load_at_startup
 from .refusals import Refusals
 from .user import BearerCredentials
+
+STRICT_REVOCATIONS = "s3auth.strict_revocations"
+"""The scope key a strict BlacklistMiddleware sets (True) on the connections it passes."""
 
 
 class BlacklistMiddleware:
@@ -78,6 +84,8 @@ class BlacklistMiddleware:
             else:
                 await self.app(scope, receive, send)
             return
+        if self.strict:
+            scope[STRICT_REVOCATIONS] = True
         auth = scope.get("auth")
         if not isinstance(auth, BearerCredentials):
             if "auth" not in scope:
