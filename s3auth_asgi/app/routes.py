@@ -90,6 +90,13 @@ class AuthRoutes(SessionRoutes, KeyRoutes, PasswordAttempts):
 
     # Helpers -------------------------------------------------------------------------
 
+    def refuse_unverified(self, user: User) -> None:
+        """A login's refusal of an unverified address, where the settings require one: at
+        the first step, and at the second on the record it writes over (an administrator's
+        new address, or the mark cleared, may land between the two)."""
+        if self.settings.require_verified_email and not user.email_verified:
+            raise EmailNotVerifiedError()
+
     def _session_origin(self, request: Request) -> dict[str, str | None]:
         return {
             "device_info": request.headers.get("user-agent"),
@@ -207,8 +214,7 @@ class AuthRoutes(SessionRoutes, KeyRoutes, PasswordAttempts):
         finally:
             attempts.end(attempt)
             self.spent(call, attempt, login=login)
-        if self.settings.require_verified_email and not check.user.email_verified:
-            raise EmailNotVerifiedError()
+        self.refuse_unverified(check.user)
         if check.user.totp_secret:
             # The password was right: the tokens wait for a code (`POST /login/totp`).
             raise MfaRequiredError(

@@ -14,7 +14,6 @@ from ..totp_errors import InvalidMfaTokenError, WrongTotpCodeError
 from ..totp_factor import TotpEnrolment
 from ..user_records import password_of
 from .caller import usable_account
-from .errors import EmailNotVerifiedError
 from .events import note_code_use
 from .operations import Call
 from .responses import PRIVATE, json_response
@@ -71,7 +70,7 @@ class TotpRoutes:
             user = found.value
             if device is not None and not self.routes.devices.current(device, user):
                 raise InvalidMfaTokenError()
-            self._refuse_unverified(user)
+            self.routes.refuse_unverified(user)
 
             def still_holds(stored: User) -> None:
                 # The record the spend is written over: a change that landed after the read
@@ -79,7 +78,7 @@ class TotpRoutes:
                 # the token as it would have there.
                 if not challenges.holds(challenge, stored):
                     raise InvalidMfaTokenError()
-                self._refuse_unverified(stored)
+                self.routes.refuse_unverified(stored)
 
             try:
                 user = await self.service.accept_totp_code(found, data.code, require=still_holds)
@@ -94,13 +93,6 @@ class TotpRoutes:
             attempts.end(attempt)
             self.routes.spent(call, attempt, user=user)
         return await self.routes.opened(call, user, device, attempt, PASSWORD_AND_CODE)
-
-    def _refuse_unverified(self, user: User) -> None:
-        """The first step's refusal of an unverified address, asked again of the record
-        the second step reads: an administrator's new address, or the mark cleared, may
-        land between the two, and nothing of it ends the challenge."""
-        if self.routes.settings.require_verified_email and not user.email_verified:
-            raise EmailNotVerifiedError()
 
     async def start(self, call: Call) -> Response:
         data: TotpStartRequest = call.body
