@@ -31,7 +31,7 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 from .jose_json import b64url
@@ -81,17 +81,15 @@ class MfaChallenges:
 
     def __init__(
         self,
-        secret_key: str,
+        secret_keys: Sequence[str],
         clock: Clock = time.time,
         known: TokenBlacklist | None = None,
-        *,
-        fallbacks: Iterable[str] = (),
     ) -> None:
-        """`known`: the revocations this process knows, whose cut-offs by time of a user's
-        sessions (`RevocationSnapshot.cutoff_ms`) refuse a token issued at or before them.
-        `fallbacks`: earlier secret keys, whose tokens are still read; none is issued under
-        them."""
-        self._keys = derive_keys((secret_key, *fallbacks), "mfa-challenge")
+        """`secret_keys`: as the settings list them (`S3AuthSettings.secret_keys`): tokens
+        are issued under the first, read under any. `known`: the revocations this process
+        knows, whose cut-offs by time of a user's sessions (`RevocationSnapshot.cutoff_ms`)
+        refuse a token issued at or before them."""
+        self._keys = derive_keys(secret_keys, "mfa-challenge")
         self._clock = clock
         self._known = known
 

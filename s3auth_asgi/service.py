@@ -105,9 +105,7 @@ class S3AuthService(
             if isinstance(profile_fields, ProfileFields)
             else ProfileFields(profile_fields)
         )
-        self.seeds = SeedSeal(
-            self.settings.secret_key, fallbacks=self.settings.secret_key_fallbacks
-        )
+        self.seeds = SeedSeal(self.settings.secret_keys)
         self.account_tokens = AccountTokens(self.store, self.settings, clock=clock)
         self.mail = MailDelivery(
             mailer if mailer is not None else mailer_from_settings(self.settings),

@@ -241,7 +241,7 @@ class S3AuthSettings(HidesSecrets, msgspec.Struct, kw_only=True, frozen=True):
     @property
     def secret_keys(self) -> tuple[str, ...]:
         """The secret key, then each fallback: what a derived key is tried with, in order
-        (`tokens.derive_keys`)."""
+        (`tokens.derive_keys`), and what every user of the keys is given."""
         return (self.secret_key, *self.secret_key_fallbacks)
 
     @property

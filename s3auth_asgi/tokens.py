@@ -23,7 +23,7 @@ import hmac
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, AnyStr, NamedTuple, TypedDict, Unpack
 
 from joserfc import jwt
@@ -70,11 +70,27 @@ def derive_key(secret_key: str, purpose: str) -> bytes:
     return hmac.new(secret_key.encode(), info, hashlib.sha256).digest()
 
 
-def derive_keys(secret_keys: Iterable[str], purpose: str) -> tuple[bytes, ...]:
-    """The key for `purpose` of each of `secret_keys` (`S3AuthSettings.secret_keys`: the
-    secret key, then each of S3AUTH_SECRET_KEY_FALLBACKS), in that order: the first makes
-    what is new, every one verifies or opens (`matching_key`)."""
-    return tuple(derive_key(secret_key, purpose) for secret_key in secret_keys)
+def checked_secret_keys(secret_keys: Sequence[str]) -> tuple[str, ...]:
+    """`secret_keys` as every user of them takes them (`S3AuthSettings.secret_keys`: the
+    secret key, then each of S3AUTH_SECRET_KEY_FALLBACKS): at least one, none empty. A bare
+    string is refused, as it would otherwise be taken for one key per character."""
+    if isinstance(secret_keys, str | bytes):
+        raise TypeError("secret_keys must be a sequence of secret keys, not one string")
+    keys = tuple(secret_keys)
+    if not keys:
+        raise ValueError("secret_keys is empty: it needs the secret key, then any fallbacks")
+    for position, key in enumerate(keys):
+        if not isinstance(key, str):
+            raise TypeError(f"secret_keys[{position}] is not a string")
+        if not key:
+            raise ValueError(f"secret_keys[{position}] is empty")
+    return keys
+
+
+def derive_keys(secret_keys: Sequence[str], purpose: str) -> tuple[bytes, ...]:
+    """The key for `purpose` of each of `secret_keys` (`checked_secret_keys`), in that
+    order: the first makes what is new, every one verifies or opens (`matching_key`)."""
+    return tuple(derive_key(key, purpose) for key in checked_secret_keys(secret_keys))
 
 
 def mac_text(key: bytes, text: str) -> str:

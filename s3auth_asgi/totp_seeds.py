@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import base64
 import os
-from collections.abc import Iterable
+from collections.abc import Sequence
 from typing import NamedTuple
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from .jose_json import b64url
-from .tokens import derive_key
+from .tokens import checked_secret_keys, derive_key
 
 _PREFIX = "ts1."
 
@@ -55,13 +55,13 @@ class OpenedSeed(NamedTuple):
 
 
 class SeedSeal:
-    """Seals and opens the seeds of one service's users: sealed under its secret key,
-    opened under it or one of `fallbacks`, earlier secret keys."""
+    """Seals and opens the seeds of one service's users: `secret_keys` as the settings list
+    them (`S3AuthSettings.secret_keys`), sealed under the first, opened under any."""
 
     __slots__ = ("_aeads",)
 
-    def __init__(self, secret_key: str, *, fallbacks: Iterable[str] = ()) -> None:
-        self._aeads = [AESGCM(seed_key(key)) for key in (secret_key, *fallbacks)]
+    def __init__(self, secret_keys: Sequence[str]) -> None:
+        self._aeads = [AESGCM(seed_key(key)) for key in checked_secret_keys(secret_keys)]
 
     def __repr__(self) -> str:
         return "SeedSeal(<hidden>)"

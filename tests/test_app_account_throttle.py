@@ -231,7 +231,7 @@ async def test_a_forged_expired_or_foreign_device_is_ignored(clock: Clock) -> No
     user_id, device_id = alice.split(".")[1:3]
     alice_record = await service.get_user_by_id(user_id)
     assert alice_record is not None
-    other_key = DeviceCookies("another-secret-key-that-is-long-enough-0000", clock=clock)
+    other_key = DeviceCookies(["another-secret-key-that-is-long-enough-0000"], clock=clock)
     forgeries = {
         "flipped MAC": f"{prefix}.{mac[::-1]}",
         "another account's": bob,
@@ -246,7 +246,7 @@ async def test_a_forged_expired_or_foreign_device_is_ignored(clock: Clock) -> No
                 assert response.status_code == 429, label
         assert (await post_login(client, "alice", PASSWORD, **{DEVICE_HEADER: alice})).is_success
     # A year on, the cookie has expired (and the account's budget refilled: spend it again).
-    clock.advance(DeviceCookies(service.settings.secret_key).lifetime_seconds + 1)
+    clock.advance(DeviceCookies(service.settings.secret_keys).lifetime_seconds + 1)
     await flood(service, "alice", PER_ACCOUNT, first_ip=100)
     async with from_address(service, "203.0.113.8") as client:
         expired = await post_login(client, "alice", PASSWORD, **{DEVICE_HEADER: alice})
@@ -285,7 +285,7 @@ async def test_the_device_cookie_is_locked_down(root_path: str, path: str) -> No
     assert {"HttpOnly", "Secure", "SameSite=strict", f"Path={path}"} <= set(attributes)
     assert "Max-Age=31536000" in attributes
     assert device not in response.text  # never in a body a page script could read
-    cookies = DeviceCookies(service.settings.secret_key)
+    cookies = DeviceCookies(service.settings.secret_keys)
     alice = await service.get_user_by_username("alice")
     assert alice is not None
     for account_key in ALICE_NAMES:

@@ -79,7 +79,7 @@ async def test_a_device_cookies_mac_and_name_tags_are_compared_in_constant_time(
 ) -> None:
     service = make_service()
     user = await service.create_user("alice", "alice@example.com", PASSWORD)
-    devices = DeviceCookies(SECRET)
+    devices = DeviceCookies([SECRET])
     value = devices.sign(Device(user.id, "d" * 32), user)
     name = account_keys(user)[0]
     assert devices.verify(value, name) is not None

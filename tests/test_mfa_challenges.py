@@ -23,9 +23,9 @@ def test_the_longest_address_makes_a_token_the_second_step_reads() -> None:
     assert name.normalised is not None  # an address a user may have
     secret_key = new_secret_key()
     user = user_record()
-    user.totp_secret = SeedSeal(secret_key).seal(b"s" * 20, user.id)
+    user.totp_secret = SeedSeal([secret_key]).seal(b"s" * 20, user.id)
     user.totp_recovery = ["$argon2id$" + "x" * 90] * 10
-    challenges = MfaChallenges(secret_key, Clock())
+    challenges = MfaChallenges([secret_key], Clock())
     token = challenges.issue(user, device_id=new_id(), name=name.account_key, user_agent="x")
     request = msgspec.convert({"mfa_token": token, "code": "123456"}, TotpLoginRequest)
     assert challenges.read(request.mfa_token, "x").name == name.account_key

@@ -116,7 +116,7 @@ async def test_a_value_of_the_earlier_form_is_judged_once_the_record_is_read() -
     async with client_for(mounted(service, rate_limit=True), base_url="https://testserver") as c:
         alice = await register(c, "alice")
         value = await device_of(c, "alice")
-        cookies = DeviceCookies(service.settings.secret_key)
+        cookies = DeviceCookies(service.settings.secret_keys)
         _, user_id, device_id, expires, name, email, _, generation, _ = value.split(".")
         signed = f"d3.{user_id}.{device_id}.{expires}.{name}.{email}.{generation}"
         key = derive_key(service.settings.secret_key, "device-cookie")

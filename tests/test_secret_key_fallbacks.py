@@ -5,6 +5,8 @@ a key that is neither still makes nothing that works."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import anyio
 import msgspec
 import pytest
@@ -45,6 +47,36 @@ def test_derived_keys_are_the_current_one_first_then_each_fallback() -> None:
         derive_key(OTHER, "device-cookie"),
     )
     assert settings(NEW).secret_keys == (NEW,)
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda keys: derive_keys(keys, "device-cookie"),
+        lambda keys: DeviceCookies(keys),
+        lambda keys: MfaChallenges(keys),
+        lambda keys: SeedSeal(keys),
+    ],
+    ids=["derive_keys", "DeviceCookies", "MfaChallenges", "SeedSeal"],
+)
+@pytest.mark.parametrize(
+    ("secret_keys", "error", "said"),
+    [
+        ((), ValueError, "secret_keys is empty"),
+        ([], ValueError, "secret_keys is empty"),
+        ((NEW, ""), ValueError, r"secret_keys\[1\] is empty"),
+        # A bare key is a sequence of one-character keys: never taken for the key.
+        (NEW, TypeError, "a sequence of secret keys, not one string"),
+        ((NEW, b"key"), TypeError, r"secret_keys\[1\] is not a string"),
+    ],
+    ids=["empty tuple", "empty list", "an empty key", "one string", "a key in bytes"],
+)
+def test_the_secret_keys_are_refused_when_empty_or_not_a_sequence_of_keys(
+    build: Callable[[object], object], secret_keys: object, error: type[Exception], said: str
+) -> None:
+    with pytest.raises(error, match=said) as raised:
+        build(secret_keys)
+    assert NEW not in str(raised.value)
 
 
 def test_the_environment_lists_fallbacks_by_commas_and_no_rendering_shows_them() -> None:
@@ -148,24 +180,24 @@ def test_a_device_cookie_of_a_fallback_key_is_valid_and_current() -> None:
     clock = Clock()
     user = msgspec.structs.replace(user_record(), session_generation="00000003.gen")
     device_id = new_id()
-    value = DeviceCookies(OLD, clock=clock).sign(Device(user.id, device_id), user)
-    rotated = DeviceCookies(NEW, fallbacks=[OLD], clock=clock)
+    value = DeviceCookies([OLD], clock=clock).sign(Device(user.id, device_id), user)
+    rotated = DeviceCookies([NEW, OLD], clock=clock)
     device = rotated.verify(value, "username:alice")
     assert device is not None and device.device_id == device_id
     assert rotated.current(device, user)  # its generation tag is the old key's too
-    for cookies in (DeviceCookies(NEW, clock=clock), DeviceCookies(OTHER, fallbacks=[NEW])):
+    for cookies in (DeviceCookies([NEW], clock=clock), DeviceCookies([OTHER, NEW])):
         assert cookies.verify(value, "username:alice") is None
     # Set again at the login, under the new key alone.
     resigned = rotated.sign(device, user)
-    assert DeviceCookies(NEW, clock=clock).verify(resigned, "username:alice") is not None
+    assert DeviceCookies([NEW], clock=clock).verify(resigned, "username:alice") is not None
 
 
 def test_a_second_step_token_of_a_fallback_key_is_read() -> None:
     clock = Clock()
     user = msgspec.structs.replace(user_record(), totp_secret="ts1.x.y")
-    token = MfaChallenges(OLD, clock).issue(user, device_id="", name="alice", user_agent="ua")
-    assert MfaChallenges(NEW, clock, fallbacks=[OLD]).read(token, "ua").user_id == user.id
-    for challenges in (MfaChallenges(NEW, clock), MfaChallenges(OTHER, clock, fallbacks=[NEW])):
+    token = MfaChallenges([OLD], clock).issue(user, device_id="", name="alice", user_agent="ua")
+    assert MfaChallenges([NEW, OLD], clock).read(token, "ua").user_id == user.id
+    for challenges in (MfaChallenges([NEW], clock), MfaChallenges([OTHER, NEW], clock)):
         with pytest.raises(InvalidMfaTokenError):
             challenges.read(token, "ua")
 
@@ -176,9 +208,9 @@ async def test_a_seed_of_a_fallback_key_opens_and_its_next_code_seals_it_under_t
     store, clock = ObjectStore.from_url("memory://"), Clock()
     seed = new_seed()
     user = user_record()
-    sealed = SeedSeal(OLD).seal(seed, user.id)
+    sealed = SeedSeal([OLD]).seal(seed, user.id)
     await store.create(keys.user(user.id), msgspec.structs.replace(user, totp_secret=sealed))
-    assert SeedSeal(OTHER, fallbacks=[NEW]).open(sealed, user.id) is None
+    assert SeedSeal([OTHER, NEW]).open(sealed, user.id) is None
     rotated = make_clocked_service(
         store=store, clock=clock, secret_key=NEW, secret_key_fallbacks=[OLD]
     )
@@ -192,7 +224,7 @@ async def test_a_seed_of_a_fallback_key_opens_and_its_next_code_seals_it_under_t
     assert read is not None
     stored = read.value
     assert stored.totp_secret == after.totp_secret != sealed
-    assert SeedSeal(NEW).open(stored.totp_secret, user.id) == seed
+    assert SeedSeal([NEW]).open(stored.totp_secret, user.id) == seed
     assert stored.totp_last_step == after.totp_last_step > 0
 
 
@@ -203,7 +235,7 @@ async def test_a_seed_of_the_current_key_is_written_as_it_was() -> None:
         store=store, clock=clock, secret_key=NEW, secret_key_fallbacks=[OLD]
     )
     user = user_record()
-    sealed = SeedSeal(NEW).seal(seed, user.id)
+    sealed = SeedSeal([NEW]).seal(seed, user.id)
     await store.create(keys.user(user.id), msgspec.structs.replace(user, totp_secret=sealed))
     found = await service.totp_login_record(user.id)
     assert found is not None
@@ -233,7 +265,7 @@ async def test_a_login_begun_before_the_rotation_ends_after_it_on_the_old_keys_t
         assert response.status_code == 200, response.text
         read = await store.get(keys.user(alice["id"]), User)
         assert read is not None
-        assert SeedSeal(NEW).open(read.value.totp_secret, alice["id"]) == seed
+        assert SeedSeal([NEW]).open(read.value.totp_secret, alice["id"]) == seed
         shown = {DEVICE_HEADER: device}
         again = await first_step(client, "alice", **shown)
         clock.advance(30)
@@ -241,7 +273,7 @@ async def test_a_login_begun_before_the_rotation_ends_after_it_on_the_old_keys_t
         assert response.status_code == 200, response.text
         reset = response.cookies["s3auth_device"]
         assert reset.split(".")[2] == device.split(".")[2]  # the same device, known
-        assert DeviceCookies(NEW, clock=clock).verify(reset, "username:alice") is not None
+        assert DeviceCookies([NEW], clock=clock).verify(reset, "username:alice") is not None
 
 
 def test_doctor_counts_the_seeds_still_sealed_under_a_fallback(
@@ -255,7 +287,7 @@ def test_doctor_counts_the_seeds_still_sealed_under_a_fallback(
         for name, key in (("alice", OLD), ("bob", NEW), ("carol", None)):
             user = await service.create_user(name, f"{name}@example.com", "Correct-Horse-42x")
             if key is not None:
-                sealed = SeedSeal(key).seal(new_seed(), user.id)
+                sealed = SeedSeal([key]).seal(new_seed(), user.id)
                 read = await store.get(keys.user(user.id), User)
                 assert read is not None
                 changed = msgspec.structs.replace(read.value, totp_secret=sealed)

@@ -25,14 +25,14 @@ def test_the_key_is_derived_from_the_secret_key_for_this_purpose_alone() -> None
 
 
 def test_a_sealed_seed_opens_for_its_user_under_its_secret_key_only() -> None:
-    seal = SeedSeal(SECRET)
+    seal = SeedSeal([SECRET])
     seed = new_seed()
     sealed = seal.seal(seed, "user-a")
     assert sealed.startswith("ts1.")
     assert seal.open(sealed, "user-a") == seed
     assert seal.seal(seed, "user-a") != sealed  # a fresh nonce each time
     assert seal.open(sealed, "user-b") is None  # copied into another's record
-    assert SeedSeal(SECRET + "x").open(sealed, "user-a") is None  # another secret key
+    assert SeedSeal([SECRET + "x"]).open(sealed, "user-a") is None  # another secret key
     for broken in ("", "ts1.", "ts1.AAAA", sealed[:-2], "ts2." + sealed[4:], "ts1.!.!"):
         assert seal.open(broken, "user-a") is None
     text = base64.b32encode(seed).decode()
@@ -41,7 +41,7 @@ def test_a_sealed_seed_opens_for_its_user_under_its_secret_key_only() -> None:
 
 
 def test_the_record_shows_neither_seed_and_the_public_user_only_whether_it_is_on() -> None:
-    seal = SeedSeal(SECRET)
+    seal = SeedSeal([SECRET])
     sealed = seal.seal(new_seed(), "u1")
     pending = seal.seal(new_seed(), "u1")
     user = User(

@@ -52,7 +52,7 @@ import hashlib
 import hmac
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Sequence
 from typing import NamedTuple
 
 from starlette.requests import Request
@@ -133,15 +133,15 @@ class DeviceCookies:
 
     def __init__(
         self,
-        secret_key: str,
+        secret_keys: Sequence[str],
         *,
-        fallbacks: Iterable[str] = (),
         clock: Clock = time.time,
         lifetime_seconds: int = DEVICE_LIFETIME_SECONDS,
     ) -> None:
-        """`fallbacks`: earlier secret keys, whose cookies are still valid; each is set
-        again under the current key at its next login."""
-        self._keys = derive_keys((secret_key, *fallbacks), "device-cookie")
+        """`secret_keys`: as the settings list them (`S3AuthSettings.secret_keys`): cookies
+        are signed under the first, valid under any; one of a later key is set again under
+        the first at its next login."""
+        self._keys = derive_keys(secret_keys, "device-cookie")
         self._clock = clock
         self.lifetime_seconds = lifetime_seconds
         self.newest = NewestGenerations()

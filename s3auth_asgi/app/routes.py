@@ -74,19 +74,10 @@ class AuthRoutes(SessionRoutes, KeyRoutes, PasswordAttempts):
         self.browser_mode = self.settings.refresh_cookie
         # A device cookie selects the device's failure budget, where one exists, and the
         # hash places kept for known devices, which always exist.
-        self.devices = DeviceCookies(
-            self.settings.secret_key,
-            fallbacks=self.settings.secret_key_fallbacks,
-            clock=service.clock,
-        )
+        self.devices = DeviceCookies(self.settings.secret_keys, clock=service.clock)
         self.origins = OriginCheck(self.settings)
         self.notices = LoginNotices(service, limits)
-        self.challenges = MfaChallenges(
-            self.settings.secret_key,
-            service.clock,
-            service.blacklist,
-            fallbacks=self.settings.secret_key_fallbacks,
-        )
+        self.challenges = MfaChallenges(self.settings.secret_keys, service.clock, service.blacklist)
 
     # Helpers -------------------------------------------------------------------------
 
