@@ -11,7 +11,7 @@ exactly what `ipaddress` gives, which is checked once at import on this platform
   by some platforms and are rare as clients): the address and its network are written back
   in RFC 5952's form, which `ipaddress` writes too.
 
-Anything else returns None and goes to `ipaddress`.
+Anything else returns None and goes to `ipaddress` (`entry_address`).
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ import ipaddress
 import socket
 from collections.abc import Callable
 from typing import Final
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 _AF_INET: Final = socket.AF_INET
 _AF_INET6: Final = socket.AF_INET6
@@ -120,6 +122,32 @@ def nat64_ipv4(number: int) -> int | None:
     a NAT64 gateway every IPv4 client arrives in that one /64, and is still one client of
     its own. None for any other address."""
     return number & 0xFFFF_FFFF if number >> 32 == _NAT64_PREFIX else None
+
+
+def entry_address(text: str) -> IPAddress | None:
+    """An address as found in a header entry (bare, `v4:port`, `[v6]` or `[v6]:port`) or
+    a peer, read by `ipaddress`: IPv4-mapped and NAT64 addresses as the IPv4 address they
+    embed. None for anything else."""
+    text = text.strip().strip('"').strip()
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0:
+            return None
+        text = text[1:end]
+    elif text.count(":") == 1:
+        text = text.partition(":")[0]
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address):
+        mapped = address.ipv4_mapped
+        if mapped is not None:
+            return mapped
+        embedded = nat64_ipv4(int(address))
+        if embedded is not None:
+            return ipaddress.IPv4Address(embedded)
+    return address
 
 
 def ipv4_text(number: int) -> str:

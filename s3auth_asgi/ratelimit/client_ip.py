@@ -19,7 +19,15 @@ from ..settings import ForwardedHeader
 from ..settings_ranges import check_argument
 from ..settings_text import choice_refused
 from ..types import Scope
-from .address_text import canonical_quad, ipv4_text, ipv6_text, nat64_ipv4, plain_ipv6, quad_bytes
+from .address_text import (
+    canonical_quad,
+    entry_address,
+    ipv4_text,
+    ipv6_text,
+    nat64_ipv4,
+    plain_ipv6,
+    quad_bytes,
+)
 from .forwarded import elements_from_right, forwarded_for
 from .trusted_proxies import (
     TRUST_ALL_PROXIES_VARIABLE,
@@ -32,8 +40,6 @@ from .trusted_proxies import (
 logger = logging.getLogger("s3auth_asgi")
 
 UNKNOWN_CLIENT_KEY = "ip:unknown"
-
-_IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 _MEMO_TEXT_LIMIT = 64
 """Longer entries are not remembered: no address with a port and brackets is this long,
@@ -48,30 +54,6 @@ class ClientAddress(NamedTuple):
     subscriber usually holds a whole /64 and can rotate through it at will."""
     trusted: bool
     """Whether it is one of the trusted proxies."""
-
-
-def _parse_ip(text: str) -> _IPAddress | None:
-    """An address as found in a header entry: bare, `v4:port`, `[v6]` or `[v6]:port`."""
-    text = text.strip().strip('"').strip()
-    if text.startswith("["):
-        end = text.find("]")
-        if end < 0:
-            return None
-        text = text[1:end]
-    elif text.count(":") == 1:
-        text = text.partition(":")[0]
-    try:
-        address = ipaddress.ip_address(text)
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address):
-        mapped = address.ipv4_mapped
-        if mapped is not None:
-            return mapped
-        embedded = nat64_ipv4(int(address))
-        if embedded is not None:
-            return ipaddress.IPv4Address(embedded)
-    return address
 
 
 FORWARDED_ENTRIES_READ = 64
@@ -210,7 +192,7 @@ class ClientIPResolver:
         return _new_address(ClientAddress, (ipv6_text(number), key, trusted))
 
     def _classify_uncached(self, text: str) -> ClientAddress | None:
-        address = _parse_ip(text)
+        address = entry_address(text)
         if address is None:
             return None
         trusted = any(address in network for network in self.trusted_proxies)
