@@ -434,12 +434,34 @@ def test_the_dotted_quad_shortcut_answers_as_the_full_parse(
         assert full is None or full.key != f"ip:{text}"
 
 
+six_to_four = st.builds(
+    lambda ipv4, rest: ipaddress.IPv6Address(0x2002 << 112 | int(ipv4) << 80 | rest),
+    st.ip_addresses(v=4),
+    st.integers(0, 2**80 - 1) | st.sampled_from([0, 1, 2**80 - 1]),
+)
+"""Addresses of 2002::/16: the IPv4 address in bits 16..47, any subnet and host after it."""
+
+teredo = st.builds(
+    lambda server, flags_port, client: ipaddress.IPv6Address(
+        0x2001_0000 << 96 | int(server) << 64 | flags_port << 32 | int(client) ^ 0xFFFF_FFFF
+    ),
+    st.ip_addresses(v=4),
+    st.integers(0, 2**32 - 1),
+    st.ip_addresses(v=4),
+)
+"""Addresses of 2001::/32: the server's IPv4, flags and port, then the client's IPv4
+inverted."""
+
+
 @settings(max_examples=400, deadline=None)
 @given(
     text=st.one_of(
         st.ip_addresses(v=6).map(str),
         st.ip_addresses(v=6).map(lambda a: a.exploded.upper()),
         st.ip_addresses(v=6).map(lambda a: f"::ffff:{a.exploded[-9:]}"),
+        (six_to_four | teredo).map(str),
+        (six_to_four | teredo).map(lambda a: a.exploded),
+        (six_to_four | teredo).map(lambda a: f"[{a}]:443"),
         st.from_regex(r"[0-9a-fA-F:.%]{1,41}", fullmatch=True),
         st.sampled_from(["::1", "::", "::ffff:1.2.3.4", "::1.2.3.4", "fe80::1%eth0", "1::"]),
     ),
@@ -459,9 +481,14 @@ def test_the_ipv6_shortcut_answers_as_the_full_parse(
     )
     quick = resolver._plain_ipv6(text)
     full = resolver._classify_uncached(text)
+    written = full and ipaddress.ip_address(full.ip.partition("%")[0])
+    if isinstance(written, ipaddress.IPv6Address) and (written.teredo or written.sixtofour):
+        # 6to4 and Teredo: counted as the client's IPv4 address, whatever the prefix.
+        embedded = written.teredo[1] if written.teredo else written.sixtofour
+        assert full is not None and full.key == f"ip:{embedded}"
     if quick is not None:
         assert quick == full
-    else:  # left to the full parse: no IPv6 `inet_pton` reads (a zone, a port), or 80 bits 0
+    elif not text.startswith("["):  # left to the full parse: a zone, or 80 bits 0
         address = full and ipaddress.ip_address(full.ip)
         if isinstance(address, ipaddress.IPv6Address) and address.scope_id is None:
             assert int(address) >> 48 == 0
@@ -504,6 +531,7 @@ def test_where_inet_pton_is_loose_writing_back_keeps_the_canonical_forms(text: s
         st.ip_addresses().map(str),
         st.sampled_from(["10.1.2.3", "198.51.100.7", "::ffff:10.1.2.3", "010.1.2.3"]),
         st.from_regex(r"[0-9.:a-f]{1,20}", fullmatch=True),
+        (six_to_four | teredo).map(str),
     ),
     forwarded=st.sampled_from([b"", b"203.0.113.9", b"garbage"]),
     proxies=st.sampled_from([(), ("10.0.0.0/8",), ("198.51.100.0/24", "fd00::/8")]),
@@ -520,9 +548,10 @@ def test_the_client_key_shortcut_answers_as_resolve(
         compact, full = resolver.client_keys(request)
         assert full == expected
         assert (compact if ":" in compact else f"ip:{compact}") == expected
-        # Compact exactly when the client is one IPv4 address: then it is that address.
-        if resolved is not None and is_ipv4(resolved.ip) and expected == f"ip:{resolved.ip}":
-            assert compact == resolved.ip
+        # Compact exactly when the client is counted as one IPv4 address: then it is that
+        # address, however the client wrote it (IPv4-mapped, NAT64, 6to4, Teredo).
+        if is_ipv4(expected.removeprefix("ip:")):
+            assert compact == expected.removeprefix("ip:")
         else:
             assert compact == expected
 
@@ -535,14 +564,18 @@ host_text = st.one_of(
 @st.composite
 def host_pairs(draw: st.DrawFn) -> tuple[str, str]:
     """Two hosts: unrelated, or one client written twice (IPv6 upper-case and in full, IPv4
-    mapped into IPv6), or two IPv6 addresses in one /64, which count as one client."""
+    mapped into IPv6 or carried by 6to4 or Teredo), or two IPv6 addresses in one /64, which
+    count as one client."""
     first = draw(host_text)
     address = draw(st.ip_addresses())
     if isinstance(address, ipaddress.IPv6Address):
         neighbour = ipaddress.IPv6Address(int(address) ^ draw(st.integers(1, 2**64 - 1)))
         pairs = [(str(address), address.exploded.upper()), (str(address), str(neighbour))]
-    else:
-        pairs = [(str(address), f"::ffff:{address}")]
+    else:  # or as the IPv6 address of a 6to4 /48 or a Teredo client that carries it
+        six_to_four = 0x2002 << 112 | int(address) << 80 | draw(st.integers(0, 2**80 - 1))
+        teredo = 0x2001 << 112 | draw(st.integers(0, 2**64 - 1)) << 32 | int(address) ^ 2**32 - 1
+        embedding = [str(ipaddress.IPv6Address(n)) for n in (six_to_four, teredo)]
+        pairs = [(str(address), f"::ffff:{address}"), *((str(address), e) for e in embedding)]
     return draw(st.sampled_from([(first, draw(host_text)), *pairs]))
 
 

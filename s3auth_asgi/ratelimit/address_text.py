@@ -124,6 +124,30 @@ def nat64_ipv4(number: int) -> int | None:
     return number & 0xFFFF_FFFF if number >> 32 == _NAT64_PREFIX else None
 
 
+_SIX_TO_FOUR_PREFIX: Final = 0x2002
+"""2002::/16 (RFC 3056), shifted right by the 112 bits after it."""
+
+_TEREDO_PREFIX: Final = 0x2001_0000
+"""2001::/32 (RFC 4380), shifted right by the 96 bits after it."""
+
+
+def embedded_client_ipv4(number: int) -> int | None:
+    """The public IPv4 address of the client that a 6to4 or Teredo IPv6 address carries;
+    None for any other address.
+
+    The holder of an IPv4 address owns all of its 6to4 /48 (2002:V4::/48), 65,536 /64s. A
+    Teredo address is in its Teredo server's /64, shared by all of that server's clients,
+    with the client's own address (inverted) in its last 32 bits. Either is routed back to
+    the client through that IPv4 address only, so that address is the client as surely as
+    a plain IPv4 peer is."""
+    top = number >> 112
+    if top == _SIX_TO_FOUR_PREFIX:
+        return (number >> 80) & 0xFFFF_FFFF
+    if top == _TEREDO_PREFIX >> 16 and number >> 96 == _TEREDO_PREFIX:
+        return ~number & 0xFFFF_FFFF
+    return None
+
+
 def entry_address(text: str) -> IPAddress | None:
     """An address as found in a header entry (bare, `v4:port`, `[v6]` or `[v6]:port`) or
     a peer, read by `ipaddress`: IPv4-mapped and NAT64 addresses as the IPv4 address they

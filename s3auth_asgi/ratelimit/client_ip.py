@@ -21,6 +21,7 @@ from ..settings_text import choice_refused
 from ..types import Scope
 from .address_text import (
     canonical_quad,
+    embedded_client_ipv4,
     entry_address,
     ipv4_text,
     ipv6_text,
@@ -51,7 +52,8 @@ class ClientAddress(NamedTuple):
     """The address as written canonically (IPv4-mapped IPv6 as IPv4)."""
     key: str
     """What requests from it are counted under: IPv6 grouped by its network prefix, since one
-    subscriber usually holds a whole /64 and can rotate through it at will."""
+    subscriber usually holds a whole /64 and can rotate through it at will; 6to4 and Teredo
+    as the IPv4 address they carry, whose holder they belong to."""
     trusted: bool
     """Whether it is one of the trusted proxies."""
 
@@ -186,9 +188,15 @@ class ClientIPResolver:
         embedded = nat64_ipv4(number)
         if embedded is not None:
             return self._ipv4(ipv4_text(embedded), embedded)
+        # Matched as the IPv6 address it is, counted as the IPv4 client it carries (6to4,
+        # Teredo): a proxy listed by its IPv4 address is not its 6to4 /48 too.
         trusted = _within(number, self._trusted_ipv6)
-        network = number >> self._ipv6_shift << self._ipv6_shift
-        key = f"ip:{ipv6_text(network)}/{self._ipv6_prefix_length}"
+        client_ipv4 = embedded_client_ipv4(number)
+        if client_ipv4 is not None:
+            key = "ip:" + ipv4_text(client_ipv4)
+        else:
+            network = number >> self._ipv6_shift << self._ipv6_shift
+            key = f"ip:{ipv6_text(network)}/{self._ipv6_prefix_length}"
         return _new_address(ClientAddress, (ipv6_text(number), key, trusted))
 
     def _classify_uncached(self, text: str) -> ClientAddress | None:
@@ -198,6 +206,8 @@ class ClientIPResolver:
         trusted = any(address in network for network in self.trusted_proxies)
         if isinstance(address, ipaddress.IPv4Address):
             key = f"ip:{address}"
+        elif (client_ipv4 := embedded_client_ipv4(int(address))) is not None:
+            key = "ip:" + ipv4_text(client_ipv4)
         else:
             prefix = int(address) >> self._ipv6_shift << self._ipv6_shift
             key = f"ip:{ipaddress.IPv6Address(prefix)}/{self._ipv6_prefix_length}"
@@ -279,9 +289,14 @@ class ClientIPResolver:
         address = self.resolve(scope)
         if address is None:
             return UNKNOWN_CLIENT_KEY, UNKNOWN_CLIENT_KEY
-        if address.key == "ip:" + address.ip:
-            return address.ip, address.key
-        return address.key, address.key
+        key = address.key
+        if key == "ip:" + address.ip:
+            return address.ip, key
+        if "/" not in key and key.startswith("ip:"):
+            # An IPv4 client by an IPv6 address it owns (6to4, Teredo): its own compact key,
+            # or one client would be two counts in memory.
+            return key[3:], key
+        return key, key
 
     def client_ip(self, scope: Scope) -> str | None:
         address = self.resolve(scope)
