@@ -428,3 +428,22 @@ def test_check_reports_whether_the_signing_keys_open(
     assert shut.code == failures.CONFIGURATION, shut
     assert "[FAIL] signing keys: the stored signing keys are sealed" in shut.out
     assert "All checks passed" not in shut.out
+
+
+@pytest.mark.parametrize("made", [False, True], ids=["missing", "empty"])
+def test_check_of_a_new_directory_store_opens_its_keys_before_tidying_up(
+    made: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: Clock
+) -> None:
+    """A directory store no service has opened yet, with keys to be kept in it: `check`
+    reads them (none yet) from the store it probed, and only then removes what it made."""
+    root = tmp_path / "store"
+    if made:
+        root.mkdir()
+    monkeypatch.setenv("S3AUTH_ALGORITHM", "ES256")
+    monkeypatch.setenv("S3AUTH_STORE_URL", f"file://{root}")
+    monkeypatch.setattr(cli_check, "CLOCK", clock)
+    run = Run("check")
+    assert run.code == 0 and run.err == "", run
+    assert "[ok]   signing keys: none yet" in run.out and "All checks passed." in run.out, run
+    assert root.is_dir() == made
+    assert not made or list(root.iterdir()) == []

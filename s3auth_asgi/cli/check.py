@@ -67,10 +67,24 @@ def run_check(ctx: Context) -> int:
             message = unavailable_message(exc, settings.store_url)
             print(report_line(Probe("store", False, message)), file=ctx.out)
             return UNAVAILABLE
-        probes = run_async(lambda: probe_store(store))
+        code = check_store(ctx, settings, store)
     finally:
+        # Only once nothing reads the store any more: the keys are read from the directory
+        # and its control directory, which a store no service has opened yet had not.
         if footprint is not None:
             footprint.remove_new()
+    if code == OK:
+        if warnings:
+            count = f"{len(warnings)} warning{'s' if len(warnings) > 1 else ''}"
+            print(f"All checks passed, with {count} above.", file=ctx.out)
+        else:
+            print("All checks passed.", file=ctx.out)
+    return code
+
+
+def check_store(ctx: Context, settings: S3AuthSettings, store: Store) -> int:
+    """The store's probes, its verdict, and its signing keys, one line each; the exit code."""
+    probes = run_async(lambda: probe_store(store))
     for probe in probes:
         print(report_line(probe), file=ctx.out)
     if any(probe.name == REACHABLE and not probe.passed for probe in probes):
@@ -93,14 +107,7 @@ def run_check(ctx: Context) -> int:
         print(verdict_line(outcome), file=ctx.out)
     keys_probe = run_async(lambda: probe_keys(settings, store))
     print(report_line(keys_probe), file=ctx.out)
-    if not keys_probe.passed:
-        return CONFIGURATION
-    if warnings:
-        count = f"{len(warnings)} warning{'s' if len(warnings) > 1 else ''}"
-        print(f"All checks passed, with {count} above.", file=ctx.out)
-    else:
-        print("All checks passed.", file=ctx.out)
-    return OK
+    return OK if keys_probe.passed else CONFIGURATION
 
 
 def configuration_warnings(settings: S3AuthSettings) -> list[str]:
