@@ -24,7 +24,7 @@ from .lifecycle_settings import check_lifecycle_settings
 from .secret_strength import MIN_SECRET_BITS, estimate_bits
 from .settings_env import env_name
 from .settings_ranges import ARGON2_MIN_MEMORY_PER_LANE, RANGES, check_range, out_of_range
-from .settings_text import choice_refused, choices
+from .settings_text import check_utf8, choice_refused, choices
 from .token_budget import CLAIM_TEXT_MAX_BYTES, token_json_bytes
 
 MIN_SECRET_LENGTH = 32
@@ -58,6 +58,7 @@ def check_settings(settings: Any) -> None:
     """ConfigurationError for the first setting of `settings` (an S3AuthSettings) that
     cannot work."""
     check_types(settings)
+    check_utf8(settings)
     for field in URL_FIELDS:
         # Whitespace is part of a URL: `file:///srv/auth ` is a directory beside
         # `/srv/auth`, another store; `s3://bucket/auth ` another prefix.
@@ -150,24 +151,15 @@ def check_fallbacks(secret_key: str, fallbacks: list[str]) -> None:
 
 def check_secret(field: str, secret: str, *, variable: str | None = None) -> None:
     """The rules of a secret that keys are made of (the secret key and its fallbacks, the
-    key-encryption key): UTF-8 text, no surrounding whitespace, at least MIN_SECRET_LENGTH
-    characters, and at least MIN_SECRET_BITS by `secret_strength`'s estimate. `variable`:
-    what the messages call it, its field's variable by default. No message shows the
-    secret."""
+    key-encryption key): no surrounding whitespace, at least MIN_SECRET_LENGTH characters,
+    and at least MIN_SECRET_BITS by `secret_strength`'s estimate; UTF-8 text, as every
+    setting is (`settings_text.check_utf8`, which runs first). `variable`: what the
+    messages call it, its field's variable by default. No message shows the secret."""
     variable = variable or env_name(field)
     if not secret:
         # Unset, the variable's own name; an item of a list, an empty one.
         missing = "is not set" if variable == env_name(field) else "is empty"
         raise ConfigurationError(f"{variable} {missing} (generate one with `s3auth gen-secret`)")
-    if not secret.isascii():
-        try:
-            secret.encode()
-        except UnicodeEncodeError:
-            # A byte of the environment that is not UTF-8 arrives as a lone surrogate, and
-            # no key is derived from that: refused here, not at the first token.
-            raise ConfigurationError(
-                f"{variable} is not UTF-8 text (a byte the environment could not decode?)"
-            ) from None
     # Part of the key, so hosts given the same secret with and without it (a trailing
     # newline from a secret file on one of them) would not verify each other's tokens or
     # open each other's sealed keys.

@@ -17,7 +17,8 @@ S3AUTH_PASSWORD_CONTEXT_WORDS, `context_words`: a word lost there is a password 
 unset); S3AUTH_SECRET_KEY_FALLBACKS is also read as a JSON array of strings when it begins
 with `[`, for a key that holds a comma (`settings_fallbacks`). A text setting whose default
 is None takes the empty text as None (unset); any other text is taken as it is, and judged
-by the setting's own check (`settings_checks`).
+by the setting's own check (`settings_checks`). Every text but a path's is UTF-8
+(`check_utf8`).
 """
 
 from __future__ import annotations
@@ -51,6 +52,17 @@ EMPTY_ITEMS_KEPT = ("password_context_words",)
 SPACES = string.whitespace
 """What may surround an item of a list: ASCII's spaces only. `str.strip()` takes a no-break
 space, or any other script's, for one too, though no parser that reads the item does."""
+
+PATH_FIELDS = (
+    "store_url",
+    "jwks_publish_url",
+    "signing_key_file",
+    "verification_keys_file",
+    "mail_outbox",
+)
+"""Settings that name a file or a directory (a `file://` URL's path included), whose name may
+be any bytes: one that is not UTF-8 reaches Python as lone surrogates, which open() gives
+back as the same bytes. Every other text is held to UTF-8 (`check_utf8`)."""
 
 _WHOLE = re.compile(r"-?(?:0|[1-9][0-9]*)", re.ASCII)
 _NUMBER = re.compile(r"-?(?P<digits>(?:0|[1-9][0-9]*)(?:\.[0-9]+)?)(?:[eE][+-]?[0-9]+)?", re.ASCII)
@@ -128,3 +140,31 @@ def _number(whole: bool, text: str) -> int | float | None:
         # Too small for a double: not 0, which would be taken as what it means.
         return None
     return value or 0.0  # -0 is 0, without the sign a later `copysign` could see
+
+
+def check_utf8(settings: Any) -> None:
+    """ConfigurationError naming the first text setting of `settings` (an S3AuthSettings),
+    and an item of a list by its position, that is not UTF-8: a byte of the environment
+    that is not reaches Python as a lone surrogate, which no token, mail, SMTP login or
+    typed password can carry, so that it would fail at start with a traceback (`iss`,
+    `aud`), at every mail, or never match. Never shows the value, which may be a secret."""
+    for field in msgspec.structs.fields(settings):
+        value = getattr(settings, field.name)
+        if field.name in PATH_FIELDS:
+            continue
+        texts = list(enumerate(value, 1)) if isinstance(value, list) else [(0, value)]
+        for number, text in texts:
+            if isinstance(text, str) and not _is_utf8(text):
+                item = f" (item {number})" if number else ""
+                raise ConfigurationError(
+                    f"{env_name(field.name)}{item} is not UTF-8 text (a byte the environment "
+                    "could not decode?)"
+                )
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -23,7 +23,7 @@ from s3auth_asgi.keys.publish import publish_jwks
 from s3auth_asgi.keys.ring import KeyRing
 from s3auth_asgi.passwords import PasswordHasher
 from s3auth_asgi.ratelimit import ClientIPResolver, RateLimit, parse_rate_limits
-from s3auth_asgi.settings import new_secret_key
+from s3auth_asgi.settings import env_name, new_secret_key
 from s3auth_asgi.settings_ranges import (
     ARGON2_MAX_PARALLELISM,
     ARGON2_MAX_VALUE,
@@ -437,3 +437,43 @@ def test_a_jwks_target_inside_a_directory_store_is_refused_however_it_is_spelt(
         assert "S3AUTH_JWKS_PUBLISH_URL must be outside the store" in message, url
     beside = f"file://{tmp_path}/store-www/jwks.json"
     assert made(**KEY_PAIR, S3AUTH_STORE_URL=f"file://{store}", S3AUTH_JWKS_PUBLISH_URL=beside)
+
+
+TEXT_FIELDS = [
+    field.name
+    for field in msgspec.structs.fields(S3AuthSettings)
+    if field.type in (str, str | None, list[str])
+]
+PATH_FIELDS = ("store_url", "jwks_publish_url", "signing_key_file", "verification_keys_file",
+               "mail_outbox")  # fmt: skip
+
+
+@pytest.mark.parametrize("field", sorted(set(TEXT_FIELDS) - set(PATH_FIELDS)))
+def test_a_text_setting_that_is_no_text_is_refused_naming_its_variable(field: str) -> None:
+    """A byte of the environment that is not UTF-8 reaches Python as a lone surrogate, which
+    no token, mail or SMTP login can carry, nor a typed password hold: refused when the
+    settings are made, naming the variable and not the value, rather than a traceback at
+    start (`iss`, `aud`) or every mail failing. A path may be any bytes, so those are taken."""
+    variable = env_name(field)
+    value = "cafe-\udce9-0123456789abcdefghij@example.com"
+    environment = {"S3AUTH_SECRET_KEY": SECRET, "S3AUTH_ALGORITHM": "ES256", variable: value}
+    with pytest.raises(ConfigurationError) as info:
+        S3AuthSettings.from_env(environment)
+    message = str(info.value)
+    assert message.startswith(variable) and "not UTF-8 text" in message, message
+    assert "cafe" not in message
+
+
+def test_a_path_that_is_no_utf_8_is_taken(tmp_path: Path) -> None:
+    """A file's name may be any bytes, which open() gets back from the same surrogates."""
+    directory = f"{tmp_path}/caf\udce9"
+    settings = S3AuthSettings.from_env({
+        "S3AUTH_SECRET_KEY": SECRET, "S3AUTH_ALGORITHM": "ES256",
+        "S3AUTH_STORE_URL": f"file://{directory}/store",
+        "S3AUTH_JWKS_PUBLISH_URL": f"file://{directory}/jwks.json",
+        "S3AUTH_SIGNING_KEY_FILE": f"{directory}/signing.pem",
+        "S3AUTH_VERIFICATION_KEYS_FILE": f"{directory}/verify.pem",
+        "S3AUTH_MAIL_OUTBOX": f"{directory}/outbox", "S3AUTH_MAIL_FROM": "a@example.com",
+    })  # fmt: skip
+    assert settings.mail_outbox == f"{directory}/outbox"
+    assert set(PATH_FIELDS) < set(TEXT_FIELDS)
