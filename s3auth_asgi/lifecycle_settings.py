@@ -1,7 +1,8 @@
 """The checks of the mail and account-lifecycle settings (S3AUTH_PUBLIC_URL, S3AUTH_MAIL_*,
 S3AUTH_SMTP_*), kept apart from `settings` so that module stays one screenful of fields.
 Each failure names the variable to fix; the numbers' ranges are in `settings_ranges`. What
-is taken but may not be meant is a warning (`unverifiable_accounts`, `short_lived_links`)."""
+is taken but may not be meant is a warning (`unverifiable_accounts`, `short_lived_links`,
+`plain_http_links`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from .errors import ConfigurationError
+from .hosts import is_loopback
 from .settings_env import env_name as variable
 
 if TYPE_CHECKING:
@@ -184,3 +186,20 @@ def short_lived_links(settings: Any, limits: Mapping[str, RateLimit]) -> list[st
                 "the links live longer or the limits admit mails more often"
             )
     return warnings
+
+
+def plain_http_links(settings: Any) -> list[str]:
+    """A warning when S3AUTH_PUBLIC_URL is plain http:// to a host other than this machine:
+    each mailed link then opens a page that whoever is on the network path can rewrite, to
+    read the token in its fragment and take the account over. Taken, since a network of
+    one's own may be trusted; loopback, as in development, crosses no one else's path.
+    `s3auth check` shows it, and the auth app logs it when it is made."""
+    parts = urlsplit(settings.public_url)
+    host = parts.hostname or ""
+    if parts.scheme.lower() != "http" or is_loopback(host):
+        return []
+    return [
+        f"{variable('public_url')} is plain http:// to {host}: every mailed reset or "
+        "verification link opens a page that whoever is on the network path can rewrite to "
+        "read the link's token and take the account over; use https://"
+    ]

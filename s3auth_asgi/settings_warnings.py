@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .lifecycle_settings import short_lived_links, unverifiable_accounts
+from .lifecycle_settings import plain_http_links, short_lived_links, unverifiable_accounts
 from .settings_checks import weak_argon2_cost
 from .settings_fallbacks import comma_in_secret_key
 
@@ -20,10 +20,12 @@ def settings_warnings(
     """The warnings of `settings` (an S3AuthSettings) under the auth app's rate `limits`:
     a verified address required where no mail is sent (`mailer_given`: one given in code,
     which the settings do not show), mailed links that can expire before the mail budgets
-    let another go, an argon2 cost below OWASP's, and a secret key with a comma."""
+    let another go, mailed links over plain http, an argon2 cost below OWASP's, and a secret
+    key with a comma."""
     return [
         *unverifiable_accounts(settings, mailer_given=mailer_given),
         *short_lived_links(settings, limits),
+        *plain_http_links(settings),
         *weak_argon2_cost(settings),
         *comma_in_secret_key(settings),
     ]
