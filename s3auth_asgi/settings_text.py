@@ -17,8 +17,9 @@ S3AUTH_PASSWORD_CONTEXT_WORDS, `context_words`: a word lost there is a password 
 unset); S3AUTH_SECRET_KEY_FALLBACKS is also read as a JSON array of strings when it begins
 with `[`, for a key that holds a comma (`settings_fallbacks`). A text setting whose default
 is None takes the empty text as None (unset); any other text is taken as it is, and judged
-by the setting's own check (`settings_checks`). Every text but a path's is UTF-8
-(`check_utf8`).
+by the setting's own check (`settings_checks`): an empty S3AUTH_STORE_URL is refused, not
+read as its default, `memory://`, which would lose every account with the process. Every
+text but a path's is UTF-8 (`check_utf8`).
 """
 
 from __future__ import annotations

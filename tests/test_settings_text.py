@@ -283,3 +283,23 @@ def test_a_choice_argument_is_refused_listing_the_choices(field: str) -> None:
     listed = ", ".join(CHOICES[field])
     optional = " (or None)" if field == "rate_limit_store" else ""
     assert str(info.value) == f"{env_name(field)} must be one of: {listed}{optional}, not 'other'"
+
+
+EMPTY_AS_UNSET = sorted(
+    f.name
+    for f in msgspec.structs.fields(S3AuthSettings)
+    if f.type in (str, str | None, list[str]) and f.name not in ("algorithm", "secret_key")
+    and f.name != "store_url"
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("field", EMPTY_AS_UNSET)
+def test_an_empty_text_or_list_is_the_same_as_an_unset_one(field: str) -> None:
+    assert read(field, "") == getattr(from_env(), field)
+
+
+def test_an_empty_store_url_is_refused_not_read_as_the_memory_default() -> None:
+    """`S3AUTH_STORE_URL=$STORE` with STORE unset: a store that vanishes with the process
+    would lose every account without a word, so it is refused, not taken as unset."""
+    assert from_env().store_url == "memory://"
+    assert refusal("store_url", "").startswith("S3AUTH_STORE_URL must be a URL such as")
