@@ -10,6 +10,7 @@
                                                   JSON lines (stdin for - or no FILE)
     s3auth user list [--json] [--search S] | disable ID | enable ID | delete ID
     s3auth user set-password ID | scopes ID [--add S..] [--remove S..] | promote ID
+    s3auth user reset-password ID [--end-sessions] [--json]   mail the owner a reset link
     s3auth user demote ID | sessions ID [--json] | revoke ID [--session SID] | totp-off ID
     s3auth sessions end-all [--yes]               end every session of every user
     s3auth keys list [--json] | rotate [--now] | retire KID [--now] | publish
