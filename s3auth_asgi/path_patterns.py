@@ -9,6 +9,12 @@ exclusion `/public/` skips nothing unless `/public` is excluded too: a request t
 open, under Litestar, the route that a protected `/public` names. It is refused, saying
 what to write. A protected pattern that exclusions cover whole needs a token nowhere, as
 an exclusion wins: refused too.
+
+An exact exclusion `/health` also skips `/health/`: Starlette and FastAPI answer it with a
+redirect to `/health` and Litestar serves `/health` at it, but the middleware in front
+judges it first, and a public route would answer 401. Not where a protected pattern, as
+written, names `/health/` and not `/health` (`/health/*`, `/health/`): that is a route of
+its own (a Starlette `Mount`'s root), which the exclusion did not name.
 """
 
 from __future__ import annotations
@@ -25,14 +31,25 @@ class PathSet:
     Patterns that say what needs a token or what is counted also cover, when they end with
     a slash (`/admin/`, `/admin/*`), the path without it (`/admin`): Litestar drops the
     trailing slash of its routes and so routes `/admin` to a route `/admin/`. An
-    `exclusion` covers only what it names, and its prefixes must end at a segment."""
+    `exclusion` covers what it names, an exact one with one trailing slash too (see the
+    module), and its prefixes must end at a segment."""
 
     __slots__ = ("exact", "patterns", "prefixes")
 
-    def __init__(self, patterns: Iterable[str], setting: str, *, exclusion: bool = False) -> None:
+    def __init__(
+        self,
+        patterns: Iterable[str],
+        setting: str,
+        *,
+        exclusion: bool = False,
+        protected: Iterable[str] = (),
+    ) -> None:
+        """`protected`: for an `exclusion`, the protected patterns as written, which keep
+        the slashed path of an exact exclusion that they name alone (see the module)."""
         self.patterns = tuple(patterns)
         exact: set[str] = set()
         prefixes: list[str] = []
+        kept = tuple(protected)
         for pattern in self.patterns:
             check_pattern(pattern, setting)
             if exclusion:
@@ -44,6 +61,10 @@ class PathSet:
                 exact.add(pattern)
             if not exclusion and len(stem) > 1 and stem.endswith("/"):
                 exact.add(stem[:-1])
+            if exclusion and not pattern.endswith(("*", "/")):
+                slashed = pattern + "/"
+                if not any(names(p, slashed) and not names(p, pattern) for p in kept):
+                    exact.add(slashed)
         self.exact = frozenset(exact)
         self.prefixes = tuple(prefixes)
 
@@ -55,6 +76,11 @@ class PathSet:
         return all(map(self.matches, other.exact)) and all(
             stem.startswith(self.prefixes) for stem in other.prefixes
         )
+
+
+def names(pattern: str, path: str) -> bool:
+    """Whether `pattern`, as written, names `path`: no slash added or dropped."""
+    return path == pattern or (pattern.endswith("*") and path.startswith(pattern[:-1]))
 
 
 def check_pattern(pattern: object, setting: str) -> None:

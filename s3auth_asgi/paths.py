@@ -10,7 +10,9 @@ percent-decoded by the server; the Host header and forwarding headers are never 
 A pattern is either exact (`/health`) or a prefix ending in `*` (`/admin*` matches `/admin`,
 `/admin/users` and `/administrators`; `/static/*` matches below `/static/`). A protected
 `/static/` or `/static/*` also matches `/static`, which Litestar routes to a route
-`/static/` (`path_patterns.PathSet`); an exclusion does not. An exclusion's prefix must end
+`/static/` (`path_patterns.PathSet`); an exclusion does not. An exact exclusion `/health`
+also skips `/health/`, which Starlette redirects to `/health` and Litestar routes as it,
+unless a protected pattern names `/health/` without `/health`. An exclusion's prefix must end
 at a segment, with `/*`: `/auth*` would also skip `/authors`, a route of the app's own, so
 it is refused, and `("/auth", "/auth/*")` says what was meant. So is a pattern that could
 never take effect (`path_patterns`): an exact exclusion `/public/` without `/public`, and
@@ -116,7 +118,7 @@ class PathRules:
         self.scopes_by_pattern: Mapping[str, tuple[str, ...]] = scoped
         """Each protected pattern, with the scopes a token must hold there."""
         # Skipping more than meant would leave a route open: exclusions end at a segment.
-        self.exclude = PathSet(exclude, "exclude", exclusion=True)
+        self.exclude = PathSet(exclude, "exclude", exclusion=True, protected=scoped)
         refuse_unskippable_exclusions(self.exclude)
         if protected is not EVERY_PATH:
             # Only what was written: excluding every path under the default is plain.

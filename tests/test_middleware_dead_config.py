@@ -30,8 +30,13 @@ async def test_an_exclusion_ending_in_a_slash_is_refused_and_what_it_says_to_wri
         assert (await call_http(app, http_scope(target))).status == 200
     # The root is no slash to strip: it excludes itself.
     assert PathRules(exclude=("/",)).decide(http_scope("/"))[0] is PathAccess.SKIP
-    # "/public" alone leaves "/public/" protected, the safe direction.
+    # "/public" alone skips "/public/" too, which the app redirects to or routes as
+    # "/public"; a protected pattern naming "/public/" alone keeps it protected.
     app = BearerTokenMiddleware(RecordingApp(), SERVICE, exclude=["/public"])
+    assert (await call_http(app, http_scope("/public/"))).status == 200
+    app = BearerTokenMiddleware(
+        RecordingApp(), SERVICE, protected=["/public/*"], exclude=["/public"]
+    )
     assert (await call_http(app, http_scope("/public/"))).status == 401
 
 

@@ -38,7 +38,8 @@ def decide(
     ("path", "expected"),
     [
         ("/health", PathAccess.SKIP),
-        ("/health/", PathAccess.REQUIRED),  # exact patterns are exact
+        ("/health/", PathAccess.SKIP),  # an exact exclusion takes one trailing slash
+        ("/health//", PathAccess.REQUIRED),  # and no more
         ("/healthz", PathAccess.REQUIRED),
         ("/docs", PathAccess.SKIP),
         ("/docs/", PathAccess.SKIP),

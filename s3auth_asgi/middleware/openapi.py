@@ -220,7 +220,9 @@ def _access(
         return access, scopes, []
     some: list[str] = []
     for pattern in rules.exclude.patterns:
-        matches = PathSet((pattern,), "exclude", exclusion=True).matches
+        matches = PathSet(
+            (pattern,), "exclude", exclusion=True, protected=rules.scopes_by_pattern
+        ).matches
         covered = coverage(pattern, path, matches)
         if covered == "all":
             return PathAccess.SKIP, (), []
