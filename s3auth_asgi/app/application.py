@@ -30,7 +30,7 @@ from .limits import AuthRateLimits
 from .openapi import OpenAPIDocument
 from .operations import Call, Operation
 from .origins import OriginCheck
-from .responses import JSON_CONTENT_TYPE, problem_response
+from .responses import problem_response, validated_response
 from .routes import AuthRoutes
 from .table import operations_of
 
@@ -126,8 +126,11 @@ class AuthApp:
         return child
 
     async def _openapi(self, call: Call) -> Response:
-        body = self.openapi.encoded(call.request.scope.get("root_path", "") or "")
-        return Response(body, media_type=JSON_CONTENT_TYPE)
+        # It changes with a deploy only, which no max-age can foresee: kept, and asked
+        # again each time, which its ETag answers with a 304 and no body.
+        body, etag = self.openapi.encoded(call.request.scope.get("root_path", "") or "")
+        if_none_match = call.request.headers.get("if-none-match")
+        return validated_response(if_none_match, etag, "no-cache", lambda: body)
 
 
 def body_limit(service: S3AuthService) -> int:

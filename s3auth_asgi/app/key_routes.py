@@ -3,13 +3,14 @@ ETag of its content so a client holding the current copy is answered 304."""
 
 from __future__ import annotations
 
+import msgspec
 from starlette.responses import Response
 
 from ..keys.keyset import jwks_fingerprint
 from ..service import S3AuthService
 from ..settings import S3AuthSettings
 from .operations import Call
-from .responses import empty_response, json_response, not_modified
+from .responses import validated_response
 from .schemas import JsonWebKeySet
 
 
@@ -22,8 +23,9 @@ class KeyRoutes:
     async def jwks(self, call: Call) -> Response:
         keys = await self.service.published_keys()
         document = keys.jwks(self.service.clock())
-        etag, max_age = f'"{jwks_fingerprint(document)}"', self.settings.jwks_max_age_seconds
-        headers = [("Cache-Control", f"public, max-age={max_age}"), ("ETag", etag)]
-        if not_modified(call.request.headers.get("if-none-match"), etag):
-            return empty_response(headers, status=304)
-        return json_response(JsonWebKeySet(keys=document["keys"]), headers=headers)
+        return validated_response(
+            call.request.headers.get("if-none-match"),
+            f'"{jwks_fingerprint(document)}"',
+            f"public, max-age={self.settings.jwks_max_age_seconds}",
+            lambda: msgspec.json.encode(JsonWebKeySet(keys=document["keys"])),
+        )

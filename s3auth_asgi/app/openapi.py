@@ -8,6 +8,7 @@ The paths in the document are relative to the mount point, which is only known p
 from __future__ import annotations
 
 import copy
+import hashlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -78,7 +79,7 @@ class OpenAPIDocument:
             declare_no_profile(self._template)
         if password_policy is not None:
             declare_password_policy(self._template, password_policy)
-        self._encoded: dict[str, bytes] = {}
+        self._encoded: dict[str, tuple[bytes, str]] = {}
 
     def extend(self, change: Callable[[dict[str, Any]], object]) -> None:
         """Have `change` alter the document in place, for every mount point: what an
@@ -95,13 +96,16 @@ class OpenAPIDocument:
         flows["password"]["refreshUrl"] = f"{root}/refresh"
         return document
 
-    def encoded(self, root_path: str) -> bytes:
-        body = self._encoded.get(root_path)
-        if body is None:
+    def encoded(self, root_path: str) -> tuple[bytes, str]:
+        """The document for `root_path` as JSON, and its ETag: a hash of those bytes, the
+        same in every process that serves the same document."""
+        found = self._encoded.get(root_path)
+        if found is None:
             body = msgspec.json.encode(self.for_mount(root_path))
+            found = body, f'"{hashlib.sha256(body).hexdigest()[:32]}"'
             if len(self._encoded) < _MAX_CACHED_MOUNTS:
-                self._encoded[root_path] = body
-        return body
+                self._encoded[root_path] = found
+        return found
 
 
 def build_document(

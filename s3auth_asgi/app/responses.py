@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import msgspec
@@ -56,6 +56,24 @@ def not_modified(if_none_match: str | None, etag: str) -> bool:
     return any(
         candidate.strip().removeprefix("W/") == etag for candidate in if_none_match.split(",")
     )
+
+
+def validated_response(
+    if_none_match: str | None, etag: str, cache_control: str, body: Callable[[], bytes]
+) -> Response:
+    """A published document that caches may keep (the JWKS, the OpenAPI document): `body()`
+    as JSON with its `etag` and `cache_control`, or a 304 with the same headers, and no
+    body made, where `if_none_match` names the ETag. Either varies by Origin: a shared
+    cache keeps one copy per origin, whatever the host's CORS layer adds to it."""
+    headers = [("Cache-Control", cache_control), ("ETag", etag)]
+    if not_modified(if_none_match, etag):
+        response = empty_response(headers, status=304)
+    else:
+        response = Response(body(), media_type=JSON_CONTENT_TYPE)
+        for name, header in headers:
+            response.headers.append(name, header)
+    vary(response, "Origin")
+    return response
 
 
 def rendered_response(problem: RenderedProblem) -> Response:
