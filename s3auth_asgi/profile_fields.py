@@ -1,6 +1,6 @@
 """The application's own user fields: a `profile` object on each user, declared by the
 application as a msgspec Struct or as a JSON-Schema-shaped dict, validated on every write
-(registration, `PATCH /me`, `update_user`), capped in size, and shown in the OpenAPI
+(registration, `PATCH /me`, `update_user`, `import_user`), capped in size, and shown in the OpenAPI
 document in place of the generic object.
 
     class Profile(msgspec.Struct, forbid_unknown_fields=True):
@@ -72,6 +72,8 @@ class ProfileFields:
         """Each field's declared pattern and the Python one that means the same."""
         if declared is None or isinstance(declared, type):
             self.struct = declared
+        elif not isinstance(declared, Mapping):
+            raise ConfigurationError("profile_fields must be a msgspec Struct or a JSON Schema")
         else:
             self.struct = struct_from_schema(declared)
             self.patterns = declared_patterns(declared)

@@ -9,8 +9,10 @@ hasher can verify it (`check_password_hash`): one stored that it cannot would lo
 account out for good, each login failing as a wrong password does. The first login
 replaces it with an argon2id hash at the current parameters (`passwords`); until then
 every login attempt, a wrong one's too, verifies it at its own cost, so a hash above the
-ceiling of `hash_costs` is refused (CostlyHashError) and never stored. No hook runs: an
-import is no registration by its user.
+ceiling of `hash_costs` is refused (CostlyHashError) and never stored. A profile given is
+validated as a registration validates one (`ProfileFields.clean`, which `PATCH /me` runs
+too), its defaults filled in; none given, the user has none, as a user of another system
+that kept no such fields. No hook runs: an import is no registration by its user.
 
 Request budget: what `create_user` costs (4 creates), nothing for a refused input.
 """
@@ -18,6 +20,7 @@ Request budget: what `create_user` costs (4 creates), nothing for a refused inpu
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import argon2
 from argon2.exceptions import InvalidHashError
@@ -36,6 +39,7 @@ from .models import User
 from .name_index import NameIndex
 from .passwords import PasswordHasher
 from .privileges import admin_from_input, stored_scopes
+from .profile_fields import ProfileFields
 from .types import Clock
 
 ACCEPTED_HASHES = (
@@ -102,6 +106,7 @@ class UserImports:
 
     names: NameIndex
     passwords: PasswordHasher
+    profile_fields: ProfileFields
     clock: Clock
 
     async def import_user(
@@ -116,6 +121,7 @@ class UserImports:
         scopes: list[str] | None = None,
         email_verified: bool = False,
         created_at: int | None = None,
+        profile: dict[str, Any] | None = None,
     ) -> User:
         """Bring in a user of another system with its password hash (argon2id or bcrypt,
         upgraded at its first login): every field checked as for a registration
@@ -123,7 +129,8 @@ class UserImports:
         them (UsernameTakenError / EmailTakenError, nothing left behind), no password
         policy, no hook; CostlyHashError for a hash that costs more to verify than the
         hasher's ceiling allows (`hash_costs`). `created_at`: Unix seconds, kept when
-        given, else now."""
+        given, else now. `profile`: the application's own fields, validated and completed
+        as `create_user` does (S3ValidationError naming what is wrong); None: none."""
         name = clean_username(username)
         address = clean_email(email)
         hashed = check_password_hash(password_hash)
@@ -139,6 +146,8 @@ class UserImports:
             raise S3ValidationError("created_at must be a time in Unix seconds, 0 or more")
         cleaned_scopes = clean_scopes(scopes)
         admin = admin_from_input(is_admin, cleaned_scopes)
+        # Registration's own check (a None would be a registration's empty profile).
+        cleaned_profile = None if profile is None else self.profile_fields.clean(profile)
         now = int(self.clock())
         user = User(
             id=new_id(),
@@ -153,6 +162,7 @@ class UserImports:
             updated_at=now,
             username_skeleton=username_skeleton(name),
             email_verified=email_verified,
+            profile=cleaned_profile,
         )
         await self.names.register(user)
         return user

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import anyio
 
 from ..errors import ConfigurationError
+from ..profile_fields import ProfileFields
 from ..service import S3AuthService
 from ..settings import S3AuthSettings, env_name
 from ..storage.handoffs import HANDOFFS
@@ -76,11 +77,17 @@ class Context:
         return ObjectStore.from_url(settings.store_url, create_parents=create)
 
     def service(
-        self, settings: S3AuthSettings | None = None, *, clock: Clock = time.time
+        self,
+        settings: S3AuthSettings | None = None,
+        *,
+        clock: Clock = time.time,
+        profile_fields: ProfileFields | None = None,
     ) -> S3AuthService:
-        """A service on `settings` (by default those the command line selects)."""
+        """A service on `settings` (by default those the command line selects), with the
+        application's `profile_fields` where a command was given them."""
         settings = settings or self.settings()
-        return S3AuthService(settings, store=self.store(settings), clock=clock)
+        store = self.store(settings)
+        return S3AuthService(settings, store=store, clock=clock, profile_fields=profile_fields)
 
 
 def is_memory(url: str) -> bool:

@@ -5,20 +5,23 @@ another account holds, a hash in no format the hasher verifies) is reported with
 number and the others go on; a store that fails stops the import there, and a FILE that
 cannot be opened is a usage error. Imports are keyed
 by name, so the same file run again imports what is missing and reports the rest taken.
-Each user imported is kept in its audit trail as `admin_user_create` (`users.noted`)."""
+Each user imported is kept in its audit trail as `admin_user_create` (`users.noted`).
+A line's `profile` is validated against the application's profile fields, which
+`--profile-fields` names (`declared_profile`); without them, a line that gives one fails."""
 
 from __future__ import annotations
 
 import datetime as dt
 import sys
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import msgspec
 
 from ..errors import S3AuthError, S3ValidationError, StoreUnavailableError
 from ..service import S3AuthService
 from .context import Context, run_async
+from .declared_profile import FORM, OPTION, declared_profile
 from .failures import OK, REFUSED, UNAVAILABLE, CommandError, unavailable_message
 from .json_array import JsonArray
 from .progress import Progress
@@ -43,6 +46,8 @@ class ImportLine(msgspec.Struct, forbid_unknown_fields=True):
     email_verified: bool = False
     created_at: int | str | None = None
     """Unix seconds, or an ISO 8601 time with its offset (`2024-05-01T12:00:00+00:00`)."""
+    profile: dict[str, Any] | None = None
+    """The application's own fields (`profile_fields`), as `PublicUser` shows them."""
 
 
 class LineResult(msgspec.Struct, kw_only=True):
@@ -103,6 +108,11 @@ async def import_line(service: S3AuthService, number: int, line: bytes | None) -
         except msgspec.DecodeError as exc:
             return LineResult(line=number, outcome="failed", code="invalid_json", detail=str(exc))
         username = given.username
+        if given.profile is not None and not service.profile_fields.declared:
+            raise S3ValidationError(
+                "profile: this application declares no profile fields; give them to the "
+                f"import with {OPTION} {FORM}"
+            )
         user = await service.import_user(
             given.username,
             given.email,
@@ -113,6 +123,7 @@ async def import_line(service: S3AuthService, number: int, line: bytes | None) -
             scopes=given.scopes,
             email_verified=given.email_verified,
             created_at=unix_seconds(given.created_at),
+            profile=given.profile,
         )
     except S3AuthError as exc:
         if isinstance(exc, StoreUnavailableError) or exc.status >= 500:
@@ -136,7 +147,7 @@ def run_user_import(ctx: Context) -> int:
     failed."""
     path: str = ctx.args.file
     as_json: bool = ctx.args.json
-    service = ctx.service()
+    service = ctx.service(profile_fields=declared_profile(ctx.args.profile_fields))
     results: list[LineResult] = []
     at = 0
     progress = Progress(

@@ -254,6 +254,12 @@ def add_user_commands(
         "file", nargs="?", default="-", metavar="FILE", help="JSON lines (default: stdin)"
     )
     imports.add_argument("--json", action="store_true", help="one JSON array of the results")
+    imports.add_argument(
+        "--profile-fields",
+        metavar="MODULE:NAME",
+        default=None,
+        help="the app's profile fields (a Struct, a JSON Schema dict or its S3AuthService)",
+    )
     listing = action("list", run_user_list, "list every user")
     listing.add_argument("--json", action="store_true", help="one JSON array of users")
     listing.add_argument("--search", default=None, help="only users whose names contain this")
