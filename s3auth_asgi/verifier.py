@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from .errors import ConfigurationError, S3AuthError, TokenRevokedError, UnknownSigningKeyError
 from .types import Clock, elapsed_clock
 
 logger = logging.getLogger("s3auth_asgi")
+V = TypeVar("V")
 
 MAX_TOKEN_BYTES = 8192
 """Longer tokens are refused unread: above any token this package issues (`token_budget`
@@ -199,23 +200,78 @@ class ClosesAtShutdown(Protocol):
         """End the verifier's work in the background."""
 
 
-async def verify_reading_keys_again(
-    verifier: AccessTokenVerifier, token: str | bytes
-) -> dict[str, Any]:
-    """`verifier.verify_access_token(token)`, where a token naming a key the verifier does
-    not know makes a KeyReader read its keys again (at most once per its interval) and is
-    verified once more when they changed so that it may verify (`UnknownSigningKeyError
-    .worth_verifying_again`): a key made active elsewhere at once (`s3auth keys rotate
-    --now`), or put under a kid a JwksVerifier holds, is learnt from the first token it
-    signs. BearerTokenMiddleware does the same around its cache; the auth app and the
-    hosts' dependencies and guards, which verify without it, call this."""
-    try:
-        return verifier.verify_access_token(token)
-    except UnknownSigningKeyError as unknown:
-        if (
-            not isinstance(verifier, KeyReader)
-            or not await verifier.read_keys_again()
-            or not unknown.worth_verifying_again()
-        ):
-            raise
-    return verifier.verify_access_token(token)
+class TokenJudge(Generic[V]):
+    """The one order in which a bearer token is judged, by BearerTokenMiddleware, the auth
+    app and the hosts' dependencies and guards alike (`judge`):
+
+    1. keys overdue are read first (a `KeysFreshness` verifier whose keys change while it
+       runs), so that a key retired during an idle spell verifies nothing;
+    2. the token's signature and claims are checked (`verify`: the verifier's own, or the
+       middleware's through its cache);
+    3. a token naming a key the verifier does not know makes a `KeyReader` read its keys
+       again (at most once per its interval), and is verified once more when they changed
+       so that it may verify (`UnknownSigningKeyError.worth_verifying_again`): a key made
+       active elsewhere at once (`s3auth keys rotate --now`), or put under a kid a
+       JwksVerifier holds, is learnt from the first token it signs.
+
+    Revocations come only after it, from whoever holds them (BlacklistMiddleware inside the
+    middleware; the auth app's and the hosts' checks once this returns): a token that fails
+    its signature check is refused 401 `invalid_token` whether the store answers or not,
+    asking it nothing, and only a well-signed one waits for a revocation snapshot the store
+    cannot give (503)."""
+
+    __slots__ = ("_keys", "_reader", "_verify")
+
+    def __init__(self, verifier: AccessTokenVerifier, verify: Callable[[bytes], V]) -> None:
+        self._verify = verify
+        self._reader = verifier if isinstance(verifier, KeyReader) else None
+        # Keys fixed while the verifier runs are never overdue: no call per token.
+        changing = reverify_bound(verifier) != math.inf
+        self._keys = verifier if changing and isinstance(verifier, KeysFreshness) else None
+
+    async def judge(self, token: bytes) -> V:
+        """What `verify` makes of `token`, in the order above: its InvalidTokenError or
+        TokenExpiredError, or StoreUnavailableError where keys that must be read first
+        cannot be (no keys to go on with)."""
+        judged = self.at_once(token)
+        return await judged.rest if isinstance(judged, Waiting) else judged
+
+    def at_once(self, token: bytes) -> V | Waiting[V]:
+        """`judge`, as far as it goes without a wait: what `verify` makes of `token`, or
+        where a read of keys comes first or after, a `Waiting` whose `rest` does it and
+        judges the token then. The middleware asks this: a coroutine made and awaited for
+        nothing was a twentieth of a cached token's request."""
+        keys = self._keys
+        if keys is not None and keys.keys_overdue():
+            return Waiting(self._after_reading_keys(token, keys))
+        return self._verified(token)
+
+    def _verified(self, token: bytes) -> V | Waiting[V]:
+        try:
+            return self._verify(token)
+        except UnknownSigningKeyError as unknown:
+            if self._reader is None:
+                raise
+            return Waiting(self._verified_again(token, self._reader, unknown))
+
+    async def _after_reading_keys(self, token: bytes, keys: KeysFreshness) -> V:
+        await keys.read_overdue_keys()
+        judged = self._verified(token)
+        return await judged.rest if isinstance(judged, Waiting) else judged
+
+    async def _verified_again(
+        self, token: bytes, reader: KeyReader, unknown: UnknownSigningKeyError
+    ) -> V:
+        if not await reader.read_keys_again() or not unknown.worth_verifying_again():
+            raise unknown
+        return self._verify(token)
+
+
+class Waiting(Generic[V]):
+    """A judgement of `TokenJudge.at_once` that waits for a read of keys: `rest`, to
+    await (once), does the read and gives the judgement."""
+
+    __slots__ = ("rest",)
+
+    def __init__(self, rest: Coroutine[Any, Any, V]) -> None:
+        self.rest = rest

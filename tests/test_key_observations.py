@@ -21,7 +21,7 @@ from s3auth_asgi import S3AuthService
 from s3auth_asgi.keys.events import KeyEvent, KeyTimes
 from s3auth_asgi.keys.stored import KeyStore
 from s3auth_asgi.storage import ObjectStore
-from s3auth_asgi.verifier import verify_reading_keys_again
+from s3auth_asgi.verifier import TokenJudge
 
 pytestmark = pytest.mark.anyio
 
@@ -170,14 +170,15 @@ async def test_a_token_naming_a_key_rotated_in_at_once_is_observed_by_the_read_i
         ("key_activated", leak.kid),
     ]
     requests(stores)
-    claims: dict[str, Any] = await verify_reading_keys_again(verifier, token)
+    judge = TokenJudge(verifier, verifier.verify_access_token)
+    claims: dict[str, Any] = await judge.judge(token.encode())
     assert claims["sub"] == "a" * 32
     assert [(e.name, e.added) for e in observed(caplog)] == [
         ("key_set_changed", (KeyTimes(leak.kid, leak.activates_at),))
     ]
     assert requests(stores) == {"get": 1}  # the one read the unknown kid costs
     # Read again: the same set, nothing logged.
-    assert await verify_reading_keys_again(verifier, sign(signer))
+    assert await judge.judge(sign(signer).encode())
     time.advance(SYNC)
     await verifier.tokens.ring.sync()  # type: ignore[union-attr]
     assert observed(caplog) == []

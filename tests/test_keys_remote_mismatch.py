@@ -21,7 +21,7 @@ from s3auth_asgi.keys.algorithms import Key, generate_key
 from s3auth_asgi.keys.keyset import KeyEntry, KeySet
 from s3auth_asgi.keys.remote import JwksVerifier, PossiblyReplacedKeyError
 from s3auth_asgi.tokens import TokenCodec
-from s3auth_asgi.verifier import verify_reading_keys_again
+from s3auth_asgi.verifier import TokenJudge
 
 pytestmark = pytest.mark.anyio
 __all__ = ["jwks_server"]  # the fixture, used here by name
@@ -75,7 +75,7 @@ async def test_a_token_of_a_key_replaced_under_its_kid_verifies_at_once(
     """The issuer replaces the key under `k1` and signs with the new one at once: its first
     token makes the verifier read the JWKS (not `refresh_seconds` later), and is verified
     once more; that read drops the cached verifications of the old key's tokens. The
-    hosts' checks (`verify_reading_keys_again`) do the same."""
+    hosts' checks (`TokenJudge`) do the same."""
     served = {"document": jwks(("k1", "EdDSA", KEY)), "etag": '"1"'}
     server = jwks_server(with_etags(served))
     elapsed = [0.0]
@@ -94,7 +94,7 @@ async def test_a_token_of_a_key_replaced_under_its_kid_verifies_at_once(
     assert (verifier.fetches, len(server.requests)) == (2, 3)
     assert [await status(app, old), await status(app, new)] == [401, 200]
     assert verifier.fetches == 2  # the old key's token is refused from the copy read
-    claims = await verify_reading_keys_again(beside, new)
+    claims = await TokenJudge(beside, beside.verify_access_token).judge(new.encode())
     assert claims["sub"] == "u" and beside.fetches == 2 and len(server.requests) == 4
 
 

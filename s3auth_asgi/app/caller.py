@@ -44,8 +44,8 @@ from ..step_up import require_recent
 from ..verifier import (
     AccessTokenVerifier,
     RevocationCheck,
+    TokenJudge,
     verifier_identity,
-    verify_reading_keys_again,
 )
 from .operations import Access, Operation
 
@@ -96,6 +96,7 @@ class CallerCheck:
         self.revocations = revocations
         self.accounts = accounts
         self._own = verifier_identity(verifier)
+        self._judge = TokenJudge(verifier, verifier.verify_access_token)
 
     async def resolve(self, request: Request, access: Access) -> Caller | None:
         """None for a public operation; the caller otherwise, or a 401 problem (400
@@ -136,10 +137,10 @@ class CallerCheck:
                 raise AuthenticationRequiredError(
                     "Send the access token as `Authorization: Bearer …`"
                 )
-            # First: signing keys overdue are read (the service's ensure_fresh), so a key
-            # retired while the process was idle verifies nothing.
+            # Judged before revocations are asked for, as behind the middlewares: a forged
+            # token is refused while the store is down (`verifier.TokenJudge`).
+            claims = await self._judge.judge(token)
             await self.revocations.ensure_fresh()
-            claims = await verify_reading_keys_again(self.verifier, token)
         revoked = self.revocations.revoked_error(claims)
         if revoked is not None:
             raise revoked

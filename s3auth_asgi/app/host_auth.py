@@ -4,19 +4,20 @@ Behind BearerTokenMiddleware given the service (or its TokenCodec) the token was
 there and the caller is in `scope["auth"]`. Without it, on a path it excludes, or behind one
 given another verifier (whose credentials vouch for no caller of the service:
 `verifier.verifier_identity`), the `Authorization: Bearer` token is
-verified here (a key the service does not know makes it read its keys again, as the
-middleware does: `verify_reading_keys_again`), and the caller put into `scope["user"]` and
+judged here in the middleware's order (`verifier.TokenJudge`: signing keys overdue read
+first, so that none from before an idle spell verifies it; a key the service does not know
+read again), and the caller put into `scope["user"]` and
 `scope["auth"]` as the middleware would, so that `request.user` works in the endpoint, and
 `current_user()` too: `CallerContext`, around the host's routes, makes the connection's scope
 the current one, as the middleware does around the app it wraps.
 Revocation is checked here either way (BlacklistMiddleware may not be installed), as the
 auth app checks it, against the snapshot the one freshness policy keeps (`freshness`): an
 in-process lookup, with an object-store request only when the snapshot is missing or too
-old. The same call reads the signing keys first when they are overdue, so a token verified
-here is never verified with keys from before an idle spell (as the middleware does,
-`verifier.KeysFreshness`). Behind `BlacklistMiddleware(strict=True)`, which passes the
-token of a path BearerTokenMiddleware excludes unchecked, a token verified here waits for a
-sync that began after it arrived, as the middleware would have it wait.
+old. Only once the token is judged, as BlacklistMiddleware comes after the middleware: a
+forged token is refused 401 asking the store nothing, even while it is down. Behind
+`BlacklistMiddleware(strict=True)`, which passes the token of a path BearerTokenMiddleware
+excludes unchecked, a token verified here waits for a sync that began after it arrived, as
+the middleware would have it wait.
 
 The integrations keep one HostAuth in the host app's state under STATE_KEY, put there when
 the auth app is included, so that dependencies and guards, declared before the app exists,
@@ -38,8 +39,8 @@ from ..types import ASGIApp, Clock, Receive, Scope, Send
 from ..verifier import (
     AccessTokenVerifier,
     RevocationCheck,
+    TokenJudge,
     verifier_identity,
-    verify_reading_keys_again,
 )
 
 STATE_KEY = "s3auth"
@@ -60,6 +61,7 @@ class HostAuth:
         self.revocations = revocations
         self.clock = clock
         self._own = verifier_identity(verifier)
+        self._judge = TokenJudge(verifier, verifier.verify_access_token)
 
     async def caller(
         self, scope: Scope, scopes: Sequence[str] = (), max_age: int | None = None
@@ -78,12 +80,12 @@ class HostAuth:
             token = authorization_token(scope)
             if token is None:
                 raise AuthenticationRequiredError()
-            # First: signing keys overdue are read (the service's ensure_fresh), so a key
-            # retired while the process was idle verifies nothing.
-            await self.revocations.ensure_fresh()
-            verified, from_middleware = await self._verify(token), False
-            if scope.get(STRICT_REVOCATIONS) is True:
-                await self.revocations.ensure_fresh(strict=True)
+            # Judged before revocations are asked for, as behind the middlewares: a forged
+            # token is refused while the store is down (`verifier.TokenJudge`).
+            claims = await self._judge.judge(token)
+            verified = VerifiedToken(claims, self.verifier.leeway_seconds, verified_by=self._own)
+            from_middleware = False
+            await self.revocations.ensure_fresh(strict=scope.get(STRICT_REVOCATIONS) is True)
         revoked = self.revocations.revoked_error(verified.user.claims)
         if revoked is not None:
             raise revoked
@@ -97,10 +99,6 @@ class HostAuth:
             scope["user"] = verified.user
             scope["auth"] = verified
         return verified.user
-
-    async def _verify(self, token: bytes) -> VerifiedToken:
-        claims = await verify_reading_keys_again(self.verifier, token)
-        return VerifiedToken(claims, self.verifier.leeway_seconds, verified_by=self._own)
 
 
 class CallerContext:

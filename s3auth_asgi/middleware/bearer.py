@@ -37,7 +37,6 @@ from ..errors import (
     InsufficientScopeError,
     S3AuthError,
     TokenExpiredError,
-    UnknownSigningKeyError,
 )
 from ..paths import EVERY_PATH, PathAccess, PathRules, is_cors_preflight
 from ..step_up import require_recent
@@ -45,9 +44,9 @@ from ..types import ASGIApp, Message, Receive, Scope, Send, checked_app
 from ..verifier import (
     AccessTokenVerifier,
     ClosesAtShutdown,
-    KeyReader,
     KeyReplacements,
-    KeysFreshness,
+    TokenJudge,
+    Waiting,
     elapsed_clock_of,
     reverify_bound,
     verifier_identity,
@@ -86,7 +85,8 @@ class BearerTokenMiddleware:
     a key replaced under its kid (`KeyReplacements`); if it is
     also KeysFreshness, a request waits for a read when its keys are overdue (two of its
     intervals old, after an idle spell), so a key retired during the spell verifies no
-    token after it.
+    token after it. That order is `verifier.TokenJudge`'s, which the auth app and the
+    hosts' dependencies and guards follow too.
     `protected`: path patterns that need a token, or a mapping of pattern to the scopes
     the token must hold there, or to `requires(*scopes, max_age=N)`, which also refuses a
     token authenticated more than N seconds ago by this verifier's clock, beyond its leeway
@@ -144,7 +144,6 @@ class BearerTokenMiddleware:
         self._verify = tokens.verify_access_token
         # What its credentials say verified them: the auth app trusts only its own.
         self._verified_by = verifier_identity(tokens)
-        self._keys_reader = tokens if isinstance(tokens, KeyReader) else None
         self.websocket_subprotocol = websocket_subprotocol
         self.websocket_query_param = websocket_query_param
         # The verifier's clock, so that a cache hit and a fresh verification agree on `exp`.
@@ -157,10 +156,8 @@ class BearerTokenMiddleware:
         # hit reads no second clock (a fifth of its time).
         self._keys_change = self._stands_for != math.inf
         self._close = tokens.close if isinstance(tokens, ClosesAtShutdown) else None
-        # Keys fixed while the verifier runs are never overdue: no call per request.
-        self._keys_freshness = (
-            tokens if isinstance(tokens, KeysFreshness) and self._stands_for != math.inf else None
-        )
+        # The one order of a token's checks, through the cache (`verifier.TokenJudge`).
+        self._judge = TokenJudge(tokens, self.verify)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -172,14 +169,10 @@ class BearerTokenMiddleware:
             else:
                 try:
                     token = authorization_token(scope)
-                    # Asked before the call: a coroutine made and awaited for nothing was
-                    # a twentieth of a cached token's request.
-                    if token is not None and self._keys_freshness is not None:
-                        await self._read_overdue_keys()
-                    try:
-                        self._authenticate(scope, access, needed, token)
-                    except UnknownSigningKeyError as unknown:
-                        await self._retry_with_keys_read_again(unknown, scope, token)
+                    verified = None if token is None else self._judge.at_once(token)
+                    if isinstance(verified, Waiting):  # for a read of keys (`TokenJudge`)
+                        verified = await verified.rest
+                    self._authenticate(scope, access, needed, verified)
                 except S3AuthError as error:
                     await self.refusals.refuse(scope, send, error)
                     return
@@ -197,13 +190,15 @@ class BearerTokenMiddleware:
         await serve_as_current(self.app, scope, receive, send)
 
     def _authenticate(
-        self, scope: Scope, access: PathAccess, needed: tuple[str, ...], token: bytes | None
+        self,
+        scope: Scope,
+        access: PathAccess,
+        needed: tuple[str, ...],
+        verified: VerifiedToken | None,
     ) -> None:
-        """Set the user and credentials, or raise the refusal."""
-        verified: VerifiedToken | None
-        if token is not None:
-            verified = self.verify(token)
-        else:
+        """Set the user and credentials, `verified` those of the connection's token (None:
+        it brought none), or raise the refusal."""
+        if verified is None:
             verified = self._caller_from_outer_layer(scope)
             if verified is None:
                 # Looked at only where a refusal would follow: no cost to other requests.
@@ -256,29 +251,6 @@ class BearerTokenMiddleware:
 
         return send_after_closing
 
-    async def _read_overdue_keys(self) -> None:
-        """Before a token is verified: wait for a read of keys that are overdue (a read
-        that fails leaves the keys there are, or raises when there are none)."""
-        freshness = self._keys_freshness
-        if freshness is not None and freshness.keys_overdue():
-            await freshness.read_overdue_keys()
-
-    async def _retry_with_keys_read_again(
-        self, unknown: UnknownSigningKeyError, scope: Scope, token: bytes | None
-    ) -> None:
-        """A token named a key the verifier does not know: if the verifier reads its keys
-        again and they changed so that the token may verify, authenticate once more;
-        otherwise the refusal stands. The verifier limits how often it reads."""
-        reader = self._keys_reader
-        if (
-            reader is None
-            or not await reader.read_keys_again()
-            or not unknown.worth_verifying_again()
-        ):
-            raise unknown
-        access, needed = self.rules.decide(scope)
-        self._authenticate(scope, access, needed, token)
-
     async def _authenticate_websocket(self, scope: Scope, send: Send) -> Send:
         marker = self.websocket_subprotocol
         access, needed = self.rules.decide(scope)
@@ -291,12 +263,8 @@ class BearerTokenMiddleware:
             subprotocol_token = take_subprotocol_token(scope, marker)
             offered = subprotocol_token is not None
             token = websocket_token(scope, subprotocol_token, self.websocket_query_param)
-            if token is not None and self._keys_freshness is not None:
-                await self._read_overdue_keys()
-            try:
-                self._authenticate(scope, access, needed, token)
-            except UnknownSigningKeyError as unknown:
-                await self._retry_with_keys_read_again(unknown, scope, token)
+            verified = None if token is None else await self._judge.judge(token)
+            self._authenticate(scope, access, needed, verified)
         if not offered:
             return send
 
