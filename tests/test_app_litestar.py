@@ -464,7 +464,8 @@ async def test_misuse_is_refused() -> None:
         requires_scopes("two words")
     async with client_for(Litestar([items])) as client:
         response = await client.get("/items", headers={"Authorization": "Bearer x"})
-    assert response.status_code == 500  # a guard without the plugin is a setup error
+    # A guard without the plugin is a setup error, which admits nobody.
+    assert (response.status_code, response.json()["code"]) == (500, "auth_not_configured")
 
 
 async def test_a_second_plugin_on_one_app_is_refused() -> None:

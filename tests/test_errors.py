@@ -59,6 +59,7 @@ def test_every_error_belongs_to_one_branch_and_keeps_its_status() -> None:
             errors.TokenTooLargeError,  # 403 at a login or a refresh: no scope would help
             MfaRequiredError,  # 403 at a login: no scope would help
             app_errors.InternalError,  # a bug's 500, as the root's
+            app_errors.AuthNotConfiguredError,  # a host's setup's 500, as the root's
             MisdirectedRequestError,  # the demo's: a Host it does not answer for
         )
         if cls in outside:
@@ -154,6 +155,7 @@ NOT_ANSWERED_BY_THE_AUTH_APP = {
     "unusable_key": "raised at start-up",
     "misdirected_request": "the demo's, around the auth app",
     "hash_too_costly": "an import's, from code or the CLI",
+    "auth_not_configured": "a host's route, in an app not given the service",
 }
 
 

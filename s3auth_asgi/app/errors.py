@@ -121,6 +121,16 @@ class InternalError(S3AuthError):
     title = "Internal server error"
 
 
+class AuthNotConfiguredError(S3AuthError):
+    """A host's route that asks for the caller (a FastAPI dependency, a Litestar guard) in an
+    app that was not given the service: a mistake of the server's setup, which admits
+    nobody. The log names the fix (`host_auth.not_configured`); the client learns only
+    that it is the server's."""
+
+    code = "auth_not_configured"
+    title = "Authentication is not set up for this route"
+
+
 class MethodNotAllowedError(S3AuthError):
     status = 405
     code = "method_not_allowed"

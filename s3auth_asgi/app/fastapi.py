@@ -56,7 +56,8 @@ from ..types import ASGIApp, Receive, Scope, Send
 from . import create_auth_app
 from .application import AuthApp
 from .cookies import check_mount_point
-from .host_auth import STATE_KEY, CallerContext, HostAuth
+from .errors import AuthNotConfiguredError
+from .host_auth import STATE_KEY, CallerContext, HostAuth, not_configured
 from .host_document import SECURITY_SCHEME, merge_auth_document, path_shape, served_below
 from .lifespan import Lifespan, auth_lifespan
 
@@ -82,8 +83,22 @@ async def _caller(
 ) -> AuthenticatedUser:
     host_auth = getattr(connection.app.state, STATE_KEY, None)
     if not isinstance(host_auth, HostAuth):
-        raise RuntimeError("CurrentUser and require_scopes need include_auth(app, service)")
+        # Nor has the app a handler of S3AuthError: the problem response is registered
+        # for this error alone with the handlers the request runs under, which its scope
+        # names, so that the client gets a problem with its code, not a bare 500.
+        handlers = connection.scope.get("starlette.exception_handlers")
+        if isinstance(handlers, tuple) and isinstance(handlers[0], dict):
+            handlers[0].setdefault(AuthNotConfiguredError, _problem_response)
+        raise not_configured(connection.app.state, _NOT_INCLUDED)
     return await host_auth.caller(connection.scope, scopes, max_age)
+
+
+_NOT_INCLUDED = (
+    "CurrentUser and require_scopes need include_auth(app, service) on the FastAPI app "
+    "whose route uses them. An app mounted in another (app.mount) is an app of its own, "
+    "which include_auth on the other does not reach: declare its routes on an APIRouter "
+    "included with app.include_router instead, or call include_auth on the mounted app too"
+)
 
 
 CurrentUser = Annotated[AuthenticatedUser, Security(_current_user)]

@@ -21,13 +21,16 @@ the middleware would have it wait.
 
 The integrations keep one HostAuth in the host app's state under STATE_KEY, put there when
 the auth app is included, so that dependencies and guards, declared before the app exists,
-find the service of the app that runs them.
+find the service of the app that runs them. An app without one (another app mounted in the
+host, with its own state) admits nobody there: `not_configured` logs the fix once per app,
+and its refusal is a 500 problem, `auth_not_configured`.
 """
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
 
 from ..errors import AuthenticationRequiredError, InsufficientScopeError
 from ..middleware.blacklist import STRICT_REVOCATIONS
@@ -42,9 +45,31 @@ from ..verifier import (
     TokenJudge,
     verifier_identity,
 )
+from .errors import AuthNotConfiguredError
 
 STATE_KEY = "s3auth"
 """Where the HostAuth lives in the host app's state."""
+
+_REPORTED_KEY = "s3auth_not_configured_reported"
+"""Set in the state of an app whose missing HostAuth was logged."""
+
+logger = logging.getLogger("s3auth_asgi.app")
+
+
+def not_configured(state: object, fix: str) -> AuthNotConfiguredError:
+    """The refusal of a route that asks for the caller in an app whose `state` (Litestar's,
+    a mapping, or Starlette's, of attributes) holds no HostAuth. The first for that app
+    logs an error saying `fix`: the same mistake on every request is one line, and the
+    client's answer says nothing of the setup."""
+    if isinstance(state, MutableMapping):
+        first = state.get(_REPORTED_KEY) is not True
+        state[_REPORTED_KEY] = True
+    else:
+        first = getattr(state, _REPORTED_KEY, None) is not True
+        setattr(state, _REPORTED_KEY, True)
+    if first:
+        logger.error("a route admits nobody: %s", fix)
+    return AuthNotConfiguredError()
 
 
 class HostAuth:

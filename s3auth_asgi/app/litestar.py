@@ -50,6 +50,7 @@ from litestar.plugins import InitPlugin, ReceiveRoutePlugin
 from litestar.routes import BaseRoute, HTTPRoute
 from litestar.status_codes import WS_1008_POLICY_VIOLATION
 from litestar.types import Guard, Middleware
+from litestar.utils.scope.state import ScopeState
 
 from ..errors import ConfigurationError, S3AuthError
 from ..middleware.requires import requires
@@ -59,7 +60,8 @@ from ..service import S3AuthService
 from ..types import ASGIApp, Receive, Scope, Send
 from . import create_auth_app
 from .cookies import check_mount_point
-from .host_auth import STATE_KEY, CallerContext, HostAuth
+from .errors import AuthNotConfiguredError
+from .host_auth import STATE_KEY, CallerContext, HostAuth, not_configured
 from .host_document import SECURITY_SCHEME, merge_auth_document
 from .lifespan import auth_lifespan
 
@@ -85,9 +87,9 @@ class ScopesGuard:
         self, connection: ASGIConnection[Any, Any, Any, Any], _handler: BaseRouteHandler
     ) -> None:
         host_auth = connection.app.state.get(STATE_KEY)
-        if not isinstance(host_auth, HostAuth):
-            raise RuntimeError("requires_scopes guards need S3AuthPlugin on the app")
         try:
+            if not isinstance(host_auth, HostAuth):
+                raise _not_configured(connection)
             await host_auth.caller(connection.scope, self.scopes, self.max_age)  # type: ignore[arg-type]
         except S3AuthError as error:
             if connection.scope["type"] != ScopeType.WEBSOCKET:
@@ -99,6 +101,24 @@ class ScopesGuard:
     def __repr__(self) -> str:
         age = "" if self.max_age is None else f", max_age={self.max_age}"
         return f"requires_scopes{self.scopes!r}{age}"
+
+
+def _not_configured(connection: ASGIConnection[Any, Any, Any, Any]) -> AuthNotConfiguredError:
+    # Nor has the app a handler of S3AuthError: the problem response is registered for
+    # this error alone with the handlers the request runs under, which its scope state
+    # names, so that the client gets a problem with its code, not a bare 500.
+    handlers = ScopeState.from_scope(connection.scope).exception_handlers
+    if isinstance(handlers, dict):
+        handlers.setdefault(AuthNotConfiguredError, _problem_response)
+    return not_configured(connection.app.state, _NO_PLUGIN)
+
+
+_NO_PLUGIN = (
+    "requires_scopes guards need S3AuthPlugin(service) on the Litestar app whose route "
+    "they guard. An app mounted in another (an ASGI handler with is_mount=True) is an app "
+    "of its own, which the plugin on the other does not reach: register its handlers on a "
+    "Router of the app with the plugin instead, or give the mounted app a plugin too"
+)
 
 
 def requires_scopes(*scopes: str, max_age: int | None = None) -> ScopesGuard:
