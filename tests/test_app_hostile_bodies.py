@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from conftest import make_service
 from hypothesis import given
 from hypothesis import strategies as st
 from support import at_most_syncs, call_http, http_scope
@@ -216,4 +217,46 @@ async def test_a_content_type_given_twice_is_refused_and_writes_nothing(
     assert response.headers[b"content-type"] == b"application/problem+json"
     assert response.json()["code"] == "malformed_body"
     assert response.json()["detail"] == "The Content-Type header is given more than once"
+    assert service.store.requests == {}
+
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+SENT_SECRET = "Tr0ub4dor-said-once"
+
+
+@pytest.mark.parametrize(
+    ("path", "meant"),
+    [
+        ("/auth/login", "password"),
+        ("/auth/refresh", "refresh_token"),
+        ("/auth/logout", "refresh_token"),
+        ("/auth/login/totp", "mfa_token"),
+    ],
+)
+async def test_a_form_field_no_form_takes_is_refused_without_quoting_it(
+    path: str, meant: str
+) -> None:
+    """JSON sent as a form (`curl -d`'s type) is one field named by the whole text, and a
+    password with an `&` left unencoded makes its tail the name of a field: a refusal that
+    quoted the name would hand the secret to whatever keeps or shows problem details."""
+    service = make_service()
+    secrets = {"password": SENT_SECRET, "refresh_token": SENT_SECRET, "code": SENT_SECRET}
+    as_json = json.dumps({"username": "alice", "mfa_token": "m", **secrets})
+    tail = f"username=alice&password=a&{SENT_SECRET}&mfa_token=m&code=1&refresh_token=r"
+    twice = f"username=alice&password=a&{SENT_SECRET}&{SENT_SECRET}"
+    async with client_for(mounted(service)) as client:
+        answers = [
+            await client.post(path, content=body.encode(), headers=FORM)
+            for body in (as_json, tail, twice)
+        ]
+        misspelt = await client.post(path, content=f"{meant[:-1]}=a".encode(), headers=FORM)
+    for answer in answers[:2]:
+        problem = assert_problem(answer, 422, "validation_error")
+        assert "a field it does not take" in problem["detail"]
+    assert "application/json" in answers[0].json()["detail"]  # what the client meant
+    assert "application/json" not in answers[1].json()["detail"]
+    assert_problem(answers[2], 400, "malformed_body")
+    assert [answer for answer in answers if SENT_SECRET in answer.text] == []
+    # Told which field was meant, by its own name.
+    assert f"(`{meant}`?)" in assert_problem(misspelt, 422, "validation_error")["detail"]
     assert service.store.requests == {}

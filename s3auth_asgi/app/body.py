@@ -18,10 +18,15 @@ password or flag than the app does.
 A body of an OAuth2 token endpoint whose `grant_type` is not the endpoint's is refused as
 such (400 `unsupported_grant_type`) whatever else is wrong with it: another grant's body
 lacks this one's fields, and RFC 6749 §5.2 has the client told of the grant type.
+
+A form's field names are not quoted unless they are the form's own (`decode_form`): JSON
+sent as a form (`curl -d`'s default type) is one field named by the whole text, password
+and all, and a password with an `&` left unencoded makes its tail the name of a field.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl
@@ -237,15 +242,39 @@ def decode_form(body: bytes, type_: type[T]) -> T:
         raise MalformedBodyError(
             f"The form is not valid UTF-8 {FORM_MEDIA_TYPE} (at most {MAX_FORM_FIELDS} fields)"
         ) from None
-    fields = unique_fields(pairs, "form field")
+    struct: Any = type_
+    taken = [field.encode_name for field in msgspec.structs.fields(struct)]
+    fields = unique_fields(pairs, "form field", taken)
     check_grant_type(type_, fields.get("grant_type"))
+    if struct.__struct_config__.forbid_unknown_fields:
+        _refuse_other_fields(fields, taken, body)
     return convert(fields, type_, "Invalid form")
 
 
-def unique_fields(pairs: list[tuple[str, str]], what: str) -> dict[str, str]:
+def _refuse_other_fields(fields: dict[str, str], taken: list[str], body: bytes) -> None:
+    """S3ValidationError for a field the form does not take, naming the fields it takes,
+    never the one sent (see the module)."""
+    others = [name for name in fields if name not in taken]
+    if not others:
+        return
+    if body.lstrip()[:1] in (b"{", b"["):
+        hint = f" (JSON is sent as {JSON_MEDIA_TYPE})"
+    else:
+        close = difflib.get_close_matches(others[0], taken, n=1)
+        hint = f" (`{close[0]}`?)" if close else ""
+    raise S3ValidationError(
+        f"Invalid form: it has a field it does not take{hint}; it takes {', '.join(taken)}"
+    )
+
+
+def unique_fields(pairs: list[tuple[str, str]], what: str, taken: list[str]) -> dict[str, str]:
+    """`pairs` as a mapping; MalformedBodyError for a name given twice, quoted if `taken`
+    (the names the form takes) holds it."""
     try:
         return unique_members(pairs)
     except RepeatedName as repeated:
+        if repeated.name not in taken:
+            raise MalformedBodyError(f"A {what} it does not take is given more than once") from None
         name = echoed(repeated.name)
         raise MalformedBodyError(f"The {what} {name!r} is given more than once") from None
 
