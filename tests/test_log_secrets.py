@@ -1,27 +1,40 @@
 """No secret reaches any log record, whatever logger wrote it and at whatever level: every
 flow that carries a password, a token, a mailed link or a cookie is run once with the root
 logger at DEBUG, and each record is searched whole (message, arguments, attributes and a
-traceback's text) for every secret the flows handled or stored."""
+traceback's text) for every secret the flows handled or stored. The second factor's flows,
+tokens refused and a store that fails are searched for in the events the hooks see, the
+account's trail and every refusal's answer as well."""
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
+import httpx
+import msgspec
 import pytest
-from support import Clock, make_clocked_service
+from conftest import make_settings
+from support import Clock, StoreWrapper, make_clocked_service
 from test_app import PASSWORD, bearer, client_for, login, mounted, register
 from test_app_lifecycle import mailed_token, service_with
+from test_app_totp import code_at, first_step, new_codes, second_step, start
 
+from s3auth_asgi import S3AuthService, StoreUnavailableError
+from s3auth_asgi.app.devices import DEVICE_COOKIE
+from s3auth_asgi.events import AuthEvent
+from s3auth_asgi.hooks import HookName, Hooks
 from s3auth_asgi.keys.keyset import jwks_bytes
 from s3auth_asgi.keys.remote import JwksVerifier
 from s3auth_asgi.keys.sealing import unseal
 from s3auth_asgi.keys.stored import KeyStore
+from s3auth_asgi.mail import FileMailer
 from s3auth_asgi.models import Session, User
 from s3auth_asgi.settings import new_secret_key
-from s3auth_asgi.storage import ObjectStore, keys
+from s3auth_asgi.storage import ObjectStore, Store, keys
+from s3auth_asgi.totp import encode_secret, totp
 
 pytestmark = pytest.mark.anyio
 
@@ -210,3 +223,158 @@ async def test_no_key_material_reaches_any_log_record_of_a_key_change(
         handled += [material["d"], json.dumps(material)]
     texts = logged_text(caplog.records)
     assert [s for s in handled if any(s in text for text in texts)] == []
+
+
+class Failing(StoreWrapper):
+    """Fails every request named in `failing`, as an unreachable store does."""
+
+    def __init__(self, inner: Store) -> None:
+        super().__init__(inner)
+        self.failing: tuple[str, ...] = ()
+
+    async def call(self, name: str, run: Any) -> Any:
+        if name in self.failing:
+            raise StoreUnavailableError() from OSError("connection refused")
+        return await run()
+
+
+def answered_text(answer: httpx.Response) -> str:
+    """A refusal as a client, a proxy or an error tracker keeps it: status, headers and
+    body; less the `mfa_token` an `mfa_required` answer is there to give."""
+    body = answer.json() if answer.content else None
+    if isinstance(body, dict) and body.get("code") == "mfa_required":
+        body.pop("mfa_token")
+    return f"{answer.status_code} {dict(answer.headers)} {body!r}"
+
+
+async def test_no_secret_of_a_second_factor_or_a_refused_token_reaches_a_log_or_an_answer(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The second factor turned on, logins with a code and a recovery code, a
+    re-authentication, then a token of each kind forged or spent, and requests a failing
+    store cuts short: no secret in a log record, an event a hook is given, the account's
+    trail, or a refusal's answer."""
+    caplog.set_level(logging.DEBUG)
+    clock, hooks, events = Clock(), Hooks(), list[AuthEvent]()
+    for name in get_args(HookName):
+        hooks.on(name)(events.append)
+    store = Failing(ObjectStore.from_url("memory://"))
+    service = S3AuthService(
+        make_settings(), store=store, mailer=FileMailer(tmp_path), clock=clock, hooks=hooks
+    )
+    refusals: list[httpx.Response] = []
+
+    async def keep(answer: httpx.Response) -> None:
+        if answer.status_code >= 400:
+            await answer.aread()
+            refusals.append(answer)
+
+    async with client_for(mounted(service, rate_limit=True)) as client:
+        client.event_hooks["response"] = [keep]
+        alice = await register(client, "alice")
+        tokens = await login(client, "alice")
+        wrong = await client.post(
+            "/auth/me/totp", json={"current_password": WRONG}, headers=bearer(tokens)
+        )
+        assert wrong.status_code == 403
+        seed = await start(client, tokens)
+        confirm = "/auth/me/totp/confirm"
+        assert (
+            await client.post(confirm, json={"code": "000000"}, headers=bearer(tokens))
+        ).status_code == 403
+        first_code = totp(seed, clock())
+        confirmed = await client.post(confirm, json={"code": first_code}, headers=bearer(tokens))
+        assert confirmed.status_code == 200, confirmed.text
+        codes = await new_codes(client, tokens)
+        mfa = await first_step(client, "alice")
+        assert (await second_step(client, mfa, "000000")).status_code == 403
+        app_code = code_at(seed, clock)
+        by_app = await second_step(client, mfa, app_code)
+        assert by_app.status_code == 200, by_app.text
+        assert (await second_step(client, mfa, code_at(seed, clock))).status_code == 401  # spent
+        by_code = await second_step(client, await first_step(client, "alice"), codes[0])
+        assert by_code.status_code == 200, by_code.text
+        pair = by_code.json()
+        again = await client.post(
+            "/auth/reauthenticate",
+            json={"current_password": PASSWORD, "code": codes[1]},
+            headers=bearer(pair),
+        )
+        assert again.status_code == 200, again.text
+        device = client.cookies.get(DEVICE_COOKIE)
+        assert device
+        assert (
+            await client.post("/auth/password/forgot", json={"username": "alice"})
+        ).status_code == 202
+        reset = await mailed_token(service, "password_reset", "alice@example.com")
+        ended = (await client.post("/auth/logout", headers=bearer(by_app.json()))).status_code
+        assert ended == 204
+        # Forged, altered and spent tokens of every kind, each at its endpoint.
+        forged = {
+            "access": pair["access_token"][:-6] + "AAAAAA",
+            "refresh": pair["refresh_token"][:-6] + "AAAAAA",
+            "ended": by_app.json()["refresh_token"],
+            "mfa": mfa[:-6] + "AAAAAA",
+            "spent mfa": mfa,
+            "link": reset[:-6] + "AAAAAA",
+            "device": device[:-6] + "AAAAAA",
+        }
+        for token in (forged["access"], forged["refresh"]):
+            assert (
+                await client.get("/auth/me", headers={"Authorization": f"Bearer {token}"})
+            ).status_code == 401
+        for token in (forged["refresh"], forged["ended"]):
+            assert (
+                await client.post("/auth/refresh", data={"refresh_token": token})
+            ).status_code == 401
+        for token in (forged["mfa"], forged["spent mfa"]):
+            assert (await second_step(client, token, codes[2])).status_code == 401
+        for path in ("/auth/password/reset", "/auth/email/verify"):
+            body = {"token": forged["link"], "new_password": RESET}
+            answer = await client.post(
+                path, json=body if path.endswith("reset") else {"token": forged["link"]}
+            )
+            assert answer.status_code == 400
+        client.cookies.set(DEVICE_COOKIE, forged["device"])
+        assert (
+            await client.post("/auth/login", data={"username": "alice", "password": WRONG})
+        ).status_code == 401
+        client.cookies.set(DEVICE_COOKIE, device)
+        # A store that fails the writes: the refresh and the second step are cut short (the
+        # first step writes nothing).
+        store.failing = ("create", "replace")
+        cut_short = [
+            await client.post("/auth/login", data={"username": "alice", "password": PASSWORD}),
+            await client.post("/auth/refresh", data={"refresh_token": pair["refresh_token"]}),
+            await second_step(client, await first_step(client, "alice"), codes[3]),
+        ]
+        store.failing = ()
+        assert [answer.status_code for answer in cut_short] == [403, 503, 503]
+        trail = await client.get("/auth/me/events", headers=bearer(pair))
+        assert trail.status_code == 200, trail.text
+    await service.mail.drain()
+    handled = [PASSWORD, WRONG, encode_secret(seed), first_code, app_code, *codes, mfa, device]
+    handled += [reset, reset.rsplit(".", 1)[1], *forged.values()]
+    for answered in (tokens, by_app.json(), pair, again.json()):
+        handled += [answered["access_token"], answered.get("refresh_token", "")]
+    stored = await service.store.get(keys.user(alice["id"]), User)
+    assert stored is not None
+    user = stored.value
+    handled += [user.hashed_password, user.totp_secret, *user.totp_recovery]
+    texts = logged_text([r for r in caplog.records if not r.name.startswith("httpx")])
+    texts += [repr(event) + msgspec.json.encode(event).decode() for event in events]
+    texts += [trail.text, *(answered_text(answer) for answer in refusals)]
+    # All of them were looked at: the recovery code's use, a 503, the trail's events.
+    assert any(event.second_factor == "recovery_code" for event in events)
+    assert any(answer.status_code == 503 for answer in refusals)
+    assert "login_totp" in trail.text
+    leaked = [secret for secret in handled if secret and any(shows(text, secret) for text in texts)]
+    assert leaked == []
+
+
+def shows(text: str, secret: str) -> bool:
+    """Whether `text` holds `secret`; a code of digits only as a number of its own, not as
+    digits of a time or a count."""
+    if not secret.isdigit():
+        return secret in text
+    return re.search(rf"(?<![0-9]){secret}(?![0-9])", text) is not None
