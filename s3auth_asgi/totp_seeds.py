@@ -20,11 +20,12 @@ from __future__ import annotations
 import base64
 import os
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from .hidden_fields import fields_repr, shown_fields
 from .jose_json import b64url
 from .tokens import checked_secret_keys, derive_key
 
@@ -52,6 +53,12 @@ class OpenedSeed(NamedTuple):
     fallback: int
     """0 when the current secret key opened it; else the number of the fallback that did,
     its item in S3AUTH_SECRET_KEY_FALLBACKS (from 1)."""
+
+    def __rich_repr__(self) -> list[tuple[str, Any]]:
+        return shown_fields(self, self._fields, secret=("seed",))
+
+    def __repr__(self) -> str:
+        return fields_repr(self, self.__rich_repr__())
 
 
 class SeedSeal:

@@ -14,11 +14,12 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from collections.abc import Iterator
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, ClassVar
 
 import msgspec
 
 from ..errors import S3AuthError, S3ValidationError, StoreUnavailableError
+from ..hidden_fields import HidesSecrets
 from ..service import S3AuthService
 from .context import Context, run_async
 from .declared_profile import FORM, OPTION, declared_profile
@@ -33,8 +34,11 @@ LINE_MAX = 65536
 user, whose bytes are skipped unread into memory."""
 
 
-class ImportLine(msgspec.Struct, forbid_unknown_fields=True):
+class ImportLine(HidesSecrets, msgspec.Struct, forbid_unknown_fields=True):
     """One user, as a line of the input gives it (a misspelt field is refused, not lost)."""
+
+    secret_fields: ClassVar[frozenset[str]] = frozenset(("password_hash",))
+    """Shown as `<hidden>` (`hidden_fields`)."""
 
     username: str
     email: str
