@@ -6,7 +6,11 @@ id (another of the user's sessions, an administrator) is not refused by the endi
 writes the session's revocation, then deletes the session, and a failure between the two
 leaves the session there for the same request tried again to find and end; meanwhile its
 access tokens are refused, and a refresh of it, on a host that has synced the revocation,
-deletes it (`sessions`).
+deletes it (`sessions`). Nor does it count against the cap or show on the sessions page:
+a host that holds the revocation and lists the session (a refresh of any of the user's
+sessions, the sessions page, its sweep) deletes it (`session_rules`). The revocation is
+held an access token's lifetime: a session still left after it, which none of those
+found, refreshes again until the request is tried again.
 
 A logout by the session's own access token (`revoke_own_session`: `POST /logout` without a
 refresh token, `DELETE /sessions/{its id}`) is another matter: once the revocation lands,
@@ -26,7 +30,9 @@ past its idle or absolute expiry, or ended by a reused refresh token, that the s
 deleted yet is not there for it, as for a refresh. Its object is deleted on the way, as a
 refresh of it deletes it: without a revocation when it expired, as no access token outlives
 its session; with one when a reuse ended it, which is what that ending may have left undone.
-Which sessions an account change ended takes a LIST to tell, so those are ended as live.
+Which sessions an account change ended takes a LIST to tell, so those are ended as live;
+and so is one whose ending by id a failure cut short before its DELETE, which the sessions
+page no longer shows: the same request tried again finishes it, as it would have.
 
 Request budgets: `revoke_refresh_token` and `revoke_session` 1 GET, 1 PUT (the revocation),
 1 DELETE, and 1 PUT more when the two took over a second (`late_deletes`; an expired

@@ -9,6 +9,7 @@ from .identifiers import is_id, session_age, session_created_ms
 from .models import SessionInfo
 from .session_endings import SessionEndings
 from .session_generation import is_session_key, sweepable
+from .session_rules import ending_recorded
 from .storage import keys
 from .storage.batching import delete_as_listed
 
@@ -45,7 +46,9 @@ class SessionListing(SessionEndings):
         """Delete expired sessions, deciding from listings alone (a session cannot outlive
         its last write plus the idle lifetime, nor its creation plus the absolute one: see
         `session_cap.listed_as_expired`), those opened before the end of every session
-        (`every_session`, read first: 1 GET), and generation markers too old to stop any
+        (`every_session`, read first: 1 GET), those the revocations this process holds
+        say have ended (`session_rules.ending_recorded`: no request, and none known to a
+        process that has not synced), and generation markers too old to stop any
         (`session_generation.sweepable`); returns how many."""
         now = self.clock()
         ended_before = await read_not_before(self.store, self.settings.revocation_skew_seconds)
@@ -53,7 +56,13 @@ class SessionListing(SessionEndings):
             info.key
             async for info in self.store.list(keys.SESSIONS)
             if sweepable(info, self.settings, now)
-            or (is_session_key(info.key) and opened_before(info.key, ended_before))
+            or (
+                is_session_key(info.key)
+                and (
+                    opened_before(info.key, ended_before)
+                    or ending_recorded(self.blacklist, info.key)
+                )
+            )
         )
         return await delete_as_listed(self.store, expired)
 

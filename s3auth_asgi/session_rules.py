@@ -6,10 +6,19 @@ of the one written in it and the one today's setting gives: `Session.idle_expiry
 `absolute_expiry`), was not opened before the account's last change that ended its
 sessions (`session_generation`), has not had a spent refresh token of it presented
 again (`Session.reused_at`), and was not opened before the end of every session
-(`every_session`, as this host last read it); and while no deletion has closed its
-account, which a listing tells by a closing marker, and then the record
-(`session_generation`). Only such sessions refresh, are shown, and count against
-`S3AUTH_MAX_SESSIONS_PER_USER`.
+(`every_session`, as this host last read it), nor ended by a revocation this host holds
+(`ending_recorded`); and while no deletion has closed its account, which a listing tells
+by a closing marker, and then the record (`session_generation`). Only such sessions
+refresh, are shown, and count against `S3AUTH_MAX_SESSIONS_PER_USER`.
+
+The last two a listing tells at no request: a listed session that this host's revocations
+(their snapshot, within its bound) say has ended is neither counted, read nor shown, and
+its object is deleted on the way (1 batch DELETE, with no revocation: it has one). An
+ending that writes its revocation before its DELETE leaves such an object when the DELETE
+fails (`session_endings`); ranked, it would push a live session out of the cap. That
+holds while the revocation is held (an access token's lifetime and the skew allowance,
+`blacklist`); a session still left after that, which no listing nor sweep by a host that
+held it deleted meanwhile, is judged by the rest of the rule again.
 
 A listing alone does not tell it: the written expiry and the generation are in the object.
 A listing that shows no more live sessions than the cap needs no more (none of them can be
@@ -34,7 +43,7 @@ from .session_cap import beyond_cap, counted
 from .session_generation import being_deleted, newest_marker, predates, sessions_only
 from .settings import S3AuthSettings
 from .storage import Store, keys
-from .storage.access import gather, get_or_none
+from .storage.access import delete_quietly, gather, get_or_none
 from .types import Clock
 
 logger = logging.getLogger("s3auth_asgi")
@@ -112,6 +121,12 @@ class SessionRules:
             if closed:
                 await self._end_listed(user_id, closed, "its account is being deleted")
             return CapListing([], closed, newest, account_closed=True)
+        # Ended already, by what this host's revocations hold: not counted, read or shown,
+        # and their objects, which an ending cut short before its DELETE left, deleted.
+        left = {info.key for info in listed if ending_recorded(self.blacklist, info.key)}
+        if left:
+            listed = [info for info in listed if info.key not in left]
+            await delete_quietly(self.store, *sorted(left))
         candidates = counted(listed, self.settings, now, own_key)
         over = len(candidates) > self.settings.max_sessions_per_user
         wanted = [info.key for info in listed] if read_all else candidates if over else []
@@ -149,3 +164,14 @@ class SessionRules:
 
         await revoke_then_delete(self.clock, revoke, lambda: self.store.delete_many(sorted(ended)))
         logger.info("ended %d session(s) of user %s: %s", len(ids), user_id, why)
+
+
+def ending_recorded(blacklist: TokenBlacklist, session_key: str) -> bool:
+    """Whether the revocations this host holds (`blacklist.snapshot`, no request) say that
+    the session at `session_key` has ended: its own revocation, a user's naming it, or the
+    end of every session (`every_session`). No such session can be used again: a refresh
+    of it is refused. An ending writes its revocation before its DELETE, so one cut short
+    between the two leaves such an object behind (`session_endings`)."""
+    user_id = session_key.split("/")[1]
+    claims = {"sub": user_id, "sid": keys.id_from_key(session_key)}
+    return blacklist.snapshot.reason(claims) is not None

@@ -26,9 +26,11 @@ Request budgets (object-store requests, asserted in the tests):
   when the LIST shows more live sessions than the cap, 1 GET per other
   one of them; when it finds sessions beyond the cap or, over it, unusable ones, or a
   generation marker newer than the session, 1 revocation create and 1 (batch) DELETE more
-  end them. When it holds a deletion's closing marker (and no `~generation.deleted`), 1
-  GET of the user record more; closed or gone, the revocation and the DELETE end every
-  listed session, and the refresh is refused (`session_generation`). The previous token
+  end them; sessions listed that this host's revocations say have ended (an ending cut
+  short before its DELETE): not read, 1 batch DELETE more (`session_rules`). When it
+  holds a deletion's closing marker (and no `~generation.deleted`), 1 GET of the user
+  record more; closed or gone, the revocation and the DELETE end every listed session,
+  and the refresh is refused (`session_generation`). The previous token
   within the grace window: 1 GET. A session that a revocation this host has synced names,
   or opened before the end of every session it has read (`every_session`): 1 GET and
   1 DELETE (see "Interrupted endings"); an older token (a reuse): 1 GET, 1 conditional
@@ -36,7 +38,8 @@ Request budgets (object-store requests, asserted in the tests):
   and those two ("Reuse");
 - get_user_active_sessions: 1 LIST + 1 GET per session, the revocation sync first when
   overdue (as a refresh); 1 revocation create and 1 batch
-  DELETE more when it ends sessions (beyond the cap, or unusable ones over it); with a
+  DELETE more when it ends sessions (beyond the cap, or unusable ones over it), and as for
+  a refresh for those this host's revocations say have ended; with a
   deletion's closing marker listed, the record's GET first, and closed, no session's;
 - ending all of a user's sessions (`_end_all_sessions`): 1 LIST + 1 batch DELETE per 1,000
   sessions + 1 revocation create; with a generation (an account change, a logout

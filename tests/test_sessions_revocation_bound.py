@@ -87,9 +87,10 @@ async def test_a_process_that_never_synced_lists_no_session_ended_everywhere() -
     store.reset_counts()
     shown = await listing.get_user_active_sessions(user.id)
     assert [s.id for s in shown] == [listing.decode_token(again.access_token)["sid"]]
-    # Its first sync (the revocations' LIST, the cut-off's GET), then the sessions' LIST
-    # and GETs.
-    assert dict(store.requests) == {"list": 2, "get": 3}
+    # Its first sync (the revocations' LIST, the cut-off's GET), then the sessions' LIST,
+    # the GET of the one shown, and the DELETE of the one the cut-off ended (not read).
+    assert dict(store.requests) == {"list": 2, "get": 2, "delete": 1}
+    assert len([i async for i in store.list(keys.user_sessions(user.id))]) == 1
 
 
 def test_the_command_lists_no_session_ended_everywhere(monkeypatch: pytest.MonkeyPatch) -> None:
