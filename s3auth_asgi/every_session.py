@@ -24,8 +24,9 @@ entries from where its last one began by the writer's clock, so an entry from a 
 whose clock is far behind would never be listed, while a GET finds the object whatever its
 time. A refresh judges by that snapshot, as it judges revocations, brought within the same
 bound first (a process that serves refreshes alone syncs for them): a refresh of an old
-session on a host that has not synced yet may still succeed, and the token it issues is
-refused by every host that has, as is the session at its next refresh.
+session on a host that has not synced yet (or whose syncs fail: it answers from its last
+snapshot, `freshness`) may still succeed, and the token it issues is refused by every host
+that has, as is the session at its next refresh.
 
 Clocks. The time written is the writer's clock, the moment the operator meant. What every
 reader takes is that time held to the store's Last-Modified of the write, LM (whole
@@ -39,8 +40,11 @@ which bounds every clock's distance to the store's (`last_modified`):
   ahead of the store opened before it is ended.
 - A writer's clock ahead cannot lock everyone out for hours: the cut-off is at most S and
   a second past the write by the store's clock. Hosts that have synced open sessions after
-  it anyway; one that has not, and whose clock reads before the cut-off, opens a session
-  that ends when it syncs (the seconds after the write only).
+  it anyway; one that has not (its sync late or failing), and whose clock reads before the
+  cut-off, opens a session that every host that has read the cut-off refuses at once, and
+  it from its next successful sync. Only in the seconds after the write: a session's id
+  holds its login host's clock, which reads before the cut-off at most 2·S + 1 s after
+  the write by the store's clock, however stale that host's snapshot.
 - Within the allowance the writer's time stands. Hosts' clocks still differ by up to S:
   a session opened in the last seconds before the write by a host ahead of the cut-off's
   clock is not ended, as no cut-off by time can; ending one user's sessions
