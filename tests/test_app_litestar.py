@@ -475,3 +475,69 @@ async def test_a_second_plugin_on_one_app_is_refused() -> None:
     second = S3AuthPlugin(make_service(), path="/staff")
     with pytest.raises(ConfigurationError, match="already"):
         Litestar([health], plugins=[first, second])
+
+
+@get("/authors/{author_id:int}")
+async def author(author_id: FromPath[int]) -> dict[str, int]:
+    return {"author": author_id}
+
+
+@get("/authors")
+async def authors() -> dict[str, str]:
+    return {"authors": "all"}
+
+
+@get("/auth/callback/{provider:str}")
+async def callback(provider: FromPath[str]) -> dict[str, str]:
+    return {"provider": provider}
+
+
+def host_mount(path: str) -> Any:
+    @asgi(path, is_mount=True, copy_scope=True)
+    async def mounted(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    return mounted
+
+
+@pytest.mark.parametrize(
+    ("path", "auth_path"),
+    [("/authx", "/auth"), ("/auth/legacy", "/auth"), ("/au", "/auth"), ("/api", "/api/auth")],
+)
+def test_a_mount_of_the_app_beside_the_auth_mount_is_refused(path: str, auth_path: str) -> None:
+    # Where one mount's path starts with another's, Litestar finds neither for the longer
+    # one's paths, or the shorter one takes them: `/auth/openapi.json` would reach `/au`.
+    with pytest.raises(ConfigurationError, match=auth_path):
+        Litestar([host_mount(path)], plugins=[S3AuthPlugin(make_service(), path=auth_path)])
+
+
+@pytest.mark.parametrize("taken", [author, host_mount("/authx")])
+def test_a_route_the_auth_mount_would_take_is_refused(taken: Any) -> None:
+    # Litestar's mounts take every path that starts with theirs before a route with path
+    # parameters, or another mount, is looked at: `/authors/1` would get the auth app's
+    # 404, not the host's author.
+    with pytest.raises(ConfigurationError, match="/auth"):
+        Litestar([taken], plugins=[S3AuthPlugin(make_service())])
+    with pytest.raises(ConfigurationError, match="/auth"):
+        Litestar(
+            [Router("/v1", route_handlers=[taken])],
+            plugins=[S3AuthPlugin(make_service(), path="/v1/auth")],
+        )
+
+
+async def test_routes_the_auth_mount_leaves_alone_are_kept() -> None:
+    # A plain route is looked at before a mount, a route below the mount's own path where
+    # a segment ends takes that path (`/auth/callback/x`), and another path gets the
+    # mount's answer as before.
+    app = Litestar(
+        [authors, callback, author], plugins=[S3AuthPlugin(make_service(), path="/account")]
+    )
+    async with client_for(app) as client:
+        assert (await client.get("/authors")).json() == {"authors": "all"}
+        assert (await client.get("/authors/1")).json() == {"author": 1}
+    app = Litestar([authors, callback], plugins=[S3AuthPlugin(make_service())])
+    async with client_for(app) as client:
+        assert (await client.get("/authors")).json() == {"authors": "all"}
+        assert (await client.get("/auth/callback/github")).json() == {"provider": "github"}
+        assert (await client.get("/auth/openapi.json")).status_code == 200

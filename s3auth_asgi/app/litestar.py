@@ -180,6 +180,33 @@ class S3AuthPlugin(InitPlugin, ReceiveRoutePlugin):
     def receive_route(self, route: BaseRoute) -> None:
         if isinstance(route, HTTPRoute):
             self._routes.append(route)
+        self._refuse_taken(route)
+
+    def _refuse_taken(self, route: BaseRoute) -> None:
+        """ConfigurationError for a route of the app that the auth app's mount and the
+        route would take from each other. Litestar tries its mounts' paths as plain
+        prefixes, ending at a segment or not, before a route with path parameters or
+        another mount: `/authors/{id:int}` would get the auth app's 404 under `/auth`.
+        And where one mount's path starts with another's (`/api`, `/api/auth`), it finds
+        neither for the longer one's paths. A plain route is tried first, and a route
+        below `path/` is looked for below the mount: both stay the app's."""
+        handler = getattr(route, "route_handler", None)
+        path = route.path
+        if isinstance(handler, _AuthMount):
+            return
+        if getattr(handler, "is_mount", False):
+            taken = path != "/" and (path.startswith(self.path) or self.path.startswith(path))
+        else:
+            rest = path.removeprefix(self.path)
+            taken = bool(route.path_parameters) and rest != path and not rest.startswith("/")
+        if taken:
+            raise ConfigurationError(
+                f"the route {path!r} and S3AuthPlugin's mount of the auth app at "
+                f"{self.path!r} would take each other's requests in Litestar's routing "
+                "(the auth app would answer 404, or Litestar would find neither); give the "
+                "plugin another path (S3AuthPlugin(service, path=...)), or the route one "
+                f"that neither starts with {self.path!r} nor begins it"
+            )
 
     def _mount_point(self, scope: Scope) -> str:
         return (scope.get("root_path") or "") + self.path
