@@ -86,7 +86,8 @@ def auth_app_for(host: str, service: S3AuthService) -> AuthApp:
     return create_auth_app(service, rate_limit=False, mount_path=mount_path)
 
 
-@pytest.mark.parametrize("root_path", ["", "/api"])
+# A server root path that ends as the mount point does: the mount is still below it.
+@pytest.mark.parametrize("root_path", ["", "/api", "/v1/auth"])
 @pytest.mark.parametrize("host", sorted(HOSTS))
 async def test_mounted_under_a_prefix(host: str, root_path: str) -> None:
     service = make_service(refresh_cookie=True)
@@ -120,6 +121,23 @@ async def test_mounted_under_a_prefix(host: str, root_path: str) -> None:
         missing = await client.get(f"{prefix}/no-such-thing")
         assert missing.status_code == 404
         assert missing.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize("root_path", ["", "/v1/auth"])
+@pytest.mark.parametrize("host", sorted(HOSTS))
+async def test_a_mount_path_the_host_records_too_is_taken_once(host: str, root_path: str) -> None:
+    # `mount_path` where the host puts the mount in root_path as well (all but Litestar):
+    # the mount point is still `/auth` below the server's root path, not `/auth/auth`.
+    service = make_service(refresh_cookie=True)
+    app = HOSTS[host](create_auth_app(service, rate_limit=False, mount_path="/auth"))
+    prefix = f"{root_path}/auth"
+    async with client_for(app, base_url="https://testserver", root_path=root_path) as client:
+        await register(client, "alice", prefix=prefix)
+        form = {"username": "alice", "password": PASSWORD}
+        login = await client.post(f"{prefix}/login", data=form)
+        assert f"Path={prefix}/refresh;" in login.headers["set-cookie"]
+        document = (await client.get(f"{prefix}/openapi.json")).json()
+    assert document["servers"] == [{"url": prefix}]
 
 
 async def test_fastapi_oauth2_password_bearer_uses_the_login_endpoint() -> None:

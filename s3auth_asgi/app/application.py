@@ -115,7 +115,13 @@ class AuthApp:
         no trailing slash (Litestar adds one to every path it hands a mount)."""
         child = dict(scope)
         root_path: str = child.get("root_path") or ""
-        if self.mount_path is not None and not root_path.endswith(self.mount_path):
+        # A host that records the mount in root_path keeps the path below it there too; one
+        # that strips the mount from the path may run below a server root path that merely
+        # ends as the mount point does (`--root-path /v1/auth`, a mount at `/auth`).
+        recorded = root_path.endswith(self.mount_path or "") and (
+            path_forms.route_path(child) is not None
+        )
+        if self.mount_path is not None and not recorded:
             child["root_path"] = root_path + self.mount_path
         # Some hosts hand over only the remainder below root_path: then `path` is it.
         route_path = path_forms.route_path(child) or child["path"]
