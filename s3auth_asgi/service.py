@@ -180,6 +180,10 @@ class S3AuthService(
         checked (see `decode_token`). InvalidTokenError or TokenExpiredError."""
         return self.tokens.verify_access_token(token)
 
+    def check_token_form(self, token: str | bytes) -> None:
+        """`verifier.TokenForms`: as its TokenCodec's."""
+        self.tokens.check_token_form(token)
+
     async def ensure_fresh(self, *, strict: bool = False) -> None:
         """Bring this process's snapshots of revocations, and of the signing keys when the
         store keeps them, within their freshness bounds."""

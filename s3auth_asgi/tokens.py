@@ -35,6 +35,7 @@ from .identifiers import ID_PATTERN
 from .jose_json import b64url
 from .keys.keyset import KeyEntry, KeySet
 from .keys.low_s import low_s_compact
+from .keys.names import ASYMMETRIC_ALGORITHMS
 from .keys.ring import KeyRing, key_that_signs
 from .settings import S3AuthSettings
 from .shared_on_copy import SharedOnCopy
@@ -184,8 +185,14 @@ class TokenCodec(SharedOnCopy):
         else:
             self.ring, self.key_set = keys, keys.key_set
         self._refresh_keys = derive_keys(settings.secret_keys, "refresh-token")
+        algorithms: frozenset[str]
+        if self.ring is not None and self.ring.source == "store":
+            algorithms = frozenset(ASYMMETRIC_ALGORITHMS)  # all it keeps (`keys.opening`)
+        else:
+            algorithms = frozenset().union(*(entry.accepted for entry in self.key_set().entries))
         self._check = AccessTokenCheck(
             self.key_set,
+            algorithms=algorithms,
             clock=clock,
             max_lifetime=settings.access_token_seconds,
             leeway=settings.leeway_seconds,
@@ -196,6 +203,11 @@ class TokenCodec(SharedOnCopy):
     def verify_access_token(self, token: object) -> dict[str, Any]:
         """The claims of a valid access token (`AccessTokenCheck.verify`)."""
         return self._check.verify(token)
+
+    def check_token_form(self, token: str | bytes) -> None:
+        """`verifier.TokenForms`: refuse, with no key read, a token none of the keys it may
+        ever verify with could (`AccessTokenCheck.check_form`)."""
+        self._check.check_form(token)
 
     @property
     def leeway_seconds(self) -> int:

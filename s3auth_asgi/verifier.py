@@ -171,6 +171,18 @@ class KeysFreshness(Protocol):
         """Read the keys when due; a failure leaves the keys there are (if any)."""
 
 
+@runtime_checkable
+class TokenForms(Protocol):
+    """A verifier that can tell, with no key, a token none of the keys it may ever hold
+    could verify: not a compact JWS, a header that is not strict JOSE JSON or over its
+    bound, an `alg` no such key is pinned to (`none` among them). `TokenJudge` asks it
+    before a read of keys, so that such a token is refused 401 without one: a token that
+    is no JWT costs no request, and gets no 503 while the keys cannot be read."""
+
+    def check_token_form(self, token: bytes) -> None:
+        """InvalidTokenError for such a token."""
+
+
 class Clearable(Protocol):
     def clear(self) -> None: ...
 
@@ -214,20 +226,33 @@ class TokenJudge(Generic[V]):
        active elsewhere at once (`s3auth keys rotate --now`), or put under a kid a
        JwksVerifier holds, is learnt from the first token it signs.
 
+    Where a read of keys would come first (1) or after (3), a `TokenForms` verifier first
+    refuses what no key it may ever hold could verify, asking for none; a token `known`
+    (the middleware's cache: verified before) is spared that parse.
+
     Revocations come only after it, from whoever holds them (BlacklistMiddleware inside the
     middleware; the auth app's and the hosts' checks once this returns): a token that fails
     its signature check is refused 401 `invalid_token` whether the store answers or not,
     asking it nothing, and only a well-signed one waits for a revocation snapshot the store
     cannot give (503)."""
 
-    __slots__ = ("_keys", "_reader", "_verify")
+    __slots__ = ("_form", "_keys", "_known", "_reader", "_verify")
 
-    def __init__(self, verifier: AccessTokenVerifier, verify: Callable[[bytes], V]) -> None:
+    def __init__(
+        self,
+        verifier: AccessTokenVerifier,
+        verify: Callable[[bytes], V],
+        *,
+        known: Callable[[bytes], bool] | None = None,
+    ) -> None:
         self._verify = verify
+        self._known = known
         self._reader = verifier if isinstance(verifier, KeyReader) else None
         # Keys fixed while the verifier runs are never overdue: no call per token.
         changing = reverify_bound(verifier) != math.inf
         self._keys = verifier if changing and isinstance(verifier, KeysFreshness) else None
+        # Asked only where a read of keys would follow: a token verified at once pays none.
+        self._form = verifier.check_token_form if isinstance(verifier, TokenForms) else None
 
     async def judge(self, token: bytes) -> V:
         """What `verify` makes of `token`, in the order above: its InvalidTokenError or
@@ -243,8 +268,13 @@ class TokenJudge(Generic[V]):
         nothing was a twentieth of a cached token's request."""
         keys = self._keys
         if keys is not None and keys.keys_overdue():
+            self._check_form(token)
             return Waiting(self._after_reading_keys(token, keys))
         return self._verified(token)
+
+    def _check_form(self, token: bytes) -> None:
+        if self._form is not None and (self._known is None or not self._known(token)):
+            self._form(token)
 
     def _verified(self, token: bytes) -> V | Waiting[V]:
         try:
@@ -252,6 +282,7 @@ class TokenJudge(Generic[V]):
         except UnknownSigningKeyError as unknown:
             if self._reader is None:
                 raise
+            self._check_form(token)
             return Waiting(self._verified_again(token, self._reader, unknown))
 
     async def _after_reading_keys(self, token: bytes, keys: KeysFreshness) -> V:

@@ -18,6 +18,7 @@ import obstore
 import pytest
 from declared_answers import listed_codes, path_pattern
 from fastapi import FastAPI
+from forged_tokens import b64url
 from litestar import Litestar, get
 from litestar.middleware import DefineMiddleware
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
@@ -298,6 +299,11 @@ class Refusing(Protocol):
     async def refusals(self, service: S3AuthService, *calls: Call) -> None: ...
 
 
+ES256_HEADER = b64url(b'{"alg":"ES256","typ":"at+jwt","kid":"k"}')
+NEEDS_KEYS = bearer(f"{ES256_HEADER}.e30.{'A' * 86}")
+"""An ES256 token a stored key could have signed: only the keys can refuse it."""
+
+
 async def drive_stored_keys(host: Refusing) -> None:
     """A process whose signing keys are kept in the store and not read yet, where they
     cannot be read (a corrupt object), do not open, or are to be made on a store lacking a
@@ -305,10 +311,10 @@ async def drive_stored_keys(host: Refusing) -> None:
     for damaged in (b"\x00 not json", UNOPENED):
         store = ObjectStore.from_url("memory://")
         await obstore.put_async(store._inner, keys.SIGNING_KEYS, damaged)
-        await host.refusals(make_clocked_service(store=store, algorithm="ES256"), bearer("x.y.z"))
+        await host.refusals(make_clocked_service(store=store, algorithm="ES256"), NEEDS_KEYS)
     unsafe = StoreWrapper(UnconditionalStore.from_url("memory://"))  # taken for an S3 bucket
     service = make_clocked_service("s3://bucket", store=unsafe, algorithm="ES256")
-    await host.refusals(service, bearer("x.y.z"))
+    await host.refusals(service, NEEDS_KEYS)
 
 
 async def drive_limit(host: Host) -> None:

@@ -2,17 +2,21 @@
 down and no revocation snapshot yet, a token that fails its signature check is refused
 401 `invalid_token` by the hosts' dependencies and guards as by the middlewares, asking the
 store nothing, and only a well-signed one waits for the snapshot that cannot be read (503).
+With the signing keys kept in the store and not read yet, a token that is no signed token
+of an algorithm the store keeps is refused as well, before any key is asked for; one that
+is needs the keys (503).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import pytest
 from conftest import make_service
 from fastapi import FastAPI
-from forged_tokens import claims, forge
+from forged_tokens import b64url, claims, forge
 from litestar import Litestar, get
 from support import StoreWrapper, asgi_client, login, ok_app
 
@@ -144,6 +148,79 @@ async def test_the_auth_app_judges_the_token_first_too() -> None:
             "/me", headers={"Authorization": f"Bearer {GARBAGE['bad signature']}"}
         )
         assert (forged.status_code, forged.json()["code"]) == (401, "invalid_token")
+        assert down.tried == 0
+        signed = await client.get("/me", headers={"Authorization": f"Bearer {token}"})
+        assert (signed.status_code, signed.json()["code"]) == (503, "store_unavailable")
+        assert down.tried == 1
+
+
+def _compact(header: dict[str, Any], signature: str = "c2ln") -> str:
+    return (
+        f"{b64url(json.dumps(header).encode())}.{b64url(json.dumps(claims()).encode())}.{signature}"
+    )
+
+
+ES256 = {"alg": "ES256", "typ": "at+jwt", "kid": "k" * 43}
+NOT_SIGNED_BY_A_STORED_KEY = {
+    "one segment": "abc",
+    "two segments": "YWJj.ZGVm",
+    "header not base64url": "abc!.e30.c2ln",
+    "header not JSON": f"{b64url(b'not json')}.e30.c2ln",
+    "header an array": f"{b64url(b'[]')}.e30.c2ln",
+    "HS256, kept nowhere in a store": forge({**ES256, "alg": "HS256"}, claims()),
+    "alg none": _compact({**ES256, "alg": "none"}, signature=""),
+    "alg not a string": _compact({**ES256, "alg": ["ES256"]}),
+    "header over its bound": _compact({**ES256, "x": "x" * 400}),
+}
+
+
+async def _key_reader_on_down_store() -> tuple[S3AuthService, Down, str]:
+    """As `_reader_on_down_store`, with ES256 keys kept in the store, which the second
+    instance has not read."""
+    writer = make_service(algorithm="ES256")
+    _, pair = await login(writer)
+    down = Down(writer.store)
+    reader = make_service(store=down, algorithm="ES256")
+    down.down = True
+    return reader, down, pair.access_token
+
+
+@hosts
+@paths
+@pytest.mark.parametrize(
+    "token", NOT_SIGNED_BY_A_STORED_KEY.values(), ids=NOT_SIGNED_BY_A_STORED_KEY.keys()
+)
+async def test_no_key_is_read_for_a_token_no_stored_key_could_sign(
+    host: Any, build: Any, token: str
+) -> None:
+    reader, down, _ = await _key_reader_on_down_store()
+    async with asgi_client(build(host, reader)) as client:
+        refused = await client.get("/me", headers={"Authorization": f"Bearer {token}"})
+    assert (refused.status_code, refused.json()["code"]) == (401, "invalid_token")
+    assert down.tried == 0
+
+
+@hosts
+@paths
+@pytest.mark.parametrize("signed", [True, False], ids=["well-signed", "well-formed"])
+async def test_a_token_a_stored_key_could_sign_waits_for_the_keys(
+    host: Any, build: Any, signed: bool
+) -> None:
+    reader, down, token = await _key_reader_on_down_store()
+    if not signed:
+        token = _compact(ES256, signature="A" * 86)
+    async with asgi_client(build(host, reader)) as client:
+        refused = await client.get("/me", headers={"Authorization": f"Bearer {token}"})
+    assert (refused.status_code, refused.json()["code"]) == (503, "store_unavailable")
+    assert down.tried == 1  # the one read of the keys, tried once
+
+
+async def test_the_auth_app_reads_no_key_for_what_no_stored_key_could_sign() -> None:
+    reader, down, token = await _key_reader_on_down_store()
+    async with asgi_client(create_auth_app(reader, rate_limit=False)) as client:
+        for garbage in NOT_SIGNED_BY_A_STORED_KEY.values():
+            forged = await client.get("/me", headers={"Authorization": f"Bearer {garbage}"})
+            assert (forged.status_code, forged.json()["code"]) == (401, "invalid_token")
         assert down.tried == 0
         signed = await client.get("/me", headers={"Authorization": f"Bearer {token}"})
         assert (signed.status_code, signed.json()["code"]) == (503, "store_unavailable")

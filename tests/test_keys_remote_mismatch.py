@@ -7,6 +7,7 @@ Against the raw JWKS server on 127.0.0.1, its requests counted."""
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable
 from typing import Any
@@ -114,6 +115,40 @@ async def test_a_key_replaced_with_one_of_another_algorithm_is_learnt_the_same_w
     elapsed[0] += 2
     assert await status(app, signed("k1", ecdsa, algorithm="ES256")) == 200
     assert [await status(app, signed("k1", KEY)), verifier.fetches] == [401, 2]
+
+
+def unsigned(header: dict[str, str], token: str) -> str:
+    """`token` with `header` for its own, its claims and signature kept."""
+    _, claims, signature = token.split(".")
+    encoded = base64.urlsafe_b64encode(json.dumps(header).encode()).rstrip(b"=").decode()
+    return f"{encoded}.{claims}.{signature}"
+
+
+async def test_what_no_key_of_a_jwks_could_verify_reads_no_jwks(
+    jwks_server: Callable[..., RawHttpServer],
+) -> None:
+    """A JWKS holds no HMAC key, and no key accepts `none`: a token of either, naming the
+    kid held or another, is refused from its header alone, with no read of the JWKS, past
+    `min_refresh_seconds` or with the copy overdue; one an EdDSA key could have signed
+    still reads it."""
+    served = {"document": jwks(("k1", "EdDSA", KEY)), "etag": '"1"'}
+    server = jwks_server(with_etags(served))
+    elapsed = [0.0]
+    verifier = JwksVerifier(server.url, monotonic=lambda: elapsed[0], min_refresh_seconds=1)
+    app = BearerTokenMiddleware(ok_app, verifier)
+    await verifier.load()
+    token = signed("k1", KEY)
+    refused = [
+        unsigned({"alg": alg, "typ": "at+jwt", "kid": kid}, token)
+        for alg in ("none", "HS256")
+        for kid in ("k1", "k9")
+    ]
+    for overdue in (False, True):
+        elapsed[0] += 2 * verifier.refresh_seconds if overdue else 2
+        assert [await status(app, each) for each in refused] == [401] * 4
+        assert verifier.fetches == 1
+    unknown = unsigned({"alg": "EdDSA", "typ": "at+jwt", "kid": "k9"}, token)
+    assert [await status(app, unknown), verifier.fetches] == [401, 2]
 
 
 async def fetches_for_a_flood(server: RawHttpServer, forged: list[str]) -> int:

@@ -12,7 +12,8 @@ When the keys are read:
   when the read fails, or `read_keys_again()`, which logs that and carries on;
 - in the background once the copy is older than `refresh_seconds` (the answer of the
   request that noticed is not delayed); once it is twice that old (after an idle spell),
-  the request waits for the read, so it is not verified with keys the JWKS has dropped;
+  the request waits for the read, so it is not verified with keys the JWKS has dropped
+  (unless no key a JWKS holds could verify it: `verifier.TokenForms`);
 - when a token names a key the copy lacks, or one it holds that the token's `alg` or
   signature does not match (the issuer may have put another key under the kid since the
   copy was read), at most once per `min_refresh_seconds` however many such tokens arrive:
@@ -66,6 +67,7 @@ from ..types import Clock, elapsed_clock
 from ..verifier import Clearable
 from .jwks_fetch import MAX_JWKS_BYTES, JwksAnswer, fetch_jwks, parse_jwks, plain_http_host
 from .keyset import KeySet
+from .names import ASYMMETRIC_ALGORITHMS
 from .observed import KeyObserver
 
 logger = logging.getLogger("s3auth_asgi.keys")
@@ -175,6 +177,7 @@ class JwksVerifier(SharedOnCopy):
         self.fetches = 0
         self._check = AccessTokenCheck(
             self.key_set,
+            algorithms=ASYMMETRIC_ALGORITHMS,  # all a JWKS may hold (`KeySet.from_jwks`)
             clock=clock,
             max_lifetime=access_token_seconds,
             leeway=leeway_seconds,
@@ -200,6 +203,9 @@ class JwksVerifier(SharedOnCopy):
         """The copy of the keys is read again once this old: a key dropped from the JWKS
         stops verifying tokens the middleware has cached within it."""
         return self.refresh_seconds
+
+    def check_token_form(self, token: str | bytes) -> None:
+        self._check.check_form(token)  # `verifier.TokenForms`
 
     def verify_access_token(self, token: str | bytes) -> dict[str, Any]:
         try:

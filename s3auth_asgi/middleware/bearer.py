@@ -157,7 +157,7 @@ class BearerTokenMiddleware:
         self._keys_change = self._stands_for != math.inf
         self._close = tokens.close if isinstance(tokens, ClosesAtShutdown) else None
         # The one order of a token's checks, through the cache (`verifier.TokenJudge`).
-        self._judge = TokenJudge(tokens, self.verify)
+        self._judge = TokenJudge(tokens, self.verify, known=self.cache.__contains__)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
