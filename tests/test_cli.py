@@ -17,6 +17,7 @@ from typing import Any
 import anyio
 import pytest
 from conftest import SECRET, make_bucket
+from support import level_with_the_store
 from test_app import PASSWORD as APP_PASSWORD
 from test_app import client_for, mounted, register
 from test_faults import FaultyStore
@@ -505,6 +506,7 @@ def test_cleanup_deletes_expired_rate_limit_objects_the_hosts_too(
         sessions', revocations', mailed tokens', audit events' and rate limits'), DELETEs,
         GETs."""
         monkeypatch.setattr(cleanup, "CLOCK", lambda: started + seconds_later)
+        monkeypatch.setattr(cleanup, "clock_lead", level_with_the_store)
         run = Run("cleanup")
         said = re.fullmatch(
             r"deleted (\d+) expired object\(s\) in \d+\.\d s \((\d+) list page\(s\), "

@@ -16,6 +16,7 @@ import boto3
 import obstore
 import pytest
 from conftest import SECRET, make_settings
+from support import level_with_the_store
 
 from s3auth_asgi import S3AuthService, cli
 from s3auth_asgi.cli import cleanup
@@ -113,6 +114,7 @@ async def test_accounts_sessions_and_sweeps_go_on_past_foreign_objects(
     # year on, when all of ours has expired.
     monkeypatch.setenv("S3AUTH_SECRET_KEY", SECRET)
     monkeypatch.setattr(cleanup, "CLOCK", lambda: now[0] + 365 * DAY)
+    monkeypatch.setattr(cleanup, "clock_lead", level_with_the_store)
     out, err = io.StringIO(), io.StringIO()
     code = await anyio.to_thread.run_sync(
         lambda: cli.main(["cleanup"], stdout=out, stderr=err, open_store=lambda _: store)

@@ -1,15 +1,18 @@
 """`s3auth cleanup`: the service's clean-up (`S3AuthService.cleanup_expired_tokens`: expired
 sessions, revocations, mailed tokens, audit events and rate-limit objects whose state has
-passed), showing the requests made."""
+passed), showing the requests made. It first times its clock against the store's
+(`store_time`) and sweeps nothing by a clock further ahead than the skew allowance: what
+it would delete, other hosts may still need."""
 
 from __future__ import annotations
 
 import time
 
 from ..storage import Store
+from ..store_time import clock_lead
 from ..types import Clock
 from .context import Context, run_async
-from .failures import OK
+from .failures import OK, REFUSED, CommandError
 from .progress import Progress
 
 PROGRESS_KINDS = ("list", "delete", "get")
@@ -19,10 +22,16 @@ CLOCK: Clock = time.time
 
 def run_cleanup(ctx: Context) -> int:
     service = ctx.service(clock=CLOCK)
-    requests = RequestCount(service.store)
-    progress = Progress(ctx.err, "cleaning up", requests.describe)
 
     async def cleanup() -> int:
+        skew = service.settings.revocation_skew_seconds
+        # The store as given, not held to the check of its conditional writes: the probe
+        # needs neither, and the sweep only reads and deletes.
+        lead = await clock_lead(service.store_check.store, CLOCK)
+        if lead > skew:
+            raise CommandError(too_far_ahead(lead, skew), REFUSED)
+        requests = RequestCount(service.store)  # the sweep's, the probe's aside
+        progress = Progress(ctx.err, "cleaning up", requests.describe)
         started = time.perf_counter()
         deleted = await progress.show(service.cleanup_expired_tokens)
         elapsed = time.perf_counter() - started
@@ -33,6 +42,15 @@ def run_cleanup(ctx: Context) -> int:
         return OK
 
     return run_async(cleanup)
+
+
+def too_far_ahead(lead: float, skew: int) -> str:
+    return (
+        f"this host's clock is at least {lead:.0f} s ahead of the store's, more than "
+        f"S3AUTH_REVOCATION_SKEW_SECONDS ({skew}): by it the sweep would delete revocations, "
+        "sessions and links that other hosts still need; nothing was deleted. Sync this "
+        "host's clock (NTP) and run it again"
+    )
 
 
 class RequestCount:
