@@ -4,12 +4,12 @@ an administrator's new password, and the CLI's (which call those) all go through
 everywhere.
 
 The order is the cost: first the policy (a pure function, `password_policy`), then what
-the caller's limits say (`admit`: the mail budget of a change's notice), then whether a
-hash could be made now (`PasswordHasher.ensure_room`), and only then the lookup in the
-breached passwords (`breached_passwords`), a request to another party, which a request
-refused anyway never costs; the hash last. The rate limits of the operations are checked
-before any of this, by the auth app, and a change's current password is verified before
-it.
+the caller's limits say (`admit`: the mail budget of a change's notice), then a place in
+the hash queue (`PasswordHasher.place`, held until the hash is made), and only then the
+lookup in the breached passwords (`breached_passwords`), a request to another party, which
+a request refused anyway never costs; the hash last. The rate limits of the operations are
+checked before any of this, by the auth app, and a change's current password is verified
+before it.
 """
 
 from __future__ import annotations
@@ -42,6 +42,6 @@ class NewPasswords:
         checked = self.password_policy.check(password, *names)
         if admit is not None:
             await admit()
-        self.passwords.ensure_room()
-        await self.breached_passwords.check(checked)
-        return await self.passwords.hash(checked)
+        with self.passwords.place():
+            await self.breached_passwords.check(checked)
+            return await self.passwords.hash(checked)

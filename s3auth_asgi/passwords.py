@@ -18,8 +18,13 @@ A request arriving when both are full is refused at once with HashingBusyError (
 Retry-After): it does not hash, and it does not wait. Without that bound a flood of logins
 grows the queue without limit and a legitimate login waits for all of it (21 s behind 60
 flooding addresses); with it, the longest wait is about (hash_queue / hash_concurrency + 1)
-hash times, and a refusal costs nothing but the store reads made before it (a login has
-read the name index and the user record when it reaches the hash; see docs/deployment.md).
+hash times (see docs/deployment.md).
+
+A request that does other work before its hash (a login's store reads, a new password's
+breached-password lookup) takes its place first (`place`) and holds it through that work,
+so that a refusal costs nothing: a place looked at first and taken only by the hash would
+let every request of a burst that arrived before the first of them reached a hash do that
+work, and then be refused.
 
 The bound caps the wait, not the odds: under a flood a freed place goes to whichever request
 comes next. So `hash_device_queue` more places are kept for logins that show a valid device
@@ -33,7 +38,8 @@ over and over keeps the others' owners out (`kept_places`).
 
 The count of admitted requests is kept on the event loop: the check and the increment have
 no `await` between them, so no lock is needed. Like the limiter, a hasher belongs to one
-event loop at a time.
+event loop at a time. A place held by `place` is the task's (a context variable): the hashes
+it runs take no other, one after another as a task runs them.
 """
 
 from __future__ import annotations
@@ -43,7 +49,9 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TypeVar, TypeVarTuple
 
 import anyio
@@ -81,6 +89,11 @@ at the default cost."""
 BUSY_RETRY_AFTER_SECONDS = 1
 """Retry-After of a refusal: a full queue drains in well under a second at the default
 cost, and a smaller whole number of seconds does not exist."""
+_HELD: ContextVar[tuple[PasswordHasher, str | None] | None] = ContextVar(
+    "s3auth_hash_place", default=None
+)
+"""The hasher whose place the running task holds (`PasswordHasher.place`), and the account
+whose kept place it is (None: a shared one)."""
 
 
 def usable_cpus() -> int:
@@ -170,17 +183,26 @@ class PasswordHasher:
 
     @property
     def busy(self) -> bool:
-        """Whether the shared places are full, so that a hash asked for now without a known
-        device would be refused: lets a caller refuse before the work that would precede
-        the hash (a login's store reads). Advisory: the hash itself is checked again."""
+        """Whether the shared places are full, so that a place or a hash asked for now
+        without a known device would be refused."""
         return self.admitted >= self.concurrency + self.queue
 
-    def ensure_room(self, *, device_owner: str | None = None) -> None:
-        """HashingBusyError when a hash asked for now would be refused; `device_owner`: the
-        account of the valid device cookie a login showed, which may take a place kept for
-        those. Counts nothing."""
-        if self.busy and (device_owner is None or not self.kept.free_for(device_owner)):
-            raise HashingBusyError(retry_after=BUSY_RETRY_AFTER_SECONDS)
+    @contextmanager
+    def place(self, *, device_owner: str | None = None) -> Iterator[None]:
+        """Hold a place in the queue, as a hash would take it, for the hashes this task runs
+        inside: taken now, or HashingBusyError now; given back on leaving, also when the
+        task is cancelled. Inside a place of the same hasher, the place already held."""
+        held = _HELD.get()
+        if held is not None and held[0] is self:
+            yield
+            return
+        kept_for = self._admit(device_owner)
+        token = _HELD.set((self, kept_for))
+        try:
+            yield
+        finally:
+            _HELD.reset(token)
+            self._leave(kept_for)
 
     async def hash(self, password: str) -> str:
         return await self._run(self._hash.hash, password)
@@ -208,23 +230,33 @@ class PasswordHasher:
         *args: *Args,
         device_owner: str | None = None,
     ) -> T:
-        # No await between the check and the count: admission is atomic on the loop.
-        kept_for: str | None = None
-        if not self.busy:
-            self.admitted += 1
-        elif device_owner is not None and self.kept.take(device_owner):
-            kept_for = device_owner
-        else:
-            raise HashingBusyError(retry_after=BUSY_RETRY_AFTER_SECONDS)
+        held = _HELD.get()
+        if held is not None and held[0] is self:
+            return await anyio.to_thread.run_sync(work, password, *args, limiter=self._limiter)
+        kept_for = self._admit(device_owner)
         try:
             return await anyio.to_thread.run_sync(work, password, *args, limiter=self._limiter)
         finally:
             # A cancelled waiter leaves at once; a cancelled hash is waited for by
             # run_sync, so the count never drops below the threads really hashing.
-            if kept_for is None:
-                self.admitted -= 1
-            else:
-                self.kept.leave(kept_for)
+            self._leave(kept_for)
+
+    def _admit(self, device_owner: str | None) -> str | None:
+        """Count one more request in (None) or the account whose kept place it takes;
+        HashingBusyError when there is no room for it. No await between the check and the
+        count: admission is atomic on the loop."""
+        if not self.busy:
+            self.admitted += 1
+            return None
+        if device_owner is not None and self.kept.take(device_owner):
+            return device_owner
+        raise HashingBusyError(retry_after=BUSY_RETRY_AFTER_SECONDS)
+
+    def _leave(self, kept_for: str | None) -> None:
+        if kept_for is None:
+            self.admitted -= 1
+        else:
+            self.kept.leave(kept_for)
 
     def _verify_unknown(self, password: str) -> tuple[bool, str | None]:
         self._safe_verify(password, self._dummy)

@@ -39,7 +39,9 @@ BUSY = "busy"
 
 class GatedHasher(PasswordHasher):
     """A real hasher whose verifications, once `gate` is set, wait in their worker thread
-    until the test opens it; `entered` counts the verifications that reached a thread."""
+    until the test opens it; `entered` counts the verifications that reached a thread,
+    `asking` the hashes and verifications asked for and not yet answered (a request holds
+    its place before it asks: `admitted` counts it from then)."""
 
     def __init__(self, **kwargs: Any) -> None:
         cheap = {
@@ -49,7 +51,24 @@ class GatedHasher(PasswordHasher):
         super().__init__(**{**cheap, **kwargs})
         self.gate: threading.Event | None = None
         self.entered = 0
+        self.asking = 0
         self._lock = threading.Lock()
+
+    async def hash(self, password: str) -> str:
+        self.asking += 1
+        try:
+            return await super().hash(password)
+        finally:
+            self.asking -= 1
+
+    async def verify(
+        self, password: str, hashed: str | None, *, device_owner: str | None = None
+    ) -> tuple[bool, str | None]:
+        self.asking += 1
+        try:
+            return await super().verify(password, hashed, device_owner=device_owner)
+        finally:
+            self.asking -= 1
 
     def _safe_verify(self, password: str, hashed: str) -> tuple[bool, str | None] | None:
         with self._lock:
@@ -382,6 +401,7 @@ async def test_a_login_flood_gets_503s_while_token_requests_are_answered() -> No
                 tg.start_soon(attempt, i)
             try:
                 await wait_until(lambda: len(responses) == flood - admitted, "the refusals")
+                await wait_until(lambda: hasher.asking == admitted, "the admitted logins")
                 # The queue is full and its first hash is held: a token still works.
                 me = await client.get("/auth/me", headers=bearer(tokens))
                 assert me.status_code == 200 and me.json()["username"] == "alice"

@@ -92,7 +92,7 @@ async def test_accounts_logging_in_over_and_over_do_not_keep_the_owner_out() -> 
                 try:
                     for i in range(2):  # the flood takes the shared places
                         tg.start_soon(attempt, f"flood{round_}x{i}", "Wrong-password-1")
-                    await wait_until(lambda: hasher.admitted == 2, "the flood")
+                    await wait_until(lambda: hasher.asking == 2, "the flood")
                     reads_before = dict(service.store.requests)
                     for name in ATTACKERS:
                         tg.start_soon(attempt, name, PASSWORD, devices[name])

@@ -96,7 +96,7 @@ async def test_a_charge_refused_by_one_budget_is_still_made_to_the_others() -> N
     async with anyio.create_task_group() as tasks:
         try:
             tasks.start_soon(held_guess)
-            await wait_until(lambda: hasher.admitted == 1, "the held guess")
+            await wait_until(lambda: hasher.asking == 1, "the held guess")
             flood = [await guess(apps[1], "alice", WRONG, f"198.51.100.{i}") for i in range(5)]
             assert flood == [401] * PER_ACCOUNT
         finally:
@@ -179,12 +179,12 @@ async def test_a_burst_split_between_the_two_names_is_held_to_the_limit() -> Non
         try:
             for i in range(PER_ACCOUNT):
                 tasks.start_soon(one, i)
-            await wait_until(lambda: hasher.admitted == PER_ACCOUNT, "the first guesses")
+            await wait_until(lambda: hasher.asking == PER_ACCOUNT, "the first guesses")
             # The account's room is all being checked, under either name: the rest of the
             # burst, the right password last, is refused before it hashes.
             for i in range(PER_ACCOUNT, n):
                 tasks.start_soon(one, i)
-                await wait_until(lambda i=i: i in answers or hasher.admitted > PER_ACCOUNT, "")
+                await wait_until(lambda i=i: i in answers or hasher.asking > PER_ACCOUNT, "")
                 assert answers.get(i) == 429, f"guess {i} was hashed"
         finally:
             gate.set()

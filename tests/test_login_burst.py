@@ -70,18 +70,18 @@ async def test_a_burst_of_guesses_gets_no_more_answers_than_the_limit() -> None:
         try:
             for i in range(PER_ACCOUNT):
                 tasks.start_soon(guess, i, WRONG)
-            await wait_until(lambda: hasher.admitted == PER_ACCOUNT, "the first guesses")
+            await wait_until(lambda: hasher.asking == PER_ACCOUNT, "the first guesses")
             # The budget's remaining failures are all being checked: the next guesses,
             # the right password among them, are refused before they hash.
             for i in range(PER_ACCOUNT, PER_ACCOUNT + 3):
                 tasks.start_soon(guess, i, PASSWORD if i == PER_ACCOUNT + 1 else WRONG)
                 await wait_until(
-                    lambda n=i: n in answers or hasher.admitted > PER_ACCOUNT, f"guess {i}"
+                    lambda n=i: n in answers or hasher.asking > PER_ACCOUNT, f"guess {i}"
                 )
-                assert hasher.admitted == PER_ACCOUNT, "a guess beyond the limit was hashed"
+                assert hasher.asking == PER_ACCOUNT, "a guess beyond the limit was hashed"
                 assert_problem(answers[i], 429, "rate_limited")
                 assert answers[i].headers["retry-after"] == "1"
-            assert hasher.admitted == PER_ACCOUNT
+            assert hasher.asking == PER_ACCOUNT
         finally:
             gate.set()
     assert [answers[i].status_code for i in range(PER_ACCOUNT)] == [401] * PER_ACCOUNT
@@ -145,10 +145,10 @@ async def two_process_burst(clocks: list[Clock]) -> list[int]:
             for i in range(burst):
                 tasks.start_soon(guess, i)
             await wait_until(
-                lambda: len(answers) + sum(hasher.admitted for hasher in hashers) == burst,
+                lambda: len(answers) + sum(hasher.asking for hasher in hashers) == burst,
                 "every guess answered or hashing",
             )
-            assert [hasher.admitted for hasher in hashers] == [PER_ACCOUNT, PER_ACCOUNT]
+            assert [hasher.asking for hasher in hashers] == [PER_ACCOUNT, PER_ACCOUNT]
             assert sorted(answers.values()) == [429] * (burst - 2 * PER_ACCOUNT)
         finally:
             for hasher in hashers:
@@ -177,9 +177,9 @@ async def test_the_attempts_on_two_accounts_are_held_apart() -> None:
         try:
             for i in range(PER_ACCOUNT):
                 tasks.start_soon(guess, "alice", i)
-            await wait_until(lambda: hasher.admitted == PER_ACCOUNT, "alice's guesses")
+            await wait_until(lambda: hasher.asking == PER_ACCOUNT, "alice's guesses")
             tasks.start_soon(guess, "bob", 50)
-            await wait_until(lambda: hasher.admitted == PER_ACCOUNT + 1, "bob's guess")
+            await wait_until(lambda: hasher.asking == PER_ACCOUNT + 1, "bob's guess")
         finally:
             gate.set()
     assert answers == [401] * (PER_ACCOUNT + 1)
@@ -209,7 +209,7 @@ async def test_more_logins_at_once_from_one_address_than_its_budget_wait_a_secon
         try:
             for name in names[:-1]:
                 tasks.start_soon(log_in, name)
-            await wait_until(lambda: hasher.admitted == per_address, "the class")
+            await wait_until(lambda: hasher.asking == per_address, "the class")
             await log_in(names[-1])
             assert_problem(answers[names[-1]], 429, "rate_limited")
             assert answers[names[-1]].headers["retry-after"] == "1"
@@ -238,7 +238,7 @@ async def test_a_refusal_for_a_busy_hash_queue_gives_back_its_room() -> None:
         try:
             for i in range(2):  # they fill the hash queue
                 tasks.start_soon(guess, f"flood {i}", f"flood{i}", f"198.51.100.{i + 1}")
-            await wait_until(lambda: hasher.admitted == 2, "the flood")
+            await wait_until(lambda: hasher.asking == 2, "the flood")
             held = dict(attempts_of(app).checking)
             await guess("alice", "alice", "203.0.113.5")
             assert_problem(answers["alice"], 503, "server_busy")

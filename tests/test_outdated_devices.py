@@ -74,7 +74,7 @@ async def test_an_outdated_cookie_is_refused_during_a_flood_without_a_read() -> 
             try:
                 for i in range(2):  # the flood takes the shared places
                     tg.start_soon(flooding, i)
-                await wait_until(lambda: hasher.admitted == 2, "the flood")
+                await wait_until(lambda: hasher.asking == 2, "the flood")
                 service.store.reset_counts()
                 for _ in range(10):
                     refused = await post_login(client, "mallory", PASSWORD, stale)

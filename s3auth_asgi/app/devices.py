@@ -28,17 +28,16 @@ checking a value costs no request. A renamed account's cookie is for its old nam
 its next successful login sets it again.
 
 Outdated before anything is read. Told only once the user record is read, an outdated
-cookie would pass the check a login makes before it reads anything, that it could wait in
-the hash places kept for known devices, and be found outdated only after its reads; and
-nothing would bound how often: it takes no kept place, so nothing charges it. Anyone could
-keep a cookie of an account of their own, log out everywhere, and have every login of a
-flood read the store where the flood's own are refused for free. So each process remembers,
-per account, the newest generation counter a login has read from its record when the
-cookie shown was outdated (`NewestGenerations`); a cookie whose counter is below it was
-issued under an older generation, for counters only grow, and counts as none from the
-start. What is remembered is never newer than the record, so a cookie issued under a later
-change, on any host, is never taken for outdated. A `d3` value (no counter: issued before
-the counter was added) is judged only once the record is read, as before.
+cookie would take one of the hash places kept for known devices, which a login takes before
+it reads anything, and be found outdated only after its reads. Anyone could keep a cookie
+of an account of their own, log out everywhere, and have logins of a flood read the store,
+in the places kept for the owners, where the flood's own are refused for free. So each
+process remembers, per account, the newest generation counter a login has read from its
+record when the cookie shown was outdated (`NewestGenerations`); a cookie whose counter is
+below it was issued under an older generation, for counters only grow, and counts as none
+from the start. What is remembered is never newer than the record, so a cookie issued under
+a later change, on any host, is never taken for outdated. A `d3` value (no counter: issued
+before the counter was added) is judged only once the record is read, as before.
 
 The cookie `s3auth_device` is HttpOnly (page scripts never see it), Secure, SameSite=Strict
 and scoped to the login endpoint where the app is mounted; every successful login sets it

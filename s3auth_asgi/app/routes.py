@@ -169,42 +169,44 @@ class AuthRoutes(SessionRoutes, KeyRoutes, PasswordAttempts):
         attempts = self.limits.attempts
         name = parse_name(data.username)
         device = self.devices.presented(request, name.account_key)
-        # A login that could not hash now is refused before it reads anything.
-        self.service.passwords.ensure_room(device_owner=device.user_id if device else None)
-        # Whose the account is decides which budget a failure is charged to: every budget
-        # it would be charged to is read before the password is hashed.
-        login = await self.service.resolve_login(name)
-        if device is not None and device.user_id != login.user_id:
-            # The name has changed hands since the cookie was set: no device of its owner.
-            device = None
-        account = login.owner_key
-        attempt = await attempts.begin(
-            request.scope, account, device.key if device is not None else None
-        )
-        try:
-            check = await self.service.check_login(
-                login,
-                data.password,
-                device_owner=device.user_id if device else None,
-                device_current=partial(self.devices.current, device) if device else None,
-            )
-            if check.stale_device:
-                # Issued before the account's sessions were last ended (a new password):
-                # counted as an attempt without it, the password not checked yet.
+        # A login takes its place in the hash queue before it reads anything: one that
+        # could not hash now is refused at once, however many arrive together.
+        owner = device.user_id if device else None
+        with self.service.passwords.place(device_owner=owner):
+            # Whose the account is decides which budget a failure is charged to: every budget
+            # it would be charged to is read before the password is hashed.
+            login = await self.service.resolve_login(name)
+            if device is not None and device.user_id != login.user_id:
+                # The name has changed hands since the cookie was set: no device of its owner.
                 device = None
+            account = login.owner_key
+            attempt = await attempts.begin(
+                request.scope, account, device.key if device is not None else None
+            )
+            try:
+                check = await self.service.check_login(
+                    login,
+                    data.password,
+                    device_owner=device.user_id if device else None,
+                    device_current=partial(self.devices.current, device) if device else None,
+                )
+                if check.stale_device:
+                    # Issued before the account's sessions were last ended (a new password):
+                    # counted as an attempt without it, the password not checked yet.
+                    device = None
+                    attempts.end(attempt)
+                    attempt = await attempts.begin(request.scope, account, None)
+                    check = await self.service.check_login(login, data.password)
+                # For the audit trail, not the log: the account of the name typed, or for a name
+                # that is nobody's a decoy trail, so that a failure costs the same either way.
+                call.noted["account_id"] = login.user_id or keys.id_from_key(login.decoy_user_key)
+                call.noted["decoy"] = "" if login.user_id else "yes"
+                if check.user is None:
+                    charged = await attempts.failed(attempt)
+                    raise InvalidCredentialsError(headers=self.limits.headers(charged))
+            finally:
                 attempts.end(attempt)
-                attempt = await attempts.begin(request.scope, account, None)
-                check = await self.service.check_login(login, data.password)
-            # For the audit trail, not the log: the account of the name typed, or for a name
-            # that is nobody's a decoy trail, so that a failure costs the same either way.
-            call.noted["account_id"] = login.user_id or keys.id_from_key(login.decoy_user_key)
-            call.noted["decoy"] = "" if login.user_id else "yes"
-            if check.user is None:
-                charged = await attempts.failed(attempt)
-                raise InvalidCredentialsError(headers=self.limits.headers(charged))
-        finally:
-            attempts.end(attempt)
-            self.spent(call, attempt, login=login)
+                self.spent(call, attempt, login=login)
         self.refuse_unverified(check.user)
         if check.user.totp_secret:
             # The password was right: the tokens wait for a code (`POST /login/totp`).
