@@ -20,7 +20,8 @@ ERROR_DESCRIPTIONS = {
     409: "The request conflicts with the state of an account",
     412: "The account is no longer at the version `If-Match` names: nothing is changed",
     413: "The body is larger than the limit",
-    415: "The body's content type is not accepted",
+    415: "The body's content type is not accepted, or it has a content coding (gzip, …), "
+    "which is not decoded: send it as it is",
     422: "The body or query is well-formed but invalid: missing, mistyped or unknown fields, "
     "a query parameter given twice or an integer one not in decimal digits, or values the "
     "service refuses",

@@ -4,8 +4,12 @@ unreadable JSON or form encoding, a Content-Length or a Content-Type given twice
 field given twice (400), missing, mistyped or unknown fields (422). Never a 500.
 
 What the headers decide is refused before the body is received: a Content-Length too
-large or given wrong, and a body of a type the operation does not read (a client that sent
-`Expect: 100-continue` is answered without being asked for it).
+large or given wrong, and a body of a type the operation does not read or in a content
+coding (a client that sent `Expect: 100-continue` is answered without being asked for it).
+
+No content coding is decoded (`check_coding`): a gzip body read as it comes is no JSON, and
+a plain one labelled gzip would be read as JSON that a proxy or firewall in front, which
+decodes it, never sees.
 
 A body nested deeper than `MAX_JSON_DEPTH` is refused (400) before it is decoded: no request
 of this app needs more than a few levels, and a decoder walking thousands of them runs out
@@ -142,8 +146,10 @@ class BodyReader:
         # A body of another type is refused from the headers, before it is asked for: a
         # client waiting for `100 Continue` does not send it. An empty one is read, and
         # answered as the empty body it is.
-        if self.declares_body(request) and not readable:
-            raise _unsupported(kind, form)
+        if self.declares_body(request):
+            if not readable:
+                raise _unsupported(kind, form)
+            check_coding(request)
         body = await self._read(request)
         if not body.strip():
             if optional:
@@ -205,6 +211,22 @@ def declared_length(request: Request) -> str | None:
     if len(values) > 1:
         raise MalformedBodyError("The Content-Length header is given more than once")
     return values[0] if values else None
+
+
+def check_coding(request: Request) -> None:
+    """UnsupportedMediaTypeError, with `Accept-Encoding: identity`, when a Content-Encoding
+    names a coding (RFC 9110 §15.5.16, RFC 7694 §3); `identity` is none."""
+    codings = [
+        coding.strip().lower()
+        for field in request.headers.getlist("content-encoding")
+        for coding in field.split(",")
+    ]
+    named = [coding for coding in codings if coding not in ("", "identity")]
+    if named:
+        raise UnsupportedMediaTypeError(
+            f"Send the body without a content coding (got {echoed(named[0])})",
+            headers=[("Accept-Encoding", "identity")],
+        )
 
 
 def declared_type(request: Request) -> str | None:
