@@ -220,6 +220,35 @@ async def test_a_content_type_given_twice_is_refused_and_writes_nothing(
     assert service.store.requests == {}
 
 
+@pytest.mark.parametrize(
+    "joined",
+    [
+        "text/plain, application/x+json",
+        "application/x-www-form-urlencoded,application/merge-patch+json",
+        "application/json, application/json",
+    ],
+)
+@pytest.mark.parametrize("path", ["/auth/register", "/auth/login"])
+async def test_a_content_type_given_twice_in_one_header_is_refused_and_writes_nothing(
+    tmp_path: Path, joined: str, path: str
+) -> None:
+    # As a proxy that merges two Content-Type headers into one forwards them: a filter that
+    # went by the first reads plain text or a form where the app, by the last, read JSON.
+    service = service_with(tmp_path)
+    fields = {"username": "mallory", "email": "m@example.com", "password": PASSWORD}
+    if path.endswith("/login"):
+        await service.create_user(**fields)
+        fields.pop("email")
+    body = json.dumps(fields).encode()
+    headers = [(b"content-type", joined.encode()), (b"content-length", str(len(body)).encode())]
+    service.store.reset_counts()
+    response = await call_http(mounted(service), http_scope(path, headers, method="POST"), body)
+    assert response.status == 400, response.body
+    assert response.json()["code"] == "malformed_body"
+    assert response.json()["detail"] == "The Content-Type header is given more than once"
+    assert service.store.requests == {}
+
+
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 SENT_SECRET = "Tr0ub4dor-said-once"
 

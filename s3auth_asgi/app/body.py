@@ -233,9 +233,11 @@ def declared_type(request: Request) -> str | None:
     """The one Content-Type header's value, None when there is none. Given twice, it is
     refused as Content-Length is (`declared_length`): it is a single field (RFC 9110 §5.3),
     and a filter in front that went by the other header would read another body than this
-    one (a form whose one field is the whole JSON text, with no username in it)."""
+    one (a form whose one field is the whole JSON text, with no username in it). So are two
+    joined in one, as a proxy merges them (`text/plain, application/x+json`): no media type
+    holds a comma before its parameters, and the last would be read, the first seen."""
     values = request.headers.getlist("content-type")
-    if len(values) > 1:
+    if len(values) > 1 or (values and "," in values[0].split(";", 1)[0]):
         raise MalformedBodyError("The Content-Type header is given more than once")
     return values[0] if values else None
 
