@@ -44,6 +44,12 @@ async def test_every_answer_that_shows_an_account_is_no_store() -> None:
             json={"username": "bob", "email": "bob@example.com", "password": PASSWORD},
             headers=admin,
         )
+        answers["totp_begin"] = await client.post(
+            "/auth/me/totp", json={"current_password": PASSWORD}, headers=own
+        )
+        answers["revoke_user"] = await client.post(f"{user}/revoke", headers=admin)
+        root = bearer(await login(client, "root"))
+        answers["logout_all"] = await client.post("/auth/logout-all", headers=root)
     for name, answer in answers.items():
         assert answer.status_code in (200, 201), (name, answer.text)
         assert answer.headers.get("cache-control") == "no-store", name

@@ -248,7 +248,7 @@ class LifecycleRoutes:
         if await self.service.get_user_by_id(user_id) is None:
             raise UserNotFoundError()
         ended = await self.service.revoke_all_user_tokens(user_id)
-        response = json_response(SessionsEnded(sessions_ended=ended))
+        response = json_response(SessionsEnded(sessions_ended=ended), headers=PRIVATE)
         return self.routes.ended_if_own(call, user_id, response)
 
     async def end_all_sessions(self, call: Call) -> Response:

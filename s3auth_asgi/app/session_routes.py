@@ -66,7 +66,8 @@ class SessionRoutes:
             ended = await self.service.revoke_all_user_tokens(call.caller.user_id)
         except UserNotFoundError:  # deleted since its caller's record was read
             raise account_gone() from None
-        return self._ended(call.request, json_response(SessionsEnded(sessions_ended=ended)))
+        response = json_response(SessionsEnded(sessions_ended=ended), headers=PRIVATE)
+        return self._ended(call.request, response)
 
     async def sessions(self, call: Call) -> Response:
         caller = call.caller
