@@ -36,6 +36,10 @@ a quarter of the kept places, and take one at most six times in a row, then once
 minute, so that neither a stolen cookie nor the holder of a few accounts logging in to them
 over and over keeps the others' owners out (`kept_places`).
 
+A place taken, the request waits for its turn at a running hash (`hash_turns`), and gives
+the place back unhashed if its client goes away before the turn comes (ClientGoneError):
+the auth app listens for that while it waits, and only then.
+
 The count of admitted requests is kept on the event loop: the check and the increment have
 no `await` between them, so no lock is needed. Like the limiter, a hasher belongs to one
 event loop at a time. A place held by `place` is the task's (a context variable): the hashes
@@ -64,6 +68,7 @@ from pwdlib.hashers.bcrypt import BcryptHasher
 
 from .errors import HashingBusyError
 from .hash_costs import CostCeiling
+from .hash_turns import HashTurns
 from .kept_places import KeptPlaces
 from .password_policy import PasswordPolicy as PasswordPolicy  # importable from here too
 from .settings import S3AuthSettings
@@ -150,7 +155,10 @@ class PasswordHasher:
         """Requests running or waiting now in the shared places: at most concurrency + queue."""
         self.kept = KeptPlaces(self.device_queue, clock=clock)
         """The places kept for known devices, and who may take them."""
-        self._limiter = anyio.CapacityLimiter(self.concurrency)
+        self._turns = HashTurns(self.concurrency)
+        # The threads of the hashes whose turn it is: never waited for, and kept out of
+        # anyio's default limiter, which the process's other thread work shares.
+        self._threads = anyio.CapacityLimiter(self.concurrency)
         self._parameters = (memory_kib, time_cost, parallelism)
         self._dummy = self.unmatched()
 
@@ -232,14 +240,21 @@ class PasswordHasher:
     ) -> T:
         held = _HELD.get()
         if held is not None and held[0] is self:
-            return await anyio.to_thread.run_sync(work, password, *args, limiter=self._limiter)
+            return await self._in_turn(work, password, *args)
         kept_for = self._admit(device_owner)
         try:
-            return await anyio.to_thread.run_sync(work, password, *args, limiter=self._limiter)
+            return await self._in_turn(work, password, *args)
         finally:
-            # A cancelled waiter leaves at once; a cancelled hash is waited for by
-            # run_sync, so the count never drops below the threads really hashing.
+            # A cancelled (or given up) waiter leaves at once; a cancelled hash is waited
+            # for by run_sync, so the count never drops below the threads really hashing.
             self._leave(kept_for)
+
+    async def _in_turn(self, work: Callable[[str, *Args], T], password: str, *args: *Args) -> T:
+        await self._turns.take()
+        try:
+            return await anyio.to_thread.run_sync(work, password, *args, limiter=self._threads)
+        finally:
+            self._turns.release()
 
     def _admit(self, device_owner: str | None) -> str | None:
         """Count one more request in (None) or the account whose kept place it takes;

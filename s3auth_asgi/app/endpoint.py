@@ -22,6 +22,12 @@ For each request, in this order:
 8. the handler, given the outcome as a `Call`; the answer it returns carries the
    RateLimit fields of the checks of 7 and of those it adds (`Call.shown`).
 
+A request waiting for its turn at a password hash listens for its client meanwhile: the
+next message after the body is `http.disconnect` when the client goes away (an ASGI server
+does not cancel the app's task), and the request then gives its place in the hash queue
+back unhashed (`hash_turns`). Its answer, which nobody reads, has no body; the status 499
+servers log for a client that left and its event's reason `client_gone` are all it is.
+
 Every answer of a `token_response` operation is marked no-store (RFC 6749 §5.1); the
 answers of a `cacheable` one, 304s included, vary by Origin (a shared cache keeps them,
 and a CORS header sent to one origin must not reach another). Errors of this package
@@ -37,12 +43,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from ..errors import ConfigurationError, S3AuthError, StoreUnavailableError
 from ..events import AuthEvent, emit
+from ..hash_turns import ClientGoneError, given_up_on
 from ..identifiers import is_id
 from ..mail import held_mail
 from ..storage import StoreConflict
@@ -64,6 +72,16 @@ NO_STORE = (("Cache-Control", "no-store"), ("Pragma", "no-cache"))
 """For token responses, as RFC 6749 §5.1 asks."""
 
 CHANGED_MEANWHILE = "The store changed while the request was answered; try again"
+CLIENT_CLOSED_REQUEST = 499
+"""The status of a request whose client went away before its answer, as servers log it."""
+CLIENT_GONE = "client_gone"
+
+
+async def disconnected(receive: Receive) -> None:
+    """Returns once the client has gone away: asked once the body has been read, when no
+    message but `http.disconnect` is left to come."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +159,9 @@ class Endpoint:
         except S3AuthError as error:
             code = error.code
             response = problem_response(error, token_endpoint=token_endpoint)
+        except ClientGoneError:
+            code = CLIENT_GONE
+            response = Response(status_code=CLIENT_CLOSED_REQUEST)
         except StoreConflict as conflict:
             logger.warning("%s %s lost a write of %s", request.method, request.url.path, conflict)
             unanswered = StoreUnavailableError(CHANGED_MEANWHILE)
@@ -219,7 +240,11 @@ class Endpoint:
         caller_id = caller.user_id if caller is not None else None
         infos = await self.limits.check_operation(request.scope, op.limits, caller_id)
         call = Call(request, caller, body, query, path_ids, noted, infos)
-        response = await op.handler(call)
+        if op.request is None:
+            response = await op.handler(call)
+        else:  # read: the client can be listened to, should a hash keep it waiting
+            with given_up_on(partial(disconnected, request.receive)):
+                response = await op.handler(call)
         for name, value in self.limits.headers(call.shown):
             response.headers.append(name, value)
         if op.cacheable:
