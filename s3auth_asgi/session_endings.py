@@ -1,43 +1,50 @@
 """Ending one session: a logout, by its refresh token or by its own access token, and the
 end of a session by its id (the sessions page, an administrator).
 
-Two orders, by who can try again. Whoever names a session by its refresh token or by its
-id (another of the user's sessions, an administrator) is not refused by the ending: it
-writes the session's revocation, then deletes the session, and a failure between the two
-leaves the session there for the same request tried again to find and end; meanwhile its
-access tokens are refused, and a refresh of it, on a host that has synced the revocation,
-deletes it (`sessions`). Nor does it count against the cap or show on the sessions page:
-a host that holds the revocation and lists the session (a refresh of any of the user's
-sessions, the sessions page, its sweep) deletes it (`session_rules`). The revocation is
-held an access token's lifetime: a session still left after it, which none of those
-found, refreshes again until the request is tried again.
+Each deletes the session first, then writes its revocation (its access tokens refused
+before they expire), so that no failure leaves an ending that comes undone. The DELETE is
+what ends a session for good: once it has landed, no refresh of it works on any host,
+whatever its clock says. A revocation is held only an access token's lifetime and the skew
+allowance (`blacklist`): written first, with the DELETE then failing, it would refuse the
+session for that while, and then a copy of its refresh token would refresh again for the
+rest of the session's life, unless a refresh, a listing or a sweep had deleted the object
+meanwhile (`session_rules.ending_recorded`).
 
-A logout by the session's own access token (`revoke_own_session`: `POST /logout` without a
-refresh token, `DELETE /sessions/{its id}`) is another matter: once the revocation lands,
-that token is refused, so the caller's retry is a 401 and could never delete what a
-failure left; and the revocation is held only an access token's lifetime (`blacklist`),
-after which a copy of the refresh token would refresh again. So it deletes the session
-first, then writes the revocation. A failure before the DELETE lands leaves the logout
-undone and the token accepted; one after it leaves no session to refresh on any host,
-whatever its clock says, and the token accepted (for at most its lifetime) until the retry,
-which that token still makes, writes the revocation: the session being gone already is no
-reason to skip it. A refresh that read the session before the DELETE and writes after it is
-refused (its If-Match finds nothing), and an access token issued before it is of the
-session the revocation names.
+So a failure before the DELETE lands has ended nothing: the session is as it was, its
+tokens accepted, and the answer (503) says so; the same request tried again ends it (the
+refresh token, or the caller's access token, still authenticates it). A failure after it
+(the DELETE's answer lost, the revocation's write failing) leaves no session to refresh,
+and at worst the session's access tokens accepted for what is left of their lifetime; the
+answer is 503 all the same. Tried again, a logout by the session's own access token writes
+the revocation whether the session is there or not: its token is what finishes it. A
+logout by refresh token finds no session and answers as for any token of an ended one
+(False; 204 over HTTP), writing nothing: with the session gone, nothing tells the token
+from a forged one. An ending by id finds none either (False; 404), as for a session ended
+already.
+
+A refresh on another host that read the session before the DELETE and writes its rotation
+after it is refused: its If-Match, then its GET, find nothing. One whose rotation landed
+first, or that answered the previous token within the grace, issued its access token as of
+when it read the session, before the DELETE returned; the revocation, timed after that, is
+held as long as such a token is accepted, by a host up to the skew allowance ahead too
+(`blacklist`). So it is written once, however long the DELETE took (an ending that revokes
+first must write it again when late: `late_deletes`).
 
 An ending by id answers for the sessions the sessions page shows (`session_rules`): one
 past its idle or absolute expiry, or ended by a reused refresh token, that the sweep has not
 deleted yet is not there for it, as for a refresh. Its object is deleted on the way, as a
 refresh of it deletes it: without a revocation when it expired, as no access token outlives
-its session; with one when a reuse ended it, which is what that ending may have left undone.
-Which sessions an account change ended takes a LIST to tell, so those are ended as live;
-and so is one whose ending by id a failure cut short before its DELETE, which the sessions
-page no longer shows: the same request tried again finishes it, as it would have.
+its session; with one when a reuse ended it, which is what that ending may have left undone
+(the mark refuses it for good, so the revocation may come first there). Which sessions an
+account change ended takes a LIST to tell, so those are ended as live; and so is one that
+an ending which revokes first (an account change's, the cap's) left when a failure cut it
+short before its DELETE, which the sessions page no longer shows: the same request tried
+again finishes it, as it would have.
 
-Request budgets: `revoke_refresh_token` and `revoke_session` 1 GET, 1 PUT (the revocation),
-1 DELETE, and 1 PUT more when the two took over a second (`late_deletes`; an expired
-session's: 1 GET, 1 DELETE); `revoke_own_session` 1 DELETE and 1 PUT, whether the session
-is there or not.
+Request budgets: `revoke_refresh_token` and `revoke_session` 1 GET, 1 DELETE, 1 PUT (the
+revocation), however long the DELETE took (an expired session's: 1 GET, 1 DELETE; none
+there: 1 GET); `revoke_own_session` 1 DELETE and 1 PUT, whether the session is there or
+not.
 """
 
 from __future__ import annotations
@@ -90,10 +97,16 @@ class SessionEndings(SessionOperations):
 
     async def revoke_own_session(self, user_id: str, session_id: str) -> None:
         """Log out the session whose access token the caller presented (its `sub` and
-        `sid`): the session deleted, then its access tokens revoked (see the module). Done
-        again when the session is gone: the same token, accepted until then, is what
-        finishes a logout the store interrupted."""
+        `sid`), as `_end` does, without reading it first. Done again when the session is
+        gone: the same token, accepted until then, is what finishes a logout the store
+        interrupted."""
         if not (is_id(user_id) and is_id(session_id)):
             raise SessionNotFoundError()
         await self.store.delete(keys.session(user_id, session_id))
         await self.blacklist.revoke_session(session_id)
+
+    async def _end(self, session: Session) -> None:
+        """The DELETE, then the revocation: a failure before the DELETE lands ends nothing,
+        and one after it leaves no session to refresh (see the module)."""
+        await self.store.delete(keys.session(session.user_id, session.id))
+        await self.blacklist.revoke_session(session.id)

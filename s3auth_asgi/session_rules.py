@@ -14,8 +14,9 @@ refresh, are shown, and count against `S3AUTH_MAX_SESSIONS_PER_USER`.
 The last two a listing tells at no request: a listed session that this host's revocations
 (their snapshot, within its bound) say has ended is neither counted, read nor shown, and
 its object is deleted on the way (1 batch DELETE, with no revocation: it has one). An
-ending that writes its revocation before its DELETE leaves such an object when the DELETE
-fails (`session_endings`); ranked, it would push a live session out of the cap. That
+ending that writes its revocation before its DELETE (the cap's, an account change's: not a
+logout, which deletes first, `session_endings`) leaves such an object when the DELETE
+fails; ranked, it would count against the cap, be read, and be shown as live. That
 holds while the revocation is held (an access token's lifetime and the skew allowance,
 `blacklist`); a session still left after that, which no listing nor sweep by a host that
 held it deleted meanwhile, is judged by the rest of the rule again.
@@ -170,8 +171,8 @@ def ending_recorded(blacklist: TokenBlacklist, session_key: str) -> bool:
     """Whether the revocations this host holds (`blacklist.snapshot`, no request) say that
     the session at `session_key` has ended: its own revocation, a user's naming it, or the
     end of every session (`every_session`). No such session can be used again: a refresh
-    of it is refused. An ending writes its revocation before its DELETE, so one cut short
-    between the two leaves such an object behind (`session_endings`)."""
+    of it is refused. An ending that writes its revocation before its DELETE (the module's)
+    leaves such an object behind when it is cut short between the two."""
     user_id = session_key.split("/")[1]
     claims = {"sub": user_id, "sid": keys.id_from_key(session_key)}
     return blacklist.snapshot.reason(claims) is not None

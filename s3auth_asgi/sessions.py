@@ -48,14 +48,15 @@ Request budgets (object-store requests, asserted in the tests):
 Each ending that writes its revocation before its DELETE writes it once more when the two
 took over a second (`late_deletes`).
 
-Interrupted endings. An ending writes its revocation before it deletes the sessions (but a
-logout by the session's own access token, which deletes first: `session_endings`; and a
-reuse, which marks the session first: "Reuse"), so a
-failure between the two leaves sessions whose access tokens are refused. Where the caller's
-own token is among them (a logout everywhere, a password change by its owner), a retry over
-HTTP is refused too and cannot finish the ending; a refresh of such a session (by whoever
-holds it) is refused and deletes it, judged by this host's revocations, which it brings
-within their bound first, as the check of an access token does (`freshness`).
+Interrupted endings. An ending of several sessions (the cap's, an account change's, a
+logout everywhere) writes its revocation before it deletes them (but a logout and an
+ending by id delete first, so that they never come undone: `session_endings`; and a reuse
+marks the session first: "Reuse"), so a failure between the two leaves sessions whose
+access tokens are refused. Where the caller's own token is among them (a logout everywhere,
+a password change by its owner), a retry over HTTP is refused too and cannot finish the
+ending; a refresh of such a session (by whoever holds it) is refused and deletes it,
+judged by this host's revocations, which it brings within their bound first, as the check
+of an access token does (`freshness`).
 Those are held an access token's lifetime only: what refuses such a session for good is the
 generation marker a logout everywhere (and an owner's password change, which begins with
 one: `password_changes`) writes before its revocation (`logout_everywhere`). Elsewhere the
@@ -287,16 +288,6 @@ class SessionOperations(SessionRules):
         grace = self.settings.refresh_grace_seconds
         allowance = min(self.settings.revocation_skew_seconds, grace)
         return grace > 0 and presented - session.rotated_at < grace + allowance
-
-    async def _end(self, session: Session) -> None:
-        # Revocation first: if the delete then fails, the session's access tokens are
-        # already refused and a retry, whose caller this does not refuse, finds the session
-        # to delete (`session_endings`).
-        await revoke_then_delete(
-            self.clock,
-            lambda: self.blacklist.revoke_session(session.id),
-            lambda: self.store.delete(keys.session(session.user_id, session.id)),
-        )
 
     async def _end_reused(self, session: Session) -> None:
         """Finish the ending of a session marked as reused: its access tokens refused, then

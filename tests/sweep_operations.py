@@ -257,6 +257,38 @@ async def first_ended(w: World) -> None:
     await _refused(w, 0)
 
 
+async def _logged_out(w: World, index: int) -> None:
+    """The session `index`, which a logout by refresh token or an ending by id named, has
+    ended: its refresh is refused for good. Its access token is refused at once, but where
+    the ending was cut short after its DELETE landed and before its revocation did (its
+    retry finds no session, and writes nothing): then the session is gone and no
+    revocation names it, and the token lives out its lifetime."""
+    pair = w.sessions[index]
+    other = w.other()
+    await other.ensure_fresh()
+    try:
+        claims = other.decode_token(pair["access_token"])
+    except TokenRevokedError:
+        pass
+    else:
+        session_key = keys.session(str(claims["sub"]), str(claims["sid"]))
+        assert session_key not in [i.key async for i in w.inner.list(keys.SESSIONS)]
+        subject = keys.revocation_subject(str(claims["sid"]))
+        assert not [i async for i in w.inner.list(keys.REVOCATIONS) if subject in i.key]
+    later = w.other(clock=lambda: time.time() + PAST_REVOCATIONS)
+    await later.ensure_fresh()
+    with pytest.raises(TokenRevokedError):
+        await later.refresh_access_token(pair["refresh_token"])
+
+
+async def first_logged_out(w: World) -> None:
+    await _logged_out(w, 0)
+
+
+async def second_logged_out(w: World) -> None:
+    await _logged_out(w, 1)
+
+
 async def both_ended(w: World) -> None:
     await _refused(w, 0, 1)
 
@@ -370,10 +402,10 @@ OPS: dict[str, Op] = {
     "login": Op(log_in, alice_logs_in, 200),
     "refresh": Op(refresh, nothing, 200),
     "reuse": Op(reuse, family_ended, 401, (401,)),
-    "logout": Op(logout, first_ended, 204, (401,)),
+    "logout": Op(logout, first_logged_out, 204, (401,)),
     "logout-bearer": Op(logout_by_access_token, first_ended, 204, (401,)),
     "logout-all": Op(logout_all, both_ended, 200, (401,)),
-    "end-session": Op(end_session, second_ended, 204, (404,)),
+    "end-session": Op(end_session, second_logged_out, 204, (404,)),
     "end-own-session": Op(end_own_session, first_ended, 204, (401,)),
     "ask-new-address": Op(ask_new_address, alice_logs_in, 200),
     "change-password": Op(change_password, password_changed_or_sessions_ended, 200, (401,)),
@@ -389,5 +421,5 @@ OPS: dict[str, Op] = {
     "admin-delete": Op(admin_delete, deleted, 204, (404,), deletion_cut_short),
     "admin-revoke": Op(admin_revoke, both_ended, 200),
     "admin-set-password": Op(admin_set_password, new_password, 204),
-    "admin-end-session": Op(admin_end_session, second_ended, 204, (404,)),
+    "admin-end-session": Op(admin_end_session, second_logged_out, 204, (404,)),
 }

@@ -99,13 +99,13 @@ REQUESTS: dict[str, str] = {
     "login": "get index, get user, create sessions, get user, create audit",
     "refresh": "get sessions, list sessions, replace sessions",
     "reuse": "get sessions, replace sessions, create revocation, delete sessions, create audit",
-    "logout": "get sessions, create revocation, delete sessions, create audit",
+    "logout": "get sessions, delete sessions, create revocation, create audit",
     "logout-bearer": "delete sessions, create revocation, create audit",
     "logout-all": (
         "get user, get user, replace user, create marker, list sessions, create revocation, "
         "delete_many sessions, create audit"
     ),
-    "end-session": "get user, get sessions, create revocation, delete sessions, create audit",
+    "end-session": "get user, get sessions, delete sessions, create revocation, create audit",
     "end-own-session": "get user, delete sessions, create revocation, create audit",
     "ask-new-address": (
         "get user, get user, get index, create token, get token, replace user, create audit"
@@ -156,7 +156,7 @@ REQUESTS: dict[str, str] = {
         "replace user, create marker, list sessions, create audit"
     ),
     "admin-end-session": (
-        "get user, get user, get sessions, create revocation, delete sessions, create audit"
+        "get user, get user, get sessions, delete sessions, create revocation, create audit"
     ),
 }
 READS = ("get", "list")

@@ -279,14 +279,14 @@ LOGOUT_ALL = (
 ASK_NEW_ADDRESS = (
     "get user, get user, get index, create token, get token, replace user, create audit"
 )
-END_SESSION = "get user, get sessions, create revocation, delete sessions, create audit"
+END_SESSION = "get user, get sessions, delete sessions, create revocation, create audit"
 END_OWN_SESSION = "get user, delete sessions, create revocation, create audit"
 VERIFY = "get token, get user, replace user, delete_many token, create audit"
 CONFIRM_ADDRESS = (
     "get token, get user, get index, create index, replace user, replace index, delete_many "
     "index, delete_many token, create audit"
 )
-LOGOUT = "get sessions, create revocation, delete sessions, create audit"
+LOGOUT = "get sessions, delete sessions, create revocation, create audit"
 LOGOUT_BEARER = "delete sessions, create revocation, create audit"
 LOGIN = "get index, get user, create sessions, get user, create audit"
 REGISTER_ALICE = "create index, get index"
