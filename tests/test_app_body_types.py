@@ -133,3 +133,5 @@ def test_a_server_answers_415_without_asking_for_the_body(http: str) -> None:
             body = answer.read(int(head["content-length"]))
     assert head["content-type"] == "application/problem+json"
     assert b'"code":"unsupported_media_type"' in body
+    # Its body, never asked for, is not awaited: the connection ends with the answer.
+    assert head["connection"] == "close"

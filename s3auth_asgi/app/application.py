@@ -33,6 +33,7 @@ from .origins import OriginCheck
 from .responses import problem_response, validated_response
 from .routes import AuthRoutes
 from .table import operations_of
+from .unread_bodies import closing_unread
 
 logger = logging.getLogger("s3auth_asgi.app")
 
@@ -79,9 +80,10 @@ class AuthApp:
             limiter=limits.limiter,
             password_policy=service.password_policy,
         )
+        self.body_bound = body_limit(service)
         checks = RequestChecks(
             CallerCheck(service, service, service),
-            BodyReader(body_limit(service)),
+            BodyReader(self.body_bound),
             origins,
             limits,
             service.clock,
@@ -107,7 +109,7 @@ class AuthApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             scope = self._normalised(scope)
-            send = _no_sniffing(send)
+            receive, send = closing_unread(scope, receive, _no_sniffing(send), self.body_bound)
         await self._router(scope, receive, send)
 
     def _normalised(self, scope: Scope) -> Scope:
