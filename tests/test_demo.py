@@ -212,6 +212,37 @@ def test_what_another_user_owns_is_refused(tmp_path: Path, planted: str) -> None
     assert str(refused.value).startswith(f"the demo's {path} belongs to another user (nobody)")
 
 
+@pytest.mark.parametrize("through", ["demo", "link/demo"])
+def test_a_link_another_user_planted_on_the_way_is_refused(tmp_path: Path, through: str) -> None:
+    """In a shared directory (/tmp) another user may put a symbolic link where the demo's
+    directory will be, or on the way to it, before the demo starts: it would keep the
+    secret, the store and the outbox wherever they point it, under a directory of theirs
+    that they can swap for their own while the demo runs."""
+    if os.geteuid() != 0:
+        pytest.skip("making a link of another user needs root")
+    nobody = pwd.getpwnam("nobody")
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o1777)  # noqa: S103  (as /tmp is)
+    theirs = tmp_path / "theirs"
+    theirs.mkdir(mode=0o755)
+    os.chown(theirs, nobody.pw_uid, nobody.pw_gid)
+    link = shared / through.split("/")[0]
+    link.symlink_to(theirs / "demo" if through == "demo" else theirs)
+    os.lchown(link, nobody.pw_uid, nobody.pw_gid)
+    with pytest.raises(ConfigurationError) as refused:
+        demo_settings(shared / through, {})
+    assert str(refused.value) == (
+        f"the demo's directory {shared / through} is reached through {link}, a symbolic link "
+        "another user (nobody) can point elsewhere at any time. Give the demo a directory "
+        "of your own (--dir, --demo-dir)"
+    )
+    assert list(theirs.iterdir()) == []
+    # A link of the user's own is theirs to follow.
+    os.lchown(link, os.geteuid(), os.getegid())
+    assert demo_settings(shared / through, {}).store_url.startswith(f"file://{theirs}/demo/")
+
+
 def test_the_store_secret_and_keys_are_the_directorys_whatever_the_environment(
     tmp_path: Path,
 ) -> None:

@@ -26,7 +26,13 @@ from ..errors import ConfigurationError
 from ..settings import S3AuthSettings, env_name, new_secret_key
 from ..settings_checks import MIN_SECRET_LENGTH
 from ..storage.urls import file_url
-from .directory import PRIVATE_FILE, keep_private, own_directory, private_directory
+from .directory import (
+    PRIVATE_FILE,
+    keep_private,
+    no_others_link,
+    own_directory,
+    private_directory,
+)
 
 DEFAULT_DEMO_DIR = Path(".s3auth-demo")
 SECRET_FILE = "secret"
@@ -108,7 +114,9 @@ def demo_settings(
     configured; the rest from the S3AUTH_* variables."""
     env = os.environ if environ is None else environ
     the_demos = directory is None
-    directory = (DEFAULT_DEMO_DIR if directory is None else directory).resolve()
+    directory = DEFAULT_DEMO_DIR if directory is None else directory
+    no_others_link(directory)
+    directory = directory.resolve()
     secret = read_or_create_secret(directory, the_demos=the_demos)
     if store_url is None:
         private_directory(directory / STORE_DIR)

@@ -32,6 +32,26 @@ GIT_IGNORE = ".gitignore"
 GIT_IGNORE_TEXT = "# Made by `s3auth demo`: what it keeps here stays out of any commit.\n*\n"
 OTHERS_WRITE = 0o002
 GROUP_WRITE = 0o020
+ROOT = 0
+
+
+def no_others_link(path: Path) -> None:
+    """`path`, as given, reached through no symbolic link of another user's: one of the
+    user's own, or root's (`/tmp` on macOS), is followed, as the kernel's own rule for links
+    in shared directories (`fs.protected_symlinks`) would. Resolving a path reads a link
+    without following it, so that rule alone would not stop one."""
+    path = path.absolute()
+    for part in (*reversed(path.parents), path):
+        try:
+            found = part.lstat()
+        except (FileNotFoundError, NotADirectoryError):
+            return  # the rest is for the demo to make, or to refuse
+        if stat.S_ISLNK(found.st_mode) and found.st_uid not in {os.geteuid(), ROOT}:
+            raise ConfigurationError(
+                f"the demo's directory {path} is reached through {part}, a symbolic link "
+                f"another user ({_user_name(found.st_uid)}) can point elsewhere at any time. "
+                "Give the demo a directory of your own (--dir, --demo-dir)"
+            )
 
 
 def own_directory(path: Path, *, the_demos: bool = False) -> None:
