@@ -13,6 +13,7 @@ from support import websocket_scope, websocket_session
 from test_app import PASSWORD, assert_problem, client_for
 from test_demo import OUTBOX_KEY, demo_service, with_key
 
+from s3auth_asgi.cli.demo import network_note
 from s3auth_asgi.demo.app import create_demo_app
 
 pytestmark = pytest.mark.anyio
@@ -103,3 +104,16 @@ async def test_a_demo_served_to_the_network_answers_the_names_it_is_reached_by(
         assert all("421" not in operation["responses"] for operation in item.values())
     async with client_for(app, base_url="http://127.0.0.1:8000") as local:
         assert (await local.get("/demo/outbox", headers=with_key())).status_code == 200
+
+
+@pytest.mark.parametrize("host", ["LOCALHOST", "Localhost"])
+async def test_a_demo_on_localhost_in_capitals_is_on_loopback(tmp_path: Path, host: str) -> None:
+    """Host names are the same in any case (RFC 4343): `--host LOCALHOST` listens where
+    `--host localhost` does, so a rebound name reaches none of it either, and no line says
+    that others on the network reach it."""
+    app = create_demo_app(demo_service(tmp_path), outbox_key=OUTBOX_KEY, host=host)
+    async with client_for(app, base_url="http://attacker.example:8000") as client:
+        assert_problem(await client.get("/"), 421, "misdirected_request")
+    async with client_for(app, base_url=f"http://{host}:8000") as client:
+        assert (await client.get("/")).status_code == 200
+    assert network_note(host) == ""
