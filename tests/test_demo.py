@@ -238,7 +238,11 @@ def test_a_link_another_user_planted_on_the_way_is_refused(tmp_path: Path, throu
         "of your own (--dir, --demo-dir)"
     )
     assert list(theirs.iterdir()) == []
-    # A link of the user's own is theirs to follow.
+    # A link of the user's own is theirs to follow; so is one of the directory's owner,
+    # who could replace it anyway (as a `--dir` under a directory of theirs).
+    os.chown(shared, nobody.pw_uid, nobody.pw_gid)
+    assert demo_settings(shared / through, {}).store_url.startswith(f"file://{theirs}/demo/")
+    os.chown(shared, 0, 0)
     os.lchown(link, os.geteuid(), os.getegid())
     assert demo_settings(shared / through, {}).store_url.startswith(f"file://{theirs}/demo/")
 

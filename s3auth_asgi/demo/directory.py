@@ -37,16 +37,19 @@ ROOT = 0
 
 def no_others_link(path: Path) -> None:
     """`path`, as given, reached through no symbolic link of another user's: one of the
-    user's own, or root's (`/tmp` on macOS), is followed, as the kernel's own rule for links
-    in shared directories (`fs.protected_symlinks`) would. Resolving a path reads a link
-    without following it, so that rule alone would not stop one."""
+    user's own, of root's (`/tmp` on macOS), or of the owner of the directory it is in (who
+    could replace it anyway) is followed, as Linux's rule for links in shared directories
+    (`fs.protected_symlinks`) would. Resolving a path reads a link without following it, so
+    that rule alone would not stop one."""
     path = path.absolute()
     for part in (*reversed(path.parents), path):
         try:
             found = part.lstat()
         except (FileNotFoundError, NotADirectoryError):
             return  # the rest is for the demo to make, or to refuse
-        if stat.S_ISLNK(found.st_mode) and found.st_uid not in {os.geteuid(), ROOT}:
+        if not stat.S_ISLNK(found.st_mode) or found.st_uid in {os.geteuid(), ROOT}:
+            continue
+        if found.st_uid != part.parent.stat().st_uid:
             raise ConfigurationError(
                 f"the demo's directory {path} is reached through {part}, a symbolic link "
                 f"another user ({_user_name(found.st_uid)}) can point elsewhere at any time. "
