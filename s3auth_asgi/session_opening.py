@@ -28,8 +28,13 @@ A failure of the read answers the store's error and issues no token: a session l
 one whose tokens nobody holds. A failure of the DELETE is let be: the session left is of a
 generation its marker refuses (or of a deleted account), and the sweep deletes it.
 
-Request budget: 2 (session create, user GET; a `PublicUser`'s, 1); when the record has
-changed, 1 DELETE more, and for a login opened again from the new record, those 2 again.
+A disabled account's record (found otherwise than by `authenticate_user`, which refuses
+it: a host's own login by a link it mailed) opens no session: the generation it carries is
+the one its disabling wrote, which nothing refuses.
+
+Request budget: 2 (session create, user GET; a `PublicUser`'s, 1; a disabled account's,
+none); when the record has changed, 1 DELETE more, and for a login opened again from the
+new record, those 2 again.
 """
 
 from __future__ import annotations
@@ -89,11 +94,16 @@ class SessionOpening(SessionOperations):
         """Open a session for the user and return its first access and refresh tokens.
         `user`: the record as a login read it (`authenticate_user`). `amr`: how the user
         authenticated (RFC 8176 values, `auth_methods`), which its tokens carry with
-        `auth_time`, now; by default a password, () for none. InvalidCredentialsError
-        when, as the session was opened, the account was deleted, disabled or given another
-        password (see the module); a change that leaves the login valid (new privileges, a
-        logout everywhere) opens it from the new record instead."""
+        `auth_time`, now; by default a password, () for none. InvalidCredentialsError,
+        with nothing written, for a disabled account (a record found otherwise than by
+        `authenticate_user`, which refuses one); and when, as the session was opened, the
+        account was deleted, disabled or given another password (see the module); a
+        change that leaves the login valid (new privileges, a logout everywhere) opens it
+        from the new record instead."""
         methods = checked_methods(amr)
+        if not user.is_active:
+            # Nothing would end its session: it carries the generation the disabling wrote.
+            raise InvalidCredentialsError()
         signing = await self.tokens.signing_key()  # no session is opened without one
         for _ in range(_OPEN_ATTEMPTS):
             session, now = await self._write_session(
