@@ -12,7 +12,7 @@ registry, which also bounds what a token carries (`token_budget`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 
 from .errors import S3ValidationError
 
@@ -27,13 +27,15 @@ PASSWORD_AND_CODE: Methods = ("pwd", "otp")
 """A password and a code of the second factor (a TOTP app's, or a recovery code)."""
 
 
-def checked_methods(amr: Sequence[str]) -> list[str]:
-    """`amr` as a session keeps it; S3ValidationError unless each is a registered value,
-    once (none: the tokens carry no `amr`)."""
-    if isinstance(amr, str) or not all(isinstance(m, str) and m in AMR_VALUES for m in amr):
+def checked_methods(amr: Iterable[str]) -> list[str]:
+    """`amr` as a session keeps it; S3ValidationError unless it is a collection of
+    registered values, each once (none: the tokens carry no `amr`). A string is one method
+    named wrongly, not a collection of letters."""
+    methods = list(amr) if isinstance(amr, Iterable) and not isinstance(amr, str | bytes) else None
+    if methods is None or not all(isinstance(m, str) and m in AMR_VALUES for m in methods):
         raise S3ValidationError(
             f"amr: values of RFC 8176's registry ({', '.join(sorted(AMR_VALUES))})"
         )
-    if len(set(amr)) != len(amr):
+    if len(set(methods)) != len(methods):
         raise S3ValidationError("amr: each method once")
-    return list(amr)
+    return methods

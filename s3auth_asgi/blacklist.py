@@ -248,7 +248,11 @@ class TokenBlacklist(SharedOnCopy):
     # Reading -----------------------------------------------------------------------
 
     async def is_blacklisted(self, jti: str) -> bool:
-        """Whether the access token with this `jti` was revoked (snapshot freshened first)."""
+        """Whether the access token with this `jti` was revoked (snapshot freshened first).
+        False for one that is no string (claims without a `jti`), as `revoked_error` judges
+        it: only a string is ever revoked by `add`."""
+        if not isinstance(jti, str):
+            return False
         await self.ensure_fresh()
         # Judged as of the skew allowance ago: a token within its leeway past `exp` is
         # still accepted, so its revocation still holds.

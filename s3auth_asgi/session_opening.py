@@ -95,11 +95,19 @@ class SessionOpening(SessionOperations):
         `user`: the record as a login read it (`authenticate_user`). `amr`: how the user
         authenticated (RFC 8176 values, `auth_methods`), which its tokens carry with
         `auth_time`, now; by default a password, () for none. InvalidCredentialsError,
-        with nothing written, for a disabled account (a record found otherwise than by
+        with nothing written, for None (`authenticate_user`'s answer to a wrong password)
+        and a disabled account (a record found otherwise than by
         `authenticate_user`, which refuses one); and when, as the session was opened, the
         account was deleted, disabled or given another password (see the module); a
         change that leaves the login valid (new privileges, a logout everywhere) opens it
         from the new record instead."""
+        if user is None:  # what authenticate_user answers for a wrong password
+            raise InvalidCredentialsError()
+        if not isinstance(user, User | PublicUser):
+            raise TypeError(
+                f"user: the User authenticate_user returned (or a PublicUser), not "
+                f"{type(user).__name__}"
+            )
         methods = checked_methods(amr)
         if not user.is_active:
             # Nothing would end its session: it carries the generation the disabling wrote.
