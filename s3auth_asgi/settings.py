@@ -40,6 +40,10 @@ def new_secret_key() -> str:
 
 
 class S3AuthSettings(HidesSecrets, msgspec.Struct, kw_only=True, frozen=True):
+    """Every setting of the service, the auth app and the middlewares: from the `S3AUTH_*`
+    variables (`from_env`), or given by the fields' names, each checked as its variable is
+    (ConfigurationError naming it)."""
+
     secret_fields: ClassVar[frozenset[str]] = frozenset(
         ("secret_key", "secret_key_fallbacks", "signing_key", "key_encryption_key", "smtp_password")
     )

@@ -58,3 +58,65 @@ def test_the_reference_page_says_where_each_name_is_imported_from() -> None:
         if not hasattr(s3auth_asgi, name):
             # Not from the package: the introduction names it and where it is.
             assert f"`{name}`" in intro and f"`{module}`" in intro, path
+
+
+def test_every_exported_name_is_on_the_reference_page_with_a_docstring_of_its_own() -> None:
+    """What `from s3auth_asgi import *` gives is the public API: each name but the errors
+    (the errors page's) is shown on the reference page, and says what it is itself, not
+    through a docstring it inherits."""
+    import s3auth_asgi
+    from s3auth_asgi import errors
+
+    page = (ROOT / "docs" / "reference.md").read_text()
+    shown = {path.rsplit(".", 1)[1] for path in re.findall(r"^::: (\S+)", page, re.MULTILINE)}
+    public = [n for n in s3auth_asgi.__all__ if n != "__version__" and not hasattr(errors, n)]
+    assert [name for name in public if name not in shown] == []
+    assert [name for name in public if not getattr(s3auth_asgi, name).__doc__] == []
+
+
+SERVICE_CALL = re.compile(r"`(?:await )?(auth|service|blacklist|limiter)\.(\w+)\(([^`]*)\)`")
+
+
+def service_calls() -> list[tuple[str, int, str, str, str]]:
+    """The calls the pages show in code spans (`await auth.create_user(...)`), but the
+    s3verless ones they are compared with, which take an `s3_client`."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    return [
+        (str(page.relative_to(ROOT)), number, owner, name, arguments)
+        for page in pages
+        for number, line in enumerate(page.read_text().splitlines(), 1)
+        for owner, name, arguments in SERVICE_CALL.findall(line)
+        if "s3_client" not in arguments
+    ]
+
+
+def test_the_pages_show_calls_of_the_service() -> None:
+    assert len(service_calls()) >= 30
+
+
+@pytest.mark.parametrize(("page", "line", "owner", "name", "arguments"), service_calls())
+def test_a_call_the_pages_show_fits_its_methods_signature(
+    page: str, line: int, owner: str, name: str, arguments: str
+) -> None:
+    """Its arguments, by position and by name, bind to the method's parameters: a
+    parameter renamed, made keyword-only or removed in the code fails here."""
+    import ast
+    import inspect
+
+    from s3auth_asgi import RateLimiter, S3AuthService, TokenBlacklist
+
+    owners: dict[str, type] = {
+        "auth": S3AuthService,
+        "service": S3AuthService,
+        "blacklist": TokenBlacklist,
+        "limiter": RateLimiter,
+    }
+    method = getattr(owners[owner], name, None)
+    assert method is not None, f"{page}:{line}: {owner}.{name} does not exist"
+    call = ast.parse(f"f({arguments.replace('…', '...')})", mode="eval").body
+    assert isinstance(call, ast.Call)
+    given = {keyword.arg: None for keyword in call.keywords if keyword.arg is not None}
+    try:
+        inspect.signature(method).bind(None, *[None] * len(call.args), **given)
+    except TypeError as error:
+        raise AssertionError(f"{page}:{line}: {owner}.{name}({arguments}): {error}") from None

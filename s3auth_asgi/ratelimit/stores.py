@@ -41,6 +41,9 @@ S = TypeVar("S")
 
 @runtime_checkable
 class RateLimitStore(Protocol):
+    """What a `RateLimiter` keeps its state in (its `store`): `MemoryRateLimitStore` or
+    `ObjectStoreRateLimitStore`, which keep failure budgets too (see the module)."""
+
     async def acquire(self, limit_name: str, key: str, limit: RateLimit, cost: int) -> Decision:
         """Check a request of `cost` from `key` against `limit`, and count it if admitted."""
         ...
