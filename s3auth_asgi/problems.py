@@ -32,6 +32,7 @@ from typing import Any, NamedTuple
 
 import msgspec
 
+from .connection_close import closing
 from .errors import (
     ConfigurationError,
     InsufficientScopeError,
@@ -181,12 +182,18 @@ def auth_error_response(
 # Raw ASGI ------------------------------------------------------------------------------
 
 
-async def send_problem(send: Send, problem: RenderedProblem, *, prefix: str = "http") -> None:
+async def send_problem(
+    send: Send, problem: RenderedProblem, *, prefix: str = "http", close: bool = False
+) -> None:
     """Send a problem response; `prefix="websocket.http"` denies a WebSocket handshake
-    with a real HTTP response (the ASGI `websocket.http.response` extension)."""
+    with a real HTTP response (the ASGI `websocket.http.response` extension). `close`:
+    with `Connection: close` (`connection_close.refusal_closes`), unless the problem's
+    headers say something of the connection already."""
     status, headers, body = problem
     raw_headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
     raw_headers.append((b"content-length", str(len(body)).encode()))
+    if close:
+        raw_headers = closing(raw_headers)
     await send({"type": f"{prefix}.response.start", "status": status, "headers": raw_headers})
     await send({"type": f"{prefix}.response.body", "body": body})
 

@@ -32,7 +32,8 @@ import logging
 import time
 from collections.abc import MutableMapping, Sequence
 
-from ..errors import AuthenticationRequiredError, InsufficientScopeError
+from ..connection_close import closing_fields, refusal_closes
+from ..errors import AuthenticationRequiredError, InsufficientScopeError, S3AuthError
 from ..middleware.blacklist import STRICT_REVOCATIONS
 from ..middleware.cache import VerifiedToken
 from ..middleware.credentials import authorization_token
@@ -96,7 +97,19 @@ class HostAuth:
         InvalidRequestError (400: the Authorization header sent twice),
         AuthenticationRequiredError or InvalidTokenError (401), TokenRevokedError (401),
         InsufficientScopeError (403), ReauthenticationRequiredError (401) or
-        StoreUnavailableError (503)."""
+        StoreUnavailableError (503), with `Connection: close` where the request declared a
+        body (`connection_close.refusal_closes`): a guard refuses before the route reads it,
+        and so may a dependency."""
+        try:
+            return await self._caller(scope, scopes, max_age)
+        except S3AuthError as error:
+            if refusal_closes(scope):
+                error.headers = closing_fields(error.headers)
+            raise
+
+    async def _caller(
+        self, scope: Scope, scopes: Sequence[str], max_age: int | None
+    ) -> AuthenticatedUser:
         credentials = scope.get("auth")
         if isinstance(credentials, VerifiedToken) and credentials.verified_by is self._own:
             verified, from_middleware = credentials, True

@@ -37,7 +37,13 @@ import weakref
 from collections.abc import Callable, Mapping
 from typing import Any, ParamSpec, TypeVar
 
-from ..errors import AuthenticationRequiredError, ConfigurationError, InsufficientScopeError
+from ..connection_close import closing_fields, refusal_closes
+from ..errors import (
+    AuthenticationRequiredError,
+    ConfigurationError,
+    InsufficientScopeError,
+    S3AuthError,
+)
 from ..step_up import checked_max_age, require_recent
 from ..types import Clock, Scope
 from .cache import VerifiedToken
@@ -74,6 +80,15 @@ class ScopeRequirement:
             raise RuntimeError(f"requires(): no connection found; {_SETUP}")
         if "user" not in scope:
             raise RuntimeError(f"requires(): scope['user'] is not set; {_SETUP}")
+        try:
+            return self._allowed(scope)
+        except S3AuthError as error:
+            # Raised before the route reads the body, as a middleware's refusal is sent.
+            if refusal_closes(scope):
+                error.headers = closing_fields(error.headers)
+            raise
+
+    def _allowed(self, scope: Scope) -> AuthenticatedUser:
         user = scope["user"]
         if not isinstance(user, AuthenticatedUser):
             if scope.get("auth") is SKIPPED_CREDENTIALS:
