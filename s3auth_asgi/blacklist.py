@@ -41,7 +41,8 @@ any time to land:
 
 Each sync thus lists again what was written in the overlap (15 s for the default S of
 10 s) before the previous sync began: a matter of the recent rate of revocations, and of
-the few ten-second shards of keys that span, never of the history.
+the few ten-second shards of keys that span, never of the history; after a step back of
+the host's clock, the next sync lists every entry again, once (`revocation_cursor`).
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ from .errors import (
 from .every_session import sync_not_before
 from .freshness import SnapshotFreshness
 from .models import EndedSessions
+from .revocation_cursor import ListingCursor
 from .revocation_settings import RevocationNumbers, revocation_numbers
 from .revocations import RevocationSnapshot, revoked_error
 from .settings import S3AuthSettings
@@ -128,9 +130,7 @@ class TokenBlacklist(SharedOnCopy):
         self.freshness = SnapshotFreshness(
             self._list_new, interval=numbers.sync_seconds, clock=self._monotonic
         )
-        # The next sync lists from here (less skew): when the last one began, by `clock`
-        # and by `monotonic`.
-        self._cursor: tuple[int, float] | None = None
+        self._cursor = ListingCursor()  # where the next sync lists from
 
     @classmethod
     def from_settings(
@@ -284,14 +284,8 @@ class TokenBlacklist(SharedOnCopy):
         self._settle()
         now, elapsed = self._clock(), self._monotonic()
         now_ms = int(now * 1000)
-        if self._cursor is None:
-            offset = None
-        else:
-            cursor_ms, then = self._cursor
-            # A clock stepped back since left the cursor ahead of every key written from
-            # now on: list from when the last sync began by the clock as it reads now.
-            start_ms = min(cursor_ms, now_ms - int((elapsed - then) * 1000))
-            offset = keys.revocation_offset(start_ms - self._overlap_ms)
+        # After a step back of the clock, everything again (`revocation_cursor`).
+        offset, again = self._cursor.start(now_ms, elapsed, self._overlap_ms)
         # An entry is held the skew allowance past its end (see the module's docstring).
         live_from = now - self.skew_ms / 1000
         snapshot = self.snapshot
@@ -299,7 +293,7 @@ class TokenBlacklist(SharedOnCopy):
         fresh = [
             (info.key, entry)
             async for info in self.store.list(keys.REVOCATIONS, offset)
-            if not snapshot.has_seen(info.key)
+            if (again or not snapshot.has_seen(info.key))
             and (entry := keys.parse_revocation(info.key)) is not None
             and entry.expires_s >= live_from
         ]
@@ -313,7 +307,9 @@ class TokenBlacklist(SharedOnCopy):
         recorded = 0
         for start in range(0, len(new), _RECORD_BATCH):
             batch = new[start : start + _RECORD_BATCH]
-            recorded += sum(snapshot.record(key, ended.get(key, ())) for key in batch)
+            recorded += sum(not snapshot.has_seen(key) for key in batch)
+            for key in batch:
+                snapshot.record(key, ended.get(key, ()))
             if start + _RECORD_BATCH < len(new):  # a first load: never hold the loop long
                 await anyio.lowlevel.checkpoint()
         # The end of every session (`every_session`): 1 GET, whatever was listed.
@@ -321,7 +317,7 @@ class TokenBlacklist(SharedOnCopy):
         # An entry that landed by now is listed next time, its key's time at most the
         # overlap before this one by our clock. Keys seen are kept until they are out of
         # that listing, with as much again for a clock stepped back meanwhile.
-        self._cursor = (now_ms, elapsed)
+        self._cursor.began(now_ms, elapsed)
         snapshot.forget(now - self.skew_ms / 1000, now_ms - 2 * self._overlap_ms)
         return recorded
 
