@@ -128,7 +128,7 @@ class TokenBlacklist(SharedOnCopy):
         self._monotonic = elapsed_clock(clock) if monotonic is None else monotonic
         self.snapshot = RevocationSnapshot()
         self.freshness = SnapshotFreshness(
-            self._list_new, interval=numbers.sync_seconds, clock=self._monotonic
+            self._list_new, interval=numbers.sync_seconds, clock=self._monotonic, wall=clock
         )
         self._cursor = ListingCursor()  # where the next sync lists from
 

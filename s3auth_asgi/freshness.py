@@ -4,7 +4,10 @@ catch up when it is not. The one policy every reader of revocations follows
 `TokenBlacklist.is_blacklisted`), and the key ring's for the signing keys.
 
 With `interval` the sync interval and `age` the time since the last successful sync began,
-on a clock no step of the host's clock moves (`types.elapsed_clock`):
+on a clock no step of the host's clock moves (`types.elapsed_clock`), or on the wall clock
+where that says more: a monotonic clock does not count a pause of the whole machine (a
+suspended host, a paused VM on some hypervisors), which the wall clock does once it is set
+right on resuming, and a step of the wall clock forward costs one sync early at most:
 
     age < interval              fresh: answer from the snapshot
     interval <= age < 2·interval  stale: answer from the snapshot, sync in the background
@@ -45,7 +48,8 @@ logger = logging.getLogger("s3auth_asgi")
 
 class SnapshotFreshness:
     """Owns the timing of syncs: `sync_once` lists what is new and updates the snapshot;
-    `clock` measures ages and pauses (the owner's `types.elapsed_clock`)."""
+    `clock` measures ages and pauses (the owner's `types.elapsed_clock`); `wall`, the
+    owner's wall clock, ages the snapshot too where it says more (see the module)."""
 
     def __init__(
         self,
@@ -53,13 +57,17 @@ class SnapshotFreshness:
         *,
         interval: float,
         clock: Clock,
+        wall: Clock | None = None,
         name: str = "revocation snapshot",
     ) -> None:
         self.interval = interval
         self.name = name
         self._sync_once = sync_once
         self._clock = clock
+        # A wall clock that is the monotonic one (a test's) says nothing more.
+        self._wall = None if wall is clock else wall
         self._synced_at = float("-inf")  # when the last successful sync began
+        self._synced_wall = float("-inf")  # the same, on the wall clock
         self._failed_at = float("-inf")
         self._ended = 0  # syncs that succeeded or failed, so a waiter knows one ended
         self._failure: S3AuthError | None = None  # the last one's, if it failed
@@ -73,7 +81,9 @@ class SnapshotFreshness:
 
     def age(self) -> float:
         """Seconds since the last successful sync began (infinite before the first)."""
-        return self._clock() - self._synced_at
+        age = self._clock() - self._synced_at
+        wall = self._wall
+        return age if wall is None else max(age, wall() - self._synced_wall)
 
     def has_snapshot(self) -> bool:
         return self._synced_at > float("-inf")
@@ -170,6 +180,7 @@ class SnapshotFreshness:
 
     async def _sync_locked(self) -> int:
         started = self._clock()
+        started_wall = float("-inf") if self._wall is None else self._wall()
         try:
             new = await self._sync_once()
         except S3AuthError as error:
@@ -186,7 +197,7 @@ class SnapshotFreshness:
             self._ended += 1
             self._report_bug(exc, started)
             raise failure from exc
-        self._synced_at, self._failure = started, None
+        self._synced_at, self._synced_wall, self._failure = started, started_wall, None
         self._ended += 1
         return new
 

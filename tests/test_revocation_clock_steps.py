@@ -105,3 +105,27 @@ async def test_a_clock_stepped_back_by_less_than_a_second_lists_from_the_cursor(
     await reader.ensure_fresh()
     assert reader.revoked_error(TOKEN) is not None
     assert reader.revoked_error({"sid": "old"}) is None
+
+
+async def test_a_logout_written_while_the_process_was_paused_holds_at_once_after_it() -> None:
+    """A VM paused for ten minutes (or a machine suspended): its monotonic clock does not count
+    the pause, its wall clock is set right on resuming. A logout written on the right host
+    meanwhile returned long before the first request after the pause: it holds there."""
+    true_time, store = SharedTime(), ObjectStore.from_url("memory://")
+    paused = 0.0
+    reader = TokenBlacklist(
+        store,
+        lookback_seconds=1805,
+        clock=SkewedClock(true_time, 0.0),
+        monotonic=lambda: true_time.now - paused,
+    )
+    writer = TokenBlacklist.from_settings(store, make_settings(), clock=SkewedClock(true_time, 0.0))
+    await reader.ensure_fresh()
+    true_time.advance(1)
+    await writer.revoke_session(SESSION)
+    true_time.advance(600)
+    paused = 600
+    store.reset_counts()
+    await reader.ensure_fresh()
+    assert reader.revoked_error(TOKEN) is not None
+    assert dict(store.requests) == {"list": 1, "get": 1}

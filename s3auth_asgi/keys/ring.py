@@ -137,6 +137,7 @@ class KeyRing:
             self._read_store,
             interval=settings.key_sync_seconds,
             clock=elapsed_clock(clock),
+            wall=clock,
             name="signing keys",
         )
 
