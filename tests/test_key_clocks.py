@@ -66,6 +66,22 @@ async def test_the_first_key_signs_at_once_on_a_host_behind_the_one_that_made_it
     await signs_and_verifies(ahead, behind)
 
 
+async def test_the_first_key_made_on_a_host_booted_an_hour_ahead_signs_on_every_host() -> None:
+    """The first process of a deployment starts on a host whose clock booted an hour ahead,
+    and makes the signing key; NTP then sets its clock right. The key signs at once on the
+    right clocks too, that host's among them, not an hour later."""
+    time, store = SharedTime(), ObjectStore.from_url("memory://")
+    booted, exact = host(store, time, 3600.0), host(store, time, 0.0)
+    (made,) = (await booted.published_keys()).entries
+    assert store.requests["put"] == 2  # the probe timing its clock, and the key set
+    booted.clock.offset = 0.0  # type: ignore[attr-defined]
+    for service in (booted, exact):
+        await service.tokens.ring.sync()  # type: ignore[union-attr]
+    for service in (booted, exact):
+        assert (await service.tokens.signing_key()).kid == made.kid
+        await signs_and_verifies(service, booted, exact)
+
+
 @pytest.mark.parametrize("operator", [+SKEW / 2, -SKEW / 2], ids=["ahead", "behind"])
 async def test_a_leaked_key_is_replaced_at_once_on_every_host(operator: float) -> None:
     """`rotate --now`, then `retire OLD --now`, from an operator's clock up to the skew off

@@ -155,17 +155,17 @@ async def test_a_jwks_that_cannot_be_published_leaves_the_keys_read_and_signing(
     service = keyed(store, clock, jwks_publish_url=unwritable(tmp_path))
     first = await service.tokens.signing_key()  # the first start: nothing else can sign
     assert service.verify_access_token(forged(service, first, 0))
-    assert store.requests["get"] == 1
+    assert store.requests["get"] == 2  # the set found missing, the clock's probe read back
     failures = publish_failures(caplog)
     assert len(failures) == 1 and failures[0].levelno == logging.ERROR
     assert str(tmp_path) not in failures[0].getMessage()
 
     # Within the interval nothing is tried again; the next read tries the publish again.
     assert (await service.tokens.signing_key()).kid == first.kid
-    assert store.requests["get"] == 1 and len(publish_failures(caplog)) == 1
+    assert store.requests["get"] == 2 and len(publish_failures(caplog)) == 1
     clock.advance(2 * SYNC)
     assert (await service.tokens.signing_key()).kid == first.kid
-    assert store.requests["get"] == 2 and len(publish_failures(caplog)) == 2
+    assert store.requests["get"] == 3 and len(publish_failures(caplog)) == 2
 
 
 def publish_failures(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:

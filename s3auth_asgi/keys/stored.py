@@ -32,6 +32,7 @@ from ..errors import ConfigurationError
 from ..hidden_fields import HidesSecrets
 from ..storage import keys as layout
 from ..storage.base import Store, StoreConflict
+from ..store_time import clock_lead
 from .algorithms import generate_key
 from .events import Actor, tell
 from .keyset import KeySet
@@ -184,11 +185,17 @@ class KeyStore:
         return None if found is None else (found.value, found.etag)
 
     async def read_or_create(self, algorithm: str, now: float) -> StoredKeySet:
-        """The stored key set, made with one key that signs at once if there is none."""
+        """The stored key set, made with one key that signs at once if there is none (its
+        making costs 1 PUT, 1 GET and 1 DELETE more, timing `now` against the store's
+        clock)."""
         found = await self.read()
         if found is not None:
             return found[0]
-        activates_at = at_once((), now, self.skew_seconds)
+        # Timed against the store's clock (`store_time`): made by a clock further ahead
+        # than the allowance (a host booted ahead, not yet set right), the key would sign
+        # on no right clock, its writer's once corrected among them, for that long.
+        lead = await clock_lead(self.store, lambda: now)
+        activates_at = at_once((), now - max(lead, 0.0), self.skew_seconds)
         first = StoredKeySet(keys=[await self._new_key(algorithm, now, activates_at=activates_at)])
         try:
             await self.store.create(layout.SIGNING_KEYS, first)
