@@ -88,6 +88,7 @@ rotations, the refused client's next use of its token is read as old, and ends t
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 
 import msgspec
@@ -259,7 +260,7 @@ class SessionOperations(SessionRules):
                     continue  # another refresh won; read again to answer from its result
                 return await self._pair(rotated, now, signing)
             if token.generation == session.generation - 1 and (
-                was_current or self._within_grace(presented, session)
+                was_current or self._within_grace(presented, session, found.last_modified)
             ):
                 return await self._pair(session, now, signing)
             if was_current:  # rotated twice or more since it was read current
@@ -277,17 +278,22 @@ class SessionOperations(SessionRules):
             raise InvalidTokenError("The refresh token is not valid")
         raise TokenRevokedError("The session changed concurrently; log in again")
 
-    def _within_grace(self, presented: float, session: Session) -> bool:
+    def _within_grace(self, presented: float, session: Session, written: dt.datetime) -> bool:
         """Whether the previous token, presented at `presented` by this host's clock, is
         within the grace of the rotation, timed by the rotating host's clock. This one may
         run up to the skew allowance ahead, which must not turn a client's prompt retry into
         a reuse that ends its session: so the window is widened by the allowance, but by no
         more than the grace itself, as it is also that much longer that a stolen previous
         token goes unnoticed. A host whose clock is behind lengthens it by as much; no grace
-        stays none, where the rotation looks yet to come by a clock behind."""
+        stays none, where the rotation looks yet to come by a clock behind. A rotation's
+        time counts at most the allowance past the store's Last-Modified of the session
+        (`written`, whole seconds): one by a clock further ahead (a host booted ahead, set
+        right since) would answer a stolen previous token on every host for that long."""
         grace = self.settings.refresh_grace_seconds
-        allowance = min(self.settings.revocation_skew_seconds, grace)
-        return grace > 0 and presented - session.rotated_at < grace + allowance
+        skew = self.settings.revocation_skew_seconds
+        allowance = min(skew, grace)
+        rotated_at = min(session.rotated_at, written.timestamp() + 1 + skew)
+        return grace > 0 and presented - rotated_at < grace + allowance
 
     async def _end_reused(self, session: Session) -> None:
         """Finish the ending of a session marked as reused: its access tokens refused, then

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import SharedTime, StoreWrapper, skewed_host
+from support import SharedTime, StoreOnSharedTime, StoreWrapper, skewed_host
 
 from s3auth_asgi import RefreshTokenReuseError, S3AuthService, TokenPair
 from s3auth_asgi.storage import ObjectStore, Store, keys
@@ -126,8 +126,10 @@ async def test_a_retry_is_timed_from_its_arrival_not_from_when_the_keys_were_rea
     """The host the retry reaches has not read the stored signing keys for two sync
     intervals, so it reads them before answering, and the store takes 20 s to answer that
     read. The retry came 3 s after the rotation: prompt, and answered; the store's delay
-    is not the client's."""
-    time, inner = SharedTime(), file_store(tmp_path)
+    is not the client's. The store's clock keeps the hosts' time (the rotation's time is
+    held to its Last-Modified)."""
+    time, counted = SharedTime(), file_store(tmp_path)
+    inner = StoreOnSharedTime(counted, lambda: time.now)
 
     class SlowKeyRead(StoreWrapper):
         slow = False
@@ -150,8 +152,41 @@ async def test_a_retry_is_timed_from_its_arrival_not_from_when_the_keys_were_rea
     time.advance(3)
     await second.blacklist.sync()
     slow.slow = True
-    store_reads = inner.requests["get"]
+    store_reads = counted.requests["get"]  # type: ignore[attr-defined]
     retried = await second.refresh_access_token(pair.refresh_token)
-    assert inner.requests["get"] - store_reads == 2  # the keys, then the session
+    # The keys, then the session.
+    assert counted.requests["get"] - store_reads == 2  # type: ignore[attr-defined]
     assert retried.refresh_token == rotated.refresh_token
     assert len(await first.get_user_active_sessions(user_id)) == 1
+
+
+async def test_a_rotation_by_a_clock_an_hour_ahead_gives_a_stolen_token_no_hour_of_grace(
+    tmp_path: Path,
+) -> None:
+    """A host that booted with its clock an hour ahead rotates a session, then NTP sets its
+    clock right. The rotation's time is an hour ahead of every right clock: the previous
+    token, replayed minutes later, is a reuse there as on any host, not a retry within a
+    grace that would last the hour."""
+    time, store = SharedTime(), file_store(tmp_path)
+    booted, exact = skewed_host(store, time, 3600.0), skewed_host(store, time, 0.0)
+    user_id, pair = await opened(booted)
+    await booted.refresh_access_token(pair.refresh_token)
+    booted.clock.offset = 0.0  # type: ignore[attr-defined]
+    time.advance(300)
+    with pytest.raises(RefreshTokenReuseError):
+        await exact.refresh_access_token(pair.refresh_token)
+    assert await booted.get_user_active_sessions(user_id) == []
+
+
+async def test_a_prompt_retry_after_a_rotation_by_a_clock_far_ahead_is_answered(
+    tmp_path: Path,
+) -> None:
+    """The rotation's time held to the store's clock still leaves a client that lost the
+    rotation's answer its grace."""
+    time, store = SharedTime(), file_store(tmp_path)
+    booted, exact = skewed_host(store, time, 3600.0), skewed_host(store, time, 0.0)
+    _, pair = await opened(booted)
+    rotated = await booted.refresh_access_token(pair.refresh_token)
+    time.advance(1)
+    retried = await exact.refresh_access_token(pair.refresh_token)
+    assert retried.refresh_token == rotated.refresh_token
