@@ -94,11 +94,8 @@ at the default cost."""
 BUSY_RETRY_AFTER_SECONDS = 1
 """Retry-After of a refusal: a full queue drains in well under a second at the default
 cost, and a smaller whole number of seconds does not exist."""
-_HELD: ContextVar[tuple[PasswordHasher, str | None] | None] = ContextVar(
-    "s3auth_hash_place", default=None
-)
-"""The hasher whose place the running task holds (`PasswordHasher.place`), and the account
-whose kept place it is (None: a shared one)."""
+_HELD: ContextVar[PasswordHasher | None] = ContextVar("s3auth_hash_place", default=None)
+"""The hasher whose place the running task holds (`PasswordHasher.place`)."""
 
 
 def usable_cpus() -> int:
@@ -200,15 +197,16 @@ class PasswordHasher:
         """Hold a place in the queue, as a hash would take it, for the hashes this task runs
         inside: taken now, or HashingBusyError now; given back on leaving, also when the
         task is cancelled. Inside a place of the same hasher, the place already held."""
-        held = _HELD.get()
-        if held is not None and held[0] is self:
+        if _HELD.get() is self:
             yield
             return
         kept_for = self._admit(device_owner)
-        token = _HELD.set((self, kept_for))
+        token = _HELD.set(self)
         try:
             yield
         finally:
+            # A cancelled (or given up) waiter leaves at once; a cancelled hash is waited
+            # for by run_sync, so the count never drops below the threads really hashing.
             _HELD.reset(token)
             self._leave(kept_for)
 
@@ -238,23 +236,13 @@ class PasswordHasher:
         *args: *Args,
         device_owner: str | None = None,
     ) -> T:
-        held = _HELD.get()
-        if held is not None and held[0] is self:
-            return await self._in_turn(work, password, *args)
-        kept_for = self._admit(device_owner)
-        try:
-            return await self._in_turn(work, password, *args)
-        finally:
-            # A cancelled (or given up) waiter leaves at once; a cancelled hash is waited
-            # for by run_sync, so the count never drops below the threads really hashing.
-            self._leave(kept_for)
-
-    async def _in_turn(self, work: Callable[[str, *Args], T], password: str, *args: *Args) -> T:
-        await self._turns.take()
-        try:
-            return await anyio.to_thread.run_sync(work, password, *args, limiter=self._threads)
-        finally:
-            self._turns.release()
+        # In the place the task holds already, or one taken for this hash alone.
+        with self.place(device_owner=device_owner):
+            await self._turns.take()
+            try:
+                return await anyio.to_thread.run_sync(work, password, *args, limiter=self._threads)
+            finally:
+                self._turns.release()
 
     def _admit(self, device_owner: str | None) -> str | None:
         """Count one more request in (None) or the account whose kept place it takes;
