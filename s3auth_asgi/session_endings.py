@@ -72,7 +72,7 @@ class SessionEndings(SessionOperations):
             token, session.secret
         ):
             raise InvalidTokenError("The refresh token is not valid")
-        await self._end(session)
+        await self._end(session.user_id, session.id)
         return True
 
     async def revoke_session(self, user_id: str, session_id: str) -> bool:
@@ -92,7 +92,7 @@ class SessionEndings(SessionOperations):
         if not self._usable(session, None, self._now()):
             await delete_quietly(self.store, key)
             return False
-        await self._end(session)
+        await self._end(session.user_id, session.id)
         return True
 
     async def revoke_own_session(self, user_id: str, session_id: str) -> None:
@@ -102,11 +102,10 @@ class SessionEndings(SessionOperations):
         interrupted."""
         if not (is_id(user_id) and is_id(session_id)):
             raise SessionNotFoundError()
-        await self.store.delete(keys.session(user_id, session_id))
-        await self.blacklist.revoke_session(session_id)
+        await self._end(user_id, session_id)
 
-    async def _end(self, session: Session) -> None:
+    async def _end(self, user_id: str, session_id: str) -> None:
         """The DELETE, then the revocation: a failure before the DELETE lands ends nothing,
         and one after it leaves no session to refresh (see the module)."""
-        await self.store.delete(keys.session(session.user_id, session.id))
-        await self.blacklist.revoke_session(session.id)
+        await self.store.delete(keys.session(user_id, session_id))
+        await self.blacklist.revoke_session(session_id)
