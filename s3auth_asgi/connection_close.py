@@ -1,7 +1,8 @@
 """`Connection: close` on an answer given before the request's body was read to its end,
 where what is left of it may be large: one decision, for the auth app's answers
-(`app.unread_bodies`, which follows how far its routes read) and for the middlewares'
-refusals (`refusal_closes`), which come before the host's app has read anything.
+(`app.unread_bodies`, which follows how far its routes read) and for the refusals of the
+middlewares (`refusal_closes`) and of the hosts' guards and dependencies
+(`refusals_closing`), which come before the host's app has read anything.
 
 An HTTP/1.1 server that answers before the body ends keeps the connection and discards the
 rest as it comes, as fast as the client sends it: for a `Content-Length` of a terabyte or
@@ -28,6 +29,10 @@ passes, nor for a refused one without a body (a GET).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from .errors import S3AuthError
 from .types import Scope
 
 CLOSE = (b"connection", b"close")
@@ -76,7 +81,20 @@ def closing(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     return [*headers, CLOSE]
 
 
-def closing_fields(fields: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+@contextmanager
+def refusals_closing(scope: Scope) -> Iterator[None]:
+    """Inside: an S3AuthError raised, a refusal given before the host's app read the body of
+    the request of `scope` (a guard's, a dependency's), carries `Connection: close` where
+    `refusal_closes` says so, as a middleware's refusal does."""
+    try:
+        yield
+    except S3AuthError as error:
+        if refusal_closes(scope):
+            error.headers = _closing_fields(error.headers)
+        raise
+
+
+def _closing_fields(fields: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
     """`closing` for the fields an error carries (`S3AuthError.headers`), as text."""
     if any(name.lower() == "connection" for name, _ in fields):
         return fields

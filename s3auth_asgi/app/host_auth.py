@@ -32,8 +32,8 @@ import logging
 import time
 from collections.abc import MutableMapping, Sequence
 
-from ..connection_close import closing_fields, refusal_closes
-from ..errors import AuthenticationRequiredError, InsufficientScopeError, S3AuthError
+from ..connection_close import refusals_closing
+from ..errors import AuthenticationRequiredError, InsufficientScopeError
 from ..middleware.blacklist import STRICT_REVOCATIONS
 from ..middleware.cache import VerifiedToken
 from ..middleware.credentials import authorization_token
@@ -100,12 +100,8 @@ class HostAuth:
         StoreUnavailableError (503), with `Connection: close` where the request declared a
         body (`connection_close.refusal_closes`): a guard refuses before the route reads it,
         and so may a dependency."""
-        try:
+        with refusals_closing(scope):
             return await self._caller(scope, scopes, max_age)
-        except S3AuthError as error:
-            if refusal_closes(scope):
-                error.headers = closing_fields(error.headers)
-            raise
 
     async def _caller(
         self, scope: Scope, scopes: Sequence[str], max_age: int | None

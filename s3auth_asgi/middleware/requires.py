@@ -37,13 +37,8 @@ import weakref
 from collections.abc import Callable, Mapping
 from typing import Any, ParamSpec, TypeVar
 
-from ..connection_close import closing_fields, refusal_closes
-from ..errors import (
-    AuthenticationRequiredError,
-    ConfigurationError,
-    InsufficientScopeError,
-    S3AuthError,
-)
+from ..connection_close import refusals_closing
+from ..errors import AuthenticationRequiredError, ConfigurationError, InsufficientScopeError
 from ..step_up import checked_max_age, require_recent
 from ..types import Clock, Scope
 from .cache import VerifiedToken
@@ -80,13 +75,8 @@ class ScopeRequirement:
             raise RuntimeError(f"requires(): no connection found; {_SETUP}")
         if "user" not in scope:
             raise RuntimeError(f"requires(): scope['user'] is not set; {_SETUP}")
-        try:
+        with refusals_closing(scope):  # raised before the route reads the body
             return self._allowed(scope)
-        except S3AuthError as error:
-            # Raised before the route reads the body, as a middleware's refusal is sent.
-            if refusal_closes(scope):
-                error.headers = closing_fields(error.headers)
-            raise
 
     def _allowed(self, scope: Scope) -> AuthenticatedUser:
         user = scope["user"]
