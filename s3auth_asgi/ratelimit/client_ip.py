@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from itertools import islice
 from socket import AF_INET
 from typing import Final, NamedTuple, get_args
@@ -191,13 +191,17 @@ class ClientIPResolver:
         # Matched as the IPv6 address it is, counted as the IPv4 client it carries (6to4,
         # Teredo): a proxy listed by its IPv4 address is not its 6to4 /48 too.
         trusted = _within(number, self._trusted_ipv6)
+        key = self._ipv6_key(number, ipv6_text)
+        return _new_address(ClientAddress, (ipv6_text(number), key, trusted))
+
+    def _ipv6_key(self, number: int, write: Callable[[int], str]) -> str:
+        """What the IPv6 client `number` is counted under (`ClientAddress.key`), a network
+        written by `write`: `ipv6_text` where it writes what `ipaddress` does."""
         client_ipv4 = embedded_client_ipv4(number)
         if client_ipv4 is not None:
-            key = "ip:" + ipv4_text(client_ipv4)
-        else:
-            network = number >> self._ipv6_shift << self._ipv6_shift
-            key = f"ip:{ipv6_text(network)}/{self._ipv6_prefix_length}"
-        return _new_address(ClientAddress, (ipv6_text(number), key, trusted))
+            return "ip:" + ipv4_text(client_ipv4)
+        network = number >> self._ipv6_shift << self._ipv6_shift
+        return f"ip:{write(network)}/{self._ipv6_prefix_length}"
 
     def _classify_uncached(self, text: str) -> ClientAddress | None:
         address = entry_address(text)
@@ -206,11 +210,8 @@ class ClientIPResolver:
         trusted = any(address in network for network in self.trusted_proxies)
         if isinstance(address, ipaddress.IPv4Address):
             key = f"ip:{address}"
-        elif (client_ipv4 := embedded_client_ipv4(int(address))) is not None:
-            key = "ip:" + ipv4_text(client_ipv4)
         else:
-            prefix = int(address) >> self._ipv6_shift << self._ipv6_shift
-            key = f"ip:{ipaddress.IPv6Address(prefix)}/{self._ipv6_prefix_length}"
+            key = self._ipv6_key(int(address), lambda n: str(ipaddress.IPv6Address(n)))
         return ClientAddress(str(address), key, trusted)
 
     def resolve(self, scope: Scope) -> ClientAddress | None:
