@@ -51,7 +51,6 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import anyio.to_thread
 
 from ..access_check import AccessTokenCheck
 from ..errors import (
@@ -65,7 +64,7 @@ from ..shared_on_copy import SharedOnCopy
 from ..shown_urls import redacted
 from ..types import Clock, elapsed_clock
 from ..verifier import Clearable
-from .jwks_fetch import MAX_JWKS_BYTES, JwksAnswer, fetch_jwks, parse_jwks, plain_http_host
+from .jwks_source import JwksSource
 from .keyset import KeySet
 from .names import ASYMMETRIC_ALGORITHMS
 from .observed import KeyObserver
@@ -132,17 +131,7 @@ class JwksVerifier(SharedOnCopy):
         monotonic: Clock | None = None,
         allow_plain_http: bool = False,
     ) -> None:
-        text = str(source)
-        self._plain_http = allow_plain_http
-        self._unwarned_host: str | None = None
-        if text.startswith(("http://", "https://")):
-            self._url: str | None = text
-            self._path: Path | None = None
-            self._unwarned_host = plain_http_host(text, allowed=allow_plain_http)
-        elif "://" in text:
-            raise ConfigurationError("a JWKS source is an http(s):// URL or a file path")
-        else:
-            self._url, self._path = None, Path(text)
+        self._source = JwksSource(source, allow_plain_http=allow_plain_http)
         check_argument(
             "access_token_expire_minutes",
             access_token_seconds,
@@ -290,7 +279,9 @@ class JwksVerifier(SharedOnCopy):
         self._read_at = self._elapsed()
         self.fetches += 1
         try:
-            answer = await self._fetch()
+            # Revalidated by the ETag of the keys there are.
+            etag = self._etag if self._keys is not None else None
+            answer = await self._source.fetch(etag=etag, seconds=self.timeout_seconds)
             # No document: not modified, an answer only to the ETag of the keys there are.
             fetched = None if answer.document is None else KeySet.from_jwks(answer.document)
         except Exception as exc:
@@ -299,7 +290,7 @@ class JwksVerifier(SharedOnCopy):
             self._failed = self._keys is None
             # The message may quote a URL read (a redirect's, or a piece of the source's)
             # with its user info or a signed query.
-            said = redacted(str(exc), self._url or "")
+            said = redacted(str(exc), self._source.url or "")
             logger.warning("reading the JWKS failed: %s: %.200r", type(exc).__name__, said)
             return
         except BaseException:
@@ -324,27 +315,3 @@ class JwksVerifier(SharedOnCopy):
         self._etag = answer.etag
         self._loaded_at = self._read_at
         self._failed = False
-
-    async def _fetch(self) -> JwksAnswer:
-        if self._path is not None:
-            return JwksAnswer(await anyio.to_thread.run_sync(_read_file, self._path), None)
-        assert self._url is not None
-        if self._unwarned_host is not None:
-            logger.warning(
-                "the JWKS is read from %s over plain http (allow_plain_http): whoever is on "
-                "the path can swap the keys and forge tokens",
-                self._unwarned_host,
-            )
-            self._unwarned_host = None
-        etag = self._etag if self._keys is not None else None
-        return await fetch_jwks(
-            self._url,
-            etag=etag,
-            seconds=self.timeout_seconds,
-            plain_http_anywhere=self._plain_http,
-        )
-
-
-def _read_file(path: Path) -> object:
-    with path.open("rb") as file:
-        return parse_jwks(file.read(MAX_JWKS_BYTES + 1))
