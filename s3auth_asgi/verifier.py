@@ -4,8 +4,10 @@ BearerTokenMiddleware needs an `AccessTokenVerifier`; BlacklistMiddleware a
 `RevocationCheck`. `S3AuthService` is both, `TokenCodec` is a verifier and `TokenBlacklist`
 a revocation check, and `JwksVerifier` verifies with public keys alone (no store). A
 verifier that is also a `KeyReader` reads its keys again when a token names one it does
-not know, and one that is also `KeysFreshness` has the middleware wait for a read when
-its keys are overdue (after an idle spell), as revocations are waited for. One whose keys
+not know, one that is also `KeysFreshness` has a request wait for a read when its keys
+are overdue (after an idle spell), as revocations are waited for, and one that is also
+`TokenForms` refuses what no key could verify before either read. `TokenJudge` is that
+order, which the middleware, the auth app and the hosts' checks all follow. One whose keys
 change while it runs says how often it reads them (`reverify_seconds`): a verification
 remembered longer might stand on a key since retired, so the verified-token cache holds
 one no longer (`reverify_bound`); one whose source may change the key under a kid it
