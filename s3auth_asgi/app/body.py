@@ -268,7 +268,7 @@ def decode_form(body: bytes, type_: type[T]) -> T:
         ) from None
     struct: Any = type_
     taken = [field.encode_name for field in msgspec.structs.fields(struct)]
-    fields = unique_fields(pairs, "form field", taken)
+    fields = _unique_fields(pairs, taken)
     check_grant_type(type_, fields.get("grant_type"))
     if struct.__struct_config__.forbid_unknown_fields:
         _refuse_other_fields(fields, taken, body)
@@ -291,16 +291,18 @@ def _refuse_other_fields(fields: dict[str, str], taken: list[str], body: bytes) 
     )
 
 
-def unique_fields(pairs: list[tuple[str, str]], what: str, taken: list[str]) -> dict[str, str]:
-    """`pairs` as a mapping; MalformedBodyError for a name given twice, quoted if `taken`
-    (the names the form takes) holds it."""
+def _unique_fields(pairs: list[tuple[str, str]], taken: list[str]) -> dict[str, str]:
+    """A form's `pairs` as a mapping; MalformedBodyError for a name given twice, quoted if
+    `taken` (the names the form takes) holds it."""
     try:
         return unique_members(pairs)
     except RepeatedName as repeated:
         if repeated.name not in taken:
-            raise MalformedBodyError(f"A {what} it does not take is given more than once") from None
+            raise MalformedBodyError(
+                "A form field it does not take is given more than once"
+            ) from None
         name = echoed(repeated.name)
-        raise MalformedBodyError(f"The {what} {name!r} is given more than once") from None
+        raise MalformedBodyError(f"The form field {name!r} is given more than once") from None
 
 
 def convert(fields: dict[str, str], type_: type[T], context: str) -> T:
