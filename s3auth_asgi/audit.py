@@ -39,7 +39,7 @@ from .errors import S3ValidationError
 from .events import ALARMING_REASONS, AuthEvent, EventName
 from .identifiers import is_id
 from .storage import Store, keys
-from .storage.access import gather, get_or_none, named_page, page_size
+from .storage.access import check_page_size, gather, get_or_none, named_page
 from .storage.batching import delete_as_listed
 from .types import Clock
 
@@ -165,7 +165,7 @@ class AuditTrail:
         one: another tool's objects in the trail (a backup beside an event, notes) are
         neither read nor shown, and no page ends at one (1 LIST more per page of them
         alone), so the cursor is always an event's id."""
-        page_size(limit, 200)
+        check_page_size(limit, 200)
         if after is not None and not _is_event_id(after):
             raise S3ValidationError("The cursor is not valid")
         prefix = keys.user_audit(user_id)

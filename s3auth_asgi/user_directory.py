@@ -45,7 +45,7 @@ from .models import User
 from .open_records import open_user
 from .session_generation import write_closing_marker
 from .storage import CorruptObjectError, keys
-from .storage.access import batches, gather, named_page, page_size
+from .storage.access import batches, check_page_size, gather, named_page
 
 SEARCH_MAX = 100
 WALK_BATCH = 200
@@ -157,7 +157,7 @@ class UserDirectory(AccountOperations):
         objects under `users/`, only a user's record at its own key is one: another tool's
         (a backup beside a record, a copy elsewhere) is neither read nor listed, and no
         page ends at one, so the cursor is always a user's id."""
-        page_size(limit, 1000)
+        check_page_size(limit, 1000)
         if after is not None and not is_id(after):
             raise S3ValidationError("The cursor is not valid")
         check_search(search)

@@ -93,12 +93,11 @@ async def batches(items: AsyncIterable[T], size: int) -> AsyncIterator[list[T]]:
         yield batch
 
 
-def page_size(limit: object, most: int) -> int:
-    """`limit`, the size of a page as a caller asked for it; S3ValidationError unless it is
-    a whole number from 1 to `most` (not a bool)."""
+def check_page_size(limit: object, most: int) -> None:
+    """S3ValidationError unless `limit`, the size of a page as a caller asked for it, is a
+    whole number from 1 to `most` (not a bool)."""
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= most:
         raise S3ValidationError(f"limit must be a whole number between 1 and {most}")
-    return limit
 
 
 async def named_page(
