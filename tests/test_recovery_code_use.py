@@ -210,3 +210,32 @@ async def test_the_notice_is_sent_once_the_answer_is() -> None:
         assert (await second_step(client, token, codes[0])).status_code == 200
         await service.mail.drain()
     assert log == ["answer 200", "mail recovery_code_used_notice"]
+
+
+async def test_a_reauthentication_of_a_session_ended_elsewhere_spends_no_code(
+    tmp_path: Path,
+) -> None:
+    """The session is judged before the code is accepted: a session ended on another
+    instance, whose revocation this one has not read yet (so the middleware lets its token
+    through), is refused with its recovery code left unspent and nothing mailed."""
+    clock = Clock()
+    service = mailed_service(tmp_path, clock)
+    other = S3AuthService(make_settings(), store=service.store, clock=clock)
+    async with client_for(mounted(service)) as client:
+        alice = await register(client, "alice")
+        seed = await turn_on(client, service, "alice")
+        tokens = await login_with(client, service, await first_step(client, "alice"), seed, clock)
+        codes = await new_codes(client, tokens)
+        await service.blacklist.sync()  # fresh: the next revocation is not read yet
+        sid = service.verify_access_token(tokens["access_token"])["sid"]
+        assert await other.revoke_session(alice["id"], sid)
+        service.store.reset_counts()
+        body = {"current_password": PASSWORD, "code": codes[0]}
+        answer = await client.post("/auth/reauthenticate", json=body, headers=bearer(tokens))
+        assert answer.status_code == 401 and answer.json()["code"] == "token_revoked"
+        # The caller's record (the password), the session's GET, and the failure's event
+        # in the account's trail: no record read again, no code written.
+        assert dict(service.store.requests) == {"get": 2, "put": 1}
+    found = await service.totp_login_record(alice["id"])
+    assert found is not None and recovery_codes_left(found.value) == 10
+    assert await recovery_notices(service) == []
