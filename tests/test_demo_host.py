@@ -4,6 +4,8 @@ reach none of the demo (register, login, resets, the page, the outbox)."""
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ from test_demo import OUTBOX_KEY, demo_service, with_key
 
 from s3auth_asgi.cli.demo import network_note
 from s3auth_asgi.demo.app import create_demo_app
+from s3auth_asgi.hosts import is_loopback, resolves_to_loopback
 
 pytestmark = pytest.mark.anyio
 
@@ -117,3 +120,71 @@ async def test_a_demo_on_localhost_in_capitals_is_on_loopback(tmp_path: Path, ho
     async with client_for(app, base_url=f"http://{host}:8000") as client:
         assert (await client.get("/")).status_code == 200
     assert network_note(host) == ""
+
+
+def resolves_to_loopback_alone(name: str) -> bool:
+    try:
+        found = socket.getaddrinfo(name, None, type=socket.SOCK_STREAM)
+    except OSError:
+        return False
+    return all(ipaddress.ip_address(str(info[4][0])).is_loopback for info in found)
+
+
+@pytest.mark.parametrize(
+    "host", ["127.1", "0x7f.1", "2130706433", "127.0.0.2", "localhost.localdomain", "ip6-localhost"]
+)
+async def test_a_demo_on_another_spelling_of_loopback_is_on_loopback(
+    tmp_path: Path, host: str
+) -> None:
+    """An IPv4 address in any form the resolver takes (`127.1`, `0x7f.1`: the demo
+    listens on 127.0.0.1 for them), or a name that resolves to loopback alone, listens on
+    this machine only: the guard is on, and the links printed, which name the host as
+    given, are answered."""
+    if not host[0].isdigit() and not resolves_to_loopback_alone(host):
+        pytest.skip(f"{host} does not resolve to loopback alone here")
+    app = create_demo_app(demo_service(tmp_path), outbox_key=OUTBOX_KEY, host=host)
+    async with client_for(app, base_url="http://attacker.example:8000") as client:
+        assert_problem(await client.get("/"), 421, "misdirected_request")
+    async with client_for(app, base_url="http://127.0.0.1:8000") as client:
+        given = {**with_key(), "Host": f"{host}:8000"}
+        assert (await client.get("/demo/outbox", headers=given)).status_code == 200
+        rebound = {**with_key(), "Host": f"{host}.attacker.example:8000"}
+        assert_problem(await client.get("/", headers=rebound), 421, "misdirected_request")
+    assert network_note(host) == ""
+
+
+async def test_the_name_a_demo_on_loopback_listens_on_is_answered_and_no_other(
+    tmp_path: Path,
+) -> None:
+    """A name found to resolve to loopback alone at the start (told here, so no lookup is
+    needed) is a Host the guard answers, as the printed links name it; others are not."""
+    host = "devbox.localdomain"
+    app = create_demo_app(
+        demo_service(tmp_path), outbox_key=OUTBOX_KEY, host=host, on_loopback=True
+    )
+    async with client_for(app, base_url="http://127.0.0.1:8000") as client:
+        for given in (f"{host}:8000", host.upper(), "localhost:8000"):
+            headers = {**with_key(), "Host": given}
+            assert (await client.get("/demo/outbox", headers=headers)).status_code == 200
+        for rebound in (f"{host}.attacker.example", f"{host}:8001", "attacker.example"):
+            refused = await client.get("/", headers={"Host": rebound})
+            assert_problem(refused, 421, "misdirected_request")
+    assert network_note(host, on_loopback=True) == ""
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.1", True),
+        ("0X7F.0.0.1", True),
+        ("017700000001", True),
+        ("[::1]", True),
+        ("127.0.0.1 elsewhere", False),  # inet_aton takes it; no resolver is asked
+        ("10.1", False),
+        ("0.0.0.0", False),  # noqa: S104
+        ("", False),
+    ],
+)
+def test_loopback_in_the_resolvers_forms(host: str, loopback: bool) -> None:
+    assert is_loopback(host) is loopback
+    assert resolves_to_loopback(host) is loopback

@@ -8,7 +8,7 @@ import shlex
 from pathlib import Path
 
 from ..errors import ConfigurationError
-from ..hosts import is_loopback
+from ..hosts import resolves_to_loopback
 from ..service import S3AuthService
 from ..shown_urls import shown_url
 from .context import Context, demo_directory, demo_settings, settle
@@ -39,6 +39,8 @@ def run_demo(ctx: Context) -> int:
     settings = demo_settings(given_directory, store_url)
     # The demo's own directory: created with its parents when missing.
     service = S3AuthService(settings, store=ctx.store(settings, create=store_url is None))
+    # Looked up once: the line printed and the Host guard go by the same answer.
+    on_loopback = resolves_to_loopback(ctx.args.host)
     base = f"http://{url_host(opened_host(ctx.args.host))}:{ctx.args.port}"
     # The outbox holds reset links, and others on this machine reach the port: it opens
     # with this key, printed here only and new at each start.
@@ -52,12 +54,14 @@ def run_demo(ctx: Context) -> int:
         f"  secret:   {(directory / SECRET_FILE).resolve()}\n"
         f"  mail:     written to {settings.mail_outbox}, shown at the outbox link; none is sent\n"
         f"  Make yourself an administrator: {admin_hint(given_directory, store_url)}\n"
-        f"{network_note(ctx.args.host)}",
+        f"{network_note(ctx.args.host, on_loopback)}",
         file=ctx.out,
         flush=True,
     )
     uvicorn.run(
-        create_demo_app(service, outbox_key=outbox_key, host=ctx.args.host),
+        create_demo_app(
+            service, outbox_key=outbox_key, host=ctx.args.host, on_loopback=on_loopback
+        ),
         host=ctx.args.host,
         port=ctx.args.port,
         proxy_headers=PROXY_HEADERS,
@@ -77,9 +81,10 @@ def opened_host(host: str) -> str:
     return "::1" if address.version == IPV6 else "127.0.0.1"
 
 
-def network_note(host: str) -> str:
-    """A line for a demo that others on the network reach: none on a loopback address."""
-    if is_loopback(host):
+def network_note(host: str, on_loopback: bool | None = None) -> str:
+    """A line for a demo that others on the network reach: none on loopback (`on_loopback`:
+    whether `host` is, None to look it up, `hosts.resolves_to_loopback`)."""
+    if resolves_to_loopback(host) if on_loopback is None else on_loopback:
         return ""
     address = _address(host)
     if address is not None and address.is_unspecified:
@@ -102,7 +107,7 @@ def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
 
 def url_host(host: str) -> str:
     """`host` as it goes in a URL: an IPv6 address between brackets."""
-    return f"[{host}]" if ":" in host else host
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
 def admin_hint(directory: str | None, store_url: str | None) -> str:

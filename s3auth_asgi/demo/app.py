@@ -18,7 +18,7 @@ from starlette.routing import Mount, Route
 
 from ..app import create_auth_app, default_limiter
 from ..app.lifespan import auth_lifespan
-from ..hosts import is_loopback
+from ..hosts import resolves_to_loopback
 from ..middleware.bearer import BearerTokenMiddleware
 from ..middleware.blacklist import BlacklistMiddleware
 from ..middleware.ratelimit import RateLimitMiddleware
@@ -134,11 +134,19 @@ def sessions_endpoint(service: S3AuthService) -> Route:
 
 
 def create_demo_app(
-    service: S3AuthService, *, outbox_key: str | None = None, host: str = DEFAULT_HOST
+    service: S3AuthService,
+    *,
+    outbox_key: str | None = None,
+    host: str = DEFAULT_HOST,
+    on_loopback: bool | None = None,
 ) -> ASGIApp:
     """The demo on `service`, listening on `host`; its outbox is read with `outbox_key`
-    (`outbox`), by no one without it. On a loopback `host`, it answers a loopback Host
-    alone (`loopback`)."""
+    (`outbox`), by no one without it. On a loopback `host` (`on_loopback`: whether it is,
+    None to look it up, `hosts.resolves_to_loopback`), it answers a Host of loopback or
+    `host` alone (`loopback`)."""
+    if on_loopback is None:
+        on_loopback = resolves_to_loopback(host)
+    names = {host.lower()} if on_loopback else set()
     # The auth limits in the store (S3AUTH_RATE_LIMIT_STORE), shared by every process the
     # demo runs in; the high-rate "api" limit in memory.
     limiter = default_limiter(
@@ -152,7 +160,7 @@ def create_demo_app(
             # the token from the fragment.
             Route("/reset-password", index),
             Route("/verify-email", index),
-            outbox_endpoint(service, outbox_key),
+            outbox_endpoint(service, outbox_key, names),
             Route("/api/hello", hello),
             sessions_endpoint(service),
             Mount(AUTH_PREFIX, app=auth_app),
@@ -163,11 +171,11 @@ def create_demo_app(
     app = BearerTokenMiddleware(app, service, protected=("/api/*",), exclude=PUBLIC_PATHS)
     app = RateLimitMiddleware(app, limiter, [RateLimitRule("/api/*", "api")])
     app = no_sniffing(app)
-    if not is_loopback(host):
+    if not on_loopback:
         return app
     auth_app.openapi.extend(declare_misdirected)
     token_paths = {AUTH_PREFIX + op.path for op in auth_app.operations if op.token_endpoint}
-    return loopback_only(app, token_paths)
+    return loopback_only(app, token_paths, names)
 
 
 def no_sniffing(app: ASGIApp) -> ASGIApp:

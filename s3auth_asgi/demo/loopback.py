@@ -5,7 +5,9 @@ another site that has its own name resolve to 127.0.0.1 (DNS rebinding) stays, t
 browser, of that site, and may call the demo as it calls its own server: register, hammer
 logins, ask for resets. It can only send its own name as Host, so on loopback every path is
 refused, before anything reads the store, unless the Host is `localhost` or a loopback
-address, with the demo's port or none (`421 misdirected_request`). A demo listening on
+address, or the name the demo was told to listen on when that resolved to loopback alone
+(`localhost.localdomain`: the links it prints name it), with the demo's port or none
+(`421 misdirected_request`). A demo listening on
 another address (`--host 0.0.0.0`) is meant to be reached by whatever name others know it
 by: it checks no Host, but its outbox still answers a loopback Host alone (`outbox`).
 """
@@ -24,8 +26,9 @@ from ..types import ASGIApp, Receive, Scope, Send
 
 PORT_DIGITS = 5
 MISDIRECTED_DESCRIPTION = (
-    "The demo, listening on a loopback address, refuses a Host that is not `localhost` or "
-    "a loopback address with its port (or none), before it reads the store: code "
+    "The demo, listening on a loopback address, refuses a Host that is not `localhost`, "
+    "a loopback address or the name it listens on, with its port (or none), before it "
+    "reads the store: code "
     "`misdirected_request`"
 )
 
@@ -38,9 +41,10 @@ class MisdirectedRequestError(S3AuthError):
     title = "This server does not answer for that host"
 
 
-def loopback_host(scope: Scope) -> bool:
-    """Whether the request names this machine as its host: one Host header, `localhost` or
-    a loopback address (`127.0.0.1`, `[::1]`), with the port it reached or none."""
+def loopback_host(scope: Scope, names: Collection[str] = ()) -> bool:
+    """Whether the request names this machine as its host: one Host header, `localhost`, a
+    loopback address (`127.0.0.1`, `[::1]`) or one of `names` (in lower case), with the
+    port it reached or none."""
     given = [value for name, value in scope.get("headers", ()) if name.lower() == b"host"]
     if len(given) != 1:
         return False
@@ -54,21 +58,24 @@ def loopback_host(scope: Scope) -> bool:
         port = int(digits)
     server = scope.get("server")
     served_on = server[1] if server else None
-    return is_loopback(host) and (port is None or served_on is None or port == served_on)
+    named = host in names or is_loopback(host)
+    return named and (port is None or served_on is None or port == served_on)
 
 
-def loopback_only(app: ASGIApp, token_paths: Collection[str] = ()) -> ASGIApp:
-    """`app`, refusing every request and WebSocket whose Host is not this machine's; at
-    `token_paths`, OAuth 2.0 token endpoints, with the OAuth members their every refusal
-    carries (`token_errors`)."""
+def loopback_only(
+    app: ASGIApp, token_paths: Collection[str] = (), names: Collection[str] = ()
+) -> ASGIApp:
+    """`app`, refusing every request and WebSocket whose Host is not this machine's (or one
+    of `names`: `loopback_host`); at `token_paths`, OAuth 2.0 token endpoints, with the
+    OAuth members their every refusal carries (`token_errors`)."""
     refusal = render(MisdirectedRequestError())
     token_refusal = render_token_problem(MisdirectedRequestError())
 
     async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and not loopback_host(scope):
+        if scope["type"] == "http" and not loopback_host(scope, names):
             at_token_endpoint = scope["path"].rstrip("/") in token_paths
             await send_problem(send, token_refusal if at_token_endpoint else refusal)
-        elif scope["type"] == "websocket" and not loopback_host(scope):
+        elif scope["type"] == "websocket" and not loopback_host(scope, names):
             await refuse_websocket(scope, send, refusal, MisdirectedRequestError.code)
         else:
             await app(scope, receive, send)

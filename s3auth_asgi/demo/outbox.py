@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from collections.abc import Collection
 
 import msgspec
 from starlette.requests import Request
@@ -36,11 +37,12 @@ def new_outbox_key() -> str:
     return secrets.token_urlsafe(KEY_BYTES)
 
 
-def outbox_endpoint(service: S3AuthService, key: str | None) -> Route:
-    """The outbox, read with `key`; with None, by no one."""
+def outbox_endpoint(service: S3AuthService, key: str | None, names: Collection[str] = ()) -> Route:
+    """The outbox, read with `key`; with None, by no one. `names`: those the demo's Host
+    guard accepts beside loopback's (`loopback`)."""
 
     async def outbox(request: Request) -> Response:
-        if key is None or not _holds_key(request, key) or not _from_this_machine(request):
+        if key is None or not _holds_key(request, key) or not _from_this_machine(request, names):
             return problem_response(NotFoundError("No such endpoint"))
         mailer = service.mail.mailer
         found = mailer.messages() if isinstance(mailer, FileMailer) else []
@@ -57,7 +59,7 @@ def _holds_key(request: Request, key: str) -> bool:
     return len(given) == 1 and hmac.compare_digest(given[0].encode("latin-1"), key.encode())
 
 
-def _from_this_machine(request: Request) -> bool:
+def _from_this_machine(request: Request, names: Collection[str]) -> bool:
     """Also with the key, only from this machine, to a loopback Host: a demo served on
     another interface (`--host 0.0.0.0`) shows its outbox to no one else, and a page of
     another site that had its name resolve to 127.0.0.1 (DNS rebinding), which the browser
@@ -65,5 +67,5 @@ def _from_this_machine(request: Request) -> bool:
     return (
         request.client is not None
         and is_loopback(request.client.host)
-        and loopback_host(request.scope)
+        and loopback_host(request.scope, names)
     )
