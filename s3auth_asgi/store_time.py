@@ -7,9 +7,9 @@ other hosts still need: the revocation of an access token they accept (a process
 after it, whose first sync lists every entry, accepts the token again), sessions that
 still refresh, links that still work, rate-limit state still owed. No listing can tell:
 every Last-Modified is in the past by both clocks. A write can: one probe object
-(`keys.probe`), written and read back for its Last-Modified, then deleted. The first
-signing key of a store is timed by it too (`keys.stored.KeyStore.read_or_create`): made by
-a clock further ahead, no right clock would take it for active until it caught up.
+(`keys.probe`), written and read back for its Last-Modified, then deleted. So is a key
+change dated by its writer's clock: the first stored key (`KeyStore.read_or_create`), and
+`s3auth keys rotate --now` and `keys retire --now`, refused by a clock that far ahead.
 
 The bound. The host reads its clock, t, before its PUT is sent, and the PUT lands after
 that, when the store's clock reads less than LM + 1 s (a Last-Modified is whole seconds

@@ -21,6 +21,7 @@ from typing import Any
 import anyio
 import pytest
 from conftest import SECRET
+from support import level_with_the_store
 from test_cli import Run
 
 from s3auth_asgi import S3AuthSettings, cli
@@ -49,13 +50,16 @@ class Clock:
 
 @pytest.fixture(autouse=True)
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    """A clean S3AUTH_* environment with a secret, and the commands' clock at T0."""
+    """A clean S3AUTH_* environment with a secret, and the commands' clock at T0, years
+    ahead of the store's: a change at once takes the store's clock to have moved with it
+    (test_cli_keys_clock.py times it for real)."""
     for name in list(os.environ):
         if name.startswith("S3AUTH_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("S3AUTH_SECRET_KEY", SECRET)
     moment = Clock()
     monkeypatch.setattr(cli_keys, "CLOCK", moment)
+    monkeypatch.setattr(cli_keys, "clock_lead", level_with_the_store)
     return moment
 
 

@@ -11,13 +11,18 @@ import time
 from ..storage import Store
 from ..store_time import clock_lead
 from ..types import Clock
+from .clock_ahead import refuse_when_ahead
 from .context import Context, run_async
-from .failures import OK, REFUSED, CommandError
+from .failures import OK
 from .progress import Progress
 
 PROGRESS_KINDS = ("list", "delete", "get")
 CLOCK: Clock = time.time
 """The moment the command acts at: what has expired is decided against it."""
+SWEEP_HARM = (
+    "by it the sweep would delete revocations, sessions and links that other hosts still "
+    "need; nothing was deleted"
+)
 
 
 def run_cleanup(ctx: Context) -> int:
@@ -28,8 +33,7 @@ def run_cleanup(ctx: Context) -> int:
         # The store as given, not held to the check of its conditional writes: the probe
         # needs neither, and the sweep only reads and deletes.
         lead = await clock_lead(service.store_check.store, CLOCK)
-        if lead > skew:
-            raise CommandError(too_far_ahead(lead, skew), REFUSED)
+        refuse_when_ahead(lead, skew, SWEEP_HARM)
         requests = RequestCount(service.store)  # the sweep's, the probe's aside
         progress = Progress(ctx.err, "cleaning up", requests.describe)
         started = time.perf_counter()
@@ -42,15 +46,6 @@ def run_cleanup(ctx: Context) -> int:
         return OK
 
     return run_async(cleanup)
-
-
-def too_far_ahead(lead: float, skew: int) -> str:
-    return (
-        f"this host's clock is at least {lead:.0f} s ahead of the store's, more than "
-        f"S3AUTH_REVOCATION_SKEW_SECONDS ({skew}): by it the sweep would delete revocations, "
-        "sessions and links that other hosts still need; nothing was deleted. Sync this "
-        "host's clock (NTP) and run it again"
-    )
 
 
 class RequestCount:

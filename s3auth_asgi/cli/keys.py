@@ -39,7 +39,9 @@ from ..keys.stored import (
 )
 from ..settings import S3AuthSettings, env_name
 from ..shown_urls import shown_url
+from ..store_time import clock_lead
 from ..types import Clock
+from .clock_ahead import refuse_when_ahead
 from .context import Context, run_async
 from .failures import (
     CONFIGURATION,
@@ -57,6 +59,14 @@ from .table_text import iso
 CLOCK: Clock = time.time
 """The moment the commands act at (read when a command starts)."""
 JWKS_PUBLISH_URL = env_name("jwks_publish_url")
+ROTATE_HARM = (
+    "by it the new key would be dated ahead, and sign on no correctly set clock until "
+    "then (the key it replaces signing meanwhile); no key was added"
+)
+RETIRE_HARM = (
+    "by it a key that, by the right time, still signs could be retired, and the tokens "
+    "signed with it stop verifying as they are issued; no key was retired"
+)
 
 SECRET_ROTATION = (
     "{algorithm} tokens are signed with S3AUTH_SECRET_KEY itself, not a key "
@@ -154,6 +164,8 @@ def run_keys_rotate(ctx: Context) -> int:
     async def rotate() -> int:
         if keys := await stored_records(stored):  # an empty set is what rotate repairs
             stored.key_set(StoredKeySet(keys=keys))
+        if not delay:
+            await refuse_a_clock_ahead(stored, settings, now, ROTATE_HARM)
         new = await stored.rotate(settings.algorithm, now, delay)
         when = (
             "signs from now"
@@ -187,6 +199,8 @@ def run_keys_retire(ctx: Context) -> int:
     async def retire() -> int:
         margin = undo_margin(settings.key_sync_seconds, settings.revocation_skew_seconds)
         keys = (await current_keys(stored))[0]
+        if immediately:
+            await refuse_a_clock_ahead(stored, settings, now, RETIRE_HARM)
         try:
             target = check_retirable(keys, kid, now, immediately, margin)
         except CommandError:  # refused before any write: logged as the store's refusal is
@@ -203,6 +217,16 @@ def run_keys_retire(ctx: Context) -> int:
         return OK
 
     return run_async(retire)
+
+
+async def refuse_a_clock_ahead(
+    stored: KeyStore, settings: S3AuthSettings, now: float, harm: str
+) -> None:
+    """A change at once is dated by `now`, this host's clock: refused, before anything is
+    written, when that clock is further ahead of the store's than the skew allowance
+    (`store_time`; 1 PUT, 1 GET, 1 DELETE), as `s3auth cleanup` refuses to sweep."""
+    lead = await clock_lead(stored.store, lambda: now)
+    refuse_when_ahead(lead, settings.revocation_skew_seconds, harm)
 
 
 def retired_message(kid: str, when: float, now: float, *, signed_here: bool) -> str:
