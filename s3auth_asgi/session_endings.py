@@ -77,8 +77,10 @@ class SessionEndings(SessionOperations):
 
     async def revoke_session(self, user_id: str, session_id: str) -> bool:
         """End one of a user's sessions by id (the sessions page's "sign out" button, an
-        administrator); False when there is none that can be used (see the module). For
-        the session of the caller's own access token, `revoke_own_session`."""
+        administrator); False when there is none that can be used (see the module), for
+        a well-formed id; SessionNotFoundError (404) for ids that are not ids, which can
+        name no session, before any request. For the session of the caller's own access
+        token, `revoke_own_session`."""
         if not (is_id(user_id) and is_id(session_id)):
             raise SessionNotFoundError()
         key = keys.session(user_id, session_id)
@@ -99,7 +101,8 @@ class SessionEndings(SessionOperations):
         """Log out the session whose access token the caller presented (its `sub` and
         `sid`), as `_end` does, without reading it first. Done again when the session is
         gone: the same token, accepted until then, is what finishes a logout the store
-        interrupted."""
+        interrupted. SessionNotFoundError (404) for ids that are not ids, before any
+        request."""
         if not (is_id(user_id) and is_id(session_id)):
             raise SessionNotFoundError()
         await self._end(user_id, session_id)

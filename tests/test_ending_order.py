@@ -26,7 +26,13 @@ from support import (  # noqa: F401 (clock_fixture registers the `clock` fixture
 from test_app import PASSWORD, assert_problem, bearer, client_for, login, mounted
 from test_faults import FailFirst
 
-from s3auth_asgi import S3AuthService, StoreUnavailableError, TokenPair, TokenRevokedError
+from s3auth_asgi import (
+    S3AuthService,
+    SessionNotFoundError,
+    StoreUnavailableError,
+    TokenPair,
+    TokenRevokedError,
+)
 from s3auth_asgi.storage import ObjectStore, Store, keys
 
 pytestmark = pytest.mark.anyio
@@ -198,3 +204,21 @@ async def test_over_http_an_ending_cut_short_is_503_and_its_retry_answers_what_i
             assert_problem(again, 404, "session_not_found")
     with pytest.raises(TokenRevokedError):
         await make_service(store=shared).refresh_access_token(ended["refresh_token"])
+
+
+async def test_an_ending_by_id_tells_a_malformed_id_from_an_unknown_one(clock: Clock) -> None:
+    """An id that is not one is SessionNotFoundError (404), asking the store nothing; a
+    well-formed id of no session is False (1 GET); each as the docstring says."""
+    service = make_clocked_service(clock=clock)
+    user = await stored_user(service)
+    service.store.reset_counts()
+    for user_id, session_id in ((user.id, "not-an-id"), ("../x", "a" * 32)):
+        with pytest.raises(SessionNotFoundError):
+            await service.revoke_session(user_id, session_id)
+        with pytest.raises(SessionNotFoundError):
+            await service.revoke_own_session(user_id, session_id)
+    assert sum(service.store.requests.values()) == 0
+    assert await service.revoke_session(user.id, "a" * 32) is False
+    assert dict(service.store.requests) == {"get": 1}
+    for method in (S3AuthService.revoke_session, S3AuthService.revoke_own_session):
+        assert "SessionNotFoundError" in (method.__doc__ or ""), method.__name__
