@@ -7,9 +7,10 @@ other hosts still need: the revocation of an access token they accept (a process
 after it, whose first sync lists every entry, accepts the token again), sessions that
 still refresh, links that still work, rate-limit state still owed. No listing can tell:
 every Last-Modified is in the past by both clocks. A write can: one probe object
-(`keys.probe`), written and read back for its Last-Modified, then deleted. So is a key
-change dated by its writer's clock: the first stored key (`KeyStore.read_or_create`), and
-`s3auth keys rotate --now` and `keys retire --now`, refused by a clock that far ahead.
+(`keys.probe`), written and read back for its Last-Modified, then deleted. A key change
+dated by its writer's clock is timed by it too: the first stored key
+(`KeyStore.read_or_create`), and `s3auth keys rotate --now` and `keys retire --now`,
+refused by a clock that far ahead.
 
 The bound. The host reads its clock, t, before its PUT is sent, and the PUT lands after
 that, when the store's clock reads less than LM + 1 s (a Last-Modified is whole seconds
