@@ -4,15 +4,17 @@ keys): one object, `sessions/not-before`, holds a time, and every session opened
 ends.
 
 What it ends. A session is judged by the time its id begins with (`identifiers`): when it
-was opened, by its login host's clock. One opened before the cut-off is refused at its
-refresh (and its object deleted), is not shown on the sessions page nor counted against the
-cap, and every access token of it is refused, by its `sid`: also one that a refresh on a
-host that had not read the cut-off yet issued after it (a token's `iat` would let that one
-live out its lifetime). The comparison is of two written times, so every host, and the
-sweep, which deletes such sessions from its listing (`cleanup_expired_tokens`), agree on it
-whatever their clocks say. A login waiting for its second factor's code ends too: its
-token's issue time is judged as a session's id is (`mfa_challenges`). Users log in again at
-once: a host that knows the cut-off opens its sessions after it whatever its clock reads
+was opened, by its login host's clock, held to the store's where its object is read or
+listed (`session_times`), so a login host far ahead spares none. One opened before the
+cut-off is refused at its refresh (and its object deleted), is not shown on the sessions
+page nor counted against the cap, and every access token of it is refused, by its `sid`
+(the id's time alone: no object is read there): also one that a refresh on a host that had
+not read the cut-off yet issued after it (a token's `iat` would let that one live out its
+lifetime). The comparison is of two written times, so every host, and the sweep, which
+deletes such sessions from its listing (`cleanup_expired_tokens`), agree on it whatever
+their clocks say. A login waiting for its second factor's code ends too: its token's issue
+time is judged as a session's id is (`mfa_challenges`). Users log in again at once: a host
+that knows the cut-off opens its sessions after it whatever its clock reads
 (`session_opening`, as for a 0.1 logout everywhere).
 
 How it is seen. Each process reads the object with its revocation sync (`blacklist`): one

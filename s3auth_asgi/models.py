@@ -268,6 +268,9 @@ class Session(HidesSecrets, msgspec.Struct, kw_only=True):
     since (`reauthentication`). 0 in objects written before it was kept: see `authenticated_at`."""
     amr: list[str] = msgspec.field(default_factory=list)
     """How, as RFC 8176 names it (`auth_methods`); empty in objects written before."""
+    opened_ms: int = 0
+    """When it was opened, in ms, held to the store's clock (`session_times`); 0 until a
+    rotation writes it down."""
 
     def authenticated_at(self) -> int:
         """`auth_time`, or for an object written before it was kept, the login's time."""

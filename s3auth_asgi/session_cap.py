@@ -3,7 +3,8 @@ per-user cap (`S3AUTH_MAX_SESSIONS_PER_USER`) once those that cannot be used are
 
 Expired, from a listing: a session's object is rewritten at every rotation, and no session
 refreshes past that write plus the idle lifetime; its id begins with its creation time, and
-no session outlives that plus the absolute lifetime. Both are the lifetimes configured
+no session outlives that (held to the store's clock: `session_times`) plus the absolute
+lifetime. Both are the lifetimes configured
 today, which a refresh applies too (`Session.idle_expiry`, `absolute_expiry`), so the
 sweep and every host agree after an operator shortens one. So a listed session whose
 Last-Modified is older than the idle lifetime, or whose id is older than the absolute
@@ -22,7 +23,10 @@ when it shows more than the cap.
 
 The cap: only the newest `cap` sessions of a user that can be used (`session_rules`) may
 refresh. Session ids hold their creation time (`identifiers`), so a listing ranks them by
-age, then by id: the same total order on every host whatever its clock. The cap is
+age, then by id: the same total order on every host whatever its clock. The age is the
+opening time as `session_times` holds it to the store's clock, from the objects where they
+are read (over the cap), so a session opened by a host far ahead does not rank newer than
+the sessions opened after it. The cap is
 enforced when a session refreshes, not when one is opened: a login keeps its request
 budget (a LIST of the user's sessions there would add a request to every login), and a
 refresh, which already reads and writes the session, adds the one LIST; when
@@ -45,10 +49,11 @@ cap and reads nothing (`session_rules`). The guarantee that gives:
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 
-from .identifiers import session_age, session_created_ms
+from .identifiers import session_created_ms
 from .last_modified import lapsed_everywhere
+from .session_times import opened_ms
 from .settings import S3AuthSettings
 from .storage import ObjectInfo, keys
 
@@ -59,7 +64,7 @@ def listed_as_expired(
     """Whether the listed session has expired (see the module): `surely`, on every host
     within the allowance (the sweep's question); otherwise, maybe, on one (the cap's)."""
     skew = settings.revocation_skew_seconds
-    created = session_created_ms(keys.id_from_key(info.key)) / 1000
+    created = opened_ms(keys.id_from_key(info.key), info.last_modified, skew) / 1000
     if surely:
         return (
             lapsed_everywhere(info, settings.refresh_token_seconds, skew, now)
@@ -73,15 +78,32 @@ def listed_as_expired(
 
 
 def counted(
-    listed: Iterable[ObjectInfo], settings: S3AuthSettings, now: float, own_key: str | None = None
+    listed: Iterable[ObjectInfo],
+    settings: S3AuthSettings,
+    now: float,
+    own_key: str | None = None,
+    opened: Mapping[str, int] | None = None,
 ) -> list[str]:
     """The keys of the listed sessions that may be live by the listing alone (towards
-    expired: see the module), oldest first. `own_key`, the session being refreshed, is
-    among them whatever the listing says of it: its object was just read."""
+    expired: see the module), oldest first: by when each was opened (`session_times`), as
+    `opened` gives it for the sessions read, else as the listing does, then by id. `own_key`,
+    the session being refreshed, is among them whatever the listing says of it: its object
+    was just read."""
+    listed = list(listed)
+    skew = settings.revocation_skew_seconds
+    ages = {
+        info.key: opened_ms(keys.id_from_key(info.key), info.last_modified, skew) for info in listed
+    }
+    ages.update(opened or {})
     live = {info.key for info in listed if not listed_as_expired(info, settings, now, surely=False)}
     if own_key is not None:
         live.add(own_key)
-    return sorted(live, key=lambda key: session_age(keys.id_from_key(key)))  # oldest first
+
+    def age(key: str) -> tuple[int, str]:
+        session_id = keys.id_from_key(key)
+        return ages.get(key, session_created_ms(session_id)), session_id
+
+    return sorted(live, key=age)  # oldest first
 
 
 def beyond_cap(
@@ -90,8 +112,9 @@ def beyond_cap(
     now: float,
     own_key: str | None = None,
     unusable: Collection[str] = (),
+    opened: Mapping[str, int] | None = None,
 ) -> list[str]:
     """The keys of the `counted` sessions older than the newest `max_sessions_per_user`,
     oldest first, not ranking those known to be `unusable` (`session_rules`)."""
-    ranked = [key for key in counted(listed, settings, now, own_key) if key not in unusable]
+    ranked = [key for key in counted(listed, settings, now, own_key, opened) if key not in unusable]
     return ranked[: max(len(ranked) - settings.max_sessions_per_user, 0)]

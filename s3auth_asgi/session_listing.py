@@ -5,12 +5,13 @@
 from __future__ import annotations
 
 from .every_session import read_not_before
-from .identifiers import is_id, session_age, session_created_ms
+from .identifiers import is_id
 from .models import SessionInfo
 from .session_endings import SessionEndings
 from .session_generation import is_session_key, sweepable
 from .session_rules import ending_recorded
-from .storage import keys
+from .session_times import opened_ms
+from .storage import ObjectInfo, keys
 from .storage.batching import delete_as_listed
 
 
@@ -31,16 +32,15 @@ class SessionListing(SessionEndings):
         await self.blacklist.ensure_fresh()
         now = self._now()
         listing = await self._end_sessions_beyond_cap(user_id, now, read_all=True)
-        sessions = [
+        kept = sorted(listing.kept, key=lambda s: (s.opened_ms, s.id), reverse=True)
+        return [
             session.info(
                 current_session_id,
                 expires_at=self._expiry(session),
                 absolute_expires_at=self._absolute(session),
             )
-            for session in listing.kept
+            for session in kept
         ]
-        sessions.sort(key=lambda s: session_age(s.id), reverse=True)
-        return sessions
 
     async def _cleanup_expired_sessions(self) -> int:
         """Delete expired sessions, deciding from listings alone (a session cannot outlive
@@ -59,7 +59,7 @@ class SessionListing(SessionEndings):
             or (
                 is_session_key(info.key)
                 and (
-                    opened_before(info.key, ended_before)
+                    opened_before(info, ended_before, self.settings.revocation_skew_seconds)
                     or ending_recorded(self.blacklist, info.key)
                 )
             )
@@ -67,7 +67,8 @@ class SessionListing(SessionEndings):
         return await delete_as_listed(self.store, expired)
 
 
-def opened_before(session_key: str, not_before_ms: int) -> bool:
-    """Whether the session at `session_key` was opened before the end of every session
-    (`every_session`): the time its id begins with, which every host reads alike."""
-    return session_created_ms(keys.id_from_key(session_key)) < not_before_ms
+def opened_before(info: ObjectInfo, not_before_ms: int, skew_seconds: int) -> bool:
+    """Whether the listed session was opened before the end of every session
+    (`every_session`): the time its id begins with, held to its listed Last-Modified
+    (`session_times`), which every host reads alike."""
+    return opened_ms(keys.id_from_key(info.key), info.last_modified, skew_seconds) < not_before_ms

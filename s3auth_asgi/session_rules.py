@@ -1,15 +1,15 @@
 """Which sessions can still be used, and the per-user cap over them: the one rule that a
 refresh, the cap and the sessions page all apply.
 
-A session can be used while it is before its idle and its absolute expiry (each the earlier
-of the one written in it and the one today's setting gives: `Session.idle_expiry`,
+A session can be used while it is before its idle and its absolute expiry (each the
+earlier of the one written in it and the one today's setting gives: `Session.idle_expiry`,
 `absolute_expiry`), was not opened before the account's last change that ended its
-sessions (`session_generation`), has not had a spent refresh token of it presented
-again (`Session.reused_at`), and was not opened before the end of every session
-(`every_session`, as this host last read it), nor ended by a revocation this host holds
-(`ending_recorded`); and while no deletion has closed its account, which a listing tells
-by a closing marker, and then the record (`session_generation`). Only such sessions
-refresh, are shown, and count against `S3AUTH_MAX_SESSIONS_PER_USER`.
+sessions (`session_generation`), has not had a spent refresh token of it presented again
+(`Session.reused_at`), and was not opened (when `session_times` says) before the end of
+every session (`every_session`, as this host last read it), nor ended by a revocation this
+host holds (`ending_recorded`); and while no deletion has closed its account, which a
+listing tells by a closing marker, and then the record (`session_generation`). Only such
+sessions refresh, are shown, and count against `S3AUTH_MAX_SESSIONS_PER_USER`.
 
 The last two a listing tells at no request: a listed session that this host's revocations
 (their snapshot, within its bound) say has ended is neither counted, read nor shown, and
@@ -36,14 +36,16 @@ import logging
 from typing import NamedTuple
 
 from .blacklist import TokenBlacklist
-from .identifiers import session_created_ms
+from .errors import TokenRevokedError
 from .late_deletes import revoke_then_delete
 from .models import Session
 from .open_records import open_user
+from .revocations import revoked_error
 from .session_cap import beyond_cap, counted
 from .session_generation import being_deleted, newest_marker, predates, sessions_only
+from .session_times import held_to_store
 from .settings import S3AuthSettings
-from .storage import Store, keys
+from .storage import Store, Versioned, keys
 from .storage.access import delete_quietly, gather, get_or_none
 from .types import Clock
 
@@ -91,14 +93,30 @@ class SessionRules:
             session.user_generation, newest
         )
         ended_by_reuse = session.reused_at != 0
-        # Every session opened before it has ended (`every_session`), as this host has read.
-        ended_with_all = session_created_ms(session.id) < self.blacklist.snapshot.not_before_ms
         return (
             self._expiry(session) > now
             and not opened_before_a_change
             and not ended_by_reuse
-            and not ended_with_all
+            and not self._ended_with_all(session)
         )
+
+    def _held(self, found: Versioned[Session]) -> Session:
+        """The session read, its times held to the store's clock (`session_times`)."""
+        return held_to_store(found, self.settings.revocation_skew_seconds)
+
+    def _ended_with_all(self, session: Session) -> bool:
+        """Whether the session (as `_held` gives it) was opened before the end of every
+        session (`every_session`), as this host has read it: by its held opening time, not
+        the id's alone, which a login host far ahead would have put past the cut-off."""
+        return session.opened_ms < self.blacklist.snapshot.not_before_ms
+
+    def _revoked(self, session: Session) -> TokenRevokedError | None:
+        """Why the revocations this host holds refuse the session (as `_held` gives it), or
+        None: its own, a user's naming it, or the end of every session."""
+        revoked = self.blacklist.revoked_error({"sid": session.id})
+        if revoked is None and self._ended_with_all(session):
+            return revoked_error("all")
+        return revoked
 
     async def _end_sessions_beyond_cap(
         self, user_id: str, now: float, own: Session | None = None, *, read_all: bool = False
@@ -106,13 +124,14 @@ class SessionRules:
         """List the user's sessions and end, as a logout does (their access tokens refused
         first, then the objects deleted), those beyond the cap and, when the listing shows
         more than the cap, those that cannot be used (see the module). `own`, the session
-        being refreshed, was just read: it is judged like the others, and ended if it
-        cannot be used. `read_all`: read every listed session, not only when over the cap
-        (the sessions page shows them). Markers are not sessions: never ranked, read or
-        ended; a deletion's closing marker has the user record read (1 GET), and every
-        listed session ended when it is closed or gone (`session_generation`). One LIST
-        per 1,000; 1 GET per session read; ending costs 1 revocation create (a `session`
-        entry for one, else one `user` entry naming them) and 1 batch DELETE per 1,000."""
+        being refreshed, was just read (as `_held` gives it): it is judged like the others,
+        and ended if it cannot be used. `read_all`: read every listed session, not only when
+        over the cap (the sessions page shows them). Markers are not sessions: never ranked,
+        read or ended; a deletion's closing marker has the user record read (1 GET), and
+        every listed session ended when it is closed or gone (`session_generation`). One
+        LIST per 1,000; 1 GET per session read; ending costs 1 revocation create (a
+        `session` entry for one, else one `user` entry naming them) and 1 batch DELETE per
+        1,000."""
         everything = [info async for info in self.store.list(keys.user_sessions(user_id))]
         listed = sessions_only(everything)
         newest = newest_marker(everything)
@@ -134,14 +153,17 @@ class SessionRules:
         to_read = [key for key in wanted if key != own_key]
         found = await gather([get_or_none(self.store, key, Session) for key in to_read])
         read = {
-            key: item.value for key, item in zip(to_read, found, strict=True) if item is not None
+            key: self._held(item)
+            for key, item in zip(to_read, found, strict=True)
+            if item is not None
         }
         if own is not None:
             read[keys.session(user_id, own.id)] = own
         usable = {key for key, session in read.items() if self._usable(session, newest, now)}
         if over:
             excluded = [key for key in candidates if key not in usable]  # or gone meanwhile
-            beyond = beyond_cap(listed, self.settings, now, own_key, excluded)
+            opened = {key: session.opened_ms for key, session in read.items()}
+            beyond = beyond_cap(listed, self.settings, now, own_key, excluded, opened)
             ended = {*beyond, *(key for key in excluded if key in read)}
         else:
             ended = {own_key} if own_key is not None and own_key not in usable else set()

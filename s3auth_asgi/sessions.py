@@ -203,7 +203,7 @@ class SessionOperations(SessionRules):
             found = await get_or_none(self.store, key, Session)
             if found is None:
                 raise TokenRevokedError("The session has ended")
-            session = found.value
+            session = self._held(found)
             now = self._now()
             if not self.tokens.refresh_mac_matches(token, session.secret):
                 raise InvalidTokenError("The refresh token is not valid")
@@ -216,7 +216,7 @@ class SessionOperations(SessionRules):
                 if token.generation < session.generation:
                     raise RefreshTokenReuseError()
                 raise TokenRevokedError("The session has ended")
-            revoked = self.blacklist.revoked_error({"sid": session.id})
+            revoked = self._revoked(session)
             if revoked is not None:
                 # An ending whose revocation landed and whose DELETE failed: its caller's
                 # access token is refused, so no retry of theirs finishes it; this does.
