@@ -46,6 +46,15 @@ from .types import Clock
 logger = logging.getLogger("s3auth_asgi")
 
 
+def age_since(clock: Clock, started: float, wall: Clock | None, started_wall: float) -> float:
+    """Seconds since a moment read as `started` on `clock`, which no step of the host's
+    clock moves (`types.elapsed_clock`), and as `started_wall` on `wall`, the wall clock:
+    the larger of the two, so a pause of the whole machine counts (see the module);
+    `clock`'s alone without `wall` (a test's clock, both in one)."""
+    age = clock() - started
+    return age if wall is None else max(age, wall() - started_wall)
+
+
 class SnapshotFreshness:
     """Owns the timing of syncs: `sync_once` lists what is new and updates the snapshot;
     `clock` measures ages and pauses (the owner's `types.elapsed_clock`); `wall`, the
@@ -81,9 +90,7 @@ class SnapshotFreshness:
 
     def age(self) -> float:
         """Seconds since the last successful sync began (infinite before the first)."""
-        age = self._clock() - self._synced_at
-        wall = self._wall
-        return age if wall is None else max(age, wall() - self._synced_wall)
+        return age_since(self._clock, self._synced_at, self._wall, self._synced_wall)
 
     def has_snapshot(self) -> bool:
         return self._synced_at > float("-inf")

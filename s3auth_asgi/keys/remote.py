@@ -59,6 +59,7 @@ from ..errors import (
     StoreUnavailableError,
     UnknownSigningKeyError,
 )
+from ..freshness import age_since
 from ..settings_ranges import Range, check_argument, check_number
 from ..shared_on_copy import SharedOnCopy
 from ..shown_urls import redacted
@@ -151,6 +152,9 @@ class JwksVerifier(SharedOnCopy):
         self.timeout_seconds = timeout_seconds
         self._clock = clock
         self._elapsed = elapsed_clock(clock) if monotonic is None else monotonic
+        # The copy ages by the wall clock too, where that is another: a pause of the whole
+        # machine stops the monotonic one (`freshness.age_since`).
+        self._wall = None if self._elapsed is clock else clock
         self._leeway = leeway_seconds
         self._keys: KeySet | None = None
         self._etag: str | None = None
@@ -158,6 +162,7 @@ class JwksVerifier(SharedOnCopy):
         # that brought keys began.
         self._read_at = float("-inf")
         self._loaded_at = float("-inf")
+        self._read_wall = self._loaded_wall = float("-inf")  # the same two, on `_wall`
         self._failed = False  # the last read failed, and there are no keys
         self._observer = KeyObserver(timed=False)
         self._cleared_at_replacement: weakref.WeakSet[Clearable] = weakref.WeakSet()
@@ -225,13 +230,24 @@ class JwksVerifier(SharedOnCopy):
                 self._refresh_in_background()
                 raise KeysUnavailableError()
             raise UnknownSigningKeyError("The verification keys have not been read yet")
-        if self._elapsed() - self._loaded_at >= self.refresh_seconds:
+        if self._copy_age() >= self.refresh_seconds:
             self._refresh_in_background()
         return keys
 
     def keys_overdue(self) -> bool:
-        """KeysFreshness: no copy read within twice `refresh_seconds` (or none at all)."""
-        return self._elapsed() - self._loaded_at >= 2 * self.refresh_seconds
+        """KeysFreshness: no copy read within twice `refresh_seconds` (or none at all), by
+        `_copy_age`'s rule, written out: asked at every request, a cached token's too, for
+        which the calls it saves were a quarter of its time."""
+        overdue = 2 * self.refresh_seconds
+        if self._elapsed() - self._loaded_at >= overdue:
+            return True
+        wall = self._wall
+        return wall is not None and wall() - self._loaded_wall >= overdue
+
+    def _copy_age(self) -> float:
+        """Since the read that brought the copy began, on the monotonic clock or the wall
+        clock, whichever says more: a pause of the machine counts."""
+        return age_since(self._elapsed, self._loaded_at, self._wall, self._loaded_wall)
 
     async def read_overdue_keys(self) -> None:
         await self.read_keys_again()
@@ -249,7 +265,8 @@ class JwksVerifier(SharedOnCopy):
         there are none to verify with: verifying again then answers 503, not 401."""
         before = self._keys
         async with self._lock:
-            if self._elapsed() - self._read_at >= self.min_refresh_seconds:
+            since = age_since(self._elapsed, self._read_at, self._wall, self._read_wall)
+            if since >= self.min_refresh_seconds:
                 await self._read()
         return self._keys is not before or self._keys is None
 
@@ -277,6 +294,7 @@ class JwksVerifier(SharedOnCopy):
 
     async def _read(self) -> None:
         self._read_at = self._elapsed()
+        self._read_wall = float("-inf") if self._wall is None else self._wall()
         self.fetches += 1
         try:
             # Revalidated by the ETag of the keys there are.
@@ -313,5 +331,5 @@ class JwksVerifier(SharedOnCopy):
                     cache.clear()
         # Only a document taken: a refused one's ETag would make its 304 count as a load.
         self._etag = answer.etag
-        self._loaded_at = self._read_at
+        self._loaded_at, self._loaded_wall = self._read_at, self._read_wall
         self._failed = False

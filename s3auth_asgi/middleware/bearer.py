@@ -282,7 +282,7 @@ class BearerTokenMiddleware:
         verified = self.cache.get(token)
         if verified is None:
             verified = self._verify_and_remember(token)
-        elif self._clock() >= verified.expires_from or (
+        elif self._clock() >= verified.due_from or (
             self._keys_change and self._elapsed() >= verified.recheck_by
         ):
             self.cache.discard(token)
@@ -294,11 +294,14 @@ class BearerTokenMiddleware:
 
     def _verify_and_remember(self, token: bytes) -> VerifiedToken:
         claims = self._verify(token)
+        stands_for = self._stands_for
         verified = VerifiedToken(
             claims,
             self._leeway,
-            self._elapsed() + self._stands_for,
+            self._elapsed() + stands_for,
             verified_by=self._verified_by,
+            # Where the keys change, a pause of the machine ends the stand too (`cache`).
+            stands_until_wall=self._clock() + stands_for,
         )
         self.cache.put(token, verified)
         return verified

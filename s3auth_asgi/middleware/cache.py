@@ -14,8 +14,12 @@ verification's stand (`recheck_by`): it stands as long as the keys it used may g
 retired is accepted from the cache at most that long after the process read the keys that
 drop it. The stand is timed on the clock that times the reads of the keys
 (`verifier.elapsed_clock_of`, monotonic beside the real time): a step back of the host's
-clock would otherwise stretch it by the step's length. A hit compares each clock with one
-number; where the keys are fixed while the verifier runs, the verifier's clock alone.
+clock would otherwise stretch it by the step's length. It is timed on the verifier's clock
+(the wall clock) too, and ends by whichever says so first, as the copy of the keys ages
+(`freshness.age_since`): a pause of the whole machine stops the monotonic clock, and a key
+dropped during it must not verify from the cache after it. A hit compares each clock with
+one number (the wall clock's, the earlier of `exp`'s and the stand's end, so no clock more
+is read); where the keys are fixed while the verifier runs, the verifier's clock alone.
 
 A verifier whose source can change the key under a kid (a JwksVerifier) clears the cache
 at the read that finds that (`verifier.KeyReplacements`): the old key's verifications stand
@@ -40,13 +44,22 @@ class VerifiedToken(BearerCredentials):
     """The outcome of one successful verification: `scope["auth"]` for every request
     presenting the token, with the user, the moment the token expires (`expires_from`, on
     the verifier's clock), the one from which the verification no longer stands
-    (`recheck_by`: `stands_until`, on the clock that times the reads of its keys), and the
+    (`recheck_by`: `stands_until`, on the clock that times the reads of its keys; and
+    `stands_until_wall`, on the verifier's clock, which with `expires_from` makes
+    `due_from`, the first moment on that clock to look at the entry again), and the
     verifier it counts as (`verified_by`: `verifier.verifier_identity`), which the auth
     app, the hosts' checks and a BearerTokenMiddleware nested inside compare with their
     own before they take the caller, and its leeway (`leeway_seconds`), which a step-up
     check allows `auth_time` too (`step_up`)."""
 
-    __slots__ = ("expires_from", "leeway_seconds", "recheck_by", "user", "verified_by")
+    __slots__ = (
+        "due_from",
+        "expires_from",
+        "leeway_seconds",
+        "recheck_by",
+        "user",
+        "verified_by",
+    )
 
     def __init__(
         self,
@@ -55,6 +68,7 @@ class VerifiedToken(BearerCredentials):
         stands_until: float = math.inf,
         *,
         verified_by: object = None,
+        stands_until_wall: float = math.inf,
     ) -> None:
         # On every cache miss, so no super().__init__ call and no copy: the verifier's
         # own fresh dict, behind a read-only view.
@@ -70,6 +84,7 @@ class VerifiedToken(BearerCredentials):
         # For `requires`, which has no verifier: `auth_time` gets the same allowance.
         self.leeway_seconds = leeway_seconds
         self.recheck_by = stands_until
+        self.due_from = min(self.expires_from, stands_until_wall)
         self.verified_by = verified_by
 
 
