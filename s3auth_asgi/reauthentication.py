@@ -98,7 +98,7 @@ class Reauthentication(AccountOperations):
         if (
             found is None
             or ending_recorded(self.blacklist, key)
-            or not self._usable(found.value, None, self._now())
+            or not self._usable(self._held(found), None, self._now())
         ):
             raise TokenRevokedError("The session has ended")
         return found

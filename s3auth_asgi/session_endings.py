@@ -87,7 +87,7 @@ class SessionEndings(SessionOperations):
         found = await get_or_none(self.store, key, Session)
         if found is None:
             return False
-        session = found.value
+        session = self._held(found)
         if session.reused_at:  # ended already: what its ending left undone is finished
             await self._end_reused(session)
             return False

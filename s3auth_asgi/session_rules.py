@@ -37,6 +37,7 @@ from typing import NamedTuple
 
 from .blacklist import TokenBlacklist
 from .errors import TokenRevokedError
+from .identifiers import session_created_ms
 from .late_deletes import revoke_then_delete
 from .models import Session
 from .open_records import open_user
@@ -107,8 +108,10 @@ class SessionRules:
     def _ended_with_all(self, session: Session) -> bool:
         """Whether the session (as `_held` gives it) was opened before the end of every
         session (`every_session`), as this host has read it: by its held opening time, not
-        the id's alone, which a login host far ahead would have put past the cut-off."""
-        return session.opened_ms < self.blacklist.snapshot.not_before_ms
+        the id's alone, which a login host far ahead would have put past the cut-off. A
+        session not held (no `opened_ms`) is judged by its id's time, never as opened at 0."""
+        opened = session.opened_ms or session_created_ms(session.id)
+        return opened < self.blacklist.snapshot.not_before_ms
 
     def _revoked(self, session: Session) -> TokenRevokedError | None:
         """Why the revocations this host holds refuse the session (as `_held` gives it), or

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pytest
 from support import SharedTime, SkewedClock, StoreOnSharedTime, make_clocked_service, stored_user
+from test_app import PASSWORD
 
 from s3auth_asgi import S3AuthService, TokenExpiredError, TokenRevokedError
 from s3auth_asgi.storage import ObjectStore, Store, keys
@@ -127,3 +128,22 @@ async def test_the_sweep_deletes_a_session_opened_ahead_before_the_end_of_every_
     await exact.end_all_sessions()
     await exact.cleanup_expired_tokens()
     assert [info.key async for info in store.list(keys.user_sessions(alice.id))] == []
+
+
+async def test_a_session_opened_after_every_session_ended_can_be_reauthenticated_and_ended() -> (
+    None
+):
+    """What judges a session read by id (a re-authentication, an ending by id) holds its
+    opening time to the store's clock too, and so sees a session opened after the end of
+    every session as live."""
+    time, store = shared()
+    exact = host(store, time)
+    alice = await exact.create_user("alice", "alice@example.com", PASSWORD)
+    await exact.end_all_sessions()
+    await exact.blacklist.sync()
+    time.advance(60)
+    pair = await exact.create_token_pair(alice)
+    session_id = exact.tokens.parse_refresh_token(pair.refresh_token).session_id
+    grant = await exact.reauthenticate(alice, session_id, PASSWORD)
+    assert grant.access_token
+    assert await exact.revoke_session(alice.id, session_id) is True
