@@ -72,6 +72,7 @@ from typing import TYPE_CHECKING
 
 from .errors import ConflictError
 from .findings import CORRUPT_NOT_BEFORE, Finding, finding
+from .last_modified import latest_written
 from .models import SessionsNotBefore
 from .storage import CorruptObjectError, Store, StoreConflict, keys
 from .types import Clock
@@ -86,7 +87,7 @@ def effective_ms(written_ms: int, last_modified: dt.datetime, skew_seconds: int)
     """The cut-off every reader takes (see the module): `written_ms` held to the write's
     Last-Modified and the skew allowance."""
     stored_ms = int(last_modified.timestamp()) * 1000
-    return min(max(written_ms, stored_ms), stored_ms + (skew_seconds + 1) * 1000)
+    return min(max(written_ms, stored_ms), int(latest_written(last_modified, skew_seconds)) * 1000)
 
 
 async def read_not_before(store: Store, skew_seconds: int) -> int:

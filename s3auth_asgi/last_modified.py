@@ -27,6 +27,10 @@ The rule errs towards keeping: what the sweep keeps past its expiry, every host 
 The rate limiter's sweep (`ratelimit.sweep`) judges its states the same way, with a limit's
 window for the lifetime: a state is at most one window ahead of the writer's clock.
 
+`latest_written` holds a time read from an object to that bound where a clock further
+ahead than the allowance must not decide: a rotation's time (`sessions`), a session's
+opening (`session_times`), the end of every session (`every_session`).
+
 A time written from the clock that also names the object (a session id begins with its
 creation time) needs one allowance only, for the sweeper against the host: the host
 compares the same clock's reading (`session_cap`).
@@ -34,7 +38,17 @@ compares the same clock's reading (`session_cap`).
 
 from __future__ import annotations
 
+import datetime as dt
+
 from .storage import ObjectInfo
+
+
+def latest_written(last_modified: dt.datetime, skew_seconds: int) -> float:
+    """The latest time a writer within the allowance `skew_seconds` of the store can have
+    written into an object whose Last-Modified is `last_modified` (see the module): what
+    holds a time written by a clock further ahead (a host booted ahead, set right since)
+    to the store's clock."""
+    return int(last_modified.timestamp()) + skew_seconds + 1
 
 
 def lapsed_everywhere(info: ObjectInfo, lifetime: float, skew_seconds: float, now: float) -> bool:

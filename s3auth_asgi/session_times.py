@@ -28,6 +28,7 @@ import datetime as dt
 import msgspec
 
 from .identifiers import session_created_ms
+from .last_modified import latest_written
 from .models import Session
 from .storage import Versioned
 
@@ -39,7 +40,7 @@ def opened_ms(
     module): the time its id begins with, at most `skew_seconds` and a second past the
     `last_modified` of its object, and at most `written_ms`, the held time a rotation
     wrote down, if any (0: none)."""
-    latest_ms = (int(last_modified.timestamp()) + skew_seconds + 1) * 1000
+    latest_ms = int(latest_written(last_modified, skew_seconds)) * 1000
     opened = min(session_created_ms(session_id), latest_ms)
     return min(opened, written_ms) if written_ms else opened
 

@@ -105,6 +105,7 @@ from .errors import (
 from .hooks import Hooks
 from .identifiers import require_user_id
 from .keys.keyset import KeyEntry
+from .last_modified import latest_written
 from .late_deletes import revoke_then_delete
 from .models import Session, TokenPair
 from .privileges import granted_scopes, is_administrator
@@ -292,7 +293,7 @@ class SessionOperations(SessionRules):
         grace = self.settings.refresh_grace_seconds
         skew = self.settings.revocation_skew_seconds
         allowance = min(skew, grace)
-        rotated_at = min(session.rotated_at, written.timestamp() + 1 + skew)
+        rotated_at = min(session.rotated_at, latest_written(written, skew))
         return grace > 0 and presented - rotated_at < grace + allowance
 
     async def _end_reused(self, session: Session) -> None:
