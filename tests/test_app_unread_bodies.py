@@ -164,31 +164,38 @@ async def test_http_2_gets_no_connection_header() -> None:
     assert b"connection" not in response.headers
 
 
-@pytest.mark.parametrize("http", ["h11", "httptools"])
-def test_a_server_closes_the_connection_after_a_413(http: str) -> None:
-    """Over uvicorn: the headers of a terabyte body and a little of it get the 413, and
-    then the end of the connection, not a server reading on."""
+def assert_closed_after_refusal(app: Any, path: str, status: int, http: str = "h11") -> None:
+    """Over uvicorn: the headers of a terabyte body to `path` and a little of it get the
+    answer `status` with `Connection: close`, and then the end of the connection within
+    half a second, not a server reading on."""
     request = (
-        b"POST /auth/register HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-        b"Content-Type: application/json\r\nContent-Length: 1000000000000\r\n\r\n" + b"x" * 1000
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode()
+        + b"Content-Type: application/json\r\nContent-Length: 1000000000000\r\n\r\n"
+        + b"x" * 1000
     )
-    with serving(mounted(make_service()), http=http) as url:
+    with serving(app, http=http) as url:
         port = int(url.rsplit(":", 1)[1])
         with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
             sock.sendall(request)
-            answer = sock.makefile("rb")
-            assert answer.readline().startswith(b"HTTP/1.1 413 ")
+            answered = sock.makefile("rb")
+            assert answered.readline().startswith(f"HTTP/1.1 {status} ".encode())
             head = dict(
                 line.decode().rstrip("\r\n").lower().split(": ", 1)
-                for line in iter(answer.readline, b"\r\n")
+                for line in iter(answered.readline, b"\r\n")
             )
-            answer.read(int(head["content-length"]))
+            answered.read(int(head["content-length"]))
             assert head["connection"] == "close"
             sock.settimeout(0.5)
             started = time.monotonic()
             try:
-                rest = answer.read()
+                rest = answered.read()
             except ConnectionResetError:
                 rest = b""
             assert rest == b""
             assert time.monotonic() - started < 0.5
+
+
+@pytest.mark.parametrize("http", ["h11", "httptools"])
+def test_a_server_closes_the_connection_after_a_413(http: str) -> None:
+    """Over uvicorn: a terabyte body gets the 413, and then the end of the connection."""
+    assert_closed_after_refusal(mounted(make_service()), "/auth/register", 413, http)
