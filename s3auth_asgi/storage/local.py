@@ -118,13 +118,15 @@ class LocalConditionalWrites:
         tmp = self._written(data)
         try:
             for _ in range(_LINK_ATTEMPTS):
-                self._make_directories(path.parent)
                 try:
+                    self._make_directories(path.parent)
                     os.link(tmp, path)  # fails if the name exists: create-if-absent, atomically
                 except FileExistsError:
                     return None
                 except FileNotFoundError:
-                    continue  # a delete removed the directory, empty, meanwhile: make it again
+                    # A delete removed a directory on the way, empty, meanwhile: the one
+                    # linked into or one above a directory being made. Make them again.
+                    continue
                 return content_token(data)
             raise FileNotFoundError(path.parent)
         finally:
