@@ -1,15 +1,13 @@
 """Reading request bodies into Structs (`convert` serves `query` as well), with a clear 4xx
-for every way they can be wrong: too large (413), an unsupported content type (415),
-unreadable JSON or form encoding, a Content-Length or a Content-Type given twice and a
-field given twice (400), missing, mistyped or unknown fields (422). Never a 500.
+for every way they can be wrong: too large (413), an unsupported content type, charset or
+coding (415), unreadable JSON or form encoding, a Content-Length or a Content-Type given
+twice and a field given twice (400), missing, mistyped or unknown fields (422). Never a
+500.
 
 What the headers decide is refused before the body is received: a Content-Length too
-large or given wrong, and a body of a type the operation does not read or in a content
-coding (a client that sent `Expect: 100-continue` is answered without being asked for it).
-
-No content coding is decoded (`check_coding`): a gzip body read as it comes is no JSON, and
-a plain one labelled gzip would be read as JSON that a proxy or firewall in front, which
-decodes it, never sees.
+large or given wrong, and a body of a type the operation does not read, in a charset other
+than UTF-8 or in a content coding (a client that sent `Expect: 100-continue` is answered
+without being asked for it). Those headers are read and judged in `body_headers`.
 
 A body nested deeper than `MAX_JSON_DEPTH` is refused (400) before it is decoded: no request
 of this app needs more than a few levels, and a decoder walking thousands of them runs out
@@ -41,6 +39,7 @@ from starlette.requests import ClientDisconnect, Request
 from ..errors import S3ValidationError
 from ..json_names import RepeatedName, check_unique_names, unique_members
 from ..problems import echoed
+from .body_headers import check_charset, check_coding, declared_length, declared_type, media_type
 from .errors import (
     BodyTooLargeError,
     MalformedBodyError,
@@ -63,13 +62,6 @@ recursion gives out."""
 # closing quote that must match cannot make the search go back and rescan (quadratic time).
 _JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"?', re.DOTALL)
 _NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[]{}")))
-
-
-def media_type(content_type: str | None) -> str | None:
-    """`application/json; charset=utf-8` → `application/json`; None when absent."""
-    if not content_type:
-        return None
-    return content_type.split(";", 1)[0].strip().lower() or None
 
 
 def is_json(kind: str | None) -> bool:
@@ -141,7 +133,8 @@ class BodyReader:
     ) -> T:
         """The body as `type_`. `form`: an urlencoded form is accepted besides JSON (the
         OAuth2 endpoints). `optional`: an empty body means every field at its default."""
-        kind = media_type(declared_type(request))
+        content_type = declared_type(request)
+        kind = media_type(content_type)
         readable = is_json(kind) or (form and kind == FORM_MEDIA_TYPE)
         # A body of another type is refused from the headers, before it is asked for: a
         # client waiting for `100 Continue` does not send it. An empty one is read, and
@@ -149,6 +142,7 @@ class BodyReader:
         if self.declares_body(request):
             if not readable:
                 raise _unsupported(kind, form)
+            check_charset(content_type)
             check_coding(request)
         body = await self._read(request)
         if not body.strip():
@@ -200,46 +194,6 @@ def _json_grant_type(body: bytes) -> object:
         return msgspec.json.decode(body, type=_Grant).grant_type
     except msgspec.DecodeError:  # ValidationError too: a subclass
         return None
-
-
-def declared_length(request: Request) -> str | None:
-    """The one Content-Length header's value, None when there is none. Two that differ
-    make the message invalid (RFC 9112 §6.3): a server or proxy in front that went by the
-    other would have framed another body than this one. Two that agree are refused as
-    well, which RFC 9110 §8.6 allows, as `2, 2` in one header is: one rule, no merging."""
-    values = request.headers.getlist("content-length")
-    if len(values) > 1:
-        raise MalformedBodyError("The Content-Length header is given more than once")
-    return values[0] if values else None
-
-
-def check_coding(request: Request) -> None:
-    """UnsupportedMediaTypeError, with `Accept-Encoding: identity`, when a Content-Encoding
-    names a coding (RFC 9110 §15.5.16, RFC 7694 §3); `identity` is none."""
-    codings = [
-        coding.strip().lower()
-        for field in request.headers.getlist("content-encoding")
-        for coding in field.split(",")
-    ]
-    named = [coding for coding in codings if coding not in ("", "identity")]
-    if named:
-        raise UnsupportedMediaTypeError(
-            f"Send the body without a content coding (got {echoed(named[0])})",
-            headers=[("Accept-Encoding", "identity")],
-        )
-
-
-def declared_type(request: Request) -> str | None:
-    """The one Content-Type header's value, None when there is none. Given twice, it is
-    refused as Content-Length is (`declared_length`): it is a single field (RFC 9110 §5.3),
-    and a filter in front that went by the other header would read another body than this
-    one (a form whose one field is the whole JSON text, with no username in it). So are two
-    joined in one, as a proxy merges them (`text/plain, application/x+json`): no media type
-    holds a comma before its parameters, and the last would be read, the first seen."""
-    values = request.headers.getlist("content-type")
-    if len(values) > 1 or (values and "," in values[0].split(";", 1)[0]):
-        raise MalformedBodyError("The Content-Type header is given more than once")
-    return values[0] if values else None
 
 
 def nesting_depth(document: bytes) -> int:
