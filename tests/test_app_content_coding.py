@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import gzip
 import json
+from typing import Any
 
 import pytest
 from conftest import make_service
 from support import at_most_syncs, http_scope
 from test_app import PASSWORD, mounted
 from test_app_body_types import ID, admin_bearer, unread, with_bodies
+
+from s3auth_asgi import S3AuthService
 
 pytestmark = pytest.mark.anyio
 
@@ -38,16 +41,25 @@ async def test_a_coded_body_is_refused_unread_and_writes_nothing(coding: str, bo
         (b"content-encoding", coding.encode()),
         (b"content-length", str(len(body)).encode()),
     ]
+    response = await registration_refused_unread(service, headers, body)
+    assert response.headers[b"accept-encoding"] == b"identity"
+
+
+async def registration_refused_unread(
+    service: S3AuthService, headers: list[tuple[bytes, bytes]], body: bytes
+) -> Any:
+    """The answer to registering alice with `headers`, asserted a 415 given before the
+    body was asked for, with no store request but a sync and no user made."""
     service.store.reset_counts()
     response, asked = await unread(
         mounted(service), http_scope("/auth/register", headers, method="POST"), body
     )
     assert response.status == 415, response.body
     assert response.json()["code"] == "unsupported_media_type"
-    assert response.headers[b"accept-encoding"] == b"identity"
     assert asked == 0
     assert at_most_syncs(service.store.requests)
     assert await service.get_user_by_username("alice") is None
+    return response
 
 
 async def test_every_operation_with_a_body_refuses_a_coding() -> None:
