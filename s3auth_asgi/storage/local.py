@@ -186,8 +186,15 @@ class LocalConditionalWrites:
         directory under its prefix, so one left for every past revocation shard, session
         holder or audit trail would make each sync cost the whole history again."""
         for key in keys:
-            with self._locked(key), contextlib.suppress(FileNotFoundError):
-                obs.delete(self._store, key)
+            with self._locked(key):
+                try:
+                    obs.delete(self._store, key)
+                except FileNotFoundError:
+                    # Nothing removed left nothing empty. An empty directory here is one a
+                    # create has just made and is about to link into: removing it would
+                    # send that create round again, and a run of such deletes (a second
+                    # sweep of the same keys) could wear out its attempts.
+                    continue
             # Through os.path: pathlib interns every part of a path it parses, and a
             # sweep's keys would each leave one in the interpreter's table.
             self._remove_empty_directories(Path(os.path.dirname(os.path.join(self._root, key))))
