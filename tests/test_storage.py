@@ -11,7 +11,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import anyio
 import msgspec
@@ -283,34 +282,6 @@ async def test_a_file_store_removes_the_directories_deletes_leave_empty(tmp_path
         for worker in range(4):
             tasks.start_soon(churn, worker)
     assert [info async for info in store.list("race/")] == []
-
-
-async def test_a_create_lands_when_a_delete_removes_a_directory_above_the_one_it_makes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A create into `index/username/` finds `index/` there and `index/username/` missing;
-    before it makes the latter, another instance's delete of the last object under
-    `index/` removes `index/` as empty. The create makes both again and lands."""
-    root = tmp_path / "store"
-    store = ObjectStore.from_url(f"file://{root}")
-    await store.create("index/email/last.json", {})
-    mkdir = Path.mkdir
-    removed: list[Path] = []
-
-    def parent_removed_first(path: Path, *args: Any, **kwargs: Any) -> None:
-        if path == root / "index" / "username" and not removed:
-            (root / "index" / "email" / "last.json").unlink()  # the other instance's delete
-            for emptied in (root / "index" / "email", root / "index"):
-                emptied.rmdir()
-                removed.append(emptied)
-        mkdir(path, *args, **kwargs)
-
-    monkeypatch.setattr(Path, "mkdir", parent_removed_first)
-    await store.create("index/username/new.json", {"v": 1})
-    monkeypatch.undo()
-    assert removed  # the race happened
-    found = await store.get("index/username/new.json", dict)
-    assert found is not None and found.value == {"v": 1}
 
 
 _KILLED_BEFORE_LINKING = """

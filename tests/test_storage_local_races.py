@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import anyio.from_thread
 import pytest
@@ -45,3 +46,31 @@ async def test_a_create_lands_however_many_deletes_of_keys_already_gone_run_besi
     assert found is not None and found.value == {"v": 1}
     assert store.requests == {"put": 1, "get": 1}
     assert other.requests == {"delete": 1}
+
+
+async def test_a_create_lands_when_a_delete_removes_a_directory_above_the_one_it_makes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A create into `index/username/` finds `index/` there and `index/username/` missing;
+    before it makes the latter, another instance's delete of the last object under
+    `index/` removes `index/` as empty. The create makes both again and lands."""
+    root = tmp_path / "store"
+    store = ObjectStore.from_url(f"file://{root}")
+    await store.create("index/email/last.json", {})
+    mkdir = Path.mkdir
+    removed: list[Path] = []
+
+    def parent_removed_first(path: Path, *args: Any, **kwargs: Any) -> None:
+        if path == root / "index" / "username" and not removed:
+            (root / "index" / "email" / "last.json").unlink()  # the other instance's delete
+            for emptied in (root / "index" / "email", root / "index"):
+                emptied.rmdir()
+                removed.append(emptied)
+        mkdir(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", parent_removed_first)
+    await store.create("index/username/new.json", {"v": 1})
+    monkeypatch.undo()
+    assert removed  # the race happened
+    found = await store.get("index/username/new.json", dict)
+    assert found is not None and found.value == {"v": 1}
