@@ -6,6 +6,7 @@ loop pays for the rest (docs/deployment.md, "What else runs on the event loop").
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import pytest
 from conftest import make_service
@@ -23,6 +24,18 @@ DEVICE_INFO_READ = REPORTED_TEXT_READ * DEVICE_INFO_MAX
 H11_HEADERS = 64_000
 """About the most a server on h11 takes, all headers together."""
 PROXY = "10.0.0.1"
+
+
+def fastest(work: Callable[[], object], tries: int = 5) -> float:
+    """The least time `work` took in `tries`. A machine busy with other processes gives a
+    time slice of theirs, as long as the bounds asserted here, to one try or another,
+    hardly to every one; work that scans the megabytes is slow at every try."""
+    times = []
+    for _ in range(tries):
+        started = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - started)
+    return min(times)
 
 
 async def login_with_user_agent(user_agent: bytes) -> list[dict[str, object]]:
@@ -71,9 +84,8 @@ def test_a_user_agent_of_megabytes_is_cleaned_at_once() -> None:
     """Scanned to its end, 4 MB took 0.25 s of the event loop; the prefix takes
     microseconds. The bound is ten times either."""
     value = "Mozilla/5.0 (" + "a;" * 2_000_000
-    started = time.perf_counter()
-    clean_text(value, "device_info", DEVICE_INFO_MAX, truncate=True)
-    assert time.perf_counter() - started < 0.025
+    took = fastest(lambda: clean_text(value, "device_info", DEVICE_INFO_MAX, truncate=True))
+    assert took < 0.025, took
 
 
 def forwarded_scope(name: bytes, value: str) -> dict[str, object]:
@@ -135,6 +147,6 @@ def test_an_origin_of_megabytes_is_refused_at_once() -> None:
     times either."""
     check = OriginCheck(make_service(refresh_cookie=True).settings)
     scope = origin_scope("example.com", origin="http://" + "a." * 1_000_000 + "!")
-    started = time.perf_counter()
     assert check.refusal(scope) is not None
-    assert time.perf_counter() - started < 0.015
+    took = fastest(lambda: check.refusal(scope))
+    assert took < 0.015, took
