@@ -64,17 +64,17 @@ from .every_session import sync_not_before
 from .freshness import SnapshotFreshness
 from .models import EndedSessions
 from .revocation_cursor import ListingCursor
+from .revocation_entry import create_entry
 from .revocation_settings import RevocationNumbers, revocation_numbers
 from .revocations import RevocationSnapshot, revoked_error
 from .settings import S3AuthSettings
 from .shared_on_copy import SharedOnCopy
-from .storage import Store, StoreConflict, keys
+from .storage import Store, keys
 from .storage.access import gather, get_or_none
 from .storage.batching import delete_as_listed
 from .store_check import checked_writes
 from .types import Clock, elapsed_clock, epoch_seconds
 
-_SAME_MS_ATTEMPTS = 8
 _SLOW_WRITE_ATTEMPTS = 4  # slow writes of one revocation before it fails
 _LEAST_SLOW_MS = 1000
 """The least slow threshold: with a small allowance or none, a write that takes a few
@@ -209,41 +209,15 @@ class TokenBlacklist(SharedOnCopy):
         # later time, until one is known to have landed in time; a store too slow for that
         # fails the revocation as a store down does, so that the caller tries again.
         for _ in range(_SLOW_WRITE_ATTEMPTS):
-            started = self._monotonic()
-            await self._create(int(self._clock() * 1000), kind, subject, expires_s, body)
+            started, written_ms = self._monotonic(), int(self._clock() * 1000)
+            key, _ = await create_entry(self.store, written_ms, kind, subject, expires_s, body)
+            self.snapshot.record(key, body.sessions if isinstance(body, EndedSessions) else ())
             if (self._monotonic() - started) * 1000 <= self._slow_ms:
                 return
         raise StoreUnavailableError(
             f"the store is too slow: {_SLOW_WRITE_ATTEMPTS} revocation writes in a row took "
             f"longer than {self._slow_ms / 1000:g} s, so other processes may not see it"
         )
-
-    async def _create(
-        self,
-        written_ms: int,
-        kind: keys.RevocationKind,
-        subject: str,
-        expires_s: int,
-        body: Any,
-    ) -> None:
-        for _ in range(_SAME_MS_ATTEMPTS):
-            key = keys.revocation(written_ms, kind, expires_s, subject)
-            try:
-                await self.store.create(key, {} if body is None else body)
-                break
-            except StoreConflict:
-                # The key says all of an entry without a body: finding it there means the
-                # same revocation was written in the same millisecond, which is success. A
-                # `user` entry's body names sessions, and another one, with other sessions,
-                # may have taken the millisecond: ours then goes in the next.
-                if body is None or await self._holds(key, body):
-                    break
-                written_ms += 1
-        self.snapshot.record(key, body.sessions if isinstance(body, EndedSessions) else ())
-
-    async def _holds(self, key: str, body: EndedSessions) -> bool:
-        found = await get_or_none(self.store, key, EndedSessions)
-        return found is not None and found.value == body
 
     # Reading -----------------------------------------------------------------------
 
