@@ -30,6 +30,13 @@ any time to land:
   it landed, by the reader's clock, and the first successful sync begun after it landed
   lists it. A slow store delays the return, never the seeing; after four slow writes the
   revocation fails as a store down does (StoreUnavailableError), to be tried again.
+- Seen from a writer far behind. A writer whose clock is more than S behind the store's
+  writes keys that sort before the readers' listings; its own syncs list them (they list
+  from its clock) with the store's Last-Modified, which tells it (`writer_lag`): its next
+  successful sync writes them again by the store's clock, seen as above from then, and
+  its later writes are timed by the store's clock while the lag lasts. So such a
+  revocation is seen within the writer's next sync plus the bound above; one from a
+  process that never syncs after it (a command that exits) is not repaired.
 - Held. An entry's end is when the tokens it refuses stop being accepted by the writer's
   reckoning: a `jti` entry's is the token's `exp`; a `session` or `user` entry's the write's
   time plus the longest an access token is accepted (`lookback_seconds`). A process holds
@@ -74,6 +81,7 @@ from .storage.access import gather, get_or_none
 from .storage.batching import delete_as_listed
 from .store_check import checked_writes
 from .types import Clock, elapsed_clock, epoch_seconds
+from .writer_lag import WriterLag
 
 _SLOW_WRITE_ATTEMPTS = 4  # slow writes of one revocation before it fails
 _LEAST_SLOW_MS = 1000
@@ -131,6 +139,7 @@ class TokenBlacklist(SharedOnCopy):
             self._list_new, interval=numbers.sync_seconds, clock=self._monotonic, wall=clock
         )
         self._cursor = ListingCursor()  # where the next sync lists from
+        self._lag = WriterLag(self._monotonic)  # this clock behind the store's
 
     @classmethod
     def from_settings(
@@ -181,7 +190,7 @@ class TokenBlacklist(SharedOnCopy):
         expires_s = epoch_seconds(expires_at)
         lifetime = self._lifetime()
         now = self._clock()
-        if expires_s > now + lifetime:
+        if expires_s > self._timed() + lifetime:
             raise S3ValidationError(
                 "expires_at is further away than the longest access-token lifetime"
             )
@@ -191,13 +200,13 @@ class TokenBlacklist(SharedOnCopy):
 
     async def revoke_session(self, session_id: str) -> None:
         """Refuse every access token of a session from now on."""
-        await self._write("session", session_id, int(self._clock()) + self._lifetime())
+        await self._write("session", session_id, int(self._timed()) + self._lifetime())
 
     async def revoke_user(self, user_id: str, session_ids: Sequence[str]) -> None:
         """Refuse every access token of these sessions of the user (all it had, listed by
         the caller): one entry, whose body names them."""
         ended = EndedSessions(sorted(session_ids))
-        await self._write("user", user_id, int(self._clock()) + self._lifetime(), ended)
+        await self._write("user", user_id, int(self._timed()) + self._lifetime(), ended)
 
     async def _write(
         self, kind: keys.RevocationKind, subject: str, expires_s: int, body: Any = None
@@ -208,16 +217,25 @@ class TokenBlacklist(SharedOnCopy):
         # longer could sort before where a reader lists from: it is written again under a
         # later time, until one is known to have landed in time; a store too slow for that
         # fails the revocation as a store down does, so that the caller tries again.
+        # Timed by the store's clock where this one is known to be far behind (`writer_lag`).
         for _ in range(_SLOW_WRITE_ATTEMPTS):
-            started, written_ms = self._monotonic(), int(self._clock() * 1000)
-            key, _ = await create_entry(self.store, written_ms, kind, subject, expires_s, body)
+            started, sent = self._monotonic(), self._clock()
+            written_ms = int((sent + self._lag.shift(sent)) * 1000)
+            key, ours = await create_entry(self.store, written_ms, kind, subject, expires_s, body)
             self.snapshot.record(key, body.sessions if isinstance(body, EndedSessions) else ())
+            if ours:
+                self._lag.wrote(key, started, body)
             if (self._monotonic() - started) * 1000 <= self._slow_ms:
                 return
         raise StoreUnavailableError(
             f"the store is too slow: {_SLOW_WRITE_ATTEMPTS} revocation writes in a row took "
             f"longer than {self._slow_ms / 1000:g} s, so other processes may not see it"
         )
+
+    def _timed(self) -> float:
+        """This host's clock as revocations are timed by: the store's where it is far behind."""
+        now = self._clock()
+        return now + self._lag.shift(now)
 
     # Reading -----------------------------------------------------------------------
 
@@ -264,9 +282,10 @@ class TokenBlacklist(SharedOnCopy):
         live_from = now - self.skew_ms / 1000
         snapshot = self.snapshot
         # Keys seen before cost one set lookup; only a new one is parsed.
+        listed, mine = self._lag.watch(self.store.list(keys.REVOCATIONS, offset))
         fresh = [
             (info.key, entry)
-            async for info in self.store.list(keys.REVOCATIONS, offset)
+            async for info in listed
             if (again or not snapshot.has_seen(info.key))
             and (entry := keys.parse_revocation(info.key)) is not None
             and entry.expires_s >= live_from
@@ -293,6 +312,9 @@ class TokenBlacklist(SharedOnCopy):
         # that listing, with as much again for a clock stepped back meanwhile.
         self._cursor.began(now_ms, elapsed)
         snapshot.forget(now - self.skew_ms / 1000, now_ms - 2 * self._overlap_ms)
+        # Our own entries listed tell how far this clock is behind the store's.
+        self._lag.listed(mine, now, elapsed, self.skew_ms // 1000)
+        await self._lag.write_again(self._write)
         return recorded
 
     # Cleaning ------------------------------------------------------------------------
