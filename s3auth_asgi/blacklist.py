@@ -35,8 +35,8 @@ any time to land:
   from its clock) with the store's Last-Modified, which tells it (`writer_lag`): its next
   successful sync writes them again by the store's clock, seen as above from then, and
   its later writes are timed by the store's clock while the lag lasts. So such a
-  revocation is seen within the writer's next sync plus the bound above; one from a
-  process that never syncs after it (a command that exits) is not repaired.
+  revocation is seen within the writer's next sync plus the bound above; a process that
+  exits instead (an `s3auth` command) checks so before it exits (`check_own_writes`).
 - Held. An entry's end is when the tokens it refuses stop being accepted by the writer's
   reckoning: a `jti` entry's is the token's `exp`; a `session` or `user` entry's the write's
   time plus the longest an access token is accepted (`lookback_seconds`). A process holds
@@ -231,6 +231,14 @@ class TokenBlacklist(SharedOnCopy):
             f"the store is too slow: {_SLOW_WRITE_ATTEMPTS} revocation writes in a row took "
             f"longer than {self._slow_ms / 1000:g} s, so other processes may not see it"
         )
+
+    async def check_own_writes(self) -> float | None:
+        """What the next sync would do about this process's writes (`WriterLag.check`),
+        for one about to exit after them (`s3auth`'s commands): how far this clock is at
+        least behind the store's, beyond the allowance, its dated entries written again."""
+        self._settle()
+        now, began_on, skew = self._clock(), self._monotonic(), self.skew_ms // 1000
+        return await self._lag.check(self.store, now, began_on, skew, self._write)
 
     def _timed(self) -> float:
         """This host's clock as revocations are timed by: the store's where it is far behind."""

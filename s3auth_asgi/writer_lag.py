@@ -43,9 +43,10 @@ allowance, and at no request where nothing is found:
 So a revocation written on a host more than S behind the store is seen fleet-wide from
 the first sync, on any host, begun after the writer's own next successful sync returned:
 the writer's next sync plus the usual bound; once the lag is known, within the usual
-bound. A process that never syncs after writing (a command that exits) repairs nothing. A
-clock behind by S and less than a second and a PUT's time more may show no lag beyond S:
-its writes are then timed as before, as by a host within the allowance.
+bound. A process that exits after writing, with no next sync (an `s3auth` command), does
+what that sync would in its place (`check`: one LIST from its earliest write). A clock
+behind by S and less than a second and a PUT's time more may show no lag beyond S: its
+writes are then timed as before, as by a host within the allowance.
 
 Our writes wait here until a sync begun after their PUT returned: that one lists them,
 since their key's time is no earlier than this clock when they were sent (a PUT slower than
@@ -61,10 +62,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any, NamedTuple
 
 from .errors import StoreUnavailableError
-from .storage import ObjectInfo, keys
+from .storage import ObjectInfo, Store, keys
 from .types import Clock
 
 logger = logging.getLogger("s3auth_asgi")
+
+Write = Callable[[keys.RevocationKind, str, int, Any], Awaitable[None]]
+"""`TokenBlacklist._write`: an entry's kind, subject, end and body."""
 
 MAX_PENDING = 10_000
 """The most writes of ours held for a sync: past it, the oldest go unchecked."""
@@ -157,19 +161,19 @@ class WriterLag:
 
     def listed(
         self, infos: Iterable[ObjectInfo], now: float, began_on: float, skew_seconds: int
-    ) -> None:
+    ) -> float | None:
         """After a successful sync that began when this clock read `now` and the monotonic
         one `began_on`, which listed `infos` (among them, our entries): learn or drop the
         lag, mark our dated entries to write again, and let go of our writes that sync
-        listed or should have."""
+        listed or should have. How far this clock is at least behind the store's, where
+        that is more than the allowance; else None."""
         self._skew = skew_seconds
         seen = [
             (info.key, write, info.last_modified.timestamp())
             for info in infos
             if (write := self.pending.get(info.key)) is not None
         ]
-        if seen:
-            self._learn(seen, now, began_on)
+        behind = self._learn(seen, now, began_on) if seen else None
         for key, write, last_modified in seen:
             if (rewrite := dated(key, write, last_modified, skew_seconds)) is not None:
                 self.due[key] = rewrite
@@ -179,12 +183,16 @@ class WriterLag:
             for key, write in self.pending.items()
             if key not in listed and write.sent_on + write.took > began_on
         }
+        return behind
 
-    def _learn(self, seen: list[tuple[str, OwnWrite, float]], now: float, began_on: float) -> None:
+    def _learn(
+        self, seen: list[tuple[str, OwnWrite, float]], now: float, began_on: float
+    ) -> float | None:
         """From the latest of our entries listed (a clock set right since the earlier ones
         were written, or slewed with its monotonic one, shows in it): whether this clock,
         reading `now` when the monotonic one read `began_on`, is more than the allowance
-        behind the store's, and if so, the upper bound to time writes by."""
+        behind the store's, and if so, the upper bound to time writes by. How far it is at
+        least behind where that is more than the allowance, else None."""
         _, write, last_modified = max(seen, key=lambda item: item[1].sent_on)
         low, high = lag_bounds(last_modified, write.sent_on, write.took)  # on the monotonic
         known = self._store_over is not None
@@ -198,21 +206,45 @@ class WriterLag:
                     "is set right",
                     behind,
                 )
-        elif known:
+            return behind
+        if known:
             self._store_over = None
             logger.warning("this host's clock is back within the skew allowance of the store's")
+        return None
 
-    async def write_again(
-        self, write: Callable[[keys.RevocationKind, str, int, Any], Awaitable[None]]
-    ) -> None:
+    async def write_again(self, write: Write) -> None:
         """Write again, with `write` (`TokenBlacklist._write`), the entries found dated; a
         store that fails leaves the rest for the next sync."""
+        try:
+            await self._write_due(write)
+        except StoreUnavailableError as error:
+            logger.error(
+                "writing a revocation again, timed by the store's clock, failed: %r", error
+            )
+
+    async def _write_due(self, write: Write) -> None:
         for key, entry in list(self.due.items()):
-            try:
-                await write(entry.kind, entry.subject, entry.expires_s, entry.body)
-            except StoreUnavailableError as error:
-                logger.error(
-                    "writing a revocation again, timed by the store's clock, failed: %r", error
-                )
-                return
+            await write(entry.kind, entry.subject, entry.expires_s, entry.body)
             self.due.pop(key, None)
+
+    async def check(
+        self, store: Store, now: float, began_on: float, skew_seconds: int, write: Write
+    ) -> float | None:
+        """In place of the next sync, for a process about to exit after writing (the
+        `s3auth` commands that end sessions), begun when this clock read `now` and the
+        monotonic one `began_on`: list from the earliest of our writes awaiting a sync (a
+        LIST per 1,000 keys from there: ours, and what was written since), learn the lag
+        from them and write the dated ones again, as a sync would. How far this clock is
+        at least behind the store's where that is more than the allowance, else None. No
+        request where no write awaits; StoreUnavailableError where the listing, or a
+        write again, fails."""
+        times = [found.written_ms for key in self.pending if (found := keys.parse_revocation(key))]
+        if not times:
+            return None
+        offset = keys.revocation_offset(min(times))
+        mine = [
+            info async for info in store.list(keys.REVOCATIONS, offset) if info.key in self.pending
+        ]
+        behind = self.listed(mine, now, began_on, skew_seconds)
+        await self._write_due(write)
+        return behind

@@ -12,7 +12,7 @@ from ..storage import Store
 from ..store_time import clock_lead
 from ..types import Clock
 from .clock_ahead import refuse_when_ahead
-from .context import Context, run_async
+from .context import Context
 from .failures import OK
 from .progress import Progress
 
@@ -45,7 +45,7 @@ def run_cleanup(ctx: Context) -> int:
         )
         return OK
 
-    return run_async(cleanup)
+    return ctx.run(cleanup)
 
 
 class RequestCount:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO, TypeVar
 from urllib.parse import urlsplit
@@ -19,12 +19,15 @@ from ..service import S3AuthService
 from ..settings import S3AuthSettings, env_name
 from ..storage.handoffs import HANDOFFS
 from ..types import Clock
+from .written_revocations import check_quietly, check_written
 
 if TYPE_CHECKING:
     from ..storage import ObjectStore
 
 T = TypeVar("T")
 OpenStore = Callable[[str], "ObjectStore"]
+CLOCK: Clock = time.time
+"""The clock of the services commands run (`Context.service`); tests move it."""
 
 
 @dataclass
@@ -36,6 +39,8 @@ class Context:
     """Tests inject a store here; by default `ObjectStore.from_url`."""
     store_url: str | None = None
     """The URL of the store the command opened, for messages about it."""
+    services: list[S3AuthService] = field(default_factory=list)
+    """The services made for the command, whose revocations `run` checks."""
 
     @property
     def demo(self) -> bool:
@@ -80,14 +85,33 @@ class Context:
         self,
         settings: S3AuthSettings | None = None,
         *,
-        clock: Clock = time.time,
+        clock: Clock | None = None,
         profile_fields: ProfileFields | None = None,
     ) -> S3AuthService:
         """A service on `settings` (by default those the command line selects), with the
         application's `profile_fields` where a command was given them."""
         settings = settings or self.settings()
         store = self.store(settings)
-        return S3AuthService(settings, store=store, clock=clock, profile_fields=profile_fields)
+        service = S3AuthService(
+            settings, store=store, clock=clock or CLOCK, profile_fields=profile_fields
+        )
+        self.services.append(service)
+        return service
+
+    def run(self, function: Callable[[], Awaitable[T]]) -> T:
+        """`run_async(function)`, then, before the command exits, the check of the
+        revocations its services wrote (`written_revocations`), also after a failure."""
+
+        async def checked() -> T:
+            try:
+                result = await function()
+            except Exception:
+                await check_quietly(self.services, self.err)
+                raise
+            await check_written(self.services, self.err, self.store_url)
+            return result
+
+        return run_async(checked)
 
 
 def is_memory(url: str) -> bool:

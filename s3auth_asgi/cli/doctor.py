@@ -17,7 +17,7 @@ from ..consistency import StateCheck
 from ..findings import RELEASED_ENTRY, SEED_UNDER_FALLBACK, Finding
 from ..look_alikes import LOOKALIKE_USERS, PAIR_LEFT
 from ..types import Clock
-from .context import Context, run_async
+from .context import Context
 from .failures import OK, REFUSED
 from .json_array import JsonArray
 from .progress import Progress
@@ -77,7 +77,7 @@ def run_doctor(ctx: Context) -> int:
             print(f"{summary(check)} ({requests})", file=ctx.out)
         return REFUSED if check.problems > check.repaired else OK
 
-    return run_async(doctor)
+    return ctx.run(doctor)
 
 
 def finding_line(item: Finding, *, repair: bool) -> str:

@@ -8,7 +8,7 @@ import argparse
 import sys
 
 from ..events import emit, new_event
-from .context import Context, run_async
+from .context import Context
 from .failures import OK, CommandError
 from .progress import is_terminal
 from .table_text import iso
@@ -60,4 +60,4 @@ def run_sessions_end_all(ctx: Context) -> int:
         )
         return OK
 
-    return run_async(end_all)
+    return ctx.run(end_all)

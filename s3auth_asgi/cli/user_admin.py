@@ -20,7 +20,7 @@ from ..privileges import granted_scopes
 from ..service import S3AuthService
 from ..storage import CorruptObjectError, keys
 from ..user_records import UPDATE_ATTEMPTS
-from .context import Context, run_async
+from .context import Context
 from .failures import CONFIGURATION, OK, UNAVAILABLE, CommandError, unavailable_message
 from .json_array import JsonArray
 from .table_text import iso, printable
@@ -89,7 +89,7 @@ def run_user_delete(ctx: Context) -> int:
         print(printable(f"deleted {user.username} (its sessions have ended)"), file=ctx.out)
         return OK
 
-    return run_async(delete)
+    return ctx.run(delete)
 
 
 def run_user_set_password(ctx: Context) -> int:
@@ -115,7 +115,7 @@ def run_user_set_password(ctx: Context) -> int:
                 print(printable(warning), file=ctx.err)
         return OK
 
-    return run_async(set_password)
+    return ctx.run(set_password)
 
 
 NO_MAILER = (
@@ -156,7 +156,7 @@ def run_user_reset_password(ctx: Context) -> int:
         )
         return OK
 
-    return run_async(reset)
+    return ctx.run(reset)
 
 
 def run_user_scopes(ctx: Context) -> int:
@@ -189,7 +189,7 @@ def run_user_scopes(ctx: Context) -> int:
         print(printable(granted) or "(none)", file=ctx.out)
         return OK
 
-    return run_async(scopes)
+    return ctx.run(scopes)
 
 
 def run_user_promote(ctx: Context) -> int:
@@ -205,7 +205,7 @@ def run_user_promote(ctx: Context) -> int:
         print(printable(f"{updated.username} is {role} (its sessions have ended)"), file=ctx.out)
         return OK
 
-    return run_async(promote)
+    return ctx.run(promote)
 
 
 def run_user_sessions(ctx: Context) -> int:
@@ -228,7 +228,7 @@ def run_user_sessions(ctx: Context) -> int:
         print(f"{len(found)} session(s)", file=ctx.out)
         return OK
 
-    return run_async(sessions)
+    return ctx.run(sessions)
 
 
 def run_user_revoke(ctx: Context) -> int:
@@ -248,4 +248,4 @@ def run_user_revoke(ctx: Context) -> int:
         print(printable(f"ended {ended} session(s) of {user.username}"), file=ctx.out)
         return OK
 
-    return run_async(revoke)
+    return ctx.run(revoke)

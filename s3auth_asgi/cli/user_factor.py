@@ -5,7 +5,7 @@ not be sent is said on stderr, for the operator to tell the owner."""
 from __future__ import annotations
 
 from ..totp_errors import TotpNotEnabledError
-from .context import Context, run_async
+from .context import Context
 from .failures import OK, REFUSED, CommandError
 from .table_text import printable
 from .users import find_user, noted
@@ -33,4 +33,4 @@ def run_user_totp_off(ctx: Context) -> int:
                 print(printable(warning), file=ctx.err)
         return OK
 
-    return run_async(turn_off)
+    return ctx.run(turn_off)

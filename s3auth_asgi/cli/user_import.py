@@ -21,7 +21,7 @@ import msgspec
 from ..errors import S3AuthError, S3ValidationError, StoreUnavailableError
 from ..hidden_fields import HidesSecrets
 from ..service import S3AuthService
-from .context import Context, run_async
+from .context import Context
 from .declared_profile import FORM, OPTION, declared_profile
 from .failures import OK, REFUSED, UNAVAILABLE, CommandError, unavailable_message
 from .json_array import JsonArray
@@ -183,9 +183,9 @@ def run_user_import(ctx: Context) -> int:
         return REFUSED if failed else OK
 
     if path == "-":
-        return run_async(lambda: progress.show(lambda: run(sys.stdin.buffer)))
+        return ctx.run(lambda: progress.show(lambda: run(sys.stdin.buffer)))
     with opened(path) as stream:
-        return run_async(lambda: progress.show(lambda: run(stream)))
+        return ctx.run(lambda: progress.show(lambda: run(stream)))
 
 
 def opened(path: str) -> BinaryIO:

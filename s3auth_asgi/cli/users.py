@@ -18,7 +18,7 @@ from ..privileges import is_administrator
 from ..service import S3AuthService
 from ..shown_urls import shown_url
 from ..storage import StoreConflict
-from .context import Context, run_async
+from .context import Context
 from .failures import OK, CommandError
 from .json_array import JsonArray
 from .progress import Progress, is_terminal
@@ -114,7 +114,7 @@ def run_user_create(ctx: Context) -> int:
         print(printable(made), file=ctx.out)
         return OK
 
-    return run_async(create)
+    return ctx.run(create)
 
 
 def run_user_list(ctx: Context) -> int:
@@ -148,7 +148,7 @@ def run_user_list(ctx: Context) -> int:
         print(f"{count} user(s)", file=ctx.out)
         return OK
 
-    return run_async(lambda: progress.show(listing))
+    return ctx.run(lambda: progress.show(listing))
 
 
 def user_line(user: User) -> str:
@@ -199,7 +199,7 @@ def run_user_toggle(ctx: Context) -> int:
         print(printable(f"{updated.username} {state}"), file=ctx.out)
         return OK
 
-    return run_async(toggle)
+    return ctx.run(toggle)
 
 
 def add_user_commands(
