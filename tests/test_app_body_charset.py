@@ -15,7 +15,7 @@ from test_app import PASSWORD, mounted
 from test_app_body_types import unread
 from test_app_content_coding import registration_refused_unread
 
-from s3auth_asgi.app.body_headers import declared_charset
+from s3auth_asgi.app.body_headers import declared_charsets
 
 pytestmark = pytest.mark.anyio
 
@@ -29,6 +29,9 @@ ALICE = json.dumps({"username": "alice", "email": "alice@example.com", "password
         "application/json;charset=UTF-16",
         'application/json; charset="latin1"',
         "application/json; charset=",
+        # Named twice: a proxy in front that reads the last would decode another body.
+        "application/json; charset=utf-8; charset=iso-8859-1",
+        "application/json; charset=iso-8859-1; charset=utf-8",
     ],
 )
 async def test_a_body_in_another_charset_is_refused_unread(content_type: str) -> None:
@@ -63,15 +66,24 @@ async def test_a_form_in_another_charset_is_refused() -> None:
         "application/json; charset=utf-8",
         "application/json; Charset=UTF-8",
         'application/json; charset="utf-8"',
+        # The other labels of UTF-8 (WHATWG Encoding): OkHttp clients built with
+        # `"application/json; charset=UTF8".toMediaType()` send this one.
+        "application/json; charset=UTF8",
+        "application/json; charset=unicode-1-1-utf-8",
+        "application/json; charset=utf-8; charset=utf8",
         "application/json; version=2",
         "application/json",
     ],
 )
 async def test_utf8_or_no_charset_is_read(content_type: str) -> None:
     service = make_service()
-    headers = [(b"content-type", content_type.encode())]
+    body = ALICE.encode()
+    headers = [
+        (b"content-type", content_type.encode()),
+        (b"content-length", str(len(body)).encode()),
+    ]
     response, _ = await unread(
-        mounted(service), http_scope("/auth/register", headers, method="POST"), ALICE.encode()
+        mounted(service), http_scope("/auth/register", headers, method="POST"), body
     )
     assert response.status == 201, response.body
 
@@ -87,4 +99,9 @@ async def test_utf8_or_no_charset_is_read(content_type: str) -> None:
     ],
 )
 def test_the_charset_parameter_is_found(content_type: str, charset: str | None) -> None:
-    assert declared_charset(content_type) == charset
+    assert declared_charsets(content_type) == ([] if charset is None else [charset])
+
+
+def test_every_charset_parameter_is_found() -> None:
+    content_type = 'application/json; charset=utf-8; x=1; CHARSET="latin1"'
+    assert declared_charsets(content_type) == ["utf-8", "latin1"]

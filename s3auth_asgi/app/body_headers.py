@@ -8,7 +8,9 @@ body than this app.
 A body is read as UTF-8, JSON's one encoding between systems (RFC 8259 §8.1), and a
 `charset` parameter naming another is refused (415, `check_charset`): read as UTF-8 anyway,
 a Latin-1 password would fail as malformed, and a proxy in front that decodes by the label
-would read other names and passwords than the app does.
+would read other names and passwords than the app does. UTF-8 goes by the labels every
+decoder takes for it (the WHATWG Encoding standard's: `utf-8`, `utf8`, ...), and a type
+that names a charset twice is judged by each, as a proxy may go by either.
 
 No content coding is decoded (`check_coding`): a gzip body read as it comes is no JSON, and
 a plain one labelled gzip would be read as JSON that a proxy or firewall in front, which
@@ -37,25 +39,34 @@ def media_type(content_type: str | None) -> str | None:
     return content_type.split(";", 1)[0].strip().lower() or None
 
 
-def declared_charset(content_type: str) -> str | None:
-    """The `charset` parameter of `content_type`, unquoted and in lower case ("" when it
-    has no value); None when there is none."""
+_UTF8_LABELS = frozenset(
+    ("utf-8", "utf8", "unicode-1-1-utf-8", "unicode11utf8", "unicode20utf8", "x-unicode20utf8")
+)
+"""The labels of UTF-8 (WHATWG Encoding §4.2), which browsers, Java and Python decode alike."""
+
+
+def declared_charsets(content_type: str) -> list[str]:
+    """Every `charset` parameter of `content_type`, unquoted and in lower case ("" for one
+    without a value), in order."""
     parameters = content_type[content_type.find(";") :] if ";" in content_type else ""
+    found = []
     for match in _PARAMETER.finditer(parameters):
         if match.group(1).lower() == "charset":
             value = (match.group(2) or "").strip()
             if value.startswith('"'):
                 value = _QUOTED_PAIR.sub(r"\1", value[1:].removesuffix('"'))
-            return value.lower()
-    return None
+            found.append(value.lower())
+    return found
 
 
 def check_charset(content_type: str | None) -> None:
     """UnsupportedMediaTypeError when `content_type` names a charset other than UTF-8 (see
     the module)."""
-    charset = declared_charset(content_type) if content_type else None
-    if charset is not None and charset != "utf-8":
-        raise UnsupportedMediaTypeError(f"Send the body in UTF-8 (got charset {echoed(charset)!r})")
+    for charset in declared_charsets(content_type) if content_type else ():
+        if charset not in _UTF8_LABELS:
+            raise UnsupportedMediaTypeError(
+                f"Send the body in UTF-8 (got charset {echoed(charset)!r})"
+            )
 
 
 def declared_length(request: Request) -> str | None:
