@@ -104,3 +104,27 @@ async def test_a_body_declared_empty_is_answered_as_empty_whatever_its_coding() 
     )
     assert response.status == 400, response.body
     assert response.json()["code"] == "malformed_body"
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        (b"content-encoding", b"gzip"),
+        (b"content-type", b"application/json; charset=iso-8859-1"),
+    ],
+    ids=["coding", "charset"],
+)
+async def test_a_body_without_a_length_is_judged_by_its_headers_too(
+    header: tuple[bytes, bytes],
+) -> None:
+    """HTTP/2 and HTTP/3 frame a body themselves: it may come with neither Content-Length
+    nor Transfer-Encoding. Its headers are judged once it is read, as one a proxy in front
+    decodes by them is no body the app may read otherwise."""
+    service = make_service()
+    headers = [(b"content-type", b"application/json")]
+    headers = [h for h in headers if h[0] != header[0]] + [header]
+    scope = {**http_scope("/auth/register", headers, method="POST"), "http_version": "2"}
+    response, _ = await unread(mounted(service), scope, ALICE.encode())
+    assert response.status == 415, response.body
+    assert response.json()["code"] == "unsupported_media_type"
+    assert await service.get_user_by_username("alice") is None

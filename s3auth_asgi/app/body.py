@@ -139,7 +139,8 @@ class BodyReader:
         # A body of another type is refused from the headers, before it is asked for: a
         # client waiting for `100 Continue` does not send it. An empty one is read, and
         # answered as the empty body it is.
-        if self.declares_body(request):
+        declared = self.declares_body(request)
+        if declared:
             if not readable:
                 raise _unsupported(kind, form)
             check_charset(content_type)
@@ -149,6 +150,9 @@ class BodyReader:
             if optional:
                 return type_()
             raise MalformedBodyError("The request body is empty")
+        if not declared:  # HTTP/2 and /3 frame a body with neither header: judged now
+            check_charset(content_type)
+            check_coding(request)
         if is_json(kind):
             return self.decode_json(body, type_)
         if form and kind == FORM_MEDIA_TYPE:

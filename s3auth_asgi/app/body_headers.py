@@ -15,6 +15,10 @@ that names a charset twice is judged by each, as a proxy may go by either.
 No content coding is decoded (`check_coding`): a gzip body read as it comes is no JSON, and
 a plain one labelled gzip would be read as JSON that a proxy or firewall in front, which
 decodes it, never sees.
+
+Both are judged before the body is read where the headers say one follows, and once it is
+read where they do not (HTTP/2 and HTTP/3 frame a body without Content-Length or
+Transfer-Encoding): a body is never read past them.
 """
 
 from __future__ import annotations
