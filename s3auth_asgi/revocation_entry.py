@@ -6,13 +6,16 @@ entry already. One without a body (`jti`, `session`) says all of itself in its k
 same revocation was written in the same millisecond, by another process or by a PUT of
 ours that the client sent again, which is success. A `user` entry's body names the
 sessions it ends, and another one with other sessions may have taken the millisecond
-(one GET tells): ours then goes in the next, at most `SAME_MS_ATTEMPTS` times.
+(one GET tells): ours then goes in the next, at most `SAME_MS_ATTEMPTS` times. Past them
+the revocation fails as a store down does (StoreUnavailableError), to be tried again: the
+last key tried holds another entry, so taken for success it would be this process's alone.
 """
 
 from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from .errors import StoreUnavailableError
 from .models import EndedSessions
 from .storage import Store, StoreConflict, keys
 from .storage.access import get_or_none
@@ -45,7 +48,10 @@ async def create_entry(
             if body is None or await _holds(store, key, body):
                 return Created(key, ours=False)
             written_ms += 1
-    return Created(key, ours=False)
+    raise StoreUnavailableError(
+        f"the revocation found {SAME_MS_ATTEMPTS} milliseconds in a row taken by other "
+        "entries of the same user: try again"
+    )
 
 
 async def _holds(store: Store, key: str, body: EndedSessions) -> bool:

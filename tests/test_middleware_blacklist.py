@@ -24,13 +24,15 @@ from support import (  # noqa: F401 (the *_fixture names register fixtures here)
     make_clocked_service,
     ok_app,
     run_lifespan,
+    stored_user,
     websocket_scope,
     websocket_session,
 )
 
-from s3auth_asgi import ConfigurationError, S3AuthService, TokenRevokedError
+from s3auth_asgi import ConfigurationError, S3AuthService, StoreUnavailableError, TokenRevokedError
 from s3auth_asgi.middleware.bearer import BearerTokenMiddleware
 from s3auth_asgi.middleware.blacklist import BlacklistMiddleware
+from s3auth_asgi.revocation_entry import SAME_MS_ATTEMPTS
 from s3auth_asgi.storage import ObjectInfo, ObjectStore, Store, keys
 
 pytestmark = pytest.mark.anyio
@@ -445,6 +447,31 @@ async def test_two_logouts_everywhere_in_one_millisecond_are_both_kept() -> None
         await service.blacklist.sync()
         claims = service.verify_access_token(late.access_token)
         assert service.blacklist.revoked_error(claims) is not None
+
+
+async def test_a_logout_everywhere_finding_every_millisecond_taken_fails_rather_than_vanish() -> (
+    None
+):
+    # One clock reading for every write: each logout everywhere of the user names another
+    # session, so each takes the millisecond after the last. Past the attempts, the
+    # revocation is no success: it would be this instance's alone.
+    clock = Clock()
+    store = ObjectStore.from_url("memory://")
+    service = make_clocked_service(clock=clock, store=store)
+    user = await stored_user(service)
+    for _ in range(SAME_MS_ATTEMPTS):
+        await service.create_token_pair(user)
+        assert await service.revoke_all_user_tokens(user.id) == 1
+    late = await service.create_token_pair(user)
+    with pytest.raises(StoreUnavailableError):
+        await service.revoke_all_user_tokens(user.id)
+    assert len([info async for info in store.list(keys.REVOCATIONS)]) == SAME_MS_ATTEMPTS
+    # Not taken for done here either: tried again once the clock moves on, it is written.
+    clock.advance(0.01)
+    assert await service.revoke_all_user_tokens(user.id) == 1
+    fresh = make_clocked_service(clock=clock, store=store)
+    await fresh.blacklist.sync()
+    assert fresh.blacklist.revoked_error(fresh.verify_access_token(late.access_token))
 
 
 class HeldRevocation(StoreWrapper):
