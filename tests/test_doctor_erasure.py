@@ -133,9 +133,14 @@ def test_a_repair_finishes_a_deletion_cut_short_and_keeps_its_trail(url: str) ->
     # The scan: 2 records, bob's 3 entries, the 3 entries and bob's record for each. The
     # deletion, as `delete_user` of a closed record: the record's GET, a closing marker;
     # the sessions' LIST, the revocation, the batch DELETE, the `deleted` marker; a GET
-    # and a retirement per name, their batch DELETE; then the audit event. Last, the end
-    # of every session.
-    assert dict(store.requests) == {"list": 4 + 1, "get": 11 + 1 + 3 + 1, "put": 7, "delete": 2}
+    # and a retirement per name, their batch DELETE; then the audit event. Then the end
+    # of every session; last, the check of the revocation the repair wrote (a LIST).
+    assert dict(store.requests) == {
+        "list": 4 + 1 + 1,
+        "get": 11 + 1 + 3 + 1,
+        "put": 7,
+        "delete": 2,
+    }
     assert run(store.get(record, User)) is None
     assert run(left_of(store, vic.id)) == []
     with pytest.raises(TokenRevokedError):
@@ -188,8 +193,9 @@ def test_a_repair_cut_short_anywhere_is_finished_by_the_next(
     assert doctor(counted, "--repair").code == failures.OK
     steps = counted.calls
     # The scan's 4 listings and the record's GET; the deletion's 13 requests (as above,
-    # the LIST a request); the audit event; the end of every session's GET.
-    assert steps == 5 + 13 + 1 + 1
+    # the LIST a request); the audit event; the end of every session's GET; the check of
+    # the revocation it wrote (a LIST).
+    assert steps == 5 + 13 + 1 + 1 + 1
     codes = set()
     for step in range(1, steps + 1):
         for after in (False, True):
