@@ -9,14 +9,18 @@ held at a gate the test opens (`GatedHasher`), so every step is decided by order
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import logging
 import threading
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlencode
 
 import anyio
 import anyio.lowlevel
 import pytest
+from support import http_scope
 from test_app import PASSWORD, client_for, register
 from test_hash_queue import GatedHasher, all_tasks_blocked, wait_until
 from test_login_burst import gated_service
@@ -55,24 +59,11 @@ class RawLogin:
         self.sent.append(dict(message))
 
     async def __call__(self) -> None:
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "POST",
-            "scheme": "http",
-            "path": "/login",
-            "raw_path": b"/login",
-            "root_path": "",
-            "query_string": b"",
-            "headers": [
-                (b"host", b"testserver"),
-                (b"content-type", b"application/x-www-form-urlencoded"),
-                (b"content-length", str(len(self.body)).encode()),
-            ],
-            "client": (self.peer, 4000),
-            "server": ("testserver", 80),
-        }
+        headers = [
+            (b"content-type", b"application/x-www-form-urlencoded"),
+            (b"content-length", str(len(self.body)).encode()),
+        ]
+        scope = http_scope("/login", headers, method="POST") | {"client": (self.peer, 4000)}
         try:
             await self.app(scope, self.receive, self.send)
         finally:
@@ -145,30 +136,60 @@ async def test_queued_logins_whose_clients_left_give_their_places_back_unhashed(
     assert [(r.event, r.outcome) for r in gone] == [("login", "failure")] * 2  # type: ignore[attr-defined]
 
 
+@dataclasses.dataclass
+class Queued:
+    """Two wrong passwords of alice from two addresses: `first` hashing, held at `gate`,
+    `second` queued behind it; `room` alice's failure budget and `before` the hashes
+    entered, both before either came."""
+
+    hasher: GatedHasher
+    app: AuthApp
+    user_id: str
+    room: int
+    before: int
+    gate: threading.Event
+    first: RawLogin
+    second: RawLogin
+
+
+@contextlib.asynccontextmanager
+async def second_queued_behind_first() -> AsyncIterator[Queued]:
+    """`Queued`'s logins running, the second waiting for the hash; on the way out the gate
+    opens, whatever happened, and both run to their ends."""
+    hasher, app, user_id = await setup()
+    q = Queued(
+        hasher,
+        app,
+        user_id,
+        await account_room(app, user_id),
+        hasher.entered,
+        threading.Event(),
+        RawLogin(app, "alice", WRONG, "198.51.100.1"),
+        RawLogin(app, "alice", WRONG, "198.51.100.2"),
+    )
+    hasher.gate = q.gate
+    async with anyio.create_task_group() as tasks:
+        try:
+            tasks.start_soon(q.first)
+            await wait_until(lambda: hasher.entered == q.before + 1, "the first hash")
+            tasks.start_soon(q.second)
+            await wait_until(lambda: hasher.asking == 2, "the queued login")
+            yield q
+        finally:
+            q.gate.set()
+
+
 async def test_a_login_whose_hash_has_started_runs_to_its_end_and_is_charged() -> None:
     """Leaving once its turn has come escapes nothing: a wrong password whose hash started
     is charged, however soon after that the client goes."""
-    hasher, app, user_id = await setup()
-    room = await account_room(app, user_id)
-    before = hasher.entered
-    hasher.gate = gate = threading.Event()
-    first = RawLogin(app, "alice", WRONG, "198.51.100.1")
-    second = RawLogin(app, "alice", WRONG, "198.51.100.2")
-    async with anyio.create_task_group() as tasks:
-        try:
-            tasks.start_soon(first)
-            await wait_until(lambda: hasher.entered == before + 1, "the first hash")
-            tasks.start_soon(second)
-            await wait_until(lambda: hasher.asking == 2, "the queued login")
-            first.leave()  # while its hash runs
-            gate.set()
-            await wait_until(lambda: hasher.entered == before + 2, "the second's hash")
-            second.leave()  # the moment its turn came
-        finally:
-            gate.set()
-    assert (first.status, second.status) == (401, 401)
-    assert await account_room(app, user_id) == room - 2
-    assert hasher.admitted == 0
+    async with second_queued_behind_first() as q:
+        q.first.leave()  # while its hash runs
+        q.gate.set()
+        await wait_until(lambda: q.hasher.entered == q.before + 2, "the second's hash")
+        q.second.leave()  # the moment its turn came
+    assert (q.first.status, q.second.status) == (401, 401)
+    assert await account_room(q.app, q.user_id) == q.room - 2
+    assert q.hasher.admitted == 0
 
 
 async def test_a_client_gone_before_a_free_slot_is_not_listened_for() -> None:
@@ -229,31 +250,18 @@ async def leave_at(moment: int | None) -> bool:
     """Whether a wrong password queued behind another, its client leaving `moment` loop
     steps after the turn is handed on (None: before), was hashed; each way, charged as it
     was hashed."""
-    hasher, app, user_id = await setup()
-    room = await account_room(app, user_id)
-    before = hasher.entered
-    hasher.gate = gate = threading.Event()
-    first = RawLogin(app, "alice", WRONG, "198.51.100.1")
-    second = RawLogin(app, "alice", WRONG, "198.51.100.2")
-    async with anyio.create_task_group() as tasks:
-        try:
-            tasks.start_soon(first)
-            await wait_until(lambda: hasher.entered == before + 1, "the first hash")
-            tasks.start_soon(second)
-            await wait_until(lambda: hasher.asking == 2, "the queued login")
-            if moment is None:
-                second.leave()
-            gate.set()
-            with anyio.fail_after(10):
-                while hasher.asking == 2:  # the first hash ends, its turn handed on
-                    await anyio.lowlevel.checkpoint()
-            for _ in range(moment or 0):
+    async with second_queued_behind_first() as q:
+        if moment is None:
+            q.second.leave()
+        q.gate.set()
+        with anyio.fail_after(10):
+            while q.hasher.asking == 2:  # the first hash ends, its turn handed on
                 await anyio.lowlevel.checkpoint()
-            second.leave()
-        finally:
-            gate.set()
-    hashed = hasher.entered == before + 2
-    assert second.status == (401 if hashed else 499)
-    assert await account_room(app, user_id) == room - (2 if hashed else 1)
-    assert hasher.admitted == 0
+        for _ in range(moment or 0):
+            await anyio.lowlevel.checkpoint()
+        q.second.leave()
+    hashed = q.hasher.entered == q.before + 2
+    assert q.second.status == (401 if hashed else 499)
+    assert await account_room(q.app, q.user_id) == q.room - (2 if hashed else 1)
+    assert q.hasher.admitted == 0
     return hashed

@@ -13,7 +13,7 @@ import pytest
 from support import SharedTime, SkewedClock, StoreOnSharedTime, make_clocked_service, stored_user
 from test_app import PASSWORD
 
-from s3auth_asgi import S3AuthService, TokenExpiredError, TokenRevokedError
+from s3auth_asgi import S3AuthService, TokenExpiredError, TokenPair, TokenRevokedError, User
 from s3auth_asgi.storage import ObjectStore, Store, keys
 
 pytestmark = pytest.mark.anyio
@@ -33,13 +33,22 @@ def shared() -> tuple[SharedTime, StoreOnSharedTime]:
     return time, StoreOnSharedTime(ObjectStore.from_url("memory://"), lambda: time.now)
 
 
-async def test_a_session_opened_an_hour_ahead_ends_with_every_session() -> None:
+async def ended_after_opening_ahead() -> tuple[
+    StoreOnSharedTime, S3AuthService, S3AuthService, User, TokenPair
+]:
+    """A session of alice opened by a host an hour ahead; a minute later by the store's
+    clock, every session ended from a host on it: (store, ahead, exact, alice, pair)."""
     time, store = shared()
     ahead, exact = host(store, time, AHEAD), host(store, time)
     alice = await stored_user(exact, "alice")
     opened = await ahead.create_token_pair(alice)
     time.advance(60)
     await exact.end_all_sessions()  # a minute after the login, by the store's clock
+    return store, ahead, exact, alice, opened
+
+
+async def test_a_session_opened_an_hour_ahead_ends_with_every_session() -> None:
+    store, ahead, exact, alice, opened = await ended_after_opening_ahead()
     await exact.blacklist.sync()  # fresh: no sync in what is counted
     store.reset_counts()
     with pytest.raises(TokenRevokedError):
@@ -54,12 +63,7 @@ async def test_a_session_opened_an_hour_ahead_ends_with_every_session() -> None:
 
 
 async def test_the_sessions_page_shows_no_session_ended_with_every_session() -> None:
-    time, store = shared()
-    ahead, exact = host(store, time, AHEAD), host(store, time)
-    alice = await stored_user(exact, "alice")
-    await ahead.create_token_pair(alice)
-    time.advance(60)
-    await exact.end_all_sessions()
+    store, _, exact, alice, _ = await ended_after_opening_ahead()
     await exact.blacklist.sync()
     store.reset_counts()
     assert await exact.get_user_active_sessions(alice.id) == []
@@ -120,12 +124,7 @@ async def test_a_rotation_writes_the_held_opening_down() -> None:
 
 
 async def test_the_sweep_deletes_a_session_opened_ahead_before_the_end_of_every_session() -> None:
-    time, store = shared()
-    ahead, exact = host(store, time, AHEAD), host(store, time)
-    alice = await stored_user(exact, "alice")
-    await ahead.create_token_pair(alice)
-    time.advance(60)
-    await exact.end_all_sessions()
+    store, _, exact, alice, _ = await ended_after_opening_ahead()
     await exact.cleanup_expired_tokens()
     assert [info.key async for info in store.list(keys.user_sessions(alice.id))] == []
 
