@@ -39,7 +39,7 @@ from starlette.requests import ClientDisconnect, Request
 from ..errors import S3ValidationError
 from ..json_names import RepeatedName, check_unique_names, unique_members
 from ..problems import echoed
-from .body_headers import check_charset, check_coding, declared_length, declared_type, media_type
+from .body_headers import check_labels, declared_length, declared_type, media_type
 from .errors import (
     BodyTooLargeError,
     MalformedBodyError,
@@ -143,16 +143,14 @@ class BodyReader:
         if declared:
             if not readable:
                 raise _unsupported(kind, form)
-            check_charset(content_type)
-            check_coding(request)
+            check_labels(request, content_type)
         body = await self._read(request)
         if not body.strip():
             if optional:
                 return type_()
             raise MalformedBodyError("The request body is empty")
         if not declared:  # HTTP/2 and /3 frame a body with neither header: judged now
-            check_charset(content_type)
-            check_coding(request)
+            check_labels(request, content_type)
         if is_json(kind):
             return self.decode_json(body, type_)
         if form and kind == FORM_MEDIA_TYPE:

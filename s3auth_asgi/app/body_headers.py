@@ -73,6 +73,13 @@ def check_charset(content_type: str | None) -> None:
             )
 
 
+def check_labels(request: Request, content_type: str | None) -> None:
+    """UnsupportedMediaTypeError for a body in a charset other than UTF-8 or in a content
+    coding (`check_charset`, `check_coding`): what a body's headers say of how to read it."""
+    check_charset(content_type)
+    check_coding(request)
+
+
 def declared_length(request: Request) -> str | None:
     """The one Content-Length header's value, None when there is none. Two that differ
     make the message invalid (RFC 9112 §6.3): a server or proxy in front that went by the
